@@ -1,0 +1,40 @@
+using System.Diagnostics;
+
+namespace NetStack.Core;
+
+/// <summary>
+/// The stack's only source of time. Every timer and timestamp reads it, so TCP can be
+/// tested with virtual time (RTO, delayed ACK, TIME_WAIT) without sleeping.
+/// Time is a monotonic count of nanoseconds (ktime_get_ns()).
+/// </summary>
+public interface IClock
+{
+    long NowNs { get; }
+}
+
+/// <summary>Real monotonic time (Stopwatch), the production clock.</summary>
+public sealed class MonotonicClock : IClock
+{
+    public static readonly MonotonicClock Instance = new();
+    private static readonly double TicksToNs = 1e9 / Stopwatch.Frequency;
+    public long NowNs => (long)(Stopwatch.GetTimestamp() * TicksToNs);
+}
+
+/// <summary>A clock that moves only when a test says so.</summary>
+public sealed class VirtualClock : IClock
+{
+    private long _now;
+    public VirtualClock(long startNs = 1_000_000_000) => _now = startNs;
+    public long NowNs => Volatile.Read(ref _now);
+    public void Advance(long ns) => Interlocked.Add(ref _now, ns);
+    public void AdvanceMs(long ms) => Advance(ms * 1_000_000);
+    public void Set(long ns) => Volatile.Write(ref _now, ns);
+}
+
+public static class Time
+{
+    public const long NsPerMs = 1_000_000;
+    public const long NsPerSec = 1_000_000_000;
+    public static long Ms(long ms) => ms * NsPerMs;
+    public static long Sec(long s) => s * NsPerSec;
+}

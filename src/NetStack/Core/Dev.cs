@@ -1,0 +1,96 @@
+using NetStack.Ethernet;
+
+namespace NetStack.Core;
+
+/// <summary>A handler for one EtherType. <remarks>Mirrors include/linux/netdevice.h: struct packet_type.</remarks></summary>
+public sealed class PacketType
+{
+    public PacketType(ushort type, Func<SkBuff, NetDevice, int> func, string name)
+    {
+        Type = type;
+        Func = func;
+        Name = name;
+    }
+
+    /// <summary>The EtherType, host order.</summary>
+    public ushort Type { get; }
+    /// <summary>Takes ownership of the buffer (frees or queues it); returns NET_RX_SUCCESS (0) or NET_RX_DROP (1).</summary>
+    public Func<SkBuff, NetDevice, int> Func { get; }
+    public string Name { get; }
+}
+
+/// <summary>
+/// The device layer: frames in from drivers, frames out to drivers.
+/// <remarks>Mirrors net/core/dev.c.</remarks>
+/// </summary>
+public static class Dev
+{
+    public const int NetRxSuccess = 0; // NET_RX_SUCCESS
+    public const int NetRxDrop = 1;    // NET_RX_DROP
+
+    /// <summary>
+    /// Delivers one received frame: capture tap, fault filter, eth_type_trans, then the
+    /// packet_type registered for its EtherType. Called under the stack lock.
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: netif_receive_skb() / __netif_receive_skb_core().</remarks>
+    public static int NetifReceiveSkb(SkBuff skb)
+    {
+        var dev = skb.Dev ?? throw new InvalidOperationException("skb without device");
+        var net = dev.Net!;
+        if (dev.Faults is { } f && !f.OnReceive(dev, skb)) return NetRxDrop;
+        return DeliverSkb(net, dev, skb);
+    }
+
+    /// <summary>The part of receive after the fault filter (also where a delayed frame re-enters).</summary>
+    internal static int DeliverSkb(NetNamespace net, NetDevice dev, SkBuff skb)
+    {
+        dev.Stats.RxPackets++;
+        dev.Stats.RxBytes += skb.Len;
+        dev.Capture?.Capture(skb.DataSpan);
+        if (!dev.IsUp)
+            return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
+        if (!Eth.TypeTrans(skb, dev))
+        {
+            dev.Stats.RxErrors++;
+            return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+        }
+        var pt = net.PtypeLookup(skb.Protocol);
+        if (pt is null)
+            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+        return pt.Func(skb, dev);
+    }
+
+    /// <summary>
+    /// Hands a complete frame to its device (skb->dev). Consumes the buffer.
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: dev_queue_xmit() -> dev_hard_start_xmit() -> ndo_start_xmit.</remarks>
+    public static int DevQueueXmit(SkBuff skb)
+    {
+        var dev = skb.Dev ?? throw new InvalidOperationException("skb without device");
+        var net = dev.Net!;
+        if (!dev.IsUp)
+        {
+            dev.Stats.TxDropped++;
+            net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
+            return -Net.Errno.ENETDOWN;
+        }
+        dev.Capture?.Capture(skb.DataSpan);
+        if (dev.Faults is { } f && !f.OnTransmit(dev, skb)) return 0;
+        return HardStartXmit(dev, skb);
+    }
+
+    /// <summary>The driver call alone (also where a delayed frame leaves).</summary>
+    internal static int HardStartXmit(NetDevice dev, SkBuff skb)
+    {
+        int len = skb.Len;
+        if (dev.StartXmit(skb))
+        {
+            dev.Stats.TxPackets++;
+            dev.Stats.TxBytes += len;
+            return 0;
+        }
+        dev.Stats.TxDropped++;
+        dev.Net!.Mib.Drops[SkbDropReason.DevTxError]++;
+        return -Net.Errno.ENOBUFS;
+    }
+}

@@ -1,0 +1,92 @@
+using NetStack.Wire;
+
+namespace NetStack.Core;
+
+/// <summary>Per-device counters (struct rtnl_link_stats64, as `ip -s link` shows them).</summary>
+public sealed class NetDeviceStats
+{
+    public long RxPackets, TxPackets, RxBytes, TxBytes, RxErrors, TxErrors, RxDropped, TxDropped;
+    public override string ToString() =>
+        $"RX: {RxPackets} packets {RxBytes} bytes {RxErrors} errors {RxDropped} dropped; TX: {TxPackets} packets {TxBytes} bytes {TxErrors} errors {TxDropped} dropped";
+}
+
+/// <summary>Something that sees every frame a device receives or sends (a packet tap, e.g. a pcap writer).</summary>
+public interface IPacketCapture
+{
+    /// <summary>Called under the stack lock with the whole Ethernet frame; must not keep the span.</summary>
+    void Capture(ReadOnlySpan<byte> frame);
+}
+
+/// <summary>
+/// A network device (struct net_device + its net_device_ops). Drivers implement the receive
+/// poll, the wait for work and ndo_start_xmit; the stack calls them under its lock, except
+/// <see cref="WaitForWork"/>, which a device's receive thread calls without it.
+/// </summary>
+public abstract class NetDevice : IDisposable
+{
+    protected NetDevice(string name, MacAddress devAddr, int mtu = 1500)
+    {
+        Name = name;
+        DevAddr = devAddr;
+        Mtu = mtu;
+    }
+
+    public string Name { get; }
+    public int IfIndex { get; internal set; }
+    /// <summary>The hardware address (dev->dev_addr).</summary>
+    public MacAddress DevAddr { get; set; }
+    public int Mtu { get; set; }
+    /// <summary>IFF_UP.</summary>
+    public bool IsUp { get; internal set; }
+    /// <summary>IFF_LOOPBACK / IFF_NOARP: the device needs no link-layer resolution.</summary>
+    public virtual bool NoArp => false;
+    public NetNamespace? Net { get; internal set; }
+    public readonly NetDeviceStats Stats = new();
+
+    /// <summary>The device's IPv4 address and prefix (in_device's primary ifa), 0 if none.</summary>
+    public uint Ipv4Address { get; internal set; }
+    public int Ipv4PrefixLen { get; internal set; }
+    public uint Ipv4Broadcast => Ipv4PrefixLen >= 31 ? Ipv4Address : Ipv4Address | ~Wire.Ipv4Address.PrefixMask(Ipv4PrefixLen);
+
+    /// <summary>Optional packet tap: sees each received frame before the stack and each sent frame after it.</summary>
+    public IPacketCapture? Capture { get; set; }
+
+    /// <summary>
+    /// Optional fault hook on the wire side of the device: it may drop, duplicate, delay or
+    /// corrupt frames in either direction. Null in normal operation.
+    /// </summary>
+    public IFrameFilter? Faults { get; set; }
+
+    /// <summary>Returns one received frame in a buffer from <paramref name="pool"/>, or null when none is pending. Never blocks.</summary>
+    protected internal abstract SkBuff? PollReceive(SkBuffPool pool);
+
+    /// <summary>Blocks up to <paramref name="timeoutMs"/> (-1: forever) until a frame may be pending or <see cref="Kick"/> is called. Called without the stack lock.</summary>
+    public abstract bool WaitForWork(int timeoutMs);
+
+    /// <summary>Wakes a thread blocked in <see cref="WaitForWork"/>.</summary>
+    public abstract void Kick();
+
+    /// <summary>Puts the frame in <paramref name="skb"/> on the wire and frees the buffer (ndo_start_xmit). Returns false if the device dropped it.</summary>
+    protected internal abstract bool StartXmit(SkBuff skb);
+
+    /// <summary>ndo_open: called when the device is brought up.</summary>
+    protected internal virtual void Open() { }
+
+    /// <summary>ndo_stop.</summary>
+    protected internal virtual void Stop() { }
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    public override string ToString() => $"{Name} ({DevAddr})";
+}
+
+/// <summary>
+/// A hook on the wire side of a device, used by the fault injector. <see cref="OnReceive"/> and
+/// <see cref="OnTransmit"/> return true to let the frame through now, false when the filter took
+/// the buffer (dropped it, or holds it to release later through <see cref="NetNamespace"/> timers).
+/// </summary>
+public interface IFrameFilter
+{
+    bool OnReceive(NetDevice dev, SkBuff skb);
+    bool OnTransmit(NetDevice dev, SkBuff skb);
+}

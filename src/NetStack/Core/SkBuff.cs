@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+
+namespace NetStack.Core;
+
+/// <summary>
+/// Per-segment facts computed once when a TCP segment is parsed or built.
+/// <remarks>Mirrors include/net/tcp.h: struct tcp_skb_cb (TCP_SKB_CB(skb)).</remarks>
+/// </summary>
+public struct TcpSkbCb
+{
+    public uint Seq;
+    public uint EndSeq;
+    public uint AckSeq;
+    public byte TcpFlags;
+    public byte Sacked;
+    public long When;
+    public int TxCount;
+}
+
+/// <summary>
+/// A packet buffer over a pooled, pinned array, with the kernel's four offsets:
+/// Head (always 0) &lt;= Data &lt;= Tail &lt;= End.
+/// <remarks>Mirrors include/linux/skbuff.h: struct sk_buff, skb_reserve/skb_push/skb_pull/skb_put/skb_trim.</remarks>
+/// </summary>
+public sealed class SkBuff
+{
+    /// <summary>The pinned backing array (pinned object heap): the device can read/write it directly.</summary>
+    public readonly byte[] Buffer;
+    internal readonly SkBuffPool? Pool;
+    internal bool InPool;
+
+    public int Data;
+    public int Tail;
+    public int End => Buffer.Length;
+
+    // Intrusive queue links (sk_buff_head): no per-packet node allocation.
+    public SkBuff? Next;
+    public SkBuff? Prev;
+    internal SkBuffQueue? List;
+
+    public NetDevice? Dev;
+    /// <summary>EtherType in host order (skb->protocol).</summary>
+    public ushort Protocol;
+    public int MacHeader = -1;
+    public int NetworkHeader = -1;
+    public int TransportHeader = -1;
+    /// <summary>PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST.</summary>
+    public byte PktType;
+    /// <summary>The socket that owns this buffer, if any (skb->sk).</summary>
+    public object? Sk;
+    /// <summary>Control block for TCP (skb->cb as TCP_SKB_CB).</summary>
+    public TcpSkbCb Cb;
+    /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>
+    public uint Saddr, Daddr;
+    /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>
+    public bool CsumVerified;
+
+    public SkBuff(int size, SkBuffPool? pool = null)
+    {
+        Buffer = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+        Pool = pool;
+    }
+
+    public int Len => Tail - Data;
+    public int Headroom => Data;
+    public int Tailroom => End - Tail;
+
+    public Span<byte> DataSpan => Buffer.AsSpan(Data, Tail - Data);
+    public Memory<byte> DataMemory => Buffer.AsMemory(Data, Tail - Data);
+
+    /// <summary>Resets offsets and metadata for reuse (used by the pool).</summary>
+    internal void Reset()
+    {
+        Data = Tail = 0;
+        Next = Prev = null;
+        List = null;
+        Dev = null;
+        Protocol = 0;
+        MacHeader = NetworkHeader = TransportHeader = -1;
+        PktType = 0;
+        Sk = null;
+        Cb = default;
+        Saddr = Daddr = 0;
+        CsumVerified = false;
+    }
+
+    /// <remarks>Mirrors skb_reserve(): make headroom in an empty buffer.</remarks>
+    public void Reserve(int len)
+    {
+        if (Data != Tail || Tail + len > End) ThrowBadOffset();
+        Data += len;
+        Tail += len;
+    }
+
+    /// <remarks>Mirrors skb_put(): extend the data area at the tail; returns the new bytes.</remarks>
+    public Span<byte> Put(int len)
+    {
+        if ((uint)len > (uint)(End - Tail)) ThrowBadOffset();
+        int old = Tail;
+        Tail += len;
+        return Buffer.AsSpan(old, len);
+    }
+
+    /// <remarks>Mirrors skb_push(): extend the data area at the head (prepend a header).</remarks>
+    public Span<byte> Push(int len)
+    {
+        if ((uint)len > (uint)Data) ThrowBadOffset();
+        Data -= len;
+        return Buffer.AsSpan(Data, len);
+    }
+
+    /// <remarks>Mirrors skb_pull(): remove bytes from the head; returns false if there are fewer.</remarks>
+    public bool Pull(int len)
+    {
+        if ((uint)len > (uint)(Tail - Data)) return false;
+        Data += len;
+        return true;
+    }
+
+    /// <remarks>Mirrors skb_trim(): cut the data to len bytes.</remarks>
+    public void Trim(int len)
+    {
+        if (len < Tail - Data) Tail = Data + len;
+    }
+
+    /// <summary>Returns this buffer to its pool (kfree_skb/consume_skb). Safe for unpooled buffers.</summary>
+    public void Free()
+    {
+        if (Pool is { } p) p.Return(this);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadOffset() => throw new InvalidOperationException("skb offset out of range (skb_over_panic)");
+}

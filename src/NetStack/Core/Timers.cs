@@ -1,0 +1,136 @@
+namespace NetStack.Core;
+
+/// <summary>
+/// One timer, embedded in the object that owns it (a socket has its retransmit, delayed-ACK
+/// and keepalive timers as fields), so arming a timer allocates nothing.
+/// <remarks>Mirrors include/linux/timer.h: struct timer_list.</remarks>
+/// </summary>
+public sealed class TimerList
+{
+    /// <summary>Absolute expiry in the clock's nanoseconds.</summary>
+    public long Expires;
+    internal int HeapIndex = -1;
+    /// <summary>Called with the stack lock held when the timer fires.</summary>
+    public readonly Action<TimerList> Function;
+    /// <summary>The owner (the kernel's from_timer()/container_of).</summary>
+    public readonly object? Owner;
+
+    public TimerList(Action<TimerList> function, object? owner = null)
+    {
+        Function = function;
+        Owner = owner;
+    }
+
+    /// <remarks>Mirrors timer_pending().</remarks>
+    public bool Pending => HeapIndex >= 0;
+}
+
+/// <summary>
+/// The pending timers of one stack, a binary min-heap on expiry with the index kept in the
+/// timer so mod_timer/del_timer are O(log n) and allocation-free. The kernel uses a
+/// hierarchical wheel for O(1); a heap gives exact expiry, which virtual-time tests want.
+/// All calls happen under the stack lock.
+/// <remarks>Mirrors kernel/time/timer.c: mod_timer, del_timer, run_timer_softirq (struct timer_base).</remarks>
+/// </summary>
+public sealed class TimerBase
+{
+    private TimerList[] _heap = new TimerList[64];
+    private int _count;
+
+    /// <summary>Raised when a timer becomes the earliest one, so a sleeping loop can re-plan its wait.</summary>
+    public Action? EarlierTimerArmed;
+
+    public int Count => _count;
+
+    /// <summary>Expiry of the earliest timer, or long.MaxValue.</summary>
+    public long NextExpiry => _count > 0 ? _heap[0].Expires : long.MaxValue;
+
+    /// <remarks>Mirrors mod_timer(): (re)arm at an absolute time.</remarks>
+    public void ModTimer(TimerList t, long expires)
+    {
+        long oldFirst = NextExpiry;
+        if (t.HeapIndex >= 0)
+        {
+            long old = t.Expires;
+            t.Expires = expires;
+            if (expires < old) SiftUp(t.HeapIndex); else SiftDown(t.HeapIndex);
+        }
+        else
+        {
+            t.Expires = expires;
+            if (_count == _heap.Length) Array.Resize(ref _heap, _count * 2);
+            _heap[_count] = t;
+            t.HeapIndex = _count;
+            _count++;
+            SiftUp(_count - 1);
+        }
+        if (expires < oldFirst) EarlierTimerArmed?.Invoke();
+    }
+
+    /// <remarks>Mirrors del_timer(): returns true if the timer was pending.</remarks>
+    public bool DelTimer(TimerList t)
+    {
+        int i = t.HeapIndex;
+        if (i < 0) return false;
+        _count--;
+        var last = _heap[_count];
+        _heap[_count] = null!;
+        t.HeapIndex = -1;
+        if (i != _count)
+        {
+            _heap[i] = last;
+            last.HeapIndex = i;
+            SiftDown(i);
+            SiftUp(last.HeapIndex);
+        }
+        return true;
+    }
+
+    /// <summary>Runs every timer whose expiry is at or before <paramref name="now"/>; returns how many ran.</summary>
+    /// <remarks>Mirrors run_timer_softirq() / __run_timers().</remarks>
+    public int RunExpired(long now)
+    {
+        int n = 0;
+        while (_count > 0 && _heap[0].Expires <= now)
+        {
+            var t = _heap[0];
+            DelTimer(t);
+            n++;
+            t.Function(t);
+        }
+        return n;
+    }
+
+    private void SiftUp(int i)
+    {
+        var t = _heap[i];
+        while (i > 0)
+        {
+            int p = (i - 1) >> 1;
+            if (_heap[p].Expires <= t.Expires) break;
+            _heap[i] = _heap[p];
+            _heap[i].HeapIndex = i;
+            i = p;
+        }
+        _heap[i] = t;
+        t.HeapIndex = i;
+    }
+
+    private void SiftDown(int i)
+    {
+        var t = _heap[i];
+        while (true)
+        {
+            int l = 2 * i + 1;
+            if (l >= _count) break;
+            int r = l + 1;
+            int c = r < _count && _heap[r].Expires < _heap[l].Expires ? r : l;
+            if (_heap[c].Expires >= t.Expires) break;
+            _heap[i] = _heap[c];
+            _heap[i].HeapIndex = i;
+            i = c;
+        }
+        _heap[i] = t;
+        t.HeapIndex = i;
+    }
+}

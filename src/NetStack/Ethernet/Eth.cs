@@ -1,0 +1,50 @@
+using NetStack.Core;
+using NetStack.Wire;
+
+namespace NetStack.Ethernet;
+
+/// <summary>
+/// Ethernet II framing. <remarks>Mirrors net/ethernet/eth.c.</remarks>
+/// </summary>
+public static class Eth
+{
+    public const byte PacketHost = 0;      // PACKET_HOST
+    public const byte PacketBroadcast = 1; // PACKET_BROADCAST
+    public const byte PacketMulticast = 2; // PACKET_MULTICAST
+    public const byte PacketOtherHost = 3; // PACKET_OTHERHOST
+    public const byte PacketOutgoing = 4;  // PACKET_OUTGOING
+
+    /// <summary>
+    /// Classifies a received frame (pkt_type), records its EtherType in skb.Protocol and pulls
+    /// the header. False if the frame is shorter than an Ethernet header.
+    /// </summary>
+    /// <remarks>Mirrors eth_type_trans().</remarks>
+    public static bool TypeTrans(SkBuff skb, NetDevice dev)
+    {
+        if (!EthernetHeader.TryCreate(skb.DataSpan, out var eth)) return false;
+        skb.MacHeader = skb.Data;
+        var dst = eth.Destination;
+        if (dst.IsMulticast)
+            skb.PktType = dst.IsBroadcast ? PacketBroadcast : PacketMulticast;
+        else
+            skb.PktType = dst == dev.DevAddr ? PacketHost : PacketOtherHost;
+        ushort type = eth.EtherType;
+        // 802.3 length field: not Ethernet II; mark it so no handler matches (the kernel would
+        // hand it to 802.2 LLC, which this stack does not have).
+        skb.Protocol = type >= EthP.Min8023 ? type : (ushort)0;
+        skb.Pull(EthernetHeader.Length);
+        skb.NetworkHeader = skb.Data;
+        return true;
+    }
+
+    /// <summary>Prepends an Ethernet header.</summary>
+    /// <remarks>Mirrors eth_header() (header_ops->create).</remarks>
+    public static void Header(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
+    {
+        var eth = EthernetHeader.Create(skb.Push(EthernetHeader.Length));
+        eth.Destination = daddr;
+        eth.Source = saddr;
+        eth.EtherType = type;
+        skb.MacHeader = skb.Data;
+    }
+}

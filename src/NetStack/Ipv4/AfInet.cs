@@ -1,0 +1,24 @@
+using NetStack.Core;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// The IPv4 family. <remarks>Mirrors net/ipv4/af_inet.c.</remarks>
+/// </summary>
+public static partial class AfInet
+{
+    /// <summary>Registers the link and network protocols, like inet_init() at boot.</summary>
+    /// <remarks>Mirrors inet_init(): arp_init(), inet_add_protocol(&amp;icmp_protocol), dev_add_pack(&amp;ip_packet_type).</remarks>
+    internal static void InetInit(NetNamespace net)
+    {
+        net.DevAddPack(new PacketType(EthP.ARP, Arp.Rcv, "arp_packet_type"));
+        net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));
+        net.InetAddProtocol(new NetProtocol(Icmp.Rcv), IpProto.ICMP);
+        net.CreateLoopback();
+        InetInitSockets(net);
+    }
+
+    /// <summary>Registers socket families and transport protocols (filled in by the socket layer).</summary>
+    static partial void InetInitSockets(NetNamespace net);
+}

@@ -1,0 +1,218 @@
+using NetStack.Core;
+using NetStack.Ethernet;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// ICMP: echo, errors in, errors out with rate limits.
+/// <remarks>Mirrors net/ipv4/icmp.c.</remarks>
+/// </summary>
+public static class Icmp
+{
+    /// <summary>Hook for ping sockets: receives echo replies (ping_rcv()). Returns true if a socket took the buffer.</summary>
+    public static Func<NetNamespace, SkBuff, bool>? PingRcv;
+
+    /// <summary>Hook for raw sockets to see ICMP errors for their protocol (raw_icmp_error()).</summary>
+    public static Action<NetNamespace, SkBuff, int, uint>? RawIcmpError;
+
+    /// <summary>The kernel's limit on an ICMP error's size: it quotes as much as fits in 576 bytes.</summary>
+    private const int IcmpErrorMaxLen = 576;
+
+    /// <summary>Receives an ICMP message addressed to us.</summary>
+    /// <remarks>Mirrors icmp_rcv().</remarks>
+    public static int Rcv(SkBuff skb)
+    {
+        var dev = skb.Dev!;
+        var net = dev.Net!;
+        var mib = net.Mib.Icmp;
+        mib[IcmpMib.InMsgs]++;
+        if (!IcmpHeader.TryCreate(skb.DataSpan, out var icmph))
+        {
+            mib[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
+        }
+        if (!icmph.VerifyChecksum())
+        {
+            mib[IcmpMib.InCsumErrors]++;
+            mib[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IcmpCsum);
+        }
+        byte type = icmph.Type;
+        if (type > IcmpType.NrIcmpTypes)
+        {
+            mib[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+        }
+        // RFC 1122 3.2.2.6: an echo to a broadcast address may be ignored (icmp_echo_ignore_broadcasts);
+        // other broadcast ICMP except timestamps is dropped.
+        if (skb.PktType == Eth.PacketBroadcast || skb.PktType == Eth.PacketMulticast)
+        {
+            if ((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Sysctl.IcmpEchoIgnoreBroadcasts)
+                return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+            if (type != IcmpType.Echo && type != IcmpType.Timestamp)
+                return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+        }
+        switch (type)
+        {
+            case IcmpType.Echo:
+                mib[IcmpMib.InEchos]++;
+                return Echo(net, skb);
+            case IcmpType.EchoReply:
+                mib[IcmpMib.InEchoReps]++;
+                if (PingRcv is { } ping && ping(net, skb)) return Dev.NetRxSuccess;
+                skb.Free();
+                return Dev.NetRxSuccess;
+            case IcmpType.DestUnreach:
+                mib[IcmpMib.InDestUnreachs]++;
+                return Unreach(net, skb);
+            case IcmpType.TimeExceeded:
+                mib[IcmpMib.InTimeExcds]++;
+                return Unreach(net, skb);
+            case IcmpType.ParameterProb:
+                mib[IcmpMib.InParmProbs]++;
+                return Unreach(net, skb);
+            case IcmpType.SourceQuench:
+                mib[IcmpMib.InSrcQuenchs]++;
+                return Unreach(net, skb);
+            case IcmpType.Redirect:
+                mib[IcmpMib.InRedirects]++;
+                skb.Free(); // a host with one gateway ignores redirects (accept_redirects is moot here)
+                return Dev.NetRxSuccess;
+            case IcmpType.Timestamp:
+                mib[IcmpMib.InTimestamps]++;
+                skb.Free(); // icmp_timestamp() replies are not implemented; Linux answers them.
+                return Dev.NetRxSuccess;
+            case IcmpType.TimestampReply:
+                mib[IcmpMib.InTimestampReps]++;
+                skb.Free();
+                return Dev.NetRxSuccess;
+            default:
+                skb.Free();
+                return Dev.NetRxSuccess;
+        }
+    }
+
+    /// <summary>Answers an echo request with the same identifier, sequence and data.</summary>
+    /// <remarks>Mirrors icmp_echo() -> icmp_reply().</remarks>
+    private static int Echo(NetNamespace net, SkBuff skb)
+    {
+        if (net.Sysctl.IcmpEchoIgnoreAll)
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
+        }
+        uint saddr = skb.Daddr, daddr = skb.Saddr;
+        // A reply to a broadcast echo comes from our unicast address.
+        if (!net.IsLocalAddress(saddr)) saddr = skb.Dev!.Ipv4Address;
+        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0)
+        {
+            net.Mib.Icmp[IcmpMib.OutErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
+        }
+        var reply = net.SkbPool.AllocWithHeadroom();
+        if (reply is null) return net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
+        int len = skb.Len;
+        if (len > reply.Tailroom) { reply.Free(); return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid); }
+        var msg = reply.Put(len);
+        skb.DataSpan.CopyTo(msg);
+        skb.Free();
+        var h = IcmpHeader.Create(msg);
+        h.Type = IcmpType.EchoReply;
+        h.Code = 0;
+        h.FillChecksum();
+        var mib = net.Mib.Icmp;
+        mib[IcmpMib.OutMsgs]++;
+        mib[IcmpMib.OutEchoReps]++;
+        // icmp_reply(): the icmp socket has pmtudisc = IP_PMTUDISC_DONT, so DF is clear.
+        IpOutput.Send(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        return Dev.NetRxSuccess;
+    }
+
+    /// <summary>
+    /// Hands an ICMP error to the protocol that sent the quoted packet (its err_handler) and to raw sockets.
+    /// </summary>
+    /// <remarks>Mirrors icmp_unreach() -> icmp_socket_deliver().</remarks>
+    private static int Unreach(NetNamespace net, SkBuff skb)
+    {
+        var icmph = IcmpHeader.Create(skb.DataSpan);
+        uint info = icmph.Rest;
+        // The quoted IP header plus 8 bytes of its payload must be there.
+        if (!skb.Pull(IcmpHeader.Length) || skb.Len < Ipv4Header.MinLength)
+        {
+            net.Mib.Icmp[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
+        }
+        var inner = Ipv4Header.Create(skb.DataSpan);
+        if (inner.Version != 4 || inner.Ihl < 5 || skb.Len < inner.HeaderLength + 8)
+        {
+            net.Mib.Icmp[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
+        }
+        int protocol = inner.Protocol;
+        RawIcmpError?.Invoke(net, skb, protocol, info);
+        net.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
+        skb.Free();
+        return Dev.NetRxSuccess;
+    }
+
+    /// <summary>
+    /// Sends an ICMP error about <paramref name="skbIn"/> (whose Data is at its IP header) to its
+    /// source. Does not consume skbIn. Follows RFC 1122's "never in answer to" rules and the
+    /// kernel's rate limits.
+    /// </summary>
+    /// <remarks>Mirrors __icmp_send().</remarks>
+    public static void Send(NetNamespace net, SkBuff skbIn, byte type, byte code, uint info)
+    {
+        var ins = skbIn.DataSpan;
+        if (ins.Length < Ipv4Header.MinLength) return;
+        var iph = Ipv4Header.Create(ins);
+        // Never answer a broadcast/multicast packet, a non-first fragment, or a martian source.
+        if (skbIn.PktType != Eth.PacketHost && skbIn.PktType != Eth.PacketOutgoing && !(skbIn.Dev?.NoArp ?? false)) return;
+        if (Ipv4Address.IsMulticast(iph.Destination) || Ipv4Address.IsLimitedBroadcast(iph.Destination)) return;
+        if ((iph.FragOff & Ipv4Header.OffsetMask) != 0) return;
+        uint daddr = iph.Source;
+        if (daddr == 0 || Ipv4Address.IsMulticast(daddr) || Ipv4Address.IsLimitedBroadcast(daddr)) return;
+        // Never answer an ICMP error with an error (only informational types may be answered).
+        if (iph.Protocol == IpProto.ICMP && ins.Length >= iph.HeaderLength + 1)
+        {
+            byte innerType = ins[iph.HeaderLength];
+            if (innerType > IcmpType.NrIcmpTypes || IsError(innerType)) return;
+        }
+        if (!RateLimit.Allow(net, type, daddr)) return;
+
+        uint saddr = net.IsLocalAddress(iph.Destination) ? iph.Destination : 0;
+        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
+        if (saddr == 0) saddr = rt.PrefSrc;
+
+        var skb = net.SkbPool.AllocWithHeadroom();
+        if (skb is null) { net.Mib.Icmp[IcmpMib.OutErrors]++; return; }
+        int room = Math.Min(IcmpErrorMaxLen - Ipv4Header.MinLength - IcmpHeader.Length, Math.Min(iph.TotalLength, ins.Length));
+        room = Math.Min(room, skb.Tailroom - IcmpHeader.Length);
+        var msg = skb.Put(IcmpHeader.Length + room);
+        var h = IcmpHeader.Create(msg);
+        new IcmpRepr(type, code, info).Emit(h);
+        ins[..room].CopyTo(msg[IcmpHeader.Length..]);
+        h.FillChecksum();
+        var mib = net.Mib.Icmp;
+        mib[IcmpMib.OutMsgs]++;
+        CountOut(mib, type);
+        IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), df: false);
+    }
+
+    /// <remarks>Mirrors icmp_is_err().</remarks>
+    public static bool IsError(byte type) =>
+        type is IcmpType.DestUnreach or IcmpType.SourceQuench or IcmpType.Redirect or IcmpType.TimeExceeded or IcmpType.ParameterProb;
+
+    private static void CountOut(MibTable<IcmpMib> mib, byte type)
+    {
+        switch (type)
+        {
+            case IcmpType.DestUnreach: mib[IcmpMib.OutDestUnreachs]++; break;
+            case IcmpType.TimeExceeded: mib[IcmpMib.OutTimeExcds]++; break;
+            case IcmpType.ParameterProb: mib[IcmpMib.OutParmProbs]++; break;
+            case IcmpType.Echo: mib[IcmpMib.OutEchos]++; break;
+            case IcmpType.EchoReply: mib[IcmpMib.OutEchoReps]++; break;
+        }
+    }
+}

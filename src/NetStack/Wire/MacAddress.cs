@@ -1,0 +1,49 @@
+using System.Buffers.Binary;
+using System.Globalization;
+
+namespace NetStack.Wire;
+
+/// <summary>A 48-bit Ethernet address held in the low bits of a ulong (so it compares and hashes without allocation).</summary>
+public readonly record struct MacAddress(ulong Value)
+{
+    public static readonly MacAddress Broadcast = new(0xFFFF_FFFF_FFFFUL);
+    public static readonly MacAddress Zero = new(0);
+
+    public static MacAddress Read(ReadOnlySpan<byte> b) =>
+        new(((ulong)BinaryPrimitives.ReadUInt16BigEndian(b) << 32) | BinaryPrimitives.ReadUInt32BigEndian(b[2..]));
+
+    public void Write(Span<byte> b)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)(Value >> 32));
+        BinaryPrimitives.WriteUInt32BigEndian(b[2..], (uint)Value);
+    }
+
+    public bool IsBroadcast => Value == 0xFFFF_FFFF_FFFFUL;
+    /// <summary>The I/G bit of the first octet.</summary>
+    public bool IsMulticast => ((Value >> 40) & 1) != 0;
+    public bool IsZero => Value == 0;
+
+    public static bool TryParse(string s, out MacAddress mac)
+    {
+        mac = default;
+        var parts = s.Split(':', '-');
+        if (parts.Length != 6) return false;
+        ulong v = 0;
+        foreach (var p in parts)
+        {
+            if (p.Length is < 1 or > 2 || !byte.TryParse(p, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var b)) return false;
+            v = (v << 8) | b;
+        }
+        mac = new MacAddress(v);
+        return true;
+    }
+
+    public static MacAddress Parse(string s) => TryParse(s, out var m) ? m : throw new FormatException($"bad MAC address '{s}'");
+
+    public override string ToString()
+    {
+        Span<byte> b = stackalloc byte[6];
+        Write(b);
+        return string.Create(CultureInfo.InvariantCulture, $"{b[0]:x2}:{b[1]:x2}:{b[2]:x2}:{b[3]:x2}:{b[4]:x2}:{b[5]:x2}");
+    }
+}
