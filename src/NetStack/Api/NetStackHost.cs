@@ -1,0 +1,76 @@
+using NetStack.Core;
+using NetStack.Drivers;
+using NetStack.Wire;
+
+namespace NetStack.Api;
+
+/// <summary>
+/// A stack attached to a TAP, ready to use: the namespace (<see cref="Net"/>), its TAP device
+/// (<see cref="Device"/>) with the address, connected route and default route of
+/// <see cref="StackOptions"/>, and an optional pcap capture. Commands and tests build on this:
+/// <code>
+/// using var host = NetStackHost.Up(new StackOptions { PcapPath = "x.pcap" });
+/// // ... host.Net is running; its counters are host.Net.Mib
+/// </code>
+/// Dispose stops the threads, detaches from the TAP and flushes the capture.
+/// </summary>
+public sealed class NetStackHost : IDisposable
+{
+    private bool _disposed;
+
+    /// <summary>Attaches to the TAP and configures the stack without starting its threads (drive it with <c>Net.Poll()</c>, or call <see cref="Start"/>).</summary>
+    public NetStackHost(StackOptions options, IClock? clock = null)
+    {
+        options.Validate();
+        Options = options;
+        Device = TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing);
+        try
+        {
+            Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
+            Device.Capture = Pcap;
+            Net = new NetNamespace(options.Namespace ?? "netstack", clock);
+            // Fault injection (options.Fault) is applied by the fault injector, which sets Device.Faults.
+            Net.AddDevice(Device, options.Address, options.PrefixLen);
+            if (options.Gateway != 0)
+                NetStackException.ThrowIfError(Net.Fib.AddDefault(options.Gateway, Device), "adding the default route");
+        }
+        catch
+        {
+            Net?.Dispose();
+            Device.Dispose();
+            Pcap?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Attaches, configures and starts the receive and timer threads.</summary>
+    public static NetStackHost Up(StackOptions options)
+    {
+        var host = new NetStackHost(options);
+        host.Start();
+        return host;
+    }
+
+    public StackOptions Options { get; }
+    public NetNamespace Net { get; }
+    public TapDevice Device { get; }
+    public PcapWriter? Pcap { get; }
+
+    /// <summary>Starts the softirq threads (device receive with NAPI budget 64, timers).</summary>
+    public void Start() => Net.Start();
+
+    /// <summary>A one-line description: "10.7.0.2/24 on tap0 in netns netstack, mac 02:..., default via 10.7.0.1".</summary>
+    public override string ToString() =>
+        $"{Ipv4Address.Format(Options.Address)}/{Options.PrefixLen} on {Device.IfName} in " +
+        (Options.Namespace is null ? "the current network namespace" : $"netns {Options.Namespace}") +
+        $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
+        (Options.Gateway != 0 ? $", default via {Ipv4Address.Format(Options.Gateway)}" : "");
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Net.Dispose(); // stops the threads, then stops and disposes the device
+        Pcap?.Dispose();
+    }
+}

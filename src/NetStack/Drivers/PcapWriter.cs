@@ -1,0 +1,109 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using NetStack.Core;
+
+namespace NetStack.Drivers;
+
+/// <summary>
+/// Writes every frame a device sees to a classic pcap file (the libpcap format tcpdump, tshark
+/// and Wireshark read): the nanosecond-resolution variant (magic 0xa1b23c4d), link type 1
+/// (Ethernet), wall-clock timestamps. Records go into a preallocated buffer that is written out
+/// when full, at most a second after the last write, on <see cref="Flush"/> and on
+/// <see cref="Dispose"/>, so capturing a frame allocates nothing.
+/// <para>
+/// <see cref="Capture"/> runs under the stack lock; a small lock of its own lets another thread
+/// (a test that wants to read the file now) call <see cref="Flush"/> safely.
+/// </para>
+/// </summary>
+public sealed class PcapWriter : IPacketCapture, IDisposable
+{
+    public const uint MagicNanoseconds = 0xA1B23C4D;
+    public const uint LinkTypeEthernet = 1; // LINKTYPE_ETHERNET
+    public const int SnapLen = 65535;
+    private const int GlobalHeaderLength = 24;
+    private const int RecordHeaderLength = 16;
+    private const long UnixEpochTicks = 621355968000000000; // DateTime.UnixEpoch.Ticks
+
+    private readonly FileStream _file;
+    private readonly byte[] _buffer;
+    private readonly Lock _lock = new();
+    private readonly long _flushIntervalTicks = Stopwatch.Frequency; // one second
+    private int _used;
+    private long _lastFlush;
+    private bool _disposed;
+
+    public PcapWriter(string path, int bufferSize = 1 << 18)
+    {
+        if (bufferSize < RecordHeaderLength + SnapLen) throw new ArgumentOutOfRangeException(nameof(bufferSize), "must hold one full record");
+        Path = System.IO.Path.GetFullPath(path);
+        // bufferSize: 0 = FileStream does no buffering of its own; we buffer whole records.
+        _file = new FileStream(Path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
+        var h = _buffer.AsSpan(0, GlobalHeaderLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(h, MagicNanoseconds);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[4..], 2);  // version 2.4
+        BinaryPrimitives.WriteUInt16LittleEndian(h[6..], 4);
+        BinaryPrimitives.WriteInt32LittleEndian(h[8..], 0);   // thiszone: UTC
+        BinaryPrimitives.WriteUInt32LittleEndian(h[12..], 0); // sigfigs
+        BinaryPrimitives.WriteUInt32LittleEndian(h[16..], SnapLen);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[20..], LinkTypeEthernet);
+        _used = GlobalHeaderLength;
+        _lastFlush = Stopwatch.GetTimestamp();
+        FlushLocked();
+    }
+
+    /// <summary>The absolute path of the capture file.</summary>
+    public string Path { get; }
+
+    /// <summary>Frames written so far.</summary>
+    public long Frames { get; private set; }
+
+    /// <summary>Appends one record. Allocation-free.</summary>
+    public void Capture(ReadOnlySpan<byte> frame)
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            int incl = Math.Min(frame.Length, SnapLen);
+            if (_used + RecordHeaderLength + incl > _buffer.Length) FlushLocked();
+            long ns = (DateTime.UtcNow.Ticks - UnixEpochTicks) * 100;
+            var rec = _buffer.AsSpan(_used, RecordHeaderLength + incl);
+            BinaryPrimitives.WriteUInt32LittleEndian(rec, (uint)(ns / 1_000_000_000));
+            BinaryPrimitives.WriteUInt32LittleEndian(rec[4..], (uint)(ns % 1_000_000_000));
+            BinaryPrimitives.WriteUInt32LittleEndian(rec[8..], (uint)incl);
+            BinaryPrimitives.WriteUInt32LittleEndian(rec[12..], (uint)frame.Length);
+            frame[..incl].CopyTo(rec[RecordHeaderLength..]);
+            _used += RecordHeaderLength + incl;
+            Frames++;
+            long now = Stopwatch.GetTimestamp();
+            if (now - _lastFlush >= _flushIntervalTicks) FlushLocked();
+        }
+    }
+
+    /// <summary>Writes buffered records to the file (for a reader that wants the file complete now).</summary>
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            if (!_disposed) FlushLocked();
+        }
+    }
+
+    private void FlushLocked()
+    {
+        if (_used > 0) _file.Write(_buffer, 0, _used);
+        _used = 0;
+        _lastFlush = Stopwatch.GetTimestamp();
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            FlushLocked();
+            _disposed = true;
+            _file.Dispose();
+        }
+    }
+}

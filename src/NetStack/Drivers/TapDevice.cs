@@ -1,0 +1,342 @@
+using System.Runtime.ExceptionServices;
+using NetStack.Api;
+using NetStack.Core;
+using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Drivers.Interop.Libc;
+
+namespace NetStack.Drivers;
+
+/// <summary>
+/// A device over a Linux TAP: the user-space side of drivers/net/tun.c. Every Ethernet frame the
+/// kernel sends out of its TAP interface is read here, and every frame written here arrives on
+/// the kernel's TAP interface as if from a wire. The file descriptor is non-blocking; the receive
+/// thread sleeps in poll() on it together with an eventfd that <see cref="Kick"/> writes.
+/// <para>
+/// The TAP may live in another network namespace: <see cref="Attach"/> enters that namespace on a
+/// short-lived thread (setns only moves the calling thread), opens /dev/net/tun and binds the fd
+/// with TUNSETIFF there, then leaves. The fd stays bound to the TAP in the target namespace, so
+/// the rest of the process never changes namespace.
+/// </para>
+/// No vnet header (IFF_VNET_HDR) is used, so offloads are reset with TUNSETOFFLOAD 0: flags left
+/// on a persistent TAP by an earlier user would otherwise make the kernel hand us GSO frames.
+/// </summary>
+public sealed unsafe class TapDevice : NetDevice
+{
+    private int _fd;
+    private int _eventFd;
+    private volatile bool _disposed;
+    /// <summary>A buffer taken from the pool whose read found nothing; kept for the next poll so an idle poll costs no pool traffic.</summary>
+    private SkBuff? _spare;
+    /// <summary>Where a frame goes when the pool is exhausted: it must still leave the kernel's queue, and is counted as dropped.</summary>
+    private byte[]? _discard;
+
+    private TapDevice(string name, MacAddress mac, int mtu, int fd, int eventFd, string ifName, string? netns, bool created)
+        : base(name, mac, mtu)
+    {
+        _fd = fd;
+        _eventFd = eventFd;
+        IfName = ifName;
+        NamespaceName = netns;
+        Created = created;
+    }
+
+    /// <summary>The TAP interface's name on the kernel side.</summary>
+    public string IfName { get; }
+    /// <summary>The named network namespace (/var/run/netns/NAME) holding the TAP, or null for the process's own.</summary>
+    public string? NamespaceName { get; }
+    /// <summary>True if <see cref="Attach"/> created the TAP (it then disappears when this device is disposed).</summary>
+    public bool Created { get; }
+
+    /// <summary>
+    /// Opens the TAP <paramref name="ifName"/> in the network namespace <paramref name="netns"/>
+    /// (null: the process's own), creating it when missing if <paramref name="createIfMissing"/>,
+    /// resets its offloads and brings its kernel side up if it is down.
+    /// Throws <see cref="NetStackException"/> with the errno and a one-line reason: not root (EPERM),
+    /// no /dev/net/tun (ENOENT), TAP busy (EBUSY), namespace or interface missing (ENOENT / ENODEV).
+    /// </summary>
+    /// <remarks>Mirrors what tun_set_iff() expects from user space (Documentation/networking/tuntap.rst).</remarks>
+    public static TapDevice Attach(string ifName, MacAddress mac, string? netns = null, bool createIfMissing = true, string? deviceName = null)
+    {
+        ValidateIfName(ifName);
+        int eventFd = EventFd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (eventFd < 0) throw Error(LastErrno, "eventfd");
+        try
+        {
+            var (fd, mtu, created) = RunInNamespace(netns, () => OpenTap(ifName, netns, createIfMissing));
+            return new TapDevice(deviceName ?? ifName, mac, mtu, fd, eventFd, ifName, netns, created);
+        }
+        catch
+        {
+            Close(eventFd);
+            throw;
+        }
+    }
+
+    /// <summary>True if the network namespace exists and holds an interface named <paramref name="ifName"/> (any type).</summary>
+    public static bool InterfaceExists(string? netns, string ifName)
+    {
+        ValidateIfName(ifName);
+        if (netns is not null && !File.Exists(NetnsPath(netns))) return false;
+        return RunInNamespace(netns, () =>
+        {
+            int sock = OpenInetSocket();
+            try
+            {
+                var ifr = Ifreq.ForName(ifName);
+                if (Ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) return true;
+                int err = LastErrno;
+                return err == Errno.ENODEV ? false : throw Error(err, $"SIOCGIFFLAGS {ifName}");
+            }
+            finally { Close(sock); }
+        });
+    }
+
+    /// <summary>The path `ip netns` uses for a named namespace.</summary>
+    public static string NetnsPath(string netns) => "/var/run/netns/" + netns;
+
+    /// <summary>Runs <paramref name="body"/> on a fresh thread that has entered <paramref name="netns"/> (or on a fresh thread unchanged when null).</summary>
+    private static T RunInNamespace<T>(string? netns, Func<T> body)
+    {
+        if (netns is not null && (netns.Length == 0 || netns.Contains('/') || netns is "." or ".."))
+            throw new NetStackException(Errno.EINVAL, $"bad network namespace name '{netns}'");
+        T result = default!;
+        ExceptionDispatchInfo? error = null;
+        var t = new Thread(() =>
+        {
+            try { result = InNamespace(netns, body); }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+        }) { Name = "netstack-setns", IsBackground = true };
+        t.Start();
+        t.Join();
+        error?.Throw();
+        return result;
+    }
+
+    private static T InNamespace<T>(string? netns, Func<T> body)
+    {
+        if (netns is null) return body();
+        // /proc/thread-self: setns() moves only this thread, so this thread's namespace is what we return to.
+        int orig = Interop.Libc.Open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (orig < 0) throw Error(LastErrno, "open /proc/thread-self/ns/net");
+        int target = -1;
+        try
+        {
+            target = Interop.Libc.Open(NetnsPath(netns), O_RDONLY | O_CLOEXEC);
+            if (target < 0)
+            {
+                int err = LastErrno;
+                throw err == Errno.ENOENT
+                    ? new NetStackException(err, $"network namespace '{netns}' does not exist (create it with: sudo ./setup-tap.sh --ns {netns})")
+                    : Error(err, $"open {NetnsPath(netns)}");
+            }
+            if (SetNs(target, CLONE_NEWNET) < 0)
+            {
+                int err = LastErrno;
+                throw err == Errno.EPERM
+                    ? new NetStackException(err, $"not permitted to enter network namespace '{netns}': run as root (needs CAP_SYS_ADMIN and CAP_NET_ADMIN)")
+                    : Error(err, $"setns {netns}");
+            }
+            try { return body(); }
+            finally
+            {
+                // The thread ends right after, but leave it where it came from anyway.
+                SetNs(orig, CLONE_NEWNET);
+            }
+        }
+        finally
+        {
+            if (target >= 0) Close(target);
+            Close(orig);
+        }
+    }
+
+    /// <summary>Runs inside the target namespace: open /dev/net/tun, TUNSETIFF, TUNSETOFFLOAD 0, link up, read the MTU.</summary>
+    private static (int Fd, int Mtu, bool Created) OpenTap(string ifName, string? netns, bool createIfMissing)
+    {
+        string where = netns is null ? "the current network namespace" : $"network namespace '{netns}'";
+        int sock = OpenInetSocket();
+        int fd = -1;
+        try
+        {
+            var ifr = Ifreq.ForName(ifName);
+            bool exists = Ioctl(sock, SIOCGIFFLAGS, &ifr) == 0;
+            if (!exists && LastErrno != Errno.ENODEV) throw Error(LastErrno, $"SIOCGIFFLAGS {ifName}");
+            if (!exists && !createIfMissing)
+                throw new NetStackException(Errno.ENODEV, $"no interface '{ifName}' in {where} (create it with: sudo ./setup-tap.sh{(netns is null ? " --root-ns" : " --ns " + netns)} --tap {ifName})");
+
+            fd = Interop.Libc.Open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+            if (fd < 0)
+            {
+                int err = LastErrno;
+                throw err switch
+                {
+                    Errno.ENOENT or Errno.ENODEV or Errno.ENXIO => new NetStackException(err, "/dev/net/tun is missing: this kernel or container has no TUN/TAP support (try: modprobe tun)"),
+                    Errno.EACCES or Errno.EPERM => new NetStackException(err, "permission denied opening /dev/net/tun: run as root (needs CAP_NET_ADMIN)"),
+                    _ => Error(err, "open /dev/net/tun"),
+                };
+            }
+
+            var req = Ifreq.ForName(ifName);
+            req.Flags = IFF_TAP | IFF_NO_PI;
+            if (Ioctl(fd, TUNSETIFF, &req) < 0)
+            {
+                int err = LastErrno;
+                throw err switch
+                {
+                    Errno.EBUSY => new NetStackException(err, $"TAP '{ifName}' in {where} is busy: another process (another netstack?) is attached to it"),
+                    Errno.EPERM => new NetStackException(err, $"not permitted to attach TAP '{ifName}' in {where}: run as root, or create it for your user (ip tuntap add {ifName} mode tap user $USER)"),
+                    Errno.EINVAL => new NetStackException(err, $"'{ifName}' in {where} is not a single-queue TAP device (a TUN, a multi_queue TAP, or another kind of interface)"),
+                    _ => Error(err, $"TUNSETIFF {ifName}"),
+                };
+            }
+            if (Ioctl(fd, TUNSETOFFLOAD, 0) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
+
+            if (!exists)
+            {
+                // A TAP we create ourselves gets the queue length setup-tap.sh gives (1000 drops under bulk TCP).
+                var q = Ifreq.ForName(ifName);
+                q.IntValue = 10000;
+                Ioctl(sock, SIOCSIFTXQLEN, &q);
+            }
+            var flags = Ifreq.ForName(ifName);
+            if (Ioctl(sock, SIOCGIFFLAGS, &flags) < 0) throw Error(LastErrno, $"SIOCGIFFLAGS {ifName}");
+            if ((flags.Flags & IFF_UP) == 0)
+            {
+                flags.Flags |= IFF_UP;
+                if (Ioctl(sock, SIOCSIFFLAGS, &flags) < 0) throw Error(LastErrno, $"bringing {ifName} up (SIOCSIFFLAGS)");
+            }
+            var mtu = Ifreq.ForName(ifName);
+            if (Ioctl(sock, SIOCGIFMTU, &mtu) < 0) throw Error(LastErrno, $"SIOCGIFMTU {ifName}");
+            return (fd, mtu.IntValue, !exists);
+        }
+        catch
+        {
+            if (fd >= 0) Close(fd);
+            throw;
+        }
+        finally { Close(sock); }
+    }
+
+    private static int OpenInetSocket()
+    {
+        int sock = Socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        return sock >= 0 ? sock : throw Error(LastErrno, "socket(AF_INET, SOCK_DGRAM)");
+    }
+
+    private static void ValidateIfName(string ifName)
+    {
+        if (ifName.Length is 0 or >= IFNAMSIZ || ifName.Contains('/') || ifName.Any(char.IsWhiteSpace))
+            throw new NetStackException(Errno.EINVAL, $"bad interface name '{ifName}' (1 to {IFNAMSIZ - 1} characters, no '/' or spaces)");
+    }
+
+    private static NetStackException Error(int errno, string what) =>
+        new(errno, $"{what} failed: {StrError(errno)} ({Errno.Name(errno)})");
+
+    /// <summary>Reads one frame (non-blocking) into a pooled buffer; null when the TAP has nothing pending.</summary>
+    /// <remarks>Mirrors the user side of tun_do_read(): one read() returns exactly one frame.</remarks>
+    protected internal override SkBuff? PollReceive(SkBuffPool pool)
+    {
+        if (_disposed) return null;
+        var skb = _spare ?? pool.Alloc();
+        _spare = null;
+        if (skb is null)
+        {
+            DropOneFrame();
+            return null;
+        }
+        var buf = skb.Buffer;
+        nint n;
+        fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
+        if (n <= 0)
+        {
+            // EAGAIN: nothing pending. EIO/EBADFD would mean the TAP went away; count it and let
+            // the receive loop carry on (it polls with a timeout, so this cannot spin hot).
+            if (n < 0 && LastErrno is not (Errno.EAGAIN or Errno.EINTR)) Stats.RxErrors++;
+            _spare = skb;
+            return null;
+        }
+        if (n == buf.Length)
+        {
+            // A frame that fills the buffer may have been cut short (tun copies what fits): rx_length_errors.
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            _spare = skb;
+            return null;
+        }
+        skb.Put((int)n);
+        return skb;
+    }
+
+    /// <summary>The pool is exhausted: the frame is read into a scratch buffer and counted as dropped (rx_dropped).</summary>
+    private void DropOneFrame()
+    {
+        var scratch = _discard ??= GC.AllocateUninitializedArray<byte>(65536, pinned: true);
+        nint n;
+        fixed (byte* p = scratch) n = Read(_fd, p, scratch.Length);
+        if (n > 0)
+        {
+            Stats.RxDropped++;
+            if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+        }
+    }
+
+    /// <summary>Sleeps in poll() on the TAP fd and the kick eventfd.</summary>
+    public override bool WaitForWork(int timeoutMs)
+    {
+        if (_disposed) return false;
+        var fds = stackalloc PollFd[2];
+        fds[0] = new PollFd { Fd = _fd, Events = POLLIN };
+        fds[1] = new PollFd { Fd = _eventFd, Events = POLLIN };
+        int r = Poll(fds, 2, timeoutMs);
+        if (r <= 0) return false; // timeout or EINTR
+        if ((fds[1].REvents & POLLIN) != 0)
+        {
+            ulong drained;
+            Read(_eventFd, (byte*)&drained, sizeof(ulong));
+        }
+        return true;
+    }
+
+    /// <summary>Wakes <see cref="WaitForWork"/>: an eventfd write.</summary>
+    public override void Kick()
+    {
+        if (_disposed) return;
+        ulong one = 1;
+        Write(_eventFd, (byte*)&one, sizeof(ulong));
+    }
+
+    /// <summary>Writes the frame to the TAP (the kernel receives it) and frees the buffer. EAGAIN or any error: dropped.</summary>
+    /// <remarks>Mirrors the user side of tun_get_user(): one write() is one frame.</remarks>
+    protected internal override bool StartXmit(SkBuff skb)
+    {
+        int len = skb.Len;
+        nint n = -1;
+        if (!_disposed)
+        {
+            fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, len);
+            // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
+            if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
+        }
+        skb.Free();
+        return n == len;
+    }
+
+    protected internal override void Stop()
+    {
+        _spare?.Free();
+        _spare = null;
+    }
+
+    public override void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Stop();
+        // Closing the fd detaches it from the TAP; a TAP we created (not persistent) disappears with it.
+        if (_fd >= 0) Close(_fd);
+        if (_eventFd >= 0) Close(_eventFd);
+        _fd = _eventFd = -1;
+        base.Dispose();
+    }
+}
