@@ -23,13 +23,17 @@ public static class Errno
     public const int EBUSY = 16;
     public const int EEXIST = 17;
     public const int ENODEV = 19;
+    public const int ENOTTY = 25;
     public const int EINVAL = 22;
     public const int ENFILE = 23;
     public const int EMFILE = 24;
     public const int ENOSPC = 28;
     public const int EPIPE = 32;
+    public const int EDOM = 33;
     public const int ERANGE = 34;
     public const int ENOSYS = 38;
+    public const int ENONET = 64;
+    public const int EPROTO = 71;
     public const int ENOTSOCK = 88;
     public const int EDESTADDRREQ = 89;
     public const int EMSGSIZE = 90;
@@ -58,6 +62,8 @@ public static class Errno
     public const int EHOSTUNREACH = 113;
     public const int EALREADY = 114;
     public const int EINPROGRESS = 115;
+    /// <summary>Kernel-internal: "no such ioctl here" (include/linux/errno.h); becomes ENOTTY at the syscall edge.</summary>
+    public const int ENOIOCTLCMD = 515;
 
     private static readonly string[] Names = BuildNames();
 

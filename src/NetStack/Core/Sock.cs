@@ -1,0 +1,294 @@
+using NetStack.Net;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Core;
+
+/// <summary>The flags of sk->sk_flags, numbered as enum sock_flags (include/net/sock.h).</summary>
+public enum SockFlag
+{
+    Dead = 0,
+    Done = 1,
+    UrgInline = 2,
+    KeepOpen = 3,
+    Linger = 4,
+    Destroy = 5,
+    Broadcast = 6,
+    Timestamp = 7,
+    Zapped = 8,
+    UseWriteQueue = 9,
+    Dbg = 10,
+    RcvTstamp = 11,
+    LocalRoute = 13,
+    RxqOvfl = 17,
+    SelectErrQueue = 22,
+}
+
+/// <summary>
+/// The network layer's view of a socket (struct sock). Protocols derive from it as C embeds it as
+/// the first member: Sock &lt;- InetSock &lt;- InetConnectionSock &lt;- TcpSock. Every field is touched
+/// under the stack lock (net.SyncRoot), which plays lock_sock and bh_lock_sock together.
+/// <remarks>Mirrors include/net/sock.h: struct sock (and struct sock_common).</remarks>
+/// </summary>
+public class Sock
+{
+    // ---- Linux defaults (net/core/sock.c, include/net/sock.h) ----
+    /// <summary>sysctl_rmem_default / sysctl_wmem_default and the _max ones (net.core.*mem_*): 212992.</summary>
+    public const int SysctlRmemDefault = 212992, SysctlWmemDefault = 212992, SysctlRmemMax = 212992, SysctlWmemMax = 212992;
+    /// <summary>SKB_TRUESIZE overhead of one buffer beyond its data (sizeof(sk_buff) + skb_shared_info, aligned).</summary>
+    public const int SkbTruesizeOverhead = 576;
+    /// <summary>TCP_SKB_MIN_TRUESIZE = 2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)).</summary>
+    public const int SkbMinTruesize = 2048 + 256;
+    /// <summary>SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF: what setsockopt clamps small values up to.</summary>
+    public const int SockMinSndbuf = 2 * SkbMinTruesize, SockMinRcvbuf = SkbMinTruesize;
+    /// <summary>MAX_SCHEDULE_TIMEOUT: an infinite SO_RCVTIMEO/SO_SNDTIMEO (nanoseconds here).</summary>
+    public const long MaxScheduleTimeout = long.MaxValue;
+
+    // sk_reuse values.
+    public const byte SkNoReuse = 0, SkCanReuse = 1, SkForceReuse = 2;
+    // sk_userlocks bits.
+    public const int SockSndbufLock = 1, SockRcvbufLock = 2, SockBindaddrLock = 4, SockBindportLock = 8;
+
+    /// <summary>sock_net(sk): the stack this socket lives in.</summary>
+    public NetNamespace Net = null!;
+    /// <summary>sk->sk_prot: the transport's table.</summary>
+    public Proto Prot = null!;
+    /// <summary>sk->sk_socket: the BSD socket this sock hangs from (null once orphaned).</summary>
+    public Socket? Socket;
+
+    /// <summary>sk_family (PF_INET).</summary>
+    public ushort Family;
+    /// <summary>sk_type (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW).</summary>
+    public ushort Type;
+    /// <summary>sk_protocol (IPPROTO_TCP...).</summary>
+    public ushort Protocol;
+    /// <summary>sk_state: TCP_CLOSE for a fresh socket of any type.</summary>
+    public TcpState State = TcpState.Close;
+    /// <summary>sk_kern_sock: created by the stack itself (kern = 1).</summary>
+    public bool KernSock;
+
+    /// <summary>sk_reuse: SO_REUSEADDR (SK_CAN_REUSE), or forced by INET_PROTOSW_REUSE.</summary>
+    public byte Reuse;
+    /// <summary>sk_reuseport: SO_REUSEPORT.</summary>
+    public bool ReusePort;
+    /// <summary>sk_userlocks: SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK, SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK.</summary>
+    public int UserLocks;
+    /// <summary>sk_bound_dev_if: SO_BINDTODEVICE (0 = any).</summary>
+    public int BoundDevIf;
+    /// <summary>sk_priority: SO_PRIORITY.</summary>
+    public int Priority;
+    /// <summary>sk_mark: SO_MARK.</summary>
+    public int Mark;
+    /// <summary>sk_no_check_tx: SO_NO_CHECK (UDP sends without a checksum).</summary>
+    public bool NoCheckTx;
+    /// <summary>sk_rcvlowat: SO_RCVLOWAT.</summary>
+    public int RcvLowat = 1;
+    /// <summary>sk_lingertime (nanoseconds): SO_LINGER.</summary>
+    public long LingerTime;
+    /// <summary>sk_rcvtimeo / sk_sndtimeo (nanoseconds, MaxScheduleTimeout = forever).</summary>
+    public long RcvTimeo = MaxScheduleTimeout, SndTimeo = MaxScheduleTimeout;
+
+    /// <summary>sk_flags as a bit set over <see cref="SockFlag"/>.</summary>
+    public ulong Flags;
+
+    /// <summary>sk_err: a hard error, reported once (SO_ERROR, or the next call) then cleared.</summary>
+    public int Err;
+    /// <summary>sk_err_soft: an error kept for SO_ERROR when nothing else is pending (TCP's ICMP errors).</summary>
+    public int ErrSoft;
+    /// <summary>sk_shutdown: RCV_SHUTDOWN | SEND_SHUTDOWN.</summary>
+    public int Shutdown;
+
+    /// <summary>sk_ack_backlog / sk_max_ack_backlog: connections in the accept queue and its limit.</summary>
+    public int AckBacklog, MaxAckBacklog;
+
+    /// <summary>sk_rcvbuf / sk_sndbuf, in truesize bytes (SO_RCVBUF doubles what the user asks).</summary>
+    public int RcvBuf = SysctlRmemDefault, SndBuf = SysctlWmemDefault;
+    /// <summary>sk_rmem_alloc: truesize of what sits in the receive queue.</summary>
+    public int RmemAlloc;
+    /// <summary>sk_wmem_alloc: truesize of sent buffers not yet freed by the device.</summary>
+    public int WmemAlloc;
+    /// <summary>sk_wmem_queued: bytes in the write queue (TCP's send buffer use).</summary>
+    public int WmemQueued;
+    /// <summary>sk_drops: datagrams dropped because the receive buffer was full.</summary>
+    public long Drops;
+
+    /// <summary>sk_receive_queue.</summary>
+    public readonly SkBuffQueue ReceiveQueue = new();
+    /// <summary>sk_write_queue.</summary>
+    public readonly SkBuffQueue WriteQueue = new();
+    /// <summary>sk_error_queue (IP_RECVERR). Kept for the poll mask; nothing queues on it yet.</summary>
+    public readonly SkBuffQueue ErrorQueue = new();
+
+    /// <summary>sk_user_data: free for whoever owns the socket (experiments, kernel users).</summary>
+    public object? UserData;
+
+    private SockWaiter? _readWaiter, _writeWaiter;
+
+    // ---- sock_flag / sock_set_flag / sock_reset_flag ----
+    /// <remarks>Mirrors sock_flag().</remarks>
+    public bool HasFlag(SockFlag f) => (Flags & (1UL << (int)f)) != 0;
+    /// <remarks>Mirrors sock_set_flag().</remarks>
+    public void SetFlag(SockFlag f) => Flags |= 1UL << (int)f;
+    /// <remarks>Mirrors sock_reset_flag().</remarks>
+    public void ResetFlag(SockFlag f) => Flags &= ~(1UL << (int)f);
+    /// <remarks>Mirrors sock_valbool_flag().</remarks>
+    public void ValboolFlag(SockFlag f, bool on) { if (on) SetFlag(f); else ResetFlag(f); }
+
+    // ---- Wakeup callbacks: sk_data_ready, sk_write_space, sk_state_change, sk_error_report ----
+
+    /// <summary>New data or a new connection to read/accept. Called with the stack lock held.</summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_def_readable().</remarks>
+    public virtual void DataReady()
+    {
+        Net.WakeAll();
+        _readWaiter?.Signal();
+    }
+
+    /// <summary>Send buffer space was freed.</summary>
+    /// <remarks>Mirrors sock_def_write_space(): wake writers once at least half the send buffer is free.</remarks>
+    public virtual void WriteSpace()
+    {
+        if (WmemAlloc << 1 <= SndBuf)
+        {
+            Net.WakeAll();
+            _writeWaiter?.Signal();
+        }
+    }
+
+    /// <summary>sk_state or sk_shutdown changed: everyone re-checks.</summary>
+    /// <remarks>Mirrors sock_def_wakeup().</remarks>
+    public virtual void StateChange() => WakeEveryone();
+
+    /// <summary>sk_err was set.</summary>
+    /// <remarks>Mirrors sock_def_error_report().</remarks>
+    public virtual void ErrorReport() => WakeEveryone();
+
+    /// <summary>Wakes blocked callers and both async waiters.</summary>
+    public void WakeEveryone()
+    {
+        Net.WakeAll();
+        _readWaiter?.Signal();
+        _writeWaiter?.Signal();
+    }
+
+    /// <summary>The reusable async waiter for "readable/acceptable/error" (allocated on first async use).</summary>
+    public SockWaiter ReadWaiter => _readWaiter ??= new SockWaiter(this);
+    /// <summary>The reusable async waiter for "writable/connected/error".</summary>
+    public SockWaiter WriteWaiter => _writeWaiter ??= new SockWaiter(this);
+
+    // ---- Allocation and init ----
+
+    /// <summary>
+    /// Allocates a sock through the protocol's factory (the slab of prot->obj_size) and fills
+    /// sock_common.
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: sk_alloc() -> sk_prot_alloc().</remarks>
+    public static Sock? SkAlloc(NetNamespace net, int family, Proto prot, bool kern)
+    {
+        var sk = prot.CreateSock(net);
+        if (sk is null) return null;
+        sk.Net = net;
+        sk.Prot = prot;
+        sk.Family = (ushort)family;
+        sk.KernSock = kern;
+        return sk;
+    }
+
+    /// <summary>Joins a sock to its BSD socket and sets the generic defaults.</summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_init_data() / sock_init_data_uid().</remarks>
+    public static void SockInitData(Socket? sock, Sock sk)
+    {
+        sk.ReceiveQueue.Purge();
+        sk.WriteQueue.Purge();
+        sk.ErrorQueue.Purge();
+        sk.RcvBuf = SysctlRmemDefault;
+        sk.SndBuf = SysctlWmemDefault;
+        sk.State = TcpState.Close;
+        sk.UserLocks = 0;
+        if (sock is not null)
+        {
+            sk.Type = (ushort)sock.Type;
+            sk.Socket = sock;
+            sock.Sk = sk;
+        }
+        sk.SetFlag(SockFlag.Zapped);
+        sk.RcvLowat = 1;
+        sk.RcvTimeo = MaxScheduleTimeout;
+        sk.SndTimeo = MaxScheduleTimeout;
+    }
+
+    /// <summary>Detaches the sock from its BSD socket and marks it dead.</summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_orphan().</remarks>
+    public void Orphan()
+    {
+        SetFlag(SockFlag.Dead);
+        Socket = null;
+        WakeEveryone();
+    }
+
+    // ---- Errors and timeouts ----
+
+    /// <summary>Takes the pending error (clearing it), as a negative errno, or 0.</summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_error().</remarks>
+    public int SockError()
+    {
+        int err = Err;
+        if (err == 0) return 0;
+        Err = 0;
+        return -err;
+    }
+
+    /// <remarks>Mirrors sock_rcvtimeo(): 0 for a non-blocking call.</remarks>
+    public long SockRcvTimeo(bool noblock) => noblock ? 0 : RcvTimeo;
+
+    /// <remarks>Mirrors sock_sndtimeo().</remarks>
+    public long SockSndTimeo(bool noblock) => noblock ? 0 : SndTimeo;
+
+    /// <remarks>Mirrors sock_writeable(): less than half the send buffer in flight.</remarks>
+    public bool SockWriteable => WmemAlloc < (SndBuf >> 1);
+
+    // ---- Receive queue ----
+
+    /// <summary>The memory one buffer is charged for (skb->truesize).</summary>
+    public static int SkbTruesize(SkBuff skb) => skb.Buffer.Length + SkbTruesizeOverhead;
+
+    /// <summary>
+    /// Charges a buffer to the receive queue and queues it; -ENOMEM when the receive buffer is
+    /// full (the caller counts RcvbufErrors and frees the buffer).
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_queue_rcv_skb() -> __sock_queue_rcv_skb().</remarks>
+    public int SockQueueRcvSkb(SkBuff skb)
+    {
+        if (RmemAlloc >= RcvBuf)
+        {
+            Drops++;
+            return -Errno.ENOMEM;
+        }
+        SkbSetOwnerR(skb);
+        ReceiveQueue.EnqueueTail(skb);
+        if (!HasFlag(SockFlag.Dead)) DataReady();
+        return 0;
+    }
+
+    /// <remarks>Mirrors skb_set_owner_r(): the buffer now counts against sk_rmem_alloc.</remarks>
+    public void SkbSetOwnerR(SkBuff skb)
+    {
+        skb.Sk = this;
+        RmemAlloc += SkbTruesize(skb);
+    }
+
+    /// <summary>Releases a received buffer: uncharges it and returns it to the pool.</summary>
+    /// <remarks>Mirrors sock_rfree() via consume_skb()/skb_free_datagram().</remarks>
+    public void SkbFreeDatagram(SkBuff skb)
+    {
+        if (skb.Sk == this) RmemAlloc -= SkbTruesize(skb);
+        skb.Free();
+    }
+
+    /// <summary>Flushes the receive queue, uncharging every buffer.</summary>
+    public void PurgeReceiveQueue()
+    {
+        while (ReceiveQueue.Dequeue() is { } skb) SkbFreeDatagram(skb);
+    }
+
+    public override string ToString() => $"{GetType().Name}({Prot?.Name} {State})";
+}

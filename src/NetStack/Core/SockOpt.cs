@@ -1,0 +1,262 @@
+using System.Buffers.Binary;
+using NetStack.Net;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Core;
+
+/// <summary>
+/// The SOL_SOCKET options, the same for every family and protocol.
+/// <remarks>Mirrors net/core/sock.c: sk_setsockopt() / sk_getsockopt() (sock_setsockopt / sock_getsockopt).</remarks>
+/// </summary>
+public static class SockOpt
+{
+    /// <summary>HZ of the kernel being mirrored: timeouts and linger are kept in jiffies there, which rounds what getsockopt reports back.</summary>
+    private const long NsPerUs = 1000;
+
+    /// <summary>setsockopt(SOL_SOCKET, ...).</summary>
+    /// <remarks>Mirrors net/core/sock.c: sk_setsockopt().</remarks>
+    public static int SockSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, FdTable caller)
+    {
+        var sk = sock.Sk;
+        if (sk is null) return -Errno.EINVAL;
+        if (optname == SO_BINDTODEVICE) return SetBindToDevice(sk, optval);
+        if (optval.Length < sizeof(int)) return -Errno.EINVAL;
+        int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
+        bool valbool = val != 0;
+        int ret = 0;
+        switch (optname)
+        {
+            case SO_DEBUG:
+                sk.ValboolFlag(SockFlag.Dbg, valbool);
+                break;
+            case SO_REUSEADDR:
+                sk.Reuse = valbool ? Sock.SkCanReuse : Sock.SkNoReuse;
+                break;
+            case SO_REUSEPORT:
+                sk.ReusePort = valbool;
+                break;
+            case SO_TYPE:
+            case SO_PROTOCOL:
+            case SO_DOMAIN:
+            case SO_ERROR:
+                ret = -Errno.ENOPROTOOPT;
+                break;
+            case SO_DONTROUTE:
+                sk.ValboolFlag(SockFlag.LocalRoute, valbool);
+                break;
+            case SO_BROADCAST:
+                sk.ValboolFlag(SockFlag.Broadcast, valbool);
+                break;
+            case SO_SNDBUF:
+                // Don't error on this: BSD doesn't, and if you think about it this is right.
+                // Otherwise apps have to play 'guess the biggest size' games.
+                SetSndbuf(sk, (int)Math.Min((uint)val, (uint)Sock.SysctlWmemMax));
+                break;
+            case SO_SNDBUFFORCE:
+                // CAP_NET_ADMIN: the default caller has it.
+                SetSndbuf(sk, Math.Max(val, 0));
+                break;
+            case SO_RCVBUF:
+                SetRcvbuf(sk, (int)Math.Min((uint)val, (uint)Sock.SysctlRmemMax));
+                break;
+            case SO_RCVBUFFORCE:
+                SetRcvbuf(sk, Math.Max(val, 0));
+                break;
+            case SO_KEEPALIVE:
+                sk.Prot.Keepalive(sk, valbool);
+                sk.ValboolFlag(SockFlag.KeepOpen, valbool);
+                break;
+            case SO_OOBINLINE:
+                sk.ValboolFlag(SockFlag.UrgInline, valbool);
+                break;
+            case SO_NO_CHECK:
+                sk.NoCheckTx = valbool;
+                break;
+            case SO_PRIORITY:
+                if ((val >= 0 && val <= 6) || caller.CapNetRaw) sk.Priority = val;
+                else ret = -Errno.EPERM;
+                break;
+            case SO_LINGER:
+            {
+                if (optval.Length < 8) { ret = -Errno.EINVAL; break; }
+                int onoff = BinaryPrimitives.ReadInt32LittleEndian(optval);
+                int linger = BinaryPrimitives.ReadInt32LittleEndian(optval[4..]);
+                if (onoff == 0) sk.ResetFlag(SockFlag.Linger);
+                else
+                {
+                    sk.LingerTime = (uint)linger * Time.NsPerSec;
+                    sk.SetFlag(SockFlag.Linger);
+                }
+                break;
+            }
+            case SO_BSDCOMPAT:
+                break;
+            case SO_RCVLOWAT:
+                if (val < 0) val = int.MaxValue;
+                sk.RcvLowat = val != 0 ? val : 1;
+                break;
+            case SO_SNDLOWAT:
+                ret = -Errno.ENOPROTOOPT;
+                break;
+            case SO_RCVTIMEO_OLD:
+                ret = SetTimeout(ref sk.RcvTimeo, optval);
+                break;
+            case SO_SNDTIMEO_OLD:
+                ret = SetTimeout(ref sk.SndTimeo, optval);
+                break;
+            case SO_TIMESTAMP:
+                sk.ValboolFlag(SockFlag.RcvTstamp, valbool);
+                break;
+            default:
+                ret = -Errno.ENOPROTOOPT;
+                break;
+        }
+        return ret;
+    }
+
+    /// <remarks>Mirrors the set_sndbuf label of sk_setsockopt(): doubled for overhead, at least SOCK_MIN_SNDBUF.</remarks>
+    private static void SetSndbuf(Sock sk, int val)
+    {
+        val = Math.Min(val, int.MaxValue / 2);
+        sk.UserLocks |= Sock.SockSndbufLock;
+        sk.SndBuf = Math.Max(val * 2, Sock.SockMinSndbuf);
+        sk.WriteSpace();
+    }
+
+    /// <remarks>Mirrors net/core/sock.c: __sock_set_rcvbuf().</remarks>
+    private static void SetRcvbuf(Sock sk, int val)
+    {
+        // Ensure val * 2 fits into an int, to prevent max_t() from treating it as a negative value.
+        val = Math.Min(val, int.MaxValue / 2);
+        sk.UserLocks |= Sock.SockRcvbufLock;
+        // We double it on the way in to account for "struct sk_buff" etc. overhead.
+        sk.RcvBuf = Math.Max(val * 2, Sock.SockMinRcvbuf);
+    }
+
+    /// <summary>SO_BINDTODEVICE: a device name (or "" to unbind); -ENODEV for an unknown one.</summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_setbindtodevice().</remarks>
+    private static int SetBindToDevice(Sock sk, ReadOnlySpan<byte> optval)
+    {
+        int len = Math.Min(optval.Length, 16); // IFNAMSIZ
+        int nul = optval[..len].IndexOf((byte)0);
+        if (nul >= 0) len = nul;
+        if (len == 0)
+        {
+            sk.BoundDevIf = 0;
+            return 0;
+        }
+        var name = System.Text.Encoding.ASCII.GetString(optval[..len]);
+        var dev = sk.Net.DevGetByName(name);
+        if (dev is null) return -Errno.ENODEV;
+        sk.BoundDevIf = dev.IfIndex;
+        return 0;
+    }
+
+    /// <summary>SO_RCVTIMEO / SO_SNDTIMEO with a struct timeval (16 bytes on x86-64).</summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_set_timeout().</remarks>
+    private static int SetTimeout(ref long timeo, ReadOnlySpan<byte> optval)
+    {
+        if (optval.Length < 16) return -Errno.EINVAL;
+        long sec = BinaryPrimitives.ReadInt64LittleEndian(optval);
+        long usec = BinaryPrimitives.ReadInt64LittleEndian(optval[8..]);
+        if (usec < 0 || usec >= 1_000_000) return -Errno.EDOM;
+        if (sec < 0)
+        {
+            timeo = 0; // "negative timeout: assumed zero" (the kernel warns once)
+            return 0;
+        }
+        timeo = Sock.MaxScheduleTimeout;
+        if (sec == 0 && usec == 0) return 0;
+        if (sec < long.MaxValue / Time.NsPerSec - 1) timeo = sec * Time.NsPerSec + usec * NsPerUs;
+        return 0;
+    }
+
+    /// <summary>getsockopt(SOL_SOCKET, ...). <paramref name="optlen"/>: buffer size in, bytes written out.</summary>
+    /// <remarks>Mirrors net/core/sock.c: sk_getsockopt().</remarks>
+    public static int SockGetsockopt(Socket sock, int optname, Span<byte> optval, ref int optlen)
+    {
+        var sk = sock.Sk;
+        if (sk is null) return -Errno.EINVAL;
+        int len = optlen;
+        if (len < 0) return -Errno.EINVAL;
+        Span<byte> v = stackalloc byte[16];
+        v.Clear();
+        int lv = sizeof(int);
+        int val = 0;
+        switch (optname)
+        {
+            case SO_DEBUG: val = sk.HasFlag(SockFlag.Dbg) ? 1 : 0; break;
+            case SO_DONTROUTE: val = sk.HasFlag(SockFlag.LocalRoute) ? 1 : 0; break;
+            case SO_BROADCAST: val = sk.HasFlag(SockFlag.Broadcast) ? 1 : 0; break;
+            case SO_SNDBUF: val = sk.SndBuf; break;
+            case SO_RCVBUF: val = sk.RcvBuf; break;
+            case SO_REUSEADDR: val = sk.Reuse; break;
+            case SO_REUSEPORT: val = sk.ReusePort ? 1 : 0; break;
+            case SO_KEEPALIVE: val = sk.HasFlag(SockFlag.KeepOpen) ? 1 : 0; break;
+            case SO_TYPE: val = sk.Type; break;
+            case SO_PROTOCOL: val = sk.Protocol; break;
+            case SO_DOMAIN: val = sk.Family; break;
+            case SO_ERROR:
+                val = -sk.SockError();
+                if (val == 0)
+                {
+                    val = sk.ErrSoft;
+                    sk.ErrSoft = 0;
+                }
+                break;
+            case SO_OOBINLINE: val = sk.HasFlag(SockFlag.UrgInline) ? 1 : 0; break;
+            case SO_NO_CHECK: val = sk.NoCheckTx ? 1 : 0; break;
+            case SO_PRIORITY: val = sk.Priority; break;
+            case SO_LINGER:
+                lv = 8;
+                BinaryPrimitives.WriteInt32LittleEndian(v, sk.HasFlag(SockFlag.Linger) ? 1 : 0);
+                BinaryPrimitives.WriteInt32LittleEndian(v[4..], (int)(sk.LingerTime / Time.NsPerSec));
+                break;
+            case SO_BSDCOMPAT: break;
+            case SO_TIMESTAMP: val = sk.HasFlag(SockFlag.RcvTstamp) ? 1 : 0; break;
+            case SO_RCVTIMEO_OLD:
+                lv = GetTimeout(sk.RcvTimeo, v);
+                break;
+            case SO_SNDTIMEO_OLD:
+                lv = GetTimeout(sk.SndTimeo, v);
+                break;
+            case SO_RCVLOWAT: val = sk.RcvLowat; break;
+            case SO_SNDLOWAT: val = 1; break;
+            case SO_ACCEPTCONN: val = sk.State == TcpState.Listen ? 1 : 0; break;
+            case SO_BINDTODEVICE:
+            {
+                // sock_getbindtodevice(): the name, or length 0 when unbound.
+                string name = "";
+                if (sk.BoundDevIf != 0)
+                    foreach (var d in sk.Net.Devices) if (d.IfIndex == sk.BoundDevIf) name = d.Name;
+                if (name.Length == 0) { optlen = 0; return 0; }
+                if (len < name.Length + 1) return -Errno.EINVAL;
+                System.Text.Encoding.ASCII.GetBytes(name, optval);
+                optval[name.Length] = 0;
+                optlen = name.Length + 1;
+                return 0;
+            }
+            default:
+                return -Errno.ENOPROTOOPT;
+        }
+        if (lv == sizeof(int)) BinaryPrimitives.WriteInt32LittleEndian(v, val);
+        if (len > lv) len = lv;
+        v[..len].CopyTo(optval);
+        optlen = len;
+        return 0;
+    }
+
+    /// <remarks>Mirrors net/core/sock.c: sock_get_timeout(): {0, 0} for "forever".</remarks>
+    private static int GetTimeout(long timeo, Span<byte> v)
+    {
+        long sec = 0, usec = 0;
+        if (timeo != Sock.MaxScheduleTimeout)
+        {
+            sec = timeo / Time.NsPerSec;
+            usec = (timeo % Time.NsPerSec) / NsPerUs;
+        }
+        BinaryPrimitives.WriteInt64LittleEndian(v, sec);
+        BinaryPrimitives.WriteInt64LittleEndian(v[8..], usec);
+        return 16;
+    }
+}

@@ -1,0 +1,69 @@
+using NetStack.Core;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// An AF_INET socket's representation (struct inet_sock): the addresses and ports of the
+/// 4-tuple and the IP-level options. Addresses are host order (the stack's convention); ports too,
+/// so <see cref="InetSport"/> equals <see cref="InetNum"/> once bound (the kernel keeps inet_sport
+/// in network order beside the host-order inet_num).
+/// <remarks>Mirrors include/net/inet_sock.h: struct inet_sock.</remarks>
+/// </summary>
+public class InetSock : Sock
+{
+    /// <summary>inet_saddr: the source address used for sending (0 = pick by route).</summary>
+    public uint InetSaddr;
+    /// <summary>inet_rcv_saddr: the bound local address used by lookups (0 = any).</summary>
+    public uint InetRcvSaddr;
+    /// <summary>inet_daddr: the foreign address (connected sockets).</summary>
+    public uint InetDaddr;
+    /// <summary>inet_sport: the source port.</summary>
+    public ushort InetSport;
+    /// <summary>inet_dport: the destination port.</summary>
+    public ushort InetDport;
+    /// <summary>inet_num: the local port (for raw sockets, the IP protocol).</summary>
+    public ushort InetNum;
+
+    /// <summary>uc_ttl: IP_TTL; -1 means net.ipv4.ip_default_ttl.</summary>
+    public int UcTtl = -1;
+    /// <summary>tos: IP_TOS.</summary>
+    public byte Tos;
+    /// <summary>mc_ttl, mc_loop, mc_index: multicast options (kept for getsockopt).</summary>
+    public int McTtl = 1;
+    public bool McLoop = true;
+    public int McIndex;
+    /// <summary>pmtudisc: IP_MTU_DISCOVER (IP_PMTUDISC_WANT by default, or DONT with ip_no_pmtu_disc).</summary>
+    public int Pmtudisc = IP_PMTUDISC_WANT;
+    /// <summary>inet_id: IP ID counter of this socket.</summary>
+    public ushort InetId;
+
+    /// <summary>HDRINCL: the user supplies the IP header (raw sockets; IPPROTO_RAW sets it).</summary>
+    public bool Hdrincl;
+    /// <summary>RECVERR: IP_RECVERR; ICMP errors are reported to unconnected sockets too.</summary>
+    public bool RecvErr;
+    /// <summary>IS_ICSK: this sock is an inet_connection_sock (INET_PROTOSW_ICSK).</summary>
+    public bool IsIcsk;
+    /// <summary>FREEBIND / TRANSPARENT: bind to an address that is not (yet) local.</summary>
+    public bool FreeBind, Transparent;
+    /// <summary>BIND_ADDRESS_NO_PORT: IP_BIND_ADDRESS_NO_PORT.</summary>
+    public bool BindAddressNoPort;
+    /// <summary>MC_ALL.</summary>
+    public bool McAll = true;
+    /// <summary>rcv_tos.</summary>
+    public byte RcvTos;
+
+    /// <summary>The next hop cache (sk_dst_cache): valid while <see cref="DstValid"/>.</summary>
+    public Rtable Dst;
+    public bool DstValid;
+
+    /// <remarks>Mirrors sk_dst_reset().</remarks>
+    public void DstReset() => DstValid = false;
+
+    /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
+    /// <remarks>Mirrors ip_select_ttl().</remarks>
+    public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Sysctl.IpDefaultTtl;
+
+    public override string ToString() =>
+        $"{GetType().Name}({Prot?.Name} {State} {Wire.Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Wire.Ipv4Address.Format(InetDaddr)}:{InetDport})";
+}

@@ -1,0 +1,141 @@
+using NetStack.Core;
+using NetStack.Net;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// SOCK_STREAM operations (TCP). The generic members are the socket layer's; connect, listen,
+/// accept and poll are the stream-specific ones (inet_stream_connect, inet_listen, inet_accept,
+/// tcp_poll) that dispatch to sk.Prot.
+/// <remarks>Mirrors net/ipv4/af_inet.c: const struct proto_ops inet_stream_ops.</remarks>
+/// </summary>
+public sealed class InetStreamOps : InetOps
+{
+    public static readonly InetStreamOps Instance = new();
+
+    public override int Connect(Socket sock, in SockAddr addr, int flags) => InetStreamConnect(sock, addr, flags);
+    public override int Listen(Socket sock, int backlog) => InetListen(sock, backlog);
+    public override int Accept(Socket sock, Socket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
+    /// <remarks>tcp_poll.</remarks>
+    public override int Poll(Socket sock) => TcpPoll(sock);
+
+    /// <summary>
+    /// Connects a stream socket: prot->connect starts the handshake, then waits (unless O_NONBLOCK)
+    /// while the sock is in SYN_SENT / SYN_RECV.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_stream_connect() -> __inet_stream_connect().</remarks>
+    public static int InetStreamConnect(Socket sock, in SockAddr addr, int flags)
+    {
+        var sk = sock.Sk!;
+        int err;
+        if (addr.Len < SaFamilySize) return -Errno.EINVAL;
+        if (addr.Family == AF_UNSPEC)
+        {
+            err = sk.Prot.Disconnect(sk, flags);
+            sock.State = err != 0 ? SocketState.Disconnecting : SocketState.Unconnected;
+            return err;
+        }
+
+        switch (sock.State)
+        {
+            default:
+                return -Errno.EINVAL;
+            case SocketState.Connected:
+                return -Errno.EISCONN;
+            case SocketState.Connecting:
+                err = -Errno.EALREADY;
+                // Fall out of switch with err, set for this state.
+                break;
+            case SocketState.Unconnected:
+                if (sk.State != TcpState.Close) return -Errno.EISCONN;
+                err = sk.Prot.Connect(sk, addr);
+                if (err < 0) return err;
+                sock.State = SocketState.Connecting;
+                // Just entered SS_CONNECTING state; the only difference is that return value
+                // in non-blocking case is EINPROGRESS, rather than EALREADY.
+                err = -Errno.EINPROGRESS;
+                break;
+        }
+
+        long timeo = sk.SockSndTimeo((flags & O_NONBLOCK) != 0);
+        if (TcpStateF.Is(sk.State, TcpStateF.SynSent | TcpStateF.SynRecv))
+        {
+            // Error code is set above.
+            if (timeo == 0) return err;
+            int w = SockWait.SkWaitEvent(sk, ref timeo,
+                static s => !TcpStateF.Is(s.State, TcpStateF.SynSent | TcpStateF.SynRecv));
+            if (w == -Errno.EAGAIN) return err;   // timed out: EINPROGRESS / EALREADY as the kernel
+            if (w < 0) return w;                   // interrupted: sock_intr_errno()
+        }
+
+        // Connection was closed by RST, timeout, ICMP error or another process disconnected us.
+        if (sk.State == TcpState.Close)
+        {
+            err = sk.SockError();
+            if (err == 0) err = -Errno.ECONNABORTED;
+            sock.State = SocketState.Unconnected;
+            if (sk.Prot.Disconnect(sk, flags) != 0) sock.State = SocketState.Disconnecting;
+            return err;
+        }
+        sock.State = SocketState.Connected;
+        return 0;
+    }
+
+    /// <summary>Moves a socket into the listening state.</summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_listen().</remarks>
+    public static int InetListen(Socket sock, int backlog)
+    {
+        var sk = sock.Sk!;
+        if (sock.State != SocketState.Unconnected || sock.Type != SOCK_STREAM) return -Errno.EINVAL;
+        return InetListenSk(sk, backlog);
+    }
+
+    /// <summary>
+    /// The part of listen() below the socket checks. The socket layer can only check the state;
+    /// starting to listen (inet_csk_listen_start) is TCP's, which replaces this body.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: __inet_listen_sk().</remarks>
+    public static int InetListenSk(Sock sk, int backlog)
+    {
+        var oldState = sk.State;
+        if (!TcpStateF.Is(oldState, TcpStateF.Close | TcpStateF.Listen)) return -Errno.EINVAL;
+        sk.MaxAckBacklog = backlog;
+        // Really, if the socket is already in listen state we can only allow the backlog to be adjusted.
+        if (oldState != TcpState.Listen) return -Errno.EOPNOTSUPP; // inet_csk_listen_start(): TCP fills this in
+        return 0;
+    }
+
+    /// <summary>Accepts a pending connection through prot->accept and grafts it onto <paramref name="newsock"/>.</summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_accept() -> __inet_accept().</remarks>
+    public static int InetAccept(Socket sock, Socket newsock, ref ProtoAcceptArg arg)
+    {
+        var sk1 = sock.Sk!;
+        arg.Err = -Errno.EINVAL;
+        var sk2 = sk1.Prot.Accept(sk1, ref arg);
+        if (sk2 is null) return arg.Err;
+        // sock_graft()
+        sk2.Socket = newsock;
+        newsock.Sk = sk2;
+        newsock.State = SocketState.Connected;
+        return 0;
+    }
+
+    /// <summary>
+    /// The poll mask of a stream socket. A generic stand-in until TCP provides tcp_poll: readable
+    /// with queued data, an error or RCV_SHUTDOWN; writable once established.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: tcp_poll() (TCP replaces this body).</remarks>
+    public static int TcpPoll(Socket sock)
+    {
+        var sk = sock.Sk;
+        if (sk is null) return POLLNVAL;
+        int mask = 0;
+        if (sk.Err != 0) mask |= POLLERR;
+        if (sk.Shutdown == SHUTDOWN_MASK || sk.State == TcpState.Close) mask |= POLLHUP;
+        if ((sk.Shutdown & RCV_SHUTDOWN) != 0) mask |= POLLIN | POLLRDNORM | POLLRDHUP;
+        if (!sk.ReceiveQueue.IsEmpty) mask |= POLLIN | POLLRDNORM;
+        if (sk.State == TcpState.Established && (sk.Shutdown & SEND_SHUTDOWN) == 0) mask |= POLLOUT | POLLWRNORM;
+        return mask;
+    }
+}

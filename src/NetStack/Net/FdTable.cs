@@ -1,0 +1,93 @@
+using NetStack.Core;
+
+namespace NetStack.Net;
+
+/// <summary>
+/// The caller of the socket calls: its descriptor table (current->files) and the capabilities
+/// of its credentials (current_cred()) that the socket layer checks. A namespace has a default
+/// one (<see cref="NetNamespace.Files"/>) with every capability, like a root shell in that
+/// namespace; tests make others to play an unprivileged process.
+/// Touched under the stack lock.
+/// <remarks>Mirrors fs/file.c: struct files_struct with alloc_fd()/fd_install()/close_fd(), plus the
+/// capability checks ns_capable(net->user_ns, CAP_NET_RAW / CAP_NET_BIND_SERVICE).</remarks>
+/// </summary>
+public sealed class FdTable
+{
+    private struct Entry
+    {
+        public Socket? Sock;
+        public bool CloseOnExec;
+    }
+
+    private Entry[] _fds = new Entry[16];
+    private int _count;
+
+    public FdTable(NetNamespace net) => Net = net;
+
+    public NetNamespace Net { get; }
+
+    /// <summary>CAP_NET_RAW: may create SOCK_RAW sockets.</summary>
+    public bool CapNetRaw { get; set; } = true;
+
+    /// <summary>CAP_NET_BIND_SERVICE: may bind ports below net.ipv4.ip_unprivileged_port_start.</summary>
+    public bool CapNetBindService { get; set; } = true;
+
+    /// <summary>RLIMIT_NOFILE: alloc_fd fails with -EMFILE at this many descriptors.</summary>
+    public int RlimitNofile { get; set; } = 65536;
+
+    /// <summary>
+    /// The first descriptor handed out. A process has 0, 1 and 2 open (stdio), so its first socket
+    /// is 3; starting there keeps fd numbers looking like a C program's.
+    /// </summary>
+    public const int FirstFd = 3;
+
+    /// <summary>Open descriptors.</summary>
+    public int Count => _count;
+
+    /// <summary>Installs a socket at the lowest free descriptor; -EMFILE when the limit is reached.</summary>
+    /// <remarks>Mirrors get_unused_fd_flags() + fd_install().</remarks>
+    public int Install(Socket sock, bool cloexec)
+    {
+        for (int fd = FirstFd; fd < RlimitNofile; fd++)
+        {
+            if (fd >= _fds.Length) Array.Resize(ref _fds, Math.Min(Math.Max(_fds.Length * 2, fd + 1), RlimitNofile));
+            if (_fds[fd].Sock is null)
+            {
+                _fds[fd] = new Entry { Sock = sock, CloseOnExec = cloexec };
+                _count++;
+                return fd;
+            }
+        }
+        return -Errno.EMFILE;
+    }
+
+    /// <summary>The socket behind a descriptor, or null (-EBADF for the caller).</summary>
+    /// <remarks>Mirrors sockfd_lookup_light().</remarks>
+    public Socket? Lookup(int fd) => (uint)fd < (uint)_fds.Length ? _fds[fd].Sock : null;
+
+    /// <summary>Removes a descriptor and returns its socket, or null if it was not open.</summary>
+    /// <remarks>Mirrors file_close_fd().</remarks>
+    public Socket? Remove(int fd)
+    {
+        var s = Lookup(fd);
+        if (s is null) return null;
+        _fds[fd] = default;
+        _count--;
+        return s;
+    }
+
+    /// <summary>FD_CLOEXEC of a descriptor.</summary>
+    public bool GetCloseOnExec(int fd) => Lookup(fd) is not null && _fds[fd].CloseOnExec;
+
+    public void SetCloseOnExec(int fd, bool on)
+    {
+        if (Lookup(fd) is not null) _fds[fd].CloseOnExec = on;
+    }
+
+    /// <summary>Every open descriptor (for closing them all, and for status pages).</summary>
+    public IEnumerable<(int Fd, Socket Sock)> Enumerate()
+    {
+        for (int i = 0; i < _fds.Length; i++)
+            if (_fds[i].Sock is { } s) yield return (i, s);
+    }
+}

@@ -1,0 +1,59 @@
+using NetStack.Wire;
+
+namespace NetStack.Net;
+
+/// <summary>
+/// A socket address as the caller passed it: a sockaddr_in's fields in host order plus the
+/// addrlen argument, so the checks of inet_bind, udp connect and friends (addr_len &lt;
+/// sizeof(struct sockaddr_in) -&gt; -EINVAL, sin_family != AF_INET -&gt; -EAFNOSUPPORT) can be made in
+/// the kernel's order. Families other than AF_INET keep their number so that those checks see it.
+/// <remarks>Mirrors include/uapi/linux/in.h: struct sockaddr_in (with the length of move_addr_to_kernel()).</remarks>
+/// </summary>
+public struct SockAddr
+{
+    /// <summary>sin_family.</summary>
+    public ushort Family;
+    /// <summary>sin_port, host order.</summary>
+    public ushort Port;
+    /// <summary>sin_addr, host order.</summary>
+    public uint Addr;
+    /// <summary>The addrlen the caller passed (or, on output, the length the kernel reports).</summary>
+    public int Len;
+
+    public SockAddr(ushort family, uint addr, ushort port, int len = SocketConstants.SockaddrInSize)
+    {
+        Family = family;
+        Addr = addr;
+        Port = port;
+        Len = len;
+    }
+
+    /// <summary>An AF_INET address of the full sockaddr_in length.</summary>
+    public static SockAddr In(uint addr, ushort port) => new(SocketConstants.AF_INET, addr, port);
+
+    /// <summary>An AF_INET address from dotted-quad text.</summary>
+    public static SockAddr In(string addr, ushort port) => In(Ipv4Address.Parse(addr), port);
+
+    /// <summary>The AF_UNSPEC address connect() uses to dissolve an association.</summary>
+    public static SockAddr Unspec => new(SocketConstants.AF_UNSPEC, 0, 0, SocketConstants.SaFamilySize);
+
+    public override readonly string ToString() =>
+        Family == SocketConstants.AF_INET ? $"{Ipv4Address.Format(Addr)}:{Port}" : $"family {Family} len {Len}";
+}
+
+/// <summary>
+/// The message header passed through sendmsg/recvmsg: the peer address (msg_name), and flags.
+/// The data travels beside it as a span (one iovec), so the header stays a plain value.
+/// <remarks>Mirrors include/linux/socket.h: struct msghdr (msg_name, msg_namelen, msg_flags).</remarks>
+/// </summary>
+public struct MsgHdr
+{
+    /// <summary>msg_name: the destination on send, the source on receive.</summary>
+    public SockAddr Name;
+    /// <summary>msg_name != NULL: on send, a destination was given; on receive, the caller wants the source.</summary>
+    public bool HasName;
+    /// <summary>msg_namelen on receive: the length of the address written into <see cref="Name"/>.</summary>
+    public int NameLen;
+    /// <summary>msg_flags: the send flags on send (as __sys_sendto sets them), MSG_TRUNC/MSG_CTRUNC... on receive.</summary>
+    public int Flags;
+}

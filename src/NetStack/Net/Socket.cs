@@ -1,0 +1,57 @@
+using NetStack.Core;
+
+namespace NetStack.Net;
+
+/// <summary>The BSD socket state (sock->state). <remarks>Mirrors include/uapi/linux/net.h: socket_state.</remarks></summary>
+public enum SocketState
+{
+    /// <summary>SS_FREE: not allocated.</summary>
+    Free = 0,
+    /// <summary>SS_UNCONNECTED: unconnected to any socket.</summary>
+    Unconnected,
+    /// <summary>SS_CONNECTING: in the process of connecting.</summary>
+    Connecting,
+    /// <summary>SS_CONNECTED: connected to a socket.</summary>
+    Connected,
+    /// <summary>SS_DISCONNECTING: in the process of disconnecting.</summary>
+    Disconnecting,
+}
+
+/// <summary>
+/// The general BSD socket (struct socket): what an fd points at. It holds the operations of its
+/// family and type (<see cref="Ops"/>, a proto_ops table) and the network-layer sock (<see cref="Sk"/>).
+/// The struct file that Linux keeps beside it is folded in as <see cref="FileFlags"/>.
+/// <remarks>Mirrors include/linux/net.h: struct socket.</remarks>
+/// </summary>
+public sealed class Socket
+{
+    // sock->flags bits (include/linux/net.h).
+    public const int SockNospace = 2, SockPassCred = 3, SockPassSec = 4, SockCustomSockopt = 6;
+
+    public Socket(NetNamespace net) => Net = net;
+
+    /// <summary>The stack the socket was created in.</summary>
+    public NetNamespace Net { get; }
+    /// <summary>sock->state.</summary>
+    public SocketState State;
+    /// <summary>sock->type (SOCK_STREAM, SOCK_DGRAM...), without SOCK_NONBLOCK/SOCK_CLOEXEC.</summary>
+    public int Type;
+    /// <summary>sock->flags (SOCK_NOSPACE...).</summary>
+    public long Flags;
+    /// <summary>sock->ops: the family's operations for this type (inet_stream_ops, inet_dgram_ops...).</summary>
+    public ProtoOps Ops = ProtoOps.NoOps;
+    /// <summary>sock->sk: the network-layer part; null after release.</summary>
+    public Sock? Sk;
+    /// <summary>
+    /// The credentials of the file (file->f_cred): the caller that created the socket, whose
+    /// capabilities later checks (CAP_NET_BIND_SERVICE in bind) consult.
+    /// </summary>
+    public FdTable? Cred;
+    /// <summary>sock->file->f_flags: O_NONBLOCK (the only flag the socket layer reads), set by SOCK_NONBLOCK or fcntl.</summary>
+    public int FileFlags;
+
+    /// <summary>The open file's O_NONBLOCK.</summary>
+    public bool NonBlocking => (FileFlags & SocketConstants.O_NONBLOCK) != 0;
+
+    public override string ToString() => $"socket(type {Type}, {State}, {Sk})";
+}

@@ -1,0 +1,519 @@
+using NetStack.Core;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Net;
+
+/// <summary>
+/// The BSD socket calls: what a C program reaches through socket(2), bind(2)... Each takes the
+/// caller (<see cref="FdTable"/>: descriptors + capabilities) first, takes the stack lock for the
+/// call, and returns a descriptor, a count, 0, or a negative Linux errno. Blocking calls sleep
+/// inside the protocol with the lock released.
+/// <remarks>Mirrors net/socket.c.</remarks>
+/// </summary>
+public static class SocketCalls
+{
+    /// <summary>One entry of poll()'s array (struct pollfd).</summary>
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+
+        public PollFd(int fd, int events)
+        {
+            Fd = fd;
+            Events = (short)events;
+            Revents = 0;
+        }
+    }
+
+    // ---------------------------------------------------------------- families
+
+    /// <summary>Adds a protocol family to net_families[]. -ENOBUFS out of range, -EEXIST when taken.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_register().</remarks>
+    public static int SockRegister(NetNamespace net, NetProtoFamily ops)
+    {
+        if (ops.Family < 0 || ops.Family >= NPROTO) return -Errno.ENOBUFS;
+        lock (net.SyncRoot)
+        {
+            if (net.NetFamilies[ops.Family] is not null) return -Errno.EEXIST;
+            net.NetFamilies[ops.Family] = ops;
+            return 0;
+        }
+    }
+
+    /// <summary>Removes a protocol family. Existing sockets keep working.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_unregister().</remarks>
+    public static void SockUnregister(NetNamespace net, int family)
+    {
+        if (family < 0 || family >= NPROTO) return;
+        lock (net.SyncRoot) net.NetFamilies[family] = null;
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /// <summary>socket(2): returns a descriptor or a negative errno.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_socket().</remarks>
+    public static int Socket(FdTable files, int family, int type, int protocol)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            int err = SysSocketCreate(files, family, type, protocol, out var sock);
+            if (err < 0) return err;
+            int flags = type & ~SOCK_TYPE_MASK;
+            // SOCK_NONBLOCK == O_NONBLOCK on x86-64, so no translation is needed.
+            return SockMapFd(files, sock!, flags & (O_CLOEXEC | O_NONBLOCK));
+        }
+    }
+
+    /// <summary>The flags check of socket(2), then sock_create().</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_socket_create().</remarks>
+    internal static int SysSocketCreate(FdTable files, int family, int type, int protocol, out Socket? sock)
+    {
+        sock = null;
+        if (((type & ~SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
+        type &= SOCK_TYPE_MASK;
+        return SockCreate(files, family, type, protocol, out sock);
+    }
+
+    /// <summary>Creates a socket in the caller's namespace on behalf of a user (kern = 0).</summary>
+    /// <remarks>Mirrors net/socket.c: sock_create().</remarks>
+    public static int SockCreate(FdTable files, int family, int type, int protocol, out Socket? sock) =>
+        SockCreateInternal(files.Net, family, type, protocol, out sock, kern: false, files);
+
+    /// <summary>Creates a socket for the stack's own use: no capability checks (kern = 1), no descriptor.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_create_kern().</remarks>
+    public static int SockCreateKern(NetNamespace net, int family, int type, int protocol, out Socket? sock)
+    {
+        lock (net.SyncRoot) return SockCreateInternal(net, family, type, protocol, out sock, kern: true, net.Files);
+    }
+
+    /// <summary>
+    /// The heart of socket creation: range checks, the PF_INET/SOCK_PACKET compatibility rewrite,
+    /// sock_alloc, and the family's create through net_families[].
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: __sock_create().</remarks>
+    public static int SockCreateInternal(NetNamespace net, int family, int type, int protocol, out Socket? res, bool kern, FdTable caller)
+    {
+        res = null;
+        // Check protocol is in range.
+        if (family < 0 || family >= NPROTO) return -Errno.EAFNOSUPPORT;
+        if (type < 0 || type >= SOCK_MAX) return -Errno.EINVAL;
+
+        // Compatibility: this uglymoron is moved from INET layer to here to avoid deadlock in module load.
+        if (family == PF_INET && type == SOCK_PACKET) family = PF_PACKET;
+
+        // Allocate the socket and allow the family to set things up.
+        var sock = SockAlloc(net);
+        sock.Type = type;
+        sock.Cred = caller;
+
+        var pf = net.NetFamilies[family];
+        if (pf is null) return -Errno.EAFNOSUPPORT; // sock_release(sock): nothing holds it
+
+        int err = pf.Create(net, sock, protocol, kern, caller);
+        if (err < 0)
+        {
+            // ->create should release the allocated sock->sk object on error.
+            sock.Sk = null;
+            sock.Ops = ProtoOps.NoOps;
+            return err;
+        }
+        res = sock;
+        return 0;
+    }
+
+    /// <summary>Allocates a BSD socket (the inode + socket pair of sockfs).</summary>
+    /// <remarks>Mirrors net/socket.c: sock_alloc().</remarks>
+    public static Socket SockAlloc(NetNamespace net) => new(net);
+
+    /// <summary>Gives a socket a descriptor with O_NONBLOCK / O_CLOEXEC; releases it on failure.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_map_fd() -> sock_alloc_file().</remarks>
+    public static int SockMapFd(FdTable files, Socket sock, int flags)
+    {
+        sock.FileFlags = O_RDWR | (flags & O_NONBLOCK);
+        int fd = files.Install(sock, (flags & O_CLOEXEC) != 0);
+        if (fd < 0) SockRelease(sock);
+        return fd;
+    }
+
+    /// <summary>Releases a socket: the protocol's release, then the socket is dead.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_release() / __sock_release().</remarks>
+    public static void SockRelease(Socket sock)
+    {
+        var ops = sock.Ops;
+        if (ops != ProtoOps.NoOps)
+        {
+            ops.Release(sock);
+            sock.Sk = null;
+            sock.Ops = ProtoOps.NoOps;
+        }
+        sock.State = SocketState.Free;
+    }
+
+    // ---------------------------------------------------------------- calls on a descriptor
+
+    /// <summary>Checks a user address the way move_addr_to_kernel() does.</summary>
+    /// <remarks>Mirrors net/socket.c: move_addr_to_kernel(): length outside 0..sizeof(sockaddr_storage) is -EINVAL.</remarks>
+    private static int MoveAddrToKernel(in SockAddr addr) =>
+        addr.Len < 0 || addr.Len > SockaddrStorageSize ? -Errno.EINVAL : 0;
+
+    /// <summary>bind(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_bind().</remarks>
+    public static int Bind(FdTable files, int fd, in SockAddr addr)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            int err = MoveAddrToKernel(addr);
+            if (err < 0) return err;
+            return sock.Ops.Bind(sock, addr);
+        }
+    }
+
+    /// <summary>listen(2): the backlog is capped at net.core.somaxconn.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_listen().</remarks>
+    public static int Listen(FdTable files, int fd, int backlog)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            int somaxconn = files.Net.SysctlSomaxconn;
+            if ((uint)backlog > (uint)somaxconn) backlog = somaxconn;
+            return sock.Ops.Listen(sock, backlog);
+        }
+    }
+
+    /// <summary>accept4(2): a new descriptor for the next connection, and the peer's address.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_accept4() -> do_accept().</remarks>
+    public static int Accept4(FdTable files, int fd, out SockAddr peer, int flags)
+    {
+        peer = default;
+        if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            var newsock = SockAlloc(files.Net);
+            newsock.Type = sock.Type;
+            newsock.Cred = files;
+            newsock.Ops = sock.Ops;
+            var arg = new ProtoAcceptArg { Flags = sock.FileFlags, Kern = false };
+            int err = sock.Ops.Accept(sock, newsock, ref arg);
+            if (err < 0)
+            {
+                newsock.Ops = ProtoOps.NoOps;
+                return err;
+            }
+            if (newsock.Ops.Getname(newsock, out peer, 2) < 0)
+            {
+                SockRelease(newsock);
+                return -Errno.ECONNABORTED;
+            }
+            // File flags are not inherited via accept() unlike another OSes.
+            return SockMapFd(files, newsock, flags & (O_CLOEXEC | O_NONBLOCK));
+        }
+    }
+
+    /// <summary>accept(2).</summary>
+    public static int Accept(FdTable files, int fd, out SockAddr peer) => Accept4(files, fd, out peer, 0);
+
+    /// <summary>connect(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_connect() -> __sys_connect_file().</remarks>
+    public static int Connect(FdTable files, int fd, in SockAddr addr)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            int err = MoveAddrToKernel(addr);
+            if (err < 0) return err;
+            return sock.Ops.Connect(sock, addr, sock.FileFlags);
+        }
+    }
+
+    /// <summary>getsockname(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_getsockname().</remarks>
+    public static int Getsockname(FdTable files, int fd, out SockAddr addr)
+    {
+        addr = default;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            int len = sock.Ops.Getname(sock, out addr, 0);
+            if (len < 0) return len;
+            addr.Len = len;
+            return 0;
+        }
+    }
+
+    /// <summary>getpeername(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_getpeername().</remarks>
+    public static int Getpeername(FdTable files, int fd, out SockAddr addr)
+    {
+        addr = default;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            int len = sock.Ops.Getname(sock, out addr, 1);
+            if (len < 0) return len;
+            addr.Len = len;
+            return 0;
+        }
+    }
+
+    /// <summary>send(2).</summary>
+    public static int Send(FdTable files, int fd, ReadOnlySpan<byte> buf, int flags) => SendtoInternal(files, fd, buf, flags, default, false);
+
+    /// <summary>sendto(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_sendto().</remarks>
+    public static int Sendto(FdTable files, int fd, ReadOnlySpan<byte> buf, int flags, in SockAddr addr) => SendtoInternal(files, fd, buf, flags, addr, true);
+
+    private static int SendtoInternal(FdTable files, int fd, ReadOnlySpan<byte> buf, int flags, in SockAddr addr, bool hasAddr)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            var msg = new MsgHdr();
+            if (hasAddr)
+            {
+                int err = MoveAddrToKernel(addr);
+                if (err < 0) return err;
+                msg.Name = addr;
+                msg.HasName = addr.Len != 0; // move_addr_to_kernel of 0 bytes leaves msg_name empty
+            }
+            if (sock.NonBlocking) flags |= MSG_DONTWAIT;
+            msg.Flags = flags;
+            return SockSendmsg(sock, ref msg, buf);
+        }
+    }
+
+    /// <summary>sendmsg(2) with one iovec: msg.Name/HasName is the destination, <paramref name="flags"/> the MSG_* flags.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_sendmsg() -> ___sys_sendmsg().</remarks>
+    public static int Sendmsg(FdTable files, int fd, ref MsgHdr msg, ReadOnlySpan<byte> buf, int flags)
+    {
+        if ((flags & MSG_CMSG_COMPAT) != 0) return -Errno.EINVAL;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            if (msg.HasName)
+            {
+                if (msg.Name.Len < 0) return -Errno.EINVAL;
+                if (msg.Name.Len > SockaddrStorageSize) msg.Name.Len = SockaddrStorageSize;
+                if (msg.Name.Len == 0) msg.HasName = false;
+            }
+            if (sock.NonBlocking) flags |= MSG_DONTWAIT;
+            msg.Flags = flags;
+            return SockSendmsg(sock, ref msg, buf);
+        }
+    }
+
+    /// <summary>MSG_CMSG_COMPAT: the 32-bit compat flag, refused by the 64-bit syscalls.</summary>
+    public const int MSG_CMSG_COMPAT = unchecked((int)0x80000000);
+
+    /// <remarks>Mirrors net/socket.c: sock_sendmsg() -> sock_sendmsg_nosec().</remarks>
+    public static int SockSendmsg(Socket sock, ref MsgHdr msg, ReadOnlySpan<byte> buf) => sock.Ops.Sendmsg(sock, ref msg, buf);
+
+    /// <summary>recv(2).</summary>
+    public static int Recv(FdTable files, int fd, Span<byte> buf, int flags) => RecvfromInternal(files, fd, buf, flags, out _, false);
+
+    /// <summary>recvfrom(2): the sender's address comes back in <paramref name="from"/> (Len = its length, 0 if none).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_recvfrom().</remarks>
+    public static int Recvfrom(FdTable files, int fd, Span<byte> buf, int flags, out SockAddr from) => RecvfromInternal(files, fd, buf, flags, out from, true);
+
+    private static int RecvfromInternal(FdTable files, int fd, Span<byte> buf, int flags, out SockAddr from, bool wantAddr)
+    {
+        from = default;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            var msg = new MsgHdr { HasName = wantAddr };
+            if (sock.NonBlocking) flags |= MSG_DONTWAIT;
+            int err = SockRecvmsg(sock, ref msg, buf, flags);
+            if (err >= 0 && wantAddr)
+            {
+                from = msg.Name;
+                from.Len = msg.NameLen;
+            }
+            return err;
+        }
+    }
+
+    /// <summary>recvmsg(2) with one iovec: msg.Name receives the source, msg.Flags the MSG_TRUNC... result flags.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_recvmsg() -> ___sys_recvmsg().</remarks>
+    public static int Recvmsg(FdTable files, int fd, ref MsgHdr msg, Span<byte> buf, int flags)
+    {
+        if ((flags & MSG_CMSG_COMPAT) != 0) return -Errno.EINVAL;
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            msg.Flags = 0;
+            msg.NameLen = 0;
+            if (sock.NonBlocking) flags |= MSG_DONTWAIT;
+            int err = SockRecvmsg(sock, ref msg, buf, flags);
+            if (err >= 0 && msg.HasName) msg.Name.Len = msg.NameLen;
+            return err;
+        }
+    }
+
+    /// <remarks>Mirrors net/socket.c: sock_recvmsg() -> sock_recvmsg_nosec().</remarks>
+    public static int SockRecvmsg(Socket sock, ref MsgHdr msg, Span<byte> buf, int flags) => sock.Ops.Recvmsg(sock, ref msg, buf, flags);
+
+    /// <summary>setsockopt(2): SOL_SOCKET is the socket layer's own (sock_setsockopt), other levels go to the family.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_setsockopt() -> do_sock_setsockopt().</remarks>
+    public static int Setsockopt(FdTable files, int fd, int level, int optname, ReadOnlySpan<byte> optval)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            if (level == SOL_SOCKET) return SockOpt.SockSetsockopt(sock, optname, optval, files);
+            return sock.Ops.Setsockopt(sock, level, optname, optval);
+        }
+    }
+
+    /// <summary>setsockopt(2) with an int value.</summary>
+    public static int Setsockopt(FdTable files, int fd, int level, int optname, int value)
+    {
+        Span<byte> b = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b, value);
+        return Setsockopt(files, fd, level, optname, b);
+    }
+
+    /// <summary>getsockopt(2): <paramref name="optlen"/> is the buffer size in, the length written out.</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_getsockopt() -> do_sock_getsockopt().</remarks>
+    public static int Getsockopt(FdTable files, int fd, int level, int optname, Span<byte> optval, ref int optlen)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            if (optlen > optval.Length) optlen = optval.Length;
+            if (level == SOL_SOCKET) return SockOpt.SockGetsockopt(sock, optname, optval, ref optlen);
+            return sock.Ops.Getsockopt(sock, level, optname, optval, ref optlen);
+        }
+    }
+
+    /// <summary>getsockopt(2) of an int option: returns 0 and the value, or a negative errno.</summary>
+    public static int Getsockopt(FdTable files, int fd, int level, int optname, out int value)
+    {
+        Span<byte> b = stackalloc byte[4];
+        b.Clear();
+        int len = 4;
+        int err = Getsockopt(files, fd, level, optname, b, ref len);
+        value = err < 0 ? 0 : len >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(b) : len > 0 ? b[0] : 0;
+        return err;
+    }
+
+    /// <summary>shutdown(2).</summary>
+    /// <remarks>Mirrors net/socket.c: __sys_shutdown() -> __sys_shutdown_sock().</remarks>
+    public static int Shutdown(FdTable files, int fd, int how)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            return sock.Ops.Shutdown(sock, how);
+        }
+    }
+
+    /// <summary>close(2): the descriptor goes, and with it (the last reference) the socket.</summary>
+    /// <remarks>Mirrors fs/open.c: close_fd() -> fput() -> sock_close() -> __sock_release().</remarks>
+    public static int Close(FdTable files, int fd)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Remove(fd);
+            if (sock is null) return -Errno.EBADF;
+            SockRelease(sock);
+            return 0;
+        }
+    }
+
+    /// <summary>fcntl(2): F_GETFL / F_SETFL (O_NONBLOCK is the flag that can change), F_GETFD / F_SETFD.</summary>
+    /// <remarks>Mirrors fs/fcntl.c: do_fcntl() and setfl() (SETFL_MASK).</remarks>
+    public static int Fcntl(FdTable files, int fd, int cmd, int arg = 0)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            switch (cmd)
+            {
+                case F_GETFD: return files.GetCloseOnExec(fd) ? FD_CLOEXEC : 0;
+                case F_SETFD: files.SetCloseOnExec(fd, (arg & FD_CLOEXEC) != 0); return 0;
+                case F_GETFL: return sock.FileFlags;
+                case F_SETFL:
+                    // setfl(): only the SETFL_MASK bits change; for a socket that means O_NONBLOCK
+                    // (O_APPEND, O_ASYNC, O_DIRECT and O_NOATIME are accepted but not modelled).
+                    sock.FileFlags = (sock.FileFlags & ~O_NONBLOCK) | (arg & O_NONBLOCK);
+                    return 0;
+                default: return -Errno.EINVAL;
+            }
+        }
+    }
+
+    /// <summary>ioctl(2) on a socket: FIONBIO is the VFS's, the rest goes to the family (SIOCINQ, SIOCOUTQ).</summary>
+    /// <remarks>Mirrors fs/ioctl.c: do_vfs_ioctl() (FIONBIO) and net/socket.c: sock_ioctl() -> sock_do_ioctl().</remarks>
+    public static int Ioctl(FdTable files, int fd, int cmd, ref int arg)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            if (cmd == FIONBIO)
+            {
+                sock.FileFlags = arg != 0 ? sock.FileFlags | O_NONBLOCK : sock.FileFlags & ~O_NONBLOCK;
+                return 0;
+            }
+            int err = sock.Ops.Ioctl(sock, cmd, ref arg);
+            // sock_do_ioctl(): an ioctl nobody knows is ENOTTY for the caller.
+            return err == -Errno.ENOIOCTLCMD ? -Errno.ENOTTY : err;
+        }
+    }
+
+    /// <summary>
+    /// poll(2): fills each entry's Revents (POLLNVAL for a closed descriptor) and returns how many
+    /// are ready; waits up to <paramref name="timeoutMs"/> (-1 forever, 0 not at all) for one to be.
+    /// Returns 0 on timeout, -EINTR if the thread is interrupted.
+    /// </summary>
+    /// <remarks>Mirrors fs/select.c: do_sys_poll() -> do_poll() -> do_pollfd() -> sock_poll().</remarks>
+    public static int Poll(FdTable files, Span<PollFd> fds, int timeoutMs)
+    {
+        var net = files.Net;
+        long timeo = timeoutMs < 0 ? Sock.MaxScheduleTimeout : timeoutMs * Time.NsPerMs;
+        lock (net.SyncRoot)
+        {
+            while (true)
+            {
+                int count = 0;
+                for (int i = 0; i < fds.Length; i++)
+                {
+                    ref var p = ref fds[i];
+                    p.Revents = 0;
+                    if (p.Fd < 0) continue;
+                    var sock = files.Lookup(p.Fd);
+                    int mask;
+                    if (sock is null) mask = POLLNVAL;
+                    else mask = sock.Ops.Poll(sock) & (p.Events | POLLERR | POLLHUP);
+                    p.Revents = (short)mask;
+                    if (mask != 0) count++;
+                }
+                if (count > 0 || timeo <= 0) return count;
+                int r = SockWait.Sleep(net.SyncRoot, ref timeo);
+                if (r < 0) return r;
+            }
+        }
+    }
+
+    /// <summary>The poll mask of one socket right now (sock_poll without waiting).</summary>
+    public static int SockPoll(Socket sock) => sock.Ops.Poll(sock);
+}

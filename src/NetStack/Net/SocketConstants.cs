@@ -1,0 +1,99 @@
+namespace NetStack.Net;
+
+/// <summary>
+/// The socket ABI's numbers with their Linux names and x86-64 values (include/linux/socket.h,
+/// include/linux/net.h, include/uapi/asm-generic/socket.h, include/uapi/linux/in.h,
+/// include/uapi/asm-generic/poll.h, include/uapi/asm-generic/fcntl.h). They keep the C spelling
+/// on purpose: they are the same numbers a C or Python program passes, and the repl and the
+/// errno parity suite look them up by that name.
+/// </summary>
+public static class SocketConstants
+{
+    // Address families (include/linux/socket.h). PF_* == AF_*.
+    public const int AF_UNSPEC = 0, AF_UNIX = 1, AF_LOCAL = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, AF_PACKET = 17;
+    public const int PF_UNSPEC = AF_UNSPEC, PF_UNIX = AF_UNIX, PF_INET = AF_INET, PF_INET6 = AF_INET6, PF_NETLINK = AF_NETLINK, PF_PACKET = AF_PACKET;
+    /// <summary>AF_MAX / NPROTO: one past the last family number.</summary>
+    public const int AF_MAX = 46, NPROTO = AF_MAX;
+
+    // Socket types (include/linux/net.h: enum sock_type).
+    public const int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_RDM = 4, SOCK_SEQPACKET = 5, SOCK_DCCP = 6, SOCK_PACKET = 10;
+    /// <summary>One past the largest type (SOCK_PACKET + 1).</summary>
+    public const int SOCK_MAX = SOCK_PACKET + 1;
+    public const int SOCK_TYPE_MASK = 0xf;
+    /// <summary>Flags or-ed into the type argument of socket(): O_CLOEXEC and O_NONBLOCK.</summary>
+    public const int SOCK_CLOEXEC = 0x80000, SOCK_NONBLOCK = 0x800;
+
+    // File flags (asm-generic/fcntl.h) and fcntl commands.
+    public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, O_RDWR = 2;
+    public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
+    public const int FD_CLOEXEC = 1;
+
+    // IP protocols (include/uapi/linux/in.h).
+    public const int IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_IGMP = 2, IPPROTO_TCP = 6, IPPROTO_UDP = 17,
+        IPPROTO_IPV6 = 41, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136, IPPROTO_RAW = 255, IPPROTO_MAX = 263;
+
+    // setsockopt levels.
+    public const int SOL_SOCKET = 1, SOL_IP = 0, SOL_TCP = 6, SOL_UDP = 17, SOL_RAW = 255;
+
+    // SOL_SOCKET options (asm-generic/socket.h).
+    public const int SO_DEBUG = 1, SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_DONTROUTE = 5, SO_BROADCAST = 6,
+        SO_SNDBUF = 7, SO_RCVBUF = 8, SO_KEEPALIVE = 9, SO_OOBINLINE = 10, SO_NO_CHECK = 11, SO_PRIORITY = 12,
+        SO_LINGER = 13, SO_BSDCOMPAT = 14, SO_REUSEPORT = 15, SO_PASSCRED = 16, SO_PEERCRED = 17, SO_RCVLOWAT = 18,
+        SO_SNDLOWAT = 19, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_BINDTODEVICE = 25, SO_TIMESTAMP = 29,
+        SO_ACCEPTCONN = 30, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_PROTOCOL = 38, SO_DOMAIN = 39;
+    /// <summary>The old (32-bit time) names are the ones Python and glibc on x86-64 use.</summary>
+    public const int SO_RCVTIMEO_OLD = 20, SO_SNDTIMEO_OLD = 21;
+
+    // SOL_IP options (include/uapi/linux/in.h).
+    public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
+        IP_MTU = 14, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+    public const int IP_PMTUDISC_DONT = 0, IP_PMTUDISC_WANT = 1, IP_PMTUDISC_DO = 2, IP_PMTUDISC_PROBE = 3;
+
+    // SOL_RAW options.
+    public const int ICMP_FILTER = 1;
+
+    // send/recv flags (include/linux/socket.h).
+    public const int MSG_OOB = 1, MSG_PEEK = 2, MSG_DONTROUTE = 4, MSG_CTRUNC = 8, MSG_TRUNC = 0x20,
+        MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100, MSG_CONFIRM = 0x800, MSG_ERRQUEUE = 0x2000,
+        MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_CMSG_CLOEXEC = 0x40000000;
+
+    // shutdown(how) and sk_shutdown bits (include/net/sock.h).
+    public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
+    public const int RCV_SHUTDOWN = 1, SEND_SHUTDOWN = 2, SHUTDOWN_MASK = 3;
+
+    // poll events (asm-generic/poll.h).
+    public const int POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,
+        POLLRDNORM = 0x40, POLLRDBAND = 0x80, POLLWRNORM = 0x100, POLLWRBAND = 0x200, POLLMSG = 0x400, POLLRDHUP = 0x2000;
+
+    // ioctl requests (asm-generic/ioctls.h, linux/sockios.h).
+    public const int FIONREAD = 0x541B, SIOCINQ = FIONREAD, SIOCOUTQ = 0x5411, FIONBIO = 0x5421;
+
+    /// <summary>sizeof(struct sockaddr_in), sizeof(sa_family_t), sizeof(struct sockaddr_storage).</summary>
+    public const int SockaddrInSize = 16, SaFamilySize = 2, SockaddrStorageSize = 128;
+
+    /// <summary>
+    /// Looks a constant up by its Linux name ("SOCK_DGRAM", "MSG_PEEK"), for the repl and the
+    /// parity tests. Returns false for an unknown name.
+    /// </summary>
+    public static bool TryLookup(string name, out int value)
+    {
+        var f = typeof(SocketConstants).GetField(name);
+        if (f is { IsLiteral: true } && f.FieldType == typeof(int))
+        {
+            value = (int)f.GetRawConstantValue()!;
+            return true;
+        }
+        value = 0;
+        return false;
+    }
+
+    /// <summary>The first constant name with this value and prefix ("SOCK_", 2 -> "SOCK_DGRAM"), or null.</summary>
+    public static string? NameOf(string prefix, int value)
+    {
+        foreach (var f in typeof(SocketConstants).GetFields())
+            if (f.IsLiteral && f.FieldType == typeof(int) && f.Name.StartsWith(prefix, StringComparison.Ordinal) &&
+                (int)f.GetRawConstantValue()! == value)
+                return f.Name;
+        return null;
+    }
+}
