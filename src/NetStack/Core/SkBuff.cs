@@ -54,6 +54,11 @@ public sealed class SkBuff
     public uint Saddr, Daddr;
     /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>
     public bool CsumVerified;
+    /// <summary>
+    /// The input route said broadcast or multicast (skb_rtable(skb)->rt_flags &amp; (RTCF_BROADCAST|RTCF_MULTICAST)):
+    /// an IP-level fact, unlike <see cref="PktType"/>, which is about the link-layer destination.
+    /// </summary>
+    public bool RouteBroadcast;
 
     public SkBuff(int size, SkBuffPool? pool = null)
     {
@@ -82,6 +87,7 @@ public sealed class SkBuff
         Cb = default;
         Saddr = Daddr = 0;
         CsumVerified = false;
+        RouteBroadcast = false;
     }
 
     /// <remarks>Mirrors skb_reserve(): make headroom in an empty buffer.</remarks>

@@ -11,6 +11,17 @@ public enum IpMib
     ReasmOKs, ReasmFails, FragOKs, FragFails, FragCreates, OutTransmits,
 }
 
+/// <summary>
+/// IpExt: the IPv4 counters /proc/net/netstat shows beside /proc/net/snmp's Ip line, same names and order.
+/// <remarks>Mirrors the rest of IPSTATS_MIB_* (snmp4_ipextstats_list in net/ipv4/proc.c).</remarks>
+/// </summary>
+public enum IpExtMib
+{
+    InNoRoutes, InTruncatedPkts, InMcastPkts, OutMcastPkts, InBcastPkts, OutBcastPkts, InOctets, OutOctets,
+    InMcastOctets, OutMcastOctets, InBcastOctets, OutBcastOctets, InCsumErrors, InNoECTPkts, InECT1Pkts,
+    InECT0Pkts, InCEPkts, ReasmOverlaps,
+}
+
 /// <summary>Icmp: fields of /proc/net/snmp. <remarks>Mirrors ICMP_MIB_* and the per-type IcmpMsg counters folded in.</remarks></summary>
 public enum IcmpMib
 {
@@ -62,6 +73,7 @@ public enum SkbDropReason
     IpTtlExceeded,
     IpFragUnsupported,
     IpOptionsUnsupported,
+    IpNoProto,            // no handler for the IP protocol (ip_protocol_deliver_rcu)
     IpInvalidSource,
     IpInvalidDest,
     IpOutNoRoute,
@@ -75,6 +87,7 @@ public enum SkbDropReason
     IcmpCsum,
     IcmpTruncated,
     IcmpRateLimited,
+    InvalidProto,         // e.g. an ICMP type that must not be sent to a broadcast address
     UdpCsum,
     UdpNoSocket,
     SocketRcvBuff,
@@ -131,6 +144,7 @@ public sealed class MibTable<T> where T : struct, Enum
 public sealed class SnmpMib
 {
     public readonly MibTable<IpMib> Ip = new();
+    public readonly MibTable<IpExtMib> IpExt = new();
     public readonly MibTable<IcmpMib> Icmp = new();
     public readonly MibTable<TcpMib> Tcp = new();
     public readonly MibTable<UdpMib> Udp = new();
@@ -138,7 +152,7 @@ public sealed class SnmpMib
     /// <summary>Drops by reason (what `perf script`/dropwatch would show for kfree_skb_reason).</summary>
     public readonly MibTable<SkbDropReason> Drops = new();
 
-    /// <summary>The text of /proc/net/snmp (Ip, Icmp, Tcp, Udp) followed by TcpExt and the drop reasons.</summary>
+    /// <summary>The text of /proc/net/snmp (Ip, Icmp, Tcp, Udp) followed by /proc/net/netstat's TcpExt and IpExt and the drop reasons.</summary>
     public string Format(bool includeZeroDrops = false)
     {
         var sb = new StringBuilder();
@@ -147,6 +161,7 @@ public sealed class SnmpMib
         Tcp.AppendProcFormat(sb, "Tcp");
         Udp.AppendProcFormat(sb, "Udp");
         TcpExt.AppendProcFormat(sb, "TcpExt");
+        IpExt.AppendProcFormat(sb, "IpExt");
         sb.Append("Drops:");
         bool any = false;
         for (int i = 0; i < Drops.Length; i++)

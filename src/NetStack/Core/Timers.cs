@@ -45,9 +45,15 @@ public sealed class TimerBase
     /// <summary>Expiry of the earliest timer, or long.MaxValue.</summary>
     public long NextExpiry => _count > 0 ? _heap[0].Expires : long.MaxValue;
 
+    // While RunExpired runs, the time it runs for. A timer (re)armed from a callback for that time
+    // or earlier would be due again at once, and a callback that re-arms itself "now" would spin
+    // RunExpired forever; the kernel runs such a timer at the next tick, so do we: now + 1 ns.
+    private long _runningNow = long.MinValue;
+
     /// <remarks>Mirrors mod_timer(): (re)arm at an absolute time.</remarks>
     public void ModTimer(TimerList t, long expires)
     {
+        if (expires <= _runningNow) expires = _runningNow + 1;
         long oldFirst = NextExpiry;
         if (t.HeapIndex >= 0)
         {
@@ -91,12 +97,21 @@ public sealed class TimerBase
     public int RunExpired(long now)
     {
         int n = 0;
-        while (_count > 0 && _heap[0].Expires <= now)
+        long outer = _runningNow; // a callback may run timers itself (nested RunExpired)
+        _runningNow = Math.Max(outer, now);
+        try
         {
-            var t = _heap[0];
-            DelTimer(t);
-            n++;
-            t.Function(t);
+            while (_count > 0 && _heap[0].Expires <= now)
+            {
+                var t = _heap[0];
+                DelTimer(t);
+                n++;
+                t.Function(t);
+            }
+        }
+        finally
+        {
+            _runningNow = outer;
         }
         return n;
     }

@@ -45,13 +45,16 @@ public static class Icmp
             return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
         }
         // RFC 1122 3.2.2.6: an echo to a broadcast address may be ignored (icmp_echo_ignore_broadcasts);
-        // other broadcast ICMP except timestamps is dropped.
-        if (skb.PktType == Eth.PacketBroadcast || skb.PktType == Eth.PacketMulticast)
+        // other broadcast ICMP except timestamps and address masks is dropped. Decided by the IP
+        // destination (rt_flags), not the MAC: a unicast echo in a broadcast frame is answered.
+        if (skb.RouteBroadcast)
         {
-            if ((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Sysctl.IcmpEchoIgnoreBroadcasts)
-                return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
-            if (type != IcmpType.Echo && type != IcmpType.Timestamp)
-                return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+            if (((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Sysctl.IcmpEchoIgnoreBroadcasts) ||
+                (type != IcmpType.Echo && type != IcmpType.Timestamp && type != IcmpType.AddressMask && type != IcmpType.AddressMaskReply))
+            {
+                mib[IcmpMib.InErrors]++;
+                return net.KfreeSkbReason(skb, SkbDropReason.InvalidProto);
+            }
         }
         switch (type)
         {
@@ -169,6 +172,7 @@ public static class Icmp
         var iph = Ipv4Header.Create(ins);
         // Never answer a broadcast/multicast packet, a non-first fragment, or a martian source.
         if (skbIn.PktType != Eth.PacketHost && skbIn.PktType != Eth.PacketOutgoing && !(skbIn.Dev?.NoArp ?? false)) return;
+        if (skbIn.RouteBroadcast) return;
         if (Ipv4Address.IsMulticast(iph.Destination) || Ipv4Address.IsLimitedBroadcast(iph.Destination)) return;
         if ((iph.FragOff & Ipv4Header.OffsetMask) != 0) return;
         uint daddr = iph.Source;
@@ -179,10 +183,14 @@ public static class Icmp
             byte innerType = ins[iph.HeaderLength];
             if (innerType > IcmpType.NrIcmpTypes || IsError(innerType)) return;
         }
-        if (!RateLimit.Allow(net, type, daddr)) return;
+        // The global limit comes before the route lookup and is skipped for packets that came in on
+        // loopback; the per-host limit needs the route (loopback is exempt from it too).
+        bool applyRatelimit = false;
+        if (!(skbIn.Dev?.NoArp ?? false) && !RateLimit.GlobalAllow(net, type, code, out applyRatelimit)) return;
 
         uint saddr = net.IsLocalAddress(iph.Destination) ? iph.Destination : 0;
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
+        if (!RateLimit.XrlimAllow(net, rt.Dev, daddr, applyRatelimit)) return;
         if (saddr == 0) saddr = rt.PrefSrc;
 
         var skb = net.SkbPool.AllocWithHeadroom();

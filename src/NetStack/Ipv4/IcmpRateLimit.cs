@@ -4,65 +4,110 @@ using NetStack.Wire;
 namespace NetStack.Ipv4;
 
 /// <summary>
-/// ICMP output rate limiting: a global token bucket (icmp_msgs_per_sec, icmp_msgs_burst) and,
-/// for the types in icmp_ratemask, one message per icmp_ratelimit per destination host.
-/// <remarks>Mirrors net/ipv4/icmp.c: icmp_global_allow() and icmpv4_xrlim_allow() / inet_peer_xrlim_allow().</remarks>
+/// ICMP output rate limiting, in two stages as __icmp_send() applies them: a global token bucket
+/// (icmp_msgs_per_sec refilling up to icmp_msgs_burst) checked before the route lookup, then one
+/// message per icmp_ratelimit per destination host (with a burst of XRLIM_BURST_FACTOR) once the
+/// route is known. Only types in icmp_ratemask are limited, and never "fragmentation needed".
+/// A global credit is spent only when the per-host limit lets the message go, as in
+/// icmp_global_consume(); Linux spends a random 0..2 credits to hide the exact rate, this stack
+/// spends 1 (the mean) so tests are deterministic.
+/// <remarks>Mirrors net/ipv4/icmp.c: icmpv4_mask_allow(), icmpv4_global_allow(), icmp_global_allow(),
+/// icmpv4_xrlim_allow(), icmp_global_consume(), and net/ipv4/inetpeer.c: inet_peer_xrlim_allow().</remarks>
 /// </summary>
 internal static class RateLimit
 {
     /// <summary>XRLIM_BURST_FACTOR: a host may burst this many messages before the per-host limit bites.</summary>
     private const int XrlimBurstFactor = 6;
 
-    public static bool Allow(NetNamespace net, byte type, uint daddr)
+    /// <remarks>Mirrors icmpv4_mask_allow(): true when the type is not rate limited at all.</remarks>
+    public static bool MaskAllow(NetNamespace net, byte type, byte code)
     {
-        var st = net.IcmpRate;
-        var p = net.Sysctl;
-        long now = net.NowNs;
-        // Only rate-limited types (icmp_ratemask) are subject to either limit, as in icmpv4_mask_allow().
-        if (type > IcmpType.NrIcmpTypes || ((p.IcmpRatemask >> type) & 1) == 0) return true;
+        if (type > IcmpType.NrIcmpTypes) return true;
+        if (type == IcmpType.DestUnreach && code == IcmpType.FragNeeded) return true; // never limit PMTU discovery
+        return ((net.Sysctl.IcmpRatemask >> type) & 1) == 0;
+    }
 
-        // Global bucket.
-        if (p.IcmpMsgsPerSec > 0)
+    /// <summary>
+    /// The global stage. <paramref name="applyRatelimit"/> tells <see cref="XrlimAllow"/> whether
+    /// the per-host stage applies (only to masked types that passed here).
+    /// </summary>
+    /// <remarks>Mirrors icmpv4_global_allow(): counts OutRateLimitGlobal when it refuses.</remarks>
+    public static bool GlobalAllow(NetNamespace net, byte type, byte code, out bool applyRatelimit)
+    {
+        applyRatelimit = false;
+        if (MaskAllow(net, type, code)) return true;
+        if (IcmpGlobalAllow(net))
         {
-            long elapsed = now - st.GlobalStamp;
-            if (elapsed > 0)
-            {
-                long add = elapsed * p.IcmpMsgsPerSec / Time.NsPerSec;
-                if (add > 0)
-                {
-                    st.GlobalCredit = (int)Math.Min(p.IcmpMsgsBurst, st.GlobalCredit + add);
-                    st.GlobalStamp = now;
-                }
-            }
-            if (st.GlobalCredit <= 0)
-            {
-                net.Mib.Icmp[IcmpMib.OutRateLimitGlobal]++;
-                return false;
-            }
-            st.GlobalCredit--;
-        }
-
-        // Per-host bucket: tokens are nanoseconds, one message costs icmp_ratelimit.
-        long timeout = Time.Ms(p.IcmpRatelimitMs);
-        if (timeout == 0) return true;
-        if (!st.Peers.TryGetValue(daddr, out var peer))
-        {
-            if (st.Peers.Count > 4096) st.Peers.Clear(); // inet_peer GC, bluntly
-            peer = new IcmpPeer { Tokens = XrlimBurstFactor * timeout, Stamp = now };
-            st.Peers[daddr] = peer;
-        }
-        peer.Tokens = Math.Min(XrlimBurstFactor * timeout, peer.Tokens + (now - peer.Stamp));
-        peer.Stamp = now;
-        if (peer.Tokens >= timeout)
-        {
-            peer.Tokens -= timeout;
+            applyRatelimit = true;
             return true;
         }
-        net.Mib.Icmp[IcmpMib.OutRateLimitHost]++;
+        net.Mib.Icmp[IcmpMib.OutRateLimitGlobal]++;
         return false;
+    }
+
+    /// <summary>Credit left, or a refill due: at most once per 20 ms (HZ/50), by msgs_per_sec * elapsed (elapsed capped at 1 s).</summary>
+    /// <remarks>Mirrors icmp_global_allow().</remarks>
+    private static bool IcmpGlobalAllow(NetNamespace net)
+    {
+        var st = net.IcmpRate;
+        if (st.GlobalCredit > 0) return true;
+        long now = net.NowNs;
+        long delta = Math.Min(now - st.GlobalStamp, Time.NsPerSec);
+        if (delta < Time.NsPerSec / 50) return false;
+        long incr = net.Sysctl.IcmpMsgsPerSec * delta / Time.NsPerSec;
+        if (incr <= 0) return false;
+        st.GlobalStamp = now;
+        st.GlobalCredit = (int)Math.Min(st.GlobalCredit + incr, net.Sysctl.IcmpMsgsBurst);
+        return true;
+    }
+
+    /// <summary>
+    /// The per-host stage, after the route lookup: <paramref name="dev"/> is the output device.
+    /// Counts OutRateLimitHost when it refuses; spends a global credit when it allows.
+    /// </summary>
+    /// <remarks>Mirrors icmpv4_xrlim_allow().</remarks>
+    public static bool XrlimAllow(NetNamespace net, NetDevice dev, uint daddr, bool applyRatelimit)
+    {
+        if (!applyRatelimit) return true;
+        bool rc = dev.NoArp /* no rate limit on loopback */ || PeerAllow(net, daddr);
+        if (!rc) net.Mib.Icmp[IcmpMib.OutRateLimitHost]++;
+        else net.IcmpRate.GlobalCredit--; // icmp_global_consume(): may go negative, as in Linux
+        return rc;
+    }
+
+    /// <summary>Tokens are nanoseconds of credit: each message costs icmp_ratelimit; they accrue with time up to 6 messages' worth.</summary>
+    /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
+    private static bool PeerAllow(NetNamespace net, uint daddr)
+    {
+        var st = net.IcmpRate;
+        long now = net.NowNs;
+        long timeout = Time.Ms(net.Sysctl.IcmpRatelimitMs);
+        if (!st.Peers.TryGetValue(daddr, out var peer))
+        {
+            if (st.Peers.Count >= 4096) st.Peers.Clear(); // inet_peer GC, bluntly
+            // inet_getpeer(): rate_last = now - 60 s, so the first computation of tokens is at its maximum.
+            peer = new IcmpPeer { Tokens = 0, Stamp = now - Time.Sec(60) };
+            st.Peers[daddr] = peer;
+        }
+        long token = peer.Tokens;
+        long delta = now - peer.Stamp;
+        if (delta > 0)
+        {
+            peer.Stamp = now;
+            token = Math.Min(token + delta, XrlimBurstFactor * timeout);
+        }
+        bool rc = false;
+        if (token >= timeout)
+        {
+            token -= timeout;
+            rc = true;
+        }
+        peer.Tokens = token;
+        return rc;
     }
 }
 
+/// <summary>The rate-limit half of struct inet_peer.</summary>
 internal sealed class IcmpPeer
 {
     public long Tokens;
@@ -71,6 +116,7 @@ internal sealed class IcmpPeer
 
 internal sealed class IcmpRateState
 {
+    /// <summary>net->ipv4.icmp_global_credit; starts full.</summary>
     public int GlobalCredit = 50;
     public long GlobalStamp;
     public readonly Dictionary<uint, IcmpPeer> Peers = new();

@@ -18,7 +18,7 @@ public static class IpInput
 
     /// <summary>
     /// Validates an IPv4 packet in the order of ip_rcv_core() and delivers it locally.
-    /// Every drop increments the matching Ip MIB counter and a drop reason.
+    /// Every drop increments the matching Ip/IpExt MIB counter (as Linux does) and a drop reason.
     /// </summary>
     /// <remarks>Mirrors ip_rcv() -> ip_rcv_core() -> ip_rcv_finish().</remarks>
     public static int Rcv(SkBuff skb, NetDevice dev)
@@ -30,29 +30,32 @@ public static class IpInput
             return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
 
         mib[IpMib.InReceives]++;
-        switch (Ipv4Header.TryCreate(skb.DataSpan, out var iph))
-        {
-            case Ipv4ParseResult.Ok:
-                break;
-            case Ipv4ParseResult.TotalLengthTooLong:
-                // The kernel counts a packet longer than its frame as InTruncatedPkts (IpExt); it is
-                // a header error in /proc/net/snmp's terms too, so both counters see it here.
-                mib[IpMib.InHdrErrors]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid);
-            case Ipv4ParseResult.Truncated:
-                mib[IpMib.InHdrErrors]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
-            case Ipv4ParseResult.TotalLengthTooShort:
-                mib[IpMib.InHdrErrors]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid);
-            default:
-                mib[IpMib.InHdrErrors]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
-        }
-        if (!iph.VerifyChecksum())
+        net.Mib.IpExt[IpExtMib.InOctets] += skb.Len;
+        // ip_rcv_core(): header present, version 4, IHL >= 5, header fits (pskb_may_pull) are
+        // header errors; then the checksum; only then the total length. Linux counts a total
+        // length beyond the frame as IpExt InTruncatedPkts alone, not as InHdrErrors.
+        var parse = Ipv4Header.TryCreate(skb.DataSpan, out var iph);
+        if (parse is Ipv4ParseResult.Truncated or Ipv4ParseResult.BadHeader)
         {
             mib[IpMib.InHdrErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
+        }
+        if (parse != Ipv4ParseResult.Ok) iph = Ipv4Header.Create(skb.DataSpan); // the header fits; only tot_len is wrong
+        if (!iph.VerifyChecksum())
+        {
+            net.Mib.IpExt[IpExtMib.InCsumErrors]++;
+            mib[IpMib.InHdrErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpCsum);
+        }
+        if (parse == Ipv4ParseResult.TotalLengthTooLong)
+        {
+            net.Mib.IpExt[IpExtMib.InTruncatedPkts]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+        }
+        if (parse == Ipv4ParseResult.TotalLengthTooShort)
+        {
+            mib[IpMib.InHdrErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
         }
         // pskb_trim_rcsum(): drop Ethernet padding beyond tot_len.
         skb.Trim(iph.TotalLength);
@@ -61,16 +64,23 @@ public static class IpInput
         skb.Saddr = saddr;
         skb.Daddr = daddr;
 
-        // ip_rcv_finish() -> ip_route_input_noref(): martian sources are dropped silently.
+        // ip_rcv_finish() -> ip_route_input_slow(): martians are dropped without a MIB counter.
+        // A zero source is only acceptable towards the limited broadcast (a DHCP client);
+        // 0/8 and loopback destinations never arrive from a wire.
         if (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) ||
+            (!Ipv4Address.IsLimitedBroadcast(daddr) && Ipv4Address.IsZeroNet(saddr)) ||
             (Ipv4Address.IsLoopback(saddr) && !dev.NoArp))
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidSource);
+        if (Ipv4Address.IsZeroNet(daddr) || (Ipv4Address.IsLoopback(daddr) && !dev.NoArp))
+            return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidDest);
 
         var type = Route.IpRouteInput(net, daddr, saddr, dev);
         switch (type)
         {
             case RtnType.Local:
+                break;
             case RtnType.Broadcast:
+                net.Mib.IpExt[IpExtMib.InBcastPkts]++;
                 break;
             case RtnType.Multicast:
                 // No IGMP membership: the kernel drops multicast for groups nobody joined.
@@ -80,7 +90,11 @@ public static class IpInput
                 mib[IpMib.InAddrErrors]++;
                 return net.KfreeSkbReason(skb, SkbDropReason.IpInAddrErrors);
         }
-        if (type == RtnType.Broadcast) skb.PktType = Eth.PacketBroadcast;
+        if (type == RtnType.Broadcast)
+        {
+            skb.RouteBroadcast = true;
+            skb.PktType = Eth.PacketBroadcast;
+        }
         return LocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
     }
 
@@ -112,7 +126,7 @@ public static class IpInput
             // Protocol unreachable, quoting the packet: put the IP header back in front first.
             skb.Push(ihl);
             Icmp.Send(net, skb, IcmpType.DestUnreach, IcmpType.ProtUnreach, 0);
-            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+            return net.KfreeSkbReason(skb, SkbDropReason.IpNoProto);
         }
         mib[IpMib.InDelivers]++;
         skb.Free();

@@ -209,13 +209,22 @@ public sealed class NeighTable
         switch (n.NudState)
         {
             case NudState.Reachable:
-                if (now >= n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs))
+                if (now < n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs))
+                    _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs));
+                else if (now <= n.Used + Time.Ms(p.NeighDelayFirstProbeTimeMs))
+                {
+                    // Used within delay_first_probe_time: suspect it but keep using it (DELAY), as
+                    // neigh_timer_handler() does, instead of waiting for the next send to notice.
+                    n.NudState = NudState.Delay;
+                    n.Updated = now;
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighDelayFirstProbeTimeMs));
+                }
+                else
                 {
                     n.NudState = NudState.Stale;
                     n.Updated = now;
                     _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighGcStaleTimeMs));
                 }
-                else _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs));
                 return;
             case NudState.Stale:
                 // neigh_periodic_work(): an entry unused for gc_stale_time goes away.

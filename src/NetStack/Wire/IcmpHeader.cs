@@ -14,6 +14,10 @@ public static class IcmpType
     public const byte ParameterProb = 12;
     public const byte Timestamp = 13;
     public const byte TimestampReply = 14;
+    public const byte InfoRequest = 15;
+    public const byte InfoReply = 16;
+    public const byte AddressMask = 17;
+    public const byte AddressMaskReply = 18;
     public const byte NrIcmpTypes = 18;
 
     // ICMP_DEST_UNREACH codes

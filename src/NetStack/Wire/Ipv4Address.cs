@@ -20,7 +20,9 @@ public static class Ipv4Address
         if (parts.Length != 4) return false;
         foreach (var p in parts)
         {
-            if (p.Length is < 1 or > 3 || !byte.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var b)) return false;
+            // inet_pton(): decimal only, no leading zeros ("010" would be octal 8 to inet_aton; reject, do not guess).
+            if (p.Length is < 1 or > 3 || (p.Length > 1 && p[0] == '0') ||
+                !byte.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var b)) return false;
             addr = (addr << 8) | b;
         }
         return true;

@@ -31,7 +31,8 @@ public readonly record struct MacAddress(ulong Value)
         ulong v = 0;
         foreach (var p in parts)
         {
-            if (p.Length is < 1 or > 2 || !byte.TryParse(p, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var b)) return false;
+            // AllowHexSpecifier alone: HexNumber would also accept surrounding whitespace (" f").
+            if (p.Length is < 1 or > 2 || !byte.TryParse(p, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b)) return false;
             v = (v << 8) | b;
         }
         mac = new MacAddress(v);
