@@ -184,7 +184,7 @@ public sealed unsafe class TapDevice : NetDevice
                 int err = LastErrno;
                 throw err switch
                 {
-                    Errno.EBUSY => new NetStackException(err, $"TAP '{ifName}' in {where} is busy: another process (another netstack?) is attached to it"),
+                    Errno.EBUSY => new NetStackException(err, $"TAP '{ifName}' in {where} is busy: another file descriptor (another netstack?) is attached to it"),
                     Errno.EPERM => new NetStackException(err, $"not permitted to attach TAP '{ifName}' in {where}: run as root, or create it for your user (ip tuntap add {ifName} mode tap user $USER)"),
                     Errno.EINVAL => new NetStackException(err, $"'{ifName}' in {where} is not a single-queue TAP device (a TUN, a multi_queue TAP, or another kind of interface)"),
                     _ => Error(err, $"TUNSETIFF {ifName}"),
