@@ -181,7 +181,7 @@ public static class Icmp
         if (iph.Protocol == IpProto.ICMP && ins.Length >= iph.HeaderLength + 1)
         {
             byte innerType = ins[iph.HeaderLength];
-            if (innerType > IcmpType.NrIcmpTypes || IsError(innerType)) return;
+            if (innerType > IcmpType.NrIcmpTypes || IcmpPointersError(innerType)) return;
         }
         // The global limit comes before the route lookup and is skipped for packets that came in on
         // loopback; the per-host limit needs the route (loopback is exempt from it too).
@@ -207,6 +207,12 @@ public static class Icmp
         CountOut(mib, type);
         IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), df: false);
     }
+
+    /// <summary>
+    /// The "error" flag of icmp_pointers[]: icmp_is_err()'s five types plus the obsolete or
+    /// router-only types 1, 2, 6, 7, 9 and 10, which __icmp_send() also refuses to answer.
+    /// </summary>
+    private static bool IcmpPointersError(byte type) => IsError(type) || type is 1 or 2 or 6 or 7 or 9 or 10;
 
     /// <remarks>Mirrors icmp_is_err().</remarks>
     public static bool IsError(byte type) =>

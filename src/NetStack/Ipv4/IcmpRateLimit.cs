@@ -116,8 +116,8 @@ internal sealed class IcmpPeer
 
 internal sealed class IcmpRateState
 {
-    /// <summary>net->ipv4.icmp_global_credit; starts full.</summary>
-    public int GlobalCredit = 50;
-    public long GlobalStamp;
+    /// <summary>net->ipv4.icmp_global_credit: starts empty with an old stamp, so the first message refills it to the burst.</summary>
+    public int GlobalCredit;
+    public long GlobalStamp = long.MinValue / 4; // "long ago", whatever the clock's origin
     public readonly Dictionary<uint, IcmpPeer> Peers = new();
 }
