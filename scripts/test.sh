@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every test: installs the Debian packages the real-peer tests use (when run as root and
+# something is missing), restores, builds in Release and runs each test project of NetStack.sln.
+# Exits non-zero when a build or a test fails; the last line is "tests: N passed, N failed, N skipped".
+#
+# The real-peer tests (tests/NetStack.PeerTests) need root and /dev/net/tun: they create network
+# namespaces of their own (nst-PID-N) and delete them afterwards. Without root they are reported
+# as skipped, with the reason.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# What the peer tests run: ip (iproute2), ping, tshark (the independent dissector), scapy (frame
+# crafting, through /usr/bin/python3), ethtool (offload flags), and the tools later tests use.
+packages=(iproute2 iputils-ping tshark tcpdump socat netcat-openbsd curl iperf3 python3 python3-scapy nftables ethtool util-linux)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing ${missing[*]}"
+    # tshark asks whether non-root users may capture; answer no without a prompt.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "test.sh: missing packages (${missing[*]}); run as root to install them, or the tests that need them fail or skip" >&2
+  fi
+fi
+
+command -v dotnet >/dev/null || { echo "test.sh: dotnet (the .NET 10 SDK) is not on PATH" >&2; exit 1; }
+
+echo "test.sh: restore and build (Release)"
+dotnet restore NetStack.sln --nologo -v quiet
+dotnet build NetStack.sln -c Release --no-restore --nologo -v quiet -clp:ErrorsOnly
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+passed=0 failed=0 skipped=0
+# One project at a time, so each one's summary is on the screen and counted.
+for proj in tests/*/*.csproj; do
+  name=$(basename "$proj" .csproj)
+  echo "test.sh: $name"
+  log="$results/$name.log"
+  set +e
+  dotnet test "$proj" -c Release --no-build --nologo --logger "console;verbosity=normal" >"$log" 2>&1
+  rc=$?
+  set -e
+  # Show the summary, each skipped test with its reason, and each failure with its message.
+  grep -E -A1 '\[SKIP\]$' "$log" | grep -vE '^--$' || true
+  grep -E -A25 '^\s+Failed [A-Za-z]' "$log" || true
+  grep -E '^(Passed|Failed)!|^Total tests|^\s+(Passed|Failed|Skipped): |^Test Run|: error [A-Z]+[0-9]+' "$log" || true
+  [ "$rc" -eq 0 ] || status=1
+  # VSTest's summary: "Passed: N", "Failed: N", "Skipped: N" (each line only when non-zero).
+  p=$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+  f=$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+  s=$(grep -E '^\s+Skipped: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+    failed=$((failed + 1)) # the run itself failed (crash, no tests found): count it
+    echo "test.sh: $name: dotnet test exited $rc" >&2
+  fi
+done
+
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
+  echo "test.sh: no test ran" >&2
+  status=1
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
