@@ -14,7 +14,7 @@ public static partial class AfInet
     {
         net.DevAddPack(new PacketType(EthP.ARP, Arp.Rcv, "arp_packet_type"));
         net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));
-        net.InetAddProtocol(new NetProtocol(Icmp.Rcv), IpProto.ICMP);
+        net.InetAddProtocol(new NetProtocol(Icmp.Rcv, Ping.PingErr), IpProto.ICMP); // icmp_protocol: .err_handler = icmp_err -> ping_err
         net.CreateLoopback();
         InetInitSockets(net);
     }

@@ -1,23 +1,723 @@
+using System.Buffers.Binary;
 using NetStack.Core;
+using NetStack.Ethernet;
 using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Net.SocketConstants;
 
 namespace NetStack.Ipv4;
 
-/// <summary>udp_prot. <remarks>Mirrors net/ipv4/udp.c: struct proto udp_prot.</remarks></summary>
+/// <summary>
+/// The bound UDP sockets of one stack, by local port (the hslot chains of udp_table). Binding
+/// allocates (a list per port, once); receive lookups do not.
+/// <remarks>Mirrors include/net/udp.h: struct udp_table / struct udp_hslot.</remarks>
+/// </summary>
+internal sealed class UdpTable
+{
+    public readonly Dictionary<ushort, List<InetSock>> Ports = new();
+
+    public List<InetSock>? Slot(ushort port) => Ports.TryGetValue(port, out var l) ? l : null;
+
+    public void Add(InetSock sk)
+    {
+        if (!Ports.TryGetValue(sk.InetNum, out var l)) Ports[sk.InetNum] = l = new List<InetSock>(2);
+        l.Add(sk);
+    }
+
+    public bool Remove(InetSock sk)
+    {
+        if (!Ports.TryGetValue(sk.InetNum, out var l) || !l.Remove(sk)) return false;
+        if (l.Count == 0) Ports.Remove(sk.InetNum);
+        return true;
+    }
+
+    public int Count
+    {
+        get
+        {
+            int n = 0;
+            foreach (var l in Ports.Values) n += l.Count;
+            return n;
+        }
+    }
+}
+
+/// <summary>
+/// A UDP socket (struct udp_sock): an inet_sock plus whether it is in the port table.
+/// <remarks>Mirrors include/linux/udp.h: struct udp_sock.</remarks>
+/// </summary>
+public class UdpSock : InetSock
+{
+    /// <summary>sk_hashed(): present in udp_table.</summary>
+    public bool Hashed;
+}
+
+/// <summary>
+/// udp_prot: what SOCK_DGRAM/IPPROTO_UDP sockets are made of.
+/// <remarks>Mirrors net/ipv4/udp.c: struct proto udp_prot.</remarks>
+/// </summary>
 public sealed class UdpProt : Proto
 {
     public static readonly UdpProt Instance = new();
     public override string Name => "UDP";
-    public override Sock? CreateSock(NetNamespace net) => new InetSock();
+    public override Sock? CreateSock(NetNamespace net) => new UdpSock();
+    public override bool HasIoctl => true;
+
+    /// <remarks>udp_lib_close() -> sk_common_release().</remarks>
     public override void Close(Sock sk, long timeout) => AfInet.SkCommonRelease(sk);
+    /// <remarks>ip4_datagram_connect().</remarks>
+    public override int Connect(Sock sk, in SockAddr addr) => Udp.Ip4DatagramConnect(sk, addr);
+    /// <remarks>udp_disconnect().</remarks>
+    public override int Disconnect(Sock sk, int flags) => Udp.UdpDisconnect(sk, flags);
+    /// <remarks>udp_ioctl().</remarks>
+    public override int Ioctl(Sock sk, int cmd, out int karg) => Udp.UdpIoctl(sk, cmd, out karg);
+    /// <remarks>udp_init_sock().</remarks>
+    public override int Init(Sock sk) => 0;
+    /// <remarks>udp_destroy_sock(): nothing corked to flush here.</remarks>
+    public override void Destroy(Sock sk) { }
+    /// <remarks>udp_setsockopt().</remarks>
+    public override int Setsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval) => Udp.UdpSetsockopt(sk, level, optname, optval);
+    /// <remarks>udp_getsockopt().</remarks>
+    public override int Getsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen) => Udp.UdpGetsockopt(sk, level, optname, optval, ref optlen);
+    /// <remarks>udp_sendmsg().</remarks>
+    public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Udp.UdpSendmsg(sk, ref msg, data);
+    /// <remarks>udp_recvmsg().</remarks>
+    public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Udp.UdpRecvmsg(sk, ref msg, buf, flags);
+    /// <remarks>udp_lib_hash(): never called for UDP (BUG() in the kernel); binding hashes through get_port.</remarks>
+    public override int Hash(Sock sk) => 0;
+    /// <remarks>udp_lib_unhash().</remarks>
+    public override void Unhash(Sock sk) => Udp.UdpLibUnhash(sk);
+    /// <remarks>udp_v4_rehash(): the table is keyed by port only, so a new local address needs no move.</remarks>
+    public override void Rehash(Sock sk) { }
+    /// <remarks>udp_v4_get_port().</remarks>
+    public override int GetPort(Sock sk, ushort snum) => Udp.UdpLibGetPort(sk, snum);
 }
 
-/// <summary>UDP. <remarks>Mirrors net/ipv4/udp.c.</remarks></summary>
+/// <summary>
+/// The User Datagram Protocol: port binding, send, receive, ICMP errors.
+/// <remarks>Mirrors net/ipv4/udp.c (and net/ipv4/datagram.c for connect).</remarks>
+/// </summary>
 public static class Udp
 {
-    internal static readonly NetProtocol UdpProtocol = new(static skb => { skb.Free(); return 0; });
+    /// <summary>udp_protocol: UDP's entry in inet_protos[].</summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: static const struct net_protocol udp_protocol = { .handler = udp_rcv, .err_handler = udp_err }.</remarks>
+    internal static readonly NetProtocol UdpProtocol = new(UdpRcv, UdpErr);
+
+    /// <summary>IP header + UDP header: what a datagram adds to its payload on the wire.</summary>
+    private const int HeaderOverhead = Ipv4Header.MinLength + UdpHeader.Length;
+
+    // ------------------------------------------------------------------ ports
+
+    /// <summary>
+    /// Binds to <paramref name="snum"/>, or to a free ephemeral port from
+    /// net.ipv4.ip_local_port_range for 0. Returns 0 or -EADDRINUSE.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_get_port() (via udp_v4_get_port()).</remarks>
+    public static int UdpLibGetPort(Sock sk, ushort snum)
+    {
+        var usk = (UdpSock)sk;
+        var net = sk.Net;
+        var table = net.UdpTable;
+        if (snum == 0)
+        {
+            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh;
+            int remaining = high - low + 1;
+            int first = low + Random.Shared.Next(remaining);
+            // Walk the whole range from a random start (the kernel walks it in odd multiples of the
+            // table size, which visits every port once too).
+            for (int i = 0; i < remaining; i++)
+            {
+                ushort port = (ushort)(low + (first - low + i) % remaining);
+                if (!UdpLibLportInuse(table, port, usk))
+                {
+                    snum = port;
+                    goto found;
+                }
+            }
+            return -Errno.EADDRINUSE;
+        }
+        if (UdpLibLportInuse(table, snum, usk)) return -Errno.EADDRINUSE;
+    found:
+        usk.InetNum = snum;
+        if (!usk.Hashed)
+        {
+            table.Add(usk);
+            usk.Hashed = true;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// True if another socket on the port conflicts with <paramref name="sk"/>: not both
+    /// SO_REUSEADDR (or both SO_REUSEPORT), compatible devices, and equal or wildcard local addresses.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_lport_inuse() with inet_rcv_saddr_equal(match_wildcard = true).</remarks>
+    private static bool UdpLibLportInuse(UdpTable table, ushort num, UdpSock sk)
+    {
+        var slot = table.Slot(num);
+        if (slot is null) return false;
+        foreach (var sk2 in slot)
+        {
+            if (sk2 == sk) continue;
+            if (sk2.Reuse != 0 && sk.Reuse != 0) continue;
+            if (sk2.BoundDevIf != 0 && sk.BoundDevIf != 0 && sk2.BoundDevIf != sk.BoundDevIf) continue;
+            if (!InetRcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
+            if (sk2.ReusePort && sk.ReusePort) continue; // same user: reuseport group
+            return true;
+        }
+        return false;
+    }
+
+    /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv4_rcv_saddr_equal() with both wildcards matching.</remarks>
+    private static bool InetRcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
+
+    /// <summary>Removes a socket from the port table; it is unbound afterwards.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_unhash().</remarks>
+    public static void UdpLibUnhash(Sock sk)
+    {
+        var usk = (UdpSock)sk;
+        if (!usk.Hashed) return;
+        sk.Net.UdpTable.Remove(usk);
+        usk.Hashed = false;
+        usk.InetNum = 0;
+    }
+
+    // ------------------------------------------------------------------ connect
+
+    /// <summary>
+    /// Routes to a destination as connect/sendmsg do. A zero destination means this host: the
+    /// source, or 127.0.0.1.
+    /// </summary>
+    /// <remarks>Mirrors include/net/route.h: ip_route_connect() / ip_route_output_flow() (the !fl4->daddr case of ip_route_output_key_hash_rcu()).</remarks>
+    internal static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt)
+    {
+        if (daddr == 0)
+        {
+            daddr = saddr;
+            if (daddr == 0) daddr = saddr = Ipv4Address.Loopback;
+        }
+        if (saddr != 0 && (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) || Ipv4Address.IsZeroNet(saddr)))
+        {
+            rt = default;
+            return -Errno.EINVAL;
+        }
+        int err = Route.IpRouteOutput(net, daddr, saddr, out rt);
+        if (err != 0) return err;
+        if (saddr == 0) saddr = rt.PrefSrc;
+        return 0;
+    }
+
+    /// <summary>Connects a datagram socket: routes, picks the source, records the peer, TCP_ESTABLISHED.</summary>
+    /// <remarks>Mirrors net/ipv4/datagram.c: ip4_datagram_connect() -> __ip4_datagram_connect().</remarks>
+    public static int Ip4DatagramConnect(Sock sk, in SockAddr usin)
+    {
+        var inet = (InetSock)sk;
+        if (usin.Len < SockaddrInSize) return -Errno.EINVAL;
+        if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
+        inet.DstReset();
+        uint saddr = inet.InetSaddr, daddr = usin.Addr;
+        int err = IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt);
+        if (err != 0) return err; // OUTNOROUTES counted by the route lookup
+        if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
+        if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
+        if (inet.InetRcvSaddr == 0)
+        {
+            inet.InetRcvSaddr = saddr;
+            sk.Prot.Rehash(sk);
+        }
+        inet.InetDaddr = daddr;
+        inet.InetDport = usin.Port;
+        sk.State = TcpState.Established;
+        inet.InetId = (ushort)Random.Shared.Next(0x10000);
+        inet.Dst = rt;
+        inet.DstValid = true;
+        return 0;
+    }
+
+    /// <summary>connect(AF_UNSPEC): forgets the peer; unbinds what bind() did not pin.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_disconnect() -> __udp_disconnect().</remarks>
+    public static int UdpDisconnect(Sock sk, int flags)
+    {
+        var inet = (InetSock)sk;
+        // 1003.1g - break association.
+        sk.State = TcpState.Close;
+        inet.InetDaddr = 0;
+        inet.InetDport = 0;
+        sk.BoundDevIf = 0;
+        if ((sk.UserLocks & Sock.SockBindaddrLock) == 0)
+        {
+            inet.InetSaddr = inet.InetRcvSaddr = 0; // inet_reset_saddr()
+            if ((sk.UserLocks & Sock.SockBindportLock) != 0) sk.Prot.Rehash(sk);
+        }
+        if ((sk.UserLocks & Sock.SockBindportLock) == 0)
+        {
+            sk.Prot.Unhash(sk);
+            inet.InetSport = 0;
+        }
+        inet.DstReset();
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ send
+
+    /// <summary>
+    /// Sends one datagram. Returns the payload length or a negative errno, with the checks in
+    /// udp_sendmsg()'s order: size, MSG_OOB, destination, route, broadcast permission, then
+    /// (in the allocation) a pending socket error and SEND_SHUTDOWN.
+    /// Datagrams that do not fit the route's MTU fail with -EMSGSIZE (no IP fragmentation here).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_sendmsg() -> ip_make_skb() -> udp_send_skb().</remarks>
+    public static int UdpSendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data)
+    {
+        var inet = (InetSock)sk;
+        var net = sk.Net;
+        int len = data.Length;
+        if (len > 0xFFFF) return -Errno.EMSGSIZE;
+        // Check the flags.
+        if ((msg.Flags & MSG_OOB) != 0) return -Errno.EOPNOTSUPP; // Mirror BSD error message compatibility
+
+        uint daddr;
+        ushort dport;
+        bool connected = false;
+        // Get and verify the address.
+        if (msg.HasName)
+        {
+            ref var usin = ref msg.Name;
+            if (usin.Len < SockaddrInSize) return -Errno.EINVAL;
+            if (usin.Family != AF_INET && usin.Family != AF_UNSPEC) return -Errno.EAFNOSUPPORT;
+            daddr = usin.Addr;
+            dport = usin.Port;
+            if (dport == 0) return -Errno.EINVAL;
+        }
+        else
+        {
+            if (sk.State != TcpState.Established) return -Errno.EDESTADDRREQ;
+            daddr = inet.InetDaddr;
+            dport = inet.InetDport;
+            // Open fast path for connected socket.
+            connected = true;
+        }
+
+        uint saddr = inet.InetSaddr;
+        Rtable rt;
+        if (connected && inet.DstValid && inet.Dst.Dev.IsUp)
+        {
+            rt = inet.Dst;
+            saddr = saddr != 0 ? saddr : rt.PrefSrc;
+        }
+        else
+        {
+            int err = IpRouteConnect(net, ref daddr, ref saddr, out rt);
+            if (err != 0) return err;
+            if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
+            if (connected)
+            {
+                inet.Dst = rt;
+                inet.DstValid = true;
+            }
+        }
+
+        // ip_make_skb() -> __ip_append_data(): the datagram must fit (IP_PMTUDISC semantics aside,
+        // this stack does not fragment).
+        int ulen = len + UdpHeader.Length;
+        if (ulen + Ipv4Header.MinLength > 0xFFFF) return -Errno.EMSGSIZE;
+        if (ulen + Ipv4Header.MinLength > rt.Dev.Mtu) return -Errno.EMSGSIZE;
+        // sock_alloc_send_skb(): a pending error first, then a shut down send side.
+        int serr = sk.SockError();
+        if (serr != 0) return serr;
+        if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
+
+        var skb = net.SkbPool.AllocWithHeadroom();
+        if (skb is null)
+        {
+            net.Mib.Udp[UdpMib.SndbufErrors]++;
+            return -Errno.ENOBUFS;
+        }
+        if (ulen > skb.Tailroom)
+        {
+            skb.Free();
+            return -Errno.EMSGSIZE;
+        }
+        var seg = skb.Put(ulen);
+        var uh = UdpHeader.Create(seg);
+        new UdpRepr(inet.InetSport, dport, len).Emit(uh);
+        data.CopyTo(seg[UdpHeader.Length..]);
+        skb.Sk = sk;
+        return UdpSendSkb(sk, skb, rt, saddr, daddr, len);
+    }
+
+    /// <summary>Checksums and hands a built datagram to IP; counts OutDatagrams or SndbufErrors.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_send_skb().</remarks>
+    private static int UdpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int len)
+    {
+        var inet = (InetSock)sk;
+        var net = sk.Net;
+        var uh = UdpHeader.Create(skb.DataSpan);
+        if (!sk.NoCheckTx) uh.FillChecksum(saddr, daddr); // else UDP csum off: 0 on the wire
+        // ip_dont_fragment(): DF unless IP_PMTUDISC_DONT.
+        bool df = inet.Pmtudisc != IP_PMTUDISC_DONT;
+        int err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.UDP, inet.SelectTtl(), inet.Tos, df);
+        if (err != 0)
+        {
+            if (err == -Errno.ENOBUFS && !inet.RecvErr)
+            {
+                net.Mib.Udp[UdpMib.SndbufErrors]++;
+                err = 0;
+            }
+            if (err != 0) return err;
+        }
+        else
+        {
+            net.Mib.Udp[UdpMib.OutDatagrams]++;
+        }
+        return len;
+    }
+
+    // ------------------------------------------------------------------ receive
+
+    /// <summary>
+    /// Receives one datagram: the copied length (or the whole datagram's with MSG_TRUNC), the
+    /// sender in msg.Name, MSG_TRUNC in msg.Flags when the buffer was short.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_recvmsg().</remarks>
+    public static int UdpRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
+    {
+        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN; // ip_recv_error(): nothing is queued there
+        bool peeking = (flags & MSG_PEEK) != 0;
+        var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
+        if (skb is null) return err;
+
+        int ulen = skb.Len;
+        int copied = buf.Length;
+        if (copied > ulen) copied = ulen;
+        else if (copied < ulen) msg.Flags |= MSG_TRUNC;
+        skb.DataSpan[..copied].CopyTo(buf);
+
+        if (!peeking) sk.Net.Mib.Udp[UdpMib.InDatagrams]++;
+
+        // Copy the address.
+        if (msg.HasName)
+        {
+            msg.Name = new SockAddr(AF_INET, skb.Saddr, BinaryPrimitives.ReadUInt16BigEndian(skb.Buffer.AsSpan(skb.TransportHeader)));
+            msg.NameLen = SockaddrInSize;
+        }
+        err = copied;
+        if ((flags & MSG_TRUNC) != 0) err = ulen;
+        if (!peeking) sk.SkbFreeDatagram(skb); // skb_consume_udp()
+        return err;
+    }
+
+    /// <summary>The IP protocol handler: validates, looks the socket up and queues, or answers port unreachable.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_rcv() -> __udp4_lib_rcv().</remarks>
+    public static int UdpRcv(SkBuff skb)
+    {
+        var net = skb.Dev!.Net!;
+        var mib = net.Mib.Udp;
+        // No space for header / ulen larger than the packet / smaller than a header: short packet.
+        if (!UdpHeader.TryCreate(skb.DataSpan, out var uh))
+        {
+            mib[UdpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+        }
+        int ulen = uh.Len;
+        skb.Trim(ulen); // pskb_trim_rcsum()
+        uint saddr = skb.Saddr, daddr = skb.Daddr;
+        if (!uh.VerifyChecksum(saddr, daddr)) // udp4_csum_init() / udp_lib_checksum_complete()
+        {
+            mib[UdpMib.InCsumErrors]++;
+            mib[UdpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.UdpCsum);
+        }
+        ushort sport = uh.SourcePort, dport = uh.DestinationPort;
+
+        if (skb.PktType == Eth.PacketBroadcast || Ipv4Address.IsMulticast(daddr))
+            return Udp4LibMcastDeliver(net, skb, saddr, sport, daddr, dport);
+
+        var sk = Udp4LibLookup(net, saddr, sport, daddr, dport, skb.Dev.IfIndex);
+        if (sk is not null) return UdpUnicastRcvSkb(sk, skb);
+
+        // No socket: the checksum was good, so count it and tell the sender.
+        mib[UdpMib.NoPorts]++;
+        skb.Data = skb.NetworkHeader; // icmp_send() quotes from the IP header
+        Icmp.Send(net, skb, IcmpType.DestUnreach, IcmpType.PortUnreach, 0);
+        return net.KfreeSkbReason(skb, SkbDropReason.UdpNoSocket);
+    }
+
+    /// <summary>
+    /// Finds the socket for a datagram: a socket bound to the destination address first (the best
+    /// scored: connected beats unconnected, device-bound adds), else one bound to the wildcard.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_lookup() -> udp4_lib_lookup2() with compute_score().</remarks>
+    public static InetSock? Udp4LibLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif)
+    {
+        var slot = net.UdpTable.Slot(dport);
+        if (slot is null) return null;
+        // Lookup connected or non-wildcard socket.
+        var result = Lookup2(slot, saddr, sport, daddr, dport, dif);
+        if (result is not null) return result;
+        // Lookup wildcard sockets.
+        return daddr == 0 ? null : Lookup2(slot, saddr, sport, Ipv4Address.Any, dport, dif);
+    }
+
+    private static InetSock? Lookup2(List<InetSock> slot, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    {
+        InetSock? result = null;
+        int badness = 0;
+        for (int i = 0; i < slot.Count; i++)
+        {
+            var sk = slot[i];
+            int score = ComputeScore(sk, saddr, sport, daddr, hnum, dif);
+            if (score > badness)
+            {
+                result = sk;
+                badness = score;
+            }
+        }
+        return result;
+    }
+
+    /// <remarks>Mirrors net/ipv4/udp.c: compute_score().</remarks>
+    private static int ComputeScore(InetSock sk, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    {
+        if (sk.InetNum != hnum) return -1;
+        if (sk.InetRcvSaddr != daddr) return -1;
+        int score = 2; // PF_INET
+        if (sk.InetDaddr != 0)
+        {
+            if (sk.InetDaddr != saddr) return -1;
+            score += 4;
+        }
+        if (sk.InetDport != 0)
+        {
+            if (sk.InetDport != sport) return -1;
+            score += 4;
+        }
+        if (sk.BoundDevIf != 0)
+        {
+            if (sk.BoundDevIf != dif) return -1;
+            score += 4;
+        }
+        return score;
+    }
+
+    /// <summary>Delivers a broadcast or multicast datagram to every matching socket (a copy each).</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_mcast_deliver() with __udp_is_mcast_sock().</remarks>
+    private static int Udp4LibMcastDeliver(NetNamespace net, SkBuff skb, uint saddr, ushort sport, uint daddr, ushort dport)
+    {
+        var slot = net.UdpTable.Slot(dport);
+        InetSock? first = null;
+        if (slot is not null)
+        {
+            for (int i = 0; i < slot.Count; i++)
+            {
+                var sk = slot[i];
+                if ((sk.InetDaddr != 0 && sk.InetDaddr != saddr) ||
+                    (sk.InetDport != sport && sk.InetDport != 0) ||
+                    (sk.InetRcvSaddr != 0 && sk.InetRcvSaddr != daddr) ||
+                    (sk.BoundDevIf != 0 && sk.BoundDevIf != skb.Dev!.IfIndex))
+                    continue;
+                if (first is null) { first = sk; continue; }
+                // Every further socket gets its own copy (skb_clone()).
+                var nskb = CopySkb(net, skb);
+                if (nskb is null)
+                {
+                    sk.Drops++;
+                    net.Mib.Udp[UdpMib.RcvbufErrors]++;
+                    net.Mib.Udp[UdpMib.InErrors]++;
+                    continue;
+                }
+                UdpUnicastRcvSkb(sk, nskb);
+            }
+        }
+        if (first is not null) return UdpUnicastRcvSkb(first, skb);
+        net.Mib.Udp[UdpMib.IgnoredMulti]++;
+        skb.Free();
+        return Dev.NetRxSuccess;
+    }
+
+    /// <summary>A private copy of a received datagram with the same offsets and addresses.</summary>
+    internal static SkBuff? CopySkb(NetNamespace net, SkBuff skb)
+    {
+        var n = net.SkbPool.Alloc();
+        if (n is null) return null;
+        skb.Buffer.AsSpan(0, skb.Tail).CopyTo(n.Buffer);
+        n.Data = skb.Data;
+        n.Tail = skb.Tail;
+        n.Dev = skb.Dev;
+        n.Protocol = skb.Protocol;
+        n.MacHeader = skb.MacHeader;
+        n.NetworkHeader = skb.NetworkHeader;
+        n.TransportHeader = skb.TransportHeader;
+        n.PktType = skb.PktType;
+        n.Saddr = skb.Saddr;
+        n.Daddr = skb.Daddr;
+        n.CsumVerified = skb.CsumVerified;
+        return n;
+    }
+
+    /// <summary>Pulls the UDP header and queues the datagram, charging the receive buffer.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_unicast_rcv_skb() -> udp_queue_rcv_one_skb() -> __udp_queue_rcv_skb() -> __udp_enqueue_schedule_skb().</remarks>
+    private static int UdpUnicastRcvSkb(InetSock sk, SkBuff skb)
+    {
+        var net = sk.Net;
+        skb.Pull(UdpHeader.Length); // udp_csum_pull_header()
+        int rmem = sk.RmemAlloc, rcvbuf = sk.RcvBuf, size = Sock.SkbTruesize(skb);
+        // Immediately drop when the receive queue is full; always allow at least one packet for a small buffer.
+        if (rmem + size > rcvbuf && (rcvbuf > int.MaxValue >> 1 || rmem > rcvbuf))
+        {
+            sk.Drops++;
+            net.Mib.Udp[UdpMib.RcvbufErrors]++;
+            net.Mib.Udp[UdpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.SocketRcvBuff);
+        }
+        sk.SkbSetOwnerR(skb);
+        sk.ReceiveQueue.EnqueueTail(skb);
+        if (!sk.HasFlag(SockFlag.Dead)) sk.DataReady();
+        return Dev.NetRxSuccess;
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// <summary>errno and fatality for each ICMP_DEST_UNREACH code.</summary>
+    /// <remarks>Mirrors net/ipv4/icmp.c: const struct icmp_err icmp_err_convert[].</remarks>
+    public static readonly (int Errno, bool Fatal)[] IcmpErrConvert =
+    [
+        (Errno.ENETUNREACH, false),  // ICMP_NET_UNREACH
+        (Errno.EHOSTUNREACH, false), // ICMP_HOST_UNREACH
+        (Errno.ENOPROTOOPT, true),   // ICMP_PROT_UNREACH
+        (Errno.ECONNREFUSED, true),  // ICMP_PORT_UNREACH
+        (Errno.EMSGSIZE, false),     // ICMP_FRAG_NEEDED
+        (Errno.EOPNOTSUPP, false),   // ICMP_SR_FAILED
+        (Errno.ENETUNREACH, true),   // ICMP_NET_UNKNOWN
+        (Errno.EHOSTDOWN, true),     // ICMP_HOST_UNKNOWN
+        (Errno.ENONET, true),        // ICMP_HOST_ISOLATED
+        (Errno.ENETUNREACH, true),   // ICMP_NET_ANO
+        (Errno.EHOSTUNREACH, true),  // ICMP_HOST_ANO
+        (Errno.ENETUNREACH, false),  // ICMP_NET_UNR_TOS
+        (Errno.EHOSTUNREACH, false), // ICMP_HOST_UNR_TOS
+        (Errno.EHOSTUNREACH, true),  // ICMP_PKT_FILTERED
+        (Errno.EHOSTUNREACH, true),  // ICMP_PREC_VIOLATION
+        (Errno.EHOSTUNREACH, true),  // ICMP_PREC_CUTOFF
+    ];
+
+    /// <summary>
+    /// Converts an ICMP error into (errno, fatal) as the datagram protocols do; returns false when
+    /// the message carries no error for the socket (source quench, redirect, PMTU without DF).
+    /// </summary>
+    internal static bool IcmpToErrno(byte type, byte code, InetSock inet, out int err, out bool harderr)
+    {
+        err = 0;
+        harderr = false;
+        switch (type)
+        {
+            default:
+            case IcmpType.TimeExceeded:
+                err = Errno.EHOSTUNREACH;
+                return true;
+            case IcmpType.SourceQuench:
+                return false;
+            case IcmpType.ParameterProb:
+                err = Errno.EPROTO;
+                harderr = true;
+                return true;
+            case IcmpType.DestUnreach:
+                if (code == IcmpType.FragNeeded)
+                {
+                    // Path MTU discovery
+                    if (inet.Pmtudisc != IP_PMTUDISC_DONT)
+                    {
+                        err = Errno.EMSGSIZE;
+                        harderr = true;
+                        return true;
+                    }
+                    return false;
+                }
+                err = Errno.EHOSTUNREACH;
+                if (code <= IcmpType.NrUnreach)
+                {
+                    harderr = IcmpErrConvert[code].Fatal;
+                    err = IcmpErrConvert[code].Errno;
+                }
+                return true;
+            case IcmpType.Redirect:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// An ICMP error about a datagram we sent: the socket that sent it learns the error if it is
+    /// connected and the error is hard (or it asked for IP_RECVERR).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_err() -> __udp4_lib_err().</remarks>
+    public static void UdpErr(SkBuff skb, uint info)
+    {
+        var net = skb.Dev!.Net!;
+        var q = skb.DataSpan;
+        var iph = Ipv4Header.Create(q);
+        int ihl = iph.HeaderLength;
+        var uh = UdpHeader.Create(q[ihl..]);
+        byte type = skb.Buffer[skb.TransportHeader], code = skb.Buffer[skb.TransportHeader + 1];
+        // The quoted packet is ours: its destination is the peer, its source is us.
+        var sk = Udp4LibLookup(net, iph.Destination, uh.DestinationPort, iph.Source, uh.SourcePort, skb.Dev.IfIndex);
+        if (sk is null)
+        {
+            net.Mib.Icmp[IcmpMib.InErrors]++;
+            return;
+        }
+        if (!IcmpToErrno(type, code, sk, out int err, out bool harderr)) return;
+        // RFC1122: OK. Passes ICMP errors back to application, as per 4.1.3.3.
+        if (!sk.RecvErr)
+        {
+            if (!harderr || sk.State != TcpState.Established) return;
+        }
+        sk.Err = err;
+        sk.ErrorReport();
+    }
+
+    // ------------------------------------------------------------------ misc
+
+    /// <summary>SIOCOUTQ: bytes not yet sent; SIOCINQ: the length of the next datagram.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_ioctl() with first_packet_length().</remarks>
+    public static int UdpIoctl(Sock sk, int cmd, out int karg)
+    {
+        switch (cmd)
+        {
+            case SIOCOUTQ:
+                karg = sk.WmemAlloc;
+                return 0;
+            case SIOCINQ:
+                karg = sk.ReceiveQueue.Peek() is { } skb ? skb.Len : 0;
+                return 0;
+            default:
+                karg = 0;
+                return -Errno.ENOIOCTLCMD;
+        }
+    }
+
+    /// <summary>The UDP_* options are not modelled (UDP_CORK, UDP_SEGMENT...); SOL_IP goes to IP.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_setsockopt() -> udp_lib_setsockopt() / ip_setsockopt().</remarks>
+    public static int UdpSetsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval)
+    {
+        if (level == SOL_UDP)
+        {
+            if (optval.Length < sizeof(int)) return -Errno.EINVAL;
+            return -Errno.ENOPROTOOPT;
+        }
+        return IpSockglue.IpSetsockopt(sk, level, optname, optval);
+    }
+
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_getsockopt() -> udp_lib_getsockopt() / ip_getsockopt().</remarks>
+    public static int UdpGetsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen)
+    {
+        if (level == SOL_UDP)
+        {
+            if (optlen < 0) return -Errno.EINVAL;
+            return -Errno.ENOPROTOOPT;
+        }
+        return IpSockglue.IpGetsockopt(sk, level, optname, optval, ref optlen);
+    }
+
+    /// <summary>The poll mask of a UDP socket.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_poll(): datagram_poll(); checksums are verified on arrival here, so no false positives need removing.</remarks>
     public static int UdpPoll(Socket sock) => Datagram.DatagramPoll(sock);
 }
-
-/// <summary>udp_table.</summary>
-internal sealed class UdpTable { }

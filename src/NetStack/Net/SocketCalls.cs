@@ -285,7 +285,7 @@ public static class SocketCalls
                 int err = MoveAddrToKernel(addr);
                 if (err < 0) return err;
                 msg.Name = addr;
-                msg.HasName = addr.Len != 0; // move_addr_to_kernel of 0 bytes leaves msg_name empty
+                msg.HasName = true; // msg_name points at the copy even when addr_len is 0
             }
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
             msg.Flags = flags;
