@@ -104,6 +104,7 @@ public sealed partial class TapPeer : IDisposable
         return table switch
         {
             "Ip" => mib.Ip.Get(field),
+            "IpExt" => mib.IpExt.Get(field),
             "Icmp" => mib.Icmp.Get(field),
             "Tcp" => mib.Tcp.Get(field),
             "Udp" => mib.Udp.Get(field),
