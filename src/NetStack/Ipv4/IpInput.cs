@@ -69,7 +69,7 @@ public static class IpInput
         // 0/8 and loopback destinations never arrive from a wire.
         if (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) ||
             (!Ipv4Address.IsLimitedBroadcast(daddr) && Ipv4Address.IsZeroNet(saddr)) ||
-            (Ipv4Address.IsLoopback(saddr) && !dev.NoArp))
+            (!dev.NoArp && (Ipv4Address.IsLoopback(saddr) || net.IsLocalAddress(saddr)))) // fib_validate_source(): our own address from a wire (accept_local = 0)
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidSource);
         if (Ipv4Address.IsZeroNet(daddr) || (Ipv4Address.IsLoopback(daddr) && !dev.NoArp))
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidDest);

@@ -79,6 +79,8 @@ public class MalformedFrameTests
             ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
         ["ip-source-multicast"] = (() => IpFrame(Pkt.Ip(Ipv4Address.Parse("224.0.0.1"), Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
             ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
+        ["ip-source-is-our-address"] = (() => IpFrame(Pkt.Ip(Addr, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
+            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
         ["ip-source-zero-to-unicast"] = (() => IpFrame(Pkt.Ip(0, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
             ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
         // 127.0.0.1 is one of our addresses (lo), but never from a wire: a martian, not a delivery.
