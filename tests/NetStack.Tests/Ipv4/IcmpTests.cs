@@ -266,4 +266,33 @@ public class IcmpTests
         for (int i = 0; i < 100; i++) s.Receive(UnknownProtoFrom(PeerAddr));
         Assert.Equal(100, s.Dev.TakeSent().Count);
     }
+
+    [Fact]
+    public void IncomingError_ReachesTheQuotedProtocolsErrHandler_OnlyWhenTheQuoteIsComplete()
+    {
+        using var s = new OneStack();
+        var calls = new List<(uint Info, int InnerProto, uint InnerDst, byte Type, byte Code)>();
+        var prot = new NetProtocol(skb => { skb.Free(); return 0; }, (skb, info) =>
+        {
+            var inner = Ipv4Header.Create(skb.DataSpan);
+            var icmp = skb.Buffer.AsSpan(skb.TransportHeader);
+            calls.Add((info, inner.Protocol, inner.Destination, icmp[0], icmp[1]));
+        });
+        Assert.Equal(0, s.Net.InetAddProtocol(prot, UnknownProto));
+        // What we "sent" to 10.9.0.1, and the router's answer: fragmentation needed, next-hop MTU 1280.
+        var ours = Pkt.Ip(Addr, PeerAddr, UnknownProto, new byte[40]);
+        var error = Pkt.Icmp(IcmpType.DestUnreach, IcmpType.FragNeeded, 1280, ours[..28]);
+        s.Receive(Pkt.Eth(Mac, PeerMac, EthP.IP, Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, error)));
+        Assert.Equal([(1280u, UnknownProto, PeerAddr, IcmpType.DestUnreach, IcmpType.FragNeeded)], calls);
+        Assert.Equal(1, s.Net.Mib.Icmp[IcmpMib.InDestUnreachs]);
+
+        // A quote without the 8 bytes after the IP header is an error in the error: nobody hears of it.
+        var shortError = Pkt.Icmp(IcmpType.DestUnreach, IcmpType.PortUnreach, 0, ours[..27]);
+        s.Receive(Pkt.Eth(Mac, PeerMac, EthP.IP, Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, shortError)));
+        Assert.Single(calls);
+        Assert.Equal(1, s.Net.Mib.Icmp[IcmpMib.InErrors]);
+        Assert.Equal(1, s.Net.Mib.Drops[SkbDropReason.IcmpTruncated]);
+        Assert.Empty(s.Dev.Sent); // and no error is sent about an error
+        Assert.Equal(s.Net.SkbPool.Total, s.Net.SkbPool.FreeCount);
+    }
 }
