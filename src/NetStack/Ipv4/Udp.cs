@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using NetStack.Core;
-using NetStack.Ethernet;
 using NetStack.Net;
 using NetStack.Wire;
 using static NetStack.Net.SocketConstants;
@@ -430,7 +429,7 @@ public static class Udp
         }
         ushort sport = uh.SourcePort, dport = uh.DestinationPort;
 
-        if (skb.PktType == Eth.PacketBroadcast || Ipv4Address.IsMulticast(daddr))
+        if (skb.RouteBroadcast || Ipv4Address.IsMulticast(daddr)) // rt->rt_flags & (RTCF_BROADCAST|RTCF_MULTICAST)
             return Udp4LibMcastDeliver(net, skb, saddr, sport, daddr, dport);
 
         var sk = Udp4LibLookup(net, saddr, sport, daddr, dport, skb.Dev.IfIndex);
@@ -552,6 +551,7 @@ public static class Udp
         n.Saddr = skb.Saddr;
         n.Daddr = skb.Daddr;
         n.CsumVerified = skb.CsumVerified;
+        n.RouteBroadcast = skb.RouteBroadcast;
         return n;
     }
 
