@@ -9,15 +9,18 @@ namespace NetStack.Core;
 /// wakeup can be lost), releases the lock, awaits, and retries, as System.Net.Sockets does on Unix
 /// with epoll. The wakeup callbacks (sk_data_ready and friends) <see cref="Signal"/> it.
 /// <para>
-/// One waiter per direction per socket, reused for the socket's life, so steady-state async I/O
-/// allocates nothing. Continuations run asynchronously (never under the stack lock).
+/// One waiter per direction per socket, reused for the socket's life. Signal() runs under the
+/// stack lock, so it never completes the awaiter there: it queues this object to the thread pool
+/// (it is its own work item, so that allocates nothing) and the continuation runs on a pool thread
+/// without the lock - the same effect as RunContinuationsAsynchronously, minus its allocation.
 /// </para>
 /// </summary>
-public sealed class SockWaiter : IValueTaskSource<int>
+public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
 {
-    private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = false };
     private readonly Sock _sk;
     private bool _armed;
+    private Exception? _pendingException;
     private CancellationTokenRegistration _ctr;
 
     internal SockWaiter(Sock sk) => _sk = sk;
@@ -34,19 +37,20 @@ public sealed class SockWaiter : IValueTaskSource<int>
         if (_armed) throw new InvalidOperationException("another asynchronous operation of the same kind is already pending on this socket");
         _core.Reset();
         _armed = true;
+        _pendingException = null;
         if (ct.CanBeCanceled)
             _ctr = ct.UnsafeRegister(static s => ((SockWaiter)s!).Cancel(), this);
         return new ValueTask<int>(this, _core.Version);
     }
 
-    /// <summary>Completes the pending wait, if any. Called with the stack lock held.</summary>
+    /// <summary>Completes the pending wait, if any (on a pool thread). Called with the stack lock held.</summary>
     public void Signal()
     {
         if (!_armed) return;
         _armed = false;
         _ctr.Unregister(); // not Dispose(): it would wait for a running Cancel(), which waits for our lock
         _ctr = default;
-        _core.SetResult(0);
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
     private void Cancel()
@@ -56,8 +60,16 @@ public sealed class SockWaiter : IValueTaskSource<int>
             if (!_armed) return;
             _armed = false;
             _ctr = default;
-            _core.SetException(new OperationCanceledException());
+            _pendingException = new OperationCanceledException();
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
+    }
+
+    /// <summary>Runs on a pool thread without the stack lock: completes the awaiter, whose continuation runs here.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        if (_pendingException is { } e) _core.SetException(e);
+        else _core.SetResult(0);
     }
 
     int IValueTaskSource<int>.GetResult(short token) => _core.GetResult(token);

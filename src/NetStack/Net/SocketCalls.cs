@@ -188,7 +188,7 @@ public static class SocketCalls
 
     /// <summary>accept4(2): a new descriptor for the next connection, and the peer's address.</summary>
     /// <remarks>Mirrors net/socket.c: __sys_accept4() -> do_accept().</remarks>
-    public static int Accept4(FdTable files, int fd, out SockAddr peer, int flags)
+    public static int Accept4(FdTable files, int fd, out SockAddr peer, int flags, bool forceNonblock = false)
     {
         peer = default;
         if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
@@ -200,7 +200,7 @@ public static class SocketCalls
             newsock.Type = sock.Type;
             newsock.Cred = files;
             newsock.Ops = sock.Ops;
-            var arg = new ProtoAcceptArg { Flags = sock.FileFlags, Kern = false };
+            var arg = new ProtoAcceptArg { Flags = sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0), Kern = false };
             int err = sock.Ops.Accept(sock, newsock, ref arg);
             if (err < 0)
             {
@@ -222,7 +222,8 @@ public static class SocketCalls
 
     /// <summary>connect(2).</summary>
     /// <remarks>Mirrors net/socket.c: __sys_connect() -> __sys_connect_file().</remarks>
-    public static int Connect(FdTable files, int fd, in SockAddr addr)
+    /// <param name="forceNonblock">Connect as if O_NONBLOCK were set (the managed API's async connect).</param>
+    public static int Connect(FdTable files, int fd, in SockAddr addr, bool forceNonblock = false)
     {
         lock (files.Net.SyncRoot)
         {
@@ -230,7 +231,7 @@ public static class SocketCalls
             if (sock is null) return -Errno.EBADF;
             int err = MoveAddrToKernel(addr);
             if (err < 0) return err;
-            return sock.Ops.Connect(sock, addr, sock.FileFlags);
+            return sock.Ops.Connect(sock, addr, sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0));
         }
     }
 
@@ -516,4 +517,14 @@ public static class SocketCalls
 
     /// <summary>The poll mask of one socket right now (sock_poll without waiting).</summary>
     public static int SockPoll(Socket sock) => sock.Ops.Poll(sock);
+
+    /// <summary>The poll mask of a descriptor right now; POLLNVAL when it is not open.</summary>
+    public static int SockPoll(FdTable files, int fd)
+    {
+        lock (files.Net.SyncRoot)
+        {
+            var sock = files.Lookup(fd);
+            return sock is null ? POLLNVAL : sock.Ops.Poll(sock);
+        }
+    }
 }
