@@ -105,6 +105,9 @@ public enum SkbDropReason
     NoBuffers,
     DevTxError,
     FaultInjected,
+    FragDup,              // an exact duplicate fragment
+    FragOverlap,          // overlapping fragments: the whole datagram is dropped
+    FragReasmTimeout,     // reassembly gave up (timeout or memory)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

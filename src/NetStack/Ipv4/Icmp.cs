@@ -113,7 +113,7 @@ public static class Icmp
             net.Mib.Icmp[IcmpMib.OutErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
         }
-        var reply = net.SkbPool.AllocWithHeadroom();
+        var reply = net.AllocSkb(skb.Len);
         if (reply is null) return net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
         int len = skb.Len;
         if (len > reply.Tailroom) { reply.Free(); return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid); }

@@ -104,10 +104,10 @@ public static class IpInput
         var mib = net.Mib.Ip;
         if (isFragment)
         {
-            // ip_defrag() is not implemented: count the fragment as a reassembly failure.
-            mib[IpMib.ReasmReqds]++;
-            mib[IpMib.ReasmFails]++;
-            return net.KfreeSkbReason(skb, SkbDropReason.IpFragUnsupported);
+            var whole = IpFragment.Defrag(net, skb);
+            if (whole is null) return Dev.NetRxSuccess; // queued (or dropped and counted)
+            skb = whole;
+            ihl = Ipv4Header.Create(skb.DataSpan).HeaderLength;
         }
         skb.Pull(ihl);
         skb.TransportHeader = skb.Data;

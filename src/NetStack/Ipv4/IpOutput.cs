@@ -50,12 +50,23 @@ public static class IpOutput
         var dev = rt.Dev;
         if (skb.Len > dev.Mtu)
         {
-            // ip_fragment() is not implemented: callers keep datagrams within the MTU
-            // (TCP by its MSS); what does not fit fails as with DF set.
-            net.Mib.Ip[IpMib.FragFails]++;
-            skb.Free();
-            return -Net.Errno.EMSGSIZE;
+            // ip_fragment(): a datagram with DF set that does not fit fails (the local sender
+            // gets EMSGSIZE, as ip_local_error() reports it); otherwise it is cut into fragments.
+            if (Ipv4Header.Create(skb.DataSpan).DontFragment)
+            {
+                net.Mib.Ip[IpMib.FragFails]++;
+                skb.Free();
+                return -Net.Errno.EMSGSIZE;
+            }
+            return IpFragment.Fragment(net, skb, rt, daddr);
         }
+        return FinishOutput(net, skb, rt, daddr);
+    }
+
+    /// <remarks>Mirrors ip_finish_output2(): link-layer header by neighbour, broadcast or multicast mapping.</remarks>
+    internal static int FinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    {
+        var dev = rt.Dev;
         net.Mib.Ip[IpMib.OutTransmits]++;
         skb.Protocol = EthP.IP;
         if (dev.NoArp)

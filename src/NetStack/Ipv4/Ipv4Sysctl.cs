@@ -8,6 +8,10 @@ public sealed class Ipv4Sysctl
 {
     /// <summary>net.ipv4.ip_default_ttl</summary>
     public int IpDefaultTtl = 64;
+    /// <summary>net.ipv4.ipfrag_time: seconds a datagram may take to reassemble.</summary>
+    public int IpfragTimeSec = 30;
+    /// <summary>net.ipv4.ipfrag_high_thresh: bytes of fragments held before new datagrams are refused.</summary>
+    public long IpfragHighThresh = 4 * 1024 * 1024;
     /// <summary>net.ipv4.ip_forward (this stack is a host: forwarding is not implemented).</summary>
     public bool IpForward;
     /// <summary>net.ipv4.ip_local_port_range</summary>

@@ -88,8 +88,9 @@ public class MalformedFrameTests
             ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1"]),
         ["ip-destination-zero"] = (() => IpFrame(Pkt.Ip(PeerAddr, 0, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
             ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1"]),
-        ["ip-fragment"] = (() => IpFrame(Mangle(Echo(), b => b[6] = 0x20)),
-            ["Drops.IpFragUnsupported=+1", "Ip.InReceives=+1", "Ip.ReasmFails=+1", "Ip.ReasmReqds=+1"]),
+        // A fragment that carries no data (end == offset): ip_frag_queue() discards it and its queue.
+        ["ip-fragment-empty"] = (() => IpFrame(Mangle(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, []), b => b[6] = 0x20)),
+            ["Drops.PktLenInvalid=+1", "Ip.InReceives=+1", "Ip.ReasmFails=+1", "Ip.ReasmReqds=+1"]),
 
         ["icmp-truncated"] = (() => IpFrame(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, [8, 0, 0, 0])),
             ["Drops.IcmpTruncated=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1"]),

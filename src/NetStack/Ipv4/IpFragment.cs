@@ -1,0 +1,277 @@
+using NetStack.Core;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// One datagram being reassembled (struct ipq + inet_frag_queue). Pooled per namespace, so a
+/// steady stream of fragmented datagrams allocates nothing.
+/// </summary>
+internal sealed class Ipq
+{
+    public Ipq() => Timer = new TimerList(IpFragment.ExpireTimer, this);
+
+    public IpqKey Key;
+    /// <summary>Fragments sorted by offset; each has Data at its payload, Cb.Seq = offset, Cb.EndSeq = end.</summary>
+    public readonly SkBuffQueue Fragments = new();
+    /// <summary>q.len: the datagram's payload length as far as known (exact once the last fragment is in).</summary>
+    public int Len;
+    /// <summary>q.meat: payload bytes received.</summary>
+    public int Meat;
+    public bool FirstIn, LastIn;
+    /// <summary>Truesize charged to the namespace's fragment memory.</summary>
+    public int Mem;
+    public readonly TimerList Timer;
+    public NetNamespace Net = null!;
+}
+
+/// <summary>The identity of a datagram being reassembled: (saddr, daddr, id, protocol).</summary>
+internal readonly record struct IpqKey(uint Saddr, uint Daddr, ushort Id, byte Protocol);
+
+/// <summary>
+/// IPv4 fragmentation on output and reassembly on input.
+/// <remarks>Mirrors net/ipv4/ip_fragment.c (ip_defrag, ip_frag_queue, ip_frag_reasm, ip_expire),
+/// net/ipv4/inet_fragment.c (inet_frag_queue_insert) and net/ipv4/ip_output.c (ip_do_fragment's slow path).</remarks>
+/// </summary>
+public static class IpFragment
+{
+    /// <summary>ICMP_EXC_FRAGTIME: fragment reassembly time exceeded.</summary>
+    public const byte IcmpExcFragtime = 1;
+
+    /// <summary>
+    /// Queues a fragment (skb.Data at its IP header, already validated by ip_rcv). Returns the
+    /// reassembled datagram (Data at its IP header, a fresh buffer) when this fragment completes
+    /// it, else null. Always consumes <paramref name="skb"/>.
+    /// </summary>
+    /// <remarks>Mirrors ip_defrag() -> ip_find() + ip_frag_queue().</remarks>
+    public static SkBuff? Defrag(NetNamespace net, SkBuff skb)
+    {
+        var mib = net.Mib.Ip;
+        mib[IpMib.ReasmReqds]++;
+        var st = net.Frags;
+        var iph = Ipv4Header.Create(skb.DataSpan);
+        var key = new IpqKey(iph.Source, iph.Destination, iph.Id, iph.Protocol);
+        int ihl = iph.HeaderLength;
+        int offset = iph.FragmentOffset;
+        bool more = iph.MoreFragments;
+        int end = offset + iph.TotalLength - ihl;
+
+        if (!st.Queues.TryGetValue(key, out var q))
+        {
+            // inet_frag_alloc(): refuse new queues above ipfrag_high_thresh.
+            if (st.Mem + Sock.SkbTruesize(skb) > net.Sysctl.IpfragHighThresh)
+            {
+                mib[IpMib.ReasmFails]++;
+                net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
+                return null;
+            }
+            q = st.Free.Count > 0 ? st.Free.Pop() : new Ipq();
+            q.Key = key;
+            q.Net = net;
+            q.Len = q.Meat = q.Mem = 0;
+            q.FirstIn = q.LastIn = false;
+            st.Queues[key] = q;
+            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Sysctl.IpfragTimeSec));
+        }
+
+        if (!more)
+        {
+            // The last fragment fixes the length: data beyond it, or a different end, is corruption.
+            if (end < q.Len || (q.LastIn && end != q.Len)) return Discard(net, q, skb, SkbDropReason.PktLenInvalid);
+            q.LastIn = true;
+            q.Len = end;
+        }
+        else
+        {
+            if ((end & 7) != 0) end &= ~7; // a non-final fragment is a multiple of 8; trim the rest
+            if (end > q.Len)
+            {
+                if (q.LastIn) return Discard(net, q, skb, SkbDropReason.PktLenInvalid);
+                q.Len = end;
+            }
+        }
+        if (end == offset) return Discard(net, q, skb, SkbDropReason.PktLenInvalid);
+
+        // inet_frag_queue_insert(): an exact duplicate is dropped alone; any other overlap
+        // poisons the whole datagram (Linux follows RFC 5722's rule for IPv4 too).
+        SkBuff? prev = null;
+        for (var f = q.Fragments.First; f is not null; f = f.Next)
+        {
+            int fo = (int)f.Cb.Seq, fe = (int)f.Cb.EndSeq;
+            if (fo == offset && fe == end)
+            {
+                net.KfreeSkbReason(skb, SkbDropReason.FragDup);
+                return null;
+            }
+            if (offset < fe && fo < end)
+            {
+                net.Mib.IpExt[IpExtMib.ReasmOverlaps]++;
+                return Discard(net, q, skb, SkbDropReason.FragOverlap);
+            }
+            if (fo < offset) prev = f;
+        }
+
+        skb.NetworkHeader = skb.Data;
+        skb.Pull(ihl);
+        skb.Trim(end - offset);
+        skb.Cb.Seq = (uint)offset;
+        skb.Cb.EndSeq = (uint)end;
+        q.Fragments.InsertAfter(prev, skb);
+        int ts = Sock.SkbTruesize(skb);
+        q.Mem += ts;
+        st.Mem += ts;
+        q.Meat += end - offset;
+        if (offset == 0) q.FirstIn = true;
+
+        if (q.FirstIn && q.LastIn && q.Meat == q.Len) return Reasm(net, q);
+        return null;
+    }
+
+    /// <summary>Builds the whole datagram from its fragments into one (large) buffer.</summary>
+    /// <remarks>Mirrors ip_frag_reasm().</remarks>
+    private static SkBuff? Reasm(NetNamespace net, Ipq q)
+    {
+        var mib = net.Mib.Ip;
+        var first = q.Fragments.First!;
+        int ihl = first.Data - first.NetworkHeader;
+        int total = ihl + q.Len;
+        if (total > 0xFFFF)
+        {
+            // "Oversized IP packet": the pieces claim more than an IPv4 datagram can hold.
+            Destroy(net, q, SkbDropReason.PktLenInvalid);
+            mib[IpMib.ReasmFails]++;
+            return null;
+        }
+        var skb = net.AllocSkb(total);
+        if (skb is null)
+        {
+            Destroy(net, q, SkbDropReason.NoBuffers);
+            mib[IpMib.ReasmFails]++;
+            return null;
+        }
+        var dst = skb.Put(total);
+        first.Buffer.AsSpan(first.NetworkHeader, ihl).CopyTo(dst);
+        for (var f = q.Fragments.First; f is not null; f = f.Next)
+            f.DataSpan.CopyTo(dst[(ihl + (int)f.Cb.Seq)..]);
+        skb.Dev = first.Dev;
+        skb.PktType = first.PktType;
+        skb.RouteBroadcast = first.RouteBroadcast;
+        skb.Protocol = first.Protocol;
+        skb.Saddr = first.Saddr;
+        skb.Daddr = first.Daddr;
+        skb.NetworkHeader = skb.Data;
+        var iph = Ipv4Header.Create(dst);
+        iph.TotalLength = (ushort)total;
+        iph.FragOff = 0;
+        iph.FillChecksum();
+        Destroy(net, q, reason: null);
+        mib[IpMib.ReasmOKs]++;
+        return skb;
+    }
+
+    /// <summary>Drops the fragment and its whole datagram (ip_frag_queue's discard_qp).</summary>
+    private static SkBuff? Discard(NetNamespace net, Ipq q, SkBuff skb, SkbDropReason reason)
+    {
+        net.Mib.Ip[IpMib.ReasmFails]++;
+        net.KfreeSkbReason(skb, reason);
+        Destroy(net, q, reason);
+        return null;
+    }
+
+    /// <summary>Frees a queue's fragments (counting them under <paramref name="reason"/>, or as consumed) and recycles it.</summary>
+    private static void Destroy(NetNamespace net, Ipq q, SkbDropReason? reason)
+    {
+        var st = net.Frags;
+        net.Timers.DelTimer(q.Timer);
+        while (q.Fragments.Dequeue() is { } f)
+        {
+            if (reason is { } r) net.KfreeSkbReason(f, r); else f.Free();
+        }
+        st.Mem -= q.Mem;
+        st.Queues.Remove(q.Key);
+        st.Free.Push(q);
+    }
+
+    /// <summary>The reassembly timer: give up, and tell the sender if we had its first fragment.</summary>
+    /// <remarks>Mirrors ip_expire().</remarks>
+    internal static void ExpireTimer(TimerList t)
+    {
+        var q = (Ipq)t.Owner!;
+        var net = q.Net;
+        net.Mib.Ip[IpMib.ReasmFails]++;
+        net.Mib.Ip[IpMib.ReasmTimeout]++;
+        if (q.FirstIn && q.Fragments.First is { Cb.Seq: 0 } head)
+        {
+            // Quote the first fragment: its IP header is still in front of its data.
+            int saved = head.Data;
+            head.Data = head.NetworkHeader;
+            Icmp.Send(net, head, IcmpType.TimeExceeded, IcmpExcFragtime, 0);
+            head.Data = saved;
+        }
+        Destroy(net, q, SkbDropReason.FragReasmTimeout);
+    }
+
+    /// <summary>
+    /// Splits a datagram (Data at its IP header, DF clear) that exceeds the route device's MTU into
+    /// fragments and sends each. Consumes the buffer.
+    /// </summary>
+    /// <remarks>Mirrors ip_do_fragment() (slow path). IP options are copied whole into every
+    /// fragment; the stack itself never emits options, only IP_HDRINCL users can.</remarks>
+    public static int Fragment(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    {
+        var mib = net.Mib.Ip;
+        int mtu = rt.Dev.Mtu;
+        var iph = Ipv4Header.Create(skb.DataSpan);
+        int hlen = iph.HeaderLength;
+        int left = iph.TotalLength - hlen;
+        int baseOffset = iph.FragmentOffset;
+        bool origMore = iph.MoreFragments;
+        int maxPiece = (mtu - hlen) & ~7;
+        if (maxPiece <= 0)
+        {
+            mib[IpMib.FragFails]++;
+            skb.Free();
+            return -Net.Errno.EMSGSIZE;
+        }
+        int ptr = hlen, offset = 0, err = 0;
+        while (left > 0)
+        {
+            int len = Math.Min(left, maxPiece);
+            var frag = net.AllocSkb(hlen + len);
+            if (frag is null)
+            {
+                mib[IpMib.FragFails]++;
+                skb.Free();
+                return -Net.Errno.ENOBUFS;
+            }
+            var d = frag.Put(hlen + len);
+            skb.DataSpan[..hlen].CopyTo(d);
+            skb.DataSpan.Slice(ptr, len).CopyTo(d[hlen..]);
+            var fh = Ipv4Header.Create(d);
+            bool more = left > len || origMore;
+            fh.FragOff = (ushort)(((baseOffset + offset) >> 3) | (more ? Ipv4Header.FlagMF : 0));
+            fh.TotalLength = (ushort)(hlen + len);
+            fh.FillChecksum();
+            frag.NetworkHeader = frag.Data;
+            frag.Protocol = skb.Protocol;
+            mib[IpMib.FragCreates]++;
+            int r = IpOutput.FinishOutput(net, frag, rt, daddr);
+            if (r != 0 && err == 0) err = r;
+            ptr += len;
+            offset += len;
+            left -= len;
+        }
+        skb.Free();
+        mib[IpMib.FragOKs]++;
+        return err;
+    }
+}
+
+/// <summary>Per-namespace reassembly state (net->ipv4.fqdir).</summary>
+internal sealed class IpFragState
+{
+    public readonly Dictionary<IpqKey, Ipq> Queues = new();
+    public readonly Stack<Ipq> Free = new();
+    /// <summary>Truesize of all queued fragments (fqdir->mem).</summary>
+    public long Mem;
+}
