@@ -84,8 +84,7 @@ public static class Icmp
                 return Dev.NetRxSuccess;
             case IcmpType.Timestamp:
                 mib[IcmpMib.InTimestamps]++;
-                skb.Free(); // icmp_timestamp() replies are not implemented; Linux answers them.
-                return Dev.NetRxSuccess;
+                return Timestamp(net, skb);
             case IcmpType.TimestampReply:
                 mib[IcmpMib.InTimestampReps]++;
                 skb.Free();
@@ -94,6 +93,47 @@ public static class Icmp
                 skb.Free();
                 return Dev.NetRxSuccess;
         }
+    }
+
+    /// <summary>
+    /// Answers a timestamp request: originate copied, receive and transmit set to milliseconds
+    /// since midnight UT (RFC 792). The header is 8 bytes plus three 4-byte timestamps.
+    /// </summary>
+    /// <remarks>Mirrors icmp_timestamp() -> icmp_reply().</remarks>
+    private static int Timestamp(NetNamespace net, SkBuff skb)
+    {
+        // icmp_timestamp(): at least the originate timestamp must follow the header.
+        if (skb.Len < IcmpHeader.Length + 4)
+        {
+            net.Mib.Icmp[IcmpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
+        }
+        uint saddr = skb.Daddr, daddr = skb.Saddr;
+        if (!net.IsLocalAddress(saddr)) saddr = skb.Dev!.Ipv4Address;
+        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0)
+        {
+            net.Mib.Icmp[IcmpMib.OutErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
+        }
+        var reply = net.SkbPool.AllocWithHeadroom();
+        if (reply is null) return net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
+        var msg = reply.Put(IcmpHeader.Length + 12);
+        var req = skb.DataSpan;
+        req[..(IcmpHeader.Length + 4)].CopyTo(msg);
+        skb.Free();
+        // inet_current_timestamp(): wall-clock ms since midnight UT, the only wall-clock read in
+        // the stack (an ICMP timestamp is defined against UT, not against the stack's clock).
+        uint now = (uint)(DateTime.UtcNow.TimeOfDay.Ticks / TimeSpan.TicksPerMillisecond);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(msg[(IcmpHeader.Length + 4)..], now);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(msg[(IcmpHeader.Length + 8)..], now);
+        var h = IcmpHeader.Create(msg);
+        h.Type = IcmpType.TimestampReply;
+        h.Code = 0;
+        h.FillChecksum();
+        net.Mib.Icmp[IcmpMib.OutMsgs]++;
+        net.Mib.Icmp[IcmpMib.OutTimestampReps]++;
+        IpOutput.Send(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        return Dev.NetRxSuccess;
     }
 
     /// <summary>Answers an echo request with the same identifier, sequence and data.</summary>

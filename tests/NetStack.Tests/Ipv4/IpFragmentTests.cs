@@ -190,3 +190,40 @@ public class IpFragmentTests
         Assert.Equal(1, st.A.Mib.Ip[IpMib.FragFails]);
     }
 }
+
+/// <summary>icmp_timestamp(): the stack answers RFC 792 timestamp requests as Linux does.</summary>
+public class IcmpTimestampTests
+{
+    [Fact]
+    public void TimestampRequest_IsAnswered_WithOriginateCopied()
+    {
+        using var s = new OneStack();
+        s.LearnPeer();
+        var data = new byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(data, 0x01020304);
+        s.Receive(Pkt.Eth(OneStack.Mac, OneStack.PeerMac, EthP.IP,
+            Pkt.Ip(OneStack.PeerAddr, OneStack.Addr, IpProto.ICMP, Pkt.Icmp(IcmpType.Timestamp, 0, 0x00420001, data))));
+        var (_, ip, payload) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
+        Assert.Equal(OneStack.PeerAddr, ip.Destination);
+        Assert.Equal(20, payload.Length);
+        Assert.Equal(IcmpType.TimestampReply, payload[0]);
+        Assert.Equal(0, Checksum.Compute(payload));
+        Assert.Equal(0x00420001u, BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(4)));
+        Assert.Equal(0x01020304u, BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(8)));
+        uint rx = BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(12));
+        Assert.True(rx < 86_400_000u, "milliseconds since midnight");
+        Assert.Equal(rx, BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(16)));
+        Assert.Equal(1, s.Net.Mib.Icmp[IcmpMib.OutTimestampReps]);
+    }
+
+    [Fact]
+    public void TimestampRequest_WithoutOriginate_IsAnError()
+    {
+        using var s = new OneStack();
+        s.LearnPeer();
+        s.Receive(Pkt.Eth(OneStack.Mac, OneStack.PeerMac, EthP.IP,
+            Pkt.Ip(OneStack.PeerAddr, OneStack.Addr, IpProto.ICMP, Pkt.Icmp(IcmpType.Timestamp, 0, 0, []))));
+        Assert.Empty(s.Dev.Sent);
+        Assert.Equal(1, s.Net.Mib.Icmp[IcmpMib.InErrors]);
+    }
+}
