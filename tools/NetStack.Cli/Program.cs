@@ -16,6 +16,9 @@ internal static class Program
     internal static readonly Command[] Commands =
     [
         new("up", "bring a stack up on a TAP in a network namespace and run until Ctrl-C", UpCommand.Run),
+        new("repl", "socket shell: JSON socket calls on stdin, results on stdout", ReplCommand.Run),
+        new("ping", "ping a host from the stack (ICMP echo through a ping socket), like ping(8)", PingCommand.Run),
+        new("nc", "netcat over the stack: -u for UDP, -l to listen; stdin to the socket, the socket to stdout", NcCommand.Run),
     ];
 
     private static int Main(string[] args)

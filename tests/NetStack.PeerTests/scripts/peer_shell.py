@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""The Linux side of the errno parity suite: the socket shell of `netstack repl`, executed by the
+kernel. Reads one JSON request per line (numbers only: the C# harness resolves Linux names with
+the same table the stack uses), makes the system call through libc (ctypes, so addresses of any
+length and family, and flags the socket module would refuse, reach the kernel as given), and
+prints one JSON reply per line: {"ret": N, ...} or {"ret": -1, "errno": "ECONNREFUSED"}.
+The socket module supplies nothing but the process; the calls are the raw system calls."""
+import ctypes
+import errno as E
+import json
+import socket
+import struct
+import sys
+import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+for name, res, args in [
+    ("socket", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
+    ("bind", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]),
+    ("connect", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]),
+    ("listen", ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+    ("accept4", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]),
+    ("sendto", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]),
+    ("recvfrom", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    ("shutdown", ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+    ("close", ctypes.c_int, [ctypes.c_int]),
+    ("setsockopt", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]),
+    ("getsockopt", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    ("getsockname", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    ("getpeername", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    ("poll", ctypes.c_int, [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int]),
+    ("fcntl", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
+    ("ioctl", ctypes.c_int, [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]),
+]:
+    f = getattr(libc, name)
+    f.restype = res
+    f.argtypes = args
+
+ERRNO_NAMES = {v: k for k, v in sorted(E.__dict__.items(), key=lambda kv: kv[0], reverse=True)
+               if k.startswith("E") and isinstance(v, int)}
+ERRNO_NAMES[E.EAGAIN] = "EAGAIN"
+ERRNO_NAMES[E.EOPNOTSUPP] = "EOPNOTSUPP"
+ERRNO_NAMES[E.EDEADLK] = "EDEADLK"
+
+opened = []
+names = {}
+
+
+def ret(r, **extra):
+    if r < 0:
+        e = ctypes.get_errno()
+        return {"ret": -1, "errno": ERRNO_NAMES.get(e, "E%d" % e)}
+    d = {"ret": r}
+    d.update(extra)
+    return d
+
+
+def fd_of(q, key="fd"):
+    v = q[key]
+    return names[v] if isinstance(v, str) else int(v)
+
+
+def sockaddr(q):
+    """A sockaddr_in in a 128-byte buffer (sockaddr_storage) and the length to pass."""
+    buf = ctypes.create_string_buffer(128)
+    family = int(q.get("family", socket.AF_INET))
+    addr = q.get("addr", "0.0.0.0")
+    if addr == "any":
+        addr = "0.0.0.0"
+    struct.pack_into("=H", buf, 0, family & 0xFFFF)
+    struct.pack_into("!H", buf, 2, int(q.get("port", 0)) & 0xFFFF)
+    buf[4:8] = socket.inet_aton(addr)
+    return buf, int(q.get("addrlen", 16))
+
+
+def parse_sockaddr(buf, length):
+    family = struct.unpack_from("=H", buf, 0)[0]
+    d = {"addr": socket.inet_ntoa(bytes(buf[4:8])), "port": struct.unpack_from("!H", buf, 2)[0]}
+    if family != socket.AF_INET:
+        d["family"] = family
+    return d
+
+
+def data_of(q):
+    if "data" in q:
+        return bytes.fromhex(q["data"])
+    if "text" in q:
+        return q["text"].encode()
+    if "len" in q:
+        return bytes(int(q["len"]))
+    return b""
+
+
+def run(q):
+    op = q["op"]
+    if op == "socket":
+        r = libc.socket(int(q.get("domain", q.get("family", socket.AF_INET))), int(q["type"]), int(q.get("protocol", 0)))
+        if r >= 0:
+            opened.append(r)
+            if "as" in q:
+                names[q["as"]] = r
+        return ret(r)
+    if op in ("bind", "connect"):
+        buf, n = sockaddr(q)
+        return ret(getattr(libc, op)(fd_of(q), buf, n))
+    if op == "listen":
+        return ret(libc.listen(fd_of(q), int(q.get("backlog", 128))))
+    if op == "accept":
+        buf = ctypes.create_string_buffer(128)
+        ln = ctypes.c_uint(128)
+        r = libc.accept4(fd_of(q), buf, ctypes.byref(ln), int(q.get("flags", 0)))
+        if r < 0:
+            return ret(r)
+        opened.append(r)
+        if "as" in q:
+            names[q["as"]] = r
+        return ret(r, **parse_sockaddr(buf, ln.value))
+    if op in ("send", "sendto"):
+        data = data_of(q)
+        if op == "sendto" and ("addr" in q or "port" in q or "addrlen" in q):
+            buf, n = sockaddr(q)
+            return ret(libc.sendto(fd_of(q), data, len(data), int(q.get("flags", 0)), buf, n))
+        return ret(libc.sendto(fd_of(q), data, len(data), int(q.get("flags", 0)), None, 0))
+    if op in ("recv", "recvfrom"):
+        size = int(q.get("len", 65536))
+        buf = ctypes.create_string_buffer(max(size, 1))
+        if op == "recv":
+            r = libc.recvfrom(fd_of(q), buf, size, int(q.get("flags", 0)), None, None)
+            return ret(r) if r < 0 else ret(r, data=bytes(buf[:min(r, size)]).hex())
+        abuf = ctypes.create_string_buffer(128)
+        ln = ctypes.c_uint(128)
+        r = libc.recvfrom(fd_of(q), buf, size, int(q.get("flags", 0)), abuf, ctypes.byref(ln))
+        if r < 0:
+            return ret(r)
+        d = {"data": bytes(buf[:min(r, size)]).hex()}
+        if ln.value:
+            d.update(parse_sockaddr(abuf, ln.value))
+        return ret(r, **d)
+    if op == "shutdown":
+        return ret(libc.shutdown(fd_of(q), int(q["how"])))
+    if op == "close":
+        fd = fd_of(q)
+        r = libc.close(fd)
+        if r == 0 and fd in opened:
+            opened.remove(fd)
+        return ret(r)
+    if op == "setsockopt":
+        if "hex" in q:
+            val = bytes.fromhex(q["hex"])
+        elif "timeval" in q:
+            val = struct.pack("=qq", int(q["timeval"][0]), int(q["timeval"][1]))
+        elif "linger" in q:
+            val = struct.pack("=ii", int(q["linger"][0]), int(q["linger"][1]))
+        else:
+            optlen = int(q.get("optlen", 4))
+            val = struct.pack("=i", int(q.get("value", 0)) & 0xFFFFFFFF if int(q.get("value", 0)) >= 0 else int(q.get("value", 0)))
+            val = (val + bytes(max(0, optlen - 4)))[:optlen]
+        buf = ctypes.create_string_buffer(val, max(len(val), 1))
+        return ret(libc.setsockopt(fd_of(q), int(q["level"]), int(q["name"]), buf, len(val)))
+    if op == "getsockopt":
+        size = int(q.get("len", 4))
+        buf = ctypes.create_string_buffer(max(size, 1))
+        ln = ctypes.c_int(size)
+        r = libc.getsockopt(fd_of(q), int(q["level"]), int(q["name"]), buf, ctypes.byref(ln))
+        if r < 0:
+            return ret(r)
+        n = max(0, min(ln.value, size))
+        d = {"len": ln.value, "hex": bytes(buf[:n]).hex()}
+        if ln.value >= 4:
+            d["value"] = struct.unpack_from("=i", buf, 0)[0]
+        elif ln.value >= 1:
+            d["value"] = buf.raw[0]
+        return ret(r, **d)
+    if op in ("getsockname", "getpeername"):
+        abuf = ctypes.create_string_buffer(128)
+        ln = ctypes.c_uint(128)
+        r = getattr(libc, op)(fd_of(q), abuf, ctypes.byref(ln))
+        return ret(r) if r < 0 else ret(r, **parse_sockaddr(abuf, ln.value))
+    if op == "poll":
+        entries = q["fds"] if "fds" in q else [{"fd": q["fd"], "events": q.get("events", 1)}]
+        arr = ctypes.create_string_buffer(8 * len(entries))
+        for i, e in enumerate(entries):
+            struct.pack_into("=ihh", arr, 8 * i, fd_of(e), int(e.get("events", 1)), 0)
+        r = libc.poll(arr, len(entries), int(q.get("timeout", 0)))
+        if r < 0:
+            return ret(r)
+        rev = [struct.unpack_from("=ihh", arr, 8 * i)[2] & 0xFFFF for i in range(len(entries))]
+        return ret(r, revents=rev if "fds" in q else rev[0])
+    if op == "fcntl":
+        return ret(libc.fcntl(fd_of(q), int(q["cmd"]), int(q.get("arg", 0))))
+    if op == "ioctl":
+        arg = ctypes.c_int(int(q.get("arg", 0)))
+        r = libc.ioctl(fd_of(q), int(q["req"]) & 0xFFFFFFFF, ctypes.byref(arg))
+        return ret(r) if r < 0 else ret(r, value=arg.value)
+    if op == "sleep":
+        time.sleep(int(q.get("ms", 0)) / 1000.0)
+        return ret(0)
+    if op == "reset":
+        for fd in opened:
+            libc.close(fd)
+        del opened[:]
+        names.clear()
+        return ret(0)
+    return {"ret": -1, "error": "unknown op %r" % op}
+
+
+for line in sys.stdin:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    try:
+        req = json.loads(line)
+        reply = run(req)
+        if "id" in req:
+            reply["id"] = req["id"]
+    except Exception as ex:  # a harness bug, reported as such rather than as an errno
+        reply = {"ret": -1, "error": "%s: %s" % (type(ex).__name__, ex)}
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()

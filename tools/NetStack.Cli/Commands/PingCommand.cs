@@ -1,0 +1,164 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using NetStack.Api;
+using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Cli.Commands;
+
+/// <summary>
+/// `netstack ping HOST`: ping(8) over the stack, through an unprivileged ping socket
+/// (SOCK_DGRAM/IPPROTO_ICMP: the stack supplies the identifier). One line per reply and ping's
+/// summary at the end.
+/// </summary>
+internal static class PingCommand
+{
+    private const string Usage =
+        "usage: netstack ping [options] HOST\n\n" +
+        "Sends ICMP echo requests from the stack to HOST and prints the replies like ping(8).\n\n" +
+        "ping options:\n" +
+        "  -c COUNT         stop after COUNT replies (default: until Ctrl-C)\n" +
+        "  -i SECONDS       interval between requests (default 1)\n" +
+        "  -s SIZE          data bytes per request (default 56)\n" +
+        "  -W SECONDS       how long to wait for the last reply (default 1... 10 x interval at most)\n" +
+        "  -q               quiet: only the summary\n" +
+        "  --lo             no TAP: ping on a loopback-only stack (try 127.0.0.1)\n\n" +
+        "options:\n" + Options.Help;
+
+    public static int Run(string[] args)
+    {
+        var o = Options.Parse(args);
+        if (o.TakeFlag("--help", "-h"))
+        {
+            Console.Write(Usage);
+            return 0;
+        }
+        int count = int.MaxValue;
+        if (o.TakeValue("-c") is { } c && (!int.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count < 1))
+            throw new UsageException($"bad count '{c}'");
+        double interval = 1;
+        if (o.TakeValue("-i") is { } i && (!double.TryParse(i, NumberStyles.Float, CultureInfo.InvariantCulture, out interval) || !(interval >= 0.001)))
+            throw new UsageException($"bad interval '{i}'");
+        int size = 56;
+        if (o.TakeValue("-s") is { } s && (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size > 1472))
+            throw new UsageException($"bad size '{s}' (0..1472)");
+        double wait = 1;
+        if (o.TakeValue("-W") is { } w && (!double.TryParse(w, NumberStyles.Float, CultureInfo.InvariantCulture, out wait) || !(wait > 0)))
+            throw new UsageException($"bad timeout '{w}'");
+        bool quiet = o.TakeFlag("-q");
+        bool lo = o.TakeFlag("--lo");
+        o.RejectUnknownOptions();
+        if (o.Rest.Count != 1) throw new UsageException("give one HOST (an IPv4 address); try --help");
+        if (!Ipv4Address.TryParse(o.Rest[0], out uint dst)) throw new UsageException($"bad host '{o.Rest[0]}': expected an IPv4 address");
+
+        using var stack = StackAttach.Up(o, lo);
+        using var sock = NetSocket.Ping(stack.Net);
+        var to = new Ipv4EndPoint(dst, 0);
+        string host = Ipv4Address.Format(dst);
+        Console.WriteLine($"PING {host} ({host}) {size}({size + 28}) bytes of data.");
+
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        if (o.Duration is { } d) stop.CancelAfter(d);
+
+        var request = new byte[IcmpHeader.Length + size];
+        var reply = new byte[IcmpHeader.Length + size + 64];
+        var sent = new Dictionary<ushort, long>();
+        var rtts = new List<double>();
+        int transmitted = 0, received = 0, errors = 0;
+        var clock = Stopwatch.StartNew();
+        ushort seq = 0;
+        while (!stop.IsCancellationRequested && transmitted < count)
+        {
+            seq++;
+            BuildEcho(request, seq);
+            long t0 = Stopwatch.GetTimestamp();
+            try
+            {
+                sock.SendTo(request, to);
+                transmitted++;
+                sent[seq] = t0;
+            }
+            catch (NetStackException e)
+            {
+                transmitted++;
+                errors++;
+                if (!quiet) Console.WriteLine($"From {host} icmp_seq={seq} {Describe(e.Errno)}");
+            }
+            // Collect replies until the next request is due (or, after the last one, the -W wait).
+            bool last = transmitted >= count;
+            long deadline = Stopwatch.GetTimestamp() + (long)((last ? Math.Max(wait, interval) : interval) * Stopwatch.Frequency);
+            while (!stop.IsCancellationRequested)
+            {
+                int ms = (int)Math.Max(0, (deadline - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency);
+                if (last && received + errors >= transmitted) break;
+                int rev = sock.Poll(POLLIN, Math.Min(ms, 100));
+                if (rev == 0)
+                {
+                    if (ms == 0) break;
+                    continue;
+                }
+                int n;
+                try { n = sock.ReceiveFrom(reply, out _, MSG_DONTWAIT); }
+                catch (NetStackException e)
+                {
+                    if (e.Errno == Errno.EAGAIN) continue;
+                    errors++;
+                    if (!quiet) Console.WriteLine($"From {host} icmp_seq={seq} {Describe(e.Errno)}");
+                    continue;
+                }
+                var h = IcmpHeader.Create(reply.AsSpan(0, n));
+                if (n < IcmpHeader.Length || h.Type != IcmpType.EchoReply || !sent.Remove(h.EchoSequence, out long tsent)) continue;
+                double rtt = Stopwatch.GetElapsedTime(tsent).TotalMilliseconds;
+                rtts.Add(rtt);
+                received++;
+                if (!quiet)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n} bytes from {host}: icmp_seq={h.EchoSequence} time={Rtt(rtt)} ms"));
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"--- {host} ping statistics ---");
+        int loss = transmitted == 0 ? 0 : (int)((transmitted - received) * 100L / transmitted);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{transmitted} packets transmitted, {received} received, {(errors > 0 ? $"+{errors} errors, " : "")}{loss}% packet loss, time {clock.ElapsedMilliseconds}ms"));
+        if (rtts.Count > 0)
+        {
+            double min = rtts.Min(), max = rtts.Max(), avg = rtts.Average();
+            double mdev = Math.Sqrt(rtts.Select(x => (x - avg) * (x - avg)).Average());
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rtt min/avg/max/mdev = {min:0.000}/{avg:0.000}/{max:0.000}/{mdev:0.000} ms"));
+        }
+        return received > 0 ? 0 : 1;
+    }
+
+    /// <summary>An echo request with ping(8)'s payload: a timestamp, then the bytes 0x10, 0x11, ...</summary>
+    private static void BuildEcho(byte[] m, ushort seq)
+    {
+        var h = IcmpHeader.Create(m);
+        h.Type = IcmpType.Echo;
+        h.Code = 0;
+        h.EchoId = 0; // the ping socket puts its own identifier here
+        h.EchoSequence = seq;
+        var payload = m.AsSpan(IcmpHeader.Length);
+        for (int k = 0; k < payload.Length; k++) payload[k] = (byte)(0x10 + k);
+        if (payload.Length >= 16)
+        {
+            var now = DateTimeOffset.UtcNow;
+            BinaryPrimitives.WriteInt64LittleEndian(payload, now.ToUnixTimeSeconds());
+            BinaryPrimitives.WriteInt64LittleEndian(payload[8..], now.Millisecond * 1000L);
+        }
+    }
+
+    private static string Rtt(double ms) =>
+        ms >= 100 ? ms.ToString("0", CultureInfo.InvariantCulture) : ms >= 10 ? ms.ToString("0.0", CultureInfo.InvariantCulture) : ms.ToString("0.000", CultureInfo.InvariantCulture);
+
+    private static string Describe(int errno) => errno switch
+    {
+        Errno.EHOSTUNREACH => "Destination Host Unreachable",
+        Errno.ENETUNREACH => "Destination Net Unreachable",
+        Errno.ECONNREFUSED => "Destination Port Unreachable",
+        _ => Errno.Name(errno),
+    };
+}
