@@ -18,7 +18,7 @@ public sealed class InetStreamOps : InetOps
     public override int Listen(Socket sock, int backlog) => InetListen(sock, backlog);
     public override int Accept(Socket sock, Socket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
     /// <remarks>tcp_poll.</remarks>
-    public override int Poll(Socket sock) => TcpPoll(sock);
+    public override int Poll(Socket sock) => Tcp.TcpPoll(sock);
 
     /// <summary>
     /// Connects a stream socket: prot->connect starts the handshake, then waits (unless O_NONBLOCK)
@@ -102,7 +102,11 @@ public sealed class InetStreamOps : InetOps
         if (!TcpStateF.Is(oldState, TcpStateF.Close | TcpStateF.Listen)) return -Errno.EINVAL;
         sk.MaxAckBacklog = backlog;
         // Really, if the socket is already in listen state we can only allow the backlog to be adjusted.
-        if (oldState != TcpState.Listen) return -Errno.EOPNOTSUPP; // inet_csk_listen_start(): TCP fills this in
+        if (oldState != TcpState.Listen)
+        {
+            int err = InetConnectionSock.InetCskListenStart((InetConnectionSock)sk);
+            if (err != 0) return err;
+        }
         return 0;
     }
 

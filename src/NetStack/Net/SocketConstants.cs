@@ -57,6 +57,13 @@ public static class SocketConstants
         MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100, MSG_CONFIRM = 0x800, MSG_ERRQUEUE = 0x2000,
         MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_CMSG_CLOEXEC = 0x40000000;
 
+    // SOL_TCP options (include/uapi/linux/tcp.h).
+    public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
+        TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
+        TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18;
+    /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
+    public const int SIOCOUTQNSD = 0x894B;
+
     // shutdown(how) and sk_shutdown bits (include/net/sock.h).
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
     public const int RCV_SHUTDOWN = 1, SEND_SHUTDOWN = 2, SHUTDOWN_MASK = 3;

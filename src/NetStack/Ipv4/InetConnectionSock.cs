@@ -1,0 +1,436 @@
+using NetStack.Core;
+using NetStack.Net;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>The delayed-ACK state of a connection (icsk->icsk_ack).</summary>
+public struct IcskAck
+{
+    // pending bits (enum inet_csk_ack_state_t)
+    public const byte Sched = 1, Timer = 2, Pushed = 4, Pushed2 = 8, Now = 16;
+
+    /// <summary>ACK is pending (ICSK_ACK_*).</summary>
+    public byte Pending;
+    /// <summary>quick: scheduled number of quick acks.</summary>
+    public byte Quick;
+    /// <summary>pingpong: the session is interactive (delayed ACKs ride on replies).</summary>
+    public byte Pingpong;
+    /// <summary>ato: the predicted tick of the soft clock (delayed-ACK timeout, ns).</summary>
+    public long Ato;
+    /// <summary>timeout: when the delayed ACK is due (ns).</summary>
+    public long Timeout;
+    /// <summary>lrcvtime: timestamp of the last received data packet (ns).</summary>
+    public long Lrcvtime;
+    /// <summary>last_seg_size: size of the last incoming segment.</summary>
+    public int LastSegSize;
+    /// <summary>rcv_mss: the MSS used for delayed-ACK decisions.</summary>
+    public int RcvMss;
+}
+
+/// <summary>
+/// An INET connection-oriented sock (struct inet_connection_sock): the part of TCP that is not
+/// TCP-specific - accept queue, bind bucket, retransmit/delayed-ACK/keepalive timers, RTO and
+/// backoff, the congestion control attached to the socket.
+/// <remarks>Mirrors include/net/inet_connection_sock.h and net/ipv4/inet_connection_sock.c.</remarks>
+/// </summary>
+public class InetConnectionSock : InetSock
+{
+    // icsk_pending values (ICSK_TIME_*)
+    public const byte IcskTimeRetrans = 1, IcskTimeDack = 2, IcskTimeProbe0 = 3, IcskTimeLossProbe = 5, IcskTimeReoTimeout = 6;
+
+    /// <summary>icsk_accept_queue.</summary>
+    public readonly RequestSockQueue AcceptQueue = new();
+    /// <summary>icsk_bind_hash: the bind bucket holding our port.</summary>
+    public InetBindBucket? BindHash;
+    /// <summary>icsk_timeout: when the retransmit/probe timer is due (ns).</summary>
+    public long IcskTimeout;
+    /// <summary>icsk_retransmit_timer (also the zero-window probe timer).</summary>
+    public TimerList RetransmitTimer = null!;
+    /// <summary>icsk_delack_timer.</summary>
+    public TimerList DelackTimer = null!;
+    /// <summary>sk_timer: keepalive, SYN-ACK and FIN_WAIT_2 timeouts.</summary>
+    public TimerList KeepaliveTimer = null!;
+    /// <summary>icsk_rto: the retransmission timeout (ns).</summary>
+    public long IcskRto;
+    /// <summary>icsk_rto_min (TCP_BPF_RTO_MIN / route metric), ns.</summary>
+    public long IcskRtoMin;
+    /// <summary>icsk_pmtu_cookie: the last path MTU seen.</summary>
+    public int IcskPmtuCookie;
+    /// <summary>icsk_ca_ops: the congestion control.</summary>
+    public TcpCongestionOps CaOps = TcpReno.Instance;
+    /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
+    public object? CaPriv;
+    /// <summary>icsk_ca_initialized.</summary>
+    public bool CaInitialized;
+    /// <summary>icsk_ca_state.</summary>
+    public TcpCaState CaState;
+    /// <summary>icsk_retransmits: retransmissions of the head since the last ACK that moved snd_una.</summary>
+    public int IcskRetransmits;
+    /// <summary>icsk_pending: which of the retransmit timer's jobs is scheduled (ICSK_TIME_*).</summary>
+    public byte IcskPending;
+    /// <summary>icsk_backoff: exponent of the zero-window probe backoff.</summary>
+    public int IcskBackoff;
+    /// <summary>icsk_syn_retries: TCP_SYNCNT (0 = sysctl).</summary>
+    public int IcskSynRetries;
+    /// <summary>icsk_probes_out: unanswered zero-window or keepalive probes.</summary>
+    public int IcskProbesOut;
+    /// <summary>icsk_probes_tstamp: when the first unanswered probe was sent.</summary>
+    public long IcskProbesTstamp;
+    /// <summary>icsk_ext_hdr_len: IP options length.</summary>
+    public int IcskExtHdrLen;
+    /// <summary>icsk_ack: delayed-ACK control.</summary>
+    public IcskAck IcskAck;
+    /// <summary>icsk_user_timeout: TCP_USER_TIMEOUT (ms, 0 = off).</summary>
+    public int IcskUserTimeout;
+    /// <summary>rskq_defer_accept: TCP_DEFER_ACCEPT (not implemented beyond the option).</summary>
+    public int DeferAccept;
+
+    /// <summary>Creates the three timers with the protocol's handlers.</summary>
+    /// <remarks>Mirrors inet_csk_init_xmit_timers().</remarks>
+    public void InetCskInitXmitTimers(Action<TimerList> retransmitHandler, Action<TimerList> delackHandler, Action<TimerList> keepaliveHandler)
+    {
+        RetransmitTimer = new TimerList(retransmitHandler, this);
+        DelackTimer = new TimerList(delackHandler, this);
+        KeepaliveTimer = new TimerList(keepaliveHandler, this);
+        IcskPending = 0;
+        IcskAck.Pending = 0;
+    }
+
+    /// <summary>Schedules the retransmit, probe or delayed-ACK timer <paramref name="when"/> ns from now (clamped to maxWhen).</summary>
+    /// <remarks>Mirrors inet_csk_reset_xmit_timer().</remarks>
+    public void InetCskResetXmitTimer(byte what, long when, long maxWhen)
+    {
+        if (when > maxWhen) when = maxWhen;
+        long expires = Net.NowNs + when;
+        if (what is IcskTimeRetrans or IcskTimeProbe0 or IcskTimeLossProbe or IcskTimeReoTimeout)
+        {
+            IcskPending = what;
+            IcskTimeout = expires;
+            Net.Timers.ModTimer(RetransmitTimer, expires);
+        }
+        else if (what == IcskTimeDack)
+        {
+            IcskAck.Pending |= IcskAck.Timer;
+            IcskAck.Timeout = expires;
+            Net.Timers.ModTimer(DelackTimer, expires);
+        }
+    }
+
+    /// <remarks>Mirrors inet_csk_clear_xmit_timer().</remarks>
+    public void InetCskClearXmitTimer(byte what)
+    {
+        if (what is IcskTimeRetrans or IcskTimeProbe0 or IcskTimeLossProbe or IcskTimeReoTimeout)
+        {
+            IcskPending = 0;
+            Net.Timers.DelTimer(RetransmitTimer);
+        }
+        else if (what == IcskTimeDack)
+        {
+            IcskAck.Pending = 0;
+            IcskAck.Quick = 0; // (the kernel keeps quick; it is reset by the next quickack mode)
+            Net.Timers.DelTimer(DelackTimer);
+        }
+    }
+
+    /// <remarks>Mirrors inet_csk_clear_xmit_timers().</remarks>
+    public void InetCskClearXmitTimers()
+    {
+        IcskPending = 0;
+        IcskAck.Pending = 0;
+        if (RetransmitTimer is null) return;
+        Net.Timers.DelTimer(RetransmitTimer);
+        Net.Timers.DelTimer(DelackTimer);
+        Net.Timers.DelTimer(KeepaliveTimer);
+    }
+
+    /// <remarks>Mirrors inet_csk_reset_keepalive_timer().</remarks>
+    public void InetCskResetKeepaliveTimer(long len) => Net.Timers.ModTimer(KeepaliveTimer, Net.NowNs + len);
+
+    /// <remarks>Mirrors inet_csk_delete_keepalive_timer().</remarks>
+    public void InetCskDeleteKeepaliveTimer() => Net.Timers.DelTimer(KeepaliveTimer);
+
+    /// <remarks>Mirrors inet_csk_schedule_ack().</remarks>
+    public void InetCskScheduleAck() => IcskAck.Pending |= IcskAck.Sched;
+
+    /// <remarks>Mirrors inet_csk_ack_scheduled().</remarks>
+    public bool InetCskAckScheduled => (IcskAck.Pending & IcskAck.Sched) != 0;
+
+    /// <remarks>Mirrors inet_csk_delack_init().</remarks>
+    public void InetCskDelackInit() => IcskAck = default;
+
+    /// <remarks>Mirrors inet_csk_in_pingpong_mode(): TCP_PINGPONG_THRESH is 1.</remarks>
+    public bool InetCskInPingpongMode => IcskAck.Pingpong >= 1;
+
+    /// <remarks>Mirrors inet_csk_enter_pingpong_mode().</remarks>
+    public void InetCskEnterPingpongMode() => IcskAck.Pingpong = 1;
+
+    /// <remarks>Mirrors inet_csk_exit_pingpong_mode().</remarks>
+    public void InetCskExitPingpongMode() => IcskAck.Pingpong = 0;
+
+    // ---- listen / accept ----
+
+    /// <summary>Moves a bound socket to LISTEN: validates the port again (now as a listener) and hashes it.</summary>
+    /// <remarks>Mirrors inet_csk_listen_start().</remarks>
+    public static int InetCskListenStart(InetConnectionSock sk)
+    {
+        var q = sk.AcceptQueue;
+        q.RskqAcceptHead = q.RskqAcceptTail = null;
+        q.Qlen = q.Young = 0;
+        sk.AckBacklog = 0;
+        sk.InetCskDelackInit();
+        // The transition is announced before get_port() validates it; the socket enters the
+        // listening hash only after the validation.
+        sk.State = TcpState.Listen;
+        int err = -Errno.EADDRINUSE;
+        if (sk.Prot.GetPort(sk, sk.InetNum) == 0)
+        {
+            sk.InetSport = sk.InetNum;
+            sk.DstReset();
+            err = sk.Prot.Hash(sk);
+            if (err == 0) return 0;
+        }
+        sk.State = TcpState.Close;
+        return err;
+    }
+
+    /// <summary>
+    /// Takes the next connection from the accept queue, waiting (SO_RCVTIMEO) unless
+    /// O_NONBLOCK: -EINVAL when not listening, -EAGAIN when nothing is there in time, -EINTR.
+    /// </summary>
+    /// <remarks>Mirrors inet_csk_accept() and inet_csk_wait_for_connect().</remarks>
+    public static Sock? InetCskAccept(Sock sk, ref ProtoAcceptArg arg)
+    {
+        var icsk = (InetConnectionSock)sk;
+        var queue = icsk.AcceptQueue;
+        int error = -Errno.EINVAL;
+        if (sk.State != TcpState.Listen) goto outErr;
+        if (queue.Empty)
+        {
+            long timeo = sk.SockRcvTimeo((arg.Flags & O_NONBLOCK) != 0);
+            error = -Errno.EAGAIN;
+            if (timeo == 0) goto outErr;
+            error = SockWait.SkWaitEvent(sk, ref timeo, static s =>
+                !((InetConnectionSock)s).AcceptQueue.Empty || s.State != TcpState.Listen);
+            if (error == 0 && queue.Empty) error = -Errno.EINVAL; // woken because it stopped listening
+            if (error != 0) goto outErr;
+        }
+        var req = queue.Remove((TcpSock)sk)!;
+        arg.IsEmpty = queue.Empty;
+        var newsk = req.Sk!;
+        newsk.Parent = null;
+        req.Sk = null;
+        return newsk;
+    outErr:
+        arg.Err = error;
+        return null;
+    }
+
+    /// <summary>
+    /// Puts a completed child in the accept queue (behind its request) and wakes accept().
+    /// </summary>
+    /// <remarks>Mirrors inet_csk_reqsk_queue_add().</remarks>
+    public static TcpSock? InetCskReqskQueueAdd(TcpSock sk, TcpRequestSock req, TcpSock child)
+    {
+        var queue = sk.AcceptQueue;
+        if (sk.State != TcpState.Listen)
+        {
+            // The listener went away while the child was being created.
+            InetChildForget(sk, req, child);
+            return null;
+        }
+        req.Sk = child;
+        req.DlNext = null;
+        child.Parent = sk;
+        if (queue.RskqAcceptHead is null) queue.RskqAcceptHead = req;
+        else queue.RskqAcceptTail!.DlNext = req;
+        queue.RskqAcceptTail = req;
+        sk.AckBacklog++;
+        return child;
+    }
+
+    /// <summary>Drops a child nobody will accept: reset the peer, orphan and destroy it.</summary>
+    /// <remarks>Mirrors inet_child_forget().</remarks>
+    public static void InetChildForget(TcpSock sk, TcpRequestSock req, TcpSock child)
+    {
+        child.Prot.Disconnect(child, O_NONBLOCK);
+        child.Orphan();
+        child.Net.TcpOrphanCount++;
+        child.Parent = null;
+        InetCskDestroySock(child);
+    }
+
+    /// <summary>
+    /// Stops listening: every connection in the accept queue is reset (the peer sees RST) and
+    /// destroyed. Requests still in the SYN queue die when their timer or their ACK next finds the
+    /// listener closed.
+    /// </summary>
+    /// <remarks>Mirrors inet_csk_listen_stop().</remarks>
+    public static void InetCskListenStop(TcpSock sk)
+    {
+        var queue = sk.AcceptQueue;
+        while (queue.Remove(sk) is { } req)
+        {
+            var child = req.Sk!;
+            req.Sk = null;
+            InetChildForget(sk, req, child);
+        }
+    }
+
+    /// <summary>Creates the child of a listener for a completed handshake.</summary>
+    /// <remarks>Mirrors inet_csk_clone_lock() (with sk_clone_lock()'s copy of the listener's settings).</remarks>
+    public static TcpSock? InetCskCloneLock(TcpSock sk, TcpRequestSock req)
+    {
+        if (sk.Prot.CreateSock(sk.Net) is not TcpSock newsk) return null;
+        newsk.Net = sk.Net;
+        newsk.Prot = sk.Prot;
+        newsk.Family = sk.Family;
+        newsk.Type = sk.Type;
+        newsk.Protocol = sk.Protocol;
+        // sk_clone_lock(): the settings a child inherits from its listener.
+        newsk.Reuse = sk.Reuse;
+        newsk.ReusePort = sk.ReusePort;
+        newsk.UserLocks = sk.UserLocks & ~Sock.SockBindportLock;
+        newsk.BoundDevIf = sk.BoundDevIf;
+        newsk.Priority = sk.Priority;
+        newsk.Mark = sk.Mark;
+        newsk.RcvLowat = sk.RcvLowat;
+        newsk.LingerTime = sk.LingerTime;
+        newsk.RcvTimeo = sk.RcvTimeo;
+        newsk.SndTimeo = sk.SndTimeo;
+        newsk.Flags = sk.Flags & ~((1UL << (int)SockFlag.Dead) | (1UL << (int)SockFlag.Done));
+        newsk.RcvBuf = sk.RcvBuf;
+        newsk.SndBuf = sk.SndBuf;
+        newsk.UcTtl = sk.UcTtl;
+        newsk.Tos = sk.Tos;
+        newsk.Pmtudisc = sk.Pmtudisc;
+        newsk.IsIcsk = true;
+        newsk.IcskSynRetries = sk.IcskSynRetries;
+        newsk.IcskUserTimeout = sk.IcskUserTimeout;
+        newsk.CaOps = sk.CaOps;
+        newsk.Nonagle = sk.Nonagle;
+        newsk.KeepaliveTimeMs = sk.KeepaliveTimeMs;
+        newsk.KeepaliveIntvlMs = sk.KeepaliveIntvlMs;
+        newsk.KeepaliveProbes = sk.KeepaliveProbes;
+        newsk.Linger2Ms = sk.Linger2Ms;
+        newsk.RxOpt.UserMss = sk.RxOpt.UserMss;
+        newsk.State = TcpState.SynRecv;
+        newsk.BindHash = null;
+        newsk.InetDport = req.IrRmtPort;
+        newsk.InetNum = req.IrNum;
+        newsk.InetSport = req.IrNum;
+        newsk.IcskRetransmits = 0;
+        newsk.IcskBackoff = 0;
+        newsk.IcskProbesOut = 0;
+        newsk.IcskProbesTstamp = 0;
+        newsk.Prot.SocketsAllocated++;
+        return newsk;
+    }
+
+    /// <summary>
+    /// Would <paramref name="sk"/> binding the bucket's port conflict with an owner? Not if bound to
+    /// different devices or different specific addresses; not if both set SO_REUSEADDR and the
+    /// owner is not listening (when <paramref name="relax"/>); not if both set SO_REUSEPORT.
+    /// </summary>
+    /// <remarks>Mirrors inet_csk_bind_conflict() -> inet_bind_conflict() and inet_rcv_saddr_equal().</remarks>
+    private static bool InetCskBindConflict(TcpSock sk, InetBindBucket tb, bool relax, bool reuseportOk)
+    {
+        foreach (var owner in tb.Owners)
+        {
+            if (ReferenceEquals(owner, sk)) continue;
+            int dev2;
+            byte reuse2;
+            bool reuseport2;
+            TcpState state2;
+            uint rcvSaddr2;
+            if (owner is TcpSock sk2)
+            {
+                dev2 = sk2.BoundDevIf; reuse2 = sk2.Reuse; reuseport2 = sk2.ReusePort; state2 = sk2.State; rcvSaddr2 = sk2.InetRcvSaddr;
+            }
+            else
+            {
+                var tw = (TcpTimewaitSock)owner;
+                dev2 = tw.TwBoundDevIf; reuse2 = tw.TwReuse; reuseport2 = false; state2 = TcpState.TimeWait; rcvSaddr2 = tw.TwRcvSaddr;
+            }
+            if (sk.BoundDevIf != 0 && dev2 != 0 && sk.BoundDevIf != dev2) continue;
+            bool conflict;
+            if (sk.Reuse != 0 && reuse2 != 0 && state2 != TcpState.Listen)
+                conflict = !relax;
+            else
+                conflict = !reuseportOk || !sk.ReusePort || !reuseport2;
+            if (!conflict) continue;
+            // inet_rcv_saddr_equal(..., match_wildcard = true)
+            if (sk.InetRcvSaddr == 0 || rcvSaddr2 == 0 || sk.InetRcvSaddr == rcvSaddr2) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// bind() and listen()'s port check: a given port is taken unless the reuse rules allow
+    /// sharing (-EADDRINUSE); port 0 picks a free ephemeral port (odd ports first, as connect()
+    /// takes even ones).
+    /// </summary>
+    /// <remarks>Mirrors inet_csk_get_port() with inet_csk_find_open_port() and inet_csk_update_fastreuse().</remarks>
+    public static int InetCskGetPort(TcpSock sk, ushort snum)
+    {
+        var net = sk.Net;
+        var h = net.TcpHashinfo;
+        bool reuse = sk.Reuse != 0 && sk.State != TcpState.Listen;
+        InetBindBucket? tb;
+        if (snum == 0)
+        {
+            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+            int remaining = high - low;
+            if (remaining > 1) remaining &= ~1;
+            int offset = h.PortRandom.Next(Math.Max(remaining, 1)) | 1;
+            tb = null;
+            for (int pass = 0; pass < 2 && tb is null; pass++)
+            {
+                int port = low + offset;
+                for (int i = 0; i < remaining; i += 2, port += 2)
+                {
+                    if (port >= high) port -= remaining;
+                    if (!h.Bhash.TryGetValue((ushort)port, out var cand))
+                    {
+                        tb = InetHashtables.BindBucketGetOrCreate(h, (ushort)port, out _);
+                        snum = (ushort)port;
+                        break;
+                    }
+                    if (!InetCskBindConflict(sk, cand, false, false))
+                    {
+                        tb = cand;
+                        snum = (ushort)port;
+                        break;
+                    }
+                }
+                offset--; // the other parity
+            }
+            if (tb is null) return -Errno.EADDRINUSE;
+        }
+        else
+        {
+            tb = InetHashtables.BindBucketGetOrCreate(h, snum, out bool created);
+            if (!created && tb.Owners.Count > 0)
+            {
+                if (sk.Reuse != Sock.SkForceReuse && !(tb.FastReuse > 0 && reuse) && InetCskBindConflict(sk, tb, true, true))
+                    return -Errno.EADDRINUSE;
+            }
+        }
+        // inet_csk_update_fastreuse()
+        if (tb.Owners.Count == 0) tb.FastReuse = (sbyte)(reuse ? 1 : 0);
+        else if (!reuse) tb.FastReuse = 0;
+        if (sk.BindHash is null) InetHashtables.InetBindHash(sk, tb, snum);
+        return 0;
+    }
+
+    /// <summary>Frees a closed, orphaned, unhashed sock.</summary>
+    /// <remarks>Mirrors inet_csk_destroy_sock().</remarks>
+    public static void InetCskDestroySock(InetConnectionSock sk)
+    {
+        sk.Prot.Destroy(sk);
+        sk.PurgeReceiveQueue();
+        sk.WriteQueue.Purge();
+        sk.Net.TcpOrphanCount--;
+        sk.Prot.SocketsAllocated--;
+    }
+}

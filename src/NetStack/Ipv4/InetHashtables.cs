@@ -1,0 +1,307 @@
+using NetStack.Core;
+using NetStack.Net;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>The key of the established hash: the 4-tuple from our side (local address and port, foreign address and port).</summary>
+public readonly struct InetEhashKey : IEquatable<InetEhashKey>
+{
+    public readonly uint Laddr, Faddr;
+    public readonly ushort Lport, Fport;
+
+    public InetEhashKey(uint laddr, ushort lport, uint faddr, ushort fport)
+    {
+        Laddr = laddr;
+        Lport = lport;
+        Faddr = faddr;
+        Fport = fport;
+    }
+
+    public bool Equals(InetEhashKey o) => Laddr == o.Laddr && Faddr == o.Faddr && Lport == o.Lport && Fport == o.Fport;
+    public override bool Equals(object? obj) => obj is InetEhashKey k && Equals(k);
+    /// <remarks>Mirrors inet_ehashfn() (without the secret: the dictionary is not exposed to the wire).</remarks>
+    public override int GetHashCode() => (int)(Laddr * 0x9E3779B1u ^ Faddr * 0x85EBCA77u ^ ((uint)Lport << 16 | Fport) * 0xC2B2AE3Du);
+    public override string ToString() => $"{Ipv4Address.Format(Laddr)}:{Lport} {Ipv4Address.Format(Faddr)}:{Fport}";
+}
+
+/// <summary>
+/// The users of one local port: sockets that bound it or connected from it, and TIME_WAIT socks
+/// that still hold it.
+/// <remarks>Mirrors include/net/inet_hashtables.h: struct inet_bind_bucket.</remarks>
+/// </summary>
+public sealed class InetBindBucket
+{
+    public InetBindBucket(ushort port) => Port = port;
+    public ushort Port { get; }
+    /// <summary>fastreuse: -1 when created by connect() (shareable by other connects with distinct 4-tuples).</summary>
+    public sbyte FastReuse;
+    /// <summary>owners: TcpSock or TcpTimewaitSock.</summary>
+    public readonly List<object> Owners = new();
+    public override string ToString() => $"port {Port} ({Owners.Count} owners)";
+}
+
+/// <summary>
+/// The TCP socket tables of one namespace: established (4-tuple -&gt; socket, request or
+/// TIME_WAIT sock), listening (port -&gt; listeners) and bind (port -&gt; owners).
+/// <remarks>Mirrors include/net/inet_hashtables.h: struct inet_hashinfo (ehash, lhash2, bhash).</remarks>
+/// </summary>
+public sealed class InetHashinfo
+{
+    internal readonly Dictionary<InetEhashKey, object> Ehash = new();
+    internal readonly Dictionary<ushort, List<TcpSock>> Lhash = new();
+    internal readonly Dictionary<ushort, InetBindBucket> Bhash = new();
+    /// <summary>table_perturb: where the next ephemeral port search starts, per destination hash.</summary>
+    internal readonly uint[] TablePerturb = new uint[256];
+    internal readonly Random PortRandom = new();
+
+    /// <summary>Entries in the established hash (sockets, requests and TIME_WAIT socks).</summary>
+    public int EstablishedCount => Ehash.Count;
+    public int ListenerCount { get { int n = 0; foreach (var l in Lhash.Values) n += l.Count; return n; } }
+    public int BindBucketCount => Bhash.Count;
+
+    /// <summary>A snapshot of every entry (for status pages and tests; allocates).</summary>
+    public List<object> Snapshot()
+    {
+        var all = new List<object>();
+        foreach (var l in Lhash.Values) all.AddRange(l);
+        all.AddRange(Ehash.Values);
+        return all;
+    }
+}
+
+/// <summary>
+/// Lookup, hashing and port allocation for TCP sockets.
+/// <remarks>Mirrors net/ipv4/inet_hashtables.c.</remarks>
+/// </summary>
+public static class InetHashtables
+{
+    /// <summary>Finds the connection, request or TIME_WAIT sock for an incoming segment's 4-tuple.</summary>
+    /// <remarks>Mirrors __inet_lookup_established().</remarks>
+    public static object? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
+        net.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
+
+    /// <summary>
+    /// Finds the listener for a port: one bound to the destination address beats one bound to
+    /// INADDR_ANY (compute_score()).
+    /// </summary>
+    /// <remarks>Mirrors __inet_lookup_listener() -> inet_lhash2_lookup() -> compute_score().</remarks>
+    public static TcpSock? InetLookupListener(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    {
+        if (!net.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        TcpSock? result = null;
+        int hiscore = 0;
+        for (int i = 0; i < list.Count; i++)
+        {
+            var sk = list[i];
+            int score = 1;
+            if (sk.InetRcvSaddr != 0)
+            {
+                if (sk.InetRcvSaddr != daddr) continue;
+                score++;
+            }
+            if (sk.BoundDevIf != 0)
+            {
+                if (sk.BoundDevIf != dif) continue;
+                score++;
+            }
+            if (score > hiscore)
+            {
+                hiscore = score;
+                result = sk;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The full lookup for an incoming segment: established first, then listeners.</summary>
+    /// <remarks>Mirrors __inet_lookup().</remarks>
+    public static object? InetLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif) =>
+        InetLookupEstablished(net, saddr, sport, daddr, dport) ?? InetLookupListener(net, saddr, sport, daddr, dport, dif);
+
+    /// <summary>Adds an established sock (or request, or TIME_WAIT) under its 4-tuple; false if the tuple is taken.</summary>
+    /// <remarks>Mirrors inet_ehash_insert().</remarks>
+    public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, object sk) =>
+        net.TcpHashinfo.Ehash.TryAdd(key, sk);
+
+    /// <summary>Removes the entry for a key if it is <paramref name="sk"/>.</summary>
+    public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, object sk)
+    {
+        var ehash = net.TcpHashinfo.Ehash;
+        if (ehash.TryGetValue(key, out var cur) && ReferenceEquals(cur, sk))
+        {
+            ehash.Remove(key);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>The established-hash key of a connected socket.</summary>
+    public static InetEhashKey EhashKey(InetSock sk) => new(sk.InetRcvSaddr, sk.InetNum, sk.InetDaddr, sk.InetDport);
+
+    /// <summary>Puts a socket in the listening hash, or an established one in the established hash.</summary>
+    /// <remarks>Mirrors inet_hash() / __inet_hash().</remarks>
+    public static int InetHash(TcpSock sk)
+    {
+        if (sk.State == TcpState.Close) return 0;
+        var h = sk.Net.TcpHashinfo;
+        if (sk.State != TcpState.Listen)
+        {
+            InetEhashInsert(sk.Net, EhashKey(sk), sk);
+            sk.Hashed = true;
+            return 0;
+        }
+        if (!h.Lhash.TryGetValue(sk.InetNum, out var list)) h.Lhash[sk.InetNum] = list = new List<TcpSock>(1);
+        // SO_REUSEPORT listeners go to the tail, others to the head (as __inet_hash does).
+        if (sk.ReusePort) list.Add(sk); else list.Insert(0, sk);
+        sk.Hashed = true;
+        return 0;
+    }
+
+    /// <remarks>Mirrors inet_unhash().</remarks>
+    public static void InetUnhash(TcpSock sk)
+    {
+        if (!sk.Hashed) return;
+        var h = sk.Net.TcpHashinfo;
+        if (sk.State == TcpState.Listen)
+        {
+            if (h.Lhash.TryGetValue(sk.InetNum, out var list))
+            {
+                list.Remove(sk);
+                if (list.Count == 0) h.Lhash.Remove(sk.InetNum);
+            }
+        }
+        else
+        {
+            InetEhashRemove(sk.Net, EhashKey(sk), sk);
+        }
+        sk.Hashed = false;
+    }
+
+    /// <summary>Gets (or creates) the bind bucket for a port.</summary>
+    /// <remarks>Mirrors inet_bind_bucket_create().</remarks>
+    internal static InetBindBucket BindBucketGetOrCreate(InetHashinfo h, ushort port, out bool created)
+    {
+        created = false;
+        if (!h.Bhash.TryGetValue(port, out var tb))
+        {
+            h.Bhash[port] = tb = new InetBindBucket(port);
+            created = true;
+        }
+        return tb;
+    }
+
+    /// <summary>Records that <paramref name="sk"/> owns the bucket's port.</summary>
+    /// <remarks>Mirrors inet_bind_hash().</remarks>
+    public static void InetBindHash(TcpSock sk, InetBindBucket tb, ushort snum)
+    {
+        sk.InetNum = snum;
+        sk.BindHash = tb;
+        tb.Owners.Add(sk);
+    }
+
+    /// <summary>Releases the socket's port; the bucket goes when its last owner does.</summary>
+    /// <remarks>Mirrors inet_put_port() / __inet_put_port().</remarks>
+    public static void InetPutPort(TcpSock sk)
+    {
+        var tb = sk.BindHash;
+        if (tb is null) return;
+        tb.Owners.Remove(sk);
+        sk.BindHash = null;
+        sk.InetNum = 0;
+        if (tb.Owners.Count == 0) sk.Net.TcpHashinfo.Bhash.Remove(tb.Port);
+    }
+
+    /// <summary>A TIME_WAIT sock leaves its port.</summary>
+    internal static void TwPutPort(NetNamespace net, TcpTimewaitSock tw)
+    {
+        var tb = tw.TwTb;
+        if (tb is null) return;
+        tb.Owners.Remove(tw);
+        tw.TwTb = null;
+        if (tb.Owners.Count == 0) net.TcpHashinfo.Bhash.Remove(tb.Port);
+    }
+
+    /// <summary>
+    /// Is the 4-tuple (our address, <paramref name="lport"/>, peer) free? A TIME_WAIT sock holding
+    /// it may be taken over when tcp_tw_reuse allows (the default, 2, allows it for loopback only).
+    /// </summary>
+    /// <remarks>Mirrors __inet_check_established() with tcp_twsk_unique().</remarks>
+    private static bool CheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
+    {
+        twOut = null;
+        var key = new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
+        if (!sk.Net.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
+        if (other is TcpTimewaitSock tw && TcpMinisocks.TcpTwskUnique(sk, tw))
+        {
+            twOut = tw;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Binds an ephemeral port for connect() (unless the socket is bound already) and enters the
+    /// socket in the established hash: ports of even parity first (bind(0) prefers odd ones), a
+    /// start point keyed by the destination, and a port shared with other connecting sockets only
+    /// when the 4-tuples differ. -EADDRNOTAVAIL when the range is exhausted.
+    /// </summary>
+    /// <remarks>Mirrors inet_hash_connect() -> __inet_hash_connect().</remarks>
+    public static int InetHashConnect(TcpSock sk)
+    {
+        var net = sk.Net;
+        var h = net.TcpHashinfo;
+        if (sk.InetNum != 0)
+        {
+            // Bound already: only the 4-tuple must be unique.
+            if (!CheckEstablished(sk, sk.InetNum, out var tw0)) return -Errno.EADDRNOTAVAIL;
+            if (tw0 is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw0);
+            InetHash(sk);
+            return 0;
+        }
+        int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+        uint remaining = (uint)(high - low);
+        if (remaining > 1) remaining &= ~1u;
+        ulong portOffset = SecureSeq.SecureIpv4PortEphemeral(net, sk.InetRcvSaddr, sk.InetDaddr, sk.InetDport);
+        uint index = (uint)portOffset & (uint)(h.TablePerturb.Length - 1);
+        uint offset = unchecked(h.TablePerturb[index] + (uint)(portOffset >> 32));
+        offset %= remaining;
+        offset &= ~1u;
+        const int step = 2;
+        while (true)
+        {
+            uint port = (uint)low + offset;
+            for (uint i = 0; i < remaining; i += step, port += step)
+            {
+                if (port >= high) port -= remaining;
+                ushort p = (ushort)port;
+                if (h.Bhash.TryGetValue(p, out var tb))
+                {
+                    // A port bound by bind() is not shared with connect().
+                    if (tb.FastReuse >= 0) continue;
+                    if (!CheckEstablished(sk, p, out var tw)) continue;
+                    if (tw is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw);
+                    Ok(tb, p, i);
+                    return 0;
+                }
+                tb = BindBucketGetOrCreate(h, p, out _);
+                tb.FastReuse = -1;
+                Ok(tb, p, i);
+                return 0;
+            }
+            offset++;
+            if ((offset & 1) != 0 && remaining > 1) continue;
+            return -Errno.EADDRNOTAVAIL;
+        }
+
+        void Ok(InetBindBucket tb, ushort p, uint i)
+        {
+            // A little randomness in where the next search starts (max with a random step).
+            uint add = Math.Max(i, (uint)h.PortRandom.Next(8) * step);
+            h.TablePerturb[index] = unchecked(h.TablePerturb[index] + add + step);
+            InetBindHash(sk, tb, p);
+            sk.InetSport = p;
+            InetHash(sk);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using NetStack.Core;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// A connection request (a "mini socket") between a SYN and the ACK that completes the handshake:
+/// small, so a SYN flood costs little. Lives in the established hash (state TCP_NEW_SYN_RECV) and
+/// counts against its listener's SYN backlog; once the handshake completes, it carries the child
+/// socket through the accept queue.
+/// <remarks>Mirrors include/net/request_sock.h: struct request_sock, include/net/inet_sock.h:
+/// struct inet_request_sock, include/linux/tcp.h: struct tcp_request_sock.</remarks>
+/// </summary>
+public sealed class TcpRequestSock
+{
+    // ---- request_sock ----
+    /// <summary>rsk_listener: the listening socket the SYN arrived on.</summary>
+    public TcpSock RskListener = null!;
+    /// <summary>dl_next: the next request in the accept queue.</summary>
+    public TcpRequestSock? DlNext;
+    /// <summary>mss: the peer's MSS (or the default when it sent none).</summary>
+    public ushort Mss;
+    /// <summary>num_retrans: SYN-ACK retransmissions; num_timeout: timer expiries.</summary>
+    public int NumRetrans, NumTimeout;
+    /// <summary>ts_recent: the peer's last timestamp.</summary>
+    public uint TsRecent;
+    /// <summary>rsk_timer: SYN-ACK retransmission.</summary>
+    public readonly TimerList RskTimer;
+    /// <summary>sk: the child once the handshake completes.</summary>
+    public TcpSock? Sk;
+    /// <summary>rsk_window_clamp / rsk_rcv_wnd: what we announced in the SYN-ACK.</summary>
+    public uint RskWindowClamp, RskRcvWnd;
+
+    // ---- inet_request_sock ----
+    public uint IrLocAddr, IrRmtAddr;
+    public ushort IrNum, IrRmtPort;
+    public byte SndWscale, RcvWscale;
+    public bool TstampOk, SackOk, WscaleOk;
+    /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
+    public bool Acked;
+    /// <summary>Still in the established hash (sk_unhashed is false).</summary>
+    internal bool Hashed;
+
+    // ---- tcp_request_sock ----
+    public uint RcvIsn, SntIsn;
+    public uint TsOff;
+    /// <summary>snt_synack: when the first SYN-ACK was sent (ns), for the handshake RTT.</summary>
+    public long SntSynack;
+    /// <summary>rcv_nxt: the first sequence number of the peer's data.</summary>
+    public uint RcvNxt;
+
+    public NetNamespace Net => RskListener.Net;
+
+    public TcpRequestSock() => RskTimer = new TimerList(static t => TcpMinisocks.ReqskTimerHandler((TcpRequestSock)t.Owner!), this);
+
+    /// <summary>TCP_NEW_SYN_RECV.</summary>
+    public TcpState State => TcpState.NewSynRecv;
+
+    public override string ToString() =>
+        $"request {Ipv4Address.Format(IrLocAddr)}:{IrNum} <- {Ipv4Address.Format(IrRmtAddr)}:{IrRmtPort} isn {SntIsn} retrans {NumRetrans}";
+}
+
+/// <summary>
+/// A listener's queues: the count of pending requests (the SYN queue; the requests themselves live
+/// in the established hash) and the FIFO of completed connections waiting for accept().
+/// <remarks>Mirrors include/net/request_sock.h: struct request_sock_queue (qlen, young, rskq_accept_head/tail).</remarks>
+/// </summary>
+public sealed class RequestSockQueue
+{
+    public TcpRequestSock? RskqAcceptHead, RskqAcceptTail;
+    /// <summary>qlen: requests in SYN_RECV.</summary>
+    public int Qlen;
+    /// <summary>young: requests that have not had a SYN-ACK retransmitted yet.</summary>
+    public int Young;
+
+    /// <remarks>Mirrors reqsk_queue_empty().</remarks>
+    public bool Empty => RskqAcceptHead is null;
+
+    /// <remarks>Mirrors reqsk_queue_remove().</remarks>
+    public TcpRequestSock? Remove(TcpSock parent)
+    {
+        var req = RskqAcceptHead;
+        if (req is not null)
+        {
+            parent.AckBacklog--;
+            RskqAcceptHead = req.DlNext;
+            if (RskqAcceptHead is null) RskqAcceptTail = null;
+            req.DlNext = null;
+        }
+        return req;
+    }
+}

@@ -1,0 +1,845 @@
+using System.Buffers.Binary;
+using System.Text;
+using NetStack.Core;
+using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// The socket-facing half of TCP: init, send and receive, close and shutdown with the FIN states,
+/// disconnect, poll, options, and the state bookkeeping shared by everything else.
+/// <remarks>Mirrors net/ipv4/tcp.c.</remarks>
+/// </summary>
+public static class Tcp
+{
+    /// <summary>TCP_FIN_TIMEOUT_MAX (120 s) for TCP_LINGER2.</summary>
+    private const int TcpFinTimeoutMaxMs = 120_000;
+    /// <summary>MAX_TCP_KEEPIDLE / KEEPINTVL (s), MAX_TCP_KEEPCNT, MAX_TCP_SYNCNT.</summary>
+    private const int MaxTcpKeepidle = 32767, MaxTcpKeepintvl = 32767, MaxTcpKeepcnt = 127, MaxTcpSyncnt = 127;
+
+    // ---- init and state ----
+
+    /// <summary>The state every new TCP sock starts with (shared by sockets and accepted children).</summary>
+    internal static void TcpInitSockState(TcpSock tp)
+    {
+        var net = tp.Net;
+        tp.IcskRto = TcpTimer.TcpTimeoutInit(net);
+        tp.IcskRtoMin = Time.Ms(net.TcpSysctl.RtoMinMs);
+        tp.MdevUs = (uint)(TcpTimer.TcpTimeoutInit(net) / 1000);
+        tp.SndCwnd = TcpSock.TcpInitCwnd;
+        tp.SndSsthresh = TcpCong.InfiniteSsthresh;
+        tp.SndCwndClamp = ~0u;
+        tp.MssCache = TcpSock.TcpMssDefault;
+        tp.Reordering = (uint)net.TcpSysctl.Reordering;
+        tp.TsOffset = 0;
+        tp.ScalingRatio = 1 << (TcpInput.TcpRmemToWinScale - 1);
+        tp.IcskAck.RcvMss = TcpSock.TcpMinMss;
+    }
+
+    /// <summary>Sets up a new TCP socket: timers, RTO, cwnd, buffers from tcp_wmem/tcp_rmem, congestion control.</summary>
+    /// <remarks>Mirrors tcp_init_sock().</remarks>
+    public static void TcpInitSock(TcpSock tp)
+    {
+        TcpTimer.TcpInitXmitTimers(tp);
+        TcpInitSockState(tp);
+        TcpCong.TcpAssignCongestionControl(tp);
+        tp.SetFlag(SockFlag.UseWriteQueue);
+        var sys = tp.Net.TcpSysctl;
+        tp.SndBuf = sys.WmemDefault;
+        tp.RcvBuf = sys.RmemDefault;
+    }
+
+    /// <summary>Changes sk_state, keeping CurrEstab/EstabResets right; CLOSE unhashes and releases an automatic port.</summary>
+    /// <remarks>Mirrors tcp_set_state().</remarks>
+    public static void TcpSetState(TcpSock tp, TcpState state)
+    {
+        var oldstate = tp.State;
+        var mib = tp.Net.Mib.Tcp;
+        switch (state)
+        {
+            case TcpState.Established:
+                if (oldstate != TcpState.Established) mib[TcpMib.CurrEstab]++;
+                break;
+            case TcpState.CloseWait:
+                if (oldstate == TcpState.SynRecv) mib[TcpMib.CurrEstab]++;
+                break;
+            case TcpState.Close:
+                if (oldstate is TcpState.CloseWait or TcpState.Established) mib[TcpMib.EstabResets]++;
+                tp.Prot.Unhash(tp);
+                if (tp.BindHash is not null && (tp.UserLocks & Sock.SockBindportLock) == 0) InetHashtables.InetPutPort(tp);
+                goto default;
+            default:
+                if (oldstate is TcpState.Established or TcpState.CloseWait) mib[TcpMib.CurrEstab]--;
+                break;
+        }
+        tp.State = state;
+    }
+
+    /// <summary>The connection is over: CLOSE, timers stopped, both directions shut; destroyed if orphaned, else the owner is woken.</summary>
+    /// <remarks>Mirrors tcp_done().</remarks>
+    public static void TcpDone(TcpSock tp)
+    {
+        if (tp.State is TcpState.SynSent or TcpState.SynRecv) tp.Net.Mib.Tcp[TcpMib.AttemptFails]++;
+        TcpSetState(tp, TcpState.Close);
+        tp.InetCskClearXmitTimers();
+        tp.Shutdown = SHUTDOWN_MASK;
+        if (!tp.HasFlag(SockFlag.Dead)) tp.StateChange();
+        else InetConnectionSock.InetCskDestroySock(tp);
+    }
+
+    /// <summary>Frees the unsent and the unacknowledged data.</summary>
+    /// <remarks>Mirrors tcp_write_queue_purge().</remarks>
+    internal static void TcpWriteQueuePurge(TcpSock tp)
+    {
+        while (tp.WriteQueue.Dequeue() is { } skb) TcpOutput.TcpWmemFreeSkb(tp, skb);
+        while (tp.RtxQueue.Dequeue() is { } skb) TcpOutput.TcpWmemFreeSkb(tp, skb);
+        tp.RetransmitSkbHint = null;
+        tp.PacketsOut = 0;
+        TcpInput.TcpClearRetrans(tp);
+    }
+
+    /// <summary>How long an orphaned FIN_WAIT_2 waits: TCP_LINGER2 or tcp_fin_timeout, at least 3.5 RTO.</summary>
+    /// <remarks>Mirrors tcp_fin_time().</remarks>
+    internal static long TcpFinTime(TcpSock tp)
+    {
+        long finTimeout = tp.Linger2Ms != 0 ? Time.Ms(tp.Linger2Ms) : Time.Ms(tp.Net.TcpSysctl.FinTimeoutMs);
+        long rto = tp.IcskRto;
+        long min = (rto << 2) - (rto >> 1);
+        return Math.Max(finTimeout, min);
+    }
+
+    // ---- stream memory ----
+
+    /// <remarks>Mirrors sk_stream_memory_free(): the send buffer has room.</remarks>
+    internal static bool SkStreamMemoryFree(TcpSock tp) => tp.WmemQueued < tp.SndBuf;
+
+    /// <remarks>Mirrors __sk_stream_is_writeable(): free space at least a third of the buffer in use.</remarks>
+    internal static bool SkStreamIsWriteable(TcpSock tp) =>
+        tp.SndBuf - tp.WmemQueued >= tp.WmemQueued / 2 && SkStreamMemoryFree(tp);
+
+    private static void SetNospace(TcpSock tp)
+    {
+        if (tp.Socket is { } sock) sock.Flags |= 1L << Socket.SockNospace;
+    }
+
+    /// <summary>Waits until the handshake completes (or fails).</summary>
+    /// <remarks>Mirrors sk_stream_wait_connect().</remarks>
+    private static int SkStreamWaitConnect(TcpSock tp, ref long timeo)
+    {
+        while (true)
+        {
+            int err = tp.SockError();
+            if (err != 0) return err;
+            if (!TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv)) return -Errno.EPIPE;
+            if (timeo == 0) return -Errno.EAGAIN;
+            int w = SockWait.SkWaitEvent(tp, ref timeo, static s =>
+                s.Err != 0 || TcpStateF.Is(s.State, TcpStateF.Established | TcpStateF.CloseWait) ||
+                !TcpStateF.Is(s.State, TcpStateF.SynSent | TcpStateF.SynRecv));
+            if (w == -Errno.EINTR) return w;
+            if (tp.Err == 0 && TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait)) return 0;
+        }
+    }
+
+    /// <summary>Waits for send-buffer space. -EPIPE on error/shutdown, -EAGAIN on timeout.</summary>
+    /// <remarks>Mirrors sk_stream_wait_memory().</remarks>
+    private static int SkStreamWaitMemory(TcpSock tp, ref long timeo)
+    {
+        while (true)
+        {
+            if (tp.Err != 0 || (tp.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
+            if (timeo == 0)
+            {
+                SetNospace(tp);
+                return -Errno.EAGAIN;
+            }
+            if (SkStreamMemoryFree(tp)) return 0;
+            SetNospace(tp);
+            int w = SockWait.SkWaitEvent(tp, ref timeo, static s =>
+                s.Err != 0 || (s.Shutdown & SEND_SHUTDOWN) != 0 || SkStreamMemoryFree((TcpSock)s));
+            if (w == -Errno.EINTR) return w;
+        }
+    }
+
+    /// <remarks>Mirrors sk_stream_error(): EPIPE becomes the pending error if there is one.</remarks>
+    private static int SkStreamError(TcpSock tp, int err)
+    {
+        if (err == -Errno.EPIPE)
+        {
+            int e = tp.SockError();
+            if (e != 0) err = e;
+        }
+        return err;
+    }
+
+    // ---- send ----
+
+    /// <remarks>Mirrors forced_push(): push when more than half the largest window is unpushed.</remarks>
+    private static bool ForcedPush(TcpSock tp) => SeqNumber.After(tp.WriteSeq, tp.PushedSeq + (tp.MaxWindow >> 1));
+
+    /// <remarks>Mirrors tcp_mark_push().</remarks>
+    private static void TcpMarkPush(TcpSock tp, SkBuff skb)
+    {
+        skb.Cb.TcpFlags |= TcpFlags.PSH;
+        tp.PushedSeq = tp.WriteSeq;
+    }
+
+    /// <remarks>Mirrors tcp_push().</remarks>
+    private static void TcpPush(TcpSock tp, int flags, uint mssNow, int nonagle)
+    {
+        var skb = tp.WriteQueue.Last;
+        if (skb is null) return;
+        if ((flags & MSG_MORE) == 0 || ForcedPush(tp)) TcpMarkPush(tp, skb);
+        if ((flags & MSG_MORE) != 0) nonagle = TcpSock.TcpNagleCork;
+        TcpOutput.TcpPushPendingFrames(tp, mssNow, nonagle);
+    }
+
+    /// <summary>Restarts cwnd after an idle period longer than the RTO (RFC 5681 4.1).</summary>
+    /// <remarks>Mirrors tcp_slow_start_after_idle_check() / tcp_cwnd_restart().</remarks>
+    private static void TcpSlowStartAfterIdleCheck(TcpSock tp)
+    {
+        if (!tp.Net.TcpSysctl.SlowStartAfterIdle || tp.PacketsOut != 0) return;
+        long delta = tp.Net.NowNs - (long)tp.LsndTimeMs * Time.NsPerMs;
+        if (delta <= tp.IcskRto || tp.LsndTimeMs == 0) return;
+        tp.CaOps.CwndEvent(tp, TcpCaEvent.CwndRestart);
+        uint restartCwnd = Math.Min(TcpSock.TcpInitCwnd, tp.SndCwnd);
+        uint cwnd = tp.SndCwnd;
+        tp.SndSsthresh = Math.Max(tp.SndSsthresh, (cwnd >> 1) + (cwnd >> 2));
+        long n = delta / Math.Max(1, tp.IcskRto);
+        while (n-- > 0 && cwnd > restartCwnd) cwnd >>= 1;
+        tp.SndCwnd = Math.Max(cwnd, restartCwnd);
+        tp.SndCwndStamp = tp.Net.NowNs;
+    }
+
+    /// <summary>
+    /// Copies user data into segments of at most one MSS on the write queue and pushes them out
+    /// as Nagle, the peer's window and cwnd allow. Blocks (SO_SNDTIMEO) while the handshake is
+    /// pending or the send buffer is full, unless MSG_DONTWAIT / O_NONBLOCK. Returns the bytes
+    /// queued, or -EPIPE / -EAGAIN / the pending error.
+    /// </summary>
+    /// <remarks>Mirrors tcp_sendmsg() -> tcp_sendmsg_locked().</remarks>
+    public static int TcpSendmsg(TcpSock tp, ref MsgHdr msg, ReadOnlySpan<byte> data)
+    {
+        int flags = msg.Flags;
+        long timeo = tp.SockSndTimeo((flags & MSG_DONTWAIT) != 0);
+        int err;
+        int copied = 0;
+        if (!TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait))
+        {
+            err = SkStreamWaitConnect(tp, ref timeo);
+            if (err != 0) goto outErr;
+        }
+        uint mssNow = TcpOutput.TcpCurrentMss(tp);
+        int sizeGoal = (int)mssNow;
+        err = -Errno.EPIPE;
+        if (tp.Err != 0 || (tp.Shutdown & SEND_SHUTDOWN) != 0) goto doError;
+        TcpSlowStartAfterIdleCheck(tp);
+
+        int left = data.Length;
+        while (left > 0)
+        {
+            var skb = tp.WriteQueue.Last;
+            int copy = 0;
+            if (skb is not null && (skb.Cb.TcpFlags & TcpFlags.FIN) == 0) copy = sizeGoal - skb.Len;
+            if (copy <= 0)
+            {
+                if (!SkStreamMemoryFree(tp)) goto waitForSpace;
+                skb = TcpOutput.TcpStreamAllocSkb(tp);
+                if (skb is null) goto waitForSpace;
+                skb.Cb.Seq = skb.Cb.EndSeq = tp.WriteSeq;
+                skb.Cb.TcpFlags = TcpFlags.ACK;
+                skb.Cb.Sacked = 0;
+                TcpOutput.TcpWmemCharge(tp, skb);
+                tp.WriteQueue.EnqueueTail(skb);
+                copy = sizeGoal;
+            }
+            if (copy > left) copy = left;
+            copy = Math.Min(copy, skb!.Tailroom);
+            data.Slice(copied, copy).CopyTo(skb.Put(copy));
+            tp.WriteQueue.AdjustBytes(copy);
+            if (copied == 0) skb.Cb.TcpFlags &= unchecked((byte)~TcpFlags.PSH);
+            tp.WriteSeq += (uint)copy;
+            skb.Cb.EndSeq += (uint)copy;
+            copied += copy;
+            left -= copy;
+            if (left == 0) goto outPush;
+            if (skb.Len < sizeGoal) continue;
+            if (ForcedPush(tp))
+            {
+                TcpMarkPush(tp, skb);
+                TcpOutput.TcpPushPendingFrames(tp, mssNow, TcpSock.TcpNaglePush);
+            }
+            else if (skb == tp.TcpSendHead)
+            {
+                TcpOutput.TcpPushOne(tp, mssNow);
+            }
+            continue;
+
+        waitForSpace:
+            SetNospace(tp);
+            if (copied > 0) TcpPush(tp, flags & ~MSG_MORE, mssNow, TcpSock.TcpNaglePush);
+            err = SkStreamWaitMemory(tp, ref timeo);
+            if (err != 0) goto doError;
+            mssNow = TcpOutput.TcpCurrentMss(tp);
+            sizeGoal = (int)mssNow;
+        }
+    outPush:
+        if (copied > 0) TcpPush(tp, flags, mssNow, tp.Nonagle);
+        return copied;
+
+    doError:
+        if (copied > 0) goto outPush;
+    outErr:
+        return SkStreamError(tp, err);
+    }
+
+    // ---- receive ----
+
+    /// <summary>
+    /// Sends a window update after the application read a lot, or the ACK a pushed segment was waiting for.
+    /// </summary>
+    /// <remarks>Mirrors tcp_cleanup_rbuf().</remarks>
+    internal static void TcpCleanupRbuf(TcpSock tp, int copied)
+    {
+        bool timeToAck = false;
+        if (tp.InetCskAckScheduled)
+        {
+            if (tp.RcvNxt - tp.RcvWup > (uint)tp.IcskAck.RcvMss ||
+                (copied > 0 && ((tp.IcskAck.Pending & IcskAck.Pushed2) != 0 ||
+                                ((tp.IcskAck.Pending & IcskAck.Pushed) != 0 && !tp.InetCskInPingpongMode)) &&
+                 tp.RmemAlloc == 0))
+                timeToAck = true;
+        }
+        if (copied > 0 && !timeToAck && (tp.Shutdown & RCV_SHUTDOWN) == 0)
+        {
+            uint rcvWindowNow = tp.TcpReceiveWindow;
+            if (2 * rcvWindowNow <= tp.WindowClamp)
+            {
+                uint newWindow = TcpOutput.TcpSelectWindowRaw(tp);
+                if (newWindow != 0 && newWindow >= 2 * rcvWindowNow) timeToAck = true;
+            }
+        }
+        if (timeToAck) TcpOutput.TcpSendAck(tp);
+    }
+
+    /// <summary>
+    /// Copies received bytes to the user: waits (SO_RCVTIMEO) for at least SO_RCVLOWAT bytes (all
+    /// of them with MSG_WAITALL), stops at the FIN (0 = end of stream), leaves the data queued with
+    /// MSG_PEEK, and discards it with MSG_TRUNC. Returns bytes, 0, -EAGAIN, -ENOTCONN or the
+    /// pending error.
+    /// </summary>
+    /// <remarks>Mirrors tcp_recvmsg() -> tcp_recvmsg_locked().</remarks>
+    public static int TcpRecvmsg(TcpSock tp, ref MsgHdr msg, Span<byte> buf, int flags)
+    {
+        msg.NameLen = 0;
+        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN;
+        if (tp.State == TcpState.Listen) return -Errno.ENOTCONN;
+        if ((flags & MSG_OOB) != 0) return -Errno.EINVAL; // no urgent data is ever pending here
+        long timeo = tp.SockRcvTimeo((flags & MSG_DONTWAIT) != 0);
+        bool peek = (flags & MSG_PEEK) != 0;
+        uint peekSeq = tp.CopiedSeq;
+        int len = buf.Length;
+        int target = (flags & MSG_WAITALL) != 0 ? len : Math.Min(tp.RcvLowat, len);
+        int copied = 0;
+        do
+        {
+            uint seq = peek ? peekSeq : tp.CopiedSeq;
+            SkBuff? found = null;
+            int offset = 0;
+            bool foundFin = false;
+            for (var skb = tp.ReceiveQueue.First; skb is not null; skb = skb.Next)
+            {
+                offset = unchecked((int)(seq - skb.Cb.Seq));
+                if (offset < skb.Len) { found = skb; break; }
+                if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) { found = skb; foundFin = true; break; }
+            }
+            if (found is not null && !foundFin)
+            {
+                int used = Math.Min(found.Len - offset, len);
+                if ((flags & MSG_TRUNC) == 0) found.DataSpan.Slice(offset, used).CopyTo(buf.Slice(copied, used));
+                if (peek) peekSeq += (uint)used; else tp.CopiedSeq += (uint)used;
+                copied += used;
+                len -= used;
+                if (!peek) TcpInput.TcpRcvSpaceAdjust(tp);
+                if (used + offset < found.Len) continue;
+                if ((found.Cb.TcpFlags & TcpFlags.FIN) != 0)
+                {
+                    foundFin = true;
+                }
+                else
+                {
+                    if (!peek) TcpEatRecvSkb(tp, found);
+                    continue;
+                }
+            }
+            if (foundFin)
+            {
+                if (peek) peekSeq++; else tp.CopiedSeq++;
+                if (!peek) TcpEatRecvSkb(tp, found!);
+                break;
+            }
+            // Nothing more to copy now.
+            if (copied >= target) break;
+            if (copied > 0)
+            {
+                if (timeo == 0 || tp.Err != 0 || tp.State == TcpState.Close || (tp.Shutdown & RCV_SHUTDOWN) != 0) break;
+            }
+            else
+            {
+                if (tp.HasFlag(SockFlag.Done)) break;
+                if (tp.Err != 0) { copied = tp.SockError(); break; }
+                if ((tp.Shutdown & RCV_SHUTDOWN) != 0) break;
+                if (tp.State == TcpState.Close) { copied = -Errno.ENOTCONN; break; }
+                if (timeo == 0) { copied = -Errno.EAGAIN; break; }
+            }
+            if (copied > 0) TcpCleanupRbuf(tp, copied);
+            var last = tp.ReceiveQueue.Last;
+            uint lastEnd = last?.Cb.EndSeq ?? 0;
+            int w = SockWait.SkWaitEvent(tp, ref timeo, (last, lastEnd), static (s, st) =>
+                s.ReceiveQueue.Last != st.last || (st.last is not null && st.last.Cb.EndSeq != st.lastEnd) ||
+                s.Err != 0 || (s.Shutdown & RCV_SHUTDOWN) != 0 || s.State == TcpState.Close);
+            if (w == -Errno.EINTR)
+            {
+                if (copied == 0) copied = w;
+                break;
+            }
+        } while (len > 0);
+        if (copied > 0 || !peek) TcpCleanupRbuf(tp, Math.Max(copied, 0));
+        return copied;
+    }
+
+    /// <remarks>Mirrors tcp_eat_recv_skb().</remarks>
+    private static void TcpEatRecvSkb(TcpSock tp, SkBuff skb)
+    {
+        tp.ReceiveQueue.Unlink(skb);
+        tp.SkbFreeDatagram(skb);
+    }
+
+    // ---- close ----
+
+    private static readonly TcpState[] s_newState =
+    {
+        TcpState.Close,      // 0 (invalid)
+        TcpState.FinWait1,   // ESTABLISHED (+FIN)
+        TcpState.Close,      // SYN_SENT
+        TcpState.FinWait1,   // SYN_RECV (+FIN)
+        TcpState.FinWait1,   // FIN_WAIT1
+        TcpState.FinWait2,   // FIN_WAIT2
+        TcpState.Close,      // TIME_WAIT
+        TcpState.Close,      // CLOSE
+        TcpState.LastAck,    // CLOSE_WAIT (+FIN)
+        TcpState.LastAck,    // LAST_ACK
+        TcpState.Close,      // LISTEN
+        TcpState.Closing,    // CLOSING
+        TcpState.Close,      // NEW_SYN_RECV
+        TcpState.Close,      // BOUND_INACTIVE
+    };
+
+    /// <summary>Moves to the next state of a close; true if a FIN must be sent.</summary>
+    /// <remarks>Mirrors tcp_close_state() and its new_state[] table.</remarks>
+    internal static bool TcpCloseState(TcpSock tp)
+    {
+        var cur = tp.State;
+        var next = s_newState[(int)cur];
+        TcpSetState(tp, next);
+        return cur is TcpState.Established or TcpState.SynRecv or TcpState.CloseWait;
+    }
+
+    /// <summary>shutdown(SHUT_WR): send a FIN if the state allows.</summary>
+    /// <remarks>Mirrors tcp_shutdown().</remarks>
+    public static void TcpShutdown(TcpSock tp, int how)
+    {
+        if ((how & SEND_SHUTDOWN) == 0) return;
+        if (TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.SynSent | TcpStateF.SynRecv | TcpStateF.CloseWait))
+        {
+            if (TcpCloseState(tp)) TcpOutput.TcpSendFin(tp);
+        }
+    }
+
+    /// <remarks>Mirrors tcp_need_reset().</remarks>
+    private static bool TcpNeedReset(TcpState state) =>
+        TcpStateF.Is(state, TcpStateF.Established | TcpStateF.CloseWait | TcpStateF.FinWait1 | TcpStateF.FinWait2 | TcpStateF.SynRecv);
+
+    /// <summary>
+    /// close(): a listener stops (resetting unaccepted children); unread data aborts with RST
+    /// (RFC 2525 2.17); SO_LINGER 0 aborts; otherwise a FIN, a wait up to the linger time, and the
+    /// socket lives on as an orphan until the FIN states finish (FIN_WAIT_2 as a TIME_WAIT sock).
+    /// </summary>
+    /// <remarks>Mirrors tcp_close() -> __tcp_close().</remarks>
+    public static void TcpClose(TcpSock tp, long timeout)
+    {
+        var net = tp.Net;
+        tp.Shutdown = SHUTDOWN_MASK;
+        if (tp.State == TcpState.Listen)
+        {
+            TcpSetState(tp, TcpState.Close);
+            InetConnectionSock.InetCskListenStop(tp);
+            goto adjudgeToDeath;
+        }
+        // Flush what the application never read.
+        int dataWasUnread = 0;
+        while (tp.ReceiveQueue.Dequeue() is { } skb)
+        {
+            uint len = skb.Cb.EndSeq - skb.Cb.Seq;
+            if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) len--;
+            dataWasUnread += (int)len;
+            tp.SkbFreeDatagram(skb);
+        }
+        if (tp.State == TcpState.Close) goto adjudgeToDeath;
+        if (dataWasUnread != 0)
+        {
+            // Unread data was tossed: zap the connection.
+            net.Mib.TcpExt[LinuxMib.TCPAbortOnClose]++;
+            TcpSetState(tp, TcpState.Close);
+            TcpOutput.TcpSendActiveReset(tp);
+        }
+        else if (tp.HasFlag(SockFlag.Linger) && tp.LingerTime == 0)
+        {
+            // SO_LINGER with a zero time: abort (checked after the unread data).
+            tp.Prot.Disconnect(tp, 0);
+            net.Mib.TcpExt[LinuxMib.TCPAbortOnData]++;
+        }
+        else if (TcpCloseState(tp))
+        {
+            TcpOutput.TcpSendFin(tp);
+        }
+        SkStreamWaitClose(tp, timeout);
+
+    adjudgeToDeath:
+        var state = tp.State;
+        tp.Orphan();
+        net.TcpOrphanCount++;
+        if (tp.State == TcpState.FinWait2)
+        {
+            if (tp.Linger2Ms < 0)
+            {
+                TcpSetState(tp, TcpState.Close);
+                TcpOutput.TcpSendActiveReset(tp);
+                net.Mib.TcpExt[LinuxMib.TCPAbortOnLinger]++;
+            }
+            else
+            {
+                long tmo = TcpFinTime(tp);
+                long twLen = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                if (tmo > twLen)
+                {
+                    tp.InetCskResetKeepaliveTimer(tmo - twLen);
+                }
+                else
+                {
+                    TcpMinisocks.TcpTimeWait(tp, TcpState.FinWait2, tmo);
+                    return;
+                }
+            }
+        }
+        _ = state;
+        if (tp.State == TcpState.Close) InetConnectionSock.InetCskDestroySock(tp);
+        // Otherwise the socket is reprieved until the protocol closes it.
+    }
+
+    /// <summary>SO_LINGER: wait until the FIN is acknowledged (or the time runs out).</summary>
+    /// <remarks>Mirrors sk_stream_wait_close().</remarks>
+    private static void SkStreamWaitClose(TcpSock tp, long timeout)
+    {
+        if (timeout == 0) return;
+        SockWait.SkWaitEvent(tp, ref timeout, static s => !TcpStateF.Is(s.State, TcpStateF.FinWait1 | TcpStateF.Closing | TcpStateF.LastAck));
+    }
+
+    /// <summary>
+    /// connect(AF_UNSPEC) and the abort paths: back to CLOSE, resetting the peer if the
+    /// connection was synchronized, and clearing all connection state (the port stays if bound).
+    /// </summary>
+    /// <remarks>Mirrors tcp_disconnect().</remarks>
+    public static int TcpDisconnect(TcpSock tp, int flags)
+    {
+        var oldState = tp.State;
+        if (oldState != TcpState.Close) TcpSetState(tp, TcpState.Close);
+        if (oldState == TcpState.Listen)
+        {
+            InetConnectionSock.InetCskListenStop(tp);
+        }
+        else if (TcpNeedReset(oldState) || (tp.SndNxt != tp.WriteSeq && TcpStateF.Is(oldState, TcpStateF.Closing | TcpStateF.LastAck)))
+        {
+            TcpOutput.TcpSendActiveReset(tp);
+            tp.Err = Errno.ECONNRESET;
+        }
+        else if (oldState == TcpState.SynSent)
+        {
+            tp.Err = Errno.ECONNRESET;
+        }
+        tp.InetCskClearXmitTimers();
+        tp.PurgeReceiveQueue();
+        tp.CopiedSeq = tp.RcvNxt;
+        tp.UrgData = 0;
+        TcpWriteQueuePurge(tp);
+        while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
+        tp.OooLastSkb = null;
+        tp.InetDport = 0;
+        if ((tp.UserLocks & Sock.SockBindaddrLock) == 0)
+        {
+            tp.InetSaddr = 0;
+            tp.InetRcvSaddr = 0;
+        }
+        tp.Shutdown = 0;
+        tp.ResetFlag(SockFlag.Done);
+        tp.SrttUs = 0;
+        tp.MdevUs = (uint)(TcpTimer.TcpTimeoutInit(tp.Net) / 1000);
+        uint seq = tp.WriteSeq + tp.MaxWindow + 2;
+        if (seq == 0) seq = 1;
+        tp.WriteSeq = seq;
+        tp.IcskBackoff = 0;
+        tp.IcskProbesOut = 0;
+        tp.IcskProbesTstamp = 0;
+        tp.IcskRto = TcpTimer.TcpTimeoutInit(tp.Net);
+        tp.SndSsthresh = TcpCong.InfiniteSsthresh;
+        tp.SndCwnd = TcpSock.TcpInitCwnd;
+        tp.SndCwndCnt = 0;
+        tp.IsCwndLimited = false;
+        tp.MaxPacketsOut = 0;
+        tp.WindowClamp = 0;
+        tp.Delivered = 0;
+        TcpInput.TcpSetCaState(tp, TcpCaState.Open);
+        TcpInput.TcpClearRetrans(tp);
+        tp.TotalRetrans = 0;
+        tp.InetCskDelackInit();
+        tp.IcskAck.RcvMss = TcpSock.TcpMinMss;
+        tp.RxOpt = default;
+        tp.DstReset();
+        tp.SegsIn = tp.SegsOut = 0;
+        tp.BytesSent = tp.BytesAcked = tp.BytesReceived = 0;
+        tp.RetransOut = tp.SackedOut = 0;
+        tp.LastOowAckTime = 0;
+        tp.ErrorReport();
+        return 0;
+    }
+
+    // ---- poll ----
+
+    /// <summary>The poll mask of a TCP socket.</summary>
+    /// <remarks>Mirrors tcp_poll().</remarks>
+    public static int TcpPoll(Socket sock)
+    {
+        var sk = sock.Sk;
+        if (sk is null) return POLLNVAL;
+        var tp = (TcpSock)sk;
+        var state = tp.State;
+        if (state == TcpState.Listen) return tp.AcceptQueue.Empty ? 0 : POLLIN | POLLRDNORM;
+        int mask = 0;
+        int shutdown = tp.Shutdown;
+        if (shutdown == SHUTDOWN_MASK || state == TcpState.Close) mask |= POLLHUP;
+        if ((shutdown & RCV_SHUTDOWN) != 0) mask |= POLLIN | POLLRDNORM | POLLRDHUP;
+        if (state != TcpState.SynSent && state != TcpState.SynRecv)
+        {
+            int target = Math.Max(1, tp.RcvLowat);
+            int avail = unchecked((int)(tp.RcvNxt - tp.CopiedSeq));
+            if (avail > 0 && (avail >= target || tp.TcpReceiveWindow <= (uint)tp.IcskAck.RcvMss)) mask |= POLLIN | POLLRDNORM;
+            if ((shutdown & SEND_SHUTDOWN) == 0)
+            {
+                if (SkStreamIsWriteable(tp))
+                {
+                    mask |= POLLOUT | POLLWRNORM;
+                }
+                else
+                {
+                    sock.Flags |= 1L << Socket.SockNospace;
+                    if (SkStreamIsWriteable(tp)) mask |= POLLOUT | POLLWRNORM;
+                }
+            }
+            else
+            {
+                mask |= POLLOUT | POLLWRNORM;
+            }
+        }
+        if (tp.Err != 0 || !tp.ErrorQueue.IsEmpty) mask |= POLLERR;
+        return mask;
+    }
+
+    // ---- ioctl and options ----
+
+    /// <summary>SIOCINQ (bytes to read), SIOCOUTQ (bytes not yet acknowledged), SIOCOUTQNSD (not yet sent).</summary>
+    /// <remarks>Mirrors tcp_ioctl().</remarks>
+    public static int TcpIoctl(TcpSock tp, int cmd, out int karg)
+    {
+        karg = 0;
+        switch (cmd)
+        {
+            case SIOCINQ:
+                if (tp.State == TcpState.Listen) return -Errno.EINVAL;
+                karg = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? 0 : tp.TcpInq;
+                return 0;
+            case SIOCOUTQ:
+                if (tp.State == TcpState.Listen) return -Errno.EINVAL;
+                karg = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? 0 : unchecked((int)(tp.WriteSeq - tp.SndUna));
+                return 0;
+            case SIOCOUTQNSD:
+                if (tp.State == TcpState.Listen) return -Errno.EINVAL;
+                karg = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? 0 : unchecked((int)(tp.WriteSeq - tp.SndNxt));
+                return 0;
+            default:
+                return -Errno.ENOIOCTLCMD;
+        }
+    }
+
+    /// <summary>setsockopt(SOL_TCP, ...); other levels go to IP.</summary>
+    /// <remarks>Mirrors tcp_setsockopt() -> do_tcp_setsockopt().</remarks>
+    public static int TcpSetsockopt(TcpSock tp, int level, int optname, ReadOnlySpan<byte> optval)
+    {
+        if (level != SOL_TCP) return IpSockglue.IpSetsockopt(tp, level, optname, optval);
+        if (optname == TCP_CONGESTION)
+        {
+            if (optval.Length < 1) return -Errno.EINVAL;
+            var raw = optval[..Math.Min(optval.Length, TcpCong.NameMax)];
+            int nul = raw.IndexOf((byte)0);
+            if (nul >= 0) raw = raw[..nul];
+            return TcpCong.TcpSetCongestionControl(tp, Encoding.ASCII.GetString(raw));
+        }
+        if (optval.Length < sizeof(int)) return -Errno.EINVAL;
+        int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
+        switch (optname)
+        {
+            case TCP_SYNCNT:
+                if (val < 1 || val > MaxTcpSyncnt) return -Errno.EINVAL;
+                tp.IcskSynRetries = val;
+                return 0;
+            case TCP_USER_TIMEOUT:
+                if (val < 0) return -Errno.EINVAL;
+                tp.IcskUserTimeout = val;
+                return 0;
+            case TCP_KEEPINTVL:
+                if (val < 1 || val > MaxTcpKeepintvl) return -Errno.EINVAL;
+                tp.KeepaliveIntvlMs = val * 1000;
+                return 0;
+            case TCP_KEEPCNT:
+                if (val < 1 || val > MaxTcpKeepcnt) return -Errno.EINVAL;
+                tp.KeepaliveProbes = val;
+                return 0;
+            case TCP_LINGER2:
+                if (val < 0) tp.Linger2Ms = -1;
+                else if (val > TcpFinTimeoutMaxMs / 1000) tp.Linger2Ms = TcpFinTimeoutMaxMs;
+                else tp.Linger2Ms = val * 1000;
+                return 0;
+            case TCP_DEFER_ACCEPT:
+                tp.DeferAccept = Math.Max(val, 0);
+                return 0;
+            case TCP_MAXSEG:
+                if (val != 0 && (val < TcpSock.TcpMinMss || val > TcpSock.MaxTcpWindow)) return -Errno.EINVAL;
+                tp.RxOpt.UserMss = (ushort)val;
+                return 0;
+            case TCP_NODELAY:
+                if (val != 0)
+                {
+                    tp.Nonagle |= TcpSock.TcpNagleOff | TcpSock.TcpNaglePush;
+                    TcpOutput.TcpPushPendingFrames(tp);
+                }
+                else
+                {
+                    tp.Nonagle &= ~TcpSock.TcpNagleOff;
+                }
+                return 0;
+            case TCP_CORK:
+                if (val != 0)
+                {
+                    tp.Nonagle |= TcpSock.TcpNagleCork;
+                }
+                else
+                {
+                    tp.Nonagle &= ~TcpSock.TcpNagleCork;
+                    if ((tp.Nonagle & TcpSock.TcpNagleOff) != 0) tp.Nonagle |= TcpSock.TcpNaglePush;
+                    TcpOutput.TcpPushPendingFrames(tp);
+                }
+                return 0;
+            case TCP_KEEPIDLE:
+                if (val < 1 || val > MaxTcpKeepidle) return -Errno.EINVAL;
+                tp.KeepaliveTimeMs = val * 1000;
+                if (tp.HasFlag(SockFlag.KeepOpen) && !TcpStateF.Is(tp.State, TcpStateF.Close | TcpStateF.Listen))
+                {
+                    long elapsed = TcpTimer.KeepaliveTimeElapsed(tp);
+                    long when = TcpTimer.KeepaliveTimeWhen(tp);
+                    tp.InetCskResetKeepaliveTimer(when > elapsed ? when - elapsed : 0);
+                }
+                return 0;
+            case TCP_WINDOW_CLAMP:
+                if (val == 0)
+                {
+                    if (tp.State != TcpState.Close) return -Errno.EINVAL;
+                    tp.WindowClamp = 0;
+                }
+                else
+                {
+                    tp.WindowClamp = (uint)Math.Max(val, Sock.SockMinRcvbuf / 2);
+                    tp.RcvSsthresh = Math.Min(tp.RcvWnd, tp.WindowClamp);
+                }
+                return 0;
+            case TCP_QUICKACK:
+                if (val != 0)
+                {
+                    tp.InetCskExitPingpongMode();
+                    if (TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait) && tp.InetCskAckScheduled)
+                    {
+                        tp.IcskAck.Pending |= IcskAck.Pushed;
+                        TcpCleanupRbuf(tp, 1);
+                        if ((val & 1) == 0) tp.InetCskEnterPingpongMode();
+                    }
+                }
+                else
+                {
+                    tp.InetCskEnterPingpongMode();
+                }
+                return 0;
+            default:
+                return -Errno.ENOPROTOOPT;
+        }
+    }
+
+    /// <summary>getsockopt(SOL_TCP, ...); other levels go to IP.</summary>
+    /// <remarks>Mirrors tcp_getsockopt() -> do_tcp_getsockopt().</remarks>
+    public static int TcpGetsockopt(TcpSock tp, int level, int optname, Span<byte> optval, ref int optlen)
+    {
+        if (level != SOL_TCP) return IpSockglue.IpGetsockopt(tp, level, optname, optval, ref optlen);
+        int len = optlen;
+        if (len < 0) return -Errno.EINVAL;
+        int val;
+        var sys = tp.Net.TcpSysctl;
+        switch (optname)
+        {
+            case TCP_MAXSEG:
+                val = (int)tp.MssCache;
+                if (tp.RxOpt.UserMss != 0 && TcpStateF.Is(tp.State, TcpStateF.Close | TcpStateF.Listen)) val = tp.RxOpt.UserMss;
+                break;
+            case TCP_NODELAY: val = (tp.Nonagle & TcpSock.TcpNagleOff) != 0 ? 1 : 0; break;
+            case TCP_CORK: val = (tp.Nonagle & TcpSock.TcpNagleCork) != 0 ? 1 : 0; break;
+            case TCP_KEEPIDLE: val = (int)(TcpTimer.KeepaliveTimeWhen(tp) / Time.NsPerSec); break;
+            case TCP_KEEPINTVL: val = (int)(TcpTimer.KeepaliveIntvlWhen(tp) / Time.NsPerSec); break;
+            case TCP_KEEPCNT: val = TcpTimer.KeepaliveProbesOf(tp); break;
+            case TCP_SYNCNT: val = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : sys.SynRetries; break;
+            case TCP_LINGER2:
+                val = tp.Linger2Ms;
+                if (val >= 0) val = (val != 0 ? val : sys.FinTimeoutMs) / 1000;
+                break;
+            case TCP_DEFER_ACCEPT: val = tp.DeferAccept; break;
+            case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;
+            case TCP_QUICKACK: val = tp.InetCskInPingpongMode ? 0 : 1; break;
+            case TCP_USER_TIMEOUT: val = tp.IcskUserTimeout; break;
+            case TCP_CONGESTION:
+            {
+                // TCP_CA_NAME_MAX bytes at most, NUL-padded.
+                len = Math.Min(len, TcpCong.NameMax + 1);
+                Span<byte> name = stackalloc byte[TcpCong.NameMax + 1];
+                name.Clear();
+                Encoding.ASCII.GetBytes(tp.CaOps.Name, name);
+                name[..len].CopyTo(optval);
+                optlen = len;
+                return 0;
+            }
+            default:
+                return -Errno.ENOPROTOOPT;
+        }
+        len = Math.Min(len, sizeof(int));
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(b, val);
+        b[..len].CopyTo(optval);
+        optlen = len;
+        return 0;
+    }
+}

@@ -1,0 +1,2061 @@
+using NetStack.Core;
+using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// Segment arrival: the state machine (RFC 9293 3.10.7 "SEGMENT ARRIVES" as Linux implements it),
+/// sequence and RST/SYN validation with RFC 5961 challenge ACKs, ACK processing with RTT
+/// estimation (RFC 6298), congestion control and loss recovery (NewReno, or SACK with RFC 6675
+/// loss marking), in-order and out-of-order data, FIN, delayed ACKs and window updates.
+/// <remarks>Mirrors net/ipv4/tcp_input.c.</remarks>
+/// </summary>
+public static class TcpInput
+{
+    // tcp_ack() flags (FLAG_*)
+    internal const int FlagData = 0x01, FlagWinUpdate = 0x02, FlagDataAcked = 0x04, FlagRetransDataAcked = 0x08,
+        FlagSynAcked = 0x10, FlagDataSacked = 0x20, FlagEce = 0x40, FlagLostRetrans = 0x80, FlagSlowpath = 0x100,
+        FlagOrigSackAcked = 0x200, FlagSndUnaAdvanced = 0x400, FlagDsackingAck = 0x800, FlagSetXmitTimer = 0x1000,
+        FlagSackReneging = 0x2000, FlagUpdateTsRecent = 0x4000, FlagNoChallengeAck = 0x8000, FlagAckMaybeDelayed = 0x10000;
+    internal const int FlagAcked = FlagDataAcked | FlagSynAcked;
+    internal const int FlagNotDup = FlagData | FlagWinUpdate | FlagAcked;
+    internal const int FlagCaAlert = FlagDataSacked | FlagEce | FlagDsackingAck;
+    internal const int FlagForwardProgress = FlagAcked | FlagDataSacked;
+
+    /// <summary>TCP_ATO_MIN (HZ/25 = 40 ms).</summary>
+    public static readonly long TcpAtoMin = Time.Ms(40);
+    /// <summary>TCP_MAX_QUICKACKS.</summary>
+    public const int TcpMaxQuickacks = 16;
+    /// <summary>TCP_PAWS_MSL (60 s) and TCP_PAWS_WINDOW (1 tick).</summary>
+    private static readonly long TcpPawsMsl = Time.Sec(60);
+    private const int TcpPawsWindow = 1;
+    /// <summary>TCP_RMEM_TO_WIN_SCALE: scaling_ratio is a fraction of 256.</summary>
+    public const int TcpRmemToWinScale = 8;
+
+    /// <summary>The TCP header of a received buffer (tcp_hdr(skb)), wherever skb.Data is now.</summary>
+    public static TcpHeader TcpHdr(SkBuff skb) => TcpHeader.Create(skb.Buffer.AsSpan(skb.TransportHeader, skb.Tail - skb.TransportHeader));
+
+    // ---- options, PAWS ----
+
+    /// <summary>
+    /// Reads the options of a segment with the connection's rules: MSS, window scale and
+    /// SACK-permitted only on a SYN of a connection being set up (and only if enabled), timestamps
+    /// when negotiated (or on a SYN, when enabled), SACK blocks when SACK was negotiated.
+    /// </summary>
+    /// <remarks>Mirrors tcp_parse_options().</remarks>
+    public static void TcpParseOptions(NetNamespace net, TcpHeader th, ref TcpOptionsReceived rx, bool estab, out TcpSackBlocks sack)
+    {
+        sack = default;
+        rx.SawTstamp = false;
+        if (th.DataOffset <= 5) return;
+        TcpOptions.Parse(th.Options, out var o);
+        var sys = net.TcpSysctl;
+        bool syn = th.Syn;
+        if (o.Mss != 0 && syn && !estab)
+        {
+            ushort inMss = o.Mss;
+            if (rx.UserMss != 0 && rx.UserMss < inMss) inMss = rx.UserMss;
+            rx.MssClamp = inMss;
+        }
+        if (o.WindowScale >= 0 && syn && !estab && sys.WindowScaling)
+        {
+            rx.WscaleOk = true;
+            rx.SndWscale = (byte)o.WindowScale;
+        }
+        if (o.SawTimestamp && ((estab && rx.TstampOk) || (!estab && sys.Timestamps)))
+        {
+            rx.SawTstamp = true;
+            rx.RcvTsval = o.TsVal;
+            rx.RcvTsecr = o.TsEcr;
+        }
+        if (o.SackPermitted && syn && !estab && sys.Sack)
+        {
+            rx.SackOk = true;
+            rx.NumSacks = 0;
+            rx.Dsack = false;
+        }
+        if (o.Sack.Count > 0 && rx.SackOk) sack = o.Sack;
+    }
+
+    /// <summary>Options of a segment on a synchronized connection; the timestamp echo is corrected by our offset.</summary>
+    /// <remarks>Mirrors tcp_fast_parse_options().</remarks>
+    private static void TcpFastParseOptions(TcpSock tp, TcpHeader th)
+    {
+        TcpParseOptions(tp.Net, th, ref tp.RxOpt, true, out tp.RcvSack);
+        if (tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0) tp.RxOpt.RcvTsecr -= tp.TsOffset;
+    }
+
+    /// <remarks>Mirrors tcp_paws_check().</remarks>
+    private static bool TcpPawsCheck(NetNamespace net, in TcpOptionsReceived rx, int pawsWin)
+    {
+        if (unchecked((int)(rx.TsRecent - rx.RcvTsval)) <= pawsWin) return true;
+        // The last timestamp is older than the 24-day wrap: cannot judge.
+        if (net.NowNs - rx.TsRecentStamp >= Time.Sec(24L * 24 * 3600)) return true;
+        // Some stacks send tsval 0 on the SYN and valid values after.
+        if (rx.TsRecent == 0) return true;
+        return false;
+    }
+
+    /// <summary>PAWS (RFC 7323 5): reject a segment with an older timestamp, except an RST after MSL.</summary>
+    /// <remarks>Mirrors tcp_paws_reject().</remarks>
+    internal static bool TcpPawsReject(NetNamespace net, in TcpOptionsReceived rx, bool rst)
+    {
+        if (TcpPawsCheck(net, in rx, 0)) return false;
+        if (rst && net.NowNs - rx.TsRecentStamp >= TcpPawsMsl) return false;
+        return true;
+    }
+
+    /// <summary>A duplicate pure ACK with an old timestamp reordered behind data is not a PAWS failure.</summary>
+    /// <remarks>Mirrors tcp_disordered_ack().</remarks>
+    private static bool TcpDisorderedAck(TcpSock tp, SkBuff skb)
+    {
+        var th = TcpHdr(skb);
+        uint seq = skb.Cb.Seq, ack = skb.Cb.AckSeq;
+        return th.Ack && seq == skb.Cb.EndSeq && seq == tp.RcvNxt &&
+            ack == tp.SndUna &&
+            !TcpMayUpdateWindow(tp, ack, seq, (uint)th.Window << tp.RxOpt.SndWscale) &&
+            unchecked((int)(tp.RxOpt.TsRecent - tp.RxOpt.RcvTsval)) <= (int)(tp.IcskRto / Time.NsPerMs * 1024 / 1000);
+    }
+
+    /// <remarks>Mirrors tcp_paws_discard().</remarks>
+    private static bool TcpPawsDiscard(TcpSock tp, SkBuff skb) =>
+        !TcpPawsCheck(tp.Net, in tp.RxOpt, TcpPawsWindow) && !TcpDisorderedAck(tp, skb);
+
+    /// <remarks>Mirrors tcp_store_ts_recent().</remarks>
+    private static void TcpStoreTsRecent(TcpSock tp)
+    {
+        tp.RxOpt.TsRecent = tp.RxOpt.RcvTsval;
+        tp.RxOpt.TsRecentStamp = tp.Net.NowNs;
+    }
+
+    /// <remarks>Mirrors tcp_replace_ts_recent().</remarks>
+    private static void TcpReplaceTsRecent(TcpSock tp, uint seq)
+    {
+        if (tp.RxOpt.SawTstamp && !SeqNumber.After(seq, tp.RcvWup))
+        {
+            if (TcpPawsCheck(tp.Net, in tp.RxOpt, 0)) TcpStoreTsRecent(tp);
+        }
+    }
+
+    // ---- rate limits and challenge ACKs ----
+
+    /// <summary>True if an ACK answering an invalid segment must wait (tcp_invalid_ratelimit per socket).</summary>
+    /// <remarks>Mirrors __tcp_oow_rate_limited().</remarks>
+    internal static bool TcpOowRateLimited(NetNamespace net, ref long lastOowAckTime)
+    {
+        long now = net.NowNs;
+        if (lastOowAckTime != 0)
+        {
+            long elapsed = now - lastOowAckTime;
+            if (elapsed >= 0 && elapsed < Time.Ms(net.TcpSysctl.InvalidRatelimitMs)) return true;
+        }
+        lastOowAckTime = now;
+        return false;
+    }
+
+    /// <remarks>Mirrors tcp_oow_rate_limited(): data segments without SYN are never part of an ACK loop.</remarks>
+    internal static bool TcpOowRateLimited(NetNamespace net, SkBuff skb, ref long lastOowAckTime)
+    {
+        if (skb.Cb.Seq != skb.Cb.EndSeq && (skb.Cb.TcpFlags & TcpFlags.SYN) == 0) return false;
+        return TcpOowRateLimited(net, ref lastOowAckTime);
+    }
+
+    /// <summary>
+    /// RFC 5961 challenge ACK: answers a suspicious RST or SYN with an ACK carrying our real
+    /// sequence numbers, limited per socket and per namespace (tcp_challenge_ack_limit per second).
+    /// </summary>
+    /// <remarks>Mirrors tcp_send_challenge_ack(). The per-second budget is the limit itself (the kernel randomizes it).</remarks>
+    public static void TcpSendChallengeAck(TcpSock tp)
+    {
+        var net = tp.Net;
+        if (TcpOowRateLimited(net, ref tp.LastOowAckTime)) return;
+        int limit = net.TcpSysctl.ChallengeAckLimit;
+        if (limit != int.MaxValue)
+        {
+            long now = net.NowNs / Time.NsPerSec;
+            if (now != net.TcpChallengeTimestamp)
+            {
+                net.TcpChallengeTimestamp = now;
+                net.TcpChallengeCount = limit;
+            }
+            if (net.TcpChallengeCount <= 0) return;
+            net.TcpChallengeCount--;
+        }
+        net.Mib.TcpExt[LinuxMib.TCPChallengeACK]++;
+        TcpOutput.TcpSendAck(tp);
+    }
+
+    /// <summary>ACKs a segment that was not acceptable (with a D-SACK for duplicate data).</summary>
+    /// <remarks>Mirrors tcp_send_dupack().</remarks>
+    private static void TcpSendDupack(TcpSock tp, SkBuff skb)
+    {
+        if (skb.Cb.EndSeq != skb.Cb.Seq && SeqNumber.Before(skb.Cb.Seq, tp.RcvNxt))
+        {
+            tp.Net.Mib.TcpExt[LinuxMib.DelayedACKs]++;
+            TcpEnterQuickackMode(tp, TcpMaxQuickacks);
+            if (tp.TcpIsSack)
+            {
+                uint endSeq = skb.Cb.EndSeq;
+                if (SeqNumber.After(endSeq, tp.RcvNxt)) endSeq = tp.RcvNxt;
+                TcpDsackSet(tp, skb.Cb.Seq, endSeq);
+            }
+        }
+        TcpOutput.TcpSendAck(tp);
+    }
+
+    // ---- delayed ACK engine ----
+
+    /// <remarks>Mirrors tcp_incr_quickack().</remarks>
+    private static void TcpIncrQuickack(TcpSock tp, int maxQuickacks)
+    {
+        int rcvMss = Math.Max(1, tp.IcskAck.RcvMss);
+        int quickacks = (int)(tp.RcvWnd / (uint)(2 * rcvMss));
+        if (quickacks == 0) quickacks = 2;
+        quickacks = Math.Min(quickacks, maxQuickacks);
+        if (quickacks > tp.IcskAck.Quick) tp.IcskAck.Quick = (byte)quickacks;
+    }
+
+    /// <remarks>Mirrors tcp_enter_quickack_mode().</remarks>
+    internal static void TcpEnterQuickackMode(TcpSock tp, int maxQuickacks)
+    {
+        TcpIncrQuickack(tp, maxQuickacks);
+        tp.InetCskExitPingpongMode();
+        tp.IcskAck.Ato = TcpAtoMin;
+    }
+
+    /// <remarks>Mirrors tcp_in_quickack_mode().</remarks>
+    private static bool TcpInQuickackMode(TcpSock tp) => tp.IcskAck.Quick != 0 && !tp.InetCskInPingpongMode;
+
+    /// <remarks>Mirrors tcp_dec_quickack_mode().</remarks>
+    internal static void TcpDecQuickackMode(TcpSock tp)
+    {
+        if (tp.IcskAck.Quick == 0) return;
+        int pkts = tp.InetCskAckScheduled ? 1 : 0;
+        if (pkts >= tp.IcskAck.Quick)
+        {
+            tp.IcskAck.Quick = 0;
+            tp.IcskAck.Ato = TcpAtoMin;
+        }
+        else
+        {
+            tp.IcskAck.Quick -= (byte)pkts;
+        }
+    }
+
+    /// <summary>Estimates the peer's MSS from what arrives (for delayed-ACK decisions) and the data/truesize ratio.</summary>
+    /// <remarks>Mirrors tcp_measure_rcv_mss().</remarks>
+    private static void TcpMeasureRcvMss(TcpSock tp, SkBuff skb)
+    {
+        int lss = tp.IcskAck.LastSegSize;
+        tp.IcskAck.LastSegSize = 0;
+        int len = skb.Len;
+        if (len >= tp.IcskAck.RcvMss)
+        {
+            if (len != tp.IcskAck.RcvMss)
+            {
+                int val = (int)(((long)skb.Len << TcpRmemToWinScale) / Sock.SkbTruesize(skb));
+                tp.ScalingRatio = Math.Clamp(val, 1, 255);
+            }
+            tp.IcskAck.RcvMss = Math.Min(len, (int)tp.Advmss);
+            if ((skb.Cb.TcpFlags & TcpFlags.PSH) != 0) tp.IcskAck.Pending |= IcskAck.Pushed;
+        }
+        else
+        {
+            len += skb.Data - skb.TransportHeader;
+            if (len >= TcpSock.TcpMssDefault + TcpHeader.MinLength ||
+                (len >= TcpSock.TcpMinMss + TcpHeader.MinLength && (skb.Cb.TcpFlags & (TcpFlags.PSH | TcpFlags.URG | TcpFlags.FIN | TcpFlags.RST | TcpFlags.SYN)) == 0))
+            {
+                len -= tp.TcpHeaderLen;
+                tp.IcskAck.LastSegSize = len;
+                if (len == lss)
+                {
+                    tp.IcskAck.RcvMss = len;
+                    return;
+                }
+            }
+            if ((tp.IcskAck.Pending & IcskAck.Pushed) != 0) tp.IcskAck.Pending |= IcskAck.Pushed2;
+            tp.IcskAck.Pending |= IcskAck.Pushed;
+        }
+    }
+
+    /// <remarks>Mirrors tcp_initialize_rcv_mss().</remarks>
+    internal static void TcpInitializeRcvMss(TcpSock tp)
+    {
+        uint hint = Math.Min(tp.Advmss, tp.MssCache);
+        hint = Math.Min(hint, tp.RcvWnd / 2);
+        hint = Math.Min(hint, (uint)TcpSock.TcpMssDefault);
+        hint = Math.Max(hint, (uint)TcpSock.TcpMinMss);
+        tp.IcskAck.RcvMss = (int)hint;
+    }
+
+    /// <summary>Receiver-side RTT estimate without timestamps: one sample per window of data.</summary>
+    /// <remarks>Mirrors tcp_rcv_rtt_measure() / tcp_rcv_rtt_update().</remarks>
+    private static void TcpRcvRttMeasure(TcpSock tp)
+    {
+        long now = tp.Net.NowNs;
+        if (tp.RcvRttEstTime == 0) goto newMeasure;
+        if (SeqNumber.Before(tp.RcvNxt, tp.RcvRttEstSeq)) return;
+        TcpRcvRttUpdate(tp, (uint)Math.Max(1, (now - tp.RcvRttEstTime) / 1000), true);
+    newMeasure:
+        tp.RcvRttEstSeq = tp.RcvNxt + tp.RcvWnd;
+        tp.RcvRttEstTime = now;
+    }
+
+    private static void TcpRcvRttUpdate(TcpSock tp, uint sample, bool winDep)
+    {
+        uint newSample = tp.RcvRttEstRttUs;
+        long m = sample;
+        if (newSample != 0)
+        {
+            if (!winDep)
+            {
+                m -= newSample >> 3;
+                newSample = (uint)(newSample + m);
+            }
+            else
+            {
+                m <<= 3;
+                if (m < newSample) newSample = (uint)m;
+            }
+        }
+        else
+        {
+            newSample = (uint)(m << 3);
+        }
+        tp.RcvRttEstRttUs = newSample;
+    }
+
+    /// <remarks>Mirrors tcp_rcv_rtt_measure_ts().</remarks>
+    private static void TcpRcvRttMeasureTs(TcpSock tp, SkBuff skb)
+    {
+        if (tp.RxOpt.RcvTsecr == 0 || !tp.RxOpt.SawTstamp) return;
+        if (skb.Cb.EndSeq - skb.Cb.Seq < (uint)tp.IcskAck.RcvMss) return;
+        uint delta = tp.TcpClockMs - tp.RxOpt.RcvTsecr;
+        if (delta < int.MaxValue / 1000) TcpRcvRttUpdate(tp, Math.Max(1, delta) * 1000, false);
+    }
+
+    /// <summary>
+    /// Receive buffer auto-tuning: when the application drained more than the last estimate in one
+    /// RTT, grow sk_rcvbuf (up to tcp_rmem[2]) so the window can follow the sender.
+    /// </summary>
+    /// <remarks>Mirrors tcp_rcv_space_adjust().</remarks>
+    internal static void TcpRcvSpaceAdjust(TcpSock tp)
+    {
+        long now = tp.Net.NowNs;
+        long time = now - tp.RcvqSpaceTime;
+        long rtt = (long)(tp.RcvRttEstRttUs >> 3) * 1000;
+        if (rtt == 0 || time < rtt) return;
+        int copied = unchecked((int)(tp.CopiedSeq - tp.RcvqSpaceSeq));
+        if (copied <= tp.RcvqSpaceSpace) goto newMeasure;
+        var sys = tp.Net.TcpSysctl;
+        if (sys.ModerateRcvbuf && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
+        {
+            int rcvwin = (copied << 1) + 16 * tp.Advmss;
+            long rcvbuf = Math.Min(TcpOutput.TcpSpaceFromWin(tp, rcvwin), sys.RmemMax);
+            if (rcvbuf > tp.RcvBuf)
+            {
+                tp.RcvBuf = (int)rcvbuf;
+                tp.WindowClamp = (uint)TcpOutput.TcpWinFromSpace(tp, tp.RcvBuf);
+                tp.RcvSsthresh = Math.Max(tp.RcvSsthresh, Math.Min(tp.WindowClamp, (uint)rcvwin));
+            }
+        }
+        tp.RcvqSpaceSpace = copied;
+    newMeasure:
+        tp.RcvqSpaceSeq = tp.CopiedSeq;
+        tp.RcvqSpaceTime = now;
+    }
+
+    /// <summary>Grows rcv_ssthresh (the window's growth limit) as in-order data arrives.</summary>
+    /// <remarks>Mirrors tcp_grow_window() (the truesize heuristics reduced to 2*advmss per segment).</remarks>
+    private static void TcpGrowWindow(TcpSock tp, SkBuff skb)
+    {
+        int room = (int)Math.Min(tp.WindowClamp, (uint)Math.Max(0, TcpOutput.TcpSpace(tp))) - (int)tp.RcvSsthresh;
+        if (room <= 0) return;
+        int incr = Math.Max(2 * tp.Advmss, 2 * skb.Len);
+        tp.RcvSsthresh += (uint)Math.Min(room, incr);
+        tp.IcskAck.Quick |= 1;
+    }
+
+    /// <summary>In-order data arrived: schedule an ACK and adapt the delayed-ACK timeout to the arrival pattern.</summary>
+    /// <remarks>Mirrors tcp_event_data_recv().</remarks>
+    private static void TcpEventDataRecv(TcpSock tp, SkBuff skb)
+    {
+        tp.InetCskScheduleAck();
+        TcpMeasureRcvMss(tp, skb);
+        TcpRcvRttMeasure(tp);
+        long now = tp.Net.NowNs;
+        if (tp.IcskAck.Ato == 0)
+        {
+            // The first data packet: initialize the delayed-ACK engine.
+            TcpIncrQuickack(tp, TcpMaxQuickacks);
+            tp.IcskAck.Ato = TcpAtoMin;
+        }
+        else
+        {
+            long m = now - tp.IcskAck.Lrcvtime;
+            if (m <= TcpAtoMin / 2)
+            {
+                tp.IcskAck.Ato = (tp.IcskAck.Ato >> 1) + TcpAtoMin / 2;
+            }
+            else if (m < tp.IcskAck.Ato)
+            {
+                tp.IcskAck.Ato = (tp.IcskAck.Ato >> 1) + m;
+                if (tp.IcskAck.Ato > tp.IcskRto) tp.IcskAck.Ato = tp.IcskRto;
+            }
+            else if (m > tp.IcskRto)
+            {
+                // The sender was idle too long: ACK quickly to restart its window.
+                TcpIncrQuickack(tp, TcpMaxQuickacks);
+            }
+        }
+        tp.IcskAck.Lrcvtime = now;
+        if (skb.Len >= 128) TcpGrowWindow(tp, skb);
+    }
+
+    // ---- sequence validation ----
+
+    /// <summary>RFC 9293 3.10.7.4 first check: the segment overlaps the receive window.</summary>
+    /// <remarks>Mirrors tcp_sequence().</remarks>
+    private static bool TcpSequence(TcpSock tp, uint seq, uint endSeq) =>
+        !SeqNumber.Before(endSeq, tp.RcvWup) && !SeqNumber.After(seq, tp.RcvNxt + tp.TcpReceiveWindow);
+
+    /// <summary>An RST at rcv_nxt - 1 after the peer's FIN (we are closing) is accepted.</summary>
+    /// <remarks>Mirrors tcp_reset_check().</remarks>
+    private static bool TcpResetCheck(TcpSock tp, SkBuff skb) =>
+        skb.Cb.Seq == tp.RcvNxt - 1 && TcpStateF.Is(tp.State, TcpStateF.CloseWait | TcpStateF.LastAck | TcpStateF.Closing);
+
+    /// <summary>
+    /// The checks every segment of a synchronized connection passes first: PAWS, sequence number
+    /// (unacceptable: ACK it, unless RST), RST (exactly rcv_nxt resets, in-window is answered
+    /// with a challenge ACK: RFC 5961 3.2), SYN (a challenge ACK: RFC 5961 4.2).
+    /// Returns false when the segment was consumed.
+    /// </summary>
+    /// <remarks>Mirrors tcp_validate_incoming().</remarks>
+    private static bool TcpValidateIncoming(TcpSock tp, SkBuff skb, TcpHeader th, bool synInerr)
+    {
+        var net = tp.Net;
+        SkbDropReason reason;
+        TcpFastParseOptions(tp, th);
+        if (tp.RxOpt.SawTstamp && TcpPawsDiscard(tp, skb))
+        {
+            if (!th.Rst)
+            {
+                if (th.Syn) goto synChallenge;
+                if (!TcpOowRateLimited(net, skb, ref tp.LastOowAckTime)) TcpSendDupack(tp, skb);
+                reason = SkbDropReason.TcpInvalidSequence;
+                goto discard;
+            }
+            // A reset is accepted even if it did not pass PAWS.
+        }
+        // Step 1: check the sequence number.
+        if (!TcpSequence(tp, skb.Cb.Seq, skb.Cb.EndSeq))
+        {
+            if (!th.Rst)
+            {
+                if (th.Syn) goto synChallenge;
+                if (!TcpOowRateLimited(net, skb, ref tp.LastOowAckTime)) TcpSendDupack(tp, skb);
+            }
+            else if (TcpResetCheck(tp, skb))
+            {
+                goto reset;
+            }
+            reason = SkbDropReason.TcpInvalidSequence;
+            goto discard;
+        }
+        // Step 2: check the RST bit.
+        if (th.Rst)
+        {
+            if (skb.Cb.Seq == tp.RcvNxt || TcpResetCheck(tp, skb)) goto reset;
+            if (tp.TcpIsSack && tp.RxOpt.NumSacks > 0)
+            {
+                // The right edge of the highest SACK block is as good as rcv_nxt.
+                uint maxSack = tp.SelectiveAcks[0].End;
+                for (int i = 1; i < tp.RxOpt.NumSacks; i++)
+                    if (SeqNumber.After(tp.SelectiveAcks[i].End, maxSack)) maxSack = tp.SelectiveAcks[i].End;
+                if (skb.Cb.Seq == maxSack) goto reset;
+            }
+            TcpSendChallengeAck(tp);
+            reason = SkbDropReason.TcpResetAck;
+            goto discard;
+        }
+        // Step 4: a SYN in a synchronized state gets a challenge ACK (RFC 5961 4.2), except the
+        // retransmitted SYN-ACK of a crossed (simultaneous) open.
+        if (th.Syn)
+        {
+            if (tp.State == TcpState.SynRecv && tp.Socket is not null && th.Ack &&
+                skb.Cb.Seq + 1 == skb.Cb.EndSeq && skb.Cb.Seq + 1 == tp.RcvNxt && skb.Cb.AckSeq == tp.SndNxt)
+                return true;
+            goto synChallenge;
+        }
+        return true;
+
+    synChallenge:
+        if (synInerr) net.Mib.Tcp[TcpMib.InErrs]++;
+        TcpSendChallengeAck(tp);
+        reason = SkbDropReason.TcpFlags;
+    discard:
+        net.KfreeSkbReason(skb, reason);
+        return false;
+    reset:
+        TcpReset(tp);
+        skb.Free();
+        return false;
+    }
+
+    /// <summary>The peer reset the connection: the error the application sees depends on the state.</summary>
+    /// <remarks>Mirrors tcp_reset() / tcp_done_with_error().</remarks>
+    public static void TcpReset(TcpSock tp)
+    {
+        int err;
+        switch (tp.State)
+        {
+            case TcpState.SynSent: err = Errno.ECONNREFUSED; break;
+            case TcpState.CloseWait: err = Errno.EPIPE; break;
+            case TcpState.Close: return;
+            default: err = Errno.ECONNRESET; break;
+        }
+        tp.Err = err;
+        Tcp.TcpWriteQueuePurge(tp);
+        Tcp.TcpDone(tp);
+        if (!tp.HasFlag(SockFlag.Dead)) tp.ErrorReport();
+    }
+
+    // ---- FIN ----
+
+    /// <summary>The peer's FIN is processed in order: no more data will come.</summary>
+    /// <remarks>Mirrors tcp_fin().</remarks>
+    private static void TcpFin(TcpSock tp)
+    {
+        tp.InetCskScheduleAck();
+        tp.Shutdown |= RCV_SHUTDOWN;
+        tp.SetFlag(SockFlag.Done);
+        switch (tp.State)
+        {
+            case TcpState.SynRecv:
+            case TcpState.Established:
+                Tcp.TcpSetState(tp, TcpState.CloseWait);
+                tp.InetCskEnterPingpongMode();
+                break;
+            case TcpState.CloseWait:
+            case TcpState.Closing:
+            case TcpState.LastAck:
+                break; // a retransmitted FIN: nothing to do
+            case TcpState.FinWait1:
+                // Simultaneous close: ACK the FIN and go to CLOSING.
+                TcpOutput.TcpSendAck(tp);
+                Tcp.TcpSetState(tp, TcpState.Closing);
+                break;
+            case TcpState.FinWait2:
+                TcpOutput.TcpSendAck(tp);
+                TcpMinisocks.TcpTimeWait(tp, TcpState.TimeWait, 0);
+                break;
+        }
+        // Out-of-order data beyond the FIN cannot be valid.
+        PurgeOfoQueue(tp);
+        if (tp.TcpIsSack) tp.RxOpt.NumSacks = 0;
+        if (!tp.HasFlag(SockFlag.Dead)) tp.StateChange();
+    }
+
+    private static void PurgeOfoQueue(TcpSock tp)
+    {
+        while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
+        tp.OooLastSkb = null;
+    }
+
+    // ---- SACK blocks we send ----
+
+    /// <remarks>Mirrors tcp_sack_extend().</remarks>
+    private static bool TcpSackExtend(ref SackBlock sp, uint seq, uint endSeq)
+    {
+        if (!SeqNumber.After(seq, sp.End) && !SeqNumber.After(sp.Start, endSeq))
+        {
+            uint s = sp.Start, e = sp.End;
+            if (SeqNumber.Before(seq, s)) s = seq;
+            if (SeqNumber.After(endSeq, e)) e = endSeq;
+            sp = new SackBlock(s, e);
+            return true;
+        }
+        return false;
+    }
+
+    /// <remarks>Mirrors tcp_dsack_set().</remarks>
+    private static void TcpDsackSet(TcpSock tp, uint seq, uint endSeq)
+    {
+        if (!tp.TcpIsSack) return;
+        tp.RxOpt.Dsack = true;
+        tp.DuplicateSack = new SackBlock(seq, endSeq);
+    }
+
+    /// <remarks>Mirrors tcp_dsack_extend().</remarks>
+    private static void TcpDsackExtend(TcpSock tp, uint seq, uint endSeq)
+    {
+        if (!tp.RxOpt.Dsack) TcpDsackSet(tp, seq, endSeq);
+        else TcpSackExtend(ref tp.DuplicateSack, seq, endSeq);
+    }
+
+    /// <summary>Merges SACK blocks that the first one now overlaps.</summary>
+    /// <remarks>Mirrors tcp_sack_maybe_coalesce().</remarks>
+    private static void TcpSackMaybeCoalesce(TcpSock tp)
+    {
+        var sacks = tp.SelectiveAcks;
+        for (int thisSack = 1; thisSack < tp.RxOpt.NumSacks;)
+        {
+            if (TcpSackExtend(ref sacks[0], sacks[thisSack].Start, sacks[thisSack].End))
+            {
+                tp.RxOpt.NumSacks--;
+                for (int i = thisSack; i < tp.RxOpt.NumSacks; i++) sacks[i] = sacks[i + 1];
+                continue;
+            }
+            thisSack++;
+        }
+    }
+
+    /// <summary>Reports a new out-of-order block first (RFC 2018 4: the most recent block first).</summary>
+    /// <remarks>Mirrors tcp_sack_new_ofo_skb().</remarks>
+    private static void TcpSackNewOfoSkb(TcpSock tp, uint seq, uint endSeq)
+    {
+        var sacks = tp.SelectiveAcks;
+        int curSacks = tp.RxOpt.NumSacks;
+        int thisSack;
+        if (curSacks == 0) goto newSack;
+        for (thisSack = 0; thisSack < curSacks; thisSack++)
+        {
+            if (TcpSackExtend(ref sacks[thisSack], seq, endSeq))
+            {
+                for (; thisSack > 0; thisSack--) (sacks[thisSack], sacks[thisSack - 1]) = (sacks[thisSack - 1], sacks[thisSack]);
+                if (curSacks > 1) TcpSackMaybeCoalesce(tp);
+                return;
+            }
+        }
+        if (thisSack >= TcpOpt.MaxSackBlocks)
+        {
+            thisSack--;
+            tp.RxOpt.NumSacks--;
+        }
+        for (; thisSack > 0; thisSack--) sacks[thisSack] = sacks[thisSack - 1];
+    newSack:
+        sacks[0] = new SackBlock(seq, endSeq);
+        tp.RxOpt.NumSacks++;
+    }
+
+    /// <summary>Drops the SACK blocks rcv_nxt has covered.</summary>
+    /// <remarks>Mirrors tcp_sack_remove().</remarks>
+    private static void TcpSackRemove(TcpSock tp)
+    {
+        if (tp.OutOfOrderQueue.IsEmpty)
+        {
+            tp.RxOpt.NumSacks = 0;
+            return;
+        }
+        var sacks = tp.SelectiveAcks;
+        int numSacks = tp.RxOpt.NumSacks;
+        for (int thisSack = 0; thisSack < numSacks;)
+        {
+            if (!SeqNumber.Before(tp.RcvNxt, sacks[thisSack].Start))
+            {
+                for (int i = thisSack + 1; i < numSacks; i++) sacks[i - 1] = sacks[i];
+                numSacks--;
+                continue;
+            }
+            thisSack++;
+        }
+        tp.RxOpt.NumSacks = numSacks;
+    }
+
+    // ---- receive queues ----
+
+    /// <summary>Appends a segment's bytes to the tail buffer of the receive queue if they fit (saves memory and truesize).</summary>
+    /// <remarks>Mirrors tcp_try_coalesce().</remarks>
+    private static bool TcpTryCoalesce(TcpSock tp, SkBuffQueue queue, SkBuff to, SkBuff from)
+    {
+        if (from.Cb.Seq != to.Cb.EndSeq) return false;
+        if ((to.Cb.TcpFlags & TcpFlags.FIN) != 0) return false;
+        int len = from.Len;
+        if (len > to.Tailroom) return false;
+        from.DataSpan.CopyTo(to.Put(len));
+        queue.AdjustBytes(len);
+        to.Cb.EndSeq = from.Cb.EndSeq;
+        to.Cb.AckSeq = from.Cb.AckSeq;
+        to.Cb.TcpFlags |= from.Cb.TcpFlags;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
+        return true;
+    }
+
+    /// <summary>Queues in-order data (coalescing into the tail when possible) and advances rcv_nxt. True if the buffer was eaten.</summary>
+    /// <remarks>Mirrors tcp_queue_rcv().</remarks>
+    private static bool TcpQueueRcv(TcpSock tp, SkBuff skb)
+    {
+        var tail = tp.ReceiveQueue.Last;
+        bool eaten = tail is not null && TcpTryCoalesce(tp, tp.ReceiveQueue, tail, skb);
+        TcpRcvNxtUpdate(tp, skb.Cb.EndSeq);
+        if (!eaten)
+        {
+            if (skb.Sk != tp) tp.SkbSetOwnerR(skb);
+            tp.ReceiveQueue.EnqueueTail(skb);
+        }
+        return eaten;
+    }
+
+    /// <remarks>Mirrors tcp_rcv_nxt_update().</remarks>
+    private static void TcpRcvNxtUpdate(TcpSock tp, uint seq)
+    {
+        uint delta = seq - tp.RcvNxt;
+        tp.BytesReceived += delta;
+        tp.RcvNxt = seq;
+    }
+
+    /// <summary>Moves out-of-order segments that rcv_nxt has reached to the receive queue.</summary>
+    /// <remarks>Mirrors tcp_ofo_queue().</remarks>
+    private static void TcpOfoQueue(TcpSock tp)
+    {
+        uint dsackHigh = tp.RcvNxt;
+        var ofo = tp.OutOfOrderQueue;
+        while (ofo.First is { } skb)
+        {
+            if (SeqNumber.After(skb.Cb.Seq, tp.RcvNxt)) break;
+            if (SeqNumber.Before(skb.Cb.Seq, dsackHigh))
+            {
+                uint dsack = dsackHigh;
+                if (SeqNumber.Before(skb.Cb.EndSeq, dsackHigh)) dsackHigh = skb.Cb.EndSeq;
+                TcpDsackExtend(tp, skb.Cb.Seq, dsack);
+            }
+            ofo.Unlink(skb);
+            if (skb == tp.OooLastSkb) tp.OooLastSkb = ofo.Last;
+            if (!SeqNumber.After(skb.Cb.EndSeq, tp.RcvNxt))
+            {
+                tp.Net.Mib.Drops[SkbDropReason.TcpOfoDrop]++;
+                tp.SkbFreeDatagram(skb);
+                continue;
+            }
+            bool fin = (skb.Cb.TcpFlags & TcpFlags.FIN) != 0;
+            var tail = tp.ReceiveQueue.Last;
+            bool eaten = tail is not null && TcpTryCoalesce(tp, tp.ReceiveQueue, tail, skb);
+            TcpRcvNxtUpdate(tp, skb.Cb.EndSeq);
+            if (!eaten) tp.ReceiveQueue.EnqueueTail(skb);
+            else tp.SkbFreeDatagram(skb);
+            if (fin)
+            {
+                TcpFin(tp);
+                break;
+            }
+        }
+    }
+
+    /// <summary>Is there room in the receive buffer for this buffer?</summary>
+    /// <remarks>Mirrors tcp_try_rmem_schedule() (without pruning: a full buffer refuses).</remarks>
+    private static bool TcpTryRmemSchedule(TcpSock tp, SkBuff skb) => tp.RmemAlloc + Sock.SkbTruesize(skb) <= tp.RcvBuf;
+
+    /// <summary>
+    /// Files a segment beyond a hole, merging overlaps (reported as D-SACK) and remembering it
+    /// as a SACK block.
+    /// </summary>
+    /// <remarks>Mirrors tcp_data_queue_ofo() (an rbtree in Linux, a sorted list here).</remarks>
+    private static void TcpDataQueueOfo(TcpSock tp, SkBuff skb)
+    {
+        var net = tp.Net;
+        if (!TcpTryRmemSchedule(tp, skb))
+        {
+            net.Mib.TcpExt[LinuxMib.TCPOFODrop]++;
+            tp.DataReady();
+            net.KfreeSkbReason(skb, SkbDropReason.TcpOfoDrop);
+            return;
+        }
+        tp.InetCskScheduleAck();
+        net.Mib.TcpExt[LinuxMib.TCPOFOQueue]++;
+        uint seq = skb.Cb.Seq, endSeq = skb.Cb.EndSeq;
+        var ofo = tp.OutOfOrderQueue;
+        SkBuff? keep = skb;
+        if (ofo.IsEmpty)
+        {
+            if (tp.TcpIsSack)
+            {
+                tp.RxOpt.NumSacks = 1;
+                tp.SelectiveAcks[0] = new SackBlock(seq, endSeq);
+            }
+            ofo.EnqueueTail(skb);
+            tp.OooLastSkb = skb;
+            goto end;
+        }
+        // The common case: appending after the last out-of-order segment.
+        if (tp.OooLastSkb is { } last && TcpTryCoalesce(tp, ofo, last, skb))
+        {
+            skb.Free();
+            keep = null;
+            goto addSack;
+        }
+        // Find the place: the last segment that starts at or before seq.
+        SkBuff? prev = ofo.Last;
+        while (prev is not null && SeqNumber.Before(seq, prev.Cb.Seq)) prev = prev.Prev;
+        if (prev is not null && SeqNumber.Before(seq, prev.Cb.EndSeq))
+        {
+            if (!SeqNumber.After(endSeq, prev.Cb.EndSeq))
+            {
+                // All the bytes are here already.
+                net.Mib.TcpExt[LinuxMib.TCPOFOMerge]++;
+                net.KfreeSkbReason(skb, SkbDropReason.TcpOfoDrop);
+                keep = null;
+                TcpDsackSet(tp, seq, endSeq);
+                goto addSack;
+            }
+            if (SeqNumber.After(seq, prev.Cb.Seq))
+            {
+                TcpDsackSet(tp, seq, prev.Cb.EndSeq); // partial overlap
+            }
+            else
+            {
+                // Same start, and this one covers it: replace.
+                var p2 = prev.Prev;
+                ofo.Unlink(prev);
+                TcpDsackExtend(tp, prev.Cb.Seq, prev.Cb.EndSeq);
+                net.Mib.TcpExt[LinuxMib.TCPOFOMerge]++;
+                tp.SkbFreeDatagram(prev);
+                prev = p2;
+            }
+        }
+        ofo.InsertAfter(prev, skb);
+        // Remove the segments this one covers.
+        SkBuff? next;
+        while ((next = skb.Next) is not null)
+        {
+            if (!SeqNumber.After(endSeq, next.Cb.Seq)) break;
+            if (SeqNumber.Before(endSeq, next.Cb.EndSeq))
+            {
+                TcpDsackExtend(tp, next.Cb.Seq, endSeq);
+                break;
+            }
+            ofo.Unlink(next);
+            TcpDsackExtend(tp, next.Cb.Seq, next.Cb.EndSeq);
+            net.Mib.TcpExt[LinuxMib.TCPOFOMerge]++;
+            tp.SkbFreeDatagram(next);
+        }
+        if (skb.Next is null) tp.OooLastSkb = skb;
+    addSack:
+        if (tp.TcpIsSack) TcpSackNewOfoSkb(tp, seq, endSeq);
+    end:
+        if (keep is not null)
+        {
+            if (tp.TcpIsSack) TcpGrowWindow(tp, keep);
+            tp.SkbSetOwnerR(keep);
+        }
+    }
+
+    /// <summary>
+    /// Step 7 of segment arrival: queue the text. In-order data goes to the receive queue (then
+    /// whatever the out-of-order queue can now deliver); old data gets an immediate ACK with a
+    /// D-SACK; data beyond the window is dropped; data after a hole waits in the out-of-order queue.
+    /// </summary>
+    /// <remarks>Mirrors tcp_data_queue().</remarks>
+    private static void TcpDataQueue(TcpSock tp, SkBuff skb)
+    {
+        var net = tp.Net;
+        if (skb.Cb.Seq == skb.Cb.EndSeq)
+        {
+            skb.Free();
+            return;
+        }
+        skb.Pull(TcpHdr(skb).HeaderLength);
+        tp.RxOpt.Dsack = false;
+        SkbDropReason reason;
+        if (skb.Cb.Seq == tp.RcvNxt)
+        {
+            if (tp.TcpReceiveWindow == 0)
+            {
+                // A bare FIN is accepted even into a zero window.
+                if (skb.Len == 0 && (skb.Cb.TcpFlags & TcpFlags.FIN) != 0) goto queueAndOut;
+                reason = SkbDropReason.TcpZeroWindow;
+                net.Mib.TcpExt[LinuxMib.TCPZeroWindowDrop]++;
+                goto outOfWindow;
+            }
+            goto queueAndOut;
+        }
+        if (!SeqNumber.After(skb.Cb.EndSeq, tp.RcvNxt))
+        {
+            // A retransmission of what we have: ACK at once, report it as D-SACK.
+            reason = SkbDropReason.TcpOldData;
+            net.Mib.TcpExt[LinuxMib.DelayedACKs]++;
+            TcpDsackSet(tp, skb.Cb.Seq, skb.Cb.EndSeq);
+            goto outOfWindow;
+        }
+        // Beyond the window (a zero-window probe, for one).
+        if (!SeqNumber.Before(skb.Cb.Seq, tp.RcvNxt + tp.TcpReceiveWindow))
+        {
+            reason = SkbDropReason.TcpOverWindow;
+            goto outOfWindow;
+        }
+        if (SeqNumber.Before(skb.Cb.Seq, tp.RcvNxt))
+        {
+            // Partly old: seq < rcv_nxt < end_seq.
+            TcpDsackSet(tp, skb.Cb.Seq, tp.RcvNxt);
+            if (tp.TcpReceiveWindow == 0)
+            {
+                reason = SkbDropReason.TcpZeroWindow;
+                net.Mib.TcpExt[LinuxMib.TCPZeroWindowDrop]++;
+                goto outOfWindow;
+            }
+            goto queueAndOut;
+        }
+        TcpDataQueueOfo(tp, skb);
+        return;
+
+    queueAndOut:
+        if (!TcpTryRmemSchedule(tp, skb))
+        {
+            tp.IcskAck.Pending |= IcskAck.Now;
+            tp.InetCskScheduleAck();
+            tp.DataReady();
+            if (!tp.ReceiveQueue.IsEmpty && skb.Len > 0)
+            {
+                net.Mib.TcpExt[LinuxMib.TCPRcvQDrop]++;
+                reason = SkbDropReason.SocketRcvBuff;
+                goto drop;
+            }
+        }
+        bool eaten = TcpQueueRcv(tp, skb);
+        if (skb.Len > 0) TcpEventDataRecv(tp, skb);
+        if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) TcpFin(tp);
+        if (!tp.OutOfOrderQueue.IsEmpty)
+        {
+            TcpOfoQueue(tp);
+            // RFC 5681 4.2: ACK at once when a gap is filled.
+            if (tp.OutOfOrderQueue.IsEmpty) tp.IcskAck.Pending |= IcskAck.Now;
+        }
+        if (tp.RxOpt.NumSacks > 0) TcpSackRemove(tp);
+        if (eaten) skb.Free();
+        if (!tp.HasFlag(SockFlag.Dead)) tp.DataReady();
+        return;
+
+    outOfWindow:
+        TcpEnterQuickackMode(tp, TcpMaxQuickacks);
+        tp.InetCskScheduleAck();
+    drop:
+        net.KfreeSkbReason(skb, reason);
+    }
+
+    // ---- ACK processing: window, RTT, retransmit queue ----
+
+    /// <remarks>Mirrors tcp_init_wl().</remarks>
+    internal static void TcpInitWl(TcpSock tp, uint seq) => tp.SndWl1 = seq;
+
+    /// <remarks>Mirrors tcp_may_update_window() (RFC 9293 3.10.7.4 fifth, SND.WL1/WL2).</remarks>
+    private static bool TcpMayUpdateWindow(TcpSock tp, uint ack, uint ackSeq, uint nwin) =>
+        SeqNumber.After(ack, tp.SndUna) || SeqNumber.After(ackSeq, tp.SndWl1) || (ackSeq == tp.SndWl1 && (nwin > tp.SndWnd || nwin == 0));
+
+    /// <remarks>Mirrors tcp_snd_una_update().</remarks>
+    private static void TcpSndUnaUpdate(TcpSock tp, uint ack)
+    {
+        uint delta = ack - tp.SndUna;
+        tp.BytesAcked += delta;
+        tp.SndUna = ack;
+    }
+
+    /// <remarks>Mirrors tcp_ack_update_window().</remarks>
+    private static int TcpAckUpdateWindow(TcpSock tp, TcpHeader th, uint ack, uint ackSeq)
+    {
+        int flag = 0;
+        uint nwin = th.Window;
+        if (!th.Syn) nwin <<= tp.RxOpt.SndWscale;
+        if (TcpMayUpdateWindow(tp, ack, ackSeq, nwin))
+        {
+            flag |= FlagWinUpdate;
+            tp.SndWl1 = ackSeq;
+            if (tp.SndWnd != nwin)
+            {
+                tp.SndWnd = nwin;
+                if (nwin > tp.MaxWindow)
+                {
+                    tp.MaxWindow = nwin;
+                    TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+                }
+            }
+        }
+        TcpSndUnaUpdate(tp, ack);
+        return flag;
+    }
+
+    /// <summary>RFC 6298 smoothed RTT and variance (the kernel's scaled integer form, rttvar at least RTO_MIN).</summary>
+    /// <remarks>Mirrors tcp_rtt_estimator().</remarks>
+    private static void TcpRttEstimator(TcpSock tp, long mrttUs)
+    {
+        long m = mrttUs;
+        uint srtt = tp.SrttUs;
+        uint rtoMinUs = (uint)(TcpTimer.TcpRtoMin(tp) / 1000);
+        if (srtt != 0)
+        {
+            m -= srtt >> 3;
+            srtt = (uint)(srtt + m);
+            if (m < 0)
+            {
+                m = -m;
+                m -= tp.MdevUs >> 2;
+                if (m > 0) m >>= 3;
+            }
+            else
+            {
+                m -= tp.MdevUs >> 2;
+            }
+            tp.MdevUs = (uint)(tp.MdevUs + m);
+            if (tp.MdevUs > tp.MdevMaxUs)
+            {
+                tp.MdevMaxUs = tp.MdevUs;
+                if (tp.MdevMaxUs > tp.RttvarUs) tp.RttvarUs = tp.MdevMaxUs;
+            }
+            if (SeqNumber.After(tp.SndUna, tp.RttSeq))
+            {
+                if (tp.MdevMaxUs < tp.RttvarUs) tp.RttvarUs -= (tp.RttvarUs - tp.MdevMaxUs) >> 2;
+                tp.RttSeq = tp.SndNxt;
+                tp.MdevMaxUs = rtoMinUs;
+            }
+        }
+        else
+        {
+            srtt = (uint)(m << 3);
+            tp.MdevUs = (uint)(m << 1);
+            tp.RttvarUs = Math.Max(tp.MdevUs, rtoMinUs);
+            tp.MdevMaxUs = tp.RttvarUs;
+            tp.RttSeq = tp.SndNxt;
+        }
+        tp.SrttUs = Math.Max(1u, srtt);
+    }
+
+    /// <summary>RTO = srtt + rttvar (rttvar ≥ RTO_MIN), at most RTO_MAX.</summary>
+    /// <remarks>Mirrors tcp_set_rto() / __tcp_set_rto() / tcp_bound_rto().</remarks>
+    internal static void TcpSetRto(TcpSock tp)
+    {
+        long rto = ((long)(tp.SrttUs >> 3) + tp.RttvarUs) * 1000;
+        tp.IcskRto = Math.Min(rto, TcpTimer.TcpRtoMax(tp.Net));
+    }
+
+    /// <summary>
+    /// Takes an RTT sample: from the ACK's timing unless a retransmitted segment was acknowledged
+    /// (Karn), else from the timestamp echo.
+    /// </summary>
+    /// <remarks>Mirrors tcp_ack_update_rtt().</remarks>
+    private static bool TcpAckUpdateRtt(TcpSock tp, int flag, long seqRttUs, ref long caRttUs)
+    {
+        if (seqRttUs < 0 && tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 && (flag & FlagAcked) != 0)
+        {
+            uint delta = tp.TcpClockMs - tp.RxOpt.RcvTsecr;
+            if (delta < int.MaxValue / 1000)
+            {
+                if (delta == 0) delta = 1;
+                seqRttUs = delta * 1000L;
+                caRttUs = seqRttUs;
+            }
+        }
+        if (seqRttUs < 0) return false;
+        TcpRttEstimator(tp, seqRttUs);
+        TcpSetRto(tp);
+        // RFC 6298: the backoff is cleared only on a valid RTT measurement.
+        tp.IcskBackoff = 0;
+        return true;
+    }
+
+    /// <summary>The SYN-ACK handshake's RTT for a passive open.</summary>
+    /// <remarks>Mirrors tcp_synack_rtt_meas().</remarks>
+    internal static void TcpSynackRttMeas(TcpSock tp, TcpRequestSock req)
+    {
+        long rttUs = -1;
+        if (req.NumRetrans == 0 && req.SntSynack != 0) rttUs = Math.Max(1, (tp.Net.NowNs - req.SntSynack) / 1000);
+        long ca = rttUs;
+        TcpAckUpdateRtt(tp, FlagSynAcked, rttUs, ref ca);
+    }
+
+    /// <summary>Frees a segment from the retransmit queue, keeping the scan hint valid.</summary>
+    internal static void TcpRtxQueueUnlinkAndFree(TcpSock tp, SkBuff skb)
+    {
+        if (skb == tp.RetransmitSkbHint) tp.RetransmitSkbHint = null;
+        tp.RtxQueue.Unlink(skb);
+        TcpOutput.TcpWmemFreeSkb(tp, skb);
+    }
+
+    /// <summary>
+    /// Removes what the ACK covered from the retransmit queue, updates the in-flight accounting,
+    /// takes an RTT sample (Karn's rule) and tells the congestion control.
+    /// </summary>
+    /// <remarks>Mirrors tcp_clean_rtx_queue().</remarks>
+    private static int TcpCleanRtxQueue(TcpSock tp, uint priorSndUna)
+    {
+        long now = tp.Net.NowNs;
+        long firstAckt = 0, lastAckt = 0;
+        uint pktsAcked = 0;
+        int flag = 0;
+        SkBuff? skb;
+        while ((skb = tp.RtxQueue.First) is not null)
+        {
+            ref var scb = ref skb.Cb;
+            byte sacked = scb.Sacked;
+            if (SeqNumber.After(scb.EndSeq, tp.SndUna)) break; // not fully acknowledged (one segment per buffer)
+            if ((sacked & TcpSkbCbSacked.Retrans) != 0)
+            {
+                if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0) tp.RetransOut--;
+                flag |= FlagRetransDataAcked;
+            }
+            else if ((sacked & TcpSkbCbSacked.SackedAcked) == 0)
+            {
+                lastAckt = scb.When;
+                if (firstAckt == 0) firstAckt = lastAckt;
+            }
+            if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
+            if ((sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut--;
+            tp.PacketsOut--;
+            pktsAcked++;
+            tp.Delivered++;
+            if ((scb.TcpFlags & TcpFlags.SYN) == 0)
+            {
+                flag |= FlagDataAcked;
+            }
+            else
+            {
+                flag |= FlagSynAcked;
+                tp.RetransStamp = 0;
+            }
+            TcpRtxQueueUnlinkAndFree(tp, skb);
+        }
+        if (SeqNumber.Between(tp.SndUp, priorSndUna, tp.SndUna)) tp.SndUp = tp.SndUna;
+        if (skb is not null && (skb.Cb.Sacked & TcpSkbCbSacked.SackedAcked) != 0) flag |= FlagSackReneging;
+
+        long seqRttUs = -1, caRttUs = -1;
+        if (firstAckt != 0 && (flag & FlagRetransDataAcked) == 0)
+        {
+            seqRttUs = Math.Max(1, (now - firstAckt) / 1000);
+            caRttUs = Math.Max(1, (now - lastAckt) / 1000);
+        }
+        TcpAckUpdateRtt(tp, flag, seqRttUs, ref caRttUs);
+        if ((flag & FlagAcked) != 0)
+        {
+            flag |= FlagSetXmitTimer;
+            if (!tp.TcpIsSack) TcpRemoveRenoSacks(tp, pktsAcked);
+        }
+        tp.CaOps.PktsAcked(tp, new AckSample(pktsAcked, (int)Math.Min(caRttUs, int.MaxValue), tp.PacketsInFlight));
+        return flag;
+    }
+
+    /// <summary>Marks retransmit-queue segments covered by the peer's SACK blocks.</summary>
+    /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; D-SACK blocks are recognized and ignored).</remarks>
+    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna)
+    {
+        int flag = 0;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            uint start = blocks[i].Start, end = blocks[i].End;
+            // D-SACK (RFC 2883): the first block below the cumulative ACK, or inside the second.
+            if (!SeqNumber.After(end, start)) continue;
+            if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna))
+            {
+                if (i == 0) { flag |= FlagDsackingAck; tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++; }
+                continue;
+            }
+            if (SeqNumber.After(end, tp.SndNxt))
+            {
+                tp.Net.Mib.TcpExt[LinuxMib.TCPSACKDiscard]++;
+                continue;
+            }
+            for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next)
+            {
+                if (!SeqNumber.After(skb.Cb.EndSeq, start)) continue;
+                if (!SeqNumber.Before(skb.Cb.Seq, end)) break;
+                if (SeqNumber.Before(skb.Cb.Seq, start) || SeqNumber.After(skb.Cb.EndSeq, end)) continue; // partly covered
+                byte sacked = skb.Cb.Sacked;
+                if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) continue;
+                if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0)
+                {
+                    skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.SackedRetrans);
+                    tp.RetransOut--;
+                }
+                if ((sacked & TcpSkbCbSacked.Lost) != 0)
+                {
+                    skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.Lost);
+                    tp.LostOut--;
+                }
+                skb.Cb.Sacked |= TcpSkbCbSacked.SackedAcked;
+                tp.SackedOut++;
+                tp.Delivered++;
+                flag |= FlagDataSacked;
+                if (!tp.HasHighestSack || SeqNumber.After(skb.Cb.EndSeq, tp.HighestSackSeq))
+                {
+                    tp.HighestSackSeq = skb.Cb.EndSeq;
+                    tp.HasHighestSack = true;
+                }
+            }
+        }
+        return flag;
+    }
+
+    // ---- loss recovery ----
+
+    /// <remarks>Mirrors tcp_in_cwnd_reduction().</remarks>
+    internal static bool TcpInCwndReduction(TcpSock tp) => tp.CaState is TcpCaState.Cwr or TcpCaState.Recovery;
+
+    /// <remarks>Mirrors tcp_set_ca_state().</remarks>
+    internal static void TcpSetCaState(TcpSock tp, TcpCaState state)
+    {
+        tp.CaOps.SetState(tp, state);
+        tp.CaState = state;
+    }
+
+    /// <remarks>Mirrors tcp_current_ssthresh().</remarks>
+    private static uint TcpCurrentSsthresh(TcpSock tp)
+    {
+        if (TcpInCwndReduction(tp)) return tp.SndSsthresh;
+        return Math.Max(tp.SndSsthresh, (tp.SndCwnd >> 1) + (tp.SndCwnd >> 2));
+    }
+
+    /// <remarks>Mirrors tcp_init_undo().</remarks>
+    private static void TcpInitUndo(TcpSock tp)
+    {
+        tp.UndoMarker = tp.SndUna;
+        tp.UndoMarkerValid = true;
+        tp.UndoRetrans = tp.RetransOut != 0 ? (int)tp.RetransOut : -1;
+    }
+
+    /// <remarks>Mirrors tcp_clear_retrans().</remarks>
+    internal static void TcpClearRetrans(TcpSock tp)
+    {
+        tp.RetransOut = 0;
+        tp.LostOut = 0;
+        tp.UndoMarker = 0;
+        tp.UndoMarkerValid = false;
+        tp.UndoRetrans = -1;
+        tp.SackedOut = 0;
+        tp.HasHighestSack = false;
+    }
+
+    /// <summary>Marks a segment lost (a lost retransmission is counted again).</summary>
+    /// <remarks>Mirrors tcp_mark_skb_lost() with tcp_verify_retransmit_hint().</remarks>
+    internal static void TcpMarkSkbLost(TcpSock tp, SkBuff skb)
+    {
+        byte sacked = skb.Cb.Sacked;
+        if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) return;
+        if (tp.RetransmitSkbHint is null || tp.RetransmitSkbHint.List != tp.RtxQueue ||
+            SeqNumber.Before(skb.Cb.Seq, tp.RetransmitSkbHint.Cb.Seq))
+            tp.RetransmitSkbHint = skb;
+        if ((sacked & TcpSkbCbSacked.Lost) != 0)
+        {
+            if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0)
+            {
+                skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.SackedRetrans);
+                tp.RetransOut--;
+                tp.Net.Mib.TcpExt[LinuxMib.TCPLostRetransmit]++;
+            }
+        }
+        else
+        {
+            tp.LostOut++;
+            skb.Cb.Sacked |= TcpSkbCbSacked.Lost;
+        }
+    }
+
+    /// <summary>
+    /// Identifies losses: NewReno marks the head lost (on the third duplicate ACK, or on a partial
+    /// ACK in recovery); SACK marks every unSACKed segment with at least dupthresh SACKed
+    /// segments above it (RFC 6675 IsLost).
+    /// </summary>
+    /// <remarks>Mirrors tcp_identify_packet_loss() -> tcp_newreno_mark_lost(); the SACK part
+    /// follows RFC 6675 where Linux uses RACK.</remarks>
+    private static void TcpIdentifyPacketLoss(TcpSock tp, int flag)
+    {
+        var head = tp.RtxQueue.First;
+        if (head is null) return;
+        if (!tp.TcpIsSack)
+        {
+            var state = tp.CaState;
+            if ((state < TcpCaState.Recovery && tp.SackedOut >= tp.Reordering) ||
+                (state == TcpCaState.Recovery && (flag & FlagSndUnaAdvanced) != 0))
+            {
+                if ((head.Cb.Sacked & TcpSkbCbSacked.Lost) == 0) TcpMarkSkbLost(tp, head);
+            }
+            return;
+        }
+        if (tp.SackedOut == 0) return;
+        uint sackedAbove = 0;
+        for (var skb = tp.RtxQueue.Last; skb is not null; skb = skb.Prev)
+        {
+            byte sacked = skb.Cb.Sacked;
+            if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) { sackedAbove++; continue; }
+            if (sackedAbove < tp.Reordering) continue;
+            // Stop at what is already marked and not since retransmitted: below is marked too.
+            if ((sacked & TcpSkbCbSacked.Lost) != 0 && (sacked & TcpSkbCbSacked.SackedRetrans) == 0) break;
+            if ((sacked & TcpSkbCbSacked.Lost) == 0) TcpMarkSkbLost(tp, skb);
+        }
+    }
+
+    /// <remarks>Mirrors tcp_add_reno_sack() with tcp_limit_reno_sacked(): a duplicate ACK counts as one SACKed segment.</remarks>
+    private static void TcpAddRenoSack(TcpSock tp, int numDupack)
+    {
+        if (numDupack == 0) return;
+        tp.SackedOut += (uint)numDupack;
+        uint holes = Math.Max(tp.LostOut, 1u);
+        holes = Math.Min(holes, tp.PacketsOut);
+        if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
+    }
+
+    /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
+    private static void TcpRemoveRenoSacks(TcpSock tp, uint acked)
+    {
+        if (acked == 0) return;
+        if (acked - 1 >= tp.SackedOut) tp.SackedOut = 0;
+        else tp.SackedOut -= acked - 1;
+    }
+
+    /// <remarks>Mirrors tcp_reset_reno_sack().</remarks>
+    private static void TcpResetRenoSack(TcpSock tp) => tp.SackedOut = 0;
+
+    /// <remarks>Mirrors tcp_any_retrans_done().</remarks>
+    private static bool TcpAnyRetransDone(TcpSock tp) =>
+        tp.RetransOut != 0 || (tp.RtxQueue.First is { } skb && (skb.Cb.Sacked & TcpSkbCbSacked.EverRetrans) != 0);
+
+    /// <remarks>Mirrors tcp_time_to_recover(): a loss is marked, or more than dupthresh segments were (S)ACKed beyond a hole.</remarks>
+    private static bool TcpTimeToRecover(TcpSock tp) => tp.LostOut != 0 || tp.SackedOut + 1 > tp.Reordering;
+
+    /// <remarks>Mirrors tcp_init_cwnd_reduction().</remarks>
+    private static void TcpInitCwndReduction(TcpSock tp)
+    {
+        tp.HighSeq = tp.SndNxt;
+        tp.SndCwndCnt = 0;
+        tp.PriorCwnd = tp.SndCwnd;
+        tp.PrrDelivered = 0;
+        tp.PrrOut = 0;
+        tp.SndSsthresh = tp.CaOps.Ssthresh(tp);
+    }
+
+    /// <summary>Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during recovery.</summary>
+    /// <remarks>Mirrors tcp_cwnd_reduction().</remarks>
+    private static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int flag)
+    {
+        if (newlyAckedSacked <= 0 || tp.PriorCwnd == 0) return;
+        int sndcnt;
+        int delta = (int)tp.SndSsthresh - (int)tp.PacketsInFlight;
+        tp.PrrDelivered += (uint)newlyAckedSacked;
+        if (delta < 0)
+        {
+            ulong dividend = (ulong)tp.SndSsthresh * tp.PrrDelivered + tp.PriorCwnd - 1;
+            sndcnt = (int)(dividend / tp.PriorCwnd) - (int)tp.PrrOut;
+        }
+        else
+        {
+            sndcnt = Math.Max((int)tp.PrrDelivered - (int)tp.PrrOut, newlyAckedSacked);
+            if ((flag & FlagSndUnaAdvanced) != 0) sndcnt++;
+            sndcnt = Math.Min(delta, sndcnt);
+        }
+        // Force a fast retransmit upon entering fast recovery.
+        sndcnt = Math.Max(sndcnt, tp.PrrOut != 0 ? 0 : 1);
+        tp.SndCwnd = tp.PacketsInFlight + (uint)sndcnt;
+    }
+
+    /// <remarks>Mirrors tcp_end_cwnd_reduction().</remarks>
+    private static void TcpEndCwndReduction(TcpSock tp)
+    {
+        if (tp.SndSsthresh < TcpCong.InfiniteSsthresh && (tp.CaState == TcpCaState.Cwr || tp.UndoMarkerValid))
+        {
+            tp.SndCwnd = tp.SndSsthresh;
+            tp.SndCwndStamp = tp.Net.NowNs;
+        }
+        tp.CaOps.CwndEvent(tp, TcpCaEvent.CompleteCwr);
+    }
+
+    /// <remarks>Mirrors tcp_enter_recovery().</remarks>
+    private static void TcpEnterRecovery(TcpSock tp)
+    {
+        tp.Net.Mib.TcpExt[tp.TcpIsSack ? LinuxMib.TCPSackRecovery : LinuxMib.TCPRenoRecovery]++;
+        tp.PriorSsthresh = 0;
+        TcpInitUndo(tp);
+        if (!TcpInCwndReduction(tp))
+        {
+            tp.PriorSsthresh = TcpCurrentSsthresh(tp);
+            TcpInitCwndReduction(tp);
+        }
+        TcpSetCaState(tp, TcpCaState.Recovery);
+    }
+
+    /// <summary>
+    /// After a retransmission timeout: everything outstanding is presumed lost, ssthresh is cut
+    /// (once per episode), cwnd drops to what is in flight plus one (then slow start).
+    /// </summary>
+    /// <remarks>Mirrors tcp_enter_loss() with tcp_timeout_mark_lost().</remarks>
+    internal static void TcpEnterLoss(TcpSock tp)
+    {
+        tp.RetransmitSkbHint = null;
+        for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next) TcpMarkSkbLost(tp, skb);
+        if (tp.CaState <= TcpCaState.Disorder || !SeqNumber.After(tp.HighSeq, tp.SndUna) ||
+            (tp.CaState == TcpCaState.Loss && tp.IcskRetransmits == 0))
+        {
+            tp.PriorSsthresh = TcpCurrentSsthresh(tp);
+            tp.PriorCwnd = tp.SndCwnd;
+            tp.SndSsthresh = tp.CaOps.Ssthresh(tp);
+            tp.CaOps.CwndEvent(tp, TcpCaEvent.Loss);
+            TcpInitUndo(tp);
+        }
+        tp.SndCwnd = tp.PacketsInFlight + 1;
+        tp.SndCwndCnt = 0;
+        tp.SndCwndStamp = tp.Net.NowNs;
+        if (!tp.TcpIsSack) TcpResetRenoSack(tp);
+        TcpSetCaState(tp, TcpCaState.Loss);
+        tp.HighSeq = tp.SndNxt;
+    }
+
+    /// <remarks>Mirrors tcp_try_keep_open() / tcp_try_to_open().</remarks>
+    private static void TcpTryToOpen(TcpSock tp)
+    {
+        if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
+        if (tp.CaState != TcpCaState.Cwr)
+        {
+            var state = tp.LeftOut != 0 || TcpAnyRetransDone(tp) ? TcpCaState.Disorder : TcpCaState.Open;
+            if (tp.CaState != state)
+            {
+                TcpSetCaState(tp, state);
+                tp.HighSeq = tp.SndNxt;
+            }
+        }
+    }
+
+    /// <summary>Recovery ended (no undo: Linux would first check whether the loss was spurious).</summary>
+    /// <remarks>Mirrors tcp_try_undo_recovery() without the undo.</remarks>
+    private static bool TcpTryUndoRecovery(TcpSock tp)
+    {
+        if (tp.SndUna == tp.HighSeq && !tp.TcpIsSack)
+        {
+            // Reno holds the state until something above high_seq is ACKed (RFC 6582).
+            if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
+            return true;
+        }
+        TcpSetCaState(tp, TcpCaState.Open);
+        return false;
+    }
+
+    /// <summary>
+    /// The loss-recovery state machine, on every ACK that is a duplicate, carries SACK news, or
+    /// arrives outside the Open state: enter, continue and leave fast recovery, and retransmit.
+    /// Returns true when lost segments should be retransmitted now.
+    /// </summary>
+    /// <remarks>Mirrors tcp_fastretrans_alert() with tcp_process_loss().</remarks>
+    private static bool TcpFastretransAlert(TcpSock tp, uint priorSndUna, int numDupack, ref int flag)
+    {
+        if (tp.PacketsOut == 0 && tp.SackedOut != 0) tp.SackedOut = 0;
+        // D. State exit conditions: high_seq was acknowledged.
+        if (tp.CaState == TcpCaState.Open)
+        {
+            tp.RetransStamp = 0;
+        }
+        else if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
+        {
+            switch (tp.CaState)
+            {
+                case TcpCaState.Cwr:
+                    if (tp.SndUna != tp.HighSeq)
+                    {
+                        TcpEndCwndReduction(tp);
+                        TcpSetCaState(tp, TcpCaState.Open);
+                    }
+                    break;
+                case TcpCaState.Recovery:
+                    if (!tp.TcpIsSack) TcpResetRenoSack(tp);
+                    if (TcpTryUndoRecovery(tp)) return false;
+                    TcpEndCwndReduction(tp);
+                    break;
+            }
+        }
+        // E. Process the state.
+        switch (tp.CaState)
+        {
+            case TcpCaState.Recovery:
+                if ((flag & FlagSndUnaAdvanced) == 0)
+                {
+                    if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack);
+                }
+                TcpIdentifyPacketLoss(tp, flag);
+                break;
+            case TcpCaState.Loss:
+                if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
+                {
+                    TcpTryUndoRecovery(tp);
+                    if (tp.CaState == TcpCaState.Open) TcpTryToOpen(tp);
+                    return false;
+                }
+                if (!tp.TcpIsSack)
+                {
+                    if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack);
+                    else if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
+                }
+                return true;
+            default:
+                if (!tp.TcpIsSack)
+                {
+                    if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
+                    TcpAddRenoSack(tp, numDupack);
+                }
+                TcpIdentifyPacketLoss(tp, flag);
+                if (!TcpTimeToRecover(tp))
+                {
+                    TcpTryToOpen(tp);
+                    return false;
+                }
+                TcpEnterRecovery(tp);
+                // NewReno/SACK: the head is the first to go if nothing else is marked yet.
+                if (tp.LostOut == 0 && tp.RtxQueue.First is { } head) TcpMarkSkbLost(tp, head);
+                tp.Net.Mib.TcpExt[LinuxMib.TCPFastRetrans]++;
+                break;
+        }
+        return true;
+    }
+
+    /// <remarks>Mirrors tcp_may_raise_cwnd().</remarks>
+    private static bool TcpMayRaiseCwnd(TcpSock tp, int flag)
+    {
+        if (tp.Reordering > tp.Net.TcpSysctl.Reordering) return (flag & FlagForwardProgress) != 0;
+        return (flag & FlagDataAcked) != 0;
+    }
+
+    /// <remarks>Mirrors tcp_cong_control() for algorithms without cong_control.</remarks>
+    private static void TcpCongControl(TcpSock tp, uint ack, int ackedSacked, int flag)
+    {
+        if (TcpInCwndReduction(tp))
+        {
+            TcpCwndReduction(tp, ackedSacked, flag);
+        }
+        else if (TcpMayRaiseCwnd(tp, flag))
+        {
+            tp.CaOps.CongAvoid(tp, ack, (uint)ackedSacked);
+            tp.SndCwndStamp = tp.Net.NowNs;
+        }
+    }
+
+    /// <summary>Re-arms (or stops) the retransmission timer after ACK progress.</summary>
+    /// <remarks>Mirrors tcp_rearm_rto().</remarks>
+    internal static void TcpRearmRto(TcpSock tp)
+    {
+        if (tp.PacketsOut == 0)
+        {
+            tp.InetCskClearXmitTimer(InetConnectionSock.IcskTimeRetrans);
+        }
+        else
+        {
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
+        }
+    }
+
+    /// <summary>Arms the zero-window probe when data waits and nothing is in flight.</summary>
+    /// <remarks>Mirrors tcp_check_probe_timer().</remarks>
+    internal static void TcpCheckProbeTimer(TcpSock tp)
+    {
+        if (tp.PacketsOut == 0 && tp.IcskPending == 0)
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeProbe0, TcpTimer.TcpProbe0Base(tp), TcpTimer.TcpRtoMax(tp.Net));
+    }
+
+    /// <summary>An ACK with nothing in flight: stop probing when the window opened, else back the probe off.</summary>
+    /// <remarks>Mirrors tcp_ack_probe().</remarks>
+    private static void TcpAckProbe(TcpSock tp)
+    {
+        var head = tp.TcpSendHead;
+        if (head is null) return;
+        if (!SeqNumber.After(head.Cb.EndSeq, tp.TcpWndEnd))
+        {
+            tp.IcskBackoff = 0;
+            tp.IcskProbesTstamp = 0;
+            tp.InetCskClearXmitTimer(InetConnectionSock.IcskTimeProbe0);
+        }
+        else
+        {
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeProbe0, TcpTimer.TcpProbe0When(tp, TcpTimer.TcpRtoMax(tp.Net)), TcpTimer.TcpRtoMax(tp.Net));
+        }
+    }
+
+    /// <summary>
+    /// Processes the ACK field (RFC 9293 3.10.7.4 fifth): ignores old ACKs, rejects ACKs of unsent
+    /// data and ACKs older than the window (RFC 5961 5.2, with a challenge ACK), updates the send
+    /// window, frees acknowledged data, samples the RTT, runs loss recovery and congestion
+    /// control. Returns 1 for a good ACK, 0 for an old one, a negative value for an invalid one.
+    /// </summary>
+    /// <remarks>Mirrors tcp_ack().</remarks>
+    private static int TcpAck(TcpSock tp, SkBuff skb, int flag)
+    {
+        uint priorSndUna = tp.SndUna;
+        uint ackSeq = skb.Cb.Seq;
+        uint ack = skb.Cb.AckSeq;
+        uint priorPackets = tp.PacketsOut;
+        uint priorDelivered = tp.Delivered;
+        int numDupack = 0;
+        bool rexmit = false;
+        var th = TcpHdr(skb);
+
+        if (SeqNumber.Before(ack, priorSndUna))
+        {
+            // RFC 5961 5.2: an ACK older than the window we could have sent is an attack or a bug.
+            uint maxWindow = (uint)Math.Min(tp.MaxWindow, tp.BytesAcked);
+            if (SeqNumber.Before(ack, priorSndUna - maxWindow))
+            {
+                if ((flag & FlagNoChallengeAck) == 0) TcpSendChallengeAck(tp);
+                return -1;
+            }
+            goto oldAck;
+        }
+        // An ACK for data not yet sent (RFC 9293 3.10.7.4): drop the segment.
+        if (SeqNumber.After(ack, tp.SndNxt)) return -1;
+
+        if (SeqNumber.After(ack, priorSndUna))
+        {
+            flag |= FlagSndUnaAdvanced;
+            tp.IcskRetransmits = 0;
+        }
+        if ((flag & FlagUpdateTsRecent) != 0) TcpReplaceTsRecent(tp, skb.Cb.Seq);
+        if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
+        else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
+        flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
+        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna);
+
+        tp.ErrSoft = 0;
+        tp.IcskProbesOut = 0;
+        tp.RcvTstamp = tp.Net.NowNs;
+        if (priorPackets == 0) goto noQueue;
+
+        flag |= TcpCleanRtxQueue(tp, priorSndUna);
+        bool dubious = (flag & FlagNotDup) == 0 || (flag & FlagCaAlert) != 0 || tp.CaState != TcpCaState.Open;
+        if (dubious)
+        {
+            if ((flag & (FlagSndUnaAdvanced | FlagNotDup | FlagDsackingAck)) == 0) numDupack = 1;
+            rexmit = TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag);
+        }
+        if ((flag & FlagSetXmitTimer) != 0) TcpRearmRto(tp);
+        int delivered = (int)(tp.Delivered - priorDelivered);
+        TcpCongControl(tp, ack, delivered, flag);
+        if (rexmit) TcpOutput.TcpXmitRetransmitQueue(tp);
+        if ((flag & FlagAcked) != 0) TcpCheckSpace(tp);
+        return 1;
+
+    noQueue:
+        if (tp.TcpSendHead is not null) TcpAckProbe(tp);
+        return 1;
+
+    oldAck:
+        if (tp.RcvSack.Count > 0)
+        {
+            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna);
+            if (TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag)) TcpOutput.TcpXmitRetransmitQueue(tp);
+        }
+        return 0;
+    }
+
+    // ---- after input: send data, send ACKs, writable ----
+
+    /// <remarks>Mirrors tcp_sndbuf_expand(): room for two windows of segments (CUBIC's fast recovery needs about 1.7).</remarks>
+    internal static void TcpSndbufExpand(TcpSock tp)
+    {
+        int perMss = SkBuffPool.DefaultBufferSize + Sock.SkbTruesizeOverhead;
+        uint nrSegs = Math.Max(TcpSock.TcpInitCwnd, tp.SndCwnd);
+        nrSegs = Math.Max(nrSegs, tp.Reordering + 1);
+        long sndmem = 2L * nrSegs * perMss;
+        if (tp.SndBuf < sndmem) tp.SndBuf = (int)Math.Min(sndmem, tp.Net.TcpSysctl.WmemMax);
+    }
+
+    /// <summary>Space was freed in the send buffer: grow it with cwnd and wake writers.</summary>
+    /// <remarks>Mirrors tcp_check_space() -> tcp_new_space() -> sk_stream_write_space().</remarks>
+    internal static void TcpCheckSpace(TcpSock tp)
+    {
+        if ((tp.UserLocks & Sock.SockSndbufLock) == 0 && tp.PacketsInFlight < tp.SndCwnd) TcpSndbufExpand(tp);
+        if (tp.Socket is { } sock && (sock.Flags & (1L << Socket.SockNospace)) != 0)
+        {
+            if (Tcp.SkStreamIsWriteable(tp))
+            {
+                sock.Flags &= ~(1L << Socket.SockNospace);
+                tp.WriteSpace();
+            }
+        }
+    }
+
+    /// <remarks>Mirrors tcp_data_snd_check().</remarks>
+    private static void TcpDataSndCheck(TcpSock tp)
+    {
+        TcpOutput.TcpPushPendingFrames(tp);
+        TcpCheckSpace(tp);
+    }
+
+    /// <summary>ACK now (more than a segment unacknowledged and the window moves, quick-ACK mode, or an ACK is due) or later.</summary>
+    /// <remarks>Mirrors __tcp_ack_snd_check() / tcp_ack_snd_check().</remarks>
+    private static void TcpAckSndCheck(TcpSock tp)
+    {
+        if (!tp.InetCskAckScheduled) return;
+        if ((tp.RcvNxt - tp.RcvWup > (uint)tp.IcskAck.RcvMss && TcpOutput.TcpSelectWindowRaw(tp) >= tp.RcvWnd) ||
+            TcpInQuickackMode(tp) || (tp.IcskAck.Pending & IcskAck.Now) != 0)
+        {
+            TcpOutput.TcpSendAck(tp);
+            return;
+        }
+        if (tp.OutOfOrderQueue.IsEmpty)
+        {
+            TcpOutput.TcpSendDelayedAck(tp);
+            return;
+        }
+        // Out-of-order data: SACK at once.
+        TcpOutput.TcpSendAck(tp);
+    }
+
+    // ---- the state machine ----
+
+    /// <summary>Segment processing in ESTABLISHED (the kernel's header prediction fast path is not taken: every segment takes the slow path).</summary>
+    /// <remarks>Mirrors tcp_rcv_established().</remarks>
+    public static void TcpRcvEstablished(TcpSock tp, SkBuff skb)
+    {
+        var th = TcpHdr(skb);
+        if (!th.Ack && !th.Rst && !th.Syn)
+        {
+            tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+            return;
+        }
+        if (!TcpValidateIncoming(tp, skb, th, true)) return;
+        int r = TcpAck(tp, skb, FlagSlowpath | FlagUpdateTsRecent);
+        if (r < 0)
+        {
+            tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
+            return;
+        }
+        TcpRcvRttMeasureTs(tp, skb);
+        TcpDataQueue(tp, skb);
+        TcpDataSndCheck(tp);
+        TcpAckSndCheck(tp);
+    }
+
+    /// <summary>The connection is established (active open).</summary>
+    /// <remarks>Mirrors tcp_finish_connect().</remarks>
+    private static void TcpFinishConnect(TcpSock tp)
+    {
+        Tcp.TcpSetState(tp, TcpState.Established);
+        tp.IcskAck.Lrcvtime = tp.Net.NowNs;
+        TcpInitTransfer(tp);
+        tp.LsndTimeMs = tp.TcpClockMs;
+        if (tp.HasFlag(SockFlag.KeepOpen)) tp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(tp));
+    }
+
+    /// <summary>Initial cwnd (RFC 6928: 10; 1 after a retransmitted SYN per RFC 5681), congestion control, buffers.</summary>
+    /// <remarks>Mirrors tcp_init_transfer() with tcp_init_metrics() and tcp_init_buffer_space().</remarks>
+    internal static void TcpInitTransfer(TcpSock tp)
+    {
+        // RFC 6298 5.7: no RTT sample from the handshake (it was retransmitted) -> 3 s.
+        if (tp.SrttUs == 0 && tp.TotalRetrans > 0) tp.IcskRto = TcpTimer.TcpTimeoutFallback;
+        tp.SndCwnd = tp.TotalRetrans > 1 && tp.UndoMarkerValid ? 1u : TcpSock.TcpInitCwnd;
+        tp.SndCwndStamp = tp.Net.NowNs;
+        if (!tp.CaInitialized) TcpCong.TcpInitCongestionControl(tp);
+        // tcp_init_buffer_space()
+        if ((tp.UserLocks & Sock.SockSndbufLock) == 0) TcpSndbufExpand(tp);
+        tp.RcvqSpaceTime = tp.Net.NowNs;
+        tp.RcvqSpaceSeq = tp.CopiedSeq;
+        uint maxwin = (uint)Math.Max(0, TcpOutput.TcpFullSpace(tp));
+        if (tp.WindowClamp >= maxwin) tp.WindowClamp = maxwin;
+        tp.RcvSsthresh = Math.Min(tp.RcvSsthresh, tp.WindowClamp);
+        tp.RcvqSpaceSpace = (int)Math.Min(Math.Min(tp.RcvSsthresh, tp.RcvWnd), TcpSock.TcpInitCwnd * tp.Advmss);
+    }
+
+    /// <summary>
+    /// SYN-SENT: an acceptable SYN-ACK establishes the connection; a bad ACK gets a reset; an RST
+    /// with a good ACK refuses the connection; a SYN without ACK is a simultaneous open.
+    /// Returns -1 when done, 0 when consumed, or &gt; 0 to have the caller send a reset.
+    /// </summary>
+    /// <remarks>Mirrors tcp_rcv_synsent_state_process().</remarks>
+    private static int TcpRcvSynsentStateProcess(TcpSock tp, SkBuff skb, TcpHeader th)
+    {
+        var net = tp.Net;
+        ushort savedClamp = tp.RxOpt.MssClamp;
+        TcpParseOptions(net, th, ref tp.RxOpt, false, out _);
+        if (tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0) tp.RxOpt.RcvTsecr -= tp.TsOffset;
+
+        if (th.Ack)
+        {
+            // RFC 9293: SEG.ACK =< ISS or SEG.ACK > SND.NXT -> send a reset (unless RST).
+            if (!SeqNumber.After(skb.Cb.AckSeq, tp.SndUna) || SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt))
+            {
+                // A previous FIN/ACK or RST/ACK of ours may have been ignored: retry the SYN soon.
+                if (tp.IcskRetransmits == 0)
+                    tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, TcpTimer.TcpTimeoutMin, TcpTimer.TcpRtoMax(net));
+                goto resetAndUndo;
+            }
+            if (tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 &&
+                !SeqNumber.Between(tp.RxOpt.RcvTsecr, (uint)(tp.RetransStamp / Time.NsPerMs), tp.TcpClockMs))
+                goto resetAndUndo;
+            // The ACK is acceptable. An RST with it: connection refused.
+            if (th.Rst)
+            {
+                TcpReset(tp);
+                skb.Free();
+                return 0;
+            }
+            // Neither SYN nor RST: drop.
+            if (!th.Syn)
+            {
+                tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+                tp.RxOpt.MssClamp = savedClamp;
+                return 0;
+            }
+            // Our SYN is acknowledged: ESTABLISHED.
+            TcpInitWl(tp, skb.Cb.Seq);
+            TcpAck(tp, skb, FlagSlowpath);
+            tp.RcvNxt = skb.Cb.Seq + 1;
+            tp.RcvWup = skb.Cb.Seq + 1;
+            // RFC 7323: the window of a SYN-ACK is never scaled.
+            tp.SndWnd = th.Window;
+            if (!tp.RxOpt.WscaleOk)
+            {
+                tp.RxOpt.SndWscale = tp.RxOpt.RcvWscale = 0;
+                tp.WindowClamp = Math.Min(tp.WindowClamp, 65535u);
+            }
+            if (tp.RxOpt.SawTstamp)
+            {
+                tp.RxOpt.TstampOk = true;
+                tp.TcpHeaderLen = TcpHeader.MinLength + TcpOpt.LenTstampAligned;
+                tp.Advmss -= TcpOpt.LenTstampAligned;
+                TcpStoreTsRecent(tp);
+            }
+            else
+            {
+                tp.TcpHeaderLen = TcpHeader.MinLength;
+            }
+            TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+            TcpInitializeRcvMss(tp);
+            tp.CopiedSeq = tp.RcvNxt;
+            TcpFinishConnect(tp);
+            if (!tp.HasFlag(SockFlag.Dead))
+            {
+                tp.StateChange();
+            }
+            if (tp.InetCskInPingpongMode)
+            {
+                // Save one ACK: data will follow.
+                tp.InetCskScheduleAck();
+                TcpEnterQuickackMode(tp, TcpMaxQuickacks);
+                tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(net.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(net));
+                skb.Free();
+                return 0;
+            }
+            TcpOutput.TcpSendAck(tp);
+            return -1;
+        }
+
+        // No ACK: an RST is dropped (RFC 9293: "otherwise (no ACK) drop the segment").
+        if (th.Rst)
+        {
+            tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpResetAck);
+            tp.RxOpt.MssClamp = savedClamp;
+            return 0;
+        }
+        if (tp.RxOpt.TsRecentStamp != 0 && tp.RxOpt.SawTstamp && TcpPawsReject(net, in tp.RxOpt, false))
+        {
+            tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidSequence);
+            tp.RxOpt.MssClamp = savedClamp;
+            return 0;
+        }
+        if (th.Syn)
+        {
+            // Crossed SYNs: a simultaneous open (or a connect to ourselves).
+            Tcp.TcpSetState(tp, TcpState.SynRecv);
+            if (tp.RxOpt.SawTstamp)
+            {
+                tp.RxOpt.TstampOk = true;
+                TcpStoreTsRecent(tp);
+                tp.TcpHeaderLen = TcpHeader.MinLength + TcpOpt.LenTstampAligned;
+            }
+            else
+            {
+                tp.TcpHeaderLen = TcpHeader.MinLength;
+            }
+            tp.RcvNxt = skb.Cb.Seq + 1;
+            tp.CopiedSeq = tp.RcvNxt;
+            tp.RcvWup = skb.Cb.Seq + 1;
+            tp.SndWnd = th.Window;
+            tp.SndWl1 = skb.Cb.Seq;
+            tp.MaxWindow = tp.SndWnd;
+            TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+            TcpInitializeRcvMss(tp);
+            TcpOutput.TcpSendSynack(tp);
+            skb.Free();
+            return 0;
+        }
+        // Neither SYN nor RST: drop.
+        tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+        tp.RxOpt.MssClamp = savedClamp;
+        return 0;
+
+    resetAndUndo:
+        tp.RxOpt.MssClamp = savedClamp;
+        return 1;
+    }
+
+    /// <summary>
+    /// Segment processing in every state but ESTABLISHED (and LISTEN's SYN, which becomes a
+    /// request). Returns nonzero when the caller must answer with a reset (the buffer is then
+    /// still the caller's); 0 when the segment was consumed.
+    /// </summary>
+    /// <remarks>Mirrors tcp_rcv_state_process().</remarks>
+    public static int TcpRcvStateProcess(TcpSock tp, SkBuff skb)
+    {
+        var net = tp.Net;
+        var th = TcpHdr(skb);
+        bool queued = false;
+        switch (tp.State)
+        {
+            case TcpState.Close:
+                net.KfreeSkbReason(skb, SkbDropReason.TcpNoSocket);
+                return 0;
+            case TcpState.Listen:
+                if (th.Ack) return 1;
+                if (th.Rst)
+                {
+                    net.KfreeSkbReason(skb, SkbDropReason.TcpResetAck);
+                    return 0;
+                }
+                if (th.Syn)
+                {
+                    if (th.Fin)
+                    {
+                        net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+                        return 0;
+                    }
+                    TcpIpv4.TcpV4ConnRequest(tp, skb);
+                    skb.Free();
+                    return 0;
+                }
+                net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+                return 0;
+            case TcpState.SynSent:
+            {
+                tp.RxOpt.SawTstamp = false;
+                int q = TcpRcvSynsentStateProcess(tp, skb, th);
+                if (q > 0) return q;
+                if (q < 0)
+                {
+                    // Step 6 onward by hand: data on the SYN-ACK is not accepted; send what waits.
+                    skb.Free();
+                    TcpDataSndCheck(tp);
+                }
+                return 0;
+            }
+        }
+        tp.RxOpt.SawTstamp = false;
+        if (!th.Ack && !th.Rst && !th.Syn)
+        {
+            net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
+            return 0;
+        }
+        if (!TcpValidateIncoming(tp, skb, th, false)) return 0;
+
+        // Step 5: the ACK field.
+        int acceptable = TcpAck(tp, skb, FlagSlowpath | FlagUpdateTsRecent | FlagNoChallengeAck);
+        if (acceptable <= 0)
+        {
+            if (tp.State == TcpState.SynRecv) return 1; // send one RST
+            if (acceptable < 0)
+            {
+                TcpSendChallengeAck(tp);
+                net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
+                return 0;
+            }
+        }
+        switch (tp.State)
+        {
+            case TcpState.SynRecv:
+                tp.Delivered++;
+                tp.RetransStamp = 0;
+                TcpInitTransfer(tp);
+                tp.CopiedSeq = tp.RcvNxt;
+                Tcp.TcpSetState(tp, TcpState.Established);
+                tp.StateChange();
+                tp.SndUna = skb.Cb.AckSeq;
+                tp.SndWnd = (uint)th.Window << tp.RxOpt.SndWscale;
+                TcpInitWl(tp, skb.Cb.Seq);
+                if (tp.RxOpt.TstampOk) tp.Advmss -= TcpOpt.LenTstampAligned;
+                tp.LsndTimeMs = tp.TcpClockMs;
+                TcpInitializeRcvMss(tp);
+                if ((tp.Shutdown & SEND_SHUTDOWN) != 0) Tcp.TcpShutdown(tp, SEND_SHUTDOWN);
+                break;
+            case TcpState.FinWait1:
+            {
+                if (tp.SndUna != tp.WriteSeq) break;
+                Tcp.TcpSetState(tp, TcpState.FinWait2);
+                tp.Shutdown |= SEND_SHUTDOWN;
+                if (!tp.HasFlag(SockFlag.Dead))
+                {
+                    // Wake a lingering close().
+                    tp.StateChange();
+                    break;
+                }
+                if (tp.Linger2Ms < 0)
+                {
+                    Tcp.TcpDone(tp);
+                    net.Mib.TcpExt[LinuxMib.TCPAbortOnData]++;
+                    return 1;
+                }
+                if (skb.Cb.EndSeq != skb.Cb.Seq && SeqNumber.After(skb.Cb.EndSeq - (th.Fin ? 1u : 0u), tp.RcvNxt))
+                {
+                    // Data after close(): the orphan cannot deliver it.
+                    Tcp.TcpDone(tp);
+                    net.Mib.TcpExt[LinuxMib.TCPAbortOnData]++;
+                    return 1;
+                }
+                long tmo = Tcp.TcpFinTime(tp);
+                long twLen = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                if (tmo > twLen)
+                {
+                    tp.InetCskResetKeepaliveTimer(tmo - twLen);
+                }
+                else if (th.Fin)
+                {
+                    // The FIN is processed below: keep the full socket for it.
+                    tp.InetCskResetKeepaliveTimer(tmo);
+                }
+                else
+                {
+                    TcpMinisocks.TcpTimeWait(tp, TcpState.FinWait2, tmo);
+                    skb.Free();
+                    return 0;
+                }
+                break;
+            }
+            case TcpState.Closing:
+                if (tp.SndUna == tp.WriteSeq)
+                {
+                    TcpMinisocks.TcpTimeWait(tp, TcpState.TimeWait, 0);
+                    skb.Free();
+                    return 0;
+                }
+                break;
+            case TcpState.LastAck:
+                if (tp.SndUna == tp.WriteSeq)
+                {
+                    Tcp.TcpDone(tp);
+                    skb.Free();
+                    return 0;
+                }
+                break;
+        }
+
+        // Step 7: the segment text.
+        switch (tp.State)
+        {
+            case TcpState.CloseWait:
+            case TcpState.Closing:
+            case TcpState.LastAck:
+                if (!SeqNumber.Before(skb.Cb.Seq, tp.RcvNxt)) break;
+                goto case TcpState.FinWait1;
+            case TcpState.FinWait1:
+            case TcpState.FinWait2:
+                // RFC 1122: data after the receive side was shut down must be answered with a reset.
+                if ((tp.Shutdown & RCV_SHUTDOWN) != 0 && skb.Cb.EndSeq != skb.Cb.Seq &&
+                    SeqNumber.After(skb.Cb.EndSeq - (th.Fin ? 1u : 0u), tp.RcvNxt))
+                {
+                    net.Mib.TcpExt[LinuxMib.TCPAbortOnData]++;
+                    TcpReset(tp);
+                    return 1;
+                }
+                goto case TcpState.Established;
+            case TcpState.Established:
+                TcpDataQueue(tp, skb);
+                queued = true;
+                break;
+        }
+        if (tp.State != TcpState.Close)
+        {
+            TcpDataSndCheck(tp);
+            TcpAckSndCheck(tp);
+        }
+        if (!queued) skb.Free();
+        return 0;
+    }
+}

@@ -1,0 +1,628 @@
+using NetStack.Core;
+using NetStack.Ethernet;
+using NetStack.Net;
+using NetStack.Wire;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// tcp_prot: what TCP provides to the socket layer.
+/// <remarks>Mirrors net/ipv4/tcp_ipv4.c: struct proto tcp_prot.</remarks>
+/// </summary>
+public sealed class TcpProt : Proto
+{
+    public static readonly TcpProt Instance = new();
+    public override string Name => "TCP";
+    public override Sock? CreateSock(NetNamespace net) => new TcpSock();
+    public override bool HasIoctl => true;
+    public override void Close(Sock sk, long timeout) => Tcp.TcpClose((TcpSock)sk, timeout);
+    public override int PreConnect(Sock sk, in SockAddr addr) => 0;
+    public override int Connect(Sock sk, in SockAddr addr) => TcpIpv4.TcpV4Connect((TcpSock)sk, addr);
+    public override int Disconnect(Sock sk, int flags) => Tcp.TcpDisconnect((TcpSock)sk, flags);
+    public override Sock? Accept(Sock sk, ref ProtoAcceptArg arg) => InetConnectionSock.InetCskAccept(sk, ref arg);
+    public override int Ioctl(Sock sk, int cmd, out int karg) => Tcp.TcpIoctl((TcpSock)sk, cmd, out karg);
+    public override int Init(Sock sk) => TcpIpv4.TcpV4InitSock((TcpSock)sk);
+    public override void Destroy(Sock sk) => TcpIpv4.TcpV4DestroySock((TcpSock)sk);
+    public override void Shutdown(Sock sk, int how) => Tcp.TcpShutdown((TcpSock)sk, how);
+    public override int Setsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval) => Tcp.TcpSetsockopt((TcpSock)sk, level, optname, optval);
+    public override int Getsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen) => Tcp.TcpGetsockopt((TcpSock)sk, level, optname, optval, ref optlen);
+    public override void Keepalive(Sock sk, bool valbool) => TcpTimer.TcpSetKeepalive((TcpSock)sk, valbool);
+    public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Tcp.TcpSendmsg((TcpSock)sk, ref msg, data);
+    public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Tcp.TcpRecvmsg((TcpSock)sk, ref msg, buf, flags);
+    public override int BacklogRcv(Sock sk, SkBuff skb) => TcpIpv4.TcpV4DoRcv((TcpSock)sk, skb);
+    public override int Hash(Sock sk) => InetHashtables.InetHash((TcpSock)sk);
+    public override void Unhash(Sock sk) => InetHashtables.InetUnhash((TcpSock)sk);
+    public override int GetPort(Sock sk, ushort snum) => InetConnectionSock.InetCskGetPort((TcpSock)sk, snum);
+    public override void PutPort(Sock sk) => InetHashtables.InetPutPort((TcpSock)sk);
+}
+
+/// <summary>
+/// TCP over IPv4: receive and demultiplex, connect, resets and ACKs without a socket, ICMP errors.
+/// <remarks>Mirrors net/ipv4/tcp_ipv4.c.</remarks>
+/// </summary>
+public static class TcpIpv4
+{
+    /// <summary>inet_protos[IPPROTO_TCP] (struct net_protocol tcp_protocol).</summary>
+    public static readonly NetProtocol TcpProtocol = new(TcpV4Rcv, TcpV4Err);
+
+    // ---- socket init / destroy ----
+
+    /// <remarks>Mirrors tcp_v4_init_sock() -> tcp_init_sock().</remarks>
+    internal static int TcpV4InitSock(TcpSock tp)
+    {
+        Tcp.TcpInitSock(tp);
+        return 0;
+    }
+
+    /// <summary>Releases everything a closed socket still holds: timers, queues, congestion state, its port.</summary>
+    /// <remarks>Mirrors tcp_v4_destroy_sock().</remarks>
+    internal static void TcpV4DestroySock(TcpSock tp)
+    {
+        tp.InetCskClearXmitTimers();
+        TcpCong.TcpCleanupCongestionControl(tp);
+        Tcp.TcpWriteQueuePurge(tp);
+        while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
+        tp.OooLastSkb = null;
+        if (tp.BindHash is not null) InetHashtables.InetPutPort(tp);
+    }
+
+    // ---- active open ----
+
+    /// <summary>
+    /// connect(): route to the destination, pick the source address and an ephemeral port, enter
+    /// the established hash, choose the ISN (RFC 6528) and send the SYN.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_connect().</remarks>
+    public static int TcpV4Connect(TcpSock tp, in SockAddr usin)
+    {
+        var net = tp.Net;
+        if (usin.Len < SockaddrInSize) return -Errno.EINVAL;
+        if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
+        uint daddr = usin.Addr;
+        // connect() to 0.0.0.0 means this host (ip_route_connect() with a zero destination).
+        if (daddr == 0) daddr = Ipv4Address.Loopback;
+        int err = Route.IpRouteOutput(net, daddr, tp.InetSaddr, out var rt);
+        if (err != 0) return err;
+        if (rt.Type is RtnType.Broadcast or RtnType.Multicast || Ipv4Address.IsMulticast(daddr)) return -Errno.ENETUNREACH;
+        if (tp.InetSaddr == 0)
+        {
+            tp.InetSaddr = rt.PrefSrc;
+            tp.InetRcvSaddr = rt.PrefSrc;
+        }
+        else
+        {
+            tp.InetRcvSaddr = tp.InetSaddr;
+        }
+        if (tp.RxOpt.TsRecentStamp != 0 && tp.InetDaddr != daddr)
+        {
+            tp.RxOpt.TsRecent = 0;
+            tp.RxOpt.TsRecentStamp = 0;
+            tp.WriteSeq = 0;
+        }
+        tp.InetDport = usin.Port;
+        tp.InetDaddr = daddr;
+        tp.IcskExtHdrLen = 0;
+        tp.RxOpt.MssClamp = TcpSock.TcpMssDefault;
+
+        // Identity still incomplete (the port may be 0): SYN_SENT, then pick the port and hash.
+        Tcp.TcpSetState(tp, TcpState.SynSent);
+        err = InetHashtables.InetHashConnect(tp);
+        if (err != 0) goto failure;
+        tp.Dst = rt;
+        tp.DstValid = true;
+        if (tp.WriteSeq == 0) tp.WriteSeq = SecureSeq.SecureTcpSeq(net, tp.InetSaddr, tp.InetDaddr, tp.InetSport, usin.Port);
+        tp.TsOffset = SecureSeq.SecureTcpTsOff(net, tp.InetSaddr, tp.InetDaddr);
+        tp.InetId = (ushort)Random.Shared.Next(65536);
+        err = TcpOutput.TcpConnect(tp);
+        if (err != 0) goto failure;
+        return 0;
+
+    failure:
+        // This unhashes the socket and releases the local port, if necessary.
+        Tcp.TcpSetState(tp, TcpState.Close);
+        if ((tp.UserLocks & Sock.SockBindaddrLock) == 0)
+        {
+            tp.InetSaddr = 0;
+            tp.InetRcvSaddr = 0;
+        }
+        tp.DstReset();
+        tp.InetDport = 0;
+        return err;
+    }
+
+    // ---- passive open ----
+
+    /// <summary>
+    /// A SYN on a listener: unless the SYN queue or the accept queue is full (then dropped and
+    /// counted, as Linux without syncookies), create a request sock and answer with a SYN-ACK.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_conn_request() -> tcp_conn_request() (net/ipv4/tcp_input.c).</remarks>
+    internal static void TcpV4ConnRequest(TcpSock sk, SkBuff skb)
+    {
+        var net = sk.Net;
+        var mib = net.Mib.TcpExt;
+        // Never answer a SYN sent to a broadcast or multicast address.
+        if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast) goto drop;
+        uint isn = net.TcpTwIsn;
+        net.TcpTwIsn = 0;
+        // Request socks from a TIME_WAIT recycle are always accepted; otherwise the queues limit.
+        if (isn == 0 && sk.AcceptQueue.Qlen >= sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
+        if (sk.AckBacklog > sk.MaxAckBacklog)
+        {
+            mib[LinuxMib.ListenOverflows]++;
+            goto drop;
+        }
+        var req = TcpMinisocks.InetReqskAlloc(sk);
+        var tmpOpt = new TcpOptionsReceived { MssClamp = TcpSock.TcpMssDefault, UserMss = sk.RxOpt.UserMss };
+        var th = TcpInput.TcpHdr(skb);
+        TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _);
+        tmpOpt.TstampOk = tmpOpt.SawTstamp;
+        // tcp_openreq_init()
+        req.RskRcvWnd = 0;
+        req.RcvIsn = skb.Cb.Seq;
+        req.RcvNxt = skb.Cb.Seq + 1;
+        req.SntSynack = 0;
+        req.Mss = tmpOpt.MssClamp;
+        req.TsRecent = tmpOpt.SawTstamp ? tmpOpt.RcvTsval : 0;
+        req.TstampOk = tmpOpt.TstampOk;
+        req.SackOk = tmpOpt.SackOk;
+        req.SndWscale = tmpOpt.SndWscale;
+        req.WscaleOk = tmpOpt.WscaleOk;
+        req.Acked = false;
+        req.IrRmtPort = th.SrcPort;
+        req.IrNum = th.DstPort;
+        req.IrLocAddr = skb.Daddr;
+        req.IrRmtAddr = skb.Saddr;
+        // route_req(): we must be able to answer.
+        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) goto drop;
+        if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
+        if (isn == 0)
+        {
+            int maxSynBacklog = net.TcpSysctl.MaxSynBacklog;
+            // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
+            if (maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
+            isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
+        }
+        req.SntIsn = isn;
+        TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
+        if (!TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
+        TcpV4SendSynack(sk, req);
+        return;
+    drop:
+        mib[LinuxMib.ListenDrops]++;
+        net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+    }
+
+    /// <remarks>Mirrors tcp_openreq_init_rwin().</remarks>
+    private static void TcpOpenreqInitRwin(TcpRequestSock req, TcpSock listener, int mtu)
+    {
+        int fullSpace = TcpOutput.TcpFullSpace(listener);
+        int mss = TcpOutput.TcpAdvmss(listener, mtu);
+        uint windowClamp = listener.WindowClamp;
+        req.RskWindowClamp = windowClamp;
+        if ((listener.UserLocks & Sock.SockRcvbufLock) != 0 && (req.RskWindowClamp > fullSpace || req.RskWindowClamp == 0))
+            req.RskWindowClamp = (uint)fullSpace;
+        TcpOutput.TcpSelectInitialWindow(listener, fullSpace, mss - (req.TstampOk ? TcpOpt.LenTstampAligned : 0),
+            out req.RskRcvWnd, ref req.RskWindowClamp, req.WscaleOk, out var rcvWscale);
+        req.RcvWscale = rcvWscale;
+    }
+
+    /// <summary>Sends (or resends) the SYN-ACK of a request.</summary>
+    /// <remarks>Mirrors tcp_v4_send_synack() -> tcp_make_synack() with tcp_synack_options().</remarks>
+    internal static int TcpV4SendSynack(TcpSock listener, TcpRequestSock req)
+    {
+        var net = listener.Net;
+        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) return -Errno.EHOSTUNREACH;
+        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return -Errno.ENOBUFS;
+        var opts = new TcpOptionsOut { Mss = TcpOutput.TcpAdvmss(listener, rt.Dev.Mtu) };
+        if (req.WscaleOk) opts.WindowScale = (sbyte)req.RcvWscale;
+        if (req.TstampOk)
+        {
+            opts.HasTimestamp = true;
+            opts.TsVal = unchecked((uint)(net.NowNs / Time.NsPerMs) + req.TsOff);
+            opts.TsEcr = req.TsRecent;
+        }
+        opts.SackPermitted = req.SackOk;
+        if (req.SntSynack == 0) req.SntSynack = net.NowNs;
+        int hdrLen = TcpHeader.MinLength + opts.Size;
+        var seg = skb.Put(hdrLen);
+        var th = TcpHeader.Create(seg);
+        th.SrcPort = req.IrNum;
+        th.DstPort = req.IrRmtPort;
+        th.Seq = req.SntIsn;
+        th.AckSeq = req.RcvNxt;
+        th.DataOffset = hdrLen / 4;
+        th.Flags = TcpFlags.SYN | TcpFlags.ACK;
+        th.Window = (ushort)Math.Min(req.RskRcvWnd, 65535u);
+        th.Checksum = 0;
+        th.UrgPtr = 0;
+        opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
+        th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
+        net.Mib.Tcp[TcpMib.OutSegs]++;
+        IpOutput.Send(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
+        return 0;
+    }
+
+    /// <summary>The handshake completed: create the child, route it, give it the listener's port and the request's place in the hash.</summary>
+    /// <remarks>Mirrors tcp_v4_syn_recv_sock().</remarks>
+    internal static TcpSock? TcpV4SynRecvSock(TcpSock sk, SkBuff skb, TcpRequestSock req)
+    {
+        var net = sk.Net;
+        if (sk.AckBacklog > sk.MaxAckBacklog)
+        {
+            net.Mib.TcpExt[LinuxMib.ListenOverflows]++;
+            net.Mib.TcpExt[LinuxMib.ListenDrops]++;
+            return null;
+        }
+        var newtp = TcpMinisocks.TcpCreateOpenreqChild(sk, req, skb);
+        if (newtp is null)
+        {
+            net.Mib.TcpExt[LinuxMib.ListenDrops]++;
+            return null;
+        }
+        newtp.InetDaddr = req.IrRmtAddr;
+        newtp.InetRcvSaddr = req.IrLocAddr;
+        newtp.InetSaddr = req.IrLocAddr;
+        newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
+        newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
+        newtp.IcskExtHdrLen = 0;
+        newtp.InetId = (ushort)Random.Shared.Next(65536);
+        if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt) != 0)
+        {
+            // put_and_exit: the child never became visible.
+            newtp.State = TcpState.Close;
+            newtp.SetFlag(SockFlag.Dead);
+            net.TcpOrphanCount++;
+            InetConnectionSock.InetCskDestroySock(newtp);
+            net.Mib.TcpExt[LinuxMib.ListenDrops]++;
+            return null;
+        }
+        newtp.Dst = rt;
+        newtp.DstValid = true;
+        TcpCong.TcpAssignCongestionControl(newtp);
+        if (sk.CaOps != TcpCong.Default(net)) newtp.CaOps = sk.CaOps;
+        TcpOutput.TcpSyncMss(newtp, rt.Dev.Mtu);
+        newtp.Advmss = TcpOutput.TcpAdvmss(sk, rt.Dev.Mtu);
+        TcpInput.TcpInitializeRcvMss(newtp);
+        // __inet_inherit_port(): the child shares the listener's bind bucket.
+        if (sk.BindHash is { } tb) InetHashtables.InetBindHash(newtp, tb, sk.InetNum);
+        // inet_ehash_nolisten(): take the request's place.
+        var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+        net.TcpHashinfo.Ehash[key] = newtp;
+        newtp.Hashed = true;
+        TcpInput.TcpSynackRttMeas(newtp, req);
+        return newtp;
+    }
+
+    // ---- replies without a full socket ----
+
+    /// <summary>
+    /// Sends a reset for a segment (nobody listens, or an invalid segment): the sequence is the
+    /// segment's ACK if it had one, else zero with an ACK of everything it occupied. Never in
+    /// answer to a reset, nor to broadcast or multicast.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_send_reset().</remarks>
+    public static void TcpV4SendReset(TcpSock? sk, SkBuff skb)
+    {
+        var th = TcpInput.TcpHdr(skb);
+        if (th.Rst) return;
+        var dev = skb.Dev;
+        var net = sk?.Net ?? dev?.Net;
+        if (net is null) return;
+        if (sk is null && (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast)) return;
+        uint seq, ackSeq = 0;
+        byte flags = TcpFlags.RST;
+        if (th.Ack)
+        {
+            seq = th.AckSeq;
+        }
+        else
+        {
+            seq = 0;
+            flags |= TcpFlags.ACK;
+            int payload = skb.Tail - skb.TransportHeader - th.HeaderLength;
+            ackSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
+        }
+        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
+        net.Mib.Tcp[TcpMib.OutRsts]++;
+    }
+
+    /// <summary>An ACK from a TIME_WAIT or request sock (no full socket to send it).</summary>
+    /// <remarks>Mirrors tcp_v4_send_ack().</remarks>
+    internal static void TcpV4SendAck(NetNamespace net, SkBuff skb, uint seq, uint ack, uint win, uint tsval, uint tsecr, bool withTs)
+    {
+        var th = TcpInput.TcpHdr(skb);
+        var opts = new TcpOptionsOut();
+        if (withTs)
+        {
+            opts.HasTimestamp = true;
+            opts.TsVal = tsval;
+            opts.TsEcr = tsecr;
+        }
+        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ack, TcpFlags.ACK, (ushort)Math.Min(win, 65535u), opts, null);
+    }
+
+    /// <remarks>Mirrors tcp_v4_timewait_ack().</remarks>
+    internal static void TcpV4TimewaitAck(TcpTimewaitSock tw, SkBuff skb)
+    {
+        uint tsval = unchecked((uint)(tw.Net.NowNs / Time.NsPerMs) + tw.TwTsOffset);
+        TcpV4SendAck(tw.Net, skb, tw.TwSndNxt, tw.TwRcvNxt, tw.TwRcvWnd >> tw.TwRcvWscale, tsval, tw.TwTsRecent, tw.TwTsRecentStamp != 0);
+    }
+
+    /// <remarks>Mirrors tcp_v4_reqsk_send_ack().</remarks>
+    internal static void TcpV4ReqskSendAck(TcpSock sk, SkBuff skb, TcpRequestSock req)
+    {
+        uint tsval = unchecked((uint)(sk.Net.NowNs / Time.NsPerMs) + req.TsOff);
+        TcpV4SendAck(sk.Net, skb, req.SntIsn + 1, req.RcvNxt, req.RskRcvWnd >> req.RcvWscale, tsval, req.TsRecent, req.TstampOk);
+    }
+
+    /// <remarks>Mirrors ip_send_unicast_reply(): a reply from the address the segment was sent to.</remarks>
+    private static void SendReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
+    {
+        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
+        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return;
+        int optSize = opts.Size;
+        int hdrLen = TcpHeader.MinLength + optSize;
+        var seg = skb.Put(hdrLen);
+        var th = TcpHeader.Create(seg);
+        th.SrcPort = sport;
+        th.DstPort = dport;
+        th.Seq = seq;
+        th.AckSeq = ack;
+        th.DataOffset = hdrLen / 4;
+        th.Flags = flags;
+        th.Window = window;
+        th.Checksum = 0;
+        th.UrgPtr = 0;
+        opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
+        th.FillChecksum(saddr, daddr);
+        net.Mib.Tcp[TcpMib.OutSegs]++;
+        IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
+    }
+
+    // ---- receive ----
+
+    /// <summary>
+    /// A TCP segment addressed to us: validate, checksum, compute the per-segment facts, find
+    /// the socket (established, then listening), and hand it on; reset when nobody is there.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_rcv().</remarks>
+    public static int TcpV4Rcv(SkBuff skb)
+    {
+        var dev = skb.Dev!;
+        var net = dev.Net!;
+        var mib = net.Mib.Tcp;
+        if (skb.PktType == Eth.PacketOtherHost) return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+        mib[TcpMib.InSegs]++;
+        switch (TcpHeader.TryCreate(skb.DataSpan, out var th))
+        {
+            case TcpParseResult.Ok: break;
+            case TcpParseResult.BadDataOffset:
+                mib[TcpMib.InErrs]++;
+                return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid);
+            default:
+                mib[TcpMib.InErrs]++;
+                return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+        }
+        if (!skb.CsumVerified && !th.VerifyChecksum(skb.Saddr, skb.Daddr))
+        {
+            mib[TcpMib.InCsumErrors]++;
+            mib[TcpMib.InErrs]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.TcpCsum);
+        }
+        skb.TransportHeader = skb.Data;
+        // tcp_v4_fill_cb()
+        int payload = skb.Len - th.HeaderLength;
+        skb.Cb.Seq = th.Seq;
+        skb.Cb.EndSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
+        skb.Cb.AckSeq = th.AckSeq;
+        skb.Cb.TcpFlags = th.Flags;
+        skb.Cb.When = 0;
+        skb.Cb.Sacked = 0;
+
+    lookup:
+        var found = InetHashtables.InetLookup(net, skb.Saddr, th.SrcPort, skb.Daddr, th.DstPort, dev.IfIndex);
+        switch (found)
+        {
+            case null:
+                goto noTcpSocket;
+            case TcpTimewaitSock tw:
+            {
+                var status = TcpMinisocks.TcpTimewaitStateProcess(tw, skb, out uint isn);
+                switch (status)
+                {
+                    case TcpTwStatus.Syn:
+                    {
+                        var sk2 = InetHashtables.InetLookupListener(net, skb.Saddr, th.SrcPort, skb.Daddr, th.DstPort, dev.IfIndex);
+                        if (sk2 is not null)
+                        {
+                            TcpMinisocks.InetTwskDeschedulePut(net, tw);
+                            net.TcpTwIsn = isn;
+                            return TcpV4DoRcv(sk2, skb);
+                        }
+                        TcpV4TimewaitAck(tw, skb);
+                        break;
+                    }
+                    case TcpTwStatus.Ack:
+                        TcpV4TimewaitAck(tw, skb);
+                        break;
+                    case TcpTwStatus.Rst:
+                        TcpV4SendReset(null, skb);
+                        TcpMinisocks.InetTwskDeschedulePut(net, tw);
+                        break;
+                }
+                skb.Free();
+                return 0;
+            }
+            case TcpRequestSock req:
+            {
+                var sk = req.RskListener;
+                if (sk.State != TcpState.Listen)
+                {
+                    TcpMinisocks.InetCskReqskQueueDrop(sk, req);
+                    goto lookup;
+                }
+                var reason = SkbDropReason.NotSpecified;
+                var nsk = TcpMinisocks.TcpCheckReq(sk, skb, req, ref reason);
+                if (nsk is null)
+                {
+                    net.KfreeSkbReason(skb, reason);
+                    return 0;
+                }
+                if (nsk == sk) return TcpV4DoRcv(sk, skb);
+                // tcp_child_process()
+                var state = nsk.State;
+                nsk.SegsIn++;
+                int ret = TcpInput.TcpRcvStateProcess(nsk, skb);
+                if (state == TcpState.SynRecv && nsk.State != state) sk.DataReady();
+                if (ret != 0)
+                {
+                    TcpV4SendReset(nsk, skb);
+                    skb.Free();
+                }
+                return 0;
+            }
+            case TcpSock tp:
+                // The socket is locked by the stack lock: no backlog needed.
+                tp.SegsIn++;
+                if (payload > 0) tp.DataSegsIn++;
+                return TcpV4DoRcv(tp, skb);
+        }
+    noTcpSocket:
+        TcpV4SendReset(null, skb);
+        return net.KfreeSkbReason(skb, SkbDropReason.TcpNoSocket);
+    }
+
+    /// <summary>Dispatches to the state machine: ESTABLISHED has its own path, the rest go through tcp_rcv_state_process; a nonzero result is answered with a reset.</summary>
+    /// <remarks>Mirrors tcp_v4_do_rcv().</remarks>
+    public static int TcpV4DoRcv(TcpSock sk, SkBuff skb)
+    {
+        if (sk.State == TcpState.Established)
+        {
+            TcpInput.TcpRcvEstablished(sk, skb);
+            return 0;
+        }
+        if (TcpInput.TcpRcvStateProcess(sk, skb) != 0)
+        {
+            TcpV4SendReset(sk, skb);
+            sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
+        }
+        return 0;
+    }
+
+    // ---- ICMP errors ----
+
+    /// <summary>
+    /// An ICMP error about a segment we sent: hard errors (port/protocol unreachable) abort a
+    /// connection being set up; others are kept as a soft error (reported if the connection then
+    /// times out). Fragmentation needed lowers the MSS.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_err().</remarks>
+    public static void TcpV4Err(SkBuff skb, uint info)
+    {
+        var dev = skb.Dev;
+        var net = dev?.Net;
+        if (net is null) return;
+        var icmp = skb.Buffer.AsSpan(skb.TransportHeader);
+        byte type = icmp[0], code = icmp[1];
+        var iph = Ipv4Header.Create(skb.DataSpan);
+        var quoted = skb.DataSpan[iph.HeaderLength..];
+        if (quoted.Length < 8) return;
+        ushort sport = (ushort)(quoted[0] << 8 | quoted[1]);
+        ushort dport = (ushort)(quoted[2] << 8 | quoted[3]);
+        uint seq = (uint)(quoted[4] << 24 | quoted[5] << 16 | quoted[6] << 8 | quoted[7]);
+        // The quoted segment went from us (iph.Source) to the peer (iph.Destination).
+        var found = InetHashtables.InetLookupEstablished(net, iph.Destination, dport, iph.Source, sport);
+        if (found is null)
+        {
+            net.Mib.Icmp[IcmpMib.InErrors]++;
+            return;
+        }
+        if (found is TcpTimewaitSock) return;
+        if (found is TcpRequestSock req)
+        {
+            // An error for a SYN-ACK we sent: drop the request if the sequence matches.
+            if (seq == req.SntIsn && type == IcmpType.DestUnreach && code <= IcmpType.NrUnreach)
+                TcpMinisocks.InetCskReqskQueueDrop(req.RskListener, req);
+            return;
+        }
+        var tp = (TcpSock)found;
+        if (tp.State == TcpState.Close) return;
+        // The quoted sequence must be in flight (or the SYN of a connection being set up).
+        if (tp.State != TcpState.Listen && !SeqNumber.Between(seq, tp.SndUna, tp.SndNxt))
+            return;
+        int err;
+        switch (type)
+        {
+            case IcmpType.SourceQuench:
+                return;
+            case IcmpType.ParameterProb:
+                err = Errno.EPROTO;
+                break;
+            case IcmpType.DestUnreach:
+                if (code > IcmpType.NrUnreach) return;
+                if (code == IcmpType.FragNeeded)
+                {
+                    // Path MTU discovery: the next hop's MTU is in the low 16 bits.
+                    int mtu = (int)(info & 0xFFFF);
+                    if (mtu >= 68 && mtu < tp.IcskPmtuCookie && tp.State != TcpState.Listen)
+                    {
+                        TcpOutput.TcpSyncMss(tp, mtu);
+                        TcpOutput.TcpXmitRetransmitQueue(tp);
+                    }
+                    return;
+                }
+                err = IcmpErrConvert[code];
+                break;
+            case IcmpType.TimeExceeded:
+                err = Errno.EHOSTUNREACH;
+                break;
+            default:
+                return;
+        }
+        bool fatal = type == IcmpType.ParameterProb || (type == IcmpType.DestUnreach && IcmpErrFatal[code]);
+        switch (tp.State)
+        {
+            case TcpState.SynSent:
+            case TcpState.SynRecv:
+                // Only a hard error aborts a connection attempt (RFC 1122 4.2.3.9).
+                if (fatal)
+                {
+                    tp.Err = err;
+                    tp.ErrorReport();
+                    Tcp.TcpDone(tp);
+                }
+                else
+                {
+                    tp.ErrSoft = err;
+                }
+                return;
+        }
+        // For established connections only IP_RECVERR reports at once; otherwise a soft error.
+        if (tp.RecvErr)
+        {
+            tp.Err = err;
+            tp.ErrorReport();
+        }
+        else
+        {
+            tp.ErrSoft = err;
+        }
+    }
+
+    /// <summary>icmp_err_convert[]: the errno and "fatal" flag of each destination-unreachable code.</summary>
+    private static readonly int[] IcmpErrConvert =
+    {
+        Errno.ENETUNREACH, Errno.EHOSTUNREACH, Errno.ENOPROTOOPT, Errno.ECONNREFUSED, Errno.EMSGSIZE,
+        Errno.EOPNOTSUPP, Errno.ENETUNREACH, Errno.EHOSTDOWN, Errno.ENONET, Errno.ENETUNREACH,
+        Errno.EHOSTUNREACH, Errno.ENETUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH,
+        Errno.EHOSTUNREACH,
+    };
+    private static readonly bool[] IcmpErrFatal =
+    {
+        false, false, true, true, false, false, true, true, true, true, true, false, false, true, true, true,
+    };
+}

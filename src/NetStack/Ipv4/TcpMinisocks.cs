@@ -1,0 +1,519 @@
+using NetStack.Core;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// What is left of a connection in TIME_WAIT (or an orphaned FIN_WAIT_2): enough to answer
+/// late segments correctly, hold the 4-tuple and the port, and expire. Much smaller than a
+/// socket, as in Linux.
+/// <remarks>Mirrors include/net/inet_timewait_sock.h: struct inet_timewait_sock and
+/// include/linux/tcp.h: struct tcp_timewait_sock.</remarks>
+/// </summary>
+public sealed class TcpTimewaitSock
+{
+    public readonly NetNamespace Net;
+    // ---- inet_timewait_sock ----
+    public uint TwDaddr, TwRcvSaddr;
+    public ushort TwDport, TwNum;
+    /// <summary>tw_substate: TCP_TIME_WAIT, or TCP_FIN_WAIT2 for an orphan waiting for the peer's FIN.</summary>
+    public TcpState TwSubstate;
+    /// <summary>tw_reuse: the socket had SO_REUSEADDR.</summary>
+    public byte TwReuse;
+    public int TwBoundDevIf;
+    public byte TwRcvWscale;
+    /// <summary>tw_tb: the bind bucket the TIME_WAIT sock keeps its port in.</summary>
+    internal InetBindBucket? TwTb;
+    internal readonly TimerList TwTimer;
+    internal bool Hashed;
+    /// <summary>tw_kill: the sock was killed early (RST, reuse) rather than timing out.</summary>
+    internal bool TwKill;
+    // ---- tcp_timewait_sock ----
+    public uint TwRcvNxt, TwSndNxt, TwRcvWnd;
+    public uint TwTsOffset, TwTsRecent;
+    public long TwTsRecentStamp;
+    public long TwLastOowAckTime;
+
+    public TcpTimewaitSock(NetNamespace net)
+    {
+        Net = net;
+        TwTimer = new TimerList(static t => TcpMinisocks.TwTimerHandler((TcpTimewaitSock)t.Owner!), this);
+    }
+
+    /// <summary>sk_state of a TIME_WAIT sock is always TCP_TIME_WAIT (the substate tells FIN_WAIT_2 apart).</summary>
+    public TcpState State => TcpState.TimeWait;
+    public InetEhashKey Key => new(TwRcvSaddr, TwNum, TwDaddr, TwDport);
+
+    public override string ToString() =>
+        $"timewait({TwSubstate}) {Ipv4Address.Format(TwRcvSaddr)}:{TwNum} -> {Ipv4Address.Format(TwDaddr)}:{TwDport}";
+}
+
+/// <summary>What the TIME_WAIT processing asks the caller to do (enum tcp_tw_status).</summary>
+public enum TcpTwStatus { Success, Rst, Ack, Syn }
+
+/// <summary>
+/// Request socks (SYN_RECV) and TIME_WAIT socks: the minimal sockets of TCP.
+/// <remarks>Mirrors net/ipv4/tcp_minisocks.c, with the request-queue parts of net/ipv4/inet_connection_sock.c
+/// and net/ipv4/inet_timewait_sock.c.</remarks>
+/// </summary>
+public static class TcpMinisocks
+{
+    // ---- request socks ----
+
+    /// <summary>Allocates a request for a SYN on <paramref name="listener"/>.</summary>
+    /// <remarks>Mirrors inet_reqsk_alloc().</remarks>
+    internal static TcpRequestSock InetReqskAlloc(TcpSock listener) => new() { RskListener = listener };
+
+    /// <summary>Enters a request in the established hash, counts it in the SYN queue and starts the SYN-ACK timer.</summary>
+    /// <remarks>Mirrors inet_csk_reqsk_queue_hash_add() -> reqsk_queue_hash_req() + inet_csk_reqsk_queue_added().</remarks>
+    internal static bool InetCskReqskQueueHashAdd(TcpSock sk, TcpRequestSock req, long timeout)
+    {
+        var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+        if (!InetHashtables.InetEhashInsert(sk.Net, key, req)) return false;
+        req.Hashed = true;
+        sk.Net.Timers.ModTimer(req.RskTimer, sk.Net.NowNs + timeout);
+        sk.AcceptQueue.Qlen++;
+        sk.AcceptQueue.Young++;
+        return true;
+    }
+
+    /// <summary>Removes a request from the hash and the SYN queue and stops its timer. True if it was still there.</summary>
+    /// <remarks>Mirrors inet_csk_reqsk_queue_drop().</remarks>
+    internal static bool InetCskReqskQueueDrop(TcpSock sk, TcpRequestSock req)
+    {
+        sk.Net.Timers.DelTimer(req.RskTimer);
+        if (!req.Hashed) return false;
+        var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+        InetHashtables.InetEhashRemove(sk.Net, key, req);
+        req.Hashed = false;
+        var q = req.RskListener.AcceptQueue;
+        q.Qlen--;
+        if (req.NumTimeout == 0) q.Young--;
+        return true;
+    }
+
+    /// <summary>reqsk_timeout(): the request's current SYN-ACK timeout with backoff.</summary>
+    internal static long ReqskTimeout(TcpRequestSock req, long maxTimeout)
+    {
+        long t = TcpTimer.TcpTimeoutInit(req.Net) << Math.Min(req.NumTimeout, 30);
+        return Math.Min(t, maxTimeout);
+    }
+
+    /// <summary>
+    /// The SYN-ACK timer: resend with exponential backoff until tcp_synack_retries, then give up
+    /// on the request. Requests of a listener that closed are dropped. When the queue is more than
+    /// half full of old requests, they get fewer retries (to leave room for young ones).
+    /// </summary>
+    /// <remarks>Mirrors reqsk_timer_handler() with syn_ack_recalc() and tcp_syn_ack_timeout().</remarks>
+    internal static void ReqskTimerHandler(TcpRequestSock req)
+    {
+        var skListener = req.RskListener;
+        var net = skListener.Net;
+        if (skListener.State != TcpState.Listen)
+        {
+            InetCskReqskQueueDrop(skListener, req);
+            return;
+        }
+        int maxSynAckRetries = skListener.IcskSynRetries != 0 ? skListener.IcskSynRetries : net.TcpSysctl.SynackRetries;
+        var queue = skListener.AcceptQueue;
+        int qlen = queue.Qlen;
+        if ((qlen << 1) > Math.Max(8, skListener.MaxAckBacklog))
+        {
+            int young = queue.Young << 1;
+            while (maxSynAckRetries > 2)
+            {
+                if (qlen < young) break;
+                maxSynAckRetries--;
+                young <<= 1;
+            }
+        }
+        bool expire = req.NumTimeout >= maxSynAckRetries;
+        net.Mib.TcpExt[LinuxMib.TCPTimeouts]++;
+        if (!expire && (InetRtxSynAck(skListener, req) == 0 || req.Acked))
+        {
+            if (req.NumTimeout++ == 0) queue.Young--;
+            net.Timers.ModTimer(req.RskTimer, net.NowNs + ReqskTimeout(req, TcpTimer.TcpRtoMax(net)));
+            return;
+        }
+        InetCskReqskQueueDrop(skListener, req);
+    }
+
+    /// <summary>Retransmits a SYN-ACK.</summary>
+    /// <remarks>Mirrors inet_rtx_syn_ack() -> tcp_rtx_synack().</remarks>
+    internal static int InetRtxSynAck(TcpSock listener, TcpRequestSock req)
+    {
+        int res = TcpIpv4.TcpV4SendSynack(listener, req);
+        if (res == 0)
+        {
+            var mib = listener.Net.Mib;
+            mib.Tcp[TcpMib.RetransSegs]++;
+            mib.TcpExt[LinuxMib.TCPSynRetrans]++;
+            req.NumRetrans++;
+        }
+        return res;
+    }
+
+    /// <remarks>Mirrors tcp_in_window().</remarks>
+    private static bool TcpInWindow(uint seq, uint endSeq, uint sWin, uint eWin)
+    {
+        if (seq == sWin) return true;
+        if (SeqNumber.After(endSeq, sWin) && SeqNumber.Before(seq, eWin)) return true;
+        return seq == eWin && seq == endSeq;
+    }
+
+    /// <summary>
+    /// A segment for a pending request: a retransmitted SYN gets the SYN-ACK again; a bad ACK
+    /// number hands the segment back to the listener (which resets); out-of-window segments get an
+    /// ACK; RST or SYN kill the request; a good ACK creates the child socket and queues it for
+    /// accept(). Returns the child, the listener (for a reset), or null (consumed).
+    /// </summary>
+    /// <remarks>Mirrors tcp_check_req().</remarks>
+    internal static TcpSock? TcpCheckReq(TcpSock sk, SkBuff skb, TcpRequestSock req, ref SkbDropReason dropReason)
+    {
+        var th = TcpInput.TcpHdr(skb);
+        byte flg = (byte)(th.Flags & (TcpFlags.RST | TcpFlags.SYN | TcpFlags.ACK));
+        var net = sk.Net;
+        var tmpOpt = new TcpOptionsReceived();
+        bool pawsReject = false;
+        if (th.DataOffset > 5)
+        {
+            TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _);
+            if (tmpOpt.SawTstamp)
+            {
+                if (tmpOpt.RcvTsecr != 0) tmpOpt.RcvTsecr -= req.TsOff;
+                tmpOpt.TsRecent = req.TsRecent;
+                // The true stamp is not kept; it is estimated from the request's age.
+                tmpOpt.TsRecentStamp = net.NowNs - ReqskTimeout(req, TcpTimer.TcpRtoMax(net));
+                pawsReject = TcpInput.TcpPawsReject(net, in tmpOpt, th.Rst);
+            }
+        }
+        // A pure retransmitted SYN: send the SYN-ACK again (and restart its timer).
+        if (skb.Cb.Seq == req.RcvIsn && flg == TcpFlags.SYN && !pawsReject)
+        {
+            if (InetRtxSynAck(sk, req) == 0 && req.RskTimer.Pending)
+                net.Timers.ModTimer(req.RskTimer, net.NowNs + ReqskTimeout(req, TcpTimer.TcpRtoMax(net)));
+            dropReason = SkbDropReason.NotSpecified;
+            return null;
+        }
+        // An unacceptable ACK: the listener answers with a reset (RFC 9293 3.10.7.3).
+        if ((flg & TcpFlags.ACK) != 0 && skb.Cb.AckSeq != req.SntIsn + 1) return sk;
+
+        if (pawsReject || !TcpInWindow(skb.Cb.Seq, skb.Cb.EndSeq, req.RcvNxt, req.RcvNxt + Math.Min(req.RskRcvWnd, 65535u)))
+        {
+            if ((flg & TcpFlags.RST) == 0) TcpIpv4.TcpV4ReqskSendAck(sk, skb, req);
+            dropReason = pawsReject ? SkbDropReason.TcpInvalidSequence : SkbDropReason.TcpOverWindow;
+            return null;
+        }
+        if (tmpOpt.SawTstamp && !SeqNumber.After(skb.Cb.Seq, req.RcvNxt)) req.TsRecent = tmpOpt.RcvTsval;
+        // A SYN at the initial sequence is out of window from rcv_isn + 1: ignore its SYN bit.
+        if (skb.Cb.Seq == req.RcvIsn) flg &= unchecked((byte)~TcpFlags.SYN);
+        if ((flg & (TcpFlags.RST | TcpFlags.SYN)) != 0)
+        {
+            net.Mib.Tcp[TcpMib.AttemptFails]++;
+            goto embryonicReset;
+        }
+        if ((flg & TcpFlags.ACK) == 0)
+        {
+            dropReason = SkbDropReason.TcpFlags;
+            return null;
+        }
+        var child = TcpIpv4.TcpV4SynRecvSock(sk, skb, req);
+        if (child is null) goto listenOverflow;
+        return InetCskCompleteHashdance(sk, child, req);
+
+    listenOverflow:
+        dropReason = SkbDropReason.TcpListenOverflow;
+        if (!net.TcpSysctl.AbortOnOverflow)
+        {
+            // Keep the request: the SYN-ACK timer resends and the peer's next ACK may fit.
+            req.Acked = true;
+            return null;
+        }
+    embryonicReset:
+        if ((flg & TcpFlags.RST) == 0) TcpIpv4.TcpV4SendReset(null, skb);
+        if (InetCskReqskQueueDrop(sk, req)) net.Mib.TcpExt[LinuxMib.EmbryonicRsts]++;
+        dropReason = SkbDropReason.TcpResetAck;
+        return null;
+    }
+
+    /// <summary>The child replaced the request in the established hash: drop the request from the SYN queue and queue the child for accept().</summary>
+    /// <remarks>Mirrors inet_csk_complete_hashdance().</remarks>
+    private static TcpSock? InetCskCompleteHashdance(TcpSock sk, TcpSock child, TcpRequestSock req)
+    {
+        sk.Net.Timers.DelTimer(req.RskTimer);
+        if (req.Hashed)
+        {
+            // inet_ehash_nolisten() already put the child where the request was.
+            req.Hashed = false;
+            sk.AcceptQueue.Qlen--;
+            if (req.NumTimeout == 0) sk.AcceptQueue.Young--;
+        }
+        return InetConnectionSock.InetCskReqskQueueAdd(sk, req, child);
+    }
+
+    /// <summary>
+    /// Creates the child socket of a completed handshake with the state the request negotiated.
+    /// </summary>
+    /// <remarks>Mirrors tcp_create_openreq_child().</remarks>
+    internal static TcpSock? TcpCreateOpenreqChild(TcpSock sk, TcpRequestSock req, SkBuff skb)
+    {
+        var newtp = InetConnectionSock.InetCskCloneLock(sk, req);
+        if (newtp is null) return null;
+        var net = sk.Net;
+        Tcp.TcpInitSockState(newtp);
+        uint seq = req.RcvIsn + 1;
+        newtp.RcvWup = seq;
+        newtp.CopiedSeq = seq;
+        newtp.RcvNxt = seq;
+        newtp.SegsIn = 1;
+        seq = req.SntIsn + 1;
+        newtp.SndSml = newtp.SndUna = seq;
+        newtp.SndNxt = seq;
+        newtp.SndUp = seq;
+        TcpInput.TcpInitWl(newtp, req.RcvIsn);
+        newtp.IcskAck.Lrcvtime = net.NowNs;
+        newtp.LsndTimeMs = (uint)(net.NowNs / Time.NsPerMs);
+        newtp.TotalRetrans = (uint)req.NumRetrans;
+        TcpTimer.TcpInitXmitTimers(newtp);
+        newtp.WriteSeq = newtp.PushedSeq = req.SntIsn + 1;
+        if (newtp.HasFlag(SockFlag.KeepOpen)) newtp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(newtp));
+        newtp.RxOpt.TstampOk = req.TstampOk;
+        newtp.RxOpt.SackOk = req.SackOk;
+        newtp.WindowClamp = req.RskWindowClamp;
+        newtp.RcvSsthresh = req.RskRcvWnd;
+        newtp.RcvWnd = req.RskRcvWnd;
+        newtp.RxOpt.WscaleOk = req.WscaleOk;
+        if (newtp.RxOpt.WscaleOk)
+        {
+            newtp.RxOpt.SndWscale = req.SndWscale;
+            newtp.RxOpt.RcvWscale = req.RcvWscale;
+        }
+        else
+        {
+            newtp.RxOpt.SndWscale = newtp.RxOpt.RcvWscale = 0;
+            newtp.WindowClamp = Math.Min(newtp.WindowClamp, 65535u);
+        }
+        newtp.SndWnd = (uint)TcpInput.TcpHdr(skb).Window << newtp.RxOpt.SndWscale;
+        newtp.MaxWindow = newtp.SndWnd;
+        if (newtp.RxOpt.TstampOk)
+        {
+            newtp.RxOpt.TsRecent = req.TsRecent;
+            newtp.RxOpt.TsRecentStamp = net.NowNs;
+            newtp.TcpHeaderLen = TcpHeader.MinLength + TcpOpt.LenTstampAligned;
+        }
+        else
+        {
+            newtp.RxOpt.TsRecentStamp = 0;
+            newtp.TcpHeaderLen = TcpHeader.MinLength;
+        }
+        if (req.NumTimeout != 0)
+        {
+            newtp.UndoMarker = req.SntIsn;
+            newtp.RetransStamp = req.SntSynack;
+        }
+        newtp.TsOffset = req.TsOff;
+        int payload = skb.Len - TcpInput.TcpHdr(skb).HeaderLength;
+        if (payload >= TcpSock.TcpMssDefault) newtp.IcskAck.LastSegSize = payload;
+        newtp.RxOpt.MssClamp = req.Mss;
+        net.Mib.Tcp[TcpMib.PassiveOpens]++;
+        return newtp;
+    }
+
+    // ---- TIME_WAIT ----
+
+    /// <summary>tcp_tw_reuse = 2: a connect() may take over a TIME_WAIT 4-tuple on loopback only, with timestamps at least 1 s old.</summary>
+    /// <remarks>Mirrors tcp_twsk_unique().</remarks>
+    internal static bool TcpTwskUnique(TcpSock sk, TcpTimewaitSock tw)
+    {
+        bool loopback = Ipv4Address.IsLoopback(tw.TwDaddr) || Ipv4Address.IsLoopback(tw.TwRcvSaddr);
+        if (!loopback) return false;
+        if (tw.TwTsRecentStamp == 0 || sk.Net.NowNs - tw.TwTsRecentStamp > Time.Sec(1))
+        {
+            // Start the new connection's sequence space above the old one.
+            uint seq = tw.TwSndNxt + 65535 + 2;
+            if (seq == 0) seq = 1;
+            sk.WriteSeq = seq;
+            sk.RxOpt.TsRecent = tw.TwTsRecent;
+            sk.RxOpt.TsRecentStamp = tw.TwTsRecentStamp;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Replaces a closing socket by a TIME_WAIT sock (state TIME_WAIT, or FIN_WAIT_2 for an orphan
+    /// still waiting for the peer's FIN) that keeps the 4-tuple and port for <paramref name="timeo"/>
+    /// (TIME_WAIT always lasts TCP_TIMEWAIT_LEN), then finishes the socket.
+    /// </summary>
+    /// <remarks>Mirrors tcp_time_wait() -> inet_twsk_alloc() + inet_twsk_hashdance_schedule().</remarks>
+    public static void TcpTimeWait(TcpSock tp, TcpState state, long timeo)
+    {
+        var net = tp.Net;
+        var tw = new TcpTimewaitSock(net)
+        {
+            TwDaddr = tp.InetDaddr,
+            TwRcvSaddr = tp.InetRcvSaddr,
+            TwDport = tp.InetDport,
+            TwNum = tp.InetNum,
+            TwSubstate = state,
+            TwReuse = tp.Reuse,
+            TwBoundDevIf = tp.BoundDevIf,
+            TwRcvWscale = tp.RxOpt.RcvWscale,
+            TwRcvNxt = tp.RcvNxt,
+            TwSndNxt = tp.SndNxt,
+            TwRcvWnd = tp.TcpReceiveWindow,
+            TwTsRecent = tp.RxOpt.TsRecent,
+            TwTsRecentStamp = tp.RxOpt.TsRecentStamp,
+            TwTsOffset = tp.TsOffset,
+        };
+        long rto = (tp.IcskRto << 2) - (tp.IcskRto >> 1);
+        if (timeo < rto) timeo = rto;
+        if (state == TcpState.TimeWait) timeo = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+
+        // inet_twsk_hashdance_schedule(): the TIME_WAIT sock joins the port's owners and takes the
+        // socket's place in the established hash.
+        if (tp.BindHash is { } tb)
+        {
+            tw.TwTb = tb;
+            tb.Owners.Add(tw);
+        }
+        var key = tw.Key;
+        if (tp.Hashed) InetHashtables.InetEhashRemove(net, key, tp);
+        tp.Hashed = false;
+        net.TcpHashinfo.Ehash[key] = tw;
+        tw.Hashed = true;
+        net.Timers.ModTimer(tw.TwTimer, net.NowNs + timeo);
+        Tcp.TcpDone(tp);
+    }
+
+    /// <summary>Moves the TIME_WAIT sock's expiry to <paramref name="timeo"/> from now.</summary>
+    /// <remarks>Mirrors inet_twsk_reschedule().</remarks>
+    internal static void InetTwskReschedule(TcpTimewaitSock tw, long timeo) =>
+        tw.Net.Timers.ModTimer(tw.TwTimer, tw.Net.NowNs + timeo);
+
+    /// <summary>Kills a TIME_WAIT sock now (RST, reuse by a new connection).</summary>
+    /// <remarks>Mirrors inet_twsk_deschedule_put().</remarks>
+    internal static void InetTwskDeschedulePut(NetNamespace net, TcpTimewaitSock tw)
+    {
+        if (net.Timers.DelTimer(tw.TwTimer)) tw.TwKill = true;
+        InetTwskKill(net, tw);
+    }
+
+    /// <remarks>Mirrors tw_timer_handler() -> inet_twsk_kill().</remarks>
+    internal static void TwTimerHandler(TcpTimewaitSock tw)
+    {
+        tw.Net.Mib.TcpExt[LinuxMib.TW]++;
+        InetTwskKill(tw.Net, tw);
+    }
+
+    private static void InetTwskKill(NetNamespace net, TcpTimewaitSock tw)
+    {
+        if (tw.Hashed)
+        {
+            InetHashtables.InetEhashRemove(net, tw.Key, tw);
+            tw.Hashed = false;
+        }
+        InetHashtables.TwPutPort(net, tw);
+    }
+
+    /// <summary>
+    /// A segment for a TIME_WAIT (or FIN_WAIT_2) sock. In FIN_WAIT_2 the peer's FIN moves it to
+    /// TIME_WAIT; in TIME_WAIT a retransmitted FIN is acknowledged again and restarts the timer,
+    /// an RST kills the sock (RFC 1337 off, as Linux), and a new SYN with a higher sequence number
+    /// (or newer timestamp) may open a new connection (RFC 1122 4.2.2.13). Out-of-window segments
+    /// get an ACK.
+    /// </summary>
+    /// <remarks>Mirrors tcp_timewait_state_process().</remarks>
+    internal static TcpTwStatus TcpTimewaitStateProcess(TcpTimewaitSock tw, SkBuff skb, out uint twIsn)
+    {
+        twIsn = 0;
+        var net = tw.Net;
+        var th = TcpInput.TcpHdr(skb);
+        var tmpOpt = new TcpOptionsReceived();
+        bool pawsReject = false;
+        if (th.DataOffset > 5 && tw.TwTsRecentStamp != 0)
+        {
+            TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _);
+            if (tmpOpt.SawTstamp)
+            {
+                if (tmpOpt.RcvTsecr != 0) tmpOpt.RcvTsecr -= tw.TwTsOffset;
+                tmpOpt.TsRecent = tw.TwTsRecent;
+                tmpOpt.TsRecentStamp = tw.TwTsRecentStamp;
+                pawsReject = TcpInput.TcpPawsReject(net, in tmpOpt, th.Rst);
+            }
+        }
+        uint rcvNxt = tw.TwRcvNxt;
+        uint seq = skb.Cb.Seq, endSeq = skb.Cb.EndSeq;
+        if (tw.TwSubstate == TcpState.FinWait2)
+        {
+            if (pawsReject || !TcpInWindow(seq, endSeq, rcvNxt, rcvNxt + tw.TwRcvWnd))
+                return TcpTimewaitCheckOowRateLimit(tw, skb);
+            if (th.Rst)
+            {
+                InetTwskDeschedulePut(net, tw);
+                return TcpTwStatus.Success;
+            }
+            if (th.Syn && !SeqNumber.Before(seq, rcvNxt)) return TcpTwStatus.Rst;
+            // A duplicate ACK?
+            if (!th.Ack || !SeqNumber.After(endSeq, rcvNxt) || endSeq == seq) return TcpTwStatus.Success;
+            // New data after a half-duplex close: reset. Only the FIN is acceptable.
+            if (!th.Fin || endSeq != rcvNxt + 1) return TcpTwStatus.Rst;
+            tw.TwSubstate = TcpState.TimeWait;
+            tw.TwRcvNxt = endSeq;
+            if (tmpOpt.SawTstamp)
+            {
+                tw.TwTsRecentStamp = net.NowNs;
+                tw.TwTsRecent = tmpOpt.RcvTsval;
+            }
+            InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+            return TcpTwStatus.Ack;
+        }
+
+        // The real TIME_WAIT state.
+        if (!pawsReject && seq == rcvNxt && (seq == endSeq || th.Rst))
+        {
+            // In window: only a reset or a bare ACK.
+            if (th.Rst)
+            {
+                if (!net.TcpSysctl.Rfc1337)
+                {
+                    InetTwskDeschedulePut(net, tw);
+                    return TcpTwStatus.Success;
+                }
+            }
+            else
+            {
+                InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+            }
+            if (tmpOpt.SawTstamp)
+            {
+                tw.TwTsRecent = tmpOpt.RcvTsval;
+                tw.TwTsRecentStamp = net.NowNs;
+            }
+            return TcpTwStatus.Success;
+        }
+        // A new SYN that is not an old duplicate: allowed to reopen (RFC 1122 4.2.2.13, RFC 6191).
+        if (th.Syn && !th.Rst && !th.Ack && !pawsReject &&
+            (SeqNumber.After(seq, rcvNxt) || (tmpOpt.SawTstamp && unchecked((int)(tw.TwTsRecent - tmpOpt.RcvTsval)) < 0)))
+        {
+            uint isn = tw.TwSndNxt + 65535 + 2;
+            if (isn == 0) isn++;
+            twIsn = isn;
+            return TcpTwStatus.Syn;
+        }
+        if (!th.Rst)
+        {
+            // Restart the timer unless this may be an old duplicate SYN.
+            if (pawsReject || th.Ack) InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+            return TcpTimewaitCheckOowRateLimit(tw, skb);
+        }
+        return TcpTwStatus.Success;
+    }
+
+    /// <remarks>Mirrors tcp_timewait_check_oow_rate_limit().</remarks>
+    private static TcpTwStatus TcpTimewaitCheckOowRateLimit(TcpTimewaitSock tw, SkBuff skb)
+    {
+        if (!TcpInput.TcpOowRateLimited(tw.Net, skb, ref tw.TwLastOowAckTime)) return TcpTwStatus.Ack;
+        return TcpTwStatus.Success;
+    }
+}

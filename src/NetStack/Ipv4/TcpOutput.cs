@@ -1,0 +1,839 @@
+using NetStack.Core;
+using NetStack.Net;
+using NetStack.Wire;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// Building and sending segments: transmit with options and checksum, the send loop under
+/// Nagle, window and cwnd, ACKs (immediate and delayed), FIN, RST, SYN, retransmission,
+/// window selection and MSS.
+/// <remarks>Mirrors net/ipv4/tcp_output.c.</remarks>
+/// </summary>
+public static class TcpOutput
+{
+    /// <summary>MAX_TCP_OPTION_SPACE.</summary>
+    public const int MaxTcpOptionSpace = 40;
+    /// <summary>TCP_RESOURCE_PROBE_INTERVAL: retry after a local allocation failure.</summary>
+    public static readonly long TcpResourceProbeInterval = Time.Ms(500);
+
+    // ---- sizes ----
+
+    /// <summary>The largest payload a pool buffer can carry with all headers (this stack's TSO limit: none).</summary>
+    public static int MaxSkbPayload(NetNamespace net) => net.SkbPool.BufferSize - SkBuffPool.MaxHeader;
+
+    /// <summary>Converts an MTU to an MSS for the base header (no options).</summary>
+    /// <remarks>Mirrors __tcp_mtu_to_mss() / tcp_mtu_to_mss().</remarks>
+    public static int TcpMtuToMss(TcpSock tp, int pmtu)
+    {
+        int mssNow = pmtu - Ipv4Header.MinLength - TcpHeader.MinLength - tp.IcskExtHdrLen;
+        if (tp.RxOpt.MssClamp != 0 && mssNow > tp.RxOpt.MssClamp) mssNow = tp.RxOpt.MssClamp;
+        mssNow = Math.Min(mssNow, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
+        mssNow = Math.Max(mssNow, tp.Net.TcpSysctl.MinSndMss);
+        return mssNow;
+    }
+
+    /// <summary>Recomputes the cached MSS for a path MTU.</summary>
+    /// <remarks>Mirrors tcp_sync_mss(): MTU to MSS, bounded by half the largest window seen, minus timestamp option room.</remarks>
+    public static uint TcpSyncMss(TcpSock tp, int pmtu)
+    {
+        int mssNow = TcpMtuToMss(tp, pmtu);
+        mssNow = TcpBoundToHalfWnd(tp, mssNow);
+        tp.IcskPmtuCookie = pmtu;
+        mssNow -= tp.TcpHeaderLen - TcpHeader.MinLength;
+        mssNow = Math.Max(mssNow, 8);
+        tp.MssCache = (uint)mssNow;
+        return tp.MssCache;
+    }
+
+    /// <remarks>Mirrors tcp_bound_to_half_wnd(): do not send segments larger than half the peer's largest window (RFC 1122 SWS).</remarks>
+    public static int TcpBoundToHalfWnd(TcpSock tp, int pktsize)
+    {
+        int cutoff = tp.MaxWindow > TcpSock.TcpMssDefault ? (int)(tp.MaxWindow >> 1) : (int)tp.MaxWindow;
+        if (cutoff != 0 && pktsize > cutoff) return Math.Max(cutoff, 68 - TcpHeader.MinLength);
+        return pktsize;
+    }
+
+    /// <summary>The MSS for the next segment: the cached one minus room for options beyond the usual (SACK blocks).</summary>
+    /// <remarks>Mirrors tcp_current_mss().</remarks>
+    public static uint TcpCurrentMss(TcpSock tp)
+    {
+        uint mssNow = tp.MssCache;
+        var opts = new TcpOptionsOut();
+        int headerLen = TcpEstablishedOptions(tp, ref opts) + TcpHeader.MinLength;
+        if (headerLen != tp.TcpHeaderLen)
+        {
+            int delta = headerLen - tp.TcpHeaderLen;
+            mssNow = (uint)Math.Max(8, (int)mssNow - delta);
+        }
+        return mssNow;
+    }
+
+    /// <summary>The MSS we advertise for a route: MTU - 40, within the buffer limit.</summary>
+    /// <remarks>Mirrors ipv4_default_advmss() and tcp_mss_clamp().</remarks>
+    public static ushort TcpAdvmss(TcpSock tp, int mtu)
+    {
+        int advmss = Math.Min(mtu - Ipv4Header.MinLength - TcpHeader.MinLength, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
+        if (tp.RxOpt.UserMss != 0 && tp.RxOpt.UserMss < advmss) advmss = tp.RxOpt.UserMss;
+        return (ushort)Math.Max(advmss, TcpSock.TcpMinMss);
+    }
+
+    // ---- receive window ----
+
+    /// <summary>Usable bytes in a receive buffer of <paramref name="space"/> truesize bytes.</summary>
+    /// <remarks>Mirrors tcp_win_from_space() with scaling_ratio.</remarks>
+    public static int TcpWinFromSpace(TcpSock tp, int space) => space <= 0 ? space : (int)(((long)space * tp.ScalingRatio) >> 8);
+
+    /// <summary>Truesize needed to hold a window of <paramref name="win"/> bytes.</summary>
+    /// <remarks>Mirrors tcp_space_from_win().</remarks>
+    public static int TcpSpaceFromWin(TcpSock tp, int win) => (int)(((long)win << 8) / Math.Max(1, tp.ScalingRatio));
+
+    /// <remarks>Mirrors tcp_space(): free receive space as a window.</remarks>
+    public static int TcpSpace(TcpSock tp) => TcpWinFromSpace(tp, tp.RcvBuf - tp.RmemAlloc);
+
+    /// <remarks>Mirrors tcp_full_space().</remarks>
+    public static int TcpFullSpace(TcpSock tp) => TcpWinFromSpace(tp, tp.RcvBuf);
+
+    /// <summary>
+    /// Chooses the initial receive window and our window scale from the space available.
+    /// </summary>
+    /// <remarks>Mirrors tcp_select_initial_window().</remarks>
+    public static void TcpSelectInitialWindow(TcpSock tp, int space, int mss, out uint rcvWnd, ref uint windowClamp, bool wscaleOk, out byte rcvWscale)
+    {
+        var sys = tp.Net.TcpSysctl;
+        uint sp = (uint)Math.Max(space, 0);
+        // No clamp set: the largest possible scaled window.
+        if (windowClamp == 0) windowClamp = 65535u << TcpOpt.MaxWscale;
+        sp = Math.Min(windowClamp, sp);
+        // Quantize the offer to a multiple of the MSS.
+        if (mss > 0 && sp > mss) sp = sp / (uint)mss * (uint)mss;
+        rcvWnd = sp;
+        rcvWscale = 0;
+        if (wscaleOk)
+        {
+            // Scale for the largest window this socket could grow to (tcp_rmem[2]).
+            uint max = Math.Max(sp, (uint)sys.RmemMax);
+            max = Math.Min(max, windowClamp);
+            int ilog2 = 31 - System.Numerics.BitOperations.LeadingZeroCount(Math.Max(max, 1u));
+            rcvWscale = (byte)Math.Clamp(ilog2 - 15, 0, TcpOpt.MaxWscale);
+        }
+        // The clamp no higher than the largest representable value.
+        windowClamp = Math.Min(65535u << rcvWscale, windowClamp);
+    }
+
+    /// <summary>The window to offer: the free space, not shrinking what was offered, rounded to the MSS when unscaled.</summary>
+    /// <remarks>Mirrors __tcp_select_window().</remarks>
+    public static uint TcpSelectWindowRaw(TcpSock tp)
+    {
+        int mss = tp.IcskAck.RcvMss;
+        int freeSpace = TcpSpace(tp);
+        int allowedSpace = TcpFullSpace(tp);
+        int fullSpace = (int)Math.Min(tp.WindowClamp, (uint)Math.Max(allowedSpace, 0));
+        if (mss > fullSpace)
+        {
+            mss = fullSpace;
+            if (mss <= 0) return 0;
+        }
+        if (freeSpace < fullSpace >> 1)
+        {
+            tp.IcskAck.Quick = 0;
+            freeSpace &= ~((1 << tp.RxOpt.RcvWscale) - 1);
+            if (freeSpace < (allowedSpace >> 4) || freeSpace < mss) return 0;
+        }
+        if (freeSpace > tp.RcvSsthresh) freeSpace = (int)tp.RcvSsthresh;
+        int window;
+        if (tp.RxOpt.RcvWscale != 0)
+        {
+            int a = 1 << tp.RxOpt.RcvWscale;
+            window = (freeSpace + a - 1) & ~(a - 1);
+        }
+        else
+        {
+            window = (int)tp.RcvWnd;
+            if (window <= freeSpace - mss || window > freeSpace) window = mss > 0 ? freeSpace / mss * mss : freeSpace;
+            else if (mss == fullSpace && freeSpace > window + (fullSpace >> 1)) window = freeSpace;
+        }
+        return (uint)Math.Max(window, 0);
+    }
+
+    /// <summary>Chooses the window for an outgoing segment (never shrinking the right edge) and returns it scaled.</summary>
+    /// <remarks>Mirrors tcp_select_window().</remarks>
+    public static ushort TcpSelectWindow(TcpSock tp)
+    {
+        uint curWin = tp.TcpReceiveWindow;
+        uint newWin = TcpSelectWindowRaw(tp);
+        if (newWin < curWin)
+        {
+            // Never shrink the offered window.
+            uint a = 1u << tp.RxOpt.RcvWscale;
+            newWin = (curWin + a - 1) & ~(a - 1);
+        }
+        tp.RcvWnd = newWin;
+        tp.RcvWup = tp.RcvNxt;
+        newWin = Math.Min(newWin, 65535u << tp.RxOpt.RcvWscale);
+        return (ushort)(newWin >> tp.RxOpt.RcvWscale);
+    }
+
+    // ---- options ----
+
+    /// <summary>Options for an outgoing SYN; returns their size.</summary>
+    /// <remarks>Mirrors tcp_syn_options().</remarks>
+    private static int TcpSynOptions(TcpSock tp, ref TcpOptionsOut opts)
+    {
+        var sys = tp.Net.TcpSysctl;
+        opts.Mss = tp.Advmss;
+        if (sys.Timestamps)
+        {
+            opts.HasTimestamp = true;
+            opts.TsVal = tp.TcpTimeStampTs;
+            opts.TsEcr = tp.RxOpt.TsRecent;
+        }
+        if (sys.WindowScaling) opts.WindowScale = (sbyte)tp.RxOpt.RcvWscale;
+        if (sys.Sack) opts.SackPermitted = true;
+        return opts.Size;
+    }
+
+    /// <summary>Options for an established connection's segment (timestamps, SACK blocks); returns their size.</summary>
+    /// <remarks>Mirrors tcp_established_options().</remarks>
+    internal static int TcpEstablishedOptions(TcpSock tp, ref TcpOptionsOut opts)
+    {
+        int size = 0;
+        if (tp.RxOpt.TstampOk)
+        {
+            opts.HasTimestamp = true;
+            opts.TsVal = tp.TcpTimeStampTs;
+            opts.TsEcr = tp.RxOpt.TsRecent;
+            size += TcpOpt.LenTstampAligned;
+        }
+        int effSacks = tp.RxOpt.NumSacks + (tp.RxOpt.Dsack ? 1 : 0);
+        if (effSacks > 0)
+        {
+            int remaining = MaxTcpOptionSpace - size;
+            int maxBlocks = Math.Min(TcpOpt.MaxSackBlocks, (remaining - TcpOpt.LenSackBaseAligned) / TcpOpt.LenSackPerBlock);
+            opts.Sack = default;
+            if (tp.RxOpt.Dsack && opts.Sack.Count < maxBlocks) opts.Sack.Add(tp.DuplicateSack);
+            for (int i = 0; i < tp.RxOpt.NumSacks && opts.Sack.Count < maxBlocks; i++) opts.Sack.Add(tp.SelectiveAcks[i]);
+            if (opts.Sack.Count > 0) size += TcpOpt.LenSackBaseAligned + opts.Sack.Count * TcpOpt.LenSackPerBlock;
+        }
+        return size;
+    }
+
+    // ---- transmit ----
+
+    /// <summary>Allocates a buffer for the write queue with room for all headers (tcp_stream_alloc_skb).</summary>
+    internal static SkBuff? TcpStreamAllocSkb(TcpSock tp)
+    {
+        var skb = tp.Net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return null;
+        skb.Sk = tp;
+        return skb;
+    }
+
+    /// <summary>Charges a queued buffer to the send buffer (sk_wmem_queued_add).</summary>
+    internal static void TcpWmemCharge(TcpSock tp, SkBuff skb) => tp.WmemQueued += Sock.SkbTruesize(skb);
+
+    /// <summary>Frees a buffer from the write or retransmit queue, uncharging it.</summary>
+    /// <remarks>Mirrors tcp_wmem_free_skb().</remarks>
+    internal static void TcpWmemFreeSkb(TcpSock tp, SkBuff skb)
+    {
+        tp.WmemQueued -= Sock.SkbTruesize(skb);
+        skb.Free();
+    }
+
+    /// <remarks>Mirrors tcp_init_nondata_skb().</remarks>
+    internal static void TcpInitNondataSkb(SkBuff skb, uint seq, byte flags)
+    {
+        skb.Cb.TcpFlags = flags;
+        skb.Cb.Seq = seq;
+        if ((flags & (TcpFlags.SYN | TcpFlags.FIN)) != 0) seq++;
+        skb.Cb.EndSeq = seq;
+    }
+
+    /// <summary>
+    /// Sends one segment: a copy of <paramref name="oskb"/> (which stays queued for
+    /// retransmission) when <paramref name="cloneIt"/>, else the buffer itself (consumed).
+    /// Adds the TCP header with options, window and checksum, and hands it to IP.
+    /// </summary>
+    /// <remarks>Mirrors __tcp_transmit_skb().</remarks>
+    internal static int TcpTransmitSkb(TcpSock tp, SkBuff oskb, bool cloneIt) => TcpTransmitSkb(tp, oskb, cloneIt, tp.RcvNxt);
+
+    internal static int TcpTransmitSkb(TcpSock tp, SkBuff oskb, bool cloneIt, uint rcvNxt)
+    {
+        var net = tp.Net;
+        SkBuff skb;
+        if (cloneIt)
+        {
+            oskb.Cb.When = net.NowNs;
+            var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+            if (copy is null) return -Errno.ENOBUFS;
+            oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
+            copy.Cb = oskb.Cb;
+            skb = copy;
+        }
+        else
+        {
+            skb = oskb;
+        }
+
+        // Route (the socket's cached dst, or a fresh lookup: ip_queue_xmit()).
+        if (!tp.DstValid)
+        {
+            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt);
+            if (rerr != 0)
+            {
+                skb.Free();
+                return rerr;
+            }
+            tp.Dst = rt;
+            tp.DstValid = true;
+        }
+
+        byte flags = skb.Cb.TcpFlags;
+        var opts = new TcpOptionsOut();
+        int optSize = (flags & TcpFlags.SYN) != 0 ? TcpSynOptions(tp, ref opts) : TcpEstablishedOptions(tp, ref opts);
+        int hdrLen = TcpHeader.MinLength + optSize;
+        int payload = skb.Len;
+
+        if ((flags & TcpFlags.ACK) != 0) TcpEventAckSent(tp, rcvNxt);
+        if (payload != 0)
+        {
+            TcpEventDataSent(tp);
+            tp.DataSegsOut++;
+            tp.BytesSent += (ulong)payload;
+        }
+
+        var seg = skb.Push(hdrLen);
+        var th = TcpHeader.Create(skb.DataSpan); // header and payload: the checksum covers both
+        th.SrcPort = tp.InetSport;
+        th.DstPort = tp.InetDport;
+        th.Seq = skb.Cb.Seq;
+        th.AckSeq = rcvNxt;
+        th.DataOffset = hdrLen / 4;
+        th.Flags = flags;
+        // RFC 7323 2.2: the window in a SYN is never scaled.
+        th.Window = (flags & TcpFlags.SYN) != 0 ? (ushort)Math.Min(tp.RcvWnd, 65535u) : TcpSelectWindow(tp);
+        th.Checksum = 0;
+        th.UrgPtr = 0;
+        opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
+        tp.RxOpt.Dsack = false; // a D-SACK is reported once
+        uint saddr = tp.InetSaddr;
+        th.FillChecksum(saddr, tp.InetDaddr);
+
+        if (SeqNumber.After(skb.Cb.EndSeq, tp.SndNxt) || skb.Cb.Seq == skb.Cb.EndSeq)
+            net.Mib.Tcp[TcpMib.OutSegs]++;
+        tp.SegsOut++;
+        skb.Sk = null;
+        int err = IpOutput.Send(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
+            df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT);
+        if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
+        // A neighbour still resolving keeps the packet: that is not a local failure.
+        return err == -Errno.ENOBUFS ? err : 0;
+    }
+
+    /// <summary>Bookkeeping when an ACK leaves: the delayed ACK is no longer needed.</summary>
+    /// <remarks>Mirrors tcp_event_ack_sent().</remarks>
+    private static void TcpEventAckSent(TcpSock tp, uint rcvNxt)
+    {
+        if (rcvNxt != tp.RcvNxt) return;
+        TcpInput.TcpDecQuickackMode(tp);
+        tp.InetCskClearXmitTimer(InetConnectionSock.IcskTimeDack);
+    }
+
+    /// <summary>Data is leaving: congestion control learns of a restart; interactive sessions are detected.</summary>
+    /// <remarks>Mirrors tcp_event_data_sent().</remarks>
+    private static void TcpEventDataSent(TcpSock tp)
+    {
+        uint now = (uint)(tp.Net.NowNs / Time.NsPerMs);
+        if (tp.PacketsInFlight == 0) tp.CaOps.CwndEvent(tp, TcpCaEvent.TxStart);
+        tp.LsndTimeMs = now;
+        // A reply within ato of the last received packet: the session is interactive.
+        if (tp.Net.NowNs - tp.IcskAck.Lrcvtime < tp.IcskAck.Ato) tp.InetCskEnterPingpongMode();
+    }
+
+    /// <summary>A new segment was sent: it moves to the retransmit queue and snd_nxt advances.</summary>
+    /// <remarks>Mirrors tcp_event_new_data_sent().</remarks>
+    private static void TcpEventNewDataSent(TcpSock tp, SkBuff skb)
+    {
+        uint priorPackets = tp.PacketsOut;
+        tp.SndNxt = skb.Cb.EndSeq;
+        tp.WriteQueue.Unlink(skb);
+        tp.RtxQueue.EnqueueTail(skb);
+        tp.PacketsOut++;
+        if (priorPackets == 0 || tp.IcskPending == InetConnectionSock.IcskTimeLossProbe) TcpInput.TcpRearmRto(tp);
+        if (skb.Len > 0) tp.Net.Mib.TcpExt[LinuxMib.TCPOrigDataSent]++;
+    }
+
+    /// <summary>Queues a buffer at the tail of the write queue, advancing write_seq (tcp_queue_skb / tcp_add_write_queue_tail).</summary>
+    internal static void TcpQueueSkb(TcpSock tp, SkBuff skb)
+    {
+        tp.WriteSeq = skb.Cb.EndSeq;
+        TcpWmemCharge(tp, skb);
+        tp.WriteQueue.EnqueueTail(skb);
+    }
+
+    // ---- Nagle and the send test ----
+
+    /// <summary>Room in cwnd for more segments.</summary>
+    /// <remarks>Mirrors tcp_cwnd_test().</remarks>
+    private static uint TcpCwndTest(TcpSock tp)
+    {
+        uint inFlight = tp.PacketsInFlight, cwnd = tp.SndCwnd;
+        if (inFlight >= cwnd) return 0;
+        return cwnd - inFlight;
+    }
+
+    /// <remarks>Mirrors tcp_snd_wnd_test(): the segment fits in the peer's window.</remarks>
+    private static bool TcpSndWndTest(TcpSock tp, SkBuff skb, uint curMss)
+    {
+        uint endSeq = skb.Cb.EndSeq;
+        if (skb.Len > curMss) endSeq = skb.Cb.Seq + curMss;
+        return !SeqNumber.After(endSeq, tp.TcpWndEnd);
+    }
+
+    /// <remarks>Mirrors tcp_minshall_check(): a small segment is still unacknowledged.</remarks>
+    private static bool TcpMinshallCheck(TcpSock tp) =>
+        SeqNumber.After(tp.SndSml, tp.SndUna) && !SeqNumber.After(tp.SndSml, tp.SndNxt);
+
+    /// <remarks>Mirrors tcp_minshall_update().</remarks>
+    private static void TcpMinshallUpdate(TcpSock tp, uint mssNow, SkBuff skb)
+    {
+        if (skb.Len < mssNow) tp.SndSml = skb.Cb.EndSeq;
+    }
+
+    /// <summary>
+    /// Nagle (RFC 896) with Minshall's refinement: hold a small segment while another small one is
+    /// unacknowledged, unless TCP_NODELAY or a push says otherwise; TCP_CORK holds every partial one.
+    /// </summary>
+    /// <remarks>Mirrors tcp_nagle_test() / tcp_nagle_check().</remarks>
+    private static bool TcpNagleTest(TcpSock tp, SkBuff skb, uint curMss, int nonagle)
+    {
+        if ((nonagle & TcpSock.TcpNaglePush) != 0) return true;
+        if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return true;
+        bool partial = skb.Len < curMss;
+        bool hold = partial && ((nonagle & TcpSock.TcpNagleCork) != 0 || (nonagle == 0 && tp.PacketsOut != 0 && TcpMinshallCheck(tp)));
+        return !hold;
+    }
+
+    /// <summary>
+    /// Sends what the windows allow from the write queue. Returns true when data is waiting but
+    /// nothing is in flight (the caller then arms the zero-window probe).
+    /// </summary>
+    /// <remarks>Mirrors tcp_write_xmit().</remarks>
+    internal static bool TcpWriteXmit(TcpSock tp, uint mssNow, int nonagle, bool pushOne)
+    {
+        uint sentPkts = 0;
+        bool isCwndLimited = false, isRwndLimited = false;
+        SkBuff? skb;
+        while ((skb = tp.TcpSendHead) is not null)
+        {
+            uint cwndQuota = TcpCwndTest(tp);
+            if (cwndQuota == 0)
+            {
+                isCwndLimited = true;
+                break;
+            }
+            if (!TcpSndWndTest(tp, skb, mssNow))
+            {
+                isRwndLimited = true;
+                break;
+            }
+            if (!TcpNagleTest(tp, skb, mssNow, skb == tp.WriteQueue.Last ? nonagle : TcpSock.TcpNaglePush))
+                break;
+            if (skb.Len > mssNow && TcpFragment(tp, tp.WriteQueue, skb, (int)mssNow) != 0) break;
+            if (TcpTransmitSkb(tp, skb, true) != 0) break;
+            TcpEventNewDataSent(tp, skb);
+            TcpMinshallUpdate(tp, mssNow, skb);
+            sentPkts++;
+            if (pushOne) break;
+        }
+        _ = isRwndLimited;
+        if (sentPkts > 0)
+        {
+            if (TcpInput.TcpInCwndReduction(tp)) tp.PrrOut += sentPkts;
+            TcpCwndValidate(tp, isCwndLimited);
+            return false;
+        }
+        return tp.PacketsOut == 0 && tp.TcpSendHead is not null;
+    }
+
+    /// <summary>Tracks whether the flow uses its cwnd (for growth decisions).</summary>
+    /// <remarks>Mirrors tcp_cwnd_validate().</remarks>
+    private static void TcpCwndValidate(TcpSock tp, bool isCwndLimited)
+    {
+        if (!SeqNumber.Before(tp.SndUna, tp.MaxPacketsSeq) || isCwndLimited || (!tp.IsCwndLimited && tp.PacketsOut > tp.MaxPacketsOut))
+        {
+            tp.IsCwndLimited = isCwndLimited;
+            tp.MaxPacketsOut = tp.PacketsOut;
+            tp.MaxPacketsSeq = tp.SndNxt;
+        }
+    }
+
+    /// <summary>Sends pending data; arms the zero-window probe if it could not.</summary>
+    /// <remarks>Mirrors __tcp_push_pending_frames().</remarks>
+    internal static void TcpPushPendingFrames(TcpSock tp, uint curMss, int nonagle)
+    {
+        if (tp.State == TcpState.Close) return;
+        if (TcpWriteXmit(tp, curMss, nonagle, false)) TcpInput.TcpCheckProbeTimer(tp);
+    }
+
+    /// <remarks>Mirrors tcp_push_pending_frames().</remarks>
+    internal static void TcpPushPendingFrames(TcpSock tp)
+    {
+        if (tp.TcpSendHead is not null) TcpPushPendingFrames(tp, TcpCurrentMss(tp), tp.Nonagle);
+    }
+
+    /// <remarks>Mirrors tcp_push_one(): send just the head.</remarks>
+    internal static void TcpPushOne(TcpSock tp, uint mssNow)
+    {
+        if (tp.TcpSendHead is null) return;
+        TcpWriteXmit(tp, mssNow, TcpSock.TcpNaglePush, true);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="skb"/> so that it keeps <paramref name="len"/> bytes; the rest goes to
+    /// a new buffer right after it in the same queue. FIN and PSH move to the second part.
+    /// </summary>
+    /// <remarks>Mirrors tcp_fragment().</remarks>
+    internal static int TcpFragment(TcpSock tp, SkBuffQueue queue, SkBuff skb, int len)
+    {
+        int nsize = skb.Len - len;
+        if (nsize <= 0) return 0;
+        var buff = TcpStreamAllocSkb(tp);
+        if (buff is null) return -Errno.ENOMEM;
+        skb.DataSpan[len..].CopyTo(buff.Put(nsize));
+        queue.AdjustBytes(-nsize);
+        skb.Trim(len);
+        TcpWmemCharge(tp, buff);
+        uint nseq = skb.Cb.Seq + (uint)len;
+        buff.Cb = skb.Cb;
+        buff.Cb.Seq = nseq;
+        skb.Cb.EndSeq = nseq;
+        byte moved = (byte)(skb.Cb.TcpFlags & (TcpFlags.FIN | TcpFlags.PSH));
+        skb.Cb.TcpFlags &= unchecked((byte)~(TcpFlags.FIN | TcpFlags.PSH));
+        buff.Cb.TcpFlags = (byte)((buff.Cb.TcpFlags & ~(TcpFlags.FIN | TcpFlags.PSH)) | moved);
+        queue.InsertAfter(skb, buff);
+        if (queue == tp.RtxQueue)
+        {
+            // One more segment in flight, with the same marks as its twin.
+            tp.PacketsOut++;
+            if ((skb.Cb.Sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut++;
+            if ((skb.Cb.Sacked & TcpSkbCbSacked.SackedRetrans) != 0) tp.RetransOut++;
+            if ((skb.Cb.Sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut++;
+        }
+        return 0;
+    }
+
+    /// <summary>Drops <paramref name="len"/> acknowledged bytes from the head of a queued segment.</summary>
+    /// <remarks>Mirrors tcp_trim_head().</remarks>
+    internal static void TcpTrimHead(TcpSock tp, SkBuffQueue queue, SkBuff skb, int len)
+    {
+        skb.Pull(len);
+        queue.AdjustBytes(-len);
+        skb.Cb.Seq += (uint)len;
+    }
+
+    // ---- control segments ----
+
+    /// <summary>Sends a bare ACK now.</summary>
+    /// <remarks>Mirrors tcp_send_ack() -> __tcp_send_ack().</remarks>
+    public static void TcpSendAck(TcpSock tp) => TcpSendAck(tp, tp.RcvNxt);
+
+    internal static void TcpSendAck(TcpSock tp, uint rcvNxt)
+    {
+        if (tp.State == TcpState.Close) return;
+        var buff = tp.Net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (buff is null)
+        {
+            tp.InetCskScheduleAck();
+            tp.IcskAck.Ato = TcpInput.TcpAtoMin;
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(tp.Net.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(tp.Net));
+            return;
+        }
+        TcpInitNondataSkb(buff, TcpAcceptableSeq(tp), TcpFlags.ACK);
+        TcpTransmitSkb(tp, buff, false, rcvNxt);
+    }
+
+    /// <summary>Schedules an ACK within the delayed-ACK timeout (ato), bounded by the RTT.</summary>
+    /// <remarks>Mirrors tcp_send_delayed_ack().</remarks>
+    public static void TcpSendDelayedAck(TcpSock tp)
+    {
+        var sys = tp.Net.TcpSysctl;
+        long ato = tp.IcskAck.Ato;
+        long delackMin = Time.Ms(sys.DelackMinMs);
+        if (ato > delackMin)
+        {
+            long maxAto = Time.Ms(500);
+            if (tp.InetCskInPingpongMode || (tp.IcskAck.Pending & IcskAck.Pushed) != 0) maxAto = Time.Ms(sys.DelackMaxMs);
+            if (tp.SrttUs != 0)
+            {
+                long rtt = Math.Max((long)(tp.SrttUs >> 3) * 1000, delackMin);
+                if (rtt < maxAto) maxAto = rtt;
+            }
+            ato = Math.Min(ato, maxAto);
+        }
+        ato = Math.Min(ato, Time.Ms(sys.DelackMaxMs));
+        long now = tp.Net.NowNs;
+        long timeout = now + ato;
+        if ((tp.IcskAck.Pending & IcskAck.Timer) != 0 && tp.DelackTimer.Pending)
+        {
+            // If the delayed-ACK timer is about to expire, send the ACK now.
+            if (tp.IcskAck.Timeout <= now + (ato >> 2))
+            {
+                TcpSendAck(tp);
+                return;
+            }
+            if (timeout >= tp.IcskAck.Timeout) timeout = tp.IcskAck.Timeout;
+        }
+        tp.IcskAck.Pending |= IcskAck.Sched | IcskAck.Timer;
+        tp.IcskAck.Timeout = timeout;
+        tp.Net.Timers.ModTimer(tp.DelackTimer, timeout);
+    }
+
+    /// <summary>The sequence number for a segment that carries no data: snd_nxt, or the window's end if the peer shrank it.</summary>
+    /// <remarks>Mirrors tcp_acceptable_seq().</remarks>
+    internal static uint TcpAcceptableSeq(TcpSock tp)
+    {
+        if (!SeqNumber.Before(tp.TcpWndEnd, tp.SndNxt) ||
+            (tp.RxOpt.WscaleOk && unchecked(tp.SndNxt - tp.TcpWndEnd) < (1u << tp.RxOpt.RcvWscale)))
+            return tp.SndNxt;
+        return tp.TcpWndEnd;
+    }
+
+    /// <summary>Queues a FIN (on the last unsent segment if there is one) and pushes.</summary>
+    /// <remarks>Mirrors tcp_send_fin().</remarks>
+    public static void TcpSendFin(TcpSock tp)
+    {
+        var tail = tp.WriteQueue.Last;
+        if (tail is not null)
+        {
+            tail.Cb.TcpFlags |= TcpFlags.FIN;
+            tail.Cb.EndSeq++;
+            tp.WriteSeq++;
+        }
+        else
+        {
+            var skb = TcpStreamAllocSkb(tp);
+            if (skb is null) return;
+            TcpInitNondataSkb(skb, tp.WriteSeq, TcpFlags.ACK | TcpFlags.FIN);
+            TcpQueueSkb(tp, skb);
+        }
+        TcpPushPendingFrames(tp, TcpCurrentMss(tp), TcpSock.TcpNagleOff);
+    }
+
+    /// <summary>Sends RST|ACK for an abort; never retransmitted.</summary>
+    /// <remarks>Mirrors tcp_send_active_reset().</remarks>
+    public static void TcpSendActiveReset(TcpSock tp)
+    {
+        tp.Net.Mib.Tcp[TcpMib.OutRsts]++;
+        var skb = tp.Net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return;
+        TcpInitNondataSkb(skb, TcpAcceptableSeq(tp), TcpFlags.ACK | TcpFlags.RST);
+        TcpTransmitSkb(tp, skb, false);
+    }
+
+    /// <summary>Simultaneous open: resend our SYN (still at the head of the retransmit queue) as a SYN-ACK.</summary>
+    /// <remarks>Mirrors tcp_send_synack().</remarks>
+    internal static int TcpSendSynack(TcpSock tp)
+    {
+        var skb = tp.RtxQueue.First;
+        if (skb is null || (skb.Cb.TcpFlags & TcpFlags.SYN) == 0) return -Errno.EFAULT;
+        skb.Cb.TcpFlags |= TcpFlags.ACK;
+        return TcpTransmitSkb(tp, skb, true);
+    }
+
+    /// <summary>Sets up the connection for an active open: MSS, window, scale, sequence state.</summary>
+    /// <remarks>Mirrors tcp_connect_init().</remarks>
+    private static void TcpConnectInit(TcpSock tp)
+    {
+        var sys = tp.Net.TcpSysctl;
+        int mtu = tp.Dst.Dev.Mtu;
+        tp.TcpHeaderLen = TcpHeader.MinLength + (sys.Timestamps ? TcpOpt.LenTstampAligned : 0);
+        if (tp.RxOpt.UserMss != 0) tp.RxOpt.MssClamp = tp.RxOpt.UserMss;
+        tp.MaxWindow = 0;
+        TcpSyncMss(tp, mtu);
+        tp.Advmss = TcpAdvmss(tp, mtu);
+        TcpInput.TcpInitializeRcvMss(tp);
+        if ((tp.UserLocks & Sock.SockRcvbufLock) != 0 && (tp.WindowClamp > TcpFullSpace(tp) || tp.WindowClamp == 0))
+            tp.WindowClamp = (uint)TcpFullSpace(tp);
+        TcpSelectInitialWindow(tp, TcpFullSpace(tp), tp.Advmss - (tp.RxOpt.TsRecentStamp != 0 ? tp.TcpHeaderLen - TcpHeader.MinLength : 0),
+            out tp.RcvWnd, ref tp.WindowClamp, sys.WindowScaling, out var rcvWscale);
+        tp.RxOpt.RcvWscale = rcvWscale;
+        tp.RcvSsthresh = tp.RcvWnd;
+        tp.Err = 0;
+        tp.ResetFlag(SockFlag.Done);
+        tp.SndWnd = 0;
+        TcpInput.TcpInitWl(tp, 0);
+        Tcp.TcpWriteQueuePurge(tp);
+        tp.SndUna = tp.WriteSeq;
+        tp.SndSml = tp.WriteSeq;
+        tp.SndUp = tp.WriteSeq;
+        tp.SndNxt = tp.WriteSeq;
+        tp.RcvNxt = 0;
+        tp.RcvWup = tp.RcvNxt;
+        tp.CopiedSeq = tp.RcvNxt;
+        tp.IcskRto = TcpTimer.TcpTimeoutInit(tp.Net);
+        tp.IcskRetransmits = 0;
+        TcpInput.TcpClearRetrans(tp);
+    }
+
+    /// <summary>Builds and sends the SYN and arms its retransmission timer.</summary>
+    /// <remarks>Mirrors tcp_connect().</remarks>
+    public static int TcpConnect(TcpSock tp)
+    {
+        TcpConnectInit(tp);
+        var buff = TcpStreamAllocSkb(tp);
+        if (buff is null) return -Errno.ENOBUFS;
+        TcpInitNondataSkb(buff, tp.WriteSeq, TcpFlags.SYN);
+        tp.RetransStamp = tp.Net.NowNs;
+        // tcp_connect_queue_skb(): the SYN takes a sequence number.
+        tp.WriteSeq = buff.Cb.EndSeq;
+        TcpWmemCharge(tp, buff);
+        tp.PacketsOut++;
+        tp.RtxQueue.EnqueueTail(buff);
+        int err = TcpTransmitSkb(tp, buff, true);
+        if (err == -Errno.ECONNREFUSED) return err;
+        tp.SndNxt = tp.WriteSeq;
+        tp.PushedSeq = tp.WriteSeq;
+        tp.Net.Mib.Tcp[TcpMib.ActiveOpens]++;
+        tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
+        return 0;
+    }
+
+    // ---- retransmission ----
+
+    /// <summary>
+    /// Retransmits one segment (trimming what was acknowledged meanwhile, splitting it to the
+    /// current MSS). Returns 0, or an error when it could not be sent now.
+    /// </summary>
+    /// <remarks>Mirrors __tcp_retransmit_skb() and tcp_retransmit_skb().</remarks>
+    public static int TcpRetransmitSkb(TcpSock tp, SkBuff skb)
+    {
+        if (SeqNumber.Before(skb.Cb.Seq, tp.SndUna))
+        {
+            if (!SeqNumber.Before(tp.SndUna, skb.Cb.EndSeq)) return -Errno.EINVAL;
+            TcpTrimHead(tp, tp.RtxQueue, skb, (int)(tp.SndUna - skb.Cb.Seq));
+        }
+        uint curMss = TcpCurrentMss(tp);
+        // Only retransmit what the window allows, except the head (needed to get the ACK clock going).
+        if (!SeqNumber.Before(skb.Cb.Seq, tp.TcpWndEnd) && skb.Cb.Seq != tp.SndUna) return -Errno.EAGAIN;
+        if (skb.Len > curMss && TcpFragment(tp, tp.RtxQueue, skb, (int)curMss) != 0) return -Errno.ENOMEM;
+        // A SYN that is still unacknowledged goes out as it was (SYN or, in SYN_RECV, SYN-ACK).
+        int err = TcpTransmitSkb(tp, skb, true);
+        if (err != 0) return err;
+        var mib = tp.Net.Mib;
+        mib.Tcp[TcpMib.RetransSegs]++;
+        if ((skb.Cb.TcpFlags & TcpFlags.SYN) != 0) mib.TcpExt[LinuxMib.TCPSynRetrans]++;
+        tp.TotalRetrans++;
+        tp.BytesRetrans += (ulong)skb.Len;
+        if ((skb.Cb.Sacked & TcpSkbCbSacked.SackedRetrans) == 0) tp.RetransOut++;
+        skb.Cb.Sacked |= TcpSkbCbSacked.SackedRetrans | TcpSkbCbSacked.EverRetrans;
+        skb.Cb.TxCount++;
+        if (tp.RetransStamp == 0) tp.RetransStamp = skb.Cb.When;
+        if (tp.UndoRetrans < 0) tp.UndoRetrans = 0;
+        tp.UndoRetrans++;
+        return 0;
+    }
+
+    /// <summary>
+    /// Retransmits segments marked lost, as far as cwnd allows (after a timeout or in fast recovery).
+    /// </summary>
+    /// <remarks>Mirrors tcp_xmit_retransmit_queue().</remarks>
+    public static void TcpXmitRetransmitQueue(TcpSock tp)
+    {
+        if (tp.PacketsOut == 0) return;
+        bool rearmTimer = false;
+        var rtxHead = tp.RtxQueue.First;
+        for (var skb = tp.RetransmitSkbHint ?? rtxHead; skb is not null; skb = skb.Next)
+        {
+            if (skb.List != tp.RtxQueue) { skb = rtxHead; if (skb is null) break; }
+            if (tp.RetransOut >= tp.LostOut) break;
+            byte sacked = skb.Cb.Sacked;
+            tp.RetransmitSkbHint = skb;
+            if (tp.PacketsInFlight >= tp.SndCwnd) break;
+            if ((sacked & (TcpSkbCbSacked.SackedAcked | TcpSkbCbSacked.SackedRetrans)) != 0) continue;
+            if ((sacked & TcpSkbCbSacked.Lost) == 0) continue;
+            if (TcpRetransmitSkb(tp, skb) != 0) break;
+            if (TcpInput.TcpInCwndReduction(tp)) tp.PrrOut++;
+            if (skb == rtxHead) rearmTimer = true;
+        }
+        if (rearmTimer)
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
+    }
+
+    // ---- probes ----
+
+    /// <summary>Sends a segment with an old sequence number so the peer answers with an ACK (window probe, keepalive).</summary>
+    /// <remarks>Mirrors tcp_xmit_probe_skb().</remarks>
+    private static int TcpXmitProbeSkb(TcpSock tp, bool urgent)
+    {
+        var skb = tp.Net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return -1;
+        TcpInitNondataSkb(skb, tp.SndUna - (urgent ? 0u : 1u), TcpFlags.ACK);
+        return TcpTransmitSkb(tp, skb, false);
+    }
+
+    /// <summary>
+    /// Probes a closed or too small window: sends as much of the next segment as the window takes,
+    /// or an out-of-date ACK to elicit a window update. Also the keepalive probe.
+    /// </summary>
+    /// <remarks>Mirrors tcp_write_wakeup().</remarks>
+    public static int TcpWriteWakeup(TcpSock tp)
+    {
+        if (tp.State == TcpState.Close) return -1;
+        var skb = tp.TcpSendHead;
+        if (skb is not null && SeqNumber.Before(skb.Cb.Seq, tp.TcpWndEnd))
+        {
+            uint mss = TcpCurrentMss(tp);
+            uint segSize = tp.TcpWndEnd - skb.Cb.Seq;
+            if (SeqNumber.Before(tp.PushedSeq, skb.Cb.EndSeq)) tp.PushedSeq = skb.Cb.EndSeq;
+            if (segSize < skb.Cb.EndSeq - skb.Cb.Seq || skb.Len > mss)
+            {
+                segSize = Math.Min(segSize, mss);
+                skb.Cb.TcpFlags |= TcpFlags.PSH;
+                if (TcpFragment(tp, tp.WriteQueue, skb, (int)segSize) != 0) return -1;
+            }
+            skb.Cb.TcpFlags |= TcpFlags.PSH;
+            int err = TcpTransmitSkb(tp, skb, true);
+            if (err == 0) TcpEventNewDataSent(tp, skb);
+            return err;
+        }
+        return TcpXmitProbeSkb(tp, false);
+    }
+
+    /// <summary>Sends a zero-window probe and re-arms the probe timer with backoff.</summary>
+    /// <remarks>Mirrors tcp_send_probe0().</remarks>
+    public static void TcpSendProbe0(TcpSock tp)
+    {
+        int err = TcpWriteWakeup(tp);
+        if (tp.PacketsOut != 0 || tp.TcpSendHead is null)
+        {
+            tp.IcskProbesOut = 0;
+            tp.IcskBackoff = 0;
+            tp.IcskProbesTstamp = 0;
+            return;
+        }
+        tp.IcskProbesOut++;
+        long timeout;
+        if (err <= 0)
+        {
+            if (tp.IcskBackoff < tp.Net.TcpSysctl.Retries2) tp.IcskBackoff++;
+            timeout = TcpTimer.TcpProbe0When(tp, TcpTimer.TcpRtoMax(tp.Net));
+        }
+        else
+        {
+            timeout = TcpResourceProbeInterval;
+        }
+        tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeProbe0, timeout, TcpTimer.TcpRtoMax(tp.Net));
+    }
+}
+
+/// <summary>Bits of TCP_SKB_CB(skb)->sacked.</summary>
+public static class TcpSkbCbSacked
+{
+    public const byte SackedAcked = 0x01;   // TCPCB_SACKED_ACKED: SKB ACK'd by a SACK block
+    public const byte SackedRetrans = 0x02; // TCPCB_SACKED_RETRANS: SKB retransmitted
+    public const byte Lost = 0x04;          // TCPCB_LOST: SKB is lost
+    public const byte TaggedBits = 0x07;
+    public const byte EverRetrans = 0x80;   // TCPCB_EVER_RETRANS: ever retransmitted frame
+    public const byte Retrans = SackedRetrans | EverRetrans;
+}
