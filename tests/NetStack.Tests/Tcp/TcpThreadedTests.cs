@@ -1,0 +1,113 @@
+using System.Security.Cryptography;
+using NetStack.Api;
+using NetStack.Core;
+using NetStack.Drivers;
+using NetStack.Wire;
+
+namespace NetStack.Tests.Tcp;
+
+/// <summary>The blocking and async socket API with real threads (net.Start()), two stacks over a MemoryLink in real time.</summary>
+public class TcpThreadedTests
+{
+    private sealed class RealStacks : IDisposable
+    {
+        public readonly MemoryLink Link = new(TwoStacks.MacA, TwoStacks.MacB);
+        public readonly NetNamespace A = new("a");
+        public readonly NetNamespace B = new("b");
+        public RealStacks()
+        {
+            A.AddDevice(Link.A, TwoStacks.AddrA, 24);
+            B.AddDevice(Link.B, TwoStacks.AddrB, 24);
+            A.Start();
+            B.Start();
+        }
+        public void Dispose()
+        {
+            A.Dispose();
+            B.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Blocking_ConnectAcceptSendRecv_4MB_BothWays()
+    {
+        using var s = new RealStacks();
+        using var listener = NetSocket.Tcp(s.B);
+        listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7000));
+        listener.Listen();
+        var data = RandomNumberGenerator.GetBytes(4 << 20);
+        byte[]? serverGot = null;
+        var server = new Thread(() =>
+        {
+            using var c = listener.Accept();
+            var ms = new MemoryStream();
+            var buf = new byte[65536];
+            int n;
+            while ((n = c.Receive(buf)) > 0) ms.Write(buf, 0, n);
+            serverGot = ms.ToArray();
+            // Echo it back, then close.
+            int off = 0;
+            while (off < serverGot.Length) off += c.Send(serverGot.AsSpan(off));
+        });
+        server.Start();
+        using var client = NetSocket.Tcp(s.A);
+        client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 7000));
+        var reader = new Thread(() => { });
+        byte[]? clientGot = null;
+        reader = new Thread(() =>
+        {
+            var ms = new MemoryStream();
+            var buf = new byte[65536];
+            int n;
+            while ((n = client.Receive(buf)) > 0) ms.Write(buf, 0, n);
+            clientGot = ms.ToArray();
+        });
+        reader.Start();
+        int sent = 0;
+        while (sent < data.Length) sent += client.Send(data.AsSpan(sent, Math.Min(100_000, data.Length - sent)));
+        client.Shutdown(NetStack.Net.SocketConstants.SHUT_WR);
+        Assert.True(server.Join(TimeSpan.FromSeconds(60)), "server thread did not finish");
+        Assert.True(reader.Join(TimeSpan.FromSeconds(60)), "reader thread did not finish");
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(serverGot!));
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(clientGot!));
+    }
+
+    [Fact]
+    public async Task Async_ConnectAcceptSendReceive()
+    {
+        using var s = new RealStacks();
+        using var listener = NetSocket.Tcp(s.B);
+        listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7001));
+        listener.Listen();
+        var acceptTask = listener.AcceptAsync().AsTask();
+        using var client = NetSocket.Tcp(s.A);
+        await client.ConnectAsync(new Ipv4EndPoint(TwoStacks.AddrB, 7001)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        using var server = await acceptTask.WaitAsync(TimeSpan.FromSeconds(10));
+        var data = RandomNumberGenerator.GetBytes(1 << 20);
+        var recvTask = Task.Run(async () =>
+        {
+            var ms = new MemoryStream();
+            var buf = new byte[32768];
+            while (ms.Length < data.Length)
+            {
+                int n = await server.ReceiveAsync(buf);
+                if (n == 0) break;
+                ms.Write(buf, 0, n);
+            }
+            return ms.ToArray();
+        });
+        int off = 0;
+        while (off < data.Length) off += await client.SendAsync(data.AsMemory(off));
+        var got = await recvTask.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(data, got);
+    }
+
+    [Fact]
+    public void Connect_ToClosedPort_Refused()
+    {
+        using var s = new RealStacks();
+        using var client = NetSocket.Tcp(s.A);
+        var ex = Assert.Throws<NetStackException>(() => client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 9)));
+        Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, ex.Errno);
+    }
+}
