@@ -1,0 +1,42 @@
+using NetStack.Api;
+using NetStack.Core;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Services;
+
+/// <summary>
+/// The echo service over TCP (RFC 862): whatever arrives is sent back; at the client's end of
+/// stream the service finishes sending and closes its side too.
+/// </summary>
+public sealed class EchoTcpService(NetNamespace net, ServiceOptions options, ushort port = EchoTcpService.DefaultPort)
+    : TcpService(net, "echo", port, options)
+{
+    public const ushort DefaultPort = 7;
+
+    protected override async Task HandleAsync(NetSocket conn, CancellationToken ct)
+    {
+        using var idle = StartIdleTimer(ct);
+        var buf = new byte[32 * 1024];
+        while (true)
+        {
+            int n = await conn.ReceiveAsync(buf, 0, idle.Token).ConfigureAwait(false);
+            if (n == 0) break;
+            Interlocked.Add(ref BytesIn, n);
+            idle.Touch();
+            await SendAllAsync(conn, buf.AsMemory(0, n), idle.Token).ConfigureAwait(false);
+            idle.Touch();
+        }
+        conn.Shutdown(SHUT_WR);
+    }
+}
+
+/// <summary>The echo service over UDP (RFC 862): each datagram is sent back to where it came from.</summary>
+public sealed class EchoUdpService(NetNamespace net, ServiceOptions options, ushort port = EchoTcpService.DefaultPort)
+    : UdpService(net, "echo", port, options)
+{
+    protected override async ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, Ipv4EndPoint from, CancellationToken ct)
+    {
+        int n = await s.SendToAsync(data, from, 0, ct).ConfigureAwait(false);
+        Interlocked.Add(ref BytesOut, n);
+    }
+}

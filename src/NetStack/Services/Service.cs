@@ -1,0 +1,276 @@
+using NetStack.Api;
+using NetStack.Core;
+using NetStack.Net;
+using static NetStack.Net.SocketConstants;
+
+namespace NetStack.Services;
+
+/// <summary>A network service of the stack (echo, discard, chargen, http): started by a <see cref="ServiceHost"/>.</summary>
+public abstract class Service
+{
+    protected Service(NetNamespace net, string name, ushort port, ServiceOptions options)
+    {
+        Net = net;
+        Name = name;
+        Port = port;
+        Options = options;
+    }
+
+    public NetNamespace Net { get; }
+    public string Name { get; }
+    public ushort Port { get; }
+    public ServiceOptions Options { get; }
+
+    /// <summary>"tcp/7", "udp/7".</summary>
+    public abstract string Transport { get; }
+
+    // What it did (updated with Interlocked; read them as a snapshot).
+    public long Accepted, Active, Completed, Failed, BytesIn, BytesOut;
+
+    /// <summary>Binds and starts serving; throws <see cref="NetStackException"/> when the port cannot be had.</summary>
+    public abstract void Start();
+
+    /// <summary>Stops accepting, ends the connections in progress, waits for them, closes the sockets.</summary>
+    public abstract Task StopAsync();
+
+    public string Describe() => $"{Name} {Transport}/{Port}";
+
+    public virtual string FormatStats() =>
+        $"{Describe()}: {Accepted} accepted, {Active} active, {Completed} completed, {Failed} failed, {BytesIn} bytes in, {BytesOut} bytes out";
+
+    protected void Log(string message) => Options.Log?.Invoke($"{Name}: {message}");
+
+    /// <summary>Connection ends that are the peer's doing and no fault of the service.</summary>
+    protected static bool IsPeerGone(NetStackException e) =>
+        e.Errno is Errno.ECONNRESET or Errno.EPIPE or Errno.ETIMEDOUT or Errno.ENOTCONN or Errno.ECONNABORTED or Errno.EHOSTUNREACH;
+}
+
+/// <summary>
+/// A TCP service: a listening socket on <see cref="Service.Port"/>, an accept loop, and one task
+/// per connection running <see cref="HandleAsync"/> over the socket's async methods, at most
+/// <see cref="ServiceOptions.MaxConnections"/> at once (the accept loop waits for a free slot, so
+/// further clients wait in the listen backlog as they would with a forking inetd at its limit).
+/// </summary>
+public abstract class TcpService : Service
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _slots;
+    /// <summary>Completed when the service has stopped and its last connection has ended.</summary>
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private NetSocket? _listener;
+    private Task? _acceptLoop;
+
+    protected TcpService(NetNamespace net, string name, ushort port, ServiceOptions options) : base(net, name, port, options) =>
+        _slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
+
+    public override string Transport => "tcp";
+
+    /// <summary>The listening socket's address (useful with port 0).</summary>
+    public Ipv4EndPoint LocalEndPoint => _listener?.LocalEndPoint ?? default;
+
+    public override void Start()
+    {
+        var l = NetSocket.Tcp(Net);
+        try
+        {
+            l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
+            l.Bind(new Ipv4EndPoint(Options.BindAddress, Port));
+            l.Listen(Options.Backlog);
+        }
+        catch
+        {
+            l.Dispose();
+            throw;
+        }
+        _listener = l;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var ct = _stop.Token;
+        var listener = _listener!;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _slots.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { break; }
+            NetSocket conn;
+            try
+            {
+                conn = await listener.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { _slots.Release(); break; }
+            catch (NetStackException e)
+            {
+                _slots.Release();
+                // ECONNABORTED and friends: a connection died in the queue; keep accepting.
+                if (e.Errno is Errno.EBADF or Errno.EINVAL) break;
+                Log($"accept: {e.Message}");
+                continue;
+            }
+            Interlocked.Increment(ref Accepted);
+            Interlocked.Increment(ref Active);
+            _ = RunConnectionAsync(conn, ct);
+        }
+    }
+
+    private async Task RunConnectionAsync(NetSocket conn, CancellationToken ct)
+    {
+        await Task.Yield(); // never run a handler on the accept loop's stack
+        try
+        {
+            await HandleAsync(conn, ct).ConfigureAwait(false);
+            Interlocked.Increment(ref Completed);
+        }
+        catch (NetStackException e) when (IsPeerGone(e))
+        {
+            Interlocked.Increment(ref Completed);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping, or the connection's idle timeout.
+            Interlocked.Increment(ref Completed);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref Failed);
+            Log($"connection failed: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            conn.Dispose();
+            _slots.Release();
+            if (Interlocked.Decrement(ref Active) == 0 && _stop.IsCancellationRequested) _drained.TrySetResult();
+        }
+    }
+
+    /// <summary>Serves one connection; returns (or throws) when it is over. The caller closes the socket.</summary>
+    protected abstract Task HandleAsync(NetSocket conn, CancellationToken ct);
+
+    public override async Task StopAsync()
+    {
+        _stop.Cancel();
+        if (_acceptLoop is { } a) await a.ConfigureAwait(false);
+        if (Interlocked.Read(ref Active) == 0) _drained.TrySetResult();
+        await _drained.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _listener?.Dispose();
+        _listener = null;
+    }
+
+    /// <summary>Sends all of <paramref name="data"/>.</summary>
+    protected async ValueTask SendAllAsync(NetSocket s, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        while (!data.IsEmpty)
+        {
+            int n = await s.SendAsync(data, 0, ct).ConfigureAwait(false);
+            Interlocked.Add(ref BytesOut, n);
+            data = data[n..];
+        }
+    }
+
+    /// <summary>A token that fires when the service stops or after <see cref="ServiceOptions.IdleTimeout"/> without progress (call <see cref="IdleTimer.Touch"/> on progress).</summary>
+    protected IdleTimer StartIdleTimer(CancellationToken ct) => new(ct, Options.IdleTimeout);
+}
+
+/// <summary>A connection's inactivity timeout: a linked token source re-armed on each bit of progress.</summary>
+public sealed class IdleTimer : IDisposable
+{
+    private readonly CancellationTokenSource _cts;
+    private readonly TimeSpan _timeout;
+
+    public IdleTimer(CancellationToken outer, TimeSpan timeout)
+    {
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _timeout = timeout;
+        Touch();
+    }
+
+    public CancellationToken Token => _cts.Token;
+
+    /// <summary>Something happened: the timeout starts again.</summary>
+    public void Touch()
+    {
+        if (_timeout > TimeSpan.Zero && _timeout != Timeout.InfiniteTimeSpan) _cts.CancelAfter(_timeout);
+    }
+
+    public void Dispose() => _cts.Dispose();
+}
+
+/// <summary>A UDP service: one bound socket and a loop answering each datagram with <see cref="OnDatagram"/>.</summary>
+public abstract class UdpService : Service
+{
+    private readonly CancellationTokenSource _stop = new();
+    private NetSocket? _socket;
+    private Task? _loop;
+
+    protected UdpService(NetNamespace net, string name, ushort port, ServiceOptions options) : base(net, name, port, options) { }
+
+    public override string Transport => "udp";
+
+    public Ipv4EndPoint LocalEndPoint => _socket?.LocalEndPoint ?? default;
+
+    public override void Start()
+    {
+        var s = NetSocket.Udp(Net);
+        try
+        {
+            s.Bind(new Ipv4EndPoint(Options.BindAddress, Port));
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+        _socket = s;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    private async Task LoopAsync()
+    {
+        var ct = _stop.Token;
+        var s = _socket!;
+        var buf = new byte[65536];
+        while (!ct.IsCancellationRequested)
+        {
+            ReceiveFromResult r;
+            try
+            {
+                r = await s.ReceiveFromAsync(buf, 0, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { break; }
+            catch (NetStackException e)
+            {
+                // An ICMP error queued on the socket (ECONNREFUSED from a past reply) is reported once; go on.
+                if (e.Errno is Errno.EBADF) break;
+                continue;
+            }
+            Interlocked.Increment(ref Accepted);
+            Interlocked.Add(ref BytesIn, r.Count);
+            try
+            {
+                await OnDatagram(s, buf.AsMemory(0, r.Count), r.From, ct).ConfigureAwait(false);
+                Interlocked.Increment(ref Completed);
+            }
+            catch (OperationCanceledException) { break; }
+            catch (NetStackException e)
+            {
+                Interlocked.Increment(ref Failed);
+                Log($"{r.From}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>Handles one datagram (its bytes are valid until this returns).</summary>
+    protected abstract ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, Ipv4EndPoint from, CancellationToken ct);
+
+    public override async Task StopAsync()
+    {
+        _stop.Cancel();
+        if (_loop is { } l) await l.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _socket?.Dispose();
+        _socket = null;
+    }
+}
