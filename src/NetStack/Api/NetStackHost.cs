@@ -29,8 +29,10 @@ public sealed class NetStackHost : IDisposable
             Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
             Device.Capture = Pcap;
             Net = new NetNamespace(options.Namespace ?? "netstack", clock);
-            // Fault injection (options.Fault) is applied by the fault injector, which sets Device.Faults.
             Net.AddDevice(Device, options.Address, options.PrefixLen);
+            // --fault: a seeded impairment on the wire side of the TAP (loss, dup, reorder, ...).
+            if (options.Fault is { } fault)
+                lock (Net.SyncRoot) Faults = FaultInjector.Attach(Device, FaultSpec.Parse(fault));
             if (options.Gateway != 0)
                 NetStackException.ThrowIfError(Net.Fib.AddDefault(options.Gateway, Device), "adding the default route");
         }
@@ -55,6 +57,8 @@ public sealed class NetStackHost : IDisposable
     public NetNamespace Net { get; }
     public TapDevice Device { get; }
     public PcapWriter? Pcap { get; }
+    /// <summary>The fault injector on the device when <see cref="StackOptions.Fault"/> was given, else null.</summary>
+    public FaultInjector? Faults { get; }
 
     /// <summary>Starts the softirq threads (device receive with NAPI budget 64, timers).</summary>
     public void Start() => Net.Start();

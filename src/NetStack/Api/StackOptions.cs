@@ -34,7 +34,7 @@ public sealed class StackOptions
     public MacAddress Mac { get; set; } = DefaultMac;
     /// <summary>Write every frame the device sees to this pcap file; null for none.</summary>
     public string? PcapPath { get; set; }
-    /// <summary>A fault-injection spec ("loss=5%,dup=1%,seed=7"), carried for the fault injector; null for none.</summary>
+    /// <summary>A fault-injection spec ("loss=5%,dup=1%,reorder=2%,seed=7", see <see cref="Drivers.FaultSpec"/>) for the TAP device; null for none.</summary>
     public string? Fault { get; set; }
 
     /// <summary>The kernel's conventional address on the same subnet: the first host (.1), or 0 if that is ours.</summary>
@@ -61,6 +61,8 @@ public sealed class StackOptions
             if (Gateway == a)
                 throw new NetStackException(Errno.EINVAL, $"gateway {Ipv4Address.Format(Gateway)} is the stack's own address");
         }
+        if (Fault is not null && !Drivers.FaultSpec.TryParse(Fault, out _, out string faultError))
+            throw new NetStackException(Errno.EINVAL, $"bad fault spec '{Fault}': {faultError}");
         if (Mac.IsMulticast || Mac.IsZero)
             throw new NetStackException(Errno.EINVAL, $"bad MAC address {Mac}: must be unicast and non-zero");
     }

@@ -33,7 +33,7 @@ internal sealed class Options
         "  --gw ADDR|none   default gateway (default: the subnet's .1, the kernel side)\n" +
         "  --mac MAC        the stack's Ethernet address (default 02:00:0a:07:00:02)\n" +
         "  --pcap FILE      write every frame the stack sends or receives to FILE (pcap)\n" +
-        "  --fault SPEC     fault injection, e.g. loss=5%,dup=1%,reorder=2%,seed=7\n" +
+        "  --fault SPEC     fault injection on the TAP: loss=5%,dup=1%,reorder=2%,corrupt=0.1%,delay=2ms,seed=7,dir=both (any subset)\n" +
         "  --duration SEC   stop after SEC seconds (default: run until Ctrl-C)\n";
 
     public StackOptions Stack { get; } = new();
@@ -67,7 +67,11 @@ internal sealed class Options
                     o.Stack.Mac = MacAddress.TryParse(m, out var mac) ? mac : throw new UsageException($"bad MAC address '{m}': expected xx:xx:xx:xx:xx:xx");
                     break;
                 case "--pcap": o.Stack.PcapPath = Value(); break;
-                case "--fault": o.Stack.Fault = Value(); break;
+                case "--fault":
+                    string f = Value();
+                    if (!NetStack.Drivers.FaultSpec.TryParse(f, out _, out string faultError)) throw new UsageException($"bad --fault '{f}': {faultError}");
+                    o.Stack.Fault = f;
+                    break;
                 case "--duration":
                     string d = Value();
                     if (!double.TryParse(d, NumberStyles.Float, CultureInfo.InvariantCulture, out var sec) || !(sec > 0) || sec > int.MaxValue / 1000)

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using NetStack.Api;
 using NetStack.Drivers;
 using NetStack.Net;
+using NetStack.Services;
 using NetStack.Wire;
 
 namespace NetStack.Cli.Commands;
@@ -18,6 +19,9 @@ internal static class UpCommand
         "usage: netstack up [options]\n\n" +
         "Brings the stack up at --addr on the TAP --tap in the network namespace --ns (creating both\n" +
         "with setup-tap.sh when missing), runs until Ctrl-C or --duration, then prints its counters.\n\n" +
+        "up options:\n" +
+        "  --services LIST  services to run: all (default), none, or a list of echo,discard,chargen,http\n" +
+        "                   (echo: TCP+UDP 7, discard: TCP+UDP 9, chargen: TCP 19, http: TCP 80; name:port moves one)\n\n" +
         "options:\n" + Options.Help;
 
     public static int Run(string[] args)
@@ -28,6 +32,10 @@ internal static class UpCommand
             Console.Write(Usage);
             return 0;
         }
+        string serviceList = o.TakeValue("--services") ?? "all";
+        IReadOnlyList<ServiceHost.Entry> serviceEntries;
+        try { serviceEntries = ServiceHost.ParseList(serviceList); }
+        catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
         o.RejectUnknownOptions();
         if (o.Rest.Count > 0) throw new UsageException($"unexpected argument '{o.Rest[0]}' (try --help)");
         var s = o.Stack;
@@ -38,14 +46,22 @@ internal static class UpCommand
         using var host = NetStackHost.Up(s);
         Console.WriteLine($"netstack: up: {host}");
         if (host.Pcap is { } pcap) Console.WriteLine($"netstack: capturing to {pcap.Path}");
+        if (host.Faults is { } faults) Console.WriteLine($"netstack: fault injection: {faults.Spec}");
+        using var services = ServiceHost.Start(host.Net, serviceEntries, new ServiceOptions { Log = line => Console.Error.WriteLine($"netstack: {line}") });
+        Console.WriteLine($"netstack: services: {services.Describe()}");
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
+        if (services.Find("http") is { } http)
+            Console.WriteLine($"netstack: status page: sudo {exec}curl http://{Ipv4Address.Format(s.Address)}{(http.Port == 80 ? "" : $":{http.Port}")}/");
         Console.WriteLine($"netstack: reach it with: sudo {exec}ping {Ipv4Address.Format(s.Address)}");
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
         WaitForStop(o.Duration);
+        services.Dispose(); // close the services' sockets while the stack still runs
         host.Dispose(); // stop the threads first, so the counters below are final
         Console.WriteLine($"netstack: stopped after {sw.Elapsed.TotalSeconds:0.0} s");
+        Console.Write(services.FormatStats());
+        if (host.Faults is { } f) Console.WriteLine($"netstack: {f}");
         Console.WriteLine($"{host.Device.Name}: {host.Device.Stats}");
         Console.Write(host.Net.Mib.Format());
         return 0;
