@@ -25,6 +25,24 @@ public class TcpTwoStackTests
         return (lfd, cfd, afd);
     }
 
+    /// <summary>Like <see cref="Connect"/>, but over an impaired link: retries until the handshake completes.</summary>
+    internal static (int lfd, int cfd, int afd) ConnectRobust(TwoStacks s, ushort port = 5000)
+    {
+        int lfd = Sock(s.B);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, lfd, SockAddr.In(TwoStacks.AddrB, port)));
+        Assert.Equal(0, SocketCalls.Listen(s.B.Files, lfd, 16));
+        int cfd = Sock(s.A);
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In(TwoStacks.AddrB, port)));
+        int afd = -1;
+        for (int i = 0; i < 10_000 && afd < 0; i++)
+        {
+            s.RunFor(100);
+            afd = SocketCalls.Accept4(s.B.Files, lfd, out _, SOCK_NONBLOCK);
+        }
+        Assert.True(afd >= 0, $"accept: {afd}");
+        return (lfd, cfd, afd);
+    }
+
     [Fact]
     public void Handshake_DataBothWays_Close()
     {
