@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Flood-ping round trip: the kernel pinging NetStack through a TAP, against the kernel pinging
 # itself over a veth pair between two namespaces, measured the same way (ping -f -c COUNT).
-# Everything happens in namespaces this script creates and deletes (also on failure).
+# Everything happens in namespaces this script creates and deletes (also on failure). The stack is
+# stopped with SIGTERM: a background job of a non-interactive shell ignores SIGINT.
 #   sudo scripts/bench-ping.sh [COUNT]        (default 10000)
 set -euo pipefail
 
@@ -15,7 +16,7 @@ ns_a=nsbench-$tag-a
 ns_b=nsbench-$tag-b
 stack_pid=
 cleanup() {
-  [ -n "$stack_pid" ] && kill -INT "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
+  [ -n "$stack_pid" ] && kill -TERM "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
   for ns in "$ns_stack" "$ns_a" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -32,7 +33,7 @@ for _ in $(seq 1 100); do
 done
 ip netns exec "$ns_stack" ping -q -c 200 -i 0.002 10.7.250.2 >/dev/null # warm-up (JIT, ARP)
 echo "stack (TAP):  $(ip netns exec "$ns_stack" ping -q -f -c "$count" 10.7.250.2 | rtt)"
-kill -INT "$stack_pid"; wait "$stack_pid" || true; stack_pid=
+kill -TERM "$stack_pid"; wait "$stack_pid" || true; stack_pid=
 
 # 2. The kernel to itself over veth: 10.7.251.1 (ns a) <-> 10.7.251.2 (ns b).
 ip netns add "$ns_a"

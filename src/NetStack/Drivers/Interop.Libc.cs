@@ -40,24 +40,18 @@ internal static unsafe partial class Interop
 
         // include/uapi/linux/if_tun.h: _IOW('T', nr, int) = (1 << 30) | (4 << 16) | ('T' << 8) | nr
         internal const uint TUNSETIFF = 0x400454CA;      // _IOW('T', 202, int)
-        internal const uint TUNSETPERSIST = 0x400454CB;  // _IOW('T', 203, int)
         internal const uint TUNSETOFFLOAD = 0x400454D0;  // _IOW('T', 208, unsigned int)
-        internal const uint TUNGETIFF = 0x800454D2;      // _IOR('T', 210, unsigned int)
-        internal const short IFF_TUN = 0x0001;
         internal const short IFF_TAP = 0x0002;
         internal const short IFF_NO_PI = 0x1000;
-        internal const short IFF_VNET_HDR = 0x4000;
 
         // include/uapi/linux/sockios.h
         internal const uint SIOCGIFFLAGS = 0x8913;
         internal const uint SIOCSIFFLAGS = 0x8914;
         internal const uint SIOCGIFMTU = 0x8921;
-        internal const uint SIOCGIFHWADDR = 0x8927;
         internal const uint SIOCSIFTXQLEN = 0x8943;
 
         // include/uapi/linux/if.h
         internal const short IFF_UP = 0x1;
-        internal const short IFF_RUNNING = 0x40;
         internal const int IFNAMSIZ = 16;
 
         /// <summary>struct pollfd.</summary>
@@ -71,7 +65,7 @@ internal static unsafe partial class Interop
 
         /// <summary>
         /// struct ifreq (40 bytes on 64-bit Linux): the interface name, then a union of which we use
-        /// ifr_flags, ifr_mtu / ifr_qlen (an int) and ifr_hwaddr (a struct sockaddr).
+        /// ifr_flags and ifr_mtu / ifr_qlen (an int).
         /// </summary>
         [StructLayout(LayoutKind.Explicit, Size = 40)]
         internal struct Ifreq
@@ -79,9 +73,7 @@ internal static unsafe partial class Interop
             [FieldOffset(0)] public fixed byte Name[IFNAMSIZ];
             [FieldOffset(16)] public short Flags;       // ifr_flags
             [FieldOffset(16)] public int IntValue;      // ifr_mtu, ifr_qlen, ifr_ifindex
-            [FieldOffset(16)] public ushort HwFamily;   // ifr_hwaddr.sa_family
-            [FieldOffset(18)] public fixed byte HwAddr[14]; // ifr_hwaddr.sa_data
-
+        
             /// <summary>A zeroed ifreq naming <paramref name="name"/> (ASCII, at most IFNAMSIZ-1 bytes).</summary>
             public static Ifreq ForName(string name)
             {
@@ -109,7 +101,7 @@ internal static unsafe partial class Interop
         [LibraryImport(LibcName, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int Ioctl(int fd, nuint request, Ifreq* arg);
 
-        /// <summary>ioctl with an integer argument (TUNSETOFFLOAD, TUNSETPERSIST).</summary>
+        /// <summary>ioctl with an integer argument (TUNSETOFFLOAD).</summary>
         [LibraryImport(LibcName, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int Ioctl(int fd, nuint request, nuint arg);
 

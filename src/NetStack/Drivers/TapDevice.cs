@@ -295,6 +295,13 @@ public sealed unsafe class TapDevice : NetDevice
             ulong drained;
             Read(_eventFd, (byte*)&drained, sizeof(ulong));
         }
+        if ((fds[0].REvents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (fds[0].REvents & POLLIN) == 0)
+        {
+            // The TAP went away under us (its namespace was deleted, or the interface): tun_chr_poll
+            // answers EPOLLERR from now on. Sleep instead of spinning; the owner decides what to do.
+            Thread.Sleep(timeoutMs < 0 ? 200 : Math.Min(timeoutMs, 200));
+            return false;
+        }
         return true;
     }
 
