@@ -19,6 +19,7 @@ internal static class Program
         new("repl", "socket shell: JSON socket calls on stdin, results on stdout", ReplCommand.Run),
         new("ping", "ping a host from the stack (ICMP echo through a ping socket), like ping(8)", PingCommand.Run),
         new("nc", "netcat over the stack: -u for UDP, -l to listen; stdin to the socket, the socket to stdout", NcCommand.Run),
+        new("get", "HTTP/1.1 GET over the stack: body to stdout or -o FILE, progress bar on a terminal", GetCommand.Run),
     ];
 
     private static int Main(string[] args)
