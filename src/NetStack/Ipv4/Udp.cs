@@ -200,6 +200,14 @@ public static class Udp
             rt = default;
             return -Errno.EINVAL;
         }
+        // 255.255.255.255 with neither a source nor a device goes through the FIB like any
+        // destination: with no route that covers it (no default route) it is unreachable.
+        if (Ipv4Address.IsLimitedBroadcast(daddr) && saddr == 0 && net.Fib.Lookup(daddr) is null)
+        {
+            rt = default;
+            net.Mib.Ip[IpMib.OutNoRoutes]++;
+            return -Errno.ENETUNREACH;
+        }
         int err = Route.IpRouteOutput(net, daddr, saddr, out rt);
         if (err != 0) return err;
         if (saddr == 0) saddr = rt.PrefSrc;

@@ -222,6 +222,9 @@ public class UdpTests
         int a = UdpSocket(s.A);
         int b = Bound(s.B, 0, 6000);
         var bcast = SockAddr.In("10.9.0.255", 6000);
+        // 255.255.255.255 needs a route (with no default route it is ENETUNREACH, as in Linux).
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, a, Bytes("x"), 0, SockAddr.In(Ipv4Address.Broadcast, 6000)));
+        Assert.Equal(0, s.A.Fib.AddDefault(B, s.Link.A));
         Assert.Equal(-Errno.EACCES, SocketCalls.Sendto(f, a, Bytes("x"), 0, bcast));
         Assert.Equal(-Errno.EACCES, SocketCalls.Connect(f, a, SockAddr.In(Ipv4Address.Broadcast, 6000)));
         Assert.Equal(0, SocketCalls.Setsockopt(f, a, SOL_SOCKET, SO_BROADCAST, 1));

@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
+using NetStack.Api;
+using NetStack.Wire;
+
+namespace NetStack.PeerTests;
+
+/// <summary>
+/// One row of the errno parity table: a named sequence of socket calls, each a request of the
+/// socket shell (<see cref="SocketShell"/>; `netstack repl` speaks the same language). Addresses
+/// are written symbolically so that each side gets its own: $SELF (the side's own address), $PEER
+/// (the other side: the stack for Linux, Linux for the stack), $OTHER (an unused address of the
+/// subnet), $BCAST (the subnet broadcast), $NONET (an address no route reaches).
+/// A step may say "cmp": ["ret", ...] to compare only some fields of its reply (for replies that
+/// carry per-host values such as ping identifiers).
+/// </summary>
+public sealed record ParityRow(string Name, params string[] Steps)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The parity table: every public static IEnumerable&lt;ParityRow&gt; property of this partial class
+/// (in any file) contributes its rows, so new rows (TCP's, for one) go in a file of their own.
+/// </summary>
+public static partial class ErrnoParityTable
+{
+    public static IReadOnlyList<ParityRow> All { get; } = Collect();
+
+    private static List<ParityRow> Collect()
+    {
+        var rows = new List<ParityRow>();
+        foreach (var p in typeof(ErrnoParityTable).GetProperties(BindingFlags.Public | BindingFlags.Static)
+                     .Where(p => p.PropertyType == typeof(IEnumerable<ParityRow>)).OrderBy(p => p.MetadataToken))
+            rows.AddRange((IEnumerable<ParityRow>)p.GetValue(null)!);
+        var dup = rows.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new InvalidOperationException($"two parity rows are named '{dup.Key}'");
+        return rows;
+    }
+
+    public static IEnumerable<object[]> Names => All.Select(r => new object[] { r.Name });
+
+    public static ParityRow Get(string name) => All.First(r => r.Name == name);
+}
+
+/// <summary>
+/// Both sides of the parity suite: a stack on a TAP in a namespace of its own (no default route,
+/// ICMP rate limits off), and a Python process inside that namespace making the same calls on the
+/// Linux kernel (scripts/peer_shell.py, through libc). Created on first use, so a skipped run
+/// creates nothing; removed at the end of the class.
+/// </summary>
+public sealed class ErrnoParityFixture : IDisposable
+{
+    private TapPeer? _peer;
+    private Process? _python;
+    private SocketShell? _shell;
+    private readonly object _gate = new();
+
+    public TapPeer Peer { get { Start(); return _peer!; } }
+
+    private void Start()
+    {
+        lock (_gate)
+        {
+            if (_peer is not null) return;
+            _peer = new TapPeer(start: true, configure: o => o.Gateway = 0);
+            // The kernel limits ICMP errors to one a second per host after a burst of 6; the rows
+            // provoke many port unreachables in a row, so both sides lift the limit.
+            _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");
+            _peer.Net.Sysctl.IcmpRatelimitMs = 0;
+            // Ping sockets: the stack does not model ping_group_range; let the kernel allow them too.
+            _peer.Exec("sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647");
+            _shell = new SocketShell(_peer.Net.Files);
+            var psi = new ProcessStartInfo("ip")
+            {
+                UseShellExecute = false,
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (var a in new[] { "netns", "exec", _peer.Ns, "/usr/bin/python3", "-u", Path.Combine(AppContext.BaseDirectory, "scripts", "peer_shell.py") })
+                psi.ArgumentList.Add(a);
+            _python = Process.Start(psi) ?? throw new InvalidOperationException("cannot start python3");
+        }
+    }
+
+    /// <summary>The address symbols of one side.</summary>
+    public Dictionary<string, string> Symbols(bool linux)
+    {
+        var p = Peer;
+        uint subnet = p.StackAddr & 0xFFFFFF00;
+        return new Dictionary<string, string>
+        {
+            ["$SELF"] = linux ? p.KernelIp : p.StackIp,
+            ["$PEER"] = linux ? p.StackIp : p.KernelIp,
+            ["$OTHER"] = Ipv4Address.Format(subnet | 77),
+            ["$BCAST"] = Ipv4Address.Format(subnet | 255),
+            ["$NONET"] = "192.0.2.1",
+        };
+    }
+
+    /// <summary>Runs a request on the Linux kernel (numbers only: the names are resolved here, with the stack's table).</summary>
+    public JsonObject RunLinux(JsonObject request)
+    {
+        Start();
+        var line = SocketShell.ToNumeric(request).ToJsonString();
+        _python!.StandardInput.WriteLine(line);
+        _python.StandardInput.Flush();
+        var read = _python.StandardOutput.ReadLineAsync();
+        if (!read.Wait(TimeSpan.FromSeconds(30)) || read.Result is null)
+            throw new InvalidOperationException($"peer_shell.py did not answer {line}: {_python.StandardError.ReadToEnd()}");
+        return (JsonObject)JsonNode.Parse(read.Result)!;
+    }
+
+    /// <summary>Runs a request on the stack, through the same shell as `netstack repl`.</summary>
+    public JsonObject RunStack(JsonObject request)
+    {
+        Start();
+        return _shell!.Execute(request);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (_python is { HasExited: false })
+            {
+                _python.StandardInput.Close();
+                if (!_python.WaitForExit(5000)) _python.Kill(entireProcessTree: true);
+            }
+            _python?.Dispose();
+            _shell?.Dispose();
+        }
+        finally
+        {
+            _peer?.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The errno parity suite: each row of <see cref="ErrnoParityTable"/> runs against the Linux kernel
+/// and against the stack, and every step must answer the same (ret, errno, and the data, option
+/// values, poll events and addresses it returns), row by row. Descriptors are compared as "a
+/// descriptor", ephemeral ports as "ephemeral", addresses by their symbol.
+/// </summary>
+public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper output) : IClassFixture<ErrnoParityFixture>
+{
+    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family"];
+
+    [PeerTheory]
+    [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]
+    public void Row(string name)
+    {
+        var row = ErrnoParityTable.Get(name);
+        var linux = Run(row, linuxSide: true);
+        var stack = Run(row, linuxSide: false);
+        var sb = new StringBuilder();
+        bool same = true;
+        for (int i = 0; i < row.Steps.Length; i++)
+        {
+            var fields = (JsonNode.Parse(row.Steps[i])!["cmp"] as JsonArray)?.Select(x => (string)x!).ToArray() ?? DefaultFields;
+            string l = Project(linux[i], fields), s = Project(stack[i], fields);
+            bool eq = l == s;
+            same &= eq;
+            sb.Append(eq ? "   " : "!! ").Append(row.Steps[i]).Append('\n')
+              .Append("      linux: ").Append(l).Append('\n')
+              .Append("      stack: ").Append(s).Append('\n');
+        }
+        output.WriteLine($"row '{name}':\n{sb}");
+        Assert.True(same, $"row '{name}' differs from Linux:\n{sb}");
+    }
+
+    /// <summary>Runs a row on one side and normalizes each reply to symbols.</summary>
+    private List<Dictionary<string, string>> Run(ParityRow row, bool linuxSide)
+    {
+        var sym = fx.Symbols(linuxSide);
+        var back = sym.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var results = new List<Dictionary<string, string>>();
+        try
+        {
+            foreach (var step in row.Steps)
+            {
+                string text = step;
+                foreach (var (k, v) in sym) text = text.Replace(k, v);
+                var req = (JsonObject)JsonNode.Parse(text)!;
+                req.Remove("cmp");
+                var reply = linuxSide ? fx.RunLinux(req) : fx.RunStack(req);
+                results.Add(Normalize((string)req["op"]!, reply, back));
+            }
+        }
+        finally
+        {
+            var reset = new JsonObject { ["op"] = "reset" };
+            if (linuxSide) fx.RunLinux(reset); else fx.RunStack(reset);
+        }
+        return results;
+    }
+
+    private static Dictionary<string, string> Normalize(string op, JsonObject reply, Dictionary<string, string> back)
+    {
+        var d = new Dictionary<string, string>();
+        foreach (var (k, v) in reply)
+        {
+            if (v is null || k == "id") continue;
+            string s = v.ToJsonString().Trim('"');
+            if (k == "ret" && op is "socket" or "accept" && int.Parse(s) >= 0) s = "fd";
+            if (k == "addr" && back.TryGetValue(s, out var symbol)) s = symbol;
+            if (k == "port" && int.Parse(s) is >= 32768 and <= 60999) s = "ephemeral";
+            d[k] = s;
+        }
+        return d;
+    }
+
+    private static string Project(Dictionary<string, string> r, string[] fields) =>
+        string.Join(" ", fields.Where(r.ContainsKey).Select(f => $"{f}={r[f]}"));
+}
