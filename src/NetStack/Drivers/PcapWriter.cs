@@ -8,8 +8,9 @@ namespace NetStack.Drivers;
 /// Writes every frame a device sees to a classic pcap file (the libpcap format tcpdump, tshark
 /// and Wireshark read): the nanosecond-resolution variant (magic 0xa1b23c4d), link type 1
 /// (Ethernet), wall-clock timestamps. Records go into a preallocated buffer that is written out
-/// when full, at most a second after the last write, on <see cref="Flush"/> and on
-/// <see cref="Dispose"/>, so capturing a frame allocates nothing.
+/// when full, with the first frame captured a second or more after the previous write, on
+/// <see cref="Flush"/> and on <see cref="Dispose"/>, so capturing a frame allocates nothing.
+/// (No timer of its own: a reader that needs the file complete while the stack idles calls Flush.)
 /// <para>
 /// <see cref="Capture"/> runs under the stack lock; a small lock of its own lets another thread
 /// (a test that wants to read the file now) call <see cref="Flush"/> safely.
