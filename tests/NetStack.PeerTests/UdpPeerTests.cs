@@ -61,6 +61,38 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
     }
 
     [PeerFact]
+    public void Udp_LargeDatagrams_BothWays_Fragmented()
+    {
+        using var peer = new TapPeer();
+        using var sock = NetSocket.Udp(peer.Net);
+        sock.Bind(new Ipv4EndPoint(0, 7002));
+        sock.ReceiveTimeout = TimeSpan.FromSeconds(10);
+        // The kernel echoes 9000-byte datagrams (fragmented both ways over the 1500-byte TAP).
+        var script = $$"""
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("{{peer.KernelIp}}", 7003))
+            s.settimeout(10)
+            data, addr = s.recvfrom(65536)
+            s.sendto(data[::-1], addr)
+            print(len(data))
+            """;
+        var py = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(30), "/usr/bin/python3", "-c", script));
+        Assert.True(TapPeer.WaitUntil(() => peer.Exec("ss", "-uln").StdOut.Contains(":7003"), TimeSpan.FromSeconds(5)));
+        var data = new byte[9000];
+        new Random(9).NextBytes(data);
+        Assert.Equal(9000, sock.SendTo(data, new Ipv4EndPoint(peer.KernelAddr, 7003)));
+        var buf = new byte[65536];
+        Assert.Equal(9000, sock.ReceiveFrom(buf, out _));
+        Array.Reverse(data);
+        Assert.True(buf.AsSpan(0, 9000).SequenceEqual(data));
+        var r = py.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        Assert.Equal("9000", r.StdOut.Trim());
+        Assert.True(peer.Counter("Ip.FragCreates") >= 7);
+        Assert.Equal(1, peer.Counter("Ip.ReasmOKs"));
+    }
+
+    [PeerFact]
     public void Udp_ConnectedKernelSocket_GetsEconnrefused_FromStacksPortUnreachable()
     {
         using var peer = new TapPeer();

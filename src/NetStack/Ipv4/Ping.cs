@@ -216,21 +216,20 @@ public static class Ping
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 
-        // ip_append_data(): fits the route, then sock_alloc_send_skb()'s checks.
-        if (len + Ipv4Header.MinLength > rt.Dev.Mtu) return -Errno.EMSGSIZE;
+        // ip_append_data(): the size IP_MTU_DISCOVER allows, then sock_alloc_send_skb()'s checks.
+        err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
+        if (err != 0) return err;
         int serr = sk.SockError();
         if (serr != 0) return serr;
         if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-        var skb = net.SkbPool.AllocWithHeadroom();
+        var skb = net.AllocSkb(len);
         if (skb is null) return -Errno.ENOBUFS;
-        if (len > skb.Tailroom) { skb.Free(); return -Errno.EMSGSIZE; }
         var m = skb.Put(len);
         data.CopyTo(m);
         var h = IcmpHeader.Create(m);
         h.EchoId = inet.InetSport; // the identifier is the socket's port
         h.FillChecksum();
         skb.Sk = sk;
-        bool df = inet.Pmtudisc != IP_PMTUDISC_DONT;
         err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, inet.SelectTtl(), inet.Tos, df);
         if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
         if (err != 0) return err;

@@ -261,16 +261,15 @@ public static class Raw
         else
         {
             // ip_append_data()
-            if (len + Ipv4Header.MinLength > rt.Dev.Mtu) return -Errno.EMSGSIZE;
+            err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
+            if (err != 0) return err;
             int serr = sk.SockError();
             if (serr != 0) return serr;
             if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-            var skb = net.SkbPool.AllocWithHeadroom();
+            var skb = net.AllocSkb(len);
             if (skb is null) return -Errno.ENOBUFS;
-            if (len > skb.Tailroom) { skb.Free(); return -Errno.EMSGSIZE; }
             data.CopyTo(skb.Put(len));
             skb.Sk = sk;
-            bool df = inet.Pmtudisc != IP_PMTUDISC_DONT;
             err = IpOutput.Send(net, skb, rt, saddr, daddr, inet.InetNum, inet.SelectTtl(), inet.Tos, df);
             if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
             if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) CountIcmpOut(net, data[0]);
@@ -288,9 +287,8 @@ public static class Raw
         int serr = sk.SockError();
         if (serr != 0) return serr;
         if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-        var skb = net.SkbPool.AllocWithHeadroom();
+        var skb = net.AllocSkb(length);
         if (skb is null) return -Errno.ENOBUFS;
-        if (length > skb.Tailroom) { skb.Free(); return -Errno.EMSGSIZE; }
         var b = skb.Put(length);
         data.CopyTo(b);
         var iph = Ipv4Header.Create(b);

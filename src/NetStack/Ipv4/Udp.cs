@@ -214,6 +214,28 @@ public static class Udp
         return 0;
     }
 
+    /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
+    private const int IpPmtudiscOmit = 5;
+
+    /// <summary>
+    /// The size checks of ip_append_data for <paramref name="length"/> transport bytes: a socket that
+    /// lets the stack fragment (IP_PMTUDISC_DONT/WANT/OMIT) may send up to 64 KiB, one that does
+    /// path MTU discovery itself (DO/PROBE/INTERFACE) only what fits the route's MTU. Also says
+    /// whether the datagram goes with DF: always for DO/PROBE, and for WANT when it fits.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: __ip_append_data() (maxnonfragsize via ip_sk_ignore_df()) and __ip_make_skb() (the DF decision).</remarks>
+    internal static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
+    {
+        int pmtudisc = inet.Pmtudisc;
+        bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
+        int maxnonfragsize = ignoreDf ? 0xFFFF : mtu;
+        df = false;
+        if (length > maxnonfragsize - Ipv4Header.MinLength) return -Errno.EMSGSIZE;
+        df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
+             (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
+        return 0;
+    }
+
     /// <summary>Connects a datagram socket: routes, picks the source, records the peer, TCP_ESTABLISHED.</summary>
     /// <remarks>Mirrors net/ipv4/datagram.c: ip4_datagram_connect() -> __ip4_datagram_connect().</remarks>
     public static int Ip4DatagramConnect(Sock sk, in SockAddr usin)
@@ -271,7 +293,7 @@ public static class Udp
     /// Sends one datagram. Returns the payload length or a negative errno, with the checks in
     /// udp_sendmsg()'s order: size, MSG_OOB, destination, route, broadcast permission, then
     /// (in the allocation) a pending socket error and SEND_SHUTDOWN.
-    /// Datagrams that do not fit the route's MTU fail with -EMSGSIZE (no IP fragmentation here).
+    /// Datagrams larger than the route's MTU are fragmented unless the socket asked for IP_PMTUDISC_DO.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_sendmsg() -> ip_make_skb() -> udp_send_skb().</remarks>
     public static int UdpSendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data)
@@ -324,45 +346,38 @@ public static class Udp
             }
         }
 
-        // ip_make_skb() -> __ip_append_data(): the datagram must fit (IP_PMTUDISC semantics aside,
-        // this stack does not fragment).
+        // ip_make_skb() -> __ip_append_data(): the size the socket's IP_MTU_DISCOVER allows
+        // (larger than the MTU is fragmented by IP output).
         int ulen = len + UdpHeader.Length;
-        if (ulen + Ipv4Header.MinLength > 0xFFFF) return -Errno.EMSGSIZE;
-        if (ulen + Ipv4Header.MinLength > rt.Dev.Mtu) return -Errno.EMSGSIZE;
+        int err2 = IpAppendDataCheck(inet, ulen, rt.Dev.Mtu, out bool df);
+        if (err2 != 0) return err2;
         // sock_alloc_send_skb(): a pending error first, then a shut down send side.
         int serr = sk.SockError();
         if (serr != 0) return serr;
         if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
 
-        var skb = net.SkbPool.AllocWithHeadroom();
+        var skb = net.AllocSkb(ulen);
         if (skb is null)
         {
             net.Mib.Udp[UdpMib.SndbufErrors]++;
             return -Errno.ENOBUFS;
-        }
-        if (ulen > skb.Tailroom)
-        {
-            skb.Free();
-            return -Errno.EMSGSIZE;
         }
         var seg = skb.Put(ulen);
         var uh = UdpHeader.Create(seg);
         new UdpRepr(inet.InetSport, dport, len).Emit(uh);
         data.CopyTo(seg[UdpHeader.Length..]);
         skb.Sk = sk;
-        return UdpSendSkb(sk, skb, rt, saddr, daddr, len);
+        return UdpSendSkb(sk, skb, rt, saddr, daddr, len, df);
     }
 
     /// <summary>Checksums and hands a built datagram to IP; counts OutDatagrams or SndbufErrors.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_send_skb().</remarks>
-    private static int UdpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int len)
+    private static int UdpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int len, bool df)
     {
         var inet = (InetSock)sk;
         var net = sk.Net;
         var uh = UdpHeader.Create(skb.DataSpan);
         if (!sk.NoCheckTx) uh.FillChecksum(saddr, daddr); // else UDP csum off: 0 on the wire
-        // ip_dont_fragment(): DF unless IP_PMTUDISC_DONT.
-        bool df = inet.Pmtudisc != IP_PMTUDISC_DONT;
         int err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.UDP, inet.SelectTtl(), inet.Tos, df);
         if (err != 0)
         {

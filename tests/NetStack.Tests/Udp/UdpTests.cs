@@ -249,12 +249,35 @@ public class UdpTests
         int a = UdpSocket(s.A);
         Assert.Equal(-Errno.EOPNOTSUPP, SocketCalls.Sendto(f, a, Bytes("x"), MSG_OOB, SockAddr.In(B, 1)));
         Assert.Equal(-Errno.EMSGSIZE, SocketCalls.Sendto(f, a, new byte[70000], 0, SockAddr.In(B, 1)));
-        Assert.Equal(-Errno.EMSGSIZE, SocketCalls.Sendto(f, a, new byte[1473], 0, SockAddr.In(B, 1))); // no fragmentation
+        Assert.Equal(-Errno.EMSGSIZE, SocketCalls.Sendto(f, a, new byte[65508], 0, SockAddr.In(B, 1)));
+        Assert.Equal(65507, SocketCalls.Sendto(f, a, new byte[65507], 0, SockAddr.In(B, 1))); // fragmented
+        Assert.Equal(1473, SocketCalls.Sendto(f, a, new byte[1473], 0, SockAddr.In(B, 1)));
+        Assert.Equal(1472, SocketCalls.Sendto(f, a, new byte[1472], 0, SockAddr.In(B, 1)));
+        // IP_PMTUDISC_DO: the socket does path MTU discovery itself, so nothing is fragmented.
+        Assert.Equal(0, SocketCalls.Setsockopt(f, a, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO));
+        Assert.Equal(-Errno.EMSGSIZE, SocketCalls.Sendto(f, a, new byte[1473], 0, SockAddr.In(B, 1)));
         Assert.Equal(1472, SocketCalls.Sendto(f, a, new byte[1472], 0, SockAddr.In(B, 1)));
         Assert.Equal(-Errno.EINVAL, SocketCalls.Sendto(f, a, Bytes("x"), 0, SockAddr.In(B, 0))); // port 0
         Assert.Equal(-Errno.EINVAL, SocketCalls.Sendto(f, a, Bytes("x"), 0, new SockAddr(AF_INET, B, 1, 0)));
         Assert.Equal(-Errno.EAFNOSUPPORT, SocketCalls.Sendto(f, a, Bytes("x"), 0, new SockAddr(AF_INET6, B, 1, 16)));
         Assert.Equal(0, SocketCalls.Sendto(f, a, ReadOnlySpan<byte>.Empty, 0, SockAddr.In(B, 1)));
+    }
+
+    [Fact]
+    public void LargeDatagram_FragmentedAndReassembled_Intact()
+    {
+        using var s = new TwoStacks();
+        int a = Bound(s.A, 0, 5000), b = Bound(s.B, 0, 6000);
+        var data = new byte[20000];
+        new Random(5).NextBytes(data);
+        Assert.Equal(20000, SocketCalls.Sendto(s.A.Files, a, data, 0, SockAddr.In(B, 6000)));
+        s.Pump();
+        Assert.True(s.A.Mib.Ip[IpMib.FragCreates] >= 14);
+        var buf = new byte[65536];
+        Assert.Equal(20000, SocketCalls.Recv(s.B.Files, b, buf, 0));
+        Assert.True(buf.AsSpan(0, 20000).SequenceEqual(data));
+        // Fragments go without DF; a datagram that fits keeps it (IP_PMTUDISC_WANT).
+        Assert.Equal(1, s.B.Mib.Ip[IpMib.ReasmOKs]);
     }
 
     [Fact]
