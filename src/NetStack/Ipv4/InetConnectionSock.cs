@@ -128,7 +128,6 @@ public class InetConnectionSock : InetSock
         else if (what == IcskTimeDack)
         {
             IcskAck.Pending = 0;
-            IcskAck.Quick = 0; // (the kernel keeps quick; it is reset by the next quickack mode)
             Net.Timers.DelTimer(DelackTimer);
         }
     }

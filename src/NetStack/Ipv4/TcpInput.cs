@@ -1098,10 +1098,10 @@ public static class TcpInput
                 if (firstAckt == 0) firstAckt = lastAckt;
             }
             if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
+            else if (tp.TcpIsSack) tp.Delivered++; // (SACKed ones were counted when SACKed; Reno counts below)
             if ((sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut--;
             tp.PacketsOut--;
             pktsAcked++;
-            tp.Delivered++;
             if ((scb.TcpFlags & TcpFlags.SYN) == 0)
             {
                 flag |= FlagDataAcked;
@@ -1285,16 +1285,21 @@ public static class TcpInput
     private static void TcpAddRenoSack(TcpSock tp, int numDupack)
     {
         if (numDupack == 0) return;
+        uint priorSacked = tp.SackedOut;
         tp.SackedOut += (uint)numDupack;
         uint holes = Math.Max(tp.LostOut, 1u);
         holes = Math.Min(holes, tp.PacketsOut);
         if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
+        // A duplicate ACK means a segment left the network (tcp_count_delivered).
+        if (tp.SackedOut > priorSacked) tp.Delivered += tp.SackedOut - priorSacked;
     }
 
     /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
     private static void TcpRemoveRenoSacks(TcpSock tp, uint acked)
     {
         if (acked == 0) return;
+        // One ACK acked the hole; the rest were counted as duplicate ACKs already.
+        tp.Delivered += (uint)Math.Max((int)acked - (int)tp.SackedOut, 1);
         if (acked - 1 >= tp.SackedOut) tp.SackedOut = 0;
         else tp.SackedOut -= acked - 1;
     }

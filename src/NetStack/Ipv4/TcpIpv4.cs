@@ -147,7 +147,7 @@ public static class TcpIpv4
         uint isn = net.TcpTwIsn;
         net.TcpTwIsn = 0;
         // Request socks from a TIME_WAIT recycle are always accepted; otherwise the queues limit.
-        if (isn == 0 && sk.AcceptQueue.Qlen >= sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
+        if (isn == 0 && sk.AcceptQueue.Qlen > sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
         if (sk.AckBacklog > sk.MaxAckBacklog)
         {
             mib[LinuxMib.ListenOverflows]++;
