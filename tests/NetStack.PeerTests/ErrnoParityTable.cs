@@ -343,7 +343,7 @@ public static partial class ErrnoParityTable
     /// <summary>setsockopt/getsockopt: SOL_SOCKET (sk_setsockopt), SOL_IP (ip_setsockopt), SOL_UDP, SOL_RAW.</summary>
     public static IEnumerable<ParityRow> SockoptRows =>
     [
-        R("sockopt: buffer sizes (defaults, doubling, minimums, clamping)",
+        R("sockopt: buffer sizes (defaults, doubling, minimums)",
             Udp,
             "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_RCVBUF'}",
             "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_SNDBUF'}",
