@@ -122,16 +122,17 @@ internal static class NcCommand
         var stdout = Console.OpenStandardOutput();
         var stdin = Console.OpenStandardInput();
         using var stdinDone = new CancellationTokenSource();
+        using var writerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var writer = Task.Run(async () =>
         {
             var inBuf = new byte[datagrams ? 1472 : 65536];
             try
             {
                 int n;
-                while ((n = await stdin.ReadAsync(inBuf, stop).ConfigureAwait(false)) > 0)
+                while ((n = await stdin.ReadAsync(inBuf, writerStop.Token).ConfigureAwait(false)) > 0)
                 {
                     int off = 0;
-                    do off += await sock.SendAsync(inBuf.AsMemory(off, n - off), 0, stop).ConfigureAwait(false);
+                    do off += await sock.SendAsync(inBuf.AsMemory(off, n - off), 0, writerStop.Token).ConfigureAwait(false);
                     while (!datagrams && off < n);
                 }
                 if (!datagrams) sock.Shutdown(SHUT_WR);
@@ -166,6 +167,17 @@ internal static class NcCommand
             stdout.Write(buf, 0, n);
             stdout.Flush();
         }
+        // Like nc, the peer's end of stream does not cut our sending short: stdin still goes out
+        // (until it ends) before the socket is closed. An error or Ctrl-C stops it.
+        bool abort = rc != 0 || stop.IsCancellationRequested;
+        if (abort) writerStop.Cancel();
+        try
+        {
+            // A read of the console may not notice cancellation: do not wait for it long then.
+            if (abort) writer.Wait(TimeSpan.FromSeconds(1));
+            else writer.Wait();
+        }
+        catch (AggregateException) { }
         return rc;
     }
 }
