@@ -248,8 +248,20 @@ public class Sock
 
     // ---- Receive queue ----
 
-    /// <summary>The memory one buffer is charged for (skb->truesize).</summary>
-    public static int SkbTruesize(SkBuff skb) => skb.Buffer.Length + SkbTruesizeOverhead;
+    /// <summary>
+    /// The memory one buffer is charged for (skb->truesize). A frame-sized buffer is charged whole,
+    /// as a NIC's receive buffer is. A large buffer (a reassembled datagram, a big send) is charged
+    /// like the frame buffers its bytes would fill, as the kernel charges a reassembled datagram the
+    /// sum of its fragments, not 64 KiB. It depends only on Tail, which does not move once a buffer
+    /// is queued (readers pull Data), so charge and uncharge agree.
+    /// </summary>
+    public static int SkbTruesize(SkBuff skb)
+    {
+        int size = skb.Buffer.Length;
+        const int frame = SkBuffPool.DefaultBufferSize;
+        if (size > frame) size = Math.Max(frame, (skb.Tail + frame - 1) / frame * frame);
+        return size + SkbTruesizeOverhead;
+    }
 
     /// <summary>
     /// Charges a buffer to the receive queue and queues it; -ENOMEM when the receive buffer is

@@ -212,7 +212,7 @@ public static class Ping
         }
 
         uint saddr = inet.InetSaddr;
-        int err = Udp.IpRouteConnect(net, ref daddr, ref saddr, out var rt);
+        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt);
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 

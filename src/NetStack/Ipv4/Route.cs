@@ -102,11 +102,11 @@ public static class Route
         }
         if (Ipv4Address.IsLimitedBroadcast(daddr))
         {
-            // With no bound source, the kernel picks the first device that is up with an address.
-            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : null;
-            if (dev is null)
-                foreach (var d in net.Devices) if (d.IsUp && !d.NoArp && d.Ipv4Address != 0) { dev = d; break; }
-            if (dev is null) { net.Mib.Ip[IpMib.OutNoRoutes]++; return -Net.Errno.ENETUNREACH; }
+            // A bound source picks its device (__ip_dev_find(saddr)); otherwise 255.255.255.255 goes
+            // through the FIB like any destination: the route that covers it (the default route)
+            // names the device, and with no such route it is unreachable.
+            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : net.Fib.Lookup(daddr)?.Dev;
+            if (dev is null || dev.NoArp) { net.Mib.Ip[IpMib.OutNoRoutes]++; return -Net.Errno.ENETUNREACH; }
             rt = new Rtable(RtnType.Broadcast, dev, 0, saddr != 0 ? saddr : dev.Ipv4Address);
             return 0;
         }
@@ -121,6 +121,29 @@ public static class Route
             ? RtnType.Broadcast
             : Ipv4Address.IsMulticast(daddr) ? RtnType.Multicast : RtnType.Unicast;
         rt = new Rtable(type, fib.Dev, fib.Gateway, src);
+        return 0;
+    }
+
+    /// <summary>
+    /// The route for a socket that connects or sends: 0.0.0.0 means this host (the source, or
+    /// loopback); a multicast, broadcast or zero-net source is invalid. Fills in the chosen source.
+    /// </summary>
+    /// <remarks>Mirrors include/net/route.h: ip_route_connect() with the daddr/saddr rules of ip_route_output_key_hash_rcu().</remarks>
+    public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt)
+    {
+        if (daddr == 0)
+        {
+            daddr = saddr;
+            if (daddr == 0) daddr = saddr = Ipv4Address.Loopback;
+        }
+        if (saddr != 0 && (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) || Ipv4Address.IsZeroNet(saddr)))
+        {
+            rt = default;
+            return -Net.Errno.EINVAL;
+        }
+        int err = IpRouteOutput(net, daddr, saddr, out rt);
+        if (err != 0) return err;
+        if (saddr == 0) saddr = rt.PrefSrc;
         return 0;
     }
 

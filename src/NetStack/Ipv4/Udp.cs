@@ -183,37 +183,6 @@ public static class Udp
 
     // ------------------------------------------------------------------ connect
 
-    /// <summary>
-    /// Routes to a destination as connect/sendmsg do. A zero destination means this host: the
-    /// source, or 127.0.0.1.
-    /// </summary>
-    /// <remarks>Mirrors include/net/route.h: ip_route_connect() / ip_route_output_flow() (the !fl4->daddr case of ip_route_output_key_hash_rcu()).</remarks>
-    internal static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt)
-    {
-        if (daddr == 0)
-        {
-            daddr = saddr;
-            if (daddr == 0) daddr = saddr = Ipv4Address.Loopback;
-        }
-        if (saddr != 0 && (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) || Ipv4Address.IsZeroNet(saddr)))
-        {
-            rt = default;
-            return -Errno.EINVAL;
-        }
-        // 255.255.255.255 with neither a source nor a device goes through the FIB like any
-        // destination: with no route that covers it (no default route) it is unreachable.
-        if (Ipv4Address.IsLimitedBroadcast(daddr) && saddr == 0 && net.Fib.Lookup(daddr) is null)
-        {
-            rt = default;
-            net.Mib.Ip[IpMib.OutNoRoutes]++;
-            return -Errno.ENETUNREACH;
-        }
-        int err = Route.IpRouteOutput(net, daddr, saddr, out rt);
-        if (err != 0) return err;
-        if (saddr == 0) saddr = rt.PrefSrc;
-        return 0;
-    }
-
     /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
     private const int IpPmtudiscOmit = 5;
 
@@ -245,7 +214,7 @@ public static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int err = IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt);
+        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt);
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
         if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
@@ -336,7 +305,7 @@ public static class Udp
         }
         else
         {
-            int err = IpRouteConnect(net, ref daddr, ref saddr, out rt);
+            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt);
             if (err != 0) return err;
             if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
             if (connected)
