@@ -743,9 +743,140 @@ public static class TcpInput
         }
     }
 
-    /// <summary>Is there room in the receive buffer for this buffer?</summary>
-    /// <remarks>Mirrors tcp_try_rmem_schedule() (without pruning: a full buffer refuses).</remarks>
-    private static bool TcpTryRmemSchedule(TcpSock tp, SkBuff skb) => tp.RmemAlloc + Sock.SkbTruesize(skb) <= tp.RcvBuf;
+    /// <summary>
+    /// Is there room in the receive buffer for this segment? When not, make some: grow the buffer
+    /// (unless SO_RCVBUF fixed it), repack the queues into fewer buffers, and as a last resort
+    /// drop the out-of-order queue.
+    /// </summary>
+    /// <remarks>Mirrors tcp_try_rmem_schedule() with tcp_can_ingest().</remarks>
+    private static bool TcpTryRmemSchedule(TcpSock tp, SkBuff skb)
+    {
+        if (tp.RmemAlloc + skb.Len <= tp.RcvBuf) return true;
+        return TcpPruneQueue(tp) == 0;
+    }
+
+    /// <summary>The receive buffer is over its limit: let it grow to what is used (up to tcp_rmem[2]), and stop growing the window.</summary>
+    /// <remarks>Mirrors tcp_clamp_window().</remarks>
+    private static void TcpClampWindow(TcpSock tp)
+    {
+        tp.IcskAck.Quick = 0;
+        int rmem2 = tp.Net.TcpSysctl.RmemMax;
+        if (tp.RcvBuf < rmem2 && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
+            tp.RcvBuf = Math.Min(tp.RmemAlloc, rmem2);
+        if (tp.RmemAlloc > tp.RcvBuf) tp.RcvSsthresh = Math.Min(tp.WindowClamp, 2u * tp.Advmss);
+    }
+
+    /// <summary>
+    /// Repacks a run of contiguous segments of a queue (from <paramref name="first"/>, bytes before
+    /// <paramref name="start"/> dropped) into as few full buffers as possible, to give back memory
+    /// when many segments were small. Stops at a FIN or a gap.
+    /// </summary>
+    /// <remarks>Mirrors tcp_collapse().</remarks>
+    private static void TcpCollapse(TcpSock tp, SkBuffQueue queue, SkBuff first, uint start)
+    {
+        var pool = tp.Net.SkbPool;
+        SkBuff? prev = first.Prev;
+        SkBuff? cur = null;
+        uint runEnd = SeqNumber.After(start, first.Cb.Seq) ? start : first.Cb.Seq;
+        var skb = first;
+        // Only worth it if at least two buffers can be merged.
+        if (skb.Next is null || (skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return;
+        while (skb is not null)
+        {
+            if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0 || SeqNumber.After(skb.Cb.Seq, runEnd)) break;
+            var next = skb.Next;
+            int offset = unchecked((int)(runEnd - skb.Cb.Seq));
+            var data = offset < skb.Len ? skb.DataSpan[offset..] : Span<byte>.Empty;
+            while (data.Length > 0)
+            {
+                if (cur is null || cur.Tailroom == 0)
+                {
+                    var fresh = pool.Alloc();
+                    if (fresh is null)
+                    {
+                        // Out of buffers: leave this segment holding only what was not copied yet.
+                        int copied = unchecked((int)(runEnd - skb.Cb.Seq));
+                        if (copied > 0)
+                        {
+                            skb.Pull(copied);
+                            queue.AdjustBytes(-copied);
+                            skb.Cb.Seq = runEnd;
+                        }
+                        return;
+                    }
+                    fresh.Cb.Seq = fresh.Cb.EndSeq = runEnd;
+                    fresh.Cb.TcpFlags = TcpFlags.ACK;
+                    tp.SkbSetOwnerR(fresh);
+                    queue.InsertAfter(cur ?? prev, fresh);
+                    cur = fresh;
+                }
+                int n = Math.Min(data.Length, cur.Tailroom);
+                data[..n].CopyTo(cur.Put(n));
+                queue.AdjustBytes(n);
+                cur.Cb.EndSeq += (uint)n;
+                runEnd += (uint)n;
+                data = data[n..];
+            }
+            if (SeqNumber.After(skb.Cb.EndSeq, runEnd)) runEnd = skb.Cb.EndSeq;
+            if (skb == tp.OooLastSkb) tp.OooLastSkb = cur;
+            queue.Unlink(skb);
+            tp.SkbFreeDatagram(skb);
+            skb = next;
+        }
+    }
+
+    /// <summary>Collapses each contiguous run of the out-of-order queue.</summary>
+    /// <remarks>Mirrors tcp_collapse_ofo_queue().</remarks>
+    private static void TcpCollapseOfoQueue(TcpSock tp)
+    {
+        var ofo = tp.OutOfOrderQueue;
+        var skb = ofo.First;
+        while (skb is not null)
+        {
+            // Find the end of this run.
+            var runStart = skb;
+            var end = skb;
+            while (end.Next is { } n && n.Cb.Seq == end.Cb.EndSeq) end = n;
+            var after = end.Next;
+            if (end != runStart) TcpCollapse(tp, ofo, runStart, runStart.Cb.Seq);
+            skb = after;
+        }
+        tp.OooLastSkb = ofo.Last;
+    }
+
+    /// <summary>Drops the out-of-order queue (from the highest sequence down) until memory fits.</summary>
+    /// <remarks>Mirrors tcp_prune_ofo_queue().</remarks>
+    private static bool TcpPruneOfoQueue(TcpSock tp)
+    {
+        var ofo = tp.OutOfOrderQueue;
+        if (ofo.IsEmpty) return false;
+        tp.Net.Mib.TcpExt[LinuxMib.OfoPruned]++;
+        while (ofo.Last is { } skb)
+        {
+            ofo.Unlink(skb);
+            tp.SkbFreeDatagram(skb);
+            if (tp.RmemAlloc <= tp.RcvBuf) break;
+        }
+        tp.OooLastSkb = ofo.Last;
+        // The SACK blocks reported so far may no longer be true.
+        tp.RxOpt.NumSacks = 0;
+        return true;
+    }
+
+    /// <summary>Makes room in the receive buffer: 0 when the segment may be queued, -1 to drop it.</summary>
+    /// <remarks>Mirrors tcp_prune_queue().</remarks>
+    private static int TcpPruneQueue(TcpSock tp)
+    {
+        tp.Net.Mib.TcpExt[LinuxMib.PruneCalled]++;
+        if (tp.RmemAlloc >= tp.RcvBuf) TcpClampWindow(tp);
+        if (tp.RmemAlloc <= tp.RcvBuf) return 0;
+        TcpCollapseOfoQueue(tp);
+        if (tp.ReceiveQueue.First is { } head) TcpCollapse(tp, tp.ReceiveQueue, head, tp.CopiedSeq);
+        if (tp.RmemAlloc <= tp.RcvBuf) return 0;
+        TcpPruneOfoQueue(tp);
+        if (tp.RmemAlloc <= tp.RcvBuf) return 0;
+        return -1;
+    }
 
     /// <summary>
     /// Files a segment beyond a hole, merging overlaps (reported as D-SACK) and remembering it

@@ -598,6 +598,54 @@ public class TcpStateMachineTests
         Assert.Equal(0, inq);
     }
 
+    [Fact]
+    public void Established_ManySmallSegments_LockedRcvbuf_CollapsedNotDropped()
+    {
+        using var f = TcpFixture.Established();
+        Assert.Equal(0, SocketCalls.Setsockopt(f.Files, f.Fd, SOL_SOCKET, SO_RCVBUF, 8192));
+        // 12 x 1000 bytes fit the window already offered, but one buffer each (too big to coalesce)
+        // would take ~31 KB of the 16 KB receive buffer: the queue is repacked (tcp_collapse) into
+        // full buffers instead of dropping.
+        uint seq = f.RemoteIss + 1;
+        var expect = new byte[12_000];
+        new Random(5).NextBytes(expect);
+        for (int i = 0; i < 12; i++)
+        {
+            f.Send(ACK, seq: seq, ack: f.LocalIss + 1, payload: expect[(i * 1000)..((i + 1) * 1000)]);
+            seq += 1000;
+        }
+        Assert.True(f.Net.Mib.TcpExt[LinuxMib.PruneCalled] > 0, "prune");
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPRcvQDrop]);
+        Assert.True(f.Sk.RmemAlloc <= f.Sk.RcvBuf, $"rmem {f.Sk.RmemAlloc} rcvbuf {f.Sk.RcvBuf} q {f.Sk.ReceiveQueue.QLen}");
+        var got = new byte[16_000];
+        int n = 0, r;
+        while ((r = f.Recv(got.AsSpan(n))) > 0) n += r;
+        Assert.Equal(12_000, n);
+        Assert.Equal(expect, got[..n]);
+    }
+
+    [Fact]
+    public void Established_ManySmallSegments_UnlockedRcvbuf_Grows()
+    {
+        using var f = TcpFixture.Established();
+        uint seq = f.RemoteIss + 1;
+        // 60 x 1000 bytes (inside the 64 KB window): more buffers than the default 128 KB receive
+        // buffer holds; unlocked, it grows instead (tcp_clamp_window).
+        int rcvbuf0 = f.Sk.RcvBuf;
+        for (int i = 0; i < 60; i++)
+        {
+            f.Send(ACK, seq: seq, ack: f.LocalIss + 1, payload: new byte[1000]);
+            seq += 1000;
+        }
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPRcvQDrop]);
+        int n = 0, r;
+        var buf = new byte[70_000];
+        while ((r = f.Recv(buf.AsSpan(n))) > 0) n += r;
+        Assert.Equal(60_000, n);
+        Assert.True(f.Net.Mib.TcpExt[LinuxMib.PruneCalled] > 0);
+        Assert.True(f.Sk.RcvBuf > rcvbuf0);
+    }
+
     // ================================================================== ESTABLISHED: RST and SYN
 
     [Fact]
