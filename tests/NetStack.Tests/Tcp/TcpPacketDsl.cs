@@ -271,6 +271,34 @@ public sealed class TcpFixture : IDisposable
 
     private ushort OurPortOrListen => OurPort != 0 ? OurPort : LocalPort;
 
+    /// <summary>
+    /// An ICMP error (from the peer's address) quoting a segment we sent with sequence
+    /// <paramref name="quotedSeq"/>: the IP header and 8 bytes of TCP, as routers quote.
+    /// </summary>
+    public void SendIcmpError(byte type, byte code, uint quotedSeq, uint rest = 0)
+    {
+        int quoteLen = Ipv4Header.MinLength + 8;
+        int icmpLen = IcmpHeader.Length + quoteLen;
+        var frame = new byte[EthernetHeader.Length + Ipv4Header.MinLength + icmpLen];
+        var eth = EthernetHeader.Create(frame);
+        eth.Destination = LocalMac;
+        eth.Source = RemoteMac;
+        eth.EtherType = EthP.IP;
+        new Ipv4Repr(RemoteAddr, LocalAddr, IpProto.ICMP, icmpLen).Emit(Ipv4Header.Create(frame.AsSpan(EthernetHeader.Length)));
+        var icmp = frame.AsSpan(EthernetHeader.Length + Ipv4Header.MinLength);
+        var quote = icmp[IcmpHeader.Length..];
+        new Ipv4Repr(LocalAddr, RemoteAddr, IpProto.TCP, 20).Emit(Ipv4Header.Create(quote));
+        var tcp = quote[Ipv4Header.MinLength..];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(tcp, OurPortOrListen);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], PeerPort);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], quotedSeq);
+        var h = IcmpHeader.Create(icmp);
+        new IcmpRepr(type, code, rest).Emit(h);
+        h.FillChecksum();
+        Dev.Inject(frame);
+        Net.Poll();
+    }
+
     /// <summary>The peer sends a segment; the stack processes it at once.</summary>
     public void Send(byte flags, uint seq, uint ack = 0, byte[]? payload = null, ushort? window = null, ushort mss = 0,
         sbyte ws = -1, bool sackPerm = false, TcpTimestamp? ts = null, TcpSackBlocks sack = default, ushort srcPort = 0, bool badChecksum = false)

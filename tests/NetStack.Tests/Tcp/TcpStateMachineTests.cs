@@ -1258,6 +1258,67 @@ public class TcpStateMachineTests
         f.ExpectNothing();
     }
 
+    // ================================================================== ICMP errors (tcp_v4_err)
+
+    [Fact]
+    public void SynSent_IcmpPortUnreachable_HardError_Econnrefused()
+    {
+        using var f = TcpFixture.SynSent();
+        f.SendIcmpError(IcmpType.DestUnreach, IcmpType.PortUnreach, f.LocalIss);
+        Assert.Equal(TcpState.Close, f.State);
+        Assert.Equal(Errno.ECONNREFUSED, f.SoError());
+        f.Advance(5000);
+        f.ExpectNothing();
+    }
+
+    [Fact]
+    public void SynSent_IcmpHostUnreachable_SoftError_ReportedAtTimeout()
+    {
+        using var f = TcpFixture.SynSent();
+        Assert.Equal(0, SocketCalls.Setsockopt(f.Files, f.Fd, SOL_TCP, TCP_SYNCNT, 1));
+        f.SendIcmpError(IcmpType.DestUnreach, IcmpType.HostUnreach, f.LocalIss);
+        Assert.Equal(TcpState.SynSent, f.State); // RFC 1122 4.2.3.9: a soft error does not abort
+        f.Advance(1000);
+        f.Expect(SYN);
+        f.Advance(2000);
+        Assert.Equal(TcpState.Close, f.State);
+        Assert.Equal(Errno.EHOSTUNREACH, f.SoError()); // the soft error instead of ETIMEDOUT
+    }
+
+    [Fact]
+    public void SynSent_IcmpQuotingOtherSequence_Ignored()
+    {
+        using var f = TcpFixture.SynSent();
+        f.SendIcmpError(IcmpType.DestUnreach, IcmpType.PortUnreach, f.LocalIss + 12345);
+        Assert.Equal(TcpState.SynSent, f.State);
+        Assert.Equal(0, f.SoError());
+    }
+
+    [Fact]
+    public void Established_IcmpUnreachable_KeptAsSoftError()
+    {
+        using var f = TcpFixture.Established();
+        Assert.Equal(5, f.SendData(Hello));
+        f.Expect(ACK | PSH);
+        f.SendIcmpError(IcmpType.DestUnreach, IcmpType.PortUnreach, f.LocalIss + 1);
+        Assert.Equal(TcpState.Established, f.State);
+        Assert.Equal(Errno.ECONNREFUSED, f.Sk.ErrSoft);
+        // An ACK from the peer shows the path works again: the soft error is forgotten.
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 6);
+        Assert.Equal(0, f.Sk.ErrSoft);
+    }
+
+    [Fact]
+    public void Established_IcmpFragNeeded_LowersMss()
+    {
+        using var f = TcpFixture.Established();
+        Assert.Equal(1460u, f.Sk.MssCache);
+        f.SendIcmpError(IcmpType.DestUnreach, IcmpType.FragNeeded, f.LocalIss + 1, rest: 1000);
+        Assert.Equal(1000u - 40, f.Sk.MssCache);
+        Assert.Equal(3000, f.SendData(new byte[3000]));
+        f.Expect(ACK, len: 960);
+    }
+
     // ================================================================== ports
 
     [Fact]
