@@ -16,7 +16,7 @@ public class TcpFaultTransferTests
     public const string Faults = "loss=3%,dup=1%,reorder=3%,corrupt=1%";
 
     /// <summary>The result of one run: bytes, virtual time, counters.</summary>
-    public readonly record struct TransferResult(bool AtoB, bool BtoA, long VirtualMs, long RetransA, long RetransB, long Dropped);
+    public readonly record struct TransferResult(bool AtoB, bool BtoA, long VirtualMs, long RetransA, long RetransB, long Dropped, bool Clean = true);
 
     /// <summary>Sends <paramref name="size"/> bytes A-&gt;B and B-&gt;A concurrently; returns whether both arrived byte-identical.</summary>
     public static TransferResult Run(int seed, int size, string faults = Faults, long maxVirtualMs = 3_600_000)
@@ -56,12 +56,19 @@ public class TcpFaultTransferTests
         bool aToB = gotA == size && hashA.GetHashAndReset().AsSpan().SequenceEqual(SHA256.HashData(dataA));
         bool bToA = gotB == size && hashB.GetHashAndReset().AsSpan().SequenceEqual(SHA256.HashData(dataB));
         long vms = (s.Clock.NowNs - start) / Time.NsPerMs;
-        var r = new TransferResult(aToB, bToA, vms, s.A.Mib.Tcp[TcpMib.RetransSegs], s.B.Mib.Tcp[TcpMib.RetransSegs], fa.Dropped + fb.Dropped);
         SocketCalls.Close(s.A.Files, cfd);
         SocketCalls.Close(s.B.Files, afd);
         SocketCalls.Close(s.B.Files, lfd);
-        return r;
+        // Let FIN retransmissions and TIME_WAIT run out: then nothing may be left behind.
+        s.RunFor(300_000);
+        bool clean = true;
+        foreach (var net in new[] { s.A, s.B })
+            lock (net.SyncRoot)
+                clean &= net.TcpHashinfo.Ehash.Count == 0 && net.TcpHashinfo.Bhash.Count == 0 && net.TcpOrphanCount == 0 &&
+                         net.SkbPool.FreeCount == net.SkbPool.Total;
+        return new TransferResult(aToB, bToA, vms, s.A.Mib.Tcp[TcpMib.RetransSegs], s.B.Mib.Tcp[TcpMib.RetransSegs], fa.Dropped + fb.Dropped, clean);
     }
+
 
     private static bool Pour(NetNamespace net, int fd, byte[] data, ref int sent, ref bool shut)
     {
@@ -109,7 +116,7 @@ public class TcpFaultTransferTests
     public void OneSeed_1MB_BothWays()
     {
         var r = Run(1, 1 << 20);
-        Assert.True(r.AtoB && r.BtoA, r.ToString());
+        Assert.True(r.AtoB && r.BtoA && r.Clean, r.ToString());
         Assert.True(r.Dropped > 0 && r.RetransA > 0 && r.RetransB > 0, "the link must actually be impaired: " + r);
     }
 
@@ -127,7 +134,7 @@ public class TcpFaultTransferTests
             i => results[i] = Run(1000 + i, 10 << 20));
         var bad = new List<string>();
         for (int i = 0; i < seeds; i++)
-            if (!results[i].AtoB || !results[i].BtoA) bad.Add($"seed {1000 + i}: {results[i]}");
+            if (!results[i].AtoB || !results[i].BtoA || !results[i].Clean) bad.Add($"seed {1000 + i}: {results[i]}");
         Assert.True(bad.Count == 0, string.Join("\n", bad));
         Assert.All(results, r => Assert.True(r.Dropped > 0 && r.RetransA > 0 && r.RetransB > 0));
     }
