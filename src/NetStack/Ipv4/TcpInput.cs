@@ -1229,7 +1229,7 @@ public static class TcpInput
                 if (firstAckt == 0) firstAckt = lastAckt;
             }
             if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
-            else if (tp.TcpIsSack) tp.Delivered++; // (SACKed ones were counted when SACKed; Reno counts below)
+            else if (tp.TcpIsSack) TcpCountDelivered(tp, 1); // (SACKed ones were counted when SACKed; Reno counts below)
             if ((sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut--;
             tp.PacketsOut--;
             pktsAcked++;
@@ -1302,7 +1302,7 @@ public static class TcpInput
                 }
                 skb.Cb.Sacked |= TcpSkbCbSacked.SackedAcked;
                 tp.SackedOut++;
-                tp.Delivered++;
+                TcpCountDelivered(tp, 1);
                 flag |= FlagDataSacked;
                 if (!tp.HasHighestSack || SeqNumber.After(skb.Cb.EndSeq, tp.HighestSackSeq))
                 {
@@ -1412,6 +1412,13 @@ public static class TcpInput
         }
     }
 
+    /// <remarks>Mirrors tcp_count_delivered().</remarks>
+    private static void TcpCountDelivered(TcpSock tp, uint delivered)
+    {
+        tp.Delivered += delivered;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPDelivered] += delivered;
+    }
+
     /// <remarks>Mirrors tcp_add_reno_sack() with tcp_limit_reno_sacked(): a duplicate ACK counts as one SACKed segment.</remarks>
     private static void TcpAddRenoSack(TcpSock tp, int numDupack)
     {
@@ -1422,7 +1429,7 @@ public static class TcpInput
         holes = Math.Min(holes, tp.PacketsOut);
         if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
         // A duplicate ACK means a segment left the network (tcp_count_delivered).
-        if (tp.SackedOut > priorSacked) tp.Delivered += tp.SackedOut - priorSacked;
+        if (tp.SackedOut > priorSacked) TcpCountDelivered(tp, tp.SackedOut - priorSacked);
     }
 
     /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
@@ -1430,7 +1437,7 @@ public static class TcpInput
     {
         if (acked == 0) return;
         // One ACK acked the hole; the rest were counted as duplicate ACKs already.
-        tp.Delivered += (uint)Math.Max((int)acked - (int)tp.SackedOut, 1);
+        TcpCountDelivered(tp, (uint)Math.Max((int)acked - (int)tp.SackedOut, 1));
         if (acked - 1 >= tp.SackedOut) tp.SackedOut = 0;
         else tp.SackedOut -= acked - 1;
     }
@@ -2087,7 +2094,7 @@ public static class TcpInput
         switch (tp.State)
         {
             case TcpState.SynRecv:
-                tp.Delivered++;
+                TcpCountDelivered(tp, 1); // the SYN-ACK's delivery is not tracked by tcp_ack()
                 tp.RetransStamp = 0;
                 TcpInitTransfer(tp);
                 tp.CopiedSeq = tp.RcvNxt;
