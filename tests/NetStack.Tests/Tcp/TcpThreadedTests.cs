@@ -110,4 +110,76 @@ public class TcpThreadedTests
         var ex = Assert.Throws<NetStackException>(() => client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 9)));
         Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, ex.Errno);
     }
+
+    [Fact]
+    public void BlockingCalls_WithTimeouts_AnswerLikeLinux()
+    {
+        using var s = new RealStacks();
+        using var listener = NetSocket.Tcp(s.B);
+        listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7002));
+        listener.Listen();
+        // accept() with SO_RCVTIMEO and nobody connecting: EAGAIN.
+        listener.ReceiveTimeout = TimeSpan.FromMilliseconds(100);
+        var ex = Assert.Throws<NetStackException>(() => listener.Accept());
+        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+
+        // connect() with SO_SNDTIMEO to a host that never answers: EINPROGRESS when the time is up,
+        // the handshake going on in the background (as Linux).
+        using var lost = NetSocket.Tcp(s.A);
+        lost.SendTimeout = TimeSpan.FromMilliseconds(100);
+        ex = Assert.Throws<NetStackException>(() => lost.Connect(new Ipv4EndPoint(NetStack.Wire.Ipv4Address.Parse("10.9.0.77"), 80)));
+        Assert.Equal(NetStack.Net.Errno.EINPROGRESS, ex.Errno);
+
+        // recv() with SO_RCVTIMEO and no data: EAGAIN; then data arrives and is read.
+        using var client = NetSocket.Tcp(s.A);
+        client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 7002));
+        listener.ReceiveTimeout = TimeSpan.Zero;
+        using var server = listener.Accept();
+        server.ReceiveTimeout = TimeSpan.FromMilliseconds(100);
+        var buf = new byte[16];
+        ex = Assert.Throws<NetStackException>(() => server.Receive(buf));
+        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+        client.Send("ping"u8);
+        Assert.Equal(4, server.Receive(buf));
+
+        // send() with SO_SNDTIMEO into a peer that does not read: fills both buffers, then EAGAIN.
+        client.SendTimeout = TimeSpan.FromMilliseconds(200);
+        var chunk = new byte[65536];
+        long total = 0;
+        ex = Assert.Throws<NetStackException>((Action)(() => { while (true) total += client.Send(chunk); }));
+        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+        Assert.True(total > 64 * 1024, $"sent {total}");
+        // Reading it all lets the rest through.
+        server.ReceiveTimeout = TimeSpan.FromSeconds(5);
+        long read = 0;
+        while (read < total) read += server.Receive(chunk);
+        Assert.Equal(total, read);
+    }
+
+    [Fact]
+    public void PeerReset_BlockedReceiverWokenWithEconnreset()
+    {
+        using var s = new RealStacks();
+        using var listener = NetSocket.Tcp(s.B);
+        listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7003));
+        listener.Listen();
+        using var client = NetSocket.Tcp(s.A);
+        client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 7003));
+        using var server = listener.Accept();
+        int err = 0;
+        var t = new Thread(() =>
+        {
+            try { client.Receive(new byte[16]); }
+            catch (NetStackException e) { err = e.Errno; }
+        });
+        t.Start();
+        Thread.Sleep(50);
+        // SO_LINGER {1, 0}: close() aborts with RST.
+        var linger = new byte[8];
+        linger[0] = 1;
+        NetStack.Net.SocketCalls.Setsockopt(server.Files, server.Fd, NetStack.Net.SocketConstants.SOL_SOCKET, NetStack.Net.SocketConstants.SO_LINGER, linger);
+        server.Dispose();
+        Assert.True(t.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal(NetStack.Net.Errno.ECONNRESET, err);
+    }
 }
