@@ -393,7 +393,7 @@ public static class Tcp
                 if (tp.State == TcpState.Close) { copied = -Errno.ENOTCONN; break; }
                 if (timeo == 0) { copied = -Errno.EAGAIN; break; }
             }
-            if (copied > 0) TcpCleanupRbuf(tp, copied);
+            TcpCleanupRbuf(tp, copied);
             var last = tp.ReceiveQueue.Last;
             uint lastEnd = last?.Cb.EndSeq ?? 0;
             int w = SockWait.SkWaitEvent(tp, ref timeo, (last, lastEnd), static (s, st) =>

@@ -1107,7 +1107,40 @@ public class TcpStateMachineTests
         Assert.Empty(f.Net.TcpHashinfo.Ehash);
     }
 
-    // ================================================================== CLOSE_WAIT / LAST_ACK
+    [Fact]
+    public void FinWait2_Rst_Closed_Econnreset()
+    {
+        using var f = TcpFixture.FinWait2();
+        f.Send(RST, seq: f.RemoteIss + 1);
+        f.ExpectNothing();
+        Assert.Equal(TcpState.Close, f.State);
+        Assert.Equal(Errno.ECONNRESET, f.SoError());
+        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+    }
+
+    [Fact]
+    public void Closing_Rst_Closed()
+    {
+        using var f = TcpFixture.FinWait1Shutdown();
+        f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
+        f.Expect(ACK);
+        Assert.Equal(TcpState.Closing, f.State);
+        // After the peer's FIN, rcv_nxt - 1 is accepted as exact too.
+        f.Send(RST, seq: f.RemoteIss + 1);
+        Assert.Equal(TcpState.Close, f.State);
+        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+    }
+
+    [Fact]
+    public void FinWait2_SegmentOutOfWindow_Acked()
+    {
+        using var f = TcpFixture.FinWait2();
+        f.Send(ACK, seq: f.RemoteIss + 1 + 10_000_000, ack: f.LocalIss + 2, payload: Hello);
+        f.Expect(ACK, seq: f.LocalIss + 2, ack: f.RemoteIss + 1);
+        Assert.Equal(TcpState.FinWait2, f.State);
+    }
+
+        // ================================================================== CLOSE_WAIT / LAST_ACK
 
     [Fact]
     public void Established_Fin_CloseWait_ReadReturnsZero_PollHasRdhup()
