@@ -343,6 +343,9 @@ public sealed class NetSocket : IDisposable
     private Sock SkOf(int fd) =>
         Files.Lookup(fd)?.Sk ?? throw new NetStackException(Errno.EBADF, "socket closed");
 
+    /// <summary>A <see cref="NetStream"/> over this connected stream socket (closing the stream closes the socket when <paramref name="ownsSocket"/>).</summary>
+    public NetStream GetStream(bool ownsSocket = false) => new(this, ownsSocket);
+
     /// <summary>close(2).</summary>
     public void Dispose()
     {

@@ -16,6 +16,9 @@ public static partial class AfInet
         net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));
         net.InetAddProtocol(new NetProtocol(Icmp.Rcv, Ping.PingErr), IpProto.ICMP); // icmp_protocol: .err_handler = icmp_err -> ping_err
         net.CreateLoopback();
+        // Ip: Forwarding is 2 ("not forwarding", RFC 1213) on a host; DefaultTTL is the sysctl.
+        net.Mib.Ip[IpMib.Forwarding] = net.Sysctl.IpForward ? 1 : 2;
+        net.Mib.Ip[IpMib.DefaultTTL] = net.Sysctl.IpDefaultTtl;
         InetInitSockets(net);
     }
 

@@ -85,7 +85,7 @@ public static class HttpGetClient
             throw new NetStackException(e.Errno, $"connect to {server}: {e.ErrnoName}", e);
         }
         idle.Touch();
-        using var stream = new SocketStream(sock, ownsSocket: false);
+        using var stream = new NetStream(sock, ownsSocket: false);
         string request = $"GET {path} HTTP/1.1\r\nHost: {hostHeader}\r\nUser-Agent: netstack-get\r\nAccept: */*\r\nConnection: close\r\n\r\n";
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request), idle.Token).ConfigureAwait(false);
 

@@ -35,7 +35,7 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
     /// <summary>The host whose services the status page lists (set by <see cref="ServiceHost"/>).</summary>
     public ServiceHost? Host { get; internal set; }
 
-    protected override Task HandleAsync(NetSocket conn, CancellationToken ct) => ServeAsync(new SocketStream(conn, ownsSocket: false), ct);
+    protected override Task HandleAsync(NetSocket conn, CancellationToken ct) => ServeAsync(new NetStream(conn, ownsSocket: false), ct);
 
     public override string FormatStats() => base.FormatStats() + $", {Requests} requests";
 
@@ -251,7 +251,7 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
     /// </summary>
     private static async Task CloseGracefullyAsync(Stream stream, HttpInput input, CancellationToken ct)
     {
-        if (stream is not SocketStream ss) return;
+        if (stream is not NetStream ss) return;
         try
         {
             ss.ShutdownWrite();

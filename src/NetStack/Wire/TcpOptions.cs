@@ -95,13 +95,21 @@ public struct TcpOptionsParsed
 public struct TcpOptionsOut
 {
     public ushort Mss;
-    public sbyte WindowScale;
     public bool SackPermitted;
     public bool HasTimestamp;
     public uint TsVal, TsEcr;
     public TcpSackBlocks Sack;
 
-    public TcpOptionsOut() => WindowScale = -1;
+    // Stored plus one so that `default` means "no window scale option": a zeroed value (a RST
+    // built with `default`) must not grow a window-scale option by accident.
+    private sbyte _wscalePlusOne;
+
+    /// <summary>The window-scale shift to send, or -1 for no option.</summary>
+    public sbyte WindowScale
+    {
+        readonly get => (sbyte)(_wscalePlusOne - 1);
+        set => _wscalePlusOne = (sbyte)(value + 1);
+    }
 
     /// <summary>The bytes these options take in the kernel's layout (always a multiple of 4).</summary>
     public readonly int Size

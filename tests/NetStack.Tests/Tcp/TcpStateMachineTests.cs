@@ -31,7 +31,9 @@ public class TcpStateMachineTests
     {
         using var f = new TcpFixture();
         f.Send(SYN, seq: 5000);
-        f.Expect(RST | ACK, seq: 0, ack: 5001);
+        var rst = f.Expect(RST | ACK, seq: 0, ack: 5001);
+        // tcp_v4_send_reset() sends a bare header: no options (no window scale, no MSS).
+        Assert.Equal((-1, (ushort)0, false, (TcpTimestamp?)null), (rst.WindowScale, rst.Mss, rst.SackPermitted, rst.Timestamp));
         Assert.Equal(1, f.Net.Mib.Tcp[TcpMib.OutRsts]);
         Assert.Equal(1, f.Net.Mib.Drops[SkbDropReason.TcpNoSocket]);
     }

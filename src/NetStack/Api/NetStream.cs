@@ -1,7 +1,6 @@
-using NetStack.Api;
 using static NetStack.Net.SocketConstants;
 
-namespace NetStack.Services;
+namespace NetStack.Api;
 
 /// <summary>
 /// A <see cref="Stream"/> over a connected stream socket of the stack, for code that speaks
@@ -10,12 +9,12 @@ namespace NetStack.Services;
 /// synchronously through its blocking calls. Errors surface as <see cref="NetStackException"/>
 /// with the errno (ECONNRESET, EPIPE...).
 /// </summary>
-public sealed class SocketStream : Stream
+public sealed class NetStream : Stream
 {
     private readonly bool _ownsSocket;
     private bool _disposed;
 
-    public SocketStream(NetSocket socket, bool ownsSocket = true)
+    public NetStream(NetSocket socket, bool ownsSocket = true)
     {
         Socket = socket;
         _ownsSocket = ownsSocket;
