@@ -31,6 +31,18 @@ public sealed class PingTests(ITestOutputHelper output)
     }
 
     [PeerFact]
+    public void FloodPing_WithBusyPolling_LosesNone()
+    {
+        // --busy-poll: the receive thread spins in poll(0) before sleeping; nothing may be lost or broken by it.
+        using var peer = new TapPeer(configure: o => o.BusyPollUs = 50);
+        Assert.Equal(50, peer.Host.Device.BusyPollUs);
+        Assert.Equal(3, peer.Ping("-c", "3", "-i", "0.01").Received);
+        var s = peer.Ping("-f", "-c", "2000", "-W", "2");
+        output.WriteLine($"flood ping with busy polling: {s.RttLine}");
+        Assert.Equal(2000, s.Received);
+    }
+
+    [PeerFact]
     public void KernelNeighbourTable_HoldsStackMac()
     {
         using var peer = new TapPeer();

@@ -28,6 +28,7 @@ public sealed class NetStackHost : IDisposable
         {
             Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
             Device.Capture = Pcap;
+            Device.BusyPollUs = options.BusyPollUs;
             Net = new NetNamespace(options.Namespace ?? "netstack", clock);
             Net.AddDevice(Device, options.Address, options.PrefixLen);
             // --fault: a seeded impairment on the wire side of the TAP (loss, dup, reorder, ...).

@@ -36,6 +36,8 @@ public sealed class StackOptions
     public string? PcapPath { get; set; }
     /// <summary>A fault-injection spec ("loss=5%,dup=1%,reorder=2%,seed=7", see <see cref="Drivers.FaultSpec"/>) for the TAP device; null for none.</summary>
     public string? Fault { get; set; }
+    /// <summary>Microseconds the TAP's receive thread spins before sleeping (net.core.busy_poll); 0 never spins.</summary>
+    public int BusyPollUs { get; set; }
 
     /// <summary>The kernel's conventional address on the same subnet: the first host (.1), or 0 if that is ours.</summary>
     public static uint FirstHost(uint address, int prefixLen)
@@ -49,6 +51,7 @@ public sealed class StackOptions
     public void Validate()
     {
         if (PrefixLen is < 1 or > 32) throw new NetStackException(Errno.EINVAL, $"bad prefix length /{PrefixLen}");
+        if (BusyPollUs is < 0 or > 1_000_000) throw new NetStackException(Errno.EINVAL, $"bad busy-poll {BusyPollUs} us: 0 to 1000000");
         uint a = Address, mask = Ipv4Address.PrefixMask(PrefixLen);
         if (a == 0 || Ipv4Address.IsMulticast(a) || Ipv4Address.IsLoopback(a) || Ipv4Address.IsZeroNet(a) || a == Ipv4Address.Broadcast)
             throw new NetStackException(Errno.EINVAL, $"bad address {Ipv4Address.Format(a)}: not a unicast host address");

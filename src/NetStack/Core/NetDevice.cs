@@ -48,6 +48,13 @@ public abstract class NetDevice : IDisposable
     public int Ipv4PrefixLen { get; internal set; }
     public uint Ipv4Broadcast => Ipv4PrefixLen >= 31 ? Ipv4Address : Ipv4Address | ~Wire.Ipv4Address.PrefixMask(Ipv4PrefixLen);
 
+    /// <summary>
+    /// Microseconds a driver's receive thread may spin asking for frames before it sleeps (0: never
+    /// spin). Trades a CPU for lower latency, as net.core.busy_poll does; drivers that cannot
+    /// spin ignore it.
+    /// </summary>
+    public int BusyPollUs { get; set; }
+
     /// <summary>Optional packet tap: sees each received frame before the stack and each sent frame after it.</summary>
     public IPacketCapture? Capture { get; set; }
 

@@ -288,7 +288,16 @@ public sealed unsafe class TapDevice : NetDevice
         var fds = stackalloc PollFd[2];
         fds[0] = new PollFd { Fd = _fd, Events = POLLIN };
         fds[1] = new PollFd { Fd = _eventFd, Events = POLLIN };
-        int r = Poll(fds, 2, timeoutMs);
+        int r = 0;
+        if (BusyPollUs > 0 && timeoutMs != 0)
+        {
+            // Busy polling (net.core.busy_poll): ask without sleeping until a frame is there or the
+            // budget is spent, so a request/response peer does not pay the scheduler's wake-up.
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + BusyPollUs * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
+            do r = Poll(fds, 2, 0);
+            while (r == 0 && !_disposed && System.Diagnostics.Stopwatch.GetTimestamp() < until);
+        }
+        if (r == 0) r = Poll(fds, 2, timeoutMs);
         if (r <= 0) return false; // timeout or EINTR
         if ((fds[1].REvents & POLLIN) != 0)
         {

@@ -34,6 +34,7 @@ internal sealed class Options
         "  --mac MAC        the stack's Ethernet address (default 02:00:0a:07:00:02)\n" +
         "  --pcap FILE      write every frame the stack sends or receives to FILE (pcap)\n" +
         "  --fault SPEC     fault injection on the TAP: loss=5%,dup=1%,reorder=2%,corrupt=0.1%,delay=2ms,seed=7,dir=both (any subset)\n" +
+        "  --busy-poll USEC the receive thread spins up to USEC microseconds before sleeping (net.core.busy_poll; default 0)\n" +
         "  --duration SEC   stop after SEC seconds (default: run until Ctrl-C)\n";
 
     public StackOptions Stack { get; } = new();
@@ -71,6 +72,12 @@ internal sealed class Options
                     string f = Value();
                     if (!NetStack.Drivers.FaultSpec.TryParse(f, out _, out string faultError)) throw new UsageException($"bad --fault '{f}': {faultError}");
                     o.Stack.Fault = f;
+                    break;
+                case "--busy-poll":
+                    string bp = Value();
+                    if (!int.TryParse(bp, NumberStyles.None, CultureInfo.InvariantCulture, out int us) || us > 1_000_000)
+                        throw new UsageException($"bad --busy-poll '{bp}': expected microseconds, 0 to 1000000");
+                    o.Stack.BusyPollUs = us;
                     break;
                 case "--duration":
                     string d = Value();
