@@ -1301,7 +1301,11 @@ public static class TcpInput
                 if (i == 0)
                 {
                     tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
-                    flag |= TcpDsackSeen(tp, start, end, flag);
+                    flag |= TcpDsackSeen(tp, start, end, flag, out uint dupSegs);
+                    // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
+                    if (dupSegs != 0 && tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
+                        !SeqNumber.After(end, priorSndUna) && SeqNumber.After(end, tp.UndoMarker))
+                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
                 }
                 continue;
             }
@@ -1358,8 +1362,9 @@ public static class TcpInput
 
     /// <summary>A D-SACK arrived: count it; unless dubious, it may widen RACK's reordering window, or end a TLP episode.</summary>
     /// <remarks>Mirrors tcp_dsack_seen(). Returns the flags to add (FLAG_DSACKING_ACK, FLAG_DSACK_TLP).</remarks>
-    private static int TcpDsackSeen(TcpSock tp, uint startSeq, uint endSeq, int flag)
+    private static int TcpDsackSeen(TcpSock tp, uint startSeq, uint endSeq, int flag, out uint dupSegsOut)
     {
+        dupSegsOut = 0;
         if (!SeqNumber.Before(startSeq, endSeq)) return 0;
         uint seqLen = endSeq - startSeq;
         // Dubious D-SACK: larger than the largest window the peer advertised.
@@ -1374,6 +1379,7 @@ public static class TcpInput
         // RACK widens its window in rounds with D-SACKs that may come from reordering having
         // triggered a spurious recovery; not for TLP probes (timer-driven).
         if (tp.ReordSeen != 0 && (flag & FlagDsackTlp) == 0) tp.Rack.DsackSeen = true;
+        dupSegsOut = dupSegs;
         return flag | FlagDsackingAck;
     }
 
@@ -1643,6 +1649,55 @@ public static class TcpInput
     }
 
     /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
+    /// <summary>The ACK echoes a timestamp older than the first retransmission: the original was delivered.</summary>
+    /// <remarks>Mirrors tcp_packet_delayed() with tcp_tsopt_ecr_before().</remarks>
+    private static bool TcpPacketDelayed(TcpSock tp)
+    {
+        if (tp.RetransStamp != 0)
+            return tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 &&
+                   SeqNumber.Before(tp.RxOpt.RcvTsecr, unchecked((uint)(tp.RetransStamp / Time.NsPerMs)));
+        // Nothing was retransmitted (or it is already acknowledged): the reduction was not needed.
+        return tp.State != TcpState.SynSent;
+    }
+
+    /// <remarks>Mirrors tcp_may_undo(): all retransmissions D-SACKed, or the packet was only delayed.</remarks>
+    private static bool TcpMayUndo(TcpSock tp) => tp.UndoMarkerValid && (tp.UndoRetrans == 0 || TcpPacketDelayed(tp));
+
+    /// <summary>Restores cwnd and ssthresh from before a reduction that proved spurious.</summary>
+    /// <remarks>Mirrors tcp_undo_cwnd_reduction().</remarks>
+    private static void TcpUndoCwndReduction(TcpSock tp, bool unmarkLoss)
+    {
+        if (unmarkLoss)
+        {
+            for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next) skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.Lost);
+            tp.LostOut = 0;
+            tp.RetransmitSkbHint = null;
+        }
+        if (tp.PriorSsthresh != 0)
+        {
+            tp.SndCwnd = tp.CaOps.UndoCwnd(tp);
+            if (tp.PriorSsthresh > tp.SndSsthresh) tp.SndSsthresh = tp.PriorSsthresh;
+        }
+        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.UndoMarker = 0;
+        tp.UndoMarkerValid = false;
+        tp.Rack.Advanced = true; // force RACK to re-examine losses
+    }
+
+    /// <summary>Every retransmission of this episode was D-SACKed (they were spurious): undo the reduction.</summary>
+    /// <remarks>Mirrors tcp_try_undo_dsack().</remarks>
+    private static bool TcpTryUndoDsack(TcpSock tp)
+    {
+        if (tp.UndoMarkerValid && tp.UndoRetrans == 0)
+        {
+            tp.Rack.ReoWndPersist = (byte)Math.Min(TcpRecovery.TcpRackRecoveryThresh, tp.Rack.ReoWndPersist + 1);
+            TcpUndoCwndReduction(tp, false);
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKUndo]++;
+            return true;
+        }
+        return false;
+    }
+
     /// <remarks>Mirrors tcp_try_keep_open().</remarks>
     internal static void TcpTryKeepOpen(TcpSock tp)
     {
@@ -1669,11 +1724,20 @@ public static class TcpInput
         }
     }
 
-    /// <summary>Recovery ended (no undo: Linux would first check whether the loss was spurious).</summary>
-    /// <remarks>Mirrors tcp_try_undo_recovery() without the undo.</remarks>
+    /// <summary>Recovery ended: undo the cwnd reduction if it proved spurious.</summary>
+    /// <remarks>Mirrors tcp_try_undo_recovery().</remarks>
     private static bool TcpTryUndoRecovery(TcpSock tp)
     {
-        if (tp.Rack.ReoWndPersist != 0) tp.Rack.ReoWndPersist--;
+        if (TcpMayUndo(tp))
+        {
+            // Happy end: nothing was retransmitted, or the originals were delivered after all.
+            TcpUndoCwndReduction(tp, false);
+            tp.Net.Mib.TcpExt[tp.CaState == TcpCaState.Loss ? LinuxMib.TCPLossUndo : LinuxMib.TCPFullUndo]++;
+        }
+        else if (tp.Rack.ReoWndPersist != 0)
+        {
+            tp.Rack.ReoWndPersist--;
+        }
         if (tp.SndUna == tp.HighSeq && !tp.TcpIsSack)
         {
             // Reno holds the state until something above high_seq is ACKed (RFC 6582).
@@ -1724,7 +1788,14 @@ public static class TcpInput
                 {
                     if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack);
                 }
+                if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp);
                 TcpIdentifyPacketLoss(tp, ref flag);
+                if (tp.CaState != TcpCaState.Recovery)
+                {
+                    // Undo reverted the recovery; if a loss is evident still, start a new one.
+                    if (!TcpTimeToRecover(tp)) return false;
+                    TcpEnterRecovery(tp);
+                }
                 break;
             case TcpCaState.Loss:
                 if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
@@ -1749,6 +1820,7 @@ public static class TcpInput
                     if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
                     TcpAddRenoSack(tp, numDupack);
                 }
+                if (tp.CaState <= TcpCaState.Disorder) TcpTryUndoDsack(tp);
                 TcpIdentifyPacketLoss(tp, ref flag);
                 if (!TcpTimeToRecover(tp))
                 {

@@ -208,4 +208,65 @@ public class TcpRackTlpTests
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPTimeouts]);
         Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPLossProbes]);
     }
+
+    [Fact]
+    public void DsackAfterReordering_WidensReorderingWindowByOneStep()
+    {
+        using var f = EstablishedSack();
+        uint b = SendSegments(f, 4, 4);
+        // Reordering is seen first: segment 1 arrives after segment 2 was SACKed.
+        f.Advance(RttMs);
+        Ack(f, b, b, 2, 2);
+        f.Advance(5);
+        Ack(f, b + 4 * Mss);
+        Assert.Equal(1u, f.Sk.ReordSeen);
+        Assert.Equal(12_500u, TcpRecovery.TcpRackReoWnd(f.Sk)); // min_rtt/4, also with dupthresh SACKs now
+        // Four more segments; 6..8 are SACKed, segment 5 is late: the REO timer retransmits it.
+        uint c = SendSegments(f, 4, 4);
+        f.Advance(RttMs);
+        Ack(f, c, c, 2, 4);
+        f.ExpectNothing();
+        f.AdvanceUntilSent(100);
+        f.Expect(ACK, seq: c, len: Mss);
+        // The original arrives after all, then the retransmission: the peer reports it with a D-SACK.
+        Ack(f, c + 4 * Mss);
+        var dsack = new TcpSackBlocks();
+        dsack.Add(new SackBlock(c, c + Mss));
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: c + 4 * Mss, sack: dsack);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]);
+        Assert.True(f.Sk.Rack.DsackSeen);
+        Assert.Equal(0, f.Sk.UndoRetrans); // the only retransmission of the episode was spurious
+        // The next delivery of data sent after the adjustment point widens the window: two steps.
+        SendSegments(f, 1, 1);
+        f.Advance(RttMs);
+        Ack(f, f.Sk.SndNxt);
+        Assert.Equal(2, f.Sk.Rack.ReoWndSteps);
+        Assert.Equal(TcpRecovery.TcpRackRecoveryThresh, f.Sk.Rack.ReoWndPersist);
+        Assert.Equal(25_000u, TcpRecovery.TcpRackReoWnd(f.Sk));
+    }
+
+    [Fact]
+    public void SpuriousFastRecovery_UndoneByDsack_CwndRestored()
+    {
+        using var f = EstablishedSack();
+        uint b = SendSegments(f, 6, 6);
+        uint cwnd0 = f.Sk.SndCwnd;
+        // Segment 1 is late: 2..4 SACKed (dupthresh, no reordering seen yet) -> recovery, retransmission.
+        f.Advance(RttMs);
+        Ack(f, b, b, 2, 2);
+        Ack(f, b, b, 2, 3);
+        Ack(f, b, b, 2, 4);
+        f.Expect(ACK, seq: b, len: Mss);
+        Assert.Equal(TcpCaState.Recovery, f.Sk.CaState);
+        Assert.True(f.Sk.SndCwnd < cwnd0);
+        // The original arrives (ACK of 1..4), then the retransmission: a D-SACK shows the recovery was spurious.
+        Ack(f, b + 4 * Mss);
+        var dsack = new TcpSackBlocks();
+        dsack.Add(new SackBlock(b, b + Mss));
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: b + 4 * Mss, sack: dsack);
+        Drain(f);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKUndo]);
+        Assert.True(f.Sk.SndCwnd >= cwnd0, $"cwnd {f.Sk.SndCwnd} restored to at least {cwnd0}");
+        Assert.NotEqual(TcpCaState.Recovery, f.Sk.CaState);
+    }
 }
