@@ -13,8 +13,11 @@ public struct TcpSkbCb
     public uint AckSeq;
     public byte TcpFlags;
     public byte Sacked;
+    /// <summary>skb_mstamp_ns: when the segment was last (re)transmitted (ns of the namespace clock).</summary>
     public long When;
     public int TxCount;
+    /// <summary>tx.delivered: tp->delivered when the segment was last sent (for the rate sample's prior_delivered).</summary>
+    public uint TxDelivered;
 }
 
 /// <summary>

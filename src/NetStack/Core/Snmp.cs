@@ -52,6 +52,7 @@ public enum LinuxMib
     TCPSackRecovery, TCPRenoRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory,
     TCPAbortOnTimeout, TCPAbortOnLinger, TCPBacklogDrop, TCPRcvQDrop, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
     TCPSynRetrans, TCPOrigDataSent, TCPDelivered, TCPZeroWindowDrop, TCPRcvCoalesce, TCPChallengeACK, TCPSACKDiscard,
+    TCPLossProbes, TCPLossProbeRecovery, TCPSACKReorder, TCPFullUndo, TCPDSACKUndo,
     ArpFilter,
 }
 

@@ -33,6 +33,9 @@ public static class Tcp
         tp.SndCwndClamp = ~0u;
         tp.MssCache = TcpSock.TcpMssDefault;
         tp.Reordering = (uint)net.TcpSysctl.Reordering;
+        tp.Rack = TcpRack.Initial;
+        tp.RttMin = default;
+        tp.TlpHighSeq = 0;
         tp.TsOffset = 0;
         tp.ScalingRatio = 1 << (TcpInput.TcpRmemToWinScale - 1);
         tp.IcskAck.RcvMss = TcpSock.TcpMinMss;
@@ -599,6 +602,13 @@ public static class Tcp
         tp.MaxPacketsOut = 0;
         tp.WindowClamp = 0;
         tp.Delivered = 0;
+        tp.Rack = TcpRack.Initial;
+        tp.ReordSeen = 0;
+        tp.DsackDups = 0;
+        tp.RttMin = default;
+        tp.TlpHighSeq = 0;
+        tp.TlpRetrans = false;
+        tp.Reordering = (uint)tp.Net.TcpSysctl.Reordering;
         TcpInput.TcpSetCaState(tp, TcpCaState.Open);
         TcpInput.TcpClearRetrans(tp);
         tp.TotalRetrans = 0;

@@ -18,7 +18,7 @@ public static class TcpInput
     internal const int FlagData = 0x01, FlagWinUpdate = 0x02, FlagDataAcked = 0x04, FlagRetransDataAcked = 0x08,
         FlagSynAcked = 0x10, FlagDataSacked = 0x20, FlagEce = 0x40, FlagLostRetrans = 0x80, FlagSlowpath = 0x100,
         FlagOrigSackAcked = 0x200, FlagSndUnaAdvanced = 0x400, FlagDsackingAck = 0x800, FlagSetXmitTimer = 0x1000,
-        FlagSackReneging = 0x2000, FlagUpdateTsRecent = 0x4000, FlagNoChallengeAck = 0x8000, FlagAckMaybeDelayed = 0x10000;
+        FlagSackReneging = 0x2000, FlagUpdateTsRecent = 0x4000, FlagNoChallengeAck = 0x8000, FlagAckMaybeDelayed = 0x10000, FlagDsackTlp = 0x20000;
     internal const int FlagAcked = FlagDataAcked | FlagSynAcked;
     internal const int FlagNotDup = FlagData | FlagWinUpdate | FlagAcked;
     internal const int FlagCaAlert = FlagDataSacked | FlagEce | FlagDsackingAck;
@@ -1176,11 +1176,23 @@ public static class TcpInput
             }
         }
         if (seqRttUs < 0) return false;
+        TcpUpdateRttMin(tp, caRttUs, flag);
         TcpRttEstimator(tp, seqRttUs);
         TcpSetRto(tp);
         // RFC 6298: the backoff is cleared only on a valid RTT measurement.
         tp.IcskBackoff = 0;
         return true;
+    }
+
+    /// <summary>Feeds the windowed min_rtt filter (net.ipv4.tcp_min_rtt_wlen), skipping likely delayed ACKs that would raise it.</summary>
+    /// <remarks>Mirrors tcp_update_rtt_min().</remarks>
+    private static void TcpUpdateRttMin(TcpSock tp, long rttUs, int flag)
+    {
+        if (rttUs < 0) return;
+        if ((flag & FlagAckMaybeDelayed) != 0 && rttUs > tp.TcpMinRtt) return;
+        uint wlen = (uint)tp.Net.TcpSysctl.MinRttWlenSec * 1000;
+        uint us = rttUs == 0 ? 1000u : (uint)Math.Min(rttUs, uint.MaxValue);
+        tp.RttMin.RunningMin(wlen, tp.TcpClockMs, us);
     }
 
     /// <summary>The SYN-ACK handshake's RTT for a passive open.</summary>
@@ -1206,12 +1218,13 @@ public static class TcpInput
     /// takes an RTT sample (Karn's rule) and tells the congestion control.
     /// </summary>
     /// <remarks>Mirrors tcp_clean_rtx_queue().</remarks>
-    private static int TcpCleanRtxQueue(TcpSock tp, uint priorSndUna)
+    private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna)
     {
         long now = tp.Net.NowNs;
         long firstAckt = 0, lastAckt = 0;
         uint pktsAcked = 0;
         int flag = 0;
+        uint reord = tp.SndNxt;
         SkBuff? skb;
         while ((skb = tp.RtxQueue.First) is not null)
         {
@@ -1227,9 +1240,15 @@ public static class TcpInput
             {
                 lastAckt = scb.When;
                 if (firstAckt == 0) firstAckt = lastAckt;
+                if (SeqNumber.Before(scb.Seq, reord)) reord = scb.Seq;
             }
+            if ((sacked & TcpSkbCbSacked.SackedAcked) == 0) TcpRateSkbDelivered(tp, skb);
             if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
-            else if (tp.TcpIsSack) TcpCountDelivered(tp, 1); // (SACKed ones were counted when SACKed; Reno counts below)
+            else if (tp.TcpIsSack)
+            {
+                TcpCountDelivered(tp, 1); // (SACKed ones were counted when SACKed; Reno counts below)
+                if (!TcpSkbSpuriousRetrans(tp, skb)) TcpRecovery.TcpRackAdvance(tp, sacked, scb.EndSeq, scb.When);
+            }
             if ((sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut--;
             tp.PacketsOut--;
             pktsAcked++;
@@ -1256,8 +1275,10 @@ public static class TcpInput
         TcpAckUpdateRtt(tp, flag, seqRttUs, ref caRttUs);
         if ((flag & FlagAcked) != 0)
         {
-            flag |= FlagSetXmitTimer;
+            flag |= FlagSetXmitTimer; // set TLP or RTO timer
             if (!tp.TcpIsSack) TcpRemoveRenoSacks(tp, pktsAcked);
+            // A never-retransmitted hole got filled below what was SACKed: that is reordering.
+            else if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         }
         tp.CaOps.PktsAcked(tp, new AckSample(pktsAcked, (int)Math.Min(caRttUs, int.MaxValue), tp.PacketsInFlight));
         return flag;
@@ -1268,6 +1289,8 @@ public static class TcpInput
     private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna)
     {
         int flag = 0;
+        uint reord = tp.SndNxt;
+        uint priorFack = TcpHighestSackSeq(tp);
         for (int i = 0; i < blocks.Count; i++)
         {
             uint start = blocks[i].Start, end = blocks[i].End;
@@ -1275,7 +1298,15 @@ public static class TcpInput
             if (!SeqNumber.After(end, start)) continue;
             if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna))
             {
-                if (i == 0) { flag |= FlagDsackingAck; tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++; }
+                if (i == 0)
+                {
+                    tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
+                    flag |= TcpDsackSeen(tp, start, end, flag, out uint dupSegs);
+                    // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
+                    if (dupSegs != 0 && tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
+                        !SeqNumber.After(end, priorSndUna) && SeqNumber.After(end, tp.UndoMarker))
+                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
+                }
                 continue;
             }
             if (SeqNumber.After(end, tp.SndNxt))
@@ -1290,6 +1321,12 @@ public static class TcpInput
                 if (SeqNumber.Before(skb.Cb.Seq, start) || SeqNumber.After(skb.Cb.EndSeq, end)) continue; // partly covered
                 byte sacked = skb.Cb.Sacked;
                 if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) continue;
+                TcpRecovery.TcpRackAdvance(tp, sacked, skb.Cb.EndSeq, skb.Cb.When);
+                TcpRateSkbDelivered(tp, skb);
+                // A new SACK for a never-retransmitted segment in a hole: reordering.
+                if ((sacked & TcpSkbCbSacked.Retrans) == 0 && tp.HasHighestSack && tp.SackedOut != 0 &&
+                    SeqNumber.Before(skb.Cb.Seq, tp.HighestSackSeq) && SeqNumber.Before(skb.Cb.Seq, reord))
+                    reord = skb.Cb.Seq;
                 if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0)
                 {
                     skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.SackedRetrans);
@@ -1311,8 +1348,72 @@ public static class TcpInput
                 }
             }
         }
+        if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         return flag;
     }
+
+    /// <summary>The highest SACKed sequence (fack): snd_una when nothing is SACKed.</summary>
+    /// <remarks>Mirrors tcp_highest_sack_seq().</remarks>
+    internal static uint TcpHighestSackSeq(TcpSock tp)
+    {
+        if (tp.SackedOut == 0 || !tp.HasHighestSack) return tp.SndUna;
+        return tp.HighestSackSeq;
+    }
+
+    /// <summary>A D-SACK arrived: count it; unless dubious, it may widen RACK's reordering window, or end a TLP episode.</summary>
+    /// <remarks>Mirrors tcp_dsack_seen(). Returns the flags to add (FLAG_DSACKING_ACK, FLAG_DSACK_TLP).</remarks>
+    private static int TcpDsackSeen(TcpSock tp, uint startSeq, uint endSeq, int flag, out uint dupSegsOut)
+    {
+        dupSegsOut = 0;
+        if (!SeqNumber.Before(startSeq, endSeq)) return 0;
+        uint seqLen = endSeq - startSeq;
+        // Dubious D-SACK: larger than the largest window the peer advertised.
+        if (seqLen > tp.MaxWindow) return 0;
+        uint mss = Math.Max(1u, tp.MssCache);
+        uint dupSegs = 1;
+        if (seqLen > mss) dupSegs = (seqLen + mss - 1) / mss;
+        else if (tp.TlpHighSeq != 0 && tp.TlpHighSeq == endSeq) flag |= FlagDsackTlp;
+        tp.DsackDups += dupSegs;
+        // Skip the D-SACK if the duplicates were not retransmitted by us.
+        if (tp.DsackDups > tp.TotalRetrans) return flag & FlagDsackTlp;
+        // RACK widens its window in rounds with D-SACKs that may come from reordering having
+        // triggered a spurious recovery; not for TLP probes (timer-driven).
+        if (tp.ReordSeen != 0 && (flag & FlagDsackTlp) == 0) tp.Rack.DsackSeen = true;
+        dupSegsOut = dupSegs;
+        return flag | FlagDsackingAck;
+    }
+
+    /// <summary>A hole below fack was filled without a retransmission: raise the reordering degree (at most tcp_max_reordering).</summary>
+    /// <remarks>Mirrors tcp_check_sack_reordering().</remarks>
+    private static void TcpCheckSackReordering(TcpSock tp, uint lowSeq)
+    {
+        uint fack = TcpHighestSackSeq(tp);
+        if (!SeqNumber.Before(lowSeq, fack)) return;
+        uint mss = tp.MssCache;
+        uint metric = fack - lowSeq;
+        if (mss != 0 && metric > tp.Reordering * mss)
+            tp.Reordering = Math.Min((metric + mss - 1) / mss, (uint)tp.Net.TcpSysctl.MaxReordering);
+        tp.ReordSeen++;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPSACKReorder]++;
+    }
+
+    /// <summary>Records the newest (last sent) segment this ACK delivered, for the rate sample's prior_delivered.</summary>
+    /// <remarks>Mirrors the part of tcp_rate_skb_delivered() that RACK's reordering-window update uses.</remarks>
+    private static void TcpRateSkbDelivered(TcpSock tp, SkBuff skb)
+    {
+        if (skb.Cb.When == 0) return;
+        if (tp.RsPriorDelivered == 0 || skb.Cb.When > tp.RsPriorMstamp)
+        {
+            tp.RsPriorDelivered = skb.Cb.TxDelivered;
+            tp.RsPriorMstamp = skb.Cb.When;
+        }
+    }
+
+    /// <summary>A retransmitted segment whose ACK echoes a timestamp older than the retransmission: the original was delivered.</summary>
+    /// <remarks>Mirrors tcp_skb_spurious_retrans().</remarks>
+    private static bool TcpSkbSpuriousRetrans(TcpSock tp, SkBuff skb) =>
+        (skb.Cb.Sacked & TcpSkbCbSacked.Retrans) != 0 && tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 &&
+        SeqNumber.Before(tp.RxOpt.RcvTsecr, unchecked((uint)(skb.Cb.When / Time.NsPerMs)));
 
     // ---- loss recovery ----
 
@@ -1383,12 +1484,19 @@ public static class TcpInput
     /// ACK in recovery); SACK marks every unSACKed segment with at least dupthresh SACKed
     /// segments above it (RFC 6675 IsLost).
     /// </summary>
-    /// <remarks>Mirrors tcp_identify_packet_loss() -> tcp_newreno_mark_lost(); the SACK part
-    /// follows RFC 6675 where Linux uses RACK.</remarks>
-    private static void TcpIdentifyPacketLoss(TcpSock tp, int flag)
+    /// <remarks>Mirrors tcp_identify_packet_loss() -> tcp_newreno_mark_lost() or tcp_rack_mark_lost();
+    /// with net.ipv4.tcp_recovery = 0 the SACK part follows RFC 6675.</remarks>
+    private static void TcpIdentifyPacketLoss(TcpSock tp, ref int flag)
     {
         var head = tp.RtxQueue.First;
         if (head is null) return;
+        if (tp.TcpIsSack && TcpRecovery.TcpIsRack(tp))
+        {
+            uint priorRetrans = tp.RetransOut;
+            if (TcpRecovery.TcpRackMarkLost(tp)) flag &= ~FlagSetXmitTimer; // the REO timer is armed
+            if (priorRetrans > tp.RetransOut) flag |= FlagLostRetrans;
+            return;
+        }
         if (!tp.TcpIsSack)
         {
             var state = tp.CaState;
@@ -1450,12 +1558,14 @@ public static class TcpInput
         tp.RetransOut != 0 || (tp.RtxQueue.First is { } skb && (skb.Cb.Sacked & TcpSkbCbSacked.EverRetrans) != 0);
 
     /// <remarks>Mirrors tcp_time_to_recover(): a loss is marked, or more than dupthresh segments were (S)ACKed beyond a hole.</remarks>
-    private static bool TcpTimeToRecover(TcpSock tp) => tp.LostOut != 0 || tp.SackedOut + 1 > tp.Reordering;
+    private static bool TcpTimeToRecover(TcpSock tp) =>
+        tp.LostOut != 0 || (!(tp.TcpIsSack && TcpRecovery.TcpIsRack(tp)) && tp.SackedOut + 1 > tp.Reordering);
 
     /// <remarks>Mirrors tcp_init_cwnd_reduction().</remarks>
-    private static void TcpInitCwndReduction(TcpSock tp)
+    internal static void TcpInitCwndReduction(TcpSock tp)
     {
         tp.HighSeq = tp.SndNxt;
+        tp.TlpHighSeq = 0;
         tp.SndCwndCnt = 0;
         tp.PriorCwnd = tp.SndCwnd;
         tp.PrrDelivered = 0;
@@ -1465,7 +1575,7 @@ public static class TcpInput
 
     /// <summary>Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during recovery.</summary>
     /// <remarks>Mirrors tcp_cwnd_reduction().</remarks>
-    private static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int flag)
+    internal static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int flag)
     {
         if (newlyAckedSacked <= 0 || tp.PriorCwnd == 0) return;
         int sndcnt;
@@ -1488,7 +1598,7 @@ public static class TcpInput
     }
 
     /// <remarks>Mirrors tcp_end_cwnd_reduction().</remarks>
-    private static void TcpEndCwndReduction(TcpSock tp)
+    internal static void TcpEndCwndReduction(TcpSock tp)
     {
         if (tp.SndSsthresh < TcpCong.InfiniteSsthresh && (tp.CaState == TcpCaState.Cwr || tp.UndoMarkerValid))
         {
@@ -1499,7 +1609,7 @@ public static class TcpInput
     }
 
     /// <remarks>Mirrors tcp_enter_recovery().</remarks>
-    private static void TcpEnterRecovery(TcpSock tp)
+    internal static void TcpEnterRecovery(TcpSock tp)
     {
         tp.Net.Mib.TcpExt[tp.TcpIsSack ? LinuxMib.TCPSackRecovery : LinuxMib.TCPRenoRecovery]++;
         tp.PriorSsthresh = 0;
@@ -1538,8 +1648,69 @@ public static class TcpInput
         tp.HighSeq = tp.SndNxt;
     }
 
+    /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
+    /// <summary>The ACK echoes a timestamp older than the first retransmission: the original was delivered.</summary>
+    /// <remarks>Mirrors tcp_packet_delayed() with tcp_tsopt_ecr_before().</remarks>
+    private static bool TcpPacketDelayed(TcpSock tp)
+    {
+        if (tp.RetransStamp != 0)
+            return tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 &&
+                   SeqNumber.Before(tp.RxOpt.RcvTsecr, unchecked((uint)(tp.RetransStamp / Time.NsPerMs)));
+        // Nothing was retransmitted (or it is already acknowledged): the reduction was not needed.
+        return tp.State != TcpState.SynSent;
+    }
+
+    /// <remarks>Mirrors tcp_may_undo(): all retransmissions D-SACKed, or the packet was only delayed.</remarks>
+    private static bool TcpMayUndo(TcpSock tp) => tp.UndoMarkerValid && (tp.UndoRetrans == 0 || TcpPacketDelayed(tp));
+
+    /// <summary>Restores cwnd and ssthresh from before a reduction that proved spurious.</summary>
+    /// <remarks>Mirrors tcp_undo_cwnd_reduction().</remarks>
+    private static void TcpUndoCwndReduction(TcpSock tp, bool unmarkLoss)
+    {
+        if (unmarkLoss)
+        {
+            for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next) skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.Lost);
+            tp.LostOut = 0;
+            tp.RetransmitSkbHint = null;
+        }
+        if (tp.PriorSsthresh != 0)
+        {
+            tp.SndCwnd = tp.CaOps.UndoCwnd(tp);
+            if (tp.PriorSsthresh > tp.SndSsthresh) tp.SndSsthresh = tp.PriorSsthresh;
+        }
+        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.UndoMarker = 0;
+        tp.UndoMarkerValid = false;
+        tp.Rack.Advanced = true; // force RACK to re-examine losses
+    }
+
+    /// <summary>Every retransmission of this episode was D-SACKed (they were spurious): undo the reduction.</summary>
+    /// <remarks>Mirrors tcp_try_undo_dsack().</remarks>
+    private static bool TcpTryUndoDsack(TcpSock tp)
+    {
+        if (tp.UndoMarkerValid && tp.UndoRetrans == 0)
+        {
+            tp.Rack.ReoWndPersist = (byte)Math.Min(TcpRecovery.TcpRackRecoveryThresh, tp.Rack.ReoWndPersist + 1);
+            TcpUndoCwndReduction(tp, false);
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKUndo]++;
+            return true;
+        }
+        return false;
+    }
+
+    /// <remarks>Mirrors tcp_try_keep_open().</remarks>
+    internal static void TcpTryKeepOpen(TcpSock tp)
+    {
+        var state = tp.LeftOut != 0 || TcpAnyRetransDone(tp) ? TcpCaState.Disorder : TcpCaState.Open;
+        if (tp.CaState != state)
+        {
+            TcpSetCaState(tp, state);
+            tp.HighSeq = tp.SndNxt;
+        }
+    }
+
     /// <remarks>Mirrors tcp_try_keep_open() / tcp_try_to_open().</remarks>
-    private static void TcpTryToOpen(TcpSock tp)
+    internal static void TcpTryToOpen(TcpSock tp)
     {
         if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
         if (tp.CaState != TcpCaState.Cwr)
@@ -1553,10 +1724,20 @@ public static class TcpInput
         }
     }
 
-    /// <summary>Recovery ended (no undo: Linux would first check whether the loss was spurious).</summary>
-    /// <remarks>Mirrors tcp_try_undo_recovery() without the undo.</remarks>
+    /// <summary>Recovery ended: undo the cwnd reduction if it proved spurious.</summary>
+    /// <remarks>Mirrors tcp_try_undo_recovery().</remarks>
     private static bool TcpTryUndoRecovery(TcpSock tp)
     {
+        if (TcpMayUndo(tp))
+        {
+            // Happy end: nothing was retransmitted, or the originals were delivered after all.
+            TcpUndoCwndReduction(tp, false);
+            tp.Net.Mib.TcpExt[tp.CaState == TcpCaState.Loss ? LinuxMib.TCPLossUndo : LinuxMib.TCPFullUndo]++;
+        }
+        else if (tp.Rack.ReoWndPersist != 0)
+        {
+            tp.Rack.ReoWndPersist--;
+        }
         if (tp.SndUna == tp.HighSeq && !tp.TcpIsSack)
         {
             // Reno holds the state until something above high_seq is ACKed (RFC 6582).
@@ -1607,7 +1788,14 @@ public static class TcpInput
                 {
                     if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack);
                 }
-                TcpIdentifyPacketLoss(tp, flag);
+                if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp);
+                TcpIdentifyPacketLoss(tp, ref flag);
+                if (tp.CaState != TcpCaState.Recovery)
+                {
+                    // Undo reverted the recovery; if a loss is evident still, start a new one.
+                    if (!TcpTimeToRecover(tp)) return false;
+                    TcpEnterRecovery(tp);
+                }
                 break;
             case TcpCaState.Loss:
                 if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
@@ -1621,22 +1809,27 @@ public static class TcpInput
                     if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack);
                     else if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
                 }
-                return true;
+                if (!(tp.TcpIsSack && TcpRecovery.TcpIsRack(tp))) return true;
+                // RACK finds lost retransmissions in Loss too; losing one starts a recovery.
+                TcpIdentifyPacketLoss(tp, ref flag);
+                if ((flag & FlagLostRetrans) == 0) return true;
+                goto default;
             default:
                 if (!tp.TcpIsSack)
                 {
                     if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
                     TcpAddRenoSack(tp, numDupack);
                 }
-                TcpIdentifyPacketLoss(tp, flag);
+                if (tp.CaState <= TcpCaState.Disorder) TcpTryUndoDsack(tp);
+                TcpIdentifyPacketLoss(tp, ref flag);
                 if (!TcpTimeToRecover(tp))
                 {
                     TcpTryToOpen(tp);
                     return false;
                 }
                 TcpEnterRecovery(tp);
-                // NewReno/SACK: the head is the first to go if nothing else is marked yet.
-                if (tp.LostOut == 0 && tp.RtxQueue.First is { } head) TcpMarkSkbLost(tp, head);
+                // NewReno/SACK without RACK: the head is the first to go if nothing else is marked yet (tcp_update_scoreboard).
+                if (!TcpRecovery.TcpIsRack(tp) && tp.LostOut == 0 && tp.RtxQueue.First is { } head) TcpMarkSkbLost(tp, head);
                 tp.Net.Mib.TcpExt[LinuxMib.TCPFastRetrans]++;
                 break;
         }
@@ -1674,7 +1867,59 @@ public static class TcpInput
         }
         else
         {
-            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
+            long rto = tp.IcskRto;
+            // Offset the time elapsed since the regular RTO would have been installed.
+            if (tp.IcskPending is InetConnectionSock.IcskTimeReoTimeout or InetConnectionSock.IcskTimeLossProbe)
+                rto = Math.Max(TcpRtoDeltaUs(tp), 1) * 1000;
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, rto, TcpTimer.TcpRtoMax(tp.Net));
+        }
+    }
+
+    /// <summary>How far in the future (usec) the RTO of the head of the retransmit queue is.</summary>
+    /// <remarks>Mirrors tcp_rto_delta_us().</remarks>
+    internal static long TcpRtoDeltaUs(TcpSock tp)
+    {
+        var head = tp.RtxQueue.First;
+        if (head is null) return tp.IcskRto / 1000;
+        return (head.Cb.When + tp.IcskRto - tp.Net.NowNs) / 1000;
+    }
+
+    /// <summary>After ACK progress: the loss probe timer if a TLP may be sent, else the RTO.</summary>
+    /// <remarks>Mirrors tcp_set_xmit_timer().</remarks>
+    private static void TcpSetXmitTimer(TcpSock tp)
+    {
+        if (!TcpOutput.TcpScheduleLossProbe(tp, true)) TcpRearmRto(tp);
+    }
+
+    /// <summary>
+    /// ACKs during a TLP episode: an ACK of new data, a D-SACK of the probe, or a pure duplicate ACK
+    /// (original and probe both arrived) end it without loss; an ACK beyond the probe means the
+    /// probe repaired a loss: reduce cwnd once (CWR) and count TCPLossProbeRecovery.
+    /// </summary>
+    /// <remarks>Mirrors tcp_process_tlp_ack() (RFC 8985 7.4).</remarks>
+    private static void TcpProcessTlpAck(TcpSock tp, uint ack, int flag)
+    {
+        if (SeqNumber.Before(ack, tp.TlpHighSeq)) return;
+        if (!tp.TlpRetrans)
+        {
+            tp.TlpHighSeq = 0; // a TLP of new data was acknowledged
+        }
+        else if ((flag & FlagDsackTlp) != 0)
+        {
+            tp.TlpHighSeq = 0; // this D-SACK means original and probe arrived: no loss
+        }
+        else if (SeqNumber.After(ack, tp.TlpHighSeq))
+        {
+            // The ACK advances: there was a loss; reduce cwnd (resets tlp_high_seq).
+            TcpInitCwndReduction(tp);
+            TcpSetCaState(tp, TcpCaState.Cwr);
+            TcpEndCwndReduction(tp);
+            TcpTryKeepOpen(tp);
+            tp.Net.Mib.TcpExt[LinuxMib.TCPLossProbeRecovery]++;
+        }
+        else if ((flag & (FlagSndUnaAdvanced | FlagNotDup | FlagDataSacked)) == 0)
+        {
+            tp.TlpHighSeq = 0; // pure duplicate ACK: original and probe arrived, no loss
         }
     }
 
@@ -1721,6 +1966,9 @@ public static class TcpInput
         int numDupack = 0;
         bool rexmit = false;
         var th = TcpHdr(skb);
+        uint priorFack = tp.TcpIsSack ? TcpHighestSackSeq(tp) : tp.SndUna;
+        tp.RsPriorDelivered = 0;
+        tp.RsPriorMstamp = 0;
 
         if (SeqNumber.Before(ack, priorSndUna))
         {
@@ -1752,14 +2000,17 @@ public static class TcpInput
         tp.RcvTstamp = tp.Net.NowNs;
         if (priorPackets == 0) goto noQueue;
 
-        flag |= TcpCleanRtxQueue(tp, priorSndUna);
+        flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna);
+        TcpRecovery.TcpRackUpdateReoWnd(tp);
+        if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
         bool dubious = (flag & FlagNotDup) == 0 || (flag & FlagCaAlert) != 0 || tp.CaState != TcpCaState.Open;
         if (dubious)
         {
             if ((flag & (FlagSndUnaAdvanced | FlagNotDup | FlagDsackingAck)) == 0) numDupack = 1;
             rexmit = TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag);
         }
-        if ((flag & FlagSetXmitTimer) != 0) TcpRearmRto(tp);
+        // Reset the TLP or RTO timer unless RACK armed the REO timer.
+        if ((flag & FlagSetXmitTimer) != 0) TcpSetXmitTimer(tp);
         int delivered = (int)(tp.Delivered - priorDelivered);
         TcpCongControl(tp, ack, delivered, flag);
         if (rexmit) TcpOutput.TcpXmitRetransmitQueue(tp);
@@ -1768,6 +2019,7 @@ public static class TcpInput
 
     noQueue:
         if (tp.TcpSendHead is not null) TcpAckProbe(tp);
+        if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
         return 1;
 
     oldAck:

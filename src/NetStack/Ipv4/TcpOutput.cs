@@ -264,6 +264,7 @@ public static class TcpOutput
         if (cloneIt)
         {
             oskb.Cb.When = net.NowNs;
+            oskb.Cb.TxDelivered = tp.Delivered;
             var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
             if (copy is null) return -Errno.ENOBUFS;
             oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
@@ -419,7 +420,8 @@ public static class TcpOutput
     /// nothing is in flight (the caller then arms the zero-window probe).
     /// </summary>
     /// <remarks>Mirrors tcp_write_xmit().</remarks>
-    internal static bool TcpWriteXmit(TcpSock tp, uint mssNow, int nonagle, bool pushOne)
+    /// <param name="pushOne">0: as many as allowed; 1: one segment; 2: one segment as a loss probe (even beyond cwnd).</param>
+    internal static bool TcpWriteXmit(TcpSock tp, uint mssNow, int nonagle, int pushOne)
     {
         uint sentPkts = 0;
         bool isCwndLimited = false, isRwndLimited = false;
@@ -429,8 +431,15 @@ public static class TcpOutput
             uint cwndQuota = TcpCwndTest(tp);
             if (cwndQuota == 0)
             {
-                isCwndLimited = true;
-                break;
+                if (pushOne == 2)
+                {
+                    cwndQuota = 1; // force out a loss probe
+                }
+                else
+                {
+                    isCwndLimited = true;
+                    break;
+                }
             }
             if (!TcpSndWndTest(tp, skb, mssNow))
             {
@@ -444,12 +453,14 @@ public static class TcpOutput
             TcpEventNewDataSent(tp, skb);
             TcpMinshallUpdate(tp, mssNow, skb);
             sentPkts++;
-            if (pushOne) break;
+            if (pushOne != 0) break;
         }
         _ = isRwndLimited;
         if (sentPkts > 0)
         {
             if (TcpInput.TcpInCwndReduction(tp)) tp.PrrOut += sentPkts;
+            // Send one loss probe per tail loss episode.
+            if (pushOne != 2) TcpScheduleLossProbe(tp, false);
             TcpCwndValidate(tp, isCwndLimited);
             return false;
         }
@@ -473,7 +484,7 @@ public static class TcpOutput
     internal static void TcpPushPendingFrames(TcpSock tp, uint curMss, int nonagle)
     {
         if (tp.State == TcpState.Close) return;
-        if (TcpWriteXmit(tp, curMss, nonagle, false)) TcpInput.TcpCheckProbeTimer(tp);
+        if (TcpWriteXmit(tp, curMss, nonagle, 0)) TcpInput.TcpCheckProbeTimer(tp);
     }
 
     /// <remarks>Mirrors tcp_push_pending_frames().</remarks>
@@ -486,7 +497,7 @@ public static class TcpOutput
     internal static void TcpPushOne(TcpSock tp, uint mssNow)
     {
         if (tp.TcpSendHead is null) return;
-        TcpWriteXmit(tp, mssNow, TcpSock.TcpNaglePush, true);
+        TcpWriteXmit(tp, mssNow, TcpSock.TcpNaglePush, 1);
     }
 
     /// <summary>
@@ -705,8 +716,22 @@ public static class TcpOutput
     /// Retransmits one segment (trimming what was acknowledged meanwhile, splitting it to the
     /// current MSS). Returns 0, or an error when it could not be sent now.
     /// </summary>
-    /// <remarks>Mirrors __tcp_retransmit_skb() and tcp_retransmit_skb().</remarks>
+    /// <remarks>Mirrors tcp_retransmit_skb(): __tcp_retransmit_skb() plus the retrans_out accounting.</remarks>
     public static int TcpRetransmitSkb(TcpSock tp, SkBuff skb)
+    {
+        int err = TcpRetransmitSkbCore(tp, skb);
+        if (err != 0) return err;
+        if ((skb.Cb.Sacked & TcpSkbCbSacked.SackedRetrans) == 0) tp.RetransOut++;
+        skb.Cb.Sacked |= TcpSkbCbSacked.SackedRetrans;
+        if (tp.RetransStamp == 0) tp.RetransStamp = skb.Cb.When;
+        if (tp.UndoRetrans < 0) tp.UndoRetrans = 0;
+        tp.UndoRetrans++;
+        return 0;
+    }
+
+    /// <summary>Sends one segment again, without counting it in retrans_out (a loss probe uses this directly).</summary>
+    /// <remarks>Mirrors __tcp_retransmit_skb().</remarks>
+    private static int TcpRetransmitSkbCore(TcpSock tp, SkBuff skb)
     {
         if (SeqNumber.Before(skb.Cb.Seq, tp.SndUna))
         {
@@ -725,13 +750,79 @@ public static class TcpOutput
         if ((skb.Cb.TcpFlags & TcpFlags.SYN) != 0) mib.TcpExt[LinuxMib.TCPSynRetrans]++;
         tp.TotalRetrans++;
         tp.BytesRetrans += (ulong)skb.Len;
-        if ((skb.Cb.Sacked & TcpSkbCbSacked.SackedRetrans) == 0) tp.RetransOut++;
-        skb.Cb.Sacked |= TcpSkbCbSacked.SackedRetrans | TcpSkbCbSacked.EverRetrans;
+        skb.Cb.Sacked |= TcpSkbCbSacked.EverRetrans;
         skb.Cb.TxCount++;
-        if (tp.RetransStamp == 0) tp.RetransStamp = skb.Cb.When;
-        if (tp.UndoRetrans < 0) tp.UndoRetrans = 0;
-        tp.UndoRetrans++;
         return 0;
+    }
+
+    // ---- Tail Loss Probe (RFC 8985 7) ----
+
+    /// <summary>
+    /// Arms the loss probe timer instead of the RTO for a SACK connection in Open or CWR: the probe
+    /// timeout is 2*SRTT, plus the minimum RTO as delayed-ACK allowance when one segment is in
+    /// flight (else 2 ms), TCP_TIMEOUT_INIT without an RTT sample, and never later than the RTO.
+    /// Returns whether it was armed.
+    /// </summary>
+    /// <remarks>Mirrors tcp_schedule_loss_probe().</remarks>
+    internal static bool TcpScheduleLossProbe(TcpSock tp, bool advancingRto)
+    {
+        int earlyRetrans = tp.Net.TcpSysctl.EarlyRetrans;
+        if ((earlyRetrans != 3 && earlyRetrans != 4) || tp.PacketsOut == 0 || !tp.TcpIsSack ||
+            (tp.CaState != TcpCaState.Open && tp.CaState != TcpCaState.Cwr))
+            return false;
+        long timeout;
+        if (tp.SrttUs != 0)
+        {
+            long timeoutUs = tp.SrttUs >> 2;
+            timeoutUs += tp.PacketsOut == 1 ? TcpTimer.TcpRtoMin(tp) / 1000 : TcpTimer.TcpTimeoutMin / 1000;
+            timeout = timeoutUs * 1000;
+        }
+        else
+        {
+            timeout = TcpTimer.TcpTimeoutInit(tp.Net);
+        }
+        // If the RTO formula yields an earlier time, use that.
+        long rtoDeltaUs = advancingRto ? tp.IcskRto / 1000 : TcpInput.TcpRtoDeltaUs(tp);
+        if (rtoDeltaUs > 0) timeout = Math.Min(timeout, rtoDeltaUs * 1000);
+        tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeLossProbe, timeout, TcpTimer.TcpRtoMax(tp.Net));
+        return true;
+    }
+
+    /// <summary>
+    /// The loss probe timer fired: send one new segment if the window allows, else retransmit the
+    /// last segment, so that a tail loss is answered by SACKs (and repaired by fast recovery)
+    /// rather than by an RTO. At most one probe is outstanding; then the RTO is re-armed.
+    /// </summary>
+    /// <remarks>Mirrors tcp_send_loss_probe().</remarks>
+    public static void TcpSendLossProbe(TcpSock tp)
+    {
+        uint mss = TcpCurrentMss(tp);
+        if (tp.TlpHighSeq != 0) goto rearmTimer; // at most one outstanding TLP
+        tp.TlpRetrans = false;
+        var skb = tp.TcpSendHead;
+        if (skb is not null && TcpSndWndTest(tp, skb, mss))
+        {
+            uint pcount = tp.PacketsOut;
+            TcpWriteXmit(tp, mss, TcpSock.TcpNagleOff, 2);
+            if (tp.PacketsOut > pcount) goto probeSent;
+            goto rearmTimer;
+        }
+        skb = tp.RtxQueue.Last;
+        if (skb is null)
+        {
+            tp.IcskPending = 0;
+            return;
+        }
+        if (TcpRetransmitSkbCore(tp, skb) != 0) goto rearmTimer;
+        tp.TlpRetrans = true;
+    probeSent:
+        // Record snd_nxt for loss detection.
+        tp.TlpHighSeq = tp.SndNxt;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPLossProbes]++;
+        // So that tcp_rearm_rto restarts the timer from now.
+        tp.IcskPending = 0;
+    rearmTimer:
+        TcpInput.TcpRearmRto(tp);
     }
 
     /// <summary>

@@ -171,6 +171,27 @@ public sealed class TcpSock : InetConnectionSock
     public uint HighestSackSeq;
     public bool HasHighestSack;
 
+    // ---- RACK and TLP (RFC 8985) ----
+    /// <summary>rack: the RACK state (struct tcp_rack).</summary>
+    public TcpRack Rack = TcpRack.Initial;
+    /// <summary>dsack_dups: segments reported duplicate by D-SACKs.</summary>
+    public uint DsackDups;
+    /// <summary>reord_seen: reordering events seen (SACK or cumulative ACK filling a never-retransmitted hole).</summary>
+    public uint ReordSeen;
+    /// <summary>rtt_min: windowed minimum RTT filter (usec), tcp_min_rtt().</summary>
+    public WinMinmax RttMin;
+    /// <summary>tlp_high_seq: snd_nxt at the time of the outstanding loss probe (0: none).</summary>
+    public uint TlpHighSeq;
+    /// <summary>tlp_retrans: the outstanding probe was a retransmission (not new data).</summary>
+    public bool TlpRetrans;
+    /// <summary>The rate sample's prior_delivered for the ACK being processed (rs->prior_delivered): the
+    /// tx.delivered of the most recently sent segment this ACK (S)ACKed; 0 when none.</summary>
+    internal uint RsPriorDelivered;
+    internal long RsPriorMstamp;
+
+    /// <summary>tcp_min_rtt(): the windowed minimum RTT in usec (~0u before the first sample).</summary>
+    public uint TcpMinRtt => RttMin.Get();
+
     // ---- Options, timers, misc ----
     public TcpOptionsReceived RxOpt;
     /// <summary>tsoffset: the random offset added to our timestamps.</summary>

@@ -53,6 +53,16 @@ public sealed class TcpSysctl
     public int InvalidRatelimitMs = 500;
     /// <summary>net.ipv4.tcp_reordering: the initial duplicate-ACK threshold (tcp_dupthresh).</summary>
     public int Reordering = 3;
+    /// <summary>net.ipv4.tcp_recovery: bit 0x1 TCP_RACK_LOSS_DETECTION (RACK loss detection, RFC 8985),
+    /// 0x2 TCP_RACK_STATIC_REO_WND (no DSACK adaptation of the reordering window), 0x4 TCP_RACK_NO_DUPTHRESH.</summary>
+    public int Recovery = TcpRackLossDetection;
+    public const int TcpRackLossDetection = 0x1, TcpRackStaticReoWnd = 0x2, TcpRackNoDupthresh = 0x4;
+    /// <summary>net.ipv4.tcp_early_retrans: 3 (and 4) enable the Tail Loss Probe (RFC 8985 7); 0 disables it.</summary>
+    public int EarlyRetrans = 3;
+    /// <summary>net.ipv4.tcp_min_rtt_wlen (seconds): the window of the min_rtt filter.</summary>
+    public int MinRttWlenSec = 300;
+    /// <summary>net.ipv4.tcp_max_reordering: the largest reordering degree learned.</summary>
+    public int MaxReordering = 300;
     /// <summary>net.ipv4.tcp_delack_min analogue: TCP_DELACK_MIN (40 ms) and TCP_DELACK_MAX (200 ms).</summary>
     public int DelackMinMs = 40, DelackMaxMs = 200;
     /// <summary>TCP_RTO_MIN, TCP_RTO_MAX and TCP_TIMEOUT_INIT.</summary>

@@ -176,6 +176,7 @@ public static class TcpTimer
         if (tp.PacketsOut == 0) return;
         var skb = tp.RtxQueue.First;
         if (skb is null) return;
+        tp.TlpHighSeq = 0;
         if (tp.SndWnd == 0 && !tp.HasFlag(SockFlag.Dead) && !TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv))
         {
             // The receiver shrank its window to zero: our retransmissions are window probes; do
@@ -242,7 +243,7 @@ public static class TcpTimer
         else TcpOutput.TcpSendProbe0(tp);
     }
 
-    /// <summary>The retransmit timer's dispatcher: RTO or window probe.</summary>
+    /// <summary>The retransmit timer's dispatcher: RACK reordering timeout, tail loss probe, RTO or window probe.</summary>
     /// <remarks>Mirrors tcp_write_timer() -> tcp_write_timer_handler().</remarks>
     private static void TcpWriteTimer(TcpSock tp)
     {
@@ -255,6 +256,12 @@ public static class TcpTimer
         byte ev = tp.IcskPending;
         switch (ev)
         {
+            case InetConnectionSock.IcskTimeReoTimeout:
+                TcpRecovery.TcpRackReoTimeout(tp);
+                break;
+            case InetConnectionSock.IcskTimeLossProbe:
+                TcpOutput.TcpSendLossProbe(tp);
+                break;
             case InetConnectionSock.IcskTimeRetrans:
                 tp.IcskPending = 0;
                 TcpRetransmitTimer(tp);

@@ -19,7 +19,7 @@ public class TcpFaultTransferTests
     public readonly record struct TransferResult(bool AtoB, bool BtoA, long VirtualMs, long RetransA, long RetransB, long Dropped, bool Clean = true);
 
     /// <summary>Sends <paramref name="size"/> bytes A-&gt;B and B-&gt;A concurrently; returns whether both arrived byte-identical.</summary>
-    public static TransferResult Run(int seed, int size, string faults = Faults, long maxVirtualMs = 3_600_000)
+    public static TransferResult Run(int seed, int size, string faults = Faults, long maxVirtualMs = 3_600_000, Action<TwoStacks>? onDone = null)
     {
         using var s = new TwoStacks();
         var fa = FaultInjector.Attach(s.Link.A, $"{faults},seed={seed},dir=tx");
@@ -56,6 +56,7 @@ public class TcpFaultTransferTests
         bool aToB = gotA == size && hashA.GetHashAndReset().AsSpan().SequenceEqual(SHA256.HashData(dataA));
         bool bToA = gotB == size && hashB.GetHashAndReset().AsSpan().SequenceEqual(SHA256.HashData(dataB));
         long vms = (s.Clock.NowNs - start) / Time.NsPerMs;
+        onDone?.Invoke(s);
         SocketCalls.Close(s.A.Files, cfd);
         SocketCalls.Close(s.B.Files, afd);
         SocketCalls.Close(s.B.Files, lfd);

@@ -1281,7 +1281,10 @@ public class TcpStateMachineTests
         Assert.Equal(6000, f.SendData(new byte[6000]));
         for (int i = 0; i < 6; i++) f.Expect((byte)(i == 5 ? ACK | PSH : ACK), seq: f.LocalIss + 1 + (uint)(i * 1000));
         uint b = f.LocalIss + 1;
-        // Segment 2 (b+1000) is lost; the peer SACKs 3, 4, 5 in three duplicate ACKs.
+        // Segment 2 (b+1000) is lost; the peer SACKs 3, 4, 5 in three duplicate ACKs, a little later
+        // (RACK orders transmissions by time: a retransmission at the very instant of the originals
+        // would look sent before them), and before the 2 ms loss probe timeout of this 0 ms RTT.
+        f.Advance(1);
         f.Send(ACK, seq: f.RemoteIss + 1, ack: b + 1000);
         for (int k = 2; k <= 4; k++)
         {
