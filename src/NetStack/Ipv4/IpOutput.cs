@@ -68,6 +68,7 @@ public static class IpOutput
     {
         var dev = rt.Dev;
         net.Mib.Ip[IpMib.OutTransmits]++;
+        net.Mib.IpExt[IpExtMib.OutOctets] += skb.Len; // IP_UPD_PO_STATS(IPSTATS_MIB_OUT, skb->len) in ip_output()
         skb.Protocol = EthP.IP;
         if (dev.NoArp)
         {
