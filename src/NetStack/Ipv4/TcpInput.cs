@@ -772,7 +772,7 @@ public static class TcpInput
     /// when many segments were small. Stops at a FIN or a gap.
     /// </summary>
     /// <remarks>Mirrors tcp_collapse().</remarks>
-    private static void TcpCollapse(TcpSock tp, SkBuffQueue queue, SkBuff first, uint start)
+    private static void TcpCollapse(TcpSock tp, SkBuffQueue queue, SkBuff first, uint start, SkBuff? stop = null)
     {
         var pool = tp.Net.SkbPool;
         SkBuff? prev = first.Prev;
@@ -781,7 +781,9 @@ public static class TcpInput
         var skb = first;
         // Only worth it if at least two buffers can be merged.
         if (skb.Next is null || (skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return;
-        while (skb is not null)
+        // `stop` is the first buffer of the next range (tcp_collapse()'s tail): never touched here,
+        // so the caller can go on from it after this range's buffers were freed.
+        while (skb is not null && skb != stop)
         {
             if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0 || SeqNumber.After(skb.Cb.Seq, runEnd)) break;
             var next = skb.Next;
@@ -833,12 +835,20 @@ public static class TcpInput
         var skb = ofo.First;
         while (skb is not null)
         {
-            // Find the end of this run.
+            // Find the end of this range: following buffers that touch or overlap it belong to it
+            // (the ofo queue keeps partly overlapping segments), as tcp_collapse_ofo_queue() widens
+            // [start, end) until a buffer starts after end.
             var runStart = skb;
-            var end = skb;
-            while (end.Next is { } n && n.Cb.Seq == end.Cb.EndSeq) end = n;
-            var after = end.Next;
-            if (end != runStart) TcpCollapse(tp, ofo, runStart, runStart.Cb.Seq);
+            uint rangeEnd = skb.Cb.EndSeq;
+            var after = skb.Next;
+            int count = 1;
+            while (after is not null && !SeqNumber.After(after.Cb.Seq, rangeEnd))
+            {
+                if (SeqNumber.After(after.Cb.EndSeq, rangeEnd)) rangeEnd = after.Cb.EndSeq;
+                after = after.Next;
+                count++;
+            }
+            if (count > 1) TcpCollapse(tp, ofo, runStart, runStart.Cb.Seq, after);
             skb = after;
         }
         tp.OooLastSkb = ofo.Last;

@@ -583,22 +583,17 @@ public static class TcpIpv4
             default:
                 return;
         }
-        bool fatal = type == IcmpType.ParameterProb || (type == IcmpType.DestUnreach && IcmpErrFatal[code]);
         switch (tp.State)
         {
             case TcpState.SynSent:
             case TcpState.SynRecv:
-                // Only a hard error aborts a connection attempt (RFC 1122 4.2.3.9).
-                if (fatal)
-                {
-                    tp.Err = err;
-                    tp.ErrorReport();
-                    Tcp.TcpDone(tp);
-                }
-                else
-                {
-                    tp.ErrSoft = err;
-                }
+                // Linux aborts a connection attempt on any ICMP error it converts (net or host
+                // unreachable, time exceeded... not only RFC 1122's hard errors): connect() fails at
+                // once instead of retrying SYNs for two minutes. The socket is never "owned by the
+                // user" here (one stack lock), so the deferred sk_err_soft branch does not apply.
+                tp.Err = err;
+                tp.ErrorReport();
+                Tcp.TcpDone(tp);
                 return;
         }
         // For established connections only IP_RECVERR reports at once; otherwise a soft error.
@@ -613,16 +608,12 @@ public static class TcpIpv4
         }
     }
 
-    /// <summary>icmp_err_convert[]: the errno and "fatal" flag of each destination-unreachable code.</summary>
+    /// <summary>icmp_err_convert[].errno: the errno of each destination-unreachable code (TCP does not use the "fatal" flag).</summary>
     private static readonly int[] IcmpErrConvert =
     {
         Errno.ENETUNREACH, Errno.EHOSTUNREACH, Errno.ENOPROTOOPT, Errno.ECONNREFUSED, Errno.EMSGSIZE,
         Errno.EOPNOTSUPP, Errno.ENETUNREACH, Errno.EHOSTDOWN, Errno.ENONET, Errno.ENETUNREACH,
         Errno.EHOSTUNREACH, Errno.ENETUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH,
         Errno.EHOSTUNREACH,
-    };
-    private static readonly bool[] IcmpErrFatal =
-    {
-        false, false, true, true, false, false, true, true, true, true, true, false, false, true, true, true,
     };
 }
