@@ -22,6 +22,12 @@ namespace NetStack.Api;
 public sealed class NetSocket : IDisposable
 {
     private int _fd;
+    /// <summary>
+    /// The socket this object opened or wrapped. Descriptors are reused lowest-first, so a pending
+    /// async call re-checks that its fd still names this socket before each retry: after Dispose
+    /// the number may already belong to a new socket.
+    /// </summary>
+    private readonly Socket? _sock;
 
     /// <summary>socket(family, type, protocol) in <paramref name="net"/> as its default caller (<see cref="NetNamespace.Files"/>).</summary>
     public NetSocket(NetNamespace net, int family, int type, int protocol = 0) : this(net.Files, family, type, protocol) { }
@@ -31,6 +37,7 @@ public sealed class NetSocket : IDisposable
     {
         Files = files;
         _fd = NetStackException.ThrowIfError(SocketCalls.Socket(files, family, type, protocol), "socket");
+        lock (files.Net.SyncRoot) _sock = files.Lookup(_fd);
     }
 
     /// <summary>Wraps a descriptor that is already open (e.g. from accept).</summary>
@@ -38,6 +45,7 @@ public sealed class NetSocket : IDisposable
     {
         Files = files;
         _fd = fd;
+        lock (files.Net.SyncRoot) _sock = files.Lookup(fd);
     }
 
     /// <summary>A UDP socket: socket(AF_INET, SOCK_DGRAM, 0).</summary>
@@ -178,7 +186,7 @@ public sealed class NetSocket : IDisposable
         {
             int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
             if (mask != 0) return new ValueTask<int>(mask);
-            wait = WaiterFor(fd, events).Arm(ct);
+            wait = WaiterFor(fd, events).Arm(ct, alsoWritable: (events & POLLOUT) != 0);
         }
         return PollSlowAsync(fd, events, wait, ct);
     }
@@ -191,9 +199,10 @@ public sealed class NetSocket : IDisposable
             await wait.ConfigureAwait(false);
             lock (Net.SyncRoot)
             {
+                if (!OwnsFd(fd)) return POLLNVAL; // closed meanwhile, as poll(2) reports a closed fd
                 int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
                 if (mask != 0) return mask;
-                wait = WaiterFor(fd, events).Arm(ct);
+                wait = WaiterFor(fd, events).Arm(ct, alsoWritable: (events & POLLOUT) != 0);
             }
         }
     }
@@ -203,6 +212,9 @@ public sealed class NetSocket : IDisposable
         var sk = SkOf(fd);
         return (events & POLLOUT) != 0 && (events & (POLLIN | POLLPRI)) == 0 ? sk.WriteWaiter : sk.ReadWaiter;
     }
+
+    /// <summary>Whether <paramref name="fd"/> still names the socket this object opened (under the stack lock).</summary>
+    private bool OwnsFd(int fd) => _sock is not null && ReferenceEquals(Files.Lookup(fd), _sock);
 
     // ---- the non-blocking attempt / wait / retry loop shared by the async data calls ----
 
@@ -219,6 +231,7 @@ public sealed class NetSocket : IDisposable
         wait = default;
         lock (Net.SyncRoot)
         {
+            if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
             r = op switch
             {
                 Op.Send => SocketCalls.Send(Files, fd, sbuf.Span, flags | MSG_DONTWAIT),

@@ -78,6 +78,12 @@ public sealed class SocketShell : IDisposable
         {
             reply = new JsonObject { ["ret"] = -1, ["error"] = e.Message };
         }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or InvalidOperationException or InvalidCastException)
+        {
+            // Values of the wrong type or range (a negative length, bad hex, a string where a number
+            // goes): the request is refused, the shell goes on.
+            reply = new JsonObject { ["ret"] = -1, ["error"] = "bad argument: " + e.Message };
+        }
         if (req["id"] is { } id) reply["id"] = id.DeepClone();
         return reply;
     }

@@ -52,6 +52,8 @@ public static class Datagram
             err = -Errno.ENOTCONN;
             return true;
         }
+        // Closed by another thread while we slept: nothing can be delivered to an orphan any more.
+        if (sk.HasFlag(SockFlag.Dead)) { err = -Errno.EBADF; return true; }
         int r = SockWait.Sleep(sk.Net.SyncRoot, ref timeo);
         if (r < 0) { err = r; return true; }
         return false;

@@ -151,6 +151,8 @@ public class Sock
         {
             Net.WakeAll();
             _writeWaiter?.Signal();
+            // A poll for POLLIN|POLLOUT waits on the read waiter: it must see POLLOUT too.
+            if (_readWaiter is { AlsoWritable: true } rw) rw.Signal();
         }
     }
 

@@ -137,7 +137,7 @@ public static class SockOpt
     /// <remarks>Mirrors net/core/sock.c: sock_setbindtodevice().</remarks>
     private static int SetBindToDevice(Sock sk, ReadOnlySpan<byte> optval)
     {
-        int len = Math.Min(optval.Length, 16); // IFNAMSIZ
+        int len = Math.Min(optval.Length, 15); // IFNAMSIZ - 1: sock_setbindtodevice() keeps room for the NUL
         int nul = optval[..len].IndexOf((byte)0);
         if (nul >= 0) len = nul;
         if (len == 0)
@@ -230,7 +230,7 @@ public static class SockOpt
                 if (sk.BoundDevIf != 0)
                     foreach (var d in sk.Net.Devices) if (d.IfIndex == sk.BoundDevIf) name = d.Name;
                 if (name.Length == 0) { optlen = 0; return 0; }
-                if (len < name.Length + 1) return -Errno.EINVAL;
+                if (len < 16) return -Errno.EINVAL; // sock_getbindtodevice(): the buffer must hold IFNAMSIZ
                 System.Text.Encoding.ASCII.GetBytes(name, optval);
                 optval[name.Length] = 0;
                 optlen = name.Length + 1;

@@ -18,7 +18,9 @@ public static class SockWait
     /// schedule_timeout() updates the kernel's timeo.
     /// Returns 0 when the condition holds; -EAGAIN when the time ran out (timeo is then 0; callers
     /// map it to their own errno, as Linux callers do); -EINTR when the thread was interrupted
-    /// (the analogue of a pending signal: sock_intr_errno()).
+    /// (the analogue of a pending signal: sock_intr_errno()); -EBADF when another thread closed the
+    /// socket meanwhile (Linux would keep the file alive until this call returns; here the sock is
+    /// already orphaned and nothing could wake the caller any more).
     /// Pass a static lambda: it is cached, so the wait allocates nothing.
     /// </summary>
     public static int SkWaitEvent(Sock sk, ref long timeo, Func<Sock, bool> condition)
@@ -27,6 +29,7 @@ public static class SockWait
         while (true)
         {
             if (condition(sk)) return 0;
+            if (sk.HasFlag(SockFlag.Dead)) return -Errno.EBADF; // closed under us by another thread
             if (timeo <= 0) { timeo = 0; return -Errno.EAGAIN; }
             int r = Sleep(net.SyncRoot, ref timeo);
             if (r != 0) return r;
@@ -40,6 +43,7 @@ public static class SockWait
         while (true)
         {
             if (condition(sk, state)) return 0;
+            if (sk.HasFlag(SockFlag.Dead)) return -Errno.EBADF; // closed under us by another thread
             if (timeo <= 0) { timeo = 0; return -Errno.EAGAIN; }
             int r = Sleep(net.SyncRoot, ref timeo);
             if (r != 0) return r;

@@ -29,14 +29,21 @@ public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     public bool IsArmed => _armed;
 
     /// <summary>
+    /// The read waiter armed by a poll for POLLIN|POLLOUT: send-buffer space must wake it too
+    /// (<see cref="Sock.WriteSpace"/>), while a plain receive is not woken by it.
+    /// </summary>
+    public bool AlsoWritable { get; private set; }
+
+    /// <summary>
     /// Prepares a fresh wait. Call with the stack lock held, after a failed non-blocking attempt;
     /// await the returned task after releasing the lock. One waiter at a time per direction.
     /// </summary>
-    public ValueTask<int> Arm(CancellationToken ct = default)
+    public ValueTask<int> Arm(CancellationToken ct = default, bool alsoWritable = false)
     {
         if (_armed) throw new InvalidOperationException("another asynchronous operation of the same kind is already pending on this socket");
         _core.Reset();
         _armed = true;
+        AlsoWritable = alsoWritable;
         _pendingException = null;
         if (ct.CanBeCanceled)
             _ctr = ct.UnsafeRegister(static s => ((SockWaiter)s!).Cancel(), this);

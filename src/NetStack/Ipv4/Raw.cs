@@ -12,7 +12,9 @@ namespace NetStack.Ipv4;
 /// </summary>
 internal sealed class RawHashinfo
 {
-    public readonly List<RawSock>?[] Ht = new List<RawSock>?[IpProto.MAX];
+    // IPPROTO_MAX (263) slots: socket(SOCK_RAW, 256..262) is valid in Linux; such a socket can
+    // simply never match a received packet (IP protocol numbers stop at 255).
+    public readonly List<RawSock>?[] Ht = new List<RawSock>?[Net.SocketConstants.IPPROTO_MAX];
     public int Count;
 }
 

@@ -529,7 +529,9 @@ public static class Udp
     /// <summary>A private copy of a received datagram with the same offsets and addresses.</summary>
     internal static SkBuff? CopySkb(NetNamespace net, SkBuff skb)
     {
-        var n = net.SkbPool.Alloc();
+        // A reassembled datagram or one from lo lives in a large buffer: copy it into one as big.
+        var pool = skb.Tail <= net.SkbPool.BufferSize ? net.SkbPool : net.LargeSkbPool;
+        var n = pool.Alloc();
         if (n is null) return null;
         skb.Buffer.AsSpan(0, skb.Tail).CopyTo(n.Buffer);
         n.Data = skb.Data;

@@ -44,6 +44,9 @@ public sealed class FdTable
     /// <summary>Open descriptors.</summary>
     public int Count => _count;
 
+    /// <summary>Whether a descriptor could be allocated now (get_unused_fd_flags() would succeed).</summary>
+    public bool HasFreeFd => _count < RlimitNofile - FirstFd;
+
     /// <summary>Installs a socket at the lowest free descriptor; -EMFILE when the limit is reached.</summary>
     /// <remarks>Mirrors get_unused_fd_flags() + fd_install().</remarks>
     public int Install(Socket sock, bool cloexec)

@@ -191,11 +191,15 @@ public static class SocketCalls
     public static int Accept4(FdTable files, int fd, out SockAddr peer, int flags, bool forceNonblock = false)
     {
         peer = default;
-        if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
         lock (files.Net.SyncRoot)
         {
+            // __sys_accept4(): fdget first, then __sys_accept4_file(): the flags, then a free
+            // descriptor (get_unused_fd_flags) before anything is dequeued, so EMFILE leaves the
+            // connection waiting in the accept queue.
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
+            if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
+            if (!files.HasFreeFd) return -Errno.EMFILE;
             var newsock = SockAlloc(files.Net);
             newsock.Type = sock.Type;
             newsock.Cred = files;
