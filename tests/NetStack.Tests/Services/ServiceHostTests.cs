@@ -16,23 +16,11 @@ namespace NetStack.Tests.Services;
 public sealed class ServiceHostTests : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
-    private readonly MemoryLink _link = new(TwoStacks.MacA, TwoStacks.MacB);
-    private readonly NetNamespace _a = new("a");
-    private readonly NetNamespace _b = new("b");
+    private readonly RealTimeStacks _s = new();
+    private NetNamespace _a => _s.A;
+    private NetNamespace _b => _s.B;
 
-    public ServiceHostTests()
-    {
-        _a.AddDevice(_link.A, TwoStacks.AddrA, 24);
-        _b.AddDevice(_link.B, TwoStacks.AddrB, 24);
-        _a.Start();
-        _b.Start();
-    }
-
-    public void Dispose()
-    {
-        _a.Dispose();
-        _b.Dispose();
-    }
+    public void Dispose() => _s.Dispose();
 
     private static Ipv4EndPoint B(ushort port) => new(TwoStacks.AddrB, port);
 

@@ -9,29 +9,10 @@ namespace NetStack.Tests.Tcp;
 /// <summary>The blocking and async socket API with real threads (net.Start()), two stacks over a MemoryLink in real time.</summary>
 public class TcpThreadedTests
 {
-    private sealed class RealStacks : IDisposable
-    {
-        public readonly MemoryLink Link = new(TwoStacks.MacA, TwoStacks.MacB);
-        public readonly NetNamespace A = new("a");
-        public readonly NetNamespace B = new("b");
-        public RealStacks()
-        {
-            A.AddDevice(Link.A, TwoStacks.AddrA, 24);
-            B.AddDevice(Link.B, TwoStacks.AddrB, 24);
-            A.Start();
-            B.Start();
-        }
-        public void Dispose()
-        {
-            A.Dispose();
-            B.Dispose();
-        }
-    }
-
     [Fact]
     public void Blocking_ConnectAcceptSendRecv_4MB_BothWays()
     {
-        using var s = new RealStacks();
+        using var s = new RealTimeStacks();
         using var listener = NetSocket.Tcp(s.B);
         listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7000));
         listener.Listen();
@@ -75,7 +56,7 @@ public class TcpThreadedTests
     [Fact]
     public async Task Async_ConnectAcceptSendReceive()
     {
-        using var s = new RealStacks();
+        using var s = new RealTimeStacks();
         using var listener = NetSocket.Tcp(s.B);
         listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7001));
         listener.Listen();
@@ -105,7 +86,7 @@ public class TcpThreadedTests
     [Fact]
     public void Connect_ToClosedPort_Refused()
     {
-        using var s = new RealStacks();
+        using var s = new RealTimeStacks();
         using var client = NetSocket.Tcp(s.A);
         var ex = Assert.Throws<NetStackException>(() => client.Connect(new Ipv4EndPoint(TwoStacks.AddrB, 9)));
         Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, ex.Errno);
@@ -114,7 +95,7 @@ public class TcpThreadedTests
     [Fact]
     public void BlockingCalls_WithTimeouts_AnswerLikeLinux()
     {
-        using var s = new RealStacks();
+        using var s = new RealTimeStacks();
         using var listener = NetSocket.Tcp(s.B);
         listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7002));
         listener.Listen();
@@ -162,7 +143,7 @@ public class TcpThreadedTests
     [Fact]
     public void PeerReset_BlockedReceiverWokenWithEconnreset()
     {
-        using var s = new RealStacks();
+        using var s = new RealTimeStacks();
         using var listener = NetSocket.Tcp(s.B);
         listener.Bind(new Ipv4EndPoint(TwoStacks.AddrB, 7003));
         listener.Listen();
