@@ -78,17 +78,26 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         s.RunFor(60_000);
         RoundTrips(s, 200);
 
-        long frames0 = s.Link.A.Stats.TxPackets + s.Link.B.Stats.TxPackets;
-        long thread0 = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 40; i++)
+        // Up to three measured rounds of 40 virtual seconds each. The stack's path is deterministic,
+        // so a real allocation on it shows in every round; the runtime itself (tiered JIT promoting
+        // a method, seen once in a parallel full-suite run as ~3 KB) may allocate in one round, never
+        // in all. The test passes when one whole round allocates nothing.
+        long best = long.MaxValue;
+        for (int attempt = 0; attempt < 3 && best != 0; attempt++)
         {
-            RoundTrips(s, 50);
-            s.RunFor(1_000); // 40 virtual seconds: crosses base_reachable_time and delay_first_probe_time
+            long frames0 = s.Link.A.Stats.TxPackets + s.Link.B.Stats.TxPackets;
+            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 40; i++)
+            {
+                RoundTrips(s, 50);
+                s.RunFor(1_000); // 40 virtual seconds: crosses base_reachable_time and delay_first_probe_time
+            }
+            long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
+            long arpFrames = s.Link.A.Stats.TxPackets + s.Link.B.Stats.TxPackets - frames0 - 2 * 2000;
+            output.WriteLine($"round {attempt + 1}: 2000 round trips and {arpFrames} ARP probes/replies over 40 virtual seconds: {thread} bytes");
+            Assert.True(arpFrames >= 4, $"expected unicast probes and their replies, saw {arpFrames} extra frames");
+            best = Math.Min(best, thread);
         }
-        long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
-        long arpFrames = s.Link.A.Stats.TxPackets + s.Link.B.Stats.TxPackets - frames0 - 2 * 2000;
-        output.WriteLine($"2000 round trips and {arpFrames} ARP probes/replies over 40 virtual seconds: {thread} bytes");
-        Assert.True(arpFrames >= 4, $"expected unicast probes and their replies, saw {arpFrames} extra frames");
-        Assert.Equal(0, thread);
+        Assert.Equal(0, best);
     }
 }
