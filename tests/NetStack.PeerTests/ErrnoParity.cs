@@ -1,3 +1,4 @@
+using NetStack.Cli.Shell;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
@@ -65,7 +66,7 @@ public sealed class ErrnoParityFixture : IDisposable
         lock (_gate)
         {
             if (_peer is not null) return;
-            _peer = new TapPeer(start: true, configure: o => o.Gateway = 0);
+            _peer = new TapPeer(start: true, configure: o => o.Gateway = null);
             // The kernel limits ICMP errors to one a second per host after a burst of 6; the rows
             // provoke many port unreachables in a row, so both sides lift the limit.
             _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");

@@ -47,7 +47,7 @@ public sealed class TcpConcurrencyPeerTests(ITestOutputHelper output)
     {
         using var peer = TcpPeerKit.NewPeer(impairment, seed: 22);
         using var server = BackgroundProcess.InNamespace(peer.Ns, "listening", "/usr/bin/python3", "-u", TcpPeerKit.PeerScript, "echo-server", "7777").WaitReady();
-        var target = new Ipv4EndPoint(peer.KernelAddr, 7777);
+        var target = Ep.Of(peer.KernelAddr, 7777);
         // An async barrier: blocking pool threads on a CountdownEvent would starve the pool the
         // sockets' completions run on.
         int connected = 0;

@@ -28,18 +28,18 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
         // The stack connects to a kernel port nobody listens on: blocking, then non-blocking with SO_ERROR.
         using (var s = NetSocket.Tcp(peer.Net))
         {
-            var e = Assert.Throws<NetStackException>(() => s.Connect(new Ipv4EndPoint(peer.KernelAddr, 5556)));
+            var e = Assert.Throws<NetStackException>(() => s.Connect(Ep.Of(peer.KernelAddr, 5556)));
             Assert.Equal(Errno.ECONNREFUSED, e.Errno);
         }
         using (var s = NetSocket.Tcp(peer.Net))
         {
-            var e = await Assert.ThrowsAsync<NetStackException>(() => s.ConnectAsync(new Ipv4EndPoint(peer.KernelAddr, 5557)).AsTask());
+            var e = await Assert.ThrowsAsync<NetStackException>(() => s.ConnectAsync(Ep.Of(peer.KernelAddr, 5557)).AsTask());
             Assert.Equal(Errno.ECONNREFUSED, e.Errno);
         }
         using (var s = NetSocket.Tcp(peer.Net))
         {
             s.Blocking = false;
-            var e = Assert.Throws<NetStackException>(() => s.Connect(new Ipv4EndPoint(peer.KernelAddr, 5558)));
+            var e = Assert.Throws<NetStackException>(() => s.Connect(Ep.Of(peer.KernelAddr, 5558)));
             Assert.Equal(Errno.EINPROGRESS, e.Errno);
             Assert.True(TapPeer.WaitUntil(() => (s.Poll(POLLOUT, 0) & POLLERR) != 0));
             Assert.Equal(Errno.ECONNREFUSED, s.GetOption(SOL_SOCKET, SO_ERROR));

@@ -16,14 +16,14 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
     {
         using var peer = new TapPeer();
         using var echo = NetSocket.Udp(peer.Net);
-        echo.Bind(new Ipv4EndPoint(0, 7000));
+        echo.Bind(Ep.Of(0, 7000));
         var server = Task.Run(async () =>
         {
             var buf = new byte[2048];
             for (int i = 0; i < 2; i++)
             {
                 var r = await echo.ReceiveFromAsync(buf);
-                await echo.SendToAsync(buf.AsMemory(0, r.Count), r.From);
+                await echo.SendToAsync(buf.AsMemory(0, r.ReceivedBytes), r.RemoteEndPoint);
             }
         });
         // The kernel sends with nc and prints what comes back (nc -u waits -w1 for the reply).
@@ -50,7 +50,7 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
         {
             Assert.True(TapPeer.WaitUntil(() => peer.Exec("ss", "-uln").StdOut.Contains(":9000"), TimeSpan.FromSeconds(5)), "socat did not start listening");
             using var sock = NetSocket.Udp(peer.Net);
-            sock.SendTo("datagram from the stack"u8, new Ipv4EndPoint(peer.KernelAddr, 9000));
+            sock.SendTo("datagram from the stack"u8, Ep.Of(peer.KernelAddr, 9000));
             string got = socat.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(15)).GetAwaiter().GetResult();
             Assert.Equal("datagram from the stack", got);
         }
@@ -65,8 +65,8 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
     {
         using var peer = new TapPeer();
         using var sock = NetSocket.Udp(peer.Net);
-        sock.Bind(new Ipv4EndPoint(0, 7002));
-        sock.ReceiveTimeout = TimeSpan.FromSeconds(10);
+        sock.Bind(Ep.Of(0, 7002));
+        sock.ReceiveTimeout = 10000;
         // The kernel echoes 9000-byte datagrams (fragmented both ways over the 1500-byte TAP).
         var script = $$"""
             import socket
@@ -81,9 +81,9 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
         Assert.True(TapPeer.WaitUntil(() => peer.Exec("ss", "-uln").StdOut.Contains(":7003"), TimeSpan.FromSeconds(5)));
         var data = new byte[9000];
         new Random(9).NextBytes(data);
-        Assert.Equal(9000, sock.SendTo(data, new Ipv4EndPoint(peer.KernelAddr, 7003)));
+        Assert.Equal(9000, sock.SendTo(data, Ep.Of(peer.KernelAddr, 7003)));
         var buf = new byte[65536];
-        Assert.Equal(9000, sock.ReceiveFrom(buf, out _));
+        Assert.Equal(9000, sock.Receive(buf));
         Array.Reverse(data);
         Assert.True(buf.AsSpan(0, 9000).SequenceEqual(data));
         var r = py.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
@@ -120,7 +120,7 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
     {
         using var peer = new TapPeer();
         using var sock = NetSocket.Udp(peer.Net);
-        sock.Connect(new Ipv4EndPoint(peer.KernelAddr, 9));
+        sock.Connect(Ep.Of(peer.KernelAddr, 9));
         sock.Send("x"u8);
         Assert.True(TapPeer.WaitUntil(() => peer.Counter("Icmp.InDestUnreachs") == 1, TimeSpan.FromSeconds(5)));
         var e = Assert.Throws<NetStackException>(() => sock.Receive(new byte[16], MSG_DONTWAIT));
@@ -132,7 +132,7 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
     {
         using var peer = new TapPeer();
         using var ping = NetSocket.Ping(peer.Net);
-        ping.ReceiveTimeout = TimeSpan.FromSeconds(5);
+        ping.ReceiveTimeout = 5000;
         var req = new byte[64];
         var reply = new byte[128];
         for (ushort seq = 1; seq <= 5; seq++)
@@ -141,15 +141,16 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
             h.Type = IcmpType.Echo;
             h.EchoSequence = seq;
             req[20] = (byte)seq;
-            ping.SendTo(req, new Ipv4EndPoint(peer.KernelAddr, 0));
-            int n = ping.ReceiveFrom(reply, out var from);
+            ping.SendTo(req, Ep.Of(peer.KernelAddr, 0));
+            System.Net.EndPoint from = new System.Net.IPEndPoint(0, 0);
+            int n = ping.ReceiveFrom(reply, ref from);
             var r = IcmpHeader.Create(reply.AsSpan(0, n));
             Assert.Equal(64, n);
             Assert.Equal(IcmpType.EchoReply, r.Type);
             Assert.Equal(seq, r.EchoSequence);
             Assert.Equal(ping.LocalEndPoint.Port, r.EchoId); // the identifier is the socket's port
             Assert.Equal(seq, reply[20]);
-            Assert.Equal(peer.KernelAddr, from.Address);
+            Assert.Equal(Ep.Of(peer.KernelAddr, 0), from);
         }
         Assert.Equal(5, peer.Counter("Icmp.OutEchos"));
         Assert.Equal(5, peer.Counter("Icmp.InEchoReps"));
@@ -210,10 +211,11 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
         int requests = 0;
         for (int i = 0; i < 3; i++)
         {
-            int n = raw.ReceiveFrom(buf, out var from);
+            System.Net.EndPoint from = new System.Net.IPEndPoint(0, 0);
+            int n = raw.ReceiveFrom(buf, ref from);
             var ip = Ipv4Header.Create(buf.AsSpan(0, n));
             Assert.Equal(peer.KernelAddr, ip.Source);
-            Assert.Equal(peer.KernelAddr, from.Address);
+            Assert.Equal(Ep.Of(peer.KernelAddr, 0), from);
             Assert.Equal(IpProto.ICMP, ip.Protocol);
             if (buf[ip.HeaderLength] == IcmpType.Echo) requests++;
         }
@@ -239,7 +241,7 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
         h.EchoId = 0x4242;
         h.EchoSequence = 7;
         h.FillChecksum();
-        Assert.Equal(36, raw.SendTo(pkt, new Ipv4EndPoint(peer.KernelAddr, 0)));
+        Assert.Equal(36, raw.SendTo(pkt, Ep.Of(peer.KernelAddr, 0)));
         Assert.True(TapPeer.WaitUntil(() => icmp.Poll(POLLIN, 0) != 0, TimeSpan.FromSeconds(5)));
         var buf = new byte[128];
         int n = icmp.Receive(buf);

@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using NetStack.Core;
 using NetStack.Net;
@@ -6,20 +9,25 @@ using static NetStack.Net.SocketConstants;
 namespace NetStack.Api;
 
 /// <summary>
-/// A socket of the stack for C# code, over the same path as the BSD calls (<see cref="SocketCalls"/>):
-/// every method is one socket call, and a negative errno becomes a <see cref="NetStackException"/>
-/// carrying it. Synchronous methods block (or not) as the socket's O_NONBLOCK says, like the C
-/// calls. Asynchronous methods make a non-blocking attempt and, on EAGAIN, await the socket's
-/// readiness (woken by sk_data_ready and friends) and try again, as System.Net.Sockets does on
-/// Unix; they return ValueTasks that allocate nothing when they complete at once, and reuse pooled
-/// state machines and per-socket waiters when they do wait.
+/// A socket of the stack for C# code, shaped like <see cref="System.Net.Sockets.Socket"/> and
+/// running over the same path as the BSD calls (<see cref="SocketCalls"/>): every method is one
+/// socket call, and a negative errno becomes a <see cref="NetStackException"/> (a
+/// <see cref="SocketException"/> whose <see cref="SocketException.SocketErrorCode"/> maps the errno
+/// as .NET does on Linux, and whose <see cref="NetStackException.Errno"/> keeps it). Synchronous
+/// methods block (or not) as the socket's O_NONBLOCK says, like the C calls. Asynchronous methods
+/// make a non-blocking attempt and, on EAGAIN, await the socket's readiness (woken by
+/// sk_data_ready and friends) and try again, as System.Net.Sockets does on Unix; they return
+/// ValueTasks that allocate nothing when they complete at once, and reuse pooled state machines
+/// and per-socket waiters when they do wait. A cancelled call throws
+/// <see cref="OperationCanceledException"/> with the caller's token and leaves the socket usable.
 /// <code>
-/// using var udp = NetSocket.Udp(net);
-/// udp.Bind(new Ipv4EndPoint(0, 5000));
-/// int n = await udp.ReceiveFromAsync(buffer) ...
+/// await using var udp = new NetSocket(net, AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+/// udp.Bind(new IPEndPoint(IPAddress.Any, 5000));
+/// var r = await udp.ReceiveFromAsync(buffer);   // r.ReceivedBytes, r.RemoteEndPoint
 /// </code>
+/// Do not block thread-pool threads on these tasks: their completions run on the pool.
 /// </summary>
-public sealed class NetSocket : IDisposable
+public sealed class NetSocket : IDisposable, IAsyncDisposable
 {
     private int _fd;
     /// <summary>
@@ -27,22 +35,34 @@ public sealed class NetSocket : IDisposable
     /// async call re-checks that its fd still names this socket before each retry: after Dispose
     /// the number may already belong to a new socket.
     /// </summary>
-    private readonly Socket? _sock;
+    private readonly NetStack.Net.Socket? _sock;
+    /// <summary>The last peer a receive reported, reused while the peer stays the same (no allocation per datagram).</summary>
+    private EndPointCache? _lastFrom;
 
     /// <summary>socket(family, type, protocol) in <paramref name="net"/> as its default caller (<see cref="NetNamespace.Files"/>).</summary>
+    /// <param name="net">The stack.</param>
+    /// <param name="family">AF_INET (the .NET value <see cref="AddressFamily.InterNetwork"/>).</param>
+    /// <param name="type">Stream, Dgram or Raw.</param>
+    /// <param name="protocol">Tcp, Udp, Icmp, or Unspecified/IP for the type's default.</param>
+    public NetSocket(NetNamespace net, AddressFamily family, SocketType type, ProtocolType protocol = ProtocolType.Unspecified)
+        : this(net.Files, SocketConvert.Family(family), SocketConvert.Type(type), SocketConvert.Protocol(protocol)) { }
+
+    /// <summary>socket(family, type, protocol) with Linux's numbers (AF_INET, SOCK_STREAM|SOCK_NONBLOCK, IPPROTO_TCP...).</summary>
     public NetSocket(NetNamespace net, int family, int type, int protocol = 0) : this(net.Files, family, type, protocol) { }
 
-    /// <summary>socket(family, type, protocol) as the given caller.</summary>
+    /// <summary>socket(family, type, protocol) as the given caller (a descriptor table of its own).</summary>
     public NetSocket(FdTable files, int family, int type, int protocol = 0)
     {
+        ArgumentNullException.ThrowIfNull(files);
         Files = files;
-        _fd = NetStackException.ThrowIfError(SocketCalls.Socket(files, family, type, protocol), "socket");
+        _fd = Check(SocketCalls.Socket(files, family, type, protocol), "socket");
         lock (files.Net.SyncRoot) _sock = files.Lookup(_fd);
     }
 
     /// <summary>Wraps a descriptor that is already open (e.g. from accept).</summary>
     public NetSocket(FdTable files, int fd)
     {
+        ArgumentNullException.ThrowIfNull(files);
         Files = files;
         _fd = fd;
         lock (files.Net.SyncRoot) _sock = files.Lookup(fd);
@@ -57,10 +77,19 @@ public sealed class NetSocket : IDisposable
     /// <summary>A ping socket: socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP).</summary>
     public static NetSocket Ping(NetNamespace net) => new(net, AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 
+    /// <summary>The descriptor table (the "process") this socket belongs to.</summary>
     public FdTable Files { get; }
+    /// <summary>The stack this socket lives in.</summary>
     public NetNamespace Net => Files.Net;
     /// <summary>The descriptor, or -1 once disposed.</summary>
     public int Fd => _fd;
+
+    /// <summary>SO_DOMAIN as .NET's <see cref="System.Net.Sockets.AddressFamily"/>.</summary>
+    public AddressFamily AddressFamily => GetOption(SOL_SOCKET, SO_DOMAIN) == AF_INET ? AddressFamily.InterNetwork : AddressFamily.Unknown;
+    /// <summary>SO_TYPE as .NET's <see cref="System.Net.Sockets.SocketType"/>.</summary>
+    public SocketType SocketType => (SocketType)GetOption(SOL_SOCKET, SO_TYPE);
+    /// <summary>SO_PROTOCOL as .NET's <see cref="System.Net.Sockets.ProtocolType"/>.</summary>
+    public ProtocolType ProtocolType => (ProtocolType)GetOption(SOL_SOCKET, SO_PROTOCOL);
 
     private static int Check(int ret, string what) => ret < 0 ? Throw(ret, what) : ret;
 
@@ -73,51 +102,62 @@ public sealed class NetSocket : IDisposable
 
     // ------------------------------------------------------------------ setup
 
-    public void Bind(Ipv4EndPoint local) => Check(SocketCalls.Bind(Files, FdOrThrow, local.ToSockAddr()), "bind");
+    /// <summary>bind(2).</summary>
+    public void Bind(EndPoint localEP) => Check(SocketCalls.Bind(Files, FdOrThrow, SocketConvert.ToSockAddr(localEP)), "bind");
 
+    /// <summary>listen(2).</summary>
     public void Listen(int backlog = 128) => Check(SocketCalls.Listen(Files, FdOrThrow, backlog), "listen");
 
     /// <summary>connect(2), blocking unless the socket is non-blocking.</summary>
-    public void Connect(Ipv4EndPoint remote) => Check(SocketCalls.Connect(Files, FdOrThrow, remote.ToSockAddr()), "connect");
+    public void Connect(EndPoint remoteEP) => Check(SocketCalls.Connect(Files, FdOrThrow, SocketConvert.ToSockAddr(remoteEP)), "connect");
+
+    /// <summary>connect(2) to an address and port.</summary>
+    public void Connect(IPAddress address, int port) => Connect(new IPEndPoint(address, port));
 
     /// <summary>Connects without blocking a thread: a non-blocking connect, then (EINPROGRESS) waiting for writability and SO_ERROR.</summary>
-    public ValueTask ConnectAsync(Ipv4EndPoint remote, CancellationToken ct = default)
+    public ValueTask ConnectAsync(EndPoint remoteEP, CancellationToken cancellationToken = default)
     {
         int fd = FdOrThrow;
-        int r = SocketCalls.Connect(Files, fd, remote.ToSockAddr(), forceNonblock: true);
+        var sa = SocketConvert.ToSockAddr(remoteEP);
+        int r = SocketCalls.Connect(Files, fd, sa, forceNonblock: true);
         if (r == 0) return ValueTask.CompletedTask;
         if (r != -Errno.EINPROGRESS && r != -Errno.EALREADY) return ValueTask.FromException(Error(r, "connect"));
-        return ConnectSlowAsync(fd, remote, ct);
+        return ConnectSlowAsync(fd, sa, cancellationToken);
     }
 
+    /// <summary>Connects to an address and port without blocking a thread.</summary>
+    public ValueTask ConnectAsync(IPAddress address, int port, CancellationToken cancellationToken = default) =>
+        ConnectAsync(new IPEndPoint(address, port), cancellationToken);
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ConnectSlowAsync(int fd, Ipv4EndPoint remote, CancellationToken ct)
+    private async ValueTask ConnectSlowAsync(int fd, SockAddr sa, CancellationToken ct)
     {
         await PollAsync(POLLOUT, ct).ConfigureAwait(false);
         // The outcome: SO_ERROR, then a second connect() that answers 0 (connected) like a C program's.
         Check(SocketCalls.Getsockopt(Files, fd, SOL_SOCKET, SO_ERROR, out int soError), "getsockopt");
         if (soError != 0) Throw(-soError, "connect");
-        int r = SocketCalls.Connect(Files, fd, remote.ToSockAddr(), forceNonblock: true);
+        int r = SocketCalls.Connect(Files, fd, sa, forceNonblock: true);
         if (r < 0 && r != -Errno.EISCONN) Throw(r, "connect");
     }
 
-    /// <summary>accept(2), blocking unless the socket is non-blocking.</summary>
-    public NetSocket Accept(out Ipv4EndPoint peer, int flags = 0)
+    /// <summary>accept4(2), blocking unless the socket is non-blocking; <paramref name="flags"/> takes SOCK_NONBLOCK/SOCK_CLOEXEC.</summary>
+    public NetSocket Accept(out IPEndPoint remoteEP, int flags = 0)
     {
         int nfd = Check(SocketCalls.Accept4(Files, FdOrThrow, out var sa, flags), "accept");
-        peer = Ipv4EndPoint.FromSockAddr(sa);
+        remoteEP = SocketConvert.ToIPEndPoint(sa);
         return new NetSocket(Files, nfd);
     }
 
-    public NetSocket Accept() => Accept(out _);
+    /// <summary>accept(2), blocking unless the socket is non-blocking.</summary>
+    public NetSocket Accept() => new(Files, Check(SocketCalls.Accept4(Files, FdOrThrow, out _, 0), "accept"));
 
     /// <summary>Accepts without blocking a thread.</summary>
-    public ValueTask<NetSocket> AcceptAsync(CancellationToken ct = default)
+    public ValueTask<NetSocket> AcceptAsync(CancellationToken cancellationToken = default)
     {
         int fd = FdOrThrow;
-        if (TryOnce(Op.Accept, fd, default, default, 0, default, out int r, out _, out var wait, ct))
+        if (TryOnce(Op.Accept, fd, default, default, 0, default, out int r, out _, out var wait, cancellationToken))
             return r >= 0 ? new ValueTask<NetSocket>(new NetSocket(Files, r)) : ValueTask.FromException<NetSocket>(Error(r, "accept"));
-        return AcceptSlowAsync(fd, wait, ct);
+        return AcceptSlowAsync(fd, wait, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -130,55 +170,116 @@ public sealed class NetSocket : IDisposable
     // ------------------------------------------------------------------ data
 
     /// <summary>send(2).</summary>
-    public int Send(ReadOnlySpan<byte> data, int flags = 0) => Check(SocketCalls.Send(Files, FdOrThrow, data, flags), "send");
+    public int Send(ReadOnlySpan<byte> buffer) => Send(buffer, 0);
+
+    /// <summary>send(2) with .NET's flags (OutOfBand, DontRoute).</summary>
+    public int Send(ReadOnlySpan<byte> buffer, SocketFlags socketFlags) => Send(buffer, SocketConvert.Flags(socketFlags));
+
+    /// <summary>send(2) with Linux's MSG_* flags.</summary>
+    public int Send(ReadOnlySpan<byte> buffer, int flags) => Check(SocketCalls.Send(Files, FdOrThrow, buffer, flags), "send");
 
     /// <summary>recv(2); 0 at end of stream.</summary>
-    public int Receive(Span<byte> buffer, int flags = 0) => Check(SocketCalls.Recv(Files, FdOrThrow, buffer, flags), "recv");
+    public int Receive(Span<byte> buffer) => Receive(buffer, 0);
+
+    /// <summary>recv(2) with .NET's flags (Peek, OutOfBand).</summary>
+    public int Receive(Span<byte> buffer, SocketFlags socketFlags) => Receive(buffer, SocketConvert.Flags(socketFlags));
+
+    /// <summary>recv(2) with Linux's MSG_* flags.</summary>
+    public int Receive(Span<byte> buffer, int flags) => Check(SocketCalls.Recv(Files, FdOrThrow, buffer, flags), "recv");
 
     /// <summary>sendto(2).</summary>
-    public int SendTo(ReadOnlySpan<byte> data, Ipv4EndPoint to, int flags = 0) =>
-        Check(SocketCalls.Sendto(Files, FdOrThrow, data, flags, to.ToSockAddr()), "sendto");
+    public int SendTo(ReadOnlySpan<byte> buffer, EndPoint remoteEP) => SendTo(buffer, 0, remoteEP);
 
-    /// <summary>recvfrom(2).</summary>
-    public int ReceiveFrom(Span<byte> buffer, out Ipv4EndPoint from, int flags = 0)
+    /// <summary>sendto(2) with Linux's MSG_* flags.</summary>
+    public int SendTo(ReadOnlySpan<byte> buffer, int flags, EndPoint remoteEP) =>
+        Check(SocketCalls.Sendto(Files, FdOrThrow, buffer, flags, SocketConvert.ToSockAddr(remoteEP)), "sendto");
+
+    /// <summary>
+    /// recvfrom(2). As <see cref="System.Net.Sockets.Socket.ReceiveFrom(byte[], ref EndPoint)"/>,
+    /// <paramref name="remoteEP"/> is replaced only when the sender differs from it.
+    /// </summary>
+    public int ReceiveFrom(Span<byte> buffer, ref EndPoint remoteEP) => ReceiveFrom(buffer, 0, ref remoteEP);
+
+    /// <summary>recvfrom(2) with Linux's MSG_* flags.</summary>
+    public int ReceiveFrom(Span<byte> buffer, int flags, ref EndPoint remoteEP)
     {
         int n = Check(SocketCalls.Recvfrom(Files, FdOrThrow, buffer, flags, out var sa), "recvfrom");
-        from = Ipv4EndPoint.FromSockAddr(sa);
+        if (remoteEP is not IPEndPoint ip || !SocketConvert.Equals(ip, sa)) remoteEP = FromEndPoint(sa);
         return n;
     }
 
-    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> data, int flags = 0, CancellationToken ct = default) =>
-        RunAsync(Op.Send, default, data, flags, default, "send", ct);
+    /// <summary>send(2) without blocking a thread.</summary>
+    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Send, default, buffer, 0, default, "send", cancellationToken);
 
-    public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> data, Ipv4EndPoint to, int flags = 0, CancellationToken ct = default) =>
-        RunAsync(Op.SendTo, default, data, flags, to.ToSockAddr(), "sendto", ct);
+    /// <summary>send(2) with .NET's flags without blocking a thread.</summary>
+    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, SocketFlags socketFlags, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Send, default, buffer, SocketConvert.Flags(socketFlags), default, "send", cancellationToken);
 
-    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, int flags = 0, CancellationToken ct = default) =>
-        RunAsync(Op.Recv, buffer, default, flags, default, "recv", ct);
+    /// <summary>send(2) with Linux's MSG_* flags without blocking a thread (MSG_DONTWAIT: fail with EAGAIN instead of waiting).</summary>
+    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, int flags, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Send, default, buffer, flags, default, "send", cancellationToken);
 
-    public ValueTask<ReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, int flags = 0, CancellationToken ct = default)
+    /// <summary>sendto(2) without blocking a thread.</summary>
+    public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> buffer, EndPoint remoteEP, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.SendTo, default, buffer, 0, SocketConvert.ToSockAddr(remoteEP), "sendto", cancellationToken);
+
+    /// <summary>sendto(2) with Linux's MSG_* flags without blocking a thread.</summary>
+    public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> buffer, int flags, EndPoint remoteEP, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.SendTo, default, buffer, flags, SocketConvert.ToSockAddr(remoteEP), "sendto", cancellationToken);
+
+    /// <summary>recv(2) without blocking a thread; 0 at end of stream.</summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Recv, buffer, default, 0, default, "recv", cancellationToken);
+
+    /// <summary>recv(2) with .NET's flags without blocking a thread.</summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, SocketFlags socketFlags, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Recv, buffer, default, SocketConvert.Flags(socketFlags), default, "recv", cancellationToken);
+
+    /// <summary>recv(2) with Linux's MSG_* flags without blocking a thread.</summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, int flags, CancellationToken cancellationToken = default) =>
+        RunAsync(Op.Recv, buffer, default, flags, default, "recv", cancellationToken);
+
+    /// <summary>recvfrom(2) without blocking a thread: the byte count and the sender.</summary>
+    public ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ReceiveFromAsync(buffer, 0, cancellationToken);
+
+    /// <summary>recvfrom(2) with Linux's MSG_* flags without blocking a thread.</summary>
+    public ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, int flags, CancellationToken cancellationToken = default)
     {
         int fd = FdOrThrow;
-        if (TryOnce(Op.RecvFrom, fd, buffer, default, flags, default, out int r, out var from, out var wait, ct))
+        if (TryOnce(Op.RecvFrom, fd, buffer, default, flags, default, out int r, out var from, out var wait, cancellationToken))
             return r >= 0
-                ? new ValueTask<ReceiveFromResult>(new ReceiveFromResult(r, Ipv4EndPoint.FromSockAddr(from)))
-                : ValueTask.FromException<ReceiveFromResult>(Error(r, "recvfrom"));
-        return ReceiveFromSlowAsync(fd, buffer, flags, wait, ct);
+                ? new ValueTask<SocketReceiveFromResult>(new SocketReceiveFromResult { ReceivedBytes = r, RemoteEndPoint = FromEndPoint(from) })
+                : ValueTask.FromException<SocketReceiveFromResult>(Error(r, "recvfrom"));
+        return ReceiveFromSlowAsync(fd, buffer, flags, wait, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReceiveFromResult> ReceiveFromSlowAsync(int fd, Memory<byte> buffer, int flags, ValueTask<int> wait, CancellationToken ct)
+    private async ValueTask<SocketReceiveFromResult> ReceiveFromSlowAsync(int fd, Memory<byte> buffer, int flags, ValueTask<int> wait, CancellationToken ct)
     {
         while (true)
         {
             await wait.ConfigureAwait(false);
             if (TryOnce(Op.RecvFrom, fd, buffer, default, flags, default, out int r, out var from, out wait, ct))
-                return r >= 0 ? new ReceiveFromResult(r, Ipv4EndPoint.FromSockAddr(from)) : throw Error(r, "recvfrom");
+                return r >= 0 ? new SocketReceiveFromResult { ReceivedBytes = r, RemoteEndPoint = FromEndPoint(from) } : throw Error(r, "recvfrom");
         }
     }
 
-    /// <summary>Waits until poll() reports one of <paramref name="events"/> (or an error/hangup); returns the revents.</summary>
-    public ValueTask<int> PollAsync(int events, CancellationToken ct = default)
+    /// <summary>The sender as an <see cref="IPEndPoint"/>, the same object as last time when the sender is the same.</summary>
+    private IPEndPoint FromEndPoint(in SockAddr sa)
+    {
+        var c = _lastFrom;
+        if (c is not null && c.Addr == sa.Addr && c.Port == sa.Port) return c.EndPoint;
+        var ep = SocketConvert.ToIPEndPoint(sa);
+        _lastFrom = new EndPointCache(sa.Addr, sa.Port, ep);
+        return ep;
+    }
+
+    private sealed record EndPointCache(uint Addr, ushort Port, IPEndPoint EndPoint);
+
+    /// <summary>Waits until poll() reports one of <paramref name="events"/> (POLLIN, POLLOUT..., or an error/hangup); returns the revents.</summary>
+    public ValueTask<int> PollAsync(int events, CancellationToken cancellationToken = default)
     {
         int fd = FdOrThrow;
         ValueTask<int> wait;
@@ -186,9 +287,9 @@ public sealed class NetSocket : IDisposable
         {
             int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
             if (mask != 0) return new ValueTask<int>(mask);
-            wait = WaiterFor(fd, events).Arm(ct, alsoWritable: (events & POLLOUT) != 0);
+            wait = WaiterFor(fd, events).Arm(cancellationToken, alsoWritable: (events & POLLOUT) != 0);
         }
-        return PollSlowAsync(fd, events, wait, ct);
+        return PollSlowAsync(fd, events, wait, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -229,6 +330,7 @@ public sealed class NetSocket : IDisposable
     {
         from = default;
         wait = default;
+        if (ct.IsCancellationRequested) { r = int.MinValue; wait = ValueTask.FromCanceled<int>(ct); return false; }
         lock (Net.SyncRoot)
         {
             if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
@@ -278,35 +380,128 @@ public sealed class NetSocket : IDisposable
         return p[0].Revents;
     }
 
+    /// <summary>shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR.</summary>
     public void Shutdown(int how) => Check(SocketCalls.Shutdown(Files, FdOrThrow, how), "shutdown");
+
+    /// <summary>shutdown(2) with .NET's <see cref="SocketShutdown"/> (Receive, Send, Both: SHUT_RD, SHUT_WR, SHUT_RDWR).</summary>
+    public void Shutdown(SocketShutdown how) => Shutdown((int)how);
 
     // ------------------------------------------------------------------ options and names
 
-    public Ipv4EndPoint LocalEndPoint
+    /// <summary>getsockname(2): the local address and port.</summary>
+    public IPEndPoint LocalEndPoint
     {
         get
         {
             Check(SocketCalls.Getsockname(Files, FdOrThrow, out var sa), "getsockname");
-            return Ipv4EndPoint.FromSockAddr(sa);
+            return SocketConvert.ToIPEndPoint(sa);
         }
     }
 
-    public Ipv4EndPoint RemoteEndPoint
+    /// <summary>getpeername(2): the peer's address and port; null when not connected (ENOTCONN), as System.Net.Sockets answers.</summary>
+    public IPEndPoint? RemoteEndPoint
     {
         get
         {
-            Check(SocketCalls.Getpeername(Files, FdOrThrow, out var sa), "getpeername");
-            return Ipv4EndPoint.FromSockAddr(sa);
+            int r = SocketCalls.Getpeername(Files, FdOrThrow, out var sa);
+            if (r == -Errno.ENOTCONN) return null;
+            Check(r, "getpeername");
+            return SocketConvert.ToIPEndPoint(sa);
         }
     }
 
+    /// <summary>Whether the socket has a peer (getpeername succeeds).</summary>
+    public bool Connected => _fd >= 0 && SocketCalls.Getpeername(Files, _fd, out _) == 0;
+
+    /// <summary>SIOCINQ (FIONREAD): bytes ready to read.</summary>
+    public int Available
+    {
+        get
+        {
+            int v = 0;
+            Check(SocketCalls.Ioctl(Files, FdOrThrow, FIONREAD, ref v), "ioctl");
+            return v;
+        }
+    }
+
+    /// <summary>setsockopt(2) with an int value, Linux's level and name (SOL_SOCKET, SO_REUSEADDR...).</summary>
     public void SetOption(int level, int optname, int value) =>
         Check(SocketCalls.Setsockopt(Files, FdOrThrow, level, optname, value), "setsockopt");
 
+    /// <summary>getsockopt(2) of an int value.</summary>
     public int GetOption(int level, int optname)
     {
         Check(SocketCalls.Getsockopt(Files, FdOrThrow, level, optname, out int v), "getsockopt");
         return v;
+    }
+
+    /// <summary>TCP_NODELAY: send small segments at once instead of waiting (Nagle off).</summary>
+    public bool NoDelay
+    {
+        get => GetOption(IPPROTO_TCP, TCP_NODELAY) != 0;
+        set => SetOption(IPPROTO_TCP, TCP_NODELAY, value ? 1 : 0);
+    }
+
+    /// <summary>SO_KEEPALIVE.</summary>
+    public bool KeepAlive
+    {
+        get => GetOption(SOL_SOCKET, SO_KEEPALIVE) != 0;
+        set => SetOption(SOL_SOCKET, SO_KEEPALIVE, value ? 1 : 0);
+    }
+
+    /// <summary>SO_REUSEADDR.</summary>
+    public bool ReuseAddress
+    {
+        get => GetOption(SOL_SOCKET, SO_REUSEADDR) != 0;
+        set => SetOption(SOL_SOCKET, SO_REUSEADDR, value ? 1 : 0);
+    }
+
+    /// <summary>SO_BROADCAST.</summary>
+    public bool EnableBroadcast
+    {
+        get => GetOption(SOL_SOCKET, SO_BROADCAST) != 0;
+        set => SetOption(SOL_SOCKET, SO_BROADCAST, value ? 1 : 0);
+    }
+
+    /// <summary>SO_RCVBUF (Linux doubles what is set, and reports the doubled value).</summary>
+    public int ReceiveBufferSize
+    {
+        get => GetOption(SOL_SOCKET, SO_RCVBUF);
+        set => SetOption(SOL_SOCKET, SO_RCVBUF, value);
+    }
+
+    /// <summary>SO_SNDBUF (Linux doubles what is set, and reports the doubled value).</summary>
+    public int SendBufferSize
+    {
+        get => GetOption(SOL_SOCKET, SO_SNDBUF);
+        set => SetOption(SOL_SOCKET, SO_SNDBUF, value);
+    }
+
+    /// <summary>IP_TTL: the time to live of unicast datagrams.</summary>
+    public short Ttl
+    {
+        get => (short)GetOption(IPPROTO_IP, IP_TTL);
+        set => SetOption(IPPROTO_IP, IP_TTL, value);
+    }
+
+    /// <summary>SO_LINGER: whether and how long close() waits for unsent data (0 seconds: close sends RST).</summary>
+    public LingerOption LingerState
+    {
+        get
+        {
+            Span<byte> l = stackalloc byte[8];
+            int len = 8;
+            Check(SocketCalls.Getsockopt(Files, FdOrThrow, SOL_SOCKET, SO_LINGER, l, ref len), "getsockopt");
+            return new LingerOption(BinaryPrimitives.ReadInt32LittleEndian(l) != 0, BinaryPrimitives.ReadInt32LittleEndian(l[4..]));
+        }
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Span<byte> l = stackalloc byte[8];
+            BinaryPrimitives.WriteInt32LittleEndian(l, value.Enabled ? 1 : 0);
+            BinaryPrimitives.WriteInt32LittleEndian(l[4..], value.LingerTime);
+            Check(SocketCalls.Setsockopt(Files, FdOrThrow, SOL_SOCKET, SO_LINGER, l), "setsockopt");
+        }
     }
 
     /// <summary>O_NONBLOCK off (true) or on (false), through fcntl.</summary>
@@ -320,44 +515,45 @@ public sealed class NetSocket : IDisposable
         }
     }
 
-    /// <summary>SO_RCVTIMEO (TimeSpan.Zero: forever).</summary>
-    public TimeSpan ReceiveTimeout
+    /// <summary>SO_RCVTIMEO in milliseconds, as <see cref="System.Net.Sockets.Socket.ReceiveTimeout"/>: 0 or -1 wait forever; a blocking receive that times out fails with EAGAIN (SocketError.WouldBlock).</summary>
+    public int ReceiveTimeout
     {
         get => GetTimeval(SO_RCVTIMEO);
         set => SetTimeval(SO_RCVTIMEO, value);
     }
 
-    /// <summary>SO_SNDTIMEO (TimeSpan.Zero: forever).</summary>
-    public TimeSpan SendTimeout
+    /// <summary>SO_SNDTIMEO in milliseconds (0 or -1: forever).</summary>
+    public int SendTimeout
     {
         get => GetTimeval(SO_SNDTIMEO);
         set => SetTimeval(SO_SNDTIMEO, value);
     }
 
-    private void SetTimeval(int opt, TimeSpan t)
+    private void SetTimeval(int opt, int ms)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ms, -1);
+        if (ms == -1) ms = 0;
         Span<byte> tv = stackalloc byte[16];
-        long us = t.Ticks / 10;
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(tv, us / 1_000_000);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(tv[8..], us % 1_000_000);
+        BinaryPrimitives.WriteInt64LittleEndian(tv, ms / 1000);
+        BinaryPrimitives.WriteInt64LittleEndian(tv[8..], ms % 1000 * 1000);
         Check(SocketCalls.Setsockopt(Files, FdOrThrow, SOL_SOCKET, opt, tv), "setsockopt");
     }
 
-    private TimeSpan GetTimeval(int opt)
+    private int GetTimeval(int opt)
     {
         Span<byte> tv = stackalloc byte[16];
         int len = 16;
         Check(SocketCalls.Getsockopt(Files, FdOrThrow, SOL_SOCKET, opt, tv, ref len), "getsockopt");
-        long sec = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(tv);
-        long usec = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(tv[8..]);
-        return TimeSpan.FromTicks(sec * TimeSpan.TicksPerSecond + usec * 10);
+        long sec = BinaryPrimitives.ReadInt64LittleEndian(tv);
+        long usec = BinaryPrimitives.ReadInt64LittleEndian(tv[8..]);
+        return (int)Math.Min(int.MaxValue, sec * 1000 + (usec + 999) / 1000);
     }
 
     private Sock SkOf(int fd) =>
         Files.Lookup(fd)?.Sk ?? throw new NetStackException(Errno.EBADF, "socket closed");
 
-    /// <summary>A <see cref="NetStream"/> over this connected stream socket (closing the stream closes the socket when <paramref name="ownsSocket"/>).</summary>
-    public NetStream GetStream(bool ownsSocket = false) => new(this, ownsSocket);
+    /// <summary>A <see cref="NetStream"/> over this connected stream socket; disposing the stream closes the socket unless <paramref name="ownsSocket"/> is false.</summary>
+    public NetStream GetStream(bool ownsSocket = true) => new(this, ownsSocket);
 
     /// <summary>close(2).</summary>
     public void Dispose()
@@ -366,5 +562,13 @@ public sealed class NetSocket : IDisposable
         if (fd >= 0) SocketCalls.Close(Files, fd);
     }
 
+    /// <summary>close(2); completes at once (close never blocks unless SO_LINGER asks it to).</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
     public override string ToString() => $"NetSocket(fd {_fd})";
 }

@@ -30,12 +30,12 @@ public sealed class NetStackHost : IDisposable
             Device.Capture = Pcap;
             Device.BusyPollUs = options.BusyPollUs;
             Net = new NetNamespace(options.Namespace ?? "netstack", clock);
-            Net.AddDevice(Device, options.Address, options.PrefixLen);
+            Net.AddDevice(Device, options.AddressValue, options.PrefixLen);
             // --fault: a seeded impairment on the wire side of the TAP (loss, dup, reorder, ...).
             if (options.Fault is { } fault)
                 lock (Net.SyncRoot) Faults = FaultInjector.Attach(Device, FaultSpec.Parse(fault));
-            if (options.Gateway != 0)
-                NetStackException.ThrowIfError(Net.Fib.AddDefault(options.Gateway, Device), "adding the default route");
+            if (options.GatewayValue != 0)
+                NetStackException.ThrowIfError(Net.Fib.AddDefault(options.GatewayValue, Device), "adding the default route");
         }
         catch
         {
@@ -66,10 +66,10 @@ public sealed class NetStackHost : IDisposable
 
     /// <summary>A one-line description: "10.7.0.2/24 on tap0 in netns netstack, mac 02:..., default via 10.7.0.1".</summary>
     public override string ToString() =>
-        $"{Ipv4Address.Format(Options.Address)}/{Options.PrefixLen} on {Device.IfName} in " +
+        $"{Options.Address}/{Options.PrefixLen} on {Device.IfName} in " +
         (Options.Namespace is null ? "the current network namespace" : $"netns {Options.Namespace}") +
         $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
-        (Options.Gateway != 0 ? $", default via {Ipv4Address.Format(Options.Gateway)}" : "");
+        (Options.Gateway is not null ? $", default via {Options.Gateway}" : "");
 
     public void Dispose()
     {

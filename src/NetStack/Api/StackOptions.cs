@@ -1,3 +1,4 @@
+using System.Net;
 using NetStack.Net;
 using NetStack.Wire;
 
@@ -7,15 +8,16 @@ namespace NetStack.Api;
 /// What <see cref="NetStackHost"/> needs to bring a stack up on a TAP: where the TAP is, the
 /// stack's own address, MAC and default route, and an optional capture file. The defaults match
 /// setup-tap.sh: namespace "netstack", TAP "tap0", kernel at 10.7.0.1/24, stack at 10.7.0.2/24.
-/// Addresses are host-order uints, as everywhere in the stack.
 /// </summary>
 public sealed class StackOptions
 {
     public const string DefaultNamespace = "netstack";
     public const string DefaultTap = "tap0";
-    public static readonly uint DefaultAddress = Ipv4Address.Parse("10.7.0.2");
+    /// <summary>10.7.0.2, the stack's address in setup-tap.sh's subnet.</summary>
+    public static readonly IPAddress DefaultAddress = IPAddress.Parse("10.7.0.2");
     public const int DefaultPrefixLen = 24;
-    public static readonly uint DefaultGateway = Ipv4Address.Parse("10.7.0.1");
+    /// <summary>10.7.0.1, the kernel's side of the TAP.</summary>
+    public static readonly IPAddress DefaultGateway = IPAddress.Parse("10.7.0.1");
     /// <summary>Locally administered (bit 1 of the first octet), unicast; the last four octets echo 10.7.0.2.</summary>
     public static readonly MacAddress DefaultMac = MacAddress.Parse("02:00:0a:07:00:02");
 
@@ -25,11 +27,15 @@ public sealed class StackOptions
     public string Tap { get; set; } = DefaultTap;
     /// <summary>Create the TAP when it does not exist (it then lives only as long as the stack).</summary>
     public bool CreateTapIfMissing { get; set; }
-    /// <summary>The stack's IPv4 address, host order.</summary>
-    public uint Address { get; set; } = DefaultAddress;
+    /// <summary>The stack's IPv4 address.</summary>
+    public IPAddress Address { get; set; } = DefaultAddress;
+    /// <summary>The address in host order, as the stack keeps it.</summary>
+    internal uint AddressValue => SocketConvert.ToUInt32(Address);
     public int PrefixLen { get; set; } = DefaultPrefixLen;
-    /// <summary>The default route's gateway, host order; 0 for no default route.</summary>
-    public uint Gateway { get; set; } = DefaultGateway;
+    /// <summary>The default route's gateway; null for no default route.</summary>
+    public IPAddress? Gateway { get; set; } = DefaultGateway;
+    /// <summary>The gateway in host order, 0 for none.</summary>
+    internal uint GatewayValue => Gateway is null ? 0 : SocketConvert.ToUInt32(Gateway);
     /// <summary>The stack's Ethernet address.</summary>
     public MacAddress Mac { get; set; } = DefaultMac;
     /// <summary>Write every frame the device sees to this pcap file; null for none.</summary>
@@ -40,11 +46,12 @@ public sealed class StackOptions
     public int BusyPollUs { get; set; }
 
     /// <summary>The kernel's conventional address on the same subnet: the first host (.1), or 0 if that is ours.</summary>
-    public static uint FirstHost(uint address, int prefixLen)
+    public static IPAddress? FirstHost(IPAddress address, int prefixLen)
     {
-        if (prefixLen >= 31) return 0;
-        uint first = (address & Ipv4Address.PrefixMask(prefixLen)) + 1;
-        return first == address ? 0 : first;
+        uint a = SocketConvert.ToUInt32(address);
+        if (prefixLen is < 1 or >= 31) return null;
+        uint first = (a & Ipv4Address.PrefixMask(prefixLen)) + 1;
+        return first == a ? null : SocketConvert.ToIPAddress(first);
     }
 
     /// <summary>Checks the options are usable together; throws <see cref="NetStackException"/> (EINVAL) with a one-line reason.</summary>
@@ -52,17 +59,21 @@ public sealed class StackOptions
     {
         if (PrefixLen is < 1 or > 32) throw new NetStackException(Errno.EINVAL, $"bad prefix length /{PrefixLen}");
         if (BusyPollUs is < 0 or > 1_000_000) throw new NetStackException(Errno.EINVAL, $"bad busy-poll {BusyPollUs} us: 0 to 1000000");
-        uint a = Address, mask = Ipv4Address.PrefixMask(PrefixLen);
+        if (Address is null || Address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new NetStackException(Errno.EINVAL, $"bad address {Address?.ToString() ?? "(none)"}: an IPv4 address is needed");
+        if (Gateway is not null && Gateway.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new NetStackException(Errno.EINVAL, $"bad gateway {Gateway}: an IPv4 address is needed");
+        uint a = AddressValue, mask = Ipv4Address.PrefixMask(PrefixLen), gw = GatewayValue;
         if (a == 0 || Ipv4Address.IsMulticast(a) || Ipv4Address.IsLoopback(a) || Ipv4Address.IsZeroNet(a) || a == Ipv4Address.Broadcast)
             throw new NetStackException(Errno.EINVAL, $"bad address {Ipv4Address.Format(a)}: not a unicast host address");
         if (PrefixLen < 31 && ((a & ~mask) == 0 || (a | mask) == Ipv4Address.Broadcast))
             throw new NetStackException(Errno.EINVAL, $"bad address {Ipv4Address.Format(a)}/{PrefixLen}: that is the subnet's network or broadcast address");
-        if (Gateway != 0)
+        if (gw != 0)
         {
-            if ((Gateway & mask) != (a & mask))
-                throw new NetStackException(Errno.EINVAL, $"gateway {Ipv4Address.Format(Gateway)} is not on {Ipv4Address.Format(a & mask)}/{PrefixLen}");
-            if (Gateway == a)
-                throw new NetStackException(Errno.EINVAL, $"gateway {Ipv4Address.Format(Gateway)} is the stack's own address");
+            if ((gw & mask) != (a & mask))
+                throw new NetStackException(Errno.EINVAL, $"gateway {Gateway} is not on {Ipv4Address.Format(a & mask)}/{PrefixLen}");
+            if (gw == a)
+                throw new NetStackException(Errno.EINVAL, $"gateway {Gateway} is the stack's own address");
         }
         if (Fault is not null && !Drivers.FaultSpec.TryParse(Fault, out _, out string faultError))
             throw new NetStackException(Errno.EINVAL, $"bad fault spec '{Fault}': {faultError}");

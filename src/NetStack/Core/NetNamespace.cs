@@ -124,6 +124,7 @@ public sealed partial class NetNamespace : IDisposable
             dev.IsUp = true;
             if (address != 0) InetAddress.Add(this, dev, address, prefixLen);
         }
+        _softirq.DeviceAdded(dev);
     }
 
     /// <summary>Finds the device that owns a local address, or null.</summary>

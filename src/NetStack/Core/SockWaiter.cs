@@ -22,6 +22,12 @@ public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     private bool _armed;
     private Exception? _pendingException;
     private CancellationTokenRegistration _ctr;
+    /// <summary>The token of the armed wait: a cancellation callback of an earlier wait must not cancel this one.</summary>
+    private CancellationToken _armedToken;
+    /// <summary>Completions queued to the pool and not yet delivered.</summary>
+    private int _deliveries;
+    /// <summary>Whether the last completion's result was taken (GetResult) by its awaiter.</summary>
+    private volatile bool _consumed = true;
 
     internal SockWaiter(Sock sk) => _sk = sk;
 
@@ -40,13 +46,19 @@ public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     /// </summary>
     public ValueTask<int> Arm(CancellationToken ct = default, bool alsoWritable = false)
     {
-        if (_armed) throw new InvalidOperationException("another asynchronous operation of the same kind is already pending on this socket");
+        // A completion queued but neither delivered nor consumed belongs to the previous wait, which
+        // another caller still awaits: resetting the core now would hand the completion to this wait
+        // and crash the pool thread delivering it. The previous wait's own continuation has consumed
+        // its result (GetResult) before it arms again, so it may, even while the delivery unwinds.
+        if (_armed || (Volatile.Read(ref _deliveries) > 0 && !_consumed))
+            throw new InvalidOperationException("another asynchronous operation of the same kind is already pending on this socket");
         _core.Reset();
         _armed = true;
         AlsoWritable = alsoWritable;
         _pendingException = null;
+        _armedToken = ct;
         if (ct.CanBeCanceled)
-            _ctr = ct.UnsafeRegister(static s => ((SockWaiter)s!).Cancel(), this);
+            _ctr = ct.UnsafeRegister(static (s, token) => ((SockWaiter)s!).Cancel(token), this);
         return new ValueTask<int>(this, _core.Version);
     }
 
@@ -57,17 +69,29 @@ public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
         _armed = false;
         _ctr.Unregister(); // not Dispose(): it would wait for a running Cancel(), which waits for our lock
         _ctr = default;
+        _armedToken = default;
+        _consumed = false;
+        Interlocked.Increment(ref _deliveries);
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
-    private void Cancel()
+    /// <summary>
+    /// The cancellation callback. It may run late: Signal() cannot wait for a callback that is
+    /// already running (it would deadlock on the stack lock), so a callback of a finished wait can
+    /// arrive after the waiter was armed again. Only a callback for the armed wait's own token acts.
+    /// </summary>
+    private void Cancel(CancellationToken token)
     {
         lock (_sk.Net.SyncRoot)
         {
-            if (!_armed) return;
+            if (!_armed || token != _armedToken) return;
             _armed = false;
             _ctr = default;
-            _pendingException = new OperationCanceledException();
+            _armedToken = default;
+            // As System.Net.Sockets: the exception carries the caller's token.
+            _pendingException = new OperationCanceledException(token);
+            _consumed = false;
+        Interlocked.Increment(ref _deliveries);
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
     }
@@ -75,11 +99,25 @@ public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     /// <summary>Runs on a pool thread without the stack lock: completes the awaiter, whose continuation runs here.</summary>
     void IThreadPoolWorkItem.Execute()
     {
-        if (_pendingException is { } e) _core.SetException(e);
-        else _core.SetResult(0);
+        try
+        {
+            if (_pendingException is { } e) _core.SetException(e);
+            else _core.SetResult(0);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _deliveries);
+        }
     }
 
-    int IValueTaskSource<int>.GetResult(short token) => _core.GetResult(token);
+    /// <summary>True while a completion is queued to the pool and not yet delivered (for tests).</summary>
+    internal bool IsDelivering => Volatile.Read(ref _deliveries) > 0;
+
+    int IValueTaskSource<int>.GetResult(short token)
+    {
+        _consumed = true;
+        return _core.GetResult(token);
+    }
     ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
     void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);

@@ -34,26 +34,50 @@ internal sealed class SoftIrq
 
     public void Start()
     {
-        if (_running) return;
-        _running = true;
-        foreach (var dev in _net.Devices)
+        lock (_threads)
         {
-            var t = new Thread(() => RxLoop(dev)) { IsBackground = true, Name = $"netstack-rx-{dev.Name}" };
-            _threads.Add(t);
+            if (_running) return;
+            _running = true;
+            foreach (var dev in _net.Devices) StartRx(dev);
+            var timer = new Thread(TimerLoop) { IsBackground = true, Name = "netstack-timer" };
+            _threads.Add(timer);
+            timer.Start();
         }
-        _threads.Add(new Thread(TimerLoop) { IsBackground = true, Name = "netstack-timer" });
-        foreach (var t in _threads) t.Start();
+    }
+
+    /// <summary>
+    /// A device registered while the threads run gets its receive thread at once (the kernel
+    /// enables NAPI in dev_open whenever the device comes up, not only at boot).
+    /// </summary>
+    public void DeviceAdded(NetDevice dev)
+    {
+        lock (_threads)
+        {
+            if (_running) StartRx(dev);
+        }
+    }
+
+    private void StartRx(NetDevice dev)
+    {
+        var t = new Thread(() => RxLoop(dev)) { IsBackground = true, Name = $"netstack-rx-{dev.Name}" };
+        _threads.Add(t);
+        t.Start();
     }
 
     public void Stop()
     {
-        if (!_running) return;
-        _running = false;
+        Thread[] threads;
+        lock (_threads)
+        {
+            if (!_running) return;
+            _running = false;
+            threads = _threads.ToArray();
+            _threads.Clear();
+        }
         foreach (var dev in _net.Devices) dev.Kick();
         KickTimer();
         lock (_timerSignal) Monitor.PulseAll(_timerSignal);
-        foreach (var t in _threads) t.Join();
-        _threads.Clear();
+        foreach (var t in threads) t.Join();
     }
 
     /// <remarks>Mirrors net/core/dev.c: net_rx_action() calling a device's napi poll.</remarks>

@@ -26,5 +26,5 @@ public sealed class DiscardTcpService(NetNamespace net, ServiceOptions options, 
 public sealed class DiscardUdpService(NetNamespace net, ServiceOptions options, ushort port = DiscardTcpService.DefaultPort)
     : UdpService(net, "discard", port, options)
 {
-    protected override ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, Ipv4EndPoint from, CancellationToken ct) => ValueTask.CompletedTask;
+    protected override ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, System.Net.IPEndPoint from, CancellationToken ct) => ValueTask.CompletedTask;
 }

@@ -34,9 +34,9 @@ public sealed class EchoTcpService(NetNamespace net, ServiceOptions options, ush
 public sealed class EchoUdpService(NetNamespace net, ServiceOptions options, ushort port = EchoTcpService.DefaultPort)
     : UdpService(net, "echo", port, options)
 {
-    protected override async ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, Ipv4EndPoint from, CancellationToken ct)
+    protected override async ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, System.Net.IPEndPoint from, CancellationToken ct)
     {
-        int n = await s.SendToAsync(data, from, 0, ct).ConfigureAwait(false);
+        int n = await s.SendToAsync(data, from, ct).ConfigureAwait(false);
         Interlocked.Add(ref BytesOut, n);
     }
 }

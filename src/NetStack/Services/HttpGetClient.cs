@@ -9,7 +9,7 @@ using NetStack.Wire;
 namespace NetStack.Services;
 
 /// <summary>What a GET brought back.</summary>
-public sealed record HttpGetResult(int Status, string Reason, HttpHeaders Headers, long BodyBytes, TimeSpan Elapsed, Ipv4EndPoint Server)
+public sealed record HttpGetResult(int Status, string Reason, HttpHeaders Headers, long BodyBytes, TimeSpan Elapsed, System.Net.IPEndPoint Server)
 {
     /// <summary>Body bytes per second over the whole exchange (connect included), in MB/s (10^6 bytes).</summary>
     public double MegabytesPerSecond => Elapsed.TotalSeconds > 0 ? BodyBytes / Elapsed.TotalSeconds / 1e6 : 0;
@@ -24,7 +24,7 @@ public sealed record HttpGetResult(int Status, string Reason, HttpHeaders Header
 public static class HttpGetClient
 {
     /// <summary>Splits an http URL with a dotted-quad host; throws <see cref="FormatException"/> with a one-line reason.</summary>
-    public static (Ipv4EndPoint Server, string HostHeader, string PathAndQuery) ParseUrl(string url)
+    public static (System.Net.IPEndPoint Server, string HostHeader, string PathAndQuery) ParseUrl(string url)
     {
         const string scheme = "http://";
         if (url.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) throw new FormatException("https is not supported (no TLS); use http://");
@@ -55,7 +55,7 @@ public static class HttpGetClient
             throw new FormatException($"host '{host}' is not a dotted-quad IPv4 address (the stack has no resolver)");
         foreach (char c in path)
             if (c <= ' ' || c >= 0x7f) throw new FormatException("the URL path has spaces or non-ASCII characters; percent-encode them");
-        return (new Ipv4EndPoint(addr, port), port == 80 ? host : $"{host}:{port}", path);
+        return (new System.Net.IPEndPoint(SocketConvert.ToIPAddress(addr), port), port == 80 ? host : $"{host}:{port}", path);
     }
 
     /// <summary>
@@ -82,7 +82,7 @@ public static class HttpGetClient
         }
         catch (NetStackException e)
         {
-            throw new NetStackException(e.Errno, $"connect to {server}: {e.ErrnoName}", e);
+            throw new NetStackException(e.Errno, $"connect to {server}: {e.ErrnoName}");
         }
         idle.Touch();
         using var stream = new NetStream(sock, ownsSocket: false);

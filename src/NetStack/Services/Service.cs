@@ -66,7 +66,7 @@ public abstract class TcpService : Service
     public override string Transport => "tcp";
 
     /// <summary>The listening socket's address (useful with port 0).</summary>
-    public Ipv4EndPoint LocalEndPoint => _listener?.LocalEndPoint ?? default;
+    public System.Net.IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint;
 
     public override void Start()
     {
@@ -74,7 +74,7 @@ public abstract class TcpService : Service
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
-            l.Bind(new Ipv4EndPoint(Options.BindAddress, Port));
+            l.Bind(new System.Net.IPEndPoint(SocketConvert.ToIPAddress(Options.BindAddress), Port));
             l.Listen(Options.Backlog);
         }
         catch
@@ -210,14 +210,14 @@ public abstract class UdpService : Service
 
     public override string Transport => "udp";
 
-    public Ipv4EndPoint LocalEndPoint => _socket?.LocalEndPoint ?? default;
+    public System.Net.IPEndPoint? LocalEndPoint => _socket?.LocalEndPoint;
 
     public override void Start()
     {
         var s = NetSocket.Udp(Net);
         try
         {
-            s.Bind(new Ipv4EndPoint(Options.BindAddress, Port));
+            s.Bind(new System.Net.IPEndPoint(SocketConvert.ToIPAddress(Options.BindAddress), Port));
         }
         catch
         {
@@ -235,7 +235,7 @@ public abstract class UdpService : Service
         var buf = new byte[65536];
         while (!ct.IsCancellationRequested)
         {
-            ReceiveFromResult r;
+            System.Net.Sockets.SocketReceiveFromResult r;
             try
             {
                 r = await s.ReceiveFromAsync(buf, 0, ct).ConfigureAwait(false);
@@ -248,23 +248,23 @@ public abstract class UdpService : Service
                 continue;
             }
             Interlocked.Increment(ref Accepted);
-            Interlocked.Add(ref BytesIn, r.Count);
+            Interlocked.Add(ref BytesIn, r.ReceivedBytes);
             try
             {
-                await OnDatagram(s, buf.AsMemory(0, r.Count), r.From, ct).ConfigureAwait(false);
+                await OnDatagram(s, buf.AsMemory(0, r.ReceivedBytes), (System.Net.IPEndPoint)r.RemoteEndPoint, ct).ConfigureAwait(false);
                 Interlocked.Increment(ref Completed);
             }
             catch (OperationCanceledException) { break; }
             catch (NetStackException e)
             {
                 Interlocked.Increment(ref Failed);
-                Log($"{r.From}: {e.Message}");
+                Log($"{(System.Net.IPEndPoint)r.RemoteEndPoint}: {e.Message}");
             }
         }
     }
 
     /// <summary>Handles one datagram (its bytes are valid until this returns).</summary>
-    protected abstract ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, Ipv4EndPoint from, CancellationToken ct);
+    protected abstract ValueTask OnDatagram(NetSocket s, ReadOnlyMemory<byte> data, System.Net.IPEndPoint from, CancellationToken ct);
 
     public override async Task StopAsync()
     {

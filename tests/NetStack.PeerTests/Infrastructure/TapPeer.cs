@@ -52,9 +52,9 @@ public sealed partial class TapPeer : IDisposable
             {
                 Namespace = Ns,
                 Tap = Tap,
-                Address = StackAddr,
+                Address = Ep.Of(StackAddr, 0).Address,
                 PrefixLen = 24,
-                Gateway = KernelAddr,
+                Gateway = Ep.Of(KernelAddr, 0).Address,
                 PcapPath = PcapPath,
             };
             configure?.Invoke(options);

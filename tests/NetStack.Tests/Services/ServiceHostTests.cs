@@ -22,7 +22,7 @@ public sealed class ServiceHostTests : IDisposable
 
     public void Dispose() => _s.Dispose();
 
-    private static Ipv4EndPoint B(ushort port) => new(TwoStacks.AddrB, port);
+    private static System.Net.IPEndPoint B(ushort port) => Ep.Of(TwoStacks.AddrB, port);
 
     private async Task<NetSocket> ConnectAsync(ushort port)
     {
@@ -85,14 +85,14 @@ public sealed class ServiceHostTests : IDisposable
     public void PortTaken_StartFails_AndReleasesWhatItStarted()
     {
         using var squatter = NetSocket.Udp(_b);
-        squatter.Bind(new Ipv4EndPoint(0, 9)); // discard's UDP port
+        squatter.Bind(Ep.Of(0, 9)); // discard's UDP port
         var e = Assert.Throws<NetStackException>(() => ServiceHost.Start(_b, "echo,discard"));
         Assert.Equal(Errno.EADDRINUSE, e.Errno);
         // echo (started first) was stopped again: its ports can be bound.
         using var t = NetSocket.Tcp(_b);
-        t.Bind(new Ipv4EndPoint(0, 7));
+        t.Bind(Ep.Of(0, 7));
         using var u = NetSocket.Udp(_b);
-        u.Bind(new Ipv4EndPoint(0, 7));
+        u.Bind(Ep.Of(0, 7));
     }
 
     [Fact]
@@ -134,12 +134,12 @@ public sealed class ServiceHostTests : IDisposable
     {
         using var host = ServiceHost.Start(_b, "echo,discard");
         using var u = NetSocket.Udp(_a);
-        u.Bind(new Ipv4EndPoint(0, 0));
+        u.Bind(Ep.Of(0, 0));
         await u.SendToAsync("ping"u8.ToArray(), B(7)).AsTask().WaitAsync(Limit);
         var buf = new byte[100];
         var r = await u.ReceiveFromAsync(buf).AsTask().WaitAsync(Limit);
-        Assert.Equal("ping", Encoding.ASCII.GetString(buf, 0, r.Count));
-        Assert.Equal(B(7), r.From);
+        Assert.Equal("ping", Encoding.ASCII.GetString(buf, 0, r.ReceivedBytes));
+        Assert.Equal(B(7), r.RemoteEndPoint);
         await u.SendToAsync(new byte[1000], B(9)).AsTask().WaitAsync(Limit);
         var discard = host.Find("discard", "udp")!;
         Assert.True(TwoStacksWait.Until(() => Interlocked.Read(ref discard.BytesIn) == 1000));

@@ -97,15 +97,17 @@ internal sealed class Options
         if (!s.Contains('/')) s += "/24";
         if (!Ipv4Address.TryParseCidr(s, out uint addr, out int len) || len is < 1 or > 32)
             throw new UsageException($"bad address '{s}': expected a.b.c.d/len, e.g. 10.7.0.2/24");
-        Stack.Address = addr;
+        Stack.Address = new System.Net.IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(addr));
         Stack.PrefixLen = len;
     }
 
     private void ParseGateway(string s)
     {
         GatewayGiven = true;
-        if (s is "none" or "0.0.0.0") { Stack.Gateway = 0; return; }
-        Stack.Gateway = Ipv4Address.TryParse(s, out uint gw) ? gw : throw new UsageException($"bad gateway '{s}': expected a.b.c.d or none");
+        if (s is "none" or "0.0.0.0") { Stack.Gateway = null; return; }
+        Stack.Gateway = Ipv4Address.TryParse(s, out uint gw)
+            ? new System.Net.IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(gw))
+            : throw new UsageException($"bad gateway '{s}': expected a.b.c.d or none");
     }
 
     /// <summary>Removes <paramref name="flag"/> (or its <paramref name="alias"/>) from <see cref="Rest"/>; true if it was there.</summary>

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Globalization;
 using NetStack.Api;
 using NetStack.Net;
@@ -49,7 +51,7 @@ internal static class NcCommand
         }
         o.RejectUnknownOptions();
 
-        Ipv4EndPoint remote = default;
+        IPEndPoint remote = new(IPAddress.Any, 0);
         if (listen)
         {
             if (o.Rest.Count != 1 || !ushort.TryParse(o.Rest[0], NumberStyles.None, CultureInfo.InvariantCulture, out localPort))
@@ -60,42 +62,42 @@ internal static class NcCommand
             if (o.Rest.Count != 2 || !Ipv4Address.TryParse(o.Rest[0], out uint host) ||
                 !ushort.TryParse(o.Rest[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
                 throw new UsageException("nc takes HOST PORT (an IPv4 address and a port); try --help");
-            remote = new Ipv4EndPoint(host, port);
+            remote = new IPEndPoint(IPAddress.Parse(o.Rest[0]), port);
         }
 
         using var stack = StackAttach.Up(o, lo);
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         if (o.Duration is { } d) stop.CancelAfter(d);
-        var bindTo = new Ipv4EndPoint(local, localPort);
+        var bindTo = new IPEndPoint(new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), localPort);
         return udp
             ? RunUdp(stack.Net, listen, bindTo, remote, linger ?? 1, stop.Token)
             : RunTcp(stack.Net, listen, bindTo, remote, linger, stop.Token);
     }
 
     /// <summary>UDP: connect (or, with -l, bind and connect to the first sender), then pump both ways.</summary>
-    private static int RunUdp(Core.NetNamespace net, bool listen, Ipv4EndPoint local, Ipv4EndPoint remote, double linger, CancellationToken stop)
+    private static int RunUdp(Core.NetNamespace net, bool listen, IPEndPoint local, IPEndPoint remote, double linger, CancellationToken stop)
     {
         using var sock = NetSocket.Udp(net);
         var buf = new byte[65536];
         var stdout = Console.OpenStandardOutput();
-        if (listen || local.Port != 0 || local.Address != 0) sock.Bind(local);
+        if (listen || local.Port != 0 || !local.Address.Equals(IPAddress.Any)) sock.Bind(local);
         if (listen)
         {
             // nc -u -l: the first datagram names the peer; from then on it is a connected socket.
-            ReceiveFromResult first;
-            try { first = sock.ReceiveFromAsync(buf, 0, stop).AsTask().GetAwaiter().GetResult(); }
+            SocketReceiveFromResult first;
+            try { first = sock.ReceiveFromAsync(buf, stop).AsTask().GetAwaiter().GetResult(); }
             catch (OperationCanceledException) { return 0; }
-            stdout.Write(buf, 0, first.Count);
+            stdout.Write(buf, 0, first.ReceivedBytes);
             stdout.Flush();
-            remote = first.From;
+            remote = (IPEndPoint)first.RemoteEndPoint;
         }
         sock.Connect(remote);
         return Pump(sock, datagrams: true, linger, stop);
     }
 
     /// <summary>TCP: connect, or listen and accept one connection, then pump both ways.</summary>
-    private static int RunTcp(Core.NetNamespace net, bool listen, Ipv4EndPoint local, Ipv4EndPoint remote, double? linger, CancellationToken stop)
+    private static int RunTcp(Core.NetNamespace net, bool listen, IPEndPoint local, IPEndPoint remote, double? linger, CancellationToken stop)
     {
         using var sock = NetSocket.Tcp(net);
         if (listen)
@@ -108,7 +110,7 @@ internal static class NcCommand
             catch (OperationCanceledException) { return 0; }
             using (conn) return Pump(conn, datagrams: false, linger ?? double.PositiveInfinity, stop);
         }
-        if (local.Port != 0 || local.Address != 0) sock.Bind(local);
+        if (local.Port != 0 || !local.Address.Equals(IPAddress.Any)) sock.Bind(local);
         sock.ConnectAsync(remote, stop).AsTask().GetAwaiter().GetResult();
         return Pump(sock, datagrams: false, linger ?? double.PositiveInfinity, stop);
     }
@@ -132,7 +134,7 @@ internal static class NcCommand
                 while ((n = await stdin.ReadAsync(inBuf, writerStop.Token).ConfigureAwait(false)) > 0)
                 {
                     int off = 0;
-                    do off += await sock.SendAsync(inBuf.AsMemory(off, n - off), 0, writerStop.Token).ConfigureAwait(false);
+                    do off += await sock.SendAsync(inBuf.AsMemory(off, n - off), writerStop.Token).ConfigureAwait(false);
                     while (!datagrams && off < n);
                 }
                 if (!datagrams) sock.Shutdown(SHUT_WR);

@@ -55,7 +55,7 @@ internal static class PingCommand
 
         using var stack = StackAttach.Up(o, lo);
         using var sock = NetSocket.Ping(stack.Net);
-        var to = new Ipv4EndPoint(dst, 0);
+        var to = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(o.Rest[0]), 0);
         string host = Ipv4Address.Format(dst);
         Console.WriteLine($"PING {host} ({host}) {size}({size + 28}) bytes of data.");
 
@@ -101,7 +101,7 @@ internal static class PingCommand
                     continue;
                 }
                 int n;
-                try { n = sock.ReceiveFrom(reply, out _, MSG_DONTWAIT); }
+                try { n = sock.Receive(reply, MSG_DONTWAIT); }
                 catch (NetStackException e)
                 {
                     if (e.Errno == Errno.EAGAIN) continue;

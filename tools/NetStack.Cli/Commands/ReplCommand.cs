@@ -1,3 +1,4 @@
+using NetStack.Cli.Shell;
 using NetStack.Api;
 
 namespace NetStack.Cli.Commands;

@@ -51,8 +51,8 @@ internal static class UpCommand
         Console.WriteLine($"netstack: services: {services.Describe()}");
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
         if (services.Find("http") is { } http)
-            Console.WriteLine($"netstack: status page: sudo {exec}curl http://{Ipv4Address.Format(s.Address)}{(http.Port == 80 ? "" : $":{http.Port}")}/");
-        Console.WriteLine($"netstack: reach it with: sudo {exec}ping {Ipv4Address.Format(s.Address)}");
+            Console.WriteLine($"netstack: status page: sudo {exec}curl http://{s.Address}{(http.Port == 80 ? "" : $":{http.Port}")}/");
+        Console.WriteLine($"netstack: reach it with: sudo {exec}ping {s.Address}");
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
@@ -87,12 +87,12 @@ internal static class UpCommand
     {
         if (TapDevice.InterfaceExists(s.Namespace, s.Tap)) return;
         string script = SetupTapScript.Locate();
-        uint kernel = s.Gateway != 0 ? s.Gateway : StackOptions.FirstHost(s.Address, s.PrefixLen);
-        if (kernel == 0) throw new UsageException("cannot pick an address for the kernel's side of the TAP: give --gw, or a prefix shorter than /31");
+        var kernel = s.Gateway ?? StackOptions.FirstHost(s.Address, s.PrefixLen);
+        if (kernel is null) throw new UsageException("cannot pick an address for the kernel's side of the TAP: give --gw, or a prefix shorter than /31");
         var args = new List<string>();
         if (s.Namespace is null) args.Add("--root-ns");
         else { args.Add("--ns"); args.Add(s.Namespace); }
-        args.AddRange(["--tap", s.Tap, "--addr", $"{Ipv4Address.Format(kernel)}/{s.PrefixLen}"]);
+        args.AddRange(["--tap", s.Tap, "--addr", $"{kernel}/{s.PrefixLen}"]);
         Console.WriteLine($"netstack: {(s.Namespace is null ? "" : $"namespace {s.Namespace} or ")}TAP {s.Tap} missing: running {script} {string.Join(' ', args)}");
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
         psi.ArgumentList.Add(script);

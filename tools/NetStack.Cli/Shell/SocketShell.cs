@@ -6,7 +6,7 @@ using NetStack.Net;
 using NetStack.Wire;
 using static NetStack.Net.SocketConstants;
 
-namespace NetStack.Api;
+namespace NetStack.Cli.Shell;
 
 /// <summary>
 /// A socket shell: one JSON object in, one JSON object out, each a BSD socket call on the stack
