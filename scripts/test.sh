@@ -13,7 +13,7 @@ cd "$root"
 
 # What the peer tests run: ip (iproute2), ping, tshark (the independent dissector), scapy (frame
 # crafting, through /usr/bin/python3), ethtool (offload flags), and the tools later tests use.
-packages=(iproute2 iputils-ping tshark tcpdump socat netcat-openbsd curl iperf3 python3 python3-scapy nftables ethtool util-linux)
+packages=(unzip iproute2 iputils-ping tshark tcpdump socat netcat-openbsd curl iperf3 python3 python3-scapy nftables ethtool util-linux)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -41,6 +41,25 @@ dotnet build NetStack.sln -c Release --no-restore --nologo -v quiet -clp:ErrorsO
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
+
+# The NuGet packages: every packable project packs (with symbols), and each package names its
+# licence, readme and repository. A broken pack is a failed run.
+echo "test.sh: pack"
+if dotnet pack NetStack.sln -c Release --no-build --nologo -v quiet -o "$results/packages" >"$results/pack.log" 2>&1; then
+  for pkg in "$results"/packages/*.nupkg; do
+    [ -e "$pkg" ] || { echo "test.sh: pack made no package" >&2; status=1; break; }
+    meta=$(unzip -p "$pkg" '*.nuspec')
+    for field in '<license type="expression">' '<readme>' '<description>' '<repository '; do
+      grep -qF "$field" <<<"$meta" || { echo "test.sh: $(basename "$pkg") has no $field" >&2; status=1; }
+    done
+    [ -e "${pkg%.nupkg}.snupkg" ] || { echo "test.sh: $(basename "$pkg") has no symbol package" >&2; status=1; }
+    echo "test.sh: packed $(basename "$pkg")"
+  done
+else
+  cat "$results/pack.log" >&2
+  echo "test.sh: dotnet pack failed" >&2
+  status=1
+fi
 passed=0 failed=0 skipped=0
 # One project at a time, so each one's summary is on the screen and counted.
 for proj in tests/*/*.csproj; do
