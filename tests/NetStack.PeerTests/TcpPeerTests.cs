@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using NetStack.Api;
+using NetStack.AspNetCore;
 using NetStack.Net;
 using NetStack.Services;
 using static NetStack.Net.SocketConstants;
@@ -71,7 +72,8 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
                        "/usr/bin/python3", "-u", "-m", "http.server", "8080", "--bind", peer.KernelIp, "--directory", dir).WaitReady())
             {
                 using var sink = new TcpPeerKit.HashingSink();
-                var r = await HttpGetClient.GetAsync(peer.Net, $"http://{peer.KernelIp}:8080/up.bin", sink);
+                using var http = NetStackHttp.CreateClient(peer.Net);
+                await using (var body = await http.GetStreamAsync($"http://{peer.KernelIp}:8080/up.bin")) await body.CopyToAsync(sink);
                 Assert.Equal(upHash, sink.Hex());
             }
             Thread.Sleep(300); // the last FINs and ACKs
