@@ -192,6 +192,35 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
     }
 
     [PeerFact]
+    public void Get_Downloads100MB_ThroughHttpClientOverTheStack_HashMatches()
+    {
+        var (ns, tap, kernel, stack) = NewBareNamespace();
+        string dir = Path.Combine(Path.GetTempPath(), $"{ns}-www");
+        Directory.CreateDirectory(dir);
+        string outFile = Path.Combine(Path.GetTempPath(), $"{ns}-got.bin");
+        try
+        {
+            const long size = 100L << 20;
+            string hash = TcpPeerKit.WriteRandomFile(Path.Combine(dir, "big.bin"), size, seed: 100);
+            using var server = BackgroundProcess.InNamespace(ns, "Serving HTTP",
+                "/usr/bin/python3", "-u", "-m", "http.server", "8080", "--bind", kernel, "--directory", dir).WaitReady();
+            var r = Shell.Run("dotnet", [CliDll, "get", "--ns", ns, "--tap", tap, "--addr", stack + "/24", $"http://{kernel}:8080/big.bin", "-o", outFile],
+                TimeSpan.FromSeconds(240));
+            output.WriteLine(r.ToString());
+            Assert.Equal(0, r.ExitCode);
+            Assert.Matches(@"^netstack get: 200 OK, 104857600 bytes in [\d.]+ s \([\d.]+ MB/s\) from ", r.StdErr);
+            Assert.False(File.Exists(outFile + ".part"));
+            Assert.Equal(hash, TcpPeerKit.Sha256OfFile(outFile));
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            TcpPeerKit.TryDelete(dir);
+            TcpPeerKit.TryDelete(outFile);
+        }
+    }
+
+    [PeerFact]
     public void Up_WithServicesAndFault_ServesTheStatusPage()
     {
         var (ns, tap, kernel, stack) = NewBareNamespace();
