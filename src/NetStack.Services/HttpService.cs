@@ -92,7 +92,6 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
             throw;
         }
         _app = app;
-        Log($"listening on {LocalEndPoint}");
     }
 
     public override async Task StopAsync()
