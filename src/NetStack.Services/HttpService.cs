@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using NetStack.Api;
 using NetStack.AspNetCore;
 using NetStack.Core;
@@ -73,6 +74,12 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
             });
         });
         builder.Services.AddRoutingCore();
+        // Kestrel's warnings and errors (an exception in a handler, a bad request at Warning) go to the services' log.
+        if (Options.Log is { } log)
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.AddProvider(new LineLoggerProvider(line => log($"http: {line}")));
+        }
         // Signals belong to the caller (`netstack up` stops the services itself), not to this app.
         builder.Services.AddSingleton<IHostLifetime, CallerLifetime>();
         var app = builder.Build();
@@ -250,6 +257,23 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
                     $"  {fd,4}  {sk.Prot?.Name,-5}  {sk.State,-12}  {local,-21}  {remote,-21}  {sk.RmemAlloc,7}  {sk.WmemQueued,7}\n");
             }
         }
+    }
+
+    /// <summary>Log messages as single lines ("Warning Category: message: Exception: text").</summary>
+    private sealed class LineLoggerProvider(Action<string> write) : ILoggerProvider, ILogger
+    {
+        public ILogger CreateLogger(string categoryName) => this;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            string message = formatter(state, exception);
+            write(exception is null ? $"{logLevel}: {message}" : $"{logLevel}: {message}: {exception.GetType().Name}: {exception.Message}");
+        }
+
+        public void Dispose() { }
     }
 
     /// <summary>A host lifetime that leaves Ctrl-C and SIGTERM to the caller.</summary>
