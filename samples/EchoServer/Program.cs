@@ -4,20 +4,17 @@
 //   sudo dotnet run --project samples/EchoServer          # the stack at 10.7.0.2, echo on TCP port 7
 //   echo hello | sudo ip netns exec netstack nc -N 10.7.0.2 7
 //
-// Options: --ns NAME, --tap NAME, --addr A.B.C.D (a /24 in the kernel's subnet).
+// Optional arguments: NAMESPACE TAP ADDRESS (the stack's address on a /24 whose .1 is the kernel).
 using System.Net;
 using NetStack.Api;
 
 var options = new StackOptions(); // tap0 in netns "netstack", 10.7.0.2/24, default route via 10.7.0.1
-for (int i = 0; i + 1 < args.Length; i += 2)
+if (args.Length == 3)
 {
-    switch (args[i])
-    {
-        case "--ns": options.Namespace = args[i + 1]; break;
-        case "--tap": options.Tap = args[i + 1]; break;
-        case "--addr": options.Address = IPAddress.Parse(args[i + 1]); options.Gateway = null; break;
-        default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-    }
+    options.Namespace = args[0];
+    options.Tap = args[1];
+    options.Address = IPAddress.Parse(args[2]);
+    options.Gateway = StackOptions.FirstHost(options.Address, options.PrefixLen);
 }
 
 using var host = NetStackHost.Up(options); // attaches to the TAP and starts the stack's threads
@@ -50,4 +47,3 @@ try
     }
 }
 catch (OperationCanceledException) { }
-return 0;

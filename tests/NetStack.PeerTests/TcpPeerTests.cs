@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using NetStack.Api;
+using NetStack.AspNetCore;
 using NetStack.Net;
 using NetStack.Services;
 using static NetStack.Net.SocketConstants;
@@ -71,7 +72,8 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
                        "/usr/bin/python3", "-u", "-m", "http.server", "8080", "--bind", peer.KernelIp, "--directory", dir).WaitReady())
             {
                 using var sink = new TcpPeerKit.HashingSink();
-                var r = await HttpGetClient.GetAsync(peer.Net, $"http://{peer.KernelIp}:8080/up.bin", sink);
+                using var http = NetStackHttp.CreateClient(peer.Net);
+                await using (var body = await http.GetStreamAsync($"http://{peer.KernelIp}:8080/up.bin")) await body.CopyToAsync(sink);
                 Assert.Equal(upHash, sink.Hex());
             }
             Thread.Sleep(300); // the last FINs and ACKs
@@ -180,6 +182,35 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
             var refused = Shell.Run("dotnet", [CliDll, "get", .. attach, $"http://{kernel}:8081/"], TimeSpan.FromSeconds(60));
             Assert.Equal(1, refused.ExitCode);
             Assert.Equal($"netstack get: connect to {kernel}:8081: ECONNREFUSED", refused.StdErr.Trim());
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            TcpPeerKit.TryDelete(dir);
+            TcpPeerKit.TryDelete(outFile);
+        }
+    }
+
+    [PeerFact]
+    public void Get_Downloads100MB_ThroughHttpClientOverTheStack_HashMatches()
+    {
+        var (ns, tap, kernel, stack) = NewBareNamespace();
+        string dir = Path.Combine(Path.GetTempPath(), $"{ns}-www");
+        Directory.CreateDirectory(dir);
+        string outFile = Path.Combine(Path.GetTempPath(), $"{ns}-got.bin");
+        try
+        {
+            const long size = 100L << 20;
+            string hash = TcpPeerKit.WriteRandomFile(Path.Combine(dir, "big.bin"), size, seed: 100);
+            using var server = BackgroundProcess.InNamespace(ns, "Serving HTTP",
+                "/usr/bin/python3", "-u", "-m", "http.server", "8080", "--bind", kernel, "--directory", dir).WaitReady();
+            var r = Shell.Run("dotnet", [CliDll, "get", "--ns", ns, "--tap", tap, "--addr", stack + "/24", $"http://{kernel}:8080/big.bin", "-o", outFile],
+                TimeSpan.FromSeconds(240));
+            output.WriteLine(r.ToString());
+            Assert.Equal(0, r.ExitCode);
+            Assert.Matches(@"^netstack get: 200 OK, 104857600 bytes in [\d.]+ s \([\d.]+ MB/s\) from ", r.StdErr);
+            Assert.False(File.Exists(outFile + ".part"));
+            Assert.Equal(hash, TcpPeerKit.Sha256OfFile(outFile));
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using NetStack.Api;
+using NetStack.AspNetCore;
 using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
@@ -187,11 +188,10 @@ public sealed class ServiceHostTests : IDisposable
     public async Task Http_GetBytes_And_PostSha256_OverTcp()
     {
         using var host = ServiceHost.Start(_b, "http");
-        var body = new MemoryStream();
-        var r = await HttpGetClient.GetAsync(_a, $"http://{TwoStacks.AddrB >> 24}.{(TwoStacks.AddrB >> 16) & 255}.{(TwoStacks.AddrB >> 8) & 255}.{TwoStacks.AddrB & 255}/bytes/3000000", body).WaitAsync(Limit);
-        Assert.Equal(200, r.Status);
-        Assert.Equal(3_000_000, r.BodyBytes);
-        Assert.Equal(BytesPattern.Sha256Hex(3_000_000), Convert.ToHexStringLower(SHA256.HashData(body.ToArray())));
+        using var http = NetStackHttp.CreateClient(_a);
+        var body = await http.GetByteArrayAsync("http://10.9.0.2/bytes/3000000").WaitAsync(Limit);
+        Assert.Equal(3_000_000, body.Length);
+        Assert.Equal(BytesPattern.Sha256Hex(3_000_000), Convert.ToHexStringLower(SHA256.HashData(body)));
 
         using var s = await ConnectAsync(80);
         var data = RandomNumberGenerator.GetBytes(1 << 20);
@@ -207,10 +207,8 @@ public sealed class ServiceHostTests : IDisposable
     public async Task Http_StatusPage_ListsTheConnectionAndTheCounters()
     {
         using var host = ServiceHost.Start(_b, "all");
-        var body = new MemoryStream();
-        var r = await HttpGetClient.GetAsync(_a, "http://10.9.0.2/", body).WaitAsync(Limit);
-        string page = Encoding.UTF8.GetString(body.ToArray());
-        Assert.Equal(200, r.Status);
+        using var http = NetStackHttp.CreateClient(_a);
+        string page = await http.GetStringAsync("http://10.9.0.2/").WaitAsync(Limit);
         Assert.Contains("10.9.0.2 on ", page);
         Assert.Contains("http tcp/80: 1 accepted, 1 active", page);
         Assert.Matches(@"TCP\s+Established\s+10\.9\.0\.2:80\s+10\.9\.0\.1:\d+", page);

@@ -1,14 +1,19 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
+using System.Net.Http;
 using NetStack.Api;
-using NetStack.Services;
+using NetStack.AspNetCore;
+using NetStack.Net;
+using NetStack.Wire;
 
 namespace NetStack.Cli.Commands;
 
 /// <summary>
-/// `netstack get URL [-o FILE]`: an HTTP/1.1 GET through a stack attached like `up`. The body goes
-/// to stdout or FILE; a progress bar is drawn on stderr when stderr is a terminal; a summary
-/// (status, bytes, time, throughput) ends on stderr. Exit 0 for a 2xx/3xx answer, 1 otherwise.
+/// `netstack get URL [-o FILE]`: an HTTP GET through a stack attached like `up`, made by
+/// <see cref="HttpClient"/> over the stack's TCP (<see cref="NetStackHttp"/>). The body goes to
+/// stdout or FILE; a progress bar is drawn on stderr when stderr is a terminal; a summary (status,
+/// bytes, time, throughput) ends on stderr. Exit 0 for a 2xx/3xx answer, 1 otherwise.
 /// </summary>
 internal static class GetCommand
 {
@@ -41,8 +46,8 @@ internal static class GetCommand
         }
         o.RejectUnknownOptions();
         if (o.Rest.Count != 1) throw new UsageException(o.Rest.Count == 0 ? "get needs a URL (try --help)" : $"unexpected argument '{o.Rest[1]}' (try --help)");
-        string url = o.Rest[0];
-        try { HttpGetClient.ParseUrl(url); }
+        Uri uri;
+        try { uri = ParseUrl(o.Rest[0]); }
         catch (FormatException e) { throw new UsageException(e.Message); }
 
         using var stack = StackAttach.Up(o, loopbackOnly: false);
@@ -54,21 +59,22 @@ internal static class GetCommand
         string? partial = output is null ? null : output + ".part";
         Stream sink = partial is null ? Console.OpenStandardOutput() : new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: false);
         var bar = !quiet && !Console.IsErrorRedirected ? new ProgressBar() : null;
-        HttpGetResult result;
+        string server = $"{uri.Host}:{uri.Port}";
+        Result result;
         try
         {
-            result = HttpGetClient.GetAsync(stack.Net, url, sink, bar is null ? null : bar.Update, timeout, stop.Token).GetAwaiter().GetResult();
+            result = GetAsync(stack.Net, uri, sink, bar is null ? null : bar.Update, timeout, stop.Token).GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             bar?.Clear();
             Console.Error.WriteLine("netstack get: interrupted");
             return 130;
         }
-        catch (HttpBodyException e)
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException or NetStackException)
         {
             bar?.Clear();
-            throw new NetStackException(Net.Errno.EPROTO, e.Message);
+            throw Describe(e, server, timeout);
         }
         finally
         {
@@ -81,10 +87,86 @@ internal static class GetCommand
         if (!quiet)
         {
             string to = output is null ? "" : $" -> {output}";
+            double secs = result.Elapsed.TotalSeconds;
+            double rate = secs > 0 ? result.BodyBytes / secs / 1e6 : 0;
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"netstack get: {result.Status} {result.Reason}, {result.BodyBytes} bytes in {result.Elapsed.TotalSeconds:0.000} s ({result.MegabytesPerSecond:0.0} MB/s) from {result.Server}{to}"));
+                $"netstack get: {result.Status} {result.Reason}, {result.BodyBytes} bytes in {secs:0.000} s ({rate:0.0} MB/s) from {server}{to}"));
         }
         return result.Status is >= 200 and < 400 ? 0 : 1;
+    }
+
+    private sealed record Result(int Status, string Reason, long BodyBytes, TimeSpan Elapsed);
+
+    /// <summary>
+    /// The GET: HttpClient over the stack, no redirects followed (a 3xx is the answer). The timeout
+    /// bounds connecting plus waiting for the response head, and then each wait for body data.
+    /// </summary>
+    private static async Task<Result> GetAsync(NetStack.Core.NetNamespace net, Uri uri, Stream body, Action<long, long>? progress, TimeSpan timeout, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var handler = NetStackHttp.CreateHandler(net);
+        handler.AllowAutoRedirect = false;
+        using var http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        idle.CancelAfter(timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri) { Version = HttpVersion.Version11 };
+        request.Headers.UserAgent.ParseAdd("netstack-get");
+        request.Headers.ConnectionClose = true;
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, idle.Token).ConfigureAwait(false);
+        long total = response.Content.Headers.ContentLength ?? -1;
+        await using var content = await response.Content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
+        var buffer = new byte[1 << 16];
+        long got = 0;
+        progress?.Invoke(0, total);
+        while (true)
+        {
+            idle.CancelAfter(timeout);
+            int n = await content.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
+            if (n == 0) break;
+            await body.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            got += n;
+            progress?.Invoke(got, total);
+        }
+        return new Result((int)response.StatusCode, response.ReasonPhrase ?? "", got, sw.Elapsed);
+    }
+
+    /// <summary>One line for a failed GET, with the stack's errno when there is one ("connect to 10.7.0.1:81: ECONNREFUSED").</summary>
+    private static NetStackException Describe(Exception e, string server, TimeSpan timeout)
+    {
+        bool connecting = e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is NetStackException n)
+                return new NetStackException(n.Errno, connecting ? $"connect to {server}: {n.ErrnoName}" : $"{server}: {n.ErrnoName}");
+        if (e is OperationCanceledException)
+            return new NetStackException(Errno.ETIMEDOUT, $"{server}: no answer or no data for {timeout.TotalSeconds:0.#} s");
+        return new NetStackException(Errno.EPROTO, $"{server}: {e.Message}");
+    }
+
+    /// <summary>An http URL with a dotted-quad host (the stack has no resolver); throws <see cref="FormatException"/> with a one-line reason.</summary>
+    internal static Uri ParseUrl(string url)
+    {
+        const string scheme = "http://";
+        if (url.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) throw new FormatException("https is not supported (no TLS); use http://");
+        if (!url.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            if (url.Contains("://", StringComparison.Ordinal)) throw new FormatException($"unsupported URL scheme in '{url}' (only http://)");
+            url = scheme + url; // "10.7.0.2/bytes/10" is taken as http
+        }
+        string rest = url[scheme.Length..];
+        int slash = rest.IndexOfAny(['/', '?', '#']);
+        string authority = slash < 0 ? rest : rest[..slash];
+        if (authority.Contains('@')) throw new FormatException("user information in URLs is not supported");
+        string host = authority;
+        int colon = authority.LastIndexOf(':');
+        if (colon >= 0)
+        {
+            host = authority[..colon];
+            if (!ushort.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port) || port == 0)
+                throw new FormatException($"bad port in '{authority}'");
+        }
+        if (!Ipv4Address.TryParse(host, out _))
+            throw new FormatException($"host '{host}' is not a dotted-quad IPv4 address (the stack has no resolver)");
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"bad URL '{url}'");
     }
 
     /// <summary>A one-line progress bar on stderr, redrawn at most ten times a second.</summary>

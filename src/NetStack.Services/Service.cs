@@ -74,7 +74,7 @@ public abstract class TcpService : Service
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
-            l.Bind(new System.Net.IPEndPoint(SocketConvert.ToIPAddress(Options.BindAddress), Port));
+            l.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));
             l.Listen(Options.Backlog);
         }
         catch
@@ -217,7 +217,7 @@ public abstract class UdpService : Service
         var s = NetSocket.Udp(Net);
         try
         {
-            s.Bind(new System.Net.IPEndPoint(SocketConvert.ToIPAddress(Options.BindAddress), Port));
+            s.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));
         }
         catch
         {

@@ -7,8 +7,8 @@ public sealed class ServiceOptions
     public int MaxConnections { get; set; } = 256;
     /// <summary>listen() backlog of each TCP service.</summary>
     public int Backlog { get; set; } = 128;
-    /// <summary>The local address the services bind to (host order; 0 = any).</summary>
-    public uint BindAddress { get; set; }
+    /// <summary>The local address the services bind to (IPAddress.Any: every local address).</summary>
+    public System.Net.IPAddress BindAddress { get; set; } = System.Net.IPAddress.Any;
     /// <summary>A connection that makes no progress for this long is closed (an idle HTTP keep-alive, a silent echo client).</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>The largest HTTP request head (request line and header fields); larger ones get 431 (or 414).</summary>
