@@ -435,32 +435,36 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         return v;
     }
 
+    private bool GetFlag(int level, int optname) => GetOption(level, optname) != 0;
+
+    private void SetFlag(int level, int optname, bool value) => SetOption(level, optname, value ? 1 : 0);
+
     /// <summary>TCP_NODELAY: send small segments at once instead of waiting (Nagle off).</summary>
     public bool NoDelay
     {
-        get => GetOption(IPPROTO_TCP, TCP_NODELAY) != 0;
-        set => SetOption(IPPROTO_TCP, TCP_NODELAY, value ? 1 : 0);
+        get => GetFlag(IPPROTO_TCP, TCP_NODELAY);
+        set => SetFlag(IPPROTO_TCP, TCP_NODELAY, value);
     }
 
     /// <summary>SO_KEEPALIVE.</summary>
     public bool KeepAlive
     {
-        get => GetOption(SOL_SOCKET, SO_KEEPALIVE) != 0;
-        set => SetOption(SOL_SOCKET, SO_KEEPALIVE, value ? 1 : 0);
+        get => GetFlag(SOL_SOCKET, SO_KEEPALIVE);
+        set => SetFlag(SOL_SOCKET, SO_KEEPALIVE, value);
     }
 
     /// <summary>SO_REUSEADDR.</summary>
     public bool ReuseAddress
     {
-        get => GetOption(SOL_SOCKET, SO_REUSEADDR) != 0;
-        set => SetOption(SOL_SOCKET, SO_REUSEADDR, value ? 1 : 0);
+        get => GetFlag(SOL_SOCKET, SO_REUSEADDR);
+        set => SetFlag(SOL_SOCKET, SO_REUSEADDR, value);
     }
 
     /// <summary>SO_BROADCAST.</summary>
     public bool EnableBroadcast
     {
-        get => GetOption(SOL_SOCKET, SO_BROADCAST) != 0;
-        set => SetOption(SOL_SOCKET, SO_BROADCAST, value ? 1 : 0);
+        get => GetFlag(SOL_SOCKET, SO_BROADCAST);
+        set => SetFlag(SOL_SOCKET, SO_BROADCAST, value);
     }
 
     /// <summary>SO_RCVBUF (Linux doubles what is set, and reports the doubled value).</summary>
