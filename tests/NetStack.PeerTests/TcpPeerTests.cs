@@ -3,7 +3,7 @@ using System.Text;
 using NetStack.Api;
 using NetStack.Net;
 using NetStack.Services;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.PeerTests;
 

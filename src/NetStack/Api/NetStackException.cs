@@ -14,18 +14,18 @@ public class NetStackException : Exception
     public NetStackException(int errno, string message, Exception inner) : base(message, inner) => Errno = Math.Abs(errno);
 
     /// <summary>Builds an exception from a negative (or positive) errno with the kernel's name as message: "ECONNREFUSED".</summary>
-    public NetStackException(int errno) : this(errno, Net.Errno.Name(errno)) { }
+    public NetStackException(int errno) : this(errno, Uapi.Errno.Name(errno)) { }
 
     /// <summary>The positive Linux errno (EPERM = 1, ...).</summary>
     public int Errno { get; }
 
     /// <summary>The errno's Linux name ("EBUSY").</summary>
-    public string ErrnoName => Net.Errno.Name(Errno);
+    public string ErrnoName => Uapi.Errno.Name(Errno);
 
     /// <summary>Throws for a negative errno return value; returns the value otherwise (for `ThrowIfError(Call(...))`).</summary>
     public static int ThrowIfError(int ret, string? what = null)
     {
-        if (ret < 0) throw new NetStackException(ret, what is null ? Net.Errno.Name(ret) : $"{what}: {Net.Errno.Name(ret)}");
+        if (ret < 0) throw new NetStackException(ret, what is null ? Uapi.Errno.Name(ret) : $"{what}: {Uapi.Errno.Name(ret)}");
         return ret;
     }
 }

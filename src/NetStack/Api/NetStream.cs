@@ -1,4 +1,4 @@
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Api;
 

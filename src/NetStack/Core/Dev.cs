@@ -72,7 +72,7 @@ public static class Dev
         {
             dev.Stats.TxDropped++;
             net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
-            return -Net.Errno.ENETDOWN;
+            return -Uapi.Errno.ENETDOWN;
         }
         dev.Capture?.Capture(skb.DataSpan);
         if (dev.Faults is { } f && !f.OnTransmit(dev, skb)) return 0;
@@ -91,6 +91,6 @@ public static class Dev
         }
         dev.Stats.TxDropped++;
         dev.Net!.Mib.Drops[SkbDropReason.DevTxError]++;
-        return -Net.Errno.ENOBUFS;
+        return -Uapi.Errno.ENOBUFS;
     }
 }

@@ -67,7 +67,7 @@ public sealed partial class NetNamespace : IDisposable
     {
         lock (SyncRoot)
         {
-            if (_ptypeBase.ContainsKey(pt.Type)) return -Net.Errno.EEXIST;
+            if (_ptypeBase.ContainsKey(pt.Type)) return -Uapi.Errno.EEXIST;
             _ptypeBase[pt.Type] = pt;
             return 0;
         }

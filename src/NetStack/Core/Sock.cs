@@ -1,5 +1,5 @@
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Core;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Core;
 
@@ -15,7 +15,7 @@ public static class SockOpt
 
     /// <summary>setsockopt(SOL_SOCKET, ...).</summary>
     /// <remarks>Mirrors net/core/sock.c: sk_setsockopt().</remarks>
-    public static int SockSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, FdTable caller)
+    public static int SockSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, Cred caller)
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;

@@ -1,5 +1,5 @@
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 

@@ -231,7 +231,7 @@ public static class IpFragment
         {
             mib[IpMib.FragFails]++;
             skb.Free();
-            return -Net.Errno.EMSGSIZE;
+            return -Uapi.Errno.EMSGSIZE;
         }
         int ptr = hlen, offset = 0, err = 0;
         while (left > 0)
@@ -242,7 +242,7 @@ public static class IpFragment
             {
                 mib[IpMib.FragFails]++;
                 skb.Free();
-                return -Net.Errno.ENOBUFS;
+                return -Uapi.Errno.ENOBUFS;
             }
             var d = frag.Put(hlen + len);
             skb.DataSpan[..hlen].CopyTo(d);

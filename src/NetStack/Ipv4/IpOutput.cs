@@ -24,7 +24,7 @@ public static class IpOutput
         {
             mib[IpMib.OutDiscards]++;
             skb.Free();
-            return -Net.Errno.EMSGSIZE;
+            return -Uapi.Errno.EMSGSIZE;
         }
         skb.TransportHeader = skb.Data;
         var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
@@ -56,7 +56,7 @@ public static class IpOutput
             {
                 net.Mib.Ip[IpMib.FragFails]++;
                 skb.Free();
-                return -Net.Errno.EMSGSIZE;
+                return -Uapi.Errno.EMSGSIZE;
             }
             return IpFragment.Fragment(net, skb, rt, daddr);
         }

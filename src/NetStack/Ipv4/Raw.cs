@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -14,7 +14,7 @@ internal sealed class RawHashinfo
 {
     // IPPROTO_MAX (263) slots: socket(SOCK_RAW, 256..262) is valid in Linux; such a socket can
     // simply never match a received packet (IP protocol numbers stop at 255).
-    public readonly List<RawSock>?[] Ht = new List<RawSock>?[Net.SocketConstants.IPPROTO_MAX];
+    public readonly List<RawSock>?[] Ht = new List<RawSock>?[Uapi.SocketConstants.IPPROTO_MAX];
     public int Count;
 }
 

@@ -3,7 +3,7 @@ using System.Text;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 

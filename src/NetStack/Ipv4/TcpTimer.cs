@@ -81,7 +81,7 @@ public static class TcpTimer
     /// <remarks>Mirrors tcp_write_err() -> tcp_done_with_error().</remarks>
     private static void TcpWriteErr(TcpSock tp)
     {
-        tp.Err = tp.ErrSoft != 0 ? tp.ErrSoft : Net.Errno.ETIMEDOUT;
+        tp.Err = tp.ErrSoft != 0 ? tp.ErrSoft : Uapi.Errno.ETIMEDOUT;
         Tcp.TcpWriteQueuePurge(tp);
         Tcp.TcpDone(tp);
         if (!tp.HasFlag(SockFlag.Dead)) tp.ErrorReport();

@@ -185,7 +185,7 @@ public class IpFragmentTests
             Assert.Equal(0, Route.IpRouteOutput(st.A, TwoStacks.AddrB, 0, out var rt));
             var skb = st.A.AllocSkb(3000)!;
             skb.Put(3000);
-            Assert.Equal(-NetStack.Net.Errno.EMSGSIZE, IpOutput.Send(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: true));
+            Assert.Equal(-NetStack.Uapi.Errno.EMSGSIZE, IpOutput.Send(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: true));
         }
         Assert.Equal(1, st.A.Mib.Ip[IpMib.FragFails]);
     }

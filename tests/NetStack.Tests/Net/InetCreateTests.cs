@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Net;
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 

@@ -3,7 +3,7 @@ using NetStack.Ethernet;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 

@@ -68,7 +68,7 @@ internal static class GetCommand
         catch (HttpBodyException e)
         {
             bar?.Clear();
-            throw new NetStackException(Net.Errno.EPROTO, e.Message);
+            throw new NetStackException(Uapi.Errno.EPROTO, e.Message);
         }
         finally
         {
