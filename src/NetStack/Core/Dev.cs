@@ -1,5 +1,3 @@
-using NetStack.Ethernet;
-
 namespace NetStack.Core;
 
 /// <summary>A handler for one EtherType. <remarks>Mirrors include/linux/netdevice.h: struct packet_type.</remarks></summary>
@@ -49,7 +47,9 @@ public static class Dev
         dev.Capture?.Capture(skb.DataSpan);
         if (!dev.IsUp)
             return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
-        if (!Eth.TypeTrans(skb, dev))
+        if (dev.HeaderOps is not { } ops)
+            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+        if (!ops.TypeTrans(skb, dev))
         {
             dev.Stats.RxErrors++;
             return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);

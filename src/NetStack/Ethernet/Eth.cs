@@ -37,6 +37,10 @@ public static class Eth
         return true;
     }
 
+    /// <summary>Makes a device an Ethernet device: installs <see cref="EthHeaderOps"/>. Drivers call it from their constructor.</summary>
+    /// <remarks>Mirrors net/ethernet/eth.c: ether_setup() (called by alloc_etherdev()).</remarks>
+    public static void EtherSetup(NetDevice dev) => dev.HeaderOps = EthHeaderOps.Instance;
+
     /// <summary>Prepends an Ethernet header.</summary>
     /// <remarks>Mirrors eth_header() (header_ops->create).</remarks>
     public static void Header(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
@@ -47,4 +51,16 @@ public static class Eth
         eth.EtherType = type;
         skb.MacHeader = skb.Data;
     }
+}
+
+/// <summary>Ethernet's header_ops.</summary>
+/// <remarks>Mirrors net/ethernet/eth.c: eth_header_ops.</remarks>
+public sealed class EthHeaderOps : HeaderOps
+{
+    public static readonly EthHeaderOps Instance = new();
+
+    private EthHeaderOps() { }
+
+    /// <remarks>Mirrors eth_type_trans().</remarks>
+    public override bool TypeTrans(SkBuff skb, NetDevice dev) => Eth.TypeTrans(skb, dev);
 }

@@ -9,6 +9,16 @@ namespace NetStack.Ipv4;
 /// </summary>
 public static class Arp
 {
+    /// <summary>ARP in each namespace: the ARP packet type.</summary>
+    /// <remarks>Mirrors net/ipv4/arp.c: arp_init() (dev_add_pack(&amp;arp_packet_type)) and arp_net_ops.</remarks>
+    internal sealed class ArpNetOps : PernetOperations
+    {
+        public static readonly ArpNetOps Instance = new();
+        private ArpNetOps() { }
+        public override string Name => "arp";
+        public override void Init(NetNamespace net) => net.DevAddPack(new PacketType(EthP.ARP, Rcv, "arp_packet_type"));
+    }
+
     /// <summary>
     /// Receives an ARP packet: validates it, learns the sender, and answers requests for our
     /// addresses. Requests for other addresses are not answered (no proxy ARP).
@@ -43,19 +53,19 @@ public static class Arp
         if (r.Operation == ArpPacket.OpRequest && forUs)
         {
             // neigh_event_ns(): a request to us creates/refreshes the sender's entry as STALE.
-            var n = net.Arp.Lookup(sip, dev) ?? net.Arp.Create(sip, dev);
-            net.Arp.Update(n, r.SenderHardware, NudState.Stale);
+            var n = net.Ipv4.Arp.Lookup(sip, dev) ?? net.Ipv4.Arp.Create(sip, dev);
+            net.Ipv4.Arp.Update(n, r.SenderHardware, NudState.Stale);
             Send(net, ArpPacket.OpReply, sip, dev, tip, r.SenderHardware, dev.DevAddr, r.SenderHardware);
             skb.Free();
             return Dev.NetRxSuccess;
         }
 
         // Not a request for us: update an entry we already have; a reply addressed to us confirms it.
-        var existing = net.Arp.Lookup(sip, dev);
+        var existing = net.Ipv4.Arp.Lookup(sip, dev);
         if (existing is not null)
         {
             var state = r.Operation == ArpPacket.OpReply && skb.PktType == Eth.PacketHost ? NudState.Reachable : NudState.Stale;
-            net.Arp.Update(existing, r.SenderHardware, state);
+            net.Ipv4.Arp.Update(existing, r.SenderHardware, state);
             skb.Free();
             return Dev.NetRxSuccess;
         }

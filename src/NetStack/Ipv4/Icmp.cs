@@ -10,6 +10,16 @@ namespace NetStack.Ipv4;
 /// </summary>
 public static class Icmp
 {
+    /// <summary>ICMP in each namespace: the IP protocol handler (its error handler is ping_err).</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;icmp_protocol, IPPROTO_ICMP), and icmp_sk_ops.</remarks>
+    internal sealed class IcmpSkOps : PernetOperations
+    {
+        public static readonly IcmpSkOps Instance = new();
+        private IcmpSkOps() { }
+        public override string Name => "icmp";
+        public override void Init(NetNamespace net) => net.InetAddProtocol(new NetProtocol(Rcv, Ping.PingErr), IpProto.ICMP);
+    }
+
     /// <summary>Hook for ping sockets: receives echo replies (ping_rcv()). Returns true if a socket took the buffer.</summary>
     public static Func<NetNamespace, SkBuff, bool>? PingRcv;
 
@@ -49,7 +59,7 @@ public static class Icmp
         // destination (rt_flags), not the MAC: a unicast echo in a broadcast frame is answered.
         if (skb.RouteBroadcast)
         {
-            if (((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Sysctl.IcmpEchoIgnoreBroadcasts) ||
+            if (((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Ipv4.Sysctl.IcmpEchoIgnoreBroadcasts) ||
                 (type != IcmpType.Echo && type != IcmpType.Timestamp && type != IcmpType.AddressMask && type != IcmpType.AddressMaskReply))
             {
                 mib[IcmpMib.InErrors]++;
@@ -140,7 +150,7 @@ public static class Icmp
     /// <remarks>Mirrors icmp_echo() -> icmp_reply().</remarks>
     private static int Echo(NetNamespace net, SkBuff skb)
     {
-        if (net.Sysctl.IcmpEchoIgnoreAll)
+        if (net.Ipv4.Sysctl.IcmpEchoIgnoreAll)
         {
             skb.Free();
             return Dev.NetRxSuccess;
@@ -194,7 +204,7 @@ public static class Icmp
         }
         int protocol = inner.Protocol;
         RawIcmpError?.Invoke(net, skb, protocol, info);
-        net.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
+        net.Ipv4.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
         skb.Free();
         return Dev.NetRxSuccess;
     }

@@ -24,7 +24,7 @@ internal static class RateLimit
     {
         if (type > IcmpType.NrIcmpTypes) return true;
         if (type == IcmpType.DestUnreach && code == IcmpType.FragNeeded) return true; // never limit PMTU discovery
-        return ((net.Sysctl.IcmpRatemask >> type) & 1) == 0;
+        return ((net.Ipv4.Sysctl.IcmpRatemask >> type) & 1) == 0;
     }
 
     /// <summary>
@@ -49,15 +49,15 @@ internal static class RateLimit
     /// <remarks>Mirrors icmp_global_allow().</remarks>
     private static bool IcmpGlobalAllow(NetNamespace net)
     {
-        var st = net.IcmpRate;
+        var st = net.Ipv4.IcmpRate;
         if (st.GlobalCredit > 0) return true;
         long now = net.NowNs;
         long delta = Math.Min(now - st.GlobalStamp, Time.NsPerSec);
         if (delta < Time.NsPerSec / 50) return false;
-        long incr = net.Sysctl.IcmpMsgsPerSec * delta / Time.NsPerSec;
+        long incr = net.Ipv4.Sysctl.IcmpMsgsPerSec * delta / Time.NsPerSec;
         if (incr <= 0) return false;
         st.GlobalStamp = now;
-        st.GlobalCredit = (int)Math.Min(st.GlobalCredit + incr, net.Sysctl.IcmpMsgsBurst);
+        st.GlobalCredit = (int)Math.Min(st.GlobalCredit + incr, net.Ipv4.Sysctl.IcmpMsgsBurst);
         return true;
     }
 
@@ -71,7 +71,7 @@ internal static class RateLimit
         if (!applyRatelimit) return true;
         bool rc = dev.NoArp /* no rate limit on loopback */ || PeerAllow(net, daddr);
         if (!rc) net.Mib.Icmp[IcmpMib.OutRateLimitHost]++;
-        else net.IcmpRate.GlobalCredit--; // icmp_global_consume(): may go negative, as in Linux
+        else net.Ipv4.IcmpRate.GlobalCredit--; // icmp_global_consume(): may go negative, as in Linux
         return rc;
     }
 
@@ -79,9 +79,9 @@ internal static class RateLimit
     /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
     private static bool PeerAllow(NetNamespace net, uint daddr)
     {
-        var st = net.IcmpRate;
+        var st = net.Ipv4.IcmpRate;
         long now = net.NowNs;
-        long timeout = Time.Ms(net.Sysctl.IcmpRatelimitMs);
+        long timeout = Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs);
         if (!st.Peers.TryGetValue(daddr, out var peer))
         {
             if (st.Peers.Count >= 4096) st.Peers.Clear(); // inet_peer GC, bluntly

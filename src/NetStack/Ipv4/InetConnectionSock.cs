@@ -254,7 +254,7 @@ public class InetConnectionSock : InetSock
     {
         child.Prot.Disconnect(child, O_NONBLOCK);
         child.Orphan();
-        child.Net.TcpOrphanCount++;
+        child.Net.Ipv4.TcpOrphanCount++;
         child.Parent = null;
         InetCskDestroySock(child);
     }
@@ -373,12 +373,12 @@ public class InetConnectionSock : InetSock
     public static int InetCskGetPort(TcpSock sk, ushort snum)
     {
         var net = sk.Net;
-        var h = net.TcpHashinfo;
+        var h = net.Ipv4.TcpHashinfo;
         bool reuse = sk.Reuse != 0 && sk.State != TcpState.Listen;
         InetBindBucket? tb;
         if (snum == 0)
         {
-            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+            int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh + 1;
             int remaining = high - low;
             if (remaining > 1) remaining &= ~1;
             int offset = h.PortRandom.Next(Math.Max(remaining, 1)) | 1;
@@ -429,7 +429,7 @@ public class InetConnectionSock : InetSock
         sk.Prot.Destroy(sk);
         sk.PurgeReceiveQueue();
         sk.WriteQueue.Purge();
-        sk.Net.TcpOrphanCount--;
+        sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
     }
 }

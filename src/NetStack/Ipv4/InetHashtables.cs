@@ -79,7 +79,7 @@ public static class InetHashtables
     /// <summary>Finds the connection, request or TIME_WAIT sock for an incoming segment's 4-tuple.</summary>
     /// <remarks>Mirrors __inet_lookup_established().</remarks>
     public static object? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
-        net.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
+        net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
 
     /// <summary>
     /// Finds the listener for a port: one bound to the destination address beats one bound to
@@ -88,7 +88,7 @@ public static class InetHashtables
     /// <remarks>Mirrors __inet_lookup_listener() -> inet_lhash2_lookup() -> compute_score().</remarks>
     public static TcpSock? InetLookupListener(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
     {
-        if (!net.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        if (!net.Ipv4.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
         TcpSock? result = null;
         int hiscore = 0;
         for (int i = 0; i < list.Count; i++)
@@ -122,12 +122,12 @@ public static class InetHashtables
     /// <summary>Adds an established sock (or request, or TIME_WAIT) under its 4-tuple; false if the tuple is taken.</summary>
     /// <remarks>Mirrors inet_ehash_insert().</remarks>
     public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, object sk) =>
-        net.TcpHashinfo.Ehash.TryAdd(key, sk);
+        net.Ipv4.TcpHashinfo.Ehash.TryAdd(key, sk);
 
     /// <summary>Removes the entry for a key if it is <paramref name="sk"/>.</summary>
     public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, object sk)
     {
-        var ehash = net.TcpHashinfo.Ehash;
+        var ehash = net.Ipv4.TcpHashinfo.Ehash;
         if (ehash.TryGetValue(key, out var cur) && ReferenceEquals(cur, sk))
         {
             ehash.Remove(key);
@@ -144,7 +144,7 @@ public static class InetHashtables
     public static int InetHash(TcpSock sk)
     {
         if (sk.State == TcpState.Close) return 0;
-        var h = sk.Net.TcpHashinfo;
+        var h = sk.Net.Ipv4.TcpHashinfo;
         if (sk.State != TcpState.Listen)
         {
             InetEhashInsert(sk.Net, EhashKey(sk), sk);
@@ -162,7 +162,7 @@ public static class InetHashtables
     public static void InetUnhash(TcpSock sk)
     {
         if (!sk.Hashed) return;
-        var h = sk.Net.TcpHashinfo;
+        var h = sk.Net.Ipv4.TcpHashinfo;
         if (sk.State == TcpState.Listen)
         {
             if (h.Lhash.TryGetValue(sk.InetNum, out var list))
@@ -209,7 +209,7 @@ public static class InetHashtables
         tb.Owners.Remove(sk);
         sk.BindHash = null;
         sk.InetNum = 0;
-        if (tb.Owners.Count == 0) sk.Net.TcpHashinfo.Bhash.Remove(tb.Port);
+        if (tb.Owners.Count == 0) sk.Net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
     }
 
     /// <summary>A TIME_WAIT sock leaves its port.</summary>
@@ -219,7 +219,7 @@ public static class InetHashtables
         if (tb is null) return;
         tb.Owners.Remove(tw);
         tw.TwTb = null;
-        if (tb.Owners.Count == 0) net.TcpHashinfo.Bhash.Remove(tb.Port);
+        if (tb.Owners.Count == 0) net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
     }
 
     /// <summary>
@@ -231,7 +231,7 @@ public static class InetHashtables
     {
         twOut = null;
         var key = new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
-        if (!sk.Net.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
+        if (!sk.Net.Ipv4.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
         if (other is TcpTimewaitSock tw && TcpMinisocks.TcpTwskUnique(sk, tw))
         {
             twOut = tw;
@@ -250,7 +250,7 @@ public static class InetHashtables
     public static int InetHashConnect(TcpSock sk)
     {
         var net = sk.Net;
-        var h = net.TcpHashinfo;
+        var h = net.Ipv4.TcpHashinfo;
         if (sk.InetNum != 0)
         {
             // Bound already: only the 4-tuple must be unique.
@@ -259,7 +259,7 @@ public static class InetHashtables
             InetHash(sk);
             return 0;
         }
-        int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+        int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh + 1;
         uint remaining = (uint)(high - low);
         if (remaining > 1) remaining &= ~1u;
         ulong portOffset = SecureSeq.SecureIpv4PortEphemeral(net, sk.InetRcvSaddr, sk.InetDaddr, sk.InetDport);

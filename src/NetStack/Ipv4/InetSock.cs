@@ -62,7 +62,7 @@ public class InetSock : Sock
 
     /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
     /// <remarks>Mirrors ip_select_ttl().</remarks>
-    public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Sysctl.IpDefaultTtl;
+    public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Ipv4.Sysctl.IpDefaultTtl;
 
     public override string ToString() =>
         $"{GetType().Name}({Prot?.Name} {State} {Wire.Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Wire.Ipv4Address.Format(InetDaddr)}:{InetDport})";

@@ -48,7 +48,7 @@ public static class IpFragment
     {
         var mib = net.Mib.Ip;
         mib[IpMib.ReasmReqds]++;
-        var st = net.Frags;
+        var st = net.Ipv4.Frags;
         var iph = Ipv4Header.Create(skb.DataSpan);
         var key = new IpqKey(iph.Source, iph.Destination, iph.Id, iph.Protocol);
         int ihl = iph.HeaderLength;
@@ -59,7 +59,7 @@ public static class IpFragment
         if (!st.Queues.TryGetValue(key, out var q))
         {
             // inet_frag_alloc(): refuse new queues above ipfrag_high_thresh.
-            if (st.Mem + Sock.SkbTruesize(skb) > net.Sysctl.IpfragHighThresh)
+            if (st.Mem + Sock.SkbTruesize(skb) > net.Ipv4.Sysctl.IpfragHighThresh)
             {
                 mib[IpMib.ReasmFails]++;
                 net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
@@ -71,7 +71,7 @@ public static class IpFragment
             q.Len = q.Meat = q.Mem = 0;
             q.FirstIn = q.LastIn = false;
             st.Queues[key] = q;
-            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Sysctl.IpfragTimeSec));
+            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
         }
 
         if (!more)
@@ -181,7 +181,7 @@ public static class IpFragment
     /// <summary>Frees a queue's fragments (counting them under <paramref name="reason"/>, or as consumed) and recycles it.</summary>
     private static void Destroy(NetNamespace net, Ipq q, SkbDropReason? reason)
     {
-        var st = net.Frags;
+        var st = net.Ipv4.Frags;
         net.Timers.DelTimer(q.Timer);
         while (q.Fragments.Dequeue() is { } f)
         {

@@ -113,7 +113,7 @@ public static class IpInput
         skb.TransportHeader = skb.Data;
 
         bool raw = RawLocalDeliver is { } rawHook && rawHook(net, skb, protocol);
-        var ipprot = net.InetProtos[protocol];
+        var ipprot = net.Ipv4.InetProtos[protocol];
         if (ipprot is not null)
         {
             mib[IpMib.InDelivers]++;

@@ -30,7 +30,7 @@ public static class IpOutput
         var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
         skb.NetworkHeader = skb.Data;
         new Ipv4Repr(saddr, daddr, (byte)protocol, payload,
-            (byte)(ttl < 0 ? net.Sysctl.IpDefaultTtl : ttl), tos, net.SelectIdent(), df).Emit(iph);
+            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, net.Ipv4.SelectIdent(), df).Emit(iph);
         return Output(net, skb, rt, daddr);
     }
 
@@ -89,6 +89,6 @@ public static class IpOutput
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
-        return net.Arp.ResolveOutput(skb, rt.NextHop(daddr), dev);
+        return net.Ipv4.Arp.ResolveOutput(skb, rt.NextHop(daddr), dev);
     }
 }

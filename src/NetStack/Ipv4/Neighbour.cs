@@ -121,7 +121,7 @@ public sealed class NeighTable
             // neigh_event_send(): a STALE entry in use goes to DELAY; its address is still used.
             n.NudState = NudState.Delay;
             n.Updated = now;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
             return Xmit(skb, n);
         }
         if (s is NudState.None or NudState.Failed)
@@ -132,7 +132,7 @@ public sealed class NeighTable
             Enqueue(n, skb);
             Solicit(n);
             n.Probes++;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighRetransTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighRetransTimeMs));
             return 0;
         }
         // INCOMPLETE: wait with the others.
@@ -143,7 +143,7 @@ public sealed class NeighTable
     private void Enqueue(Neighbour n, SkBuff skb)
     {
         // unres_qlen: the oldest waiting packet makes room (the kernel drops from the head).
-        while (n.ArpQueue.QLen >= _net.Sysctl.NeighUnresQlen && n.ArpQueue.Dequeue() is { } old)
+        while (n.ArpQueue.QLen >= _net.Ipv4.Sysctl.NeighUnresQlen && n.ArpQueue.Dequeue() is { } old)
             _net.KfreeSkbReason(old, SkbDropReason.NeighQueueFull);
         n.ArpQueue.EnqueueTail(skb);
     }
@@ -174,9 +174,9 @@ public sealed class NeighTable
         if (state == NudState.Reachable) n.Confirmed = now;
         n.Probes = 0;
         if ((state & NudState.InTimer) != 0)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? _net.Sysctl.NeighBaseReachableTimeMs : _net.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? _net.Ipv4.Sysctl.NeighBaseReachableTimeMs : _net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
         else if (state == NudState.Stale)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighGcStaleTimeMs)); // garbage collection
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighGcStaleTimeMs)); // garbage collection
         else
             _net.Timers.DelTimer(n.Timer);
         if ((old & NudState.Valid) == 0 && (state & NudState.Valid) != 0)
@@ -204,7 +204,7 @@ public sealed class NeighTable
 
     private void OnTimer(Neighbour n)
     {
-        var p = _net.Sysctl;
+        var p = _net.Ipv4.Sysctl;
         long now = _net.NowNs;
         switch (n.NudState)
         {

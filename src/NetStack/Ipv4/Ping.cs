@@ -82,7 +82,7 @@ public static class Ping
     public static int PingGetPort(Sock sk, ushort ident)
     {
         var isk = (PingSock)sk;
-        var table = sk.Net.PingTable;
+        var table = sk.Net.Ipv4.PingTable;
         if (ident == 0)
         {
             ushort result = (ushort)(table.Rover + 1);
@@ -117,7 +117,7 @@ public static class Ping
     {
         var isk = (PingSock)sk;
         if (!isk.Hashed) return;
-        var table = sk.Net.PingTable;
+        var table = sk.Net.Ipv4.PingTable;
         if (table.Slot(isk.InetNum) is { } l)
         {
             l.Remove(isk);
@@ -132,7 +132,7 @@ public static class Ping
     /// <remarks>Mirrors net/ipv4/ping.c: ping_lookup().</remarks>
     private static InetSock? PingLookup(NetNamespace net, uint daddr, int dif, ushort ident)
     {
-        var slot = net.PingTable.Slot(ident);
+        var slot = net.Ipv4.PingTable.Slot(ident);
         if (slot is null) return null;
         foreach (var sk in slot)
         {
@@ -152,7 +152,7 @@ public static class Ping
         if (addr.Family != AF_INET && !(addr.Family == AF_UNSPEC && addr.Addr == Ipv4Address.Any)) return -Errno.EAFNOSUPPORT;
         if (addr.Addr == Ipv4Address.Any) return 0;
         var chk = AfInet.InetAddrType(sk.Net, addr.Addr);
-        bool canNonlocal = sk.Net.SysctlIpNonlocalBind || isk.FreeBind || isk.Transparent;
+        bool canNonlocal = sk.Net.Ipv4.SysctlIpNonlocalBind || isk.FreeBind || isk.Transparent;
         if (chk == RtnType.Multicast || chk == RtnType.Broadcast || (chk != RtnType.Local && !canNonlocal))
             return -Errno.EADDRNOTAVAIL;
         return 0;

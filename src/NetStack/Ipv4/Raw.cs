@@ -89,7 +89,7 @@ public static class Raw
     public static int RawHashSk(Sock sk)
     {
         var rsk = (RawSock)sk;
-        var h = sk.Net.RawHash;
+        var h = sk.Net.Ipv4.RawHash;
         if (rsk.Hashed) return 0;
         (h.Ht[rsk.InetNum] ??= new List<RawSock>(1)).Add(rsk);
         h.Count++;
@@ -102,7 +102,7 @@ public static class Raw
     {
         var rsk = (RawSock)sk;
         if (!rsk.Hashed) return;
-        var h = sk.Net.RawHash;
+        var h = sk.Net.Ipv4.RawHash;
         if (h.Ht[rsk.InetNum]?.Remove(rsk) == true) h.Count--;
         rsk.Hashed = false;
     }
@@ -132,7 +132,7 @@ public static class Raw
     /// <remarks>Mirrors net/ipv4/raw.c: raw_local_deliver() -> raw_v4_input() -> raw_rcv().</remarks>
     public static bool RawLocalDeliver(NetNamespace net, SkBuff skb, int protocol)
     {
-        var list = net.RawHash.Ht[protocol];
+        var list = net.Ipv4.RawHash.Ht[protocol];
         if (list is null || list.Count == 0) return false;
         bool delivered = false;
         int dif = skb.Dev?.IfIndex ?? 0;
@@ -155,7 +155,7 @@ public static class Raw
     /// <remarks>Mirrors net/ipv4/raw.c: raw_icmp_error() -> raw_err().</remarks>
     public static void RawIcmpError(NetNamespace net, SkBuff skb, int protocol, uint info)
     {
-        var list = net.RawHash.Ht[protocol];
+        var list = net.Ipv4.RawHash.Ht[protocol];
         if (list is null || list.Count == 0) return;
         var iph = Ipv4Header.Create(skb.DataSpan);
         byte type = skb.Buffer[skb.TransportHeader], code = skb.Buffer[skb.TransportHeader + 1];
@@ -307,7 +307,7 @@ public static class Raw
         {
             if (iph.Source == 0) iph.Source = saddr;
             iph.TotalLength = (ushort)length;
-            if (iph.Id == 0) iph.Id = net.SelectIdent();
+            if (iph.Id == 0) iph.Id = net.Ipv4.SelectIdent();
             iph.FillChecksum();
             if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) CountIcmpOut(net, b[iphlen]);
         }

@@ -105,12 +105,12 @@ public static class Route
             // A bound source picks its device (__ip_dev_find(saddr)); otherwise 255.255.255.255 goes
             // through the FIB like any destination: the route that covers it (the default route)
             // names the device, and with no such route it is unreachable.
-            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : net.Fib.Lookup(daddr)?.Dev;
+            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : net.Ipv4.Fib.Lookup(daddr)?.Dev;
             if (dev is null || dev.NoArp) { net.Mib.Ip[IpMib.OutNoRoutes]++; return -Uapi.Errno.ENETUNREACH; }
             rt = new Rtable(RtnType.Broadcast, dev, 0, saddr != 0 ? saddr : dev.Ipv4Address);
             return 0;
         }
-        var fib = net.Fib.Lookup(daddr);
+        var fib = net.Ipv4.Fib.Lookup(daddr);
         if (fib is null)
         {
             net.Mib.Ip[IpMib.OutNoRoutes]++;
@@ -174,7 +174,7 @@ public static class InetAddress
         dev.Ipv4PrefixLen = prefixLen;
         if (!dev.NoArp)
         {
-            net.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
+            net.Ipv4.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
             // inetdev_event(NETDEV_UP) -> arp_ifdown/inetdev_send_gratuitous_arp
             Arp.SendGratuitous(net, dev);
         }

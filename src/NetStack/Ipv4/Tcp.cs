@@ -26,13 +26,13 @@ public static class Tcp
     {
         var net = tp.Net;
         tp.IcskRto = TcpTimer.TcpTimeoutInit(net);
-        tp.IcskRtoMin = Time.Ms(net.TcpSysctl.RtoMinMs);
+        tp.IcskRtoMin = Time.Ms(net.Ipv4.TcpSysctl.RtoMinMs);
         tp.MdevUs = (uint)(TcpTimer.TcpTimeoutInit(net) / 1000);
         tp.SndCwnd = TcpSock.TcpInitCwnd;
         tp.SndSsthresh = TcpCong.InfiniteSsthresh;
         tp.SndCwndClamp = ~0u;
         tp.MssCache = TcpSock.TcpMssDefault;
-        tp.Reordering = (uint)net.TcpSysctl.Reordering;
+        tp.Reordering = (uint)net.Ipv4.TcpSysctl.Reordering;
         tp.Rack = TcpRack.Initial;
         tp.RttMin = default;
         tp.TlpHighSeq = 0;
@@ -49,7 +49,7 @@ public static class Tcp
         TcpInitSockState(tp);
         TcpCong.TcpAssignCongestionControl(tp);
         tp.SetFlag(SockFlag.UseWriteQueue);
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         tp.SndBuf = sys.WmemDefault;
         tp.RcvBuf = sys.RmemDefault;
     }
@@ -107,7 +107,7 @@ public static class Tcp
     /// <remarks>Mirrors tcp_fin_time().</remarks>
     internal static long TcpFinTime(TcpSock tp)
     {
-        long finTimeout = tp.Linger2Ms != 0 ? Time.Ms(tp.Linger2Ms) : Time.Ms(tp.Net.TcpSysctl.FinTimeoutMs);
+        long finTimeout = tp.Linger2Ms != 0 ? Time.Ms(tp.Linger2Ms) : Time.Ms(tp.Net.Ipv4.TcpSysctl.FinTimeoutMs);
         long rto = tp.IcskRto;
         long min = (rto << 2) - (rto >> 1);
         return Math.Max(finTimeout, min);
@@ -202,7 +202,7 @@ public static class Tcp
     /// <remarks>Mirrors tcp_slow_start_after_idle_check() / tcp_cwnd_restart().</remarks>
     private static void TcpSlowStartAfterIdleCheck(TcpSock tp)
     {
-        if (!tp.Net.TcpSysctl.SlowStartAfterIdle || tp.PacketsOut != 0) return;
+        if (!tp.Net.Ipv4.TcpSysctl.SlowStartAfterIdle || tp.PacketsOut != 0) return;
         long delta = tp.Net.NowNs - (long)tp.LsndTimeMs * Time.NsPerMs;
         if (delta <= tp.IcskRto || tp.LsndTimeMs == 0) return;
         tp.CaOps.CwndEvent(tp, TcpCaEvent.CwndRestart);
@@ -512,7 +512,7 @@ public static class Tcp
     adjudgeToDeath:
         var state = tp.State;
         tp.Orphan();
-        net.TcpOrphanCount++;
+        net.Ipv4.TcpOrphanCount++;
         if (tp.State == TcpState.FinWait2)
         {
             if (tp.Linger2Ms < 0)
@@ -524,7 +524,7 @@ public static class Tcp
             else
             {
                 long tmo = TcpFinTime(tp);
-                long twLen = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                long twLen = Time.Ms(net.Ipv4.TcpSysctl.TimewaitLenMs);
                 if (tmo > twLen)
                 {
                     tp.InetCskResetKeepaliveTimer(tmo - twLen);
@@ -608,7 +608,7 @@ public static class Tcp
         tp.RttMin = default;
         tp.TlpHighSeq = 0;
         tp.TlpRetrans = false;
-        tp.Reordering = (uint)tp.Net.TcpSysctl.Reordering;
+        tp.Reordering = (uint)tp.Net.Ipv4.TcpSysctl.Reordering;
         TcpInput.TcpSetCaState(tp, TcpCaState.Open);
         TcpInput.TcpClearRetrans(tp);
         tp.TotalRetrans = 0;
@@ -810,7 +810,7 @@ public static class Tcp
         int len = optlen;
         if (len < 0) return -Errno.EINVAL;
         int val;
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         switch (optname)
         {
             case TCP_MAXSEG:

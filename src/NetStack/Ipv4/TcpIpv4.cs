@@ -43,6 +43,27 @@ public sealed class TcpProt : Proto
 /// </summary>
 public static class TcpIpv4
 {
+    /// <summary>TCP in each namespace: the IP protocol handler and the constant rows of its MIB.</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;tcp_protocol, IPPROTO_TCP), and tcp_sk_ops (tcp_sk_init).</remarks>
+    internal sealed class TcpSkOps : PernetOperations
+    {
+        public static readonly TcpSkOps Instance = new();
+        private TcpSkOps() { }
+        public override string Name => "tcp";
+
+        public override void Init(NetNamespace net)
+        {
+            net.InetAddProtocol(TcpProtocol, IpProto.TCP);
+            // The constant rows of /proc/net/snmp's Tcp line, as tcp_snmp_seq_show() prints them:
+            // RtoAlgorithm 1 (RFC 2012's "other": Van Jacobson's), RtoMin/RtoMax in ms, MaxConn -1 (no limit).
+            var tcp = net.Mib.Tcp;
+            tcp[TcpMib.RtoAlgorithm] = 1;
+            tcp[TcpMib.RtoMin] = net.Ipv4.TcpSysctl.RtoMinMs;
+            tcp[TcpMib.RtoMax] = net.Ipv4.TcpSysctl.RtoMaxMs;
+            tcp[TcpMib.MaxConn] = -1;
+        }
+    }
+
     /// <summary>inet_protos[IPPROTO_TCP] (struct net_protocol tcp_protocol).</summary>
     public static readonly NetProtocol TcpProtocol = new(TcpV4Rcv, TcpV4Err);
 
@@ -144,8 +165,8 @@ public static class TcpIpv4
         var mib = net.Mib.TcpExt;
         // Never answer a SYN sent to a broadcast or multicast address.
         if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast) goto drop;
-        uint isn = net.TcpTwIsn;
-        net.TcpTwIsn = 0;
+        uint isn = net.Ipv4.TcpTwIsn;
+        net.Ipv4.TcpTwIsn = 0;
         // Request socks from a TIME_WAIT recycle are always accepted; otherwise the queues limit.
         if (isn == 0 && sk.AcceptQueue.Qlen > sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
         if (sk.AckBacklog > sk.MaxAckBacklog)
@@ -179,7 +200,7 @@ public static class TcpIpv4
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
         if (isn == 0)
         {
-            int maxSynBacklog = net.TcpSysctl.MaxSynBacklog;
+            int maxSynBacklog = net.Ipv4.TcpSysctl.MaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
             if (maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
             isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
@@ -274,7 +295,7 @@ public static class TcpIpv4
             // put_and_exit: the child never became visible.
             newtp.State = TcpState.Close;
             newtp.SetFlag(SockFlag.Dead);
-            net.TcpOrphanCount++;
+            net.Ipv4.TcpOrphanCount++;
             InetConnectionSock.InetCskDestroySock(newtp);
             net.Mib.TcpExt[LinuxMib.ListenDrops]++;
             return null;
@@ -290,7 +311,7 @@ public static class TcpIpv4
         if (sk.BindHash is { } tb) InetHashtables.InetBindHash(newtp, tb, sk.InetNum);
         // inet_ehash_nolisten(): take the request's place.
         var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
-        net.TcpHashinfo.Ehash[key] = newtp;
+        net.Ipv4.TcpHashinfo.Ehash[key] = newtp;
         newtp.Hashed = true;
         TcpInput.TcpSynackRttMeas(newtp, req);
         return newtp;
@@ -440,7 +461,7 @@ public static class TcpIpv4
                         if (sk2 is not null)
                         {
                             TcpMinisocks.InetTwskDeschedulePut(net, tw);
-                            net.TcpTwIsn = isn;
+                            net.Ipv4.TcpTwIsn = isn;
                             return TcpV4DoRcv(sk2, skb);
                         }
                         TcpV4TimewaitAck(tw, skb);

@@ -29,7 +29,7 @@ public static class TcpOutput
         int mssNow = pmtu - Ipv4Header.MinLength - TcpHeader.MinLength - tp.IcskExtHdrLen;
         if (tp.RxOpt.MssClamp != 0 && mssNow > tp.RxOpt.MssClamp) mssNow = tp.RxOpt.MssClamp;
         mssNow = Math.Min(mssNow, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
-        mssNow = Math.Max(mssNow, tp.Net.TcpSysctl.MinSndMss);
+        mssNow = Math.Max(mssNow, tp.Net.Ipv4.TcpSysctl.MinSndMss);
         return mssNow;
     }
 
@@ -100,7 +100,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_select_initial_window().</remarks>
     public static void TcpSelectInitialWindow(TcpSock tp, int space, int mss, out uint rcvWnd, ref uint windowClamp, bool wscaleOk, out byte rcvWscale)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         uint sp = (uint)Math.Max(space, 0);
         // No clamp set: the largest possible scaled window.
         if (windowClamp == 0) windowClamp = 65535u << TcpOpt.MaxWscale;
@@ -180,7 +180,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_syn_options().</remarks>
     private static int TcpSynOptions(TcpSock tp, ref TcpOptionsOut opts)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         opts.Mss = tp.Advmss;
         if (sys.Timestamps)
         {
@@ -557,7 +557,7 @@ public static class TcpOutput
         {
             tp.InetCskScheduleAck();
             tp.IcskAck.Ato = TcpInput.TcpAtoMin;
-            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(tp.Net.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(tp.Net));
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(tp.Net.Ipv4.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(tp.Net));
             return;
         }
         TcpInitNondataSkb(buff, TcpAcceptableSeq(tp), TcpFlags.ACK);
@@ -568,7 +568,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_send_delayed_ack().</remarks>
     public static void TcpSendDelayedAck(TcpSock tp)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         long ato = tp.IcskAck.Ato;
         long delackMin = Time.Ms(sys.DelackMinMs);
         if (ato > delackMin)
@@ -656,7 +656,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_connect_init().</remarks>
     private static void TcpConnectInit(TcpSock tp)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.TcpSysctl;
         int mtu = tp.Dst.Dev.Mtu;
         tp.TcpHeaderLen = TcpHeader.MinLength + (sys.Timestamps ? TcpOpt.LenTstampAligned : 0);
         if (tp.RxOpt.UserMss != 0) tp.RxOpt.MssClamp = tp.RxOpt.UserMss;
@@ -766,7 +766,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_schedule_loss_probe().</remarks>
     internal static bool TcpScheduleLossProbe(TcpSock tp, bool advancingRto)
     {
-        int earlyRetrans = tp.Net.TcpSysctl.EarlyRetrans;
+        int earlyRetrans = tp.Net.Ipv4.TcpSysctl.EarlyRetrans;
         if ((earlyRetrans != 3 && earlyRetrans != 4) || tp.PacketsOut == 0 || !tp.TcpIsSack ||
             (tp.CaState != TcpCaState.Open && tp.CaState != TcpCaState.Cwr))
             return false;
@@ -907,7 +907,7 @@ public static class TcpOutput
         long timeout;
         if (err <= 0)
         {
-            if (tp.IcskBackoff < tp.Net.TcpSysctl.Retries2) tp.IcskBackoff++;
+            if (tp.IcskBackoff < tp.Net.Ipv4.TcpSysctl.Retries2) tp.IcskBackoff++;
             timeout = TcpTimer.TcpProbe0When(tp, TcpTimer.TcpRtoMax(tp.Net));
         }
         else

@@ -98,6 +98,16 @@ public sealed class UdpProt : Proto
 /// </summary>
 public static class Udp
 {
+    /// <summary>UDP in each namespace: the IP protocol handler.</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;udp_protocol, IPPROTO_UDP), and udp_sysctl_ops.</remarks>
+    internal sealed class UdpNetOps : PernetOperations
+    {
+        public static readonly UdpNetOps Instance = new();
+        private UdpNetOps() { }
+        public override string Name => "udp";
+        public override void Init(NetNamespace net) => net.InetAddProtocol(UdpProtocol, IpProto.UDP);
+    }
+
     /// <summary>udp_protocol: UDP's entry in inet_protos[].</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: static const struct net_protocol udp_protocol = { .handler = udp_rcv, .err_handler = udp_err }.</remarks>
     internal static readonly NetProtocol UdpProtocol = new(UdpRcv, UdpErr);
@@ -116,10 +126,10 @@ public static class Udp
     {
         var usk = (UdpSock)sk;
         var net = sk.Net;
-        var table = net.UdpTable;
+        var table = net.Ipv4.UdpTable;
         if (snum == 0)
         {
-            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh;
+            int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh;
             int remaining = high - low + 1;
             int first = low + Random.Shared.Next(remaining);
             // Walk the whole range from a random start (the kernel walks it in odd multiples of the
@@ -176,7 +186,7 @@ public static class Udp
     {
         var usk = (UdpSock)sk;
         if (!usk.Hashed) return;
-        sk.Net.UdpTable.Remove(usk);
+        sk.Net.Ipv4.UdpTable.Remove(usk);
         usk.Hashed = false;
         usk.InetNum = 0;
     }
@@ -441,7 +451,7 @@ public static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_lookup() -> udp4_lib_lookup2() with compute_score().</remarks>
     public static InetSock? Udp4LibLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif)
     {
-        var slot = net.UdpTable.Slot(dport);
+        var slot = net.Ipv4.UdpTable.Slot(dport);
         if (slot is null) return null;
         // Lookup connected or non-wildcard socket.
         var result = Lookup2(slot, saddr, sport, daddr, dport, dif);
@@ -495,7 +505,7 @@ public static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_mcast_deliver() with __udp_is_mcast_sock().</remarks>
     private static int Udp4LibMcastDeliver(NetNamespace net, SkBuff skb, uint saddr, ushort sport, uint daddr, ushort dport)
     {
-        var slot = net.UdpTable.Slot(dport);
+        var slot = net.Ipv4.UdpTable.Slot(dport);
         InetSock? first = null;
         if (slot is not null)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using NetStack.Api;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Net;
 using NetStack.Wire;
 
 namespace NetStack.Services;

@@ -16,7 +16,7 @@ public sealed class TcpTestDevice : NetDevice
     public readonly Queue<byte[]> Sent = new();
     private readonly Queue<byte[]> _toReceive = new();
 
-    public TcpTestDevice(MacAddress mac) : base("test0", mac) { }
+    public TcpTestDevice(MacAddress mac) : base("test0", mac) => Eth.EtherSetup(this);
 
     public void Inject(byte[] frame) => _toReceive.Enqueue(frame);
 
@@ -106,12 +106,12 @@ public sealed class TcpFixture : IDisposable
         Sysctl.WindowScaling = false;
         configure?.Invoke(Sysctl);
         Net.AddDevice(Dev, LocalAddr, 24);
-        Net.Arp.AddPermanent(RemoteAddr, Dev, RemoteMac);
+        Net.Ipv4.Arp.AddPermanent(RemoteAddr, Dev, RemoteMac);
         Net.Poll();
         Dev.Sent.Clear(); // the gratuitous ARP
     }
 
-    public TcpSysctl Sysctl => Net.TcpSysctl;
+    public TcpSysctl Sysctl => Net.Ipv4.TcpSysctl;
     public FdTable Files => Net.Files;
 
     /// <summary>The connection's sock (also after close()), or the listener's when there is no connection.</summary>

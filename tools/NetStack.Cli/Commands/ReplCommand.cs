@@ -1,4 +1,5 @@
 using NetStack.Api;
+using NetStack.Net;
 
 namespace NetStack.Cli.Commands;
 
