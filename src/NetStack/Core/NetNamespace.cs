@@ -66,7 +66,6 @@ public sealed class NetNamespace : IDisposable
     private static readonly object s_pernetLock = new();
     /// <summary>pernet_list: subsystems first, then devices (first_device), each in registration order.</summary>
     private static readonly List<PernetOperations> s_pernetSubsys = new(), s_pernetDevice = new();
-    private static int s_maxGenId;
 
     /// <summary>
     /// Registers a subsystem's per-namespace init and exit and gives it its net_generic slot.
@@ -87,7 +86,7 @@ public sealed class NetNamespace : IDisposable
         lock (s_pernetLock)
         {
             if (ops.Id >= 0) throw new InvalidOperationException($"pernet operations '{ops.Name}' are already registered");
-            ops.Id = s_maxGenId++;
+            ops.Id = s_pernetSubsys.Count + s_pernetDevice.Count; // net_generic ids: one per registration, never reused
             list.Add(ops);
         }
     }

@@ -34,6 +34,8 @@ public static partial class AfInet
         NetNamespace.RegisterPernetSubsys(Icmp.IcmpSkOps.Instance); // icmp_init()
         NetNamespace.RegisterPernetSubsys(Udp.UdpNetOps.Instance);  // udp_init() / udplite
         NetNamespace.RegisterPernetSubsys(TcpIpv4.TcpSkOps.Instance); // tcp_v4_init()
+        NetNamespace.RegisterPernetSubsys(Ping.PingNetOps.Instance); // ping_init()
+        NetNamespace.RegisterPernetSubsys(Raw.RawNetOps.Instance);   // raw_init()
     }
 
     /// <summary>
@@ -61,9 +63,6 @@ public static partial class AfInet
             // Ip: Forwarding is 2 ("not forwarding", RFC 1213) on a host; DefaultTTL is the sysctl.
             net.Mib.Ip[IpMib.Forwarding] = net.Ipv4.Sysctl.IpForward ? 1 : 2;
             net.Mib.Ip[IpMib.DefaultTTL] = net.Ipv4.Sysctl.IpDefaultTtl;
-            // The ping and raw receive hooks (icmp.c / ip_input.c call them).
-            Raw.Init();
-            Ping.Init();
         }
     }
 

@@ -20,12 +20,6 @@ public static class Icmp
         public override void Init(NetNamespace net) => net.InetAddProtocol(new NetProtocol(Rcv, Ping.PingErr), IpProto.ICMP);
     }
 
-    /// <summary>Hook for ping sockets: receives echo replies (ping_rcv()). Returns true if a socket took the buffer.</summary>
-    public static Func<NetNamespace, SkBuff, bool>? PingRcv;
-
-    /// <summary>Hook for raw sockets to see ICMP errors for their protocol (raw_icmp_error()).</summary>
-    public static Action<NetNamespace, SkBuff, int, uint>? RawIcmpError;
-
     /// <summary>The kernel's limit on an ICMP error's size: it quotes as much as fits in 576 bytes.</summary>
     private const int IcmpErrorMaxLen = 576;
 
@@ -73,7 +67,7 @@ public static class Icmp
                 return Echo(net, skb);
             case IcmpType.EchoReply:
                 mib[IcmpMib.InEchoReps]++;
-                if (PingRcv is { } ping && ping(net, skb)) return Dev.NetRxSuccess;
+                if (net.Ipv4.PingRcv is { } ping && ping(net, skb)) return Dev.NetRxSuccess;
                 skb.Free();
                 return Dev.NetRxSuccess;
             case IcmpType.DestUnreach:
@@ -203,8 +197,9 @@ public static class Icmp
             return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
         }
         int protocol = inner.Protocol;
-        RawIcmpError?.Invoke(net, skb, protocol, info);
-        net.Ipv4.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
+        var ipv4 = net.Ipv4;
+        ipv4.RawIcmpError?.Invoke(net, skb, protocol, info);
+        ipv4.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
         skb.Free();
         return Dev.NetRxSuccess;
     }

@@ -10,13 +10,6 @@ namespace NetStack.Ipv4;
 public static class IpInput
 {
     /// <summary>
-    /// Hook for raw sockets: returns true if a raw socket took a copy of the packet (so a missing
-    /// protocol handler is not an error). Set by the raw socket layer; null when it is absent.
-    /// </summary>
-    /// <remarks>raw_local_deliver().</remarks>
-    public static Func<NetNamespace, SkBuff, int, bool>? RawLocalDeliver;
-
-    /// <summary>
     /// Validates an IPv4 packet in the order of ip_rcv_core() and delivers it locally.
     /// Every drop increments the matching Ip/IpExt MIB counter (as Linux does) and a drop reason.
     /// </summary>
@@ -112,8 +105,9 @@ public static class IpInput
         skb.Pull(ihl);
         skb.TransportHeader = skb.Data;
 
-        bool raw = RawLocalDeliver is { } rawHook && rawHook(net, skb, protocol);
-        var ipprot = net.Ipv4.InetProtos[protocol];
+        var ipv4 = net.Ipv4;
+        bool raw = ipv4.RawLocalDeliver is { } rawHook && rawHook(net, skb, protocol);
+        var ipprot = ipv4.InetProtos[protocol];
         if (ipprot is not null)
         {
             mib[IpMib.InDelivers]++;

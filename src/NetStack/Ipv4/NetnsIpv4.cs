@@ -71,6 +71,19 @@ public sealed class NetnsIpv4
     /// <summary>net.ipv4.ip_no_pmtu_disc.</summary>
     public bool SysctlIpNoPmtuDisc;
 
+    /// <summary>
+    /// The receive hooks of the socket types that are optional on the input path, set by their
+    /// pernet init (null when absent): ping_rcv() for echo replies in icmp_rcv(),
+    /// raw_local_deliver() in ip_local_deliver() (true if a raw socket took a copy, so a missing
+    /// protocol handler is not an error), raw_icmp_error() in icmp_unreach(). Per namespace, as
+    /// two namespaces are two hosts.
+    /// </summary>
+    public Func<NetNamespace, SkBuff, bool>? PingRcv;
+    /// <inheritdoc cref="PingRcv"/>
+    public Func<NetNamespace, SkBuff, int, bool>? RawLocalDeliver;
+    /// <inheritdoc cref="PingRcv"/>
+    public Action<NetNamespace, SkBuff, int, uint>? RawIcmpError;
+
     private ushort _ipIdent;
 
     /// <summary>The IP identification for the next datagram.</summary>

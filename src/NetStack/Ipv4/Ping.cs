@@ -75,7 +75,15 @@ public static class Ping
 {
     /// <summary>Hooks ping_rcv() into icmp_rcv() (echo replies) for every stack.</summary>
     /// <remarks>Mirrors ping_init().</remarks>
-    internal static void Init() => Icmp.PingRcv ??= PingRcv;
+    /// <summary>Ping sockets in each namespace: hooks ping_rcv() into icmp_rcv() for echo replies.</summary>
+    /// <remarks>Mirrors net/ipv4/ping.c: ping_v4_net_ops / ping_init().</remarks>
+    internal sealed class PingNetOps : PernetOperations
+    {
+        public static readonly PingNetOps Instance = new();
+        private PingNetOps() { }
+        public override string Name => "ping";
+        public override void Init(NetNamespace net) => net.Ipv4.PingRcv = PingRcv;
+    }
 
     /// <summary>Takes an identifier: the one asked for, or the next free one after the rover.</summary>
     /// <remarks>Mirrors net/ipv4/ping.c: ping_get_port().</remarks>

@@ -78,11 +78,20 @@ public sealed class RawProt : Proto
 /// </summary>
 public static class Raw
 {
-    /// <summary>Hooks raw_local_deliver() into ip_local_deliver() and raw_icmp_error() into icmp_unreach().</summary>
-    internal static void Init()
+    /// <summary>Raw sockets in each namespace: hooks raw_local_deliver() into ip_local_deliver() and raw_icmp_error() into icmp_unreach().</summary>
+    /// <remarks>Mirrors net/ipv4/raw.c: raw_net_ops (raw_init_net).</remarks>
+    internal sealed class RawNetOps : PernetOperations
     {
-        IpInput.RawLocalDeliver ??= RawLocalDeliver;
-        Icmp.RawIcmpError ??= RawIcmpError;
+        public static readonly RawNetOps Instance = new();
+        private RawNetOps() { }
+        public override string Name => "raw";
+
+        public override void Init(NetNamespace net)
+        {
+            var ipv4 = net.Ipv4;
+            ipv4.RawLocalDeliver = RawLocalDeliver;
+            ipv4.RawIcmpError = RawIcmpError;
+        }
     }
 
     /// <remarks>Mirrors net/ipv4/raw.c: raw_hash_sk().</remarks>

@@ -1,5 +1,6 @@
 using System.Reflection;
 using NetArchTest.Rules;
+using NetStack.Ipv4;
 
 namespace NetStack.Tests.Architecture;
 
@@ -59,5 +60,38 @@ public class LayerTests
         if (result.IsSuccessful) return [];
         return result.FailingTypes.Select(t => t.FullName + (string.IsNullOrEmpty(t.Explanation) ? "" : " (" + t.Explanation + ")"))
             .Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
+    }
+}
+
+/// <summary>Two namespaces are two hosts: the stack keeps no process-global mutable hooks.</summary>
+public class GlobalStateTests
+{
+    /// <summary>
+    /// Static fields that can be reassigned (not readonly, not const) in the stack's layers. Compiler
+    /// caches (lambda and delegate caches) are excluded. Registration lists the kernel also keeps
+    /// global (pernet_list, tcp_cong_list) are readonly fields.
+    /// </summary>
+    [Fact]
+    public void NoStaticMutableFields()
+    {
+        const BindingFlags flags = BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+        var offenders = typeof(NetStack.Core.NetNamespace).Assembly.GetTypes()
+            .Where(t => t.Namespace is { } ns && ns.StartsWith("NetStack.", StringComparison.Ordinal)
+                        && ns != "NetStack.Services" && !t.FullName!.Contains('<'))
+            .SelectMany(t => t.GetFields(flags).Select(f => (t, f)))
+            .Where(x => !x.f.IsInitOnly && !x.f.IsLiteral && !x.f.Name.Contains('<'))
+            .Select(x => $"{x.t.FullName}.{x.f.Name}")
+            .ToList();
+        Assert.True(offenders.Count == 0, "static mutable fields:\n  " + string.Join("\n  ", offenders));
+    }
+
+    [Fact]
+    public void InputHooksArePerNamespace()
+    {
+        using var a = new NetStack.Core.NetNamespace("a");
+        using var b = new NetStack.Core.NetNamespace("b");
+        Assert.NotNull(a.Ipv4.PingRcv);
+        a.Ipv4.RawLocalDeliver = null;
+        Assert.NotNull(b.Ipv4.RawLocalDeliver);
     }
 }
