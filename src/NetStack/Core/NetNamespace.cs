@@ -38,6 +38,12 @@ public sealed class NetNamespace : IDisposable
     /// <summary>net.core.somaxconn: the ceiling on listen()'s backlog (net->core.sysctl_somaxconn).</summary>
     public int SysctlSomaxconn = 4096;
 
+    /// <summary>
+    /// The namespace's sysctls by Linux's name (net.core.somaxconn, net.ipv4.tcp_sack, ...), each
+    /// layer registering its own table (register_net_sysctl). The typed fields stay the hot path's.
+    /// </summary>
+    public readonly SysctlTable Sysctl;
+
     private readonly List<NetDevice> _devices = new();
     private readonly Dictionary<ushort, PacketType> _ptypeBase = new();
     private readonly List<NetdevNotifier> _netdevNotifiers = new();
@@ -56,6 +62,9 @@ public sealed class NetNamespace : IDisposable
         Clock = clock ?? MonotonicClock.Instance;
         SkbPool = pool ?? new SkBuffPool();
         _softirq = new SoftIrq(this);
+        Sysctl = new SysctlTable(this);
+        // sysctl_core_net_init(): net.core.*
+        Sysctl.RegisterNetSysctl("net/core", [CtlTable.Int("somaxconn", () => SysctlSomaxconn, v => SysctlSomaxconn = v, 0)]);
         _ops = PernetList();
         _gen = new object?[_ops.Length];
         lock (SyncRoot) SetupNet();

@@ -79,7 +79,7 @@ public static partial class AfInet
             if (IPPROTO_RAW == protocol) inet.Hdrincl = true;
         }
 
-        inet.Pmtudisc = net.Ipv4.SysctlIpNoPmtuDisc ? IP_PMTUDISC_DONT : IP_PMTUDISC_WANT;
+        inet.Pmtudisc = net.Ipv4.Sysctl.IpNoPmtuDisc ? IP_PMTUDISC_DONT : IP_PMTUDISC_WANT;
         inet.InetId = 0;
 
         Sock.SockInitData(sock, sk);

@@ -81,7 +81,7 @@ public static partial class AfInet
         if (!InetAddrValidOrNonlocal(net, inet, addr.Addr, chkAddrRet)) return -Errno.EADDRNOTAVAIL;
 
         ushort snum = addr.Port;
-        if (snum != 0 && snum < net.Ipv4.SysctlIpUnprivilegedPortStart && cred is { CapNetBindService: false })
+        if (snum != 0 && snum < net.Ipv4.Sysctl.IpUnprivilegedPortStart && cred is { CapNetBindService: false })
             return -Errno.EACCES;
 
         // Check these errors (active socket, double bind).
@@ -112,7 +112,7 @@ public static partial class AfInet
 
     /// <remarks>Mirrors include/net/inet_sock.h: inet_addr_valid_or_nonlocal() / inet_can_nonlocal_bind().</remarks>
     public static bool InetAddrValidOrNonlocal(NetNamespace net, InetSock inet, uint addr, RtnType addrType) =>
-        net.Ipv4.SysctlIpNonlocalBind || inet.FreeBind || inet.Transparent ||
+        net.Ipv4.Sysctl.IpNonlocalBind || inet.FreeBind || inet.Transparent ||
         addr == Ipv4Address.Any || addrType is RtnType.Local or RtnType.Multicast or RtnType.Broadcast;
 
     /// <summary>connect() for datagram sockets: AF_UNSPEC dissolves the association; otherwise autobind and prot->connect.</summary>

@@ -54,6 +54,7 @@ public static partial class AfInet
         public override void Init(NetNamespace net)
         {
             net.NetAssignGeneric(Id, new NetnsIpv4(net));
+            SysctlNetIpv4.Ipv4SysctlInitNet(net);
             // Tell SOCKET that we are alive...
             Net.SocketCalls.SockRegister(net, InetFamilyOps.Instance);
             net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));

@@ -21,10 +21,8 @@ public sealed class NetnsIpv4
         for (int i = 0; i < Inetsw.Length; i++) Inetsw[i] = new List<InetProtosw>();
     }
 
-    /// <summary>net->ipv4.sysctl_*.</summary>
+    /// <summary>net->ipv4.sysctl_*: the IPv4 and TCP sysctls (also reachable by name through net.Sysctl).</summary>
     public readonly Ipv4Sysctl Sysctl = new();
-    /// <summary>net->ipv4.sysctl_tcp_*.</summary>
-    public readonly TcpSysctl TcpSysctl = new();
 
     /// <summary>The main routing table (net->ipv4.fib_main).</summary>
     public readonly FibTable Fib;
@@ -63,13 +61,6 @@ public sealed class NetnsIpv4
     internal int TcpChallengeCount;
     /// <summary>The ISN a SYN that reopens a TIME_WAIT 4-tuple must use (the kernel's per-CPU tcp_tw_isn).</summary>
     internal uint TcpTwIsn;
-
-    /// <summary>net.ipv4.ip_unprivileged_port_start: binding below it needs CAP_NET_BIND_SERVICE.</summary>
-    public int SysctlIpUnprivilegedPortStart = 1024;
-    /// <summary>net.ipv4.ip_nonlocal_bind.</summary>
-    public bool SysctlIpNonlocalBind;
-    /// <summary>net.ipv4.ip_no_pmtu_disc.</summary>
-    public bool SysctlIpNoPmtuDisc;
 
     /// <summary>
     /// The receive hooks of the socket types that are optional on the input path, set by their

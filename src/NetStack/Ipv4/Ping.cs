@@ -160,7 +160,7 @@ public static class Ping
         if (addr.Family != AF_INET && !(addr.Family == AF_UNSPEC && addr.Addr == Ipv4Address.Any)) return -Errno.EAFNOSUPPORT;
         if (addr.Addr == Ipv4Address.Any) return 0;
         var chk = AfInet.InetAddrType(sk.Net, addr.Addr);
-        bool canNonlocal = sk.Net.Ipv4.SysctlIpNonlocalBind || isk.FreeBind || isk.Transparent;
+        bool canNonlocal = sk.Net.Ipv4.Sysctl.IpNonlocalBind || isk.FreeBind || isk.Transparent;
         if (chk == RtnType.Multicast || chk == RtnType.Broadcast || (chk != RtnType.Local && !canNonlocal))
             return -Errno.EADDRNOTAVAIL;
         return 0;

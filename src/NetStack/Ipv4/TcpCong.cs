@@ -132,14 +132,14 @@ public static class TcpCong
         lock (net.SyncRoot)
         {
             net.Ipv4.TcpCongestionControl = ca;
-            net.Ipv4.TcpSysctl.CongestionControl = name;
+            net.Ipv4.Sysctl.TcpCongestionControl = name;
         }
         return 0;
     }
 
     /// <summary>The namespace's default algorithm.</summary>
     internal static TcpCongestionOps Default(NetNamespace net) =>
-        net.Ipv4.TcpCongestionControl ??= TcpCaFind(net.Ipv4.TcpSysctl.CongestionControl) ?? TcpReno.Instance;
+        net.Ipv4.TcpCongestionControl ??= TcpCaFind(net.Ipv4.Sysctl.TcpCongestionControl) ?? TcpReno.Instance;
 
     /// <summary>Gives a new socket the default algorithm (not initialised until the connection starts).</summary>
     /// <remarks>Mirrors tcp_assign_congestion_control().</remarks>

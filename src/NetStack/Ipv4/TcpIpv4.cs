@@ -58,8 +58,8 @@ public static class TcpIpv4
             // RtoAlgorithm 1 (RFC 2012's "other": Van Jacobson's), RtoMin/RtoMax in ms, MaxConn -1 (no limit).
             var tcp = net.Mib.Tcp;
             tcp[TcpMib.RtoAlgorithm] = 1;
-            tcp[TcpMib.RtoMin] = net.Ipv4.TcpSysctl.RtoMinMs;
-            tcp[TcpMib.RtoMax] = net.Ipv4.TcpSysctl.RtoMaxMs;
+            tcp[TcpMib.RtoMin] = net.Ipv4.Sysctl.TcpRtoMinMs;
+            tcp[TcpMib.RtoMax] = net.Ipv4.Sysctl.TcpRtoMaxMs;
             tcp[TcpMib.MaxConn] = -1;
         }
     }
@@ -200,7 +200,7 @@ public static class TcpIpv4
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
         if (isn == 0)
         {
-            int maxSynBacklog = net.Ipv4.TcpSysctl.MaxSynBacklog;
+            int maxSynBacklog = net.Ipv4.Sysctl.TcpMaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
             if (maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
             isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);

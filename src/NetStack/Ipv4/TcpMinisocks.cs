@@ -114,7 +114,7 @@ public static class TcpMinisocks
             InetCskReqskQueueDrop(skListener, req);
             return;
         }
-        int maxSynAckRetries = skListener.IcskSynRetries != 0 ? skListener.IcskSynRetries : net.Ipv4.TcpSysctl.SynackRetries;
+        int maxSynAckRetries = skListener.IcskSynRetries != 0 ? skListener.IcskSynRetries : net.Ipv4.Sysctl.TcpSynackRetries;
         var queue = skListener.AcceptQueue;
         int qlen = queue.Qlen;
         if ((qlen << 1) > Math.Max(8, skListener.MaxAckBacklog))
@@ -223,7 +223,7 @@ public static class TcpMinisocks
 
     listenOverflow:
         dropReason = SkbDropReason.TcpListenOverflow;
-        if (!net.Ipv4.TcpSysctl.AbortOnOverflow)
+        if (!net.Ipv4.Sysctl.TcpAbortOnOverflow)
         {
             // Keep the request: the SYN-ACK timer resends and the peer's next ACK may fit.
             req.Acked = true;
@@ -368,7 +368,7 @@ public static class TcpMinisocks
         };
         long rto = (tp.IcskRto << 2) - (tp.IcskRto >> 1);
         if (timeo < rto) timeo = rto;
-        if (state == TcpState.TimeWait) timeo = Time.Ms(net.Ipv4.TcpSysctl.TimewaitLenMs);
+        if (state == TcpState.TimeWait) timeo = Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
 
         // inet_twsk_hashdance_schedule(): the TIME_WAIT sock joins the port's owners and takes the
         // socket's place in the established hash.
@@ -465,7 +465,7 @@ public static class TcpMinisocks
                 tw.TwTsRecentStamp = net.NowNs;
                 tw.TwTsRecent = tmpOpt.RcvTsval;
             }
-            InetTwskReschedule(tw, Time.Ms(net.Ipv4.TcpSysctl.TimewaitLenMs));
+            InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             return TcpTwStatus.Ack;
         }
 
@@ -475,7 +475,7 @@ public static class TcpMinisocks
             // In window: only a reset or a bare ACK.
             if (th.Rst)
             {
-                if (!net.Ipv4.TcpSysctl.Rfc1337)
+                if (!net.Ipv4.Sysctl.TcpRfc1337)
                 {
                     InetTwskDeschedulePut(net, tw);
                     return TcpTwStatus.Success;
@@ -483,7 +483,7 @@ public static class TcpMinisocks
             }
             else
             {
-                InetTwskReschedule(tw, Time.Ms(net.Ipv4.TcpSysctl.TimewaitLenMs));
+                InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             }
             if (tmpOpt.SawTstamp)
             {
@@ -504,7 +504,7 @@ public static class TcpMinisocks
         if (!th.Rst)
         {
             // Restart the timer unless this may be an old duplicate SYN.
-            if (pawsReject || th.Ack) InetTwskReschedule(tw, Time.Ms(net.Ipv4.TcpSysctl.TimewaitLenMs));
+            if (pawsReject || th.Ack) InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             return TcpTimewaitCheckOowRateLimit(tw, skb);
         }
         return TcpTwStatus.Success;

@@ -1025,7 +1025,7 @@ public class TcpStateMachineTests
     public void TimeWait_LengthIsConfigurable()
     {
         using var f = TimeWait();
-        f.Net.Ipv4.TcpSysctl.TimewaitLenMs = 1000;
+        f.Net.Ipv4.Sysctl.TcpTimewaitLenMs = 1000;
         // The running TIME_WAIT keeps its 60 s; a retransmitted FIN restarts it with the new length.
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK);
@@ -1244,7 +1244,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_SynWithAllOptions_WhenEnabled()
     {
-        using var f = TcpFixture.SynSent(s => { s.Timestamps = true; s.Sack = true; s.WindowScaling = true; });
+        using var f = TcpFixture.SynSent(s => { s.TcpTimestamps = true; s.TcpSack = true; s.TcpWindowScaling = true; });
         f.Advance(1000);
         var syn = f.Expect(SYN);
         Assert.Equal(1460, syn.Mss);
@@ -1257,7 +1257,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_TimestampsNegotiated_EchoedOnData()
     {
-        using var f = TcpFixture.SynSent(s => s.Timestamps = true);
+        using var f = TcpFixture.SynSent(s => s.TcpTimestamps = true);
         uint ourTsval = f.OurSyn!.Timestamp!.Value.TsVal;
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ts: new TcpTimestamp(5000, ourTsval));
         var ack = f.Expect(ACK);
@@ -1270,7 +1270,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Paws_OldTimestampDropped_DupAcked()
     {
-        using var f = TcpFixture.SynSent(s => s.Timestamps = true);
+        using var f = TcpFixture.SynSent(s => s.TcpTimestamps = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ts: new TcpTimestamp(5000, f.OurSyn!.Timestamp!.Value.TsVal));
         f.Expect(ACK);
         f.Send(ACK | PSH, seq: f.RemoteIss + 1, ack: f.LocalIss + 1, payload: Hello, ts: new TcpTimestamp(4000, 0));
@@ -1281,7 +1281,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_WindowScaleNegotiated_PeerWindowScaled()
     {
-        using var f = TcpFixture.SynSent(s => s.WindowScaling = true);
+        using var f = TcpFixture.SynSent(s => s.TcpWindowScaling = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ws: 2, window: 1000);
         f.Expect(ACK);
         // The SYN-ACK's window is not scaled; later windows are (<< 2).
@@ -1293,7 +1293,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Sack_OutOfOrderReportedInBlocks()
     {
-        using var f = TcpFixture.SynSent(s => s.Sack = true);
+        using var f = TcpFixture.SynSent(s => s.TcpSack = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, sackPerm: true);
         f.Expect(ACK);
         uint s0 = f.RemoteIss + 1;
@@ -1310,7 +1310,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Sack_SenderRetransmitsOnlyTheHole()
     {
-        using var f = TcpFixture.SynSent(s => s.Sack = true);
+        using var f = TcpFixture.SynSent(s => s.TcpSack = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1000, sackPerm: true);
         f.Expect(ACK);
         Assert.Equal(6000, f.SendData(new byte[6000]));
