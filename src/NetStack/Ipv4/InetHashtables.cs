@@ -37,7 +37,7 @@ public sealed class InetBindBucket
     /// <summary>fastreuse: -1 when created by connect() (shareable by other connects with distinct 4-tuples).</summary>
     public sbyte FastReuse;
     /// <summary>owners: TcpSock or TcpTimewaitSock.</summary>
-    public readonly List<object> Owners = new();
+    public readonly List<SockCommon> Owners = new();
     public override string ToString() => $"port {Port} ({Owners.Count} owners)";
 }
 
@@ -48,7 +48,7 @@ public sealed class InetBindBucket
 /// </summary>
 public sealed class InetHashinfo
 {
-    internal readonly Dictionary<InetEhashKey, object> Ehash = new();
+    internal readonly Dictionary<InetEhashKey, SockCommon> Ehash = new();
     internal readonly Dictionary<ushort, List<TcpSock>> Lhash = new();
     internal readonly Dictionary<ushort, InetBindBucket> Bhash = new();
     /// <summary>table_perturb: where the next ephemeral port search starts, per destination hash.</summary>
@@ -61,9 +61,9 @@ public sealed class InetHashinfo
     public int BindBucketCount => Bhash.Count;
 
     /// <summary>A snapshot of every entry (for status pages and tests; allocates).</summary>
-    public List<object> Snapshot()
+    public List<SockCommon> Snapshot()
     {
-        var all = new List<object>();
+        var all = new List<SockCommon>();
         foreach (var l in Lhash.Values) all.AddRange(l);
         all.AddRange(Ehash.Values);
         return all;
@@ -78,7 +78,7 @@ public static class InetHashtables
 {
     /// <summary>Finds the connection, request or TIME_WAIT sock for an incoming segment's 4-tuple.</summary>
     /// <remarks>Mirrors __inet_lookup_established().</remarks>
-    public static object? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
+    public static SockCommon? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
         net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
 
     /// <summary>
@@ -116,16 +116,16 @@ public static class InetHashtables
 
     /// <summary>The full lookup for an incoming segment: established first, then listeners.</summary>
     /// <remarks>Mirrors __inet_lookup().</remarks>
-    public static object? InetLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif) =>
+    public static SockCommon? InetLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif) =>
         InetLookupEstablished(net, saddr, sport, daddr, dport) ?? InetLookupListener(net, saddr, sport, daddr, dport, dif);
 
     /// <summary>Adds an established sock (or request, or TIME_WAIT) under its 4-tuple; false if the tuple is taken.</summary>
     /// <remarks>Mirrors inet_ehash_insert().</remarks>
-    public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, object sk) =>
+    public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, SockCommon sk) =>
         net.Ipv4.TcpHashinfo.Ehash.TryAdd(key, sk);
 
     /// <summary>Removes the entry for a key if it is <paramref name="sk"/>.</summary>
-    public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, object sk)
+    public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, SockCommon sk)
     {
         var ehash = net.Ipv4.TcpHashinfo.Ehash;
         if (ehash.TryGetValue(key, out var cur) && ReferenceEquals(cur, sk))

@@ -21,7 +21,6 @@ internal sealed class PingTable
 /// <summary>A ping socket (the kernel uses a bare inet_sock; the hashed bit is sk_hashed()).</summary>
 public sealed class PingSock : InetSock
 {
-    public bool Hashed;
 }
 
 /// <summary>

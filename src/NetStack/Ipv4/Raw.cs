@@ -26,7 +26,6 @@ public sealed class RawSock : InetSock
 {
     /// <summary>ICMP_FILTER: bit n set drops ICMP type n (struct icmp_filter).</summary>
     public uint IcmpFilter;
-    public bool Hashed;
 }
 
 /// <summary>

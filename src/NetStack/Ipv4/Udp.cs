@@ -47,8 +47,6 @@ internal sealed class UdpTable
 /// </summary>
 public class UdpSock : InetSock
 {
-    /// <summary>sk_hashed(): present in udp_table.</summary>
-    public bool Hashed;
 }
 
 /// <summary>
