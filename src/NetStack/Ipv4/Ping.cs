@@ -223,21 +223,14 @@ public static class Ping
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 
-        // ip_append_data(): the size IP_MTU_DISCOVER allows, then sock_alloc_send_skb()'s checks.
-        err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
-        if (err != 0) return err;
-        int serr = sk.SockError();
-        if (serr != 0) return serr;
-        if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-        var skb = net.AllocSkb(len);
-        if (skb is null) return -Errno.ENOBUFS;
-        var m = skb.Put(len);
-        data.CopyTo(m);
-        var h = IcmpHeader.Create(m);
+        // ip_append_data() (the user's ICMP header is part of the data), then
+        // ping_v4_push_pending_frames(): the identifier and checksum, and out.
+        var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+        if (skb is null) return err;
+        var h = IcmpHeader.Create(skb.DataSpan);
         h.EchoId = inet.InetSport; // the identifier is the socket's port
         h.FillChecksum();
-        skb.Sk = sk;
-        err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, inet.SelectTtl(), inet.Tos, df);
+        err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, IpProto.ICMP, df);
         if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
         if (err != 0) return err;
         // icmp_out_count()

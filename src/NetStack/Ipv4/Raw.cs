@@ -270,17 +270,10 @@ public static class Raw
         if (hdrincl) err = RawSendHdrinc(sk, data, rt, saddr, daddr);
         else
         {
-            // ip_append_data()
-            err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
-            if (err != 0) return err;
-            int serr = sk.SockError();
-            if (serr != 0) return serr;
-            if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-            var skb = net.AllocSkb(len);
-            if (skb is null) return -Errno.ENOBUFS;
-            data.CopyTo(skb.Put(len));
-            skb.Sk = sk;
-            err = IpOutput.Send(net, skb, rt, saddr, daddr, inet.InetNum, inet.SelectTtl(), inet.Tos, df);
+            // ip_append_data() + ip_push_pending_frames()
+            var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+            if (skb is null) return err;
+            err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, inet.InetNum, df);
             if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
             if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) CountIcmpOut(net, data[0]);
         }

@@ -191,28 +191,6 @@ public static class Udp
 
     // ------------------------------------------------------------------ connect
 
-    /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
-    private const int IpPmtudiscOmit = 5;
-
-    /// <summary>
-    /// The size checks of ip_append_data for <paramref name="length"/> transport bytes: a socket that
-    /// lets the stack fragment (IP_PMTUDISC_DONT/WANT/OMIT) may send up to 64 KiB, one that does
-    /// path MTU discovery itself (DO/PROBE/INTERFACE) only what fits the route's MTU. Also says
-    /// whether the datagram goes with DF: always for DO/PROBE, and for WANT when it fits.
-    /// </summary>
-    /// <remarks>Mirrors net/ipv4/ip_output.c: __ip_append_data() (maxnonfragsize via ip_sk_ignore_df()) and __ip_make_skb() (the DF decision).</remarks>
-    internal static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
-    {
-        int pmtudisc = inet.Pmtudisc;
-        bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
-        int maxnonfragsize = ignoreDf ? 0xFFFF : mtu;
-        df = false;
-        if (length > maxnonfragsize - Ipv4Header.MinLength) return -Errno.EMSGSIZE;
-        df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
-             (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
-        return 0;
-    }
-
     /// <summary>Connects a datagram socket: routes, picks the source, records the peer, TCP_ESTABLISHED.</summary>
     /// <remarks>Mirrors net/ipv4/datagram.c: ip4_datagram_connect() -> __ip4_datagram_connect().</remarks>
     public static int Ip4DatagramConnect(Sock sk, in SockAddr usin)
@@ -323,27 +301,15 @@ public static class Udp
             }
         }
 
-        // ip_make_skb() -> __ip_append_data(): the size the socket's IP_MTU_DISCOVER allows
-        // (larger than the MTU is fragmented by IP output).
-        int ulen = len + UdpHeader.Length;
-        int err2 = IpAppendDataCheck(inet, ulen, rt.Dev.Mtu, out bool df);
-        if (err2 != 0) return err2;
-        // sock_alloc_send_skb(): a pending error first, then a shut down send side.
-        int serr = sk.SockError();
-        if (serr != 0) return serr;
-        if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-
-        var skb = net.AllocSkb(ulen);
+        // ip_make_skb(): the datagram with room for the UDP header (larger than the MTU is
+        // fragmented by IP output).
+        var skb = IpOutput.IpMakeSkb(sk, rt, data, UdpHeader.Length, out bool df, out int err2);
         if (skb is null)
         {
-            net.Mib.Udp[UdpMib.SndbufErrors]++;
-            return -Errno.ENOBUFS;
+            if (err2 == -Errno.ENOBUFS) net.Mib.Udp[UdpMib.SndbufErrors]++;
+            return err2;
         }
-        var seg = skb.Put(ulen);
-        var uh = UdpHeader.Create(seg);
-        new UdpRepr(inet.InetSport, dport, len).Emit(uh);
-        data.CopyTo(seg[UdpHeader.Length..]);
-        skb.Sk = sk;
+        new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(skb.DataSpan));
         return UdpSendSkb(sk, skb, rt, saddr, daddr, len, df);
     }
 
@@ -355,7 +321,7 @@ public static class Udp
         var net = sk.Net;
         var uh = UdpHeader.Create(skb.DataSpan);
         if (!sk.NoCheckTx) uh.FillChecksum(saddr, daddr); // else UDP csum off: 0 on the wire
-        int err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.UDP, inet.SelectTtl(), inet.Tos, df);
+        int err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, IpProto.UDP, df);
         if (err != 0)
         {
             if (err == -Errno.ENOBUFS && !inet.RecvErr)
