@@ -19,7 +19,7 @@ public static class Eth
     /// the header. False if the frame is shorter than an Ethernet header.
     /// </summary>
     /// <remarks>Mirrors eth_type_trans().</remarks>
-    public static bool TypeTrans(SkBuff skb, NetDevice dev)
+    public static bool EthTypeTrans(SkBuff skb, NetDevice dev)
     {
         if (!EthernetHeader.TryCreate(skb.DataSpan, out var eth)) return false;
         skb.MacHeader = skb.Data;
@@ -43,7 +43,7 @@ public static class Eth
 
     /// <summary>Prepends an Ethernet header.</summary>
     /// <remarks>Mirrors eth_header() (header_ops->create).</remarks>
-    public static void Header(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
+    public static void EthHeader(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
     {
         var eth = EthernetHeader.Create(skb.Push(EthernetHeader.Length));
         eth.Destination = daddr;
@@ -62,5 +62,5 @@ public sealed class EthHeaderOps : HeaderOps
     private EthHeaderOps() { }
 
     /// <remarks>Mirrors eth_type_trans().</remarks>
-    public override bool TypeTrans(SkBuff skb, NetDevice dev) => Eth.TypeTrans(skb, dev);
+    public override bool TypeTrans(SkBuff skb, NetDevice dev) => Eth.EthTypeTrans(skb, dev);
 }

@@ -57,7 +57,7 @@ public static partial class AfInet
             SysctlNetIpv4.Ipv4SysctlInitNet(net);
             // Tell SOCKET that we are alive...
             Net.SocketCalls.SockRegister(net, InetFamilyOps.Instance);
-            net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));
+            net.DevAddPack(new PacketType(EthP.IP, IpInput.IpRcv, "ip_packet_type"));
             // Register the socket-side information for inet_create.
             foreach (var q in InetProtosw.InetswArray) InetRegisterProtosw(net, q);
             net.RegisterNetdeviceNotifier(InetdevNotifier.Instance);
@@ -76,7 +76,7 @@ public static partial class AfInet
         public override void NotifierCall(NetdevEvent ev, NetDevice dev)
         {
             if (ev == NetdevEvent.Up && dev.IsLoopback && dev.Ipv4Address == 0 && dev.Net is { } net)
-                InetAddress.Add(net, dev, Ipv4Address.Loopback, 8);
+                InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
         }
     }
 }

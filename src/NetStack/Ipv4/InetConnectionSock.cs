@@ -391,7 +391,7 @@ public class InetConnectionSock : InetSock
                     if (port >= high) port -= remaining;
                     if (!h.Bhash.TryGetValue((ushort)port, out var cand))
                     {
-                        tb = InetHashtables.BindBucketGetOrCreate(h, (ushort)port, out _);
+                        tb = InetHashtables.InetBindBucketCreate(h, (ushort)port, out _);
                         snum = (ushort)port;
                         break;
                     }
@@ -408,7 +408,7 @@ public class InetConnectionSock : InetSock
         }
         else
         {
-            tb = InetHashtables.BindBucketGetOrCreate(h, snum, out bool created);
+            tb = InetHashtables.InetBindBucketCreate(h, snum, out bool created);
             if (!created && tb.Owners.Count > 0)
             {
                 if (sk.Reuse != Sock.SkForceReuse && !(tb.FastReuse > 0 && reuse) && InetCskBindConflict(sk, tb, true, true))

@@ -180,7 +180,7 @@ public static class InetHashtables
 
     /// <summary>Gets (or creates) the bind bucket for a port.</summary>
     /// <remarks>Mirrors inet_bind_bucket_create().</remarks>
-    internal static InetBindBucket BindBucketGetOrCreate(InetHashinfo h, ushort port, out bool created)
+    internal static InetBindBucket InetBindBucketCreate(InetHashinfo h, ushort port, out bool created)
     {
         created = false;
         if (!h.Bhash.TryGetValue(port, out var tb))
@@ -227,7 +227,7 @@ public static class InetHashtables
     /// it may be taken over when tcp_tw_reuse allows (the default, 2, allows it for loopback only).
     /// </summary>
     /// <remarks>Mirrors __inet_check_established() with tcp_twsk_unique().</remarks>
-    private static bool CheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
+    private static bool InetCheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
     {
         twOut = null;
         var key = new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
@@ -254,7 +254,7 @@ public static class InetHashtables
         if (sk.InetNum != 0)
         {
             // Bound already: only the 4-tuple must be unique.
-            if (!CheckEstablished(sk, sk.InetNum, out var tw0)) return -Errno.EADDRNOTAVAIL;
+            if (!InetCheckEstablished(sk, sk.InetNum, out var tw0)) return -Errno.EADDRNOTAVAIL;
             if (tw0 is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw0);
             InetHash(sk);
             return 0;
@@ -279,12 +279,12 @@ public static class InetHashtables
                 {
                     // A port bound by bind() is not shared with connect().
                     if (tb.FastReuse >= 0) continue;
-                    if (!CheckEstablished(sk, p, out var tw)) continue;
+                    if (!InetCheckEstablished(sk, p, out var tw)) continue;
                     if (tw is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw);
                     Ok(tb, p, i);
                     return 0;
                 }
-                tb = BindBucketGetOrCreate(h, p, out _);
+                tb = InetBindBucketCreate(h, p, out _);
                 tb.FastReuse = -1;
                 Ok(tb, p, i);
                 return 0;

@@ -16,7 +16,7 @@ public static class IpOutput
     /// Consumes the buffer. Returns 0 or a negative errno.
     /// </summary>
     /// <remarks>Mirrors ip_build_and_send_pkt() / __ip_queue_xmit() -> ip_local_out() -> ip_output() -> ip_finish_output2().</remarks>
-    public static int Send(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true)
+    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true)
     {
         var mib = net.Mib.Ip;
         mib[IpMib.OutRequests]++;
@@ -31,8 +31,8 @@ public static class IpOutput
         var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
         skb.NetworkHeader = skb.Data;
         new Ipv4Repr(saddr, daddr, (byte)protocol, payload,
-            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, net.Ipv4.SelectIdent(), df).Emit(iph);
-        return Output(net, skb, rt, daddr);
+            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, net.Ipv4.IpSelectIdent(), df).Emit(iph);
+        return IpFinishOutput(net, skb, rt, daddr);
     }
 
     /// <summary>
@@ -75,7 +75,7 @@ public static class IpOutput
     public static int IpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, bool df)
     {
         var inet = (InetSock)sk;
-        return Send(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df);
+        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df);
     }
 
     /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
@@ -103,15 +103,15 @@ public static class IpOutput
     /// <summary>
     /// Sends a packet whose IP header the caller built (raw sockets with IP_HDRINCL, ICMP replies).
     /// </summary>
-    public static int SendRaw(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    public static int IpLocalOut(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         net.Mib.Ip[IpMib.OutRequests]++;
         skb.NetworkHeader = skb.Data;
-        return Output(net, skb, rt, daddr);
+        return IpFinishOutput(net, skb, rt, daddr);
     }
 
     /// <remarks>Mirrors ip_output() -> ip_finish_output() -> ip_finish_output2() -> neigh_output().</remarks>
-    private static int Output(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    private static int IpFinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var dev = rt.Dev;
         if (skb.Len > dev.Mtu)
@@ -124,13 +124,13 @@ public static class IpOutput
                 skb.Free();
                 return -Uapi.Errno.EMSGSIZE;
             }
-            return IpFragment.Fragment(net, skb, rt, daddr);
+            return IpFragment.IpDoFragment(net, skb, rt, daddr);
         }
-        return FinishOutput(net, skb, rt, daddr);
+        return IpFinishOutput2(net, skb, rt, daddr);
     }
 
     /// <remarks>Mirrors ip_finish_output2(): link-layer header by neighbour, broadcast or multicast mapping.</remarks>
-    internal static int FinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    internal static int IpFinishOutput2(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var dev = rt.Dev;
         net.Mib.Ip[IpMib.OutTransmits]++;
@@ -138,23 +138,23 @@ public static class IpOutput
         skb.Protocol = EthP.IP;
         if (dev.NoArp)
         {
-            Eth.Header(skb, EthP.IP, MacAddress.Zero, MacAddress.Zero);
+            Eth.EthHeader(skb, EthP.IP, MacAddress.Zero, MacAddress.Zero);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
         if (rt.Type == RtnType.Broadcast || Ipv4Address.IsLimitedBroadcast(daddr))
         {
-            Eth.Header(skb, EthP.IP, MacAddress.Broadcast, dev.DevAddr);
+            Eth.EthHeader(skb, EthP.IP, MacAddress.Broadcast, dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
         if (Ipv4Address.IsMulticast(daddr))
         {
             // ip_eth_mc_map(): 01:00:5e + low 23 bits of the group.
-            Eth.Header(skb, EthP.IP, new MacAddress(0x01005E000000UL | (daddr & 0x7FFFFF)), dev.DevAddr);
+            Eth.EthHeader(skb, EthP.IP, new MacAddress(0x01005E000000UL | (daddr & 0x7FFFFF)), dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
-        return net.Ipv4.Arp.ResolveOutput(skb, rt.NextHop(daddr), dev);
+        return net.Ipv4.Arp.NeighResolveOutput(skb, rt.NextHop(daddr), dev);
     }
 }

@@ -79,7 +79,7 @@ public sealed class NetnsIpv4
 
     /// <summary>The IP identification for the next datagram.</summary>
     /// <remarks>Mirrors ip_select_ident(): the kernel hashes per destination; one counter is enough for a host.</remarks>
-    internal ushort SelectIdent() => _ipIdent++;
+    internal ushort IpSelectIdent() => _ipIdent++;
 
     /// <summary>A snapshot of inetsw[type], in lookup order (for tests and status pages).</summary>
     public IReadOnlyList<InetProtosw> InetswList(int type)
@@ -105,7 +105,7 @@ public static class NetNamespaceIpv4
             lock (net.SyncRoot)
             {
                 net.AddDevice(dev);
-                if (address != 0) InetAddress.Add(net, dev, address, prefixLen);
+                if (address != 0) InetAddress.InetInsertIfa(net, dev, address, prefixLen);
             }
         }
 

@@ -275,7 +275,7 @@ public static class Raw
             if (skb is null) return err;
             err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, inet.InetNum, df);
             if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
-            if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) CountIcmpOut(net, data[0]);
+            if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) IcmpOutCount(net, data[0]);
         }
         return err < 0 ? err : len;
     }
@@ -308,12 +308,12 @@ public static class Raw
         {
             if (iph.Source == 0) iph.Source = saddr;
             iph.TotalLength = (ushort)length;
-            if (iph.Id == 0) iph.Id = net.Ipv4.SelectIdent();
+            if (iph.Id == 0) iph.Id = net.Ipv4.IpSelectIdent();
             iph.FillChecksum();
-            if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) CountIcmpOut(net, b[iphlen]);
+            if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) IcmpOutCount(net, b[iphlen]);
         }
         skb.Sk = sk;
-        int err = IpOutput.SendRaw(net, skb, rt, daddr);
+        int err = IpOutput.IpLocalOut(net, skb, rt, daddr);
         if (err != 0)
         {
             net.Mib.Ip[IpMib.OutDiscards]++;
@@ -323,7 +323,7 @@ public static class Raw
     }
 
     /// <remarks>Mirrors net/ipv4/icmp.c: icmp_out_count().</remarks>
-    private static void CountIcmpOut(NetNamespace net, byte type)
+    private static void IcmpOutCount(NetNamespace net, byte type)
     {
         var mib = net.Mib.Icmp;
         mib[IcmpMib.OutMsgs]++;

@@ -168,7 +168,7 @@ public static class Route
 public static class InetAddress
 {
     /// <summary>Sets the device's address and adds its connected route, then announces it (gratuitous ARP).</summary>
-    public static void Add(NetNamespace net, NetDevice dev, uint address, int prefixLen)
+    public static void InetInsertIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)
     {
         dev.Ipv4Address = address;
         dev.Ipv4PrefixLen = prefixLen;
@@ -176,7 +176,7 @@ public static class InetAddress
         {
             net.Ipv4.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
             // inetdev_event(NETDEV_UP) -> arp_ifdown/inetdev_send_gratuitous_arp
-            Arp.SendGratuitous(net, dev);
+            Arp.InetdevSendGratuitousArp(net, dev);
         }
     }
 }

@@ -821,7 +821,7 @@ public static class Tcp
             case TCP_CORK: val = (tp.Nonagle & TcpSock.TcpNagleCork) != 0 ? 1 : 0; break;
             case TCP_KEEPIDLE: val = (int)(TcpTimer.KeepaliveTimeWhen(tp) / Time.NsPerSec); break;
             case TCP_KEEPINTVL: val = (int)(TcpTimer.KeepaliveIntvlWhen(tp) / Time.NsPerSec); break;
-            case TCP_KEEPCNT: val = TcpTimer.KeepaliveProbesOf(tp); break;
+            case TCP_KEEPCNT: val = TcpTimer.KeepaliveProbes(tp); break;
             case TCP_SYNCNT: val = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : sys.TcpSynRetries; break;
             case TCP_LINGER2:
                 val = tp.Linger2Ms;

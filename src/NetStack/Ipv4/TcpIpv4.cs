@@ -262,7 +262,7 @@ public static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
         th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.Send(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
+        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
         return 0;
     }
 
@@ -346,7 +346,7 @@ public static class TcpIpv4
             int payload = skb.Tail - skb.TransportHeader - th.HeaderLength;
             ackSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
         }
-        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
+        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
         net.Mib.Tcp[TcpMib.OutRsts]++;
     }
 
@@ -362,7 +362,7 @@ public static class TcpIpv4
             opts.TsVal = tsval;
             opts.TsEcr = tsecr;
         }
-        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ack, TcpFlags.ACK, (ushort)Math.Min(win, 65535u), opts, null);
+        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ack, TcpFlags.ACK, (ushort)Math.Min(win, 65535u), opts, null);
     }
 
     /// <remarks>Mirrors tcp_v4_timewait_ack().</remarks>
@@ -380,7 +380,7 @@ public static class TcpIpv4
     }
 
     /// <remarks>Mirrors ip_send_unicast_reply(): a reply from the address the segment was sent to.</remarks>
-    private static void SendReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
+    private static void IpSendUnicastReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
     {
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
         var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
@@ -401,7 +401,7 @@ public static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
         th.FillChecksum(saddr, daddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
+        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
     }
 
     // ---- receive ----

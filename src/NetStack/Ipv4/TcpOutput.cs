@@ -324,7 +324,7 @@ public static class TcpOutput
             net.Mib.Tcp[TcpMib.OutSegs]++;
         tp.SegsOut++;
         skb.Sk = null;
-        int err = IpOutput.Send(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
+        int err = IpOutput.IpQueueXmit(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
             df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT);
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         // A neighbour still resolving keeps the packet: that is not a local failure.

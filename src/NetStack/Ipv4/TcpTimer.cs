@@ -41,7 +41,7 @@ public static class TcpTimer
     public static long KeepaliveIntvlWhen(TcpSock tp) => Time.Ms(tp.KeepaliveIntvlMs != 0 ? tp.KeepaliveIntvlMs : tp.Net.Ipv4.Sysctl.TcpKeepaliveIntvlMs);
 
     /// <remarks>Mirrors keepalive_probes().</remarks>
-    public static int KeepaliveProbesOf(TcpSock tp) => tp.KeepaliveProbes != 0 ? tp.KeepaliveProbes : tp.Net.Ipv4.Sysctl.TcpKeepaliveProbes;
+    public static int KeepaliveProbes(TcpSock tp) => tp.KeepaliveProbes != 0 ? tp.KeepaliveProbes : tp.Net.Ipv4.Sysctl.TcpKeepaliveProbes;
 
     /// <summary>Time since we last heard from the peer.</summary>
     /// <remarks>Mirrors keepalive_time_elapsed().</remarks>
@@ -337,7 +337,7 @@ public static class TcpTimer
             {
                 long userTimeout = Time.Ms(tp.IcskUserTimeout);
                 if ((userTimeout != 0 && elapsed >= userTimeout && tp.IcskProbesOut > 0) ||
-                    (userTimeout == 0 && tp.IcskProbesOut >= KeepaliveProbesOf(tp)))
+                    (userTimeout == 0 && tp.IcskProbesOut >= KeepaliveProbes(tp)))
                 {
                     TcpOutput.TcpSendActiveReset(tp);
                     TcpWriteErr(tp);

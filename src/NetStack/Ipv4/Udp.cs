@@ -168,7 +168,7 @@ public static class Udp
             if (sk2 == sk) continue;
             if (sk2.Reuse != 0 && sk.Reuse != 0) continue;
             if (sk2.BoundDevIf != 0 && sk.BoundDevIf != 0 && sk2.BoundDevIf != sk.BoundDevIf) continue;
-            if (!InetRcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
+            if (!Ipv4RcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
             if (sk2.ReusePort && sk.ReusePort) continue; // same user: reuseport group
             return true;
         }
@@ -176,7 +176,7 @@ public static class Udp
     }
 
     /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv4_rcv_saddr_equal() with both wildcards matching.</remarks>
-    private static bool InetRcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
+    private static bool Ipv4RcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
 
     /// <summary>Removes a socket from the port table; it is unbound afterwards.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_unhash().</remarks>
@@ -404,7 +404,7 @@ public static class Udp
         // No socket: the checksum was good, so count it and tell the sender.
         mib[UdpMib.NoPorts]++;
         skb.Data = skb.NetworkHeader; // icmp_send() quotes from the IP header
-        Icmp.Send(net, skb, IcmpType.DestUnreach, IcmpType.PortUnreach, 0);
+        Icmp.IcmpSend(net, skb, IcmpType.DestUnreach, IcmpType.PortUnreach, 0);
         return net.KfreeSkbReason(skb, SkbDropReason.UdpNoSocket);
     }
 

@@ -398,7 +398,7 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            if (level == SOL_SOCKET) return SockOpt.SockSetsockopt(sock, optname, optval, files);
+            if (level == SOL_SOCKET) return SockOpt.SkSetsockopt(sock, optname, optval, files);
             return sock.Ops.Setsockopt(sock, level, optname, optval);
         }
     }
@@ -420,7 +420,7 @@ public static class SocketCalls
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
             if (optlen > optval.Length) optlen = optval.Length;
-            if (level == SOL_SOCKET) return SockOpt.SockGetsockopt(sock, optname, optval, ref optlen);
+            if (level == SOL_SOCKET) return SockOpt.SkGetsockopt(sock, optname, optval, ref optlen);
             return sock.Ops.Getsockopt(sock, level, optname, optval, ref optlen);
         }
     }

@@ -29,11 +29,11 @@ public class ArpNeighbourTests
             Assert.Equal(0, Route.IpRouteOutput(s.Net, dst == 0 ? PeerAddr : dst, 0, out var rt));
             var skb = s.Net.SkbPool.AllocWithHeadroom()!;
             Pkt.EchoRequest(1, seq, [1, 2, 3, 4]).CopyTo(skb.Put(12));
-            return IpOutput.Send(s.Net, skb, rt, rt.PrefSrc, dst == 0 ? PeerAddr : dst, IpProto.ICMP);
+            return IpOutput.IpQueueXmit(s.Net, skb, rt, rt.PrefSrc, dst == 0 ? PeerAddr : dst, IpProto.ICMP);
         }
     }
 
-    private static Neighbour? Peer(OneStack s) => s.Net.Ipv4.Arp.Lookup(PeerAddr, s.Dev);
+    private static Neighbour? Peer(OneStack s) => s.Net.Ipv4.Arp.NeighLookup(PeerAddr, s.Dev);
 
     private static void AssertProbe(byte[] frame, MacAddress ethDst)
     {

@@ -123,7 +123,7 @@ public class IcmpTests
             skb.Dev = s.Dev;
             skb.PktType = pktType;
             skb.RouteBroadcast = routeBroadcast;
-            Icmp.Send(s.Net, skb, type, code, 0);
+            Icmp.IcmpSend(s.Net, skb, type, code, 0);
             skb.Free();
         }
         return s.Dev.TakeSent();
