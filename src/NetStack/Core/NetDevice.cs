@@ -59,7 +59,9 @@ public abstract class NetDevice : IDisposable
 
     /// <summary>
     /// dev->header_ops: the link layer's operations, set by the link layer's setup (ether_setup for
-    /// Ethernet devices). The core calls them and never names a link layer itself.
+    /// Ethernet devices). The core calls them and never names a link layer itself. A driver of an
+    /// Ethernet device calls <c>Eth.EtherSetup(this)</c> in its constructor (alloc_etherdev() does it
+    /// in Linux); frames of a device without header_ops are dropped (UnhandledProto).
     /// </summary>
     public HeaderOps? HeaderOps { get; set; }
 
