@@ -2,7 +2,7 @@ namespace NetStack.Core;
 
 /// <summary>
 /// One instance of the stack: the analogue of a booted kernel's init_net (struct net) together
-/// with the global tables the kernel keeps beside it (ptype_base, inet_protos[]). Two of these in
+/// with the global tables the kernel keeps beside it (ptype_base). Two of these in
 /// one process are two independent hosts.
 /// <para>
 /// Threading (DESIGN.md §5): <see cref="SyncRoot"/> is the single stack lock, playing lock_sock and
