@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using NetStack.Api;
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 
 namespace NetStack.AspNetCore;
@@ -91,12 +91,12 @@ internal static class StackCalls
 
     /// <summary>The connection was reset or timed out by the peer's doing (Kestrel's ConnectionResetException).</summary>
     public static bool IsReset(Exception e) =>
-        Errno(e) is Net.Errno.ECONNRESET or Net.Errno.EPIPE or Net.Errno.ETIMEDOUT or Net.Errno.ECONNABORTED or Net.Errno.EHOSTUNREACH;
+        Errno(e) is Uapi.Errno.ECONNRESET or Uapi.Errno.EPIPE or Uapi.Errno.ETIMEDOUT or Uapi.Errno.ECONNABORTED or Uapi.Errno.EHOSTUNREACH;
 
     /// <summary>The socket was closed under the call (our own abort or shutdown).</summary>
-    public static bool IsClosed(Exception e) => e is ObjectDisposedException || Errno(e) is Net.Errno.EBADF or Net.Errno.ENOTCONN;
+    public static bool IsClosed(Exception e) => e is ObjectDisposedException || Errno(e) is Uapi.Errno.EBADF or Uapi.Errno.ENOTCONN;
 
-    public static bool IsAddressInUse(Exception e) => Errno(e) == Net.Errno.EADDRINUSE;
+    public static bool IsAddressInUse(Exception e) => Errno(e) == Uapi.Errno.EADDRINUSE;
 
     /// <summary>The stack speaks IPv4: IPv4-mapped addresses are unmapped and the IPv6 any address is 0.0.0.0; other IPv6 addresses are refused.</summary>
     public static IPEndPoint ToIPv4(IPEndPoint ep)

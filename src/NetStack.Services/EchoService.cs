@@ -1,6 +1,6 @@
 using NetStack.Api;
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Services;
 

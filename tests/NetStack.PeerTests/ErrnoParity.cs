@@ -4,6 +4,8 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json.Nodes;
 using NetStack.Api;
+using NetStack.Ipv4;
+using NetStack.Net;
 using NetStack.Wire;
 
 namespace NetStack.PeerTests;
@@ -70,7 +72,7 @@ public sealed class ErrnoParityFixture : IDisposable
             // The kernel limits ICMP errors to one a second per host after a burst of 6; the rows
             // provoke many port unreachables in a row, so both sides lift the limit.
             _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");
-            _peer.Net.Sysctl.IcmpRatelimitMs = 0;
+            _peer.Net.Ipv4.Sysctl.IcmpRatelimitMs = 0;
             // Ping sockets: the stack does not model ping_group_range; let the kernel allow them too.
             _peer.Exec("sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647");
             _shell = new SocketShell(_peer.Net.Files);

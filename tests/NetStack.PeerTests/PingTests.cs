@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Ipv4;
 
 namespace NetStack.PeerTests;
 
@@ -55,7 +56,7 @@ public sealed class PingTests(ITestOutputHelper output)
         var kernelMac = peer.Exec("cat", $"/sys/class/net/{peer.Tap}/address").StdOut.Trim();
         lock (peer.Net.SyncRoot)
         {
-            var n = peer.Net.Arp.Lookup(peer.KernelAddr, peer.Host.Device);
+            var n = peer.Net.Ipv4.Arp.NeighLookup(peer.KernelAddr, peer.Host.Device);
             Assert.NotNull(n);
             Assert.Equal(kernelMac, n!.HaAddr.ToString());
         }

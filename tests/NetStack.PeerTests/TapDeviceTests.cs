@@ -1,4 +1,5 @@
 using NetStack.Api;
+using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
 using NetStack.Wire;
@@ -14,7 +15,7 @@ public sealed class TapDeviceTests(ITestOutputHelper output)
     public void Attach_TapAlreadyInUse_ThrowsEbusy()
     {
         using var peer = new TapPeer();
-        var e = Assert.Throws<NetStackException>(() => TapDevice.Attach(peer.Tap, Mac, peer.Ns, createIfMissing: false));
+        var e = Assert.Throws<ErrnoException>(() => TapDevice.Attach(peer.Tap, Mac, peer.Ns, createIfMissing: false));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.EBUSY, e.Errno);
         Assert.Contains("busy", e.Message);
@@ -27,7 +28,7 @@ public sealed class TapDeviceTests(ITestOutputHelper output)
     public void Attach_NamespaceMissing_ThrowsEnoent()
     {
         string ns = $"nst-missing-{Environment.ProcessId}";
-        var e = Assert.Throws<NetStackException>(() => TapDevice.Attach("tap0", Mac, ns));
+        var e = Assert.Throws<ErrnoException>(() => TapDevice.Attach("tap0", Mac, ns));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Contains($"'{ns}' does not exist", e.Message);
@@ -38,7 +39,7 @@ public sealed class TapDeviceTests(ITestOutputHelper output)
     public void Attach_InterfaceMissingAndCreateOff_ThrowsEnodev()
     {
         using var peer = new TapPeer();
-        var e = Assert.Throws<NetStackException>(() => TapDevice.Attach("nosuchtap", Mac, peer.Ns, createIfMissing: false));
+        var e = Assert.Throws<ErrnoException>(() => TapDevice.Attach("nosuchtap", Mac, peer.Ns, createIfMissing: false));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.ENODEV, e.Errno);
         Assert.False(TapDevice.InterfaceExists(peer.Ns, "nosuchtap"));
@@ -49,7 +50,7 @@ public sealed class TapDeviceTests(ITestOutputHelper output)
     public void Attach_NotATap_ThrowsEinval()
     {
         using var peer = new TapPeer();
-        var e = Assert.Throws<NetStackException>(() => TapDevice.Attach("lo", Mac, peer.Ns, createIfMissing: false));
+        var e = Assert.Throws<ErrnoException>(() => TapDevice.Attach("lo", Mac, peer.Ns, createIfMissing: false));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.EINVAL, e.Errno);
     }

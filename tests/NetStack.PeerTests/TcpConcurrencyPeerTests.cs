@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using NetStack.Api;
 using NetStack.Services;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.PeerTests;
 

@@ -4,7 +4,7 @@ using NetStack.Api;
 using NetStack.AspNetCore;
 using NetStack.Net;
 using NetStack.Services;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.PeerTests;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using NetStack.Api;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.PeerTests;
 

@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Ipv4;
 using NetStack.Drivers;
 
 namespace NetStack.Tests;

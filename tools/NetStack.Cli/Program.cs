@@ -44,8 +44,9 @@ internal static class Program
             Console.Error.WriteLine($"netstack {cmd.Name}: {e.Message}");
             return 2;
         }
-        catch (NetStackException e)
+        catch (Exception e) when (e is NetStackException or Core.ErrnoException)
         {
+            // A stack error (from the API, or from a driver below it): one line with its errno.
             Console.Error.WriteLine($"netstack {cmd.Name}: {e.Message}");
             return 1;
         }

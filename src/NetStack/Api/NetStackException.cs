@@ -17,18 +17,18 @@ public class NetStackException : SocketException
     public NetStackException(int errno, string message) : base((int)ToSocketError(errno), message) => Errno = Math.Abs(errno);
 
     /// <summary>Builds an exception from a negative (or positive) errno with the kernel's name as message: "ECONNREFUSED".</summary>
-    public NetStackException(int errno) : this(errno, Net.Errno.Name(errno)) { }
+    public NetStackException(int errno) : this(errno, Uapi.Errno.Name(errno)) { }
 
     /// <summary>The positive Linux errno (EPERM = 1, ...).</summary>
     public int Errno { get; }
 
     /// <summary>The errno's Linux name ("EBUSY").</summary>
-    public string ErrnoName => Net.Errno.Name(Errno);
+    public string ErrnoName => Uapi.Errno.Name(Errno);
 
     /// <summary>Throws for a negative errno return value; returns the value otherwise (for `ThrowIfError(Call(...))`).</summary>
     public static int ThrowIfError(int ret, string? what = null)
     {
-        if (ret < 0) throw new NetStackException(ret, what is null ? Net.Errno.Name(ret) : $"{what}: {Net.Errno.Name(ret)}");
+        if (ret < 0) throw new NetStackException(ret, what is null ? Uapi.Errno.Name(ret) : $"{what}: {Uapi.Errno.Name(ret)}");
         return ret;
     }
 
@@ -39,43 +39,43 @@ public class NetStackException : SocketException
     public static SocketError ToSocketError(int errno) => Math.Abs(errno) switch
     {
         0 => SocketError.Success,
-        Net.Errno.EPERM or Net.Errno.EACCES => SocketError.AccessDenied,
-        Net.Errno.ENOENT => SocketError.AddressNotAvailable,
-        Net.Errno.EINTR => SocketError.Interrupted,
-        Net.Errno.ENXIO => SocketError.HostNotFound,
-        Net.Errno.EBADF => SocketError.OperationAborted,
-        Net.Errno.EAGAIN => SocketError.WouldBlock,
-        Net.Errno.EFAULT => SocketError.Fault,
-        Net.Errno.EINVAL => SocketError.InvalidArgument,
-        Net.Errno.ENFILE or Net.Errno.EMFILE => SocketError.TooManyOpenSockets,
-        Net.Errno.EPIPE => SocketError.Shutdown,
-        Net.Errno.ENOTSOCK => SocketError.NotSocket,
-        Net.Errno.EDESTADDRREQ => SocketError.DestinationAddressRequired,
-        Net.Errno.EMSGSIZE => SocketError.MessageSize,
-        Net.Errno.EPROTOTYPE => SocketError.ProtocolType,
-        Net.Errno.ENOPROTOOPT => SocketError.ProtocolOption,
-        Net.Errno.EPROTONOSUPPORT => SocketError.ProtocolNotSupported,
-        Net.Errno.ESOCKTNOSUPPORT => SocketError.SocketNotSupported,
-        Net.Errno.EOPNOTSUPP => SocketError.OperationNotSupported,
-        Net.Errno.EPFNOSUPPORT => SocketError.ProtocolFamilyNotSupported,
-        Net.Errno.EAFNOSUPPORT => SocketError.AddressFamilyNotSupported,
-        Net.Errno.EADDRINUSE => SocketError.AddressAlreadyInUse,
-        Net.Errno.EADDRNOTAVAIL => SocketError.AddressNotAvailable,
-        Net.Errno.ENETDOWN => SocketError.NetworkDown,
-        Net.Errno.ENETUNREACH => SocketError.NetworkUnreachable,
-        Net.Errno.ENETRESET => SocketError.NetworkReset,
-        Net.Errno.ECONNABORTED => SocketError.ConnectionAborted,
-        Net.Errno.ECONNRESET => SocketError.ConnectionReset,
-        Net.Errno.ENOBUFS => SocketError.NoBufferSpaceAvailable,
-        Net.Errno.EISCONN => SocketError.IsConnected,
-        Net.Errno.ENOTCONN => SocketError.NotConnected,
-        Net.Errno.ESHUTDOWN => SocketError.Disconnecting,
-        Net.Errno.ETIMEDOUT => SocketError.TimedOut,
-        Net.Errno.ECONNREFUSED => SocketError.ConnectionRefused,
-        Net.Errno.EHOSTDOWN => SocketError.HostDown,
-        Net.Errno.EHOSTUNREACH => SocketError.HostUnreachable,
-        Net.Errno.EALREADY => SocketError.AlreadyInProgress,
-        Net.Errno.EINPROGRESS => SocketError.InProgress,
+        Uapi.Errno.EPERM or Uapi.Errno.EACCES => SocketError.AccessDenied,
+        Uapi.Errno.ENOENT => SocketError.AddressNotAvailable,
+        Uapi.Errno.EINTR => SocketError.Interrupted,
+        Uapi.Errno.ENXIO => SocketError.HostNotFound,
+        Uapi.Errno.EBADF => SocketError.OperationAborted,
+        Uapi.Errno.EAGAIN => SocketError.WouldBlock,
+        Uapi.Errno.EFAULT => SocketError.Fault,
+        Uapi.Errno.EINVAL => SocketError.InvalidArgument,
+        Uapi.Errno.ENFILE or Uapi.Errno.EMFILE => SocketError.TooManyOpenSockets,
+        Uapi.Errno.EPIPE => SocketError.Shutdown,
+        Uapi.Errno.ENOTSOCK => SocketError.NotSocket,
+        Uapi.Errno.EDESTADDRREQ => SocketError.DestinationAddressRequired,
+        Uapi.Errno.EMSGSIZE => SocketError.MessageSize,
+        Uapi.Errno.EPROTOTYPE => SocketError.ProtocolType,
+        Uapi.Errno.ENOPROTOOPT => SocketError.ProtocolOption,
+        Uapi.Errno.EPROTONOSUPPORT => SocketError.ProtocolNotSupported,
+        Uapi.Errno.ESOCKTNOSUPPORT => SocketError.SocketNotSupported,
+        Uapi.Errno.EOPNOTSUPP => SocketError.OperationNotSupported,
+        Uapi.Errno.EPFNOSUPPORT => SocketError.ProtocolFamilyNotSupported,
+        Uapi.Errno.EAFNOSUPPORT => SocketError.AddressFamilyNotSupported,
+        Uapi.Errno.EADDRINUSE => SocketError.AddressAlreadyInUse,
+        Uapi.Errno.EADDRNOTAVAIL => SocketError.AddressNotAvailable,
+        Uapi.Errno.ENETDOWN => SocketError.NetworkDown,
+        Uapi.Errno.ENETUNREACH => SocketError.NetworkUnreachable,
+        Uapi.Errno.ENETRESET => SocketError.NetworkReset,
+        Uapi.Errno.ECONNABORTED => SocketError.ConnectionAborted,
+        Uapi.Errno.ECONNRESET => SocketError.ConnectionReset,
+        Uapi.Errno.ENOBUFS => SocketError.NoBufferSpaceAvailable,
+        Uapi.Errno.EISCONN => SocketError.IsConnected,
+        Uapi.Errno.ENOTCONN => SocketError.NotConnected,
+        Uapi.Errno.ESHUTDOWN => SocketError.Disconnecting,
+        Uapi.Errno.ETIMEDOUT => SocketError.TimedOut,
+        Uapi.Errno.ECONNREFUSED => SocketError.ConnectionRefused,
+        Uapi.Errno.EHOSTDOWN => SocketError.HostDown,
+        Uapi.Errno.EHOSTUNREACH => SocketError.HostUnreachable,
+        Uapi.Errno.EALREADY => SocketError.AlreadyInProgress,
+        Uapi.Errno.EINPROGRESS => SocketError.InProgress,
         125 => SocketError.OperationAborted, // ECANCELED
         _ => SocketError.SocketError,
     };

@@ -1,5 +1,6 @@
 using NetStack.Core;
 using NetStack.Drivers;
+using NetStack.Ipv4;
 using NetStack.Wire;
 
 namespace NetStack.Api;
@@ -23,7 +24,8 @@ public sealed class NetStackHost : IDisposable
     {
         options.Validate();
         Options = options;
-        Device = TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing);
+        try { Device = TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing); }
+        catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
         try
         {
             Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
@@ -35,7 +37,7 @@ public sealed class NetStackHost : IDisposable
             if (options.Fault is { } fault)
                 lock (Net.SyncRoot) Faults = FaultInjector.Attach(Device, FaultSpec.Parse(fault));
             if (options.GatewayValue != 0)
-                NetStackException.ThrowIfError(Net.Fib.AddDefault(options.GatewayValue, Device), "adding the default route");
+                NetStackException.ThrowIfError(Net.Ipv4.Fib.AddDefault(options.GatewayValue, Device), "adding the default route");
         }
         catch
         {

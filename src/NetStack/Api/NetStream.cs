@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Api;
 

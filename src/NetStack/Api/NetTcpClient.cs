@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Api;
 

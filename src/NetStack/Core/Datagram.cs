@@ -1,5 +1,5 @@
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Core;
 
@@ -32,13 +32,13 @@ public static class Datagram
             err = -Errno.EAGAIN;
             if (timeo == 0) return null;
             // __skb_wait_for_more_packets()
-            if (WaitForMorePackets(sk, ref err, ref timeo)) return null;
+            if (SkbWaitForMorePackets(sk, ref err, ref timeo)) return null;
         }
     }
 
     /// <summary>Sleeps for a packet; returns true (with err set) when the caller should stop.</summary>
     /// <remarks>Mirrors net/core/datagram.c: __skb_wait_for_more_packets().</remarks>
-    private static bool WaitForMorePackets(Sock sk, ref int err, ref long timeo)
+    private static bool SkbWaitForMorePackets(Sock sk, ref int err, ref long timeo)
     {
         // Socket errors?
         int error = sk.SockError();

@@ -1,5 +1,3 @@
-using NetStack.Ethernet;
-
 namespace NetStack.Core;
 
 /// <summary>A handler for one EtherType. <remarks>Mirrors include/linux/netdevice.h: struct packet_type.</remarks></summary>
@@ -49,7 +47,9 @@ public static class Dev
         dev.Capture?.Capture(skb.DataSpan);
         if (!dev.IsUp)
             return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
-        if (!Eth.TypeTrans(skb, dev))
+        if (dev.HeaderOps is not { } ops)
+            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+        if (!ops.TypeTrans(skb, dev))
         {
             dev.Stats.RxErrors++;
             return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
@@ -72,7 +72,7 @@ public static class Dev
         {
             dev.Stats.TxDropped++;
             net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
-            return -Net.Errno.ENETDOWN;
+            return -Uapi.Errno.ENETDOWN;
         }
         dev.Capture?.Capture(skb.DataSpan);
         if (dev.Faults is { } f && !f.OnTransmit(dev, skb)) return 0;
@@ -91,6 +91,6 @@ public static class Dev
         }
         dev.Stats.TxDropped++;
         dev.Net!.Mib.Drops[SkbDropReason.DevTxError]++;
-        return -Net.Errno.ENOBUFS;
+        return -Uapi.Errno.ENOBUFS;
     }
 }

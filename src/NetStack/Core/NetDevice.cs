@@ -40,6 +40,8 @@ public abstract class NetDevice : IDisposable
     public bool IsUp { get; internal set; }
     /// <summary>IFF_LOOPBACK / IFF_NOARP: the device needs no link-layer resolution.</summary>
     public virtual bool NoArp => false;
+    /// <summary>IFF_LOOPBACK.</summary>
+    public virtual bool IsLoopback => false;
     public NetNamespace? Net { get; internal set; }
     public readonly NetDeviceStats Stats = new();
 
@@ -54,6 +56,14 @@ public abstract class NetDevice : IDisposable
     /// spin ignore it.
     /// </summary>
     public int BusyPollUs { get; set; }
+
+    /// <summary>
+    /// dev->header_ops: the link layer's operations, set by the link layer's setup (ether_setup for
+    /// Ethernet devices). The core calls them and never names a link layer itself. A driver of an
+    /// Ethernet device calls <c>Eth.EtherSetup(this)</c> in its constructor (alloc_etherdev() does it
+    /// in Linux); frames of a device without header_ops are dropped (UnhandledProto).
+    /// </summary>
+    public HeaderOps? HeaderOps { get; set; }
 
     /// <summary>Optional packet tap: sees each received frame before the stack and each sent frame after it.</summary>
     public IPacketCapture? Capture { get; set; }
@@ -85,6 +95,23 @@ public abstract class NetDevice : IDisposable
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     public override string ToString() => $"{Name} ({DevAddr})";
+}
+
+/// <summary>
+/// The link layer's operations on a device's frames (struct header_ops).
+/// <remarks>Mirrors include/linux/netdevice.h: struct header_ops. Linux drivers call eth_type_trans()
+/// themselves before netif_receive_skb(); here drivers hand whole frames to the core (the capture
+/// tap and the fault injector work on whole frames), so the receive classification is one more
+/// operation of the table the link layer installs on the device.</remarks>
+/// </summary>
+public abstract class HeaderOps
+{
+    /// <summary>
+    /// Classifies a received frame: sets skb.PktType and skb.Protocol (the EtherType), pulls the
+    /// link-layer header and sets the network header. False if the frame is too short.
+    /// </summary>
+    /// <remarks>Mirrors eth_type_trans() for Ethernet.</remarks>
+    public abstract bool TypeTrans(SkBuff skb, NetDevice dev);
 }
 
 /// <summary>

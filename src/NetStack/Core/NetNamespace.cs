@@ -1,11 +1,8 @@
-using NetStack.Ipv4;
-using NetStack.Wire;
-
 namespace NetStack.Core;
 
 /// <summary>
 /// One instance of the stack: the analogue of a booted kernel's init_net (struct net) together
-/// with the global tables the kernel keeps beside it (ptype_base, inet_protos[]). Two of these in
+/// with the global tables the kernel keeps beside it (ptype_base). Two of these in
 /// one process are two independent hosts.
 /// <para>
 /// Threading (DESIGN.md §5): <see cref="SyncRoot"/> is the single stack lock, playing lock_sock and
@@ -13,9 +10,15 @@ namespace NetStack.Core;
 /// per batch of expired timers, application calls per call; blocking waits release it through
 /// <see cref="Monitor.Wait(object, int)"/>.
 /// </para>
-/// Subsystems keep their per-namespace state in partial files named NetNamespace.&lt;Area&gt;.cs.
+/// <para>
+/// Core knows no protocol. The layers above it register <see cref="PernetOperations"/> (the
+/// kernel's pernet_operations) from their initcalls, and a new namespace runs them in order
+/// (setup_net()); each keeps its per-namespace state in a generic slot (net_generic()) that it
+/// exposes as an extension member: <c>net.Ipv4</c> (struct netns_ipv4) in the IPv4 layer,
+/// <c>net.Files</c> in the socket layer.
+/// </para>
 /// </summary>
-public sealed partial class NetNamespace : IDisposable
+public sealed class NetNamespace : IDisposable
 {
     /// <summary>The stack lock. Hold it for every touch of protocol state.</summary>
     public readonly object SyncRoot = new();
@@ -24,17 +27,32 @@ public sealed partial class NetNamespace : IDisposable
     public readonly SkBuffPool SkbPool;
     /// <summary>net->mib: /proc/net/snmp and friends.</summary>
     public readonly SnmpMib Mib = new();
-    /// <summary>net->ipv4.sysctl_*.</summary>
-    public readonly Ipv4Sysctl Sysctl = new();
     public string Name { get; }
+
+    /// <summary>
+    /// The secret keys of this namespace for ISNs, timestamp offsets and port offsets (net_secret,
+    /// ts_secret of net/core/secure_seq.c; one set per namespace, as a namespace is a host here).
+    /// </summary>
+    internal readonly TcpSecrets TcpSecrets = TcpSecrets.Create();
+
+    /// <summary>net.core.somaxconn: the ceiling on listen()'s backlog (net->core.sysctl_somaxconn).</summary>
+    public int SysctlSomaxconn = 4096;
+
+    /// <summary>
+    /// The namespace's sysctls by Linux's name (net.core.somaxconn, net.ipv4.tcp_sack, ...), each
+    /// layer registering its own table (register_net_sysctl). The typed fields stay the hot path's.
+    /// </summary>
+    public readonly SysctlTable Sysctl;
 
     private readonly List<NetDevice> _devices = new();
     private readonly Dictionary<ushort, PacketType> _ptypeBase = new();
-    /// <summary>inet_protos[]: the handler for each IP protocol number.</summary>
-    internal readonly NetProtocol?[] InetProtos = new NetProtocol?[IpProto.MAX];
-
-    public readonly FibTable Fib;
-    public readonly NeighTable Arp;
+    private readonly List<NetdevNotifier> _netdevNotifiers = new();
+    /// <summary>net->gen: the per-namespace state of each registered subsystem, by <see cref="PernetOperations.Id"/>.</summary>
+    private object?[] _gen;
+    /// <summary>The subsystems set up in this namespace, in order (their exits run in reverse).</summary>
+    private readonly PernetOperations[] _ops;
+    private SkBuffPool? _largePool;
+    private bool _exited;
 
     private readonly SoftIrq _softirq;
 
@@ -43,10 +61,112 @@ public sealed partial class NetNamespace : IDisposable
         Name = name;
         Clock = clock ?? MonotonicClock.Instance;
         SkbPool = pool ?? new SkBuffPool();
-        Fib = new FibTable(this);
-        Arp = new NeighTable(this);
         _softirq = new SoftIrq(this);
-        lock (SyncRoot) AfInet.InetInit(this);
+        Sysctl = new SysctlTable(this);
+        // sysctl_core_net_init(): net.core.*
+        Sysctl.RegisterNetSysctl("net/core", [CtlTable.Int("somaxconn", () => SysctlSomaxconn, v => SysctlSomaxconn = v, 0)]);
+        _ops = PernetList();
+        _gen = new object?[_ops.Length];
+        lock (SyncRoot) SetupNet();
+    }
+
+    // ---- pernet_operations and net_generic (net/core/net_namespace.c) ----
+
+    private static readonly object s_pernetLock = new();
+    /// <summary>pernet_list: subsystems first, then devices (first_device), each in registration order.</summary>
+    private static readonly List<PernetOperations> s_pernetSubsys = new(), s_pernetDevice = new();
+
+    /// <summary>
+    /// Registers a subsystem's per-namespace init and exit and gives it its net_generic slot.
+    /// Namespaces created afterwards run it after the subsystems registered before it and before
+    /// every device. Layers register from their initcall (a module initializer), so every
+    /// namespace sees all of them; a registration made after a namespace exists applies to the
+    /// namespaces created later.
+    /// </summary>
+    /// <remarks>Mirrors register_pernet_subsys().</remarks>
+    public static void RegisterPernetSubsys(PernetOperations ops) => RegisterPernet(s_pernetSubsys, ops);
+
+    /// <summary>The same for a device (loopback): device inits run after all subsystem inits.</summary>
+    /// <remarks>Mirrors register_pernet_device().</remarks>
+    public static void RegisterPernetDevice(PernetOperations ops) => RegisterPernet(s_pernetDevice, ops);
+
+    private static void RegisterPernet(List<PernetOperations> list, PernetOperations ops)
+    {
+        lock (s_pernetLock)
+        {
+            if (ops.Id >= 0) throw new InvalidOperationException($"pernet operations '{ops.Name}' are already registered");
+            ops.Id = s_pernetSubsys.Count + s_pernetDevice.Count; // net_generic ids: one per registration, never reused
+            list.Add(ops);
+        }
+    }
+
+    private static PernetOperations[] PernetList()
+    {
+        lock (s_pernetLock) return [.. s_pernetSubsys, .. s_pernetDevice];
+    }
+
+    /// <summary>The subsystems set up in this namespace, in init order.</summary>
+    public IReadOnlyList<PernetOperations> PernetOps => _ops;
+
+    /// <remarks>Mirrors setup_net(): ops_init() for each registered pernet_operations, in order.</remarks>
+    private void SetupNet()
+    {
+        foreach (var ops in _ops) ops.Init(this);
+    }
+
+    /// <summary>The state subsystem <paramref name="id"/> keeps in this namespace (null if none). O(1), no allocation.</summary>
+    /// <remarks>Mirrors include/net/netns/generic.h: net_generic().</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public T NetGeneric<T>(int id) where T : class
+    {
+        var gen = _gen;
+        return (uint)id < (uint)gen.Length ? System.Runtime.CompilerServices.Unsafe.As<T>(gen[id])! : null!;
+    }
+
+    /// <summary>Stores subsystem <paramref name="id"/>'s state; its pernet init calls it.</summary>
+    /// <remarks>Mirrors net_assign_generic() (ops_init() allocating ops->size).</remarks>
+    public void NetAssignGeneric(int id, object data)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(id);
+        if (id >= _gen.Length) Array.Resize(ref _gen, id + 1);
+        _gen[id] = data;
+    }
+
+    // ---- netdevice notifiers ----
+
+    /// <remarks>Mirrors register_netdevice_notifier_net().</remarks>
+    public void RegisterNetdeviceNotifier(NetdevNotifier nb)
+    {
+        lock (SyncRoot) _netdevNotifiers.Add(nb);
+    }
+
+    /// <remarks>Mirrors call_netdevice_notifiers().</remarks>
+    private void CallNetdeviceNotifiers(NetdevEvent ev, NetDevice dev)
+    {
+        foreach (var nb in _netdevNotifiers) nb.NotifierCall(ev, dev);
+    }
+
+    /// <summary>The loopback device (net->loopback_dev), registered by the loopback driver's pernet init.</summary>
+    public NetDevice Loopback { get; set; } = null!;
+
+    /// <summary>
+    /// Buffers for datagrams larger than a frame (reassembled fragments, large UDP datagrams and
+    /// echo replies before fragmentation): 64 KiB + headroom each, created on first use and reused.
+    /// </summary>
+    public SkBuffPool LargeSkbPool => _largePool ??= new SkBuffPool(0x10000 + SkBuffPool.MaxHeader + 64, prealloc: 2, maxBuffers: 128);
+
+    /// <summary>
+    /// A buffer with headroom for all headers and room for <paramref name="size"/> bytes after it:
+    /// from the frame-sized pool when it fits, else from <see cref="LargeSkbPool"/>. Null if out of buffers.
+    /// </summary>
+    /// <remarks>Mirrors alloc_skb(MAX_HEADER + size) / sock_alloc_send_skb().</remarks>
+    public SkBuff? AllocSkb(int size)
+    {
+        if (size < 0 || size > 0xFFFF + 64) return null;
+        var pool = size + SkBuffPool.MaxHeader <= SkbPool.BufferSize ? SkbPool : LargeSkbPool;
+        var skb = pool.AllocWithHeadroom();
+        if (skb is null) Mib.Drops[SkbDropReason.NoBuffers]++;
+        return skb;
     }
 
     public IReadOnlyList<NetDevice> Devices => _devices;
@@ -67,7 +187,7 @@ public sealed partial class NetNamespace : IDisposable
     {
         lock (SyncRoot)
         {
-            if (_ptypeBase.ContainsKey(pt.Type)) return -Net.Errno.EEXIST;
+            if (_ptypeBase.ContainsKey(pt.Type)) return -Errno.EEXIST;
             _ptypeBase[pt.Type] = pt;
             return 0;
         }
@@ -84,35 +204,11 @@ public sealed partial class NetNamespace : IDisposable
 
     internal PacketType? PtypeLookup(ushort type) => _ptypeBase.TryGetValue(type, out var pt) ? pt : null;
 
-    /// <remarks>Mirrors net/ipv4/protocol.c: inet_add_protocol(): 0, or -1 when the slot is taken.</remarks>
-    public int InetAddProtocol(NetProtocol prot, int protocol)
-    {
-        if ((uint)protocol >= IpProto.MAX) return -1;
-        lock (SyncRoot)
-        {
-            if (InetProtos[protocol] is not null) return -1;
-            InetProtos[protocol] = prot;
-            return 0;
-        }
-    }
-
-    /// <remarks>Mirrors inet_del_protocol().</remarks>
-    public int InetDelProtocol(NetProtocol prot, int protocol)
-    {
-        if ((uint)protocol >= IpProto.MAX) return -1;
-        lock (SyncRoot)
-        {
-            if (InetProtos[protocol] != prot) return -1;
-            InetProtos[protocol] = null;
-            return 0;
-        }
-    }
-
     /// <summary>
-    /// Registers and brings up a device (register_netdevice + dev_open), gives it an address with
-    /// its connected route (as `ip addr add` does), and announces the address with a gratuitous ARP.
+    /// Registers and brings up a device (register_netdevice + dev_open) and tells the notifiers
+    /// (NETDEV_UP). The IPv4 layer's <c>AddDevice(dev, address, prefixLen)</c> also gives it an address.
     /// </summary>
-    public void AddDevice(NetDevice dev, uint address = 0, int prefixLen = 24)
+    public void AddDevice(NetDevice dev)
     {
         lock (SyncRoot)
         {
@@ -122,7 +218,7 @@ public sealed partial class NetNamespace : IDisposable
             _devices.Add(dev);
             dev.Open();
             dev.IsUp = true;
-            if (address != 0) InetAddress.Add(this, dev, address, prefixLen);
+            CallNetdeviceNotifiers(NetdevEvent.Up, dev);
         }
         _softirq.DeviceAdded(dev);
     }
@@ -197,5 +293,11 @@ public sealed partial class NetNamespace : IDisposable
             }
         }
         foreach (var d in _devices) d.Dispose();
+        lock (SyncRoot)
+        {
+            if (_exited) return;
+            _exited = true;
+            for (int i = _ops.Length - 1; i >= 0; i--) _ops[i].Exit(this); // cleanup_net(): ops_exit_list in reverse
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 
 namespace NetStack.Core;
 
@@ -65,5 +66,18 @@ public static class SecureSeq
         v2 += v3; v3 = BitOperations.RotateLeft(v3, 16); v3 ^= v2;
         v0 += v3; v3 = BitOperations.RotateLeft(v3, 21); v3 ^= v0;
         v2 += v1; v1 = BitOperations.RotateLeft(v1, 17); v1 ^= v2; v2 = BitOperations.RotateLeft(v2, 32);
+    }
+}
+
+/// <summary>Random keys drawn once per namespace (net_secret_init / ts_secret_init).</summary>
+internal sealed class TcpSecrets
+{
+    public ulong SeqK0, SeqK1, TsK0, TsK1, PortK0, PortK1;
+
+    public static TcpSecrets Create()
+    {
+        Span<ulong> k = stackalloc ulong[6];
+        RandomNumberGenerator.Fill(System.Runtime.InteropServices.MemoryMarshal.AsBytes(k));
+        return new TcpSecrets { SeqK0 = k[0], SeqK1 = k[1], TsK0 = k[2], TsK1 = k[3], PortK0 = k[4], PortK1 = k[5] };
     }
 }

@@ -50,7 +50,7 @@ public sealed class SkBuff
     /// <summary>PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST.</summary>
     public byte PktType;
     /// <summary>The socket that owns this buffer, if any (skb->sk).</summary>
-    public object? Sk;
+    public Sock? Sk;
     /// <summary>Control block for TCP (skb->cb as TCP_SKB_CB).</summary>
     public TcpSkbCb Cb;
     /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>

@@ -1,5 +1,5 @@
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Core;
 
@@ -24,12 +24,46 @@ public enum SockFlag
 }
 
 /// <summary>
+/// The head every socket-like object in the protocol tables shares: full sockets, connection
+/// requests (TCP_NEW_SYN_RECV) and TIME_WAIT socks. It holds what a lookup needs (namespace,
+/// family, state, the 4-tuple, the binding options) so the hash tables are typed by it and a
+/// lookup returns it; the caller then tells the three apart by type, as the kernel does by
+/// sk_state / sk_fullsock().
+/// <remarks>Mirrors include/net/sock.h: struct sock_common.</remarks>
+/// </summary>
+public abstract class SockCommon
+{
+    /// <summary>skc_net (sock_net(sk)): the stack this sock lives in.</summary>
+    public NetNamespace Net = null!;
+    /// <summary>skc_family (PF_INET).</summary>
+    public ushort Family;
+    /// <summary>skc_state: TCP_CLOSE for a fresh socket of any type; TCP_NEW_SYN_RECV for a request, TCP_TIME_WAIT for a TIME_WAIT sock.</summary>
+    public TcpState State = TcpState.Close;
+    /// <summary>skc_reuse: SO_REUSEADDR (SK_CAN_REUSE), or forced by INET_PROTOSW_REUSE.</summary>
+    public byte Reuse;
+    /// <summary>skc_reuseport: SO_REUSEPORT.</summary>
+    public bool ReusePort;
+    /// <summary>skc_bound_dev_if: SO_BINDTODEVICE (0 = any).</summary>
+    public int BoundDevIf;
+    /// <summary>skc_daddr: the foreign address (host order).</summary>
+    public uint SkcDaddr;
+    /// <summary>skc_rcv_saddr: the bound local address (host order; 0 = any).</summary>
+    public uint SkcRcvSaddr;
+    /// <summary>skc_dport: the foreign port (host order).</summary>
+    public ushort SkcDport;
+    /// <summary>skc_num: the local port (host order).</summary>
+    public ushort SkcNum;
+    /// <summary>In its protocol's lookup table (skc_node hashed: !sk_unhashed()).</summary>
+    public bool Hashed;
+}
+
+/// <summary>
 /// The network layer's view of a socket (struct sock). Protocols derive from it as C embeds it as
 /// the first member: Sock &lt;- InetSock &lt;- InetConnectionSock &lt;- TcpSock. Every field is touched
 /// under the stack lock (net.SyncRoot), which plays lock_sock and bh_lock_sock together.
 /// <remarks>Mirrors include/net/sock.h: struct sock (and struct sock_common).</remarks>
 /// </summary>
-public class Sock
+public class Sock : SockCommon
 {
     // ---- Linux defaults (net/core/sock.c, include/net/sock.h) ----
     /// <summary>sysctl_rmem_default / sysctl_wmem_default and the _max ones (net.core.*mem_*): 212992.</summary>
@@ -48,32 +82,20 @@ public class Sock
     // sk_userlocks bits.
     public const int SockSndbufLock = 1, SockRcvbufLock = 2, SockBindaddrLock = 4, SockBindportLock = 8;
 
-    /// <summary>sock_net(sk): the stack this socket lives in.</summary>
-    public NetNamespace Net = null!;
     /// <summary>sk->sk_prot: the transport's table.</summary>
     public Proto Prot = null!;
     /// <summary>sk->sk_socket: the BSD socket this sock hangs from (null once orphaned).</summary>
     public Socket? Socket;
 
-    /// <summary>sk_family (PF_INET).</summary>
-    public ushort Family;
     /// <summary>sk_type (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW).</summary>
     public ushort Type;
     /// <summary>sk_protocol (IPPROTO_TCP...).</summary>
     public ushort Protocol;
-    /// <summary>sk_state: TCP_CLOSE for a fresh socket of any type.</summary>
-    public TcpState State = TcpState.Close;
     /// <summary>sk_kern_sock: created by the stack itself (kern = 1).</summary>
     public bool KernSock;
 
-    /// <summary>sk_reuse: SO_REUSEADDR (SK_CAN_REUSE), or forced by INET_PROTOSW_REUSE.</summary>
-    public byte Reuse;
-    /// <summary>sk_reuseport: SO_REUSEPORT.</summary>
-    public bool ReusePort;
     /// <summary>sk_userlocks: SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK, SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK.</summary>
     public int UserLocks;
-    /// <summary>sk_bound_dev_if: SO_BINDTODEVICE (0 = any).</summary>
-    public int BoundDevIf;
     /// <summary>sk_priority: SO_PRIORITY.</summary>
     public int Priority;
     /// <summary>sk_mark: SO_MARK.</summary>

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Core;
 
@@ -15,11 +15,11 @@ public static class SockOpt
 
     /// <summary>setsockopt(SOL_SOCKET, ...).</summary>
     /// <remarks>Mirrors net/core/sock.c: sk_setsockopt().</remarks>
-    public static int SockSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, FdTable caller)
+    public static int SkSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, Cred caller)
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;
-        if (optname == SO_BINDTODEVICE) return SetBindToDevice(sk, optval);
+        if (optname == SO_BINDTODEVICE) return SockSetbindtodevice(sk, optval);
         if (optval.Length < sizeof(int)) return -Errno.EINVAL;
         int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
         bool valbool = val != 0;
@@ -57,10 +57,10 @@ public static class SockOpt
                 SetSndbuf(sk, Math.Max(val, 0));
                 break;
             case SO_RCVBUF:
-                SetRcvbuf(sk, (int)Math.Min((uint)val, (uint)Sock.SysctlRmemMax));
+                SockSetRcvbuf(sk, (int)Math.Min((uint)val, (uint)Sock.SysctlRmemMax));
                 break;
             case SO_RCVBUFFORCE:
-                SetRcvbuf(sk, Math.Max(val, 0));
+                SockSetRcvbuf(sk, Math.Max(val, 0));
                 break;
             case SO_KEEPALIVE:
                 sk.Prot.Keepalive(sk, valbool);
@@ -99,10 +99,10 @@ public static class SockOpt
                 ret = -Errno.ENOPROTOOPT;
                 break;
             case SO_RCVTIMEO_OLD:
-                ret = SetTimeout(ref sk.RcvTimeo, optval);
+                ret = SockSetTimeout(ref sk.RcvTimeo, optval);
                 break;
             case SO_SNDTIMEO_OLD:
-                ret = SetTimeout(ref sk.SndTimeo, optval);
+                ret = SockSetTimeout(ref sk.SndTimeo, optval);
                 break;
             case SO_TIMESTAMP:
                 sk.ValboolFlag(SockFlag.RcvTstamp, valbool);
@@ -124,7 +124,7 @@ public static class SockOpt
     }
 
     /// <remarks>Mirrors net/core/sock.c: __sock_set_rcvbuf().</remarks>
-    private static void SetRcvbuf(Sock sk, int val)
+    private static void SockSetRcvbuf(Sock sk, int val)
     {
         // Ensure val * 2 fits into an int, to prevent max_t() from treating it as a negative value.
         val = Math.Min(val, int.MaxValue / 2);
@@ -135,7 +135,7 @@ public static class SockOpt
 
     /// <summary>SO_BINDTODEVICE: a device name (or "" to unbind); -ENODEV for an unknown one.</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_setbindtodevice().</remarks>
-    private static int SetBindToDevice(Sock sk, ReadOnlySpan<byte> optval)
+    private static int SockSetbindtodevice(Sock sk, ReadOnlySpan<byte> optval)
     {
         int len = Math.Min(optval.Length, 15); // IFNAMSIZ - 1: sock_setbindtodevice() keeps room for the NUL
         int nul = optval[..len].IndexOf((byte)0);
@@ -154,7 +154,7 @@ public static class SockOpt
 
     /// <summary>SO_RCVTIMEO / SO_SNDTIMEO with a struct timeval (16 bytes on x86-64).</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_set_timeout().</remarks>
-    private static int SetTimeout(ref long timeo, ReadOnlySpan<byte> optval)
+    private static int SockSetTimeout(ref long timeo, ReadOnlySpan<byte> optval)
     {
         if (optval.Length < 16) return -Errno.EINVAL;
         long sec = BinaryPrimitives.ReadInt64LittleEndian(optval);
@@ -173,7 +173,7 @@ public static class SockOpt
 
     /// <summary>getsockopt(SOL_SOCKET, ...). <paramref name="optlen"/>: buffer size in, bytes written out.</summary>
     /// <remarks>Mirrors net/core/sock.c: sk_getsockopt().</remarks>
-    public static int SockGetsockopt(Socket sock, int optname, Span<byte> optval, ref int optlen)
+    public static int SkGetsockopt(Socket sock, int optname, Span<byte> optval, ref int optlen)
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;
@@ -215,10 +215,10 @@ public static class SockOpt
             case SO_BSDCOMPAT: break;
             case SO_TIMESTAMP: val = sk.HasFlag(SockFlag.RcvTstamp) ? 1 : 0; break;
             case SO_RCVTIMEO_OLD:
-                lv = GetTimeout(sk.RcvTimeo, v);
+                lv = SockGetTimeout(sk.RcvTimeo, v);
                 break;
             case SO_SNDTIMEO_OLD:
-                lv = GetTimeout(sk.SndTimeo, v);
+                lv = SockGetTimeout(sk.SndTimeo, v);
                 break;
             case SO_RCVLOWAT: val = sk.RcvLowat; break;
             case SO_SNDLOWAT: val = 1; break;
@@ -247,7 +247,7 @@ public static class SockOpt
     }
 
     /// <remarks>Mirrors net/core/sock.c: sock_get_timeout(): {0, 0} for "forever".</remarks>
-    private static int GetTimeout(long timeo, Span<byte> v)
+    private static int SockGetTimeout(long timeo, Span<byte> v)
     {
         long sec = 0, usec = 0;
         if (timeo != Sock.MaxScheduleTimeout)

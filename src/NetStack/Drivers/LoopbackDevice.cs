@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Ethernet;
 using NetStack.Wire;
 
 namespace NetStack.Drivers;
@@ -12,9 +13,33 @@ public sealed class LoopbackDevice : NetDevice
     private readonly SkBuffQueue _backlog = new(); // touched only under the stack lock
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
 
-    public LoopbackDevice() : base("lo", MacAddress.Zero, 65536) { }
+    /// <remarks>Mirrors loopback_setup(): an Ethernet header_ops on a device without a wire.</remarks>
+    public LoopbackDevice() : base("lo", MacAddress.Zero, 65536) => Eth.EtherSetup(this);
 
     public override bool NoArp => true;
+
+    public override bool IsLoopback => true;
+
+    /// <summary>The loopback driver's initcall: every namespace gets its lo (ifindex 1; the IPv4 layer gives it 127.0.0.1/8 when it comes up).</summary>
+    /// <remarks>Mirrors net_dev_init(): register_pernet_device(&amp;loopback_net_ops).</remarks>
+#pragma warning disable CA2255 // The initcall of a layer (see AfInet.InetInit).
+    [System.Runtime.CompilerServices.ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void LoopbackInit() => NetNamespace.RegisterPernetDevice(LoopbackNetOps.Instance);
+
+    /// <remarks>Mirrors drivers/net/loopback.c: loopback_net_ops (loopback_net_init).</remarks>
+    private sealed class LoopbackNetOps : PernetOperations
+    {
+        public static readonly LoopbackNetOps Instance = new();
+        public override string Name => "loopback";
+
+        public override void Init(NetNamespace net)
+        {
+            var lo = new LoopbackDevice();
+            net.Loopback = lo;
+            net.AddDevice(lo);
+        }
+    }
 
     protected internal override SkBuff? PollReceive(SkBuffPool pool) => _backlog.Dequeue();
 

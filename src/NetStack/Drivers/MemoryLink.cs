@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Ethernet;
 using NetStack.Wire;
 
 namespace NetStack.Drivers;
@@ -94,6 +95,7 @@ public sealed class MemoryLinkDevice : NetDevice
 
     internal MemoryLinkDevice(string name, MacAddress mac, int mtu, FrameRing tx, FrameRing rx) : base(name, mac, mtu)
     {
+        Eth.EtherSetup(this);
         _tx = tx;
         _rx = rx;
     }

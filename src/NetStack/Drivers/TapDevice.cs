@@ -1,6 +1,6 @@
 using System.Runtime.ExceptionServices;
-using NetStack.Api;
 using NetStack.Core;
+using NetStack.Ethernet;
 using NetStack.Net;
 using NetStack.Wire;
 using static NetStack.Drivers.Interop.Libc;
@@ -34,6 +34,7 @@ public sealed unsafe class TapDevice : NetDevice
     private TapDevice(string name, MacAddress mac, int mtu, int fd, int eventFd, string ifName, string? netns, bool created)
         : base(name, mac, mtu)
     {
+        Eth.EtherSetup(this);
         _fd = fd;
         _eventFd = eventFd;
         IfName = ifName;
@@ -52,7 +53,7 @@ public sealed unsafe class TapDevice : NetDevice
     /// Opens the TAP <paramref name="ifName"/> in the network namespace <paramref name="netns"/>
     /// (null: the process's own), creating it when missing if <paramref name="createIfMissing"/>,
     /// resets its offloads and brings its kernel side up if it is down.
-    /// Throws <see cref="NetStackException"/> with the errno and a one-line reason: not root (EPERM),
+    /// Throws <see cref="ErrnoException"/> with the errno and a one-line reason: not root (EPERM),
     /// no /dev/net/tun (ENOENT), TAP busy (EBUSY), namespace or interface missing (ENOENT / ENODEV).
     /// </summary>
     /// <remarks>Mirrors what tun_set_iff() expects from user space (Documentation/networking/tuntap.rst).</remarks>
@@ -99,7 +100,7 @@ public sealed unsafe class TapDevice : NetDevice
     private static T RunInNamespace<T>(string? netns, Func<T> body)
     {
         if (netns is not null && (netns.Length == 0 || netns.Contains('/') || netns is "." or ".."))
-            throw new NetStackException(Errno.EINVAL, $"bad network namespace name '{netns}'");
+            throw new ErrnoException(Errno.EINVAL, $"bad network namespace name '{netns}'");
         T result = default!;
         ExceptionDispatchInfo? error = null;
         var t = new Thread(() =>
@@ -127,14 +128,14 @@ public sealed unsafe class TapDevice : NetDevice
             {
                 int err = LastErrno;
                 throw err == Errno.ENOENT
-                    ? new NetStackException(err, $"network namespace '{netns}' does not exist (create it with: sudo ./setup-tap.sh --ns {netns})")
+                    ? new ErrnoException(err, $"network namespace '{netns}' does not exist (create it with: sudo ./setup-tap.sh --ns {netns})")
                     : Error(err, $"open {NetnsPath(netns)}");
             }
             if (SetNs(target, CLONE_NEWNET) < 0)
             {
                 int err = LastErrno;
                 throw err == Errno.EPERM
-                    ? new NetStackException(err, $"not permitted to enter network namespace '{netns}': run as root (needs CAP_SYS_ADMIN and CAP_NET_ADMIN)")
+                    ? new ErrnoException(err, $"not permitted to enter network namespace '{netns}': run as root (needs CAP_SYS_ADMIN and CAP_NET_ADMIN)")
                     : Error(err, $"setns {netns}");
             }
             try { return body(); }
@@ -163,7 +164,7 @@ public sealed unsafe class TapDevice : NetDevice
             bool exists = Ioctl(sock, SIOCGIFFLAGS, &ifr) == 0;
             if (!exists && LastErrno != Errno.ENODEV) throw Error(LastErrno, $"SIOCGIFFLAGS {ifName}");
             if (!exists && !createIfMissing)
-                throw new NetStackException(Errno.ENODEV, $"no interface '{ifName}' in {where} (create it with: sudo ./setup-tap.sh{(netns is null ? " --root-ns" : " --ns " + netns)} --tap {ifName})");
+                throw new ErrnoException(Errno.ENODEV, $"no interface '{ifName}' in {where} (create it with: sudo ./setup-tap.sh{(netns is null ? " --root-ns" : " --ns " + netns)} --tap {ifName})");
 
             fd = Interop.Libc.Open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
             if (fd < 0)
@@ -171,8 +172,8 @@ public sealed unsafe class TapDevice : NetDevice
                 int err = LastErrno;
                 throw err switch
                 {
-                    Errno.ENOENT or Errno.ENODEV or Errno.ENXIO => new NetStackException(err, "/dev/net/tun is missing: this kernel or container has no TUN/TAP support (try: modprobe tun)"),
-                    Errno.EACCES or Errno.EPERM => new NetStackException(err, "permission denied opening /dev/net/tun: run as root (needs CAP_NET_ADMIN)"),
+                    Errno.ENOENT or Errno.ENODEV or Errno.ENXIO => new ErrnoException(err, "/dev/net/tun is missing: this kernel or container has no TUN/TAP support (try: modprobe tun)"),
+                    Errno.EACCES or Errno.EPERM => new ErrnoException(err, "permission denied opening /dev/net/tun: run as root (needs CAP_NET_ADMIN)"),
                     _ => Error(err, "open /dev/net/tun"),
                 };
             }
@@ -184,9 +185,9 @@ public sealed unsafe class TapDevice : NetDevice
                 int err = LastErrno;
                 throw err switch
                 {
-                    Errno.EBUSY => new NetStackException(err, $"TAP '{ifName}' in {where} is busy: another file descriptor (another netstack?) is attached to it"),
-                    Errno.EPERM => new NetStackException(err, $"not permitted to attach TAP '{ifName}' in {where}: run as root, or create it for your user (ip tuntap add {ifName} mode tap user $USER)"),
-                    Errno.EINVAL => new NetStackException(err, $"'{ifName}' in {where} is not a single-queue TAP device (a TUN, a multi_queue TAP, or another kind of interface)"),
+                    Errno.EBUSY => new ErrnoException(err, $"TAP '{ifName}' in {where} is busy: another file descriptor (another netstack?) is attached to it"),
+                    Errno.EPERM => new ErrnoException(err, $"not permitted to attach TAP '{ifName}' in {where}: run as root, or create it for your user (ip tuntap add {ifName} mode tap user $USER)"),
+                    Errno.EINVAL => new ErrnoException(err, $"'{ifName}' in {where} is not a single-queue TAP device (a TUN, a multi_queue TAP, or another kind of interface)"),
                     _ => Error(err, $"TUNSETIFF {ifName}"),
                 };
             }
@@ -227,10 +228,10 @@ public sealed unsafe class TapDevice : NetDevice
     private static void ValidateIfName(string ifName)
     {
         if (ifName.Length is 0 or >= IFNAMSIZ || ifName.Contains('/') || ifName.Any(char.IsWhiteSpace))
-            throw new NetStackException(Errno.EINVAL, $"bad interface name '{ifName}' (1 to {IFNAMSIZ - 1} characters, no '/' or spaces)");
+            throw new ErrnoException(Errno.EINVAL, $"bad interface name '{ifName}' (1 to {IFNAMSIZ - 1} characters, no '/' or spaces)");
     }
 
-    private static NetStackException Error(int errno, string what) =>
+    private static ErrnoException Error(int errno, string what) =>
         new(errno, $"{what} failed: {StrError(errno)} ({Errno.Name(errno)})");
 
     /// <summary>Reads one frame (non-blocking) into a pooled buffer; null when the TAP has nothing pending.</summary>

@@ -19,7 +19,7 @@ public static class Eth
     /// the header. False if the frame is shorter than an Ethernet header.
     /// </summary>
     /// <remarks>Mirrors eth_type_trans().</remarks>
-    public static bool TypeTrans(SkBuff skb, NetDevice dev)
+    public static bool EthTypeTrans(SkBuff skb, NetDevice dev)
     {
         if (!EthernetHeader.TryCreate(skb.DataSpan, out var eth)) return false;
         skb.MacHeader = skb.Data;
@@ -37,9 +37,13 @@ public static class Eth
         return true;
     }
 
+    /// <summary>Makes a device an Ethernet device: installs <see cref="EthHeaderOps"/>. Drivers call it from their constructor.</summary>
+    /// <remarks>Mirrors net/ethernet/eth.c: ether_setup() (called by alloc_etherdev()).</remarks>
+    public static void EtherSetup(NetDevice dev) => dev.HeaderOps = EthHeaderOps.Instance;
+
     /// <summary>Prepends an Ethernet header.</summary>
     /// <remarks>Mirrors eth_header() (header_ops->create).</remarks>
-    public static void Header(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
+    public static void EthHeader(SkBuff skb, ushort type, MacAddress daddr, MacAddress saddr)
     {
         var eth = EthernetHeader.Create(skb.Push(EthernetHeader.Length));
         eth.Destination = daddr;
@@ -47,4 +51,16 @@ public static class Eth
         eth.EtherType = type;
         skb.MacHeader = skb.Data;
     }
+}
+
+/// <summary>Ethernet's header_ops.</summary>
+/// <remarks>Mirrors net/ethernet/eth.c: eth_header_ops.</remarks>
+public sealed class EthHeaderOps : HeaderOps
+{
+    public static readonly EthHeaderOps Instance = new();
+
+    private EthHeaderOps() { }
+
+    /// <remarks>Mirrors eth_type_trans().</remarks>
+    public override bool TypeTrans(SkBuff skb, NetDevice dev) => Eth.EthTypeTrans(skb, dev);
 }

@@ -1,6 +1,6 @@
 using NetStack.Core;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -35,7 +35,7 @@ public static partial class AfInet
         // Look for the requested type/protocol pair.
         int err = -Errno.ESOCKTNOSUPPORT;
         InetProtosw? answer = null;
-        foreach (var entry in net.Inetsw[sock.Type])
+        foreach (var entry in net.Ipv4.Inetsw[sock.Type])
         {
             err = 0;
             // Check the non-wild match.
@@ -79,7 +79,7 @@ public static partial class AfInet
             if (IPPROTO_RAW == protocol) inet.Hdrincl = true;
         }
 
-        inet.Pmtudisc = net.SysctlIpNoPmtuDisc ? IP_PMTUDISC_DONT : IP_PMTUDISC_WANT;
+        inet.Pmtudisc = net.Ipv4.Sysctl.IpNoPmtuDisc ? IP_PMTUDISC_DONT : IP_PMTUDISC_WANT;
         inet.InetId = 0;
 
         Sock.SockInitData(sock, sk);

@@ -1,38 +1,13 @@
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
 /// <summary>The BSD-socket side of AF_INET: the inet_* functions the proto_ops tables point at.</summary>
 public static partial class AfInet
 {
-    /// <summary>
-    /// The socket half of inet_init(): registers PF_INET in net_families[], the transports' IP
-    /// protocol handlers, and inetsw_array[] in inetsw[].
-    /// </summary>
-    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_init() (sock_register, inet_add_protocol, inet_register_protosw, ping_init).</remarks>
-    static partial void InetInitSockets(NetNamespace net)
-    {
-        // Tell SOCKET that we are alive...
-        SocketCalls.SockRegister(net, InetFamilyOps.Instance);
-
-        // Add all the base protocols.
-        net.InetAddProtocol(Udp.UdpProtocol, IpProto.UDP);
-        InetInitTcp(net);
-
-        // Register the socket-side information for inet_create.
-        foreach (var q in InetProtosw.InetswArray) InetRegisterProtosw(net, q);
-
-        // The ping and raw receive hooks (icmp.c / ip_input.c call them for every namespace).
-        Raw.Init();
-        Ping.Init();
-    }
-
-    /// <summary>Registers TCP's IP protocol handler (inet_add_protocol(&amp;tcp_protocol, IPPROTO_TCP)); filled in by TCP.</summary>
-    static partial void InetInitTcp(NetNamespace net);
-
     /// <summary>Binds an unbound socket to an ephemeral port.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_autobind().</remarks>
     public static int InetAutobind(Sock sk)
@@ -91,7 +66,7 @@ public static partial class AfInet
 
     /// <summary>The bind checks in Linux's order: family, address, privileged port, state, port.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: __inet_bind().</remarks>
-    public static int InetBindInternal(Sock sk, in SockAddr addr, FdTable? cred)
+    public static int InetBindInternal(Sock sk, in SockAddr addr, Cred? cred)
     {
         var inet = (InetSock)sk;
         var net = sk.Net;
@@ -106,7 +81,7 @@ public static partial class AfInet
         if (!InetAddrValidOrNonlocal(net, inet, addr.Addr, chkAddrRet)) return -Errno.EADDRNOTAVAIL;
 
         ushort snum = addr.Port;
-        if (snum != 0 && snum < net.SysctlIpUnprivilegedPortStart && cred is { CapNetBindService: false })
+        if (snum != 0 && snum < net.Ipv4.Sysctl.IpUnprivilegedPortStart && cred is { CapNetBindService: false })
             return -Errno.EACCES;
 
         // Check these errors (active socket, double bind).
@@ -137,7 +112,7 @@ public static partial class AfInet
 
     /// <remarks>Mirrors include/net/inet_sock.h: inet_addr_valid_or_nonlocal() / inet_can_nonlocal_bind().</remarks>
     public static bool InetAddrValidOrNonlocal(NetNamespace net, InetSock inet, uint addr, RtnType addrType) =>
-        net.SysctlIpNonlocalBind || inet.FreeBind || inet.Transparent ||
+        net.Ipv4.Sysctl.IpNonlocalBind || inet.FreeBind || inet.Transparent ||
         addr == Ipv4Address.Any || addrType is RtnType.Local or RtnType.Multicast or RtnType.Broadcast;
 
     /// <summary>connect() for datagram sockets: AF_UNSPEC dissolves the association; otherwise autobind and prot->connect.</summary>

@@ -8,20 +8,75 @@ namespace NetStack.Ipv4;
 /// </summary>
 public static partial class AfInet
 {
-    /// <summary>Registers the link and network protocols, like inet_init() at boot.</summary>
-    /// <remarks>Mirrors inet_init(): arp_init(), inet_add_protocol(&amp;icmp_protocol), dev_add_pack(&amp;ip_packet_type).</remarks>
-    internal static void InetInit(NetNamespace net)
+    /// <summary>
+    /// The IPv4 layer's initcall: registers the per-namespace operations of IPv4 and its protocols,
+    /// in inet_init()'s order, so that every <see cref="NetNamespace"/> sets them up (setup_net())
+    /// without Core naming this layer.
+    /// <para>
+    /// Why a module initializer: it is the C# form of a built-in initcall. It runs once, when the
+    /// stack's assembly is loaded, before any code of the assembly (so before the first namespace
+    /// exists), and needs no bootstrap call from users or tests. Each layer has one, and the order
+    /// between layers is made explicit rather than left to the order the runtime runs them in:
+    /// this one first calls the socket layer's sock_init (a core_initcall in Linux, before
+    /// inet_init's fs_initcall), and devices (loopback) register as pernet devices, which
+    /// setup_net() runs after every subsystem.
+    /// </para>
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: fs_initcall(inet_init).</remarks>
+#pragma warning disable CA2255 // The initcall of a layer: see above.
+    [System.Runtime.CompilerServices.ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void InetInit()
     {
-        net.DevAddPack(new PacketType(EthP.ARP, Arp.Rcv, "arp_packet_type"));
-        net.DevAddPack(new PacketType(EthP.IP, IpInput.Rcv, "ip_packet_type"));
-        net.InetAddProtocol(new NetProtocol(Icmp.Rcv, Ping.PingErr), IpProto.ICMP); // icmp_protocol: .err_handler = icmp_err -> ping_err
-        net.CreateLoopback();
-        // Ip: Forwarding is 2 ("not forwarding", RFC 1213) on a host; DefaultTTL is the sysctl.
-        net.Mib.Ip[IpMib.Forwarding] = net.Sysctl.IpForward ? 1 : 2;
-        net.Mib.Ip[IpMib.DefaultTTL] = net.Sysctl.IpDefaultTtl;
-        InetInitSockets(net);
+        Net.SocketCalls.SockInit();
+        NetNamespace.RegisterPernetSubsys(InetNetOps.Instance);   // inet_init_net + the tables of struct netns_ipv4
+        NetNamespace.RegisterPernetSubsys(Arp.ArpNetOps.Instance);  // arp_init()
+        NetNamespace.RegisterPernetSubsys(Icmp.IcmpSkOps.Instance); // icmp_init()
+        NetNamespace.RegisterPernetSubsys(Udp.UdpNetOps.Instance);  // udp_init() / udplite
+        NetNamespace.RegisterPernetSubsys(TcpIpv4.TcpSkOps.Instance); // tcp_v4_init()
+        NetNamespace.RegisterPernetSubsys(Ping.PingNetOps.Instance); // ping_init()
+        NetNamespace.RegisterPernetSubsys(Raw.RawNetOps.Instance);   // raw_init()
     }
 
-    /// <summary>Registers socket families and transport protocols (filled in by the socket layer).</summary>
-    static partial void InetInitSockets(NetNamespace net);
+    /// <summary>
+    /// The per-namespace part of inet_init(): allocates struct netns_ipv4, registers the family with
+    /// the socket layer, the IP packet type and the inetsw table, and listens for devices coming up.
+    /// </summary>
+    /// <remarks>Mirrors inet_init() and inet_init_net() (af_inet_ops).</remarks>
+    internal sealed class InetNetOps : PernetOperations
+    {
+        public static readonly InetNetOps Instance = new();
+
+        private InetNetOps() { }
+
+        public override string Name => "inet";
+
+        public override void Init(NetNamespace net)
+        {
+            net.NetAssignGeneric(Id, new NetnsIpv4(net));
+            SysctlNetIpv4.Ipv4SysctlInitNet(net);
+            // Tell SOCKET that we are alive...
+            Net.SocketCalls.SockRegister(net, InetFamilyOps.Instance);
+            net.DevAddPack(new PacketType(EthP.IP, IpInput.IpRcv, "ip_packet_type"));
+            // Register the socket-side information for inet_create.
+            foreach (var q in InetProtosw.InetswArray) InetRegisterProtosw(net, q);
+            net.RegisterNetdeviceNotifier(InetdevNotifier.Instance);
+            // Ip: Forwarding is 2 ("not forwarding", RFC 1213) on a host; DefaultTTL is the sysctl.
+            net.Mib.Ip[IpMib.Forwarding] = net.Ipv4.Sysctl.IpForward ? 1 : 2;
+            net.Mib.Ip[IpMib.DefaultTTL] = net.Ipv4.Sysctl.IpDefaultTtl;
+        }
+    }
+
+    /// <summary>Gives the loopback device its address when it comes up.</summary>
+    /// <remarks>Mirrors net/ipv4/devinet.c: inetdev_event(NETDEV_UP) for IFF_LOOPBACK (127.0.0.1/8).</remarks>
+    private sealed class InetdevNotifier : NetdevNotifier
+    {
+        public static readonly InetdevNotifier Instance = new();
+
+        public override void NotifierCall(NetdevEvent ev, NetDevice dev)
+        {
+            if (ev == NetdevEvent.Up && dev.IsLoopback && dev.Ipv4Address == 0 && dev.Net is { } net)
+                InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
+        }
+    }
 }

@@ -10,18 +10,22 @@ namespace NetStack.Ipv4;
 /// </summary>
 public static class Icmp
 {
-    /// <summary>Hook for ping sockets: receives echo replies (ping_rcv()). Returns true if a socket took the buffer.</summary>
-    public static Func<NetNamespace, SkBuff, bool>? PingRcv;
-
-    /// <summary>Hook for raw sockets to see ICMP errors for their protocol (raw_icmp_error()).</summary>
-    public static Action<NetNamespace, SkBuff, int, uint>? RawIcmpError;
+    /// <summary>ICMP in each namespace: the IP protocol handler (its error handler is ping_err).</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;icmp_protocol, IPPROTO_ICMP), and icmp_sk_ops.</remarks>
+    internal sealed class IcmpSkOps : PernetOperations
+    {
+        public static readonly IcmpSkOps Instance = new();
+        private IcmpSkOps() { }
+        public override string Name => "icmp";
+        public override void Init(NetNamespace net) => net.InetAddProtocol(new NetProtocol(IcmpRcv, Ping.PingErr), IpProto.ICMP);
+    }
 
     /// <summary>The kernel's limit on an ICMP error's size: it quotes as much as fits in 576 bytes.</summary>
     private const int IcmpErrorMaxLen = 576;
 
     /// <summary>Receives an ICMP message addressed to us.</summary>
     /// <remarks>Mirrors icmp_rcv().</remarks>
-    public static int Rcv(SkBuff skb)
+    public static int IcmpRcv(SkBuff skb)
     {
         var dev = skb.Dev!;
         var net = dev.Net!;
@@ -49,7 +53,7 @@ public static class Icmp
         // destination (rt_flags), not the MAC: a unicast echo in a broadcast frame is answered.
         if (skb.RouteBroadcast)
         {
-            if (((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Sysctl.IcmpEchoIgnoreBroadcasts) ||
+            if (((type == IcmpType.Echo || type == IcmpType.Timestamp) && net.Ipv4.Sysctl.IcmpEchoIgnoreBroadcasts) ||
                 (type != IcmpType.Echo && type != IcmpType.Timestamp && type != IcmpType.AddressMask && type != IcmpType.AddressMaskReply))
             {
                 mib[IcmpMib.InErrors]++;
@@ -60,31 +64,31 @@ public static class Icmp
         {
             case IcmpType.Echo:
                 mib[IcmpMib.InEchos]++;
-                return Echo(net, skb);
+                return IcmpEcho(net, skb);
             case IcmpType.EchoReply:
                 mib[IcmpMib.InEchoReps]++;
-                if (PingRcv is { } ping && ping(net, skb)) return Dev.NetRxSuccess;
+                if (net.Ipv4.PingRcv is { } ping && ping(net, skb)) return Dev.NetRxSuccess;
                 skb.Free();
                 return Dev.NetRxSuccess;
             case IcmpType.DestUnreach:
                 mib[IcmpMib.InDestUnreachs]++;
-                return Unreach(net, skb);
+                return IcmpUnreach(net, skb);
             case IcmpType.TimeExceeded:
                 mib[IcmpMib.InTimeExcds]++;
-                return Unreach(net, skb);
+                return IcmpUnreach(net, skb);
             case IcmpType.ParameterProb:
                 mib[IcmpMib.InParmProbs]++;
-                return Unreach(net, skb);
+                return IcmpUnreach(net, skb);
             case IcmpType.SourceQuench:
                 mib[IcmpMib.InSrcQuenchs]++;
-                return Unreach(net, skb);
+                return IcmpUnreach(net, skb);
             case IcmpType.Redirect:
                 mib[IcmpMib.InRedirects]++;
                 skb.Free(); // a host with one gateway ignores redirects (accept_redirects is moot here)
                 return Dev.NetRxSuccess;
             case IcmpType.Timestamp:
                 mib[IcmpMib.InTimestamps]++;
-                return Timestamp(net, skb);
+                return IcmpTimestamp(net, skb);
             case IcmpType.TimestampReply:
                 mib[IcmpMib.InTimestampReps]++;
                 skb.Free();
@@ -100,7 +104,7 @@ public static class Icmp
     /// since midnight UT (RFC 792). The header is 8 bytes plus three 4-byte timestamps.
     /// </summary>
     /// <remarks>Mirrors icmp_timestamp() -> icmp_reply().</remarks>
-    private static int Timestamp(NetNamespace net, SkBuff skb)
+    private static int IcmpTimestamp(NetNamespace net, SkBuff skb)
     {
         // icmp_timestamp(): at least the originate timestamp must follow the header.
         if (skb.Len < IcmpHeader.Length + 4)
@@ -132,15 +136,15 @@ public static class Icmp
         h.FillChecksum();
         net.Mib.Icmp[IcmpMib.OutMsgs]++;
         net.Mib.Icmp[IcmpMib.OutTimestampReps]++;
-        IpOutput.Send(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
         return Dev.NetRxSuccess;
     }
 
     /// <summary>Answers an echo request with the same identifier, sequence and data.</summary>
     /// <remarks>Mirrors icmp_echo() -> icmp_reply().</remarks>
-    private static int Echo(NetNamespace net, SkBuff skb)
+    private static int IcmpEcho(NetNamespace net, SkBuff skb)
     {
-        if (net.Sysctl.IcmpEchoIgnoreAll)
+        if (net.Ipv4.Sysctl.IcmpEchoIgnoreAll)
         {
             skb.Free();
             return Dev.NetRxSuccess;
@@ -168,7 +172,7 @@ public static class Icmp
         mib[IcmpMib.OutMsgs]++;
         mib[IcmpMib.OutEchoReps]++;
         // icmp_reply(): the icmp socket has pmtudisc = IP_PMTUDISC_DONT, so DF is clear.
-        IpOutput.Send(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
         return Dev.NetRxSuccess;
     }
 
@@ -176,7 +180,7 @@ public static class Icmp
     /// Hands an ICMP error to the protocol that sent the quoted packet (its err_handler) and to raw sockets.
     /// </summary>
     /// <remarks>Mirrors icmp_unreach() -> icmp_socket_deliver().</remarks>
-    private static int Unreach(NetNamespace net, SkBuff skb)
+    private static int IcmpUnreach(NetNamespace net, SkBuff skb)
     {
         var icmph = IcmpHeader.Create(skb.DataSpan);
         uint info = icmph.Rest;
@@ -193,8 +197,9 @@ public static class Icmp
             return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
         }
         int protocol = inner.Protocol;
-        RawIcmpError?.Invoke(net, skb, protocol, info);
-        net.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
+        var ipv4 = net.Ipv4;
+        ipv4.RawIcmpError?.Invoke(net, skb, protocol, info);
+        ipv4.InetProtos[protocol]?.ErrHandler?.Invoke(skb, info);
         skb.Free();
         return Dev.NetRxSuccess;
     }
@@ -205,7 +210,7 @@ public static class Icmp
     /// kernel's rate limits.
     /// </summary>
     /// <remarks>Mirrors __icmp_send().</remarks>
-    public static void Send(NetNamespace net, SkBuff skbIn, byte type, byte code, uint info)
+    public static void IcmpSend(NetNamespace net, SkBuff skbIn, byte type, byte code, uint info)
     {
         var ins = skbIn.DataSpan;
         if (ins.Length < Ipv4Header.MinLength) return;
@@ -226,11 +231,11 @@ public static class Icmp
         // The global limit comes before the route lookup and is skipped for packets that came in on
         // loopback; the per-host limit needs the route (loopback is exempt from it too).
         bool applyRatelimit = false;
-        if (!(skbIn.Dev?.NoArp ?? false) && !RateLimit.GlobalAllow(net, type, code, out applyRatelimit)) return;
+        if (!(skbIn.Dev?.NoArp ?? false) && !RateLimit.Icmpv4GlobalAllow(net, type, code, out applyRatelimit)) return;
 
         uint saddr = net.IsLocalAddress(iph.Destination) ? iph.Destination : 0;
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
-        if (!RateLimit.XrlimAllow(net, rt.Dev, daddr, applyRatelimit)) return;
+        if (!RateLimit.Icmpv4XrlimAllow(net, rt.Dev, daddr, applyRatelimit)) return;
         if (saddr == 0) saddr = rt.PrefSrc;
 
         var skb = net.SkbPool.AllocWithHeadroom();
@@ -245,17 +250,17 @@ public static class Icmp
         var mib = net.Mib.Icmp;
         mib[IcmpMib.OutMsgs]++;
         CountOut(mib, type);
-        IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), df: false);
+        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), df: false);
     }
 
     /// <summary>
     /// The "error" flag of icmp_pointers[]: icmp_is_err()'s five types plus the obsolete or
     /// router-only types 1, 2, 6, 7, 9 and 10, which __icmp_send() also refuses to answer.
     /// </summary>
-    private static bool IcmpPointersError(byte type) => IsError(type) || type is 1 or 2 or 6 or 7 or 9 or 10;
+    private static bool IcmpPointersError(byte type) => IcmpIsErr(type) || type is 1 or 2 or 6 or 7 or 9 or 10;
 
     /// <remarks>Mirrors icmp_is_err().</remarks>
-    public static bool IsError(byte type) =>
+    public static bool IcmpIsErr(byte type) =>
         type is IcmpType.DestUnreach or IcmpType.SourceQuench or IcmpType.Redirect or IcmpType.TimeExceeded or IcmpType.ParameterProb;
 
     private static void CountOut(MibTable<IcmpMib> mib, byte type)

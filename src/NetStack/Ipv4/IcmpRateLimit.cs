@@ -20,22 +20,22 @@ internal static class RateLimit
     private const int XrlimBurstFactor = 6;
 
     /// <remarks>Mirrors icmpv4_mask_allow(): true when the type is not rate limited at all.</remarks>
-    public static bool MaskAllow(NetNamespace net, byte type, byte code)
+    public static bool Icmpv4MaskAllow(NetNamespace net, byte type, byte code)
     {
         if (type > IcmpType.NrIcmpTypes) return true;
         if (type == IcmpType.DestUnreach && code == IcmpType.FragNeeded) return true; // never limit PMTU discovery
-        return ((net.Sysctl.IcmpRatemask >> type) & 1) == 0;
+        return ((net.Ipv4.Sysctl.IcmpRatemask >> type) & 1) == 0;
     }
 
     /// <summary>
-    /// The global stage. <paramref name="applyRatelimit"/> tells <see cref="XrlimAllow"/> whether
+    /// The global stage. <paramref name="applyRatelimit"/> tells <see cref="Icmpv4XrlimAllow"/> whether
     /// the per-host stage applies (only to masked types that passed here).
     /// </summary>
     /// <remarks>Mirrors icmpv4_global_allow(): counts OutRateLimitGlobal when it refuses.</remarks>
-    public static bool GlobalAllow(NetNamespace net, byte type, byte code, out bool applyRatelimit)
+    public static bool Icmpv4GlobalAllow(NetNamespace net, byte type, byte code, out bool applyRatelimit)
     {
         applyRatelimit = false;
-        if (MaskAllow(net, type, code)) return true;
+        if (Icmpv4MaskAllow(net, type, code)) return true;
         if (IcmpGlobalAllow(net))
         {
             applyRatelimit = true;
@@ -49,15 +49,15 @@ internal static class RateLimit
     /// <remarks>Mirrors icmp_global_allow().</remarks>
     private static bool IcmpGlobalAllow(NetNamespace net)
     {
-        var st = net.IcmpRate;
+        var st = net.Ipv4.IcmpRate;
         if (st.GlobalCredit > 0) return true;
         long now = net.NowNs;
         long delta = Math.Min(now - st.GlobalStamp, Time.NsPerSec);
         if (delta < Time.NsPerSec / 50) return false;
-        long incr = net.Sysctl.IcmpMsgsPerSec * delta / Time.NsPerSec;
+        long incr = net.Ipv4.Sysctl.IcmpMsgsPerSec * delta / Time.NsPerSec;
         if (incr <= 0) return false;
         st.GlobalStamp = now;
-        st.GlobalCredit = (int)Math.Min(st.GlobalCredit + incr, net.Sysctl.IcmpMsgsBurst);
+        st.GlobalCredit = (int)Math.Min(st.GlobalCredit + incr, net.Ipv4.Sysctl.IcmpMsgsBurst);
         return true;
     }
 
@@ -66,22 +66,22 @@ internal static class RateLimit
     /// Counts OutRateLimitHost when it refuses; spends a global credit when it allows.
     /// </summary>
     /// <remarks>Mirrors icmpv4_xrlim_allow().</remarks>
-    public static bool XrlimAllow(NetNamespace net, NetDevice dev, uint daddr, bool applyRatelimit)
+    public static bool Icmpv4XrlimAllow(NetNamespace net, NetDevice dev, uint daddr, bool applyRatelimit)
     {
         if (!applyRatelimit) return true;
-        bool rc = dev.NoArp /* no rate limit on loopback */ || PeerAllow(net, daddr);
+        bool rc = dev.NoArp /* no rate limit on loopback */ || InetPeerXrlimAllow(net, daddr);
         if (!rc) net.Mib.Icmp[IcmpMib.OutRateLimitHost]++;
-        else net.IcmpRate.GlobalCredit--; // icmp_global_consume(): may go negative, as in Linux
+        else net.Ipv4.IcmpRate.GlobalCredit--; // icmp_global_consume(): may go negative, as in Linux
         return rc;
     }
 
     /// <summary>Tokens are nanoseconds of credit: each message costs icmp_ratelimit; they accrue with time up to 6 messages' worth.</summary>
     /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
-    private static bool PeerAllow(NetNamespace net, uint daddr)
+    private static bool InetPeerXrlimAllow(NetNamespace net, uint daddr)
     {
-        var st = net.IcmpRate;
+        var st = net.Ipv4.IcmpRate;
         long now = net.NowNs;
-        long timeout = Time.Ms(net.Sysctl.IcmpRatelimitMs);
+        long timeout = Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs);
         if (!st.Peers.TryGetValue(daddr, out var peer))
         {
             if (st.Peers.Count >= 4096) st.Peers.Clear(); // inet_peer GC, bluntly

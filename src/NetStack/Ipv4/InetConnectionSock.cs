@@ -1,6 +1,6 @@
 using NetStack.Core;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -254,7 +254,7 @@ public class InetConnectionSock : InetSock
     {
         child.Prot.Disconnect(child, O_NONBLOCK);
         child.Orphan();
-        child.Net.TcpOrphanCount++;
+        child.Net.Ipv4.TcpOrphanCount++;
         child.Parent = null;
         InetCskDestroySock(child);
     }
@@ -373,12 +373,12 @@ public class InetConnectionSock : InetSock
     public static int InetCskGetPort(TcpSock sk, ushort snum)
     {
         var net = sk.Net;
-        var h = net.TcpHashinfo;
+        var h = net.Ipv4.TcpHashinfo;
         bool reuse = sk.Reuse != 0 && sk.State != TcpState.Listen;
         InetBindBucket? tb;
         if (snum == 0)
         {
-            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+            int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh + 1;
             int remaining = high - low;
             if (remaining > 1) remaining &= ~1;
             int offset = h.PortRandom.Next(Math.Max(remaining, 1)) | 1;
@@ -391,7 +391,7 @@ public class InetConnectionSock : InetSock
                     if (port >= high) port -= remaining;
                     if (!h.Bhash.TryGetValue((ushort)port, out var cand))
                     {
-                        tb = InetHashtables.BindBucketGetOrCreate(h, (ushort)port, out _);
+                        tb = InetHashtables.InetBindBucketCreate(h, (ushort)port, out _);
                         snum = (ushort)port;
                         break;
                     }
@@ -408,7 +408,7 @@ public class InetConnectionSock : InetSock
         }
         else
         {
-            tb = InetHashtables.BindBucketGetOrCreate(h, snum, out bool created);
+            tb = InetHashtables.InetBindBucketCreate(h, snum, out bool created);
             if (!created && tb.Owners.Count > 0)
             {
                 if (sk.Reuse != Sock.SkForceReuse && !(tb.FastReuse > 0 && reuse) && InetCskBindConflict(sk, tb, true, true))
@@ -429,7 +429,7 @@ public class InetConnectionSock : InetSock
         sk.Prot.Destroy(sk);
         sk.PurgeReceiveQueue();
         sk.WriteQueue.Purge();
-        sk.Net.TcpOrphanCount--;
+        sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
     }
 }

@@ -37,7 +37,7 @@ public sealed class InetBindBucket
     /// <summary>fastreuse: -1 when created by connect() (shareable by other connects with distinct 4-tuples).</summary>
     public sbyte FastReuse;
     /// <summary>owners: TcpSock or TcpTimewaitSock.</summary>
-    public readonly List<object> Owners = new();
+    public readonly List<SockCommon> Owners = new();
     public override string ToString() => $"port {Port} ({Owners.Count} owners)";
 }
 
@@ -48,7 +48,7 @@ public sealed class InetBindBucket
 /// </summary>
 public sealed class InetHashinfo
 {
-    internal readonly Dictionary<InetEhashKey, object> Ehash = new();
+    internal readonly Dictionary<InetEhashKey, SockCommon> Ehash = new();
     internal readonly Dictionary<ushort, List<TcpSock>> Lhash = new();
     internal readonly Dictionary<ushort, InetBindBucket> Bhash = new();
     /// <summary>table_perturb: where the next ephemeral port search starts, per destination hash.</summary>
@@ -61,9 +61,9 @@ public sealed class InetHashinfo
     public int BindBucketCount => Bhash.Count;
 
     /// <summary>A snapshot of every entry (for status pages and tests; allocates).</summary>
-    public List<object> Snapshot()
+    public List<SockCommon> Snapshot()
     {
-        var all = new List<object>();
+        var all = new List<SockCommon>();
         foreach (var l in Lhash.Values) all.AddRange(l);
         all.AddRange(Ehash.Values);
         return all;
@@ -78,8 +78,8 @@ public static class InetHashtables
 {
     /// <summary>Finds the connection, request or TIME_WAIT sock for an incoming segment's 4-tuple.</summary>
     /// <remarks>Mirrors __inet_lookup_established().</remarks>
-    public static object? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
-        net.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
+    public static SockCommon? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
+        net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
 
     /// <summary>
     /// Finds the listener for a port: one bound to the destination address beats one bound to
@@ -88,7 +88,7 @@ public static class InetHashtables
     /// <remarks>Mirrors __inet_lookup_listener() -> inet_lhash2_lookup() -> compute_score().</remarks>
     public static TcpSock? InetLookupListener(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
     {
-        if (!net.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        if (!net.Ipv4.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
         TcpSock? result = null;
         int hiscore = 0;
         for (int i = 0; i < list.Count; i++)
@@ -116,18 +116,18 @@ public static class InetHashtables
 
     /// <summary>The full lookup for an incoming segment: established first, then listeners.</summary>
     /// <remarks>Mirrors __inet_lookup().</remarks>
-    public static object? InetLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif) =>
+    public static SockCommon? InetLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif) =>
         InetLookupEstablished(net, saddr, sport, daddr, dport) ?? InetLookupListener(net, saddr, sport, daddr, dport, dif);
 
     /// <summary>Adds an established sock (or request, or TIME_WAIT) under its 4-tuple; false if the tuple is taken.</summary>
     /// <remarks>Mirrors inet_ehash_insert().</remarks>
-    public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, object sk) =>
-        net.TcpHashinfo.Ehash.TryAdd(key, sk);
+    public static bool InetEhashInsert(NetNamespace net, in InetEhashKey key, SockCommon sk) =>
+        net.Ipv4.TcpHashinfo.Ehash.TryAdd(key, sk);
 
     /// <summary>Removes the entry for a key if it is <paramref name="sk"/>.</summary>
-    public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, object sk)
+    public static bool InetEhashRemove(NetNamespace net, in InetEhashKey key, SockCommon sk)
     {
-        var ehash = net.TcpHashinfo.Ehash;
+        var ehash = net.Ipv4.TcpHashinfo.Ehash;
         if (ehash.TryGetValue(key, out var cur) && ReferenceEquals(cur, sk))
         {
             ehash.Remove(key);
@@ -144,7 +144,7 @@ public static class InetHashtables
     public static int InetHash(TcpSock sk)
     {
         if (sk.State == TcpState.Close) return 0;
-        var h = sk.Net.TcpHashinfo;
+        var h = sk.Net.Ipv4.TcpHashinfo;
         if (sk.State != TcpState.Listen)
         {
             InetEhashInsert(sk.Net, EhashKey(sk), sk);
@@ -162,7 +162,7 @@ public static class InetHashtables
     public static void InetUnhash(TcpSock sk)
     {
         if (!sk.Hashed) return;
-        var h = sk.Net.TcpHashinfo;
+        var h = sk.Net.Ipv4.TcpHashinfo;
         if (sk.State == TcpState.Listen)
         {
             if (h.Lhash.TryGetValue(sk.InetNum, out var list))
@@ -180,7 +180,7 @@ public static class InetHashtables
 
     /// <summary>Gets (or creates) the bind bucket for a port.</summary>
     /// <remarks>Mirrors inet_bind_bucket_create().</remarks>
-    internal static InetBindBucket BindBucketGetOrCreate(InetHashinfo h, ushort port, out bool created)
+    internal static InetBindBucket InetBindBucketCreate(InetHashinfo h, ushort port, out bool created)
     {
         created = false;
         if (!h.Bhash.TryGetValue(port, out var tb))
@@ -209,7 +209,7 @@ public static class InetHashtables
         tb.Owners.Remove(sk);
         sk.BindHash = null;
         sk.InetNum = 0;
-        if (tb.Owners.Count == 0) sk.Net.TcpHashinfo.Bhash.Remove(tb.Port);
+        if (tb.Owners.Count == 0) sk.Net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
     }
 
     /// <summary>A TIME_WAIT sock leaves its port.</summary>
@@ -219,7 +219,7 @@ public static class InetHashtables
         if (tb is null) return;
         tb.Owners.Remove(tw);
         tw.TwTb = null;
-        if (tb.Owners.Count == 0) net.TcpHashinfo.Bhash.Remove(tb.Port);
+        if (tb.Owners.Count == 0) net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
     }
 
     /// <summary>
@@ -227,11 +227,11 @@ public static class InetHashtables
     /// it may be taken over when tcp_tw_reuse allows (the default, 2, allows it for loopback only).
     /// </summary>
     /// <remarks>Mirrors __inet_check_established() with tcp_twsk_unique().</remarks>
-    private static bool CheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
+    private static bool InetCheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
     {
         twOut = null;
         var key = new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
-        if (!sk.Net.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
+        if (!sk.Net.Ipv4.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
         if (other is TcpTimewaitSock tw && TcpMinisocks.TcpTwskUnique(sk, tw))
         {
             twOut = tw;
@@ -250,16 +250,16 @@ public static class InetHashtables
     public static int InetHashConnect(TcpSock sk)
     {
         var net = sk.Net;
-        var h = net.TcpHashinfo;
+        var h = net.Ipv4.TcpHashinfo;
         if (sk.InetNum != 0)
         {
             // Bound already: only the 4-tuple must be unique.
-            if (!CheckEstablished(sk, sk.InetNum, out var tw0)) return -Errno.EADDRNOTAVAIL;
+            if (!InetCheckEstablished(sk, sk.InetNum, out var tw0)) return -Errno.EADDRNOTAVAIL;
             if (tw0 is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw0);
             InetHash(sk);
             return 0;
         }
-        int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh + 1;
+        int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh + 1;
         uint remaining = (uint)(high - low);
         if (remaining > 1) remaining &= ~1u;
         ulong portOffset = SecureSeq.SecureIpv4PortEphemeral(net, sk.InetRcvSaddr, sk.InetDaddr, sk.InetDport);
@@ -279,12 +279,12 @@ public static class InetHashtables
                 {
                     // A port bound by bind() is not shared with connect().
                     if (tb.FastReuse >= 0) continue;
-                    if (!CheckEstablished(sk, p, out var tw)) continue;
+                    if (!InetCheckEstablished(sk, p, out var tw)) continue;
                     if (tw is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw);
                     Ok(tb, p, i);
                     return 0;
                 }
-                tb = BindBucketGetOrCreate(h, p, out _);
+                tb = InetBindBucketCreate(h, p, out _);
                 tb.FastReuse = -1;
                 Ok(tb, p, i);
                 return 0;

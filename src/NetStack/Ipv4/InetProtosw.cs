@@ -1,6 +1,6 @@
 using NetStack.Core;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -73,7 +73,7 @@ public static partial class AfInet
         lock (net.SyncRoot)
         {
             if (p.Type < 0 || p.Type >= SOCK_MAX) return RegisterIllegal; // out_illegal
-            var list = net.Inetsw[p.Type];
+            var list = net.Ipv4.Inetsw[p.Type];
             // If we are trying to override a permanent protocol, bail.
             int lastPerm = 0; // insertion index: after the last permanent entry
             for (int i = 0; i < list.Count; i++)
@@ -101,7 +101,7 @@ public static partial class AfInet
         {
             if ((InetProtosw.INET_PROTOSW_PERMANENT & p.Flags) != 0) return -Errno.EPERM;
             if (p.Type < 0 || p.Type >= SOCK_MAX) return -Errno.EINVAL;
-            return net.Inetsw[p.Type].Remove(p) ? 0 : -Errno.ENOENT;
+            return net.Ipv4.Inetsw[p.Type].Remove(p) ? 0 : -Errno.ENOENT;
         }
     }
 }

@@ -1,5 +1,5 @@
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -14,16 +14,16 @@ public class InetSock : Sock
 {
     /// <summary>inet_saddr: the source address used for sending (0 = pick by route).</summary>
     public uint InetSaddr;
-    /// <summary>inet_rcv_saddr: the bound local address used by lookups (0 = any).</summary>
-    public uint InetRcvSaddr;
-    /// <summary>inet_daddr: the foreign address (connected sockets).</summary>
-    public uint InetDaddr;
+    /// <summary>inet_rcv_saddr: the bound local address used by lookups (0 = any); sock_common's skc_rcv_saddr.</summary>
+    public ref uint InetRcvSaddr => ref SkcRcvSaddr;
+    /// <summary>inet_daddr: the foreign address (connected sockets); sock_common's skc_daddr.</summary>
+    public ref uint InetDaddr => ref SkcDaddr;
     /// <summary>inet_sport: the source port.</summary>
     public ushort InetSport;
-    /// <summary>inet_dport: the destination port.</summary>
-    public ushort InetDport;
-    /// <summary>inet_num: the local port (for raw sockets, the IP protocol).</summary>
-    public ushort InetNum;
+    /// <summary>inet_dport: the destination port; sock_common's skc_dport.</summary>
+    public ref ushort InetDport => ref SkcDport;
+    /// <summary>inet_num: the local port (for raw sockets, the IP protocol); sock_common's skc_num.</summary>
+    public ref ushort InetNum => ref SkcNum;
 
     /// <summary>uc_ttl: IP_TTL; -1 means net.ipv4.ip_default_ttl.</summary>
     public int UcTtl = -1;
@@ -62,7 +62,7 @@ public class InetSock : Sock
 
     /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
     /// <remarks>Mirrors ip_select_ttl().</remarks>
-    public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Sysctl.IpDefaultTtl;
+    public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Ipv4.Sysctl.IpDefaultTtl;
 
     public override string ToString() =>
         $"{GetType().Name}({Prot?.Name} {State} {Wire.Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Wire.Ipv4Address.Format(InetDaddr)}:{InetDport})";

@@ -9,7 +9,7 @@ namespace NetStack.Ipv4;
 /// </summary>
 internal sealed class Ipq
 {
-    public Ipq() => Timer = new TimerList(IpFragment.ExpireTimer, this);
+    public Ipq() => Timer = new TimerList(IpFragment.IpExpire, this);
 
     public IpqKey Key;
     /// <summary>Fragments sorted by offset; each has Data at its payload, Cb.Seq = offset, Cb.EndSeq = end.</summary>
@@ -44,11 +44,11 @@ public static class IpFragment
     /// it, else null. Always consumes <paramref name="skb"/>.
     /// </summary>
     /// <remarks>Mirrors ip_defrag() -> ip_find() + ip_frag_queue().</remarks>
-    public static SkBuff? Defrag(NetNamespace net, SkBuff skb)
+    public static SkBuff? IpDefrag(NetNamespace net, SkBuff skb)
     {
         var mib = net.Mib.Ip;
         mib[IpMib.ReasmReqds]++;
-        var st = net.Frags;
+        var st = net.Ipv4.Frags;
         var iph = Ipv4Header.Create(skb.DataSpan);
         var key = new IpqKey(iph.Source, iph.Destination, iph.Id, iph.Protocol);
         int ihl = iph.HeaderLength;
@@ -59,7 +59,7 @@ public static class IpFragment
         if (!st.Queues.TryGetValue(key, out var q))
         {
             // inet_frag_alloc(): refuse new queues above ipfrag_high_thresh.
-            if (st.Mem + Sock.SkbTruesize(skb) > net.Sysctl.IpfragHighThresh)
+            if (st.Mem + Sock.SkbTruesize(skb) > net.Ipv4.Sysctl.IpfragHighThresh)
             {
                 mib[IpMib.ReasmFails]++;
                 net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
@@ -71,7 +71,7 @@ public static class IpFragment
             q.Len = q.Meat = q.Mem = 0;
             q.FirstIn = q.LastIn = false;
             st.Queues[key] = q;
-            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Sysctl.IpfragTimeSec));
+            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
         }
 
         if (!more)
@@ -123,13 +123,13 @@ public static class IpFragment
         q.Meat += end - offset;
         if (offset == 0) q.FirstIn = true;
 
-        if (q.FirstIn && q.LastIn && q.Meat == q.Len) return Reasm(net, q);
+        if (q.FirstIn && q.LastIn && q.Meat == q.Len) return IpFragReasm(net, q);
         return null;
     }
 
     /// <summary>Builds the whole datagram from its fragments into one (large) buffer.</summary>
     /// <remarks>Mirrors ip_frag_reasm().</remarks>
-    private static SkBuff? Reasm(NetNamespace net, Ipq q)
+    private static SkBuff? IpFragReasm(NetNamespace net, Ipq q)
     {
         var mib = net.Mib.Ip;
         var first = q.Fragments.First!;
@@ -181,7 +181,7 @@ public static class IpFragment
     /// <summary>Frees a queue's fragments (counting them under <paramref name="reason"/>, or as consumed) and recycles it.</summary>
     private static void Destroy(NetNamespace net, Ipq q, SkbDropReason? reason)
     {
-        var st = net.Frags;
+        var st = net.Ipv4.Frags;
         net.Timers.DelTimer(q.Timer);
         while (q.Fragments.Dequeue() is { } f)
         {
@@ -194,7 +194,7 @@ public static class IpFragment
 
     /// <summary>The reassembly timer: give up, and tell the sender if we had its first fragment.</summary>
     /// <remarks>Mirrors ip_expire().</remarks>
-    internal static void ExpireTimer(TimerList t)
+    internal static void IpExpire(TimerList t)
     {
         var q = (Ipq)t.Owner!;
         var net = q.Net;
@@ -205,7 +205,7 @@ public static class IpFragment
             // Quote the first fragment: its IP header is still in front of its data.
             int saved = head.Data;
             head.Data = head.NetworkHeader;
-            Icmp.Send(net, head, IcmpType.TimeExceeded, IcmpExcFragtime, 0);
+            Icmp.IcmpSend(net, head, IcmpType.TimeExceeded, IcmpExcFragtime, 0);
             head.Data = saved;
         }
         Destroy(net, q, SkbDropReason.FragReasmTimeout);
@@ -217,7 +217,7 @@ public static class IpFragment
     /// </summary>
     /// <remarks>Mirrors ip_do_fragment() (slow path). IP options are copied whole into every
     /// fragment; the stack itself never emits options, only IP_HDRINCL users can.</remarks>
-    public static int Fragment(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    public static int IpDoFragment(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var mib = net.Mib.Ip;
         int mtu = rt.Dev.Mtu;
@@ -231,7 +231,7 @@ public static class IpFragment
         {
             mib[IpMib.FragFails]++;
             skb.Free();
-            return -Net.Errno.EMSGSIZE;
+            return -Uapi.Errno.EMSGSIZE;
         }
         int ptr = hlen, offset = 0, err = 0;
         while (left > 0)
@@ -242,7 +242,7 @@ public static class IpFragment
             {
                 mib[IpMib.FragFails]++;
                 skb.Free();
-                return -Net.Errno.ENOBUFS;
+                return -Uapi.Errno.ENOBUFS;
             }
             var d = frag.Put(hlen + len);
             skb.DataSpan[..hlen].CopyTo(d);
@@ -255,7 +255,7 @@ public static class IpFragment
             frag.NetworkHeader = frag.Data;
             frag.Protocol = skb.Protocol;
             mib[IpMib.FragCreates]++;
-            int r = IpOutput.FinishOutput(net, frag, rt, daddr);
+            int r = IpOutput.IpFinishOutput2(net, frag, rt, daddr);
             if (r != 0 && err == 0) err = r;
             ptr += len;
             offset += len;

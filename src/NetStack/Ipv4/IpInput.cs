@@ -10,18 +10,11 @@ namespace NetStack.Ipv4;
 public static class IpInput
 {
     /// <summary>
-    /// Hook for raw sockets: returns true if a raw socket took a copy of the packet (so a missing
-    /// protocol handler is not an error). Set by the raw socket layer; null when it is absent.
-    /// </summary>
-    /// <remarks>raw_local_deliver().</remarks>
-    public static Func<NetNamespace, SkBuff, int, bool>? RawLocalDeliver;
-
-    /// <summary>
     /// Validates an IPv4 packet in the order of ip_rcv_core() and delivers it locally.
     /// Every drop increments the matching Ip/IpExt MIB counter (as Linux does) and a drop reason.
     /// </summary>
     /// <remarks>Mirrors ip_rcv() -> ip_rcv_core() -> ip_rcv_finish().</remarks>
-    public static int Rcv(SkBuff skb, NetDevice dev)
+    public static int IpRcv(SkBuff skb, NetDevice dev)
     {
         var net = dev.Net!;
         var mib = net.Mib.Ip;
@@ -95,16 +88,16 @@ public static class IpInput
             skb.RouteBroadcast = true;
             skb.PktType = Eth.PacketBroadcast;
         }
-        return LocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
+        return IpLocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
     }
 
     /// <remarks>Mirrors ip_local_deliver() -> ip_local_deliver_finish() -> ip_protocol_deliver_rcu().</remarks>
-    private static int LocalDeliver(NetNamespace net, SkBuff skb, int ihl, int protocol, bool isFragment)
+    private static int IpLocalDeliver(NetNamespace net, SkBuff skb, int ihl, int protocol, bool isFragment)
     {
         var mib = net.Mib.Ip;
         if (isFragment)
         {
-            var whole = IpFragment.Defrag(net, skb);
+            var whole = IpFragment.IpDefrag(net, skb);
             if (whole is null) return Dev.NetRxSuccess; // queued (or dropped and counted)
             skb = whole;
             ihl = Ipv4Header.Create(skb.DataSpan).HeaderLength;
@@ -112,8 +105,9 @@ public static class IpInput
         skb.Pull(ihl);
         skb.TransportHeader = skb.Data;
 
-        bool raw = RawLocalDeliver is { } rawHook && rawHook(net, skb, protocol);
-        var ipprot = net.InetProtos[protocol];
+        var ipv4 = net.Ipv4;
+        bool raw = ipv4.RawLocalDeliver is { } rawHook && rawHook(net, skb, protocol);
+        var ipprot = ipv4.InetProtos[protocol];
         if (ipprot is not null)
         {
             mib[IpMib.InDelivers]++;
@@ -125,7 +119,7 @@ public static class IpInput
             mib[IpMib.InUnknownProtos]++;
             // Protocol unreachable, quoting the packet: put the IP header back in front first.
             skb.Push(ihl);
-            Icmp.Send(net, skb, IcmpType.DestUnreach, IcmpType.ProtUnreach, 0);
+            Icmp.IcmpSend(net, skb, IcmpType.DestUnreach, IcmpType.ProtUnreach, 0);
             return net.KfreeSkbReason(skb, SkbDropReason.IpNoProto);
         }
         mib[IpMib.InDelivers]++;

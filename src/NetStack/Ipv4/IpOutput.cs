@@ -1,6 +1,7 @@
 using NetStack.Core;
 using NetStack.Ethernet;
 using NetStack.Wire;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -15,7 +16,7 @@ public static class IpOutput
     /// Consumes the buffer. Returns 0 or a negative errno.
     /// </summary>
     /// <remarks>Mirrors ip_build_and_send_pkt() / __ip_queue_xmit() -> ip_local_out() -> ip_output() -> ip_finish_output2().</remarks>
-    public static int Send(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true)
+    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true)
     {
         var mib = net.Mib.Ip;
         mib[IpMib.OutRequests]++;
@@ -24,28 +25,93 @@ public static class IpOutput
         {
             mib[IpMib.OutDiscards]++;
             skb.Free();
-            return -Net.Errno.EMSGSIZE;
+            return -Uapi.Errno.EMSGSIZE;
         }
         skb.TransportHeader = skb.Data;
         var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
         skb.NetworkHeader = skb.Data;
         new Ipv4Repr(saddr, daddr, (byte)protocol, payload,
-            (byte)(ttl < 0 ? net.Sysctl.IpDefaultTtl : ttl), tos, net.SelectIdent(), df).Emit(iph);
-        return Output(net, skb, rt, daddr);
+            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, net.Ipv4.IpSelectIdent(), df).Emit(iph);
+        return IpFinishOutput(net, skb, rt, daddr);
+    }
+
+    /// <summary>
+    /// Builds the datagram of a datagram socket's send (UDP, ping, raw): the size IP_MTU_DISCOVER
+    /// allows and the DF decision, then sock_alloc_send_skb()'s checks (a pending socket error, a
+    /// shut down send side), then a buffer with headroom for IP and the link layer holding
+    /// <paramref name="transhdrlen"/> bytes of transport header (for the caller to fill) followed by
+    /// <paramref name="data"/>. skb.Data is at the transport header and skb.Sk is the socket.
+    /// Null with <paramref name="err"/> = -EMSGSIZE, the socket error, -EPIPE or -ENOBUFS.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: ip_make_skb() / ip_append_data() -> __ip_append_data()
+    /// (one buffer per datagram: IP output fragments what exceeds the MTU) and __ip_make_skb().</remarks>
+    public static SkBuff? IpMakeSkb(Sock sk, in Rtable rt, ReadOnlySpan<byte> data, int transhdrlen, out bool df, out int err)
+    {
+        var inet = (InetSock)sk;
+        int length = transhdrlen + data.Length;
+        err = IpAppendDataCheck(inet, length, rt.Dev.Mtu, out df);
+        if (err != 0) return null;
+        // sock_alloc_send_skb(): a pending error first, then a shut down send side.
+        err = sk.SockError();
+        if (err != 0) return null;
+        if ((sk.Shutdown & SEND_SHUTDOWN) != 0)
+        {
+            err = -Errno.EPIPE;
+            return null;
+        }
+        var skb = sk.Net.AllocSkb(length);
+        if (skb is null)
+        {
+            err = -Errno.ENOBUFS;
+            return null;
+        }
+        data.CopyTo(skb.Put(length)[transhdrlen..]);
+        skb.Sk = sk;
+        return skb;
+    }
+
+    /// <summary>Sends a datagram built by <see cref="IpMakeSkb"/> with the socket's TTL and TOS. Consumes the buffer.</summary>
+    /// <remarks>Mirrors ip_send_skb() (via ip_push_pending_frames() / udp_send_skb()).</remarks>
+    public static int IpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, bool df)
+    {
+        var inet = (InetSock)sk;
+        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df);
+    }
+
+    /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
+    private const int IpPmtudiscOmit = 5;
+
+    /// <summary>
+    /// The size checks of ip_append_data for <paramref name="length"/> transport bytes: a socket that
+    /// lets the stack fragment (IP_PMTUDISC_DONT/WANT/OMIT) may send up to 64 KiB, one that does
+    /// path MTU discovery itself (DO/PROBE/INTERFACE) only what fits the route's MTU. Also says
+    /// whether the datagram goes with DF: always for DO/PROBE, and for WANT when it fits.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: __ip_append_data() (maxnonfragsize via ip_sk_ignore_df()) and __ip_make_skb() (the DF decision).</remarks>
+    private static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
+    {
+        int pmtudisc = inet.Pmtudisc;
+        bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
+        int maxnonfragsize = ignoreDf ? 0xFFFF : mtu;
+        df = false;
+        if (length > maxnonfragsize - Ipv4Header.MinLength) return -Errno.EMSGSIZE;
+        df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
+             (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
+        return 0;
     }
 
     /// <summary>
     /// Sends a packet whose IP header the caller built (raw sockets with IP_HDRINCL, ICMP replies).
     /// </summary>
-    public static int SendRaw(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    public static int IpLocalOut(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         net.Mib.Ip[IpMib.OutRequests]++;
         skb.NetworkHeader = skb.Data;
-        return Output(net, skb, rt, daddr);
+        return IpFinishOutput(net, skb, rt, daddr);
     }
 
     /// <remarks>Mirrors ip_output() -> ip_finish_output() -> ip_finish_output2() -> neigh_output().</remarks>
-    private static int Output(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    private static int IpFinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var dev = rt.Dev;
         if (skb.Len > dev.Mtu)
@@ -56,15 +122,15 @@ public static class IpOutput
             {
                 net.Mib.Ip[IpMib.FragFails]++;
                 skb.Free();
-                return -Net.Errno.EMSGSIZE;
+                return -Uapi.Errno.EMSGSIZE;
             }
-            return IpFragment.Fragment(net, skb, rt, daddr);
+            return IpFragment.IpDoFragment(net, skb, rt, daddr);
         }
-        return FinishOutput(net, skb, rt, daddr);
+        return IpFinishOutput2(net, skb, rt, daddr);
     }
 
     /// <remarks>Mirrors ip_finish_output2(): link-layer header by neighbour, broadcast or multicast mapping.</remarks>
-    internal static int FinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    internal static int IpFinishOutput2(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var dev = rt.Dev;
         net.Mib.Ip[IpMib.OutTransmits]++;
@@ -72,23 +138,23 @@ public static class IpOutput
         skb.Protocol = EthP.IP;
         if (dev.NoArp)
         {
-            Eth.Header(skb, EthP.IP, MacAddress.Zero, MacAddress.Zero);
+            Eth.EthHeader(skb, EthP.IP, MacAddress.Zero, MacAddress.Zero);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
         if (rt.Type == RtnType.Broadcast || Ipv4Address.IsLimitedBroadcast(daddr))
         {
-            Eth.Header(skb, EthP.IP, MacAddress.Broadcast, dev.DevAddr);
+            Eth.EthHeader(skb, EthP.IP, MacAddress.Broadcast, dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
         if (Ipv4Address.IsMulticast(daddr))
         {
             // ip_eth_mc_map(): 01:00:5e + low 23 bits of the group.
-            Eth.Header(skb, EthP.IP, new MacAddress(0x01005E000000UL | (daddr & 0x7FFFFF)), dev.DevAddr);
+            Eth.EthHeader(skb, EthP.IP, new MacAddress(0x01005E000000UL | (daddr & 0x7FFFFF)), dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }
-        return net.Arp.ResolveOutput(skb, rt.NextHop(daddr), dev);
+        return net.Ipv4.Arp.NeighResolveOutput(skb, rt.NextHop(daddr), dev);
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -97,7 +97,7 @@ public static class IpSockglue
             case IP_RECVERR: val = inet.RecvErr ? 1 : 0; break;
             case IP_HDRINCL: val = inet.Hdrincl ? 1 : 0; break;
             case IP_MULTICAST_LOOP: val = inet.McLoop ? 1 : 0; break;
-            case IP_TTL: val = inet.UcTtl >= 0 ? inet.UcTtl : sk.Net.Sysctl.IpDefaultTtl; break;
+            case IP_TTL: val = inet.UcTtl >= 0 ? inet.UcTtl : sk.Net.Ipv4.Sysctl.IpDefaultTtl; break;
             case IP_MULTICAST_TTL: val = inet.McTtl; break;
             case IP_TOS: val = inet.Tos; break;
             case IP_MTU_DISCOVER: val = inet.Pmtudisc; break;

@@ -1,7 +1,10 @@
 namespace NetStack.Ipv4;
 
 /// <summary>
-/// The IPv4 sysctls of a namespace, with Linux's defaults (Documentation/networking/ip-sysctl.rst).
+/// The IPv4 and TCP sysctls of a namespace (net.ipv4.*), with Linux's defaults
+/// (Documentation/networking/ip-sysctl.rst). The typed fields are what the protocol code reads;
+/// <see cref="SysctlNetIpv4"/> registers them by name in the namespace's <see cref="SysctlTable"/>
+/// (net.Sysctl). Times are in milliseconds unless the name says otherwise.
 /// <remarks>Mirrors struct netns_ipv4's sysctl_* fields and the neighbour table's parms.</remarks>
 /// </summary>
 public sealed class Ipv4Sysctl
@@ -14,6 +17,12 @@ public sealed class Ipv4Sysctl
     public long IpfragHighThresh = 4 * 1024 * 1024;
     /// <summary>net.ipv4.ip_forward (this stack is a host: forwarding is not implemented).</summary>
     public bool IpForward;
+    /// <summary>net.ipv4.ip_unprivileged_port_start: binding below it needs CAP_NET_BIND_SERVICE.</summary>
+    public int IpUnprivilegedPortStart = 1024;
+    /// <summary>net.ipv4.ip_nonlocal_bind.</summary>
+    public bool IpNonlocalBind;
+    /// <summary>net.ipv4.ip_no_pmtu_disc.</summary>
+    public bool IpNoPmtuDisc;
     /// <summary>net.ipv4.ip_local_port_range</summary>
     public int IpLocalPortRangeLow = 32768, IpLocalPortRangeHigh = 60999;
     /// <summary>net.ipv4.icmp_echo_ignore_all</summary>
@@ -40,4 +49,66 @@ public sealed class Ipv4Sysctl
     public int NeighMcastSolicit = 3, NeighUcastSolicit = 3;
     /// <summary>unres_qlen: packets queued per unresolved neighbour.</summary>
     public int NeighUnresQlen = 101;
+
+    // ---- TCP: net.ipv4.tcp_* ----
+    /// <summary>net.ipv4.tcp_syn_retries: SYN retransmissions before connect() fails with ETIMEDOUT.</summary>
+    public int TcpSynRetries = 6;
+    /// <summary>net.ipv4.tcp_synack_retries.</summary>
+    public int TcpSynackRetries = 5;
+    /// <summary>net.ipv4.tcp_retries1: retransmissions before the route is suspected (no effect here).</summary>
+    public int TcpRetries1 = 3;
+    /// <summary>net.ipv4.tcp_retries2: retransmissions of data before the connection is aborted (ETIMEDOUT).</summary>
+    public int TcpRetries2 = 15;
+    /// <summary>net.ipv4.tcp_orphan_retries: 0 means 8 (tcp_orphan_retries()).</summary>
+    public int TcpOrphanRetries = 0;
+    /// <summary>net.ipv4.tcp_fin_timeout (seconds in Linux; ms here): how long an orphaned FIN_WAIT_2 lives.</summary>
+    public int TcpFinTimeoutMs = 60_000;
+    /// <summary>TCP_TIMEWAIT_LEN: a compile-time 60 s in Linux; a field here so tests can shorten it.</summary>
+    public int TcpTimewaitLenMs = 60_000;
+    /// <summary>net.ipv4.tcp_keepalive_time / _intvl / _probes.</summary>
+    public int TcpKeepaliveTimeMs = 7_200_000, TcpKeepaliveIntvlMs = 75_000, TcpKeepaliveProbes = 9;
+    /// <summary>net.ipv4.tcp_max_syn_backlog: request socks per listener.</summary>
+    public int TcpMaxSynBacklog = 4096;
+    /// <summary>net.ipv4.tcp_abort_on_overflow: reset (instead of ignoring) the final ACK when the accept queue is full.</summary>
+    public bool TcpAbortOnOverflow;
+    /// <summary>net.ipv4.tcp_window_scaling.</summary>
+    public bool TcpWindowScaling = true;
+    /// <summary>net.ipv4.tcp_timestamps (1: with random offsets).</summary>
+    public bool TcpTimestamps = true;
+    /// <summary>net.ipv4.tcp_sack.</summary>
+    public bool TcpSack = true;
+    /// <summary>net.ipv4.tcp_rfc1337: 0 lets an RST kill a TIME_WAIT socket, as Linux does by default.</summary>
+    public bool TcpRfc1337;
+    /// <summary>net.ipv4.tcp_rmem: min, default, max receive buffer.</summary>
+    public int TcpRmemMin = 4096, TcpRmemDefault = 131072, TcpRmemMax = 6291456;
+    /// <summary>net.ipv4.tcp_wmem: min, default, max send buffer.</summary>
+    public int TcpWmemMin = 4096, TcpWmemDefault = 16384, TcpWmemMax = 4194304;
+    /// <summary>net.ipv4.tcp_moderate_rcvbuf: receive buffer auto-tuning.</summary>
+    public bool TcpModerateRcvbuf = true;
+    /// <summary>net.ipv4.tcp_base_mss / TCP_BASE_MSS and the smallest MSS accepted (TCP_MIN_MSS 88, tcp_min_snd_mss 48).</summary>
+    public int TcpMinSndMss = 48;
+    /// <summary>net.ipv4.tcp_congestion_control.</summary>
+    public string TcpCongestionControl = "cubic";
+    /// <summary>net.ipv4.tcp_slow_start_after_idle.</summary>
+    public bool TcpSlowStartAfterIdle = true;
+    /// <summary>net.ipv4.tcp_challenge_ack_limit: challenge ACKs per second (RFC 5961 4.2, 5.2, 7).</summary>
+    public int TcpChallengeAckLimit = 1000;
+    /// <summary>net.ipv4.tcp_invalid_ratelimit: minimum gap between duplicate ACKs answering invalid segments.</summary>
+    public int TcpInvalidRatelimitMs = 500;
+    /// <summary>net.ipv4.tcp_reordering: the initial duplicate-ACK threshold (tcp_dupthresh).</summary>
+    public int TcpReordering = 3;
+    /// <summary>net.ipv4.tcp_recovery: bit 0x1 TCP_RACK_LOSS_DETECTION (RACK loss detection, RFC 8985),
+    /// 0x2 TCP_RACK_STATIC_REO_WND (no DSACK adaptation of the reordering window), 0x4 TCP_RACK_NO_DUPTHRESH.</summary>
+    public int TcpRecovery = TcpRackLossDetection;
+    public const int TcpRackLossDetection = 0x1, TcpRackStaticReoWnd = 0x2, TcpRackNoDupthresh = 0x4;
+    /// <summary>net.ipv4.tcp_early_retrans: 3 (and 4) enable the Tail Loss Probe (RFC 8985 7); 0 disables it.</summary>
+    public int TcpEarlyRetrans = 3;
+    /// <summary>net.ipv4.tcp_min_rtt_wlen (seconds): the window of the min_rtt filter.</summary>
+    public int TcpMinRttWlenSec = 300;
+    /// <summary>net.ipv4.tcp_max_reordering: the largest reordering degree learned.</summary>
+    public int TcpMaxReordering = 300;
+    /// <summary>net.ipv4.tcp_delack_min analogue: TCP_DELACK_MIN (40 ms) and TCP_DELACK_MAX (200 ms).</summary>
+    public int TcpDelackMinMs = 40, TcpDelackMaxMs = 200;
+    /// <summary>TCP_RTO_MIN, TCP_RTO_MAX and TCP_TIMEOUT_INIT.</summary>
+    public int TcpRtoMinMs = 200, TcpRtoMaxMs = 120_000, TcpTimeoutInitMs = 1_000;
 }

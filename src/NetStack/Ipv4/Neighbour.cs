@@ -32,7 +32,7 @@ public sealed class Neighbour
     {
         PrimaryKey = key;
         Dev = dev;
-        Timer = new TimerList(NeighTable.TimerHandler, this);
+        Timer = new TimerList(NeighTable.NeighTimerHandler, this);
         Table = tbl;
     }
 
@@ -70,7 +70,7 @@ public sealed class NeighTable
     private static ulong HashKey(uint key, NetDevice dev) => ((ulong)(uint)dev.IfIndex << 32) | key;
 
     /// <remarks>Mirrors neigh_lookup().</remarks>
-    public Neighbour? Lookup(uint key, NetDevice dev) => _hash.TryGetValue(HashKey(key, dev), out var n) ? n : null;
+    public Neighbour? NeighLookup(uint key, NetDevice dev) => _hash.TryGetValue(HashKey(key, dev), out var n) ? n : null;
 
     /// <summary>A snapshot of the cache (`ip neigh show`).</summary>
     public List<Neighbour> Snapshot()
@@ -79,7 +79,7 @@ public sealed class NeighTable
     }
 
     /// <remarks>Mirrors __neigh_create().</remarks>
-    internal Neighbour Create(uint key, NetDevice dev)
+    internal Neighbour NeighCreate(uint key, NetDevice dev)
     {
         var n = new Neighbour(this, key, dev) { Updated = _net.NowNs, Used = _net.NowNs };
         _hash[HashKey(key, dev)] = n;
@@ -98,8 +98,8 @@ public sealed class NeighTable
     {
         lock (_net.SyncRoot)
         {
-            var n = Lookup(key, dev) ?? Create(key, dev);
-            Update(n, lladdr, NudState.Permanent);
+            var n = NeighLookup(key, dev) ?? NeighCreate(key, dev);
+            NeighUpdate(n, lladdr, NudState.Permanent);
         }
     }
 
@@ -108,9 +108,9 @@ public sealed class NeighTable
     /// if needed (queueing the packet meanwhile). Consumes the buffer.
     /// </summary>
     /// <remarks>Mirrors neigh_resolve_output() + __neigh_event_send().</remarks>
-    public int ResolveOutput(SkBuff skb, uint nexthop, NetDevice dev)
+    public int NeighResolveOutput(SkBuff skb, uint nexthop, NetDevice dev)
     {
-        var n = Lookup(nexthop, dev) ?? Create(nexthop, dev);
+        var n = NeighLookup(nexthop, dev) ?? NeighCreate(nexthop, dev);
         long now = _net.NowNs;
         n.Used = now;
         var s = n.NudState;
@@ -121,7 +121,7 @@ public sealed class NeighTable
             // neigh_event_send(): a STALE entry in use goes to DELAY; its address is still used.
             n.NudState = NudState.Delay;
             n.Updated = now;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
             return Xmit(skb, n);
         }
         if (s is NudState.None or NudState.Failed)
@@ -130,9 +130,9 @@ public sealed class NeighTable
             n.Probes = 0;
             n.Updated = now;
             Enqueue(n, skb);
-            Solicit(n);
+            NeighProbe(n);
             n.Probes++;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighRetransTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighRetransTimeMs));
             return 0;
         }
         // INCOMPLETE: wait with the others.
@@ -143,14 +143,14 @@ public sealed class NeighTable
     private void Enqueue(Neighbour n, SkBuff skb)
     {
         // unres_qlen: the oldest waiting packet makes room (the kernel drops from the head).
-        while (n.ArpQueue.QLen >= _net.Sysctl.NeighUnresQlen && n.ArpQueue.Dequeue() is { } old)
+        while (n.ArpQueue.QLen >= _net.Ipv4.Sysctl.NeighUnresQlen && n.ArpQueue.Dequeue() is { } old)
             _net.KfreeSkbReason(old, SkbDropReason.NeighQueueFull);
         n.ArpQueue.EnqueueTail(skb);
     }
 
     private static int Xmit(SkBuff skb, Neighbour n)
     {
-        Eth.Header(skb, EthP.IP, n.HaAddr, n.Dev.DevAddr);
+        Eth.EthHeader(skb, EthP.IP, n.HaAddr, n.Dev.DevAddr);
         skb.Dev = n.Dev;
         return Dev.DevQueueXmit(skb);
     }
@@ -160,7 +160,7 @@ public sealed class NeighTable
     /// becomes valid, sends every packet that waited for it.
     /// </summary>
     /// <remarks>Mirrors neigh_update().</remarks>
-    internal void Update(Neighbour n, MacAddress lladdr, NudState state)
+    internal void NeighUpdate(Neighbour n, MacAddress lladdr, NudState state)
     {
         long now = _net.NowNs;
         if (n.NudState == NudState.Permanent && state != NudState.Permanent) return; // admin entries win
@@ -174,9 +174,9 @@ public sealed class NeighTable
         if (state == NudState.Reachable) n.Confirmed = now;
         n.Probes = 0;
         if ((state & NudState.InTimer) != 0)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? _net.Sysctl.NeighBaseReachableTimeMs : _net.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? _net.Ipv4.Sysctl.NeighBaseReachableTimeMs : _net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
         else if (state == NudState.Stale)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Sysctl.NeighGcStaleTimeMs)); // garbage collection
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighGcStaleTimeMs)); // garbage collection
         else
             _net.Timers.DelTimer(n.Timer);
         if ((old & NudState.Valid) == 0 && (state & NudState.Valid) != 0)
@@ -187,16 +187,16 @@ public sealed class NeighTable
 
     /// <summary>Sends an ARP request for the entry: broadcast while INCOMPLETE, unicast while PROBE.</summary>
     /// <remarks>Mirrors neigh_probe() -> arp_solicit().</remarks>
-    private void Solicit(Neighbour n)
+    private void NeighProbe(Neighbour n)
     {
         var dev = n.Dev;
         uint sip = dev.Ipv4Address;
         var dst = n.NudState == NudState.Probe ? n.HaAddr : MacAddress.Broadcast;
-        Arp.Send(_net, ArpPacket.OpRequest, n.PrimaryKey, dev, sip, dst, dev.DevAddr, MacAddress.Zero);
+        Arp.ArpSend(_net, ArpPacket.OpRequest, n.PrimaryKey, dev, sip, dst, dev.DevAddr, MacAddress.Zero);
     }
 
     /// <remarks>Mirrors neigh_timer_handler().</remarks>
-    internal static void TimerHandler(TimerList t)
+    internal static void NeighTimerHandler(TimerList t)
     {
         var n = (Neighbour)t.Owner!;
         n.Table.OnTimer(n);
@@ -204,7 +204,7 @@ public sealed class NeighTable
 
     private void OnTimer(Neighbour n)
     {
-        var p = _net.Sysctl;
+        var p = _net.Ipv4.Sysctl;
         long now = _net.NowNs;
         switch (n.NudState)
         {
@@ -254,7 +254,7 @@ public sealed class NeighTable
                     Remove(n);
                     return;
                 }
-                Solicit(n);
+                NeighProbe(n);
                 n.Probes++;
                 _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighRetransTimeMs));
                 return;

@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -21,7 +21,6 @@ internal sealed class PingTable
 /// <summary>A ping socket (the kernel uses a bare inet_sock; the hashed bit is sk_hashed()).</summary>
 public sealed class PingSock : InetSock
 {
-    public bool Hashed;
 }
 
 /// <summary>
@@ -75,14 +74,22 @@ public static class Ping
 {
     /// <summary>Hooks ping_rcv() into icmp_rcv() (echo replies) for every stack.</summary>
     /// <remarks>Mirrors ping_init().</remarks>
-    internal static void Init() => Icmp.PingRcv ??= PingRcv;
+    /// <summary>Ping sockets in each namespace: hooks ping_rcv() into icmp_rcv() for echo replies.</summary>
+    /// <remarks>Mirrors net/ipv4/ping.c: ping_v4_net_ops / ping_init().</remarks>
+    internal sealed class PingNetOps : PernetOperations
+    {
+        public static readonly PingNetOps Instance = new();
+        private PingNetOps() { }
+        public override string Name => "ping";
+        public override void Init(NetNamespace net) => net.Ipv4.PingRcv = PingRcv;
+    }
 
     /// <summary>Takes an identifier: the one asked for, or the next free one after the rover.</summary>
     /// <remarks>Mirrors net/ipv4/ping.c: ping_get_port().</remarks>
     public static int PingGetPort(Sock sk, ushort ident)
     {
         var isk = (PingSock)sk;
-        var table = sk.Net.PingTable;
+        var table = sk.Net.Ipv4.PingTable;
         if (ident == 0)
         {
             ushort result = (ushort)(table.Rover + 1);
@@ -117,7 +124,7 @@ public static class Ping
     {
         var isk = (PingSock)sk;
         if (!isk.Hashed) return;
-        var table = sk.Net.PingTable;
+        var table = sk.Net.Ipv4.PingTable;
         if (table.Slot(isk.InetNum) is { } l)
         {
             l.Remove(isk);
@@ -132,7 +139,7 @@ public static class Ping
     /// <remarks>Mirrors net/ipv4/ping.c: ping_lookup().</remarks>
     private static InetSock? PingLookup(NetNamespace net, uint daddr, int dif, ushort ident)
     {
-        var slot = net.PingTable.Slot(ident);
+        var slot = net.Ipv4.PingTable.Slot(ident);
         if (slot is null) return null;
         foreach (var sk in slot)
         {
@@ -152,7 +159,7 @@ public static class Ping
         if (addr.Family != AF_INET && !(addr.Family == AF_UNSPEC && addr.Addr == Ipv4Address.Any)) return -Errno.EAFNOSUPPORT;
         if (addr.Addr == Ipv4Address.Any) return 0;
         var chk = AfInet.InetAddrType(sk.Net, addr.Addr);
-        bool canNonlocal = sk.Net.SysctlIpNonlocalBind || isk.FreeBind || isk.Transparent;
+        bool canNonlocal = sk.Net.Ipv4.Sysctl.IpNonlocalBind || isk.FreeBind || isk.Transparent;
         if (chk == RtnType.Multicast || chk == RtnType.Broadcast || (chk != RtnType.Local && !canNonlocal))
             return -Errno.EADDRNOTAVAIL;
         return 0;
@@ -216,21 +223,14 @@ public static class Ping
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 
-        // ip_append_data(): the size IP_MTU_DISCOVER allows, then sock_alloc_send_skb()'s checks.
-        err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
-        if (err != 0) return err;
-        int serr = sk.SockError();
-        if (serr != 0) return serr;
-        if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-        var skb = net.AllocSkb(len);
-        if (skb is null) return -Errno.ENOBUFS;
-        var m = skb.Put(len);
-        data.CopyTo(m);
-        var h = IcmpHeader.Create(m);
+        // ip_append_data() (the user's ICMP header is part of the data), then
+        // ping_v4_push_pending_frames(): the identifier and checksum, and out.
+        var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+        if (skb is null) return err;
+        var h = IcmpHeader.Create(skb.DataSpan);
         h.EchoId = inet.InetSport; // the identifier is the socket's port
         h.FillChecksum();
-        skb.Sk = sk;
-        err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.ICMP, inet.SelectTtl(), inet.Tos, df);
+        err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, IpProto.ICMP, df);
         if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
         if (err != 0) return err;
         // icmp_out_count()

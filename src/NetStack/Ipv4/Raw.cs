@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -14,7 +14,7 @@ internal sealed class RawHashinfo
 {
     // IPPROTO_MAX (263) slots: socket(SOCK_RAW, 256..262) is valid in Linux; such a socket can
     // simply never match a received packet (IP protocol numbers stop at 255).
-    public readonly List<RawSock>?[] Ht = new List<RawSock>?[Net.SocketConstants.IPPROTO_MAX];
+    public readonly List<RawSock>?[] Ht = new List<RawSock>?[Uapi.SocketConstants.IPPROTO_MAX];
     public int Count;
 }
 
@@ -26,7 +26,6 @@ public sealed class RawSock : InetSock
 {
     /// <summary>ICMP_FILTER: bit n set drops ICMP type n (struct icmp_filter).</summary>
     public uint IcmpFilter;
-    public bool Hashed;
 }
 
 /// <summary>
@@ -78,18 +77,27 @@ public sealed class RawProt : Proto
 /// </summary>
 public static class Raw
 {
-    /// <summary>Hooks raw_local_deliver() into ip_local_deliver() and raw_icmp_error() into icmp_unreach().</summary>
-    internal static void Init()
+    /// <summary>Raw sockets in each namespace: hooks raw_local_deliver() into ip_local_deliver() and raw_icmp_error() into icmp_unreach().</summary>
+    /// <remarks>Mirrors net/ipv4/raw.c: raw_net_ops (raw_init_net).</remarks>
+    internal sealed class RawNetOps : PernetOperations
     {
-        IpInput.RawLocalDeliver ??= RawLocalDeliver;
-        Icmp.RawIcmpError ??= RawIcmpError;
+        public static readonly RawNetOps Instance = new();
+        private RawNetOps() { }
+        public override string Name => "raw";
+
+        public override void Init(NetNamespace net)
+        {
+            var ipv4 = net.Ipv4;
+            ipv4.RawLocalDeliver = RawLocalDeliver;
+            ipv4.RawIcmpError = RawIcmpError;
+        }
     }
 
     /// <remarks>Mirrors net/ipv4/raw.c: raw_hash_sk().</remarks>
     public static int RawHashSk(Sock sk)
     {
         var rsk = (RawSock)sk;
-        var h = sk.Net.RawHash;
+        var h = sk.Net.Ipv4.RawHash;
         if (rsk.Hashed) return 0;
         (h.Ht[rsk.InetNum] ??= new List<RawSock>(1)).Add(rsk);
         h.Count++;
@@ -102,7 +110,7 @@ public static class Raw
     {
         var rsk = (RawSock)sk;
         if (!rsk.Hashed) return;
-        var h = sk.Net.RawHash;
+        var h = sk.Net.Ipv4.RawHash;
         if (h.Ht[rsk.InetNum]?.Remove(rsk) == true) h.Count--;
         rsk.Hashed = false;
     }
@@ -132,7 +140,7 @@ public static class Raw
     /// <remarks>Mirrors net/ipv4/raw.c: raw_local_deliver() -> raw_v4_input() -> raw_rcv().</remarks>
     public static bool RawLocalDeliver(NetNamespace net, SkBuff skb, int protocol)
     {
-        var list = net.RawHash.Ht[protocol];
+        var list = net.Ipv4.RawHash.Ht[protocol];
         if (list is null || list.Count == 0) return false;
         bool delivered = false;
         int dif = skb.Dev?.IfIndex ?? 0;
@@ -155,7 +163,7 @@ public static class Raw
     /// <remarks>Mirrors net/ipv4/raw.c: raw_icmp_error() -> raw_err().</remarks>
     public static void RawIcmpError(NetNamespace net, SkBuff skb, int protocol, uint info)
     {
-        var list = net.RawHash.Ht[protocol];
+        var list = net.Ipv4.RawHash.Ht[protocol];
         if (list is null || list.Count == 0) return;
         var iph = Ipv4Header.Create(skb.DataSpan);
         byte type = skb.Buffer[skb.TransportHeader], code = skb.Buffer[skb.TransportHeader + 1];
@@ -262,19 +270,12 @@ public static class Raw
         if (hdrincl) err = RawSendHdrinc(sk, data, rt, saddr, daddr);
         else
         {
-            // ip_append_data()
-            err = Udp.IpAppendDataCheck(inet, len, rt.Dev.Mtu, out bool df);
-            if (err != 0) return err;
-            int serr = sk.SockError();
-            if (serr != 0) return serr;
-            if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-            var skb = net.AllocSkb(len);
-            if (skb is null) return -Errno.ENOBUFS;
-            data.CopyTo(skb.Put(len));
-            skb.Sk = sk;
-            err = IpOutput.Send(net, skb, rt, saddr, daddr, inet.InetNum, inet.SelectTtl(), inet.Tos, df);
+            // ip_append_data() + ip_push_pending_frames()
+            var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+            if (skb is null) return err;
+            err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, inet.InetNum, df);
             if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
-            if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) CountIcmpOut(net, data[0]);
+            if (err == 0 && inet.InetNum == IpProto.ICMP && len >= 1) IcmpOutCount(net, data[0]);
         }
         return err < 0 ? err : len;
     }
@@ -307,12 +308,12 @@ public static class Raw
         {
             if (iph.Source == 0) iph.Source = saddr;
             iph.TotalLength = (ushort)length;
-            if (iph.Id == 0) iph.Id = net.SelectIdent();
+            if (iph.Id == 0) iph.Id = net.Ipv4.IpSelectIdent();
             iph.FillChecksum();
-            if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) CountIcmpOut(net, b[iphlen]);
+            if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) IcmpOutCount(net, b[iphlen]);
         }
         skb.Sk = sk;
-        int err = IpOutput.SendRaw(net, skb, rt, daddr);
+        int err = IpOutput.IpLocalOut(net, skb, rt, daddr);
         if (err != 0)
         {
             net.Mib.Ip[IpMib.OutDiscards]++;
@@ -322,7 +323,7 @@ public static class Raw
     }
 
     /// <remarks>Mirrors net/ipv4/icmp.c: icmp_out_count().</remarks>
-    private static void CountIcmpOut(NetNamespace net, byte type)
+    private static void IcmpOutCount(NetNamespace net, byte type)
     {
         var mib = net.Mib.Icmp;
         mib[IcmpMib.OutMsgs]++;

@@ -11,7 +11,7 @@ namespace NetStack.Ipv4;
 /// <remarks>Mirrors include/net/request_sock.h: struct request_sock, include/net/inet_sock.h:
 /// struct inet_request_sock, include/linux/tcp.h: struct tcp_request_sock.</remarks>
 /// </summary>
-public sealed class TcpRequestSock
+public sealed class TcpRequestSock : SockCommon
 {
     // ---- request_sock ----
     /// <summary>rsk_listener: the listening socket the SYN arrived on.</summary>
@@ -31,15 +31,15 @@ public sealed class TcpRequestSock
     /// <summary>rsk_window_clamp / rsk_rcv_wnd: what we announced in the SYN-ACK.</summary>
     public uint RskWindowClamp, RskRcvWnd;
 
-    // ---- inet_request_sock ----
-    public uint IrLocAddr, IrRmtAddr;
-    public ushort IrNum, IrRmtPort;
+    // ---- inet_request_sock: the 4-tuple is sock_common's (ir_loc_addr is req.__req_common.skc_rcv_saddr...) ----
+    public ref uint IrLocAddr => ref SkcRcvSaddr;
+    public ref uint IrRmtAddr => ref SkcDaddr;
+    public ref ushort IrNum => ref SkcNum;
+    public ref ushort IrRmtPort => ref SkcDport;
     public byte SndWscale, RcvWscale;
     public bool TstampOk, SackOk, WscaleOk;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
-    /// <summary>Still in the established hash (sk_unhashed is false).</summary>
-    internal bool Hashed;
 
     // ---- tcp_request_sock ----
     public uint RcvIsn, SntIsn;
@@ -49,12 +49,11 @@ public sealed class TcpRequestSock
     /// <summary>rcv_nxt: the first sequence number of the peer's data.</summary>
     public uint RcvNxt;
 
-    public NetNamespace Net => RskListener.Net;
-
-    public TcpRequestSock() => RskTimer = new TimerList(static t => TcpMinisocks.ReqskTimerHandler((TcpRequestSock)t.Owner!), this);
-
-    /// <summary>TCP_NEW_SYN_RECV.</summary>
-    public TcpState State => TcpState.NewSynRecv;
+    public TcpRequestSock()
+    {
+        State = TcpState.NewSynRecv;
+        RskTimer = new TimerList(static t => TcpMinisocks.ReqskTimerHandler((TcpRequestSock)t.Owner!), this);
+    }
 
     public override string ToString() =>
         $"request {Ipv4Address.Format(IrLocAddr)}:{IrNum} <- {Ipv4Address.Format(IrRmtAddr)}:{IrRmtPort} isn {SntIsn} retrans {NumRetrans}";

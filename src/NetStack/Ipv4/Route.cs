@@ -42,11 +42,11 @@ public sealed class FibTable
     /// <summary>Adds a route (`ip route add`). -EEXIST for an identical prefix and metric; -EINVAL for a bad prefix.</summary>
     public int Add(FibEntry e)
     {
-        if (e.PrefixLen is < 0 or > 32) return -Net.Errno.EINVAL;
+        if (e.PrefixLen is < 0 or > 32) return -Uapi.Errno.EINVAL;
         lock (_net.SyncRoot)
         {
             foreach (var x in _entries)
-                if (x.Dst == e.Dst && x.PrefixLen == e.PrefixLen && x.Metric == e.Metric) return -Net.Errno.EEXIST;
+                if (x.Dst == e.Dst && x.PrefixLen == e.PrefixLen && x.Metric == e.Metric) return -Uapi.Errno.EEXIST;
             var list = new List<FibEntry>(_entries) { e with { Dst = e.Dst & Ipv4Address.PrefixMask(e.PrefixLen) } };
             list.Sort((a, b) => a.PrefixLen != b.PrefixLen ? b.PrefixLen.CompareTo(a.PrefixLen) : a.Metric.CompareTo(b.Metric));
             _entries = list.ToArray();
@@ -64,7 +64,7 @@ public sealed class FibTable
             var list = new List<FibEntry>(_entries);
             int n = list.RemoveAll(x => x.Dst == (dst & Ipv4Address.PrefixMask(prefixLen)) && x.PrefixLen == prefixLen);
             _entries = list.ToArray();
-            return n > 0 ? 0 : -Net.Errno.ESRCH;
+            return n > 0 ? 0 : -Uapi.Errno.ESRCH;
         }
     }
 
@@ -93,7 +93,7 @@ public static class Route
     {
         rt = default;
         if (saddr != 0 && !net.IsLocalAddress(saddr) && !Ipv4Address.IsLoopback(saddr))
-            return -Net.Errno.EADDRNOTAVAIL;
+            return -Uapi.Errno.EADDRNOTAVAIL;
         if (net.IsLocalAddress(daddr) || Ipv4Address.IsLoopback(daddr))
         {
             var lo = net.Loopback;
@@ -105,16 +105,16 @@ public static class Route
             // A bound source picks its device (__ip_dev_find(saddr)); otherwise 255.255.255.255 goes
             // through the FIB like any destination: the route that covers it (the default route)
             // names the device, and with no such route it is unreachable.
-            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : net.Fib.Lookup(daddr)?.Dev;
-            if (dev is null || dev.NoArp) { net.Mib.Ip[IpMib.OutNoRoutes]++; return -Net.Errno.ENETUNREACH; }
+            NetDevice? dev = saddr != 0 ? net.DevByAddress(saddr) : net.Ipv4.Fib.Lookup(daddr)?.Dev;
+            if (dev is null || dev.NoArp) { net.Mib.Ip[IpMib.OutNoRoutes]++; return -Uapi.Errno.ENETUNREACH; }
             rt = new Rtable(RtnType.Broadcast, dev, 0, saddr != 0 ? saddr : dev.Ipv4Address);
             return 0;
         }
-        var fib = net.Fib.Lookup(daddr);
+        var fib = net.Ipv4.Fib.Lookup(daddr);
         if (fib is null)
         {
             net.Mib.Ip[IpMib.OutNoRoutes]++;
-            return -Net.Errno.ENETUNREACH;
+            return -Uapi.Errno.ENETUNREACH;
         }
         uint src = saddr != 0 ? saddr : fib.PrefSrc != 0 ? fib.PrefSrc : fib.Dev.Ipv4Address;
         var type = fib.Gateway == 0 && fib.Dev.Ipv4Address != 0 && daddr == fib.Dev.Ipv4Broadcast && fib.Dev.Ipv4PrefixLen < 31
@@ -139,7 +139,7 @@ public static class Route
         if (saddr != 0 && (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) || Ipv4Address.IsZeroNet(saddr)))
         {
             rt = default;
-            return -Net.Errno.EINVAL;
+            return -Uapi.Errno.EINVAL;
         }
         int err = IpRouteOutput(net, daddr, saddr, out rt);
         if (err != 0) return err;
@@ -168,15 +168,15 @@ public static class Route
 public static class InetAddress
 {
     /// <summary>Sets the device's address and adds its connected route, then announces it (gratuitous ARP).</summary>
-    public static void Add(NetNamespace net, NetDevice dev, uint address, int prefixLen)
+    public static void InetInsertIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)
     {
         dev.Ipv4Address = address;
         dev.Ipv4PrefixLen = prefixLen;
         if (!dev.NoArp)
         {
-            net.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
+            net.Ipv4.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
             // inetdev_event(NETDEV_UP) -> arp_ifdown/inetdev_send_gratuitous_arp
-            Arp.SendGratuitous(net, dev);
+            Arp.InetdevSendGratuitousArp(net, dev);
         }
     }
 }

@@ -3,7 +3,7 @@ using System.Text;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -26,13 +26,13 @@ public static class Tcp
     {
         var net = tp.Net;
         tp.IcskRto = TcpTimer.TcpTimeoutInit(net);
-        tp.IcskRtoMin = Time.Ms(net.TcpSysctl.RtoMinMs);
+        tp.IcskRtoMin = Time.Ms(net.Ipv4.Sysctl.TcpRtoMinMs);
         tp.MdevUs = (uint)(TcpTimer.TcpTimeoutInit(net) / 1000);
         tp.SndCwnd = TcpSock.TcpInitCwnd;
         tp.SndSsthresh = TcpCong.InfiniteSsthresh;
         tp.SndCwndClamp = ~0u;
         tp.MssCache = TcpSock.TcpMssDefault;
-        tp.Reordering = (uint)net.TcpSysctl.Reordering;
+        tp.Reordering = (uint)net.Ipv4.Sysctl.TcpReordering;
         tp.Rack = TcpRack.Initial;
         tp.RttMin = default;
         tp.TlpHighSeq = 0;
@@ -49,9 +49,9 @@ public static class Tcp
         TcpInitSockState(tp);
         TcpCong.TcpAssignCongestionControl(tp);
         tp.SetFlag(SockFlag.UseWriteQueue);
-        var sys = tp.Net.TcpSysctl;
-        tp.SndBuf = sys.WmemDefault;
-        tp.RcvBuf = sys.RmemDefault;
+        var sys = tp.Net.Ipv4.Sysctl;
+        tp.SndBuf = sys.TcpWmemDefault;
+        tp.RcvBuf = sys.TcpRmemDefault;
     }
 
     /// <summary>Changes sk_state, keeping CurrEstab/EstabResets right; CLOSE unhashes and releases an automatic port.</summary>
@@ -107,7 +107,7 @@ public static class Tcp
     /// <remarks>Mirrors tcp_fin_time().</remarks>
     internal static long TcpFinTime(TcpSock tp)
     {
-        long finTimeout = tp.Linger2Ms != 0 ? Time.Ms(tp.Linger2Ms) : Time.Ms(tp.Net.TcpSysctl.FinTimeoutMs);
+        long finTimeout = tp.Linger2Ms != 0 ? Time.Ms(tp.Linger2Ms) : Time.Ms(tp.Net.Ipv4.Sysctl.TcpFinTimeoutMs);
         long rto = tp.IcskRto;
         long min = (rto << 2) - (rto >> 1);
         return Math.Max(finTimeout, min);
@@ -202,7 +202,7 @@ public static class Tcp
     /// <remarks>Mirrors tcp_slow_start_after_idle_check() / tcp_cwnd_restart().</remarks>
     private static void TcpSlowStartAfterIdleCheck(TcpSock tp)
     {
-        if (!tp.Net.TcpSysctl.SlowStartAfterIdle || tp.PacketsOut != 0) return;
+        if (!tp.Net.Ipv4.Sysctl.TcpSlowStartAfterIdle || tp.PacketsOut != 0) return;
         long delta = tp.Net.NowNs - (long)tp.LsndTimeMs * Time.NsPerMs;
         if (delta <= tp.IcskRto || tp.LsndTimeMs == 0) return;
         tp.CaOps.CwndEvent(tp, TcpCaEvent.CwndRestart);
@@ -512,7 +512,7 @@ public static class Tcp
     adjudgeToDeath:
         var state = tp.State;
         tp.Orphan();
-        net.TcpOrphanCount++;
+        net.Ipv4.TcpOrphanCount++;
         if (tp.State == TcpState.FinWait2)
         {
             if (tp.Linger2Ms < 0)
@@ -524,7 +524,7 @@ public static class Tcp
             else
             {
                 long tmo = TcpFinTime(tp);
-                long twLen = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                long twLen = Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
                 if (tmo > twLen)
                 {
                     tp.InetCskResetKeepaliveTimer(tmo - twLen);
@@ -608,7 +608,7 @@ public static class Tcp
         tp.RttMin = default;
         tp.TlpHighSeq = 0;
         tp.TlpRetrans = false;
-        tp.Reordering = (uint)tp.Net.TcpSysctl.Reordering;
+        tp.Reordering = (uint)tp.Net.Ipv4.Sysctl.TcpReordering;
         TcpInput.TcpSetCaState(tp, TcpCaState.Open);
         TcpInput.TcpClearRetrans(tp);
         tp.TotalRetrans = 0;
@@ -810,7 +810,7 @@ public static class Tcp
         int len = optlen;
         if (len < 0) return -Errno.EINVAL;
         int val;
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         switch (optname)
         {
             case TCP_MAXSEG:
@@ -821,11 +821,11 @@ public static class Tcp
             case TCP_CORK: val = (tp.Nonagle & TcpSock.TcpNagleCork) != 0 ? 1 : 0; break;
             case TCP_KEEPIDLE: val = (int)(TcpTimer.KeepaliveTimeWhen(tp) / Time.NsPerSec); break;
             case TCP_KEEPINTVL: val = (int)(TcpTimer.KeepaliveIntvlWhen(tp) / Time.NsPerSec); break;
-            case TCP_KEEPCNT: val = TcpTimer.KeepaliveProbesOf(tp); break;
-            case TCP_SYNCNT: val = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : sys.SynRetries; break;
+            case TCP_KEEPCNT: val = TcpTimer.KeepaliveProbes(tp); break;
+            case TCP_SYNCNT: val = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : sys.TcpSynRetries; break;
             case TCP_LINGER2:
                 val = tp.Linger2Ms;
-                if (val >= 0) val = (val != 0 ? val : sys.FinTimeoutMs) / 1000;
+                if (val >= 0) val = (val != 0 ? val : sys.TcpFinTimeoutMs) / 1000;
                 break;
             case TCP_DEFER_ACCEPT: val = tp.DeferAccept; break;
             case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;

@@ -131,15 +131,15 @@ public static class TcpCong
         if (ca is null) return -Errno.ENOENT;
         lock (net.SyncRoot)
         {
-            net.TcpCongestionControl = ca;
-            net.TcpSysctl.CongestionControl = name;
+            net.Ipv4.TcpCongestionControl = ca;
+            net.Ipv4.Sysctl.TcpCongestionControl = name;
         }
         return 0;
     }
 
     /// <summary>The namespace's default algorithm.</summary>
     internal static TcpCongestionOps Default(NetNamespace net) =>
-        net.TcpCongestionControl ??= TcpCaFind(net.TcpSysctl.CongestionControl) ?? TcpReno.Instance;
+        net.Ipv4.TcpCongestionControl ??= TcpCaFind(net.Ipv4.Sysctl.TcpCongestionControl) ?? TcpReno.Instance;
 
     /// <summary>Gives a new socket the default algorithm (not initialised until the connection starts).</summary>
     /// <remarks>Mirrors tcp_assign_congestion_control().</remarks>

@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -51,7 +51,7 @@ public static class TcpInput
         rx.SawTstamp = false;
         if (th.DataOffset <= 5) return;
         TcpOptions.Parse(th.Options, out var o);
-        var sys = net.TcpSysctl;
+        var sys = net.Ipv4.Sysctl;
         bool syn = th.Syn;
         if (o.Mss != 0 && syn && !estab)
         {
@@ -59,18 +59,18 @@ public static class TcpInput
             if (rx.UserMss != 0 && rx.UserMss < inMss) inMss = rx.UserMss;
             rx.MssClamp = inMss;
         }
-        if (o.WindowScale >= 0 && syn && !estab && sys.WindowScaling)
+        if (o.WindowScale >= 0 && syn && !estab && sys.TcpWindowScaling)
         {
             rx.WscaleOk = true;
             rx.SndWscale = (byte)o.WindowScale;
         }
-        if (o.SawTimestamp && ((estab && rx.TstampOk) || (!estab && sys.Timestamps)))
+        if (o.SawTimestamp && ((estab && rx.TstampOk) || (!estab && sys.TcpTimestamps)))
         {
             rx.SawTstamp = true;
             rx.RcvTsval = o.TsVal;
             rx.RcvTsecr = o.TsEcr;
         }
-        if (o.SackPermitted && syn && !estab && sys.Sack)
+        if (o.SackPermitted && syn && !estab && sys.TcpSack)
         {
             rx.SackOk = true;
             rx.NumSacks = 0;
@@ -149,7 +149,7 @@ public static class TcpInput
         if (lastOowAckTime != 0)
         {
             long elapsed = now - lastOowAckTime;
-            if (elapsed >= 0 && elapsed < Time.Ms(net.TcpSysctl.InvalidRatelimitMs)) return true;
+            if (elapsed >= 0 && elapsed < Time.Ms(net.Ipv4.Sysctl.TcpInvalidRatelimitMs)) return true;
         }
         lastOowAckTime = now;
         return false;
@@ -171,17 +171,17 @@ public static class TcpInput
     {
         var net = tp.Net;
         if (TcpOowRateLimited(net, ref tp.LastOowAckTime)) return;
-        int limit = net.TcpSysctl.ChallengeAckLimit;
+        int limit = net.Ipv4.Sysctl.TcpChallengeAckLimit;
         if (limit != int.MaxValue)
         {
             long now = net.NowNs / Time.NsPerSec;
-            if (now != net.TcpChallengeTimestamp)
+            if (now != net.Ipv4.TcpChallengeTimestamp)
             {
-                net.TcpChallengeTimestamp = now;
-                net.TcpChallengeCount = limit;
+                net.Ipv4.TcpChallengeTimestamp = now;
+                net.Ipv4.TcpChallengeCount = limit;
             }
-            if (net.TcpChallengeCount <= 0) return;
-            net.TcpChallengeCount--;
+            if (net.Ipv4.TcpChallengeCount <= 0) return;
+            net.Ipv4.TcpChallengeCount--;
         }
         net.Mib.TcpExt[LinuxMib.TCPChallengeACK]++;
         TcpOutput.TcpSendAck(tp);
@@ -349,11 +349,11 @@ public static class TcpInput
         if (rtt == 0 || time < rtt) return;
         int copied = unchecked((int)(tp.CopiedSeq - tp.RcvqSpaceSeq));
         if (copied <= tp.RcvqSpaceSpace) goto newMeasure;
-        var sys = tp.Net.TcpSysctl;
-        if (sys.ModerateRcvbuf && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
+        var sys = tp.Net.Ipv4.Sysctl;
+        if (sys.TcpModerateRcvbuf && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
         {
             int rcvwin = (copied << 1) + 16 * tp.Advmss;
-            long rcvbuf = Math.Min(TcpOutput.TcpSpaceFromWin(tp, rcvwin), sys.RmemMax);
+            long rcvbuf = Math.Min(TcpOutput.TcpSpaceFromWin(tp, rcvwin), sys.TcpRmemMax);
             if (rcvbuf > tp.RcvBuf)
             {
                 tp.RcvBuf = (int)rcvbuf;
@@ -760,7 +760,7 @@ public static class TcpInput
     private static void TcpClampWindow(TcpSock tp)
     {
         tp.IcskAck.Quick = 0;
-        int rmem2 = tp.Net.TcpSysctl.RmemMax;
+        int rmem2 = tp.Net.Ipv4.Sysctl.TcpRmemMax;
         if (tp.RcvBuf < rmem2 && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
             tp.RcvBuf = Math.Min(tp.RmemAlloc, rmem2);
         if (tp.RmemAlloc > tp.RcvBuf) tp.RcvSsthresh = Math.Min(tp.WindowClamp, 2u * tp.Advmss);
@@ -1200,7 +1200,7 @@ public static class TcpInput
     {
         if (rttUs < 0) return;
         if ((flag & FlagAckMaybeDelayed) != 0 && rttUs > tp.TcpMinRtt) return;
-        uint wlen = (uint)tp.Net.TcpSysctl.MinRttWlenSec * 1000;
+        uint wlen = (uint)tp.Net.Ipv4.Sysctl.TcpMinRttWlenSec * 1000;
         uint us = rttUs == 0 ? 1000u : (uint)Math.Min(rttUs, uint.MaxValue);
         tp.RttMin.RunningMin(wlen, tp.TcpClockMs, us);
     }
@@ -1402,7 +1402,7 @@ public static class TcpInput
         uint mss = tp.MssCache;
         uint metric = fack - lowSeq;
         if (mss != 0 && metric > tp.Reordering * mss)
-            tp.Reordering = Math.Min((metric + mss - 1) / mss, (uint)tp.Net.TcpSysctl.MaxReordering);
+            tp.Reordering = Math.Min((metric + mss - 1) / mss, (uint)tp.Net.Ipv4.Sysctl.TcpMaxReordering);
         tp.ReordSeen++;
         tp.Net.Mib.TcpExt[LinuxMib.TCPSACKReorder]++;
     }
@@ -1849,7 +1849,7 @@ public static class TcpInput
     /// <remarks>Mirrors tcp_may_raise_cwnd().</remarks>
     private static bool TcpMayRaiseCwnd(TcpSock tp, int flag)
     {
-        if (tp.Reordering > tp.Net.TcpSysctl.Reordering) return (flag & FlagForwardProgress) != 0;
+        if (tp.Reordering > tp.Net.Ipv4.Sysctl.TcpReordering) return (flag & FlagForwardProgress) != 0;
         return (flag & FlagDataAcked) != 0;
     }
 
@@ -2050,7 +2050,7 @@ public static class TcpInput
         uint nrSegs = Math.Max(TcpSock.TcpInitCwnd, tp.SndCwnd);
         nrSegs = Math.Max(nrSegs, tp.Reordering + 1);
         long sndmem = 2L * nrSegs * perMss;
-        if (tp.SndBuf < sndmem) tp.SndBuf = (int)Math.Min(sndmem, tp.Net.TcpSysctl.WmemMax);
+        if (tp.SndBuf < sndmem) tp.SndBuf = (int)Math.Min(sndmem, tp.Net.Ipv4.Sysctl.TcpWmemMax);
     }
 
     /// <summary>Space was freed in the send buffer: grow it with cwnd and wake writers.</summary>
@@ -2226,7 +2226,7 @@ public static class TcpInput
                 // Save one ACK: data will follow.
                 tp.InetCskScheduleAck();
                 TcpEnterQuickackMode(tp, TcpMaxQuickacks);
-                tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(net.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(net));
+                tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(net.Ipv4.Sysctl.TcpDelackMaxMs), TcpTimer.TcpRtoMax(net));
                 skb.Free();
                 return 0;
             }
@@ -2395,7 +2395,7 @@ public static class TcpInput
                     return 1;
                 }
                 long tmo = Tcp.TcpFinTime(tp);
-                long twLen = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                long twLen = Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
                 if (tmo > twLen)
                 {
                     tp.InetCskResetKeepaliveTimer(tmo - twLen);

@@ -2,7 +2,7 @@ using NetStack.Core;
 using NetStack.Ethernet;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -43,6 +43,27 @@ public sealed class TcpProt : Proto
 /// </summary>
 public static class TcpIpv4
 {
+    /// <summary>TCP in each namespace: the IP protocol handler and the constant rows of its MIB.</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;tcp_protocol, IPPROTO_TCP), and tcp_sk_ops (tcp_sk_init).</remarks>
+    internal sealed class TcpSkOps : PernetOperations
+    {
+        public static readonly TcpSkOps Instance = new();
+        private TcpSkOps() { }
+        public override string Name => "tcp";
+
+        public override void Init(NetNamespace net)
+        {
+            net.InetAddProtocol(TcpProtocol, IpProto.TCP);
+            // The constant rows of /proc/net/snmp's Tcp line, as tcp_snmp_seq_show() prints them:
+            // RtoAlgorithm 1 (RFC 2012's "other": Van Jacobson's), RtoMin/RtoMax in ms, MaxConn -1 (no limit).
+            var tcp = net.Mib.Tcp;
+            tcp[TcpMib.RtoAlgorithm] = 1;
+            tcp[TcpMib.RtoMin] = net.Ipv4.Sysctl.TcpRtoMinMs;
+            tcp[TcpMib.RtoMax] = net.Ipv4.Sysctl.TcpRtoMaxMs;
+            tcp[TcpMib.MaxConn] = -1;
+        }
+    }
+
     /// <summary>inet_protos[IPPROTO_TCP] (struct net_protocol tcp_protocol).</summary>
     public static readonly NetProtocol TcpProtocol = new(TcpV4Rcv, TcpV4Err);
 
@@ -144,8 +165,8 @@ public static class TcpIpv4
         var mib = net.Mib.TcpExt;
         // Never answer a SYN sent to a broadcast or multicast address.
         if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast) goto drop;
-        uint isn = net.TcpTwIsn;
-        net.TcpTwIsn = 0;
+        uint isn = net.Ipv4.TcpTwIsn;
+        net.Ipv4.TcpTwIsn = 0;
         // Request socks from a TIME_WAIT recycle are always accepted; otherwise the queues limit.
         if (isn == 0 && sk.AcceptQueue.Qlen > sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
         if (sk.AckBacklog > sk.MaxAckBacklog)
@@ -179,7 +200,7 @@ public static class TcpIpv4
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
         if (isn == 0)
         {
-            int maxSynBacklog = net.TcpSysctl.MaxSynBacklog;
+            int maxSynBacklog = net.Ipv4.Sysctl.TcpMaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
             if (maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
             isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
@@ -241,7 +262,7 @@ public static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
         th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.Send(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
+        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
         return 0;
     }
 
@@ -274,7 +295,7 @@ public static class TcpIpv4
             // put_and_exit: the child never became visible.
             newtp.State = TcpState.Close;
             newtp.SetFlag(SockFlag.Dead);
-            net.TcpOrphanCount++;
+            net.Ipv4.TcpOrphanCount++;
             InetConnectionSock.InetCskDestroySock(newtp);
             net.Mib.TcpExt[LinuxMib.ListenDrops]++;
             return null;
@@ -290,7 +311,7 @@ public static class TcpIpv4
         if (sk.BindHash is { } tb) InetHashtables.InetBindHash(newtp, tb, sk.InetNum);
         // inet_ehash_nolisten(): take the request's place.
         var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
-        net.TcpHashinfo.Ehash[key] = newtp;
+        net.Ipv4.TcpHashinfo.Ehash[key] = newtp;
         newtp.Hashed = true;
         TcpInput.TcpSynackRttMeas(newtp, req);
         return newtp;
@@ -325,7 +346,7 @@ public static class TcpIpv4
             int payload = skb.Tail - skb.TransportHeader - th.HeaderLength;
             ackSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
         }
-        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
+        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
         net.Mib.Tcp[TcpMib.OutRsts]++;
     }
 
@@ -341,7 +362,7 @@ public static class TcpIpv4
             opts.TsVal = tsval;
             opts.TsEcr = tsecr;
         }
-        SendReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ack, TcpFlags.ACK, (ushort)Math.Min(win, 65535u), opts, null);
+        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ack, TcpFlags.ACK, (ushort)Math.Min(win, 65535u), opts, null);
     }
 
     /// <remarks>Mirrors tcp_v4_timewait_ack().</remarks>
@@ -359,7 +380,7 @@ public static class TcpIpv4
     }
 
     /// <remarks>Mirrors ip_send_unicast_reply(): a reply from the address the segment was sent to.</remarks>
-    private static void SendReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
+    private static void IpSendUnicastReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
     {
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
         var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
@@ -380,7 +401,7 @@ public static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
         th.FillChecksum(saddr, daddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
+        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
     }
 
     // ---- receive ----
@@ -440,7 +461,7 @@ public static class TcpIpv4
                         if (sk2 is not null)
                         {
                             TcpMinisocks.InetTwskDeschedulePut(net, tw);
-                            net.TcpTwIsn = isn;
+                            net.Ipv4.TcpTwIsn = isn;
                             return TcpV4DoRcv(sk2, skb);
                         }
                         TcpV4TimewaitAck(tw, skb);

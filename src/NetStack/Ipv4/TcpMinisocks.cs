@@ -10,22 +10,22 @@ namespace NetStack.Ipv4;
 /// <remarks>Mirrors include/net/inet_timewait_sock.h: struct inet_timewait_sock and
 /// include/linux/tcp.h: struct tcp_timewait_sock.</remarks>
 /// </summary>
-public sealed class TcpTimewaitSock
+public sealed class TcpTimewaitSock : SockCommon
 {
-    public readonly NetNamespace Net;
-    // ---- inet_timewait_sock ----
-    public uint TwDaddr, TwRcvSaddr;
-    public ushort TwDport, TwNum;
+    // ---- inet_timewait_sock: the 4-tuple, reuse and bound device are sock_common's (tw_daddr is __tw_common.skc_daddr...) ----
+    public ref uint TwDaddr => ref SkcDaddr;
+    public ref uint TwRcvSaddr => ref SkcRcvSaddr;
+    public ref ushort TwDport => ref SkcDport;
+    public ref ushort TwNum => ref SkcNum;
     /// <summary>tw_substate: TCP_TIME_WAIT, or TCP_FIN_WAIT2 for an orphan waiting for the peer's FIN.</summary>
     public TcpState TwSubstate;
     /// <summary>tw_reuse: the socket had SO_REUSEADDR.</summary>
-    public byte TwReuse;
-    public int TwBoundDevIf;
+    public ref byte TwReuse => ref Reuse;
+    public ref int TwBoundDevIf => ref BoundDevIf;
     public byte TwRcvWscale;
     /// <summary>tw_tb: the bind bucket the TIME_WAIT sock keeps its port in.</summary>
     internal InetBindBucket? TwTb;
     internal readonly TimerList TwTimer;
-    internal bool Hashed;
     /// <summary>tw_kill: the sock was killed early (RST, reuse) rather than timing out.</summary>
     internal bool TwKill;
     // ---- tcp_timewait_sock ----
@@ -37,11 +37,11 @@ public sealed class TcpTimewaitSock
     public TcpTimewaitSock(NetNamespace net)
     {
         Net = net;
+        Family = SocketConstants.AF_INET;
+        State = TcpState.TimeWait;
         TwTimer = new TimerList(static t => TcpMinisocks.TwTimerHandler((TcpTimewaitSock)t.Owner!), this);
     }
 
-    /// <summary>sk_state of a TIME_WAIT sock is always TCP_TIME_WAIT (the substate tells FIN_WAIT_2 apart).</summary>
-    public TcpState State => TcpState.TimeWait;
     public InetEhashKey Key => new(TwRcvSaddr, TwNum, TwDaddr, TwDport);
 
     public override string ToString() =>
@@ -62,7 +62,7 @@ public static class TcpMinisocks
 
     /// <summary>Allocates a request for a SYN on <paramref name="listener"/>.</summary>
     /// <remarks>Mirrors inet_reqsk_alloc().</remarks>
-    internal static TcpRequestSock InetReqskAlloc(TcpSock listener) => new() { RskListener = listener };
+    internal static TcpRequestSock InetReqskAlloc(TcpSock listener) => new() { RskListener = listener, Net = listener.Net, Family = listener.Family };
 
     /// <summary>Enters a request in the established hash, counts it in the SYN queue and starts the SYN-ACK timer.</summary>
     /// <remarks>Mirrors inet_csk_reqsk_queue_hash_add() -> reqsk_queue_hash_req() + inet_csk_reqsk_queue_added().</remarks>
@@ -114,7 +114,7 @@ public static class TcpMinisocks
             InetCskReqskQueueDrop(skListener, req);
             return;
         }
-        int maxSynAckRetries = skListener.IcskSynRetries != 0 ? skListener.IcskSynRetries : net.TcpSysctl.SynackRetries;
+        int maxSynAckRetries = skListener.IcskSynRetries != 0 ? skListener.IcskSynRetries : net.Ipv4.Sysctl.TcpSynackRetries;
         var queue = skListener.AcceptQueue;
         int qlen = queue.Qlen;
         if ((qlen << 1) > Math.Max(8, skListener.MaxAckBacklog))
@@ -223,7 +223,7 @@ public static class TcpMinisocks
 
     listenOverflow:
         dropReason = SkbDropReason.TcpListenOverflow;
-        if (!net.TcpSysctl.AbortOnOverflow)
+        if (!net.Ipv4.Sysctl.TcpAbortOnOverflow)
         {
             // Keep the request: the SYN-ACK timer resends and the peer's next ACK may fit.
             req.Acked = true;
@@ -368,7 +368,7 @@ public static class TcpMinisocks
         };
         long rto = (tp.IcskRto << 2) - (tp.IcskRto >> 1);
         if (timeo < rto) timeo = rto;
-        if (state == TcpState.TimeWait) timeo = Time.Ms(net.TcpSysctl.TimewaitLenMs);
+        if (state == TcpState.TimeWait) timeo = Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
 
         // inet_twsk_hashdance_schedule(): the TIME_WAIT sock joins the port's owners and takes the
         // socket's place in the established hash.
@@ -380,7 +380,7 @@ public static class TcpMinisocks
         var key = tw.Key;
         if (tp.Hashed) InetHashtables.InetEhashRemove(net, key, tp);
         tp.Hashed = false;
-        net.TcpHashinfo.Ehash[key] = tw;
+        net.Ipv4.TcpHashinfo.Ehash[key] = tw;
         tw.Hashed = true;
         net.Timers.ModTimer(tw.TwTimer, net.NowNs + timeo);
         Tcp.TcpDone(tp);
@@ -465,7 +465,7 @@ public static class TcpMinisocks
                 tw.TwTsRecentStamp = net.NowNs;
                 tw.TwTsRecent = tmpOpt.RcvTsval;
             }
-            InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+            InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             return TcpTwStatus.Ack;
         }
 
@@ -475,7 +475,7 @@ public static class TcpMinisocks
             // In window: only a reset or a bare ACK.
             if (th.Rst)
             {
-                if (!net.TcpSysctl.Rfc1337)
+                if (!net.Ipv4.Sysctl.TcpRfc1337)
                 {
                     InetTwskDeschedulePut(net, tw);
                     return TcpTwStatus.Success;
@@ -483,7 +483,7 @@ public static class TcpMinisocks
             }
             else
             {
-                InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+                InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             }
             if (tmpOpt.SawTstamp)
             {
@@ -504,7 +504,7 @@ public static class TcpMinisocks
         if (!th.Rst)
         {
             // Restart the timer unless this may be an old duplicate SYN.
-            if (pawsReject || th.Ack) InetTwskReschedule(tw, Time.Ms(net.TcpSysctl.TimewaitLenMs));
+            if (pawsReject || th.Ack) InetTwskReschedule(tw, Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs));
             return TcpTimewaitCheckOowRateLimit(tw, skb);
         }
         return TcpTwStatus.Success;

@@ -29,7 +29,7 @@ public static class TcpOutput
         int mssNow = pmtu - Ipv4Header.MinLength - TcpHeader.MinLength - tp.IcskExtHdrLen;
         if (tp.RxOpt.MssClamp != 0 && mssNow > tp.RxOpt.MssClamp) mssNow = tp.RxOpt.MssClamp;
         mssNow = Math.Min(mssNow, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
-        mssNow = Math.Max(mssNow, tp.Net.TcpSysctl.MinSndMss);
+        mssNow = Math.Max(mssNow, tp.Net.Ipv4.Sysctl.TcpMinSndMss);
         return mssNow;
     }
 
@@ -100,7 +100,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_select_initial_window().</remarks>
     public static void TcpSelectInitialWindow(TcpSock tp, int space, int mss, out uint rcvWnd, ref uint windowClamp, bool wscaleOk, out byte rcvWscale)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         uint sp = (uint)Math.Max(space, 0);
         // No clamp set: the largest possible scaled window.
         if (windowClamp == 0) windowClamp = 65535u << TcpOpt.MaxWscale;
@@ -112,7 +112,7 @@ public static class TcpOutput
         if (wscaleOk)
         {
             // Scale for the largest window this socket could grow to (tcp_rmem[2]).
-            uint max = Math.Max(sp, (uint)sys.RmemMax);
+            uint max = Math.Max(sp, (uint)sys.TcpRmemMax);
             max = Math.Min(max, windowClamp);
             int ilog2 = 31 - System.Numerics.BitOperations.LeadingZeroCount(Math.Max(max, 1u));
             rcvWscale = (byte)Math.Clamp(ilog2 - 15, 0, TcpOpt.MaxWscale);
@@ -180,16 +180,16 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_syn_options().</remarks>
     private static int TcpSynOptions(TcpSock tp, ref TcpOptionsOut opts)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         opts.Mss = tp.Advmss;
-        if (sys.Timestamps)
+        if (sys.TcpTimestamps)
         {
             opts.HasTimestamp = true;
             opts.TsVal = tp.TcpTimeStampTs;
             opts.TsEcr = tp.RxOpt.TsRecent;
         }
-        if (sys.WindowScaling) opts.WindowScale = (sbyte)tp.RxOpt.RcvWscale;
-        if (sys.Sack) opts.SackPermitted = true;
+        if (sys.TcpWindowScaling) opts.WindowScale = (sbyte)tp.RxOpt.RcvWscale;
+        if (sys.TcpSack) opts.SackPermitted = true;
         return opts.Size;
     }
 
@@ -324,7 +324,7 @@ public static class TcpOutput
             net.Mib.Tcp[TcpMib.OutSegs]++;
         tp.SegsOut++;
         skb.Sk = null;
-        int err = IpOutput.Send(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
+        int err = IpOutput.IpQueueXmit(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
             df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT);
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         // A neighbour still resolving keeps the packet: that is not a local failure.
@@ -557,7 +557,7 @@ public static class TcpOutput
         {
             tp.InetCskScheduleAck();
             tp.IcskAck.Ato = TcpInput.TcpAtoMin;
-            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(tp.Net.TcpSysctl.DelackMaxMs), TcpTimer.TcpRtoMax(tp.Net));
+            tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeDack, Time.Ms(tp.Net.Ipv4.Sysctl.TcpDelackMaxMs), TcpTimer.TcpRtoMax(tp.Net));
             return;
         }
         TcpInitNondataSkb(buff, TcpAcceptableSeq(tp), TcpFlags.ACK);
@@ -568,13 +568,13 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_send_delayed_ack().</remarks>
     public static void TcpSendDelayedAck(TcpSock tp)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         long ato = tp.IcskAck.Ato;
-        long delackMin = Time.Ms(sys.DelackMinMs);
+        long delackMin = Time.Ms(sys.TcpDelackMinMs);
         if (ato > delackMin)
         {
             long maxAto = Time.Ms(500);
-            if (tp.InetCskInPingpongMode || (tp.IcskAck.Pending & IcskAck.Pushed) != 0) maxAto = Time.Ms(sys.DelackMaxMs);
+            if (tp.InetCskInPingpongMode || (tp.IcskAck.Pending & IcskAck.Pushed) != 0) maxAto = Time.Ms(sys.TcpDelackMaxMs);
             if (tp.SrttUs != 0)
             {
                 long rtt = Math.Max((long)(tp.SrttUs >> 3) * 1000, delackMin);
@@ -582,7 +582,7 @@ public static class TcpOutput
             }
             ato = Math.Min(ato, maxAto);
         }
-        ato = Math.Min(ato, Time.Ms(sys.DelackMaxMs));
+        ato = Math.Min(ato, Time.Ms(sys.TcpDelackMaxMs));
         long now = tp.Net.NowNs;
         long timeout = now + ato;
         if ((tp.IcskAck.Pending & IcskAck.Timer) != 0 && tp.DelackTimer.Pending)
@@ -656,9 +656,9 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_connect_init().</remarks>
     private static void TcpConnectInit(TcpSock tp)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         int mtu = tp.Dst.Dev.Mtu;
-        tp.TcpHeaderLen = TcpHeader.MinLength + (sys.Timestamps ? TcpOpt.LenTstampAligned : 0);
+        tp.TcpHeaderLen = TcpHeader.MinLength + (sys.TcpTimestamps ? TcpOpt.LenTstampAligned : 0);
         if (tp.RxOpt.UserMss != 0) tp.RxOpt.MssClamp = tp.RxOpt.UserMss;
         tp.MaxWindow = 0;
         TcpSyncMss(tp, mtu);
@@ -667,7 +667,7 @@ public static class TcpOutput
         if ((tp.UserLocks & Sock.SockRcvbufLock) != 0 && (tp.WindowClamp > TcpFullSpace(tp) || tp.WindowClamp == 0))
             tp.WindowClamp = (uint)TcpFullSpace(tp);
         TcpSelectInitialWindow(tp, TcpFullSpace(tp), tp.Advmss - (tp.RxOpt.TsRecentStamp != 0 ? tp.TcpHeaderLen - TcpHeader.MinLength : 0),
-            out tp.RcvWnd, ref tp.WindowClamp, sys.WindowScaling, out var rcvWscale);
+            out tp.RcvWnd, ref tp.WindowClamp, sys.TcpWindowScaling, out var rcvWscale);
         tp.RxOpt.RcvWscale = rcvWscale;
         tp.RcvSsthresh = tp.RcvWnd;
         tp.Err = 0;
@@ -766,7 +766,7 @@ public static class TcpOutput
     /// <remarks>Mirrors tcp_schedule_loss_probe().</remarks>
     internal static bool TcpScheduleLossProbe(TcpSock tp, bool advancingRto)
     {
-        int earlyRetrans = tp.Net.TcpSysctl.EarlyRetrans;
+        int earlyRetrans = tp.Net.Ipv4.Sysctl.TcpEarlyRetrans;
         if ((earlyRetrans != 3 && earlyRetrans != 4) || tp.PacketsOut == 0 || !tp.TcpIsSack ||
             (tp.CaState != TcpCaState.Open && tp.CaState != TcpCaState.Cwr))
             return false;
@@ -907,7 +907,7 @@ public static class TcpOutput
         long timeout;
         if (err <= 0)
         {
-            if (tp.IcskBackoff < tp.Net.TcpSysctl.Retries2) tp.IcskBackoff++;
+            if (tp.IcskBackoff < tp.Net.Ipv4.Sysctl.TcpRetries2) tp.IcskBackoff++;
             timeout = TcpTimer.TcpProbe0When(tp, TcpTimer.TcpRtoMax(tp.Net));
         }
         else

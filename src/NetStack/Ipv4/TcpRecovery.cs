@@ -43,7 +43,7 @@ public static class TcpRecovery
     public const byte TcpRackRecoveryThresh = 16;
 
     /// <remarks>Mirrors tcp_is_rack(): net.ipv4.tcp_recovery &amp; TCP_RACK_LOSS_DETECTION.</remarks>
-    public static bool TcpIsRack(TcpSock tp) => (tp.Net.TcpSysctl.Recovery & TcpSysctl.TcpRackLossDetection) != 0;
+    public static bool TcpIsRack(TcpSock tp) => (tp.Net.Ipv4.Sysctl.TcpRecovery & Ipv4Sysctl.TcpRackLossDetection) != 0;
 
     /// <remarks>Mirrors tcp_skb_sent_after(): t1 later than t2, or at the same time with a higher sequence.</remarks>
     public static bool TcpSkbSentAfter(long t1, long t2, uint seq1, uint seq2) =>
@@ -60,7 +60,7 @@ public static class TcpRecovery
         if (tp.ReordSeen == 0)
         {
             if (tp.CaState >= TcpCaState.Recovery) return 0;
-            if (tp.SackedOut >= tp.Reordering && (tp.Net.TcpSysctl.Recovery & TcpSysctl.TcpRackNoDupthresh) == 0) return 0;
+            if (tp.SackedOut >= tp.Reordering && (tp.Net.Ipv4.Sysctl.TcpRecovery & Ipv4Sysctl.TcpRackNoDupthresh) == 0) return 0;
         }
         ulong wnd = (ulong)(tp.TcpMinRtt >> 2) * tp.Rack.ReoWndSteps;
         return (uint)Math.Min(wnd, tp.SrttUs >> 3);
@@ -163,7 +163,7 @@ public static class TcpRecovery
     /// <remarks>Mirrors tcp_rack_update_reo_wnd() (rs-&gt;prior_delivered: <see cref="TcpSock.RsPriorDelivered"/>).</remarks>
     public static void TcpRackUpdateReoWnd(TcpSock tp)
     {
-        if ((tp.Net.TcpSysctl.Recovery & TcpSysctl.TcpRackStaticReoWnd) != 0 || tp.RsPriorDelivered == 0) return;
+        if ((tp.Net.Ipv4.Sysctl.TcpRecovery & Ipv4Sysctl.TcpRackStaticReoWnd) != 0 || tp.RsPriorDelivered == 0) return;
         // Disregard a D-SACK if a round trip has not passed since the window was adjusted.
         if (SeqNumber.Before(tp.RsPriorDelivered, tp.Rack.LastDelivered)) tp.Rack.DsackSeen = false;
         if (tp.Rack.DsackSeen)

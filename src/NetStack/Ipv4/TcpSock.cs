@@ -208,8 +208,6 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.</summary>
     public uint TcpTimeStampTs => unchecked((uint)(Net.NowNs / 1_000_000) + TsOffset);
 
-    /// <summary>sk_unhashed() is false: the socket is in the listening or established hash.</summary>
-    internal bool Hashed;
     /// <summary>scaling_ratio: the usable fraction (of 256) of receive-buffer memory, learned from len/truesize.</summary>
     public int ScalingRatio = 128;
     /// <summary>max_packets_seq: snd_nxt when max_packets_out was last set.</summary>

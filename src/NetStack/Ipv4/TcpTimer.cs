@@ -17,13 +17,13 @@ public static class TcpTimer
     public static readonly long TcpTimeoutFallback = Time.Sec(3);
 
     /// <remarks>TCP_RTO_MAX.</remarks>
-    public static long TcpRtoMax(NetNamespace net) => Time.Ms(net.TcpSysctl.RtoMaxMs);
+    public static long TcpRtoMax(NetNamespace net) => Time.Ms(net.Ipv4.Sysctl.TcpRtoMaxMs);
 
     /// <remarks>tcp_rto_min(): TCP_RTO_MIN or the socket's override.</remarks>
-    public static long TcpRtoMin(TcpSock tp) => tp.IcskRtoMin != 0 ? tp.IcskRtoMin : Time.Ms(tp.Net.TcpSysctl.RtoMinMs);
+    public static long TcpRtoMin(TcpSock tp) => tp.IcskRtoMin != 0 ? tp.IcskRtoMin : Time.Ms(tp.Net.Ipv4.Sysctl.TcpRtoMinMs);
 
     /// <remarks>tcp_timeout_init(): TCP_TIMEOUT_INIT.</remarks>
-    public static long TcpTimeoutInit(NetNamespace net) => Time.Ms(net.TcpSysctl.TimeoutInitMs);
+    public static long TcpTimeoutInit(NetNamespace net) => Time.Ms(net.Ipv4.Sysctl.TcpTimeoutInitMs);
 
     /// <remarks>Mirrors tcp_init_xmit_timers().</remarks>
     internal static void TcpInitXmitTimers(TcpSock tp) =>
@@ -35,13 +35,13 @@ public static class TcpTimer
     // ---- keepalive parameters ----
 
     /// <remarks>Mirrors keepalive_time_when().</remarks>
-    public static long KeepaliveTimeWhen(TcpSock tp) => Time.Ms(tp.KeepaliveTimeMs != 0 ? tp.KeepaliveTimeMs : tp.Net.TcpSysctl.KeepaliveTimeMs);
+    public static long KeepaliveTimeWhen(TcpSock tp) => Time.Ms(tp.KeepaliveTimeMs != 0 ? tp.KeepaliveTimeMs : tp.Net.Ipv4.Sysctl.TcpKeepaliveTimeMs);
 
     /// <remarks>Mirrors keepalive_intvl_when().</remarks>
-    public static long KeepaliveIntvlWhen(TcpSock tp) => Time.Ms(tp.KeepaliveIntvlMs != 0 ? tp.KeepaliveIntvlMs : tp.Net.TcpSysctl.KeepaliveIntvlMs);
+    public static long KeepaliveIntvlWhen(TcpSock tp) => Time.Ms(tp.KeepaliveIntvlMs != 0 ? tp.KeepaliveIntvlMs : tp.Net.Ipv4.Sysctl.TcpKeepaliveIntvlMs);
 
     /// <remarks>Mirrors keepalive_probes().</remarks>
-    public static int KeepaliveProbesOf(TcpSock tp) => tp.KeepaliveProbes != 0 ? tp.KeepaliveProbes : tp.Net.TcpSysctl.KeepaliveProbes;
+    public static int KeepaliveProbes(TcpSock tp) => tp.KeepaliveProbes != 0 ? tp.KeepaliveProbes : tp.Net.Ipv4.Sysctl.TcpKeepaliveProbes;
 
     /// <summary>Time since we last heard from the peer.</summary>
     /// <remarks>Mirrors keepalive_time_elapsed().</remarks>
@@ -63,13 +63,13 @@ public static class TcpTimer
     // ---- probe timing ----
 
     /// <remarks>Mirrors tcp_probe0_base().</remarks>
-    public static long TcpProbe0Base(TcpSock tp) => Math.Max(tp.IcskRto, Time.Ms(tp.Net.TcpSysctl.RtoMinMs));
+    public static long TcpProbe0Base(TcpSock tp) => Math.Max(tp.IcskRto, Time.Ms(tp.Net.Ipv4.Sysctl.TcpRtoMinMs));
 
     /// <remarks>Mirrors tcp_probe0_when().</remarks>
     public static long TcpProbe0When(TcpSock tp, long maxWhen)
     {
-        var sys = tp.Net.TcpSysctl;
-        int maxShift = (int)Math.Log2((double)sys.RtoMaxMs / sys.RtoMinMs) + 1;
+        var sys = tp.Net.Ipv4.Sysctl;
+        int maxShift = (int)Math.Log2((double)sys.TcpRtoMaxMs / sys.TcpRtoMinMs) + 1;
         int backoff = Math.Min(maxShift, tp.IcskBackoff);
         long when = TcpProbe0Base(tp) << backoff;
         return Math.Min(when, maxWhen);
@@ -81,7 +81,7 @@ public static class TcpTimer
     /// <remarks>Mirrors tcp_write_err() -> tcp_done_with_error().</remarks>
     private static void TcpWriteErr(TcpSock tp)
     {
-        tp.Err = tp.ErrSoft != 0 ? tp.ErrSoft : Net.Errno.ETIMEDOUT;
+        tp.Err = tp.ErrSoft != 0 ? tp.ErrSoft : Uapi.Errno.ETIMEDOUT;
         Tcp.TcpWriteQueuePurge(tp);
         Tcp.TcpDone(tp);
         if (!tp.HasFlag(SockFlag.Dead)) tp.ErrorReport();
@@ -106,7 +106,7 @@ public static class TcpTimer
         long startTs = tp.RetransStamp;
         if (timeout == 0)
         {
-            long rtoBase = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? TcpTimeoutInit(tp.Net) : Time.Ms(tp.Net.TcpSysctl.RtoMinMs);
+            long rtoBase = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? TcpTimeoutInit(tp.Net) : Time.Ms(tp.Net.Ipv4.Sysctl.TcpRtoMinMs);
             timeout = TcpModelTimeout(tp, boundary, rtoBase);
         }
         return tp.Net.NowNs - startTs - timeout >= 0;
@@ -115,7 +115,7 @@ public static class TcpTimer
     /// <remarks>Mirrors tcp_orphan_retries().</remarks>
     private static int TcpOrphanRetries(TcpSock tp, bool alive)
     {
-        int retries = tp.Net.TcpSysctl.OrphanRetries;
+        int retries = tp.Net.Ipv4.Sysctl.TcpOrphanRetries;
         if (tp.ErrSoft != 0 && !alive) retries = 0;
         if (retries == 0 && alive) retries = 8;
         return retries;
@@ -128,18 +128,18 @@ public static class TcpTimer
     /// <remarks>Mirrors tcp_write_timeout().</remarks>
     private static bool TcpWriteTimeout(TcpSock tp)
     {
-        var sys = tp.Net.TcpSysctl;
+        var sys = tp.Net.Ipv4.Sysctl;
         bool expired;
         if (TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv))
         {
             if (tp.IcskRetransmits != 0) tp.DstReset();
-            int retryUntil = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : (tp.State == TcpState.SynSent ? sys.SynRetries : sys.SynackRetries);
+            int retryUntil = tp.IcskSynRetries != 0 ? tp.IcskSynRetries : (tp.State == TcpState.SynSent ? sys.TcpSynRetries : sys.TcpSynackRetries);
             expired = tp.IcskRetransmits >= retryUntil;
         }
         else
         {
-            if (RetransmitsTimedOut(tp, sys.Retries1, 0)) tp.DstReset();
-            int retryUntil = sys.Retries2;
+            if (RetransmitsTimedOut(tp, sys.TcpRetries1, 0)) tp.DstReset();
+            int retryUntil = sys.TcpRetries2;
             if (tp.HasFlag(SockFlag.Dead))
             {
                 bool alive = tp.IcskRto < TcpRtoMax(tp.Net);
@@ -228,7 +228,7 @@ public static class TcpTimer
             TcpWriteErr(tp);
             return;
         }
-        int maxProbes = net.TcpSysctl.Retries2;
+        int maxProbes = net.Ipv4.Sysctl.TcpRetries2;
         if (tp.HasFlag(SockFlag.Dead))
         {
             bool alive = TcpProbe0When(tp, TcpRtoMax(net)) < TcpRtoMax(net);
@@ -317,7 +317,7 @@ public static class TcpTimer
         {
             if (tp.Linger2Ms >= 0)
             {
-                long tmo = Tcp.TcpFinTime(tp) - Time.Ms(net.TcpSysctl.TimewaitLenMs);
+                long tmo = Tcp.TcpFinTime(tp) - Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
                 if (tmo > 0)
                 {
                     TcpMinisocks.TcpTimeWait(tp, TcpState.FinWait2, tmo);
@@ -337,7 +337,7 @@ public static class TcpTimer
             {
                 long userTimeout = Time.Ms(tp.IcskUserTimeout);
                 if ((userTimeout != 0 && elapsed >= userTimeout && tp.IcskProbesOut > 0) ||
-                    (userTimeout == 0 && tp.IcskProbesOut >= KeepaliveProbesOf(tp)))
+                    (userTimeout == 0 && tp.IcskProbesOut >= KeepaliveProbes(tp)))
                 {
                     TcpOutput.TcpSendActiveReset(tp);
                     TcpWriteErr(tp);

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
@@ -47,8 +47,6 @@ internal sealed class UdpTable
 /// </summary>
 public class UdpSock : InetSock
 {
-    /// <summary>sk_hashed(): present in udp_table.</summary>
-    public bool Hashed;
 }
 
 /// <summary>
@@ -98,6 +96,16 @@ public sealed class UdpProt : Proto
 /// </summary>
 public static class Udp
 {
+    /// <summary>UDP in each namespace: the IP protocol handler.</summary>
+    /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;udp_protocol, IPPROTO_UDP), and udp_sysctl_ops.</remarks>
+    internal sealed class UdpNetOps : PernetOperations
+    {
+        public static readonly UdpNetOps Instance = new();
+        private UdpNetOps() { }
+        public override string Name => "udp";
+        public override void Init(NetNamespace net) => net.InetAddProtocol(UdpProtocol, IpProto.UDP);
+    }
+
     /// <summary>udp_protocol: UDP's entry in inet_protos[].</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: static const struct net_protocol udp_protocol = { .handler = udp_rcv, .err_handler = udp_err }.</remarks>
     internal static readonly NetProtocol UdpProtocol = new(UdpRcv, UdpErr);
@@ -116,10 +124,10 @@ public static class Udp
     {
         var usk = (UdpSock)sk;
         var net = sk.Net;
-        var table = net.UdpTable;
+        var table = net.Ipv4.UdpTable;
         if (snum == 0)
         {
-            int low = net.Sysctl.IpLocalPortRangeLow, high = net.Sysctl.IpLocalPortRangeHigh;
+            int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh;
             int remaining = high - low + 1;
             int first = low + Random.Shared.Next(remaining);
             // Walk the whole range from a random start (the kernel walks it in odd multiples of the
@@ -160,7 +168,7 @@ public static class Udp
             if (sk2 == sk) continue;
             if (sk2.Reuse != 0 && sk.Reuse != 0) continue;
             if (sk2.BoundDevIf != 0 && sk.BoundDevIf != 0 && sk2.BoundDevIf != sk.BoundDevIf) continue;
-            if (!InetRcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
+            if (!Ipv4RcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
             if (sk2.ReusePort && sk.ReusePort) continue; // same user: reuseport group
             return true;
         }
@@ -168,7 +176,7 @@ public static class Udp
     }
 
     /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv4_rcv_saddr_equal() with both wildcards matching.</remarks>
-    private static bool InetRcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
+    private static bool Ipv4RcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
 
     /// <summary>Removes a socket from the port table; it is unbound afterwards.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_unhash().</remarks>
@@ -176,34 +184,12 @@ public static class Udp
     {
         var usk = (UdpSock)sk;
         if (!usk.Hashed) return;
-        sk.Net.UdpTable.Remove(usk);
+        sk.Net.Ipv4.UdpTable.Remove(usk);
         usk.Hashed = false;
         usk.InetNum = 0;
     }
 
     // ------------------------------------------------------------------ connect
-
-    /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
-    private const int IpPmtudiscOmit = 5;
-
-    /// <summary>
-    /// The size checks of ip_append_data for <paramref name="length"/> transport bytes: a socket that
-    /// lets the stack fragment (IP_PMTUDISC_DONT/WANT/OMIT) may send up to 64 KiB, one that does
-    /// path MTU discovery itself (DO/PROBE/INTERFACE) only what fits the route's MTU. Also says
-    /// whether the datagram goes with DF: always for DO/PROBE, and for WANT when it fits.
-    /// </summary>
-    /// <remarks>Mirrors net/ipv4/ip_output.c: __ip_append_data() (maxnonfragsize via ip_sk_ignore_df()) and __ip_make_skb() (the DF decision).</remarks>
-    internal static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
-    {
-        int pmtudisc = inet.Pmtudisc;
-        bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
-        int maxnonfragsize = ignoreDf ? 0xFFFF : mtu;
-        df = false;
-        if (length > maxnonfragsize - Ipv4Header.MinLength) return -Errno.EMSGSIZE;
-        df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
-             (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
-        return 0;
-    }
 
     /// <summary>Connects a datagram socket: routes, picks the source, records the peer, TCP_ESTABLISHED.</summary>
     /// <remarks>Mirrors net/ipv4/datagram.c: ip4_datagram_connect() -> __ip4_datagram_connect().</remarks>
@@ -315,27 +301,15 @@ public static class Udp
             }
         }
 
-        // ip_make_skb() -> __ip_append_data(): the size the socket's IP_MTU_DISCOVER allows
-        // (larger than the MTU is fragmented by IP output).
-        int ulen = len + UdpHeader.Length;
-        int err2 = IpAppendDataCheck(inet, ulen, rt.Dev.Mtu, out bool df);
-        if (err2 != 0) return err2;
-        // sock_alloc_send_skb(): a pending error first, then a shut down send side.
-        int serr = sk.SockError();
-        if (serr != 0) return serr;
-        if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
-
-        var skb = net.AllocSkb(ulen);
+        // ip_make_skb(): the datagram with room for the UDP header (larger than the MTU is
+        // fragmented by IP output).
+        var skb = IpOutput.IpMakeSkb(sk, rt, data, UdpHeader.Length, out bool df, out int err2);
         if (skb is null)
         {
-            net.Mib.Udp[UdpMib.SndbufErrors]++;
-            return -Errno.ENOBUFS;
+            if (err2 == -Errno.ENOBUFS) net.Mib.Udp[UdpMib.SndbufErrors]++;
+            return err2;
         }
-        var seg = skb.Put(ulen);
-        var uh = UdpHeader.Create(seg);
-        new UdpRepr(inet.InetSport, dport, len).Emit(uh);
-        data.CopyTo(seg[UdpHeader.Length..]);
-        skb.Sk = sk;
+        new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(skb.DataSpan));
         return UdpSendSkb(sk, skb, rt, saddr, daddr, len, df);
     }
 
@@ -347,7 +321,7 @@ public static class Udp
         var net = sk.Net;
         var uh = UdpHeader.Create(skb.DataSpan);
         if (!sk.NoCheckTx) uh.FillChecksum(saddr, daddr); // else UDP csum off: 0 on the wire
-        int err = IpOutput.Send(net, skb, rt, saddr, daddr, IpProto.UDP, inet.SelectTtl(), inet.Tos, df);
+        int err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, IpProto.UDP, df);
         if (err != 0)
         {
             if (err == -Errno.ENOBUFS && !inet.RecvErr)
@@ -430,7 +404,7 @@ public static class Udp
         // No socket: the checksum was good, so count it and tell the sender.
         mib[UdpMib.NoPorts]++;
         skb.Data = skb.NetworkHeader; // icmp_send() quotes from the IP header
-        Icmp.Send(net, skb, IcmpType.DestUnreach, IcmpType.PortUnreach, 0);
+        Icmp.IcmpSend(net, skb, IcmpType.DestUnreach, IcmpType.PortUnreach, 0);
         return net.KfreeSkbReason(skb, SkbDropReason.UdpNoSocket);
     }
 
@@ -441,7 +415,7 @@ public static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_lookup() -> udp4_lib_lookup2() with compute_score().</remarks>
     public static InetSock? Udp4LibLookup(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort dport, int dif)
     {
-        var slot = net.UdpTable.Slot(dport);
+        var slot = net.Ipv4.UdpTable.Slot(dport);
         if (slot is null) return null;
         // Lookup connected or non-wildcard socket.
         var result = Lookup2(slot, saddr, sport, daddr, dport, dif);
@@ -495,7 +469,7 @@ public static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: __udp4_lib_mcast_deliver() with __udp_is_mcast_sock().</remarks>
     private static int Udp4LibMcastDeliver(NetNamespace net, SkBuff skb, uint saddr, ushort sport, uint daddr, ushort dport)
     {
-        var slot = net.UdpTable.Slot(dport);
+        var slot = net.Ipv4.UdpTable.Slot(dport);
         InetSock? first = null;
         if (slot is not null)
         {

@@ -11,7 +11,7 @@ namespace NetStack.Net;
 /// <remarks>Mirrors fs/file.c: struct files_struct with alloc_fd()/fd_install()/close_fd(), plus the
 /// capability checks ns_capable(net->user_ns, CAP_NET_RAW / CAP_NET_BIND_SERVICE).</remarks>
 /// </summary>
-public sealed class FdTable
+public sealed class FdTable : Cred
 {
     private struct Entry
     {
@@ -25,12 +25,6 @@ public sealed class FdTable
     public FdTable(NetNamespace net) => Net = net;
 
     public NetNamespace Net { get; }
-
-    /// <summary>CAP_NET_RAW: may create SOCK_RAW sockets.</summary>
-    public bool CapNetRaw { get; set; } = true;
-
-    /// <summary>CAP_NET_BIND_SERVICE: may bind ports below net.ipv4.ip_unprivileged_port_start.</summary>
-    public bool CapNetBindService { get; set; } = true;
 
     /// <summary>RLIMIT_NOFILE: alloc_fd fails with -EMFILE at this many descriptors.</summary>
     public int RlimitNofile { get; set; } = 65536;

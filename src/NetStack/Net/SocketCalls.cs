@@ -1,5 +1,5 @@
 using NetStack.Core;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Net;
 
@@ -12,6 +12,24 @@ namespace NetStack.Net;
 /// </summary>
 public static class SocketCalls
 {
+    /// <summary>
+    /// The socket layer's initcall: registers its per-namespace state (net_families[] and the
+    /// default caller's descriptor table). Idempotent: the IPv4 layer's initcall calls it first, as
+    /// sock_init (core_initcall) runs before inet_init (fs_initcall), whatever order the runtime
+    /// runs the module initializers in.
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: core_initcall(sock_init).</remarks>
+#pragma warning disable CA2255 // The initcall of a layer (see AfInet.InetInit).
+    [System.Runtime.CompilerServices.ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void SockInit()
+    {
+        lock (SockNetOps.Instance)
+        {
+            if (SockNetOps.Instance.Id < 0) NetNamespace.RegisterPernetSubsys(SockNetOps.Instance);
+        }
+    }
+
     /// <summary>One entry of poll()'s array (struct pollfd).</summary>
     public struct PollFd
     {
@@ -380,7 +398,7 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            if (level == SOL_SOCKET) return SockOpt.SockSetsockopt(sock, optname, optval, files);
+            if (level == SOL_SOCKET) return SockOpt.SkSetsockopt(sock, optname, optval, files);
             return sock.Ops.Setsockopt(sock, level, optname, optval);
         }
     }
@@ -402,7 +420,7 @@ public static class SocketCalls
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
             if (optlen > optval.Length) optlen = optval.Length;
-            if (level == SOL_SOCKET) return SockOpt.SockGetsockopt(sock, optname, optval, ref optlen);
+            if (level == SOL_SOCKET) return SockOpt.SkGetsockopt(sock, optname, optval, ref optlen);
             return sock.Ops.Getsockopt(sock, level, optname, optval, ref optlen);
         }
     }
@@ -529,6 +547,48 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             return sock is null ? POLLNVAL : sock.Ops.Poll(sock);
+        }
+    }
+}
+
+/// <summary>The socket layer's state in one namespace.</summary>
+internal sealed class NetnsSocket
+{
+    /// <summary>net_families[]: the registered protocol families, indexed by PF_*.</summary>
+    /// <remarks>Mirrors net/socket.c: static const struct net_proto_family *net_families[NPROTO] (global in the kernel; per namespace here).</remarks>
+    public readonly NetProtoFamily?[] NetFamilies = new NetProtoFamily?[SocketConstants.NPROTO];
+
+    public FdTable? Files;
+}
+
+/// <summary>Sets up <see cref="NetnsSocket"/> in each namespace.</summary>
+internal sealed class SockNetOps : PernetOperations
+{
+    public static readonly SockNetOps Instance = new();
+    private SockNetOps() { }
+    public override string Name => "socket";
+    public override void Init(NetNamespace net) => net.NetAssignGeneric(Id, new NetnsSocket());
+}
+
+/// <summary>The socket layer's members on <see cref="NetNamespace"/>.</summary>
+public static class NetNamespaceSockets
+{
+    extension(NetNamespace net)
+    {
+        /// <summary>net_families[] of this namespace.</summary>
+        internal NetProtoFamily?[] NetFamilies => net.NetGeneric<NetnsSocket>(SockNetOps.Instance.Id).NetFamilies;
+
+        /// <summary>
+        /// The default caller of the socket calls in this stack: a descriptor table with every
+        /// capability (a root process in this namespace).
+        /// </summary>
+        public FdTable Files
+        {
+            get
+            {
+                var ns = net.NetGeneric<NetnsSocket>(SockNetOps.Instance.Id);
+                lock (net.SyncRoot) return ns.Files ??= new FdTable(net);
+            }
         }
     }
 }

@@ -75,11 +75,11 @@ public sealed class KestrelTransportTests : IDisposable
         {
             var buf = new byte[100];
             try { Assert.Equal(0, await s.ReceiveAsync(buf).AsTask().WaitAsync(Limit)); }
-            catch (NetStackException e) { Assert.Equal(NetStack.Net.Errno.ECONNRESET, e.Errno); }
+            catch (NetStackException e) { Assert.Equal(NetStack.Uapi.Errno.ECONNRESET, e.Errno); }
         }
         using var late = NetSocket.Tcp(_s.A);
         var refused = await Assert.ThrowsAsync<NetStackException>(() => late.ConnectAsync(Ep.Of(TwoStacks.AddrB, 8081)).AsTask().WaitAsync(Limit));
-        Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, refused.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.ECONNREFUSED, refused.Errno);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public sealed class KestrelTransportTests : IDisposable
         var e = await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("http://10.9.0.2:9999/").WaitAsync(Limit));
         Assert.Equal(HttpRequestError.ConnectionError, e.HttpRequestError);
         var inner = Assert.IsType<NetStackException>(e.InnerException);
-        Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, inner.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.ECONNREFUSED, inner.Errno);
         await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("http://example.com/").WaitAsync(Limit));
     }
 }

@@ -1,4 +1,6 @@
 using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Ethernet;
 using NetStack.Wire;
 
 namespace NetStack.Tests.Core;
@@ -11,7 +13,7 @@ public sealed class TestDevice : NetDevice
 {
     private readonly Queue<byte[]> _rx = new();
 
-    public TestDevice(string name, MacAddress mac, int mtu = 1500) : base(name, mac, mtu) { }
+    public TestDevice(string name, MacAddress mac, int mtu = 1500) : base(name, mac, mtu) => Eth.EtherSetup(this);
 
     /// <summary>Frames the stack sent, oldest first (copies; the buffers went back to the pool).</summary>
     public List<byte[]> Sent { get; } = new();

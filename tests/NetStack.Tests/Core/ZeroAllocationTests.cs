@@ -32,7 +32,7 @@ public class ZeroAllocationTests(ITestOutputHelper output)
             h.EchoSequence = seq;
             _payload.CopyTo(h.Payload);
             h.FillChecksum();
-            if (IpOutput.Send(net, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP) != 0) throw new InvalidOperationException("send failed");
+            if (IpOutput.IpQueueXmit(net, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP) != 0) throw new InvalidOperationException("send failed");
         }
     }
 

@@ -3,7 +3,7 @@ using NetStack.Core;
 using NetStack.Net;
 using NetStack.Tests.Tcp;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Fuzz;
 

@@ -29,11 +29,11 @@ public class ArpNeighbourTests
             Assert.Equal(0, Route.IpRouteOutput(s.Net, dst == 0 ? PeerAddr : dst, 0, out var rt));
             var skb = s.Net.SkbPool.AllocWithHeadroom()!;
             Pkt.EchoRequest(1, seq, [1, 2, 3, 4]).CopyTo(skb.Put(12));
-            return IpOutput.Send(s.Net, skb, rt, rt.PrefSrc, dst == 0 ? PeerAddr : dst, IpProto.ICMP);
+            return IpOutput.IpQueueXmit(s.Net, skb, rt, rt.PrefSrc, dst == 0 ? PeerAddr : dst, IpProto.ICMP);
         }
     }
 
-    private static Neighbour? Peer(OneStack s) => s.Net.Arp.Lookup(PeerAddr, s.Dev);
+    private static Neighbour? Peer(OneStack s) => s.Net.Ipv4.Arp.NeighLookup(PeerAddr, s.Dev);
 
     private static void AssertProbe(byte[] frame, MacAddress ethDst)
     {
@@ -86,7 +86,7 @@ public class ArpNeighbourTests
         s.Receive(RequestFrom(PeerMac, PeerAddr, Other));
         Assert.Empty(s.Dev.Sent);
         Assert.Null(Peer(s));
-        Assert.Equal(0, s.Net.Arp.Count);
+        Assert.Equal(0, s.Net.Ipv4.Arp.Count);
         Assert.Equal(["Drops.ArpNotForUs=+1"], MibSnapshot.Delta(before, s.Net));
     }
 
@@ -96,7 +96,7 @@ public class ArpNeighbourTests
         using var s = new OneStack();
         s.Receive(RequestFrom(PeerMac, PeerAddr, PeerAddr));
         Assert.Empty(s.Dev.Sent);
-        Assert.Equal(0, s.Net.Arp.Count);
+        Assert.Equal(0, s.Net.Ipv4.Arp.Count);
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public class ArpNeighbourTests
     {
         using var s = new OneStack();
         s.Receive(ReplyFromPeer());
-        Assert.Equal(0, s.Net.Arp.Count); // arp_accept = 0
+        Assert.Equal(0, s.Net.Ipv4.Arp.Count); // arp_accept = 0
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public class ArpNeighbourTests
         var (eth, arp) = Pkt.ParseArp(Assert.Single(s.Dev.TakeSent()));
         Assert.Equal(ArpPacket.OpReply, arp.Operation);
         Assert.Equal(PeerMac, eth.Destination);
-        Assert.Equal(0, s.Net.Arp.Count);
+        Assert.Equal(0, s.Net.Ipv4.Arp.Count);
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public class ArpNeighbourTests
     public void UnresQlenOverflow_DropsTheOldest_AndCountsIt()
     {
         using var s = new OneStack();
-        s.Net.Sysctl.NeighUnresQlen = 3;
+        s.Net.Ipv4.Sysctl.NeighUnresQlen = 3;
         for (ushort seq = 1; seq <= 5; seq++) StackPings(s, seq);
         Assert.Equal(2, s.Net.Mib.Drops[SkbDropReason.NeighQueueFull]);
         s.Dev.Sent.Clear();
@@ -289,7 +289,7 @@ public class ArpNeighbourTests
     public void PermanentEntry_IsNeverProbedNorReplaced()
     {
         using var s = new OneStack();
-        s.Net.Arp.AddPermanent(PeerAddr, s.Dev, PeerMac);
+        s.Net.Ipv4.Arp.AddPermanent(PeerAddr, s.Dev, PeerMac);
         StackPings(s, 1);
         Assert.Equal(PeerMac, Pkt.ParseIp(Assert.Single(s.Dev.TakeSent())).Eth.Destination);
         s.Receive(RequestFrom(MacAddress.Parse("02:00:00:00:00:cc"), PeerAddr, Addr));

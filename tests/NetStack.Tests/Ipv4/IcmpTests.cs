@@ -63,7 +63,7 @@ public class IcmpTests
     {
         using var s = new OneStack();
         s.LearnPeer();
-        s.Net.Sysctl.IcmpEchoIgnoreBroadcasts = ignoreBroadcasts;
+        s.Net.Ipv4.Sysctl.IcmpEchoIgnoreBroadcasts = ignoreBroadcasts;
         var before = MibSnapshot.Take(s.Net);
         s.Receive(Pkt.EchoFrame(dst: SubnetBroadcast, dstMac: MacAddress.Broadcast));
         if (ignoreBroadcasts)
@@ -106,7 +106,7 @@ public class IcmpTests
     {
         using var s = new OneStack();
         s.LearnPeer();
-        s.Net.Sysctl.IcmpEchoIgnoreAll = true;
+        s.Net.Ipv4.Sysctl.IcmpEchoIgnoreAll = true;
         var before = MibSnapshot.Take(s.Net);
         s.Receive(Pkt.EchoFrame());
         Assert.Empty(s.Dev.Sent);
@@ -123,7 +123,7 @@ public class IcmpTests
             skb.Dev = s.Dev;
             skb.PktType = pktType;
             skb.RouteBroadcast = routeBroadcast;
-            Icmp.Send(s.Net, skb, type, code, 0);
+            Icmp.IcmpSend(s.Net, skb, type, code, 0);
             skb.Free();
         }
         return s.Dev.TakeSent();
@@ -262,7 +262,7 @@ public class IcmpTests
     {
         using var s = new OneStack();
         s.LearnPeer();
-        s.Net.Sysctl.IcmpRatemask = 0;
+        s.Net.Ipv4.Sysctl.IcmpRatemask = 0;
         for (int i = 0; i < 100; i++) s.Receive(UnknownProtoFrom(PeerAddr));
         Assert.Equal(100, s.Dev.TakeSent().Count);
     }

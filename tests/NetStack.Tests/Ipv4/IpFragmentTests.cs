@@ -167,7 +167,7 @@ public class IpFragmentTests
             var msg = Pkt.EchoRequest(5, 1, Pkt.PingData(5000));
             var skb = st.A.AllocSkb(msg.Length)!;
             msg.CopyTo(skb.Put(msg.Length));
-            Assert.Equal(0, IpOutput.Send(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: false));
+            Assert.Equal(0, IpOutput.IpQueueXmit(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: false));
         }
         st.Pump();
         Assert.Equal(1, st.A.Mib.Icmp[IcmpMib.InEchoReps]);
@@ -185,7 +185,7 @@ public class IpFragmentTests
             Assert.Equal(0, Route.IpRouteOutput(st.A, TwoStacks.AddrB, 0, out var rt));
             var skb = st.A.AllocSkb(3000)!;
             skb.Put(3000);
-            Assert.Equal(-NetStack.Net.Errno.EMSGSIZE, IpOutput.Send(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: true));
+            Assert.Equal(-NetStack.Uapi.Errno.EMSGSIZE, IpOutput.IpQueueXmit(st.A, skb, rt, rt.PrefSrc, TwoStacks.AddrB, IpProto.ICMP, df: true));
         }
         Assert.Equal(1, st.A.Mib.Ip[IpMib.FragFails]);
     }

@@ -21,7 +21,7 @@ public class TwoStackPingTests
             h.EchoSequence = seq;
             for (int i = 0; i < payload; i++) msg[IcmpHeader.Length + i] = (byte)i;
             h.FillChecksum();
-            Assert.Equal(0, IpOutput.Send(from, skb, rt, rt.PrefSrc, daddr, IpProto.ICMP));
+            Assert.Equal(0, IpOutput.IpQueueXmit(from, skb, rt, rt.PrefSrc, daddr, IpProto.ICMP));
         }
     }
 
@@ -35,12 +35,12 @@ public class TwoStackPingTests
         Assert.Equal(1, s.B.Mib.Icmp[IcmpMib.InEchos]);
         Assert.Equal(1, s.B.Mib.Icmp[IcmpMib.OutEchoReps]);
         Assert.Equal(1, s.A.Mib.Icmp[IcmpMib.InEchoReps]);
-        var n = s.A.Arp.Lookup(TwoStacks.AddrB, s.Link.A);
+        var n = s.A.Ipv4.Arp.NeighLookup(TwoStacks.AddrB, s.Link.A);
         Assert.NotNull(n);
         Assert.Equal(TwoStacks.MacB, n!.HaAddr);
         Assert.Equal(NudState.Reachable, n.NudState);
         // B learned A from A's request (STALE, as neigh_event_ns does).
-        var m = s.B.Arp.Lookup(TwoStacks.AddrA, s.Link.B);
+        var m = s.B.Ipv4.Arp.NeighLookup(TwoStacks.AddrA, s.Link.B);
         Assert.NotNull(m);
         Assert.Equal(TwoStacks.MacA, m!.HaAddr);
     }
@@ -66,7 +66,7 @@ public class TwoStackPingTests
         SendEcho(s.A, nobody, 1, 1);
         SendEcho(s.A, nobody, 1, 2);
         s.RunFor(5_000);
-        Assert.Null(s.A.Arp.Lookup(nobody, s.Link.A));
+        Assert.Null(s.A.Ipv4.Arp.NeighLookup(nobody, s.Link.A));
         Assert.Equal(2, s.A.Mib.Drops[SkbDropReason.NeighFailed]);
     }
 }

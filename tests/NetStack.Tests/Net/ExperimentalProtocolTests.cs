@@ -3,7 +3,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Net;
 
@@ -46,7 +46,7 @@ public class ExperimentalProtocolTests
             var b = skb.Put(2 + data.Length);
             BinaryPrimitives.WriteUInt16BigEndian(b, msg.Name.Port);
             data.CopyTo(b[2..]);
-            err = IpOutput.Send(net, skb, rt, rt.PrefSrc, daddr, IPPROTO_EXP);
+            err = IpOutput.IpQueueXmit(net, skb, rt, rt.PrefSrc, daddr, IPPROTO_EXP);
             return err < 0 ? err : data.Length;
         }
 

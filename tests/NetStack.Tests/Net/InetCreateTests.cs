@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Net;
 
@@ -25,18 +25,18 @@ public class InetCreateTests
     public void InetswArray_ReadsLikeTheKernel()
     {
         using var net = NewNet();
-        var stream = net.InetswList(SOCK_STREAM);
+        var stream = net.Ipv4.InetswList(SOCK_STREAM);
         Assert.Single(stream);
         Assert.Same(TcpProt.Instance, stream[0].Prot);
         Assert.Same(InetStreamOps.Instance, stream[0].Ops);
         Assert.Equal(InetProtosw.INET_PROTOSW_PERMANENT | InetProtosw.INET_PROTOSW_ICSK, stream[0].Flags);
-        var dgram = net.InetswList(SOCK_DGRAM);
+        var dgram = net.Ipv4.InetswList(SOCK_DGRAM);
         Assert.Equal(2, dgram.Count);
         Assert.Equal((IPPROTO_UDP, InetProtosw.INET_PROTOSW_PERMANENT), (dgram[0].Protocol, dgram[0].Flags));
         Assert.Same(InetDgramOps.Instance, dgram[0].Ops);
         Assert.Equal((IPPROTO_ICMP, InetProtosw.INET_PROTOSW_REUSE), (dgram[1].Protocol, dgram[1].Flags));
         Assert.Same(InetSockrawOps.Instance, dgram[1].Ops);
-        var raw = Assert.Single(net.InetswList(SOCK_RAW));
+        var raw = Assert.Single(net.Ipv4.InetswList(SOCK_RAW));
         Assert.Equal(IPPROTO_IP, raw.Protocol);
         Assert.Same(RawProt.Instance, raw.Prot);
     }
@@ -215,9 +215,9 @@ public class InetCreateTests
         int fd = SocketCalls.Socket(net.Files, AF_INET, SOCK_DGRAM, IPPROTO_UDP);
         Assert.IsType<UdpSock>(SkOf(net, fd));
         // And a permanent entry cannot be unregistered.
-        var udpEntry = net.InetswList(SOCK_DGRAM)[0];
+        var udpEntry = net.Ipv4.InetswList(SOCK_DGRAM)[0];
         Assert.Equal(-Errno.EPERM, AfInet.InetUnregisterProtosw(net, udpEntry));
-        Assert.Equal(2, net.InetswList(SOCK_DGRAM).Count);
+        Assert.Equal(2, net.Ipv4.InetswList(SOCK_DGRAM).Count);
     }
 
     [Fact]
@@ -233,7 +233,7 @@ public class InetCreateTests
         using var net = NewNet();
         var e = new InetProtosw(SOCK_DGRAM, 203, new TestProt(), InetDgramOps.Instance, 0);
         Assert.Equal(0, AfInet.InetRegisterProtosw(net, e));
-        var list = net.InetswList(SOCK_DGRAM);
+        var list = net.Ipv4.InetswList(SOCK_DGRAM);
         Assert.Equal(IPPROTO_UDP, list[0].Protocol);
         Assert.Same(e, list[1]); // right after the last permanent entry, before ping
         Assert.Equal(IPPROTO_ICMP, list[2].Protocol);

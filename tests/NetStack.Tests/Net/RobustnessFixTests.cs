@@ -2,7 +2,7 @@ using NetStack.Cli.Shell;
 using NetStack.Api;
 using NetStack.Core;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Net;
 

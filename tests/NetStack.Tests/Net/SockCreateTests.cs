@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Net;
 
@@ -151,6 +151,6 @@ public class SockCreateTests
         Assert.Equal(4, SocketCalls.Socket(files, AF_INET, SOCK_DGRAM, 0));
         Assert.Equal(-Errno.EMFILE, SocketCalls.Socket(files, AF_INET, SOCK_DGRAM, 0));
         Assert.Equal(2, files.Count);
-        lock (net.SyncRoot) Assert.Equal(0, net.UdpTable.Count); // the third socket was released
+        lock (net.SyncRoot) Assert.Equal(0, net.Ipv4.UdpTable.Count); // the third socket was released
     }
 }

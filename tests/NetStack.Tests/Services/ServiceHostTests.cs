@@ -6,7 +6,7 @@ using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
 using NetStack.Services;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Services;
 

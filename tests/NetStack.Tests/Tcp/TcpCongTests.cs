@@ -2,7 +2,7 @@ using System.Text;
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using NetStack.Core;
+using NetStack.Ipv4;
 using NetStack.Drivers;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 
@@ -65,7 +66,7 @@ public class TcpFaultTransferTests
         bool clean = true;
         foreach (var net in new[] { s.A, s.B })
             lock (net.SyncRoot)
-                clean &= net.TcpHashinfo.Ehash.Count == 0 && net.TcpHashinfo.Bhash.Count == 0 && net.TcpOrphanCount == 0 &&
+                clean &= net.Ipv4.TcpHashinfo.Ehash.Count == 0 && net.Ipv4.TcpHashinfo.Bhash.Count == 0 && net.Ipv4.TcpOrphanCount == 0 &&
                          net.SkbPool.FreeCount == net.SkbPool.Total;
         return new TransferResult(aToB, bToA, vms, s.A.Mib.Tcp[TcpMib.RetransSegs], s.B.Mib.Tcp[TcpMib.RetransSegs], fa.Dropped + fb.Dropped, clean);
     }

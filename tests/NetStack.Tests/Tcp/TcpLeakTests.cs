@@ -1,7 +1,7 @@
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 
@@ -14,10 +14,10 @@ public class TcpLeakTests
         {
             lock (net.SyncRoot)
             {
-                Assert.Empty(net.TcpHashinfo.Ehash);
-                Assert.Empty(net.TcpHashinfo.Bhash);
-                Assert.Equal(0, net.TcpHashinfo.ListenerCount);
-                Assert.Equal(0, net.TcpOrphanCount);
+                Assert.Empty(net.Ipv4.TcpHashinfo.Ehash);
+                Assert.Empty(net.Ipv4.TcpHashinfo.Bhash);
+                Assert.Equal(0, net.Ipv4.TcpHashinfo.ListenerCount);
+                Assert.Equal(0, net.Ipv4.TcpOrphanCount);
                 Assert.Equal(0, net.Mib.Tcp[TcpMib.CurrEstab]);
                 Assert.Equal(net.SkbPool.Total, net.SkbPool.FreeCount);
             }

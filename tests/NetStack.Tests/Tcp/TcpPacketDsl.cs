@@ -3,7 +3,7 @@ using NetStack.Ethernet;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 
@@ -16,7 +16,7 @@ public sealed class TcpTestDevice : NetDevice
     public readonly Queue<byte[]> Sent = new();
     private readonly Queue<byte[]> _toReceive = new();
 
-    public TcpTestDevice(MacAddress mac) : base("test0", mac) { }
+    public TcpTestDevice(MacAddress mac) : base("test0", mac) => Eth.EtherSetup(this);
 
     public void Inject(byte[] frame) => _toReceive.Enqueue(frame);
 
@@ -98,20 +98,20 @@ public sealed class TcpFixture : IDisposable
     /// <summary>Our SYN (active fixtures), for its options and timestamp.</summary>
     public Seg? OurSyn;
 
-    public TcpFixture(Action<TcpSysctl>? configure = null)
+    public TcpFixture(Action<Ipv4Sysctl>? configure = null)
     {
         Net = new NetNamespace("dut", Clock);
-        Sysctl.Timestamps = false;
-        Sysctl.Sack = false;
-        Sysctl.WindowScaling = false;
+        Sysctl.TcpTimestamps = false;
+        Sysctl.TcpSack = false;
+        Sysctl.TcpWindowScaling = false;
         configure?.Invoke(Sysctl);
         Net.AddDevice(Dev, LocalAddr, 24);
-        Net.Arp.AddPermanent(RemoteAddr, Dev, RemoteMac);
+        Net.Ipv4.Arp.AddPermanent(RemoteAddr, Dev, RemoteMac);
         Net.Poll();
         Dev.Sent.Clear(); // the gratuitous ARP
     }
 
-    public TcpSysctl Sysctl => Net.TcpSysctl;
+    public Ipv4Sysctl Sysctl => Net.Ipv4.Sysctl;
     public FdTable Files => Net.Files;
 
     /// <summary>The connection's sock (also after close()), or the listener's when there is no connection.</summary>
@@ -121,7 +121,7 @@ public sealed class TcpFixture : IDisposable
     // ---- fixtures per state ----
 
     /// <summary>LISTEN on port 80 (non-blocking), backlog 8.</summary>
-    public static TcpFixture Listening(Action<TcpSysctl>? configure = null, int backlog = 8)
+    public static TcpFixture Listening(Action<Ipv4Sysctl>? configure = null, int backlog = 8)
     {
         var f = new TcpFixture(configure);
         f.ListenFd = f.Socket();
@@ -131,7 +131,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>A request in SYN_RECEIVED: the peer's SYN was answered with our SYN-ACK.</summary>
-    public static TcpFixture SynReceived(Action<TcpSysctl>? configure = null)
+    public static TcpFixture SynReceived(Action<Ipv4Sysctl>? configure = null)
     {
         var f = Listening(configure);
         f.Send(TcpFlags.SYN, seq: f.RemoteIss, mss: 1460);
@@ -141,7 +141,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>ESTABLISHED by a passive open, accepted: Fd is the connection.</summary>
-    public static TcpFixture EstablishedPassive(Action<TcpSysctl>? configure = null)
+    public static TcpFixture EstablishedPassive(Action<Ipv4Sysctl>? configure = null)
     {
         var f = SynReceived(configure);
         f.Send(TcpFlags.ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
@@ -154,7 +154,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>SYN_SENT: connect() sent our SYN to the peer.</summary>
-    public static TcpFixture SynSent(Action<TcpSysctl>? configure = null)
+    public static TcpFixture SynSent(Action<Ipv4Sysctl>? configure = null)
     {
         var f = new TcpFixture(configure);
         f.Fd = f.Socket();
@@ -171,7 +171,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>ESTABLISHED by an active open: the peer's SYN-ACK was acknowledged.</summary>
-    public static TcpFixture Established(Action<TcpSysctl>? configure = null)
+    public static TcpFixture Established(Action<Ipv4Sysctl>? configure = null)
     {
         var f = SynSent(configure);
         f.Send(TcpFlags.SYN | TcpFlags.ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460);

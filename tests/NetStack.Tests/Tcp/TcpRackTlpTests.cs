@@ -15,9 +15,9 @@ public class TcpRackTlpTests
     private const int Mss = 1000;
     private const int RttMs = 50;
 
-    private static TcpFixture EstablishedSack(Action<TcpSysctl>? configure = null)
+    private static TcpFixture EstablishedSack(Action<Ipv4Sysctl>? configure = null)
     {
-        var f = TcpFixture.SynSent(s => { s.Sack = true; configure?.Invoke(s); });
+        var f = TcpFixture.SynSent(s => { s.TcpSack = true; configure?.Invoke(s); });
         f.Advance(RttMs);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: Mss, sackPerm: true);
         f.Expect(ACK);
@@ -196,7 +196,7 @@ public class TcpRackTlpTests
     [Fact]
     public void SysctlsOff_TailLossWaitsForRto_FirstSackDoesNothing()
     {
-        using var f = EstablishedSack(s => { s.Recovery = 0; s.EarlyRetrans = 0; });
+        using var f = EstablishedSack(s => { s.TcpRecovery = 0; s.TcpEarlyRetrans = 0; });
         uint b = SendSegments(f, 5, 5);
         f.Advance(RttMs);
         Ack(f, b + Mss, b, 3, 3);

@@ -2,7 +2,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 using static NetStack.Wire.TcpFlags;
 
 namespace NetStack.Tests.Tcp;
@@ -82,7 +82,7 @@ public class TcpStateMachineTests
         Assert.Equal(1460, synAck.Mss);
         Assert.Equal(-1, synAck.WindowScale); // window scaling off in this fixture
         Assert.Equal(TcpState.Listen, f.State);
-        var req = Assert.Single(f.Net.TcpHashinfo.Ehash.Values);
+        var req = Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values);
         Assert.Equal(TcpState.NewSynRecv, Assert.IsType<TcpRequestSock>(req).State);
         Assert.Equal(-Errno.EAGAIN, SocketCalls.Accept4(f.Files, f.ListenFd, out _, 0));
     }
@@ -110,7 +110,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.Listening();
         f.Send(SYN | FIN, seq: f.RemoteIss);
         f.ExpectNothing();
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -152,10 +152,10 @@ public class TcpStateMachineTests
             f.Expect(SYN | ACK, seq: f.LocalIss, ack: f.RemoteIss + 1);
         }
         f.Advance(31_999);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(1);
         f.ExpectNothing();
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         // The peer's late ACK now finds only the listener: reset.
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
         f.Expect(RST, seq: f.LocalIss + 1);
@@ -167,7 +167,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.SynReceived();
         f.Send(RST, seq: f.RemoteIss + 1);
         f.ExpectNothing();
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.EmbryonicRsts]);
         Assert.Equal(-Errno.EAGAIN, SocketCalls.Accept4(f.Files, f.ListenFd, out _, 0));
     }
@@ -178,7 +178,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.SynReceived();
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 5);
         f.Expect(RST, seq: f.LocalIss + 5);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         // The right ACK still completes the handshake.
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
         Assert.True(SocketCalls.Accept4(f.Files, f.ListenFd, out _, 0) >= 0);
@@ -199,7 +199,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.SynReceived();
         f.Send(SYN | ACK, seq: f.RemoteIss + 10, ack: f.LocalIss + 1);
         f.Expect(RST, seq: f.LocalIss + 1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         Assert.Equal(1, f.Net.Mib.Tcp[TcpMib.AttemptFails]);
     }
 
@@ -268,7 +268,7 @@ public class TcpStateMachineTests
         f.ExpectNothing();
         Assert.Equal(0, SocketCalls.Close(f.Files, f.ListenFd));
         f.Expect(RST | ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         Assert.Equal(0, f.Net.Mib.Tcp[TcpMib.CurrEstab]);
     }
 
@@ -384,7 +384,7 @@ public class TcpStateMachineTests
         f.Close();
         f.ExpectNothing();
         Assert.Equal(TcpState.Close, sk.State);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(5000);
         f.ExpectNothing();
     }
@@ -909,7 +909,7 @@ public class TcpStateMachineTests
         f.Close();
         f.Expect(RST | ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 6);
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPAbortOnClose]);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -921,7 +921,7 @@ public class TcpStateMachineTests
         Assert.Equal(0, SocketCalls.Setsockopt(f.Files, f.Fd, SOL_SOCKET, SO_LINGER, linger));
         f.Close();
         f.Expect(RST | ACK, seq: f.LocalIss + 1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -971,7 +971,7 @@ public class TcpStateMachineTests
         f.Send(ACK, seq: f.RemoteIss + 2, ack: f.LocalIss + 2);
         f.ExpectNothing();
         Assert.Equal(TcpState.Close, sk.State); // the socket is done; a TIME_WAIT sock took its place
-        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         Assert.Equal(TcpState.TimeWait, tw.TwSubstate);
     }
 
@@ -981,7 +981,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.FinWait1Shutdown();
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK, seq: f.LocalIss + 2, ack: f.RemoteIss + 2);
-        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         Assert.Equal(TcpState.TimeWait, tw.TwSubstate);
         Assert.Equal(0, f.Recv(new byte[4])); // end of stream for the application
     }
@@ -992,7 +992,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.FinWait2();
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK, seq: f.LocalIss + 2, ack: f.RemoteIss + 2);
-        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         Assert.Equal(TcpState.TimeWait, tw.TwSubstate);
     }
 
@@ -1010,12 +1010,12 @@ public class TcpStateMachineTests
         using var f = TimeWait();
         var port = f.Sk.InetNum;
         f.Close();
-        Assert.True(f.Net.TcpHashinfo.Bhash.ContainsKey(f.OurPort));
+        Assert.True(f.Net.Ipv4.TcpHashinfo.Bhash.ContainsKey(f.OurPort));
         f.Advance(59_999);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
-        Assert.False(f.Net.TcpHashinfo.Bhash.ContainsKey(f.OurPort));
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
+        Assert.False(f.Net.Ipv4.TcpHashinfo.Bhash.ContainsKey(f.OurPort));
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TW]);
         f.ExpectNothing();
         _ = port;
@@ -1025,14 +1025,14 @@ public class TcpStateMachineTests
     public void TimeWait_LengthIsConfigurable()
     {
         using var f = TimeWait();
-        f.Net.TcpSysctl.TimewaitLenMs = 1000;
+        f.Net.Ipv4.Sysctl.TcpTimewaitLenMs = 1000;
         // The running TIME_WAIT keeps its 60 s; a retransmitted FIN restarts it with the new length.
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK);
         f.Advance(999);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1043,9 +1043,9 @@ public class TcpStateMachineTests
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK, seq: f.LocalIss + 2, ack: f.RemoteIss + 2);
         f.Advance(59_999);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1054,7 +1054,7 @@ public class TcpStateMachineTests
         using var f = TimeWait();
         f.Send(RST, seq: f.RemoteIss + 2);
         f.ExpectNothing();
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1074,12 +1074,12 @@ public class TcpStateMachineTests
         f.Expect(FIN | ACK, seq: f.LocalIss + 1);
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK);
-        Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         f.Send(SYN, seq: f.RemoteIss + 100_000, mss: 1460);
         var synAck = f.Expect(SYN | ACK, ack: f.RemoteIss + 100_001);
         // RFC 1122 4.2.2.13: the new ISN is above the old connection's sequence space.
         Assert.Equal(f.LocalIss + 2 + 65535 + 2, synAck.Seq);
-        Assert.IsType<TcpRequestSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        Assert.IsType<TcpRequestSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
     }
 
     [Fact]
@@ -1095,12 +1095,12 @@ public class TcpStateMachineTests
     {
         using var f = TcpFixture.FinWait1();
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
-        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         Assert.Equal(TcpState.FinWait2, tw.TwSubstate);
         f.Advance(59_999);
-        Assert.Single(f.Net.TcpHashinfo.Ehash);
+        Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.Advance(1);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         f.ExpectNothing();
     }
 
@@ -1111,7 +1111,7 @@ public class TcpStateMachineTests
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK, seq: f.LocalIss + 2, ack: f.RemoteIss + 2);
-        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        var tw = Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         Assert.Equal(TcpState.TimeWait, tw.TwSubstate);
     }
 
@@ -1122,7 +1122,7 @@ public class TcpStateMachineTests
         f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Send(ACK | PSH, seq: f.RemoteIss + 1, ack: f.LocalIss + 2, payload: Hello);
         f.Expect(RST, seq: f.LocalIss + 2);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1132,7 +1132,7 @@ public class TcpStateMachineTests
         f.Send(ACK | PSH, seq: f.RemoteIss + 1, ack: f.LocalIss + 2, payload: Hello);
         f.Expect(RST, seq: f.LocalIss + 2);
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPAbortOnData]);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1141,7 +1141,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.FinWait1Shutdown();
         f.Send(RST, seq: f.RemoteIss + 1);
         Assert.Equal(TcpState.Close, f.State);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1152,7 +1152,7 @@ public class TcpStateMachineTests
         f.ExpectNothing();
         Assert.Equal(TcpState.Close, f.State);
         Assert.Equal(Errno.ECONNRESET, f.SoError());
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1165,7 +1165,7 @@ public class TcpStateMachineTests
         // After the peer's FIN, rcv_nxt - 1 is accepted as exact too.
         f.Send(RST, seq: f.RemoteIss + 1);
         Assert.Equal(TcpState.Close, f.State);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     [Fact]
@@ -1200,7 +1200,7 @@ public class TcpStateMachineTests
         f.Send(ACK, seq: f.RemoteIss + 2, ack: f.LocalIss + 2);
         f.ExpectNothing();
         Assert.Equal(TcpState.Close, sk.State);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
         Assert.Equal(0, f.Net.Mib.Tcp[TcpMib.CurrEstab]);
     }
 
@@ -1236,7 +1236,7 @@ public class TcpStateMachineTests
         using var f = TcpFixture.LastAck();
         f.Send(RST, seq: f.RemoteIss + 2);
         Assert.Equal(TcpState.Close, f.State);
-        Assert.Empty(f.Net.TcpHashinfo.Ehash);
+        Assert.Empty(f.Net.Ipv4.TcpHashinfo.Ehash);
     }
 
     // ================================================================== options
@@ -1244,7 +1244,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_SynWithAllOptions_WhenEnabled()
     {
-        using var f = TcpFixture.SynSent(s => { s.Timestamps = true; s.Sack = true; s.WindowScaling = true; });
+        using var f = TcpFixture.SynSent(s => { s.TcpTimestamps = true; s.TcpSack = true; s.TcpWindowScaling = true; });
         f.Advance(1000);
         var syn = f.Expect(SYN);
         Assert.Equal(1460, syn.Mss);
@@ -1257,7 +1257,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_TimestampsNegotiated_EchoedOnData()
     {
-        using var f = TcpFixture.SynSent(s => s.Timestamps = true);
+        using var f = TcpFixture.SynSent(s => s.TcpTimestamps = true);
         uint ourTsval = f.OurSyn!.Timestamp!.Value.TsVal;
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ts: new TcpTimestamp(5000, ourTsval));
         var ack = f.Expect(ACK);
@@ -1270,7 +1270,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Paws_OldTimestampDropped_DupAcked()
     {
-        using var f = TcpFixture.SynSent(s => s.Timestamps = true);
+        using var f = TcpFixture.SynSent(s => s.TcpTimestamps = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ts: new TcpTimestamp(5000, f.OurSyn!.Timestamp!.Value.TsVal));
         f.Expect(ACK);
         f.Send(ACK | PSH, seq: f.RemoteIss + 1, ack: f.LocalIss + 1, payload: Hello, ts: new TcpTimestamp(4000, 0));
@@ -1281,7 +1281,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_WindowScaleNegotiated_PeerWindowScaled()
     {
-        using var f = TcpFixture.SynSent(s => s.WindowScaling = true);
+        using var f = TcpFixture.SynSent(s => s.TcpWindowScaling = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, ws: 2, window: 1000);
         f.Expect(ACK);
         // The SYN-ACK's window is not scaled; later windows are (<< 2).
@@ -1293,7 +1293,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Sack_OutOfOrderReportedInBlocks()
     {
-        using var f = TcpFixture.SynSent(s => s.Sack = true);
+        using var f = TcpFixture.SynSent(s => s.TcpSack = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, sackPerm: true);
         f.Expect(ACK);
         uint s0 = f.RemoteIss + 1;
@@ -1310,7 +1310,7 @@ public class TcpStateMachineTests
     [Fact]
     public void Options_Sack_SenderRetransmitsOnlyTheHole()
     {
-        using var f = TcpFixture.SynSent(s => s.Sack = true);
+        using var f = TcpFixture.SynSent(s => s.TcpSack = true);
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1000, sackPerm: true);
         f.Expect(ACK);
         Assert.Equal(6000, f.SendData(new byte[6000]));
@@ -1435,7 +1435,7 @@ public class TcpStateMachineTests
         f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 2);
         f.Expect(ACK);
         f.Close();
-        Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.TcpHashinfo.Ehash.Values));
+        Assert.IsType<TcpTimewaitSock>(Assert.Single(f.Net.Ipv4.TcpHashinfo.Ehash.Values));
         int s = f.Socket();
         Assert.Equal(-Errno.EADDRINUSE, SocketCalls.Bind(f.Files, s, SockAddr.In(0, TcpFixture.LocalPort)));
         Assert.Equal(0, SocketCalls.Setsockopt(f.Files, s, SOL_SOCKET, SO_REUSEADDR, 1));

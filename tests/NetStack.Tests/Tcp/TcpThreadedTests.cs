@@ -46,7 +46,7 @@ public class TcpThreadedTests
         reader.Start();
         int sent = 0;
         while (sent < data.Length) sent += client.Send(data.AsSpan(sent, Math.Min(100_000, data.Length - sent)));
-        client.Shutdown(NetStack.Net.SocketConstants.SHUT_WR);
+        client.Shutdown(NetStack.Uapi.SocketConstants.SHUT_WR);
         Assert.True(server.Join(TimeSpan.FromSeconds(60)), "server thread did not finish");
         Assert.True(reader.Join(TimeSpan.FromSeconds(60)), "reader thread did not finish");
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(serverGot!));
@@ -89,7 +89,7 @@ public class TcpThreadedTests
         using var s = new RealTimeStacks();
         using var client = NetSocket.Tcp(s.A);
         var ex = Assert.Throws<NetStackException>(() => client.Connect(Ep.Of(TwoStacks.AddrB, 9)));
-        Assert.Equal(NetStack.Net.Errno.ECONNREFUSED, ex.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.ECONNREFUSED, ex.Errno);
     }
 
     [Fact]
@@ -102,14 +102,14 @@ public class TcpThreadedTests
         // accept() with SO_RCVTIMEO and nobody connecting: EAGAIN.
         listener.ReceiveTimeout = 100;
         var ex = Assert.Throws<NetStackException>(() => listener.Accept());
-        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.EAGAIN, ex.Errno);
 
         // connect() with SO_SNDTIMEO to a host that never answers: EINPROGRESS when the time is up,
         // the handshake going on in the background (as Linux).
         using var lost = NetSocket.Tcp(s.A);
         lost.SendTimeout = 100;
         ex = Assert.Throws<NetStackException>(() => lost.Connect(Ep.Of(NetStack.Wire.Ipv4Address.Parse("10.9.0.77"), 80)));
-        Assert.Equal(NetStack.Net.Errno.EINPROGRESS, ex.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.EINPROGRESS, ex.Errno);
 
         // recv() with SO_RCVTIMEO and no data: EAGAIN; then data arrives and is read.
         using var client = NetSocket.Tcp(s.A);
@@ -119,7 +119,7 @@ public class TcpThreadedTests
         server.ReceiveTimeout = 100;
         var buf = new byte[16];
         ex = Assert.Throws<NetStackException>(() => server.Receive(buf));
-        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.EAGAIN, ex.Errno);
         client.Send("ping"u8);
         // The data is on its way through the other stack's threads: give it more than a busy
         // 2-core machine could ever need, so only correctness is tested here, not speed.
@@ -131,7 +131,7 @@ public class TcpThreadedTests
         var chunk = new byte[65536];
         long total = 0;
         ex = Assert.Throws<NetStackException>((Action)(() => { while (true) total += client.Send(chunk); }));
-        Assert.Equal(NetStack.Net.Errno.EAGAIN, ex.Errno);
+        Assert.Equal(NetStack.Uapi.Errno.EAGAIN, ex.Errno);
         Assert.True(total > 64 * 1024, $"sent {total}");
         // Reading it all lets the rest through.
         server.ReceiveTimeout = 5000;
@@ -161,9 +161,9 @@ public class TcpThreadedTests
         // SO_LINGER {1, 0}: close() aborts with RST.
         var linger = new byte[8];
         linger[0] = 1;
-        NetStack.Net.SocketCalls.Setsockopt(server.Files, server.Fd, NetStack.Net.SocketConstants.SOL_SOCKET, NetStack.Net.SocketConstants.SO_LINGER, linger);
+        NetStack.Net.SocketCalls.Setsockopt(server.Files, server.Fd, NetStack.Uapi.SocketConstants.SOL_SOCKET, NetStack.Uapi.SocketConstants.SO_LINGER, linger);
         server.Dispose();
         Assert.True(t.Join(TimeSpan.FromSeconds(10)));
-        Assert.Equal(NetStack.Net.Errno.ECONNRESET, err);
+        Assert.Equal(NetStack.Uapi.Errno.ECONNRESET, err);
     }
 }

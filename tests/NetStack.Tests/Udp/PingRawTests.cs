@@ -2,7 +2,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Udp;
 

@@ -3,7 +3,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Udp;
 
@@ -55,7 +55,7 @@ public class UdpTests
         int b = Bound(s.B, 0, 6000);
         Assert.Equal(1, SocketCalls.Sendto(s.A.Files, a, Bytes("x"), 0, SockAddr.In(B, 6000)));
         Assert.Equal(0, SocketCalls.Getsockname(s.A.Files, a, out var name));
-        Assert.InRange(name.Port, s.A.Sysctl.IpLocalPortRangeLow, s.A.Sysctl.IpLocalPortRangeHigh);
+        Assert.InRange(name.Port, s.A.Ipv4.Sysctl.IpLocalPortRangeLow, s.A.Ipv4.Sysctl.IpLocalPortRangeHigh);
         Assert.Equal(0u, name.Addr);
         s.Pump();
         Assert.Equal(1, SocketCalls.Recvfrom(s.B.Files, b, new byte[8], 0, out var from));
@@ -224,7 +224,7 @@ public class UdpTests
         var bcast = SockAddr.In("10.9.0.255", 6000);
         // 255.255.255.255 needs a route (with no default route it is ENETUNREACH, as in Linux).
         Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, a, Bytes("x"), 0, SockAddr.In(Ipv4Address.Broadcast, 6000)));
-        Assert.Equal(0, s.A.Fib.AddDefault(B, s.Link.A));
+        Assert.Equal(0, s.A.Ipv4.Fib.AddDefault(B, s.Link.A));
         Assert.Equal(-Errno.EACCES, SocketCalls.Sendto(f, a, Bytes("x"), 0, bcast));
         Assert.Equal(-Errno.EACCES, SocketCalls.Connect(f, a, SockAddr.In(Ipv4Address.Broadcast, 6000)));
         Assert.Equal(0, SocketCalls.Setsockopt(f, a, SOL_SOCKET, SO_BROADCAST, 1));

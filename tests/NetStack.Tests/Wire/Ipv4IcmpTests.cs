@@ -247,8 +247,8 @@ public class IcmpHeaderTests
     public void IsError_ClassifiesRfc1122Types()
     {
         foreach (var t in new[] { IcmpType.DestUnreach, IcmpType.SourceQuench, IcmpType.Redirect, IcmpType.TimeExceeded, IcmpType.ParameterProb })
-            Assert.True(NetStack.Ipv4.Icmp.IsError(t));
+            Assert.True(NetStack.Ipv4.Icmp.IcmpIsErr(t));
         foreach (var t in new[] { IcmpType.Echo, IcmpType.EchoReply, IcmpType.Timestamp, IcmpType.TimestampReply })
-            Assert.False(NetStack.Ipv4.Icmp.IsError(t));
+            Assert.False(NetStack.Ipv4.Icmp.IcmpIsErr(t));
     }
 }

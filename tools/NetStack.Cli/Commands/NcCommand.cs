@@ -3,8 +3,9 @@ using System.Net.Sockets;
 using System.Globalization;
 using NetStack.Api;
 using NetStack.Net;
+using NetStack.Uapi;
 using NetStack.Wire;
-using static NetStack.Net.SocketConstants;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Cli.Commands;
 

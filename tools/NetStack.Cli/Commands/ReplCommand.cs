@@ -1,5 +1,6 @@
 using NetStack.Cli.Shell;
 using NetStack.Api;
+using NetStack.Net;
 
 namespace NetStack.Cli.Commands;
 

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using NetStack.Api;
 using NetStack.Drivers;
 using NetStack.Net;
+using NetStack.Uapi;
 using NetStack.Services;
 using NetStack.Wire;
 

@@ -1,4 +1,4 @@
-namespace NetStack.Net;
+namespace NetStack.Uapi;
 
 /// <summary>
 /// Linux errno numbers (include/uapi/asm-generic/errno-base.h and errno.h, x86-64 values).

@@ -1,6 +1,6 @@
 using NetStack.Wire;
 
-namespace NetStack.Net;
+namespace NetStack.Uapi;
 
 /// <summary>
 /// A socket address as the caller passed it: a sockaddr_in's fields in host order plus the

@@ -1,6 +1,6 @@
 using NetStack.Core;
 
-namespace NetStack.Net;
+namespace NetStack.Core;
 
 /// <summary>
 /// The operations the BSD socket layer calls on a socket of one family and type

@@ -1,6 +1,6 @@
 using NetStack.Core;
 
-namespace NetStack.Net;
+namespace NetStack.Core;
 
 /// <summary>The BSD socket state (sock->state). <remarks>Mirrors include/uapi/linux/net.h: socket_state.</remarks></summary>
 public enum SocketState
@@ -46,7 +46,7 @@ public sealed class Socket
     /// The credentials of the file (file->f_cred): the caller that created the socket, whose
     /// capabilities later checks (CAP_NET_BIND_SERVICE in bind) consult.
     /// </summary>
-    public FdTable? Cred;
+    public Cred? Cred;
     /// <summary>sock->file->f_flags: O_NONBLOCK (the only flag the socket layer reads), set by SOCK_NONBLOCK or fcntl.</summary>
     public int FileFlags;
 

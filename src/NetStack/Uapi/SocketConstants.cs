@@ -1,4 +1,4 @@
-namespace NetStack.Net;
+namespace NetStack.Uapi;
 
 /// <summary>
 /// The socket ABI's numbers with their Linux names and x86-64 values (include/linux/socket.h,

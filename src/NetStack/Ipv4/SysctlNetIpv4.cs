@@ -1,0 +1,91 @@
+using NetStack.Core;
+
+namespace NetStack.Ipv4;
+
+/// <summary>
+/// The net.ipv4.* sysctl table: Linux's names over the typed fields of <see cref="Ipv4Sysctl"/>,
+/// printed and parsed as /proc/sys/net/ipv4 does (seconds where Linux shows seconds, tab-separated
+/// vectors). Knobs this stack has that Linux does not expose (TCP_TIMEWAIT_LEN, TCP_RTO_MIN...)
+/// stay typed fields only.
+/// <remarks>Mirrors net/ipv4/sysctl_net_ipv4.c: ipv4_net_table and ipv4_sysctl_init_net(), and the
+/// neighbour table's net.ipv4.neigh.default.* (net/core/neighbour.c: neigh_sysctl_register()).</remarks>
+/// </summary>
+internal static class SysctlNetIpv4
+{
+    /// <remarks>Mirrors ipv4_sysctl_init_net(): register_net_sysctl(net, "net/ipv4", table).</remarks>
+    internal static void Ipv4SysctlInitNet(NetNamespace net)
+    {
+        var s = net.Ipv4.Sysctl;
+        net.Sysctl.RegisterNetSysctl("net/ipv4",
+        [
+            CtlTable.Int("ip_default_ttl", () => s.IpDefaultTtl, v => s.IpDefaultTtl = v, 1, 255),
+            CtlTable.Bool("ip_forward", () => s.IpForward, v => s.IpForward = v),
+            CtlTable.Bool("ip_no_pmtu_disc", () => s.IpNoPmtuDisc, v => s.IpNoPmtuDisc = v),
+            CtlTable.Bool("ip_nonlocal_bind", () => s.IpNonlocalBind, v => s.IpNonlocalBind = v),
+            CtlTable.Int("ip_unprivileged_port_start", () => s.IpUnprivilegedPortStart, v => s.IpUnprivilegedPortStart = v, 0, 65535),
+            CtlTable.IntVec("ip_local_port_range", () => [s.IpLocalPortRangeLow, s.IpLocalPortRangeHigh], v =>
+            {
+                // ipv4_local_port_range(): a non-empty range inside 1..65535.
+                if (v[0] < 1 || v[1] > 65535 || v[1] < v[0]) return -Errno.EINVAL;
+                s.IpLocalPortRangeLow = v[0];
+                s.IpLocalPortRangeHigh = v[1];
+                return 0;
+            }, 2),
+            CtlTable.Int("ipfrag_time", () => s.IpfragTimeSec, v => s.IpfragTimeSec = v, 0),
+            CtlTable.Int("ipfrag_high_thresh", () => (int)s.IpfragHighThresh, v => s.IpfragHighThresh = v, 0),
+            CtlTable.Bool("icmp_echo_ignore_all", () => s.IcmpEchoIgnoreAll, v => s.IcmpEchoIgnoreAll = v),
+            CtlTable.Bool("icmp_echo_ignore_broadcasts", () => s.IcmpEchoIgnoreBroadcasts, v => s.IcmpEchoIgnoreBroadcasts = v),
+            CtlTable.Int("icmp_ratelimit", () => s.IcmpRatelimitMs, v => s.IcmpRatelimitMs = v, 0),
+            CtlTable.Int("icmp_ratemask", () => s.IcmpRatemask, v => s.IcmpRatemask = v),
+            CtlTable.Int("icmp_msgs_per_sec", () => s.IcmpMsgsPerSec, v => s.IcmpMsgsPerSec = v, 0),
+            CtlTable.Int("icmp_msgs_burst", () => s.IcmpMsgsBurst, v => s.IcmpMsgsBurst = v, 0),
+
+            CtlTable.Int("neigh.default.base_reachable_time_ms", () => s.NeighBaseReachableTimeMs, v => s.NeighBaseReachableTimeMs = v, 0),
+            CtlTable.Int("neigh.default.retrans_time_ms", () => s.NeighRetransTimeMs, v => s.NeighRetransTimeMs = v, 0),
+            CtlTable.Scaled("neigh.default.delay_first_probe_time", () => s.NeighDelayFirstProbeTimeMs, v => s.NeighDelayFirstProbeTimeMs = v, 1000),
+            CtlTable.Scaled("neigh.default.gc_stale_time", () => s.NeighGcStaleTimeMs, v => s.NeighGcStaleTimeMs = v, 1000),
+            CtlTable.Int("neigh.default.mcast_solicit", () => s.NeighMcastSolicit, v => s.NeighMcastSolicit = v, 0),
+            CtlTable.Int("neigh.default.ucast_solicit", () => s.NeighUcastSolicit, v => s.NeighUcastSolicit = v, 0),
+            CtlTable.Int("neigh.default.unres_qlen", () => s.NeighUnresQlen, v => s.NeighUnresQlen = v, 0),
+
+            CtlTable.Int("tcp_syn_retries", () => s.TcpSynRetries, v => s.TcpSynRetries = v, 1, 127),
+            CtlTable.Int("tcp_synack_retries", () => s.TcpSynackRetries, v => s.TcpSynackRetries = v, 0),
+            CtlTable.Int("tcp_retries1", () => s.TcpRetries1, v => s.TcpRetries1 = v, 0, 255),
+            CtlTable.Int("tcp_retries2", () => s.TcpRetries2, v => s.TcpRetries2 = v, 0),
+            CtlTable.Int("tcp_orphan_retries", () => s.TcpOrphanRetries, v => s.TcpOrphanRetries = v, 0),
+            CtlTable.Scaled("tcp_fin_timeout", () => s.TcpFinTimeoutMs, v => s.TcpFinTimeoutMs = v, 1000),
+            CtlTable.Scaled("tcp_keepalive_time", () => s.TcpKeepaliveTimeMs, v => s.TcpKeepaliveTimeMs = v, 1000),
+            CtlTable.Scaled("tcp_keepalive_intvl", () => s.TcpKeepaliveIntvlMs, v => s.TcpKeepaliveIntvlMs = v, 1000),
+            CtlTable.Int("tcp_keepalive_probes", () => s.TcpKeepaliveProbes, v => s.TcpKeepaliveProbes = v, 0),
+            CtlTable.Int("tcp_max_syn_backlog", () => s.TcpMaxSynBacklog, v => s.TcpMaxSynBacklog = v, 0),
+            CtlTable.Bool("tcp_abort_on_overflow", () => s.TcpAbortOnOverflow, v => s.TcpAbortOnOverflow = v),
+            CtlTable.Bool("tcp_window_scaling", () => s.TcpWindowScaling, v => s.TcpWindowScaling = v),
+            CtlTable.Bool("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),
+            CtlTable.Bool("tcp_sack", () => s.TcpSack, v => s.TcpSack = v),
+            CtlTable.Bool("tcp_rfc1337", () => s.TcpRfc1337, v => s.TcpRfc1337 = v),
+            CtlTable.IntVec("tcp_rmem", () => [s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax], v =>
+            {
+                if (v[0] < 1 || v[1] < 1 || v[2] < 1) return -Errno.EINVAL; // extra1 = SYSCTL_ONE
+                (s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax) = (v[0], v[1], v[2]);
+                return 0;
+            }, 3),
+            CtlTable.IntVec("tcp_wmem", () => [s.TcpWmemMin, s.TcpWmemDefault, s.TcpWmemMax], v =>
+            {
+                if (v[0] < 1 || v[1] < 1 || v[2] < 1) return -Errno.EINVAL;
+                (s.TcpWmemMin, s.TcpWmemDefault, s.TcpWmemMax) = (v[0], v[1], v[2]);
+                return 0;
+            }, 3),
+            CtlTable.Bool("tcp_moderate_rcvbuf", () => s.TcpModerateRcvbuf, v => s.TcpModerateRcvbuf = v),
+            CtlTable.Int("tcp_min_snd_mss", () => s.TcpMinSndMss, v => s.TcpMinSndMss = v, 48, 65535 - 40),
+            CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),
+            CtlTable.Bool("tcp_slow_start_after_idle", () => s.TcpSlowStartAfterIdle, v => s.TcpSlowStartAfterIdle = v),
+            CtlTable.Int("tcp_challenge_ack_limit", () => s.TcpChallengeAckLimit, v => s.TcpChallengeAckLimit = v, 0),
+            CtlTable.Int("tcp_invalid_ratelimit", () => s.TcpInvalidRatelimitMs, v => s.TcpInvalidRatelimitMs = v, 0),
+            CtlTable.Int("tcp_reordering", () => s.TcpReordering, v => s.TcpReordering = v, 1),
+            CtlTable.Int("tcp_max_reordering", () => s.TcpMaxReordering, v => s.TcpMaxReordering = v, 1),
+            CtlTable.Int("tcp_recovery", () => s.TcpRecovery, v => s.TcpRecovery = v, 0),
+            CtlTable.Int("tcp_early_retrans", () => s.TcpEarlyRetrans, v => s.TcpEarlyRetrans = v, 0, 4),
+            CtlTable.Int("tcp_min_rtt_wlen", () => s.TcpMinRttWlenSec, v => s.TcpMinRttWlenSec = v, 0, 86400),
+        ]);
+    }
+}
