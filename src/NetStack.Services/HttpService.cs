@@ -15,8 +15,6 @@ using Microsoft.Extensions.Logging;
 using NetStack.Api;
 using NetStack.AspNetCore;
 using NetStack.Core;
-using NetStack.Ipv4;
-using NetStack.Net;
 using NetStack.Wire;
 
 namespace NetStack.Services;
@@ -237,26 +235,13 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
         return sb.ToString();
     }
 
-    /// <summary>
-    /// The socket table (fd, protocol, state, addresses, queues).
-    /// TODO(api): the stack has no public read-only socket snapshot yet, so this takes the stack
-    /// lock and reads the socks' fields, the one place outside the stack that does; replace it with
-    /// the snapshot call once the API offers one (e.g. NetNamespace.GetSocketInfo()).
-    /// </summary>
+    /// <summary>The socket table (fd, protocol, state, addresses, queues), from the API's snapshot.</summary>
     private static void AppendSockets(StringBuilder sb, NetNamespace net)
     {
         sb.Append(CultureInfo.InvariantCulture, $"  {"fd",4}  {"proto",-5}  {"state",-12}  {"local",-21}  {"remote",-21}  {"recv-q",7}  {"send-q",7}\n");
-        lock (net.SyncRoot)
-        {
-            foreach (var (fd, sock) in net.Files.Enumerate())
-            {
-                if (sock.Sk is not InetSock sk) continue;
-                string local = $"{Ipv4Address.Format(sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr)}:{sk.InetNum}";
-                string remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? "*:*" : $"{Ipv4Address.Format(sk.InetDaddr)}:{sk.InetDport}";
-                sb.Append(CultureInfo.InvariantCulture,
-                    $"  {fd,4}  {sk.Prot?.Name,-5}  {sk.State,-12}  {local,-21}  {remote,-21}  {sk.RmemAlloc,7}  {sk.WmemQueued,7}\n");
-            }
-        }
+        foreach (var s in NetStackInfo.GetSockets(net))
+            sb.Append(CultureInfo.InvariantCulture,
+                $"  {s.Fd,4}  {s.Protocol,-5}  {s.State,-12}  {s.LocalEndPoint,-21}  {s.RemoteEndPoint?.ToString() ?? "*:*",-21}  {s.ReceiveQueue,7}  {s.SendQueue,7}\n");
     }
 
     /// <summary>Log messages as single lines ("Warning Category: message: Exception: text").</summary>

@@ -35,7 +35,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     /// async call re-checks that its fd still names this socket before each retry: after Dispose
     /// the number may already belong to a new socket.
     /// </summary>
-    private readonly NetStack.Core.Socket? _sock;
+    private readonly BsdSocket? _sock;
     /// <summary>The last peer a receive reported, reused while the peer stays the same (no allocation per datagram).</summary>
     private EndPointCache? _lastFrom;
 

@@ -64,7 +64,7 @@ public static class Datagram
 
     /// <summary>The poll mask of a datagram socket.</summary>
     /// <remarks>Mirrors net/core/datagram.c: datagram_poll().</remarks>
-    public static int DatagramPoll(Socket sock)
+    public static int DatagramPoll(BsdSocket sock)
     {
         var sk = sock.Sk;
         if (sk is null) return 0;
@@ -90,7 +90,7 @@ public static class Datagram
 
         // Writable?
         if (sk.SockWriteable) mask |= POLLOUT | POLLWRNORM | POLLWRBAND;
-        else if (sk.Socket is { } s) s.Flags |= 1L << Socket.SockNospace;
+        else if (sk.Socket is { } s) s.Flags |= 1L << BsdSocket.SockNospace;
         return mask;
     }
 }

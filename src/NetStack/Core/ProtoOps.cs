@@ -18,25 +18,25 @@ public abstract class ProtoOps
     public virtual int Family => SocketConstants.AF_UNSPEC;
 
     /// <summary>->release: close the socket; the sock is released or orphaned.</summary>
-    public virtual int Release(Socket sock) => 0;
+    public virtual int Release(BsdSocket sock) => 0;
 
     /// <remarks>sock_no_bind().</remarks>
-    public virtual int Bind(Socket sock, in SockAddr addr) => -Errno.EOPNOTSUPP;
+    public virtual int Bind(BsdSocket sock, in SockAddr addr) => -Errno.EOPNOTSUPP;
 
     /// <summary>->connect; <paramref name="flags"/> are the file flags (O_NONBLOCK).</summary>
     /// <remarks>sock_no_connect().</remarks>
-    public virtual int Connect(Socket sock, in SockAddr addr, int flags) => -Errno.EOPNOTSUPP;
+    public virtual int Connect(BsdSocket sock, in SockAddr addr, int flags) => -Errno.EOPNOTSUPP;
 
     /// <remarks>sock_no_socketpair().</remarks>
-    public virtual int Socketpair(Socket sock1, Socket sock2) => -Errno.EOPNOTSUPP;
+    public virtual int Socketpair(BsdSocket sock1, BsdSocket sock2) => -Errno.EOPNOTSUPP;
 
     /// <summary>->accept: fill <paramref name="newsock"/> with the next connection.</summary>
     /// <remarks>sock_no_accept().</remarks>
-    public virtual int Accept(Socket sock, Socket newsock, ref ProtoAcceptArg arg) => -Errno.EOPNOTSUPP;
+    public virtual int Accept(BsdSocket sock, BsdSocket newsock, ref ProtoAcceptArg arg) => -Errno.EOPNOTSUPP;
 
     /// <summary>->getname: the local (peer = 0) or remote (peer = 1) address; returns its length or a negative errno.</summary>
     /// <remarks>sock_no_getname().</remarks>
-    public virtual int Getname(Socket sock, out SockAddr addr, int peer)
+    public virtual int Getname(BsdSocket sock, out SockAddr addr, int peer)
     {
         addr = default;
         return -Errno.EOPNOTSUPP;
@@ -44,34 +44,34 @@ public abstract class ProtoOps
 
     /// <summary>->poll: the current event mask (POLLIN, POLLOUT, POLLERR, POLLHUP...).</summary>
     /// <remarks>sock_no_poll() answers 0.</remarks>
-    public virtual int Poll(Socket sock) => 0;
+    public virtual int Poll(BsdSocket sock) => 0;
 
     /// <summary>->ioctl; <paramref name="arg"/> is the int the request reads or writes.</summary>
     /// <remarks>sock_no_ioctl().</remarks>
-    public virtual int Ioctl(Socket sock, int cmd, ref int arg) => -Errno.EOPNOTSUPP;
+    public virtual int Ioctl(BsdSocket sock, int cmd, ref int arg) => -Errno.EOPNOTSUPP;
 
     /// <remarks>sock_no_listen().</remarks>
-    public virtual int Listen(Socket sock, int backlog) => -Errno.EOPNOTSUPP;
+    public virtual int Listen(BsdSocket sock, int backlog) => -Errno.EOPNOTSUPP;
 
     /// <summary>->shutdown(how) with how = SHUT_RD/SHUT_WR/SHUT_RDWR.</summary>
     /// <remarks>sock_no_shutdown().</remarks>
-    public virtual int Shutdown(Socket sock, int how) => -Errno.EOPNOTSUPP;
+    public virtual int Shutdown(BsdSocket sock, int how) => -Errno.EOPNOTSUPP;
 
     /// <summary>->setsockopt for levels other than SOL_SOCKET.</summary>
     /// <remarks>sock_no_setsockopt().</remarks>
-    public virtual int Setsockopt(Socket sock, int level, int optname, ReadOnlySpan<byte> optval) => -Errno.EOPNOTSUPP;
+    public virtual int Setsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval) => -Errno.EOPNOTSUPP;
 
     /// <summary>->getsockopt for levels other than SOL_SOCKET.</summary>
     /// <remarks>sock_no_getsockopt().</remarks>
-    public virtual int Getsockopt(Socket sock, int level, int optname, Span<byte> optval, ref int optlen) => -Errno.EOPNOTSUPP;
+    public virtual int Getsockopt(BsdSocket sock, int level, int optname, Span<byte> optval, ref int optlen) => -Errno.EOPNOTSUPP;
 
     /// <summary>->sendmsg: msg.Flags holds the MSG_* flags (with MSG_DONTWAIT added for O_NONBLOCK files).</summary>
     /// <remarks>sock_no_sendmsg().</remarks>
-    public virtual int Sendmsg(Socket sock, ref MsgHdr msg, ReadOnlySpan<byte> data) => -Errno.EOPNOTSUPP;
+    public virtual int Sendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> data) => -Errno.EOPNOTSUPP;
 
     /// <summary>->recvmsg.</summary>
     /// <remarks>sock_no_recvmsg().</remarks>
-    public virtual int Recvmsg(Socket sock, ref MsgHdr msg, Span<byte> buf, int flags) => -Errno.EOPNOTSUPP;
+    public virtual int Recvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => -Errno.EOPNOTSUPP;
 
     private sealed class NoProtoOps : ProtoOps { }
 }

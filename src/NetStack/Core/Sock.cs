@@ -85,7 +85,7 @@ public class Sock : SockCommon
     /// <summary>sk->sk_prot: the transport's table.</summary>
     public Proto Prot = null!;
     /// <summary>sk->sk_socket: the BSD socket this sock hangs from (null once orphaned).</summary>
-    public Socket? Socket;
+    public BsdSocket? Socket;
 
     /// <summary>sk_type (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW).</summary>
     public ushort Type;
@@ -219,7 +219,7 @@ public class Sock : SockCommon
 
     /// <summary>Joins a sock to its BSD socket and sets the generic defaults.</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_init_data() / sock_init_data_uid().</remarks>
-    public static void SockInitData(Socket? sock, Sock sk)
+    public static void SockInitData(BsdSocket? sock, Sock sk)
     {
         sk.ReceiveQueue.Purge();
         sk.WriteQueue.Purge();

@@ -15,7 +15,7 @@ public static class SockOpt
 
     /// <summary>setsockopt(SOL_SOCKET, ...).</summary>
     /// <remarks>Mirrors net/core/sock.c: sk_setsockopt().</remarks>
-    public static int SkSetsockopt(Socket sock, int optname, ReadOnlySpan<byte> optval, Cred caller)
+    public static int SkSetsockopt(BsdSocket sock, int optname, ReadOnlySpan<byte> optval, Cred caller)
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;
@@ -173,7 +173,7 @@ public static class SockOpt
 
     /// <summary>getsockopt(SOL_SOCKET, ...). <paramref name="optlen"/>: buffer size in, bytes written out.</summary>
     /// <remarks>Mirrors net/core/sock.c: sk_getsockopt().</remarks>
-    public static int SkGetsockopt(Socket sock, int optname, Span<byte> optval, ref int optlen)
+    public static int SkGetsockopt(BsdSocket sock, int optname, Span<byte> optval, ref int optlen)
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;

@@ -12,7 +12,7 @@ public sealed class InetFamilyOps : NetProtoFamily
 {
     public static readonly InetFamilyOps Instance = new();
     public override int Family => PF_INET;
-    public override int Create(NetNamespace net, Socket sock, int protocol, bool kern, FdTable caller) =>
+    public override int Create(NetNamespace net, BsdSocket sock, int protocol, bool kern, FdTable caller) =>
         AfInet.InetCreate(net, sock, protocol, kern, caller);
 }
 
@@ -26,7 +26,7 @@ public static partial class AfInet
     /// CAP_NET_RAW from a user), -ENOMEM, or the protocol's hash/init error.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_create().</remarks>
-    public static int InetCreate(NetNamespace net, Socket sock, int protocol, bool kern, FdTable caller)
+    public static int InetCreate(NetNamespace net, BsdSocket sock, int protocol, bool kern, FdTable caller)
     {
         if (protocol < 0 || protocol >= IPPROTO_MAX) return -Errno.EINVAL;
 

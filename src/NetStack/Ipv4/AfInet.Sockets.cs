@@ -23,7 +23,7 @@ public static partial class AfInet
 
     /// <summary>Closes the socket's sock: prot->close with the linger time if SO_LINGER is on.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_release().</remarks>
-    public static int InetRelease(Socket sock)
+    public static int InetRelease(BsdSocket sock)
     {
         var sk = sock.Sk;
         if (sk is not null)
@@ -39,7 +39,7 @@ public static partial class AfInet
 
     /// <summary>bind() for any inet socket: the protocol's own bind (raw), or the generic one.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_bind() -> inet_bind_sk().</remarks>
-    public static int InetBind(Socket sock, in SockAddr addr)
+    public static int InetBind(BsdSocket sock, in SockAddr addr)
     {
         var sk = sock.Sk!;
         // If the socket has its own bind function then use it. (RAW)
@@ -117,7 +117,7 @@ public static partial class AfInet
 
     /// <summary>connect() for datagram sockets: AF_UNSPEC dissolves the association; otherwise autobind and prot->connect.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_dgram_connect().</remarks>
-    public static int InetDgramConnect(Socket sock, in SockAddr addr, int flags)
+    public static int InetDgramConnect(BsdSocket sock, in SockAddr addr, int flags)
     {
         var sk = sock.Sk!;
         if (addr.Len < SaFamilySize) return -Errno.EINVAL;
@@ -130,7 +130,7 @@ public static partial class AfInet
 
     /// <summary>getsockname (peer = 0) and getpeername (peer = 1, or 2 from accept).</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_getname().</remarks>
-    public static int InetGetname(Socket sock, out SockAddr sin, int peer)
+    public static int InetGetname(BsdSocket sock, out SockAddr sin, int peer)
     {
         var sk = sock.Sk!;
         var inet = (InetSock)sk;
@@ -165,7 +165,7 @@ public static partial class AfInet
     }
 
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_sendmsg().</remarks>
-    public static int InetSendmsg(Socket sock, ref MsgHdr msg, ReadOnlySpan<byte> data)
+    public static int InetSendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> data)
     {
         var sk = sock.Sk!;
         if (InetSendPrepare(sk) != 0) return -Errno.EAGAIN;
@@ -173,7 +173,7 @@ public static partial class AfInet
     }
 
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_recvmsg().</remarks>
-    public static int InetRecvmsg(Socket sock, ref MsgHdr msg, Span<byte> buf, int flags)
+    public static int InetRecvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         var sk = sock.Sk!;
         return sk.Prot.Recvmsg(sk, ref msg, buf, flags);
@@ -181,7 +181,7 @@ public static partial class AfInet
 
     /// <summary>shutdown(): sets sk_shutdown (ENOTCONN on an unconnected socket, after setting it anyway).</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_shutdown().</remarks>
-    public static int InetShutdown(Socket sock, int how)
+    public static int InetShutdown(BsdSocket sock, int how)
     {
         var sk = sock.Sk!;
         int err = 0;
@@ -224,7 +224,7 @@ public static partial class AfInet
 
     /// <summary>ioctl on an inet socket: the protocol's (SIOCINQ/SIOCOUTQ), else -ENOIOCTLCMD.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_ioctl() -> sk_ioctl().</remarks>
-    public static int InetIoctl(Socket sock, int cmd, ref int arg)
+    public static int InetIoctl(BsdSocket sock, int cmd, ref int arg)
     {
         var sk = sock.Sk!;
         if (!sk.Prot.HasIoctl) return -Errno.ENOIOCTLCMD;
@@ -234,14 +234,14 @@ public static partial class AfInet
     }
 
     /// <remarks>Mirrors net/core/sock.c: sock_common_setsockopt().</remarks>
-    public static int SockCommonSetsockopt(Socket sock, int level, int optname, ReadOnlySpan<byte> optval)
+    public static int SockCommonSetsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval)
     {
         var sk = sock.Sk!;
         return sk.Prot.Setsockopt(sk, level, optname, optval);
     }
 
     /// <remarks>Mirrors net/core/sock.c: sock_common_getsockopt().</remarks>
-    public static int SockCommonGetsockopt(Socket sock, int level, int optname, Span<byte> optval, ref int optlen)
+    public static int SockCommonGetsockopt(BsdSocket sock, int level, int optname, Span<byte> optval, ref int optlen)
     {
         var sk = sock.Sk!;
         return sk.Prot.Getsockopt(sk, level, optname, optval, ref optlen);

@@ -10,17 +10,17 @@ namespace NetStack.Ipv4;
 public abstract class InetOps : ProtoOps
 {
     public override int Family => SocketConstants.PF_INET;
-    public override int Release(Socket sock) => AfInet.InetRelease(sock);
-    public override int Bind(Socket sock, in SockAddr addr) => AfInet.InetBind(sock, addr);
-    public override int Getname(Socket sock, out SockAddr addr, int peer) => AfInet.InetGetname(sock, out addr, peer);
-    public override int Ioctl(Socket sock, int cmd, ref int arg) => AfInet.InetIoctl(sock, cmd, ref arg);
-    public override int Shutdown(Socket sock, int how) => AfInet.InetShutdown(sock, how);
-    public override int Setsockopt(Socket sock, int level, int optname, ReadOnlySpan<byte> optval) =>
+    public override int Release(BsdSocket sock) => AfInet.InetRelease(sock);
+    public override int Bind(BsdSocket sock, in SockAddr addr) => AfInet.InetBind(sock, addr);
+    public override int Getname(BsdSocket sock, out SockAddr addr, int peer) => AfInet.InetGetname(sock, out addr, peer);
+    public override int Ioctl(BsdSocket sock, int cmd, ref int arg) => AfInet.InetIoctl(sock, cmd, ref arg);
+    public override int Shutdown(BsdSocket sock, int how) => AfInet.InetShutdown(sock, how);
+    public override int Setsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval) =>
         AfInet.SockCommonSetsockopt(sock, level, optname, optval);
-    public override int Getsockopt(Socket sock, int level, int optname, Span<byte> optval, ref int optlen) =>
+    public override int Getsockopt(BsdSocket sock, int level, int optname, Span<byte> optval, ref int optlen) =>
         AfInet.SockCommonGetsockopt(sock, level, optname, optval, ref optlen);
-    public override int Sendmsg(Socket sock, ref MsgHdr msg, ReadOnlySpan<byte> data) => AfInet.InetSendmsg(sock, ref msg, data);
-    public override int Recvmsg(Socket sock, ref MsgHdr msg, Span<byte> buf, int flags) => AfInet.InetRecvmsg(sock, ref msg, buf, flags);
+    public override int Sendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> data) => AfInet.InetSendmsg(sock, ref msg, data);
+    public override int Recvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => AfInet.InetRecvmsg(sock, ref msg, buf, flags);
 }
 
 /// <summary>
@@ -30,9 +30,9 @@ public abstract class InetOps : ProtoOps
 public sealed class InetDgramOps : InetOps
 {
     public static readonly InetDgramOps Instance = new();
-    public override int Connect(Socket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
     /// <remarks>udp_poll.</remarks>
-    public override int Poll(Socket sock) => Udp.UdpPoll(sock);
+    public override int Poll(BsdSocket sock) => Udp.UdpPoll(sock);
 }
 
 /// <summary>
@@ -42,7 +42,7 @@ public sealed class InetDgramOps : InetOps
 public sealed class InetSockrawOps : InetOps
 {
     public static readonly InetSockrawOps Instance = new();
-    public override int Connect(Socket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
     /// <remarks>datagram_poll.</remarks>
-    public override int Poll(Socket sock) => Datagram.DatagramPoll(sock);
+    public override int Poll(BsdSocket sock) => Datagram.DatagramPoll(sock);
 }

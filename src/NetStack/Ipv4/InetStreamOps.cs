@@ -14,18 +14,18 @@ public sealed class InetStreamOps : InetOps
 {
     public static readonly InetStreamOps Instance = new();
 
-    public override int Connect(Socket sock, in SockAddr addr, int flags) => InetStreamConnect(sock, addr, flags);
-    public override int Listen(Socket sock, int backlog) => InetListen(sock, backlog);
-    public override int Accept(Socket sock, Socket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
+    public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => InetStreamConnect(sock, addr, flags);
+    public override int Listen(BsdSocket sock, int backlog) => InetListen(sock, backlog);
+    public override int Accept(BsdSocket sock, BsdSocket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
     /// <remarks>tcp_poll.</remarks>
-    public override int Poll(Socket sock) => Tcp.TcpPoll(sock);
+    public override int Poll(BsdSocket sock) => Tcp.TcpPoll(sock);
 
     /// <summary>
     /// Connects a stream socket: prot->connect starts the handshake, then waits (unless O_NONBLOCK)
     /// while the sock is in SYN_SENT / SYN_RECV.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_stream_connect() -> __inet_stream_connect().</remarks>
-    public static int InetStreamConnect(Socket sock, in SockAddr addr, int flags)
+    public static int InetStreamConnect(BsdSocket sock, in SockAddr addr, int flags)
     {
         var sk = sock.Sk!;
         int err;
@@ -84,7 +84,7 @@ public sealed class InetStreamOps : InetOps
 
     /// <summary>Moves a socket into the listening state.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_listen().</remarks>
-    public static int InetListen(Socket sock, int backlog)
+    public static int InetListen(BsdSocket sock, int backlog)
     {
         var sk = sock.Sk!;
         if (sock.State != SocketState.Unconnected || sock.Type != SOCK_STREAM) return -Errno.EINVAL;
@@ -112,7 +112,7 @@ public sealed class InetStreamOps : InetOps
 
     /// <summary>Accepts a pending connection through prot->accept and grafts it onto <paramref name="newsock"/>.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_accept() -> __inet_accept().</remarks>
-    public static int InetAccept(Socket sock, Socket newsock, ref ProtoAcceptArg arg)
+    public static int InetAccept(BsdSocket sock, BsdSocket newsock, ref ProtoAcceptArg arg)
     {
         var sk1 = sock.Sk!;
         arg.Err = -Errno.EINVAL;
@@ -130,7 +130,7 @@ public sealed class InetStreamOps : InetOps
     /// with queued data, an error or RCV_SHUTDOWN; writable once established.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/tcp.c: tcp_poll() (TCP replaces this body).</remarks>
-    public static int TcpPoll(Socket sock)
+    public static int TcpPoll(BsdSocket sock)
     {
         var sk = sock.Sk;
         if (sk is null) return POLLNVAL;

@@ -124,7 +124,7 @@ public static class Tcp
 
     private static void SetNospace(TcpSock tp)
     {
-        if (tp.Socket is { } sock) sock.Flags |= 1L << Socket.SockNospace;
+        if (tp.Socket is { } sock) sock.Flags |= 1L << BsdSocket.SockNospace;
     }
 
     /// <summary>Waits until the handshake completes (or fails).</summary>
@@ -628,7 +628,7 @@ public static class Tcp
 
     /// <summary>The poll mask of a TCP socket.</summary>
     /// <remarks>Mirrors tcp_poll().</remarks>
-    public static int TcpPoll(Socket sock)
+    public static int TcpPoll(BsdSocket sock)
     {
         var sk = sock.Sk;
         if (sk is null) return POLLNVAL;
@@ -652,7 +652,7 @@ public static class Tcp
                 }
                 else
                 {
-                    sock.Flags |= 1L << Socket.SockNospace;
+                    sock.Flags |= 1L << BsdSocket.SockNospace;
                     if (SkStreamIsWriteable(tp)) mask |= POLLOUT | POLLWRNORM;
                 }
             }

@@ -2058,11 +2058,11 @@ public static class TcpInput
     internal static void TcpCheckSpace(TcpSock tp)
     {
         if ((tp.UserLocks & Sock.SockSndbufLock) == 0 && tp.PacketsInFlight < tp.SndCwnd) TcpSndbufExpand(tp);
-        if (tp.Socket is { } sock && (sock.Flags & (1L << Socket.SockNospace)) != 0)
+        if (tp.Socket is { } sock && (sock.Flags & (1L << BsdSocket.SockNospace)) != 0)
         {
             if (Tcp.SkStreamIsWriteable(tp))
             {
-                sock.Flags &= ~(1L << Socket.SockNospace);
+                sock.Flags &= ~(1L << BsdSocket.SockNospace);
                 tp.WriteSpace();
             }
         }

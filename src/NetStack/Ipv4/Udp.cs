@@ -687,5 +687,5 @@ public static class Udp
 
     /// <summary>The poll mask of a UDP socket.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_poll(): datagram_poll(); checksums are verified on arrival here, so no false positives need removing.</remarks>
-    public static int UdpPoll(Socket sock) => Datagram.DatagramPoll(sock);
+    public static int UdpPoll(BsdSocket sock) => Datagram.DatagramPoll(sock);
 }

@@ -15,7 +15,7 @@ public sealed class FdTable : Cred
 {
     private struct Entry
     {
-        public Socket? Sock;
+        public BsdSocket? Sock;
         public bool CloseOnExec;
     }
 
@@ -43,7 +43,7 @@ public sealed class FdTable : Cred
 
     /// <summary>Installs a socket at the lowest free descriptor; -EMFILE when the limit is reached.</summary>
     /// <remarks>Mirrors get_unused_fd_flags() + fd_install().</remarks>
-    public int Install(Socket sock, bool cloexec)
+    public int Install(BsdSocket sock, bool cloexec)
     {
         for (int fd = FirstFd; fd < RlimitNofile; fd++)
         {
@@ -60,11 +60,11 @@ public sealed class FdTable : Cred
 
     /// <summary>The socket behind a descriptor, or null (-EBADF for the caller).</summary>
     /// <remarks>Mirrors sockfd_lookup_light().</remarks>
-    public Socket? Lookup(int fd) => (uint)fd < (uint)_fds.Length ? _fds[fd].Sock : null;
+    public BsdSocket? Lookup(int fd) => (uint)fd < (uint)_fds.Length ? _fds[fd].Sock : null;
 
     /// <summary>Removes a descriptor and returns its socket, or null if it was not open.</summary>
     /// <remarks>Mirrors file_close_fd().</remarks>
-    public Socket? Remove(int fd)
+    public BsdSocket? Remove(int fd)
     {
         var s = Lookup(fd);
         if (s is null) return null;
@@ -82,7 +82,7 @@ public sealed class FdTable : Cred
     }
 
     /// <summary>Every open descriptor (for closing them all, and for status pages).</summary>
-    public IEnumerable<(int Fd, Socket Sock)> Enumerate()
+    public IEnumerable<(int Fd, BsdSocket Sock)> Enumerate()
     {
         for (int i = 0; i < _fds.Length; i++)
             if (_fds[i].Sock is { } s) yield return (i, s);

@@ -16,5 +16,5 @@ public abstract class NetProtoFamily
     /// ->create(net, sock, protocol, kern): set sock.Ops and attach a sock, or return a negative
     /// errno. <paramref name="caller"/> carries the caller's capabilities (the cred of current).
     /// </summary>
-    public abstract int Create(NetNamespace net, Socket sock, int protocol, bool kern, FdTable caller);
+    public abstract int Create(NetNamespace net, BsdSocket sock, int protocol, bool kern, FdTable caller);
 }

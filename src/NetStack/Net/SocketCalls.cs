@@ -86,7 +86,7 @@ public static class SocketCalls
 
     /// <summary>The flags check of socket(2), then sock_create().</summary>
     /// <remarks>Mirrors net/socket.c: __sys_socket_create().</remarks>
-    internal static int SysSocketCreate(FdTable files, int family, int type, int protocol, out Socket? sock)
+    internal static int SysSocketCreate(FdTable files, int family, int type, int protocol, out BsdSocket? sock)
     {
         sock = null;
         if (((type & ~SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
@@ -96,12 +96,12 @@ public static class SocketCalls
 
     /// <summary>Creates a socket in the caller's namespace on behalf of a user (kern = 0).</summary>
     /// <remarks>Mirrors net/socket.c: sock_create().</remarks>
-    public static int SockCreate(FdTable files, int family, int type, int protocol, out Socket? sock) =>
+    public static int SockCreate(FdTable files, int family, int type, int protocol, out BsdSocket? sock) =>
         SockCreateInternal(files.Net, family, type, protocol, out sock, kern: false, files);
 
     /// <summary>Creates a socket for the stack's own use: no capability checks (kern = 1), no descriptor.</summary>
     /// <remarks>Mirrors net/socket.c: sock_create_kern().</remarks>
-    public static int SockCreateKern(NetNamespace net, int family, int type, int protocol, out Socket? sock)
+    public static int SockCreateKern(NetNamespace net, int family, int type, int protocol, out BsdSocket? sock)
     {
         lock (net.SyncRoot) return SockCreateInternal(net, family, type, protocol, out sock, kern: true, net.Files);
     }
@@ -111,7 +111,7 @@ public static class SocketCalls
     /// sock_alloc, and the family's create through net_families[].
     /// </summary>
     /// <remarks>Mirrors net/socket.c: __sock_create().</remarks>
-    public static int SockCreateInternal(NetNamespace net, int family, int type, int protocol, out Socket? res, bool kern, FdTable caller)
+    public static int SockCreateInternal(NetNamespace net, int family, int type, int protocol, out BsdSocket? res, bool kern, FdTable caller)
     {
         res = null;
         // Check protocol is in range.
@@ -143,11 +143,11 @@ public static class SocketCalls
 
     /// <summary>Allocates a BSD socket (the inode + socket pair of sockfs).</summary>
     /// <remarks>Mirrors net/socket.c: sock_alloc().</remarks>
-    public static Socket SockAlloc(NetNamespace net) => new(net);
+    public static BsdSocket SockAlloc(NetNamespace net) => new(net);
 
     /// <summary>Gives a socket a descriptor with O_NONBLOCK / O_CLOEXEC; releases it on failure.</summary>
     /// <remarks>Mirrors net/socket.c: sock_map_fd() -> sock_alloc_file().</remarks>
-    public static int SockMapFd(FdTable files, Socket sock, int flags)
+    public static int SockMapFd(FdTable files, BsdSocket sock, int flags)
     {
         sock.FileFlags = O_RDWR | (flags & O_NONBLOCK);
         int fd = files.Install(sock, (flags & O_CLOEXEC) != 0);
@@ -157,7 +157,7 @@ public static class SocketCalls
 
     /// <summary>Releases a socket: the protocol's release, then the socket is dead.</summary>
     /// <remarks>Mirrors net/socket.c: sock_release() / __sock_release().</remarks>
-    public static void SockRelease(Socket sock)
+    public static void SockRelease(BsdSocket sock)
     {
         var ops = sock.Ops;
         if (ops != ProtoOps.NoOps)
@@ -341,7 +341,7 @@ public static class SocketCalls
     public const int MSG_CMSG_COMPAT = unchecked((int)0x80000000);
 
     /// <remarks>Mirrors net/socket.c: sock_sendmsg() -> sock_sendmsg_nosec().</remarks>
-    public static int SockSendmsg(Socket sock, ref MsgHdr msg, ReadOnlySpan<byte> buf) => sock.Ops.Sendmsg(sock, ref msg, buf);
+    public static int SockSendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> buf) => sock.Ops.Sendmsg(sock, ref msg, buf);
 
     /// <summary>recv(2).</summary>
     public static int Recv(FdTable files, int fd, Span<byte> buf, int flags) => RecvfromInternal(files, fd, buf, flags, out _, false);
@@ -388,7 +388,7 @@ public static class SocketCalls
     }
 
     /// <remarks>Mirrors net/socket.c: sock_recvmsg() -> sock_recvmsg_nosec().</remarks>
-    public static int SockRecvmsg(Socket sock, ref MsgHdr msg, Span<byte> buf, int flags) => sock.Ops.Recvmsg(sock, ref msg, buf, flags);
+    public static int SockRecvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => sock.Ops.Recvmsg(sock, ref msg, buf, flags);
 
     /// <summary>setsockopt(2): SOL_SOCKET is the socket layer's own (sock_setsockopt), other levels go to the family.</summary>
     /// <remarks>Mirrors net/socket.c: __sys_setsockopt() -> do_sock_setsockopt().</remarks>
@@ -538,7 +538,7 @@ public static class SocketCalls
     }
 
     /// <summary>The poll mask of one socket right now (sock_poll without waiting).</summary>
-    public static int SockPoll(Socket sock) => sock.Ops.Poll(sock);
+    public static int SockPoll(BsdSocket sock) => sock.Ops.Poll(sock);
 
     /// <summary>The poll mask of a descriptor right now; POLLNVAL when it is not open.</summary>
     public static int SockPoll(FdTable files, int fd)

@@ -54,7 +54,7 @@ public class SockCreateTests
         public override int Family => family;
         public int Calls, LastProtocol, LastType;
         public bool LastKern;
-        public override int Create(NetNamespace net, Socket sock, int protocol, bool kern, FdTable caller)
+        public override int Create(NetNamespace net, BsdSocket sock, int protocol, bool kern, FdTable caller)
         {
             Calls++;
             LastProtocol = protocol;

@@ -1,5 +1,3 @@
-using NetStack.Core;
-
 namespace NetStack.Core;
 
 /// <summary>The BSD socket state (sock->state). <remarks>Mirrors include/uapi/linux/net.h: socket_state.</remarks></summary>
@@ -20,15 +18,16 @@ public enum SocketState
 /// <summary>
 /// The general BSD socket (struct socket): what an fd points at. It holds the operations of its
 /// family and type (<see cref="Ops"/>, a proto_ops table) and the network-layer sock (<see cref="Sk"/>).
-/// The struct file that Linux keeps beside it is folded in as <see cref="FileFlags"/>.
+/// The struct file that Linux keeps beside it is folded in as <see cref="FileFlags"/>. Named
+/// BsdSocket, not Socket, so that it never shadows System.Net.Sockets.Socket in user code.
 /// <remarks>Mirrors include/linux/net.h: struct socket.</remarks>
 /// </summary>
-public sealed class Socket
+public sealed class BsdSocket
 {
     // sock->flags bits (include/linux/net.h).
     public const int SockNospace = 2, SockPassCred = 3, SockPassSec = 4, SockCustomSockopt = 6;
 
-    public Socket(NetNamespace net) => Net = net;
+    public BsdSocket(NetNamespace net) => Net = net;
 
     /// <summary>The stack the socket was created in.</summary>
     public NetNamespace Net { get; }

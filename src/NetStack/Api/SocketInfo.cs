@@ -1,0 +1,43 @@
+using System.Net;
+using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Net;
+
+namespace NetStack.Api;
+
+/// <summary>
+/// One open socket of a stack as `ss` would list it: a copy taken under the stack lock, safe to
+/// keep and read on any thread.
+/// </summary>
+/// <param name="Fd">The descriptor in the stack's default descriptor table.</param>
+/// <param name="Protocol">The protocol's name as /proc/net/protocols gives it ("TCP", "UDP", "PING", "RAW").</param>
+/// <param name="State">sk_state, numbered as Linux numbers it (a UDP socket is Close until connected).</param>
+/// <param name="LocalEndPoint">The bound address and port (0.0.0.0:0 when unbound).</param>
+/// <param name="RemoteEndPoint">The peer, or null when there is none.</param>
+/// <param name="ReceiveQueue">Bytes charged to the receive queue (Recv-Q).</param>
+/// <param name="SendQueue">Bytes queued to send and not yet acknowledged (Send-Q).</param>
+public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPoint LocalEndPoint, IPEndPoint? RemoteEndPoint,
+    int ReceiveQueue, int SendQueue);
+
+/// <summary>Read-only views of a running stack for status pages and tools, taken under its lock.</summary>
+public static class NetStackInfo
+{
+    /// <summary>The open sockets of <paramref name="net"/>'s default descriptor table (<see cref="NetNamespace"/>'s Files), by descriptor.</summary>
+    public static IReadOnlyList<SocketInfo> GetSockets(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        var list = new List<SocketInfo>();
+        lock (net.SyncRoot)
+        {
+            foreach (var (fd, sock) in net.Files.Enumerate())
+            {
+                if (sock.Sk is not InetSock sk) continue;
+                uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+                var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
+                list.Add(new SocketInfo(fd, sk.Prot?.Name ?? "?", sk.State,
+                    new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued));
+            }
+        }
+        return list;
+    }
+}
