@@ -222,7 +222,7 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
     public string StatusPage()
     {
         var sb = new StringBuilder();
-        var addrs = string.Join(", ", Net.Devices.Where(d => d.Ipv4Address != 0).Select(d => $"{Ipv4Address.Format(d.Ipv4Address)} on {d.Name}"));
+        var addrs = string.Join(", ", NetStackInfo.GetInterfaces(Net).Where(d => d.Address is not null).Select(d => $"{d.Address} on {d.Name}"));
         sb.Append(CultureInfo.InvariantCulture, $"netstack {Net.Name}: {addrs}\n");
         sb.Append(CultureInfo.InvariantCulture, $"up {Stopwatch.GetElapsedTime(_started).TotalSeconds:0.0} s\n\n");
         sb.Append("services:\n");

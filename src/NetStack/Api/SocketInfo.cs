@@ -19,6 +19,15 @@ namespace NetStack.Api;
 public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPoint LocalEndPoint, IPEndPoint? RemoteEndPoint,
     int ReceiveQueue, int SendQueue);
 
+/// <summary>One device of a stack as `ip addr` would list it.</summary>
+/// <param name="Name">The interface name ("lo", "tap0").</param>
+/// <param name="IfIndex">The interface index (lo is 1).</param>
+/// <param name="Address">The IPv4 address, or null when it has none.</param>
+/// <param name="PrefixLength">The address's prefix length.</param>
+/// <param name="Mtu">The MTU.</param>
+/// <param name="IsUp">Whether the device is up.</param>
+public sealed record InterfaceInfo(string Name, int IfIndex, IPAddress? Address, int PrefixLength, int Mtu, bool IsUp);
+
 /// <summary>Read-only views of a running stack for status pages and tools, taken under its lock.</summary>
 public static class NetStackInfo
 {
@@ -38,6 +47,18 @@ public static class NetStackInfo
                     new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued));
             }
         }
+        return list;
+    }
+
+    /// <summary>The devices of <paramref name="net"/> with their addresses, by interface index.</summary>
+    public static IReadOnlyList<InterfaceInfo> GetInterfaces(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        var list = new List<InterfaceInfo>();
+        lock (net.SyncRoot)
+            foreach (var d in net.Devices)
+                list.Add(new InterfaceInfo(d.Name, d.IfIndex, d.Ipv4Address == 0 ? null : SocketConvert.ToIPAddress(d.Ipv4Address),
+                    d.Ipv4PrefixLen, d.Mtu, d.IsUp));
         return list;
     }
 }

@@ -45,7 +45,7 @@ public sealed class BsdSocket
     /// The credentials of the file (file->f_cred): the caller that created the socket, whose
     /// capabilities later checks (CAP_NET_BIND_SERVICE in bind) consult.
     /// </summary>
-    public Cred? Cred;
+    internal Cred? Cred;
     /// <summary>sock->file->f_flags: O_NONBLOCK (the only flag the socket layer reads), set by SOCK_NONBLOCK or fcntl.</summary>
     public int FileFlags;
 

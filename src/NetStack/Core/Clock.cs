@@ -31,7 +31,7 @@ public sealed class VirtualClock : IClock
     public void Set(long ns) => Volatile.Write(ref _now, ns);
 }
 
-public static class Time
+internal static class Time
 {
     public const long NsPerMs = 1_000_000;
     public const long NsPerSec = 1_000_000_000;

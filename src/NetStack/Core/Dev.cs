@@ -21,7 +21,7 @@ public sealed class PacketType
 /// The device layer: frames in from drivers, frames out to drivers.
 /// <remarks>Mirrors net/core/dev.c.</remarks>
 /// </summary>
-public static class Dev
+internal static class Dev
 {
     public const int NetRxSuccess = 0; // NET_RX_SUCCESS
     public const int NetRxDrop = 1;    // NET_RX_DROP

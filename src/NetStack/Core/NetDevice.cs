@@ -46,9 +46,9 @@ public abstract class NetDevice : IDisposable
     public readonly NetDeviceStats Stats = new();
 
     /// <summary>The device's IPv4 address and prefix (in_device's primary ifa), 0 if none.</summary>
-    public uint Ipv4Address { get; internal set; }
-    public int Ipv4PrefixLen { get; internal set; }
-    public uint Ipv4Broadcast => Ipv4PrefixLen >= 31 ? Ipv4Address : Ipv4Address | ~Wire.Ipv4Address.PrefixMask(Ipv4PrefixLen);
+    internal uint Ipv4Address { get; set; }
+    internal int Ipv4PrefixLen { get; set; }
+    internal uint Ipv4Broadcast => Ipv4PrefixLen >= 31 ? Ipv4Address : Ipv4Address | ~Wire.Ipv4Address.PrefixMask(Ipv4PrefixLen);
 
     /// <summary>
     /// Microseconds a driver's receive thread may spin asking for frames before it sleeps (0: never
@@ -72,7 +72,7 @@ public abstract class NetDevice : IDisposable
     /// Optional fault hook on the wire side of the device: it may drop, duplicate, delay or
     /// corrupt frames in either direction. Null in normal operation.
     /// </summary>
-    public IFrameFilter? Faults { get; set; }
+    internal IFrameFilter? Faults { get; set; }
 
     /// <summary>Returns one received frame in a buffer from <paramref name="pool"/>, or null when none is pending. Never blocks.</summary>
     protected internal abstract SkBuff? PollReceive(SkBuffPool pool);
@@ -119,7 +119,7 @@ public abstract class HeaderOps
 /// <see cref="OnTransmit"/> return true to let the frame through now, false when the filter took
 /// the buffer (dropped it, or holds it to release later through <see cref="NetNamespace"/> timers).
 /// </summary>
-public interface IFrameFilter
+internal interface IFrameFilter
 {
     bool OnReceive(NetDevice dev, SkBuff skb);
     bool OnTransmit(NetDevice dev, SkBuff skb);

@@ -23,7 +23,7 @@ public sealed class NetNamespace : IDisposable
     /// <summary>The stack lock. Hold it for every touch of protocol state.</summary>
     public readonly object SyncRoot = new();
     public IClock Clock { get; }
-    public readonly TimerBase Timers = new();
+    internal readonly TimerBase Timers = new();
     public readonly SkBuffPool SkbPool;
     /// <summary>net->mib: /proc/net/snmp and friends.</summary>
     public readonly SnmpMib Mib = new();
@@ -135,7 +135,7 @@ public sealed class NetNamespace : IDisposable
     // ---- netdevice notifiers ----
 
     /// <remarks>Mirrors register_netdevice_notifier_net().</remarks>
-    public void RegisterNetdeviceNotifier(NetdevNotifier nb)
+    internal void RegisterNetdeviceNotifier(NetdevNotifier nb)
     {
         lock (SyncRoot) _netdevNotifiers.Add(nb);
     }

@@ -30,7 +30,7 @@ public abstract class PernetOperations
 }
 
 /// <summary>The netdevice notifier events this stack raises (include/linux/netdevice.h: enum netdev_cmd).</summary>
-public enum NetdevEvent
+internal enum NetdevEvent
 {
     /// <summary>NETDEV_UP: the device was brought up.</summary>
     Up = 1,
@@ -43,7 +43,7 @@ public enum NetdevEvent
 /// <remarks>Mirrors include/linux/notifier.h: struct notifier_block, registered with
 /// register_netdevice_notifier_net().</remarks>
 /// </summary>
-public abstract class NetdevNotifier
+internal abstract class NetdevNotifier
 {
     /// <remarks>notifier_block.notifier_call.</remarks>
     public abstract void NotifierCall(NetdevEvent ev, NetDevice dev);

@@ -10,7 +10,7 @@ namespace NetStack.Core;
 /// <remarks>Mirrors net/core/secure_seq.c: secure_tcp_seq(), secure_tcp_ts_off(),
 /// secure_ipv4_port_ephemeral(), over lib/siphash.c: siphash_3u32().</remarks>
 /// </summary>
-public static class SecureSeq
+internal static class SecureSeq
 {
     /// <summary>
     /// ISN = F(addresses, secret) + M, where M is a clock ticking every 64 ns (RFC 6528 3: the

@@ -6,7 +6,7 @@ namespace NetStack.Core;
 /// Per-segment facts computed once when a TCP segment is parsed or built.
 /// <remarks>Mirrors include/net/tcp.h: struct tcp_skb_cb (TCP_SKB_CB(skb)).</remarks>
 /// </summary>
-public struct TcpSkbCb
+internal struct TcpSkbCb
 {
     public uint Seq;
     public uint EndSeq;
@@ -52,7 +52,7 @@ public sealed class SkBuff
     /// <summary>The socket that owns this buffer, if any (skb->sk).</summary>
     public Sock? Sk;
     /// <summary>Control block for TCP (skb->cb as TCP_SKB_CB).</summary>
-    public TcpSkbCb Cb;
+    internal TcpSkbCb Cb;
     /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>
     public uint Saddr, Daddr;
     /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>

@@ -5,7 +5,7 @@ namespace NetStack.Core;
 /// buffers, so queueing allocates nothing.
 /// <remarks>Mirrors include/linux/skbuff.h: skb_queue_tail, __skb_dequeue, skb_peek, __skb_unlink, skb_queue_purge.</remarks>
 /// </summary>
-public sealed class SkBuffQueue
+internal sealed class SkBuffQueue
 {
     public SkBuff? First { get; private set; }
     public SkBuff? Last { get; private set; }

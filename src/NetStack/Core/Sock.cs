@@ -4,7 +4,7 @@ using static NetStack.Uapi.SocketConstants;
 namespace NetStack.Core;
 
 /// <summary>The flags of sk->sk_flags, numbered as enum sock_flags (include/net/sock.h).</summary>
-public enum SockFlag
+internal enum SockFlag
 {
     Dead = 0,
     Done = 1,
@@ -134,11 +134,11 @@ public class Sock : SockCommon
     public long Drops;
 
     /// <summary>sk_receive_queue.</summary>
-    public readonly SkBuffQueue ReceiveQueue = new();
+    internal readonly SkBuffQueue ReceiveQueue = new();
     /// <summary>sk_write_queue.</summary>
-    public readonly SkBuffQueue WriteQueue = new();
+    internal readonly SkBuffQueue WriteQueue = new();
     /// <summary>sk_error_queue (IP_RECVERR). Kept for the poll mask; nothing queues on it yet.</summary>
-    public readonly SkBuffQueue ErrorQueue = new();
+    internal readonly SkBuffQueue ErrorQueue = new();
 
     /// <summary>sk_user_data: free for whoever owns the socket (experiments, kernel users).</summary>
     public object? UserData;
@@ -147,13 +147,13 @@ public class Sock : SockCommon
 
     // ---- sock_flag / sock_set_flag / sock_reset_flag ----
     /// <remarks>Mirrors sock_flag().</remarks>
-    public bool HasFlag(SockFlag f) => (Flags & (1UL << (int)f)) != 0;
+    internal bool HasFlag(SockFlag f) => (Flags & (1UL << (int)f)) != 0;
     /// <remarks>Mirrors sock_set_flag().</remarks>
-    public void SetFlag(SockFlag f) => Flags |= 1UL << (int)f;
+    internal void SetFlag(SockFlag f) => Flags |= 1UL << (int)f;
     /// <remarks>Mirrors sock_reset_flag().</remarks>
-    public void ResetFlag(SockFlag f) => Flags &= ~(1UL << (int)f);
+    internal void ResetFlag(SockFlag f) => Flags &= ~(1UL << (int)f);
     /// <remarks>Mirrors sock_valbool_flag().</remarks>
-    public void ValboolFlag(SockFlag f, bool on) { if (on) SetFlag(f); else ResetFlag(f); }
+    internal void ValboolFlag(SockFlag f, bool on) { if (on) SetFlag(f); else ResetFlag(f); }
 
     // ---- Wakeup callbacks: sk_data_ready, sk_write_space, sk_state_change, sk_error_report ----
 
@@ -195,9 +195,9 @@ public class Sock : SockCommon
     }
 
     /// <summary>The reusable async waiter for "readable/acceptable/error" (allocated on first async use).</summary>
-    public SockWaiter ReadWaiter => _readWaiter ??= new SockWaiter(this);
+    internal SockWaiter ReadWaiter => _readWaiter ??= new SockWaiter(this);
     /// <summary>The reusable async waiter for "writable/connected/error".</summary>
-    public SockWaiter WriteWaiter => _writeWaiter ??= new SockWaiter(this);
+    internal SockWaiter WriteWaiter => _writeWaiter ??= new SockWaiter(this);
 
     // ---- Allocation and init ----
 

@@ -8,7 +8,7 @@ namespace NetStack.Core;
 /// The SOL_SOCKET options, the same for every family and protocol.
 /// <remarks>Mirrors net/core/sock.c: sk_setsockopt() / sk_getsockopt() (sock_setsockopt / sock_getsockopt).</remarks>
 /// </summary>
-public static class SockOpt
+internal static class SockOpt
 {
     /// <summary>HZ of the kernel being mirrored: timeouts and linger are kept in jiffies there, which rounds what getsockopt reports back.</summary>
     private const long NsPerUs = 1000;

@@ -9,7 +9,7 @@ namespace NetStack.Core;
 /// <remarks>Mirrors include/net/sock.h: sk_wait_event() and the loops built on it (sk_wait_data,
 /// inet_wait_for_connect, inet_csk_wait_for_connect, sk_stream_wait_memory).</remarks>
 /// </summary>
-public static class SockWait
+internal static class SockWait
 {
     /// <summary>
     /// Waits until <paramref name="condition"/> holds or <paramref name="timeo"/> runs out. Call with

@@ -15,7 +15,7 @@ namespace NetStack.Core;
 /// without the lock - the same effect as RunContinuationsAsynchronously, minus its allocation.
 /// </para>
 /// </summary>
-public sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
+internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = false };
     private readonly Sock _sk;

@@ -30,7 +30,7 @@ public enum TcpState : byte
 /// <c>((1 &lt;&lt; (int)sk.State) &amp; (TcpStateF.SynSent | TcpStateF.SynRecv)) != 0</c>, or with <see cref="Is"/>.
 /// <remarks>Mirrors include/net/tcp_states.h: enum { TCPF_ESTABLISHED = (1 &lt;&lt; TCP_ESTABLISHED), ... }.</remarks>
 /// </summary>
-public static class TcpStateF
+internal static class TcpStateF
 {
     public const int Established = 1 << 1, SynSent = 1 << 2, SynRecv = 1 << 3, FinWait1 = 1 << 4, FinWait2 = 1 << 5,
         TimeWait = 1 << 6, Close = 1 << 7, CloseWait = 1 << 8, LastAck = 1 << 9, Listen = 1 << 10, Closing = 1 << 11,

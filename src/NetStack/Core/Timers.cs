@@ -5,7 +5,7 @@ namespace NetStack.Core;
 /// and keepalive timers as fields), so arming a timer allocates nothing.
 /// <remarks>Mirrors include/linux/timer.h: struct timer_list.</remarks>
 /// </summary>
-public sealed class TimerList
+internal sealed class TimerList
 {
     /// <summary>Absolute expiry in the clock's nanoseconds.</summary>
     public long Expires;
@@ -32,7 +32,7 @@ public sealed class TimerList
 /// All calls happen under the stack lock.
 /// <remarks>Mirrors kernel/time/timer.c: mod_timer, del_timer, run_timer_softirq (struct timer_base).</remarks>
 /// </summary>
-public sealed class TimerBase
+internal sealed class TimerBase
 {
     private TimerList[] _heap = new TimerList[64];
     private int _count;

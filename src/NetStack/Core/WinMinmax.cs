@@ -5,7 +5,7 @@ namespace NetStack.Core;
 /// time window, updated in O(1) without a sample history.
 /// <remarks>Mirrors include/linux/win_minmax.h: struct minmax, lib/win_minmax.c.</remarks>
 /// </summary>
-public struct WinMinmax
+internal struct WinMinmax
 {
     private struct Sample { public uint T, V; }
     private Sample _s0, _s1, _s2;

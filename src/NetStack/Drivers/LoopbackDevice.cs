@@ -8,7 +8,7 @@ namespace NetStack.Drivers;
 /// The loopback device: what is sent is received again, later, from the receive path (never
 /// re-entrantly from inside the send). <remarks>Mirrors drivers/net/loopback.c: loopback_xmit() -> netif_rx().</remarks>
 /// </summary>
-public sealed class LoopbackDevice : NetDevice
+internal sealed class LoopbackDevice : NetDevice
 {
     private readonly SkBuffQueue _backlog = new(); // touched only under the stack lock
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);

@@ -55,7 +55,7 @@ public static class Eth
 
 /// <summary>Ethernet's header_ops.</summary>
 /// <remarks>Mirrors net/ethernet/eth.c: eth_header_ops.</remarks>
-public sealed class EthHeaderOps : HeaderOps
+internal sealed class EthHeaderOps : HeaderOps
 {
     public static readonly EthHeaderOps Instance = new();
 

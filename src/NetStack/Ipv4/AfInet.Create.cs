@@ -8,7 +8,7 @@ namespace NetStack.Ipv4;
 /// PF_INET's entry in net_families[].
 /// <remarks>Mirrors net/ipv4/af_inet.c: static const struct net_proto_family inet_family_ops.</remarks>
 /// </summary>
-public sealed class InetFamilyOps : NetProtoFamily
+internal sealed class InetFamilyOps : NetProtoFamily
 {
     public static readonly InetFamilyOps Instance = new();
     public override int Family => PF_INET;

@@ -66,7 +66,7 @@ public static partial class AfInet
 
     /// <summary>The bind checks in Linux's order: family, address, privileged port, state, port.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: __inet_bind().</remarks>
-    public static int InetBindInternal(Sock sk, in SockAddr addr, Cred? cred)
+    internal static int InetBindInternal(Sock sk, in SockAddr addr, Cred? cred)
     {
         var inet = (InetSock)sk;
         var net = sk.Net;

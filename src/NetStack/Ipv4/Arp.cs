@@ -7,7 +7,7 @@ namespace NetStack.Ipv4;
 /// <summary>
 /// ARP for Ethernet/IPv4. <remarks>Mirrors net/ipv4/arp.c.</remarks>
 /// </summary>
-public static class Arp
+internal static class Arp
 {
     /// <summary>ARP in each namespace: the ARP packet type.</summary>
     /// <remarks>Mirrors net/ipv4/arp.c: arp_init() (dev_add_pack(&amp;arp_packet_type)) and arp_net_ops.</remarks>

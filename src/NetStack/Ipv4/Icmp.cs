@@ -8,7 +8,7 @@ namespace NetStack.Ipv4;
 /// ICMP: echo, errors in, errors out with rate limits.
 /// <remarks>Mirrors net/ipv4/icmp.c.</remarks>
 /// </summary>
-public static class Icmp
+internal static class Icmp
 {
     /// <summary>ICMP in each namespace: the IP protocol handler (its error handler is ping_err).</summary>
     /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;icmp_protocol, IPPROTO_ICMP), and icmp_sk_ops.</remarks>

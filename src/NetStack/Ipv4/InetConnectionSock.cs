@@ -5,7 +5,7 @@ using static NetStack.Uapi.SocketConstants;
 namespace NetStack.Ipv4;
 
 /// <summary>The delayed-ACK state of a connection (icsk->icsk_ack).</summary>
-public struct IcskAck
+internal struct IcskAck
 {
     // pending bits (enum inet_csk_ack_state_t)
     public const byte Sched = 1, Timer = 2, Pushed = 4, Pushed2 = 8, Now = 16;
@@ -37,58 +37,58 @@ public struct IcskAck
 public class InetConnectionSock : InetSock
 {
     // icsk_pending values (ICSK_TIME_*)
-    public const byte IcskTimeRetrans = 1, IcskTimeDack = 2, IcskTimeProbe0 = 3, IcskTimeLossProbe = 5, IcskTimeReoTimeout = 6;
+    internal const byte IcskTimeRetrans = 1, IcskTimeDack = 2, IcskTimeProbe0 = 3, IcskTimeLossProbe = 5, IcskTimeReoTimeout = 6;
 
     /// <summary>icsk_accept_queue.</summary>
-    public readonly RequestSockQueue AcceptQueue = new();
+    internal readonly RequestSockQueue AcceptQueue = new();
     /// <summary>icsk_bind_hash: the bind bucket holding our port.</summary>
-    public InetBindBucket? BindHash;
+    internal InetBindBucket? BindHash;
     /// <summary>icsk_timeout: when the retransmit/probe timer is due (ns).</summary>
-    public long IcskTimeout;
+    internal long IcskTimeout;
     /// <summary>icsk_retransmit_timer (also the zero-window probe timer).</summary>
-    public TimerList RetransmitTimer = null!;
+    internal TimerList RetransmitTimer = null!;
     /// <summary>icsk_delack_timer.</summary>
-    public TimerList DelackTimer = null!;
+    internal TimerList DelackTimer = null!;
     /// <summary>sk_timer: keepalive, SYN-ACK and FIN_WAIT_2 timeouts.</summary>
-    public TimerList KeepaliveTimer = null!;
+    internal TimerList KeepaliveTimer = null!;
     /// <summary>icsk_rto: the retransmission timeout (ns).</summary>
-    public long IcskRto;
+    internal long IcskRto;
     /// <summary>icsk_rto_min (TCP_BPF_RTO_MIN / route metric), ns.</summary>
-    public long IcskRtoMin;
+    internal long IcskRtoMin;
     /// <summary>icsk_pmtu_cookie: the last path MTU seen.</summary>
-    public int IcskPmtuCookie;
+    internal int IcskPmtuCookie;
     /// <summary>icsk_ca_ops: the congestion control.</summary>
-    public TcpCongestionOps CaOps = TcpReno.Instance;
+    internal TcpCongestionOps CaOps = TcpReno.Instance;
     /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
     public object? CaPriv;
     /// <summary>icsk_ca_initialized.</summary>
-    public bool CaInitialized;
+    internal bool CaInitialized;
     /// <summary>icsk_ca_state.</summary>
     public TcpCaState CaState;
     /// <summary>icsk_retransmits: retransmissions of the head since the last ACK that moved snd_una.</summary>
-    public int IcskRetransmits;
+    internal int IcskRetransmits;
     /// <summary>icsk_pending: which of the retransmit timer's jobs is scheduled (ICSK_TIME_*).</summary>
-    public byte IcskPending;
+    internal byte IcskPending;
     /// <summary>icsk_backoff: exponent of the zero-window probe backoff.</summary>
-    public int IcskBackoff;
+    internal int IcskBackoff;
     /// <summary>icsk_syn_retries: TCP_SYNCNT (0 = sysctl).</summary>
-    public int IcskSynRetries;
+    internal int IcskSynRetries;
     /// <summary>icsk_probes_out: unanswered zero-window or keepalive probes.</summary>
-    public int IcskProbesOut;
+    internal int IcskProbesOut;
     /// <summary>icsk_probes_tstamp: when the first unanswered probe was sent.</summary>
-    public long IcskProbesTstamp;
+    internal long IcskProbesTstamp;
     /// <summary>icsk_ext_hdr_len: IP options length.</summary>
-    public int IcskExtHdrLen;
+    internal int IcskExtHdrLen;
     /// <summary>icsk_ack: delayed-ACK control.</summary>
-    public IcskAck IcskAck;
+    internal IcskAck IcskAck;
     /// <summary>icsk_user_timeout: TCP_USER_TIMEOUT (ms, 0 = off).</summary>
-    public int IcskUserTimeout;
+    internal int IcskUserTimeout;
     /// <summary>rskq_defer_accept: TCP_DEFER_ACCEPT (not implemented beyond the option).</summary>
-    public int DeferAccept;
+    internal int DeferAccept;
 
     /// <summary>Creates the three timers with the protocol's handlers.</summary>
     /// <remarks>Mirrors inet_csk_init_xmit_timers().</remarks>
-    public void InetCskInitXmitTimers(Action<TimerList> retransmitHandler, Action<TimerList> delackHandler, Action<TimerList> keepaliveHandler)
+    internal void InetCskInitXmitTimers(Action<TimerList> retransmitHandler, Action<TimerList> delackHandler, Action<TimerList> keepaliveHandler)
     {
         RetransmitTimer = new TimerList(retransmitHandler, this);
         DelackTimer = new TimerList(delackHandler, this);
@@ -99,7 +99,7 @@ public class InetConnectionSock : InetSock
 
     /// <summary>Schedules the retransmit, probe or delayed-ACK timer <paramref name="when"/> ns from now (clamped to maxWhen).</summary>
     /// <remarks>Mirrors inet_csk_reset_xmit_timer().</remarks>
-    public void InetCskResetXmitTimer(byte what, long when, long maxWhen)
+    internal void InetCskResetXmitTimer(byte what, long when, long maxWhen)
     {
         if (when > maxWhen) when = maxWhen;
         long expires = Net.NowNs + when;
@@ -118,7 +118,7 @@ public class InetConnectionSock : InetSock
     }
 
     /// <remarks>Mirrors inet_csk_clear_xmit_timer().</remarks>
-    public void InetCskClearXmitTimer(byte what)
+    internal void InetCskClearXmitTimer(byte what)
     {
         if (what is IcskTimeRetrans or IcskTimeProbe0 or IcskTimeLossProbe or IcskTimeReoTimeout)
         {
@@ -133,7 +133,7 @@ public class InetConnectionSock : InetSock
     }
 
     /// <remarks>Mirrors inet_csk_clear_xmit_timers().</remarks>
-    public void InetCskClearXmitTimers()
+    internal void InetCskClearXmitTimers()
     {
         IcskPending = 0;
         IcskAck.Pending = 0;
@@ -144,34 +144,34 @@ public class InetConnectionSock : InetSock
     }
 
     /// <remarks>Mirrors inet_csk_reset_keepalive_timer().</remarks>
-    public void InetCskResetKeepaliveTimer(long len) => Net.Timers.ModTimer(KeepaliveTimer, Net.NowNs + len);
+    internal void InetCskResetKeepaliveTimer(long len) => Net.Timers.ModTimer(KeepaliveTimer, Net.NowNs + len);
 
     /// <remarks>Mirrors inet_csk_delete_keepalive_timer().</remarks>
-    public void InetCskDeleteKeepaliveTimer() => Net.Timers.DelTimer(KeepaliveTimer);
+    internal void InetCskDeleteKeepaliveTimer() => Net.Timers.DelTimer(KeepaliveTimer);
 
     /// <remarks>Mirrors inet_csk_schedule_ack().</remarks>
-    public void InetCskScheduleAck() => IcskAck.Pending |= IcskAck.Sched;
+    internal void InetCskScheduleAck() => IcskAck.Pending |= IcskAck.Sched;
 
     /// <remarks>Mirrors inet_csk_ack_scheduled().</remarks>
-    public bool InetCskAckScheduled => (IcskAck.Pending & IcskAck.Sched) != 0;
+    internal bool InetCskAckScheduled => (IcskAck.Pending & IcskAck.Sched) != 0;
 
     /// <remarks>Mirrors inet_csk_delack_init().</remarks>
-    public void InetCskDelackInit() => IcskAck = default;
+    internal void InetCskDelackInit() => IcskAck = default;
 
     /// <remarks>Mirrors inet_csk_in_pingpong_mode(): TCP_PINGPONG_THRESH is 1.</remarks>
-    public bool InetCskInPingpongMode => IcskAck.Pingpong >= 1;
+    internal bool InetCskInPingpongMode => IcskAck.Pingpong >= 1;
 
     /// <remarks>Mirrors inet_csk_enter_pingpong_mode().</remarks>
-    public void InetCskEnterPingpongMode() => IcskAck.Pingpong = 1;
+    internal void InetCskEnterPingpongMode() => IcskAck.Pingpong = 1;
 
     /// <remarks>Mirrors inet_csk_exit_pingpong_mode().</remarks>
-    public void InetCskExitPingpongMode() => IcskAck.Pingpong = 0;
+    internal void InetCskExitPingpongMode() => IcskAck.Pingpong = 0;
 
     // ---- listen / accept ----
 
     /// <summary>Moves a bound socket to LISTEN: validates the port again (now as a listener) and hashes it.</summary>
     /// <remarks>Mirrors inet_csk_listen_start().</remarks>
-    public static int InetCskListenStart(InetConnectionSock sk)
+    internal static int InetCskListenStart(InetConnectionSock sk)
     {
         var q = sk.AcceptQueue;
         q.RskqAcceptHead = q.RskqAcceptTail = null;
@@ -198,7 +198,7 @@ public class InetConnectionSock : InetSock
     /// O_NONBLOCK: -EINVAL when not listening, -EAGAIN when nothing is there in time, -EINTR.
     /// </summary>
     /// <remarks>Mirrors inet_csk_accept() and inet_csk_wait_for_connect().</remarks>
-    public static Sock? InetCskAccept(Sock sk, ref ProtoAcceptArg arg)
+    internal static Sock? InetCskAccept(Sock sk, ref ProtoAcceptArg arg)
     {
         var icsk = (InetConnectionSock)sk;
         var queue = icsk.AcceptQueue;
@@ -229,7 +229,7 @@ public class InetConnectionSock : InetSock
     /// Puts a completed child in the accept queue (behind its request) and wakes accept().
     /// </summary>
     /// <remarks>Mirrors inet_csk_reqsk_queue_add().</remarks>
-    public static TcpSock? InetCskReqskQueueAdd(TcpSock sk, TcpRequestSock req, TcpSock child)
+    internal static TcpSock? InetCskReqskQueueAdd(TcpSock sk, TcpRequestSock req, TcpSock child)
     {
         var queue = sk.AcceptQueue;
         if (sk.State != TcpState.Listen)
@@ -250,7 +250,7 @@ public class InetConnectionSock : InetSock
 
     /// <summary>Drops a child nobody will accept: reset the peer, orphan and destroy it.</summary>
     /// <remarks>Mirrors inet_child_forget().</remarks>
-    public static void InetChildForget(TcpSock sk, TcpRequestSock req, TcpSock child)
+    internal static void InetChildForget(TcpSock sk, TcpRequestSock req, TcpSock child)
     {
         child.Prot.Disconnect(child, O_NONBLOCK);
         child.Orphan();
@@ -265,7 +265,7 @@ public class InetConnectionSock : InetSock
     /// listener closed.
     /// </summary>
     /// <remarks>Mirrors inet_csk_listen_stop().</remarks>
-    public static void InetCskListenStop(TcpSock sk)
+    internal static void InetCskListenStop(TcpSock sk)
     {
         var queue = sk.AcceptQueue;
         while (queue.Remove(sk) is { } req)
@@ -278,7 +278,7 @@ public class InetConnectionSock : InetSock
 
     /// <summary>Creates the child of a listener for a completed handshake.</summary>
     /// <remarks>Mirrors inet_csk_clone_lock() (with sk_clone_lock()'s copy of the listener's settings).</remarks>
-    public static TcpSock? InetCskCloneLock(TcpSock sk, TcpRequestSock req)
+    internal static TcpSock? InetCskCloneLock(TcpSock sk, TcpRequestSock req)
     {
         if (sk.Prot.CreateSock(sk.Net) is not TcpSock newsk) return null;
         newsk.Net = sk.Net;
@@ -370,7 +370,7 @@ public class InetConnectionSock : InetSock
     /// takes even ones).
     /// </summary>
     /// <remarks>Mirrors inet_csk_get_port() with inet_csk_find_open_port() and inet_csk_update_fastreuse().</remarks>
-    public static int InetCskGetPort(TcpSock sk, ushort snum)
+    internal static int InetCskGetPort(TcpSock sk, ushort snum)
     {
         var net = sk.Net;
         var h = net.Ipv4.TcpHashinfo;
@@ -424,7 +424,7 @@ public class InetConnectionSock : InetSock
 
     /// <summary>Frees a closed, orphaned, unhashed sock.</summary>
     /// <remarks>Mirrors inet_csk_destroy_sock().</remarks>
-    public static void InetCskDestroySock(InetConnectionSock sk)
+    internal static void InetCskDestroySock(InetConnectionSock sk)
     {
         sk.Prot.Destroy(sk);
         sk.PurgeReceiveQueue();

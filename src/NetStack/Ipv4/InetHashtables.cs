@@ -5,7 +5,7 @@ using NetStack.Wire;
 namespace NetStack.Ipv4;
 
 /// <summary>The key of the established hash: the 4-tuple from our side (local address and port, foreign address and port).</summary>
-public readonly struct InetEhashKey : IEquatable<InetEhashKey>
+internal readonly struct InetEhashKey : IEquatable<InetEhashKey>
 {
     public readonly uint Laddr, Faddr;
     public readonly ushort Lport, Fport;
@@ -30,7 +30,7 @@ public readonly struct InetEhashKey : IEquatable<InetEhashKey>
 /// that still hold it.
 /// <remarks>Mirrors include/net/inet_hashtables.h: struct inet_bind_bucket.</remarks>
 /// </summary>
-public sealed class InetBindBucket
+internal sealed class InetBindBucket
 {
     public InetBindBucket(ushort port) => Port = port;
     public ushort Port { get; }
@@ -46,7 +46,7 @@ public sealed class InetBindBucket
 /// TIME_WAIT sock), listening (port -&gt; listeners) and bind (port -&gt; owners).
 /// <remarks>Mirrors include/net/inet_hashtables.h: struct inet_hashinfo (ehash, lhash2, bhash).</remarks>
 /// </summary>
-public sealed class InetHashinfo
+internal sealed class InetHashinfo
 {
     internal readonly Dictionary<InetEhashKey, SockCommon> Ehash = new();
     internal readonly Dictionary<ushort, List<TcpSock>> Lhash = new();
@@ -74,7 +74,7 @@ public sealed class InetHashinfo
 /// Lookup, hashing and port allocation for TCP sockets.
 /// <remarks>Mirrors net/ipv4/inet_hashtables.c.</remarks>
 /// </summary>
-public static class InetHashtables
+internal static class InetHashtables
 {
     /// <summary>Finds the connection, request or TIME_WAIT sock for an incoming segment's 4-tuple.</summary>
     /// <remarks>Mirrors __inet_lookup_established().</remarks>

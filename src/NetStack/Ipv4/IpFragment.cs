@@ -33,7 +33,7 @@ internal readonly record struct IpqKey(uint Saddr, uint Daddr, ushort Id, byte P
 /// <remarks>Mirrors net/ipv4/ip_fragment.c (ip_defrag, ip_frag_queue, ip_frag_reasm, ip_expire),
 /// net/ipv4/inet_fragment.c (inet_frag_queue_insert) and net/ipv4/ip_output.c (ip_do_fragment's slow path).</remarks>
 /// </summary>
-public static class IpFragment
+internal static class IpFragment
 {
     /// <summary>ICMP_EXC_FRAGTIME: fragment reassembly time exceeded.</summary>
     public const byte IcmpExcFragtime = 1;

@@ -7,7 +7,7 @@ namespace NetStack.Ipv4;
 /// <summary>
 /// IPv4 receive. <remarks>Mirrors net/ipv4/ip_input.c.</remarks>
 /// </summary>
-public static class IpInput
+internal static class IpInput
 {
     /// <summary>
     /// Validates an IPv4 packet in the order of ip_rcv_core() and delivers it locally.

@@ -9,7 +9,7 @@ namespace NetStack.Ipv4;
 /// The SOL_IP socket options shared by every inet transport.
 /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_setsockopt() / ip_getsockopt().</remarks>
 /// </summary>
-public static class IpSockglue
+internal static class IpSockglue
 {
     /// <summary>IP_PMTUDISC_OMIT: the largest IP_MTU_DISCOVER value.</summary>
     private const int IpPmtudiscOmit = 5;

@@ -7,7 +7,7 @@ namespace NetStack.Ipv4;
 /// (net.Sysctl). Times are in milliseconds unless the name says otherwise.
 /// <remarks>Mirrors struct netns_ipv4's sysctl_* fields and the neighbour table's parms.</remarks>
 /// </summary>
-public sealed class Ipv4Sysctl
+internal sealed class Ipv4Sysctl
 {
     /// <summary>net.ipv4.ip_default_ttl</summary>
     public int IpDefaultTtl = 64;

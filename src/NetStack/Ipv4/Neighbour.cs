@@ -6,7 +6,7 @@ namespace NetStack.Ipv4;
 
 /// <summary>Neighbour Unreachability Detection states (include/uapi/linux/neighbour.h: NUD_*).</summary>
 [Flags]
-public enum NudState : byte
+internal enum NudState : byte
 {
     None = 0x00,
     Incomplete = 0x01,
@@ -26,7 +26,7 @@ public enum NudState : byte
 /// <summary>
 /// One ARP cache entry. <remarks>Mirrors include/net/neighbour.h: struct neighbour.</remarks>
 /// </summary>
-public sealed class Neighbour
+internal sealed class Neighbour
 {
     internal Neighbour(NeighTable tbl, uint key, NetDevice dev)
     {
@@ -58,7 +58,7 @@ public sealed class Neighbour
 /// are re-probed when used (DELAY, PROBE) and expire (FAILED, garbage collected).
 /// <remarks>Mirrors net/core/neighbour.c (neigh_lookup, __neigh_create, neigh_update, neigh_resolve_output, neigh_timer_handler) for arp_tbl.</remarks>
 /// </summary>
-public sealed class NeighTable
+internal sealed class NeighTable
 {
     private readonly NetNamespace _net;
     private readonly Dictionary<ulong, Neighbour> _hash = new();

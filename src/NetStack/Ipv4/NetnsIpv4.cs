@@ -9,7 +9,7 @@ namespace NetStack.Ipv4;
 /// protocol, TCP's hash tables and secrets, and the sysctls. Reached as <c>net.Ipv4</c>.
 /// <remarks>Mirrors include/net/netns/ipv4.h: struct netns_ipv4.</remarks>
 /// </summary>
-public sealed class NetnsIpv4
+internal sealed class NetnsIpv4
 {
     private readonly NetNamespace _net;
 
@@ -94,7 +94,7 @@ public static class NetNamespaceIpv4
     extension(NetNamespace net)
     {
         /// <summary>net->ipv4: this namespace's IPv4 state (a net_generic slot of the inet pernet operations).</summary>
-        public NetnsIpv4 Ipv4 => net.NetGeneric<NetnsIpv4>(AfInet.InetNetOps.Instance.Id);
+        internal NetnsIpv4 Ipv4 => net.NetGeneric<NetnsIpv4>(AfInet.InetNetOps.Instance.Id);
 
         /// <summary>
         /// Registers and brings up a device, then gives it an address with its connected route (as

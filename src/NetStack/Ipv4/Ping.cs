@@ -19,7 +19,7 @@ internal sealed class PingTable
 }
 
 /// <summary>A ping socket (the kernel uses a bare inet_sock; the hashed bit is sk_hashed()).</summary>
-public sealed class PingSock : InetSock
+internal sealed class PingSock : InetSock
 {
 }
 
@@ -29,7 +29,7 @@ public sealed class PingSock : InetSock
 /// create them (as with ping_group_range = "0 2147483647").
 /// <remarks>Mirrors net/ipv4/ping.c: struct proto ping_prot.</remarks>
 /// </summary>
-public sealed class PingProt : Proto
+internal sealed class PingProt : Proto
 {
     public static readonly PingProt Instance = new();
     public override string Name => "PING";
@@ -70,7 +70,7 @@ public sealed class PingProt : Proto
 /// ICMP echo ("ping") sockets.
 /// <remarks>Mirrors net/ipv4/ping.c.</remarks>
 /// </summary>
-public static class Ping
+internal static class Ping
 {
     /// <summary>Hooks ping_rcv() into icmp_rcv() (echo replies) for every stack.</summary>
     /// <remarks>Mirrors ping_init().</remarks>

@@ -22,7 +22,7 @@ internal sealed class RawHashinfo
 /// A raw socket (struct raw_sock): an inet_sock plus the ICMP type filter.
 /// <remarks>Mirrors include/net/raw.h: struct raw_sock.</remarks>
 /// </summary>
-public sealed class RawSock : InetSock
+internal sealed class RawSock : InetSock
 {
     /// <summary>ICMP_FILTER: bit n set drops ICMP type n (struct icmp_filter).</summary>
     public uint IcmpFilter;
@@ -33,7 +33,7 @@ public sealed class RawSock : InetSock
 /// without their own IP header.
 /// <remarks>Mirrors net/ipv4/raw.c: struct proto raw_prot.</remarks>
 /// </summary>
-public sealed class RawProt : Proto
+internal sealed class RawProt : Proto
 {
     public static readonly RawProt Instance = new();
     public override string Name => "RAW";
@@ -75,7 +75,7 @@ public sealed class RawProt : Proto
 /// Raw IP sockets.
 /// <remarks>Mirrors net/ipv4/raw.c.</remarks>
 /// </summary>
-public static class Raw
+internal static class Raw
 {
     /// <summary>Raw sockets in each namespace: hooks raw_local_deliver() into ip_local_deliver() and raw_icmp_error() into icmp_unreach().</summary>
     /// <remarks>Mirrors net/ipv4/raw.c: raw_net_ops (raw_init_net).</remarks>

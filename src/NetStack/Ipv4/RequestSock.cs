@@ -11,7 +11,7 @@ namespace NetStack.Ipv4;
 /// <remarks>Mirrors include/net/request_sock.h: struct request_sock, include/net/inet_sock.h:
 /// struct inet_request_sock, include/linux/tcp.h: struct tcp_request_sock.</remarks>
 /// </summary>
-public sealed class TcpRequestSock : SockCommon
+internal sealed class TcpRequestSock : SockCommon
 {
     // ---- request_sock ----
     /// <summary>rsk_listener: the listening socket the SYN arrived on.</summary>
@@ -64,7 +64,7 @@ public sealed class TcpRequestSock : SockCommon
 /// in the established hash) and the FIFO of completed connections waiting for accept().
 /// <remarks>Mirrors include/net/request_sock.h: struct request_sock_queue (qlen, young, rskq_accept_head/tail).</remarks>
 /// </summary>
-public sealed class RequestSockQueue
+internal sealed class RequestSockQueue
 {
     public TcpRequestSock? RskqAcceptHead, RskqAcceptTail;
     /// <summary>qlen: requests in SYN_RECV.</summary>

@@ -16,7 +16,7 @@ public readonly record struct Rtable(RtnType Type, NetDevice Dev, uint Gateway, 
 }
 
 /// <summary>One route: a prefix reached through a device, directly or via a gateway (struct fib_alias + fib_info).</summary>
-public sealed record FibEntry(uint Dst, int PrefixLen, uint Gateway, NetDevice Dev, uint PrefSrc = 0, int Metric = 0)
+internal sealed record FibEntry(uint Dst, int PrefixLen, uint Gateway, NetDevice Dev, uint PrefSrc = 0, int Metric = 0)
 {
     public bool Matches(uint daddr) => (daddr & Ipv4Address.PrefixMask(PrefixLen)) == (Dst & Ipv4Address.PrefixMask(PrefixLen));
     public override string ToString() =>
@@ -30,7 +30,7 @@ public sealed record FibEntry(uint Dst, int PrefixLen, uint Gateway, NetDevice D
 /// routes; the kernel's LC-trie earns its keep only with many).
 /// <remarks>Mirrors net/ipv4/fib_trie.c: fib_table_lookup() for RT_TABLE_MAIN.</remarks>
 /// </summary>
-public sealed class FibTable
+internal sealed class FibTable
 {
     private readonly NetNamespace _net;
     private FibEntry[] _entries = Array.Empty<FibEntry>(); // sorted: longest prefix first, then metric
@@ -165,7 +165,7 @@ public static class Route
 /// <summary>
 /// Address configuration. <remarks>Mirrors net/ipv4/devinet.c: inet_insert_ifa() and fib_add_ifaddr().</remarks>
 /// </summary>
-public static class InetAddress
+internal static class InetAddress
 {
     /// <summary>Sets the device's address and adds its connected route, then announces it (gratuitous ARP).</summary>
     public static void InetInsertIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)

@@ -12,7 +12,7 @@ namespace NetStack.Ipv4;
 /// disconnect, poll, options, and the state bookkeeping shared by everything else.
 /// <remarks>Mirrors net/ipv4/tcp.c.</remarks>
 /// </summary>
-public static class Tcp
+internal static class Tcp
 {
     /// <summary>TCP_FIN_TIMEOUT_MAX (120 s) for TCP_LINGER2.</summary>
     private const int TcpFinTimeoutMaxMs = 120_000;

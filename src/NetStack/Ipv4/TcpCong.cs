@@ -208,7 +208,7 @@ public static class TcpCong
 /// TCP Reno (RFC 5681): slow start, additive increase, halve on loss. Always available.
 /// <remarks>Mirrors net/ipv4/tcp_cong.c: tcp_reno (tcp_reno_cong_avoid, tcp_reno_ssthresh, tcp_reno_undo_cwnd).</remarks>
 /// </summary>
-public sealed class TcpReno : TcpCongestionOps
+internal sealed class TcpReno : TcpCongestionOps
 {
     public static readonly TcpReno Instance = new();
     public override string Name => "reno";

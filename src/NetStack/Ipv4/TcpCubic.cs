@@ -9,7 +9,7 @@ namespace NetStack.Ipv4;
 /// start ends at the first loss, as with hystart=0.
 /// <remarks>Mirrors net/ipv4/tcp_cubic.c (struct bictcp, cubictcp_*).</remarks>
 /// </summary>
-public sealed class TcpCubic : TcpCongestionOps
+internal sealed class TcpCubic : TcpCongestionOps
 {
     public static readonly TcpCubic Instance = new();
 

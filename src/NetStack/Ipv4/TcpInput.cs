@@ -12,7 +12,7 @@ namespace NetStack.Ipv4;
 /// loss marking), in-order and out-of-order data, FIN, delayed ACKs and window updates.
 /// <remarks>Mirrors net/ipv4/tcp_input.c.</remarks>
 /// </summary>
-public static class TcpInput
+internal static class TcpInput
 {
     // tcp_ack() flags (FLAG_*)
     internal const int FlagData = 0x01, FlagWinUpdate = 0x02, FlagDataAcked = 0x04, FlagRetransDataAcked = 0x08,

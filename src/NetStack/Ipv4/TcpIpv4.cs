@@ -10,7 +10,7 @@ namespace NetStack.Ipv4;
 /// tcp_prot: what TCP provides to the socket layer.
 /// <remarks>Mirrors net/ipv4/tcp_ipv4.c: struct proto tcp_prot.</remarks>
 /// </summary>
-public sealed class TcpProt : Proto
+internal sealed class TcpProt : Proto
 {
     public static readonly TcpProt Instance = new();
     public override string Name => "TCP";
@@ -41,7 +41,7 @@ public sealed class TcpProt : Proto
 /// TCP over IPv4: receive and demultiplex, connect, resets and ACKs without a socket, ICMP errors.
 /// <remarks>Mirrors net/ipv4/tcp_ipv4.c.</remarks>
 /// </summary>
-public static class TcpIpv4
+internal static class TcpIpv4
 {
     /// <summary>TCP in each namespace: the IP protocol handler and the constant rows of its MIB.</summary>
     /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;tcp_protocol, IPPROTO_TCP), and tcp_sk_ops (tcp_sk_init).</remarks>

@@ -10,7 +10,7 @@ namespace NetStack.Ipv4;
 /// <remarks>Mirrors include/net/inet_timewait_sock.h: struct inet_timewait_sock and
 /// include/linux/tcp.h: struct tcp_timewait_sock.</remarks>
 /// </summary>
-public sealed class TcpTimewaitSock : SockCommon
+internal sealed class TcpTimewaitSock : SockCommon
 {
     // ---- inet_timewait_sock: the 4-tuple, reuse and bound device are sock_common's (tw_daddr is __tw_common.skc_daddr...) ----
     public ref uint TwDaddr => ref SkcDaddr;
@@ -49,14 +49,14 @@ public sealed class TcpTimewaitSock : SockCommon
 }
 
 /// <summary>What the TIME_WAIT processing asks the caller to do (enum tcp_tw_status).</summary>
-public enum TcpTwStatus { Success, Rst, Ack, Syn }
+internal enum TcpTwStatus { Success, Rst, Ack, Syn }
 
 /// <summary>
 /// Request socks (SYN_RECV) and TIME_WAIT socks: the minimal sockets of TCP.
 /// <remarks>Mirrors net/ipv4/tcp_minisocks.c, with the request-queue parts of net/ipv4/inet_connection_sock.c
 /// and net/ipv4/inet_timewait_sock.c.</remarks>
 /// </summary>
-public static class TcpMinisocks
+internal static class TcpMinisocks
 {
     // ---- request socks ----
 

@@ -10,7 +10,7 @@ namespace NetStack.Ipv4;
 /// window selection and MSS.
 /// <remarks>Mirrors net/ipv4/tcp_output.c.</remarks>
 /// </summary>
-public static class TcpOutput
+internal static class TcpOutput
 {
     /// <summary>MAX_TCP_OPTION_SPACE.</summary>
     public const int MaxTcpOptionSpace = 40;
@@ -919,7 +919,7 @@ public static class TcpOutput
 }
 
 /// <summary>Bits of TCP_SKB_CB(skb)->sacked.</summary>
-public static class TcpSkbCbSacked
+internal static class TcpSkbCbSacked
 {
     public const byte SackedAcked = 0x01;   // TCPCB_SACKED_ACKED: SKB ACK'd by a SACK block
     public const byte SackedRetrans = 0x02; // TCPCB_SACKED_RETRANS: SKB retransmitted

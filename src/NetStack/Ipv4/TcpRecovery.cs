@@ -8,7 +8,7 @@ namespace NetStack.Ipv4;
 /// segment known delivered, its RTT, and the reordering-window adaptation.
 /// <remarks>Mirrors include/linux/tcp.h: struct tcp_rack.</remarks>
 /// </summary>
-public struct TcpRack
+internal struct TcpRack
 {
     /// <summary>mstamp: (re)sent time of the most recently (s)acked segment (ns).</summary>
     public long Mstamp;
@@ -37,7 +37,7 @@ public struct TcpRack
 /// "sufficiently" is the RACK RTT plus a reordering window of min_rtt/4 that D-SACKs widen.
 /// <remarks>Mirrors net/ipv4/tcp_recovery.c.</remarks>
 /// </summary>
-public static class TcpRecovery
+internal static class TcpRecovery
 {
     /// <summary>TCP_RACK_RECOVERY_THRESH: recoveries the widened reordering window persists.</summary>
     public const byte TcpRackRecoveryThresh = 16;

@@ -9,7 +9,7 @@ namespace NetStack.Ipv4;
 /// ACKs, keepalive and the orphaned FIN_WAIT_2 timeout.
 /// <remarks>Mirrors net/ipv4/tcp_timer.c.</remarks>
 /// </summary>
-public static class TcpTimer
+internal static class TcpTimer
 {
     /// <summary>TCP_TIMEOUT_MIN (2 jiffies).</summary>
     public static readonly long TcpTimeoutMin = Time.Ms(2);

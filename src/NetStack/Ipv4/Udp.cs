@@ -45,7 +45,7 @@ internal sealed class UdpTable
 /// A UDP socket (struct udp_sock): an inet_sock plus whether it is in the port table.
 /// <remarks>Mirrors include/linux/udp.h: struct udp_sock.</remarks>
 /// </summary>
-public class UdpSock : InetSock
+internal class UdpSock : InetSock
 {
 }
 
@@ -53,7 +53,7 @@ public class UdpSock : InetSock
 /// udp_prot: what SOCK_DGRAM/IPPROTO_UDP sockets are made of.
 /// <remarks>Mirrors net/ipv4/udp.c: struct proto udp_prot.</remarks>
 /// </summary>
-public sealed class UdpProt : Proto
+internal sealed class UdpProt : Proto
 {
     public static readonly UdpProt Instance = new();
     public override string Name => "UDP";
@@ -94,7 +94,7 @@ public sealed class UdpProt : Proto
 /// The User Datagram Protocol: port binding, send, receive, ICMP errors.
 /// <remarks>Mirrors net/ipv4/udp.c (and net/ipv4/datagram.c for connect).</remarks>
 /// </summary>
-public static class Udp
+internal static class Udp
 {
     /// <summary>UDP in each namespace: the IP protocol handler.</summary>
     /// <remarks>Mirrors inet_init(): inet_add_protocol(&amp;udp_protocol, IPPROTO_UDP), and udp_sysctl_ops.</remarks>

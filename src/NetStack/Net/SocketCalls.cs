@@ -571,7 +571,7 @@ internal sealed class SockNetOps : PernetOperations
 }
 
 /// <summary>The socket layer's members on <see cref="NetNamespace"/>.</summary>
-public static class NetNamespaceSockets
+internal static class NetNamespaceSockets
 {
     extension(NetNamespace net)
     {

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>An ARP packet for Ethernet/IPv4 (struct arphdr followed by the four addresses).</summary>
-public readonly ref struct ArpPacket
+internal readonly ref struct ArpPacket
 {
     public const int Length = 28;
     public const ushort HrdEther = 1;     // ARPHRD_ETHER
@@ -41,7 +41,7 @@ public readonly ref struct ArpPacket
 }
 
 /// <summary>The value form of an Ethernet/IPv4 ARP packet.</summary>
-public record struct ArpRepr(ushort Operation, MacAddress SenderHardware, uint SenderProtocol, MacAddress TargetHardware, uint TargetProtocol)
+internal record struct ArpRepr(ushort Operation, MacAddress SenderHardware, uint SenderProtocol, MacAddress TargetHardware, uint TargetProtocol)
 {
     /// <summary>Parses a checked packet; false if it is not Ethernet/IPv4 ARP.</summary>
     public static bool TryParse(in ArpPacket p, out ArpRepr repr)

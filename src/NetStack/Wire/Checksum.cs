@@ -7,7 +7,7 @@ namespace NetStack.Wire;
 /// The Internet checksum (RFC 1071) and the IPv4 pseudo-header.
 /// <remarks>Mirrors include/net/checksum.h: csum_partial, csum_fold, csum_tcpudp_magic.</remarks>
 /// </summary>
-public static class Checksum
+internal static class Checksum
 {
     /// <summary>Adds the 16-bit big-endian words of <paramref name="data"/> to <paramref name="sum"/> (unfolded, 64-bit accumulator).</summary>
     public static ulong Partial(ReadOnlySpan<byte> data, ulong sum = 0)

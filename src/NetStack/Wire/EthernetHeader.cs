@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>EtherType values (include/uapi/linux/if_ether.h).</summary>
-public static class EthP
+internal static class EthP
 {
     public const ushort IP = 0x0800;
     public const ushort ARP = 0x0806;
@@ -16,7 +16,7 @@ public static class EthP
 /// <summary>
 /// An Ethernet II header view (struct ethhdr): destination, source, EtherType.
 /// </summary>
-public readonly ref struct EthernetHeader
+internal readonly ref struct EthernetHeader
 {
     public const int Length = 14; // ETH_HLEN
     public const int DstOffset = 0, SrcOffset = 6, TypeOffset = 12;
@@ -42,7 +42,7 @@ public readonly ref struct EthernetHeader
 }
 
 /// <summary>A value form of the Ethernet header.</summary>
-public record struct EthernetRepr(MacAddress Destination, MacAddress Source, ushort EtherType)
+internal record struct EthernetRepr(MacAddress Destination, MacAddress Source, ushort EtherType)
 {
     public static EthernetRepr Parse(in EthernetHeader h) => new(h.Destination, h.Source, h.EtherType);
 

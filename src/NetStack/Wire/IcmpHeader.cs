@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>ICMP types and codes (include/uapi/linux/icmp.h).</summary>
-public static class IcmpType
+internal static class IcmpType
 {
     public const byte EchoReply = 0;
     public const byte DestUnreach = 3;
@@ -37,7 +37,7 @@ public static class IcmpType
 }
 
 /// <summary>An ICMP header view (struct icmphdr): type, code, checksum, and the 4-byte rest (id/sequence for echo).</summary>
-public readonly ref struct IcmpHeader
+internal readonly ref struct IcmpHeader
 {
     public const int Length = 8;
     public readonly Span<byte> Buffer;
@@ -71,7 +71,7 @@ public readonly ref struct IcmpHeader
 }
 
 /// <summary>The value form of an ICMP header (no payload).</summary>
-public record struct IcmpRepr(byte Type, byte Code, uint Rest)
+internal record struct IcmpRepr(byte Type, byte Code, uint Rest)
 {
     public static IcmpRepr Parse(in IcmpHeader h) => new(h.Type, h.Code, h.Rest);
 

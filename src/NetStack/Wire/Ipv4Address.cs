@@ -6,7 +6,7 @@ namespace NetStack.Wire;
 /// IPv4 addresses are plain <c>uint</c>s in host byte order inside the stack (cheap to compare,
 /// hash and store); headers convert at the wire. These helpers parse and print them.
 /// </summary>
-public static class Ipv4Address
+internal static class Ipv4Address
 {
     public const uint Any = 0;            // INADDR_ANY
     public const uint Broadcast = 0xFFFFFFFF; // INADDR_BROADCAST

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>IP protocol numbers (include/uapi/linux/in.h).</summary>
-public static class IpProto
+internal static class IpProto
 {
     public const int IP = 0;
     public const int ICMP = 1;
@@ -17,7 +17,7 @@ public static class IpProto
 /// <summary>
 /// An IPv4 header view (struct iphdr). Offsets as constants; accessors are one line each.
 /// </summary>
-public readonly ref struct Ipv4Header
+internal readonly ref struct Ipv4Header
 {
     public const int MinLength = 20;
     public const ushort FlagDF = 0x4000, FlagMF = 0x2000, OffsetMask = 0x1FFF;
@@ -79,10 +79,10 @@ public readonly ref struct Ipv4Header
     public Span<byte> Payload => Buffer[HeaderLength..TotalLength];
 }
 
-public enum Ipv4ParseResult { Ok, Truncated, BadHeader, TotalLengthTooLong, TotalLengthTooShort }
+internal enum Ipv4ParseResult { Ok, Truncated, BadHeader, TotalLengthTooLong, TotalLengthTooShort }
 
 /// <summary>The value form of an option-less IPv4 header.</summary>
-public record struct Ipv4Repr(uint Source, uint Destination, byte Protocol, int PayloadLength, byte Ttl = 64, byte Tos = 0, ushort Id = 0, bool DontFragment = true)
+internal record struct Ipv4Repr(uint Source, uint Destination, byte Protocol, int PayloadLength, byte Ttl = 64, byte Tos = 0, ushort Id = 0, bool DontFragment = true)
 {
     public static Ipv4Repr Parse(in Ipv4Header h) =>
         new(h.Source, h.Destination, h.Protocol, h.TotalLength - h.HeaderLength, h.Ttl, h.Tos, h.Id, h.DontFragment);

@@ -13,7 +13,7 @@ namespace NetStack.Wire;
 /// </para>
 /// <remarks>Mirrors include/net/tcp.h: before(), after(), between().</remarks>
 /// </summary>
-public readonly record struct SeqNumber(uint Value) : IComparable<SeqNumber>
+internal readonly record struct SeqNumber(uint Value) : IComparable<SeqNumber>
 {
     public static implicit operator SeqNumber(uint v) => new(v);
     public static explicit operator uint(SeqNumber s) => s.Value;

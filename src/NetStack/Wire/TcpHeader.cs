@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>TCP header flag bits (the low byte of th->doff_res_flags: TCPHDR_*).</summary>
-public static class TcpFlags
+internal static class TcpFlags
 {
     public const byte FIN = 0x01;
     public const byte SYN = 0x02;
@@ -32,13 +32,13 @@ public static class TcpFlags
 }
 
 /// <summary>Why a TCP header could not be parsed.</summary>
-public enum TcpParseResult { Ok, Truncated, BadDataOffset }
+internal enum TcpParseResult { Ok, Truncated, BadDataOffset }
 
 /// <summary>
 /// A TCP segment view (struct tcphdr followed by options and payload). The span covers the whole
 /// segment, so <see cref="Payload"/> and the checksum are available from the view.
 /// </summary>
-public readonly ref struct TcpHeader
+internal readonly ref struct TcpHeader
 {
     public const int MinLength = 20;
     /// <summary>The largest header: data offset 15.</summary>
@@ -108,7 +108,7 @@ public readonly ref struct TcpHeader
 /// The value form of a TCP header with its options, without the payload, so it can be stored and
 /// compared in tests. Options are emitted in the kernel's layout (tcp_options_write()).
 /// </summary>
-public record struct TcpRepr
+internal record struct TcpRepr
 {
     public ushort SrcPort;
     public ushort DstPort;
@@ -194,4 +194,4 @@ public record struct TcpRepr
 }
 
 /// <summary>The timestamps option's two values (RFC 7323).</summary>
-public readonly record struct TcpTimestamp(uint TsVal, uint TsEcr);
+internal readonly record struct TcpTimestamp(uint TsVal, uint TsEcr);

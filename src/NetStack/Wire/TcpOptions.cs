@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace NetStack.Wire;
 
 /// <summary>TCP option kinds and lengths (include/net/tcp.h: TCPOPT_*, TCPOLEN_*).</summary>
-public static class TcpOpt
+internal static class TcpOpt
 {
     public const byte EOL = 0;
     public const byte NOP = 1;
@@ -29,13 +29,13 @@ public static class TcpOpt
 }
 
 /// <summary>One SACK block: [Start, End) in sequence space.</summary>
-public readonly record struct SackBlock(uint Start, uint End)
+internal readonly record struct SackBlock(uint Start, uint End)
 {
     public override string ToString() => $"{{{Start}:{End}}}";
 }
 
 /// <summary>Up to four SACK blocks by value (the option's room), comparable and copyable.</summary>
-public record struct TcpSackBlocks
+internal record struct TcpSackBlocks
 {
     public SackBlock B0, B1, B2, B3;
     public int Count;
@@ -77,7 +77,7 @@ public record struct TcpSackBlocks
 /// them count (MSS, window scale and SACK-permitted only on a SYN; timestamps only when
 /// negotiated...: those rules live in TcpInput.ParseOptions, as tcp_parse_options() applies them).
 /// </summary>
-public struct TcpOptionsParsed
+internal struct TcpOptionsParsed
 {
     /// <summary>MSS value; 0 when absent (a zero MSS is ignored as the kernel does).</summary>
     public ushort Mss;
@@ -92,7 +92,7 @@ public struct TcpOptionsParsed
 }
 
 /// <summary>The options to put on an outgoing segment (struct tcp_out_options).</summary>
-public struct TcpOptionsOut
+internal struct TcpOptionsOut
 {
     public ushort Mss;
     public bool SackPermitted;
@@ -173,7 +173,7 @@ public struct TcpOptionsOut
 }
 
 /// <summary>TCP option parsing. <remarks>Mirrors net/ipv4/tcp_input.c: tcp_parse_options() (the wire part).</remarks></summary>
-public static class TcpOptions
+internal static class TcpOptions
 {
     /// <summary>
     /// Walks the option bytes with the kernel's robustness rules: EOL ends the list; NOP is one

@@ -4,7 +4,7 @@ namespace NetStack.Wire;
 
 /// <summary>A UDP header view (struct udphdr): source port, destination port, length, checksum.</summary>
 /// <remarks>Mirrors include/uapi/linux/udp.h: struct udphdr.</remarks>
-public readonly ref struct UdpHeader
+internal readonly ref struct UdpHeader
 {
     public const int Length = 8;
     /// <summary>CSUM_MANGLED_0: a computed checksum of 0 is sent as 0xFFFF (0 means "no checksum").</summary>
@@ -57,7 +57,7 @@ public readonly ref struct UdpHeader
 }
 
 /// <summary>The value form of a UDP header (no payload).</summary>
-public record struct UdpRepr(ushort SourcePort, ushort DestinationPort, int PayloadLength)
+internal record struct UdpRepr(ushort SourcePort, ushort DestinationPort, int PayloadLength)
 {
     public static UdpRepr Parse(in UdpHeader h) => new(h.SourcePort, h.DestinationPort, h.Len - UdpHeader.Length);
 

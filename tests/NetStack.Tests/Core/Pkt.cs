@@ -58,7 +58,7 @@ public static class Pkt
             Ip(src ?? OneStack.PeerAddr, dst ?? OneStack.Addr, IpProto.ICMP, EchoRequest(id, seq, PingData(dataLen))));
 
     /// <summary>Parses a sent frame as IPv4 inside Ethernet; fails the test if it is not.</summary>
-    public static (EthernetRepr Eth, Ipv4Repr Ip, byte[] Payload) ParseIp(byte[] frame)
+    internal static (EthernetRepr Eth, Ipv4Repr Ip, byte[] Payload) ParseIp(byte[] frame)
     {
         Assert.True(EthernetHeader.TryCreate(frame, out var eth));
         Assert.Equal(EthP.IP, eth.EtherType);
@@ -67,7 +67,7 @@ public static class Pkt
         return (EthernetRepr.Parse(eth), Ipv4Repr.Parse(ip), ip.Payload.ToArray());
     }
 
-    public static (EthernetRepr Eth, ArpRepr Arp) ParseArp(byte[] frame)
+    internal static (EthernetRepr Eth, ArpRepr Arp) ParseArp(byte[] frame)
     {
         Assert.True(EthernetHeader.TryCreate(frame, out var eth));
         Assert.Equal(EthP.ARP, eth.EtherType);

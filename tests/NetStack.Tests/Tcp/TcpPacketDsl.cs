@@ -51,8 +51,8 @@ public sealed record Seg
     public ushort Mss;
     public sbyte WindowScale = -1;
     public bool SackPermitted;
-    public TcpTimestamp? Timestamp;
-    public TcpSackBlocks Sack;
+    internal TcpTimestamp? Timestamp;
+    internal TcpSackBlocks Sack;
     public ushort SrcPort, DstPort;
 
     public override string ToString() =>
@@ -98,7 +98,7 @@ public sealed class TcpFixture : IDisposable
     /// <summary>Our SYN (active fixtures), for its options and timestamp.</summary>
     public Seg? OurSyn;
 
-    public TcpFixture(Action<Ipv4Sysctl>? configure = null)
+    internal TcpFixture(Action<Ipv4Sysctl>? configure = null)
     {
         Net = new NetNamespace("dut", Clock);
         Sysctl.TcpTimestamps = false;
@@ -111,7 +111,7 @@ public sealed class TcpFixture : IDisposable
         Dev.Sent.Clear(); // the gratuitous ARP
     }
 
-    public Ipv4Sysctl Sysctl => Net.Ipv4.Sysctl;
+    internal Ipv4Sysctl Sysctl => Net.Ipv4.Sysctl;
     public FdTable Files => Net.Files;
 
     /// <summary>The connection's sock (also after close()), or the listener's when there is no connection.</summary>
@@ -121,7 +121,7 @@ public sealed class TcpFixture : IDisposable
     // ---- fixtures per state ----
 
     /// <summary>LISTEN on port 80 (non-blocking), backlog 8.</summary>
-    public static TcpFixture Listening(Action<Ipv4Sysctl>? configure = null, int backlog = 8)
+    internal static TcpFixture Listening(Action<Ipv4Sysctl>? configure = null, int backlog = 8)
     {
         var f = new TcpFixture(configure);
         f.ListenFd = f.Socket();
@@ -131,7 +131,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>A request in SYN_RECEIVED: the peer's SYN was answered with our SYN-ACK.</summary>
-    public static TcpFixture SynReceived(Action<Ipv4Sysctl>? configure = null)
+    internal static TcpFixture SynReceived(Action<Ipv4Sysctl>? configure = null)
     {
         var f = Listening(configure);
         f.Send(TcpFlags.SYN, seq: f.RemoteIss, mss: 1460);
@@ -141,7 +141,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>ESTABLISHED by a passive open, accepted: Fd is the connection.</summary>
-    public static TcpFixture EstablishedPassive(Action<Ipv4Sysctl>? configure = null)
+    internal static TcpFixture EstablishedPassive(Action<Ipv4Sysctl>? configure = null)
     {
         var f = SynReceived(configure);
         f.Send(TcpFlags.ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
@@ -154,7 +154,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>SYN_SENT: connect() sent our SYN to the peer.</summary>
-    public static TcpFixture SynSent(Action<Ipv4Sysctl>? configure = null)
+    internal static TcpFixture SynSent(Action<Ipv4Sysctl>? configure = null)
     {
         var f = new TcpFixture(configure);
         f.Fd = f.Socket();
@@ -171,7 +171,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>ESTABLISHED by an active open: the peer's SYN-ACK was acknowledged.</summary>
-    public static TcpFixture Established(Action<Ipv4Sysctl>? configure = null)
+    internal static TcpFixture Established(Action<Ipv4Sysctl>? configure = null)
     {
         var f = SynSent(configure);
         f.Send(TcpFlags.SYN | TcpFlags.ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460);
@@ -300,7 +300,7 @@ public sealed class TcpFixture : IDisposable
     }
 
     /// <summary>The peer sends a segment; the stack processes it at once.</summary>
-    public void Send(byte flags, uint seq, uint ack = 0, byte[]? payload = null, ushort? window = null, ushort mss = 0,
+    internal void Send(byte flags, uint seq, uint ack = 0, byte[]? payload = null, ushort? window = null, ushort mss = 0,
         sbyte ws = -1, bool sackPerm = false, TcpTimestamp? ts = null, TcpSackBlocks sack = default, ushort srcPort = 0, bool badChecksum = false)
     {
         Send(new Seg
