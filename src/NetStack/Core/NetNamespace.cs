@@ -21,7 +21,7 @@ namespace NetStack.Core;
 public sealed class NetNamespace : IDisposable
 {
     /// <summary>The stack lock. Hold it for every touch of protocol state.</summary>
-    public readonly object SyncRoot = new();
+    internal readonly object SyncRoot = new();
     public IClock Clock { get; }
     internal readonly TimerBase Timers = new();
     public readonly SkBuffPool SkbPool;

@@ -109,6 +109,19 @@ public static class NetNamespaceIpv4
             }
         }
 
+        /// <summary>
+        /// Registers and brings up a device with an IPv4 address and its connected route (`ip link set
+        /// up` and `ip addr add ADDRESS/PREFIX dev DEV`), announced with a gratuitous ARP.
+        /// </summary>
+        public void AddDevice(NetDevice dev, System.Net.IPAddress address, int prefixLen)
+        {
+            ArgumentNullException.ThrowIfNull(address);
+            Span<byte> b = stackalloc byte[16];
+            if (!address.TryWriteBytes(b, out int n) || n != 4) throw new ArgumentException($"{address} is not an IPv4 address", nameof(address));
+            if (prefixLen is < 0 or > 32) throw new ArgumentOutOfRangeException(nameof(prefixLen));
+            net.AddDevice(dev, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b), prefixLen);
+        }
+
         /// <remarks>Mirrors net/ipv4/protocol.c: inet_add_protocol(): 0, or -1 when the slot is taken.</remarks>
         public int InetAddProtocol(NetProtocol prot, int protocol)
         {
