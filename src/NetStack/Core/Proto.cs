@@ -122,5 +122,6 @@ public abstract class Proto
     /// <summary>Sockets currently allocated with this protocol (prot->sockets_allocated).</summary>
     public long SocketsAllocated;
 
+    /// <summary>The protocol's <see cref="Name"/> ("TCP", "UDP").</summary>
     public override string ToString() => Name;
 }

@@ -78,8 +78,10 @@ public class Sock : SockCommon
     public const long MaxScheduleTimeout = long.MaxValue;
 
     // sk_reuse values.
+    /// <summary>sk->sk_reuse values (include/net/sock.h: SK_NO_REUSE, SK_CAN_REUSE (SO_REUSEADDR), SK_FORCE_REUSE).</summary>
     public const byte SkNoReuse = 0, SkCanReuse = 1, SkForceReuse = 2;
     // sk_userlocks bits.
+    /// <summary>sk->sk_userlocks bits (include/net/sock.h: SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK set by SO_SNDBUF/SO_RCVBUF; SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK set by an explicit bind).</summary>
     public const int SockSndbufLock = 1, SockRcvbufLock = 2, SockBindaddrLock = 4, SockBindportLock = 8;
 
     /// <summary>sk->sk_prot: the transport's table.</summary>
@@ -326,5 +328,6 @@ public class Sock : SockCommon
         while (ReceiveQueue.Dequeue() is { } skb) SkbFreeDatagram(skb);
     }
 
+    /// <summary>A debugging description: the sock's type, protocol and state.</summary>
     public override string ToString() => $"{GetType().Name}({Prot?.Name} {State})";
 }

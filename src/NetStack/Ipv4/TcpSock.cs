@@ -130,11 +130,17 @@ public sealed class TcpSock : InetConnectionSock
     internal uint RttSeq;
 
     // ---- Congestion control ----
+    /// <summary>snd_cwnd: the congestion window, in segments.</summary>
     public uint SndCwnd = TcpInitCwnd;
+    /// <summary>snd_ssthresh: the slow-start threshold, in segments (infinite until the first loss).</summary>
     public uint SndSsthresh = TcpCong.InfiniteSsthresh;
+    /// <summary>snd_cwnd_cnt: the linear-increase counter (ACKed segments toward the next cwnd increment).</summary>
     public uint SndCwndCnt;
+    /// <summary>snd_cwnd_clamp: the ceiling snd_cwnd may never exceed.</summary>
     public uint SndCwndClamp = ~0u;
+    /// <summary>prior_cwnd: snd_cwnd before entering recovery or loss (for undo and PRR).</summary>
     public uint PriorCwnd;
+    /// <summary>prior_ssthresh: ssthresh saved before recovery or loss, restored when the loss proves spurious (undo).</summary>
     public uint PriorSsthresh;
     /// <summary>packets_out: segments in the retransmit queue ("in flight" before SACK/loss accounting).</summary>
     public uint PacketsOut;
@@ -271,6 +277,7 @@ public sealed class TcpSock : InetConnectionSock
         }
     }
 
+    /// <summary>A debugging description: state, endpoints, snd_una, snd_nxt, rcv_nxt and cwnd.</summary>
     public override string ToString() =>
         $"TCP {State} {Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Ipv4Address.Format(InetDaddr)}:{InetDport} una {SndUna} nxt {SndNxt} rcv {RcvNxt} cwnd {SndCwnd}";
 }
