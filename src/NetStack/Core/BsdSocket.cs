@@ -28,7 +28,7 @@ public sealed class BsdSocket
     /// <summary>Bit numbers in <see cref="Flags"/> (include/linux/net.h: SOCK_NOSPACE, SOCK_PASSCRED, SOCK_PASSSEC, SOCK_CUSTOM_SOCKOPT).</summary>
     public const int SockNospace = 2, SockPassCred = 3, SockPassSec = 4, SockCustomSockopt = 6;
 
-    /// <summary>An unconnected socket of <paramref name="net"/> with no operations and no sock yet.</summary>
+    /// <summary>A new socket of <paramref name="net"/> with no-op operations (<see cref="ProtoOps.NoOps"/>) and no sock yet.</summary>
     /// <remarks>Mirrors net/socket.c: sock_alloc(); the family's create() then sets <see cref="Ops"/> and <see cref="Sk"/>.</remarks>
     public BsdSocket(NetNamespace net) => Net = net;
 

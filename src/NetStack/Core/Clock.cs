@@ -27,7 +27,7 @@ public sealed class MonotonicClock : IClock
 public sealed class VirtualClock : IClock
 {
     private long _now;
-    /// <summary>A virtual clock reading <paramref name="startNs"/> (1 s by default, so that time 0 stays distinguishable).</summary>
+    /// <summary>A virtual clock reading <paramref name="startNs"/> (1 s by default).</summary>
     public VirtualClock(long startNs = 1_000_000_000) => _now = startNs;
     /// <inheritdoc/>
     public long NowNs => Volatile.Read(ref _now);

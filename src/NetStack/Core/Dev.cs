@@ -3,7 +3,7 @@ namespace NetStack.Core;
 /// <summary>A handler for one EtherType. <remarks>Mirrors include/linux/netdevice.h: struct packet_type.</remarks></summary>
 public sealed class PacketType
 {
-    /// <summary>A handler for EtherType <paramref name="type"/>; register it with dev_add_pack to receive those frames.</summary>
+    /// <summary>A handler for EtherType <paramref name="type"/>; register it with <see cref="NetNamespace.DevAddPack"/> to receive those frames.</summary>
     /// <param name="type">The EtherType, host order (0x0800 IPv4, 0x0806 ARP).</param>
     /// <param name="func">The receive function (packet_type.func): takes ownership of the buffer, returns NET_RX_SUCCESS (0) or NET_RX_DROP (1).</param>
     /// <param name="name">A name for status pages and logs.</param>

@@ -59,7 +59,7 @@ public sealed class NetNamespace : IDisposable
 
     private readonly SoftIrq _softirq;
 
-    /// <summary>A new stack: registers net.core sysctls and runs every registered <see cref="PernetOperations"/> init in order (setup_net()); no device yet, threads not started.</summary>
+    /// <summary>A new stack: registers net.core sysctls and runs every registered <see cref="PernetOperations"/> init in order (setup_net(), which also brings up lo through the loopback driver's pernet init); threads not started.</summary>
     /// <param name="name">A name for logs and status pages.</param>
     /// <param name="clock">The source of time; null for <see cref="MonotonicClock.Instance"/>.</param>
     /// <param name="pool">The buffer pool; null for a new default <see cref="SkBuffPool"/>.</param>
@@ -192,6 +192,7 @@ public sealed class NetNamespace : IDisposable
         return Dev.NetRxDrop;
     }
 
+    /// <summary>Registers a handler for the EtherType of <paramref name="pt"/>: received frames of that type go to it. 0, or -EEXIST when the type already has one.</summary>
     /// <remarks>Mirrors net/core/dev.c: dev_add_pack(). One handler per EtherType; a second replaces the first only after dev_remove_pack.</remarks>
     public int DevAddPack(PacketType pt)
     {
@@ -203,6 +204,7 @@ public sealed class NetNamespace : IDisposable
         }
     }
 
+    /// <summary>Unregisters <paramref name="pt"/>, if it is the handler registered for its EtherType.</summary>
     /// <remarks>Mirrors dev_remove_pack().</remarks>
     public void DevRemovePack(PacketType pt)
     {
@@ -293,7 +295,7 @@ public sealed class NetNamespace : IDisposable
     /// <remarks>Called with <see cref="SyncRoot"/> held.</remarks>
     public void WakeAll() => Monitor.PulseAll(SyncRoot);
 
-    /// <summary>Stops the threads, brings every device down and disposes it, then runs each pernet exit in reverse order (cleanup_net()). Idempotent.</summary>
+    /// <summary>Stops the threads, brings every device down and disposes it, then runs each pernet exit in reverse order (cleanup_net()); the exits run only once.</summary>
     public void Dispose()
     {
         Stop();

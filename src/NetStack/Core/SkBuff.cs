@@ -109,6 +109,7 @@ public sealed class SkBuff
         RouteBroadcast = false;
     }
 
+    /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>
     /// <remarks>Mirrors skb_reserve(): make headroom in an empty buffer.</remarks>
     public void Reserve(int len)
     {
@@ -117,6 +118,7 @@ public sealed class SkBuff
         Tail += len;
     }
 
+    /// <summary>Appends <paramref name="len"/> bytes at Tail and returns them for writing.</summary>
     /// <remarks>Mirrors skb_put(): extend the data area at the tail; returns the new bytes.</remarks>
     public Span<byte> Put(int len)
     {
@@ -126,6 +128,7 @@ public sealed class SkBuff
         return Buffer.AsSpan(old, len);
     }
 
+    /// <summary>Prepends <paramref name="len"/> bytes before Data (a header) and returns them for writing.</summary>
     /// <remarks>Mirrors skb_push(): extend the data area at the head (prepend a header).</remarks>
     public Span<byte> Push(int len)
     {
@@ -134,6 +137,7 @@ public sealed class SkBuff
         return Buffer.AsSpan(Data, len);
     }
 
+    /// <summary>Removes <paramref name="len"/> bytes from the start of the data (a consumed header).</summary>
     /// <remarks>Mirrors skb_pull(): remove bytes from the head; returns false if there are fewer.</remarks>
     public bool Pull(int len)
     {
@@ -142,6 +146,7 @@ public sealed class SkBuff
         return true;
     }
 
+    /// <summary>Cuts the data to its first <paramref name="len"/> bytes.</summary>
     /// <remarks>Mirrors skb_trim(): cut the data to len bytes.</remarks>
     public void Trim(int len)
     {

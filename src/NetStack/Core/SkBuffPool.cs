@@ -45,6 +45,7 @@ public sealed class SkBuffPool
         }
     }
 
+    /// <summary>Takes a buffer from the pool, growing it if it is empty.</summary>
     /// <remarks>Mirrors alloc_skb(): returns an empty buffer, or null when the ceiling is reached.</remarks>
     public SkBuff? Alloc()
     {

@@ -263,12 +263,15 @@ public class Sock : SockCommon
         return -err;
     }
 
+    /// <summary>How long a receive may block, in ns: SO_RCVTIMEO, or 0 when <paramref name="noblock"/>.</summary>
     /// <remarks>Mirrors sock_rcvtimeo(): 0 for a non-blocking call.</remarks>
     public long SockRcvTimeo(bool noblock) => noblock ? 0 : RcvTimeo;
 
+    /// <summary>How long a send may block, in ns: SO_SNDTIMEO, or 0 when <paramref name="noblock"/>.</summary>
     /// <remarks>Mirrors sock_sndtimeo().</remarks>
     public long SockSndTimeo(bool noblock) => noblock ? 0 : SndTimeo;
 
+    /// <summary>Whether there is room to send: less than half of sk_sndbuf is allocated.</summary>
     /// <remarks>Mirrors sock_writeable(): less than half the send buffer in flight.</remarks>
     public bool SockWriteable => WmemAlloc < (SndBuf >> 1);
 
@@ -307,6 +310,7 @@ public class Sock : SockCommon
         return 0;
     }
 
+    /// <summary>Makes the sock the owner of a received buffer, charging its size to the receive buffer.</summary>
     /// <remarks>Mirrors skb_set_owner_r(): the buffer now counts against sk_rmem_alloc.</remarks>
     public void SkbSetOwnerR(SkBuff skb)
     {

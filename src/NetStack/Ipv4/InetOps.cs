@@ -53,6 +53,7 @@ public sealed class InetDgramOps : InetOps
     /// <inheritdoc/>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_dgram_connect().</remarks>
     public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    /// <inheritdoc/>
     /// <remarks>udp_poll.</remarks>
     public override int Poll(BsdSocket sock) => Udp.UdpPoll(sock);
 }
@@ -68,6 +69,7 @@ public sealed class InetSockrawOps : InetOps
     /// <inheritdoc/>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_dgram_connect().</remarks>
     public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    /// <inheritdoc/>
     /// <remarks>datagram_poll.</remarks>
     public override int Poll(BsdSocket sock) => Datagram.DatagramPoll(sock);
 }

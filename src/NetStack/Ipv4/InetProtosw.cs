@@ -18,7 +18,7 @@ public sealed class InetProtosw
     /// <summary>INET_PROTOSW_ICSK: the sock is an inet_connection_sock.</summary>
     public const int INET_PROTOSW_ICSK = 0x04;
 
-    /// <summary>An entry for socket(AF_INET, <paramref name="type"/>, <paramref name="protocol"/>); register it with inet_register_protosw to make the pair creatable.</summary>
+    /// <summary>An entry for socket(AF_INET, <paramref name="type"/>, <paramref name="protocol"/>); register it with <see cref="AfInet.InetRegisterProtosw"/> to make the pair creatable.</summary>
     /// <param name="type">The socket type (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW).</param>
     /// <param name="protocol">The L4 protocol number, or IPPROTO_IP as a wildcard.</param>
     /// <param name="prot">The transport (struct proto) its socks use.</param>

@@ -24,6 +24,7 @@ public sealed class InetStreamOps : InetOps
     /// <inheritdoc/>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_accept().</remarks>
     public override int Accept(BsdSocket sock, BsdSocket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
+    /// <inheritdoc/>
     /// <remarks>tcp_poll.</remarks>
     public override int Poll(BsdSocket sock) => Tcp.TcpPoll(sock);
 

@@ -29,7 +29,7 @@ public enum TcpCaEvent
     CompleteCwr,   // CA_EVENT_COMPLETE_CWR: end of congestion recovery
     /// <summary>CA_EVENT_LOSS: a retransmission timeout (loss state entered).</summary>
     Loss,          // CA_EVENT_LOSS: loss timeout
-    /// <summary>CA_EVENT_ECN_NO_CE: an ECT segment arrived without a CE mark (after one that had it).</summary>
+    /// <summary>CA_EVENT_ECN_NO_CE: an ECT segment arrived without a CE mark.</summary>
     EcnNoCe,
     /// <summary>CA_EVENT_ECN_IS_CE: a segment arrived with a CE (congestion experienced) mark.</summary>
     EcnIsCe,
@@ -118,6 +118,7 @@ public static class TcpCong
         lock (s_lock) s_list.Remove(ca);
     }
 
+    /// <summary>The registered congestion control named <paramref name="name"/> ("cubic", "reno"), or null.</summary>
     /// <remarks>Mirrors tcp_ca_find().</remarks>
     public static TcpCongestionOps? TcpCaFind(string name)
     {

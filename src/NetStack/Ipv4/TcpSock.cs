@@ -234,12 +234,14 @@ public sealed class TcpSock : InetConnectionSock
     /// <remarks>Mirrors tcp_left_out().</remarks>
     internal uint LeftOut => SackedOut + LostOut;
 
+    /// <summary>Whether the connection is in slow start (snd_cwnd below snd_ssthresh).</summary>
     /// <remarks>Mirrors tcp_in_slow_start().</remarks>
     public bool TcpInSlowStart => SndCwnd < SndSsthresh;
 
     /// <remarks>Mirrors tcp_is_sack() / tcp_is_reno().</remarks>
     internal bool TcpIsSack => RxOpt.SackOk;
 
+    /// <summary>Whether the congestion window limited the sender (so growing it is useful); in slow start, while cwnd is below twice the most ever in flight.</summary>
     /// <remarks>Mirrors tcp_is_cwnd_limited().</remarks>
     public bool TcpIsCwndLimited()
     {

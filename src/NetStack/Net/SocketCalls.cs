@@ -348,6 +348,7 @@ public static class SocketCalls
     /// <summary>MSG_CMSG_COMPAT: the 32-bit compat flag, refused by the 64-bit syscalls.</summary>
     public const int MSG_CMSG_COMPAT = unchecked((int)0x80000000);
 
+    /// <summary>Sends through the socket's operations (sock->ops->sendmsg); bytes sent or a negative errno.</summary>
     /// <remarks>Mirrors net/socket.c: sock_sendmsg() -> sock_sendmsg_nosec().</remarks>
     public static int SockSendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> buf) => sock.Ops.Sendmsg(sock, ref msg, buf);
 
@@ -395,6 +396,7 @@ public static class SocketCalls
         }
     }
 
+    /// <summary>Receives through the socket's operations (sock->ops->recvmsg); bytes received or a negative errno.</summary>
     /// <remarks>Mirrors net/socket.c: sock_recvmsg() -> sock_recvmsg_nosec().</remarks>
     public static int SockRecvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => sock.Ops.Recvmsg(sock, ref msg, buf, flags);
 
