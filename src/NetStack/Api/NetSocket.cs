@@ -39,7 +39,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     /// <summary>The last peer a receive reported, reused while the peer stays the same (no allocation per datagram).</summary>
     private EndPointCache? _lastFrom;
 
-    /// <summary>socket(family, type, protocol) in <paramref name="net"/> as its default caller (<see cref="NetNamespace.Files"/>).</summary>
+    /// <summary>socket(family, type, protocol) in <paramref name="net"/> as its default caller (the namespace's descriptor table with every capability, <c>net.Files</c>).</summary>
     /// <param name="net">The stack.</param>
     /// <param name="family">AF_INET (the .NET value <see cref="AddressFamily.InterNetwork"/>).</param>
     /// <param name="type">Stream, Dgram or Raw.</param>

@@ -56,9 +56,13 @@ public sealed class NetStackHost : IDisposable
         return host;
     }
 
+    /// <summary>The options the stack was brought up with.</summary>
     public StackOptions Options { get; }
+    /// <summary>The stack: the network namespace holding the device, routes, sockets and counters.</summary>
     public NetNamespace Net { get; }
+    /// <summary>The TAP device the stack is attached to.</summary>
     public TapDevice Device { get; }
+    /// <summary>The capture of every frame on the device when <see cref="StackOptions.PcapPath"/> was given, else null.</summary>
     public PcapWriter? Pcap { get; }
     /// <summary>The fault injector on the device when <see cref="StackOptions.Fault"/> was given, else null.</summary>
     public FaultInjector? Faults { get; }
@@ -73,6 +77,7 @@ public sealed class NetStackHost : IDisposable
         $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
         (Options.Gateway is not null ? $", default via {Options.Gateway}" : "");
 
+    /// <summary>Stops the threads, detaches from the TAP (disposing the namespace and its device) and flushes and closes the capture.</summary>
     public void Dispose()
     {
         if (_disposed) return;

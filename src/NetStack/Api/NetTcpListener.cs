@@ -30,13 +30,13 @@ public sealed class NetTcpListener : IDisposable
     /// <summary>A listener on every local address at <paramref name="port"/>.</summary>
     public NetTcpListener(NetNamespace net, int port) : this(net, new IPEndPoint(IPAddress.Any, port)) { }
 
-    /// <summary>The endpoint asked for before <see cref="Start()"/>, the bound one after (its port when 0 was asked).</summary>
+    /// <summary>The endpoint asked for before <see cref="Start(int)"/>, the bound one after (its port when 0 was asked).</summary>
     public IPEndPoint LocalEndpoint { get; private set; }
 
     /// <summary>The listening socket, once started.</summary>
     public NetSocket Server => _server ?? throw new InvalidOperationException("the listener is not started");
 
-    /// <summary>Whether <see cref="Start()"/> was called and <see cref="Stop"/> not since.</summary>
+    /// <summary>Whether <see cref="Start(int)"/> was called and <see cref="Stop"/> not since.</summary>
     public bool Active => _server is not null;
 
     /// <summary>socket, SO_REUSEADDR (as TcpListener on Unix), bind, listen.</summary>

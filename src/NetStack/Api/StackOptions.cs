@@ -11,10 +11,13 @@ namespace NetStack.Api;
 /// </summary>
 public sealed class StackOptions
 {
+    /// <summary>"netstack", the network namespace setup-tap.sh creates.</summary>
     public const string DefaultNamespace = "netstack";
+    /// <summary>"tap0", the TAP setup-tap.sh creates.</summary>
     public const string DefaultTap = "tap0";
     /// <summary>10.7.0.2, the stack's address in setup-tap.sh's subnet.</summary>
     public static readonly IPAddress DefaultAddress = IPAddress.Parse("10.7.0.2");
+    /// <summary>24, the prefix length of setup-tap.sh's 10.7.0.0/24.</summary>
     public const int DefaultPrefixLen = 24;
     /// <summary>10.7.0.1, the kernel's side of the TAP.</summary>
     public static readonly IPAddress DefaultGateway = IPAddress.Parse("10.7.0.1");
@@ -31,6 +34,7 @@ public sealed class StackOptions
     public IPAddress Address { get; set; } = DefaultAddress;
     /// <summary>The address in host order, as the stack keeps it.</summary>
     internal uint AddressValue => SocketConvert.ToUInt32(Address);
+    /// <summary>The prefix length of <see cref="Address"/>'s subnet (the connected route).</summary>
     public int PrefixLen { get; set; } = DefaultPrefixLen;
     /// <summary>The default route's gateway; null for no default route.</summary>
     public IPAddress? Gateway { get; set; } = DefaultGateway;

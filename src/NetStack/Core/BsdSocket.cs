@@ -25,8 +25,11 @@ public enum SocketState
 public sealed class BsdSocket
 {
     // sock->flags bits (include/linux/net.h).
+    /// <summary>Bit numbers in <see cref="Flags"/> (include/linux/net.h: SOCK_NOSPACE, SOCK_PASSCRED, SOCK_PASSSEC, SOCK_CUSTOM_SOCKOPT).</summary>
     public const int SockNospace = 2, SockPassCred = 3, SockPassSec = 4, SockCustomSockopt = 6;
 
+    /// <summary>A new socket of <paramref name="net"/> with no-op operations (<see cref="ProtoOps.NoOps"/>) and no sock yet.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_alloc(); the family's create() then sets <see cref="Ops"/> and <see cref="Sk"/>.</remarks>
     public BsdSocket(NetNamespace net) => Net = net;
 
     /// <summary>The stack the socket was created in.</summary>
@@ -52,5 +55,6 @@ public sealed class BsdSocket
     /// <summary>The open file's O_NONBLOCK.</summary>
     public bool NonBlocking => (FileFlags & SocketConstants.O_NONBLOCK) != 0;
 
+    /// <summary>A debugging description: type, state and the sock.</summary>
     public override string ToString() => $"socket(type {Type}, {State}, {Sk})";
 }

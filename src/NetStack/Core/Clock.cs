@@ -9,14 +9,17 @@ namespace NetStack.Core;
 /// </summary>
 public interface IClock
 {
+    /// <summary>The current time in nanoseconds on a monotonic scale (ktime_get_ns()); only differences are meaningful.</summary>
     long NowNs { get; }
 }
 
 /// <summary>Real monotonic time (Stopwatch), the production clock.</summary>
 public sealed class MonotonicClock : IClock
 {
+    /// <summary>The shared instance (the clock has no state).</summary>
     public static readonly MonotonicClock Instance = new();
     private static readonly double TicksToNs = 1e9 / Stopwatch.Frequency;
+    /// <inheritdoc/>
     public long NowNs => (long)(Stopwatch.GetTimestamp() * TicksToNs);
 }
 
@@ -24,10 +27,15 @@ public sealed class MonotonicClock : IClock
 public sealed class VirtualClock : IClock
 {
     private long _now;
+    /// <summary>A virtual clock reading <paramref name="startNs"/> (1 s by default).</summary>
     public VirtualClock(long startNs = 1_000_000_000) => _now = startNs;
+    /// <inheritdoc/>
     public long NowNs => Volatile.Read(ref _now);
+    /// <summary>Moves the clock forward by <paramref name="ns"/> nanoseconds.</summary>
     public void Advance(long ns) => Interlocked.Add(ref _now, ns);
+    /// <summary>Moves the clock forward by <paramref name="ms"/> milliseconds.</summary>
     public void AdvanceMs(long ms) => Advance(ms * 1_000_000);
+    /// <summary>Sets the clock to <paramref name="ns"/> nanoseconds (a test may move it backwards; the stack assumes it does not).</summary>
     public void Set(long ns) => Volatile.Write(ref _now, ns);
 }
 

@@ -3,6 +3,10 @@ namespace NetStack.Core;
 /// <summary>A handler for one EtherType. <remarks>Mirrors include/linux/netdevice.h: struct packet_type.</remarks></summary>
 public sealed class PacketType
 {
+    /// <summary>A handler for EtherType <paramref name="type"/>; register it with <see cref="NetNamespace.DevAddPack"/> to receive those frames.</summary>
+    /// <param name="type">The EtherType, host order (0x0800 IPv4, 0x0806 ARP).</param>
+    /// <param name="func">The receive function (packet_type.func): takes ownership of the buffer, returns NET_RX_SUCCESS (0) or NET_RX_DROP (1).</param>
+    /// <param name="name">A name for status pages and logs.</param>
     public PacketType(ushort type, Func<SkBuff, NetDevice, int> func, string name)
     {
         Type = type;
@@ -14,6 +18,7 @@ public sealed class PacketType
     public ushort Type { get; }
     /// <summary>Takes ownership of the buffer (frees or queues it); returns NET_RX_SUCCESS (0) or NET_RX_DROP (1).</summary>
     public Func<SkBuff, NetDevice, int> Func { get; }
+    /// <summary>A name for status pages and logs ("ip", "arp").</summary>
     public string Name { get; }
 }
 

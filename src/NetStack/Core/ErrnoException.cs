@@ -9,8 +9,10 @@ namespace NetStack.Core;
 /// </summary>
 public class ErrnoException : IOException
 {
+    /// <summary>A failure with Linux errno <paramref name="errno"/> (either sign; stored positive).</summary>
     public ErrnoException(int errno, string message) : base(message) => Errno = Math.Abs(errno);
 
+    /// <summary>A failure with Linux errno <paramref name="errno"/> (either sign; stored positive) caused by <paramref name="inner"/>.</summary>
     public ErrnoException(int errno, string message, Exception inner) : base(message, inner) => Errno = Math.Abs(errno);
 
     /// <summary>The positive Linux errno (EPERM = 1, ...).</summary>

@@ -5,7 +5,9 @@ namespace NetStack.Core;
 /// <summary>Per-device counters (struct rtnl_link_stats64, as `ip -s link` shows them).</summary>
 public sealed class NetDeviceStats
 {
+    /// <summary>The counters, each the rtnl_link_stats64 field of the same name (rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped).</summary>
     public long RxPackets, TxPackets, RxBytes, TxBytes, RxErrors, TxErrors, RxDropped, TxDropped;
+    /// <summary>The counters in one line, as `ip -s link` groups them: "RX: n packets n bytes n errors n dropped; TX: ...".</summary>
     public override string ToString() =>
         $"RX: {RxPackets} packets {RxBytes} bytes {RxErrors} errors {RxDropped} dropped; TX: {TxPackets} packets {TxBytes} bytes {TxErrors} errors {TxDropped} dropped";
 }
@@ -24,6 +26,7 @@ public interface IPacketCapture
 /// </summary>
 public abstract class NetDevice : IDisposable
 {
+    /// <summary>A device named <paramref name="name"/> (dev->name) with hardware address <paramref name="devAddr"/> and MTU <paramref name="mtu"/>; down and unregistered until added to a namespace.</summary>
     protected NetDevice(string name, MacAddress devAddr, int mtu = 1500)
     {
         Name = name;
@@ -31,10 +34,13 @@ public abstract class NetDevice : IDisposable
         Mtu = mtu;
     }
 
+    /// <summary>The interface name (dev->name), unique in its namespace.</summary>
     public string Name { get; }
+    /// <summary>The interface index (dev->ifindex), assigned when the device is registered in a namespace.</summary>
     public int IfIndex { get; internal set; }
     /// <summary>The hardware address (dev->dev_addr).</summary>
     public MacAddress DevAddr { get; set; }
+    /// <summary>The MTU (dev->mtu): the largest IP datagram the link carries, without the link-layer header.</summary>
     public int Mtu { get; set; }
     /// <summary>IFF_UP.</summary>
     public bool IsUp { get; internal set; }
@@ -42,7 +48,9 @@ public abstract class NetDevice : IDisposable
     public virtual bool NoArp => false;
     /// <summary>IFF_LOOPBACK.</summary>
     public virtual bool IsLoopback => false;
+    /// <summary>The namespace the device is registered in (dev_net(dev)), null before registration.</summary>
     public NetNamespace? Net { get; internal set; }
+    /// <summary>The device's counters (dev->stats).</summary>
     public readonly NetDeviceStats Stats = new();
 
     /// <summary>The device's IPv4 address and prefix (in_device's primary ifa), 0 if none.</summary>
@@ -92,8 +100,10 @@ public abstract class NetDevice : IDisposable
     /// <summary>ndo_stop.</summary>
     protected internal virtual void Stop() { }
 
+    /// <summary>Releases the driver's resources (file descriptors, threads); the base does nothing but suppress finalization.</summary>
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
+    /// <summary>The name and hardware address: "tap0 (02:00:0a:07:00:02)".</summary>
     public override string ToString() => $"{Name} ({DevAddr})";
 }
 

@@ -22,11 +22,14 @@ public sealed class NetNamespace : IDisposable
 {
     /// <summary>The stack lock. Hold it for every touch of protocol state.</summary>
     internal readonly object SyncRoot = new();
+    /// <summary>The namespace's source of time (every timer and timestamp reads it); <see cref="MonotonicClock"/> unless a test passes a <see cref="VirtualClock"/>.</summary>
     public IClock Clock { get; }
     internal readonly TimerBase Timers = new();
+    /// <summary>The pool the devices' receive path and the protocols allocate packet buffers from.</summary>
     public readonly SkBuffPool SkbPool;
     /// <summary>net->mib: /proc/net/snmp and friends.</summary>
     public readonly SnmpMib Mib = new();
+    /// <summary>The namespace's name (for logs and status pages).</summary>
     public string Name { get; }
 
     /// <summary>
@@ -56,6 +59,11 @@ public sealed class NetNamespace : IDisposable
 
     private readonly SoftIrq _softirq;
 
+    /// <summary>A new stack: registers net.core sysctls and runs every registered <see cref="PernetOperations"/> init in order (setup_net(), which also brings up lo through the loopback driver's pernet init); threads not started.</summary>
+    /// <param name="name">A name for logs and status pages.</param>
+    /// <param name="clock">The source of time; null for <see cref="MonotonicClock.Instance"/>.</param>
+    /// <param name="pool">The buffer pool; null for a new default <see cref="SkBuffPool"/>.</param>
+    /// <remarks>Mirrors net/core/net_namespace.c: copy_net_ns() -> setup_net().</remarks>
     public NetNamespace(string name = "init_net", IClock? clock = null, SkBuffPool? pool = null)
     {
         Name = name;
@@ -169,8 +177,10 @@ public sealed class NetNamespace : IDisposable
         return skb;
     }
 
+    /// <summary>The registered devices in ifindex order (the namespace's dev_base_head list).</summary>
     public IReadOnlyList<NetDevice> Devices => _devices;
 
+    /// <summary>The current time of <see cref="Clock"/>, in nanoseconds.</summary>
     public long NowNs => Clock.NowNs;
 
     /// <summary>Frees a buffer and counts why it was dropped.</summary>
@@ -182,6 +192,7 @@ public sealed class NetNamespace : IDisposable
         return Dev.NetRxDrop;
     }
 
+    /// <summary>Registers a handler for the EtherType of <paramref name="pt"/>: received frames of that type go to it. 0, or -EEXIST when the type already has one.</summary>
     /// <remarks>Mirrors net/core/dev.c: dev_add_pack(). One handler per EtherType; a second replaces the first only after dev_remove_pack.</remarks>
     public int DevAddPack(PacketType pt)
     {
@@ -193,6 +204,7 @@ public sealed class NetNamespace : IDisposable
         }
     }
 
+    /// <summary>Unregisters <paramref name="pt"/>, if it is the handler registered for its EtherType.</summary>
     /// <remarks>Mirrors dev_remove_pack().</remarks>
     public void DevRemovePack(PacketType pt)
     {
@@ -234,6 +246,8 @@ public sealed class NetNamespace : IDisposable
     /// <summary>True if the address is one of ours (inet_addr_type() == RTN_LOCAL).</summary>
     public bool IsLocalAddress(uint addr) => DevByAddress(addr) is not null;
 
+    /// <summary>The device named <paramref name="name"/>, or null.</summary>
+    /// <remarks>Mirrors net/core/dev.c: __dev_get_by_name().</remarks>
     public NetDevice? DevGetByName(string name)
     {
         foreach (var d in _devices) if (d.Name == name) return d;
@@ -281,6 +295,7 @@ public sealed class NetNamespace : IDisposable
     /// <remarks>Called with <see cref="SyncRoot"/> held.</remarks>
     public void WakeAll() => Monitor.PulseAll(SyncRoot);
 
+    /// <summary>Stops the threads, brings every device down and disposes it, then runs each pernet exit in reverse order (cleanup_net()); the exits run only once.</summary>
     public void Dispose()
     {
         Stop();

@@ -26,6 +26,7 @@ public abstract class PernetOperations
     /// <remarks>pernet_operations.exit.</remarks>
     public virtual void Exit(NetNamespace net) { }
 
+    /// <summary>The subsystem's <see cref="Name"/>.</summary>
     public override string ToString() => Name;
 }
 

@@ -20,6 +20,7 @@ public abstract class ProtoOps
     /// <summary>->release: close the socket; the sock is released or orphaned.</summary>
     public virtual int Release(BsdSocket sock) => 0;
 
+    /// <summary>bind(2): gives the socket its local address; 0 or a negative errno. The base returns -EOPNOTSUPP.</summary>
     /// <remarks>sock_no_bind().</remarks>
     public virtual int Bind(BsdSocket sock, in SockAddr addr) => -Errno.EOPNOTSUPP;
 
@@ -27,6 +28,7 @@ public abstract class ProtoOps
     /// <remarks>sock_no_connect().</remarks>
     public virtual int Connect(BsdSocket sock, in SockAddr addr, int flags) => -Errno.EOPNOTSUPP;
 
+    /// <summary>socketpair(2): connects two new sockets to each other. The base (and AF_INET) returns -EOPNOTSUPP.</summary>
     /// <remarks>sock_no_socketpair().</remarks>
     public virtual int Socketpair(BsdSocket sock1, BsdSocket sock2) => -Errno.EOPNOTSUPP;
 
@@ -50,6 +52,7 @@ public abstract class ProtoOps
     /// <remarks>sock_no_ioctl().</remarks>
     public virtual int Ioctl(BsdSocket sock, int cmd, ref int arg) => -Errno.EOPNOTSUPP;
 
+    /// <summary>listen(2): makes the socket accept connections, with up to <paramref name="backlog"/> waiting. The base returns -EOPNOTSUPP.</summary>
     /// <remarks>sock_no_listen().</remarks>
     public virtual int Listen(BsdSocket sock, int backlog) => -Errno.EOPNOTSUPP;
 

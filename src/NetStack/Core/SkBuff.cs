@@ -32,20 +32,29 @@ public sealed class SkBuff
     internal readonly SkBuffPool? Pool;
     internal bool InPool;
 
+    /// <summary>skb->data: offset in <see cref="Buffer"/> of the first byte of the current layer's data.</summary>
     public int Data;
+    /// <summary>skb->tail: offset in <see cref="Buffer"/> one past the last byte of data.</summary>
     public int Tail;
+    /// <summary>skb->end: the size of <see cref="Buffer"/>.</summary>
     public int End => Buffer.Length;
 
     // Intrusive queue links (sk_buff_head): no per-packet node allocation.
+    /// <summary>skb->next: the next buffer in the queue this one is on (sk_buff_head), or null.</summary>
     public SkBuff? Next;
+    /// <summary>skb->prev: the previous buffer in the queue this one is on, or null.</summary>
     public SkBuff? Prev;
     internal SkBuffQueue? List;
 
+    /// <summary>skb->dev: the device the frame arrived on or leaves by.</summary>
     public NetDevice? Dev;
     /// <summary>EtherType in host order (skb->protocol).</summary>
     public ushort Protocol;
+    /// <summary>skb->mac_header: offset of the link-layer header, -1 when not set.</summary>
     public int MacHeader = -1;
+    /// <summary>skb->network_header: offset of the IP header, -1 when not set.</summary>
     public int NetworkHeader = -1;
+    /// <summary>skb->transport_header: offset of the TCP/UDP/ICMP header, -1 when not set.</summary>
     public int TransportHeader = -1;
     /// <summary>PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST.</summary>
     public byte PktType;
@@ -63,17 +72,24 @@ public sealed class SkBuff
     /// </summary>
     public bool RouteBroadcast;
 
+    /// <summary>A buffer over a new pinned array of <paramref name="size"/> bytes, returned to <paramref name="pool"/> when freed (null: not pooled). Data and Tail start at 0.</summary>
+    /// <remarks>Mirrors net/core/skbuff.c: alloc_skb(); the stack allocates through <see cref="SkBuffPool"/>.</remarks>
     public SkBuff(int size, SkBuffPool? pool = null)
     {
         Buffer = GC.AllocateUninitializedArray<byte>(size, pinned: true);
         Pool = pool;
     }
 
+    /// <summary>skb->len: bytes of data (Tail - Data).</summary>
     public int Len => Tail - Data;
+    /// <summary>skb_headroom(): bytes free before Data, for headers to push.</summary>
     public int Headroom => Data;
+    /// <summary>skb_tailroom(): bytes free after Tail, to put data.</summary>
     public int Tailroom => End - Tail;
 
+    /// <summary>The data, Data to Tail, as a span.</summary>
     public Span<byte> DataSpan => Buffer.AsSpan(Data, Tail - Data);
+    /// <summary>The data, Data to Tail, as memory (for asynchronous device writes).</summary>
     public Memory<byte> DataMemory => Buffer.AsMemory(Data, Tail - Data);
 
     /// <summary>Resets offsets and metadata for reuse (used by the pool).</summary>
@@ -93,6 +109,7 @@ public sealed class SkBuff
         RouteBroadcast = false;
     }
 
+    /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>
     /// <remarks>Mirrors skb_reserve(): make headroom in an empty buffer.</remarks>
     public void Reserve(int len)
     {
@@ -101,6 +118,7 @@ public sealed class SkBuff
         Tail += len;
     }
 
+    /// <summary>Appends <paramref name="len"/> bytes at Tail and returns them for writing.</summary>
     /// <remarks>Mirrors skb_put(): extend the data area at the tail; returns the new bytes.</remarks>
     public Span<byte> Put(int len)
     {
@@ -110,6 +128,7 @@ public sealed class SkBuff
         return Buffer.AsSpan(old, len);
     }
 
+    /// <summary>Prepends <paramref name="len"/> bytes before Data (a header) and returns them for writing.</summary>
     /// <remarks>Mirrors skb_push(): extend the data area at the head (prepend a header).</remarks>
     public Span<byte> Push(int len)
     {
@@ -118,6 +137,7 @@ public sealed class SkBuff
         return Buffer.AsSpan(Data, len);
     }
 
+    /// <summary>Removes <paramref name="len"/> bytes from the start of the data (a consumed header).</summary>
     /// <remarks>Mirrors skb_pull(): remove bytes from the head; returns false if there are fewer.</remarks>
     public bool Pull(int len)
     {
@@ -126,6 +146,7 @@ public sealed class SkBuff
         return true;
     }
 
+    /// <summary>Cuts the data to its first <paramref name="len"/> bytes.</summary>
     /// <remarks>Mirrors skb_trim(): cut the data to len bytes.</remarks>
     public void Trim(int len)
     {

@@ -19,13 +19,18 @@ public sealed class SkBuffPool
     private int _freeCount;
     private int _total;
 
+    /// <summary>The size in bytes of every buffer of the pool.</summary>
     public int BufferSize { get; }
+    /// <summary>The ceiling on buffers the pool will ever create; allocation fails beyond it.</summary>
     public int MaxBuffers { get; }
+    /// <summary>Buffers currently free in the pool.</summary>
     public int FreeCount => _freeCount;
+    /// <summary>Buffers the pool has created so far (free plus in use).</summary>
     public int Total => _total;
     /// <summary>Allocations refused because the ceiling was reached.</summary>
     public long AllocFailures;
 
+    /// <summary>A pool of <paramref name="bufferSize"/>-byte buffers, <paramref name="prealloc"/> of them created up front, at most <paramref name="maxBuffers"/> ever.</summary>
     public SkBuffPool(int bufferSize = DefaultBufferSize, int prealloc = 256, int maxBuffers = 1 << 16)
     {
         BufferSize = bufferSize;
@@ -40,6 +45,7 @@ public sealed class SkBuffPool
         }
     }
 
+    /// <summary>Takes a buffer from the pool, growing it if it is empty.</summary>
     /// <remarks>Mirrors alloc_skb(): returns an empty buffer, or null when the ceiling is reached.</remarks>
     public SkBuff? Alloc()
     {

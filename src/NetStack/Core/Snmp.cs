@@ -1,9 +1,15 @@
+// The enum members are the kernel's own counter names (/proc/net/snmp, /proc/net/netstat, skb_drop_reason); their documentation is the kernel header or RFC each type's summary cites.
+#pragma warning disable CS1591
 using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace NetStack.Core;
 
-/// <summary>Ip: fields of /proc/net/snmp, same names and order. <remarks>Mirrors include/uapi/linux/snmp.h: IPSTATS_MIB_*.</remarks></summary>
+/// <summary>
+/// Ip: the IPv4 counters of /proc/net/snmp's Ip line, same names and order; their meaning is the
+/// IP-MIB's (RFC 1213 MIB-II ip group, RFC 4293 ipSystemStatsTable).
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/snmp.h: IPSTATS_MIB_* (snmp4_ipstats_list in net/ipv4/proc.c).</remarks>
 public enum IpMib
 {
     Forwarding, DefaultTTL, InReceives, InHdrErrors, InAddrErrors, ForwDatagrams, InUnknownProtos,
@@ -12,9 +18,11 @@ public enum IpMib
 }
 
 /// <summary>
-/// IpExt: the IPv4 counters /proc/net/netstat shows beside /proc/net/snmp's Ip line, same names and order.
-/// <remarks>Mirrors the rest of IPSTATS_MIB_* (snmp4_ipextstats_list in net/ipv4/proc.c).</remarks>
+/// IpExt: the IPv4 counters /proc/net/netstat shows beside /proc/net/snmp's Ip line, same names and order;
+/// their meaning is RFC 4293's ipSystemStatsTable (octets, multicast/broadcast, truncated, no-route) and
+/// RFC 3168's ECN codepoints.
 /// </summary>
+/// <remarks>Mirrors the rest of include/uapi/linux/snmp.h's IPSTATS_MIB_* (snmp4_ipextstats_list in net/ipv4/proc.c).</remarks>
 public enum IpExtMib
 {
     InNoRoutes, InTruncatedPkts, InMcastPkts, OutMcastPkts, InBcastPkts, OutBcastPkts, InOctets, OutOctets,
@@ -22,7 +30,11 @@ public enum IpExtMib
     InECT0Pkts, InCEPkts, ReasmOverlaps,
 }
 
-/// <summary>Icmp: fields of /proc/net/snmp. <remarks>Mirrors ICMP_MIB_* and the per-type IcmpMsg counters folded in.</remarks></summary>
+/// <summary>
+/// Icmp: the counters of /proc/net/snmp's Icmp line; their meaning is the ICMP group of RFC 1213/RFC 2011
+/// (icmpStatsTable and icmpMsgStatsTable of RFC 4293).
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/snmp.h: ICMP_MIB_*, with the per-type IcmpMsg counters folded in.</remarks>
 public enum IcmpMib
 {
     InMsgs, InErrors, InCsumErrors, InDestUnreachs, InTimeExcds, InParmProbs, InSrcQuenchs, InRedirects,
@@ -31,20 +43,31 @@ public enum IcmpMib
     OutSrcQuenchs, OutRedirects, OutEchos, OutEchoReps, OutTimestamps, OutTimestampReps, OutAddrMasks, OutAddrMaskReps,
 }
 
-/// <summary>Tcp: fields of /proc/net/snmp. <remarks>Mirrors TCP_MIB_*.</remarks></summary>
+/// <summary>
+/// Tcp: the counters of /proc/net/snmp's Tcp line; their meaning is the TCP-MIB's (RFC 2012, updated by RFC 4022).
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/snmp.h: TCP_MIB_*.</remarks>
 public enum TcpMib
 {
     RtoAlgorithm, RtoMin, RtoMax, MaxConn, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, CurrEstab,
     InSegs, OutSegs, RetransSegs, InErrs, OutRsts, InCsumErrors,
 }
 
-/// <summary>Udp: fields of /proc/net/snmp. <remarks>Mirrors UDP_MIB_*.</remarks></summary>
+/// <summary>
+/// Udp: the counters of /proc/net/snmp's Udp line; their meaning is the UDP-MIB's (RFC 2013, updated by RFC 4113),
+/// plus Linux's buffer/memory error counters.
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/snmp.h: UDP_MIB_*.</remarks>
 public enum UdpMib
 {
     InDatagrams, NoPorts, InErrors, OutDatagrams, RcvbufErrors, SndbufErrors, InCsumErrors, IgnoredMulti, MemErrors,
 }
 
-/// <summary>TcpExt: a subset of /proc/net/netstat's LINUX_MIB_* that this stack maintains.</summary>
+/// <summary>
+/// TcpExt: the subset of /proc/net/netstat's TcpExt counters that this stack maintains (Linux-specific,
+/// no RFC; documented by include/uapi/linux/snmp.h and Documentation/networking/snmp_counter.rst).
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/snmp.h: LINUX_MIB_* (snmp4_net_list in net/ipv4/proc.c).</remarks>
 public enum LinuxMib
 {
     SyncookiesSent, EmbryonicRsts, PruneCalled, OfoPruned, TW, TWRecycled, DelayedACKs, ListenOverflows, ListenDrops,
@@ -58,8 +81,10 @@ public enum LinuxMib
 
 /// <summary>
 /// Why a packet was dropped. Every drop in the stack names one of these and is counted,
-/// so "it was dropped" is never silent. <remarks>Mirrors include/net/dropreason-core.h: enum skb_drop_reason.</remarks>
+/// so "it was dropped" is never silent. The members are the kernel's SKB_DROP_REASON_* names in PascalCase
+/// (plus a few of this stack's own), documented in include/net/dropreason-core.h.
 /// </summary>
+/// <remarks>Mirrors include/net/dropreason-core.h: enum skb_drop_reason.</remarks>
 public enum SkbDropReason
 {
     NotSpecified,
@@ -117,16 +142,23 @@ public sealed class MibTable<T> where T : struct, Enum
     private static readonly string[] FieldNames = Enum.GetNames<T>();
     private readonly long[] _values = new long[FieldNames.Length];
 
+    /// <summary>The counter for <paramref name="field"/>, by reference so callers can increment it in place.</summary>
+    /// <param name="field">The MIB field.</param>
     public ref long this[T field]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => ref _values[Unsafe.As<T, int>(ref field)];
     }
 
+    /// <summary>The number of counters (the number of members of <typeparamref name="T"/>).</summary>
     public int Length => _values.Length;
+    /// <summary>The name of the counter at index <paramref name="i"/> (the enum member's name).</summary>
     public string NameAt(int i) => FieldNames[i];
+    /// <summary>The current value of the counter at index <paramref name="i"/> (a volatile read).</summary>
     public long ValueAt(int i) => Volatile.Read(ref _values[i]);
 
+    /// <summary>The current value of the counter named <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">No member of <typeparamref name="T"/> has that name.</exception>
     public long Get(string name)
     {
         int i = Array.IndexOf(FieldNames, name);
@@ -147,16 +179,23 @@ public sealed class MibTable<T> where T : struct, Enum
 /// <summary>The MIB counters of one network namespace (net->mib).</summary>
 public sealed class SnmpMib
 {
+    /// <summary>The Ip counters (net->mib.ip_statistics, /proc/net/snmp's Ip line).</summary>
     public readonly MibTable<IpMib> Ip = new();
+    /// <summary>The IpExt counters (the rest of net->mib.ip_statistics, /proc/net/netstat's IpExt line).</summary>
     public readonly MibTable<IpExtMib> IpExt = new();
+    /// <summary>The Icmp counters (net->mib.icmp_statistics and icmpmsg_statistics).</summary>
     public readonly MibTable<IcmpMib> Icmp = new();
+    /// <summary>The Tcp counters (net->mib.tcp_statistics).</summary>
     public readonly MibTable<TcpMib> Tcp = new();
+    /// <summary>The Udp counters (net->mib.udp_statistics).</summary>
     public readonly MibTable<UdpMib> Udp = new();
+    /// <summary>The TcpExt counters (net->mib.net_statistics, /proc/net/netstat's TcpExt line).</summary>
     public readonly MibTable<LinuxMib> TcpExt = new();
     /// <summary>Drops by reason (what `perf script`/dropwatch would show for kfree_skb_reason).</summary>
     public readonly MibTable<SkbDropReason> Drops = new();
 
     /// <summary>The text of /proc/net/snmp (Ip, Icmp, Tcp, Udp) followed by /proc/net/netstat's TcpExt and IpExt and the drop reasons.</summary>
+    /// <param name="includeZeroDrops">Also list drop reasons whose count is zero.</param>
     public string Format(bool includeZeroDrops = false)
     {
         var sb = new StringBuilder();

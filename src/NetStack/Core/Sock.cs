@@ -78,8 +78,10 @@ public class Sock : SockCommon
     public const long MaxScheduleTimeout = long.MaxValue;
 
     // sk_reuse values.
+    /// <summary>sk->sk_reuse values (include/net/sock.h: SK_NO_REUSE, SK_CAN_REUSE (SO_REUSEADDR), SK_FORCE_REUSE).</summary>
     public const byte SkNoReuse = 0, SkCanReuse = 1, SkForceReuse = 2;
     // sk_userlocks bits.
+    /// <summary>sk->sk_userlocks bits (include/net/sock.h: SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK set by SO_SNDBUF/SO_RCVBUF; SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK set by an explicit bind).</summary>
     public const int SockSndbufLock = 1, SockRcvbufLock = 2, SockBindaddrLock = 4, SockBindportLock = 8;
 
     /// <summary>sk->sk_prot: the transport's table.</summary>
@@ -261,12 +263,15 @@ public class Sock : SockCommon
         return -err;
     }
 
+    /// <summary>How long a receive may block, in ns: SO_RCVTIMEO, or 0 when <paramref name="noblock"/>.</summary>
     /// <remarks>Mirrors sock_rcvtimeo(): 0 for a non-blocking call.</remarks>
     public long SockRcvTimeo(bool noblock) => noblock ? 0 : RcvTimeo;
 
+    /// <summary>How long a send may block, in ns: SO_SNDTIMEO, or 0 when <paramref name="noblock"/>.</summary>
     /// <remarks>Mirrors sock_sndtimeo().</remarks>
     public long SockSndTimeo(bool noblock) => noblock ? 0 : SndTimeo;
 
+    /// <summary>Whether there is room to send: less than half of sk_sndbuf is allocated.</summary>
     /// <remarks>Mirrors sock_writeable(): less than half the send buffer in flight.</remarks>
     public bool SockWriteable => WmemAlloc < (SndBuf >> 1);
 
@@ -305,6 +310,7 @@ public class Sock : SockCommon
         return 0;
     }
 
+    /// <summary>Makes the sock the owner of a received buffer, charging its size to the receive buffer.</summary>
     /// <remarks>Mirrors skb_set_owner_r(): the buffer now counts against sk_rmem_alloc.</remarks>
     public void SkbSetOwnerR(SkBuff skb)
     {
@@ -326,5 +332,6 @@ public class Sock : SockCommon
         while (ReceiveQueue.Dequeue() is { } skb) SkbFreeDatagram(skb);
     }
 
+    /// <summary>A debugging description: the sock's type, protocol and state.</summary>
     public override string ToString() => $"{GetType().Name}({Prot?.Name} {State})";
 }

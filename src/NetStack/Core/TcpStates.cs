@@ -7,15 +7,25 @@ namespace NetStack.Core;
 /// </summary>
 public enum TcpState : byte
 {
+    /// <summary>TCP_ESTABLISHED: the connection is open (for UDP/raw: connected).</summary>
     Established = 1,
+    /// <summary>TCP_SYN_SENT: connect() sent a SYN and waits for the SYN-ACK.</summary>
     SynSent = 2,
+    /// <summary>TCP_SYN_RECV: a SYN was received and answered; waiting for the ACK (also a Fast Open child).</summary>
     SynRecv = 3,
+    /// <summary>TCP_FIN_WAIT1: we closed and sent a FIN that is not yet acknowledged.</summary>
     FinWait1 = 4,
+    /// <summary>TCP_FIN_WAIT2: our FIN was acknowledged; waiting for the peer's FIN.</summary>
     FinWait2 = 5,
+    /// <summary>TCP_TIME_WAIT: both FINs exchanged; waiting 2*MSL before the pair can be reused.</summary>
     TimeWait = 6,
+    /// <summary>TCP_CLOSE: not connected (a new, closed or reset socket).</summary>
     Close = 7,
+    /// <summary>TCP_CLOSE_WAIT: the peer sent a FIN; waiting for the application to close.</summary>
     CloseWait = 8,
+    /// <summary>TCP_LAST_ACK: the peer closed first, then we did; waiting for the ACK of our FIN.</summary>
     LastAck = 9,
+    /// <summary>TCP_LISTEN: accepting connections.</summary>
     Listen = 10,
     /// <summary>Closing: both sides sent FIN at once.</summary>
     Closing = 11,

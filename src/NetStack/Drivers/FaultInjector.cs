@@ -6,7 +6,17 @@ namespace NetStack.Drivers;
 
 /// <summary>Which way a <see cref="FaultInjector"/> acts on a device's frames.</summary>
 [Flags]
-public enum FaultDirection { None = 0, Receive = 1, Transmit = 2, Both = Receive | Transmit }
+public enum FaultDirection
+{
+    /// <summary>No frames.</summary>
+    None = 0,
+    /// <summary>Frames the device receives (wire to stack).</summary>
+    Receive = 1,
+    /// <summary>Frames the device sends (stack to wire).</summary>
+    Transmit = 2,
+    /// <summary>Both directions.</summary>
+    Both = Receive | Transmit
+}
 
 /// <summary>
 /// A parsed fault specification: <c>loss=5%,dup=1%,reorder=2%,corrupt=0.1%,delay=2ms,seed=N,dir=both</c>,
@@ -15,24 +25,37 @@ public enum FaultDirection { None = 0, Receive = 1, Transmit = 2, Both = Receive
 /// </summary>
 public sealed record FaultSpec
 {
-    /// <summary>Probabilities in [0, 1].</summary>
+    /// <summary>The probability in [0, 1] that a frame is dropped (loss=, drop=).</summary>
     public double Loss { get; init; }
+    /// <summary>The probability in [0, 1] that a frame is sent twice (dup=, duplicate=); the copy may be delayed like any frame.</summary>
     public double Duplicate { get; init; }
+    /// <summary>The probability in [0, 1] that a frame is held <see cref="ReorderHoldNs"/> longer than the others, so that later frames overtake it (reorder=).</summary>
     public double Reorder { get; init; }
+    /// <summary>The probability in [0, 1] that one bit beyond the Ethernet header is flipped (corrupt=); the IP or transport checksum must catch it.</summary>
     public double Corrupt { get; init; }
     /// <summary>Fixed one-way delay added to every frame, in nanoseconds.</summary>
     public long DelayNs { get; init; }
     /// <summary>How much longer than <see cref="DelayNs"/> a reordered frame is held (default 1 ms),
     /// so that the frames behind it overtake it.</summary>
     public long ReorderHoldNs { get; init; } = Time.Ms(1);
+    /// <summary>The random generator's seed (seed=): the same spec and seed give the same faults on the same traffic.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>Which frames are impaired (dir=rx, tx or both; default both).</summary>
     public FaultDirection Direction { get; init; } = FaultDirection.Both;
 
+    /// <summary>True when the spec impairs nothing (no loss, duplication, reordering, corruption or delay).</summary>
     public bool IsEmpty => Loss == 0 && Duplicate == 0 && Reorder == 0 && Corrupt == 0 && DelayNs == 0;
 
+    /// <summary>Parses a spec such as <c>loss=5%,delay=2ms,seed=3</c>.</summary>
+    /// <exception cref="FormatException">The spec is empty or an item is malformed; the message says which.</exception>
     public static FaultSpec Parse(string spec) =>
         TryParse(spec, out var s, out var error) ? s : throw new FormatException(error);
 
+    /// <summary>Parses a spec such as <c>loss=5%,delay=2ms,seed=3</c>.</summary>
+    /// <param name="spec">The comma-separated key=value items.</param>
+    /// <param name="result">The parsed spec, or an empty one on failure.</param>
+    /// <param name="error">Why parsing failed, or "" on success.</param>
+    /// <returns>True if <paramref name="spec"/> was valid.</returns>
     public static bool TryParse(string? spec, out FaultSpec result, out string error)
     {
         result = new FaultSpec();
@@ -122,6 +145,7 @@ public sealed record FaultSpec
         return true;
     }
 
+    /// <summary>The spec in the syntax <see cref="Parse"/> reads (only the non-zero items, plus seed and dir).</summary>
     public override string ToString()
     {
         var parts = new List<string>();
@@ -155,9 +179,11 @@ public sealed class FaultInjector : IFrameFilter, IDisposable
     private readonly NetDevice _dev;
     private readonly Line _rx, _tx;
 
+    /// <summary>The impairments this injector applies.</summary>
     public FaultSpec Spec { get; }
 
     // What it did (read them under the stack lock, or tolerate a slightly stale value).
+    /// <summary>What it did, frame counts: passed untouched, dropped, duplicated, reordered, corrupted, delayed (read them under the stack lock, or tolerate a slightly stale value).</summary>
     public long Passed, Dropped, Duplicated, Reordered, Corrupted, Delayed;
 
     /// <summary>Creates the injector and sets it as <paramref name="dev"/>'s frame filter.</summary>
@@ -171,6 +197,7 @@ public sealed class FaultInjector : IFrameFilter, IDisposable
     /// <summary>Parses <paramref name="spec"/> (see <see cref="FaultSpec"/>) and attaches the injector.</summary>
     public static FaultInjector Attach(NetDevice dev, string spec) => Attach(dev, FaultSpec.Parse(spec));
 
+    /// <summary>An injector for <paramref name="dev"/>'s frames, seeded from <paramref name="spec"/>; it acts only once set as the device's filter (use <see cref="Attach(NetDevice, FaultSpec)"/>).</summary>
     public FaultInjector(NetDevice dev, FaultSpec spec)
     {
         _dev = dev;
@@ -183,9 +210,11 @@ public sealed class FaultInjector : IFrameFilter, IDisposable
     /// <summary>Frames held right now (both directions).</summary>
     public int Held => _rx.Queue.QLen + _tx.Queue.QLen;
 
+    /// <summary>Applies the spec to a received frame: true lets it through now; false means it was dropped or is held for later delivery.</summary>
     public bool OnReceive(NetDevice dev, SkBuff skb) =>
         (Spec.Direction & FaultDirection.Receive) == 0 || Apply(_rx, skb);
 
+    /// <summary>Applies the spec to a frame being sent: true lets it through now; false means it was dropped or is held for later transmission.</summary>
     public bool OnTransmit(NetDevice dev, SkBuff skb) =>
         (Spec.Direction & FaultDirection.Transmit) == 0 || Apply(_tx, skb);
 
@@ -288,6 +317,7 @@ public sealed class FaultInjector : IFrameFilter, IDisposable
         }
     }
 
+    /// <summary>The spec and the counters in one line.</summary>
     public override string ToString() =>
         $"faults {Spec}: passed {Passed} dropped {Dropped} duplicated {Duplicated} reordered {Reordered} corrupted {Corrupted} delayed {Delayed}";
 

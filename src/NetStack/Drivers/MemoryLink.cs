@@ -12,9 +12,18 @@ namespace NetStack.Drivers;
 /// </summary>
 public sealed class MemoryLink
 {
+    /// <summary>One end of the cable (named <c>nameA</c>, "mem0" by default); what it sends, <see cref="B"/> receives.</summary>
     public MemoryLinkDevice A { get; }
+    /// <summary>The other end (named <c>nameB</c>, "mem1" by default); what it sends, <see cref="A"/> receives.</summary>
     public MemoryLinkDevice B { get; }
 
+    /// <summary>A cable between two new devices with hardware addresses <paramref name="macA"/> and <paramref name="macB"/>.</summary>
+    /// <param name="macA">The hardware address of <see cref="A"/>.</param>
+    /// <param name="macB">The hardware address of <see cref="B"/>.</param>
+    /// <param name="mtu">The MTU of both ends; ring slots hold a frame of this size plus the Ethernet header.</param>
+    /// <param name="ringSlots">Frames each direction can hold before it drops.</param>
+    /// <param name="nameA">The interface name of <see cref="A"/>.</param>
+    /// <param name="nameB">The interface name of <see cref="B"/>.</param>
     public MemoryLink(MacAddress macA, MacAddress macB, int mtu = 1500, int ringSlots = 4096, string nameA = "mem0", string nameB = "mem1")
     {
         var ab = new FrameRing(ringSlots, mtu + 14);
@@ -103,12 +112,16 @@ public sealed class MemoryLinkDevice : NetDevice
     /// <summary>Frames waiting to be received by this end.</summary>
     public int PendingRx => _rx.Count;
 
+    /// <inheritdoc/>
     protected internal override SkBuff? PollReceive(SkBuffPool pool) => _rx.Read(pool);
 
+    /// <inheritdoc/>
     public override bool WaitForWork(int timeoutMs) => _rx.Wait(timeoutMs);
 
+    /// <inheritdoc/>
     public override void Kick() => _rx.Kick();
 
+    /// <inheritdoc/>
     protected internal override bool StartXmit(SkBuff skb)
     {
         bool ok = _tx.Write(skb.DataSpan);

@@ -18,8 +18,11 @@ namespace NetStack.Drivers;
 /// </summary>
 public sealed class PcapWriter : IPacketCapture, IDisposable
 {
+    /// <summary>The pcap global header's magic for nanosecond timestamps (0xa1b23c4d).</summary>
     public const uint MagicNanoseconds = 0xA1B23C4D;
+    /// <summary>LINKTYPE_ETHERNET: the file's link type.</summary>
     public const uint LinkTypeEthernet = 1; // LINKTYPE_ETHERNET
+    /// <summary>The snapshot length written in the header: frames are captured whole up to this size.</summary>
     public const int SnapLen = 65535;
     private const int GlobalHeaderLength = 24;
     private const int RecordHeaderLength = 16;
@@ -33,6 +36,10 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
     private long _lastFlush;
     private bool _disposed;
 
+    /// <summary>Creates (or truncates) the capture file at <paramref name="path"/> and starts it with the global header (buffered like the records).</summary>
+    /// <param name="path">The file to write.</param>
+    /// <param name="bufferSize">Bytes of records buffered before a write; must hold one full record (16 + <see cref="SnapLen"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bufferSize"/> is too small for one record.</exception>
     public PcapWriter(string path, int bufferSize = 1 << 18)
     {
         if (bufferSize < RecordHeaderLength + SnapLen) throw new ArgumentOutOfRangeException(nameof(bufferSize), "must hold one full record");
@@ -97,6 +104,7 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
         _lastFlush = Stopwatch.GetTimestamp();
     }
 
+    /// <summary>Flushes the buffered records and closes the file. Idempotent.</summary>
     public void Dispose()
     {
         lock (_lock)

@@ -339,12 +339,14 @@ public sealed unsafe class TapDevice : NetDevice
         return n == len;
     }
 
+    /// <inheritdoc/>
     protected internal override void Stop()
     {
         _spare?.Free();
         _spare = null;
     }
 
+    /// <summary>Stops the device and closes its file descriptors, which detaches it from the TAP (a TAP this device created, not persistent, disappears).</summary>
     public override void Dispose()
     {
         if (_disposed) return;

@@ -8,10 +8,15 @@ namespace NetStack.Ethernet;
 /// </summary>
 public static class Eth
 {
+    /// <summary>PACKET_HOST: the frame is addressed to this device.</summary>
     public const byte PacketHost = 0;      // PACKET_HOST
+    /// <summary>PACKET_BROADCAST: the frame went to the broadcast address.</summary>
     public const byte PacketBroadcast = 1; // PACKET_BROADCAST
+    /// <summary>PACKET_MULTICAST: the frame went to a multicast address.</summary>
     public const byte PacketMulticast = 2; // PACKET_MULTICAST
+    /// <summary>PACKET_OTHERHOST: the frame is addressed to another host (seen only in promiscuous mode).</summary>
     public const byte PacketOtherHost = 3; // PACKET_OTHERHOST
+    /// <summary>PACKET_OUTGOING: a frame this host sends, looped back to a packet tap.</summary>
     public const byte PacketOutgoing = 4;  // PACKET_OUTGOING
 
     /// <summary>

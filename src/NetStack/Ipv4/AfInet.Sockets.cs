@@ -110,6 +110,7 @@ public static partial class AfInet
         return 0;
     }
 
+    /// <summary>Whether the sock may use <paramref name="addr"/> (of type <paramref name="addrType"/>) as its local address: the wildcard, a local, multicast or broadcast address, or any address with IP_FREEBIND / IP_TRANSPARENT / net.ipv4.ip_nonlocal_bind.</summary>
     /// <remarks>Mirrors include/net/inet_sock.h: inet_addr_valid_or_nonlocal() / inet_can_nonlocal_bind().</remarks>
     public static bool InetAddrValidOrNonlocal(NetNamespace net, InetSock inet, uint addr, RtnType addrType) =>
         net.Ipv4.Sysctl.IpNonlocalBind || inet.FreeBind || inet.Transparent ||
@@ -164,6 +165,7 @@ public static partial class AfInet
         return 0;
     }
 
+    /// <summary>The AF_INET sendmsg: binds an unbound socket to an ephemeral port (unless the protocol says not to), then calls the protocol's sendmsg; -EAGAIN when no port is free.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_sendmsg().</remarks>
     public static int InetSendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> data)
     {
@@ -172,6 +174,7 @@ public static partial class AfInet
         return sk.Prot.Sendmsg(sk, ref msg, data);
     }
 
+    /// <summary>The AF_INET recvmsg: calls the protocol's recvmsg.</summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_recvmsg().</remarks>
     public static int InetRecvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags)
     {
@@ -233,6 +236,7 @@ public static partial class AfInet
         return err;
     }
 
+    /// <summary>setsockopt of a level other than SOL_SOCKET, passed to the protocol (sk_prot->setsockopt).</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_common_setsockopt().</remarks>
     public static int SockCommonSetsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval)
     {
@@ -240,6 +244,7 @@ public static partial class AfInet
         return sk.Prot.Setsockopt(sk, level, optname, optval);
     }
 
+    /// <summary>getsockopt of a level other than SOL_SOCKET, passed to the protocol (sk_prot->getsockopt).</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_common_getsockopt().</remarks>
     public static int SockCommonGetsockopt(BsdSocket sock, int level, int optname, Span<byte> optval, ref int optlen)
     {

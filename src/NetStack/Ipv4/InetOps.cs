@@ -9,17 +9,36 @@ namespace NetStack.Ipv4;
 /// </summary>
 public abstract class InetOps : ProtoOps
 {
+    /// <summary>PF_INET: these tables belong to the IPv4 family.</summary>
     public override int Family => SocketConstants.PF_INET;
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_release().</remarks>
     public override int Release(BsdSocket sock) => AfInet.InetRelease(sock);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_bind().</remarks>
     public override int Bind(BsdSocket sock, in SockAddr addr) => AfInet.InetBind(sock, addr);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_getname().</remarks>
     public override int Getname(BsdSocket sock, out SockAddr addr, int peer) => AfInet.InetGetname(sock, out addr, peer);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_ioctl().</remarks>
     public override int Ioctl(BsdSocket sock, int cmd, ref int arg) => AfInet.InetIoctl(sock, cmd, ref arg);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_shutdown().</remarks>
     public override int Shutdown(BsdSocket sock, int how) => AfInet.InetShutdown(sock, how);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/core/sock.c: sock_common_setsockopt().</remarks>
     public override int Setsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval) =>
         AfInet.SockCommonSetsockopt(sock, level, optname, optval);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/core/sock.c: sock_common_getsockopt().</remarks>
     public override int Getsockopt(BsdSocket sock, int level, int optname, Span<byte> optval, ref int optlen) =>
         AfInet.SockCommonGetsockopt(sock, level, optname, optval, ref optlen);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_sendmsg().</remarks>
     public override int Sendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> data) => AfInet.InetSendmsg(sock, ref msg, data);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_recvmsg().</remarks>
     public override int Recvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => AfInet.InetRecvmsg(sock, ref msg, buf, flags);
 }
 
@@ -29,8 +48,12 @@ public abstract class InetOps : ProtoOps
 /// </summary>
 public sealed class InetDgramOps : InetOps
 {
+    /// <summary>The single table (the kernel's inet_dgram_ops).</summary>
     public static readonly InetDgramOps Instance = new();
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_dgram_connect().</remarks>
     public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    /// <inheritdoc/>
     /// <remarks>udp_poll.</remarks>
     public override int Poll(BsdSocket sock) => Udp.UdpPoll(sock);
 }
@@ -41,8 +64,12 @@ public sealed class InetDgramOps : InetOps
 /// </summary>
 public sealed class InetSockrawOps : InetOps
 {
+    /// <summary>The single table (the kernel's inet_sockraw_ops).</summary>
     public static readonly InetSockrawOps Instance = new();
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_dgram_connect().</remarks>
     public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => AfInet.InetDgramConnect(sock, addr, flags);
+    /// <inheritdoc/>
     /// <remarks>datagram_poll.</remarks>
     public override int Poll(BsdSocket sock) => Datagram.DatagramPoll(sock);
 }

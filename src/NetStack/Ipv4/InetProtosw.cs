@@ -18,6 +18,12 @@ public sealed class InetProtosw
     /// <summary>INET_PROTOSW_ICSK: the sock is an inet_connection_sock.</summary>
     public const int INET_PROTOSW_ICSK = 0x04;
 
+    /// <summary>An entry for socket(AF_INET, <paramref name="type"/>, <paramref name="protocol"/>); register it with <see cref="AfInet.InetRegisterProtosw"/> to make the pair creatable.</summary>
+    /// <param name="type">The socket type (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW).</param>
+    /// <param name="protocol">The L4 protocol number, or IPPROTO_IP as a wildcard.</param>
+    /// <param name="prot">The transport (struct proto) its socks use.</param>
+    /// <param name="ops">The socket-layer operations (struct proto_ops) its sockets use.</param>
+    /// <param name="flags">INET_PROTOSW_* flags.</param>
     public InetProtosw(int type, int protocol, Proto prot, ProtoOps ops, int flags)
     {
         Type = type;
@@ -31,11 +37,14 @@ public sealed class InetProtosw
     public int Type { get; }
     /// <summary>->protocol: the L4 protocol number, or IPPROTO_IP as a wildcard.</summary>
     public int Protocol { get; }
+    /// <summary>->prot: the transport (struct proto) the sock is made with.</summary>
     public Proto Prot { get; }
+    /// <summary>->ops: the socket-layer operations (struct proto_ops) the socket gets.</summary>
     public ProtoOps Ops { get; }
     /// <summary>INET_PROTOSW_* flags.</summary>
     public int Flags { get; }
 
+    /// <summary>A debugging description: type, protocol, transport, operations and flags.</summary>
     public override string ToString() => $"{{type {Type}, protocol {Protocol}, {Prot.Name}, {Ops.GetType().Name}, flags {Flags}}}";
 
     /// <summary>

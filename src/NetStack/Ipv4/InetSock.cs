@@ -29,9 +29,11 @@ public class InetSock : Sock
     public int UcTtl = -1;
     /// <summary>tos: IP_TOS.</summary>
     public byte Tos;
-    /// <summary>mc_ttl, mc_loop, mc_index: multicast options (kept for getsockopt).</summary>
+    /// <summary>mc_ttl: IP_MULTICAST_TTL (kept for getsockopt).</summary>
     public int McTtl = 1;
+    /// <summary>mc_loop: IP_MULTICAST_LOOP (kept for getsockopt).</summary>
     public bool McLoop = true;
+    /// <summary>mc_index: IP_MULTICAST_IF's interface index (kept for getsockopt).</summary>
     public int McIndex;
     /// <summary>pmtudisc: IP_MTU_DISCOVER (IP_PMTUDISC_WANT by default, or DONT with ip_no_pmtu_disc).</summary>
     public int Pmtudisc = IP_PMTUDISC_WANT;
@@ -55,8 +57,10 @@ public class InetSock : Sock
 
     /// <summary>The next hop cache (sk_dst_cache): valid while <see cref="DstValid"/>.</summary>
     public Rtable Dst;
+    /// <summary>Whether <see cref="Dst"/> holds a usable route; cleared by <see cref="DstReset"/>.</summary>
     public bool DstValid;
 
+    /// <summary>Forgets the cached route, so the next send looks it up again.</summary>
     /// <remarks>Mirrors sk_dst_reset().</remarks>
     public void DstReset() => DstValid = false;
 
@@ -64,6 +68,7 @@ public class InetSock : Sock
     /// <remarks>Mirrors ip_select_ttl().</remarks>
     public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Ipv4.Sysctl.IpDefaultTtl;
 
+    /// <summary>A debugging description: type, protocol, state and the local and remote address:port.</summary>
     public override string ToString() =>
         $"{GetType().Name}({Prot?.Name} {State} {Wire.Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Wire.Ipv4Address.Format(InetDaddr)}:{InetDport})";
 }

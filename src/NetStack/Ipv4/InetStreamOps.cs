@@ -12,11 +12,19 @@ namespace NetStack.Ipv4;
 /// </summary>
 public sealed class InetStreamOps : InetOps
 {
+    /// <summary>The single table (the kernel's inet_stream_ops).</summary>
     public static readonly InetStreamOps Instance = new();
 
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_stream_connect().</remarks>
     public override int Connect(BsdSocket sock, in SockAddr addr, int flags) => InetStreamConnect(sock, addr, flags);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_listen().</remarks>
     public override int Listen(BsdSocket sock, int backlog) => InetListen(sock, backlog);
+    /// <inheritdoc/>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_accept().</remarks>
     public override int Accept(BsdSocket sock, BsdSocket newsock, ref ProtoAcceptArg arg) => InetAccept(sock, newsock, ref arg);
+    /// <inheritdoc/>
     /// <remarks>tcp_poll.</remarks>
     public override int Poll(BsdSocket sock) => Tcp.TcpPoll(sock);
 

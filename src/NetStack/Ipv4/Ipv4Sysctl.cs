@@ -3,7 +3,7 @@ namespace NetStack.Ipv4;
 /// <summary>
 /// The IPv4 and TCP sysctls of a namespace (net.ipv4.*), with Linux's defaults
 /// (Documentation/networking/ip-sysctl.rst). The typed fields are what the protocol code reads;
-/// <see cref="SysctlNetIpv4"/> registers them by name in the namespace's <see cref="SysctlTable"/>
+/// <see cref="SysctlNetIpv4"/> registers them by name in the namespace's <see cref="NetStack.Core.SysctlTable"/>
 /// (net.Sysctl). Times are in milliseconds unless the name says otherwise.
 /// <remarks>Mirrors struct netns_ipv4's sysctl_* fields and the neighbour table's parms.</remarks>
 /// </summary>

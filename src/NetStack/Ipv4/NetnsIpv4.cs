@@ -122,6 +122,7 @@ public static class NetNamespaceIpv4
             net.AddDevice(dev, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b), prefixLen);
         }
 
+        /// <summary>Registers <paramref name="prot"/> as the handler of IP protocol number <paramref name="protocol"/> (inet_protos[]).</summary>
         /// <remarks>Mirrors net/ipv4/protocol.c: inet_add_protocol(): 0, or -1 when the slot is taken.</remarks>
         public int InetAddProtocol(NetProtocol prot, int protocol)
         {
@@ -135,6 +136,7 @@ public static class NetNamespaceIpv4
             }
         }
 
+        /// <summary>Unregisters <paramref name="prot"/> as the handler of IP protocol <paramref name="protocol"/>: 0, or -1 when it is not the registered one.</summary>
         /// <remarks>Mirrors inet_del_protocol().</remarks>
         public int InetDelProtocol(NetProtocol prot, int protocol)
         {

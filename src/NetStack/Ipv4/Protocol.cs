@@ -4,11 +4,14 @@ namespace NetStack.Ipv4;
 
 /// <summary>
 /// The handler of one IP protocol number, registered in inet_protos[] with
-/// <see cref="NetNamespace.InetAddProtocol"/>.
+/// <see cref="NetNamespaceIpv4.extension(NetNamespace).InetAddProtocol(NetProtocol, int)"/>.
 /// <remarks>Mirrors include/net/protocol.h: struct net_protocol.</remarks>
 /// </summary>
 public sealed class NetProtocol
 {
+    /// <summary>A protocol handler made of its receive and (optional) ICMP error functions.</summary>
+    /// <param name="handler">The receive function (net_protocol.handler); see <see cref="Handler"/>.</param>
+    /// <param name="errHandler">The ICMP error function (net_protocol.err_handler), or null; see <see cref="ErrHandler"/>.</param>
     public NetProtocol(Func<SkBuff, int> handler, Action<SkBuff, uint>? errHandler = null)
     {
         Handler = handler;

@@ -4,7 +4,27 @@ using NetStack.Wire;
 namespace NetStack.Ipv4;
 
 /// <summary>Route types (include/uapi/linux/rtnetlink.h: RTN_*).</summary>
-public enum RtnType : byte { Unspec, Unicast, Local, Broadcast, Anycast, Multicast, Blackhole, Unreachable, Prohibit }
+public enum RtnType : byte
+{
+    /// <summary>RTN_UNSPEC: no type.</summary>
+    Unspec,
+    /// <summary>RTN_UNICAST: a gateway or direct route.</summary>
+    Unicast,
+    /// <summary>RTN_LOCAL: an address of this host; deliver locally.</summary>
+    Local,
+    /// <summary>RTN_BROADCAST: accept locally as broadcast, send as broadcast.</summary>
+    Broadcast,
+    /// <summary>RTN_ANYCAST: accept locally as broadcast, send as unicast.</summary>
+    Anycast,
+    /// <summary>RTN_MULTICAST: a multicast route.</summary>
+    Multicast,
+    /// <summary>RTN_BLACKHOLE: drop silently.</summary>
+    Blackhole,
+    /// <summary>RTN_UNREACHABLE: the destination is unreachable (EHOSTUNREACH).</summary>
+    Unreachable,
+    /// <summary>RTN_PROHIBIT: administratively prohibited (EACCES).</summary>
+    Prohibit
+}
 
 /// <summary>
 /// The result of a route lookup: where a packet goes next (struct rtable, without the cache).

@@ -21,11 +21,17 @@ public enum TcpCaState : byte
 /// <summary>Events reported to the congestion control (enum tcp_ca_event).</summary>
 public enum TcpCaEvent
 {
+    /// <summary>CA_EVENT_TX_START: the first transmission when nothing is in flight.</summary>
     TxStart,       // CA_EVENT_TX_START: first transmit when no packets in flight
+    /// <summary>CA_EVENT_CWND_RESTART: the congestion window restarts after an idle period.</summary>
     CwndRestart,   // CA_EVENT_CWND_RESTART: congestion window restart after idle
+    /// <summary>CA_EVENT_COMPLETE_CWR: congestion window reduction (recovery) is complete.</summary>
     CompleteCwr,   // CA_EVENT_COMPLETE_CWR: end of congestion recovery
+    /// <summary>CA_EVENT_LOSS: a retransmission timeout (loss state entered).</summary>
     Loss,          // CA_EVENT_LOSS: loss timeout
+    /// <summary>CA_EVENT_ECN_NO_CE: an ECT segment arrived without a CE mark.</summary>
     EcnNoCe,
+    /// <summary>CA_EVENT_ECN_IS_CE: a segment arrived with a CE (congestion experienced) mark.</summary>
     EcnIsCe,
 }
 
@@ -52,7 +58,7 @@ public abstract class TcpCongestionOps
     /// <summary>The cwnd to restore when a loss proved spurious.</summary>
     public abstract uint UndoCwnd(TcpSock tp);
 
-    /// <summary>Per-socket setup (the icsk_ca_priv area is the algorithm's: <see cref="TcpSock.CaPriv"/>).</summary>
+    /// <summary>Per-socket setup (the icsk_ca_priv area is the algorithm's: <see cref="InetConnectionSock.CaPriv"/>).</summary>
     public virtual void Init(TcpSock tp) { }
 
     /// <summary>Per-socket cleanup.</summary>
@@ -112,6 +118,7 @@ public static class TcpCong
         lock (s_lock) s_list.Remove(ca);
     }
 
+    /// <summary>The registered congestion control named <paramref name="name"/> ("cubic", "reno"), or null.</summary>
     /// <remarks>Mirrors tcp_ca_find().</remarks>
     public static TcpCongestionOps? TcpCaFind(string name)
     {

@@ -420,6 +420,9 @@ internal static class TcpOutput
     /// nothing is in flight (the caller then arms the zero-window probe).
     /// </summary>
     /// <remarks>Mirrors tcp_write_xmit().</remarks>
+    /// <param name="tp">The socket.</param>
+    /// <param name="mssNow">The current MSS (tcp_current_mss()).</param>
+    /// <param name="nonagle">The Nagle mode: 0, or TCP_NAGLE_OFF / TCP_NAGLE_CORK / TCP_NAGLE_PUSH bits.</param>
     /// <param name="pushOne">0: as many as allowed; 1: one segment; 2: one segment as a loss probe (even beyond cwnd).</param>
     internal static bool TcpWriteXmit(TcpSock tp, uint mssNow, int nonagle, int pushOne)
     {

@@ -130,11 +130,17 @@ public sealed class TcpSock : InetConnectionSock
     internal uint RttSeq;
 
     // ---- Congestion control ----
+    /// <summary>snd_cwnd: the congestion window, in segments.</summary>
     public uint SndCwnd = TcpInitCwnd;
+    /// <summary>snd_ssthresh: the slow-start threshold, in segments (infinite until the first loss).</summary>
     public uint SndSsthresh = TcpCong.InfiniteSsthresh;
+    /// <summary>snd_cwnd_cnt: the linear-increase counter (ACKed segments toward the next cwnd increment).</summary>
     public uint SndCwndCnt;
+    /// <summary>snd_cwnd_clamp: the ceiling snd_cwnd may never exceed.</summary>
     public uint SndCwndClamp = ~0u;
+    /// <summary>prior_cwnd: snd_cwnd before entering recovery or loss (for undo and PRR).</summary>
     public uint PriorCwnd;
+    /// <summary>prior_ssthresh: ssthresh saved before recovery or loss, restored when the loss proves spurious (undo).</summary>
     public uint PriorSsthresh;
     /// <summary>packets_out: segments in the retransmit queue ("in flight" before SACK/loss accounting).</summary>
     public uint PacketsOut;
@@ -228,12 +234,14 @@ public sealed class TcpSock : InetConnectionSock
     /// <remarks>Mirrors tcp_left_out().</remarks>
     internal uint LeftOut => SackedOut + LostOut;
 
+    /// <summary>Whether the connection is in slow start (snd_cwnd below snd_ssthresh).</summary>
     /// <remarks>Mirrors tcp_in_slow_start().</remarks>
     public bool TcpInSlowStart => SndCwnd < SndSsthresh;
 
     /// <remarks>Mirrors tcp_is_sack() / tcp_is_reno().</remarks>
     internal bool TcpIsSack => RxOpt.SackOk;
 
+    /// <summary>Whether the congestion window limited the sender (so growing it is useful); in slow start, while cwnd is below twice the most ever in flight.</summary>
     /// <remarks>Mirrors tcp_is_cwnd_limited().</remarks>
     public bool TcpIsCwndLimited()
     {
@@ -271,6 +279,7 @@ public sealed class TcpSock : InetConnectionSock
         }
     }
 
+    /// <summary>A debugging description: state, endpoints, snd_una, snd_nxt, rcv_nxt and cwnd.</summary>
     public override string ToString() =>
         $"TCP {State} {Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Ipv4Address.Format(InetDaddr)}:{InetDport} una {SndUna} nxt {SndNxt} rcv {RcvNxt} cwnd {SndCwnd}";
 }

@@ -5,7 +5,7 @@ namespace NetStack.Net;
 /// <summary>
 /// The caller of the socket calls: its descriptor table (current->files) and the capabilities
 /// of its credentials (current_cred()) that the socket layer checks. A namespace has a default
-/// one (<see cref="NetNamespace.Files"/>) with every capability, like a root shell in that
+/// one (<c>net.Files</c>) with every capability, like a root shell in that
 /// namespace; tests make others to play an unprivileged process.
 /// Touched under the stack lock.
 /// <remarks>Mirrors fs/file.c: struct files_struct with alloc_fd()/fd_install()/close_fd(), plus the
@@ -22,8 +22,10 @@ public sealed class FdTable : Cred
     private Entry[] _fds = new Entry[16];
     private int _count;
 
+    /// <summary>An empty descriptor table of a caller in <paramref name="net"/>, with every capability (clear <see cref="Cred.CapNetRaw"/> or <see cref="Cred.CapNetBindService"/> to play an unprivileged process).</summary>
     public FdTable(NetNamespace net) => Net = net;
 
+    /// <summary>The namespace whose sockets the descriptors name.</summary>
     public NetNamespace Net { get; }
 
     /// <summary>RLIMIT_NOFILE: alloc_fd fails with -EMFILE at this many descriptors.</summary>
@@ -76,6 +78,7 @@ public sealed class FdTable : Cred
     /// <summary>FD_CLOEXEC of a descriptor.</summary>
     public bool GetCloseOnExec(int fd) => Lookup(fd) is not null && _fds[fd].CloseOnExec;
 
+    /// <summary>Sets or clears FD_CLOEXEC of a descriptor (fcntl F_SETFD); ignored for a closed one.</summary>
     public void SetCloseOnExec(int fd, bool on)
     {
         if (Lookup(fd) is not null) _fds[fd].CloseOnExec = on;

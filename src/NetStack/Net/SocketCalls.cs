@@ -33,10 +33,14 @@ public static class SocketCalls
     /// <summary>One entry of poll()'s array (struct pollfd).</summary>
     public struct PollFd
     {
+        /// <summary>fd: the descriptor to watch.</summary>
         public int Fd;
+        /// <summary>events: the POLL* events asked for.</summary>
         public short Events;
+        /// <summary>revents: the events that occurred, filled by poll().</summary>
         public short Revents;
 
+        /// <summary>An entry watching <paramref name="fd"/> for <paramref name="events"/> (POLLIN, POLLOUT...).</summary>
         public PollFd(int fd, int events)
         {
             Fd = fd;
@@ -245,6 +249,10 @@ public static class SocketCalls
     /// <summary>connect(2).</summary>
     /// <remarks>Mirrors net/socket.c: __sys_connect() -> __sys_connect_file().</remarks>
     /// <param name="forceNonblock">Connect as if O_NONBLOCK were set (the managed API's async connect).</param>
+    /// <param name="files">The caller: its descriptor table and capabilities.</param>
+    /// <param name="fd">The socket's descriptor.</param>
+    /// <param name="addr">The peer address.</param>
+    /// <returns>0, or a negative errno (-EINPROGRESS when non-blocking and the handshake has started).</returns>
     public static int Connect(FdTable files, int fd, in SockAddr addr, bool forceNonblock = false)
     {
         lock (files.Net.SyncRoot)
@@ -340,6 +348,7 @@ public static class SocketCalls
     /// <summary>MSG_CMSG_COMPAT: the 32-bit compat flag, refused by the 64-bit syscalls.</summary>
     public const int MSG_CMSG_COMPAT = unchecked((int)0x80000000);
 
+    /// <summary>Sends through the socket's operations (sock->ops->sendmsg); bytes sent or a negative errno.</summary>
     /// <remarks>Mirrors net/socket.c: sock_sendmsg() -> sock_sendmsg_nosec().</remarks>
     public static int SockSendmsg(BsdSocket sock, ref MsgHdr msg, ReadOnlySpan<byte> buf) => sock.Ops.Sendmsg(sock, ref msg, buf);
 
@@ -387,6 +396,7 @@ public static class SocketCalls
         }
     }
 
+    /// <summary>Receives through the socket's operations (sock->ops->recvmsg); bytes received or a negative errno.</summary>
     /// <remarks>Mirrors net/socket.c: sock_recvmsg() -> sock_recvmsg_nosec().</remarks>
     public static int SockRecvmsg(BsdSocket sock, ref MsgHdr msg, Span<byte> buf, int flags) => sock.Ops.Recvmsg(sock, ref msg, buf, flags);
 

@@ -1,7 +1,10 @@
+// The members are Linux's errno names and numbers; their documentation is the kernel header the type's summary cites (errno-base.h, errno.h).
+#pragma warning disable CS1591
 namespace NetStack.Uapi;
 
 /// <summary>
-/// Linux errno numbers (include/uapi/asm-generic/errno-base.h and errno.h, x86-64 values).
+/// Linux errno numbers (include/uapi/asm-generic/errno-base.h and include/uapi/asm-generic/errno.h, x86-64 values;
+/// their meanings are those of errno(3) and the strerror text of each name).
 /// Inside the stack every failure is a negative errno, exactly as in the kernel;
 /// only the managed API's edge turns one into an exception.
 /// </summary>

@@ -20,6 +20,11 @@ public struct SockAddr
     /// <summary>The addrlen the caller passed (or, on output, the length the kernel reports).</summary>
     public int Len;
 
+    /// <summary>A socket address of <paramref name="family"/> with IPv4 address <paramref name="addr"/> and <paramref name="port"/>, both host order.</summary>
+    /// <param name="family">AF_INET, or AF_UNSPEC.</param>
+    /// <param name="addr">The IPv4 address, host order.</param>
+    /// <param name="port">The port, host order.</param>
+    /// <param name="len">The addrlen; sizeof(struct sockaddr_in) by default.</param>
     public SockAddr(ushort family, uint addr, ushort port, int len = SocketConstants.SockaddrInSize)
     {
         Family = family;
@@ -37,6 +42,7 @@ public struct SockAddr
     /// <summary>The AF_UNSPEC address connect() uses to dissolve an association.</summary>
     public static SockAddr Unspec => new(SocketConstants.AF_UNSPEC, 0, 0, SocketConstants.SaFamilySize);
 
+    /// <summary>"a.b.c.d:port" for AF_INET, else the family and length.</summary>
     public override readonly string ToString() =>
         Family == SocketConstants.AF_INET ? $"{Ipv4Address.Format(Addr)}:{Port}" : $"family {Family} len {Len}";
 }

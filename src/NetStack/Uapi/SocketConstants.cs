@@ -1,9 +1,13 @@
+// The members are Linux's socket ABI names and numbers; their documentation is the kernel/uapi headers the type's summary cites.
+#pragma warning disable CS1591
 namespace NetStack.Uapi;
 
 /// <summary>
 /// The socket ABI's numbers with their Linux names and x86-64 values (include/linux/socket.h,
-/// include/linux/net.h, include/uapi/asm-generic/socket.h, include/uapi/linux/in.h,
-/// include/uapi/asm-generic/poll.h, include/uapi/asm-generic/fcntl.h). They keep the C spelling
+/// include/linux/net.h, include/uapi/asm-generic/socket.h, include/uapi/linux/in.h, include/uapi/linux/tcp.h,
+/// include/uapi/asm-generic/poll.h, include/uapi/asm-generic/fcntl.h, include/uapi/asm-generic/ioctls.h,
+/// include/uapi/linux/sockios.h, include/net/sock.h); each group of constants is documented by its header
+/// and the matching man page (socket(7), ip(7), tcp(7), send(2), poll(2)). They keep the C spelling
 /// on purpose: they are the same numbers a C or Python program passes, and the repl and the
 /// errno parity suite look them up by that name.
 /// </summary>
