@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Net;
+using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Pcap;
+using NetStack.Services;
+using NetStack.Wire;
+
+namespace NetStack.PeerTests;
+
+/// <summary>
+/// The second driver: the stack on a veth end through libpcap (SharpPcap), the kernel on the other
+/// end. Both ends live in namespaces the test creates (the kernel's with its address, the wire's
+/// with the bare veth end the stack takes) and deletes afterwards.
+/// </summary>
+public sealed class PcapDriverPeerTests(ITestOutputHelper output)
+{
+    [PeerFact]
+    public void VethEnd_KernelPingsTheStack_AndCurlDownloads100MB()
+    {
+        var (kernelNs, _, x) = TapPeer.NewNames();
+        var (wireNs, _, _) = TapPeer.NewNames();
+        string vk = $"vk{x}", vs = $"vs{x}", kernelIp = $"10.7.{x}.1", stackIp = $"10.7.{x}.2";
+        string file = Path.Combine(Path.GetTempPath(), $"{kernelNs}-pcap.bin");
+        try
+        {
+            Shell.Check("ip", "netns", "add", kernelNs);
+            Shell.Check("ip", "netns", "add", wireNs);
+            Shell.Check("ip", "link", "add", vk, "netns", kernelNs, "type", "veth", "peer", "name", vs, "netns", wireNs);
+            foreach (var (ns, ifname) in new[] { (kernelNs, vk), (wireNs, vs) })
+            {
+                // No IPv6 chatter: every frame is one the test caused.
+                Shell.Check("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+                Shell.Check("ip", "netns", "exec", ns, "sysctl", "-qw", $"net.ipv6.conf.{ifname}.disable_ipv6=1");
+                Shell.Check("ip", "-n", ns, "link", "set", "lo", "up");
+                Shell.Check("ip", "-n", ns, "link", "set", ifname, "up");
+            }
+            Shell.Check("ip", "-n", kernelNs, "addr", "add", $"{kernelIp}/24", "dev", vk);
+            // A veth hands its peer segments with checksums left to offload (and super-frames from
+            // TSO/GSO); a packet socket sees them as they are. The kernel's end computes and segments
+            // them itself, as a NIC would: PcapDevice's documented requirement.
+            Shell.Check("ip", "netns", "exec", kernelNs, "ethtool", "-K", vk, "tx", "off", "tso", "off", "gso", "off", "gro", "off");
+            Shell.Check("ip", "netns", "exec", wireNs, "ethtool", "-K", vs, "gro", "off");
+
+            using var net = new NetNamespace("pcap");
+            var dev = PcapDevice.Attach(vs, MacAddress.Parse("02:00:0a:07:00:02"), wireNs); // the namespace disposes its devices
+            net.AddDevice(dev, IPAddress.Parse(stackIp), 24);
+            net.Start();
+            using var services = ServiceHost.Start(net, "http");
+
+            var ping = Shell.Run("ip", ["netns", "exec", kernelNs, "ping", "-c", "3", "-i", "0.2", "-W", "2", stackIp], TimeSpan.FromSeconds(30));
+            output.WriteLine(ping.ToString());
+            Assert.Equal(3, PingSummary.Parse(ping.StdOut).Received);
+
+            const long size = 100L << 20;
+            var r = Shell.Run("ip", ["netns", "exec", kernelNs, "curl", "-sS", "--fail", "-m", "120", "-o", file,
+                "-w", "%{size_download} %{speed_download}", $"http://{stackIp}/bytes/{size}"], TimeSpan.FromSeconds(150));
+            output.WriteLine(r.ToString());
+            Assert.Equal(0, r.ExitCode);
+            Assert.Equal(size, long.Parse(r.StdOut.Split(' ')[0], CultureInfo.InvariantCulture));
+            Assert.Equal(BytesPattern.Sha256Hex(size), TcpPeerKit.Sha256OfFile(file));
+            output.WriteLine(FormattableString.Invariant(
+                $"curl over the pcap driver: {double.Parse(r.StdOut.Split(' ')[1], CultureInfo.InvariantCulture) / 1e6:0.0} MB/s; {dev.Name}: {dev.Stats}"));
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", kernelNs);
+            Shell.Run("ip", "netns", "del", wireNs);
+            TcpPeerKit.TryDelete(file);
+        }
+    }
+}
