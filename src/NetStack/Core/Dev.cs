@@ -49,7 +49,7 @@ internal static class Dev
     {
         dev.Stats.RxPackets++;
         dev.Stats.RxBytes += skb.Len;
-        dev.Capture?.Capture(skb.DataSpan);
+        dev.DevQueueXmitNit(skb.DataSpan);
         if (!dev.IsUp)
             return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
         if (dev.HeaderOps is not { } ops)
@@ -79,7 +79,7 @@ internal static class Dev
             net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
             return -Uapi.Errno.ENETDOWN;
         }
-        dev.Capture?.Capture(skb.DataSpan);
+        dev.DevQueueXmitNit(skb.DataSpan);
         if (dev.Faults is { } f && !f.OnTransmit(dev, skb)) return 0;
         return HardStartXmit(dev, skb);
     }

@@ -76,6 +76,41 @@ public abstract class NetDevice : IDisposable
     /// <summary>Optional packet tap: sees each received frame before the stack and each sent frame after it.</summary>
     public IPacketCapture? Capture { get; set; }
 
+    private IPacketCapture[] _taps = [];
+    private readonly Lock _tapsLock = new();
+
+    /// <summary>
+    /// Adds a packet tap beside <see cref="Capture"/> (a live capture attaching to a running stack, as
+    /// a packet socket joins ptype_all). Safe to call from any thread; the tap sees frames from the
+    /// next one on.
+    /// </summary>
+    public void AddCapture(IPacketCapture tap)
+    {
+        ArgumentNullException.ThrowIfNull(tap);
+        lock (_tapsLock) Volatile.Write(ref _taps, [.. _taps, tap]);
+    }
+
+    /// <summary>Removes a tap added with <see cref="AddCapture"/>; false if it was not there.</summary>
+    public bool RemoveCapture(IPacketCapture tap)
+    {
+        lock (_tapsLock)
+        {
+            int i = Array.IndexOf(_taps, tap);
+            if (i < 0) return false;
+            Volatile.Write(ref _taps, [.. _taps.AsSpan(0, i), .. _taps.AsSpan(i + 1)]);
+            return true;
+        }
+    }
+
+    /// <summary>Hands a frame to every tap (allocation-free: the tap list is an immutable array, swapped on change).</summary>
+    /// <remarks>Mirrors net/core/dev.c: the ptype_all walk of __netif_receive_skb_core() and dev_queue_xmit_nit().</remarks>
+    internal void DevQueueXmitNit(ReadOnlySpan<byte> frame)
+    {
+        Capture?.Capture(frame);
+        var taps = Volatile.Read(ref _taps);
+        for (int i = 0; i < taps.Length; i++) taps[i].Capture(frame);
+    }
+
     /// <summary>
     /// Optional fault hook on the wire side of the device: it may drop, duplicate, delay or
     /// corrupt frames in either direction. Null in normal operation.

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using NetStack.Core;
 
@@ -19,14 +18,11 @@ namespace NetStack.Drivers;
 public sealed class PcapWriter : IPacketCapture, IDisposable
 {
     /// <summary>The pcap global header's magic for nanosecond timestamps (0xa1b23c4d).</summary>
-    public const uint MagicNanoseconds = 0xA1B23C4D;
+    public const uint MagicNanoseconds = PcapFormat.MagicNanoseconds;
     /// <summary>LINKTYPE_ETHERNET: the file's link type.</summary>
-    public const uint LinkTypeEthernet = 1; // LINKTYPE_ETHERNET
+    public const uint LinkTypeEthernet = PcapFormat.LinkTypeEthernet;
     /// <summary>The snapshot length written in the header: frames are captured whole up to this size.</summary>
-    public const int SnapLen = 65535;
-    private const int GlobalHeaderLength = 24;
-    private const int RecordHeaderLength = 16;
-    private const long UnixEpochTicks = 621355968000000000; // DateTime.UnixEpoch.Ticks
+    public const int SnapLen = PcapFormat.SnapLen;
 
     private readonly FileStream _file;
     private readonly byte[] _buffer;
@@ -35,6 +31,7 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
     private int _used;
     private long _lastFlush;
     private bool _disposed;
+    private readonly Timer _flushTimer;
 
     /// <summary>Creates (or truncates) the capture file at <paramref name="path"/> and starts it with the global header (buffered like the records).</summary>
     /// <param name="path">The file to write.</param>
@@ -42,22 +39,16 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="bufferSize"/> is too small for one record.</exception>
     public PcapWriter(string path, int bufferSize = 1 << 18)
     {
-        if (bufferSize < RecordHeaderLength + SnapLen) throw new ArgumentOutOfRangeException(nameof(bufferSize), "must hold one full record");
+        if (bufferSize < PcapFormat.RecordHeaderLength + SnapLen) throw new ArgumentOutOfRangeException(nameof(bufferSize), "must hold one full record");
         Path = System.IO.Path.GetFullPath(path);
         // bufferSize: 0 = FileStream does no buffering of its own; we buffer whole records.
         _file = new FileStream(Path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
         _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
-        var h = _buffer.AsSpan(0, GlobalHeaderLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(h, MagicNanoseconds);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[4..], 2);  // version 2.4
-        BinaryPrimitives.WriteUInt16LittleEndian(h[6..], 4);
-        BinaryPrimitives.WriteInt32LittleEndian(h[8..], 0);   // thiszone: UTC
-        BinaryPrimitives.WriteUInt32LittleEndian(h[12..], 0); // sigfigs
-        BinaryPrimitives.WriteUInt32LittleEndian(h[16..], SnapLen);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[20..], LinkTypeEthernet);
-        _used = GlobalHeaderLength;
+        PcapFormat.WriteGlobalHeader(_buffer.AsSpan(0, PcapFormat.GlobalHeaderLength));
+        _used = PcapFormat.GlobalHeaderLength;
         _lastFlush = Stopwatch.GetTimestamp();
         FlushLocked();
+        _flushTimer = new Timer(static w => ((PcapWriter)w!).FlushIfDue(), this, 1000, 1000);
     }
 
     /// <summary>The absolute path of the capture file.</summary>
@@ -72,16 +63,10 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
         lock (_lock)
         {
             if (_disposed) return;
-            int incl = Math.Min(frame.Length, SnapLen);
-            if (_used + RecordHeaderLength + incl > _buffer.Length) FlushLocked();
-            long ns = (DateTime.UtcNow.Ticks - UnixEpochTicks) * 100;
-            var rec = _buffer.AsSpan(_used, RecordHeaderLength + incl);
-            BinaryPrimitives.WriteUInt32LittleEndian(rec, (uint)(ns / 1_000_000_000));
-            BinaryPrimitives.WriteUInt32LittleEndian(rec[4..], (uint)(ns % 1_000_000_000));
-            BinaryPrimitives.WriteUInt32LittleEndian(rec[8..], (uint)incl);
-            BinaryPrimitives.WriteUInt32LittleEndian(rec[12..], (uint)frame.Length);
-            frame[..incl].CopyTo(rec[RecordHeaderLength..]);
-            _used += RecordHeaderLength + incl;
+            int len = PcapFormat.RecordLength(frame);
+            if (_used + len > _buffer.Length) FlushLocked();
+            PcapFormat.WriteRecord(_buffer.AsSpan(_used, len), frame);
+            _used += len;
             Frames++;
             long now = Stopwatch.GetTimestamp();
             if (now - _lastFlush >= _flushIntervalTicks) FlushLocked();
@@ -97,6 +82,15 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
         }
     }
 
+    /// <summary>The timer's tick: writes what is buffered if nothing was written for a second.</summary>
+    private void FlushIfDue()
+    {
+        lock (_lock)
+        {
+            if (!_disposed && _used > 0 && Stopwatch.GetTimestamp() - _lastFlush >= _flushIntervalTicks) FlushLocked();
+        }
+    }
+
     private void FlushLocked()
     {
         if (_used > 0) _file.Write(_buffer, 0, _used);
@@ -107,6 +101,7 @@ public sealed class PcapWriter : IPacketCapture, IDisposable
     /// <summary>Flushes the buffered records and closes the file. Idempotent.</summary>
     public void Dispose()
     {
+        _flushTimer.Dispose();
         lock (_lock)
         {
             if (_disposed) return;
