@@ -10,7 +10,7 @@ namespace NetStack.Control;
 /// <summary>
 /// A socket shell: one JSON object in, one JSON object out, each a BSD socket call on the stack
 /// (the role gVisor packetimpact's posix_server plays). It is the engine of `netstack repl`, of the
-/// control socket's socket ops (<c>ControlServer</c>) and of the errno parity suite, which
+/// control socket's socket ops (<see cref="ControlServer"/>) and of the errno parity suite, which
 /// sends the same requests to the Linux kernel.
 /// <para>Request: <c>{"op": "sendto", "fd": 3, "data": "68656c6c6f", "addr": "10.7.0.1", "port": 7}</c>.
 /// Arguments take Linux names ("SOCK_DGRAM", "MSG_PEEK|MSG_DONTWAIT", or a list of names) or numbers.
