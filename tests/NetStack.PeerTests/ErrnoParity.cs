@@ -1,4 +1,4 @@
-using NetStack.Cli.Shell;
+using NetStack.Control;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;

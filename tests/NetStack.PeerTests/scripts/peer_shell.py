@@ -158,7 +158,9 @@ def run(q):
         buf = ctypes.create_string_buffer(val, max(len(val), 1))
         return ret(libc.setsockopt(fd_of(q), int(q["level"]), int(q["name"]), buf, len(val)))
     if op == "getsockopt":
-        size = int(q.get("len", 4))
+        # TCP_CONGESTION is a name: read TCP_CA_NAME_MAX bytes by default and answer it as a string.
+        is_string = int(q["level"]) == socket.IPPROTO_TCP and int(q["name"]) == 13
+        size = int(q.get("len", 16 if is_string else 4))
         buf = ctypes.create_string_buffer(max(size, 1))
         ln = ctypes.c_int(size)
         r = libc.getsockopt(fd_of(q), int(q["level"]), int(q["name"]), buf, ctypes.byref(ln))
@@ -166,7 +168,9 @@ def run(q):
             return ret(r)
         n = max(0, min(ln.value, size))
         d = {"len": ln.value, "hex": bytes(buf[:n]).hex()}
-        if ln.value >= 4:
+        if is_string:
+            d["value"] = bytes(buf[:n]).split(b"\0", 1)[0].decode("ascii")
+        elif ln.value >= 4:
             d["value"] = struct.unpack_from("=i", buf, 0)[0]
         elif ln.value >= 1:
             d["value"] = buf.raw[0]
@@ -190,7 +194,7 @@ def run(q):
         return ret(libc.fcntl(fd_of(q), int(q["cmd"]), int(q.get("arg", 0))))
     if op == "ioctl":
         arg = ctypes.c_int(int(q.get("arg", 0)))
-        r = libc.ioctl(fd_of(q), int(q["req"]) & 0xFFFFFFFF, ctypes.byref(arg))
+        r = libc.ioctl(fd_of(q), int(q.get("request", q.get("req"))) & 0xFFFFFFFF, ctypes.byref(arg))
         return ret(r) if r < 0 else ret(r, value=arg.value)
     if op == "sleep":
         time.sleep(int(q.get("ms", 0)) / 1000.0)

@@ -36,6 +36,14 @@ public class AssemblyTests
     }
 
     [Fact]
+    public void TheControlPlane_UsesOnlyTheStacksPublicApi_AndNoTool()
+    {
+        var control = typeof(NetStack.Control.ControlServer).Assembly;
+        Assert.Equal(["NetStack"], References(control).Where(n => n.StartsWith("NetStack", StringComparison.Ordinal)).ToArray());
+        Assert.DoesNotContain("NetStack.Control", Stack.GetCustomAttributes<InternalsVisibleToAttribute>().Select(a => a.AssemblyName));
+    }
+
+    [Fact]
     public void OnlyTheTestsAndTheCli_SeeTheInternals_AndEachFriendExists()
     {
         var friends = Stack.GetCustomAttributes<InternalsVisibleToAttribute>().Select(a => a.AssemblyName).Order(StringComparer.Ordinal).ToArray();

@@ -1,4 +1,4 @@
-using NetStack.Cli.Shell;
+using NetStack.Control;
 using NetStack.Api;
 using NetStack.Net;
 

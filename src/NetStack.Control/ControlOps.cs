@@ -1,0 +1,182 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using NetStack.Api;
+using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Net;
+
+namespace NetStack.Control;
+
+/// <summary>What an op handler sees of the request's client: the stack, the client's descriptors, who it is.</summary>
+/// <param name="Server">The server the client is attached to.</param>
+/// <param name="Net">The stack.</param>
+/// <param name="Files">The client's private descriptor table.</param>
+/// <param name="ClientId">The client's number on this server (1, 2, ...).</param>
+/// <param name="Peer">The client's credentials from SO_PEERCRED.</param>
+public sealed record ControlContext(ControlServer Server, NetNamespace Net, FdTable Files, int ClientId, PeerCredentials Peer);
+
+/// <summary>A connected client's process, user and group, as SO_PEERCRED gives them (struct ucred).</summary>
+/// <param name="Pid">The client's process id.</param>
+/// <param name="Uid">Its user id.</param>
+/// <param name="Gid">Its group id.</param>
+public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid);
+
+/// <summary>One op of the control protocol: the keys it takes besides "op" and "id", and its handler.</summary>
+/// <param name="Keys">The request keys the op takes; any other key is refused, naming it.</param>
+/// <param name="Handler">Answers one request (throw <see cref="SocketShell.ShellException"/> to refuse it).</param>
+public sealed record ControlOp(IReadOnlyList<string> Keys, Func<ControlContext, JsonObject, JsonObject> Handler);
+
+/// <summary>
+/// The introspection and configuration ops of the control protocol, one method each (the socket ops
+/// are <see cref="SocketShell"/>'s). A new op (routes, neighbours, tcp_info) is one method here and one
+/// line in <see cref="Builtin"/>, or <see cref="ControlServer.AddOp"/> from outside.
+/// </summary>
+public static class ControlOps
+{
+    /// <summary>The ops every server starts with.</summary>
+    public static IReadOnlyDictionary<string, ControlOp> Builtin { get; } = new Dictionary<string, ControlOp>
+    {
+        ["version"] = new([], Version),
+        ["sockets"] = new([], Sockets),
+        ["interfaces"] = new([], Interfaces),
+        ["sysctl"] = new(["name", "value"], Sysctl),
+        ["counters"] = new(["nonzero"], Counters),
+    };
+
+    /// <summary>The stack's version and what it speaks: <c>{"version": 1, "netstack": "0.1.0", "ops": [...]}</c>.</summary>
+    public static JsonObject Version(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var ops = new JsonArray();
+        foreach (var op in c.Server.OpNames) ops.Add(op);
+        return new JsonObject
+        {
+            ["version"] = ControlServer.ProtocolVersion,
+            ["netstack"] = typeof(NetNamespace).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                           ?? typeof(NetNamespace).Assembly.GetName().Version?.ToString(),
+            ["name"] = c.Server.Name,
+            ["pid"] = Environment.ProcessId,
+            ["ops"] = ops,
+        };
+    }
+
+    /// <summary>
+    /// The stack's sockets, as `ss -a` lists them: those of the stack's own descriptor table
+    /// (<see cref="NetStackInfo.GetSockets"/>: what `up` serves) with "owner": "stack", and those of each
+    /// control client with "owner": "client N" and the client's pid.
+    /// <c>{"sockets": [{"owner", "fd", "proto", "state", "local", "remote", "recvq", "sendq"}]}</c>.
+    /// </summary>
+    /// <remarks>The clients' sockets are read from their descriptor tables without the stack lock (the
+    /// public API has no lock-taking view of another table): each field is current, a row may mix two
+    /// instants. A stack-side enumeration of every socket (inet_diag) will replace this.</remarks>
+    public static JsonObject Sockets(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var list = new JsonArray();
+        foreach (var s in NetStackInfo.GetSockets(c.Net))
+            list.Add(new JsonObject
+            {
+                ["owner"] = "stack", ["fd"] = s.Fd, ["proto"] = s.Protocol, ["state"] = s.State.ToString(),
+                ["local"] = s.LocalEndPoint.ToString(), ["remote"] = s.RemoteEndPoint?.ToString(),
+                ["recvq"] = s.ReceiveQueue, ["sendq"] = s.SendQueue,
+            });
+        foreach (var (id, peer, files) in c.Server.ClientTables())
+        {
+            foreach (var (fd, sock) in files.Enumerate())
+            {
+                if (sock.Sk is not InetSock sk) continue;
+                uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+                list.Add(new JsonObject
+                {
+                    ["owner"] = "client " + id, ["pid"] = peer.Pid, ["fd"] = fd, ["proto"] = sk.Prot?.Name ?? "?",
+                    ["state"] = sk.State.ToString(),
+                    ["local"] = SocketShell.FormatIpv4(local) + ":" + sk.InetNum,
+                    ["remote"] = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : SocketShell.FormatIpv4(sk.InetDaddr) + ":" + sk.InetDport,
+                    ["recvq"] = sk.RmemAlloc, ["sendq"] = sk.WmemQueued,
+                });
+            }
+        }
+        return new JsonObject { ["sockets"] = list };
+    }
+
+    /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up"}]}</c>.</summary>
+    public static JsonObject Interfaces(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var list = new JsonArray();
+        foreach (var i in NetStackInfo.GetInterfaces(c.Net))
+            list.Add(new JsonObject
+            {
+                ["name"] = i.Name, ["ifindex"] = i.IfIndex, ["addr"] = i.Address?.ToString(), ["prefixlen"] = i.PrefixLength,
+                ["mtu"] = i.Mtu, ["up"] = i.IsUp,
+            });
+        return new JsonObject { ["interfaces"] = list };
+    }
+
+    /// <summary>
+    /// The sysctls under Linux's names, as sysctl(8): no "name" lists them all (<c>{"sysctls": {name: value}}</c>);
+    /// "name" reads one (<c>{"name", "value"}</c>); "name" and "value" write one (answering the value read
+    /// back). An unknown name is refused with ENOENT, a value the table refuses with EINVAL.
+    /// </summary>
+    public static JsonObject Sysctl(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(q);
+        var table = c.Net.Sysctl;
+        if (!q.ContainsKey("name"))
+        {
+            if (q.ContainsKey("value")) throw new SocketShell.ShellException("\"value\" needs a \"name\"");
+            var all = new JsonObject();
+            foreach (var n in table.Names)
+                if (table.TryGet(n, out var v)) all[n] = v;
+            return new JsonObject { ["sysctls"] = all };
+        }
+        string name = StringArg(q, "name");
+        if (q.ContainsKey("value"))
+        {
+            string value = q["value"] is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : q["value"]!.ToJsonString();
+            int r = table.TrySet(name, value);
+            if (r == -Errno.ENOENT) throw new SocketShell.ShellException($"unknown sysctl \"{name}\"", "ENOENT");
+            if (r < 0) throw new SocketShell.ShellException($"sysctl {name}: bad value \"{value}\"", Errno.Name(r));
+        }
+        if (!table.TryGet(name, out var cur)) throw new SocketShell.ShellException($"unknown sysctl \"{name}\"", "ENOENT");
+        return new JsonObject { ["name"] = name, ["value"] = cur };
+    }
+
+    /// <summary>
+    /// The MIB counters (/proc/net/snmp and /proc/net/netstat, plus drops by reason), as nstat reads them:
+    /// <c>{"counters": {"Ip": {"InReceives": n, ...}, "Icmp", "Tcp", "Udp", "TcpExt", "IpExt", "Drops"}}</c>;
+    /// "nonzero": true leaves out the zeros.
+    /// </summary>
+    public static JsonObject Counters(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(q);
+        bool nonzero = q["nonzero"] is JsonValue v && v.TryGetValue<bool>(out bool b) ? b
+            : q.ContainsKey("nonzero") ? throw new SocketShell.ShellException("\"nonzero\" is true or false") : false;
+        var mib = c.Net.Mib;
+        return new JsonObject
+        {
+            ["counters"] = new JsonObject
+            {
+                ["Ip"] = Table(mib.Ip, nonzero), ["Icmp"] = Table(mib.Icmp, nonzero), ["Tcp"] = Table(mib.Tcp, nonzero),
+                ["Udp"] = Table(mib.Udp, nonzero), ["TcpExt"] = Table(mib.TcpExt, nonzero), ["IpExt"] = Table(mib.IpExt, nonzero),
+                ["Drops"] = Table(mib.Drops, nonzero),
+            },
+        };
+    }
+
+    private static JsonObject Table<T>(MibTable<T> t, bool nonzero) where T : struct, Enum
+    {
+        var o = new JsonObject();
+        for (int i = 0; i < t.Length; i++)
+        {
+            long v = t.ValueAt(i);
+            if (v != 0 || !nonzero) o[t.NameAt(i)] = v;
+        }
+        return o;
+    }
+
+    private static string StringArg(JsonObject q, string key) =>
+        q[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new SocketShell.ShellException($"\"{key}\" is a string");
+}

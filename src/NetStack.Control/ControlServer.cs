@@ -1,0 +1,491 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NetStack.Core;
+using NetStack.Net;
+
+namespace NetStack.Control;
+
+/// <summary>
+/// The control socket of a running stack: a Unix-domain stream socket on which tools, scripts and
+/// programs in any language drive the stack, as programs reach the kernel through system calls and
+/// tools through netlink.
+/// <para><b>Protocol</b> (JSON lines, version <see cref="ProtocolVersion"/>): the server first sends
+/// <c>{"hello":"netstack","version":1,"name":NAME,"pid":PID}</c>; then each request line gets exactly one
+/// reply line, in order. Requests are the socket shell's ops (<see cref="SocketShell"/>; each client has a
+/// private descriptor table, closed when it disconnects, as when a process exits) and the ops of
+/// <see cref="ControlOps"/> (version, sockets, interfaces, sysctl, counters). A refused request is answered
+/// <c>{"error": "..."}</c> (socket ops add <c>"ret": -1</c>, and <c>"errno"</c> for an out-of-range value);
+/// "id" is echoed. A line longer than <see cref="MaxLineBytes"/> is answered
+/// <c>{"error":"request too long: limit 65536 bytes"}</c> and skipped up to its newline; the connection goes
+/// on. A client that sends more than <see cref="MaxQueuedBytes"/> of requests ahead of the replies is told so
+/// and disconnected.</para>
+/// <para><b>Access</b>: the socket file is mode 0600, owned by the user running the server, in a directory
+/// created 0755 when missing; each peer is checked with SO_PEERCRED and only that user and root get in.
+/// Anyone else reads one line, <c>{"error":"permission denied: ..."}</c>, and is disconnected before any
+/// request is read.</para>
+/// <para><b>Threads</b>: one reader task and one worker thread per client. The worker makes the client's
+/// calls one after another; a blocking call (accept, recv without MSG_DONTWAIT) waits inside the stack,
+/// which releases the stack lock while it waits, so it blocks neither other clients nor the stack. The
+/// reader keeps reading while the worker waits, so it sees the client go away: it then closes the client's
+/// descriptors, which wakes a call blocked on one of them (EBADF), and the worker closes whatever is left.</para>
+/// </summary>
+public sealed partial class ControlServer : IDisposable
+{
+    /// <summary>The protocol version the hello announces; a client refuses another.</summary>
+    public const int ProtocolVersion = 1;
+
+    /// <summary>The longest request line, in bytes without its newline (64 KiB): a socket call's data fits, a runaway or hostile client cannot make the server buffer without bound.</summary>
+    public const int MaxLineBytes = 65536;
+
+    /// <summary>The most request bytes a client may send ahead of its replies (1 MiB); beyond it the client is disconnected.</summary>
+    public const int MaxQueuedBytes = 1 << 20;
+
+    /// <summary>The directory of the default control socket paths.</summary>
+    public const string DefaultDirectory = "/run/netstack";
+
+    /// <summary>The default stack name.</summary>
+    public const string DefaultName = "netstack";
+
+    private readonly NetNamespace _net;
+    private readonly Dictionary<string, ControlOp> _ops = new(ControlOps.Builtin);
+    private readonly ConcurrentDictionary<int, Session> _sessions = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _acceptLoop;
+    private int _nextId;
+    private bool _ownsPath;
+
+    /// <summary>A control server for <paramref name="net"/> (not yet listening: <see cref="Start"/>).</summary>
+    /// <param name="net">The stack.</param>
+    /// <param name="name">The stack's name (in the hello, and the default path's file name).</param>
+    /// <param name="path">The socket's path; <see cref="DefaultPath"/> of <paramref name="name"/> when null.</param>
+    public ControlServer(NetNamespace net, string name = DefaultName, string? path = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        _net = net;
+        Name = name;
+        Path = System.IO.Path.GetFullPath(path ?? DefaultPath(name));
+        OwnerUid = Geteuid();
+    }
+
+    /// <summary>/run/netstack/NAME.sock.</summary>
+    /// <param name="name">The stack's name.</param>
+    public static string DefaultPath(string name = DefaultName) => $"{DefaultDirectory}/{name}.sock";
+
+    /// <summary>The stack's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The socket's absolute path.</summary>
+    public string Path { get; }
+
+    /// <summary>The user who owns the socket (the server's effective uid); this user and root get in.</summary>
+    public uint OwnerUid { get; }
+
+    /// <summary>Clients connected now.</summary>
+    public int ClientCount => _sessions.Count;
+
+    /// <summary>The op names clients may send: the socket shell's and the server's.</summary>
+    public IEnumerable<string> OpNames => SocketShell.Ops.Concat(_ops.Keys.Order(StringComparer.Ordinal));
+
+    /// <summary>
+    /// Adds an op (before <see cref="Start"/>): how a host adds ops built on APIs this assembly does not
+    /// know (routes, neighbours, tcp_info), one method each. Replacing a socket op is refused.
+    /// </summary>
+    /// <param name="op">The op's name.</param>
+    /// <param name="keys">The keys it takes besides "op" and "id".</param>
+    /// <param name="handler">Answers a request; throw <see cref="SocketShell.ShellException"/> to refuse one.</param>
+    public void AddOp(string op, IReadOnlyList<string> keys, Func<ControlContext, JsonObject, JsonObject> handler)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(op);
+        if (SocketShell.IsOp(op)) throw new ArgumentException($"\"{op}\" is a socket op", nameof(op));
+        if (_listener is not null) throw new InvalidOperationException("add ops before Start()");
+        _ops[op] = new ControlOp(keys, handler);
+    }
+
+    /// <summary>
+    /// Creates the socket and starts accepting clients.
+    /// </summary>
+    /// <exception cref="IOException">A stack is already running on the path, the path is something other
+    /// than a socket, or it cannot be created (the message says which).</exception>
+    public void Start()
+    {
+        if (_listener is not null) throw new InvalidOperationException("already started");
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the control socket needs Linux (SO_PEERCRED)");
+        string dir = System.IO.Path.GetDirectoryName(Path)!;
+        if (!Directory.Exists(dir))
+        {
+            try
+            {
+                Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                    UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                throw new IOException($"cannot create {dir}: permission denied (run as root, or choose another path)");
+            }
+        }
+        RemoveStale();
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(Path));
+            _ownsPath = true;
+            // bind() made the file with 0777 & ~umask. Nobody can connect before listen() (a connect to a
+            // socket that is not listening is refused), so narrowing the mode here, between bind and listen,
+            // leaves no window in which another user could get in; a umask around bind would do the same
+            // but is process-wide, racing every other thread that creates files.
+            File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(128);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            if (_ownsPath) TryUnlink();
+            _ownsPath = false;
+            throw new IOException($"cannot serve {Path}: {e.Message}");
+        }
+        _listener = listener;
+        _acceptLoop = Task.Run(AcceptLoop);
+    }
+
+    /// <summary>Refuses a live server, removes a stale socket, refuses anything that is not a socket.</summary>
+    private void RemoveStale()
+    {
+        if (!File.Exists(Path))
+        {
+            if (Directory.Exists(Path)) throw new IOException($"{Path} is a directory");
+            return;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(Path));
+            throw new IOException($"a stack is already running on {Path}");
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            // Nobody listens: a stale socket left by a stack that died, unless it is no socket at all
+            // (connect() to a regular file is refused too; open() of a socket fails with ENXIO).
+            if (!IsSocketFile(Path)) throw new IOException($"{Path} exists and is not a socket; not replacing it");
+            TryUnlink();
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot probe {Path}: {e.Message}");
+        }
+    }
+
+    private async Task AcceptLoop()
+    {
+        var listener = _listener!;
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (_stop.IsCancellationRequested) return;
+                continue;
+            }
+            try
+            {
+                Admit(client);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+            {
+                client.Dispose(); // gone before it was admitted
+            }
+        }
+    }
+
+    /// <summary>Checks the peer's credentials, then greets it and starts its session.</summary>
+    private void Admit(Socket client)
+    {
+        var cred = PeerCred(client);
+        if (cred.Uid != OwnerUid && cred.Uid != 0)
+        {
+            // One line, then close: nothing of the client is read and no call reaches the stack.
+            var refusal = new JsonObject { ["error"] = $"permission denied: uid {cred.Uid} is neither the stack's owner (uid {OwnerUid}) nor root" };
+            client.Send(Encoding.UTF8.GetBytes(refusal.ToJsonString(SocketShell.JsonOut) + "\n"));
+            client.Shutdown(SocketShutdown.Both);
+            client.Dispose();
+            return;
+        }
+        int id = Interlocked.Increment(ref _nextId);
+        var session = new Session(this, client, id, cred);
+        _sessions[id] = session;
+        var hello = new JsonObject { ["hello"] = "netstack", ["version"] = ProtocolVersion, ["name"] = Name, ["pid"] = Environment.ProcessId };
+        session.WriteLine(hello);
+        session.Start();
+    }
+
+    /// <summary>The connected clients' descriptor tables (for the sockets op).</summary>
+    internal IEnumerable<(int Id, PeerCredentials Peer, FdTable Files)> ClientTables()
+    {
+        foreach (var s in _sessions.Values.OrderBy(s => s.Id)) yield return (s.Id, s.Peer, s.Files);
+    }
+
+    /// <summary>Answers one request line of a client (never throws).</summary>
+    private JsonObject Handle(Session s, string line)
+    {
+        JsonObject? req = null;
+        try
+        {
+            req = JsonNode.Parse(line) as JsonObject;
+            if (req is null) return Error("a request is a JSON object: {\"op\": ...}");
+            if (req["op"] is not JsonValue opv || !opv.TryGetValue<string>(out var op)) return WithId(Error("missing \"op\""), req);
+            if (_ops.TryGetValue(op, out var entry))
+            {
+                SocketShell.CheckKeys(req, op, entry.Keys);
+                return WithId(entry.Handler(new ControlContext(this, _net, s.Files, s.Id, s.Peer), req), req);
+            }
+            if (SocketShell.IsOp(op)) return s.Shell.Execute(req); // echoes "id" itself
+            return WithId(Error($"unknown op \"{op}\" (ops: {string.Join(", ", OpNames)})"), req);
+        }
+        catch (JsonException e)
+        {
+            return Error("bad JSON: " + e.Message);
+        }
+        catch (SocketShell.ShellException e)
+        {
+            var r = new JsonObject();
+            if (e.Errno is not null) r["errno"] = e.Errno;
+            r["error"] = e.Message;
+            return WithId(r, req);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // An op's defect must not take the server or the stack down: the client is told, the rest go on.
+            return WithId(Error($"internal error in the request: {e.Message}"), req);
+        }
+    }
+
+    private static JsonObject Error(string message) => new() { ["error"] = message };
+
+    private static JsonObject WithId(JsonObject reply, JsonObject? req)
+    {
+        if (req?["id"] is { } id && !reply.ContainsKey("id")) reply["id"] = id.DeepClone();
+        return reply;
+    }
+
+    /// <summary>Stops accepting, disconnects every client (closing their descriptors), removes the socket file.</summary>
+    public void Dispose()
+    {
+        if (_stop.IsCancellationRequested) return;
+        _stop.Cancel();
+        _listener?.Dispose();
+        try { _acceptLoop?.Wait(TimeSpan.FromSeconds(5)); }
+        catch (AggregateException) { }
+        if (_ownsPath) TryUnlink();
+        foreach (var s in _sessions.Values) s.Disconnect();
+        foreach (var s in _sessions.Values) s.Join(TimeSpan.FromSeconds(5));
+        _stop.Dispose();
+    }
+
+    private void TryUnlink()
+    {
+        try { File.Delete(Path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    // ------------------------------------------------------------------ one client
+
+    private sealed class Session
+    {
+        private readonly ControlServer _server;
+        private readonly Socket _sock;
+        private readonly NetworkStream _stream;
+        private readonly CancellationTokenSource _gone = new();
+        private readonly ConcurrentQueue<(string? Line, long Bytes)> _queue = new(); // null: the oversized line's marker
+        private readonly SemaphoreSlim _ready = new(0);
+        private readonly object _writeLock = new();
+        private Thread? _worker;
+        private long _queuedBytes;
+        private int _disconnected;
+
+        public Session(ControlServer server, Socket sock, int id, PeerCredentials peer)
+        {
+            _server = server;
+            _sock = sock;
+            _stream = new NetworkStream(sock, ownsSocket: false);
+            Id = id;
+            Peer = peer;
+            Files = new FdTable(server._net);
+            Shell = new SocketShell(Files, _gone.Token);
+        }
+
+        public int Id { get; }
+        public PeerCredentials Peer { get; }
+        public FdTable Files { get; }
+        public SocketShell Shell { get; }
+
+        public void Start()
+        {
+            _worker = new Thread(Work) { IsBackground = true, Name = $"netstack control client {Id}" };
+            _worker.Start();
+            _ = Task.Run(ReadLoop);
+        }
+
+        /// <summary>Splits the client's bytes into lines, refusing a line above the limit, until it goes away.</summary>
+        private async Task ReadLoop()
+        {
+            var buf = new byte[16384];
+            var line = new MemoryStream();
+            bool discarding = false;
+            try
+            {
+                while (true)
+                {
+                    int n = await _stream.ReadAsync(buf, _gone.Token).ConfigureAwait(false);
+                    if (n == 0) break;
+                    int start = 0;
+                    while (start < n)
+                    {
+                        int nl = Array.IndexOf(buf, (byte)'\n', start, n - start);
+                        int end = nl < 0 ? n : nl;
+                        if (!discarding)
+                        {
+                            if (line.Length + (end - start) > MaxLineBytes)
+                            {
+                                // Too long: answered in turn, the rest skipped up to the newline; the connection goes on.
+                                line.SetLength(0);
+                                discarding = true;
+                                Enqueue(null, 0);
+                            }
+                            else line.Write(buf, start, end - start);
+                        }
+                        if (nl < 0) break;
+                        if (!discarding)
+                        {
+                            var text = Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length).Trim();
+                            if (text.Length > 0 && text[0] != '#') Enqueue(text, line.Length);
+                        }
+                        line.SetLength(0);
+                        discarding = false;
+                        start = nl + 1;
+                    }
+                    if (Interlocked.Read(ref _queuedBytes) > MaxQueuedBytes)
+                    {
+                        WriteLine(Error($"too many requests ahead of their replies: limit {MaxQueuedBytes} bytes; disconnecting"));
+                        break;
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                // The client went away (or the server is stopping).
+            }
+            Disconnect();
+        }
+
+        private void Enqueue(string? request, long bytes)
+        {
+            Interlocked.Add(ref _queuedBytes, bytes);
+            _queue.Enqueue((request, bytes));
+            _ready.Release();
+        }
+
+        /// <summary>Makes the client's calls in order, one reply line each.</summary>
+        private void Work()
+        {
+            try
+            {
+                while (!_gone.IsCancellationRequested)
+                {
+                    try { _ready.Wait(_gone.Token); }
+                    catch (OperationCanceledException) { break; }
+                    if (!_queue.TryDequeue(out var item)) continue;
+                    Interlocked.Add(ref _queuedBytes, -item.Bytes);
+                    var reply = item.Line is null ? Error($"request too long: limit {MaxLineBytes} bytes") : _server.Handle(this, item.Line);
+                    if (_gone.IsCancellationRequested) break;
+                    WriteLine(reply);
+                }
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                // The client went away while we wrote.
+            }
+            finally
+            {
+                Disconnect();
+                // The authoritative sweep, on the thread that makes the calls: nothing can open a descriptor after it.
+                CloseAll();
+                _server._sessions.TryRemove(Id, out _);
+                _sock.Dispose();
+                // _gone and _ready stay undisposed: the reader may still be looking at them.
+            }
+        }
+
+        public void WriteLine(JsonObject reply)
+        {
+            var bytes = Encoding.UTF8.GetBytes(reply.ToJsonString(SocketShell.JsonOut) + "\n");
+            lock (_writeLock) _stream.Write(bytes);
+        }
+
+        /// <summary>
+        /// The client is gone (or the server stops): wake and stop the worker. Closing the client's
+        /// descriptors is what wakes a call blocked on one of them (the stack answers it EBADF), as a
+        /// process's exit closes its files.
+        /// </summary>
+        public void Disconnect()
+        {
+            if (Interlocked.Exchange(ref _disconnected, 1) != 0) return;
+            try { _gone.Cancel(); }
+            catch (ObjectDisposedException) { }
+            try { _sock.Shutdown(SocketShutdown.Both); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            CloseAll();
+        }
+
+        private void CloseAll()
+        {
+            foreach (var (fd, _) in Files.Enumerate().ToList()) SocketCalls.Close(Files, fd);
+        }
+
+        public void Join(TimeSpan timeout) => _worker?.Join(timeout);
+    }
+
+    // ------------------------------------------------------------------ credentials
+
+    private static PeerCredentials PeerCred(Socket s)
+    {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } from getsockopt(SOL_SOCKET, SO_PEERCRED).
+        Span<byte> ucred = stackalloc byte[12];
+        int n = s.GetRawSocketOption(SolSocket, SoPeercred, ucred);
+        if (n < 12) throw new IOException("SO_PEERCRED answered " + n + " bytes");
+        return new PeerCredentials(MemoryMarshal.Read<int>(ucred), MemoryMarshal.Read<uint>(ucred[4..]), MemoryMarshal.Read<uint>(ucred[8..]));
+    }
+
+    private const int SolSocket = 1, SoPeercred = 17;
+    private const int O_RDONLY = 0, O_NONBLOCK = 0x800, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, ENXIO = 6;
+
+    /// <summary>open() of a socket file fails with ENXIO; anything else opens (O_NONBLOCK: a FIFO does not block).</summary>
+    private static bool IsSocketFile(string path)
+    {
+        int fd = Open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+        {
+            Close(fd);
+            return false;
+        }
+        return Marshal.GetLastPInvokeError() == ENXIO;
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint Geteuid();
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+}
