@@ -15,7 +15,7 @@ public sealed class CliTests(ITestOutputHelper output)
         try
         {
             var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { CliDll, "up", "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.2/24", "--duration", "4" }) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"10.7.{x}.2/24", "--duration", "4" }) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var stderr = p.StandardError.ReadToEndAsync();
             var lines = new List<string>();
