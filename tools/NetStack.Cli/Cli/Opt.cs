@@ -54,6 +54,19 @@ internal static class Opt
         return false;
     }
 
+    /// <summary>
+    /// The operands of a command (HOST, PORT, URL). System.CommandLine gives an unknown option to a
+    /// list argument as one more operand; here it is what it is, an unknown option.
+    /// </summary>
+    public static string[] Operands(ParseResult r, Argument<string[]> argument)
+    {
+        var values = r.GetValue(argument) ?? [];
+        foreach (var v in values)
+            if (v.StartsWith('-') && v.Length > 1 && !double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                throw new UsageException($"unknown option '{v}' (try --help)");
+        return values;
+    }
+
     /// <summary>A whole number in [min, max]; <paramref name="what"/> names it in the message ("bad count '0'").</summary>
     public static Func<string, int> Int(string what, int min, int max, string? hint = null) => s =>
         int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max

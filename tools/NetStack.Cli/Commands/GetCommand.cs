@@ -31,7 +31,7 @@ internal static class GetCommand
         set.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            var urls = r.GetValue(url) ?? [];
+            var urls = Opt.Operands(r, url);
             if (urls.Length != 1) throw new UsageException(urls.Length == 0 ? "get needs a URL (try --help)" : $"unexpected argument '{urls[1]}' (try --help)");
             Uri uri;
             try { uri = ParseUrl(urls[0]); }

@@ -34,7 +34,7 @@ internal static class NcCommand
         cmd.SetAction(r =>
         {
             bool isListen = r.GetValue(listen);
-            var (remote, port) = Operands(r.GetValue(operands) ?? [], isListen);
+            var (remote, port) = Operands(Opt.Operands(r, operands), isListen);
             var local = new IPEndPoint(r.GetValue(source) ?? IPAddress.Any, isListen ? port : r.GetValue(localPort) ?? 0);
             if (isListen && r.GetResult(localPort) is not null) throw new UsageException("-p is the client's local port: with -l, give the port as the argument (nc -l PORT)");
             return Run(set.Read(r), r.GetValue(udp), isListen, local, remote, r.GetValue(linger));

@@ -32,7 +32,7 @@ internal static class PingCommand
         set.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            var hosts = r.GetValue(host) ?? [];
+            var hosts = Opt.Operands(r, host);
             if (hosts.Length != 1) throw new UsageException(hosts.Length == 0 ? "give one HOST (an IPv4 address); try --help" : $"unexpected argument '{hosts[1]}' (try --help)");
             var dst = Opt.Ipv4(hosts[0], "host");
             var o = set.Read(r);
