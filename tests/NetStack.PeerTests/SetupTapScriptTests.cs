@@ -53,6 +53,70 @@ public sealed class SetupTapScriptTests(ITestOutputHelper output)
         Assert.Contains("unknown option '--bogus'", r.StdErr);
     }
 
+    [Theory]
+    [InlineData("--addr 300.1.1.1/24", "bad address '300.1.1.1/24': each part of a.b.c.d is 0 to 255")]
+    [InlineData("--addr 10.7.0.1/0", "bad address '10.7.0.1/0': the prefix length")]
+    [InlineData("--tap bad/name", "bad TAP name 'bad/name'")]
+    [InlineData("--tap waytoolongname12345", "longer than 15 characters")]
+    [InlineData("--ns a/b", "bad namespace name 'a/b'")]
+    [InlineData("--txqueuelen ten", "bad --txqueuelen 'ten'")]
+    [InlineData("--root-ns --ns foo", "--root-ns and --ns contradict each other")]
+    public void SetupTap_BadValues_OneClearLine(string args, string message)
+    {
+        var r = Shell.Run("bash", [Script, .. args.Split(' ')]);
+        output.WriteLine(r.ToString());
+        Assert.Equal(1, r.ExitCode);
+        var lines = r.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("setup-tap.sh: ", lines[0]);
+        Assert.Contains(message, lines[0]);
+    }
+
+    [PeerFact]
+    public void SetupTap_BadTxqueuelen_CreatesNothing()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        try
+        {
+            var r = Shell.Run("bash", Script, "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--txqueuelen", "-3");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("bad --txqueuelen '-3'", r.StdErr);
+            Assert.False(File.Exists($"/var/run/netns/{ns}"));
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+        }
+    }
+
+    [PeerFact]
+    public void SetupTap_AnotherAddr_ReplacesIt_DownNamesTheTapItHeld()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        try
+        {
+            Shell.Check("bash", Script, "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24");
+            var second = Shell.Run("bash", Script, "--ns", ns, "--tap", tap, "--addr", $"10.8.{x}.1/24");
+            output.WriteLine(second.ToString());
+            Assert.Equal(0, second.ExitCode);
+            Assert.Contains($"replaced 10.7.{x}.1/24 on {tap}", second.StdOut);
+            var addrs = Shell.Run("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", tap).StdOut.Trim().Split('\n');
+            Assert.Single(addrs);
+            Assert.Contains($"inet 10.8.{x}.1/24", addrs[0]);
+
+            // --down without --tap: the message names the TAP the namespace held, not the default tap0.
+            var down = Shell.Run("bash", Script, "--ns", ns, "--down");
+            output.WriteLine(down.ToString());
+            Assert.Equal(0, down.ExitCode);
+            Assert.Contains($"removed network namespace {ns} (and TAP {tap} in it)", down.StdOut);
+            Assert.DoesNotContain("tap0", down.StdOut);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+        }
+    }
+
     private static string Describe(string ns, string tap) =>
         Shell.Run("ip", "-n", ns, "-d", "addr", "show").StdOut;
 }

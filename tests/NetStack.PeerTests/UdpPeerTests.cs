@@ -162,7 +162,7 @@ public sealed class UdpPeerTests(ITestOutputHelper output)
         var (ns, tap, x) = TapPeer.NewNames();
         try
         {
-            var r = Shell.Run("dotnet", [CliDll, "ping", "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.2/24", "-c", "3", "-i", "0.2", $"10.7.{x}.1"], TimeSpan.FromSeconds(60));
+            var r = Shell.Run("dotnet", [CliDll, "ping", "--ns", ns, "--tap", tap, "--create", "--addr", $"10.7.{x}.2/24", "-c", "3", "-i", "0.2", $"10.7.{x}.1"], TimeSpan.FromSeconds(60));
             output.WriteLine(r.ToString());
             Assert.Equal(0, r.ExitCode);
             Assert.Contains($"PING 10.7.{x}.1 (10.7.{x}.1) 56(84) bytes of data.", r.StdOut);

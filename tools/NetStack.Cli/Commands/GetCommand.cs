@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -17,59 +18,72 @@ namespace NetStack.Cli.Commands;
 /// </summary>
 internal static class GetCommand
 {
-    private const string Usage =
-        "usage: netstack get [options] URL [-o FILE]\n\n" +
-        "HTTP/1.1 GET over the stack. URL is http://a.b.c.d[:port]/path (dotted-quad hosts only).\n" +
-        "The body goes to stdout, or to FILE with -o; the summary goes to stderr.\n\n" +
-        "get options:\n" +
-        "  -o, --output FILE  write the body to FILE\n" +
-        "  --timeout SEC      give up when connecting or waiting for data takes longer (default 30)\n" +
-        "  -q, --quiet        no progress bar and no summary\n\n" +
-        "options:\n" + Options.Help;
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = Options.Parse(args);
-        if (o.TakeFlag("--help", "-h"))
+        var set = new StackOptionSet(duration: false, loopback: false);
+        var output = Opt.Value("-o", "FILE", "write the body to FILE (as FILE.part, renamed when complete) instead of stdout", s => Opt.OutputFile(s, "-o"), "--output");
+        var timeout = Opt.Value<double?>("--timeout", "SEC", "give up when connecting or a wait for data takes longer [default: 30]", s => Opt.Seconds("timeout", 86400)(s));
+        var quiet = Opt.Flag("-q", "no progress bar and no summary", "--quiet");
+        var url = new Argument<string[]>("URL") { Arity = ArgumentArity.ZeroOrMore, Description = "http://a.b.c.d[:port]/path (dotted-quad IPv4 hosts only: the stack has no resolver)" };
+        var cmd = new Command("get", "HTTP/1.1 GET over the stack (HttpClient): the body to stdout or -o FILE, a progress bar on a terminal, a summary on stderr; exit 0 for 2xx/3xx, 1 otherwise");
+        cmd.Add(url);
+        foreach (var o in new Option[] { output, timeout, quiet }) cmd.Add(o);
+        set.AddTo(cmd);
+        cmd.SetAction(r =>
         {
-            Console.Write(Usage);
-            return 0;
-        }
-        string? output = o.TakeValue("-o", "--output");
-        bool quiet = o.TakeFlag("-q", "--quiet");
-        var timeout = TimeSpan.FromSeconds(30);
-        if (o.TakeValue("--timeout") is { } t)
-        {
-            if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double sec) || !(sec > 0) || sec > 86400)
-                throw new UsageException($"bad timeout '{t}': expected a positive number of seconds");
-            timeout = TimeSpan.FromSeconds(sec);
-        }
-        o.RejectUnknownOptions();
-        if (o.Rest.Count != 1) throw new UsageException(o.Rest.Count == 0 ? "get needs a URL (try --help)" : $"unexpected argument '{o.Rest[1]}' (try --help)");
-        Uri uri;
-        try { uri = ParseUrl(o.Rest[0]); }
-        catch (FormatException e) { throw new UsageException(e.Message); }
+            var urls = Opt.Operands(r, url);
+            if (urls.Length != 1) throw new UsageException(urls.Length == 0 ? "get needs a URL (try --help)" : $"unexpected argument '{urls[1]}' (try --help)");
+            Uri uri;
+            try { uri = ParseUrl(urls[0]); }
+            catch (FormatException e) { throw new UsageException(e.Message); }
+            return Run(set.Read(r), uri, r.GetValue(output), TimeSpan.FromSeconds(r.GetValue(timeout) ?? 30), r.GetValue(quiet));
+        });
+        return cmd;
+    }
 
-        using var stack = StackAttach.Up(o, loopbackOnly: false);
-        using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+    private static int Run(StackOptionSet.Parsed o, Uri uri, string? output, TimeSpan timeout, bool quiet)
+    {
+        using var stack = StackAttach.Up(o);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Interrupt.Token);
 
         // Write to a temporary name and rename at the end, so an interrupted download leaves no half file under FILE.
+        // stdout is a FileStream on fd 1 (not Console's stream, which hides EPIPE): `get URL | head -c 10` must fail.
         string? partial = output is null ? null : output + ".part";
-        Stream sink = partial is null ? Console.OpenStandardOutput() : new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: false);
+        Stream sink;
+        try
+        {
+            sink = partial is null
+                ? new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1)
+                : new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliFailure($"cannot write {partial}: {Program.IoMessage(e)}");
+        }
         var bar = !quiet && !Console.IsErrorRedirected ? new ProgressBar() : null;
         string server = $"{uri.Host}:{uri.Port}";
+        string sinkName = output ?? "stdout";
         Result result;
         try
         {
             result = GetAsync(stack.Net, uri, sink, bar is null ? null : bar.Update, timeout, stop.Token).GetAwaiter().GetResult();
+            sink.Flush();
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (Interrupt.Token.IsCancellationRequested)
         {
             bar?.Clear();
             Console.Error.WriteLine("netstack get: interrupted");
-            return 130;
+            return ExitCodes.Interrupted;
+        }
+        catch (SinkException e)
+        {
+            bar?.Clear();
+            throw new CliFailure(e.Describe(sinkName));
+        }
+        catch (IOException e) when (sink is FileStream && e.HResult == 32 /* EPIPE on the flush */)
+        {
+            bar?.Clear();
+            throw new CliFailure($"{sinkName} was closed by the reader (broken pipe): the body was not written completely");
         }
         catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException or NetStackException)
         {
@@ -78,9 +92,7 @@ internal static class GetCommand
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
-            sink.Flush();
-            if (partial is not null) sink.Dispose();
+            try { sink.Dispose(); } catch (IOException) { } // a broken pipe: already reported
         }
         bar?.Clear();
         if (partial is not null) File.Move(partial, output!, overwrite: true);
@@ -93,6 +105,15 @@ internal static class GetCommand
                 $"netstack get: {result.Status} {result.Reason}, {result.BodyBytes} bytes in {secs:0.000} s ({rate:0.0} MB/s) from {server}{to}"));
         }
         return result.Status is >= 200 and < 400 ? 0 : 1;
+    }
+
+    /// <summary>Writing the body failed (stdout closed by its reader, a full disk): not the server's fault.</summary>
+    private sealed class SinkException(Exception inner, long written) : Exception(inner.Message, inner)
+    {
+        public string Describe(string sink) =>
+            InnerException is IOException { HResult: 32 } || InnerException?.Message.Contains("Broken pipe", StringComparison.OrdinalIgnoreCase) == true
+                ? $"{sink} was closed by the reader (broken pipe) after {written} bytes of the body"
+                : $"writing the body to {sink} failed after {written} bytes: {Program.IoMessage(InnerException!)}";
     }
 
     private sealed record Result(int Status, string Reason, long BodyBytes, TimeSpan Elapsed);
@@ -123,7 +144,8 @@ internal static class GetCommand
             idle.CancelAfter(timeout);
             int n = await content.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
             if (n == 0) break;
-            await body.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            try { await body.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SinkException(e, got); }
             got += n;
             progress?.Invoke(got, total);
         }
@@ -156,16 +178,19 @@ internal static class GetCommand
         int slash = rest.IndexOfAny(['/', '?', '#']);
         string authority = slash < 0 ? rest : rest[..slash];
         if (authority.Contains('@')) throw new FormatException("user information in URLs is not supported");
+        if (authority.StartsWith('['))
+            throw new FormatException($"IPv6 addresses are not supported (the stack speaks IPv4 only): '{authority}'");
         string host = authority;
         int colon = authority.LastIndexOf(':');
         if (colon >= 0)
         {
             host = authority[..colon];
+            if (host.Contains(':')) throw new FormatException($"IPv6 addresses are not supported (the stack speaks IPv4 only), and IPv6 hosts in URLs go in brackets: '{authority}'");
             if (!ushort.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port) || port == 0)
-                throw new FormatException($"bad port in '{authority}'");
+                throw new FormatException($"bad port in '{authority}': expected 1 to 65535");
         }
         if (!Ipv4Address.TryParse(host, out _))
-            throw new FormatException($"host '{host}' is not a dotted-quad IPv4 address (the stack has no resolver)");
+            throw new FormatException(Opt.WhyNotIpv4(host, "host"));
         return Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"bad URL '{url}'");
     }
 

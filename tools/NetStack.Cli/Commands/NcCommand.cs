@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using System.Globalization;
@@ -16,61 +17,56 @@ namespace NetStack.Cli.Commands;
 /// </summary>
 internal static class NcCommand
 {
-    private const string Usage =
-        "usage: netstack nc [options] [-u] HOST PORT\n" +
-        "       netstack nc [options] [-u] -l [-s ADDR] PORT\n\n" +
-        "netcat over the stack: stdin to the socket, the socket to stdout.\n\n" +
-        "nc options:\n" +
-        "  -u               UDP (default TCP)\n" +
-        "  -l               listen on PORT (UDP: answer whoever sends the first datagram)\n" +
-        "  -s ADDR          local address to bind (default any)\n" +
-        "  -p PORT          local port for a client (default ephemeral)\n" +
-        "  -w SECONDS       after stdin ends, keep reading this long (UDP client default 1; TCP: until the peer closes)\n" +
-        "  --lo             no TAP: a loopback-only stack\n\n" +
-        "options:\n" + Options.Help;
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = Options.Parse(args);
-        if (o.TakeFlag("--help", "-h"))
+        var set = new StackOptionSet(duration: true, loopback: true);
+        var udp = Opt.Flag("-u", "UDP (default TCP)");
+        var listen = Opt.Flag("-l", "listen on PORT (TCP: accept one connection; UDP: answer whoever sends the first datagram)");
+        var source = Opt.Value("-s", "ADDR", "local address to bind [default: any]", s => Opt.Ipv4(s, "local address"));
+        var localPort = Opt.Value<ushort?>("-p", "PORT", "local port for a client [default: ephemeral]", s => Opt.Port(s));
+        var linger = Opt.Value<double?>("-w", "SECONDS", "after stdin ends, keep reading this long [default: UDP 1; TCP until the peer closes]",
+            s => Opt.Seconds("wait", 86400, min: 0, minIncluded: true)(s));
+        var operands = new Argument<string[]>("HOST PORT | -l PORT") { Arity = ArgumentArity.ZeroOrMore, Description = "the peer (an IPv4 address and a port), or with -l the port to listen on" };
+        var cmd = new Command("nc", "netcat over the stack: stdin to the socket, the socket to stdout; TCP, or UDP with -u; -l to listen");
+        cmd.Add(operands);
+        foreach (var o in new Option[] { udp, listen, source, localPort, linger }) cmd.Add(o);
+        set.AddTo(cmd);
+        cmd.SetAction(r =>
         {
-            Console.Write(Usage);
-            return 0;
-        }
-        bool udp = o.TakeFlag("-u");
-        bool listen = o.TakeFlag("-l");
-        bool lo = o.TakeFlag("--lo");
-        uint local = 0;
-        if (o.TakeValue("-s") is { } sAddr && !Ipv4Address.TryParse(sAddr, out local)) throw new UsageException($"bad address '{sAddr}'");
-        ushort localPort = 0;
-        if (o.TakeValue("-p") is { } p && !ushort.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out localPort)) throw new UsageException($"bad port '{p}'");
-        double? linger = null;
-        if (o.TakeValue("-w") is { } w)
-        {
-            if (!double.TryParse(w, NumberStyles.Float, CultureInfo.InvariantCulture, out double lw) || lw < 0) throw new UsageException($"bad wait '{w}'");
-            linger = lw;
-        }
-        o.RejectUnknownOptions();
+            bool isListen = r.GetValue(listen);
+            var (remote, port) = Operands(Opt.Operands(r, operands), isListen);
+            var local = new IPEndPoint(r.GetValue(source) ?? IPAddress.Any, isListen ? port : r.GetValue(localPort) ?? 0);
+            if (isListen && r.GetResult(localPort) is not null) throw new UsageException("-p is the client's local port: with -l, give the port as the argument (nc -l PORT)");
+            return Run(set.Read(r), r.GetValue(udp), isListen, local, remote, r.GetValue(linger));
+        });
+        return cmd;
+    }
 
-        IPEndPoint remote = new(IPAddress.Any, 0);
+    /// <summary>HOST PORT, or with -l just PORT, each mistake with its own message.</summary>
+    private static (IPEndPoint Remote, ushort ListenPort) Operands(string[] args, bool listen)
+    {
         if (listen)
         {
-            if (o.Rest.Count != 1 || !ushort.TryParse(o.Rest[0], NumberStyles.None, CultureInfo.InvariantCulture, out localPort))
-                throw new UsageException("nc -l takes one PORT; try --help");
+            if (args.Length == 0) throw new UsageException("nc -l needs the PORT to listen on (try --help)");
+            if (args.Length > 1) throw new UsageException($"nc -l takes one PORT, not '{string.Join(' ', args)}' (the local address is -s ADDR)");
+            if (args[0].Contains(':')) throw new UsageException($"nc -l takes one PORT, not '{args[0]}' (the local address is -s ADDR)");
+            return (new IPEndPoint(IPAddress.Any, 0), Opt.Port(args[0]));
         }
-        else
+        if (args.Length == 1)
         {
-            if (o.Rest.Count != 2 || !Ipv4Address.TryParse(o.Rest[0], out uint host) ||
-                !ushort.TryParse(o.Rest[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
-                throw new UsageException("nc takes HOST PORT (an IPv4 address and a port); try --help");
-            remote = new IPEndPoint(IPAddress.Parse(o.Rest[0]), port);
+            if (args[0].Contains(':') && !args[0].StartsWith('[')) throw new UsageException($"'{args[0]}': give the host and the port as two arguments (nc HOST PORT), not HOST:PORT");
+            throw new UsageException($"nc needs HOST PORT, got only '{args[0]}' (to listen: nc -l PORT)");
         }
+        if (args.Length != 2) throw new UsageException(args.Length == 0 ? "nc needs HOST PORT (to listen: nc -l PORT); try --help" : $"unexpected argument '{args[2]}' (nc takes HOST PORT)");
+        var host = Opt.Ipv4(args[0], "host");
+        return (new IPEndPoint(host, Opt.Port(args[1])), 0);
+    }
 
-        using var stack = StackAttach.Up(o, lo);
-        using var stop = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+    private static int Run(StackOptionSet.Parsed o, bool udp, bool listen, IPEndPoint bindTo, IPEndPoint remote, double? linger)
+    {
+        using var stack = StackAttach.Up(o);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Interrupt.Token);
         if (o.Duration is { } d) stop.CancelAfter(d);
-        var bindTo = new IPEndPoint(new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(local)), localPort);
         return udp
             ? RunUdp(stack.Net, listen, bindTo, remote, linger ?? 1, stop.Token)
             : RunTcp(stack.Net, listen, bindTo, remote, linger, stop.Token);

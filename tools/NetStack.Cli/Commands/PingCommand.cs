@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using NetStack.Api;
@@ -16,52 +17,40 @@ namespace NetStack.Cli.Commands;
 /// </summary>
 internal static class PingCommand
 {
-    private const string Usage =
-        "usage: netstack ping [options] HOST\n\n" +
-        "Sends ICMP echo requests from the stack to HOST and prints the replies like ping(8).\n\n" +
-        "ping options:\n" +
-        "  -c COUNT         stop after COUNT replies (default: until Ctrl-C)\n" +
-        "  -i SECONDS       interval between requests (default 1)\n" +
-        "  -s SIZE          data bytes per request (default 56)\n" +
-        "  -W SECONDS       how long to wait for the last reply (default 1... 10 x interval at most)\n" +
-        "  -q               quiet: only the summary\n" +
-        "  --lo             no TAP: ping on a loopback-only stack (try 127.0.0.1)\n\n" +
-        "options:\n" + Options.Help;
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = Options.Parse(args);
-        if (o.TakeFlag("--help", "-h"))
+        var set = new StackOptionSet(duration: true, loopback: true);
+        var count = Opt.Value<int?>("-c", "COUNT", "stop after COUNT requests [default: until Ctrl-C]", s => Opt.Int("count", 1, int.MaxValue)(s));
+        var interval = Opt.Value<double?>("-i", "SECONDS", "interval between requests [default: 1]", s => Opt.Seconds("interval", 3600, min: 0.001, minIncluded: true)(s));
+        var size = Opt.Value<int?>("-s", "SIZE", "data bytes per request, 0 to 1472 [default: 56]", s => Opt.Int("size", 0, 1472, " (0..1472)")(s));
+        var wait = Opt.Value<double?>("-W", "SECONDS", "how long to wait for the last reply [default: 1]", s => Opt.Seconds("timeout", 3600)(s));
+        var quiet = Opt.Flag("-q", "quiet: only the summary");
+        var host = new Argument<string[]>("HOST") { Description = "the IPv4 address to ping", Arity = ArgumentArity.ZeroOrMore };
+        var cmd = new Command("ping", "ping a host from the stack (ICMP echo through a ping socket), like ping(8)");
+        cmd.Add(host);
+        foreach (var o in new Option[] { count, interval, size, wait, quiet }) cmd.Add(o);
+        set.AddTo(cmd);
+        cmd.SetAction(r =>
         {
-            Console.Write(Usage);
-            return 0;
-        }
-        int count = int.MaxValue;
-        if (o.TakeValue("-c") is { } c && (!int.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count < 1))
-            throw new UsageException($"bad count '{c}'");
-        double interval = 1;
-        if (o.TakeValue("-i") is { } i && (!double.TryParse(i, NumberStyles.Float, CultureInfo.InvariantCulture, out interval) || !(interval >= 0.001)))
-            throw new UsageException($"bad interval '{i}'");
-        int size = 56;
-        if (o.TakeValue("-s") is { } s && (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size > 1472))
-            throw new UsageException($"bad size '{s}' (0..1472)");
-        double wait = 1;
-        if (o.TakeValue("-W") is { } w && (!double.TryParse(w, NumberStyles.Float, CultureInfo.InvariantCulture, out wait) || !(wait > 0)))
-            throw new UsageException($"bad timeout '{w}'");
-        bool quiet = o.TakeFlag("-q");
-        bool lo = o.TakeFlag("--lo");
-        o.RejectUnknownOptions();
-        if (o.Rest.Count != 1) throw new UsageException("give one HOST (an IPv4 address); try --help");
-        if (!Ipv4Address.TryParse(o.Rest[0], out uint dst)) throw new UsageException($"bad host '{o.Rest[0]}': expected an IPv4 address");
+            var hosts = Opt.Operands(r, host);
+            if (hosts.Length != 1) throw new UsageException(hosts.Length == 0 ? "give one HOST (an IPv4 address); try --help" : $"unexpected argument '{hosts[1]}' (try --help)");
+            var dst = Opt.Ipv4(hosts[0], "host");
+            var o = set.Read(r);
+            return Run(o, dst, r.GetValue(count) ?? int.MaxValue, r.GetValue(interval) ?? 1, r.GetValue(size) ?? 56, r.GetValue(wait) ?? 1, r.GetValue(quiet));
+        });
+        return cmd;
+    }
 
-        using var stack = StackAttach.Up(o, lo);
+    private static int Run(StackOptionSet.Parsed o, System.Net.IPAddress dstAddress, int count, double interval, int size, double wait, bool quiet)
+    {
+        uint dst = SocketConvert.ToUInt32(dstAddress);
+        using var stack = StackAttach.Up(o);
         using var sock = NetSocket.Ping(stack.Net);
-        var to = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(o.Rest[0]), 0);
+        var to = new System.Net.IPEndPoint(dstAddress, 0);
         string host = Ipv4Address.Format(dst);
         Console.WriteLine($"PING {host} ({host}) {size}({size + 28}) bytes of data.");
 
-        using var stop = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Interrupt.Token);
         if (o.Duration is { } d) stop.CancelAfter(d);
 
         var request = new byte[IcmpHeader.Length + size];

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using NetStack.Control;
 using NetStack.Api;
 using NetStack.Net;
@@ -11,38 +12,37 @@ namespace NetStack.Cli.Commands;
 /// </summary>
 internal static class ReplCommand
 {
-    private const string Usage =
-        "usage: netstack repl [options] [--lo]\n\n" +
-        "A socket shell: reads one JSON request per line on stdin and answers one JSON line on stdout.\n" +
+    private const string Description =
+        "socket shell: one JSON socket call per line on stdin, one JSON reply per line on stdout, e.g.\n" +
         "  {\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_DGRAM\",\"protocol\":0}   -> {\"ret\":3}\n" +
         "  {\"op\":\"sendto\",\"fd\":3,\"data\":\"6869\",\"addr\":\"10.7.0.1\",\"port\":7}      -> {\"ret\":2}\n" +
         "  {\"op\":\"recvfrom\",\"fd\":3,\"len\":100,\"flags\":\"MSG_DONTWAIT\"}            -> {\"ret\":-1,\"errno\":\"EAGAIN\"}\n" +
-        "ops: " + "socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, shutdown, close,\n" +
+        "ops: socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, shutdown, close,\n" +
         "     setsockopt, getsockopt, getsockname, getpeername, poll, fcntl, ioctl, sleep, reset\n" +
         "Arguments take Linux names (\"SOCK_DGRAM\", \"MSG_PEEK|MSG_DONTWAIT\") or numbers; data is hex (or \"text\");\n" +
         "addresses are \"addr\" and \"port\" (\"family\" and \"addrlen\" may be given to make mistakes on purpose);\n" +
-        "\"as\":\"name\" names a new descriptor for later \"fd\" arguments. Lines starting with # are ignored.\n\n" +
-        "options:\n" +
-        "  --lo             no TAP: a stack with only its loopback device (127.0.0.1), no root needed\n" +
-        Options.Help;
+        "\"as\":\"name\" names a new descriptor for later \"fd\" arguments. Lines starting with # are ignored.\n" +
+        "It runs until stdin ends (or Ctrl-C).";
 
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = Options.Parse(args);
-        if (o.TakeFlag("--help", "-h"))
-        {
-            Console.Write(Usage);
-            return 0;
-        }
-        bool lo = o.TakeFlag("--lo");
-        o.RejectUnknownOptions();
-        if (o.Rest.Count > 0) throw new UsageException($"unexpected argument '{o.Rest[0]}' (try --help)");
-        using var stack = StackAttach.Up(o, lo);
+        var set = new StackOptionSet(duration: false, loopback: true);
+        var cmd = new Command("repl", Description);
+        set.AddTo(cmd);
+        cmd.SetAction(r => Run(set.Read(r)));
+        return cmd;
+    }
+
+    private static int Run(StackOptionSet.Parsed o)
+    {
+        // The shell blocks in a read of stdin, which Ctrl-C does not interrupt: end soon after the signal.
+        Interrupt.Grace = TimeSpan.FromMilliseconds(500);
+        using var stack = StackAttach.Up(o);
         Console.Error.WriteLine($"netstack repl: {stack.Description}; one JSON request per line");
         using var shell = new SocketShell(stack.Net.Files);
         var stdout = Console.Out;
         string? line;
-        while ((line = Console.In.ReadLine()) is not null)
+        while (!Interrupt.Token.IsCancellationRequested && (line = Console.In.ReadLine()) is not null)
         {
             line = line.Trim();
             if (line.Length == 0 || line[0] == '#') continue;

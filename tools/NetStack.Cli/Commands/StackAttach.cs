@@ -21,18 +21,17 @@ internal sealed class StackAttach : IDisposable
         Description = description;
     }
 
-    /// <summary>Brings the stack up from the parsed options; <paramref name="loopbackOnly"/> is --lo.</summary>
-    public static StackAttach Up(Options o, bool loopbackOnly)
+    /// <summary>Brings the stack up from the parsed options (a loopback-only one with --lo).</summary>
+    public static StackAttach Up(StackOptionSet.Parsed o)
     {
-        if (loopbackOnly)
+        if (o.Loopback)
         {
             var net = new NetNamespace("lo-only");
             net.Start();
             return new StackAttach(null, net, "loopback-only stack (127.0.0.1)");
         }
-        o.Stack.Validate();
         Prerequisites.Check();
-        UpCommand.EnsureTap(o.Stack);
+        UpCommand.EnsureTap(o);
         var host = NetStackHost.Up(o.Stack);
         return new StackAttach(host, host.Net, host.ToString());
     }

@@ -1,5 +1,5 @@
+using System.CommandLine;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using NetStack.Api;
 using NetStack.Drivers;
 using NetStack.Net;
@@ -16,33 +16,30 @@ namespace NetStack.Cli.Commands;
 /// </summary>
 internal static class UpCommand
 {
-    private const string Usage =
-        "usage: netstack up [options]\n\n" +
-        "Brings the stack up at --addr on the TAP --tap in the network namespace --ns (creating both\n" +
-        "with setup-tap.sh when missing), runs until Ctrl-C or --duration, then prints its counters.\n\n" +
-        "up options:\n" +
-        "  --services LIST  services to run: all (default), none, or a list of echo,discard,chargen,http\n" +
-        "                   (echo: TCP+UDP 7, discard: TCP+UDP 9, chargen: TCP 19, http: TCP 80; name:port moves one)\n\n" +
-        "options:\n" + Options.Help;
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = Options.Parse(args);
-        if (o.TakeFlag("--help", "-h"))
-        {
-            Console.Write(Usage);
-            return 0;
-        }
-        string serviceList = o.TakeValue("--services") ?? "all";
-        IReadOnlyList<ServiceHost.Entry> serviceEntries;
-        try { serviceEntries = ServiceHost.ParseList(serviceList); }
-        catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
-        o.RejectUnknownOptions();
-        if (o.Rest.Count > 0) throw new UsageException($"unexpected argument '{o.Rest[0]}' (try --help)");
+        var set = new StackOptionSet(duration: true, loopback: false);
+        var services = Opt.Value<IReadOnlyList<ServiceHost.Entry>>("--services", "LIST",
+            "services to run: all (default), none, or a list of echo,discard,chargen,http (echo: TCP+UDP 7, discard: TCP+UDP 9, chargen: TCP 19, http: TCP 80; name:port moves one)",
+            s =>
+            {
+                try { return ServiceHost.ParseList(s); }
+                catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
+            });
+        var cmd = new Command("up",
+            "bring a stack up at --addr on the TAP --tap in the network namespace --ns and run until Ctrl-C or --duration, " +
+            "then print its counters. The namespace and the TAP are created (setup-tap.sh) when missing and neither --ns nor --tap was given, or with --create.");
+        set.AddTo(cmd);
+        cmd.Add(services);
+        cmd.SetAction(r => Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all")));
+        return cmd;
+    }
+
+    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries)
+    {
         var s = o.Stack;
-        s.Validate();
         Prerequisites.Check();
-        EnsureTap(s);
+        EnsureTap(o);
 
         using var host = NetStackHost.Up(s);
         Console.WriteLine($"netstack: up: {host}");
@@ -52,12 +49,12 @@ internal static class UpCommand
         Console.WriteLine($"netstack: services: {services.Describe()}");
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
         if (services.Find("http") is { } http)
-            Console.WriteLine($"netstack: status page: sudo {exec}curl http://{s.Address}{(http.Port == 80 ? "" : $":{http.Port}")}/");
-        Console.WriteLine($"netstack: reach it with: sudo {exec}ping {s.Address}");
+            Console.WriteLine($"netstack: status page: sudo {exec}curl http://{s.Address}{(http.Port == 80 ? "" : $":{http.Port}")}/{Missing("curl", "curl")}");
+        Console.WriteLine($"netstack: reach it with: sudo {exec}ping {s.Address}{Missing("ping", "iputils-ping")}");
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
-        WaitForStop(o.Duration);
+        string? gone = WaitForStop(o.Duration, () => TapGone(s));
         services.Dispose(); // close the services' sockets while the stack still runs
         host.Dispose(); // stop the threads first, so the counters below are final
         Console.WriteLine($"netstack: stopped after {sw.Elapsed.TotalSeconds:0.0} s");
@@ -65,28 +62,80 @@ internal static class UpCommand
         if (host.Faults is { } f) Console.WriteLine($"netstack: {f}");
         Console.WriteLine($"{host.Device.Name}: {host.Device.Stats}");
         Console.Write(host.Net.Mib.Format());
+        if (gone is not null) throw new CliFailure(gone);
         return 0;
     }
 
-    /// <summary>Blocks until Ctrl-C, SIGTERM, or the duration passes.</summary>
-    internal static void WaitForStop(TimeSpan? duration)
+    /// <summary>"" when <paramref name="tool"/> is on PATH, else a note naming the Debian package that has it.</summary>
+    private static string Missing(string tool, string package)
     {
-        using var stop = new ManualResetEventSlim();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Set(); };
-        Console.CancelKeyPress += onCancel;
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Set(); });
-        try
-        {
-            if (duration is { } d) stop.Wait(d);
-            else stop.Wait();
-        }
-        finally { Console.CancelKeyPress -= onCancel; }
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/bin", "/bin", "/usr/sbin", "/sbin"]))
+            if (File.Exists(Path.Combine(dir, tool))) return "";
+        return $"   ({tool} is not installed here: apt-get install {package})";
     }
 
-    /// <summary>Runs setup-tap.sh when the namespace or the TAP is missing, with the names and the kernel's address.</summary>
-    internal static void EnsureTap(StackOptions s)
+    /// <summary>
+    /// Blocks until Ctrl-C, SIGTERM or the duration passes, checking every second that the TAP is
+    /// still there; returns why it stopped early when <paramref name="check"/> found a reason, else null.
+    /// </summary>
+    internal static string? WaitForStop(TimeSpan? duration, Func<string?>? check = null)
     {
-        if (TapDevice.InterfaceExists(s.Namespace, s.Tap)) return;
+        var token = Interrupt.Token;
+        var sw = Stopwatch.StartNew();
+        while (!token.IsCancellationRequested)
+        {
+            var wait = TimeSpan.FromSeconds(1);
+            if (duration is { } d)
+            {
+                var left = d - sw.Elapsed;
+                if (left <= TimeSpan.Zero) break;
+                if (left < wait) wait = left;
+            }
+            if (token.WaitHandle.WaitOne(wait)) break;
+            if (check?.Invoke() is { } reason) return reason;
+        }
+        return null;
+    }
+
+    /// <summary>Why the stack's TAP is no longer usable (its namespace deleted, the interface removed), or null while it is there.</summary>
+    internal static string? TapGone(StackOptions s)
+    {
+        string where = s.Namespace is null ? "the host's namespace" : $"network namespace {s.Namespace}";
+        if (s.Namespace is { } ns && !File.Exists(TapDevice.NetnsPath(ns)))
+            return $"network namespace {ns} was deleted under the running stack (its TAP {s.Tap} with it): stopping";
+        try
+        {
+            return TapDevice.InterfaceExists(s.Namespace, s.Tap) ? null : $"TAP {s.Tap} disappeared from {where}: stopping";
+        }
+        catch (Core.ErrnoException e)
+        {
+            return $"TAP {s.Tap} in {where} is no longer reachable ({e.Message}): stopping";
+        }
+    }
+
+    /// <summary>
+    /// Makes sure the namespace and the TAP exist. When they are missing, runs setup-tap.sh (with the
+    /// names and the kernel's address) only if the user did not name them (the defaults) or asked with
+    /// --create: a mistyped --ns or --tap must not make a second TAP on the same subnet. Also refuses
+    /// a stack address the kernel already has on the TAP.
+    /// </summary>
+    internal static void EnsureTap(StackOptionSet.Parsed o)
+    {
+        var s = o.Stack;
+        bool nsMissing = s.Namespace is { } n && !File.Exists(TapDevice.NetnsPath(n));
+        if (!nsMissing && TapDevice.InterfaceExists(s.Namespace, s.Tap))
+        {
+            CheckKernelAddress(s);
+            return;
+        }
+        string where = s.Namespace is null ? "the host's network namespace" : $"network namespace {s.Namespace}";
+        string createArgs = (s.Namespace is null ? "--root-ns" : $"--ns {s.Namespace}") + $" --tap {s.Tap}";
+        if (o.NamesGiven && !o.Create)
+        {
+            throw new CliFailure(nsMissing
+                ? $"network namespace {s.Namespace} does not exist (mistyped? to create it with TAP {s.Tap}: add --create, or run sudo ./setup-tap.sh {createArgs})"
+                : $"no TAP {s.Tap} in {where} (mistyped? to create it: add --create, or run sudo ./setup-tap.sh {createArgs})");
+        }
         string script = SetupTapScript.Locate();
         var kernel = s.Gateway ?? StackOptions.FirstHost(s.Address, s.PrefixLen);
         if (kernel is null) throw new UsageException("cannot pick an address for the kernel's side of the TAP: give --gw, or a prefix shorter than /31");
@@ -98,9 +147,32 @@ internal static class UpCommand
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
         psi.ArgumentList.Add(script);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new NetStackException(Errno.ENOENT, "cannot start bash to run setup-tap.sh");
+        using var p = Process.Start(psi) ?? throw new CliFailure("cannot start bash to run setup-tap.sh");
         p.WaitForExit();
-        if (p.ExitCode != 0) throw new NetStackException(Errno.EIO, $"setup-tap.sh failed (exit {p.ExitCode})");
+        if (p.ExitCode != 0) throw new CliFailure($"setup-tap.sh failed (exit {p.ExitCode})");
+    }
+
+    /// <summary>Refuses a stack address that the kernel has on the TAP already (two hosts, one address: nothing would work).</summary>
+    private static void CheckKernelAddress(StackOptions s)
+    {
+        var psi = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (s.Namespace is { } ns) { psi.ArgumentList.Add("-n"); psi.ArgumentList.Add(ns); }
+        foreach (var a in new[] { "-o", "-4", "addr", "show", "dev", s.Tap }) psi.ArgumentList.Add(a);
+        string text;
+        try
+        {
+            using var p = Process.Start(psi);
+            if (p is null) return;
+            text = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception) { return; } // no ip(8): nothing to compare with
+        foreach (var word in text.Split([' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            int slash = word.IndexOf('/');
+            if (slash > 0 && System.Net.IPAddress.TryParse(word[..slash], out var a) && a.Equals(s.Address))
+                throw new UsageException($"--addr {s.Address} is the kernel's own address on {s.Tap}: give the stack another one on that subnet, e.g. {StackOptionSet.Suggest(s)}/{s.PrefixLen}");
+        }
     }
 }
 
