@@ -22,15 +22,63 @@ internal static class ReplCommand
         "Arguments take Linux names (\"SOCK_DGRAM\", \"MSG_PEEK|MSG_DONTWAIT\") or numbers; data is hex (or \"text\");\n" +
         "addresses are \"addr\" and \"port\" (\"family\" and \"addrlen\" may be given to make mistakes on purpose);\n" +
         "\"as\":\"name\" names a new descriptor for later \"fd\" arguments. Lines starting with # are ignored.\n" +
-        "It runs until stdin ends (or Ctrl-C).";
+        "It runs until stdin ends (or Ctrl-C). It attaches to the stack running as --name (netstack up serves\n" +
+        "its control socket) when there is one, and brings up its own only when none runs, or with --lo or --own.";
 
     public static Command Create()
     {
         var set = new StackOptionSet(duration: false, loopback: true);
+        var control = new ControlOptions();
+        var own = Opt.Flag("--own", "bring up a stack of its own even when one is running");
         var cmd = new Command("repl", Description);
         set.AddTo(cmd);
-        cmd.SetAction(r => Run(set.Read(r)));
+        control.AddTo(cmd);
+        cmd.Add(own);
+        cmd.SetAction(r =>
+        {
+            var o = set.Read(r);
+            var (name, path) = control.Read(r);
+            if (!o.Loopback && !r.GetValue(own) && ControlOptions.TryAttach(path) is { } client)
+                return RunAttached(client, name);
+            if (!o.Loopback) Console.Error.WriteLine($"netstack repl: no stack is running as {name} ({path}): bringing up its own");
+            return Run(o);
+        });
         return cmd;
+    }
+
+    /// <summary>Relays each request line to the running stack's control socket and prints its reply.</summary>
+    private static int RunAttached(ControlClient client, string name)
+    {
+        using (client)
+        {
+            Interrupt.Grace = TimeSpan.FromMilliseconds(500);
+            Console.Error.WriteLine($"netstack repl: attached to the running stack {name} (pid {client.Pid}, {client.Path}); one JSON request per line");
+            var stdout = Console.Out;
+            string? line;
+            while (!Interrupt.Token.IsCancellationRequested && (line = Console.In.ReadLine()) is not null)
+            {
+                line = line.Trim();
+                if (line.Length == 0 || line[0] == '#') continue;
+                System.Text.Json.Nodes.JsonObject reply;
+                try
+                {
+                    reply = System.Text.Json.Nodes.JsonNode.Parse(line) is System.Text.Json.Nodes.JsonObject request
+                        ? client.Request(request)
+                        : new System.Text.Json.Nodes.JsonObject { ["error"] = "a request is a JSON object" };
+                }
+                catch (System.Text.Json.JsonException e)
+                {
+                    reply = new System.Text.Json.Nodes.JsonObject { ["error"] = $"malformed JSON: {e.Message}" };
+                }
+                catch (IOException e)
+                {
+                    throw new CliFailure($"the stack went away: {e.Message}");
+                }
+                stdout.WriteLine(reply.ToJsonString());
+                stdout.Flush();
+            }
+            return 0;
+        }
     }
 
     private static int Run(StackOptionSet.Parsed o)

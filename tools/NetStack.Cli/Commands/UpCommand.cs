@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using NetStack.Api;
+using NetStack.Control;
 using NetStack.Drivers;
 using NetStack.Net;
 using NetStack.Uapi;
@@ -26,27 +27,40 @@ internal static class UpCommand
                 try { return ServiceHost.ParseList(s); }
                 catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
             });
+        var control = new ControlOptions();
         var cmd = new Command("up",
             "bring a stack up at --addr on the TAP --tap in the network namespace --ns and run until Ctrl-C or --duration, " +
             "then print its counters. The namespace and the TAP are created (setup-tap.sh) when missing and neither --ns nor --tap was given, or with --create.");
         set.AddTo(cmd);
         cmd.Add(services);
-        cmd.SetAction(r => Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all")));
+        control.AddTo(cmd);
+        cmd.SetAction(r => Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r)));
         return cmd;
     }
 
-    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries)
+    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control)
     {
         var s = o.Stack;
         Prerequisites.Check();
+        // Before touching the TAP: a stack already serving this name is the usual reason for "busy".
+        using (var running = ControlOptions.TryAttach(control.Path))
+            if (running is not null)
+                throw new CliFailure($"a stack is already running as {control.Name} (pid {running.Pid}, {control.Path}): attach to it (netstack repl --name {control.Name}) or pick another --name");
         EnsureTap(o);
 
         using var host = NetStackHost.Up(s);
+        using var controlServer = new ControlServer(host.Net, control.Name, control.Path);
+        try { controlServer.Start(); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            throw new CliFailure($"control socket {control.Path}: {e.Message}");
+        }
         Console.WriteLine($"netstack: up: {host}");
         if (host.Pcap is { } pcap) Console.WriteLine($"netstack: capturing to {pcap.Path}");
         if (host.Faults is { } faults) Console.WriteLine($"netstack: fault injection: {faults.Spec}");
         using var services = ServiceHost.Start(host.Net, serviceEntries, new ServiceOptions { Log = line => Console.Error.WriteLine($"netstack: {line}") });
         Console.WriteLine($"netstack: services: {services.Describe()}");
+        Console.WriteLine($"netstack: control socket: {controlServer.Path} (netstack repl --name {control.Name} attaches to this stack)");
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
         if (services.Find("http") is { } http)
             Console.WriteLine($"netstack: status page: sudo {exec}curl http://{s.Address}{(http.Port == 80 ? "" : $":{http.Port}")}/{Missing("curl", "curl")}");
@@ -55,6 +69,7 @@ internal static class UpCommand
 
         var sw = Stopwatch.StartNew();
         string? gone = WaitForStop(o.Duration, () => TapGone(s));
+        controlServer.Dispose(); // clients' descriptors close with their connections
         services.Dispose(); // close the services' sockets while the stack still runs
         host.Dispose(); // stop the threads first, so the counters below are final
         Console.WriteLine($"netstack: stopped after {sw.Elapsed.TotalSeconds:0.0} s");
