@@ -54,4 +54,69 @@ public sealed class ControlPlanePeerTests(ITestOutputHelper output)
             dir.Delete(recursive: true);
         }
     }
+
+    [PeerFact]
+    public void Sysctl_ChangesTheRunningStack_TcpSackOffRemovesSackPermittedFromTheNextSyn_AndNstatShowsDeltas()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-sysctl-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), pcap = Path.Combine(dir.FullName, "syn.pcap");
+        string kernel = $"10.7.{x}.1";
+        try
+        {
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"10.7.{x}.2/24", "--services", "none",
+                 "--pcap", pcap, "--name", ns, "--control", path, "--duration", "120"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            CommandResult Cli(params string[] args) => Shell.Run("dotnet", [CliDll, .. args, "--name", ns, "--control", path], TimeSpan.FromSeconds(60));
+            // One connect from the stack to a closed port of the kernel: a SYN, answered with a reset.
+            void Connect()
+            {
+                var r = Shell.Run("dotnet", [CliDll, "repl", "--name", ns, "--control", path], TimeSpan.FromSeconds(60),
+                    stdin: "{\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_STREAM\",\"protocol\":0}\n" +
+                           $"{{\"op\":\"connect\",\"fd\":3,\"addr\":\"{kernel}\",\"port\":5999}}\n");
+                output.WriteLine(r.ToString());
+                Assert.Contains("ECONNREFUSED", r.StdOut);
+            }
+
+            var get = Cli("sysctl", "net.ipv4.tcp_sack");
+            Assert.Equal("net.ipv4.tcp_sack = 1\n", get.StdOut);
+            var set = Cli("sysctl", "-w", "net.ipv4.tcp_sack=0");
+            Assert.Equal(0, set.ExitCode);
+            Assert.Equal("net.ipv4.tcp_sack = 0\n", set.StdOut);
+            Assert.Equal("0\n", Cli("sysctl", "-n", "net.ipv4.tcp_sack").StdOut);
+            var unknown = Cli("sysctl", "net.ipv4.no_such_thing");
+            Assert.Equal(1, unknown.ExitCode);
+            Assert.Single(unknown.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("net.core.somaxconn = ", Cli("sysctl", "-a").StdOut);
+
+            Assert.Equal(0, Cli("nstat").ExitCode); // sets the history
+            Connect();                                // SYN without SACK-permitted
+            var nstat = Cli("nstat", "TcpActiveOpens", "TcpAttemptFails");
+            output.WriteLine(nstat.ToString());
+            Assert.Matches(@"(?m)^TcpActiveOpens\s+1\s", nstat.StdOut);
+            Assert.Matches(@"(?m)^TcpAttemptFails\s+1\s", nstat.StdOut);
+
+            Assert.Equal(0, Cli("sysctl", "-w", "net.ipv4.tcp_sack=1").ExitCode);
+            Connect();                                // SYN with SACK-permitted again
+
+            // tshark judges the SYNs in the capture, which the running stack flushes at least once a second.
+            string[] syns = [];
+            TapPeer.WaitUntil(() =>
+            {
+                var t = Shell.Run("tshark", "-r", pcap, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e", "tcp.options.sack_perm");
+                syns = t.StdOut.Split('\n');
+                return syns.Length >= 3;
+            }, TimeSpan.FromSeconds(15));
+            output.WriteLine(string.Join("|", syns));
+            Assert.True(syns.Length >= 3, "the capture did not show both SYNs");
+            Assert.Equal("", syns[0].Trim());       // tcp_sack=0: no SACK-permitted option
+            Assert.NotEqual("", syns[1].Trim());    // tcp_sack=1: the option is back
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
 }

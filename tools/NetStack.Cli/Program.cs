@@ -29,6 +29,8 @@ internal static class Program
         PingCommand.Create(),
         NcCommand.Create(),
         GetCommand.Create(),
+        SysctlCommand.Create(),
+        NstatCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";
