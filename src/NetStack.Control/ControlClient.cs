@@ -7,7 +7,12 @@ namespace NetStack.Control;
 
 /// <summary>A control socket that could not be used: nobody listens, the server refused us, or it speaks another version.</summary>
 /// <param name="message">What went wrong, for people.</param>
-public sealed class ControlException(string message) : IOException(message);
+/// <param name="noServer">Whether nobody listens on the path (no stack is running there).</param>
+public sealed class ControlException(string message, bool noServer = false) : IOException(message)
+{
+    /// <summary>Nobody listens on the path (a stale socket, or no socket): no stack is running there.</summary>
+    public bool NoServer => noServer;
+}
 
 /// <summary>
 /// A client of a running stack's control socket (<see cref="ControlServer"/>): connects, checks the
@@ -92,6 +97,48 @@ public sealed class ControlClient : IDisposable
         return c;
     }
 
+    /// <summary>
+    /// Opens a connection of its own for a request whose reply line is followed by a raw byte stream
+    /// (the "capture" op: pcap): reads the hello and the reply line byte by byte, so that nothing
+    /// of the stream is taken into a text buffer, and hands the stream over.
+    /// </summary>
+    /// <param name="path">The socket's path.</param>
+    /// <param name="request">The request.</param>
+    /// <returns>The reply line, and the stream that follows it (owning the connection).</returns>
+    /// <exception cref="ControlException">No server, a refusal, another protocol version, or an error reply.</exception>
+    public static (JsonObject Reply, Stream Stream) OpenStream(string path, JsonObject request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var sock = Open(path);
+        var stream = new NetworkStream(sock, ownsSocket: true);
+        try
+        {
+            var probe = new ControlClient(sock, path);
+            probe.CheckHello(ReadRawLine(stream));
+            stream.Write(Encoding.UTF8.GetBytes(request.ToJsonString() + "\n"));
+            var reply = probe.Parse(ReadRawLine(stream));
+            if (reply["error"] is { } err) throw new ControlException((string?)err ?? "refused");
+            return (reply, stream);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    private static string? ReadRawLine(Stream s)
+    {
+        var line = new List<byte>(128);
+        int b;
+        while ((b = s.ReadByte()) >= 0 && b != '\n')
+        {
+            if (line.Count > ControlServer.MaxLineBytes) throw new ControlException("a line longer than the protocol allows");
+            line.Add((byte)b);
+        }
+        return b < 0 && line.Count == 0 ? null : Encoding.UTF8.GetString(line.ToArray());
+    }
+
     private static Socket Open(string path)
     {
         var sock = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -109,7 +156,8 @@ public sealed class ControlClient : IDisposable
 
     private static ControlException NoServer(string path, SocketException e) => e.SocketErrorCode switch
     {
-        SocketError.ConnectionRefused or SocketError.AddressNotAvailable => new ControlException($"no stack is running on {path}"),
+        SocketError.ConnectionRefused or SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported
+            => new ControlException($"no stack is running on {path}", noServer: true),
         SocketError.AccessDenied => new ControlException($"permission denied: {path}"),
         _ => new ControlException($"cannot connect to {path}: {e.Message}"),
     };

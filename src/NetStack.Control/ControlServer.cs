@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using NetStack.Core;
+using NetStack.Drivers;
 using NetStack.Net;
 
 namespace NetStack.Control;
@@ -405,6 +406,12 @@ public sealed partial class ControlServer : IDisposable
                     catch (OperationCanceledException) { break; }
                     if (!_queue.TryDequeue(out var item)) continue;
                     Interlocked.Add(ref _queuedBytes, -item.Bytes);
+                    if (item.Line is not null && CaptureRequest(item.Line) is { } capture)
+                    {
+                        // A capture turns the rest of the connection into a pcap stream: it ends the session.
+                        if (RunCapture(capture)) break;
+                        continue;
+                    }
                     var reply = item.Line is null ? Error($"request too long: limit {MaxLineBytes} bytes") : _server.Handle(this, item.Line);
                     if (_gone.IsCancellationRequested) break;
                     WriteLine(reply);
@@ -423,6 +430,61 @@ public sealed partial class ControlServer : IDisposable
                 _sock.Dispose();
                 // _gone and _ready stay undisposed: the reader may still be looking at them.
             }
+        }
+
+        /// <summary>The request when <paramref name="line"/> is a "capture" op, else null.</summary>
+        private static JsonObject? CaptureRequest(string line)
+        {
+            if (!line.Contains("\"capture\"", StringComparison.Ordinal)) return null;
+            try { return JsonNode.Parse(line) is JsonObject q && (string?)(q["op"] as JsonValue) == "capture" ? q : null; }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
+        }
+
+        /// <summary>
+        /// The "capture" op: {"op":"capture","dev":"tap0"|"any","count":N,"filter":"tcp and port 80"}. The
+        /// reply line {"capture":"pcap","dev":...} is followed by a pcap stream of the device's frames (a
+        /// tap beside --pcap, see PcapStream) until the count is reached or the client goes away. False
+        /// when the request was refused (an error line; the session goes on).
+        /// </summary>
+        private bool RunCapture(JsonObject q)
+        {
+            NetDevice[] devs;
+            long count;
+            FrameFilter? filter;
+            try
+            {
+                SocketShell.CheckKeys(q, "capture", ["dev", "count", "filter"]);
+                string? dev = q["dev"] is null ? null : (string?)(q["dev"] as JsonValue) ?? throw new SocketShell.ShellException("\"dev\" is a device name or \"any\"");
+                var all = _server._net.Devices.ToArray();
+                devs = dev is null ? [all.FirstOrDefault(d => !d.IsLoopback) ?? all[0]]
+                    : dev == "any" ? all
+                    : [all.FirstOrDefault(d => d.Name == dev) ?? throw new SocketShell.ShellException($"no device \"{dev}\" (devices: {string.Join(", ", all.Select(d => d.Name))}, any)", "ENODEV")];
+                count = q["count"] is null ? 0 : q["count"] is JsonValue cv && cv.TryGetValue<long>(out long c) && c >= 0 ? c
+                    : throw new SocketShell.ShellException("\"count\" is a number of frames, 0 for no limit");
+                string? expr = q["filter"] is null ? null : (string?)(q["filter"] as JsonValue) ?? throw new SocketShell.ShellException("\"filter\" is a string");
+                filter = CaptureFilter.Compile(expr);
+            }
+            catch (Exception e) when (e is SocketShell.ShellException or FormatException or InvalidOperationException)
+            {
+                var err = new JsonObject { ["error"] = e.Message };
+                if (e is SocketShell.ShellException { Errno: { } errno }) err["errno"] = errno;
+                WriteLine(err);
+                return false;
+            }
+            WriteLine(new JsonObject { ["capture"] = "pcap", ["dev"] = devs.Length == 1 ? devs[0].Name : "any", ["linktype"] = 1, ["snaplen"] = 65535 });
+            using var live = new PcapStream(_stream, filter, count);
+            foreach (var d in devs) d.AddCapture(live);
+            try
+            {
+                try { live.Completion.Wait(_gone.Token); }
+                catch (OperationCanceledException) { }
+                catch (AggregateException) { } // the client went away while we wrote
+            }
+            finally
+            {
+                foreach (var d in devs) d.RemoveCapture(live);
+            }
+            return true;
         }
 
         public void WriteLine(JsonObject reply)

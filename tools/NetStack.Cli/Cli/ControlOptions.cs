@@ -38,7 +38,8 @@ internal sealed class ControlOptions
     {
         if (!File.Exists(path)) return null;
         try { return ControlClient.Connect(path); }
-        catch (ControlException e) { throw new CliFailure($"{path}: {e.Message}"); } // it answered, and refused us
+        catch (ControlException e) when (e.NoServer) { return null; } // a stale socket: nobody is running there
+        catch (ControlException e) { throw new CliFailure(e.Message); } // it answered, and refused us
         catch (UnauthorizedAccessException) { throw new CliFailure($"{path}: permission denied (the stack belongs to another user)"); }
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AccessDenied)
         {
