@@ -17,7 +17,11 @@ namespace NetStack.Api;
 /// <param name="ReceiveQueue">Bytes charged to the receive queue (Recv-Q).</param>
 /// <param name="SendQueue">Bytes queued to send and not yet acknowledged (Send-Q).</param>
 public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPoint LocalEndPoint, IPEndPoint? RemoteEndPoint,
-    int ReceiveQueue, int SendQueue);
+    int ReceiveQueue, int SendQueue)
+{
+    /// <summary>TCP_INFO and the congestion control of a TCP socket (`ss -ti`); null for other protocols.</summary>
+    public TcpInfo? TcpInfo { get; init; }
+}
 
 /// <summary>One device of a stack as `ip addr` would list it.</summary>
 /// <param name="Name">The interface name ("lo", "tap0").</param>
@@ -44,10 +48,21 @@ public static class NetStackInfo
                 uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
                 var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
                 list.Add(new SocketInfo(fd, sk.Prot?.Name ?? "?", sk.State,
-                    new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued));
+                    new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued)
+                {
+                    TcpInfo = sk is TcpSock tp ? Api.TcpInfo.Get(tp) : null,
+                });
             }
         }
         return list;
+    }
+
+    /// <summary>TCP_INFO of the TCP socket behind descriptor <paramref name="fd"/> of <paramref name="net"/>'s default descriptor table, or null when it is not one.</summary>
+    public static TcpInfo? GetTcpInfo(NetNamespace net, int fd)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Files.Lookup(fd)?.Sk is TcpSock tp ? TcpInfo.Get(tp) : null;
     }
 
     /// <summary>The devices of <paramref name="net"/> with their addresses, by interface index.</summary>

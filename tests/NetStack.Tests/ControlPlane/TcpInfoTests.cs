@@ -1,0 +1,201 @@
+using System.Buffers.Binary;
+using System.Net;
+using NetStack.Api;
+using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Net;
+using NetStack.Tests.Tcp;
+using static NetStack.Uapi.SocketConstants;
+
+namespace NetStack.Tests.ControlPlane;
+
+public class TcpInfoTests
+{
+    private static byte[] GetInfo(NetNamespace net, int fd, ref int len)
+    {
+        var b = new byte[Math.Max(len, 0) + 16];
+        b.AsSpan().Fill(0xA5);
+        Assert.Equal(0, SocketCalls.Getsockopt(net.Files, fd, IPPROTO_TCP, TCP_INFO, b, ref len));
+        return b;
+    }
+
+    [Fact]
+    public void TcpInfo_Established_AfterTransfer_FieldsInLinuxLayout()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
+        var data = new byte[10_000];
+        Assert.Equal(data.Length, SocketCalls.Send(s.A.Files, cfd, data, 0));
+        s.RunFor(50);
+        var buf = new byte[20_000];
+        Assert.Equal(data.Length, SocketCalls.Recv(s.B.Files, afd, buf, 0));
+        s.RunFor(500);
+
+        int len = 1000;
+        var b = GetInfo(s.A, cfd, ref len);
+        Assert.Equal(TcpInfo.Size, len);           // min(optlen, sizeof(struct tcp_info))
+        Assert.Equal(248, len);
+        Assert.Equal(0xA5, b[len]);                // nothing beyond
+        Assert.Equal((byte)TcpState.Established, b[0]);
+        Assert.Equal((byte)TcpCaState.Open, b[1]);
+        // Timestamps, SACK and window scaling are negotiated between two stacks by default.
+        Assert.Equal(1 | 2 | 4, b[5]);
+        Assert.Equal(1448u, BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(16)));   // snd_mss: 1460 less the timestamp option
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(24)));      // unacked
+        Assert.Equal(10_001ul, BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(120))); // bytes_acked: the SYN counts, as in Linux
+        Assert.Equal(10_000ul, BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(200))); // bytes_sent
+
+        var info = TcpInfo.Parse(b.AsSpan(0, len), "cubic");
+        var api = new NetSocket(s.A.Files, cfd);
+        var viaApi = NetStackInfo.GetTcpInfo(s.A, cfd)!.Value;
+        Assert.Equal(info.BytesAcked, viaApi.BytesAcked);
+        Assert.Equal("cubic", viaApi.CongestionControl);
+        Assert.True(info.Timestamps && info.Sack && info.WindowScaling);
+        Assert.Equal(7, info.ReceiveWindowScale);
+        Assert.Equal(7, info.SendWindowScale);
+        Assert.Equal(TcpState.Established, info.State);
+        Assert.True(info.Rtt > TimeSpan.Zero || info.Rtt == TimeSpan.Zero); // virtual time: an RTT of 0 µs is possible
+        Assert.True(info.Rto >= TimeSpan.FromMilliseconds(200));
+        Assert.NotNull(info.MinRtt);
+        Assert.Equal(1500, info.Pmtu);
+        Assert.True(info.SegmentsOut >= 8 && info.DataSegmentsOut >= 7, $"{info.SegmentsOut} {info.DataSegmentsOut}");
+        Assert.Equal(0, info.DataSegmentsIn);
+        Assert.Equal(0ul, info.BytesReceived);
+        Assert.True(info.SendCwnd >= 10);
+        Assert.Equal(int.MaxValue, info.SendSsthresh);
+        Assert.Equal(ulong.MaxValue, info.MaxPacingRate);
+        Assert.True(info.SendWindow > 0 && info.ReceiveWindow > 0);
+        Assert.Equal(0, info.NotSentBytes);
+
+        var rcv = NetStackInfo.GetTcpInfo(s.B, afd)!.Value;
+        Assert.Equal(10_000ul, rcv.BytesReceived);
+        Assert.True(rcv.DataSegmentsIn >= 7);
+        Assert.Equal(0ul, rcv.BytesSent);
+        Assert.True(rcv.ReceiveMss > 1000);
+        Assert.True(rcv.LastDataReceived >= TimeSpan.FromMilliseconds(400));
+        Assert.Equal(0, rcv.ReceiveOutOfOrderPackets);
+        GC.KeepAlive(api);
+    }
+
+    [Fact]
+    public void TcpInfo_ShortOptlen_CopiesPrefix_AndNegativeIsEinval()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, _) = TcpTwoStackTests.Connect(s);
+        int len = 8;
+        var b = GetInfo(s.A, cfd, ref len);
+        Assert.Equal(8, len);
+        Assert.Equal((byte)TcpState.Established, b[0]);
+        Assert.Equal(0xA5, b[8]);
+        len = 0;
+        GetInfo(s.A, cfd, ref len);
+        Assert.Equal(0, len);
+        len = -1;
+        Assert.Equal(-Errno.EINVAL, SocketCalls.Getsockopt(s.A.Files, cfd, IPPROTO_TCP, TCP_INFO, new byte[4], ref len));
+    }
+
+    [Fact]
+    public void TcpInfo_Listener_UnackedIsAcceptQueue_SackedIsBacklog()
+    {
+        using var s = new TwoStacks();
+        int lfd = TcpTwoStackTests.Sock(s.B);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, lfd, SockAddr.In(TwoStacks.AddrB, 5000)));
+        Assert.Equal(0, SocketCalls.Listen(s.B.Files, lfd, 16));
+        int cfd = TcpTwoStackTests.Sock(s.A);
+        SocketCalls.Connect(s.A.Files, cfd, SockAddr.In(TwoStacks.AddrB, 5000));
+        s.Pump();
+        var info = NetStackInfo.GetTcpInfo(s.B, lfd)!.Value;
+        Assert.Equal(TcpState.Listen, info.State);
+        Assert.Equal(1, info.Unacked);
+        Assert.Equal(16, info.Sacked);
+        Assert.Equal(0, info.SendMss);
+    }
+
+    [Fact]
+    public void TcpInfo_Options_FollowSysctls()
+    {
+        using var s = new TwoStacks();
+        Assert.Equal(0, s.A.Sysctl.TrySet("net.ipv4.tcp_sack", "0"));
+        Assert.Equal(0, s.A.Sysctl.TrySet("net.ipv4.tcp_timestamps", "0"));
+        Assert.Equal(0, s.A.Sysctl.TrySet("net.ipv4.tcp_window_scaling", "0"));
+        var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
+        var a = NetStackInfo.GetTcpInfo(s.A, cfd)!.Value;
+        var b = NetStackInfo.GetTcpInfo(s.B, afd)!.Value;
+        Assert.Equal(0, a.Options);
+        Assert.Equal(0, b.Options);
+        Assert.Equal(0, a.SendWindowScale);
+        Assert.Equal(1460, a.SendMss);
+    }
+
+    [Fact]
+    public void TcpInfo_Retransmission_CountsRtoAndRetrans()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, _) = TcpTwoStackTests.Connect(s);
+        using var drop = NetStack.Drivers.FaultInjector.Attach(s.Link.A, "loss=100%,dir=tx");
+        Assert.Equal(100, SocketCalls.Send(s.A.Files, cfd, new byte[100], 0));
+        s.RunFor(2000);
+        var info = NetStackInfo.GetTcpInfo(s.A, cfd)!.Value;
+        Assert.Equal(TcpCaState.Loss, info.CaState);
+        Assert.True(info.Retransmits >= 1 && info.Backoff >= 1, $"{info.Retransmits} {info.Backoff}");
+        Assert.True(info.TotalRetrans >= 1);
+        Assert.True(info.TotalRto >= 1);
+        Assert.Equal(1, info.TotalRtoRecoveries);
+        Assert.True(info.BytesRetrans >= 100);
+        Assert.Equal(1, info.Unacked);
+        Assert.True(info.Rto > TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void TcpCongestion_ReturnsNameZeroPadded_AtMost16Bytes()
+    {
+        using var s = new TwoStacks();
+        int fd = TcpTwoStackTests.Sock(s.A);
+        var b = new byte[40];
+        b.AsSpan().Fill(0xA5);
+        int len = b.Length;
+        Assert.Equal(0, SocketCalls.Getsockopt(s.A.Files, fd, IPPROTO_TCP, TCP_CONGESTION, b, ref len));
+        Assert.Equal(16, len);
+        Assert.Equal("cubic\0\0\0\0\0\0\0\0\0\0\0"u8.ToArray(), b[..16]);
+        Assert.Equal(0xA5, b[16]);
+        using var sock = new NetSocket(s.A.Files, fd);
+        Assert.Equal("cubic", sock.GetTcpInfo().CongestionControl);
+        sock.SetOption(IPPROTO_TCP, TCP_NODELAY, 1);
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, fd, IPPROTO_TCP, TCP_CONGESTION, "reno"u8));
+        Assert.Equal("reno", sock.GetTcpInfo().CongestionControl);
+        Assert.Equal(TcpState.Close, sock.GetTcpInfo().State);
+    }
+
+    [Fact]
+    public void GetSockets_CarriesTcpInfo_ForTcpOnly()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, _) = TcpTwoStackTests.Connect(s);
+        using var udp = new NetSocket(s.A, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        var list = NetStackInfo.GetSockets(s.A);
+        var tcp = Assert.Single(list, x => x.Fd == cfd);
+        Assert.NotNull(tcp.TcpInfo);
+        Assert.Equal("cubic", tcp.TcpInfo!.Value.CongestionControl);
+        Assert.Equal(TcpState.Established, tcp.TcpInfo.Value.State);
+        Assert.Null(Assert.Single(list, x => x.Fd == udp.Fd).TcpInfo);
+        Assert.Null(NetStackInfo.GetTcpInfo(s.A, udp.Fd));
+        Assert.Throws<NetStackException>(() => udp.GetTcpInfo());
+    }
+
+    [Fact]
+    public void TcpGetInfo_AllocatesNothing()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, _) = TcpTwoStackTests.Connect(s);
+        var b = new byte[TcpInfo.Size];
+        int len = b.Length;
+        SocketCalls.Getsockopt(s.A.Files, cfd, IPPROTO_TCP, TCP_INFO, b, ref len);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            len = b.Length;
+            SocketCalls.Getsockopt(s.A.Files, cfd, IPPROTO_TCP, TCP_INFO, b, ref len);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
