@@ -1,4 +1,5 @@
 using System.Net;
+using PhysicalAddress = System.Net.NetworkInformation.PhysicalAddress;
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
@@ -30,7 +31,62 @@ public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPo
 /// <param name="PrefixLength">The address's prefix length.</param>
 /// <param name="Mtu">The MTU.</param>
 /// <param name="IsUp">Whether the device is up.</param>
-public sealed record InterfaceInfo(string Name, int IfIndex, IPAddress? Address, int PrefixLength, int Mtu, bool IsUp);
+public sealed record InterfaceInfo(string Name, int IfIndex, IPAddress? Address, int PrefixLength, int Mtu, bool IsUp)
+{
+    /// <summary>Every IPv4 address of the device as `ip addr` lists them: primaries first, then secondaries.</summary>
+    public IReadOnlyList<InterfaceAddress> Addresses { get; init; } = [];
+    /// <summary>The hardware address (link/ether), all zeros for lo.</summary>
+    public PhysicalAddress? LinkLayerAddress { get; init; }
+    /// <summary>IFF_LOOPBACK.</summary>
+    public bool IsLoopback { get; init; }
+    /// <summary>IFF_NOARP.</summary>
+    public bool NoArp { get; init; }
+    /// <summary>The device's counters (`ip -s link`).</summary>
+    public InterfaceStatistics Statistics { get; init; } = new(0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>One IPv4 address of a device as `ip addr` shows it (struct in_ifaddr).</summary>
+/// <param name="Address">The address (ifa_local).</param>
+/// <param name="PrefixLength">The prefix length.</param>
+/// <param name="Broadcast">The subnet's broadcast address (brd), or null for /31, /32 and devices without ARP.</param>
+/// <param name="Secondary">IFA_F_SECONDARY: an earlier address covers the same subnet.</param>
+/// <param name="Scope">"host" (loopback addresses) or "global", as `ip addr` prints it.</param>
+public sealed record InterfaceAddress(IPAddress Address, int PrefixLength, IPAddress? Broadcast, bool Secondary, string Scope);
+
+/// <summary>A device's counters (struct rtnl_link_stats64's first eight fields, `ip -s link`).</summary>
+/// <param name="RxPackets">rx_packets.</param>
+/// <param name="RxBytes">rx_bytes.</param>
+/// <param name="RxErrors">rx_errors.</param>
+/// <param name="RxDropped">rx_dropped.</param>
+/// <param name="TxPackets">tx_packets.</param>
+/// <param name="TxBytes">tx_bytes.</param>
+/// <param name="TxErrors">tx_errors.</param>
+/// <param name="TxDropped">tx_dropped.</param>
+public sealed record InterfaceStatistics(long RxPackets, long RxBytes, long RxErrors, long RxDropped, long TxPackets, long TxBytes, long TxErrors, long TxDropped);
+
+/// <summary>One route of the main table as `ip route` shows it.</summary>
+/// <param name="Destination">The destination prefix (0.0.0.0 for the default route).</param>
+/// <param name="PrefixLength">The prefix length (0 for the default route).</param>
+/// <param name="Gateway">The next hop (via), or null when the destination is on the link.</param>
+/// <param name="Device">The output device's name (dev).</param>
+/// <param name="PreferredSource">The preferred source (src), or null.</param>
+/// <param name="Metric">The metric (priority).</param>
+/// <param name="Protocol">Who installed it, as `ip route` names it: "kernel" (connected routes), "boot" (`ip route add`, the host's default route), "static".</param>
+/// <param name="Scope">"link" for a route without gateway, "global" otherwise, as `ip route` names it.</param>
+public sealed record RouteInfo(IPAddress Destination, int PrefixLength, IPAddress? Gateway, string Device, IPAddress? PreferredSource,
+    int Metric, string Protocol, string Scope);
+
+/// <summary>One ARP cache entry as `ip neigh` (`ip -s neigh`) shows it.</summary>
+/// <param name="Address">The neighbour's IPv4 address.</param>
+/// <param name="Device">The device's name.</param>
+/// <param name="LinkLayerAddress">The hardware address (lladdr), or null while unresolved (INCOMPLETE, FAILED).</param>
+/// <param name="State">The NUD state as `ip neigh` prints it: REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP or NONE.</param>
+/// <param name="Probes">ARP probes sent in the current resolution.</param>
+/// <param name="SinceUsed">Time since the entry was last used to send.</param>
+/// <param name="SinceConfirmed">Time since reachability was last confirmed.</param>
+/// <param name="SinceUpdated">Time since the entry last changed.</param>
+public sealed record NeighbourInfo(IPAddress Address, string Device, PhysicalAddress? LinkLayerAddress, string State, int Probes,
+    TimeSpan SinceUsed, TimeSpan SinceConfirmed, TimeSpan SinceUpdated);
 
 /// <summary>Read-only views of a running stack for status pages and tools, taken under its lock.</summary>
 public static class NetStackInfo
@@ -65,15 +121,66 @@ public static class NetStackInfo
             return net.Files.Lookup(fd)?.Sk is TcpSock tp ? TcpInfo.Get(tp) : null;
     }
 
-    /// <summary>The devices of <paramref name="net"/> with their addresses, by interface index.</summary>
+    /// <summary>The devices of <paramref name="net"/> with their addresses and counters, by interface index (`ip addr`, `ip -s link`).</summary>
     public static IReadOnlyList<InterfaceInfo> GetInterfaces(NetNamespace net)
     {
         ArgumentNullException.ThrowIfNull(net);
         var list = new List<InterfaceInfo>();
         lock (net.SyncRoot)
+        {
             foreach (var d in net.Devices)
+            {
+                var addrs = d.IfaList.Select(a => new InterfaceAddress(SocketConvert.ToIPAddress(a.Local), a.PrefixLen,
+                    a.PrefixLen >= 31 || d.NoArp ? null : SocketConvert.ToIPAddress(a.Broadcast), a.Secondary,
+                    Wire.Ipv4Address.IsLoopback(a.Local) ? "host" : "global")).ToArray();
+                var mac = new byte[6];
+                d.DevAddr.Write(mac);
+                var st = d.Stats;
                 list.Add(new InterfaceInfo(d.Name, d.IfIndex, d.Ipv4Address == 0 ? null : SocketConvert.ToIPAddress(d.Ipv4Address),
-                    d.Ipv4PrefixLen, d.Mtu, d.IsUp));
+                    d.Ipv4PrefixLen, d.Mtu, d.IsUp)
+                {
+                    Addresses = addrs,
+                    LinkLayerAddress = new PhysicalAddress(mac),
+                    IsLoopback = d.IsLoopback,
+                    NoArp = d.NoArp,
+                    Statistics = new InterfaceStatistics(st.RxPackets, st.RxBytes, st.RxErrors, st.RxDropped, st.TxPackets, st.TxBytes, st.TxErrors, st.TxDropped),
+                });
+            }
+        }
         return list;
+    }
+
+    /// <summary>The main routing table of <paramref name="net"/> in lookup order: longest prefix first, then lowest metric (`ip route show`).</summary>
+    public static IReadOnlyList<RouteInfo> GetRoutes(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Ipv4.Fib.Entries.Select(e => new RouteInfo(SocketConvert.ToIPAddress(e.Dst), e.PrefixLen,
+                e.Gateway == 0 ? null : SocketConvert.ToIPAddress(e.Gateway), e.Dev.Name,
+                e.PrefSrc == 0 ? null : SocketConvert.ToIPAddress(e.PrefSrc), e.Metric, RtProt.Name(e.Protocol), RtScope.Name(e.Scope))).ToArray();
+    }
+
+    /// <summary>The ARP cache of <paramref name="net"/> (`ip neigh show`), by device and address.</summary>
+    public static IReadOnlyList<NeighbourInfo> GetNeighbours(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+        {
+            long now = net.NowNs;
+            return net.Ipv4.Arp.Snapshot().OrderBy(n => n.Dev.IfIndex).ThenBy(n => n.PrimaryKey).Select(n =>
+            {
+                PhysicalAddress? ll = null;
+                if ((n.NudState & NudState.Valid) != 0)
+                {
+                    var mac = new byte[6];
+                    n.HaAddr.Write(mac);
+                    ll = new PhysicalAddress(mac);
+                }
+                return new NeighbourInfo(SocketConvert.ToIPAddress(n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
+                    Ago(now, n.Used), Ago(now, n.Confirmed), Ago(now, n.Updated));
+            }).ToArray();
+        }
+
+        static TimeSpan Ago(long now, long then) => TimeSpan.FromTicks(Math.Max(0, now - then) / 100);
     }
 }

@@ -239,7 +239,8 @@ public sealed class NetNamespace : IDisposable
     public NetDevice? DevByAddress(uint addr)
     {
         var devs = _devices;
-        for (int i = 0; i < devs.Count; i++) if (devs[i].Ipv4Address == addr && addr != 0) return devs[i];
+        if (addr == 0) return null;
+        for (int i = 0; i < devs.Count; i++) if (devs[i].HasIpv4Address(addr)) return devs[i];
         return null;
     }
 
