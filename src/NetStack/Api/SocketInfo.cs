@@ -150,6 +150,54 @@ public static class NetStackInfo
         return list;
     }
 
+    /// <summary>
+    /// Every MIB counter of <paramref name="net"/> under nstat's names (the /proc line's name, then the
+    /// counter's: "IpInReceives", "IcmpInEchos", "IcmpMsgInType8", "TcpActiveOpens", "UdpInDatagrams",
+    /// "TcpExtTCPSackRecovery", "IpExtInOctets"), in /proc order: /proc/net/snmp (Ip, Icmp, IcmpMsg,
+    /// Tcp, Udp), then /proc/net/netstat (TcpExt, IpExt). As in Linux, IcmpMsg lists only the ICMP types
+    /// seen (nonzero), Ip's Forwarding and DefaultTTL and Tcp's RtoAlgorithm, RtoMin, RtoMax and MaxConn are
+    /// settings rather than counts, and Tcp's CurrEstab is a gauge. TcpExt holds the counters the stack
+    /// keeps (a subset of Linux's); there is no UdpLite line (no UDP-Lite). A consistent copy, taken under
+    /// the stack lock; `nstat` deltas are the difference of two copies.
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, long>> GetCounters(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        var list = new List<KeyValuePair<string, long>>(256);
+        lock (net.SyncRoot)
+        {
+            var mib = net.Mib;
+            Add(list, "Ip", mib.Ip);
+            list[(int)IpMib.DefaultTTL] = new("IpDefaultTTL", net.Ipv4.Sysctl.IpDefaultTtl);
+            list[(int)IpMib.Forwarding] = new("IpForwarding", net.Ipv4.Sysctl.IpForward ? 1 : 2);
+            Add(list, "Icmp", mib.Icmp);
+            // IcmpMsg: per ICMP type (icmpmsg_put()), the stack's per-type Icmp counters by type number.
+            ReadOnlySpan<(int Type, IcmpMib In, IcmpMib Out)> types =
+            [
+                (0, IcmpMib.InEchoReps, IcmpMib.OutEchoReps), (3, IcmpMib.InDestUnreachs, IcmpMib.OutDestUnreachs),
+                (4, IcmpMib.InSrcQuenchs, IcmpMib.OutSrcQuenchs), (5, IcmpMib.InRedirects, IcmpMib.OutRedirects),
+                (8, IcmpMib.InEchos, IcmpMib.OutEchos), (11, IcmpMib.InTimeExcds, IcmpMib.OutTimeExcds),
+                (12, IcmpMib.InParmProbs, IcmpMib.OutParmProbs), (13, IcmpMib.InTimestamps, IcmpMib.OutTimestamps),
+                (14, IcmpMib.InTimestampReps, IcmpMib.OutTimestampReps), (17, IcmpMib.InAddrMasks, IcmpMib.OutAddrMasks),
+                (18, IcmpMib.InAddrMaskReps, IcmpMib.OutAddrMaskReps),
+            ];
+            foreach (var t in types)
+                if (mib.Icmp[t.In] != 0) list.Add(new($"IcmpMsgInType{t.Type}", mib.Icmp[t.In]));
+            foreach (var t in types)
+                if (mib.Icmp[t.Out] != 0) list.Add(new($"IcmpMsgOutType{t.Type}", mib.Icmp[t.Out]));
+            Add(list, "Tcp", mib.Tcp);
+            Add(list, "Udp", mib.Udp);
+            Add(list, "TcpExt", mib.TcpExt);
+            Add(list, "IpExt", mib.IpExt);
+        }
+        return list;
+
+        static void Add<T>(List<KeyValuePair<string, long>> list, string prefix, MibTable<T> t) where T : struct, Enum
+        {
+            for (int i = 0; i < t.Length; i++) list.Add(new(prefix + t.NameAt(i), t.ValueAt(i)));
+        }
+    }
+
     /// <summary>The main routing table of <paramref name="net"/> in lookup order: longest prefix first, then lowest metric (`ip route show`).</summary>
     public static IReadOnlyList<RouteInfo> GetRoutes(NetNamespace net)
     {
