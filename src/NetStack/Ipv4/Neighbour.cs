@@ -299,6 +299,10 @@ internal sealed class NeighTable
                 n.NudState = NudState.Probe;
                 n.Probes = 0;
                 goto case NudState.Probe;
+            case NudState.Failed:
+                // neigh_periodic_work(): an unreferenced FAILED entry goes away.
+                Remove(n);
+                return;
             case NudState.Incomplete:
             case NudState.Probe:
                 int max = n.NudState == NudState.Incomplete ? p.NeighMcastSolicit : p.NeighUcastSolicit;
@@ -309,7 +313,9 @@ internal sealed class NeighTable
                     n.NudState = NudState.Failed;
                     n.Updated = now;
                     while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, SkbDropReason.NeighFailed);
-                    Remove(n);
+                    // The entry stays FAILED (`ip neigh` shows it) until the garbage collector's next
+                    // pass, which neigh_periodic_work() runs every base_reachable_time / 2.
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
                     return;
                 }
                 NeighProbe(n);
