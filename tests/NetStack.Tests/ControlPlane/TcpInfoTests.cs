@@ -199,3 +199,59 @@ public class TcpInfoTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }
+
+public class TcpSocketsDumpTests
+{
+    [Fact]
+    public void GetTcpSockets_ListsEveryTable_Listeners_Connections_TimeWait()
+    {
+        using var s = new TwoStacks();
+        var (lfd, cfd, afd) = TcpTwoStackTests.Connect(s);
+        // A second caller with a descriptor table of its own (as a control-socket client has).
+        var other = new FdTable(s.A);
+        int ofd = SocketCalls.Socket(other, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(other, ofd, SockAddr.In(TwoStacks.AddrB, 5000)));
+        s.Pump();
+        Assert.Equal(5, SocketCalls.Send(s.A.Files, cfd, "hello"u8, 0));
+        s.Pump();
+
+        var a = NetStackInfo.GetTcpSockets(s.A);
+        Assert.Equal(2, a.Count);
+        var mine = Assert.Single(a, x => x.Fd == cfd);
+        Assert.Equal(TcpState.Established, mine.State);
+        Assert.NotNull(mine.TcpInfo);
+        var theirs = Assert.Single(a, x => x.Fd == -1);
+        Assert.Equal(TcpState.Established, theirs.State);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("10.9.0.2"), 5000), theirs.RemoteEndPoint);
+        Assert.DoesNotContain(NetStackInfo.GetSockets(s.A), x => x.LocalEndPoint.Equals(theirs.LocalEndPoint));
+
+        var b = NetStackInfo.GetTcpSockets(s.B);
+        var listener = b[0];                          // listeners first, as inet_diag dumps them
+        Assert.Equal(TcpState.Listen, listener.State);
+        Assert.Equal(lfd, listener.Fd);
+        Assert.Equal(1, listener.ReceiveQueue);       // the second connection waits in the accept queue
+        Assert.Equal(16, listener.SendQueue);         // the backlog
+        Assert.Null(listener.RemoteEndPoint);
+        var accepted = Assert.Single(b, x => x.Fd == afd);
+        Assert.Equal(5, accepted.ReceiveQueue);       // unread bytes
+        Assert.Equal(3, b.Count);                     // the unaccepted child is a full sock with no descriptor
+
+        // The active closer ends in TIME_WAIT: listed without TCP_INFO, then gone.
+        Assert.Equal(5, SocketCalls.Recv(s.B.Files, afd, new byte[10], 0)); // unread data would make the close a RST
+        Assert.Equal(0, SocketCalls.Close(s.A.Files, cfd));
+        s.Pump();
+        Assert.Equal(0, SocketCalls.Close(s.B.Files, afd));
+        s.Pump();
+        var dump = NetStackInfo.GetTcpSockets(s.A);
+        var tw = Assert.Single(dump, x => x.State == TcpState.TimeWait || x.State == TcpState.FinWait2);
+        Assert.True(tw.State == TcpState.TimeWait, string.Join("; ", dump));
+        Assert.Equal(-1, tw.Fd);
+        Assert.Null(tw.TcpInfo);
+        s.RunFor(61_000);
+        Assert.DoesNotContain(NetStackInfo.GetTcpSockets(s.A), x => x.State == TcpState.TimeWait);
+        // Closing the other table's socket (its process exiting) takes it away from the list.
+        Assert.Equal(0, SocketCalls.Close(other, ofd));
+        s.RunFor(61_000);
+        Assert.Empty(NetStackInfo.GetTcpSockets(s.A));
+    }
+}
