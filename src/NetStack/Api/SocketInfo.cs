@@ -169,6 +169,37 @@ public static class NetStackInfo
         static IPEndPoint Ep(uint addr, ushort port) => new(SocketConvert.ToIPAddress(addr), port);
     }
 
+    /// <summary>
+    /// Every bound UDP socket of <paramref name="net"/> as `ss -u -a` lists them (udp_diag walks the UDP
+    /// table): whatever descriptor table holds them, <see cref="SocketInfo.Fd"/> the descriptor in the
+    /// default table or -1. Recv-Q and Send-Q are the memory charged to the queues (sk_rmem_alloc,
+    /// sk_wmem_alloc), as udp_diag reports them; the state is ESTABLISHED when connected, else CLOSE
+    /// (ss prints UNCONN).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp_diag.c: udp_dump().</remarks>
+    public static IReadOnlyList<SocketInfo> GetUdpSockets(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        var list = new List<SocketInfo>();
+        lock (net.SyncRoot)
+        {
+            var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
+            foreach (var (fd, sock) in net.Files.Enumerate())
+                if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+            foreach (var (_, slot) in net.Ipv4.UdpTable.Ports.OrderBy(p => p.Key))
+            {
+                foreach (var sk in slot)
+                {
+                    uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+                    var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
+                    list.Add(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "UDP", sk.State,
+                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc));
+                }
+            }
+        }
+        return list;
+    }
+
     /// <summary>TCP_INFO of the TCP socket behind descriptor <paramref name="fd"/> of <paramref name="net"/>'s default descriptor table, or null when it is not one.</summary>
     public static TcpInfo? GetTcpInfo(NetNamespace net, int fd)
     {

@@ -255,3 +255,31 @@ public class TcpSocketsDumpTests
         Assert.Empty(NetStackInfo.GetTcpSockets(s.A));
     }
 }
+
+public class UdpSocketsDumpTests
+{
+    [Fact]
+    public void GetUdpSockets_ListsBoundSocketsOfEveryTable()
+    {
+        using var s = new TwoStacks();
+        using var mine = new NetSocket(s.B, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        mine.Bind(new IPEndPoint(IPAddress.Any, 7000));
+        var other = new FdTable(s.B);
+        using var theirs = new NetSocket(other, AF_INET, SOCK_DGRAM, 0);
+        theirs.Bind(new IPEndPoint(IPAddress.Parse("10.9.0.2"), 7001));
+        using var unbound = new NetSocket(s.B, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        using var tx = new NetSocket(s.A, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        tx.SendTo(new byte[100], new IPEndPoint(IPAddress.Parse("10.9.0.2"), 7000));
+        s.Pump();
+
+        var list = NetStackInfo.GetUdpSockets(s.B);
+        Assert.Equal(2, list.Count);
+        Assert.Equal(mine.Fd, list[0].Fd);
+        Assert.Equal(new IPEndPoint(IPAddress.Any, 7000), list[0].LocalEndPoint);
+        Assert.True(list[0].ReceiveQueue > 100);   // truesize charged, as udp_diag reports sk_rmem_alloc
+        Assert.Equal(TcpState.Close, list[0].State);
+        Assert.Equal(-1, list[1].Fd);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("10.9.0.2"), 7001), list[1].LocalEndPoint);
+        Assert.Single(NetStackInfo.GetUdpSockets(s.A)); // the sender got an ephemeral port
+    }
+}
