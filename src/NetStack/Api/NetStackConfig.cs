@@ -26,6 +26,18 @@ public static class NetStackConfig
         if (prefixLength is < 0 or > 32) throw new NetStackException(-Uapi.Errno.EINVAL, $"invalid prefix length {prefixLength}");
     }
 
+    /// <summary>
+    /// `ip link set DEVICE up|down`. Down: the device drops what it receives and refuses to send, every
+    /// route through it and its neighbours go (its addresses stay). Up again: its addresses' connected
+    /// routes come back (other routes through it do not, as in Linux).
+    /// </summary>
+    /// <exception cref="NetStackException">ENODEV for an unknown device.</exception>
+    public static void SetLinkUp(NetNamespace net, string device, bool up)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot) net.DevChangeUp(Dev(net, device), up);
+    }
+
     /// <summary>`ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.</summary>
     /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
     public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)

@@ -137,6 +137,13 @@ internal sealed class NeighTable
         }
     }
 
+    /// <summary>A device went down: every entry of it goes, permanent ones included; queued packets are dropped.</summary>
+    /// <remarks>Mirrors neigh_ifdown() (neigh_flush_dev() with skip_perm false).</remarks>
+    public void NeighIfdown(NetDevice dev)
+    {
+        foreach (var n in _hash.Values.Where(n => n.Dev == dev).ToList()) Remove(n);
+    }
+
     /// <summary>The state's name as `ip neigh` prints it (REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP, NONE).</summary>
     public static string NudStateName(NudState s) => s switch
     {

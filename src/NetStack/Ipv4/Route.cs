@@ -302,6 +302,19 @@ internal static class InetAddress
         }
     }
 
+    /// <summary>The connected routes of every primary address of <paramref name="dev"/> (after it came back up), and a gratuitous ARP for each address.</summary>
+    /// <remarks>Mirrors fib_netdev_event(NETDEV_UP): fib_add_ifaddr() for each in_ifaddr.</remarks>
+    public static void FibAddIfaddrs(NetNamespace net, NetDevice dev)
+    {
+        if (dev.NoArp) return;
+        foreach (var ifa in dev.IfaList)
+        {
+            if (!ifa.Secondary && (ifa.Prefix != ifa.Local || ifa.PrefixLen < 32))
+                net.Ipv4.Fib.Insert(new FibEntry(ifa.Prefix, ifa.PrefixLen, 0, dev, ifa.Local, 0, RtProt.Kernel, RtScope.Link), FibTable.InsertMode.Append);
+            Arp.ArpSend(net, Wire.ArpPacket.OpRequest, ifa.Local, dev, ifa.Local, MacAddress.Broadcast, dev.DevAddr, MacAddress.Zero);
+        }
+    }
+
     /// <summary>
     /// Removes <paramref name="address"/> (with prefix length <paramref name="prefixLen"/>, or any when
     /// negative) from the device (`ip addr del`). Removing a primary removes its secondaries too

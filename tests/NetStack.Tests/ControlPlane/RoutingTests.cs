@@ -248,4 +248,30 @@ public class RoutingTests
         Assert.True(lo.IsLoopback && lo.NoArp);
         Assert.Equal(new InterfaceAddress(IPAddress.Loopback, 8, null, false, "host"), Assert.Single(lo.Addresses));
     }
+
+    [Fact]
+    public void LinkDown_DropsRoutesAndNeighbours_Up_RestoresConnectedRoute()
+    {
+        using var s = new TwoStacks();
+        TwoStackPingTests.SendEcho(s.A, TwoStacks.AddrB, 1, 1);
+        s.Pump();
+        NetStackConfig.AddRoute(s.A, IPAddress.Parse("172.16.0.0"), 16, B);
+        NetStackConfig.AddNeighbour(s.A, "mem0", IPAddress.Parse("10.9.0.50"), PhysicalAddress.Parse("02-11-22-33-44-55"));
+        NetStackConfig.SetLinkUp(s.A, "mem0", false);
+        Assert.False(NetStackInfo.GetInterfaces(s.A).Single(i => i.Name == "mem0").IsUp);
+        Assert.DoesNotContain(NetStackInfo.GetRoutes(s.A), r => r.Device == "mem0");
+        Assert.Empty(NetStackInfo.GetNeighbours(s.A));
+        Assert.Equal(A, NetStackInfo.GetInterfaces(s.A).Single(i => i.Name == "mem0").Address); // addresses stay
+        Assert.Equal(-Uapi.Errno.ENETUNREACH, SocketCalls.Connect(s.A.Files, TcpTwoStackTests.Sock(s.A), SockAddr.In(TwoStacks.AddrB, 80)));
+        Assert.Equal(Uapi.Errno.ENETDOWN, Errno(() => NetStackConfig.AddRoute(s.A, IPAddress.Parse("192.168.0.0"), 16, device: "mem0")));
+
+        NetStackConfig.SetLinkUp(s.A, "mem0", true);
+        var routes = NetStackInfo.GetRoutes(s.A);
+        Assert.Equal(new RouteInfo(IPAddress.Parse("10.9.0.0"), 24, null, "mem0", A, 0, "kernel", "link"), Assert.Single(routes));
+        s.Pump();
+        TwoStackPingTests.SendEcho(s.A, TwoStacks.AddrB, 1, 2);
+        s.Pump();
+        Assert.Equal(2, s.A.Mib.Icmp[IcmpMib.InEchoReps]);
+        Assert.Equal(Uapi.Errno.ENODEV, Errno(() => NetStackConfig.SetLinkUp(s.A, "nope", true)));
+    }
 }
