@@ -76,6 +76,14 @@ public sealed record InterfaceStatistics(long RxPackets, long RxBytes, long RxEr
 public sealed record RouteInfo(IPAddress Destination, int PrefixLength, IPAddress? Gateway, string Device, IPAddress? PreferredSource,
     int Metric, string Protocol, string Scope);
 
+/// <summary>Where a packet to a destination goes, as `ip route get` answers.</summary>
+/// <param name="Destination">The destination asked about.</param>
+/// <param name="Type">"unicast", "local", "broadcast" or "multicast" (`ip route get` prints the type when not unicast).</param>
+/// <param name="Gateway">The next hop (via), or null when the destination is on the link or local.</param>
+/// <param name="Device">The output device's name ("lo" for a local destination).</param>
+/// <param name="Source">The source address the stack picks (src).</param>
+public sealed record RouteLookup(IPAddress Destination, string Type, IPAddress? Gateway, string Device, IPAddress Source);
+
 /// <summary>One ARP cache entry as `ip neigh` (`ip -s neigh`) shows it.</summary>
 /// <param name="Address">The neighbour's IPv4 address.</param>
 /// <param name="Device">The device's name.</param>
@@ -293,6 +301,21 @@ public static class NetStackInfo
             return net.Ipv4.Fib.Entries.Select(e => new RouteInfo(SocketConvert.ToIPAddress(e.Dst), e.PrefixLen,
                 e.Gateway == 0 ? null : SocketConvert.ToIPAddress(e.Gateway), e.Dev.Name,
                 e.PrefSrc == 0 ? null : SocketConvert.ToIPAddress(e.PrefSrc), e.Metric, RtProt.Name(e.Protocol), RtScope.Name(e.Scope))).ToArray();
+    }
+
+    /// <summary>`ip route get DESTINATION`: the route an unbound socket's packet to <paramref name="destination"/> takes.</summary>
+    /// <exception cref="NetStackException">ENETUNREACH when no route covers it.</exception>
+    /// <remarks>Mirrors inet_rtm_getroute() -> ip_route_output_key().</remarks>
+    public static RouteLookup GetRoute(NetNamespace net, IPAddress destination)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        uint dst = SocketConvert.ToUInt32(destination);
+        lock (net.SyncRoot)
+        {
+            NetStackException.ThrowIfError(Route.IpRouteOutput(net, dst, 0, out var rt), "ip route get");
+            return new RouteLookup(destination, rt.Type.ToString().ToLowerInvariant(), rt.Gateway == 0 ? null : SocketConvert.ToIPAddress(rt.Gateway),
+                rt.Dev.Name, SocketConvert.ToIPAddress(rt.PrefSrc));
+        }
     }
 
     /// <summary>The ARP cache of <paramref name="net"/> (`ip neigh show`), by device and address.</summary>

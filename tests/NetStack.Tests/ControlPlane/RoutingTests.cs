@@ -274,4 +274,15 @@ public class RoutingTests
         Assert.Equal(2, s.A.Mib.Icmp[IcmpMib.InEchoReps]);
         Assert.Equal(Uapi.Errno.ENODEV, Errno(() => NetStackConfig.SetLinkUp(s.A, "nope", true)));
     }
+
+    [Fact]
+    public void GetRoute_AnswersAsIpRouteGet()
+    {
+        using var s = new TwoStacks();
+        NetStackConfig.AddRoute(s.A, IPAddress.Parse("10.50.0.0"), 24, B);
+        Assert.Equal(new RouteLookup(IPAddress.Parse("10.50.0.9"), "unicast", B, "mem0", A), NetStackInfo.GetRoute(s.A, IPAddress.Parse("10.50.0.9")));
+        Assert.Equal(new RouteLookup(B, "unicast", null, "mem0", A), NetStackInfo.GetRoute(s.A, B));
+        Assert.Equal(new RouteLookup(A, "local", null, "lo", A), NetStackInfo.GetRoute(s.A, A));
+        Assert.Equal(Uapi.Errno.ENETUNREACH, Errno(() => NetStackInfo.GetRoute(s.A, IPAddress.Parse("8.8.8.8"))));
+    }
 }
