@@ -9,12 +9,13 @@ namespace NetStack.Api;
 /// struct tcp_info, what `ss -ti` prints), plus the congestion control's name (TCP_CONGESTION).
 /// Durations are <see cref="TimeSpan"/>s made from the struct's microsecond and millisecond fields
 /// (exact: a tick is 0.1 µs); counters keep the struct's widths. A field Linux fills and the stack
-/// keeps no state for is 0 (delivery rate, busy/rwnd/sndbuf-limited times, delivered_ce, rehash).
+/// keeps no state for is 0 (delivery rate, busy/rwnd/sndbuf-limited times, delivered_ce, rehash,
+/// total_rto_time, the Accurate ECN counters).
 /// <see cref="Raw"/> holds the struct's bytes in Linux's layout.
 /// </summary>
 public readonly record struct TcpInfo
 {
-    /// <summary>sizeof(struct tcp_info) (Linux 6.7 and later: 248 bytes): the most getsockopt(TCP_INFO) copies.</summary>
+    /// <summary>sizeof(struct tcp_info) (Linux 6.18: 280 bytes, the Accurate ECN counters after 6.7's 248): the most getsockopt(TCP_INFO) copies.</summary>
     public const int Size = Tcp.TcpInfoSize;
 
     /// <summary>tcpi_state: the connection's state.</summary>

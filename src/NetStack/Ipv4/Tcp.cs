@@ -867,8 +867,12 @@ internal static class Tcp
 
     // ---- TCP_INFO ----
 
-    /// <summary>sizeof(struct tcp_info) as Linux 6.7+ defines it (through tcpi_total_rto_time).</summary>
-    internal const int TcpInfoSize = 248;
+    /// <summary>
+    /// sizeof(struct tcp_info) as Linux 6.18 defines it: through tcpi_total_rto_time (248 bytes, 6.7),
+    /// then the Accurate ECN counters (tcpi_received_ce, tcpi_delivered_e1/e0/ce_bytes,
+    /// tcpi_received_e1/e0/ce_bytes, tcpi_accecn_fail_mode, tcpi_accecn_opt_seen).
+    /// </summary>
+    internal const int TcpInfoSize = 280;
     /// <summary>tcpi_options bits (TCPI_OPT_*).</summary>
     internal const byte TcpiOptTimestamps = 1, TcpiOptSack = 2, TcpiOptWscale = 4, TcpiOptEcn = 8, TcpiOptEcnSeen = 16, TcpiOptSynData = 32;
     /// <summary>sysctl_tcp_pacing_ss_ratio / _ca_ratio defaults (percent), for the pacing rate Linux reports.</summary>
@@ -881,7 +885,7 @@ internal static class Tcp
     /// tcpi_delivery_rate_app_limited (no tcp_rate.c sampling), tcpi_busy_time, tcpi_rwnd_limited and
     /// tcpi_sndbuf_limited (no chrono stats), tcpi_delivered_ce and the ECN option bits (no ECN),
     /// tcpi_fastopen_client_fail and TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB),
-    /// tcpi_total_rto_time. tcpi_pacing_rate is computed when asked with tcp_update_pacing_rate()'s
+    /// tcpi_total_rto_time, and the Accurate ECN fields after it (no ECN). tcpi_pacing_rate is computed when asked with tcp_update_pacing_rate()'s
     /// formula (there is no pacing, so Linux's value after the last ACK is what it shows);
     /// tcpi_max_pacing_rate is ~0 (no SO_MAX_PACING_RATE). Allocation-free.
     /// </summary>

@@ -34,7 +34,7 @@ public class TcpInfoTests
         int len = 1000;
         var b = GetInfo(s.A, cfd, ref len);
         Assert.Equal(TcpInfo.Size, len);           // min(optlen, sizeof(struct tcp_info))
-        Assert.Equal(248, len);
+        Assert.Equal(280, len);                    // Linux 6.18's sizeof(struct tcp_info)
         Assert.Equal(0xA5, b[len]);                // nothing beyond
         Assert.Equal((byte)TcpState.Established, b[0]);
         Assert.Equal((byte)TcpCaState.Open, b[1]);
@@ -281,5 +281,75 @@ public class UdpSocketsDumpTests
         Assert.Equal(-1, list[1].Fd);
         Assert.Equal(new IPEndPoint(IPAddress.Parse("10.9.0.2"), 7001), list[1].LocalEndPoint);
         Assert.Single(NetStackInfo.GetUdpSockets(s.A)); // the sender got an ephemeral port
+    }
+}
+
+/// <summary>The same transfer over the host kernel's loopback and over two stacks: the fields both define the same way agree.</summary>
+public class TcpInfoKernelParityTests
+{
+    [Fact]
+    public void KnownFields_MatchTheKernels_ForTheSameTransfer()
+    {
+        // The kernel's side: a loopback connection through System.Net.Sockets, getsockopt(TCP_INFO) raw.
+        using var l = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        l.Listen();
+        using var c = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        c.Connect(l.LocalEndPoint!);
+        using var a = l.Accept();
+        var data = new byte[10_000];
+        c.Send(data);
+        var buf = new byte[20_000];
+        int got = 0;
+        while (got < data.Length) got += a.Receive(buf);
+        Thread.Sleep(50); // the ACK of the last byte
+        var kbuf = new byte[512];
+        int klen = c.GetRawSocketOption(IPPROTO_TCP, TCP_INFO, kbuf);
+        var rbuf = new byte[512];
+        int rlen = a.GetRawSocketOption(IPPROTO_TCP, TCP_INFO, rbuf);
+        var kernel = TcpInfo.Parse(kbuf.AsSpan(0, klen), "kernel");
+        var kernelRcv = TcpInfo.Parse(rbuf.AsSpan(0, rlen), "kernel");
+        Assert.True(klen >= 232, $"kernel struct tcp_info: {klen} bytes");
+
+        // The stack's side.
+        using var s = new TwoStacks();
+        var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
+        Assert.Equal(data.Length, SocketCalls.Send(s.A.Files, cfd, data, 0));
+        s.RunFor(50);
+        Assert.Equal(data.Length, SocketCalls.Recv(s.B.Files, afd, buf, 0));
+        s.RunFor(500);
+        var mine = NetStackInfo.GetTcpInfo(s.A, cfd)!.Value;
+        var mineRcv = NetStackInfo.GetTcpInfo(s.B, afd)!.Value;
+
+        foreach (var (k, m) in new[] { (kernel, mine), (kernelRcv, mineRcv) })
+        {
+            Assert.Equal(k.State, m.State);
+            Assert.Equal(k.CaState, m.CaState);
+            Assert.Equal(k.Timestamps, m.Timestamps);
+            Assert.Equal(k.Sack, m.Sack);
+            Assert.Equal(k.WindowScaling, m.WindowScaling);
+            Assert.Equal(k.Retransmits, m.Retransmits);
+            Assert.Equal(k.Backoff, m.Backoff);
+            Assert.Equal(k.Unacked, m.Unacked);
+            Assert.Equal(k.Sacked, m.Sacked);
+            Assert.Equal(k.Lost, m.Lost);
+            Assert.Equal(k.Retrans, m.Retrans);
+            Assert.Equal(k.TotalRetrans, m.TotalRetrans);
+            Assert.Equal(k.Reordering, m.Reordering);
+            Assert.Equal(k.SendSsthresh, m.SendSsthresh);
+            Assert.Equal(k.BytesAcked, m.BytesAcked);       // the SYN counts: 10001 / 1
+            Assert.Equal(k.BytesReceived, m.BytesReceived);
+            Assert.Equal(k.BytesSent, m.BytesSent);
+            Assert.Equal(k.BytesRetrans, m.BytesRetrans);
+            Assert.Equal(k.NotSentBytes, m.NotSentBytes);
+            Assert.Equal(k.DsackDups, m.DsackDups);
+            Assert.Equal(k.ReceiveOutOfOrderPackets, m.ReceiveOutOfOrderPackets);
+            Assert.Equal(k.MaxPacingRate, m.MaxPacingRate);
+            Assert.Equal(k.TotalRto, m.TotalRto);
+            Assert.Equal(k.MinRtt.HasValue, m.MinRtt.HasValue);
+            Assert.Equal(k.Rto >= TimeSpan.FromMilliseconds(200), m.Rto >= TimeSpan.FromMilliseconds(200));
+        }
+        Assert.Equal(10_001ul, kernel.BytesAcked);
+        Assert.Equal(10_000ul, kernelRcv.BytesReceived);
     }
 }
