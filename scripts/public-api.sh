@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 for dir in src/NetStack src/NetStack.AspNetCore; do
-  # --no-incremental: the analyzer must run (an up-to-date build would say nothing).
+  # --no-incremental: an up-to-date build prints no analyzer diagnostics. The log goes through a
+  # file: python reads its program from stdin (the heredoc), so stdin cannot also carry the log.
   log=$(mktemp)
   dotnet build "$dir" -c Release --nologo -v quiet --no-incremental -p:TreatWarningsAsErrors=false >"$log" 2>&1 || true
   python3 - "$dir/PublicAPI.Unshipped.txt" "$log" <<'PY'

@@ -435,6 +435,27 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         return v;
     }
 
+    /// <summary>getsockopt(2) into a buffer, as <see cref="Socket.GetRawSocketOption"/>: returns the length the call reports (optlen).</summary>
+    public int GetRawOption(int level, int optname, Span<byte> optval)
+    {
+        int len = optval.Length;
+        Check(SocketCalls.Getsockopt(Files, FdOrThrow, level, optname, optval, ref len), "getsockopt");
+        return len;
+    }
+
+    /// <summary>getsockopt(IPPROTO_TCP, TCP_INFO) and getsockopt(IPPROTO_TCP, TCP_CONGESTION): the connection's state and counters as `ss -ti` shows them.</summary>
+    /// <exception cref="NetStackException">Not a TCP socket (ENOPROTOOPT, or what the protocol answers).</exception>
+    public TcpInfo GetTcpInfo()
+    {
+        Span<byte> info = stackalloc byte[TcpInfo.Size];
+        int len = GetRawOption(IPPROTO_TCP, TCP_INFO, info);
+        Span<byte> name = stackalloc byte[16];
+        int nlen = GetRawOption(IPPROTO_TCP, TCP_CONGESTION, name);
+        name = name[..nlen];
+        int nul = name.IndexOf((byte)0);
+        return TcpInfo.Parse(info[..len], System.Text.Encoding.ASCII.GetString(nul >= 0 ? name[..nul] : name));
+    }
+
     private bool GetFlag(int level, int optname) => GetOption(level, optname) != 0;
 
     private void SetFlag(int level, int optname, bool value) => SetOption(level, optname, value ? 1 : 0);

@@ -12,6 +12,25 @@ public sealed class NetDeviceStats
         $"RX: {RxPackets} packets {RxBytes} bytes {RxErrors} errors {RxDropped} dropped; TX: {TxPackets} packets {TxBytes} bytes {TxErrors} errors {TxDropped} dropped";
 }
 
+/// <summary>One IPv4 address of a device. <remarks>Mirrors include/linux/inetdevice.h: struct in_ifaddr.</remarks></summary>
+internal sealed class InIfaddr(uint local, int prefixLen, bool secondary)
+{
+    /// <summary>ifa_local: the address.</summary>
+    public readonly uint Local = local;
+    /// <summary>ifa_prefixlen.</summary>
+    public readonly int PrefixLen = prefixLen;
+    /// <summary>IFA_F_SECONDARY: another address of the device already covers this subnet.</summary>
+    public readonly bool Secondary = secondary;
+    /// <summary>ifa_mask.</summary>
+    public uint Mask => Wire.Ipv4Address.PrefixMask(PrefixLen);
+    /// <summary>ifa_broadcast (the subnet's all-ones address; the address itself for /31 and /32).</summary>
+    public uint Broadcast => PrefixLen >= 31 ? Local : Local | ~Mask;
+    /// <summary>The subnet (ifa_local &amp; ifa_mask).</summary>
+    public uint Prefix => Local & Mask;
+    /// <summary>inet_ifa_match(): <paramref name="addr"/> is in this address's subnet.</summary>
+    public bool Match(uint addr) => ((addr ^ Local) & Mask) == 0;
+}
+
 /// <summary>Something that sees every frame a device receives or sends (a packet tap, e.g. a pcap writer).</summary>
 public interface IPacketCapture
 {
@@ -53,10 +72,32 @@ public abstract class NetDevice : IDisposable
     /// <summary>The device's counters (dev->stats).</summary>
     public readonly NetDeviceStats Stats = new();
 
-    /// <summary>The device's IPv4 address and prefix (in_device's primary ifa), 0 if none.</summary>
-    internal uint Ipv4Address { get; set; }
-    internal int Ipv4PrefixLen { get; set; }
-    internal uint Ipv4Broadcast => Ipv4PrefixLen >= 31 ? Ipv4Address : Ipv4Address | ~Wire.Ipv4Address.PrefixMask(Ipv4PrefixLen);
+    /// <summary>
+    /// The device's IPv4 addresses (in_device's ifa_list): primaries in the order they were added,
+    /// then secondaries (an address in the subnet of an earlier one). Replaced, never changed in
+    /// place, so the packet path reads it without allocating.
+    /// </summary>
+    internal InIfaddr[] IfaList = [];
+    /// <summary>The device's first primary IPv4 address and its prefix, 0 if none.</summary>
+    internal uint Ipv4Address => IfaList.Length > 0 ? IfaList[0].Local : 0;
+    internal int Ipv4PrefixLen => IfaList.Length > 0 ? IfaList[0].PrefixLen : 0;
+    internal uint Ipv4Broadcast => IfaList.Length > 0 ? IfaList[0].Broadcast : 0;
+
+    /// <summary>Whether <paramref name="addr"/> is one of the device's addresses.</summary>
+    internal bool HasIpv4Address(uint addr)
+    {
+        var list = IfaList;
+        for (int i = 0; i < list.Length; i++) if (list[i].Local == addr) return true;
+        return false;
+    }
+
+    /// <summary>Whether <paramref name="addr"/> is the directed broadcast of one of the device's subnets (prefix shorter than /31).</summary>
+    internal bool IsIpv4SubnetBroadcast(uint addr)
+    {
+        var list = IfaList;
+        for (int i = 0; i < list.Length; i++) if (list[i].PrefixLen < 31 && list[i].Broadcast == addr) return true;
+        return false;
+    }
 
     /// <summary>
     /// Microseconds a driver's receive thread may spin asking for frames before it sleeps (0: never

@@ -235,11 +235,40 @@ public sealed class NetNamespace : IDisposable
         _softirq.DeviceAdded(dev);
     }
 
+    /// <summary>
+    /// Brings a registered device up or down (`ip link set DEV up|down`): dev_open() or dev_close(),
+    /// then NETDEV_UP or NETDEV_DOWN to the notifiers (IPv4 restores or drops the device's routes and
+    /// neighbours). Nothing happens when the device is already in that state. A down device drops
+    /// what it receives and refuses to send (ENETDOWN).
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: dev_change_flags(IFF_UP) -> __dev_open() / __dev_close() + call_netdevice_notifiers().</remarks>
+    internal void DevChangeUp(NetDevice dev, bool up)
+    {
+        lock (SyncRoot)
+        {
+            if (dev.Net != this) throw new InvalidOperationException($"{dev.Name} is not registered here");
+            if (dev.IsUp == up) return;
+            if (up)
+            {
+                dev.Open();
+                dev.IsUp = true;
+                CallNetdeviceNotifiers(NetdevEvent.Up, dev);
+            }
+            else
+            {
+                dev.IsUp = false;
+                dev.Stop();
+                CallNetdeviceNotifiers(NetdevEvent.Down, dev);
+            }
+        }
+    }
+
     /// <summary>Finds the device that owns a local address, or null.</summary>
     public NetDevice? DevByAddress(uint addr)
     {
         var devs = _devices;
-        for (int i = 0; i < devs.Count; i++) if (devs[i].Ipv4Address == addr && addr != 0) return devs[i];
+        if (addr == 0) return null;
+        for (int i = 0; i < devs.Count; i++) if (devs[i].HasIpv4Address(addr)) return devs[i];
         return null;
     }
 

@@ -60,7 +60,7 @@ public static partial class AfInet
         if (Ipv4Address.IsMulticast(addr)) return RtnType.Multicast;
         if (Ipv4Address.IsLoopback(addr) || net.IsLocalAddress(addr)) return RtnType.Local;
         foreach (var d in net.Devices)
-            if (d.Ipv4Address != 0 && !d.NoArp && d.Ipv4PrefixLen < 31 && addr == d.Ipv4Broadcast) return RtnType.Broadcast;
+            if (!d.NoArp && d.IsIpv4SubnetBroadcast(addr)) return RtnType.Broadcast;
         return RtnType.Unicast;
     }
 

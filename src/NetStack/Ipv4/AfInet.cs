@@ -67,16 +67,32 @@ public static partial class AfInet
         }
     }
 
-    /// <summary>Gives the loopback device its address when it comes up.</summary>
-    /// <remarks>Mirrors net/ipv4/devinet.c: inetdev_event(NETDEV_UP) for IFF_LOOPBACK (127.0.0.1/8).</remarks>
+    /// <summary>
+    /// Device events for IPv4: the loopback device gets 127.0.0.1/8 when it first comes up; a device
+    /// coming back up gets its addresses' connected routes again and announces its addresses; a device
+    /// going down loses every route through it and its neighbours (its addresses stay).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/devinet.c: inetdev_event(), net/ipv4/fib_frontend.c: fib_netdev_event()
+    /// (fib_add_ifaddr() on NETDEV_UP, fib_disable_ip() on NETDEV_DOWN) and net/ipv4/arp.c: arp_netdev_event() (neigh_ifdown()).</remarks>
     private sealed class InetdevNotifier : NetdevNotifier
     {
         public static readonly InetdevNotifier Instance = new();
 
         public override void NotifierCall(NetdevEvent ev, NetDevice dev)
         {
-            if (ev == NetdevEvent.Up && dev.IsLoopback && dev.Ipv4Address == 0 && dev.Net is { } net)
-                InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
+            if (dev.Net is not { } net) return;
+            if (ev == NetdevEvent.Up)
+            {
+                if (dev.IsLoopback && dev.Ipv4Address == 0)
+                    InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
+                else
+                    InetAddress.FibAddIfaddrs(net, dev);
+            }
+            else if (ev == NetdevEvent.Down)
+            {
+                net.Ipv4.Fib.Flush(e => e.Dev == dev);
+                net.Ipv4.Arp.NeighIfdown(dev);
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ internal static class Arp
         if (Ipv4Address.IsMulticast(tip) || Ipv4Address.IsMulticast(sip) || Ipv4Address.IsLimitedBroadcast(sip) || r.SenderHardware.IsMulticast)
             return net.KfreeSkbReason(skb, SkbDropReason.ArpInvalid);
 
-        bool forUs = tip != 0 && tip == dev.Ipv4Address;
+        bool forUs = tip != 0 && dev.HasIpv4Address(tip);
         // Duplicate address detection probe (sip == 0): answer if for us, learn nothing.
         if (sip == 0)
         {

@@ -93,6 +93,71 @@ internal sealed class NeighTable
         _hash.Remove(HashKey(n.PrimaryKey, n.Dev));
     }
 
+    /// <summary>
+    /// `ip neigh add|replace ADDR lladdr MAC dev DEV nud permanent`: a permanent entry. -EEXIST when
+    /// <paramref name="replace"/> is false and an entry exists (NLM_F_EXCL).
+    /// </summary>
+    /// <remarks>Mirrors net/core/neighbour.c: neigh_add().</remarks>
+    public int NeighAdd(uint key, NetDevice dev, MacAddress lladdr, bool replace)
+    {
+        lock (_net.SyncRoot)
+        {
+            var n = NeighLookup(key, dev);
+            if (n is not null && !replace) return -Uapi.Errno.EEXIST;
+            n ??= NeighCreate(key, dev);
+            NeighUpdate(n, lladdr, NudState.Permanent);
+            return 0;
+        }
+    }
+
+    /// <summary>`ip neigh del ADDR dev DEV`: removes the entry; -ENOENT when there is none.</summary>
+    /// <remarks>Mirrors neigh_delete() -> __neigh_remove().</remarks>
+    public int NeighDelete(uint key, NetDevice dev)
+    {
+        lock (_net.SyncRoot)
+        {
+            var n = NeighLookup(key, dev);
+            if (n is null) return -Uapi.Errno.ENOENT;
+            Remove(n);
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// `ip neigh flush [dev DEV]`: removes the entries (of one device, or all) except the
+    /// administrative ones (PERMANENT, NOARP), as iproute2's flush does; returns how many.
+    /// </summary>
+    public int NeighFlush(NetDevice? dev)
+    {
+        lock (_net.SyncRoot)
+        {
+            var victims = _hash.Values.Where(n => (dev is null || n.Dev == dev) && (n.NudState & (NudState.Permanent | NudState.NoArp)) == 0).ToList();
+            foreach (var n in victims) Remove(n);
+            return victims.Count;
+        }
+    }
+
+    /// <summary>A device went down: every entry of it goes, permanent ones included; queued packets are dropped.</summary>
+    /// <remarks>Mirrors neigh_ifdown() (neigh_flush_dev() with skip_perm false).</remarks>
+    public void NeighIfdown(NetDevice dev)
+    {
+        foreach (var n in _hash.Values.Where(n => n.Dev == dev).ToList()) Remove(n);
+    }
+
+    /// <summary>The state's name as `ip neigh` prints it (REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP, NONE).</summary>
+    public static string NudStateName(NudState s) => s switch
+    {
+        NudState.Incomplete => "INCOMPLETE",
+        NudState.Reachable => "REACHABLE",
+        NudState.Stale => "STALE",
+        NudState.Delay => "DELAY",
+        NudState.Probe => "PROBE",
+        NudState.Failed => "FAILED",
+        NudState.NoArp => "NOARP",
+        NudState.Permanent => "PERMANENT",
+        _ => "NONE",
+    };
+
     /// <summary>Adds or replaces a permanent entry (`ip neigh replace ... nud permanent`).</summary>
     public void AddPermanent(uint key, NetDevice dev, MacAddress lladdr)
     {
@@ -190,7 +255,7 @@ internal sealed class NeighTable
     private void NeighProbe(Neighbour n)
     {
         var dev = n.Dev;
-        uint sip = dev.Ipv4Address;
+        uint sip = InetAddress.InetSelectAddr(dev, n.PrimaryKey);
         var dst = n.NudState == NudState.Probe ? n.HaAddr : MacAddress.Broadcast;
         Arp.ArpSend(_net, ArpPacket.OpRequest, n.PrimaryKey, dev, sip, dst, dev.DevAddr, MacAddress.Zero);
     }
@@ -241,6 +306,10 @@ internal sealed class NeighTable
                 n.NudState = NudState.Probe;
                 n.Probes = 0;
                 goto case NudState.Probe;
+            case NudState.Failed:
+                // neigh_periodic_work(): an unreferenced FAILED entry goes away.
+                Remove(n);
+                return;
             case NudState.Incomplete:
             case NudState.Probe:
                 int max = n.NudState == NudState.Incomplete ? p.NeighMcastSolicit : p.NeighUcastSolicit;
@@ -251,7 +320,9 @@ internal sealed class NeighTable
                     n.NudState = NudState.Failed;
                     n.Updated = now;
                     while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, SkbDropReason.NeighFailed);
-                    Remove(n);
+                    // The entry stays FAILED (`ip neigh` shows it) until the garbage collector's next
+                    // pass, which neigh_periodic_work() runs every base_reachable_time / 2.
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
                     return;
                 }
                 NeighProbe(n);

@@ -35,41 +35,85 @@ public readonly record struct Rtable(RtnType Type, NetDevice Dev, uint Gateway, 
     public uint NextHop(uint daddr) => Gateway != 0 ? Gateway : daddr;
 }
 
+/// <summary>rtm_protocol values (RTPROT_*): who installed a route.</summary>
+internal static class RtProt
+{
+    public const byte Unspec = 0, Redirect = 1, Kernel = 2, Boot = 3, Static = 4;
+    /// <summary>The name `ip route` prints (rt_protos).</summary>
+    public static string Name(byte p) => p switch { Kernel => "kernel", Boot => "boot", Static => "static", Redirect => "redirect", Unspec => "unspec", _ => p.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+}
+
+/// <summary>rtm_scope values (RT_SCOPE_*).</summary>
+internal static class RtScope
+{
+    public const byte Universe = 0, Link = 253, Host = 254;
+    /// <summary>The name `ip` prints (rtnl_rtscope_n2a).</summary>
+    public static string Name(byte s) => s switch { Universe => "global", Link => "link", Host => "host", _ => s.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+}
+
 /// <summary>One route: a prefix reached through a device, directly or via a gateway (struct fib_alias + fib_info).</summary>
-internal sealed record FibEntry(uint Dst, int PrefixLen, uint Gateway, NetDevice Dev, uint PrefSrc = 0, int Metric = 0)
+internal sealed record FibEntry(uint Dst, int PrefixLen, uint Gateway, NetDevice Dev, uint PrefSrc = 0, int Metric = 0,
+    byte Protocol = RtProt.Boot, byte Scope = RtScope.Universe)
 {
     public bool Matches(uint daddr) => (daddr & Ipv4Address.PrefixMask(PrefixLen)) == (Dst & Ipv4Address.PrefixMask(PrefixLen));
+    /// <summary>The route as `ip route show` prints it.</summary>
     public override string ToString() =>
-        (PrefixLen == 0 ? "default" : $"{Ipv4Address.Format(Dst)}/{PrefixLen}") +
+        (PrefixLen == 0 ? "default" : PrefixLen == 32 ? Ipv4Address.Format(Dst) : $"{Ipv4Address.Format(Dst)}/{PrefixLen}") +
         (Gateway != 0 ? $" via {Ipv4Address.Format(Gateway)}" : "") + $" dev {Dev.Name}" +
-        (PrefSrc != 0 ? $" src {Ipv4Address.Format(PrefSrc)}" : "");
+        (Protocol != RtProt.Boot ? $" proto {RtProt.Name(Protocol)}" : "") +
+        (Scope != RtScope.Universe ? $" scope {RtScope.Name(Scope)}" : "") +
+        (PrefSrc != 0 ? $" src {Ipv4Address.Format(PrefSrc)}" : "") +
+        (Metric != 0 ? $" metric {Metric}" : "");
 }
 
 /// <summary>
-/// The main routing table: longest-prefix match over a short list (a host has a handful of
-/// routes; the kernel's LC-trie earns its keep only with many).
-/// <remarks>Mirrors net/ipv4/fib_trie.c: fib_table_lookup() for RT_TABLE_MAIN.</remarks>
+/// The main routing table: longest-prefix match, then the lowest metric, over a short list (a
+/// host has a handful of routes; the kernel's LC-trie earns its keep only with many). The list
+/// is replaced on every change, so lookups read it without the lock and without allocating.
+/// <remarks>Mirrors net/ipv4/fib_trie.c: fib_table_insert(), fib_table_delete(), fib_table_flush(), fib_table_lookup() for RT_TABLE_MAIN.</remarks>
 /// </summary>
 internal sealed class FibTable
 {
     private readonly NetNamespace _net;
-    private FibEntry[] _entries = Array.Empty<FibEntry>(); // sorted: longest prefix first, then metric
+    private FibEntry[] _entries = Array.Empty<FibEntry>(); // longest prefix first, then metric, then insertion order
 
     public FibTable(NetNamespace net) => _net = net;
 
     public IReadOnlyList<FibEntry> Entries => _entries;
 
-    /// <summary>Adds a route (`ip route add`). -EEXIST for an identical prefix and metric; -EINVAL for a bad prefix.</summary>
-    public int Add(FibEntry e)
+    /// <summary>NLM_F_* of an RTM_NEWROUTE: `ip route add` is Excl, `replace` Replace, `append` neither.</summary>
+    internal enum InsertMode { Excl, Replace, Append }
+
+    /// <summary>Adds a route (`ip route add`). -EEXIST for a route of the same prefix and metric; -EINVAL for a bad prefix.</summary>
+    public int Add(FibEntry e) => Insert(e, InsertMode.Excl);
+
+    /// <summary>
+    /// Inserts <paramref name="e"/>: the route of the same prefix and metric (priority) is an error
+    /// (Excl, -EEXIST) or is replaced (Replace); otherwise the route is added after its peers.
+    /// -EINVAL for a prefix length out of range or host bits set in the destination.
+    /// </summary>
+    /// <remarks>Mirrors fib_table_insert().</remarks>
+    public int Insert(FibEntry e, InsertMode mode)
     {
         if (e.PrefixLen is < 0 or > 32) return -Uapi.Errno.EINVAL;
+        if ((e.Dst & ~Ipv4Address.PrefixMask(e.PrefixLen)) != 0) return -Uapi.Errno.EINVAL; // "Invalid prefix for given prefix length"
         lock (_net.SyncRoot)
         {
-            foreach (var x in _entries)
-                if (x.Dst == e.Dst && x.PrefixLen == e.PrefixLen && x.Metric == e.Metric) return -Uapi.Errno.EEXIST;
-            var list = new List<FibEntry>(_entries) { e with { Dst = e.Dst & Ipv4Address.PrefixMask(e.PrefixLen) } };
-            list.Sort((a, b) => a.PrefixLen != b.PrefixLen ? b.PrefixLen.CompareTo(a.PrefixLen) : a.Metric.CompareTo(b.Metric));
-            _entries = list.ToArray();
+            var list = new List<FibEntry>(_entries);
+            int same = list.FindIndex(x => x.Dst == e.Dst && x.PrefixLen == e.PrefixLen && x.Metric == e.Metric);
+            if (same >= 0)
+            {
+                if (mode == InsertMode.Excl) return -Uapi.Errno.EEXIST;
+                if (mode == InsertMode.Replace)
+                {
+                    list[same] = e;
+                    _entries = list.ToArray();
+                    return 0;
+                }
+            }
+            list.Add(e);
+            // A stable sort keeps insertion order among equals, as the kernel's alias list does.
+            _entries = list.OrderByDescending(x => x.PrefixLen).ThenBy(x => x.Metric).ToArray();
             return 0;
         }
     }
@@ -77,18 +121,47 @@ internal sealed class FibTable
     /// <summary>Adds a default route via <paramref name="gateway"/> on <paramref name="dev"/> (`ip route add default via`).</summary>
     public int AddDefault(uint gateway, NetDevice dev) => Add(new FibEntry(0, 0, gateway, dev));
 
-    public int Delete(uint dst, int prefixLen)
+    /// <summary>Deletes every route to <paramref name="dst"/>/<paramref name="prefixLen"/>; -ESRCH when there is none.</summary>
+    public int Delete(uint dst, int prefixLen) =>
+        Flush(x => x.Dst == (dst & Ipv4Address.PrefixMask(prefixLen)) && x.PrefixLen == prefixLen) > 0 ? 0 : -Uapi.Errno.ESRCH;
+
+    /// <summary>
+    /// Deletes the first route to <paramref name="dst"/>/<paramref name="prefixLen"/> that also matches
+    /// every selector given (gateway, device, metric, preferred source, protocol: 0/null/-1 match
+    /// anything); -ESRCH when none does.
+    /// </summary>
+    /// <remarks>Mirrors fib_table_delete() with fib_nh_match().</remarks>
+    public int Delete(uint dst, int prefixLen, uint gateway, NetDevice? dev, int metric, uint prefSrc, byte protocol)
     {
+        if (prefixLen is < 0 or > 32) return -Uapi.Errno.EINVAL;
+        if ((dst & ~Ipv4Address.PrefixMask(prefixLen)) != 0) return -Uapi.Errno.EINVAL;
         lock (_net.SyncRoot)
         {
             var list = new List<FibEntry>(_entries);
-            int n = list.RemoveAll(x => x.Dst == (dst & Ipv4Address.PrefixMask(prefixLen)) && x.PrefixLen == prefixLen);
+            int i = list.FindIndex(x => x.Dst == dst && x.PrefixLen == prefixLen && (gateway == 0 || x.Gateway == gateway) &&
+                (dev is null || x.Dev == dev) && (metric < 0 || x.Metric == metric) && (prefSrc == 0 || x.PrefSrc == prefSrc) &&
+                (protocol == 0 || x.Protocol == protocol));
+            if (i < 0) return -Uapi.Errno.ESRCH;
+            list.RemoveAt(i);
             _entries = list.ToArray();
-            return n > 0 ? 0 : -Uapi.Errno.ESRCH;
+            return 0;
         }
     }
 
-    /// <summary>Longest-prefix match, or null. Allocation-free.</summary>
+    /// <summary>Deletes every route <paramref name="match"/> selects; returns how many.</summary>
+    /// <remarks>Mirrors fib_table_flush() / `ip route flush` (a dump, then a delete per route).</remarks>
+    public int Flush(Func<FibEntry, bool> match)
+    {
+        lock (_net.SyncRoot)
+        {
+            var keep = _entries.Where(x => !match(x)).ToArray();
+            int n = _entries.Length - keep.Length;
+            _entries = keep;
+            return n;
+        }
+    }
+
+    /// <summary>Longest-prefix match, then the lowest metric, over routes whose device is up; or null. Allocation-free.</summary>
     public FibEntry? Lookup(uint daddr)
     {
         var entries = _entries;
@@ -136,8 +209,8 @@ public static class Route
             net.Mib.Ip[IpMib.OutNoRoutes]++;
             return -Uapi.Errno.ENETUNREACH;
         }
-        uint src = saddr != 0 ? saddr : fib.PrefSrc != 0 ? fib.PrefSrc : fib.Dev.Ipv4Address;
-        var type = fib.Gateway == 0 && fib.Dev.Ipv4Address != 0 && daddr == fib.Dev.Ipv4Broadcast && fib.Dev.Ipv4PrefixLen < 31
+        uint src = saddr != 0 ? saddr : fib.PrefSrc != 0 ? fib.PrefSrc : InetAddress.InetSelectAddr(fib.Dev, fib.Gateway != 0 ? fib.Gateway : daddr);
+        var type = fib.Gateway == 0 && fib.Dev.IsIpv4SubnetBroadcast(daddr)
             ? RtnType.Broadcast
             : Ipv4Address.IsMulticast(daddr) ? RtnType.Multicast : RtnType.Unicast;
         rt = new Rtable(type, fib.Dev, fib.Gateway, src);
@@ -177,26 +250,118 @@ public static class Route
         if (Ipv4Address.IsLimitedBroadcast(daddr)) return RtnType.Broadcast;
         if (Ipv4Address.IsMulticast(daddr)) return RtnType.Multicast;
         if (net.IsLocalAddress(daddr) || (dev.NoArp && Ipv4Address.IsLoopback(daddr))) return RtnType.Local;
-        if (dev.Ipv4Address != 0 && dev.Ipv4PrefixLen < 31 && daddr == dev.Ipv4Broadcast) return RtnType.Broadcast;
+        if (dev.IsIpv4SubnetBroadcast(daddr)) return RtnType.Broadcast;
         return RtnType.Unreachable;
     }
 }
 
 /// <summary>
-/// Address configuration. <remarks>Mirrors net/ipv4/devinet.c: inet_insert_ifa() and fib_add_ifaddr().</remarks>
+/// Address configuration: a device holds several addresses; the first in a subnet is primary and
+/// brings the subnet's connected route, later ones in that subnet are secondary.
+/// <remarks>Mirrors net/ipv4/devinet.c (__inet_insert_ifa(), __inet_del_ifa(), inet_select_addr()) and net/ipv4/fib_frontend.c (fib_add_ifaddr(), fib_del_ifaddr()).</remarks>
 /// </summary>
 internal static class InetAddress
 {
-    /// <summary>Sets the device's address and adds its connected route, then announces it (gratuitous ARP).</summary>
-    public static void InetInsertIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)
+    /// <summary>
+    /// Adds <paramref name="address"/>/<paramref name="prefixLen"/> to the device (`ip addr add`), with
+    /// its connected route when it is primary (proto kernel, scope link, src the address), and
+    /// announces it with a gratuitous ARP. -EEXIST when the device has the address with that prefix
+    /// length, -EINVAL for a bad prefix length.
+    /// </summary>
+    /// <remarks>Mirrors inet_insert_ifa() -> __inet_insert_ifa() + fib_add_ifaddr().</remarks>
+    public static int InetInsertIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)
     {
-        dev.Ipv4Address = address;
-        dev.Ipv4PrefixLen = prefixLen;
-        if (!dev.NoArp)
+        if (prefixLen is < 0 or > 32) return -Uapi.Errno.EINVAL;
+        if (address == 0) return -Uapi.Errno.EINVAL;
+        lock (net.SyncRoot)
         {
-            net.Ipv4.Fib.Add(new FibEntry(address, prefixLen, 0, dev, address));
-            // inetdev_event(NETDEV_UP) -> arp_ifdown/inetdev_send_gratuitous_arp
-            Arp.InetdevSendGratuitousArp(net, dev);
+            var list = dev.IfaList;
+            uint mask = Ipv4Address.PrefixMask(prefixLen);
+            bool secondary = false;
+            foreach (var ifa in list)
+            {
+                if (ifa.PrefixLen == prefixLen && ((ifa.Local ^ address) & mask) == 0)
+                {
+                    if (ifa.Local == address) return -Uapi.Errno.EEXIST;
+                    secondary = true;
+                }
+            }
+            var nifa = new InIfaddr(address, prefixLen, secondary);
+            // Primaries go after the last primary, secondaries at the tail.
+            int at = secondary ? list.Length : Array.FindLastIndex(list, x => !x.Secondary) + 1;
+            var nl = new InIfaddr[list.Length + 1];
+            Array.Copy(list, nl, at);
+            nl[at] = nifa;
+            Array.Copy(list, at, nl, at + 1, list.Length - at);
+            dev.IfaList = nl;
+            if (!secondary && !dev.NoArp && (nifa.Prefix != address || prefixLen < 32))
+                net.Ipv4.Fib.Insert(new FibEntry(nifa.Prefix, prefixLen, 0, dev, address, 0, RtProt.Kernel, RtScope.Link), FibTable.InsertMode.Append);
+            // inetdev_event(NETDEV_UP) -> inetdev_send_gratuitous_arp
+            if (!dev.NoArp && dev.IsUp) Arp.ArpSend(net, Wire.ArpPacket.OpRequest, address, dev, address, MacAddress.Broadcast, dev.DevAddr, MacAddress.Zero);
+            return 0;
         }
+    }
+
+    /// <summary>The connected routes of every primary address of <paramref name="dev"/> (after it came back up), and a gratuitous ARP for each address.</summary>
+    /// <remarks>Mirrors fib_netdev_event(NETDEV_UP): fib_add_ifaddr() for each in_ifaddr.</remarks>
+    public static void FibAddIfaddrs(NetNamespace net, NetDevice dev)
+    {
+        if (dev.NoArp) return;
+        foreach (var ifa in dev.IfaList)
+        {
+            if (!ifa.Secondary && (ifa.Prefix != ifa.Local || ifa.PrefixLen < 32))
+                net.Ipv4.Fib.Insert(new FibEntry(ifa.Prefix, ifa.PrefixLen, 0, dev, ifa.Local, 0, RtProt.Kernel, RtScope.Link), FibTable.InsertMode.Append);
+            Arp.ArpSend(net, Wire.ArpPacket.OpRequest, ifa.Local, dev, ifa.Local, MacAddress.Broadcast, dev.DevAddr, MacAddress.Zero);
+        }
+    }
+
+    /// <summary>
+    /// Removes <paramref name="address"/> (with prefix length <paramref name="prefixLen"/>, or any when
+    /// negative) from the device (`ip addr del`). Removing a primary removes its secondaries too
+    /// (promote_secondaries off, the kernel's default), its connected route when no other primary
+    /// covers the subnet, and every route whose preferred source it was. -EADDRNOTAVAIL when the
+    /// device has no such address.
+    /// </summary>
+    /// <remarks>Mirrors inet_rtm_deladdr() -> __inet_del_ifa() + fib_del_ifaddr() + fib_sync_down_addr().</remarks>
+    public static int InetDelIfa(NetNamespace net, NetDevice dev, uint address, int prefixLen)
+    {
+        lock (net.SyncRoot)
+        {
+            var list = dev.IfaList;
+            var ifa = Array.Find(list, x => x.Local == address && (prefixLen < 0 || x.PrefixLen == prefixLen));
+            if (ifa is null) return -Uapi.Errno.EADDRNOTAVAIL;
+            var gone = new List<InIfaddr> { ifa };
+            if (!ifa.Secondary)
+                gone.AddRange(list.Where(x => x.Secondary && x.PrefixLen == ifa.PrefixLen && ifa.Match(x.Local)));
+            dev.IfaList = list.Where(x => !gone.Contains(x)).ToArray();
+            var fib = net.Ipv4.Fib;
+            foreach (var g in gone)
+            {
+                if (!g.Secondary && !dev.IfaList.Any(x => !x.Secondary && x.PrefixLen == g.PrefixLen && x.Prefix == g.Prefix))
+                    fib.Flush(x => x.Dev == dev && x.Protocol == RtProt.Kernel && x.Dst == g.Prefix && x.PrefixLen == g.PrefixLen);
+                if (!net.IsLocalAddress(g.Local)) fib.Flush(x => x.PrefSrc == g.Local);
+            }
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// The source address for a packet to <paramref name="dst"/> leaving through <paramref name="dev"/>:
+    /// the first primary address whose subnet holds <paramref name="dst"/>, else the first primary
+    /// (0 when the device has none). Allocation-free.
+    /// </summary>
+    /// <remarks>Mirrors inet_select_addr() (scope universe, on the device itself).</remarks>
+    public static uint InetSelectAddr(NetDevice dev, uint dst)
+    {
+        var list = dev.IfaList;
+        uint first = 0;
+        for (int i = 0; i < list.Length; i++)
+        {
+            var ifa = list[i];
+            if (ifa.Secondary) continue;
+            if (dst != 0 && ifa.Match(dst)) return ifa.Local;
+            if (first == 0) first = ifa.Local;
+        }
+        return first;
     }
 }

@@ -22,11 +22,18 @@ internal static class SysctlNetIpv4
             CtlTable.Bool("ip_forward", () => s.IpForward, v => s.IpForward = v),
             CtlTable.Bool("ip_no_pmtu_disc", () => s.IpNoPmtuDisc, v => s.IpNoPmtuDisc = v),
             CtlTable.Bool("ip_nonlocal_bind", () => s.IpNonlocalBind, v => s.IpNonlocalBind = v),
-            CtlTable.Int("ip_unprivileged_port_start", () => s.IpUnprivilegedPortStart, v => s.IpUnprivilegedPortStart = v, 0, 65535),
+            CtlTable.IntVec("ip_unprivileged_port_start", () => [s.IpUnprivilegedPortStart], v =>
+            {
+                // ipv4_privileged_ports(): 0..65535, and the local port range must not start below it.
+                if (v[0] < 0 || v[0] > 65535 || s.IpLocalPortRangeLow < v[0]) return -Errno.EINVAL;
+                s.IpUnprivilegedPortStart = v[0];
+                return 0;
+            }, 1),
             CtlTable.IntVec("ip_local_port_range", () => [s.IpLocalPortRangeLow, s.IpLocalPortRangeHigh], v =>
             {
-                // ipv4_local_port_range(): a non-empty range inside 1..65535.
-                if (v[0] < 1 || v[1] > 65535 || v[1] < v[0]) return -Errno.EINVAL;
+                // ipv4_local_port_range(): each in 1..65535, high not below low (equal is a one-port range),
+                // low not inside the privileged ports (ip_unprivileged_port_start).
+                if (v[0] < 1 || v[1] < 1 || v[0] > 65535 || v[1] > 65535 || v[1] < v[0] || v[0] < s.IpUnprivilegedPortStart) return -Errno.EINVAL;
                 s.IpLocalPortRangeLow = v[0];
                 s.IpLocalPortRangeHigh = v[1];
                 return 0;
@@ -59,9 +66,9 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_keepalive_probes", () => s.TcpKeepaliveProbes, v => s.TcpKeepaliveProbes = v, 0),
             CtlTable.Int("tcp_max_syn_backlog", () => s.TcpMaxSynBacklog, v => s.TcpMaxSynBacklog = v, 0),
             CtlTable.Bool("tcp_abort_on_overflow", () => s.TcpAbortOnOverflow, v => s.TcpAbortOnOverflow = v),
-            CtlTable.Bool("tcp_window_scaling", () => s.TcpWindowScaling, v => s.TcpWindowScaling = v),
-            CtlTable.Bool("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),
-            CtlTable.Bool("tcp_sack", () => s.TcpSack, v => s.TcpSack = v),
+            U8Flag("tcp_window_scaling", () => s.TcpWindowScaling, v => s.TcpWindowScaling = v),
+            U8Flag("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),
+            U8Flag("tcp_sack", () => s.TcpSack, v => s.TcpSack = v),
             CtlTable.Bool("tcp_rfc1337", () => s.TcpRfc1337, v => s.TcpRfc1337 = v),
             CtlTable.IntVec("tcp_rmem", () => [s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax], v =>
             {
@@ -78,6 +85,8 @@ internal static class SysctlNetIpv4
             CtlTable.Bool("tcp_moderate_rcvbuf", () => s.TcpModerateRcvbuf, v => s.TcpModerateRcvbuf = v),
             CtlTable.Int("tcp_min_snd_mss", () => s.TcpMinSndMss, v => s.TcpMinSndMss = v, 48, 65535 - 40),
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),
+            // Read-only (0444), as in Linux: root's write is refused with EACCES.
+            new CtlTable("tcp_available_congestion_control", () => string.Join(' ', TcpCong.Available), _ => -Errno.EACCES),
             CtlTable.Bool("tcp_slow_start_after_idle", () => s.TcpSlowStartAfterIdle, v => s.TcpSlowStartAfterIdle = v),
             CtlTable.Int("tcp_challenge_ack_limit", () => s.TcpChallengeAckLimit, v => s.TcpChallengeAckLimit = v, 0),
             CtlTable.Int("tcp_invalid_ratelimit", () => s.TcpInvalidRatelimitMs, v => s.TcpInvalidRatelimitMs = v, 0),
@@ -87,5 +96,23 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_early_retrans", () => s.TcpEarlyRetrans, v => s.TcpEarlyRetrans = v, 0, 4),
             CtlTable.Int("tcp_min_rtt_wlen", () => s.TcpMinRttWlenSec, v => s.TcpMinRttWlenSec = v, 0, 86400),
         ]);
+    }
+
+    /// <summary>
+    /// A u8 knob read as a flag (nonzero: on), as Linux's proc_dou8vec_minmax entries without bounds are:
+    /// any value 0..255 is taken and read back (tcp_timestamps=2 is Linux's "without random offset"; the
+    /// stack treats every nonzero value as on), anything else is -EINVAL.
+    /// </summary>
+    private static CtlTable U8Flag(string name, Func<bool> get, Action<bool> set)
+    {
+        int raw = get() ? 1 : 0;
+        return new CtlTable(name, () => (get() ? (raw != 0 ? raw : 1) : 0).ToString(System.Globalization.CultureInfo.InvariantCulture), v =>
+        {
+            if (!int.TryParse(v.Trim(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int x) || x is < 0 or > 255)
+                return -Errno.EINVAL;
+            raw = x;
+            set(x != 0);
+            return 0;
+        });
     }
 }

@@ -617,7 +617,9 @@ internal static class Tcp
         tp.RxOpt = default;
         tp.DstReset();
         tp.SegsIn = tp.SegsOut = 0;
-        tp.BytesSent = tp.BytesAcked = tp.BytesReceived = 0;
+        tp.BytesSent = tp.BytesAcked = tp.BytesReceived = tp.BytesRetrans = 0;
+        tp.DataSegsIn = tp.DataSegsOut = tp.RcvOoopack = 0;
+        tp.TotalRto = tp.TotalRtoRecoveries = 0;
         tp.RetransOut = tp.SackedOut = 0;
         tp.LastOowAckTime = 0;
         tp.ErrorReport();
@@ -831,6 +833,16 @@ internal static class Tcp
             case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;
             case TCP_QUICKACK: val = tp.InetCskInPingpongMode ? 0 : 1; break;
             case TCP_USER_TIMEOUT: val = tp.IcskUserTimeout; break;
+            case TCP_INFO:
+            {
+                // copy min(len, sizeof(struct tcp_info)) and report that length, as Linux does.
+                Span<byte> info = stackalloc byte[TcpInfoSize];
+                TcpGetInfo(tp, info);
+                len = Math.Min(len, TcpInfoSize);
+                info[..len].CopyTo(optval);
+                optlen = len;
+                return 0;
+            }
             case TCP_CONGESTION:
             {
                 // TCP_CA_NAME_MAX bytes at most, NUL-padded.
@@ -851,5 +863,117 @@ internal static class Tcp
         b[..len].CopyTo(optval);
         optlen = len;
         return 0;
+    }
+
+    // ---- TCP_INFO ----
+
+    /// <summary>
+    /// sizeof(struct tcp_info) as Linux 6.18 defines it: through tcpi_total_rto_time (248 bytes, 6.7),
+    /// then the Accurate ECN counters (tcpi_received_ce, tcpi_delivered_e1/e0/ce_bytes,
+    /// tcpi_received_e1/e0/ce_bytes, tcpi_accecn_fail_mode, tcpi_accecn_opt_seen).
+    /// </summary>
+    internal const int TcpInfoSize = 280;
+    /// <summary>tcpi_options bits (TCPI_OPT_*).</summary>
+    internal const byte TcpiOptTimestamps = 1, TcpiOptSack = 2, TcpiOptWscale = 4, TcpiOptEcn = 8, TcpiOptEcnSeen = 16, TcpiOptSynData = 32;
+    /// <summary>sysctl_tcp_pacing_ss_ratio / _ca_ratio defaults (percent), for the pacing rate Linux reports.</summary>
+    private const ulong TcpPacingSsRatio = 200, TcpPacingCaRatio = 120;
+
+    /// <summary>
+    /// Fills <paramref name="info"/> (at least <see cref="TcpInfoSize"/> bytes) with struct tcp_info in
+    /// Linux's layout (little-endian, as on x86-64 and arm64) and field meanings. Fields the stack keeps
+    /// no state for are 0: tcpi_fackets and tcpi_last_ack_sent (0 in Linux too), tcpi_delivery_rate and
+    /// tcpi_delivery_rate_app_limited (no tcp_rate.c sampling), tcpi_busy_time, tcpi_rwnd_limited and
+    /// tcpi_sndbuf_limited (no chrono stats), tcpi_delivered_ce and the ECN option bits (no ECN),
+    /// tcpi_fastopen_client_fail and TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB),
+    /// tcpi_total_rto_time, and the Accurate ECN fields after it (no ECN). tcpi_pacing_rate is computed when asked with tcp_update_pacing_rate()'s
+    /// formula (there is no pacing, so Linux's value after the last ACK is what it shows);
+    /// tcpi_max_pacing_rate is ~0 (no SO_MAX_PACING_RATE). Allocation-free.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: tcp_get_info().</remarks>
+    internal static void TcpGetInfo(TcpSock tp, Span<byte> info)
+    {
+        info[..TcpInfoSize].Clear();
+        if (tp.Type != SOCK_STREAM) return;
+        var state = tp.State;
+        info[0] = (byte)state;
+        ulong pacing = TcpPacingRate(tp);
+        W64(info, 104, pacing);
+        W64(info, 112, ulong.MaxValue);
+        W32(info, 88, tp.Reordering);
+        W32(info, 80, tp.SndCwnd);
+        if (state == TcpState.Listen)
+        {
+            // Listeners alias tcpi_unacked (children ready for accept) and tcpi_sacked (max backlog).
+            W32(info, 24, (uint)tp.AckBacklog);
+            W32(info, 28, (uint)tp.MaxAckBacklog);
+            return;
+        }
+        info[1] = (byte)tp.CaState;
+        info[2] = (byte)Math.Min(tp.IcskRetransmits, 255);
+        info[3] = (byte)Math.Min(tp.IcskProbesOut, 255);
+        info[4] = (byte)Math.Min(tp.IcskBackoff, 255);
+        byte options = 0;
+        if (tp.RxOpt.TstampOk) options |= TcpiOptTimestamps;
+        if (tp.TcpIsSack) options |= TcpiOptSack;
+        if (tp.RxOpt.WscaleOk)
+        {
+            options |= TcpiOptWscale;
+            info[6] = (byte)((tp.RxOpt.SndWscale & 0xf) | ((tp.RxOpt.RcvWscale & 0xf) << 4));
+        }
+        info[5] = options;
+        var sys = tp.Net.Ipv4.Sysctl;
+        long now = tp.Net.NowNs;
+        W32(info, 8, (uint)(tp.IcskRto / 1000));
+        W32(info, 12, (uint)(Math.Min(tp.IcskAck.Ato, Time.Ms(sys.TcpDelackMaxMs)) / 1000));
+        W32(info, 16, tp.MssCache);
+        W32(info, 20, (uint)tp.IcskAck.RcvMss);
+        W32(info, 24, tp.PacketsOut);
+        W32(info, 28, tp.SackedOut);
+        W32(info, 32, tp.LostOut);
+        W32(info, 36, tp.RetransOut);
+        W32(info, 44, unchecked(tp.TcpClockMs - tp.LsndTimeMs));
+        W32(info, 52, (uint)((now - tp.IcskAck.Lrcvtime) / 1_000_000));
+        W32(info, 56, (uint)((now - tp.RcvTstamp) / 1_000_000));
+        W32(info, 60, (uint)tp.IcskPmtuCookie);
+        W32(info, 64, tp.RcvSsthresh);
+        W32(info, 68, tp.SrttUs >> 3);
+        W32(info, 72, tp.MdevUs >> 2);
+        W32(info, 76, tp.SndSsthresh);
+        W32(info, 84, tp.Advmss);
+        W32(info, 92, tp.RcvRttEstRttUs >> 3);
+        W32(info, 96, (uint)tp.RcvqSpaceSpace);
+        W32(info, 100, tp.TotalRetrans);
+        W64(info, 120, tp.BytesAcked);
+        W64(info, 128, tp.BytesReceived);
+        W32(info, 136, tp.SegsOut);
+        W32(info, 140, tp.SegsIn);
+        W32(info, 144, (uint)Math.Max(0, unchecked((int)(tp.WriteSeq - tp.SndNxt))));
+        W32(info, 148, tp.TcpMinRtt);
+        W32(info, 152, tp.DataSegsIn);
+        W32(info, 156, tp.DataSegsOut);
+        W32(info, 192, tp.Delivered);
+        W64(info, 200, tp.BytesSent);
+        W64(info, 208, tp.BytesRetrans);
+        W32(info, 216, tp.DsackDups);
+        W32(info, 220, tp.ReordSeen);
+        W32(info, 224, tp.RcvOoopack);
+        W32(info, 228, tp.SndWnd);
+        W32(info, 232, tp.RcvWnd);
+        BinaryPrimitives.WriteUInt16LittleEndian(info[240..], (ushort)Math.Min(tp.TotalRto, ushort.MaxValue));
+        BinaryPrimitives.WriteUInt16LittleEndian(info[242..], (ushort)Math.Min(tp.TotalRtoRecoveries, ushort.MaxValue));
+
+        static void W32(Span<byte> b, int off, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(b[off..], v);
+        static void W64(Span<byte> b, int off, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(b[off..], v);
+    }
+
+    /// <summary>The pacing rate (bytes/s) Linux would hold: 200% (slow start) or 120% of mss * max(cwnd, packets_out) / srtt; ~0 before the first RTT sample.</summary>
+    /// <remarks>Mirrors net/ipv4/tcp_input.c: tcp_update_pacing_rate().</remarks>
+    internal static ulong TcpPacingRate(TcpSock tp)
+    {
+        if (tp.SrttUs == 0) return ulong.MaxValue;
+        ulong rate = (ulong)tp.MssCache * ((1_000_000 / 100) << 3);
+        rate *= tp.SndCwnd < tp.SndSsthresh / 2 ? TcpPacingSsRatio : TcpPacingCaRatio;
+        rate *= Math.Max(tp.SndCwnd, tp.PacketsOut);
+        return rate / tp.SrttUs;
     }
 }

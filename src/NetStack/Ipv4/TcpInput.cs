@@ -905,6 +905,7 @@ internal static class TcpInput
         }
         tp.InetCskScheduleAck();
         net.Mib.TcpExt[LinuxMib.TCPOFOQueue]++;
+        tp.RcvOoopack++;
         uint seq = skb.Cb.Seq, endSeq = skb.Cb.EndSeq;
         var ofo = tp.OutOfOrderQueue;
         SkBuff? keep = skb;

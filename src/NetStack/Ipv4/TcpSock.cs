@@ -211,6 +211,10 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>bytes_acked / bytes_received / segs_in / segs_out / data_segs_out (RFC 4898 tcpEStats).</summary>
     internal ulong BytesAcked, BytesReceived, BytesSent, BytesRetrans;
     internal uint SegsIn, SegsOut, DataSegsIn, DataSegsOut;
+    /// <summary>rcv_ooopack: out-of-order segments received (queued to the out-of-order queue).</summary>
+    internal uint RcvOoopack;
+    /// <summary>total_rto / total_rto_recoveries: retransmission timeouts, and RTO recovery episodes (the first timeout of each).</summary>
+    internal uint TotalRto, TotalRtoRecoveries;
     /// <summary>The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.</summary>
     internal uint TcpTimeStampTs => unchecked((uint)(Net.NowNs / 1_000_000) + TsOffset);
 

@@ -194,6 +194,9 @@ internal static class TcpTimer
         net.Mib.TcpExt[LinuxMib.TCPTimeouts]++;
         if (TcpWriteTimeout(tp)) return;
         TcpInput.TcpEnterLoss(tp);
+        // tcp_update_rto_stats()
+        if (tp.IcskRetransmits == 0) tp.TotalRtoRecoveries++;
+        tp.TotalRto++;
         tp.IcskRetransmits++;
         if (TcpOutput.TcpRetransmitSkb(tp, tp.RtxQueue.First!) != 0)
         {

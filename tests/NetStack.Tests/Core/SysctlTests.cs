@@ -56,7 +56,8 @@ public class SysctlTests
 
     [Theory]
     [InlineData("net.ipv4.tcp_sack", "yes")]
-    [InlineData("net.ipv4.tcp_sack", "2")]
+    [InlineData("net.ipv4.tcp_sack", "256")]
+    [InlineData("net.ipv4.tcp_sack", "-1")]
     [InlineData("net.ipv4.ip_default_ttl", "0")]
     [InlineData("net.ipv4.ip_default_ttl", "256")]
     [InlineData("net.ipv4.tcp_rmem", "4096 131072")]

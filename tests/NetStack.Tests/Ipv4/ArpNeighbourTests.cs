@@ -177,9 +177,12 @@ public class ArpNeighbourTests
         Assert.All(s.Dev.TakeSent(), f => AssertProbe(f, MacAddress.Broadcast));
         Assert.Equal(NudState.Incomplete, Peer(s)!.NudState);
         s.RunFor(1_000);
-        Assert.Null(Peer(s));
+        Assert.Equal(NudState.Failed, Peer(s)!.NudState); // shown FAILED until the GC pass (base_reachable_time / 2)
         Assert.Empty(s.Dev.Sent);
         Assert.Equal(2, s.Net.Mib.Drops[SkbDropReason.NeighFailed]);
+        s.RunFor(15_000);
+        Assert.Null(Peer(s));
+        Assert.Empty(s.Dev.Sent);
         Assert.Equal(s.Net.SkbPool.Total, s.Net.SkbPool.FreeCount);
     }
 
@@ -243,6 +246,8 @@ public class ArpNeighbourTests
         Assert.Equal(2, probes.Count);
         Assert.All(probes, f => AssertProbe(f, PeerMac));
         s.RunFor(1_000);
+        Assert.Equal(NudState.Failed, Peer(s)!.NudState);
+        s.RunFor(15_000);
         Assert.Null(Peer(s)); // FAILED and gone
         Assert.Empty(s.Dev.Sent);
     }

@@ -66,7 +66,9 @@ public class TwoStackPingTests
         SendEcho(s.A, nobody, 1, 1);
         SendEcho(s.A, nobody, 1, 2);
         s.RunFor(5_000);
-        Assert.Null(s.A.Ipv4.Arp.NeighLookup(nobody, s.Link.A));
+        Assert.Equal(NudState.Failed, s.A.Ipv4.Arp.NeighLookup(nobody, s.Link.A)!.NudState); // shown FAILED until the GC pass
         Assert.Equal(2, s.A.Mib.Drops[SkbDropReason.NeighFailed]);
+        s.RunFor(20_000);
+        Assert.Null(s.A.Ipv4.Arp.NeighLookup(nobody, s.Link.A));
     }
 }

@@ -1,0 +1,200 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using NetStack.Core;
+using NetStack.Ipv4;
+using NetStack.Wire;
+
+namespace NetStack.Api;
+
+/// <summary>
+/// Changes a running stack's configuration the way `ip addr`, `ip route` and `ip neigh` change
+/// Linux's (RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH and their deletions), under the stack lock.
+/// Errors are <see cref="NetStackException"/>s carrying the errno RTNETLINK would answer: EEXIST
+/// ("File exists"), ESRCH ("No such process") for a route that is not there, EADDRNOTAVAIL for an
+/// address that is not there, ENOENT for a neighbour that is not there, ENODEV for an unknown device.
+/// </summary>
+public static class NetStackConfig
+{
+    private static NetDevice Dev(NetNamespace net, string device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return net.DevGetByName(device) ?? throw new NetStackException(-Uapi.Errno.ENODEV, $"cannot find device \"{device}\"");
+    }
+
+    private static void CheckPrefix(int prefixLength)
+    {
+        if (prefixLength is < 0 or > 32) throw new NetStackException(-Uapi.Errno.EINVAL, $"invalid prefix length {prefixLength}");
+    }
+
+    /// <summary>
+    /// `ip link set DEVICE up|down`. Down: the device drops what it receives and refuses to send, every
+    /// route through it and its neighbours go (its addresses stay). Up again: its addresses' connected
+    /// routes come back (other routes through it do not, as in Linux).
+    /// </summary>
+    /// <exception cref="NetStackException">ENODEV for an unknown device.</exception>
+    public static void SetLinkUp(NetNamespace net, string device, bool up)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot) net.DevChangeUp(Dev(net, device), up);
+    }
+
+    /// <summary>`ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.</summary>
+    /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
+    public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        CheckPrefix(prefixLength);
+        uint a = SocketConvert.ToUInt32(address);
+        lock (net.SyncRoot)
+            NetStackException.ThrowIfError(InetAddress.InetInsertIfa(net, Dev(net, device), a, prefixLength), "ip addr add");
+    }
+
+    /// <summary>
+    /// `ip addr del ADDRESS[/PREFIX] dev DEVICE`: removes an address (a negative <paramref name="prefixLength"/>
+    /// matches any). Removing a primary removes its secondaries, its connected route and the routes that used it as source.
+    /// </summary>
+    /// <exception cref="NetStackException">EADDRNOTAVAIL when the device has no such address, ENODEV.</exception>
+    public static void DeleteAddress(NetNamespace net, string device, IPAddress address, int prefixLength = -1)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        uint a = SocketConvert.ToUInt32(address);
+        lock (net.SyncRoot)
+            NetStackException.ThrowIfError(InetAddress.InetDelIfa(net, Dev(net, device), a, prefixLength), "ip addr del");
+    }
+
+    /// <summary>`ip route add DEST/PREFIX [via GATEWAY] [dev DEVICE] [src PREFSRC] [metric METRIC]`.</summary>
+    /// <param name="net">The stack.</param>
+    /// <param name="destination">The destination prefix (0.0.0.0 with prefix length 0: the default route).</param>
+    /// <param name="prefixLength">The prefix length.</param>
+    /// <param name="gateway">The next hop, or null for a directly connected destination.</param>
+    /// <param name="device">The output device, or null to take the one the gateway is reached through.</param>
+    /// <param name="preferredSource">The source address for packets using the route (must be local), or null.</param>
+    /// <param name="metric">The route's metric (priority): lower wins among routes of the same prefix.</param>
+    /// <exception cref="NetStackException">EEXIST for a route of the same prefix and metric; ENETUNREACH for a
+    /// gateway no connected route reaches; EINVAL for a local or broadcast gateway, a non-local source or host
+    /// bits in the destination; ENODEV without a device or gateway, or an unknown device.</exception>
+    public static void AddRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
+        string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
+        InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Excl, "ip route add");
+
+    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    public static void ReplaceRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
+        string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
+        InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Replace, "ip route replace");
+
+    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    public static void AppendRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
+        string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
+        InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Append, "ip route append");
+
+    private static void InsertRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway, string? device,
+        IPAddress? preferredSource, int metric, FibTable.InsertMode mode, string what)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        CheckPrefix(prefixLength);
+        if (metric < 0) throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: invalid metric {metric}");
+        uint dst = SocketConvert.ToUInt32(destination);
+        uint gw = gateway is null ? 0 : SocketConvert.ToUInt32(gateway);
+        uint src = preferredSource is null ? 0 : SocketConvert.ToUInt32(preferredSource);
+        lock (net.SyncRoot)
+        {
+            var dev = device is null ? null : Dev(net, device);
+            if ((dst & ~Ipv4Address.PrefixMask(prefixLength)) != 0)
+                throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: invalid prefix for given prefix length");
+            if (src != 0 && !net.IsLocalAddress(src))
+                throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: invalid prefsrc address");
+            if (gw != 0)
+            {
+                // fib_check_nh_v4_gw(): the gateway must be a unicast address reached by a connected route (on the device, if one is named).
+                if (net.IsLocalAddress(gw) || Ipv4Address.IsMulticast(gw) || Ipv4Address.IsLimitedBroadcast(gw) || Ipv4Address.IsZeroNet(gw))
+                    throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: nexthop has invalid gateway");
+                var via = net.Ipv4.Fib.Entries.FirstOrDefault(e => e.Gateway == 0 && e.Matches(gw) && (dev is null || e.Dev == dev));
+                if (via is null) throw new NetStackException(-Uapi.Errno.ENETUNREACH, $"{what}: nexthop has invalid gateway");
+                dev ??= via.Dev;
+            }
+            if (dev is null) throw new NetStackException(-Uapi.Errno.ENODEV, $"{what}: no device for the nexthop");
+            if (!dev.IsUp) throw new NetStackException(-Uapi.Errno.ENETDOWN, $"{what}: nexthop device is not up");
+            var e = new FibEntry(dst, prefixLength, gw, dev, src, metric, RtProt.Boot, gw == 0 ? RtScope.Link : RtScope.Universe);
+            NetStackException.ThrowIfError(net.Ipv4.Fib.Insert(e, mode), what);
+        }
+    }
+
+    /// <summary>
+    /// `ip route del DEST/PREFIX [via GATEWAY] [dev DEVICE] [metric METRIC]`: deletes the first route to the
+    /// prefix that matches every selector given (null or a negative metric match anything).
+    /// </summary>
+    /// <exception cref="NetStackException">ESRCH when no route matches, ENODEV for an unknown device.</exception>
+    public static void DeleteRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
+        string? device = null, int metric = -1)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        CheckPrefix(prefixLength);
+        uint dst = SocketConvert.ToUInt32(destination);
+        uint gw = gateway is null ? 0 : SocketConvert.ToUInt32(gateway);
+        lock (net.SyncRoot)
+        {
+            var dev = device is null ? null : Dev(net, device);
+            NetStackException.ThrowIfError(net.Ipv4.Fib.Delete(dst, prefixLength, gw, dev, metric, 0, 0), "ip route del");
+        }
+    }
+
+    /// <summary>
+    /// `ip route flush [DEST/PREFIX] [dev DEVICE]` (`ip route flush table main` with no selector): deletes every
+    /// route matching the selectors (a destination matches routes inside that prefix, as `ip route flush` with
+    /// `root` does); returns how many.
+    /// </summary>
+    public static int FlushRoutes(NetNamespace net, IPAddress? destination = null, int prefixLength = 0, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        CheckPrefix(prefixLength);
+        uint dst = destination is null ? 0 : SocketConvert.ToUInt32(destination);
+        uint mask = Ipv4Address.PrefixMask(prefixLength);
+        lock (net.SyncRoot)
+        {
+            var dev = device is null ? null : Dev(net, device);
+            return net.Ipv4.Fib.Flush(e => (dev is null || e.Dev == dev) && e.PrefixLen >= prefixLength && (e.Dst & mask) == (dst & mask));
+        }
+    }
+
+    /// <summary>`ip neigh add ADDRESS lladdr MAC dev DEVICE nud permanent`.</summary>
+    /// <exception cref="NetStackException">EEXIST when an entry exists, ENODEV.</exception>
+    public static void AddNeighbour(NetNamespace net, string device, IPAddress address, PhysicalAddress linkLayerAddress) =>
+        SetNeighbour(net, device, address, linkLayerAddress, replace: false);
+
+    /// <summary>`ip neigh replace ADDRESS lladdr MAC dev DEVICE nud permanent`: creates or overrides the entry.</summary>
+    public static void ReplaceNeighbour(NetNamespace net, string device, IPAddress address, PhysicalAddress linkLayerAddress) =>
+        SetNeighbour(net, device, address, linkLayerAddress, replace: true);
+
+    private static void SetNeighbour(NetNamespace net, string device, IPAddress address, PhysicalAddress lladdr, bool replace)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(lladdr);
+        uint a = SocketConvert.ToUInt32(address);
+        var bytes = lladdr.GetAddressBytes();
+        if (bytes.Length != 6) throw new NetStackException(-Uapi.Errno.EINVAL, "ip neigh: lladdr is not an Ethernet address");
+        lock (net.SyncRoot)
+        {
+            var dev = Dev(net, device);
+            if (dev.NoArp) throw new NetStackException(-Uapi.Errno.EINVAL, $"ip neigh: {device} does not use ARP");
+            NetStackException.ThrowIfError(net.Ipv4.Arp.NeighAdd(a, dev, MacAddress.Read(bytes), replace), replace ? "ip neigh replace" : "ip neigh add");
+        }
+    }
+
+    /// <summary>`ip neigh del ADDRESS dev DEVICE`.</summary>
+    /// <exception cref="NetStackException">ENOENT when there is no such entry, ENODEV.</exception>
+    public static void DeleteNeighbour(NetNamespace net, string device, IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        uint a = SocketConvert.ToUInt32(address);
+        lock (net.SyncRoot)
+            NetStackException.ThrowIfError(net.Ipv4.Arp.NeighDelete(a, Dev(net, device)), "ip neigh del");
+    }
+
+    /// <summary>`ip neigh flush [dev DEVICE]` (`all` when null): removes the learned entries, keeping PERMANENT and NOARP ones; returns how many.</summary>
+    public static int FlushNeighbours(NetNamespace net, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Ipv4.Arp.NeighFlush(device is null ? null : Dev(net, device));
+    }
+}
