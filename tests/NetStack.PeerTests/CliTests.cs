@@ -216,8 +216,10 @@ public sealed class CliTests(ITestOutputHelper output)
     [InlineData("repl --lo", null)]
     public async Task CtrlC_Exits130(string args, string? ready)
     {
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { CliDll }.Concat(args.Split(' '))) psi.ArgumentList.Add(a);
+        // env --default-signal=INT: a test run started in the background (`cmd &` in a script) inherits
+        // SIGINT as ignored, and the runtime then keeps it ignored, as shells expect of background jobs.
+        var psi = new ProcessStartInfo("env") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "--default-signal=INT", "dotnet", CliDll }.Concat(args.Split(' '))) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = new System.Text.StringBuilder();
         using var seen = new ManualResetEventSlim(ready is null);

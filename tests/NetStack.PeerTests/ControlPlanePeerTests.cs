@@ -119,4 +119,54 @@ public sealed class ControlPlanePeerTests(ITestOutputHelper output)
             dir.Delete(recursive: true);
         }
     }
+
+    [PeerFact]
+    public void Tcpdump_LiveFromTheRunningStack_LinesAndAPcapStreamThatTsharkReads()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-tcpdump-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), stack = $"10.7.{x}.2";
+        try
+        {
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"{stack}/24", "--services", "none",
+                 "--name", ns, "--control", path, "--duration", "120"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            string stackRe = System.Text.RegularExpressions.Regex.Escape(stack), kernelRe = System.Text.RegularExpressions.Regex.Escape($"10.7.{x}.1");
+
+            // Lines, as tcpdump prints them: 2 pings make 2 requests and 2 replies (ARP is filtered out).
+            using (var dump = new BackgroundProcess("dotnet", [CliDll, "tcpdump", "-n", "-c", "4", "icmp", "--name", ns, "--control", path], readyText: "listening on"))
+            {
+                dump.WaitReady(TimeSpan.FromSeconds(30));
+                Shell.Run("ip", ["netns", "exec", ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", stack], TimeSpan.FromSeconds(30));
+                Assert.True(dump.WaitForExit(TimeSpan.FromSeconds(30)), "tcpdump -c 4 did not end: " + dump.Output);
+                output.WriteLine(dump.Output);
+                Assert.Equal(0, dump.ExitCode);
+                Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(dump.Output, $@"IP {kernelRe} > {stackRe}: ICMP echo request, id \d+, seq \d, length 64").Count);
+                Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(dump.Output, $@"IP {stackRe} > {kernelRe}: ICMP echo reply").Count);
+                Assert.Contains("4 packets captured", dump.Output);
+            }
+
+            // A pcap stream on stdout, read live by tshark: `netstack tcpdump -w - | tshark -r -`.
+            using (var pipe = new BackgroundProcess("bash", ["-c",
+                $"dotnet {CliDll} tcpdump -w - -c 3 icmp --name {ns} --control {path} | tshark -r - -T fields -e frame.protocols"],
+                readyText: "listening on"))
+            {
+                pipe.WaitReady(TimeSpan.FromSeconds(30));
+                Shell.Run("ip", ["netns", "exec", ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", stack], TimeSpan.FromSeconds(30));
+                Assert.True(pipe.WaitForExit(TimeSpan.FromSeconds(30)), "the pipe did not end: " + pipe.Output);
+                output.WriteLine(pipe.Output);
+                Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(pipe.Output, "eth:ethertype:ip:icmp").Count);
+            }
+
+            var bad = Shell.Run("dotnet", [CliDll, "tcpdump", "tcp", "and", "frobnicate", "--name", ns, "--control", path]);
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Contains("frobnicate", bad.StdErr);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
 }

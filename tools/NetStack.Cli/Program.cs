@@ -31,6 +31,7 @@ internal static class Program
         GetCommand.Create(),
         SysctlCommand.Create(),
         NstatCommand.Create(),
+        TcpdumpCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";

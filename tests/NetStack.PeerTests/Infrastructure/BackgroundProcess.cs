@@ -57,6 +57,17 @@ public sealed class BackgroundProcess : IDisposable
     }
 
     /// <summary>Waits for the ready line; throws with the output if it does not come or the process dies.</summary>
+    /// <summary>Waits for the process to end by itself; true if it did within <paramref name="timeout"/>.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_p.WaitForExit(timeout)) return false;
+        _p.WaitForExit(); // drains the redirected output
+        return true;
+    }
+
+    /// <summary>The exit code, once the process has ended.</summary>
+    public int ExitCode => _p.ExitCode;
+
     public BackgroundProcess WaitReady(TimeSpan? timeout = null)
     {
         var end = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
