@@ -41,7 +41,58 @@ public static class ControlOps
         ["interfaces"] = new([], Interfaces),
         ["sysctl"] = new(["name", "value"], Sysctl),
         ["counters"] = new(["nonzero"], Counters),
+        ["ss"] = new(["tcp", "udp", "info"], Ss),
     };
+
+    /// <summary>
+    /// The stack's sockets from its protocol tables, as `ss` reads them through inet_diag (every
+    /// process's sockets, time-wait and half-open ones included): <c>{"sockets": [{"netid", "state",
+    /// "recvq", "sendq", "local", "peer", "info": {tcp_info's fields}}]}</c>. "tcp"/"udp" (default both)
+    /// choose the tables; "info": true adds TCP_INFO, as `ss -i`.
+    /// </summary>
+    public static JsonObject Ss(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(q);
+        bool Flag(string key, bool dflt) => q[key] is null ? dflt
+            : q[key] is JsonValue v && v.TryGetValue<bool>(out bool b) ? b : throw new SocketShell.ShellException($"\"{key}\" is true or false");
+        bool tcp = Flag("tcp", true), udp = Flag("udp", true), info = Flag("info", false);
+        var list = new JsonArray();
+        if (tcp)
+            foreach (var s in NetStackInfo.GetTcpSockets(c.Net)) list.Add(SsRow("tcp", s, info));
+        if (udp)
+            foreach (var s in NetStackInfo.GetUdpSockets(c.Net)) list.Add(SsRow("udp", s, info));
+        return new JsonObject { ["sockets"] = list };
+    }
+
+    private static JsonObject SsRow(string netid, SocketInfo s, bool info)
+    {
+        var row = new JsonObject
+        {
+            ["netid"] = netid, ["state"] = s.State.ToString(), ["recvq"] = s.ReceiveQueue, ["sendq"] = s.SendQueue,
+            ["local"] = s.LocalEndPoint.ToString(), ["peer"] = s.RemoteEndPoint?.ToString() ?? "0.0.0.0:*",
+        };
+        if (info && s.TcpInfo is { } t)
+        {
+            row["info"] = new JsonObject
+            {
+                ["cc"] = t.CongestionControl, ["wscale"] = t.WindowScaling ? $"{t.SendWindowScale},{t.ReceiveWindowScale}" : null,
+                ["ts"] = t.Timestamps, ["sack"] = t.Sack,
+                ["rto_ms"] = t.Rto.TotalMilliseconds, ["rtt_ms"] = t.Rtt.TotalMilliseconds, ["rttvar_ms"] = t.RttVar.TotalMilliseconds,
+                ["ato_ms"] = t.Ato.TotalMilliseconds, ["mss"] = t.SendMss, ["pmtu"] = t.Pmtu, ["rcvmss"] = t.ReceiveMss, ["advmss"] = t.AdvMss,
+                ["cwnd"] = t.SendCwnd, ["ssthresh"] = t.SendSsthresh, ["bytes_sent"] = t.BytesSent, ["bytes_retrans"] = t.BytesRetrans,
+                ["bytes_acked"] = t.BytesAcked, ["bytes_received"] = t.BytesReceived, ["segs_out"] = t.SegmentsOut, ["segs_in"] = t.SegmentsIn,
+                ["data_segs_out"] = t.DataSegmentsOut, ["data_segs_in"] = t.DataSegmentsIn,
+                ["lastsnd_ms"] = t.LastDataSent.TotalMilliseconds, ["lastrcv_ms"] = t.LastDataReceived.TotalMilliseconds, ["lastack_ms"] = t.LastAckReceived.TotalMilliseconds,
+                ["pacing_rate"] = t.PacingRate, ["delivery_rate"] = t.DeliveryRate, ["delivered"] = t.Delivered,
+                ["unacked"] = t.Unacked, ["retrans"] = t.Retrans, ["total_retrans"] = t.TotalRetrans, ["lost"] = t.Lost, ["sacked"] = t.Sacked,
+                ["reordering"] = t.Reordering, ["rcv_rtt_ms"] = t.ReceiveRtt.TotalMilliseconds, ["rcv_space"] = t.ReceiveSpace,
+                ["rcv_ssthresh"] = t.ReceiveSsthresh, ["minrtt_ms"] = t.MinRtt?.TotalMilliseconds, ["snd_wnd"] = t.SendWindow, ["rcv_wnd"] = t.ReceiveWindow,
+                ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff,
+            };
+        }
+        return row;
+    }
 
     /// <summary>The stack's version and what it speaks: <c>{"version": 1, "netstack": "0.1.0", "ops": [...]}</c>.</summary>
     public static JsonObject Version(ControlContext c, JsonObject q)

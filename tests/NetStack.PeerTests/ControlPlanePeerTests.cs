@@ -169,4 +169,47 @@ public sealed class ControlPlanePeerTests(ITestOutputHelper output)
             dir.Delete(recursive: true);
         }
     }
+
+    [PeerFact]
+    public void Ss_ShowsATransferInFlight_WithItsCwndAndRtt_AndTheListeners()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-ss-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), stack = $"10.7.{x}.2";
+        try
+        {
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"{stack}/24", "--services", "http",
+                 "--name", ns, "--control", path, "--duration", "120"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            // A slow download keeps one connection in flight while ss looks at it.
+            using var curl = BackgroundProcess.InNamespace(ns, null, "curl", "-s", "-o", "/dev/null", "--limit-rate", "1M", $"http://{stack}/bytes/100000000");
+            string[] lines = [];
+            TapPeer.WaitUntil(() =>
+            {
+                var r = Shell.Run("dotnet", [CliDll, "ss", "-tin", "--name", ns, "--control", path], TimeSpan.FromSeconds(30));
+                lines = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                return lines.Any(l => l.StartsWith("ESTAB", StringComparison.Ordinal) && l.Contains($"{stack}:80", StringComparison.Ordinal))
+                    && lines.Any(l => l.Contains("bytes_acked:", StringComparison.Ordinal) && !l.Contains("bytes_acked:1 ", StringComparison.Ordinal));
+            }, TimeSpan.FromSeconds(20));
+            output.WriteLine(string.Join("\n", lines));
+            Assert.StartsWith("State", lines[0]);
+            int estab = Array.FindIndex(lines, l => l.StartsWith("ESTAB", StringComparison.Ordinal) && l.Contains($"{stack}:80", StringComparison.Ordinal));
+            Assert.True(estab > 0, "no ESTAB line for the transfer");
+            string info = lines[estab + 1];
+            Assert.StartsWith("\t cubic", info);
+            Assert.Matches(@" rtt:\d+(\.\d+)?/\d+(\.\d+)? ", info);
+            Assert.Matches(@" cwnd:\d+ ", info);
+            Assert.Matches(@" mss:1448 ", info);
+
+            var listen = Shell.Run("dotnet", [CliDll, "ss", "-tln", "--name", ns, "--control", path], TimeSpan.FromSeconds(30));
+            output.WriteLine(listen.StdOut);
+            Assert.Matches(@"(?m)^LISTEN\s+0\s+\d+\s+\*:80\s+\*:\*", listen.StdOut);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
 }

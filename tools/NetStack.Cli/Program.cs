@@ -32,6 +32,7 @@ internal static class Program
         SysctlCommand.Create(),
         NstatCommand.Create(),
         TcpdumpCommand.Create(),
+        SsCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";
