@@ -42,6 +42,7 @@ public static class ControlOps
         ["sysctl"] = new(["name", "value"], Sysctl),
         ["counters"] = new(["nonzero"], Counters),
         ["ss"] = new(["tcp", "udp", "info"], Ss),
+        ["ip"] = new(["args"], IpOp.Run),
     };
 
     /// <summary>

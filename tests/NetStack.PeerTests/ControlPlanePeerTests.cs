@@ -212,4 +212,60 @@ public sealed class ControlPlanePeerTests(ITestOutputHelper output)
             dir.Delete(recursive: true);
         }
     }
+
+    [PeerFact]
+    public void Ip_ShowsAndChangesTheRunningStack_ARouteAddedReachesASecondKernelAddress()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-ip-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), stack = $"10.7.{x}.2", kernel = $"10.7.{x}.1", far = $"10.99.{x}.1";
+        try
+        {
+            // No default route: the far address is reachable only through the route the test adds.
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"{stack}/24", "--gw", "none", "--services", "none",
+                 "--name", ns, "--control", path, "--duration", "120"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            Shell.Check("ip", "-n", ns, "addr", "add", $"{far}/32", "dev", "lo");
+            using var listener = BackgroundProcess.InNamespace(ns, null, "socat", $"TCP-LISTEN:7,bind={far},reuseaddr,fork", "EXEC:cat");
+            CommandResult Ip(params string[] args) => Shell.Run("dotnet", [CliDll, "ip", .. args, "--name", ns, "--control", path], TimeSpan.FromSeconds(30));
+            string Connect()
+            {
+                var r = Shell.Run("dotnet", [CliDll, "repl", "--name", ns, "--control", path], TimeSpan.FromSeconds(60),
+                    stdin: "{\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_STREAM\",\"protocol\":0}\n" +
+                           $"{{\"op\":\"connect\",\"fd\":3,\"addr\":\"{far}\",\"port\":7}}\n");
+                output.WriteLine(r.ToString());
+                return r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1];
+            }
+
+            var addr = Ip("addr");
+            output.WriteLine(addr.StdOut);
+            Assert.Contains($"inet {stack}/24 brd 10.7.{x}.255 scope global {tap}", addr.StdOut);
+            Assert.Contains("inet 127.0.0.1/8 scope host lo", addr.StdOut);
+            Assert.Contains($"10.7.{x}.0/24 dev {tap} proto kernel scope link src {stack}", Ip("route").StdOut);
+
+            Assert.Contains("ENETUNREACH", Connect());
+            Assert.Equal(0, Ip("route", "add", $"10.99.{x}.0/24", "via", kernel).ExitCode);
+            Assert.Contains($"10.99.{x}.0/24 via {kernel} dev {tap}", Ip("route").StdOut);
+            Assert.Equal("{\"ret\":0}", Connect());
+
+            var again = Ip("route", "add", $"10.99.{x}.0/24", "via", kernel);
+            Assert.Equal(1, again.ExitCode);
+            Assert.Contains("RTNETLINK answers: File exists", again.StdErr);
+            Assert.Contains("No such process", Ip("route", "del", $"10.98.{x}.0/24").StdErr);
+
+            // The kernel answered the stack's ARP: its MAC is REACHABLE in the stack's table.
+            string kernelMac = Shell.Run("ip", "-n", ns, "-br", "link", "show", tap).StdOut.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+            var neigh = Ip("neigh");
+            output.WriteLine(neigh.StdOut);
+            Assert.Contains($"{kernel} dev {tap} lladdr {kernelMac} REACHABLE", neigh.StdOut);
+            var link = Ip("-s", "link", "show", tap);
+            Assert.Contains("RX:  bytes packets errors dropped", link.StdOut);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
 }

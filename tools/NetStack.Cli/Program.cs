@@ -33,6 +33,7 @@ internal static class Program
         NstatCommand.Create(),
         TcpdumpCommand.Create(),
         SsCommand.Create(),
+        IpCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";
