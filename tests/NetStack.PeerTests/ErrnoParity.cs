@@ -54,11 +54,14 @@ public static partial class ErrnoParityTable
 /// Linux kernel (scripts/peer_shell.py, through libc). Created on first use, so a skipped run
 /// creates nothing; removed at the end of the class.
 /// </summary>
-public sealed class ErrnoParityFixture : IDisposable
+public class ErrnoParityFixture : IDisposable
 {
     private TapPeer? _peer;
     private Process? _python;
     private SocketShell? _shell;
+    private ControlServer? _control;
+    private ControlClient? _client;
+    private DirectoryInfo? _controlDir;
     private readonly object _gate = new();
 
     public TapPeer Peer { get { Start(); return _peer!; } }
@@ -124,6 +127,23 @@ public sealed class ErrnoParityFixture : IDisposable
         return _shell!.Execute(request);
     }
 
+    /// <summary>Runs a request on the stack through its control socket, as another process would (a server and a client of their own, on first use).</summary>
+    public JsonObject RunStackViaControl(JsonObject request)
+    {
+        Start();
+        lock (_gate)
+        {
+            if (_client is null)
+            {
+                _controlDir = Directory.CreateTempSubdirectory("nsctl-parity-");
+                _control = new ControlServer(_peer!.Net, "parity", Path.Combine(_controlDir.FullName, "parity.sock"));
+                _control.Start();
+                _client = ControlClient.Connect(_control.Path);
+            }
+        }
+        return _client.Request(request);
+    }
+
     public void Dispose()
     {
         try
@@ -135,6 +155,9 @@ public sealed class ErrnoParityFixture : IDisposable
             }
             _python?.Dispose();
             _shell?.Dispose();
+            _client?.Dispose();
+            _control?.Dispose();
+            _controlDir?.Delete(recursive: true);
         }
         finally
         {
@@ -155,11 +178,14 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
 
     [PeerTheory]
     [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]
-    public void Row(string name)
+    public void Row(string name) => Compare(fx, output, name, fx.RunStack);
+
+    /// <summary>Runs row <paramref name="name"/> on Linux and, through <paramref name="stackSide"/>, on the stack; asserts they answer alike.</summary>
+    internal static void Compare(ErrnoParityFixture fx, ITestOutputHelper output, string name, Func<JsonObject, JsonObject> stackSide)
     {
         var row = ErrnoParityTable.Get(name);
-        var linux = Run(row, linuxSide: true);
-        var stack = Run(row, linuxSide: false);
+        var linux = Run(fx, row, fx.RunLinux, linuxSide: true);
+        var stack = Run(fx, row, stackSide, linuxSide: false);
         var sb = new StringBuilder();
         bool same = true;
         for (int i = 0; i < row.Steps.Length; i++)
@@ -177,7 +203,7 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
     }
 
     /// <summary>Runs a row on one side and normalizes each reply to symbols.</summary>
-    private List<Dictionary<string, string>> Run(ParityRow row, bool linuxSide)
+    private static List<Dictionary<string, string>> Run(ErrnoParityFixture fx, ParityRow row, Func<JsonObject, JsonObject> run, bool linuxSide)
     {
         var sym = fx.Symbols(linuxSide);
         var back = sym.ToDictionary(kv => kv.Value, kv => kv.Key);
@@ -190,14 +216,13 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
                 foreach (var (k, v) in sym) text = text.Replace(k, v);
                 var req = (JsonObject)JsonNode.Parse(text)!;
                 req.Remove("cmp");
-                var reply = linuxSide ? fx.RunLinux(req) : fx.RunStack(req);
+                var reply = run(req);
                 results.Add(Normalize((string)req["op"]!, reply, back));
             }
         }
         finally
         {
-            var reset = new JsonObject { ["op"] = "reset" };
-            if (linuxSide) fx.RunLinux(reset); else fx.RunStack(reset);
+            run(new JsonObject { ["op"] = "reset" });
         }
         return results;
     }
@@ -219,4 +244,18 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
 
     private static string Project(Dictionary<string, string> r, string[] fields) =>
         string.Join(" ", fields.Where(r.ContainsKey).Select(f => $"{f}={r[f]}"));
+}
+
+/// <summary>A parity fixture of its own (another namespace, stack and Python peer) for the control-socket run.</summary>
+public sealed class ErrnoParityControlFixture : ErrnoParityFixture;
+
+/// <summary>
+/// The errno parity rows with the stack's side sent through the control socket, as `netstack repl`
+/// attached to a running `up` sends them: the same answers as the in-process shell and as Linux.
+/// </summary>
+public sealed class ErrnoParityControlTests(ErrnoParityControlFixture fx, ITestOutputHelper output) : IClassFixture<ErrnoParityControlFixture>
+{
+    [PeerTheory]
+    [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]
+    public void Row(string name) => ErrnoParityTests.Compare(fx, output, name, fx.RunStackViaControl);
 }
