@@ -20,12 +20,20 @@ public sealed class NetStackHost : IDisposable
     private bool _disposed;
 
     /// <summary>Attaches to the TAP and configures the stack without starting its threads (drive it with <c>Net.Poll()</c>, or call <see cref="Start"/>).</summary>
-    public NetStackHost(StackOptions options, IClock? clock = null)
+    public NetStackHost(StackOptions options, IClock? clock = null) : this(options, AttachTap(options), clock) { }
+
+    /// <summary>
+    /// Configures the stack on a device the caller attached (another driver, e.g. NetStack.Pcap's
+    /// PcapDevice on a veth end): the options' address, route, capture and fault injection, without
+    /// touching a TAP (the options' TAP name is not used). The host owns the device from here on.
+    /// </summary>
+    public NetStackHost(StackOptions options, NetDevice device, IClock? clock = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(device);
         options.Validate();
         Options = options;
-        try { Device = TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing); }
-        catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
+        Device = device;
         try
         {
             Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
@@ -48,6 +56,14 @@ public sealed class NetStackHost : IDisposable
         }
     }
 
+    private static TapDevice AttachTap(StackOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        try { return TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing); }
+        catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
+    }
+
     /// <summary>Attaches, configures and starts the receive and timer threads.</summary>
     public static NetStackHost Up(StackOptions options)
     {
@@ -61,7 +77,7 @@ public sealed class NetStackHost : IDisposable
     /// <summary>The stack: the network namespace holding the device, routes, sockets and counters.</summary>
     public NetNamespace Net { get; }
     /// <summary>The TAP device the stack is attached to.</summary>
-    public TapDevice Device { get; }
+    public NetDevice Device { get; }
     /// <summary>The capture of every frame on the device when <see cref="StackOptions.PcapPath"/> was given, else null.</summary>
     public PcapWriter? Pcap { get; }
     /// <summary>The fault injector on the device when <see cref="StackOptions.Fault"/> was given, else null.</summary>
@@ -72,7 +88,7 @@ public sealed class NetStackHost : IDisposable
 
     /// <summary>A one-line description: "10.7.0.2/24 on tap0 in netns netstack, mac 02:..., default via 10.7.0.1".</summary>
     public override string ToString() =>
-        $"{Options.Address}/{Options.PrefixLen} on {Device.IfName} in " +
+        $"{Options.Address}/{Options.PrefixLen} on {Device.Name} in " +
         (Options.Namespace is null ? "the current network namespace" : $"netns {Options.Namespace}") +
         $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
         (Options.Gateway is not null ? $", default via {Options.Gateway}" : "");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using NetStack.Api;
 using NetStack.Control;
+using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
 using NetStack.Uapi;
@@ -28,17 +29,29 @@ internal static class UpCommand
                 catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
             });
         var control = new ControlOptions();
+        var driver = Opt.Value("--driver", "tap|pcap", "the driver: tap (default; --tap in --ns) or pcap (an existing interface --iface in --ns, through libpcap)",
+            s => s is "tap" or "pcap" ? s : throw new UsageException($"--driver: unknown driver '{s}' (tap or pcap)"));
+        var iface = Opt.Value("--iface", "IFACE", "with --driver pcap: the interface the stack takes (a veth end, a bridge port)", s => s.Length is > 0 and < 16 ? s : throw new UsageException($"--iface: bad interface name '{s}'"));
         var cmd = new Command("up",
             "bring a stack up at --addr on the TAP --tap in the network namespace --ns and run until Ctrl-C or --duration, " +
             "then print its counters. The namespace and the TAP are created (setup-tap.sh) when missing and neither --ns nor --tap was given, or with --create.");
         set.AddTo(cmd);
         cmd.Add(services);
         control.AddTo(cmd);
-        cmd.SetAction(r => Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r)));
+        cmd.Add(driver);
+        cmd.Add(iface);
+        cmd.SetAction(r =>
+        {
+            bool pcap = r.GetValue(driver) == "pcap";
+            string? i = r.GetValue(iface);
+            if (pcap && i is null) throw new UsageException("--driver pcap needs --iface IFACE");
+            if (!pcap && i is not null) throw new UsageException("--iface goes with --driver pcap");
+            return Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r), i);
+        });
         return cmd;
     }
 
-    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control)
+    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control, string? pcapIface)
     {
         var s = o.Stack;
         Prerequisites.Check();
@@ -46,9 +59,22 @@ internal static class UpCommand
         using (var running = ControlOptions.TryAttach(control.Path))
             if (running is not null)
                 throw new CliFailure($"a stack is already running as {control.Name} (pid {running.Pid}, {control.Path}): attach to it (netstack repl --name {control.Name}) or pick another --name");
-        EnsureTap(o);
-
-        using var host = NetStackHost.Up(s);
+        NetStackHost host;
+        if (pcapIface is null)
+        {
+            EnsureTap(o);
+            host = NetStackHost.Up(s);
+        }
+        else
+        {
+            // --driver pcap: an existing interface, taken through libpcap; nothing is created.
+            NetDevice dev;
+            try { dev = NetStack.Pcap.PcapDevice.Attach(pcapIface, s.Mac, s.Namespace); }
+            catch (ErrnoException e) { throw new CliFailure(e.Message); }
+            host = new NetStackHost(s, dev);
+            host.Start();
+        }
+        using var hostScope = host;
         using var controlServer = new ControlServer(host.Net, control.Name, control.Path);
         try { controlServer.Start(); }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
@@ -68,7 +94,7 @@ internal static class UpCommand
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
-        string? gone = WaitForStop(o.Duration, () => TapGone(s));
+        string? gone = WaitForStop(o.Duration, pcapIface is null ? () => TapGone(s) : null);
         controlServer.Dispose(); // clients' descriptors close with their connections
         services.Dispose(); // close the services' sockets while the stack still runs
         host.Dispose(); // stop the threads first, so the counters below are final
