@@ -8,7 +8,7 @@ namespace NetStack.Control;
 /// A small subset of tcpdump's filter language (pcap-filter(7)), compiled once into a tree that a
 /// live capture evaluates per frame without allocating: the protocols <c>ip</c>, <c>arp</c>,
 /// <c>icmp</c>, <c>tcp</c>, <c>udp</c>; <c>[src|dst] host ADDR</c>; <c>[src|dst] port N</c>;
-/// combined with <c>not</c>/<c>!</c>, <c>and</c>/<c>&amp;&amp;</c>, <c>or</c>/<c>||</c> and
+/// combined with <c>not</c>/<c>!</c>, <c>and</c>/<c>&amp;&amp;</c> (or nothing: <c>tcp port 80</c>), <c>or</c>/<c>||</c> and
 /// parentheses (not binds tighter than and, and than or). IPv4 over Ethernet only; a port matches
 /// TCP and UDP.
 /// </summary>
@@ -124,7 +124,8 @@ public static class CaptureFilter
         private Node And()
         {
             var n = Unary();
-            while (Take("and", "&&")) n = new And(n, Unary());
+            // "tcp port 80" is "tcp and port 80": pcap-filter joins a protocol and a primitive that follows it.
+            while (Take("and", "&&") || (!AtEnd && Peek is not ("or" or "||" or ")"))) n = new And(n, Unary());
             return n;
         }
 

@@ -171,7 +171,8 @@ public static class IpOp
         if (Match(cmd, "show") || Match(cmd, "list"))
         {
             var sb = new StringBuilder();
-            foreach (var r in NetStackInfo.GetRoutes(net))
+            // In the order of the kernel's trie walk: by destination, then prefix length (default first).
+            foreach (var r in NetStackInfo.GetRoutes(net).OrderBy(r => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(r.Destination.GetAddressBytes())).ThenBy(r => r.PrefixLength).ThenBy(r => r.Metric))
             {
                 sb.Append(r.PrefixLength == 0 ? "default" : $"{r.Destination}/{r.PrefixLength}");
                 if (r.Gateway is { } g) sb.Append(" via ").Append(g);
