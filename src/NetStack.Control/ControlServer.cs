@@ -18,7 +18,9 @@ namespace NetStack.Control;
 /// <c>{"hello":"netstack","version":1,"name":NAME,"pid":PID}</c>; then each request line gets exactly one
 /// reply line, in order. Requests are the socket shell's ops (<see cref="SocketShell"/>; each client has a
 /// private descriptor table, closed when it disconnects, as when a process exits) and the ops of
-/// <see cref="ControlOps"/> (version, sockets, interfaces, sysctl, counters). A refused request is answered
+/// <see cref="ControlOps"/> (version, sockets, interfaces, sysctl, counters), and "share"/"join", with which
+/// several connections of one program use one descriptor table, as threads share a process's files (one
+/// blocks in recv while another sends; <see cref="RemoteStack"/> does this). A refused request is answered
 /// <c>{"error": "..."}</c> (socket ops add <c>"ret": -1</c>, and <c>"errno"</c> for an out-of-range value);
 /// "id" is echoed. A line longer than <see cref="MaxLineBytes"/> is answered
 /// <c>{"error":"request too long: limit 65536 bytes"}</c> and skipped up to its newline; the connection goes
@@ -54,6 +56,7 @@ public sealed partial class ControlServer : IDisposable
     private readonly NetNamespace _net;
     private readonly Dictionary<string, ControlOp> _ops = new(ControlOps.Builtin);
     private readonly ConcurrentDictionary<int, Session> _sessions = new();
+    private readonly ConcurrentDictionary<string, SharedFiles> _shared = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private Task? _acceptLoop;
@@ -91,7 +94,7 @@ public sealed partial class ControlServer : IDisposable
     public int ClientCount => _sessions.Count;
 
     /// <summary>The op names clients may send: the socket shell's and the server's.</summary>
-    public IEnumerable<string> OpNames => SocketShell.Ops.Concat(_ops.Keys.Order(StringComparer.Ordinal));
+    public IEnumerable<string> OpNames => SocketShell.Ops.Concat(["share", "join"]).Concat(_ops.Keys.Order(StringComparer.Ordinal));
 
     /// <summary>
     /// Adds an op (before <see cref="Start"/>): how a host adds ops built on APIs this assembly does not
@@ -104,6 +107,7 @@ public sealed partial class ControlServer : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(op);
         if (SocketShell.IsOp(op)) throw new ArgumentException($"\"{op}\" is a socket op", nameof(op));
+        if (op is "share" or "join") throw new ArgumentException($"\"{op}\" is a built-in op", nameof(op));
         if (_listener is not null) throw new InvalidOperationException("add ops before Start()");
         _ops[op] = new ControlOp(keys, handler);
     }
@@ -243,6 +247,7 @@ public sealed partial class ControlServer : IDisposable
             req = JsonNode.Parse(line) as JsonObject;
             if (req is null) return Error("a request is a JSON object: {\"op\": ...}");
             if (req["op"] is not JsonValue opv || !opv.TryGetValue<string>(out var op)) return WithId(Error("missing \"op\""), req);
+            if (op is "share" or "join") return WithId(ShareOrJoin(s, op, req), req);
             if (_ops.TryGetValue(op, out var entry))
             {
                 SocketShell.CheckKeys(req, op, entry.Keys);
@@ -267,6 +272,33 @@ public sealed partial class ControlServer : IDisposable
             // An op's defect must not take the server or the stack down: the client is told, the rest go on.
             return WithId(Error($"internal error in the request: {e.Message}"), req);
         }
+    }
+
+    /// <summary>
+    /// "share" and "join": several connections of one program use one descriptor table, as the threads
+    /// clone(CLONE_FILES) makes share a process's files_struct. <c>{"op":"share"}</c> answers
+    /// <c>{"ret":0,"token":T}</c>; another connection (of the owner or root, as every client) sends
+    /// <c>{"op":"join","token":T}</c> before it opens a descriptor, and from then on both name the same
+    /// descriptors, so that one can block in recv while the other sends. The table is closed when the
+    /// last of its connections goes, as a process's files when its last thread exits.
+    /// </summary>
+    private JsonObject ShareOrJoin(Session s, string op, JsonObject req)
+    {
+        if (op == "share")
+        {
+            SocketShell.CheckKeys(req, op, []);
+            return new JsonObject { ["ret"] = 0, ["token"] = s.Share(_shared) };
+        }
+        SocketShell.CheckKeys(req, op, ["token"]);
+        string token = req["token"] is JsonValue tv && tv.TryGetValue<string>(out var t) ? t
+            : throw new SocketShell.ShellException("\"token\" is the string a \"share\" answered");
+        if (!_shared.TryGetValue(token, out var target))
+            throw new SocketShell.ShellException("no descriptor table has this token (its connections are gone, or it was never shared)", "ENOENT");
+        return s.Join(target) switch
+        {
+            null => new JsonObject { ["ret"] = 0, ["fds"] = target.Files.Count },
+            var why => throw new SocketShell.ShellException(why, "EBUSY"),
+        };
     }
 
     private static JsonObject Error(string message) => new() { ["error"] = message };
@@ -320,14 +352,48 @@ public sealed partial class ControlServer : IDisposable
             _stream = new NetworkStream(sock, ownsSocket: false);
             Id = id;
             Peer = peer;
-            Files = new FdTable(server._net);
+            _files = new SharedFiles(new FdTable(server._net));
             Shell = new SocketShell(Files, _gone.Token);
         }
 
+        private SharedFiles _files;
+        private int _released;
+
         public int Id { get; }
         public PeerCredentials Peer { get; }
-        public FdTable Files { get; }
-        public SocketShell Shell { get; }
+        public FdTable Files => _files.Files;
+        public SocketShell Shell { get; private set; }
+
+        /// <summary>The token another connection joins this one's descriptor table with (made once).</summary>
+        public string Share(ConcurrentDictionary<string, SharedFiles> registry)
+        {
+            lock (_files)
+            {
+                if (_files.Token is null)
+                {
+                    _files.Token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+                    _files.Registry = registry;
+                    registry[_files.Token] = _files;
+                }
+                return _files.Token;
+            }
+        }
+
+        /// <summary>Makes <paramref name="target"/> this connection's table; null, or why not.</summary>
+        public string? Join(SharedFiles target)
+        {
+            if (ReferenceEquals(target, _files)) return null;
+            // Only this session's worker opens descriptors in its own table, and it is the one running this.
+            if (Files.Count > 0) return "join before opening descriptors: this connection has its own";
+            lock (target)
+            {
+                if (target.Users == 0) return "that descriptor table is closed (its connections are gone)";
+                target.Users++;
+            }
+            _files = target;
+            Shell = new SocketShell(target.Files, _gone.Token);
+            return null;
+        }
 
         public void Start()
         {
@@ -508,12 +574,35 @@ public sealed partial class ControlServer : IDisposable
             CloseAll();
         }
 
+        /// <summary>
+        /// Closes the table's descriptors when this is the last connection using it (the first call
+        /// leaves the table; later calls, such as the worker's final sweep, close again only if it is closed).
+        /// </summary>
         private void CloseAll()
         {
-            foreach (var (fd, _) in Files.Enumerate().ToList()) SocketCalls.Close(Files, fd);
+            var files = _files;
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                lock (files)
+                {
+                    if (--files.Users == 0 && files.Token is not null) files.Registry?.TryRemove(files.Token, out _);
+                }
+            }
+            if (files.Users > 0) return;
+            // No connection uses the table any more; a worker still inside a call sweeps again when it returns.
+            foreach (var (fd, _) in files.Files.Enumerate().ToList()) SocketCalls.Close(files.Files, fd);
         }
 
         public void Join(TimeSpan timeout) => _worker?.Join(timeout);
+    }
+
+    /// <summary>A descriptor table and the connections using it (files_struct and its count).</summary>
+    private sealed class SharedFiles(FdTable files)
+    {
+        public FdTable Files { get; } = files;
+        public int Users { get; set; } = 1;
+        public string? Token { get; set; }
+        public ConcurrentDictionary<string, SharedFiles>? Registry { get; set; }
     }
 
     // ------------------------------------------------------------------ credentials
