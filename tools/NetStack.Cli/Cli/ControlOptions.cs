@@ -21,6 +21,9 @@ internal sealed class ControlOptions
         c.Add(Control);
     }
 
+    /// <summary>Whether --name or --control was given.</summary>
+    public bool Given(ParseResult r) => r.GetResult(Name) is { Implicit: false } || r.GetResult(Control) is { Implicit: false };
+
     /// <summary>The name and the socket path the options give.</summary>
     public (string Name, string Path) Read(ParseResult r)
     {
@@ -34,10 +37,13 @@ internal sealed class ControlOptions
             : throw new UsageException($"--name: bad name '{s}': letters, digits, '-', '_' and '.', at most 64");
 
     /// <summary>A client of the stack running on <paramref name="path"/>, or null when none answers there.</summary>
-    public static ControlClient? TryAttach(string path)
+    public static ControlClient? TryAttach(string path) => TryAttach(path, ControlClient.Connect);
+
+    /// <summary>What <paramref name="connect"/> makes of the stack running on <paramref name="path"/>, or null when none answers there.</summary>
+    public static T? TryAttach<T>(string path, Func<string, T> connect) where T : class
     {
         if (!File.Exists(path)) return null;
-        try { return ControlClient.Connect(path); }
+        try { return connect(path); }
         catch (ControlException e) when (e.NoServer) { return null; } // a stale socket: nobody is running there
         catch (ControlException e) { throw new CliFailure(e.Message); } // it answered, and refused us
         catch (UnauthorizedAccessException) { throw new CliFailure($"{path}: permission denied (the stack belongs to another user)"); }

@@ -80,6 +80,10 @@ internal sealed class StackOptionSet
     /// <summary>What the options say, checked together.</summary>
     internal sealed record Parsed(StackOptions Stack, bool Loopback, bool Create, bool NamesGiven, TimeSpan? Duration);
 
+    /// <summary>The first option given that only describes a stack of the tool's own (the TAP, the addresses...), or null.</summary>
+    public Option? OwnStackOptionGiven(ParseResult r) =>
+        new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
+
     /// <summary>Reads the options back; throws <see cref="UsageException"/> for combinations that contradict each other.</summary>
     public Parsed Read(ParseResult r)
     {

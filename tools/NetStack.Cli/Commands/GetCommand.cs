@@ -21,6 +21,8 @@ internal static class GetCommand
     public static Command Create()
     {
         var set = new StackOptionSet(duration: false, loopback: false);
+        var control = new ControlOptions();
+        var own = ToolStack.OwnOption();
         var output = Opt.Value("-o", "FILE", "write the body to FILE (as FILE.part, renamed when complete) instead of stdout", s => Opt.OutputFile(s, "-o"), "--output");
         var timeout = Opt.Value<double?>("--timeout", "SEC", "give up when connecting or a wait for data takes longer [default: 30]", s => Opt.Seconds("timeout", 86400)(s));
         var quiet = Opt.Flag("-q", "no progress bar and no summary", "--quiet");
@@ -29,6 +31,8 @@ internal static class GetCommand
         cmd.Add(url);
         foreach (var o in new Option[] { output, timeout, quiet }) cmd.Add(o);
         set.AddTo(cmd);
+        control.AddTo(cmd);
+        cmd.Add(own);
         cmd.SetAction(r =>
         {
             var urls = Opt.Operands(r, url);
@@ -36,14 +40,15 @@ internal static class GetCommand
             Uri uri;
             try { uri = ParseUrl(urls[0]); }
             catch (FormatException e) { throw new UsageException(e.Message); }
-            return Run(set.Read(r), uri, r.GetValue(output), TimeSpan.FromSeconds(r.GetValue(timeout) ?? 30), r.GetValue(quiet));
+            set.Read(r);
+            using var stack = ToolStack.Open("get", r, set, control, own);
+            return Run(stack, uri, r.GetValue(output), TimeSpan.FromSeconds(r.GetValue(timeout) ?? 30), r.GetValue(quiet));
         });
         return cmd;
     }
 
-    private static int Run(StackOptionSet.Parsed o, Uri uri, string? output, TimeSpan timeout, bool quiet)
+    private static int Run(ToolStack stack, Uri uri, string? output, TimeSpan timeout, bool quiet)
     {
-        using var stack = StackAttach.Up(o);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Interrupt.Token);
 
         // Write to a temporary name and rename at the end, so an interrupted download leaves no half file under FILE.
@@ -66,7 +71,7 @@ internal static class GetCommand
         Result result;
         try
         {
-            result = GetAsync(stack.Net, uri, sink, bar is null ? null : bar.Update, timeout, stop.Token).GetAwaiter().GetResult();
+            result = GetAsync(stack, uri, sink, bar is null ? null : bar.Update, timeout, stop.Token).GetAwaiter().GetResult();
             sink.Flush();
         }
         catch (OperationCanceledException) when (Interrupt.Token.IsCancellationRequested)
@@ -122,10 +127,10 @@ internal static class GetCommand
     /// The GET: HttpClient over the stack, no redirects followed (a 3xx is the answer). The timeout
     /// bounds connecting plus waiting for the response head, and then each wait for body data.
     /// </summary>
-    private static async Task<Result> GetAsync(NetStack.Core.NetNamespace net, Uri uri, Stream body, Action<long, long>? progress, TimeSpan timeout, CancellationToken ct)
+    private static async Task<Result> GetAsync(ToolStack stack, Uri uri, Stream body, Action<long, long>? progress, TimeSpan timeout, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
-        var handler = NetStackHttp.CreateHandler(net);
+        var handler = stack.CreateHttpHandler();
         handler.AllowAutoRedirect = false;
         using var http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);

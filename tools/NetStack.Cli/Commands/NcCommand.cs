@@ -20,6 +20,8 @@ internal static class NcCommand
     public static Command Create()
     {
         var set = new StackOptionSet(duration: true, loopback: true);
+        var control = new ControlOptions();
+        var own = ToolStack.OwnOption();
         var udp = Opt.Flag("-u", "UDP (default TCP)");
         var listen = Opt.Flag("-l", "listen on PORT (TCP: accept one connection; UDP: answer whoever sends the first datagram)");
         var source = Opt.Value("-s", "ADDR", "local address to bind [default: any]", s => Opt.Ipv4(s, "local address"));
@@ -31,13 +33,17 @@ internal static class NcCommand
         cmd.Add(operands);
         foreach (var o in new Option[] { udp, listen, source, localPort, linger }) cmd.Add(o);
         set.AddTo(cmd);
+        control.AddTo(cmd);
+        cmd.Add(own);
         cmd.SetAction(r =>
         {
             bool isListen = r.GetValue(listen);
             var (remote, port) = Operands(Opt.Operands(r, operands), isListen);
             var local = new IPEndPoint(r.GetValue(source) ?? IPAddress.Any, isListen ? port : r.GetValue(localPort) ?? 0);
             if (isListen && r.GetResult(localPort) is not null) throw new UsageException("-p is the client's local port: with -l, give the port as the argument (nc -l PORT)");
-            return Run(set.Read(r), r.GetValue(udp), isListen, local, remote, r.GetValue(linger));
+            var o = set.Read(r);
+            using var stack = ToolStack.Open("nc", r, set, control, own);
+            return Run(stack, o, r.GetValue(udp), isListen, local, remote, r.GetValue(linger));
         });
         return cmd;
     }
@@ -62,53 +68,51 @@ internal static class NcCommand
         return (new IPEndPoint(host, Opt.Port(args[1])), 0);
     }
 
-    private static int Run(StackOptionSet.Parsed o, bool udp, bool listen, IPEndPoint bindTo, IPEndPoint remote, double? linger)
+    private static int Run(ToolStack stack, StackOptionSet.Parsed o, bool udp, bool listen, IPEndPoint bindTo, IPEndPoint remote, double? linger)
     {
-        using var stack = StackAttach.Up(o);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Interrupt.Token);
         if (o.Duration is { } d) stop.CancelAfter(d);
         return udp
-            ? RunUdp(stack.Net, listen, bindTo, remote, linger ?? 1, stop.Token)
-            : RunTcp(stack.Net, listen, bindTo, remote, linger, stop.Token);
+            ? RunUdp(stack, listen, bindTo, remote, linger ?? 1, stop.Token)
+            : RunTcp(stack, listen, bindTo, remote, linger, stop.Token);
     }
 
     /// <summary>UDP: connect (or, with -l, bind and connect to the first sender), then pump both ways.</summary>
-    private static int RunUdp(Core.NetNamespace net, bool listen, IPEndPoint local, IPEndPoint remote, double linger, CancellationToken stop)
+    private static int RunUdp(ToolStack stack, bool listen, IPEndPoint local, IPEndPoint remote, double linger, CancellationToken stop)
     {
-        using var sock = NetSocket.Udp(net);
+        using var sock = stack.Udp();
         var buf = new byte[65536];
         var stdout = Console.OpenStandardOutput();
         if (listen || local.Port != 0 || !local.Address.Equals(IPAddress.Any)) sock.Bind(local);
         if (listen)
         {
             // nc -u -l: the first datagram names the peer; from then on it is a connected socket.
-            SocketReceiveFromResult first;
-            try { first = sock.ReceiveFromAsync(buf, stop).AsTask().GetAwaiter().GetResult(); }
+            int n;
+            try { n = sock.ReceiveFrom(buf, out remote, stop); }
             catch (OperationCanceledException) { return 0; }
-            stdout.Write(buf, 0, first.ReceivedBytes);
+            stdout.Write(buf, 0, n);
             stdout.Flush();
-            remote = (IPEndPoint)first.RemoteEndPoint;
         }
-        sock.Connect(remote);
+        sock.Connect(remote, CancellationToken.None);
         return Pump(sock, datagrams: true, linger, stop);
     }
 
     /// <summary>TCP: connect, or listen and accept one connection, then pump both ways.</summary>
-    private static int RunTcp(Core.NetNamespace net, bool listen, IPEndPoint local, IPEndPoint remote, double? linger, CancellationToken stop)
+    private static int RunTcp(ToolStack stack, bool listen, IPEndPoint local, IPEndPoint remote, double? linger, CancellationToken stop)
     {
-        using var sock = NetSocket.Tcp(net);
+        using var sock = stack.Tcp();
         if (listen)
         {
             sock.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
             sock.Bind(local);
             sock.Listen(1);
-            NetSocket conn;
-            try { conn = sock.AcceptAsync(stop).AsTask().GetAwaiter().GetResult(); }
+            IToolSocket conn;
+            try { conn = sock.Accept(stop); }
             catch (OperationCanceledException) { return 0; }
             using (conn) return Pump(conn, datagrams: false, linger ?? double.PositiveInfinity, stop);
         }
         if (local.Port != 0 || !local.Address.Equals(IPAddress.Any)) sock.Bind(local);
-        sock.ConnectAsync(remote, stop).AsTask().GetAwaiter().GetResult();
+        sock.Connect(remote, stop);
         return Pump(sock, datagrams: false, linger ?? double.PositiveInfinity, stop);
     }
 
@@ -116,7 +120,7 @@ internal static class NcCommand
     /// Copies stdin to the socket and the socket to stdout until the peer is done (TCP end of stream)
     /// or, once stdin has ended, <paramref name="linger"/> seconds have passed (SHUT_WR is sent on TCP).
     /// </summary>
-    private static int Pump(NetSocket sock, bool datagrams, double linger, CancellationToken stop)
+    private static int Pump(IToolSocket sock, bool datagrams, double linger, CancellationToken stop)
     {
         var stdout = Console.OpenStandardOutput();
         var stdin = Console.OpenStandardInput();
@@ -131,8 +135,8 @@ internal static class NcCommand
                 while ((n = await stdin.ReadAsync(inBuf, writerStop.Token).ConfigureAwait(false)) > 0)
                 {
                     int off = 0;
-                    do off += await sock.SendAsync(inBuf.AsMemory(off, n - off), writerStop.Token).ConfigureAwait(false);
-                    while (!datagrams && off < n);
+                    do off += sock.Send(inBuf, off, n - off);
+                    while (!datagrams && off < n && !writerStop.IsCancellationRequested);
                 }
                 if (!datagrams) sock.Shutdown(SHUT_WR);
             }
@@ -152,7 +156,7 @@ internal static class NcCommand
         while (true)
         {
             int n;
-            try { n = sock.ReceiveAsync(buf, 0, linked.Token).AsTask().GetAwaiter().GetResult(); }
+            try { n = sock.Receive(buf, 0, linked.Token); }
             catch (OperationCanceledException) { break; }
             catch (NetStackException e)
             {

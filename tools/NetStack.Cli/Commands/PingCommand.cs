@@ -20,6 +20,8 @@ internal static class PingCommand
     public static Command Create()
     {
         var set = new StackOptionSet(duration: true, loopback: true);
+        var control = new ControlOptions();
+        var own = ToolStack.OwnOption();
         var count = Opt.Value<int?>("-c", "COUNT", "stop after COUNT requests [default: until Ctrl-C]", s => Opt.Int("count", 1, int.MaxValue)(s));
         var interval = Opt.Value<double?>("-i", "SECONDS", "interval between requests [default: 1]", s => Opt.Seconds("interval", 3600, min: 0.001, minIncluded: true)(s));
         var size = Opt.Value<int?>("-s", "SIZE", "data bytes per request, 0 to 1472 [default: 56]", s => Opt.Int("size", 0, 1472, " (0..1472)")(s));
@@ -30,22 +32,24 @@ internal static class PingCommand
         cmd.Add(host);
         foreach (var o in new Option[] { count, interval, size, wait, quiet }) cmd.Add(o);
         set.AddTo(cmd);
+        control.AddTo(cmd);
+        cmd.Add(own);
         cmd.SetAction(r =>
         {
             var hosts = Opt.Operands(r, host);
             if (hosts.Length != 1) throw new UsageException(hosts.Length == 0 ? "give one HOST (an IPv4 address); try --help" : $"unexpected argument '{hosts[1]}' (try --help)");
             var dst = Opt.Ipv4(hosts[0], "host");
             var o = set.Read(r);
-            return Run(o, dst, r.GetValue(count) ?? int.MaxValue, r.GetValue(interval) ?? 1, r.GetValue(size) ?? 56, r.GetValue(wait) ?? 1, r.GetValue(quiet));
+            using var stack = ToolStack.Open("ping", r, set, control, own);
+            return Run(stack, o, dst, r.GetValue(count) ?? int.MaxValue, r.GetValue(interval) ?? 1, r.GetValue(size) ?? 56, r.GetValue(wait) ?? 1, r.GetValue(quiet));
         });
         return cmd;
     }
 
-    private static int Run(StackOptionSet.Parsed o, System.Net.IPAddress dstAddress, int count, double interval, int size, double wait, bool quiet)
+    private static int Run(ToolStack stack, StackOptionSet.Parsed o, System.Net.IPAddress dstAddress, int count, double interval, int size, double wait, bool quiet)
     {
         uint dst = SocketConvert.ToUInt32(dstAddress);
-        using var stack = StackAttach.Up(o);
-        using var sock = NetSocket.Ping(stack.Net);
+        using var sock = stack.Ping();
         var to = new System.Net.IPEndPoint(dstAddress, 0);
         string host = Ipv4Address.Format(dst);
         Console.WriteLine($"PING {host} ({host}) {size}({size + 28}) bytes of data.");
@@ -67,7 +71,7 @@ internal static class PingCommand
             long t0 = Stopwatch.GetTimestamp();
             try
             {
-                sock.SendTo(request, to);
+                sock.SendTo(request, request.Length, to);
                 transmitted++;
                 sent[seq] = t0;
             }
@@ -91,7 +95,7 @@ internal static class PingCommand
                     continue;
                 }
                 int n;
-                try { n = sock.Receive(reply, MSG_DONTWAIT); }
+                try { n = sock.Receive(reply, MSG_DONTWAIT, CancellationToken.None); }
                 catch (NetStackException e)
                 {
                     if (e.Errno == Errno.EAGAIN) continue;

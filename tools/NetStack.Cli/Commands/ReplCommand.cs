@@ -29,7 +29,7 @@ internal static class ReplCommand
     {
         var set = new StackOptionSet(duration: false, loopback: true);
         var control = new ControlOptions();
-        var own = Opt.Flag("--own", "bring up a stack of its own even when one is running");
+        var own = ToolStack.OwnOption();
         var cmd = new Command("repl", Description);
         set.AddTo(cmd);
         control.AddTo(cmd);
@@ -38,9 +38,12 @@ internal static class ReplCommand
         {
             var o = set.Read(r);
             var (name, path) = control.Read(r);
-            if (!o.Loopback && !r.GetValue(own) && ControlOptions.TryAttach(path) is { } client)
-                return RunAttached(client, name);
-            if (!o.Loopback) Console.Error.WriteLine($"netstack repl: no stack is running as {name} ({path}): bringing up its own");
+            if (ToolStack.AttachPath("repl", r, set, o, control, own) is { } p)
+            {
+                if (ControlOptions.TryAttach(p) is { } client) return RunAttached(client, name);
+                Console.Error.WriteLine($"netstack repl: no stack is running as {name} ({path}): bringing up its own");
+            }
+            else if (!o.Loopback) Console.Error.WriteLine("netstack repl: bringing up a stack of its own (--own)");
             return Run(o);
         });
         return cmd;
