@@ -84,4 +84,28 @@ public sealed class SocketToolsCliTests(ITestOutputHelper output)
         Assert.Equal("", r.StdOut);
         Assert.Contains("netstack nc: recv: ECONNREFUSED", r.StdErr);
     }
+
+    [Fact]
+    public void Lo_WithOwnOrAControlSocket_IsAUsageError()
+    {
+        // --lo is always a stack of the tool's own: naming a running stack with it contradicts it.
+        var r = Shell.Run("dotnet", [CliDll, "nc", "--lo", "--own", "127.0.0.1", "9"], TimeSpan.FromSeconds(60), stdin: "");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("netstack nc: --lo is always a stack of its own: --own adds nothing", r.StdErr.Trim());
+        r = Shell.Run("dotnet", [CliDll, "ping", "--lo", "--name", "other", "127.0.0.1"], TimeSpan.FromSeconds(60));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("netstack ping: --lo is a stack of its own: --name/--control name a running one", r.StdErr.Trim());
+    }
+
+    [Fact]
+    public void Tools_WithNoStackRunningUnderTheName_SayTheyBringUpTheirOwn()
+    {
+        // Nothing runs on this control path: the tool says so and brings up its own (which needs a TAP:
+        // a missing namespace is the failure here, after the line that says which stack it uses).
+        string path = Path.Combine(Path.GetTempPath(), $"nothing-{Environment.ProcessId}.sock");
+        var r = Shell.Run("dotnet", [CliDll, "ping", "--control", path, "--ns", "no-such-ns-" + Environment.ProcessId, "-c", "1", "10.7.0.1"], TimeSpan.FromSeconds(60));
+        output.WriteLine(r.ToString());
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.StartsWith($"netstack ping: no stack is running as netstack ({path}): bringing up its own\n", r.StdErr);
+    }
 }
