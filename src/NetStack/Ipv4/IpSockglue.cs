@@ -107,13 +107,31 @@ internal static class IpSockglue
     /// address a reply would come from (spec_dst) in the buffer for recvmsg; with it off, clears both
     /// (a later IP_PKTINFO reports ifindex 0 and spec_dst 0.0.0.0 for what was queued before).
     /// </summary>
-    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ipv4_pktinfo_prepare() (loopback keeps lo's index: inet_iif() of a local route is skb_iif here, as for an unbound sender).</remarks>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ipv4_pktinfo_prepare().</remarks>
     public static void Ipv4PktinfoPrepare(InetSock sk, SkBuff skb)
     {
         if ((sk.CmsgFlags & IpCmsgPktinfo) != 0)
+        {
+            if (skb.Ipcb.Iif == sk.Net.Loopback.IfIndex) skb.Ipcb.Iif = InetIif(sk.Net, skb);
             skb.Ipcb.SpecDst = Route.FibComputeSpecDst(sk.Net, skb);
+        }
         else
+        {
             skb.Ipcb = default;
+        }
+    }
+
+    /// <summary>
+    /// The interface a packet that came over lo reports: its output route's rt_iif, which
+    /// ip_route_output_key_hash_rcu() points at the device of the local route it took ("make sure
+    /// orig_oif points to fib result device even though packet rx/tx happens over loopback"): the
+    /// device holding the destination address, lo for 127.0.0.0/8 and what no device holds.
+    /// </summary>
+    /// <remarks>Mirrors include/net/route.h: inet_iif() (rt->rt_iif ?: skb->skb_iif) for a looped-back packet.</remarks>
+    private static int InetIif(NetNamespace net, SkBuff skb)
+    {
+        uint daddr = BinaryPrimitives.ReadUInt32BigEndian(skb.Buffer.AsSpan(skb.NetworkHeader + 16));
+        return net.DevByAddress(daddr)?.IfIndex ?? skb.Ipcb.Iif;
     }
 
     /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_setsockopt() -> do_ip_setsockopt().</remarks>

@@ -187,7 +187,7 @@ public class IpCmsgTests
     }
 
     [Fact]
-    public void Udp_OverLoopback_IfindexOne_SpecDstTheDestination()
+    public void Udp_OverLoopback_IfindexOfTheAddressesDevice_SpecDstTheDestination()
     {
         using var s = new TwoStacks();
         int rx = UdpTests.Bound(s.A, 0, 6000);
@@ -198,11 +198,30 @@ public class IpCmsgTests
         s.Pump();
         var (_, _, c1, _) = Recvmsg(s.A, rx, 256);
         var (_, _, c2, _) = Recvmsg(s.A, rx, 256);
-        Assert.Equal(Convert.ToHexString(Concat(Cm(IP_PKTINFO, Pktinfo(1, A, A)), Cm(IP_TTL, Int(64)), Cm(IP_TOS, [0]), Cm(IP_ORIGDSTADDR, SockaddrIn(A, 6000)))),
+        // To our own address: the device holding it (the output route's rt_iif), not lo, as Linux answers.
+        Assert.Equal(Convert.ToHexString(Concat(Cm(IP_PKTINFO, Pktinfo(2, A, A)), Cm(IP_TTL, Int(64)), Cm(IP_TOS, [0]), Cm(IP_ORIGDSTADDR, SockaddrIn(A, 6000)))),
             Convert.ToHexString(c1));
         uint lo = Ipv4Address.Loopback;
         Assert.Equal(Convert.ToHexString(Concat(Cm(IP_PKTINFO, Pktinfo(1, lo, lo)), Cm(IP_TTL, Int(64)), Cm(IP_TOS, [0]), Cm(IP_ORIGDSTADDR, SockaddrIn(lo, 6000)))),
             Convert.ToHexString(c2));
+    }
+
+    [Fact]
+    public void PingAndRaw_ToOurOwnAddress_PingKeepsLo_RawNamesTheAddressesDevice()
+    {
+        using var s = new TwoStacks();
+        var f = s.A.Files;
+        int p = SocketCalls.Socket(f, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP);
+        int r = SocketCalls.Socket(f, AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMP);
+        Assert.Equal(0, SocketCalls.Setsockopt(f, p, SOL_IP, IP_PKTINFO, 1));
+        Assert.Equal(0, SocketCalls.Setsockopt(f, r, SOL_IP, IP_PKTINFO, 1));
+        Assert.Equal(16, SocketCalls.Sendto(f, p, PingRawTests.EchoRequest(1, 1), 0, SockAddr.In(A, 0)));
+        s.Pump();
+        var expectedPing = Cm(IP_PKTINFO, Pktinfo(1, 0, A));
+        var expectedRaw = Cm(IP_PKTINFO, Pktinfo(2, A, A));
+        Assert.Equal(Convert.ToHexString(expectedPing), Convert.ToHexString(Recvmsg(s.A, p, 64).Control));
+        Assert.Equal(Convert.ToHexString(expectedRaw), Convert.ToHexString(Recvmsg(s.A, r, 64).Control)); // the request
+        Assert.Equal(Convert.ToHexString(expectedRaw), Convert.ToHexString(Recvmsg(s.A, r, 64).Control)); // the reply
     }
 
     [Fact]
