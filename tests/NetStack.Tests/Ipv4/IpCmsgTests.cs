@@ -391,6 +391,27 @@ public class IpCmsgTests
     }
 
     [Fact]
+    public async Task NetSocket_ReceiveMessageAsync_CancelledWithTheCallersToken_SocketStillUsable()
+    {
+        using var s = new TwoStacks();
+        using var rx = NetSocket.Udp(s.B);
+        rx.Bind(new IPEndPoint(IPAddress.Any, 6000));
+        rx.ReceiveTtl = true;
+        using var cts = new CancellationTokenSource();
+        var pending = rx.ReceiveMessageAsync(new byte[16], cts.Token);
+        Assert.False(pending.IsCompleted);
+        cts.Cancel();
+        var e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(cts.Token, e.CancellationToken);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => rx.ReceiveMessageAsync(new byte[16], cts.Token).AsTask()); // already cancelled: no attempt
+        using var tx = NetSocket.Udp(s.A);
+        tx.SendTo("x"u8, new IPEndPoint(IPAddress.Parse("10.9.0.2"), 6000));
+        s.Pump();
+        var r = await rx.ReceiveMessageAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((1, 64), (r.ReceivedBytes, r.Ttl));
+    }
+
+    [Fact]
     public void NetSocket_PingReceiveMessage_TtlForPing()
     {
         using var s = new TwoStacks();
