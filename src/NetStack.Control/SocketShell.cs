@@ -22,17 +22,28 @@ namespace NetStack.Control;
 /// <c>{"ret": -1, "errno": "ECONNREFUSED"}</c>. A request the shell refuses before any call is made gets
 /// <c>{"ret": -1, "error": "..."}</c>, plus <c>"errno": "EINVAL"</c> when a value is out of range (a port
 /// above 65535, a negative length, a sleep above <see cref="MaxSleepMs"/>).</para>
-/// Ops: socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, shutdown, close,
+/// Ops: socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, recvmsg, shutdown, close,
 /// setsockopt, getsockopt, getsockname, getpeername, poll, fcntl, ioctl (the request under
 /// "request", or "req"), sleep, reset (closes every descriptor this shell opened).
+/// <para>recvmsg takes "fd", "len", "flags" and "controllen" (the msg_control buffer, <see cref="DefaultControlLength"/>
+/// bytes unless given) and replies with "data", "addr" and "port" (when the protocol gives a sender),
+/// "flags" (msg_flags: MSG_TRUNC 32, MSG_CTRUNC 8), "controllen" (the bytes the control messages took)
+/// and "cmsg", a list such as <c>[{"level": "SOL_IP", "type": "IP_PKTINFO", "ifindex": 1, "spec_dst":
+/// "127.0.0.1", "addr": "127.0.0.1"}, {"level": "SOL_IP", "type": "IP_TTL", "value": 64}, {"level":
+/// "SOL_IP", "type": "IP_TOS", "value": 0}, {"level": "SOL_IP", "type": "IP_ORIGDSTADDR", "addr":
+/// "127.0.0.1", "port": 5000}]</c>; a message cut short (MSG_CTRUNC) or of another kind comes as
+/// its "len" (cmsg_len) and the "hex" of the data present.</para>
 /// </summary>
 public sealed class SocketShell : IDisposable
 {
     /// <summary>The longest <c>sleep</c> in milliseconds (one minute); a longer one is refused, not cut short.</summary>
     public const int MaxSleepMs = 60_000;
 
-    /// <summary>The largest buffer a request may ask for ("len" of recv, recvfrom, send, sendto, getsockopt): 16 MiB.</summary>
+    /// <summary>The largest buffer a request may ask for ("len" of recv, recvfrom, recvmsg, send, sendto, getsockopt; "controllen"): 16 MiB.</summary>
     public const int MaxBufferLength = 16 << 20;
+
+    /// <summary>The control buffer recvmsg passes when the request gives no "controllen": room for every SOL_IP message.</summary>
+    public const int DefaultControlLength = 256;
 
     /// <summary>TCP_CA_NAME_MAX: the length getsockopt(TCP_CONGESTION) reads when the request gives none.</summary>
     private const int TcpCaNameMax = 16;
@@ -52,6 +63,7 @@ public sealed class SocketShell : IDisposable
         ["recv"] = ["fd", "len", "flags"],
         ["sendto"] = ["fd", "data", "text", "len", "flags", "addr", "port", "family", "addrlen"],
         ["recvfrom"] = ["fd", "len", "flags"],
+        ["recvmsg"] = ["fd", "len", "flags", "controllen"],
         ["shutdown"] = ["fd", "how"],
         ["close"] = ["fd"],
         ["setsockopt"] = ["fd", "level", "name", "value", "optlen", "hex", "timeval", "linger"],
@@ -68,7 +80,7 @@ public sealed class SocketShell : IDisposable
     /// <summary>The ops the shell understands, in the order the help lists them.</summary>
     public static readonly string[] Ops =
     [
-        "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "shutdown", "close",
+        "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "recvmsg", "shutdown", "close",
         "setsockopt", "getsockopt", "getsockname", "getpeername", "poll", "fcntl", "ioctl", "sleep", "reset",
     ];
 
@@ -213,6 +225,21 @@ public sealed class SocketShell : IDisposable
                 if (n < 0) return r;
                 r["data"] = Convert.ToHexStringLower(buf, 0, Math.Min(n, buf.Length));
                 return from.Len == 0 ? r : WithAddr(r, from);
+            }
+            case "recvmsg":
+            {
+                var buf = new byte[Length(q, "len", 65536)];
+                var control = new byte[Length(q, "controllen", DefaultControlLength)];
+                var msg = new MsgHdr { HasName = true, Control = control };
+                int n = SocketCalls.Recvmsg(f, Fd(q), ref msg, buf, Num(q, "flags", "0"));
+                var r = Ret(n);
+                if (n < 0) return r;
+                r["data"] = Convert.ToHexStringLower(buf, 0, Math.Min(n, buf.Length));
+                if (msg.NameLen != 0) WithAddr(r, msg.Name);
+                r["flags"] = msg.Flags;
+                r["controllen"] = msg.ControlLen;
+                r["cmsg"] = Cmsgs(control.AsSpan(0, msg.ControlLen));
+                return r;
             }
             case "shutdown": return Ret(SocketCalls.Shutdown(f, Fd(q), Num(q, "how", null)));
             case "close":
@@ -370,6 +397,55 @@ public sealed class SocketShell : IDisposable
         r["port"] = a.Port;
         if (a.Family != AF_INET) r["family"] = (int)a.Family;
         return r;
+    }
+
+    /// <summary>
+    /// The control messages of a recvmsg as JSON: the SOL_IP ones decoded (IP_TTL and IP_TOS as
+    /// "value", IP_PKTINFO as "ifindex", "spec_dst", "addr", IP_ORIGDSTADDR as "addr", "port"), any
+    /// other or one cut short as "len" (cmsg_len) and "hex".
+    /// </summary>
+    public static JsonArray Cmsgs(ReadOnlySpan<byte> control)
+    {
+        var list = new JsonArray();
+        foreach (var c in Cmsg.Enumerate(control))
+        {
+            var d = c.Data;
+            var o = new JsonObject
+            {
+                ["level"] = c.Level switch { SOL_IP => "SOL_IP", SOL_SOCKET => "SOL_SOCKET", _ => c.Level },
+                ["type"] = c.Level != SOL_IP ? c.Type : c.Type switch
+                {
+                    IP_TOS => "IP_TOS", IP_TTL => "IP_TTL", IP_PKTINFO => "IP_PKTINFO", IP_ORIGDSTADDR => "IP_ORIGDSTADDR",
+                    _ => (JsonNode)c.Type,
+                },
+            };
+            int whole = c.Level != SOL_IP ? -1 : c.Type switch
+            {
+                IP_TTL => sizeof(int), IP_TOS => 1, IP_PKTINFO => InPktinfoSize, IP_ORIGDSTADDR => SockaddrInSize, _ => -1,
+            };
+            if (whole < 0 || c.Length != Cmsg.Len(whole) || d.Length != whole)
+            {
+                o["len"] = c.Length;
+                o["hex"] = Convert.ToHexStringLower(d);
+            }
+            else if (c.Type == IP_TTL) o["value"] = BinaryPrimitives.ReadInt32LittleEndian(d);
+            else if (c.Type == IP_TOS) o["value"] = (int)d[0];
+            else if (c.Type == IP_PKTINFO)
+            {
+                o["ifindex"] = BinaryPrimitives.ReadInt32LittleEndian(d);
+                o["spec_dst"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(d[4..]));
+                o["addr"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(d[8..]));
+            }
+            else
+            {
+                o["addr"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(d[4..]));
+                o["port"] = BinaryPrimitives.ReadUInt16BigEndian(d[2..]);
+                ushort family = BinaryPrimitives.ReadUInt16LittleEndian(d);
+                if (family != AF_INET) o["family"] = family;
+            }
+            list.Add(o);
+        }
+        return list;
     }
 
     private static string? Str(JsonObject q, string key) =>

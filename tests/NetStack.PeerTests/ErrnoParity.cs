@@ -174,7 +174,7 @@ public class ErrnoParityFixture : IDisposable
 /// </summary>
 public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper output) : IClassFixture<ErrnoParityFixture>
 {
-    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family"];
+    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family", "flags", "controllen", "cmsg"];
 
     [PeerTheory]
     [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]
@@ -237,6 +237,15 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
             if (k == "ret" && op is "socket" or "accept" && int.Parse(s) >= 0) s = "fd";
             if (k == "addr" && back.TryGetValue(s, out var symbol)) s = symbol;
             if (k == "port" && int.Parse(s) is >= 32768 and <= 60999) s = "ephemeral";
+            if (k == "cmsg" && v is JsonArray cmsgs)
+            {
+                // The addresses inside control messages (IP_PKTINFO, IP_ORIGDSTADDR) by their symbols too.
+                var c = (JsonArray)cmsgs.DeepClone();
+                foreach (var m in c.OfType<JsonObject>())
+                    foreach (var field in new[] { "addr", "spec_dst" })
+                        if (m[field] is JsonValue a && back.TryGetValue(a.ToString(), out var sym)) m[field] = sym;
+                s = c.ToJsonString();
+            }
             d[k] = s;
         }
         return d;

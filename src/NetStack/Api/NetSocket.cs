@@ -208,6 +208,82 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         return n;
     }
 
+    /// <summary>
+    /// The control buffer <see cref="ReceiveMessage(Span{byte}, int)"/> passes: room for every SOL_IP
+    /// message the stack sends (IP_PKTINFO 32 bytes, IP_TTL 24, IP_TOS 24, IP_ORIGDSTADDR 32), on the stack.
+    /// </summary>
+    private const int ControlBufferSize = 128;
+
+    /// <summary>recvmsg(2): the datagram, its sender and the control messages the socket asked for (<see cref="ReceiveTtl"/>...).</summary>
+    public NetReceiveMessageResult ReceiveMessage(Span<byte> buffer) => ReceiveMessage(buffer, 0);
+
+    /// <summary>
+    /// recvmsg(2) with Linux's MSG_* flags, blocking unless the socket is non-blocking: the byte count,
+    /// msg_flags, the sender, and the SOL_IP control messages the options asked for: the TTL
+    /// (<see cref="ReceiveTtl"/>), the TOS byte (<see cref="ReceiveTos"/>), the arrival interface and
+    /// addresses (<see cref="ReceivePacketInformation"/>), the original destination
+    /// (<see cref="ReceiveOriginalDestination"/>). As <see cref="Socket.ReceiveMessageFrom(Span{byte}, ref SocketFlags, ref EndPoint, out IPPacketInformation)"/>
+    /// does for .NET's sockets, with the kernel's messages as they are. Allocates nothing while the
+    /// sender stays the same.
+    /// <code>
+    /// ping.ReceiveTtl = true;
+    /// var r = ping.ReceiveMessage(reply);
+    /// Console.WriteLine($"{r.ReceivedBytes} bytes from {r.RemoteEndPoint?.Address}: ttl={r.Ttl}");
+    /// </code>
+    /// </summary>
+    /// <param name="buffer">Where the data goes; a longer datagram is cut (MSG_TRUNC in <see cref="NetReceiveMessageResult.MessageFlags"/>).</param>
+    /// <param name="flags">MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC...</param>
+    public NetReceiveMessageResult ReceiveMessage(Span<byte> buffer, int flags)
+    {
+        Span<byte> control = stackalloc byte[ControlBufferSize];
+        var msg = new MsgHdr { HasName = true, Control = control };
+        int n = Check(SocketCalls.Recvmsg(Files, FdOrThrow, ref msg, buffer, flags), "recvmsg");
+        return NetReceiveMessageResult.Create(n, msg.Flags, msg.NameLen == 0 ? null : FromEndPoint(msg.Name), control[..msg.ControlLen]);
+    }
+
+    /// <summary>recvmsg(2) without blocking a thread: <see cref="ReceiveMessage(Span{byte}, int)"/>'s result.</summary>
+    public ValueTask<NetReceiveMessageResult> ReceiveMessageAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ReceiveMessageAsync(buffer, 0, cancellationToken);
+
+    /// <summary>recvmsg(2) with Linux's MSG_* flags without blocking a thread (MSG_DONTWAIT: fail with EAGAIN instead of waiting).</summary>
+    public ValueTask<NetReceiveMessageResult> ReceiveMessageAsync(Memory<byte> buffer, int flags, CancellationToken cancellationToken = default)
+    {
+        int fd = FdOrThrow;
+        if (TryReceiveMessage(fd, buffer, flags, out int r, out var result, out var wait, cancellationToken))
+            return r >= 0 ? new ValueTask<NetReceiveMessageResult>(result) : ValueTask.FromException<NetReceiveMessageResult>(Error(r, "recvmsg"));
+        return ReceiveMessageSlowAsync(fd, buffer, flags, wait, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<NetReceiveMessageResult> ReceiveMessageSlowAsync(int fd, Memory<byte> buffer, int flags, ValueTask<int> wait, CancellationToken ct)
+    {
+        while (true)
+        {
+            await wait.ConfigureAwait(false);
+            if (TryReceiveMessage(fd, buffer, flags, out int r, out var result, out wait, ct))
+                return r >= 0 ? result : throw Error(r, "recvmsg");
+        }
+    }
+
+    /// <summary>One non-blocking recvmsg under the stack lock, as <see cref="TryOnce"/> (whose waiting rules it shares).</summary>
+    private bool TryReceiveMessage(int fd, Memory<byte> buffer, int flags, out int r, out NetReceiveMessageResult result, out ValueTask<int> wait, CancellationToken ct)
+    {
+        result = default;
+        if (Cancelled(ct, out r, out wait)) return false;
+        Span<byte> control = stackalloc byte[ControlBufferSize];
+        var msg = new MsgHdr { HasName = true, Control = control };
+        bool done;
+        lock (Net.SyncRoot)
+        {
+            if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
+            r = SocketCalls.Recvmsg(Files, fd, ref msg, buffer.Span, flags | MSG_DONTWAIT);
+            done = Done(ref r, fd, flags, write: false, ct, ref wait);
+        }
+        if (done && r >= 0)
+            result = NetReceiveMessageResult.Create(r, msg.Flags, msg.NameLen == 0 ? null : FromEndPoint(msg.Name), control[..msg.ControlLen]);
+        return done;
+    }
+
     /// <summary>send(2) without blocking a thread.</summary>
     public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
         RunAsync(Op.Send, default, buffer, 0, default, "send", cancellationToken);
@@ -329,8 +405,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         out int r, out SockAddr from, out ValueTask<int> wait, CancellationToken ct)
     {
         from = default;
-        wait = default;
-        if (ct.IsCancellationRequested) { r = int.MinValue; wait = ValueTask.FromCanceled<int>(ct); return false; }
+        if (Cancelled(ct, out r, out wait)) return false;
         lock (Net.SyncRoot)
         {
             if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
@@ -342,13 +417,31 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
                 Op.RecvFrom => SocketCalls.Recvfrom(Files, fd, rbuf.Span, flags | MSG_DONTWAIT, out from),
                 _ => SocketCalls.Accept4(Files, fd, out from, 0, forceNonblock: true),
             };
-            // A caller's own MSG_DONTWAIT means "do not wait" for the async call too.
-            if (r != -Errno.EAGAIN || (flags & MSG_DONTWAIT) != 0) return true;
-            var sk = Files.Lookup(fd)?.Sk;
-            if (sk is null) { r = -Errno.EBADF; return true; }
-            wait = (op is Op.Send or Op.SendTo ? sk.WriteWaiter : sk.ReadWaiter).Arm(ct);
-            return false;
+            return Done(ref r, fd, flags, write: op is Op.Send or Op.SendTo, ct, ref wait);
         }
+    }
+
+    /// <summary>A cancelled call does not try: false, with a <paramref name="wait"/> that throws the caller's token.</summary>
+    private static bool Cancelled(CancellationToken ct, out int r, out ValueTask<int> wait)
+    {
+        r = int.MinValue;
+        wait = ct.IsCancellationRequested ? ValueTask.FromCanceled<int>(ct) : default;
+        return ct.IsCancellationRequested;
+    }
+
+    /// <summary>
+    /// Under the stack lock, after a non-blocking attempt that answered <paramref name="r"/>: true when
+    /// the call is over (with its result in <paramref name="r"/>); false with <paramref name="wait"/>
+    /// armed on the socket's read or write waiter.
+    /// </summary>
+    private bool Done(ref int r, int fd, int flags, bool write, CancellationToken ct, ref ValueTask<int> wait)
+    {
+        // A caller's own MSG_DONTWAIT means "do not wait" for the async call too.
+        if (r != -Errno.EAGAIN || (flags & MSG_DONTWAIT) != 0) return true;
+        var sk = Files.Lookup(fd)?.Sk;
+        if (sk is null) { r = -Errno.EBADF; return true; }
+        wait = (write ? sk.WriteWaiter : sk.ReadWaiter).Arm(ct);
+        return false;
     }
 
     private ValueTask<int> RunAsync(Op op, Memory<byte> rbuf, ReadOnlyMemory<byte> sbuf, int flags, SockAddr to, string what, CancellationToken ct)
@@ -507,6 +600,38 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     {
         get => (short)GetOption(IPPROTO_IP, IP_TTL);
         set => SetOption(IPPROTO_IP, IP_TTL, value);
+    }
+
+    /// <summary>IP_RECVTTL: <see cref="ReceiveMessage(Span{byte}, int)"/> reports each datagram's TTL (<see cref="NetReceiveMessageResult.Ttl"/>).</summary>
+    public bool ReceiveTtl
+    {
+        get => GetFlag(IPPROTO_IP, IP_RECVTTL);
+        set => SetFlag(IPPROTO_IP, IP_RECVTTL, value);
+    }
+
+    /// <summary>IP_RECVTOS: <see cref="ReceiveMessage(Span{byte}, int)"/> reports each datagram's TOS byte (<see cref="NetReceiveMessageResult.Tos"/>).</summary>
+    public bool ReceiveTos
+    {
+        get => GetFlag(IPPROTO_IP, IP_RECVTOS);
+        set => SetFlag(IPPROTO_IP, IP_RECVTOS, value);
+    }
+
+    /// <summary>
+    /// IP_PKTINFO (.NET's <see cref="SocketOptionName.PacketInformation"/>): <see cref="ReceiveMessage(Span{byte}, int)"/>
+    /// reports each datagram's interface and addresses (<see cref="NetReceiveMessageResult.PacketInformation"/>).
+    /// UDP and raw sockets note them when a datagram is queued, so turn it on before datagrams arrive.
+    /// </summary>
+    public bool ReceivePacketInformation
+    {
+        get => GetFlag(IPPROTO_IP, IP_PKTINFO);
+        set => SetFlag(IPPROTO_IP, IP_PKTINFO, value);
+    }
+
+    /// <summary>IP_RECVORIGDSTADDR: <see cref="ReceiveMessage(Span{byte}, int)"/> reports each datagram's destination address and port (<see cref="NetReceiveMessageResult.OriginalDestination"/>).</summary>
+    public bool ReceiveOriginalDestination
+    {
+        get => GetFlag(IPPROTO_IP, IP_RECVORIGDSTADDR);
+        set => SetFlag(IPPROTO_IP, IP_RECVORIGDSTADDR, value);
     }
 
     /// <summary>SO_LINGER: whether and how long close() waits for unsent data (0 seconds: close sends RST).</summary>

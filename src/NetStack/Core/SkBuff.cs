@@ -21,6 +21,21 @@ internal struct TcpSkbCb
 }
 
 /// <summary>
+/// The IP layer's receive facts in skb->cb, as the socket layer reads them at recvmsg time: the
+/// interface the packet arrived on (IPCB(skb)->iif, set by ip_rcv) and, in the same bytes,
+/// PKTINFO_SKB_CB(skb)'s ipi_ifindex and ipi_spec_dst, which ipv4_pktinfo_prepare rewrites when a
+/// datagram is queued on a socket.
+/// <remarks>Mirrors include/net/ip.h: struct inet_skb_parm (iif, then opt.faddr) read as struct in_pktinfo by PKTINFO_SKB_CB().</remarks>
+/// </summary>
+internal struct InetSkbParm
+{
+    /// <summary>iif, read as ipi_ifindex.</summary>
+    public int Iif;
+    /// <summary>ipi_spec_dst, host order (the bytes of opt.faddr: 0 for a packet without IP options until ipv4_pktinfo_prepare writes it).</summary>
+    public uint SpecDst;
+}
+
+/// <summary>
 /// A packet buffer over a pooled, pinned array, with the kernel's four offsets:
 /// Head (always 0) &lt;= Data &lt;= Tail &lt;= End.
 /// <remarks>Mirrors include/linux/skbuff.h: struct sk_buff, skb_reserve/skb_push/skb_pull/skb_put/skb_trim.</remarks>
@@ -62,6 +77,8 @@ public sealed class SkBuff
     public Sock? Sk;
     /// <summary>Control block for TCP (skb->cb as TCP_SKB_CB).</summary>
     internal TcpSkbCb Cb;
+    /// <summary>Control block for IPv4 receive (skb->cb as IPCB / PKTINFO_SKB_CB).</summary>
+    internal InetSkbParm Ipcb;
     /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>
     public uint Saddr, Daddr;
     /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>
@@ -104,6 +121,7 @@ public sealed class SkBuff
         PktType = 0;
         Sk = null;
         Cb = default;
+        Ipcb = default;
         Saddr = Daddr = 0;
         CsumVerified = false;
         RouteBroadcast = false;

@@ -124,6 +124,7 @@ internal static class Icmp
         var msg = reply.Put(IcmpHeader.Length + 12);
         var req = skb.DataSpan;
         req[..(IcmpHeader.Length + 4)].CopyTo(msg);
+        byte tos = skb.Buffer[skb.NetworkHeader + 1]; // icmp_reply(): ipc.tos = ip_hdr(skb)->tos
         skb.Free();
         // inet_current_timestamp(): wall-clock ms since midnight UT, the only wall-clock read in
         // the stack (an ICMP timestamp is defined against UT, not against the stack's clock).
@@ -136,11 +137,11 @@ internal static class Icmp
         h.FillChecksum();
         net.Mib.Icmp[IcmpMib.OutMsgs]++;
         net.Mib.Icmp[IcmpMib.OutTimestampReps]++;
-        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, df: false);
         return Dev.NetRxSuccess;
     }
 
-    /// <summary>Answers an echo request with the same identifier, sequence and data.</summary>
+    /// <summary>Answers an echo request with the same identifier, sequence, data and TOS byte.</summary>
     /// <remarks>Mirrors icmp_echo() -> icmp_reply().</remarks>
     private static int IcmpEcho(NetNamespace net, SkBuff skb)
     {
@@ -163,6 +164,7 @@ internal static class Icmp
         if (len > reply.Tailroom) { reply.Free(); return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid); }
         var msg = reply.Put(len);
         skb.DataSpan.CopyTo(msg);
+        byte tos = skb.Buffer[skb.NetworkHeader + 1]; // icmp_reply(): ipc.tos = ip_hdr(skb)->tos
         skb.Free();
         var h = IcmpHeader.Create(msg);
         h.Type = IcmpType.EchoReply;
@@ -171,8 +173,8 @@ internal static class Icmp
         var mib = net.Mib.Icmp;
         mib[IcmpMib.OutMsgs]++;
         mib[IcmpMib.OutEchoReps]++;
-        // icmp_reply(): the icmp socket has pmtudisc = IP_PMTUDISC_DONT, so DF is clear.
-        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, 0, df: false);
+        // icmp_reply(): the request's TOS byte; the icmp socket has pmtudisc = IP_PMTUDISC_DONT, so DF is clear.
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, df: false);
         return Dev.NetRxSuccess;
     }
 

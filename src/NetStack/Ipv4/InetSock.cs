@@ -54,6 +54,11 @@ public class InetSock : Sock
     public bool McAll = true;
     /// <summary>rcv_tos.</summary>
     public byte RcvTos;
+    /// <summary>
+    /// cmsg_flags: which SOL_IP control messages recvmsg returns (the IP_CMSG_* bits of
+    /// <see cref="IpSockglue"/>: IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR).
+    /// </summary>
+    internal int CmsgFlags;
 
     /// <summary>The next hop cache (sk_dst_cache): valid while <see cref="DstValid"/>.</summary>
     public Rtable Dst;

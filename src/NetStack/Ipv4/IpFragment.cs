@@ -154,6 +154,7 @@ internal static class IpFragment
         for (var f = q.Fragments.First; f is not null; f = f.Next)
             f.DataSpan.CopyTo(dst[(ihl + (int)f.Cb.Seq)..]);
         skb.Dev = first.Dev;
+        skb.Ipcb = first.Ipcb;
         skb.PktType = first.PktType;
         skb.RouteBroadcast = first.RouteBroadcast;
         skb.Protocol = first.Protocol;

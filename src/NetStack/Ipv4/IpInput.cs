@@ -53,6 +53,8 @@ internal static class IpInput
         // pskb_trim_rcsum(): drop Ethernet padding beyond tot_len.
         skb.Trim(iph.TotalLength);
         skb.NetworkHeader = skb.Data;
+        // Remove any debris in the socket control block.
+        skb.Ipcb = new InetSkbParm { Iif = dev.IfIndex };
         uint saddr = iph.Source, daddr = iph.Destination;
         skb.Saddr = saddr;
         skb.Daddr = daddr;

@@ -239,7 +239,7 @@ internal static class Ping
         return len;
     }
 
-    /// <summary>Receives an echo reply: the ICMP header and data, the sender in msg.Name (port 0).</summary>
+    /// <summary>Receives an echo reply: the ICMP header and data, the sender in msg.Name (port 0), the SOL_IP control messages asked for in msg.Control.</summary>
     /// <remarks>Mirrors net/ipv4/ping.c: ping_recvmsg().</remarks>
     public static int PingRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
@@ -259,6 +259,9 @@ internal static class Ping
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);
             msg.NameLen = SockaddrInSize;
         }
+        // ip_cmsg_recv(): ping_rcv() never ran ipv4_pktinfo_prepare(), so IP_PKTINFO reports the
+        // arrival interface ip_rcv() noted and a spec_dst of 0.0.0.0, as Linux does.
+        if (((InetSock)sk).CmsgFlags != 0) IpSockglue.IpCmsgRecv(ref msg, (InetSock)sk, skb);
         if ((flags & MSG_PEEK) == 0) sk.SkbFreeDatagram(skb); // skb_free_datagram()
         return copied;
     }

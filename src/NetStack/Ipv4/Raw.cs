@@ -154,6 +154,7 @@ internal static class Raw
             if (clone is null) { sk.Drops++; continue; }
             // raw_rcv(): push the IP header back; the raw socket gets the whole datagram.
             clone.Data = clone.NetworkHeader;
+            IpSockglue.Ipv4PktinfoPrepare(sk, clone); // raw_rcv_skb()
             if (sk.SockQueueRcvSkb(clone) < 0) net.KfreeSkbReason(clone, SkbDropReason.SocketRcvBuff);
         }
         return delivered;
@@ -335,7 +336,7 @@ internal static class Raw
         }
     }
 
-    /// <summary>Receives a whole IP datagram; the sender in msg.Name (port 0).</summary>
+    /// <summary>Receives a whole IP datagram; the sender in msg.Name (port 0), the SOL_IP control messages asked for in msg.Control.</summary>
     /// <remarks>Mirrors net/ipv4/raw.c: raw_recvmsg().</remarks>
     public static int RawRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
@@ -355,6 +356,7 @@ internal static class Raw
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);
             msg.NameLen = SockaddrInSize;
         }
+        if (((InetSock)sk).CmsgFlags != 0) IpSockglue.IpCmsgRecv(ref msg, (InetSock)sk, skb);
         if ((flags & MSG_TRUNC) != 0) copied = skb.Len;
         if ((flags & MSG_PEEK) == 0) sk.SkbFreeDatagram(skb);
         return copied;

@@ -241,6 +241,29 @@ public static class Route
     }
 
     /// <summary>
+    /// The address a reply to a received packet would come from (in_pktinfo's ipi_spec_dst): the
+    /// packet's destination when it was addressed to this host; for a broadcast, the preferred source
+    /// of the route back to the sender (or the arrival device's address when no route or no sender).
+    /// Looks routes up without counting anything.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/fib_frontend.c: fib_compute_spec_dst() (fib_lookup from lo, fib_result_prefsrc(), inet_select_addr()).</remarks>
+    internal static uint FibComputeSpecDst(NetNamespace net, SkBuff skb)
+    {
+        var iph = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader));
+        if (!skb.RouteBroadcast) return iph.Destination; // (rt_flags & (BROADCAST|MULTICAST|LOCAL)) == LOCAL
+        uint saddr = iph.Source;
+        var dev = skb.Dev!;
+        if (!Ipv4Address.IsZeroNet(saddr))
+        {
+            // The local table first: a local address is its own route's preferred source.
+            if (net.IsLocalAddress(saddr)) return saddr;
+            var fib = net.Ipv4.Fib.Lookup(saddr);
+            if (fib is not null) return fib.PrefSrc != 0 ? fib.PrefSrc : InetAddress.InetSelectAddr(fib.Dev, fib.Gateway);
+        }
+        return InetAddress.InetSelectAddr(dev, saddr);
+    }
+
+    /// <summary>
     /// Classifies a received packet's destination: ours (Local), a broadcast, a multicast, or
     /// somebody else's (Unreachable: this host does not forward).
     /// </summary>

@@ -342,7 +342,8 @@ internal static class Udp
 
     /// <summary>
     /// Receives one datagram: the copied length (or the whole datagram's with MSG_TRUNC), the
-    /// sender in msg.Name, MSG_TRUNC in msg.Flags when the buffer was short.
+    /// sender in msg.Name, MSG_TRUNC in msg.Flags when the buffer was short, and the SOL_IP control
+    /// messages the socket asked for in msg.Control.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_recvmsg().</remarks>
     public static int UdpRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
@@ -366,6 +367,7 @@ internal static class Udp
             msg.Name = new SockAddr(AF_INET, skb.Saddr, BinaryPrimitives.ReadUInt16BigEndian(skb.Buffer.AsSpan(skb.TransportHeader)));
             msg.NameLen = SockaddrInSize;
         }
+        if (((InetSock)sk).CmsgFlags != 0) IpSockglue.IpCmsgRecv(ref msg, (InetSock)sk, skb);
         err = copied;
         if ((flags & MSG_TRUNC) != 0) err = ulen;
         if (!peeking) sk.SkbFreeDatagram(skb); // skb_consume_udp()
@@ -511,6 +513,7 @@ internal static class Udp
         n.Data = skb.Data;
         n.Tail = skb.Tail;
         n.Dev = skb.Dev;
+        n.Ipcb = skb.Ipcb; // skb->cb travels with the clone
         n.Protocol = skb.Protocol;
         n.MacHeader = skb.MacHeader;
         n.NetworkHeader = skb.NetworkHeader;
@@ -524,11 +527,12 @@ internal static class Udp
     }
 
     /// <summary>Pulls the UDP header and queues the datagram, charging the receive buffer.</summary>
-    /// <remarks>Mirrors net/ipv4/udp.c: udp_unicast_rcv_skb() -> udp_queue_rcv_one_skb() -> __udp_queue_rcv_skb() -> __udp_enqueue_schedule_skb().</remarks>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_unicast_rcv_skb() -> udp_queue_rcv_one_skb() (ipv4_pktinfo_prepare()) -> __udp_queue_rcv_skb() -> __udp_enqueue_schedule_skb().</remarks>
     private static int UdpUnicastRcvSkb(InetSock sk, SkBuff skb)
     {
         var net = sk.Net;
         skb.Pull(UdpHeader.Length); // udp_csum_pull_header()
+        IpSockglue.Ipv4PktinfoPrepare(sk, skb);
         int rmem = sk.RmemAlloc, rcvbuf = sk.RcvBuf, size = Sock.SkbTruesize(skb);
         // Immediately drop when the receive queue is full; always allow at least one packet for a small buffer.
         if (rmem + size > rcvbuf && (rcvbuf > int.MaxValue >> 1 || rmem > rcvbuf))

@@ -378,8 +378,13 @@ public static class SocketCalls
         }
     }
 
-    /// <summary>recvmsg(2) with one iovec: msg.Name receives the source, msg.Flags the MSG_TRUNC... result flags.</summary>
-    /// <remarks>Mirrors net/socket.c: __sys_recvmsg() -> ___sys_recvmsg().</remarks>
+    /// <summary>
+    /// recvmsg(2) with one iovec: msg.Name receives the source (when msg.HasName), msg.Control the
+    /// control messages (ancillary data) the socket asked for, with msg.ControlLen the bytes they
+    /// took (msg_controllen on return), and msg.Flags the result flags (MSG_TRUNC, MSG_CTRUNC when
+    /// msg.Control was too small, and MSG_CMSG_CLOEXEC echoed from <paramref name="flags"/>).
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: __sys_recvmsg() -> ___sys_recvmsg() -> ____sys_recvmsg().</remarks>
     public static int Recvmsg(FdTable files, int fd, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         if ((flags & MSG_CMSG_COMPAT) != 0) return -Errno.EINVAL;
@@ -387,7 +392,8 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            msg.Flags = 0;
+            msg.ControlLen = 0; // cmsg_ptr
+            msg.Flags = flags & MSG_CMSG_CLOEXEC;
             msg.NameLen = 0;
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
             int err = SockRecvmsg(sock, ref msg, buf, flags);

@@ -48,11 +48,13 @@ public struct SockAddr
 }
 
 /// <summary>
-/// The message header passed through sendmsg/recvmsg: the peer address (msg_name), and flags.
-/// The data travels beside it as a span (one iovec), so the header stays a plain value.
-/// <remarks>Mirrors include/linux/socket.h: struct msghdr (msg_name, msg_namelen, msg_flags).</remarks>
+/// The message header passed through sendmsg/recvmsg: the peer address (msg_name), the control
+/// buffer for ancillary data (msg_control), and flags. The data travels beside it as a span (one
+/// iovec). A ref struct, since the control buffer is the caller's span (stack memory, so receiving
+/// control messages allocates nothing).
+/// <remarks>Mirrors include/linux/socket.h: struct msghdr (msg_name, msg_namelen, msg_control, msg_controllen, msg_flags).</remarks>
 /// </summary>
-public struct MsgHdr
+public ref struct MsgHdr
 {
     /// <summary>msg_name: the destination on send, the source on receive.</summary>
     public SockAddr Name;
@@ -62,4 +64,15 @@ public struct MsgHdr
     public int NameLen;
     /// <summary>msg_flags: the send flags on send (as __sys_sendto sets them), MSG_TRUNC/MSG_CTRUNC... on receive.</summary>
     public int Flags;
+    /// <summary>
+    /// msg_control on receive: the caller's buffer for control messages (empty: msg_control == NULL).
+    /// <see cref="Core.Scm.PutCmsg"/> writes them in order from its start. Not read on send
+    /// (ip_cmsg_send is not modelled).
+    /// </summary>
+    public Span<byte> Control;
+    /// <summary>
+    /// How many bytes of <see cref="Control"/> the control messages took: the kernel's advance of
+    /// msg_control, which recvmsg(2) reports back as msg_controllen. 0 before the call.
+    /// </summary>
+    public int ControlLen;
 }

@@ -49,8 +49,9 @@ public static class SocketConstants
     public const int SO_RCVTIMEO_OLD = 20, SO_SNDTIMEO_OLD = 21;
 
     // SOL_IP options (include/uapi/linux/in.h).
-    public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
-        IP_MTU = 14, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+    public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_PKTINFO = 8, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
+        IP_RECVTTL = 12, IP_RECVTOS = 13, IP_MTU = 14, IP_ORIGDSTADDR = 20, IP_RECVORIGDSTADDR = IP_ORIGDSTADDR,
+        IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
     public const int IP_PMTUDISC_DONT = 0, IP_PMTUDISC_WANT = 1, IP_PMTUDISC_DO = 2, IP_PMTUDISC_PROBE = 3;
 
     // SOL_RAW options.
@@ -81,6 +82,8 @@ public static class SocketConstants
 
     /// <summary>sizeof(struct sockaddr_in), sizeof(sa_family_t), sizeof(struct sockaddr_storage).</summary>
     public const int SockaddrInSize = 16, SaFamilySize = 2, SockaddrStorageSize = 128;
+    /// <summary>sizeof(struct in_pktinfo): ipi_ifindex, ipi_spec_dst, ipi_addr (include/uapi/linux/in.h).</summary>
+    public const int InPktinfoSize = 12;
 
     /// <summary>
     /// Looks a constant up by its Linux name ("SOCK_DGRAM", "MSG_PEEK"), for the repl and the

@@ -36,6 +36,59 @@ for name, res, args in [
     f.restype = res
     f.argtypes = args
 
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class Msghdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint),
+                ("msg_iov", ctypes.POINTER(Iovec)), ("msg_iovlen", ctypes.c_size_t),
+                ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
+                ("msg_flags", ctypes.c_int)]
+
+
+libc.recvmsg.restype = ctypes.c_ssize_t
+libc.recvmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Msghdr), ctypes.c_int]
+
+# SOL_IP control messages: type -> (name, data size); the walk and the JSON match SocketShell.Cmsgs.
+IP_CMSGS = {1: ("IP_TOS", 1), 2: ("IP_TTL", 4), 8: ("IP_PKTINFO", 12), 20: ("IP_ORIGDSTADDR", 16)}
+
+
+def cmsgs(buf, n):
+    out = []
+    off = 0
+    while off + 16 <= n:
+        ln, level, typ = struct.unpack_from("=Qii", buf, off)
+        if ln < 16:
+            break
+        avail = n - off
+        length = min(ln, avail)
+        d = bytes(buf[off + 16:off + length])
+        o = {"level": {0: "SOL_IP", 1: "SOL_SOCKET"}.get(level, level)}
+        name, whole = IP_CMSGS.get(typ, (typ, -1)) if level == 0 else (typ, -1)
+        o["type"] = name
+        if whole < 0 or ln != 16 + whole or len(d) != whole:
+            o["len"] = ln
+            o["hex"] = d.hex()
+        elif typ == 2:
+            o["value"] = struct.unpack("=i", d)[0]
+        elif typ == 1:
+            o["value"] = d[0]
+        elif typ == 8:
+            o["ifindex"] = struct.unpack_from("=i", d, 0)[0]
+            o["spec_dst"] = socket.inet_ntoa(d[4:8])
+            o["addr"] = socket.inet_ntoa(d[8:12])
+        else:
+            o["addr"] = socket.inet_ntoa(d[4:8])
+            o["port"] = struct.unpack_from("!H", d, 2)[0]
+            family = struct.unpack_from("=H", d, 0)[0]
+            if family != socket.AF_INET:
+                o["family"] = family
+        out.append(o)
+        off = n if ln > avail else off + ((length + 7) & ~7)
+    return out
+
 ERRNO_NAMES = {v: k for k, v in sorted(E.__dict__.items(), key=lambda kv: kv[0], reverse=True)
                if k.startswith("E") and isinstance(v, int)}
 ERRNO_NAMES[E.EAGAIN] = "EAGAIN"
@@ -135,6 +188,25 @@ def run(q):
         d = {"data": bytes(buf[:min(r, size)]).hex()}
         if ln.value:
             d.update(parse_sockaddr(abuf, ln.value))
+        return ret(r, **d)
+    if op == "recvmsg":
+        size = int(q.get("len", 65536))
+        controllen = int(q.get("controllen", 256))
+        buf = ctypes.create_string_buffer(max(size, 1))
+        abuf = ctypes.create_string_buffer(128)
+        cbuf = ctypes.create_string_buffer(max(controllen, 1))
+        iov = Iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+        m = Msghdr(ctypes.cast(abuf, ctypes.c_void_p), 128, ctypes.pointer(iov), 1,
+                   ctypes.cast(cbuf, ctypes.c_void_p) if controllen else None, controllen, 0)
+        r = libc.recvmsg(fd_of(q), ctypes.byref(m), int(q.get("flags", 0)))
+        if r < 0:
+            return ret(r)
+        d = {"data": bytes(buf[:min(r, size)]).hex()}
+        if m.msg_namelen:
+            d.update(parse_sockaddr(abuf, m.msg_namelen))
+        d["flags"] = m.msg_flags
+        d["controllen"] = m.msg_controllen
+        d["cmsg"] = cmsgs(cbuf, m.msg_controllen)
         return ret(r, **d)
     if op == "shutdown":
         return ret(libc.shutdown(fd_of(q), int(q["how"])))

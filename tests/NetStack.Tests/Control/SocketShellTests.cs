@@ -54,6 +54,9 @@ public class SocketShellTests
     [Theory]
     [InlineData("{\"op\":\"recv\",\"fd\":3,\"len\":-1}", "\"len\"")]
     [InlineData("{\"op\":\"recvfrom\",\"fd\":3,\"len\":-1}", "\"len\"")]
+    [InlineData("{\"op\":\"recvmsg\",\"fd\":3,\"len\":-1}", "\"len\"")]
+    [InlineData("{\"op\":\"recvmsg\",\"fd\":3,\"controllen\":-1}", "\"controllen\"")]
+    [InlineData("{\"op\":\"recvmsg\",\"fd\":3,\"control\":64}", "\"control\"")]
     [InlineData("{\"op\":\"send\",\"fd\":3,\"len\":-1}", "\"len\"")]
     [InlineData("{\"op\":\"sleep\",\"ms\":-5}", "\"ms\"")]
     [InlineData("{\"op\":\"recv\",\"fd\":3,\"len\":1.5}", "\"len\"")]
@@ -68,6 +71,39 @@ public class SocketShellTests
         Assert.Equal(3, (int)Run(shell, "{\"op\":\"socket\",\"type\":\"SOCK_DGRAM|SOCK_NONBLOCK\"}")["ret"]!);
         AssertRefused(Run(shell, line), mentions);
         Assert.Equal(0, (int)Run(shell, "{\"op\":\"close\",\"fd\":3}")["ret"]!);
+    }
+
+    [Fact]
+    public void Recvmsg_RepliesMsgFlagsControllenAndTheControlMessages()
+    {
+        using var net = new NetNamespace("t");
+        net.Start();
+        using var shell = new SocketShell(net.Files);
+        string[] setup =
+        [
+            "{\"op\":\"socket\",\"type\":\"SOCK_DGRAM|SOCK_NONBLOCK\",\"as\":\"u\"}",
+            "{\"op\":\"bind\",\"fd\":\"u\",\"addr\":\"127.0.0.1\",\"port\":5000}",
+            "{\"op\":\"setsockopt\",\"fd\":\"u\",\"level\":\"SOL_IP\",\"name\":\"IP_PKTINFO\",\"value\":1}",
+            "{\"op\":\"setsockopt\",\"fd\":\"u\",\"level\":0,\"name\":12,\"value\":1}",
+            "{\"op\":\"setsockopt\",\"fd\":\"u\",\"level\":\"SOL_IP\",\"name\":\"IP_RECVTOS\",\"value\":1}",
+            "{\"op\":\"setsockopt\",\"fd\":\"u\",\"level\":\"SOL_IP\",\"name\":\"IP_RECVORIGDSTADDR\",\"value\":1}",
+            "{\"op\":\"sendto\",\"fd\":\"u\",\"text\":\"hi\",\"addr\":\"127.0.0.1\",\"port\":5000}",
+            "{\"op\":\"sendto\",\"fd\":\"u\",\"text\":\"hi\",\"addr\":\"127.0.0.1\",\"port\":5000}",
+            "{\"op\":\"sleep\",\"ms\":200}",
+        ];
+        foreach (var line in setup) Assert.True((int)Run(shell, line)["ret"]! >= 0, line);
+        const string Pktinfo = "{\"level\":\"SOL_IP\",\"type\":\"IP_PKTINFO\",\"ifindex\":1,\"spec_dst\":\"127.0.0.1\",\"addr\":\"127.0.0.1\"}";
+        Assert.Equal(
+            "{\"ret\":2,\"data\":\"6869\",\"addr\":\"127.0.0.1\",\"port\":5000,\"flags\":0,\"controllen\":112,\"cmsg\":[" + Pktinfo +
+            ",{\"level\":\"SOL_IP\",\"type\":\"IP_TTL\",\"value\":64},{\"level\":\"SOL_IP\",\"type\":\"IP_TOS\",\"value\":0}" +
+            ",{\"level\":\"SOL_IP\",\"type\":\"IP_ORIGDSTADDR\",\"addr\":\"127.0.0.1\",\"port\":5000}]}",
+            shell.Execute("{\"op\":\"recvmsg\",\"fd\":\"u\",\"len\":100}"));
+        // 50 bytes: IP_PKTINFO whole, IP_TTL cut to its header and two bytes, MSG_CTRUNC.
+        Assert.Equal(
+            "{\"ret\":2,\"data\":\"6869\",\"addr\":\"127.0.0.1\",\"port\":5000,\"flags\":8,\"controllen\":50,\"cmsg\":[" + Pktinfo +
+            ",{\"level\":\"SOL_IP\",\"type\":\"IP_TTL\",\"len\":18,\"hex\":\"4000\"}]}",
+            shell.Execute("{\"op\":\"recvmsg\",\"fd\":\"u\",\"len\":100,\"controllen\":50,\"flags\":\"MSG_DONTWAIT\"}"));
+        Assert.Equal("{\"ret\":-1,\"errno\":\"EAGAIN\"}", shell.Execute("{\"op\":\"recvmsg\",\"fd\":\"u\"}"));
     }
 
     [Fact]

@@ -43,6 +43,23 @@ public class IcmpTests
         Assert.Equal(s.Net.SkbPool.Total, s.Net.SkbPool.FreeCount);
     }
 
+    [Theory]
+    [InlineData(0x00)]
+    [InlineData(0x10)]
+    [InlineData(0xb9)] // DSCP EF with ECN ECT(1): the whole byte
+    public void EchoAndTimestampReplies_CarryTheRequestsTos(byte tos)
+    {
+        // icmp_reply(): ipc.tos = ip_hdr(skb)->tos (what IP_RECVTOS on the pinging side reports).
+        using var s = new OneStack();
+        s.LearnPeer();
+        s.Receive(Pkt.Eth(Mac, PeerMac, EthP.IP, Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, [1, 2]), tos: tos)));
+        var (_, ip, _) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
+        Assert.Equal(tos, ip.Tos);
+        s.Receive(Pkt.Eth(Mac, PeerMac, EthP.IP, Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, Pkt.Icmp(IcmpType.Timestamp, 0, 0, new byte[16]), tos: tos)));
+        (_, ip, _) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
+        Assert.Equal(tos, ip.Tos);
+    }
+
     [Fact]
     public void EchoReply_ToTheKernelsOwnPing_IsTheKernelsOwnReply()
     {

@@ -1,3 +1,5 @@
+using System.Net;
+using NetStack.Api;
 using NetStack.Core;
 using NetStack.Net;
 using static NetStack.Uapi.SocketConstants;
@@ -32,5 +34,54 @@ public class UdpAllocationTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, allocated);
         Assert.Equal(7000, s.B.Mib.Udp[UdpMib.InDatagrams]);
+    }
+
+    /// <summary>
+    /// The same with every SOL_IP control message on (IP_PKTINFO, IP_RECVTTL, IP_RECVTOS,
+    /// IP_RECVORIGDSTADDR): recvmsg into a stack control buffer, NetSocket.ReceiveMessage and a
+    /// ReceiveMessageAsync that completes at once, on UDP and on a ping socket.
+    /// </summary>
+    [Fact]
+    public void RecvmsgWithControlMessages_SteadyState_AllocatesZeroBytes()
+    {
+        using var s = new TwoStacks();
+        int a = UdpTests.Bound(s.A, 0, 5000), b = UdpTests.Bound(s.B, 0, 6000);
+        foreach (int o in new[] { IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR })
+            Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, b, SOL_IP, o, 1));
+        using var api = new NetSocket(s.B, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK);
+        api.Bind(new IPEndPoint(IPAddress.Any, 6001));
+        api.ReceiveTtl = api.ReceiveTos = api.ReceivePacketInformation = api.ReceiveOriginalDestination = true;
+        using var ping = new NetSocket(s.A, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP);
+        ping.ReceiveTtl = true;
+        ping.ReceivePacketInformation = true;
+        var echo = PingRawTests.EchoRequest(0, 1);
+        var toPeer = new IPEndPoint(IPAddress.Parse("10.9.0.2"), 0);
+        var payload = new byte[512];
+        var buf = new byte[2048];
+        var mem = new Memory<byte>(buf);
+        var d1 = SockAddr.In(TwoStacks.AddrB, 6000);
+        var d2 = SockAddr.In(TwoStacks.AddrB, 6001);
+        void Round()
+        {
+            if (SocketCalls.Sendto(s.A.Files, a, payload, 0, d1) != 512) throw new Exception("send");
+            if (SocketCalls.Sendto(s.A.Files, a, payload, 0, d2) != 512) throw new Exception("send2");
+            if (SocketCalls.Sendto(s.A.Files, a, payload, 0, d2) != 512) throw new Exception("send3");
+            ping.SendTo(echo, toPeer);
+            s.Pump();
+            Span<byte> control = stackalloc byte[128];
+            var msg = new MsgHdr { HasName = true, Control = control };
+            if (SocketCalls.Recvmsg(s.B.Files, b, ref msg, buf, 0) != 512 || msg.ControlLen != 112 || msg.Flags != 0) throw new Exception("recvmsg");
+            var r = api.ReceiveMessage(buf);
+            if (r.ReceivedBytes != 512 || r.Ttl != 64 || r.PacketInformation is null) throw new Exception("ReceiveMessage");
+            var t = api.ReceiveMessageAsync(mem);
+            if (!t.IsCompletedSuccessfully || t.Result.Tos != 0) throw new Exception("ReceiveMessageAsync");
+            var p = ping.ReceiveMessage(buf);
+            if (p.ReceivedBytes != 16 || p.Ttl != 64) throw new Exception("ping");
+        }
+        for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5000; i++) Round();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
     }
 }

@@ -17,8 +17,12 @@ internal static class ReplCommand
         "  {\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_DGRAM\",\"protocol\":0}   -> {\"ret\":3}\n" +
         "  {\"op\":\"sendto\",\"fd\":3,\"data\":\"6869\",\"addr\":\"10.7.0.1\",\"port\":7}      -> {\"ret\":2}\n" +
         "  {\"op\":\"recvfrom\",\"fd\":3,\"len\":100,\"flags\":\"MSG_DONTWAIT\"}            -> {\"ret\":-1,\"errno\":\"EAGAIN\"}\n" +
-        "ops: socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, shutdown, close,\n" +
+        "  {\"op\":\"setsockopt\",\"fd\":3,\"level\":\"SOL_IP\",\"name\":\"IP_RECVTTL\",\"value\":1}  -> {\"ret\":0}\n" +
+        "  {\"op\":\"recvmsg\",\"fd\":3,\"len\":100}  -> {\"ret\":2,...,\"cmsg\":[{\"level\":\"SOL_IP\",\"type\":\"IP_TTL\",\"value\":64}]}\n" +
+        "ops: socket, bind, listen, accept, connect, send, recv, sendto, recvfrom, recvmsg, shutdown, close,\n" +
         "     setsockopt, getsockopt, getsockname, getpeername, poll, fcntl, ioctl, sleep, reset\n" +
+        "recvmsg takes \"controllen\" (default 256) and answers \"flags\" (msg_flags), \"controllen\" and \"cmsg\"\n" +
+        "(IP_TTL, IP_TOS, IP_PKTINFO, IP_ORIGDSTADDR after IP_RECVTTL, IP_RECVTOS, IP_PKTINFO, IP_RECVORIGDSTADDR).\n" +
         "Arguments take Linux names (\"SOCK_DGRAM\", \"MSG_PEEK|MSG_DONTWAIT\") or numbers; data is hex (or \"text\");\n" +
         "addresses are \"addr\" and \"port\" (\"family\" and \"addrlen\" may be given to make mistakes on purpose);\n" +
         "\"as\":\"name\" names a new descriptor for later \"fd\" arguments. Lines starting with # are ignored.\n" +
