@@ -7,6 +7,14 @@ using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Control;
 
+/// <summary>What <see cref="RemoteSocket.ReceiveMessage"/> received.</summary>
+/// <param name="ReceivedBytes">The datagram's or the stream's bytes (a datagram longer than the buffer is cut; MSG_TRUNC says so).</param>
+/// <param name="MessageFlags">msg_flags (MSG_TRUNC, MSG_CTRUNC, ...).</param>
+/// <param name="RemoteEndPoint">The sender, when the socket has one to report.</param>
+/// <param name="Ttl">The IP TTL (IP_RECVTTL), when asked for.</param>
+/// <param name="Tos">The IP TOS byte (IP_RECVTOS), when asked for.</param>
+public readonly record struct RemoteReceiveResult(int ReceivedBytes, int MessageFlags, IPEndPoint? RemoteEndPoint, int? Ttl, int? Tos);
+
 /// <summary>
 /// A descriptor of a running stack, used through its control socket (<see cref="RemoteStack"/>): the
 /// BSD calls of <see cref="NetSocket"/>, each one request of the protocol. A failed call throws
@@ -153,6 +161,30 @@ public sealed class RemoteSocket : IDisposable
         var r = ReceiveCall("recvfrom", buffer.Length, flags, cancellationToken);
         remoteEP = r["addr"] is null ? new IPEndPoint(IPAddress.Any, 0) : EndPoint(r);
         return CopyData(r, buffer);
+    }
+
+    /// <summary>
+    /// recvmsg(2): the bytes, the sender and the IP_TTL/IP_TOS control messages the socket asked for
+    /// (<c>SetOption(SOL_IP, IP_RECVTTL, 1)</c>, IP_RECVTOS).
+    /// </summary>
+    public RemoteReceiveResult ReceiveMessage(Span<byte> buffer, int flags = 0, CancellationToken cancellationToken = default)
+    {
+        var r = ReceiveCall("recvmsg", buffer.Length, flags, cancellationToken);
+        int n = CopyData(r, buffer);
+        int? ttl = null, tos = null;
+        if (r["cmsg"] is JsonArray list)
+        {
+            foreach (var c in list)
+            {
+                if (c is not JsonObject m || (string?)(m["level"] as JsonValue) != "SOL_IP" || m["value"] is not JsonValue v) continue;
+                switch ((string?)(m["type"] as JsonValue))
+                {
+                    case "IP_TTL": ttl = v.GetValue<int>(); break;
+                    case "IP_TOS": tos = v.GetValue<int>(); break;
+                }
+            }
+        }
+        return new RemoteReceiveResult(n, (int?)r["flags"] ?? 0, r["addr"] is null ? null : EndPoint(r), ttl, tos);
     }
 
     private JsonObject ReceiveCall(string op, int length, int flags, CancellationToken ct)

@@ -58,7 +58,7 @@ public sealed class SocketToolsCliTests(ITestOutputHelper output)
         output.WriteLine(r.ToString());
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.", r.StdOut);
-        Assert.Contains("64 bytes from 127.0.0.1: icmp_seq=2 time=", r.StdOut);
+        Assert.Contains("64 bytes from 127.0.0.1: icmp_seq=2 ttl=64 time=", r.StdOut);
         Assert.Contains("--- 127.0.0.1 ping statistics ---", r.StdOut);
         var s = PingSummary.Parse(r.StdOut);
         Assert.Equal((3, 3), (s.Transmitted, s.Received));

@@ -53,6 +53,7 @@ public sealed class ToolsAttachPeerTests(ITestOutputHelper output)
                 Assert.Contains($"attached to the running stack {ns} (pid {up.Pid}", t.Result.StdErr);
             }
             Assert.Contains("5 packets transmitted, 5 received, 0% packet loss", ping.Result.StdOut);
+            Assert.Contains($"64 bytes from {kernel}: icmp_seq=1 ttl=64 time=", ping.Result.StdOut); // the kernel's TTL, by recvmsg through the control socket
             Assert.Equal("over tcp through the running stack\n", ncTcp.Result.StdOut);
             Assert.Equal("over udp to the stack's echo\n", ncUdp.Result.StdOut);
             Assert.Equal(body, File.ReadAllBytes(outFile));

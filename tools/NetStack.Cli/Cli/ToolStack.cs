@@ -116,6 +116,8 @@ internal interface IToolSocket : IDisposable
     /// <summary>recv; OperationCanceledException when <paramref name="ct"/> ends the wait.</summary>
     int Receive(byte[] buffer, int flags, CancellationToken ct);
     int ReceiveFrom(byte[] buffer, out IPEndPoint from, CancellationToken ct);
+    /// <summary>recvmsg without waiting, with the IP TTL when IP_RECVTTL is on.</summary>
+    int ReceiveWithTtl(byte[] buffer, out int? ttl);
     int Poll(int events, int timeoutMs);
     void Shutdown(int how);
     void SetOption(int level, int name, int value);
@@ -137,6 +139,12 @@ internal sealed class LocalToolSocket(Api.NetSocket s) : IToolSocket
         from = (IPEndPoint)r.RemoteEndPoint;
         return r.ReceivedBytes;
     }
+    public int ReceiveWithTtl(byte[] buffer, out int? ttl)
+    {
+        var r = s.ReceiveMessage(buffer, Uapi.SocketConstants.MSG_DONTWAIT);
+        ttl = r.Ttl;
+        return r.ReceivedBytes;
+    }
     public int Poll(int events, int timeoutMs) => s.Poll(events, timeoutMs);
     public void Shutdown(int how) => s.Shutdown(how);
     public void SetOption(int level, int name, int value) => s.SetOption(level, name, value);
@@ -153,6 +161,12 @@ internal sealed class RemoteToolSocket(RemoteSocket s) : IToolSocket
     public int SendTo(byte[] buffer, int count, IPEndPoint remote) => s.SendTo(buffer.AsSpan(0, count), remote);
     public int Receive(byte[] buffer, int flags, CancellationToken ct) => s.Receive(buffer, flags, ct);
     public int ReceiveFrom(byte[] buffer, out IPEndPoint from, CancellationToken ct) => s.ReceiveFrom(buffer, out from, 0, ct);
+    public int ReceiveWithTtl(byte[] buffer, out int? ttl)
+    {
+        var r = s.ReceiveMessage(buffer, Uapi.SocketConstants.MSG_DONTWAIT);
+        ttl = r.Ttl;
+        return r.ReceivedBytes;
+    }
     public int Poll(int events, int timeoutMs) => s.Poll(events, timeoutMs);
     public void Shutdown(int how) => s.Shutdown(how);
     public void SetOption(int level, int name, int value) => s.SetOption(level, name, value);

@@ -50,6 +50,7 @@ internal static class PingCommand
     {
         uint dst = SocketConvert.ToUInt32(dstAddress);
         using var sock = stack.Ping();
+        sock.SetOption(SOL_IP, IP_RECVTTL, 1); // the reply's TTL for ping's ttl= (ip_cmsg_recv)
         var to = new System.Net.IPEndPoint(dstAddress, 0);
         string host = Ipv4Address.Format(dst);
         Console.WriteLine($"PING {host} ({host}) {size}({size + 28}) bytes of data.");
@@ -95,7 +96,8 @@ internal static class PingCommand
                     continue;
                 }
                 int n;
-                try { n = sock.Receive(reply, MSG_DONTWAIT, CancellationToken.None); }
+                int? ttl;
+                try { n = sock.ReceiveWithTtl(reply, out ttl); }
                 catch (NetStackException e)
                 {
                     if (e.Errno == Errno.EAGAIN) continue;
@@ -109,7 +111,7 @@ internal static class PingCommand
                 rtts.Add(rtt);
                 received++;
                 if (!quiet)
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n} bytes from {host}: icmp_seq={h.EchoSequence} time={Rtt(rtt)} ms"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n} bytes from {host}: icmp_seq={h.EchoSequence} {(ttl is { } t ? $"ttl={t} " : "")}time={Rtt(rtt)} ms"));
             }
         }
 
