@@ -102,7 +102,9 @@ public static class ControlOps
                 ["unacked"] = t.Unacked, ["retrans"] = t.Retrans, ["total_retrans"] = t.TotalRetrans, ["lost"] = t.Lost, ["sacked"] = t.Sacked,
                 ["reordering"] = t.Reordering, ["rcv_rtt_ms"] = t.ReceiveRtt.TotalMilliseconds, ["rcv_space"] = t.ReceiveSpace,
                 ["rcv_ssthresh"] = t.ReceiveSsthresh, ["minrtt_ms"] = t.MinRtt?.TotalMilliseconds, ["snd_wnd"] = t.SendWindow, ["rcv_wnd"] = t.ReceiveWindow,
-                ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff,
+                ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff, ["max_pacing_rate"] = t.MaxPacingRate,
+                ["app_limited"] = t.DeliveryRateAppLimited, ["dsack_dups"] = t.DsackDups, ["reord_seen"] = t.ReorderingSeen,
+                ["rcv_ooopack"] = t.ReceiveOutOfOrderPackets,
             };
         }
         return row;

@@ -199,14 +199,14 @@ public static class NetStackInfo
                     case TcpTimewaitSock tw:
                         list.Add(new SocketInfo(-1, "TCP", tw.TwSubstate, Ep(tw.SkcRcvSaddr, tw.SkcNum), Ep(tw.SkcDaddr, tw.SkcDport), 0, 0)
                         {
-                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(tw),
+                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, tw),
                             Timer = new SocketTimerInfo("timewait", Left(net, tw.TwTimer.Expires), 0),
                         });
                         break;
                     case TcpRequestSock req:
                         list.Add(new SocketInfo(-1, "TCP", TcpState.SynRecv, Ep(req.SkcRcvSaddr, req.SkcNum), Ep(req.SkcDaddr, req.SkcDport), 0, 0)
                         {
-                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(req),
+                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, req),
                             Timer = new SocketTimerInfo("on", Left(net, req.RskTimer.Expires), req.NumRetrans),
                         });
                         break;
@@ -302,7 +302,7 @@ public static class NetStackInfo
         {
             ProtocolNumber = sk.Protocol,
             Inode = sk.Socket?.Ino ?? 0,
-            Cookie = SockDiag.SockGenCookie(sk),
+            Cookie = SockDiag.SockGenCookie(sk.Net, sk),
             Uid = sk.Uid,
             Shutdown = sk.Shutdown,
             Memory = new SocketMemoryInfo(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]),

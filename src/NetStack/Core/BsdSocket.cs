@@ -33,7 +33,7 @@ public sealed class BsdSocket
     public BsdSocket(NetNamespace net)
     {
         Net = net;
-        Ino = SockDiag.GetNextIno();
+        Ino = SockDiag.GetNextIno(net);
     }
 
     /// <summary>The socket inode's number (SOCK_INODE(sock)->i_ino, from get_next_ino()): what /proc/PID/fd shows as socket:[N] and `ss -e` as ino:N.</summary>

@@ -14,21 +14,23 @@ public static class SockDiag
     public const int SkMeminfoRmemAlloc = 0, SkMeminfoRcvbuf = 1, SkMeminfoWmemAlloc = 2, SkMeminfoSndbuf = 3, SkMeminfoFwdAlloc = 4,
         SkMeminfoWmemQueued = 5, SkMeminfoOptmem = 6, SkMeminfoBacklog = 7, SkMeminfoDrops = 8;
 
-    private static long s_lastIno;
-    private static long s_lastCookie;
-
-    /// <summary>The next inode number for a new socket, from one counter for the whole process (the kernel's is system-wide).</summary>
+    /// <summary>The next inode number for a new socket of <paramref name="net"/>, from one counter per stack (the kernel's is system-wide).</summary>
     /// <remarks>Mirrors fs/inode.c: get_next_ino().</remarks>
-    public static ulong GetNextIno() => (ulong)Interlocked.Increment(ref s_lastIno);
-
-    /// <summary>The sock's cookie, given on first request from one increasing counter (never 0) and kept for its life; a time-wait sock keeps its socket's.</summary>
-    /// <remarks>Mirrors net/core/sock_diag.c: sock_gen_cookie() (gen_cookie_next()).</remarks>
-    public static ulong SockGenCookie(SockCommon sk)
+    public static ulong GetNextIno(NetNamespace net)
     {
+        ArgumentNullException.ThrowIfNull(net);
+        return (ulong)Interlocked.Increment(ref net.LastIno);
+    }
+
+    /// <summary>The sock's cookie, given on first request from <paramref name="net"/>'s increasing counter (never 0) and kept for its life; a time-wait sock keeps its socket's.</summary>
+    /// <remarks>Mirrors net/core/sock_diag.c: sock_gen_cookie() (gen_cookie_next()).</remarks>
+    public static ulong SockGenCookie(NetNamespace net, SockCommon sk)
+    {
+        ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(sk);
         if (sk.Cookie == 0)
         {
-            ulong c = (ulong)Interlocked.Increment(ref s_lastCookie);
+            ulong c = (ulong)Interlocked.Increment(ref net.LastCookie);
             // Two threads asking at once agree on the first value stored (atomic64_cmpxchg).
             Interlocked.CompareExchange(ref sk.Cookie, c, 0);
         }
