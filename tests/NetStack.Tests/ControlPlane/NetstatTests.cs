@@ -92,6 +92,18 @@ public sealed class NetstatTests
         }
     }
 
+    [Fact]
+    public void IcmpMsg_AsLinuxWritesIt_NoLineWithoutTypes_SixteenTypesALine()
+    {
+        static JsonObject Tables(string icmpMsg) => (JsonObject)JsonNode.Parse(
+            $"{{\"Ip\":{{\"InReceives\":1}},\"Icmp\":{{\"InMsgs\":0}},\"IcmpMsg\":{{{icmpMsg}}},\"Tcp\":{{\"ActiveOpens\":0}},\"Udp\":{{\"InDatagrams\":0}},\"TcpExt\":{{}},\"IpExt\":{{}},\"Drops\":{{\"NoSocket\":3}}}}")!;
+        Assert.Equal(["Ip", "Icmp", "Tcp", "Udp", "UdpLite", "TcpExt", "IpExt"], NetstatCommand.ProcLines(Tables("")).Select(l => l.Name));
+        string seventeen = string.Join(",", Enumerable.Range(0, 17).Select(i => $"\"InType{i}\":1"));
+        var lines = NetstatCommand.ProcLines(Tables(seventeen));
+        Assert.Equal([16, 1], lines.Where(l => l.Name == "IcmpMsg").Select(l => l.Counters.Count));
+        Assert.Equal(2, NetstatStatistics.Render(lines, true, true, true).Split('\n').Count(l => l == "IcmpMsg:"));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("-t")]

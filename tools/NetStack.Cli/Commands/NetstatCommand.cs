@@ -41,7 +41,7 @@ internal static class NetstatCommand
         return cmd;
     }
 
-    /// <summary>The "counters" op's tables as the /proc lines netstat reads, in their order, with the all-zero UdpLite line Linux has after Udp.</summary>
+    /// <summary>The "counters" op's tables as the /proc lines netstat reads, in their order: IcmpMsg as Linux writes it (at most 16 types a line, none without a type seen), and the all-zero UdpLite line Linux has after Udp.</summary>
     internal static List<(string Name, IReadOnlyList<KeyValuePair<string, long>> Counters)> ProcLines(JsonObject tables)
     {
         var lines = new List<(string, IReadOnlyList<KeyValuePair<string, long>>)>();
@@ -49,6 +49,12 @@ internal static class NetstatCommand
         {
             if (table == "Drops") continue;   // the stack's drop reasons: no /proc line
             var list = counters!.AsObject().Select(c => new KeyValuePair<string, long>(c.Key, (long)c.Value!)).ToList();
+            if (table == "IcmpMsg")
+            {
+                // icmpmsg_put(): the types seen, 16 to a line pair; no line at all when none was seen.
+                for (int i = 0; i < list.Count; i += 16) lines.Add((table, list.Skip(i).Take(16).ToList()));
+                continue;
+            }
             lines.Add((table, list));
             if (table == "Udp") lines.Add(("UdpLite", list.Select(c => new KeyValuePair<string, long>(c.Key, 0)).ToList()));
         }
