@@ -41,15 +41,21 @@ public static class ControlOps
         ["interfaces"] = new([], Interfaces),
         ["sysctl"] = new(["name", "value"], Sysctl),
         ["counters"] = new(["nonzero"], Counters),
-        ["ss"] = new(["tcp", "udp", "info"], Ss),
+        ["ss"] = new(["tcp", "udp", "raw", "info"], Ss),
         ["ip"] = new(["args"], IpOp.Run),
     };
 
     /// <summary>
     /// The stack's sockets from its protocol tables, as `ss` reads them through inet_diag (every
     /// process's sockets, time-wait and half-open ones included): <c>{"sockets": [{"netid", "state",
-    /// "recvq", "sendq", "local", "peer", "info": {tcp_info's fields}}]}</c>. "tcp"/"udp" (default both)
-    /// choose the tables; "info": true adds TCP_INFO, as `ss -i`.
+    /// "recvq", "sendq", "local", "peer", "protocol", "ino", "cookie", "uid", "shutdown", "skmem",
+    /// "timer", "info": {tcp_info's fields}}]}</c>, the TCP table first, then UDP's, then the raw
+    /// sockets' (netid "raw", the local port their protocol). "tcp"/"udp"/"raw" (default all three)
+    /// choose the tables; "info": true adds TCP_INFO, as `ss -i`. "skmem" is sock_diag's SK_MEMINFO as
+    /// an array in its order (rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem,
+    /// backlog, drops: <see cref="SocketMemoryInfo"/> says which are always 0); "timer" is
+    /// <c>{"name", "expires_ms", "retrans"}</c> or null. Time-wait and request socks have no "shutdown"
+    /// and no "skmem" (null), ino 0 and uid 0, as inet_diag reports them.
     /// </summary>
     public static JsonObject Ss(ControlContext c, JsonObject q)
     {
@@ -57,12 +63,14 @@ public static class ControlOps
         ArgumentNullException.ThrowIfNull(q);
         bool Flag(string key, bool dflt) => q[key] is null ? dflt
             : q[key] is JsonValue v && v.TryGetValue<bool>(out bool b) ? b : throw new SocketShell.ShellException($"\"{key}\" is true or false");
-        bool tcp = Flag("tcp", true), udp = Flag("udp", true), info = Flag("info", false);
+        bool tcp = Flag("tcp", true), udp = Flag("udp", true), raw = Flag("raw", true), info = Flag("info", false);
         var list = new JsonArray();
         if (tcp)
             foreach (var s in NetStackInfo.GetTcpSockets(c.Net)) list.Add(SsRow("tcp", s, info));
         if (udp)
             foreach (var s in NetStackInfo.GetUdpSockets(c.Net)) list.Add(SsRow("udp", s, info));
+        if (raw)
+            foreach (var s in NetStackInfo.GetRawSockets(c.Net)) list.Add(SsRow("raw", s, info));
         return new JsonObject { ["sockets"] = list };
     }
 
@@ -72,6 +80,11 @@ public static class ControlOps
         {
             ["netid"] = netid, ["state"] = s.State.ToString(), ["recvq"] = s.ReceiveQueue, ["sendq"] = s.SendQueue,
             ["local"] = s.LocalEndPoint.ToString(), ["peer"] = s.RemoteEndPoint?.ToString() ?? "0.0.0.0:*",
+            ["protocol"] = s.ProtocolNumber, ["ino"] = s.Inode, ["cookie"] = s.Cookie, ["uid"] = s.Uid, ["shutdown"] = s.Shutdown,
+            ["skmem"] = s.Memory is { } m
+                ? new JsonArray(m.RmemAlloc, m.RcvBuf, m.WmemAlloc, m.SndBuf, m.FwdAlloc, m.WmemQueued, m.OptMem, m.Backlog, m.Drops) : null,
+            ["timer"] = s.Timer is { } tm
+                ? new JsonObject { ["name"] = tm.Name, ["expires_ms"] = (long)tm.Expires.TotalMilliseconds, ["retrans"] = tm.Retransmits } : null,
         };
         if (info && s.TcpInfo is { } t)
         {
@@ -89,7 +102,9 @@ public static class ControlOps
                 ["unacked"] = t.Unacked, ["retrans"] = t.Retrans, ["total_retrans"] = t.TotalRetrans, ["lost"] = t.Lost, ["sacked"] = t.Sacked,
                 ["reordering"] = t.Reordering, ["rcv_rtt_ms"] = t.ReceiveRtt.TotalMilliseconds, ["rcv_space"] = t.ReceiveSpace,
                 ["rcv_ssthresh"] = t.ReceiveSsthresh, ["minrtt_ms"] = t.MinRtt?.TotalMilliseconds, ["snd_wnd"] = t.SendWindow, ["rcv_wnd"] = t.ReceiveWindow,
-                ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff,
+                ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff, ["max_pacing_rate"] = t.MaxPacingRate,
+                ["app_limited"] = t.DeliveryRateAppLimited, ["dsack_dups"] = t.DsackDups, ["reord_seen"] = t.ReorderingSeen,
+                ["rcv_ooopack"] = t.ReceiveOutOfOrderPackets,
             };
         }
         return row;
@@ -196,9 +211,10 @@ public static class ControlOps
     }
 
     /// <summary>
-    /// The MIB counters (/proc/net/snmp and /proc/net/netstat, plus drops by reason), as nstat reads them:
-    /// <c>{"counters": {"Ip": {"InReceives": n, ...}, "Icmp", "Tcp", "Udp", "TcpExt", "IpExt", "Drops"}}</c>;
-    /// "nonzero": true leaves out the zeros.
+    /// The MIB counters (/proc/net/snmp and /proc/net/netstat, plus drops by reason), as nstat and
+    /// `netstat -s` read them: <c>{"counters": {"Ip": {"Forwarding": 2, "DefaultTTL": 64, "InReceives": n, ...},
+    /// "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "Drops"}}</c>, the lines and counters in /proc
+    /// order (<see cref="NetStackInfo.GetCounterTables"/>); "nonzero": true leaves out the zeros.
     /// </summary>
     public static JsonObject Counters(ControlContext c, JsonObject q)
     {
@@ -206,16 +222,16 @@ public static class ControlOps
         ArgumentNullException.ThrowIfNull(q);
         bool nonzero = q["nonzero"] is JsonValue v && v.TryGetValue<bool>(out bool b) ? b
             : q.ContainsKey("nonzero") ? throw new SocketShell.ShellException("\"nonzero\" is true or false") : false;
-        var mib = c.Net.Mib;
-        return new JsonObject
+        var tables = new JsonObject();
+        foreach (var t in NetStackInfo.GetCounterTables(c.Net))
         {
-            ["counters"] = new JsonObject
-            {
-                ["Ip"] = Table(mib.Ip, nonzero), ["Icmp"] = Table(mib.Icmp, nonzero), ["Tcp"] = Table(mib.Tcp, nonzero),
-                ["Udp"] = Table(mib.Udp, nonzero), ["TcpExt"] = Table(mib.TcpExt, nonzero), ["IpExt"] = Table(mib.IpExt, nonzero),
-                ["Drops"] = Table(mib.Drops, nonzero),
-            },
-        };
+            var o = new JsonObject();
+            foreach (var (name, value) in t.Counters)
+                if (value != 0 || !nonzero) o[name] = value;
+            tables[t.Name] = o;
+        }
+        tables["Drops"] = Table(c.Net.Mib.Drops, nonzero);
+        return new JsonObject { ["counters"] = tables };
     }
 
     private static JsonObject Table<T>(MibTable<T> t, bool nonzero) where T : struct, Enum

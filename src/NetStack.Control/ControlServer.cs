@@ -352,7 +352,8 @@ public sealed partial class ControlServer : IDisposable
             _stream = new NetworkStream(sock, ownsSocket: false);
             Id = id;
             Peer = peer;
-            _files = new SharedFiles(new FdTable(server._net));
+            // The client's sockets belong to its user, as a process's sockets belong to its fsuid (ss -e's uid:).
+            _files = new SharedFiles(new FdTable(server._net) { Uid = peer.Uid });
             Shell = new SocketShell(Files, _gone.Token);
         }
 

@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace NetStack.PeerTests;
 
 /// <summary>
@@ -204,7 +206,107 @@ public sealed class ControlPlanePeerTests(ITestOutputHelper output)
 
             var listen = Shell.Run("dotnet", [CliDll, "ss", "-tln", "--name", ns, "--control", path], TimeSpan.FromSeconds(30));
             output.WriteLine(listen.StdOut);
-            Assert.Matches(@"(?m)^LISTEN\s+0\s+\d+\s+\*:80\s+\*:\*", listen.StdOut);
+            Assert.Matches(@"(?m)^LISTEN\s+0\s+\d+\s+0\.0\.0\.0:80\s+0\.0\.0\.0:\*$", listen.StdOut);   // ss 7.1 prints IPv4's any as it is
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [PeerFact]
+    public void NetstatS_AfterTransfers_IsWhatLinuxNetstatPrintsForTheSameCounters_AndSsShowsMemoryDetailsAndRawSockets()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-netstat-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), stack = $"10.7.{x}.2", kernel = $"10.7.{x}.1";
+        try
+        {
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"{stack}/24", "--services", "http",
+                 "--name", ns, "--control", path, "--duration", "180"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            CommandResult Cli(params string[] args) => Shell.Run("dotnet", [CliDll, .. args, "--name", ns, "--control", path], TimeSpan.FromSeconds(60));
+
+            // The kernel downloads from the stack (passive openings), the stack connects to a closed port of the kernel (an active one).
+            var curl = Shell.Run("ip", ["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://{stack}/bytes/300000"], TimeSpan.FromSeconds(60));
+            Assert.Equal("200", curl.StdOut);
+            var refused = Shell.Run("dotnet", [CliDll, "repl", "--name", ns, "--control", path], TimeSpan.FromSeconds(60),
+                stdin: "{\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_STREAM\",\"protocol\":0}\n" +
+                       $"{{\"op\":\"connect\",\"fd\":3,\"addr\":\"{kernel}\",\"port\":5999}}\n");
+            Assert.Contains("ECONNREFUSED", refused.StdOut);
+
+            // One snapshot for both: nstat -a before and after netstat -s must agree (nothing moved in between).
+            string netstat = "", nstat = "";
+            for (int i = 0; i < 20 && nstat.Length == 0; i++)
+            {
+                var before = Cli("nstat", "-a", "-z", "-s");
+                var n = Cli("netstat", "-s");
+                var after = Cli("nstat", "-a", "-z", "-s");
+                Assert.Equal(0, n.ExitCode);
+                if (before.StdOut == after.StdOut) (netstat, nstat) = (n.StdOut, before.StdOut);
+            }
+            output.WriteLine(netstat);
+            Assert.NotEqual("", nstat);
+            var counters = nstat.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Select(f => (Name: f[0], Value: long.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+            long C(string name) => counters.Single(c => c.Name == name).Value;
+            Assert.True(C("TcpActiveOpens") >= 1 && C("TcpPassiveOpens") >= 1 && C("TcpInSegs") > 0 && C("TcpOutSegs") > 200);
+            Assert.Contains($"\n    {C("TcpActiveOpens")} active connection openings\n    {C("TcpPassiveOpens")} passive connection openings\n", netstat);
+            Assert.Contains($"\n    {C("TcpInSegs")} segments received\n    {C("TcpOutSegs")} segments sent out\n", netstat);
+
+            // Linux's own netstat, reading the same counters as /proc/net/snmp and /proc/net/netstat in a /proc of its own.
+            string[] prefixes = ["IcmpMsg", "IpExt", "TcpExt", "Icmp", "Tcp", "Udp", "Ip"];
+            var lines = counters.Where(c => !c.Name.StartsWith("Drops", StringComparison.Ordinal))
+                .Select(c => (Table: prefixes.First(p => c.Name.StartsWith(p, StringComparison.Ordinal)), c.Name, c.Value))
+                .Select(c => (c.Table, Key: c.Name[c.Table.Length..], c.Value)).ToList();
+            string Line(string table, IEnumerable<(string Key, long Value)> cs) =>
+                $"{table}: {string.Join(' ', cs.Select(c => c.Key))}\n{table}: {string.Join(' ', cs.Select(c => c.Value))}\n";
+            IEnumerable<(string, long)> Of(string table) => lines.Where(l => l.Table == table).Select(l => (l.Key, l.Value));
+            var proc = Directory.CreateDirectory(Path.Combine(dir.FullName, "proc", "net"));
+            string snmp = Line("Ip", Of("Ip")) + Line("Icmp", Of("Icmp"));
+            foreach (var chunk in Of("IcmpMsg").Chunk(16)) snmp += Line("IcmpMsg", chunk);
+            snmp += Line("Tcp", Of("Tcp")) + Line("Udp", Of("Udp")) + Line("UdpLite", Of("Udp").Select(c => (c.Item1, 0L)));
+            File.WriteAllText(Path.Combine(proc.FullName, "snmp"), snmp);
+            File.WriteAllText(Path.Combine(proc.FullName, "netstat"), Line("TcpExt", Of("TcpExt")) + Line("IpExt", Of("IpExt")));
+            var linux = Shell.Run("unshare", ["-m", "sh", "-c", $"mount --bind {proc.Parent!.FullName} /proc && exec netstat -s"], TimeSpan.FromSeconds(30));
+            Assert.Equal(0, linux.ExitCode);
+            Assert.Equal(linux.StdOut, netstat);
+            Assert.Equal(linux.StdOut.Length, netstat.Length);
+
+            // ss -tmie on a download in flight: -e's fields after the peer, then skmem and TCP_INFO on the tab line.
+            using var slow = BackgroundProcess.InNamespace(ns, null, "curl", "-s", "-o", "/dev/null", "--limit-rate", "1M", $"http://{stack}/bytes/100000000");
+            string[] ss = [];
+            TapPeer.WaitUntil(() =>
+            {
+                ss = Cli("ss", "-tmie").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                return ss.Any(l => l.StartsWith("ESTAB", StringComparison.Ordinal) && l.Contains($"{stack}:80 ", StringComparison.Ordinal));
+            }, TimeSpan.FromSeconds(20));
+            output.WriteLine(string.Join("\n", ss));
+            Assert.Matches(@"^State\s+Recv-Q\s+Send-Q\s+Local Address:Port\s+Peer Address:Port\s*$", ss[0]);
+            int estab = Array.FindIndex(ss, l => l.StartsWith("ESTAB", StringComparison.Ordinal) && l.Contains($"{stack}:80 ", StringComparison.Ordinal));
+            Assert.True(estab > 0, "no ESTAB line for the download");
+            Assert.Matches($@"^ESTAB\s+\d+\s+\d+\s+{Regex.Escape(stack)}:80\s+{Regex.Escape(kernel)}:\d+( timer:\((on|persist|keepalive),[0-9.]+(ms|sec|min)\w*,\d+\))? ino:[1-9]\d* sk:[0-9a-f]+ <->$", ss[estab]);
+            Assert.Matches(@"^\t skmem:\(r\d+,rb\d+,t\d+,tb\d+,f0,w\d+,o0,bl0,d\d+\) ts sack cubic wscale:\d+,\d+ rto:\d+(\.\d+)? rtt:[0-9.]+/[0-9.]+ .*mss:1448 ", ss[estab + 1]);
+            slow.Dispose();
+
+            // ss -w: a raw socket of a client, connected to the kernel (so ESTAB, what ss -w lists by default).
+            using var raw = new BackgroundProcess("bash", ["-c",
+                "(printf '%s\\n' '{\"op\":\"socket\",\"domain\":\"AF_INET\",\"type\":\"SOCK_RAW\",\"protocol\":1}' " +
+                $"'{{\"op\":\"connect\",\"fd\":3,\"addr\":\"{kernel}\",\"port\":0}}'; sleep 60) | dotnet {CliDll} repl --name {ns} --control {path}"],
+                readyText: "{\"ret\":0}");
+            raw.WaitReady(TimeSpan.FromSeconds(60));
+            var w = Cli("ss", "-w");
+            output.WriteLine(w.StdOut);
+            Assert.Equal(0, w.ExitCode);
+            var wl = w.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(["Recv-Q Send-Q Local Address:Port Peer Address:Port"], wl.Take(1));
+            Assert.Matches($@"^0      0      \s*{Regex.Escape(stack)}:1\s+{Regex.Escape(kernel)}:\*$", Assert.Single(wl.Skip(1)));
+            var wae = Cli("ss", "-wae").StdOut;
+            output.WriteLine(wae);
+            Assert.Matches($@"(?m)^ESTAB\s+0\s+0\s+{Regex.Escape(stack)}:1\s+{Regex.Escape(kernel)}:\* ino:[1-9]\d* sk:[0-9a-f]+ <->$", wae);
+            Assert.Matches($@"(?m)^raw\s+ESTAB\s+0\s+0\s+{Regex.Escape(stack)}:1\s+{Regex.Escape(kernel)}:\*$", Cli("ss", "-tuwa").StdOut);
         }
         finally
         {

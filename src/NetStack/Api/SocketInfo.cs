@@ -22,7 +22,50 @@ public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPo
 {
     /// <summary>TCP_INFO and the congestion control of a TCP socket (`ss -ti`); null for other protocols.</summary>
     public TcpInfo? TcpInfo { get; init; }
+    /// <summary>sk_protocol: 6 for TCP, 17 for UDP, the protocol a raw socket was created with (IPPROTO_ICMP, IPPROTO_RAW...).</summary>
+    public int ProtocolNumber { get; init; }
+    /// <summary>The socket inode's number (`ss -e`'s ino:), 0 when the sock has no socket any more (an orphan, a time-wait or request sock).</summary>
+    public ulong Inode { get; init; }
+    /// <summary>The sock's cookie (`ss -e`'s sk:, SO_COOKIE), given on first request and kept for its life.</summary>
+    public ulong Cookie { get; init; }
+    /// <summary>sk_uid: the user the socket belongs to (`ss -e`'s uid:, printed only when not 0); 0 for time-wait and request socks.</summary>
+    public uint Uid { get; init; }
+    /// <summary>sk_shutdown (1 RCV_SHUTDOWN, 2 SEND_SHUTDOWN; `ss -e` prints it as &lt;-&gt;); null for time-wait and request socks, which report none.</summary>
+    public int? Shutdown { get; init; }
+    /// <summary>The memory the socket holds (`ss -m`); null for time-wait and request socks, which report none.</summary>
+    public SocketMemoryInfo? Memory { get; init; }
+    /// <summary>The timer pending on a TCP socket (`ss -o`/`-e`'s timer:(...)), or null when there is none.</summary>
+    public SocketTimerInfo? Timer { get; init; }
 }
+
+/// <summary>
+/// The memory a socket holds, as sock_diag reports it (SK_MEMINFO_*) and `ss -m` prints it:
+/// skmem:(r<paramref name="RmemAlloc"/>,rb<paramref name="RcvBuf"/>,t<paramref name="WmemAlloc"/>,tb<paramref name="SndBuf"/>,f<paramref name="FwdAlloc"/>,w<paramref name="WmemQueued"/>,o<paramref name="OptMem"/>,bl<paramref name="Backlog"/>,d<paramref name="Drops"/>).
+/// </summary>
+/// <param name="RmemAlloc">sk_rmem_alloc: truesize of what sits in the receive queue.</param>
+/// <param name="RcvBuf">sk_rcvbuf.</param>
+/// <param name="WmemAlloc">sk_wmem_alloc: truesize of buffers sent and not yet freed.</param>
+/// <param name="SndBuf">sk_sndbuf.</param>
+/// <param name="FwdAlloc">sk_forward_alloc: always 0 (this stack has no page-based memory accounting).</param>
+/// <param name="WmemQueued">sk_wmem_queued: the write queue.</param>
+/// <param name="OptMem">sk_omem_alloc: always 0 (no option memory is charged).</param>
+/// <param name="Backlog">sk_backlog.len: always 0 (no backlog: a segment never finds its socket owned).</param>
+/// <param name="Drops">sk_drops: datagrams dropped for a full receive buffer.</param>
+/// <remarks>Mirrors net/core/sock.c: sk_get_meminfo().</remarks>
+public sealed record SocketMemoryInfo(uint RmemAlloc, uint RcvBuf, uint WmemAlloc, uint SndBuf, uint FwdAlloc, uint WmemQueued,
+    uint OptMem, uint Backlog, uint Drops);
+
+/// <summary>The timer inet_diag reports for a TCP socket (idiag_timer, idiag_expires, idiag_retrans).</summary>
+/// <param name="Name">As ss names idiag_timer: "on" (1: retransmit, loss probe, reordering; also a request sock's SYN-ACK), "keepalive" (2: sk_timer, which also times SYN-ACKs and FIN_WAIT2), "timewait" (3), "persist" (4: zero-window probe).</param>
+/// <param name="Expires">Time left until it fires (0 when overdue).</param>
+/// <param name="Retransmits">icsk_retransmits for "on", icsk_probes_out for "keepalive" and "persist", num_retrans of a request sock, 0 for "timewait".</param>
+/// <remarks>Mirrors net/ipv4/inet_diag.c: inet_sk_diag_fill(), inet_twsk_diag_fill(), inet_req_diag_fill().</remarks>
+public sealed record SocketTimerInfo(string Name, TimeSpan Expires, int Retransmits);
+
+/// <summary>One line of /proc/net/snmp or /proc/net/netstat: its name ("Ip", "IcmpMsg", "TcpExt") and its counters, in /proc order.</summary>
+/// <param name="Name">The line's name, without the colon.</param>
+/// <param name="Counters">The counters by their /proc names ("InReceives", "InType8", "TCPTimeouts").</param>
+public sealed record CounterTable(string Name, IReadOnlyList<KeyValuePair<string, long>> Counters);
 
 /// <summary>One device of a stack as `ip addr` would list it.</summary>
 /// <param name="Name">The interface name ("lo", "tap0").</param>
@@ -154,10 +197,18 @@ public static class NetStackInfo
                         list.Add(Full(tp));
                         break;
                     case TcpTimewaitSock tw:
-                        list.Add(new SocketInfo(-1, "TCP", tw.TwSubstate, Ep(tw.SkcRcvSaddr, tw.SkcNum), Ep(tw.SkcDaddr, tw.SkcDport), 0, 0));
+                        list.Add(new SocketInfo(-1, "TCP", tw.TwSubstate, Ep(tw.SkcRcvSaddr, tw.SkcNum), Ep(tw.SkcDaddr, tw.SkcDport), 0, 0)
+                        {
+                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, tw),
+                            Timer = new SocketTimerInfo("timewait", Left(net, tw.TwTimer.Expires), 0),
+                        });
                         break;
                     case TcpRequestSock req:
-                        list.Add(new SocketInfo(-1, "TCP", TcpState.SynRecv, Ep(req.SkcRcvSaddr, req.SkcNum), Ep(req.SkcDaddr, req.SkcDport), 0, 0));
+                        list.Add(new SocketInfo(-1, "TCP", TcpState.SynRecv, Ep(req.SkcRcvSaddr, req.SkcNum), Ep(req.SkcDaddr, req.SkcDport), 0, 0)
+                        {
+                            ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, req),
+                            Timer = new SocketTimerInfo("on", Left(net, req.RskTimer.Expires), req.NumRetrans),
+                        });
                         break;
                 }
             }
@@ -168,8 +219,8 @@ public static class NetStackInfo
                 int rq = listen ? tp.AckBacklog : Math.Max(0, unchecked((int)(tp.RcvNxt - tp.CopiedSeq)));
                 int wq = listen ? tp.MaxAckBacklog : unchecked((int)(tp.WriteSeq - tp.SndUna));
                 uint local = tp.InetRcvSaddr != 0 ? tp.InetRcvSaddr : tp.InetSaddr;
-                return new SocketInfo(fds.TryGetValue(tp, out int fd) ? fd : -1, "TCP", tp.State, Ep(local, tp.InetNum),
-                    listen ? null : Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp) };
+                return Diag(new SocketInfo(fds.TryGetValue(tp, out int fd) ? fd : -1, "TCP", tp.State, Ep(local, tp.InetNum),
+                    listen ? null : Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp), Timer = IcskTimer(tp) }, tp);
             }
         }
         return list;
@@ -200,13 +251,81 @@ public static class NetStackInfo
                 {
                     uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
                     var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
-                    list.Add(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "UDP", sk.State,
-                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc));
+                    list.Add(Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "UDP", sk.State,
+                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk));
                 }
             }
         }
         return list;
     }
+
+    /// <summary>
+    /// Every raw socket of <paramref name="net"/> as `ss -w -a` lists them (raw_diag walks the raw
+    /// hash table, by protocol): whatever descriptor table holds them, <see cref="SocketInfo.Fd"/> the
+    /// descriptor in the default table or -1. The local port is the socket's protocol (inet_num), as
+    /// Linux reports it; <see cref="SocketInfo.ProtocolNumber"/> is that protocol too
+    /// (INET_DIAG_PROTOCOL). Recv-Q and Send-Q are the memory charged to the queues (sk_rmem_alloc,
+    /// sk_wmem_alloc); the state is ESTABLISHED when connected, else CLOSE (ss prints UNCONN).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/raw_diag.c: raw_diag_dump().</remarks>
+    public static IReadOnlyList<SocketInfo> GetRawSockets(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        var list = new List<SocketInfo>();
+        lock (net.SyncRoot)
+        {
+            var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
+            foreach (var (fd, sock) in net.Files.Enumerate())
+                if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+            foreach (var bucket in net.Ipv4.RawHash.Ht)
+            {
+                if (bucket is null) continue;
+                foreach (var sk in bucket)
+                {
+                    uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+                    var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
+                    list.Add(Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "RAW", sk.State,
+                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk));
+                }
+            }
+        }
+        return list;
+    }
+
+    /// <summary>What inet_diag adds to every full sock: protocol, inode, cookie, uid, shutdown and SK_MEMINFO.</summary>
+    /// <remarks>Mirrors net/ipv4/inet_diag.c: inet_diag_msg_attrs_fill() and the INET_DIAG_SKMEMINFO part of inet_sk_diag_fill().</remarks>
+    private static SocketInfo Diag(SocketInfo row, Sock sk)
+    {
+        Span<uint> m = stackalloc uint[SockDiag.SkMeminfoVars];
+        SockDiag.SkGetMeminfo(sk, m);
+        return row with
+        {
+            ProtocolNumber = sk.Protocol,
+            Inode = sk.Socket?.Ino ?? 0,
+            Cookie = SockDiag.SockGenCookie(sk.Net, sk),
+            Uid = sk.Uid,
+            Shutdown = sk.Shutdown,
+            Memory = new SocketMemoryInfo(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]),
+        };
+    }
+
+    /// <summary>The pending timer of a TCP socket as inet_diag reports it (idiag_timer), or null.</summary>
+    /// <remarks>Mirrors net/ipv4/inet_diag.c: inet_sk_diag_fill()'s icsk_pending cases.</remarks>
+    private static SocketTimerInfo? IcskTimer(TcpSock tp)
+    {
+        var net = tp.Net;
+        return tp.IcskPending switch
+        {
+            InetConnectionSock.IcskTimeRetrans or InetConnectionSock.IcskTimeReoTimeout or InetConnectionSock.IcskTimeLossProbe
+                => new SocketTimerInfo("on", Left(net, tp.IcskTimeout), tp.IcskRetransmits),
+            InetConnectionSock.IcskTimeProbe0 => new SocketTimerInfo("persist", Left(net, tp.IcskTimeout), tp.IcskProbesOut),
+            _ when tp.KeepaliveTimer.Pending => new SocketTimerInfo("keepalive", Left(net, tp.KeepaliveTimer.Expires), tp.IcskProbesOut),
+            _ => null,
+        };
+    }
+
+    /// <summary>jiffies_delta_to_msecs(when - jiffies): the time left, never negative.</summary>
+    private static TimeSpan Left(NetNamespace net, long whenNs) => TimeSpan.FromTicks(Math.Max(0, whenNs - net.NowNs) / 100);
 
     /// <summary>TCP_INFO of the TCP socket behind descriptor <paramref name="fd"/> of <paramref name="net"/>'s default descriptor table, or null when it is not one.</summary>
     public static TcpInfo? GetTcpInfo(NetNamespace net, int fd)
@@ -248,24 +367,37 @@ public static class NetStackInfo
     /// <summary>
     /// Every MIB counter of <paramref name="net"/> under nstat's names (the /proc line's name, then the
     /// counter's: "IpInReceives", "IcmpInEchos", "IcmpMsgInType8", "TcpActiveOpens", "UdpInDatagrams",
-    /// "TcpExtTCPSackRecovery", "IpExtInOctets"), in /proc order: /proc/net/snmp (Ip, Icmp, IcmpMsg,
-    /// Tcp, Udp), then /proc/net/netstat (TcpExt, IpExt). As in Linux, IcmpMsg lists only the ICMP types
-    /// seen (nonzero), Ip's Forwarding and DefaultTTL and Tcp's RtoAlgorithm, RtoMin, RtoMax and MaxConn are
-    /// settings rather than counts, and Tcp's CurrEstab is a gauge. TcpExt holds the counters the stack
-    /// keeps (a subset of Linux's); there is no UdpLite line (no UDP-Lite). A consistent copy, taken under
-    /// the stack lock; `nstat` deltas are the difference of two copies.
+    /// "TcpExtTCPSackRecovery", "IpExtInOctets"), in /proc order: <see cref="GetCounterTables"/> flattened.
     /// </summary>
     public static IReadOnlyList<KeyValuePair<string, long>> GetCounters(NetNamespace net)
     {
-        ArgumentNullException.ThrowIfNull(net);
         var list = new List<KeyValuePair<string, long>>(256);
+        foreach (var t in GetCounterTables(net))
+            foreach (var c in t.Counters)
+                list.Add(new(t.Name + c.Key, c.Value));
+        return list;
+    }
+
+    /// <summary>
+    /// The MIB counters of <paramref name="net"/> as the lines of /proc/net/snmp (Ip, Icmp, IcmpMsg,
+    /// Tcp, Udp) and then /proc/net/netstat (TcpExt, IpExt), each with its counters in /proc order, as
+    /// nstat and `netstat -s` read them. As in Linux, IcmpMsg lists only the ICMP types seen (nonzero;
+    /// a line with none is still there, empty), Ip's Forwarding and DefaultTTL and Tcp's RtoAlgorithm,
+    /// RtoMin, RtoMax and MaxConn are settings rather than counts, and Tcp's CurrEstab is a gauge.
+    /// TcpExt holds the counters the stack keeps (a subset of Linux's, in Linux's order); there is no
+    /// UdpLite line (no UDP-Lite). A consistent copy, taken under the stack lock; `nstat` deltas are the
+    /// difference of two copies.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/proc.c: snmp_seq_show() (with icmpmsg_put()) and netstat_seq_show().</remarks>
+    public static IReadOnlyList<CounterTable> GetCounterTables(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
         lock (net.SyncRoot)
         {
             var mib = net.Mib;
-            Add(list, "Ip", mib.Ip);
-            list[(int)IpMib.DefaultTTL] = new("IpDefaultTTL", net.Ipv4.Sysctl.IpDefaultTtl);
-            list[(int)IpMib.Forwarding] = new("IpForwarding", net.Ipv4.Sysctl.IpForward ? 1 : 2);
-            Add(list, "Icmp", mib.Icmp);
+            var ip = Table(mib.Ip);
+            ip[(int)IpMib.DefaultTTL] = new("DefaultTTL", net.Ipv4.Sysctl.IpDefaultTtl);
+            ip[(int)IpMib.Forwarding] = new("Forwarding", net.Ipv4.Sysctl.IpForward ? 1 : 2);
             // IcmpMsg: per ICMP type (icmpmsg_put()), the stack's per-type Icmp counters by type number.
             ReadOnlySpan<(int Type, IcmpMib In, IcmpMib Out)> types =
             [
@@ -276,20 +408,23 @@ public static class NetStackInfo
                 (14, IcmpMib.InTimestampReps, IcmpMib.OutTimestampReps), (17, IcmpMib.InAddrMasks, IcmpMib.OutAddrMasks),
                 (18, IcmpMib.InAddrMaskReps, IcmpMib.OutAddrMaskReps),
             ];
+            var icmpMsg = new List<KeyValuePair<string, long>>();
             foreach (var t in types)
-                if (mib.Icmp[t.In] != 0) list.Add(new($"IcmpMsgInType{t.Type}", mib.Icmp[t.In]));
+                if (mib.Icmp[t.In] != 0) icmpMsg.Add(new($"InType{t.Type}", mib.Icmp[t.In]));
             foreach (var t in types)
-                if (mib.Icmp[t.Out] != 0) list.Add(new($"IcmpMsgOutType{t.Type}", mib.Icmp[t.Out]));
-            Add(list, "Tcp", mib.Tcp);
-            Add(list, "Udp", mib.Udp);
-            Add(list, "TcpExt", mib.TcpExt);
-            Add(list, "IpExt", mib.IpExt);
+                if (mib.Icmp[t.Out] != 0) icmpMsg.Add(new($"OutType{t.Type}", mib.Icmp[t.Out]));
+            return
+            [
+                new("Ip", ip), new("Icmp", Table(mib.Icmp)), new("IcmpMsg", icmpMsg), new("Tcp", Table(mib.Tcp)),
+                new("Udp", Table(mib.Udp)), new("TcpExt", Table(mib.TcpExt)), new("IpExt", Table(mib.IpExt)),
+            ];
         }
-        return list;
 
-        static void Add<T>(List<KeyValuePair<string, long>> list, string prefix, MibTable<T> t) where T : struct, Enum
+        static List<KeyValuePair<string, long>> Table<T>(MibTable<T> t) where T : struct, Enum
         {
-            for (int i = 0; i < t.Length; i++) list.Add(new(prefix + t.NameAt(i), t.ValueAt(i)));
+            var l = new List<KeyValuePair<string, long>>(t.Length);
+            for (int i = 0; i < t.Length; i++) l.Add(new(t.NameAt(i), t.ValueAt(i)));
+            return l;
         }
     }
 

@@ -30,7 +30,14 @@ public sealed class BsdSocket
 
     /// <summary>A new socket of <paramref name="net"/> with no-op operations (<see cref="ProtoOps.NoOps"/>) and no sock yet.</summary>
     /// <remarks>Mirrors net/socket.c: sock_alloc(); the family's create() then sets <see cref="Ops"/> and <see cref="Sk"/>.</remarks>
-    public BsdSocket(NetNamespace net) => Net = net;
+    public BsdSocket(NetNamespace net)
+    {
+        Net = net;
+        Ino = SockDiag.GetNextIno(net);
+    }
+
+    /// <summary>The socket inode's number (SOCK_INODE(sock)->i_ino, from get_next_ino()): what /proc/PID/fd shows as socket:[N] and `ss -e` as ino:N.</summary>
+    public ulong Ino { get; }
 
     /// <summary>The stack the socket was created in.</summary>
     public NetNamespace Net { get; }

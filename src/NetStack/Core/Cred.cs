@@ -14,4 +14,7 @@ public class Cred
 
     /// <summary>CAP_NET_BIND_SERVICE: may bind ports below net.ipv4.ip_unprivileged_port_start.</summary>
     public bool CapNetBindService { get; set; } = true;
+
+    /// <summary>fsuid: the user the caller's sockets belong to (sk_uid, `ss -e`'s uid:); 0 (root) unless the host says otherwise.</summary>
+    public uint Uid { get; set; }
 }

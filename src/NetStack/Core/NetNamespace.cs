@@ -183,6 +183,9 @@ public sealed class NetNamespace : IDisposable
     /// <summary>The current time of <see cref="Clock"/>, in nanoseconds.</summary>
     public long NowNs => Clock.NowNs;
 
+    /// <summary>The last socket inode number and sock cookie handed out (get_next_ino()'s and sock_gen_cookie()'s counters, system-wide in Linux, per stack here).</summary>
+    internal long LastIno, LastCookie;
+
     /// <summary>Frees a buffer and counts why it was dropped.</summary>
     /// <remarks>Mirrors net/core/skbuff.c: kfree_skb_reason(). Returns NET_RX_DROP for tail calls.</remarks>
     public int KfreeSkbReason(SkBuff skb, SkbDropReason reason)

@@ -64,19 +64,18 @@ public enum UdpMib
 }
 
 /// <summary>
-/// TcpExt: the subset of /proc/net/netstat's TcpExt counters that this stack maintains (Linux-specific,
-/// no RFC; documented by include/uapi/linux/snmp.h and Documentation/networking/snmp_counter.rst).
+/// TcpExt: the subset of /proc/net/netstat's TcpExt counters that this stack maintains, in Linux's order
+/// (Linux-specific, no RFC; documented by include/uapi/linux/snmp.h and Documentation/networking/snmp_counter.rst).
 /// </summary>
 /// <remarks>Mirrors include/uapi/linux/snmp.h: LINUX_MIB_* (snmp4_net_list in net/ipv4/proc.c).</remarks>
 public enum LinuxMib
 {
-    SyncookiesSent, EmbryonicRsts, PruneCalled, OfoPruned, TW, TWRecycled, DelayedACKs, ListenOverflows, ListenDrops,
-    TCPHPHits, TCPPureAcks, TCPLossUndo, TCPTimeouts, TCPFastRetrans, TCPSlowStartRetrans, TCPLostRetransmit,
-    TCPSackRecovery, TCPRenoRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory,
-    TCPAbortOnTimeout, TCPAbortOnLinger, TCPBacklogDrop, TCPRcvQDrop, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
-    TCPSynRetrans, TCPOrigDataSent, TCPDelivered, TCPZeroWindowDrop, TCPRcvCoalesce, TCPChallengeACK, TCPSACKDiscard,
-    TCPLossProbes, TCPLossProbeRecovery, TCPSACKReorder, TCPFullUndo, TCPDSACKUndo,
-    ArpFilter,
+    SyncookiesSent, EmbryonicRsts, PruneCalled, OfoPruned, ArpFilter, TW, TWRecycled, DelayedACKs, ListenOverflows,
+    ListenDrops, TCPHPHits, TCPPureAcks, TCPRenoRecovery, TCPSackRecovery, TCPSACKReorder, TCPFullUndo, TCPDSACKUndo,
+    TCPLossUndo, TCPLostRetransmit, TCPFastRetrans, TCPSlowStartRetrans, TCPTimeouts, TCPLossProbes,
+    TCPLossProbeRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory, TCPAbortOnTimeout,
+    TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
+    TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPDelivered, TCPZeroWindowDrop, TCPRcvQDrop,
 }
 
 /// <summary>

@@ -55,6 +55,8 @@ public abstract class SockCommon
     public ushort SkcNum;
     /// <summary>In its protocol's lookup table (skc_node hashed: !sk_unhashed()).</summary>
     public bool Hashed;
+    /// <summary>skc_cookie: the socket's 64-bit id as SO_COOKIE and sock_diag report it (0 until first asked, see <see cref="SockDiag.SockGenCookie"/>).</summary>
+    public ulong Cookie;
 }
 
 /// <summary>
@@ -95,6 +97,8 @@ public class Sock : SockCommon
     public ushort Protocol;
     /// <summary>sk_kern_sock: created by the stack itself (kern = 1).</summary>
     public bool KernSock;
+    /// <summary>sk_uid: the user that created the socket (its file's owner; a child inherits the listener's), as `ss -e` shows it.</summary>
+    public uint Uid;
 
     /// <summary>sk_userlocks: SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK, SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK.</summary>
     public int UserLocks;
@@ -236,6 +240,8 @@ public class Sock : SockCommon
             sk.Socket = sock;
             sock.Sk = sk;
         }
+        // sock_init_data_uid(): the inode's owner, or root for a sock without a socket.
+        sk.Uid = sock?.Cred?.Uid ?? 0;
         sk.SetFlag(SockFlag.Zapped);
         sk.RcvLowat = 1;
         sk.RcvTimeo = MaxScheduleTimeout;

@@ -293,6 +293,7 @@ public class InetConnectionSock : InetSock
         newsk.BoundDevIf = sk.BoundDevIf;
         newsk.Priority = sk.Priority;
         newsk.Mark = sk.Mark;
+        newsk.Uid = sk.Uid;
         newsk.RcvLowat = sk.RcvLowat;
         newsk.LingerTime = sk.LingerTime;
         newsk.RcvTimeo = sk.RcvTimeo;

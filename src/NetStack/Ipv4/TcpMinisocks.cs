@@ -365,6 +365,7 @@ internal static class TcpMinisocks
             TwTsRecent = tp.RxOpt.TsRecent,
             TwTsRecentStamp = tp.RxOpt.TsRecentStamp,
             TwTsOffset = tp.TsOffset,
+            Cookie = tp.Cookie,    // inet_twsk_alloc(): the time-wait sock keeps the socket's cookie
         };
         long rto = (tp.IcskRto << 2) - (tp.IcskRto >> 1);
         if (timeo < rto) timeo = rto;
