@@ -65,7 +65,7 @@ public sealed class ToolsAttachPeerTests(ITestOutputHelper output)
             output.WriteLine(ss.StdOut);
             Assert.Equal(0, ss.ExitCode);
             var rows = ss.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
-            Assert.All(rows, r => Assert.Matches(@"^(tcp\s+LISTEN .*\*:7 |udp\s+UNCONN .*\*:7 |tcp\s+TIME-WAIT )", r));
+            Assert.All(rows, r => Assert.Matches(@"^(tcp\s+LISTEN .* 0\.0\.0\.0:7 |udp\s+UNCONN .* 0\.0\.0\.0:7 |tcp\s+TIME-WAIT )", r));
 
             // Options that describe a stack of the tool's own are refused while one runs, not ignored.
             var mixed = Shell.Run("dotnet", [CliDll, "nc", .. attach, "--tap", tap, kernel, "7777"], TimeSpan.FromSeconds(30), stdin: "");
