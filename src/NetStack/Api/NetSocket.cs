@@ -283,7 +283,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     {
         int fd = FdOrThrow;
         ValueTask<int> wait;
-        lock (Net.SyncRoot)
+        using (new SyscallLock(Net))
         {
             int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
             if (mask != 0) return new ValueTask<int>(mask);
@@ -298,7 +298,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         while (true)
         {
             await wait.ConfigureAwait(false);
-            lock (Net.SyncRoot)
+            using (new SyscallLock(Net))
             {
                 if (!OwnsFd(fd)) return POLLNVAL; // closed meanwhile, as poll(2) reports a closed fd
                 int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
@@ -331,7 +331,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         from = default;
         wait = default;
         if (ct.IsCancellationRequested) { r = int.MinValue; wait = ValueTask.FromCanceled<int>(ct); return false; }
-        lock (Net.SyncRoot)
+        using (new SyscallLock(Net))
         {
             if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
             r = op switch
