@@ -256,5 +256,26 @@ public static partial class ErrnoParityTable
               Short,
               "{'op':'recv','fd':'c','len':10}",
               "{'op':'getsockopt','fd':'c','level':'SOL_SOCKET','name':'SO_ERROR'}")),
+        // Linux processes a segment sent on lo in the sender's own call (the softirq runs when
+        // dev_queue_xmit() re-enables bottom halves): the rows below need no sleep between the calls.
+        T("tcp loopback: data sent is queued at the receiver when send returns",
+            Pair(6120),
+            S("{'op':'send','fd':'c','text':'hello'}",
+              "{'op':'ioctl','fd':'a','req':'FIONREAD'}",
+              "{'op':'recv','fd':'a','len':100,'flags':'MSG_DONTWAIT'}",
+              "{'op':'send','fd':'a','text':'world'}",
+              "{'op':'recv','fd':'c','len':100,'flags':'MSG_DONTWAIT'}")),
+        // The first close's FIN has reached the other end when close() returns, so closing the
+        // other end right after is no simultaneous close: only the first closer keeps a TIME_WAIT
+        // (on its ephemeral port) and the listener's port binds again at once.
+        T("tcp loopback: closing one end, then the other, leaves the listener's port free",
+            Pair(6121),
+            S("{'op':'close','fd':'c'}",
+              "{'op':'poll','fd':'a','events':'POLLIN|POLLOUT|POLLRDHUP'}",
+              "{'op':'close','fd':'a'}",
+              "{'op':'close','fd':'l'}",
+              "{'op':'socket','domain':'AF_INET','type':'SOCK_STREAM','protocol':0,'as':'t'}",
+              "{'op':'bind','fd':'t','addr':'$SELF','port':6121}",
+              "{'op':'listen','fd':'t'}")),
     ];
 }

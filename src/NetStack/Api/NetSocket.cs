@@ -273,7 +273,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         Span<byte> control = stackalloc byte[ControlBufferSize];
         var msg = new MsgHdr { HasName = true, Control = control };
         bool done;
-        lock (Net.SyncRoot)
+        using (new SyscallLock(Net))
         {
             if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
             r = SocketCalls.Recvmsg(Files, fd, ref msg, buffer.Span, flags | MSG_DONTWAIT);
@@ -359,7 +359,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     {
         int fd = FdOrThrow;
         ValueTask<int> wait;
-        lock (Net.SyncRoot)
+        using (new SyscallLock(Net))
         {
             int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
             if (mask != 0) return new ValueTask<int>(mask);
@@ -374,7 +374,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         while (true)
         {
             await wait.ConfigureAwait(false);
-            lock (Net.SyncRoot)
+            using (new SyscallLock(Net))
             {
                 if (!OwnsFd(fd)) return POLLNVAL; // closed meanwhile, as poll(2) reports a closed fd
                 int mask = SocketCalls.SockPoll(Files, fd) & (events | POLLERR | POLLHUP | POLLNVAL);
@@ -406,7 +406,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     {
         from = default;
         if (Cancelled(ct, out r, out wait)) return false;
-        lock (Net.SyncRoot)
+        using (new SyscallLock(Net))
         {
             if (!OwnsFd(fd)) { r = -Errno.EBADF; return true; }
             r = op switch

@@ -54,7 +54,7 @@ public static class Datagram
         }
         // Closed by another thread while we slept: nothing can be delivered to an orphan any more.
         if (sk.HasFlag(SockFlag.Dead)) { err = -Errno.EBADF; return true; }
-        int r = SockWait.Sleep(sk.Net.SyncRoot, ref timeo);
+        int r = SockWait.Sleep(sk.Net, ref timeo);
         if (r < 0) { err = r; return true; }
         return false;
     }

@@ -295,27 +295,45 @@ public sealed class NetNamespace : IDisposable
     {
         lock (SyncRoot)
         {
-            int work = 0;
-            bool progress = true;
-            while (progress && work < budget)
-            {
-                progress = false;
-                foreach (var dev in _devices)
-                {
-                    while (work < budget && dev.PollReceive(SkbPool) is { } skb)
-                    {
-                        skb.Dev = dev;
-                        Dev.NetifReceiveSkb(skb);
-                        work++;
-                        progress = true;
-                    }
-                }
-                int t = Timers.RunExpired(Clock.NowNs);
-                if (t > 0) { work += t; progress = true; }
-            }
-            return work;
+            bool was = _softirq.EnterSoftirq();
+            try { return PollLocked(budget); }
+            finally { _softirq.LeaveSoftirq(was); }
         }
     }
+
+    private int PollLocked(int budget)
+    {
+        int work = 0;
+        bool progress = true;
+        while (progress && work < budget)
+        {
+            progress = false;
+            foreach (var dev in _devices)
+            {
+                while (work < budget && dev.PollReceive(SkbPool) is { } skb)
+                {
+                    skb.Dev = dev;
+                    Dev.NetifReceiveSkb(skb);
+                    work++;
+                    progress = true;
+                }
+            }
+            int t = Timers.RunExpired(Clock.NowNs);
+            if (t > 0) { work += t; progress = true; }
+        }
+        return work;
+    }
+
+    /// <summary>How deep the lock owner's <see cref="SyscallLock"/>s nest (guarded by <see cref="SyncRoot"/>; set aside while a call sleeps).</summary>
+    internal int SyscallDepth;
+
+    /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>
+    /// <remarks>Mirrors __raise_softirq_irqoff(NET_RX_SOFTIRQ) in enqueue_to_backlog().</remarks>
+    internal void RaiseNetRxSoftirq(NetDevice dev) => _softirq.RaiseNetRx(dev);
+
+    /// <summary>Runs the receive work the calling thread's sends raised, unless softirq work is running already. Call with the stack lock held; returns the frames processed.</summary>
+    /// <remarks>Mirrors kernel/softirq.c: do_softirq() when local_bh_enable() finds a softirq pending.</remarks>
+    internal int DoSoftirq() => _softirq.DoSoftirq();
 
     /// <summary>Starts the receive and timer threads (the softirq context).</summary>
     public void Start() => _softirq.Start();

@@ -31,7 +31,7 @@ internal static class SockWait
             if (condition(sk)) return 0;
             if (sk.HasFlag(SockFlag.Dead)) return -Errno.EBADF; // closed under us by another thread
             if (timeo <= 0) { timeo = 0; return -Errno.EAGAIN; }
-            int r = Sleep(net.SyncRoot, ref timeo);
+            int r = Sleep(net, ref timeo);
             if (r != 0) return r;
         }
     }
@@ -45,19 +45,27 @@ internal static class SockWait
             if (condition(sk, state)) return 0;
             if (sk.HasFlag(SockFlag.Dead)) return -Errno.EBADF; // closed under us by another thread
             if (timeo <= 0) { timeo = 0; return -Errno.EAGAIN; }
-            int r = Sleep(net.SyncRoot, ref timeo);
+            int r = Sleep(net, ref timeo);
             if (r != 0) return r;
         }
     }
 
     /// <summary>
     /// Sleeps once (until a wakeup or the timeout) with the lock released; subtracts the time spent
-    /// from <paramref name="timeo"/>. Returns 0, or -EINTR when interrupted.
+    /// from <paramref name="timeo"/>. Returns 0, or -EINTR when interrupted. Receive work the caller's
+    /// own sends raised on the loopback device runs first, and when there was some the call returns 0
+    /// at once without sleeping (a wakeup: the caller checks its condition again), since that work
+    /// may be what the caller waits for (the handshake of a connect() to a local listener).
     /// </summary>
-    /// <remarks>Mirrors schedule_timeout() inside wait_woken().</remarks>
-    public static int Sleep(object syncRoot, ref long timeo)
+    /// <remarks>Mirrors schedule_timeout() inside wait_woken(), after the softirq that local_bh_enable() ran.</remarks>
+    public static int Sleep(NetNamespace net, ref long timeo)
     {
+        var syncRoot = net.SyncRoot;
+        if (net.DoSoftirq() > 0) return 0;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        // Other callers take the lock while we sleep: their SyscallLocks count from zero.
+        int depth = net.SyscallDepth;
+        net.SyscallDepth = 0;
         try
         {
             if (timeo == Sock.MaxScheduleTimeout) Monitor.Wait(syncRoot);
@@ -66,6 +74,10 @@ internal static class SockWait
         catch (ThreadInterruptedException)
         {
             return -Errno.EINTR;
+        }
+        finally
+        {
+            net.SyscallDepth = depth;
         }
         if (timeo != Sock.MaxScheduleTimeout)
         {

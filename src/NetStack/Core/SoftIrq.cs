@@ -4,6 +4,15 @@ namespace NetStack.Core;
 /// The threads that play softirq context: one receive thread per device (NAPI poll with a
 /// budget of 64 frames per lock hold, as net_rx_action does) and one timer thread
 /// (run_timer_softirq) that sleeps until the earliest timer, woken early when an earlier one is armed.
+/// <para>
+/// And the softirq a system call runs itself: a frame a call sends on the loopback device raises
+/// NET_RX (<see cref="RaiseNetRx"/>), and the call processes it before it returns
+/// (<see cref="DoSoftirq"/>, from <see cref="SyscallLock"/> and before a blocking call sleeps), as
+/// Linux's local_bh_enable() after dev_queue_xmit() runs the pending softirq in the sender's
+/// context: when send() or close() returns, the local peer has the segment. Left to the receive
+/// thread, a close() of one end and an immediate close() of the other crossed on the wire (a
+/// simultaneous close, TIME_WAIT on both ends, the listener's port held for 60 s).
+/// </para>
 /// </summary>
 internal sealed class SoftIrq
 {
@@ -15,6 +24,15 @@ internal sealed class SoftIrq
     private readonly List<Thread> _threads = new();
     private volatile bool _running;
     private bool _kicked; // guarded by _timerSignal: a kick between planning and sleeping is not lost
+
+    /// <summary>net.core.netdev_budget: frames one <see cref="DoSoftirq"/> processes at most; the rest is the receive thread's (ksoftirqd's).</summary>
+    public const int NetdevBudget = 300;
+
+    /// <summary>The device a call's send queued frames to (the loopback device), under the stack lock; null when none is pending.</summary>
+    private NetDevice? _netRxRaised;
+
+    /// <summary>True while softirq work runs (under the stack lock): a call made from inside it does not run it again (in_interrupt()).</summary>
+    private bool _inSoftirq;
 
     public SoftIrq(NetNamespace net)
     {
@@ -80,6 +98,51 @@ internal sealed class SoftIrq
         foreach (var t in threads) t.Join();
     }
 
+    /// <summary>A send put frames on <paramref name="dev"/>'s receive queue (call with the stack lock held).</summary>
+    /// <remarks>Mirrors net/core/dev.c: enqueue_to_backlog() -> ____napi_schedule() -> __raise_softirq_irqoff(NET_RX_SOFTIRQ).</remarks>
+    public void RaiseNetRx(NetDevice dev) => _netRxRaised = dev;
+
+    /// <summary>
+    /// Processes the frames sends queued to a device of this stack (up to <see cref="NetdevBudget"/>),
+    /// unless softirq work is already running on this thread. Call with the stack lock held. Returns
+    /// how many frames it processed.
+    /// </summary>
+    /// <remarks>Mirrors kernel/softirq.c: __local_bh_enable_ip() -> do_softirq() -> net_rx_action() -> process_backlog().</remarks>
+    public int DoSoftirq()
+    {
+        var dev = _netRxRaised;
+        if (dev is null || _inSoftirq) return 0;
+        _netRxRaised = null;
+        _inSoftirq = true;
+        int n = 0;
+        try
+        {
+            // Frames the processing sends (an ACK back over lo) join the same queue and are processed too, within the budget.
+            while (n < NetdevBudget && dev.PollReceive(_net.SkbPool) is { } skb)
+            {
+                skb.Dev = dev;
+                Dev.NetifReceiveSkb(skb);
+                n++;
+            }
+        }
+        finally
+        {
+            _inSoftirq = false;
+        }
+        // Over budget, the rest waits for the device's receive thread, which each enqueue has woken.
+        return n;
+    }
+
+    /// <summary>Marks softirq context around a batch (call with the stack lock held).</summary>
+    internal bool EnterSoftirq()
+    {
+        bool was = _inSoftirq;
+        _inSoftirq = true;
+        return was;
+    }
+
+    internal void LeaveSoftirq(bool was) => _inSoftirq = was;
+
     /// <remarks>Mirrors net/core/dev.c: net_rx_action() calling a device's napi poll.</remarks>
     private void RxLoop(NetDevice dev)
     {
@@ -93,16 +156,24 @@ internal sealed class SoftIrq
             {
                 lock (net.SyncRoot)
                 {
-                    for (n = 0; n < NapiWeight; n++)
+                    bool was = EnterSoftirq();
+                    try
                     {
-                        var skb = dev.PollReceive(net.SkbPool);
-                        if (skb is null) break;
-                        skb.Dev = dev;
-                        Dev.NetifReceiveSkb(skb);
+                        for (n = 0; n < NapiWeight; n++)
+                        {
+                            var skb = dev.PollReceive(net.SkbPool);
+                            if (skb is null) break;
+                            skb.Dev = dev;
+                            Dev.NetifReceiveSkb(skb);
+                        }
+                        // Timers that fell due while we were busy run here too, so a flood of
+                        // frames cannot starve retransmissions.
+                        net.Timers.RunExpired(net.Clock.NowNs);
                     }
-                    // Timers that fell due while we were busy run here too, so a flood of
-                    // frames cannot starve retransmissions.
-                    net.Timers.RunExpired(net.Clock.NowNs);
+                    finally
+                    {
+                        LeaveSoftirq(was);
+                    }
                 }
             } while (n == NapiWeight && _running);
         }
@@ -116,7 +187,9 @@ internal sealed class SoftIrq
             long next;
             lock (net.SyncRoot)
             {
-                net.Timers.RunExpired(net.Clock.NowNs);
+                bool was = EnterSoftirq();
+                try { net.Timers.RunExpired(net.Clock.NowNs); }
+                finally { LeaveSoftirq(was); }
                 next = net.Timers.NextExpiry;
             }
             long waitNs = next == long.MaxValue ? Time.Sec(1) : next - net.Clock.NowNs;

@@ -5,8 +5,11 @@ using NetStack.Wire;
 namespace NetStack.Drivers;
 
 /// <summary>
-/// The loopback device: what is sent is received again, later, from the receive path (never
-/// re-entrantly from inside the send). <remarks>Mirrors drivers/net/loopback.c: loopback_xmit() -> netif_rx().</remarks>
+/// The loopback device: what is sent is received again from the receive path, never re-entrantly
+/// from inside the send: the frame is queued and NET_RX raised, and the system call that sent it
+/// processes the queue before it returns (<see cref="SyscallLock"/>), as Linux's softirq runs on
+/// local_bh_enable() after dev_queue_xmit(); frames sent from softirq context (an ACK, a timer's
+/// retransmission) are the receive thread's. <remarks>Mirrors drivers/net/loopback.c: loopback_xmit() -> netif_rx().</remarks>
 /// </summary>
 internal sealed class LoopbackDevice : NetDevice
 {
@@ -55,6 +58,7 @@ internal sealed class LoopbackDevice : NetDevice
             return false;
         }
         _backlog.EnqueueTail(skb);
+        Net?.RaiseNetRxSoftirq(this);
         if (_signal.CurrentCount == 0) _signal.Release();
         return true;
     }

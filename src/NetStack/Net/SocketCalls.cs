@@ -78,7 +78,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_socket().</remarks>
     public static int Socket(FdTable files, int family, int type, int protocol)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             int err = SysSocketCreate(files, family, type, protocol, out var sock);
             if (err < 0) return err;
@@ -184,7 +184,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_bind().</remarks>
     public static int Bind(FdTable files, int fd, in SockAddr addr)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -198,7 +198,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_listen().</remarks>
     public static int Listen(FdTable files, int fd, int backlog)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -213,7 +213,7 @@ public static class SocketCalls
     public static int Accept4(FdTable files, int fd, out SockAddr peer, int flags, bool forceNonblock = false)
     {
         peer = default;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             // __sys_accept4(): fdget first, then __sys_accept4_file(): the flags, then a free
             // descriptor (get_unused_fd_flags) before anything is dequeued, so EMFILE leaves the
@@ -255,7 +255,7 @@ public static class SocketCalls
     /// <returns>0, or a negative errno (-EINPROGRESS when non-blocking and the handshake has started).</returns>
     public static int Connect(FdTable files, int fd, in SockAddr addr, bool forceNonblock = false)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -270,7 +270,7 @@ public static class SocketCalls
     public static int Getsockname(FdTable files, int fd, out SockAddr addr)
     {
         addr = default;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -286,7 +286,7 @@ public static class SocketCalls
     public static int Getpeername(FdTable files, int fd, out SockAddr addr)
     {
         addr = default;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -306,7 +306,7 @@ public static class SocketCalls
 
     private static int SendtoInternal(FdTable files, int fd, ReadOnlySpan<byte> buf, int flags, in SockAddr addr, bool hasAddr)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -329,7 +329,7 @@ public static class SocketCalls
     public static int Sendmsg(FdTable files, int fd, ref MsgHdr msg, ReadOnlySpan<byte> buf, int flags)
     {
         if ((flags & MSG_CMSG_COMPAT) != 0) return -Errno.EINVAL;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -362,7 +362,7 @@ public static class SocketCalls
     private static int RecvfromInternal(FdTable files, int fd, Span<byte> buf, int flags, out SockAddr from, bool wantAddr)
     {
         from = default;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -388,7 +388,7 @@ public static class SocketCalls
     public static int Recvmsg(FdTable files, int fd, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         if ((flags & MSG_CMSG_COMPAT) != 0) return -Errno.EINVAL;
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -410,7 +410,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_setsockopt() -> do_sock_setsockopt().</remarks>
     public static int Setsockopt(FdTable files, int fd, int level, int optname, ReadOnlySpan<byte> optval)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -431,7 +431,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_getsockopt() -> do_sock_getsockopt().</remarks>
     public static int Getsockopt(FdTable files, int fd, int level, int optname, Span<byte> optval, ref int optlen)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -456,7 +456,7 @@ public static class SocketCalls
     /// <remarks>Mirrors net/socket.c: __sys_shutdown() -> __sys_shutdown_sock().</remarks>
     public static int Shutdown(FdTable files, int fd, int how)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -468,7 +468,7 @@ public static class SocketCalls
     /// <remarks>Mirrors fs/open.c: close_fd() -> fput() -> sock_close() -> __sock_release().</remarks>
     public static int Close(FdTable files, int fd)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Remove(fd);
             if (sock is null) return -Errno.EBADF;
@@ -481,7 +481,7 @@ public static class SocketCalls
     /// <remarks>Mirrors fs/fcntl.c: do_fcntl() and setfl() (SETFL_MASK).</remarks>
     public static int Fcntl(FdTable files, int fd, int cmd, int arg = 0)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -504,7 +504,7 @@ public static class SocketCalls
     /// <remarks>Mirrors fs/ioctl.c: do_vfs_ioctl() (FIONBIO) and net/socket.c: sock_ioctl() -> sock_do_ioctl().</remarks>
     public static int Ioctl(FdTable files, int fd, int cmd, ref int arg)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
@@ -529,7 +529,7 @@ public static class SocketCalls
     {
         var net = files.Net;
         long timeo = timeoutMs < 0 ? Sock.MaxScheduleTimeout : timeoutMs * Time.NsPerMs;
-        lock (net.SyncRoot)
+        using (new SyscallLock(net))
         {
             while (true)
             {
@@ -547,7 +547,7 @@ public static class SocketCalls
                     if (mask != 0) count++;
                 }
                 if (count > 0 || timeo <= 0) return count;
-                int r = SockWait.Sleep(net.SyncRoot, ref timeo);
+                int r = SockWait.Sleep(net, ref timeo);
                 if (r < 0) return r;
             }
         }
@@ -559,7 +559,7 @@ public static class SocketCalls
     /// <summary>The poll mask of a descriptor right now; POLLNVAL when it is not open.</summary>
     public static int SockPoll(FdTable files, int fd)
     {
-        lock (files.Net.SyncRoot)
+        using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
             return sock is null ? POLLNVAL : sock.Ops.Poll(sock);

@@ -56,7 +56,23 @@ public sealed class BackgroundProcess : IDisposable
         if (_readyText is not null && line.Contains(_readyText, StringComparison.Ordinal)) _ready.Set();
     }
 
-    /// <summary>Waits for the ready line; throws with the output if it does not come or the process dies.</summary>
+    /// <summary>Writes a line to the process's standard input (which stays open until Dispose).</summary>
+    public void WriteLine(string line)
+    {
+        _p.StandardInput.WriteLine(line);
+        _p.StandardInput.Flush();
+    }
+
+    /// <summary>Kills the process itself (SIGKILL: no handler runs, no clean-up of its own), not its children.</summary>
+    public void Kill()
+    {
+        _p.Kill(entireProcessTree: false);
+        _p.WaitForExit();
+    }
+
+    /// <summary>Whether the process has ended.</summary>
+    public bool HasExited => _p.HasExited;
+
     /// <summary>Waits for the process to end by itself; true if it did within <paramref name="timeout"/>.</summary>
     public bool WaitForExit(TimeSpan timeout)
     {
@@ -68,6 +84,7 @@ public sealed class BackgroundProcess : IDisposable
     /// <summary>The exit code, once the process has ended.</summary>
     public int ExitCode => _p.ExitCode;
 
+    /// <summary>Waits for the ready line; throws with the output if it does not come or the process dies.</summary>
     public BackgroundProcess WaitReady(TimeSpan? timeout = null)
     {
         var end = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
