@@ -183,9 +183,7 @@ public static class NetStackInfo
         var list = new List<SocketInfo>();
         lock (net.SyncRoot)
         {
-            var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
-            foreach (var (fd, sock) in net.Files.Enumerate())
-                if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+            var fds = DefaultTableFds(net);
             var h = net.Ipv4.TcpHashinfo;
             foreach (var tp in h.Lhash.Values.SelectMany(l => l))
                 list.Add(Full(tp));
@@ -242,19 +240,9 @@ public static class NetStackInfo
         var list = new List<SocketInfo>();
         lock (net.SyncRoot)
         {
-            var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
-            foreach (var (fd, sock) in net.Files.Enumerate())
-                if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+            var fds = DefaultTableFds(net);
             foreach (var (_, slot) in net.Ipv4.UdpTable.Ports.OrderBy(p => p.Key))
-            {
-                foreach (var sk in slot)
-                {
-                    uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
-                    var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
-                    list.Add(Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "UDP", sk.State,
-                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk));
-                }
-            }
+                foreach (var sk in slot) list.Add(DatagramRow(sk, fds, "UDP"));
         }
         return list;
     }
@@ -274,22 +262,32 @@ public static class NetStackInfo
         var list = new List<SocketInfo>();
         lock (net.SyncRoot)
         {
-            var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
-            foreach (var (fd, sock) in net.Files.Enumerate())
-                if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+            var fds = DefaultTableFds(net);
             foreach (var bucket in net.Ipv4.RawHash.Ht)
             {
                 if (bucket is null) continue;
-                foreach (var sk in bucket)
-                {
-                    uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
-                    var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
-                    list.Add(Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? "RAW", sk.State,
-                        new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk));
-                }
+                foreach (var sk in bucket) list.Add(DatagramRow(sk, fds, "RAW"));
             }
         }
         return list;
+    }
+
+    /// <summary>The descriptor each socket has in the namespace's default table (the in-process program's).</summary>
+    private static Dictionary<Sock, int> DefaultTableFds(NetNamespace net)
+    {
+        var fds = new Dictionary<Sock, int>(ReferenceEqualityComparer.Instance);
+        foreach (var (fd, sock) in net.Files.Enumerate())
+            if (sock.Sk is { } sk) fds.TryAdd(sk, fd);
+        return fds;
+    }
+
+    /// <summary>A UDP or raw socket's row: the bound (or source) address, the peer when connected, the queues' memory.</summary>
+    private static SocketInfo DatagramRow(InetSock sk, Dictionary<Sock, int> fds, string protocol)
+    {
+        uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+        var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
+        return Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? protocol, sk.State,
+            new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk);
     }
 
     /// <summary>What inet_diag adds to every full sock: protocol, inode, cookie, uid, shutdown and SK_MEMINFO.</summary>
