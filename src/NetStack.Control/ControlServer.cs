@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using NetStack.Api;
 using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Net;
@@ -473,10 +474,11 @@ public sealed partial class ControlServer : IDisposable
                     catch (OperationCanceledException) { break; }
                     if (!_queue.TryDequeue(out var item)) continue;
                     Interlocked.Add(ref _queuedBytes, -item.Bytes);
-                    if (item.Line is not null && CaptureRequest(item.Line) is { } capture)
+                    if (item.Line is not null && StreamRequest(item.Line) is { } stream)
                     {
-                        // A capture turns the rest of the connection into a pcap stream: it ends the session.
-                        if (RunCapture(capture)) break;
+                        // A capture or a trace turns the rest of the connection into a stream (pcap,
+                        // CSV or JSON lines): it ends the session.
+                        if (stream.Op == "capture" ? RunCapture(stream.Request) : RunTrace(stream.Request)) break;
                         continue;
                     }
                     var reply = item.Line is null ? Error($"request too long: limit {MaxLineBytes} bytes") : _server.Handle(this, item.Line);
@@ -499,12 +501,65 @@ public sealed partial class ControlServer : IDisposable
             }
         }
 
-        /// <summary>The request when <paramref name="line"/> is a "capture" op, else null.</summary>
-        private static JsonObject? CaptureRequest(string line)
+        /// <summary>The op and the request when <paramref name="line"/> is a "capture" or a "trace" op (the ops that answer with a stream), else null.</summary>
+        private static (string Op, JsonObject Request)? StreamRequest(string line)
         {
-            if (!line.Contains("\"capture\"", StringComparison.Ordinal)) return null;
-            try { return JsonNode.Parse(line) is JsonObject q && (string?)(q["op"] as JsonValue) == "capture" ? q : null; }
+            if (!line.Contains("\"capture\"", StringComparison.Ordinal) && !line.Contains("\"trace\"", StringComparison.Ordinal)) return null;
+            try
+            {
+                return JsonNode.Parse(line) is JsonObject q && (string?)(q["op"] as JsonValue) is { } op && op is "capture" or "trace" ? (op, q) : null;
+            }
             catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
+        }
+
+        /// <summary>
+        /// The "trace" op: {"op":"trace","what":"tcp","format":"csv"|"json","filter":"sport == 80","count":N,"capacity":N}.
+        /// The reply line {"trace":"tcp","format":...,"capacity":...} is followed by the records of a
+        /// <see cref="TcpTrace"/> on the stack as CSV (a header line first) or JSON lines, with
+        /// "# dropped N" / {"dropped":N} lines when the ring overflowed (see <see cref="TraceStream"/>),
+        /// until the count is reached or the client goes away; the trace is disabled then. False when the
+        /// request was refused (an error line; the session goes on).
+        /// </summary>
+        private bool RunTrace(JsonObject q)
+        {
+            bool json;
+            long count;
+            int capacity;
+            TcpTraceFilter? filter;
+            try
+            {
+                SocketShell.CheckKeys(q, "trace", ["what", "format", "filter", "count", "capacity"]);
+                string what = q["what"] is null ? "tcp" : (string?)(q["what"] as JsonValue) ?? "";
+                if (what != "tcp") throw new SocketShell.ShellException($"\"what\": \"{what}\" cannot be traced (tcp can)");
+                string format = q["format"] is null ? "csv" : (string?)(q["format"] as JsonValue) ?? "";
+                json = format switch
+                {
+                    "csv" => false,
+                    "json" => true,
+                    _ => throw new SocketShell.ShellException($"\"format\" is \"csv\" or \"json\", not \"{format}\""),
+                };
+                count = q["count"] is null ? 0 : q["count"] is JsonValue cv && cv.TryGetValue<long>(out long c) && c >= 0 ? c
+                    : throw new SocketShell.ShellException("\"count\" is a number of records, 0 for no limit");
+                capacity = q["capacity"] is null ? TcpTrace.DefaultCapacity
+                    : q["capacity"] is JsonValue kv && kv.TryGetValue<int>(out int k) && k is >= TcpTrace.MinCapacity and <= TcpTrace.MaxCapacity ? k
+                    : throw new SocketShell.ShellException($"\"capacity\" is a number of records, {TcpTrace.MinCapacity} to {TcpTrace.MaxCapacity}");
+                string? expr = q["filter"] is null ? null : (string?)(q["filter"] as JsonValue) ?? throw new SocketShell.ShellException("\"filter\" is a string");
+                filter = string.IsNullOrWhiteSpace(expr) ? null : TcpTraceFilter.Parse(expr);
+            }
+            catch (Exception e) when (e is SocketShell.ShellException or FormatException or InvalidOperationException)
+            {
+                var err = new JsonObject { ["error"] = e.Message };
+                if (e is SocketShell.ShellException { Errno: { } errno }) err["errno"] = errno;
+                WriteLine(err);
+                return false;
+            }
+            using var trace = TcpTrace.Enable(_server._net, capacity, filter);
+            var reply = new JsonObject { ["trace"] = "tcp", ["format"] = json ? "json" : "csv", ["capacity"] = trace.Capacity };
+            if (filter is not null) reply["filter"] = filter.Expression;
+            WriteLine(reply);
+            try { TraceStream.Run(trace, _stream, _writeLock, json, count, _gone.Token); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { } // the client went away
+            return true;
         }
 
         /// <summary>

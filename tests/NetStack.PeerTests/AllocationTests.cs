@@ -1,17 +1,25 @@
+using NetStack.Api;
+using NetStack.Net;
+using NetStack.Uapi;
+using static NetStack.Uapi.SocketConstants;
+
 namespace NetStack.PeerTests;
 
 /// <summary>
 /// The receive and transmit path through a real TAP allocates nothing in steady state: the test
 /// thread itself plays the softirq (polls the device and the stack) while the kernel floods it
-/// with pings, and the thread's allocation counter must not move.
+/// with pings, or sends it a TCP stream, and the thread's allocation counter must not move. Each
+/// also runs with the TCP trace points on (issue 9), a reader draining the ring on the same thread.
 /// </summary>
 public sealed class AllocationTests(ITestOutputHelper output)
 {
-    [PeerFact]
-    public void FloodPingThroughTap_SteadyState_AllocatesNothing()
+    [PeerTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FloodPingThroughTap_SteadyState_AllocatesNothing(bool tracing)
     {
         using var peer = new TapPeer(start: false);
-        var dev = peer.Host.Device;
+        using var trace = tracing ? TcpTrace.Enable(peer.Net) : null;
 
         // Warm-up: ARP both ways, JIT, pool growth, pcap buffer.
         Assert.Equal(500, PingWhilePolling(peer, out _, "-f", "-c", "500").Received);
@@ -20,6 +28,71 @@ public sealed class AllocationTests(ITestOutputHelper output)
         output.WriteLine($"{s.Received} echoes answered; {allocated} bytes allocated on the polling thread; {s.RttLine}");
         Assert.Equal(5000, s.Received);
         Assert.Equal(0, allocated);
+    }
+
+    [PeerTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TcpStreamFromTheKernel_SteadyState_AllocatesNothing(bool tracing)
+    {
+        const long Size = 200L << 20;
+        using var peer = new TapPeer(start: false);
+        using var trace = tracing ? TcpTrace.Enable(peer.Net, capacity: 4096) : null;
+        var records = new TcpTraceRecord[1024];
+        var net = peer.Net;
+        var dev = peer.Host.Device;
+        int lfd = SocketCalls.Socket(net.Files, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        // A fixed receive buffer (the connection inherits it) bounds the window, so the frames in
+        // flight, and the buffer pool with them, reach their most within the warm-up: autotuning
+        // would otherwise grow the window, and the pool, well into the transfer.
+        Assert.Equal(0, SocketCalls.Setsockopt(net.Files, lfd, SOL_SOCKET, SO_RCVBUF, 128 << 10));
+        Assert.Equal(0, SocketCalls.Bind(net.Files, lfd, SockAddr.In(peer.StackAddr, 5001)));
+        Assert.Equal(0, SocketCalls.Listen(net.Files, lfd, 4));
+
+        var send = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(180), "bash", "-c", $"head -c {Size} /dev/zero | socat -u - TCP4:{peer.StackIp}:5001"));
+        var buf = new byte[65536];
+        int cfd = -1;
+        long got = 0, traced = 0, before = 0, allocated = -1;
+        int poolBefore = 0, poolAfter = 0;
+        while (true)
+        {
+            dev.WaitForWork(5);
+            net.Poll();
+            if (cfd < 0)
+            {
+                cfd = SocketCalls.Accept4(net.Files, lfd, out _, SOCK_NONBLOCK);
+                if (cfd < 0 && send.IsCompleted) break;
+                continue;
+            }
+            int r;
+            while ((r = SocketCalls.Recv(net.Files, cfd, buf, 0)) > 0) got += r;
+            if (trace is not null)
+            {
+                int n;
+                while ((n = trace.Read(records)) > 0) traced += n;
+            }
+            // Measured: the middle half of the stream (the first quarter warms up pools, windows and the JIT).
+            if (before == 0 && got >= Size / 4)
+            {
+                before = GC.GetAllocatedBytesForCurrentThread();
+                poolBefore = net.SkbPool.Total;
+            }
+            if (allocated < 0 && got >= Size * 3 / 4)
+            {
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                poolAfter = net.SkbPool.Total;
+            }
+            if (r == 0 || (r < 0 && r != -Errno.EAGAIN)) break; // the kernel's FIN (or an error)
+        }
+        var sent = send.Result;
+        output.WriteLine(sent.ToString());
+        output.WriteLine($"{got} bytes received; {allocated} bytes allocated on the polling thread over the middle {Size / 2 >> 20} MB (buffer pool {poolBefore} -> {poolAfter}); {traced} trace records read, {trace?.Dropped ?? 0} dropped");
+        Assert.Equal(0, sent.ExitCode);
+        Assert.Equal(Size, got);
+        Assert.Equal(0, allocated);
+        if (tracing) Assert.True(traced > 0);
+        SocketCalls.Close(net.Files, cfd);
+        SocketCalls.Close(net.Files, lfd);
     }
 
     /// <summary>Runs ping on another thread while this thread polls the stack; returns the bytes this thread allocated meanwhile.</summary>

@@ -33,6 +33,7 @@ internal static class Program
         NstatCommand.Create(),
         NetstatCommand.Create(),
         TcpdumpCommand.Create(),
+        TraceCommand.Create(),
         SsCommand.Create(),
         IpCommand.Create(),
     ];
@@ -49,7 +50,7 @@ internal static class Program
         }
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         var command = parse.CommandResult.Command;
-        string prefix = command == root ? "netstack" : $"netstack {command.Name}";
+        string prefix = command == root ? "netstack" : $"netstack {CommandPath(parse.CommandResult)}";
 
         if (parse.Action is RootHelpAction or VersionOptionAction)
             return ((SynchronousCommandLineAction)parse.Action).Invoke(parse);
@@ -77,6 +78,10 @@ internal static class Program
         Console.Out.Flush();
         return Interrupt.ExitCode ?? code;
     }
+
+    /// <summary>The command's name below the root, with its parents' ("trace tcp").</summary>
+    private static string CommandPath(CommandResult r) =>
+        r.Parent is CommandResult { Parent: not null } parent ? $"{CommandPath(parent)} {r.Command.Name}" : r.Command.Name;
 
     /// <summary>One line for an exception, and its exit code.</summary>
     private static int Report(string prefix, Exception e)

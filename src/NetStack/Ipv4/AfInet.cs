@@ -34,8 +34,21 @@ public static partial class AfInet
         NetNamespace.RegisterPernetSubsys(Icmp.IcmpSkOps.Instance); // icmp_init()
         NetNamespace.RegisterPernetSubsys(Udp.UdpNetOps.Instance);  // udp_init() / udplite
         NetNamespace.RegisterPernetSubsys(TcpIpv4.TcpSkOps.Instance); // tcp_v4_init()
+        NetNamespace.RegisterPernetSubsys(TcpTracepoint.TcpTraceNetOps.Instance); // the TCP trace points (per namespace here)
         NetNamespace.RegisterPernetSubsys(Ping.PingNetOps.Instance); // ping_init()
         NetNamespace.RegisterPernetSubsys(Raw.RawNetOps.Instance);   // raw_init()
+    }
+
+    /// <summary>
+    /// Sets sk_state outside tcp_set_state() (listen(), a listener's child), announcing the change to
+    /// the trace points as the kernel's inet_sk_set_state() / inet_sk_state_store() do.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: inet_sk_set_state() (trace_inet_sock_set_state(), then the store).</remarks>
+    internal static void InetSkSetState(Sock sk, TcpState state)
+    {
+        var old = sk.State;
+        sk.State = state;
+        if (sk is TcpSock tp) TcpTracepoint.TraceInetSockSetState(tp, old);
     }
 
     /// <summary>

@@ -180,7 +180,7 @@ public class InetConnectionSock : InetSock
         sk.InetCskDelackInit();
         // The transition is announced before get_port() validates it; the socket enters the
         // listening hash only after the validation.
-        sk.State = TcpState.Listen;
+        AfInet.InetSkSetState(sk, TcpState.Listen); // inet_sk_state_store()
         int err = -Errno.EADDRINUSE;
         if (sk.Prot.GetPort(sk, sk.InetNum) == 0)
         {
@@ -189,7 +189,7 @@ public class InetConnectionSock : InetSock
             err = sk.Prot.Hash(sk);
             if (err == 0) return 0;
         }
-        sk.State = TcpState.Close;
+        AfInet.InetSkSetState(sk, TcpState.Close);
         return err;
     }
 

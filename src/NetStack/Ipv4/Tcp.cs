@@ -77,7 +77,8 @@ internal static class Tcp
                 if (oldstate is TcpState.Established or TcpState.CloseWait) mib[TcpMib.CurrEstab]--;
                 break;
         }
-        tp.State = state;
+        tp.State = state; // inet_sk_state_store()
+        TcpTracepoint.TraceInetSockSetState(tp, oldstate);
     }
 
     /// <summary>The connection is over: CLOSE, timers stopped, both directions shut; destroyed if orphaned, else the owner is woken.</summary>

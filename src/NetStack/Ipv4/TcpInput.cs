@@ -1434,8 +1434,10 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_set_ca_state().</remarks>
     internal static void TcpSetCaState(TcpSock tp, TcpCaState state)
     {
+        var old = tp.CaState;
         tp.CaOps.SetState(tp, state);
         tp.CaState = state;
+        TcpTracepoint.TraceTcpCongStateSet(tp, old);
     }
 
     /// <remarks>Mirrors tcp_current_ssthresh().</remarks>
@@ -2026,11 +2028,13 @@ internal static class TcpInput
         TcpCongControl(tp, ack, delivered, flag);
         if (rexmit) TcpOutput.TcpXmitRetransmitQueue(tp);
         if ((flag & FlagAcked) != 0) TcpCheckSpace(tp);
+        TcpTracepoint.TraceTcpProbe(tp, skb);
         return 1;
 
     noQueue:
         if (tp.TcpSendHead is not null) TcpAckProbe(tp);
         if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
+        TcpTracepoint.TraceTcpProbe(tp, skb);
         return 1;
 
     oldAck:
@@ -2039,6 +2043,7 @@ internal static class TcpInput
             flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna);
             if (TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag)) TcpOutput.TcpXmitRetransmitQueue(tp);
         }
+        TcpTracepoint.TraceTcpProbe(tp, skb);
         return 0;
     }
 

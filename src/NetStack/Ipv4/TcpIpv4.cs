@@ -286,6 +286,10 @@ internal static class TcpIpv4
         newtp.InetDaddr = req.IrRmtAddr;
         newtp.InetRcvSaddr = req.IrLocAddr;
         newtp.InetSaddr = req.IrLocAddr;
+        // inet_csk_clone_lock()'s inet_sk_set_state(newsk, TCP_SYN_RECV), from the listener's state
+        // (sk_clone_lock() copied it): the kernel fires it before the child has its addresses; here
+        // once it has them, so that a filter on the connection's 4-tuple sees it.
+        TcpTracepoint.TraceInetSockSetState(newtp, TcpState.Listen);
         newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
         newtp.IcskExtHdrLen = 0;
@@ -293,7 +297,7 @@ internal static class TcpIpv4
         if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt) != 0)
         {
             // put_and_exit: the child never became visible.
-            newtp.State = TcpState.Close;
+            AfInet.InetSkSetState(newtp, TcpState.Close); // tcp_done() -> tcp_set_state(TCP_CLOSE)
             newtp.SetFlag(SockFlag.Dead);
             net.Ipv4.TcpOrphanCount++;
             InetConnectionSock.InetCskDestroySock(newtp);

@@ -321,7 +321,10 @@ internal static class TcpOutput
         th.FillChecksum(saddr, tp.InetDaddr);
 
         if (SeqNumber.After(skb.Cb.EndSeq, tp.SndNxt) || skb.Cb.Seq == skb.Cb.EndSeq)
+        {
             net.Mib.Tcp[TcpMib.OutSegs]++;
+            TcpTracepoint.TraceTcpTransmitSkb(tp, skb.Cb.Seq, payload); // a retransmission is traced by __tcp_retransmit_skb()
+        }
         tp.SegsOut++;
         skb.Sk = null;
         int err = IpOutput.IpQueueXmit(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
@@ -755,6 +758,7 @@ internal static class TcpOutput
         tp.BytesRetrans += (ulong)skb.Len;
         skb.Cb.Sacked |= TcpSkbCbSacked.EverRetrans;
         skb.Cb.TxCount++;
+        TcpTracepoint.TraceTcpRetransmitSkb(tp, skb);
         return 0;
     }
 

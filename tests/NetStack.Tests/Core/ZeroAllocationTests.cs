@@ -1,3 +1,4 @@
+using NetStack.Api;
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Wire;
@@ -45,10 +46,16 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void EchoRoundTrips_InSteadyState_AllocateZeroBytes()
+    /// <summary>With <paramref name="tracing"/>, a TCP trace is enabled on both stacks for the whole test (issue 9: trace points add no allocation).</summary>
+    private static TcpTrace[] Trace(TwoStacks s, bool tracing) => tracing ? [TcpTrace.Enable(s.A), TcpTrace.Enable(s.B)] : [];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EchoRoundTrips_InSteadyState_AllocateZeroBytes(bool tracing)
     {
         using var s = new TwoStacks();
+        var traces = Trace(s, tracing);
         s.Pump(); // gratuitous ARPs
         RoundTrips(s, 1000); // warm-up: ARP resolved, pools and tables at size, JIT tiers settled
         long replies0 = s.A.Mib.Icmp[IcmpMib.InEchoReps];
@@ -65,14 +72,18 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         Assert.Equal(0, thread);
         Assert.Equal(s.A.SkbPool.Total, s.A.SkbPool.FreeCount);
         Assert.Equal(s.B.SkbPool.Total, s.B.SkbPool.FreeCount);
+        Assert.All(traces, t => Assert.True(t.IsEnabled));
     }
 
-    [Fact]
-    public void EchoRoundTrips_AcrossNeighbourStateChanges_AllocateZeroBytes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EchoRoundTrips_AcrossNeighbourStateChanges_AllocateZeroBytes(bool tracing)
     {
         // The same, with virtual time moving: the neighbour entries go REACHABLE -> STALE/DELAY -> PROBE
         // and back on the ARP probes, so timers, ARP requests and replies are on the measured path too.
         using var s = new TwoStacks();
+        var traces = Trace(s, tracing);
         s.Pump();
         RoundTrips(s, 200);
         s.RunFor(60_000);
@@ -99,5 +110,6 @@ public class ZeroAllocationTests(ITestOutputHelper output)
             best = Math.Min(best, thread);
         }
         Assert.Equal(0, best);
+        Assert.All(traces, t => Assert.True(t.IsEnabled));
     }
 }
