@@ -95,7 +95,7 @@ public sealed partial class ControlServer : IDisposable
     public int ClientCount => _sessions.Count;
 
     /// <summary>The op names clients may send: the socket shell's and the server's.</summary>
-    public IEnumerable<string> OpNames => SocketShell.Ops.Concat(["share", "join"]).Concat(_ops.Keys.Order(StringComparer.Ordinal));
+    public IEnumerable<string> OpNames => SocketShell.Ops.Concat(["share", "join", "capture", "trace"]).Concat(_ops.Keys.Order(StringComparer.Ordinal));
 
     /// <summary>
     /// Adds an op (before <see cref="Start"/>): how a host adds ops built on APIs this assembly does not
