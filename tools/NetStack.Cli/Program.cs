@@ -35,6 +35,7 @@ internal static class Program
         TcpdumpCommand.Create(),
         SsCommand.Create(),
         IpCommand.Create(),
+        Iperf3Command.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";
