@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace NetStack.Services.Iperf3;
@@ -175,9 +176,17 @@ public sealed class Iperf3Parameters
         if (!j.TryGetPropertyValue(key, out var node) || node is null) return absent;
         if (node is JsonValue v)
         {
-            if (v.TryGetValue(out long l)) return l;
-            if (v.TryGetValue(out double d) && double.IsFinite(d)) return (long)Math.Clamp(d, long.MinValue, long.MaxValue);
-            if (v.TryGetValue(out bool b)) return b ? 1 : 0;
+            switch (v.GetValueKind())
+            {
+                case JsonValueKind.Number:
+                    string text = v.ToJsonString();
+                    if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
+                    if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d))
+                        return (long)Math.Clamp(d, long.MinValue, long.MaxValue);
+                    break;
+                case JsonValueKind.True: return 1;
+                case JsonValueKind.False: return 0;
+            }
         }
         throw new Iperf3Exception(Iperf3Error.RecvParams, $"\"{key}\" is not a number: {node.ToJsonString()}");
     }
@@ -186,14 +195,15 @@ public sealed class Iperf3Parameters
     internal static double Dbl(JsonObject j, string key, double absent)
     {
         if (!j.TryGetPropertyValue(key, out var node) || node is null) return absent;
-        if (node is JsonValue v && v.TryGetValue(out double d)) return d;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number &&
+            double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return d;
         throw new Iperf3Exception(Iperf3Error.RecvResults, $"\"{key}\" is not a number: {node.ToJsonString()}");
     }
 
     internal static string? Str(JsonObject j, string key)
     {
         if (!j.TryGetPropertyValue(key, out var node) || node is null) return null;
-        if (node is JsonValue v && v.TryGetValue(out string? s)) return s;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
         throw new Iperf3Exception(Iperf3Error.RecvParams, $"\"{key}\" is not a string: {node.ToJsonString()}");
     }
 
