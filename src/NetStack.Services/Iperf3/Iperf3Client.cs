@@ -380,22 +380,8 @@ public static class Iperf3Client
         return new Iperf3ClientResult(code, message, test);
     }
 
-    /// <summary>-T: each line starts with the title.</summary>
-    private static Action<string> TitledOutput(string title, Action<string> output)
-    {
-        bool atLineStart = true;
-        return text =>
-        {
-            var sb = new StringBuilder();
-            foreach (char c in text)
-            {
-                if (atLineStart) sb.Append(title).Append(":  ");
-                sb.Append(c);
-                atLineStart = c == '\n';
-            }
-            output(sb.ToString());
-        };
-    }
+    /// <summary>-T: what each print starts with (iperf_printf writes "TITLE:  " before every call's text).</summary>
+    private static Action<string> TitledOutput(string title, Action<string> output) => text => output($"{title}:  {text}");
 
     /// <summary>iperf_connect: the control connection, TCP_NODELAY, the cookie; the MSS picks UDP's block size.</summary>
     private static async Task<NetSocket> ConnectControlAsync(NetNamespace net, Iperf3ClientOptions o, Iperf3Test test, CancellationToken ct)
@@ -462,7 +448,7 @@ public static class Iperf3Client
                         {
                             string available = net.Sysctl.TryGet("net.ipv4.tcp_available_congestion_control", out var v) ? v : "?";
                             throw new Iperf3Exception(Iperf3Error.SetCongestion, r == -Errno.ENOENT
-                                ? $"the stack has no \"{cc}\" (it has: {available})"
+                                ? $"Supplied congestion control algorithm not supported on this host (\"{cc}\"; the stack has: {available})"
                                 : Iperf3StrError.Text(r));
                         }
                     }

@@ -263,7 +263,7 @@ public static class Iperf3Error
         SetBuf => "unable to set socket buffer size",
         SetTos => "unable to set IP TOS",
         Protocol => "protocol does not exist",
-        SetCongestion => "unable to set TCP_CONGESTION: Supplied congestion control algorithm not supported on this host",
+        SetCongestion => "unable to set TCP_CONGESTION",
         SetPacing => "unable to set socket pacing",
         NoMsg => "idle timeout for receiving data",
         CreateStream => "unable to create a new stream",
