@@ -218,8 +218,9 @@ public static class Iperf3Client
                         // Stop sending, close the last interval, tell the server (TEST_END).
                         // Senders stop now; receivers drain until the server closes the streams (so a
                         // server blocked on a full window still reads its control connection).
-                        sendStop.Cancel();
                         run.Counting = false;
+                        sendStop.Cancel();
+                        await Task.WhenAll(io.Where((_, i) => test.Streams[i].Sender)).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                         test.Done = true;
                         cpu.Measure(test.CpuUtil);
                         test.StatsCallback();
@@ -338,7 +339,7 @@ public static class Iperf3Client
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // ^C: iperf3 tells the server (CLIENT_TERMINATE) and prints what it has.
-            if (ctrl is not null && test.State is >= Iperf3State.TestStart and <= Iperf3State.TestEnd)
+            if (ctrl is not null && test.State is not (Iperf3State.None or Iperf3State.DisplayResults or Iperf3State.IperfDone))
             {
                 try
                 {

@@ -80,14 +80,10 @@ internal static class Iperf3Io
         {
             _ = e; // the test is over; the peer closing a stream now is expected
         }
-        catch (NetStackException e) when (udp && e.Errno is Errno.ECONNREFUSED)
-        {
-            // An ICMP port unreachable from a past datagram: iperf3 fails the stream too.
-            run.Fail(new Iperf3Exception(Iperf3Error.StreamWrite, e.Message, e));
-        }
         catch (NetStackException e)
         {
-            run.Fail(new Iperf3Exception(Iperf3Error.StreamWrite, e.Message, e));
+            // Also ECONNREFUSED on UDP (an ICMP port unreachable came back): iperf3 fails the stream too.
+            run.Fail(Iperf3StrError.For(Iperf3Error.StreamWrite, e));
         }
         catch (ObjectDisposedException) when (ct.IsCancellationRequested || run.Test.Done) { }
     }
@@ -139,7 +135,7 @@ internal static class Iperf3Io
         catch (NetStackException e) when (udp && e.Errno is Errno.ECONNREFUSED) { } // ICMP from a stale datagram: keep going
         catch (NetStackException e)
         {
-            run.Fail(new Iperf3Exception(Iperf3Error.StreamRead, e.Message, e));
+            run.Fail(Iperf3StrError.For(Iperf3Error.StreamRead, e));
         }
         catch (ObjectDisposedException) when (ct.IsCancellationRequested || !run.Counting) { }
     }

@@ -30,10 +30,12 @@ public sealed class Iperf3ServerOptions
     public Action<string>? Output { get; set; }
     /// <summary>One line per finished or failed test (for a service's log); null: nothing.</summary>
     public Action<string>? Log { get; set; }
-    /// <summary>How long a client may take between two steps before its data streams exist (iperf3 waits for ever; a service should not).</summary>
+    /// <summary>How long a client may take to set the test up until its data streams exist, and to send its results (iperf3 waits for ever; a service should not).</summary>
     public TimeSpan SetupTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>After the test's duration and omitted seconds, how long the server waits for TEST_END before it ends the test itself (iperf3's grace period: 40 s).</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(40);
+    /// <summary>A running test in which no byte moves for this long is ended (iperf3's --rcv-timeout default: 120 s).</summary>
+    public TimeSpan RcvTimeout { get; set; } = TimeSpan.FromSeconds(120);
 }
 
 /// <summary>
@@ -483,11 +485,23 @@ public sealed class Iperf3Server : IAsyncDisposable
             await Iperf3Protocol.WriteStateAsync(ctrl, Iperf3State.TestRunning, ct).ConfigureAwait(false);
             t.State = Iperf3State.TestRunning;
             run.Counting = true;
-            setIo(Iperf3Io.Start(run, ioStop.Token, ioStop.Token));
+            var io = Iperf3Io.Start(run, ioStop.Token, ioStop.Token);
+            setIo(io);
+            // A test in which nothing moves for RcvTimeout (a client gone without a word) is ended.
+            long lastBytes = 0;
+            double lastProgress = 0;
 
             while (true)
             {
                 double now = Iperf3Clock.Seconds(start, Iperf3Clock.Now);
+                long moved = run.Sent + run.Received;
+                if (moved != lastBytes)
+                {
+                    lastBytes = moved;
+                    lastProgress = now;
+                }
+                else if (now - lastProgress >= o.RcvTimeout.TotalSeconds)
+                    throw new Iperf3Exception(Iperf3Error.NoMsg, $"nothing received or sent for {o.RcvTimeout.TotalSeconds:0} s");
                 if (!double.IsNaN(omitEnd) && now >= omitEnd)
                 {
                     // The omitted seconds are over: counting starts again, and the reports with it.
@@ -506,6 +520,7 @@ public sealed class Iperf3Server : IAsyncDisposable
                 if (now >= deadline)
                     throw new Iperf3Exception(Iperf3Error.NoMsg, $"no TEST_END {o.GracePeriod.TotalSeconds:0} s after the test's end: ending it");
                 double wake = Math.Min(Math.Min(nextStats, deadline), double.IsNaN(omitEnd) ? double.PositiveInfinity : omitEnd);
+                wake = Math.Min(wake, now + 1); // look at the progress now and then
                 var msg = ctrlReader.Pending(ct);
                 if (!msg.IsCompleted)
                 {
@@ -524,18 +539,27 @@ public sealed class Iperf3Server : IAsyncDisposable
                     case Iperf3State.TestStart:
                         continue;
                     case Iperf3State.TestEnd:
-                        // Stop counting, close the last interval, close the streams, report, exchange results.
+                        // Stop counting and the streams, close the last interval and the streams, report, exchange results.
                         run.Counting = false;
                         t.State = Iperf3State.TestEnd;
                         t.Done = true;
                         cpu.Measure(t.CpuUtil);
-                        t.StatsCallback();
                         ioStop.Cancel();
+                        await Task.WhenAll(io).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                        t.StatsCallback();
                         foreach (var sp in t.Streams) sp.Socket.Dispose();
                         t.ReporterCallback();
                         await Iperf3Protocol.WriteStateAsync(ctrl, Iperf3State.ExchangeResults, ct).ConfigureAwait(false);
                         t.State = Iperf3State.ExchangeResults;
-                        t.ApplyResults(await Iperf3Protocol.ReadJsonAsync(ctrl, Iperf3Error.RecvResults, ct).ConfigureAwait(false));
+                        using (var results = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                        {
+                            results.CancelAfter(o.SetupTimeout);
+                            try { t.ApplyResults(await Iperf3Protocol.ReadJsonAsync(ctrl, Iperf3Error.RecvResults, results.Token).ConfigureAwait(false)); }
+                            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                            {
+                                throw new Iperf3Exception(Iperf3Error.RecvResults, $"no results from the client within {o.SetupTimeout.TotalSeconds:0} s");
+                            }
+                        }
                         await Iperf3Protocol.WriteJsonAsync(ctrl, t.ResultsToJson(), ct).ConfigureAwait(false);
                         await Iperf3Protocol.WriteStateAsync(ctrl, Iperf3State.DisplayResults, ct).ConfigureAwait(false);
                         t.State = Iperf3State.DisplayResults;

@@ -167,6 +167,36 @@ public sealed class Iperf3SessionTests : IDisposable
     }
 
     [Fact]
+    public async Task Server_GivesUpOnAStalledClient_InSetupAndWhileRunning()
+    {
+        var server = StartServer(new Iperf3ServerOptions { SetupTimeout = TimeSpan.FromSeconds(1), RcvTimeout = TimeSpan.FromSeconds(1) });
+        var run = server.RunAsync();
+        await using var _ = server;
+        // A client that sends its cookie and then nothing.
+        using (var mute = await ConnectAsync(A))
+        {
+            await SendAsync(mute, Iperf3Protocol.MakeCookie());
+            Assert.Equal((sbyte)Iperf3State.ParamExchange, await ReadStateAsync(mute));
+            Assert.True(TwoStacksWait.Until(() => server.Failed == 1, Limit));
+        }
+        Assert.Contains("did not set the test up within 1 s", ServerText);
+        // A client whose test runs, but which sends no data and no TEST_END.
+        using var ctrl = await ConnectAsync(A);
+        var cookie = Iperf3Protocol.MakeCookie();
+        await SendAsync(ctrl, cookie);
+        Assert.Equal((sbyte)Iperf3State.ParamExchange, await ReadStateAsync(ctrl));
+        await SendAsync(ctrl, Iperf3Protocol.EncodeJson(new JsonObject { ["tcp"] = true, ["time"] = 0, ["num"] = 1 << 30, ["parallel"] = 1, ["len"] = 1024 }));
+        Assert.Equal((sbyte)Iperf3State.CreateStreams, await ReadStateAsync(ctrl));
+        using var stream = await ConnectAsync(A);
+        await SendAsync(stream, cookie);
+        Assert.Equal((sbyte)Iperf3State.TestStart, await ReadStateAsync(ctrl));
+        Assert.Equal((sbyte)Iperf3State.TestRunning, await ReadStateAsync(ctrl));
+        Assert.True(TwoStacksWait.Until(() => server.Failed == 2, Limit));
+        Assert.Contains("idle timeout for receiving data: nothing received or sent for 1 s", ServerText);
+        Assert.Equal(0, await ctrl.ReceiveAsync(new byte[1]).AsTask().WaitAsync(Limit)); // closed
+    }
+
+    [Fact]
     public async Task Client_AgainstABusyServer_ReportsIt()
     {
         using var listener = NetSocket.Tcp(B);
