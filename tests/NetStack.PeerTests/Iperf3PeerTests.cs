@@ -78,6 +78,16 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         Assert.Equal(10, summary.Length); // 4 streams x (sender, receiver), and the two [SUM] lines
         Assert.Equal(2, summary.Count(l => l.StartsWith("[SUM]", StringComparison.Ordinal)));
         Report("kernel -> stack, TCP -P 4", r.StdOut);
+        // Per stream, what the stack received is at most what the kernel sent on that stream: the
+        // two ends number their streams alike (by the order of the connections).
+        var j = KernelClient(peer, "-t", "2", "-P", "4", "-J");
+        var streams = (JsonArray)JsonNode.Parse(j.StdOut)!["end"]!["streams"]!;
+        Assert.Equal(4, streams.Count);
+        foreach (var s in streams)
+        {
+            double sent = (double)s!["sender"]!["bytes"]!, received = (double)s["receiver"]!["bytes"]!;
+            Assert.True(received > 0 && received <= sent, $"stream {s["sender"]!["socket"]}: sent {sent}, received {received}");
+        }
     }
 
     [PeerFact]

@@ -129,36 +129,27 @@ public sealed class Iperf3Server : IAsyncDisposable
             catch (NetStackException e) when (e.Errno is Errno.EBADF or Errno.EINVAL) { break; }
             catch (NetStackException) { continue; } // a connection that died in the queue
             catch (ObjectDisposedException) { break; }
+            // A data stream of the test that waits for them goes to it now, in the order of
+            // acceptance: stream ids follow that order on both ends, as with iperf3's accept().
+            Session? streamsFor;
+            lock (_gate) streamsFor = _current is { AcceptingTcpStreams: true } c ? c : null;
+            if (streamsFor is not null && streamsFor.OfferStream(conn)) continue;
             _ = Task.Run(() => RouteAsync(conn, ct), CancellationToken.None);
         }
     }
 
-    /// <summary>A new connection: the control connection of a new test, a data stream of the test waiting for its streams, or refused.</summary>
+    /// <summary>A new connection outside CREATE_STREAMS: the control connection of a new test, or refused.</summary>
     private async Task RouteAsync(NetSocket conn, CancellationToken ct)
     {
-        Session? session, streamsFor = null;
+        Session? session = null;
         lock (_gate)
         {
-            if (_current is null)
+            if (_current is null && !(_o.OneOff && _testNumber > 0))
             {
-                if (_o.OneOff && _testNumber > 0) session = null;
-                else
-                {
-                    _testNumber++;
-                    Tests++;
-                    _current = session = new Session(this, _testNumber);
-                }
+                _testNumber++;
+                Tests++;
+                _current = session = new Session(this, _testNumber);
             }
-            else
-            {
-                session = null;
-                if (_current.AcceptingTcpStreams) streamsFor = _current;
-            }
-        }
-        if (streamsFor is not null)
-        {
-            await streamsFor.OfferStreamAsync(conn, ct).ConfigureAwait(false);
-            return;
         }
         if (session is null)
         {
@@ -241,26 +232,43 @@ public sealed class Iperf3Server : IAsyncDisposable
 
         public void Done() => _finished.TrySetResult();
 
-        /// <summary>A connection during CREATE_STREAMS: a data stream if it brings the test's cookie (iperf_tcp_accept), else ACCESS_DENIED.</summary>
-        public async Task OfferStreamAsync(NetSocket conn, CancellationToken ct)
+        /// <summary>A connection during CREATE_STREAMS, queued in the order it was accepted; false when the test no longer takes streams.</summary>
+        public bool OfferStream(NetSocket conn) => _acceptingTcp && _tcpStreams.Writer.TryWrite(conn);
+
+        /// <summary>
+        /// The next queued connection that presents the test's cookie (iperf_tcp_accept); one with
+        /// another cookie is answered ACCESS_DENIED and closed. Cookies are read one connection at
+        /// a time, in order, as iperf3 reads them.
+        /// </summary>
+        private async Task<NetSocket> NextTcpStreamAsync(CancellationToken ct)
         {
-            var cookie = new byte[Iperf3Protocol.CookieSize];
-            bool ok;
-            try
+            while (true)
             {
-                using var t = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                t.CancelAfter(TimeSpan.FromSeconds(10));
-                ok = await Iperf3Protocol.ReadExactAsync(conn, cookie, t.Token).ConfigureAwait(false) && Iperf3Protocol.CookiesEqual(cookie, _cookie);
+                var conn = await _tcpStreams.Reader.ReadAsync(ct).ConfigureAwait(false);
+                var cookie = new byte[Iperf3Protocol.CookieSize];
+                bool ok;
+                try
+                {
+                    using var t = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    t.CancelAfter(TimeSpan.FromSeconds(10));
+                    ok = await Iperf3Protocol.ReadExactAsync(conn, cookie, t.Token).ConfigureAwait(false) && Iperf3Protocol.CookiesEqual(cookie, _cookie);
+                }
+                catch (Exception e) when (e is NetStackException or OperationCanceledException or ObjectDisposedException)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    ok = false;
+                }
+                if (ok) return conn;
+                await DenyAsync(conn).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is NetStackException or OperationCanceledException or ObjectDisposedException) { ok = false; }
-            if (ok && _acceptingTcp && _tcpStreams.Writer.TryWrite(conn)) return;
-            await DenyAsync(conn).ConfigureAwait(false);
         }
 
         public async Task RunAsync(NetSocket ctrl, CancellationToken stopToken)
         {
             var o = server._o;
             var ct = stopToken;
+            // Cancelled when the session ends: a stream accept still pending then stops with it.
+            using var session = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
             var peer = ctrl.RemoteEndPoint!;
             From = $" from {peer.Address}";
             Task[] io = [];
@@ -314,7 +322,7 @@ public sealed class Iperf3Server : IAsyncDisposable
                 Task<NetSocket>? next = null;
                 while (received < toReceive || sent < toSend)
                 {
-                    next ??= t.IsTcp ? _tcpStreams.Reader.ReadAsync(ct).AsTask() : AcceptUdpAsync(ct);
+                    next ??= t.IsTcp ? NextTcpStreamAsync(session.Token) : AcceptUdpAsync(session.Token);
                     var ctrlMsg = ctrlReader.Pending(ct);
                     var done = await Task.WhenAny(next, ctrlMsg, setupExpired).ConfigureAwait(false);
                     if (done == setupExpired) throw new Iperf3Exception(Iperf3Error.InitTest, $"the client did not set its streams up within {o.SetupTimeout.TotalSeconds:0} s");
@@ -352,6 +360,7 @@ public sealed class Iperf3Server : IAsyncDisposable
             }
             finally
             {
+                session.Cancel();
                 _acceptingTcp = false;
                 _tcpStreams.Writer.TryComplete();
                 while (_tcpStreams.Reader.TryRead(out var extra)) extra.Dispose();

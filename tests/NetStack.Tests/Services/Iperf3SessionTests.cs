@@ -101,6 +101,45 @@ public sealed class Iperf3SessionTests : IDisposable
         Assert.Contains("Server listening on 5201 (test #2)", ServerText);
     }
 
+    /// <summary>
+    /// Stream ids follow the order the server accepted the connections, whatever order their cookies
+    /// come in: both ends number their streams the same way (iperf3 reads each cookie in turn).
+    /// </summary>
+    [Fact]
+    public async Task Server_StreamIdsFollowTheAcceptOrder_NotTheCookiesOrder()
+    {
+        var server = StartServer();
+        var run = server.RunAsync();
+        await using var _ = server;
+        using var ctrl = await ConnectAsync(A);
+        var cookie = Iperf3Protocol.MakeCookie();
+        await SendAsync(ctrl, cookie);
+        Assert.Equal((sbyte)Iperf3State.ParamExchange, await ReadStateAsync(ctrl));
+        await SendAsync(ctrl, Iperf3Protocol.EncodeJson(new JsonObject { ["tcp"] = true, ["time"] = 1, ["parallel"] = 2, ["len"] = 1024 }));
+        Assert.Equal((sbyte)Iperf3State.CreateStreams, await ReadStateAsync(ctrl));
+        using var first = await ConnectAsync(A);
+        using var second = await ConnectAsync(A);
+        await SendAsync(second, cookie);       // the second one speaks first
+        await Task.Delay(200);
+        await SendAsync(first, cookie);
+        Assert.Equal((sbyte)Iperf3State.TestStart, await ReadStateAsync(ctrl));
+        Assert.Equal((sbyte)Iperf3State.TestRunning, await ReadStateAsync(ctrl));
+        await SendAsync(first, new byte[1000]);
+        await SendAsync(second, new byte[3000]);
+        await Task.Delay(300);
+        await SendAsync(ctrl, [(byte)Iperf3State.TestEnd]);
+        Assert.Equal((sbyte)Iperf3State.ExchangeResults, await ReadStateAsync(ctrl));
+        var mine = ClientResults(1000);
+        ((JsonArray)mine["streams"]!).Add(new JsonObject { ["id"] = 3, ["bytes"] = 3000, ["retransmits"] = 0, ["jitter"] = 0, ["errors"] = 0, ["packets"] = 0, ["start_time"] = 0, ["end_time"] = 1.0 });
+        await SendAsync(ctrl, Iperf3Protocol.EncodeJson(mine));
+        var results = await Iperf3Protocol.ReadJsonAsync(ctrl, Iperf3Error.RecvResults, default).AsTask().WaitAsync(Limit);
+        var byId = ((JsonArray)results["streams"]!).Select(n => ((int)n!["id"]!, (long)n["bytes"]!)).ToDictionary();
+        Assert.Equal(1000, byId[1]);
+        Assert.Equal(3000, byId[3]);
+        Assert.Equal((sbyte)Iperf3State.DisplayResults, await ReadStateAsync(ctrl));
+        await SendAsync(ctrl, [(byte)Iperf3State.IperfDone]);
+    }
+
     [Fact]
     public async Task Server_Busy_AnswersAccessDenied_AndAStreamWithAnotherCookieToo()
     {
