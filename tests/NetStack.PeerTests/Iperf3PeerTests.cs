@@ -253,7 +253,7 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         {
             using var up = new BackgroundProcess("dotnet",
                 [CliDll, "up", "--ns", ns, "--tap", tap, "--create", "--addr", $"{stack}/24", "--services", "iperf3",
-                 "--name", ns, "--control", path, "--duration", "120"], readyText: "control socket:");
+                 "--name", ns, "--control", path, "--duration", "120"], readyText: "reach it with:"); // printed after the iperf3 hint
             up.WaitReady(TimeSpan.FromSeconds(60));
             Assert.Contains($"measure it with: sudo ip netns exec {ns} iperf3 -c {stack}", up.Output);
 
