@@ -782,7 +782,7 @@ public sealed class Iperf3Test
             long bytes = sender ? list.Sum(s => s.BytesSent - s.BytesSentOmit) : list.Sum(s => s.BytesReceived);
             double secs = list.Max(s => Secs(s.StartTime, s.EndTime));
             if (sb.Length > 0) sb.Append("; ");
-            sb.Append(Inv, $"{(sender ? "sent" : "received")} {Iperf3Format.Unit(bytes, 'A')}s in {secs:F2} s, {Iperf3Format.Unit(secs > 0 ? bytes / secs : 0, 'a')}s/sec");
+            sb.Append(Inv, $"{(sender ? "sent" : "received")} {Iperf3Format.Unit(bytes, 'A').TrimStart()}s in {secs:F2} s, {Iperf3Format.Unit(secs > 0 ? bytes / secs : 0, 'a').TrimStart()}s/sec");
             if (!IsTcp && !sender) sb.Append(Inv, $", {list.Sum(s => s.Udp.CntError)}/{list.Sum(s => s.Udp.PacketCount)} lost, jitter {list.Average(s => s.Udp.Jitter) * 1000:F3} ms");
         }
         return sb.ToString();
