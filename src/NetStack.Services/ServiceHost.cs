@@ -8,13 +8,14 @@ namespace NetStack.Services;
 /// <code>
 /// using var services = ServiceHost.Start(net, ServiceHost.ParseList("echo,http"));
 /// </code>
-/// Names: echo (TCP and UDP 7), discard (TCP and UDP 9), chargen (TCP 19), http (TCP 80), or
+/// Names: echo (TCP and UDP 7), discard (TCP and UDP 9), chargen (TCP 19), http (TCP 80),
+/// iperf3 (TCP 5201, and UDP 5201 during UDP tests), or
 /// "all"; "none" (or an empty list) starts nothing. "name:port" moves a service to another port.
 /// </summary>
 public sealed class ServiceHost : IDisposable
 {
     /// <summary>The known services, in the order "all" starts them.</summary>
-    public static readonly IReadOnlyList<string> Known = ["echo", "discard", "chargen", "http"];
+    public static readonly IReadOnlyList<string> Known = ["echo", "discard", "chargen", "http", "iperf3"];
 
     private readonly List<Service> _services = new();
     private bool _disposed;
@@ -115,12 +116,15 @@ public sealed class ServiceHost : IDisposable
             case "http":
                 yield return new HttpService(Net, o, e.Port != 0 ? e.Port : HttpService.DefaultPort) { Host = this };
                 break;
+            case "iperf3":
+                yield return new Iperf3Service(Net, o, e.Port != 0 ? e.Port : Iperf3Service.DefaultPort);
+                break;
             default:
                 throw new ArgumentException($"unknown service '{e.Name}'");
         }
     }
 
-    /// <summary>"echo tcp/7 udp/7, discard tcp/9 udp/9, chargen tcp/19, http tcp/80".</summary>
+    /// <summary>"echo tcp/7 udp/7, discard tcp/9 udp/9, chargen tcp/19, http tcp/80, iperf3 tcp/5201".</summary>
     public string Describe()
     {
         if (_services.Count == 0) return "none";

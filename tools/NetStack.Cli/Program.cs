@@ -36,6 +36,7 @@ internal static class Program
         TraceCommand.Create(),
         SsCommand.Create(),
         IpCommand.Create(),
+        Iperf3Command.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";

@@ -51,11 +51,12 @@ public sealed class ServiceHostTests : IDisposable
     }
 
     [Theory]
-    [InlineData("all", "echo,discard,chargen,http")]
+    [InlineData("all", "echo,discard,chargen,http,iperf3")]
     [InlineData("", "")]
     [InlineData("none", "")]
     [InlineData(" HTTP , echo ", "http,echo")]
-    [InlineData("echo,all", "echo,discard,chargen,http")]
+    [InlineData("echo,all", "echo,discard,chargen,http,iperf3")]
+    [InlineData("iperf3:5202", "iperf3:5202")]
     [InlineData("http:8080,discard", "http:8080,discard")]
     public void ParseList_Accepts(string list, string expected) =>
         Assert.Equal(expected, string.Join(',', ServiceHost.ParseList(list).Select(e => e.Port == 0 ? e.Name : $"{e.Name}:{e.Port}")));
@@ -73,8 +74,8 @@ public sealed class ServiceHostTests : IDisposable
     public async Task All_StartsEveryServiceOnItsPort_AndDisposeClosesThem()
     {
         var host = ServiceHost.Start(_b, "all");
-        Assert.Equal("echo tcp/7 udp/7, discard tcp/9 udp/9, chargen tcp/19, http tcp/80", host.Describe());
-        foreach (ushort port in new ushort[] { 7, 9, 19, 80 })
+        Assert.Equal("echo tcp/7 udp/7, discard tcp/9 udp/9, chargen tcp/19, http tcp/80, iperf3 tcp/5201", host.Describe());
+        foreach (ushort port in new ushort[] { 7, 9, 19, 80, 5201 })
             using (await ConnectAsync(port)) { }
         host.Dispose();
         using var s = NetSocket.Tcp(_a);

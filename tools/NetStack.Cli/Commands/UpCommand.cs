@@ -22,7 +22,7 @@ internal static class UpCommand
     {
         var set = new StackOptionSet(duration: true, loopback: false);
         var services = Opt.Value<IReadOnlyList<ServiceHost.Entry>>("--services", "LIST",
-            "services to run: all (default), none, or a list of echo,discard,chargen,http (echo: TCP+UDP 7, discard: TCP+UDP 9, chargen: TCP 19, http: TCP 80; name:port moves one)",
+            "services to run: all (default), none, or a list of echo,discard,chargen,http,iperf3 (echo: TCP+UDP 7, discard: TCP+UDP 9, chargen: TCP 19, http: TCP 80, iperf3: TCP 5201 and UDP 5201 in UDP tests; name:port moves one)",
             s =>
             {
                 try { return ServiceHost.ParseList(s); }
@@ -76,6 +76,9 @@ internal static class UpCommand
         }
         using var hostScope = host;
         using var controlServer = new ControlServer(host.Net, control.Name, control.Path);
+        // `netstack iperf3 -c` attached to this stack runs its test in this process (ops "iperf3", "iperf3_read", "iperf3_stop").
+        var iperf3Jobs = new NetStack.Services.Iperf3.Iperf3Jobs(host.Net);
+        Iperf3Ops.Register(controlServer, iperf3Jobs);
         try { controlServer.Start(); }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
         {
@@ -90,12 +93,15 @@ internal static class UpCommand
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
         if (services.Find("http") is { } http)
             Console.WriteLine($"netstack: status page: sudo {exec}curl http://{s.Address}{(http.Port == 80 ? "" : $":{http.Port}")}/{Missing("curl", "curl")}");
+        if (services.Find("iperf3") is { } iperf3)
+            Console.WriteLine($"netstack: measure it with: sudo {exec}iperf3 -c {s.Address}{(iperf3.Port == 5201 ? "" : $" -p {iperf3.Port}")}{Missing("iperf3", "iperf3")}");
         Console.WriteLine($"netstack: reach it with: sudo {exec}ping {s.Address}{Missing("ping", "iputils-ping")}");
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
         string? gone = WaitForStop(o.Duration, pcapIface is null ? () => TapGone(s) : null);
         controlServer.Dispose(); // clients' descriptors close with their connections
+        iperf3Jobs.Dispose();
         services.Dispose(); // close the services' sockets while the stack still runs
         host.Dispose(); // stop the threads first, so the counters below are final
         Console.WriteLine($"netstack: stopped after {sw.Elapsed.TotalSeconds:0.0} s");
