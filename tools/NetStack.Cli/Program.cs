@@ -35,6 +35,8 @@ internal static class Program
         TcpdumpCommand.Create(),
         SsCommand.Create(),
         IpCommand.Create(),
+        SimCommand.Create(),
+        PlotCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";
