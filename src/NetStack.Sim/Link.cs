@@ -17,7 +17,8 @@ public struct FlowLinkStats
 
 /// <summary>
 /// One direction of a link: a queue in front of a transmitter of a given rate (serialization delay
-/// = frame bits / rate), then the wire: loss (Bernoulli or Gilbert-Elliott), propagation delay with
+/// = frame bits / rate, exact to the nanosecond with the remainder carried; the rate is taken in whole
+/// bits per second), then the wire: loss (Bernoulli or Gilbert-Elliott), propagation delay with
 /// jitter, and reordering. A frame that leaves the wire is an event at the far end (the switch or a
 /// host). An infinite rate has no queue and no serialization.
 /// </summary>
@@ -28,7 +29,8 @@ public sealed class Link : ISimEventHandler, IDropSink
     private readonly Simulator _sim;
     private readonly SimRandom _rng;
     private readonly double _nsPerByte;
-    private double _serCarry;
+    private readonly long _rateBps;
+    private long _serRemainder;
     private bool _busy, _bad;
     private long _lastArrival;
     // The frames on the wire in arrival order (arrivals are monotone except for reordered frames, which
@@ -72,6 +74,7 @@ public sealed class Link : ISimEventHandler, IDropSink
         if (spec.RateBps > 0)
         {
             _nsPerByte = 8e9 / spec.RateBps;
+            _rateBps = Math.Max(1, (long)Math.Round(spec.RateBps));
             Queue = Qdisc.Create(spec.Queue, spec.RateBps, mtuFrame, new SimRandom(rng.NextUInt64(), 0x51));
             Queue.OnMark = f => { if (f.FlowId >= 0) PerFlow[f.FlowId].Marks++; };
         }
@@ -126,9 +129,10 @@ public sealed class Link : ISimEventHandler, IDropSink
             s.SojournNs += sojourn;
         }
         _busy = true;
-        _serCarry += (f.Length + Spec.OverheadBytes) * _nsPerByte;
-        long ser = (long)_serCarry;
-        _serCarry -= ser;
+        // bits * 1e9 / rate in integers, the remainder carried to the next frame: exact over any run.
+        _serRemainder += (f.Length + Spec.OverheadBytes) * 8L * 1_000_000_000L;
+        long ser = _serRemainder / _rateBps;
+        _serRemainder -= ser * _rateBps;
         _sim.Events.Schedule(now + ser, this, TxDone, f);
     }
 
