@@ -353,10 +353,20 @@ public sealed class SimResults
          F(s.MeanQueueDelayMs), s.Drops.ToString(CultureInfo.InvariantCulture), s.Marks.ToString(CultureInfo.InvariantCulture),
          s.Requests.ToString(CultureInfo.InvariantCulture), F(s.MeanFctMs), F(s.P99FctMs), s.Status];
 
-    /// <summary>Jain's index over the flows' goodputs, formatted ("0.998", or "n/a").</summary>
+    /// <summary>
+    /// Jain's index over the goodputs of the flows that want bandwidth: the bulk and on/off flows
+    /// (request/response flows are paced by their think time), or every flow when there are none.
+    /// </summary>
+    public static double Jain(IReadOnlyList<FlowSummary> sums)
+    {
+        var greedy = sums.Where(s => s.Type != "rr").ToList();
+        return JainIndex((greedy.Count > 0 ? greedy : sums).Select(s => s.GoodputMbps).ToList());
+    }
+
+    /// <summary><see cref="Jain"/> formatted ("0.9980", or "n/a").</summary>
     public static string JainText(IReadOnlyList<FlowSummary> sums)
     {
-        double j = JainIndex(sums.Select(s => s.GoodputMbps).ToList());
+        double j = Jain(sums);
         return double.IsNaN(j) ? "n/a" : F(j, "0.0000");
     }
 
@@ -386,7 +396,7 @@ public sealed class SimResults
         sb.Append("| ").Append(string.Join(" | ", SummaryColumns)).Append(" |\n");
         sb.Append('|').Append(string.Concat(SummaryColumns.Select(_ => " --- |"))).Append('\n');
         foreach (var s in sums) sb.Append("| ").Append(string.Join(" | ", Cells(s))).Append(" |\n");
-        sb.Append("\nJain's fairness index over the flows' goodput: ").Append(JainText(sums)).Append('\n');
+        sb.Append("\nJain's fairness index over the goodput of the bulk and on/off flows: ").Append(JainText(sums)).Append('\n');
         return sb.ToString();
     }
 
@@ -416,7 +426,7 @@ public sealed class SimResults
         foreach (var r in rows) Line(r);
         foreach (var s in sums.Where(s => s.Requests > 0))
             sb.Append(s.Name).Append(": ").Append(s.Requests).Append(" requests, completion time mean ").Append(F(s.MeanFctMs)).Append(" ms, p99 ").Append(F(s.P99FctMs)).Append(" ms\n");
-        sb.Append("Jain's fairness index (goodput): ").Append(JainText(sums)).Append('\n');
+        sb.Append("Jain's fairness index (goodput of the bulk and on/off flows): ").Append(JainText(sums)).Append('\n');
         return sb.ToString();
     }
 }

@@ -3,34 +3,39 @@ using System.Globalization;
 namespace NetStack.Sim;
 
 /// <summary>
-/// The units a scenario is written in, as tc(8) writes them: rates ("100Mbit", "1Gbit", "64kbit",
-/// "12.5MBps"; a plain number is bits per second), times ("20ms", "1.5s", "250us", "100ns"; a plain
+/// The units a scenario is written in, mostly as tc(8) writes them: rates ("100Mbit", "1Gbit",
+/// "64kbit", "100Mbps", "12.5MBps" for bytes; a plain number is bits per second), times ("20ms", "1.5s", "250us", "100ns"; a plain
 /// number is seconds) and sizes ("64KB", "1.5MB", "1500b", "1500"; a plain number is bytes; K, M, G are
 /// powers of 1000 as for rates, KiB and MiB powers of 1024).
 /// </summary>
 public static class Units
 {
-    /// <summary>A rate in bits per second.</summary>
+    /// <summary>
+    /// A rate in bits per second: "bit" (any case) and "bps" with a lower-case b are bits ("100Mbit",
+    /// "100Mbps", "1gbit"), "Bps" with a capital B is bytes ("12.5MBps"), after an optional k, M, G or T
+    /// prefix (powers of 1000). Unlike tc(8), whose "mbps" is megabytes, "Mbps" here is the megabits
+    /// everyone else means; a capital B always means bytes.
+    /// </summary>
     public static double ParseRate(string s)
     {
         var (v, unit) = Split(s, "rate");
-        double mul = unit.ToLowerInvariant() switch
+        double bytes;
+        string prefix;
+        if (unit.Length == 0) { bytes = 1; prefix = ""; }
+        else if (unit.EndsWith("bit", StringComparison.OrdinalIgnoreCase)) { bytes = 1; prefix = unit[..^3]; }
+        else if (unit.EndsWith("Bps", StringComparison.Ordinal)) { bytes = 8; prefix = unit[..^3]; }
+        else if (unit.EndsWith("bps", StringComparison.Ordinal)) { bytes = 1; prefix = unit[..^3]; }
+        else throw new FormatException($"unknown rate unit '{unit}' in \"{s}\" (bit, kbit, Mbit, Gbit, Mbps; Bps, KBps, MBps for bytes)");
+        double mul = prefix switch
         {
-            "" or "bit" or "bps" => 1,
-            "kbit" or "kbps" => 1e3,
-            "mbit" or "mbps" => 1e6,
-            "gbit" or "gbps" => 1e9,
-            "tbit" or "tbps" => 1e12,
-            _ => unit switch
-            {
-                "Bps" => 8,
-                "KBps" or "kBps" => 8e3,
-                "MBps" => 8e6,
-                "GBps" => 8e9,
-                _ => throw new FormatException($"unknown rate unit '{unit}' in \"{s}\" (bit, kbit, Mbit, Gbit, Bps, KBps, MBps, GBps)"),
-            },
+            "" => 1,
+            "k" or "K" => 1e3,
+            "m" or "M" => 1e6,
+            "g" or "G" => 1e9,
+            "t" or "T" => 1e12,
+            _ => throw new FormatException($"unknown rate unit '{unit}' in \"{s}\" (bit, kbit, Mbit, Gbit, Mbps; Bps, KBps, MBps for bytes)"),
         };
-        double r = v * mul;
+        double r = v * mul * bytes;
         if (!(r > 0) || double.IsInfinity(r)) throw new FormatException($"rate \"{s}\" must be positive");
         return r;
     }
