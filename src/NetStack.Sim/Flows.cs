@@ -182,7 +182,12 @@ public abstract class FlowApp : ISimEventHandler
         Span<byte> buf = stackalloc byte[TcpInfo.Size];
         int len = buf.Length;
         if (SocketCalls.Getsockopt(SampledHost.Files, fd, IPPROTO_TCP, TCP_INFO, buf, ref len) < 0) return null;
-        return TcpInfo.Parse(buf[..len], Spec.Cc ?? "");
+        Span<byte> name = stackalloc byte[16]; // TCP_CA_NAME_MAX
+        int nlen = name.Length;
+        string cc = SocketCalls.Getsockopt(SampledHost.Files, fd, IPPROTO_TCP, TCP_CONGESTION, name, ref nlen) == 0
+            ? Encoding.ASCII.GetString(name[..nlen].IndexOf((byte)0) is int nul and >= 0 ? name[..nul] : name[..nlen])
+            : Spec.Cc ?? "";
+        return TcpInfo.Parse(buf[..len], cc);
     }
 
     /// <summary>Keeps the sampled socket's last TCP_INFO (before it closes, at the end).</summary>
