@@ -80,6 +80,29 @@ public class PlotTests : IDisposable
     }
 
     [Fact]
+    public void TraceCsv_OfNetstackTraceTcp_IsRead()
+    {
+        // The header `netstack trace tcp` writes (the trace branch's TcpTraceRecord.CsvHeader): time_ns, the
+        // 4-tuple as saddr/sport/daddr/dport, srtt in µs, bytes_acked.
+        const string header = "time_ns,event,saddr,sport,daddr,dport,sock_cookie,state,oldstate,ca_state,old_ca_state," +
+            "snd_una,snd_nxt,rcv_nxt,snd_cwnd,ssthresh,srtt,rttvar,rto,mss," +
+            "packets_out,packets_in_flight,sacked_out,lost_out,retrans_out,total_retrans,delivered," +
+            "bytes_acked,bytes_received,delivery_rate,pacing_rate,snd_wnd,rcv_wnd,seq,data_len";
+        string Row(long t, int sport, int cwnd, int srttUs, long acked) =>
+            $"{t},probe,10.7.0.2,{sport},10.7.0.1,80,{sport},TCP_ESTABLISHED,TCP_ESTABLISHED,TCP_CA_Open,TCP_CA_Open," +
+            $"1,1,1,{cwnd},2147483647,{srttUs},100,200000,1448,10,10,0,0,0,0,10,{acked},0,0,0,65535,65535,1,0";
+        string csv = Write("netstack-trace.csv", header + "\n" +
+            Row(7_000_000_000, 40000, 10, 20000, 0) + "\n" + Row(7_000_500_000, 40001, 10, 30000, 0) + "\n" +
+            Row(7_010_000_000, 40000, 11, 21000, 12500) + "\n");
+        var flows = FlowData.Load(csv);
+        Assert.Equal(["10.7.0.2:40000 → 10.7.0.1:80", "10.7.0.2:40001 → 10.7.0.1:80"], flows.Select(f => f.Label));
+        Assert.Equal([0.0, 0.01], flows[0].Time.Select(t => Math.Round(t, 9)));
+        Assert.Equal([10.0, 11], flows[0].Values[Metric.Cwnd]);
+        Assert.Equal([20.0, 21], flows[0].Values[Metric.Rtt]);
+        Assert.Equal(10.0, flows[0].Values[Metric.Goodput][1], 9); // 12,500 bytes in 10 ms
+    }
+
+    [Fact]
     public void Charts_WriteSvgAndPng_OnePanelOrStacked()
     {
         var flows = new List<FlowData>();
