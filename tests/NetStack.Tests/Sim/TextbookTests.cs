@@ -124,16 +124,17 @@ public class TextbookTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(0.001)]
-    [InlineData(0.004)]
-    [InlineData(0.01)]
-    public void Reno_UnderRandomLoss_FollowsMathis(double p)
+    [InlineData(0.001, 150)]
+    [InlineData(0.004, 60)]
+    [InlineData(0.01, 40)]
+    public void Reno_UnderRandomLoss_FollowsMathis(double p, int seconds)
     {
         // Bernoulli loss p on the data path only, no queueing (1 Gbit/s everywhere), 20 ms base RTT.
         // Mathis et al. 1997: throughput = MSS / RTT * sqrt(3/2) / sqrt(p); Linux's Reno counts acknowledged
-        // segments (not ACKs) in congestion avoidance, so delayed ACKs do not change the constant.
+        // segments (not ACKs) in congestion avoidance, so delayed ACKs do not change the constant. Each run
+        // is long enough for about 250 losses or more: the mean of a random sawtooth converges slowly.
         string json = $$"""
-            { "duration": "40s", "sample_interval": "100ms", "seed": 7,
+            { "duration": "{{seconds}}s", "sample_interval": "500ms", "seed": 7,
               "hosts": [ { "name": "a", "link": { "rate": "1Gbit", "delay": "5ms", "up": { "loss": {{p.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } } },
                          { "name": "b", "link": { "rate": "1Gbit", "delay": "5ms" } } ],
               "flows": [ { "name": "reno", "from": "a", "to": "b", "cc": "reno" } ] }
