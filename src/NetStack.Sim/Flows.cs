@@ -237,9 +237,6 @@ public abstract class FlowApp : ISimEventHandler
 
     /// <inheritdoc/>
     public abstract void OnEvent(int kind, SimFrame? frame, long arg);
-
-    /// <summary>Whether the flow still runs at the end.</summary>
-    public bool Running => FinishedNs < 0 && Error is null && Sim.AbsNow >= Sim.T0 + Spec.StartNs;
 }
 
 /// <summary>A bulk transfer from the client to the server (N bytes or until stopped), or an on/off sender.</summary>

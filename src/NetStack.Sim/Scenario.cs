@@ -265,11 +265,11 @@ public sealed class HostSpec
         if (r.Child("link") is { } link)
         {
             var both = new LinkSpec();
-            both.Read(link, allowDirections: true);
+            both.Read(link);
             h.Up = both.Clone();
             h.Down = both.Clone();
-            if (link.Child("up") is { } up) { h.Up.Read(up, false); up.Done(); }
-            if (link.Child("down") is { } down) { h.Down.Read(down, false); down.Done(); }
+            if (link.Child("up") is { } up) { h.Up.Read(up); up.Done(); }
+            if (link.Child("down") is { } down) { h.Down.Read(down); down.Done(); }
             link.Done();
         }
         r.Sysctls("sysctl", h.Sysctl);
@@ -308,7 +308,7 @@ public sealed class LinkSpec
         return c;
     }
 
-    internal void Read(Scenario.Obj r, bool allowDirections)
+    internal void Read(Scenario.Obj r)
     {
         RateBps = r.Rate("rate") ?? RateBps;
         OverheadBytes = (int)(r.Long("overhead", 0, 100) ?? OverheadBytes);
@@ -337,7 +337,6 @@ public sealed class LinkSpec
             Queue = QueueSpec.Parse(q);
             q.Done();
         }
-        _ = allowDirections;
     }
 
     /// <summary>One line for people: "100Mbit 10ms droptail(100p)".</summary>
