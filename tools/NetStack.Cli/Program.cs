@@ -37,6 +37,8 @@ internal static class Program
         SsCommand.Create(),
         IpCommand.Create(),
         Iperf3Command.Create(),
+        SimCommand.Create(),
+        PlotCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";

@@ -335,6 +335,18 @@ public sealed class NetNamespace : IDisposable
     /// <remarks>Mirrors kernel/softirq.c: do_softirq() when local_bh_enable() finds a softirq pending.</remarks>
     internal int DoSoftirq() => _softirq.DoSoftirq();
 
+    /// <summary>
+    /// When the earliest pending timer of this stack expires, in <see cref="Clock"/>'s nanoseconds
+    /// (long.MaxValue when none is pending). A single-threaded host driving a <see cref="VirtualClock"/>
+    /// (a simulator) jumps the clock to the earlier of this and its own next event, then calls
+    /// <see cref="Poll"/>, instead of ticking.
+    /// </summary>
+    /// <remarks>Mirrors kernel/time/timer.c: get_next_timer_interrupt() (the timer base's next_expiry).</remarks>
+    public long NextTimerExpiry
+    {
+        get { lock (SyncRoot) return Timers.NextExpiry; }
+    }
+
     /// <summary>Starts the receive and timer threads (the softirq context).</summary>
     public void Start() => _softirq.Start();
 

@@ -71,7 +71,8 @@ public enum UdpMib
 public enum LinuxMib
 {
     SyncookiesSent, EmbryonicRsts, PruneCalled, OfoPruned, ArpFilter, TW, TWRecycled, DelayedACKs, ListenOverflows,
-    ListenDrops, TCPHPHits, TCPPureAcks, TCPRenoRecovery, TCPSackRecovery, TCPSACKReorder, TCPFullUndo, TCPDSACKUndo,
+    ListenDrops, TCPHPHits, TCPPureAcks, TCPRenoRecovery, TCPSackRecovery, TCPSACKReorder, TCPTSReorder, TCPFullUndo,
+    TCPPartialUndo, TCPDSACKUndo,
     TCPLossUndo, TCPLostRetransmit, TCPFastRetrans, TCPSlowStartRetrans, TCPTimeouts, TCPLossProbes,
     TCPLossProbeRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory, TCPAbortOnTimeout,
     TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,

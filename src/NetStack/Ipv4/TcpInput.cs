@@ -1394,9 +1394,13 @@ internal static class TcpInput
         return flag | FlagDsackingAck;
     }
 
-    /// <summary>A hole below fack was filled without a retransmission: raise the reordering degree (at most tcp_max_reordering).</summary>
+    /// <summary>
+    /// A hole below fack was filled without a retransmission: raise the reordering degree (at most
+    /// tcp_max_reordering). <paramref name="ts"/>: the evidence came from timestamps (a partial ACK in
+    /// Recovery), counted as TCPTSReorder rather than TCPSACKReorder.
+    /// </summary>
     /// <remarks>Mirrors tcp_check_sack_reordering().</remarks>
-    private static void TcpCheckSackReordering(TcpSock tp, uint lowSeq)
+    private static void TcpCheckSackReordering(TcpSock tp, uint lowSeq, bool ts = false)
     {
         uint fack = TcpHighestSackSeq(tp);
         if (!SeqNumber.Before(lowSeq, fack)) return;
@@ -1405,7 +1409,7 @@ internal static class TcpInput
         if (mss != 0 && metric > tp.Reordering * mss)
             tp.Reordering = Math.Min((metric + mss - 1) / mss, (uint)tp.Net.Ipv4.Sysctl.TcpMaxReordering);
         tp.ReordSeen++;
-        tp.Net.Mib.TcpExt[LinuxMib.TCPSACKReorder]++;
+        tp.Net.Mib.TcpExt[ts ? LinuxMib.TCPTSReorder : LinuxMib.TCPSACKReorder]++;
     }
 
     /// <summary>Records the newest (last sent) segment this ACK delivered, for the rate sample's prior_delivered.</summary>
@@ -1762,6 +1766,27 @@ internal static class TcpInput
     }
 
     /// <summary>
+    /// A partial ACK in Recovery whose echoed timestamp predates the first retransmission: the hole was
+    /// filled by the delayed original, not by the retransmission, so the recovery was spurious. The
+    /// reordering degree is raised; once no retransmission is out the reduction is undone and the
+    /// state goes back to Open or Disorder. Returns true while retransmissions are still out (clock
+    /// out new data, but mark and retransmit nothing more).
+    /// </summary>
+    /// <remarks>Mirrors tcp_try_undo_partial(). Linux's else branch (do_lost = tcp_force_fast_retransmit())
+    /// is in <see cref="TcpIdentifyPacketLoss"/> here, which marks the head lost on a partial ACK.</remarks>
+    private static bool TcpTryUndoPartial(TcpSock tp, uint priorSndUna)
+    {
+        if (!(tp.UndoMarkerValid && TcpPacketDelayed(tp))) return false;
+        TcpCheckSackReordering(tp, priorSndUna, ts: true);
+        if (tp.RetransOut != 0) return true;
+        if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
+        TcpUndoCwndReduction(tp, true);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPPartialUndo]++;
+        TcpTryKeepOpen(tp);
+        return false;
+    }
+
+    /// <summary>
     /// The loss-recovery state machine, on every ACK that is a duplicate, carries SACK news, or
     /// arrives outside the Open state: enter, continue and leave fast recovery, and retransmit.
     /// Returns true when lost segments should be retransmitted now.
@@ -1800,6 +1825,10 @@ internal static class TcpInput
                 if ((flag & FlagSndUnaAdvanced) == 0)
                 {
                     if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack);
+                }
+                else if (TcpTryUndoPartial(tp, priorSndUna))
+                {
+                    return false;
                 }
                 if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp);
                 TcpIdentifyPacketLoss(tp, ref flag);

@@ -5,7 +5,8 @@ namespace NetStack.Tests.Architecture;
 
 /// <summary>
 /// The assemblies point one way too: the stack (NetStack) &lt;- NetStack.AspNetCore &lt;- NetStack.Services
-/// &lt;- the tools. Only the tests and the CLI (the repl's raw system calls) see the stack's internals,
+/// &lt;- the tools; the simulator (NetStack.Sim) on the stack's public API, the plots (NetStack.Plot) on
+/// neither. Only the tests and the CLI (the repl's raw system calls) see the stack's internals,
 /// so everything else is held by the compiler to the public API.
 /// </summary>
 public class AssemblyTests
@@ -41,6 +42,18 @@ public class AssemblyTests
         var control = typeof(NetStack.Control.ControlServer).Assembly;
         Assert.Equal(["NetStack"], References(control).Where(n => n.StartsWith("NetStack", StringComparison.Ordinal)).ToArray());
         Assert.DoesNotContain("NetStack.Control", Stack.GetCustomAttributes<InternalsVisibleToAttribute>().Select(a => a.AssemblyName));
+    }
+
+    [Fact]
+    public void TheSimulator_UsesOnlyTheStacksPublicApi_AndThePlotsNoStackAtAll()
+    {
+        // The simulator drives stacks through the public API (NetNamespace, NetDevice, SocketCalls, TcpInfo);
+        // the plots read CSV files and know nothing of the stack; neither is inside the stack's assembly.
+        var sim = typeof(NetStack.Sim.Simulator).Assembly;
+        var plot = typeof(NetStack.Plot.Charts).Assembly;
+        Assert.Equal(["NetStack"], References(sim).Where(n => n.StartsWith("NetStack", StringComparison.Ordinal)).ToArray());
+        Assert.DoesNotContain(References(plot), n => n.StartsWith("NetStack", StringComparison.Ordinal));
+        Assert.DoesNotContain(Stack.GetTypes(), t => (t.Namespace ?? "").StartsWith("NetStack.Sim", StringComparison.Ordinal) || (t.Namespace ?? "").StartsWith("NetStack.Plot", StringComparison.Ordinal));
     }
 
     [Fact]
