@@ -38,6 +38,14 @@ public sealed class LinkPipe
     /// <summary>Queue samples (the backlog each arriving packet found) after <see cref="SampleFromNs"/>.</summary>
     public long SampledSum, SampledCount, SampledMax;
     public long SampleFromNs = long.MaxValue;
+    /// <summary>Marks and packets offered after <see cref="SampleFromNs"/>.</summary>
+    public long SampledMarked, SampledEnqueued;
+    /// <summary>Drops a frame when this returns true for its index (0-based, every frame offered counts).</summary>
+    public FramePredicate? DropWhen;
+
+    public delegate bool FramePredicate(long index, ReadOnlySpan<byte> frame);
+    /// <summary>Marks an ECT frame CE when this returns true for its index (0-based, every frame offered counts).</summary>
+    public Func<long, bool>? CeWhen;
     /// <summary>Called for each frame offered to the link, before it is queued (a tap for tests).</summary>
     public FrameTap? OnFrame;
 
@@ -79,11 +87,12 @@ public sealed class LinkPipe
         QueueMax = Math.Max(QueueMax, backlog);
         if (now >= SampleFromNs)
         {
+            SampledEnqueued++;
             SampledSum += backlog;
             SampledCount++;
             SampledMax = Math.Max(SampledMax, backlog);
         }
-        if ((Limit > 0 && backlog >= Limit) || _count == _slots.Length || frame.Length > _slots[0].Length)
+        if ((Limit > 0 && backlog >= Limit) || (DropWhen is not null && DropWhen(Enqueued - 1, frame)) || _count == _slots.Length || frame.Length > _slots[0].Length)
         {
             Drops++;
             return;
@@ -92,7 +101,8 @@ public sealed class LinkPipe
         var slot = _slots[tail];
         frame.CopyTo(slot);
         _len[tail] = frame.Length;
-        if (CeThreshold > 0 && backlog >= CeThreshold) MarkCe(slot.AsSpan(0, frame.Length));
+        if ((CeThreshold > 0 && backlog >= CeThreshold) || (CeWhen is not null && CeWhen(Enqueued - 1)))
+            if (MarkCe(slot.AsSpan(0, frame.Length)) && now >= SampleFromNs) SampledMarked++;
         long start = Math.Max(now, _lastDepart);
         long ser = RateBps > 0 ? frame.Length * 8L * 1_000_000_000L / RateBps : 0;
         _depart[tail] = start + ser;
@@ -101,15 +111,27 @@ public sealed class LinkPipe
         _count++;
     }
 
-    private void MarkCe(Span<byte> frame)
+    private bool MarkCe(Span<byte> frame)
     {
-        if (frame.Length < 34 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x0800) return;
+        if (frame.Length < 34 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x0800) return false;
         var ip = frame[14..];
-        if ((ip[1] & 3) == 0) return; // Not-ECT: a drop-tail router would drop it; here it just queues
-        if ((ip[1] & 3) != 3) Marked++;
+        if ((ip[1] & 3) == 0) return false; // Not-ECT: not marked (the queue limit still applies)
+        Marked++;
         ip[1] |= 3;
         var h = Ipv4Header.Create(ip);
         h.FillChecksum();
+        return true;
+    }
+
+    /// <summary>The ECN field and TCP flags of a frame (-1 when it is not TCP over IPv4), and its TCP payload length.</summary>
+    public static (int Ecn, int Flags, int Payload, uint Seq) Inspect(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length < 54 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x0800 || frame[23] != 6) return (-1, -1, 0, 0);
+        int ihl = (frame[14] & 0xf) * 4;
+        int totLen = BinaryPrimitives.ReadUInt16BigEndian(frame[16..]);
+        var tcp = frame[(14 + ihl)..];
+        int doff = (tcp[12] >> 4) * 4;
+        return (frame[15] & 3, tcp[13], totLen - ihl - doff, BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]));
     }
 
     /// <summary>The oldest frame if it has arrived.</summary>
