@@ -95,11 +95,11 @@ internal sealed class TcpCubic : TcpCongestionOps
         public uint LastAck;        // last time when the ACK spacing is close (usec)
         public uint CurrRtt;        // the minimum rtt of current round (usec)
 
-        /// <remarks>Mirrors bictcp_reset(): everything before the HyStart round state, and found.</remarks>
+        /// <remarks>Mirrors bictcp_reset(): the fields before the HyStart round state (memset up to
+        /// "unused"), and found; the round state is bictcp_hystart_reset()'s.</remarks>
         public void Reset()
         {
             Cnt = LastMaxCwnd = LastCwnd = LastTime = BicOriginPoint = BicK = DelayMin = EpochStart = AckCnt = TcpCwnd = 0;
-            SampleCnt = 0;
             Found = false;
         }
     }

@@ -51,13 +51,16 @@ public class TcpDctcpTests(ITestOutputHelper output)
         double bdp = 50_000_000 / 8.0 * 0.020 / 1514;
         output.WriteLine($"K {k}, BDP {bdp:F0} packets: queue mean {s.AtoB.SampledMean:F1} max {s.AtoB.SampledMax} packets; marked fraction {marked:F3}, " +
                          $"mean alpha {alpha:F3} over {alphaN} windows, final alpha {TcpDctcp.Alpha(tp)}/1024; drops {s.AtoB.Drops}, " +
-                         $"retransmissions {s.A.Mib.Tcp[TcpMib.RetransSegs]}, delivered_ce {tp.DeliveredCe} of {tp.Delivered}");
+                         $"retransmissions {s.A.Mib.Tcp[TcpMib.RetransSegs]}, delivered_ce {tp.DeliveredCe} of {tp.Delivered}, CE marks {s.AtoB.Marked}");
         Assert.Equal(0, s.AtoB.Drops);
         Assert.Equal(0, s.A.Mib.Tcp[TcpMib.RetransSegs]);
         Assert.InRange(s.AtoB.SampledMean, k * 0.5, k * 1.5);
         Assert.True(s.AtoB.SampledMax < 3 * k, "the queue stays near K");
         Assert.InRange(alpha, marked - 0.05, marked + 0.05);
         Assert.True(marked > 0.01, "the threshold was reached: " + marked);
+        // The receiver's CE state machine echoes each change at once (a delayed ACK goes out first
+        // with the old state): the sender counts exactly the marked packets as delivered with ECE.
+        Assert.Equal(s.AtoB.Marked, tp.DeliveredCe);
 
         // ECT(0) on every packet, control packets included, both ways.
         Assert.All(frames, f => Assert.Equal(2, f.Ecn));
