@@ -87,7 +87,7 @@ internal static class SysctlNetIpv4
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),
             // Read-only (0444), as in Linux: root's write is refused with EACCES.
             new CtlTable("tcp_available_congestion_control", () => string.Join(' ', TcpCong.Available), _ => -Errno.EACCES),
-            CtlTable.Int("tcp_ecn", () => s.TcpEcn, v => s.TcpEcn = v, 0, 5),
+            CtlTable.Int("tcp_ecn", () => s.TcpEcn, v => s.TcpEcn = v, 0, 2), // 3..5 are Accurate ECN modes in Linux 6.18: not implemented
             CtlTable.Bool("tcp_ecn_fallback", () => s.TcpEcnFallback, v => s.TcpEcnFallback = v),
             CtlTable.Int("tcp_pacing_ss_ratio", () => s.TcpPacingSsRatio, v => s.TcpPacingSsRatio = v, 0, 1000),
             CtlTable.Int("tcp_pacing_ca_ratio", () => s.TcpPacingCaRatio, v => s.TcpPacingCaRatio = v, 0, 1000),

@@ -1337,7 +1337,6 @@ internal static class TcpInput
                 byte sacked = skb.Cb.Sacked;
                 if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) continue;
                 TcpRecovery.TcpRackAdvance(tp, sacked, skb.Cb.EndSeq, skb.Cb.When);
-                TcpRateSkbDelivered(tp, skb);
                 // A new SACK for a never-retransmitted segment in a hole: reordering.
                 if ((sacked & TcpSkbCbSacked.Retrans) == 0 && tp.HasHighestSack && tp.SackedOut != 0 &&
                     SeqNumber.Before(skb.Cb.Seq, tp.HighestSackSeq) && SeqNumber.Before(skb.Cb.Seq, reord))
@@ -1355,6 +1354,8 @@ internal static class TcpInput
                 skb.Cb.Sacked |= TcpSkbCbSacked.SackedAcked;
                 tp.SackedOut++;
                 TcpCountDelivered(tp, 1, eceAck);
+                // After the sacked bits (tcp_sacktag_walk): a SACKed segment is sampled once, not again when cumulatively ACKed.
+                TcpRateSkbDelivered(tp, skb);
                 flag |= FlagDataSacked;
                 if (!tp.HasHighestSack || SeqNumber.After(skb.Cb.EndSeq, tp.HighestSackSeq))
                 {

@@ -63,6 +63,16 @@ public class TcpEcnTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TcpEcnSysctl_TakesZeroToTwo()
+    {
+        using var net = new NetNamespace();
+        Assert.True(net.Sysctl.TryGet("net.ipv4.tcp_ecn_fallback", out var fb) && fb == "1");
+        Assert.Equal(0, net.Sysctl.TrySet("net.ipv4.tcp_ecn", "1"));
+        Assert.Equal(-Errno.EINVAL, net.Sysctl.TrySet("net.ipv4.tcp_ecn", "3")); // Accurate ECN modes: not implemented
+        Assert.Equal(-Errno.EINVAL, net.Sysctl.TrySet("net.ipv4.tcp_ecn", "-1"));
+    }
+
+    [Fact]
     public void RetransmittedSyn_DropsEceCwr_TcpEcnFallback()
     {
         using var s = new LinkStacks(rateBps: 0, rttMs: 2, limit: 0);
