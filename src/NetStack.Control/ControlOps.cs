@@ -91,14 +91,14 @@ public static class ControlOps
             row["info"] = new JsonObject
             {
                 ["cc"] = t.CongestionControl, ["wscale"] = t.WindowScaling ? $"{t.SendWindowScale},{t.ReceiveWindowScale}" : null,
-                ["ts"] = t.Timestamps, ["sack"] = t.Sack,
+                ["ts"] = t.Timestamps, ["sack"] = t.Sack, ["ecn"] = t.Ecn, ["ecnseen"] = t.EcnSeen,
                 ["rto_ms"] = t.Rto.TotalMilliseconds, ["rtt_ms"] = t.Rtt.TotalMilliseconds, ["rttvar_ms"] = t.RttVar.TotalMilliseconds,
                 ["ato_ms"] = t.Ato.TotalMilliseconds, ["mss"] = t.SendMss, ["pmtu"] = t.Pmtu, ["rcvmss"] = t.ReceiveMss, ["advmss"] = t.AdvMss,
                 ["cwnd"] = t.SendCwnd, ["ssthresh"] = t.SendSsthresh, ["bytes_sent"] = t.BytesSent, ["bytes_retrans"] = t.BytesRetrans,
                 ["bytes_acked"] = t.BytesAcked, ["bytes_received"] = t.BytesReceived, ["segs_out"] = t.SegmentsOut, ["segs_in"] = t.SegmentsIn,
                 ["data_segs_out"] = t.DataSegmentsOut, ["data_segs_in"] = t.DataSegmentsIn,
                 ["lastsnd_ms"] = t.LastDataSent.TotalMilliseconds, ["lastrcv_ms"] = t.LastDataReceived.TotalMilliseconds, ["lastack_ms"] = t.LastAckReceived.TotalMilliseconds,
-                ["pacing_rate"] = t.PacingRate, ["delivery_rate"] = t.DeliveryRate, ["delivered"] = t.Delivered,
+                ["pacing_rate"] = t.PacingRate, ["delivery_rate"] = t.DeliveryRate, ["delivered"] = t.Delivered, ["delivered_ce"] = t.DeliveredCe,
                 ["unacked"] = t.Unacked, ["retrans"] = t.Retrans, ["total_retrans"] = t.TotalRetrans, ["lost"] = t.Lost, ["sacked"] = t.Sacked,
                 ["reordering"] = t.Reordering, ["rcv_rtt_ms"] = t.ReceiveRtt.TotalMilliseconds, ["rcv_space"] = t.ReceiveSpace,
                 ["rcv_ssthresh"] = t.ReceiveSsthresh, ["minrtt_ms"] = t.MinRtt?.TotalMilliseconds, ["snd_wnd"] = t.SendWindow, ["rcv_wnd"] = t.ReceiveWindow,

@@ -9,8 +9,8 @@ namespace NetStack.Api;
 /// struct tcp_info, what `ss -ti` prints), plus the congestion control's name (TCP_CONGESTION).
 /// Durations are <see cref="TimeSpan"/>s made from the struct's microsecond and millisecond fields
 /// (exact: a tick is 0.1 µs); counters keep the struct's widths. A field Linux fills and the stack
-/// keeps no state for is 0 (delivery rate, busy/rwnd/sndbuf-limited times, delivered_ce, rehash,
-/// total_rto_time, the Accurate ECN counters).
+/// keeps no state for is 0 (busy/rwnd/sndbuf-limited times, rehash, total_rto_time, the Accurate ECN
+/// counters).
 /// <see cref="Raw"/> holds the struct's bytes in Linux's layout.
 /// </summary>
 public readonly record struct TcpInfo
@@ -40,7 +40,13 @@ public readonly record struct TcpInfo
     public int SendWindowScale { get; init; }
     /// <summary>tcpi_rcv_wscale: our window shift.</summary>
     public int ReceiveWindowScale { get; init; }
-    /// <summary>tcpi_delivery_rate_app_limited (always false: no rate sampling).</summary>
+    /// <summary>tcpi_options &amp; TCPI_OPT_ECN: ECN was negotiated (RFC 3168).</summary>
+    public bool Ecn { get; init; }
+    /// <summary>tcpi_options &amp; TCPI_OPT_ECN_SEEN: at least one ECT packet came from the peer.</summary>
+    public bool EcnSeen { get; init; }
+    /// <summary>tcpi_delivered_ce: packets delivered that the peer reported congestion-marked (an ECE echo).</summary>
+    public long DeliveredCe { get; init; }
+    /// <summary>tcpi_delivery_rate_app_limited: the last delivery rate sample was limited by the application.</summary>
     public bool DeliveryRateAppLimited { get; init; }
     /// <summary>tcpi_rto: the retransmission timeout.</summary>
     public TimeSpan Rto { get; init; }
@@ -86,9 +92,9 @@ public readonly record struct TcpInfo
     public long ReceiveSpace { get; init; }
     /// <summary>tcpi_total_retrans: retransmitted segments over the connection's life.</summary>
     public long TotalRetrans { get; init; }
-    /// <summary>tcpi_pacing_rate (bytes/s; ulong.MaxValue before the first RTT sample).</summary>
+    /// <summary>tcpi_pacing_rate: sk_pacing_rate (bytes/s; ulong.MaxValue until the first ACK sets it).</summary>
     public ulong PacingRate { get; init; }
-    /// <summary>tcpi_max_pacing_rate (bytes/s; ulong.MaxValue: unlimited).</summary>
+    /// <summary>tcpi_max_pacing_rate: SO_MAX_PACING_RATE (bytes/s; ulong.MaxValue: unlimited).</summary>
     public ulong MaxPacingRate { get; init; }
     /// <summary>tcpi_bytes_acked: bytes acknowledged by the peer.</summary>
     public ulong BytesAcked { get; init; }
@@ -106,7 +112,7 @@ public readonly record struct TcpInfo
     public long DataSegmentsIn { get; init; }
     /// <summary>tcpi_data_segs_out: segments sent carrying data.</summary>
     public long DataSegmentsOut { get; init; }
-    /// <summary>tcpi_delivery_rate (bytes/s; 0: the stack keeps no rate samples).</summary>
+    /// <summary>tcpi_delivery_rate: the last delivery rate sample worth reporting (bytes/s; 0 before one).</summary>
     public ulong DeliveryRate { get; init; }
     /// <summary>tcpi_delivered: segments delivered, retransmissions included.</summary>
     public long Delivered { get; init; }
@@ -157,6 +163,8 @@ public readonly record struct TcpInfo
             Timestamps = (options & Tcp.TcpiOptTimestamps) != 0,
             Sack = (options & Tcp.TcpiOptSack) != 0,
             WindowScaling = (options & Tcp.TcpiOptWscale) != 0,
+            Ecn = (options & Tcp.TcpiOptEcn) != 0,
+            EcnSeen = (options & Tcp.TcpiOptEcnSeen) != 0,
             SendWindowScale = b[6] & 0xf,
             ReceiveWindowScale = b[6] >> 4,
             DeliveryRateAppLimited = (b[7] & 1) != 0,
@@ -194,6 +202,7 @@ public readonly record struct TcpInfo
             DataSegmentsOut = U32(156),
             DeliveryRate = U64(160),
             Delivered = U32(192),
+            DeliveredCe = U32(196),
             BytesSent = U64(200),
             BytesRetrans = U64(208),
             DsackDups = U32(216),

@@ -18,6 +18,16 @@ internal struct TcpSkbCb
     public int TxCount;
     /// <summary>tx.delivered: tp->delivered when the segment was last sent (for the rate sample's prior_delivered).</summary>
     public uint TxDelivered;
+    /// <summary>tx.delivered_ce: tp->delivered_ce when the segment was last sent.</summary>
+    public uint TxDeliveredCe;
+    /// <summary>tx.first_tx_mstamp: the start of the send phase of the sampling window (usec).</summary>
+    public long TxFirstTxMstamp;
+    /// <summary>tx.delivered_mstamp: when tp->delivered last changed before the send (usec); 0 once SACKed.</summary>
+    public long TxDeliveredMstamp;
+    /// <summary>tx.is_app_limited: sent while the application had nothing more to send.</summary>
+    public bool TxIsAppLimited;
+    /// <summary>ip_dsfield: the DS field (TOS byte, ECN bits included) of the IP header it came in.</summary>
+    public byte IpDsfield;
 }
 
 /// <summary>

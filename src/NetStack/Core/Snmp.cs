@@ -76,7 +76,8 @@ public enum LinuxMib
     TCPLossUndo, TCPLostRetransmit, TCPFastRetrans, TCPSlowStartRetrans, TCPTimeouts, TCPLossProbes,
     TCPLossProbeRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory, TCPAbortOnTimeout,
     TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
-    TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPDelivered, TCPZeroWindowDrop, TCPRcvQDrop,
+    TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPHystartTrainDetect, TCPHystartTrainCwnd, TCPHystartDelayDetect,
+    TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
 }
 
 /// <summary>

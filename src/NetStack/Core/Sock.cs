@@ -4,6 +4,17 @@ using static NetStack.Uapi.SocketConstants;
 namespace NetStack.Core;
 
 /// <summary>The flags of sk->sk_flags, numbered as enum sock_flags (include/net/sock.h).</summary>
+/// <summary>Who paces the socket's packets (enum sk_pacing, sk->sk_pacing_status).</summary>
+public enum SkPacingStatus : byte
+{
+    /// <summary>SK_PACING_NONE: no pacing asked for.</summary>
+    None = 0,
+    /// <summary>SK_PACING_NEEDED: TCP paces by itself with a timer (tcp_internal_pacing), as without the fq qdisc.</summary>
+    Needed = 1,
+    /// <summary>SK_PACING_FQ: a qdisc (fq) paces; TCP only stamps departure times.</summary>
+    Fq = 2,
+}
+
 internal enum SockFlag
 {
     Dead = 0,
@@ -138,6 +149,16 @@ public class Sock : SockCommon
     public int WmemQueued;
     /// <summary>sk_drops: datagrams dropped because the receive buffer was full.</summary>
     public long Drops;
+
+    // ---- Pacing (struct sock's sk_pacing_*) ----
+    /// <summary>sk_pacing_rate: the rate (bytes/s) TCP paces at when pacing is on; ~0 means unlimited.</summary>
+    public ulong PacingRate = ulong.MaxValue;
+    /// <summary>sk_max_pacing_rate: SO_MAX_PACING_RATE, the ceiling of <see cref="PacingRate"/> (~0: none).</summary>
+    public ulong MaxPacingRate = ulong.MaxValue;
+    /// <summary>sk_pacing_status: whether TCP must pace by itself (set by the congestion control or SO_MAX_PACING_RATE).</summary>
+    public SkPacingStatus PacingStatus;
+    /// <summary>sk_pacing_shift: the amount of data queued below TCP is about pacing_rate &gt;&gt; shift (10: ~1 ms).</summary>
+    public byte PacingShift = 10;
 
     /// <summary>sk_receive_queue.</summary>
     internal readonly SkBuffQueue ReceiveQueue = new();

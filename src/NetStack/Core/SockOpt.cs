@@ -72,6 +72,16 @@ internal static class SockOpt
             case SO_NO_CHECK:
                 sk.NoCheckTx = valbool;
                 break;
+            case SO_MAX_PACING_RATE:
+            {
+                // A 32-bit value (~0U meaning unlimited), or the whole unsigned long when given.
+                ulong ulval = val == -1 ? ulong.MaxValue : (uint)val;
+                if (optval.Length >= sizeof(ulong)) ulval = BinaryPrimitives.ReadUInt64LittleEndian(optval);
+                if (ulval != ulong.MaxValue && sk.PacingStatus == SkPacingStatus.None) sk.PacingStatus = SkPacingStatus.Needed;
+                sk.MaxPacingRate = ulval;
+                if (ulval < sk.PacingRate) sk.PacingRate = ulval;
+                break;
+            }
             case SO_PRIORITY:
                 if ((val >= 0 && val <= 6) || caller.CapNetRaw) sk.Priority = val;
                 else ret = -Errno.EPERM;
@@ -207,6 +217,17 @@ internal static class SockOpt
             case SO_OOBINLINE: val = sk.HasFlag(SockFlag.UrgInline) ? 1 : 0; break;
             case SO_NO_CHECK: val = sk.NoCheckTx ? 1 : 0; break;
             case SO_PRIORITY: val = sk.Priority; break;
+            case SO_MAX_PACING_RATE:
+                if (len >= sizeof(ulong))
+                {
+                    lv = sizeof(ulong);
+                    BinaryPrimitives.WriteUInt64LittleEndian(v, sk.MaxPacingRate);
+                }
+                else
+                {
+                    val = (int)(uint)Math.Min(sk.MaxPacingRate, uint.MaxValue); // the 32-bit version
+                }
+                break;
             case SO_LINGER:
                 lv = 8;
                 BinaryPrimitives.WriteInt32LittleEndian(v, sk.HasFlag(SockFlag.Linger) ? 1 : 0);

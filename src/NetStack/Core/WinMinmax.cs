@@ -36,6 +36,21 @@ internal struct WinMinmax
         return SubwinUpdate(win, val);
     }
 
+    /// <summary>Adds a sample to a windowed maximum (BBR's bandwidth filter, with round trips as time).</summary>
+    /// <remarks>Mirrors minmax_running_max().</remarks>
+    public uint RunningMax(uint win, uint t, uint meas)
+    {
+        var val = new Sample { T = t, V = meas };
+        if (!_valid || meas >= _s0.V || unchecked(t - _s2.T) > win)
+        {
+            Reset(t, meas);
+            return meas;
+        }
+        if (meas >= _s1.V) _s1 = _s2 = val;
+        else if (meas >= _s2.V) _s2 = val;
+        return SubwinUpdate(win, val);
+    }
+
     private uint SubwinUpdate(uint win, Sample val)
     {
         uint dt = unchecked(val.T - _s0.T);

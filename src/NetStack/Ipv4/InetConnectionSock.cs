@@ -304,6 +304,10 @@ public class InetConnectionSock : InetSock
         newsk.UcTtl = sk.UcTtl;
         newsk.Tos = sk.Tos;
         newsk.Pmtudisc = sk.Pmtudisc;
+        newsk.PacingRate = sk.PacingRate;
+        newsk.MaxPacingRate = sk.MaxPacingRate;
+        newsk.PacingStatus = sk.PacingStatus;
+        newsk.PacingShift = sk.PacingShift;
         newsk.IsIcsk = true;
         newsk.IcskSynRetries = sk.IcskSynRetries;
         newsk.IcskUserTimeout = sk.IcskUserTimeout;

@@ -27,6 +27,11 @@ internal static class IpInput
         // ip_rcv_core(): header present, version 4, IHL >= 5, header fits (pskb_may_pull) are
         // header errors; then the checksum; only then the total length. Linux counts a total
         // length beyond the frame as IpExt InTruncatedPkts alone, not as InHdrErrors.
+        // IPSTATS_MIB_NOECTPKTS + (tos & INET_ECN_MASK): InNoECTPkts, InECT1Pkts, InECT0Pkts, InCEPkts, counted
+        // once the fixed header is there with version 4 and ihl >= 5, before the rest is checked.
+        var raw = skb.DataSpan;
+        if (raw.Length >= Ipv4Header.MinLength && raw[0] >> 4 == 4 && (raw[0] & 0xf) >= 5)
+            net.Mib.IpExt[IpExtMib.InNoECTPkts + (raw[1] & 3)]++;
         var parse = Ipv4Header.TryCreate(skb.DataSpan, out var iph);
         if (parse is Ipv4ParseResult.Truncated or Ipv4ParseResult.BadHeader)
         {

@@ -89,6 +89,14 @@ internal sealed class Ipv4Sysctl
     public int TcpMinSndMss = 48;
     /// <summary>net.ipv4.tcp_congestion_control.</summary>
     public string TcpCongestionControl = "cubic";
+    /// <summary>net.ipv4.tcp_ecn: 0 off, 1 request ECN on outgoing connections and accept it on incoming ones,
+    /// 2 accept only (Linux's default). A congestion control that needs ECN (DCTCP) requests it anyway.</summary>
+    public int TcpEcn = 2;
+    /// <summary>net.ipv4.tcp_ecn_fallback: a retransmitted SYN goes without ECE|CWR (RFC 3168 6.1.1.1).</summary>
+    public bool TcpEcnFallback = true;
+    /// <summary>net.ipv4.tcp_pacing_ss_ratio / tcp_pacing_ca_ratio: the pacing rate as a percentage of
+    /// cwnd * mss / srtt in slow start (cwnd below ssthresh/2) and after it (tcp_update_pacing_rate()).</summary>
+    public int TcpPacingSsRatio = 200, TcpPacingCaRatio = 120;
     /// <summary>net.ipv4.tcp_slow_start_after_idle.</summary>
     public bool TcpSlowStartAfterIdle = true;
     /// <summary>net.ipv4.tcp_challenge_ack_limit: challenge ACKs per second (RFC 5961 4.2, 5.2, 7).</summary>

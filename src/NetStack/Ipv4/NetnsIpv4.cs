@@ -54,6 +54,15 @@ internal sealed class NetnsIpv4
     public readonly InetHashinfo TcpHashinfo = new();
     /// <summary>The congestion control a new socket gets (net->ipv4.tcp_congestion_control).</summary>
     internal TcpCongestionOps? TcpCongestionControl;
+    /// <summary>tcp_cubic's module parameters (/sys/module/tcp_cubic/parameters; per namespace here).</summary>
+    internal readonly TcpCubic.ModuleParams CubicParams = new();
+    /// <summary>tcp_dctcp's module parameters (/sys/module/tcp_dctcp/parameters; per namespace here).</summary>
+    internal readonly TcpDctcp.ModuleParams DctcpParams = new();
+    /// <summary>
+    /// The random numbers congestion controls draw (get_random_u32_below() in BBR's gain cycle), from a
+    /// fixed seed so that a run over virtual time repeats exactly.
+    /// </summary>
+    internal readonly Random Prandom = new(0x6262);
     /// <summary>Sockets that are orphaned (closed by the user, still finishing): tcp_orphan_count.</summary>
     public int TcpOrphanCount;
     /// <summary>Challenge ACKs sent in the current one-second slot (RFC 5961, tcp_send_challenge_ack).</summary>

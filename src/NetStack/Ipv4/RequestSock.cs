@@ -38,6 +38,8 @@ internal sealed class TcpRequestSock : SockCommon
     public ref ushort IrRmtPort => ref SkcDport;
     public byte SndWscale, RcvWscale;
     public bool TstampOk, SackOk, WscaleOk;
+    /// <summary>ecn_ok: the SYN asked for ECN and we agreed (the SYN-ACK carries ECE).</summary>
+    public bool EcnOk;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
 

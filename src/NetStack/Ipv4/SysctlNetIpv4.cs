@@ -87,6 +87,10 @@ internal static class SysctlNetIpv4
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),
             // Read-only (0444), as in Linux: root's write is refused with EACCES.
             new CtlTable("tcp_available_congestion_control", () => string.Join(' ', TcpCong.Available), _ => -Errno.EACCES),
+            CtlTable.Int("tcp_ecn", () => s.TcpEcn, v => s.TcpEcn = v, 0, 2), // 3..5 are Accurate ECN modes in Linux 6.18: not implemented
+            CtlTable.Bool("tcp_ecn_fallback", () => s.TcpEcnFallback, v => s.TcpEcnFallback = v),
+            CtlTable.Int("tcp_pacing_ss_ratio", () => s.TcpPacingSsRatio, v => s.TcpPacingSsRatio = v, 0, 1000),
+            CtlTable.Int("tcp_pacing_ca_ratio", () => s.TcpPacingCaRatio, v => s.TcpPacingCaRatio = v, 0, 1000),
             CtlTable.Bool("tcp_slow_start_after_idle", () => s.TcpSlowStartAfterIdle, v => s.TcpSlowStartAfterIdle = v),
             CtlTable.Int("tcp_challenge_ack_limit", () => s.TcpChallengeAckLimit, v => s.TcpChallengeAckLimit = v, 0),
             CtlTable.Int("tcp_invalid_ratelimit", () => s.TcpInvalidRatelimitMs, v => s.TcpInvalidRatelimitMs = v, 0),
@@ -96,6 +100,9 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_early_retrans", () => s.TcpEarlyRetrans, v => s.TcpEarlyRetrans = v, 0, 4),
             CtlTable.Int("tcp_min_rtt_wlen", () => s.TcpMinRttWlenSec, v => s.TcpMinRttWlenSec = v, 0, 86400),
         ]);
+        // module_param()s of the congestion control modules (/sys/module/tcp_*/parameters).
+        TcpCubic.RegisterModuleParams(net);
+        TcpDctcp.RegisterModuleParams(net);
     }
 
     /// <summary>

@@ -87,7 +87,7 @@ internal static class Tcp
     {
         if (tp.State is TcpState.SynSent or TcpState.SynRecv) tp.Net.Mib.Tcp[TcpMib.AttemptFails]++;
         TcpSetState(tp, TcpState.Close);
-        tp.InetCskClearXmitTimers();
+        TcpTimer.TcpClearXmitTimers(tp);
         tp.Shutdown = SHUTDOWN_MASK;
         if (!tp.HasFlag(SockFlag.Dead)) tp.StateChange();
         else InetConnectionSock.InetCskDestroySock(tp);
@@ -203,7 +203,7 @@ internal static class Tcp
     /// <remarks>Mirrors tcp_slow_start_after_idle_check() / tcp_cwnd_restart().</remarks>
     private static void TcpSlowStartAfterIdleCheck(TcpSock tp)
     {
-        if (!tp.Net.Ipv4.Sysctl.TcpSlowStartAfterIdle || tp.PacketsOut != 0) return;
+        if (!tp.Net.Ipv4.Sysctl.TcpSlowStartAfterIdle || tp.PacketsOut != 0 || tp.CaOps.HasCongControl) return;
         long delta = tp.Net.NowNs - (long)tp.LsndTimeMs * Time.NsPerMs;
         if (delta <= tp.IcskRto || tp.LsndTimeMs == 0) return;
         tp.CaOps.CwndEvent(tp, TcpCaEvent.CwndRestart);
@@ -229,6 +229,7 @@ internal static class Tcp
         long timeo = tp.SockSndTimeo((flags & MSG_DONTWAIT) != 0);
         int err;
         int copied = 0;
+        TcpInput.TcpRateCheckAppLimited(tp); // is sending application-limited?
         if (!TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait))
         {
             err = SkStreamWaitConnect(tp, ref timeo);
@@ -572,7 +573,7 @@ internal static class Tcp
         {
             tp.Err = Errno.ECONNRESET;
         }
-        tp.InetCskClearXmitTimers();
+        TcpTimer.TcpClearXmitTimers(tp);
         tp.PurgeReceiveQueue();
         tp.CopiedSeq = tp.RcvNxt;
         tp.UrgData = 0;
@@ -603,6 +604,14 @@ internal static class Tcp
         tp.MaxPacketsOut = 0;
         tp.WindowClamp = 0;
         tp.Delivered = 0;
+        tp.DeliveredCe = 0;
+        tp.Lost = 0;
+        tp.AppLimited = 0;
+        tp.RateAppLimited = false;
+        tp.RateDelivered = 0;
+        tp.RateIntervalUs = 0;
+        tp.TcpWstampNs = 0;
+        tp.EcnFlags = 0;
         tp.Rack = TcpRack.Initial;
         tp.ReordSeen = 0;
         tp.DsackDups = 0;
@@ -876,19 +885,15 @@ internal static class Tcp
     internal const int TcpInfoSize = 280;
     /// <summary>tcpi_options bits (TCPI_OPT_*).</summary>
     internal const byte TcpiOptTimestamps = 1, TcpiOptSack = 2, TcpiOptWscale = 4, TcpiOptEcn = 8, TcpiOptEcnSeen = 16, TcpiOptSynData = 32;
-    /// <summary>sysctl_tcp_pacing_ss_ratio / _ca_ratio defaults (percent), for the pacing rate Linux reports.</summary>
-    private const ulong TcpPacingSsRatio = 200, TcpPacingCaRatio = 120;
-
     /// <summary>
     /// Fills <paramref name="info"/> (at least <see cref="TcpInfoSize"/> bytes) with struct tcp_info in
     /// Linux's layout (little-endian, as on x86-64 and arm64) and field meanings. Fields the stack keeps
-    /// no state for are 0: tcpi_fackets and tcpi_last_ack_sent (0 in Linux too), tcpi_delivery_rate and
-    /// tcpi_delivery_rate_app_limited (no tcp_rate.c sampling), tcpi_busy_time, tcpi_rwnd_limited and
-    /// tcpi_sndbuf_limited (no chrono stats), tcpi_delivered_ce and the ECN option bits (no ECN),
-    /// tcpi_fastopen_client_fail and TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB),
-    /// tcpi_total_rto_time, and the Accurate ECN fields after it (no ECN). tcpi_pacing_rate is computed when asked with tcp_update_pacing_rate()'s
-    /// formula (there is no pacing, so Linux's value after the last ACK is what it shows);
-    /// tcpi_max_pacing_rate is ~0 (no SO_MAX_PACING_RATE). Allocation-free.
+    /// no state for are 0: tcpi_fackets and tcpi_last_ack_sent (0 in Linux too), tcpi_busy_time,
+    /// tcpi_rwnd_limited and tcpi_sndbuf_limited (no chrono stats), tcpi_fastopen_client_fail and
+    /// TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB), tcpi_total_rto_time, and the Accurate
+    /// ECN fields after it (RFC 3168 ECN only). tcpi_pacing_rate and tcpi_max_pacing_rate are
+    /// sk_pacing_rate and SO_MAX_PACING_RATE; tcpi_delivery_rate is the last rate sample worth
+    /// reporting (tcp_rate.c). Allocation-free.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/tcp.c: tcp_get_info().</remarks>
     internal static void TcpGetInfo(TcpSock tp, Span<byte> info)
@@ -897,9 +902,8 @@ internal static class Tcp
         if (tp.Type != SOCK_STREAM) return;
         var state = tp.State;
         info[0] = (byte)state;
-        ulong pacing = TcpPacingRate(tp);
-        W64(info, 104, pacing);
-        W64(info, 112, ulong.MaxValue);
+        W64(info, 104, tp.PacingRate);
+        W64(info, 112, tp.MaxPacingRate);
         W32(info, 88, tp.Reordering);
         W32(info, 80, tp.SndCwnd);
         if (state == TcpState.Listen)
@@ -921,7 +925,10 @@ internal static class Tcp
             options |= TcpiOptWscale;
             info[6] = (byte)((tp.RxOpt.SndWscale & 0xf) | ((tp.RxOpt.RcvWscale & 0xf) << 4));
         }
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0) options |= TcpiOptEcn;
+        if ((tp.EcnFlags & TcpSock.TcpEcnSeen) != 0) options |= TcpiOptEcnSeen;
         info[5] = options;
+        if (tp.RateAppLimited) info[7] |= 1; // tcpi_delivery_rate_app_limited
         var sys = tp.Net.Ipv4.Sysctl;
         long now = tp.Net.NowNs;
         W32(info, 8, (uint)(tp.IcskRto / 1000));
@@ -952,7 +959,11 @@ internal static class Tcp
         W32(info, 148, tp.TcpMinRtt);
         W32(info, 152, tp.DataSegsIn);
         W32(info, 156, tp.DataSegsOut);
+        // tcp_compute_delivery_rate()
+        if (tp.RateDelivered != 0 && tp.RateIntervalUs != 0)
+            W64(info, 160, (ulong)tp.RateDelivered * tp.MssCache * 1_000_000UL / tp.RateIntervalUs);
         W32(info, 192, tp.Delivered);
+        W32(info, 196, tp.DeliveredCe);
         W64(info, 200, tp.BytesSent);
         W64(info, 208, tp.BytesRetrans);
         W32(info, 216, tp.DsackDups);
@@ -967,14 +978,4 @@ internal static class Tcp
         static void W64(Span<byte> b, int off, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(b[off..], v);
     }
 
-    /// <summary>The pacing rate (bytes/s) Linux would hold: 200% (slow start) or 120% of mss * max(cwnd, packets_out) / srtt; ~0 before the first RTT sample.</summary>
-    /// <remarks>Mirrors net/ipv4/tcp_input.c: tcp_update_pacing_rate().</remarks>
-    internal static ulong TcpPacingRate(TcpSock tp)
-    {
-        if (tp.SrttUs == 0) return ulong.MaxValue;
-        ulong rate = (ulong)tp.MssCache * ((1_000_000 / 100) << 3);
-        rate *= tp.SndCwnd < tp.SndSsthresh / 2 ? TcpPacingSsRatio : TcpPacingCaRatio;
-        rate *= Math.Max(tp.SndCwnd, tp.PacketsOut);
-        return rate / tp.SrttUs;
-    }
 }

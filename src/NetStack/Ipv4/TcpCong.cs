@@ -39,6 +39,71 @@ public enum TcpCaEvent
 public readonly record struct AckSample(uint PktsAcked, int RttUs, uint InFlight);
 
 /// <summary>
+/// A delivery rate sample, taken on every ACK: how many packets the network delivered over how long
+/// (the longer of the send and the ACK phase of the window the ACKed packet belonged to).
+/// <remarks>Mirrors include/net/tcp.h: struct rate_sample (filled by net/ipv4/tcp_rate.c).</remarks>
+/// </summary>
+public struct RateSample
+{
+    /// <summary>prior_mstamp: the start of the sampling interval (usec); 0 when the ACK delivered nothing sampled.</summary>
+    public long PriorMstamp;
+    /// <summary>prior_delivered: tp.Delivered when the newest (S)ACKed packet was sent.</summary>
+    public uint PriorDelivered;
+    /// <summary>prior_delivered_ce: tp.DeliveredCe when the newest (S)ACKed packet was sent.</summary>
+    public uint PriorDeliveredCe;
+    /// <summary>delivered: packets delivered over the interval; -1 for an invalid sample.</summary>
+    public int Delivered;
+    /// <summary>delivered_ce: of those, packets acknowledged with an ECE echo.</summary>
+    public int DeliveredCe;
+    /// <summary>interval_us: the sampling interval (usec); -1 for an invalid sample.</summary>
+    public long IntervalUs;
+    /// <summary>snd_interval_us / rcv_interval_us: the send phase and the ACK phase of the interval.</summary>
+    public uint SndIntervalUs, RcvIntervalUs;
+    /// <summary>rtt_us: the RTT of the last (S)ACKed packet, -1 when none.</summary>
+    public long RttUs;
+    /// <summary>losses: packets newly marked lost by this ACK.</summary>
+    public int Losses;
+    /// <summary>acked_sacked: packets newly (S)ACKed by this ACK.</summary>
+    public uint AckedSacked;
+    /// <summary>prior_in_flight: packets in flight before this ACK.</summary>
+    public uint PriorInFlight;
+    /// <summary>last_end_seq: end_seq of the newest (S)ACKed packet.</summary>
+    public uint LastEndSeq;
+    /// <summary>is_app_limited: the sample may be limited by the application, not the network.</summary>
+    public bool IsAppLimited;
+    /// <summary>is_retrans: the sample's packet was a retransmission.</summary>
+    public bool IsRetrans;
+    /// <summary>is_ack_delayed: the ACK is probably a delayed one.</summary>
+    public bool IsAckDelayed;
+}
+
+/// <summary>What a congestion control declares of itself (TCP_CONG_* flags of struct tcp_congestion_ops).</summary>
+[Flags]
+public enum TcpCongFlags
+{
+    /// <summary>No flag.</summary>
+    None = 0,
+    /// <summary>TCP_CONG_NON_RESTRICTED: unprivileged users may select it.</summary>
+    NonRestricted = 0x1,
+    /// <summary>TCP_CONG_NEEDS_ECN: the algorithm requests ECN whatever net.ipv4.tcp_ecn says, and marks ECT on every packet.</summary>
+    NeedsEcn = 0x2,
+}
+
+/// <summary>What the ACK being processed was, for <see cref="TcpCongestionOps.InAckEvent"/> (enum tcp_ca_ack_event_flags).</summary>
+[Flags]
+public enum TcpCaAckEventFlags : uint
+{
+    /// <summary>No flag.</summary>
+    None = 0,
+    /// <summary>CA_ACK_SLOWPATH: the ACK took the slow path.</summary>
+    Slowpath = 1 << 0,
+    /// <summary>CA_ACK_WIN_UPDATE: the ACK updated the window.</summary>
+    WinUpdate = 1 << 1,
+    /// <summary>CA_ACK_ECE: the ACK carried an ECN echo.</summary>
+    Ece = 1 << 2,
+}
+
+/// <summary>
 /// A congestion control algorithm: the pluggable part of TCP that sizes the congestion window.
 /// Register new ones with <see cref="TcpCong.TcpRegisterCongestionControl"/>; a socket picks one by
 /// name (TCP_CONGESTION) or gets the namespace default (net.ipv4.tcp_congestion_control).
@@ -73,6 +138,34 @@ public abstract class TcpCongestionOps
     /// <summary>An ACK acknowledged new packets; the RTT sample is -1 when there was none.</summary>
     public virtual void PktsAcked(TcpSock tp, in AckSample sample) { }
 
+    /// <summary>TCP_CONG_* flags (TCP_CONG_NEEDS_ECN for DCTCP).</summary>
+    public virtual TcpCongFlags Flags => TcpCongFlags.None;
+
+    /// <summary>Called on every ACK after the acknowledged data left the retransmit queue (in_ack_event).</summary>
+    public virtual void InAckEvent(TcpSock tp, TcpCaAckEventFlags flags) { }
+
+    /// <summary>
+    /// Sets cwnd and the pacing rate on every ACK from the rate sample (cong_control). The default is
+    /// what Linux does for an algorithm without cong_control: proportional rate reduction while cwnd
+    /// is being reduced, else <see cref="CongAvoid"/> when cwnd may grow; then tcp_update_pacing_rate().
+    /// Model-based algorithms (BBR) override it and then own cwnd and pacing.
+    /// </summary>
+    /// <param name="tp">The socket.</param>
+    /// <param name="ack">The ACK's acknowledgment number.</param>
+    /// <param name="flag">tcp_ack()'s FLAG_* bits for this ACK.</param>
+    /// <param name="rs">The rate sample of this ACK.</param>
+    /// <remarks>Mirrors tcp_cong_control() (net/ipv4/tcp_input.c).</remarks>
+    public virtual void CongControl(TcpSock tp, uint ack, int flag, in RateSample rs) =>
+        TcpInput.TcpCongControlDefault(tp, ack, rs.AckedSacked, flag);
+
+    /// <summary>Whether the algorithm overrides <see cref="CongControl"/> (a cong_control hook in Linux).</summary>
+    internal bool HasCongControl => _hasCongControl ??=
+        GetType().GetMethod(nameof(CongControl), [typeof(TcpSock), typeof(uint), typeof(int), typeof(RateSample).MakeByRefType()])!.DeclaringType != typeof(TcpCongestionOps);
+    private bool? _hasCongControl;
+
+    /// <summary>Send buffer to provision, in multiples of cwnd (sndbuf_expand; 2 by default, BBR 3).</summary>
+    public virtual uint SndbufExpand(TcpSock tp) => 2;
+
     /// <summary>Module-style reference: the registry keeps the ops alive while registered.</summary>
     public override string ToString() => Name;
 }
@@ -89,7 +182,7 @@ public static class TcpCong
     public const uint InfiniteSsthresh = 0x7fffffff;
 
     private static readonly object s_lock = new();
-    private static readonly List<TcpCongestionOps> s_list = new() { TcpReno.Instance, TcpCubic.Instance };
+    private static readonly List<TcpCongestionOps> s_list = new() { TcpReno.Instance, TcpCubic.Instance, TcpBbr.Instance, TcpDctcp.Instance };
 
     /// <summary>The names of the registered algorithms (net.ipv4.tcp_available_congestion_control).</summary>
     public static string[] Available
@@ -149,14 +242,24 @@ public static class TcpCong
         net.Ipv4.TcpCongestionControl ??= TcpCaFind(net.Ipv4.Sysctl.TcpCongestionControl) ?? TcpReno.Instance;
 
     /// <summary>Gives a new socket the default algorithm (not initialised until the connection starts).</summary>
-    /// <remarks>Mirrors tcp_assign_congestion_control().</remarks>
-    internal static void TcpAssignCongestionControl(TcpSock tp) => tp.CaOps = Default(tp.Net);
+    /// <remarks>Mirrors tcp_assign_congestion_control(): an algorithm that needs ECN marks the socket ECT.</remarks>
+    internal static void TcpAssignCongestionControl(TcpSock tp)
+    {
+        tp.CaOps = Default(tp.Net);
+        if (TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp);
+        else InetEcn.InetEcnDontxmit(tp);
+    }
+
+    /// <remarks>Mirrors tcp_ca_needs_ecn().</remarks>
+    internal static bool TcpCaNeedsEcn(TcpSock tp) => (tp.CaOps.Flags & TcpCongFlags.NeedsEcn) != 0;
 
     /// <remarks>Mirrors tcp_init_congestion_control().</remarks>
     internal static void TcpInitCongestionControl(TcpSock tp)
     {
         tp.PriorSsthresh = 0;
         tp.CaOps.Init(tp);
+        if (TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp);
+        else InetEcn.InetEcnDontxmit(tp);
         tp.CaInitialized = true;
     }
 
@@ -178,6 +281,8 @@ public static class TcpCong
         TcpCleanupCongestionControl(tp);
         tp.CaOps = ca;
         if (tp.State != TcpState.Close && tp.State != TcpState.Listen) TcpInitCongestionControl(tp);
+        else if (TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp); // tcp_assign_congestion_control()'s part for a socket not yet connected
+        else InetEcn.InetEcnDontxmit(tp);
         return 0;
     }
 

@@ -411,6 +411,7 @@ internal static class TcpInput
             }
         }
         tp.IcskAck.Lrcvtime = now;
+        TcpEcnCheckCe(tp, skb);
         if (skb.Len >= 128) TcpGrowWindow(tp, skb);
     }
 
@@ -896,6 +897,7 @@ internal static class TcpInput
     private static void TcpDataQueueOfo(TcpSock tp, SkBuff skb)
     {
         var net = tp.Net;
+        TcpEcnCheckCe(tp, skb);
         if (!TcpTryRmemSchedule(tp, skb))
         {
             net.Mib.TcpExt[LinuxMib.TCPOFODrop]++;
@@ -998,6 +1000,7 @@ internal static class TcpInput
             return;
         }
         skb.Pull(TcpHdr(skb).HeaderLength);
+        TcpEcnAcceptCwr(tp, skb);
         tp.RxOpt.Dsack = false;
         SkbDropReason reason;
         if (skb.Cb.Seq == tp.RcvNxt)
@@ -1229,7 +1232,7 @@ internal static class TcpInput
     /// takes an RTT sample (Karn's rule) and tells the congestion control.
     /// </summary>
     /// <remarks>Mirrors tcp_clean_rtx_queue().</remarks>
-    private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna)
+    private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna, bool eceAck)
     {
         long now = tp.Net.NowNs;
         long firstAckt = 0, lastAckt = 0;
@@ -1253,16 +1256,16 @@ internal static class TcpInput
                 if (firstAckt == 0) firstAckt = lastAckt;
                 if (SeqNumber.Before(scb.Seq, reord)) reord = scb.Seq;
             }
-            if ((sacked & TcpSkbCbSacked.SackedAcked) == 0) TcpRateSkbDelivered(tp, skb);
             if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
             else if (tp.TcpIsSack)
             {
-                TcpCountDelivered(tp, 1); // (SACKed ones were counted when SACKed; Reno counts below)
+                TcpCountDelivered(tp, 1, eceAck); // (SACKed ones were counted when SACKed; Reno counts below)
                 if (!TcpSkbSpuriousRetrans(tp, skb)) TcpRecovery.TcpRackAdvance(tp, sacked, scb.EndSeq, scb.When);
             }
             if ((sacked & TcpSkbCbSacked.Lost) != 0) tp.LostOut--;
             tp.PacketsOut--;
             pktsAcked++;
+            TcpRateSkbDelivered(tp, skb);
             if ((scb.TcpFlags & TcpFlags.SYN) == 0)
             {
                 flag |= FlagDataAcked;
@@ -1284,10 +1287,11 @@ internal static class TcpInput
             caRttUs = Math.Max(1, (now - lastAckt) / 1000);
         }
         TcpAckUpdateRtt(tp, flag, seqRttUs, ref caRttUs);
+        tp.Rs.RttUs = caRttUs; // RTT of last (S)ACKed packet (or -1)
         if ((flag & FlagAcked) != 0)
         {
             flag |= FlagSetXmitTimer; // set TLP or RTO timer
-            if (!tp.TcpIsSack) TcpRemoveRenoSacks(tp, pktsAcked);
+            if (!tp.TcpIsSack) TcpRemoveRenoSacks(tp, pktsAcked, eceAck);
             // A never-retransmitted hole got filled below what was SACKed: that is reordering.
             else if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         }
@@ -1297,7 +1301,7 @@ internal static class TcpInput
 
     /// <summary>Marks retransmit-queue segments covered by the peer's SACK blocks.</summary>
     /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; D-SACK blocks are recognized and ignored).</remarks>
-    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna)
+    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna, bool eceAck)
     {
         int flag = 0;
         uint reord = tp.SndNxt;
@@ -1333,7 +1337,6 @@ internal static class TcpInput
                 byte sacked = skb.Cb.Sacked;
                 if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) continue;
                 TcpRecovery.TcpRackAdvance(tp, sacked, skb.Cb.EndSeq, skb.Cb.When);
-                TcpRateSkbDelivered(tp, skb);
                 // A new SACK for a never-retransmitted segment in a hole: reordering.
                 if ((sacked & TcpSkbCbSacked.Retrans) == 0 && tp.HasHighestSack && tp.SackedOut != 0 &&
                     SeqNumber.Before(skb.Cb.Seq, tp.HighestSackSeq) && SeqNumber.Before(skb.Cb.Seq, reord))
@@ -1350,7 +1353,9 @@ internal static class TcpInput
                 }
                 skb.Cb.Sacked |= TcpSkbCbSacked.SackedAcked;
                 tp.SackedOut++;
-                TcpCountDelivered(tp, 1);
+                TcpCountDelivered(tp, 1, eceAck);
+                // After the sacked bits (tcp_sacktag_walk): a SACKed segment is sampled once, not again when cumulatively ACKed.
+                TcpRateSkbDelivered(tp, skb);
                 flag |= FlagDataSacked;
                 if (!tp.HasHighestSack || SeqNumber.After(skb.Cb.EndSeq, tp.HighestSackSeq))
                 {
@@ -1412,15 +1417,90 @@ internal static class TcpInput
         tp.Net.Mib.TcpExt[ts ? LinuxMib.TCPTSReorder : LinuxMib.TCPSACKReorder]++;
     }
 
-    /// <summary>Records the newest (last sent) segment this ACK delivered, for the rate sample's prior_delivered.</summary>
-    /// <remarks>Mirrors the part of tcp_rate_skb_delivered() that RACK's reordering-window update uses.</remarks>
+    // ---- delivery rate sampling (net/ipv4/tcp_rate.c) ----
+
+    /// <remarks>Mirrors tcp_skb_sent_after(): sent later, or at the same time with a higher sequence.</remarks>
+    private static bool TcpSkbSentAfter(long t1, long t2, uint seq1, uint seq2) =>
+        t1 > t2 || (t1 == t2 && SeqNumber.After(seq1, seq2));
+
+    /// <summary>
+    /// A segment was (S)ACKed: the rate sample takes the delivery state from when the most recently
+    /// sent of this ACK's segments left (prior_delivered, prior_mstamp, the send phase).
+    /// </summary>
+    /// <remarks>Mirrors tcp_rate_skb_delivered().</remarks>
     private static void TcpRateSkbDelivered(TcpSock tp, SkBuff skb)
     {
-        if (skb.Cb.When == 0) return;
-        if (tp.RsPriorDelivered == 0 || skb.Cb.When > tp.RsPriorMstamp)
+        ref var scb = ref skb.Cb;
+        ref var rs = ref tp.Rs;
+        if (scb.TxDeliveredMstamp == 0) return;
+        long txTstamp = scb.When / 1000;
+        if (rs.PriorDelivered == 0 || TcpSkbSentAfter(txTstamp, tp.FirstTxMstamp, scb.EndSeq, rs.LastEndSeq))
         {
-            tp.RsPriorDelivered = skb.Cb.TxDelivered;
-            tp.RsPriorMstamp = skb.Cb.When;
+            rs.PriorDeliveredCe = scb.TxDeliveredCe;
+            rs.PriorDelivered = scb.TxDelivered;
+            rs.PriorMstamp = scb.TxDeliveredMstamp;
+            rs.IsAppLimited = scb.TxIsAppLimited;
+            rs.IsRetrans = (scb.Sacked & TcpSkbCbSacked.Retrans) != 0;
+            rs.LastEndSeq = scb.EndSeq;
+            // Record send time of most recently ACKed packet, and the duration of the send phase.
+            tp.FirstTxMstamp = txTstamp;
+            rs.IntervalUs = Math.Max(0, tp.FirstTxMstamp - scb.TxFirstTxMstamp);
+        }
+        // Mark off the skb delivered once it's sacked to avoid being used again when it's cumulatively acked.
+        if ((scb.Sacked & TcpSkbCbSacked.SackedAcked) != 0) scb.TxDeliveredMstamp = 0;
+    }
+
+    /// <summary>Updates the connection's delivery state and completes the ACK's rate sample.</summary>
+    /// <remarks>Mirrors tcp_rate_gen().</remarks>
+    private static void TcpRateGen(TcpSock tp, uint delivered, uint lost, bool isSackReneg)
+    {
+        ref var rs = ref tp.Rs;
+        // Clear app limited if bubble is acked and gone.
+        if (tp.AppLimited != 0 && SeqNumber.After(tp.Delivered, tp.AppLimited)) tp.AppLimited = 0;
+        if (delivered != 0) tp.DeliveredMstamp = tp.TcpMstamp;
+        rs.AckedSacked = delivered; // freshly ACKed or SACKed
+        rs.Losses = (int)lost;      // freshly marked lost
+        // No timing information, or SACK reneging (may include packets SACKed before the reneg): invalid.
+        if (rs.PriorMstamp == 0 || isSackReneg)
+        {
+            rs.Delivered = -1;
+            rs.IntervalUs = -1;
+            return;
+        }
+        rs.Delivered = (int)(tp.Delivered - rs.PriorDelivered);
+        rs.DeliveredCe = (int)(tp.DeliveredCe - rs.PriorDeliveredCe);
+        // The send and the ACK phase of the window: the longer one (ACK compression can shorten either).
+        long sndUs = rs.IntervalUs;
+        long ackUs = Math.Max(0, tp.TcpMstamp - rs.PriorMstamp);
+        rs.IntervalUs = Math.Max(sndUs, ackUs);
+        rs.SndIntervalUs = (uint)sndUs;
+        rs.RcvIntervalUs = (uint)ackUs;
+        // Normally interval_us >= min-rtt; a shorter one (a spurious retransmission SACKed) is not trusted.
+        if (rs.IntervalUs < tp.TcpMinRtt)
+        {
+            rs.IntervalUs = -1;
+            return;
+        }
+        // Record the last non-app-limited or the highest app-limited bw.
+        if (!rs.IsAppLimited || (ulong)rs.Delivered * tp.RateIntervalUs >= (ulong)tp.RateDelivered * (ulong)rs.IntervalUs)
+        {
+            tp.RateDelivered = (uint)rs.Delivered;
+            tp.RateIntervalUs = (uint)rs.IntervalUs;
+            tp.RateAppLimited = rs.IsAppLimited;
+        }
+    }
+
+    /// <summary>If nothing more is waiting to be sent and cwnd is not what limits, marks the flow application-limited.</summary>
+    /// <remarks>Mirrors tcp_rate_check_app_limited().</remarks>
+    internal static void TcpRateCheckAppLimited(TcpSock tp)
+    {
+        if (unchecked(tp.WriteSeq - tp.SndNxt) < tp.MssCache &&
+            tp.WmemAlloc < Sock.SkbTruesizeOverhead &&
+            tp.PacketsInFlight < tp.SndCwnd &&
+            tp.LostOut <= tp.RetransOut)
+        {
+            uint v = tp.Delivered + tp.PacketsInFlight;
+            tp.AppLimited = v != 0 ? v : 1;
         }
     }
 
@@ -1487,12 +1567,14 @@ internal static class TcpInput
                 skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.SackedRetrans);
                 tp.RetransOut--;
                 tp.Net.Mib.TcpExt[LinuxMib.TCPLostRetransmit]++;
+                tp.Lost++; // tcp_notify_skb_loss_event()
             }
         }
         else
         {
             tp.LostOut++;
             skb.Cb.Sacked |= TcpSkbCbSacked.Lost;
+            tp.Lost++; // tcp_notify_skb_loss_event()
         }
     }
 
@@ -1538,14 +1620,19 @@ internal static class TcpInput
     }
 
     /// <remarks>Mirrors tcp_count_delivered().</remarks>
-    private static void TcpCountDelivered(TcpSock tp, uint delivered)
+    private static void TcpCountDelivered(TcpSock tp, uint delivered, bool eceAck)
     {
         tp.Delivered += delivered;
         tp.Net.Mib.TcpExt[LinuxMib.TCPDelivered] += delivered;
+        if (eceAck)
+        {
+            tp.DeliveredCe += delivered;
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDeliveredCE] += delivered;
+        }
     }
 
     /// <remarks>Mirrors tcp_add_reno_sack() with tcp_limit_reno_sacked(): a duplicate ACK counts as one SACKed segment.</remarks>
-    private static void TcpAddRenoSack(TcpSock tp, int numDupack)
+    private static void TcpAddRenoSack(TcpSock tp, int numDupack, bool eceAck)
     {
         if (numDupack == 0) return;
         uint priorSacked = tp.SackedOut;
@@ -1554,15 +1641,15 @@ internal static class TcpInput
         holes = Math.Min(holes, tp.PacketsOut);
         if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
         // A duplicate ACK means a segment left the network (tcp_count_delivered).
-        if (tp.SackedOut > priorSacked) TcpCountDelivered(tp, tp.SackedOut - priorSacked);
+        if (tp.SackedOut > priorSacked) TcpCountDelivered(tp, tp.SackedOut - priorSacked, eceAck);
     }
 
     /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
-    private static void TcpRemoveRenoSacks(TcpSock tp, uint acked)
+    private static void TcpRemoveRenoSacks(TcpSock tp, uint acked, bool eceAck)
     {
         if (acked == 0) return;
         // One ACK acked the hole; the rest were counted as duplicate ACKs already.
-        TcpCountDelivered(tp, (uint)Math.Max((int)acked - (int)tp.SackedOut, 1));
+        TcpCountDelivered(tp, (uint)Math.Max((int)acked - (int)tp.SackedOut, 1), eceAck);
         if (acked - 1 >= tp.SackedOut) tp.SackedOut = 0;
         else tp.SackedOut -= acked - 1;
     }
@@ -1588,6 +1675,24 @@ internal static class TcpInput
         tp.PrrDelivered = 0;
         tp.PrrOut = 0;
         tp.SndSsthresh = tp.CaOps.Ssthresh(tp);
+        TcpEcnQueueCwr(tp);
+    }
+
+    /// <summary>
+    /// Enters CWR: a congestion signal without a loss (an ECN echo, a loss repaired by a TLP) reduces
+    /// cwnd once, by proportional rate reduction toward the new ssthresh, unless already reducing.
+    /// </summary>
+    /// <remarks>Mirrors tcp_enter_cwr().</remarks>
+    internal static void TcpEnterCwr(TcpSock tp)
+    {
+        tp.PriorSsthresh = 0;
+        if (tp.CaState < TcpCaState.Cwr)
+        {
+            tp.UndoMarker = 0;
+            tp.UndoMarkerValid = false;
+            TcpInitCwndReduction(tp);
+            TcpSetCaState(tp, TcpCaState.Cwr);
+        }
     }
 
     /// <summary>Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during recovery.</summary>
@@ -1617,6 +1722,7 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_end_cwnd_reduction().</remarks>
     internal static void TcpEndCwndReduction(TcpSock tp)
     {
+        if (tp.CaOps.HasCongControl) return;
         if (tp.SndSsthresh < TcpCong.InfiniteSsthresh && (tp.CaState == TcpCaState.Cwr || tp.UndoMarkerValid))
         {
             tp.SndCwnd = tp.SndSsthresh;
@@ -1663,6 +1769,7 @@ internal static class TcpInput
         if (!tp.TcpIsSack) TcpResetRenoSack(tp);
         TcpSetCaState(tp, TcpCaState.Loss);
         tp.HighSeq = tp.SndNxt;
+        TcpEcnQueueCwr(tp);
     }
 
     /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
@@ -1694,6 +1801,7 @@ internal static class TcpInput
         {
             tp.SndCwnd = tp.CaOps.UndoCwnd(tp);
             if (tp.PriorSsthresh > tp.SndSsthresh) tp.SndSsthresh = tp.PriorSsthresh;
+            TcpEcnWithdrawCwr(tp);
         }
         tp.SndCwndStamp = tp.Net.NowNs;
         tp.UndoMarker = 0;
@@ -1726,10 +1834,12 @@ internal static class TcpInput
         }
     }
 
-    /// <remarks>Mirrors tcp_try_keep_open() / tcp_try_to_open().</remarks>
-    internal static void TcpTryToOpen(TcpSock tp)
+    /// <summary>Back to Open or Disorder; an ECN echo enters CWR instead.</summary>
+    /// <remarks>Mirrors tcp_try_to_open() with tcp_try_keep_open().</remarks>
+    internal static void TcpTryToOpen(TcpSock tp, int flag)
     {
         if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
+        if ((flag & FlagEce) != 0) TcpEnterCwr(tp);
         if (tp.CaState != TcpCaState.Cwr)
         {
             var state = tp.LeftOut != 0 || TcpAnyRetransDone(tp) ? TcpCaState.Disorder : TcpCaState.Open;
@@ -1824,13 +1934,13 @@ internal static class TcpInput
             case TcpCaState.Recovery:
                 if ((flag & FlagSndUnaAdvanced) == 0)
                 {
-                    if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack);
+                    if (!tp.TcpIsSack) TcpAddRenoSack(tp, numDupack, (flag & FlagEce) != 0);
                 }
                 else if (TcpTryUndoPartial(tp, priorSndUna))
                 {
                     return false;
                 }
-                if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp);
+                if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp, flag);
                 TcpIdentifyPacketLoss(tp, ref flag);
                 if (tp.CaState != TcpCaState.Recovery)
                 {
@@ -1843,12 +1953,12 @@ internal static class TcpInput
                 if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
                 {
                     TcpTryUndoRecovery(tp);
-                    if (tp.CaState == TcpCaState.Open) TcpTryToOpen(tp);
+                    if (tp.CaState == TcpCaState.Open) TcpTryToOpen(tp, flag);
                     return false;
                 }
                 if (!tp.TcpIsSack)
                 {
-                    if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack);
+                    if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack, (flag & FlagEce) != 0);
                     else if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
                 }
                 if (!(tp.TcpIsSack && TcpRecovery.TcpIsRack(tp))) return true;
@@ -1860,13 +1970,13 @@ internal static class TcpInput
                 if (!tp.TcpIsSack)
                 {
                     if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
-                    TcpAddRenoSack(tp, numDupack);
+                    TcpAddRenoSack(tp, numDupack, (flag & FlagEce) != 0);
                 }
                 if (tp.CaState <= TcpCaState.Disorder) TcpTryUndoDsack(tp);
                 TcpIdentifyPacketLoss(tp, ref flag);
                 if (!TcpTimeToRecover(tp))
                 {
-                    TcpTryToOpen(tp);
+                    TcpTryToOpen(tp, flag);
                     return false;
                 }
                 TcpEnterRecovery(tp);
@@ -1885,18 +1995,129 @@ internal static class TcpInput
         return (flag & FlagDataAcked) != 0;
     }
 
-    /// <remarks>Mirrors tcp_cong_control() for algorithms without cong_control.</remarks>
-    private static void TcpCongControl(TcpSock tp, uint ack, int ackedSacked, int flag)
+    /// <summary>cwnd and pacing after an ACK: the algorithm's cong_control, or the generic path.</summary>
+    /// <remarks>Mirrors tcp_cong_control().</remarks>
+    private static void TcpCongControl(TcpSock tp, uint ack, int flag) => tp.CaOps.CongControl(tp, ack, flag, tp.Rs);
+
+    /// <summary>The generic path of tcp_cong_control() (algorithms without cong_control).</summary>
+    /// <remarks>Mirrors tcp_cong_control() after its cong_control test: tcp_cwnd_reduction() or tcp_cong_avoid(), then tcp_update_pacing_rate().</remarks>
+    internal static void TcpCongControlDefault(TcpSock tp, uint ack, uint ackedSacked, int flag)
     {
         if (TcpInCwndReduction(tp))
         {
-            TcpCwndReduction(tp, ackedSacked, flag);
+            // Reduce cwnd if state mandates.
+            TcpCwndReduction(tp, (int)ackedSacked, flag);
         }
         else if (TcpMayRaiseCwnd(tp, flag))
         {
-            tp.CaOps.CongAvoid(tp, ack, (uint)ackedSacked);
+            // Advance cwnd if state allows.
+            tp.CaOps.CongAvoid(tp, ack, ackedSacked);
             tp.SndCwndStamp = tp.Net.NowNs;
         }
+        TcpUpdatePacingRate(tp);
+    }
+
+    /// <summary>
+    /// sk_pacing_rate = ratio * mss * max(cwnd, packets_out) / srtt: tcp_pacing_ss_ratio (200%) in
+    /// slow start while cwnd is below ssthresh/2, tcp_pacing_ca_ratio (120%) after; capped by
+    /// SO_MAX_PACING_RATE. Without an RTT sample the division is skipped, as in Linux.
+    /// </summary>
+    /// <remarks>Mirrors tcp_update_pacing_rate().</remarks>
+    internal static void TcpUpdatePacingRate(TcpSock tp)
+    {
+        var sys = tp.Net.Ipv4.Sysctl;
+        // set sk_pacing_rate to 200 % of current rate (mss * cwnd / srtt)
+        ulong rate = (ulong)tp.MssCache * ((1_000_000 / 100) << 3);
+        rate *= (ulong)(tp.SndCwnd < tp.SndSsthresh / 2 ? sys.TcpPacingSsRatio : sys.TcpPacingCaRatio);
+        rate *= Math.Max(tp.SndCwnd, tp.PacketsOut);
+        if (tp.SrttUs != 0) rate /= tp.SrttUs;
+        tp.PacingRate = Math.Min(rate, tp.MaxPacingRate);
+    }
+
+    // ---- ECN (RFC 3168) ----
+
+    /// <remarks>Mirrors tcp_ecn_queue_cwr(): the next new data segment carries CWR.</remarks>
+    private static void TcpEcnQueueCwr(TcpSock tp)
+    {
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0) tp.EcnFlags |= TcpSock.TcpEcnQueueCwr;
+    }
+
+    /// <remarks>Mirrors tcp_ecn_withdraw_cwr().</remarks>
+    private static void TcpEcnWithdrawCwr(TcpSock tp) => tp.EcnFlags &= unchecked((byte)~TcpSock.TcpEcnQueueCwr);
+
+    /// <summary>CWR from the sender: stop echoing ECE; ACK a data segment at once (the sender's cwnd may be 1).</summary>
+    /// <remarks>Mirrors tcp_ecn_accept_cwr().</remarks>
+    private static void TcpEcnAcceptCwr(TcpSock tp, SkBuff skb)
+    {
+        if ((skb.Cb.TcpFlags & TcpFlags.CWR) == 0) return;
+        tp.EcnFlags &= unchecked((byte)~TcpSock.TcpEcnDemandCwr);
+        if (skb.Cb.Seq != skb.Cb.EndSeq) tp.IcskAck.Pending |= IcskAck.Now;
+    }
+
+    /// <summary>
+    /// The ECN codepoint of a received data segment: CE starts echoing ECE (until CWR) and ACKs
+    /// quickly; ECT just records that the peer marks; Not-ECT after ECT was seen is probably a
+    /// retransmission. An algorithm that needs ECN (DCTCP) is told of every CE and non-CE segment.
+    /// </summary>
+    /// <remarks>Mirrors tcp_ecn_check_ce() / __tcp_ecn_check_ce().</remarks>
+    private static void TcpEcnCheckCe(TcpSock tp, SkBuff skb)
+    {
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) == 0) return;
+        switch (skb.Cb.IpDsfield & InetEcn.Mask)
+        {
+            case InetEcn.NotEct:
+                // Funny extension: if ECT is not set on a segment, and we already seen ECT on a
+                // previous segment, it is probably a retransmit.
+                if ((tp.EcnFlags & TcpSock.TcpEcnSeen) != 0) TcpEnterQuickackMode(tp, 2);
+                break;
+            case InetEcn.Ce:
+                if (TcpCong.TcpCaNeedsEcn(tp)) tp.CaOps.CwndEvent(tp, TcpCaEvent.EcnIsCe);
+                if ((tp.EcnFlags & TcpSock.TcpEcnDemandCwr) == 0)
+                {
+                    // Better not delay acks, sender can have a very low cwnd.
+                    TcpEnterQuickackMode(tp, 2);
+                    tp.EcnFlags |= TcpSock.TcpEcnDemandCwr;
+                }
+                tp.EcnFlags |= TcpSock.TcpEcnSeen;
+                break;
+            default:
+                if (TcpCong.TcpCaNeedsEcn(tp)) tp.CaOps.CwndEvent(tp, TcpCaEvent.EcnNoCe);
+                tp.EcnFlags |= TcpSock.TcpEcnSeen;
+                break;
+        }
+    }
+
+    /// <summary>A SYN-ACK without ECE, or with CWR, declines ECN.</summary>
+    /// <remarks>Mirrors tcp_ecn_rcv_synack().</remarks>
+    private static void TcpEcnRcvSynack(TcpSock tp, TcpHeader th)
+    {
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0 && ((th.Flags & TcpFlags.ECE) == 0 || (th.Flags & TcpFlags.CWR) != 0))
+            tp.EcnFlags &= unchecked((byte)~TcpSock.TcpEcnOk);
+    }
+
+    /// <summary>A simultaneous-open SYN without ECE|CWR declines ECN.</summary>
+    /// <remarks>Mirrors tcp_ecn_rcv_syn().</remarks>
+    private static void TcpEcnRcvSyn(TcpSock tp, TcpHeader th)
+    {
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0 && ((th.Flags & TcpFlags.ECE) == 0 || (th.Flags & TcpFlags.CWR) == 0))
+            tp.EcnFlags &= unchecked((byte)~TcpSock.TcpEcnOk);
+    }
+
+    /// <remarks>Mirrors tcp_ecn_rcv_ecn_echo(): ECE on a non-SYN segment of an ECN connection.</remarks>
+    private static bool TcpEcnRcvEcnEcho(TcpSock tp, byte flags) =>
+        (flags & TcpFlags.ECE) != 0 && (flags & TcpFlags.SYN) == 0 && (tp.EcnFlags & TcpSock.TcpEcnOk) != 0;
+
+    /// <remarks>Mirrors tcp_in_ack_event().</remarks>
+    private static void TcpInAckEvent(TcpSock tp, int flag)
+    {
+        var ev = TcpCaAckEventFlags.None;
+        if ((flag & FlagWinUpdate) != 0) ev |= TcpCaAckEventFlags.WinUpdate;
+        if ((flag & FlagSlowpath) != 0)
+        {
+            ev |= TcpCaAckEventFlags.Slowpath;
+            if ((flag & FlagEce) != 0) ev |= TcpCaAckEventFlags.Ece;
+        }
+        tp.CaOps.InAckEvent(tp, ev);
     }
 
     /// <summary>Re-arms (or stops) the retransmission timer after ACK progress.</summary>
@@ -2005,12 +2226,11 @@ internal static class TcpInput
         uint ack = skb.Cb.AckSeq;
         uint priorPackets = tp.PacketsOut;
         uint priorDelivered = tp.Delivered;
+        uint priorLost = tp.Lost;
         int numDupack = 0;
         bool rexmit = false;
         var th = TcpHdr(skb);
-        uint priorFack = tp.TcpIsSack ? TcpHighestSackSeq(tp) : tp.SndUna;
-        tp.RsPriorDelivered = 0;
-        tp.RsPriorMstamp = 0;
+        tp.Rs = default; // struct rate_sample rs = { .prior_delivered = 0 }
 
         if (SeqNumber.Before(ack, priorSndUna))
         {
@@ -2031,19 +2251,24 @@ internal static class TcpInput
             flag |= FlagSndUnaAdvanced;
             tp.IcskRetransmits = 0;
         }
+        uint priorFack = tp.TcpIsSack ? TcpHighestSackSeq(tp) : tp.SndUna;
+        tp.Rs.PriorInFlight = tp.PacketsInFlight;
         if ((flag & FlagUpdateTsRecent) != 0) TcpReplaceTsRecent(tp, skb.Cb.Seq);
         if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
         else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
         flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna);
+        // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
+        if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
+        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, (flag & FlagEce) != 0);
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
         tp.RcvTstamp = tp.Net.NowNs;
         if (priorPackets == 0) goto noQueue;
 
-        flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna);
+        flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna, (flag & FlagEce) != 0);
         TcpRecovery.TcpRackUpdateReoWnd(tp);
+        TcpInAckEvent(tp, flag);
         if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
         bool dubious = (flag & FlagNotDup) == 0 || (flag & FlagCaAlert) != 0 || tp.CaState != TcpCaState.Open;
         if (dubious)
@@ -2053,14 +2278,17 @@ internal static class TcpInput
         }
         // Reset the TLP or RTO timer unless RACK armed the REO timer.
         if ((flag & FlagSetXmitTimer) != 0) TcpSetXmitTimer(tp);
-        int delivered = (int)(tp.Delivered - priorDelivered);
-        TcpCongControl(tp, ack, delivered, flag);
+        uint delivered = tp.Delivered - priorDelivered;
+        tp.Rs.IsAckDelayed = (flag & FlagAckMaybeDelayed) != 0;
+        TcpRateGen(tp, delivered, tp.Lost - priorLost, false);
+        TcpCongControl(tp, ack, flag);
         if (rexmit) TcpOutput.TcpXmitRetransmitQueue(tp);
         if ((flag & FlagAcked) != 0) TcpCheckSpace(tp);
         TcpTracepoint.TraceTcpProbe(tp, skb);
         return 1;
 
     noQueue:
+        TcpInAckEvent(tp, flag);
         if (tp.TcpSendHead is not null) TcpAckProbe(tp);
         if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
         TcpTracepoint.TraceTcpProbe(tp, skb);
@@ -2069,7 +2297,7 @@ internal static class TcpInput
     oldAck:
         if (tp.RcvSack.Count > 0)
         {
-            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna);
+            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, false);
             if (TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag)) TcpOutput.TcpXmitRetransmitQueue(tp);
         }
         TcpTracepoint.TraceTcpProbe(tp, skb);
@@ -2084,7 +2312,7 @@ internal static class TcpInput
         int perMss = SkBuffPool.DefaultBufferSize + Sock.SkbTruesizeOverhead;
         uint nrSegs = Math.Max(TcpSock.TcpInitCwnd, tp.SndCwnd);
         nrSegs = Math.Max(nrSegs, tp.Reordering + 1);
-        long sndmem = 2L * nrSegs * perMss;
+        long sndmem = (long)tp.CaOps.SndbufExpand(tp) * nrSegs * perMss;
         if (tp.SndBuf < sndmem) tp.SndBuf = (int)Math.Min(sndmem, tp.Net.Ipv4.Sysctl.TcpWmemMax);
     }
 
@@ -2226,6 +2454,7 @@ internal static class TcpInput
                 return 0;
             }
             // Our SYN is acknowledged: ESTABLISHED.
+            TcpEcnRcvSynack(tp, th);
             TcpInitWl(tp, skb.Cb.Seq);
             TcpAck(tp, skb, FlagSlowpath);
             tp.RcvNxt = skb.Cb.Seq + 1;
@@ -2302,6 +2531,7 @@ internal static class TcpInput
             tp.SndWnd = th.Window;
             tp.SndWl1 = skb.Cb.Seq;
             tp.MaxWindow = tp.SndWnd;
+            TcpEcnRcvSyn(tp, th);
             TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
             TcpInitializeRcvMss(tp);
             TcpOutput.TcpSendSynack(tp);
@@ -2391,7 +2621,7 @@ internal static class TcpInput
         switch (tp.State)
         {
             case TcpState.SynRecv:
-                TcpCountDelivered(tp, 1); // the SYN-ACK's delivery is not tracked by tcp_ack()
+                TcpCountDelivered(tp, 1, false); // the SYN-ACK's delivery is not tracked by tcp_ack()
                 tp.RetransStamp = 0;
                 TcpInitTransfer(tp);
                 tp.CopiedSeq = tp.RcvNxt;
@@ -2401,6 +2631,7 @@ internal static class TcpInput
                 tp.SndWnd = (uint)th.Window << tp.RxOpt.SndWscale;
                 TcpInitWl(tp, skb.Cb.Seq);
                 if (tp.RxOpt.TstampOk) tp.Advmss -= TcpOpt.LenTstampAligned;
+                if (!tp.CaOps.HasCongControl) TcpUpdatePacingRate(tp);
                 tp.LsndTimeMs = tp.TcpClockMs;
                 TcpInitializeRcvMss(tp);
                 if ((tp.Shutdown & SEND_SHUTDOWN) != 0) Tcp.TcpShutdown(tp, SEND_SHUTDOWN);

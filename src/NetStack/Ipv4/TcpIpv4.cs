@@ -80,7 +80,7 @@ internal static class TcpIpv4
     /// <remarks>Mirrors tcp_v4_destroy_sock().</remarks>
     internal static void TcpV4DestroySock(TcpSock tp)
     {
-        tp.InetCskClearXmitTimers();
+        TcpTimer.TcpClearXmitTimers(tp);
         TcpCong.TcpCleanupCongestionControl(tp);
         Tcp.TcpWriteQueuePurge(tp);
         while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
@@ -206,6 +206,7 @@ internal static class TcpIpv4
             isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
         }
         req.SntIsn = isn;
+        TcpEcnCreateRequest(req, skb, sk);
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
         if (!TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
         TcpV4SendSynack(sk, req);
@@ -213,6 +214,23 @@ internal static class TcpIpv4
     drop:
         mib[LinuxMib.ListenDrops]++;
         net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+    }
+
+    /// <summary>
+    /// A SYN with ECE|CWR asks for ECN: accepted when net.ipv4.tcp_ecn is nonzero (1 or 2) and the SYN
+    /// is not ECT itself (RFC 3168 6.1.1; ECT with a reserved bit set is an AccECN sender, also
+    /// fine), or always when the listener's congestion control needs ECN.
+    /// </summary>
+    /// <remarks>Mirrors tcp_ecn_create_request() (net/ipv4/tcp_input.c).</remarks>
+    private static void TcpEcnCreateRequest(TcpRequestSock req, SkBuff skb, TcpSock listener)
+    {
+        byte flags = skb.Cb.TcpFlags;
+        bool thEcn = (flags & TcpFlags.ECE) != 0 && (flags & TcpFlags.CWR) != 0;
+        if (!thEcn) return;
+        bool ect = !InetEcn.IsNotEct(skb.Cb.IpDsfield);
+        bool res1 = (skb.Buffer[skb.TransportHeader + 12] & 0x0f) != 0;
+        bool ecnOk = listener.Net.Ipv4.Sysctl.TcpEcn != 0;
+        if (((!ect || res1) && ecnOk) || TcpCong.TcpCaNeedsEcn(listener)) req.EcnOk = true;
     }
 
     /// <remarks>Mirrors tcp_openreq_init_rwin().</remarks>
@@ -256,6 +274,7 @@ internal static class TcpIpv4
         th.AckSeq = req.RcvNxt;
         th.DataOffset = hdrLen / 4;
         th.Flags = TcpFlags.SYN | TcpFlags.ACK;
+        if (req.EcnOk) th.Flags |= TcpFlags.ECE; // tcp_ecn_make_synack()
         th.Window = (ushort)Math.Min(req.RskRcvWnd, 65535u);
         th.Checksum = 0;
         th.UrgPtr = 0;
@@ -447,6 +466,7 @@ internal static class TcpIpv4
         skb.Cb.TcpFlags = th.Flags;
         skb.Cb.When = 0;
         skb.Cb.Sacked = 0;
+        skb.Cb.IpDsfield = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
 
     lookup:
         var found = InetHashtables.InetLookup(net, skb.Saddr, th.SrcPort, skb.Daddr, th.DstPort, dev.IfIndex);

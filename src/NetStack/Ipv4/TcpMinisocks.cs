@@ -315,6 +315,7 @@ internal static class TcpMinisocks
         int payload = skb.Len - TcpInput.TcpHdr(skb).HeaderLength;
         if (payload >= TcpSock.TcpMssDefault) newtp.IcskAck.LastSegSize = payload;
         newtp.RxOpt.MssClamp = req.Mss;
+        newtp.EcnFlags = req.EcnOk ? TcpSock.TcpEcnOk : (byte)0; // tcp_ecn_openreq_child()
         net.Mib.Tcp[TcpMib.PassiveOpens]++;
         return newtp;
     }

@@ -261,6 +261,9 @@ internal static class TcpOutput
     {
         var net = tp.Net;
         SkBuff skb;
+        // Earliest departure time: never before now (with internal pacing, never earlier than the check allowed).
+        long priorWstamp = tp.TcpWstampNs;
+        tp.TcpWstampNs = Math.Max(tp.TcpWstampNs, net.NowNs);
         if (cloneIt)
         {
             oskb.Cb.When = net.NowNs;
@@ -311,8 +314,16 @@ internal static class TcpOutput
         th.AckSeq = rcvNxt;
         th.DataOffset = hdrLen / 4;
         th.Flags = flags;
-        // RFC 7323 2.2: the window in a SYN is never scaled.
-        th.Window = (flags & TcpFlags.SYN) != 0 ? (ushort)Math.Min(tp.RcvWnd, 65535u) : TcpSelectWindow(tp);
+        if ((flags & TcpFlags.SYN) == 0)
+        {
+            th.Window = TcpSelectWindow(tp);
+            TcpEcnSend(tp, skb, th, payload);
+        }
+        else
+        {
+            // RFC 7323 2.2: the window in a SYN is never scaled.
+            th.Window = (ushort)Math.Min(tp.RcvWnd, 65535u);
+        }
         th.Checksum = 0;
         th.UrgPtr = 0;
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
@@ -331,7 +342,137 @@ internal static class TcpOutput
             df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT);
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         // A neighbour still resolving keeps the packet: that is not a local failure.
-        return err == -Errno.ENOBUFS ? err : 0;
+        if (err == -Errno.ENOBUFS) return err;
+        if (cloneIt)
+        {
+            TcpUpdateSkbAfterSend(tp, oskb, priorWstamp);
+            TcpRateSkbSent(tp, oskb);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Sets the ECN bits of a segment of an ECN connection: new data goes out ECT(0), with CWR once
+    /// after a cwnd reduction; ACKs and retransmissions go Not-ECT (unless the congestion control
+    /// needs ECN, DCTCP, which keeps ECT on everything); ECE while the peer's CE is unanswered.
+    /// </summary>
+    /// <remarks>Mirrors tcp_ecn_send().</remarks>
+    private static void TcpEcnSend(TcpSock tp, SkBuff skb, TcpHeader th, int payload)
+    {
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) == 0) return;
+        // Not-retransmitted data segment: set ECT and inject CWR.
+        if (payload != 0 && !SeqNumber.Before(skb.Cb.Seq, tp.SndNxt))
+        {
+            InetEcn.InetEcnXmit(tp);
+            if ((tp.EcnFlags & TcpSock.TcpEcnQueueCwr) != 0)
+            {
+                tp.EcnFlags &= unchecked((byte)~TcpSock.TcpEcnQueueCwr);
+                th.Flags |= TcpFlags.CWR;
+            }
+        }
+        else if (!TcpCong.TcpCaNeedsEcn(tp))
+        {
+            // ACK or retransmitted segment: clear ECT|CE.
+            InetEcn.InetEcnDontxmit(tp);
+        }
+        if ((tp.EcnFlags & TcpSock.TcpEcnDemandCwr) != 0) th.Flags |= TcpFlags.ECE;
+    }
+
+    /// <summary>
+    /// An active open asks for ECN (SYN with ECE|CWR) when net.ipv4.tcp_ecn is 1 or the congestion
+    /// control needs ECN (which also marks the socket's packets ECT).
+    /// </summary>
+    /// <remarks>Mirrors tcp_ecn_send_syn().</remarks>
+    private static void TcpEcnSendSyn(TcpSock tp, SkBuff skb)
+    {
+        bool needsEcn = TcpCong.TcpCaNeedsEcn(tp);
+        bool useEcn = tp.Net.Ipv4.Sysctl.TcpEcn == 1 || needsEcn;
+        tp.EcnFlags = 0;
+        if (!useEcn) return;
+        skb.Cb.TcpFlags |= TcpFlags.ECE | TcpFlags.CWR;
+        tp.EcnFlags = TcpSock.TcpEcnOk;
+        if (needsEcn) InetEcn.InetEcnXmit(tp);
+    }
+
+    /// <summary>A retransmitted SYN goes without ECE|CWR (net.ipv4.tcp_ecn_fallback): a middlebox may drop them.</summary>
+    /// <remarks>Mirrors tcp_ecn_clear_syn().</remarks>
+    private static void TcpEcnClearSyn(TcpSock tp, SkBuff skb)
+    {
+        if (tp.Net.Ipv4.Sysctl.TcpEcnFallback) skb.Cb.TcpFlags &= unchecked((byte)~(TcpFlags.ECE | TcpFlags.CWR));
+    }
+
+    /// <summary>The SYN-ACK of a simultaneous open: ECE only if ECN is still on; never CWR.</summary>
+    /// <remarks>Mirrors tcp_ecn_send_synack().</remarks>
+    private static void TcpEcnSendSynack(TcpSock tp, SkBuff skb)
+    {
+        skb.Cb.TcpFlags &= unchecked((byte)~TcpFlags.CWR);
+        if ((tp.EcnFlags & TcpSock.TcpEcnOk) == 0) skb.Cb.TcpFlags &= unchecked((byte)~TcpFlags.ECE);
+        else if (TcpCong.TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp);
+    }
+
+    // ---- pacing and rate sampling ----
+
+    /// <summary>
+    /// After a data segment left: with pacing on, the next departure time moves by len / pacing rate
+    /// (less up to half of it as credit for lateness). The first 10 segments are not paced, as
+    /// sch_fq does not pace them.
+    /// </summary>
+    /// <remarks>Mirrors tcp_update_skb_after_send().</remarks>
+    private static void TcpUpdateSkbAfterSend(TcpSock tp, SkBuff skb, long priorWstamp)
+    {
+        if (tp.PacingStatus == SkPacingStatus.None) return;
+        ulong rate = tp.PacingRate;
+        if (rate == ulong.MaxValue || rate == 0 || tp.DataSegsOut < 10) return;
+        long lenNs = (long)Math.Min((ulong)skb.Len * 1_000_000_000UL / rate, (ulong)long.MaxValue / 2);
+        long credit = tp.TcpWstampNs - priorWstamp;
+        // take into account OS jitter
+        lenNs -= Math.Min(lenNs / 2, credit);
+        tp.TcpWstampNs += lenNs;
+    }
+
+    /// <summary>Snapshots the delivery state in the segment, to build a rate sample when it is (S)ACKed.</summary>
+    /// <remarks>Mirrors tcp_rate_skb_sent() (net/ipv4/tcp_rate.c).</remarks>
+    private static void TcpRateSkbSent(TcpSock tp, SkBuff skb)
+    {
+        // With nothing in flight, any ACK from now on measures a delivery that started now.
+        if (tp.PacketsOut == 0)
+        {
+            long tstampUs = skb.Cb.When / 1000;
+            tp.FirstTxMstamp = tstampUs;
+            tp.DeliveredMstamp = tstampUs;
+        }
+        ref var scb = ref skb.Cb;
+        scb.TxFirstTxMstamp = tp.FirstTxMstamp;
+        scb.TxDeliveredMstamp = tp.DeliveredMstamp;
+        scb.TxDelivered = tp.Delivered;
+        scb.TxDeliveredCe = tp.DeliveredCe;
+        scb.TxIsAppLimited = tp.AppLimited != 0;
+    }
+
+    /// <remarks>Mirrors tcp_needs_internal_pacing(): pacing is asked for and no qdisc (fq) does it.</remarks>
+    internal static bool TcpNeedsInternalPacing(TcpSock tp) => tp.PacingStatus == SkPacingStatus.Needed;
+
+    /// <summary>
+    /// With internal pacing, holds transmission until the departure time of the next packet: arms
+    /// the pacing timer for it and returns true.
+    /// </summary>
+    /// <remarks>Mirrors tcp_pacing_check().</remarks>
+    private static bool TcpPacingCheck(TcpSock tp)
+    {
+        if (!TcpNeedsInternalPacing(tp)) return false;
+        if (tp.TcpWstampNs <= tp.Net.NowNs) return false;
+        if (!tp.PacingTimer.Pending) tp.Net.Timers.ModTimer(tp.PacingTimer, tp.TcpWstampNs);
+        return true;
+    }
+
+    /// <summary>The pacing timer fired: retransmit what is lost and send what the windows allow.</summary>
+    /// <remarks>Mirrors tcp_pace_kick() -> tcp_tsq_handler() -> tcp_tsq_write().</remarks>
+    internal static void TcpPaceKick(TcpSock tp)
+    {
+        if (!TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.FinWait1 | TcpStateF.Closing | TcpStateF.CloseWait | TcpStateF.LastAck))
+            return;
+        if (tp.LostOut > tp.RetransOut && tp.SndCwnd > tp.PacketsInFlight) TcpXmitRetransmitQueue(tp);
+        TcpWriteXmit(tp, TcpCurrentMss(tp), tp.Nonagle, 0);
     }
 
     /// <summary>Bookkeeping when an ACK leaves: the delayed ACK is no longer needed.</summary>
@@ -434,6 +575,7 @@ internal static class TcpOutput
         SkBuff? skb;
         while ((skb = tp.TcpSendHead) is not null)
         {
+            if (TcpPacingCheck(tp)) break;
             uint cwndQuota = TcpCwndTest(tp);
             if (cwndQuota == 0)
             {
@@ -655,6 +797,7 @@ internal static class TcpOutput
         var skb = tp.RtxQueue.First;
         if (skb is null || (skb.Cb.TcpFlags & TcpFlags.SYN) == 0) return -Errno.EFAULT;
         skb.Cb.TcpFlags |= TcpFlags.ACK;
+        TcpEcnSendSynack(tp, skb);
         return TcpTransmitSkb(tp, skb, true);
     }
 
@@ -701,6 +844,7 @@ internal static class TcpOutput
         var buff = TcpStreamAllocSkb(tp);
         if (buff is null) return -Errno.ENOBUFS;
         TcpInitNondataSkb(buff, tp.WriteSeq, TcpFlags.SYN);
+        TcpEcnSendSyn(tp, buff);
         tp.RetransStamp = tp.Net.NowNs;
         // tcp_connect_queue_skb(): the SYN takes a sequence number.
         tp.WriteSeq = buff.Cb.EndSeq;
@@ -748,6 +892,8 @@ internal static class TcpOutput
         // Only retransmit what the window allows, except the head (needed to get the ACK clock going).
         if (!SeqNumber.Before(skb.Cb.Seq, tp.TcpWndEnd) && skb.Cb.Seq != tp.SndUna) return -Errno.EAGAIN;
         if (skb.Len > curMss && TcpFragment(tp, tp.RtxQueue, skb, (int)curMss) != 0) return -Errno.ENOMEM;
+        const byte synEcn = TcpFlags.SYN | TcpFlags.ECE | TcpFlags.CWR;
+        if ((skb.Cb.TcpFlags & synEcn) == synEcn) TcpEcnClearSyn(tp, skb);
         // A SYN that is still unacknowledged goes out as it was (SYN or, in SYN_RECV, SYN-ACK).
         int err = TcpTransmitSkb(tp, skb, true);
         if (err != 0) return err;
@@ -845,6 +991,7 @@ internal static class TcpOutput
         {
             if (skb.List != tp.RtxQueue) { skb = rtxHead; if (skb is null) break; }
             if (tp.RetransOut >= tp.LostOut) break;
+            if (TcpPacingCheck(tp)) break;
             byte sacked = skb.Cb.Sacked;
             tp.RetransmitSkbHint = skb;
             if (tp.PacketsInFlight >= tp.SndCwnd) break;

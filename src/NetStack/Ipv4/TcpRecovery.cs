@@ -160,12 +160,12 @@ internal static class TcpRecovery
     /// Widens the reordering window by one min_rtt/4 step per round trip in which a D-SACK showed a
     /// spurious retransmission; it falls back to one step after 16 recoveries without one.
     /// </summary>
-    /// <remarks>Mirrors tcp_rack_update_reo_wnd() (rs-&gt;prior_delivered: <see cref="TcpSock.RsPriorDelivered"/>).</remarks>
+    /// <remarks>Mirrors tcp_rack_update_reo_wnd() (rs-&gt;prior_delivered: <see cref="TcpSock.Rs"/>).</remarks>
     public static void TcpRackUpdateReoWnd(TcpSock tp)
     {
-        if ((tp.Net.Ipv4.Sysctl.TcpRecovery & Ipv4Sysctl.TcpRackStaticReoWnd) != 0 || tp.RsPriorDelivered == 0) return;
+        if ((tp.Net.Ipv4.Sysctl.TcpRecovery & Ipv4Sysctl.TcpRackStaticReoWnd) != 0 || tp.Rs.PriorDelivered == 0) return;
         // Disregard a D-SACK if a round trip has not passed since the window was adjusted.
-        if (SeqNumber.Before(tp.RsPriorDelivered, tp.Rack.LastDelivered)) tp.Rack.DsackSeen = false;
+        if (SeqNumber.Before(tp.Rs.PriorDelivered, tp.Rack.LastDelivered)) tp.Rack.DsackSeen = false;
         if (tp.Rack.DsackSeen)
         {
             tp.Rack.ReoWndSteps = (byte)Math.Min(0xFF, tp.Rack.ReoWndSteps + 1);

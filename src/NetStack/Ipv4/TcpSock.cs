@@ -190,10 +190,38 @@ public sealed class TcpSock : InetConnectionSock
     internal uint TlpHighSeq;
     /// <summary>tlp_retrans: the outstanding probe was a retransmission (not new data).</summary>
     internal bool TlpRetrans;
-    /// <summary>The rate sample's prior_delivered for the ACK being processed (rs->prior_delivered): the
-    /// tx.delivered of the most recently sent segment this ACK (S)ACKed; 0 when none.</summary>
-    internal uint RsPriorDelivered;
-    internal long RsPriorMstamp;
+    /// <summary>The rate sample of the ACK being processed (tcp_ack()'s struct rate_sample rs): filled as
+    /// segments are (S)ACKed (tcp_rate_skb_delivered), completed by tcp_rate_gen().</summary>
+    internal RateSample Rs;
+
+    // ---- Delivery rate sampling (net/ipv4/tcp_rate.c) ----
+    /// <summary>delivered_ce: packets delivered with an ECE echo (ECN congestion) over the life.</summary>
+    public uint DeliveredCe;
+    /// <summary>delivered_mstamp: when <see cref="Delivered"/> last changed (usec).</summary>
+    internal long DeliveredMstamp;
+    /// <summary>first_tx_mstamp: send time of the packet starting the current sampling window (usec).</summary>
+    internal long FirstTxMstamp;
+    /// <summary>app_limited: the delivered count up to which samples are application-limited (0: not limited).</summary>
+    internal uint AppLimited;
+    /// <summary>rate_delivered / rate_interval_us / rate_app_limited: the last rate sample worth reporting (tcpi_delivery_rate).</summary>
+    internal uint RateDelivered, RateIntervalUs;
+    internal bool RateAppLimited;
+    /// <summary>lost: packets marked lost over the life (tcp_notify_skb_loss_event()).</summary>
+    public uint Lost;
+
+    // ---- Pacing (tcp_output.c) ----
+    /// <summary>tcp_wstamp_ns: the earliest departure time of the next packet (ns).</summary>
+    internal long TcpWstampNs;
+    /// <summary>pacing_timer: releases the next packet when internal pacing held it (an hrtimer in Linux).</summary>
+    internal TimerList PacingTimer = null!;
+
+    // ---- ECN (RFC 3168) ----
+    /// <summary>ecn_flags: TCP_ECN_OK, TCP_ECN_QUEUE_CWR, TCP_ECN_DEMAND_CWR, TCP_ECN_SEEN.</summary>
+    internal byte EcnFlags;
+    internal const byte TcpEcnOk = 1, TcpEcnQueueCwr = 2, TcpEcnDemandCwr = 4, TcpEcnSeen = 8;
+
+    /// <summary>tcp_mstamp: the current time in usec (refreshed per packet in Linux; read from the clock here).</summary>
+    internal long TcpMstamp => Net.NowNs / 1000;
 
     /// <summary>tcp_min_rtt(): the windowed minimum RTT in usec (~0u before the first sample).</summary>
     internal uint TcpMinRtt => RttMin.Get();

@@ -25,12 +25,22 @@ internal static class TcpTimer
     /// <remarks>tcp_timeout_init(): TCP_TIMEOUT_INIT.</remarks>
     public static long TcpTimeoutInit(NetNamespace net) => Time.Ms(net.Ipv4.Sysctl.TcpTimeoutInitMs);
 
-    /// <remarks>Mirrors tcp_init_xmit_timers().</remarks>
-    internal static void TcpInitXmitTimers(TcpSock tp) =>
+    /// <remarks>Mirrors tcp_init_xmit_timers(): the three icsk timers and the pacing hrtimer.</remarks>
+    internal static void TcpInitXmitTimers(TcpSock tp)
+    {
         tp.InetCskInitXmitTimers(
             static t => TcpWriteTimer((TcpSock)t.Owner!),
             static t => TcpDelackTimer((TcpSock)t.Owner!),
             static t => TcpKeepaliveTimer((TcpSock)t.Owner!));
+        tp.PacingTimer = new TimerList(static t => TcpOutput.TcpPaceKick((TcpSock)t.Owner!), tp);
+    }
+
+    /// <remarks>Mirrors tcp_clear_xmit_timers(): the pacing timer, then the icsk timers.</remarks>
+    internal static void TcpClearXmitTimers(TcpSock tp)
+    {
+        if (tp.PacingTimer is not null) tp.Net.Timers.DelTimer(tp.PacingTimer);
+        tp.InetCskClearXmitTimers();
+    }
 
     // ---- keepalive parameters ----
 

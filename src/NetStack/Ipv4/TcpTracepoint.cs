@@ -416,8 +416,10 @@ internal static class TcpTracepoint
         e.Delivered = tp.Delivered;
         e.BytesAcked = tp.BytesAcked;
         e.BytesReceived = tp.BytesReceived;
-        e.DeliveryRate = 0; // no rate sampling (tcp_rate.c) yet: tcpi_delivery_rate is 0 too
-        e.PacingRate = 0;   // no sk_pacing_rate yet (no pacing)
+        // tcp_compute_delivery_rate(), as tcpi_delivery_rate: the last rate sample worth reporting (tcp_rate.c).
+        e.DeliveryRate = tp.RateDelivered != 0 && tp.RateIntervalUs != 0
+            ? (ulong)tp.RateDelivered * tp.MssCache * 1_000_000UL / tp.RateIntervalUs : 0;
+        e.PacingRate = tp.PacingRate; // sk_pacing_rate (tcp_update_pacing_rate)
         e.SndWnd = tp.SndWnd;
         e.RcvWnd = tp.RcvWnd;
         e.Seq = seq;

@@ -30,6 +30,8 @@ public class MalformedFrameTests
     }
 
     private static readonly string[] IpHdrError = ["Drops.IpInHdr=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1"];
+    // ip_rcv_core() counts the ECN codepoint once version and ihl are sane, before the other checks.
+    private static readonly string[] IpHdrErrorEct = ["Drops.IpInHdr=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"];
 
     /// <summary>Name -> (frame, the counters that must move, and only those).</summary>
     private static readonly Dictionary<string, (Func<byte[]> Frame, string[] Counters)> Cases = new()
@@ -59,45 +61,45 @@ public class MalformedFrameTests
         ["ip-version-0"] = (() => IpFrame(Mangle(Echo(), b => b[0] = 0x05)), IpHdrError),
         ["ip-ihl-0"] = (() => IpFrame(Mangle(Echo(), b => b[0] = 0x40)), IpHdrError),
         ["ip-ihl-4"] = (() => IpFrame(Mangle(Echo(), b => b[0] = 0x44)), IpHdrError),
-        ["ip-ihl-15-beyond-frame"] = (() => IpFrame(Mangle(Echo(), b => b[0] = 0x4F)), IpHdrError),
+        ["ip-ihl-15-beyond-frame"] = (() => IpFrame(Mangle(Echo(), b => b[0] = 0x4F)), IpHdrErrorEct),
         ["ip-bad-checksum"] = (() => IpFrame(Mangle(Echo(), b => b[11] ^= 0x01, fixChecksum: false)),
-            ["Drops.IpCsum=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1", "IpExt.InCsumErrors=+1"]),
+            ["Drops.IpCsum=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1", "IpExt.InCsumErrors=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-total-length-beyond-frame"] = (() => IpFrame(Mangle(Echo(), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), (ushort)(b.Length + 1)))),
-            ["Drops.PktTooSmall=+1", "Ip.InReceives=+1", "IpExt.InTruncatedPkts=+1"]),
+            ["Drops.PktTooSmall=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1", "IpExt.InTruncatedPkts=+1"]),
         ["ip-total-length-beyond-padded-frame"] = (() => IpFrame(Mangle(Echo(0), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 47)), padTo: 60),
-            ["Drops.PktTooSmall=+1", "Ip.InReceives=+1", "IpExt.InTruncatedPkts=+1"]),
-        ["ip-total-length-below-header"] = (() => IpFrame(Mangle(Echo(), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 19))), IpHdrError),
-        ["ip-total-length-zero"] = (() => IpFrame(Mangle(Echo(), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 0))), IpHdrError),
+            ["Drops.PktTooSmall=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1", "IpExt.InTruncatedPkts=+1"]),
+        ["ip-total-length-below-header"] = (() => IpFrame(Mangle(Echo(), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 19))), IpHdrErrorEct),
+        ["ip-total-length-zero"] = (() => IpFrame(Mangle(Echo(), b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 0))), IpHdrErrorEct),
         // Checksum before length, as ip_rcv_core(): a packet wrong in both counts as a checksum error.
         ["ip-bad-checksum-and-length"] = (() => IpFrame(Mangle(Echo(), b => { b[2] = 0xFF; }, fixChecksum: false)),
-            ["Drops.IpCsum=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1", "IpExt.InCsumErrors=+1"]),
+            ["Drops.IpCsum=+1", "Ip.InHdrErrors=+1", "Ip.InReceives=+1", "IpExt.InCsumErrors=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-for-another-host"] = (() => IpFrame(Pkt.Ip(PeerAddr, Ipv4Address.Parse("10.9.0.77"), IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInAddrErrors=+1", "Ip.InAddrErrors=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInAddrErrors=+1", "Ip.InAddrErrors=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-for-another-network"] = (() => IpFrame(Pkt.Ip(PeerAddr, Ipv4Address.Parse("192.0.2.1"), IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInAddrErrors=+1", "Ip.InAddrErrors=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInAddrErrors=+1", "Ip.InAddrErrors=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-source-loopback"] = (() => IpFrame(Pkt.Ip(Ipv4Address.Loopback, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-source-multicast"] = (() => IpFrame(Pkt.Ip(Ipv4Address.Parse("224.0.0.1"), Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-source-is-our-address"] = (() => IpFrame(Pkt.Ip(Addr, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-source-zero-to-unicast"] = (() => IpFrame(Pkt.Ip(0, Addr, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidSource=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         // 127.0.0.1 is one of our addresses (lo), but never from a wire: a martian, not a delivery.
         ["ip-destination-loopback"] = (() => IpFrame(Pkt.Ip(PeerAddr, Ipv4Address.Loopback, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["ip-destination-zero"] = (() => IpFrame(Pkt.Ip(PeerAddr, 0, IpProto.ICMP, Pkt.EchoRequest(1, 1, []))),
-            ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1"]),
+            ["Drops.IpInvalidDest=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         // A fragment that carries no data (end == offset): ip_frag_queue() discards it and its queue.
         ["ip-fragment-empty"] = (() => IpFrame(Mangle(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, []), b => b[6] = 0x20)),
-            ["Drops.PktLenInvalid=+1", "Ip.InReceives=+1", "Ip.ReasmFails=+1", "Ip.ReasmReqds=+1"]),
+            ["Drops.PktLenInvalid=+1", "Ip.InReceives=+1", "Ip.ReasmFails=+1", "Ip.ReasmReqds=+1", "IpExt.InNoECTPkts=+1"]),
 
         ["icmp-truncated"] = (() => IpFrame(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, [8, 0, 0, 0])),
-            ["Drops.IcmpTruncated=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1"]),
+            ["Drops.IcmpTruncated=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["icmp-bad-checksum"] = (() => IpFrame(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, Mangled(Pkt.EchoRequest(1, 1, [1, 2, 3]), 9, 0x77))),
-            ["Drops.IcmpCsum=+1", "Icmp.InCsumErrors=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1"]),
+            ["Drops.IcmpCsum=+1", "Icmp.InCsumErrors=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
         ["icmp-type-unknown"] = (() => IpFrame(Pkt.Ip(PeerAddr, Addr, IpProto.ICMP, Pkt.Icmp(77, 0, 0, []))),
-            ["Drops.UnhandledProto=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1"]),
+            ["Drops.UnhandledProto=+1", "Icmp.InErrors=+1", "Icmp.InMsgs=+1", "Ip.InDelivers=+1", "Ip.InReceives=+1", "IpExt.InNoECTPkts=+1"]),
     };
 
     private static byte[] Mangled(byte[] b, int offset, byte value)
@@ -153,7 +155,7 @@ public class MalformedFrameTests
         var before = MibSnapshot.Take(s.Net);
         s.Receive(frame);
         Assert.Equal(["Icmp.InEchos=+1", "Icmp.InMsgs=+1", "Icmp.OutEchoReps=+1", "Icmp.OutMsgs=+1",
-                      "Ip.InDelivers=+1", "Ip.InReceives=+1", "Ip.OutRequests=+1", "Ip.OutTransmits=+1"],
+                      "Ip.InDelivers=+1", "Ip.InReceives=+1", "Ip.OutRequests=+1", "Ip.OutTransmits=+1", "IpExt.InNoECTPkts=+1"],
                      MibSnapshot.Delta(before, s.Net));
         var (_, ip, payload) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
         Assert.Equal(8, ip.PayloadLength);
@@ -181,7 +183,7 @@ public class MalformedFrameTests
         var before = MibSnapshot.Take(s.Net);
         s.Receive(IpFrame(ip));
         Assert.Equal(["Drops.IpNoProto=+1", "Icmp.OutDestUnreachs=+1", "Icmp.OutMsgs=+1", "Ip.InReceives=+1", "Ip.InUnknownProtos=+1",
-                      "Ip.OutRequests=+1", "Ip.OutTransmits=+1"], MibSnapshot.Delta(before, s.Net));
+                      "Ip.OutRequests=+1", "Ip.OutTransmits=+1", "IpExt.InNoECTPkts=+1"], MibSnapshot.Delta(before, s.Net));
         var (eth, rip, payload) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
         Assert.Equal(PeerMac, eth.Destination);
         Assert.Equal((Addr, PeerAddr, (byte)IpProto.ICMP), (rip.Source, rip.Destination, rip.Protocol));

@@ -179,6 +179,8 @@ internal static class SsCommand
         var sb = new StringBuilder();
         if (showOptions && (bool)i["ts"]!) sb.Append(" ts");
         if (showOptions && (bool)i["sack"]!) sb.Append(" sack");
+        if (showOptions && i["ecn"] is { } ecn && (bool)ecn!) sb.Append(" ecn");
+        if (showOptions && i["ecnseen"] is { } ecnseen && (bool)ecnseen!) sb.Append(" ecnseen");
         if ((string?)i["cc"] is { Length: > 0 } cc) sb.Append(' ').Append(cc);
         if (i["wscale"] is { } ws) sb.Append(" wscale:").Append((string)ws!);
         double rto = (double)i["rto_ms"]!;
@@ -213,6 +215,7 @@ internal static class SsCommand
         }
         if ((ulong)i["delivery_rate"]! != 0) sb.Append(" delivery_rate ").Append(Bw((ulong)i["delivery_rate"]! * 8.0, numeric)).Append("bps");
         Num("delivered", "delivered");
+        Num("delivered_ce", "delivered_ce");
         if ((bool)i["app_limited"]!) sb.Append(" app_limited");
         Num("unacked", "unacked");
         if (L(i["retrans"]) != 0 || L(i["total_retrans"]) != 0) sb.Append(CultureInfo.InvariantCulture, $" retrans:{L(i["retrans"])}/{L(i["total_retrans"])}");
