@@ -14,29 +14,10 @@ namespace NetStack.Tests.Control;
 /// the same descriptors, a blocked call of one thread does not hold up another, the table lives until
 /// the last connection goes.
 /// </summary>
-public sealed class RemoteStackTests : IDisposable
+public sealed class RemoteStackTests() : ServedStack("r")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("nsrem-").FullName;
-    private readonly NetNamespace _net = new("r");
-    private readonly ControlServer _server;
-
-    public RemoteStackTests()
-    {
-        _net.Start();
-        _server = new ControlServer(_net, "r", Path.Combine(_dir, "r.sock"));
-        _server.Start();
-    }
-
-    public void Dispose()
-    {
-        _server.Dispose();
-        _net.Dispose();
-        try { Directory.Delete(_dir, recursive: true); }
-        catch (IOException) { }
-    }
-
     /// <summary>Every socket in the stack's protocol tables (whoever holds it).</summary>
-    private int StackSockets() => NetStackInfo.GetTcpSockets(_net).Count + NetStackInfo.GetUdpSockets(_net).Count;
+    private int StackSockets() => NetStackInfo.GetTcpSockets(Net).Count + NetStackInfo.GetUdpSockets(Net).Count;
 
     private static JsonObject Req(ControlClient c, string json) => c.Request((JsonObject)JsonNode.Parse(json)!);
 
@@ -53,8 +34,8 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public void Join_SharesTheDescriptorTable_AndItClosesWithTheLastConnection()
     {
-        using var a = ControlClient.Connect(_server.Path);
-        var b = ControlClient.Connect(_server.Path);
+        using var a = ControlClient.Connect(Server.Path);
+        var b = ControlClient.Connect(Server.Path);
         Assert.Equal(3, (int)Req(a, "{\"op\":\"socket\",\"type\":\"SOCK_DGRAM\"}")["ret"]!);
         string token = (string)Req(a, "{\"op\":\"share\"}")["token"]!;
         Assert.Equal(32, token.Length);
@@ -69,14 +50,14 @@ public sealed class RemoteStackTests : IDisposable
         Assert.Equal(0, (int)Req(a, "{\"op\":\"close\",\"fd\":4}")["ret"]!);
         // b goes: the table stays, a still has fd 3.
         b.Dispose();
-        WaitFor(() => _server.ClientCount == 1, "b's clean-up");
+        WaitFor(() => Server.ClientCount == 1, "b's clean-up");
         Assert.Equal(7100, (int)Req(a, "{\"op\":\"getsockname\",\"fd\":3}")["port"]!);
-        Assert.Single(NetStackInfo.GetUdpSockets(_net));
+        Assert.Single(NetStackInfo.GetUdpSockets(Net));
         // The last connection goes: the table is closed and the token is dead.
         a.Dispose();
-        WaitFor(() => _server.ClientCount == 0, "a's clean-up");
+        WaitFor(() => Server.ClientCount == 0, "a's clean-up");
         Assert.Equal(0, StackSockets());
-        using var c = ControlClient.Connect(_server.Path);
+        using var c = ControlClient.Connect(Server.Path);
         var late = Req(c, $"{{\"op\":\"join\",\"token\":\"{token}\"}}");
         Assert.Equal("ENOENT", (string?)late["errno"]);
     }
@@ -84,8 +65,8 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public void Join_IsRefused_WithAnUnknownToken_WithDescriptorsOpen_OrWithAnUnknownKey()
     {
-        using var a = ControlClient.Connect(_server.Path);
-        using var b = ControlClient.Connect(_server.Path);
+        using var a = ControlClient.Connect(Server.Path);
+        using var b = ControlClient.Connect(Server.Path);
         string token = (string)Req(a, "{\"op\":\"share\"}")["token"]!;
         Assert.Equal("ENOENT", (string?)Req(b, "{\"op\":\"join\",\"token\":\"00\"}")["errno"]);
         Assert.Contains("token", (string?)Req(b, "{\"op\":\"join\",\"token\":5}")["error"]);
@@ -100,7 +81,7 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public async Task RemoteSockets_TcpOverTheStacksLoopback_ABlockedRecvDoesNotHoldUpASend()
     {
-        using var stack = RemoteStack.Connect(_server.Path);
+        using var stack = RemoteStack.Connect(Server.Path);
         Assert.Equal("r", stack.Name);
         Assert.Equal(Environment.ProcessId, stack.Pid);
         using var listener = stack.Tcp();
@@ -141,7 +122,7 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public void RemoteSockets_ErrnoIsTheStacks_AndACancelledReceiveTakesNothing()
     {
-        using var stack = RemoteStack.Connect(_server.Path);
+        using var stack = RemoteStack.Connect(Server.Path);
         using var tcp = stack.Tcp();
         var refused = Assert.Throws<NetStackException>(() => tcp.Connect(new IPEndPoint(IPAddress.Loopback, 9)));
         Assert.Equal(Errno.ECONNREFUSED, refused.Errno);
@@ -169,7 +150,7 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public async Task RemoteStack_Dispose_ClosesEverythingItOpened_OnEveryLane()
     {
-        var stack = RemoteStack.Connect(_server.Path);
+        var stack = RemoteStack.Connect(Server.Path);
         var l = stack.Tcp();
         l.Bind(new IPEndPoint(IPAddress.Loopback, 7400));
         l.Listen();
@@ -178,9 +159,9 @@ public sealed class RemoteStackTests : IDisposable
         Thread.Sleep(50);
         stack.Udp().Bind(new IPEndPoint(IPAddress.Loopback, 7401));
         Assert.Equal(2, StackSockets());
-        Assert.Equal(2, _server.ClientCount);
+        Assert.Equal(2, Server.ClientCount);
         stack.Dispose();
-        WaitFor(() => _server.ClientCount == 0, "the program's connections to go");
+        WaitFor(() => Server.ClientCount == 0, "the program's connections to go");
         Assert.Equal(0, StackSockets());
         await blocked.WaitAsync(TimeSpan.FromSeconds(10)); // the blocked accept ended
     }
@@ -188,9 +169,9 @@ public sealed class RemoteStackTests : IDisposable
     [Fact]
     public async Task HttpHandler_GetsThroughTheRunningStack()
     {
-        using var stack = RemoteStack.Connect(_server.Path);
+        using var stack = RemoteStack.Connect(Server.Path);
         // A tiny HTTP server on the stack, made in-process on the same stack.
-        using var l = NetSocket.Tcp(_net);
+        using var l = NetSocket.Tcp(Net);
         l.Bind(new IPEndPoint(IPAddress.Loopback, 8080));
         l.Listen();
         var serve = Task.Run(async () =>

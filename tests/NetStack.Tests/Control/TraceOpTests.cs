@@ -13,34 +13,15 @@ namespace NetStack.Tests.Control;
 /// then CSV (header first) or JSON lines of the TCP trace, the filter and count applied, refusals,
 /// and the dropped-records notice when the client reads slower than the stack writes.
 /// </summary>
-public sealed class TraceOpTests : IDisposable
+public sealed class TraceOpTests() : ServedStack("t")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("nstrace-").FullName;
-    private readonly NetNamespace _net = new("x");
-    private readonly ControlServer _server;
-
-    public TraceOpTests()
-    {
-        _net.Start();
-        _server = new ControlServer(_net, "t", Path.Combine(_dir, "t.sock"));
-        _server.Start();
-    }
-
-    public void Dispose()
-    {
-        _server.Dispose();
-        _net.Dispose();
-        try { Directory.Delete(_dir, recursive: true); }
-        catch (IOException) { }
-    }
-
     /// <summary>A TCP connection over lo to <paramref name="port"/>, <paramref name="writes"/> small writes (TCP_NODELAY: a segment each) read by the other end, then both close.</summary>
     private void Traffic(int port, int writes = 10)
     {
-        using var listener = new NetSocket(_net, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var listener = new NetSocket(Net, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
         listener.Listen();
-        using var client = new NetSocket(_net, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var client = new NetSocket(Net, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(IPAddress.Loopback, port);
         client.NoDelay = true;
         using var server = listener.Accept();
@@ -55,7 +36,7 @@ public sealed class TraceOpTests : IDisposable
 
     private (JsonObject Reply, StreamReader Lines, Stream Stream) Open(string request)
     {
-        var (reply, stream) = ControlClient.OpenStream(_server.Path, (JsonObject)JsonNode.Parse(request)!);
+        var (reply, stream) = ControlClient.OpenStream(Server.Path, (JsonObject)JsonNode.Parse(request)!);
         return (reply, new StreamReader(stream, Encoding.UTF8), stream);
     }
 
@@ -90,7 +71,7 @@ public sealed class TraceOpTests : IDisposable
             // Three records asked for: the server ends the stream, and the trace with it.
             Assert.Null(LineOrEnd(lines));
         }
-        Assert.True(SpinWait.SpinUntil(() => !TcpTrace.IsEnabledOn(_net), TimeSpan.FromSeconds(10)));
+        Assert.True(SpinWait.SpinUntil(() => !TcpTrace.IsEnabledOn(Net), TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -114,7 +95,7 @@ public sealed class TraceOpTests : IDisposable
             Assert.Equal(0, (int)first["dport"]!);
         }
         // The client went away: the trace is disabled.
-        Assert.True(SpinWait.SpinUntil(() => !TcpTrace.IsEnabledOn(_net), TimeSpan.FromSeconds(10)));
+        Assert.True(SpinWait.SpinUntil(() => !TcpTrace.IsEnabledOn(Net), TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -154,10 +135,10 @@ public sealed class TraceOpTests : IDisposable
     [InlineData("""{"op":"trace","colour":"red"}""", "colour")]
     public void BadRequests_AreRefused_AndTheSessionGoesOn(string request, string why)
     {
-        using var c = ControlClient.Connect(_server.Path);
+        using var c = ControlClient.Connect(Server.Path);
         var reply = c.Request((JsonObject)JsonNode.Parse(request)!);
         Assert.Contains(why, (string?)reply["error"]);
         Assert.Equal(3, (int)c.Request(new JsonObject { ["op"] = "socket", ["type"] = "SOCK_DGRAM" })["ret"]!);
-        Assert.False(TcpTrace.IsEnabledOn(_net));
+        Assert.False(TcpTrace.IsEnabledOn(Net));
     }
 }
