@@ -79,10 +79,15 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
             Thread.Sleep(300); // the last FINs and ACKs
             peer.FlushCapture();
 
-            const string problems = "_ws.malformed || _ws.expert.severity >= error || ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
+            // The kernel's csum_fold() can put 0xffff in a TCP checksum (the one's-complement twin of 0, valid
+            // per RFC 1624), which tshark reports as an error and does not count as Good: about one segment
+            // in 65536 of the kernel's. Those frames are the kernel's business, not the stack's.
+            string kernelFfff = $"tcp.checksum.ffff && ip.src == {peer.KernelIp}";
+            string problems = "(_ws.malformed || _ws.expert.severity >= error || ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\")" +
+                              $" && !({kernelFfff} && !_ws.malformed && ip.checksum.status != \"Bad\")";
             var bad = Tshark.Frames(peer.PcapPath, problems);
             int tcp = Tshark.Count(peer.PcapPath, "tcp");
-            int checkedTcp = Tshark.Count(peer.PcapPath, "tcp.checksum.status == \"Good\"");
+            int checkedTcp = Tshark.Count(peer.PcapPath, "tcp.checksum.status == \"Good\"") + Tshark.Count(peer.PcapPath, kernelFfff);
             output.WriteLine($"{tcp} TCP frames, {checkedTcp} with a verified good checksum, {bad.Length} with problems");
             foreach (var w in Tshark.Frames(peer.PcapPath, "_ws.expert.severity >= warning").Take(20)) output.WriteLine("warning: " + w);
             Assert.Empty(bad);
