@@ -593,9 +593,12 @@ public sealed partial class ControlServer : IDisposable
                 WriteLine(err);
                 return false;
             }
-            WriteLine(new JsonObject { ["capture"] = "pcap", ["dev"] = devs.Length == 1 ? devs[0].Name : "any", ["linktype"] = 1, ["snaplen"] = 65535 });
-            using var live = new PcapStream(_stream, filter, count);
+            var reply = new JsonObject { ["capture"] = "pcap", ["dev"] = devs.Length == 1 ? devs[0].Name : "any", ["linktype"] = 1, ["snaplen"] = 65535 };
+            // The reply goes once the tap is in place: the client starts its traffic when it reads it.
+            using var output = new ReplyFirstStream(_stream, _writeLock, Encoding.UTF8.GetBytes(reply.ToJsonString(SocketShell.JsonOut) + "\n"), _gone.Token);
+            using var live = new PcapStream(output, filter, count);
             foreach (var d in devs) d.AddCapture(live);
+            output.Open();
             try
             {
                 try { live.Completion.Wait(_gone.Token); }

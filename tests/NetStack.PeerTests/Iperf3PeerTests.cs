@@ -81,7 +81,8 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         // Per stream, what the stack received is at most what the kernel sent on that stream: the
         // two ends number their streams alike (by the order of the connections).
         var j = KernelClient(peer, "-t", "2", "-P", "4", "-J");
-        var streams = (JsonArray)JsonNode.Parse(j.StdOut)!["end"]!["streams"]!;
+        var streams = JsonNode.Parse(j.StdOut)!["end"]?["streams"] as JsonArray;
+        Assert.True(streams is not null, "iperf3 -J printed no end.streams:\n" + j.StdOut); // seen once under load; the output says why
         Assert.Equal(4, streams.Count);
         foreach (var s in streams)
         {

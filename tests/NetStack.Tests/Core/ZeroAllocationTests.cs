@@ -58,18 +58,26 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         var traces = Trace(s, tracing);
         s.Pump(); // gratuitous ARPs
         RoundTrips(s, 1000); // warm-up: ARP resolved, pools and tables at size, JIT tiers settled
-        long replies0 = s.A.Mib.Icmp[IcmpMib.InEchoReps];
 
+        // Up to three measured rounds, as below: the stack's path is deterministic, so an allocation on
+        // it shows in every round; the runtime (a tiered-JIT promotion, seen once in a fresh-clone CI
+        // run as ~7 KB) may allocate in one round, never in all. One whole round of 10,000 round trips
+        // allocating nothing passes.
         const int N = 10_000;
-        long process0 = GC.GetTotalAllocatedBytes(precise: true);
-        long thread0 = GC.GetAllocatedBytesForCurrentThread();
-        RoundTrips(s, N);
-        long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
-        long process = GC.GetTotalAllocatedBytes(precise: true) - process0;
-
-        output.WriteLine($"{N} echo round trips: this thread allocated {thread} bytes; the process {process} bytes ({(double)process / N:F2} per round trip, other threads included)");
-        Assert.Equal(N, s.A.Mib.Icmp[IcmpMib.InEchoReps] - replies0); // every request was answered
-        Assert.Equal(0, thread);
+        long best = long.MaxValue;
+        for (int attempt = 0; attempt < 3 && best != 0; attempt++)
+        {
+            long replies0 = s.A.Mib.Icmp[IcmpMib.InEchoReps];
+            long process0 = GC.GetTotalAllocatedBytes(precise: true);
+            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            RoundTrips(s, N);
+            long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
+            long process = GC.GetTotalAllocatedBytes(precise: true) - process0;
+            output.WriteLine($"round {attempt + 1}: {N} echo round trips: this thread allocated {thread} bytes; the process {process} bytes ({(double)process / N:F2} per round trip, other threads included)");
+            Assert.Equal(N, s.A.Mib.Icmp[IcmpMib.InEchoReps] - replies0); // every request was answered
+            best = Math.Min(best, thread);
+        }
+        Assert.Equal(0, best);
         Assert.Equal(s.A.SkbPool.Total, s.A.SkbPool.FreeCount);
         Assert.Equal(s.B.SkbPool.Total, s.B.SkbPool.FreeCount);
         Assert.All(traces, t => Assert.True(t.IsEnabled));
