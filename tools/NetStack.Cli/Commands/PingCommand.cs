@@ -147,8 +147,8 @@ internal static class PingCommand
         }
     }
 
-    private static string Rtt(double ms) =>
-        ms >= 100 ? ms.ToString("0", CultureInfo.InvariantCulture) : ms >= 10 ? ms.ToString("0.0", CultureInfo.InvariantCulture) : ms.ToString("0.000", CultureInfo.InvariantCulture);
+    /// <summary>An RTT as iputils' ping prints it (ping_common.c): three significant digits, at most three decimals.</summary>
+    internal static string Rtt(double ms) => ms.ToString(ms >= 100 ? "0" : ms >= 10 ? "0.0" : ms >= 1 ? "0.00" : "0.000", CultureInfo.InvariantCulture);
 
     private static string Describe(int errno) => errno switch
     {
