@@ -50,6 +50,7 @@ public abstract class Qdisc
     {
         QueueKind.DropTail => new DropTailQdisc(spec.LimitPackets, spec.LimitBytes),
         QueueKind.Red => new RedQdisc(spec, rateBps, rng),
+        QueueKind.Step => new StepMarkQdisc(spec.LimitPackets, spec.LimitBytes, spec.StepThresholdPackets),
         _ => new CodelQdisc(spec, mtuFrame),
     };
 }
@@ -101,6 +102,39 @@ public sealed class DropTailQdisc(long? limitPackets, long? limitBytes) : Qdisc
             Drops++;
             return false;
         }
+        f.EnqueueNs = now;
+        Fifo.Enqueue(f);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override SimFrame? Dequeue(long now, IDropSink sink) => Fifo.Dequeue();
+}
+
+/// <summary>
+/// Step marking on the instantaneous queue, as a data-centre switch's ECN threshold for DCTCP: an
+/// ECT frame that arrives to find at least K frames waiting is marked CE; below K nothing happens.
+/// It never drops early: a not-ECT frame is queued unmarked, and only the drop-tail limit drops.
+/// <remarks>RFC 8257 section 3.1 and the DCTCP paper (Alizadeh et al. 2010, section 3.1): "mark the
+/// arriving packet with CE if the queue occupancy is greater than K upon its arrival" (here qlen, which
+/// excludes the frame being serialized: with it, more than K). Linux has no qdisc that marks on the
+/// instantaneous length in packets; its deployments approximate this with RED min = max or CoDel's
+/// ce_threshold, both available here as well. The limit is pfifo's/bfifo's (sch_fifo.c).</remarks>
+/// </summary>
+public sealed class StepMarkQdisc(long? limitPackets, long? limitBytes, long k) : Qdisc
+{
+    /// <summary>The marking threshold K, in packets.</summary>
+    public long K => k;
+
+    /// <inheritdoc/>
+    public override bool Enqueue(SimFrame f, long now)
+    {
+        if ((limitPackets is { } p && Fifo.Count >= p) || (limitBytes is { } b && Fifo.Bytes + f.Length > b))
+        {
+            Drops++;
+            return false;
+        }
+        if (Fifo.Count >= k) MarkCe(f); // a not-ECT frame stays as it is
         f.EnqueueNs = now;
         Fifo.Enqueue(f);
         return true;

@@ -375,6 +375,8 @@ public enum QueueKind
     Red,
     /// <summary>Controlled Delay as sch_codel.</summary>
     Codel,
+    /// <summary>Drop-tail with step CE marking above K packets (RFC 8257's marking for DCTCP).</summary>
+    Step,
 }
 
 /// <summary>A queue's kind and parameters (tc's names where tc has them).</summary>
@@ -382,9 +384,9 @@ public sealed class QueueSpec
 {
     /// <summary>The discipline.</summary>
     public QueueKind Kind { get; set; } = QueueKind.DropTail;
-    /// <summary>Drop-tail and CoDel: the limit in packets (1000 by default, as txqueuelen and sch_codel; none for a drop-tail queue given only a limit in bytes).</summary>
+    /// <summary>Drop-tail, step and CoDel: the limit in packets (1000 by default, as txqueuelen and sch_codel; none for a drop-tail queue given only a limit in bytes).</summary>
     public long? LimitPackets { get; set; } = 1000;
-    /// <summary>Drop-tail: the limit in bytes; RED: the hard limit in bytes (limit).</summary>
+    /// <summary>Drop-tail and step: the limit in bytes; RED: the hard limit in bytes (limit).</summary>
     public long? LimitBytes { get; set; }
     /// <summary>RED: the minimum threshold of the average queue in bytes (min).</summary>
     public long RedMin { get; set; }
@@ -404,6 +406,8 @@ public sealed class QueueSpec
     public long CodelIntervalNs { get; set; } = 100_000_000;
     /// <summary>CoDel: mark every ECT packet whose sojourn is above this (ce_threshold), or null.</summary>
     public long? CodelCeThresholdNs { get; set; }
+    /// <summary>Step: mark ECT frames that arrive to find at least this many frames queued (k).</summary>
+    public long StepThresholdPackets { get; set; }
     /// <summary>RED and CoDel: mark ECN-capable packets with CE instead of dropping them (ecn).</summary>
     public bool Ecn { get; set; }
 
@@ -418,7 +422,8 @@ public sealed class QueueSpec
             "droptail" or "pfifo" or "bfifo" or "fifo" => QueueKind.DropTail,
             "red" => QueueKind.Red,
             "codel" => QueueKind.Codel,
-            _ => throw r.Error("type", $"unknown queue \"{type}\" (droptail, red, codel)"),
+            "step" => QueueKind.Step,
+            _ => throw r.Error("type", $"unknown queue \"{type}\" (droptail, red, codel, step)"),
         };
         q.LimitPackets = r.Long("packets", 1, 10_000_000);  // the default (1000) is set below when no limit is given
         q.LimitBytes = r.Size("bytes");
@@ -427,7 +432,11 @@ public sealed class QueueSpec
         {
             case QueueKind.DropTail:
                 if (type == "bfifo" && q.LimitBytes is null) throw r.Error("bytes", "bfifo needs a limit in bytes");
-                if (q.Ecn) throw r.Error("ecn", "a drop-tail queue does not mark (use red or codel)");
+                if (q.Ecn) throw r.Error("ecn", "a drop-tail queue does not mark (use step, red or codel)");
+                break;
+            case QueueKind.Step:
+                if (q.Ecn) throw r.Error("ecn", "a step queue always marks ECT frames (the key is not needed)");
+                q.StepThresholdPackets = r.Long("k", 0, 10_000_000) ?? throw r.Error("k", "a step queue needs its marking threshold K in packets");
                 break;
             case QueueKind.Red:
                 if (q.LimitPackets is not null) throw r.Error("packets", "RED's limit is in bytes (\"bytes\")");
@@ -462,6 +471,7 @@ public sealed class QueueSpec
     {
         QueueKind.DropTail => "droptail(" + string.Join(',', new[] { LimitPackets is { } p ? p + "p" : null, LimitBytes is { } b ? b + "B" : null }.Where(x => x is not null)) + ")",
         QueueKind.Red => $"red({RedMin}-{RedMax}B{(Ecn ? ",ecn" : "")})",
+        QueueKind.Step => "step(k=" + StepThresholdPackets + string.Concat(new[] { LimitPackets is { } p ? "," + p + "p" : null, LimitBytes is { } b ? "," + b + "B" : null }) + ")",
         _ => $"codel({Units.FormatTime(CodelTargetNs)}/{Units.FormatTime(CodelIntervalNs)}{(Ecn ? ",ecn" : "")})",
     };
 }

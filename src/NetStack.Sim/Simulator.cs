@@ -52,6 +52,11 @@ public sealed class Simulator : IDisposable
     public IReadOnlyList<Link> Links => _links;
     /// <summary>The time series, filled as the simulation runs.</summary>
     public SimResults Results { get; }
+    /// <summary>
+    /// Raised after each sample is taken, at the same instant of virtual time: an in-process experiment
+    /// (or a test) reads there whatever else of the stacks it wants in step with the time series.
+    /// </summary>
+    public event Action<Simulator>? Sampled;
     /// <summary>Times a stack was polled.</summary>
     public long Polls { get; private set; }
 
@@ -225,6 +230,7 @@ public sealed class Simulator : IDisposable
         public void OnEvent(int kind, SimFrame? frame, long arg)
         {
             sim.Results.Sample();
+            sim.Sampled?.Invoke(sim);
             long next = sim.AbsNow + sim.Scenario.SampleIntervalNs;
             if (next <= sim.T0 + sim.Scenario.DurationNs) sim.Events.Schedule(next, this, 0);
         }

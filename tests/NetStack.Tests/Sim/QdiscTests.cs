@@ -283,4 +283,26 @@ public class QdiscTests
         Assert.Equal([2, 3, 0], new[] { Ecn.Get(a.Span), Ecn.Get(b.Span), Ecn.Get(c.Span) });
         Assert.Equal(1, q.CeThresholdMarks);
     }
+
+    // ---------------------------------------------------------------- step marking
+
+    [Fact]
+    public void Step_MarksEctFramesThatFindKQueued_LeavesNotEctAlone_DropsOnlyAtTheLimit()
+    {
+        var q = new StepMarkQdisc(limitPackets: 5, limitBytes: null, k: 3);
+        var sink = new DropLog();
+        // Arriving to 0, 1, 2 queued: below K. To 3 and 4: marked, unless not ECT. To 5: the limit.
+        var frames = new[] { Frame(1500, 2), Frame(1500, 2), Frame(1500, 1), Frame(1500, 2), Frame(1500, 0), Frame(1500, 2) };
+        var taken = frames.Select(f => q.Enqueue(f, 0)).ToArray();
+        Assert.Equal([true, true, true, true, true, false], taken);
+        Assert.Equal([2, 2, 1, 3, 0, 2], frames.Select(f => Ecn.Get(f.Span)).ToArray());
+        Assert.Equal((1L, 1L, 5), (q.Marks, q.Drops, q.Packets));
+        Assert.All(frames, f => Assert.Equal(0, LinkHarness.IpChecksum(f.Span.Slice(14, 20))));
+        // Dequeuing below K again: the next ECT arrival is not marked.
+        for (int i = 0; i < 3; i++) Assert.NotNull(q.Dequeue(1 * Ms, sink));
+        var g = Frame(1500, 2);
+        Assert.True(q.Enqueue(g, 1 * Ms));
+        Assert.Equal(2, Ecn.Get(g.Span));
+        Assert.Empty(sink.Times);
+    }
 }

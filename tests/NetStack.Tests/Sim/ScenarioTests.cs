@@ -63,7 +63,24 @@ public class ScenarioTests
         Assert.Equal((0.02, 1000L, 50L), (q.RedProbability, q.RedAvpkt, q.RedBurst)); // burst = (2 min + max) / (3 avpkt)
     }
 
+    [Fact]
+    public void Step_TakesItsThresholdAndALimit()
+    {
+        var s = Scenario.Parse("""
+            { "hosts": [ { "name": "a", "link": { "rate": "10Mbit", "queue": { "type": "step", "k": 20 } } },
+                         { "name": "b", "link": { "rate": "10Mbit", "queue": { "type": "step", "k": 5, "bytes": "30KB" } } } ] }
+            """);
+        var q = s.Hosts[0].Up.Queue;
+        Assert.Equal((QueueKind.Step, 20L, (long?)1000, (long?)null), (q.Kind, q.StepThresholdPackets, q.LimitPackets, q.LimitBytes));
+        Assert.Equal("step(k=20,1000p)", q.ToString());
+        var b = s.Hosts[1].Down.Queue;
+        Assert.Equal((5L, (long?)null, (long?)30_000), (b.StepThresholdPackets, b.LimitPackets, b.LimitBytes));
+    }
+
     [Theory]
+    [InlineData("""{ "hosts": [ { "name": "a", "link": { "queue": { "type": "step" } } }, { "name": "b" } ] }""", "hosts[0].link.queue.k: a step queue needs its marking threshold")]
+    [InlineData("""{ "hosts": [ { "name": "a", "link": { "queue": { "type": "step", "k": 5, "ecn": true } } }, { "name": "b" } ] }""", "hosts[0].link.queue.ecn: a step queue always marks")]
+    [InlineData("""{ "hosts": [ { "name": "a", "link": { "queue": { "type": "droptail", "k": 5 } } }, { "name": "b" } ] }""", "hosts[0].link.queue.k: unknown key")]
     [InlineData("""{ "hosts": [ { "name": "a" }, { "name": "b" } ], "duraton": "1s" }""", "duraton: unknown key")]
     [InlineData("""{ "hosts": [ { "name": "a", "link": { "rate": "100Mbits" } }, { "name": "b" } ] }""", "hosts[0].link.rate: unknown rate unit 'Mbits'")]
     [InlineData("""{ "hosts": [ { "name": "a", "link": { "rate": "100Xbit" } }, { "name": "b" } ] }""", "hosts[0].link.rate: unknown rate unit 'Xbit'")]

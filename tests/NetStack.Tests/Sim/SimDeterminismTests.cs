@@ -99,6 +99,61 @@ public class SimDeterminismTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void EcnStepMarking_IsDeterministic_AndObservingTheSamplesChangesNothing()
+    {
+        // DCTCP and BBR through step-marking queues (ECN negotiated, CE marks echoed): two runs give the
+        // same files, and a Sampled handler that reads each sender's state changes none of them.
+        const string json = """
+            { "name": "ecn-step", "duration": "2s", "sample_interval": "10ms",
+              "hosts": [ { "name": "a", "link": { "rate": "1Gbit", "delay": "3ms" } },
+                         { "name": "c", "link": { "rate": "1Gbit", "delay": "4ms" } },
+                         { "name": "b", "link": { "delay": "3ms", "down": { "rate": "30Mbit", "queue": { "type": "step", "k": 15, "packets": 100 } } },
+                           "sysctl": { "net.ipv4.tcp_congestion_control": "dctcp" } } ],
+              "flows": [ { "name": "dctcp", "from": "a", "to": "b", "cc": "dctcp" },
+                         { "name": "bbr", "from": "c", "to": "b", "cc": "bbr", "start": "300ms" } ] }
+            """;
+        var plain = RunScenarioToFiles(json, observe: false);
+        var again = RunScenarioToFiles(json, observe: false);
+        var observed = RunScenarioToFiles(json, observe: true);
+        foreach (var (name, bytes) in plain)
+        {
+            Assert.True(bytes.AsSpan().SequenceEqual(again[name]), $"{name} differs between two runs");
+            Assert.True(bytes.AsSpan().SequenceEqual(observed[name]), $"{name} differs when the samples are observed");
+        }
+        Assert.Contains("dctcp", System.Text.Encoding.UTF8.GetString(plain["summary.csv"]));
+    }
+
+    private Dictionary<string, byte[]> RunScenarioToFiles(string json, bool observe)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "netstack-sim-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var sim = new Simulator(Scenario.Parse(json));
+            long reads = 0;
+            if (observe)
+                sim.Sampled += s =>
+                {
+                    foreach (var f in s.Flows)
+                        if (f.ReadInfo() is { } ti && f.SampledFd >= 0 && f.SampledHost.Files.Lookup(f.SampledFd)?.Sk is NetStack.Ipv4.TcpSock tp)
+                        {
+                            reads++;
+                            _ = tp.CaOps.Name == "bbr" ? (double)NetStack.Ipv4.TcpBbr.BwBytesPerSec(tp) : NetStack.Ipv4.TcpDctcp.Alpha(tp) + ti.SendCwnd;
+                        }
+                };
+            var r = sim.RunAll();
+            var down = sim.Hosts.Single(h => h.Name == "b").Down.Queue!;
+            output.WriteLine($"observe {observe}: {reads} reads; step queue {down.Marks} marks, {down.Drops} drops; speed-up {r.SpeedUp:0.#}x");
+            Assert.True(down.Marks > 0, "the step queue marked");
+            Assert.Equal(observe, reads > 0);
+            return r.Write(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void SpeedUp_IsReported()
     {
         // 100 Mbit/s, 20 ms RTT, one CUBIC flow: the brief's yardstick, 5 s of it (not asserted: the machine is shared).
