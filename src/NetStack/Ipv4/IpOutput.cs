@@ -16,7 +16,18 @@ public static class IpOutput
     /// Consumes the buffer. Returns 0 or a negative errno.
     /// </summary>
     /// <remarks>Mirrors ip_build_and_send_pkt() / __ip_queue_xmit() -> ip_local_out() -> ip_output() -> ip_finish_output2().</remarks>
-    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true)
+    /// <param name="net">The stack.</param>
+    /// <param name="skb">The segment, at its transport header.</param>
+    /// <param name="rt">The route.</param>
+    /// <param name="saddr">The source address.</param>
+    /// <param name="daddr">The destination address.</param>
+    /// <param name="protocol">The IP protocol number.</param>
+    /// <param name="ttl">The TTL, or -1 for net.ipv4.ip_default_ttl.</param>
+    /// <param name="tos">The TOS byte.</param>
+    /// <param name="df">Whether the packet goes with DF.</param>
+    /// <param name="sk">The sending socket, when one sends (its IP ID counter numbers the packets of a
+    /// connected socket, as ip_select_ident_segs() does); null for replies the stack sends on no socket's behalf.</param>
+    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true, Sock? sk = null)
     {
         var mib = net.Mib.Ip;
         mib[IpMib.OutRequests]++;
@@ -31,8 +42,22 @@ public static class IpOutput
         var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
         skb.NetworkHeader = skb.Data;
         new Ipv4Repr(saddr, daddr, (byte)protocol, payload,
-            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, net.Ipv4.IpSelectIdent(), df).Emit(iph);
+            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, IpSelectIdent(net, sk as InetSock, df), df).Emit(iph);
         return IpFinishOutput(net, skb, rt, daddr);
+    }
+
+    /// <summary>
+    /// The IP ID of a packet: a connected socket numbers its own packets from a random start (TCP
+    /// takes the counter's value, the others the value after it: atomic_add_return); a packet with DF
+    /// and no connected socket (a SYN-ACK on a listener, a RST or an ACK sent for no socket, an
+    /// unconnected datagram) carries 0, since it can never be reassembled; the rest take the stack's counter.
+    /// </summary>
+    /// <remarks>Mirrors include/net/ip.h: ip_select_ident_segs() (segs = 1: the stack sends no TSO super-frames).</remarks>
+    internal static ushort IpSelectIdent(NetNamespace net, InetSock? inet, bool df)
+    {
+        if (inet is not null && inet.InetDaddr != 0)
+            return inet.Protocol == IpProto.TCP ? inet.InetId++ : ++inet.InetId;
+        return df ? (ushort)0 : net.Ipv4.IpSelectIdent();
     }
 
     /// <summary>
@@ -75,7 +100,7 @@ public static class IpOutput
     public static int IpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, bool df)
     {
         var inet = (InetSock)sk;
-        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df);
+        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df, sk);
     }
 
     /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>

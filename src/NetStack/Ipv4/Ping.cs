@@ -72,8 +72,6 @@ internal sealed class PingProt : Proto
 /// </summary>
 internal static class Ping
 {
-    /// <summary>Hooks ping_rcv() into icmp_rcv() (echo replies) for every stack.</summary>
-    /// <remarks>Mirrors ping_init().</remarks>
     /// <summary>Ping sockets in each namespace: hooks ping_rcv() into icmp_rcv() for echo replies.</summary>
     /// <remarks>Mirrors net/ipv4/ping.c: ping_v4_net_ops / ping_init().</remarks>
     internal sealed class PingNetOps : PernetOperations

@@ -309,7 +309,8 @@ internal static class Raw
         {
             if (iph.Source == 0) iph.Source = saddr;
             iph.TotalLength = (ushort)length;
-            if (iph.Id == 0) iph.Id = net.Ipv4.IpSelectIdent();
+            // raw_send_hdrinc(): an ID of 0 is chosen by ip_select_ident(net, skb, NULL): still 0 with DF.
+            if (iph.Id == 0) iph.Id = IpOutput.IpSelectIdent(net, null, iph.DontFragment);
             iph.FillChecksum();
             if (iph.Protocol == IpProto.ICMP && length >= iphlen + IcmpHeader.Length) IcmpOutCount(net, b[iphlen]);
         }

@@ -56,13 +56,20 @@ public class TcpCongZeroAllocTests
         // Warm up: buffer pools, timer heap, send-buffer growth, JIT, the congestion control's state.
         Assert.Equal(8L << 20, Transfer(s, cfd, afd, chunk, buf, 8 << 20));
 
-        long marked = s.AtoB.Marked;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long moved = Transfer(s, cfd, afd, chunk, buf, 16 << 20);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(16L << 20, moved);
-        if (cc != "bbr") Assert.True(s.AtoB.Marked > marked, "CE marks (and so ECE/CWR) happened while measuring");
-        Assert.Equal(0, allocated);
+        // Up to three measured rounds (as ZeroAllocationTests): the stack's path is deterministic, so an
+        // allocation on it shows in every round; the runtime (a tiered-JIT promotion under a loaded
+        // machine, seen once with BBR in a full run) may allocate in one, never in all.
+        long best = long.MaxValue;
+        for (int attempt = 0; attempt < 3 && best != 0; attempt++)
+        {
+            long marked = s.AtoB.Marked;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            long moved = Transfer(s, cfd, afd, chunk, buf, 16 << 20);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Equal(16L << 20, moved);
+            if (cc != "bbr") Assert.True(s.AtoB.Marked > marked, "CE marks (and so ECE/CWR) happened while measuring");
+            best = Math.Min(best, allocated);
+        }
+        Assert.Equal(0, best);
     }
 }
