@@ -2243,8 +2243,13 @@ internal static class TcpInput
             }
             goto oldAck;
         }
-        // An ACK for data not yet sent (RFC 9293 3.10.7.4): drop the segment.
-        if (SeqNumber.After(ack, tp.SndNxt)) return -1;
+        // An ACK for data not yet sent (RFC 9293 3.10.7.4: "send an ACK, drop the segment"): Linux
+        // answers with a (rate-limited) challenge ACK since 6.10, and drops the segment.
+        if (SeqNumber.After(ack, tp.SndNxt))
+        {
+            if ((flag & FlagNoChallengeAck) == 0) TcpSendChallengeAck(tp);
+            return -1;
+        }
 
         if (SeqNumber.After(ack, priorSndUna))
         {

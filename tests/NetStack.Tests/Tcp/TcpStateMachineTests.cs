@@ -561,16 +561,6 @@ public class TcpStateMachineTests
     }
 
     [Fact]
-    public void Established_AckOfUnsentData_SegmentDropped()
-    {
-        using var f = TcpFixture.Established();
-        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1000, payload: Hello);
-        f.ExpectNothing();
-        Assert.Equal(-Errno.EAGAIN, f.Recv(new byte[16]));
-        Assert.Equal(TcpState.Established, f.State);
-    }
-
-    [Fact]
     public void Established_AckBelowWindow_ChallengeAck_SegmentDropped()
     {
         using var f = TcpFixture.Established();
@@ -579,6 +569,33 @@ public class TcpStateMachineTests
         f.Expect(ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 1);
         Assert.Equal(-Errno.EAGAIN, f.Recv(new byte[16]));
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPChallengeACK]);
+    }
+
+    [Fact]
+    public void Established_AckOfUnsentData_ChallengeAck_SegmentDropped()
+    {
+        using var f = TcpFixture.Established();
+        // SEG.ACK > SND.NXT: RFC 9293 3.10.7.4 "send an ACK, drop the segment"; Linux 6.10+ tcp_ack()
+        // sends a challenge ACK (rate-limited, counted) and drops the segment, data included.
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1000, payload: Hello);
+        f.Expect(ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 1);
+        f.ExpectNothing();
+        Assert.Equal(-Errno.EAGAIN, f.Recv(new byte[16]));
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPChallengeACK]);
+        Assert.Equal(TcpState.Established, f.State);
+    }
+
+    [Fact]
+    public void FinWait1_AckOfUnsentData_OneChallengeAck()
+    {
+        using var f = TcpFixture.FinWait1();
+        // tcp_rcv_state_process() passes FLAG_NO_CHALLENGE_ACK and sends the one challenge ACK itself.
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1000);
+        var ack = f.Next();
+        Assert.Equal(ACK, ack.Flags & ~FIN);
+        f.ExpectNothing();
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPChallengeACK]);
+        Assert.Equal(TcpState.FinWait1, f.State);
     }
 
     [Fact]
