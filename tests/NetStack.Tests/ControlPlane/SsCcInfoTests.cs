@@ -8,6 +8,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Tests.Tcp;
+using Xunit.Abstractions;
 using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.ControlPlane;
@@ -17,7 +18,7 @@ namespace NetStack.Tests.ControlPlane;
 /// iproute2's tcp_stats_print() makes of given values (the expected lines worked out by hand from
 /// its format strings), and the block a BBR or DCTCP transfer's socket shows through the "ss" op.
 /// </summary>
-public sealed class SsCcInfoTests : IDisposable
+public sealed class SsCcInfoTests(ITestOutputHelper output) : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("nsctl-cc-");
 
@@ -115,6 +116,7 @@ public sealed class SsCcInfoTests : IDisposable
         Assert.Equal(g.CwndGain * 256, (uint)b["cwnd_gain"]!);
 
         string text = SsCommand.Ext(row, showOptions: false, details: false, showMem: false, showInfo: true, numeric: false);
+        output.WriteLine("A: " + text.Trim());
         var m = BbrText.Match(text);
         Assert.True(m.Success, text);
         double Num(int i) => double.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
@@ -154,6 +156,7 @@ public sealed class SsCcInfoTests : IDisposable
         var row = Ss(s.A).Single(x => (string)x["netid"]! == "tcp");
         Assert.Null(row["info"]!["bbr"]);
         string text = SsCommand.Ext(row, showOptions: false, details: false, showMem: false, showInfo: true, numeric: false);
+        output.WriteLine("A: " + text.Trim());
         var m = Regex.Match(text, @" data_segs_out:\d+ dctcp:\(ce_state:(\d+),alpha:(\d+),ab_ecn:(\d+),ab_tot:(\d+)\) send ");
         Assert.True(m.Success, text);
         uint Num(int i) => uint.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
