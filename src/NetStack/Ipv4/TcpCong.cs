@@ -271,6 +271,18 @@ public static class TcpCong
         else InetEcn.InetEcnDontxmit(tp);
     }
 
+    /// <summary>
+    /// A listener's child (a copy of the listener) keeps the algorithm the application set on the
+    /// listener with TCP_CONGESTION; otherwise it gets the namespace's default of now, not the one
+    /// the listener was created with. (No route carries a congestion control here: RTAX_CC_ALGO.)
+    /// </summary>
+    /// <remarks>Mirrors tcp_ca_openreq_child().</remarks>
+    internal static void TcpCaOpenreqChild(TcpSock tp)
+    {
+        if (!tp.CaSetsockopt) TcpAssignCongestionControl(tp);
+        TcpInput.TcpSetCaState(tp, TcpCaState.Open);
+    }
+
     /// <remarks>Mirrors tcp_ca_needs_ecn().</remarks>
     internal static bool TcpCaNeedsEcn(TcpSock tp) => (tp.CaOps.Flags & TcpCongFlags.NeedsEcn) != 0;
 
@@ -298,9 +310,14 @@ public static class TcpCong
     {
         var ca = TcpCaFind(name);
         if (ca is null) return -Errno.ENOENT;
-        if (ca == tp.CaOps && tp.CaInitialized) return 0;
+        if (ca == tp.CaOps && tp.CaInitialized)
+        {
+            tp.CaSetsockopt = true;   // no change, but the choice is the application's from now on
+            return 0;
+        }
         TcpCleanupCongestionControl(tp);
         tp.CaOps = ca;
+        tp.CaSetsockopt = true;
         if (tp.State != TcpState.Close && tp.State != TcpState.Listen) TcpInitCongestionControl(tp);
         else if (TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp); // tcp_assign_congestion_control()'s part for a socket not yet connected
         else InetEcn.InetEcnDontxmit(tp);
