@@ -49,13 +49,16 @@ public static class ControlOps
     /// The stack's sockets from its protocol tables, as `ss` reads them through inet_diag (every
     /// process's sockets, time-wait and half-open ones included): <c>{"sockets": [{"netid", "state",
     /// "recvq", "sendq", "local", "peer", "protocol", "ino", "cookie", "uid", "shutdown", "skmem",
-    /// "timer", "info": {tcp_info's fields}}]}</c>, the TCP table first, then UDP's, then the raw
+    /// "timer", "info": {tcp_info's fields, "bbr", "dctcp"}}]}</c>, the TCP table first, then UDP's, then the raw
     /// sockets' (netid "raw", the local port their protocol). "tcp"/"udp"/"raw" (default all three)
     /// choose the tables; "info": true adds TCP_INFO, as `ss -i`. "skmem" is sock_diag's SK_MEMINFO as
     /// an array in its order (rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem,
     /// backlog, drops: <see cref="SocketMemoryInfo"/> says which are always 0); "timer" is
     /// <c>{"name", "expires_ms", "retrans"}</c> or null. Time-wait and request socks have no "shutdown"
-    /// and no "skmem" (null), ino 0 and uid 0, as inet_diag reports them.
+    /// and no "skmem" (null), ino 0 and uid 0, as inet_diag reports them. "info"'s "bbr"
+    /// (<c>{"bw" bytes/s, "min_rtt_us", "pacing_gain", "cwnd_gain"}</c>, gains &lt;&lt; 8) and "dctcp"
+    /// (<c>{"enabled", "ce_state", "alpha", "ab_ecn", "ab_tot"}</c>) are the algorithm's get_info block
+    /// (INET_DIAG_BBRINFO, INET_DIAG_DCTCPINFO), null for other algorithms and from TIME_WAIT on.
     /// </summary>
     public static JsonObject Ss(ControlContext c, JsonObject q)
     {
@@ -105,6 +108,16 @@ public static class ControlOps
                 ["notsent"] = t.NotSentBytes, ["backoff"] = t.Backoff, ["max_pacing_rate"] = t.MaxPacingRate,
                 ["app_limited"] = t.DeliveryRateAppLimited, ["dsack_dups"] = t.DsackDups, ["reord_seen"] = t.ReorderingSeen,
                 ["rcv_ooopack"] = t.ReceiveOutOfOrderPackets,
+                // The congestion control's own block in its kernel units (struct tcp_bbr_info, struct tcp_dctcp_info).
+                ["bbr"] = t.Bbr is { } b
+                    ? new JsonObject
+                    {
+                        ["bw"] = b.Bandwidth, ["min_rtt_us"] = (uint)(b.MinRtt.Ticks / 10),
+                        ["pacing_gain"] = (uint)Math.Round(b.PacingGain * 256), ["cwnd_gain"] = (uint)Math.Round(b.CwndGain * 256),
+                    } : null,
+                ["dctcp"] = t.Dctcp is { } d
+                    ? new JsonObject { ["enabled"] = d.Enabled, ["ce_state"] = (uint)d.CeState, ["alpha"] = d.Alpha, ["ab_ecn"] = d.AckedBytesEcn, ["ab_tot"] = d.AckedBytesTotal }
+                    : null,
             };
         }
         return row;

@@ -72,6 +72,15 @@ public static partial class ErrnoParityTable
               "{'op':'setsockopt','fd':'s','level':'SOL_TCP','name':'TCP_KEEPIDLE','value':0}",
               "{'op':'setsockopt','fd':'s','level':'SOL_TCP','name':'TCP_KEEPCNT','value':128}",
               "{'op':'setsockopt','fd':'s','level':'SOL_TCP','name':'TCP_SYNCNT','value':0}")),
+        // TCP_CC_INFO copies what the algorithm's get_info fills: nothing for Reno and CUBIC (the
+        // ones every host has; BBR's 20 bytes are checked against Linux's answer in TcpCcInfoTests).
+        T("tcp socket: TCP_CC_INFO of an algorithm without get_info",
+            S(Tcp,
+              "{'op':'setsockopt','fd':'s','level':'SOL_TCP','name':'TCP_CONGESTION','hex':'72656e6f'}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_TCP','name':'TCP_CC_INFO','len':20}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_TCP','name':'TCP_CC_INFO','len':-1}",
+              "{'op':'setsockopt','fd':'s','level':'SOL_TCP','name':'TCP_CONGESTION','hex':'6375626963'}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_TCP','name':'TCP_CC_INFO','len':40}")),
         T("tcp socket: names and poll of a fresh socket",
             S(Tcp,
               "{'op':'getsockname','fd':'s'}",

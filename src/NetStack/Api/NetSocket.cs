@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using NetStack.Core;
 using NetStack.Net;
+using NetStack.Uapi;
 using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Api;
@@ -536,7 +537,11 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         return len;
     }
 
-    /// <summary>getsockopt(IPPROTO_TCP, TCP_INFO) and getsockopt(IPPROTO_TCP, TCP_CONGESTION): the connection's state and counters as `ss -ti` shows them.</summary>
+    /// <summary>
+    /// getsockopt(IPPROTO_TCP, TCP_INFO), TCP_CONGESTION and TCP_CC_INFO: the connection's state and
+    /// counters as `ss -ti` shows them, with BBR's or DCTCP's own report (<see cref="TcpInfo.Bbr"/>,
+    /// <see cref="TcpInfo.Dctcp"/>), whose union member the algorithm's name tells, as for a C program.
+    /// </summary>
     /// <exception cref="NetStackException">Not a TCP socket (ENOPROTOOPT, or what the protocol answers).</exception>
     public TcpInfo GetTcpInfo()
     {
@@ -546,7 +551,17 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         int nlen = GetRawOption(IPPROTO_TCP, TCP_CONGESTION, name);
         name = name[..nlen];
         int nul = name.IndexOf((byte)0);
-        return TcpInfo.Parse(info[..len], System.Text.Encoding.ASCII.GetString(nul >= 0 ? name[..nul] : name));
+        string cc = System.Text.Encoding.ASCII.GetString(nul >= 0 ? name[..nul] : name);
+        Span<byte> ccInfo = stackalloc byte[TcpCcInfo.Size];
+        int cclen = GetRawOption(IPPROTO_TCP, TCP_CC_INFO, ccInfo);
+        var parsed = TcpInfo.Parse(info[..len], cc);
+        if (cclen == 0) return parsed;
+        return cc switch
+        {
+            "bbr" => parsed with { Bbr = BbrInfo.Parse(ccInfo[..cclen]) },
+            "dctcp" or "dctcp-reno" => parsed with { Dctcp = DctcpInfo.Parse(ccInfo[..cclen]) },
+            _ => parsed,
+        };
     }
 
     private bool GetFlag(int level, int optname) => GetOption(level, optname) != 0;

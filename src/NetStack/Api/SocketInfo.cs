@@ -20,7 +20,7 @@ namespace NetStack.Api;
 public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPoint LocalEndPoint, IPEndPoint? RemoteEndPoint,
     int ReceiveQueue, int SendQueue)
 {
-    /// <summary>TCP_INFO and the congestion control of a TCP socket (`ss -ti`); null for other protocols.</summary>
+    /// <summary>TCP_INFO and the congestion control of a TCP socket (`ss -ti`), with the algorithm's own block (BBR's, DCTCP's) as inet_diag gives it; null for other protocols.</summary>
     public TcpInfo? TcpInfo { get; init; }
     /// <summary>sk_protocol: 6 for TCP, 17 for UDP, the protocol a raw socket was created with (IPPROTO_ICMP, IPPROTO_RAW...).</summary>
     public int ProtocolNumber { get; init; }
@@ -157,7 +157,7 @@ public static class NetStackInfo
                 list.Add(new SocketInfo(fd, sk.Prot?.Name ?? "?", sk.State,
                     new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued)
                 {
-                    TcpInfo = sk is TcpSock tp ? Api.TcpInfo.Get(tp) : null,
+                    TcpInfo = sk is TcpSock tp ? Api.TcpInfo.Get(tp, diag: true) : null,
                 });
             }
         }
@@ -218,7 +218,7 @@ public static class NetStackInfo
                 int wq = listen ? tp.MaxAckBacklog : unchecked((int)(tp.WriteSeq - tp.SndUna));
                 uint local = tp.InetRcvSaddr != 0 ? tp.InetRcvSaddr : tp.InetSaddr;
                 return Diag(new SocketInfo(fds.TryGetValue(tp, out int fd) ? fd : -1, "TCP", tp.State, Ep(local, tp.InetNum),
-                    listen ? null : Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp), Timer = IcskTimer(tp) }, tp);
+                    listen ? null : Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp, diag: true), Timer = IcskTimer(tp) }, tp);
             }
         }
         return list;
@@ -325,7 +325,7 @@ public static class NetStackInfo
     /// <summary>jiffies_delta_to_msecs(when - jiffies): the time left, never negative.</summary>
     private static TimeSpan Left(NetNamespace net, long whenNs) => TimeSpan.FromTicks(Math.Max(0, whenNs - net.NowNs) / 100);
 
-    /// <summary>TCP_INFO of the TCP socket behind descriptor <paramref name="fd"/> of <paramref name="net"/>'s default descriptor table, or null when it is not one.</summary>
+    /// <summary>TCP_INFO (with TCP_CONGESTION and TCP_CC_INFO, in any state) of the TCP socket behind descriptor <paramref name="fd"/> of <paramref name="net"/>'s default descriptor table, or null when it is not one.</summary>
     public static TcpInfo? GetTcpInfo(NetNamespace net, int fd)
     {
         ArgumentNullException.ThrowIfNull(net);

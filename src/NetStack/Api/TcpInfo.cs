@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Uapi;
 
 namespace NetStack.Api;
 
@@ -136,6 +137,15 @@ public readonly record struct TcpInfo
     public int TotalRtoRecoveries { get; init; }
     /// <summary>The congestion control's name (getsockopt TCP_CONGESTION: "cubic", "reno").</summary>
     public string CongestionControl { get; init; }
+    /// <summary>
+    /// BBR's model (bbr_get_info(): INET_DIAG_BBRINFO, getsockopt TCP_CC_INFO) when the socket runs
+    /// BBR, else null. In the socket lists (`ss -ti`) it is null too from TIME_WAIT on in sk_state's
+    /// numbering (CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING), as inet_diag reports the
+    /// congestion control's state only for sk_state &lt; TCP_TIME_WAIT.
+    /// </summary>
+    public BbrInfo? Bbr { get; init; }
+    /// <summary>DCTCP's state (dctcp_get_info(): INET_DIAG_DCTCPINFO, getsockopt TCP_CC_INFO) when the socket runs "dctcp" or its Reno fallback "dctcp-reno", else null; in the socket lists, null in the same states as <see cref="Bbr"/>.</summary>
+    public DctcpInfo? Dctcp { get; init; }
     /// <summary>struct tcp_info's bytes as getsockopt(TCP_INFO) returns them (<see cref="Size"/> bytes).</summary>
     public ReadOnlyMemory<byte> Raw { get; init; }
 
@@ -217,11 +227,26 @@ public readonly record struct TcpInfo
         };
     }
 
-    /// <summary>The snapshot of a TCP sock; the caller holds the stack lock.</summary>
-    internal static TcpInfo Get(TcpSock tp)
+    /// <summary>
+    /// The snapshot of a TCP sock; the caller holds the stack lock. <paramref name="diag"/>: as inet_diag
+    /// reports it to `ss -i` (the congestion control asked with ss's idiag_ext, and only before
+    /// TIME_WAIT), else as getsockopt(TCP_INFO, TCP_CONGESTION, TCP_CC_INFO) reports it.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/inet_diag.c: inet_sk_diag_fill()'s get_info part, and tcp_getsockopt()'s TCP_CC_INFO case.</remarks>
+    internal static TcpInfo Get(TcpSock tp, bool diag = false)
     {
         Span<byte> b = stackalloc byte[Size];
         Tcp.TcpGetInfo(tp, b);
-        return Parse(b, tp.CaOps.Name);
+        var info = Parse(b, tp.CaOps.Name);
+        if (diag && tp.State >= TcpState.TimeWait) return info;
+        TcpCcInfo cc = default;
+        int sz = tp.CaOps.GetInfo(tp, diag ? InetDiag.SsInfoExt : ~0u, out int attr, ref cc);
+        if (sz == 0) return info;
+        return attr switch
+        {
+            InetDiag.INET_DIAG_BBRINFO => info with { Bbr = BbrInfo.From(cc.Bbr) },
+            InetDiag.INET_DIAG_DCTCPINFO => info with { Dctcp = DctcpInfo.From(cc.Dctcp) },
+            _ => info,
+        };
     }
 }

@@ -63,6 +63,8 @@ public class InetConnectionSock : InetSock
     public object? CaPriv;
     /// <summary>icsk_ca_initialized.</summary>
     internal bool CaInitialized;
+    /// <summary>icsk_ca_setsockopt: the application chose the algorithm (TCP_CONGESTION); a listener's children then keep it instead of the namespace default.</summary>
+    internal bool CaSetsockopt;
     /// <summary>icsk_ca_state.</summary>
     public TcpCaState CaState;
     /// <summary>icsk_retransmits: retransmissions of the head since the last ACK that moved snd_una.</summary>
@@ -312,6 +314,7 @@ public class InetConnectionSock : InetSock
         newsk.IcskSynRetries = sk.IcskSynRetries;
         newsk.IcskUserTimeout = sk.IcskUserTimeout;
         newsk.CaOps = sk.CaOps;
+        newsk.CaSetsockopt = sk.CaSetsockopt;
         newsk.Nonagle = sk.Nonagle;
         newsk.KeepaliveTimeMs = sk.KeepaliveTimeMs;
         newsk.KeepaliveIntvlMs = sk.KeepaliveIntvlMs;

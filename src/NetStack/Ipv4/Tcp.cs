@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using NetStack.Core;
 using NetStack.Net;
+using NetStack.Uapi;
 using NetStack.Wire;
 using static NetStack.Uapi.SocketConstants;
 
@@ -850,6 +851,18 @@ internal static class Tcp
                 TcpGetInfo(tp, info);
                 len = Math.Min(len, TcpInfoSize);
                 info[..len].CopyTo(optval);
+                optlen = len;
+                return 0;
+            }
+            case TCP_CC_INFO:
+            {
+                // The algorithm's get_info with every bit asked (~0); one without get_info copies nothing.
+                var caOps = tp.CaOps;
+                TcpCcInfo ccInfo = default;
+                int sz = 0;
+                if (caOps is not null) sz = caOps.GetInfo(tp, ~0u, out _, ref ccInfo);
+                len = Math.Min(len, sz);
+                TcpCcInfo.AsBytes(ref ccInfo)[..len].CopyTo(optval);
                 optlen = len;
                 return 0;
             }

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using NetStack.Core;
+using NetStack.Uapi;
 using NetStack.Wire;
 
 namespace NetStack.Ipv4;
@@ -105,7 +107,10 @@ internal sealed class TcpBbr : TcpCongestionOps
     private static uint ExtraAcked(Bbr bbr) => Math.Max(bbr.ExtraAcked0, bbr.ExtraAcked1);
 
     /// <summary>The estimated bandwidth in bytes per second (for tests and diagnostics, as bbr_get_info() reports it).</summary>
-    internal static ulong BwBytesPerSec(TcpSock tp) => (ulong)BwOf(Ca(tp)) * tp.MssCache * 1_000_000UL >> BwScale;
+    internal static ulong BwBytesPerSec(TcpSock tp) => BwBytesPerSec(tp, Ca(tp));
+
+    /// <summary>bbr_bw() in bytes per second: pkts/us &lt;&lt; 24 times mss times 10^6, in 64 bits (wrapping as Linux's u64 would).</summary>
+    private static ulong BwBytesPerSec(TcpSock tp, Bbr bbr) => unchecked((ulong)BwOf(bbr) * tp.MssCache * 1_000_000UL) >> BwScale;
 
     /// <remarks>Mirrors bbr_rate_bytes_per_sec(): rate * mss * gain, less the 1% pacing margin.</remarks>
     private static ulong RateBytesPerSec(TcpSock tp, ulong rate, int gain)
@@ -670,6 +675,31 @@ internal sealed class TcpBbr : TcpCongestionOps
         bbr.FullBw = 0;
         bbr.RoundStart = true; // treat RTO like end of a round
         LtBwSampling(tp, bbr, rs);
+    }
+
+    /// <summary>
+    /// The model for `ss -i` (INET_DIAG_BBRINFO, answered to INET_DIAG_VEGASINFO too) and
+    /// getsockopt(TCP_CC_INFO): bandwidth in bytes per second, min_rtt in usec, the gains &lt;&lt; 8.
+    /// Before bbr_init() the state is all zero, as Linux's zeroed icsk_ca_priv reads.
+    /// </summary>
+    /// <remarks>Mirrors bbr_get_info().</remarks>
+    public override int GetInfo(TcpSock tp, uint ext, out int attr, ref TcpCcInfo info)
+    {
+        if ((ext & (1u << (InetDiag.INET_DIAG_BBRINFO - 1))) != 0 || (ext & (1u << (InetDiag.INET_DIAG_VEGASINFO - 1))) != 0)
+        {
+            var bbr = tp.CaPriv as Bbr;   // not Ca(tp): reading must not create the state (nor allocate)
+            ulong bw = bbr is null ? 0 : BwBytesPerSec(tp, bbr);
+            info.Bbr = default;
+            info.Bbr.BbrBwLo = (uint)bw;
+            info.Bbr.BbrBwHi = (uint)(bw >> 32);
+            info.Bbr.BbrMinRtt = bbr?.MinRttUs ?? 0;
+            info.Bbr.BbrPacingGain = (uint)(bbr?.PacingGain ?? 0);
+            info.Bbr.BbrCwndGain = (uint)(bbr?.CwndGain ?? 0);
+            attr = InetDiag.INET_DIAG_BBRINFO;
+            return Unsafe.SizeOf<TcpBbrInfo>();
+        }
+        attr = 0;
+        return 0;
     }
 
     /// <summary>BBR's reno-style hook is unused (cong_control owns cwnd).</summary>

@@ -1,5 +1,6 @@
 using NetStack.Core;
 using NetStack.Net;
+using NetStack.Uapi;
 
 namespace NetStack.Ipv4;
 
@@ -163,6 +164,26 @@ public abstract class TcpCongestionOps
         GetType().GetMethod(nameof(CongControl), [typeof(TcpSock), typeof(uint), typeof(int), typeof(RateSample).MakeByRefType()])!.DeclaringType != typeof(TcpCongestionOps);
     private bool? _hasCongControl;
 
+    /// <summary>
+    /// Reports the algorithm's own state (get_info): fills the member of <paramref name="info"/> it
+    /// owns when <paramref name="ext"/> asks for its inet_diag attribute, names that attribute in
+    /// <paramref name="attr"/>, and returns the member's size; 0 when it reports nothing. inet_diag
+    /// passes the request's idiag_ext (`ss -i` sets INET_DIAG_VEGASINFO, which BBR and DCTCP answer
+    /// too), getsockopt(TCP_CC_INFO) passes ~0. The default, an algorithm without get_info (Reno,
+    /// CUBIC), reports nothing. Called under the stack lock, never per packet; must not allocate.
+    /// </summary>
+    /// <param name="tp">The socket; its algorithm may not be initialised yet (icsk_ca_priv still zero).</param>
+    /// <param name="ext">The INET_DIAG_* bits asked for (1 &lt;&lt; (attribute - 1)).</param>
+    /// <param name="attr">The attribute the filled member is (INET_DIAG_BBRINFO, INET_DIAG_DCTCPINFO...).</param>
+    /// <param name="info">The union to fill.</param>
+    /// <returns>The size of the member filled, 0 for none.</returns>
+    /// <remarks>Mirrors include/net/tcp.h: struct tcp_congestion_ops.get_info.</remarks>
+    public virtual int GetInfo(TcpSock tp, uint ext, out int attr, ref TcpCcInfo info)
+    {
+        attr = 0;
+        return 0;
+    }
+
     /// <summary>Send buffer to provision, in multiples of cwnd (sndbuf_expand; 2 by default, BBR 3).</summary>
     public virtual uint SndbufExpand(TcpSock tp) => 2;
 
@@ -250,6 +271,18 @@ public static class TcpCong
         else InetEcn.InetEcnDontxmit(tp);
     }
 
+    /// <summary>
+    /// A listener's child (a copy of the listener) keeps the algorithm the application set on the
+    /// listener with TCP_CONGESTION; otherwise it gets the namespace's default of now, not the one
+    /// the listener was created with. (No route carries a congestion control here: RTAX_CC_ALGO.)
+    /// </summary>
+    /// <remarks>Mirrors tcp_ca_openreq_child().</remarks>
+    internal static void TcpCaOpenreqChild(TcpSock tp)
+    {
+        if (!tp.CaSetsockopt) TcpAssignCongestionControl(tp);
+        TcpInput.TcpSetCaState(tp, TcpCaState.Open);
+    }
+
     /// <remarks>Mirrors tcp_ca_needs_ecn().</remarks>
     internal static bool TcpCaNeedsEcn(TcpSock tp) => (tp.CaOps.Flags & TcpCongFlags.NeedsEcn) != 0;
 
@@ -277,9 +310,14 @@ public static class TcpCong
     {
         var ca = TcpCaFind(name);
         if (ca is null) return -Errno.ENOENT;
-        if (ca == tp.CaOps && tp.CaInitialized) return 0;
+        if (ca == tp.CaOps && tp.CaInitialized)
+        {
+            tp.CaSetsockopt = true;   // no change, but the choice is the application's from now on
+            return 0;
+        }
         TcpCleanupCongestionControl(tp);
         tp.CaOps = ca;
+        tp.CaSetsockopt = true;
         if (tp.State != TcpState.Close && tp.State != TcpState.Listen) TcpInitCongestionControl(tp);
         else if (TcpCaNeedsEcn(tp)) InetEcn.InetEcnXmit(tp); // tcp_assign_congestion_control()'s part for a socket not yet connected
         else InetEcn.InetEcnDontxmit(tp);

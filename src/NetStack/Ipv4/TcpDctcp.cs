@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using NetStack.Core;
+using NetStack.Uapi;
 using NetStack.Wire;
 
 namespace NetStack.Ipv4;
@@ -182,6 +184,38 @@ internal sealed class TcpDctcp : TcpCongestionOps
     /// <remarks>tcp_reno_cong_avoid().</remarks>
     public override void CongAvoid(TcpSock tp, uint ack, uint acked) => TcpReno.Instance.CongAvoid(tp, ack, acked);
 
+    /// <remarks>Mirrors dctcp_get_info().</remarks>
+    public override int GetInfo(TcpSock tp, uint ext, out int attr, ref TcpCcInfo info) => DctcpGetInfo(tp, ext, out attr, ref info);
+
+    /// <summary>
+    /// The state for `ss -i` (INET_DIAG_DCTCPINFO, answered to INET_DIAG_VEGASINFO too, as Linux's
+    /// request cannot carry DCTCP's own bit) and getsockopt(TCP_CC_INFO): ce_state, alpha, and the
+    /// bytes acknowledged (with ECE, and in all) in the current observation window. After the
+    /// fallback to Reno only dctcp_enabled = 0 (ss prints dctcp:fallback_mode). Before dctcp_init()
+    /// the state reads as zero, as Linux's zeroed icsk_ca_priv does.
+    /// </summary>
+    /// <remarks>Mirrors dctcp_get_info(), the get_info of both dctcp and dctcp_reno.</remarks>
+    private static int DctcpGetInfo(TcpSock tp, uint ext, out int attr, ref TcpCcInfo info)
+    {
+        if ((ext & (1u << (InetDiag.INET_DIAG_DCTCPINFO - 1))) != 0 || (ext & (1u << (InetDiag.INET_DIAG_VEGASINFO - 1))) != 0)
+        {
+            info.Dctcp = default;
+            if (tp.CaOps != DctcpReno.Instance)
+            {
+                var ca = tp.CaPriv as Dctcp;   // not Ca(tp): reading must not create the state (nor allocate)
+                info.Dctcp.DctcpEnabled = 1;
+                info.Dctcp.DctcpCeState = (ushort)(ca?.CeState ?? 0);
+                info.Dctcp.DctcpAlpha = ca?.DctcpAlpha ?? 0;
+                info.Dctcp.DctcpAbEcn = unchecked(tp.MssCache * (tp.DeliveredCe - (ca?.OldDeliveredCe ?? 0)));
+                info.Dctcp.DctcpAbTot = unchecked(tp.MssCache * (tp.Delivered - (ca?.OldDelivered ?? 0)));
+            }
+            attr = InetDiag.INET_DIAG_DCTCPINFO;
+            return Unsafe.SizeOf<TcpDctcpInfo>();
+        }
+        attr = 0;
+        return 0;
+    }
+
     /// <remarks>Mirrors dctcp_cwnd_undo().</remarks>
     public override uint UndoCwnd(TcpSock tp) => Math.Max(tp.SndCwnd, Ca(tp).LossCwnd);
 
@@ -193,5 +227,6 @@ internal sealed class TcpDctcp : TcpCongestionOps
         public override uint Ssthresh(TcpSock tp) => TcpReno.Instance.Ssthresh(tp);
         public override void CongAvoid(TcpSock tp, uint ack, uint acked) => TcpReno.Instance.CongAvoid(tp, ack, acked);
         public override uint UndoCwnd(TcpSock tp) => TcpReno.Instance.UndoCwnd(tp);
+        public override int GetInfo(TcpSock tp, uint ext, out int attr, ref TcpCcInfo info) => DctcpGetInfo(tp, ext, out attr, ref info);
     }
 }

@@ -325,8 +325,7 @@ internal static class TcpIpv4
         }
         newtp.Dst = rt;
         newtp.DstValid = true;
-        TcpCong.TcpAssignCongestionControl(newtp);
-        if (sk.CaOps != TcpCong.Default(net)) newtp.CaOps = sk.CaOps;
+        TcpCong.TcpCaOpenreqChild(newtp);
         TcpOutput.TcpSyncMss(newtp, rt.Dev.Mtu);
         newtp.Advmss = TcpOutput.TcpAdvmss(sk, rt.Dev.Mtu);
         TcpInput.TcpInitializeRcvMss(newtp);

@@ -66,7 +66,7 @@ public static class SocketConstants
     // SOL_TCP options (include/uapi/linux/tcp.h).
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
         TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
-        TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18;
+        TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26;
     /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
     public const int SIOCOUTQNSD = 0x894B;
 

@@ -23,7 +23,8 @@ namespace NetStack.Cli.Commands;
 /// <item>`-m` and `-i`: a second line, a tab then `skmem:(r,rb,t,tb,f,w,o,bl,d)` (sock_diag's
 /// SK_MEMINFO: receive queue, rcvbuf, unfreed sent buffers, sndbuf, forward allocation, write queue,
 /// option memory, backlog, drops; f, o and bl are always 0 here, see SocketMemoryInfo) and, for TCP
-/// with `-i`, TCP_INFO as `ss -ti` prints it (fields that are 0 left out, as ss does).</item>
+/// with `-i`, TCP_INFO as `ss -ti` prints it (fields that are 0 left out, as ss does), with BBR's and
+/// DCTCP's own block after data_segs_in (<see cref="CcInfo"/>).</item>
 /// <item>`-n`: addresses and ports are always numeric (the stack has no resolver); -n also prints
 /// rates as plain numbers (send 12000000bps), as ss -n does.</item>
 /// <item>`-s`: counts of sockets by protocol.</item>
@@ -202,6 +203,7 @@ internal static class SsCommand
         if (L(i["ssthresh"]) < 0xFFFF) Num("ssthresh", "ssthresh");
         foreach (var k in new[] { "bytes_sent", "bytes_retrans", "bytes_acked", "bytes_received", "segs_out", "segs_in", "data_segs_out", "data_segs_in" })
             Num(k, k);
+        sb.Append(CcInfo(i, numeric));
         long mss = L(i["mss"]), cwnd = L(i["cwnd"]);
         if (rtt > 0 && mss != 0 && cwnd != 0) sb.Append(" send ").Append(Bw((double)cwnd * mss * 8000000.0 / (rtt * 1000), numeric)).Append("bps");
         Num("lastsnd", "lastsnd_ms");
@@ -232,6 +234,35 @@ internal static class SsCommand
         Num("rcv_ooopack", "rcv_ooopack");
         Num("snd_wnd", "snd_wnd");
         Num("rcv_wnd", "rcv_wnd");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// The congestion control's own block of `ss -ti` (tcp_stats_print(), after data_segs_in): DCTCP's
+    /// <c> dctcp:(ce_state:%u,alpha:%u,ab_ecn:%u,ab_tot:%u)</c> or <c> dctcp:fallback_mode</c>, BBR's
+    /// <c> bbr:(bw:%sbps,mrtt:%g,pacing_gain:%g,cwnd_gain:%g)</c> (bw through sprint_bw(), min_rtt in ms,
+    /// the gains / 256, each gain only when not 0); empty for other algorithms.
+    /// </summary>
+    internal static string CcInfo(JsonObject i, bool numeric)
+    {
+        var sb = new StringBuilder();
+        if (i["dctcp"] is JsonObject d)
+        {
+            if ((bool)d["enabled"]!)
+                sb.Append(CultureInfo.InvariantCulture,
+                    $" dctcp:(ce_state:{(uint)d["ce_state"]!},alpha:{(uint)d["alpha"]!},ab_ecn:{(uint)d["ab_ecn"]!},ab_tot:{(uint)d["ab_tot"]!})");
+            else
+                sb.Append(" dctcp:fallback_mode");
+        }
+        if (i["bbr"] is JsonObject b)
+        {
+            ulong bw = (ulong)b["bw"]!;
+            uint pacingGain = (uint)b["pacing_gain"]!, cwndGain = (uint)b["cwnd_gain"]!;
+            sb.Append(" bbr:(bw:").Append(Bw(bw * 8.0, numeric)).Append("bps,mrtt:").Append(G((uint)b["min_rtt_us"]! / 1000.0));
+            if (pacingGain != 0) sb.Append(",pacing_gain:").Append(G(pacingGain / 256.0));
+            if (cwndGain != 0) sb.Append(",cwnd_gain:").Append(G(cwndGain / 256.0));
+            sb.Append(')');
+        }
         return sb.ToString();
     }
 
