@@ -244,7 +244,8 @@ internal static class TcpIpv4
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
         if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
         TcpV4SendSynack(sk, req);
-        // A cookie's request is not kept (reqsk_free()): the shared one is reused by the next SYN.
+        // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
+        if (wantCookie) req.RskListener = null!;
         return;
     drop:
         mib[LinuxMib.ListenDrops]++; // tcp_listendrop()

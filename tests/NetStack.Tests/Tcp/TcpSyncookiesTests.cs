@@ -248,6 +248,19 @@ public class TcpSyncookiesTests
     }
 
     [Fact]
+    public void Sysctl_TcpSyncookies_DefaultsToOne_TakesAU8()
+    {
+        using var f = TcpFixture.Listening();
+        Assert.True(f.Net.Sysctl.TryGet("net.ipv4.tcp_syncookies", out var v));
+        Assert.Equal("1", v);
+        Assert.Equal(0, f.Net.Sysctl.TrySet("net.ipv4.tcp_syncookies", "2"));
+        Assert.Equal(2, f.Sysctl.TcpSyncookies);
+        Assert.Equal(-Errno.EINVAL, f.Net.Sysctl.TrySet("net.ipv4.tcp_syncookies", "256"));
+        Assert.Equal(-Errno.EINVAL, f.Net.Sysctl.TrySet("net.ipv4.tcp_syncookies", "-1"));
+        Assert.Equal(2, f.Sysctl.TcpSyncookies);
+    }
+
+    [Fact]
     public void CheckTcpSynCookie_RoundTripsEveryMssIndex_RejectsOtherTuples()
     {
         using var f = TcpFixture.Listening();
