@@ -41,6 +41,7 @@ public static class ControlOps
         ["interfaces"] = new([], Interfaces),
         ["sysctl"] = new(["name", "value"], Sysctl),
         ["counters"] = new(["nonzero"], Counters),
+        ["dmesg"] = new([], Dmesg),
         ["ss"] = new(["tcp", "udp", "raw", "info"], Ss),
         ["ip"] = new(["args"], IpOp.Run),
     };
@@ -221,6 +222,18 @@ public static class ControlOps
         }
         if (!table.TryGet(name, out var cur)) throw new SocketShell.ShellException($"unknown sysctl \"{name}\"", "ENOENT");
         return new JsonObject { ["name"] = name, ["value"] = cur };
+    }
+
+    /// <summary>
+    /// The stack's kernel log (what the kernel would print with printk, e.g. "Possible SYN flooding on
+    /// port ..."), oldest line first, as dmesg prints it: <c>{"lines": ["[    1.234567] TCP: ...", ...]}</c>.
+    /// </summary>
+    public static JsonObject Dmesg(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var lines = new JsonArray();
+        foreach (var line in c.Net.Log.Read()) lines.Add(line);
+        return new JsonObject { ["lines"] = lines };
     }
 
     /// <summary>

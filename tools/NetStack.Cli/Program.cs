@@ -31,6 +31,7 @@ internal static class Program
         GetCommand.Create(),
         SysctlCommand.Create(),
         NstatCommand.Create(),
+        DmesgCommand.Create(),
         NetstatCommand.Create(),
         TcpdumpCommand.Create(),
         TraceCommand.Create(),

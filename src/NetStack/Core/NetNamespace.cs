@@ -31,6 +31,8 @@ public sealed class NetNamespace : IDisposable
     public readonly SnmpMib Mib = new();
     /// <summary>The namespace's name (for logs and status pages).</summary>
     public string Name { get; }
+    /// <summary>The kernel log of this namespace: what the kernel would print with printk (what dmesg shows), e.g. "Possible SYN flooding".</summary>
+    public KernelLog Log { get; }
 
     /// <summary>
     /// The secret keys of this namespace for ISNs, timestamp offsets and port offsets (net_secret,
@@ -68,6 +70,7 @@ public sealed class NetNamespace : IDisposable
     {
         Name = name;
         Clock = clock ?? MonotonicClock.Instance;
+        Log = new KernelLog(Clock);
         SkbPool = pool ?? new SkBuffPool();
         _softirq = new SoftIrq(this);
         Sysctl = new SysctlTable(this);

@@ -59,6 +59,26 @@ internal static class SecureSeq
         return v0 ^ v1 ^ v2 ^ v3;
     }
 
+    /// <summary>SipHash-2-4 of four 32-bit words (16 bytes: two little-endian 64-bit words).</summary>
+    /// <remarks>Mirrors lib/siphash.c: siphash_4u32() -> siphash_2u64().</remarks>
+    public static ulong SipHash4u32(uint first, uint second, uint third, uint forth, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        ulong b = 16UL << 56;
+        ulong m = (ulong)second << 32 | first;
+        v3 ^= m; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= m;
+        m = (ulong)forth << 32 | third;
+        v3 ^= m; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= m;
+        v3 ^= b; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= b;
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
     {
@@ -69,15 +89,21 @@ internal static class SecureSeq
     }
 }
 
-/// <summary>Random keys drawn once per namespace (net_secret_init / ts_secret_init).</summary>
+/// <summary>Random keys drawn once per namespace (net_secret_init / ts_secret_init, and syncookies.c's syncookie_secret[2]).</summary>
 internal sealed class TcpSecrets
 {
     public ulong SeqK0, SeqK1, TsK0, TsK1, PortK0, PortK1;
+    /// <summary>syncookie_secret[0] and [1]: the two siphash keys of cookie_hash().</summary>
+    public ulong Cookie0K0, Cookie0K1, Cookie1K0, Cookie1K1;
 
     public static TcpSecrets Create()
     {
-        Span<ulong> k = stackalloc ulong[6];
+        Span<ulong> k = stackalloc ulong[10];
         RandomNumberGenerator.Fill(System.Runtime.InteropServices.MemoryMarshal.AsBytes(k));
-        return new TcpSecrets { SeqK0 = k[0], SeqK1 = k[1], TsK0 = k[2], TsK1 = k[3], PortK0 = k[4], PortK1 = k[5] };
+        return new TcpSecrets
+        {
+            SeqK0 = k[0], SeqK1 = k[1], TsK0 = k[2], TsK1 = k[3], PortK0 = k[4], PortK1 = k[5],
+            Cookie0K0 = k[6], Cookie0K1 = k[7], Cookie1K0 = k[8], Cookie1K1 = k[9],
+        };
     }
 }

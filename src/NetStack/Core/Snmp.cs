@@ -70,12 +70,12 @@ public enum UdpMib
 /// <remarks>Mirrors include/uapi/linux/snmp.h: LINUX_MIB_* (snmp4_net_list in net/ipv4/proc.c).</remarks>
 public enum LinuxMib
 {
-    SyncookiesSent, EmbryonicRsts, PruneCalled, OfoPruned, ArpFilter, TW, TWRecycled, DelayedACKs, ListenOverflows,
+    SyncookiesSent, SyncookiesRecv, SyncookiesFailed, EmbryonicRsts, PruneCalled, OfoPruned, ArpFilter, TW, TWRecycled, DelayedACKs, ListenOverflows,
     ListenDrops, TCPHPHits, TCPPureAcks, TCPRenoRecovery, TCPSackRecovery, TCPSACKReorder, TCPTSReorder, TCPFullUndo,
     TCPPartialUndo, TCPDSACKUndo,
     TCPLossUndo, TCPLostRetransmit, TCPFastRetrans, TCPSlowStartRetrans, TCPTimeouts, TCPLossProbes,
     TCPLossProbeRecovery, TCPDSACKRecv, TCPAbortOnData, TCPAbortOnClose, TCPAbortOnMemory, TCPAbortOnTimeout,
-    TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
+    TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPReqQFullDoCookies, TCPReqQFullDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
     TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPHystartTrainDetect, TCPHystartTrainCwnd, TCPHystartDelayDetect,
     TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
 }

@@ -69,6 +69,9 @@ internal sealed class Ipv4Sysctl
     public int TcpKeepaliveTimeMs = 7_200_000, TcpKeepaliveIntvlMs = 75_000, TcpKeepaliveProbes = 9;
     /// <summary>net.ipv4.tcp_max_syn_backlog: request socks per listener.</summary>
     public int TcpMaxSynBacklog = 4096;
+    /// <summary>net.ipv4.tcp_syncookies: 0 never, 1 (Linux's default) only when a listener's SYN queue
+    /// overflows, 2 always. A u8 in Linux: any nonzero value other than 2 behaves as 1.</summary>
+    public int TcpSyncookies = 1;
     /// <summary>net.ipv4.tcp_abort_on_overflow: reset (instead of ignoring) the final ACK when the accept queue is full.</summary>
     public bool TcpAbortOnOverflow;
     /// <summary>net.ipv4.tcp_window_scaling.</summary>

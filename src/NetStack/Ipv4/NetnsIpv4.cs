@@ -70,6 +70,8 @@ internal sealed class NetnsIpv4
     internal int TcpChallengeCount;
     /// <summary>The ISN a SYN that reopens a TIME_WAIT 4-tuple must use (the kernel's per-CPU tcp_tw_isn).</summary>
     internal uint TcpTwIsn;
+    /// <summary>The request that stands for each SYN answered with a cookie in turn (never hashed; see TcpRequestSock.ResetForReuse).</summary>
+    internal TcpRequestSock? TcpCookieReq;
 
     /// <summary>
     /// The receive hooks of the socket types that are optional on the input path, set by their

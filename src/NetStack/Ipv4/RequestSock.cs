@@ -40,6 +40,8 @@ internal sealed class TcpRequestSock : SockCommon
     public bool TstampOk, SackOk, WscaleOk;
     /// <summary>ecn_ok: the SYN asked for ECN and we agreed (the SYN-ACK carries ECE).</summary>
     public bool EcnOk;
+    /// <summary>syncookie: the request stands for a SYN answered with a cookie (never hashed, no timer).</summary>
+    public bool Syncookie;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
 
@@ -55,6 +57,27 @@ internal sealed class TcpRequestSock : SockCommon
     {
         State = TcpState.NewSynRecv;
         RskTimer = new TimerList(static t => TcpMinisocks.ReqskTimerHandler((TcpRequestSock)t.Owner!), this);
+    }
+
+    /// <summary>
+    /// Clears what a SYN's processing reads before it writes, so one request can stand for every
+    /// cookie SYN-ACK in turn (the kernel allocates one and frees it at once: reqsk_free() after
+    /// send_synack; reusing it keeps a SYN flood allocation-free).
+    /// </summary>
+    internal void ResetForReuse(TcpSock listener)
+    {
+        RskListener = listener;
+        Net = listener.Net;
+        Family = listener.Family;
+        DlNext = null;
+        Sk = null;
+        NumRetrans = NumTimeout = 0;
+        TsRecent = TsOff = 0;
+        RskWindowClamp = RskRcvWnd = 0;
+        SndWscale = RcvWscale = 0;
+        TstampOk = SackOk = WscaleOk = EcnOk = Acked = false;
+        Syncookie = false;
+        SntSynack = 0;
     }
 
     public override string ToString() =>
@@ -73,6 +96,8 @@ internal sealed class RequestSockQueue
     public int Qlen;
     /// <summary>young: requests that have not had a SYN-ACK retransmitted yet.</summary>
     public int Young;
+    /// <summary>synflood_warned: the "Possible SYN flooding" line was printed for this listener (once per listener).</summary>
+    public bool SynfloodWarned;
 
     /// <remarks>Mirrors reqsk_queue_empty().</remarks>
     public bool Empty => RskqAcceptHead is null;

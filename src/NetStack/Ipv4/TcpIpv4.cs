@@ -155,8 +155,9 @@ internal static class TcpIpv4
     // ---- passive open ----
 
     /// <summary>
-    /// A SYN on a listener: unless the SYN queue or the accept queue is full (then dropped and
-    /// counted, as Linux without syncookies), create a request sock and answer with a SYN-ACK.
+    /// A SYN on a listener. When the SYN queue is full (or always, tcp_syncookies = 2) the SYN-ACK
+    /// carries a cookie and nothing is kept (or, tcp_syncookies = 0, the SYN is dropped and
+    /// counted); a full accept queue drops it; otherwise a request sock waits for the ACK.
     /// </summary>
     /// <remarks>Mirrors tcp_v4_conn_request() -> tcp_conn_request() (net/ipv4/tcp_input.c).</remarks>
     internal static void TcpV4ConnRequest(TcpSock sk, SkBuff skb)
@@ -166,18 +167,45 @@ internal static class TcpIpv4
         // Never answer a SYN sent to a broadcast or multicast address.
         if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast) goto drop;
         uint isn = net.Ipv4.TcpTwIsn;
-        net.Ipv4.TcpTwIsn = 0;
-        // Request socks from a TIME_WAIT recycle are always accepted; otherwise the queues limit.
-        if (isn == 0 && sk.AcceptQueue.Qlen > sk.MaxAckBacklog) goto drop; // inet_csk_reqsk_queue_is_full(): no syncookies here
-        if (sk.AckBacklog > sk.MaxAckBacklog)
+        bool wantCookie = false;
+        int syncookies = 0;
+        if (isn != 0)
+        {
+            // A SYN that reopens a TIME_WAIT 4-tuple is accepted without limits: the peer is evidently real.
+            net.Ipv4.TcpTwIsn = 0;
+        }
+        else
+        {
+            syncookies = net.Ipv4.Sysctl.TcpSyncookies;
+            // inet_csk_reqsk_queue_is_full()
+            if (syncookies == 2 || sk.AcceptQueue.Qlen > sk.MaxAckBacklog)
+            {
+                wantCookie = Syncookies.TcpSynFloodAction(sk, "request_sock_TCP");
+                if (!wantCookie) goto drop;
+            }
+        }
+        if (sk.AckBacklog > sk.MaxAckBacklog) // sk_acceptq_is_full()
         {
             mib[LinuxMib.ListenOverflows]++;
             goto drop;
         }
-        var req = TcpMinisocks.InetReqskAlloc(sk);
+        // inet_reqsk_alloc(): a cookie's request is freed right after its SYN-ACK, so one serves them all.
+        TcpRequestSock req;
+        if (wantCookie)
+        {
+            req = net.Ipv4.TcpCookieReq ??= TcpMinisocks.InetReqskAlloc(sk);
+            req.ResetForReuse(sk);
+        }
+        else
+        {
+            req = TcpMinisocks.InetReqskAlloc(sk);
+        }
+        req.Syncookie = wantCookie;
         var tmpOpt = new TcpOptionsReceived { MssClamp = TcpSock.TcpMssDefault, UserMss = sk.RxOpt.UserMss };
         var th = TcpInput.TcpHdr(skb);
         TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _);
+        // Without timestamps a cookie has nowhere to keep window scaling and SACK.
+        if (wantCookie && !tmpOpt.SawTstamp) Syncookies.TcpClearOptions(ref tmpOpt);
         tmpOpt.TstampOk = tmpOpt.SawTstamp;
         // tcp_openreq_init()
         req.RskRcvWnd = 0;
@@ -198,21 +226,29 @@ internal static class TcpIpv4
         // route_req(): we must be able to answer.
         if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) goto drop;
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
-        if (isn == 0)
+        if (!wantCookie && isn == 0)
         {
             int maxSynBacklog = net.Ipv4.Sysctl.TcpMaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
-            if (maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
+            if (syncookies == 0 && maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
             isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
         }
-        req.SntIsn = isn;
         TcpEcnCreateRequest(req, skb, sk);
+        if (wantCookie)
+        {
+            isn = Syncookies.CookieInitSequence(sk, skb, req);
+            // ECN rides in the timestamp: without one it cannot survive the cookie.
+            if (!tmpOpt.TstampOk) req.EcnOk = false;
+        }
+        req.SntIsn = isn;
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
-        if (!TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
+        if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
         TcpV4SendSynack(sk, req);
+        // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
+        if (wantCookie) req.RskListener = null!;
         return;
     drop:
-        mib[LinuxMib.ListenDrops]++;
+        mib[LinuxMib.ListenDrops]++; // tcp_listendrop()
         net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
     }
 
@@ -260,11 +296,13 @@ internal static class TcpIpv4
         if (req.TstampOk)
         {
             opts.HasTimestamp = true;
-            opts.TsVal = unchecked((uint)(net.NowNs / Time.NsPerMs) + req.TsOff);
+            // tcp_make_synack(): a cookie SYN-ACK's clock carries the options in its low bits.
+            uint ts = req.Syncookie ? Syncookies.CookieInitTimestamp(req, net.NowNs) : unchecked((uint)(net.NowNs / Time.NsPerMs));
+            opts.TsVal = unchecked(ts + req.TsOff);
             opts.TsEcr = req.TsRecent;
         }
         opts.SackPermitted = req.SackOk;
-        if (req.SntSynack == 0) req.SntSynack = net.NowNs;
+        if (req.SntSynack == 0 && !req.Syncookie) req.SntSynack = net.NowNs;
         int hdrLen = TcpHeader.MinLength + opts.Size;
         var seg = skb.Put(hdrLen);
         var th = TcpHeader.Create(seg);
@@ -517,12 +555,7 @@ internal static class TcpIpv4
                     return 0;
                 }
                 if (nsk == sk) return TcpV4DoRcv(sk, skb);
-                // tcp_child_process()
-                var state = nsk.State;
-                nsk.SegsIn++;
-                int ret = TcpInput.TcpRcvStateProcess(nsk, skb);
-                if (state == TcpState.SynRecv && nsk.State != state) sk.DataReady();
-                if (ret != 0)
+                if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
                 {
                     TcpV4SendReset(nsk, skb);
                     skb.Free();
@@ -549,12 +582,34 @@ internal static class TcpIpv4
             TcpInput.TcpRcvEstablished(sk, skb);
             return 0;
         }
+        if (sk.State == TcpState.Listen)
+        {
+            var nsk = TcpV4CookieCheck(sk, skb);
+            if (nsk is null) return 0;
+            if (nsk != sk)
+            {
+                if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
+                {
+                    TcpV4SendReset(nsk, skb);
+                    sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
+                }
+                return 0;
+            }
+        }
         if (TcpInput.TcpRcvStateProcess(sk, skb) != 0)
         {
             TcpV4SendReset(sk, skb);
             sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
         }
         return 0;
+    }
+
+    /// <summary>An ACK to a listener with no request sock may complete a handshake answered with a SYN cookie.</summary>
+    /// <remarks>Mirrors tcp_v4_cookie_check().</remarks>
+    private static TcpSock? TcpV4CookieCheck(TcpSock sk, SkBuff skb)
+    {
+        if (!TcpInput.TcpHdr(skb).Syn) return Syncookies.CookieV4Check(sk, skb);
+        return sk;
     }
 
     // ---- ICMP errors ----

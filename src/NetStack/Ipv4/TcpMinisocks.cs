@@ -236,6 +236,20 @@ internal static class TcpMinisocks
         return null;
     }
 
+    /// <summary>
+    /// Hands the segment that completed the handshake to the new child (in SYN_RECV); wakes the
+    /// listener's accept() once the child leaves SYN_RECV. Nonzero: the caller resets.
+    /// </summary>
+    /// <remarks>Mirrors tcp_child_process().</remarks>
+    internal static int TcpChildProcess(TcpSock parent, TcpSock child, SkBuff skb)
+    {
+        var state = child.State;
+        child.SegsIn++;
+        int ret = TcpInput.TcpRcvStateProcess(child, skb);
+        if (state == TcpState.SynRecv && child.State != state) parent.DataReady();
+        return ret;
+    }
+
     /// <summary>The child replaced the request in the established hash: drop the request from the SYN queue and queue the child for accept().</summary>
     /// <remarks>Mirrors inet_csk_complete_hashdance().</remarks>
     private static TcpSock? InetCskCompleteHashdance(TcpSock sk, TcpSock child, TcpRequestSock req)
