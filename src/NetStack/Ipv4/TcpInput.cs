@@ -1753,6 +1753,10 @@ internal static class TcpInput
     internal static void TcpEnterLoss(TcpSock tp)
     {
         tp.RetransmitSkbHint = null;
+        // Without SACK, sacked_out counts duplicate ACKs, not segments the scoreboard knows arrived:
+        // forget them before every segment is marked lost, or sacked_out + lost_out exceeds
+        // packets_out and the cwnd below (packets in flight + 1) wraps (tcp_timeout_mark_lost()).
+        if (!tp.TcpIsSack) TcpResetRenoSack(tp);
         for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next) TcpMarkSkbLost(tp, skb);
         if (tp.CaState <= TcpCaState.Disorder || !SeqNumber.After(tp.HighSeq, tp.SndUna) ||
             (tp.CaState == TcpCaState.Loss && tp.IcskRetransmits == 0))
@@ -1766,7 +1770,6 @@ internal static class TcpInput
         tp.SndCwnd = tp.PacketsInFlight + 1;
         tp.SndCwndCnt = 0;
         tp.SndCwndStamp = tp.Net.NowNs;
-        if (!tp.TcpIsSack) TcpResetRenoSack(tp);
         TcpSetCaState(tp, TcpCaState.Loss);
         tp.HighSeq = tp.SndNxt;
         TcpEcnQueueCwr(tp);
@@ -1780,7 +1783,12 @@ internal static class TcpInput
         if (tp.RetransStamp != 0)
             return tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 &&
                    SeqNumber.Before(tp.RxOpt.RcvTsecr, unchecked((uint)(tp.RetransStamp / Time.NsPerMs)));
-        // Nothing was retransmitted (or it is already acknowledged): the reduction was not needed.
+        // A zero retrans_stamp normally means nothing was retransmitted yet, except where it was
+        // cleared after retransmitting: without SACK, tcp_try_undo_recovery() clears it while it
+        // holds the state at snd_una == high_seq, and the next ACK must not undo a real recovery
+        // (Linux's fix "tcp: fix tcp_packet_delayed() for tcp_is_non_sack_preventing_reopen() behavior");
+        // in SYN_SENT, the SYN-ACK's clean-up clears it.
+        if (!tp.TcpIsSack && !SeqNumber.Before(tp.SndUna, tp.HighSeq)) return false;
         return tp.State != TcpState.SynSent;
     }
 

@@ -155,7 +155,7 @@ public class PlotTests : IDisposable
     [Fact]
     public void SimAndPlotCommands_EndToEnd()
     {
-        string scenario = Path.Combine(ScenarioTests.RepoRoot(), "experiments", "reno-vs-cubic-shallow.json");
+        string scenario = Path.Combine(ScenarioTests.RepoRoot(), "experiments", "reno-cubic-bbr-shallow.json");
         string outDir = Path.Combine(_dir, "out");
         var (code, stdout, stderr) = Cli("sim", scenario, "-o", outDir, "--duration", "1s", "--seed", "3", "--plot");
         Assert.True(code == 0, stderr);
