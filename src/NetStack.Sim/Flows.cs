@@ -187,7 +187,16 @@ public abstract class FlowApp : ISimEventHandler
         string cc = SocketCalls.Getsockopt(SampledHost.Files, fd, IPPROTO_TCP, TCP_CONGESTION, name, ref nlen) == 0
             ? Encoding.ASCII.GetString(name[..nlen].IndexOf((byte)0) is int nul and >= 0 ? name[..nul] : name[..nlen])
             : Spec.Cc ?? "";
-        return TcpInfo.Parse(buf[..len], cc);
+        var info = TcpInfo.Parse(buf[..len], cc);
+        // The congestion control's own state (getsockopt TCP_CC_INFO: bbr_get_info, dctcp_get_info), as ss -i shows it.
+        if (cc is "bbr" or "dctcp" or "dctcp-reno")
+        {
+            Span<byte> ccInfo = stackalloc byte[32]; // sizeof(union tcp_cc_info) is 20
+            int clen = ccInfo.Length;
+            if (SocketCalls.Getsockopt(SampledHost.Files, fd, IPPROTO_TCP, TCP_CC_INFO, ccInfo, ref clen) == 0 && clen > 0)
+                info = cc == "bbr" ? info with { Bbr = BbrInfo.Parse(ccInfo[..clen]) } : info with { Dctcp = DctcpInfo.Parse(ccInfo[..clen]) };
+        }
+        return info;
     }
 
     /// <summary>Keeps the sampled socket's last TCP_INFO (before it closes, at the end).</summary>

@@ -59,6 +59,12 @@ public readonly record struct FlowSample
     public long FlowDrops { get; init; }
     /// <summary>This flow's frames marked CE so far on every link.</summary>
     public long FlowMarks { get; init; }
+    /// <summary>BBR's bandwidth estimate (bbr_bw(), from TCP_CC_INFO), Mbit/s; 0 for another congestion control.</summary>
+    public double BbrBandwidthMbps { get; init; }
+    /// <summary>BBR's windowed minimum RTT (TCP_CC_INFO), ms; 0 for another congestion control or before its first sample.</summary>
+    public double BbrMinRttMs { get; init; }
+    /// <summary>DCTCP's alpha (TCP_CC_INFO), the EWMA of the marked fraction, of 1024; -1 for another congestion control.</summary>
+    public int DctcpAlpha { get; init; }
 }
 
 /// <summary>One row of a link's time series.</summary>
@@ -204,6 +210,10 @@ public sealed class SimResults
                 QueueMarks = b.Queue?.Marks ?? 0,
                 FlowDrops = drops,
                 FlowMarks = marks,
+                BbrBandwidthMbps = ti.Bbr is { } bbr ? bbr.Bandwidth * 8 / 1e6 : 0,
+                // Before its first sample BBR reports ~0U us (4295 s): no minimum yet.
+                BbrMinRttMs = ti.Bbr is { } bb && bb.MinRtt < TimeSpan.FromSeconds(4000) ? bb.MinRtt.TotalMilliseconds : 0,
+                DctcpAlpha = ti.Dctcp is { Enabled: true } d ? (int)d.Alpha : -1,
             };
             FlowSeries[f.Id].Add(row);
             if (ti.Rtt > TimeSpan.Zero) _rtts[f.Id].Add(row.SrttMs);
@@ -288,7 +298,8 @@ public sealed class SimResults
     /// <summary>The columns of a flow's time series CSV.</summary>
     public const string FlowCsvHeader =
         "time_s,cwnd,ssthresh,srtt_ms,rttvar_ms,min_rtt_ms,rto_ms,ca_state,inflight,unacked,sacked,lost,retrans_out,total_retrans," +
-        "delivered,bytes_acked,goodput_mbps,delivered_bytes,delivery_rate_mbps,queue_pkts,queue_bytes,queue_delay_ms,queue_drops,queue_marks,flow_drops,flow_marks";
+        "delivered,bytes_acked,goodput_mbps,delivered_bytes,delivery_rate_mbps,queue_pkts,queue_bytes,queue_delay_ms,queue_drops,queue_marks,flow_drops,flow_marks," +
+        "bbr_bw_mbps,bbr_min_rtt_ms,dctcp_alpha";
 
     /// <summary>The columns of links.csv.</summary>
     public const string LinkCsvHeader = "time_s,link,queue_pkts,queue_bytes,queue_delay_ms,drops,marks,lost,throughput_mbps";
@@ -313,7 +324,9 @@ public sealed class SimResults
                   .Append(r.Lost).Append(',').Append(r.RetransOut).Append(',').Append(r.TotalRetrans).Append(',').Append(r.Delivered).Append(',')
                   .Append(r.BytesAcked).Append(',').Append(F(r.GoodputMbps)).Append(',').Append(r.DeliveredBytes).Append(',').Append(F(r.DeliveryRateMbps)).Append(',')
                   .Append(r.QueuePkts).Append(',').Append(r.QueueBytes).Append(',').Append(F(r.QueueDelayMs)).Append(',').Append(r.QueueDrops).Append(',')
-                  .Append(r.QueueMarks).Append(',').Append(r.FlowDrops).Append(',').Append(r.FlowMarks).Append('\n');
+                  .Append(r.QueueMarks).Append(',').Append(r.FlowDrops).Append(',').Append(r.FlowMarks).Append(',')
+                  .Append(r.BbrBandwidthMbps > 0 ? F(r.BbrBandwidthMbps) : "").Append(',').Append(r.BbrMinRttMs > 0 ? F(r.BbrMinRttMs) : "").Append(',')
+                  .Append(r.DctcpAlpha >= 0 ? r.DctcpAlpha.ToString(CultureInfo.InvariantCulture) : "").Append('\n');
             }
             files.Add(WriteFile(dir, $"flow-{f.Spec.Name}.csv", sb));
         }

@@ -44,8 +44,8 @@ public class PlotTests : IDisposable
     public void SimulatorCsv_GivesEveryMetric_NamedAfterTheFlow()
     {
         string csv = Write("flow-cubic.csv", SimResults.FlowCsvHeader + "\n" +
-            "0.1,10,,20.5,5,20,220,0,10,10,0,0,0,0,9,1000,80,10000,0,3,4542,1.5,0,0,0,0\n" +
-            "0.2,20,14,21.5,5,20,220,3,20,20,0,0,0,1,30,30000,90,20000,0,5,7570,2.5,1,0,1,0\n");
+            "0.1,10,,20.5,5,20,220,0,10,10,0,0,0,0,9,1000,80,10000,0,3,4542,1.5,0,0,0,0,,,\n" +
+            "0.2,20,14,21.5,5,20,220,3,20,20,0,0,0,1,30,30000,90,20000,0,5,7570,2.5,1,0,1,0,,,\n");
         var flows = FlowData.Load(csv);
         var f = Assert.Single(flows);
         Assert.Equal("cubic", f.Label);

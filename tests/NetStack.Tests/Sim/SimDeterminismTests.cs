@@ -133,11 +133,12 @@ public class SimDeterminismTests(ITestOutputHelper output)
             if (observe)
                 sim.Sampled += s =>
                 {
+                    // Through the public path (TCP_INFO and TCP_CC_INFO), as an experiment's own code would.
                     foreach (var f in s.Flows)
-                        if (f.ReadInfo() is { } ti && f.SampledFd >= 0 && f.SampledHost.Files.Lookup(f.SampledFd)?.Sk is NetStack.Ipv4.TcpSock tp)
+                        if (f.ReadInfo() is { } ti)
                         {
                             reads++;
-                            _ = tp.CaOps.Name == "bbr" ? (double)NetStack.Ipv4.TcpBbr.BwBytesPerSec(tp) : NetStack.Ipv4.TcpDctcp.Alpha(tp) + ti.SendCwnd;
+                            _ = (double)(ti.Bbr?.Bandwidth ?? 0) + (ti.Dctcp?.Alpha ?? 0) + ti.SendCwnd;
                         }
                 };
             var r = sim.RunAll();

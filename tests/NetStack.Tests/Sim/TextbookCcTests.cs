@@ -170,6 +170,10 @@ public class TextbookCcTests(ITestOutputHelper output)
         // Its min_rtt filter finds the base RTT (plus a frame's serialization, 0.6 ms): within 10%.
         Assert.InRange(steady[^1].MinRttMs, BbrBaseRttMs, 1.1 * BbrBaseRttMs);
         Assert.Equal([TcpBbr.Mode.Startup, TcpBbr.Mode.Drain, TcpBbr.Mode.ProbeBw], modes.Take(3));
+        // The flow's time series carries the same estimate through the public path (TCP_CC_INFO, bbr_bw_mbps).
+        Assert.All(sb, x => Assert.InRange(x.BbrBandwidthMbps * 1e6, 0.9 * payloadBps, 1.1 * payloadBps));
+        Assert.InRange(sb[^1].BbrMinRttMs, BbrBaseRttMs, 1.1 * BbrBaseRttMs);
+        Assert.All(sc, x => Assert.Equal(0, x.BbrBandwidthMbps)); // CUBIC has no BBR block
     }
 
     // ---------------------------------------------------------------- DCTCP
@@ -235,6 +239,8 @@ public class TextbookCcTests(ITestOutputHelper output)
         Assert.True(qmax < 3 * K, $"the queue reached {qmax} packets");
         // The sender saw every mark (the DCTCP receiver echoes each CE change at once).
         Assert.Equal(all[^1].QueueMarks, info.DeliveredCe);
+        // The time series' dctcp_alpha (TCP_CC_INFO) is the module's alpha at the same instants.
+        Assert.Equal(alphas.Average(), s.Average(x => x.DctcpAlpha) / 1024.0, 2);
         // And the short queue costs no throughput (within 5% of the payload rate).
         Assert.InRange(goodput, 0.95 * payloadMbps, 1.01 * payloadMbps);
 
