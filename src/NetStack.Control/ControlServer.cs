@@ -23,10 +23,15 @@ namespace NetStack.Control;
 /// several connections of one program use one descriptor table, as threads share a process's files (one
 /// blocks in recv while another sends; <see cref="RemoteStack"/> does this). A refused request is answered
 /// <c>{"error": "..."}</c> (socket ops add <c>"ret": -1</c>, and <c>"errno"</c> for an out-of-range value);
-/// "id" is echoed. A line longer than <see cref="MaxLineBytes"/> is answered
-/// <c>{"error":"request too long: limit 65536 bytes"}</c> and skipped up to its newline; the connection goes
-/// on. A client that sends more than <see cref="MaxQueuedBytes"/> of requests ahead of the replies is told so
-/// and disconnected.</para>
+/// "id" is echoed.</para>
+/// <para><b>Limits</b> (<see cref="ControlLimits"/>, counted in <see cref="Counters"/>): a line longer than
+/// <see cref="MaxLineBytes"/> is answered <c>{"error":"request too long: limit 65536 bytes; disconnecting"}</c>
+/// (after the replies to the requests before it) and the client is disconnected, the line never buffered
+/// beyond the limit; a line not finished within <see cref="ControlLimits.LineTimeout"/>, more than
+/// <see cref="MaxQueuedBytes"/> or <see cref="MaxQueuedRequests"/> of requests ahead of the replies, or a
+/// write the client leaves unread for <see cref="ControlLimits.WriteTimeout"/> disconnect it too (with an
+/// error line saying which, when it can still be written); beyond <see cref="ControlLimits.MaxClients"/>
+/// a new client reads <c>{"error":"too many clients: limit N"}</c> and is disconnected.</para>
 /// <para><b>Access</b>: the socket file is mode 0600, owned by the user running the server, in a directory
 /// created 0755 when missing; each peer is checked with SO_PEERCRED and only that user and root get in.
 /// Anyone else reads one line, <c>{"error":"permission denied: ..."}</c>, and is disconnected before any
@@ -47,6 +52,12 @@ public sealed partial class ControlServer : IDisposable
 
     /// <summary>The most request bytes a client may send ahead of its replies (1 MiB); beyond it the client is disconnected.</summary>
     public const int MaxQueuedBytes = 1 << 20;
+
+    /// <summary>
+    /// The most requests a client may send ahead of its replies (4096): with <see cref="MaxQueuedBytes"/>
+    /// alone, a flood of two-byte lines would queue half a million entries, each costing far more than its bytes.
+    /// </summary>
+    public const int MaxQueuedRequests = 4096;
 
     /// <summary>The directory of the default control socket paths.</summary>
     public const string DefaultDirectory = "/run/netstack";
@@ -76,6 +87,7 @@ public sealed partial class ControlServer : IDisposable
         Name = name;
         Path = System.IO.Path.GetFullPath(path ?? DefaultPath(name));
         OwnerUid = Geteuid();
+        _ops["server"] = new ControlOp([], ServerOp);
     }
 
     /// <summary>/run/netstack/NAME.sock.</summary>
@@ -93,6 +105,12 @@ public sealed partial class ControlServer : IDisposable
 
     /// <summary>Clients connected now.</summary>
     public int ClientCount => _sessions.Count;
+
+    /// <summary>The limits clients are held to; change them before <see cref="Start"/>.</summary>
+    public ControlLimits Limits { get; } = new();
+
+    /// <summary>What the server counted: clients admitted and refused, clients dropped by each limit, requests.</summary>
+    public ControlCounters Counters { get; } = new();
 
     /// <summary>The op names clients may send: the socket shell's and the server's.</summary>
     public IEnumerable<string> OpNames => SocketShell.Ops.Concat(["share", "join", "capture", "trace"]).Concat(_ops.Keys.Order(StringComparer.Ordinal));
@@ -121,6 +139,7 @@ public sealed partial class ControlServer : IDisposable
     public void Start()
     {
         if (_listener is not null) throw new InvalidOperationException("already started");
+        Limits.Validate();
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the control socket needs Linux (SO_PEERCRED)");
         string dir = System.IO.Path.GetDirectoryName(Path)!;
         if (!Directory.Exists(dir))
@@ -218,13 +237,21 @@ public sealed partial class ControlServer : IDisposable
         var cred = PeerCred(client);
         if (cred.Uid != OwnerUid && cred.Uid != 0)
         {
-            // One line, then close: nothing of the client is read and no call reaches the stack.
-            var refusal = new JsonObject { ["error"] = $"permission denied: uid {cred.Uid} is neither the stack's owner (uid {OwnerUid}) nor root" };
-            client.Send(Encoding.UTF8.GetBytes(refusal.ToJsonString(SocketShell.JsonOut) + "\n"));
-            client.Shutdown(SocketShutdown.Both);
-            client.Dispose();
+            Interlocked.Increment(ref Counters.RefusedPermissionValue);
+            Refuse(client, $"permission denied: uid {cred.Uid} is neither the stack's owner (uid {OwnerUid}) nor root");
             return;
         }
+        // Only this loop adds sessions, so the count cannot grow between the test and the add.
+        if (_sessions.Count >= Limits.MaxClients)
+        {
+            Interlocked.Increment(ref Counters.RefusedTooManyValue);
+            Refuse(client, $"too many clients: limit {Limits.MaxClients}");
+            return;
+        }
+        Interlocked.Increment(ref Counters.ClientsAcceptedValue);
+        // Every write to the client is bounded (nginx's send_timeout): a client that does not read
+        // stalls only its own worker, and only this long.
+        if (Limits.WriteTimeout != Timeout.InfiniteTimeSpan) client.SendTimeout = (int)Math.Max(1, Limits.WriteTimeout.TotalMilliseconds);
         int id = Interlocked.Increment(ref _nextId);
         var session = new Session(this, client, id, cred);
         _sessions[id] = session;
@@ -232,6 +259,32 @@ public sealed partial class ControlServer : IDisposable
         session.WriteLine(hello);
         session.Start();
     }
+
+    /// <summary>
+    /// One line, then close: nothing of the client is read and no call reaches the stack. The send does
+    /// not block (a fresh socket's buffer takes a line; if not, the client just gets no reason), so a
+    /// refused client never holds up the accept loop.
+    /// </summary>
+    private static void Refuse(Socket client, string message)
+    {
+        try
+        {
+            client.Blocking = false;
+            client.Send(Encoding.UTF8.GetBytes(new JsonObject { ["error"] = message }.ToJsonString(SocketShell.JsonOut) + "\n"));
+            client.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException) { }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+
+    /// <summary>The "server" op: the limits, the clients connected now and the counters: <c>{"server": {"clients", "limits": {...}, "counters": {...}}}</c>.</summary>
+    private JsonObject ServerOp(ControlContext c, JsonObject q) => new()
+    {
+        ["server"] = new JsonObject { ["clients"] = ClientCount, ["limits"] = Limits.ToJson(), ["counters"] = Counters.ToJson() },
+    };
 
     /// <summary>The connected clients' descriptor tables (for the sockets op).</summary>
     internal IEnumerable<(int Id, PeerCredentials Peer, FdTable Files)> ClientTables()
@@ -344,7 +397,9 @@ public sealed partial class ControlServer : IDisposable
         private readonly object _writeLock = new();
         private Thread? _worker;
         private long _queuedBytes;
+        private int _queuedRequests;
         private int _disconnected;
+        private int _slowReaderCounted;
 
         public Session(ControlServer server, Socket sock, int id, PeerCredentials peer)
         {
@@ -354,7 +409,7 @@ public sealed partial class ControlServer : IDisposable
             Id = id;
             Peer = peer;
             // The client's sockets belong to its user, as a process's sockets belong to its fsuid (ss -e's uid:).
-            _files = new SharedFiles(new FdTable(server._net) { Uid = peer.Uid });
+            _files = new SharedFiles(new FdTable(server._net) { Uid = peer.Uid, RlimitNofile = server.Limits.MaxDescriptors });
             Shell = new SocketShell(Files, _gone.Token);
         }
 
@@ -404,48 +459,76 @@ public sealed partial class ControlServer : IDisposable
             _ = Task.Run(ReadLoop);
         }
 
-        /// <summary>Splits the client's bytes into lines, refusing a line above the limit, until it goes away.</summary>
+        /// <summary>
+        /// Splits the client's bytes into lines until it goes away or breaks a limit: a line above
+        /// <see cref="MaxLineBytes"/> (its marker is queued, so its error follows the replies before it; the
+        /// rest is read and dropped, never buffered, until the worker has answered and disconnects), a line
+        /// unfinished after <see cref="ControlLimits.LineTimeout"/> from its first byte, too much queued.
+        /// </summary>
         private async Task ReadLoop()
         {
             var buf = new byte[16384];
             var line = new MemoryStream();
-            bool discarding = false;
+            bool overlong = false, timing = false;
+            var limits = _server.Limits;
+            // Armed while a line is unfinished (or an overlong one is being dropped), from the line's first
+            // byte: a timer between reads would let a slowloris client trickle a byte just in time, for ever.
+            using var lineTimer = CancellationTokenSource.CreateLinkedTokenSource(_gone.Token);
             try
             {
                 while (true)
                 {
-                    int n = await _stream.ReadAsync(buf, _gone.Token).ConfigureAwait(false);
+                    int n;
+                    try
+                    {
+                        n = await _stream.ReadAsync(buf, lineTimer.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!_gone.IsCancellationRequested)
+                    {
+                        Interlocked.Increment(ref _server.Counters.LineTimeoutsValue);
+                        TryWriteLine(Error($"request line not finished within {limits.LineTimeout.TotalSeconds:0.###} s; disconnecting"));
+                        break;
+                    }
                     if (n == 0) break;
+                    if (overlong) continue; // dropped: the worker answers the marker and disconnects
                     int start = 0;
+                    bool ended = false;
                     while (start < n)
                     {
                         int nl = Array.IndexOf(buf, (byte)'\n', start, n - start);
                         int end = nl < 0 ? n : nl;
-                        if (!discarding)
+                        if (line.Length + (end - start) > MaxLineBytes)
                         {
-                            if (line.Length + (end - start) > MaxLineBytes)
-                            {
-                                // Too long: answered in turn, the rest skipped up to the newline; the connection goes on.
-                                line.SetLength(0);
-                                discarding = true;
-                                Enqueue(null, 0);
-                            }
-                            else line.Write(buf, start, end - start);
+                            Interlocked.Increment(ref _server.Counters.LinesTooLongValue);
+                            line.SetLength(0);
+                            overlong = true;
+                            Enqueue(null, 0);
+                            break;
                         }
+                        line.Write(buf, start, end - start);
                         if (nl < 0) break;
-                        if (!discarding)
-                        {
-                            var text = Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length).Trim();
-                            if (text.Length > 0 && text[0] != '#') Enqueue(text, line.Length);
-                        }
+                        var text = Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length).Trim();
+                        if (text.Length > 0 && text[0] != '#') Enqueue(text, line.Length);
                         line.SetLength(0);
-                        discarding = false;
+                        ended = true;
                         start = nl + 1;
                     }
-                    if (Interlocked.Read(ref _queuedBytes) > MaxQueuedBytes)
+                    if (Interlocked.Read(ref _queuedBytes) > MaxQueuedBytes || Volatile.Read(ref _queuedRequests) > MaxQueuedRequests)
                     {
-                        WriteLine(Error($"too many requests ahead of their replies: limit {MaxQueuedBytes} bytes; disconnecting"));
+                        Interlocked.Increment(ref _server.Counters.QueueOverflowsValue);
+                        TryWriteLine(Error($"too many requests ahead of their replies: limit {MaxQueuedBytes} bytes or {MaxQueuedRequests} requests; disconnecting"));
                         break;
+                    }
+                    bool partial = overlong || line.Length > 0;
+                    if (partial && (!timing || ended) && limits.LineTimeout != Timeout.InfiniteTimeSpan)
+                    {
+                        lineTimer.CancelAfter(limits.LineTimeout); // a new line began: its own deadline
+                        timing = true;
+                    }
+                    else if (!partial && timing)
+                    {
+                        lineTimer.CancelAfter(Timeout.InfiniteTimeSpan);
+                        timing = false;
                     }
                 }
             }
@@ -459,6 +542,7 @@ public sealed partial class ControlServer : IDisposable
         private void Enqueue(string? request, long bytes)
         {
             Interlocked.Add(ref _queuedBytes, bytes);
+            Interlocked.Increment(ref _queuedRequests);
             _queue.Enqueue((request, bytes));
             _ready.Release();
         }
@@ -474,21 +558,30 @@ public sealed partial class ControlServer : IDisposable
                     catch (OperationCanceledException) { break; }
                     if (!_queue.TryDequeue(out var item)) continue;
                     Interlocked.Add(ref _queuedBytes, -item.Bytes);
-                    if (item.Line is not null && StreamRequest(item.Line) is { } stream)
+                    Interlocked.Decrement(ref _queuedRequests);
+                    if (item.Line is null)
+                    {
+                        // After the replies to the requests before it; the connection ends here.
+                        WriteLine(Error($"request too long: limit {MaxLineBytes} bytes; disconnecting"));
+                        break;
+                    }
+                    if (StreamRequest(item.Line) is { } stream)
                     {
                         // A capture or a trace turns the rest of the connection into a stream (pcap,
                         // CSV or JSON lines): it ends the session.
                         if (stream.Op == "capture" ? RunCapture(stream.Request) : RunTrace(stream.Request)) break;
                         continue;
                     }
-                    var reply = item.Line is null ? Error($"request too long: limit {MaxLineBytes} bytes") : _server.Handle(this, item.Line);
+                    var reply = _server.Handle(this, item.Line);
+                    Interlocked.Increment(ref _server.Counters.RequestsValue);
                     if (_gone.IsCancellationRequested) break;
                     WriteLine(reply);
                 }
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
-                // The client went away while we wrote.
+                // The client went away while we wrote, or left a reply unread for WriteTimeout.
+                NoteWriteFailure(e);
             }
             finally
             {
@@ -558,7 +651,7 @@ public sealed partial class ControlServer : IDisposable
             if (filter is not null) reply["filter"] = filter.Expression;
             WriteLine(reply);
             try { TraceStream.Run(trace, _stream, _writeLock, json, count, _gone.Token); }
-            catch (Exception e) when (e is IOException or ObjectDisposedException) { } // the client went away
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { NoteWriteFailure(e); } // the client went away, or does not read
             return true;
         }
 
@@ -603,7 +696,7 @@ public sealed partial class ControlServer : IDisposable
             {
                 try { live.Completion.Wait(_gone.Token); }
                 catch (OperationCanceledException) { }
-                catch (AggregateException) { } // the client went away while we wrote
+                catch (AggregateException e) { NoteWriteFailure(e.InnerException); } // the client went away while we wrote, or does not read
             }
             finally
             {
@@ -616,6 +709,21 @@ public sealed partial class ControlServer : IDisposable
         {
             var bytes = Encoding.UTF8.GetBytes(reply.ToJsonString(SocketShell.JsonOut) + "\n");
             lock (_writeLock) _stream.Write(bytes);
+        }
+
+        /// <summary>The last word to a client being dropped: best effort (it may not read, or be gone).</summary>
+        private void TryWriteLine(JsonObject reply)
+        {
+            try { WriteLine(reply); }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { NoteWriteFailure(e); }
+        }
+
+        /// <summary>Counts a client dropped because a write to it timed out (SO_SNDTIMEO expired: it does not read), once.</summary>
+        private void NoteWriteFailure(Exception? e)
+        {
+            while (e is not null and not SocketException) e = e.InnerException;
+            if (e is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock } && Interlocked.Exchange(ref _slowReaderCounted, 1) == 0)
+                Interlocked.Increment(ref _server.Counters.SlowReadersValue);
         }
 
         /// <summary>

@@ -61,9 +61,14 @@ public sealed class HttpService(NetNamespace net, ServiceOptions options, ushort
             k.Limits.MaxRequestBodySize = Options.MaxBodyBytes;
             k.Limits.MaxRequestHeadersTotalSize = Options.MaxHeadBytes;
             k.Limits.KeepAliveTimeout = Options.IdleTimeout;
-            // Bulk transfers through an impaired link stall for whole RTOs: no minimum data rates.
-            k.Limits.MinRequestBodyDataRate = null;
-            k.Limits.MinResponseDataRate = null;
+            k.Limits.RequestHeadersTimeout = Options.HeadersTimeout;
+            k.Limits.MaxConcurrentConnections = Options.MaxConnections;
+            // The minimum data rates stay at Kestrel's defaults (240 bytes/s after a 5 s grace), which is
+            // what drops a client that trickles a body or never reads its response. They do not cut off
+            // a bulk transfer stalled by retransmission timeouts on a lossy link: the request body's rate
+            // is averaged over the whole body (time the app does not read excluded), and each response
+            // flush (one slice of /bytes/N, up to 64 KiB) may take the larger of 5 s and size/240 s, over
+            // four minutes for a full slice, far beyond any RTO backoff.
             k.Listen(new System.Net.IPEndPoint(Options.BindAddress, Port), l =>
             {
                 _listen = l;

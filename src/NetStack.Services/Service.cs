@@ -65,8 +65,13 @@ public abstract class TcpService : Service
 
     public override string Transport => "tcp";
 
+    /// <summary>Connections closed by <see cref="ServiceOptions.IdleTimeout"/> (counted among the completed ones).</summary>
+    public long TimedOut;
+
     /// <summary>The listening socket's address (useful with port 0).</summary>
     public System.Net.IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint;
+
+    public override string FormatStats() => base.FormatStats() + $", {Interlocked.Read(ref TimedOut)} timed out";
 
     public override void Start()
     {
@@ -133,6 +138,7 @@ public abstract class TcpService : Service
         {
             // Stopping, or the connection's idle timeout.
             Interlocked.Increment(ref Completed);
+            if (!ct.IsCancellationRequested) Interlocked.Increment(ref TimedOut);
         }
         catch (Exception e)
         {

@@ -3,14 +3,29 @@ namespace NetStack.Services;
 /// <summary>Limits and knobs shared by the services of a <see cref="ServiceHost"/>.</summary>
 public sealed class ServiceOptions
 {
-    /// <summary>Connections served at once per TCP service; further ones wait in the listen backlog.</summary>
+    /// <summary>
+    /// Connections served at once per TCP service (256). echo, discard and chargen take no more from the
+    /// listen queue meanwhile, so further clients wait in the backlog, and beyond it their SYNs are
+    /// dropped, as a listener that stops accepting; the http service (Kestrel's MaxConcurrentConnections)
+    /// accepts and closes them at once.
+    /// </summary>
     public int MaxConnections { get; set; } = 256;
     /// <summary>listen() backlog of each TCP service.</summary>
     public int Backlog { get; set; } = 128;
     /// <summary>The local address the services bind to (IPAddress.Any: every local address).</summary>
     public System.Net.IPAddress BindAddress { get; set; } = System.Net.IPAddress.Any;
-    /// <summary>A connection that makes no progress for this long is closed (an idle HTTP keep-alive, a silent echo client).</summary>
+    /// <summary>
+    /// A connection that makes no progress for this long is closed (60 s): a silent echo or discard client, a
+    /// chargen client that stops reading (no send progress), an idle HTTP keep-alive (Kestrel's
+    /// KeepAliveTimeout; its default is 130 s, nginx's keepalive_timeout 75 s, xinetd has none).
+    /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// How long an HTTP client may take to send a request's head, from its first byte (30 s, Kestrel's
+    /// RequestHeadersTimeout; nginx's client_header_timeout is 60 s): a slowloris client that never
+    /// finishes its headers is answered 408 and closed.
+    /// </summary>
+    public TimeSpan HeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>The largest HTTP request head (request line and header fields); larger ones get 431 (or 414).</summary>
     public int MaxHeadBytes { get; set; } = 8192;
     /// <summary>The largest HTTP request body accepted; larger Content-Length gets 413, a longer chunked body is cut off with 413.</summary>

@@ -30,7 +30,12 @@ public sealed class Iperf3ServerOptions
     public Action<string>? Output { get; set; }
     /// <summary>One line per finished or failed test (for a service's log); null: nothing.</summary>
     public Action<string>? Log { get; set; }
-    /// <summary>How long a client may take to set the test up until its data streams exist, and to send its results (iperf3 waits for ever; a service should not).</summary>
+    /// <summary>
+    /// How long a client may take to set the test up, from its connection (its cookie first: a client that
+    /// connects and sends nothing is closed with IERECVCOOKIE) until its data streams exist, and to send its
+    /// results (60 s). iperf3 bounds the cookie read and, with --rcv-timeout, a running test; its setup
+    /// otherwise waits for ever, which a service, holding its one test slot meanwhile, should not.
+    /// </summary>
     public TimeSpan SetupTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>After the test's duration and omitted seconds, how long the server waits for TEST_END before it ends the test itself (iperf3's grace period: 40 s).</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(40);
@@ -281,7 +286,11 @@ public sealed class Iperf3Server : IAsyncDisposable
                 ctrl.NoDelay = true;
                 // The cookie, then PARAM_EXCHANGE and the parameters.
                 _cookie = new byte[Iperf3Protocol.CookieSize];
-                if (!await Within(Iperf3Protocol.ReadExactAsync(ctrl, _cookie, ct).AsTask(), setupExpired).ConfigureAwait(false))
+                // A client that connects and sends nothing holds the server (one test at a time) only until
+                // the setup timeout; the error is iperf_accept's IERECVCOOKIE, which iperf3 also raises
+                // when its Nread of the cookie times out.
+                if (!await Within(Iperf3Protocol.ReadExactAsync(ctrl, _cookie, ct).AsTask(), setupExpired,
+                        () => new Iperf3Exception(Iperf3Error.RecvCookie, $"no cookie within {o.SetupTimeout.TotalSeconds:0.###} s")).ConfigureAwait(false))
                     throw new Iperf3Exception(Iperf3Error.RecvCookie, "the client closed the connection");
                 await Iperf3Protocol.WriteStateAsync(ctrl, Iperf3State.ParamExchange, ct).ConfigureAwait(false);
                 var parameters = Iperf3Parameters.FromJson(await Within(Iperf3Protocol.ReadJsonAsync(ctrl, Iperf3Error.RecvParams, ct).AsTask(), setupExpired).ConfigureAwait(false));
@@ -373,12 +382,12 @@ public sealed class Iperf3Server : IAsyncDisposable
             }
         }
 
-        /// <summary>The task's result, unless <paramref name="expired"/> completes first (then the setup timeout's error).</summary>
-        private async Task<T> Within<T>(Task<T> task, Task expired)
+        /// <summary>The task's result, unless <paramref name="expired"/> completes first (then the setup timeout's error, or <paramref name="timeoutError"/>'s).</summary>
+        private async Task<T> Within<T>(Task<T> task, Task expired, Func<Iperf3Exception>? timeoutError = null)
         {
             if (await Task.WhenAny(task, expired).ConfigureAwait(false) == task) return await task.ConfigureAwait(false);
             _ = task.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-            throw new Iperf3Exception(Iperf3Error.InitTest, $"the client did not set the test up within {server._o.SetupTimeout.TotalSeconds:0} s");
+            throw timeoutError?.Invoke() ?? new Iperf3Exception(Iperf3Error.InitTest, $"the client did not set the test up within {server._o.SetupTimeout.TotalSeconds:0} s");
         }
 
         /// <summary>What this server refuses, as an iperf3 server without the feature would: SCTP.</summary>

@@ -106,6 +106,7 @@ internal static class UpCommand
         host.Dispose(); // stop the threads first, so the counters below are final
         Console.WriteLine($"netstack: stopped after {sw.Elapsed.TotalSeconds:0.0} s");
         Console.Write(services.FormatStats());
+        Console.WriteLine($"control socket: {controlServer.Counters}");
         if (host.Faults is { } f) Console.WriteLine($"netstack: {f}");
         Console.WriteLine($"{host.Device.Name}: {host.Device.Stats}");
         Console.Write(host.Net.Mib.Format());
