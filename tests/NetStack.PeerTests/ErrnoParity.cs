@@ -15,7 +15,8 @@ namespace NetStack.PeerTests;
 /// socket shell (<see cref="SocketShell"/>; `netstack repl` speaks the same language). Addresses
 /// are written symbolically so that each side gets its own: $SELF (the side's own address), $PEER
 /// (the other side: the stack for Linux, Linux for the stack), $OTHER (an unused address of the
-/// subnet), $BCAST (the subnet broadcast), $NONET (an address no route reaches).
+/// subnet), $BCAST (the subnet broadcast), $NONET (an address no route reaches), $VIAGW (an address
+/// each side reaches only through the other as its gateway: 198.51.100.0/24, TEST-NET-2).
 /// A step may say "cmp": ["ret", ...] to compare only some fields of its reply (for replies that
 /// carry per-host values such as ping identifiers).
 /// </summary>
@@ -78,6 +79,9 @@ public sealed class ErrnoParityFixture : IDisposable
             _peer.Net.Ipv4.Sysctl.IcmpRatelimitMs = 0;
             // Ping sockets: the stack does not model ping_group_range; let the kernel allow them too.
             _peer.Exec("sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647");
+            // $VIAGW: a network behind the other side, for SO_DONTROUTE/MSG_DONTROUTE (only on-link destinations).
+            _peer.Exec("ip", "route", "add", "198.51.100.0/24", "via", _peer.StackIp);
+            NetStack.Api.NetStackConfig.AddRoute(_peer.Net, System.Net.IPAddress.Parse("198.51.100.0"), 24, System.Net.IPAddress.Parse(_peer.KernelIp));
             _shell = new SocketShell(_peer.Net.Files);
             var psi = new ProcessStartInfo("ip")
             {
@@ -104,6 +108,7 @@ public sealed class ErrnoParityFixture : IDisposable
             ["$OTHER"] = Ipv4Address.Format(subnet | 77),
             ["$BCAST"] = Ipv4Address.Format(subnet | 255),
             ["$NONET"] = "192.0.2.1",
+            ["$VIAGW"] = "198.51.100.1",
         };
     }
 

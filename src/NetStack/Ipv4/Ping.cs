@@ -217,7 +217,9 @@ internal static class Ping
         }
 
         uint saddr = inet.InetSaddr;
-        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt);
+        // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route.
+        bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
+        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink);
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 

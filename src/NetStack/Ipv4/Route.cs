@@ -162,11 +162,15 @@ internal sealed class FibTable
     }
 
     /// <summary>Longest-prefix match, then the lowest metric, over routes whose device is up; or null. Allocation-free.</summary>
-    public FibEntry? Lookup(uint daddr)
+    /// <param name="daddr">The destination.</param>
+    /// <param name="scope">The flow's scope (flowi4_scope): a route of a narrower scope than asked is
+    /// passed over for the next match (fib_table_lookup's "fa->fa_scope &lt; flp->flowi4_scope"), so
+    /// RT_SCOPE_LINK (SO_DONTROUTE, MSG_DONTROUTE) finds only routes on the link.</param>
+    public FibEntry? Lookup(uint daddr, byte scope = RtScope.Universe)
     {
         var entries = _entries;
         for (int i = 0; i < entries.Length; i++)
-            if (entries[i].Dev.IsUp && entries[i].Matches(daddr)) return entries[i];
+            if (entries[i].Dev.IsUp && entries[i].Scope >= scope && entries[i].Matches(daddr)) return entries[i];
         return null;
     }
 }
@@ -182,7 +186,14 @@ public static class Route
     /// Returns 0 and the route, or -ENETUNREACH (counted as OutNoRoutes).
     /// </summary>
     /// <remarks>Mirrors ip_route_output_key_hash_rcu(): local and loopback first, then limited broadcast, then the FIB.</remarks>
-    public static int IpRouteOutput(NetNamespace net, uint daddr, uint saddr, out Rtable rt)
+    /// <param name="net">The stack.</param>
+    /// <param name="daddr">The destination.</param>
+    /// <param name="saddr">The source, or 0 to choose one.</param>
+    /// <param name="rt">The route.</param>
+    /// <param name="onLink">Only a destination on a link of this host (RT_SCOPE_LINK: a socket with
+    /// SO_DONTROUTE, a send with MSG_DONTROUTE, ip_sock_rt_scope()/ip_sendmsg_scope()); a destination
+    /// reached only through a gateway is then -ENETUNREACH.</param>
+    public static int IpRouteOutput(NetNamespace net, uint daddr, uint saddr, out Rtable rt, bool onLink = false)
     {
         rt = default;
         if (saddr != 0 && !net.IsLocalAddress(saddr) && !Ipv4Address.IsLoopback(saddr))
@@ -203,7 +214,7 @@ public static class Route
             rt = new Rtable(RtnType.Broadcast, dev, 0, saddr != 0 ? saddr : dev.Ipv4Address);
             return 0;
         }
-        var fib = net.Ipv4.Fib.Lookup(daddr);
+        var fib = net.Ipv4.Fib.Lookup(daddr, onLink ? RtScope.Link : RtScope.Universe);
         if (fib is null)
         {
             net.Mib.Ip[IpMib.OutNoRoutes]++;
@@ -222,7 +233,12 @@ public static class Route
     /// loopback); a multicast, broadcast or zero-net source is invalid. Fills in the chosen source.
     /// </summary>
     /// <remarks>Mirrors include/net/route.h: ip_route_connect() with the daddr/saddr rules of ip_route_output_key_hash_rcu().</remarks>
-    public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt)
+    /// <param name="net">The stack.</param>
+    /// <param name="daddr">The destination (0: this host); replaced by what it means.</param>
+    /// <param name="saddr">The source (0: chosen by the route); replaced by the one chosen.</param>
+    /// <param name="rt">The route.</param>
+    /// <param name="onLink">Only a destination on a link (RT_SCOPE_LINK), as <see cref="IpRouteOutput"/>.</param>
+    public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt, bool onLink = false)
     {
         if (daddr == 0)
         {
@@ -234,7 +250,7 @@ public static class Route
             rt = default;
             return -Uapi.Errno.EINVAL;
         }
-        int err = IpRouteOutput(net, daddr, saddr, out rt);
+        int err = IpRouteOutput(net, daddr, saddr, out rt, onLink);
         if (err != 0) return err;
         if (saddr == 0) saddr = rt.PrefSrc;
         return 0;

@@ -103,7 +103,7 @@ internal static class TcpIpv4
         uint daddr = usin.Addr;
         // connect() to 0.0.0.0 means this host (ip_route_connect() with a zero destination).
         if (daddr == 0) daddr = Ipv4Address.Loopback;
-        int err = Route.IpRouteOutput(net, daddr, tp.InetSaddr, out var rt);
+        int err = Route.IpRouteOutput(net, daddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute)); // ip_sock_rt_scope()
         if (err != 0) return err;
         if (rt.Type is RtnType.Broadcast or RtnType.Multicast || Ipv4Address.IsMulticast(daddr)) return -Errno.ENETUNREACH;
         if (tp.InetSaddr == 0)

@@ -282,7 +282,7 @@ internal static class TcpOutput
         // Route (the socket's cached dst, or a fresh lookup: ip_queue_xmit()).
         if (!tp.DstValid)
         {
-            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt);
+            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute));
             if (rerr != 0)
             {
                 skb.Free();

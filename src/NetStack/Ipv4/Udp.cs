@@ -200,7 +200,7 @@ internal static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt);
+        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute)); // ip_sock_rt_scope()
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
         if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
@@ -284,6 +284,9 @@ internal static class Udp
 
         uint saddr = inet.InetSaddr;
         Rtable rt;
+        // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route, never the cached one.
+        bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
+        if (onLink) connected = false;
         if (connected && inet.DstValid && inet.Dst.Dev.IsUp)
         {
             rt = inet.Dst;
@@ -291,7 +294,7 @@ internal static class Udp
         }
         else
         {
-            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt);
+            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink);
             if (err != 0) return err;
             if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
             if (connected)
