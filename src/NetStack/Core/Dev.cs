@@ -49,20 +49,31 @@ internal static class Dev
     {
         dev.Stats.RxPackets++;
         dev.Stats.RxBytes += skb.Len;
-        dev.DevQueueXmitNit(skb.DataSpan);
-        if (!dev.IsUp)
-            return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
-        if (dev.HeaderOps is not { } ops)
-            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
-        if (!ops.TypeTrans(skb, dev))
+        PacketType? pt = null;
+        // One received frame is one softirq context: a fault anywhere below (a handler, a protocol,
+        // a socket callback, a bug) is contained here and the next frame is processed (Core/Panic.cs).
+        try
         {
-            dev.Stats.RxErrors++;
-            return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+            dev.DevQueueXmitNit(skb.DataSpan);
+            if (!dev.IsUp)
+                return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
+            if (dev.HeaderOps is not { } ops)
+                return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+            if (!ops.TypeTrans(skb, dev))
+            {
+                dev.Stats.RxErrors++;
+                return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+            }
+            pt = net.PtypeLookup(skb.Protocol);
+            if (pt is null)
+                return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+            return pt.Func(skb, dev);
         }
-        var pt = net.PtypeLookup(skb.Protocol);
-        if (pt is null)
-            return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
-        return pt.Func(skb, dev);
+        catch (Exception e) when (Oops.Contain(net))
+        {
+            Oops.SkbOops(net, skb, e, "__netif_receive_skb_core", pt is null ? null : $"packet_type {pt.Name}");
+            return NetRxDrop;
+        }
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed class NetNamespace : IDisposable
     internal readonly object SyncRoot = new();
     /// <summary>The namespace's source of time (every timer and timestamp reads it); <see cref="MonotonicClock"/> unless a test passes a <see cref="VirtualClock"/>.</summary>
     public IClock Clock { get; }
-    internal readonly TimerBase Timers = new();
+    internal readonly TimerBase Timers;
     /// <summary>The pool the devices' receive path and the protocols allocate packet buffers from.</summary>
     public readonly SkBuffPool SkbPool;
     /// <summary>net->mib: /proc/net/snmp and friends.</summary>
@@ -42,6 +42,20 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>net.core.somaxconn: the ceiling on listen()'s backlog (net->core.sysctl_somaxconn).</summary>
     public int SysctlSomaxconn = 4096;
+
+    /// <summary>
+    /// kernel.panic_on_oops: 0 (the default) contains a fault (an exception thrown by a registered
+    /// handler, a congestion control, a socket callback, a timer or the stack itself): the socket
+    /// involved is aborted, the fault counted (Kernel: OopsCount) and logged once per site, and the
+    /// stack goes on. 1 lets the exception propagate, as a kernel with panic_on_oops panics: the
+    /// mode for tests and fuzzers. The default comes from the environment variable
+    /// NETSTACK_PANIC_ON_OOPS when it is set (the kernel command line's panic_on_oops=).
+    /// </summary>
+    /// <remarks>Mirrors kernel/panic.c: panic_on_oops (sysctl kernel.panic_on_oops). See Core/Panic.cs.</remarks>
+    public int SysctlPanicOnOops = Environment.GetEnvironmentVariable("NETSTACK_PANIC_ON_OOPS") == "1" ? 1 : 0;
+
+    /// <summary>The fault sites already printed (Core/Panic.cs logs each once, as WARN_ONCE); under the stack lock.</summary>
+    internal readonly HashSet<string> OopsSites = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The namespace's sysctls by Linux's name (net.core.somaxconn, net.ipv4.tcp_sack, ...), each
@@ -72,10 +86,13 @@ public sealed class NetNamespace : IDisposable
         Clock = clock ?? MonotonicClock.Instance;
         Log = new KernelLog(Clock);
         SkbPool = pool ?? new SkBuffPool();
+        Timers = new TimerBase(this);
         _softirq = new SoftIrq(this);
         Sysctl = new SysctlTable(this);
         // sysctl_core_net_init(): net.core.*
         Sysctl.RegisterNetSysctl("net/core", [CtlTable.Int("somaxconn", () => SysctlSomaxconn, v => SysctlSomaxconn = v, 0)]);
+        // kernel/sysctl.c (kern_panic_table): kernel.panic_on_oops, per namespace here as every other knob.
+        Sysctl.RegisterNetSysctl("kernel", [CtlTable.Int("panic_on_oops", () => SysctlPanicOnOops, v => SysctlPanicOnOops = v, 0)]);
         _ops = PernetList();
         _gen = new object?[_ops.Length];
         lock (SyncRoot) SetupNet();

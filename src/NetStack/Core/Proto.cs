@@ -140,6 +140,28 @@ public abstract class Proto
     /// <remarks>prot->put_port.</remarks>
     public virtual void PutPort(Sock sk) { }
 
+    /// <summary>
+    /// Aborts the sock with error <paramref name="err"/> (positive errno): the owner's next call
+    /// reports it, and the sock is done. The stack calls it with ECONNABORTED when a fault is
+    /// contained on this sock (Core/Panic.cs). TCP overrides it with tcp_abort() (RST, CLOSE). The
+    /// base is udp_abort()'s: sk_err set and reported, then the sock is disconnected; here also
+    /// unhashed and shut down both ways whatever its binding, so that no more input reaches it and
+    /// reads end (EOF after the error): a protocol without its own abort is not trusted to be usable.
+    /// Returns 0.
+    /// </summary>
+    /// <remarks>prot->diag_destroy (SOCK_DESTROY, `ss -K`); the base mirrors net/ipv4/udp.c: udp_abort().</remarks>
+    public virtual int DiagDestroy(Sock sk, int err)
+    {
+        ArgumentNullException.ThrowIfNull(sk);
+        if (sk.HasFlag(SockFlag.Dead)) return 0; // close() came first: the sock is on its way out
+        sk.Err = err;
+        sk.Shutdown = Uapi.SocketConstants.SHUTDOWN_MASK;
+        sk.State = TcpState.Close;
+        Unhash(sk);
+        sk.ErrorReport();
+        return 0;
+    }
+
     /// <summary>Sockets currently allocated with this protocol (prot->sockets_allocated).</summary>
     public long SocketsAllocated;
 

@@ -81,6 +81,19 @@ public enum LinuxMib
 }
 
 /// <summary>
+/// Kernel: the stack's faults contained instead of propagating (see Core/Panic.cs). OopsCount is the
+/// kernel's oops_count (/sys/kernel/oops_count, kernel/panic.c): faults in a handler, a congestion
+/// control, a socket callback, a timer or the stack itself that were contained because
+/// kernel.panic_on_oops is 0. OopsSkbLeaked (this stack's own) counts the packet buffers such a
+/// fault left neither in their pool nor on a queue: they are never freed a second time, so a pool
+/// check expects Total - FreeCount to be short by at most this many.
+/// </summary>
+public enum KernelMib
+{
+    OopsCount, OopsSkbLeaked,
+}
+
+/// <summary>
 /// Why a packet was dropped. Every drop in the stack names one of these and is counted,
 /// so "it was dropped" is never silent. The members are the kernel's SKB_DROP_REASON_* names in PascalCase
 /// (plus a few of this stack's own), documented in include/net/dropreason-core.h.
@@ -192,10 +205,12 @@ public sealed class SnmpMib
     public readonly MibTable<UdpMib> Udp = new();
     /// <summary>The TcpExt counters (net->mib.net_statistics, /proc/net/netstat's TcpExt line).</summary>
     public readonly MibTable<LinuxMib> TcpExt = new();
+    /// <summary>The contained faults (oops_count) and the buffers they left behind.</summary>
+    public readonly MibTable<KernelMib> Kernel = new();
     /// <summary>Drops by reason (what `perf script`/dropwatch would show for kfree_skb_reason).</summary>
     public readonly MibTable<SkbDropReason> Drops = new();
 
-    /// <summary>The text of /proc/net/snmp (Ip, Icmp, Tcp, Udp) followed by /proc/net/netstat's TcpExt and IpExt and the drop reasons.</summary>
+    /// <summary>The text of /proc/net/snmp (Ip, Icmp, Tcp, Udp) followed by /proc/net/netstat's TcpExt and IpExt, the Kernel line (contained faults) and the drop reasons.</summary>
     /// <param name="includeZeroDrops">Also list drop reasons whose count is zero.</param>
     public string Format(bool includeZeroDrops = false)
     {
@@ -206,6 +221,7 @@ public sealed class SnmpMib
         Udp.AppendProcFormat(sb, "Udp");
         TcpExt.AppendProcFormat(sb, "TcpExt");
         IpExt.AppendProcFormat(sb, "IpExt");
+        Kernel.AppendProcFormat(sb, "Kernel");
         sb.Append("Drops:");
         bool any = false;
         for (int i = 0; i < Drops.Length; i++)

@@ -36,6 +36,10 @@ internal sealed class TimerBase
 {
     private TimerList[] _heap = new TimerList[64];
     private int _count;
+    private readonly NetNamespace? _net;
+
+    /// <summary>The timers of <paramref name="net"/> (null: no fault containment, for tests of the heap alone).</summary>
+    public TimerBase(NetNamespace? net = null) => _net = net;
 
     /// <summary>Raised when a timer becomes the earliest one, so a sleeping loop can re-plan its wait.</summary>
     public Action? EarlierTimerArmed;
@@ -106,7 +110,16 @@ internal sealed class TimerBase
                 var t = _heap[0];
                 DelTimer(t);
                 n++;
-                t.Function(t);
+                // One timer callback is one context: a fault in it is contained there (the timer
+                // is already off the heap), and the next timer runs (Core/Panic.cs).
+                try
+                {
+                    t.Function(t);
+                }
+                catch (Exception e) when (_net is { } net && Oops.Contain(net))
+                {
+                    TimerOops(net, t, e);
+                }
             }
         }
         finally
@@ -114,6 +127,14 @@ internal sealed class TimerBase
             _runningNow = outer;
         }
         return n;
+    }
+
+    /// <summary>A timer callback faulted: a socket's timer aborts its socket; another owner's is only counted and logged.</summary>
+    private static void TimerOops(NetNamespace net, TimerList t, Exception e)
+    {
+        string handler = Oops.FunctionName(t.Function);
+        if (t.Owner is Sock sk) Oops.SockOops(sk, e, "run_timer_softirq", handler);
+        else Oops.Report(net, e, "run_timer_softirq", handler, t.Owner as SockCommon, "timer dropped");
     }
 
     private void SiftUp(int i)

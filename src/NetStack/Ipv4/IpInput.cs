@@ -118,8 +118,17 @@ internal static class IpInput
         if (ipprot is not null)
         {
             mib[IpMib.InDelivers]++;
-            int ret = ipprot.Handler(skb);
-            return ret;
+            // The protocol's handler is registered code (inet_add_protocol): a fault in it is
+            // contained here, naming it, and the buffer is left alone (Core/Panic.cs).
+            try
+            {
+                return ipprot.Handler(skb);
+            }
+            catch (Exception e) when (Oops.Contain(net))
+            {
+                Oops.SkbOops(net, skb, e, "ip_local_deliver", $"inet_protos[{protocol}] {Oops.FunctionName(ipprot.Handler)}");
+                return Dev.NetRxDrop;
+            }
         }
         if (!raw)
         {

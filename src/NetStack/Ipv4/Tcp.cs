@@ -94,6 +94,45 @@ internal static class Tcp
         else InetConnectionSock.InetCskDestroySock(tp);
     }
 
+    /// <summary>The connection ends on a local error: sk_err for the owner, queues purged, CLOSE.</summary>
+    /// <remarks>Mirrors tcp_done_with_error().</remarks>
+    internal static void TcpDoneWithError(TcpSock tp, int err)
+    {
+        tp.Err = err;
+        TcpWriteQueuePurge(tp);
+        TcpDone(tp);
+        if (!tp.HasFlag(SockFlag.Dead)) tp.ErrorReport();
+    }
+
+    /// <summary>
+    /// Aborts a connection from inside the host (SOCK_DESTROY, and a fault contained on the socket):
+    /// a listener stops, a synchronized connection resets its peer, the owner sees <paramref name="err"/>.
+    /// Linux leaves an orphan (SOCK_DEAD) alone, to not race with tcp_close(); with one stack lock
+    /// there is no race, and an orphan whose timer or input just faulted may have nothing left that
+    /// would ever finish it, so it is reset and destroyed too.
+    /// </summary>
+    /// <remarks>Mirrors tcp_abort().</remarks>
+    public static int TcpAbort(TcpSock tp, int err)
+    {
+        if (tp.State == TcpState.Listen)
+        {
+            TcpSetState(tp, TcpState.Close);
+            InetConnectionSock.InetCskListenStop(tp);
+        }
+        if (!tp.HasFlag(SockFlag.Dead))
+        {
+            if (TcpNeedReset(tp.State)) TcpOutput.TcpSendActiveReset(tp);
+            TcpDoneWithError(tp, err);
+        }
+        else if (tp.State != TcpState.Close)
+        {
+            if (TcpNeedReset(tp.State)) TcpOutput.TcpSendActiveReset(tp);
+            TcpWriteQueuePurge(tp);
+            TcpDone(tp); // dead: destroys it
+        }
+        return 0;
+    }
+
     /// <summary>Frees the unsent and the unacknowledged data.</summary>
     /// <remarks>Mirrors tcp_write_queue_purge().</remarks>
     internal static void TcpWriteQueuePurge(TcpSock tp)

@@ -31,6 +31,7 @@ internal sealed class TcpProt : Proto
     public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Tcp.TcpSendmsg((TcpSock)sk, ref msg, data);
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Tcp.TcpRecvmsg((TcpSock)sk, ref msg, buf, flags);
     public override int BacklogRcv(Sock sk, SkBuff skb) => TcpIpv4.TcpV4DoRcv((TcpSock)sk, skb);
+    public override int DiagDestroy(Sock sk, int err) => Tcp.TcpAbort((TcpSock)sk, err);
     public override int Hash(Sock sk) => InetHashtables.InetHash((TcpSock)sk);
     public override void Unhash(Sock sk) => InetHashtables.InetUnhash((TcpSock)sk);
     public override int GetPort(Sock sk, ushort snum) => InetConnectionSock.InetCskGetPort((TcpSock)sk, snum);
@@ -576,6 +577,28 @@ internal static class TcpIpv4
     /// <summary>Dispatches to the state machine: ESTABLISHED has its own path, the rest go through tcp_rcv_state_process; a nonzero result is answered with a reset.</summary>
     /// <remarks>Mirrors tcp_v4_do_rcv().</remarks>
     public static int TcpV4DoRcv(TcpSock sk, SkBuff skb)
+    {
+        // The socket is known from here on: a fault below (its congestion control, its callbacks,
+        // a bug) aborts this connection only, as tcp_abort() would (Core/Panic.cs).
+        try
+        {
+            return TcpV4DoRcvLocked(sk, skb);
+        }
+        catch (Exception e) when (Oops.Contain(sk.Net))
+        {
+            TcpRcvOops(sk, skb, e);
+            return 0;
+        }
+    }
+
+    /// <summary>A fault while <paramref name="sk"/> processed <paramref name="skb"/>: the connection is aborted (ECONNABORTED, RST), the buffer left alone (Core/Panic.cs).</summary>
+    internal static void TcpRcvOops(TcpSock sk, SkBuff skb, Exception e)
+    {
+        Oops.SkbLeft(sk.Net, skb);
+        Oops.SockOops(sk, e, "tcp_v4_rcv", $"tcp_congestion_ops {sk.CaOps.Name}");
+    }
+
+    private static int TcpV4DoRcvLocked(TcpSock sk, SkBuff skb)
     {
         if (sk.State == TcpState.Established)
         {

@@ -245,7 +245,16 @@ internal static class TcpMinisocks
     {
         var state = child.State;
         child.SegsIn++;
-        int ret = TcpInput.TcpRcvStateProcess(child, skb);
+        int ret;
+        try
+        {
+            ret = TcpInput.TcpRcvStateProcess(child, skb);
+        }
+        catch (Exception e) when (Oops.Contain(child.Net))
+        {
+            TcpIpv4.TcpRcvOops(child, skb, e); // the child is aborted, not its listener
+            ret = 0;
+        }
         if (state == TcpState.SynRecv && child.State != state) parent.DataReady();
         return ret;
     }

@@ -80,11 +80,19 @@ public static class SocketCalls
     {
         using (new SyscallLock(files.Net))
         {
-            int err = SysSocketCreate(files, family, type, protocol, out var sock);
-            if (err < 0) return err;
-            int flags = type & ~SOCK_TYPE_MASK;
-            // SOCK_NONBLOCK == O_NONBLOCK on x86-64, so no translation is needed.
-            return SockMapFd(files, sock!, flags & (O_CLOEXEC | O_NONBLOCK));
+            BsdSocket? sock = null;
+            try
+            {
+                int err = SysSocketCreate(files, family, type, protocol, out sock);
+                if (err < 0) return err;
+                int flags = type & ~SOCK_TYPE_MASK;
+                // SOCK_NONBLOCK == O_NONBLOCK on x86-64, so no translation is needed.
+                return SockMapFd(files, sock!, flags & (O_CLOEXEC | O_NONBLOCK));
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_socket");
+            }
         }
     }
 
@@ -190,7 +198,14 @@ public static class SocketCalls
             if (sock is null) return -Errno.EBADF;
             int err = MoveAddrToKernel(addr);
             if (err < 0) return err;
-            return sock.Ops.Bind(sock, addr);
+            try
+            {
+                return sock.Ops.Bind(sock, addr);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_bind");
+            }
         }
     }
 
@@ -202,9 +217,16 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            int somaxconn = files.Net.SysctlSomaxconn;
-            if ((uint)backlog > (uint)somaxconn) backlog = somaxconn;
-            return sock.Ops.Listen(sock, backlog);
+            try
+            {
+                int somaxconn = files.Net.SysctlSomaxconn;
+                if ((uint)backlog > (uint)somaxconn) backlog = somaxconn;
+                return sock.Ops.Listen(sock, backlog);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_listen");
+            }
         }
     }
 
@@ -222,24 +244,31 @@ public static class SocketCalls
             if (sock is null) return -Errno.EBADF;
             if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -Errno.EINVAL;
             if (!files.HasFreeFd) return -Errno.EMFILE;
-            var newsock = SockAlloc(files.Net);
-            newsock.Type = sock.Type;
-            newsock.Cred = files;
-            newsock.Ops = sock.Ops;
-            var arg = new ProtoAcceptArg { Flags = sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0), Kern = false };
-            int err = sock.Ops.Accept(sock, newsock, ref arg);
-            if (err < 0)
+            try
             {
-                newsock.Ops = ProtoOps.NoOps;
-                return err;
+                var newsock = SockAlloc(files.Net);
+                newsock.Type = sock.Type;
+                newsock.Cred = files;
+                newsock.Ops = sock.Ops;
+                var arg = new ProtoAcceptArg { Flags = sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0), Kern = false };
+                int err = sock.Ops.Accept(sock, newsock, ref arg);
+                if (err < 0)
+                {
+                    newsock.Ops = ProtoOps.NoOps;
+                    return err;
+                }
+                if (newsock.Ops.Getname(newsock, out peer, 2) < 0)
+                {
+                    SockRelease(newsock);
+                    return -Errno.ECONNABORTED;
+                }
+                // File flags are not inherited via accept() unlike another OSes.
+                return SockMapFd(files, newsock, flags & (O_CLOEXEC | O_NONBLOCK));
             }
-            if (newsock.Ops.Getname(newsock, out peer, 2) < 0)
+            catch (Exception e) when (Oops.Contain(files.Net))
             {
-                SockRelease(newsock);
-                return -Errno.ECONNABORTED;
+                return SyscallOops(files.Net, sock, e, "__sys_accept4");
             }
-            // File flags are not inherited via accept() unlike another OSes.
-            return SockMapFd(files, newsock, flags & (O_CLOEXEC | O_NONBLOCK));
         }
     }
 
@@ -261,7 +290,14 @@ public static class SocketCalls
             if (sock is null) return -Errno.EBADF;
             int err = MoveAddrToKernel(addr);
             if (err < 0) return err;
-            return sock.Ops.Connect(sock, addr, sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0));
+            try
+            {
+                return sock.Ops.Connect(sock, addr, sock.FileFlags | (forceNonblock ? O_NONBLOCK : 0));
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_connect");
+            }
         }
     }
 
@@ -274,10 +310,17 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            int len = sock.Ops.Getname(sock, out addr, 0);
-            if (len < 0) return len;
-            addr.Len = len;
-            return 0;
+            try
+            {
+                int len = sock.Ops.Getname(sock, out addr, 0);
+                if (len < 0) return len;
+                addr.Len = len;
+                return 0;
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_getsockname");
+            }
         }
     }
 
@@ -290,10 +333,17 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            int len = sock.Ops.Getname(sock, out addr, 1);
-            if (len < 0) return len;
-            addr.Len = len;
-            return 0;
+            try
+            {
+                int len = sock.Ops.Getname(sock, out addr, 1);
+                if (len < 0) return len;
+                addr.Len = len;
+                return 0;
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_getpeername");
+            }
         }
     }
 
@@ -320,7 +370,14 @@ public static class SocketCalls
             }
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
             msg.Flags = flags;
-            return SockSendmsg(sock, ref msg, buf);
+            try
+            {
+                return SockSendmsg(sock, ref msg, buf);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_sendto");
+            }
         }
     }
 
@@ -341,7 +398,14 @@ public static class SocketCalls
             }
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
             msg.Flags = flags;
-            return SockSendmsg(sock, ref msg, buf);
+            try
+            {
+                return SockSendmsg(sock, ref msg, buf);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "___sys_sendmsg");
+            }
         }
     }
 
@@ -368,13 +432,20 @@ public static class SocketCalls
             if (sock is null) return -Errno.EBADF;
             var msg = new MsgHdr { HasName = wantAddr };
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
-            int err = SockRecvmsg(sock, ref msg, buf, flags);
-            if (err >= 0 && wantAddr)
+            try
             {
-                from = msg.Name;
-                from.Len = msg.NameLen;
+                int err = SockRecvmsg(sock, ref msg, buf, flags);
+                if (err >= 0 && wantAddr)
+                {
+                    from = msg.Name;
+                    from.Len = msg.NameLen;
+                }
+                return err;
             }
-            return err;
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_recvfrom");
+            }
         }
     }
 
@@ -396,9 +467,16 @@ public static class SocketCalls
             msg.Flags = flags & MSG_CMSG_CLOEXEC;
             msg.NameLen = 0;
             if (sock.NonBlocking) flags |= MSG_DONTWAIT;
-            int err = SockRecvmsg(sock, ref msg, buf, flags);
-            if (err >= 0 && msg.HasName) msg.Name.Len = msg.NameLen;
-            return err;
+            try
+            {
+                int err = SockRecvmsg(sock, ref msg, buf, flags);
+                if (err >= 0 && msg.HasName) msg.Name.Len = msg.NameLen;
+                return err;
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "___sys_recvmsg");
+            }
         }
     }
 
@@ -414,8 +492,15 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            if (level == SOL_SOCKET) return SockOpt.SkSetsockopt(sock, optname, optval, files);
-            return sock.Ops.Setsockopt(sock, level, optname, optval);
+            try
+            {
+                if (level == SOL_SOCKET) return SockOpt.SkSetsockopt(sock, optname, optval, files);
+                return sock.Ops.Setsockopt(sock, level, optname, optval);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_setsockopt");
+            }
         }
     }
 
@@ -436,8 +521,15 @@ public static class SocketCalls
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
             if (optlen > optval.Length) optlen = optval.Length;
-            if (level == SOL_SOCKET) return SockOpt.SkGetsockopt(sock, optname, optval, ref optlen);
-            return sock.Ops.Getsockopt(sock, level, optname, optval, ref optlen);
+            try
+            {
+                if (level == SOL_SOCKET) return SockOpt.SkGetsockopt(sock, optname, optval, ref optlen);
+                return sock.Ops.Getsockopt(sock, level, optname, optval, ref optlen);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_getsockopt");
+            }
         }
     }
 
@@ -460,7 +552,14 @@ public static class SocketCalls
         {
             var sock = files.Lookup(fd);
             if (sock is null) return -Errno.EBADF;
-            return sock.Ops.Shutdown(sock, how);
+            try
+            {
+                return sock.Ops.Shutdown(sock, how);
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "__sys_shutdown");
+            }
         }
     }
 
@@ -472,8 +571,20 @@ public static class SocketCalls
         {
             var sock = files.Remove(fd);
             if (sock is null) return -Errno.EBADF;
-            SockRelease(sock);
-            return 0;
+            try
+            {
+                SockRelease(sock);
+                return 0;
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                // The descriptor is gone whatever the protocol did: the aborted sock is let go.
+                int err = SyscallOops(files.Net, sock, e, "sock_close");
+                sock.Sk = null;
+                sock.Ops = ProtoOps.NoOps;
+                sock.State = SocketState.Free;
+                return err;
+            }
         }
     }
 
@@ -513,9 +624,16 @@ public static class SocketCalls
                 sock.FileFlags = arg != 0 ? sock.FileFlags | O_NONBLOCK : sock.FileFlags & ~O_NONBLOCK;
                 return 0;
             }
-            int err = sock.Ops.Ioctl(sock, cmd, ref arg);
-            // sock_do_ioctl(): an ioctl nobody knows is ENOTTY for the caller.
-            return err == -Errno.ENOIOCTLCMD ? -Errno.ENOTTY : err;
+            try
+            {
+                int err = sock.Ops.Ioctl(sock, cmd, ref arg);
+                // sock_do_ioctl(): an ioctl nobody knows is ENOTTY for the caller.
+                return err == -Errno.ENOIOCTLCMD ? -Errno.ENOTTY : err;
+            }
+            catch (Exception e) when (Oops.Contain(files.Net))
+            {
+                return SyscallOops(files.Net, sock, e, "sock_ioctl");
+            }
         }
     }
 
@@ -542,7 +660,7 @@ public static class SocketCalls
                     var sock = files.Lookup(p.Fd);
                     int mask;
                     if (sock is null) mask = POLLNVAL;
-                    else mask = sock.Ops.Poll(sock) & (p.Events | POLLERR | POLLHUP);
+                    else mask = SockPollContained(sock) & (p.Events | POLLERR | POLLHUP);
                     p.Revents = (short)mask;
                     if (mask != 0) count++;
                 }
@@ -551,6 +669,42 @@ public static class SocketCalls
                 if (r < 0) return r;
             }
         }
+    }
+
+    /// <summary>sock->ops->poll for a poll(2): a fault aborts the socket, which then polls as an error (POLLERR).</summary>
+    private static int SockPollContained(BsdSocket sock)
+    {
+        try
+        {
+            return sock.Ops.Poll(sock);
+        }
+        catch (Exception e) when (Oops.Contain(sock.Net))
+        {
+            if (sock.Sk is { } sk) Oops.SockOops(sk, e, "sock_poll", sk.Prot?.Name);
+            else Oops.Report(sock.Net, e, "sock_poll", null, null, "call failed");
+            return POLLERR | POLLHUP;
+        }
+    }
+
+    /// <summary>
+    /// A fault inside a system call, contained at the call (an oops in process context kills the
+    /// calling task; here the call fails instead): the socket the call was on is aborted with
+    /// ECONNABORTED (Core/Panic.cs), and the call returns that error, taken from sk_err so it is
+    /// reported once. ECONNABORTED, "software caused connection abort", is what tcp_abort() and
+    /// SOCK_DESTROY give the owner, and what .NET calls SocketError.ConnectionAborted ("aborted by
+    /// the underlying socket provider"): it tells the caller this socket is finished without
+    /// suggesting the arguments (EINVAL, EFAULT) or the peer (ECONNRESET) were at fault.
+    /// </summary>
+    private static int SyscallOops(NetNamespace net, BsdSocket? sock, Exception e, string call)
+    {
+        if (sock?.Sk is not { } sk)
+        {
+            Oops.Report(net, e, call, null, null, "call failed");
+            return -Errno.ECONNABORTED;
+        }
+        Oops.SockOops(sk, e, call, sk.Prot?.Name);
+        int err = sk.SockError();
+        return err != 0 ? err : -Errno.ECONNABORTED;
     }
 
     /// <summary>The poll mask of one socket right now (sock_poll without waiting).</summary>
@@ -562,7 +716,7 @@ public static class SocketCalls
         using (new SyscallLock(files.Net))
         {
             var sock = files.Lookup(fd);
-            return sock is null ? POLLNVAL : sock.Ops.Poll(sock);
+            return sock is null ? POLLNVAL : SockPollContained(sock);
         }
     }
 }

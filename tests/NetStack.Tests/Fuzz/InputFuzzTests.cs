@@ -185,6 +185,8 @@ public class InputFuzzTests
         Assert.True(mib.Udp[UdpMib.InDatagrams] > 10, $"UDP InDatagrams {mib.Udp[UdpMib.InDatagrams]}");
         Assert.True(mib.Icmp[IcmpMib.InEchos] > 10, $"ICMP InEchos {mib.Icmp[IcmpMib.InEchos]}");
         Assert.True(mib.Ip[IpMib.InHdrErrors] + mib.IpExt[IpExtMib.InCsumErrors] + mib.Tcp[TcpMib.InCsumErrors] > 100, "checksum/header drops");
+        // No mutant made the stack fault (panic_on_oops is 1 in this assembly, so one would have thrown; this also holds with 0).
+        Assert.Equal(0, mib.Kernel[KernelMib.OopsCount]);
 
         // Close everything and let every timer (retransmissions to a silent peer, TIME_WAIT, ARP,
         // reassembly) run out: all buffers must come home.
