@@ -117,7 +117,8 @@ public static class FloodKit
     /// <summary>
     /// A 200 MB (by default) transfer from the kernel to the stack on a connection established
     /// before the flood: the kernel side (flood_peer.py bulk-send) connects at construction and
-    /// starts sending at <see cref="Go"/>; the stack side reads and hashes everything until EOF.
+    /// starts sending at <see cref="Go"/>; the stack side reads and hashes all SIZE bytes,
+    /// keeps the connection until <see cref="Finish"/> and then sends its hash back over it.
     /// </summary>
     public sealed class BulkTransfer : IDisposable
     {
@@ -126,6 +127,7 @@ public static class FloodKit
         private readonly Task<(long Bytes, string Sha256)> _receiver;
         private readonly Stopwatch _sw = new();
         private readonly ManualResetEventSlim _accepted = new();
+        private readonly ManualResetEventSlim _release = new();
 
         public BulkTransfer(TapPeer peer, int port, long size = 200L << 20, int seed = 5)
         {
@@ -142,13 +144,20 @@ public static class FloodKit
                 var buf = new byte[1 << 16];
                 using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 long total = 0;
-                for (int n; (n = c.Receive(buf)) > 0;)
+                // Reading to the known size, not to EOF: the connection stays ESTABLISHED throughout.
+                for (int n; total < Size && (n = c.Receive(buf)) > 0;)
                 {
                     h.AppendData(buf, 0, n);
                     total += n;
                 }
                 _sw.Stop();
-                return (total, Convert.ToHexStringLower(h.GetHashAndReset()));
+                _done = true;
+                string sha = Convert.ToHexStringLower(h.GetHashAndReset());
+                // The connection stays open until the test says the flood is over, then carries the
+                // stack's hash back: the kernel reading it proves the connection outlived the flood.
+                _release.Wait(TimeSpan.FromSeconds(120));
+                c.Send(System.Text.Encoding.ASCII.GetBytes(sha));
+                return (total, sha);
             });
             _sender = BackgroundProcess.InNamespace(peer.Ns, "connected", "/usr/bin/python3", "-u", PeerScript, "bulk-send",
                 peer.StackIp, port.ToString(CultureInfo.InvariantCulture), size.ToString(CultureInfo.InvariantCulture),
@@ -169,17 +178,24 @@ public static class FloodKit
             _sender.WriteLine("go");
         }
 
-        /// <summary>Whether the stack has read everything (EOF seen).</summary>
-        public bool Done => _receiver.IsCompleted;
+        private volatile bool _done;
 
-        /// <summary>Waits for both ends; returns the stack's byte count and hash, the kernel's hash, and the seconds it took.</summary>
+        /// <summary>Whether the stack has read everything.</summary>
+        public bool Done => _done;
+
+        /// <summary>
+        /// Lets the stack answer with its hash and close, waits for both ends, and checks the kernel
+        /// got that answer; returns the stack's byte count and hash, the kernel's hash, and the seconds it took.
+        /// </summary>
         public (long Received, string StackSha, string KernelSha, double Seconds) Finish(TimeSpan timeout)
         {
+            _release.Set();
             Assert.True(_receiver.Wait(timeout), $"the 200 MB transfer did not finish in {timeout.TotalSeconds} s:\n{_sender.Output}");
             Assert.True(_sender.WaitForExit(TimeSpan.FromSeconds(30)), $"the bulk sender did not exit:\n{_sender.Output}");
             var (bytes, sha) = _receiver.Result;
             string last = _sender.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
             using var doc = JsonDocument.Parse(last);
+            Assert.Equal(sha, doc.RootElement.GetProperty("reply").GetString());
             return (bytes, sha, doc.RootElement.GetProperty("sha256").GetString()!, _sw.Elapsed.TotalSeconds);
         }
 

@@ -3,7 +3,8 @@
 
   flood_peer.py bulk-send HOST PORT SIZE SEED
       connects, prints "connected LOCALPORT", waits for a line on stdin, sends SIZE seeded random
-      bytes, half-closes, waits for the peer's close and prints {"sent", "sha256", "seconds"}
+      bytes, reads what the peer sends back until it closes and prints {"sent",
+      "sha256", "seconds", "reply"}
   flood_peer.py rst-flood SRC DST SPORT DPORT SECONDS SEED
       sends RSTs for the connection SRC:SPORT -> DST:DPORT with sequence numbers drawn uniformly
       from all 2^32 (hping3 draws from rand(), only 0..2^31-1) through a raw socket for SECONDS
@@ -34,10 +35,15 @@ def bulk_send(host, port, size, seed):
         s.sendall(b)
         h.update(b)
         left -= len(b)
-    s.shutdown(socket.SHUT_WR)
-    while s.recv(65536):
-        pass
-    print(json.dumps({"sent": size, "sha256": h.hexdigest(), "seconds": time.monotonic() - t}), flush=True)
+    elapsed = time.monotonic() - t
+    s.settimeout(300)
+    reply = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        reply += b
+    print(json.dumps({"sent": size, "sha256": h.hexdigest(), "seconds": elapsed, "reply": reply.decode()}), flush=True)
 
 
 def csum(data):
