@@ -37,6 +37,7 @@ public static class ControlOps
     public static IReadOnlyDictionary<string, ControlOp> Builtin { get; } = new Dictionary<string, ControlOp>
     {
         ["version"] = new([], Version),
+        ["memory"] = new([], Memory),
         ["sockets"] = new([], Sockets),
         ["interfaces"] = new([], Interfaces),
         ["sysctl"] = new(["name", "value"], Sysctl),
@@ -122,6 +123,34 @@ public static class ControlOps
             };
         }
         return row;
+    }
+
+    /// <summary>
+    /// The stack process's memory, for flood and soak scripts that watch it over time (what a
+    /// kernel's /proc/meminfo and /proc/net/sockstat tell about the kernel's): <c>{"memory": {"gc_heap",
+    /// "gc_heap_size", "gc_committed", "gc_collections": [gen0, gen1, gen2], "rss", "skb_pool": {"total",
+    /// "free", "max", "alloc_failures"}, "pid"}}</c>. "gc_heap" is
+    /// GC.GetTotalMemory(false) (live objects and garbage not yet collected), "gc_heap_size" the heap
+    /// after the last collection, "rss" the process's resident set (VmRSS).
+    /// </summary>
+    public static JsonObject Memory(ControlContext c, JsonObject q)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var gc = GC.GetGCMemoryInfo();
+        var pool = c.Net.SkbPool;
+        return new JsonObject
+        {
+            ["memory"] = new JsonObject
+            {
+                ["gc_heap"] = GC.GetTotalMemory(false),
+                ["gc_heap_size"] = gc.HeapSizeBytes,
+                ["gc_committed"] = gc.TotalCommittedBytes,
+                ["gc_collections"] = new JsonArray(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)),
+                ["rss"] = Environment.WorkingSet,
+                ["skb_pool"] = new JsonObject { ["total"] = pool.Total, ["free"] = pool.FreeCount, ["max"] = pool.MaxBuffers, ["alloc_failures"] = pool.AllocFailures },
+                ["pid"] = Environment.ProcessId,
+            },
+        };
     }
 
     /// <summary>The stack's version and what it speaks: <c>{"version": 1, "netstack": "0.1.0", "ops": [...]}</c>.</summary>

@@ -103,7 +103,7 @@ internal static class Icmp
     /// Answers a timestamp request: originate copied, receive and transmit set to milliseconds
     /// since midnight UT (RFC 792). The header is 8 bytes plus three 4-byte timestamps.
     /// </summary>
-    /// <remarks>Mirrors icmp_timestamp() -> icmp_reply().</remarks>
+    /// <remarks>Mirrors icmp_timestamp() -> icmp_reply(), rate limited as <see cref="IcmpEcho"/> is.</remarks>
     private static int IcmpTimestamp(NetNamespace net, SkBuff skb)
     {
         // icmp_timestamp(): at least the originate timestamp must follow the header.
@@ -112,12 +112,22 @@ internal static class Icmp
             net.Mib.Icmp[IcmpMib.InErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IcmpTruncated);
         }
+        if (!RateLimit.Icmpv4GlobalAllow(net, IcmpType.TimestampReply, 0, out bool applyRatelimit))
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
+        }
         uint saddr = skb.Daddr, daddr = skb.Saddr;
         if (!net.IsLocalAddress(saddr)) saddr = skb.Dev!.Ipv4Address;
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0)
         {
             net.Mib.Icmp[IcmpMib.OutErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
+        }
+        if (!RateLimit.Icmpv4XrlimAllow(net, rt.Dev, daddr, applyRatelimit))
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
         }
         var reply = net.SkbPool.AllocWithHeadroom();
         if (reply is null) return net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
@@ -142,10 +152,18 @@ internal static class Icmp
     }
 
     /// <summary>Answers an echo request with the same identifier, sequence, data and TOS byte.</summary>
-    /// <remarks>Mirrors icmp_echo() -> icmp_reply().</remarks>
+    /// <remarks>Mirrors icmp_echo() -> icmp_reply(), with icmp_reply()'s rate limits
+    /// (icmpv4_global_allow(), icmpv4_xrlim_allow()): they bite only when icmp_ratemask names echo replies.</remarks>
     private static int IcmpEcho(NetNamespace net, SkBuff skb)
     {
         if (net.Ipv4.Sysctl.IcmpEchoIgnoreAll)
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
+        }
+        // icmp_reply(): the global limit before the route lookup, the per-host one after it. Echo
+        // replies are not in the default icmp_ratemask, so by default every echo is answered.
+        if (!RateLimit.Icmpv4GlobalAllow(net, IcmpType.EchoReply, 0, out bool applyRatelimit))
         {
             skb.Free();
             return Dev.NetRxSuccess;
@@ -157,6 +175,11 @@ internal static class Icmp
         {
             net.Mib.Icmp[IcmpMib.OutErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
+        }
+        if (!RateLimit.Icmpv4XrlimAllow(net, rt.Dev, daddr, applyRatelimit))
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
         }
         var reply = net.AllocSkb(skb.Len);
         if (reply is null) return net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);

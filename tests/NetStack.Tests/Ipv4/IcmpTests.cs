@@ -275,6 +275,31 @@ public class IcmpTests
     }
 
     [Fact]
+    public void EchoReplies_InTheRatemask_AreLimitedPerHostAndGlobally_AsIcmpReplyDoes()
+    {
+        using var s = new OneStack();
+        s.LearnPeer();
+        s.Net.Ipv4.Sysctl.IcmpRatemask |= 1 << IcmpType.EchoReply;
+        for (ushort i = 0; i < 10; i++) s.Receive(Pkt.EchoFrame(seq: i));
+        Assert.Equal(6, s.Dev.TakeSent().Count); // the per-host burst (XRLIM_BURST_FACTOR)
+        Assert.Equal(10, s.Net.Mib.Icmp[IcmpMib.InEchos]);
+        Assert.Equal(6, s.Net.Mib.Icmp[IcmpMib.OutEchoReps]);
+        Assert.Equal(4, s.Net.Mib.Icmp[IcmpMib.OutRateLimitHost]);
+
+        // Many sources at one instant: the global bucket's 50 less the 6 already spent.
+        for (uint i = 0; i < 100; i++) s.Receive(Pkt.EchoFrame(src: Ipv4Address.Parse("10.9.0.100") + i));
+        Assert.Equal(6 + 44, s.Net.Mib.Icmp[IcmpMib.OutEchoReps]);
+        Assert.Equal(56, s.Net.Mib.Icmp[IcmpMib.OutRateLimitGlobal]);
+
+        // A second later the first host has one reply's worth of credit again (icmp_ratelimit = 1 s).
+        s.RunFor(1000);
+        long host = s.Net.Mib.Icmp[IcmpMib.OutRateLimitHost], reps = s.Net.Mib.Icmp[IcmpMib.OutEchoReps];
+        for (ushort i = 0; i < 10; i++) s.Receive(Pkt.EchoFrame(seq: i));
+        Assert.Equal(reps + 1, s.Net.Mib.Icmp[IcmpMib.OutEchoReps]);
+        Assert.Equal(host + 9, s.Net.Mib.Icmp[IcmpMib.OutRateLimitHost]);
+    }
+
+    [Fact]
     public void RateMask_ZeroDisablesLimiting()
     {
         using var s = new OneStack();
