@@ -78,6 +78,8 @@ public enum LinuxMib
     TCPAbortOnLinger, TCPSACKDiscard, TCPBacklogDrop, TCPReqQFullDoCookies, TCPReqQFullDrop, TCPRcvCoalesce, TCPOFOQueue, TCPOFODrop, TCPOFOMerge,
     TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPHystartTrainDetect, TCPHystartTrainCwnd, TCPHystartDelayDetect,
     TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
+    // Appended rather than at Linux's places, so that the numbers above stay as published.
+    RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
 }
 
 /// <summary>

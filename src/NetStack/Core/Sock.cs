@@ -76,7 +76,7 @@ public abstract class SockCommon
 /// under the stack lock (net.SyncRoot), which plays lock_sock and bh_lock_sock together.
 /// <remarks>Mirrors include/net/sock.h: struct sock (and struct sock_common).</remarks>
 /// </summary>
-public class Sock : SockCommon
+public partial class Sock : SockCommon
 {
     // ---- Linux defaults (net/core/sock.c, include/net/sock.h) ----
     /// <summary>sysctl_rmem_default / sysctl_wmem_default and the _max ones (net.core.*mem_*): 212992.</summary>
@@ -342,14 +342,22 @@ public class Sock : SockCommon
     public void SkbSetOwnerR(SkBuff skb)
     {
         skb.Sk = this;
-        RmemAlloc += SkbTruesize(skb);
+        int size = SkbTruesize(skb);
+        RmemAlloc += size;
+        SkMemCharge(size);
     }
 
     /// <summary>Releases a received buffer: uncharges it and returns it to the pool.</summary>
     /// <remarks>Mirrors sock_rfree() via consume_skb()/skb_free_datagram().</remarks>
     public void SkbFreeDatagram(SkBuff skb)
     {
-        if (skb.Sk == this) RmemAlloc -= SkbTruesize(skb);
+        if (skb.Sk == this)
+        {
+            // sock_rfree()
+            int size = SkbTruesize(skb);
+            RmemAlloc -= size;
+            SkMemUncharge(size);
+        }
         skb.Free();
     }
 

@@ -8,7 +8,7 @@ namespace NetStack.Ipv4;
 internal struct IcskAck
 {
     // pending bits (enum inet_csk_ack_state_t)
-    public const byte Sched = 1, Timer = 2, Pushed = 4, Pushed2 = 8, Now = 16;
+    public const byte Sched = 1, Timer = 2, Pushed = 4, Pushed2 = 8, Now = 16, NoMem = 32;
 
     /// <summary>ACK is pending (ICSK_ACK_*).</summary>
     public byte Pending;
@@ -331,6 +331,9 @@ public class InetConnectionSock : InetSock
         newsk.IcskProbesOut = 0;
         newsk.IcskProbesTstamp = 0;
         newsk.Prot.SocketsAllocated++;
+        // sk_clone_lock(): a fresh sk_forward_alloc, and one more socket in TCP's memory account.
+        newsk.MemAccount = sk.MemAccount;
+        if (newsk.MemAccount is not null) newsk.MemAccount.SocketsAllocated++;
         return newsk;
     }
 
@@ -435,8 +438,10 @@ public class InetConnectionSock : InetSock
     internal static void InetCskDestroySock(InetConnectionSock sk)
     {
         sk.Prot.Destroy(sk);
+        // sk_stream_kill_queues(): the queues go, then the socket's whole reservation.
         sk.PurgeReceiveQueue();
         sk.WriteQueue.Purge();
+        sk.SkMemReclaimFinal();
         sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
     }

@@ -9,6 +9,11 @@ namespace NetStack.Ipv4;
 /// </summary>
 internal sealed class Ipv4Sysctl
 {
+    /// <summary>nr_free_buffer_pages() of the host the defaults describe (2^20 pages of 4 KiB).</summary>
+    internal const long AssumedFreeBufferPages = 1L << 20;
+
+    internal Ipv4Sysctl() => (TcpMemMin, TcpMemPressure, TcpMemMax) = TcpMemory.TcpInitMem(AssumedFreeBufferPages);
+
     /// <summary>net.ipv4.ip_default_ttl</summary>
     public int IpDefaultTtl = 64;
     /// <summary>net.ipv4.ipfrag_time: seconds a datagram may take to reassemble.</summary>
@@ -86,6 +91,23 @@ internal sealed class Ipv4Sysctl
     public int TcpRmemMin = 4096, TcpRmemDefault = 131072, TcpRmemMax = 6291456;
     /// <summary>net.ipv4.tcp_wmem: min, default, max send buffer.</summary>
     public int TcpWmemMin = 4096, TcpWmemDefault = 16384, TcpWmemMax = 4194304;
+    /// <summary>
+    /// net.ipv4.tcp_mem: min, pressure, max, in pages of 4 KiB, for all TCP sockets of the
+    /// namespace together (see <see cref="TcpMemory"/>). The defaults are what tcp_init_mem()
+    /// computes on a host with nr_free_buffer_pages() = 2^20 (about 4 GiB of free low memory):
+    /// limit = 2^20 / 16 = 65536, so 49152 65536 98304 (192, 256 and 384 MiB). Fixed rather than
+    /// read from this machine's RAM so that a run repeats anywhere.
+    /// </summary>
+    public long TcpMemMin, TcpMemPressure, TcpMemMax;
+    /// <summary>
+    /// net.ipv4.tcp_max_orphans: orphaned sockets (closed by their owner, still finishing) beyond
+    /// which closes and timers reset connections. Linux sets it to half the established hash's
+    /// entries; the same 4 GiB host gets a 32768-entry hash (alloc_large_system_hash(), scale 17),
+    /// hence 16384.
+    /// </summary>
+    public int TcpMaxOrphans = 16384;
+    /// <summary>net.ipv4.tcp_max_tw_buckets: TIME_WAIT socks beyond which a closing socket skips TIME_WAIT (half the established hash, as tcp_sk_init(): 16384).</summary>
+    public int TcpMaxTwBuckets = 16384;
     /// <summary>net.ipv4.tcp_moderate_rcvbuf: receive buffer auto-tuning.</summary>
     public bool TcpModerateRcvbuf = true;
     /// <summary>net.ipv4.tcp_base_mss / TCP_BASE_MSS and the smallest MSS accepted (TCP_MIN_MSS 88, tcp_min_snd_mss 48).</summary>

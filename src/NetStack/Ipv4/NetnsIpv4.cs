@@ -18,6 +18,7 @@ internal sealed class NetnsIpv4
         _net = net;
         Fib = new FibTable(net);
         Arp = new NeighTable(net);
+        TcpMem = new TcpMemory(net);
         for (int i = 0; i < Inetsw.Length; i++) Inetsw[i] = new List<InetProtosw>();
     }
 
@@ -65,6 +66,10 @@ internal sealed class NetnsIpv4
     internal readonly Random Prandom = new(0x6262);
     /// <summary>Sockets that are orphaned (closed by the user, still finishing): tcp_orphan_count.</summary>
     public int TcpOrphanCount;
+    /// <summary>TCP's memory account against tcp_mem (tcp_memory_allocated, tcp_memory_pressure, tcp_sockets_allocated).</summary>
+    public readonly TcpMemory TcpMem;
+    /// <summary>TIME_WAIT socks alive (net->ipv4.tcp_death_row.tw_refcount - 1), bounded by tcp_max_tw_buckets.</summary>
+    public int TcpTwCount;
     /// <summary>Challenge ACKs sent in the current one-second slot (RFC 5961, tcp_send_challenge_ack).</summary>
     internal long TcpChallengeTimestamp;
     internal int TcpChallengeCount;

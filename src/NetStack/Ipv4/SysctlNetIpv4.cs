@@ -83,6 +83,15 @@ internal static class SysctlNetIpv4
                 (s.TcpWmemMin, s.TcpWmemDefault, s.TcpWmemMax) = (v[0], v[1], v[2]);
                 return 0;
             }, 3),
+            CtlTable.IntVec("tcp_mem", () => [(int)s.TcpMemMin, (int)s.TcpMemPressure, (int)s.TcpMemMax], v =>
+            {
+                // proc_doulongvec_minmax without bounds: any three values, in pages.
+                if (v[0] < 0 || v[1] < 0 || v[2] < 0) return -Errno.EINVAL;
+                (s.TcpMemMin, s.TcpMemPressure, s.TcpMemMax) = (v[0], v[1], v[2]);
+                return 0;
+            }, 3),
+            CtlTable.Int("tcp_max_orphans", () => s.TcpMaxOrphans, v => s.TcpMaxOrphans = v, 0),
+            CtlTable.Int("tcp_max_tw_buckets", () => s.TcpMaxTwBuckets, v => s.TcpMaxTwBuckets = v, 0),
             CtlTable.Bool("tcp_moderate_rcvbuf", () => s.TcpModerateRcvbuf, v => s.TcpModerateRcvbuf = v),
             CtlTable.Int("tcp_min_snd_mss", () => s.TcpMinSndMss, v => s.TcpMinSndMss = v, 48, 65535 - 40),
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),

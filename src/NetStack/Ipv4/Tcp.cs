@@ -53,6 +53,9 @@ internal static class Tcp
         var sys = tp.Net.Ipv4.Sysctl;
         tp.SndBuf = sys.TcpWmemDefault;
         tp.RcvBuf = sys.TcpRmemDefault;
+        // sk_sockets_allocated_inc(): the socket joins TCP's memory account.
+        tp.MemAccount = tp.Net.Ipv4.TcpMem;
+        tp.MemAccount.SocketsAllocated++;
     }
 
     /// <summary>Changes sk_state, keeping CurrEstab/EstabResets right; CLOSE unhashes and releases an automatic port.</summary>
@@ -290,7 +293,10 @@ internal static class Tcp
             if (copy <= 0)
             {
                 if (!SkStreamMemoryFree(tp)) goto waitForSpace;
-                skb = TcpOutput.TcpStreamAllocSkb(tp);
+                // The first buffer of an empty socket is always granted, whatever tcp_mem says
+                // (first_skb: tcp_rtx_and_write_queues_empty()).
+                bool firstSkb = tp.WriteQueue.IsEmpty && tp.RtxQueue.IsEmpty;
+                skb = TcpOutput.TcpStreamAllocSkb(tp, firstSkb);
                 if (skb is null) goto waitForSpace;
                 skb.Cb.Seq = skb.Cb.EndSeq = tp.WriteSeq;
                 skb.Cb.TcpFlags = TcpFlags.ACK;
@@ -579,6 +585,13 @@ internal static class Tcp
             }
         }
         _ = state;
+        if (tp.State != TcpState.Close && TcpMemory.TcpCheckOom(tp, 0))
+        {
+            // Too many orphans, or TCP is out of memory: no graceful close for this one.
+            TcpSetState(tp, TcpState.Close);
+            TcpOutput.TcpSendActiveReset(tp);
+            net.Mib.TcpExt[LinuxMib.TCPAbortOnMemory]++;
+        }
         if (tp.State == TcpState.Close) InetConnectionSock.InetCskDestroySock(tp);
         // Otherwise the socket is reprieved until the protocol closes it.
     }

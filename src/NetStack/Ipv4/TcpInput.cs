@@ -373,6 +373,12 @@ internal static class TcpInput
     {
         int room = (int)Math.Min(tp.WindowClamp, (uint)Math.Max(0, TcpOutput.TcpSpace(tp))) - (int)tp.RcvSsthresh;
         if (room <= 0) return;
+        // Check #1: under memory pressure the window does not grow.
+        if (TcpMemory.TcpUnderMemoryPressure(tp))
+        {
+            TcpMemory.TcpAdjustRcvSsthresh(tp);
+            return;
+        }
         int incr = Math.Max(2 * tp.Advmss, 2 * skb.Len);
         tp.RcvSsthresh += (uint)Math.Min(room, incr);
         tp.IcskAck.Quick |= 1;
@@ -744,16 +750,27 @@ internal static class TcpInput
         }
     }
 
+    /// <summary>The segment fits the receive buffer.</summary>
+    /// <remarks>Mirrors tcp_can_ingest().</remarks>
+    private static bool TcpCanIngest(TcpSock tp, SkBuff skb) => tp.RmemAlloc + skb.Len <= tp.RcvBuf;
+
     /// <summary>
-    /// Is there room in the receive buffer for this segment? When not, make some: grow the buffer
-    /// (unless SO_RCVBUF fixed it), repack the queues into fewer buffers, and as a last resort
-    /// drop the out-of-order queue.
+    /// Is there room for this segment, in the receive buffer and in TCP's memory account
+    /// (tcp_mem)? When not, make some: grow the buffer (unless SO_RCVBUF fixed it), repack the
+    /// queues into fewer buffers, and as a last resort drop the out-of-order queue.
     /// </summary>
-    /// <remarks>Mirrors tcp_try_rmem_schedule() with tcp_can_ingest().</remarks>
-    private static bool TcpTryRmemSchedule(TcpSock tp, SkBuff skb)
+    /// <remarks>Mirrors tcp_try_rmem_schedule() with tcp_can_ingest() and sk_rmem_schedule().</remarks>
+    private static bool TcpTryRmemSchedule(TcpSock tp, SkBuff skb, int size)
     {
-        if (tp.RmemAlloc + skb.Len <= tp.RcvBuf) return true;
-        return TcpPruneQueue(tp) == 0;
+        if (!TcpCanIngest(tp, skb) || !tp.SkRmemSchedule(size))
+        {
+            if (TcpPruneQueue(tp) < 0) return false;
+            while (!tp.SkRmemSchedule(size))
+            {
+                if (!TcpPruneOfoQueue(tp)) return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>The receive buffer is over its limit: let it grow to what is used (up to tcp_rmem[2]), and stop growing the window.</summary>
@@ -762,7 +779,10 @@ internal static class TcpInput
     {
         tp.IcskAck.Quick = 0;
         int rmem2 = tp.Net.Ipv4.Sysctl.TcpRmemMax;
-        if (tp.RcvBuf < rmem2 && (tp.UserLocks & Sock.SockRcvbufLock) == 0)
+        var mem = tp.Net.Ipv4.TcpMem;
+        // Under memory pressure (or over tcp_mem[0]) the buffer does not grow.
+        if (tp.RcvBuf < rmem2 && (tp.UserLocks & Sock.SockRcvbufLock) == 0 &&
+            !TcpMemory.TcpUnderMemoryPressure(tp) && mem.MemoryAllocated < mem.MemLimit(0))
             tp.RcvBuf = Math.Min(tp.RmemAlloc, rmem2);
         if (tp.RmemAlloc > tp.RcvBuf) tp.RcvSsthresh = Math.Min(tp.WindowClamp, 2u * tp.Advmss);
     }
@@ -874,18 +894,22 @@ internal static class TcpInput
         return true;
     }
 
-    /// <summary>Makes room in the receive buffer: 0 when the segment may be queued, -1 to drop it.</summary>
+    /// <summary>Makes room in the receive buffer: 0 when the segment may be queued, -1 to drop it (RcvPruned).</summary>
     /// <remarks>Mirrors tcp_prune_queue().</remarks>
     private static int TcpPruneQueue(TcpSock tp)
     {
         tp.Net.Mib.TcpExt[LinuxMib.PruneCalled]++;
         if (tp.RmemAlloc >= tp.RcvBuf) TcpClampWindow(tp);
+        else if (TcpMemory.TcpUnderMemoryPressure(tp)) TcpMemory.TcpAdjustRcvSsthresh(tp);
         if (tp.RmemAlloc <= tp.RcvBuf) return 0;
         TcpCollapseOfoQueue(tp);
         if (tp.ReceiveQueue.First is { } head) TcpCollapse(tp, tp.ReceiveQueue, head, tp.CopiedSeq);
         if (tp.RmemAlloc <= tp.RcvBuf) return 0;
+        // Collapsing did not help: destructive actions follow.
         TcpPruneOfoQueue(tp);
         if (tp.RmemAlloc <= tp.RcvBuf) return 0;
+        // Being abused: drop the data silently, it will be retransmitted.
+        tp.Net.Mib.TcpExt[LinuxMib.RcvPruned]++;
         return -1;
     }
 
@@ -898,7 +922,7 @@ internal static class TcpInput
     {
         var net = tp.Net;
         TcpEcnCheckCe(tp, skb);
-        if (!TcpTryRmemSchedule(tp, skb))
+        if (!TcpTryRmemSchedule(tp, skb, Sock.SkbTruesize(skb)))
         {
             net.Mib.TcpExt[LinuxMib.TCPOFODrop]++;
             tp.DataReady();
@@ -1045,9 +1069,11 @@ internal static class TcpInput
         return;
 
     queueAndOut:
-        if (!TcpTryRmemSchedule(tp, skb))
+        int truesize = Sock.SkbTruesize(skb);
+        if (!TcpTryRmemSchedule(tp, skb, truesize))
         {
-            tp.IcskAck.Pending |= IcskAck.Now;
+            // Out of memory: ACK at once with a zero window (ICSK_ACK_NOMEM).
+            tp.IcskAck.Pending |= IcskAck.NoMem | IcskAck.Now;
             tp.InetCskScheduleAck();
             tp.DataReady();
             if (!tp.ReceiveQueue.IsEmpty && skb.Len > 0)
@@ -1056,6 +1082,8 @@ internal static class TcpInput
                 reason = SkbDropReason.SocketRcvBuff;
                 goto drop;
             }
+            // An empty receive queue always takes the segment, so a reader can make progress.
+            tp.SkForcedMemSchedule(truesize);
         }
         bool eaten = TcpQueueRcv(tp, skb);
         if (skb.Len > 0) TcpEventDataRecv(tp, skb);
@@ -2329,11 +2357,23 @@ internal static class TcpInput
         if (tp.SndBuf < sndmem) tp.SndBuf = (int)Math.Min(sndmem, tp.Net.Ipv4.Sysctl.TcpWmemMax);
     }
 
+    /// <summary>Grow the send buffer? Not when SO_SNDBUF fixed it, under memory pressure, over tcp_mem[0], or when cwnd is full.</summary>
+    /// <remarks>Mirrors tcp_should_expand_sndbuf().</remarks>
+    private static bool TcpShouldExpandSndbuf(TcpSock tp)
+    {
+        if ((tp.UserLocks & Sock.SockSndbufLock) != 0) return false;
+        if (TcpMemory.TcpUnderMemoryPressure(tp)) return false;
+        var mem = tp.Net.Ipv4.TcpMem;
+        if (mem.MemoryAllocated >= mem.MemLimit(0)) return false;
+        if (tp.PacketsInFlight >= tp.SndCwnd) return false;
+        return true;
+    }
+
     /// <summary>Space was freed in the send buffer: grow it with cwnd and wake writers.</summary>
     /// <remarks>Mirrors tcp_check_space() -> tcp_new_space() -> sk_stream_write_space().</remarks>
     internal static void TcpCheckSpace(TcpSock tp)
     {
-        if ((tp.UserLocks & Sock.SockSndbufLock) == 0 && tp.PacketsInFlight < tp.SndCwnd) TcpSndbufExpand(tp);
+        if (TcpShouldExpandSndbuf(tp)) TcpSndbufExpand(tp);
         if (tp.Socket is { } sock && (sock.Flags & (1L << BsdSocket.SockNospace)) != 0)
         {
             if (Tcp.SkStreamIsWriteable(tp))

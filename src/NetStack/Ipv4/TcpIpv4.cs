@@ -87,6 +87,8 @@ internal static class TcpIpv4
         while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
         tp.OooLastSkb = null;
         if (tp.BindHash is not null) InetHashtables.InetPutPort(tp);
+        // sk_sockets_allocated_dec()
+        if (tp.MemAccount is { } mem) mem.SocketsAllocated--;
     }
 
     // ---- active open ----

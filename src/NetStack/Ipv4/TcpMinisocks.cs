@@ -373,6 +373,17 @@ internal static class TcpMinisocks
     public static void TcpTimeWait(TcpSock tp, TcpState state, long timeo)
     {
         var net = tp.Net;
+        // inet_twsk_alloc(): no bucket beyond tcp_max_tw_buckets. The socket then closes at once,
+        // without TIME_WAIT ("We've got bigger problems than non-graceful socket closings").
+        if (net.Ipv4.TcpTwCount >= net.Ipv4.Sysctl.TcpMaxTwBuckets)
+        {
+            net.Mib.TcpExt[LinuxMib.TCPTimeWaitOverflow]++;
+            // Linux printed this (net_info_ratelimited) until 4.x; kept for the log reader.
+            if (net.Log.NetRatelimit()) net.Log.Printk("TCP: time wait bucket table overflow");
+            Tcp.TcpDone(tp);
+            return;
+        }
+        net.Ipv4.TcpTwCount++;
         var tw = new TcpTimewaitSock(net)
         {
             TwDaddr = tp.InetDaddr,
@@ -437,6 +448,7 @@ internal static class TcpMinisocks
         {
             InetHashtables.InetEhashRemove(net, tw.Key, tw);
             tw.Hashed = false;
+            net.Ipv4.TcpTwCount--;
         }
         InetHashtables.TwPutPort(net, tw);
     }

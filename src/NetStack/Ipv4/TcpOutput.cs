@@ -137,6 +137,7 @@ internal static class TcpOutput
         if (freeSpace < fullSpace >> 1)
         {
             tp.IcskAck.Quick = 0;
+            if (TcpMemory.TcpUnderMemoryPressure(tp)) TcpMemory.TcpAdjustRcvSsthresh(tp);
             freeSpace &= ~((1 << tp.RxOpt.RcvWscale) - 1);
             if (freeSpace < (allowedSpace >> 4) || freeSpace < mss) return 0;
         }
@@ -160,6 +161,13 @@ internal static class TcpOutput
     /// <remarks>Mirrors tcp_select_window().</remarks>
     public static ushort TcpSelectWindow(TcpSock tp)
     {
+        // Data was dropped for want of memory: offer a zero window until it can be queued.
+        if ((tp.IcskAck.Pending & IcskAck.NoMem) != 0)
+        {
+            tp.RcvWnd = 0;
+            tp.RcvWup = tp.RcvNxt;
+            return 0;
+        }
         uint curWin = tp.TcpReceiveWindow;
         uint newWin = TcpSelectWindowRaw(tp);
         if (newWin < curWin)
@@ -220,23 +228,49 @@ internal static class TcpOutput
 
     // ---- transmit ----
 
-    /// <summary>Allocates a buffer for the write queue with room for all headers (tcp_stream_alloc_skb).</summary>
-    internal static SkBuff? TcpStreamAllocSkb(TcpSock tp)
+    /// <summary>
+    /// Allocates a buffer for the write queue with room for all headers, and reserves its truesize
+    /// in TCP's memory account: refused (null) when tcp_mem says no, unless
+    /// <paramref name="forceSchedule"/> (a socket's first buffer, a split, a SYN or FIN). An empty
+    /// buffer pool is memory pressure.
+    /// </summary>
+    /// <remarks>Mirrors tcp_stream_alloc_skb().</remarks>
+    internal static SkBuff? TcpStreamAllocSkb(TcpSock tp, bool forceSchedule = false)
     {
         var skb = tp.Net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
-        if (skb is null) return null;
+        if (skb is null)
+        {
+            tp.Net.Ipv4.TcpMem.EnterMemoryPressure(tp);
+            tp.SkStreamModerateSndbuf();
+            return null;
+        }
+        int truesize = Sock.SkbTruesize(skb);
+        if (forceSchedule) tp.SkForcedMemSchedule(truesize);
+        else if (!tp.SkWmemSchedule(truesize))
+        {
+            skb.Free();
+            return null;
+        }
         skb.Sk = tp;
         return skb;
     }
 
-    /// <summary>Charges a queued buffer to the send buffer (sk_wmem_queued_add).</summary>
-    internal static void TcpWmemCharge(TcpSock tp, SkBuff skb) => tp.WmemQueued += Sock.SkbTruesize(skb);
+    /// <summary>Charges a queued buffer to the send buffer and to the socket's reservation.</summary>
+    /// <remarks>Mirrors sk_wmem_queued_add() + sk_mem_charge().</remarks>
+    internal static void TcpWmemCharge(TcpSock tp, SkBuff skb)
+    {
+        int size = Sock.SkbTruesize(skb);
+        tp.WmemQueued += size;
+        tp.SkMemCharge(size);
+    }
 
     /// <summary>Frees a buffer from the write or retransmit queue, uncharging it.</summary>
     /// <remarks>Mirrors tcp_wmem_free_skb().</remarks>
     internal static void TcpWmemFreeSkb(TcpSock tp, SkBuff skb)
     {
-        tp.WmemQueued -= Sock.SkbTruesize(skb);
+        int size = Sock.SkbTruesize(skb);
+        tp.WmemQueued -= size;
+        tp.SkMemUncharge(size);
         skb.Free();
     }
 
@@ -298,7 +332,6 @@ internal static class TcpOutput
         int hdrLen = TcpHeader.MinLength + optSize;
         int payload = skb.Len;
 
-        if ((flags & TcpFlags.ACK) != 0) TcpEventAckSent(tp, rcvNxt);
         if (payload != 0)
         {
             TcpEventDataSent(tp);
@@ -324,6 +357,8 @@ internal static class TcpOutput
             // RFC 7323 2.2: the window in a SYN is never scaled.
             th.Window = (ushort)Math.Min(tp.RcvWnd, 65535u);
         }
+        // After the window was chosen, as in __tcp_transmit_skb(): it clears ICSK_ACK_NOMEM, which the choice reads.
+        if ((flags & TcpFlags.ACK) != 0) TcpEventAckSent(tp, rcvNxt);
         th.Checksum = 0;
         th.UrgPtr = 0;
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
@@ -657,7 +692,7 @@ internal static class TcpOutput
     {
         int nsize = skb.Len - len;
         if (nsize <= 0) return 0;
-        var buff = TcpStreamAllocSkb(tp);
+        var buff = TcpStreamAllocSkb(tp, true);
         if (buff is null) return -Errno.ENOMEM;
         skb.DataSpan[len..].CopyTo(buff.Put(nsize));
         queue.AdjustBytes(-nsize);
@@ -771,7 +806,7 @@ internal static class TcpOutput
         }
         else
         {
-            var skb = TcpStreamAllocSkb(tp);
+            var skb = TcpStreamAllocSkb(tp, true); // sk_forced_mem_schedule(): a FIN is never refused
             if (skb is null) return;
             TcpInitNondataSkb(skb, tp.WriteSeq, TcpFlags.ACK | TcpFlags.FIN);
             TcpQueueSkb(tp, skb);
@@ -841,7 +876,7 @@ internal static class TcpOutput
     public static int TcpConnect(TcpSock tp)
     {
         TcpConnectInit(tp);
-        var buff = TcpStreamAllocSkb(tp);
+        var buff = TcpStreamAllocSkb(tp, true);
         if (buff is null) return -Errno.ENOBUFS;
         TcpInitNondataSkb(buff, tp.WriteSeq, TcpFlags.SYN);
         TcpEcnSendSyn(tp, buff);

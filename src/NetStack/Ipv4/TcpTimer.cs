@@ -132,6 +132,30 @@ internal static class TcpTimer
     }
 
     /// <summary>
+    /// An orphan's timer fired while TCP is short of resources (too many orphans, or over tcp_mem's
+    /// hard limit): the orphan is killed (TCPAbortOnMemory), with an RST if the peer may still be
+    /// listening. A connection idle long, or one an ICMP error hit, weighs double in the orphan count.
+    /// </summary>
+    /// <remarks>Mirrors tcp_out_of_resources().</remarks>
+    private static bool TcpOutOfResources(TcpSock tp, bool doReset)
+    {
+        int shift = 0;
+        long sinceSend = (long)(tp.TcpClockMs - tp.LsndTimeMs) * Time.NsPerMs;
+        if (sinceSend > 2 * TcpRtoMax(tp.Net) || !doReset) shift++;
+        if (tp.ErrSoft != 0) shift++;
+        if (TcpMemory.TcpCheckOom(tp, shift))
+        {
+            // Reset if the last segment went out recently, or the window is closed.
+            if (sinceSend <= Time.Ms(tp.Net.Ipv4.Sysctl.TcpTimewaitLenMs) || (tp.SndWnd == 0 && tp.PacketsOut == 0)) doReset = true;
+            if (doReset) TcpOutput.TcpSendActiveReset(tp);
+            Tcp.TcpDone(tp);
+            tp.Net.Mib.TcpExt[LinuxMib.TCPAbortOnMemory]++;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
     /// Gives up when the retransmissions ran out: tcp_syn_retries for a SYN (6: about 127 s),
     /// tcp_synack_retries in SYN_RECV, tcp_retries2 (or TCP_USER_TIMEOUT) for data, fewer for orphans.
     /// </summary>
@@ -154,6 +178,8 @@ internal static class TcpTimer
             {
                 bool alive = tp.IcskRto < TcpRtoMax(tp.Net);
                 retryUntil = TcpOrphanRetries(tp, alive);
+                bool doReset = alive || !RetransmitsTimedOut(tp, retryUntil, 0);
+                if (TcpOutOfResources(tp, doReset)) return true;
             }
             expired = RetransmitsTimedOut(tp, retryUntil, Time.Ms(tp.IcskUserTimeout));
         }
@@ -251,6 +277,7 @@ internal static class TcpTimer
                 TcpWriteErr(tp);
                 return;
             }
+            if (TcpOutOfResources(tp, true)) return;
         }
         if (tp.IcskProbesOut >= maxProbes) TcpWriteErr(tp);
         else TcpOutput.TcpSendProbe0(tp);
