@@ -11,12 +11,12 @@ namespace NetStack.Tests.Fuzz;
 
 /// <summary>What one fuzz run did.</summary>
 internal sealed record FuzzReport(int Seed, long Frames, double Seconds, Dictionary<TcpState, long> StatesHit, long Sent,
-    long TcpInSegs, long UdpInDatagrams, long IcmpInMsgs, long ReasmOks, long ArpFrames, long Checks)
+    long TcpInSegs, long UdpInDatagrams, long IcmpInMsgs, long ReasmOks, long BytesVerified, long Checks)
 {
     public double FramesPerSecond => Frames / Math.Max(Seconds, 1e-9);
     public override string ToString() =>
         $"seed {Seed}: {Frames} frames in {Seconds:F1} s ({FramesPerSecond:F0} frames/s), {Checks} consistency checks, stack sent {Sent} frames; " +
-        $"TCP InSegs {TcpInSegs}, UDP InDatagrams {UdpInDatagrams}, ICMP InMsgs {IcmpInMsgs}, ReasmOKs {ReasmOks}; TCP states targeted: " +
+        $"{BytesVerified} bytes read checked against the peer's stream; TCP InSegs {TcpInSegs}, UDP InDatagrams {UdpInDatagrams}, ICMP InMsgs {IcmpInMsgs}, ReasmOKs {ReasmOks}; TCP states targeted: " +
         string.Join(' ', StatesHit.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value}"));
 }
 
@@ -129,6 +129,57 @@ internal sealed class StackFuzzer : IDisposable
         return e;
     }
 
+    // ---- the data oracle: every byte the peer sends at sequence s is StreamByte(s) ----
+
+    /// <summary>The byte the peer sends at sequence number <paramref name="seq"/> (on every connection).</summary>
+    internal static byte StreamByte(uint seq) => (byte)(unchecked(seq * 2654435761u) >> 24);
+
+    private static byte[] Stream(uint firstSeq, int len)
+    {
+        var b = new byte[len];
+        for (int i = 0; i < len; i++) b[i] = StreamByte(unchecked(firstSeq + (uint)i));
+        return b;
+    }
+
+    /// <summary>Connections that took a byte-mutated segment with a repaired checksum: their data may legitimately differ.</summary>
+    private readonly HashSet<InetEhashKey> _tainted = [];
+
+    private void TaintTcp(byte[] frame)
+    {
+        if (frame.Length < EthernetHeader.Length + 20 + 4 || BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(12)) != EthP.IP) return;
+        var ip = frame.AsSpan(EthernetHeader.Length);
+        if (ip[9] != IpProto.TCP) return;
+        int ihl = (ip[0] & 0xF) * 4;
+        if (ihl < 20 || ip.Length < ihl + 4) return;
+        _tainted.Add(new InetEhashKey(BinaryPrimitives.ReadUInt32BigEndian(ip[16..]), BinaryPrimitives.ReadUInt16BigEndian(ip[(ihl + 2)..]),
+            BinaryPrimitives.ReadUInt32BigEndian(ip[12..]), BinaryPrimitives.ReadUInt16BigEndian(ip[ihl..])));
+    }
+
+    /// <summary>Reads from a TCP socket and checks every byte against what the peer sent at that sequence number.</summary>
+    private void ReadTcp(int fd, int len, int flags)
+    {
+        var tp = Sk(fd);
+        uint seq0 = tp?.CopiedSeq ?? 0;
+        bool oracle = tp is not null && tp.InetNum != 0 && !_tainted.Contains(InetHashtables.EhashKey(tp));
+        int n = SocketCalls.Recv(Files, fd, _buf.AsSpan(0, len), flags);
+        if (n <= 0 || !oracle) return;
+        for (int i = 0; i < n; i++)
+            if (_buf[i] != StreamByte(unchecked(seq0 + (uint)i)))
+                throw new InvalidOperationException($"{tp}: read byte {i} of {n} (sequence {unchecked(seq0 + (uint)i)}) is {_buf[i]}, the peer sent {StreamByte(unchecked(seq0 + (uint)i))}; " +
+                    $"copied_seq now {tp!.CopiedSeq}, receive queue {Dump(tp.ReceiveQueue)}, out-of-order {Dump(tp.OutOfOrderQueue)}, urg_data {tp.UrgData}; fd {fd} origin {_origin.GetValueOrDefault(fd)}");
+        _bytesVerified += n;
+    }
+
+    private long _bytesVerified;
+    private readonly Dictionary<int, string> _origin = [];
+
+    private static string Dump(SkBuffQueue q)
+    {
+        var sb = new System.Text.StringBuilder("[");
+        for (var b = q.First; b is not null; b = b.Next) sb.Append($" {b.Cb.Seq}-{b.Cb.EndSeq}/{b.Len}/{TcpFlags.Format(b.Cb.TcpFlags)}");
+        return sb.Append(" ]").ToString();
+    }
+
     // ---- running ----
 
     /// <summary>Runs <paramref name="frames"/> steps, then closes everything and checks that all is returned.</summary>
@@ -156,7 +207,7 @@ internal sealed class StackFuzzer : IDisposable
         }
         var mib = Net.Mib;
         return new FuzzReport(_seed, frames, sw.Elapsed.TotalSeconds, _statesHit, _sent, mib.Tcp[TcpMib.InSegs],
-            mib.Udp[UdpMib.InDatagrams], mib.Icmp[IcmpMib.InMsgs], mib.Ip[IpMib.ReasmOKs], 0, _checks);
+            mib.Udp[UdpMib.InDatagrams], mib.Icmp[IcmpMib.InMsgs], mib.Ip[IpMib.ReasmOKs], _bytesVerified, _checks);
     }
 
     private void Step(long i)
@@ -256,14 +307,15 @@ internal sealed class StackFuzzer : IDisposable
         foreach (int lfd in _listeners)
         {
             int afd = SocketCalls.Accept4(Files, lfd, out _, SOCK_NONBLOCK);
-            if (afd >= 0) _tcp.Add(afd);
+            if (afd >= 0) { _tcp.Add(afd); _origin[afd] = $"accepted on {lfd}, {Sk(afd)}"; }
         }
         // Read from a few sockets (sometimes peeking, sometimes a byte at a time).
         for (int k = 0; k < 2; k++)
         {
-            int fd = _tcp.Count > 0 && g.Chance(2) ? _tcp[g.R.Next(_tcp.Count)] : _dgram[g.R.Next(_dgram.Count)];
-            int len = g.Chance(8) ? 1 : _buf.Length;
-            SocketCalls.Recv(Files, fd, _buf.AsSpan(0, len), MSG_DONTWAIT | (g.Chance(10) ? MSG_PEEK : 0));
+            int len = g.Chance(8) ? g.R.Next(1, 100) : _buf.Length;
+            int flags = MSG_DONTWAIT | (g.Chance(10) ? MSG_PEEK : 0);
+            if (_tcp.Count > 0 && g.Chance(2)) ReadTcp(_tcp[g.R.Next(_tcp.Count)], len, flags);
+            else SocketCalls.Recv(Files, _dgram[g.R.Next(_dgram.Count)], _buf.AsSpan(0, len), flags);
         }
         if (_tcp.Count > 0)
         {
@@ -336,7 +388,7 @@ internal sealed class StackFuzzer : IDisposable
     /// <summary>The peer's segment to a connection, at its current edges (seq = rcv_nxt, ack = snd_nxt).</summary>
     private void PeerSend(TcpSock tp, byte flags, int dataLen = 0, uint? ack = null)
     {
-        var seg = FrameGen.Tcp(tp.InetDaddr, tp.InetRcvSaddr, tp.InetDport, tp.InetNum, tp.RcvNxt, ack ?? tp.SndNxt, flags, 65000, [], _buf.AsSpan(0, dataLen));
+        var seg = FrameGen.Tcp(tp.InetDaddr, tp.InetRcvSaddr, tp.InetDport, tp.InetNum, tp.RcvNxt, ack ?? tp.SndNxt, flags, 65000, [], Stream(tp.RcvNxt, dataLen));
         InjectIp(tp.InetDaddr, IpProto.TCP, seg);
     }
 
@@ -367,6 +419,7 @@ internal sealed class StackFuzzer : IDisposable
             SocketCalls.Setsockopt(Files, fd, SOL_SOCKET, SO_REUSEADDR, 1);
             if (SocketCalls.Bind(Files, fd, SockAddr.In(Local, lport)) != 0) { SocketCalls.Close(Files, fd); return; }
             _tcp.Add(fd);
+            _origin[fd] = $"active {lport}->{peerPort} for {want}";
             SocketCalls.Connect(Files, fd, SockAddr.In(Remote, peerPort));
             if (want == TcpState.SynSent) return;
             var tp = Sk(fd);
@@ -382,6 +435,7 @@ internal sealed class StackFuzzer : IDisposable
             InjectIp(Remote, IpProto.TCP, FrameGen.Tcp(Remote, Local, peerPort, ListenPort, iss + 1, req.SntIsn + 1, TcpFlags.ACK, 65000, [], []));
             fd = SocketCalls.Accept4(Files, _listeners[0], out _, SOCK_NONBLOCK);
             if (fd < 0) return;
+            _origin[fd] = $"accepted in Drive for {want}, {Sk(fd)}";
             _tcp.Add(fd);
         }
         var c = Sk(fd);
@@ -445,8 +499,14 @@ internal sealed class StackFuzzer : IDisposable
             if (g.Chance(60)) g.Pick(MacAddress.Broadcast, MacAddress.Parse("02:00:00:00:09:09"), MacAddress.Parse("01:00:5e:00:00:01")).Write(frames[i]);
             if (g.Chance(12))
             {
+                var before = frames[i];
                 frames[i] = g.MutateBytes(frames[i]);
-                if (g.R.Next(10) < 7) FrameGen.FixChecksums(frames[i]);
+                if (g.R.Next(10) < 7)
+                {
+                    FrameGen.FixChecksums(frames[i]);
+                    TaintTcp(before);
+                    TaintTcp(frames[i]);
+                }
             }
         }
         return frames;
@@ -483,9 +543,10 @@ internal sealed class StackFuzzer : IDisposable
         if ((flags & TcpFlags.SYN) != 0 && g.Chance(2)) len = 0;
         ushort win = g.Chance(6) ? g.U16Edge() : (ushort)g.R.Next(1000, 65536);
         int? doff = g.Chance(25) ? g.Pick(0, 1, 4, 6, 15) : null;
+        if (doff is not null && len > 0) _tainted.Add(new InetEhashKey(dst, dport, src, sport)); // the stack reads the payload from another offset
         ushort urg = (flags & TcpFlags.URG) != 0 || g.Chance(30) ? g.U16Edge() : (ushort)0;
         byte res = g.Chance(30) ? (byte)g.R.Next(16) : (byte)0;
-        var seg = FrameGen.Tcp(src, dst, sport, dport, seq, ack, flags, win, area, g.Bytes(len), doff, urg, res, badChecksum: g.Chance(40));
+        var seg = FrameGen.Tcp(src, dst, sport, dport, seq, ack, flags, win, area, Stream(unchecked(seq + ((flags & TcpFlags.SYN) != 0 ? 1u : 0u)), len), doff, urg, res, badChecksum: g.Chance(40));
         return IpFrame(src, dst, IpProto.TCP, seg);
     }
 
