@@ -166,7 +166,8 @@ internal sealed class StackFuzzer : IDisposable
         for (int i = 0; i < n; i++)
             if (_buf[i] != StreamByte(unchecked(seq0 + (uint)i)))
                 throw new InvalidOperationException($"{tp}: read byte {i} of {n} (sequence {unchecked(seq0 + (uint)i)}) is {_buf[i]}, the peer sent {StreamByte(unchecked(seq0 + (uint)i))}; " +
-                    $"copied_seq now {tp!.CopiedSeq}, receive queue {Dump(tp.ReceiveQueue)}, out-of-order {Dump(tp.OutOfOrderQueue)}, urg_data {tp.UrgData}; fd {fd} origin {_origin.GetValueOrDefault(fd)}");
+                    $"copied_seq now {tp!.CopiedSeq}, receive queue {Dump(tp.ReceiveQueue)}, out-of-order {Dump(tp.OutOfOrderQueue)}, urg_data {tp.UrgData}; fd {fd} origin {_origin.GetValueOrDefault(fd)}" +
+                    (_traceLog.TryGetValue(InetHashtables.EhashKey(tp), out var log) ? "\n    " + string.Join("\n    ", log) : ""));
         _bytesVerified += n;
     }
 
@@ -191,6 +192,7 @@ internal sealed class StackFuzzer : IDisposable
         {
             for (; i < frames; i++)
             {
+                _frameIndex = i;
                 Step(i);
                 if ((i + 1) % CheckEvery == 0)
                 {
@@ -219,8 +221,31 @@ internal sealed class StackFuzzer : IDisposable
         Drain();
     }
 
+    /// <summary>Set NETSTACK_FUZZ_TRACE=1 to keep the last segments of each connection for a failure's report.</summary>
+    private readonly bool _trace = Environment.GetEnvironmentVariable("NETSTACK_FUZZ_TRACE") == "1";
+    private readonly Dictionary<InetEhashKey, Queue<string>> _traceLog = [];
+    private long _frameIndex;
+
+    private void TraceFrame(byte[] frame)
+    {
+        if (frame.Length < EthernetHeader.Length + 40 || BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(12)) != EthP.IP) return;
+        var ip = frame.AsSpan(EthernetHeader.Length);
+        int ihl = (ip[0] & 0xF) * 4;
+        if (ip[9] != IpProto.TCP || ihl < 20 || ip.Length < ihl + 20) return;
+        var t = ip[ihl..];
+        var key = new InetEhashKey(BinaryPrimitives.ReadUInt32BigEndian(ip[16..]), BinaryPrimitives.ReadUInt16BigEndian(t[2..]),
+            BinaryPrimitives.ReadUInt32BigEndian(ip[12..]), BinaryPrimitives.ReadUInt16BigEndian(t));
+        if (!_traceLog.TryGetValue(key, out var q)) _traceLog[key] = q = new Queue<string>();
+        int doff = (t[12] >> 4) * 4;
+        int tot = BinaryPrimitives.ReadUInt16BigEndian(ip[2..]);
+        q.Enqueue($"#{_frameIndex} [{TcpFlags.Format(t[13])}] seq {BinaryPrimitives.ReadUInt32BigEndian(t[4..])} ack {BinaryPrimitives.ReadUInt32BigEndian(t[8..])} " +
+            $"doff {doff} iplen {tot} framelen {ip.Length} urg {BinaryPrimitives.ReadUInt16BigEndian(t[18..])} first {(t.Length > doff ? t[doff] : -1)} tainted {_tainted.Contains(key)} tcp {Convert.ToHexString(t[..Math.Min(t.Length, 48)])}");
+        if (q.Count > 40) q.Dequeue();
+    }
+
     private void Inject(byte[] frame)
     {
+        if (_trace) TraceFrame(frame);
         if (frame.Length > SkBuffPool.DefaultBufferSize - 64) frame = frame.AsSpan(0, SkBuffPool.DefaultBufferSize - 64).ToArray();
         Dev.Inject(frame);
         Net.Poll();
@@ -543,7 +568,7 @@ internal sealed class StackFuzzer : IDisposable
         if ((flags & TcpFlags.SYN) != 0 && g.Chance(2)) len = 0;
         ushort win = g.Chance(6) ? g.U16Edge() : (ushort)g.R.Next(1000, 65536);
         int? doff = g.Chance(25) ? g.Pick(0, 1, 4, 6, 15) : null;
-        if (doff is not null && len > 0) _tainted.Add(new InetEhashKey(dst, dport, src, sport)); // the stack reads the payload from another offset
+        if (doff is not null) _tainted.Add(new InetEhashKey(dst, dport, src, sport)); // the stack reads options as payload, or payload as options
         ushort urg = (flags & TcpFlags.URG) != 0 || g.Chance(30) ? g.U16Edge() : (ushort)0;
         byte res = g.Chance(30) ? (byte)g.R.Next(16) : (byte)0;
         var seg = FrameGen.Tcp(src, dst, sport, dport, seq, ack, flags, win, area, Stream(unchecked(seq + ((flags & TcpFlags.SYN) != 0 ? 1u : 0u)), len), doff, urg, res, badChecksum: g.Chance(40));
