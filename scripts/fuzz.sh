@@ -52,9 +52,12 @@ if [ "$coverage" = 1 ]; then
   python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 tree = ET.parse(sys.argv[1])
+# Filenames are relative to the <source> (src/NetStack/) when there is one.
+sources = [s.text.rstrip('/') + '/' for s in tree.iter('source') if s.text]
 tot = {}
 for cls in tree.iter('class'):
     fn = cls.get('filename').replace('\\', '/')
+    if not fn.startswith('/') and sources: fn = sources[0] + fn
     for key in ('src/NetStack/Wire/', 'src/NetStack/Ipv4/'):
         if key in fn:
             name = key + fn.split(key)[1]
