@@ -35,7 +35,7 @@ public abstract class Proto
     /// <summary>prot->max_header: headroom this protocol's packets need.</summary>
     public virtual int MaxHeader => SkBuffPool.MaxHeader;
 
-    /// <summary>prot->no_autobind: sendmsg on an unbound socket does not bind it (raw).</summary>
+    /// <summary>prot->no_autobind: sendmsg on an unbound socket does not bind it (TCP, raw).</summary>
     public virtual bool NoAutobind => false;
 
     /// <summary>prot->bind != NULL: the protocol binds by itself (raw); inet_bind then calls <see cref="Bind"/>.</summary>

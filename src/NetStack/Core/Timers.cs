@@ -137,6 +137,22 @@ internal sealed class TimerBase
         else Oops.Report(net, e, "run_timer_softirq", handler, t.Owner as SockCommon, "timer dropped");
     }
 
+    /// <summary>
+    /// Checks the heap (each timer's index, parent not later than child) and returns the pending
+    /// timers, for the fuzzer's consistency checker; null and a reason when the heap is broken.
+    /// </summary>
+    internal TimerList[]? Verify(out string? problem)
+    {
+        problem = null;
+        for (int i = 0; i < _count; i++)
+        {
+            var t = _heap[i];
+            if (t is null || t.HeapIndex != i) { problem = $"timer heap slot {i}: index {t?.HeapIndex}"; return null; }
+            if (i > 0 && _heap[(i - 1) >> 1].Expires > t.Expires) { problem = $"timer heap order broken at {i}"; return null; }
+        }
+        return _heap.AsSpan(0, _count).ToArray();
+    }
+
     private void SiftUp(int i)
     {
         var t = _heap[i];

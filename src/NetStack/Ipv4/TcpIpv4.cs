@@ -16,6 +16,9 @@ internal sealed class TcpProt : Proto
     public override string Name => "TCP";
     public override Sock? CreateSock(NetNamespace net) => new TcpSock();
     public override bool HasIoctl => true;
+    /// <summary>no_autobind: sendmsg never binds a TCP socket; only bind, listen and connect give it a port
+    /// (a send on a closed socket answers EPIPE and leaves it unbound).</summary>
+    public override bool NoAutobind => true;
     public override void Close(Sock sk, long timeout) => Tcp.TcpClose((TcpSock)sk, timeout);
     public override int PreConnect(Sock sk, in SockAddr addr) => 0;
     public override int Connect(Sock sk, in SockAddr addr) => TcpIpv4.TcpV4Connect((TcpSock)sk, addr);
