@@ -72,14 +72,25 @@ internal sealed class FrameRing
         return true;
     }
 
-    /// <summary>Copies the oldest frame into a fresh buffer from the pool, or returns null.</summary>
-    public SkBuff? Read(SkBuffPool pool)
+    /// <summary>
+    /// Copies the oldest frame into a fresh buffer from the pool, or returns null. When the pool is
+    /// exhausted the frame is dropped (<paramref name="dropped"/>), as a NIC whose receive ring has no
+    /// buffer drops what arrives, so one stuck frame never stalls the link.
+    /// </summary>
+    public SkBuff? Read(SkBuffPool pool, out bool dropped)
     {
+        dropped = false;
         lock (_lock)
         {
             if (_count == 0) return null;
             var skb = pool.Alloc();
-            if (skb is null) return null;
+            if (skb is null)
+            {
+                _head = (_head + 1) % _slots.Length;
+                _count--;
+                dropped = true;
+                return null;
+            }
             int len = _lengths[_head];
             _slots[_head].AsSpan(0, len).CopyTo(skb.Put(len));
             _head = (_head + 1) % _slots.Length;
@@ -113,7 +124,16 @@ public sealed class MemoryLinkDevice : NetDevice
     public int PendingRx => _rx.Count;
 
     /// <inheritdoc/>
-    protected internal override SkBuff? PollReceive(SkBuffPool pool) => _rx.Read(pool);
+    protected internal override SkBuff? PollReceive(SkBuffPool pool)
+    {
+        var skb = _rx.Read(pool, out bool dropped);
+        if (dropped)
+        {
+            Stats.RxDropped++; // rx_dropped: no buffer to receive into
+            if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+        }
+        return skb;
+    }
 
     /// <inheritdoc/>
     public override bool WaitForWork(int timeoutMs) => _rx.Wait(timeoutMs);
