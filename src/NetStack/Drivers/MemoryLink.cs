@@ -73,23 +73,24 @@ internal sealed class FrameRing
     }
 
     /// <summary>
-    /// Copies the oldest frame into a fresh buffer from the pool, or returns null. When the pool is
-    /// exhausted the frame is dropped (<paramref name="dropped"/>), as a NIC whose receive ring has no
-    /// buffer drops what arrives, so one stuck frame never stalls the link.
+    /// Copies the oldest frame into a fresh buffer from the pool, or returns null. While the pool is
+    /// exhausted the frames are dropped (counted in <paramref name="dropped"/>), as a NIC whose receive
+    /// ring has no buffer drops what arrives, so frames never pile up behind a stuck one.
     /// </summary>
-    public SkBuff? Read(SkBuffPool pool, out bool dropped)
+    public SkBuff? Read(SkBuffPool pool, out int dropped)
     {
-        dropped = false;
+        dropped = 0;
         lock (_lock)
         {
-            if (_count == 0) return null;
-            var skb = pool.Alloc();
-            if (skb is null)
+            SkBuff? skb;
+            while (true)
             {
+                if (_count == 0) return null;
+                skb = pool.Alloc();
+                if (skb is not null) break;
                 _head = (_head + 1) % _slots.Length;
                 _count--;
-                dropped = true;
-                return null;
+                dropped++;
             }
             int len = _lengths[_head];
             _slots[_head].AsSpan(0, len).CopyTo(skb.Put(len));
@@ -126,11 +127,11 @@ public sealed class MemoryLinkDevice : NetDevice
     /// <inheritdoc/>
     protected internal override SkBuff? PollReceive(SkBuffPool pool)
     {
-        var skb = _rx.Read(pool, out bool dropped);
-        if (dropped)
+        var skb = _rx.Read(pool, out int dropped);
+        if (dropped != 0)
         {
-            Stats.RxDropped++; // rx_dropped: no buffer to receive into
-            if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+            Stats.RxDropped += dropped; // rx_dropped: no buffer to receive into
+            if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers] += dropped;
         }
         return skb;
     }
