@@ -379,7 +379,9 @@ public static class NetStackInfo
     /// <summary>
     /// The MIB counters of <paramref name="net"/> as the lines of /proc/net/snmp (Ip, Icmp, IcmpMsg,
     /// Tcp, Udp) and then /proc/net/netstat (TcpExt, IpExt), each with its counters in /proc order, as
-    /// nstat and `netstat -s` read them. As in Linux, IcmpMsg lists only the ICMP types seen (nonzero;
+    /// nstat and `netstat -s` read them, and last the neighbour table's /proc/net/stat/arp_cache
+    /// (ArpCache: Entries, Allocs, Destroys, ..., ForcedGcRuns, UnresDiscards, TableFulls), and the buffer
+    /// pools (SkbPool: Buffers, FreeBuffers, MaxBuffers, AllocFailures, and the same for the 64 KiB pool). As in Linux, IcmpMsg lists only the ICMP types seen (nonzero;
     /// a line with none is still there, empty), Ip's Forwarding and DefaultTTL and Tcp's RtoAlgorithm,
     /// RtoMin, RtoMax and MaxConn are settings rather than counts, and Tcp's CurrEstab is a gauge.
     /// TcpExt holds the counters the stack keeps (a subset of Linux's, in Linux's order); there is no
@@ -406,6 +408,9 @@ public static class NetStackInfo
                 (14, IcmpMib.InTimestampReps, IcmpMib.OutTimestampReps), (17, IcmpMib.InAddrMasks, IcmpMib.OutAddrMasks),
                 (18, IcmpMib.InAddrMaskReps, IcmpMib.OutAddrMaskReps),
             ];
+            // /proc/net/stat/arp_cache: the entry count is a gauge read from the table.
+            var arp = Table(mib.ArpCache);
+            arp[(int)NeighStat.Entries] = new("Entries", net.Ipv4.Arp.Count);
             var icmpMsg = new List<KeyValuePair<string, long>>();
             foreach (var t in types)
                 if (mib.Icmp[t.In] != 0) icmpMsg.Add(new($"InType{t.Type}", mib.Icmp[t.In]));
@@ -415,6 +420,24 @@ public static class NetStackInfo
             [
                 new("Ip", ip), new("Icmp", Table(mib.Icmp)), new("IcmpMsg", icmpMsg), new("Tcp", Table(mib.Tcp)),
                 new("Udp", Table(mib.Udp)), new("TcpExt", Table(mib.TcpExt)), new("IpExt", Table(mib.IpExt)),
+                new("ArpCache", arp),
+                new("SkbPool", Pools(net)),
+            ];
+        }
+
+        // The buffer pools (this stack's skbuff slab caches, /proc/slabinfo's analogue): buffers made,
+        // free, the ceiling, and the allocations refused at the ceiling (each is also a drop, counted
+        // as NoBuffers where a packet was lost, or an ENOBUFS/ENOMEM to the caller).
+        static List<KeyValuePair<string, long>> Pools(NetNamespace net)
+        {
+            var small = net.SkbPool;
+            var large = net.LargeSkbPoolIfCreated;
+            return
+            [
+                new("Buffers", small.Total), new("FreeBuffers", small.FreeCount), new("MaxBuffers", small.MaxBuffers),
+                new("AllocFailures", Volatile.Read(ref small.AllocFailures)),
+                new("LargeBuffers", large?.Total ?? 0), new("LargeFreeBuffers", large?.FreeCount ?? 0),
+                new("LargeMaxBuffers", large?.MaxBuffers ?? NetNamespace.LargePoolMaxBuffers), new("LargeAllocFailures", large is null ? 0 : Volatile.Read(ref large.AllocFailures)),
             ];
         }
 

@@ -181,7 +181,13 @@ public sealed class NetNamespace : IDisposable
     /// Buffers for datagrams larger than a frame (reassembled fragments, large UDP datagrams and
     /// echo replies before fragmentation): 64 KiB + headroom each, created on first use and reused.
     /// </summary>
-    public SkBuffPool LargeSkbPool => _largePool ??= new SkBuffPool(0x10000 + SkBuffPool.MaxHeader + 64, prealloc: 2, maxBuffers: 128);
+    public SkBuffPool LargeSkbPool => _largePool ??= new SkBuffPool(0x10000 + SkBuffPool.MaxHeader + 64, prealloc: 2, maxBuffers: LargePoolMaxBuffers);
+
+    /// <summary>The ceiling of <see cref="LargeSkbPool"/>: 128 buffers of 64 KiB (8 MiB).</summary>
+    internal const int LargePoolMaxBuffers = 128;
+
+    /// <summary>The large pool if anything has used it yet (reading the statistics must not create it).</summary>
+    internal SkBuffPool? LargeSkbPoolIfCreated => _largePool;
 
     /// <summary>
     /// A buffer with headroom for all headers and room for <paramref name="size"/> bytes after it:

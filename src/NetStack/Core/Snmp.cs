@@ -96,6 +96,19 @@ public enum KernelMib
 }
 
 /// <summary>
+/// ArpCache: the neighbour table's statistics as /proc/net/stat/arp_cache and `ip -s ntable` show them
+/// (Linux-specific, no RFC), in struct neigh_statistics' order, after the table's entry count.
+/// Entries is a gauge (filled in when read); HashGrows, RcvProbesMcast, RcvProbesUcast and
+/// PeriodicGcRuns stay zero (no resizable hash, no IPv6 probes, per-entry GC timers).
+/// </summary>
+/// <remarks>Mirrors include/net/neighbour.h: struct neigh_statistics (NEIGH_CACHE_STAT_INC).</remarks>
+public enum NeighStat
+{
+    Entries, Allocs, Destroys, HashGrows, ResFailed, Lookups, Hits, RcvProbesMcast, RcvProbesUcast,
+    PeriodicGcRuns, ForcedGcRuns, UnresDiscards, TableFulls,
+}
+
+/// <summary>
 /// Why a packet was dropped. Every drop in the stack names one of these and is counted,
 /// so "it was dropped" is never silent. The members are the kernel's SKB_DROP_REASON_* names in PascalCase
 /// (plus a few of this stack's own), documented in include/net/dropreason-core.h.
@@ -150,6 +163,10 @@ public enum SkbDropReason
     FragDup,              // an exact duplicate fragment
     FragOverlap,          // overlapping fragments: the whole datagram is dropped
     FragReasmTimeout,     // reassembly gave up (timeout or memory)
+    FragTooFar,           // ipfrag_max_dist: the queue was stale, its fragments dropped (SKB_DROP_REASON_FRAG_TOO_FAR)
+    FragMemLimit,         // reassembly memory above ipfrag_high_thresh: the fragment is not queued (ip_defrag's drop)
+    NeighCreateFail,      // the neighbour table was full even after forced GC (gc_thresh3)
+    ProtoMem,             // the protocol's memory (udp_mem) is exhausted (SKB_DROP_REASON_PROTO_MEM)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>
@@ -209,6 +226,8 @@ public sealed class SnmpMib
     public readonly MibTable<LinuxMib> TcpExt = new();
     /// <summary>The contained faults (oops_count) and the buffers they left behind.</summary>
     public readonly MibTable<KernelMib> Kernel = new();
+    /// <summary>The ARP neighbour table's statistics (arp_tbl.stats, /proc/net/stat/arp_cache).</summary>
+    public readonly MibTable<NeighStat> ArpCache = new();
     /// <summary>Drops by reason (what `perf script`/dropwatch would show for kfree_skb_reason).</summary>
     public readonly MibTable<SkbDropReason> Drops = new();
 

@@ -72,14 +72,26 @@ internal sealed class FrameRing
         return true;
     }
 
-    /// <summary>Copies the oldest frame into a fresh buffer from the pool, or returns null.</summary>
-    public SkBuff? Read(SkBuffPool pool)
+    /// <summary>
+    /// Copies the oldest frame into a fresh buffer from the pool, or returns null. While the pool is
+    /// exhausted the frames are dropped (counted in <paramref name="dropped"/>), as a NIC whose receive
+    /// ring has no buffer drops what arrives, so frames never pile up behind a stuck one.
+    /// </summary>
+    public SkBuff? Read(SkBuffPool pool, out int dropped)
     {
+        dropped = 0;
         lock (_lock)
         {
-            if (_count == 0) return null;
-            var skb = pool.Alloc();
-            if (skb is null) return null;
+            SkBuff? skb;
+            while (true)
+            {
+                if (_count == 0) return null;
+                skb = pool.Alloc();
+                if (skb is not null) break;
+                _head = (_head + 1) % _slots.Length;
+                _count--;
+                dropped++;
+            }
             int len = _lengths[_head];
             _slots[_head].AsSpan(0, len).CopyTo(skb.Put(len));
             _head = (_head + 1) % _slots.Length;
@@ -113,7 +125,16 @@ public sealed class MemoryLinkDevice : NetDevice
     public int PendingRx => _rx.Count;
 
     /// <inheritdoc/>
-    protected internal override SkBuff? PollReceive(SkBuffPool pool) => _rx.Read(pool);
+    protected internal override SkBuff? PollReceive(SkBuffPool pool)
+    {
+        var skb = _rx.Read(pool, out int dropped);
+        if (dropped != 0)
+        {
+            Stats.RxDropped += dropped; // rx_dropped: no buffer to receive into
+            if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers] += dropped;
+        }
+        return skb;
+    }
 
     /// <inheritdoc/>
     public override bool WaitForWork(int timeoutMs) => _rx.Wait(timeoutMs);

@@ -56,8 +56,14 @@ internal static class Arp
 
         if (r.Operation == ArpPacket.OpRequest && forUs)
         {
-            // neigh_event_ns(): a request to us creates/refreshes the sender's entry as STALE.
+            // neigh_event_ns(): a request to us creates/refreshes the sender's entry as STALE. When
+            // the table is full (gc_thresh3, nothing to collect) there is no entry and no reply.
             var n = net.Ipv4.Arp.NeighLookup(sip, dev) ?? net.Ipv4.Arp.NeighCreate(sip, dev);
+            if (n is null)
+            {
+                skb.Free();
+                return Dev.NetRxSuccess;
+            }
             net.Ipv4.Arp.NeighUpdate(n, r.SenderHardware, NudState.Stale);
             ArpSend(net, ArpPacket.OpReply, sip, dev, tip, r.SenderHardware, dev.DevAddr, r.SenderHardware);
             skb.Free();

@@ -23,6 +23,10 @@ internal sealed class Ipq
     public int Mem;
     public readonly TimerList Timer;
     public NetNamespace Net = null!;
+    /// <summary>qp->rid: the source's fragment count (inet_peer.rid) when this queue last took a fragment.</summary>
+    public int Rid;
+    /// <summary>qp->peer != NULL: the queue holds a reference on its source's inet_peer (ipfrag_max_dist was on when it was made).</summary>
+    public bool HasPeer;
 }
 
 /// <summary>The identity of a datagram being reassembled: (saddr, daddr, id, protocol).</summary>
@@ -56,22 +60,22 @@ internal static class IpFragment
         bool more = iph.MoreFragments;
         int end = offset + iph.TotalLength - ihl;
 
-        if (!st.Queues.TryGetValue(key, out var q))
+        var q = InetFragFind(net, st, key);
+        if (q is null)
         {
-            // inet_frag_alloc(): refuse new queues above ipfrag_high_thresh.
-            if (st.Mem + Sock.SkbTruesize(skb) > net.Ipv4.Sysctl.IpfragHighThresh)
-            {
-                mib[IpMib.ReasmFails]++;
-                net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
-                return null;
-            }
-            q = st.Free.Count > 0 ? st.Free.Pop() : new Ipq();
-            q.Key = key;
-            q.Net = net;
-            q.Len = q.Meat = q.Mem = 0;
-            q.FirstIn = q.LastIn = false;
-            st.Queues[key] = q;
-            net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
+            // ip_defrag(): no queue (over ipfrag_high_thresh, or reassembly off): the fragment goes.
+            mib[IpMib.ReasmFails]++;
+            net.KfreeSkbReason(skb, SkbDropReason.FragMemLimit);
+            return null;
+        }
+
+        // ip_frag_queue(): too many fragments from this source since the queue's last one
+        // (ipfrag_max_dist): what it holds is probably stale, start it afresh.
+        if (IpFragTooFar(net, q) && IpFragReinit(net, q) != 0)
+        {
+            net.KfreeSkbReason(skb, SkbDropReason.FragTooFar);
+            Destroy(net, q, SkbDropReason.FragTooFar);
+            return null;
         }
 
         if (!more)
@@ -125,6 +129,74 @@ internal static class IpFragment
 
         if (q.FirstIn && q.LastIn && q.Meat == q.Len) return IpFragReasm(net, q);
         return null;
+    }
+
+    /// <summary>
+    /// The memory one queue header is charged (f->qsize = sizeof(struct ipq), about 200 bytes on
+    /// x86-64), so a flood of one-fragment datagrams is bounded by ipfrag_high_thresh as well.
+    /// </summary>
+    public const int IpqSize = 256;
+
+    /// <summary>
+    /// The queue of a datagram, created if new; null when the namespace holds more than
+    /// ipfrag_high_thresh bytes of fragments (or the threshold is 0): then no fragment is taken,
+    /// not even for a queue that exists, until queues complete or expire and memory falls.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/inet_fragment.c: inet_frag_find() -> inet_frag_create() -> inet_frag_alloc().
+    /// Since Linux 4.17 nothing evicts queues early: ipfrag_time's timer is the only reclaim.</remarks>
+    private static Ipq? InetFragFind(NetNamespace net, IpFragState st, IpqKey key)
+    {
+        long high = net.Ipv4.Sysctl.IpfragHighThresh;
+        if (high == 0 || st.Mem > high) return null;
+        if (st.Queues.TryGetValue(key, out var q)) return q;
+        q = st.Free.Count > 0 ? st.Free.Pop() : new Ipq();
+        q.Key = key;
+        q.Net = net;
+        q.Len = q.Meat = 0;
+        q.FirstIn = q.LastIn = false;
+        q.Mem = IpqSize;
+        st.Mem += IpqSize;
+        // ip4_frag_init(): qp->peer = max_dist ? inet_getpeer_v4(saddr) : NULL.
+        q.HasPeer = net.Ipv4.Sysctl.IpfragMaxDist != 0;
+        q.Rid = 0;
+        if (q.HasPeer) st.PeerGet(key.Saddr);
+        st.Queues[key] = q;
+        net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
+        return q;
+    }
+
+    /// <summary>
+    /// Whether more than ipfrag_max_dist fragments came from the queue's source since this queue's
+    /// last one while it holds fragments: the datagram is likely lost or its id reused.
+    /// </summary>
+    /// <remarks>Mirrors ip_frag_too_far(): counts ReasmFails when it says yes.</remarks>
+    private static bool IpFragTooFar(NetNamespace net, Ipq q)
+    {
+        int max = net.Ipv4.Sysctl.IpfragMaxDist;
+        if (max == 0 || !q.HasPeer) return false;
+        int start = q.Rid;
+        int end = net.Ipv4.Frags.PeerIncRid(q.Key.Saddr);
+        q.Rid = end;
+        bool rc = q.Fragments.First is not null && (uint)(end - start) > (uint)max;
+        if (rc) net.Mib.Ip[IpMib.ReasmFails]++;
+        return rc;
+    }
+
+    /// <summary>Empties a queue in place (its fragments dropped as FRAG_TOO_FAR) and restarts its timer; nonzero if it was already expiring.</summary>
+    /// <remarks>Mirrors ip_frag_reinit().</remarks>
+    private static int IpFragReinit(NetNamespace net, Ipq q)
+    {
+        var st = net.Ipv4.Frags;
+        // mod_timer() finding the timer already fired cannot happen under the stack lock: a queue
+        // whose timer ran is gone. The pending check stays for the kernel's shape.
+        if (!q.Timer.Pending) return -Uapi.Errno.ETIMEDOUT;
+        net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
+        while (q.Fragments.Dequeue() is { } f) net.KfreeSkbReason(f, SkbDropReason.FragTooFar);
+        st.Mem -= q.Mem - IpqSize;
+        q.Mem = IpqSize;
+        q.Len = q.Meat = 0;
+        q.FirstIn = q.LastIn = false;
+        return 0;
     }
 
     /// <summary>Builds the whole datagram from its fragments into one (large) buffer.</summary>
@@ -189,6 +261,9 @@ internal static class IpFragment
             if (reason is { } r) net.KfreeSkbReason(f, r); else f.Free();
         }
         st.Mem -= q.Mem;
+        q.Mem = 0;
+        if (q.HasPeer) st.PeerPut(q.Key.Saddr);
+        q.HasPeer = false;
         st.Queues.Remove(q.Key);
         st.Free.Push(q);
     }
@@ -273,6 +348,39 @@ internal sealed class IpFragState
 {
     public readonly Dictionary<IpqKey, Ipq> Queues = new();
     public readonly Stack<Ipq> Free = new();
-    /// <summary>Truesize of all queued fragments (fqdir->mem).</summary>
+    /// <summary>Truesize of all queued fragments plus <see cref="IpFragment.IpqSize"/> per queue (fqdir->mem).</summary>
     public long Mem;
+
+    /// <summary>
+    /// The inet_peer of each source that has queues: its fragment counter (rid) and how many queues
+    /// refer to it. An entry lives while a queue refers to it, so the table is bounded by the number
+    /// of queues (itself bounded by ipfrag_high_thresh); Linux keeps peers a while longer in its own
+    /// bounded cache (inet_peer_threshold), which only matters for the counter's starting point.
+    /// </summary>
+    private readonly Dictionary<uint, (int Rid, int Refs)> _peers = new();
+
+    /// <summary>Takes a reference on the source's peer (inet_getpeer_v4(create = 1)).</summary>
+    public void PeerGet(uint saddr)
+    {
+        ref var p = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_peers, saddr, out _);
+        p.Refs++;
+    }
+
+    /// <summary>Drops a reference (inet_putpeer()); the last one removes the peer.</summary>
+    public void PeerPut(uint saddr)
+    {
+        ref var p = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_peers, saddr);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref p)) return;
+        if (--p.Refs <= 0) _peers.Remove(saddr);
+    }
+
+    /// <summary>atomic_inc_return(&amp;peer-&gt;rid): one more fragment from this source.</summary>
+    public int PeerIncRid(uint saddr)
+    {
+        ref var p = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_peers, saddr);
+        return System.Runtime.CompilerServices.Unsafe.IsNullRef(ref p) ? 0 : ++p.Rid;
+    }
+
+    /// <summary>Sources with queues (inet_peer entries held by reassembly).</summary>
+    public int PeerCount => _peers.Count;
 }

@@ -18,8 +18,15 @@ internal sealed class Ipv4Sysctl
     public int IpDefaultTtl = 64;
     /// <summary>net.ipv4.ipfrag_time: seconds a datagram may take to reassemble.</summary>
     public int IpfragTimeSec = 30;
-    /// <summary>net.ipv4.ipfrag_high_thresh: bytes of fragments held before new datagrams are refused.</summary>
+    /// <summary>net.ipv4.ipfrag_high_thresh: bytes of fragments (truesize, plus a queue header each) above
+    /// which no fragment is queued at all until queues complete or expire; 0 turns reassembly off.</summary>
     public long IpfragHighThresh = 4 * 1024 * 1024;
+    /// <summary>net.ipv4.ipfrag_low_thresh: obsolete since Linux 4.17 (nothing evicts early any more); kept,
+    /// as Linux keeps it, as a value bounded by ipfrag_high_thresh.</summary>
+    public long IpfragLowThresh = 3 * 1024 * 1024;
+    /// <summary>net.ipv4.ipfrag_max_dist: fragments from one source that may arrive between two fragments of
+    /// one datagram before its queue is considered stale and restarted; 0 disables the check.</summary>
+    public int IpfragMaxDist = 64;
     /// <summary>net.ipv4.ip_forward (this stack is a host: forwarding is not implemented).</summary>
     public bool IpForward;
     /// <summary>net.ipv4.ip_unprivileged_port_start: binding below it needs CAP_NET_BIND_SERVICE.</summary>
@@ -52,8 +59,37 @@ internal sealed class Ipv4Sysctl
     public int NeighGcStaleTimeMs = 60_000;
     /// <summary>mcast_solicit / ucast_solicit.</summary>
     public int NeighMcastSolicit = 3, NeighUcastSolicit = 3;
-    /// <summary>unres_qlen: packets queued per unresolved neighbour.</summary>
-    public int NeighUnresQlen = 101;
+    /// <summary>unres_qlen_bytes: truesize of the packets queued per unresolved neighbour (SK_WMEM_MAX);
+    /// unres_qlen is a view of it in packets of SKB_TRUESIZE(ETH_FRAME_LEN) (212992 / 2090 = 101).</summary>
+    public int NeighUnresQlenBytes = 212992;
+    /// <summary>SKB_TRUESIZE(ETH_FRAME_LEN): the unit unres_qlen counts in (1514 + 576).</summary>
+    public const int NeighUnresQlenUnit = 1514 + NetStack.Core.Sock.SkbTruesizeOverhead;
+    /// <summary>gc_thresh1: below this many entries the periodic GC removes nothing (not even STALE
+    /// or FAILED ones); gc_thresh2: above it for 5 s a new entry forces a GC; gc_thresh3: the hard
+    /// ceiling: a new entry that finds the table this full forces a GC and is refused if none went.</summary>
+    public int NeighGcThresh1 = 128, NeighGcThresh2 = 512, NeighGcThresh3 = 1024;
+
+    // ---- UDP: net.ipv4.udp_* ----
+    /// <summary>
+    /// net.ipv4.udp_mem: min, pressure, max in pages for all UDP sockets' receive queues. Linux sizes it
+    /// from free RAM at boot (udp_init(): limit = max(free pages / 8, 128), min = 3/4 limit, pressure =
+    /// limit, max = 2 min); this stack's memory is its buffer pool, so the same rule runs on the pool's
+    /// capacity instead (<see cref="UdpMemDefaults"/>): with the default pool (65536 buffers of 2 KiB =
+    /// 32768 pages) that is 3072, 4096, 6144 pages (12, 16, 24 MiB).
+    /// </summary>
+    public long[] UdpMem = [3072, 4096, 6144];
+    /// <summary>net.ipv4.udp_rmem_min: the receive memory a UDP socket is granted even above udp_mem[0] (PAGE_SIZE).</summary>
+    public int UdpRmemMin = 4096;
+    /// <summary>net.ipv4.udp_wmem_min: the send-side counterpart (PAGE_SIZE); UDP sends are bounded by SO_SNDBUF, as in Linux.</summary>
+    public int UdpWmemMin = 4096;
+
+    /// <summary>udp_init()'s sizing rule applied to <paramref name="pages"/> pages of memory.</summary>
+    public static long[] UdpMemDefaults(long pages)
+    {
+        long limit = Math.Max(pages / 8, 128);
+        long min = limit / 4 * 3;
+        return [min, limit, min * 2];
+    }
 
     // ---- TCP: net.ipv4.tcp_* ----
     /// <summary>net.ipv4.tcp_syn_retries: SYN retransmissions before connect() fails with ETIMEDOUT.</summary>

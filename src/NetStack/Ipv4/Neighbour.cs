@@ -46,8 +46,13 @@ internal sealed class Neighbour
     public long Used { get; internal set; }
     public long Updated { get; internal set; }
     internal int Probes;
-    /// <summary>Packets waiting for resolution (neigh->arp_queue).</summary>
+    /// <summary>Packets waiting for resolution (neigh->arp_queue) and their truesize (arp_queue_len_bytes).</summary>
     internal readonly SkBuffQueue ArpQueue = new();
+    internal int ArpQueueLenBytes;
+    /// <summary>neigh->gc_list: the table's list of entries the forced GC may take, oldest first; permanent
+    /// entries are not on it (exempt_from_gc).</summary>
+    internal Neighbour? GcPrev, GcNext;
+    internal bool OnGcList;
     internal readonly TimerList Timer;
 
     public override string ToString() => $"{Ipv4Address.Format(PrimaryKey)} dev {Dev.Name} lladdr {HaAddr} {NudState.ToString().ToUpperInvariant()}";
@@ -62,15 +67,34 @@ internal sealed class NeighTable
 {
     private readonly NetNamespace _net;
     private readonly Dictionary<ulong, Neighbour> _hash = new();
+    /// <summary>tbl->gc_list, oldest first, and its length (tbl->gc_entries).</summary>
+    private Neighbour? _gcHead, _gcTail;
+    private int _gcEntries;
+    /// <summary>tbl->last_flush: when a forced GC last ran to the end.</summary>
+    private long _lastFlush;
 
-    public NeighTable(NetNamespace net) => _net = net;
+    public NeighTable(NetNamespace net)
+    {
+        _net = net;
+        _lastFlush = net.NowNs;
+    }
 
+    /// <summary>tbl->entries: every entry, permanent ones included.</summary>
     public int Count => _hash.Count;
+    /// <summary>tbl->gc_entries: the entries the gc_thresh limits apply to (not permanent).</summary>
+    public int GcEntries => _gcEntries;
 
     private static ulong HashKey(uint key, NetDevice dev) => ((ulong)(uint)dev.IfIndex << 32) | key;
 
     /// <remarks>Mirrors neigh_lookup().</remarks>
-    public Neighbour? NeighLookup(uint key, NetDevice dev) => _hash.TryGetValue(HashKey(key, dev), out var n) ? n : null;
+    public Neighbour? NeighLookup(uint key, NetDevice dev)
+    {
+        var stats = _net.Mib.ArpCache;
+        stats[NeighStat.Lookups]++;
+        if (!_hash.TryGetValue(HashKey(key, dev), out var n)) return null;
+        stats[NeighStat.Hits]++;
+        return n;
+    }
 
     /// <summary>A snapshot of the cache (`ip neigh show`).</summary>
     public List<Neighbour> Snapshot()
@@ -78,19 +102,104 @@ internal sealed class NeighTable
         lock (_net.SyncRoot) return new List<Neighbour>(_hash.Values);
     }
 
-    /// <remarks>Mirrors __neigh_create().</remarks>
-    internal Neighbour NeighCreate(uint key, NetDevice dev)
+    /// <summary>
+    /// A new entry, or null when the table is at gc_thresh3 (or above gc_thresh2 with no forced GC
+    /// for 5 s) and a forced GC freed nothing: the caller drops and reports ENOBUFS. Permanent
+    /// entries and the loopback device's are exempt from the limits.
+    /// </summary>
+    /// <remarks>Mirrors __neigh_create() -> neigh_alloc().</remarks>
+    internal Neighbour? NeighCreate(uint key, NetDevice dev, bool exemptFromGc = false)
     {
+        exemptFromGc |= dev == _net.Loopback;
+        var stats = _net.Mib.ArpCache;
+        if (!exemptFromGc)
+        {
+            var p = _net.Ipv4.Sysctl;
+            int entries = _gcEntries;
+            long now = _net.NowNs;
+            if (entries >= p.NeighGcThresh3 || (entries >= p.NeighGcThresh2 && now > _lastFlush + Time.Sec(5)))
+            {
+                if (NeighForcedGc() == 0 && entries >= p.NeighGcThresh3)
+                {
+                    if (_net.Log.NetRatelimit()) _net.Log.Printk("arp_cache: neighbor table overflow!"); // net_info_ratelimited
+                    stats[NeighStat.TableFulls]++;
+                    return null;
+                }
+            }
+        }
         var n = new Neighbour(this, key, dev) { Updated = _net.NowNs, Used = _net.NowNs };
+        stats[NeighStat.Allocs]++;
+        if (!exemptFromGc) GcListAdd(n);
         _hash[HashKey(key, dev)] = n;
         return n;
     }
 
+    /// <summary>
+    /// Frees up to (gc_entries - gc_thresh2) entries, oldest first, that nothing holds (no timer
+    /// running: not INCOMPLETE, REACHABLE, DELAY or PROBE) and that are FAILED, NOARP or not updated
+    /// for 5 s. Returns how many went.
+    /// </summary>
+    /// <remarks>Mirrors neigh_forced_gc() (its 1 ms time budget is moot under the stack lock).</remarks>
+    internal int NeighForcedGc()
+    {
+        var stats = _net.Mib.ArpCache;
+        int maxClean = _gcEntries - _net.Ipv4.Sysctl.NeighGcThresh2;
+        long now = _net.NowNs, tref = now - Time.Sec(5);
+        int shrunk = 0;
+        stats[NeighStat.ForcedGcRuns]++;
+        for (var n = _gcHead; n is not null;)
+        {
+            var next = n.GcNext;
+            if ((n.NudState & NudState.InTimer) == 0) // refcount_read(&n->refcnt) == 1
+            {
+                bool remove = n.NudState is NudState.Failed or NudState.NoArp || n.Updated < tref || n.Updated > now;
+                if (remove)
+                {
+                    Remove(n);
+                    shrunk++;
+                }
+                if (shrunk >= maxClean) break;
+            }
+            n = next;
+        }
+        _lastFlush = now;
+        return shrunk;
+    }
+
+    private void GcListAdd(Neighbour n)
+    {
+        n.GcPrev = _gcTail;
+        n.GcNext = null;
+        if (_gcTail is null) _gcHead = n; else _gcTail.GcNext = n;
+        _gcTail = n;
+        n.OnGcList = true;
+        _gcEntries++;
+    }
+
+    private void GcListDel(Neighbour n)
+    {
+        if (!n.OnGcList) return;
+        if (n.GcPrev is null) _gcHead = n.GcNext; else n.GcPrev.GcNext = n.GcNext;
+        if (n.GcNext is null) _gcTail = n.GcPrev; else n.GcNext.GcPrev = n.GcPrev;
+        n.GcPrev = n.GcNext = null;
+        n.OnGcList = false;
+        _gcEntries--;
+    }
+
+    /// <remarks>Mirrors neigh_remove_one() / neigh_cleanup_and_release() -> neigh_destroy().</remarks>
     private void Remove(Neighbour n)
     {
         _net.Timers.DelTimer(n.Timer);
-        while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, SkbDropReason.NeighDead);
+        PurgeArpQueue(n, SkbDropReason.NeighDead);
+        GcListDel(n);
         _hash.Remove(HashKey(n.PrimaryKey, n.Dev));
+        _net.Mib.ArpCache[NeighStat.Destroys]++;
+    }
+
+    private void PurgeArpQueue(Neighbour n, SkbDropReason reason)
+    {
+        while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, reason);
+        n.ArpQueueLenBytes = 0;
     }
 
     /// <summary>
@@ -104,7 +213,7 @@ internal sealed class NeighTable
         {
             var n = NeighLookup(key, dev);
             if (n is not null && !replace) return -Uapi.Errno.EEXIST;
-            n ??= NeighCreate(key, dev);
+            n ??= NeighCreate(key, dev, exemptFromGc: true)!;
             NeighUpdate(n, lladdr, NudState.Permanent);
             return 0;
         }
@@ -163,7 +272,7 @@ internal sealed class NeighTable
     {
         lock (_net.SyncRoot)
         {
-            var n = NeighLookup(key, dev) ?? NeighCreate(key, dev);
+            var n = NeighLookup(key, dev) ?? NeighCreate(key, dev, exemptFromGc: true)!;
             NeighUpdate(n, lladdr, NudState.Permanent);
         }
     }
@@ -176,6 +285,12 @@ internal sealed class NeighTable
     public int NeighResolveOutput(SkBuff skb, uint nexthop, NetDevice dev)
     {
         var n = NeighLookup(nexthop, dev) ?? NeighCreate(nexthop, dev);
+        if (n is null)
+        {
+            // ip_finish_output2(): no neighbour could be made (table full): drop, -ENOBUFS to the sender.
+            _net.KfreeSkbReason(skb, SkbDropReason.NeighCreateFail);
+            return -Uapi.Errno.ENOBUFS;
+        }
         long now = _net.NowNs;
         n.Used = now;
         var s = n.NudState;
@@ -205,12 +320,21 @@ internal sealed class NeighTable
         return 0;
     }
 
+    /// <remarks>Mirrors __neigh_event_send()'s queueing: unres_qlen_bytes bounds the queue's truesize,
+    /// the oldest waiting packets make room (counted as unresolved_discards).</remarks>
     private void Enqueue(Neighbour n, SkBuff skb)
     {
-        // unres_qlen: the oldest waiting packet makes room (the kernel drops from the head).
-        while (n.ArpQueue.QLen >= _net.Ipv4.Sysctl.NeighUnresQlen && n.ArpQueue.Dequeue() is { } old)
+        int size = Sock.SkbTruesize(skb);
+        while (n.ArpQueueLenBytes + size > _net.Ipv4.Sysctl.NeighUnresQlenBytes)
+        {
+            var old = n.ArpQueue.Dequeue();
+            if (old is null) break;
+            n.ArpQueueLenBytes -= Sock.SkbTruesize(old);
             _net.KfreeSkbReason(old, SkbDropReason.NeighQueueFull);
+            _net.Mib.ArpCache[NeighStat.UnresDiscards]++;
+        }
         n.ArpQueue.EnqueueTail(skb);
+        n.ArpQueueLenBytes += size;
     }
 
     private static int Xmit(SkBuff skb, Neighbour n)
@@ -244,9 +368,11 @@ internal sealed class NeighTable
             _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighGcStaleTimeMs)); // garbage collection
         else
             _net.Timers.DelTimer(n.Timer);
+        if (state == NudState.Permanent) GcListDel(n); // neigh_update_gc_list(): admin entries are exempt
         if ((old & NudState.Valid) == 0 && (state & NudState.Valid) != 0)
         {
             while (n.ArpQueue.Dequeue() is { } skb) Xmit(skb, n);
+            n.ArpQueueLenBytes = 0;
         }
     }
 
@@ -292,8 +418,10 @@ internal sealed class NeighTable
                 }
                 return;
             case NudState.Stale:
-                // neigh_periodic_work(): an entry unused for gc_stale_time goes away.
-                if (now >= n.Used + Time.Ms(p.NeighGcStaleTimeMs)) Remove(n);
+                // neigh_periodic_work(): an entry unused for gc_stale_time goes away, but only while
+                // the table holds at least gc_thresh1 entries; below it the pass looks again later.
+                if (Count < p.NeighGcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
+                else if (now >= n.Used + Time.Ms(p.NeighGcStaleTimeMs)) Remove(n);
                 else _net.Timers.ModTimer(n.Timer, n.Used + Time.Ms(p.NeighGcStaleTimeMs));
                 return;
             case NudState.Delay:
@@ -307,8 +435,9 @@ internal sealed class NeighTable
                 n.Probes = 0;
                 goto case NudState.Probe;
             case NudState.Failed:
-                // neigh_periodic_work(): an unreferenced FAILED entry goes away.
-                Remove(n);
+                // neigh_periodic_work(): an unreferenced FAILED entry goes away (at gc_thresh1 entries or more).
+                if (Count < p.NeighGcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
+                else Remove(n);
                 return;
             case NudState.Incomplete:
             case NudState.Probe:
@@ -319,7 +448,8 @@ internal sealed class NeighTable
                     // ICMP host unreachable for them, which for locally generated packets is the same drop).
                     n.NudState = NudState.Failed;
                     n.Updated = now;
-                    while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, SkbDropReason.NeighFailed);
+                    _net.Mib.ArpCache[NeighStat.ResFailed]++;
+                    PurgeArpQueue(n, SkbDropReason.NeighFailed);
                     // The entry stays FAILED (`ip neigh` shows it) until the garbage collector's next
                     // pass, which neigh_periodic_work() runs every base_reachable_time / 2.
                     _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));

@@ -44,6 +44,11 @@ internal sealed class NetnsIpv4
     /// <remarks>Mirrors net/ipv4/af_inet.c: static struct list_head inetsw[SOCK_MAX].</remarks>
     internal readonly List<InetProtosw>[] Inetsw = new List<InetProtosw>[SocketConstants.SOCK_MAX];
 
+    /// <summary>
+    /// udp_memory_allocated: pages charged by all UDP sockets, against net.ipv4.udp_mem (global in
+    /// Linux; per namespace here, as a namespace is a host).
+    /// </summary>
+    public long UdpMemoryAllocated;
     /// <summary>udp_table: the bound UDP sockets (net->ipv4.udp_table).</summary>
     internal readonly UdpTable UdpTable = new();
     /// <summary>ping_table: ping sockets by identifier.</summary>

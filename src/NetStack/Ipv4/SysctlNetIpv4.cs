@@ -16,6 +16,8 @@ internal static class SysctlNetIpv4
     internal static void Ipv4SysctlInitNet(NetNamespace net)
     {
         var s = net.Ipv4.Sysctl;
+        // udp_init(): udp_mem from the memory there is, which for this stack is its buffer pool.
+        s.UdpMem = Ipv4Sysctl.UdpMemDefaults((long)net.SkbPool.MaxBuffers * net.SkbPool.BufferSize / Udp.PageSize);
         net.Sysctl.RegisterNetSysctl("net/ipv4",
         [
             CtlTable.Int("ip_default_ttl", () => s.IpDefaultTtl, v => s.IpDefaultTtl = v, 1, 255),
@@ -38,8 +40,12 @@ internal static class SysctlNetIpv4
                 s.IpLocalPortRangeHigh = v[1];
                 return 0;
             }, 2),
+            // ip4_frags_ns_ctl_table: the two thresholds bound each other (high >= low), as their
+            // extra1/extra2 do; ipfrag_time is proc_dointvec_jiffies (seconds), max_dist >= 0.
+            ULong("ipfrag_high_thresh", () => s.IpfragHighThresh, v => s.IpfragHighThresh = v, () => s.IpfragLowThresh, () => long.MaxValue),
+            ULong("ipfrag_low_thresh", () => s.IpfragLowThresh, v => s.IpfragLowThresh = v, () => 0, () => s.IpfragHighThresh),
             CtlTable.Int("ipfrag_time", () => s.IpfragTimeSec, v => s.IpfragTimeSec = v, 0),
-            CtlTable.Int("ipfrag_high_thresh", () => (int)s.IpfragHighThresh, v => s.IpfragHighThresh = v, 0),
+            CtlTable.Int("ipfrag_max_dist", () => s.IpfragMaxDist, v => s.IpfragMaxDist = v, 0),
             CtlTable.Bool("icmp_echo_ignore_all", () => s.IcmpEchoIgnoreAll, v => s.IcmpEchoIgnoreAll = v),
             CtlTable.Bool("icmp_echo_ignore_broadcasts", () => s.IcmpEchoIgnoreBroadcasts, v => s.IcmpEchoIgnoreBroadcasts = v),
             CtlTable.Int("icmp_ratelimit", () => s.IcmpRatelimitMs, v => s.IcmpRatelimitMs = v, 0),
@@ -53,7 +59,28 @@ internal static class SysctlNetIpv4
             CtlTable.Scaled("neigh.default.gc_stale_time", () => s.NeighGcStaleTimeMs, v => s.NeighGcStaleTimeMs = v, 1000),
             CtlTable.Int("neigh.default.mcast_solicit", () => s.NeighMcastSolicit, v => s.NeighMcastSolicit = v, 0),
             CtlTable.Int("neigh.default.ucast_solicit", () => s.NeighUcastSolicit, v => s.NeighUcastSolicit = v, 0),
-            CtlTable.Int("neigh.default.unres_qlen", () => s.NeighUnresQlen, v => s.NeighUnresQlen = v, 0),
+            // proc_unres_qlen(): unres_qlen reads and writes unres_qlen_bytes in SKB_TRUESIZE(ETH_FRAME_LEN) units.
+            CtlTable.Int("neigh.default.unres_qlen", () => s.NeighUnresQlenBytes / Ipv4Sysctl.NeighUnresQlenUnit,
+                v => s.NeighUnresQlenBytes = v * Ipv4Sysctl.NeighUnresQlenUnit, 0, int.MaxValue / Ipv4Sysctl.NeighUnresQlenUnit),
+            CtlTable.Int("neigh.default.unres_qlen_bytes", () => s.NeighUnresQlenBytes, v => s.NeighUnresQlenBytes = v, 0),
+            // gc_thresh1/2/3 belong to the table (net.ipv4.neigh.default.gc_thresh*, arp_tbl's gc_thresh).
+            CtlTable.Int("neigh.default.gc_thresh1", () => s.NeighGcThresh1, v => s.NeighGcThresh1 = v, 0),
+            CtlTable.Int("neigh.default.gc_thresh2", () => s.NeighGcThresh2, v => s.NeighGcThresh2 = v, 0),
+            CtlTable.Int("neigh.default.gc_thresh3", () => s.NeighGcThresh3, v => s.NeighGcThresh3 = v, 0),
+
+            new CtlTable("udp_mem", () => string.Join('\t', s.UdpMem), v =>
+            {
+                // proc_doulongvec_minmax over three longs.
+                var parts = v.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length != 3) return -Errno.EINVAL;
+                var x = new long[3];
+                for (int i = 0; i < 3; i++)
+                    if (!long.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out x[i])) return -Errno.EINVAL;
+                s.UdpMem = x;
+                return 0;
+            }),
+            CtlTable.Int("udp_rmem_min", () => s.UdpRmemMin, v => s.UdpRmemMin = v, 1), // extra1 = SYSCTL_ONE
+            CtlTable.Int("udp_wmem_min", () => s.UdpWmemMin, v => s.UdpWmemMin = v, 1),
 
             CtlTable.Int("tcp_syn_retries", () => s.TcpSynRetries, v => s.TcpSynRetries = v, 1, 127),
             CtlTable.Int("tcp_synack_retries", () => s.TcpSynackRetries, v => s.TcpSynackRetries = v, 0),
@@ -114,6 +141,17 @@ internal static class SysctlNetIpv4
         TcpCubic.RegisterModuleParams(net);
         TcpDctcp.RegisterModuleParams(net);
     }
+
+    /// <summary>An unsigned long within [min(), max()] (bounds read at write time: they may be other sysctls).</summary>
+    /// <remarks>Mirrors proc_doulongvec_minmax() with extra1/extra2 pointing at other knobs.</remarks>
+    private static CtlTable ULong(string name, Func<long> get, Action<long> set, Func<long> min, Func<long> max) =>
+        new(name, () => get().ToString(System.Globalization.CultureInfo.InvariantCulture), v =>
+        {
+            if (!long.TryParse(v.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long x) || x < min() || x > max())
+                return -Errno.EINVAL;
+            set(x);
+            return 0;
+        });
 
     /// <summary>
     /// A u8 knob read as a flag (nonzero: on), as Linux's proc_dou8vec_minmax entries without bounds are:

@@ -47,6 +47,9 @@ internal sealed class UdpTable
 /// </summary>
 internal class UdpSock : InetSock
 {
+    // sk_forward_alloc is Sock.ForwardAlloc: bytes charged to udp_mem (whole pages) and not yet used by a
+    // queued datagram. UDP keeps its own account of udp_mem (Udp.UdpRmemSchedule and friends) rather than
+    // Sock.MemAccount, which TCP's tcp_mem uses.
 }
 
 /// <summary>
@@ -71,7 +74,13 @@ internal sealed class UdpProt : Proto
     /// <remarks>udp_init_sock().</remarks>
     public override int Init(Sock sk) => 0;
     /// <remarks>udp_destroy_sock(): nothing corked to flush here.</remarks>
-    public override void Destroy(Sock sk) { }
+    /// <summary>Frees what the socket still holds and gives its memory back to udp_mem.</summary>
+    /// <remarks>Mirrors udp_destruct_common(): purge the receive queue, udp_rmem_release(sk, total, 0), sk_mem_reclaim().</remarks>
+    public override void Destroy(Sock sk)
+    {
+        while (sk.ReceiveQueue.Dequeue() is { } skb) Udp.SkbConsumeUdp(sk, skb, partial: 0);
+        Udp.UdpRmemRelease((UdpSock)sk, 0, partial: 0);
+    }
     /// <remarks>udp_setsockopt().</remarks>
     public override int Setsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval) => Udp.UdpSetsockopt(sk, level, optname, optval);
     /// <remarks>udp_getsockopt().</remarks>
@@ -373,7 +382,7 @@ internal static class Udp
         if (((InetSock)sk).CmsgFlags != 0) IpSockglue.IpCmsgRecv(ref msg, (InetSock)sk, skb);
         err = copied;
         if ((flags & MSG_TRUNC) != 0) err = ulen;
-        if (!peeking) sk.SkbFreeDatagram(skb); // skb_consume_udp()
+        if (!peeking) SkbConsumeUdp(sk, skb, partial: 1);
         return err;
     }
 
@@ -545,10 +554,85 @@ internal static class Udp
             net.Mib.Udp[UdpMib.InErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.SocketRcvBuff);
         }
+        // udp_rmem_schedule(): the datagram must also fit in udp_mem, across all UDP sockets.
+        // __udp_queue_rcv_skb(): that failure (-ENOBUFS) is MemErrors, not RcvbufErrors.
+        if (UdpRmemSchedule((UdpSock)sk, size) != 0)
+        {
+            sk.Drops++;
+            net.Mib.Udp[UdpMib.MemErrors]++;
+            net.Mib.Udp[UdpMib.InErrors]++;
+            return net.KfreeSkbReason(skb, SkbDropReason.ProtoMem);
+        }
+        ((UdpSock)sk).ForwardAlloc -= size;
         sk.SkbSetOwnerR(skb);
         sk.ReceiveQueue.EnqueueTail(skb);
         if (!sk.HasFlag(SockFlag.Dead)) sk.DataReady();
         return Dev.NetRxSuccess;
+    }
+
+    // ------------------------------------------------------------------ memory (udp_mem)
+
+    /// <summary>PAGE_SIZE: udp_mem counts in pages.</summary>
+    public const int PageSize = 4096;
+
+    /// <summary>sk_mem_pages(): the pages <paramref name="amt"/> bytes need.</summary>
+    private static int SkMemPages(int amt) => (amt + PageSize - 1) / PageSize;
+
+    /// <summary>Makes sure <paramref name="size"/> bytes are charged to udp_mem before a datagram is queued: 0, or -ENOBUFS.</summary>
+    /// <remarks>Mirrors udp_rmem_schedule() -> __sk_mem_schedule(sk, delta, SK_MEM_RECV).</remarks>
+    private static int UdpRmemSchedule(UdpSock sk, int size)
+    {
+        int delta = size - sk.ForwardAlloc;
+        if (delta > 0 && !SkMemSchedule(sk, delta)) return -Errno.ENOBUFS;
+        return 0;
+    }
+
+    /// <summary>
+    /// Charges whole pages to udp_mem. At or below udp_mem[0] (min) anything goes; above udp_mem[2]
+    /// (max) nothing; in between only a socket holding less than udp_rmem_min gets more (the minimum
+    /// buffer guaranteed under pressure). UDP has no pressure mode of its own (no memory_pressure in
+    /// udp_prot), so udp_mem[1] only labels the range, as Linux's documentation says.
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: __sk_mem_schedule() -> __sk_mem_raise_allocated() for SK_MEM_RECV.</remarks>
+    private static bool SkMemSchedule(UdpSock sk, int size)
+    {
+        var net = sk.Net;
+        var ipv4 = net.Ipv4;
+        var s = ipv4.Sysctl;
+        int amt = SkMemPages(size);
+        long allocated = ipv4.UdpMemoryAllocated += amt;
+        bool ok = allocated <= s.UdpMem[0]
+            || (allocated <= s.UdpMem[2] && sk.RmemAlloc < s.UdpRmemMin);
+        if (!ok)
+        {
+            ipv4.UdpMemoryAllocated -= amt; // suppress_allocation: sk_memory_allocated_sub()
+            return false;
+        }
+        sk.ForwardAlloc += amt * PageSize;
+        return true;
+    }
+
+    /// <summary>
+    /// Gives back to udp_mem the whole pages a socket no longer needs: all of them when
+    /// <paramref name="partial"/> is 0 (the socket goes), else all but the last partial page.
+    /// </summary>
+    /// <remarks>Mirrors udp_rmem_release() -> __sk_mem_reduce_allocated() (without the forward_deficit batching).</remarks>
+    internal static void UdpRmemRelease(UdpSock sk, int size, int partial)
+    {
+        sk.ForwardAlloc += size;
+        int amt = (sk.ForwardAlloc - partial) & ~(PageSize - 1);
+        if (amt <= 0) return;
+        sk.ForwardAlloc -= amt;
+        sk.Net.Ipv4.UdpMemoryAllocated -= amt / PageSize;
+    }
+
+    /// <summary>Frees a datagram taken off the receive queue: uncharges sk_rmem_alloc and returns its memory to udp_mem.</summary>
+    /// <remarks>Mirrors skb_consume_udp() -> udp_rmem_release() (udp_skb_destructor).</remarks>
+    internal static void SkbConsumeUdp(Sock sk, SkBuff skb, int partial)
+    {
+        int size = skb.Sk == sk ? Sock.SkbTruesize(skb) : 0;
+        sk.SkbFreeDatagram(skb);
+        if (size != 0) UdpRmemRelease((UdpSock)sk, size, partial);
     }
 
     // ------------------------------------------------------------------ errors

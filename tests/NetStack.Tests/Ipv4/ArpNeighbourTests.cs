@@ -156,9 +156,11 @@ public class ArpNeighbourTests
     public void UnresQlenOverflow_DropsTheOldest_AndCountsIt()
     {
         using var s = new OneStack();
-        s.Net.Ipv4.Sysctl.NeighUnresQlen = 3;
+        // unres_qlen_bytes counts truesize: room for three frame-sized buffers.
+        s.Net.Ipv4.Sysctl.NeighUnresQlenBytes = 3 * (SkBuffPool.DefaultBufferSize + Sock.SkbTruesizeOverhead);
         for (ushort seq = 1; seq <= 5; seq++) StackPings(s, seq);
         Assert.Equal(2, s.Net.Mib.Drops[SkbDropReason.NeighQueueFull]);
+        Assert.Equal(2, s.Net.Mib.ArpCache[NeighStat.UnresDiscards]);
         s.Dev.Sent.Clear();
         s.Receive(ReplyFromPeer());
         var seqs = s.Dev.TakeSent().Select(f => (int)IcmpHeader.Create(Pkt.ParseIp(f).Payload).EchoSequence);
@@ -170,6 +172,7 @@ public class ArpNeighbourTests
     public void Unanswered_IncompleteFailsAfterMcastSolicitProbes_AndDropsTheQueue()
     {
         using var s = new OneStack();
+        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0; // the periodic GC works on tables this small too
         StackPings(s, 1);
         StackPings(s, 2);
         s.RunFor(2_500);
@@ -220,6 +223,7 @@ public class ArpNeighbourTests
     public void StaleInUse_Delay_Probe_Unicast_ThenFailedAndRemoved()
     {
         using var s = new OneStack();
+        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0;
         s.LearnPeer(); // STALE
         Assert.Equal(NudState.Stale, Peer(s)!.NudState);
 
@@ -271,10 +275,25 @@ public class ArpNeighbourTests
     public void StaleUnused_IsGarbageCollected_AfterGcStaleTime()
     {
         using var s = new OneStack();
+        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0;
         s.LearnPeer();
         s.RunFor(59_000);
         Assert.NotNull(Peer(s));
         s.RunFor(1_000);
+        Assert.Null(Peer(s));
+        Assert.Equal(1, s.Net.Mib.ArpCache[NeighStat.Destroys]);
+    }
+
+    [Fact]
+    public void StaleUnused_BelowGcThresh1_IsKept()
+    {
+        // neigh_periodic_work() leaves a table with fewer than gc_thresh1 (128) entries alone.
+        using var s = new OneStack();
+        s.LearnPeer();
+        s.RunFor(600_000);
+        Assert.Equal(NudState.Stale, Peer(s)!.NudState);
+        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 1;
+        s.RunFor(60_000);
         Assert.Null(Peer(s));
     }
 

@@ -47,7 +47,9 @@ internal static class NetstatCommand
         var lines = new List<(string, IReadOnlyList<KeyValuePair<string, long>>)>();
         foreach (var (table, counters) in tables)
         {
-            if (table == "Drops") continue;   // the stack's drop reasons: no /proc line
+            // The stack's drop reasons, /proc/net/stat/arp_cache and the buffer pools: no line in
+            // /proc/net/snmp or /proc/net/netstat, so netstat -s does not show them (nstat does).
+            if (table is "Drops" or "ArpCache" or "SkbPool") continue;
             var list = counters!.AsObject().Select(c => new KeyValuePair<string, long>(c.Key, (long)c.Value!)).ToList();
             if (table == "IcmpMsg")
             {
