@@ -57,37 +57,8 @@ public class InputFuzzTests
         Core.Pkt.Eth(TcpFixture.LocalMac, TcpFixture.RemoteMac, EthP.ARP,
             Core.Pkt.Arp(op, TcpFixture.RemoteMac, Remote, op == ArpPacket.OpReply ? TcpFixture.LocalMac : MacAddress.Zero, Local));
 
-    /// <summary>Recomputes the IPv4 header checksum and the ICMP/UDP/TCP checksum where the lengths allow.</summary>
-    private static void FixChecksums(byte[] frame)
-    {
-        var span = frame.AsSpan();
-        if (span.Length < EthernetHeader.Length + Ipv4Header.MinLength) return;
-        if (BinaryPrimitives.ReadUInt16BigEndian(span[12..]) != EthP.IP) return;
-        var ipSpan = span[EthernetHeader.Length..];
-        var ip = Ipv4Header.Create(ipSpan);
-        int ihl = ip.HeaderLength;
-        if (ihl < 20 || ihl > ipSpan.Length) return;
-        ip.FillChecksum();
-        int tot = Math.Min(ip.TotalLength, ipSpan.Length);
-        if (tot <= ihl || ip.IsFragment) return;
-        var l4 = ipSpan[ihl..tot];
-        switch (ip.Protocol)
-        {
-            case IpProto.ICMP when l4.Length >= 4:
-                l4[2] = l4[3] = 0;
-                BinaryPrimitives.WriteUInt16BigEndian(l4[2..], Checksum.Compute(l4));
-                break;
-            case IpProto.UDP when l4.Length >= 8:
-                l4[6] = l4[7] = 0;
-                ushort u = Checksum.TcpUdp(ip.Source, ip.Destination, IpProto.UDP, l4);
-                BinaryPrimitives.WriteUInt16BigEndian(l4[6..], u == 0 ? (ushort)0xFFFF : u);
-                break;
-            case IpProto.TCP when l4.Length >= 20:
-                l4[16] = l4[17] = 0;
-                BinaryPrimitives.WriteUInt16BigEndian(l4[16..], Checksum.TcpUdp(ip.Source, ip.Destination, IpProto.TCP, l4));
-                break;
-        }
-    }
+    /// <summary>Recomputes the IPv4 header checksum and the ICMP/UDP/TCP checksum where the lengths allow (the structured fuzzer's).</summary>
+    private static void FixChecksums(byte[] frame) => FrameGen.FixChecksums(frame);
 
     private static byte[] Mutate(byte[] frame, Random rng)
     {
