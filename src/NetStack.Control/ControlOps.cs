@@ -268,7 +268,7 @@ public static class ControlOps
     /// <summary>
     /// The MIB counters (/proc/net/snmp and /proc/net/netstat, plus drops by reason), as nstat and
     /// `netstat -s` read them: <c>{"counters": {"Ip": {"Forwarding": 2, "DefaultTTL": 64, "InReceives": n, ...},
-    /// "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "ArpCache", "SkbPool", "Drops"}}</c>, the lines and counters in /proc
+    /// "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "ArpCache", "SkbPool", "Kernel", "Drops"}}</c>, the lines and counters in /proc
     /// order (<see cref="NetStackInfo.GetCounterTables"/>); "nonzero": true leaves out the zeros.
     /// </summary>
     public static JsonObject Counters(ControlContext c, JsonObject q)

@@ -381,7 +381,8 @@ public static class NetStackInfo
     /// Tcp, Udp) and then /proc/net/netstat (TcpExt, IpExt), each with its counters in /proc order, as
     /// nstat and `netstat -s` read them, and last the neighbour table's /proc/net/stat/arp_cache
     /// (ArpCache: Entries, Allocs, Destroys, ..., ForcedGcRuns, UnresDiscards, TableFulls), and the buffer
-    /// pools (SkbPool: Buffers, FreeBuffers, MaxBuffers, AllocFailures, and the same for the 64 KiB pool). As in Linux, IcmpMsg lists only the ICMP types seen (nonzero;
+    /// pools (SkbPool: Buffers, FreeBuffers, MaxBuffers, AllocFailures, and the same for the 64 KiB pool), and the
+    /// contained faults (Kernel: OopsCount, OopsSkbLeaked; see kernel.panic_on_oops). As in Linux, IcmpMsg lists only the ICMP types seen (nonzero;
     /// a line with none is still there, empty), Ip's Forwarding and DefaultTTL and Tcp's RtoAlgorithm,
     /// RtoMin, RtoMax and MaxConn are settings rather than counts, and Tcp's CurrEstab is a gauge.
     /// TcpExt holds the counters the stack keeps (a subset of Linux's, in Linux's order); there is no
@@ -422,6 +423,8 @@ public static class NetStackInfo
                 new("Udp", Table(mib.Udp)), new("TcpExt", Table(mib.TcpExt)), new("IpExt", Table(mib.IpExt)),
                 new("ArpCache", arp),
                 new("SkbPool", Pools(net)),
+                // Contained faults (oops_count, /sys/kernel/oops_count) and the buffers they left.
+                new("Kernel", Table(mib.Kernel)),
             ];
         }
 

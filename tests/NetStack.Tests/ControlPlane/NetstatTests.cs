@@ -59,7 +59,7 @@ public sealed class NetstatTests
             using var c = ControlClient.Connect(server.Path);
             var tables = c.Request(new JsonObject { ["op"] = "counters" })["counters"]!.AsObject();
             // The /proc lines in order, Ip's settings as Linux reports them, IcmpMsg by type.
-            Assert.Equal(["Ip", "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "ArpCache", "SkbPool", "Drops"], tables.Select(t => t.Key));
+            Assert.Equal(["Ip", "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "ArpCache", "SkbPool", "Kernel", "Drops"], tables.Select(t => t.Key));
             Assert.Equal(2, (long)tables["Ip"]!["Forwarding"]!);
             Assert.Equal(64, (long)tables["Ip"]!["DefaultTTL"]!);
             Assert.Equal(1, (long)tables["IcmpMsg"]!["InType8"]!);

@@ -154,6 +154,8 @@ public class FaultContainmentTests
         Assert.Equal(2, replies);
         Assert.Equal(10, handler.Delivered);              // the even frames
         Assert.Equal(10, Oopses(s.B));                     // the odd ones, each contained
+        // ... and readable where nstat reads the counters (the control socket's counters op).
+        Assert.Equal(10, NetStack.Api.NetStackInfo.GetCounters(s.B).Single(c => c.Key == "KernelOopsCount").Value);
         Assert.Equal(0, Oopses(s.A));
         // The handler threw before it freed its buffer: nobody owns it, so it is left out of the pool and counted.
         Assert.Equal(10, s.B.Mib.Kernel[KernelMib.OopsSkbLeaked]);

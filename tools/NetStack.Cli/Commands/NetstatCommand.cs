@@ -49,7 +49,7 @@ internal static class NetstatCommand
         {
             // The stack's drop reasons, /proc/net/stat/arp_cache and the buffer pools: no line in
             // /proc/net/snmp or /proc/net/netstat, so netstat -s does not show them (nstat does).
-            if (table is "Drops" or "ArpCache" or "SkbPool") continue;
+            if (table is "Drops" or "ArpCache" or "SkbPool" or "Kernel") continue;
             var list = counters!.AsObject().Select(c => new KeyValuePair<string, long>(c.Key, (long)c.Value!)).ToList();
             if (table == "IcmpMsg")
             {
