@@ -442,7 +442,10 @@ internal static class Udp
     {
         InetSock? result = null;
         int badness = 0;
-        for (int i = 0; i < slot.Count; i++)
+        // udp_lib_get_port() adds a socket at the head of its hash chain (hlist_add_head_rcu), and the
+        // lookup keeps the first of the best score: of equal sockets (SO_REUSEADDR on one port) the one
+        // bound last receives. The slot is in bind order, so walk it from the end.
+        for (int i = slot.Count - 1; i >= 0; i--)
         {
             var sk = slot[i];
             int score = ComputeScore(sk, saddr, sport, daddr, hnum, dif);
