@@ -162,6 +162,13 @@ public static partial class ErrnoParityTable
               "{'op':'getpeername','fd':'s'}",
               "{'op':'send','fd':'s','text':'x','flags':'MSG_NOSIGNAL'}",
               "{'op':'recv','fd':'s','len':10}")),
+        T("tcp connect: a neighbour that never answers ARP fails the connect with EHOSTUNREACH",
+            // Three ARP probes a second apart, then neigh_invalidate()'s host unreachable to the SYN's socket.
+            S(TcpNb,
+              "{'op':'connect','fd':'s','addr':'$OTHER','port':80}",
+              "{'op':'sleep','ms':4500}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_ERROR'}",
+              "{'op':'connect','fd':'s','addr':'$OTHER','port':80}")),
         T("tcp connect: SO_DONTROUTE refuses a destination behind a gateway",
             S(Tcp,
               "{'op':'setsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_DONTROUTE','value':1}",

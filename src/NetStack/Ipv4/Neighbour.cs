@@ -196,6 +196,29 @@ internal sealed class NeighTable
         _net.Mib.ArpCache[NeighStat.Destroys]++;
     }
 
+    /// <summary>
+    /// Resolution failed: every packet that waited for it is reported as undeliverable before it is
+    /// dropped. For IPv4 that is an ICMP host unreachable to the packet's source, which for a packet
+    /// of this host's own is delivered here (over lo) to the sending socket's error handler: a TCP
+    /// connect fails with EHOSTUNREACH, a UDP/ping/raw socket sees it as any ICMP error.
+    /// </summary>
+    /// <remarks>Mirrors net/core/neighbour.c: neigh_invalidate() -> neigh->ops->error_report =
+    /// arp_error_report() -> dst_link_failure() -> ipv4_link_failure() -> icmp_send(ICMP_HOST_UNREACH).</remarks>
+    private void NeighInvalidate(Neighbour n)
+    {
+        while (n.ArpQueue.Dequeue() is { } skb)
+        {
+            n.ArpQueueLenBytes -= Sock.SkbTruesize(skb);
+            if (skb.NetworkHeader >= 0 && skb.NetworkHeader < skb.Data + skb.Len)
+            {
+                skb.Data = skb.NetworkHeader; // icmp_send() quotes from the IP header
+                Icmp.IcmpSend(_net, skb, IcmpType.DestUnreach, IcmpType.HostUnreach, 0);
+            }
+            _net.KfreeSkbReason(skb, SkbDropReason.NeighFailed);
+        }
+        n.ArpQueueLenBytes = 0;
+    }
+
     private void PurgeArpQueue(Neighbour n, SkbDropReason reason)
     {
         while (n.ArpQueue.Dequeue() is { } skb) _net.KfreeSkbReason(skb, reason);
@@ -444,12 +467,10 @@ internal sealed class NeighTable
                 int max = n.NudState == NudState.Incomplete ? p.NeighMcastSolicit : p.NeighUcastSolicit;
                 if (n.Probes >= max)
                 {
-                    // neigh_invalidate(): give up; waiting packets are dropped (the kernel also sends
-                    // ICMP host unreachable for them, which for locally generated packets is the same drop).
                     n.NudState = NudState.Failed;
                     n.Updated = now;
                     _net.Mib.ArpCache[NeighStat.ResFailed]++;
-                    PurgeArpQueue(n, SkbDropReason.NeighFailed);
+                    NeighInvalidate(n);
                     // The entry stays FAILED (`ip neigh` shows it) until the garbage collector's next
                     // pass, which neigh_periodic_work() runs every base_reachable_time / 2.
                     _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
