@@ -103,7 +103,7 @@ internal static class SockOpt
                 break;
             case SO_RCVLOWAT:
                 if (val < 0) val = int.MaxValue;
-                sk.RcvLowat = val != 0 ? val : 1;
+                ret = sock.Ops.SetRcvlowat(sk, val);
                 break;
             case SO_SNDLOWAT:
                 ret = -Errno.ENOPROTOOPT;

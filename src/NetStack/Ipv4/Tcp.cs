@@ -758,6 +758,70 @@ internal static class Tcp
 
     /// <summary>setsockopt(SOL_TCP, ...); other levels go to IP.</summary>
     /// <remarks>Mirrors tcp_setsockopt() -> do_tcp_setsockopt().</remarks>
+    /// <summary>TCP_TIMEOUT_INIT and TCP_RTO_MAX in seconds, the units of TCP_DEFER_ACCEPT's conversion.</summary>
+    private const int TcpTimeoutInitSec = 1, TcpRtoMaxSec = 120;
+
+    /// <summary>Seconds to the number of retransmissions (with exponential backoff from <paramref name="timeout"/>, capped at <paramref name="rtoMax"/>) that cover them, at most 255.</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: secs_to_retrans().</remarks>
+    internal static int SecsToRetrans(int seconds, int timeout, int rtoMax)
+    {
+        int res = 0;
+        if (seconds > 0)
+        {
+            int period = timeout;
+            res = 1;
+            while (seconds > period && res < 255)
+            {
+                res++;
+                timeout <<= 1;
+                if (timeout > rtoMax) timeout = rtoMax;
+                period += timeout;
+            }
+        }
+        return res;
+    }
+
+    /// <summary>The seconds <paramref name="retrans"/> retransmissions take (the inverse of <see cref="SecsToRetrans"/>).</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: retrans_to_secs().</remarks>
+    internal static int RetransToSecs(int retrans, int timeout, int rtoMax)
+    {
+        int period = 0;
+        if (retrans > 0)
+        {
+            period = timeout;
+            while (--retrans > 0)
+            {
+                timeout <<= 1;
+                if (timeout > rtoMax) timeout = rtoMax;
+                period += timeout;
+            }
+        }
+        return period;
+    }
+
+    /// <summary>SO_RCVLOWAT on a TCP socket.</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: tcp_set_rcvlowat().</remarks>
+    public static int TcpSetRcvlowat(TcpSock tp, int val)
+    {
+        // Capped at half of what the receive buffer may grow to: a larger low-water mark could
+        // never be reached, and poll/recv would wait for ever.
+        int cap = (tp.UserLocks & Sock.SockRcvbufLock) != 0 ? tp.RcvBuf >> 1 : tp.Net.Ipv4.Sysctl.TcpRmemMax >> 1;
+        val = Math.Min(val, cap);
+        tp.RcvLowat = val != 0 ? val : 1;
+        // tcp_data_ready(): the new mark may make queued data readable now.
+        if (unchecked((int)(tp.RcvNxt - tp.CopiedSeq)) >= tp.RcvLowat) tp.DataReady();
+        if ((tp.UserLocks & Sock.SockRcvbufLock) != 0) return 0;
+        // Grow the buffer so that the window can hold the mark.
+        int space = TcpOutput.TcpSpaceFromWin(tp, val);
+        if (space > tp.RcvBuf)
+        {
+            tp.RcvBuf = space;
+            tp.WindowClamp = (uint)val;
+        }
+        return 0;
+    }
+
+    /// <summary>setsockopt(SOL_TCP, ...).</summary>
     public static int TcpSetsockopt(TcpSock tp, int level, int optname, ReadOnlySpan<byte> optval)
     {
         if (level != SOL_TCP) return IpSockglue.IpSetsockopt(tp, level, optname, optval);
@@ -795,7 +859,9 @@ internal static class Tcp
                 else tp.Linger2Ms = val * 1000;
                 return 0;
             case TCP_DEFER_ACCEPT:
-                tp.DeferAccept = Math.Max(val, 0);
+                // Kept as a number of SYN-ACK retransmissions, as the kernel keeps it: getsockopt
+                // answers the seconds those take, so 2 reads back as 3 (1 + 2).
+                tp.DeferAccept = SecsToRetrans(val, TcpTimeoutInitSec, TcpRtoMaxSec);
                 return 0;
             case TCP_MAXSEG:
                 if (val != 0 && (val < TcpSock.TcpMinMss || val > TcpSock.MaxTcpWindow)) return -Errno.EINVAL;
@@ -892,7 +958,7 @@ internal static class Tcp
                 val = tp.Linger2Ms;
                 if (val >= 0) val = (val != 0 ? val : sys.TcpFinTimeoutMs) / 1000;
                 break;
-            case TCP_DEFER_ACCEPT: val = tp.DeferAccept; break;
+            case TCP_DEFER_ACCEPT: val = RetransToSecs(tp.DeferAccept, TcpTimeoutInitSec, TcpRtoMaxSec); break;
             case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;
             case TCP_QUICKACK: val = tp.InetCskInPingpongMode ? 0 : 1; break;
             case TCP_USER_TIMEOUT: val = tp.IcskUserTimeout; break;

@@ -29,6 +29,8 @@ public static class SocketConstants
 
     // File flags (asm-generic/fcntl.h) and fcntl commands.
     public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, O_RDWR = 2;
+    /// <summary>The other flags F_SETFL changes (setfl()'s SETFL_MASK, and FASYNC through ->fasync); O_DIRECT is refused on a socket.</summary>
+    public const int O_APPEND = 0x400, FASYNC = 0x2000, O_DIRECT = 0x4000, O_NOATIME = 0x40000;
     public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
     public const int FD_CLOEXEC = 1;
 
