@@ -48,6 +48,11 @@ public static class SocketConstants
         SO_SNDLOWAT = 19, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_BINDTODEVICE = 25, SO_TIMESTAMP = 29,
         SO_ACCEPTCONN = 30, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_PROTOCOL = 38, SO_DOMAIN = 39,
         SO_MAX_PACING_RATE = 47;
+    /// <summary>Receive timestamps (asm-generic/socket.h): the old names (SO_TIMESTAMP = 29 above) carry a
+    /// struct timeval / timespec of longs, the new ones 64-bit fields; on x86-64 both are 16 bytes. The
+    /// control message has the option's number as its type (SCM_TIMESTAMP = SO_TIMESTAMP...).</summary>
+    public const int SO_TIMESTAMPNS = 35, SO_TIMESTAMP_NEW = 63, SO_TIMESTAMPNS_NEW = 64,
+        SCM_TIMESTAMP = SO_TIMESTAMP, SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
     /// <summary>The old (32-bit time) names are the ones Python and glibc on x86-64 use.</summary>
     public const int SO_RCVTIMEO_OLD = 20, SO_SNDTIMEO_OLD = 21;
 
