@@ -309,14 +309,23 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>The first unsent buffer (tcp_send_head).</summary>
     internal SkBuff? TcpSendHead => WriteQueue.First;
 
-    /// <summary>Bytes queued but not yet read by the application (tcp_inq).</summary>
-    /// <remarks>Mirrors tcp_inq(): rcv_nxt - copied_seq, not counting a FIN.</remarks>
+    /// <summary>Bytes queued but not yet read by the application (tcp_inq); with an out-of-band urgent
+    /// byte received ahead, only the bytes before it (what the next read returns).</summary>
+    /// <remarks>Mirrors tcp_inq(): rcv_nxt - copied_seq, not counting a FIN; urg_seq - copied_seq before a pending mark.</remarks>
     internal int TcpInq
     {
         get
         {
-            int answ = unchecked((int)(RcvNxt - CopiedSeq));
-            if (answ > 0 && HasFlag(SockFlag.Done)) answ--;
+            int answ;
+            if (HasFlag(SockFlag.UrgInline) || UrgData == 0 || SeqNumber.Before(UrgSeq, CopiedSeq) || !SeqNumber.Before(UrgSeq, RcvNxt))
+            {
+                answ = unchecked((int)(RcvNxt - CopiedSeq));
+                if (answ > 0 && HasFlag(SockFlag.Done)) answ--;
+            }
+            else
+            {
+                answ = unchecked((int)(UrgSeq - CopiedSeq));
+            }
             return Math.Max(0, answ);
         }
     }
