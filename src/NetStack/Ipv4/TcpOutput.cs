@@ -589,7 +589,8 @@ internal static class TcpOutput
     private static bool TcpNagleTest(TcpSock tp, SkBuff skb, uint curMss, int nonagle)
     {
         if ((nonagle & TcpSock.TcpNaglePush) != 0) return true;
-        if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return true;
+        // Nagle never holds urgent data (nor the final FIN).
+        if (tp.TcpUrgMode || (skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return true;
         bool partial = skb.Len < curMss;
         bool hold = partial && ((nonagle & TcpSock.TcpNagleCork) != 0 || (nonagle == 0 && tp.PacketsOut != 0 && TcpMinshallCheck(tp)));
         return !hold;

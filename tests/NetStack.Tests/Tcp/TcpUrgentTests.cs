@@ -54,6 +54,26 @@ public class TcpUrgentTests
     }
 
     [Fact]
+    public void SendOob_NagleHoldsNothingWhileInUrgentMode()
+    {
+        using var f = TcpFixture.Established();
+        Assert.Equal(5, f.SendData("hello"u8));
+        f.Expect(ACK | PSH, seq: f.LocalIss + 1, ack: f.RemoteIss + 1, payload: "hello"u8.ToArray());
+        // A small segment is unacknowledged, yet the urgent byte goes at once (tcp_nagle_test()), and so
+        // does what follows it until snd_up is acknowledged.
+        Assert.Equal(1, f.SendData("X"u8, MSG_OOB));
+        f.Expect(ACK | PSH | URG, seq: f.LocalIss + 6, ack: f.RemoteIss + 1, payload: "X"u8.ToArray(), urgPtr: 1);
+        Assert.Equal(1, f.SendData("w"u8));
+        f.Expect(ACK | PSH, seq: f.LocalIss + 7, ack: f.RemoteIss + 1, payload: "w"u8.ToArray());
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 8);
+        // Out of urgent mode, Nagle is back: the second small write waits for the first one's ACK.
+        Assert.Equal(1, f.SendData("y"u8));
+        f.Expect(ACK | PSH, seq: f.LocalIss + 8, ack: f.RemoteIss + 1, payload: "y"u8.ToArray());
+        Assert.Equal(1, f.SendData("z"u8));
+        f.ExpectNothing();
+    }
+
+    [Fact]
     public void SendOob_RetransmissionCarriesTheUrgentPointerAgain()
     {
         using var f = TcpFixture.Established();
