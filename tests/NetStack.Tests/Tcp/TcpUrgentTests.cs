@@ -287,4 +287,34 @@ public class TcpUrgentTests
         Assert.Equal(3, f.Recv(buf));
         Assert.Equal("abc", Text(buf, 3));
     }
+
+    // ================================================================== two stacks, allocation
+
+    [Fact]
+    public void UrgentDataBetweenTwoStacks_SteadyState_AllocatesNothing()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
+        var data = "helloX"u8.ToArray();
+        var buf = new byte[64];
+        var one = new byte[1];
+        void Round()
+        {
+            // "hello" up to the mark, 'X' out of band; the next round's pointer steps over the old 'X'.
+            if (SocketCalls.Send(s.A.Files, cfd, data, MSG_OOB) != 6) throw new Exception("send");
+            s.Pump();
+            if (SocketCalls.Recv(s.B.Files, afd, buf, 0) != 5) throw new Exception("recv");
+            int mark = 0;
+            if (SocketCalls.Ioctl(s.B.Files, afd, SIOCATMARK, ref mark) != 0 || mark != 1) throw new Exception("SIOCATMARK");
+            if (SocketCalls.Recv(s.B.Files, afd, one, MSG_OOB) != 1 || one[0] != (byte)'X') throw new Exception("recv MSG_OOB");
+            s.RunFor(50); // the delayed ACK
+        }
+        for (int i = 0; i < 500; i++) Round(); // warm-up: pools, timers, JIT tiers
+        long rounds = 0;
+        long allocated = SteadyState.LeastAllocated(() => { for (int i = 0; i < 2000; i++) Round(); rounds += 2000; });
+        Assert.Equal(0, allocated);
+        Assert.Equal("hello", Text(buf, 5));
+        var receiver = (TcpSock)s.B.Files.Lookup(afd)!.Sk!;
+        Assert.Equal((ulong)(500 + rounds) * 6, receiver.BytesReceived);
+    }
 }
