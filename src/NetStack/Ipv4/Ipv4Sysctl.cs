@@ -123,6 +123,9 @@ internal sealed class Ipv4Sysctl
     public bool TcpSack = true;
     /// <summary>net.ipv4.tcp_rfc1337: 0 lets an RST kill a TIME_WAIT socket, as Linux does by default.</summary>
     public bool TcpRfc1337;
+    /// <summary>net.ipv4.tcp_stdurg: read the urgent pointer as RFC 1122 says (the last urgent byte) instead of
+    /// as BSD and Linux by default do (the byte after it).</summary>
+    public bool TcpStdurg;
     /// <summary>net.ipv4.tcp_rmem: min, default, max receive buffer.</summary>
     public int TcpRmemMin = 4096, TcpRmemDefault = 131072, TcpRmemMax = 6291456;
     /// <summary>net.ipv4.tcp_wmem: min, default, max send buffer.</summary>

@@ -76,6 +76,8 @@ public static class SocketConstants
         TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26;
     /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
     public const int SIOCOUTQNSD = 0x894B;
+    /// <summary>SIOCATMARK: whether the read position is at the urgent mark (asm-generic/sockios.h).</summary>
+    public const int SIOCATMARK = 0x8905;
 
     // shutdown(how) and sk_shutdown bits (include/net/sock.h).
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
