@@ -3,8 +3,10 @@
  * so the figures differ only by what answers. Plain blocking sockets and threads, no library: the
  * client's own cost is the same small constant for the stack and for the kernel references.
  *
- *   client send HOST PORT STREAMS SECONDS   bulk TCP to a discard port     -> "BYTES SECONDS"
- *   client recv HOST PORT STREAMS SECONDS   bulk TCP from a chargen port   -> "BYTES SECONDS"
+ *   client send HOST PORT STREAMS SECONDS [CTLPATH]   bulk TCP to a discard port   -> "BYTES SECONDS [ALLOCATED]"
+ *   client recv HOST PORT STREAMS SECONDS [CTLPATH]   bulk TCP from a chargen port -> "BYTES SECONDS [ALLOCATED]"
+ *     (with CTLPATH: the managed bytes the stack allocated meanwhile, read through one control
+ *      connection opened before the transfer, so a new control client's own cost is not counted)
  *   client rr HOST PORT SECONDS             1-byte echo round trips       -> "TRANSACTIONS SECONDS"
  *   client crr HOST PORT COUNT SECONDS      connect + close, sequential   -> "CONNECTIONS SECONDS"
  *   client mem CTLPATH [collect]            the stack's "memory" op       -> "GC_ALLOCATED GC_HEAP"
@@ -93,15 +95,28 @@ static void *bulk(void *arg)
     return NULL;
 }
 
-static int run_bulk(int streams, double seconds)
+static void ctl_open(const char *path);
+static long long heap(int collect, long long *allocated);
+
+static int run_bulk(int streams, double seconds, const char *ctlpath)
 {
     pthread_t t[64];
+    long long a0 = 0, a1 = 0;
     if (streams < 1 || streams > 64) { fprintf(stderr, "client: 1 to 64 streams\n"); return 2; }
+    if (ctlpath) {
+        ctl_open(ctlpath);
+        heap(0, &a0);
+    }
     double t0 = now();
     deadline = t0 + seconds;
     for (int i = 0; i < streams; i++) pthread_create(&t[i], NULL, bulk, NULL);
     for (int i = 0; i < streams; i++) pthread_join(t[i], NULL);
-    printf("%lld %.6f\n", total_bytes, now() - t0);
+    double t1 = now() - t0;
+    if (ctlpath) {
+        heap(0, &a1);
+        printf("%lld %.6f %lld\n", total_bytes, t1, a1 - a0);
+    } else
+        printf("%lld %.6f\n", total_bytes, t1);
     return 0;
 }
 
@@ -295,14 +310,14 @@ int main(int argc, char **argv)
     if (argc >= 6 && (!strcmp(argv[1], "send") || !strcmp(argv[1], "recv"))) {
         set_target(argv[2], argv[3]);
         sending = !strcmp(argv[1], "send");
-        return run_bulk(atoi(argv[4]), atof(argv[5]));
+        return run_bulk(atoi(argv[4]), atof(argv[5]), argc >= 7 ? argv[6] : NULL);
     }
     if (argc >= 5 && !strcmp(argv[1], "rr")) { set_target(argv[2], argv[3]); return run_rr(atof(argv[4])); }
     if (argc >= 6 && !strcmp(argv[1], "crr")) { set_target(argv[2], argv[3]); return run_crr(atol(argv[4]), atof(argv[5])); }
     if (argc >= 3 && !strcmp(argv[1], "mem")) return run_mem(argv[2], argc >= 4 && !strcmp(argv[3], "collect"));
     if (argc >= 6 && !strcmp(argv[1], "idle")) { set_target(argv[3], argv[4]); return run_idle(argv[2], atol(argv[5])); }
     if (argc >= 2 && !strcmp(argv[1], "serve")) return run_serve();
-    fprintf(stderr, "usage: client send|recv HOST PORT STREAMS SECONDS | rr HOST PORT SECONDS | crr HOST PORT COUNT SECONDS\n"
+    fprintf(stderr, "usage: client send|recv HOST PORT STREAMS SECONDS [CTLPATH] | rr HOST PORT SECONDS | crr HOST PORT COUNT SECONDS\n"
                     "       | mem CTLPATH [collect] | idle CTLPATH HOST PORT COUNT | serve\n");
     return 2;
 }
