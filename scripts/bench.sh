@@ -18,8 +18,8 @@
 #   bulk TCP kernel -> target (rx) and target -> kernel (tx), 1 and 4 streams, Gbit/s
 #   1-byte TCP request/response per second; sequential connect + close per second (20,000 connections)
 #   flood-ping average RTT (ping -f); CPU seconds per GB moved in bulk (user+sys of the stack's or the
-#   bridge's process, /proc/PID/stat); managed bytes allocated per packet during the stack's bulk runs
-#   (the control socket's "memory" op, over the TAP's packet counters); managed heap per idle
+#   bridge's process, /proc/PID/stat); managed bytes allocated per packet during the stack's bulk runs,
+#   each way (the control socket's "memory" op, over the TAP's packet counters); managed heap per idle
 #   established connection with 10,000 open (full-collection heap before and after, divided).
 # Output: a table on stdout (median of the rounds, and the range), DIR/latest.json (a flat object of
 # named numbers, units in the names), DIR/latest.svg (netstack plot). Speed is reported, never judged.
@@ -94,6 +94,8 @@ fail() {
 }
 
 cc -O2 -pthread -o "$client" "$root/scripts/bench/client.c"
+# Build the netstack command now (a fresh clone builds it in minutes), not inside a target's time bound.
+"$root/scripts/netstack" --version >/dev/null
 
 # The client namespaces open 20,000 connections a round to one port: the whole port range, and
 # TIME_WAIT reuse, so later rounds do not run out of ports.
@@ -153,7 +155,7 @@ for t in "${targets[@]}"; do "setup_$t"; done
 # --- measuring ---
 declare -A vals            # figure key -> the values of the rounds, space-separated
 declare -A cpu_ticks cpu_bytes
-alloc_bytes=0; alloc_packets=0
+declare -A alloc_bytes alloc_packets   # the stack's, by direction (rx, tx)
 clk=$(getconf CLK_TCK)
 
 add() { vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"; }
@@ -178,7 +180,7 @@ bulk() { # target rx|tx streams
   set -- $r
   if [ "$t" = netstack ]; then
     p1=$(packets)
-    alloc_bytes=$((alloc_bytes + $3)); alloc_packets=$((alloc_packets + p1 - p0))
+    alloc_bytes[$dir]=$(( ${alloc_bytes[$dir]:-0} + $3 )); alloc_packets[$dir]=$(( ${alloc_packets[$dir]:-0} + p1 - p0 ))
   fi
   cpu_ticks[$t]=$(( ${cpu_ticks[$t]:-0} + t1 - t0 )); cpu_bytes[$t]=$(( ${cpu_bytes[$t]:-0} + $1 ))
   add "${t}_${dir}_$([ "$n" -eq 1 ] && echo 1stream || echo ${n}streams)_gbps" "$(awk -v b="$1" -v s="$2" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')"
@@ -232,7 +234,9 @@ fi
 for t in netstack bridge; do
   [ "${cpu_bytes[$t]:-0}" -gt 0 ] && add "${t}_cpu_s_per_gb" "$(awk -v k="${cpu_ticks[$t]}" -v c="$clk" -v b="${cpu_bytes[$t]}" 'BEGIN { printf "%.3f", k / c / (b / 1e9) }')"
 done
-[ "$alloc_packets" -gt 0 ] && add netstack_alloc_bytes_per_packet "$(awk -v a="$alloc_bytes" -v p="$alloc_packets" 'BEGIN { printf "%.3f", a / p }')"
+for dir in rx tx; do
+  [ "${alloc_packets[$dir]:-0}" -gt 0 ] && add "netstack_${dir}_alloc_bytes_per_packet" "$(awk -v a="${alloc_bytes[$dir]}" -v p="${alloc_packets[$dir]}" 'BEGIN { printf "%.3f", a / p }')"
+done
 
 # --- output: the table, the JSON (medians), the chart ---
 median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -248,7 +252,8 @@ rows=(
   "crr_per_s|sequential connect + close ($crr_n), per s"
   "ping_rtt_avg_ms|flood ping average RTT, ms"
   "cpu_s_per_gb|CPU seconds per GB moved (the process)"
-  "alloc_bytes_per_packet|managed bytes allocated per packet"
+  "rx_alloc_bytes_per_packet|managed bytes allocated per packet, kernel -> stack bulk"
+  "tx_alloc_bytes_per_packet|managed bytes allocated per packet, stack -> kernel bulk"
   "heap_bytes_per_idle_conn|managed heap per idle connection ($idle_n open), bytes"
 )
 echo
@@ -274,7 +279,7 @@ mkdir -p "$out"
 } >"$out/latest.json"
 echo
 echo "bench.sh: wrote $out/latest.json"
-"$root/scripts/netstack" plot "$out/latest.json" -o "$out/latest.svg" --title "bench.sh $(date -u +%Y-%m-%d)" >/dev/null \
+timeout -k 2 300 "$root/scripts/netstack" plot "$out/latest.json" -o "$out/latest.svg" --title "bench.sh $(date -u +%Y-%m-%d)" >/dev/null \
   && echo "bench.sh: wrote $out/latest.svg" || fail "the chart (netstack plot) failed"
 
 # The bridge's own account of what it carried (SIGTERM: it prints its counters and exits).

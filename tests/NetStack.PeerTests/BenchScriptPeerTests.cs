@@ -21,7 +21,8 @@ public sealed class BenchScriptPeerTests(ITestOutputHelper output)
             $"{t}_rx_1stream_gbps", $"{t}_rx_4streams_gbps", $"{t}_tx_1stream_gbps", $"{t}_tx_4streams_gbps",
             $"{t}_rr_per_s", $"{t}_crr_per_s", $"{t}_ping_rtt_avg_ms",
         }),
-        "netstack_cpu_s_per_gb", "bridge_cpu_s_per_gb", "netstack_alloc_bytes_per_packet", "netstack_heap_bytes_per_idle_conn",
+        "netstack_cpu_s_per_gb", "bridge_cpu_s_per_gb", "netstack_rx_alloc_bytes_per_packet", "netstack_tx_alloc_bytes_per_packet",
+        "netstack_heap_bytes_per_idle_conn",
     ];
 
     [PeerFact]
