@@ -149,6 +149,7 @@ public static partial class ErrnoParityTable
                     "{'op':'fcntl','fd':'s','cmd':'F_GETFL'}",
                     "{'op':'ioctl','fd':'s','request':'FIONBIO','arg':-7}",
                     "{'op':'fcntl','fd':'s','cmd':'F_GETFL'}",
+                    "{'op':'ioctl','fd':'s','request':'SIOCATMARK'}",
                     "{'op':'ioctl','fd':'s','request':12345}");
             }
         }
