@@ -43,7 +43,14 @@ internal static class SockTimestamp
     {
         if (!sk.HasFlag(SockFlag.RcvTstamp)) return;
         if (skb.Tstamp == 0) skb.Tstamp = sk.Net.NowNs;
-        long real = skb.Tstamp + sk.Net.RealtimeOffsetNs;
+        PutTimestamp(ref msg, sk, skb.Tstamp);
+    }
+
+    /// <summary>The SCM_TIMESTAMP* message for <paramref name="tstamp"/> (the namespace's clock) in the layout the socket's flags ask for.</summary>
+    /// <remarks>The put_cmsg() calls of __sock_recv_timestamp() and tcp_recv_timestamp().</remarks>
+    public static void PutTimestamp(ref MsgHdr msg, Sock sk, long tstamp)
+    {
+        long real = tstamp + sk.Net.RealtimeOffsetNs;
         long sec = Math.DivRem(real, Time.NsPerSec, out long ns);
         bool inNs = sk.HasFlag(SockFlag.RcvTstampNs);
         Span<byte> ts = stackalloc byte[16];

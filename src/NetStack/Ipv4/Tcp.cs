@@ -402,6 +402,7 @@ internal static class Tcp
         int len = buf.Length;
         int target = (flags & MSG_WAITALL) != 0 ? len : Math.Min(tp.RcvLowat, len);
         int copied = 0;
+        long tstamp = 0; // tcp_update_recv_tstamps(): the arrival of the last segment read from
         do
         {
             uint seq = peek ? peekSeq : tp.CopiedSeq;
@@ -443,6 +444,7 @@ internal static class Tcp
                     }
                 }
                 if ((flags & MSG_TRUNC) == 0) found.DataSpan.Slice(offset, used).CopyTo(buf.Slice(copied, used));
+                if (found.Tstamp != 0) tstamp = found.Tstamp;
                 if (peek) peekSeq += (uint)used; else tp.CopiedSeq += (uint)used;
                 copied += used;
                 len -= used;
@@ -493,6 +495,8 @@ internal static class Tcp
             }
         } while (len > 0);
         if (copied > 0 || !peek) TcpCleanupRbuf(tp, Math.Max(copied, 0));
+        // tcp_recv_timestamp(): SO_TIMESTAMP* reports when the last segment read arrived.
+        if (copied >= 0 && tstamp != 0 && tp.HasFlag(SockFlag.RcvTstamp)) SockTimestamp.PutTimestamp(ref msg, tp, tstamp);
         return copied;
     }
 

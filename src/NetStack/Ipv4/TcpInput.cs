@@ -686,6 +686,7 @@ internal static class TcpInput
         to.Cb.EndSeq = from.Cb.EndSeq;
         to.Cb.AckSeq = from.Cb.AckSeq;
         to.Cb.TcpFlags |= from.Cb.TcpFlags;
+        if (from.Tstamp != 0) to.Tstamp = from.Tstamp; // the merged bytes arrived with the later segment
         tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
         return true;
     }

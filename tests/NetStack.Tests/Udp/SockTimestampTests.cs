@@ -114,3 +114,40 @@ public class SockTimestampTests
         Assert.Equal(16, r.ReceivedBytes);
     }
 }
+
+/// <summary>SO_TIMESTAMP on TCP: recvmsg reports when the last segment it read from arrived (tcp_recv_timestamp()), coalesced segments keeping the later arrival.</summary>
+public class TcpTimestampTests
+{
+    [Fact]
+    public void Recvmsg_ReportsTheLastSegmentsArrival()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, afd) = Tcp.TcpTwoStackTests.Connect(s);
+        Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, afd, SOL_SOCKET, SO_TIMESTAMPNS, 1));
+        var control = new byte[64];
+        Assert.Equal(2, SocketCalls.Send(s.A.Files, cfd, "ab"u8, 0));
+        s.Clock.Advance(7_000_000);
+        s.Pump();
+        Assert.Equal(2, SocketCalls.Send(s.A.Files, cfd, "cd"u8, 0));
+        s.Clock.Advance(3_000_000);
+        s.Pump();
+        long second = s.B.NowNs + s.B.RealtimeOffsetNs;
+        s.Clock.Advance(1_000_000_000);
+        var msg = new MsgHdr { Control = control };
+        Assert.Equal(4, SocketCalls.Recvmsg(s.B.Files, afd, ref msg, new byte[16], 0));
+        Assert.Equal(32, msg.ControlLen);
+        Assert.Equal(SO_TIMESTAMPNS, BinaryPrimitives.ReadInt32LittleEndian(control.AsSpan(12)));
+        Assert.Equal(second / 1_000_000_000, BinaryPrimitives.ReadInt64LittleEndian(control.AsSpan(16)));
+        Assert.Equal(second % 1_000_000_000, BinaryPrimitives.ReadInt64LittleEndian(control.AsSpan(24)));
+        // Nothing read, nothing stamped; and with the option off, no message.
+        msg = new MsgHdr { Control = control };
+        Assert.Equal(-Errno.EAGAIN, SocketCalls.Recvmsg(s.B.Files, afd, ref msg, new byte[16], MSG_DONTWAIT));
+        Assert.Equal(0, msg.ControlLen);
+        Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, afd, SOL_SOCKET, SO_TIMESTAMPNS, 0));
+        Assert.Equal(1, SocketCalls.Send(s.A.Files, cfd, "e"u8, 0));
+        s.Pump();
+        msg = new MsgHdr { Control = control };
+        Assert.Equal(1, SocketCalls.Recvmsg(s.B.Files, afd, ref msg, new byte[16], 0));
+        Assert.Equal(0, msg.ControlLen);
+    }
+}
