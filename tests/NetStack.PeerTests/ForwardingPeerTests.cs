@@ -91,6 +91,12 @@ public class ForwardingPeerTests(ITestOutputHelper output)
         Assert.Contains("ttl=63", ping.StdOut);
         Assert.True(ip[IpMib.ForwDatagrams] >= 6, $"ForwDatagrams {ip[IpMib.ForwDatagrams]}");
 
+        // Record route (ping -R): the stack writes its outgoing address each way, as a Linux router does.
+        var rr = r.ExecL(TimeSpan.FromSeconds(10), "ping", "-n", "-c", "1", "-R", "-W", "2", r.KernelR);
+        output.WriteLine(rr.StdOut);
+        var recorded = rr.StdOut[rr.StdOut.IndexOf("RR:", StringComparison.Ordinal)..].Replace("RR:", "").Split(['\t', '\n', ' '], StringSplitOptions.RemoveEmptyEntries).TakeWhile(w => w.Contains('.')).ToArray();
+        Assert.Equal([r.KernelL, r.StackR, r.KernelR, r.KernelR, r.StackL, r.KernelL], recorded);
+
         // TTL 1: the stack says time exceeded, from its address on the sender's link.
         var ttl1 = r.ExecL(TimeSpan.FromSeconds(10), "ping", "-n", "-c", "1", "-t", "1", "-W", "2", r.KernelR);
         Assert.Contains($"From {r.StackL} icmp_seq=1 Time to live exceeded", ttl1.StdOut);

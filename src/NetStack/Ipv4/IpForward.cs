@@ -33,9 +33,9 @@ internal static class IpForward
     /// </summary>
     /// <remarks>Mirrors ip_forward(). The xfrm policy checks have no counterpart (no IPsec), LRO/GSO
     /// cannot occur (drivers hand over single frames), and no socket can set IP_ROUTER_ALERT, so
-    /// ip_call_ra_chain() never takes a packet. IP options are forwarded unchanged (no
-    /// ip_forward_options(): record-route and timestamp options are not filled in).</remarks>
-    public static int IpForwardSkb(NetNamespace net, SkBuff skb, in Rtable rt, bool doRedirect)
+    /// ip_call_ra_chain() never takes a packet. Of the IP options, record route gets the router's
+    /// address (<see cref="IpOptions"/>); timestamps are forwarded as they are.</remarks>
+    public static int IpForwardSkb(NetNamespace net, SkBuff skb, in Rtable rt, bool doRedirect, in IpOptionsParm opt = default)
     {
         var mib = net.Mib.Ip;
         // "That should never happen": a frame for another MAC was already dropped by ip_rcv().
@@ -62,14 +62,15 @@ internal static class IpForward
         IpDecreaseTtl(iph);
         // The redirect quotes the packet as it leaves, TTL already decremented.
         if (doRedirect) IpRtSendRedirect(net, skb, rt);
-        return IpForwardFinish(net, skb, rt);
+        return IpForwardFinish(net, skb, rt, opt);
     }
 
     /// <summary>Counts the packet as forwarded and hands it to IP output (which fragments it if it must).</summary>
     /// <remarks>Mirrors ip_forward_finish() (IPSTATS_MIB_OUTFORWDATAGRAMS, /proc/net/snmp's Ip ForwDatagrams) -> dst_output() -> ip_output().</remarks>
-    private static int IpForwardFinish(NetNamespace net, SkBuff skb, in Rtable rt)
+    private static int IpForwardFinish(NetNamespace net, SkBuff skb, in Rtable rt, in IpOptionsParm opt)
     {
         net.Mib.Ip[IpMib.ForwDatagrams]++;
+        if (opt.RrNeedaddr) IpOptions.IpForwardOptions(skb, opt, rt);
         skb.Sk = null;
         skb.RouteBroadcast = false;
         return IpOutput.IpOutputForwarded(net, skb, rt, Ipv4Header.Create(skb.DataSpan).Destination);

@@ -86,8 +86,21 @@ internal static class IpInput
                 // No IGMP membership (and no multicast routing): the kernel drops multicast for groups nobody joined.
                 return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
             case RtnType.Unicast:
-                // dst_input() -> ip_forward(): for another host, on a forwarding device.
-                return IpForward.IpForwardSkb(net, skb, rt, doRedirect);
+            {
+                // ip_rcv_options(): a header with options is checked, and a source-routed packet is
+                // dropped (accept_source_route is 0), before dst_input() -> ip_forward().
+                IpOptionsParm opt = default;
+                if (iph.HeaderLength > Ipv4Header.MinLength)
+                {
+                    if (!IpOptions.IpOptionsCompile(net, skb, out opt))
+                    {
+                        mib[IpMib.InHdrErrors]++;
+                        return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
+                    }
+                    if (opt.Srr != 0) return net.KfreeSkbReason(skb, SkbDropReason.IpOptionsUnsupported);
+                }
+                return IpForward.IpForwardSkb(net, skb, rt, doRedirect, opt);
+            }
             default:
                 // dst_input() -> ip_error(): a host (forwarding off) counts a packet for another
                 // address as InAddrErrors; a router answers unreachable.

@@ -366,4 +366,71 @@ public class IpForwardTests
         Assert.Equal(0, s.R.Mib.Ip[IpMib.ForwDatagrams]);
         Assert.Equal(1, s.R.Mib.IpExt[IpExtMib.InBcastPkts]);
     }
+
+    /// <summary>An echo request with <paramref name="options"/> (a multiple of 4 bytes) after the fixed header.</summary>
+    private static byte[] EchoWithOptions(byte[] options, byte ttl = 64)
+    {
+        var icmp = Pkt.EchoRequest(0x4242, 1, Pkt.PingData());
+        var b = new byte[20 + options.Length + icmp.Length];
+        new Ipv4Repr(ThreeStacks.AddrA, ThreeStacks.AddrB, IpProto.ICMP, 0, ttl, 0, 0x1234, true).Emit(Ipv4Header.Create(b));
+        var h = Ipv4Header.Create(b);
+        h.SetVersionIhl(4, 5 + options.Length / 4);
+        h.TotalLength = (ushort)b.Length;
+        options.CopyTo(b, 20);
+        icmp.CopyTo(b, 20 + options.Length);
+        h.FillChecksum();
+        return b;
+    }
+
+    [Fact]
+    public void RecordRoute_RouterWritesItsOutgoingAddress()
+    {
+        using var s = new ThreeStacks();
+        s.Pump();
+        var atB = new IpCapture(s.Link2.B);
+        // RR with room for two addresses, the first slot already used by A (as ping -R fills it).
+        byte[] rr = [IpOptions.IpoptRr, 11, 8, 10, 9, 1, 1, 0, 0, 0, 0, IpOptions.IpoptEnd];
+        ThreeStacks.SendIp(s.A, EchoWithOptions(rr));
+        s.Pump();
+        var got = Assert.Single(atB.Packets);
+        var h = Ipv4Header.Create(got);
+        Assert.Equal(32, h.HeaderLength);
+        Assert.Equal(63, h.Ttl);
+        Assert.True(h.VerifyChecksum());
+        // The pointer moved past the second slot, which holds R's address on the link to B.
+        Assert.Equal(new byte[] { IpOptions.IpoptRr, 11, 12, 10, 9, 1, 1, 10, 9, 2, 254, IpOptions.IpoptEnd }, got.AsSpan(20, 12).ToArray());
+        Assert.Equal(2, s.R.Mib.Ip[IpMib.ForwDatagrams]); // the request and B's reply
+    }
+
+    [Fact]
+    public void SourceRoute_Dropped_AcceptSourceRouteIsOff()
+    {
+        using var s = new ThreeStacks();
+        s.Pump();
+        var atB = new IpCapture(s.Link2.B);
+        byte[] lsrr = [IpOptions.IpoptNoop, IpOptions.IpoptLsrr, 7, 4, 10, 9, 2, 1];
+        ThreeStacks.SendIp(s.A, EchoWithOptions(lsrr));
+        s.Pump();
+        Assert.Empty(atB.Packets);
+        Assert.Equal(0, s.R.Mib.Ip[IpMib.ForwDatagrams]);
+        Assert.Equal(0, s.R.Mib.Ip[IpMib.InHdrErrors]); // ip_rcv_options() drops it without a counter
+        Assert.Equal(1, s.R.Mib.Drops[SkbDropReason.IpOptionsUnsupported]);
+    }
+
+    [Fact]
+    public void MalformedOption_ParameterProblemPointingAtIt_InHdrErrors()
+    {
+        using var s = new ThreeStacks();
+        s.Pump();
+        var atA = new IpCapture(s.Link1.A);
+        byte[] bad = [IpOptions.IpoptNoop, 0x44, 9, 5]; // a timestamp option longer than what is left
+        var sent = EchoWithOptions(bad);
+        ThreeStacks.SendIp(s.A, sent);
+        s.Pump();
+        var (icmp, quoted) = ParseIcmp(Assert.Single(atA.Packets));
+        Assert.Equal(new IcmpRepr(IcmpType.ParameterProb, 0, 21u << 24), icmp); // the option at byte 21 of the header
+        Assert.Equal(sent, quoted);
+        Assert.Equal(1, s.R.Mib.Ip[IpMib.InHdrErrors]);
+        Assert.Equal(0, s.R.Mib.Ip[IpMib.ForwDatagrams]);
+    }
 }
