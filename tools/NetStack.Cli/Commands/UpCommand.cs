@@ -206,20 +206,13 @@ internal static class UpCommand
                 ? $"network namespace {s.Namespace} does not exist (mistyped? to create it with TAP {s.Tap}: add --create, or run sudo ./setup-tap.sh {createArgs})"
                 : $"no TAP {s.Tap} in {where} (mistyped? to create it: add --create, or run sudo ./setup-tap.sh {createArgs})");
         }
-        string script = SetupTapScript.Locate();
         var kernel = s.Gateway ?? StackOptions.FirstHost(s.Address, s.PrefixLen);
         if (kernel is null) throw new UsageException("cannot pick an address for the kernel's side of the TAP: give --gw, or a prefix shorter than /31");
         var args = new List<string>();
         if (s.Namespace is null) args.Add("--root-ns");
         else { args.Add("--ns"); args.Add(s.Namespace); }
         args.AddRange(["--tap", s.Tap, "--addr", $"{kernel}/{s.PrefixLen}"]);
-        Console.WriteLine($"netstack: {(s.Namespace is null ? "" : $"namespace {s.Namespace} or ")}TAP {s.Tap} missing: running {script} {string.Join(' ', args)}");
-        var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new CliFailure("cannot start bash to run setup-tap.sh");
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new CliFailure($"setup-tap.sh failed (exit {p.ExitCode})");
+        RunSetupTap(args, $"{(s.Namespace is null ? "" : $"namespace {s.Namespace} or ")}TAP {s.Tap} missing: ");
     }
 
     /// <summary>
@@ -237,14 +230,14 @@ internal static class UpCommand
                 ? $"--link {l.Tap}: network namespace {l.Namespace} does not exist (to create it with TAP {l.Tap}: add --create, or run sudo ./setup-tap.sh {createArgs})"
                 : $"--link {l.Tap}: no TAP {l.Tap} in {(l.Namespace is null ? "the host's network namespace" : $"network namespace {l.Namespace}")} (to create it: add --create, or run sudo ./setup-tap.sh {createArgs})");
         if (kernel is null) throw new UsageException($"--link {l.Tap}: cannot pick an address for the kernel's side of the TAP (the subnet's .1 is the stack's, or the prefix is /31 or longer): create it with setup-tap.sh --addr");
-        RunSetupTap(createArgs.Split(' '));
+        RunSetupTap(createArgs.Split(' '), $"--link {l.Tap}: {(l.Namespace is null ? "" : $"namespace {l.Namespace} or ")}TAP {l.Tap} missing: ");
     }
 
-    /// <summary>Runs setup-tap.sh with <paramref name="args"/>; throws when it fails.</summary>
-    private static void RunSetupTap(IEnumerable<string> args)
+    /// <summary>Runs setup-tap.sh with <paramref name="args"/>, saying so after <paramref name="why"/>; throws when it fails.</summary>
+    private static void RunSetupTap(IEnumerable<string> args, string why)
     {
         string script = SetupTapScript.Locate();
-        Console.WriteLine($"netstack: running {script} {string.Join(' ', args)}");
+        Console.WriteLine($"netstack: {why}running {script} {string.Join(' ', args)}");
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
         psi.ArgumentList.Add(script);
         foreach (var a in args) psi.ArgumentList.Add(a);
