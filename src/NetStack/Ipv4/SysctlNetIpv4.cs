@@ -21,7 +21,8 @@ internal static class SysctlNetIpv4
         net.Sysctl.RegisterNetSysctl("net/ipv4",
         [
             CtlTable.Int("ip_default_ttl", () => s.IpDefaultTtl, v => s.IpDefaultTtl = v, 1, 255),
-            CtlTable.Bool("ip_forward", () => s.IpForward, v => s.IpForward = v),
+            // ip_forward is conf.all.forwarding (devinet_sysctl_forward() on the same data).
+            CtlTable.Bool("ip_forward", () => s.IpForward, v => { if (v != s.IpForward) Devinet.InetForwardChange(net, v); }),
             CtlTable.Bool("ip_no_pmtu_disc", () => s.IpNoPmtuDisc, v => s.IpNoPmtuDisc = v),
             CtlTable.Bool("ip_nonlocal_bind", () => s.IpNonlocalBind, v => s.IpNonlocalBind = v),
             CtlTable.IntVec("ip_unprivileged_port_start", () => [s.IpUnprivilegedPortStart], v =>
