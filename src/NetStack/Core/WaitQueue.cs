@@ -21,6 +21,17 @@ internal sealed class WaitQueueHead
     /// <remarks>Mirrors waitqueue_active() / wq_has_sleeper().</remarks>
     public bool Active => _first is not null;
 
+    /// <summary>How many entries are queued (walks the list: for tests and diagnostics).</summary>
+    public int Count
+    {
+        get
+        {
+            int n = 0;
+            for (var e = _first; e is not null; e = e.Next) n++;
+            return n;
+        }
+    }
+
     /// <summary>Queues a non-exclusive entry at the head (every matching wakeup wakes it).</summary>
     /// <remarks>Mirrors kernel/sched/wait.c: add_wait_queue() -> __add_wait_queue().</remarks>
     public void Add(WaitQueueEntry e)

@@ -28,7 +28,11 @@ internal sealed class WaitTask
     /// <summary>The entries of a poll(2) over several sockets (poll_wqueues' table), grown on first need.</summary>
     private WaitQueueEntry[] _pollTable = [];
 
-    private WaitTask() => Entry = new WaitQueueEntry(this);
+    /// <summary>Wakeups that found the thread not yet woken (for tests: who was woken by what).</summary>
+    internal long Wakeups;
+
+    /// <summary>A sleeper; threads get theirs from <see cref="Current"/>, tests make their own.</summary>
+    internal WaitTask() => Entry = new WaitQueueEntry(this);
 
     /// <summary>Entry <paramref name="i"/> of this thread's poll table.</summary>
     /// <remarks>Mirrors fs/select.c: poll_get_entry().</remarks>
@@ -66,6 +70,7 @@ internal sealed class WaitTask
         {
             if (_woken) return;
             _woken = true;
+            Wakeups++;
             Monitor.Pulse(_gate);
         }
     }
