@@ -8,10 +8,10 @@ namespace NetStack.PeerTests;
 /// <summary>
 /// Connection setup at rate: the kernel opens and closes 5,000 connections one after another to
 /// the stack, and not one of its SYNs goes unanswered (the kernel's own counters, read in the
-/// test's namespace: TcpExt TCPSynRetrans and Tcp RetransSegs stay 0; the stack counts no listen
-/// overflow). A SYN the stack drops costs the client a 1 s retransmission timeout, so a handful
-/// of them dominate a sequential run: the accept loop falling more than a listen backlog of 128
-/// behind for a moment (a descheduled pool thread, a GC) was enough.
+/// test's namespace: TcpExt TCPSynRetrans stays 0; the stack counts no listen overflow, no listen
+/// drop and exactly 5,000 passive opens). A SYN the stack drops costs the client a 1 s
+/// retransmission timeout, so a handful of them dominate a sequential run: the accept loop falling
+/// more than a listen backlog of 128 behind for a moment (a descheduled pool thread, a GC) was enough.
 /// </summary>
 public sealed class TcpConnectPeerTests(ITestOutputHelper output)
 {
@@ -70,7 +70,8 @@ public sealed class TcpConnectPeerTests(ITestOutputHelper output)
         var summary = JsonNode.Parse(r.StdOut)!;
         Assert.Equal(Connections, (int)summary["ok"]!);
         Assert.Equal(0, (int)summary["syn_retrans"]!);
-        Assert.Equal(0, (int)summary["retrans_segs"]!);
+        // retrans_segs is printed, not asserted: a FIN the stack ACKs late (a delayed ACK, as
+        // Linux delays it in CLOSE_WAIT, on a loaded machine) is retransmitted after 200 ms.
         Assert.Equal(0, peer.Counter("TcpExt.ListenOverflows"));
         Assert.Equal(0, peer.Counter("TcpExt.ListenDrops"));
         Assert.Equal(Connections, peer.Counter("Tcp.PassiveOpens"));

@@ -13,10 +13,11 @@ namespace NetStack.Core;
 /// <remarks>Mirrors the sleeping half of kernel/sched/core.c (set_current_state, schedule_timeout, try_to_wake_up) and wait_woken().</remarks>
 internal sealed class WaitTask
 {
-    [ThreadStatic] private static WaitTask? t_current;
+    /// <summary>Each thread's sleeper: per thread, so it is no state two stacks share.</summary>
+    private static readonly ThreadLocal<WaitTask> s_current = new(static () => new WaitTask());
 
     /// <summary>The calling thread's sleeper (the kernel's <c>current</c>).</summary>
-    public static WaitTask Current => t_current ??= new WaitTask();
+    public static WaitTask Current => s_current.Value!;
 
     private readonly object _gate = new();
     /// <summary>Set by a wakeup, cleared by the sleeper once it runs again (WQ_FLAG_WOKEN / poll_wqueues.triggered). Guarded by _gate.</summary>
