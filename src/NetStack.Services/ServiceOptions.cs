@@ -10,8 +10,14 @@ public sealed class ServiceOptions
     /// accepts and closes them at once.
     /// </summary>
     public int MaxConnections { get; set; } = 256;
-    /// <summary>listen() backlog of each TCP service.</summary>
-    public int Backlog { get; set; } = 128;
+    /// <summary>
+    /// listen() backlog of each TCP service: 4096, net.core.somaxconn's default (what .NET's
+    /// Socket.Listen() and Go's listeners ask for). The accept loops run on the thread pool, which can
+    /// fall a few hundred connections behind a client opening them one after another (a descheduled
+    /// pool thread, a GC); with 128 the listener then dropped SYNs (ListenOverflows) and each cost
+    /// the client a 1 s retransmission timeout.
+    /// </summary>
+    public int Backlog { get; set; } = 4096;
     /// <summary>The local address the services bind to (IPAddress.Any: every local address).</summary>
     public System.Net.IPAddress BindAddress { get; set; } = System.Net.IPAddress.Any;
     /// <summary>

@@ -40,23 +40,39 @@ public static class Datagram
     /// <remarks>Mirrors net/core/datagram.c: __skb_wait_for_more_packets().</remarks>
     private static bool SkbWaitForMorePackets(Sock sk, ref int err, ref long timeo)
     {
-        // Socket errors?
-        int error = sk.SockError();
-        if (error != 0) { err = error; return true; }
-        if (!sk.ReceiveQueue.IsEmpty) return false;
-        // Socket shut down?
-        if ((sk.Shutdown & RCV_SHUTDOWN) != 0) { err = 0; return true; }
-        // Sequenced packets can come disconnected. If so we report the problem.
-        if (ConnectionBased(sk) && !(sk.State == TcpState.Established || sk.State == TcpState.Listen))
+        // prepare_to_wait_exclusive() with receiver_wake_function: only a wakeup for EPOLLIN or
+        // EPOLLERR (or an unkeyed one: a state change) wakes it, and one datagram wakes one reader.
+        var task = WaitTask.Current;
+        var wait = task.Entry;
+        if (wait.Queued) throw new InvalidOperationException("a thread blocks in one socket wait at a time");
+        wait.Key = POLLIN | POLLERR;
+        task.PrepareToWait();
+        sk.Wq.AddExclusive(wait);
+        try
         {
-            err = -Errno.ENOTCONN;
-            return true;
+            // Socket errors?
+            int error = sk.SockError();
+            if (error != 0) { err = error; return true; }
+            if (!sk.ReceiveQueue.IsEmpty) return false;
+            // Socket shut down?
+            if ((sk.Shutdown & RCV_SHUTDOWN) != 0) { err = 0; return true; }
+            // Sequenced packets can come disconnected. If so we report the problem.
+            if (ConnectionBased(sk) && !(sk.State == TcpState.Established || sk.State == TcpState.Listen))
+            {
+                err = -Errno.ENOTCONN;
+                return true;
+            }
+            // Closed by another thread while we slept: nothing can be delivered to an orphan any more.
+            if (sk.HasFlag(SockFlag.Dead)) { err = -Errno.EBADF; return true; }
+            int r = SockWait.Sleep(sk.Net, task, ref timeo);
+            if (r < 0) { err = r; return true; }
+            return false;
         }
-        // Closed by another thread while we slept: nothing can be delivered to an orphan any more.
-        if (sk.HasFlag(SockFlag.Dead)) { err = -Errno.EBADF; return true; }
-        int r = SockWait.Sleep(sk.Net, ref timeo);
-        if (r < 0) { err = r; return true; }
-        return false;
+        finally
+        {
+            // finish_wait()
+            sk.Wq.Remove(wait);
+        }
     }
 
     /// <remarks>Mirrors net/core/datagram.c: connection_based(): SOCK_SEQPACKET and SOCK_STREAM.</remarks>

@@ -7,8 +7,9 @@ namespace NetStack.Core;
 /// <para>
 /// Threading (DESIGN.md §5): <see cref="SyncRoot"/> is the single stack lock, playing lock_sock and
 /// softirq context at once. Device receive threads take it per batch of frames, the timer thread
-/// per batch of expired timers, application calls per call; blocking waits release it through
-/// <see cref="Monitor.Wait(object, int)"/>.
+/// per batch of expired timers, application calls per call; a blocking call queues its thread on
+/// the socket's own wait queue (Sock.Wq, Core/WaitQueue.cs) and releases the lock while it sleeps,
+/// so a wakeup reaches only the threads waiting on that socket for that event.
 /// </para>
 /// <para>
 /// Core knows no protocol. The layers above it register <see cref="PernetOperations"/> (the
@@ -390,10 +391,6 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>Stops the threads; the namespace can still be polled by hand.</summary>
     public void Stop() => _softirq.Stop();
-
-    /// <summary>Wakes every thread blocked on the stack lock's condition (sk_wake_async for blocking callers).</summary>
-    /// <remarks>Called with <see cref="SyncRoot"/> held.</remarks>
-    public void WakeAll() => Monitor.PulseAll(SyncRoot);
 
     /// <summary>Stops the threads, brings every device down and disposes it, then runs each pernet exit in reverse order (cleanup_net()); the exits run only once.</summary>
     public void Dispose()

@@ -186,11 +186,24 @@ public partial class Sock : SockCommon
 
     // ---- Wakeup callbacks: sk_data_ready, sk_write_space, sk_state_change, sk_error_report ----
 
+    /// <summary>
+    /// sk_wq's wait queue, sk_sleep(sk): the threads blocked in a call on this socket and the
+    /// poll(2) callers watching it. The wakeup callbacks below wake only these.
+    /// </summary>
+    internal readonly WaitQueueHead Wq = new();
+
+    /// <summary>The events a read wakeup carries (EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND).</summary>
+    internal const int PollInKey = POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND;
+    /// <summary>The events a write-space wakeup carries (EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND).</summary>
+    internal const int PollOutKey = POLLOUT | POLLWRNORM | POLLWRBAND;
+    /// <summary>Events that end any wait (error, hangup), named by every keyed waiter.</summary>
+    internal const int PollEndKey = POLLERR | POLLHUP | POLLRDHUP;
+
     /// <summary>New data or a new connection to read/accept. Called with the stack lock held.</summary>
-    /// <remarks>Mirrors net/core/sock.c: sock_def_readable().</remarks>
+    /// <remarks>Mirrors net/core/sock.c: sock_def_readable(): wake_up_interruptible_sync_poll(&amp;wq->wait, EPOLLIN | ...), one exclusive waiter.</remarks>
     public virtual void DataReady()
     {
-        Net.WakeAll();
+        if (Wq.Active) Wq.WakeUp(PollInKey, 1);
         _readWaiter?.Signal();
     }
 
@@ -198,27 +211,36 @@ public partial class Sock : SockCommon
     /// <remarks>Mirrors sock_def_write_space(): wake writers once at least half the send buffer is free.</remarks>
     public virtual void WriteSpace()
     {
-        if (WmemAlloc << 1 <= SndBuf)
-        {
-            Net.WakeAll();
-            _writeWaiter?.Signal();
-            // A poll for POLLIN|POLLOUT waits on the read waiter: it must see POLLOUT too.
-            if (_readWaiter is { AlsoWritable: true } rw) rw.Signal();
-        }
+        if (WmemAlloc << 1 <= SndBuf) WakeWriters();
+    }
+
+    /// <summary>Wakes the threads and pollers waiting for send-buffer space, and the async writer.</summary>
+    /// <remarks>Mirrors the wake-up half of sock_def_write_space() / sk_stream_write_space(): wake_up_interruptible_sync_poll(EPOLLOUT | ...).</remarks>
+    internal void WakeWriters()
+    {
+        if (Wq.Active) Wq.WakeUp(PollOutKey, 1);
+        _writeWaiter?.Signal();
+        // A poll for POLLIN|POLLOUT waits on the read waiter: it must see POLLOUT too.
+        if (_readWaiter is { AlsoWritable: true } rw) rw.Signal();
     }
 
     /// <summary>sk_state or sk_shutdown changed: everyone re-checks.</summary>
-    /// <remarks>Mirrors sock_def_wakeup().</remarks>
+    /// <remarks>Mirrors sock_def_wakeup(): wake_up_interruptible_all().</remarks>
     public virtual void StateChange() => WakeEveryone();
 
     /// <summary>sk_err was set.</summary>
-    /// <remarks>Mirrors sock_def_error_report().</remarks>
-    public virtual void ErrorReport() => WakeEveryone();
+    /// <remarks>Mirrors sock_def_error_report(): wake_up_interruptible_poll(&amp;wq->wait, EPOLLERR).</remarks>
+    public virtual void ErrorReport()
+    {
+        if (Wq.Active) Wq.WakeUp(POLLERR, 1);
+        _readWaiter?.Signal();
+        _writeWaiter?.Signal();
+    }
 
-    /// <summary>Wakes blocked callers and both async waiters.</summary>
+    /// <summary>Wakes every blocked caller and poller of this socket and both async waiters.</summary>
     public void WakeEveryone()
     {
-        Net.WakeAll();
+        if (Wq.Active) Wq.WakeUp(0, 0);
         _readWaiter?.Signal();
         _writeWaiter?.Signal();
     }

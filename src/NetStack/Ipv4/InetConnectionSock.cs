@@ -211,7 +211,8 @@ public class InetConnectionSock : InetSock
             long timeo = sk.SockRcvTimeo((arg.Flags & O_NONBLOCK) != 0);
             error = -Errno.EAGAIN;
             if (timeo == 0) goto outErr;
-            error = SockWait.SkWaitEvent(sk, ref timeo, static s =>
+            // prepare_to_wait_exclusive(): one new connection wakes one acceptor.
+            error = SockWait.SkWaitEvent(sk, ref timeo, Sock.PollInKey | Sock.PollEndKey, exclusive: true, static s =>
                 !((InetConnectionSock)s).AcceptQueue.Empty || s.State != TcpState.Listen);
             if (error == 0 && queue.Empty) error = -Errno.EINVAL; // woken because it stopped listening
             if (error != 0) goto outErr;

@@ -203,7 +203,7 @@ internal static class Tcp
             }
             if (SkStreamMemoryFree(tp)) return 0;
             SetNospace(tp);
-            int w = SockWait.SkWaitEvent(tp, ref timeo, static s =>
+            int w = SockWait.SkWaitEvent(tp, ref timeo, Sock.PollOutKey | Sock.PollEndKey, exclusive: false, static s =>
                 s.Err != 0 || (s.Shutdown & SEND_SHUTDOWN) != 0 || SkStreamMemoryFree((TcpSock)s));
             if (w == -Errno.EINTR) return w;
         }
@@ -485,7 +485,7 @@ internal static class Tcp
             TcpCleanupRbuf(tp, copied);
             var last = tp.ReceiveQueue.Last;
             uint lastEnd = last?.Cb.EndSeq ?? 0;
-            int w = SockWait.SkWaitEvent(tp, ref timeo, (last, lastEnd), static (s, st) =>
+            int w = SockWait.SkWaitEvent(tp, ref timeo, Sock.PollInKey | Sock.PollEndKey, false, (last, lastEnd), static (s, st) =>
                 s.ReceiveQueue.Last != st.last || (st.last is not null && st.last.Cb.EndSeq != st.lastEnd) ||
                 s.Err != 0 || (s.Shutdown & RCV_SHUTDOWN) != 0 || s.State == TcpState.Close);
             if (w == -Errno.EINTR)

@@ -330,6 +330,17 @@ public sealed class TcpSock : InetConnectionSock
         }
     }
 
+    /// <summary>
+    /// Send-buffer space was freed: wakes writers once the buffer is writeable by TCP's measure
+    /// (free space at least half the queued bytes), which is what a blocked send waits for; the
+    /// generic test on sk_wmem_alloc would leave it asleep while queued data awaits its ACK.
+    /// </summary>
+    /// <remarks>Mirrors net/core/stream.c: sk_stream_write_space() (tcp_init_sock sets it as sk_write_space).</remarks>
+    public override void WriteSpace()
+    {
+        if (Tcp.SkStreamIsWriteable(this) && Socket is not null) WakeWriters();
+    }
+
     /// <summary>A debugging description: state, endpoints, snd_una, snd_nxt, rcv_nxt and cwnd.</summary>
     public override string ToString() =>
         $"TCP {State} {Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Ipv4Address.Format(InetDaddr)}:{InetDport} una {SndUna} nxt {SndNxt} rcv {RcvNxt} cwnd {SndCwnd}";

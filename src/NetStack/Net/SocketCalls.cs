@@ -654,24 +654,48 @@ public static class SocketCalls
         long timeo = timeoutMs < 0 ? Sock.MaxScheduleTimeout : timeoutMs * Time.NsPerMs;
         using (new SyscallLock(net))
         {
-            while (true)
+            // poll_initwait(): the first pass queues this thread on each socket's wait queue
+            // (sock_poll_wait() -> __pollwait()), keyed by the events asked for; the entries stay
+            // until the call returns (poll_freewait()). A zero timeout queues nothing.
+            var task = WaitTask.Current;
+            bool queueing = timeo > 0;
+            int queued = 0;
+            task.PrepareToWait();
+            try
             {
-                int count = 0;
-                for (int i = 0; i < fds.Length; i++)
+                while (true)
                 {
-                    ref var p = ref fds[i];
-                    p.Revents = 0;
-                    if (p.Fd < 0) continue;
-                    var sock = files.Lookup(p.Fd);
-                    int mask;
-                    if (sock is null) mask = POLLNVAL;
-                    else mask = SockPollContained(sock) & (p.Events | POLLERR | POLLHUP);
-                    p.Revents = (short)mask;
-                    if (mask != 0) count++;
+                    int count = 0;
+                    for (int i = 0; i < fds.Length; i++)
+                    {
+                        ref var p = ref fds[i];
+                        p.Revents = 0;
+                        if (p.Fd < 0) continue;
+                        var sock = files.Lookup(p.Fd);
+                        int mask;
+                        if (sock is null) mask = POLLNVAL;
+                        else
+                        {
+                            if (queueing && sock.Sk is { } sk)
+                            {
+                                var entry = task.PollEntry(queued++);
+                                entry.Key = p.Events | POLLERR | POLLHUP;
+                                sk.Wq.Add(entry);
+                            }
+                            mask = SockPollContained(sock) & (p.Events | POLLERR | POLLHUP);
+                        }
+                        p.Revents = (short)mask;
+                        if (mask != 0) count++;
+                    }
+                    queueing = false;
+                    if (count > 0 || timeo <= 0) return count;
+                    int r = SockWait.Sleep(net, task, ref timeo);
+                    if (r < 0) return r;
                 }
-                if (count > 0 || timeo <= 0) return count;
-                int r = SockWait.Sleep(net, ref timeo);
-                if (r < 0) return r;
+            }
+            finally
+            {
+                task.PollFreewait(queued);
             }
         }
     }

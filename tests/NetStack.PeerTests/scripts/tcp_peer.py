@@ -7,6 +7,9 @@
                                             half-closes, reads the echo back and compares; prints a
                                             JSON summary; exit 0 when all N matched
   tcp_peer.py connect HOST PORT             one blocking connect; prints OK or the errno name
+  tcp_peer.py connect-close HOST PORT N     N sequential connect + close; prints a JSON summary with
+                                            this namespace's SYN retransmissions over the run
+                                            (TcpExt TCPSynRetrans, Tcp RetransSegs)
 """
 import errno
 import json
@@ -102,6 +105,37 @@ def connect(host, port):
         s.close()
 
 
+def mib(path, table, field):
+    """One counter of /proc/net/snmp or /proc/net/netstat (this network namespace's)."""
+    with open(path) as f:
+        lines = [l.split() for l in f]
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names[0] == table + ":":
+            return int(values[names.index(field)])
+    raise KeyError(f"{table}.{field}")
+
+
+def connect_close(host, port, n):
+    def counters():
+        return (mib("/proc/net/netstat", "TcpExt", "TCPSynRetrans"), mib("/proc/net/snmp", "Tcp", "RetransSegs"))
+    syn0, re0 = counters()
+    ok = 0
+    errors = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(30)
+        try:
+            s.connect((host, port))
+            ok += 1
+        except OSError as e:
+            errors.append(errno.errorcode.get(e.errno, str(e)) if e.errno else type(e).__name__)
+        finally:
+            s.close()
+    syn1, re1 = counters()
+    print(json.dumps({"ok": ok, "errors": errors[:10], "syn_retrans": syn1 - syn0, "retrans_segs": re1 - re0}), flush=True)
+    return 0 if ok == n else 1
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "echo-server":
@@ -110,5 +144,7 @@ if __name__ == "__main__":
         sys.exit(echo_clients(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])))
     elif cmd == "connect":
         connect(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "connect-close":
+        sys.exit(connect_close(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
     else:
         sys.exit(f"unknown command {cmd}")
