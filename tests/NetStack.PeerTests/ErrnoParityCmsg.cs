@@ -96,14 +96,19 @@ public static partial class ErrnoParityTable
             "{'op':'recvmsg','fd':'s','len':100,'controllen':20,'cmp':['ret','errno','flags','controllen']}",
             "{'op':'setsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_TIMESTAMP','value':0}",
             "{'op':'recvmsg','fd':'s','len':100,'cmp':['ret','errno','flags','controllen','cmsg']}"),
-        R("cmsg: SO_TIMESTAMP on TCP: one message per read, none with nothing read",
+        // Linux stamps a TCP segment only if receive stamping was on when it arrived, and turns
+        // stamping on (the netstamp_needed static key) from a work item a moment after the first
+        // socket asks: the listener asks first, the row waits, the accepted socket inherits it.
+        R("cmsg: SO_TIMESTAMP on TCP, inherited from the listener: one message per read, none with nothing read",
             "{'op':'socket','domain':'AF_INET','type':'SOCK_STREAM','protocol':0,'as':'l'}",
+            "{'op':'setsockopt','fd':'l','level':'SOL_SOCKET','name':'SO_TIMESTAMP','value':1}",
             "{'op':'bind','fd':'l','addr':'127.0.0.1','port':6150}",
             "{'op':'listen','fd':'l','backlog':1}",
+            Sleep,
             "{'op':'socket','domain':'AF_INET','type':'SOCK_STREAM','protocol':0,'as':'c'}",
             "{'op':'connect','fd':'c','addr':'127.0.0.1','port':6150}",
             "{'op':'accept','fd':'l','as':'a'}",
-            "{'op':'setsockopt','fd':'a','level':'SOL_SOCKET','name':'SO_TIMESTAMP','value':1}",
+            "{'op':'getsockopt','fd':'a','level':'SOL_SOCKET','name':'SO_TIMESTAMP'}",
             "{'op':'recvmsg','fd':'a','len':100,'flags':'MSG_DONTWAIT','cmp':['ret','errno','flags','controllen']}",
             "{'op':'send','fd':'c','text':'hello'}",
             "{'op':'send','fd':'c','text':'world'}",
