@@ -101,6 +101,42 @@ public sealed class SkBuff
     /// </summary>
     public bool RouteBroadcast;
 
+    /// <summary>
+    /// skb->truesize as a driver set it for a received frame (0: none set, and
+    /// <see cref="Sock.SkbTruesize"/> charges the buffer itself). It stays what the driver set: the
+    /// len/truesize ratio TCP learns its window from (tcp_measure_rcv_mss()) reads it.
+    /// </summary>
+    internal int Truesize;
+    /// <summary>
+    /// What this buffer is charged to a receive queue (sk_rmem_alloc): <see cref="Truesize"/>, plus
+    /// what segments coalesced into it added, as skb_try_coalesce() grows to->truesize.
+    /// </summary>
+    internal int Charge;
+    /// <summary>skb_tailroom() of the kernel buffer the driver models: bytes skb_try_coalesce() copies in for free.</summary>
+    internal int KernelTailroom;
+    /// <summary>skb_shinfo()->nr_frags of the kernel buffer the driver models: heads of coalesced segments.</summary>
+    internal int NrFrags;
+
+    /// <summary>
+    /// Charges a received frame as drivers/net/tun.c charges one a writer hands a TAP
+    /// (tun_get_user() -> tun_alloc_skb() -> alloc_skb(NET_SKB_PAD + len)): the head is a slab
+    /// object (skb_small_head_cache up to 640 bytes, else the kmalloc bucket), and truesize is
+    /// SKB_TRUESIZE() of it. Frames of a page or more keep the buffer model.
+    /// </summary>
+    /// <remarks>Mirrors __alloc_skb() -> kmalloc_reserve() sizing for a linear tun frame.</remarks>
+    internal void SetTunTruesize()
+    {
+        const int netSkbPad = 64, shinfo = 320, skbHead = 256, smallHead = 640, pageSize = 4096;
+        int len = Len;
+        if (netSkbPad + len >= pageSize) return;
+        int obj = ((netSkbPad + len + 63) & ~63) + shinfo;
+        int slab = obj <= smallHead ? smallHead : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)obj);
+        int size = slab - shinfo;
+        Truesize = Charge = size + skbHead + shinfo;
+        KernelTailroom = size - netSkbPad - len;
+        NrFrags = 0;
+    }
+
     /// <summary>A buffer over a new pinned array of <paramref name="size"/> bytes, returned to <paramref name="pool"/> when freed (null: not pooled). Data and Tail start at 0.</summary>
     /// <remarks>Mirrors net/core/skbuff.c: alloc_skb(); the stack allocates through <see cref="SkBuffPool"/>.</remarks>
     public SkBuff(int size, SkBuffPool? pool = null)
@@ -138,6 +174,7 @@ public sealed class SkBuff
         Tstamp = 0;
         CsumVerified = false;
         RouteBroadcast = false;
+        Truesize = Charge = KernelTailroom = NrFrags = 0;
     }
 
     /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>
