@@ -108,14 +108,12 @@ public sealed class SkBuff
     /// </summary>
     internal int Truesize;
     /// <summary>
-    /// What this buffer is charged to a receive queue (sk_rmem_alloc): <see cref="Truesize"/>, plus
-    /// what segments coalesced into it added, as skb_try_coalesce() grows to->truesize.
+    /// What this buffer is charged to a receive queue (sk_rmem_alloc) when <see cref="Truesize"/> is
+    /// set: Truesize, or nothing for a segment the kernel would have copied into the previous buffer.
     /// </summary>
     internal int Charge;
     /// <summary>skb_tailroom() of the kernel buffer the driver models: bytes skb_try_coalesce() copies in for free.</summary>
     internal int KernelTailroom;
-    /// <summary>skb_shinfo()->nr_frags of the kernel buffer the driver models: heads of coalesced segments.</summary>
-    internal int NrFrags;
 
     /// <summary>
     /// Charges a received frame as drivers/net/tun.c charges one a writer hands a TAP
@@ -134,7 +132,6 @@ public sealed class SkBuff
         int size = slab - shinfo;
         Truesize = Charge = size + skbHead + shinfo;
         KernelTailroom = size - netSkbPad - len;
-        NrFrags = 0;
     }
 
     /// <summary>A buffer over a new pinned array of <paramref name="size"/> bytes, returned to <paramref name="pool"/> when freed (null: not pooled). Data and Tail start at 0.</summary>
@@ -174,7 +171,7 @@ public sealed class SkBuff
         Tstamp = 0;
         CsumVerified = false;
         RouteBroadcast = false;
-        Truesize = Charge = KernelTailroom = NrFrags = 0;
+        Truesize = Charge = KernelTailroom = 0;
     }
 
     /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>

@@ -727,55 +727,36 @@ internal static class TcpInput
         return true;
     }
 
-    /// <summary>MAX_SKB_FRAGS: the page fragments one kernel buffer holds.</summary>
-    private const int MaxSkbFrags = 17;
-
     /// <summary>
-    /// Coalescing of buffers a driver charged (<see cref="SkBuff.Truesize"/>): the receive queue is
-    /// charged as the kernel's would be whatever the stack's buffers hold. A segment that fits the
-    /// kernel buffer's tailroom costs nothing; one whose head the kernel would steal as a page
-    /// fragment costs its truesize less the sk_buff; past MAX_SKB_FRAGS the kernel queues a new
-    /// buffer. The bytes are copied only where the stack's buffer has room; otherwise the segment
-    /// is queued alone but charged as the kernel charges it, and carries on the fragment count.
+    /// Coalescing of buffers a driver charged (<see cref="SkBuff.Truesize"/>), so the receive queue
+    /// is charged as the kernel's would be whatever the stack's buffers hold. The kernel copies a
+    /// segment into the tail's tailroom for free; it cannot steal a slab-allocated head (tun's
+    /// heads are kmalloc'ed: skb_head_is_locked()), so any other segment is queued, and charged,
+    /// alone. Where the kernel copies but the stack's buffer is full, the segment is queued alone
+    /// here, charged nothing, and takes over the rest of the kernel buffer's tailroom.
     /// </summary>
-    /// <remarks>Mirrors the accounting of skb_try_coalesce() (to->truesize += delta) as tcp_try_coalesce() charges it.</remarks>
+    /// <remarks>Mirrors the accounting of skb_try_coalesce() as tcp_try_coalesce() charges it.</remarks>
     private static bool TcpTryCoalesceCharged(TcpSock tp, SkBuffQueue queue, SkBuff to, SkBuff from)
     {
-        const int skbStruct = 256; // SKB_DATA_ALIGN(sizeof(struct sk_buff))
         int len = from.Len;
-        int delta;
-        if (len <= to.KernelTailroom)
-        {
-            delta = 0;
-            to.KernelTailroom -= len;
-        }
-        else
-        {
-            if (to.NrFrags + from.NrFrags >= MaxSkbFrags) return false;
-            delta = Sock.SkbTruesize(from) - skbStruct;
-            to.NrFrags += from.NrFrags + 1;
-            to.KernelTailroom = 0;
-        }
+        if (len > to.KernelTailroom) return false;
         tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
         if (len > to.Tailroom)
         {
-            // The kernel coalesced, the stack's buffer is full: `from` stands for the rest of the kernel's buffer.
             bool charged = from.Sk == tp;
             if (charged) tp.SkbUncharge(from);
-            from.Charge = delta;
-            from.NrFrags = to.NrFrags;
-            from.KernelTailroom = 0;
+            from.Charge = 0;
+            from.KernelTailroom = to.KernelTailroom - len;
+            to.KernelTailroom = 0;
             if (charged) tp.SkbCharge(from);
             return false;
         }
+        to.KernelTailroom -= len;
         from.DataSpan.CopyTo(to.Put(len));
         queue.AdjustBytes(len);
         to.Cb.EndSeq = from.Cb.EndSeq;
         to.Cb.AckSeq = from.Cb.AckSeq;
         to.Cb.TcpFlags |= from.Cb.TcpFlags;
-        to.Charge += delta;
-        tp.RmemAlloc += delta;
-        tp.SkMemCharge(delta);
         return true;
     }
 

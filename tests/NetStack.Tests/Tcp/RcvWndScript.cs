@@ -45,10 +45,11 @@ internal static class RcvWndScript
 
         void SendData(int n)
         {
-            var payload = new byte[n];
-            for (int i = 0; i < n; i++) payload[i] = (byte)i;
+            // As the script: a negative count (the window was overrun) sends a bare ACK and moves snd_nxt back.
+            var payload = new byte[Math.Max(n, 0)];
+            for (int i = 0; i < payload.Length; i++) payload[i] = (byte)i;
             f.Send(TcpFlags.ACK, seq: sndNxt, ack: rcvNxt, payload: payload, window: 65535);
-            sndNxt += (uint)n;
+            sndNxt = unchecked(sndNxt + (uint)n);
         }
 
         void Collect()
@@ -63,7 +64,7 @@ internal static class RcvWndScript
             }
         }
 
-        int Left() => (int)(lastAck + (lastWin << kws) - sndNxt);
+        int Left() => unchecked((int)(lastAck + ((uint)lastWin << kws) - sndNxt));
 
         try
         {
