@@ -118,13 +118,14 @@ public sealed class SkBuff
     /// <summary>
     /// Charges a received frame as drivers/net/tun.c charges one a writer hands a TAP
     /// (tun_get_user() -> tun_alloc_skb() -> alloc_skb(NET_SKB_PAD + len)): the head is a slab
-    /// object (skb_small_head_cache up to 640 bytes, else the kmalloc bucket), and truesize is
-    /// SKB_TRUESIZE() of it. Frames of a page or more keep the buffer model.
+    /// object (skb_small_head_cache up to SKB_SMALL_HEAD_CACHE_SIZE, 576 bytes with this kernel's
+    /// MAX_TCP_HEADER, else the kmalloc bucket), and truesize is SKB_TRUESIZE() of it. Frames of a
+    /// page or more keep the buffer model.
     /// </summary>
     /// <remarks>Mirrors __alloc_skb() -> kmalloc_reserve() sizing for a linear tun frame.</remarks>
     internal void SetTunTruesize()
     {
-        const int netSkbPad = 64, shinfo = 320, skbHead = 256, smallHead = 640, pageSize = 4096;
+        const int netSkbPad = 64, shinfo = 320, skbHead = 256, smallHead = 576, pageSize = 4096;
         int len = Len;
         if (netSkbPad + len >= pageSize) return;
         int obj = ((netSkbPad + len + 63) & ~63) + shinfo;

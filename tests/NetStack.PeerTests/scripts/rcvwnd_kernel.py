@@ -15,6 +15,7 @@ usage: rcvwnd_kernel.py RCVBUF MSS WSCALE TS STEP...
           rN    the application reads N bytes
           p     a zero-window probe (an ACK with seq snd_nxt-1, no data)
           sN    sleep N milliseconds (for the delayed ACK or a timer)
+          k     print the listener's skmem (ss -m: r = sk_rmem_alloc, rb = sk_rcvbuf), to stderr
 Traffic stays inside the namespace; the kernel side is 10.9.0.1, the fake host 10.9.0.2.
 """
 import fcntl
@@ -84,7 +85,7 @@ def main():
         listener = subprocess.Popen([*ex, "/usr/bin/python3", "-u", "-c", LISTENER, str(rcvbuf)],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         print(listener.stdout.readline().strip(), file=sys.stderr, flush=True)
-        run(fd, kmac, listener, mss, wscale, ts, steps)
+        run(fd, kmac, listener, mss, wscale, ts, steps, ex)
     finally:
         if listener:
             listener.kill()
@@ -109,7 +110,7 @@ def frames(fd, wait):
             out.append(p[TCP])
 
 
-def run(fd, kmac, listener, mss, wscale, ts, steps):
+def run(fd, kmac, listener, mss, wscale, ts, steps, ex):
     base = Ether(src=FMAC, dst=kmac) / IP(src=FIP, dst=KIP, flags="DF")
     iss = 1000
     opts = [("MSS", mss), ("SAckOK", b"")]
@@ -163,6 +164,9 @@ def run(fd, kmac, listener, mss, wscale, ts, steps):
         elif step == "p":
             send(snd_nxt - 1)
             collect(0.25)
+        elif step == "k":
+            r = subprocess.run([*ex, "ss", "-tmnH", "state", "established"], capture_output=True, text=True)
+            print(" ".join(r.stdout.split()), file=sys.stderr, flush=True)
         elif step[0] == "s":
             collect(int(step[1:]) / 1000)
 

@@ -23,12 +23,15 @@ internal static class RcvWndScript
     }
 
     /// <summary>Runs <paramref name="steps"/> (the script's syntax) and returns the transcript.</summary>
-    public static string Run(int rcvbuf, ushort mss, sbyte wscale, string steps) => Run(rcvbuf, mss, wscale, steps, out _);
-
-    public static string Run(int rcvbuf, ushort mss, sbyte wscale, string steps, out TcpFixture fixture)
+    /// <param name="tcpRmem">net.ipv4.tcp_rmem of the kernel measured (null: the stack's defaults).</param>
+    public static string Run(int rcvbuf, ushort mss, sbyte wscale, string steps, int[]? tcpRmem = null)
     {
-        var f = TcpFixture.Listening(s => s.TcpWindowScaling = wscale >= 0);
-        fixture = f;
+        var f = TcpFixture.Listening(s =>
+        {
+            s.TcpWindowScaling = wscale >= 0;
+            if (tcpRmem is not null) (s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax) = (tcpRmem[0], tcpRmem[1], tcpRmem[2]);
+        });
+        using var dispose = f;
         var sb = new StringBuilder();
         if (rcvbuf != 0) Assert.Equal(0, SocketCalls.Setsockopt(f.Files, f.ListenFd, SOL_SOCKET, SO_RCVBUF, rcvbuf));
         f.Send(TcpFlags.SYN, seq: f.RemoteIss, window: 65535, mss: mss, ws: wscale);
