@@ -101,6 +101,40 @@ public sealed class SkBuff
     /// </summary>
     public bool RouteBroadcast;
 
+    /// <summary>
+    /// skb->truesize as a driver set it for a received frame (0: none set, and
+    /// <see cref="Sock.SkbTruesize"/> charges the buffer itself). It stays what the driver set: the
+    /// len/truesize ratio TCP learns its window from (tcp_measure_rcv_mss()) reads it.
+    /// </summary>
+    internal int Truesize;
+    /// <summary>
+    /// What this buffer is charged to a receive queue (sk_rmem_alloc) when <see cref="Truesize"/> is
+    /// set: Truesize, or nothing for a segment the kernel would have copied into the previous buffer.
+    /// </summary>
+    internal int Charge;
+    /// <summary>skb_tailroom() of the kernel buffer the driver models: bytes skb_try_coalesce() copies in for free.</summary>
+    internal int KernelTailroom;
+
+    /// <summary>
+    /// Charges a received frame as drivers/net/tun.c charges one a writer hands a TAP
+    /// (tun_get_user() -> tun_alloc_skb() -> alloc_skb(NET_SKB_PAD + len)): the head is a slab
+    /// object (skb_small_head_cache up to SKB_SMALL_HEAD_CACHE_SIZE, 576 bytes with this kernel's
+    /// MAX_TCP_HEADER, else the kmalloc bucket), and truesize is SKB_TRUESIZE() of it. Frames of a
+    /// page or more keep the buffer model.
+    /// </summary>
+    /// <remarks>Mirrors __alloc_skb() -> kmalloc_reserve() sizing for a linear tun frame.</remarks>
+    internal void SetTunTruesize()
+    {
+        const int netSkbPad = 64, shinfo = 320, skbHead = 256, smallHead = 576, pageSize = 4096;
+        int len = Len;
+        if (netSkbPad + len >= pageSize) return;
+        int obj = ((netSkbPad + len + 63) & ~63) + shinfo;
+        int slab = obj <= smallHead ? smallHead : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)obj);
+        int size = slab - shinfo;
+        Truesize = Charge = size + skbHead + shinfo;
+        KernelTailroom = size - netSkbPad - len;
+    }
+
     /// <summary>A buffer over a new pinned array of <paramref name="size"/> bytes, returned to <paramref name="pool"/> when freed (null: not pooled). Data and Tail start at 0.</summary>
     /// <remarks>Mirrors net/core/skbuff.c: alloc_skb(); the stack allocates through <see cref="SkBuffPool"/>.</remarks>
     public SkBuff(int size, SkBuffPool? pool = null)
@@ -138,6 +172,7 @@ public sealed class SkBuff
         Tstamp = 0;
         CsumVerified = false;
         RouteBroadcast = false;
+        Truesize = Charge = KernelTailroom = 0;
     }
 
     /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>

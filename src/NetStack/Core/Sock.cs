@@ -333,10 +333,12 @@ public partial class Sock : SockCommon
     /// as a NIC's receive buffer is. A large buffer (a reassembled datagram, a big send) is charged
     /// like the frame buffers its bytes would fill, as the kernel charges a reassembled datagram the
     /// sum of its fragments, not 64 KiB. It depends only on Tail, which does not move once a buffer
-    /// is queued (readers pull Data), so charge and uncharge agree.
+    /// is queued (readers pull Data), so charge and uncharge agree. A buffer whose driver set a
+    /// truesize (a TAP frame, <see cref="SkBuff.SetTunTruesize"/>) is charged that instead.
     /// </summary>
     public static int SkbTruesize(SkBuff skb)
     {
+        if (skb.Truesize != 0) return skb.Charge;
         int size = skb.Buffer.Length;
         const int frame = SkBuffPool.DefaultBufferSize;
         if (size > frame) size = Math.Max(frame, (skb.Tail + frame - 1) / frame * frame);
@@ -369,6 +371,22 @@ public partial class Sock : SockCommon
         int size = SkbTruesize(skb);
         RmemAlloc += size;
         SkMemCharge(size);
+    }
+
+    /// <summary>Charges a buffer this sock already owns again, after its charge changed.</summary>
+    internal void SkbCharge(SkBuff skb)
+    {
+        int size = SkbTruesize(skb);
+        RmemAlloc += size;
+        SkMemCharge(size);
+    }
+
+    /// <summary>Takes back what a buffer this sock owns is charged, keeping it owned.</summary>
+    internal void SkbUncharge(SkBuff skb)
+    {
+        int size = SkbTruesize(skb);
+        RmemAlloc -= size;
+        SkMemUncharge(size);
     }
 
     /// <summary>Releases a received buffer: uncharges it and returns it to the pool.</summary>

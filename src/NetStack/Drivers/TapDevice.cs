@@ -269,6 +269,9 @@ public sealed unsafe class TapDevice : NetDevice
             return null;
         }
         skb.Put((int)n);
+        // The charge a kernel receiving this frame from its TAP would make, so the windows TCP
+        // derives from truesize are the kernel's.
+        skb.SetTunTruesize();
         return skb;
     }
 

@@ -151,6 +151,8 @@ internal sealed class Ipv4Sysctl
     public int TcpMaxOrphans = 16384;
     /// <summary>net.ipv4.tcp_max_tw_buckets: TIME_WAIT socks beyond which a closing socket skips TIME_WAIT (half the established hash, as tcp_sk_init(): 16384).</summary>
     public int TcpMaxTwBuckets = 16384;
+    /// <summary>net.ipv4.tcp_app_win: 1/2^tcp_app_win of the receive window is kept for the application (0..31, 31 by default).</summary>
+    public int TcpAppWin = 31;
     /// <summary>net.ipv4.tcp_moderate_rcvbuf: receive buffer auto-tuning.</summary>
     public bool TcpModerateRcvbuf = true;
     /// <summary>net.ipv4.tcp_base_mss / TCP_BASE_MSS and the smallest MSS accepted (TCP_MIN_MSS 88, tcp_min_snd_mss 48).</summary>

@@ -121,6 +121,7 @@ internal static class SysctlNetIpv4
             }, 3),
             CtlTable.Int("tcp_max_orphans", () => s.TcpMaxOrphans, v => s.TcpMaxOrphans = v, 0),
             CtlTable.Int("tcp_max_tw_buckets", () => s.TcpMaxTwBuckets, v => s.TcpMaxTwBuckets = v, 0),
+            CtlTable.Int("tcp_app_win", () => s.TcpAppWin, v => s.TcpAppWin = v, 0, 31),
             CtlTable.Bool("tcp_moderate_rcvbuf", () => s.TcpModerateRcvbuf, v => s.TcpModerateRcvbuf = v),
             CtlTable.Int("tcp_min_snd_mss", () => s.TcpMinSndMss, v => s.TcpMinSndMss = v, 48, 65535 - 40),
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),

@@ -980,12 +980,9 @@ internal static class Tcp
                 {
                     if (tp.State != TcpState.Close) return -Errno.EINVAL;
                     tp.WindowClamp = 0;
+                    return 0;
                 }
-                else
-                {
-                    tp.WindowClamp = (uint)Math.Max(val, Sock.SockMinRcvbuf / 2);
-                    tp.RcvSsthresh = Math.Min(tp.RcvWnd, tp.WindowClamp);
-                }
+                TcpSetWindowClamp(tp, val);
                 return 0;
             case TCP_QUICKACK:
                 if (val != 0)
@@ -1006,6 +1003,21 @@ internal static class Tcp
             default:
                 return -Errno.ENOPROTOOPT;
         }
+    }
+
+    /// <summary>
+    /// Sets window_clamp (at least half of SOCK_MIN_RCVBUF). A smaller clamp pulls rcv_ssthresh
+    /// down with it; a larger one lets rcv_ssthresh grow to what is already offered.
+    /// </summary>
+    /// <remarks>Mirrors tcp_set_window_clamp() (val != 0) with __tcp_adjust_rcv_ssthresh(); no SO_RESERVE_MEM here.</remarks>
+    internal static void TcpSetWindowClamp(TcpSock tp, int val)
+    {
+        uint oldClamp = tp.WindowClamp;
+        uint newClamp = (uint)Math.Max(val, Sock.SockMinRcvbuf / 2);
+        if (newClamp == oldClamp) return;
+        tp.WindowClamp = newClamp;
+        if (newClamp < oldClamp) tp.RcvSsthresh = Math.Min(tp.RcvSsthresh, newClamp);
+        else tp.RcvSsthresh = Math.Max(Math.Min(tp.RcvWnd, tp.WindowClamp), tp.RcvSsthresh);
     }
 
     /// <summary>getsockopt(SOL_TCP, ...); other levels go to IP.</summary>

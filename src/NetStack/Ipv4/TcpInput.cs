@@ -255,8 +255,15 @@ internal static class TcpInput
         {
             if (len != tp.IcskAck.RcvMss)
             {
-                int val = (int)(((long)skb.Len << TcpRmemToWinScale) / Sock.SkbTruesize(skb));
+                int val = (int)(((long)skb.Len << TcpRmemToWinScale) / SkbRcvTruesize(skb));
+                int oldRatio = tp.ScalingRatio;
                 tp.ScalingRatio = Math.Clamp(val, 1, 255);
+                if (oldRatio != tp.ScalingRatio)
+                {
+                    // The buffer now holds a different window: the clamp follows it.
+                    Tcp.TcpSetWindowClamp(tp, TcpOutput.TcpWinFromSpace(tp, tp.RcvBuf));
+                    if (tp.WindowClamp < (uint)tp.RcvqSpaceSpace) tp.RcvqSpaceSpace = (int)tp.WindowClamp;
+                }
             }
             tp.IcskAck.RcvMss = Math.Min(len, (int)tp.Advmss);
             if ((skb.Cb.TcpFlags & TcpFlags.PSH) != 0) tp.IcskAck.Pending |= IcskAck.Pushed;
@@ -367,8 +374,12 @@ internal static class TcpInput
         tp.RcvqSpaceTime = now;
     }
 
-    /// <summary>Grows rcv_ssthresh (the window's growth limit) as in-order data arrives.</summary>
-    /// <remarks>Mirrors tcp_grow_window() (the truesize heuristics reduced to 2*advmss per segment).</remarks>
+    /// <summary>
+    /// Grows rcv_ssthresh (the window's growth limit) as data arrives, but only by segments whose
+    /// truesize the buffer could hold at this window: a sender of small segments in big buffers
+    /// would otherwise be offered a window the memory cannot back.
+    /// </summary>
+    /// <remarks>Mirrors tcp_grow_window() (truesize_adjust() is a no-op: the stack's buffers are linear).</remarks>
     private static void TcpGrowWindow(TcpSock tp, SkBuff skb)
     {
         int room = (int)Math.Min(tp.WindowClamp, (uint)Math.Max(0, TcpOutput.TcpSpace(tp))) - (int)tp.RcvSsthresh;
@@ -379,9 +390,34 @@ internal static class TcpInput
             TcpMemory.TcpAdjustRcvSsthresh(tp);
             return;
         }
-        int incr = Math.Max(2 * tp.Advmss, 2 * skb.Len);
+        int truesize = SkbRcvTruesize(skb);
+        // Check #2: grow if a buffer with this overhead will fit the receive buffer in the future.
+        int incr = TcpOutput.TcpWinFromSpace(tp, truesize) <= skb.Len ? 2 * tp.Advmss : TcpGrowWindowSlow(tp, skb, truesize);
+        if (incr == 0) return;
+        incr = Math.Max(incr, 2 * skb.Len);
         tp.RcvSsthresh += (uint)Math.Min(room, incr);
         tp.IcskAck.Quick |= 1;
+    }
+
+    /// <summary>skb->truesize of an arriving segment: what its driver set, else the buffer's charge.</summary>
+    private static int SkbRcvTruesize(SkBuff skb) => skb.Truesize != 0 ? skb.Truesize : Sock.SkbTruesize(skb);
+
+    /// <summary>
+    /// A segment of poor len/truesize ratio: grow only while rcv_ssthresh is small enough that
+    /// such segments, halving the ratio at each step, would still fill it.
+    /// </summary>
+    /// <remarks>Mirrors __tcp_grow_window().</remarks>
+    private static int TcpGrowWindowSlow(TcpSock tp, SkBuff skb, int skbTruesize)
+    {
+        int truesize = TcpOutput.TcpWinFromSpace(tp, skbTruesize) >> 1;
+        int window = TcpOutput.TcpWinFromSpace(tp, tp.Net.Ipv4.Sysctl.TcpRmemMax) >> 1;
+        while (tp.RcvSsthresh <= (uint)window)
+        {
+            if (truesize <= skb.Len) return 2 * tp.IcskAck.RcvMss;
+            truesize >>= 1;
+            window >>= 1;
+        }
+        return 0;
     }
 
     /// <summary>In-order data arrived: schedule an ACK and adapt the delayed-ACK timeout to the arrival pattern.</summary>
@@ -680,6 +716,7 @@ internal static class TcpInput
         if (from.Cb.Seq != to.Cb.EndSeq) return false;
         if ((to.Cb.TcpFlags & TcpFlags.FIN) != 0) return false;
         int len = from.Len;
+        if (to.Truesize != 0 && from.Truesize != 0 && to.Sk == tp) return TcpTryCoalesceCharged(tp, queue, to, from);
         if (len > to.Tailroom) return false;
         from.DataSpan.CopyTo(to.Put(len));
         queue.AdjustBytes(len);
@@ -688,6 +725,39 @@ internal static class TcpInput
         to.Cb.TcpFlags |= from.Cb.TcpFlags;
         if (from.Tstamp != 0) to.Tstamp = from.Tstamp; // the merged bytes arrived with the later segment
         tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
+        return true;
+    }
+
+    /// <summary>
+    /// Coalescing of buffers a driver charged (<see cref="SkBuff.Truesize"/>), so the receive queue
+    /// is charged as the kernel's would be whatever the stack's buffers hold. The kernel copies a
+    /// segment into the tail's tailroom for free; it cannot steal a slab-allocated head (tun's
+    /// heads are kmalloc'ed: skb_head_is_locked()), so any other segment is queued, and charged,
+    /// alone. Where the kernel copies but the stack's buffer is full, the segment is queued alone
+    /// here, charged nothing, and takes over the rest of the kernel buffer's tailroom.
+    /// </summary>
+    /// <remarks>Mirrors the accounting of skb_try_coalesce() as tcp_try_coalesce() charges it.</remarks>
+    private static bool TcpTryCoalesceCharged(TcpSock tp, SkBuffQueue queue, SkBuff to, SkBuff from)
+    {
+        int len = from.Len;
+        if (len > to.KernelTailroom) return false;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
+        if (len > to.Tailroom)
+        {
+            bool charged = from.Sk == tp;
+            if (charged) tp.SkbUncharge(from);
+            from.Charge = 0;
+            from.KernelTailroom = to.KernelTailroom - len;
+            to.KernelTailroom = 0;
+            if (charged) tp.SkbCharge(from);
+            return false;
+        }
+        to.KernelTailroom -= len;
+        from.DataSpan.CopyTo(to.Put(len));
+        queue.AdjustBytes(len);
+        to.Cb.EndSeq = from.Cb.EndSeq;
+        to.Cb.AckSeq = from.Cb.AckSeq;
+        to.Cb.TcpFlags |= from.Cb.TcpFlags;
         return true;
     }
 
@@ -2517,7 +2587,17 @@ internal static class TcpInput
         tp.RcvqSpaceTime = tp.Net.NowNs;
         tp.RcvqSpaceSeq = tp.CopiedSeq;
         uint maxwin = (uint)Math.Max(0, TcpOutput.TcpFullSpace(tp));
-        if (tp.WindowClamp >= maxwin) tp.WindowClamp = maxwin;
+        int appWin = tp.Net.Ipv4.Sysctl.TcpAppWin;
+        uint advmss = tp.Advmss;
+        if (tp.WindowClamp >= maxwin)
+        {
+            tp.WindowClamp = maxwin;
+            // tcp_app_win: keep 1/2^tcp_app_win of the buffer for the application.
+            if (appWin != 0 && maxwin > 4 * advmss) tp.WindowClamp = Math.Max(maxwin - (maxwin >> appWin), 4 * advmss);
+        }
+        // Force reservation of one segment: a small buffer offers one MSS less than it holds.
+        if (appWin != 0 && tp.WindowClamp > 2 * advmss && tp.WindowClamp + advmss > maxwin)
+            tp.WindowClamp = Math.Max(2 * advmss, maxwin - advmss);
         tp.RcvSsthresh = Math.Min(tp.RcvSsthresh, tp.WindowClamp);
         tp.RcvqSpaceSpace = (int)Math.Min(Math.Min(tp.RcvSsthresh, tp.RcvWnd), TcpSock.TcpInitCwnd * tp.Advmss);
     }

@@ -25,6 +25,7 @@ public sealed class TcpTestDevice : NetDevice
         if (!_toReceive.TryDequeue(out var frame)) return null;
         var skb = pool.Alloc()!;
         frame.CopyTo(skb.Put(frame.Length));
+        skb.SetTunTruesize(); // charged as TapDevice charges a frame, so windows follow the kernel's
         return skb;
     }
 
