@@ -66,16 +66,22 @@ public static class IpOutput
     /// shut down send side), then a buffer with headroom for IP and the link layer holding
     /// <paramref name="transhdrlen"/> bytes of transport header (for the caller to fill) followed by
     /// <paramref name="data"/>. skb.Data is at the transport header and skb.Sk is the socket.
+    /// A datagram too large for IP_PMTUDISC_DO is also reported on the error queue (to <paramref name="daddr"/>).
     /// Null with <paramref name="err"/> = -EMSGSIZE, the socket error, -EPIPE or -ENOBUFS.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/ip_output.c: ip_make_skb() / ip_append_data() -> __ip_append_data()
     /// (one buffer per datagram: IP output fragments what exceeds the MTU) and __ip_make_skb().</remarks>
-    public static SkBuff? IpMakeSkb(Sock sk, in Rtable rt, ReadOnlySpan<byte> data, int transhdrlen, out bool df, out int err)
+    public static SkBuff? IpMakeSkb(Sock sk, in Rtable rt, uint daddr, ReadOnlySpan<byte> data, int transhdrlen, out bool df, out int err)
     {
         var inet = (InetSock)sk;
         int length = transhdrlen + data.Length;
         err = IpAppendDataCheck(inet, length, rt.Dev.Mtu, out df);
-        if (err != 0) return null;
+        if (err != 0)
+        {
+            // With IP_RECVERR the error queue learns it too, with the MTU (and the connected port).
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)rt.Dev.Mtu);
+            return null;
+        }
         // sock_alloc_send_skb(): a pending error first, then a shut down send side.
         err = sk.SockError();
         if (err != 0) return null;

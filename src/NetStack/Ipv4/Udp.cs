@@ -315,7 +315,7 @@ internal static class Udp
 
         // ip_make_skb(): the datagram with room for the UDP header (larger than the MTU is
         // fragmented by IP output).
-        var skb = IpOutput.IpMakeSkb(sk, rt, data, UdpHeader.Length, out bool df, out int err2);
+        var skb = IpOutput.IpMakeSkb(sk, rt, daddr, data, UdpHeader.Length, out bool df, out int err2);
         if (skb is null)
         {
             if (err2 == -Errno.ENOBUFS) net.Mib.Udp[UdpMib.SndbufErrors]++;
@@ -360,7 +360,7 @@ internal static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: udp_recvmsg().</remarks>
     public static int UdpRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
-        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN; // ip_recv_error(): nothing is queued there
+        if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(sk, ref msg, buf);
         bool peeking = (flags & MSG_PEEK) != 0;
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
@@ -708,7 +708,8 @@ internal static class Udp
 
     /// <summary>
     /// An ICMP error about a datagram we sent: the socket that sent it learns the error if it is
-    /// connected and the error is hard (or it asked for IP_RECVERR).
+    /// connected and the error is hard; a socket with IP_RECVERR learns every error, connected or
+    /// not, and keeps it on its error queue.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_err() -> __udp4_lib_err().</remarks>
     public static void UdpErr(SkBuff skb, uint info)
@@ -731,6 +732,11 @@ internal static class Udp
         if (!sk.RecvErr)
         {
             if (!harderr || sk.State != TcpState.Established) return;
+        }
+        else
+        {
+            // The error queue gets the datagram's payload after the quoted UDP header.
+            IpSockglue.IpIcmpError(sk, skb, err, uh.DestinationPort, info, skb.Data + ihl + UdpHeader.Length);
         }
         sk.Err = err;
         sk.ErrorReport();
