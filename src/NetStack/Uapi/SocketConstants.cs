@@ -60,6 +60,9 @@ public static class SocketConstants
     /// <summary>sizeof(struct sock_extended_err): ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data.</summary>
     public const int SockExtendedErrSize = 16;
 
+    // SOL_UDP options (include/uapi/linux/udp.h).
+    public const int UDP_CORK = 1;
+
     // SOL_RAW options.
     public const int ICMP_FILTER = 1;
 

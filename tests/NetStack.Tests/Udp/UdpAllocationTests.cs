@@ -115,4 +115,31 @@ public class UdpAllocationTests
         for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
         Assert.Equal(0, SteadyState.LeastAllocated(() => { for (int i = 0; i < 5000; i++) Round(); }));
     }
+
+    /// <summary>UDP_CORK and MSG_MORE: three sends joined into one datagram (ip_append_data, udp_push_pending_frames), received whole.</summary>
+    [Fact]
+    public void CorkedSends_SteadyState_AllocatesZeroBytes()
+    {
+        using var s = new TwoStacks();
+        int a = UdpTests.Bound(s.A, 0, 5000), b = UdpTests.Bound(s.B, 0, 6000);
+        int c = UdpTests.UdpSocket(s.A);
+        Assert.Equal(0, SocketCalls.Connect(s.A.Files, c, SockAddr.In(TwoStacks.AddrB, 6000)));
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 1));
+        var part = new byte[300];
+        var buf = new byte[2048];
+        var dst = SockAddr.In(TwoStacks.AddrB, 6000);
+        void Round()
+        {
+            if (SocketCalls.Sendto(s.A.Files, a, part, MSG_MORE, dst) != 300) throw new Exception("more");
+            if (SocketCalls.Sendto(s.A.Files, a, part, MSG_MORE, dst) != 300) throw new Exception("more2");
+            if (SocketCalls.Sendto(s.A.Files, a, part, 0, dst) != 300) throw new Exception("last");
+            if (SocketCalls.Send(s.A.Files, c, part, 0) != 300 || SocketCalls.Send(s.A.Files, c, part, 0) != 300) throw new Exception("cork");
+            if (SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 0) != 0 || SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 1) != 0) throw new Exception("uncork");
+            s.Pump();
+            if (SocketCalls.Recv(s.B.Files, b, buf, 0) != 900) throw new Exception("recv");
+            if (SocketCalls.Recv(s.B.Files, b, buf, 0) != 600) throw new Exception("recv2");
+        }
+        for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
+        Assert.Equal(0, SteadyState.LeastAllocated(() => { for (int i = 0; i < 5000; i++) Round(); }));
+    }
 }
