@@ -310,6 +310,25 @@ public class ErrQueueTests
     }
 
     [Fact]
+    public void TcpConnect_FailingOnAnIcmpError_QueuesIt_EvenWithoutIpRecvErr()
+    {
+        // tcp_v4_err() calls ip_icmp_error() for SYN_SENT/SYN_RECV whatever IP_RECVERR says.
+        uint silent = Ipv4Address.Parse("10.0.0.3");
+        using var f = new TcpFixture();
+        int fd = f.Socket();
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(f.Files, fd, SockAddr.In(silent, 80)));
+        f.Advance(3_500);
+        Assert.Equal(Errno.EHOSTUNREACH, SoError(f.Net, fd));
+        Assert.Equal(POLLERR, Revents(f.Net, fd) & POLLERR); // the queue still holds it
+        var r = Recvmsg(f.Net, fd, MSG_ERRQUEUE);
+        Assert.True(r.Ret >= 20, Errno.Name(r.Ret)); // the quoted SYN, from its TCP header
+        Assert.Equal((ushort)80, BinaryPrimitives.ReadUInt16BigEndian(r.Data.AsSpan(2)));
+        Assert.Equal((silent, (ushort)80), (r.Name.Addr, r.Name.Port));
+        Assert.Equal(RecvErrCmsg(Errno.EHOSTUNREACH, SO_EE_ORIGIN_ICMP, IcmpType.DestUnreach, IcmpType.HostUnreach, 0, TcpFixture.LocalAddr), r.Control);
+        Assert.Equal(0, Revents(f.Net, fd) & POLLERR);
+    }
+
+    [Fact]
     public void PingSocket_QueuesTheQuotedIcmpHeader_WithoutAPort()
     {
         using var s = Stacks();
