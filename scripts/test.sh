@@ -13,7 +13,7 @@ cd "$root"
 
 # What the peer tests run: libpcap (the pcap driver, through SharpPcap), ip (iproute2), ping, tshark (the independent dissector), scapy (frame
 # crafting, through /usr/bin/python3), ethtool (offload flags), hping3 (SYN floods), and the tools later tests use.
-packages=(unzip libpcap0.8 iproute2 iputils-ping tshark tcpdump socat netcat-openbsd curl iperf3 python3 python3-scapy nftables ethtool util-linux hping3)
+packages=(unzip libpcap0.8 iproute2 iputils-ping tshark tcpdump socat netcat-openbsd curl iperf3 python3 python3-scapy nftables ethtool util-linux hping3 traceroute)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -37,7 +37,7 @@ public static class ControlOps
     public static IReadOnlyDictionary<string, ControlOp> Builtin { get; } = new Dictionary<string, ControlOp>
     {
         ["version"] = new([], Version),
-        ["memory"] = new([], Memory),
+        ["memory"] = new(["collect"], Memory),
         ["sockets"] = new([], Sockets),
         ["interfaces"] = new([], Interfaces),
         ["sysctl"] = new(["name", "value"], Sysctl),
@@ -128,14 +128,28 @@ public static class ControlOps
     /// <summary>
     /// The stack process's memory, for flood and soak scripts that watch it over time (what a
     /// kernel's /proc/meminfo and /proc/net/sockstat tell about the kernel's): <c>{"memory": {"gc_heap",
-    /// "gc_heap_size", "gc_committed", "gc_collections": [gen0, gen1, gen2], "rss", "skb_pool": {"total",
+    /// "gc_heap_size", "gc_committed", "gc_allocated", "gc_collections": [gen0, gen1, gen2], "rss", "skb_pool": {"total",
     /// "free", "max", "alloc_failures"}, "pid"}}</c>. "gc_heap" is
     /// GC.GetTotalMemory(false) (live objects and garbage not yet collected), "gc_heap_size" the heap
-    /// after the last collection, "rss" the process's resident set (VmRSS).
+    /// after the last collection, "gc_allocated" every managed byte the process allocated since it
+    /// started (GC.GetTotalAllocatedBytes(precise: true): two readings around a transfer, divided by
+    /// the frames moved, give bytes allocated per packet), "rss" the process's resident set (VmRSS).
+    /// "collect": true runs a full blocking collection first (finalizers too), so "gc_heap" is the
+    /// live objects alone: two readings around opening N connections, divided by N, give the heap per
+    /// connection (scripts/bench.sh).
     /// </summary>
     public static JsonObject Memory(ControlContext c, JsonObject q)
     {
         ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(q);
+        bool collect = q["collect"] is null ? false
+            : q["collect"] is JsonValue v && v.TryGetValue<bool>(out bool b) ? b : throw new SocketShell.ShellException("\"collect\" is true or false");
+        if (collect)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
         var gc = GC.GetGCMemoryInfo();
         var pool = c.Net.SkbPool;
         return new JsonObject
@@ -145,6 +159,7 @@ public static class ControlOps
                 ["gc_heap"] = GC.GetTotalMemory(false),
                 ["gc_heap_size"] = gc.HeapSizeBytes,
                 ["gc_committed"] = gc.TotalCommittedBytes,
+                ["gc_allocated"] = GC.GetTotalAllocatedBytes(precise: true),
                 ["gc_collections"] = new JsonArray(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)),
                 ["rss"] = Environment.WorkingSet,
                 ["skb_pool"] = new JsonObject { ["total"] = pool.Total, ["free"] = pool.FreeCount, ["max"] = pool.MaxBuffers, ["alloc_failures"] = pool.AllocFailures },

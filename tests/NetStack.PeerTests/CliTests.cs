@@ -51,6 +51,70 @@ public sealed class CliTests(ITestOutputHelper output)
     }
 
     [PeerFact]
+    public void Up_LinkAndForward_CreatesBothTaps_RoutesBetweenTheKernels()
+    {
+        var (nsL, tapL, xl) = TapPeer.NewNames();
+        var (nsR, tapR, xr) = TapPeer.NewNames();
+        try
+        {
+            var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { CliDll, "up", "--ns", nsL, "--tap", tapL, "--create", "--addr", $"10.7.{xl}.2/24", "--gw", "none",
+                "--link", $"{tapR}=10.7.{xr}.2/24,ns={nsR}", "--forward", "--services", "none", "--name", $"fw{xl}", "--duration", "5" })
+                psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            var lines = new List<string>();
+            string? line;
+            while ((line = p.StandardOutput.ReadLine()) is not null)
+            {
+                lines.Add(line);
+                if (line.Contains("running for")) break;
+            }
+            // `up` prints the route each kernel needs; run them as printed (without sudo: this is root).
+            var routes = lines.Where(l => l.Contains("route through it: sudo ")).Select(l => l[(l.IndexOf("sudo ", StringComparison.Ordinal) + 5)..]).ToArray();
+            Assert.Equal([$"ip -n {nsL} route add 10.7.{xr}.0/24 via 10.7.{xl}.2", $"ip -n {nsR} route add 10.7.{xl}.0/24 via 10.7.{xr}.2"], routes);
+            foreach (var r in routes) Shell.Check(r.Split(' ')[0], r.Split(' ')[1..]);
+            var ping = Shell.Run("ip", "netns", "exec", nsL, "ping", "-n", "-c", "3", "-i", "0.05", "-W", "2", $"10.7.{xr}.1");
+            lines.AddRange(p.StandardOutput.ReadToEnd().Split('\n'));
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)));
+            string all = string.Join('\n', lines);
+            output.WriteLine(all + stderr.Result + ping.StdOut);
+
+            Assert.Equal(0, p.ExitCode);
+            Assert.Equal("", stderr.Result);
+            Assert.Contains($"--ns {nsR} --tap {tapR} --addr 10.7.{xr}.1/24", all); // setup-tap.sh made the link's side too
+            Assert.Contains($"; 10.7.{xr}.2/24 on {tapR} in netns {nsR}; forwarding", all);
+            Assert.Equal(3, PingSummary.Parse(ping.StdOut).Received);
+            Assert.Contains("ttl=63", ping.StdOut);
+            Assert.Contains($"{tapL}: RX:", all);
+            Assert.Contains($"{tapR}: RX:", all);
+            var ip = lines.Where(l => l.StartsWith("Ip:")).ToArray();
+            var names = ip[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = ip[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal("1", values[Array.IndexOf(names, "Forwarding")]);
+            Assert.Equal("6", values[Array.IndexOf(names, "ForwDatagrams")]);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", nsL);
+            Shell.Run("ip", "netns", "del", nsR);
+        }
+    }
+
+    [Theory]
+    [InlineData("up --link tap1", "bad --link 'tap1'")]
+    [InlineData("up --link tap1=10.7.9.2/24,vrf=x", "'vrf=x' is neither ns=NAME nor mac=")]
+    [InlineData("up --link tap0=10.7.9.2/24", "two interfaces named tap0")]
+    [InlineData("up --link tap1=10.7.0.2/24", "address 10.7.0.2 is given twice")]
+    [InlineData("up --driver pcap --iface veth0 --link tap1=10.7.9.2/24", "--link adds TAPs")]
+    public void Up_BadLink_UsageError(string args, string message)
+    {
+        var r = RunCli(args.Split(' '));
+        AssertOneLineError(r, message);
+        Assert.Equal(2, r.ExitCode);
+    }
+
+    [PeerFact]
     public void Up_TapBusy_OneLineOnStderr_NonZeroExit()
     {
         using var peer = new TapPeer();

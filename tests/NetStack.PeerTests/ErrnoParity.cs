@@ -77,6 +77,11 @@ public sealed class ErrnoParityFixture : IDisposable
             // provoke many port unreachables in a row, so both sides lift the limit.
             _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");
             _peer.Net.Ipv4.Sysctl.IcmpRatelimitMs = 0;
+            // TCP's buffer limits are per namespace but copied from the host's at creation, which
+            // may be tuned: give the kernel the stack's (Linux's defaults), which SO_RCVLOWAT's cap reads.
+            var sys = _peer.Net.Ipv4.Sysctl;
+            _peer.Exec("sysctl", "-qw", $"net.ipv4.tcp_rmem={sys.TcpRmemMin} {sys.TcpRmemDefault} {sys.TcpRmemMax}");
+            _peer.Exec("sysctl", "-qw", $"net.ipv4.tcp_wmem={sys.TcpWmemMin} {sys.TcpWmemDefault} {sys.TcpWmemMax}");
             // Ping sockets: the stack does not model ping_group_range; let the kernel allow them too.
             _peer.Exec("sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647");
             // $VIAGW: a network behind the other side, for SO_DONTROUTE/MSG_DONTROUTE (only on-link destinations).

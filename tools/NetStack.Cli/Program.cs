@@ -40,6 +40,7 @@ internal static class Program
         Iperf3Command.Create(),
         SimCommand.Create(),
         PlotCommand.Create(),
+        BridgeCommand.Create(),
     ];
 
     internal static bool Debug => Environment.GetEnvironmentVariable("NETSTACK_DEBUG") is { Length: > 0 } v && v != "0";

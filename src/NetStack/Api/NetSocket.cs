@@ -518,6 +518,21 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// SIOCATMARK (sockatmark(3)): whether the next byte to read is the urgent mark, where a
+    /// receive stops so that the urgent byte can be taken with <see cref="SocketFlags.OutOfBand"/>
+    /// (what <see cref="System.Net.Sockets.IOControlCode.OobDataRead"/> asks of a .NET socket).
+    /// </summary>
+    public bool AtMark
+    {
+        get
+        {
+            int v = 0;
+            Check(SocketCalls.Ioctl(Files, FdOrThrow, SIOCATMARK, ref v), "ioctl");
+            return v != 0;
+        }
+    }
+
     /// <summary>setsockopt(2) with an int value, Linux's level and name (SOL_SOCKET, SO_REUSEADDR...).</summary>
     public void SetOption(int level, int optname, int value) =>
         Check(SocketCalls.Setsockopt(Files, FdOrThrow, level, optname, value), "setsockopt");

@@ -46,6 +46,21 @@ public sealed class NetStackHost : IDisposable
                 lock (Net.SyncRoot) Faults = FaultInjector.Attach(Device, FaultSpec.Parse(fault));
             if (options.GatewayValue != 0)
                 NetStackException.ThrowIfError(Net.Ipv4.Fib.AddDefault(options.GatewayValue, Device), "adding the default route");
+            var devices = new List<NetDevice> { Device };
+            foreach (var i in options.MoreInterfaces)
+            {
+                TapDevice tap;
+                try { tap = TapDevice.Attach(i.Tap, i.EffectiveMac, i.Namespace, options.CreateTapIfMissing); }
+                catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
+                tap.Capture = Pcap;
+                tap.BusyPollUs = options.BusyPollUs;
+                Net.AddDevice(tap, i.AddressValue, i.PrefixLen); // the namespace owns (and disposes) it from here
+                devices.Add(tap);
+            }
+            Devices = devices;
+            // sysctl -w net.ipv4.ip_forward=1: every device forwards.
+            if (options.Forwarding)
+                NetStackException.ThrowIfError(Net.Sysctl.TrySet("net.ipv4.ip_forward", "1"), "setting net.ipv4.ip_forward");
         }
         catch
         {
@@ -76,8 +91,10 @@ public sealed class NetStackHost : IDisposable
     public StackOptions Options { get; }
     /// <summary>The stack: the network namespace holding the device, routes, sockets and counters.</summary>
     public NetNamespace Net { get; }
-    /// <summary>The TAP device the stack is attached to.</summary>
+    /// <summary>The TAP device the stack is attached to (the first, when there are several).</summary>
     public NetDevice Device { get; }
+    /// <summary>Every device the host attached: <see cref="Device"/>, then one per <see cref="StackOptions.MoreInterfaces"/> entry.</summary>
+    public IReadOnlyList<NetDevice> Devices { get; } = [];
     /// <summary>The capture of every frame on the device when <see cref="StackOptions.PcapPath"/> was given, else null.</summary>
     public PcapWriter? Pcap { get; }
     /// <summary>The fault injector on the device when <see cref="StackOptions.Fault"/> was given, else null.</summary>
@@ -91,7 +108,9 @@ public sealed class NetStackHost : IDisposable
         $"{Options.Address}/{Options.PrefixLen} on {Device.Name} in " +
         (Options.Namespace is null ? "the current network namespace" : $"netns {Options.Namespace}") +
         $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
-        (Options.Gateway is not null ? $", default via {Options.Gateway}" : "");
+        (Options.Gateway is not null ? $", default via {Options.Gateway}" : "") +
+        string.Concat(Options.MoreInterfaces.Select(i => $"; {i.Address}/{i.PrefixLen} on {i.Tap}" + (i.Namespace is null ? "" : $" in netns {i.Namespace}"))) +
+        (Net.Ipv4.Sysctl.IpForward ? "; forwarding" : "");
 
     /// <summary>Stops the threads, detaches from the TAP (disposing the namespace and its device) and flushes and closes the capture.</summary>
     public void Dispose()

@@ -48,6 +48,13 @@ public sealed class StackOptions
     public string? Fault { get; set; }
     /// <summary>Microseconds the TAP's receive thread spins before sleeping (net.core.busy_poll); 0 never spins.</summary>
     public int BusyPollUs { get; set; }
+    /// <summary>
+    /// Further TAPs the stack attaches besides <see cref="Tap"/>, each with its own address and
+    /// subnet (a router's other links). Empty by default.
+    /// </summary>
+    public IList<StackInterface> MoreInterfaces { get; } = new List<StackInterface>();
+    /// <summary>Start with net.ipv4.ip_forward = 1: packets for other hosts are routed between the stack's devices.</summary>
+    public bool Forwarding { get; set; }
 
     /// <summary>The kernel's conventional address on the same subnet: the first host (.1), or 0 if that is ours.</summary>
     public static IPAddress? FirstHost(IPAddress address, int prefixLen)
@@ -83,5 +90,14 @@ public sealed class StackOptions
             throw new NetStackException(Errno.EINVAL, $"bad fault spec '{Fault}': {faultError}");
         if (Mac.IsMulticast || Mac.IsZero)
             throw new NetStackException(Errno.EINVAL, $"bad MAC address {Mac}: must be unicast and non-zero");
+        var names = new HashSet<string>(StringComparer.Ordinal) { Tap };
+        var addresses = new HashSet<uint> { a };
+        foreach (var i in MoreInterfaces)
+        {
+            if (i is null) throw new NetStackException(Errno.EINVAL, "a null entry in MoreInterfaces");
+            i.Validate();
+            if (!names.Add(i.Tap)) throw new NetStackException(Errno.EINVAL, $"two interfaces named {i.Tap}: the stack's devices need distinct names");
+            if (!addresses.Add(i.AddressValue)) throw new NetStackException(Errno.EINVAL, $"address {i.Address} is given twice");
+        }
     }
 }

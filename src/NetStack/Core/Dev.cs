@@ -49,6 +49,7 @@ internal static class Dev
     {
         dev.Stats.RxPackets++;
         dev.Stats.RxBytes += skb.Len;
+        if (net.NetstampNeeded) skb.Tstamp = net.NowNs; // net_timestamp_check()
         PacketType? pt = null;
         // One received frame is one softirq context: a fault anywhere below (a handler, a protocol,
         // a socket callback, a bug) is contained here and the next frame is processed (Core/Panic.cs).

@@ -31,6 +31,22 @@ internal sealed class InIfaddr(uint local, int prefixLen, bool secondary)
     public bool Match(uint addr) => ((addr ^ Local) & Mask) == 0;
 }
 
+/// <summary>
+/// The IPv4 settings of one device, or the namespace's "all" and "default" sets: net.ipv4.conf.NAME.*.
+/// A device's set starts as a copy of "default" when IPv4 first sees the device.
+/// </summary>
+/// <remarks>Mirrors include/linux/inetdevice.h: struct ipv4_devconf (in_device->cnf, net->ipv4.devconf_all, devconf_dflt).</remarks>
+internal sealed class Ipv4Devconf
+{
+    /// <summary>forwarding: packets that arrive on the device for another host are routed on (IN_DEV_FORWARD reads the arrival device's).</summary>
+    public bool Forwarding;
+    /// <summary>send_redirects: a router may tell a host on the link of a better first hop (IN_DEV_TX_REDIRECTS: the device's or all's).</summary>
+    public bool SendRedirects = true;
+
+    /// <summary>A copy (inetdev_init()'s memcpy of devconf_dflt).</summary>
+    public Ipv4Devconf Clone() => (Ipv4Devconf)MemberwiseClone();
+}
+
 /// <summary>Something that sees every frame a device receives or sends (a packet tap, e.g. a pcap writer).</summary>
 public interface IPacketCapture
 {
@@ -78,6 +94,11 @@ public abstract class NetDevice : IDisposable
     /// place, so the packet path reads it without allocating.
     /// </summary>
     internal InIfaddr[] IfaList = [];
+    /// <summary>The device's IPv4 settings (in_device->cnf), net.ipv4.conf.NAME.*; replaced by a copy of
+    /// conf.default when IPv4 first sees the device.</summary>
+    internal Ipv4Devconf Ipv4Cnf = new();
+    /// <summary>Whether IPv4 has set up the device (inetdev_init(): its conf copied, its sysctls registered).</summary>
+    internal bool Ipv4CnfInit;
     /// <summary>The device's first primary IPv4 address and its prefix, 0 if none.</summary>
     internal uint Ipv4Address => IfaList.Length > 0 ? IfaList[0].Local : 0;
     internal int Ipv4PrefixLen => IfaList.Length > 0 ? IfaList[0].PrefixLen : 0;

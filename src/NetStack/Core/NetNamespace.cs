@@ -84,6 +84,7 @@ public sealed class NetNamespace : IDisposable
     {
         Name = name;
         Clock = clock ?? MonotonicClock.Instance;
+        RealtimeOffsetNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100 - Clock.NowNs;
         Log = new KernelLog(Clock);
         SkbPool = pool ?? new SkBuffPool();
         Timers = new TimerBase(this);
@@ -208,6 +209,17 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>The current time of <see cref="Clock"/>, in nanoseconds.</summary>
     public long NowNs => Clock.NowNs;
+
+    /// <summary>
+    /// netstamp_needed_key: set once a socket of this namespace asks for receive timestamps, from
+    /// then on every received frame is stamped on arrival. Linux counts the sockets and turns the
+    /// stamping off again; here it stays on (one clock read per frame), which spares tracking every
+    /// way a socket can go away.
+    /// </summary>
+    internal bool NetstampNeeded;
+
+    /// <summary>CLOCK_REALTIME minus the namespace's clock, taken once: turns a <see cref="NowNs"/> reading into wall-clock time for timestamps handed to applications (SO_TIMESTAMP).</summary>
+    internal readonly long RealtimeOffsetNs;
 
     /// <summary>The last socket inode number and sock cookie handed out (get_next_ino()'s and sock_gen_cookie()'s counters, system-wide in Linux, per stack here).</summary>
     internal long LastIno, LastCookie;

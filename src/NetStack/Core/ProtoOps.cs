@@ -60,6 +60,15 @@ public abstract class ProtoOps
     /// <remarks>sock_no_shutdown().</remarks>
     public virtual int Shutdown(BsdSocket sock, int how) => -Errno.EOPNOTSUPP;
 
+    /// <summary>SO_RCVLOWAT (already mapped: a negative value is INT_MAX): 0 or a negative errno.</summary>
+    /// <remarks>->set_rcvlowat. A family without one gets sk_setsockopt()'s plain
+    /// <c>sk_rcvlowat = val ? : 1</c>, which is this default; TCP overrides it (tcp_set_rcvlowat()).</remarks>
+    public virtual int SetRcvlowat(Sock sk, int val)
+    {
+        sk.RcvLowat = val != 0 ? val : 1;
+        return 0;
+    }
+
     /// <summary>->setsockopt for levels other than SOL_SOCKET.</summary>
     /// <remarks>sock_no_setsockopt().</remarks>
     public virtual int Setsockopt(BsdSocket sock, int level, int optname, ReadOnlySpan<byte> optval) => -Errno.EOPNOTSUPP;

@@ -88,6 +88,8 @@ internal struct SockExterrSkb
 /// </summary>
 public sealed class SkBuff
 {
+    /// <summary>skb->tstamp: when the frame arrived (the namespace's clock, ns), stamped at receive once a socket asked for timestamps; 0 when not stamped.</summary>
+    public long Tstamp;
     /// <summary>The pinned backing array (pinned object heap): the device can read/write it directly.</summary>
     public readonly byte[] Buffer;
     internal readonly SkBuffPool? Pool;
@@ -172,6 +174,7 @@ public sealed class SkBuff
         Ipcb = default;
         ExtErr = default;
         Saddr = Daddr = 0;
+        Tstamp = 0;
         CsumVerified = false;
         RouteBroadcast = false;
     }

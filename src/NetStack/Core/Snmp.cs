@@ -167,6 +167,8 @@ public enum SkbDropReason
     FragMemLimit,         // reassembly memory above ipfrag_high_thresh: the fragment is not queued (ip_defrag's drop)
     NeighCreateFail,      // the neighbour table was full even after forced GC (gc_thresh3)
     ProtoMem,             // the protocol's memory (udp_mem) is exhausted (SKB_DROP_REASON_PROTO_MEM)
+    IpInNoRoutes,         // no route for a packet to forward (ip_error(), IpExt InNoRoutes)
+    PktTooBig,            // DF set and bigger than the next hop's MTU (ip_forward(), frag needed sent)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

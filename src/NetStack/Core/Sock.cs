@@ -29,9 +29,11 @@ internal enum SockFlag
     UseWriteQueue = 9,
     Dbg = 10,
     RcvTstamp = 11,
+    RcvTstampNs = 12,
     LocalRoute = 13,
     RxqOvfl = 17,
     SelectErrQueue = 22,
+    TstampNew = 26,
 }
 
 /// <summary>

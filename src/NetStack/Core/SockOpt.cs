@@ -103,7 +103,7 @@ internal static class SockOpt
                 break;
             case SO_RCVLOWAT:
                 if (val < 0) val = int.MaxValue;
-                sk.RcvLowat = val != 0 ? val : 1;
+                ret = sock.Ops.SetRcvlowat(sk, val);
                 break;
             case SO_SNDLOWAT:
                 ret = -Errno.ENOPROTOOPT;
@@ -115,7 +115,10 @@ internal static class SockOpt
                 ret = SockSetTimeout(ref sk.SndTimeo, optval);
                 break;
             case SO_TIMESTAMP:
-                sk.ValboolFlag(SockFlag.RcvTstamp, valbool);
+            case SO_TIMESTAMPNS:
+            case SO_TIMESTAMP_NEW:
+            case SO_TIMESTAMPNS_NEW:
+                SockTimestamp.SockSetTimestamp(sk, optname, valbool);
                 break;
             default:
                 ret = -Errno.ENOPROTOOPT;
@@ -234,7 +237,10 @@ internal static class SockOpt
                 BinaryPrimitives.WriteInt32LittleEndian(v[4..], (int)(sk.LingerTime / Time.NsPerSec));
                 break;
             case SO_BSDCOMPAT: break;
-            case SO_TIMESTAMP: val = sk.HasFlag(SockFlag.RcvTstamp) ? 1 : 0; break;
+            case SO_TIMESTAMP: val = sk.HasFlag(SockFlag.RcvTstamp) && !sk.HasFlag(SockFlag.TstampNew) && !sk.HasFlag(SockFlag.RcvTstampNs) ? 1 : 0; break;
+            case SO_TIMESTAMPNS: val = sk.HasFlag(SockFlag.RcvTstampNs) && !sk.HasFlag(SockFlag.TstampNew) ? 1 : 0; break;
+            case SO_TIMESTAMP_NEW: val = sk.HasFlag(SockFlag.RcvTstamp) && sk.HasFlag(SockFlag.TstampNew) && !sk.HasFlag(SockFlag.RcvTstampNs) ? 1 : 0; break;
+            case SO_TIMESTAMPNS_NEW: val = sk.HasFlag(SockFlag.RcvTstampNs) && sk.HasFlag(SockFlag.TstampNew) ? 1 : 0; break;
             case SO_RCVTIMEO_OLD:
                 lv = SockGetTimeout(sk.RcvTimeo, v);
                 break;

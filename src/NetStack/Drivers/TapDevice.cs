@@ -49,6 +49,9 @@ public sealed unsafe class TapDevice : NetDevice
     /// <summary>True if <see cref="Attach"/> created the TAP (it then disappears when this device is disposed).</summary>
     public bool Created { get; }
 
+    /// <summary>The TAP's file descriptor (non-blocking), for a frame copier that reads and writes whole frames itself (`netstack bridge`); -1 once disposed.</summary>
+    internal int Fd => _fd;
+
     /// <summary>
     /// Opens the TAP <paramref name="ifName"/> in the network namespace <paramref name="netns"/>
     /// (null: the process's own), creating it when missing if <paramref name="createIfMissing"/>,

@@ -68,6 +68,7 @@ public static partial class AfInet
         {
             net.NetAssignGeneric(Id, new NetnsIpv4(net));
             SysctlNetIpv4.Ipv4SysctlInitNet(net);
+            Devinet.DevinetInitNet(net);
             // Tell SOCKET that we are alive...
             Net.SocketCalls.SockRegister(net, InetFamilyOps.Instance);
             net.DevAddPack(new PacketType(EthP.IP, IpInput.IpRcv, "ip_packet_type"));
@@ -96,6 +97,7 @@ public static partial class AfInet
             if (dev.Net is not { } net) return;
             if (ev == NetdevEvent.Up)
             {
+                Devinet.InetdevInit(net, dev);
                 if (dev.IsLoopback && dev.Ipv4Address == 0)
                     InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
                 else

@@ -298,6 +298,7 @@ internal static class Icmp
         {
             case IcmpType.DestUnreach: mib[IcmpMib.OutDestUnreachs]++; break;
             case IcmpType.TimeExceeded: mib[IcmpMib.OutTimeExcds]++; break;
+            case IcmpType.Redirect: mib[IcmpMib.OutRedirects]++; break;
             case IcmpType.ParameterProb: mib[IcmpMib.OutParmProbs]++; break;
             case IcmpType.Echo: mib[IcmpMib.OutEchos]++; break;
             case IcmpType.EchoReply: mib[IcmpMib.OutEchoReps]++; break;

@@ -75,20 +75,28 @@ internal static class RateLimit
         return rc;
     }
 
-    /// <summary>Tokens are nanoseconds of credit: each message costs icmp_ratelimit; they accrue with time up to 6 messages' worth.</summary>
-    /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
-    private static bool InetPeerXrlimAllow(NetNamespace net, uint daddr)
+    /// <summary>The peer entry of <paramref name="daddr"/>, created on first use (allocates only then).</summary>
+    /// <remarks>Mirrors net/ipv4/inetpeer.c: inet_getpeer_v4(create = 1).</remarks>
+    public static IcmpPeer InetGetpeerV4(NetNamespace net, uint daddr)
     {
         var st = net.Ipv4.IcmpRate;
-        long now = net.NowNs;
-        long timeout = Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs);
         if (!st.Peers.TryGetValue(daddr, out var peer))
         {
             if (st.Peers.Count >= 4096) st.Peers.Clear(); // inet_peer GC, bluntly
             // inet_getpeer(): rate_last = now - 60 s, so the first computation of tokens is at its maximum.
-            peer = new IcmpPeer { Tokens = 0, Stamp = now - Time.Sec(60) };
+            peer = new IcmpPeer { Tokens = 0, Stamp = net.NowNs - Time.Sec(60) };
             st.Peers[daddr] = peer;
         }
+        return peer;
+    }
+
+    /// <summary>Tokens are nanoseconds of credit: each message costs icmp_ratelimit; they accrue with time up to 6 messages' worth.</summary>
+    /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
+    private static bool InetPeerXrlimAllow(NetNamespace net, uint daddr)
+    {
+        long now = net.NowNs;
+        long timeout = Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs);
+        var peer = InetGetpeerV4(net, daddr);
         long token = peer.Tokens;
         long delta = now - peer.Stamp;
         if (delta > 0)
@@ -107,11 +115,13 @@ internal static class RateLimit
     }
 }
 
-/// <summary>The rate-limit half of struct inet_peer.</summary>
+/// <summary>The rate-limit half of struct inet_peer: rate_tokens and rate_last (nanoseconds here, jiffies in Linux),
+/// shared as in Linux by the ICMP per-host limit, ip_error()'s unreachables and ip_rt_send_redirect(), and n_redirects.</summary>
 internal sealed class IcmpPeer
 {
     public long Tokens;
     public long Stamp;
+    public int NRedirects;
 }
 
 internal sealed class IcmpRateState

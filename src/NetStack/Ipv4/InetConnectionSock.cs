@@ -85,7 +85,7 @@ public class InetConnectionSock : InetSock
     internal IcskAck IcskAck;
     /// <summary>icsk_user_timeout: TCP_USER_TIMEOUT (ms, 0 = off).</summary>
     internal int IcskUserTimeout;
-    /// <summary>rskq_defer_accept: TCP_DEFER_ACCEPT (not implemented beyond the option).</summary>
+    /// <summary>rskq_defer_accept: TCP_DEFER_ACCEPT as a number of SYN-ACK retransmissions, as the kernel keeps it (not acted on beyond the option).</summary>
     internal int DeferAccept;
 
     /// <summary>Creates the three timers with the protocol's handlers.</summary>

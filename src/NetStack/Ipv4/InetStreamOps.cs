@@ -27,6 +27,9 @@ public sealed class InetStreamOps : InetOps
     /// <inheritdoc/>
     /// <remarks>tcp_poll.</remarks>
     public override int Poll(BsdSocket sock) => Tcp.TcpPoll(sock);
+    /// <inheritdoc/>
+    /// <remarks>inet_stream_ops.set_rcvlowat = tcp_set_rcvlowat().</remarks>
+    public override int SetRcvlowat(Sock sk, int val) => Tcp.TcpSetRcvlowat((TcpSock)sk, val);
 
     /// <summary>
     /// Connects a stream socket: prot->connect starts the handshake, then waits (unless O_NONBLOCK)

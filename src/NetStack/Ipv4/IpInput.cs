@@ -74,7 +74,7 @@ internal static class IpInput
         if (Ipv4Address.IsZeroNet(daddr) || (Ipv4Address.IsLoopback(daddr) && !dev.NoArp))
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidDest);
 
-        var type = Route.IpRouteInput(net, daddr, saddr, dev);
+        var type = Route.IpRouteInputSlow(net, daddr, saddr, dev, out var rt, out int err, out bool doRedirect);
         switch (type)
         {
             case RtnType.Local:
@@ -83,12 +83,28 @@ internal static class IpInput
                 net.Mib.IpExt[IpExtMib.InBcastPkts]++;
                 break;
             case RtnType.Multicast:
-                // No IGMP membership: the kernel drops multicast for groups nobody joined.
+                // No IGMP membership (and no multicast routing): the kernel drops multicast for groups nobody joined.
                 return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+            case RtnType.Unicast:
+            {
+                // ip_rcv_options(): a header with options is checked, and a source-routed packet is
+                // dropped (accept_source_route is 0), before dst_input() -> ip_forward().
+                IpOptionsParm opt = default;
+                if (iph.HeaderLength > Ipv4Header.MinLength)
+                {
+                    if (!IpOptions.IpOptionsCompile(net, skb, out opt))
+                    {
+                        mib[IpMib.InHdrErrors]++;
+                        return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
+                    }
+                    if (opt.Srr != 0) return net.KfreeSkbReason(skb, SkbDropReason.IpOptionsUnsupported);
+                }
+                return IpForward.IpForwardSkb(net, skb, rt, doRedirect, opt);
+            }
             default:
-                // ip_error(): a host (ip_forward = 0) counts a packet for another address as InAddrErrors.
-                mib[IpMib.InAddrErrors]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.IpInAddrErrors);
+                // dst_input() -> ip_error(): a host (forwarding off) counts a packet for another
+                // address as InAddrErrors; a router answers unreachable.
+                return IpForward.IpError(net, skb, dev, err);
         }
         if (type == RtnType.Broadcast)
         {

@@ -198,6 +198,17 @@ public static class IpOutput
         return IpFinishOutput(net, skb, rt, daddr);
     }
 
+    /// <summary>
+    /// Sends a forwarded packet (Data at its IP header, TTL already decremented) out of the route's
+    /// device: no OutRequests (the packet is not this host's), fragmented when it does not fit.
+    /// </summary>
+    /// <remarks>Mirrors dst_output() -> ip_output() for a forwarding route (ip_forward_finish()).</remarks>
+    internal static int IpOutputForwarded(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
+    {
+        skb.NetworkHeader = skb.Data;
+        return IpFinishOutput(net, skb, rt, daddr);
+    }
+
     /// <remarks>Mirrors ip_output() -> ip_finish_output() -> ip_finish_output2() -> neigh_output().</remarks>
     private static int IpFinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {

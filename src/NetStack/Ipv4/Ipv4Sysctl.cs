@@ -27,8 +27,12 @@ internal sealed class Ipv4Sysctl
     /// <summary>net.ipv4.ipfrag_max_dist: fragments from one source that may arrive between two fragments of
     /// one datagram before its queue is considered stale and restarted; 0 disables the check.</summary>
     public int IpfragMaxDist = 64;
-    /// <summary>net.ipv4.ip_forward (this stack is a host: forwarding is not implemented).</summary>
-    public bool IpForward;
+    /// <summary>net.ipv4.conf.all.*: ip_forward is its forwarding; its send_redirects is or-ed with each device's.</summary>
+    public readonly NetStack.Core.Ipv4Devconf DevconfAll = new();
+    /// <summary>net.ipv4.conf.default.*: what a new device starts with.</summary>
+    public readonly NetStack.Core.Ipv4Devconf DevconfDflt = new();
+    /// <summary>net.ipv4.ip_forward, which is net.ipv4.conf.all.forwarding (written through <see cref="Devinet.InetForwardChange"/>).</summary>
+    public bool IpForward => DevconfAll.Forwarding;
     /// <summary>net.ipv4.ip_unprivileged_port_start: binding below it needs CAP_NET_BIND_SERVICE.</summary>
     public int IpUnprivilegedPortStart = 1024;
     /// <summary>net.ipv4.ip_nonlocal_bind.</summary>
@@ -123,6 +127,9 @@ internal sealed class Ipv4Sysctl
     public bool TcpSack = true;
     /// <summary>net.ipv4.tcp_rfc1337: 0 lets an RST kill a TIME_WAIT socket, as Linux does by default.</summary>
     public bool TcpRfc1337;
+    /// <summary>net.ipv4.tcp_stdurg: read the urgent pointer as RFC 1122 says (the last urgent byte) instead of
+    /// as BSD and Linux by default do (the byte after it).</summary>
+    public bool TcpStdurg;
     /// <summary>net.ipv4.tcp_rmem: min, default, max receive buffer.</summary>
     public int TcpRmemMin = 4096, TcpRmemDefault = 131072, TcpRmemMax = 6291456;
     /// <summary>net.ipv4.tcp_wmem: min, default, max send buffer.</summary>

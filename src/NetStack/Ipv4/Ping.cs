@@ -254,6 +254,7 @@ internal static class Ping
             copied = buf.Length;
         }
         skb.DataSpan[..copied].CopyTo(buf);
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(), before ip_cmsg_recv()
         if (msg.HasName)
         {
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);

@@ -280,17 +280,70 @@ public static class Route
     }
 
     /// <summary>
-    /// Classifies a received packet's destination: ours (Local), a broadcast, a multicast, or
-    /// somebody else's (Unreachable: this host does not forward).
+    /// Classifies a received packet's destination: ours (Local), a broadcast, a multicast, one to
+    /// forward (Unicast, when the arrival device forwards and a route leads on), or one with nowhere
+    /// to go (Unreachable).
     /// </summary>
-    /// <remarks>Mirrors ip_route_input_slow() for a host with ip_forward = 0, weak host model (any local address on any device).</remarks>
-    public static RtnType IpRouteInput(NetNamespace net, uint daddr, uint saddr, NetDevice dev)
+    /// <remarks>Mirrors ip_route_input_slow(), weak host model (any local address on any device).</remarks>
+    public static RtnType IpRouteInput(NetNamespace net, uint daddr, uint saddr, NetDevice dev) =>
+        IpRouteInputSlow(net, daddr, saddr, dev, out _, out _, out _);
+
+    /// <summary>
+    /// The input route of a received packet, in ip_route_input_slow()'s order: limited broadcast,
+    /// multicast, then the FIB: the local table (our addresses and every subnet broadcast of ours),
+    /// then the main table. A packet for another host needs a route and net.ipv4.conf.IN.forwarding;
+    /// without forwarding it is unreachable with -EHOSTUNREACH (InAddrErrors), without a route with
+    /// -ENETUNREACH (InNoRoutes; net unreachable to the sender). A forwarding route has the output
+    /// device and gateway in <paramref name="rt"/>, and asks for a redirect when the packet leaves by
+    /// the device it came in on towards a sender on that link.
+    /// </summary>
+    /// <remarks>Mirrors ip_route_input_slow() -> ip_mkroute_input() -> __mkroute_input() (IPSKB_DOREDIRECT).</remarks>
+    internal static RtnType IpRouteInputSlow(NetNamespace net, uint daddr, uint saddr, NetDevice dev, out Rtable rt, out int err, out bool doRedirect)
     {
+        rt = default;
+        err = 0;
+        doRedirect = false;
         if (Ipv4Address.IsLimitedBroadcast(daddr)) return RtnType.Broadcast;
         if (Ipv4Address.IsMulticast(daddr)) return RtnType.Multicast;
         if (net.IsLocalAddress(daddr) || (dev.NoArp && Ipv4Address.IsLoopback(daddr))) return RtnType.Local;
-        if (dev.IsIpv4SubnetBroadcast(daddr)) return RtnType.Broadcast;
-        return RtnType.Unreachable;
+        if (IsLocalBroadcast(net, daddr)) return RtnType.Broadcast;
+        var fib = net.Ipv4.Fib.Lookup(daddr);
+        bool forward = Devinet.InDevForward(dev);
+        if (fib is null)
+        {
+            err = forward ? -Uapi.Errno.ENETUNREACH : -Uapi.Errno.EHOSTUNREACH;
+            return RtnType.Unreachable;
+        }
+        if (!forward)
+        {
+            err = -Uapi.Errno.EHOSTUNREACH;
+            return RtnType.Unreachable;
+        }
+        // __mkroute_input(): fib_validate_source() says whether the sender is on the arrival link
+        // (its route is direct, through this device); a packet that goes back out the way it came
+        // towards such a sender earns it a redirect (shared_media is on by default, so no
+        // inet_addr_onlink() check of the gateway).
+        var outDev = fib.Dev;
+        if (outDev == dev && Devinet.InDevTxRedirects(net, dev) && FibValidateSourceOnLink(net, saddr, dev))
+            doRedirect = true;
+        rt = new Rtable(RtnType.Unicast, outDev, fib.Gateway, 0);
+        return RtnType.Unicast;
+    }
+
+    /// <summary>Whether <paramref name="addr"/> is the directed broadcast of a subnet of any device here (the local table's RTN_BROADCAST routes).</summary>
+    private static bool IsLocalBroadcast(NetNamespace net, uint addr)
+    {
+        var devs = net.Devices;
+        for (int i = 0; i < devs.Count; i++) if (devs[i].IsIpv4SubnetBroadcast(addr)) return true;
+        return false;
+    }
+
+    /// <summary>fib_validate_source()'s answer 1: the route back to <paramref name="saddr"/> is direct (nexthop scope host) through <paramref name="dev"/>.</summary>
+    /// <remarks>Mirrors __fib_validate_source(): ret = FIB_RES_NHC(res)->nhc_scope >= RT_SCOPE_HOST when FIB_RES_DEV(res) == dev.</remarks>
+    private static bool FibValidateSourceOnLink(NetNamespace net, uint saddr, NetDevice dev)
+    {
+        var back = net.Ipv4.Fib.Lookup(saddr);
+        return back is not null && back.Dev == dev && back.Gateway == 0;
     }
 }
 

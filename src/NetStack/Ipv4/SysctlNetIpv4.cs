@@ -21,7 +21,8 @@ internal static class SysctlNetIpv4
         net.Sysctl.RegisterNetSysctl("net/ipv4",
         [
             CtlTable.Int("ip_default_ttl", () => s.IpDefaultTtl, v => s.IpDefaultTtl = v, 1, 255),
-            CtlTable.Bool("ip_forward", () => s.IpForward, v => s.IpForward = v),
+            // ip_forward is conf.all.forwarding (devinet_sysctl_forward() on the same data).
+            CtlTable.Bool("ip_forward", () => s.IpForward, v => { if (v != s.IpForward) Devinet.InetForwardChange(net, v); }),
             CtlTable.Bool("ip_no_pmtu_disc", () => s.IpNoPmtuDisc, v => s.IpNoPmtuDisc = v),
             CtlTable.Bool("ip_nonlocal_bind", () => s.IpNonlocalBind, v => s.IpNonlocalBind = v),
             CtlTable.IntVec("ip_unprivileged_port_start", () => [s.IpUnprivilegedPortStart], v =>
@@ -97,6 +98,7 @@ internal static class SysctlNetIpv4
             U8Flag("tcp_window_scaling", () => s.TcpWindowScaling, v => s.TcpWindowScaling = v),
             U8Flag("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),
             U8Flag("tcp_sack", () => s.TcpSack, v => s.TcpSack = v),
+            U8Flag("tcp_stdurg", () => s.TcpStdurg, v => s.TcpStdurg = v),
             CtlTable.Bool("tcp_rfc1337", () => s.TcpRfc1337, v => s.TcpRfc1337 = v),
             CtlTable.IntVec("tcp_rmem", () => [s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax], v =>
             {

@@ -232,12 +232,20 @@ internal static class Tcp
         tp.PushedSeq = tp.WriteSeq;
     }
 
+    /// <summary>MSG_OOB: the urgent pointer moves to the end of what was written (BSD's reading: the byte after the last urgent one).</summary>
+    /// <remarks>Mirrors tcp_mark_urg().</remarks>
+    private static void TcpMarkUrg(TcpSock tp, int flags)
+    {
+        if ((flags & MSG_OOB) != 0) tp.SndUp = tp.WriteSeq;
+    }
+
     /// <remarks>Mirrors tcp_push().</remarks>
     private static void TcpPush(TcpSock tp, int flags, uint mssNow, int nonagle)
     {
         var skb = tp.WriteQueue.Last;
         if (skb is null) return;
         if ((flags & MSG_MORE) == 0 || ForcedPush(tp)) TcpMarkPush(tp, skb);
+        TcpMarkUrg(tp, flags);
         if ((flags & MSG_MORE) != 0) nonagle = TcpSock.TcpNagleCork;
         TcpOutput.TcpPushPendingFrames(tp, mssNow, nonagle);
     }
@@ -315,7 +323,8 @@ internal static class Tcp
             copied += copy;
             left -= copy;
             if (left == 0) goto outPush;
-            if (skb.Len < sizeGoal) continue;
+            // An urgent send goes out whole at the end, once tcp_push() has set the urgent pointer.
+            if (skb.Len < sizeGoal || (flags & MSG_OOB) != 0) continue;
             if (ForcedPush(tp))
             {
                 TcpMarkPush(tp, skb);
@@ -386,16 +395,19 @@ internal static class Tcp
         msg.NameLen = 0;
         if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(tp, ref msg, buf); // inet_recv_error()
         if (tp.State == TcpState.Listen) return -Errno.ENOTCONN;
-        if ((flags & MSG_OOB) != 0) return -Errno.EINVAL; // no urgent data is ever pending here
         long timeo = tp.SockRcvTimeo((flags & MSG_DONTWAIT) != 0);
+        if ((flags & MSG_OOB) != 0) return TcpRecvUrg(tp, ref msg, buf, flags);
         bool peek = (flags & MSG_PEEK) != 0;
         uint peekSeq = tp.CopiedSeq;
         int len = buf.Length;
         int target = (flags & MSG_WAITALL) != 0 ? len : Math.Min(tp.RcvLowat, len);
         int copied = 0;
+        long tstamp = 0; // tcp_update_recv_tstamps(): the arrival of the last segment read from
         do
         {
             uint seq = peek ? peekSeq : tp.CopiedSeq;
+            // At the urgent mark: stop if we have read anything (SIGURG is not modelled, so nothing else stops us).
+            if (tp.UrgData != 0 && tp.UrgSeq == seq && copied > 0) break;
             SkBuff? found = null;
             int offset = 0;
             bool foundFin = false;
@@ -408,11 +420,37 @@ internal static class Tcp
             if (found is not null && !foundFin)
             {
                 int used = Math.Min(found.Len - offset, len);
+                if (tp.UrgData != 0)
+                {
+                    // Urgent data here: the read ends before the mark, and the urgent byte itself is
+                    // out of band (skipped) unless SO_OOBINLINE.
+                    uint urgOffset = tp.UrgSeq - seq;
+                    if (urgOffset < (uint)used)
+                    {
+                        if (urgOffset == 0)
+                        {
+                            if (!tp.HasFlag(SockFlag.UrgInline))
+                            {
+                                if (peek) peekSeq++; else tp.CopiedSeq++;
+                                offset++;
+                                used--;
+                                if (used == 0) goto skipCopy;
+                            }
+                        }
+                        else
+                        {
+                            used = (int)urgOffset;
+                        }
+                    }
+                }
                 if ((flags & MSG_TRUNC) == 0) found.DataSpan.Slice(offset, used).CopyTo(buf.Slice(copied, used));
+                if (found.Tstamp != 0) tstamp = found.Tstamp;
                 if (peek) peekSeq += (uint)used; else tp.CopiedSeq += (uint)used;
                 copied += used;
                 len -= used;
                 if (!peek) TcpInput.TcpRcvSpaceAdjust(tp);
+            skipCopy:
+                if (tp.UrgData != 0 && SeqNumber.After(tp.CopiedSeq, tp.UrgSeq)) tp.UrgData = 0;
                 if (used + offset < found.Len) continue;
                 if ((found.Cb.TcpFlags & TcpFlags.FIN) != 0)
                 {
@@ -457,7 +495,38 @@ internal static class Tcp
             }
         } while (len > 0);
         if (copied > 0 || !peek) TcpCleanupRbuf(tp, Math.Max(copied, 0));
+        // tcp_recv_timestamp(): SO_TIMESTAMP* reports when the last segment read arrived.
+        if (copied >= 0 && tstamp != 0 && tp.HasFlag(SockFlag.RcvTstamp)) SockTimestamp.PutTimestamp(ref msg, tp, tstamp);
         return copied;
+    }
+
+    /// <summary>
+    /// recv(MSG_OOB): the urgent byte, once (MSG_PEEK leaves it); never blocks. -EINVAL with
+    /// SO_OOBINLINE or when no urgent byte is pending or it was read; -EAGAIN while the byte the
+    /// urgent pointer names has not arrived; 0 after the connection or its receive side closed.
+    /// </summary>
+    /// <remarks>Mirrors tcp_recv_urg().</remarks>
+    private static int TcpRecvUrg(TcpSock tp, ref MsgHdr msg, Span<byte> buf, int flags)
+    {
+        if (tp.HasFlag(SockFlag.UrgInline) || tp.UrgData == 0 || tp.UrgData == TcpSock.TcpUrgRead)
+            return -Errno.EINVAL; // (the kernel's own comment: "Yes this is right !")
+        if (tp.State == TcpState.Close && !tp.HasFlag(SockFlag.Done)) return -Errno.ENOTCONN;
+        if ((tp.UrgData & TcpSock.TcpUrgValid) != 0)
+        {
+            byte c = (byte)tp.UrgData;
+            if ((flags & MSG_PEEK) == 0) tp.UrgData = TcpSock.TcpUrgRead;
+            msg.Flags |= MSG_OOB;
+            if (buf.Length > 0)
+            {
+                if ((flags & MSG_TRUNC) == 0) buf[0] = c;
+                return 1;
+            }
+            msg.Flags |= MSG_TRUNC;
+            return 0;
+        }
+        if (tp.State == TcpState.Close || (tp.Shutdown & RCV_SHUTDOWN) != 0) return 0;
+        // BSD semantics: recv(MSG_OOB) never blocks, whatever the socket's blocking mode.
+        return -Errno.EAGAIN;
     }
 
     /// <remarks>Mirrors tcp_eat_recv_skb().</remarks>
@@ -707,6 +776,8 @@ internal static class Tcp
         if (state != TcpState.SynSent && state != TcpState.SynRecv)
         {
             int target = Math.Max(1, tp.RcvLowat);
+            // At the mark with the urgent byte out of band: that byte alone does not make the socket readable.
+            if (tp.UrgData != 0 && tp.UrgSeq == tp.CopiedSeq && !tp.HasFlag(SockFlag.UrgInline)) target++;
             int avail = unchecked((int)(tp.RcvNxt - tp.CopiedSeq));
             if (avail > 0 && (avail >= target || tp.TcpReceiveWindow <= (uint)tp.IcskAck.RcvMss)) mask |= POLLIN | POLLRDNORM;
             if ((shutdown & SEND_SHUTDOWN) == 0)
@@ -725,6 +796,7 @@ internal static class Tcp
             {
                 mask |= POLLOUT | POLLWRNORM;
             }
+            if ((tp.UrgData & TcpSock.TcpUrgValid) != 0) mask |= POLLPRI;
         }
         if (tp.Err != 0 || !tp.ErrorQueue.IsEmpty) mask |= POLLERR;
         return mask;
@@ -732,7 +804,7 @@ internal static class Tcp
 
     // ---- ioctl and options ----
 
-    /// <summary>SIOCINQ (bytes to read), SIOCOUTQ (bytes not yet acknowledged), SIOCOUTQNSD (not yet sent).</summary>
+    /// <summary>SIOCINQ (bytes to read), SIOCATMARK (at the urgent mark), SIOCOUTQ (bytes not yet acknowledged), SIOCOUTQNSD (not yet sent).</summary>
     /// <remarks>Mirrors tcp_ioctl().</remarks>
     public static int TcpIoctl(TcpSock tp, int cmd, out int karg)
     {
@@ -742,6 +814,9 @@ internal static class Tcp
             case SIOCINQ:
                 if (tp.State == TcpState.Listen) return -Errno.EINVAL;
                 karg = TcpStateF.Is(tp.State, TcpStateF.SynSent | TcpStateF.SynRecv) ? 0 : tp.TcpInq;
+                return 0;
+            case SIOCATMARK:
+                karg = tp.UrgData != 0 && tp.UrgSeq == tp.CopiedSeq ? 1 : 0;
                 return 0;
             case SIOCOUTQ:
                 if (tp.State == TcpState.Listen) return -Errno.EINVAL;
@@ -758,6 +833,70 @@ internal static class Tcp
 
     /// <summary>setsockopt(SOL_TCP, ...); other levels go to IP.</summary>
     /// <remarks>Mirrors tcp_setsockopt() -> do_tcp_setsockopt().</remarks>
+    /// <summary>TCP_TIMEOUT_INIT and TCP_RTO_MAX in seconds, the units of TCP_DEFER_ACCEPT's conversion.</summary>
+    private const int TcpTimeoutInitSec = 1, TcpRtoMaxSec = 120;
+
+    /// <summary>Seconds to the number of retransmissions (with exponential backoff from <paramref name="timeout"/>, capped at <paramref name="rtoMax"/>) that cover them, at most 255.</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: secs_to_retrans().</remarks>
+    internal static int SecsToRetrans(int seconds, int timeout, int rtoMax)
+    {
+        int res = 0;
+        if (seconds > 0)
+        {
+            int period = timeout;
+            res = 1;
+            while (seconds > period && res < 255)
+            {
+                res++;
+                timeout <<= 1;
+                if (timeout > rtoMax) timeout = rtoMax;
+                period += timeout;
+            }
+        }
+        return res;
+    }
+
+    /// <summary>The seconds <paramref name="retrans"/> retransmissions take (the inverse of <see cref="SecsToRetrans"/>).</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: retrans_to_secs().</remarks>
+    internal static int RetransToSecs(int retrans, int timeout, int rtoMax)
+    {
+        int period = 0;
+        if (retrans > 0)
+        {
+            period = timeout;
+            while (--retrans > 0)
+            {
+                timeout <<= 1;
+                if (timeout > rtoMax) timeout = rtoMax;
+                period += timeout;
+            }
+        }
+        return period;
+    }
+
+    /// <summary>SO_RCVLOWAT on a TCP socket.</summary>
+    /// <remarks>Mirrors net/ipv4/tcp.c: tcp_set_rcvlowat().</remarks>
+    public static int TcpSetRcvlowat(TcpSock tp, int val)
+    {
+        // Capped at half of what the receive buffer may grow to: a larger low-water mark could
+        // never be reached, and poll/recv would wait for ever.
+        int cap = (tp.UserLocks & Sock.SockRcvbufLock) != 0 ? tp.RcvBuf >> 1 : tp.Net.Ipv4.Sysctl.TcpRmemMax >> 1;
+        val = Math.Min(val, cap);
+        tp.RcvLowat = val != 0 ? val : 1;
+        // tcp_data_ready(): the new mark may make queued data readable now.
+        if (unchecked((int)(tp.RcvNxt - tp.CopiedSeq)) >= tp.RcvLowat) tp.DataReady();
+        if ((tp.UserLocks & Sock.SockRcvbufLock) != 0) return 0;
+        // Grow the buffer so that the window can hold the mark.
+        int space = TcpOutput.TcpSpaceFromWin(tp, val);
+        if (space > tp.RcvBuf)
+        {
+            tp.RcvBuf = space;
+            tp.WindowClamp = (uint)val;
+        }
+        return 0;
+    }
+
+    /// <summary>setsockopt(SOL_TCP, ...).</summary>
     public static int TcpSetsockopt(TcpSock tp, int level, int optname, ReadOnlySpan<byte> optval)
     {
         if (level != SOL_TCP) return IpSockglue.IpSetsockopt(tp, level, optname, optval);
@@ -795,7 +934,9 @@ internal static class Tcp
                 else tp.Linger2Ms = val * 1000;
                 return 0;
             case TCP_DEFER_ACCEPT:
-                tp.DeferAccept = Math.Max(val, 0);
+                // Kept as a number of SYN-ACK retransmissions, as the kernel keeps it: getsockopt
+                // answers the seconds those take, so 2 reads back as 3 (1 + 2).
+                tp.DeferAccept = SecsToRetrans(val, TcpTimeoutInitSec, TcpRtoMaxSec);
                 return 0;
             case TCP_MAXSEG:
                 if (val != 0 && (val < TcpSock.TcpMinMss || val > TcpSock.MaxTcpWindow)) return -Errno.EINVAL;
@@ -892,7 +1033,7 @@ internal static class Tcp
                 val = tp.Linger2Ms;
                 if (val >= 0) val = (val != 0 ? val : sys.TcpFinTimeoutMs) / 1000;
                 break;
-            case TCP_DEFER_ACCEPT: val = tp.DeferAccept; break;
+            case TCP_DEFER_ACCEPT: val = RetransToSecs(tp.DeferAccept, TcpTimeoutInitSec, TcpRtoMaxSec); break;
             case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;
             case TCP_QUICKACK: val = tp.InetCskInPingpongMode ? 0 : 1; break;
             case TCP_USER_TIMEOUT: val = tp.IcskUserTimeout; break;

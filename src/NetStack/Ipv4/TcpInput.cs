@@ -686,6 +686,7 @@ internal static class TcpInput
         to.Cb.EndSeq = from.Cb.EndSeq;
         to.Cb.AckSeq = from.Cb.AckSeq;
         to.Cb.TcpFlags |= from.Cb.TcpFlags;
+        if (from.Tstamp != 0) to.Tstamp = from.Tstamp; // the merged bytes arrived with the later segment
         tp.Net.Mib.TcpExt[LinuxMib.TCPRcvCoalesce]++;
         return true;
     }
@@ -2431,9 +2432,64 @@ internal static class TcpInput
             return;
         }
         TcpRcvRttMeasureTs(tp, skb);
+        TcpUrg(tp, skb, th);
         TcpDataQueue(tp, skb);
         TcpDataSndCheck(tp);
         TcpAckSndCheck(tp);
+    }
+
+    // ---- urgent data ----
+
+    /// <summary>
+    /// A segment with URG: records the new urgent pointer unless it names data already read, data
+    /// already received, or is not newer than the one pending. The byte it names arrives later
+    /// (<see cref="TcpUrg"/>).
+    /// </summary>
+    /// <remarks>Mirrors tcp_check_urg() (SIGURG is not modelled).</remarks>
+    private static void TcpCheckUrg(TcpSock tp, TcpHeader th)
+    {
+        uint ptr = th.UrgPtr;
+        // BSD (and Linux by default) point one past the urgent byte; RFC 1122 at it.
+        if (ptr != 0 && !tp.Net.Ipv4.Sysctl.TcpStdurg) ptr--;
+        ptr += th.Seq;
+        // Urgent data we have already seen and read.
+        if (SeqNumber.After(tp.CopiedSeq, ptr)) return;
+        // Do not replay an urgent pointer into data already received (it may sit out of order:
+        // the kernel leaves such a pointer in NOTYET too).
+        if (SeqNumber.Before(ptr, tp.RcvNxt)) return;
+        // A newer (or the same) urgent pointer is already pending.
+        if (tp.UrgData != 0 && !SeqNumber.After(ptr, tp.UrgSeq)) return;
+        // The last byte read was the old urgent byte, skipped out of band: step over it now, since
+        // the new pointer replaces the one that made recvmsg skip it.
+        if (tp.UrgSeq == tp.CopiedSeq && tp.UrgData != 0 && !tp.HasFlag(SockFlag.UrgInline) && tp.CopiedSeq != tp.RcvNxt)
+        {
+            var skb = tp.ReceiveQueue.First;
+            tp.CopiedSeq++;
+            if (skb is not null && !SeqNumber.Before(tp.CopiedSeq, skb.Cb.EndSeq))
+            {
+                tp.ReceiveQueue.Unlink(skb);
+                tp.SkbFreeDatagram(skb);
+            }
+        }
+        tp.UrgData = TcpSock.TcpUrgNotyet;
+        tp.UrgSeq = ptr;
+    }
+
+    /// <summary>Urgent data: a new urgent pointer, and the urgent byte itself when this segment carries it.</summary>
+    /// <remarks>Mirrors tcp_urg().</remarks>
+    private static void TcpUrg(TcpSock tp, SkBuff skb, TcpHeader th)
+    {
+        if (th.Urg) TcpCheckUrg(tp, th);
+        if (tp.UrgData == TcpSock.TcpUrgNotyet)
+        {
+            // The buffer still starts at the TCP header (tcp_data_queue() pulls it).
+            uint ptr = tp.UrgSeq - th.Seq + (uint)th.HeaderLength - (th.Syn ? 1u : 0u);
+            if (ptr < (uint)skb.Len)
+            {
+                tp.UrgData = TcpSock.TcpUrgValid | skb.DataSpan[(int)ptr];
+                if (!tp.HasFlag(SockFlag.Dead)) tp.DataReady();
+            }
+        }
     }
 
     /// <summary>The connection is established (active open).</summary>
@@ -2749,6 +2805,8 @@ internal static class TcpInput
                 }
                 break;
         }
+
+        TcpUrg(tp, skb, th);
 
         // Step 7: the segment text.
         switch (tp.State)

@@ -361,6 +361,7 @@ internal static class TcpOutput
         if ((flags & TcpFlags.ACK) != 0) TcpEventAckSent(tp, rcvNxt);
         th.Checksum = 0;
         th.UrgPtr = 0;
+        TcpUrgWrite(tp, th, skb.Cb.Seq); // (checked even below snd_una, for the urgent window probe)
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
         tp.RxOpt.Dsack = false; // a D-SACK is reported once
         uint saddr = tp.InetSaddr;
@@ -588,7 +589,8 @@ internal static class TcpOutput
     private static bool TcpNagleTest(TcpSock tp, SkBuff skb, uint curMss, int nonagle)
     {
         if ((nonagle & TcpSock.TcpNaglePush) != 0) return true;
-        if ((skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return true;
+        // Nagle never holds urgent data (nor the final FIN).
+        if (tp.TcpUrgMode || (skb.Cb.TcpFlags & TcpFlags.FIN) != 0) return true;
         bool partial = skb.Len < curMss;
         bool hold = partial && ((nonagle & TcpSock.TcpNagleCork) != 0 || (nonagle == 0 && tp.PacketsOut != 0 && TcpMinshallCheck(tp)));
         return !hold;
@@ -1040,6 +1042,26 @@ internal static class TcpOutput
             tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
     }
 
+    /// <summary>
+    /// In urgent mode, a segment starting before snd_up carries URG and the offset of snd_up; when
+    /// snd_up is 64 KB or more ahead, 0xFFFF (as long as the segment is within 64 KB of snd_nxt).
+    /// </summary>
+    /// <remarks>Mirrors the urgent pointer part of __tcp_transmit_skb().</remarks>
+    private static void TcpUrgWrite(TcpSock tp, TcpHeader th, uint seq)
+    {
+        if (!tp.TcpUrgMode || !SeqNumber.Before(seq, tp.SndUp)) return;
+        if (SeqNumber.Before(tp.SndUp, seq + 0x10000))
+        {
+            th.UrgPtr = (ushort)(tp.SndUp - seq);
+            th.Flags |= TcpFlags.URG;
+        }
+        else if (SeqNumber.After(seq + 0xFFFF, tp.SndNxt))
+        {
+            th.UrgPtr = 0xFFFF;
+            th.Flags |= TcpFlags.URG;
+        }
+    }
+
     // ---- probes ----
 
     /// <summary>Sends a segment with an old sequence number so the peer answers with an ACK (window probe, keepalive).</summary>
@@ -1077,6 +1099,8 @@ internal static class TcpOutput
             if (err == 0) TcpEventNewDataSent(tp, skb);
             return err;
         }
+        // An urgent pointer not yet acknowledged: a probe at snd_una carries it (RFC 793's urgent window probe).
+        if (SeqNumber.Between(tp.SndUp, tp.SndUna + 1, tp.SndUna + 0xFFFF)) TcpXmitProbeSkb(tp, true);
         return TcpXmitProbeSkb(tp, false);
     }
 

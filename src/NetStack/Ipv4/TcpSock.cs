@@ -88,7 +88,8 @@ public sealed class TcpSock : InetConnectionSock
     internal uint SndNxt;
     /// <summary>snd_sml: last byte of the most recently transmitted small packet (Minshall's Nagle).</summary>
     internal uint SndSml;
-    /// <summary>snd_up: urgent pointer (not implemented beyond bookkeeping).</summary>
+    /// <summary>snd_up: urgent pointer: the sequence just past the last urgent byte sent (MSG_OOB); equal to
+    /// snd_una outside urgent mode.</summary>
     internal uint SndUp;
     /// <summary>snd_wl1: sequence for window update.</summary>
     internal uint SndWl1;
@@ -112,8 +113,13 @@ public sealed class TcpSock : InetConnectionSock
     internal int Nonagle;
     /// <summary>The retransmit queue (tcp_rtx_queue, an rbtree in Linux): sent, not yet acknowledged.</summary>
     internal readonly SkBuffQueue RtxQueue = new();
-    /// <summary>urg_data.</summary>
+    /// <summary>urg_data: the received urgent byte in the low 8 bits, with <see cref="TcpUrgValid"/>,
+    /// <see cref="TcpUrgNotyet"/> or <see cref="TcpUrgRead"/>; 0 when no urgent pointer is pending.</summary>
     internal int UrgData;
+    /// <summary>urg_seq: the sequence number of the urgent byte the peer last pointed at.</summary>
+    internal uint UrgSeq;
+    /// <summary>TCP_URG_VALID / TCP_URG_NOTYET / TCP_URG_READ (include/net/tcp.h).</summary>
+    internal const int TcpUrgValid = 0x0100, TcpUrgNotyet = 0x0200, TcpUrgRead = 0x0400;
     /// <summary>snd_cwnd_stamp.</summary>
     internal long SndCwndStamp;
 
@@ -282,6 +288,10 @@ public sealed class TcpSock : InetConnectionSock
         return false;
     }
 
+    /// <summary>Whether urgent data sent is not yet acknowledged (tcp_urg_mode): snd_una != snd_up.</summary>
+    /// <remarks>Mirrors tcp_urg_mode().</remarks>
+    internal bool TcpUrgMode => SndUna != SndUp;
+
     /// <summary>The end of the send window (tcp_wnd_end): snd_una + snd_wnd.</summary>
     internal uint TcpWndEnd => unchecked(SndUna + SndWnd);
 
@@ -299,14 +309,23 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>The first unsent buffer (tcp_send_head).</summary>
     internal SkBuff? TcpSendHead => WriteQueue.First;
 
-    /// <summary>Bytes queued but not yet read by the application (tcp_inq).</summary>
-    /// <remarks>Mirrors tcp_inq(): rcv_nxt - copied_seq, not counting a FIN.</remarks>
+    /// <summary>Bytes queued but not yet read by the application (tcp_inq); with an out-of-band urgent
+    /// byte received ahead, only the bytes before it (what the next read returns).</summary>
+    /// <remarks>Mirrors tcp_inq(): rcv_nxt - copied_seq, not counting a FIN; urg_seq - copied_seq before a pending mark.</remarks>
     internal int TcpInq
     {
         get
         {
-            int answ = unchecked((int)(RcvNxt - CopiedSeq));
-            if (answ > 0 && HasFlag(SockFlag.Done)) answ--;
+            int answ;
+            if (HasFlag(SockFlag.UrgInline) || UrgData == 0 || SeqNumber.Before(UrgSeq, CopiedSeq) || !SeqNumber.Before(UrgSeq, RcvNxt))
+            {
+                answ = unchecked((int)(RcvNxt - CopiedSeq));
+                if (answ > 0 && HasFlag(SockFlag.Done)) answ--;
+            }
+            else
+            {
+                answ = unchecked((int)(UrgSeq - CopiedSeq));
+            }
             return Math.Max(0, answ);
         }
     }

@@ -448,6 +448,7 @@ internal static class Udp
 
         if (!peeking) sk.Net.Mib.Udp[UdpMib.InDatagrams]++;
 
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_cmsgs(): before the address and the IP cmsgs
         // Copy the address.
         if (msg.HasName)
         {

@@ -602,10 +602,15 @@ public static class SocketCalls
                 case F_SETFD: files.SetCloseOnExec(fd, (arg & FD_CLOEXEC) != 0); return 0;
                 case F_GETFL: return sock.FileFlags;
                 case F_SETFL:
-                    // setfl(): only the SETFL_MASK bits change; for a socket that means O_NONBLOCK
-                    // (O_APPEND, O_ASYNC, O_DIRECT and O_NOATIME are accepted but not modelled).
-                    sock.FileFlags = (sock.FileFlags & ~O_NONBLOCK) | (arg & O_NONBLOCK);
+                {
+                    // setfl(): a socket cannot do O_DIRECT (no FMODE_CAN_ODIRECT); FASYNC is set by
+                    // ->fasync (sock_fasync(): recorded, no SIGIO is sent); then the SETFL_MASK bits
+                    // change. Only O_NONBLOCK changes how the stack behaves; the rest read back.
+                    if ((arg & O_DIRECT) != 0) return -Errno.EINVAL;
+                    const int SetflMask = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | FASYNC;
+                    sock.FileFlags = (sock.FileFlags & ~SetflMask) | (arg & SetflMask);
                     return 0;
+                }
                 default: return -Errno.EINVAL;
             }
         }

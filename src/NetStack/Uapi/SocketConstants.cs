@@ -29,6 +29,8 @@ public static class SocketConstants
 
     // File flags (asm-generic/fcntl.h) and fcntl commands.
     public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, O_RDWR = 2;
+    /// <summary>The other flags F_SETFL changes (setfl()'s SETFL_MASK, and FASYNC through ->fasync); O_DIRECT is refused on a socket.</summary>
+    public const int O_APPEND = 0x400, FASYNC = 0x2000, O_DIRECT = 0x4000, O_NOATIME = 0x40000;
     public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
     public const int FD_CLOEXEC = 1;
 
@@ -46,6 +48,11 @@ public static class SocketConstants
         SO_SNDLOWAT = 19, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_BINDTODEVICE = 25, SO_TIMESTAMP = 29,
         SO_ACCEPTCONN = 30, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_PROTOCOL = 38, SO_DOMAIN = 39,
         SO_MAX_PACING_RATE = 47;
+    /// <summary>Receive timestamps (asm-generic/socket.h): the old names (SO_TIMESTAMP = 29 above) carry a
+    /// struct timeval / timespec of longs, the new ones 64-bit fields; on x86-64 both are 16 bytes. The
+    /// control message has the option's number as its type (SCM_TIMESTAMP = SO_TIMESTAMP...).</summary>
+    public const int SO_TIMESTAMPNS = 35, SO_TIMESTAMP_NEW = 63, SO_TIMESTAMPNS_NEW = 64,
+        SCM_TIMESTAMP = SO_TIMESTAMP, SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
     /// <summary>The old (32-bit time) names are the ones Python and glibc on x86-64 use.</summary>
     public const int SO_RCVTIMEO_OLD = 20, SO_SNDTIMEO_OLD = 21;
 
@@ -77,6 +84,8 @@ public static class SocketConstants
         TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26;
     /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
     public const int SIOCOUTQNSD = 0x894B;
+    /// <summary>SIOCATMARK: whether the read position is at the urgent mark (asm-generic/sockios.h).</summary>
+    public const int SIOCATMARK = 0x8905;
 
     // shutdown(how) and sk_shutdown bits (include/net/sock.h).
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;

@@ -34,6 +34,14 @@ internal static class IcmpType
     public const byte HostAno = 10;
     public const byte PktFiltered = 13;
     public const byte NrUnreach = 15;
+
+    // ICMP_REDIRECT codes
+    public const byte RedirNet = 0;
+    public const byte RedirHost = 1;
+
+    // ICMP_TIME_EXCEEDED codes
+    public const byte ExcTtl = 0;
+    public const byte ExcFragtime = 1;
 }
 
 /// <summary>An ICMP header view (struct icmphdr): type, code, checksum, and the 4-byte rest (id/sequence for echo).</summary>

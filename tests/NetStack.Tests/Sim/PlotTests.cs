@@ -183,4 +183,35 @@ public class PlotTests : IDisposable
         Assert.Equal(1, code);
         Assert.Equal("netstack sim: no such file: " + Path.Combine(_dir, "none.json") + "\n", stderr);
     }
+    [Fact]
+    public void BenchChart_OnePanelPerUnit_BarsLabelledWithTheirValues_MissingFiguresLeftOut()
+    {
+        var figures = new Dictionary<string, double>
+        {
+            ["netstack_rx_1stream_gbps"] = 1.25, ["veth_rx_1stream_gbps"] = 6.5,
+            ["bridge_rr_per_s"] = 12472, ["netstack_ping_rtt_avg_ms"] = 0.012, ["rounds"] = 3,
+        };
+        var plots = BenchChart.Make(figures);
+        Assert.Equal(3, plots.Count); // Gbit/s, per second, ms: each panel has at least one figure
+        string bulk = plots[0].GetSvgXml(900, 360);
+        Assert.Contains("Bulk TCP, Gbit/s", bulk);
+        Assert.Contains("1.25", bulk);
+        Assert.Contains("6.5", bulk);
+        Assert.Contains("target, 1 stream", bulk);
+        Assert.DoesNotContain("4 streams", bulk); // no target has it
+        Assert.Contains("12,472", plots[1].GetSvgXml(900, 360));
+        Assert.Empty(BenchChart.Make(new Dictionary<string, double> { ["rounds"] = 1 }));
+
+        string json = Write("latest.json", "{\"rounds\": 1, \"netstack_tx_4streams_gbps\": 0.25, \"veth_tx_4streams_gbps\": 8}");
+        string fig = Path.Combine(_dir, "bench.svg");
+        var (code, stdout, stderr) = Cli("plot", json, "-o", fig);
+        Assert.True(code == 0, stderr);
+        Assert.Equal($"wrote {fig}\n", stdout);
+        AssertSvg(fig);
+        Assert.Contains("target -", File.ReadAllText(fig));
+
+        (code, _, stderr) = Cli("plot", Write("none.json", "{\"rounds\": 1}"), "-o", fig);
+        Assert.Equal(1, code);
+        Assert.Contains("no bench figure", stderr);
+    }
 }

@@ -54,11 +54,13 @@ public sealed record Seg
     internal TcpTimestamp? Timestamp;
     internal TcpSackBlocks Sack;
     public ushort SrcPort, DstPort;
+    /// <summary>The urgent pointer field (meaningful with URG; 0 otherwise).</summary>
+    public ushort UrgPtr;
 
     public override string ToString() =>
         $"[{TcpFlags.Format(Flags)}] seq {Seq} ack {Ack} win {Window?.ToString() ?? "*"} len {Payload.Length}" +
         (Mss != 0 ? $" mss {Mss}" : "") + (WindowScale >= 0 ? $" ws {WindowScale}" : "") + (SackPermitted ? " sackOK" : "") +
-        (Timestamp is { } ts ? $" ts {ts.TsVal}/{ts.TsEcr}" : "") + (Sack.Count > 0 ? $" sack {Sack}" : "");
+        (Timestamp is { } ts ? $" ts {ts.TsVal}/{ts.TsEcr}" : "") + (Sack.Count > 0 ? $" sack {Sack}" : "") + (UrgPtr != 0 ? $" urg {UrgPtr}" : "");
 }
 
 /// <summary>
@@ -253,6 +255,7 @@ public sealed class TcpFixture : IDisposable
         var repr = new TcpRepr(s.SrcPort != 0 ? s.SrcPort : PeerPort, s.DstPort != 0 ? s.DstPort : OurPortOrListen, s.Seq, s.Ack, s.Flags, s.Window ?? RemoteWindow)
         {
             Mss = s.Mss, WindowScale = s.WindowScale, SackPermitted = s.SackPermitted, Timestamp = s.Timestamp, Sack = s.Sack,
+            UrgPtr = s.UrgPtr,
         };
         int tcpLen = repr.HeaderLength + s.Payload.Length;
         var frame = new byte[EthernetHeader.Length + Ipv4Header.MinLength + tcpLen];
@@ -301,12 +304,13 @@ public sealed class TcpFixture : IDisposable
 
     /// <summary>The peer sends a segment; the stack processes it at once.</summary>
     internal void Send(byte flags, uint seq, uint ack = 0, byte[]? payload = null, ushort? window = null, ushort mss = 0,
-        sbyte ws = -1, bool sackPerm = false, TcpTimestamp? ts = null, TcpSackBlocks sack = default, ushort srcPort = 0, bool badChecksum = false)
+        sbyte ws = -1, bool sackPerm = false, TcpTimestamp? ts = null, TcpSackBlocks sack = default, ushort srcPort = 0, bool badChecksum = false,
+        ushort urgPtr = 0)
     {
         Send(new Seg
         {
             Flags = flags, Seq = seq, Ack = ack, Payload = payload ?? Array.Empty<byte>(), Window = window, Mss = mss,
-            WindowScale = ws, SackPermitted = sackPerm, Timestamp = ts, Sack = sack, SrcPort = srcPort,
+            WindowScale = ws, SackPermitted = sackPerm, Timestamp = ts, Sack = sack, SrcPort = srcPort, UrgPtr = urgPtr,
         }, badChecksum);
     }
 
@@ -337,7 +341,7 @@ public sealed class TcpFixture : IDisposable
         {
             Flags = r.Flags, Seq = r.Seq.Value, Ack = r.Ack.Value, Window = r.Window, Payload = th.Payload.ToArray(),
             Mss = r.Mss, WindowScale = r.WindowScale, SackPermitted = r.SackPermitted, Timestamp = r.Timestamp, Sack = r.Sack,
-            SrcPort = r.SrcPort, DstPort = r.DstPort,
+            SrcPort = r.SrcPort, DstPort = r.DstPort, UrgPtr = r.UrgPtr,
         };
     }
 
@@ -351,9 +355,9 @@ public sealed class TcpFixture : IDisposable
 
     /// <summary>
     /// Expects the next transmitted segment to have these flags and (where given) sequence,
-    /// acknowledgment, payload and window. Returns it for further checks.
+    /// acknowledgment, payload and window, and always this urgent pointer (0 unless given). Returns it for further checks.
     /// </summary>
-    public Seg Expect(byte flags, uint? seq = null, uint? ack = null, byte[]? payload = null, ushort? window = null, int? len = null)
+    public Seg Expect(byte flags, uint? seq = null, uint? ack = null, byte[]? payload = null, ushort? window = null, int? len = null, ushort urgPtr = 0)
     {
         var s = Next();
         string what = s.ToString();
@@ -363,6 +367,7 @@ public sealed class TcpFixture : IDisposable
         if (payload is not null) Assert.Equal(payload, s.Payload);
         if (len is { } l) Assert.True(s.Payload.Length == l, $"len: expected {l}, got {what}");
         if (window is { } w) Assert.True(s.Window == w, $"window: expected {w}, got {what}");
+        Assert.True(s.UrgPtr == urgPtr, $"urgent pointer: expected {urgPtr}, got {what}");
         if (s.DstPort != 0 && s.SrcPort != 0)
         {
             Assert.Equal(PeerPort, s.DstPort);

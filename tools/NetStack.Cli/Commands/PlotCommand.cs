@@ -7,12 +7,14 @@ namespace NetStack.Cli.Commands;
 /// `netstack plot FILE.csv... -o OUT.svg|png [--metric cwnd|goodput|rtt|queue|all]`: cwnd, goodput,
 /// RTT and queue length against time, one line per flow, from the simulator's CSV files or from a
 /// trace CSV with tcp_probe's column names (snd_cwnd, srtt in µs, time in s or ns).
+/// `netstack plot bench-results/latest.json -o chart.svg`: the bars of a scripts/bench.sh run instead
+/// (<see cref="BenchChart"/>).
 /// </summary>
 internal static class PlotCommand
 {
     public static Command Create()
     {
-        var inputs = new Argument<string[]>("FILE.csv") { Arity = ArgumentArity.OneOrMore, Description = "time series: the simulator's flow-NAME.csv, or a trace CSV (snd_cwnd, srtt, time)" };
+        var inputs = new Argument<string[]>("FILE.csv") { Arity = ArgumentArity.OneOrMore, Description = "time series: the simulator's flow-NAME.csv, or a trace CSV (snd_cwnd, srtt, time); or one bench.sh result, FILE.json, drawn as bars" };
         var output = Opt.Value("--output", "OUT.svg|OUT.png", "the figure to write (SVG or PNG by its extension)", s =>
             Path.GetExtension(s).ToLowerInvariant() is ".svg" or ".png" ? s : throw new UsageException($"the output must end in .svg or .png: '{s}'"), "-o");
         output.Required = true;
@@ -35,6 +37,14 @@ internal static class PlotCommand
         {
             var files = Opt.Operands(r, inputs);
             string outPath = r.GetValue(output)!;
+            if (files.Length == 1 && files[0].EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!File.Exists(files[0])) throw new CliFailure($"no such file: {files[0]}");
+                try { BenchChart.Draw(files[0], outPath, r.GetValue(title)); }
+                catch (Exception e) when (e is FormatException or System.Text.Json.JsonException) { throw new CliFailure($"{files[0]}: {e.Message}"); }
+                Console.WriteLine($"wrote {outPath}");
+                return ExitCodes.Ok;
+            }
             var flows = new List<FlowData>();
             foreach (var f in files)
             {

@@ -31,6 +31,8 @@ internal static class UpCommand
         var control = new ControlOptions();
         var driver = Opt.Value("--driver", "tap|pcap", "the driver: tap (default; --tap in --ns) or pcap (an existing interface --iface in --ns, through libpcap)",
             s => s is "tap" or "pcap" ? s : throw new UsageException($"--driver: unknown driver '{s}' (tap or pcap)"));
+        var link = LinkOption.Create();
+        var forward = Opt.Flag("--forward", "route between the stack's links: net.ipv4.ip_forward = 1 (see --link)");
         var iface = Opt.Value("--iface", "IFACE", "with --driver pcap: the interface the stack takes (a veth end, a bridge port)", s => s.Length is > 0 and < 16 ? s : throw new UsageException($"--iface: bad interface name '{s}'"));
         var cmd = new Command("up",
             "bring a stack up at --addr on the TAP --tap in the network namespace --ns and run until Ctrl-C or --duration, " +
@@ -40,13 +42,22 @@ internal static class UpCommand
         control.AddTo(cmd);
         cmd.Add(driver);
         cmd.Add(iface);
+        cmd.Add(link);
+        cmd.Add(forward);
         cmd.SetAction(r =>
         {
             bool pcap = r.GetValue(driver) == "pcap";
             string? i = r.GetValue(iface);
             if (pcap && i is null) throw new UsageException("--driver pcap needs --iface IFACE");
             if (!pcap && i is not null) throw new UsageException("--iface goes with --driver pcap");
-            return Run(set.Read(r), r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r), i);
+            var o = set.Read(r);
+            var links = r.GetValue(link) ?? [];
+            if (pcap && links.Length > 0) throw new UsageException("--link adds TAPs: it does not go with --driver pcap");
+            foreach (var l in links) o.Stack.MoreInterfaces.Add(l.ToInterface(o.Stack.Namespace));
+            o.Stack.Forwarding = r.GetValue(forward);
+            try { o.Stack.Validate(); }
+            catch (NetStackException e) { throw new UsageException(e.Message); }
+            return Run(o, r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r), i);
         });
         return cmd;
     }
@@ -63,6 +74,7 @@ internal static class UpCommand
         if (pcapIface is null)
         {
             EnsureTap(o);
+            foreach (var l in s.MoreInterfaces) EnsureLink(o, l);
             host = NetStackHost.Up(s);
         }
         else
@@ -96,6 +108,16 @@ internal static class UpCommand
         if (services.Find("iperf3") is { } iperf3)
             Console.WriteLine($"netstack: measure it with: sudo {exec}iperf3 -c {s.Address}{(iperf3.Port == 5201 ? "" : $" -p {iperf3.Port}")}{Missing("iperf3", "iperf3")}");
         Console.WriteLine($"netstack: reach it with: sudo {exec}ping {s.Address}{Missing("ping", "iputils-ping")}");
+        if (s.Forwarding && s.MoreInterfaces.Count > 0)
+        {
+            // Each kernel namespace needs a route to the other links' subnets via the stack's address on its own link.
+            var links = new List<(string? Ns, uint Net, int Len, System.Net.IPAddress Via)> { (s.Namespace, SocketConvert.ToUInt32(s.Address) & Ipv4Address.PrefixMask(s.PrefixLen), s.PrefixLen, s.Address) };
+            foreach (var l in s.MoreInterfaces) links.Add((l.Namespace, SocketConvert.ToUInt32(l.Address) & Ipv4Address.PrefixMask(l.PrefixLen), l.PrefixLen, l.Address));
+            foreach (var me in links)
+                foreach (var other in links)
+                    if (other != me)
+                        Console.WriteLine($"netstack: route through it: sudo ip {(me.Ns is null ? "" : $"-n {me.Ns} ")}route add {Ipv4Address.Format(other.Net)}/{other.Len} via {me.Via}");
+        }
         Console.WriteLine(o.Duration is { } d ? $"netstack: running for {d.TotalSeconds:0.###} s (Ctrl-C stops earlier)" : "netstack: running; Ctrl-C stops");
 
         var sw = Stopwatch.StartNew();
@@ -108,7 +130,7 @@ internal static class UpCommand
         Console.Write(services.FormatStats());
         Console.WriteLine($"control socket: {controlServer.Counters}");
         if (host.Faults is { } f) Console.WriteLine($"netstack: {f}");
-        Console.WriteLine($"{host.Device.Name}: {host.Device.Stats}");
+        foreach (var dev in host.Devices) Console.WriteLine($"{dev.Name}: {dev.Stats}");
         Console.Write(host.Net.Mib.Format());
         if (gone is not null) throw new CliFailure(gone);
         return 0;
@@ -184,14 +206,38 @@ internal static class UpCommand
                 ? $"network namespace {s.Namespace} does not exist (mistyped? to create it with TAP {s.Tap}: add --create, or run sudo ./setup-tap.sh {createArgs})"
                 : $"no TAP {s.Tap} in {where} (mistyped? to create it: add --create, or run sudo ./setup-tap.sh {createArgs})");
         }
-        string script = SetupTapScript.Locate();
         var kernel = s.Gateway ?? StackOptions.FirstHost(s.Address, s.PrefixLen);
         if (kernel is null) throw new UsageException("cannot pick an address for the kernel's side of the TAP: give --gw, or a prefix shorter than /31");
         var args = new List<string>();
         if (s.Namespace is null) args.Add("--root-ns");
         else { args.Add("--ns"); args.Add(s.Namespace); }
         args.AddRange(["--tap", s.Tap, "--addr", $"{kernel}/{s.PrefixLen}"]);
-        Console.WriteLine($"netstack: {(s.Namespace is null ? "" : $"namespace {s.Namespace} or ")}TAP {s.Tap} missing: running {script} {string.Join(' ', args)}");
+        RunSetupTap(args, $"{(s.Namespace is null ? "" : $"namespace {s.Namespace} or ")}TAP {s.Tap} missing: ");
+    }
+
+    /// <summary>
+    /// Makes sure the namespace and TAP of a --link exist: when missing, runs setup-tap.sh for them
+    /// with --create (the kernel at the subnet's .1), else says how to make them.
+    /// </summary>
+    private static void EnsureLink(StackOptionSet.Parsed o, StackInterface l)
+    {
+        bool nsMissing = l.Namespace is { } n && !File.Exists(TapDevice.NetnsPath(n));
+        if (!nsMissing && TapDevice.InterfaceExists(l.Namespace, l.Tap)) return;
+        var kernel = StackOptions.FirstHost(l.Address, l.PrefixLen);
+        string createArgs = (l.Namespace is null ? "--root-ns" : $"--ns {l.Namespace}") + $" --tap {l.Tap}" + (kernel is null ? "" : $" --addr {kernel}/{l.PrefixLen}");
+        if (!o.Create)
+            throw new CliFailure(nsMissing
+                ? $"--link {l.Tap}: network namespace {l.Namespace} does not exist (to create it with TAP {l.Tap}: add --create, or run sudo ./setup-tap.sh {createArgs})"
+                : $"--link {l.Tap}: no TAP {l.Tap} in {(l.Namespace is null ? "the host's network namespace" : $"network namespace {l.Namespace}")} (to create it: add --create, or run sudo ./setup-tap.sh {createArgs})");
+        if (kernel is null) throw new UsageException($"--link {l.Tap}: cannot pick an address for the kernel's side of the TAP (the subnet's .1 is the stack's, or the prefix is /31 or longer): create it with setup-tap.sh --addr");
+        RunSetupTap(createArgs.Split(' '), $"--link {l.Tap}: {(l.Namespace is null ? "" : $"namespace {l.Namespace} or ")}TAP {l.Tap} missing: ");
+    }
+
+    /// <summary>Runs setup-tap.sh with <paramref name="args"/>, saying so after <paramref name="why"/>; throws when it fails.</summary>
+    private static void RunSetupTap(IEnumerable<string> args, string why)
+    {
+        string script = SetupTapScript.Locate();
+        Console.WriteLine($"netstack: {why}running {script} {string.Join(' ', args)}");
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
         psi.ArgumentList.Add(script);
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# NetStack against the kernel, side by side, in one run (issue 13's bench):
+#   sudo scripts/bench.sh            3 rounds (about 10 minutes on 2 cores)
+#   sudo scripts/bench.sh --smoke    1 short round, small counts (CI: checks that every figure is produced)
+#   options: --rounds N  --out DIR (default bench-results)  --keep-going (a failed figure is left out, not fatal)
+#
+# Targets, each in network namespaces this script creates (unique names) and deletes on exit:
+#   netstack  NetStack's `up` on a TAP (services echo 7, discard 9, chargen 19), the kernel as client
+#   bridge    kernel <-> kernel through `netstack bridge` (two TAPs, one namespace each): the same two
+#             TAP crossings the stack pays, without a stack
+#   veth      kernel <-> kernel over a veth pair
+# (TAP offloads are a later step: a `--offload` run adds targets netstack-offload and bridge-offload
+#  through setup_TARGET functions beside the three below.)
+#
+# One client for all: scripts/bench/client.c, compiled here with cc (C: no runtime to warm up, and
+# its per-call cost is the same small constant against every target; the kernels' echo/discard/
+# chargen server is the same file). Figures, round by round, every target in turn within a round:
+#   bulk TCP kernel -> target (rx) and target -> kernel (tx), 1 and 4 streams, Gbit/s
+#   1-byte TCP request/response per second; sequential connect + close per second (20,000 connections)
+#   flood-ping average RTT (ping -f); CPU seconds per GB moved in bulk (user+sys of the stack's or the
+#   bridge's process, /proc/PID/stat); managed bytes allocated per packet during the stack's bulk runs,
+#   each way (the control socket's "memory" op, over the TAP's packet counters); managed heap per idle
+#   established connection with 10,000 open (full-collection heap before and after, divided).
+# Output: a table on stdout (median of the rounds, and the range), DIR/latest.json (a flat object of
+# named numbers, units in the names), DIR/latest.svg (netstack plot). Speed is reported, never judged.
+set -euo pipefail
+
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+smoke=0
+rounds=
+out=
+keep_going=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1; shift ;;
+    --rounds) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --rounds needs 1 to 99" >&2; exit 2; }; rounds=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] && [ -n "$2" ] || { echo "bench.sh: --out needs a directory" >&2; exit 2; }; out=$2; shift 2 ;;
+    --keep-going) keep_going=1; shift ;;
+    --offload) echo "bench.sh: --offload: TAP offloads are not implemented yet (issue 13, next step)" >&2; exit 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${out:-$root/bench-results}
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (namespaces, TAP, veth)" >&2; exit 1; }
+
+if [ "$smoke" -eq 1 ]; then
+  rounds=${rounds:-1}; bulk_s=0.5; rr_s=0.5; crr_n=300; crr_max_s=20; ping_n=200; idle_n=200; life=600
+else
+  rounds=${rounds:-3}; bulk_s=5; rr_s=3; crr_n=20000; crr_max_s=60; ping_n=10000; idle_n=10000; life=7200
+fi
+
+# The tools: cc (and libc headers) for the client, ip, ping, timeout. Installed when missing, as test.sh does.
+missing=()
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v ping >/dev/null || missing+=(iputils-ping)
+command -v timeout >/dev/null || missing+=(coreutils)
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || { echo "bench.sh: missing ${missing[*]} and no apt-get" >&2; exit 1; }
+  echo "bench.sh: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+tag=$$
+tmp=$(mktemp -d /tmp/bench.XXXXXX)
+client=$tmp/client
+name=bench-$tag                    # the stack's control socket: /run/netstack/$name.sock
+ctl=/run/netstack/$name.sock
+ns_s=nsbench-$tag-s; tap_s=bs$tag
+ns_b1=nsbench-$tag-b1; tap_b1=bb1$tag; ns_b2=nsbench-$tag-b2; tap_b2=bb2$tag
+ns_v1=nsbench-$tag-v1; ns_v2=nsbench-$tag-v2
+pids=()            # every process started here, ended by PID on exit
+stack_pid=; bridge_pid=
+
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for ns in "$ns_s" "$ns_b1" "$ns_b2" "$ns_v1" "$ns_v2"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "bench.sh: $*" >&2; }
+fail() {
+  if [ "$keep_going" -eq 1 ]; then log "$*: left out"; return 1; fi
+  log "$*"; exit 1
+}
+
+cc -O2 -pthread -o "$client" "$root/scripts/bench/client.c"
+# Build the netstack command now (a fresh clone builds it in minutes), not inside a target's time bound.
+"$root/scripts/netstack" --version >/dev/null
+
+# The client namespaces open 20,000 connections a round to one port: the whole port range, and
+# TIME_WAIT reuse, so later rounds do not run out of ports.
+client_ns_setup() {
+  ip netns exec "$1" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+}
+wait_ping() { # ns addr
+  for _ in $(seq 1 150); do
+    ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  fail "no answer from $2 in $1"
+}
+
+# --- the targets: namespace of the client, address of the target, the process whose CPU counts ---
+declare -A t_ns t_addr t_pid t_dev
+setup_netstack() {
+  bash "$root/setup-tap.sh" --ns "$ns_s" --tap "$tap_s" --addr 10.7.240.1/24 >/dev/null
+  client_ns_setup "$ns_s"
+  "$root/scripts/netstack" up --ns "$ns_s" --tap "$tap_s" --addr 10.7.240.2/24 --services echo,discard,chargen \
+    --name "$name" --duration "$life" >"$tmp/stack.log" 2>&1 &
+  stack_pid=$!; pids+=("$stack_pid")
+  wait_ping "$ns_s" 10.7.240.2
+  t_ns[netstack]=$ns_s; t_addr[netstack]=10.7.240.2; t_pid[netstack]=$stack_pid; t_dev[netstack]=$tap_s
+}
+setup_bridge() {
+  bash "$root/setup-tap.sh" --ns "$ns_b1" --tap "$tap_b1" --addr 10.7.241.1/24 >/dev/null
+  bash "$root/setup-tap.sh" --ns "$ns_b2" --tap "$tap_b2" --addr 10.7.241.2/24 >/dev/null
+  client_ns_setup "$ns_b1"
+  "$root/scripts/netstack" bridge "$tap_b1" "$tap_b2" --ns1 "$ns_b1" --ns2 "$ns_b2" --duration "$life" >"$tmp/bridge.log" 2>&1 &
+  bridge_pid=$!; pids+=("$bridge_pid")
+  ip netns exec "$ns_b2" "$client" serve >/dev/null &
+  pids+=($!)
+  wait_ping "$ns_b1" 10.7.241.2
+  t_ns[bridge]=$ns_b1; t_addr[bridge]=10.7.241.2; t_pid[bridge]=$bridge_pid
+}
+setup_veth() {
+  ip netns add "$ns_v1"
+  ip netns add "$ns_v2"
+  ip link add bv1 netns "$ns_v1" type veth peer name bv2 netns "$ns_v2"
+  ip -n "$ns_v1" addr add 10.7.242.1/24 dev bv1
+  ip -n "$ns_v2" addr add 10.7.242.2/24 dev bv2
+  for ns in "$ns_v1" "$ns_v2"; do ip -n "$ns" link set lo up; done
+  ip -n "$ns_v1" link set bv1 up
+  ip -n "$ns_v2" link set bv2 up
+  client_ns_setup "$ns_v1"
+  ip netns exec "$ns_v2" "$client" serve >/dev/null &
+  pids+=($!)
+  wait_ping "$ns_v1" 10.7.242.2
+  t_ns[veth]=$ns_v1; t_addr[veth]=10.7.242.2; t_pid[veth]=
+}
+targets=(netstack bridge veth)
+
+echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2"
+for t in "${targets[@]}"; do "setup_$t"; done
+
+# --- measuring ---
+declare -A vals            # figure key -> the values of the rounds, space-separated
+declare -A cpu_ticks cpu_bytes
+declare -A alloc_bytes alloc_packets   # the stack's, by direction (rx, tx)
+clk=$(getconf CLK_TCK)
+
+add() { vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"; }
+ticks() { [ -n "$1" ] && awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" || echo 0; }
+packets() { # the stack's TAP, kernel side: frames both ways
+  ip netns exec "$ns_s" cat "/sys/class/net/$tap_s/statistics/rx_packets" "/sys/class/net/$tap_s/statistics/tx_packets" | awk '{ s += $1 } END { print s }'
+}
+run() { # seconds ns args...: the client in a namespace, bounded in time
+  local limit=$1 ns=$2; shift 2
+  timeout -k 2 "$limit" ip netns exec "$ns" "$client" "$@"
+}
+
+bulk() { # target rx|tx streams
+  local t=$1 dir=$2 n=$3 mode port r t0 t1 p0 p1 ctl_arg=()
+  if [ "$dir" = rx ]; then mode=send; port=9; else mode=recv; port=19; fi
+  # The stack's allocations are read by the client through one control connection around the transfer.
+  if [ "$t" = netstack ]; then ctl_arg=("$ctl"); p0=$(packets); fi
+  t0=$(ticks "${t_pid[$t]}")
+  r=$(run "$(awk -v s="$bulk_s" 'BEGIN { print int(s + 30) }')" "${t_ns[$t]}" "$mode" "${t_addr[$t]}" $port "$n" "$bulk_s" "${ctl_arg[@]}") \
+    || { fail "$t bulk $dir $n: the client failed"; return; }
+  t1=$(ticks "${t_pid[$t]}")
+  set -- $r
+  if [ "$t" = netstack ]; then
+    p1=$(packets)
+    alloc_bytes[$dir]=$(( ${alloc_bytes[$dir]:-0} + $3 )); alloc_packets[$dir]=$(( ${alloc_packets[$dir]:-0} + p1 - p0 ))
+  fi
+  cpu_ticks[$t]=$(( ${cpu_ticks[$t]:-0} + t1 - t0 )); cpu_bytes[$t]=$(( ${cpu_bytes[$t]:-0} + $1 ))
+  add "${t}_${dir}_$([ "$n" -eq 1 ] && echo 1stream || echo ${n}streams)_gbps" "$(awk -v b="$1" -v s="$2" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')"
+}
+rr() {
+  local r
+  r=$(run "$(awk -v s="$rr_s" 'BEGIN { print int(s + 30) }')" "${t_ns[$1]}" rr "${t_addr[$1]}" 7 "$rr_s") || { fail "$1 rr: the client failed"; return; }
+  set -- $1 $r
+  add "${1}_rr_per_s" "$(awk -v n="$2" -v s="$3" 'BEGIN { printf "%.0f", n / s }')"
+}
+crr() {
+  local r
+  r=$(run $((crr_max_s + 30)) "${t_ns[$1]}" crr "${t_addr[$1]}" 9 "$crr_n" "$crr_max_s") || { fail "$1 crr: the client failed"; return; }
+  set -- $1 $r
+  [ "$2" -eq "$crr_n" ] || log "$1: $2 of $crr_n connections in the ${crr_max_s} s bound"
+  add "${1}_crr_per_s" "$(awk -v n="$2" -v s="$3" 'BEGIN { printf "%.0f", n / s }')"
+}
+flood_ping() {
+  local r
+  timeout -k 2 60 ip netns exec "${t_ns[$1]}" ping -q -c 200 -i 0.002 "${t_addr[$1]}" >/dev/null || true # warm-up (JIT, ARP)
+  r=$(timeout -k 2 120 ip netns exec "${t_ns[$1]}" ping -q -f -c "$ping_n" "${t_addr[$1]}" | grep -oE 'rtt min/avg/max/mdev = [0-9./]+' | cut -d/ -f5) \
+    || { fail "$1 ping: no summary"; return; }
+  add "${1}_ping_rtt_avg_ms" "$r"
+}
+
+# A warm-up of every path (the stack's JIT, ARP, the kernels' caches), not counted.
+for t in "${targets[@]}"; do
+  run 60 "${t_ns[$t]}" send "${t_addr[$t]}" 9 1 0.3 >/dev/null || fail "$t warm-up send"
+  run 60 "${t_ns[$t]}" recv "${t_addr[$t]}" 19 1 0.3 >/dev/null || fail "$t warm-up recv"
+  run 60 "${t_ns[$t]}" rr "${t_addr[$t]}" 7 0.3 >/dev/null || fail "$t warm-up rr"
+done
+
+for round in $(seq 1 "$rounds"); do
+  log "round $round of $rounds"
+  for t in "${targets[@]}"; do
+    for dir in rx tx; do for n in 1 4; do bulk "$t" "$dir" "$n" || true; done; done
+    rr "$t" || true
+    crr "$t" || true
+    flood_ping "$t" || true
+  done
+done
+
+# Heap per idle established connection: the stack alone (the kernels' sockets are not a managed heap).
+if r=$(timeout -k 2 300 ip netns exec "$ns_s" "$client" idle "$ctl" 10.7.240.2 5000 "$idle_n"); then
+  set -- $r
+  add netstack_heap_bytes_per_idle_conn "$(awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (b - a) / n }')"
+  [ "$3" -eq "$idle_n" ] || log "only $3 of $idle_n idle connections opened"
+else
+  fail "idle connections: the client failed" || true
+fi
+for t in netstack bridge; do
+  [ "${cpu_bytes[$t]:-0}" -gt 0 ] && add "${t}_cpu_s_per_gb" "$(awk -v k="${cpu_ticks[$t]}" -v c="$clk" -v b="${cpu_bytes[$t]}" 'BEGIN { printf "%.3f", k / c / (b / 1e9) }')"
+done
+for dir in rx tx; do
+  [ "${alloc_packets[$dir]:-0}" -gt 0 ] && add "netstack_${dir}_alloc_bytes_per_packet" "$(awk -v a="${alloc_bytes[$dir]}" -v p="${alloc_packets[$dir]}" 'BEGIN { printf "%.3f", a / p }')"
+done
+
+# --- output: the table, the JSON (medians), the chart ---
+median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' <<<"$1" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR > 1) printf " (%s-%s)", lo, hi }'; }
+cell() { [ -n "${vals[$1]:-}" ] && echo "$(median "${vals[$1]}")$(range "${vals[$1]}")" || echo "-"; }
+
+rows=(
+  "rx_1stream_gbps|kernel -> target bulk TCP, 1 stream, Gbit/s"
+  "rx_4streams_gbps|kernel -> target bulk TCP, 4 streams, Gbit/s"
+  "tx_1stream_gbps|target -> kernel bulk TCP, 1 stream, Gbit/s"
+  "tx_4streams_gbps|target -> kernel bulk TCP, 4 streams, Gbit/s"
+  "rr_per_s|1-byte TCP request/response, per s"
+  "crr_per_s|sequential connect + close ($crr_n), per s"
+  "ping_rtt_avg_ms|flood ping average RTT, ms"
+  "cpu_s_per_gb|CPU seconds per GB moved (the process)"
+  "rx_alloc_bytes_per_packet|managed bytes allocated per packet, kernel -> stack bulk"
+  "tx_alloc_bytes_per_packet|managed bytes allocated per packet, stack -> kernel bulk"
+  "heap_bytes_per_idle_conn|managed heap per idle connection ($idle_n open), bytes"
+)
+echo
+echo "## bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $rounds round(s)$([ "$smoke" -eq 1 ] && echo ", smoke")"
+echo
+echo "| figure | NetStack (TAP) | kernel<->kernel, netstack bridge | kernel<->kernel, veth |"
+echo "|---|---|---|---|"
+for row in "${rows[@]}"; do
+  suffix=${row%%|*}
+  echo "| ${row#*|} | $(cell "netstack_$suffix") | $(cell "bridge_$suffix") | $(cell "veth_$suffix") |"
+done
+[ "$rounds" -gt 1 ] && echo && echo "Each cell: the median of the rounds (the range in parentheses)."
+
+mkdir -p "$out"
+{
+  echo "{"
+  printf '  "date_unix_s": %s,\n  "rounds": %s,\n  "smoke": %s,\n  "cores": %s,\n  "bulk_seconds": %s,\n  "crr_connections": %s,\n  "idle_connections": %s' \
+    "$(date +%s)" "$rounds" "$smoke" "$(nproc)" "$bulk_s" "$crr_n" "$idle_n"
+  for k in $(printf '%s\n' "${!vals[@]}" | sort); do
+    printf ',\n  "%s": %s' "$k" "$(median "${vals[$k]}")"
+  done
+  printf '\n}\n'
+} >"$out/latest.json"
+echo
+echo "bench.sh: wrote $out/latest.json"
+timeout -k 2 300 "$root/scripts/netstack" plot "$out/latest.json" -o "$out/latest.svg" --title "bench.sh $(date -u +%Y-%m-%d)" >/dev/null \
+  && echo "bench.sh: wrote $out/latest.svg" || fail "the chart (netstack plot) failed"
+
+# The bridge's own account of what it carried (SIGTERM: it prints its counters and exits).
+if [ -n "$bridge_pid" ]; then
+  kill -TERM "$bridge_pid" 2>/dev/null || true
+  wait "$bridge_pid" 2>/dev/null || true
+  grep ': forwarded' "$tmp/bridge.log" || true
+fi

@@ -1,0 +1,97 @@
+namespace NetStack.PeerTests;
+
+/// <summary>
+/// The TCP urgent data rows of the errno parity table: MSG_OOB on send and recv, SO_OOBINLINE and
+/// SIOCATMARK, on a pair of the same side (ports 6140-6149). The sender sets TCP_NODELAY so each
+/// send is its own segment on both sides; the results would be the same if segments merged (the
+/// last urgent pointer wins either way), which is what makes these rows deterministic.
+/// </summary>
+public static partial class ErrnoParityTable
+{
+    private const string NoDelayC = "{'op':'setsockopt','fd':'c','level':'SOL_TCP','name':'TCP_NODELAY','value':1}";
+    private const string AtMarkA = "{'op':'ioctl','fd':'a','req':'SIOCATMARK'}";
+    private const string PollPriA = "{'op':'poll','fd':'a','events':'POLLIN|POLLPRI'}";
+
+    public static IEnumerable<ParityRow> UrgentRows =>
+    [
+        T("tcp urgent: SO_OOBINLINE, SIOCATMARK and MSG_OOB on fresh and listening sockets",
+            S(Tcp,
+              "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_OOBINLINE'}",
+              "{'op':'setsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_OOBINLINE','value':1}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_OOBINLINE'}",
+              "{'op':'setsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_OOBINLINE','value':0}",
+              "{'op':'getsockopt','fd':'s','level':'SOL_SOCKET','name':'SO_OOBINLINE'}",
+              "{'op':'ioctl','fd':'s','req':'SIOCATMARK'}",
+              "{'op':'recv','fd':'s','len':1,'flags':'MSG_OOB'}",
+              "{'op':'recv','fd':'s','len':1,'flags':'MSG_OOB|MSG_DONTWAIT'}",
+              "{'op':'send','fd':'s','text':'x','flags':'MSG_OOB|MSG_NOSIGNAL'}"),
+            Listener(6140),
+            S("{'op':'recv','fd':'l','len':1,'flags':'MSG_OOB'}",
+              "{'op':'ioctl','fd':'l','req':'SIOCATMARK'}",
+              "{'op':'poll','fd':'l','events':'POLLIN|POLLPRI'}")),
+        T("tcp urgent: the byte goes out of band, the read stops at the mark, MSG_OOB reads it once",
+            Pair(6141),
+            S(NoDelayC,
+              "{'op':'send','fd':'c','text':'hello'}",
+              "{'op':'send','fd':'c','text':'X','flags':'MSG_OOB'}",
+              "{'op':'send','fd':'c','text':'world'}",
+              Short,
+              AtMarkA,
+              PollPriA,
+              "{'op':'ioctl','fd':'a','req':'FIONREAD'}",
+              "{'op':'recv','fd':'a','len':100}",
+              AtMarkA,
+              PollPriA,
+              "{'op':'ioctl','fd':'a','req':'FIONREAD'}",
+              "{'op':'recvmsg','fd':'a','len':1,'flags':'MSG_OOB|MSG_PEEK','controllen':0}",
+              "{'op':'recvmsg','fd':'a','len':0,'flags':'MSG_OOB|MSG_PEEK','controllen':0}",
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}",
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}",
+              AtMarkA,
+              PollPriA,
+              "{'op':'recv','fd':'a','len':100}",
+              AtMarkA,
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}")),
+        T("tcp urgent: SO_OOBINLINE keeps the byte in the stream, the read still stops at the mark",
+            Pair(6142),
+            S(NoDelayC,
+              "{'op':'setsockopt','fd':'a','level':'SOL_SOCKET','name':'SO_OOBINLINE','value':1}",
+              "{'op':'send','fd':'c','text':'hello'}",
+              "{'op':'send','fd':'c','text':'X','flags':'MSG_OOB'}",
+              "{'op':'send','fd':'c','text':'world'}",
+              Short,
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}",
+              "{'op':'ioctl','fd':'a','req':'FIONREAD'}",
+              "{'op':'recv','fd':'a','len':100}",
+              AtMarkA,
+              PollPriA,
+              "{'op':'recv','fd':'a','len':100}",
+              AtMarkA)),
+        T("tcp urgent: a second urgent byte replaces the first, which becomes ordinary data",
+            Pair(6143),
+            S(NoDelayC,
+              "{'op':'send','fd':'c','text':'a'}",
+              "{'op':'send','fd':'c','text':'X','flags':'MSG_OOB'}",
+              "{'op':'send','fd':'c','text':'b'}",
+              "{'op':'send','fd':'c','text':'Y','flags':'MSG_OOB'}",
+              Short,
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}",
+              "{'op':'recv','fd':'a','len':100}",
+              AtMarkA,
+              "{'op':'recv','fd':'a','len':100,'flags':'MSG_DONTWAIT'}",
+              AtMarkA)),
+        T("tcp urgent: at the mark with only the urgent byte left, POLLPRI without POLLIN; reading on loses it",
+            Pair(6144),
+            S(NoDelayC,
+              "{'op':'send','fd':'c','text':'hello'}",
+              "{'op':'send','fd':'c','text':'X','flags':'MSG_OOB'}",
+              Short,
+              "{'op':'recv','fd':'a','len':100}",
+              PollPriA,
+              "{'op':'ioctl','fd':'a','req':'FIONREAD'}",
+              "{'op':'recv','fd':'a','len':100,'flags':'MSG_DONTWAIT'}",
+              AtMarkA,
+              "{'op':'recv','fd':'a','len':1,'flags':'MSG_OOB'}",
+              PollPriA)),
+    ];
+}
