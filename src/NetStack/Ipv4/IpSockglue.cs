@@ -217,6 +217,7 @@ internal static class IpSockglue
             copied = buf.Length;
         }
         skb.DataSpan[..copied].CopyTo(buf);
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(): the ICMP message's arrival
         ref var serr = ref skb.ExtErr;
         // ipv4_datagram_support_addr(): "for some errors we have valid addr_offset even with zero
         // payload and zero port".

@@ -614,6 +614,7 @@ internal static class Udp
         n.Daddr = skb.Daddr;
         n.CsumVerified = skb.CsumVerified;
         n.RouteBroadcast = skb.RouteBroadcast;
+        n.Tstamp = skb.Tstamp; // __copy_skb_header()
         return n;
     }
 
