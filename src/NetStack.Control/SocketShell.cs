@@ -402,7 +402,9 @@ public sealed class SocketShell : IDisposable
     /// <summary>
     /// The control messages of a recvmsg as JSON: the SOL_IP ones decoded (IP_TTL and IP_TOS as
     /// "value", IP_PKTINFO as "ifindex", "spec_dst", "addr", IP_ORIGDSTADDR as "addr", "port"), any
-    /// other or one cut short as "len" (cmsg_len) and "hex".
+    /// IP_RECVERR as "ee" (the 16 bytes of struct sock_extended_err in hex) and its offender's
+    /// "offender_family", "offender" and "offender_port"), any other or one cut short as "len"
+    /// (cmsg_len) and "hex".
     /// </summary>
     public static JsonArray Cmsgs(ReadOnlySpan<byte> control)
     {
@@ -416,12 +418,13 @@ public sealed class SocketShell : IDisposable
                 ["type"] = c.Level != SOL_IP ? c.Type : c.Type switch
                 {
                     IP_TOS => "IP_TOS", IP_TTL => "IP_TTL", IP_PKTINFO => "IP_PKTINFO", IP_ORIGDSTADDR => "IP_ORIGDSTADDR",
-                    _ => (JsonNode)c.Type,
+                    IP_RECVERR => "IP_RECVERR", _ => (JsonNode)c.Type,
                 },
             };
             int whole = c.Level != SOL_IP ? -1 : c.Type switch
             {
-                IP_TTL => sizeof(int), IP_TOS => 1, IP_PKTINFO => InPktinfoSize, IP_ORIGDSTADDR => SockaddrInSize, _ => -1,
+                IP_TTL => sizeof(int), IP_TOS => 1, IP_PKTINFO => InPktinfoSize, IP_ORIGDSTADDR => SockaddrInSize,
+                IP_RECVERR => SockExtendedErrSize + SockaddrInSize, _ => -1,
             };
             if (whole < 0 || c.Length != Cmsg.Len(whole) || d.Length != whole)
             {
@@ -435,6 +438,14 @@ public sealed class SocketShell : IDisposable
                 o["ifindex"] = BinaryPrimitives.ReadInt32LittleEndian(d);
                 o["spec_dst"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(d[4..]));
                 o["addr"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(d[8..]));
+            }
+            else if (c.Type == IP_RECVERR)
+            {
+                o["ee"] = Convert.ToHexStringLower(d[..SockExtendedErrSize]);
+                var sin = d[SockExtendedErrSize..];
+                o["offender_family"] = (int)BinaryPrimitives.ReadUInt16LittleEndian(sin);
+                o["offender"] = FormatIpv4(BinaryPrimitives.ReadUInt32BigEndian(sin[4..]));
+                o["offender_port"] = (int)BinaryPrimitives.ReadUInt16BigEndian(sin[2..]);
             }
             else
             {

@@ -253,7 +253,7 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
                 // The addresses inside control messages (IP_PKTINFO, IP_ORIGDSTADDR) by their symbols too.
                 var c = (JsonArray)cmsgs.DeepClone();
                 foreach (var m in c.OfType<JsonObject>())
-                    foreach (var field in new[] { "addr", "spec_dst" })
+                    foreach (var field in new[] { "addr", "spec_dst", "offender" })
                         if (m[field] is JsonValue a && back.TryGetValue(a.ToString(), out var sym)) m[field] = sym;
                 s = c.ToJsonString();
             }

@@ -46,6 +46,42 @@ internal struct InetSkbParm
 }
 
 /// <summary>
+/// What the error queue says about one error: the user-visible struct sock_extended_err, and where
+/// the buffer holds the address it concerns (the quoted packet's destination) with its port.
+/// <remarks>Mirrors include/linux/errqueue.h: struct sock_exterr_skb (SKB_EXT_ERR(skb)) holding
+/// include/uapi/linux/errqueue.h: struct sock_extended_err; its inet_skb_parm header is <see cref="SkBuff.Ipcb"/>.</remarks>
+/// </summary>
+internal struct SockExterrSkb
+{
+    /// <summary>ee.ee_errno: the error (positive errno).</summary>
+    public int EeErrno;
+    /// <summary>ee.ee_origin: SO_EE_ORIGIN_LOCAL or SO_EE_ORIGIN_ICMP.</summary>
+    public byte EeOrigin;
+    /// <summary>ee.ee_type / ee.ee_code: the ICMP type and code (0 for a local error).</summary>
+    public byte EeType, EeCode;
+    /// <summary>ee.ee_info: the MTU for fragmentation needed (or a local EMSGSIZE), the pointer of a parameter problem.</summary>
+    public uint EeInfo;
+    /// <summary>ee.ee_data: 0 here (timestamping and zerocopy notifications use it).</summary>
+    public uint EeData;
+    /// <summary>addr_offset: from the network header to the address the error concerns.</summary>
+    public ushort AddrOffset;
+    /// <summary>port: the destination port of the quoted packet (host order; 0 when it has none).</summary>
+    public ushort Port;
+
+    /// <summary>Writes the 16 bytes of struct sock_extended_err (native byte order, as the kernel copies it).</summary>
+    public readonly void WriteEe(Span<byte> b)
+    {
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b, EeErrno);
+        b[4] = EeOrigin;
+        b[5] = EeType;
+        b[6] = EeCode;
+        b[7] = 0; // ee_pad
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b[8..], EeInfo);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b[12..], EeData);
+    }
+}
+
+/// <summary>
 /// A packet buffer over a pooled, pinned array, with the kernel's four offsets:
 /// Head (always 0) &lt;= Data &lt;= Tail &lt;= End.
 /// <remarks>Mirrors include/linux/skbuff.h: struct sk_buff, skb_reserve/skb_push/skb_pull/skb_put/skb_trim.</remarks>
@@ -91,6 +127,8 @@ public sealed class SkBuff
     internal TcpSkbCb Cb;
     /// <summary>Control block for IPv4 receive (skb->cb as IPCB / PKTINFO_SKB_CB).</summary>
     internal InetSkbParm Ipcb;
+    /// <summary>SKB_EXT_ERR(skb): the error a buffer on a socket's error queue reports (the rest of skb->cb after the IP part).</summary>
+    internal SockExterrSkb ExtErr;
     /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>
     public uint Saddr, Daddr;
     /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>
@@ -168,6 +206,7 @@ public sealed class SkBuff
         Sk = null;
         Cb = default;
         Ipcb = default;
+        ExtErr = default;
         Saddr = Daddr = 0;
         Tstamp = 0;
         CsumVerified = false;

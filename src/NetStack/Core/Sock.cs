@@ -166,7 +166,7 @@ public partial class Sock : SockCommon
     internal readonly SkBuffQueue ReceiveQueue = new();
     /// <summary>sk_write_queue.</summary>
     internal readonly SkBuffQueue WriteQueue = new();
-    /// <summary>sk_error_queue (IP_RECVERR). Kept for the poll mask; nothing queues on it yet.</summary>
+    /// <summary>sk_error_queue: the errors IP_RECVERR keeps (see SockErrQueue.cs).</summary>
     internal readonly SkBuffQueue ErrorQueue = new();
 
     /// <summary>sk_user_data: free for whoever owns the socket (experiments, kernel users).</summary>
@@ -274,7 +274,7 @@ public partial class Sock : SockCommon
     {
         sk.ReceiveQueue.Purge();
         sk.WriteQueue.Purge();
-        sk.ErrorQueue.Purge();
+        sk.SkbErrqueuePurge();
         sk.RcvBuf = SysctlRmemDefault;
         sk.SndBuf = SysctlWmemDefault;
         sk.State = TcpState.Close;

@@ -128,6 +128,7 @@ public static partial class AfInet
         sk.Prot.Unhash(sk);
         sk.Orphan();
         sk.PurgeReceiveQueue();
+        sk.SkbErrqueuePurge(); // inet_sock_destruct()
         sk.WriteQueue.Purge();
         sk.Prot.SocketsAllocated--;
     }

@@ -208,7 +208,11 @@ internal static class Icmp
     private static int IcmpUnreach(NetNamespace net, SkBuff skb)
     {
         var icmph = IcmpHeader.Create(skb.DataSpan);
-        uint info = icmph.Rest;
+        // The info the handlers get: the next-hop MTU of fragmentation needed, the pointer of a
+        // parameter problem, 0 for the rest (what IP_RECVERR reports as ee_info).
+        uint info = 0;
+        if (icmph.Type == IcmpType.DestUnreach && icmph.Code == IcmpType.FragNeeded) info = icmph.Rest & 0xFFFF; // ntohs(icmph->un.frag.mtu)
+        else if (icmph.Type == IcmpType.ParameterProb) info = icmph.Rest >> 24; // ntohl(icmph->un.gateway) >> 24
         // The quoted IP header plus 8 bytes of its payload must be there.
         if (!skb.Pull(IcmpHeader.Length) || skb.Len < Ipv4Header.MinLength)
         {

@@ -441,6 +441,7 @@ public class InetConnectionSock : InetSock
         sk.Prot.Destroy(sk);
         // sk_stream_kill_queues(): the queues go, then the socket's whole reservation.
         sk.PurgeReceiveQueue();
+        sk.SkbErrqueuePurge(); // inet_sock_destruct()
         sk.WriteQueue.Purge();
         sk.SkMemReclaimFinal();
         sk.Net.Ipv4.TcpOrphanCount--;

@@ -66,16 +66,22 @@ public static class IpOutput
     /// shut down send side), then a buffer with headroom for IP and the link layer holding
     /// <paramref name="transhdrlen"/> bytes of transport header (for the caller to fill) followed by
     /// <paramref name="data"/>. skb.Data is at the transport header and skb.Sk is the socket.
+    /// A datagram too large for IP_PMTUDISC_DO is also reported on the error queue (to <paramref name="daddr"/>).
     /// Null with <paramref name="err"/> = -EMSGSIZE, the socket error, -EPIPE or -ENOBUFS.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/ip_output.c: ip_make_skb() / ip_append_data() -> __ip_append_data()
     /// (one buffer per datagram: IP output fragments what exceeds the MTU) and __ip_make_skb().</remarks>
-    public static SkBuff? IpMakeSkb(Sock sk, in Rtable rt, ReadOnlySpan<byte> data, int transhdrlen, out bool df, out int err)
+    public static SkBuff? IpMakeSkb(Sock sk, in Rtable rt, uint daddr, ReadOnlySpan<byte> data, int transhdrlen, out bool df, out int err)
     {
         var inet = (InetSock)sk;
         int length = transhdrlen + data.Length;
         err = IpAppendDataCheck(inet, length, rt.Dev.Mtu, out df);
-        if (err != 0) return null;
+        if (err != 0)
+        {
+            // With IP_RECVERR the error queue learns it too, with the MTU (and the connected port).
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)rt.Dev.Mtu);
+            return null;
+        }
         // sock_alloc_send_skb(): a pending error first, then a shut down send side.
         err = sk.SockError();
         if (err != 0) return null;
@@ -113,7 +119,7 @@ public static class IpOutput
     /// whether the datagram goes with DF: always for DO/PROBE, and for WANT when it fits.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/ip_output.c: __ip_append_data() (maxnonfragsize via ip_sk_ignore_df()) and __ip_make_skb() (the DF decision).</remarks>
-    private static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
+    internal static int IpAppendDataCheck(InetSock inet, int length, int mtu, out bool df)
     {
         int pmtudisc = inet.Pmtudisc;
         bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
@@ -123,6 +129,63 @@ public static class IpOutput
         df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
              (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
         return 0;
+    }
+
+    /// <summary>
+    /// Appends to the datagram a corked socket is building (UDP_CORK, MSG_MORE): the first append
+    /// sets the cork up (ip_setup_cork: length 0) and carries <paramref name="transhdrlen"/> bytes of
+    /// transport header for the caller to fill at push time; later ones add data only. The whole
+    /// datagram must stay within what IP_MTU_DISCOVER allows (-EMSGSIZE, reported on the error queue
+    /// too); the first append also makes sock_alloc_send_skb()'s checks (a pending error,
+    /// SEND_SHUTDOWN). The stack keeps the datagram in one buffer (IP output fragments it), moved to
+    /// a larger one when it outgrows its own. Returns 0 or a negative errno.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: ip_append_data() -> ip_setup_cork() / __ip_append_data().</remarks>
+    internal static int IpAppendData(Sock sk, ref InetCork cork, ReadOnlySpan<byte> data, int transhdrlen)
+    {
+        var inet = (InetSock)sk;
+        if (cork.Skb is null) cork.Length = 0; // ip_setup_cork()
+        else transhdrlen = 0;
+        int length = transhdrlen + data.Length;
+        int mtu = cork.Rt.Dev.Mtu;
+        if (IpAppendDataCheck(inet, cork.Length + length, mtu, out _) != 0)
+        {
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, cork.Daddr, inet.InetDport, (uint)mtu);
+            return -Errno.EMSGSIZE;
+        }
+        var skb = cork.Skb;
+        if (skb is null)
+        {
+            // sock_alloc_send_skb(): a pending error first, then a shut down send side.
+            int err = sk.SockError();
+            if (err != 0) return err;
+            if ((sk.Shutdown & SEND_SHUTDOWN) != 0) return -Errno.EPIPE;
+            skb = sk.Net.AllocSkb(length);
+            if (skb is null) return -Errno.ENOBUFS;
+            skb.Sk = sk;
+            cork.Skb = skb;
+        }
+        else if (skb.Tailroom < length)
+        {
+            var larger = sk.Net.AllocSkb(skb.Len + length);
+            if (larger is null) return -Errno.ENOBUFS;
+            skb.DataSpan.CopyTo(larger.Put(skb.Len));
+            larger.Sk = sk;
+            skb.Free();
+            cork.Skb = skb = larger;
+        }
+        data.CopyTo(skb.Put(length)[transhdrlen..]);
+        cork.Length += length;
+        return 0;
+    }
+
+    /// <summary>Drops what a corked socket has built.</summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: ip_flush_pending_frames() -> __ip_flush_pending_frames() and ip_cork_release().</remarks>
+    internal static void IpFlushPendingFrames(ref InetCork cork)
+    {
+        cork.Skb?.Free();
+        cork.Skb = null;
+        cork.Length = 0;
     }
 
     /// <summary>
@@ -193,4 +256,23 @@ public static class IpOutput
         }
         return net.Ipv4.Arp.NeighResolveOutput(skb, rt.NextHop(daddr), dev);
     }
+}
+
+/// <summary>
+/// What a corked socket keeps between its sends: the datagram being built (sk_write_queue, one
+/// buffer here), its length so far, and the flow and route fixed by the send that started it.
+/// </summary>
+/// <remarks>Mirrors include/net/inet_sock.h: struct inet_cork_full (base.length, base.dst, fl.u.ip4).</remarks>
+internal struct InetCork
+{
+    /// <summary>sk_write_queue: the datagram, at its transport header.</summary>
+    public SkBuff? Skb;
+    /// <summary>cork.base.length: the bytes appended, transport header included.</summary>
+    public int Length;
+    /// <summary>cork.base.dst: the route.</summary>
+    public Rtable Rt;
+    /// <summary>fl4->daddr / fl4->saddr (host order).</summary>
+    public uint Daddr, Saddr;
+    /// <summary>fl4->fl4_dport / fl4->fl4_sport (host order).</summary>
+    public ushort Dport, Sport;
 }

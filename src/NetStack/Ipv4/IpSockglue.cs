@@ -134,6 +134,117 @@ internal static class IpSockglue
         return net.DevByAddress(daddr)?.IfIndex ?? skb.Ipcb.Iif;
     }
 
+    // ------------------------------------------------------------------ the error queue (IP_RECVERR)
+
+    /// <summary>
+    /// Queues an ICMP error on the socket's error queue: a copy of the ICMP message (skb.Data at the
+    /// quoted IP header, TransportHeader at the ICMP header, NetworkHeader at the outer IP header)
+    /// pulled to <paramref name="payload"/> (an offset in skb.Buffer: what recvmsg(MSG_ERRQUEUE)
+    /// returns as data), with errno, origin ICMP, the ICMP type and code, <paramref name="info"/>,
+    /// the quoted destination as the address and <paramref name="port"/>. The callers decide, as in
+    /// Linux, whether the socket wants it (IP_RECVERR). Allocates nothing (the copy is pooled).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_icmp_error() (IP_RECVERR_RFC4884 is not modelled).</remarks>
+    public static void IpIcmpError(Sock sk, SkBuff skb, int err, ushort port, uint info, int payload)
+    {
+        var nskb = Udp.CopySkb(sk.Net, skb); // skb_clone()
+        if (nskb is null) return;
+        ref var serr = ref nskb.ExtErr;
+        serr.EeErrno = err;
+        serr.EeOrigin = SO_EE_ORIGIN_ICMP;
+        serr.EeType = skb.Buffer[skb.TransportHeader];
+        serr.EeCode = skb.Buffer[skb.TransportHeader + 1];
+        serr.EeInfo = info;
+        serr.EeData = 0;
+        // &((struct iphdr *)(icmp_hdr(skb) + 1))->daddr - skb_network_header(skb)
+        serr.AddrOffset = (ushort)(skb.TransportHeader + IcmpHeader.Length + 16 - skb.NetworkHeader);
+        serr.Port = port;
+        if (nskb.Pull(payload - nskb.Data))
+        {
+            nskb.TransportHeader = nskb.Data; // skb_reset_transport_header()
+            if (sk.SockQueueErrSkb(nskb) == 0) return;
+        }
+        nskb.Free();
+    }
+
+    /// <summary>
+    /// Queues an error the stack found itself (a send larger than the path allows with
+    /// IP_PMTUDISC_DO): origin LOCAL, no data, the destination and <paramref name="port"/> (the
+    /// socket's connected port, 0 when unconnected) as the address, <paramref name="info"/> the MTU.
+    /// Only with IP_RECVERR. Allocates nothing.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_local_error().</remarks>
+    public static void IpLocalError(Sock sk, int err, uint daddr, ushort port, uint info)
+    {
+        if (!((InetSock)sk).RecvErr) return;
+        var skb = sk.Net.AllocSkb(Ipv4Header.MinLength);
+        if (skb is null) return;
+        var iph = skb.Put(Ipv4Header.MinLength);
+        iph.Clear();
+        skb.NetworkHeader = skb.Data; // skb_reset_network_header()
+        BinaryPrimitives.WriteUInt32BigEndian(iph[16..], daddr); // iph->daddr = daddr
+        ref var serr = ref skb.ExtErr;
+        serr.EeErrno = err;
+        serr.EeOrigin = SO_EE_ORIGIN_LOCAL;
+        serr.EeType = 0;
+        serr.EeCode = 0;
+        serr.EeInfo = info;
+        serr.EeData = 0;
+        serr.AddrOffset = 16;
+        serr.Port = port;
+        skb.Pull(skb.Len);
+        skb.TransportHeader = skb.Data;
+        if (sk.SockQueueErrSkb(skb) != 0) skb.Free();
+    }
+
+    /// <summary>
+    /// recvmsg(MSG_ERRQUEUE): takes the oldest queued error; copies its data (the quoted payload,
+    /// MSG_TRUNC if <paramref name="buf"/> is short); puts the address it concerns in msg.Name (for
+    /// ICMP and local errors); for an ICMP error, the control messages the socket asked for (read
+    /// from the ICMP message's own IP header) and the ICMP sender as offender; then the IP_RECVERR
+    /// control message (struct sock_extended_err + struct sockaddr_in) and MSG_ERRQUEUE in msg.Flags.
+    /// Returns the bytes copied, or -EAGAIN when nothing is queued. Allocates nothing.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_recv_error() with ipv4_datagram_support_addr() and ipv4_datagram_support_cmsg().</remarks>
+    public static int IpRecvError(Sock sk, ref MsgHdr msg, Span<byte> buf)
+    {
+        var skb = sk.SockDequeueErrSkb();
+        if (skb is null) return -Errno.EAGAIN;
+        int copied = skb.Len;
+        if (copied > buf.Length)
+        {
+            msg.Flags |= MSG_TRUNC;
+            copied = buf.Length;
+        }
+        skb.DataSpan[..copied].CopyTo(buf);
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(): the ICMP message's arrival
+        ref var serr = ref skb.ExtErr;
+        // ipv4_datagram_support_addr(): "for some errors we have valid addr_offset even with zero
+        // payload and zero port".
+        if (msg.HasName && (serr.EeOrigin is SO_EE_ORIGIN_ICMP or SO_EE_ORIGIN_LOCAL || serr.Port != 0))
+        {
+            uint addr = BinaryPrimitives.ReadUInt32BigEndian(skb.Buffer.AsSpan(skb.NetworkHeader + serr.AddrOffset));
+            msg.Name = new SockAddr(AF_INET, addr, serr.Port);
+            msg.NameLen = SockaddrInSize;
+        }
+        Span<byte> errhdr = stackalloc byte[SockExtendedErrSize + SockaddrInSize];
+        errhdr.Clear();
+        serr.WriteEe(errhdr);
+        // ipv4_datagram_support_cmsg(): ICMP errors only (no timestamping here).
+        if (serr.EeOrigin == SO_EE_ORIGIN_ICMP)
+        {
+            var offender = errhdr[SockExtendedErrSize..];
+            BinaryPrimitives.WriteUInt16LittleEndian(offender, AF_INET);
+            skb.Buffer.AsSpan(skb.NetworkHeader + 12, 4).CopyTo(offender[4..]); // ip_hdr(skb)->saddr
+            var inet = (InetSock)sk;
+            if (inet.CmsgFlags != 0) IpCmsgRecv(ref msg, inet, skb);
+        }
+        Scm.PutCmsg(ref msg, SOL_IP, IP_RECVERR, errhdr);
+        msg.Flags |= MSG_ERRQUEUE;
+        sk.SockRmemFree(skb); // consume_skb()
+        return copied;
+    }
+
     /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_setsockopt() -> do_ip_setsockopt().</remarks>
     public static int IpSetsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval)
     {
@@ -162,7 +273,7 @@ internal static class IpSockglue
                 return 0;
             case IP_RECVERR:
                 inet.RecvErr = val != 0;
-                if (val == 0) sk.ErrorQueue.Purge();
+                if (val == 0) sk.SkbErrqueuePurge();
                 return 0;
             case IP_HDRINCL:
                 if (sk.Type != SOCK_RAW) return -Errno.ENOPROTOOPT;

@@ -225,7 +225,7 @@ internal static class Ping
 
         // ip_append_data() (the user's ICMP header is part of the data), then
         // ping_v4_push_pending_frames(): the identifier and checksum, and out.
-        var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+        var skb = IpOutput.IpMakeSkb(sk, rt, daddr, data, 0, out bool df, out err);
         if (skb is null) return err;
         var h = IcmpHeader.Create(skb.DataSpan);
         h.EchoId = inet.InetSport; // the identifier is the socket's port
@@ -244,7 +244,7 @@ internal static class Ping
     public static int PingRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         if ((flags & MSG_OOB) != 0) return -Errno.EOPNOTSUPP;
-        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN; // inet_recv_error(): nothing queued
+        if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(sk, ref msg, buf); // inet_recv_error()
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
         int copied = skb.Len;
@@ -338,7 +338,15 @@ internal static class Ping
                 break;
         }
         // RFC1122: OK. Passes ICMP errors back to application, as per 4.1.3.3.
-        if (!sk.RecvErr && (!harderr || sk.State != TcpState.Established)) return;
+        if (!sk.RecvErr)
+        {
+            if (!harderr || sk.State != TcpState.Established) return;
+        }
+        else
+        {
+            // No remote port; the data is the quoted ICMP header and what follows.
+            IpSockglue.IpIcmpError(sk, skb, err, 0, info, skb.Data + iph.HeaderLength);
+        }
         sk.Err = err;
         sk.ErrorReport();
     }

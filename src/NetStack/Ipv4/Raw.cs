@@ -172,12 +172,12 @@ internal static class Raw
         for (int i = 0; i < list.Count; i++)
         {
             var sk = list[i];
-            if (RawV4Match(sk, iph.Protocol, iph.Destination, iph.Source, dif)) RawErr(sk, type, code);
+            if (RawV4Match(sk, iph.Protocol, iph.Destination, iph.Source, dif)) RawErr(sk, skb, type, code, info);
         }
     }
 
     /// <remarks>Mirrors net/ipv4/raw.c: raw_err().</remarks>
-    private static void RawErr(RawSock sk, byte type, byte code)
+    private static void RawErr(RawSock sk, SkBuff skb, byte type, byte code, uint info)
     {
         if (type == IcmpType.Redirect) return;
         // Report error on raw socket, if: 1. User requested ip_recverr. 2. Socket is connected
@@ -212,6 +212,13 @@ internal static class Raw
                     harderr = Udp.IcmpErrConvert[code].Fatal;
                 }
                 break;
+        }
+        if (recverr)
+        {
+            // The data is the quoted packet's payload, or the whole quoted packet for IP_HDRINCL.
+            int payload = skb.Data + Ipv4Header.Create(skb.DataSpan).HeaderLength;
+            if (sk.Hdrincl) payload = skb.Data;
+            IpSockglue.IpIcmpError(sk, skb, err, 0, info, payload);
         }
         if (recverr || harderr)
         {
@@ -274,7 +281,7 @@ internal static class Raw
         else
         {
             // ip_append_data() + ip_push_pending_frames()
-            var skb = IpOutput.IpMakeSkb(sk, rt, data, 0, out bool df, out err);
+            var skb = IpOutput.IpMakeSkb(sk, rt, daddr, data, 0, out bool df, out err);
             if (skb is null) return err;
             err = IpOutput.IpSendSkb(sk, skb, rt, saddr, daddr, inet.InetNum, df);
             if (err == -Errno.ENOBUFS && !inet.RecvErr) err = 0;
@@ -288,7 +295,11 @@ internal static class Raw
     {
         var net = sk.Net;
         int length = data.Length;
-        if (length > rt.Dev.Mtu) return -Errno.EMSGSIZE;
+        if (length > rt.Dev.Mtu)
+        {
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, ((InetSock)sk).InetDport, (uint)rt.Dev.Mtu);
+            return -Errno.EMSGSIZE;
+        }
         if (length < Ipv4Header.MinLength) return -Errno.EINVAL;
         int serr = sk.SockError();
         if (serr != 0) return serr;
@@ -344,7 +355,7 @@ internal static class Raw
     public static int RawRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         if ((flags & MSG_OOB) != 0) return -Errno.EOPNOTSUPP;
-        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN; // ip_recv_error(): nothing queued
+        if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(sk, ref msg, buf);
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
         int copied = skb.Len;

@@ -393,7 +393,7 @@ internal static class Tcp
     public static int TcpRecvmsg(TcpSock tp, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         msg.NameLen = 0;
-        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN;
+        if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(tp, ref msg, buf); // inet_recv_error()
         if (tp.State == TcpState.Listen) return -Errno.ENOTCONN;
         long timeo = tp.SockRcvTimeo((flags & MSG_DONTWAIT) != 0);
         if ((flags & MSG_OOB) != 0) return TcpRecvUrg(tp, ref msg, buf, flags);

@@ -718,6 +718,8 @@ internal static class TcpIpv4
                 // unreachable, time exceeded... not only RFC 1122's hard errors): connect() fails at
                 // once instead of retrying SYNs for two minutes. The socket is never "owned by the
                 // user" here (one stack lock), so the deferred sk_err_soft branch does not apply.
+                // The error is queued whether or not IP_RECVERR is on, as tcp_v4_err() does.
+                IpSockglue.IpIcmpError(tp, skb, err, dport, info, skb.Data + iph.HeaderLength);
                 tp.Err = err;
                 tp.ErrorReport();
                 Tcp.TcpDone(tp);

@@ -50,6 +50,15 @@ internal class UdpSock : InetSock
     // sk_forward_alloc is Sock.ForwardAlloc: bytes charged to udp_mem (whole pages) and not yet used by a
     // queued datagram. UDP keeps its own account of udp_mem (Udp.UdpRmemSchedule and friends) rather than
     // Sock.MemAccount, which TCP's tcp_mem uses.
+
+    /// <summary>udp_test_bit(CORK, sk): UDP_CORK is on.</summary>
+    public bool Corkflag;
+    /// <summary>up->pending: AF_INET while a datagram is corked, else 0.</summary>
+    public int Pending;
+    /// <summary>up->len: the corked datagram's length so far, UDP header included.</summary>
+    public int Len;
+    /// <summary>inet->cork: the corked datagram with its flow and route.</summary>
+    internal InetCork Cork;
 }
 
 /// <summary>
@@ -73,11 +82,11 @@ internal sealed class UdpProt : Proto
     public override int Ioctl(Sock sk, int cmd, out int karg) => Udp.UdpIoctl(sk, cmd, out karg);
     /// <remarks>udp_init_sock().</remarks>
     public override int Init(Sock sk) => 0;
-    /// <remarks>udp_destroy_sock(): nothing corked to flush here.</remarks>
-    /// <summary>Frees what the socket still holds and gives its memory back to udp_mem.</summary>
-    /// <remarks>Mirrors udp_destruct_common(): purge the receive queue, udp_rmem_release(sk, total, 0), sk_mem_reclaim().</remarks>
+    /// <summary>Frees what the socket still holds (a corked datagram, queued ones) and gives its memory back to udp_mem.</summary>
+    /// <remarks>Mirrors udp_destroy_sock() (udp_flush_pending_frames()) and udp_destruct_common(): purge the receive queue, udp_rmem_release(sk, total, 0), sk_mem_reclaim().</remarks>
     public override void Destroy(Sock sk)
     {
+        Udp.UdpFlushPendingFrames((UdpSock)sk);
         while (sk.ReceiveQueue.Dequeue() is { } skb) Udp.SkbConsumeUdp(sk, skb, partial: 0);
         Udp.UdpRmemRelease((UdpSock)sk, 0, partial: 0);
     }
@@ -263,11 +272,16 @@ internal static class Udp
     public static int UdpSendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data)
     {
         var inet = (InetSock)sk;
+        var up = (UdpSock)sk;
         var net = sk.Net;
         int len = data.Length;
+        bool corkreq = up.Corkflag || (msg.Flags & MSG_MORE) != 0;
         if (len > 0xFFFF) return -Errno.EMSGSIZE;
         // Check the flags.
         if ((msg.Flags & MSG_OOB) != 0) return -Errno.EOPNOTSUPP; // Mirror BSD error message compatibility
+
+        // There are pending frames: this send adds to them, whatever address it names.
+        if (up.Pending != 0) return UdpAppendData(up, data, len, corkreq);
 
         uint daddr;
         ushort dport;
@@ -313,9 +327,22 @@ internal static class Udp
             }
         }
 
-        // ip_make_skb(): the datagram with room for the UDP header (larger than the MTU is
-        // fragmented by IP output).
-        var skb = IpOutput.IpMakeSkb(sk, rt, data, UdpHeader.Length, out bool df, out int err2);
+        if (corkreq)
+        {
+            // Now cork the socket to pend data.
+            ref var cork = ref up.Cork;
+            cork.Daddr = daddr;
+            cork.Saddr = saddr;
+            cork.Dport = dport;
+            cork.Sport = inet.InetSport;
+            cork.Rt = rt;
+            up.Pending = AF_INET;
+            return UdpAppendData(up, data, len + UdpHeader.Length, corkreq);
+        }
+
+        // Lockless fast path for the non-corking case. ip_make_skb(): the datagram with room for
+        // the UDP header (larger than the MTU is fragmented by IP output).
+        var skb = IpOutput.IpMakeSkb(sk, rt, daddr, data, UdpHeader.Length, out bool df, out int err2);
         if (skb is null)
         {
             if (err2 == -Errno.ENOBUFS) net.Mib.Udp[UdpMib.SndbufErrors]++;
@@ -323,6 +350,54 @@ internal static class Udp
         }
         new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(skb.DataSpan));
         return UdpSendSkb(sk, skb, rt, saddr, daddr, len, df);
+    }
+
+    /// <summary>
+    /// The corked part of a send: adds <paramref name="data"/> to the pending datagram (its first
+    /// part also counts the UDP header in <paramref name="ulen"/>), sends the datagram when the call
+    /// does not ask for more, drops all of it on an error. Returns the bytes taken or a negative errno.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_sendmsg() from do_append_data.</remarks>
+    private static int UdpAppendData(UdpSock up, ReadOnlySpan<byte> data, int ulen, bool corkreq)
+    {
+        up.Len += ulen;
+        int err = IpOutput.IpAppendData(up, ref up.Cork, data, UdpHeader.Length);
+        if (err != 0) UdpFlushPendingFrames(up);
+        else if (!corkreq) err = UdpPushPendingFrames(up);
+        if (err == 0) return data.Length;
+        if (err == -Errno.ENOBUFS) up.Net.Mib.Udp[UdpMib.SndbufErrors]++;
+        return err;
+    }
+
+    /// <summary>Sends the corked datagram, if any, and uncorks: 0 or the send's error.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_push_pending_frames() -> ip_finish_skb() -> udp_send_skb().</remarks>
+    internal static int UdpPushPendingFrames(UdpSock up)
+    {
+        int err = 0;
+        var skb = up.Cork.Skb;
+        if (skb is not null)
+        {
+            up.Cork.Skb = null;
+            // __ip_make_skb(): DF from the whole datagram's size.
+            IpOutput.IpAppendDataCheck(up, up.Cork.Length, up.Cork.Rt.Dev.Mtu, out bool df);
+            int len = up.Len - UdpHeader.Length;
+            new UdpRepr(up.Cork.Sport, up.Cork.Dport, len).Emit(UdpHeader.Create(skb.DataSpan));
+            err = UdpSendSkb(up, skb, up.Cork.Rt, up.Cork.Saddr, up.Cork.Daddr, len, df);
+            if (err > 0) err = 0;
+        }
+        up.Len = 0;
+        up.Pending = 0;
+        return err;
+    }
+
+    /// <summary>Drops a corked datagram.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_flush_pending_frames().</remarks>
+    internal static void UdpFlushPendingFrames(UdpSock up)
+    {
+        if (up.Pending == 0) return;
+        up.Len = 0;
+        up.Pending = 0;
+        IpOutput.IpFlushPendingFrames(ref up.Cork);
     }
 
     /// <summary>Checksums and hands a built datagram to IP; counts OutDatagrams or SndbufErrors.</summary>
@@ -360,7 +435,7 @@ internal static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: udp_recvmsg().</remarks>
     public static int UdpRecvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
-        if ((flags & MSG_ERRQUEUE) != 0) return -Errno.EAGAIN; // ip_recv_error(): nothing is queued there
+        if ((flags & MSG_ERRQUEUE) != 0) return IpSockglue.IpRecvError(sk, ref msg, buf);
         bool peeking = (flags & MSG_PEEK) != 0;
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
@@ -539,6 +614,7 @@ internal static class Udp
         n.Daddr = skb.Daddr;
         n.CsumVerified = skb.CsumVerified;
         n.RouteBroadcast = skb.RouteBroadcast;
+        n.Tstamp = skb.Tstamp; // __copy_skb_header()
         return n;
     }
 
@@ -709,7 +785,8 @@ internal static class Udp
 
     /// <summary>
     /// An ICMP error about a datagram we sent: the socket that sent it learns the error if it is
-    /// connected and the error is hard (or it asked for IP_RECVERR).
+    /// connected and the error is hard; a socket with IP_RECVERR learns every error, connected or
+    /// not, and keeps it on its error queue.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_err() -> __udp4_lib_err().</remarks>
     public static void UdpErr(SkBuff skb, uint info)
@@ -732,6 +809,11 @@ internal static class Udp
         if (!sk.RecvErr)
         {
             if (!harderr || sk.State != TcpState.Established) return;
+        }
+        else
+        {
+            // The error queue gets the datagram's payload after the quoted UDP header.
+            IpSockglue.IpIcmpError(sk, skb, err, uh.DestinationPort, info, skb.Data + ihl + UdpHeader.Length);
         }
         sk.Err = err;
         sk.ErrorReport();
@@ -757,14 +839,31 @@ internal static class Udp
         }
     }
 
-    /// <summary>The UDP_* options are not modelled (UDP_CORK, UDP_SEGMENT...); SOL_IP goes to IP.</summary>
+    /// <summary>SOL_UDP: UDP_CORK (turning it off sends what is corked); the other UDP_* options (UDP_SEGMENT, UDP_GRO, encapsulation) are not modelled. SOL_IP goes to IP.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_setsockopt() -> udp_lib_setsockopt() / ip_setsockopt().</remarks>
     public static int UdpSetsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval)
     {
         if (level == SOL_UDP)
         {
             if (optval.Length < sizeof(int)) return -Errno.EINVAL;
-            return -Errno.ENOPROTOOPT;
+            int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
+            var up = (UdpSock)sk;
+            switch (optname)
+            {
+                case UDP_CORK:
+                    if (val != 0)
+                    {
+                        up.Corkflag = true;
+                    }
+                    else
+                    {
+                        up.Corkflag = false;
+                        UdpPushPendingFrames(up); // its error is not setsockopt's
+                    }
+                    return 0;
+                default:
+                    return -Errno.ENOPROTOOPT;
+            }
         }
         return IpSockglue.IpSetsockopt(sk, level, optname, optval);
     }
@@ -775,7 +874,18 @@ internal static class Udp
         if (level == SOL_UDP)
         {
             if (optlen < 0) return -Errno.EINVAL;
-            return -Errno.ENOPROTOOPT;
+            int len = Math.Min(optlen, sizeof(int));
+            int val;
+            switch (optname)
+            {
+                case UDP_CORK: val = ((UdpSock)sk).Corkflag ? 1 : 0; break;
+                default: return -Errno.ENOPROTOOPT;
+            }
+            Span<byte> b = stackalloc byte[sizeof(int)];
+            BinaryPrimitives.WriteInt32LittleEndian(b, val);
+            b[..len].CopyTo(optval);
+            optlen = len;
+            return 0;
         }
         return IpSockglue.IpGetsockopt(sk, level, optname, optval, ref optlen);
     }

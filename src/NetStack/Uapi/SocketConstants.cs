@@ -62,6 +62,14 @@ public static class SocketConstants
         IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
     public const int IP_PMTUDISC_DONT = 0, IP_PMTUDISC_WANT = 1, IP_PMTUDISC_DO = 2, IP_PMTUDISC_PROBE = 3;
 
+    // The origin of an extended error (include/uapi/linux/errqueue.h: struct sock_extended_err.ee_origin).
+    public const int SO_EE_ORIGIN_NONE = 0, SO_EE_ORIGIN_LOCAL = 1, SO_EE_ORIGIN_ICMP = 2, SO_EE_ORIGIN_ICMP6 = 3;
+    /// <summary>sizeof(struct sock_extended_err): ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data.</summary>
+    public const int SockExtendedErrSize = 16;
+
+    // SOL_UDP options (include/uapi/linux/udp.h).
+    public const int UDP_CORK = 1;
+
     // SOL_RAW options.
     public const int ICMP_FILTER = 1;
 

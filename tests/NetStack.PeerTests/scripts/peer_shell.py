@@ -52,7 +52,7 @@ libc.recvmsg.restype = ctypes.c_ssize_t
 libc.recvmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Msghdr), ctypes.c_int]
 
 # SOL_IP control messages: type -> (name, data size); the walk and the JSON match SocketShell.Cmsgs.
-IP_CMSGS = {1: ("IP_TOS", 1), 2: ("IP_TTL", 4), 8: ("IP_PKTINFO", 12), 20: ("IP_ORIGDSTADDR", 16)}
+IP_CMSGS = {1: ("IP_TOS", 1), 2: ("IP_TTL", 4), 8: ("IP_PKTINFO", 12), 11: ("IP_RECVERR", 32), 20: ("IP_ORIGDSTADDR", 16)}
 
 
 def cmsgs(buf, n):
@@ -79,6 +79,11 @@ def cmsgs(buf, n):
             o["ifindex"] = struct.unpack_from("=i", d, 0)[0]
             o["spec_dst"] = socket.inet_ntoa(d[4:8])
             o["addr"] = socket.inet_ntoa(d[8:12])
+        elif typ == 11:
+            o["ee"] = d[:16].hex()
+            o["offender_family"] = struct.unpack_from("=H", d, 16)[0]
+            o["offender"] = socket.inet_ntoa(d[20:24])
+            o["offender_port"] = struct.unpack_from("!H", d, 18)[0]
         else:
             o["addr"] = socket.inet_ntoa(d[4:8])
             o["port"] = struct.unpack_from("!H", d, 2)[0]

@@ -1,6 +1,7 @@
 using System.Net;
 using NetStack.Api;
 using NetStack.Core;
+using NetStack.Ipv4;
 using NetStack.Net;
 using static NetStack.Uapi.SocketConstants;
 
@@ -76,6 +77,67 @@ public class UdpAllocationTests
             if (!t.IsCompletedSuccessfully || t.Result.Tos != 0) throw new Exception("ReceiveMessageAsync");
             var p = ping.ReceiveMessage(buf);
             if (p.ReceivedBytes != 16 || p.Ttl != 64) throw new Exception("ping");
+        }
+        for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
+        Assert.Equal(0, SteadyState.LeastAllocated(() => { for (int i = 0; i < 5000; i++) Round(); }));
+    }
+
+    /// <summary>
+    /// IP_RECVERR: a datagram to a closed port, the port unreachable, the error queued
+    /// (ip_icmp_error's copy, sock_queue_err_skb) and read back with recvmsg(MSG_ERRQUEUE) and its
+    /// IP_RECVERR control message; then a local EMSGSIZE (ip_local_error) read the same way.
+    /// </summary>
+    [Fact]
+    public void ErrorQueue_SteadyState_AllocatesZeroBytes()
+    {
+        using var s = new TwoStacks();
+        s.B.Ipv4.Sysctl.IcmpRatemask = 0; // virtual time stands still: no ICMP rate limit
+        int a = UdpTests.Bound(s.A, 0, 5000);
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, a, SOL_IP, IP_RECVERR, 1));
+        int big = UdpTests.Bound(s.A, 0, 5001);
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, big, SOL_IP, IP_RECVERR, 1));
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, big, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO));
+        var payload = new byte[64];
+        var huge = new byte[2000];
+        var buf = new byte[256];
+        var dst = SockAddr.In(TwoStacks.AddrB, 9999);
+        void Round()
+        {
+            if (SocketCalls.Sendto(s.A.Files, a, payload, 0, dst) != 64) throw new Exception("send");
+            s.Pump();
+            Span<byte> control = stackalloc byte[64];
+            var msg = new MsgHdr { HasName = true, Control = control };
+            if (SocketCalls.Recvmsg(s.A.Files, a, ref msg, buf, MSG_ERRQUEUE) != 64 || msg.ControlLen != 48 || msg.Flags != MSG_ERRQUEUE) throw new Exception("errqueue");
+            if (SocketCalls.Sendto(s.A.Files, big, huge, 0, dst) != -Errno.EMSGSIZE) throw new Exception("emsgsize");
+            msg = new MsgHdr { HasName = true, Control = control };
+            if (SocketCalls.Recvmsg(s.A.Files, big, ref msg, buf, MSG_ERRQUEUE) != 0 || msg.ControlLen != 48) throw new Exception("local");
+        }
+        for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
+        Assert.Equal(0, SteadyState.LeastAllocated(() => { for (int i = 0; i < 5000; i++) Round(); }));
+    }
+
+    /// <summary>UDP_CORK and MSG_MORE: three sends joined into one datagram (ip_append_data, udp_push_pending_frames), received whole.</summary>
+    [Fact]
+    public void CorkedSends_SteadyState_AllocatesZeroBytes()
+    {
+        using var s = new TwoStacks();
+        int a = UdpTests.Bound(s.A, 0, 5000), b = UdpTests.Bound(s.B, 0, 6000);
+        int c = UdpTests.UdpSocket(s.A);
+        Assert.Equal(0, SocketCalls.Connect(s.A.Files, c, SockAddr.In(TwoStacks.AddrB, 6000)));
+        Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 1));
+        var part = new byte[300];
+        var buf = new byte[2048];
+        var dst = SockAddr.In(TwoStacks.AddrB, 6000);
+        void Round()
+        {
+            if (SocketCalls.Sendto(s.A.Files, a, part, MSG_MORE, dst) != 300) throw new Exception("more");
+            if (SocketCalls.Sendto(s.A.Files, a, part, MSG_MORE, dst) != 300) throw new Exception("more2");
+            if (SocketCalls.Sendto(s.A.Files, a, part, 0, dst) != 300) throw new Exception("last");
+            if (SocketCalls.Send(s.A.Files, c, part, 0) != 300 || SocketCalls.Send(s.A.Files, c, part, 0) != 300) throw new Exception("cork");
+            if (SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 0) != 0 || SocketCalls.Setsockopt(s.A.Files, c, SOL_UDP, UDP_CORK, 1) != 0) throw new Exception("uncork");
+            s.Pump();
+            if (SocketCalls.Recv(s.B.Files, b, buf, 0) != 900) throw new Exception("recv");
+            if (SocketCalls.Recv(s.B.Files, b, buf, 0) != 600) throw new Exception("recv2");
         }
         for (int i = 0; i < 2000; i++) Round(); // warm-up: ARP, pools, JIT tiers
         Assert.Equal(0, SteadyState.LeastAllocated(() => { for (int i = 0; i < 5000; i++) Round(); }));
