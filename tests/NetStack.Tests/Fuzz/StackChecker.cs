@@ -115,7 +115,8 @@ internal static class StackChecker
             {
                 long charged = 0;
                 for (var b = sk.ReceiveQueue.First; b is not null; b = b.Next) if (b.Sk == sk) charged += Sock.SkbTruesize(b);
-                if (charged != sk.RmemAlloc) p.Add($"{sk}: sk_rmem_alloc {sk.RmemAlloc}, receive queue charges {charged}");
+                charged += ErrorQueueCharge(sk);
+                if (charged != sk.RmemAlloc) p.Add($"{sk}: sk_rmem_alloc {sk.RmemAlloc}, receive and error queues charge {charged}");
             }
         }
 
@@ -171,6 +172,14 @@ internal static class StackChecker
             p.Add($"large buffer pool: {net.LargeSkbPool.Total} created, {net.LargeSkbPool.FreeCount} free, {heldLarge} queued: {net.LargeSkbPool.Total - net.LargeSkbPool.FreeCount - heldLarge} unaccounted");
     }
 
+    /// <summary>What the error queue charges the receive buffer (sock_queue_err_skb() charges each error as received data).</summary>
+    private static long ErrorQueueCharge(Sock sk)
+    {
+        long charged = 0;
+        for (var b = sk.ErrorQueue.First; b is not null; b = b.Next) if (b.Sk == sk) charged += Sock.SkbTruesize(b);
+        return charged;
+    }
+
     private static void CollectQueue(SkBuffQueue q, HashSet<SkBuff> held, List<string> p, Sock? owner)
     {
         int n = 0;
@@ -224,6 +233,7 @@ internal static class StackChecker
             prevSeq = b.Cb.Seq;
             prevEnd = b.Cb.EndSeq;
         }
+        rmem += ErrorQueueCharge(tp);
         if (rmem != tp.RmemAlloc) p.Add($"{tp}: sk_rmem_alloc {tp.RmemAlloc}, queues charge {rmem}");
 
         // Send side: rtx queue then write queue, contiguous from snd_una to write_seq; the counters follow.

@@ -161,13 +161,19 @@ internal sealed class StackFuzzer : IDisposable
         var tp = Sk(fd);
         uint seq0 = tp?.CopiedSeq ?? 0;
         bool oracle = tp is not null && tp.InetNum != 0 && !_tainted.Contains(InetHashtables.EhashKey(tp));
+        // Urgent data not inline: the byte at the urgent pointer is out of band, the stream skips it.
+        uint? oob = tp is not null && tp.UrgData != 0 && !tp.HasFlag(SockFlag.UrgInline) ? tp.UrgSeq : null;
         int n = SocketCalls.Recv(Files, fd, _buf.AsSpan(0, len), flags);
-        if (n <= 0 || !oracle) return;
-        for (int i = 0; i < n; i++)
-            if (_buf[i] != StreamByte(unchecked(seq0 + (uint)i)))
-                throw new InvalidOperationException($"{tp}: read byte {i} of {n} (sequence {unchecked(seq0 + (uint)i)}) is {_buf[i]}, the peer sent {StreamByte(unchecked(seq0 + (uint)i))}; " +
+        if (n <= 0 || !oracle || (flags & MSG_OOB) != 0) return;
+        uint seq = seq0;
+        for (int i = 0; i < n; i++, seq++)
+        {
+            if (seq == oob) seq++;
+            if (_buf[i] != StreamByte(seq))
+                throw new InvalidOperationException($"{tp}: read byte {i} of {n} (sequence {seq}) is {_buf[i]}, the peer sent {StreamByte(seq)}; " +
                     $"copied_seq now {tp!.CopiedSeq}, receive queue {Dump(tp.ReceiveQueue)}, out-of-order {Dump(tp.OutOfOrderQueue)}, urg_data {tp.UrgData}; fd {fd} origin {_origin.GetValueOrDefault(fd)}" +
                     (_traceLog.TryGetValue(InetHashtables.EhashKey(tp), out var log) ? "\n    " + string.Join("\n    ", log) : ""));
+        }
         _bytesVerified += n;
     }
 
