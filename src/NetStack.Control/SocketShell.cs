@@ -63,7 +63,10 @@ public sealed class SocketShell : IDisposable
         ["recv"] = ["fd", "len", "flags"],
         ["sendto"] = ["fd", "data", "text", "len", "flags", "addr", "port", "family", "addrlen"],
         ["recvfrom"] = ["fd", "len", "flags"],
-        ["recvmsg"] = ["fd", "len", "flags", "controllen"],
+        ["recvmsg"] = ["fd", "len", "flags", "controllen", "iov"],
+        ["sendmsg"] = ["fd", "iov", "flags", "addr", "port", "family", "addrlen"],
+        ["sendmmsg"] = ["fd", "msgs", "flags"],
+        ["recvmmsg"] = ["fd", "vlen", "len", "flags", "timeout"],
         ["shutdown"] = ["fd", "how"],
         ["close"] = ["fd"],
         ["setsockopt"] = ["fd", "level", "name", "value", "optlen", "hex", "timeval", "linger"],
@@ -80,7 +83,7 @@ public sealed class SocketShell : IDisposable
     /// <summary>The ops the shell understands, in the order the help lists them.</summary>
     public static readonly string[] Ops =
     [
-        "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "recvmsg", "shutdown", "close",
+        "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "close",
         "setsockopt", "getsockopt", "getsockname", "getpeername", "poll", "fcntl", "ioctl", "sleep", "reset",
     ];
 
@@ -228,17 +231,92 @@ public sealed class SocketShell : IDisposable
             }
             case "recvmsg":
             {
-                var buf = new byte[Length(q, "len", 65536)];
+                // "iov": [lengths] scatters into several buffers; the reply then shows each one's bytes.
+                var lens = q.ContainsKey("iov") ? IovLengths(q) : null;
+                var buf = new byte[lens?.Sum() ?? Length(q, "len", 65536)];
                 var control = new byte[Length(q, "controllen", DefaultControlLength)];
                 var msg = new MsgHdr { HasName = true, Control = control };
-                int n = SocketCalls.Recvmsg(f, Fd(q), ref msg, buf, Num(q, "flags", "0"));
+                int n;
+                if (lens is null) n = SocketCalls.Recvmsg(f, Fd(q), ref msg, buf, Num(q, "flags", "0"));
+                else
+                {
+                    var iov = new Memory<byte>[lens.Length];
+                    for (int i = 0, at = 0; i < lens.Length; at += lens[i], i++) iov[i] = buf.AsMemory(at, lens[i]);
+                    n = SocketCalls.Recvmsg(f, Fd(q), ref msg, iov, Num(q, "flags", "0"));
+                }
                 var r = Ret(n);
                 if (n < 0) return r;
                 r["data"] = Convert.ToHexStringLower(buf, 0, Math.Min(n, buf.Length));
+                if (lens is not null)
+                {
+                    var parts = new JsonArray();
+                    for (int i = 0, at = 0; i < lens.Length; at += lens[i], i++)
+                        parts.Add(Convert.ToHexStringLower(buf, at, Math.Clamp(Math.Min(n, buf.Length) - at, 0, lens[i])));
+                    r["iov"] = parts;
+                }
                 if (msg.NameLen != 0) WithAddr(r, msg.Name);
                 r["flags"] = msg.Flags;
                 r["controllen"] = msg.ControlLen;
                 r["cmsg"] = Cmsgs(control.AsSpan(0, msg.ControlLen));
+                return r;
+            }
+            case "sendmsg":
+            {
+                // "iov": ["text", ...] gathers several buffers into one message.
+                if (q["iov"] is not JsonArray parts || parts.Count > MaxIov) throw new ShellException($"\"iov\" is a list of up to {MaxIov} strings");
+                var iov = new ReadOnlyMemory<byte>[parts.Count];
+                for (int i = 0; i < parts.Count; i++)
+                    iov[i] = System.Text.Encoding.UTF8.GetBytes(parts[i] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new ShellException("\"iov\" is a list of strings"));
+                var a = Addr(q, required: false);
+                var msg = new MsgHdr { Name = a, HasName = q.ContainsKey("addr") || q.ContainsKey("port") };
+                return Ret(SocketCalls.Sendmsg(f, Fd(q), ref msg, iov, Num(q, "flags", "0")));
+            }
+            case "sendmmsg":
+            {
+                // "msgs": [{"text"|"data", "addr", "port"}, ...]; the reply's "lens" are the msg_len of those sent.
+                if (q["msgs"] is not JsonArray list || list.Count > MaxIov) throw new ShellException($"\"msgs\" is a list of up to {MaxIov} messages");
+                var msgs = new MMsgHdr[list.Count];
+                for (int i = 0; i < list.Count; i++)
+                {
+                    if (list[i] is not JsonObject m) throw new ShellException("\"msgs\" is a list of {\"text\"|\"data\", \"addr\", \"port\"}");
+                    CheckKeys(m, "sendmmsg\" \"msgs", ["text", "data", "addr", "port", "family", "addrlen"]);
+                    msgs[i].Buffer = Data(m).ToArray();
+                    msgs[i].HasName = m.ContainsKey("addr") || m.ContainsKey("port");
+                    if (msgs[i].HasName) msgs[i].Name = Addr(m, required: false);
+                }
+                int n = SocketCalls.Sendmmsg(f, Fd(q), msgs, Num(q, "flags", "0"));
+                var r = Ret(n);
+                if (n >= 0)
+                {
+                    var lens = new JsonArray();
+                    for (int i = 0; i < n; i++) lens.Add(msgs[i].Len);
+                    r["lens"] = lens;
+                }
+                return r;
+            }
+            case "recvmmsg":
+            {
+                int vlen = Length(q, "vlen", 8), len = Length(q, "len", 2048);
+                if (vlen > MaxIov) throw OutOfRange("vlen", vlen, 0, MaxIov);
+                var msgs = new MMsgHdr[vlen];
+                for (int i = 0; i < vlen; i++) msgs[i] = new MMsgHdr { Buffer = new byte[len], HasName = true };
+                long? timeout = q.ContainsKey("timeout") ? Long(q, "timeout", 0) * 1_000_000 : null;
+                int n = SocketCalls.Recvmmsg(f, Fd(q), msgs, Num(q, "flags", "0"), ref timeout);
+                var r = Ret(n);
+                if (n < 0) return r;
+                var got = new JsonArray();
+                for (int i = 0; i < n; i++)
+                {
+                    var m = new JsonObject
+                    {
+                        ["len"] = msgs[i].Len,
+                        ["data"] = Convert.ToHexStringLower(msgs[i].Buffer.Span[..Math.Min(msgs[i].Len, len)]),
+                        ["flags"] = msgs[i].Flags,
+                    };
+                    if (msgs[i].NameLen != 0) WithAddr(m, msgs[i].Name);
+                    got.Add(m);
+                }
+                r["msgs"] = got;
                 return r;
             }
             case "shutdown": return Ret(SocketCalls.Shutdown(f, Fd(q), Num(q, "how", null)));
@@ -473,6 +551,24 @@ public sealed class SocketShell : IDisposable
             return fd;
         }
         return Num(n, null, "fd");
+    }
+
+    /// <summary>The most iovecs or messages one shell request may carry (the kernel's UIO_MAXIOV).</summary>
+    private const int MaxIov = UIO_MAXIOV;
+
+    /// <summary>recvmsg's "iov": the buffer lengths to scatter into.</summary>
+    private static int[] IovLengths(JsonObject q)
+    {
+        if (q["iov"] is not JsonArray a || a.Count > MaxIov) throw new ShellException($"\"iov\" is a list of up to {MaxIov} lengths");
+        var lens = new int[a.Count];
+        long total = 0;
+        for (int i = 0; i < a.Count; i++)
+        {
+            lens[i] = a[i] is JsonValue v && v.TryGetValue<int>(out int n) && n >= 0 ? n : throw new ShellException("\"iov\" is a list of lengths");
+            total += lens[i];
+        }
+        if (total > MaxBufferLength) throw OutOfRange("iov", total, 0, MaxBufferLength);
+        return lens;
     }
 
     /// <summary>A buffer length: absent -> <paramref name="dflt"/>; negative or above <see cref="MaxBufferLength"/> is refused.</summary>

@@ -185,7 +185,7 @@ public sealed class ErrnoParityFixture : IDisposable
 [Collection(ErrnoParityCollection.Name)]
 public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper output)
 {
-    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family", "flags", "controllen", "cmsg"];
+    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family", "flags", "controllen", "cmsg", "iov", "lens", "msgs"];
 
     [PeerTheory]
     [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]

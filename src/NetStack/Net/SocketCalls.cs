@@ -10,7 +10,7 @@ namespace NetStack.Net;
 /// inside the protocol with the lock released.
 /// <remarks>Mirrors net/socket.c.</remarks>
 /// </summary>
-public static class SocketCalls
+public static partial class SocketCalls
 {
     /// <summary>
     /// The socket layer's initcall: registers its per-namespace state (net_families[] and the

@@ -77,6 +77,10 @@ public static class SocketConstants
     public const int MSG_OOB = 1, MSG_PEEK = 2, MSG_DONTROUTE = 4, MSG_CTRUNC = 8, MSG_TRUNC = 0x20,
         MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100, MSG_CONFIRM = 0x800, MSG_ERRQUEUE = 0x2000,
         MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_CMSG_CLOEXEC = 0x40000000;
+    /// <summary>recvmmsg(2): block for the first message only (MSG_DONTWAIT after it).</summary>
+    public const int MSG_WAITFORONE = 0x10000;
+    /// <summary>The most iovecs one sendmsg/recvmsg takes, and the most messages one sendmmsg/recvmmsg handles (include/uapi/linux/uio.h: UIO_MAXIOV).</summary>
+    public const int UIO_MAXIOV = 1024;
 
     // SOL_TCP options (include/uapi/linux/tcp.h).
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,

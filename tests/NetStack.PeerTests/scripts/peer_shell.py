@@ -50,6 +50,22 @@ class Msghdr(ctypes.Structure):
 
 libc.recvmsg.restype = ctypes.c_ssize_t
 libc.recvmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Msghdr), ctypes.c_int]
+libc.sendmsg.restype = ctypes.c_ssize_t
+libc.sendmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Msghdr), ctypes.c_int]
+
+
+class Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+class Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+libc.sendmmsg.restype = ctypes.c_int
+libc.sendmmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Mmsghdr), ctypes.c_uint, ctypes.c_int]
+libc.recvmmsg.restype = ctypes.c_int
+libc.recvmmsg.argtypes = [ctypes.c_int, ctypes.POINTER(Mmsghdr), ctypes.c_uint, ctypes.c_int, ctypes.POINTER(Timespec)]
 
 # SOL_IP control messages: type -> (name, data size); the walk and the JSON match SocketShell.Cmsgs.
 IP_CMSGS = {1: ("IP_TOS", 1), 2: ("IP_TTL", 4), 8: ("IP_PKTINFO", 12), 11: ("IP_RECVERR", 32), 20: ("IP_ORIGDSTADDR", 16)}
@@ -195,24 +211,86 @@ def run(q):
             d.update(parse_sockaddr(abuf, ln.value))
         return ret(r, **d)
     if op == "recvmsg":
-        size = int(q.get("len", 65536))
+        lens = [int(x) for x in q["iov"]] if "iov" in q else None
+        size = sum(lens) if lens is not None else int(q.get("len", 65536))
         controllen = int(q.get("controllen", 256))
         buf = ctypes.create_string_buffer(max(size, 1))
         abuf = ctypes.create_string_buffer(128)
         cbuf = ctypes.create_string_buffer(max(controllen, 1))
-        iov = Iovec(ctypes.cast(buf, ctypes.c_void_p), size)
-        m = Msghdr(ctypes.cast(abuf, ctypes.c_void_p), 128, ctypes.pointer(iov), 1,
+        if lens is None:
+            lens = [size]
+        iovs = (Iovec * max(len(lens), 1))()
+        at = 0
+        for i, ln in enumerate(lens):
+            iovs[i] = Iovec(ctypes.addressof(buf) + at, ln)
+            at += ln
+        m = Msghdr(ctypes.cast(abuf, ctypes.c_void_p), 128, iovs, len(lens),
                    ctypes.cast(cbuf, ctypes.c_void_p) if controllen else None, controllen, 0)
         r = libc.recvmsg(fd_of(q), ctypes.byref(m), int(q.get("flags", 0)))
         if r < 0:
             return ret(r)
-        d = {"data": bytes(buf[:min(r, size)]).hex()}
+        got = min(r, size)
+        d = {"data": bytes(buf[:got]).hex()}
+        if "iov" in q:
+            parts, at = [], 0
+            for ln in lens:
+                parts.append(bytes(buf[at:at + max(0, min(ln, got - at))]).hex())
+                at += ln
+            d["iov"] = parts
         if m.msg_namelen:
             d.update(parse_sockaddr(abuf, m.msg_namelen))
         d["flags"] = m.msg_flags
         d["controllen"] = m.msg_controllen
         d["cmsg"] = cmsgs(cbuf, m.msg_controllen)
         return ret(r, **d)
+    if op == "sendmsg":
+        parts = [x.encode() for x in q["iov"]]
+        keep = [ctypes.create_string_buffer(p, max(len(p), 1)) for p in parts]
+        iovs = (Iovec * max(len(parts), 1))()
+        for i, p in enumerate(parts):
+            iovs[i] = Iovec(ctypes.cast(keep[i], ctypes.c_void_p), len(p))
+        name, namelen = (sockaddr(q) if ("addr" in q or "port" in q) else (None, 0))
+        m = Msghdr(ctypes.cast(name, ctypes.c_void_p) if name is not None else None, namelen, iovs, len(parts), None, 0, 0)
+        return ret(libc.sendmsg(fd_of(q), ctypes.byref(m), int(q.get("flags", 0))))
+    if op == "sendmmsg":
+        msgs = q["msgs"]
+        hdrs = (Mmsghdr * max(len(msgs), 1))()
+        keep = []
+        for i, mq in enumerate(msgs):
+            data = data_of(mq)
+            b = ctypes.create_string_buffer(data, max(len(data), 1))
+            iov = Iovec(ctypes.cast(b, ctypes.c_void_p), len(data))
+            name, namelen = (sockaddr(mq) if ("addr" in mq or "port" in mq) else (None, 0))
+            keep += [b, iov, name]
+            hdrs[i].msg_hdr = Msghdr(ctypes.cast(name, ctypes.c_void_p) if name is not None else None, namelen,
+                                     ctypes.pointer(iov), 1, None, 0, 0)
+        r = libc.sendmmsg(fd_of(q), hdrs, len(msgs), int(q.get("flags", 0)))
+        return ret(r) if r < 0 else ret(r, lens=[hdrs[i].msg_len for i in range(r)])
+    if op == "recvmmsg":
+        vlen, size = int(q.get("vlen", 8)), int(q.get("len", 2048))
+        hdrs = (Mmsghdr * max(vlen, 1))()
+        keep = []
+        for i in range(vlen):
+            b = ctypes.create_string_buffer(max(size, 1))
+            a = ctypes.create_string_buffer(128)
+            iov = Iovec(ctypes.cast(b, ctypes.c_void_p), size)
+            keep.append((b, a, iov))
+            hdrs[i].msg_hdr = Msghdr(ctypes.cast(a, ctypes.c_void_p), 128, ctypes.pointer(iov), 1, None, 0, 0)
+        ts = None
+        if "timeout" in q:
+            ms = int(q["timeout"])
+            ts = Timespec(ms // 1000, (ms % 1000) * 1000000)
+        r = libc.recvmmsg(fd_of(q), hdrs, vlen, int(q.get("flags", 0)), ctypes.byref(ts) if ts is not None else None)
+        if r < 0:
+            return ret(r)
+        out = []
+        for i in range(r):
+            h = hdrs[i]
+            o = {"len": h.msg_len, "data": bytes(keep[i][0][:min(h.msg_len, size)]).hex(), "flags": h.msg_hdr.msg_flags}
+            if h.msg_hdr.msg_namelen:
+                o.update(parse_sockaddr(keep[i][1], h.msg_hdr.msg_namelen))
+            out.append(o)
+        return ret(r, msgs=out)
     if op == "shutdown":
         return ret(libc.shutdown(fd_of(q), int(q["how"])))
     if op == "close":

@@ -183,7 +183,7 @@ public class IpCmsgTests
         Assert.Equal(MSG_TRUNC | MSG_CMSG_CLOEXEC, flags); // ____sys_recvmsg keeps MSG_CMSG_CLOEXEC in msg_flags
         Assert.Equal(112, control.Length); // a peek gets the control messages too
         var msg = new MsgHdr();
-        Assert.Equal(-Errno.EINVAL, SocketCalls.Recvmsg(s.B.Files, rx, ref msg, default, SocketCalls.MSG_CMSG_COMPAT));
+        Assert.Equal(-Errno.EINVAL, SocketCalls.Recvmsg(s.B.Files, rx, ref msg, Span<byte>.Empty, SocketCalls.MSG_CMSG_COMPAT));
     }
 
     [Fact]
