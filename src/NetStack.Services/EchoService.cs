@@ -1,3 +1,4 @@
+using System.Buffers;
 using NetStack.Api;
 using NetStack.Core;
 using static NetStack.Uapi.SocketConstants;
@@ -12,19 +13,28 @@ public sealed class EchoTcpService(NetNamespace net, ServiceOptions options, ush
     : TcpService(net, "echo", port, options)
 {
     public const ushort DefaultPort = 7;
+    private const int BufferSize = 32 * 1024;
 
     protected override async Task HandleAsync(NetSocket conn, CancellationToken ct)
     {
         using var idle = StartIdleTimer(ct);
-        var buf = new byte[32 * 1024];
-        while (true)
+        // Rented: a buffer per connection would be garbage when the connection ends.
+        var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
         {
-            int n = await conn.ReceiveAsync(buf, 0, idle.Token).ConfigureAwait(false);
-            if (n == 0) break;
-            Interlocked.Add(ref BytesIn, n);
-            idle.Touch();
-            await SendAllAsync(conn, buf.AsMemory(0, n), idle.Token).ConfigureAwait(false);
-            idle.Touch();
+            while (true)
+            {
+                int n = await conn.ReceiveAsync(buf.AsMemory(0, BufferSize), 0, idle.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                Interlocked.Add(ref BytesIn, n);
+                idle.Touch();
+                await SendAllAsync(conn, buf.AsMemory(0, n), idle.Token).ConfigureAwait(false);
+                idle.Touch();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
         }
         conn.Shutdown(SHUT_WR);
     }

@@ -126,6 +126,8 @@ public sealed class Iperf3Jobs : IDisposable
     {
         long now = Environment.TickCount64;
         List<Job> stale;
+        // The watchdog ticks every second for the stack's life: with no run going on it allocates nothing.
+        lock (_jobs) if (_jobs.Count == 0) return;
         lock (_jobs) stale = _jobs.Values.Where(j => now - Interlocked.Read(ref j.LastRead) > (long)Abandoned.TotalMilliseconds).ToList();
         foreach (var j in stale)
         {
