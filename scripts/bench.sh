@@ -206,10 +206,12 @@ flood_ping() {
   add "${1}_ping_rtt_avg_ms" "$r"
 }
 
-# A warm-up of every path (the stack's JIT, ARP, the kernels' caches), not counted.
+# A warm-up of every path (the stack's JIT, ARP, the kernels' caches), not counted. Four streams
+# each way, so the stack's buffer pool has grown to what bulk needs (once, as a slab cache grows)
+# before its allocations per packet are counted.
 for t in "${targets[@]}"; do
-  run 60 "${t_ns[$t]}" send "${t_addr[$t]}" 9 1 0.3 >/dev/null || fail "$t warm-up send"
-  run 60 "${t_ns[$t]}" recv "${t_addr[$t]}" 19 1 0.3 >/dev/null || fail "$t warm-up recv"
+  run 60 "${t_ns[$t]}" send "${t_addr[$t]}" 9 4 1 >/dev/null || fail "$t warm-up send"
+  run 60 "${t_ns[$t]}" recv "${t_addr[$t]}" 19 4 1 >/dev/null || fail "$t warm-up recv"
   run 60 "${t_ns[$t]}" rr "${t_addr[$t]}" 7 0.3 >/dev/null || fail "$t warm-up rr"
 done
 
