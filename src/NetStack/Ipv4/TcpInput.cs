@@ -250,7 +250,8 @@ internal static class TcpInput
     {
         int lss = tp.IcskAck.LastSegSize;
         tp.IcskAck.LastSegSize = 0;
-        int len = skb.Len;
+        // A GSO super-frame says its segment size; its length would overstate the peer's MSS.
+        int len = skb.GsoSize != 0 ? skb.GsoSize : skb.Len;
         if (len >= tp.IcskAck.RcvMss)
         {
             if (len != tp.IcskAck.RcvMss)
