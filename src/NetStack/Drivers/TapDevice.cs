@@ -37,6 +37,9 @@ public sealed unsafe class TapDevice : NetDevice
     private byte[]? _discard;
     /// <summary>With offloads: the 64 KiB buffer the next read goes into (a frame that fits a frame-sized buffer is copied out, so this one stays).</summary>
     private SkBuff? _spareLarge;
+    private bool _rxRingFilled;
+    /// <summary>Large buffers made ready on the first offload read (1 MiB of the large pool's 8).</summary>
+    private const int RxRingLargeBuffers = 16;
 
     private TapDevice(string name, MacAddress mac, int mtu, int fd, int eventFd, string ifName, string? netns, bool created, bool offload)
         : base(name, mac, mtu)
@@ -307,6 +310,13 @@ public sealed unsafe class TapDevice : NetDevice
     /// <remarks>Mirrors receive_buf() of drivers/net/virtio_net.c: the big buffer, then virtio_net_hdr_to_skb().</remarks>
     private SkBuff? PollReceiveVnet(SkBuffPool pool)
     {
+        if (!_rxRingFilled && Net is { } owner)
+        {
+            // The receive ring of big buffers a virtio-net driver fills when it opens: enough for a
+            // full window of super-frames in flight, made once rather than one by one under load.
+            owner.LargeSkbPool.EnsureFree(RxRingLargeBuffers);
+            _rxRingFilled = true;
+        }
         var large = _spareLarge ?? Net?.LargeSkbPool.Alloc();
         _spareLarge = null;
         if (large is null)

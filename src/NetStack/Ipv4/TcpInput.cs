@@ -682,7 +682,16 @@ internal static class TcpInput
         if ((to.Cb.TcpFlags & TcpFlags.FIN) != 0) return false;
         int len = from.Len;
         if (len > to.Tailroom) return false;
+        // A large buffer (a GSO super-frame) is charged by the bytes it holds, so growing it grows
+        // its truesize: charge the difference, as skb_try_coalesce()'s delta is, or the uncharge at
+        // free would exceed the charge and sk_rmem_alloc drift below zero.
+        int truesize = Sock.SkbTruesize(to);
         from.DataSpan.CopyTo(to.Put(len));
+        if (to.Sk == tp && Sock.SkbTruesize(to) - truesize is var delta and not 0)
+        {
+            tp.RmemAlloc += delta;
+            tp.SkMemCharge(delta);
+        }
         queue.AdjustBytes(len);
         to.Cb.EndSeq = from.Cb.EndSeq;
         to.Cb.AckSeq = from.Cb.AckSeq;
