@@ -2,7 +2,7 @@ using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Wire;
 
-namespace NetStack.Tests.Drivers;
+namespace NetStack.Tests.Core;
 
 /// <summary>
 /// The vnet header of an offloading TAP, read and applied as virtio_net_hdr_to_skb() does for the
