@@ -319,11 +319,7 @@ public sealed unsafe class TapDevice : NetDevice
         }
         var large = _spareLarge ?? Net?.LargeSkbPool.Alloc();
         _spareLarge = null;
-        if (large is null)
-        {
-            DropOneFrame();
-            return null;
-        }
+        if (large is null) return PollReceiveVnetSmall(pool);
         var buf = large.Buffer;
         nint n;
         fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
@@ -363,6 +359,48 @@ public sealed unsafe class TapDevice : NetDevice
             skb.Reserve(VirtioNetHdr.Size);
             skb.Put(len);
         }
+        if (!VirtioNetHdrToSkb(skb, in hdr))
+        {
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            skb.Free();
+            return null;
+        }
+        return skb;
+    }
+
+    /// <summary>
+    /// The large pool is spent (super-frames held in receive and out-of-order queues): read into a
+    /// frame-sized buffer instead, so what fits still gets in (ACKs, SYNs, the retransmitted
+    /// segment that fills a hole and lets the out-of-order queue drain); a super-frame is cut short
+    /// and dropped (rx_dropped, NoBuffers) as tun_put_user() truncates it into a short read.
+    /// </summary>
+    private SkBuff? PollReceiveVnetSmall(SkBuffPool pool)
+    {
+        var skb = _spare ?? pool.Alloc();
+        _spare = null;
+        if (skb is null)
+        {
+            DropOneFrame();
+            return null;
+        }
+        var buf = skb.Buffer;
+        nint n;
+        fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
+        if (n <= 0 || n == buf.Length || n < VirtioNetHdr.Size + EthernetHeader.Length)
+        {
+            if (n < 0 && LastErrno is not (Errno.EAGAIN or Errno.EINTR)) Stats.RxErrors++;
+            else if (n > 0)
+            {
+                Stats.RxDropped++;
+                if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+            }
+            _spare = skb;
+            return null;
+        }
+        var hdr = VirtioNetHdr.Read(buf);
+        skb.Reserve(VirtioNetHdr.Size);
+        skb.Put((int)n - VirtioNetHdr.Size);
         if (!VirtioNetHdrToSkb(skb, in hdr))
         {
             Stats.RxErrors++;
