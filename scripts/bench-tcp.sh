@@ -4,9 +4,12 @@
 #   upload:   dd | nc -N to a discard server (NetStack's discard service / socat on the kernel)
 #   download: curl from an HTTP server (NetStack's /bytes/N / a socat one-shot on the kernel)
 # Everything happens in namespaces this script creates and deletes (also on failure).
-#   sudo scripts/bench-tcp.sh [MB] [RUNS]        (default 200 MB, 3 runs)
+#   sudo scripts/bench-tcp.sh [--offload] [MB] [RUNS]        (default 200 MB, 3 runs)
+# --offload: the stack runs with TAP offloads (up --offload on: vnet header, TUN_F_CSUM|TUN_F_TSO4).
 set -euo pipefail
 
+offload=off
+if [ "${1:-}" = "--offload" ]; then offload=on; shift; fi
 mb=${1:-200}
 runs=${2:-3}
 bytes=$((mb * 1024 * 1024))
@@ -41,7 +44,7 @@ download() { # ns url
 
 # 1. NetStack: kernel 10.7.252.1 -> TAP -> stack 10.7.252.2 (discard on 9, http on 80).
 bash "$root/setup-tap.sh" --ns "$ns_stack" --tap tcpbtap --addr 10.7.252.1/24 >/dev/null
-"$root/scripts/netstack" up --ns "$ns_stack" --tap tcpbtap --addr 10.7.252.2/24 --services discard,http --duration 900 >/dev/null &
+"$root/scripts/netstack" up --ns "$ns_stack" --tap tcpbtap --addr 10.7.252.2/24 --services discard,http --offload "$offload" --duration 900 >/dev/null &
 stack_pid=$!
 for _ in $(seq 1 100); do
   ip netns exec "$ns_stack" ping -c 1 -W 1 10.7.252.2 >/dev/null 2>&1 && break

@@ -209,6 +209,8 @@ public sealed class CliTests(ITestOutputHelper output)
     [InlineData("up --tap", "--tap needs a value")]
     [InlineData("up --frobnicate", "unknown option '--frobnicate'")]
     [InlineData("up --busy-poll -5", "bad --busy-poll '-5'")]
+    [InlineData("up --offload yes", "bad --offload 'yes': expected on or off")]
+    [InlineData("up --offload", "--offload needs a value")]
     [InlineData("up --root-ns --ns foo", "--root-ns and --ns contradict each other")]
     [InlineData("up --addr 10.7.0.1/24", "is the kernel's address")]
     [InlineData("up --addr 10.9.0.5/24 --gw 10.9.0.5", "gateway 10.9.0.5 is the stack's own address")]

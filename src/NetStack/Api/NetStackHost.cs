@@ -75,7 +75,7 @@ public sealed class NetStackHost : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        try { return TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing); }
+        try { return TapDevice.Attach(options.Tap, options.Mac, options.Namespace, options.CreateTapIfMissing, offload: options.Offload); }
         catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
     }
 

@@ -30,6 +30,11 @@ public sealed class StackOptions
     public string Tap { get; set; } = DefaultTap;
     /// <summary>Create the TAP when it does not exist (it then lives only as long as the stack).</summary>
     public bool CreateTapIfMissing { get; set; }
+    /// <summary>
+    /// Open the TAP with a vnet header and take checksum and TCPv4 segmentation offloads: the
+    /// kernel then hands the stack TCP super-frames of up to 64 KiB (off by default).
+    /// </summary>
+    public bool Offload { get; set; }
     /// <summary>The stack's IPv4 address.</summary>
     public IPAddress Address { get; set; } = DefaultAddress;
     /// <summary>The address in host order, as the stack keeps it.</summary>

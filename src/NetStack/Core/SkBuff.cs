@@ -133,6 +133,12 @@ public sealed class SkBuff
     public uint Saddr, Daddr;
     /// <summary>The ip_summed analogue: true when a checksum has been verified already.</summary>
     public bool CsumVerified;
+    /// <summary>skb_shinfo(skb)->gso_size: the segment size of a GSO super-frame (0: an ordinary frame).</summary>
+    internal ushort GsoSize;
+    /// <summary>skb_shinfo(skb)->gso_segs: how many wire segments a GSO super-frame stands for (0 until known).</summary>
+    internal ushort GsoSegs;
+    /// <summary>skb_shinfo(skb)->gso_type, as the virtio header's VIRTIO_NET_HDR_GSO_* value.</summary>
+    internal byte GsoType;
     /// <summary>
     /// The input route said broadcast or multicast (skb_rtable(skb)->rt_flags &amp; (RTCF_BROADCAST|RTCF_MULTICAST)):
     /// an IP-level fact, unlike <see cref="PktType"/>, which is about the link-layer destination.
@@ -210,6 +216,8 @@ public sealed class SkBuff
         Saddr = Daddr = 0;
         Tstamp = 0;
         CsumVerified = false;
+        GsoSize = GsoSegs = 0;
+        GsoType = 0;
         RouteBroadcast = false;
         Truesize = Charge = KernelTailroom = 0;
     }

@@ -70,6 +70,23 @@ public sealed class SkBuffPool
         return new SkBuff(BufferSize, this);
     }
 
+    /// <summary>Creates buffers until at least <paramref name="count"/> are free (within the ceiling), so a burst later finds them ready.</summary>
+    /// <remarks>As a driver fills its receive ring when the device opens (virtio_net's try_fill_recv()).</remarks>
+    internal void EnsureFree(int count)
+    {
+        lock (_lock)
+        {
+            while (_freeCount < count && _total < MaxBuffers)
+            {
+                var skb = new SkBuff(BufferSize, this) { InPool = true };
+                skb.Next = _free;
+                _free = skb;
+                _freeCount++;
+                _total++;
+            }
+        }
+    }
+
     /// <summary>Allocates and reserves <see cref="MaxHeader"/> bytes of headroom (alloc_skb + skb_reserve(MAX_HEADER)).</summary>
     public SkBuff? AllocWithHeadroom(int headroom = MaxHeader)
     {

@@ -43,6 +43,12 @@ internal static unsafe partial class Interop
         internal const uint TUNSETOFFLOAD = 0x400454D0;  // _IOW('T', 208, unsigned int)
         internal const short IFF_TAP = 0x0002;
         internal const short IFF_NO_PI = 0x1000;
+        internal const short IFF_VNET_HDR = 0x4000;
+        internal const uint TUNSETVNETHDRSZ = 0x400454D8; // _IOW('T', 216, int)
+        // TUNSETOFFLOAD flags: what the TAP's user side can take (the kernel then sends such frames).
+        internal const uint TUN_F_CSUM = 0x01;
+        internal const uint TUN_F_TSO4 = 0x02;
+        internal const uint TUN_F_TSO6 = 0x04;
 
         // include/uapi/linux/sockios.h
         internal const uint SIOCGIFFLAGS = 0x8913;
@@ -96,6 +102,17 @@ internal static unsafe partial class Interop
 
         [LibraryImport(LibcName, EntryPoint = "write", SetLastError = true)]
         internal static partial nint Write(int fd, byte* buf, nint count);
+
+        /// <summary>struct iovec.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct IoVec
+        {
+            public void* Base;
+            public nuint Len;
+        }
+
+        [LibraryImport(LibcName, EntryPoint = "writev", SetLastError = true)]
+        internal static partial nint Writev(int fd, IoVec* iov, int iovcnt);
 
         /// <summary>ioctl with a pointer argument (struct ifreq).</summary>
         [LibraryImport(LibcName, EntryPoint = "ioctl", SetLastError = true)]

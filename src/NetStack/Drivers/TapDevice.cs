@@ -18,8 +18,13 @@ namespace NetStack.Drivers;
 /// with TUNSETIFF there, then leaves. The fd stays bound to the TAP in the target namespace, so
 /// the rest of the process never changes namespace.
 /// </para>
-/// No vnet header (IFF_VNET_HDR) is used, so offloads are reset with TUNSETOFFLOAD 0: flags left
-/// on a persistent TAP by an earlier user would otherwise make the kernel hand us GSO frames.
+/// <para>
+/// Without offloads no vnet header (IFF_VNET_HDR) is used, so offloads are reset with TUNSETOFFLOAD 0:
+/// flags left on a persistent TAP by an earlier user would otherwise make the kernel hand us GSO
+/// frames. With offloads every frame read or written carries a struct virtio_net_hdr, and the
+/// kernel may hand the stack TCP super-frames of up to 64 KiB with a partial checksum, as it
+/// hands a virtio-net guest (drivers/net/virtio_net.c is the model for the receive side).
+/// </para>
 /// </summary>
 public sealed unsafe class TapDevice : NetDevice
 {
@@ -30,10 +35,16 @@ public sealed unsafe class TapDevice : NetDevice
     private SkBuff? _spare;
     /// <summary>Where a frame goes when the pool is exhausted: it must still leave the kernel's queue, and is counted as dropped.</summary>
     private byte[]? _discard;
+    /// <summary>With offloads: the 64 KiB buffer the next read goes into (a frame that fits a frame-sized buffer is copied out, so this one stays).</summary>
+    private SkBuff? _spareLarge;
+    private bool _rxRingFilled;
+    /// <summary>Large buffers made ready on the first offload read (1 MiB of the large pool's 8).</summary>
+    private const int RxRingLargeBuffers = 16;
 
-    private TapDevice(string name, MacAddress mac, int mtu, int fd, int eventFd, string ifName, string? netns, bool created)
+    private TapDevice(string name, MacAddress mac, int mtu, int fd, int eventFd, string ifName, string? netns, bool created, bool offload)
         : base(name, mac, mtu)
     {
+        Offload = offload;
         Eth.EtherSetup(this);
         _fd = fd;
         _eventFd = eventFd;
@@ -48,6 +59,11 @@ public sealed unsafe class TapDevice : NetDevice
     public string? NamespaceName { get; }
     /// <summary>True if <see cref="Attach"/> created the TAP (it then disappears when this device is disposed).</summary>
     public bool Created { get; }
+    /// <summary>
+    /// True if the TAP was opened with a vnet header and TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4: the
+    /// kernel then sends TCP super-frames (GSO) with partial checksums.
+    /// </summary>
+    public bool Offload { get; }
 
     /// <summary>The TAP's file descriptor (non-blocking), for a frame copier that reads and writes whole frames itself (`netstack bridge`); -1 once disposed.</summary>
     internal int Fd => _fd;
@@ -60,15 +76,21 @@ public sealed unsafe class TapDevice : NetDevice
     /// no /dev/net/tun (ENOENT), TAP busy (EBUSY), namespace or interface missing (ENOENT / ENODEV).
     /// </summary>
     /// <remarks>Mirrors what tun_set_iff() expects from user space (Documentation/networking/tuntap.rst).</remarks>
-    public static TapDevice Attach(string ifName, MacAddress mac, string? netns = null, bool createIfMissing = true, string? deviceName = null)
+    /// <param name="ifName">The TAP interface's name on the kernel side.</param>
+    /// <param name="mac">The stack's hardware address on this device.</param>
+    /// <param name="netns">The named network namespace holding the TAP, or null for the process's own.</param>
+    /// <param name="createIfMissing">Create the TAP when there is none of that name.</param>
+    /// <param name="deviceName">The device's name in the stack (default: <paramref name="ifName"/>).</param>
+    /// <param name="offload">Open with IFF_VNET_HDR and take checksum and TCPv4 segmentation offloads (see <see cref="Offload"/>).</param>
+    public static TapDevice Attach(string ifName, MacAddress mac, string? netns = null, bool createIfMissing = true, string? deviceName = null, bool offload = false)
     {
         ValidateIfName(ifName);
         int eventFd = EventFd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (eventFd < 0) throw Error(LastErrno, "eventfd");
         try
         {
-            var (fd, mtu, created) = RunInNamespace(netns, () => OpenTap(ifName, netns, createIfMissing));
-            return new TapDevice(deviceName ?? ifName, mac, mtu, fd, eventFd, ifName, netns, created);
+            var (fd, mtu, created) = RunInNamespace(netns, () => OpenTap(ifName, netns, createIfMissing, offload));
+            return new TapDevice(deviceName ?? ifName, mac, mtu, fd, eventFd, ifName, netns, created, offload);
         }
         catch
         {
@@ -156,7 +178,7 @@ public sealed unsafe class TapDevice : NetDevice
     }
 
     /// <summary>Runs inside the target namespace: open /dev/net/tun, TUNSETIFF, TUNSETOFFLOAD 0, link up, read the MTU.</summary>
-    private static (int Fd, int Mtu, bool Created) OpenTap(string ifName, string? netns, bool createIfMissing)
+    private static (int Fd, int Mtu, bool Created) OpenTap(string ifName, string? netns, bool createIfMissing, bool offload)
     {
         string where = netns is null ? "the current network namespace" : $"network namespace '{netns}'";
         int sock = OpenInetSocket();
@@ -182,7 +204,7 @@ public sealed unsafe class TapDevice : NetDevice
             }
 
             var req = Ifreq.ForName(ifName);
-            req.Flags = IFF_TAP | IFF_NO_PI;
+            req.Flags = (short)(IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0));
             if (Ioctl(fd, TUNSETIFF, &req) < 0)
             {
                 int err = LastErrno;
@@ -194,7 +216,14 @@ public sealed unsafe class TapDevice : NetDevice
                     _ => Error(err, $"TUNSETIFF {ifName}"),
                 };
             }
-            if (Ioctl(fd, TUNSETOFFLOAD, 0) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
+            if (offload)
+            {
+                // set_offload() in tun.c: TUN_F_CSUM is what TSO needs; without it the kernel never sends GSO frames.
+                int hdrSize = VirtioNetHdr.Size;
+                if (Ioctl(fd, TUNSETVNETHDRSZ, (nuint)(&hdrSize)) < 0) throw Error(LastErrno, $"TUNSETVNETHDRSZ {ifName}");
+                if (Ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
+            }
+            else if (Ioctl(fd, TUNSETOFFLOAD, 0) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
 
             if (!exists)
             {
@@ -242,6 +271,7 @@ public sealed unsafe class TapDevice : NetDevice
     protected internal override SkBuff? PollReceive(SkBuffPool pool)
     {
         if (_disposed) return null;
+        if (Offload) return PollReceiveVnet(pool);
         var skb = _spare ?? pool.Alloc();
         _spare = null;
         if (skb is null)
@@ -275,10 +305,145 @@ public sealed unsafe class TapDevice : NetDevice
         return skb;
     }
 
+    /// <summary>
+    /// With a vnet header: reads one frame (up to a 64 KiB GSO super-frame) into a large buffer,
+    /// copies it into a frame-sized buffer when it fits one (so small frames do not pin 64 KiB
+    /// each), and applies the header. Null when nothing is pending or the frame was dropped.
+    /// </summary>
+    /// <remarks>Mirrors receive_buf() of drivers/net/virtio_net.c: the big buffer, then virtio_net_hdr_to_skb().</remarks>
+    private SkBuff? PollReceiveVnet(SkBuffPool pool)
+    {
+        if (!_rxRingFilled && Net is { } owner)
+        {
+            // The receive ring of big buffers a virtio-net driver fills when it opens: enough for a
+            // full window of super-frames in flight, made once rather than one by one under load.
+            owner.LargeSkbPool.EnsureFree(RxRingLargeBuffers);
+            _rxRingFilled = true;
+        }
+        var large = _spareLarge ?? Net?.LargeSkbPool.Alloc();
+        _spareLarge = null;
+        if (large is null) return PollReceiveVnetSmall(pool);
+        var buf = large.Buffer;
+        nint n;
+        fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
+        if (n <= 0)
+        {
+            if (n < 0 && LastErrno is not (Errno.EAGAIN or Errno.EINTR)) Stats.RxErrors++;
+            _spareLarge = large;
+            return null;
+        }
+        if (n == buf.Length || n < VirtioNetHdr.Size + EthernetHeader.Length)
+        {
+            // Cut short, or no room for a header and an Ethernet header: rx_length_errors.
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            _spareLarge = large;
+            return null;
+        }
+        var hdr = VirtioNetHdr.Read(buf);
+        int len = (int)n - VirtioNetHdr.Size;
+        SkBuff skb;
+        if (len <= pool.BufferSize)
+        {
+            _spareLarge = large;
+            var small = pool.Alloc();
+            if (small is null)
+            {
+                Stats.RxDropped++;
+                if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+                return null;
+            }
+            buf.AsSpan(VirtioNetHdr.Size, len).CopyTo(small.Put(len));
+            skb = small;
+        }
+        else
+        {
+            skb = large;
+            skb.Reserve(VirtioNetHdr.Size);
+            skb.Put(len);
+        }
+        if (!VirtioNetHdrToSkb(skb, in hdr))
+        {
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            skb.Free();
+            return null;
+        }
+        return skb;
+    }
+
+    /// <summary>
+    /// The large pool is spent (super-frames held in receive and out-of-order queues): read into a
+    /// frame-sized buffer instead, so what fits still gets in (ACKs, SYNs, the retransmitted
+    /// segment that fills a hole and lets the out-of-order queue drain); a super-frame is cut short
+    /// and dropped (rx_dropped, NoBuffers) as tun_put_user() truncates it into a short read.
+    /// </summary>
+    private SkBuff? PollReceiveVnetSmall(SkBuffPool pool)
+    {
+        var skb = _spare ?? pool.Alloc();
+        _spare = null;
+        if (skb is null)
+        {
+            DropOneFrame();
+            return null;
+        }
+        var buf = skb.Buffer;
+        nint n;
+        fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
+        if (n <= 0 || n == buf.Length || n < VirtioNetHdr.Size + EthernetHeader.Length)
+        {
+            if (n < 0 && LastErrno is not (Errno.EAGAIN or Errno.EINTR)) Stats.RxErrors++;
+            else if (n > 0)
+            {
+                Stats.RxDropped++;
+                if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
+            }
+            _spare = skb;
+            return null;
+        }
+        var hdr = VirtioNetHdr.Read(buf);
+        skb.Reserve(VirtioNetHdr.Size);
+        skb.Put((int)n - VirtioNetHdr.Size);
+        if (!VirtioNetHdrToSkb(skb, in hdr))
+        {
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            skb.Free();
+            return null;
+        }
+        return skb;
+    }
+
+    /// <summary>
+    /// Applies a received vnet header: a partial checksum (NEEDS_CSUM) counts as verified, as
+    /// CHECKSUM_PARTIAL does on receive (skb_csum_unnecessary), so does DATA_VALID
+    /// (CHECKSUM_UNNECESSARY); a TCPv4 GSO frame keeps its gso_size for TCP's rcv_mss and segment
+    /// counts. False for a header the driver must refuse (the frame is dropped as an rx error).
+    /// </summary>
+    /// <remarks>Mirrors virtio_net_hdr_to_skb() (include/linux/virtio_net.h), for the offloads we asked for.</remarks>
+    internal static bool VirtioNetHdrToSkb(SkBuff skb, in VirtioNetHdr hdr)
+    {
+        if ((hdr.Flags & VirtioNetHdr.FlagNeedsCsum) != 0)
+        {
+            // skb_partial_csum_set(): the 16-bit checksum must lie inside the frame.
+            if (hdr.CsumStart + hdr.CsumOffset + 2 > skb.Len) return false;
+            skb.CsumVerified = true;
+        }
+        else if ((hdr.Flags & VirtioNetHdr.FlagDataValid) != 0)
+            skb.CsumVerified = true;
+        byte gso = (byte)(hdr.GsoType & ~VirtioNetHdr.GsoEcn);
+        if (gso == VirtioNetHdr.GsoNone) return true;
+        // Only TCPv4 was offered (TUN_F_TSO4); anything else, or no segment size, is refused.
+        if (gso != VirtioNetHdr.GsoTcpV4 || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0) return false;
+        skb.GsoType = gso;
+        skb.GsoSize = hdr.GsoSize;
+        return true;
+    }
+
     /// <summary>The pool is exhausted: the frame is read into a scratch buffer and counted as dropped (rx_dropped).</summary>
     private void DropOneFrame()
     {
-        var scratch = _discard ??= GC.AllocateUninitializedArray<byte>(65536, pinned: true);
+        var scratch = _discard ??= GC.AllocateUninitializedArray<byte>(0x10000 + 256, pinned: true);
         nint n;
         fixed (byte* p = scratch) n = Read(_fd, p, scratch.Length);
         if (n > 0)
@@ -335,7 +500,22 @@ public sealed unsafe class TapDevice : NetDevice
     {
         int len = skb.Len;
         nint n = -1;
-        if (!_disposed)
+        if (!_disposed && Offload)
+        {
+            // A zero header: no offload asked (the stack's checksums are complete, its segments MSS-sized), as tun_get_user() reads it.
+            var hdr = stackalloc byte[VirtioNetHdr.Size];
+            new Span<byte>(hdr, VirtioNetHdr.Size).Clear();
+            fixed (byte* p = skb.Buffer)
+            {
+                var iov = stackalloc IoVec[2];
+                iov[0] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
+                iov[1] = new IoVec { Base = p + skb.Data, Len = (nuint)len };
+                n = Writev(_fd, iov, 2);
+            }
+            if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
+            else if (n > 0) n -= VirtioNetHdr.Size;
+        }
+        else if (!_disposed)
         {
             fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, len);
             // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
@@ -350,6 +530,8 @@ public sealed unsafe class TapDevice : NetDevice
     {
         _spare?.Free();
         _spare = null;
+        _spareLarge?.Free();
+        _spareLarge = null;
     }
 
     /// <summary>Stops the device and closes its file descriptors, which detaches it from the TAP (a TAP this device created, not persistent, disappears).</summary>

@@ -250,7 +250,8 @@ internal static class TcpInput
     {
         int lss = tp.IcskAck.LastSegSize;
         tp.IcskAck.LastSegSize = 0;
-        int len = skb.Len;
+        // A GSO super-frame says its segment size; its length would overstate the peer's MSS.
+        int len = skb.GsoSize != 0 ? skb.GsoSize : skb.Len;
         if (len >= tp.IcskAck.RcvMss)
         {
             if (len != tp.IcskAck.RcvMss)
@@ -718,7 +719,16 @@ internal static class TcpInput
         int len = from.Len;
         if (to.Truesize != 0 && from.Truesize != 0 && to.Sk == tp) return TcpTryCoalesceCharged(tp, queue, to, from);
         if (len > to.Tailroom) return false;
+        // A large buffer (a GSO super-frame) is charged by the bytes it holds, so growing it grows
+        // its truesize: charge the difference, as skb_try_coalesce()'s delta is, or the uncharge at
+        // free would exceed the charge and sk_rmem_alloc drift below zero.
+        int truesize = Sock.SkbTruesize(to);
         from.DataSpan.CopyTo(to.Put(len));
+        if (to.Sk == tp && Sock.SkbTruesize(to) - truesize is var delta and not 0)
+        {
+            tp.RmemAlloc += delta;
+            tp.SkMemCharge(delta);
+        }
         queue.AdjustBytes(len);
         to.Cb.EndSeq = from.Cb.EndSeq;
         to.Cb.AckSeq = from.Cb.AckSeq;

@@ -503,6 +503,8 @@ internal static class TcpIpv4
         skb.TransportHeader = skb.Data;
         // tcp_v4_fill_cb()
         int payload = skb.Len - th.HeaderLength;
+        // A GSO super-frame from an offloading device stands for this many wire segments (tcp_gro_complete counts them).
+        if (skb.GsoSize != 0) skb.GsoSegs = (ushort)Math.Max(1, (payload + skb.GsoSize - 1) / skb.GsoSize);
         skb.Cb.Seq = th.Seq;
         skb.Cb.EndSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
         skb.Cb.AckSeq = th.AckSeq;
@@ -570,8 +572,7 @@ internal static class TcpIpv4
             }
             case TcpSock tp:
                 // The socket is locked by the stack lock: no backlog needed.
-                tp.SegsIn++;
-                if (payload > 0) tp.DataSegsIn++;
+                TcpSegsIn(tp, skb, payload);
                 return TcpV4DoRcv(tp, skb);
         }
     noTcpSocket:
@@ -745,4 +746,13 @@ internal static class TcpIpv4
         Errno.EHOSTUNREACH, Errno.ENETUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH, Errno.EHOSTUNREACH,
         Errno.EHOSTUNREACH,
     };
+
+    /// <summary>Counts a received segment in tcpi_segs_in / tcpi_data_segs_in: a GSO super-frame counts as its gso_segs.</summary>
+    /// <remarks>Mirrors tcp_segs_in().</remarks>
+    private static void TcpSegsIn(TcpSock tp, SkBuff skb, int payload)
+    {
+        uint segsIn = Math.Max(1u, skb.GsoSegs);
+        tp.SegsIn += segsIn;
+        if (payload > 0) tp.DataSegsIn += segsIn;
+    }
 }

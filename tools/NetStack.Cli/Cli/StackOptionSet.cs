@@ -29,6 +29,9 @@ internal sealed class StackOptionSet
         s => FaultSpec.TryParse(s, out _, out string error) ? s : throw new UsageException($"bad --fault '{s}': {error}"));
     public Option<int?> BusyPoll { get; } = Opt.Value<int?>("--busy-poll", "USEC", "the receive thread spins up to USEC microseconds before sleeping (net.core.busy_poll) [default: 0]",
         s => Opt.Int("--busy-poll", 0, 1_000_000, ": expected microseconds, 0 to 1000000")(s));
+    // A string, not bool?: System.CommandLine parses a bool option's value itself (true/false), never "on".
+    public Option<string> Offload { get; } = Opt.Value<string>("--offload", "on|off", "TAP offloads: a vnet header, checksum and TCPv4 segmentation offload, so the kernel hands the stack 64 KiB TCP super-frames [default: off]",
+        s => s is "on" or "off" ? s : throw new UsageException($"bad --offload '{s}': expected on or off"));
     public Option<bool> Create { get; } = Opt.Flag("--create", "run setup-tap.sh when the namespace or the TAP is missing (done without asking only when neither --ns nor --tap is given)");
     /// <summary>--duration, for the commands that run until stopped (up, ping, nc); null elsewhere.</summary>
     public Option<double?>? Duration { get; }
@@ -74,6 +77,7 @@ internal sealed class StackOptionSet
         yield return Pcap;
         yield return Fault;
         yield return BusyPoll;
+        yield return Offload;
         if (Duration is not null) yield return Duration;
     }
 
@@ -82,7 +86,7 @@ internal sealed class StackOptionSet
 
     /// <summary>The first option given that only describes a stack of the tool's own (the TAP, the addresses...), or null.</summary>
     public Option? OwnStackOptionGiven(ParseResult r) =>
-        new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
+        new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
 
     /// <summary>Reads the options back; throws <see cref="UsageException"/> for combinations that contradict each other.</summary>
     public Parsed Read(ParseResult r)
@@ -91,7 +95,7 @@ internal sealed class StackOptionSet
         bool lo = Lo is not null && r.GetValue(Lo);
         if (lo)
         {
-            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll }.FirstOrDefault(Given);
+            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(Given);
             if (tapOnly is not null) throw new UsageException($"--lo has no TAP: {tapOnly.Name} does not apply to it");
         }
         if (r.GetValue(RootNs) && Given(Ns))
@@ -106,6 +110,7 @@ internal sealed class StackOptionSet
         if (r.GetValue(Pcap) is { } pcap) s.PcapPath = pcap;
         if (r.GetValue(Fault) is { } fault) s.Fault = fault;
         if (r.GetValue(BusyPoll) is { } bp) s.BusyPollUs = bp;
+        if (r.GetValue(Offload) is { } off) s.Offload = off == "on";
         s.Gateway = r.GetValue(Gw) is { } gw ? gw.Address : StackOptions.FirstHost(s.Address, s.PrefixLen);
         // Without --gw the kernel's side is the subnet's .1 (setup-tap.sh's default): the stack cannot have it too.
         var kernel = s.Gateway ?? (Given(Gw) || s.PrefixLen >= 31 ? null : StackOptions.FirstHost(s.Address, s.PrefixLen) ?? s.Address);
