@@ -78,6 +78,11 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         Assert.Equal(10, summary.Length); // 4 streams x (sender, receiver), and the two [SUM] lines
         Assert.Equal(2, summary.Count(l => l.StartsWith("[SUM]", StringComparison.Ordinal)));
         Report("kernel -> stack, TCP -P 4", r.StdOut);
+        // The server ends a test when it has read the client's IPERF_DONE; a client started at once
+        // may meet it still finishing and be told it is busy, as iperf3's own server would tell it.
+        // Wait for the first test to end, as a script running iperf3 back to back would sleep.
+        var svc = services.Find("iperf3")!;
+        Assert.True(TapPeer.WaitUntil(() => Interlocked.Read(ref svc.Completed) == 1, TimeSpan.FromSeconds(10)), "the first test did not end on the server");
         // Per stream, what the stack received is at most what the kernel sent on that stream: the
         // two ends number their streams alike (by the order of the connections).
         var j = KernelClient(peer, "-t", "2", "-P", "4", "-J");
@@ -144,7 +149,9 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         Assert.True((double)end["sum_received"]!["bytes"]! > 0, "the stack received nothing");
         Assert.Equal(lostPercent, packets == 0 ? 0 : 100.0 * lost / packets, 6);
         Assert.Equal("UDP", (string?)j["start"]!["test_start"]!["protocol"]);
-        // And in text, the receiver's line with jitter and loss.
+        // And in text, the receiver's line with jitter and loss (once the first test has ended on the server).
+        var svc = services.Find("iperf3")!;
+        Assert.True(TapPeer.WaitUntil(() => Interlocked.Read(ref svc.Completed) == 1, TimeSpan.FromSeconds(10)), "the first test did not end on the server");
         var t = KernelClient(peer, "-t", "1", "-u", "-b", "10M");
         Assert.Matches(@"  \d+\.\d{3} ms  \d+/\d+ \([\d.e+-]+%\)  receiver\n", t.StdOut);
     }
