@@ -60,6 +60,16 @@ else
   echo "test.sh: dotnet pack failed" >&2
   status=1
 fi
+# The microbenchmarks (scripts/microbench.sh): each one runs once, in-process, so a benchmark that
+# no longer builds or throws fails the run; their speed is reported by the script, never asserted.
+echo "test.sh: microbenchmarks (smoke)"
+if scripts/microbench.sh --smoke >"$results/microbench.log" 2>&1; then
+  echo "test.sh: microbenchmarks ran: $(grep -oE 'executed benchmarks: [0-9]+' "$results/microbench.log" | tail -n 1)"
+else
+  tail -n 40 "$results/microbench.log" >&2
+  echo "test.sh: scripts/microbench.sh --smoke failed" >&2
+  status=1
+fi
 passed=0 failed=0 skipped=0
 # One project at a time, so each one's summary is on the screen and counted.
 for proj in tests/*/*.csproj; do

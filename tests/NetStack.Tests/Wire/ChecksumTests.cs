@@ -41,6 +41,36 @@ public class ChecksumTests
             }
     }
 
+    /// <summary>
+    /// Lengths from where the vector path starts (64 bytes) through a jumbo frame and a 64 KiB
+    /// super-frame, at every alignment, with and without a pseudo-header sum carried in, and data
+    /// of all ones and all zeros (the end-around carry's extremes): equal to RFC 1071 as written.
+    /// </summary>
+    [Fact]
+    public void VectorLengths_MatchReference_AtEveryAlignment()
+    {
+        var rng = new Random(8);
+        var buf = new byte[65536 + 8];
+        rng.NextBytes(buf);
+        int[] lengths = [.. Enumerable.Range(60, 200), 511, 512, 513, 1480, 1500, 4095, 9000, 65535, 65536];
+        foreach (int len in lengths)
+            for (int start = 0; start < 4; start++)
+            {
+                var s = buf.AsSpan(start, len);
+                Assert.Equal(Reference(s), Checksum.Compute(s));
+                // A pseudo-header sum carried in: the 16-bit reference folds it first (same class mod 0xFFFF).
+                ulong pseudo = Checksum.PseudoHeader(0x0a090001, 0xc0a80102, 6, len);
+                ushort folded = (ushort)~Checksum.Fold(pseudo);
+                Assert.Equal(Reference(s, folded), Checksum.Fold(Checksum.Partial(s, pseudo)));
+            }
+        foreach (byte fill in new byte[] { 0x00, 0xFF, 0x80, 0x01 })
+        {
+            Array.Fill(buf, fill);
+            foreach (int len in new[] { 64, 96, 1480, 65536 })
+                Assert.Equal(Reference(buf.AsSpan(1, len)), Checksum.Compute(buf.AsSpan(1, len)));
+        }
+    }
+
     [Fact]
     public void OddTrailingByte_IsPaddedWithZero()
     {
