@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace NetStack.Wire;
 
 /// <summary>
-/// The Internet checksum (RFC 1071) and the IPv4 pseudo-header.
+/// The Internet checksum (RFC 1071) and the IPv4 and IPv6 pseudo-headers.
 /// <remarks>Mirrors include/net/checksum.h: csum_partial, csum_fold, csum_tcpudp_magic.</remarks>
 /// </summary>
 internal static class Checksum
@@ -88,6 +88,23 @@ internal static class Checksum
     /// <summary>The unfolded sum of the IPv4 pseudo-header (csum_tcpudp_nofold).</summary>
     public static ulong PseudoHeader(uint saddr, uint daddr, byte protocol, int length) =>
         (ulong)saddr + daddr + protocol + (uint)length;
+
+    /// <summary>
+    /// The unfolded sum of the IPv6 pseudo-header (RFC 8200 8.1): both addresses, the upper-layer
+    /// length as 32 bits and the next header as 32 bits.
+    /// </summary>
+    /// <remarks>Mirrors csum_ipv6_magic() before its fold.</remarks>
+    public static ulong PseudoHeaderV6(UInt128 saddr, UInt128 daddr, byte nexthdr, int length)
+    {
+        ulong s = 0;
+        for (int shift = 0; shift < 128; shift += 32)
+            s += (ulong)(uint)(saddr >> shift) + (uint)(daddr >> shift);
+        return s + (uint)length + nexthdr;
+    }
+
+    /// <summary>TCP/UDP/ICMPv6 checksum over the IPv6 pseudo-header and the segment (csum_ipv6_magic).</summary>
+    public static ushort TcpUdpV6(UInt128 saddr, UInt128 daddr, byte nexthdr, ReadOnlySpan<byte> segment) =>
+        Fold(Partial(segment, PseudoHeaderV6(saddr, daddr, nexthdr, segment.Length)));
 
     /// <summary>TCP/UDP checksum over pseudo-header + segment (csum_tcpudp_magic).</summary>
     public static ushort TcpUdp(uint saddr, uint daddr, byte protocol, ReadOnlySpan<byte> segment) =>
