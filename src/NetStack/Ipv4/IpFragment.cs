@@ -39,9 +39,6 @@ internal readonly record struct IpqKey(uint Saddr, uint Daddr, ushort Id, byte P
 /// </summary>
 internal static class IpFragment
 {
-    /// <summary>ICMP_EXC_FRAGTIME: fragment reassembly time exceeded.</summary>
-    public const byte IcmpExcFragtime = 1;
-
     /// <summary>
     /// Queues a fragment (skb.Data at its IP header, already validated by ip_rcv). Returns the
     /// reassembled datagram (Data at its IP header, a fresh buffer) when this fragment completes
@@ -281,7 +278,7 @@ internal static class IpFragment
             // Quote the first fragment: its IP header is still in front of its data.
             int saved = head.Data;
             head.Data = head.NetworkHeader;
-            Icmp.IcmpSend(net, head, IcmpType.TimeExceeded, IcmpExcFragtime, 0);
+            Icmp.IcmpSend(net, head, IcmpType.TimeExceeded, IcmpType.ExcFragtime, 0);
             head.Data = saved;
         }
         Destroy(net, q, SkbDropReason.FragReasmTimeout);

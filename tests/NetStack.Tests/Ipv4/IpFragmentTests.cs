@@ -127,7 +127,7 @@ public class IpFragmentTests
         var sent = Assert.Single(s.Dev.TakeSent());
         var icmp = sent.AsSpan(EthernetHeader.Length + 20);
         Assert.Equal(IcmpType.TimeExceeded, icmp[0]);
-        Assert.Equal(IpFragment.IcmpExcFragtime, icmp[1]);
+        Assert.Equal(IcmpType.ExcFragtime, icmp[1]);
         // The quote starts with the first fragment's IP header (its id).
         Assert.Equal(0x7777, BinaryPrimitives.ReadUInt16BigEndian(icmp[(8 + 4)..]));
         Assert.Equal(s.Net.SkbPool.Total, s.Net.SkbPool.FreeCount);
