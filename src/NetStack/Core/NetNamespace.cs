@@ -41,6 +41,12 @@ public sealed class NetNamespace : IDisposable
     /// </summary>
     internal readonly TcpSecrets TcpSecrets = TcpSecrets.Create();
 
+    /// <summary>
+    /// net->hash_mix: a random word per namespace that the socket-table hashes add to their
+    /// boot-time secrets (net_hash_mix()), so two namespaces spread the same flows differently.
+    /// </summary>
+    internal readonly uint HashMix = (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
+
     /// <summary>net.core.somaxconn: the ceiling on listen()'s backlog (net->core.sysctl_somaxconn).</summary>
     public int SysctlSomaxconn = 4096;
 

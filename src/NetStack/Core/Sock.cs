@@ -110,6 +110,8 @@ public partial class Sock : SockCommon
     public ushort Protocol;
     /// <summary>sk_kern_sock: created by the stack itself (kern = 1).</summary>
     public bool KernSock;
+    /// <summary>sk_reuseport_cb: the SO_REUSEPORT group this socket belongs to once hashed (null if none).</summary>
+    internal SockReuseport? ReuseportCb;
     /// <summary>sk_uid: the user that created the socket (its file's owner; a child inherits the listener's), as `ss -e` shows it.</summary>
     public uint Uid;
 
