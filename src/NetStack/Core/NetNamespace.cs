@@ -323,6 +323,14 @@ public sealed class NetNamespace : IDisposable
     /// <summary>True if the address is one of ours (inet_addr_type() == RTN_LOCAL).</summary>
     public bool IsLocalAddress(uint addr) => DevByAddress(addr) is not null;
 
+    /// <summary>The device with interface index <paramref name="ifindex"/>, or null.</summary>
+    /// <remarks>Mirrors net/core/dev.c: __dev_get_by_index().</remarks>
+    public NetDevice? DevGetByIndex(int ifindex)
+    {
+        foreach (var d in _devices) if (d.IfIndex == ifindex) return d;
+        return null;
+    }
+
     /// <summary>The device named <paramref name="name"/>, or null.</summary>
     /// <remarks>Mirrors net/core/dev.c: __dev_get_by_name().</remarks>
     public NetDevice? DevGetByName(string name)

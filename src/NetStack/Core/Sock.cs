@@ -201,6 +201,10 @@ public partial class Sock : SockCommon
     /// <summary>Events that end any wait (error, hangup), named by every keyed waiter.</summary>
     internal const int PollEndKey = POLLERR | POLLHUP | POLLRDHUP;
 
+    /// <summary>Forgets the cached route (the family keeps it; Core has none).</summary>
+    /// <remarks>Mirrors include/net/sock.h: sk_dst_reset().</remarks>
+    internal virtual void SkDstReset() { }
+
     /// <summary>New data or a new connection to read/accept. Called with the stack lock held.</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_def_readable(): wake_up_interruptible_sync_poll(&amp;wq->wait, EPOLLIN | ...), one exclusive waiter.</remarks>
     public virtual void DataReady()

@@ -316,7 +316,7 @@ internal static class TcpOutput
         // Route (the socket's cached dst, or a fresh lookup: ip_queue_xmit()).
         if (!tp.DstValid)
         {
-            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute));
+            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute), oif: tp.BoundDevIf);
             if (rerr != 0)
             {
                 skb.Free();

@@ -253,7 +253,7 @@ internal static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute)); // ip_sock_rt_scope()
+        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute), oif: sk.BoundDevIf); // ip_sock_rt_scope(), oif = sk_bound_dev_if
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
         if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
@@ -353,7 +353,7 @@ internal static class Udp
         }
         else
         {
-            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink);
+            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
             if (err != 0) return err;
             if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
             if (connected)
