@@ -122,7 +122,7 @@ public class BindToDeviceTests
     {
         using var s = new ThreeStacks();
         var f = s.R.Files;
-        var echo = new byte[] { 8, 0, 0, 0, 0, 0, 0, 1 };
+        var echo = new byte[] { 8, 0, 0xF7, 0xFE, 0, 0, 0, 1 }; // with its checksum, for the raw socket
         foreach (var (type, proto) in new[] { (SOCK_DGRAM, IPPROTO_ICMP), (SOCK_RAW, IPPROTO_ICMP) })
         {
             int p = Sock(s.R, type, proto);
