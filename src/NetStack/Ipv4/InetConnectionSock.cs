@@ -57,6 +57,8 @@ public class InetConnectionSock : InetSock
     internal long IcskRtoMin;
     /// <summary>icsk_pmtu_cookie: the last path MTU seen.</summary>
     internal int IcskPmtuCookie;
+    /// <summary>icsk_mtup: the packetization-layer path MTU search (RFC 4821).</summary>
+    internal IcskMtup IcskMtup;
     /// <summary>icsk_ca_ops: the congestion control.</summary>
     internal TcpCongestionOps CaOps = TcpReno.Instance;
     /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
@@ -449,4 +451,23 @@ public class InetConnectionSock : InetSock
         sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
     }
+}
+
+/// <summary>
+/// The state of a connection's path MTU search: the MTU window [search_low, search_high] and the
+/// probe in flight.
+/// <remarks>Mirrors include/net/inet_connection_sock.h: struct inet_connection_sock's icsk_mtup.</remarks>
+/// </summary>
+internal struct IcskMtup
+{
+    /// <summary>enabled: the search is on (tcp_mtu_probing 2, or 1 after a suspected black hole).</summary>
+    public bool Enabled;
+    /// <summary>search_high: the largest MTU still possible.</summary>
+    public int SearchHigh;
+    /// <summary>search_low: the largest MTU known to work (the MSS is held to it while enabled).</summary>
+    public int SearchLow;
+    /// <summary>probe_size: the MTU of the probe in flight, 0 when none.</summary>
+    public int ProbeSize;
+    /// <summary>probe_timestamp: when the search (re)started (ns).</summary>
+    public long ProbeTimestamp;
 }
