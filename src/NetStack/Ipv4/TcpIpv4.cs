@@ -370,7 +370,6 @@ internal static class TcpIpv4
         newtp.Dst = rt;
         newtp.DstValid = true;
         TcpCong.TcpCaOpenreqChild(newtp);
-        TcpOutput.TcpMtupInit(newtp); // tcp_init_transfer() in the kernel, before any data
         TcpOutput.TcpSyncMss(newtp, rt.Dev.Mtu);
         newtp.Advmss = TcpOutput.TcpAdvmss(sk, rt.Dev.Mtu);
         TcpInput.TcpInitializeRcvMss(newtp);

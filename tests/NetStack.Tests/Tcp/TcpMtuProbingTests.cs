@@ -7,9 +7,10 @@ namespace NetStack.Tests.Tcp;
 /// Black-hole detection of packetization-layer path MTU discovery (RFC 4821; net.ipv4.tcp_mtu_probing,
 /// tcp_timer.c's tcp_mtu_probing() from tcp_write_timeout()). The peer plays a path whose MTU is
 /// 1100 and that drops larger packets without an ICMP error: the stack's 1460-byte segments are
-/// never acknowledged. With RTO_MIN = 200 ms, tcp_retries1 = 3 backed-off timeouts take 3 s
-/// (200 + 400 + 800 + 1600 ms); the timeout that passes them turns the search on and the MSS drops
-/// to tcp_base_mss (1024), so the retransmission goes out as 1024 bytes; each later timeout halves it.
+/// never acknowledged. retransmits_timed_out() counts from the first retransmission (retrans_stamp,
+/// 200 ms in) and tcp_retries1 = 3 backed-off timeouts from RTO_MIN = 200 ms take 3 s, so the
+/// fifth timeout (6.2 s in) is the first past them: it turns the search on and the MSS drops to
+/// tcp_base_mss (1024), so the retransmission goes out as 1024 bytes; each later timeout halves it.
 /// </summary>
 public class TcpMtuProbingTests
 {
@@ -20,14 +21,14 @@ public class TcpMtuProbingTests
         return d;
     }
 
-    /// <summary>Sends 2920 bytes as two full segments, lost in the black hole, and the first three timeouts that resend the head whole.</summary>
+    /// <summary>Sends 2920 bytes as two full segments, lost in the black hole, and the first four timeouts that resend the head whole.</summary>
     private static byte[] LoseTwoSegments(TcpFixture f)
     {
         var data = Data(2920);
         Assert.Equal(2920, f.SendData(data));
         f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..1460]);
         f.Expect(ACK | PSH, seq: f.LocalIss + 1461, payload: data[1460..]);
-        foreach (long gap in new long[] { 200, 400, 800 })
+        foreach (long gap in new long[] { 200, 400, 800, 1600 })
         {
             Assert.Equal(gap, f.AdvanceUntilSent(10_000));
             f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..1460]);
@@ -43,15 +44,15 @@ public class TcpMtuProbingTests
         var data = LoseTwoSegments(f);
         Assert.Equal(1460u, f.Sk.MssCache);
         Assert.False(f.Sk.IcskMtup.Enabled);
-        // 3 s since the first transmission: a black hole is suspected.
-        Assert.Equal(1600, f.AdvanceUntilSent(10_000));
+        // 6 s since the first retransmission: a black hole is suspected.
+        Assert.Equal(3200, f.AdvanceUntilSent(10_000));
         f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..1024]);
         f.ExpectNothing();
         Assert.True(f.Sk.IcskMtup.Enabled);
         Assert.Equal(1024u, f.Sk.MssCache);
         Assert.Equal(1064, f.Sk.IcskMtup.SearchLow);
         // Still nothing back: the next timeout halves the MSS known to work.
-        Assert.Equal(3200, f.AdvanceUntilSent(10_000));
+        Assert.Equal(6400, f.AdvanceUntilSent(20_000));
         f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..512]);
         Assert.Equal(512u, f.Sk.MssCache);
         Assert.Equal(552, f.Sk.IcskMtup.SearchLow);
@@ -62,7 +63,7 @@ public class TcpMtuProbingTests
     {
         using var f = TcpFixture.Established(s => s.TcpMtuProbing = 1);
         var data = LoseTwoSegments(f);
-        Assert.Equal(1600, f.AdvanceUntilSent(10_000));
+        Assert.Equal(3200, f.AdvanceUntilSent(10_000));
         f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..1024]);
         // The path carries 1064-byte packets: acknowledge what arrives, segment by segment, until all
         // 2920 bytes are through; none is larger than the new MSS, so none is lost again.
@@ -94,9 +95,9 @@ public class TcpMtuProbingTests
         using var f = TcpFixture.Established();
         Assert.Equal(0, f.Net.Ipv4.Sysctl.TcpMtuProbing);
         var data = LoseTwoSegments(f);
-        foreach (long gap in new long[] { 1600, 3200 })
+        foreach (long gap in new long[] { 3200, 6400 })
         {
-            Assert.Equal(gap, f.AdvanceUntilSent(10_000));
+            Assert.Equal(gap, f.AdvanceUntilSent(20_000));
             f.Expect(ACK, seq: f.LocalIss + 1, payload: data[..1460]);
         }
         Assert.Equal(1460u, f.Sk.MssCache);
