@@ -41,6 +41,12 @@ public sealed class NetNamespace : IDisposable
     /// </summary>
     internal readonly TcpSecrets TcpSecrets = TcpSecrets.Create();
 
+    /// <summary>
+    /// net->hash_mix: a random word per namespace that the socket-table hashes add to their
+    /// boot-time secrets (net_hash_mix()), so two namespaces spread the same flows differently.
+    /// </summary>
+    internal readonly uint HashMix = (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
+
     /// <summary>net.core.somaxconn: the ceiling on listen()'s backlog (net->core.sysctl_somaxconn).</summary>
     public int SysctlSomaxconn = 4096;
 
@@ -316,6 +322,14 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>True if the address is one of ours (inet_addr_type() == RTN_LOCAL).</summary>
     public bool IsLocalAddress(uint addr) => DevByAddress(addr) is not null;
+
+    /// <summary>The device with interface index <paramref name="ifindex"/>, or null.</summary>
+    /// <remarks>Mirrors net/core/dev.c: __dev_get_by_index().</remarks>
+    public NetDevice? DevGetByIndex(int ifindex)
+    {
+        foreach (var d in _devices) if (d.IfIndex == ifindex) return d;
+        return null;
+    }
 
     /// <summary>The device named <paramref name="name"/>, or null.</summary>
     /// <remarks>Mirrors net/core/dev.c: __dev_get_by_name().</remarks>

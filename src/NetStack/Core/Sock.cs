@@ -110,6 +110,8 @@ public partial class Sock : SockCommon
     public ushort Protocol;
     /// <summary>sk_kern_sock: created by the stack itself (kern = 1).</summary>
     public bool KernSock;
+    /// <summary>sk_reuseport_cb: the SO_REUSEPORT group this socket belongs to once hashed (null if none).</summary>
+    internal SockReuseport? ReuseportCb;
     /// <summary>sk_uid: the user that created the socket (its file's owner; a child inherits the listener's), as `ss -e` shows it.</summary>
     public uint Uid;
 
@@ -198,6 +200,10 @@ public partial class Sock : SockCommon
     internal const int PollOutKey = POLLOUT | POLLWRNORM | POLLWRBAND;
     /// <summary>Events that end any wait (error, hangup), named by every keyed waiter.</summary>
     internal const int PollEndKey = POLLERR | POLLHUP | POLLRDHUP;
+
+    /// <summary>Forgets the cached route (the family keeps it; Core has none).</summary>
+    /// <remarks>Mirrors include/net/sock.h: sk_dst_reset().</remarks>
+    internal virtual void SkDstReset() { }
 
     /// <summary>New data or a new connection to read/accept. Called with the stack lock held.</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_def_readable(): wake_up_interruptible_sync_poll(&amp;wq->wait, EPOLLIN | ...), one exclusive waiter.</remarks>

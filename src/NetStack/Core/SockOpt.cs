@@ -19,7 +19,7 @@ internal static class SockOpt
     {
         var sk = sock.Sk;
         if (sk is null) return -Errno.EINVAL;
-        if (optname == SO_BINDTODEVICE) return SockSetbindtodevice(sk, optval);
+        if (optname == SO_BINDTODEVICE) return SockSetbindtodevice(sk, optval, caller);
         if (optval.Length < sizeof(int)) return -Errno.EINVAL;
         int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
         bool valbool = val != 0;
@@ -34,6 +34,9 @@ internal static class SockOpt
                 break;
             case SO_REUSEPORT:
                 sk.ReusePort = valbool;
+                break;
+            case SO_BINDTOIFINDEX:
+                ret = SockBindtoindexLocked(sk, val, caller);
                 break;
             case SO_TYPE:
             case SO_PROTOCOL:
@@ -146,22 +149,37 @@ internal static class SockOpt
         sk.RcvBuf = Math.Max(val * 2, Sock.SockMinRcvbuf);
     }
 
-    /// <summary>SO_BINDTODEVICE: a device name (or "" to unbind); -ENODEV for an unknown one.</summary>
+    /// <summary>SO_BINDTODEVICE: a device name (or "" / an empty option to unbind); -ENODEV for an unknown one.</summary>
     /// <remarks>Mirrors net/core/sock.c: sock_setbindtodevice().</remarks>
-    private static int SockSetbindtodevice(Sock sk, ReadOnlySpan<byte> optval)
+    private static int SockSetbindtodevice(Sock sk, ReadOnlySpan<byte> optval, Cred caller)
     {
-        int len = Math.Min(optval.Length, 15); // IFNAMSIZ - 1: sock_setbindtodevice() keeps room for the NUL
+        int len = Math.Min(optval.Length, 15); // IFNAMSIZ - 1: the name keeps room for its NUL
         int nul = optval[..len].IndexOf((byte)0);
         if (nul >= 0) len = nul;
-        if (len == 0)
+        int index = 0;
+        if (len != 0)
         {
-            sk.BoundDevIf = 0;
-            return 0;
+            var dev = sk.Net.DevGetByName(System.Text.Encoding.ASCII.GetString(optval[..len]));
+            if (dev is null) return -Errno.ENODEV;
+            index = dev.IfIndex;
         }
-        var name = System.Text.Encoding.ASCII.GetString(optval[..len]);
-        var dev = sk.Net.DevGetByName(name);
-        if (dev is null) return -Errno.ENODEV;
-        sk.BoundDevIf = dev.IfIndex;
+        return SockBindtoindexLocked(sk, index, caller);
+    }
+
+    /// <summary>
+    /// Binds the socket to a device index (0 unbinds): anyone may bind an unbound socket, only
+    /// CAP_NET_RAW may change or undo a binding (-EPERM). The index is not checked. Sends route
+    /// through the device from now on (the cached route is dropped) and receives only from it.
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_bindtoindex_locked() (SO_BINDTODEVICE, SO_BINDTOIFINDEX).</remarks>
+    private static int SockBindtoindexLocked(Sock sk, int ifindex, Cred caller)
+    {
+        // Sorry...
+        if (sk.BoundDevIf != 0 && !caller.CapNetRaw) return -Errno.EPERM;
+        if (ifindex < 0) return -Errno.EINVAL;
+        sk.BoundDevIf = ifindex;
+        sk.Prot.Rehash(sk);
+        sk.SkDstReset();
         return 0;
     }
 
@@ -250,6 +268,7 @@ internal static class SockOpt
             case SO_RCVLOWAT: val = sk.RcvLowat; break;
             case SO_SNDLOWAT: val = 1; break;
             case SO_ACCEPTCONN: val = sk.State == TcpState.Listen ? 1 : 0; break;
+            case SO_BINDTOIFINDEX: val = sk.BoundDevIf; break;
             case SO_BINDTODEVICE:
             {
                 // sock_getbindtodevice(): the name, or length 0 when unbound.

@@ -57,6 +57,8 @@ public class InetConnectionSock : InetSock
     internal long IcskRtoMin;
     /// <summary>icsk_pmtu_cookie: the last path MTU seen.</summary>
     internal int IcskPmtuCookie;
+    /// <summary>icsk_mtup: the packetization-layer path MTU search (RFC 4821).</summary>
+    internal IcskMtup IcskMtup;
     /// <summary>icsk_ca_ops: the congestion control.</summary>
     internal TcpCongestionOps CaOps = TcpReno.Instance;
     /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
@@ -341,7 +343,8 @@ public class InetConnectionSock : InetSock
     /// <summary>
     /// Would <paramref name="sk"/> binding the bucket's port conflict with an owner? Not if bound to
     /// different devices or different specific addresses; not if both set SO_REUSEADDR and the
-    /// owner is not listening (when <paramref name="relax"/>); not if both set SO_REUSEPORT.
+    /// owner is not listening (when <paramref name="relax"/>); not if both set SO_REUSEPORT and
+    /// belong to one user.
     /// </summary>
     /// <remarks>Mirrors inet_csk_bind_conflict() -> inet_bind_conflict() and inet_rcv_saddr_equal().</remarks>
     private static bool InetCskBindConflict(TcpSock sk, InetBindBucket tb, bool relax, bool reuseportOk)
@@ -353,22 +356,23 @@ public class InetConnectionSock : InetSock
             byte reuse2;
             bool reuseport2;
             TcpState state2;
-            uint rcvSaddr2;
+            uint rcvSaddr2, uid2;
             if (owner is TcpSock sk2)
             {
-                dev2 = sk2.BoundDevIf; reuse2 = sk2.Reuse; reuseport2 = sk2.ReusePort; state2 = sk2.State; rcvSaddr2 = sk2.InetRcvSaddr;
+                dev2 = sk2.BoundDevIf; reuse2 = sk2.Reuse; reuseport2 = sk2.ReusePort; state2 = sk2.State; rcvSaddr2 = sk2.InetRcvSaddr; uid2 = sk2.Uid;
             }
             else
             {
                 var tw = (TcpTimewaitSock)owner;
-                dev2 = tw.TwBoundDevIf; reuse2 = tw.TwReuse; reuseport2 = false; state2 = TcpState.TimeWait; rcvSaddr2 = tw.TwRcvSaddr;
+                dev2 = tw.TwBoundDevIf; reuse2 = tw.TwReuse; reuseport2 = tw.ReusePort; state2 = TcpState.TimeWait; rcvSaddr2 = tw.TwRcvSaddr; uid2 = sk.Uid;
             }
             if (sk.BoundDevIf != 0 && dev2 != 0 && sk.BoundDevIf != dev2) continue;
             bool conflict;
             if (sk.Reuse != 0 && reuse2 != 0 && state2 != TcpState.Listen)
                 conflict = !relax;
             else
-                conflict = !reuseportOk || !sk.ReusePort || !reuseport2;
+                // SO_REUSEPORT shares the port only between sockets of one user (a TIME_WAIT sock has no owner left).
+                conflict = !reuseportOk || !sk.ReusePort || !reuseport2 || (state2 != TcpState.TimeWait && uid2 != sk.Uid);
             if (!conflict) continue;
             // inet_rcv_saddr_equal(..., match_wildcard = true)
             if (sk.InetRcvSaddr == 0 || rcvSaddr2 == 0 || sk.InetRcvSaddr == rcvSaddr2) return true;
@@ -447,4 +451,23 @@ public class InetConnectionSock : InetSock
         sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
     }
+}
+
+/// <summary>
+/// The state of a connection's path MTU search: the MTU window [search_low, search_high] and the
+/// probe in flight.
+/// <remarks>Mirrors include/net/inet_connection_sock.h: struct inet_connection_sock's icsk_mtup.</remarks>
+/// </summary>
+internal struct IcskMtup
+{
+    /// <summary>enabled: the search is on (tcp_mtu_probing 2, or 1 after a suspected black hole).</summary>
+    public bool Enabled;
+    /// <summary>search_high: the largest MTU still possible.</summary>
+    public int SearchHigh;
+    /// <summary>search_low: the largest MTU known to work (the MSS is held to it while enabled).</summary>
+    public int SearchLow;
+    /// <summary>probe_size: the MTU of the probe in flight, 0 when none.</summary>
+    public int ProbeSize;
+    /// <summary>probe_timestamp: when the search (re)started (ns).</summary>
+    public long ProbeTimestamp;
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
@@ -82,36 +83,83 @@ internal static class InetHashtables
         net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
 
     /// <summary>
-    /// Finds the listener for a port: one bound to the destination address beats one bound to
-    /// INADDR_ANY (compute_score()).
+    /// inet_ehash_secret: drawn once per process (net_get_random_once); each namespace adds its own
+    /// <see cref="NetNamespace.HashMix"/>.
     /// </summary>
-    /// <remarks>Mirrors __inet_lookup_listener() -> inet_lhash2_lookup() -> compute_score().</remarks>
-    public static TcpSock? InetLookupListener(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    private static readonly uint InetEhashSecret = (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
+
+    /// <summary>
+    /// The flow hash of a 4-tuple (addresses host order here, fed to jhash as the kernel's
+    /// __be32 words on a little-endian machine). The same tuple always hashes the same within a
+    /// namespace; namespaces differ.
+    /// </summary>
+    /// <remarks>Mirrors inet_ehashfn() -> __inet_ehashfn().</remarks>
+    internal static uint InetEhashfn(NetNamespace net, uint laddr, ushort lport, uint faddr, ushort fport) =>
+        InetEhashfnSeeded(laddr, lport, faddr, fport, InetEhashSecret + net.HashMix);
+
+    /// <remarks>Mirrors include/net/inet_hashtables.h: __inet_ehashfn() = jhash_3words(laddr, faddr, lport &lt;&lt; 16 | fport, initval).</remarks>
+    internal static uint InetEhashfnSeeded(uint laddr, ushort lport, uint faddr, ushort fport, uint initval) =>
+        Jhash.Jhash3Words(BinaryPrimitives.ReverseEndianness(laddr), BinaryPrimitives.ReverseEndianness(faddr),
+            (uint)lport << 16 | BinaryPrimitives.ReverseEndianness(fport), initval);
+
+    /// <summary>
+    /// When <paramref name="sk"/> belongs to a SO_REUSEPORT group, the member that the flow's hash
+    /// selects; null otherwise. Allocation-free.
+    /// </summary>
+    /// <remarks>Mirrors inet_lookup_reuseport() (ehashfn = inet_ehashfn for TCP, udp_ehashfn for UDP).</remarks>
+    internal static Sock? InetLookupReuseport(NetNamespace net, Sock sk, uint saddr, ushort sport, uint daddr, ushort hnum, bool udp)
     {
-        if (!net.Ipv4.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        if (!sk.ReusePort) return null;
+        uint phash = udp ? Udp.UdpEhashfn(net, daddr, hnum, saddr, sport) : InetEhashfn(net, daddr, hnum, saddr, sport);
+        return SockReuseport.ReuseportSelectSock(sk, phash);
+    }
+
+    /// <summary>How well a listener matches: -1 not at all; device-bound beats unbound.</summary>
+    /// <remarks>Mirrors net/ipv4/inet_hashtables.c: compute_score() (the AF_INET point, no SO_INCOMING_CPU).</remarks>
+    private static int ComputeScore(TcpSock sk, ushort hnum, uint daddr, int dif)
+    {
+        if (sk.InetNum != hnum) return -1;
+        if (sk.InetRcvSaddr != daddr) return -1;
+        // inet_sk_bound_dev_eq() without an L3 master device (sdif = 0).
+        if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) return -1;
+        int score = sk.BoundDevIf != 0 ? 2 : 1;
+        score++; // sk_family == PF_INET
+        return score;
+    }
+
+    /// <summary>
+    /// The best listener bound exactly to <paramref name="daddr"/> (the first of the highest
+    /// score); a listener in a SO_REUSEPORT group hands over to the member the flow hash picks.
+    /// </summary>
+    /// <remarks>Mirrors inet_lhash2_lookup().</remarks>
+    private static TcpSock? InetLhash2Lookup(NetNamespace net, List<TcpSock> ilb2, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    {
         TcpSock? result = null;
         int hiscore = 0;
-        for (int i = 0; i < list.Count; i++)
+        for (int i = 0; i < ilb2.Count; i++)
         {
-            var sk = list[i];
-            int score = 1;
-            if (sk.InetRcvSaddr != 0)
-            {
-                if (sk.InetRcvSaddr != daddr) continue;
-                score++;
-            }
-            if (sk.BoundDevIf != 0)
-            {
-                if (sk.BoundDevIf != dif) continue;
-                score++;
-            }
+            var sk = ilb2[i];
+            int score = ComputeScore(sk, hnum, daddr, dif);
             if (score > hiscore)
             {
-                hiscore = score;
+                if (InetLookupReuseport(net, sk, saddr, sport, daddr, hnum, udp: false) is TcpSock reuse) return reuse;
                 result = sk;
+                hiscore = score;
             }
         }
         return result;
+    }
+
+    /// <summary>
+    /// Finds the listener for a segment: those bound to its destination address first, then those
+    /// bound to INADDR_ANY (whose reuseport hash takes the wildcard as the local address, as in Linux).
+    /// </summary>
+    /// <remarks>Mirrors __inet_lookup_listener(): inet_lhash2_lookup() for daddr, then for INADDR_ANY.</remarks>
+    public static TcpSock? InetLookupListener(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    {
+        if (!net.Ipv4.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        return InetLhash2Lookup(net, list, saddr, sport, daddr, hnum, dif)
+            ?? InetLhash2Lookup(net, list, saddr, sport, Ipv4Address.Any, hnum, dif);
     }
 
     /// <summary>The full lookup for an incoming segment: established first, then listeners.</summary>
@@ -152,10 +200,39 @@ internal static class InetHashtables
             return 0;
         }
         if (!h.Lhash.TryGetValue(sk.InetNum, out var list)) h.Lhash[sk.InetNum] = list = new List<TcpSock>(1);
-        // SO_REUSEPORT listeners go to the tail, others to the head (as __inet_hash does).
-        if (sk.ReusePort) list.Add(sk); else list.Insert(0, sk);
+        if (sk.ReusePort)
+        {
+            int err = InetReuseportAddSock(sk, list);
+            if (err != 0)
+            {
+                if (list.Count == 0) h.Lhash.Remove(sk.InetNum);
+                return err;
+            }
+        }
+        // AF_INET listeners go to the head (only AF_INET6 reuseport listeners go to the tail).
+        list.Insert(0, sk);
         sk.Hashed = true;
         return 0;
+    }
+
+    /// <summary>
+    /// A SO_REUSEPORT listener joins the group of a listener on the same port, address and device
+    /// owned by the same user, or starts one.
+    /// </summary>
+    /// <remarks>Mirrors inet_reuseport_add_sock() (inet_rcv_saddr_equal with match_wildcard = false).</remarks>
+    private static int InetReuseportAddSock(TcpSock sk, List<TcpSock> ilb)
+    {
+        var tb = sk.BindHash;
+        uint uid = sk.Uid;
+        for (int i = 0; i < ilb.Count; i++)
+        {
+            var sk2 = ilb[i];
+            if (sk2 != sk && sk2.Family == sk.Family && sk.BoundDevIf == sk2.BoundDevIf &&
+                sk2.BindHash == tb && sk2.ReusePort && uid == sk2.Uid &&
+                sk.InetRcvSaddr == sk2.InetRcvSaddr)
+                return SockReuseport.ReuseportAddSock(sk, sk2, sk.InetRcvSaddr == Ipv4Address.Any);
+        }
+        return SockReuseport.ReuseportAlloc(sk, sk.InetRcvSaddr == Ipv4Address.Any);
     }
 
     /// <remarks>Mirrors inet_unhash().</remarks>
@@ -165,6 +242,7 @@ internal static class InetHashtables
         var h = sk.Net.Ipv4.TcpHashinfo;
         if (sk.State == TcpState.Listen)
         {
+            if (sk.ReuseportCb is not null) SockReuseport.ReuseportStopListenSock(sk);
             if (h.Lhash.TryGetValue(sk.InetNum, out var list))
             {
                 list.Remove(sk);

@@ -69,6 +69,9 @@ public class InetSock : Sock
     /// <remarks>Mirrors sk_dst_reset().</remarks>
     public void DstReset() => DstValid = false;
 
+    /// <remarks>Mirrors sk_dst_reset().</remarks>
+    internal override void SkDstReset() => DstReset();
+
     /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
     /// <remarks>Mirrors ip_select_ttl().</remarks>
     public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Ipv4.Sysctl.IpDefaultTtl;

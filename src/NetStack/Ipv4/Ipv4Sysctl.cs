@@ -157,6 +157,18 @@ internal sealed class Ipv4Sysctl
     public bool TcpModerateRcvbuf = true;
     /// <summary>net.ipv4.tcp_base_mss / TCP_BASE_MSS and the smallest MSS accepted (TCP_MIN_MSS 88, tcp_min_snd_mss 48).</summary>
     public int TcpMinSndMss = 48;
+    /// <summary>net.ipv4.tcp_mtu_probing: packetization-layer path MTU discovery (RFC 4821). 0 off (the
+    /// default), 1 on once an ICMP black hole is suspected (retransmission timeouts past
+    /// tcp_retries1), 2 always (the MSS starts from tcp_base_mss).</summary>
+    public int TcpMtuProbing;
+    /// <summary>net.ipv4.tcp_base_mss: the MSS a black-hole search starts from (TCP_BASE_MSS, 1024).</summary>
+    public int TcpBaseMss = 1024;
+    /// <summary>net.ipv4.tcp_mtu_probe_floor: the smallest MSS a black-hole search goes down to (TCP_MIN_SND_MSS, 48).</summary>
+    public int TcpMtuProbeFloor = 48;
+    /// <summary>net.ipv4.tcp_probe_threshold: the search stops when the MTU window is narrower (8 bytes).</summary>
+    public int TcpProbeThreshold = 8;
+    /// <summary>net.ipv4.tcp_probe_interval: seconds before a finished search starts again (600).</summary>
+    public int TcpProbeInterval = 600;
     /// <summary>net.ipv4.tcp_congestion_control.</summary>
     public string TcpCongestionControl = "cubic";
     /// <summary>net.ipv4.tcp_ecn: 0 off, 1 request ECN on outgoing connections and accept it on incoming ones,

@@ -219,7 +219,7 @@ internal static class Ping
         uint saddr = inet.InetSaddr;
         // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route.
         bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
-        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink);
+        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 

@@ -166,11 +166,14 @@ internal sealed class FibTable
     /// <param name="scope">The flow's scope (flowi4_scope): a route of a narrower scope than asked is
     /// passed over for the next match (fib_table_lookup's "fa->fa_scope &lt; flp->flowi4_scope"), so
     /// RT_SCOPE_LINK (SO_DONTROUTE, MSG_DONTROUTE) finds only routes on the link.</param>
-    public FibEntry? Lookup(uint daddr, byte scope = RtScope.Universe)
+    /// <param name="oif">The flow's output device (flowi4_oif: SO_BINDTODEVICE), 0 for any: a route
+    /// whose next hop leaves through another device is passed over (fib_lookup_good_nhc()).</param>
+    public FibEntry? Lookup(uint daddr, byte scope = RtScope.Universe, int oif = 0)
     {
         var entries = _entries;
         for (int i = 0; i < entries.Length; i++)
-            if (entries[i].Dev.IsUp && entries[i].Scope >= scope && entries[i].Matches(daddr)) return entries[i];
+            if (entries[i].Dev.IsUp && entries[i].Scope >= scope && (oif == 0 || entries[i].Dev.IfIndex == oif) && entries[i].Matches(daddr))
+                return entries[i];
         return null;
     }
 }
@@ -193,18 +196,40 @@ public static class Route
     /// <param name="onLink">Only a destination on a link of this host (RT_SCOPE_LINK: a socket with
     /// SO_DONTROUTE, a send with MSG_DONTROUTE, ip_sock_rt_scope()/ip_sendmsg_scope()); a destination
     /// reached only through a gateway is then -ENETUNREACH.</param>
-    public static int IpRouteOutput(NetNamespace net, uint daddr, uint saddr, out Rtable rt, bool onLink = false)
+    /// <param name="oif">The output device the flow is bound to (flowi4_oif: the socket's
+    /// SO_BINDTODEVICE, the listener's for a request), 0 for any. Only routes through it are used;
+    /// with none, the destination is taken to be on its link (the kernel's "routing tables are
+    /// wrong, assume on link"). -ENODEV for an unknown index, -ENETUNREACH when it is down.</param>
+    public static int IpRouteOutput(NetNamespace net, uint daddr, uint saddr, out Rtable rt, bool onLink = false, int oif = 0)
     {
         rt = default;
         if (saddr != 0 && !net.IsLocalAddress(saddr) && !Ipv4Address.IsLoopback(saddr))
             return -Uapi.Errno.EADDRNOTAVAIL;
+        NetDevice? devOut = null;
+        if (oif != 0)
+        {
+            devOut = net.DevGetByIndex(oif);
+            if (devOut is null) return -Uapi.Errno.ENODEV;
+            if (!devOut.IsUp) return -Uapi.Errno.ENETUNREACH;
+            if ((daddr & 0xFFFFFF00) == 0xE0000000 || // ipv4_is_local_multicast(): 224.0.0.0/24
+                 Ipv4Address.IsLimitedBroadcast(daddr))
+            {
+                if (saddr == 0) saddr = InetAddress.InetSelectAddrLink(net, devOut);
+                rt = new Rtable(Ipv4Address.IsLimitedBroadcast(daddr) ? RtnType.Broadcast : RtnType.Multicast, devOut, 0, saddr);
+                return 0;
+            }
+        }
+        // The local table: a local route's next hop is the device holding the address (lo for 127/8).
         if (net.IsLocalAddress(daddr) || Ipv4Address.IsLoopback(daddr))
         {
             var lo = net.Loopback;
-            rt = new Rtable(RtnType.Local, lo, 0, saddr != 0 ? saddr : daddr);
-            return 0;
+            if (oif == 0 || oif == lo.IfIndex || oif == (Ipv4Address.IsLoopback(daddr) ? lo : net.DevByAddress(daddr))!.IfIndex)
+            {
+                rt = new Rtable(RtnType.Local, lo, 0, saddr != 0 ? saddr : daddr);
+                return 0;
+            }
         }
-        if (Ipv4Address.IsLimitedBroadcast(daddr))
+        else if (oif == 0 && Ipv4Address.IsLimitedBroadcast(daddr))
         {
             // A bound source picks its device (__ip_dev_find(saddr)); otherwise 255.255.255.255 goes
             // through the FIB like any destination: the route that covers it (the default route)
@@ -214,9 +239,16 @@ public static class Route
             rt = new Rtable(RtnType.Broadcast, dev, 0, saddr != 0 ? saddr : dev.Ipv4Address);
             return 0;
         }
-        var fib = net.Ipv4.Fib.Lookup(daddr, onLink ? RtScope.Link : RtScope.Universe);
+        var fib = net.Ipv4.Fib.Lookup(daddr, onLink ? RtScope.Link : RtScope.Universe, oif);
         if (fib is null)
         {
+            if (devOut is not null)
+            {
+                // Apparently, routing tables are wrong. Assume that the destination is on link.
+                if (saddr == 0) saddr = InetAddress.InetSelectAddrLink(net, devOut);
+                rt = new Rtable(Ipv4Address.IsMulticast(daddr) ? RtnType.Multicast : RtnType.Unicast, devOut, 0, saddr);
+                return 0;
+            }
             net.Mib.Ip[IpMib.OutNoRoutes]++;
             return -Uapi.Errno.ENETUNREACH;
         }
@@ -238,7 +270,8 @@ public static class Route
     /// <param name="saddr">The source (0: chosen by the route); replaced by the one chosen.</param>
     /// <param name="rt">The route.</param>
     /// <param name="onLink">Only a destination on a link (RT_SCOPE_LINK), as <see cref="IpRouteOutput"/>.</param>
-    public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt, bool onLink = false)
+    /// <param name="oif">The device the socket is bound to (SO_BINDTODEVICE), 0 for any, as <see cref="IpRouteOutput"/>.</param>
+    public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt, bool onLink = false, int oif = 0)
     {
         if (daddr == 0)
         {
@@ -250,7 +283,7 @@ public static class Route
             rt = default;
             return -Uapi.Errno.EINVAL;
         }
-        int err = IpRouteOutput(net, daddr, saddr, out rt, onLink);
+        int err = IpRouteOutput(net, daddr, saddr, out rt, onLink, oif);
         if (err != 0) return err;
         if (saddr == 0) saddr = rt.PrefSrc;
         return 0;
@@ -455,5 +488,32 @@ internal static class InetAddress
             if (first == 0) first = ifa.Local;
         }
         return first;
+    }
+
+    /// <summary>
+    /// The source for a flow sent on-link through <paramref name="dev"/> (scope link): the
+    /// device's first primary address that is not host-scoped (127/8 is); failing that, the
+    /// first such address of any device.
+    /// </summary>
+    /// <remarks>Mirrors inet_select_addr(dev, 0, RT_SCOPE_LINK), with its walk over every device.</remarks>
+    public static uint InetSelectAddrLink(NetNamespace net, NetDevice dev)
+    {
+        uint a = FirstLinkScoped(dev);
+        if (a != 0) return a;
+        var devices = net.Devices;
+        for (int i = 0; i < devices.Count; i++)
+        {
+            a = FirstLinkScoped(devices[i]);
+            if (a != 0) return a;
+        }
+        return 0;
+
+        static uint FirstLinkScoped(NetDevice d)
+        {
+            var list = d.IfaList;
+            for (int i = 0; i < list.Length; i++)
+                if (!list[i].Secondary && !Ipv4Address.IsLoopback(list[i].Local)) return list[i].Local;
+            return 0;
+        }
     }
 }

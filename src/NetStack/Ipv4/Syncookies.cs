@@ -245,7 +245,7 @@ internal static class Syncookies
         var req = CookieTcpCheck(net, sk, skb);
         if (req is null) return sk;
         // Redo what the SYN-ACK did: the route gives the window.
-        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out _) != 0)
+        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out _, oif: sk.BoundDevIf) != 0) // ir_iif
         {
             net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
             return null;

@@ -124,6 +124,11 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_app_win", () => s.TcpAppWin, v => s.TcpAppWin = v, 0, 31),
             CtlTable.Bool("tcp_moderate_rcvbuf", () => s.TcpModerateRcvbuf, v => s.TcpModerateRcvbuf = v),
             CtlTable.Int("tcp_min_snd_mss", () => s.TcpMinSndMss, v => s.TcpMinSndMss = v, 48, 65535 - 40),
+            CtlTable.Int("tcp_mtu_probing", () => s.TcpMtuProbing, v => s.TcpMtuProbing = v, 0, 2),
+            CtlTable.Int("tcp_base_mss", () => s.TcpBaseMss, v => s.TcpBaseMss = v),
+            CtlTable.Int("tcp_mtu_probe_floor", () => s.TcpMtuProbeFloor, v => s.TcpMtuProbeFloor = v, 48, 65535 - 40),
+            CtlTable.Int("tcp_probe_threshold", () => s.TcpProbeThreshold, v => s.TcpProbeThreshold = v),
+            CtlTable.Int("tcp_probe_interval", () => s.TcpProbeInterval, v => s.TcpProbeInterval = v, 0),
             CtlTable.String("tcp_congestion_control", () => s.TcpCongestionControl, name => TcpCong.TcpSetDefaultCongestionControl(net, name)),
             // Read-only (0444), as in Linux: root's write is refused with EACCES.
             new CtlTable("tcp_available_congestion_control", () => string.Join(' ', TcpCong.Available), _ => -Errno.EACCES),

@@ -2587,6 +2587,7 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_init_transfer() with tcp_init_metrics() and tcp_init_buffer_space().</remarks>
     internal static void TcpInitTransfer(TcpSock tp)
     {
+        TcpOutput.TcpMtupInit(tp); // with the peer's MSS known now
         // RFC 6298 5.7: no RTT sample from the handshake (it was retransmitted) -> 3 s.
         if (tp.SrttUs == 0 && tp.TotalRetrans > 0) tp.IcskRto = TcpTimer.TcpTimeoutFallback;
         tp.SndCwnd = tp.TotalRetrans > 1 && tp.UndoMarkerValid ? 1u : TcpSock.TcpInitCwnd;

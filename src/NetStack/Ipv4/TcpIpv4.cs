@@ -109,7 +109,7 @@ internal static class TcpIpv4
         uint daddr = usin.Addr;
         // connect() to 0.0.0.0 means this host (ip_route_connect() with a zero destination).
         if (daddr == 0) daddr = Ipv4Address.Loopback;
-        int err = Route.IpRouteOutput(net, daddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute)); // ip_sock_rt_scope()
+        int err = Route.IpRouteOutput(net, daddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute), oif: tp.BoundDevIf); // ip_route_connect(): ip_sock_rt_scope(), sk_bound_dev_if
         if (err != 0) return err;
         if (rt.Type is RtnType.Broadcast or RtnType.Multicast || Ipv4Address.IsMulticast(daddr)) return -Errno.ENETUNREACH;
         if (tp.InetSaddr == 0)
@@ -230,7 +230,7 @@ internal static class TcpIpv4
         req.IrLocAddr = skb.Daddr;
         req.IrRmtAddr = skb.Saddr;
         // route_req(): we must be able to answer.
-        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) goto drop;
+        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: sk.BoundDevIf) != 0) goto drop; // ir_iif = inet_request_bound_dev_if()
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
         if (!wantCookie && isn == 0)
         {
@@ -294,7 +294,7 @@ internal static class TcpIpv4
     internal static int TcpV4SendSynack(TcpSock listener, TcpRequestSock req)
     {
         var net = listener.Net;
-        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) return -Errno.EHOSTUNREACH;
+        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: listener.BoundDevIf) != 0) return -Errno.EHOSTUNREACH; // inet_csk_route_req(): ir_iif
         var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
         if (skb is null) return -Errno.ENOBUFS;
         var opts = new TcpOptionsOut { Mss = TcpOutput.TcpAdvmss(listener, rt.Dev.Mtu) };
@@ -357,7 +357,7 @@ internal static class TcpIpv4
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
         newtp.IcskExtHdrLen = 0;
         newtp.InetId = (ushort)Random.Shared.Next(65536);
-        if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt) != 0)
+        if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt, oif: newtp.BoundDevIf) != 0) // inet_csk_route_child_sock(): ir_iif
         {
             // put_and_exit: the child never became visible.
             AfInet.InetSkSetState(newtp, TcpState.Close); // tcp_done() -> tcp_set_state(TCP_CLOSE)

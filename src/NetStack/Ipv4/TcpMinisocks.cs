@@ -392,6 +392,7 @@ internal static class TcpMinisocks
             TwNum = tp.InetNum,
             TwSubstate = state,
             TwReuse = tp.Reuse,
+            ReusePort = tp.ReusePort, // tw_reuseport
             TwBoundDevIf = tp.BoundDevIf,
             TwRcvWscale = tp.RxOpt.RcvWscale,
             TwRcvNxt = tp.RcvNxt,

@@ -33,14 +33,38 @@ internal static class TcpOutput
         return mssNow;
     }
 
+    /// <summary>Converts an MSS (the payload with the usual options) to the MTU it needs.</summary>
+    /// <remarks>Mirrors tcp_mss_to_mtu().</remarks>
+    public static int TcpMssToMtu(TcpSock tp, int mss) => mss + tp.TcpHeaderLen + tp.IcskExtHdrLen + Ipv4Header.MinLength;
+
+    /// <summary>
+    /// Starts the path MTU search state: the window from tcp_base_mss's MTU up to the MSS clamp's,
+    /// on at once with tcp_mtu_probing = 2.
+    /// </summary>
+    /// <remarks>Mirrors tcp_mtup_init().</remarks>
+    public static void TcpMtupInit(TcpSock tp)
+    {
+        var sys = tp.Net.Ipv4.Sysctl;
+        ref var mtup = ref tp.IcskMtup;
+        mtup.Enabled = sys.TcpMtuProbing > 1;
+        mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + Ipv4Header.MinLength;
+        mtup.SearchLow = TcpMssToMtu(tp, sys.TcpBaseMss);
+        mtup.ProbeSize = 0;
+        if (mtup.Enabled) mtup.ProbeTimestamp = tp.Net.NowNs;
+    }
+
     /// <summary>Recomputes the cached MSS for a path MTU.</summary>
-    /// <remarks>Mirrors tcp_sync_mss(): MTU to MSS, bounded by half the largest window seen, minus timestamp option room.</remarks>
+    /// <remarks>Mirrors tcp_sync_mss(): MTU to MSS, bounded by half the largest window seen, minus timestamp option room; while a path MTU search is on, no larger than search_low allows.</remarks>
     public static uint TcpSyncMss(TcpSock tp, int pmtu)
     {
+        ref var mtup = ref tp.IcskMtup;
+        if (mtup.SearchHigh > pmtu) mtup.SearchHigh = pmtu;
         int mssNow = TcpMtuToMss(tp, pmtu);
         mssNow = TcpBoundToHalfWnd(tp, mssNow);
         tp.IcskPmtuCookie = pmtu;
-        mssNow -= tp.TcpHeaderLen - TcpHeader.MinLength;
+        int options = tp.TcpHeaderLen - TcpHeader.MinLength;
+        mssNow -= options;
+        if (mtup.Enabled) mssNow = Math.Min(mssNow, TcpMtuToMss(tp, mtup.SearchLow) - options);
         mssNow = Math.Max(mssNow, 8);
         tp.MssCache = (uint)mssNow;
         return tp.MssCache;
@@ -316,7 +340,7 @@ internal static class TcpOutput
         // Route (the socket's cached dst, or a fresh lookup: ip_queue_xmit()).
         if (!tp.DstValid)
         {
-            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute));
+            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute), oif: tp.BoundDevIf);
             if (rerr != 0)
             {
                 skb.Free();
@@ -847,6 +871,7 @@ internal static class TcpOutput
         tp.TcpHeaderLen = TcpHeader.MinLength + (sys.TcpTimestamps ? TcpOpt.LenTstampAligned : 0);
         if (tp.RxOpt.UserMss != 0) tp.RxOpt.MssClamp = tp.RxOpt.UserMss;
         tp.MaxWindow = 0;
+        TcpMtupInit(tp);
         TcpSyncMss(tp, mtu);
         tp.Advmss = TcpAdvmss(tp, mtu);
         TcpInput.TcpInitializeRcvMss(tp);

@@ -122,6 +122,33 @@ internal static class TcpTimer
         return tp.Net.NowNs - startTs - timeout >= 0;
     }
 
+    /// <summary>
+    /// Retransmissions keep timing out: perhaps large segments vanish in an ICMP black hole (RFC
+    /// 4821). With tcp_mtu_probing, the first time turns the path MTU search on (the MSS drops to
+    /// tcp_base_mss), each later time halves the MSS known to work (not below tcp_mtu_probe_floor).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/tcp_timer.c: tcp_mtu_probing().</remarks>
+    private static void TcpMtuProbing(TcpSock tp)
+    {
+        var sys = tp.Net.Ipv4.Sysctl;
+        if (sys.TcpMtuProbing == 0) return;
+        ref var mtup = ref tp.IcskMtup;
+        if (!mtup.Enabled)
+        {
+            mtup.Enabled = true;
+            mtup.ProbeTimestamp = tp.Net.NowNs;
+        }
+        else
+        {
+            int mss = (TcpOutput.TcpMtuToMss(tp, mtup.SearchLow) - (tp.TcpHeaderLen - TcpHeader.MinLength)) >> 1;
+            mss = Math.Min(sys.TcpBaseMss, mss);
+            mss = Math.Max(mss, sys.TcpMtuProbeFloor);
+            mss = Math.Max(mss, sys.TcpMinSndMss);
+            mtup.SearchLow = TcpOutput.TcpMssToMtu(tp, mss);
+        }
+        TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+    }
+
     /// <remarks>Mirrors tcp_orphan_retries().</remarks>
     private static int TcpOrphanRetries(TcpSock tp, bool alive)
     {
@@ -172,7 +199,12 @@ internal static class TcpTimer
         }
         else
         {
-            if (RetransmitsTimedOut(tp, sys.TcpRetries1, 0)) tp.DstReset();
+            if (RetransmitsTimedOut(tp, sys.TcpRetries1, 0))
+            {
+                // Black hole detection.
+                TcpMtuProbing(tp);
+                tp.DstReset();
+            }
             int retryUntil = sys.TcpRetries2;
             if (tp.HasFlag(SockFlag.Dead))
             {

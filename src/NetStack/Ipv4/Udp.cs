@@ -102,8 +102,11 @@ internal sealed class UdpProt : Proto
     public override int Hash(Sock sk) => 0;
     /// <remarks>udp_lib_unhash().</remarks>
     public override void Unhash(Sock sk) => Udp.UdpLibUnhash(sk);
-    /// <remarks>udp_v4_rehash(): the table is keyed by port only, so a new local address needs no move.</remarks>
-    public override void Rehash(Sock sk) { }
+    /// <remarks>udp_v4_rehash() -> udp_lib_rehash(): the table is keyed by port only, so a new local address needs no move; a member of a SO_REUSEPORT group leaves it.</remarks>
+    public override void Rehash(Sock sk)
+    {
+        if (sk.Hashed && sk.ReuseportCb is not null) SockReuseport.ReuseportDetachSock(sk);
+    }
     /// <remarks>udp_v4_get_port().</remarks>
     public override int GetPort(Sock sk, ushort snum) => Udp.UdpLibGetPort(sk, snum);
 }
@@ -166,6 +169,11 @@ internal static class Udp
         usk.InetNum = snum;
         if (!usk.Hashed)
         {
+            if (usk.ReusePort && UdpReuseportAddSock(usk, table.Slot(snum)) != 0)
+            {
+                usk.InetNum = 0;
+                return -Errno.EADDRINUSE; // fail_unlock
+            }
             table.Add(usk);
             usk.Hashed = true;
         }
@@ -173,22 +181,48 @@ internal static class Udp
     }
 
     /// <summary>
-    /// True if another socket on the port conflicts with <paramref name="sk"/>: not both
-    /// SO_REUSEADDR (or both SO_REUSEPORT), compatible devices, and equal or wildcard local addresses.
+    /// A SO_REUSEPORT socket joins the group of a socket on the same port, address and device
+    /// owned by the same user, or starts one.
     /// </summary>
-    /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_lport_inuse() with inet_rcv_saddr_equal(match_wildcard = true).</remarks>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_reuseport_add_sock() (inet_rcv_saddr_equal with match_wildcard = false).</remarks>
+    private static int UdpReuseportAddSock(UdpSock sk, List<InetSock>? hslot)
+    {
+        uint uid = sk.Uid;
+        if (hslot is not null)
+        {
+            // sk_for_each(): the chain from its head, the last bound first.
+            for (int i = hslot.Count - 1; i >= 0; i--)
+            {
+                var sk2 = hslot[i];
+                if (sk2 != sk && sk2.Family == sk.Family && sk2.InetNum == sk.InetNum &&
+                    sk2.BoundDevIf == sk.BoundDevIf && sk2.ReusePort && uid == sk2.Uid &&
+                    sk2.InetRcvSaddr == sk.InetRcvSaddr)
+                    return SockReuseport.ReuseportAddSock(sk, sk2, sk.InetRcvSaddr == Ipv4Address.Any);
+            }
+        }
+        return SockReuseport.ReuseportAlloc(sk, sk.InetRcvSaddr == Ipv4Address.Any);
+    }
+
+    /// <summary>
+    /// True if another socket on the port conflicts with <paramref name="sk"/>: not both
+    /// SO_REUSEADDR, compatible devices, and equal or wildcard local addresses. The first such
+    /// socket decides: both SO_REUSEPORT and one user (and sk in no group yet) shares the port.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_lport_inuse() with inet_rcv_saddr_equal(match_wildcard = true), bitmap == NULL.</remarks>
     private static bool UdpLibLportInuse(UdpTable table, ushort num, UdpSock sk)
     {
         var slot = table.Slot(num);
         if (slot is null) return false;
-        foreach (var sk2 in slot)
+        uint uid = sk.Uid;
+        // sk_for_each(): the chain from its head, the last bound first.
+        for (int i = slot.Count - 1; i >= 0; i--)
         {
+            var sk2 = slot[i];
             if (sk2 == sk) continue;
             if (sk2.Reuse != 0 && sk.Reuse != 0) continue;
             if (sk2.BoundDevIf != 0 && sk.BoundDevIf != 0 && sk2.BoundDevIf != sk.BoundDevIf) continue;
             if (!Ipv4RcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
-            if (sk2.ReusePort && sk.ReusePort) continue; // same user: reuseport group
-            return true;
+            return !(sk2.ReusePort && sk.ReusePort && sk.ReuseportCb is null && uid == sk2.Uid);
         }
         return false;
     }
@@ -202,6 +236,7 @@ internal static class Udp
     {
         var usk = (UdpSock)sk;
         if (!usk.Hashed) return;
+        if (sk.ReuseportCb is not null) SockReuseport.ReuseportDetachSock(sk);
         sk.Net.Ipv4.UdpTable.Remove(usk);
         usk.Hashed = false;
         usk.InetNum = 0;
@@ -218,7 +253,7 @@ internal static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute)); // ip_sock_rt_scope()
+        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute), oif: sk.BoundDevIf); // ip_sock_rt_scope(), oif = sk_bound_dev_if
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
         if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
@@ -229,6 +264,7 @@ internal static class Udp
         }
         inet.InetDaddr = daddr;
         inet.InetDport = usin.Port;
+        SockReuseport.ReuseportHasConnsSet(sk);
         sk.State = TcpState.Established;
         inet.InetId = (ushort)Random.Shared.Next(0x10000);
         inet.Dst = rt;
@@ -317,7 +353,7 @@ internal static class Udp
         }
         else
         {
-            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink);
+            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
             if (err != 0) return err;
             if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
             if (connected)
@@ -508,13 +544,30 @@ internal static class Udp
         var slot = net.Ipv4.UdpTable.Slot(dport);
         if (slot is null) return null;
         // Lookup connected or non-wildcard socket.
-        var result = Lookup2(slot, saddr, sport, daddr, dport, dif);
+        var result = Udp4LibLookup2(net, slot, saddr, sport, daddr, dport, dif);
         if (result is not null) return result;
         // Lookup wildcard sockets.
-        return daddr == 0 ? null : Lookup2(slot, saddr, sport, Ipv4Address.Any, dport, dif);
+        return daddr == 0 ? null : Udp4LibLookup2(net, slot, saddr, sport, Ipv4Address.Any, dport, dif);
     }
 
-    private static InetSock? Lookup2(List<InetSock> slot, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
+    /// <summary>
+    /// udp_ehash_secret: drawn once per process (net_get_random_once); each namespace adds its own
+    /// <see cref="NetNamespace.HashMix"/>.
+    /// </summary>
+    private static readonly uint UdpEhashSecret = (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
+
+    /// <summary>The flow hash a SO_REUSEPORT group of UDP sockets selects its member by.</summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp_ehashfn().</remarks>
+    internal static uint UdpEhashfn(NetNamespace net, uint laddr, ushort lport, uint faddr, ushort fport) =>
+        InetHashtables.InetEhashfnSeeded(laddr, lport, faddr, fport, UdpEhashSecret + net.HashMix);
+
+    /// <summary>
+    /// The best-scored socket bound to <paramref name="daddr"/>. A member of a SO_REUSEPORT group
+    /// hands over to the member the flow hash picks, unless a member has connected: then the
+    /// pick is scored like any other socket (a connected socket's exact match beats it).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: udp4_lib_lookup2() (with the rescore of the reuseport pick).</remarks>
+    private static InetSock? Udp4LibLookup2(NetNamespace net, List<InetSock> slot, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
     {
         InetSock? result = null;
         int badness = 0;
@@ -524,11 +577,28 @@ internal static class Udp
         for (int i = slot.Count - 1; i >= 0; i--)
         {
             var sk = slot[i];
-            int score = ComputeScore(sk, saddr, sport, daddr, hnum, dif);
+            bool needRescore = false;
+        rescore:
+            int score = ComputeScore(needRescore ? result! : sk, saddr, sport, daddr, hnum, dif);
             if (score > badness)
             {
-                result = sk;
                 badness = score;
+                if (needRescore) continue;
+                if (sk.State == TcpState.Established)
+                {
+                    result = sk;
+                    continue;
+                }
+                result = InetHashtables.InetLookupReuseport(net, sk, saddr, sport, daddr, hnum, udp: true) as InetSock;
+                if (result is null)
+                {
+                    result = sk;
+                    continue;
+                }
+                // Fall back to scoring if group has connections.
+                if (!SockReuseport.ReuseportHasConns(sk)) return result;
+                needRescore = true;
+                goto rescore;
             }
         }
         return result;

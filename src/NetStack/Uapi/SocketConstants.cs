@@ -47,7 +47,7 @@ public static class SocketConstants
         SO_LINGER = 13, SO_BSDCOMPAT = 14, SO_REUSEPORT = 15, SO_PASSCRED = 16, SO_PEERCRED = 17, SO_RCVLOWAT = 18,
         SO_SNDLOWAT = 19, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_BINDTODEVICE = 25, SO_TIMESTAMP = 29,
         SO_ACCEPTCONN = 30, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_PROTOCOL = 38, SO_DOMAIN = 39,
-        SO_MAX_PACING_RATE = 47;
+        SO_MAX_PACING_RATE = 47, SO_BINDTOIFINDEX = 62;
     /// <summary>Receive timestamps (asm-generic/socket.h): the old names (SO_TIMESTAMP = 29 above) carry a
     /// struct timeval / timespec of longs, the new ones 64-bit fields; on x86-64 both are 16 bytes. The
     /// control message has the option's number as its type (SCM_TIMESTAMP = SO_TIMESTAMP...).</summary>
