@@ -46,7 +46,7 @@ internal struct TcpFastopenCookieBytes
 /// the experimental option (kind 254 with magic 0xF989).
 /// </summary>
 /// <remarks>Mirrors include/net/tcp.h: struct tcp_fastopen_cookie.</remarks>
-internal struct TcpFastopenCookie
+internal struct TcpFastopenCookie : IEquatable<TcpFastopenCookie>
 {
     public TcpFastopenCookieBytes Val;
     public sbyte Len;
@@ -60,6 +60,21 @@ internal struct TcpFastopenCookie
     /// <remarks>Mirrors tcp_fastopen_cookie_match().</remarks>
     public readonly bool Matches(in TcpFastopenCookie other) =>
         Len > 0 && Len == other.Len && Bytes.SequenceEqual(other.Bytes);
+
+    /// <summary>The same option: length, form and bytes.</summary>
+    public readonly bool Equals(TcpFastopenCookie other) => Len == other.Len && Exp == other.Exp && Bytes.SequenceEqual(other.Bytes);
+    public override readonly bool Equals(object? obj) => obj is TcpFastopenCookie c && Equals(c);
+    public override readonly int GetHashCode() => HashCode.Combine(Len, Exp);
+    public override readonly string ToString() =>
+        (Exp ? "exp-tfo" : "tfo") + (Len < 0 ? " none" : Len == 0 ? " cookiereq" : " cookie " + Convert.ToHexString(Bytes).ToLowerInvariant());
+
+    /// <summary>A cookie from its bytes (empty: a cookie request).</summary>
+    public static TcpFastopenCookie From(ReadOnlySpan<byte> bytes, bool exp = false)
+    {
+        var c = new TcpFastopenCookie { Len = (sbyte)bytes.Length, Exp = exp };
+        bytes.CopyTo(c.Val);
+        return c;
+    }
 }
 
 /// <summary>One SACK block: [Start, End) in sequence space.</summary>
