@@ -1173,8 +1173,7 @@ internal static class Tcp
     /// Fills <paramref name="info"/> (at least <see cref="TcpInfoSize"/> bytes) with struct tcp_info in
     /// Linux's layout (little-endian, as on x86-64 and arm64) and field meanings. Fields the stack keeps
     /// no state for are 0: tcpi_fackets and tcpi_last_ack_sent (0 in Linux too), tcpi_busy_time,
-    /// tcpi_rwnd_limited and tcpi_sndbuf_limited (no chrono stats), tcpi_fastopen_client_fail and
-    /// TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB), tcpi_total_rto_time, and the Accurate
+    /// tcpi_rwnd_limited and tcpi_sndbuf_limited (no chrono stats), tcpi_rehash (no PLB), tcpi_total_rto_time, and the Accurate
     /// ECN fields after it (RFC 3168 ECN only). tcpi_pacing_rate and tcpi_max_pacing_rate are
     /// sk_pacing_rate and SO_MAX_PACING_RATE; tcpi_delivery_rate is the last rate sample worth
     /// reporting (tcp_rate.c). Allocation-free.
@@ -1211,8 +1210,10 @@ internal static class Tcp
         }
         if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0) options |= TcpiOptEcn;
         if ((tp.EcnFlags & TcpSock.TcpEcnSeen) != 0) options |= TcpiOptEcnSeen;
+        if (tp.SynDataAcked) options |= TcpiOptSynData;
         info[5] = options;
         if (tp.RateAppLimited) info[7] |= 1; // tcpi_delivery_rate_app_limited
+        info[7] |= (byte)((tp.FastopenClientFail & 3) << 1); // tcpi_fastopen_client_fail:2
         var sys = tp.Net.Ipv4.Sysctl;
         long now = tp.Net.NowNs;
         W32(info, 8, (uint)(tp.IcskRto / 1000));
