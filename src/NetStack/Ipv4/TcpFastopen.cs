@@ -302,8 +302,9 @@ internal static class TcpFastopen
         if (copy is null) return;
         skb.DataSpan.Slice(hdr, len).CopyTo(copy.Put(len));
         copy.Cb = skb.Cb;
-        // tcp_segs_in() counts it; segs_in was set to 1 for the SYN already.
-        tp.SegsIn = 1;
+        // Counted afresh, as Linux does (segs_in was 1 for the SYN of a child).
+        tp.SegsIn = 0;
+        TcpIpv4.TcpSegsIn(tp, skb, len);
         copy.Cb.Seq++;
         copy.Cb.TcpFlags &= unchecked((byte)~TcpFlags.SYN);
         tp.RcvNxt = copy.Cb.EndSeq;
@@ -318,6 +319,8 @@ internal static class TcpFastopen
     /// <remarks>Mirrors tcp_rcv_synrecv_state_fastopen() with reqsk_fastopen_remove().</remarks>
     internal static void TcpRcvSynrecvStateFastopen(TcpSock tp)
     {
+        // tcp_rcv_state_process(): the handshake's RTT, unless data already gave one.
+        if (tp.SrttUs == 0 && tp.FastopenRsk is { } req) TcpInput.TcpSynackRttMeas(tp, req);
         tp.IcskRetransmits = 0;
         tp.RetransStamp = 0;
         ReqskFastopenRemove(tp, reset: false);
@@ -354,7 +357,8 @@ internal static class TcpFastopen
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFastopen);
             return false;
         }
-        if (!TcpMinisocks.TcpInWindow(skb.Cb.Seq, skb.Cb.EndSeq, tp.RcvNxt, tp.RcvNxt + tp.RcvWnd))
+        // The window the SYN-ACK offered, from the request's rcv_nxt (tcp_synack_window()).
+        if (!TcpMinisocks.TcpInWindow(skb.Cb.Seq, skb.Cb.EndSeq, req.RcvNxt, req.RcvNxt + Math.Min(req.RskRcvWnd, 65535u)))
         {
             if ((flg & TcpFlags.RST) == 0) TcpOutput.TcpSendAck(tp);
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpOverWindow);

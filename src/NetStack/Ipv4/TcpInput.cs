@@ -2877,6 +2877,8 @@ internal static class TcpInput
                 break;
             case TcpState.FinWait1:
             {
+                // A Fast Open child closed before its handshake ended.
+                if (fastopenReq is not null) TcpFastopen.TcpRcvSynrecvStateFastopen(tp);
                 if (tp.SndUna != tp.WriteSeq) break;
                 Tcp.TcpSetState(tp, TcpState.FinWait2);
                 tp.Shutdown |= SEND_SHUTDOWN;

@@ -778,7 +778,7 @@ internal static class TcpIpv4
 
     /// <summary>Counts a received segment in tcpi_segs_in / tcpi_data_segs_in: a GSO super-frame counts as its gso_segs.</summary>
     /// <remarks>Mirrors tcp_segs_in().</remarks>
-    private static void TcpSegsIn(TcpSock tp, SkBuff skb, int payload)
+    internal static void TcpSegsIn(TcpSock tp, SkBuff skb, int payload)
     {
         uint segsIn = Math.Max(1u, skb.GsoSegs);
         tp.SegsIn += segsIn;
