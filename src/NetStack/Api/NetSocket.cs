@@ -590,6 +590,27 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         set => SetFlag(IPPROTO_TCP, TCP_NODELAY, value);
     }
 
+    /// <summary>
+    /// TCP_FASTOPEN on a listener: how many TCP Fast Open connections (RFC 7413) may wait in
+    /// SYN_RECEIVED with their SYN's data accepted (0: none; at most net.core.somaxconn). The
+    /// server side also needs bit 0x2 of net.ipv4.tcp_fastopen.
+    /// </summary>
+    public int FastOpenQueueLength
+    {
+        get => GetOption(IPPROTO_TCP, TCP_FASTOPEN);
+        set => SetOption(IPPROTO_TCP, TCP_FASTOPEN, value);
+    }
+
+    /// <summary>
+    /// TCP_FASTOPEN_CONNECT: with a Fast Open cookie cached for the destination, <see cref="Connect(EndPoint)"/>
+    /// returns at once and the first send goes out in the SYN (set before connecting).
+    /// </summary>
+    public bool FastOpenConnect
+    {
+        get => GetFlag(IPPROTO_TCP, TCP_FASTOPEN_CONNECT);
+        set => SetFlag(IPPROTO_TCP, TCP_FASTOPEN_CONNECT, value);
+    }
+
     /// <summary>SO_KEEPALIVE.</summary>
     public bool KeepAlive
     {

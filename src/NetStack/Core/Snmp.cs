@@ -80,6 +80,8 @@ public enum LinuxMib
     TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
     // Appended rather than at Linux's places, so that the numbers above stay as published.
     RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
+    TCPFastOpenActive, TCPFastOpenActiveFail, TCPFastOpenPassive, TCPFastOpenPassiveFail, TCPFastOpenListenOverflow,
+    TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey,
 }
 
 /// <summary>
@@ -169,6 +171,7 @@ public enum SkbDropReason
     ProtoMem,             // the protocol's memory (udp_mem) is exhausted (SKB_DROP_REASON_PROTO_MEM)
     IpInNoRoutes,         // no route for a packet to forward (ip_error(), IpExt InNoRoutes)
     PktTooBig,            // DF set and bigger than the next hop's MTU (ip_forward(), frag needed sent)
+    TcpFastopen,          // a segment a Fast Open child in SYN_RECV does not take (SKB_DROP_REASON_TCP_FASTOPEN)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

@@ -36,17 +36,30 @@ public sealed class InetStreamOps : InetOps
     /// while the sock is in SYN_SENT / SYN_RECV.
     /// </summary>
     /// <remarks>Mirrors net/ipv4/af_inet.c: inet_stream_connect() -> __inet_stream_connect().</remarks>
-    public static int InetStreamConnect(BsdSocket sock, in SockAddr addr, int flags)
+    public static int InetStreamConnect(BsdSocket sock, in SockAddr addr, int flags) =>
+        InetStreamConnectCore(sock, addr, hasAddr: true, flags, isSendmsg: false);
+
+    /// <summary>
+    /// connect() and the connect of a Fast Open send (<paramref name="isSendmsg"/>, the address
+    /// optional): a connect deferred by TCP_FASTOPEN_CONNECT makes a later connect() EISCONN and
+    /// the send EINPROGRESS.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/af_inet.c: __inet_stream_connect().</remarks>
+    internal static int InetStreamConnectCore(BsdSocket sock, in SockAddr addr, bool hasAddr, int flags, bool isSendmsg)
     {
         var sk = sock.Sk!;
         int err;
-        if (addr.Len < SaFamilySize) return -Errno.EINVAL;
-        if (addr.Family == AF_UNSPEC)
+        if (hasAddr)
         {
-            err = sk.Prot.Disconnect(sk, flags);
-            sock.State = err != 0 ? SocketState.Disconnecting : SocketState.Unconnected;
-            return err;
+            if (addr.Len < SaFamilySize) return -Errno.EINVAL;
+            if (addr.Family == AF_UNSPEC)
+            {
+                err = sk.Prot.Disconnect(sk, flags);
+                sock.State = err != 0 ? SocketState.Disconnecting : SocketState.Unconnected;
+                return err;
+            }
         }
+        bool deferConnect = sk is TcpSock { DeferConnect: true };
 
         switch (sock.State)
         {
@@ -55,14 +68,17 @@ public sealed class InetStreamOps : InetOps
             case SocketState.Connected:
                 return -Errno.EISCONN;
             case SocketState.Connecting:
-                err = -Errno.EALREADY;
+                if (deferConnect) err = isSendmsg ? -Errno.EINPROGRESS : -Errno.EISCONN;
+                else err = -Errno.EALREADY;
                 // Fall out of switch with err, set for this state.
                 break;
             case SocketState.Unconnected:
                 if (sk.State != TcpState.Close) return -Errno.EISCONN;
-                err = sk.Prot.Connect(sk, addr);
+                // Without an address (a Fast Open send on an unconnected socket): tcp_v4_connect() sees addr_len 0.
+                err = hasAddr ? sk.Prot.Connect(sk, addr) : -Errno.EINVAL;
                 if (err < 0) return err;
                 sock.State = SocketState.Connecting;
+                if (err == 0 && sk is TcpSock { DeferConnect: true }) return 0;
                 // Just entered SS_CONNECTING state; the only difference is that return value
                 // in non-blocking case is EINPROGRESS, rather than EALREADY.
                 err = -Errno.EINPROGRESS;
@@ -115,6 +131,14 @@ public sealed class InetStreamOps : InetOps
         // Really, if the socket is already in listen state we can only allow the backlog to be adjusted.
         if (oldState != TcpState.Listen)
         {
+            // Fast Open on every listener (tcp_fastopen 0x400 | 0x2) unless TCP_FASTOPEN set its own limit.
+            int tcpFastopen = sk.Net.Ipv4.Sysctl.TcpFastopen;
+            if (sk is TcpSock tp && (tcpFastopen & TcpFastopen.TfoServerWoSockopt1) != 0 &&
+                (tcpFastopen & TcpFastopen.TfoServerEnable) != 0 && tp.AcceptQueue.FastopenqMaxQlen == 0)
+            {
+                Tcp.FastopenQueueTune(tp, backlog);
+                TcpFastopen.TcpFastopenInitKeyOnce(sk.Net);
+            }
             int err = InetConnectionSock.InetCskListenStart((InetConnectionSock)sk);
             if (err != 0) return err;
         }

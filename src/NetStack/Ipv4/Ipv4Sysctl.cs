@@ -117,6 +117,8 @@ internal sealed class Ipv4Sysctl
     /// <summary>net.ipv4.tcp_syncookies: 0 never, 1 (Linux's default) only when a listener's SYN queue
     /// overflows, 2 always. A u8 in Linux: any nonzero value other than 2 behaves as 1.</summary>
     public int TcpSyncookies = 1;
+    /// <summary>net.ipv4.tcp_fastopen: TFO_* bits (1 client, 2 server, 0x4 client without cookie, 0x200 server without cookie, 0x400 server on every listener); Linux's default is 1.</summary>
+    public int TcpFastopen = NetStack.Ipv4.TcpFastopen.TfoClientEnable;
     /// <summary>net.ipv4.tcp_abort_on_overflow: reset (instead of ignoring) the final ACK when the accept queue is full.</summary>
     public bool TcpAbortOnOverflow;
     /// <summary>net.ipv4.tcp_window_scaling.</summary>

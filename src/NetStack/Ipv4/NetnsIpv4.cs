@@ -82,6 +82,10 @@ internal sealed class NetnsIpv4
     internal uint TcpTwIsn;
     /// <summary>The request that stands for each SYN answered with a cookie in turn (never hashed; see TcpRequestSock.ResetForReuse).</summary>
     internal TcpRequestSock? TcpCookieReq;
+    /// <summary>net->ipv4.tcp_fastopen_ctx: the namespace's Fast Open keys (null until first used or set).</summary>
+    internal TcpFastopenContext? TcpFastopenCtx;
+    /// <summary>The client's Fast Open cookies by (saddr, daddr): the tcpm_fastopen part of tcp_metrics.</summary>
+    internal readonly Dictionary<ulong, TcpFastopenMetrics> TcpFastopenCache = new();
 
     /// <summary>
     /// The receive hooks of the socket types that are optional on the input path, set by their

@@ -44,6 +44,8 @@ internal sealed class TcpRequestSock : SockCommon
     public bool Syncookie;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
+    /// <summary>tfo_listener: the request belongs to a Fast Open child and counts in its listener's fastopenq.</summary>
+    public bool TfoListener;
 
     // ---- tcp_request_sock ----
     public uint RcvIsn, SntIsn;
@@ -98,6 +100,8 @@ internal sealed class RequestSockQueue
     public int Young;
     /// <summary>synflood_warned: the "Possible SYN flooding" line was printed for this listener (once per listener).</summary>
     public bool SynfloodWarned;
+    /// <summary>fastopenq.max_qlen (TCP_FASTOPEN) and fastopenq.qlen: Fast Open children still in SYN_RECV.</summary>
+    public int FastopenqMaxQlen, FastopenqQlen;
 
     /// <remarks>Mirrors reqsk_queue_empty().</remarks>
     public bool Empty => RskqAcceptHead is null;

@@ -94,6 +94,8 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_keepalive_probes", () => s.TcpKeepaliveProbes, v => s.TcpKeepaliveProbes = v, 0),
             CtlTable.Int("tcp_max_syn_backlog", () => s.TcpMaxSynBacklog, v => s.TcpMaxSynBacklog = v, 0),
             CtlTable.Int("tcp_syncookies", () => s.TcpSyncookies, v => s.TcpSyncookies = v, 0, 255), // proc_dou8vec_minmax
+            CtlTable.Int("tcp_fastopen", () => s.TcpFastopen, v => s.TcpFastopen = v), // proc_dointvec
+            CtlTable.String("tcp_fastopen_key", () => TcpFastopenSysctl.Read(net), v => TcpFastopenSysctl.Write(net, v)),
             CtlTable.Bool("tcp_abort_on_overflow", () => s.TcpAbortOnOverflow, v => s.TcpAbortOnOverflow = v),
             U8Flag("tcp_window_scaling", () => s.TcpWindowScaling, v => s.TcpWindowScaling = v),
             U8Flag("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),

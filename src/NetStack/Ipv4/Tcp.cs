@@ -276,12 +276,30 @@ internal static class Tcp
     /// <remarks>Mirrors tcp_sendmsg() -> tcp_sendmsg_locked().</remarks>
     public static int TcpSendmsg(TcpSock tp, ref MsgHdr msg, ReadOnlySpan<byte> data)
     {
+        int copiedSyn = 0;
+        if ((msg.Flags & MSG_FASTOPEN) != 0 || tp.DeferConnect)
+        {
+            int ferr = TcpFastopen.TcpSendmsgFastopen(tp, ref msg, data, out copiedSyn);
+            if (ferr == -Errno.EINPROGRESS && copiedSyn > 0) return copiedSyn;
+            if (ferr != 0) return copiedSyn > 0 ? copiedSyn : SkStreamError(tp, ferr);
+            if (copiedSyn == data.Length) return copiedSyn;
+            data = data[copiedSyn..];
+        }
+        int sent = TcpSendmsgLocked(tp, ref msg, data);
+        if (copiedSyn == 0) return sent;
+        return sent > 0 ? sent + copiedSyn : copiedSyn;
+    }
+
+    /// <remarks>Mirrors tcp_sendmsg_locked() after its Fast Open part.</remarks>
+    private static int TcpSendmsgLocked(TcpSock tp, ref MsgHdr msg, ReadOnlySpan<byte> data)
+    {
         int flags = msg.Flags;
         long timeo = tp.SockSndTimeo((flags & MSG_DONTWAIT) != 0);
         int err;
         int copied = 0;
         TcpInput.TcpRateCheckAppLimited(tp); // is sending application-limited?
-        if (!TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait))
+        // A Fast Open child may send before the handshake ends (tcp_passive_fastopen()).
+        if (!TcpStateF.Is(tp.State, TcpStateF.Established | TcpStateF.CloseWait) && tp.FastopenRsk is null)
         {
             err = SkStreamWaitConnect(tp, ref timeo);
             if (err != 0) goto outErr;
@@ -698,6 +716,10 @@ internal static class Tcp
         TcpTimer.TcpClearXmitTimers(tp);
         tp.PurgeReceiveQueue();
         tp.CopiedSeq = tp.RcvNxt;
+        TcpFastopen.TcpFreeFastopenReq(tp);
+        tp.DeferConnect = false;
+        tp.FastopenClientFail = 0;
+        tp.SynFastopen = tp.SynFastopenExp = tp.SynData = tp.SynDataAcked = false;
         tp.UrgData = 0;
         TcpWriteQueuePurge(tp);
         while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
@@ -908,6 +930,13 @@ internal static class Tcp
             if (nul >= 0) raw = raw[..nul];
             return TcpCong.TcpSetCongestionControl(tp, Encoding.ASCII.GetString(raw));
         }
+        if (optname == TCP_FASTOPEN_KEY)
+        {
+            // A primary key, or a primary and a backup (for rotation).
+            if (optval.Length != TcpFastopen.KeyLength && optval.Length != TcpFastopen.KeyBufLength) return -Errno.EINVAL;
+            return TcpFastopen.TcpFastopenResetCipher(tp.Net, tp, optval[..TcpFastopen.KeyLength],
+                optval.Length == TcpFastopen.KeyBufLength ? optval[TcpFastopen.KeyLength..] : default);
+        }
         if (optval.Length < sizeof(int)) return -Errno.EINVAL;
         int val = BinaryPrimitives.ReadInt32LittleEndian(optval);
         switch (optname)
@@ -919,6 +948,25 @@ internal static class Tcp
             case TCP_USER_TIMEOUT:
                 if (val < 0) return -Errno.EINVAL;
                 tp.IcskUserTimeout = val;
+                return 0;
+            case TCP_FASTOPEN:
+                if (val >= 0 && TcpStateF.Is(tp.State, TcpStateF.Close | TcpStateF.Listen))
+                {
+                    TcpFastopen.TcpFastopenInitKeyOnce(tp.Net);
+                    FastopenQueueTune(tp, val);
+                    return 0;
+                }
+                return -Errno.EINVAL;
+            case TCP_FASTOPEN_CONNECT:
+                if (val > 1 || val < 0) return -Errno.EINVAL;
+                if ((tp.Net.Ipv4.Sysctl.TcpFastopen & TcpFastopen.TfoClientEnable) == 0) return -Errno.EOPNOTSUPP;
+                if (tp.State != TcpState.Close) return -Errno.EINVAL;
+                tp.FastopenConnect = val != 0;
+                return 0;
+            case TCP_FASTOPEN_NO_COOKIE:
+                if (val > 1 || val < 0) return -Errno.EINVAL;
+                if (!TcpStateF.Is(tp.State, TcpStateF.Close | TcpStateF.Listen)) return -Errno.EINVAL;
+                tp.FastopenNoCookie = val != 0;
                 return 0;
             case TCP_KEEPINTVL:
                 if (val < 1 || val > MaxTcpKeepintvl) return -Errno.EINVAL;
@@ -1005,6 +1053,11 @@ internal static class Tcp
         }
     }
 
+    /// <summary>The listener's Fast Open limit: pending Fast Open children, at most somaxconn.</summary>
+    /// <remarks>Mirrors fastopen_queue_tune() (net/ipv4/tcp_fastopen.c).</remarks>
+    internal static void FastopenQueueTune(TcpSock tp, int backlog) =>
+        tp.AcceptQueue.FastopenqMaxQlen = (int)Math.Min((uint)backlog, (uint)tp.Net.SysctlSomaxconn);
+
     /// <summary>
     /// Sets window_clamp (at least half of SOCK_MIN_RCVBUF). A smaller clamp pulls rcv_ssthresh
     /// down with it; a larger one lets rcv_ssthresh grow to what is already offered.
@@ -1049,6 +1102,19 @@ internal static class Tcp
             case TCP_WINDOW_CLAMP: val = (int)tp.WindowClamp; break;
             case TCP_QUICKACK: val = tp.InetCskInPingpongMode ? 0 : 1; break;
             case TCP_USER_TIMEOUT: val = tp.IcskUserTimeout; break;
+            case TCP_FASTOPEN: val = tp.AcceptQueue.FastopenqMaxQlen; break;
+            case TCP_FASTOPEN_CONNECT: val = tp.FastopenConnect ? 1 : 0; break;
+            case TCP_FASTOPEN_NO_COOKIE: val = tp.FastopenNoCookie ? 1 : 0; break;
+            case TCP_FASTOPEN_KEY:
+            {
+                // Up to two keys; copies min(len, what there is) and reports that length.
+                Span<byte> key = stackalloc byte[TcpFastopen.KeyBufLength];
+                int keyLen = TcpFastopen.TcpFastopenGetCipher(tp.Net, tp, key) * TcpFastopen.KeyLength;
+                len = (int)Math.Min((uint)len, (uint)keyLen);
+                key[..len].CopyTo(optval);
+                optlen = len;
+                return 0;
+            }
             case TCP_INFO:
             {
                 // copy min(len, sizeof(struct tcp_info)) and report that length, as Linux does.
@@ -1107,8 +1173,7 @@ internal static class Tcp
     /// Fills <paramref name="info"/> (at least <see cref="TcpInfoSize"/> bytes) with struct tcp_info in
     /// Linux's layout (little-endian, as on x86-64 and arm64) and field meanings. Fields the stack keeps
     /// no state for are 0: tcpi_fackets and tcpi_last_ack_sent (0 in Linux too), tcpi_busy_time,
-    /// tcpi_rwnd_limited and tcpi_sndbuf_limited (no chrono stats), tcpi_fastopen_client_fail and
-    /// TCPI_OPT_SYN_DATA (no Fast Open), tcpi_rehash (no PLB), tcpi_total_rto_time, and the Accurate
+    /// tcpi_rwnd_limited and tcpi_sndbuf_limited (no chrono stats), tcpi_rehash (no PLB), tcpi_total_rto_time, and the Accurate
     /// ECN fields after it (RFC 3168 ECN only). tcpi_pacing_rate and tcpi_max_pacing_rate are
     /// sk_pacing_rate and SO_MAX_PACING_RATE; tcpi_delivery_rate is the last rate sample worth
     /// reporting (tcp_rate.c). Allocation-free.
@@ -1145,8 +1210,10 @@ internal static class Tcp
         }
         if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0) options |= TcpiOptEcn;
         if ((tp.EcnFlags & TcpSock.TcpEcnSeen) != 0) options |= TcpiOptEcnSeen;
+        if (tp.SynDataAcked) options |= TcpiOptSynData;
         info[5] = options;
         if (tp.RateAppLimited) info[7] |= 1; // tcpi_delivery_rate_app_limited
+        info[7] |= (byte)((tp.FastopenClientFail & 3) << 1); // tcpi_fastopen_client_fail:2
         var sys = tp.Net.Ipv4.Sysctl;
         long now = tp.Net.NowNs;
         W32(info, 8, (uint)(tp.IcskRto / 1000));

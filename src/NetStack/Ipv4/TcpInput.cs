@@ -47,10 +47,20 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_parse_options().</remarks>
     public static void TcpParseOptions(NetNamespace net, TcpHeader th, ref TcpOptionsReceived rx, bool estab, out TcpSackBlocks sack)
     {
+        var foc = TcpFastopenCookie.None;
+        TcpParseOptions(net, th, ref rx, estab, out sack, ref foc, wantFoc: false);
+    }
+
+    /// <summary>As above, also reading a Fast Open cookie into <paramref name="foc"/> (only on a SYN, only when asked: tcp_parse_options()'s foc argument).</summary>
+    /// <remarks>Mirrors tcp_parse_options() with foc.</remarks>
+    public static void TcpParseOptions(NetNamespace net, TcpHeader th, ref TcpOptionsReceived rx, bool estab, out TcpSackBlocks sack,
+        ref TcpFastopenCookie foc, bool wantFoc)
+    {
         sack = default;
         rx.SawTstamp = false;
         if (th.DataOffset <= 5) return;
         TcpOptions.Parse(th.Options, out var o);
+        if (o.SawFastopen && wantFoc && th.Syn) foc = o.Fastopen;
         var sys = net.Ipv4.Sysctl;
         bool syn = th.Syn;
         if (o.Mss != 0 && syn && !estab)
@@ -570,7 +580,7 @@ internal static class TcpInput
 
     /// <summary>The peer's FIN is processed in order: no more data will come.</summary>
     /// <remarks>Mirrors tcp_fin().</remarks>
-    private static void TcpFin(TcpSock tp)
+    internal static void TcpFin(TcpSock tp)
     {
         tp.InetCskScheduleAck();
         tp.Shutdown |= RCV_SHUTDOWN;
@@ -1660,6 +1670,22 @@ internal static class TcpInput
         tp.HasHighestSack = false;
     }
 
+    /// <summary>Retransmits what is marked lost without treating it as congestion (a Fast Open SYN's data, an MTU change).</summary>
+    /// <remarks>Mirrors tcp_non_congestion_loss_retransmit().</remarks>
+    internal static void TcpNonCongestionLossRetransmit(TcpSock tp)
+    {
+        if (tp.CaState != TcpCaState.Loss)
+        {
+            tp.HighSeq = tp.SndNxt;
+            tp.SndSsthresh = TcpCurrentSsthresh(tp);
+            tp.PriorSsthresh = 0;
+            tp.UndoMarker = 0;
+            tp.UndoMarkerValid = false;
+            TcpSetCaState(tp, TcpCaState.Loss);
+        }
+        TcpOutput.TcpXmitRetransmitQueue(tp);
+    }
+
     /// <summary>Marks a segment lost (a lost retransmission is counted again).</summary>
     /// <remarks>Mirrors tcp_mark_skb_lost() with tcp_verify_retransmit_hint().</remarks>
     internal static void TcpMarkSkbLost(TcpSock tp, SkBuff skb)
@@ -2623,7 +2649,8 @@ internal static class TcpInput
     {
         var net = tp.Net;
         ushort savedClamp = tp.RxOpt.MssClamp;
-        TcpParseOptions(net, th, ref tp.RxOpt, false, out _);
+        var foc = TcpFastopenCookie.None;
+        TcpParseOptions(net, th, ref tp.RxOpt, false, out _, ref foc, wantFoc: true);
         if (tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0) tp.RxOpt.RcvTsecr -= tp.TsOffset;
 
         if (th.Ack)
@@ -2681,10 +2708,12 @@ internal static class TcpInput
             TcpInitializeRcvMss(tp);
             tp.CopiedSeq = tp.RcvNxt;
             TcpFinishConnect(tp);
+            bool fastopenFail = (tp.SynFastopen || tp.SynData) && TcpFastopen.TcpRcvFastopenSynack(tp, skb, ref foc);
             if (!tp.HasFlag(SockFlag.Dead))
             {
                 tp.StateChange();
             }
+            if (fastopenFail) return -1;
             if (tp.InetCskInPingpongMode)
             {
                 // Save one ACK: data will follow.
@@ -2799,6 +2828,9 @@ internal static class TcpInput
             }
         }
         tp.RxOpt.SawTstamp = false;
+        // A Fast Open child before the handshake ended: its request still judges the segment.
+        var fastopenReq = tp.FastopenRsk;
+        if (fastopenReq is not null && !TcpFastopen.TcpCheckReqFastopen(tp, skb, fastopenReq)) return 0;
         if (!th.Ack && !th.Rst && !th.Syn)
         {
             net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
@@ -2822,9 +2854,17 @@ internal static class TcpInput
         {
             case TcpState.SynRecv:
                 TcpCountDelivered(tp, 1, false); // the SYN-ACK's delivery is not tracked by tcp_ack()
-                tp.RetransStamp = 0;
-                TcpInitTransfer(tp);
-                tp.CopiedSeq = tp.RcvNxt;
+                if (fastopenReq is not null)
+                {
+                    // The child was set up at the SYN; its SYN data may still be unread.
+                    TcpFastopen.TcpRcvSynrecvStateFastopen(tp);
+                }
+                else
+                {
+                    tp.RetransStamp = 0;
+                    TcpInitTransfer(tp);
+                    tp.CopiedSeq = tp.RcvNxt;
+                }
                 Tcp.TcpSetState(tp, TcpState.Established);
                 tp.StateChange();
                 tp.SndUna = skb.Cb.AckSeq;
@@ -2838,6 +2878,8 @@ internal static class TcpInput
                 break;
             case TcpState.FinWait1:
             {
+                // A Fast Open child closed before its handshake ended.
+                if (fastopenReq is not null) TcpFastopen.TcpRcvSynrecvStateFastopen(tp);
                 if (tp.SndUna != tp.WriteSeq) break;
                 Tcp.TcpSetState(tp, TcpState.FinWait2);
                 tp.Shutdown |= SEND_SHUTDOWN;

@@ -90,6 +90,9 @@ internal static class TcpIpv4
         while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
         tp.OooLastSkb = null;
         if (tp.BindHash is not null) InetHashtables.InetPutPort(tp);
+        TcpFastopen.TcpFreeFastopenReq(tp);
+        // A Fast Open child that never finished its handshake gives its place back.
+        if (tp.FastopenRsk is not null) TcpFastopen.ReqskFastopenRemove(tp, reset: false);
         // sk_sockets_allocated_dec()
         if (tp.MemAccount is { } mem) mem.SocketsAllocated--;
     }
@@ -141,6 +144,8 @@ internal static class TcpIpv4
         if (tp.WriteSeq == 0) tp.WriteSeq = SecureSeq.SecureTcpSeq(net, tp.InetSaddr, tp.InetDaddr, tp.InetSport, usin.Port);
         tp.TsOffset = SecureSeq.SecureTcpTsOff(net, tp.InetSaddr, tp.InetDaddr);
         tp.InetId = (ushort)Random.Shared.Next(65536);
+        // TCP_FASTOPEN_CONNECT with a cookie: the SYN waits for the first write.
+        if (TcpFastopen.TcpFastopenDeferConnect(tp)) return 0;
         err = TcpOutput.TcpConnect(tp);
         if (err != 0) goto failure;
         return 0;
@@ -209,7 +214,8 @@ internal static class TcpIpv4
         req.Syncookie = wantCookie;
         var tmpOpt = new TcpOptionsReceived { MssClamp = TcpSock.TcpMssDefault, UserMss = sk.RxOpt.UserMss };
         var th = TcpInput.TcpHdr(skb);
-        TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _);
+        var foc = TcpFastopenCookie.None;
+        TcpInput.TcpParseOptions(net, th, ref tmpOpt, false, out _, ref foc, wantFoc: !wantCookie);
         // Without timestamps a cookie has nowhere to keep window scaling and SACK.
         if (wantCookie && !tmpOpt.SawTstamp) Syncookies.TcpClearOptions(ref tmpOpt);
         tmpOpt.TstampOk = tmpOpt.SawTstamp;
@@ -248,8 +254,22 @@ internal static class TcpIpv4
         }
         req.SntIsn = isn;
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
+        TcpSock? fastopenSk = null;
+        if (!wantCookie) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
+        if (fastopenSk is not null)
+        {
+            TcpV4SendSynack(fastopenSk, req, foc);
+            // The child goes straight to the accept queue, its SYN data readable.
+            if (InetConnectionSock.InetCskReqskQueueAdd(sk, req, fastopenSk) is null)
+            {
+                TcpFastopen.ReqskFastopenRemove(fastopenSk, reset: false);
+                goto drop;
+            }
+            sk.DataReady();
+            return;
+        }
         if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
-        TcpV4SendSynack(sk, req);
+        TcpV4SendSynack(sk, req, foc);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
         if (wantCookie) req.RskListener = null!;
         return;
@@ -291,7 +311,11 @@ internal static class TcpIpv4
 
     /// <summary>Sends (or resends) the SYN-ACK of a request.</summary>
     /// <remarks>Mirrors tcp_v4_send_synack() -> tcp_make_synack() with tcp_synack_options().</remarks>
-    internal static int TcpV4SendSynack(TcpSock listener, TcpRequestSock req)
+    internal static int TcpV4SendSynack(TcpSock listener, TcpRequestSock req) => TcpV4SendSynack(listener, req, TcpFastopenCookie.None);
+
+    /// <summary>Sends a SYN-ACK with a Fast Open cookie (<paramref name="foc"/> Len &gt;= 0) when it fits.</summary>
+    /// <remarks>Mirrors tcp_v4_send_synack() -> tcp_make_synack() with tcp_synack_options()' foc.</remarks>
+    internal static int TcpV4SendSynack(TcpSock listener, TcpRequestSock req, in TcpFastopenCookie foc)
     {
         var net = listener.Net;
         if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: listener.BoundDevIf) != 0) return -Errno.EHOSTUNREACH; // inet_csk_route_req(): ir_iif
@@ -308,6 +332,11 @@ internal static class TcpIpv4
             opts.TsEcr = req.TsRecent;
         }
         opts.SackPermitted = req.SackOk;
+        if (foc.Len >= 0 && TcpOutput.MaxTcpOptionSpace - opts.Size >= TcpOptionsOut.FastopenSize(foc))
+        {
+            opts.HasFastopen = true;
+            opts.Fastopen = foc;
+        }
         if (req.SntSynack == 0 && !req.Syncookie) req.SntSynack = net.NowNs;
         int hdrLen = TcpHeader.MinLength + opts.Size;
         var seg = skb.Put(hdrLen);
@@ -749,7 +778,7 @@ internal static class TcpIpv4
 
     /// <summary>Counts a received segment in tcpi_segs_in / tcpi_data_segs_in: a GSO super-frame counts as its gso_segs.</summary>
     /// <remarks>Mirrors tcp_segs_in().</remarks>
-    private static void TcpSegsIn(TcpSock tp, SkBuff skb, int payload)
+    internal static void TcpSegsIn(TcpSock tp, SkBuff skb, int payload)
     {
         uint segsIn = Math.Max(1u, skb.GsoSegs);
         tp.SegsIn += segsIn;

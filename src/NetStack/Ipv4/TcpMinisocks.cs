@@ -154,7 +154,7 @@ internal static class TcpMinisocks
     }
 
     /// <remarks>Mirrors tcp_in_window().</remarks>
-    private static bool TcpInWindow(uint seq, uint endSeq, uint sWin, uint eWin)
+    internal static bool TcpInWindow(uint seq, uint endSeq, uint sWin, uint eWin)
     {
         if (seq == sWin) return true;
         if (SeqNumber.After(endSeq, sWin) && SeqNumber.Before(seq, eWin)) return true;

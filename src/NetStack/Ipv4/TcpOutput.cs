@@ -222,6 +222,18 @@ internal static class TcpOutput
         }
         if (sys.TcpWindowScaling) opts.WindowScale = (sbyte)tp.RxOpt.RcvWscale;
         if (sys.TcpSack) opts.SackPermitted = true;
+        int remaining = MaxTcpOptionSpace - opts.Size;
+        if (tp.FastopenReq is { } fastopen && fastopen.Cookie.Len >= 0)
+        {
+            int need = TcpOptionsOut.FastopenSize(fastopen.Cookie);
+            if (remaining >= need)
+            {
+                opts.HasFastopen = true;
+                opts.Fastopen = fastopen.Cookie;
+                tp.SynFastopen = true;
+                tp.SynFastopenExp = fastopen.Cookie.Exp;
+            }
+        }
         return opts.Size;
     }
 
@@ -913,13 +925,82 @@ internal static class TcpOutput
         TcpWmemCharge(tp, buff);
         tp.PacketsOut++;
         tp.RtxQueue.EnqueueTail(buff);
-        int err = TcpTransmitSkb(tp, buff, true);
+        int err = tp.FastopenReq is not null ? TcpSendSynData(tp, buff) : TcpTransmitSkb(tp, buff, true);
         if (err == -Errno.ECONNREFUSED) return err;
         tp.SndNxt = tp.WriteSeq;
         tp.PushedSeq = tp.WriteSeq;
+        // SYN data that could not be sent waits on the write queue.
+        if (tp.WriteQueue.First is { } head)
+        {
+            tp.SndNxt = head.Cb.Seq;
+            tp.PushedSeq = head.Cb.Seq;
+        }
         tp.Net.Mib.Tcp[TcpMib.ActiveOpens]++;
         tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));
         return 0;
+    }
+
+    /// <summary>
+    /// A Fast Open SYN: with a cookie (or none needed) the SYN carries as much of the data as one
+    /// segment holds, sent as a copy; the data then stays on the retransmit queue as a segment of
+    /// its own after the SYN, so a timeout resends only the bare SYN. Without a cookie: a plain
+    /// SYN that asks for one.
+    /// </summary>
+    /// <remarks>Mirrors tcp_send_syn_data().</remarks>
+    private static int TcpSendSynData(TcpSock tp, SkBuff syn)
+    {
+        var fo = tp.FastopenReq!;
+        int err;
+        // The server's MSS, if cached, else our own.
+        tp.RxOpt.MssClamp = tp.Advmss;
+        if (!TcpFastopen.TcpFastopenCookieCheck(tp, ref tp.RxOpt.MssClamp, ref fo.Cookie)) goto fallback;
+        if (tp.RxOpt.UserMss != 0 && tp.RxOpt.UserMss < tp.RxOpt.MssClamp) tp.RxOpt.MssClamp = tp.RxOpt.UserMss; // tcp_mss_clamp()
+        TcpSyncMss(tp, tp.IcskPmtuCookie);
+        // Room for the largest option space a middlebox might add.
+        int space = TcpMtuToMss(tp, tp.IcskPmtuCookie) - MaxTcpOptionSpace;
+        space = Math.Min(space, fo.Size);
+        if (fo.Data is not { } staged || space <= 0) goto fallback;
+        var synData = TcpStreamAllocSkb(tp);
+        if (synData is null) goto fallback;
+        synData.Cb = syn.Cb;
+        space = Math.Min(space, Math.Min(staged.Len, synData.Tailroom));
+        staged.DataSpan[..space].CopyTo(synData.Put(space));
+        if (space == fo.Size)
+        {
+            staged.Free();
+            fo.Data = null; // nothing left for after the handshake
+        }
+        fo.Copied = space;
+        // tcp_connect_queue_skb()
+        synData.Cb.EndSeq += (uint)synData.Len;
+        TcpWmemCharge(tp, synData);
+        tp.WriteSeq = synData.Cb.EndSeq;
+        tp.PacketsOut++;
+        err = TcpTransmitSkb(tp, synData, true);
+        syn.Cb.When = synData.Cb.When;
+        // The copy with SYN and data went out; what is kept is the data alone, after the SYN.
+        synData.Cb.Seq++;
+        synData.Cb.TcpFlags = TcpFlags.ACK | TcpFlags.PSH;
+        if (err == 0)
+        {
+            tp.SynData = fo.Copied > 0;
+            tp.RtxQueue.EnqueueTail(synData);
+            tp.Net.Mib.TcpExt[LinuxMib.TCPOrigDataSent]++;
+            goto done;
+        }
+        // Not sent: the data waits on the write queue.
+        tp.WriteQueue.EnqueueTail(synData);
+        tp.WriteQueue.AdjustBytes(synData.Len);
+        tp.PacketsOut--;
+
+    fallback:
+        // A plain SYN with the cookie request.
+        if (fo.Cookie.Len > 0) fo.Cookie.Len = 0;
+        err = TcpTransmitSkb(tp, syn, true);
+        if (err != 0) tp.SynFastopen = false;
+    done:
+        fo.Cookie.Len = -1; // no Fast Open option on SYN retransmissions
+        return err;
     }
 
     // ---- retransmission ----

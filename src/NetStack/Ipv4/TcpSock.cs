@@ -232,6 +232,20 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>tcp_min_rtt(): the windowed minimum RTT in usec (~0u before the first sample).</summary>
     internal uint TcpMinRtt => RttMin.Get();
 
+    // ---- Fast Open (RFC 7413) ----
+    /// <summary>fastopen_req: the client's Fast Open connect in progress.</summary>
+    internal TcpFastopenRequest? FastopenReq;
+    /// <summary>fastopen_rsk: a Fast Open child's request, kept until the handshake ends.</summary>
+    internal TcpRequestSock? FastopenRsk;
+    /// <summary>A listener's own Fast Open keys (TCP_FASTOPEN_KEY on it; icsk_accept_queue.fastopenq.ctx).</summary>
+    internal TcpFastopenContext? FastopenCtx;
+    /// <summary>fastopen_connect (TCP_FASTOPEN_CONNECT), fastopen_no_cookie (TCP_FASTOPEN_NO_COOKIE), DEFER_CONNECT.</summary>
+    internal bool FastopenConnect, FastopenNoCookie, DeferConnect;
+    /// <summary>syn_fastopen (the SYN carried a Fast Open option), syn_fastopen_exp (the experimental one), syn_data (and data), syn_data_acked.</summary>
+    internal bool SynFastopen, SynFastopenExp, SynData, SynDataAcked;
+    /// <summary>fastopen_client_fail: why the last Fast Open connect fell back (TFO_*).</summary>
+    internal byte FastopenClientFail;
+
     // ---- Options, timers, misc ----
     internal TcpOptionsReceived RxOpt;
     /// <summary>tsoffset: the random offset added to our timestamps.</summary>

@@ -89,7 +89,7 @@ internal static class TcpTimer
 
     /// <summary>The connection timed out: report sk_err_soft (an ICMP error seen meanwhile) or ETIMEDOUT.</summary>
     /// <remarks>Mirrors tcp_write_err() -> tcp_done_with_error().</remarks>
-    private static void TcpWriteErr(TcpSock tp)
+    internal static void TcpWriteErr(TcpSock tp)
     {
         tp.Err = tp.ErrSoft != 0 ? tp.ErrSoft : Uapi.Errno.ETIMEDOUT;
         Tcp.TcpWriteQueuePurge(tp);
@@ -241,6 +241,12 @@ internal static class TcpTimer
     public static void TcpRetransmitTimer(TcpSock tp)
     {
         var net = tp.Net;
+        // A Fast Open child in SYN_RECV resends its SYN-ACK.
+        if (tp.FastopenRsk is { } req)
+        {
+            TcpFastopen.TcpFastopenSynackTimer(tp, req);
+            return;
+        }
         if (tp.PacketsOut == 0) return;
         var skb = tp.RtxQueue.First;
         if (skb is null) return;

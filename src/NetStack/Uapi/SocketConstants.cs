@@ -86,6 +86,10 @@ public static class SocketConstants
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
         TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
         TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26;
+    /// <summary>TCP Fast Open options (include/uapi/linux/tcp.h).</summary>
+    public const int TCP_FASTOPEN = 23, TCP_FASTOPEN_CONNECT = 30, TCP_FASTOPEN_KEY = 33, TCP_FASTOPEN_NO_COOKIE = 34;
+    /// <summary>MSG_FASTOPEN: send data in the SYN (connect and send in one call).</summary>
+    public const int MSG_FASTOPEN = 0x20000000;
     /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
     public const int SIOCOUTQNSD = 0x894B;
     /// <summary>SIOCATMARK: whether the read position is at the urgent mark (asm-generic/sockios.h).</summary>

@@ -124,6 +124,8 @@ internal record struct TcpRepr
     public bool SackPermitted;
     public TcpTimestamp? Timestamp;
     public TcpSackBlocks Sack;
+    /// <summary>The Fast Open option (Len 0: a cookie request); null when absent.</summary>
+    public TcpFastopenCookie? Fastopen;
 
     public TcpRepr(ushort srcPort, ushort dstPort, SeqNumber seq, SeqNumber ack, byte flags, ushort window)
     {
@@ -146,6 +148,7 @@ internal record struct TcpRepr
         r.SackPermitted = o.SackPermitted;
         r.Timestamp = o.SawTimestamp ? new TcpTimestamp(o.TsVal, o.TsEcr) : null;
         r.Sack = o.Sack;
+        r.Fastopen = o.SawFastopen ? o.Fastopen : null;
         return r;
     }
 
@@ -158,6 +161,8 @@ internal record struct TcpRepr
         TsVal = Timestamp?.TsVal ?? 0,
         TsEcr = Timestamp?.TsEcr ?? 0,
         Sack = Sack,
+        HasFastopen = Fastopen.HasValue,
+        Fastopen = Fastopen ?? default,
     };
 
     /// <summary>Header length including options, a multiple of 4.</summary>
@@ -187,6 +192,7 @@ internal record struct TcpRepr
         if (Mss != 0) s += $" mss {Mss}";
         if (WindowScale >= 0) s += $" wscale {WindowScale}";
         if (SackPermitted) s += " sackOK";
+        if (Fastopen is { } foc) s += " " + foc;
         if (Timestamp is { } ts) s += $" TS val {ts.TsVal} ecr {ts.TsEcr}";
         if (Sack.Count > 0) s += $" sack {Sack}";
         return s;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace NetStack.Wire;
 
@@ -12,6 +13,11 @@ internal static class TcpOpt
     public const byte SACK_PERM = 4;
     public const byte SACK = 5;
     public const byte TIMESTAMP = 8;
+    /// <summary>TCPOPT_FASTOPEN (RFC 7413) and TCPOPT_EXP, which carries the pre-RFC Fast Open option after the magic 0xF989.</summary>
+    public const byte FASTOPEN = 34, EXP = 254;
+    public const ushort FastopenMagic = 0xF989;
+    /// <summary>TCPOLEN_FASTOPEN_BASE / TCPOLEN_EXP_FASTOPEN_BASE; TCP_FASTOPEN_COOKIE_MIN / MAX.</summary>
+    public const int LenFastopenBase = 2, LenExpFastopenBase = 4, FastopenCookieMin = 4, FastopenCookieMax = 16;
 
     public const int LenMss = 4;
     public const int LenWindow = 3;
@@ -26,6 +32,49 @@ internal static class TcpOpt
     public const int LenMssAligned = 4, LenTstampAligned = 12, LenWscaleAligned = 4, LenSackPermAligned = 4, LenSackBaseAligned = 4;
     /// <summary>Room in a 40-byte option space for SACK blocks: 4 without timestamps, 3 with.</summary>
     public const int MaxSackBlocks = 4;
+}
+
+/// <summary>The bytes of a Fast Open cookie (TCP_FASTOPEN_COOKIE_MAX), by value.</summary>
+[InlineArray(TcpOpt.FastopenCookieMax)]
+internal struct TcpFastopenCookieBytes
+{
+    private byte _e0;
+}
+
+/// <summary>
+/// A Fast Open cookie: Len -1 means none (no option), 0 a cookie request, 4..16 a cookie; Exp marks
+/// the experimental option (kind 254 with magic 0xF989).
+/// </summary>
+/// <remarks>Mirrors include/net/tcp.h: struct tcp_fastopen_cookie.</remarks>
+internal struct TcpFastopenCookie : IEquatable<TcpFastopenCookie>
+{
+    public TcpFastopenCookieBytes Val;
+    public sbyte Len;
+    public bool Exp;
+
+    public static TcpFastopenCookie None => new() { Len = -1 };
+
+    [System.Diagnostics.CodeAnalysis.UnscopedRef]
+    public readonly ReadOnlySpan<byte> Bytes => Len > 0 ? ((ReadOnlySpan<byte>)Val)[..Len] : default;
+
+    /// <remarks>Mirrors tcp_fastopen_cookie_match().</remarks>
+    public readonly bool Matches(in TcpFastopenCookie other) =>
+        Len > 0 && Len == other.Len && Bytes.SequenceEqual(other.Bytes);
+
+    /// <summary>The same option: length, form and bytes.</summary>
+    public readonly bool Equals(TcpFastopenCookie other) => Len == other.Len && Exp == other.Exp && Bytes.SequenceEqual(other.Bytes);
+    public override readonly bool Equals(object? obj) => obj is TcpFastopenCookie c && Equals(c);
+    public override readonly int GetHashCode() => HashCode.Combine(Len, Exp);
+    public override readonly string ToString() =>
+        (Exp ? "exp-tfo" : "tfo") + (Len < 0 ? " none" : Len == 0 ? " cookiereq" : " cookie " + Convert.ToHexString(Bytes).ToLowerInvariant());
+
+    /// <summary>A cookie from its bytes (empty: a cookie request).</summary>
+    public static TcpFastopenCookie From(ReadOnlySpan<byte> bytes, bool exp = false)
+    {
+        var c = new TcpFastopenCookie { Len = (sbyte)bytes.Length, Exp = exp };
+        bytes.CopyTo(c.Val);
+        return c;
+    }
 }
 
 /// <summary>One SACK block: [Start, End) in sequence space.</summary>
@@ -89,6 +138,9 @@ internal struct TcpOptionsParsed
     public TcpSackBlocks Sack;
     /// <summary>An option kind this parser does not know was present (saw_unknown).</summary>
     public bool SawUnknown;
+    /// <summary>A Fast Open option was present (its cookie in <see cref="Fastopen"/>: Len 0 a request, -1 a bad length).</summary>
+    public bool SawFastopen;
+    public TcpFastopenCookie Fastopen;
 }
 
 /// <summary>The options to put on an outgoing segment (struct tcp_out_options).</summary>
@@ -99,6 +151,12 @@ internal struct TcpOptionsOut
     public bool HasTimestamp;
     public uint TsVal, TsEcr;
     public TcpSackBlocks Sack;
+    /// <summary>OPTION_FAST_OPEN_COOKIE: the Fast Open option (a request when the cookie is empty).</summary>
+    public bool HasFastopen;
+    public TcpFastopenCookie Fastopen;
+
+    /// <summary>The Fast Open option's room, aligned to 4 bytes.</summary>
+    public static int FastopenSize(in TcpFastopenCookie c) => (c.Len + (c.Exp ? TcpOpt.LenExpFastopenBase : TcpOpt.LenFastopenBase) + 3) & ~3;
 
     // Stored plus one so that `default` means "no window scale option": a zeroed value (a RST
     // built with `default`) must not grow a window-scale option by accident.
@@ -122,6 +180,7 @@ internal struct TcpOptionsOut
             else if (SackPermitted) size += TcpOpt.LenSackPermAligned;
             if (WindowScale >= 0) size += TcpOpt.LenWscaleAligned;
             if (Sack.Count > 0) size += TcpOpt.LenSackBaseAligned + Sack.Count * TcpOpt.LenSackPerBlock;
+            if (HasFastopen) size += FastopenSize(Fastopen);
             return size;
         }
     }
@@ -168,6 +227,31 @@ internal struct TcpOptionsOut
                 BinaryPrimitives.WriteUInt32BigEndian(p[(i + 4)..], Sack[b].End);
                 i += 8;
             }
+        }
+        if (HasFastopen)
+        {
+            // Kind 34 and length, or kind 254, length and the magic; then the cookie, NOP-padded.
+            int len = Fastopen.Len > 0 ? Fastopen.Len : 0;
+            int optLen;
+            if (Fastopen.Exp)
+            {
+                optLen = TcpOpt.LenExpFastopenBase + len;
+                BinaryPrimitives.WriteUInt32BigEndian(p[i..], (uint)(TcpOpt.EXP << 24 | optLen << 16 | TcpOpt.FastopenMagic));
+                Fastopen.Bytes.CopyTo(p[(i + 4)..]);
+            }
+            else
+            {
+                optLen = TcpOpt.LenFastopenBase + len;
+                p[i] = TcpOpt.FASTOPEN;
+                p[i + 1] = (byte)optLen;
+                Fastopen.Bytes.CopyTo(p[(i + 2)..]);
+            }
+            if ((optLen & 3) == 2)
+            {
+                p[i + optLen] = TcpOpt.NOP;
+                p[i + optLen + 1] = TcpOpt.NOP;
+            }
+            i += (optLen + 3) & ~3;
         }
     }
 }
@@ -225,6 +309,16 @@ internal static class TcpOptions
                                 break;
                     }
                     break;
+                case TcpOpt.FASTOPEN:
+                    ParseFastopen(body, exp: false, ref o);
+                    break;
+                case TcpOpt.EXP:
+                    // The Fast Open option shares kind 254 behind a 16-bit magic.
+                    if (opsize >= TcpOpt.LenExpFastopenBase && BinaryPrimitives.ReadUInt16BigEndian(body) == TcpOpt.FastopenMagic)
+                        ParseFastopen(body[2..], exp: true, ref o);
+                    else
+                        o.SawUnknown = true;
+                    break;
                 default:
                     o.SawUnknown = true;
                     break;
@@ -232,5 +326,19 @@ internal static class TcpOptions
             i += opsize - 2;
             length -= opsize;
         }
+    }
+
+    /// <summary>An even length of 4..16 is a cookie, 0 a request, anything else is kept as an invalid cookie (Len -1); an odd length is ignored.</summary>
+    /// <remarks>Mirrors tcp_parse_fastopen_option() (the SYN-only rule is TcpParseOptions').</remarks>
+    private static void ParseFastopen(ReadOnlySpan<byte> cookie, bool exp, ref TcpOptionsParsed o)
+    {
+        int len = cookie.Length;
+        if ((len & 1) != 0) return;
+        var foc = new TcpFastopenCookie { Exp = exp };
+        if (len >= TcpOpt.FastopenCookieMin && len <= TcpOpt.FastopenCookieMax) cookie.CopyTo(foc.Val);
+        else if (len != 0) len = -1;
+        foc.Len = (sbyte)len;
+        o.Fastopen = foc;
+        o.SawFastopen = true;
     }
 }

@@ -57,11 +57,14 @@ public sealed record Seg
     public ushort SrcPort, DstPort;
     /// <summary>The urgent pointer field (meaningful with URG; 0 otherwise).</summary>
     public ushort UrgPtr;
+    /// <summary>The Fast Open option (Len 0: a cookie request); null when absent.</summary>
+    internal TcpFastopenCookie? Fastopen;
 
     public override string ToString() =>
         $"[{TcpFlags.Format(Flags)}] seq {Seq} ack {Ack} win {Window?.ToString() ?? "*"} len {Payload.Length}" +
         (Mss != 0 ? $" mss {Mss}" : "") + (WindowScale >= 0 ? $" ws {WindowScale}" : "") + (SackPermitted ? " sackOK" : "") +
-        (Timestamp is { } ts ? $" ts {ts.TsVal}/{ts.TsEcr}" : "") + (Sack.Count > 0 ? $" sack {Sack}" : "") + (UrgPtr != 0 ? $" urg {UrgPtr}" : "");
+        (Timestamp is { } ts ? $" ts {ts.TsVal}/{ts.TsEcr}" : "") + (Sack.Count > 0 ? $" sack {Sack}" : "") + (UrgPtr != 0 ? $" urg {UrgPtr}" : "") +
+        (Fastopen is { } foc ? $" {foc}" : "");
 }
 
 /// <summary>
@@ -256,7 +259,7 @@ public sealed class TcpFixture : IDisposable
         var repr = new TcpRepr(s.SrcPort != 0 ? s.SrcPort : PeerPort, s.DstPort != 0 ? s.DstPort : OurPortOrListen, s.Seq, s.Ack, s.Flags, s.Window ?? RemoteWindow)
         {
             Mss = s.Mss, WindowScale = s.WindowScale, SackPermitted = s.SackPermitted, Timestamp = s.Timestamp, Sack = s.Sack,
-            UrgPtr = s.UrgPtr,
+            UrgPtr = s.UrgPtr, Fastopen = s.Fastopen,
         };
         int tcpLen = repr.HeaderLength + s.Payload.Length;
         var frame = new byte[EthernetHeader.Length + Ipv4Header.MinLength + tcpLen];
@@ -342,7 +345,7 @@ public sealed class TcpFixture : IDisposable
         {
             Flags = r.Flags, Seq = r.Seq.Value, Ack = r.Ack.Value, Window = r.Window, Payload = th.Payload.ToArray(),
             Mss = r.Mss, WindowScale = r.WindowScale, SackPermitted = r.SackPermitted, Timestamp = r.Timestamp, Sack = r.Sack,
-            SrcPort = r.SrcPort, DstPort = r.DstPort, UrgPtr = r.UrgPtr,
+            SrcPort = r.SrcPort, DstPort = r.DstPort, UrgPtr = r.UrgPtr, Fastopen = r.Fastopen,
         };
     }
 
@@ -373,6 +376,20 @@ public sealed class TcpFixture : IDisposable
         {
             Assert.Equal(PeerPort, s.DstPort);
         }
+        return s;
+    }
+
+    /// <summary>
+    /// Expects the next transmitted segment to be exactly <paramref name="want"/>: flags, sequence,
+    /// acknowledgment, window (unless null), every option and the payload bytes.
+    /// </summary>
+    public Seg ExpectSeg(Seg want)
+    {
+        var s = Next();
+        var cmp = want.Window is null ? s with { Window = null } : s;
+        Assert.Equal(want.ToString(), cmp.ToString());
+        Assert.Equal(want.Payload, s.Payload);
+        Assert.Equal(PeerPort, s.DstPort);
         return s;
     }
 
