@@ -79,7 +79,7 @@ public enum LinuxMib
     TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPHystartTrainDetect, TCPHystartTrainCwnd, TCPHystartDelayDetect,
     TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
     // Appended rather than at Linux's places, so that the numbers above stay as published.
-    RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
+    RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow, TCPMinTTLDrop,
 }
 
 /// <summary>
@@ -169,6 +169,7 @@ public enum SkbDropReason
     ProtoMem,             // the protocol's memory (udp_mem) is exhausted (SKB_DROP_REASON_PROTO_MEM)
     IpInNoRoutes,         // no route for a packet to forward (ip_error(), IpExt InNoRoutes)
     PktTooBig,            // DF set and bigger than the next hop's MTU (ip_forward(), frag needed sent)
+    TcpMinttl,            // a TTL below the socket's IP_MINTTL (SKB_DROP_REASON_TCP_MINTTL)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

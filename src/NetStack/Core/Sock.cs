@@ -151,6 +151,10 @@ public partial class Sock : SockCommon
     public int WmemQueued;
     /// <summary>sk_drops: datagrams dropped because the receive buffer was full.</summary>
     public long Drops;
+    /// <summary>sk_ll_usec: SO_BUSY_POLL (kept; the stack does not busy-poll).</summary>
+    internal int LlUsec;
+    /// <summary>sk_incoming_cpu: SO_INCOMING_CPU (-1 until set).</summary>
+    internal int IncomingCpu = -1;
 
     // ---- Pacing (struct sock's sk_pacing_*) ----
     /// <summary>sk_pacing_rate: the rate (bytes/s) TCP paces at when pacing is on; ~0 means unlimited.</summary>
@@ -345,6 +349,10 @@ public partial class Sock : SockCommon
         return size + SkbTruesizeOverhead;
     }
 
+    /// <summary>With SO_RXQ_OVFL, a queued buffer remembers how many the socket had dropped by then (0 otherwise).</summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_skb_set_dropcount().</remarks>
+    internal void SockSkbSetDropcount(SkBuff skb) => skb.DropCount = HasFlag(SockFlag.RxqOvfl) ? (uint)Drops : 0;
+
     /// <summary>
     /// Charges a buffer to the receive queue and queues it; -ENOMEM when the receive buffer is
     /// full (the caller counts RcvbufErrors and frees the buffer).
@@ -358,6 +366,7 @@ public partial class Sock : SockCommon
             return -Errno.ENOMEM;
         }
         SkbSetOwnerR(skb);
+        SockSkbSetDropcount(skb);
         ReceiveQueue.EnqueueTail(skb);
         if (!HasFlag(SockFlag.Dead)) DataReady();
         return 0;

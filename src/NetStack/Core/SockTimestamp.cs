@@ -46,6 +46,19 @@ internal static class SockTimestamp
         PutTimestamp(ref msg, sk, skb.Tstamp);
     }
 
+    /// <summary>
+    /// SO_RXQ_OVFL: the socket's drop count when the datagram was queued, as a u32 control message,
+    /// when it was not 0. Called right after <see cref="SockRecvTimestamp"/> (sock_recv_cmsgs()).
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: sock_recv_drops().</remarks>
+    public static void SockRecvDrops(ref MsgHdr msg, Sock sk, SkBuff skb)
+    {
+        if (!sk.HasFlag(SockFlag.RxqOvfl) || skb.DropCount == 0) return;
+        Span<byte> v = stackalloc byte[sizeof(uint)];
+        BinaryPrimitives.WriteUInt32LittleEndian(v, skb.DropCount);
+        Scm.PutCmsg(ref msg, SOL_SOCKET, SO_RXQ_OVFL, v);
+    }
+
     /// <summary>The SCM_TIMESTAMP* message for <paramref name="tstamp"/> (the namespace's clock) in the layout the socket's flags ask for.</summary>
     /// <remarks>The put_cmsg() calls of __sock_recv_timestamp() and tcp_recv_timestamp().</remarks>
     public static void PutTimestamp(ref MsgHdr msg, Sock sk, long tstamp)

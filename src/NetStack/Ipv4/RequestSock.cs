@@ -42,6 +42,8 @@ internal sealed class TcpRequestSock : SockCommon
     public bool EcnOk;
     /// <summary>syncookie: the request stands for a SYN answered with a cookie (never hashed, no timer).</summary>
     public bool Syncookie;
+    /// <summary>saved_syn: the SYN's headers when the listener has TCP_SAVE_SYN (moved to the child).</summary>
+    public byte[]? SavedSyn;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
 
@@ -77,6 +79,7 @@ internal sealed class TcpRequestSock : SockCommon
         SndWscale = RcvWscale = 0;
         TstampOk = SackOk = WscaleOk = EcnOk = Acked = false;
         Syncookie = false;
+        SavedSyn = null;
         SntSynack = 0;
     }
 

@@ -129,7 +129,7 @@ internal static class TcpIpv4
         }
         tp.InetDport = usin.Port;
         tp.InetDaddr = daddr;
-        tp.IcskExtHdrLen = 0;
+        tp.IcskExtHdrLen = tp.InetOpt.Opt.Optlen; // inet_opt: every segment's IP header grows by the options
         tp.RxOpt.MssClamp = TcpSock.TcpMssDefault;
 
         // Identity still incomplete (the port may be 0): SYN_SENT, then pick the port and hash.
@@ -248,6 +248,7 @@ internal static class TcpIpv4
         }
         req.SntIsn = isn;
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
+        if (!wantCookie) TcpReqskRecordSyn(sk, req, skb);
         if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
         TcpV4SendSynack(sk, req);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
@@ -256,6 +257,16 @@ internal static class TcpIpv4
     drop:
         mib[LinuxMib.ListenDrops]++; // tcp_listendrop()
         net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+    }
+
+    /// <summary>TCP_SAVE_SYN: the request keeps a copy of the SYN's IP and TCP headers (and the link-layer header with 2).</summary>
+    /// <remarks>Mirrors tcp_reqsk_record_syn() (net/ipv4/tcp_input.c).</remarks>
+    private static void TcpReqskRecordSyn(TcpSock sk, TcpRequestSock req, SkBuff skb)
+    {
+        if (sk.SaveSyn == 0) return;
+        int tcpHdrlen = TcpHeader.Create(skb.Buffer.AsSpan(skb.TransportHeader)).HeaderLength;
+        int start = sk.SaveSyn == 2 && skb.MacHeader >= 0 ? skb.MacHeader : skb.NetworkHeader;
+        req.SavedSyn = skb.Buffer.AsSpan(start, skb.TransportHeader + tcpHdrlen - start).ToArray();
     }
 
     /// <summary>
@@ -347,6 +358,8 @@ internal static class TcpIpv4
             return null;
         }
         newtp.InetDaddr = req.IrRmtAddr;
+        newtp.SavedSyn = req.SavedSyn; // tcp_move_syn()
+        req.SavedSyn = null;
         newtp.InetRcvSaddr = req.IrLocAddr;
         newtp.InetSaddr = req.IrLocAddr;
         // inet_csk_clone_lock()'s inet_sk_set_state(newsk, TCP_SYN_RECV), from the listener's state
@@ -531,6 +544,7 @@ internal static class TcpIpv4
                         {
                             TcpMinisocks.InetTwskDeschedulePut(net, tw);
                             net.Ipv4.TcpTwIsn = isn;
+                            if (TcpMinTtlDrop(sk2, skb)) return 0;
                             return TcpV4DoRcv(sk2, skb);
                         }
                         TcpV4TimewaitAck(tw, skb);
@@ -562,7 +576,7 @@ internal static class TcpIpv4
                     net.KfreeSkbReason(skb, reason);
                     return 0;
                 }
-                if (nsk == sk) return TcpV4DoRcv(sk, skb);
+                if (nsk == sk) return TcpMinTtlDrop(sk, skb) ? 0 : TcpV4DoRcv(sk, skb);
                 if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
                 {
                     TcpV4SendReset(nsk, skb);
@@ -571,6 +585,7 @@ internal static class TcpIpv4
                 return 0;
             }
             case TcpSock tp:
+                if (TcpMinTtlDrop(tp, skb)) return 0;
                 // The socket is locked by the stack lock: no backlog needed.
                 TcpSegsIn(tp, skb, payload);
                 return TcpV4DoRcv(tp, skb);
@@ -578,6 +593,20 @@ internal static class TcpIpv4
     noTcpSocket:
         TcpV4SendReset(null, skb);
         return net.KfreeSkbReason(skb, SkbDropReason.TcpNoSocket);
+    }
+
+    /// <summary>
+    /// IP_MINTTL (RFC 5082, GTSM): a segment that arrives with a TTL below the socket's minimum is
+    /// dropped and counted (TCPMinTTLDrop) before the socket sees it. True when it was.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_rcv(): the ip4_min_ttl check after the TIME_WAIT and NEW_SYN_RECV handling.</remarks>
+    private static bool TcpMinTtlDrop(TcpSock sk, SkBuff skb)
+    {
+        if (sk.MinTtl == 0) return false;
+        if (Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl >= sk.MinTtl) return false;
+        sk.Net.Mib.TcpExt[LinuxMib.TCPMinTTLDrop]++;
+        sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpMinttl);
+        return true;
     }
 
     /// <summary>Dispatches to the state machine: ESTABLISHED has its own path, the rest go through tcp_rcv_state_process; a nonzero result is answered with a reset.</summary>
