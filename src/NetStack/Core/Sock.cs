@@ -151,6 +151,10 @@ public partial class Sock : SockCommon
     public int WmemQueued;
     /// <summary>sk_drops: datagrams dropped because the receive buffer was full.</summary>
     public long Drops;
+    /// <summary>SK_DEFAULT_STAMP: no datagram read yet (SIOCGSTAMP answers ENOENT).</summary>
+    internal const long SkDefaultStamp = long.MinValue;
+    /// <summary>sk_stamp: when the last datagram read arrived (the namespace's clock; 0: not stamped, read as now).</summary>
+    internal long SkStamp = SkDefaultStamp;
     /// <summary>sk_ll_usec: SO_BUSY_POLL (kept; the stack does not busy-poll).</summary>
     internal int LlUsec;
     /// <summary>sk_incoming_cpu: SO_INCOMING_CPU (-1 until set).</summary>

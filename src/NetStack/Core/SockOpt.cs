@@ -122,8 +122,8 @@ internal static class SockOpt
                 break;
             // ---- issue 12: in sk_setsockopt()'s order of checks.
             case SO_PASSCRED:
-                // assign_bit(SOCK_PASSCRED, &sock->flags): SCM_CREDENTIALS is for AF_UNIX; an inet socket keeps the bit only.
-                sock.Flags = valbool ? sock.Flags | (1L << BsdSocket.SockPassCred) : sock.Flags & ~(1L << BsdSocket.SockPassCred);
+                // sk_may_scm_recv(): SCM_CREDENTIALS is for AF_UNIX and AF_NETLINK; Linux 6.18 refuses it on an inet socket.
+                ret = -Errno.EOPNOTSUPP;
                 break;
             case SO_BUSY_POLL:
                 // No busy polling here (the stack is driven by its device's reader): the value is kept for getsockopt.
@@ -270,7 +270,7 @@ internal static class SockOpt
             case SO_RCVLOWAT: val = sk.RcvLowat; break;
             case SO_SNDLOWAT: val = 1; break;
             case SO_ACCEPTCONN: val = sk.State == TcpState.Listen ? 1 : 0; break;
-            case SO_PASSCRED: val = (sock.Flags & (1L << BsdSocket.SockPassCred)) != 0 ? 1 : 0; break;
+            case SO_PASSCRED: return -Errno.EOPNOTSUPP; // sk_may_scm_recv(), as on set
             case SO_BUSY_POLL: val = sk.LlUsec; break;
             case SO_MARK: val = sk.Mark; break;
             case SO_RXQ_OVFL: val = sk.HasFlag(SockFlag.RxqOvfl) ? 1 : 0; break;

@@ -41,7 +41,11 @@ internal static class SockTimestamp
     /// <remarks>Mirrors net/socket.c: sock_recv_timestamp() -> __sock_recv_timestamp() (software stamps only).</remarks>
     public static void SockRecvTimestamp(ref MsgHdr msg, Sock sk, SkBuff skb)
     {
-        if (!sk.HasFlag(SockFlag.RcvTstamp)) return;
+        if (!sk.HasFlag(SockFlag.RcvTstamp))
+        {
+            sk.SkStamp = skb.Tstamp; // sock_write_timestamp(sk, kt): what SIOCGSTAMP reports
+            return;
+        }
         if (skb.Tstamp == 0) skb.Tstamp = sk.Net.NowNs;
         PutTimestamp(ref msg, sk, skb.Tstamp);
     }

@@ -104,8 +104,8 @@ public static class IpOutput
         err = IpAppendDataCheck(inet, length, rt.Dev.Mtu, out df);
         if (err != 0)
         {
-            // With IP_RECVERR the error queue learns it too, with the MTU (and the connected port).
-            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)rt.Dev.Mtu);
+            // With IP_RECVERR the error queue learns it too, with the MTU less the options (and the connected port).
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)(rt.Dev.Mtu - inet.InetOpt.Opt.Optlen));
             return null;
         }
         // sock_alloc_send_skb(): a pending error first, then a shut down send side.
@@ -178,7 +178,7 @@ public static class IpOutput
         int mtu = cork.Rt.Dev.Mtu;
         if (IpAppendDataCheck(inet, cork.Length + length, mtu, out _) != 0)
         {
-            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, cork.Daddr, inet.InetDport, (uint)mtu);
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, cork.Daddr, inet.InetDport, (uint)(mtu - inet.InetOpt.Opt.Optlen));
             return -Errno.EMSGSIZE;
         }
         var skb = cork.Skb;

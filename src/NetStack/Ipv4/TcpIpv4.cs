@@ -229,6 +229,8 @@ internal static class TcpIpv4
         req.IrNum = th.DstPort;
         req.IrLocAddr = skb.Daddr;
         req.IrRmtAddr = skb.Saddr;
+        // tcp_v4_init_req() -> tcp_v4_save_options(): the SYN's options, echoed; none if they cannot be.
+        if (IpOptions.IpOptionsEcho(net, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
         // route_req(): we must be able to answer.
         if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt) != 0) goto drop;
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
@@ -336,7 +338,8 @@ internal static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
         th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
+        // ip_build_and_send_pkt() with ireq_opt: the SYN's options answered.
+        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, true, null, req.IreqOpt);
         return 0;
     }
 
@@ -368,7 +371,10 @@ internal static class TcpIpv4
         TcpTracepoint.TraceInetSockSetState(newtp, TcpState.Listen);
         newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
-        newtp.IcskExtHdrLen = 0;
+        // The child's inet_opt is the request's ireq_opt (moved), and its MSS makes room for it.
+        newtp.InetOpt = req.IreqOpt;
+        req.IreqOpt = default;
+        newtp.IcskExtHdrLen = newtp.InetOpt.Opt.Optlen;
         newtp.InetId = (ushort)Random.Shared.Next(65536);
         if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt) != 0)
         {

@@ -629,6 +629,13 @@ public static partial class SocketCalls
                 sock.FileFlags = arg != 0 ? sock.FileFlags | O_NONBLOCK : sock.FileFlags & ~O_NONBLOCK;
                 return 0;
             }
+            if (cmd is SIOCGSTAMP or SIOCGSTAMPNS)
+            {
+                // The struct's first int (the low half of tv_sec) is what an int argument sees; Gettstamp gives the whole.
+                int err = SockGettstampLocked(sock, cmd == SIOCGSTAMP, out long sec, out _);
+                if (err == 0) arg = (int)sec;
+                return err;
+            }
             try
             {
                 int err = sock.Ops.Ioctl(sock, cmd, ref arg);
@@ -640,6 +647,39 @@ public static partial class SocketCalls
                 return SyscallOops(files.Net, sock, e, "sock_ioctl");
             }
         }
+    }
+
+    /// <summary>
+    /// ioctl(SIOCGSTAMP / SIOCGSTAMPNS): when the socket's last datagram was read, as wall-clock
+    /// seconds and microseconds (<paramref name="timeval"/>) or nanoseconds; -ENOENT before any.
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: sock_ioctl() -> sock->ops->gettstamp == net/core/sock.c: sock_gettstamp().</remarks>
+    public static int Gettstamp(FdTable files, int fd, bool timeval, out long sec, out long frac)
+    {
+        using (new SyscallLock(files.Net))
+        {
+            sec = frac = 0;
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            return SockGettstampLocked(sock, timeval, out sec, out frac);
+        }
+    }
+
+    /// <remarks>Mirrors net/core/sock.c: sock_gettstamp().</remarks>
+    private static int SockGettstampLocked(BsdSocket sock, bool timeval, out long sec, out long frac)
+    {
+        sec = frac = 0;
+        var sk = sock.Sk;
+        if (sk is null) return -Errno.ENOTTY;
+        // sock_enable_timestamp(sk, SOCK_TIMESTAMP): from now on arrivals are stamped.
+        sk.SetFlag(SockFlag.Timestamp);
+        sk.Net.NetstampNeeded = true;
+        if (sk.SkStamp == Sock.SkDefaultStamp) return -Errno.ENOENT;
+        if (sk.SkStamp == 0) sk.SkStamp = sk.Net.NowNs; // read before a stamp: now, kept
+        long real = sk.SkStamp + sk.Net.RealtimeOffsetNs;
+        sec = Math.DivRem(real, Time.NsPerSec, out long ns);
+        frac = timeval ? ns / 1000 : ns;
+        return 0;
     }
 
     /// <summary>
