@@ -571,6 +571,8 @@ public static partial class SocketCalls
         {
             var sock = files.Remove(fd);
             if (sock is null) return -Errno.EBADF;
+            // fput(): another descriptor (F_DUPFD) still names the socket.
+            if (--sock.FileRefs > 0) return 0;
             try
             {
                 SockRelease(sock);
@@ -588,8 +590,8 @@ public static partial class SocketCalls
         }
     }
 
-    /// <summary>fcntl(2): F_GETFL / F_SETFL (O_NONBLOCK is the flag that can change), F_GETFD / F_SETFD.</summary>
-    /// <remarks>Mirrors fs/fcntl.c: do_fcntl() and setfl() (SETFL_MASK).</remarks>
+    /// <summary>fcntl(2): F_GETFL / F_SETFL (O_NONBLOCK is the flag that can change), F_GETFD / F_SETFD, F_DUPFD / F_DUPFD_CLOEXEC, F_GETOWN / F_SETOWN.</summary>
+    /// <remarks>Mirrors fs/fcntl.c: do_fcntl(), setfl() (SETFL_MASK), f_dupfd(), f_getown(), f_setown().</remarks>
     public static int Fcntl(FdTable files, int fd, int cmd, int arg = 0)
     {
         using (new SyscallLock(files.Net))
@@ -598,6 +600,22 @@ public static partial class SocketCalls
             if (sock is null) return -Errno.EBADF;
             switch (cmd)
             {
+                case F_DUPFD:
+                case F_DUPFD_CLOEXEC:
+                {
+                    // f_dupfd(): the lowest free descriptor from arg (unsigned: a negative one is past the limit).
+                    if ((uint)arg >= (uint)files.RlimitNofile) return -Errno.EINVAL;
+                    int nfd = files.Install(sock, cmd == F_DUPFD_CLOEXEC, arg);
+                    if (nfd >= 0) sock.FileRefs++; // get_file()
+                    return nfd;
+                }
+                case F_GETOWN: return sock.Owner; // f_getown(): a process group reads back negative
+                case F_SETOWN:
+                    // f_setown(): INT_MIN has no process group to name; there is no process table to
+                    // check a pid against (ESRCH), so any other value is kept.
+                    if (arg == int.MinValue) return -Errno.EINVAL;
+                    sock.Owner = arg;
+                    return 0;
                 case F_GETFD: return files.GetCloseOnExec(fd) ? FD_CLOEXEC : 0;
                 case F_SETFD: files.SetCloseOnExec(fd, (arg & FD_CLOEXEC) != 0); return 0;
                 case F_GETFL: return sock.FileFlags;
