@@ -74,7 +74,7 @@ public sealed class SocketShell : IDisposable
         ["getsockname"] = ["fd"],
         ["getpeername"] = ["fd"],
         ["poll"] = ["fd", "events", "fds", "timeout"],
-        ["fcntl"] = ["fd", "cmd", "arg"],
+        ["fcntl"] = ["fd", "cmd", "arg", "as"],
         ["ioctl"] = ["fd", "request", "req", "arg"],
         ["sleep"] = ["ms"],
         ["reset"] = [],
@@ -414,7 +414,14 @@ public sealed class SocketShell : IDisposable
                 else reply["revents"] = (int)fds[0].Revents;
                 return reply;
             }
-            case "fcntl": return Ret(SocketCalls.Fcntl(f, Fd(q), Num(q, "cmd", null), Num(q, "arg", "0")));
+            case "fcntl":
+            {
+                // "as" names the descriptor F_DUPFD / F_DUPFD_CLOEXEC return.
+                int cmd = Num(q, "cmd", null);
+                int r = SocketCalls.Fcntl(f, Fd(q), cmd, Num(q, "arg", "0"));
+                if (r >= 0 && cmd is F_DUPFD or F_DUPFD_CLOEXEC) Opened(q, r);
+                return Ret(r);
+            }
             case "ioctl":
             {
                 // ioctl(fd, request, &arg): the request is "request" (ioctl(2)'s name for it), or "req".

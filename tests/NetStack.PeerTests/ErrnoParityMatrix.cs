@@ -74,6 +74,22 @@ public static partial class ErrnoParityTable
         ("SOL_TCP", "TCP_WINDOW_CLAMP", ["tcp"], []),
         ("SOL_TCP", "TCP_QUICKACK", ["tcp"], []),
         ("SOL_TCP", "TCP_USER_TIMEOUT", ["tcp"], []),
+        // Issue 12: options that were ENOPROTOOPT before.
+        ("SOL_SOCKET", "SO_PASSCRED", ["udp", "tcp", "raw", "ping"], []),
+        ("SOL_SOCKET", "SO_MARK", ["udp", "tcp", "raw"], []),
+        ("SOL_SOCKET", "SO_BUSY_POLL", ["udp", "tcp"], []),
+        ("SOL_SOCKET", "SO_INCOMING_CPU", ["udp", "tcp"], []),
+        ("SOL_SOCKET", "SO_RXQ_OVFL", ["udp", "tcp", "raw", "ping"], []),
+        ("SOL_IP", "IP_RECVOPTS", ["udp", "tcp", "raw", "ping"], []),
+        ("SOL_IP", "IP_RETOPTS", ["udp", "raw"], []),
+        ("SOL_IP", "IP_FREEBIND", ["udp", "tcp", "raw", "ping"], []),
+        ("SOL_IP", "IP_TRANSPARENT", ["udp", "tcp", "raw"], []),
+        ("SOL_IP", "IP_NODEFRAG", ["udp", "tcp", "raw"], []),
+        ("SOL_IP", "IP_BIND_ADDRESS_NO_PORT", ["udp", "tcp"], []),
+        ("SOL_IP", "IP_MINTTL", ["udp", "tcp", "raw", "ping"], []),
+        ("SOL_TCP", "TCP_NOTSENT_LOWAT", ["tcp"], []),
+        ("SOL_TCP", "TCP_INQ", ["tcp"], []),
+        ("SOL_TCP", "TCP_SAVE_SYN", ["tcp"], []),
     ];
 
     /// <summary>Buffer sizes the kernel clamps to net.core.rmem_max/wmem_max, a host setting (negative ones are huge unsigned).</summary>

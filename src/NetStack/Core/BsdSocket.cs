@@ -56,6 +56,10 @@ public sealed class BsdSocket
     /// capabilities later checks (CAP_NET_BIND_SERVICE in bind) consult.
     /// </summary>
     internal Cred? Cred;
+    /// <summary>file->f_count: the descriptors naming this socket (F_DUPFD adds one; the last close releases the socket).</summary>
+    internal int FileRefs = 1;
+    /// <summary>file->f_owner (F_SETOWN): the process (or, negative, the process group) SIGIO would go to; the stack sends none.</summary>
+    internal int Owner;
     /// <summary>sock->file->f_flags: O_NONBLOCK (the only flag the socket layer reads), set by SOCK_NONBLOCK or fcntl.</summary>
     public int FileFlags;
 

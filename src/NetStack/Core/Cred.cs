@@ -12,6 +12,9 @@ public class Cred
     /// <summary>CAP_NET_RAW: may create SOCK_RAW sockets.</summary>
     public bool CapNetRaw { get; set; } = true;
 
+    /// <summary>CAP_NET_ADMIN: may set SO_MARK, SO_RCVBUFFORCE/SO_SNDBUFFORCE, IP_TRANSPARENT (with CAP_NET_RAW as the alternative).</summary>
+    public bool CapNetAdmin { get; set; } = true;
+
     /// <summary>CAP_NET_BIND_SERVICE: may bind ports below net.ipv4.ip_unprivileged_port_start.</summary>
     public bool CapNetBindService { get; set; } = true;
 

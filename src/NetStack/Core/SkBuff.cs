@@ -43,6 +43,8 @@ internal struct InetSkbParm
     public int Iif;
     /// <summary>ipi_spec_dst, host order (the bytes of opt.faddr: 0 for a packet without IP options until ipv4_pktinfo_prepare writes it).</summary>
     public uint SpecDst;
+    /// <summary>opt: the received header's IP options as ip_rcv_options() compiled them (IP_RECVOPTS, replies echo them).</summary>
+    public IpOptionsParm Opt;
 }
 
 /// <summary>
@@ -90,6 +92,10 @@ public sealed class SkBuff
 {
     /// <summary>skb->tstamp: when the frame arrived (the namespace's clock, ns), stamped at receive once a socket asked for timestamps; 0 when not stamped.</summary>
     public long Tstamp;
+    /// <summary>SOCK_SKB_CB(skb)->dropcount: the socket's drop count when this buffer was queued (SO_RXQ_OVFL), else 0.</summary>
+    internal uint DropCount;
+    /// <summary>skb->mark: the sending socket's SO_MARK (no policy routing or netfilter reads it here).</summary>
+    internal int Mark;
     /// <summary>The pinned backing array (pinned object heap): the device can read/write it directly.</summary>
     public readonly byte[] Buffer;
     internal readonly SkBuffPool? Pool;
@@ -215,6 +221,8 @@ public sealed class SkBuff
         ExtErr = default;
         Saddr = Daddr = 0;
         Tstamp = 0;
+        DropCount = 0;
+        Mark = 0;
         CsumVerified = false;
         GsoSize = GsoSegs = 0;
         GsoType = 0;

@@ -81,7 +81,7 @@ public enum LinuxMib
     // Appended rather than at Linux's places, so that the numbers above stay as published.
     RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
     TCPFastOpenActive, TCPFastOpenActiveFail, TCPFastOpenPassive, TCPFastOpenPassiveFail, TCPFastOpenListenOverflow,
-    TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey,
+    TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop,
 }
 
 /// <summary>
@@ -172,6 +172,7 @@ public enum SkbDropReason
     IpInNoRoutes,         // no route for a packet to forward (ip_error(), IpExt InNoRoutes)
     PktTooBig,            // DF set and bigger than the next hop's MTU (ip_forward(), frag needed sent)
     TcpFastopen,          // a segment a Fast Open child in SYN_RECV does not take (SKB_DROP_REASON_TCP_FASTOPEN)
+    TcpMinttl,            // a TTL below the socket's IP_MINTTL (SKB_DROP_REASON_TCP_MINTTL)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

@@ -153,6 +153,14 @@ public partial class Sock : SockCommon
     public int WmemQueued;
     /// <summary>sk_drops: datagrams dropped because the receive buffer was full.</summary>
     public long Drops;
+    /// <summary>SK_DEFAULT_STAMP: no datagram read yet (SIOCGSTAMP answers ENOENT).</summary>
+    internal const long SkDefaultStamp = long.MinValue;
+    /// <summary>sk_stamp: when the last datagram read arrived (the namespace's clock; 0: not stamped, read as now).</summary>
+    internal long SkStamp = SkDefaultStamp;
+    /// <summary>sk_ll_usec: SO_BUSY_POLL (kept; the stack does not busy-poll).</summary>
+    internal int LlUsec;
+    /// <summary>sk_incoming_cpu: SO_INCOMING_CPU (-1 until set).</summary>
+    internal int IncomingCpu = -1;
 
     // ---- Pacing (struct sock's sk_pacing_*) ----
     /// <summary>sk_pacing_rate: the rate (bytes/s) TCP paces at when pacing is on; ~0 means unlimited.</summary>
@@ -351,6 +359,10 @@ public partial class Sock : SockCommon
         return size + SkbTruesizeOverhead;
     }
 
+    /// <summary>With SO_RXQ_OVFL, a queued buffer remembers how many the socket had dropped by then (0 otherwise).</summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_skb_set_dropcount().</remarks>
+    internal void SockSkbSetDropcount(SkBuff skb) => skb.DropCount = HasFlag(SockFlag.RxqOvfl) ? (uint)Drops : 0;
+
     /// <summary>
     /// Charges a buffer to the receive queue and queues it; -ENOMEM when the receive buffer is
     /// full (the caller counts RcvbufErrors and frees the buffer).
@@ -364,6 +376,7 @@ public partial class Sock : SockCommon
             return -Errno.ENOMEM;
         }
         SkbSetOwnerR(skb);
+        SockSkbSetDropcount(skb);
         ReceiveQueue.EnqueueTail(skb);
         if (!HasFlag(SockFlag.Dead)) DataReady();
         return 0;

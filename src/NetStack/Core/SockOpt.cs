@@ -123,6 +123,26 @@ internal static class SockOpt
             case SO_TIMESTAMPNS_NEW:
                 SockTimestamp.SockSetTimestamp(sk, optname, valbool);
                 break;
+            // ---- issue 12: in sk_setsockopt()'s order of checks.
+            case SO_PASSCRED:
+                // sk_may_scm_recv(): SCM_CREDENTIALS is for AF_UNIX and AF_NETLINK; Linux 6.18 refuses it on an inet socket.
+                ret = -Errno.EOPNOTSUPP;
+                break;
+            case SO_BUSY_POLL:
+                // No busy polling here (the stack is driven by its device's reader): the value is kept for getsockopt.
+                if (val < 0) ret = -Errno.EINVAL;
+                else sk.LlUsec = val;
+                break;
+            case SO_MARK:
+                if (!caller.CapNetRaw && !caller.CapNetAdmin) { ret = -Errno.EPERM; break; }
+                sk.Mark = val; // __sock_set_mark(): the socket's packets carry it (skb->mark)
+                break;
+            case SO_RXQ_OVFL:
+                sk.ValboolFlag(SockFlag.RxqOvfl, valbool);
+                break;
+            case SO_INCOMING_CPU:
+                sk.IncomingCpu = val; // reuseport_update_incoming_cpu()
+                break;
             default:
                 ret = -Errno.ENOPROTOOPT;
                 break;
@@ -269,6 +289,11 @@ internal static class SockOpt
             case SO_SNDLOWAT: val = 1; break;
             case SO_ACCEPTCONN: val = sk.State == TcpState.Listen ? 1 : 0; break;
             case SO_BINDTOIFINDEX: val = sk.BoundDevIf; break;
+            case SO_PASSCRED: return -Errno.EOPNOTSUPP; // sk_may_scm_recv(), as on set
+            case SO_BUSY_POLL: val = sk.LlUsec; break;
+            case SO_MARK: val = sk.Mark; break;
+            case SO_RXQ_OVFL: val = sk.HasFlag(SockFlag.RxqOvfl) ? 1 : 0; break;
+            case SO_INCOMING_CPU: val = sk.IncomingCpu; break;
             case SO_BINDTODEVICE:
             {
                 // sock_getbindtodevice(): the name, or length 0 when unbound.

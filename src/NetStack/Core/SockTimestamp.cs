@@ -41,9 +41,26 @@ internal static class SockTimestamp
     /// <remarks>Mirrors net/socket.c: sock_recv_timestamp() -> __sock_recv_timestamp() (software stamps only).</remarks>
     public static void SockRecvTimestamp(ref MsgHdr msg, Sock sk, SkBuff skb)
     {
-        if (!sk.HasFlag(SockFlag.RcvTstamp)) return;
+        if (!sk.HasFlag(SockFlag.RcvTstamp))
+        {
+            sk.SkStamp = skb.Tstamp; // sock_write_timestamp(sk, kt): what SIOCGSTAMP reports
+            return;
+        }
         if (skb.Tstamp == 0) skb.Tstamp = sk.Net.NowNs;
         PutTimestamp(ref msg, sk, skb.Tstamp);
+    }
+
+    /// <summary>
+    /// SO_RXQ_OVFL: the socket's drop count when the datagram was queued, as a u32 control message,
+    /// when it was not 0. Called right after <see cref="SockRecvTimestamp"/> (sock_recv_cmsgs()).
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: sock_recv_drops().</remarks>
+    public static void SockRecvDrops(ref MsgHdr msg, Sock sk, SkBuff skb)
+    {
+        if (!sk.HasFlag(SockFlag.RxqOvfl) || skb.DropCount == 0) return;
+        Span<byte> v = stackalloc byte[sizeof(uint)];
+        BinaryPrimitives.WriteUInt32LittleEndian(v, skb.DropCount);
+        Scm.PutCmsg(ref msg, SOL_SOCKET, SO_RXQ_OVFL, v);
     }
 
     /// <summary>The SCM_TIMESTAMP* message for <paramref name="tstamp"/> (the namespace's clock) in the layout the socket's flags ask for.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NetStack.Core;
 using NetStack.Ethernet;
 using NetStack.Wire;
@@ -117,9 +118,15 @@ internal static class Icmp
             skb.Free();
             return Dev.NetRxSuccess;
         }
+        Unsafe.SkipInit(out IpOptionsData replyopts);
+        if (IpOptions.IpOptionsEcho(net, ref replyopts, skb) != 0)
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
+        }
         uint saddr = skb.Daddr, daddr = skb.Saddr;
         if (!net.IsLocalAddress(saddr)) saddr = skb.Dev!.Ipv4Address;
-        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0)
+        if (Route.IpRouteOutput(net, replyopts.Opt.Srr != 0 ? replyopts.Opt.Faddr : daddr, saddr, out var rt) != 0)
         {
             net.Mib.Icmp[IcmpMib.OutErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
@@ -138,7 +145,7 @@ internal static class Icmp
         skb.Free();
         // inet_current_timestamp(): wall-clock ms since midnight UT, the only wall-clock read in
         // the stack (an ICMP timestamp is defined against UT, not against the stack's clock).
-        uint now = (uint)(DateTime.UtcNow.TimeOfDay.Ticks / TimeSpan.TicksPerMillisecond);
+        uint now = IpOptions.InetCurrentTimestamp(net);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(msg[(IcmpHeader.Length + 4)..], now);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(msg[(IcmpHeader.Length + 8)..], now);
         var h = IcmpHeader.Create(msg);
@@ -147,7 +154,7 @@ internal static class Icmp
         h.FillChecksum();
         net.Mib.Icmp[IcmpMib.OutMsgs]++;
         net.Mib.Icmp[IcmpMib.OutTimestampReps]++;
-        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, df: false);
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, false, null, replyopts);
         return Dev.NetRxSuccess;
     }
 
@@ -168,10 +175,18 @@ internal static class Icmp
             skb.Free();
             return Dev.NetRxSuccess;
         }
+        // icmp_reply(): the request's options answered (ip_options_echo()); one that cannot be is not answered.
+        Unsafe.SkipInit(out IpOptionsData replyopts);
+        if (IpOptions.IpOptionsEcho(net, ref replyopts, skb) != 0)
+        {
+            skb.Free();
+            return Dev.NetRxSuccess;
+        }
         uint saddr = skb.Daddr, daddr = skb.Saddr;
         // A reply to a broadcast echo comes from our unicast address.
         if (!net.IsLocalAddress(saddr)) saddr = skb.Dev!.Ipv4Address;
-        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0)
+        // A reversed source route: the reply is routed to its first hop.
+        if (Route.IpRouteOutput(net, replyopts.Opt.Srr != 0 ? replyopts.Opt.Faddr : daddr, saddr, out var rt) != 0)
         {
             net.Mib.Icmp[IcmpMib.OutErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
@@ -197,7 +212,7 @@ internal static class Icmp
         mib[IcmpMib.OutMsgs]++;
         mib[IcmpMib.OutEchoReps]++;
         // icmp_reply(): the request's TOS byte; the icmp socket has pmtudisc = IP_PMTUDISC_DONT, so DF is clear.
-        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, df: false);
+        IpOutput.IpQueueXmit(net, reply, rt, saddr, daddr, IpProto.ICMP, -1, tos, false, null, replyopts);
         return Dev.NetRxSuccess;
     }
 
@@ -262,14 +277,17 @@ internal static class Icmp
         bool applyRatelimit = false;
         if (!(skbIn.Dev?.NoArp ?? false) && !RateLimit.Icmpv4GlobalAllow(net, type, code, out applyRatelimit)) return;
 
+        // The quoted packet's options answered as an echo reply answers them; none if they cannot be.
+        Unsafe.SkipInit(out IpOptionsData replyopts);
+        if (IpOptions.IpOptionsEchoIn(net, ref replyopts, skbIn) != 0) return;
         uint saddr = net.IsLocalAddress(iph.Destination) ? iph.Destination : 0;
-        if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
+        if (Route.IpRouteOutput(net, replyopts.Opt.Srr != 0 ? replyopts.Opt.Faddr : daddr, saddr, out var rt) != 0) return;
         if (!RateLimit.Icmpv4XrlimAllow(net, rt.Dev, daddr, applyRatelimit)) return;
         if (saddr == 0) saddr = rt.PrefSrc;
 
         var skb = net.SkbPool.AllocWithHeadroom();
         if (skb is null) { net.Mib.Icmp[IcmpMib.OutErrors]++; return; }
-        int room = Math.Min(IcmpErrorMaxLen - Ipv4Header.MinLength - IcmpHeader.Length, Math.Min(iph.TotalLength, ins.Length));
+        int room = Math.Min(IcmpErrorMaxLen - Ipv4Header.MinLength - replyopts.Opt.Optlen - IcmpHeader.Length, Math.Min(iph.TotalLength, ins.Length));
         room = Math.Min(room, skb.Tailroom - IcmpHeader.Length);
         var msg = skb.Put(IcmpHeader.Length + room);
         var h = IcmpHeader.Create(msg);
@@ -279,7 +297,7 @@ internal static class Icmp
         var mib = net.Mib.Icmp;
         mib[IcmpMib.OutMsgs]++;
         CountOut(mib, type);
-        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), df: false);
+        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.ICMP, -1, (byte)((iph.Tos & 0x1E) | 0xC0), false, null, replyopts);
     }
 
     /// <summary>

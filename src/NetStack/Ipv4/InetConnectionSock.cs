@@ -324,6 +324,16 @@ public class InetConnectionSock : InetSock
         newsk.KeepaliveProbes = sk.KeepaliveProbes;
         newsk.Linger2Ms = sk.Linger2Ms;
         newsk.RxOpt.UserMss = sk.RxOpt.UserMss;
+        // Issue 12's options, copied with the rest of the sock (inet_opt is not: the child gets the SYN's echoed options, not modelled).
+        newsk.FreeBind = sk.FreeBind;
+        newsk.Transparent = sk.Transparent;
+        newsk.BindAddressNoPort = sk.BindAddressNoPort;
+        newsk.MinTtl = sk.MinTtl;
+        newsk.LlUsec = sk.LlUsec;
+        newsk.IncomingCpu = sk.IncomingCpu;
+        newsk.NotsentLowat = sk.NotsentLowat;
+        newsk.RecvmsgInq = sk.RecvmsgInq;
+        newsk.SaveSyn = sk.SaveSyn;
         newsk.State = TcpState.SynRecv;
         newsk.BindHash = null;
         newsk.InetDport = req.IrRmtPort;

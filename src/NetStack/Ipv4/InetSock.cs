@@ -50,6 +50,12 @@ public class InetSock : Sock
     public bool FreeBind, Transparent;
     /// <summary>BIND_ADDRESS_NO_PORT: IP_BIND_ADDRESS_NO_PORT.</summary>
     public bool BindAddressNoPort;
+    /// <summary>nodefrag (IP_NODEFRAG): a raw socket sees fragments as they come (no defragmentation before netfilter; nothing to skip here).</summary>
+    public bool NoDefrag;
+    /// <summary>min_ttl (IP_MINTTL): TCP segments that arrive with a lower TTL are dropped (TCPMinTTLDrop).</summary>
+    public byte MinTtl;
+    /// <summary>inet_opt (IP_OPTIONS): the options every packet of the socket carries; Opt.Optlen 0 for none.</summary>
+    internal IpOptionsData InetOpt;
     /// <summary>MC_ALL.</summary>
     public bool McAll = true;
     /// <summary>rcv_tos.</summary>

@@ -70,7 +70,7 @@ internal static class IpForward
     private static int IpForwardFinish(NetNamespace net, SkBuff skb, in Rtable rt, in IpOptionsParm opt)
     {
         net.Mib.Ip[IpMib.ForwDatagrams]++;
-        if (opt.RrNeedaddr) IpOptions.IpForwardOptions(skb, opt, rt);
+        if (opt.RrNeedaddr || opt.IsChanged) IpOptions.IpForwardOptions(skb, opt, rt);
         skb.Sk = null;
         skb.RouteBroadcast = false;
         return IpOutput.IpOutputForwarded(net, skb, rt, Ipv4Header.Create(skb.DataSpan).Destination);

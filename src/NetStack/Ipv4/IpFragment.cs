@@ -288,8 +288,8 @@ internal static class IpFragment
     /// Splits a datagram (Data at its IP header, DF clear) that exceeds the route device's MTU into
     /// fragments and sends each. Consumes the buffer.
     /// </summary>
-    /// <remarks>Mirrors ip_do_fragment() (slow path). IP options are copied whole into every
-    /// fragment; the stack itself never emits options, only IP_HDRINCL users can.</remarks>
+    /// <remarks>Mirrors ip_do_fragment() (slow path). IP options are copied into every fragment;
+    /// those without the copied bit only into the first (ip_options_fragment()).</remarks>
     public static int IpDoFragment(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var mib = net.Mib.Ip;
@@ -330,6 +330,8 @@ internal static class IpFragment
             mib[IpMib.FragCreates]++;
             int r = IpOutput.IpFinishOutput2(net, frag, rt, daddr);
             if (r != 0 && err == 0) err = r;
+            // Later fragments inherit the header with the options not copied into fragments blanked.
+            if (offset == 0 && hlen > Ipv4Header.MinLength) IpOptions.IpOptionsFragment(skb.DataSpan);
             ptr += len;
             offset += len;
             left -= len;

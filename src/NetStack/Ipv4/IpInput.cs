@@ -75,6 +75,21 @@ internal static class IpInput
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidDest);
 
         var type = Route.IpRouteInputSlow(net, daddr, saddr, dev, out var rt, out int err, out bool doRedirect);
+        // No IGMP membership (and no multicast routing): the kernel drops multicast for groups nobody joined.
+        if (type == RtnType.Multicast) return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+        if (type == RtnType.Broadcast) skb.RouteBroadcast = true; // rt_flags, read by fib_compute_spec_dst()
+        // ip_rcv_options(): a header with options is checked (record route and timestamp get our
+        // address and time), and a source-routed packet is dropped (accept_source_route is 0),
+        // before dst_input() delivers, forwards or refuses it.
+        if (iph.HeaderLength > Ipv4Header.MinLength)
+        {
+            if (!IpOptions.IpOptionsCompile(net, skb))
+            {
+                mib[IpMib.InHdrErrors]++;
+                return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
+            }
+            if (skb.Ipcb.Opt.Srr != 0) return net.KfreeSkbReason(skb, SkbDropReason.IpOptionsUnsupported);
+        }
         switch (type)
         {
             case RtnType.Local:
@@ -82,35 +97,14 @@ internal static class IpInput
             case RtnType.Broadcast:
                 net.Mib.IpExt[IpExtMib.InBcastPkts]++;
                 break;
-            case RtnType.Multicast:
-                // No IGMP membership (and no multicast routing): the kernel drops multicast for groups nobody joined.
-                return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
             case RtnType.Unicast:
-            {
-                // ip_rcv_options(): a header with options is checked, and a source-routed packet is
-                // dropped (accept_source_route is 0), before dst_input() -> ip_forward().
-                IpOptionsParm opt = default;
-                if (iph.HeaderLength > Ipv4Header.MinLength)
-                {
-                    if (!IpOptions.IpOptionsCompile(net, skb, out opt))
-                    {
-                        mib[IpMib.InHdrErrors]++;
-                        return net.KfreeSkbReason(skb, SkbDropReason.IpInHdr);
-                    }
-                    if (opt.Srr != 0) return net.KfreeSkbReason(skb, SkbDropReason.IpOptionsUnsupported);
-                }
-                return IpForward.IpForwardSkb(net, skb, rt, doRedirect, opt);
-            }
+                return IpForward.IpForwardSkb(net, skb, rt, doRedirect, skb.Ipcb.Opt);
             default:
                 // dst_input() -> ip_error(): a host (forwarding off) counts a packet for another
                 // address as InAddrErrors; a router answers unreachable.
                 return IpForward.IpError(net, skb, dev, err);
         }
-        if (type == RtnType.Broadcast)
-        {
-            skb.RouteBroadcast = true;
-            skb.PktType = Eth.PacketBroadcast;
-        }
+        if (type == RtnType.Broadcast) skb.PktType = Eth.PacketBroadcast;
         return IpLocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
     }
 

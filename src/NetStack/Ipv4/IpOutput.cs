@@ -27,23 +27,49 @@ public static class IpOutput
     /// <param name="df">Whether the packet goes with DF.</param>
     /// <param name="sk">The sending socket, when one sends (its IP ID counter numbers the packets of a
     /// connected socket, as ip_select_ident_segs() does); null for replies the stack sends on no socket's behalf.</param>
-    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true, Sock? sk = null)
+    public static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl = -1, byte tos = 0, bool df = true, Sock? sk = null) =>
+        IpQueueXmit(net, skb, rt, saddr, daddr, protocol, ttl, tos, df, sk, NoOptions);
+
+    /// <summary>No IP options (a packet with a 20-byte header).</summary>
+    internal static readonly IpOptionsData NoOptions;
+
+    /// <summary>
+    /// <see cref="IpQueueXmit(NetNamespace, SkBuff, in Rtable, uint, uint, int, int, byte, bool, Sock?)"/>
+    /// with IP options (a socket's IP_OPTIONS, a reply's echo): the header grows by their length and
+    /// <see cref="IpOptions.IpOptionsBuild"/> fills their slots. With a source route the header goes
+    /// to its first hop (the route must lead there) and <paramref name="daddr"/>, the final
+    /// destination, ends the route.
+    /// </summary>
+    /// <remarks>Mirrors __ip_queue_xmit() / ip_build_and_send_pkt() / __ip_make_skb(): iph->ihl += optlen >> 2; ip_options_build().</remarks>
+    internal static int IpQueueXmit(NetNamespace net, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, int ttl, byte tos, bool df, Sock? sk, in IpOptionsData opt)
     {
         var mib = net.Mib.Ip;
         mib[IpMib.OutRequests]++;
         int payload = skb.Len;
-        if (payload + Ipv4Header.MinLength > 0xFFFF)
+        int optlen = opt.Opt.Optlen;
+        int hl = Ipv4Header.MinLength + optlen;
+        if (payload + hl > 0xFFFF)
         {
             mib[IpMib.OutDiscards]++;
             skb.Free();
             return -Uapi.Errno.EMSGSIZE;
         }
         skb.TransportHeader = skb.Data;
-        var iph = Ipv4Header.Create(skb.Push(Ipv4Header.MinLength));
+        if (sk is not null) skb.Mark = sk.Mark; // skb->mark = sk->sk_mark
+        var raw = skb.Push(hl);
+        var iph = Ipv4Header.Create(raw);
         skb.NetworkHeader = skb.Data;
-        new Ipv4Repr(saddr, daddr, (byte)protocol, payload,
+        uint hdrDaddr = opt.Opt.Srr != 0 ? opt.Opt.Faddr : daddr;
+        new Ipv4Repr(saddr, hdrDaddr, (byte)protocol, payload,
             (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, IpSelectIdent(net, sk as InetSock, df), df).Emit(iph);
-        return IpFinishOutput(net, skb, rt, daddr);
+        if (optlen != 0)
+        {
+            iph.SetVersionIhl(4, hl >> 2);
+            iph.TotalLength = (ushort)(hl + payload);
+            IpOptions.IpOptionsBuild(raw, opt, daddr, saddr, net);
+            iph.FillChecksum();
+        }
+        return IpFinishOutput(net, skb, rt, hdrDaddr);
     }
 
     /// <summary>
@@ -78,8 +104,8 @@ public static class IpOutput
         err = IpAppendDataCheck(inet, length, rt.Dev.Mtu, out df);
         if (err != 0)
         {
-            // With IP_RECVERR the error queue learns it too, with the MTU (and the connected port).
-            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)rt.Dev.Mtu);
+            // With IP_RECVERR the error queue learns it too, with the MTU less the options (and the connected port).
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, daddr, inet.InetDport, (uint)(rt.Dev.Mtu - inet.InetOpt.Opt.Optlen));
             return null;
         }
         // sock_alloc_send_skb(): a pending error first, then a shut down send side.
@@ -106,7 +132,8 @@ public static class IpOutput
     public static int IpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, bool df)
     {
         var inet = (InetSock)sk;
-        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df, sk);
+        // ipc.opt = inet->inet_opt: the socket's IP_OPTIONS go on every datagram.
+        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df, sk, inet.InetOpt);
     }
 
     /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
@@ -124,10 +151,11 @@ public static class IpOutput
         int pmtudisc = inet.Pmtudisc;
         bool ignoreDf = pmtudisc < IP_PMTUDISC_DO || pmtudisc == IpPmtudiscOmit;
         int maxnonfragsize = ignoreDf ? 0xFFFF : mtu;
+        int fragheaderlen = Ipv4Header.MinLength + inet.InetOpt.Opt.Optlen; // sizeof(struct iphdr) + opt->optlen
         df = false;
-        if (length > maxnonfragsize - Ipv4Header.MinLength) return -Errno.EMSGSIZE;
+        if (length > maxnonfragsize - fragheaderlen) return -Errno.EMSGSIZE;
         df = pmtudisc == IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_PROBE ||
-             (length + Ipv4Header.MinLength <= mtu && pmtudisc == IP_PMTUDISC_WANT);
+             (length + fragheaderlen <= mtu && pmtudisc == IP_PMTUDISC_WANT);
         return 0;
     }
 
@@ -150,7 +178,7 @@ public static class IpOutput
         int mtu = cork.Rt.Dev.Mtu;
         if (IpAppendDataCheck(inet, cork.Length + length, mtu, out _) != 0)
         {
-            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, cork.Daddr, inet.InetDport, (uint)mtu);
+            IpSockglue.IpLocalError(sk, Errno.EMSGSIZE, cork.Daddr, inet.InetDport, (uint)(mtu - inet.InetOpt.Opt.Optlen));
             return -Errno.EMSGSIZE;
         }
         var skb = cork.Skb;

@@ -25,6 +25,10 @@ internal static class IpSockglue
     internal const int IpCmsgTtl = 1 << 1;
     /// <summary>IP_CMSG_TOS: IP_RECVTOS is on.</summary>
     internal const int IpCmsgTos = 1 << 2;
+    /// <summary>IP_CMSG_RECVOPTS: IP_RECVOPTS is on.</summary>
+    internal const int IpCmsgRecvopts = 1 << 3;
+    /// <summary>IP_CMSG_RETOPTS: IP_RETOPTS is on.</summary>
+    internal const int IpCmsgRetopts = 1 << 4;
     /// <summary>IP_CMSG_ORIGDSTADDR: IP_RECVORIGDSTADDR is on.</summary>
     internal const int IpCmsgOrigdstaddr = 1 << 6;
 
@@ -39,11 +43,11 @@ internal static class IpSockglue
 
     /// <summary>
     /// Writes the SOL_IP control messages the socket asked for about a received datagram, in the
-    /// kernel's order (IP_PKTINFO, IP_TTL, IP_TOS, IP_ORIGDSTADDR), reading the IP header the queued
+    /// kernel's order (IP_PKTINFO, IP_TTL, IP_TOS, IP_RECVOPTS, IP_RETOPTS, IP_ORIGDSTADDR), reading the IP header the queued
     /// buffer still holds. Called by the datagram protocols' recvmsg when <see cref="InetSock.CmsgFlags"/>
     /// is not 0. Allocates nothing.
     /// </summary>
-    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_cmsg_recv_offset() (IP_RECVOPTS, IP_RETOPTS, IP_PASSSEC, IP_CHECKSUM and IP_RECVFRAGSIZE are not modelled).</remarks>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_cmsg_recv_offset() (IP_PASSSEC, IP_CHECKSUM and IP_RECVFRAGSIZE are not modelled).</remarks>
     public static void IpCmsgRecv(ref MsgHdr msg, InetSock inet, SkBuff skb)
     {
         int flags = inet.CmsgFlags;
@@ -71,7 +75,40 @@ internal static class IpSockglue
             flags &= ~IpCmsgTos;
             if (flags == 0) return;
         }
+        if ((flags & IpCmsgRecvopts) != 0)
+        {
+            // ip_cmsg_recv_opts(): the options as they arrived (with what input wrote into them).
+            int optlen = skb.Ipcb.Opt.Optlen;
+            if (optlen != 0) Scm.PutCmsg(ref msg, SOL_IP, IP_RECVOPTS, iph.Slice(Ipv4Header.MinLength, optlen));
+            flags &= ~IpCmsgRecvopts;
+            if (flags == 0) return;
+        }
+        if ((flags & IpCmsgRetopts) != 0)
+        {
+            IpCmsgRecvRetopts(ref msg, inet, skb);
+            flags &= ~IpCmsgRetopts;
+            if (flags == 0) return;
+        }
         if ((flags & IpCmsgOrigdstaddr) != 0) IpCmsgRecvDstaddr(ref msg, skb, iph);
+    }
+
+    /// <summary>
+    /// IP_RETOPTS: the options a reply to this datagram would carry, as a user would set them
+    /// (IP_OPTIONS); MSG_CTRUNC when they cannot be echoed.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_sockglue.c: ip_cmsg_recv_retopts().</remarks>
+    private static void IpCmsgRecvRetopts(ref MsgHdr msg, InetSock inet, SkBuff skb)
+    {
+        if (skb.Ipcb.Opt.Optlen == 0) return;
+        System.Runtime.CompilerServices.Unsafe.SkipInit(out IpOptionsData opt);
+        if (IpOptions.IpOptionsEcho(inet.Net, ref opt, skb) != 0)
+        {
+            msg.Flags |= MSG_CTRUNC;
+            return;
+        }
+        Span<byte> data = opt.Data;
+        IpOptions.IpOptionsUndo(ref opt.Opt, data);
+        Scm.PutCmsg(ref msg, SOL_IP, IP_RETOPTS, data[..opt.Opt.Optlen]);
     }
 
     /// <summary>struct in_pktinfo: the queue-time ifindex and spec_dst, and the header's destination.</summary>
@@ -117,7 +154,9 @@ internal static class IpSockglue
         }
         else
         {
-            skb.Ipcb = default;
+            // in_pktinfo overlays the start of IPCB: only the interface and spec_dst are cleared.
+            skb.Ipcb.Iif = 0;
+            skb.Ipcb.SpecDst = 0;
         }
     }
 
@@ -275,6 +314,37 @@ internal static class IpSockglue
                 inet.RecvErr = val != 0;
                 if (val == 0) sk.SkbErrqueuePurge();
                 return 0;
+            // ---- IP options and binding (issue 12): in do_ip_setsockopt()'s order of checks.
+            case IP_RECVOPTS:
+                AssignCmsgFlag(inet, IpCmsgRecvopts, val);
+                return 0;
+            case IP_RETOPTS:
+                AssignCmsgFlag(inet, IpCmsgRetopts, val);
+                return 0;
+            case IP_FREEBIND:
+                if (optlen < 1) return -Errno.EINVAL;
+                inet.FreeBind = val != 0;
+                return 0;
+            case IP_TRANSPARENT:
+                // sockopt_ns_capable(CAP_NET_RAW) || sockopt_ns_capable(CAP_NET_ADMIN), before the length.
+                if (val != 0 && sk.Socket?.Cred is { CapNetRaw: false, CapNetAdmin: false }) return -Errno.EPERM;
+                if (optlen < 1) return -Errno.EINVAL;
+                inet.Transparent = val != 0;
+                return 0;
+            case IP_NODEFRAG:
+                if (sk.Type != SOCK_RAW) return -Errno.ENOPROTOOPT;
+                inet.NoDefrag = val != 0;
+                return 0;
+            case IP_BIND_ADDRESS_NO_PORT:
+                inet.BindAddressNoPort = val != 0;
+                return 0;
+            case IP_MINTTL:
+                if (optlen < 1) return -Errno.EINVAL;
+                if (val < 0 || val > 255) return -Errno.EINVAL;
+                inet.MinTtl = (byte)val;
+                return 0;
+            case IP_OPTIONS:
+                return IpSetOptions(inet, optval);
             case IP_HDRINCL:
                 if (sk.Type != SOCK_RAW) return -Errno.ENOPROTOOPT;
                 inet.Hdrincl = val != 0;
@@ -319,6 +389,47 @@ internal static class IpSockglue
         }
     }
 
+    /// <summary>
+    /// IP_OPTIONS: the options every packet of the socket carries (0 to 40 bytes; malformed ones,
+    /// or ones only CAP_NET_RAW may send, are EINVAL). On TCP the header grows by their length, so
+    /// the MSS shrinks by as much (icsk_ext_hdr_len, tcp_sync_mss()).
+    /// </summary>
+    /// <remarks>Mirrors do_ip_setsockopt() case IP_OPTIONS (ip_options_get()).</remarks>
+    private static int IpSetOptions(InetSock inet, ReadOnlySpan<byte> optval)
+    {
+        if (optval.Length > IpOptions.MaxIpoptlen) return -Errno.EINVAL;
+        bool capNetRaw = inet.Socket?.Cred?.CapNetRaw ?? true;
+        System.Runtime.CompilerServices.Unsafe.SkipInit(out IpOptionsData opt);
+        int err = IpOptions.IpOptionsGet(inet.Net, ref opt, optval, capNetRaw);
+        if (err != 0) return err;
+        int old = inet.InetOpt.Opt.Optlen;
+        inet.InetOpt = opt;
+        if (inet is TcpSock tp)
+        {
+            tp.IcskExtHdrLen += opt.Opt.Optlen - old;
+            TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+        }
+        return 0;
+    }
+
+    /// <summary>getsockopt(IP_OPTIONS): the options as set (undone), at most <paramref name="optlen"/> bytes; length 0 for none.</summary>
+    /// <remarks>Mirrors do_ip_getsockopt() case IP_OPTIONS.</remarks>
+    private static int IpGetOptions(InetSock inet, Span<byte> optval, ref int optlen)
+    {
+        var opt = inet.InetOpt;
+        if (opt.Opt.Optlen == 0)
+        {
+            optlen = 0;
+            return 0;
+        }
+        Span<byte> data = opt.Data;
+        IpOptions.IpOptionsUndo(ref opt.Opt, data);
+        int len = Math.Min(optlen, opt.Opt.Optlen);
+        data[..len].CopyTo(optval);
+        optlen = len;
+        return 0;
+    }
+
     /// <summary>The priority band of a TOS value (rt_tos2priority() over ip_tos2prio[]).</summary>
     private static int RtTos2Priority(int tos)
     {
@@ -341,6 +452,14 @@ internal static class IpSockglue
             case IP_RECVTOS: val = (inet.CmsgFlags & IpCmsgTos) != 0 ? 1 : 0; break;
             case IP_RECVORIGDSTADDR: val = (inet.CmsgFlags & IpCmsgOrigdstaddr) != 0 ? 1 : 0; break;
             case IP_RECVERR: val = inet.RecvErr ? 1 : 0; break;
+            case IP_RECVOPTS: val = (inet.CmsgFlags & IpCmsgRecvopts) != 0 ? 1 : 0; break;
+            case IP_RETOPTS: val = (inet.CmsgFlags & IpCmsgRetopts) != 0 ? 1 : 0; break;
+            case IP_FREEBIND: val = inet.FreeBind ? 1 : 0; break;
+            case IP_TRANSPARENT: val = inet.Transparent ? 1 : 0; break;
+            case IP_NODEFRAG: val = inet.NoDefrag ? 1 : 0; break;
+            case IP_BIND_ADDRESS_NO_PORT: val = inet.BindAddressNoPort ? 1 : 0; break;
+            case IP_MINTTL: val = inet.MinTtl; break;
+            case IP_OPTIONS: return IpGetOptions(inet, optval, ref optlen);
             case IP_HDRINCL: val = inet.Hdrincl ? 1 : 0; break;
             case IP_MULTICAST_LOOP: val = inet.McLoop ? 1 : 0; break;
             case IP_TTL: val = inet.UcTtl >= 0 ? inet.UcTtl : sk.Net.Ipv4.Sysctl.IpDefaultTtl; break;

@@ -255,6 +255,7 @@ internal static class Ping
         }
         skb.DataSpan[..copied].CopyTo(buf);
         SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(), before ip_cmsg_recv()
+        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
         if (msg.HasName)
         {
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);

@@ -366,6 +366,7 @@ internal static class Raw
         }
         skb.DataSpan[..copied].CopyTo(buf);
         SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(), before ip_cmsg_recv()
+        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
         if (msg.HasName)
         {
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);

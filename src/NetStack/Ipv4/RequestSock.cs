@@ -42,6 +42,10 @@ internal sealed class TcpRequestSock : SockCommon
     public bool EcnOk;
     /// <summary>syncookie: the request stands for a SYN answered with a cookie (never hashed, no timer).</summary>
     public bool Syncookie;
+    /// <summary>ireq_opt: the SYN's IP options echoed (reversed source route, record route and timestamp slots claimed): the SYN-ACK and the child's packets carry them.</summary>
+    internal IpOptionsData IreqOpt;
+    /// <summary>saved_syn: the SYN's headers when the listener has TCP_SAVE_SYN (moved to the child).</summary>
+    public byte[]? SavedSyn;
     /// <summary>acked: the final ACK arrived but the accept queue was full (the SYN-ACK timer then keeps the request).</summary>
     public bool Acked;
     /// <summary>tfo_listener: the request belongs to a Fast Open child and counts in its listener's fastopenq.</summary>
@@ -79,6 +83,8 @@ internal sealed class TcpRequestSock : SockCommon
         SndWscale = RcvWscale = 0;
         TstampOk = SackOk = WscaleOk = EcnOk = Acked = false;
         Syncookie = false;
+        SavedSyn = null;
+        IreqOpt = default;
         SntSynack = 0;
     }
 

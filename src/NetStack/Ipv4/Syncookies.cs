@@ -228,6 +228,8 @@ internal static class Syncookies
         req.IrRmtPort = th.SrcPort;
         req.IrLocAddr = skb.Daddr;
         req.IrRmtAddr = skb.Saddr;
+        // cookie_v4_check(): ireq_opt = tcp_v4_save_options(), from the ACK that carried the cookie.
+        if (IpOptions.IpOptionsEcho(sk.Net, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
         return req;
     }
 

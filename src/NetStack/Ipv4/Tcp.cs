@@ -159,12 +159,24 @@ internal static class Tcp
 
     // ---- stream memory ----
 
-    /// <remarks>Mirrors sk_stream_memory_free(): the send buffer has room.</remarks>
-    internal static bool SkStreamMemoryFree(TcpSock tp) => tp.WmemQueued < tp.SndBuf;
+    /// <remarks>Mirrors __sk_stream_memory_free(): the send buffer has room, and TCP's own limit on unsent bytes (<paramref name="wake"/>: 1 when asked for a wakeup or poll).</remarks>
+    internal static bool SkStreamMemoryFree(TcpSock tp, int wake = 0) => tp.WmemQueued < tp.SndBuf && TcpStreamMemoryFree(tp, wake);
 
-    /// <remarks>Mirrors __sk_stream_is_writeable(): free space at least a third of the buffer in use.</remarks>
+    /// <remarks>Mirrors __sk_stream_is_writeable(sk, 1): free space at least a third of the buffer in use.</remarks>
     internal static bool SkStreamIsWriteable(TcpSock tp) =>
-        tp.SndBuf - tp.WmemQueued >= tp.WmemQueued / 2 && SkStreamMemoryFree(tp);
+        tp.SndBuf - tp.WmemQueued >= tp.WmemQueued / 2 && SkStreamMemoryFree(tp, 1);
+
+    /// <summary>
+    /// TCP_NOTSENT_LOWAT: the socket takes more data (and polls writable) only while its unsent
+    /// bytes (doubled for a wakeup) stay below the limit.
+    /// </summary>
+    /// <remarks>Mirrors tcp_stream_memory_free() with tcp_notsent_lowat() (net.ipv4.tcp_notsent_lowat is UINT_MAX: no limit by default).</remarks>
+    internal static bool TcpStreamMemoryFree(TcpSock tp, int wake)
+    {
+        uint lowat = tp.NotsentLowat != 0 ? tp.NotsentLowat : uint.MaxValue;
+        uint notsentBytes = tp.WriteSeq - tp.SndNxt;
+        return (notsentBytes << wake) < lowat;
+    }
 
     private static void SetNospace(TcpSock tp)
     {
@@ -515,7 +527,24 @@ internal static class Tcp
         if (copied > 0 || !peek) TcpCleanupRbuf(tp, Math.Max(copied, 0));
         // tcp_recv_timestamp(): SO_TIMESTAMP* reports when the last segment read arrived.
         if (copied >= 0 && tstamp != 0 && tp.HasFlag(SockFlag.RcvTstamp)) SockTimestamp.PutTimestamp(ref msg, tp, tstamp);
+        // TCP_INQ: what is left to read after this call (1 at the end of the stream with nothing left).
+        if (copied >= 0 && tp.RecvmsgInq)
+        {
+            int inq = TcpInqHint(tp);
+            Span<byte> v = stackalloc byte[sizeof(int)];
+            BinaryPrimitives.WriteInt32LittleEndian(v, inq);
+            Scm.PutCmsg(ref msg, SOL_TCP, TCP_CM_INQ, v);
+        }
         return copied;
+    }
+
+    /// <remarks>Mirrors tcp_inq_hint().</remarks>
+    internal static int TcpInqHint(TcpSock tp)
+    {
+        int inq = unchecked((int)(tp.RcvNxt - tp.CopiedSeq));
+        if (inq < 0) inq = 0;
+        if (inq == 0 && tp.HasFlag(SockFlag.Done)) inq = 1;
+        return inq;
     }
 
     /// <summary>
@@ -1032,6 +1061,19 @@ internal static class Tcp
                 }
                 TcpSetWindowClamp(tp, val);
                 return 0;
+            case TCP_NOTSENT_LOWAT:
+                tp.NotsentLowat = (uint)val;
+                tp.WriteSpace(); // sk->sk_write_space(sk): a higher limit may wake a writer
+                return 0;
+            case TCP_INQ:
+                if (val > 1 || val < 0) return -Errno.EINVAL;
+                tp.RecvmsgInq = val != 0;
+                return 0;
+            case TCP_SAVE_SYN:
+                // 0: disable, 1: enable, 2: start from ether_header.
+                if (val < 0 || val > 2) return -Errno.EINVAL;
+                tp.SaveSyn = (byte)val;
+                return 0;
             case TCP_QUICKACK:
                 if (val != 0)
                 {
@@ -1113,6 +1155,23 @@ internal static class Tcp
                 len = (int)Math.Min((uint)len, (uint)keyLen);
                 key[..len].CopyTo(optval);
                 optlen = len;
+                return 0;
+            }
+            case TCP_NOTSENT_LOWAT: val = (int)tp.NotsentLowat; break;
+            case TCP_INQ: val = tp.RecvmsgInq ? 1 : 0; break;
+            case TCP_SAVE_SYN: val = tp.SaveSyn; break;
+            case TCP_SAVED_SYN:
+            {
+                // Read once: a short buffer learns the length it needs (-EINVAL), a long one takes the headers and frees them.
+                if (tp.SavedSyn is { } syn)
+                {
+                    optlen = syn.Length;
+                    if (len < syn.Length) return -Errno.EINVAL;
+                    syn.CopyTo(optval);
+                    tp.SavedSyn = null;
+                    return 0;
+                }
+                optlen = 0;
                 return 0;
             }
             case TCP_INFO:

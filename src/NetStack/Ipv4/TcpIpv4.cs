@@ -132,7 +132,7 @@ internal static class TcpIpv4
         }
         tp.InetDport = usin.Port;
         tp.InetDaddr = daddr;
-        tp.IcskExtHdrLen = 0;
+        tp.IcskExtHdrLen = tp.InetOpt.Opt.Optlen; // inet_opt: every segment's IP header grows by the options
         tp.RxOpt.MssClamp = TcpSock.TcpMssDefault;
 
         // Identity still incomplete (the port may be 0): SYN_SENT, then pick the port and hash.
@@ -235,6 +235,8 @@ internal static class TcpIpv4
         req.IrNum = th.DstPort;
         req.IrLocAddr = skb.Daddr;
         req.IrRmtAddr = skb.Saddr;
+        // tcp_v4_init_req() -> tcp_v4_save_options(): the SYN's options, echoed; none if they cannot be.
+        if (IpOptions.IpOptionsEcho(net, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
         // route_req(): we must be able to answer.
         if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: sk.BoundDevIf) != 0) goto drop; // ir_iif = inet_request_bound_dev_if()
         if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
@@ -254,6 +256,7 @@ internal static class TcpIpv4
         }
         req.SntIsn = isn;
         TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
+        if (!wantCookie) TcpReqskRecordSyn(sk, req, skb);
         TcpSock? fastopenSk = null;
         if (!wantCookie) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
         if (fastopenSk is not null)
@@ -276,6 +279,16 @@ internal static class TcpIpv4
     drop:
         mib[LinuxMib.ListenDrops]++; // tcp_listendrop()
         net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+    }
+
+    /// <summary>TCP_SAVE_SYN: the request keeps a copy of the SYN's IP and TCP headers (and the link-layer header with 2).</summary>
+    /// <remarks>Mirrors tcp_reqsk_record_syn() (net/ipv4/tcp_input.c).</remarks>
+    private static void TcpReqskRecordSyn(TcpSock sk, TcpRequestSock req, SkBuff skb)
+    {
+        if (sk.SaveSyn == 0) return;
+        int tcpHdrlen = TcpHeader.Create(skb.Buffer.AsSpan(skb.TransportHeader)).HeaderLength;
+        int start = sk.SaveSyn == 2 && skb.MacHeader >= 0 ? skb.MacHeader : skb.NetworkHeader;
+        req.SavedSyn = skb.Buffer.AsSpan(start, skb.TransportHeader + tcpHdrlen - start).ToArray();
     }
 
     /// <summary>
@@ -354,7 +367,8 @@ internal static class TcpIpv4
         opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
         th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, df: true);
+        // ip_build_and_send_pkt() with ireq_opt: the SYN's options answered.
+        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, true, null, req.IreqOpt);
         return 0;
     }
 
@@ -376,6 +390,8 @@ internal static class TcpIpv4
             return null;
         }
         newtp.InetDaddr = req.IrRmtAddr;
+        newtp.SavedSyn = req.SavedSyn; // tcp_move_syn()
+        req.SavedSyn = null;
         newtp.InetRcvSaddr = req.IrLocAddr;
         newtp.InetSaddr = req.IrLocAddr;
         // inet_csk_clone_lock()'s inet_sk_set_state(newsk, TCP_SYN_RECV), from the listener's state
@@ -384,7 +400,10 @@ internal static class TcpIpv4
         TcpTracepoint.TraceInetSockSetState(newtp, TcpState.Listen);
         newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
-        newtp.IcskExtHdrLen = 0;
+        // The child's inet_opt is the request's ireq_opt (moved), and its MSS makes room for it.
+        newtp.InetOpt = req.IreqOpt;
+        req.IreqOpt = default;
+        newtp.IcskExtHdrLen = newtp.InetOpt.Opt.Optlen;
         newtp.InetId = (ushort)Random.Shared.Next(65536);
         if (Route.IpRouteOutput(net, newtp.InetDaddr, newtp.InetSaddr, out var rt, oif: newtp.BoundDevIf) != 0) // inet_csk_route_child_sock(): ir_iif
         {
@@ -560,6 +579,7 @@ internal static class TcpIpv4
                         {
                             TcpMinisocks.InetTwskDeschedulePut(net, tw);
                             net.Ipv4.TcpTwIsn = isn;
+                            if (TcpMinTtlDrop(sk2, skb)) return 0;
                             return TcpV4DoRcv(sk2, skb);
                         }
                         TcpV4TimewaitAck(tw, skb);
@@ -591,7 +611,7 @@ internal static class TcpIpv4
                     net.KfreeSkbReason(skb, reason);
                     return 0;
                 }
-                if (nsk == sk) return TcpV4DoRcv(sk, skb);
+                if (nsk == sk) return TcpMinTtlDrop(sk, skb) ? 0 : TcpV4DoRcv(sk, skb);
                 if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
                 {
                     TcpV4SendReset(nsk, skb);
@@ -600,6 +620,7 @@ internal static class TcpIpv4
                 return 0;
             }
             case TcpSock tp:
+                if (TcpMinTtlDrop(tp, skb)) return 0;
                 // The socket is locked by the stack lock: no backlog needed.
                 TcpSegsIn(tp, skb, payload);
                 return TcpV4DoRcv(tp, skb);
@@ -607,6 +628,20 @@ internal static class TcpIpv4
     noTcpSocket:
         TcpV4SendReset(null, skb);
         return net.KfreeSkbReason(skb, SkbDropReason.TcpNoSocket);
+    }
+
+    /// <summary>
+    /// IP_MINTTL (RFC 5082, GTSM): a segment that arrives with a TTL below the socket's minimum is
+    /// dropped and counted (TCPMinTTLDrop) before the socket sees it. True when it was.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v4_rcv(): the ip4_min_ttl check after the TIME_WAIT and NEW_SYN_RECV handling.</remarks>
+    private static bool TcpMinTtlDrop(TcpSock sk, SkBuff skb)
+    {
+        if (sk.MinTtl == 0) return false;
+        if (Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl >= sk.MinTtl) return false;
+        sk.Net.Mib.TcpExt[LinuxMib.TCPMinTTLDrop]++;
+        sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpMinttl);
+        return true;
     }
 
     /// <summary>Dispatches to the state machine: ESTABLISHED has its own path, the rest go through tcp_rcv_state_process; a nonzero result is answered with a reset.</summary>

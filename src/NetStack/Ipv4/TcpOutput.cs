@@ -411,7 +411,7 @@ internal static class TcpOutput
         tp.SegsOut++;
         skb.Sk = null;
         int err = IpOutput.IpQueueXmit(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
-            df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT, sk: tp);
+            tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT, tp, tp.InetOpt); // __ip_queue_xmit(): inet_opt on every segment
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         // A neighbour still resolving keeps the packet: that is not a local failure.
         if (err == -Errno.ENOBUFS) return err;

@@ -99,6 +99,14 @@ public sealed class TcpSock : InetConnectionSock
     internal uint MaxWindow;
     /// <summary>write_seq: tail(+1) of data held in the send buffer.</summary>
     internal uint WriteSeq;
+    /// <summary>notsent_lowat (TCP_NOTSENT_LOWAT): the most unsent bytes with which the socket still polls writable; 0 for net.ipv4.tcp_notsent_lowat.</summary>
+    internal uint NotsentLowat;
+    /// <summary>recvmsg_inq (TCP_INQ): recvmsg reports the bytes left to read (TCP_CM_INQ).</summary>
+    internal bool RecvmsgInq;
+    /// <summary>save_syn (TCP_SAVE_SYN): 1 keeps the IP and TCP headers of the SYN a listener accepts, 2 from the link-layer header.</summary>
+    internal byte SaveSyn;
+    /// <summary>saved_syn: the headers of the SYN this connection was accepted from (read once by TCP_SAVED_SYN).</summary>
+    internal byte[]? SavedSyn;
     /// <summary>pushed_seq: last pushed sequence.</summary>
     internal uint PushedSeq;
     /// <summary>mss_cache: cached effective MSS, not including SACKs.</summary>

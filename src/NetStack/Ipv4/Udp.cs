@@ -485,6 +485,7 @@ internal static class Udp
         if (!peeking) sk.Net.Mib.Udp[UdpMib.InDatagrams]++;
 
         SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_cmsgs(): before the address and the IP cmsgs
+        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
         // Copy the address.
         if (msg.HasName)
         {
@@ -715,6 +716,7 @@ internal static class Udp
         }
         ((UdpSock)sk).ForwardAlloc -= size;
         sk.SkbSetOwnerR(skb);
+        sk.SockSkbSetDropcount(skb);
         sk.ReceiveQueue.EnqueueTail(skb);
         if (!sk.HasFlag(SockFlag.Dead)) sk.DataReady();
         return Dev.NetRxSuccess;

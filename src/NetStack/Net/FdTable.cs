@@ -45,9 +45,13 @@ public sealed class FdTable : Cred
 
     /// <summary>Installs a socket at the lowest free descriptor; -EMFILE when the limit is reached.</summary>
     /// <remarks>Mirrors get_unused_fd_flags() + fd_install().</remarks>
-    public int Install(BsdSocket sock, bool cloexec)
+    public int Install(BsdSocket sock, bool cloexec) => Install(sock, cloexec, FirstFd);
+
+    /// <summary>Installs a socket at the lowest free descriptor not below <paramref name="from"/> (F_DUPFD); -EMFILE when none is left under the limit.</summary>
+    /// <remarks>Mirrors alloc_fd(start, end, flags) + fd_install().</remarks>
+    public int Install(BsdSocket sock, bool cloexec, int from)
     {
-        for (int fd = FirstFd; fd < RlimitNofile; fd++)
+        for (int fd = Math.Max(from, FirstFd); fd < RlimitNofile; fd++)
         {
             if (fd >= _fds.Length) Array.Resize(ref _fds, Math.Min(Math.Max(_fds.Length * 2, fd + 1), RlimitNofile));
             if (_fds[fd].Sock is null)

@@ -571,6 +571,8 @@ public static partial class SocketCalls
         {
             var sock = files.Remove(fd);
             if (sock is null) return -Errno.EBADF;
+            // fput(): another descriptor (F_DUPFD) still names the socket.
+            if (--sock.FileRefs > 0) return 0;
             try
             {
                 SockRelease(sock);
@@ -588,8 +590,8 @@ public static partial class SocketCalls
         }
     }
 
-    /// <summary>fcntl(2): F_GETFL / F_SETFL (O_NONBLOCK is the flag that can change), F_GETFD / F_SETFD.</summary>
-    /// <remarks>Mirrors fs/fcntl.c: do_fcntl() and setfl() (SETFL_MASK).</remarks>
+    /// <summary>fcntl(2): F_GETFL / F_SETFL (O_NONBLOCK is the flag that can change), F_GETFD / F_SETFD, F_DUPFD / F_DUPFD_CLOEXEC, F_GETOWN / F_SETOWN.</summary>
+    /// <remarks>Mirrors fs/fcntl.c: do_fcntl(), setfl() (SETFL_MASK), f_dupfd(), f_getown(), f_setown().</remarks>
     public static int Fcntl(FdTable files, int fd, int cmd, int arg = 0)
     {
         using (new SyscallLock(files.Net))
@@ -598,6 +600,22 @@ public static partial class SocketCalls
             if (sock is null) return -Errno.EBADF;
             switch (cmd)
             {
+                case F_DUPFD:
+                case F_DUPFD_CLOEXEC:
+                {
+                    // f_dupfd(): the lowest free descriptor from arg (unsigned: a negative one is past the limit).
+                    if ((uint)arg >= (uint)files.RlimitNofile) return -Errno.EINVAL;
+                    int nfd = files.Install(sock, cmd == F_DUPFD_CLOEXEC, arg);
+                    if (nfd >= 0) sock.FileRefs++; // get_file()
+                    return nfd;
+                }
+                case F_GETOWN: return sock.Owner; // f_getown(): a process group reads back negative
+                case F_SETOWN:
+                    // f_setown(): INT_MIN has no process group to name; there is no process table to
+                    // check a pid against (ESRCH), so any other value is kept.
+                    if (arg == int.MinValue) return -Errno.EINVAL;
+                    sock.Owner = arg;
+                    return 0;
                 case F_GETFD: return files.GetCloseOnExec(fd) ? FD_CLOEXEC : 0;
                 case F_SETFD: files.SetCloseOnExec(fd, (arg & FD_CLOEXEC) != 0); return 0;
                 case F_GETFL: return sock.FileFlags;
@@ -629,6 +647,13 @@ public static partial class SocketCalls
                 sock.FileFlags = arg != 0 ? sock.FileFlags | O_NONBLOCK : sock.FileFlags & ~O_NONBLOCK;
                 return 0;
             }
+            if (cmd is SIOCGSTAMP or SIOCGSTAMPNS)
+            {
+                // The struct's first int (the low half of tv_sec) is what an int argument sees; Gettstamp gives the whole.
+                int err = SockGettstampLocked(sock, cmd == SIOCGSTAMP, out long sec, out _);
+                if (err == 0) arg = (int)sec;
+                return err;
+            }
             try
             {
                 int err = sock.Ops.Ioctl(sock, cmd, ref arg);
@@ -640,6 +665,39 @@ public static partial class SocketCalls
                 return SyscallOops(files.Net, sock, e, "sock_ioctl");
             }
         }
+    }
+
+    /// <summary>
+    /// ioctl(SIOCGSTAMP / SIOCGSTAMPNS): when the socket's last datagram was read, as wall-clock
+    /// seconds and microseconds (<paramref name="timeval"/>) or nanoseconds; -ENOENT before any.
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: sock_ioctl() -> sock->ops->gettstamp == net/core/sock.c: sock_gettstamp().</remarks>
+    public static int Gettstamp(FdTable files, int fd, bool timeval, out long sec, out long frac)
+    {
+        using (new SyscallLock(files.Net))
+        {
+            sec = frac = 0;
+            var sock = files.Lookup(fd);
+            if (sock is null) return -Errno.EBADF;
+            return SockGettstampLocked(sock, timeval, out sec, out frac);
+        }
+    }
+
+    /// <remarks>Mirrors net/core/sock.c: sock_gettstamp().</remarks>
+    private static int SockGettstampLocked(BsdSocket sock, bool timeval, out long sec, out long frac)
+    {
+        sec = frac = 0;
+        var sk = sock.Sk;
+        if (sk is null) return -Errno.ENOTTY;
+        // sock_enable_timestamp(sk, SOCK_TIMESTAMP): from now on arrivals are stamped.
+        sk.SetFlag(SockFlag.Timestamp);
+        sk.Net.NetstampNeeded = true;
+        if (sk.SkStamp == Sock.SkDefaultStamp) return -Errno.ENOENT;
+        if (sk.SkStamp == 0) sk.SkStamp = sk.Net.NowNs; // read before a stamp: now, kept
+        long real = sk.SkStamp + sk.Net.RealtimeOffsetNs;
+        sec = Math.DivRem(real, Time.NsPerSec, out long ns);
+        frac = timeval ? ns / 1000 : ns;
+        return 0;
     }
 
     /// <summary>

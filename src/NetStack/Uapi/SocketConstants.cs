@@ -32,6 +32,8 @@ public static class SocketConstants
     /// <summary>The other flags F_SETFL changes (setfl()'s SETFL_MASK, and FASYNC through ->fasync); O_DIRECT is refused on a socket.</summary>
     public const int O_APPEND = 0x400, FASYNC = 0x2000, O_DIRECT = 0x4000, O_NOATIME = 0x40000;
     public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
+    /// <summary>Duplicating a descriptor and its owner for SIGIO (asm-generic/fcntl.h, linux/fcntl.h).</summary>
+    public const int F_DUPFD = 0, F_SETOWN = 8, F_GETOWN = 9, F_DUPFD_CLOEXEC = 1030;
     public const int FD_CLOEXEC = 1;
 
     // IP protocols (include/uapi/linux/in.h).
@@ -53,6 +55,8 @@ public static class SocketConstants
     /// control message has the option's number as its type (SCM_TIMESTAMP = SO_TIMESTAMP...).</summary>
     public const int SO_TIMESTAMPNS = 35, SO_TIMESTAMP_NEW = 63, SO_TIMESTAMPNS_NEW = 64,
         SCM_TIMESTAMP = SO_TIMESTAMP, SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+    /// <summary>More SOL_SOCKET options (asm-generic/socket.h); SO_RXQ_OVFL is also its control message's type.</summary>
+    public const int SO_MARK = 36, SO_RXQ_OVFL = 40, SO_BUSY_POLL = 46, SO_INCOMING_CPU = 49;
     /// <summary>The old (32-bit time) names are the ones Python and glibc on x86-64 use.</summary>
     public const int SO_RCVTIMEO_OLD = 20, SO_SNDTIMEO_OLD = 21;
 
@@ -60,6 +64,9 @@ public static class SocketConstants
     public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_PKTINFO = 8, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
         IP_RECVTTL = 12, IP_RECVTOS = 13, IP_MTU = 14, IP_ORIGDSTADDR = 20, IP_RECVORIGDSTADDR = IP_ORIGDSTADDR,
         IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+    /// <summary>SOL_IP options of IP options and binding (include/uapi/linux/in.h).</summary>
+    public const int IP_RECVOPTS = 6, IP_RETOPTS = 7, IP_FREEBIND = 15, IP_TRANSPARENT = 19, IP_NODEFRAG = 22,
+        IP_MINTTL = 21, IP_BIND_ADDRESS_NO_PORT = 24;
     public const int IP_PMTUDISC_DONT = 0, IP_PMTUDISC_WANT = 1, IP_PMTUDISC_DO = 2, IP_PMTUDISC_PROBE = 3;
 
     // The origin of an extended error (include/uapi/linux/errqueue.h: struct sock_extended_err.ee_origin).
@@ -90,6 +97,10 @@ public static class SocketConstants
     public const int TCP_FASTOPEN = 23, TCP_FASTOPEN_CONNECT = 30, TCP_FASTOPEN_KEY = 33, TCP_FASTOPEN_NO_COOKIE = 34;
     /// <summary>MSG_FASTOPEN: send data in the SYN (connect and send in one call).</summary>
     public const int MSG_FASTOPEN = 0x20000000;
+    /// <summary>More SOL_TCP options (include/uapi/linux/tcp.h); TCP_CM_INQ is TCP_INQ's control message.</summary>
+    public const int TCP_NOTSENT_LOWAT = 25, TCP_SAVE_SYN = 27, TCP_SAVED_SYN = 28, TCP_INQ = 36, TCP_CM_INQ = TCP_INQ;
+    /// <summary>SIOCGSTAMP / SIOCGSTAMPNS: the last received packet's time as a timeval / timespec (asm-generic/sockios.h, the _OLD numbers x86-64 uses).</summary>
+    public const int SIOCGSTAMP = 0x8906, SIOCGSTAMPNS = 0x8907;
     /// <summary>SIOCOUTQNSD: bytes in the send queue not yet sent (linux/sockios.h).</summary>
     public const int SIOCOUTQNSD = 0x894B;
     /// <summary>SIOCATMARK: whether the read position is at the urgent mark (asm-generic/sockios.h).</summary>

@@ -346,11 +346,18 @@ def run(q):
         rev = [struct.unpack_from("=ihh", arr, 8 * i)[2] & 0xFFFF for i in range(len(entries))]
         return ret(r, revents=rev if "fds" in q else rev[0])
     if op == "fcntl":
-        return ret(libc.fcntl(fd_of(q), int(q["cmd"]), int(q.get("arg", 0))))
+        cmd = int(q["cmd"])
+        r = libc.fcntl(fd_of(q), cmd, int(q.get("arg", 0)))
+        if r >= 0 and cmd in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC: "as" names the new descriptor
+            opened.append(r)
+            if "as" in q:
+                names[q["as"]] = r
+        return ret(r)
     if op == "ioctl":
-        arg = ctypes.c_int(int(q.get("arg", 0)))
-        r = libc.ioctl(fd_of(q), int(q.get("request", q.get("req"))) & 0xFFFFFFFF, ctypes.byref(arg))
-        return ret(r) if r < 0 else ret(r, value=arg.value)
+        # 16 bytes: SIOCGSTAMP/SIOCGSTAMPNS write a struct timeval/timespec; "value" is its first int.
+        arg = ctypes.create_string_buffer(struct.pack("=i", int(q.get("arg", 0))) + bytes(12), 16)
+        r = libc.ioctl(fd_of(q), int(q.get("request", q.get("req"))) & 0xFFFFFFFF, arg)
+        return ret(r) if r < 0 else ret(r, value=struct.unpack_from("=i", arg, 0)[0])
     if op == "sleep":
         time.sleep(int(q.get("ms", 0)) / 1000.0)
         return ret(0)

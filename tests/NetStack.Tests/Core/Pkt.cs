@@ -42,6 +42,17 @@ public static class Pkt
         return b;
     }
 
+    /// <summary>A UDP datagram with its checksum over the pseudo-header of <paramref name="src"/> and <paramref name="dst"/>.</summary>
+    public static byte[] Udp(uint src, uint dst, ushort sport, ushort dport, ReadOnlySpan<byte> data)
+    {
+        var b = new byte[UdpHeader.Length + data.Length];
+        var h = UdpHeader.Create(b);
+        new UdpRepr(sport, dport, data.Length).Emit(h);
+        data.CopyTo(b.AsSpan(UdpHeader.Length));
+        h.FillChecksum(src, dst);
+        return b;
+    }
+
     public static byte[] EchoRequest(ushort id, ushort seq, ReadOnlySpan<byte> data) => Icmp(IcmpType.Echo, 0, (uint)id << 16 | seq, data);
 
     /// <summary>ping(8)'s default data: 56 bytes 0x00..0x37.</summary>
