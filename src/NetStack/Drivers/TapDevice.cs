@@ -47,6 +47,9 @@ public sealed unsafe class TapDevice : NetDevice
     /// was spent (<see cref="PollReceiveVnetSegment"/>): how often receive degraded instead of stalling.
     /// </summary>
     internal long RxSoftSegmented { get; private set; }
+
+    /// <summary>TSO super-frames written (the kernel segments them): how many frames left larger than the MTU.</summary>
+    internal long TxGsoFrames { get; private set; }
     /// <summary>Large buffers made ready on the first offload read (1 MiB of the large pool's 8).</summary>
     private const int RxRingLargeBuffers = 16;
 
@@ -54,6 +57,8 @@ public sealed unsafe class TapDevice : NetDevice
         : base(name, mac, mtu)
     {
         Offload = offload;
+        // NETIF_F_TSO: a TAP with a vnet header takes super-frames and segments them in the kernel.
+        FeatureTso = offload;
         Eth.EtherSetup(this);
         _fd = fd;
         _eventFd = eventFd;
@@ -549,9 +554,11 @@ public sealed unsafe class TapDevice : NetDevice
         nint n = -1;
         if (!_disposed && Offload)
         {
-            // A zero header: no offload asked (the stack's checksums are complete, its segments MSS-sized), as tun_get_user() reads it.
+            // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
+            // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
             var hdr = stackalloc byte[VirtioNetHdr.Size];
-            new Span<byte>(hdr, VirtioNetHdr.Size).Clear();
+            TcpOffload.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
+            if (skb.GsoSize != 0) TxGsoFrames++;
             fixed (byte* p = skb.Buffer)
             {
                 var iov = stackalloc IoVec[2];
