@@ -102,6 +102,72 @@ public sealed class AllocationTests(ITestOutputHelper output)
         SocketCalls.Close(net.Files, lfd);
     }
 
+    /// <summary>
+    /// The send path, the stack sending a TCP stream to the kernel (socat counting it): the
+    /// polling thread sends and polls, and allocates nothing over the middle half. With offloads
+    /// the stack builds TSO super-frames (tcp_write_xmit into a large buffer, a vnet header with
+    /// gso_size) that the kernel segments.
+    /// </summary>
+    [PeerTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TcpStreamToTheKernel_SteadyState_AllocatesNothing(bool offload)
+    {
+        const long Size = 200L << 20;
+        using var peer = new TapPeer(start: false, configure: o => o.Offload = offload);
+        var net = peer.Net;
+        var dev = peer.Host.Device;
+        using var sink = BackgroundProcess.InNamespace(peer.Ns, null, "bash", "-c", "socat -u TCP4-LISTEN:5001,reuseaddr - | wc -c");
+        int fd = SocketCalls.Socket(net.Files, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        // A fixed send buffer bounds what is queued, so the pools reach their most in the warm-up.
+        Assert.Equal(0, SocketCalls.Setsockopt(net.Files, fd, SOL_SOCKET, SO_SNDBUF, 256 << 10));
+        var buf = new byte[65536];
+        long sent = 0, before = 0, allocated = -1;
+        int r = -Errno.ECONNREFUSED;
+        // socat may not listen yet: retry the connection until it does (bounded).
+        for (int attempt = 0; attempt < 200 && r < 0; attempt++)
+        {
+            if (attempt > 0)
+            {
+                SocketCalls.Close(net.Files, fd);
+                fd = SocketCalls.Socket(net.Files, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                Assert.Equal(0, SocketCalls.Setsockopt(net.Files, fd, SOL_SOCKET, SO_SNDBUF, 256 << 10));
+                Thread.Sleep(20);
+            }
+            r = SocketCalls.Connect(net.Files, fd, SockAddr.In(peer.KernelAddr, 5001));
+            while (r == -Errno.EINPROGRESS || r == -Errno.EALREADY)
+            {
+                dev.WaitForWork(5);
+                net.Poll();
+                r = SocketCalls.Connect(net.Files, fd, SockAddr.In(peer.KernelAddr, 5001));
+                if (r == -Errno.EISCONN) r = 0;
+            }
+        }
+        Assert.Equal(0, r);
+        while (sent < Size)
+        {
+            int n;
+            while (sent < Size && (n = SocketCalls.Send(net.Files, fd, buf.AsSpan(0, (int)Math.Min(buf.Length, Size - sent)), 0)) > 0) sent += n;
+            dev.WaitForWork(1);
+            net.Poll();
+            if (before == 0 && sent >= Size / 4) before = GC.GetAllocatedBytesForCurrentThread();
+            if (allocated < 0 && sent >= Size * 3 / 4) allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Assert.Equal(0, SocketCalls.Shutdown(net.Files, fd, SHUT_WR));
+        // Until socat has it all (its count printed on exit).
+        for (int i = 0; i < 20000 && !sink.WaitForExit(TimeSpan.Zero); i++)
+        {
+            dev.WaitForWork(5);
+            net.Poll();
+        }
+        long tso = dev is NetStack.Drivers.TapDevice tap ? tap.TxGsoFrames : 0;
+        output.WriteLine($"{sent} bytes sent; kernel counted {sink.Output.Trim()}; {allocated} bytes allocated on the polling thread over the middle {Size / 2 >> 20} MB; TSO frames {tso}; device {dev.Stats}");
+        Assert.Equal(Size.ToString(System.Globalization.CultureInfo.InvariantCulture), sink.Output.Trim());
+        Assert.Equal(0, allocated);
+        if (offload) Assert.True(tso > 0, "no TSO super-frame was sent");
+        SocketCalls.Close(net.Files, fd);
+    }
+
     /// <summary>Runs ping on another thread while this thread polls the stack; returns the bytes this thread allocated meanwhile.</summary>
     private static PingSummary PingWhilePolling(TapPeer peer, out long allocated, params string[] pingArgs)
     {

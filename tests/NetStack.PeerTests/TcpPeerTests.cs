@@ -85,13 +85,23 @@ public sealed class TcpPeerTests(ITestOutputHelper output)
             string kernelFfff = $"tcp.checksum.ffff && ip.src == {peer.KernelIp}";
             string problems = "(_ws.malformed || _ws.expert.severity >= error || ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\")" +
                               $" && !({kernelFfff} && !_ws.malformed && ip.checksum.status != \"Bad\")";
+            // Over an offloading TAP (NETSTACK_TEST_OFFLOAD=1) the kernel's frames and the stack's TSO
+            // super-frames carry partial TCP checksums (CHECKSUM_PARTIAL, completed past the capture):
+            // their TCP checksum is not judged, the stack's MSS-sized frames' is.
+            string judged = "tcp";
+            bool offload = ((NetStack.Drivers.TapDevice)peer.Host.Device).Offload;
+            if (offload)
+            {
+                judged = $"tcp && ip.src == {peer.StackIp} && frame.len <= 1514";
+                problems = $"_ws.malformed || ip.checksum.status == \"Bad\" || ({judged} && (_ws.expert.severity >= error || tcp.checksum.status == \"Bad\"))";
+            }
             var bad = Tshark.Frames(peer.PcapPath, problems);
-            int tcp = Tshark.Count(peer.PcapPath, "tcp");
-            int checkedTcp = Tshark.Count(peer.PcapPath, "tcp.checksum.status == \"Good\"") + Tshark.Count(peer.PcapPath, kernelFfff);
+            int tcp = Tshark.Count(peer.PcapPath, judged);
+            int checkedTcp = Tshark.Count(peer.PcapPath, $"({judged}) && tcp.checksum.status == \"Good\"") + Tshark.Count(peer.PcapPath, $"({judged}) && {kernelFfff}");
             output.WriteLine($"{tcp} TCP frames, {checkedTcp} with a verified good checksum, {bad.Length} with problems");
             foreach (var w in Tshark.Frames(peer.PcapPath, "_ws.expert.severity >= warning").Take(20)) output.WriteLine("warning: " + w);
             Assert.Empty(bad);
-            Assert.True(tcp > 2000, $"only {tcp} TCP frames captured");
+            Assert.True(tcp > (offload ? 50 : 2000), $"only {tcp} TCP frames captured");
             Assert.Equal(tcp, checkedTcp);
         }
         finally

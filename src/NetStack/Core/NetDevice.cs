@@ -87,6 +87,12 @@ public abstract class NetDevice : IDisposable
     public NetNamespace? Net { get; internal set; }
     /// <summary>The device's counters (dev->stats).</summary>
     public readonly NetDeviceStats Stats = new();
+    /// <summary>
+    /// dev->features &amp; NETIF_F_TSO: the device takes TCPv4 super-frames of up to 64 KiB with a
+    /// partial checksum (skb gso_size/gso_segs set) and segments them itself. TCP then builds them
+    /// (sk_can_gso()); IP does not fragment them (ip_finish_output_gso()).
+    /// </summary>
+    internal bool FeatureTso;
 
     /// <summary>
     /// The device's IPv4 addresses (in_device's ifa_list): primaries in the order they were added,

@@ -232,17 +232,33 @@ public sealed class FaultInjector : IFrameFilter, IDisposable
         }
         if (spec.Corrupt > 0 && _rng.NextDouble() < spec.Corrupt && skb.Len > EthernetHeader.Length)
         {
+            if (skb.GsoSize != 0 || (line.Receive && skb.CsumVerified))
+            {
+                // An offloaded frame's checksum is partial (completed, or trusted, past this point):
+                // nothing downstream would catch the bit, so the corruption is what a receiver's
+                // checksum would have made of it, a drop.
+                Corrupted++;
+                if (line.Receive) _dev.Stats.RxDropped++; else _dev.Stats.TxDropped++;
+                net.KfreeSkbReason(skb, SkbDropReason.FaultInjected);
+                return false;
+            }
             // One bit beyond the Ethernet header: the IP or TCP/UDP checksum must catch it.
             int at = EthernetHeader.Length + _rng.Next(skb.Len - EthernetHeader.Length);
             skb.DataSpan[at] ^= (byte)(1 << _rng.Next(8));
             Corrupted++;
         }
-        if (spec.Duplicate > 0 && _rng.NextDouble() < spec.Duplicate && net.SkbPool.Alloc() is { } copy)
+        if (spec.Duplicate > 0 && _rng.NextDouble() < spec.Duplicate
+            && (skb.Headroom + skb.Len <= net.SkbPool.BufferSize ? net.SkbPool : net.LargeSkbPool).Alloc() is { } copy)
         {
             copy.Reserve(skb.Headroom);
             skb.DataSpan.CopyTo(copy.Put(skb.Len));
             copy.Dev = skb.Dev;
             copy.Protocol = skb.Protocol;
+            // A super-frame's copy is one too (its segment size, its partial checksum).
+            copy.CsumVerified = skb.CsumVerified;
+            copy.GsoSize = skb.GsoSize;
+            copy.GsoSegs = skb.GsoSegs;
+            copy.GsoType = skb.GsoType;
             Duplicated++;
             // The copy travels like any frame (it may itself be delayed); the original follows.
             if (!Hold(line, copy, net.NowNs + spec.DelayNs, countDelay: false)) Release(line, copy);

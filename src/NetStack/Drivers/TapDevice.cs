@@ -1,6 +1,7 @@
 using System.Runtime.ExceptionServices;
 using NetStack.Core;
 using NetStack.Ethernet;
+using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
 using static NetStack.Drivers.Interop.Libc;
@@ -38,6 +39,17 @@ public sealed unsafe class TapDevice : NetDevice
     /// <summary>With offloads: the 64 KiB buffer the next read goes into (a frame that fits a frame-sized buffer is copied out, so this one stays).</summary>
     private SkBuff? _spareLarge;
     private bool _rxRingFilled;
+    /// <summary>With offloads: the segments of a super-frame segmented in software, not yet handed up.</summary>
+    private readonly SkBuffQueue _rxSegs = new();
+
+    /// <summary>
+    /// Frame-sized segments cut in software from super-frames that arrived while the large pool
+    /// was spent (<see cref="PollReceiveVnetSegment"/>): how often receive degraded instead of stalling.
+    /// </summary>
+    internal long RxSoftSegmented { get; private set; }
+
+    /// <summary>TSO super-frames written (the kernel segments them): how many frames left larger than the MTU.</summary>
+    internal long TxGsoFrames { get; private set; }
     /// <summary>Large buffers made ready on the first offload read (1 MiB of the large pool's 8).</summary>
     private const int RxRingLargeBuffers = 16;
 
@@ -45,6 +57,8 @@ public sealed unsafe class TapDevice : NetDevice
         : base(name, mac, mtu)
     {
         Offload = offload;
+        // NETIF_F_TSO: a TAP with a vnet header takes super-frames and segments them in the kernel.
+        FeatureTso = offload;
         Eth.EtherSetup(this);
         _fd = fd;
         _eventFd = eventFd;
@@ -313,6 +327,8 @@ public sealed unsafe class TapDevice : NetDevice
     /// <remarks>Mirrors receive_buf() of drivers/net/virtio_net.c: the big buffer, then virtio_net_hdr_to_skb().</remarks>
     private SkBuff? PollReceiveVnet(SkBuffPool pool)
     {
+        // Segments of a super-frame cut in software go up first, in order.
+        if (_rxSegs.Dequeue() is { } seg) return seg;
         if (!_rxRingFilled && Net is { } owner)
         {
             // The receive ring of big buffers a virtio-net driver fills when it opens: enough for a
@@ -322,7 +338,7 @@ public sealed unsafe class TapDevice : NetDevice
         }
         var large = _spareLarge ?? Net?.LargeSkbPool.Alloc();
         _spareLarge = null;
-        if (large is null) return PollReceiveVnetSmall(pool);
+        if (large is null) return PollReceiveVnetSegment(pool);
         var buf = large.Buffer;
         nint n;
         fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
@@ -373,45 +389,80 @@ public sealed unsafe class TapDevice : NetDevice
     }
 
     /// <summary>
-    /// The large pool is spent (super-frames held in receive and out-of-order queues): read into a
-    /// frame-sized buffer instead, so what fits still gets in (ACKs, SYNs, the retransmitted
-    /// segment that fills a hole and lets the out-of-order queue drain); a super-frame is cut short
-    /// and dropped (rx_dropped, NoBuffers) as tun_put_user() truncates it into a short read.
+    /// The large pool is spent (super-frames held in receive and out-of-order queues): the frame is
+    /// read into the driver's one scratch buffer and a TCPv4 super-frame is segmented in software
+    /// into frame-sized buffers, queued on <see cref="_rxSegs"/> and handed up one per poll. So
+    /// receive degrades to the plain path's cost instead of stalling: the retransmission that
+    /// fills a hole (the kernel retransmits several MSS as one super-frame) still gets in, the
+    /// out-of-order queue drains and gives its large buffers back. A frame that fits a
+    /// frame-sized buffer is copied into one; anything else is dropped (rx_dropped, NoBuffers).
     /// </summary>
-    private SkBuff? PollReceiveVnetSmall(SkBuffPool pool)
+    /// <remarks>Mirrors validate_xmit_skb() -> skb_gso_segment() on a device without the feature, here at the receiving end.</remarks>
+    private SkBuff? PollReceiveVnetSegment(SkBuffPool pool)
     {
-        var skb = _spare ?? pool.Alloc();
-        _spare = null;
-        if (skb is null)
-        {
-            DropOneFrame();
-            return null;
-        }
-        var buf = skb.Buffer;
+        var buf = _discard ??= GC.AllocateUninitializedArray<byte>(0x10000 + 256, pinned: true);
         nint n;
         fixed (byte* p = buf) n = Read(_fd, p, buf.Length);
-        if (n <= 0 || n == buf.Length || n < VirtioNetHdr.Size + EthernetHeader.Length)
+        if (n <= 0)
         {
             if (n < 0 && LastErrno is not (Errno.EAGAIN or Errno.EINTR)) Stats.RxErrors++;
-            else if (n > 0)
-            {
-                Stats.RxDropped++;
-                if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
-            }
-            _spare = skb;
             return null;
         }
-        var hdr = VirtioNetHdr.Read(buf);
-        skb.Reserve(VirtioNetHdr.Size);
-        skb.Put((int)n - VirtioNetHdr.Size);
-        if (!VirtioNetHdrToSkb(skb, in hdr))
+        if (n == buf.Length || n < VirtioNetHdr.Size + EthernetHeader.Length)
         {
             Stats.RxErrors++;
             Stats.RxDropped++;
-            skb.Free();
             return null;
         }
-        return skb;
+        var hdr = VirtioNetHdr.Read(buf);
+        int len = (int)n - VirtioNetHdr.Size;
+        var frame = buf.AsSpan(VirtioNetHdr.Size, len);
+        if (len <= pool.BufferSize)
+        {
+            var skb = _spare ?? pool.Alloc();
+            _spare = null;
+            if (skb is null)
+            {
+                CountNoBuffers();
+                return null;
+            }
+            frame.CopyTo(skb.Put(len));
+            if (!VirtioNetHdrToSkb(skb, in hdr))
+            {
+                Stats.RxErrors++;
+                Stats.RxDropped++;
+                skb.Free();
+                return null;
+            }
+            return skb;
+        }
+        // A header the driver must refuse is refused here too (a scratch buffer stands in for the skb).
+        if ((hdr.GsoType & ~VirtioNetHdr.GsoEcn) != VirtioNetHdr.GsoTcpV4 || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0
+            || hdr.CsumStart + hdr.CsumOffset + 2 > len)
+        {
+            Stats.RxErrors++;
+            Stats.RxDropped++;
+            return null;
+        }
+        int segs = TcpOffload.TcpGsoSegment(frame, hdr.GsoSize, pool, _rxSegs);
+        if (segs < 0)
+        {
+            if (segs == -Errno.ENOMEM) CountNoBuffers();
+            else
+            {
+                Stats.RxErrors++;
+                Stats.RxDropped++;
+            }
+            return null;
+        }
+        RxSoftSegmented += segs;
+        return _rxSegs.Dequeue();
+    }
+
+    private void CountNoBuffers()
+    {
+        Stats.RxDropped++;
+        if (Net is { } net) net.Mib.Drops[SkbDropReason.NoBuffers]++;
     }
 
     /// <summary>
@@ -457,6 +508,7 @@ public sealed unsafe class TapDevice : NetDevice
     public override bool WaitForWork(int timeoutMs)
     {
         if (_disposed) return false;
+        if (!_rxSegs.IsEmpty) return true;
         var fds = stackalloc PollFd[2];
         fds[0] = new PollFd { Fd = _fd, Events = POLLIN };
         fds[1] = new PollFd { Fd = _eventFd, Events = POLLIN };
@@ -502,9 +554,11 @@ public sealed unsafe class TapDevice : NetDevice
         nint n = -1;
         if (!_disposed && Offload)
         {
-            // A zero header: no offload asked (the stack's checksums are complete, its segments MSS-sized), as tun_get_user() reads it.
+            // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
+            // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
             var hdr = stackalloc byte[VirtioNetHdr.Size];
-            new Span<byte>(hdr, VirtioNetHdr.Size).Clear();
+            TcpOffload.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
+            if (skb.GsoSize != 0) TxGsoFrames++;
             fixed (byte* p = skb.Buffer)
             {
                 var iov = stackalloc IoVec[2];
@@ -532,6 +586,7 @@ public sealed unsafe class TapDevice : NetDevice
         _spare = null;
         _spareLarge?.Free();
         _spareLarge = null;
+        while (_rxSegs.Dequeue() is { } seg) seg.Free();
     }
 
     /// <summary>Stops the device and closes its file descriptors, which detaches it from the TAP (a TAP this device created, not persistent, disappears).</summary>

@@ -61,7 +61,7 @@ public static class IpOutput
         skb.NetworkHeader = skb.Data;
         uint hdrDaddr = opt.Opt.Srr != 0 ? opt.Opt.Faddr : daddr;
         new Ipv4Repr(saddr, hdrDaddr, (byte)protocol, payload,
-            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, IpSelectIdent(net, sk as InetSock, df), df).Emit(iph);
+            (byte)(ttl < 0 ? net.Ipv4.Sysctl.IpDefaultTtl : ttl), tos, IpSelectIdent(net, sk as InetSock, df, Math.Max(1, (int)skb.GsoSegs)), df).Emit(iph);
         if (optlen != 0)
         {
             iph.SetVersionIhl(4, hl >> 2);
@@ -78,11 +78,16 @@ public static class IpOutput
     /// and no connected socket (a SYN-ACK on a listener, a RST or an ACK sent for no socket, an
     /// unconnected datagram) carries 0, since it can never be reassembled; the rest take the stack's counter.
     /// </summary>
-    /// <remarks>Mirrors include/net/ip.h: ip_select_ident_segs() (segs = 1: the stack sends no TSO super-frames).</remarks>
-    internal static ushort IpSelectIdent(NetNamespace net, InetSock? inet, bool df)
+    /// <remarks>Mirrors include/net/ip.h: ip_select_ident_segs(): a TSO super-frame of <paramref name="segs"/> segments takes as many ids (its segments number theirs on from the first).</remarks>
+    internal static ushort IpSelectIdent(NetNamespace net, InetSock? inet, bool df, int segs = 1)
     {
         if (inet is not null && inet.InetDaddr != 0)
-            return inet.Protocol == IpProto.TCP ? inet.InetId++ : ++inet.InetId;
+        {
+            if (inet.Protocol != IpProto.TCP) return ++inet.InetId;
+            ushort id = inet.InetId;
+            inet.InetId += (ushort)segs;
+            return id;
+        }
         return df ? (ushort)0 : net.Ipv4.IpSelectIdent();
     }
 
@@ -241,7 +246,8 @@ public static class IpOutput
     private static int IpFinishOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr)
     {
         var dev = rt.Dev;
-        if (skb.Len > dev.Mtu)
+        // ip_finish_output_gso(): a super-frame's segments fit the MTU (TCP cut them to the MSS); the device segments it.
+        if (skb.Len > dev.Mtu && skb.GsoSize == 0)
         {
             // ip_fragment(): a datagram with DF set that does not fit fails (the local sender
             // gets EMSGSIZE, as ip_local_error() reports it); otherwise it is cut into fragments.

@@ -318,6 +318,9 @@ internal static class Tcp
         }
         uint mssNow = TcpOutput.TcpCurrentMss(tp);
         int sizeGoal = (int)mssNow;
+        // tcp_send_mss(): with TSO the kernel fills skbs up to size_goal (about 64 KiB) and pushes
+        // per size_goal; here buffers stay one MSS and the push waits for size_goal of unsent data.
+        int xmitGoal = TcpOffload.TcpXmitSizeGoal(tp, mssNow, (flags & MSG_OOB) == 0);
         err = -Errno.EPIPE;
         if (tp.Err != 0 || (tp.Shutdown & SEND_SHUTDOWN) != 0) goto doError;
         TcpSlowStartAfterIdleCheck(tp);
@@ -360,9 +363,12 @@ internal static class Tcp
                 TcpMarkPush(tp, skb);
                 TcpOutput.TcpPushPendingFrames(tp, mssNow, TcpSock.TcpNaglePush);
             }
-            else if (skb == tp.TcpSendHead)
+            else if (xmitGoal == sizeGoal ? skb == tp.TcpSendHead : tp.TcpSendHead is { } head && tp.WriteSeq - head.Cb.Seq == (uint)xmitGoal)
             {
-                TcpOutput.TcpPushOne(tp, mssNow);
+                // The unsent data just reached size_goal (one buffer without TSO): what the kernel's
+                // tcp_push_one() sends as one skb.
+                if (xmitGoal == sizeGoal) TcpOutput.TcpPushOne(tp, mssNow);
+                else TcpOutput.TcpPushPendingFrames(tp, mssNow, TcpSock.TcpNaglePush);
             }
             continue;
 
@@ -373,6 +379,7 @@ internal static class Tcp
             if (err != 0) goto doError;
             mssNow = TcpOutput.TcpCurrentMss(tp);
             sizeGoal = (int)mssNow;
+            xmitGoal = TcpOffload.TcpXmitSizeGoal(tp, mssNow, (flags & MSG_OOB) == 0);
         }
     outPush:
         if (copied > 0) TcpPush(tp, flags, mssNow, tp.Nonagle);

@@ -334,18 +334,29 @@ internal static class TcpOutput
         // Earliest departure time: never before now (with internal pacing, never earlier than the check allowed).
         long priorWstamp = tp.TcpWstampNs;
         tp.TcpWstampNs = Math.Max(tp.TcpWstampNs, net.NowNs);
+        bool gsoStart = false;
         if (cloneIt)
         {
             oskb.Cb.When = net.NowNs;
             oskb.Cb.TxDelivered = tp.Delivered;
-            var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+            // TSO (TcpOffload): the segment joins the super-frame being built, or opens one.
+            if (tp.GsoSkb is { } gso && TcpOffload.TcpGsoAppend(tp, gso, oskb))
+            {
+                TcpGsoSegmentSent(tp, oskb, priorWstamp);
+                return 0;
+            }
+            if (TcpOffload.TcpGsoFlush(tp) == -Errno.ENOBUFS) return -Errno.ENOBUFS;
+            gsoStart = TcpOffload.TcpGsoCanStart(tp, oskb);
+            var copy = (gsoStart ? net.LargeSkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader) : null) ?? net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
             if (copy is null) return -Errno.ENOBUFS;
+            gsoStart = copy.Pool == net.LargeSkbPoolIfCreated;
             oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
             copy.Cb = oskb.Cb;
             skb = copy;
         }
         else
         {
+            TcpOffload.TcpGsoFlush(tp);
             skb = oskb;
         }
 
@@ -401,6 +412,14 @@ internal static class TcpOutput
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
         tp.RxOpt.Dsack = false; // a D-SACK is reported once
         uint saddr = tp.InetSaddr;
+        if (gsoStart)
+        {
+            // The first segment of a TSO super-frame: its header is the frame's; TcpGsoFlush() sends it.
+            tp.GsoSkb = skb;
+            tp.GsoSegs = 1;
+            TcpGsoSegmentSent(tp, oskb, priorWstamp, counted: true);
+            return 0;
+        }
         th.FillChecksum(saddr, tp.InetDaddr);
 
         if (SeqNumber.After(skb.Cb.EndSeq, tp.SndNxt) || skb.Cb.Seq == skb.Cb.EndSeq)
@@ -421,6 +440,28 @@ internal static class TcpOutput
             TcpRateSkbSent(tp, oskb);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// What __tcp_transmit_skb() accounts for a segment that left inside a TSO super-frame: its
+    /// data counters, OutSegs (tcp_skb_pcount() per segment), pacing and rate-sampling state.
+    /// </summary>
+    private static void TcpGsoSegmentSent(TcpSock tp, SkBuff oskb, long priorWstamp, bool counted = false)
+    {
+        if (!counted)
+        {
+            TcpEventDataSent(tp);
+            tp.DataSegsOut++;
+            tp.BytesSent += (ulong)oskb.Len;
+        }
+        if (SeqNumber.After(oskb.Cb.EndSeq, tp.SndNxt))
+        {
+            tp.Net.Mib.Tcp[TcpMib.OutSegs]++;
+            TcpTracepoint.TraceTcpTransmitSkb(tp, oskb.Cb.Seq, oskb.Len);
+        }
+        tp.SegsOut++;
+        TcpUpdateSkbAfterSend(tp, oskb, priorWstamp);
+        TcpRateSkbSent(tp, oskb);
     }
 
     /// <summary>
@@ -646,6 +687,7 @@ internal static class TcpOutput
         uint sentPkts = 0;
         bool isCwndLimited = false, isRwndLimited = false;
         SkBuff? skb;
+        TcpOffload.TcpGsoBegin(tp, mssNow);
         while ((skb = tp.TcpSendHead) is not null)
         {
             if (TcpPacingCheck(tp)) break;
@@ -676,6 +718,8 @@ internal static class TcpOutput
             sentPkts++;
             if (pushOne != 0) break;
         }
+        TcpOffload.TcpGsoFlush(tp);
+        tp.GsoMss = 0;
         _ = isRwndLimited;
         if (sentPkts > 0)
         {

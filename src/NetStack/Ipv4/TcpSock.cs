@@ -88,6 +88,16 @@ public sealed class TcpSock : InetConnectionSock
     internal uint SndNxt;
     /// <summary>snd_sml: last byte of the most recently transmitted small packet (Minshall's Nagle).</summary>
     internal uint SndSml;
+    /// <summary>
+    /// The TSO super-frame tcp_write_xmit() is building (TcpOffload): the TCP header of its first
+    /// segment and the payload of the segments after it, sent when the loop ends or a segment cannot
+    /// join. Null outside tcp_write_xmit() and on a device without TSO.
+    /// </summary>
+    internal SkBuff? GsoSkb;
+    /// <summary>The segment size of <see cref="GsoSkb"/> (tcp_write_xmit()'s mss_now); 0: no super-frame may be started.</summary>
+    internal int GsoMss;
+    /// <summary>The segments <see cref="GsoSkb"/> holds, and how many it may hold (tcp_tso_segs()).</summary>
+    internal int GsoSegs, GsoGoal;
     /// <summary>snd_up: urgent pointer: the sequence just past the last urgent byte sent (MSG_OOB); equal to
     /// snd_una outside urgent mode.</summary>
     internal uint SndUp;

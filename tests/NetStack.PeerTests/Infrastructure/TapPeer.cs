@@ -56,6 +56,8 @@ public sealed partial class TapPeer : IDisposable
                 PrefixLen = 24,
                 Gateway = Ep.Of(KernelAddr, 0).Address,
                 PcapPath = PcapPath,
+                // NETSTACK_TEST_OFFLOAD=1 runs the real-peer suites over a TAP with offloads (issue 13: both modes).
+                Offload = Environment.GetEnvironmentVariable("NETSTACK_TEST_OFFLOAD") == "1",
             };
             configure?.Invoke(options);
             Host = new NetStackHost(options);

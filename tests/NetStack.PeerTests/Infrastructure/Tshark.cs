@@ -20,10 +20,11 @@ public static class Tshark
         "_ws.malformed || _ws.expert.severity >= warning || ip.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\"" +
         " || tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\"";
 
-    /// <summary>One summary line per frame of <paramref name="pcap"/> that matches <paramref name="displayFilter"/>.</summary>
-    public static string[] Frames(string pcap, string displayFilter)
+    /// <summary>One summary line per frame of <paramref name="pcap"/> that matches <paramref name="displayFilter"/>; <paramref name="disabledProtocols"/> are not dissected.</summary>
+    public static string[] Frames(string pcap, string displayFilter, params string[] disabledProtocols)
     {
-        var r = Shell.Run("tshark", ["-n", "-r", pcap, .. CheckPrefs, "-Y", displayFilter,
+        var disable = disabledProtocols.SelectMany(p => new[] { "--disable-protocol", p }).ToArray();
+        var r = Shell.Run("tshark", ["-n", "-r", pcap, .. CheckPrefs, .. disable, "-Y", displayFilter,
             "-T", "fields", "-E", "separator=|", "-e", "frame.number", "-e", "eth.src", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info", "-e", "_ws.expert.message"]);
         if (r.ExitCode != 0) throw new InvalidOperationException($"tshark failed:\n{r}");
         return r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
