@@ -4,7 +4,7 @@
 #   sudo scripts/bench.sh --smoke    1 short round, small counts (CI: checks that every figure is produced)
 #   sudo scripts/bench.sh --loss-only  only the loss-recovery figures (--loss below), about 4 minutes
 #   options: --rounds N  --out DIR (default bench-results)  --keep-going (a failed figure is left out, not fatal)
-#            --offload  --loss
+#            --offload  --loss  --loss-cc NAME (the congestion control of both senders in the loss figures, default cubic)
 #
 # Targets, each in network namespaces this script creates (unique names) and deletes on exit:
 #   netstack  NetStack's `up` on a TAP (services echo 7, discard 9, chargen 19), the kernel as client
@@ -45,6 +45,7 @@ keep_going=0
 offload=0
 loss=0
 loss_only=0
+loss_cc_opt=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1; shift ;;
@@ -54,6 +55,7 @@ while [ $# -gt 0 ]; do
     --offload) offload=1; shift ;;
     --loss) loss=1; shift ;;
     --loss-only) loss=1; loss_only=1; shift ;;
+    --loss-cc) [ $# -ge 2 ] && [[ "$2" =~ ^[a-z0-9_]+$ ]] || { echo "bench.sh: --loss-cc needs an algorithm name" >&2; exit 2; }; loss_cc_opt=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -71,7 +73,7 @@ else
   rounds=${rounds:-3}; bulk_s=5; rr_s=3; crr_n=20000; crr_max_s=60; ping_n=10000; idle_n=10000; life=7200
   loss_s=10; loss_specs=("loss5_reorder2_dup1|loss=5%,reorder=2%,dup=1%" "loss1|loss=1%" "loss2|loss=2%")
 fi
-loss_cc=cubic      # the stack's default congestion control; the kernel's sender is given the same
+loss_cc=${loss_cc_opt:-cubic}   # cubic: the stack's default; the kernel's sender is given the same
 
 # The tools: cc (and libc headers) for the client, ip, ping, timeout. Installed when missing, as test.sh does.
 missing=()
