@@ -1837,9 +1837,13 @@ internal static class TcpInput
         }
     }
 
-    /// <summary>Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during recovery.</summary>
+    /// <summary>
+    /// Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during
+    /// recovery; below ssthresh it grows back (slow-start reduction bound), by one more segment on
+    /// an ACK that advanced snd_una unless it also revealed new losses (<paramref name="newlyLost"/>).
+    /// </summary>
     /// <remarks>Mirrors tcp_cwnd_reduction().</remarks>
-    internal static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int flag)
+    internal static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int newlyLost, int flag)
     {
         if (newlyAckedSacked <= 0 || tp.PriorCwnd == 0) return;
         int sndcnt;
@@ -1853,7 +1857,7 @@ internal static class TcpInput
         else
         {
             sndcnt = Math.Max((int)tp.PrrDelivered - (int)tp.PrrOut, newlyAckedSacked);
-            if ((flag & FlagSndUnaAdvanced) != 0) sndcnt++;
+            if ((flag & FlagSndUnaAdvanced) != 0 && newlyLost == 0) sndcnt++;
             sndcnt = Math.Min(delta, sndcnt);
         }
         // Force a fast retransmit upon entering fast recovery.
@@ -2254,7 +2258,7 @@ internal static class TcpInput
         if (TcpInCwndReduction(tp))
         {
             // Reduce cwnd if state mandates.
-            TcpCwndReduction(tp, (int)ackedSacked, flag);
+            TcpCwndReduction(tp, (int)ackedSacked, tp.Rs.Losses, flag);
         }
         else if (TcpMayRaiseCwnd(tp, flag))
         {
