@@ -231,7 +231,7 @@ targets=(netstack bridge veth)
 [ "$offload" -eq 1 ] && targets=(netstack netstack-offload bridge veth)
 [ "$loss_only" -eq 1 ] && targets=()
 
-echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s)$([ "$loss" -eq 1 ] && echo ", with the loss figures")"
+echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2$([ "$loss" -eq 1 ] && echo ", nsbench-$tag-l*/-m* (loss figures)")"
 for t in "${targets[@]}"; do "setup_$t"; done
 [ "$loss" -eq 1 ] && setup_loss
 
