@@ -79,7 +79,7 @@ public enum LinuxMib
     TCPChallengeACK, TCPSynRetrans, TCPOrigDataSent, TCPHystartTrainDetect, TCPHystartTrainCwnd, TCPHystartDelayDetect,
     TCPHystartDelayCwnd, TCPDelivered, TCPDeliveredCE, TCPZeroWindowDrop, TCPRcvQDrop,
     // Appended rather than at Linux's places, so that the numbers above stay as published.
-    RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow, TCPSpuriousRTOs,
+    RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow, TCPSpuriousRTOs, TCPDSACKOfoRecv,
 }
 
 /// <summary>

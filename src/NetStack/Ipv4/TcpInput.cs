@@ -1435,30 +1435,36 @@ internal static class TcpInput
     }
 
     /// <summary>Marks retransmit-queue segments covered by the peer's SACK blocks.</summary>
-    /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; D-SACK blocks are recognized and ignored).</remarks>
-    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna, bool eceAck, ref TcpSacktagState state)
+    /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; a D-SACK block marks nothing, tcp_check_dsack()).</remarks>
+    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, bool eceAck, ref TcpSacktagState state)
     {
         int flag = 0;
         uint reord = tp.SndNxt;
         uint priorFack = TcpHighestSackSeq(tp);
+        bool foundDupSack = TcpCheckDsack(tp, blocks, ackSeq, priorSndUna, ref flag);
         for (int i = 0; i < blocks.Count; i++)
         {
             uint start = blocks[i].Start, end = blocks[i].End;
-            // D-SACK (RFC 2883): the first block below the cumulative ACK, or inside the second.
             if (!SeqNumber.After(end, start)) continue;
-            if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna))
+            if (i == 0 && foundDupSack)
             {
-                if (i == 0)
+                // The D-SACKed segments still queued (tcp_sacktag_one() with dup_sack): a
+                // retransmission reported twice counts toward undo; one already SACKed means its
+                // original arrived after the retransmission: reordering.
+                for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next)
                 {
-                    tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
-                    flag |= TcpDsackSeen(tp, start, end, flag, out uint dupSegs);
-                    // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
-                    if (dupSegs != 0 && tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
-                        !SeqNumber.After(end, priorSndUna) && SeqNumber.After(end, tp.UndoMarker))
-                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
+                    if (!SeqNumber.After(skb.Cb.EndSeq, start)) continue;
+                    if (!SeqNumber.Before(skb.Cb.Seq, end)) break;
+                    if (SeqNumber.Before(skb.Cb.Seq, start) || SeqNumber.After(skb.Cb.EndSeq, end)) continue;
+                    byte sacked = skb.Cb.Sacked;
+                    if ((sacked & TcpSkbCbSacked.Retrans) == 0) continue;
+                    if (tp.UndoMarkerValid && tp.UndoRetrans > 0 && SeqNumber.After(skb.Cb.EndSeq, tp.UndoMarker))
+                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - 1);
+                    if ((sacked & TcpSkbCbSacked.SackedAcked) != 0 && SeqNumber.Before(skb.Cb.Seq, reord)) reord = skb.Cb.Seq;
                 }
                 continue;
             }
+            if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna)) continue;
             if (SeqNumber.After(end, tp.SndNxt))
             {
                 tp.Net.Mib.TcpExt[LinuxMib.TCPSACKDiscard]++;
@@ -1508,6 +1514,39 @@ internal static class TcpInput
         }
         if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         return flag;
+    }
+
+    /// <summary>
+    /// A D-SACK (RFC 2883) is the first block when it starts below the ACK, or when it lies inside
+    /// the second block (a duplicate of out-of-order data). Counts it, and unless dubious lets it
+    /// widen RACK's window or undo a recovery; returns whether the first block is a D-SACK.
+    /// </summary>
+    /// <remarks>Mirrors tcp_check_dsack().</remarks>
+    private static bool TcpCheckDsack(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, ref int flag)
+    {
+        if (blocks.Count == 0) return false;
+        uint start0 = blocks[0].Start, end0 = blocks[0].End;
+        if (SeqNumber.Before(start0, ackSeq))
+        {
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
+        }
+        else if (blocks.Count > 1)
+        {
+            uint start1 = blocks[1].Start, end1 = blocks[1].End;
+            if (SeqNumber.After(end0, end1) || SeqNumber.Before(start0, start1)) return false;
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKOfoRecv]++;
+        }
+        else
+        {
+            return false;
+        }
+        flag |= TcpDsackSeen(tp, start0, end0, flag, out uint dupSegs);
+        if (dupSegs == 0) return false; // dubious, or not our retransmission
+        // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
+        if (tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
+            !SeqNumber.After(end0, priorSndUna) && SeqNumber.After(end0, tp.UndoMarker))
+            tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
+        return true;
     }
 
     /// <summary>The highest SACKed sequence (fack): snd_una when nothing is SACKed.</summary>
@@ -2517,7 +2556,7 @@ internal static class TcpInput
         flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
         // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
         if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, (flag & FlagEce) != 0, ref sackState);
+        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, (flag & FlagEce) != 0, ref sackState);
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
@@ -2555,7 +2594,7 @@ internal static class TcpInput
     oldAck:
         if (tp.RcvSack.Count > 0)
         {
-            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, false, ref sackState);
+            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, false, ref sackState);
             TcpXmitRecovery(tp, TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag));
         }
         TcpTracepoint.TraceTcpProbe(tp, skb);

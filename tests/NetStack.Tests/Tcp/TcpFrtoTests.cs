@@ -184,4 +184,34 @@ public class TcpFrtoTests
         f.Send(ACK, seq: f.RemoteIss + 1, ack: b, sack: sack);
         Assert.Equal(srtt, f.Sk.SrttUs);
     }
+    [Fact]
+    public void DsackInsideSecondBlock_ForSackedRetransmission_IsReordering()
+    {
+        using var f = EstablishedSack(s => s.TcpEarlyRetrans = 0);
+        uint b = SendSegments(f, 8, 8);
+        // Segment 1 is lost, segment 2 late: SACKs of 3..5 (dupthresh, no reordering seen yet) and
+        // RACK marks both lost; further SACKs clock their retransmissions out.
+        f.Advance(RttMs);
+        var resent = new List<uint>();
+        for (int k = 3; k <= 8; k++)
+        {
+            Ack(f, b, b, 3, k);
+            resent.AddRange(Drain(f).Select(s => s.Seq));
+        }
+        Assert.Contains(b + Mss, resent);
+        Assert.Equal(0u, f.Sk.ReordSeen);
+        // The retransmission of 2 arrives (SACK 2..8), then the late original: the peer reports the
+        // duplicate of out-of-order data as a D-SACK inside the second block (RFC 2883).
+        Ack(f, b, b, 2, 8);
+        var sack = new TcpSackBlocks();
+        sack.Add(new SackBlock(b + Mss, b + 2 * Mss));
+        sack.Add(new SackBlock(b + Mss, b + 8 * Mss));
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: b, sack: sack);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKOfoRecv]);
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]);
+        // Its original arrived after the retransmission: reordering of 7 segments (fack 8 - 1).
+        Assert.Equal(1u, f.Sk.ReordSeen);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSACKReorder]);
+        Assert.Equal(7u, f.Sk.Reordering);
+    }
 }
