@@ -2,7 +2,9 @@
 # NetStack against the kernel, side by side, in one run (issue 13's bench):
 #   sudo scripts/bench.sh            3 rounds (about 10 minutes on 2 cores)
 #   sudo scripts/bench.sh --smoke    1 short round, small counts (CI: checks that every figure is produced)
+#   sudo scripts/bench.sh --loss-only  only the loss-recovery figures (--loss below), about 4 minutes
 #   options: --rounds N  --out DIR (default bench-results)  --keep-going (a failed figure is left out, not fatal)
+#            --offload  --loss  --loss-cc NAME (the congestion control of both senders in the loss figures, default cubic)
 #
 # Targets, each in network namespaces this script creates (unique names) and deletes on exit:
 #   netstack  NetStack's `up` on a TAP (services echo 7, discard 9, chargen 19), the kernel as client
@@ -12,6 +14,15 @@
 # --offload adds the target netstack-offload: a second stack on its own TAP with `up --offload on`
 #  (vnet header, TUN_F_CSUM|TUN_F_TSO4: the kernel hands it 64 KiB TCP super-frames). The bridge has
 #  no offload mode (it copies whole frames), so there is no bridge-offload.
+#
+# --loss adds the sender through faults: for each of loss=5%,reorder=2%,dup=1%, loss=1% and loss=2%,
+#  NetStack sending (chargen) through `up --fault SPEC` and the kernel sending through `netstack bridge
+#  --fault SPEC` (both inject in both directions: the data and the ACKs), each to a kernel client,
+#  one stream, $loss_s s per run; the kernel's sender uses the stack's congestion control (cubic,
+#  through the client's TCP_CONGESTION; a namespace may only pick the host's allowed ones), so the
+#  figures compare loss recovery, not algorithms. Figures: loss5_reorder2_dup1_stack_tx_mbit_s,
+#  ..._linux_tx_mbit_s and ..._stack_linux_ratio (and loss1_, loss2_). The smoke run has the first
+#  spec only, 2 s per run (--smoke always has it). Each spec has its own stack and bridge, started once.
 #
 # One client for all: scripts/bench/client.c, compiled here with cc (C: no runtime to warm up, and
 # its per-call cost is the same small constant against every target; the kernels' echo/discard/
@@ -32,6 +43,9 @@ rounds=
 out=
 keep_going=0
 offload=0
+loss=0
+loss_only=0
+loss_cc_opt=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1; shift ;;
@@ -39,20 +53,27 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] && [ -n "$2" ] || { echo "bench.sh: --out needs a directory" >&2; exit 2; }; out=$2; shift 2 ;;
     --keep-going) keep_going=1; shift ;;
     --offload) offload=1; shift ;;
+    --loss) loss=1; shift ;;
+    --loss-only) loss=1; loss_only=1; shift ;;
+    --loss-cc) [ $# -ge 2 ] && [[ "$2" =~ ^[a-z0-9_]+$ ]] || { echo "bench.sh: --loss-cc needs an algorithm name" >&2; exit 2; }; loss_cc_opt=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 
+[ "$smoke" -eq 1 ] && loss=1   # its loss figures take a few seconds: one spec, 2 s a run
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${out:-$root/bench-results}
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (namespaces, TAP, veth)" >&2; exit 1; }
 
 if [ "$smoke" -eq 1 ]; then
   rounds=${rounds:-1}; bulk_s=0.5; rr_s=0.5; crr_n=300; crr_max_s=20; ping_n=200; idle_n=200; life=600
+  loss_s=2; loss_specs=("loss5_reorder2_dup1|loss=5%,reorder=2%,dup=1%")
 else
   rounds=${rounds:-3}; bulk_s=5; rr_s=3; crr_n=20000; crr_max_s=60; ping_n=10000; idle_n=10000; life=7200
+  loss_s=10; loss_specs=("loss5_reorder2_dup1|loss=5%,reorder=2%,dup=1%" "loss1|loss=1%" "loss2|loss=2%")
 fi
+loss_cc=${loss_cc_opt:-cubic}   # cubic: the stack's default; the kernel's sender is given the same
 
 # The tools: cc (and libc headers) for the client, ip, ping, timeout. Installed when missing, as test.sh does.
 missing=()
@@ -77,13 +98,14 @@ ns_b1=nsbench-$tag-b1; tap_b1=bb1$tag; ns_b2=nsbench-$tag-b2; tap_b2=bb2$tag
 ns_v1=nsbench-$tag-v1; ns_v2=nsbench-$tag-v2
 ns_o=nsbench-$tag-o; tap_o=bo$tag; name_o=bench-$tag-o
 pids=()            # every process started here, ended by PID on exit
+loss_ns=()         # the --loss namespaces
 stack_pid=; bridge_pid=
 
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$ns_s" "$ns_o" "$ns_b1" "$ns_b2" "$ns_v1" "$ns_v2"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$ns_s" "$ns_o" "$ns_b1" "$ns_b2" "$ns_v1" "$ns_v2" "${loss_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -159,11 +181,59 @@ setup_veth() {
   wait_ping "$ns_v1" 10.7.242.2
   t_ns[veth]=$ns_v1; t_addr[veth]=10.7.242.2; t_pid[veth]=
 }
+# --loss: per spec K, a stack (namespace nsbench-TAG-lK, the kernel client at 10.7.(244+K).1, the stack
+# at .2, control socket bench-TAG-lK) and a bridge (nsbench-TAG-mK1 client .1 <-> nsbench-TAG-mK2 kernel
+# sender .2 in 10.7.(248+K).0/24), all faulted with the spec.
+declare -A l_ns_s l_ns_c l_ns_k
+setup_loss() {
+  local k=0 entry key spec
+  for entry in "${loss_specs[@]}"; do
+    key=${entry%%|*}; spec=${entry#*|}
+    local ns=nsbench-$tag-l$k nsc=nsbench-$tag-m${k}1 nsk=nsbench-$tag-m${k}2 lname=bench-$tag-l$k
+    loss_ns+=("$ns" "$nsc" "$nsk")
+    bash "$root/setup-tap.sh" --ns "$ns" --tap "bl$k$tag" --addr "10.7.$((244 + k)).1/24" >/dev/null
+    "$root/scripts/netstack" up --ns "$ns" --tap "bl$k$tag" --addr "10.7.$((244 + k)).2/24" --services chargen \
+      --fault "$spec" --name "$lname" --duration "$life" >"$tmp/stack-loss$k.log" 2>&1 &
+    pids+=($!)
+    bash "$root/setup-tap.sh" --ns "$nsc" --tap "bm${k}1$tag" --addr "10.7.$((248 + k)).1/24" >/dev/null
+    bash "$root/setup-tap.sh" --ns "$nsk" --tap "bm${k}2$tag" --addr "10.7.$((248 + k)).2/24" >/dev/null
+    "$root/scripts/netstack" bridge "bm${k}1$tag" "bm${k}2$tag" --ns1 "$nsc" --ns2 "$nsk" --fault "$spec" --duration "$life" \
+      >"$tmp/bridge-loss$k.log" 2>&1 &
+    pids+=($!)
+    ip netns exec "$nsk" "$client" serve "$loss_cc" >/dev/null &
+    pids+=($!)
+    l_ns_s[$key]=$ns; l_ns_c[$key]=$nsc; l_ns_k[$key]=$nsk
+    k=$((k + 1))
+  done
+  k=0
+  for entry in "${loss_specs[@]}"; do
+    key=${entry%%|*}
+    # Pings cross the faults too: wait_ping tries again.
+    wait_ping "${l_ns_s[$key]}" "10.7.$((244 + k)).2"
+    wait_ping "${l_ns_c[$key]}" "10.7.$((248 + k)).2"
+    "$root/scripts/netstack" sysctl --name "bench-$tag-l$k" "net.ipv4.tcp_congestion_control=$loss_cc" >/dev/null \
+      || fail "the stack's congestion control $loss_cc"
+    k=$((k + 1))
+  done
+}
+loss_run() { # key k
+  local key=$1 k=$2 r s l
+  r=$(run $((loss_s + 30)) "${l_ns_s[$key]}" recv "10.7.$((244 + k)).2" 19 1 "$loss_s") || { fail "$key: the stack's transfer failed"; return; }
+  s=$(awk -v b="${r%% *}" -v t="${r#* }" 'BEGIN { printf "%.1f", b * 8 / t / 1e6 }')
+  r=$(run $((loss_s + 30)) "${l_ns_c[$key]}" recv "10.7.$((248 + k)).2" 19 1 "$loss_s") || { fail "$key: the kernel's transfer failed"; return; }
+  l=$(awk -v b="${r%% *}" -v t="${r#* }" 'BEGIN { printf "%.1f", b * 8 / t / 1e6 }')
+  add "${key}_stack_tx_mbit_s" "$s"
+  add "${key}_linux_tx_mbit_s" "$l"
+  add "${key}_stack_linux_ratio" "$(awk -v s="$s" -v l="$l" 'BEGIN { printf "%.3f", (l > 0 ? s / l : 0) }')"
+}
+
 targets=(netstack bridge veth)
 [ "$offload" -eq 1 ] && targets=(netstack netstack-offload bridge veth)
+[ "$loss_only" -eq 1 ] && targets=()
 
-echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2"
+echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2$([ "$loss" -eq 1 ] && echo ", nsbench-$tag-l*/-m* (loss figures)")"
 for t in "${targets[@]}"; do "setup_$t"; done
+[ "$loss" -eq 1 ] && setup_loss
 
 # --- measuring ---
 declare -A vals            # figure key -> the values of the rounds, space-separated
@@ -227,6 +297,14 @@ for t in "${targets[@]}"; do
   run 60 "${t_ns[$t]}" recv "${t_addr[$t]}" 19 4 1 >/dev/null || fail "$t warm-up recv"
   run 60 "${t_ns[$t]}" rr "${t_addr[$t]}" 7 0.3 >/dev/null || fail "$t warm-up rr"
 done
+# The loss stacks: JIT and ARP, one second each (their faults apply already).
+if [ "$loss" -eq 1 ]; then
+  k=0
+  for entry in "${loss_specs[@]}"; do
+    run 60 "${l_ns_s[${entry%%|*}]}" recv "10.7.$((244 + k)).2" 19 1 1 >/dev/null || fail "${entry%%|*} warm-up"
+    k=$((k + 1))
+  done
+fi
 
 for round in $(seq 1 "$rounds"); do
   log "round $round of $rounds"
@@ -236,10 +314,15 @@ for round in $(seq 1 "$rounds"); do
     crr "$t" || true
     flood_ping "$t" || true
   done
+  if [ "$loss" -eq 1 ]; then
+    k=0
+    for entry in "${loss_specs[@]}"; do loss_run "${entry%%|*}" "$k" || true; k=$((k + 1)); done
+  fi
 done
 
 # Heap per idle established connection: the stack alone (the kernels' sockets are not a managed heap).
-if r=$(timeout -k 2 300 ip netns exec "$ns_s" "$client" idle "$ctl" 10.7.240.2 5000 "$idle_n"); then
+if [ "$loss_only" -eq 1 ]; then :
+elif r=$(timeout -k 2 300 ip netns exec "$ns_s" "$client" idle "$ctl" 10.7.240.2 5000 "$idle_n"); then
   set -- $r
   add netstack_heap_bytes_per_idle_conn "$(awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (b - a) / n }')"
   [ "$3" -eq "$idle_n" ] || log "only $3 of $idle_n idle connections opened"
@@ -274,7 +357,8 @@ rows=(
 echo
 echo "## bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $rounds round(s)$([ "$smoke" -eq 1 ] && echo ", smoke")"
 echo
-if [ "$offload" -eq 1 ]; then
+if [ "$loss_only" -eq 1 ]; then :
+elif [ "$offload" -eq 1 ]; then
   echo "| figure | NetStack (TAP) | NetStack (TAP, offloads) | kernel<->kernel, netstack bridge | kernel<->kernel, veth |"
   echo "|---|---|---|---|---|"
 else
@@ -282,9 +366,19 @@ else
   echo "|---|---|---|---|"
 fi
 for row in "${rows[@]}"; do
+  [ "$loss_only" -eq 1 ] && break
   suffix=${row%%|*}
   echo "| ${row#*|} | $(cell "netstack_$suffix")$([ "$offload" -eq 1 ] && echo " | $(cell "netstack-offload_$suffix")") | $(cell "bridge_$suffix") | $(cell "veth_$suffix") |"
 done
+if [ "$loss" -eq 1 ]; then
+  echo
+  echo "| sender through faults ($loss_cc, 1 stream, ${loss_s} s), Mbit/s | NetStack (\`up --fault\`) | Linux (\`bridge --fault\`) | NetStack / Linux |"
+  echo "|---|---|---|---|"
+  for entry in "${loss_specs[@]}"; do
+    key=${entry%%|*}
+    echo "| ${entry#*|} | $(cell "${key}_stack_tx_mbit_s") | $(cell "${key}_linux_tx_mbit_s") | $(cell "${key}_stack_linux_ratio") |"
+  done
+fi
 [ "$rounds" -gt 1 ] && echo && echo "Each cell: the median of the rounds (the range in parentheses)."
 
 mkdir -p "$out"
@@ -299,8 +393,10 @@ mkdir -p "$out"
 } >"$out/latest.json"
 echo
 echo "bench.sh: wrote $out/latest.json"
-timeout -k 2 300 "$root/scripts/netstack" plot "$out/latest.json" -o "$out/latest.svg" --title "bench.sh $(date -u +%Y-%m-%d)" >/dev/null \
-  && echo "bench.sh: wrote $out/latest.svg" || fail "the chart (netstack plot) failed"
+if [ "$loss_only" -eq 0 ]; then
+  timeout -k 2 300 "$root/scripts/netstack" plot "$out/latest.json" -o "$out/latest.svg" --title "bench.sh $(date -u +%Y-%m-%d)" >/dev/null \
+    && echo "bench.sh: wrote $out/latest.svg" || fail "the chart (netstack plot) failed"
+fi
 
 # The bridge's own account of what it carried (SIGTERM: it prints its counters and exits).
 if [ -n "$bridge_pid" ]; then

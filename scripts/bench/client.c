@@ -11,7 +11,9 @@
  *   client crr HOST PORT COUNT SECONDS      connect + close, sequential   -> "CONNECTIONS SECONDS"
  *   client mem CTLPATH [collect]            the stack's "memory" op       -> "GC_ALLOCATED GC_HEAP"
  *   client idle CTLPATH HOST PORT COUNT     heap per idle connection      -> "HEAP_BEFORE HEAP_AFTER OPENED"
- *   client serve                            echo 7, discard 9, chargen 19 (the kernels' side)
+ *   client serve [CC]                       echo 7, discard 9, chargen 19 (the kernels' side); CC: the
+ *                                           listeners' TCP_CONGESTION (say cubic, so the kernel sends with the
+ *                                           stack's algorithm whatever the namespace's default is)
  *
  * Every mode is bounded in time (SECONDS, or SO_SNDTIMEO/SO_RCVTIMEO of 5 s per blocking call).
  */
@@ -240,6 +242,7 @@ static int run_idle(const char *path, long count)
 
 /* --- the kernels' server: one thread per connection, as simple as the stack's services --- */
 struct conn { int fd; int port; };
+static const char *serve_cc; /* TCP_CONGESTION of the listeners (accepted sockets inherit it), or NULL */
 
 static void *serve_conn(void *arg)
 {
@@ -268,6 +271,7 @@ static void *accept_loop(void *arg)
     int port = (int)(intptr_t)arg;
     int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (serve_cc && setsockopt(l, IPPROTO_TCP, TCP_CONGESTION, serve_cc, strlen(serve_cc)) < 0) die("TCP_CONGESTION");
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
     if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4096) < 0) die("bind/listen");
     pthread_attr_t attr;
@@ -316,8 +320,8 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "crr")) { set_target(argv[2], argv[3]); return run_crr(atol(argv[4]), atof(argv[5])); }
     if (argc >= 3 && !strcmp(argv[1], "mem")) return run_mem(argv[2], argc >= 4 && !strcmp(argv[3], "collect"));
     if (argc >= 6 && !strcmp(argv[1], "idle")) { set_target(argv[3], argv[4]); return run_idle(argv[2], atol(argv[5])); }
-    if (argc >= 2 && !strcmp(argv[1], "serve")) return run_serve();
+    if (argc >= 2 && !strcmp(argv[1], "serve")) { serve_cc = argc >= 3 ? argv[2] : NULL; return run_serve(); }
     fprintf(stderr, "usage: client send|recv HOST PORT STREAMS SECONDS [CTLPATH] | rr HOST PORT SECONDS | crr HOST PORT COUNT SECONDS\n"
-                    "       | mem CTLPATH [collect] | idle CTLPATH HOST PORT COUNT | serve\n");
+                    "       | mem CTLPATH [collect] | idle CTLPATH HOST PORT COUNT | serve [CC]\n");
     return 2;
 }

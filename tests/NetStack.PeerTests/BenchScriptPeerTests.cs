@@ -23,6 +23,8 @@ public sealed class BenchScriptPeerTests(ITestOutputHelper output)
         }),
         "netstack_cpu_s_per_gb", "bridge_cpu_s_per_gb", "netstack_rx_alloc_bytes_per_packet", "netstack_tx_alloc_bytes_per_packet",
         "netstack_heap_bytes_per_idle_conn",
+        // The smoke run's loss figure (the first fault spec of --loss).
+        "loss5_reorder2_dup1_stack_tx_mbit_s", "loss5_reorder2_dup1_linux_tx_mbit_s", "loss5_reorder2_dup1_stack_linux_ratio",
     ];
 
     [PeerFact]
@@ -35,6 +37,7 @@ public sealed class BenchScriptPeerTests(ITestOutputHelper output)
             output.WriteLine(r.ToString());
             Assert.Equal(0, r.ExitCode);
             Assert.Contains("| figure | NetStack (TAP) |", r.StdOut);
+            Assert.Contains("| loss=5%,reorder=2%,dup=1% |", r.StdOut);
 
             using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "latest.json")));
             var missing = Figures.Where(f => !doc.RootElement.TryGetProperty(f, out var v) || v.ValueKind != JsonValueKind.Number || !double.IsFinite(v.GetDouble())).ToList();

@@ -81,7 +81,7 @@ public enum LinuxMib
     // Appended rather than at Linux's places, so that the numbers above stay as published.
     RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
     TCPFastOpenActive, TCPFastOpenActiveFail, TCPFastOpenPassive, TCPFastOpenPassiveFail, TCPFastOpenListenOverflow,
-    TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop,
+    TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop, TCPSpuriousRTOs, TCPDSACKOfoRecv,
 }
 
 /// <summary>

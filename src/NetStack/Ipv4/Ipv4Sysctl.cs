@@ -193,6 +193,9 @@ internal sealed class Ipv4Sysctl
     /// 0x2 TCP_RACK_STATIC_REO_WND (no DSACK adaptation of the reordering window), 0x4 TCP_RACK_NO_DUPTHRESH.</summary>
     public int TcpRecovery = TcpRackLossDetection;
     public const int TcpRackLossDetection = 0x1, TcpRackStaticReoWnd = 0x2, TcpRackNoDupthresh = 0x4;
+    /// <summary>net.ipv4.tcp_frto: F-RTO (RFC 5682) detects spurious retransmission timeouts; 2 (Linux's
+    /// default) is the SACK-enhanced version, any non-zero value enables it (tcp_enter_loss()).</summary>
+    public int TcpFrto = 2;
     /// <summary>net.ipv4.tcp_early_retrans: 3 (and 4) enable the Tail Loss Probe (RFC 8985 7); 0 disables it.</summary>
     public int TcpEarlyRetrans = 3;
     /// <summary>net.ipv4.tcp_min_rtt_wlen (seconds): the window of the min_rtt filter.</summary>

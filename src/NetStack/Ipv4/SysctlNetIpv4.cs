@@ -144,6 +144,7 @@ internal static class SysctlNetIpv4
             CtlTable.Int("tcp_reordering", () => s.TcpReordering, v => s.TcpReordering = v, 1),
             CtlTable.Int("tcp_max_reordering", () => s.TcpMaxReordering, v => s.TcpMaxReordering = v, 1),
             CtlTable.Int("tcp_recovery", () => s.TcpRecovery, v => s.TcpRecovery = v, 0),
+            CtlTable.Int("tcp_frto", () => s.TcpFrto, v => s.TcpFrto = v, 0, 2),
             CtlTable.Int("tcp_early_retrans", () => s.TcpEarlyRetrans, v => s.TcpEarlyRetrans = v, 0, 4),
             CtlTable.Int("tcp_min_rtt_wlen", () => s.TcpMinRttWlenSec, v => s.TcpMinRttWlenSec = v, 0, 86400),
         ]);

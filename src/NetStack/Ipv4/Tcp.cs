@@ -798,6 +798,7 @@ internal static class Tcp
         tp.RttMin = default;
         tp.TlpHighSeq = 0;
         tp.TlpRetrans = false;
+        tp.Frto = false;
         tp.Reordering = (uint)tp.Net.Ipv4.Sysctl.TcpReordering;
         TcpInput.TcpSetCaState(tp, TcpCaState.Open);
         TcpInput.TcpClearRetrans(tp);

@@ -5,6 +5,16 @@ using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv4;
 
+/// <summary>What one ACK's SACK blocks showed, for the RTT sample taken afterwards.</summary>
+/// <remarks>Mirrors net/ipv4/tcp_input.c: struct tcp_sacktag_state (first_sackt, last_sackt).</remarks>
+internal struct TcpSacktagState
+{
+    /// <summary>first_sackt: the earliest transmit time (ns) of the never-retransmitted segments newly SACKed (0: none).</summary>
+    public long FirstSackt;
+    /// <summary>last_sackt: the latest such transmit time (ns).</summary>
+    public long LastSackt;
+}
+
 /// <summary>
 /// Segment arrival: the state machine (RFC 9293 3.10.7 "SEGMENT ARRIVES" as Linux implements it),
 /// sequence and RST/SYN validation with RFC 5961 challenge ACKs, ACK processing with RTT
@@ -1293,11 +1303,14 @@ internal static class TcpInput
 
     /// <summary>
     /// Takes an RTT sample: from the ACK's timing unless a retransmitted segment was acknowledged
-    /// (Karn), else from the timestamp echo.
+    /// (Karn), else from the newly SACKed never-retransmitted segments, else from the timestamp echo.
     /// </summary>
     /// <remarks>Mirrors tcp_ack_update_rtt().</remarks>
-    private static bool TcpAckUpdateRtt(TcpSock tp, int flag, long seqRttUs, ref long caRttUs)
+    private static bool TcpAckUpdateRtt(TcpSock tp, int flag, long seqRttUs, long sackRttUs, ref long caRttUs)
     {
+        // The ACK's timing is preferred to the echo (middleboxes may corrupt TSecr); a SACK's serves
+        // when Karn forbids the cumulative one.
+        if (seqRttUs < 0) seqRttUs = sackRttUs;
         if (seqRttUs < 0 && tp.RxOpt.SawTstamp && tp.RxOpt.RcvTsecr != 0 && (flag & FlagAcked) != 0)
         {
             uint delta = tp.TcpClockMs - tp.RxOpt.RcvTsecr;
@@ -1335,7 +1348,7 @@ internal static class TcpInput
         long rttUs = -1;
         if (req.NumRetrans == 0 && req.SntSynack != 0) rttUs = Math.Max(1, (tp.Net.NowNs - req.SntSynack) / 1000);
         long ca = rttUs;
-        TcpAckUpdateRtt(tp, FlagSynAcked, rttUs, ref ca);
+        TcpAckUpdateRtt(tp, FlagSynAcked, rttUs, -1, ref ca);
     }
 
     /// <summary>Frees a segment from the retransmit queue, keeping the scan hint valid.</summary>
@@ -1350,8 +1363,8 @@ internal static class TcpInput
     /// Removes what the ACK covered from the retransmit queue, updates the in-flight accounting,
     /// takes an RTT sample (Karn's rule) and tells the congestion control.
     /// </summary>
-    /// <remarks>Mirrors tcp_clean_rtx_queue().</remarks>
-    private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna, bool eceAck)
+    /// <remarks>Mirrors tcp_clean_rtx_queue(); <paramref name="sack"/> is what tcp_sacktag_write_queue() saw (struct tcp_sacktag_state).</remarks>
+    private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna, bool eceAck, in TcpSacktagState sack)
     {
         long now = tp.Net.NowNs;
         long firstAckt = 0, lastAckt = 0;
@@ -1374,6 +1387,8 @@ internal static class TcpInput
                 lastAckt = scb.When;
                 if (firstAckt == 0) firstAckt = lastAckt;
                 if (SeqNumber.Before(scb.Seq, reord)) reord = scb.Seq;
+                // Never retransmitted and sent before the timeout (or recovery): F-RTO's evidence.
+                if (!SeqNumber.After(scb.EndSeq, tp.HighSeq)) flag |= FlagOrigSackAcked;
             }
             if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) tp.SackedOut--;
             else if (tp.TcpIsSack)
@@ -1399,18 +1414,29 @@ internal static class TcpInput
         if (SeqNumber.Between(tp.SndUp, priorSndUna, tp.SndUna)) tp.SndUp = tp.SndUna;
         if (skb is not null && (skb.Cb.Sacked & TcpSkbCbSacked.SackedAcked) != 0) flag |= FlagSackReneging;
 
-        long seqRttUs = -1, caRttUs = -1;
+        long seqRttUs = -1, sackRttUs = -1, caRttUs = -1;
         if (firstAckt != 0 && (flag & FlagRetransDataAcked) == 0)
         {
             seqRttUs = Math.Max(1, (now - firstAckt) / 1000);
             caRttUs = Math.Max(1, (now - lastAckt) / 1000);
         }
-        TcpAckUpdateRtt(tp, flag, seqRttUs, ref caRttUs);
+        if (sack.FirstSackt != 0)
+        {
+            sackRttUs = Math.Max(1, (now - sack.FirstSackt) / 1000);
+            caRttUs = Math.Max(1, (now - sack.LastSackt) / 1000);
+        }
+        TcpAckUpdateRtt(tp, flag, seqRttUs, sackRttUs, ref caRttUs);
         tp.Rs.RttUs = caRttUs; // RTT of last (S)ACKed packet (or -1)
         if ((flag & FlagAcked) != 0)
         {
             flag |= FlagSetXmitTimer; // set TLP or RTO timer
-            if (!tp.TcpIsSack) TcpRemoveRenoSacks(tp, pktsAcked, eceAck);
+            if (!tp.TcpIsSack)
+            {
+                TcpRemoveRenoSacks(tp, pktsAcked, eceAck);
+                // Without SACK bits, a cumulative ACK that covers a retransmission cannot show the
+                // progress came from an original transmission.
+                if ((flag & FlagRetransDataAcked) != 0) flag &= ~FlagOrigSackAcked;
+            }
             // A never-retransmitted hole got filled below what was SACKed: that is reordering.
             else if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         }
@@ -1419,30 +1445,36 @@ internal static class TcpInput
     }
 
     /// <summary>Marks retransmit-queue segments covered by the peer's SACK blocks.</summary>
-    /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; D-SACK blocks are recognized and ignored).</remarks>
-    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint priorSndUna, bool eceAck)
+    /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; a D-SACK block marks nothing, tcp_check_dsack()).</remarks>
+    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, bool eceAck, ref TcpSacktagState state)
     {
         int flag = 0;
         uint reord = tp.SndNxt;
         uint priorFack = TcpHighestSackSeq(tp);
+        bool foundDupSack = TcpCheckDsack(tp, blocks, ackSeq, priorSndUna, ref flag);
         for (int i = 0; i < blocks.Count; i++)
         {
             uint start = blocks[i].Start, end = blocks[i].End;
-            // D-SACK (RFC 2883): the first block below the cumulative ACK, or inside the second.
             if (!SeqNumber.After(end, start)) continue;
-            if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna))
+            if (i == 0 && foundDupSack)
             {
-                if (i == 0)
+                // The D-SACKed segments still queued (tcp_sacktag_one() with dup_sack): a
+                // retransmission reported twice counts toward undo; one already SACKed means its
+                // original arrived after the retransmission: reordering.
+                for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next)
                 {
-                    tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
-                    flag |= TcpDsackSeen(tp, start, end, flag, out uint dupSegs);
-                    // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
-                    if (dupSegs != 0 && tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
-                        !SeqNumber.After(end, priorSndUna) && SeqNumber.After(end, tp.UndoMarker))
-                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
+                    if (!SeqNumber.After(skb.Cb.EndSeq, start)) continue;
+                    if (!SeqNumber.Before(skb.Cb.Seq, end)) break;
+                    if (SeqNumber.Before(skb.Cb.Seq, start) || SeqNumber.After(skb.Cb.EndSeq, end)) continue;
+                    byte sacked = skb.Cb.Sacked;
+                    if ((sacked & TcpSkbCbSacked.Retrans) == 0) continue;
+                    if (tp.UndoMarkerValid && tp.UndoRetrans > 0 && SeqNumber.After(skb.Cb.EndSeq, tp.UndoMarker))
+                        tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - 1);
+                    if ((sacked & TcpSkbCbSacked.SackedAcked) != 0 && SeqNumber.Before(skb.Cb.Seq, reord)) reord = skb.Cb.Seq;
                 }
                 continue;
             }
+            if (SeqNumber.Before(start, priorSndUna) || !SeqNumber.After(end, tp.SndUna)) continue;
             if (SeqNumber.After(end, tp.SndNxt))
             {
                 tp.Net.Mib.TcpExt[LinuxMib.TCPSACKDiscard]++;
@@ -1456,10 +1488,17 @@ internal static class TcpInput
                 byte sacked = skb.Cb.Sacked;
                 if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) continue;
                 TcpRecovery.TcpRackAdvance(tp, sacked, skb.Cb.EndSeq, skb.Cb.When);
-                // A new SACK for a never-retransmitted segment in a hole: reordering.
-                if ((sacked & TcpSkbCbSacked.Retrans) == 0 && tp.HasHighestSack && tp.SackedOut != 0 &&
-                    SeqNumber.Before(skb.Cb.Seq, tp.HighestSackSeq) && SeqNumber.Before(skb.Cb.Seq, reord))
-                    reord = skb.Cb.Seq;
+                if ((sacked & TcpSkbCbSacked.Retrans) == 0)
+                {
+                    // A new SACK for a never-retransmitted segment in a hole: reordering.
+                    if (tp.HasHighestSack && tp.SackedOut != 0 &&
+                        SeqNumber.Before(skb.Cb.Seq, tp.HighestSackSeq) && SeqNumber.Before(skb.Cb.Seq, reord))
+                        reord = skb.Cb.Seq;
+                    if (!SeqNumber.After(skb.Cb.EndSeq, tp.HighSeq)) flag |= FlagOrigSackAcked;
+                    // Its transmit time gives an RTT sample Karn allows (tcp_sacktag_one()'s first/last_sackt).
+                    if (state.FirstSackt == 0) state.FirstSackt = skb.Cb.When;
+                    state.LastSackt = skb.Cb.When;
+                }
                 if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0)
                 {
                     skb.Cb.Sacked &= unchecked((byte)~TcpSkbCbSacked.SackedRetrans);
@@ -1485,6 +1524,39 @@ internal static class TcpInput
         }
         if (SeqNumber.Before(reord, priorFack)) TcpCheckSackReordering(tp, reord);
         return flag;
+    }
+
+    /// <summary>
+    /// A D-SACK (RFC 2883) is the first block when it starts below the ACK, or when it lies inside
+    /// the second block (a duplicate of out-of-order data). Counts it, and unless dubious lets it
+    /// widen RACK's window or undo a recovery; returns whether the first block is a D-SACK.
+    /// </summary>
+    /// <remarks>Mirrors tcp_check_dsack().</remarks>
+    private static bool TcpCheckDsack(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, ref int flag)
+    {
+        if (blocks.Count == 0) return false;
+        uint start0 = blocks[0].Start, end0 = blocks[0].End;
+        if (SeqNumber.Before(start0, ackSeq))
+        {
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]++;
+        }
+        else if (blocks.Count > 1)
+        {
+            uint start1 = blocks[1].Start, end1 = blocks[1].End;
+            if (SeqNumber.After(end0, end1) || SeqNumber.Before(start0, start1)) return false;
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKOfoRecv]++;
+        }
+        else
+        {
+            return false;
+        }
+        flag |= TcpDsackSeen(tp, start0, end0, flag, out uint dupSegs);
+        if (dupSegs == 0) return false; // dubious, or not our retransmission
+        // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
+        if (tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
+            !SeqNumber.After(end0, priorSndUna) && SeqNumber.After(end0, tp.UndoMarker))
+            tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
+        return true;
     }
 
     /// <summary>The highest SACKed sequence (fack): snd_una when nothing is SACKed.</summary>
@@ -1830,9 +1902,13 @@ internal static class TcpInput
         }
     }
 
-    /// <summary>Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during recovery.</summary>
+    /// <summary>
+    /// Proportional rate reduction (RFC 6937): cwnd follows deliveries down to ssthresh during
+    /// recovery; below ssthresh it grows back (slow-start reduction bound), by one more segment on
+    /// an ACK that advanced snd_una unless it also revealed new losses (<paramref name="newlyLost"/>).
+    /// </summary>
     /// <remarks>Mirrors tcp_cwnd_reduction().</remarks>
-    internal static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int flag)
+    internal static void TcpCwndReduction(TcpSock tp, int newlyAckedSacked, int newlyLost, int flag)
     {
         if (newlyAckedSacked <= 0 || tp.PriorCwnd == 0) return;
         int sndcnt;
@@ -1846,7 +1922,7 @@ internal static class TcpInput
         else
         {
             sndcnt = Math.Max((int)tp.PrrDelivered - (int)tp.PrrOut, newlyAckedSacked);
-            if ((flag & FlagSndUnaAdvanced) != 0) sndcnt++;
+            if ((flag & FlagSndUnaAdvanced) != 0 && newlyLost == 0) sndcnt++;
             sndcnt = Math.Min(delta, sndcnt);
         }
         // Force a fast retransmit upon entering fast recovery.
@@ -1887,6 +1963,7 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_enter_loss() with tcp_timeout_mark_lost().</remarks>
     internal static void TcpEnterLoss(TcpSock tp)
     {
+        bool newRecovery = tp.CaState < TcpCaState.Recovery;
         tp.RetransmitSkbHint = null;
         // Without SACK, sacked_out counts duplicate ACKs, not segments the scoreboard knows arrived:
         // forget them before every segment is marked lost, or sacked_out + lost_out exceeds
@@ -1905,9 +1982,18 @@ internal static class TcpInput
         tp.SndCwnd = tp.PacketsInFlight + 1;
         tp.SndCwndCnt = 0;
         tp.SndCwndStamp = tp.Net.NowNs;
+        // A timeout in Disorder after many duplicate ACKs: the reordering degree was overestimated.
+        uint sysReordering = (uint)tp.Net.Ipv4.Sysctl.TcpReordering;
+        if (tp.CaState <= TcpCaState.Disorder && tp.SackedOut >= sysReordering)
+            tp.Reordering = Math.Min(tp.Reordering, sysReordering);
         TcpSetCaState(tp, TcpCaState.Loss);
         tp.HighSeq = tp.SndNxt;
+        tp.TlpHighSeq = 0;
         TcpEcnQueueCwr(tp);
+        // F-RTO (RFC 5682 3.1 step 1): judge this timeout unless a recovery was already under way,
+        // except a timeout recurring on the same snd_una (3.2). (Linux also skips it while an MTU
+        // probe is out.)
+        tp.Frto = tp.Net.Ipv4.Sysctl.TcpFrto != 0 && (newRecovery || tp.IcskRetransmits != 0);
     }
 
     /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
@@ -2039,14 +2125,111 @@ internal static class TcpInput
         return false;
     }
 
+    /// <summary>What the ACK asks to send after loss recovery ran (tcp_fastretrans_alert()'s *rexmit).</summary>
+    internal const int RexmitNone = 0, RexmitLost = 1, RexmitNew = 2;
+
+    /// <summary>Reno holds its state until something above high_seq is acknowledged (RFC 6582): SACK need not.</summary>
+    /// <remarks>Mirrors tcp_is_non_sack_preventing_reopen().</remarks>
+    private static bool TcpIsNonSackPreventingReopen(TcpSock tp)
+    {
+        if (tp.SndUna == tp.HighSeq && !tp.TcpIsSack)
+        {
+            if (!TcpAnyRetransDone(tp)) tp.RetransStamp = 0;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Undoes a retransmission timeout that proved spurious: F-RTO saw never-retransmitted data
+    /// (S)ACKed (<paramref name="frtoUndo"/>), or every retransmission was D-SACKed, or the ACK
+    /// echoes a timestamp older than the first retransmission. cwnd and ssthresh come back, the
+    /// loss marks go, and (with SACK, or by F-RTO) the state is Open again.
+    /// </summary>
+    /// <remarks>Mirrors tcp_try_undo_loss().</remarks>
+    private static bool TcpTryUndoLoss(TcpSock tp, bool frtoUndo)
+    {
+        if (!frtoUndo && !TcpMayUndo(tp)) return false;
+        TcpUndoCwndReduction(tp, true);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPLossUndo]++;
+        if (frtoUndo) tp.Net.Mib.TcpExt[LinuxMib.TCPSpuriousRTOs]++;
+        tp.IcskRetransmits = 0;
+        if (TcpIsNonSackPreventingReopen(tp)) return true;
+        if (frtoUndo || tp.TcpIsSack) TcpSetCaState(tp, TcpCaState.Open);
+        return true;
+    }
+
+    /// <summary>
+    /// An ACK in the Loss state (after a retransmission timeout). F-RTO (RFC 5682 3.1, SACK-enhanced):
+    /// when the first ACK after the timeout advances snd_una, send new data rather than more
+    /// retransmissions (step 2.b); if a later ACK then (S)ACKs data that was never retransmitted, the
+    /// timeout was spurious and is undone (3.b); SACKs of the new data or duplicate ACKs mean the
+    /// loss was real (3.a) and the conventional recovery goes on.
+    /// </summary>
+    /// <remarks>Mirrors tcp_process_loss().</remarks>
+    private static void TcpProcessLoss(TcpSock tp, int flag, int numDupack, ref int rexmit)
+    {
+        bool recovered = !SeqNumber.Before(tp.SndUna, tp.HighSeq);
+        if ((flag & FlagSndUnaAdvanced) != 0 && TcpTryUndoLoss(tp, false)) return;
+        if (tp.Frto)
+        {
+            // Step 3.b: a timeout is spurious if not all data were lost: never-retransmitted data (S)ACKed.
+            if ((flag & FlagOrigSackAcked) != 0 && TcpTryUndoLoss(tp, true)) return;
+            if (SeqNumber.After(tp.SndNxt, tp.HighSeq))
+            {
+                if ((flag & FlagDataSacked) != 0 || numDupack != 0) tp.Frto = false; // step 3.a: the loss was real
+            }
+            else if ((flag & FlagSndUnaAdvanced) != 0 && !recovered)
+            {
+                tp.HighSeq = tp.SndNxt;
+                // Step 2.b: send new data (once tcp_ack() updated cwnd), else the conventional recovery.
+                if (tp.TcpSendHead is not null && SeqNumber.After(tp.TcpWndEnd, tp.SndNxt))
+                {
+                    rexmit = RexmitNew;
+                    return;
+                }
+                tp.Frto = false;
+            }
+        }
+        if (recovered)
+        {
+            // F-RTO step 2.a and the first part of step 3.a.
+            TcpTryUndoRecovery(tp);
+            return;
+        }
+        if (!tp.TcpIsSack)
+        {
+            // A Reno duplicate ACK means new data of step 2.b arrived: lower in-flight to clock out (re)transmissions.
+            if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack, (flag & FlagEce) != 0);
+            else if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
+        }
+        rexmit = RexmitLost;
+    }
+
+    /// <summary>Sends what loss recovery asked for: new data first for F-RTO, then the lost segments.</summary>
+    /// <remarks>Mirrors tcp_xmit_recovery().</remarks>
+    private static void TcpXmitRecovery(TcpSock tp, int rexmit)
+    {
+        if (rexmit == RexmitNone || tp.State == TcpState.SynSent) return;
+        if (rexmit == RexmitNew)
+        {
+            TcpOutput.TcpPushPendingFrames(tp, TcpOutput.TcpCurrentMss(tp), TcpSock.TcpNagleOff);
+            if (SeqNumber.After(tp.SndNxt, tp.HighSeq)) return;
+            tp.Frto = false;
+        }
+        TcpOutput.TcpXmitRetransmitQueue(tp);
+    }
+
     /// <summary>
     /// The loss-recovery state machine, on every ACK that is a duplicate, carries SACK news, or
     /// arrives outside the Open state: enter, continue and leave fast recovery, and retransmit.
-    /// Returns true when lost segments should be retransmitted now.
+    /// Returns what to send now (<see cref="RexmitNone"/>, <see cref="RexmitLost"/>: the lost
+    /// segments, <see cref="RexmitNew"/>: new data for F-RTO).
     /// </summary>
-    /// <remarks>Mirrors tcp_fastretrans_alert() with tcp_process_loss().</remarks>
-    private static bool TcpFastretransAlert(TcpSock tp, uint priorSndUna, int numDupack, ref int flag)
+    /// <remarks>Mirrors tcp_fastretrans_alert().</remarks>
+    private static int TcpFastretransAlert(TcpSock tp, uint priorSndUna, int numDupack, ref int flag)
     {
+        int rexmit = RexmitNone;
         if (tp.PacketsOut == 0 && tp.SackedOut != 0) tp.SackedOut = 0;
         // D. State exit conditions: high_seq was acknowledged.
         if (tp.CaState == TcpCaState.Open)
@@ -2066,7 +2249,7 @@ internal static class TcpInput
                     break;
                 case TcpCaState.Recovery:
                     if (!tp.TcpIsSack) TcpResetRenoSack(tp);
-                    if (TcpTryUndoRecovery(tp)) return false;
+                    if (TcpTryUndoRecovery(tp)) return RexmitNone;
                     TcpEndCwndReduction(tp);
                     break;
             }
@@ -2081,33 +2264,24 @@ internal static class TcpInput
                 }
                 else if (TcpTryUndoPartial(tp, priorSndUna))
                 {
-                    return false;
+                    return RexmitNone;
                 }
                 if (TcpTryUndoDsack(tp)) TcpTryToOpen(tp, flag);
                 TcpIdentifyPacketLoss(tp, ref flag);
                 if (tp.CaState != TcpCaState.Recovery)
                 {
                     // Undo reverted the recovery; if a loss is evident still, start a new one.
-                    if (!TcpTimeToRecover(tp)) return false;
+                    if (!TcpTimeToRecover(tp)) return RexmitNone;
                     TcpEnterRecovery(tp);
                 }
                 break;
             case TcpCaState.Loss:
-                if (!SeqNumber.Before(tp.SndUna, tp.HighSeq))
-                {
-                    TcpTryUndoRecovery(tp);
-                    if (tp.CaState == TcpCaState.Open) TcpTryToOpen(tp, flag);
-                    return false;
-                }
-                if (!tp.TcpIsSack)
-                {
-                    if (SeqNumber.After(tp.SndNxt, tp.HighSeq) && numDupack != 0) TcpAddRenoSack(tp, numDupack, (flag & FlagEce) != 0);
-                    else if ((flag & FlagSndUnaAdvanced) != 0) TcpResetRenoSack(tp);
-                }
-                if (!(tp.TcpIsSack && TcpRecovery.TcpIsRack(tp))) return true;
-                // RACK finds lost retransmissions in Loss too; losing one starts a recovery.
-                TcpIdentifyPacketLoss(tp, ref flag);
-                if ((flag & FlagLostRetrans) == 0) return true;
+                TcpProcessLoss(tp, flag, numDupack, ref rexmit);
+                // RACK finds lost retransmissions in Loss too (Reno marks nothing in Loss, nor does the
+                // RFC 6675 rule: the timeout marked everything).
+                if (tp.TcpIsSack && TcpRecovery.TcpIsRack(tp)) TcpIdentifyPacketLoss(tp, ref flag);
+                // Change state if cwnd is undone or retransmissions are lost.
+                if (!(tp.CaState == TcpCaState.Open || (flag & FlagLostRetrans) != 0)) return rexmit;
                 goto default;
             default:
                 if (!tp.TcpIsSack)
@@ -2120,7 +2294,7 @@ internal static class TcpInput
                 if (!TcpTimeToRecover(tp))
                 {
                     TcpTryToOpen(tp, flag);
-                    return false;
+                    return RexmitNone;
                 }
                 TcpEnterRecovery(tp);
                 // NewReno/SACK without RACK: the head is the first to go if nothing else is marked yet (tcp_update_scoreboard).
@@ -2128,7 +2302,7 @@ internal static class TcpInput
                 tp.Net.Mib.TcpExt[LinuxMib.TCPFastRetrans]++;
                 break;
         }
-        return true;
+        return RexmitLost;
     }
 
     /// <remarks>Mirrors tcp_may_raise_cwnd().</remarks>
@@ -2149,7 +2323,7 @@ internal static class TcpInput
         if (TcpInCwndReduction(tp))
         {
             // Reduce cwnd if state mandates.
-            TcpCwndReduction(tp, (int)ackedSacked, flag);
+            TcpCwndReduction(tp, (int)ackedSacked, tp.Rs.Losses, flag);
         }
         else if (TcpMayRaiseCwnd(tp, flag))
         {
@@ -2371,7 +2545,8 @@ internal static class TcpInput
         uint priorDelivered = tp.Delivered;
         uint priorLost = tp.Lost;
         int numDupack = 0;
-        bool rexmit = false;
+        int rexmit = RexmitNone;
+        var sackState = default(TcpSacktagState);
         var th = TcpHdr(skb);
         tp.Rs = default; // struct rate_sample rs = { .prior_delivered = 0 }
 
@@ -2407,14 +2582,14 @@ internal static class TcpInput
         flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
         // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
         if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, (flag & FlagEce) != 0);
+        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, (flag & FlagEce) != 0, ref sackState);
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
         tp.RcvTstamp = tp.Net.NowNs;
         if (priorPackets == 0) goto noQueue;
 
-        flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna, (flag & FlagEce) != 0);
+        flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna, (flag & FlagEce) != 0, sackState);
         TcpRecovery.TcpRackUpdateReoWnd(tp);
         TcpInAckEvent(tp, flag);
         if (tp.TlpHighSeq != 0) TcpProcessTlpAck(tp, ack, flag);
@@ -2430,7 +2605,7 @@ internal static class TcpInput
         tp.Rs.IsAckDelayed = (flag & FlagAckMaybeDelayed) != 0;
         TcpRateGen(tp, delivered, tp.Lost - priorLost, false);
         TcpCongControl(tp, ack, flag);
-        if (rexmit) TcpOutput.TcpXmitRetransmitQueue(tp);
+        TcpXmitRecovery(tp, rexmit);
         if ((flag & FlagAcked) != 0) TcpCheckSpace(tp);
         TcpTracepoint.TraceTcpProbe(tp, skb);
         return 1;
@@ -2445,8 +2620,8 @@ internal static class TcpInput
     oldAck:
         if (tp.RcvSack.Count > 0)
         {
-            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, priorSndUna, false);
-            if (TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag)) TcpOutput.TcpXmitRetransmitQueue(tp);
+            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, false, ref sackState);
+            TcpXmitRecovery(tp, TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag));
         }
         TcpTracepoint.TraceTcpProbe(tp, skb);
         return 0;

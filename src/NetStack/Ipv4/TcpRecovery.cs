@@ -142,6 +142,7 @@ internal static class TcpRecovery
     /// <remarks>Mirrors tcp_rack_reo_timeout().</remarks>
     public static void TcpRackReoTimeout(TcpSock tp)
     {
+        uint lost = tp.Lost;
         uint priorInflight = tp.PacketsInFlight;
         TcpRackDetectLoss(tp);
         if (priorInflight != tp.PacketsInFlight)
@@ -149,7 +150,8 @@ internal static class TcpRecovery
             if (tp.CaState != TcpCaState.Recovery)
             {
                 TcpInput.TcpEnterRecovery(tp);
-                TcpInput.TcpCwndReduction(tp, 1, 0); // (Linux also passes the newly lost count)
+                // An algorithm with its own cong_control (BBR) sets cwnd itself.
+                if (!tp.CaOps.HasCongControl) TcpInput.TcpCwndReduction(tp, 1, (int)(tp.Lost - lost), 0);
             }
             TcpOutput.TcpXmitRetransmitQueue(tp);
         }

@@ -214,6 +214,9 @@ public sealed class TcpSock : InetConnectionSock
     internal uint TlpHighSeq;
     /// <summary>tlp_retrans: the outstanding probe was a retransmission (not new data).</summary>
     internal bool TlpRetrans;
+    /// <summary>frto: F-RTO (RFC 5682) is judging the last retransmission timeout: the next ACKs tell
+    /// whether it was spurious (never-retransmitted data (S)ACKed) or the loss was real.</summary>
+    internal bool Frto;
     /// <summary>The rate sample of the ACK being processed (tcp_ack()'s struct rate_sample rs): filled as
     /// segments are (S)ACKed (tcp_rate_skb_delivered), completed by tcp_rate_gen().</summary>
     internal RateSample Rs;
