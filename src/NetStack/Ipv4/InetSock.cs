@@ -29,12 +29,16 @@ public class InetSock : Sock
     public int UcTtl = -1;
     /// <summary>tos: IP_TOS.</summary>
     public byte Tos;
-    /// <summary>mc_ttl: IP_MULTICAST_TTL (kept for getsockopt).</summary>
+    /// <summary>mc_ttl: IP_MULTICAST_TTL: the TTL of group sends.</summary>
     public int McTtl = 1;
-    /// <summary>mc_loop: IP_MULTICAST_LOOP (kept for getsockopt).</summary>
+    /// <summary>mc_loop: IP_MULTICAST_LOOP: group sends are looped back to local members.</summary>
     public bool McLoop = true;
-    /// <summary>mc_index: IP_MULTICAST_IF's interface index (kept for getsockopt).</summary>
+    /// <summary>mc_index: IP_MULTICAST_IF's interface index: where group sends leave.</summary>
     public int McIndex;
+    /// <summary>mc_addr: IP_MULTICAST_IF's address: the source of group sends (host order; 0 = by route).</summary>
+    public uint McAddr;
+    /// <summary>mc_list: the groups this socket joined (null until the first IP_ADD_MEMBERSHIP).</summary>
+    internal List<IpMcSocklist>? McList;
     /// <summary>pmtudisc: IP_MTU_DISCOVER (IP_PMTUDISC_WANT by default, or DONT with ip_no_pmtu_disc).</summary>
     public int Pmtudisc = IP_PMTUDISC_WANT;
     /// <summary>inet_id: IP ID counter of this socket.</summary>
@@ -50,7 +54,7 @@ public class InetSock : Sock
     public bool FreeBind, Transparent;
     /// <summary>BIND_ADDRESS_NO_PORT: IP_BIND_ADDRESS_NO_PORT.</summary>
     public bool BindAddressNoPort;
-    /// <summary>MC_ALL.</summary>
+    /// <summary>MC_ALL: IP_MULTICAST_ALL: a group datagram reaches this socket even for a group it did not join.</summary>
     public bool McAll = true;
     /// <summary>rcv_tos.</summary>
     public byte RcvTos;

@@ -147,7 +147,7 @@ internal static class Raw
         for (int i = 0; i < list.Count; i++)
         {
             var sk = list[i];
-            if (!RawV4Match(sk, protocol, skb.Saddr, skb.Daddr, dif)) continue;
+            if (!RawV4Match(sk, protocol, skb.Saddr, skb.Daddr, dif) || !Igmp.IpMcSfAllow(sk, skb.Daddr, skb.Saddr, dif)) continue;
             delivered = true;
             if (protocol == IpProto.ICMP && IcmpFilter(sk, skb)) continue;
             var clone = Udp.CopySkb(net, skb);

@@ -59,7 +59,8 @@ public static class SocketConstants
     // SOL_IP options (include/uapi/linux/in.h).
     public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_PKTINFO = 8, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
         IP_RECVTTL = 12, IP_RECVTOS = 13, IP_MTU = 14, IP_ORIGDSTADDR = 20, IP_RECVORIGDSTADDR = IP_ORIGDSTADDR,
-        IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+        IP_MULTICAST_IF = 32, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34, IP_ADD_MEMBERSHIP = 35, IP_DROP_MEMBERSHIP = 36,
+        IP_MULTICAST_ALL = 49;
     public const int IP_PMTUDISC_DONT = 0, IP_PMTUDISC_WANT = 1, IP_PMTUDISC_DO = 2, IP_PMTUDISC_PROBE = 3;
 
     // The origin of an extended error (include/uapi/linux/errqueue.h: struct sock_extended_err.ee_origin).
