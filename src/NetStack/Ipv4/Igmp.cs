@@ -413,7 +413,7 @@ internal static class Igmp
         if (im.Loaded)
         {
             im.Loaded = false;
-            d.Dev.DevMcDel(IpEthMcMap(im.Multiaddr)); // ip_mc_filter_del()
+            if (!d.Dev.NoArp) d.Dev.DevMcDel(IpEthMcMap(im.Multiaddr)); // ip_mc_filter_del(): arp_mc_map() maps Ethernet only
         }
         if (!Reportable(net, im.Multiaddr)) return;
         bool reporter = im.Reporter;
@@ -437,7 +437,7 @@ internal static class Igmp
         if (!im.Loaded)
         {
             im.Loaded = true;
-            d.Dev.DevMcAdd(IpEthMcMap(im.Multiaddr)); // ip_mc_filter_add()
+            if (!d.Dev.NoArp) d.Dev.DevMcAdd(IpEthMcMap(im.Multiaddr)); // ip_mc_filter_add(): arp_mc_map() maps Ethernet only
         }
         if (!Reportable(net, im.Multiaddr)) return;
         if (d.Dead) return;

@@ -362,6 +362,21 @@ public class MulticastTests
         Assert.Equal(2, s.Net.Mib.IpExt[IpExtMib.OutBcastPkts]);
     }
 
+    [Fact]
+    public void IpMaddr_ShowsEachDevicesLinkFilterAndGroups_WithTheirUsers()
+    {
+        using var s = new OneStack();
+        int a = UdpTests.UdpSocket(s.Net), b = UdpTests.UdpSocket(s.Net);
+        Assert.Equal(0, Join(s.Net, a, Group, Addr));
+        Assert.Equal(0, Join(s.Net, b, Group, ifindex: s.Dev.IfIndex));
+        var ctx = new NetStack.Control.ControlContext(null!, s.Net, s.Net.Files, 0, default);
+        var reply = NetStack.Control.IpOp.Run(ctx, new System.Text.Json.Nodes.JsonObject { ["args"] = new System.Text.Json.Nodes.JsonArray("maddr") });
+        Assert.Equal(
+            "1:\tlo\n\tinet  224.0.0.1\n" +
+            "2:\teth0\n\tlink  01:00:5e:00:00:01\n\tlink  01:00:5e:01:02:03\n\tinet  239.1.2.3 users 2\n\tinet  224.0.0.1\n",
+            (string)reply["output"]!);
+    }
+
     // ------------------------------------------------------------------ socket options
 
     [Fact]
