@@ -313,11 +313,18 @@ internal static class Igmp
 
     private static bool MtuTooSmall(IpMcList pmc) => pmc.Interface.Dev.Mtu < 68; // IPV4_MIN_MTU
 
-    /// <summary>Sends an IGMPv3 report of the given records to 224.0.0.22 (nothing when there is none).</summary>
-    /// <remarks>Mirrors igmpv3_sendpack() (one packet: the records of up to 20 memberships per socket fit in any MTU here).</remarks>
+    /// <summary>Sends IGMPv3 reports of the given records to 224.0.0.22, as many records in each as the device's MTU holds (nothing when there is none).</summary>
+    /// <remarks>Mirrors add_grec() starting a new packet when AVAILABLE(skb) is short, and igmpv3_sendpack().</remarks>
     private static void Igmpv3Sendpack(NetNamespace net, InDeviceMc d, List<(uint Group, byte Type)> recs)
     {
-        if (recs.Count == 0) return;
+        int perPacket = Math.Max(1, (d.Dev.Mtu - Ipv4Header.MinLength - 4 - 8) / 8);
+        for (int first = 0; first < recs.Count; first += perPacket)
+            Igmpv3Sendpack(net, d, recs, first, Math.Min(perPacket, recs.Count - first));
+    }
+
+    private static void Igmpv3Sendpack(NetNamespace net, InDeviceMc d, List<(uint Group, byte Type)> all, int first, int count)
+    {
+        var recs = all.GetRange(first, count);
         int len = 8 + 8 * recs.Count;
         var skb = IgmpNewpack(net, d, Igmpv3AllMcr, len, out var rt);
         if (skb is null) return;

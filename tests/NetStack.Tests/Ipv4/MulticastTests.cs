@@ -180,6 +180,25 @@ public class MulticastTests
     }
 
     [Fact]
+    public void V3Report_SplitsItsRecordsByTheMtu_183InA1500BytePacket()
+    {
+        using var s = new OneStack();
+        for (int i = 0; i < 10; i++)
+        {
+            int fd = UdpTests.UdpSocket(s.Net);
+            for (int j = 0; j < 20; j++) Assert.Equal(0, Join(s.Net, fd, Group + (uint)(i * 20 + j), Addr));
+        }
+        s.RunFor(5000);
+        s.Dev.TakeSent();
+        s.Receive(ToGroup(Igmp.IgmpAllHosts, IpProto.IGMP, V3Query(10, 0)));
+        s.RunFor(1100);
+        var sent = s.Dev.TakeSent();
+        // (1500 - 24 - 8) / 8 = 183 group records fit the first packet (add_grec()'s AVAILABLE()), the rest the next.
+        Assert.Equal([183, 17], sent.Select(f => (int)BinaryPrimitives.ReadUInt16BigEndian(Pkt.ParseIp(f).Payload.AsSpan(6))).ToArray());
+        Assert.Equal([8 + 183 * 8, 8 + 17 * 8], sent.Select(f => Pkt.ParseIp(f).Payload.Length).ToArray());
+    }
+
+    [Fact]
     public void V3GroupQuery_IsAnsweredForThatGroupOnly()
     {
         using var s = new OneStack();
