@@ -73,6 +73,22 @@ public class InetSock : Sock
     /// <remarks>Mirrors sk_dst_reset().</remarks>
     public void DstReset() => DstValid = false;
 
+    /// <summary>
+    /// The output device a send asks for (ipc.oif): the bound device; for a group, else
+    /// IP_MULTICAST_IF's device, whose address also becomes the source when none is set.
+    /// </summary>
+    /// <remarks>Mirrors the ipcm_init_sk() / mc_index / mc_addr block udp_sendmsg(), raw_sendmsg() and ping_v4_sendmsg() share.</remarks>
+    internal int SendOif(uint daddr, ref uint saddr)
+    {
+        int oif = BoundDevIf;
+        if (Wire.Ipv4Address.IsMulticast(daddr))
+        {
+            if (oif == 0) oif = McIndex;
+            if (saddr == 0) saddr = McAddr;
+        }
+        return oif;
+    }
+
     /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
     /// <remarks>Mirrors ip_select_ttl().</remarks>
     public int SelectTtl() => UcTtl >= 0 ? UcTtl : Net.Ipv4.Sysctl.IpDefaultTtl;

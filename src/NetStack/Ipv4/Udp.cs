@@ -218,12 +218,7 @@ internal static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int oif = sk.BoundDevIf;
-        if (Ipv4Address.IsMulticast(daddr))
-        {
-            if (oif == 0) oif = inet.McIndex;
-            if (saddr == 0) saddr = inet.McAddr;
-        }
+        int oif = inet.SendOif(daddr, ref saddr);
         int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute), oif); // ip_sock_rt_scope()
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
@@ -312,14 +307,9 @@ internal static class Udp
         }
 
         uint saddr = inet.InetSaddr;
-        int oif = sk.BoundDevIf; // ipcm_init_sk()
-        if (Ipv4Address.IsMulticast(daddr))
-        {
-            // A group send leaves by IP_MULTICAST_IF (unless bound to a device), from its address.
-            if (oif == 0) oif = inet.McIndex;
-            if (saddr == 0) saddr = inet.McAddr;
-            connected = false;
-        }
+        // A group send leaves by IP_MULTICAST_IF (unless bound to a device), from its address.
+        int oif = inet.SendOif(daddr, ref saddr);
+        if (Ipv4Address.IsMulticast(daddr)) connected = false;
         Rtable rt;
         // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route, never the cached one.
         bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;

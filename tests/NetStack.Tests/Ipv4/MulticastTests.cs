@@ -340,6 +340,25 @@ public class MulticastTests
     }
 
     [Fact]
+    public void RawAndPingSends_ToAGroup_LeaveByMulticastIf_WithMulticastTtl()
+    {
+        using var s = new OneStack();
+        var f = s.Net.Files;
+        var echo = Pkt.EchoRequest(7, 1, Bytes("abc"));
+        foreach (int fd in new[] { SocketCalls.Socket(f, AF_INET, SOCK_RAW, IPPROTO_ICMP), SocketCalls.Socket(f, AF_INET, SOCK_DGRAM, IPPROTO_ICMP) })
+        {
+            Assert.True(fd >= 0, Errno.Name(fd));
+            Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, fd, echo, 0, SockAddr.In(Group, 0)));
+            Assert.Equal(0, SocketCalls.Setsockopt(f, fd, SOL_IP, IP_MULTICAST_IF, Mreqn(0, 0, s.Dev.IfIndex)));
+            Assert.Equal(0, SocketCalls.Setsockopt(f, fd, SOL_IP, IP_MULTICAST_TTL, 3));
+            Assert.Equal(echo.Length, SocketCalls.Sendto(f, fd, echo, 0, SockAddr.In(Group, 0)));
+            s.Net.Poll();
+            var (eth, ip, _) = Pkt.ParseIp(Assert.Single(s.Dev.TakeSent()));
+            Assert.Equal((McMac(Group), Addr, Group, (byte)3), (eth.Destination, ip.Source, ip.Destination, ip.Ttl));
+        }
+    }
+
+    [Fact]
     public void GroupSend_IsLoopedBackToLocalMembers_UnlessMulticastLoopIsOff()
     {
         using var s = new OneStack();
