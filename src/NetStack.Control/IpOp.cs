@@ -8,7 +8,7 @@ using NetStack.Api;
 namespace NetStack.Control;
 
 /// <summary>
-/// The "ip" op: `ip addr|link|route|neigh ...` as iproute2 takes and prints them, run on the stack
+/// The "ip" op: `ip addr|link|route|neigh|maddr ...` as iproute2 takes and prints them, run on the stack
 /// through its public configuration API (<see cref="NetStackConfig"/>, <see cref="NetStackInfo"/>):
 /// <c>{"op":"ip","args":["route","add","10.9.0.0/24","via","10.7.0.1"]}</c> answers
 /// <c>{"output": "..."}</c>, or an error as ip reports it ("RTNETLINK answers: File exists").
@@ -30,7 +30,7 @@ public static class IpOp
             else if (args[0] is not ("-4" or "-n" or "-numeric")) throw Usage($"option \"{args[0]}\" is unknown (supported: -s, -4, -n)");
             args.RemoveAt(0);
         }
-        if (args.Count == 0) throw Usage("ip [-s] { addr | link | route | neigh } [ COMMAND ]");
+        if (args.Count == 0) throw Usage("ip [-s] { addr | link | route | neigh | maddr } [ COMMAND ]");
         var net = c.Net;
         string obj = args[0], cmd = args.Count > 1 ? args[1] : "show";
         var rest = args.Skip(2).ToList();
@@ -42,7 +42,8 @@ public static class IpOp
                 _ when Match(obj, "link") => Link(net, cmd, rest, stats),
                 _ when Match(obj, "route") => Route(net, cmd, rest),
                 _ when Match(obj, "neighbour") || Match(obj, "neighbor") => Neigh(net, cmd, rest),
-                _ => throw Usage($"Object \"{obj}\" is unknown, try \"ip help\" (supported: addr, link, route, neigh)"),
+                _ when obj.Length > 1 && Match(obj, "maddress") => Maddr(net, cmd),
+                _ => throw Usage($"Object \"{obj}\" is unknown, try \"ip help\" (supported: addr, link, route, neigh, maddr)"),
             };
             return new JsonObject { ["output"] = output };
         }
@@ -257,6 +258,25 @@ public static class IpOp
             return "";
         }
         throw Usage($"Command \"{cmd}\" is unknown, try \"ip neigh help\" (supported: show, add, replace, del, flush)");
+    }
+
+    /// <summary>`ip maddr show`: per device, its link-layer groups, then its IPv4 groups (with the users when more than one).</summary>
+    private static string Maddr(NetStack.Core.NetNamespace net, string cmd)
+    {
+        if (!Match(cmd, "show") && cmd != "list" && cmd != "lst") throw Usage($"Command \"{cmd}\" is unknown, try \"ip maddr help\" (supported: show)");
+        var sb = new StringBuilder();
+        foreach (var m in NetStackInfo.GetMulticastGroups(net))
+        {
+            sb.Append(m.IfIndex.ToString(CultureInfo.InvariantCulture)).Append(":\t").Append(m.Device).Append('\n');
+            foreach (var l in m.LinkAddresses) sb.Append("\tlink  ").Append(Mac(l)).Append('\n');
+            foreach (var (g, users) in m.Groups)
+            {
+                sb.Append("\tinet  ").Append(g);
+                if (users > 1) sb.Append(" users ").Append(users.ToString(CultureInfo.InvariantCulture));
+                sb.Append('\n');
+            }
+        }
+        return sb.ToString();
     }
 
     private static string Mac(PhysicalAddress? a) =>

@@ -114,6 +114,8 @@ public sealed class ErrnoParityFixture : IDisposable
             ["$BCAST"] = Ipv4Address.Format(subnet | 255),
             ["$NONET"] = "192.0.2.1",
             ["$VIAGW"] = "198.51.100.1",
+            // The side's own address as the bytes of an in_addr (network order), for raw ip_mreq/ip_mreqn.
+            ["$HEXSELF"] = (linux ? p.KernelAddr : p.StackAddr).ToString("x8"),
         };
     }
 
@@ -246,7 +248,7 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
             if (v is null || k == "id") continue;
             string s = v.ToJsonString().Trim('"');
             if (k == "ret" && op is "socket" or "accept" && int.Parse(s) >= 0) s = "fd";
-            if (k == "addr" && back.TryGetValue(s, out var symbol)) s = symbol;
+            if (k is "addr" or "hex" && back.TryGetValue(s, out var symbol)) s = symbol;
             if (k == "port" && int.Parse(s) is >= 32768 and <= 60999) s = "ephemeral";
             if (k == "cmsg" && v is JsonArray cmsgs)
             {

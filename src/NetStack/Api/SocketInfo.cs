@@ -139,6 +139,13 @@ public sealed record RouteLookup(IPAddress Destination, string Type, IPAddress? 
 public sealed record NeighbourInfo(IPAddress Address, string Device, PhysicalAddress? LinkLayerAddress, string State, int Probes,
     TimeSpan SinceUsed, TimeSpan SinceConfirmed, TimeSpan SinceUpdated);
 
+/// <summary>A device's multicast memberships as `ip maddr` shows them.</summary>
+/// <param name="Device">The device's name.</param>
+/// <param name="IfIndex">Its interface index.</param>
+/// <param name="LinkAddresses">The multicast MACs its receive filter passes (dev->mc), in the order they were added.</param>
+/// <param name="Groups">The IPv4 groups it is a member of, newest first, with how many sockets joined each (the device's own 224.0.0.1 counts one).</param>
+public sealed record MulticastInfo(string Device, int IfIndex, IReadOnlyList<PhysicalAddress> LinkAddresses, IReadOnlyList<(IPAddress Group, int Users)> Groups);
+
 /// <summary>Read-only views of a running stack for status pages and tools, taken under its lock.</summary>
 public static class NetStackInfo
 {
@@ -474,6 +481,29 @@ public static class NetStackInfo
             NetStackException.ThrowIfError(Route.IpRouteOutput(net, dst, 0, out var rt), "ip route get");
             return new RouteLookup(destination, rt.Type.ToString().ToLowerInvariant(), rt.Gateway == 0 ? null : SocketConvert.ToIPAddress(rt.Gateway),
                 rt.Dev.Name, SocketConvert.ToIPAddress(rt.PrefSrc));
+        }
+    }
+
+    /// <summary>The multicast memberships of every device of <paramref name="net"/> (`ip maddr show`), by interface index.</summary>
+    /// <remarks>Mirrors net/ipv4/igmp.c: the /proc/net/igmp and /proc/net/dev_mcast views (igmp_mc_seq_show(), dev_mc_seq_show()).</remarks>
+    public static IReadOnlyList<MulticastInfo> GetMulticastGroups(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+        {
+            return net.Devices.OrderBy(d => d.IfIndex).Select(d =>
+            {
+                var links = d.McAddrs.Select(m =>
+                {
+                    var mac = new byte[6];
+                    m.Write(mac);
+                    return new PhysicalAddress(mac);
+                }).ToArray();
+                var groups = Igmp.InDevGet(net, d) is { } inDev
+                    ? inDev.McList.Select(g => (SocketConvert.ToIPAddress(g.Multiaddr), g.Users)).ToArray()
+                    : [];
+                return new MulticastInfo(d.Name, d.IfIndex, links, groups);
+            }).ToArray();
         }
     }
 

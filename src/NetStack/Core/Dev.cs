@@ -38,10 +38,49 @@ internal static class Dev
     /// <remarks>Mirrors net/core/dev.c: netif_receive_skb() / __netif_receive_skb_core().</remarks>
     public static int NetifReceiveSkb(SkBuff skb)
     {
+        if (skb.LoopedDev is { } looped) return NetifRxLoopedDeliver(skb, looped);
         var dev = skb.Dev ?? throw new InvalidOperationException("skb without device");
         var net = dev.Net!;
         if (dev.Faults is { } f && !f.OnReceive(dev, skb)) return NetRxDrop;
         return DeliverSkb(net, dev, skb);
+    }
+
+    /// <summary>
+    /// Queues a copy of an outgoing packet (Data at its network header, Protocol set) to be received
+    /// on <paramref name="dev"/>, through the loopback device's backlog so that it is processed after
+    /// the send, in the softirq the sending call runs (never from inside the send).
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: dev_loopback_xmit() -> netif_rx() (enqueue_to_backlog()).</remarks>
+    internal static void NetifRxLooped(NetNamespace net, SkBuff skb, NetDevice dev)
+    {
+        skb.LoopedDev = dev;
+        skb.Dev = net.Loopback;
+        net.Loopback.StartXmit(skb);
+    }
+
+    /// <summary>
+    /// Receives a looped-back copy on the device it was sent on: no driver counters, no packet tap
+    /// (af_packet skips PACKET_LOOPBACK), no link-layer header to parse: straight to the handler of its protocol.
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: process_backlog() -> __netif_receive_skb_core() for a dev_loopback_xmit() buffer.</remarks>
+    private static int NetifRxLoopedDeliver(SkBuff skb, NetDevice dev)
+    {
+        var net = dev.Net!;
+        skb.Dev = dev;
+        skb.LoopedDev = null;
+        if (net.NetstampNeeded) skb.Tstamp = net.NowNs; // net_timestamp_check()
+        if (!dev.IsUp) return net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
+        PacketType? pt = net.PtypeLookup(skb.Protocol);
+        if (pt is null) return net.KfreeSkbReason(skb, SkbDropReason.UnhandledProto);
+        try
+        {
+            return pt.Func(skb, dev);
+        }
+        catch (Exception e) when (Oops.Contain(net))
+        {
+            Oops.SkbOops(net, skb, e, "__netif_receive_skb_core", $"packet_type {pt.Name}");
+            return NetRxDrop;
+        }
     }
 
     /// <summary>The part of receive after the fault filter (also where a delayed frame re-enters).</summary>

@@ -94,6 +94,58 @@ public abstract class NetDevice : IDisposable
     /// </summary>
     internal bool FeatureTso;
 
+    /// <summary>dev->mc: the multicast MACs the device receives, each with the count of its users (netdev_hw_addr.refcount).</summary>
+    private (MacAddress Addr, int Refcount)[] _mc = [];
+
+    /// <summary>The multicast MACs the device's receive filter passes (`ip maddr` link lines).</summary>
+    internal IEnumerable<MacAddress> McAddrs => _mc.Select(x => x.Addr);
+
+    /// <summary>Adds a multicast MAC to the receive filter (one more user if it is there).</summary>
+    /// <remarks>Mirrors net/core/dev_addr_lists.c: dev_mc_add() -> __hw_addr_add().</remarks>
+    internal void DevMcAdd(MacAddress addr)
+    {
+        var mc = _mc;
+        for (int i = 0; i < mc.Length; i++)
+        {
+            if (mc[i].Addr != addr) continue;
+            var copy = ((MacAddress Addr, int Refcount)[])mc.Clone();
+            copy[i].Refcount++;
+            _mc = copy;
+            return;
+        }
+        _mc = [.. mc, (addr, 1)];
+    }
+
+    /// <summary>Takes one user off a multicast MAC; the last one removes it from the filter.</summary>
+    /// <remarks>Mirrors net/core/dev_addr_lists.c: dev_mc_del() -> __hw_addr_del().</remarks>
+    internal void DevMcDel(MacAddress addr)
+    {
+        var mc = _mc;
+        for (int i = 0; i < mc.Length; i++)
+        {
+            if (mc[i].Addr != addr) continue;
+            if (mc[i].Refcount > 1)
+            {
+                var copy = ((MacAddress Addr, int Refcount)[])mc.Clone();
+                copy[i].Refcount--;
+                _mc = copy;
+            }
+            else
+            {
+                _mc = [.. mc[..i], .. mc[(i + 1)..]];
+            }
+            return;
+        }
+    }
+
+    /// <summary>Whether the receive filter passes frames to <paramref name="addr"/> (a NIC's multicast filter; allocation-free).</summary>
+    internal bool DevMcMatch(MacAddress addr)
+    {
+        var mc = _mc;
+        for (int i = 0; i < mc.Length; i++) if (mc[i].Addr == addr) return true;
+        return false;
+    }
+
     /// <summary>
     /// The device's IPv4 addresses (in_device's ifa_list): primaries in the order they were added,
     /// then secondaries (an address in the subnet of an earlier one). Replaced, never changed in

@@ -150,6 +150,13 @@ public sealed class SkBuff
     /// an IP-level fact, unlike <see cref="PktType"/>, which is about the link-layer destination.
     /// </summary>
     public bool RouteBroadcast;
+    /// <summary>
+    /// rt_is_output_route(skb_rtable(skb)): a copy of this host's own multicast or broadcast send,
+    /// looped back by dev_loopback_xmit() with its output route still attached.
+    /// </summary>
+    internal bool RouteOutput;
+    /// <summary>The device dev_loopback_xmit() looped this copy back on (skb->dev, kept through netif_rx()); null for every other buffer.</summary>
+    internal NetDevice? LoopedDev;
 
     /// <summary>
     /// skb->truesize as a driver set it for a received frame (0: none set, and
@@ -227,6 +234,8 @@ public sealed class SkBuff
         GsoSize = GsoSegs = 0;
         GsoType = 0;
         RouteBroadcast = false;
+        RouteOutput = false;
+        LoopedDev = null;
         Truesize = Charge = KernelTailroom = 0;
     }
 

@@ -18,6 +18,8 @@ public static class Eth
     public const byte PacketOtherHost = 3; // PACKET_OTHERHOST
     /// <summary>PACKET_OUTGOING: a frame this host sends, looped back to a packet tap.</summary>
     public const byte PacketOutgoing = 4;  // PACKET_OUTGOING
+    /// <summary>PACKET_LOOPBACK: a multicast or broadcast this host sent, looped back to itself.</summary>
+    public const byte PacketLoopback = 5;  // PACKET_LOOPBACK
 
     /// <summary>
     /// Classifies a received frame (pkt_type), records its EtherType in skb.Protocol and pulls
@@ -30,7 +32,8 @@ public static class Eth
         skb.MacHeader = skb.Data;
         var dst = eth.Destination;
         if (dst.IsMulticast)
-            skb.PktType = dst.IsBroadcast ? PacketBroadcast : PacketMulticast;
+            // A group MAC the device did not join is filtered as a NIC's multicast filter would (dev_mc_add()).
+            skb.PktType = dst.IsBroadcast ? PacketBroadcast : dev.DevMcMatch(dst) ? PacketMulticast : PacketOtherHost;
         else
             skb.PktType = dst == dev.DevAddr ? PacketHost : PacketOtherHost;
         ushort type = eth.EtherType;

@@ -31,6 +31,8 @@ public static partial class AfInet
             // If linger is set, we don't return until the close is complete. Otherwise we return
             // immediately. The actually closing is done the same either way.
             long timeout = sk.HasFlag(SockFlag.Linger) ? sk.LingerTime : 0;
+            // Applications forget to leave groups before exiting.
+            if (sk is InetSock inet) Igmp.IpMcDropSocket(inet);
             sk.Prot.Close(sk, timeout);
             sock.Sk = null;
         }

@@ -32,6 +32,7 @@ public static partial class AfInet
         NetNamespace.RegisterPernetSubsys(InetNetOps.Instance);   // inet_init_net + the tables of struct netns_ipv4
         NetNamespace.RegisterPernetSubsys(Arp.ArpNetOps.Instance);  // arp_init()
         NetNamespace.RegisterPernetSubsys(Icmp.IcmpSkOps.Instance); // icmp_init()
+        NetNamespace.RegisterPernetSubsys(Igmp.IgmpNetOps.Instance); // igmp_protocol
         NetNamespace.RegisterPernetSubsys(Udp.UdpNetOps.Instance);  // udp_init() / udplite
         NetNamespace.RegisterPernetSubsys(TcpIpv4.TcpSkOps.Instance); // tcp_v4_init()
         NetNamespace.RegisterPernetSubsys(TcpTracepoint.TcpTraceNetOps.Instance); // the TCP trace points (per namespace here)
@@ -102,9 +103,11 @@ public static partial class AfInet
                     InetAddress.InetInsertIfa(net, dev, Ipv4Address.Loopback, 8);
                 else
                     InetAddress.FibAddIfaddrs(net, dev);
+                Igmp.IpMcUp(net, dev);
             }
             else if (ev == NetdevEvent.Down)
             {
+                Igmp.IpMcDown(net, dev);
                 net.Ipv4.Fib.Flush(e => e.Dev == dev);
                 net.Ipv4.Arp.NeighIfdown(dev);
             }

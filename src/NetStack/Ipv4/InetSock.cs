@@ -29,12 +29,16 @@ public class InetSock : Sock
     public int UcTtl = -1;
     /// <summary>tos: IP_TOS.</summary>
     public byte Tos;
-    /// <summary>mc_ttl: IP_MULTICAST_TTL (kept for getsockopt).</summary>
+    /// <summary>mc_ttl: IP_MULTICAST_TTL: the TTL of group sends.</summary>
     public int McTtl = 1;
-    /// <summary>mc_loop: IP_MULTICAST_LOOP (kept for getsockopt).</summary>
+    /// <summary>mc_loop: IP_MULTICAST_LOOP: group sends are looped back to local members.</summary>
     public bool McLoop = true;
-    /// <summary>mc_index: IP_MULTICAST_IF's interface index (kept for getsockopt).</summary>
+    /// <summary>mc_index: IP_MULTICAST_IF's interface index: where group sends leave.</summary>
     public int McIndex;
+    /// <summary>mc_addr: IP_MULTICAST_IF's address: the source of group sends (host order; 0 = by route).</summary>
+    public uint McAddr;
+    /// <summary>mc_list: the groups this socket joined (null until the first IP_ADD_MEMBERSHIP).</summary>
+    internal List<IpMcSocklist>? McList;
     /// <summary>pmtudisc: IP_MTU_DISCOVER (IP_PMTUDISC_WANT by default, or DONT with ip_no_pmtu_disc).</summary>
     public int Pmtudisc = IP_PMTUDISC_WANT;
     /// <summary>inet_id: IP ID counter of this socket.</summary>
@@ -56,7 +60,7 @@ public class InetSock : Sock
     public byte MinTtl;
     /// <summary>inet_opt (IP_OPTIONS): the options every packet of the socket carries; Opt.Optlen 0 for none.</summary>
     internal IpOptionsData InetOpt;
-    /// <summary>MC_ALL.</summary>
+    /// <summary>MC_ALL: IP_MULTICAST_ALL: a group datagram reaches this socket even for a group it did not join.</summary>
     public bool McAll = true;
     /// <summary>rcv_tos.</summary>
     public byte RcvTos;
@@ -77,6 +81,22 @@ public class InetSock : Sock
 
     /// <remarks>Mirrors sk_dst_reset().</remarks>
     internal override void SkDstReset() => DstReset();
+
+    /// <summary>
+    /// The output device a send asks for (ipc.oif): the bound device; for a group, else
+    /// IP_MULTICAST_IF's device, whose address also becomes the source when none is set.
+    /// </summary>
+    /// <remarks>Mirrors the ipcm_init_sk() / mc_index / mc_addr block udp_sendmsg(), raw_sendmsg() and ping_v4_sendmsg() share.</remarks>
+    internal int SendOif(uint daddr, ref uint saddr)
+    {
+        int oif = BoundDevIf;
+        if (Wire.Ipv4Address.IsMulticast(daddr))
+        {
+            if (oif == 0) oif = McIndex;
+            if (saddr == 0) saddr = McAddr;
+        }
+        return oif;
+    }
 
     /// <summary>The TTL to send with: IP_TTL or the sysctl default.</summary>
     /// <remarks>Mirrors ip_select_ttl().</remarks>

@@ -64,11 +64,21 @@ internal static class IpInput
         skb.Saddr = saddr;
         skb.Daddr = daddr;
 
+        // A copy of this host's own group or broadcast send keeps its output route (ip_rcv_finish_core():
+        // skb_valid_dst(), no input route): counted as multicast or broadcast input and delivered.
+        if (skb.RouteOutput)
+        {
+            CountMcastBcastIn(net, skb, Ipv4Address.IsMulticast(daddr) ? RtnType.Multicast : RtnType.Broadcast);
+            return IpLocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
+        }
+
         // ip_rcv_finish() -> ip_route_input_slow(): martians are dropped without a MIB counter.
-        // A zero source is only acceptable towards the limited broadcast (a DHCP client);
+        // A zero source is only acceptable towards the limited broadcast (a DHCP client), and towards
+        // a link-local group or in IGMP (ip_route_input_mc());
         // 0/8 and loopback destinations never arrive from a wire.
         if (Ipv4Address.IsMulticast(saddr) || Ipv4Address.IsLimitedBroadcast(saddr) ||
-            (!Ipv4Address.IsLimitedBroadcast(daddr) && Ipv4Address.IsZeroNet(saddr)) ||
+            (!Ipv4Address.IsLimitedBroadcast(daddr) && Ipv4Address.IsZeroNet(saddr) &&
+             !(Ipv4Address.IsMulticast(daddr) && (Igmp.IsLocalMulticast(daddr) || iph.Protocol == IpProto.IGMP))) ||
             (!dev.NoArp && (Ipv4Address.IsLoopback(saddr) || net.IsLocalAddress(saddr)))) // fib_validate_source(): our own address from a wire (accept_local = 0)
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidSource);
         if (Ipv4Address.IsZeroNet(daddr) || (Ipv4Address.IsLoopback(daddr) && !dev.NoArp))
@@ -95,7 +105,15 @@ internal static class IpInput
             case RtnType.Local:
                 break;
             case RtnType.Broadcast:
-                net.Mib.IpExt[IpExtMib.InBcastPkts]++;
+                CountMcastBcastIn(net, skb, type);
+                break;
+            case RtnType.Multicast:
+                // ip_route_input_rcu(): a group this host joined on the arrival device is ours
+                // (ip_check_mc_rcu()); the rest is dropped (no multicast routing), uncounted.
+                if (!Igmp.IpCheckMc(net, dev, daddr))
+                    return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+                CountMcastBcastIn(net, skb, type);
+                skb.RouteBroadcast = true; // RTCF_MULTICAST
                 break;
             case RtnType.Unicast:
                 return IpForward.IpForwardSkb(net, skb, rt, doRedirect, skb.Ipcb.Opt);
@@ -106,6 +124,23 @@ internal static class IpInput
         }
         if (type == RtnType.Broadcast) skb.PktType = Eth.PacketBroadcast;
         return IpLocalDeliver(net, skb, iph.HeaderLength, iph.Protocol, iph.IsFragment);
+    }
+
+    /// <summary>InMcastPkts/InMcastOctets or InBcastPkts/InBcastOctets by the input route's type.</summary>
+    /// <remarks>Mirrors ip_rcv_finish_core(): __IP_UPD_PO_STATS(net, IPSTATS_MIB_INMCAST / IPSTATS_MIB_INBCAST, skb->len).</remarks>
+    private static void CountMcastBcastIn(NetNamespace net, SkBuff skb, RtnType type)
+    {
+        var ext = net.Mib.IpExt;
+        if (type == RtnType.Multicast)
+        {
+            ext[IpExtMib.InMcastPkts]++;
+            ext[IpExtMib.InMcastOctets] += skb.Len;
+        }
+        else
+        {
+            ext[IpExtMib.InBcastPkts]++;
+            ext[IpExtMib.InBcastOctets] += skb.Len;
+        }
     }
 
     /// <remarks>Mirrors ip_local_deliver() -> ip_local_deliver_finish() -> ip_protocol_deliver_rcu().</remarks>

@@ -69,7 +69,7 @@ public static class IpOutput
             IpOptions.IpOptionsBuild(raw, opt, daddr, saddr, net);
             iph.FillChecksum();
         }
-        return IpFinishOutput(net, skb, rt, hdrDaddr);
+        return IpMcOutput(net, skb, rt, hdrDaddr, sk);
     }
 
     /// <summary>
@@ -137,8 +137,10 @@ public static class IpOutput
     public static int IpSendSkb(Sock sk, SkBuff skb, in Rtable rt, uint saddr, uint daddr, int protocol, bool df)
     {
         var inet = (InetSock)sk;
-        // ipc.opt = inet->inet_opt: the socket's IP_OPTIONS go on every datagram.
-        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, inet.SelectTtl(), inet.Tos, df, sk, inet.InetOpt);
+        // __ip_make_skb(): a group send takes IP_MULTICAST_TTL, the rest IP_TTL; ipc.opt =
+        // inet->inet_opt: the socket's IP_OPTIONS go on every datagram.
+        int ttl = rt.Type == RtnType.Multicast ? inet.McTtl : inet.SelectTtl();
+        return IpQueueXmit(sk.Net, skb, rt, saddr, daddr, protocol, ttl, inet.Tos, df, sk, inet.InetOpt);
     }
 
     /// <summary>IP_PMTUDISC_OMIT (the largest IP_MTU_DISCOVER value).</summary>
@@ -228,7 +230,59 @@ public static class IpOutput
     {
         net.Mib.Ip[IpMib.OutRequests]++;
         skb.NetworkHeader = skb.Data;
+        return IpMcOutput(net, skb, rt, daddr, skb.Sk);
+    }
+
+    /// <summary>
+    /// The output of this host's own packets: a send to a group this host is a member of on the
+    /// output device is also looped back to it when the socket keeps IP_MULTICAST_LOOP on (and a
+    /// group packet with TTL 0 goes no further); a broadcast is always looped back, so the host's
+    /// own sockets on that port receive it too. Then the normal output.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: ip_mc_output(), the output of a route __mkroute_output()
+    /// marked RTCF_LOCAL (a broadcast, or a group ip_check_mc_rcu() finds joined), on a device that is not loopback.</remarks>
+    private static int IpMcOutput(NetNamespace net, SkBuff skb, in Rtable rt, uint daddr, Sock? sk)
+    {
+        var dev = rt.Dev;
+        if (!dev.IsLoopback)
+        {
+            if (rt.Type == RtnType.Multicast && Igmp.IpCheckMc(net, dev, daddr))
+            {
+                if (sk is not InetSock inet || inet.McLoop) DevLoopbackXmit(net, skb, dev); // sk_mc_loop()
+                // Multicasts with ttl 0 must not go beyond the host.
+                if (skb.Buffer[skb.NetworkHeader + 8] == 0)
+                {
+                    skb.Free();
+                    return 0;
+                }
+            }
+            else if (rt.Type == RtnType.Broadcast)
+            {
+                DevLoopbackXmit(net, skb, dev);
+            }
+        }
         return IpFinishOutput(net, skb, rt, daddr);
+    }
+
+    /// <summary>
+    /// Hands a copy of an outgoing packet (skb.Data at its IP header) back to this host's receive
+    /// path, as if it had arrived on <paramref name="dev"/>: PACKET_LOOPBACK, its output route still
+    /// attached (<see cref="SkBuff.RouteOutput"/>), delivered from the softirq as the loopback
+    /// device's frames are (never from inside the send). Nothing when no buffer is free.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ip_output.c: ip_mc_finish_output() -> net/core/dev.c: dev_loopback_xmit() (skb_clone, netif_rx).</remarks>
+    private static void DevLoopbackXmit(NetNamespace net, SkBuff skb, NetDevice dev)
+    {
+        var newskb = Udp.CopySkb(net, skb);
+        if (newskb is null) return;
+        newskb.Data = newskb.NetworkHeader;
+        newskb.MacHeader = -1; // skb_reset_mac_header(): no link-layer header yet
+        newskb.PktType = Eth.PacketLoopback;
+        newskb.Protocol = EthP.IP;
+        newskb.RouteOutput = true;
+        newskb.RouteBroadcast = true;
+        newskb.Sk = null;
+        Dev.NetifRxLooped(net, newskb, dev);
     }
 
     /// <summary>
@@ -268,6 +322,16 @@ public static class IpOutput
         var dev = rt.Dev;
         net.Mib.Ip[IpMib.OutTransmits]++;
         net.Mib.IpExt[IpExtMib.OutOctets] += skb.Len; // IP_UPD_PO_STATS(IPSTATS_MIB_OUT, skb->len) in ip_output()
+        if (rt.Type == RtnType.Multicast)
+        {
+            net.Mib.IpExt[IpExtMib.OutMcastPkts]++;
+            net.Mib.IpExt[IpExtMib.OutMcastOctets] += skb.Len;
+        }
+        else if (rt.Type == RtnType.Broadcast)
+        {
+            net.Mib.IpExt[IpExtMib.OutBcastPkts]++;
+            net.Mib.IpExt[IpExtMib.OutBcastOctets] += skb.Len;
+        }
         skb.Protocol = EthP.IP;
         if (dev.NoArp)
         {
@@ -283,8 +347,8 @@ public static class IpOutput
         }
         if (Ipv4Address.IsMulticast(daddr))
         {
-            // ip_eth_mc_map(): 01:00:5e + low 23 bits of the group.
-            Eth.EthHeader(skb, EthP.IP, new MacAddress(0x01005E000000UL | (daddr & 0x7FFFFF)), dev.DevAddr);
+            // ip_eth_mc_map(): 01:00:5e + low 23 bits of the group; no ARP.
+            Eth.EthHeader(skb, EthP.IP, Igmp.IpEthMcMap(daddr), dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);
         }

@@ -15,6 +15,8 @@ internal static class IpSockglue
 {
     /// <summary>IP_PMTUDISC_OMIT: the largest IP_MTU_DISCOVER value.</summary>
     private const int IpPmtudiscOmit = 5;
+    /// <summary>sizeof(struct in_addr), sizeof(struct ip_mreq), sizeof(struct ip_mreqn).</summary>
+    private const int InAddrSize = 4, IpMreqSize = 8, IpMreqnSize = 12;
     /// <summary>INET_ECN_MASK: the two ECN bits of the TOS byte.</summary>
     private const int InetEcnMask = 3;
 
@@ -365,6 +367,60 @@ internal static class IpSockglue
                 if (val < 0 || val > 255) return -Errno.EINVAL;
                 inet.McTtl = val;
                 return 0;
+            case IP_MULTICAST_IF:
+            {
+                if (sk.Type == SOCK_STREAM) return -Errno.EINVAL;
+                // Check the arguments are allowable: an in_addr, an ip_mreq (its interface address) or an ip_mreqn.
+                if (optlen < InAddrSize) return -Errno.EINVAL;
+                uint address;
+                int ifindex = 0;
+                if (optlen >= IpMreqnSize)
+                {
+                    address = BinaryPrimitives.ReadUInt32BigEndian(optval[4..]);
+                    ifindex = BinaryPrimitives.ReadInt32LittleEndian(optval[8..]);
+                }
+                else if (optlen >= IpMreqSize) address = BinaryPrimitives.ReadUInt32BigEndian(optval[4..]);
+                else address = BinaryPrimitives.ReadUInt32BigEndian(optval);
+                NetDevice? dev;
+                if (ifindex == 0)
+                {
+                    if (address == 0)
+                    {
+                        inet.McIndex = 0;
+                        inet.McAddr = 0;
+                        return 0;
+                    }
+                    dev = sk.Net.DevByAddress(address); // ip_dev_find()
+                    if (dev is not null) ifindex = dev.IfIndex;
+                }
+                else
+                {
+                    dev = Igmp.DevGetByIndex(sk.Net, ifindex);
+                }
+                if (dev is null) return -Errno.EADDRNOTAVAIL;
+                if (sk.BoundDevIf != 0 && ifindex != sk.BoundDevIf) return -Errno.EINVAL;
+                inet.McIndex = ifindex;
+                inet.McAddr = address;
+                return 0;
+            }
+            case IP_ADD_MEMBERSHIP:
+            case IP_DROP_MEMBERSHIP:
+            {
+                if (inet.IsIcsk) return -Errno.EPROTO;
+                if (optlen < IpMreqSize) return -Errno.EINVAL;
+                // struct ip_mreqn when it fits, else struct ip_mreq (no ifindex).
+                uint multiaddr = BinaryPrimitives.ReadUInt32BigEndian(optval);
+                uint address = BinaryPrimitives.ReadUInt32BigEndian(optval[4..]);
+                int ifindex = optlen >= IpMreqnSize ? BinaryPrimitives.ReadInt32LittleEndian(optval[8..]) : 0;
+                return optname == IP_ADD_MEMBERSHIP
+                    ? Igmp.IpMcJoinGroup(inet, multiaddr, address, ifindex)
+                    : Igmp.IpMcLeaveGroup(inet, multiaddr, address, ifindex);
+            }
+            case IP_MULTICAST_ALL:
+                if (optlen < 1) return -Errno.EINVAL;
+                if (val != 0 && val != 1) return -Errno.EINVAL;
+                inet.McAll = val != 0;
+                return 0;
             case IP_MTU_DISCOVER:
                 // ip_sock_set_mtu_discover()
                 if (val < IP_PMTUDISC_DONT || val > IpPmtudiscOmit) return -Errno.EINVAL;
@@ -464,6 +520,17 @@ internal static class IpSockglue
             case IP_MULTICAST_LOOP: val = inet.McLoop ? 1 : 0; break;
             case IP_TTL: val = inet.UcTtl >= 0 ? inet.UcTtl : sk.Net.Ipv4.Sysctl.IpDefaultTtl; break;
             case IP_MULTICAST_TTL: val = inet.McTtl; break;
+            case IP_MULTICAST_ALL: val = inet.McAll ? 1 : 0; break;
+            case IP_MULTICAST_IF:
+            {
+                // The address, never the index: an in_addr, cut to the buffer.
+                len = Math.Min(len, InAddrSize);
+                Span<byte> addr = stackalloc byte[InAddrSize];
+                BinaryPrimitives.WriteUInt32BigEndian(addr, inet.McAddr);
+                addr[..len].CopyTo(optval);
+                optlen = len;
+                return 0;
+            }
             case IP_TOS: val = inet.Tos; break;
             case IP_MTU_DISCOVER: val = inet.Pmtudisc; break;
             case IP_MTU:

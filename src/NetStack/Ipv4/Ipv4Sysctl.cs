@@ -84,6 +84,12 @@ internal sealed class Ipv4Sysctl
     public long[] UdpMem = [3072, 4096, 6144];
     /// <summary>net.ipv4.udp_rmem_min: the receive memory a UDP socket is granted even above udp_mem[0] (PAGE_SIZE).</summary>
     public int UdpRmemMin = 4096;
+    /// <summary>net.ipv4.igmp_max_memberships: groups one socket may join.</summary>
+    public int IgmpMaxMemberships = 20;
+    /// <summary>net.ipv4.igmp_qrv: the robustness variable (how many times a state change is reported).</summary>
+    public int IgmpQrv = 2;
+    /// <summary>net.ipv4.igmp_link_local_mcast_reports: whether 224.0.0.0/24 groups are reported.</summary>
+    public bool IgmpLinkLocalMcastReports = true;
     /// <summary>net.ipv4.udp_wmem_min: the send-side counterpart (PAGE_SIZE); UDP sends are bounded by SO_SNDBUF, as in Linux.</summary>
     public int UdpWmemMin = 4096;
 

@@ -25,6 +25,9 @@ internal sealed class NetnsIpv4
     /// <summary>net->ipv4.sysctl_*: the IPv4 and TCP sysctls (also reachable by name through net.Sysctl).</summary>
     public readonly Ipv4Sysctl Sysctl = new();
 
+    /// <summary>Each device's multicast state (the mc part of its in_device), created when IPv4 first brings it up.</summary>
+    internal readonly Dictionary<NetDevice, InDeviceMc> McDevs = new();
+
     /// <summary>The main routing table (net->ipv4.fib_main).</summary>
     public readonly FibTable Fib;
     /// <summary>The ARP neighbour table (arp_tbl).</summary>

@@ -217,9 +217,10 @@ internal static class Ping
         }
 
         uint saddr = inet.InetSaddr;
+        int oif = inet.SendOif(daddr, ref saddr); // a group send: IP_MULTICAST_IF
         // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route.
         bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
-        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
+        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink, oif); // ipc.oif: the bound device, or IP_MULTICAST_IF for a group
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 

@@ -147,7 +147,7 @@ internal static class Raw
         for (int i = 0; i < list.Count; i++)
         {
             var sk = list[i];
-            if (!RawV4Match(sk, protocol, skb.Saddr, skb.Daddr, dif)) continue;
+            if (!RawV4Match(sk, protocol, skb.Saddr, skb.Daddr, dif) || !Igmp.IpMcSfAllow(sk, skb.Daddr, skb.Saddr, dif)) continue;
             delivered = true;
             if (protocol == IpProto.ICMP && IcmpFilter(sk, skb)) continue;
             var clone = Udp.CopySkb(net, skb);
@@ -271,9 +271,10 @@ internal static class Raw
         }
 
         uint saddr = inet.InetSaddr;
+        int oif = inet.SendOif(daddr, ref saddr); // a group send: IP_MULTICAST_IF
         // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route.
         bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
-        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
+        int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out var rt, onLink, oif); // ipc.oif: the bound device, or IP_MULTICAST_IF for a group
         if (err != 0) return err;
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
 

@@ -197,11 +197,13 @@ public static class Route
     /// SO_DONTROUTE, a send with MSG_DONTROUTE, ip_sock_rt_scope()/ip_sendmsg_scope()); a destination
     /// reached only through a gateway is then -ENETUNREACH.</param>
     /// <param name="oif">The output device the flow is bound to (flowi4_oif: the socket's
-    /// SO_BINDTODEVICE, the listener's for a request), 0 for any. Only routes through it are used;
-    /// with none, the destination is taken to be on its link (the kernel's "routing tables are
-    /// wrong, assume on link"). -ENODEV for an unknown index, -ENETUNREACH when it is down.</param>
+    /// SO_BINDTODEVICE, the listener's for a request, IP_MULTICAST_IF for a group send), 0 for any.
+    /// Only routes through it are used; with none, the destination is taken to be on its link (the
+    /// kernel's "routing tables are wrong, assume on link"). -ENODEV for an unknown index,
+    /// -ENETUNREACH when it is down.</param>
     public static int IpRouteOutput(NetNamespace net, uint daddr, uint saddr, out Rtable rt, bool onLink = false, int oif = 0)
     {
+        if (Ipv4Address.IsMulticast(daddr)) return IpRouteOutputMc(net, daddr, ref saddr, oif, out rt);
         rt = default;
         if (saddr != 0 && !net.IsLocalAddress(saddr) && !Ipv4Address.IsLoopback(saddr))
             return -Uapi.Errno.EADDRNOTAVAIL;
@@ -261,6 +263,46 @@ public static class Route
     }
 
     /// <summary>
+    /// The route of a send to a group: a source address alone picks its device (the kernel's
+    /// "special hack" for directing group sends without IP_MULTICAST_IF), an output device is taken
+    /// as on-link (its own address as source), otherwise the FIB's route to the group names the
+    /// device, never a gateway. RTN_MULTICAST. -ENETUNREACH (a source that is not ours, a device
+    /// down, no route: counted as OutNoRoutes when <paramref name="count"/>), -ENODEV (no such device).
+    /// </summary>
+    /// <remarks>Mirrors ip_route_output_key_hash_rcu() for a multicast daddr and __mkroute_output()
+    /// ("if multicast route do not exist use default one, but do not gateway in this case").</remarks>
+    internal static int IpRouteOutputMc(NetNamespace net, uint daddr, ref uint saddr, int oif, out Rtable rt, bool count = true)
+    {
+        rt = default;
+        NetDevice? dev;
+        if (saddr != 0 && !net.IsLocalAddress(saddr)) return -Uapi.Errno.ENETUNREACH;
+        if (saddr != 0 && oif == 0)
+        {
+            dev = net.DevByAddress(saddr)!;
+        }
+        else if (oif != 0)
+        {
+            dev = Igmp.DevGetByIndex(net, oif);
+            if (dev is null) return -Uapi.Errno.ENODEV;
+            if (!dev.IsUp) return -Uapi.Errno.ENETUNREACH;
+            if (saddr == 0) saddr = InetAddress.InetSelectAddr(dev, 0);
+        }
+        else
+        {
+            var fib = net.Ipv4.Fib.Lookup(daddr);
+            if (fib is null)
+            {
+                if (count) net.Mib.Ip[IpMib.OutNoRoutes]++;
+                return -Uapi.Errno.ENETUNREACH;
+            }
+            dev = fib.Dev;
+            saddr = fib.PrefSrc != 0 ? fib.PrefSrc : InetAddress.InetSelectAddr(dev, daddr);
+        }
+        rt = new Rtable(RtnType.Multicast, dev, 0, saddr);
+        return 0;
+    }
+
+    /// <summary>
     /// The route for a socket that connects or sends: 0.0.0.0 means this host (the source, or
     /// loopback); a multicast, broadcast or zero-net source is invalid. Fills in the chosen source.
     /// </summary>
@@ -270,7 +312,7 @@ public static class Route
     /// <param name="saddr">The source (0: chosen by the route); replaced by the one chosen.</param>
     /// <param name="rt">The route.</param>
     /// <param name="onLink">Only a destination on a link (RT_SCOPE_LINK), as <see cref="IpRouteOutput"/>.</param>
-    /// <param name="oif">The device the socket is bound to (SO_BINDTODEVICE), 0 for any, as <see cref="IpRouteOutput"/>.</param>
+    /// <param name="oif">The device the socket is bound to (SO_BINDTODEVICE) or a group send asks for, 0 for any, as <see cref="IpRouteOutput"/>.</param>
     public static int IpRouteConnect(NetNamespace net, ref uint daddr, ref uint saddr, out Rtable rt, bool onLink = false, int oif = 0)
     {
         if (daddr == 0)

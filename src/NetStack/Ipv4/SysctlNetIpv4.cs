@@ -81,6 +81,9 @@ internal static class SysctlNetIpv4
                 return 0;
             }),
             CtlTable.Int("udp_rmem_min", () => s.UdpRmemMin, v => s.UdpRmemMin = v, 1), // extra1 = SYSCTL_ONE
+            CtlTable.Int("igmp_max_memberships", () => s.IgmpMaxMemberships, v => s.IgmpMaxMemberships = v),
+            CtlTable.Int("igmp_qrv", () => s.IgmpQrv, v => s.IgmpQrv = v, 1), // extra1 = SYSCTL_ONE
+            CtlTable.Bool("igmp_link_local_mcast_reports", () => s.IgmpLinkLocalMcastReports, v => s.IgmpLinkLocalMcastReports = v),
             CtlTable.Int("udp_wmem_min", () => s.UdpWmemMin, v => s.UdpWmemMin = v, 1),
 
             CtlTable.Int("tcp_syn_retries", () => s.TcpSynRetries, v => s.TcpSynRetries = v, 1, 127),

@@ -253,7 +253,8 @@ internal static class Udp
         if (usin.Family != AF_INET) return -Errno.EAFNOSUPPORT;
         inet.DstReset();
         uint saddr = inet.InetSaddr, daddr = usin.Addr;
-        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute), oif: sk.BoundDevIf); // ip_sock_rt_scope(), oif = sk_bound_dev_if
+        int oif = inet.SendOif(daddr, ref saddr);
+        int err = Route.IpRouteConnect(sk.Net, ref daddr, ref saddr, out var rt, onLink: sk.HasFlag(SockFlag.LocalRoute), oif); // ip_sock_rt_scope(), oif: the bound device, or IP_MULTICAST_IF for a group
         if (err != 0) return err; // OUTNOROUTES counted by the route lookup
         if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
         if (inet.InetSaddr == 0) inet.InetSaddr = saddr; // Update source address
@@ -342,6 +343,9 @@ internal static class Udp
         }
 
         uint saddr = inet.InetSaddr;
+        // A group send leaves by IP_MULTICAST_IF (unless bound to a device), from its address.
+        int oif = inet.SendOif(daddr, ref saddr);
+        if (Ipv4Address.IsMulticast(daddr)) connected = false;
         Rtable rt;
         // ip_sendmsg_scope(): SO_DONTROUTE or MSG_DONTROUTE look up an on-link route, never the cached one.
         bool onLink = sk.HasFlag(SockFlag.LocalRoute) || (msg.Flags & MSG_DONTROUTE) != 0;
@@ -353,7 +357,7 @@ internal static class Udp
         }
         else
         {
-            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink, sk.BoundDevIf); // ipc.oif = sk_bound_dev_if
+            int err = Route.IpRouteConnect(net, ref daddr, ref saddr, out rt, onLink, oif); // ipc.oif: the bound device, or IP_MULTICAST_IF for a group
             if (err != 0) return err;
             if (rt.Type == RtnType.Broadcast && !sk.HasFlag(SockFlag.Broadcast)) return -Errno.EACCES;
             if (connected)
@@ -643,7 +647,8 @@ internal static class Udp
                 if ((sk.InetDaddr != 0 && sk.InetDaddr != saddr) ||
                     (sk.InetDport != sport && sk.InetDport != 0) ||
                     (sk.InetRcvSaddr != 0 && sk.InetRcvSaddr != daddr) ||
-                    (sk.BoundDevIf != 0 && sk.BoundDevIf != skb.Dev!.IfIndex))
+                    (sk.BoundDevIf != 0 && sk.BoundDevIf != skb.Dev!.IfIndex) ||
+                    !Igmp.IpMcSfAllow(sk, daddr, saddr, skb.Dev!.IfIndex))
                     continue;
                 if (first is null) { first = sk; continue; }
                 // Every further socket gets its own copy (skb_clone()).
@@ -685,6 +690,7 @@ internal static class Udp
         n.Daddr = skb.Daddr;
         n.CsumVerified = skb.CsumVerified;
         n.RouteBroadcast = skb.RouteBroadcast;
+        n.RouteOutput = skb.RouteOutput;
         n.Tstamp = skb.Tstamp; // __copy_skb_header()
         return n;
     }

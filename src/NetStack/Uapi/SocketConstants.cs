@@ -63,7 +63,8 @@ public static class SocketConstants
     // SOL_IP options (include/uapi/linux/in.h).
     public const int IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_OPTIONS = 4, IP_PKTINFO = 8, IP_RECVERR = 11, IP_MTU_DISCOVER = 10,
         IP_RECVTTL = 12, IP_RECVTOS = 13, IP_MTU = 14, IP_ORIGDSTADDR = 20, IP_RECVORIGDSTADDR = IP_ORIGDSTADDR,
-        IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+        IP_MULTICAST_IF = 32, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34, IP_ADD_MEMBERSHIP = 35, IP_DROP_MEMBERSHIP = 36,
+        IP_MULTICAST_ALL = 49;
     /// <summary>SOL_IP options of IP options and binding (include/uapi/linux/in.h).</summary>
     public const int IP_RECVOPTS = 6, IP_RETOPTS = 7, IP_FREEBIND = 15, IP_TRANSPARENT = 19, IP_NODEFRAG = 22,
         IP_MINTTL = 21, IP_BIND_ADDRESS_NO_PORT = 24;

@@ -14,7 +14,7 @@ internal static class IpCommand
     {
         var control = new ControlOptions();
         var stats = Opt.Flag("-s", "statistics (ip -s link)", "--stats");
-        var words = new Argument<string[]>("OBJECT COMMAND") { Arity = ArgumentArity.OneOrMore, Description = "addr|link|route|neigh [show|add|del|replace|append|flush|get|set] ..., as ip(8)" };
+        var words = new Argument<string[]>("OBJECT COMMAND") { Arity = ArgumentArity.OneOrMore, Description = "addr|link|route|neigh|maddr [show|add|del|replace|append|flush|get|set] ..., as ip(8)" };
         var cmd = new Command("ip", "show and change the running stack's addresses, links, routes and neighbours, as ip(8) does");
         control.AddTo(cmd);
         cmd.Add(stats);
