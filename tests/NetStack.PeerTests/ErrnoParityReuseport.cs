@@ -10,9 +10,7 @@ namespace NetStack.PeerTests;
 /// </summary>
 public static partial class ErrnoParityTable
 {
-    private static string Sock(string name, string type) =>
-        "{'op':'socket','domain':'AF_INET','type':'" + type + "','protocol':0,'as':'" + name + "'}";
-
+    // Sock(name, type) is ErrnoParityMulticast.cs's.
     private static string ReusePort(string fd, int value = 1) =>
         "{'op':'setsockopt','fd':'" + fd + "','level':'SOL_SOCKET','name':'SO_REUSEPORT','value':" + value + "}";
 
