@@ -2,6 +2,7 @@ using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Wire;
 using static NetStack.Wire.TcpFlags;
+using static NetStack.Tests.Tcp.SackScript;
 
 namespace NetStack.Tests.Tcp;
 
@@ -13,7 +14,6 @@ namespace NetStack.Tests.Tcp;
 /// </summary>
 public class TcpFrtoTests
 {
-    private const int Mss = 1000;
     private const int RttMs = 50;
 
     private static TcpFixture EstablishedSack(Action<Ipv4Sysctl>? configure = null)
@@ -24,32 +24,6 @@ public class TcpFrtoTests
         f.Expect(ACK);
         Assert.Equal(50_000u, f.Sk.SrttUs >> 3);
         return f;
-    }
-
-    /// <summary>Writes <paramref name="n"/> full segments, takes the <paramref name="expectSent"/> sent now; returns the first sequence.</summary>
-    private static uint SendSegments(TcpFixture f, int n, int expectSent)
-    {
-        uint b = f.Sk.SndNxt;
-        Assert.Equal(n * Mss, f.SendData(new byte[n * Mss]));
-        for (int i = 0; i < expectSent; i++) f.Expect(i == n - 1 ? (byte)(ACK | PSH) : ACK, seq: b + (uint)(i * Mss), len: Mss);
-        f.ExpectNothing();
-        return b;
-    }
-
-    /// <summary>The peer acknowledges <paramref name="ack"/> and SACKs the segments [first, last] (1-based from <paramref name="b"/>).</summary>
-    private static void Ack(TcpFixture f, uint ack, uint b = 0, int first = 0, int last = 0)
-    {
-        var sack = new TcpSackBlocks();
-        if (first > 0) sack.Add(new SackBlock(b + (uint)((first - 1) * Mss), b + (uint)(last * Mss)));
-        f.Send(ACK, seq: f.RemoteIss + 1, ack: ack, sack: sack);
-    }
-
-    private static List<Seg> Drain(TcpFixture f)
-    {
-        f.Net.Poll();
-        var list = new List<Seg>();
-        while (f.Dev.Sent.Count > 0) list.Add(TcpFixture.Parse(f.Dev.Sent.Dequeue()));
-        return list;
     }
 
     /// <summary>
