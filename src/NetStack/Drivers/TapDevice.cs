@@ -1,7 +1,6 @@
 using System.Runtime.ExceptionServices;
 using NetStack.Core;
 using NetStack.Ethernet;
-using NetStack.Ipv4;
 using NetStack.Net;
 using NetStack.Wire;
 using static NetStack.Drivers.Interop.Libc;
@@ -444,7 +443,7 @@ public sealed unsafe class TapDevice : NetDevice
             Stats.RxDropped++;
             return null;
         }
-        int segs = TcpOffload.TcpGsoSegment(frame, hdr.GsoSize, pool, _rxSegs);
+        int segs = SkbGso.TcpGsoSegment(frame, hdr.GsoSize, pool, _rxSegs);
         if (segs < 0)
         {
             if (segs == -Errno.ENOMEM) CountNoBuffers();
@@ -557,7 +556,7 @@ public sealed unsafe class TapDevice : NetDevice
             // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
             // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
             var hdr = stackalloc byte[VirtioNetHdr.Size];
-            TcpOffload.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
+            SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
             if (skb.GsoSize != 0) TxGsoFrames++;
             fixed (byte* p = skb.Buffer)
             {

@@ -85,8 +85,6 @@ internal static class IpInput
             return net.KfreeSkbReason(skb, SkbDropReason.IpInvalidDest);
 
         var type = Route.IpRouteInputSlow(net, daddr, saddr, dev, out var rt, out int err, out bool doRedirect);
-        // No IGMP membership (and no multicast routing): the kernel drops multicast for groups nobody joined.
-        if (type == RtnType.Multicast) return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
         if (type == RtnType.Broadcast) skb.RouteBroadcast = true; // rt_flags, read by fib_compute_spec_dst()
         // ip_rcv_options(): a header with options is checked (record route and timestamp get our
         // address and time), and a source-routed packet is dropped (accept_source_route is 0),

@@ -35,7 +35,7 @@ public class TcpOffloadTests
         BinaryPrimitives.WriteUInt16BigEndian(th[14..], 500);
         th.Slice(20, 12).Fill(0x01); // NOPs
         for (int i = 0; i < payload; i++) f[HdrLen + i] = (byte)(i * 7 + 3);
-        BinaryPrimitives.WriteUInt16BigEndian(th[16..], TcpOffload.PseudoCsum(Saddr, Daddr, ThLen + payload));
+        BinaryPrimitives.WriteUInt16BigEndian(th[16..], SkbGso.PseudoCsum(Saddr, Daddr, ThLen + payload));
         return f;
     }
 
@@ -55,7 +55,7 @@ public class TcpOffloadTests
         skb.GsoSegs = 3;
         var b = new byte[VirtioNetHdr.Size];
         b.AsSpan().Fill(0xA5);
-        TcpOffload.VirtioNetHdrFromSkb(skb).Write(b);
+        SkbGso.VirtioNetHdrFromSkb(skb).Write(b);
         // NEEDS_CSUM, TCPV4|ECN (CWR set), hdr_len 66, gso_size 1448, csum_start 34, csum_offset 16, num_buffers 0.
         Assert.Equal(new byte[] { 1, 0x81, 66, 0, 0xa8, 0x05, 34, 0, 16, 0, 0, 0 }, b);
     }
@@ -67,7 +67,7 @@ public class TcpOffloadTests
         SuperFrame(100, TcpFlags.ACK).CopyTo(skb.Put(HdrLen + 100));
         var b = new byte[VirtioNetHdr.Size];
         b.AsSpan().Fill(0xA5);
-        TcpOffload.VirtioNetHdrFromSkb(skb).Write(b);
+        SkbGso.VirtioNetHdrFromSkb(skb).Write(b);
         Assert.Equal(new byte[VirtioNetHdr.Size], b);
     }
 
@@ -86,7 +86,7 @@ public class TcpOffloadTests
         var f = SuperFrame(Payload, TcpFlags.ACK | TcpFlags.PSH | TcpFlags.FIN | TcpFlags.CWR);
         var pool = new SkBuffPool(2048, prealloc: 0, maxBuffers: 8);
         var q = new SkBuffQueue();
-        Assert.Equal(4, TcpOffload.TcpGsoSegment(f, Mss, pool, q));
+        Assert.Equal(4, SkbGso.TcpGsoSegment(f, Mss, pool, q));
         var expectedFlags = new[] { TcpFlags.ACK | TcpFlags.CWR, TcpFlags.ACK, TcpFlags.ACK, TcpFlags.ACK | TcpFlags.PSH | TcpFlags.FIN };
         for (int i = 0; i < 4; i++)
         {
@@ -125,7 +125,7 @@ public class TcpOffloadTests
         var q = new SkBuffQueue();
         var before = pool.Alloc()!;
         q.EnqueueTail(before);
-        Assert.Equal(-Errno.ENOMEM, TcpOffload.TcpGsoSegment(f, Mss, pool, q));
+        Assert.Equal(-Errno.ENOMEM, SkbGso.TcpGsoSegment(f, Mss, pool, q));
         Assert.Equal(1, q.QLen);
         Assert.Same(before, q.First);
         Assert.Equal(2, pool.FreeCount);
@@ -142,7 +142,7 @@ public class TcpOffloadTests
         f[14] = (byte)((version << 4) | 5);
         f[14 + 9] = (byte)protocol;
         var q = new SkBuffQueue();
-        Assert.Equal(-Errno.EINVAL, TcpOffload.TcpGsoSegment(f, Mss, new SkBuffPool(2048, prealloc: 0, maxBuffers: 8), q));
+        Assert.Equal(-Errno.EINVAL, SkbGso.TcpGsoSegment(f, Mss, new SkBuffPool(2048, prealloc: 0, maxBuffers: 8), q));
         Assert.True(q.IsEmpty);
     }
 }
