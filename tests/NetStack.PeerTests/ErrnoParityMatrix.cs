@@ -90,6 +90,11 @@ public static partial class ErrnoParityTable
         ("SOL_TCP", "TCP_NOTSENT_LOWAT", ["tcp"], []),
         ("SOL_TCP", "TCP_INQ", ["tcp"], []),
         ("SOL_TCP", "TCP_SAVE_SYN", ["tcp"], []),
+        // Issue 12: multicast and TCP Fast Open.
+        ("SOL_IP", "IP_MULTICAST_ALL", ["udp", "raw"], []),
+        ("SOL_TCP", "TCP_FASTOPEN", ["tcp"], []),
+        ("SOL_TCP", "TCP_FASTOPEN_CONNECT", ["tcp"], []),
+        ("SOL_TCP", "TCP_FASTOPEN_NO_COOKIE", ["tcp"], []),
     ];
 
     /// <summary>Buffer sizes the kernel clamps to net.core.rmem_max/wmem_max, a host setting (negative ones are huge unsigned).</summary>
