@@ -40,6 +40,23 @@ internal static class SecureSeq
         return (uint)SipHash3u32(saddr, daddr, dport, s.PortK0, s.PortK1);
     }
 
+    /// <summary>SipHash-2-4 of one 64-bit word (8 bytes, little-endian).</summary>
+    /// <remarks>Mirrors lib/siphash.c: siphash_1u64().</remarks>
+    public static ulong SipHash1u64(ulong first, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        ulong b = 8UL << 56;
+        v3 ^= first; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= first;
+        v3 ^= b; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= b;
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
     /// <summary>SipHash-2-4 of three 32-bit words (12 bytes, little-endian as the kernel lays them out).</summary>
     /// <remarks>Mirrors lib/siphash.c: siphash_3u32().</remarks>
     public static ulong SipHash3u32(uint first, uint second, uint third, ulong k0, ulong k1)

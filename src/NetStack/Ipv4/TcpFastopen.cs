@@ -118,36 +118,8 @@ internal static class TcpFastopen
         // The addresses are kept in host order; the hash reads their wire bytes as one little-endian u64.
         ulong m = BinaryPrimitives.ReverseEndianness(saddr) | (ulong)BinaryPrimitives.ReverseEndianness(daddr) << 32;
         var foc = new TcpFastopenCookie { Len = CookieSize };
-        BinaryPrimitives.WriteUInt64LittleEndian(foc.Val, SipHash24(m, 8, k0, k1));
+        BinaryPrimitives.WriteUInt64LittleEndian(foc.Val, SecureSeq.SipHash1u64(m, k0, k1));
         return foc;
-    }
-
-    /// <summary>SipHash-2-4 of one 8-byte block (a message of exactly <paramref name="len"/> = 8 bytes).</summary>
-    /// <remarks>Mirrors lib/siphash.c: siphash() for an 8-byte input.</remarks>
-    internal static ulong SipHash24(ulong m, int len, ulong k0, ulong k1)
-    {
-        ulong v0 = 0x736f6d6570736575UL ^ k0, v1 = 0x646f72616e646f6dUL ^ k1;
-        ulong v2 = 0x6c7967656e657261UL ^ k0, v3 = 0x7465646279746573UL ^ k1;
-        v3 ^= m;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= m;
-        ulong b = (ulong)len << 56;
-        v3 ^= b;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= b;
-        v2 ^= 0xff;
-        for (int i = 0; i < 4; i++) Round(ref v0, ref v1, ref v2, ref v3);
-        return v0 ^ v1 ^ v2 ^ v3;
-
-        static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
-        {
-            v0 += v1; v1 = ulong.RotateLeft(v1, 13); v1 ^= v0; v0 = ulong.RotateLeft(v0, 32);
-            v2 += v3; v3 = ulong.RotateLeft(v3, 16); v3 ^= v2;
-            v0 += v3; v3 = ulong.RotateLeft(v3, 21); v3 ^= v0;
-            v2 += v1; v1 = ulong.RotateLeft(v1, 17); v1 ^= v2; v2 = ulong.RotateLeft(v2, 32);
-        }
     }
 
     /// <summary>The cookie for a SYN under the listener's primary key (none without a key).</summary>
