@@ -68,7 +68,9 @@ internal static class Ip6Fragment
     /// for) or the MTU leaves no room for 8 bytes of data; -EINVAL for a broken header chain;
     /// -ENOBUFS without buffers; or what <paramref name="output"/> returned.
     /// </summary>
-    /// <remarks>Mirrors ip6_fragment() (the slow path: the stack builds no frag lists).</remarks>
+    /// <remarks>Mirrors ip6_fragment() (the slow path: the stack builds no frag lists). The MTU is
+    /// the caller's choice: ip6_skb_dst_mtu() lowered by the socket's IPV6_MTU (np->frag_size);
+    /// checksums are complete before this (no CHECKSUM_PARTIAL to resolve).</remarks>
     public static int Ip6DoFragment(NetNamespace net, Sock? sk, SkBuff skb, int mtu, Func<NetNamespace, Sock?, SkBuff, int> output, bool ignoreDf = true)
     {
         var mib = net.Ip6Mib;
