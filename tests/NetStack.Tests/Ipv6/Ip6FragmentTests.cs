@@ -95,6 +95,37 @@ public class Ip6FragmentTests(ITestOutputHelper output)
         k.AssertPoolWhole();
     }
 
+    // scapy 2.5: IPv6(src="2001:db8::1", dst="2001:db8::2")/UDP(sport=4000, dport=5000)/Raw(200 pattern bytes),
+    // and fragment6() of the same packet with IPv6ExtHdrFragment(id=0xabcdef01) at fragSize 128.
+    private static readonly byte[] ScapyWhole = Convert.FromHexString("6000000000d0114020010db800000000000000000000000120010db80000000000000000000000020fa0138800d09c1100070e151c232a31383f464d545b626970777e858c939aa1a8afb6bdc4cbd2d9e0e7eef5fc030a11181f262d343b424950575e656c737a81888f969da4abb2b9c0c7ced5dce3eaf1f8ff060d141b222930373e454c535a61686f767d848b9299a0a7aeb5bcc3cad1d8dfe6edf4fb020910171e252c333a41484f565d646b727980878e959ca3aab1b8bfc6cdd4dbe2e9f0f7fe050c131a21282f363d444b525960676e757c838a91989fa6adb4bbc2c9d0d7dee5ecf3fa01080f161d242b323940474e555c636a71");
+    private static readonly byte[][] ScapyFrags =
+    [
+        Convert.FromHexString("6000000000582c4020010db800000000000000000000000120010db800000000000000000000000211000001abcdef010fa0138800d09c1100070e151c232a31383f464d545b626970777e858c939aa1a8afb6bdc4cbd2d9e0e7eef5fc030a11181f262d343b424950575e656c737a81888f969da4abb2b9c0c7ced5dce3eaf1"),
+        Convert.FromHexString("6000000000582c4020010db800000000000000000000000120010db800000000000000000000000211000051abcdef01f8ff060d141b222930373e454c535a61686f767d848b9299a0a7aeb5bcc3cad1d8dfe6edf4fb020910171e252c333a41484f565d646b727980878e959ca3aab1b8bfc6cdd4dbe2e9f0f7fe050c131a21"),
+        Convert.FromHexString("6000000000382c4020010db800000000000000000000000120010db8000000000000000000000002110000a0abcdef01282f363d444b525960676e757c838a91989fa6adb4bbc2c9d0d7dee5ecf3fa01080f161d242b323940474e555c636a71"),
+    ];
+
+    [Fact]
+    public void ScapysFragments_ReassembleToScapysPacket()
+    {
+        using var k = new Frag6Kit();
+        k.Rcv(ScapyFrags[2]);
+        k.Rcv(ScapyFrags[0]);
+        Assert.Equal(1, k.Rcv(ScapyFrags[1]));
+        Assert.Equal(ScapyWhole, Assert.Single(k.Delivered).Packet);
+    }
+
+    [Fact]
+    public void OurFragments_AreScapys_ButForTheIdentification()
+    {
+        using var k = new Frag6Kit();
+        var (err, frags) = Fragment(k, ScapyWhole, 128);
+        Assert.Equal(0, err);
+        Assert.Equal(ScapyFrags.Length, frags.Count);
+        foreach (var f in frags) Ipv6FragHeader.Create(f.AsSpan(Ipv6Header.Length)).Identification = 0xabcdef01;
+        for (int i = 0; i < frags.Count; i++) Assert.Equal(ScapyFrags[i], frags[i]);
+    }
+
     [Fact]
     public void RoutingHeader_AndDestinationOptionsBeforeIt_StayUnfragmentable()
     {

@@ -241,6 +241,21 @@ public class ReassemblyTests
         k.AssertPoolWhole();
     }
 
+    [Fact]
+    public void ZeroPayloadLength_JumboInhibitsTheFragmentHeader()
+    {
+        using var k = new Frag6Kit();
+        var frag = Frag6Kit.Cut(Frag6Kit.Udp(3000), 1024)[0];
+        Ipv6Header.Create(frag).PayloadLength = 0;
+        Assert.Equal(-1, k.Rcv(frag));
+        var icmp = Assert.Single(k.Icmp);
+        Assert.Equal((Icmpv6Type.ParamProb, Icmpv6Type.HdrField, 40u), (icmp.Type, icmp.Code, icmp.Info));
+        Assert.Equal(1, k.Mib[Ipv6Mib.Ip6ReasmReqds]);
+        Assert.Equal(1, k.Mib[Ipv6Mib.Ip6InHdrErrors]);
+        Assert.Empty(k.St.Queues);
+        k.AssertPoolWhole();
+    }
+
     /// <summary>A TCP segment behind a destination-options header, as a whole packet.</summary>
     private static byte[] TcpBehindDestOpts(int dataLen)
     {
