@@ -1430,6 +1430,8 @@ internal static class TcpInput
         if ((flag & FlagAcked) != 0)
         {
             flag |= FlagSetXmitTimer; // set TLP or RTO timer
+            // The whole path MTU probe arrived: that size works.
+            if (tp.IcskMtup.ProbeSize != 0 && !SeqNumber.After(tp.MtuProbeSeqEnd, tp.SndUna)) TcpMtupProbeSuccess(tp);
             if (!tp.TcpIsSack)
             {
                 TcpRemoveRenoSacks(tp, pktsAcked, eceAck);
@@ -1758,6 +1760,53 @@ internal static class TcpInput
         TcpOutput.TcpXmitRetransmitQueue(tp);
     }
 
+    /// <summary>
+    /// The MSS went down (an ICMP "fragmentation needed", a lost path MTU probe): every segment
+    /// in flight larger than the new MSS is lost for sure; retransmit them (cut to the new MSS)
+    /// without treating the loss as congestion.
+    /// </summary>
+    /// <remarks>Mirrors tcp_simple_retransmit().</remarks>
+    internal static void TcpSimpleRetransmit(TcpSock tp)
+    {
+        // A Fast Open SYN's data is queued apart from its SYN: with an MTU problem, take all as lost.
+        int mss = tp.SynData && tp.State == TcpState.SynSent ? -1 : (int)TcpOutput.TcpCurrentMss(tp);
+        for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next)
+            if (skb.Len > mss) TcpMarkSkbLost(tp, skb);
+        if (tp.LostOut == 0) return;
+        if (!tp.TcpIsSack) TcpLimitRenoSacked(tp);
+        TcpNonCongestionLossRetransmit(tp);
+    }
+
+    /// <summary>The path MTU probe was lost: the MTU tried is too large.</summary>
+    /// <remarks>Mirrors tcp_mtup_probe_failed().</remarks>
+    private static void TcpMtupProbeFailed(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        mtup.SearchHigh = mtup.ProbeSize - 1;
+        mtup.ProbeSize = 0;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPMTUPFail]++;
+    }
+
+    /// <summary>
+    /// The path MTU probe was acknowledged: its MTU works. cwnd keeps the same number of bytes
+    /// in flight with the larger packets, search_low rises to the probe's MTU and the MSS with it.
+    /// </summary>
+    /// <remarks>Mirrors tcp_mtup_probe_success().</remarks>
+    private static void TcpMtupProbeSuccess(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        tp.PriorSsthresh = TcpCurrentSsthresh(tp);
+        ulong val = (ulong)tp.SndCwnd * (ulong)TcpOutput.TcpMssToMtu(tp, (int)tp.MssCache) / (ulong)mtup.ProbeSize;
+        tp.SndCwnd = (uint)Math.Max(1ul, val);
+        tp.SndCwndCnt = 0;
+        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndSsthresh = TcpCurrentSsthresh(tp);
+        mtup.SearchLow = mtup.ProbeSize;
+        mtup.ProbeSize = 0;
+        TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPMTUPSuccess]++;
+    }
+
     /// <summary>Marks a segment lost (a lost retransmission is counted again).</summary>
     /// <remarks>Mirrors tcp_mark_skb_lost() with tcp_verify_retransmit_hint().</remarks>
     internal static void TcpMarkSkbLost(TcpSock tp, SkBuff skb)
@@ -1844,11 +1893,23 @@ internal static class TcpInput
         if (numDupack == 0) return;
         uint priorSacked = tp.SackedOut;
         tp.SackedOut += (uint)numDupack;
-        uint holes = Math.Max(tp.LostOut, 1u);
-        holes = Math.Min(holes, tp.PacketsOut);
-        if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
+        TcpLimitRenoSacked(tp);
         // A duplicate ACK means a segment left the network (tcp_count_delivered).
         if (tp.SackedOut > priorSacked) TcpCountDelivered(tp, tp.SackedOut - priorSacked, eceAck);
+    }
+
+    /// <summary>Reno's count of duplicate ACKs never exceeds what is in flight less the holes.</summary>
+    /// <remarks>Mirrors tcp_limit_reno_sacked().</remarks>
+    private static bool TcpLimitRenoSacked(TcpSock tp)
+    {
+        uint holes = Math.Max(tp.LostOut, 1u);
+        holes = Math.Min(holes, tp.PacketsOut);
+        if (tp.SackedOut + holes > tp.PacketsOut)
+        {
+            tp.SackedOut = tp.PacketsOut - holes;
+            return true;
+        }
+        return false;
     }
 
     /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
@@ -1991,9 +2052,8 @@ internal static class TcpInput
         tp.TlpHighSeq = 0;
         TcpEcnQueueCwr(tp);
         // F-RTO (RFC 5682 3.1 step 1): judge this timeout unless a recovery was already under way,
-        // except a timeout recurring on the same snd_una (3.2). (Linux also skips it while an MTU
-        // probe is out.)
-        tp.Frto = tp.Net.Ipv4.Sysctl.TcpFrto != 0 && (newRecovery || tp.IcskRetransmits != 0);
+        // except a timeout recurring on the same snd_una (3.2), nor while a path MTU probe is out.
+        tp.Frto = tp.Net.Ipv4.Sysctl.TcpFrto != 0 && (newRecovery || tp.IcskRetransmits != 0) && tp.IcskMtup.ProbeSize == 0;
     }
 
     /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
@@ -2294,6 +2354,14 @@ internal static class TcpInput
                 if (!TcpTimeToRecover(tp))
                 {
                     TcpTryToOpen(tp, flag);
+                    return RexmitNone;
+                }
+                // The path MTU probe is what was lost: its size is too large, not a sign of congestion.
+                if (tp.CaState < TcpCaState.Cwr && tp.IcskMtup.ProbeSize != 0 && tp.SndUna == tp.MtuProbeSeqStart)
+                {
+                    TcpMtupProbeFailed(tp);
+                    tp.SndCwnd++; // gives back what tcp_mtu_probe() took
+                    TcpSimpleRetransmit(tp);
                     return RexmitNone;
                 }
                 TcpEnterRecovery(tp);
