@@ -1011,6 +1011,7 @@ internal static class TcpInput
         if (tp.RmemAlloc <= tp.RcvBuf) return 0;
         // Being abused: drop the data silently, it will be retransmitted.
         tp.Net.Mib.TcpExt[LinuxMib.RcvPruned]++;
+        tp.PredFlags = 0; // massive buffer overcommit
         return -1;
     }
 
@@ -1030,6 +1031,8 @@ internal static class TcpInput
             net.KfreeSkbReason(skb, SkbDropReason.TcpOfoDrop);
             return;
         }
+        // Disable header prediction.
+        tp.PredFlags = 0;
         tp.InetCskScheduleAck();
         net.Mib.TcpExt[LinuxMib.TCPOFOQueue]++;
         tp.RcvOoopack++;
@@ -1196,6 +1199,7 @@ internal static class TcpInput
             if (tp.OutOfOrderQueue.IsEmpty) tp.IcskAck.Pending |= IcskAck.Now;
         }
         if (tp.RxOpt.NumSacks > 0) TcpSackRemove(tp);
+        TcpFastPathCheck(tp);
         if (eaten) skb.Free();
         if (!tp.HasFlag(SockFlag.Dead)) tp.DataReady();
         return;
@@ -1237,6 +1241,9 @@ internal static class TcpInput
             if (tp.SndWnd != nwin)
             {
                 tp.SndWnd = nwin;
+                // The predicted window changed: predict the new one (if the fast path may be on).
+                tp.PredFlags = 0;
+                TcpFastPathCheck(tp);
                 if (nwin > tp.MaxWindow)
                 {
                     tp.MaxWindow = nwin;
@@ -2768,12 +2775,23 @@ internal static class TcpInput
     public static void TcpRcvEstablished(TcpSock tp, SkBuff skb)
     {
         var th = TcpHdr(skb);
+        // Header prediction: the in-order data segment the connection expects (only ACK and
+        // perhaps PSH, the predicted window, no options beyond the usual). Pure ACKs and segments
+        // with timestamps take the slow path here (the kernel predicts those too).
+        if (tp.PredFlags != 0 && (th.FlagWord & TcpHpBits) == tp.PredFlags && skb.Cb.Seq == tp.RcvNxt &&
+            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt) && tp.TcpHeaderLen == TcpHeader.MinLength && skb.Len > tp.TcpHeaderLen)
+        {
+            if (Sock.SkbTruesize(skb) > tp.ForwardAlloc) goto step5; // no reserved memory for it: the slow path's accounting
+            TcpRcvFastPathData(tp, skb);
+            return;
+        }
         if (!th.Ack && !th.Rst && !th.Syn)
         {
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
             return;
         }
         if (!TcpValidateIncoming(tp, skb, th, true)) return;
+    step5:
         int r = TcpAck(tp, skb, FlagSlowpath | FlagUpdateTsRecent);
         if (r < 0)
         {
@@ -2786,6 +2804,53 @@ internal static class TcpInput
         TcpDataSndCheck(tp);
         TcpAckSndCheck(tp);
     }
+
+    /// <summary>TCP_HP_BITS: the header-prediction word without the reserved bits and PSH.</summary>
+    private const uint TcpHpBits = ~0x0F08_0000u;
+
+    /// <summary>
+    /// The fast path's in-order data segment: queued with no look at the receive buffer's limit
+    /// (its truesize is covered by memory already reserved, sk_forward_alloc), the ACK it carries
+    /// taken as a pure advance of snd_una.
+    /// </summary>
+    /// <remarks>Mirrors the "bulk data transfer: receiver" branch of tcp_rcv_established().</remarks>
+    private static void TcpRcvFastPathData(TcpSock tp, SkBuff skb)
+    {
+        TcpRcvRttMeasureTs(tp, skb);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPHPHits]++;
+        skb.Pull(tp.TcpHeaderLen);
+        bool eaten = TcpQueueRcv(tp, skb);
+        TcpEventDataRecv(tp, skb);
+        if (skb.Cb.AckSeq != tp.SndUna)
+        {
+            TcpAck(tp, skb, FlagData);
+            TcpDataSndCheck(tp);
+            if (!tp.InetCskAckScheduled) goto noAck;
+        }
+        else
+        {
+            tp.SndWl1 = skb.Cb.Seq; // tcp_update_wl()
+        }
+        TcpAckSndCheck(tp);
+    noAck:
+        if (eaten) skb.Free();
+        tp.DataReady();
+    }
+
+    /// <remarks>Mirrors __tcp_fast_path_on(): predict segments with our header length, ACK and this (unscaled) window.</remarks>
+    internal static void TcpFastPathOnWnd(TcpSock tp, uint sndWnd) =>
+        tp.PredFlags = ((uint)(tp.TcpHeaderLen >> 2) << 28) | ((uint)TcpFlags.ACK << 16) | sndWnd;
+
+    /// <remarks>Mirrors tcp_fast_path_on().</remarks>
+    internal static void TcpFastPathOn(TcpSock tp) => TcpFastPathOnWnd(tp, tp.SndWnd >> tp.RxOpt.SndWscale);
+
+    /// <summary>Header prediction back on when nothing needs the slow path: no out-of-order data, an open window, room in the buffer, no urgent data.</summary>
+    /// <remarks>Mirrors tcp_fast_path_check().</remarks>
+    internal static void TcpFastPathCheck(TcpSock tp)
+    {
+        if (tp.OutOfOrderQueue.IsEmpty && tp.RcvWnd != 0 && tp.RmemAlloc < tp.RcvBuf && tp.UrgData == 0) TcpFastPathOn(tp);
+    }
+
 
     // ---- urgent data ----
 
@@ -2808,6 +2873,7 @@ internal static class TcpInput
         if (SeqNumber.Before(ptr, tp.RcvNxt)) return;
         // A newer (or the same) urgent pointer is already pending.
         if (tp.UrgData != 0 && !SeqNumber.After(ptr, tp.UrgSeq)) return;
+        tp.PredFlags = 0; // (a new urgent pointer: header prediction off)
         // The last byte read was the old urgent byte, skipped out of band: step over it now, since
         // the new pointer replaces the one that made recvmsg skip it.
         if (tp.UrgSeq == tp.CopiedSeq && tp.UrgData != 0 && !tp.HasFlag(SockFlag.UrgInline) && tp.CopiedSeq != tp.RcvNxt)
@@ -2850,6 +2916,9 @@ internal static class TcpInput
         TcpInitTransfer(tp);
         tp.LsndTimeMs = tp.TcpClockMs;
         if (tp.HasFlag(SockFlag.KeepOpen)) tp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(tp));
+        // Header prediction from the start, unless the peer scales its window.
+        if (tp.RxOpt.SndWscale == 0) TcpFastPathOnWnd(tp, tp.SndWnd);
+        else tp.PredFlags = 0;
     }
 
     /// <summary>Initial cwnd (RFC 6928: 10; 1 after a retransmitted SYN per RFC 5681), congestion control, buffers.</summary>
@@ -3117,6 +3186,7 @@ internal static class TcpInput
                 if (!tp.CaOps.HasCongControl) TcpUpdatePacingRate(tp);
                 tp.LsndTimeMs = tp.TcpClockMs;
                 TcpInitializeRcvMss(tp);
+                TcpFastPathOn(tp);
                 if ((tp.Shutdown & SEND_SHUTDOWN) != 0) Tcp.TcpShutdown(tp, SEND_SHUTDOWN);
                 break;
             case TcpState.FinWait1:

@@ -192,6 +192,7 @@ internal static class TcpOutput
         // Data was dropped for want of memory: offer a zero window until it can be queued.
         if ((tp.IcskAck.Pending & IcskAck.NoMem) != 0)
         {
+            tp.PredFlags = 0;
             tp.RcvWnd = 0;
             tp.RcvWup = tp.RcvNxt;
             return 0;
@@ -207,7 +208,10 @@ internal static class TcpOutput
         tp.RcvWnd = newWin;
         tp.RcvWup = tp.RcvNxt;
         newWin = Math.Min(newWin, 65535u << tp.RxOpt.RcvWscale);
-        return (ushort)(newWin >> tp.RxOpt.RcvWscale);
+        newWin >>= tp.RxOpt.RcvWscale;
+        // A zero window: the fast path is off (it does not check the window).
+        if (newWin == 0) tp.PredFlags = 0;
+        return (ushort)newWin;
     }
 
     // ---- options ----
