@@ -1011,6 +1011,7 @@ internal static class TcpInput
         if (tp.RmemAlloc <= tp.RcvBuf) return 0;
         // Being abused: drop the data silently, it will be retransmitted.
         tp.Net.Mib.TcpExt[LinuxMib.RcvPruned]++;
+        tp.PredFlags = 0; // massive buffer overcommit
         return -1;
     }
 
@@ -1030,6 +1031,8 @@ internal static class TcpInput
             net.KfreeSkbReason(skb, SkbDropReason.TcpOfoDrop);
             return;
         }
+        // Disable header prediction.
+        tp.PredFlags = 0;
         tp.InetCskScheduleAck();
         net.Mib.TcpExt[LinuxMib.TCPOFOQueue]++;
         tp.RcvOoopack++;
@@ -1196,6 +1199,7 @@ internal static class TcpInput
             if (tp.OutOfOrderQueue.IsEmpty) tp.IcskAck.Pending |= IcskAck.Now;
         }
         if (tp.RxOpt.NumSacks > 0) TcpSackRemove(tp);
+        TcpFastPathCheck(tp);
         if (eaten) skb.Free();
         if (!tp.HasFlag(SockFlag.Dead)) tp.DataReady();
         return;
@@ -1237,6 +1241,9 @@ internal static class TcpInput
             if (tp.SndWnd != nwin)
             {
                 tp.SndWnd = nwin;
+                // The predicted window changed: predict the new one (if the fast path may be on).
+                tp.PredFlags = 0;
+                TcpFastPathCheck(tp);
                 if (nwin > tp.MaxWindow)
                 {
                     tp.MaxWindow = nwin;
@@ -1430,6 +1437,8 @@ internal static class TcpInput
         if ((flag & FlagAcked) != 0)
         {
             flag |= FlagSetXmitTimer; // set TLP or RTO timer
+            // The whole path MTU probe arrived: that size works.
+            if (tp.IcskMtup.ProbeSize != 0 && !SeqNumber.After(tp.MtuProbeSeqEnd, tp.SndUna)) TcpMtupProbeSuccess(tp);
             if (!tp.TcpIsSack)
             {
                 TcpRemoveRenoSacks(tp, pktsAcked, eceAck);
@@ -1758,6 +1767,53 @@ internal static class TcpInput
         TcpOutput.TcpXmitRetransmitQueue(tp);
     }
 
+    /// <summary>
+    /// The MSS went down (an ICMP "fragmentation needed", a lost path MTU probe): every segment
+    /// in flight larger than the new MSS is lost for sure; retransmit them (cut to the new MSS)
+    /// without treating the loss as congestion.
+    /// </summary>
+    /// <remarks>Mirrors tcp_simple_retransmit().</remarks>
+    internal static void TcpSimpleRetransmit(TcpSock tp)
+    {
+        // A Fast Open SYN's data is queued apart from its SYN: with an MTU problem, take all as lost.
+        int mss = tp.SynData && tp.State == TcpState.SynSent ? -1 : (int)TcpOutput.TcpCurrentMss(tp);
+        for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next)
+            if (skb.Len > mss) TcpMarkSkbLost(tp, skb);
+        if (tp.LostOut == 0) return;
+        if (!tp.TcpIsSack) TcpLimitRenoSacked(tp);
+        TcpNonCongestionLossRetransmit(tp);
+    }
+
+    /// <summary>The path MTU probe was lost: the MTU tried is too large.</summary>
+    /// <remarks>Mirrors tcp_mtup_probe_failed().</remarks>
+    private static void TcpMtupProbeFailed(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        mtup.SearchHigh = mtup.ProbeSize - 1;
+        mtup.ProbeSize = 0;
+        tp.Net.Mib.TcpExt[LinuxMib.TCPMTUPFail]++;
+    }
+
+    /// <summary>
+    /// The path MTU probe was acknowledged: its MTU works. cwnd keeps the same number of bytes
+    /// in flight with the larger packets, search_low rises to the probe's MTU and the MSS with it.
+    /// </summary>
+    /// <remarks>Mirrors tcp_mtup_probe_success().</remarks>
+    private static void TcpMtupProbeSuccess(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        tp.PriorSsthresh = TcpCurrentSsthresh(tp);
+        ulong val = (ulong)tp.SndCwnd * (ulong)TcpOutput.TcpMssToMtu(tp, (int)tp.MssCache) / (ulong)mtup.ProbeSize;
+        tp.SndCwnd = (uint)Math.Max(1ul, val);
+        tp.SndCwndCnt = 0;
+        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndSsthresh = TcpCurrentSsthresh(tp);
+        mtup.SearchLow = mtup.ProbeSize;
+        mtup.ProbeSize = 0;
+        TcpOutput.TcpSyncMss(tp, tp.IcskPmtuCookie);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPMTUPSuccess]++;
+    }
+
     /// <summary>Marks a segment lost (a lost retransmission is counted again).</summary>
     /// <remarks>Mirrors tcp_mark_skb_lost() with tcp_verify_retransmit_hint().</remarks>
     internal static void TcpMarkSkbLost(TcpSock tp, SkBuff skb)
@@ -1844,11 +1900,23 @@ internal static class TcpInput
         if (numDupack == 0) return;
         uint priorSacked = tp.SackedOut;
         tp.SackedOut += (uint)numDupack;
-        uint holes = Math.Max(tp.LostOut, 1u);
-        holes = Math.Min(holes, tp.PacketsOut);
-        if (tp.SackedOut + holes > tp.PacketsOut) tp.SackedOut = tp.PacketsOut - holes;
+        TcpLimitRenoSacked(tp);
         // A duplicate ACK means a segment left the network (tcp_count_delivered).
         if (tp.SackedOut > priorSacked) TcpCountDelivered(tp, tp.SackedOut - priorSacked, eceAck);
+    }
+
+    /// <summary>Reno's count of duplicate ACKs never exceeds what is in flight less the holes.</summary>
+    /// <remarks>Mirrors tcp_limit_reno_sacked().</remarks>
+    private static bool TcpLimitRenoSacked(TcpSock tp)
+    {
+        uint holes = Math.Max(tp.LostOut, 1u);
+        holes = Math.Min(holes, tp.PacketsOut);
+        if (tp.SackedOut + holes > tp.PacketsOut)
+        {
+            tp.SackedOut = tp.PacketsOut - holes;
+            return true;
+        }
+        return false;
     }
 
     /// <remarks>Mirrors tcp_remove_reno_sacks().</remarks>
@@ -1991,9 +2059,8 @@ internal static class TcpInput
         tp.TlpHighSeq = 0;
         TcpEcnQueueCwr(tp);
         // F-RTO (RFC 5682 3.1 step 1): judge this timeout unless a recovery was already under way,
-        // except a timeout recurring on the same snd_una (3.2). (Linux also skips it while an MTU
-        // probe is out.)
-        tp.Frto = tp.Net.Ipv4.Sysctl.TcpFrto != 0 && (newRecovery || tp.IcskRetransmits != 0);
+        // except a timeout recurring on the same snd_una (3.2), nor while a path MTU probe is out.
+        tp.Frto = tp.Net.Ipv4.Sysctl.TcpFrto != 0 && (newRecovery || tp.IcskRetransmits != 0) && tp.IcskMtup.ProbeSize == 0;
     }
 
     /// <summary>Back to Open (or Disorder while segments are SACKed, lost or retransmitted), also from CWR.</summary>
@@ -2294,6 +2361,14 @@ internal static class TcpInput
                 if (!TcpTimeToRecover(tp))
                 {
                     TcpTryToOpen(tp, flag);
+                    return RexmitNone;
+                }
+                // The path MTU probe is what was lost: its size is too large, not a sign of congestion.
+                if (tp.CaState < TcpCaState.Cwr && tp.IcskMtup.ProbeSize != 0 && tp.SndUna == tp.MtuProbeSeqStart)
+                {
+                    TcpMtupProbeFailed(tp);
+                    tp.SndCwnd++; // gives back what tcp_mtu_probe() took
+                    TcpSimpleRetransmit(tp);
                     return RexmitNone;
                 }
                 TcpEnterRecovery(tp);
@@ -2700,12 +2775,23 @@ internal static class TcpInput
     public static void TcpRcvEstablished(TcpSock tp, SkBuff skb)
     {
         var th = TcpHdr(skb);
+        // Header prediction: the in-order data segment the connection expects (only ACK and
+        // perhaps PSH, the predicted window, no options beyond the usual). Pure ACKs and segments
+        // with timestamps take the slow path here (the kernel predicts those too).
+        if (tp.PredFlags != 0 && (th.FlagWord & TcpHpBits) == tp.PredFlags && skb.Cb.Seq == tp.RcvNxt &&
+            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt) && tp.TcpHeaderLen == TcpHeader.MinLength && skb.Len > tp.TcpHeaderLen)
+        {
+            if (Sock.SkbTruesize(skb) > tp.ForwardAlloc) goto step5; // no reserved memory for it: the slow path's accounting
+            TcpRcvFastPathData(tp, skb);
+            return;
+        }
         if (!th.Ack && !th.Rst && !th.Syn)
         {
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
             return;
         }
         if (!TcpValidateIncoming(tp, skb, th, true)) return;
+    step5:
         int r = TcpAck(tp, skb, FlagSlowpath | FlagUpdateTsRecent);
         if (r < 0)
         {
@@ -2718,6 +2804,53 @@ internal static class TcpInput
         TcpDataSndCheck(tp);
         TcpAckSndCheck(tp);
     }
+
+    /// <summary>TCP_HP_BITS: the header-prediction word without the reserved bits and PSH.</summary>
+    private const uint TcpHpBits = ~0x0F08_0000u;
+
+    /// <summary>
+    /// The fast path's in-order data segment: queued with no look at the receive buffer's limit
+    /// (its truesize is covered by memory already reserved, sk_forward_alloc), the ACK it carries
+    /// taken as a pure advance of snd_una.
+    /// </summary>
+    /// <remarks>Mirrors the "bulk data transfer: receiver" branch of tcp_rcv_established().</remarks>
+    private static void TcpRcvFastPathData(TcpSock tp, SkBuff skb)
+    {
+        TcpRcvRttMeasureTs(tp, skb);
+        tp.Net.Mib.TcpExt[LinuxMib.TCPHPHits]++;
+        skb.Pull(tp.TcpHeaderLen);
+        bool eaten = TcpQueueRcv(tp, skb);
+        TcpEventDataRecv(tp, skb);
+        if (skb.Cb.AckSeq != tp.SndUna)
+        {
+            TcpAck(tp, skb, FlagData);
+            TcpDataSndCheck(tp);
+            if (!tp.InetCskAckScheduled) goto noAck;
+        }
+        else
+        {
+            tp.SndWl1 = skb.Cb.Seq; // tcp_update_wl()
+        }
+        TcpAckSndCheck(tp);
+    noAck:
+        if (eaten) skb.Free();
+        tp.DataReady();
+    }
+
+    /// <remarks>Mirrors __tcp_fast_path_on(): predict segments with our header length, ACK and this (unscaled) window.</remarks>
+    internal static void TcpFastPathOnWnd(TcpSock tp, uint sndWnd) =>
+        tp.PredFlags = ((uint)(tp.TcpHeaderLen >> 2) << 28) | ((uint)TcpFlags.ACK << 16) | sndWnd;
+
+    /// <remarks>Mirrors tcp_fast_path_on().</remarks>
+    internal static void TcpFastPathOn(TcpSock tp) => TcpFastPathOnWnd(tp, tp.SndWnd >> tp.RxOpt.SndWscale);
+
+    /// <summary>Header prediction back on when nothing needs the slow path: no out-of-order data, an open window, room in the buffer, no urgent data.</summary>
+    /// <remarks>Mirrors tcp_fast_path_check().</remarks>
+    internal static void TcpFastPathCheck(TcpSock tp)
+    {
+        if (tp.OutOfOrderQueue.IsEmpty && tp.RcvWnd != 0 && tp.RmemAlloc < tp.RcvBuf && tp.UrgData == 0) TcpFastPathOn(tp);
+    }
+
 
     // ---- urgent data ----
 
@@ -2740,6 +2873,7 @@ internal static class TcpInput
         if (SeqNumber.Before(ptr, tp.RcvNxt)) return;
         // A newer (or the same) urgent pointer is already pending.
         if (tp.UrgData != 0 && !SeqNumber.After(ptr, tp.UrgSeq)) return;
+        tp.PredFlags = 0; // (a new urgent pointer: header prediction off)
         // The last byte read was the old urgent byte, skipped out of band: step over it now, since
         // the new pointer replaces the one that made recvmsg skip it.
         if (tp.UrgSeq == tp.CopiedSeq && tp.UrgData != 0 && !tp.HasFlag(SockFlag.UrgInline) && tp.CopiedSeq != tp.RcvNxt)
@@ -2782,6 +2916,9 @@ internal static class TcpInput
         TcpInitTransfer(tp);
         tp.LsndTimeMs = tp.TcpClockMs;
         if (tp.HasFlag(SockFlag.KeepOpen)) tp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(tp));
+        // Header prediction from the start, unless the peer scales its window.
+        if (tp.RxOpt.SndWscale == 0) TcpFastPathOnWnd(tp, tp.SndWnd);
+        else tp.PredFlags = 0;
     }
 
     /// <summary>Initial cwnd (RFC 6928: 10; 1 after a retransmitted SYN per RFC 5681), congestion control, buffers.</summary>
@@ -3049,6 +3186,7 @@ internal static class TcpInput
                 if (!tp.CaOps.HasCongControl) TcpUpdatePacingRate(tp);
                 tp.LsndTimeMs = tp.TcpClockMs;
                 TcpInitializeRcvMss(tp);
+                TcpFastPathOn(tp);
                 if ((tp.Shutdown & SEND_SHUTDOWN) != 0) Tcp.TcpShutdown(tp, SEND_SHUTDOWN);
                 break;
             case TcpState.FinWait1:

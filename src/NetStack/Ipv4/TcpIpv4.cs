@@ -762,8 +762,9 @@ internal static class TcpIpv4
                     int mtu = (int)(info & 0xFFFF);
                     if (mtu >= 68 && mtu < tp.IcskPmtuCookie && tp.State != TcpState.Listen)
                     {
+                        // tcp_v4_mtu_reduced(): what is in flight above the new MSS was dropped; resend it now.
                         TcpOutput.TcpSyncMss(tp, mtu);
-                        TcpOutput.TcpXmitRetransmitQueue(tp);
+                        TcpInput.TcpSimpleRetransmit(tp);
                     }
                     return;
                 }

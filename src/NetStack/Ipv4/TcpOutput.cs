@@ -33,6 +33,10 @@ internal static class TcpOutput
         return mssNow;
     }
 
+    /// <summary>Converts an MTU to an MSS less the usual options (not SACK blocks).</summary>
+    /// <remarks>Mirrors tcp_mtu_to_mss() (<see cref="TcpMtuToMss"/> is its __tcp_mtu_to_mss()).</remarks>
+    public static int TcpMtuToMssOpts(TcpSock tp, int pmtu) => TcpMtuToMss(tp, pmtu) - (tp.TcpHeaderLen - TcpHeader.MinLength);
+
     /// <summary>Converts an MSS (the payload with the usual options) to the MTU it needs.</summary>
     /// <remarks>Mirrors tcp_mss_to_mtu().</remarks>
     public static int TcpMssToMtu(TcpSock tp, int mss) => mss + tp.TcpHeaderLen + tp.IcskExtHdrLen + Ipv4Header.MinLength;
@@ -188,6 +192,7 @@ internal static class TcpOutput
         // Data was dropped for want of memory: offer a zero window until it can be queued.
         if ((tp.IcskAck.Pending & IcskAck.NoMem) != 0)
         {
+            tp.PredFlags = 0;
             tp.RcvWnd = 0;
             tp.RcvWup = tp.RcvNxt;
             return 0;
@@ -203,7 +208,10 @@ internal static class TcpOutput
         tp.RcvWnd = newWin;
         tp.RcvWup = tp.RcvNxt;
         newWin = Math.Min(newWin, 65535u << tp.RxOpt.RcvWscale);
-        return (ushort)(newWin >> tp.RxOpt.RcvWscale);
+        newWin >>= tp.RxOpt.RcvWscale;
+        // A zero window: the fast path is off (it does not check the window).
+        if (newWin == 0) tp.PredFlags = 0;
+        return (ushort)newWin;
     }
 
     // ---- options ----
@@ -687,6 +695,13 @@ internal static class TcpOutput
         uint sentPkts = 0;
         bool isCwndLimited = false, isRwndLimited = false;
         SkBuff? skb;
+        if (pushOne == 0)
+        {
+            // Path MTU probing (RFC 4821): 0 holds everything back until cwnd or the window drains.
+            int result = TcpMtuProbe(tp);
+            if (result == 0) return false;
+            if (result > 0) sentPkts = 1;
+        }
         TcpOffload.TcpGsoBegin(tp, mssNow);
         while ((skb = tp.TcpSendHead) is not null)
         {
@@ -730,6 +745,133 @@ internal static class TcpOutput
             return false;
         }
         return tp.PacketsOut == 0 && tp.TcpSendHead is not null;
+    }
+
+    // ---- path MTU probing (RFC 4821) ----
+
+    /// <summary>
+    /// Once tcp_probe_interval has passed since the search last (re)started, opens the search
+    /// again: from the MTU of the current MSS up to the one the peer's MSS allows.
+    /// </summary>
+    /// <remarks>Mirrors tcp_mtu_check_reprobe().</remarks>
+    private static void TcpMtuCheckReprobe(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        long interval = Time.Sec(tp.Net.Ipv4.Sysctl.TcpProbeInterval);
+        long delta = tp.Net.NowNs - mtup.ProbeTimestamp;
+        if (delta >= interval)
+        {
+            int mss = (int)TcpCurrentMss(tp);
+            mtup.ProbeSize = 0;
+            mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + Ipv4Header.MinLength;
+            mtup.SearchLow = TcpMssToMtu(tp, mss);
+            mtup.ProbeTimestamp = tp.Net.NowNs;
+        }
+    }
+
+    /// <summary>The first <paramref name="len"/> unsent bytes can be merged into one segment.</summary>
+    /// <remarks>Mirrors tcp_can_coalesce_send_queue_head() (no MSG_EOR mark or TX timestamp here to stop it).</remarks>
+    private static bool TcpCanCoalesceSendQueueHead(TcpSock tp, int len)
+    {
+        for (var skb = tp.TcpSendHead; skb is not null; skb = skb.Next)
+        {
+            if (len <= skb.Len) break;
+            if (skb.Next is null) return false;
+            len -= skb.Len;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Sends one segment the size of the middle of the path MTU search window
+    /// [search_low, search_high], built from the head of the unsent data, when the search is on,
+    /// the connection is in Open with cwnd at least 11, no SACK blocks are being reported, the
+    /// window is still wider than tcp_probe_threshold, and enough data, receive window and cwnd
+    /// are there for the probe and reordering + 1 segments after it. Returns 1 when a probe left,
+    /// 0 when the caller should wait (window or cwnd to drain) and send nothing, -1 otherwise.
+    /// </summary>
+    /// <remarks>Mirrors tcp_mtu_probe().</remarks>
+    private static int TcpMtuProbe(TcpSock tp)
+    {
+        ref var mtup = ref tp.IcskMtup;
+        // Not probing already, not in recovery, enough cwnd, and no SACK blocks (variable headers throw the size off).
+        if (!mtup.Enabled || mtup.ProbeSize != 0 || tp.CaState != TcpCaState.Open || tp.SndCwnd < 11 ||
+            tp.RxOpt.NumSacks != 0 || tp.RxOpt.Dsack)
+            return -1;
+        // Binary search between search_low and search_high; below tcp_probe_threshold apart, stop.
+        int probeSize = TcpMtuToMssOpts(tp, (mtup.SearchHigh + mtup.SearchLow) >> 1);
+        long sizeNeeded = probeSize + (long)(tp.Reordering + 1) * tp.MssCache;
+        int interval = mtup.SearchHigh - mtup.SearchLow;
+        if (probeSize > TcpMtuToMssOpts(tp, mtup.SearchHigh) || interval < tp.Net.Ipv4.Sysctl.TcpProbeThreshold)
+        {
+            // Search over: is it time for another round?
+            TcpMtuCheckReprobe(tp);
+            return -1;
+        }
+        // Enough unsent data, and a window that takes it?
+        if (tp.WriteSeq - tp.SndNxt < sizeNeeded) return -1;
+        if (tp.SndWnd < sizeNeeded) return -1;
+        if (SeqNumber.After(unchecked(tp.SndNxt + (uint)sizeNeeded), tp.TcpWndEnd)) return 0;
+        // Wait for cwnd to drain, unless nothing is in flight (then there is nothing to wait for).
+        if (tp.PacketsInFlight + 2 > tp.SndCwnd) return tp.PacketsInFlight == 0 ? -1 : 0;
+        if (!TcpCanCoalesceSendQueueHead(tp, probeSize)) return -1;
+        if (TcpPacingCheck(tp)) return -1;
+
+        var nskb = TcpStreamAllocSkb(tp);
+        if (nskb is null) return -1;
+        // tcp_clone_payload(): the probe's bytes, from the head of the write queue.
+        if (nskb.Tailroom < probeSize)
+        {
+            nskb.Free();
+            return -1;
+        }
+        int len = 0;
+        for (var src = tp.TcpSendHead; src is not null && len < probeSize; src = src.Next)
+        {
+            int n = Math.Min(src.Len, probeSize - len);
+            src.DataSpan[..n].CopyTo(nskb.Put(n));
+            len += n;
+        }
+        var skb = tp.TcpSendHead!;
+        nskb.Cb.Seq = skb.Cb.Seq;
+        nskb.Cb.EndSeq = skb.Cb.Seq + (uint)probeSize;
+        nskb.Cb.TcpFlags = TcpFlags.ACK;
+        nskb.Cb.Sacked = 0;
+        TcpWmemCharge(tp, nskb);
+        tp.WriteQueue.EnqueueHead(nskb); // tcp_insert_write_queue_before()
+        // The buffers it replaces: those eaten whole go (their flags move to the probe), the last is trimmed.
+        len = 0;
+        while (skb is not null)
+        {
+            var next = skb.Next;
+            int copy = Math.Min(skb.Len, probeSize - len);
+            if (skb.Len <= copy)
+            {
+                nskb.Cb.TcpFlags |= skb.Cb.TcpFlags;
+                tp.WriteQueue.Unlink(skb);
+                TcpWmemFreeSkb(tp, skb);
+            }
+            else
+            {
+                nskb.Cb.TcpFlags |= (byte)(skb.Cb.TcpFlags & ~(TcpFlags.FIN | TcpFlags.PSH));
+                TcpTrimHead(tp, tp.WriteQueue, skb, copy);
+            }
+            len += copy;
+            if (len >= probeSize) break;
+            skb = next;
+        }
+        // Sent: count it as two packets' worth of cwnd; a failed send leaves the probe to be cut to
+        // the MSS by the send loop.
+        if (TcpTransmitSkb(tp, nskb, true) == 0)
+        {
+            tp.SndCwnd--;
+            TcpEventNewDataSent(tp, nskb);
+            mtup.ProbeSize = TcpMssToMtu(tp, nskb.Len);
+            tp.MtuProbeSeqStart = nskb.Cb.Seq;
+            tp.MtuProbeSeqEnd = nskb.Cb.EndSeq;
+            return 1;
+        }
+        return -1;
     }
 
     /// <summary>Tracks whether the flow uses its cwnd (for growth decisions).</summary>

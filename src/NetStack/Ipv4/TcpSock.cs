@@ -191,6 +191,10 @@ public sealed class TcpSock : InetConnectionSock
     internal uint TotalRetrans;
     /// <summary>reordering: packet reordering metric (the duplicate-ACK threshold).</summary>
     internal uint Reordering = 3;
+    /// <summary>pred_flags: the header-prediction word (data offset, ACK, window, in host order) of the segment the fast path expects; 0 when off.</summary>
+    internal uint PredFlags;
+    /// <summary>mtu_probe.probe_seq_start / probe_seq_end: the sequence range of the path MTU probe in flight (tcp_mtu_probe()).</summary>
+    internal uint MtuProbeSeqStart, MtuProbeSeqEnd;
     /// <summary>prr_delivered / prr_out: proportional rate reduction (RFC 6937).</summary>
     internal uint PrrDelivered, PrrOut;
     /// <summary>delivered: packets delivered over the life (incl. retransmits).</summary>

@@ -76,6 +76,8 @@ internal readonly ref struct TcpHeader
     public int DataOffset { get => Buffer[DoffOffset] >> 4; set => Buffer[DoffOffset] = (byte)(value << 4); }
     public int HeaderLength => DataOffset * 4;
     public byte Flags { get => Buffer[FlagsOffset]; set => Buffer[FlagsOffset] = value; }
+    /// <summary>The fourth 32-bit word (data offset, reserved bits, flags, window), host order: what header prediction compares (tcp_flag_word()).</summary>
+    public uint FlagWord => BinaryPrimitives.ReadUInt32BigEndian(Buffer[DoffOffset..]);
     public bool Fin => (Flags & TcpFlags.FIN) != 0;
     public bool Syn => (Flags & TcpFlags.SYN) != 0;
     public bool Rst => (Flags & TcpFlags.RST) != 0;

@@ -653,7 +653,10 @@ public class TcpStateMachineTests
         }
         Assert.True(f.Net.Mib.TcpExt[LinuxMib.PruneCalled] > 0, "prune");
         Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPRcvQDrop]);
-        Assert.True(f.Sk.RmemAlloc <= f.Sk.RcvBuf, $"rmem {f.Sk.RmemAlloc} rcvbuf {f.Sk.RcvBuf} q {f.Sk.ReceiveQueue.QLen}");
+        // In-order segments on the header-prediction fast path are queued within memory already
+        // reserved (sk_forward_alloc) without a look at sk_rcvbuf, so, as on Linux, rmem may pass
+        // the limit until that reservation (less than a page) runs out and the slow path collapses.
+        Assert.True(f.Sk.RmemAlloc < f.Sk.RcvBuf + 4096, $"rmem {f.Sk.RmemAlloc} rcvbuf {f.Sk.RcvBuf} q {f.Sk.ReceiveQueue.QLen}");
         var got = new byte[16_000];
         int n = 0, r;
         while ((r = f.Recv(got.AsSpan(n))) > 0) n += r;
