@@ -54,6 +54,9 @@ public static partial class AfInet6
     public static int Inet6Create(NetNamespace net, BsdSocket sock, int protocol, bool kern, FdTable caller)
     {
         if (protocol < 0 || protocol >= IPPROTO_MAX) return -Errno.EINVAL;
+        // sock_alloc_inode() leaves every new socket SS_UNCONNECTED (inet_create sets it once more);
+        // this stack's sock_alloc leaves it to the family.
+        sock.State = SocketState.Unconnected;
 
         // Look for the requested type/protocol pair.
         int err = -Errno.ESOCKTNOSUPPORT;
