@@ -29,16 +29,20 @@ public static partial class AfInet6
 
     /// <summary>
     /// The output route of a native (not v4-mapped) IPv6 destination: 0 with the source to use in
-    /// saddr (when it was ::), or a negative errno. Until the IPv6 network layer
-    /// plugs its ip6_dst_lookup_flow() in here, there is no IPv6 route at all, and Linux answers
-    /// that case with its null route's -ENETUNREACH (ip6_null_entry).
+    /// saddr (when it was ::), or a negative errno. Until the IPv6 network layer plugs its
+    /// ip6_dst_lookup_flow() in here, the stack has no IPv6 address and no IPv6 route, and answers
+    /// as Linux does in that state (checked by the errno parity rows against a namespace without
+    /// IPv6 addresses): a flow without a source first fails source selection (ip6_dst_lookup_tail()
+    /// -> ipv6_dev_get_saddr(): -EADDRNOTAVAIL); one with a source (bound with IP_FREEBIND) meets
+    /// the null route's -ENETUNREACH (ip6_null_entry).
     /// <para>HOOK for the IPv6 network layer (branch ipv6net): replace this delegate from its
     /// initcall with the real lookup over Route6, and give the transmit paths marked "HOOK ipv6net"
     /// (tcp_v6_connect, udpv6_sendmsg, __ip6_datagram_connect, ping_v6_sendmsg, rawv6_sendmsg) an
     /// ip6_xmit to call.</para>
     /// </summary>
     /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow() (no route: ip6_null_entry, -ENETUNREACH).</remarks>
-    internal static Ip6DstLookupFlowFn Ip6DstLookupFlow = static (NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) => -Errno.ENETUNREACH;
+    internal static Ip6DstLookupFlowFn Ip6DstLookupFlow = static (NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) =>
+        saddr == UInt128.Zero ? -Errno.EADDRNOTAVAIL : -Errno.ENETUNREACH;
 
     /// <summary>The signature of <see cref="Ip6DstLookupFlow"/>.</summary>
     internal delegate int Ip6DstLookupFlowFn(NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif);

@@ -108,11 +108,10 @@ internal static class Inet6Datagram
         return 0;
     }
 
-    /// <summary>connect() of ping and raw AF_INET6 sockets: a sockaddr_in6 only.</summary>
+    /// <summary>connect() of ping and raw AF_INET6 sockets: AF_INET6 only (the family is checked before the length).</summary>
     /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_connect_v6_only().</remarks>
     public static int Ip6DatagramConnectV6Only(Sock sk, in SockAddr uaddr)
     {
-        if (uaddr.Len < Sin6LenRfc2133) return -Errno.EINVAL;
         if (uaddr.Family != AF_INET6) return -Errno.EAFNOSUPPORT;
         return Ip6DatagramConnect(sk, uaddr);
     }

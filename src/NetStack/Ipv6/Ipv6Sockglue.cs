@@ -153,7 +153,7 @@ internal static class Ipv6Sockglue
             case IPV6_MULTICAST_LOOP: val = np.McLoop ? 1 : 0; break;
             case IPV6_MTU:
                 // dst_mtu(__sk_dst_get(sk)): the route of a v4-mapped connection counts.
-                val = inet.DstValid ? inet.Dst.Dev.Mtu : 0;
+                val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0; // ipv4_mtu(): at most IP_MAX_MTU
                 if (val == 0) return -Errno.ENOTCONN;
                 break;
             default:

@@ -59,12 +59,13 @@ public class DualStackTests
     }
 
     [Fact]
-    public void NativeIpv6Destination_ENETUNREACH_WithoutAnIpv6Route()
+    public void NativeIpv6Destination_WithoutIpv6AddressesOrRoutes_AsLinux()
     {
         using var s = new TwoStacks();
         var f = s.A.Files;
         int tcp = Sock6(s.A, SOCK_STREAM);
-        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, tcp, SockAddr.In6("2001:db8::2", 80)));
+        // No source to pick (ipv6_dev_get_saddr): EADDRNOTAVAIL before the route is looked at.
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(f, tcp, SockAddr.In6("2001:db8::2", 80)));
         Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, tcp, SockAddr.In6("ff02::1", 80)));  // multicast
         Assert.Equal(-Errno.EINVAL, SocketCalls.Connect(f, tcp, SockAddr.In6("fe80::2", 80)));       // link-local, no interface
         Assert.Equal(-Errno.EINVAL, SocketCalls.Connect(f, tcp, SockAddr.In6(Ipv6Address.Parse("2001:db8::2"), 80, len: 20)));
@@ -73,8 +74,14 @@ public class DualStackTests
         Assert.Equal(-Errno.EAFNOSUPPORT, SocketCalls.Connect(f, tcp, new SockAddr(AF_INET, TwoStacks.AddrB, 80, SockaddrIn6Size)));
         Assert.Equal(-Errno.ENOTCONN, SocketCalls.Getpeername(f, tcp, out _));
         int udp = Sock6(s.A, SOCK_DGRAM);
-        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, udp, SockAddr.In6("2001:db8::2", 53)));
-        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, udp, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(f, udp, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Sendto(f, udp, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
+        // With a source (a non-local bind under IP_FREEBIND), the null route answers: ENETUNREACH.
+        int fb = Sock6(s.A, SOCK_DGRAM);
+        Assert.Equal(0, SocketCalls.Setsockopt(f, fb, SOL_IP, IP_FREEBIND, 1));
+        Assert.Equal(0, SocketCalls.Bind(f, fb, SockAddr.In6("2001:db8::5", 6408)));
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, fb, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, fb, SockAddr.In6("2001:db8::2", 53)));
         Assert.Equal(-Errno.EINVAL, SocketCalls.Sendto(f, udp, "x"u8, 0, SockAddr.In6(Ipv6Address.Parse("2001:db8::2"), 53, len: 20)));
         Assert.Equal(-Errno.EDESTADDRREQ, SocketCalls.Send(f, udp, "x"u8, 0));
     }
