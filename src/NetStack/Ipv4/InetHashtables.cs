@@ -211,7 +211,8 @@ internal static class InetHashtables
             }
         }
         // AF_INET listeners go to the head (only AF_INET6 reuseport listeners go to the tail).
-        list.Insert(0, sk);
+        if (sk.ReusePort && sk.Family == SocketConstants.AF_INET6) list.Add(sk);
+        else list.Insert(0, sk);
         sk.Hashed = true;
         return 0;
     }

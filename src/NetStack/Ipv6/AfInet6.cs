@@ -27,33 +27,17 @@ public static partial class AfInet6
         NetNamespace.RegisterPernetSubsys(Inet6NetOps.Instance);
     }
 
-    /// <summary>
-    /// The output route of a native (not v4-mapped) IPv6 destination: 0 with the source to use in
-    /// saddr (when it was ::), or a negative errno. Until the IPv6 network layer plugs its
-    /// ip6_dst_lookup_flow() in here, the stack has no IPv6 address and no IPv6 route, and answers
-    /// as Linux does in that state (checked by the errno parity rows against a namespace without
-    /// IPv6 addresses): a flow without a source first fails source selection (ip6_dst_lookup_tail()
-    /// -> ipv6_dev_get_saddr(): -EADDRNOTAVAIL); one with a source (bound with IP_FREEBIND) meets
-    /// the null route's -ENETUNREACH (ip6_null_entry).
-    /// <para>HOOK for the IPv6 network layer (branch ipv6net): replace this delegate from its
-    /// initcall with the real lookup over Route6, and give the transmit paths marked "HOOK ipv6net"
-    /// (tcp_v6_connect, udpv6_sendmsg, __ip6_datagram_connect, ping_v6_sendmsg, rawv6_sendmsg) an
-    /// ip6_xmit to call.</para>
-    /// </summary>
-    /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow() (no route: ip6_null_entry, -ENETUNREACH).</remarks>
-    internal static Ip6DstLookupFlowFn Ip6DstLookupFlow = static (NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) =>
-        saddr == UInt128.Zero ? -Errno.EADDRNOTAVAIL : -Errno.ENETUNREACH;
+    /// <summary>The output route of a native IPv6 destination, through this namespace's hook (<see cref="NetnsInet6.Ip6DstLookupFlow"/>).</summary>
+    /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow().</remarks>
+    internal static int Ip6DstLookupFlow(NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) =>
+        net.Inet6.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif);
 
-    /// <summary>The signature of <see cref="Ip6DstLookupFlow"/>.</summary>
-    internal delegate int Ip6DstLookupFlowFn(NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif);
-
-    /// <summary>
-    /// Whether the address is one of this host's IPv6 addresses (on device
-    /// the given interface index, or any device for 0). None until the IPv6 network layer (addrconf)
-    /// plugs its ipv6_chk_addr() in here (HOOK ipv6net).
-    /// </summary>
+    /// <summary>Whether an address is one of this namespace's IPv6 addresses, through its hook (<see cref="NetnsInet6.Ipv6ChkAddr"/>).</summary>
     /// <remarks>Mirrors net/ipv6/addrconf.c: ipv6_chk_addr().</remarks>
-    internal static Func<NetNamespace, UInt128, int, bool> Ipv6ChkAddr = static (_, _, _) => false;
+    internal static bool Ipv6ChkAddr(NetNamespace net, UInt128 addr, int ifindex) => net.Inet6.Ipv6ChkAddr(net, addr, ifindex);
+
+    /// <summary>The signature of <see cref="NetnsInet6.Ip6DstLookupFlow"/>: 0 with the source in saddr, or a negative errno.</summary>
+    internal delegate int Ip6DstLookupFlowFn(NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif);
 
     // ---- ipv6_addr_type() (include/net/ipv6.h: IPV6_ADDR_*) ----
 
@@ -147,6 +131,32 @@ public sealed class NetnsInet6
     public bool Bindv6only;
 
     internal readonly List<InetProtosw>[] Inetsw6 = CreateInetsw6();
+
+    /// <summary>
+    /// The output route of a native (not v4-mapped) IPv6 destination: 0 with the source to use in
+    /// saddr (when it was ::), or a negative errno. Until the IPv6 network layer plugs its
+    /// ip6_dst_lookup_flow() in here, the stack has no IPv6 address and no IPv6 route, and answers
+    /// as Linux does in that state (checked by the errno parity rows against a namespace without
+    /// IPv6 addresses): a flow without a source first fails source selection (ip6_dst_lookup_tail()
+    /// -> ipv6_dev_get_saddr(): -EADDRNOTAVAIL); one with a source (bound with IP_FREEBIND) meets
+    /// the null route's -ENETUNREACH (ip6_null_entry).
+    /// <para>HOOK for the IPv6 network layer (branch ipv6net): replace this delegate from its
+    /// pernet init with the real lookup over Route6, and give the transmit paths marked "HOOK ipv6net"
+    /// (tcp_v6_connect, udpv6_sendmsg, __ip6_datagram_connect, ping_v6_sendmsg, rawv6_sendmsg) an
+    /// ip6_xmit to call.</para>
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow() (no route: ip6_null_entry, -ENETUNREACH).</remarks>
+    internal AfInet6.Ip6DstLookupFlowFn Ip6DstLookupFlow = static (NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) =>
+        saddr == UInt128.Zero ? -Errno.EADDRNOTAVAIL : -Errno.ENETUNREACH;
+
+
+    /// <summary>
+    /// Whether the address is one of this host's IPv6 addresses (on device
+    /// the given interface index, or any device for 0). None until the IPv6 network layer (addrconf)
+    /// plugs its ipv6_chk_addr() in here (HOOK ipv6net).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/addrconf.c: ipv6_chk_addr().</remarks>
+    internal Func<NetNamespace, UInt128, int, bool> Ipv6ChkAddr = static (_, _, _) => false;
 
     /// <summary>raw_v6_hashinfo: the AF_INET6 raw sockets (apart from AF_INET's, which IPv4 delivers to).</summary>
     internal readonly List<InetSock> RawV6Hashinfo = [];

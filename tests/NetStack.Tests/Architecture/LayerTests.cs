@@ -5,8 +5,9 @@ using NetStack.Ipv4;
 namespace NetStack.Tests.Architecture;
 
 /// <summary>
-/// The stack's layers point one way (DESIGN.md §8): Uapi/Wire &lt;- Core &lt;- Ethernet &lt;- (Net, Ipv4)
-/// &lt;- Drivers &lt;- Api. NetArchTest reads the IL with Mono.Cecil, so a dependency counts wherever it
+/// The stack's layers point one way (DESIGN.md §8): Uapi/Wire &lt;- Core &lt;- Ethernet &lt;- (Net, Ipv4,
+/// Ipv6) &lt;- Drivers &lt;- Api. Ipv4 and Ipv6 are one level, as net/ipv4 and net/ipv6 call each other
+/// (inet_sock's pinet6, inet_rcv_saddr_equal, tcp_v6_syn_recv_sock over tcp_v4_syn_recv_sock). NetArchTest reads the IL with Mono.Cecil, so a dependency counts wherever it
 /// appears: signatures, fields, base types, attributes, and method bodies (calls, field accesses,
 /// casts, locals, fully qualified names, and members of partial classes declared in other folders,
 /// which compile into the one type).
@@ -16,19 +17,20 @@ public class LayerTests
     private static readonly Assembly Stack = typeof(NetStack.Core.NetNamespace).Assembly;
 
     private const string Wire = "NetStack.Wire", Uapi = "NetStack.Uapi", Core = "NetStack.Core",
-        Ethernet = "NetStack.Ethernet", Net = "NetStack.Net", Ipv4 = "NetStack.Ipv4",
+        Ethernet = "NetStack.Ethernet", Net = "NetStack.Net", Ipv4 = "NetStack.Ipv4", Ipv6 = "NetStack.Ipv6",
         Drivers = "NetStack.Drivers", Api = "NetStack.Api", Services = "NetStack.Services";
 
     /// <summary>Each layer and the layers it must not use (everything above it).</summary>
     public static TheoryData<string, string[]> Rules => new()
     {
-        { Wire, [Uapi, Core, Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Uapi, [Core, Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Core, [Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Ethernet, [Net, Ipv4, Drivers, Api, Services] },
-        { Net, [Ipv4, Drivers, Api, Services] },
+        { Wire, [Uapi, Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Uapi, [Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Core, [Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Ethernet, [Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Net, [Ipv4, Ipv6, Drivers, Api, Services] },
         { Ipv4, [Drivers, Api, Services] },
-        { Drivers, [Net, Ipv4, Api, Services] },
+        { Ipv6, [Drivers, Api, Services] },
+        { Drivers, [Net, Ipv4, Ipv6, Api, Services] },
     };
 
     [Theory]
@@ -43,7 +45,7 @@ public class LayerTests
     [Fact]
     public void EveryStackTypeIsInAKnownLayer()
     {
-        string[] known = [Wire, Uapi, Core, Ethernet, Net, Ipv4, Drivers, Api, Services];
+        string[] known = [Wire, Uapi, Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services];
         var strays = Stack.GetTypes()
             .Where(t => t.Namespace is { } ns && ns.StartsWith("NetStack", StringComparison.Ordinal) && !known.Contains(ns))
             .Select(t => t.FullName!).ToList();
