@@ -26,6 +26,11 @@ public class DualStackApiTests
         Assert.True(peer.Address.IsIPv4MappedToIPv6);
         Assert.Equal(AddrA, peer.Address.MapToIPv4());
         Assert.Equal(client.Client.LocalEndPoint.Port, peer.Port);
+        // ss's view (inet_diag of AF_INET6 socks): the listener on [::], the child with its v4-mapped peer.
+        var tcp = NetStackInfo.GetTcpSockets(s.B);
+        Assert.Contains(tcp, i => i.State == NetStack.Core.TcpState.Listen && i.LocalEndPoint.Equals(new IPEndPoint(IPAddress.IPv6Any, 7200)));
+        Assert.Contains(tcp, i => i.State == NetStack.Core.TcpState.Established && Equals(i.RemoteEndPoint, peer)
+            && i.LocalEndPoint.Equals(new IPEndPoint(AddrB.MapToIPv6(), 7200)));
     }
 
     [Fact]
