@@ -15,7 +15,8 @@ namespace NetStack.Control;
 /// <para>Request: <c>{"op": "sendto", "fd": 3, "data": "68656c6c6f", "addr": "10.7.0.1", "port": 7}</c>.
 /// Arguments take Linux names ("SOCK_DGRAM", "MSG_PEEK|MSG_DONTWAIT", or a list of names) or numbers.
 /// Addresses: "addr" and "port" (0..65535), with optional "family" and "addrlen" to make mistakes on
-/// purpose. Data is hex ("data") or text ("text"). "as": "name" stores a returned descriptor under a
+/// purpose; an "addr" with a colon ("::", "::ffff:10.7.0.1") is a sockaddr_in6 (28 bytes, optional
+/// "scope_id" and "flowinfo"), and so are replies from AF_INET6 sockets ("family": 10). Data is hex ("data") or text ("text"). "as": "name" stores a returned descriptor under a
 /// name that later "fd" arguments may use; "id" is echoed back. A key the op does not take is refused
 /// (a typo such as "flag" for "flags" must not silently turn a non-blocking call into a blocking one).</para>
 /// <para>Reply: <c>{"ret": N, ...}</c> with fields such as data, addr, port, value, revents, or on failure
@@ -49,7 +50,7 @@ public sealed class SocketShell : IDisposable
     private const int TcpCaNameMax = 16;
 
     private static readonly string[] Common = ["op", "id"];
-    private static readonly string[] AddrKeys = ["fd", "addr", "port", "family", "addrlen"];
+    private static readonly string[] AddrKeys = ["fd", "addr", "port", "family", "addrlen", "scope_id", "flowinfo"];
 
     /// <summary>Each op and the keys it takes besides "op" and "id".</summary>
     private static readonly Dictionary<string, string[]> OpKeys = new()
@@ -61,10 +62,10 @@ public sealed class SocketShell : IDisposable
         ["accept"] = ["fd", "flags", "as"],
         ["send"] = ["fd", "data", "text", "len", "flags"],
         ["recv"] = ["fd", "len", "flags"],
-        ["sendto"] = ["fd", "data", "text", "len", "flags", "addr", "port", "family", "addrlen"],
+        ["sendto"] = ["fd", "data", "text", "len", "flags", "addr", "port", "family", "addrlen", "scope_id", "flowinfo"],
         ["recvfrom"] = ["fd", "len", "flags"],
         ["recvmsg"] = ["fd", "len", "flags", "controllen", "iov"],
-        ["sendmsg"] = ["fd", "iov", "flags", "addr", "port", "family", "addrlen"],
+        ["sendmsg"] = ["fd", "iov", "flags", "addr", "port", "family", "addrlen", "scope_id", "flowinfo"],
         ["sendmmsg"] = ["fd", "msgs", "flags"],
         ["recvmmsg"] = ["fd", "vlen", "len", "flags", "timeout"],
         ["shutdown"] = ["fd", "how"],
@@ -476,8 +477,22 @@ public sealed class SocketShell : IDisposable
     /// <summary>A refusal reply: <c>{"ret": -1, "error": message}</c>.</summary>
     public static JsonObject Refusal(string message) => new() { ["ret"] = -1, ["error"] = message };
 
+    /// <summary>
+    /// A returned address: "addr" and "port", plus "family" when not AF_INET. A sockaddr_in6 prints
+    /// its address as inet_ntop(AF_INET6) does ("::ffff:10.7.0.1"), with "flowinfo" and "scope_id"
+    /// when not zero.
+    /// </summary>
     private static JsonObject WithAddr(JsonObject r, in SockAddr a)
     {
+        if (a.Family == AF_INET6)
+        {
+            r["addr"] = FormatIpv6(a.Addr6);
+            r["port"] = a.Port;
+            r["family"] = (int)a.Family;
+            if (a.FlowInfo != 0) r["flowinfo"] = a.FlowInfo;
+            if (a.ScopeId != 0) r["scope_id"] = a.ScopeId;
+            return r;
+        }
         r["addr"] = FormatIpv4(a.Addr);
         r["port"] = a.Port;
         if (a.Family != AF_INET) r["family"] = (int)a.Family;
@@ -618,16 +633,34 @@ public sealed class SocketShell : IDisposable
         if (required && !q.ContainsKey("addr") && !q.ContainsKey("port") && !q.ContainsKey("family"))
             throw new ShellException("missing \"addr\"/\"port\"");
         uint addr = 0;
+        UInt128 addr6 = 0;
+        bool v6 = false;
         if (q.ContainsKey("addr"))
         {
-            var s = Str(q, "addr") ?? throw new ShellException("\"addr\" is a string (\"10.7.0.1\", \"any\")");
-            if (s != "any" && !TryParseIpv4(s, out addr)) throw new ShellException($"bad address \"{s}\"");
+            var s = Str(q, "addr") ?? throw new ShellException("\"addr\" is a string (\"10.7.0.1\", \"::ffff:10.7.0.1\", \"any\")");
+            // An address with a colon is a sockaddr_in6 (inet_pton(AF_INET6)); "family" and "addrlen" default to it.
+            if (s.Contains(':'))
+            {
+                if (!TryParseIpv6(s, out addr6)) throw new ShellException($"bad address \"{s}\"");
+                v6 = true;
+            }
+            else if (s != "any" && !TryParseIpv4(s, out addr)) throw new ShellException($"bad address \"{s}\"");
         }
         // sin_port is 16 bits: C would truncate 70000 to 4464 and -1 to 65535 without a word; refuse instead.
         long port = Long(q, "port", 0);
         if (port is < 0 or > ushort.MaxValue) throw OutOfRange("port", port, 0, ushort.MaxValue);
-        int family = Num(q, "family", "AF_INET");
-        int len = Num(q, "addrlen", "16");
+        int family = Num(q, "family", v6 ? "AF_INET6" : "AF_INET");
+        if (family == AF_INET6) v6 = true;
+        int len = Num(q, "addrlen", v6 ? "28" : "16");
+        if (v6)
+        {
+            long scope = Long(q, "scope_id", 0), flow = Long(q, "flowinfo", 0);
+            if (scope is < 0 or > uint.MaxValue) throw OutOfRange("scope_id", scope, 0, uint.MaxValue);
+            if (flow is < 0 or > uint.MaxValue) throw OutOfRange("flowinfo", flow, 0, uint.MaxValue);
+            var a6 = SockAddr.In6(addr6, (ushort)port, (uint)scope, (uint)flow, len);
+            a6.Family = (ushort)family;
+            return a6;
+        }
         return new SockAddr((ushort)family, addr, (ushort)port, len);
     }
 
@@ -729,6 +762,26 @@ public sealed class SocketShell : IDisposable
             addr = (addr << 8) | b;
         }
         return true;
+    }
+
+    /// <summary>inet_pton(AF_INET6): the text forms of RFC 4291 2.2, no zone (host order out: the first byte most significant).</summary>
+    internal static bool TryParseIpv6(string s, out UInt128 addr)
+    {
+        addr = 0;
+        if (s.Contains('%') || !System.Net.IPAddress.TryParse(s, out var ip) ||
+            ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return false;
+        Span<byte> b = stackalloc byte[16];
+        ip.TryWriteBytes(b, out _);
+        addr = BinaryPrimitives.ReadUInt128BigEndian(b);
+        return true;
+    }
+
+    /// <summary>inet_ntop(AF_INET6) of a host-order address ("::ffff:10.7.0.1", "2001:db8::1").</summary>
+    internal static string FormatIpv6(UInt128 a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128BigEndian(b, a);
+        return new System.Net.IPAddress(b).ToString();
     }
 
     /// <summary>Dotted quad of a host-order address.</summary>

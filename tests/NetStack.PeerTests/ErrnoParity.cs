@@ -109,6 +109,10 @@ public sealed class ErrnoParityFixture : IDisposable
         return new Dictionary<string, string>
         {
             ["$SELF"] = linux ? p.KernelIp : p.StackIp,
+            // The v4-mapped forms an AF_INET6 socket uses for them (::ffff:a.b.c.d).
+            ["$MSELF"] = "::ffff:" + (linux ? p.KernelIp : p.StackIp),
+            ["$MPEER"] = "::ffff:" + (linux ? p.StackIp : p.KernelIp),
+            ["$MOTHER"] = "::ffff:" + Ipv4Address.Format(subnet | 77),
             ["$PEER"] = linux ? p.StackIp : p.KernelIp,
             ["$OTHER"] = Ipv4Address.Format(subnet | 77),
             ["$BCAST"] = Ipv4Address.Format(subnet | 255),
@@ -187,7 +191,7 @@ public sealed class ErrnoParityFixture : IDisposable
 [Collection(ErrnoParityCollection.Name)]
 public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper output)
 {
-    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family", "flags", "controllen", "cmsg", "iov", "lens", "msgs"];
+    private static readonly string[] DefaultFields = ["ret", "errno", "error", "data", "value", "revents", "len", "hex", "addr", "port", "family", "flags", "controllen", "cmsg", "iov", "lens", "msgs", "scope_id", "flowinfo"];
 
     [PeerTheory]
     [MemberData(nameof(ErrnoParityTable.Names), MemberType = typeof(ErrnoParityTable))]

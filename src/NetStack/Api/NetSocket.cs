@@ -42,7 +42,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
 
     /// <summary>socket(family, type, protocol) in <paramref name="net"/> as its default caller (the namespace's descriptor table with every capability, <c>net.Files</c>).</summary>
     /// <param name="net">The stack.</param>
-    /// <param name="family">AF_INET (the .NET value <see cref="AddressFamily.InterNetwork"/>).</param>
+    /// <param name="family">AF_INET or AF_INET6 (the .NET values <see cref="AddressFamily.InterNetwork"/>, <see cref="AddressFamily.InterNetworkV6"/>); an AF_INET6 socket is dual stack (IPv4 peers as ::ffff:a.b.c.d) unless <see cref="DualMode"/> is turned off.</param>
     /// <param name="type">Stream, Dgram or Raw.</param>
     /// <param name="protocol">Tcp, Udp, Icmp, or Unspecified/IP for the type's default.</param>
     public NetSocket(NetNamespace net, AddressFamily family, SocketType type, ProtocolType protocol = ProtocolType.Unspecified)
@@ -86,7 +86,27 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     public int Fd => _fd;
 
     /// <summary>SO_DOMAIN as .NET's <see cref="System.Net.Sockets.AddressFamily"/>.</summary>
-    public AddressFamily AddressFamily => GetOption(SOL_SOCKET, SO_DOMAIN) == AF_INET ? AddressFamily.InterNetwork : AddressFamily.Unknown;
+    public AddressFamily AddressFamily => Domain switch
+    {
+        AF_INET => AddressFamily.InterNetwork,
+        AF_INET6 => AddressFamily.InterNetworkV6,
+        _ => AddressFamily.Unknown,
+    };
+
+    private int _domain = -1;
+
+    /// <summary>
+    /// Whether an AF_INET6 socket also speaks IPv4 through v4-mapped addresses: IPV6_V6ONLY off
+    /// (the default from net.ipv6.bindv6only). Settable only before the socket is bound.
+    /// </summary>
+    public bool DualMode
+    {
+        get => GetOption(SOL_IPV6, IPV6_V6ONLY) == 0;
+        set => Check(SocketCalls.Setsockopt(Files, FdOrThrow, SOL_IPV6, IPV6_V6ONLY, value ? 0 : 1), "setsockopt(IPV6_V6ONLY)");
+    }
+
+    /// <summary>SO_DOMAIN, read once: how endpoints are turned into sockaddrs for this socket.</summary>
+    private int Domain => _domain >= 0 ? _domain : (_domain = GetOption(SOL_SOCKET, SO_DOMAIN));
     /// <summary>SO_TYPE as .NET's <see cref="System.Net.Sockets.SocketType"/>.</summary>
     public SocketType SocketType => (SocketType)GetOption(SOL_SOCKET, SO_TYPE);
     /// <summary>SO_PROTOCOL as .NET's <see cref="System.Net.Sockets.ProtocolType"/>.</summary>
@@ -104,13 +124,13 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     // ------------------------------------------------------------------ setup
 
     /// <summary>bind(2).</summary>
-    public void Bind(EndPoint localEP) => Check(SocketCalls.Bind(Files, FdOrThrow, SocketConvert.ToSockAddr(localEP)), "bind");
+    public void Bind(EndPoint localEP) => Check(SocketCalls.Bind(Files, FdOrThrow, SocketConvert.ToSockAddr(localEP, Domain)), "bind");
 
     /// <summary>listen(2).</summary>
     public void Listen(int backlog = 128) => Check(SocketCalls.Listen(Files, FdOrThrow, backlog), "listen");
 
     /// <summary>connect(2), blocking unless the socket is non-blocking.</summary>
-    public void Connect(EndPoint remoteEP) => Check(SocketCalls.Connect(Files, FdOrThrow, SocketConvert.ToSockAddr(remoteEP)), "connect");
+    public void Connect(EndPoint remoteEP) => Check(SocketCalls.Connect(Files, FdOrThrow, SocketConvert.ToSockAddr(remoteEP, Domain)), "connect");
 
     /// <summary>connect(2) to an address and port.</summary>
     public void Connect(IPAddress address, int port) => Connect(new IPEndPoint(address, port));
@@ -119,7 +139,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     public ValueTask ConnectAsync(EndPoint remoteEP, CancellationToken cancellationToken = default)
     {
         int fd = FdOrThrow;
-        var sa = SocketConvert.ToSockAddr(remoteEP);
+        var sa = SocketConvert.ToSockAddr(remoteEP, Domain);
         int r = SocketCalls.Connect(Files, fd, sa, forceNonblock: true);
         if (r == 0) return ValueTask.CompletedTask;
         if (r != -Errno.EINPROGRESS && r != -Errno.EALREADY) return ValueTask.FromException(Error(r, "connect"));
@@ -193,7 +213,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
 
     /// <summary>sendto(2) with Linux's MSG_* flags.</summary>
     public int SendTo(ReadOnlySpan<byte> buffer, int flags, EndPoint remoteEP) =>
-        Check(SocketCalls.Sendto(Files, FdOrThrow, buffer, flags, SocketConvert.ToSockAddr(remoteEP)), "sendto");
+        Check(SocketCalls.Sendto(Files, FdOrThrow, buffer, flags, SocketConvert.ToSockAddr(remoteEP, Domain)), "sendto");
 
     /// <summary>
     /// recvfrom(2). As <see cref="System.Net.Sockets.Socket.ReceiveFrom(byte[], ref EndPoint)"/>,
@@ -299,11 +319,11 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
 
     /// <summary>sendto(2) without blocking a thread.</summary>
     public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> buffer, EndPoint remoteEP, CancellationToken cancellationToken = default) =>
-        RunAsync(Op.SendTo, default, buffer, 0, SocketConvert.ToSockAddr(remoteEP), "sendto", cancellationToken);
+        RunAsync(Op.SendTo, default, buffer, 0, SocketConvert.ToSockAddr(remoteEP, Domain), "sendto", cancellationToken);
 
     /// <summary>sendto(2) with Linux's MSG_* flags without blocking a thread.</summary>
     public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> buffer, int flags, EndPoint remoteEP, CancellationToken cancellationToken = default) =>
-        RunAsync(Op.SendTo, default, buffer, flags, SocketConvert.ToSockAddr(remoteEP), "sendto", cancellationToken);
+        RunAsync(Op.SendTo, default, buffer, flags, SocketConvert.ToSockAddr(remoteEP, Domain), "sendto", cancellationToken);
 
     /// <summary>recv(2) without blocking a thread; 0 at end of stream.</summary>
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
@@ -347,13 +367,13 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     private IPEndPoint FromEndPoint(in SockAddr sa)
     {
         var c = _lastFrom;
-        if (c is not null && c.Addr == sa.Addr && c.Port == sa.Port) return c.EndPoint;
+        if (c is not null && c.Family == sa.Family && c.Addr == sa.Addr && c.Addr6 == sa.Addr6 && c.ScopeId == sa.ScopeId && c.Port == sa.Port) return c.EndPoint;
         var ep = SocketConvert.ToIPEndPoint(sa);
-        _lastFrom = new EndPointCache(sa.Addr, sa.Port, ep);
+        _lastFrom = new EndPointCache(sa.Family, sa.Addr, sa.Addr6, sa.ScopeId, sa.Port, ep);
         return ep;
     }
 
-    private sealed record EndPointCache(uint Addr, ushort Port, IPEndPoint EndPoint);
+    private sealed record EndPointCache(ushort Family, uint Addr, UInt128 Addr6, uint ScopeId, ushort Port, IPEndPoint EndPoint);
 
     /// <summary>Waits until poll() reports one of <paramref name="events"/> (POLLIN, POLLOUT..., or an error/hangup); returns the revents.</summary>
     public ValueTask<int> PollAsync(int events, CancellationToken cancellationToken = default)

@@ -20,6 +20,9 @@ public sealed class NetTcpClient : IDisposable, IAsyncDisposable
     /// <summary>A client with a new, unconnected TCP socket in <paramref name="net"/>.</summary>
     public NetTcpClient(NetNamespace net) : this(new NetSocket(net, AF_INET, SOCK_STREAM)) { }
 
+    /// <summary>A client with a new TCP socket of <paramref name="family"/> (InterNetworkV6: an AF_INET6 socket, which reaches IPv4 servers through ::ffff:a.b.c.d).</summary>
+    public NetTcpClient(NetNamespace net, System.Net.Sockets.AddressFamily family) : this(new NetSocket(net, family, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)) { }
+
     /// <summary>A client over a connected socket (e.g. from <see cref="NetSocket.AcceptAsync"/>); it owns the socket.</summary>
     public NetTcpClient(NetSocket socket)
     {

@@ -18,7 +18,8 @@ public sealed class NetTcpListener : IDisposable
     private readonly NetNamespace _net;
     private NetSocket? _server;
 
-    /// <summary>A listener for <paramref name="localEP"/> (IPAddress.Any for every local address; port 0 picks one).</summary>
+    /// <summary>A listener for <paramref name="localEP"/> (IPAddress.Any for every local IPv4 address, IPAddress.IPv6Any for
+    /// an AF_INET6 listener that also accepts IPv4 clients as ::ffff:a.b.c.d; port 0 picks one).</summary>
     public NetTcpListener(NetNamespace net, IPEndPoint localEP)
     {
         ArgumentNullException.ThrowIfNull(net);
@@ -43,7 +44,8 @@ public sealed class NetTcpListener : IDisposable
     public void Start(int backlog = 128)
     {
         if (_server is not null) return;
-        var s = new NetSocket(_net, AF_INET, SOCK_STREAM);
+        // An IPv6 endpoint ([::] included) makes an AF_INET6 socket, dual stack as Linux's default.
+        var s = new NetSocket(_net, LocalEndpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET, SOCK_STREAM);
         try
         {
             s.ReuseAddress = true;

@@ -25,8 +25,12 @@ public sealed class NetUdpClient : IDisposable
     /// <summary>A UDP socket bound to <paramref name="port"/> on every local address.</summary>
     public NetUdpClient(NetNamespace net, int port) : this(net, new IPEndPoint(IPAddress.Any, port)) { }
 
-    /// <summary>A UDP socket bound to <paramref name="localEP"/>.</summary>
-    public NetUdpClient(NetNamespace net, IPEndPoint localEP) : this(net)
+    /// <summary>An unbound UDP socket of <paramref name="family"/> (InterNetworkV6: AF_INET6, dual stack).</summary>
+    public NetUdpClient(NetNamespace net, System.Net.Sockets.AddressFamily family) =>
+        Client = new NetSocket(net, family, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+
+    /// <summary>A UDP socket bound to <paramref name="localEP"/> (an IPv6 one, [::] included, makes an AF_INET6 socket).</summary>
+    public NetUdpClient(NetNamespace net, IPEndPoint localEP) : this(net, localEP?.AddressFamily ?? throw new ArgumentNullException(nameof(localEP)))
     {
         try { Client.Bind(localEP); }
         catch

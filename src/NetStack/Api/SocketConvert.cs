@@ -40,19 +40,42 @@ internal static class SocketConvert
     }
 
     /// <summary>The sockaddr an endpoint stands for: AF_INET for IPv4 (and IPv4-mapped IPv6), AF_INET6 otherwise, which an AF_INET socket refuses as Linux does.</summary>
-    public static SockAddr ToSockAddr(EndPoint ep)
+    public static SockAddr ToSockAddr(EndPoint ep) => ToSockAddr(ep, AF_INET);
+
+    /// <summary>
+    /// The sockaddr an endpoint stands for on a socket of <paramref name="family"/>: an AF_INET6
+    /// socket gets a sockaddr_in6 for every address (an IPv4 one v4-mapped, as a DualMode
+    /// System.Net.Sockets.Socket maps it); an AF_INET socket gets a sockaddr_in for IPv4 and
+    /// IPv4-mapped addresses, and a sockaddr_in6 for the rest, which it refuses as Linux does.
+    /// </summary>
+    public static SockAddr ToSockAddr(EndPoint ep, int family)
     {
         ArgumentNullException.ThrowIfNull(ep);
         if (ep is not IPEndPoint ip)
             throw new ArgumentException($"{ep.GetType().Name} is not supported: the stack has no resolver, pass an IPEndPoint", nameof(ep));
         Span<byte> b = stackalloc byte[16];
         ip.Address.TryWriteBytes(b, out int n);
+        if (family == AF_INET6)
+        {
+            if (n == 4) return SockAddr.In6(Wire.Ipv6Address.V4Mapped(BinaryPrimitives.ReadUInt32BigEndian(b)), (ushort)ip.Port);
+            return SockAddr.In6(BinaryPrimitives.ReadUInt128BigEndian(b), (ushort)ip.Port, (uint)ip.Address.ScopeId);
+        }
         if (n == 4) return SockAddr.In(BinaryPrimitives.ReadUInt32BigEndian(b), (ushort)ip.Port);
         if (ip.Address.IsIPv4MappedToIPv6) return SockAddr.In(BinaryPrimitives.ReadUInt32BigEndian(b[12..]), (ushort)ip.Port);
-        return new SockAddr(AF_INET6, 0, (ushort)ip.Port, 28); // sizeof(struct sockaddr_in6)
+        return SockAddr.In6(BinaryPrimitives.ReadUInt128BigEndian(b), (ushort)ip.Port, (uint)ip.Address.ScopeId);
     }
 
-    public static IPEndPoint ToIPEndPoint(in SockAddr sa) => new(ToIPAddress(sa.Addr), sa.Port);
+    /// <summary>The endpoint of a sockaddr_in or sockaddr_in6 (with its scope id).</summary>
+    public static IPEndPoint ToIPEndPoint(in SockAddr sa) =>
+        sa.Family == AF_INET6 ? new(ToIPAddress(sa.Addr6, sa.ScopeId), sa.Port) : new(ToIPAddress(sa.Addr), sa.Port);
+
+    /// <summary>An IPv6 address from its host-order value.</summary>
+    public static IPAddress ToIPAddress(UInt128 hostOrder, uint scopeId = 0)
+    {
+        Span<byte> b = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128BigEndian(b, hostOrder);
+        return new IPAddress(b, scopeId);
+    }
 
     public static IPAddress ToIPAddress(uint hostOrder)
     {
@@ -74,8 +97,12 @@ internal static class SocketConvert
 
     public static bool Equals(IPEndPoint ep, in SockAddr sa)
     {
-        if (ep.Port != sa.Port || ep.AddressFamily != AddressFamily.InterNetwork) return false;
-        Span<byte> b = stackalloc byte[4];
+        if (ep.Port != sa.Port) return false;
+        Span<byte> b = stackalloc byte[16];
+        if (sa.Family == AF_INET6)
+            return ep.AddressFamily == AddressFamily.InterNetworkV6 && ep.Address.TryWriteBytes(b, out _) &&
+                BinaryPrimitives.ReadUInt128BigEndian(b) == sa.Addr6 && ep.Address.ScopeId == sa.ScopeId;
+        if (ep.AddressFamily != AddressFamily.InterNetwork) return false;
         return ep.Address.TryWriteBytes(b, out _) && BinaryPrimitives.ReadUInt32BigEndian(b) == sa.Addr;
     }
 }

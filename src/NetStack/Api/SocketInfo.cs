@@ -159,10 +159,8 @@ public static class NetStackInfo
             foreach (var (fd, sock) in net.Files.Enumerate())
             {
                 if (sock.Sk is not InetSock sk) continue;
-                uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
-                var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
                 list.Add(new SocketInfo(fd, sk.Prot?.Name ?? "?", sk.State,
-                    new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemQueued)
+                    LocalEp(sk), RemoteEp(sk), sk.RmemAlloc, sk.WmemQueued)
                 {
                     TcpInfo = sk is TcpSock tp ? Api.TcpInfo.Get(tp, diag: true) : null,
                 });
@@ -223,9 +221,8 @@ public static class NetStackInfo
                 bool listen = tp.State == TcpState.Listen;
                 int rq = listen ? tp.AckBacklog : Math.Max(0, unchecked((int)(tp.RcvNxt - tp.CopiedSeq)));
                 int wq = listen ? tp.MaxAckBacklog : unchecked((int)(tp.WriteSeq - tp.SndUna));
-                uint local = tp.InetRcvSaddr != 0 ? tp.InetRcvSaddr : tp.InetSaddr;
-                return Diag(new SocketInfo(fds.TryGetValue(tp, out int fd) ? fd : -1, "TCP", tp.State, Ep(local, tp.InetNum),
-                    listen ? null : Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp, diag: true), Timer = IcskTimer(tp) }, tp);
+                return Diag(new SocketInfo(fds.TryGetValue(tp, out int fd) ? fd : -1, "TCP", tp.State, LocalEp(tp),
+                    listen ? null : RemoteEp(tp) ?? Ep(tp.InetDaddr, tp.InetDport), rq, wq) { TcpInfo = Api.TcpInfo.Get(tp, diag: true), Timer = IcskTimer(tp) }, tp);
             }
         }
         return list;
@@ -291,10 +288,26 @@ public static class NetStackInfo
     /// <summary>A UDP or raw socket's row: the bound (or source) address, the peer when connected, the queues' memory.</summary>
     private static SocketInfo DatagramRow(InetSock sk, Dictionary<Sock, int> fds, string protocol)
     {
-        uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
-        var remote = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : new IPEndPoint(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
         return Diag(new SocketInfo(fds.TryGetValue(sk, out int fd) ? fd : -1, sk.Prot?.Name ?? protocol, sk.State,
-            new IPEndPoint(SocketConvert.ToIPAddress(local), sk.InetNum), remote, sk.RmemAlloc, sk.WmemAlloc), sk);
+            LocalEp(sk), RemoteEp(sk), sk.RmemAlloc, sk.WmemAlloc), sk);
+    }
+
+    /// <summary>The local endpoint as getsockname sees it: an AF_INET6 sock's v6 address (inet6_getname), else the IPv4 one.</summary>
+    private static IPEndPoint LocalEp(InetSock sk)
+    {
+        if (sk.Pinet6 is { } np)
+            return new(SocketConvert.ToIPAddress(sk.SkcV6RcvSaddr != 0 ? sk.SkcV6RcvSaddr : np.Saddr), sk.InetNum);
+        uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+        return new(SocketConvert.ToIPAddress(local), sk.InetNum);
+    }
+
+    /// <summary>The peer, null when there is none; an AF_INET6 sock's as sk_v6_daddr (::ffff:a.b.c.d for an IPv4 peer).</summary>
+    private static IPEndPoint? RemoteEp(InetSock sk)
+    {
+        if (sk.InetDaddr == 0 && sk.InetDport == 0) return null;
+        return sk.Pinet6 is not null
+            ? new(SocketConvert.ToIPAddress(sk.SkcV6Daddr), sk.InetDport)
+            : new(SocketConvert.ToIPAddress(sk.InetDaddr), sk.InetDport);
     }
 
     /// <summary>What inet_diag adds to every full sock: protocol, inode, cookie, uid, shutdown and SK_MEMINFO.</summary>

@@ -62,6 +62,12 @@ public abstract class SockCommon
     public uint SkcDaddr;
     /// <summary>skc_rcv_saddr: the bound local address (host order; 0 = any).</summary>
     public uint SkcRcvSaddr;
+    /// <summary>skc_v6_daddr (sk_v6_daddr): the foreign IPv6 address of an AF_INET6 sock (host order); ::ffff:a.b.c.d for an IPv4 peer.</summary>
+    public UInt128 SkcV6Daddr;
+    /// <summary>skc_v6_rcv_saddr (sk_v6_rcv_saddr): the bound local IPv6 address of an AF_INET6 sock (host order; :: = any).</summary>
+    public UInt128 SkcV6RcvSaddr;
+    /// <summary>skc_ipv6only (IPV6_V6ONLY): an AF_INET6 sock that never sees IPv4 (no v4-mapped peers, no IPv4 port sharing).</summary>
+    public bool Ipv6only;
     /// <summary>skc_dport: the foreign port (host order).</summary>
     public ushort SkcDport;
     /// <summary>skc_num: the local port (host order).</summary>

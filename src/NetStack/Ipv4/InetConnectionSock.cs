@@ -334,6 +334,10 @@ public class InetConnectionSock : InetSock
         newsk.NotsentLowat = sk.NotsentLowat;
         newsk.RecvmsgInq = sk.RecvmsgInq;
         newsk.SaveSyn = sk.SaveSyn;
+        // An AF_INET6 listener's child: ipv6only and, in its own copy, the listener's ipv6_pinfo
+        // (tcp_v6_syn_recv_sock(): newinet->pinet6 = tcp_inet6_sk(newsk); memcpy(newnp, np, ...)).
+        newsk.Ipv6only = sk.Ipv6only;
+        newsk.Pinet6 = sk.Pinet6?.Clone();
         newsk.State = TcpState.SynRecv;
         newsk.BindHash = null;
         newsk.InetDport = req.IrRmtPort;
@@ -366,15 +370,15 @@ public class InetConnectionSock : InetSock
             byte reuse2;
             bool reuseport2;
             TcpState state2;
-            uint rcvSaddr2, uid2;
+            uint uid2;
             if (owner is TcpSock sk2)
             {
-                dev2 = sk2.BoundDevIf; reuse2 = sk2.Reuse; reuseport2 = sk2.ReusePort; state2 = sk2.State; rcvSaddr2 = sk2.InetRcvSaddr; uid2 = sk2.Uid;
+                dev2 = sk2.BoundDevIf; reuse2 = sk2.Reuse; reuseport2 = sk2.ReusePort; state2 = sk2.State; uid2 = sk2.Uid;
             }
             else
             {
                 var tw = (TcpTimewaitSock)owner;
-                dev2 = tw.TwBoundDevIf; reuse2 = tw.TwReuse; reuseport2 = tw.ReusePort; state2 = TcpState.TimeWait; rcvSaddr2 = tw.TwRcvSaddr; uid2 = sk.Uid;
+                dev2 = tw.TwBoundDevIf; reuse2 = tw.TwReuse; reuseport2 = tw.ReusePort; state2 = TcpState.TimeWait; uid2 = sk.Uid;
             }
             if (sk.BoundDevIf != 0 && dev2 != 0 && sk.BoundDevIf != dev2) continue;
             bool conflict;
@@ -384,8 +388,57 @@ public class InetConnectionSock : InetSock
                 // SO_REUSEPORT shares the port only between sockets of one user (a TIME_WAIT sock has no owner left).
                 conflict = !reuseportOk || !sk.ReusePort || !reuseport2 || (state2 != TcpState.TimeWait && uid2 != sk.Uid);
             if (!conflict) continue;
-            // inet_rcv_saddr_equal(..., match_wildcard = true)
-            if (sk.InetRcvSaddr == 0 || rcvSaddr2 == 0 || sk.InetRcvSaddr == rcvSaddr2) return true;
+            if (InetRcvSaddrEqual(sk, owner, matchWildcard: true)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Whether two socks bound to one port claim the same local address, across families: an
+    /// AF_INET6 sock on :: claims every IPv4 address too unless it is IPV6_V6ONLY; one on
+    /// ::ffff:a.b.c.d is an IPv4 binding; one on a native IPv6 address never meets an AF_INET sock.
+    /// With <paramref name="matchWildcard"/> a wildcard on either side matches everything.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: inet_rcv_saddr_equal() -> ipv6_rcv_saddr_equal() / ipv4_rcv_saddr_equal().</remarks>
+    internal static bool InetRcvSaddrEqual(SockCommon sk, SockCommon sk2, bool matchWildcard)
+    {
+        if (sk.Family == SocketConstants.AF_INET6)
+            return Ipv6RcvSaddrEqual(sk.SkcV6RcvSaddr, sk2.Family == SocketConstants.AF_INET6, sk2.SkcV6RcvSaddr,
+                sk.SkcRcvSaddr, sk2.SkcRcvSaddr, sk.Ipv6only, sk2.Ipv6only, matchWildcard, matchWildcard);
+        return Ipv4RcvSaddrEqual(sk.SkcRcvSaddr, sk2.SkcRcvSaddr, sk2.Ipv6only, matchWildcard, matchWildcard);
+    }
+
+    /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv6_rcv_saddr_equal() (an AF_INET sk2 has no v6 address: it counts as mapped).</remarks>
+    private static bool Ipv6RcvSaddrEqual(UInt128 sk1RcvSaddr6, bool sk2HasV6, UInt128 sk2RcvSaddr6, uint sk1RcvSaddr, uint sk2RcvSaddr,
+        bool sk1Ipv6only, bool sk2Ipv6only, bool matchSk1Wildcard, bool matchSk2Wildcard)
+    {
+        int addrType = Ipv6.AfInet6.Ipv6AddrType(sk1RcvSaddr6);
+        int addrType2 = sk2HasV6 ? Ipv6.AfInet6.Ipv6AddrType(sk2RcvSaddr6) : Ipv6.AfInet6.IPV6_ADDR_MAPPED;
+        const int Any = Ipv6.AfInet6.IPV6_ADDR_ANY, Mapped = Ipv6.AfInet6.IPV6_ADDR_MAPPED;
+
+        // if both are mapped, treat as IPv4
+        if (addrType == Mapped && addrType2 == Mapped)
+        {
+            if (!sk2Ipv6only)
+            {
+                if (sk1RcvSaddr == sk2RcvSaddr) return true;
+                return (matchSk1Wildcard && sk1RcvSaddr == 0) || (matchSk2Wildcard && sk2RcvSaddr == 0);
+            }
+            return false;
+        }
+        if (addrType == Any && addrType2 == Any) return true;
+        if (addrType2 == Any && matchSk2Wildcard && !(sk2Ipv6only && addrType == Mapped)) return true;
+        if (addrType == Any && matchSk1Wildcard && !(sk1Ipv6only && addrType2 == Mapped)) return true;
+        return sk2HasV6 && sk1RcvSaddr6 == sk2RcvSaddr6;
+    }
+
+    /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv4_rcv_saddr_equal().</remarks>
+    private static bool Ipv4RcvSaddrEqual(uint sk1RcvSaddr, uint sk2RcvSaddr, bool sk2Ipv6only, bool matchSk1Wildcard, bool matchSk2Wildcard)
+    {
+        if (!sk2Ipv6only)
+        {
+            if (sk1RcvSaddr == sk2RcvSaddr) return true;
+            return (matchSk1Wildcard && sk1RcvSaddr == 0) || (matchSk2Wildcard && sk2RcvSaddr == 0);
         }
         return false;
     }

@@ -118,12 +118,13 @@ internal static class InetHashtables
     /// <remarks>Mirrors net/ipv4/inet_hashtables.c: compute_score() (the AF_INET point, no SO_INCOMING_CPU).</remarks>
     private static int ComputeScore(TcpSock sk, ushort hnum, uint daddr, int dif)
     {
-        if (sk.InetNum != hnum) return -1;
+        // An IPV6_V6ONLY listener never sees IPv4 (one bound to a native IPv6 address is v6-only).
+        if (sk.InetNum != hnum || sk.Ipv6only) return -1;
         if (sk.InetRcvSaddr != daddr) return -1;
         // inet_sk_bound_dev_eq() without an L3 master device (sdif = 0).
         if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) return -1;
         int score = sk.BoundDevIf != 0 ? 2 : 1;
-        score++; // sk_family == PF_INET
+        if (sk.Family == SocketConstants.PF_INET) score++;
         return score;
     }
 
@@ -210,7 +211,8 @@ internal static class InetHashtables
             }
         }
         // AF_INET listeners go to the head (only AF_INET6 reuseport listeners go to the tail).
-        list.Insert(0, sk);
+        if (sk.ReusePort && sk.Family == SocketConstants.AF_INET6) list.Add(sk);
+        else list.Insert(0, sk);
         sk.Hashed = true;
         return 0;
     }
@@ -229,7 +231,7 @@ internal static class InetHashtables
             var sk2 = ilb[i];
             if (sk2 != sk && sk2.Family == sk.Family && sk.BoundDevIf == sk2.BoundDevIf &&
                 sk2.BindHash == tb && sk2.ReusePort && uid == sk2.Uid &&
-                sk.InetRcvSaddr == sk2.InetRcvSaddr)
+                InetConnectionSock.InetRcvSaddrEqual(sk, sk2, matchWildcard: false))
                 return SockReuseport.ReuseportAddSock(sk, sk2, sk.InetRcvSaddr == Ipv4Address.Any);
         }
         return SockReuseport.ReuseportAlloc(sk, sk.InetRcvSaddr == Ipv4Address.Any);

@@ -70,6 +70,24 @@ public class InetSock : Sock
     /// </summary>
     internal int CmsgFlags;
 
+    /// <summary>
+    /// pinet6: the IPv6 part of an AF_INET6 sock (null for AF_INET), which a dual-stack socket
+    /// keeps beside the IPv4 fields it uses for v4-mapped peers.
+    /// </summary>
+    public Ipv6.Ipv6Pinfo? Pinet6;
+
+    /// <summary>Forgets the bound local addresses, of both families (an AF_INET6 sock's v6 source and bound address too).</summary>
+    /// <remarks>Mirrors include/net/inet_sock.h: inet_reset_saddr().</remarks>
+    internal void InetResetSaddr()
+    {
+        InetRcvSaddr = InetSaddr = 0;
+        if (Pinet6 is { } np)
+        {
+            np.Saddr = UInt128.Zero;
+            SkcV6RcvSaddr = UInt128.Zero;
+        }
+    }
+
     /// <summary>The next hop cache (sk_dst_cache): valid while <see cref="DstValid"/>.</summary>
     public Rtable Dst;
     /// <summary>Whether <see cref="Dst"/> holds a usable route; cleared by <see cref="DstReset"/>.</summary>

@@ -534,7 +534,8 @@ internal static class IpSockglue
             case IP_TOS: val = inet.Tos; break;
             case IP_MTU_DISCOVER: val = inet.Pmtudisc; break;
             case IP_MTU:
-                val = inet.DstValid ? inet.Dst.Dev.Mtu : 0;
+                // dst_mtu() -> ipv4_mtu(): at most IP_MAX_MTU (65535), so loopback's 65536 reads 65535.
+                val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0;
                 if (val == 0) return -Errno.ENOTCONN;
                 break;
             default:

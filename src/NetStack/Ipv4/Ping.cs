@@ -141,7 +141,8 @@ internal static class Ping
         if (slot is null) return null;
         foreach (var sk in slot)
         {
-            if (sk.InetNum != ident) continue;
+            // An ICMP echo reply is for AF_INET ping sockets only (AF_INET6 ones get ICMPv6 replies).
+            if (sk.InetNum != ident || sk.Family != AF_INET) continue;
             if (sk.InetRcvSaddr != 0 && sk.InetRcvSaddr != daddr) continue;
             if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) continue;
             return sk;

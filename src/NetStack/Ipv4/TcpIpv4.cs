@@ -399,6 +399,9 @@ internal static class TcpIpv4
         // once it has them, so that a filter on the connection's 4-tuple sees it.
         TcpTracepoint.TraceInetSockSetState(newtp, TcpState.Listen);
         newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
+        // An AF_INET6 listener's IPv4 child: tcp_v6_syn_recv_sock() makes it with this function,
+        // then gives it v4-mapped addresses.
+        if (newtp.Pinet6 is { } newnp) Ipv6.TcpIpv6.TcpV6SynRecvSockMapped(newtp, newnp, (byte)newtp.McTtl);
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
         // The child's inet_opt is the request's ireq_opt (moved), and its MSS makes room for it.
         newtp.InetOpt = req.IreqOpt;

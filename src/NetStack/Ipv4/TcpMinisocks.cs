@@ -388,6 +388,12 @@ internal static class TcpMinisocks
         {
             TwDaddr = tp.InetDaddr,
             TwRcvSaddr = tp.InetRcvSaddr,
+            // inet_twsk_alloc(): tw_family, and an AF_INET6 sock's v6 addresses and ipv6only, so that
+            // bind's conflict check (inet_rcv_saddr_equal) sees the TIME_WAIT port as its owner would.
+            Family = tp.Family,
+            SkcV6Daddr = tp.SkcV6Daddr,
+            SkcV6RcvSaddr = tp.SkcV6RcvSaddr,
+            Ipv6only = tp.Ipv6only,
             TwDport = tp.InetDport,
             TwNum = tp.InetNum,
             TwSubstate = state,

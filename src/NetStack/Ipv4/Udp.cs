@@ -196,7 +196,7 @@ internal static class Udp
                 var sk2 = hslot[i];
                 if (sk2 != sk && sk2.Family == sk.Family && sk2.InetNum == sk.InetNum &&
                     sk2.BoundDevIf == sk.BoundDevIf && sk2.ReusePort && uid == sk2.Uid &&
-                    sk2.InetRcvSaddr == sk.InetRcvSaddr)
+                    InetConnectionSock.InetRcvSaddrEqual(sk, sk2, matchWildcard: false))
                     return SockReuseport.ReuseportAddSock(sk, sk2, sk.InetRcvSaddr == Ipv4Address.Any);
             }
         }
@@ -221,14 +221,11 @@ internal static class Udp
             if (sk2 == sk) continue;
             if (sk2.Reuse != 0 && sk.Reuse != 0) continue;
             if (sk2.BoundDevIf != 0 && sk.BoundDevIf != 0 && sk2.BoundDevIf != sk.BoundDevIf) continue;
-            if (!Ipv4RcvSaddrEqual(sk.InetRcvSaddr, sk2.InetRcvSaddr)) continue;
+            if (!InetConnectionSock.InetRcvSaddrEqual(sk, sk2, matchWildcard: true)) continue;
             return !(sk2.ReusePort && sk.ReusePort && sk.ReuseportCb is null && uid == sk2.Uid);
         }
         return false;
     }
-
-    /// <remarks>Mirrors net/ipv4/inet_connection_sock.c: ipv4_rcv_saddr_equal() with both wildcards matching.</remarks>
-    private static bool Ipv4RcvSaddrEqual(uint a, uint b) => a == b || a == 0 || b == 0;
 
     /// <summary>Removes a socket from the port table; it is unbound afterwards.</summary>
     /// <remarks>Mirrors net/ipv4/udp.c: udp_lib_unhash().</remarks>
@@ -285,7 +282,7 @@ internal static class Udp
         sk.BoundDevIf = 0;
         if ((sk.UserLocks & Sock.SockBindaddrLock) == 0)
         {
-            inet.InetSaddr = inet.InetRcvSaddr = 0; // inet_reset_saddr()
+            inet.InetResetSaddr();
             if ((sk.UserLocks & Sock.SockBindportLock) != 0) sk.Prot.Rehash(sk);
         }
         if ((sk.UserLocks & Sock.SockBindportLock) == 0)
@@ -615,9 +612,10 @@ internal static class Udp
     /// <remarks>Mirrors net/ipv4/udp.c: compute_score().</remarks>
     private static int ComputeScore(InetSock sk, uint saddr, ushort sport, uint daddr, ushort hnum, int dif)
     {
-        if (sk.InetNum != hnum) return -1;
+        // An IPV6_V6ONLY sock never sees IPv4; a dual-stack AF_INET6 sock scores below an AF_INET one.
+        if (sk.InetNum != hnum || sk.Ipv6only) return -1;
         if (sk.InetRcvSaddr != daddr) return -1;
-        int score = 2; // PF_INET
+        int score = sk.Family == PF_INET ? 2 : 1;
         if (sk.InetDaddr != 0)
         {
             if (sk.InetDaddr != saddr) return -1;
@@ -650,6 +648,7 @@ internal static class Udp
                 if ((sk.InetDaddr != 0 && sk.InetDaddr != saddr) ||
                     (sk.InetDport != sport && sk.InetDport != 0) ||
                     (sk.InetRcvSaddr != 0 && sk.InetRcvSaddr != daddr) ||
+                    sk.Ipv6only || // ipv6_only_sock()
                     (sk.BoundDevIf != 0 && sk.BoundDevIf != skb.Dev!.IfIndex) ||
                     !Igmp.IpMcSfAllow(sk, daddr, saddr, skb.Dev!.IfIndex))
                     continue;

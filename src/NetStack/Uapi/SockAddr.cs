@@ -3,11 +3,14 @@ using NetStack.Wire;
 namespace NetStack.Uapi;
 
 /// <summary>
-/// A socket address as the caller passed it: a sockaddr_in's fields in host order plus the
-/// addrlen argument, so the checks of inet_bind, udp connect and friends (addr_len &lt;
+/// A socket address as the caller passed it: a sockaddr_in's (or sockaddr_in6's) fields in host
+/// order plus the addrlen argument, so the checks of inet_bind, udp connect and friends (addr_len &lt;
 /// sizeof(struct sockaddr_in) -&gt; -EINVAL, sin_family != AF_INET -&gt; -EAFNOSUPPORT) can be made in
 /// the kernel's order. Families other than AF_INET keep their number so that those checks see it.
-/// <remarks>Mirrors include/uapi/linux/in.h: struct sockaddr_in (with the length of move_addr_to_kernel()).</remarks>
+/// For AF_INET6 the address is <see cref="Addr6"/> with <see cref="FlowInfo"/> and <see cref="ScopeId"/>;
+/// <see cref="Addr"/> stays 0.
+/// <remarks>Mirrors include/uapi/linux/in.h: struct sockaddr_in and include/uapi/linux/in6.h: struct
+/// sockaddr_in6 (with the length of move_addr_to_kernel()).</remarks>
 /// </summary>
 public struct SockAddr
 {
@@ -19,6 +22,12 @@ public struct SockAddr
     public uint Addr;
     /// <summary>The addrlen the caller passed (or, on output, the length the kernel reports).</summary>
     public int Len;
+    /// <summary>sin6_addr, host order (the leftmost byte is the most significant): AF_INET6 only.</summary>
+    public UInt128 Addr6;
+    /// <summary>sin6_flowinfo, host order: AF_INET6 only.</summary>
+    public uint FlowInfo;
+    /// <summary>sin6_scope_id: the interface a link-local address belongs to (AF_INET6 only).</summary>
+    public uint ScopeId;
 
     /// <summary>A socket address of <paramref name="family"/> with IPv4 address <paramref name="addr"/> and <paramref name="port"/>, both host order.</summary>
     /// <param name="family">AF_INET, or AF_UNSPEC.</param>
@@ -31,7 +40,22 @@ public struct SockAddr
         Addr = addr;
         Port = port;
         Len = len;
+        Addr6 = UInt128.Zero;
+        FlowInfo = 0;
+        ScopeId = 0;
     }
+
+    /// <summary>An AF_INET6 address (a sockaddr_in6 of <paramref name="len"/> bytes, 28 by default).</summary>
+    /// <param name="addr">sin6_addr, host order.</param>
+    /// <param name="port">sin6_port, host order.</param>
+    /// <param name="scopeId">sin6_scope_id.</param>
+    /// <param name="flowInfo">sin6_flowinfo, host order.</param>
+    /// <param name="len">The addrlen.</param>
+    public static SockAddr In6(UInt128 addr, ushort port, uint scopeId = 0, uint flowInfo = 0, int len = SocketConstants.SockaddrIn6Size) =>
+        new(SocketConstants.AF_INET6, 0, port, len) { Addr6 = addr, ScopeId = scopeId, FlowInfo = flowInfo };
+
+    /// <summary>An AF_INET6 address from its text form ("::", "::ffff:10.0.0.1", "2001:db8::1").</summary>
+    public static SockAddr In6(string addr, ushort port) => In6(Ipv6Address.Parse(addr), port);
 
     /// <summary>An AF_INET address of the full sockaddr_in length.</summary>
     public static SockAddr In(uint addr, ushort port) => new(SocketConstants.AF_INET, addr, port);
@@ -42,9 +66,13 @@ public struct SockAddr
     /// <summary>The AF_UNSPEC address connect() uses to dissolve an association.</summary>
     public static SockAddr Unspec => new(SocketConstants.AF_UNSPEC, 0, 0, SocketConstants.SaFamilySize);
 
-    /// <summary>"a.b.c.d:port" for AF_INET, else the family and length.</summary>
-    public override readonly string ToString() =>
-        Family == SocketConstants.AF_INET ? $"{Ipv4Address.Format(Addr)}:{Port}" : $"family {Family} len {Len}";
+    /// <summary>"a.b.c.d:port" for AF_INET, "[addr]:port" (with "%scope") for AF_INET6, else the family and length.</summary>
+    public override readonly string ToString() => Family switch
+    {
+        SocketConstants.AF_INET => $"{Ipv4Address.Format(Addr)}:{Port}",
+        SocketConstants.AF_INET6 => ScopeId != 0 ? $"[{Ipv6Address.Format(Addr6)}%{ScopeId}]:{Port}" : $"[{Ipv6Address.Format(Addr6)}]:{Port}",
+        _ => $"family {Family} len {Len}",
+    };
 }
 
 /// <summary>

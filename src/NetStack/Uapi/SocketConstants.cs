@@ -38,10 +38,12 @@ public static class SocketConstants
 
     // IP protocols (include/uapi/linux/in.h).
     public const int IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_IGMP = 2, IPPROTO_TCP = 6, IPPROTO_UDP = 17,
-        IPPROTO_IPV6 = 41, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136, IPPROTO_RAW = 255, IPPROTO_MAX = 263;
+        IPPROTO_IPV6 = 41, IPPROTO_ICMPV6 = 58, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136, IPPROTO_RAW = 255, IPPROTO_MAX = 263;
 
     // setsockopt levels.
     public const int SOL_SOCKET = 1, SOL_IP = 0, SOL_TCP = 6, SOL_UDP = 17, SOL_RAW = 255;
+    /// <summary>SOL_IPV6 (include/linux/socket.h): the level of the IPV6_* options, IPPROTO_IPV6's number.</summary>
+    public const int SOL_IPV6 = 41;
 
     // SOL_SOCKET options (asm-generic/socket.h).
     public const int SO_DEBUG = 1, SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_DONTROUTE = 5, SO_BROADCAST = 6,
@@ -112,6 +114,13 @@ public static class SocketConstants
     public const int RCV_SHUTDOWN = 1, SEND_SHUTDOWN = 2, SHUTDOWN_MASK = 3;
 
     // poll events (asm-generic/poll.h).
+    /// <summary>SOL_IPV6 options (include/uapi/linux/in6.h, ipv6(7)).</summary>
+    public const int IPV6_ADDRFORM = 1, IPV6_UNICAST_HOPS = 16, IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18,
+        IPV6_MULTICAST_LOOP = 19, IPV6_MTU_DISCOVER = 23, IPV6_MTU = 24, IPV6_RECVERR = 25, IPV6_V6ONLY = 26,
+        IPV6_RECVERR_RFC4884 = 31, IPV6_TCLASS = 67;
+    /// <summary>IPV6_MTU_DISCOVER values (include/uapi/linux/in6.h).</summary>
+    public const int IPV6_PMTUDISC_DONT = 0, IPV6_PMTUDISC_WANT = 1, IPV6_PMTUDISC_DO = 2, IPV6_PMTUDISC_PROBE = 3,
+        IPV6_PMTUDISC_INTERFACE = 4, IPV6_PMTUDISC_OMIT = 5;
     public const int POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,
         POLLRDNORM = 0x40, POLLRDBAND = 0x80, POLLWRNORM = 0x100, POLLWRBAND = 0x200, POLLMSG = 0x400, POLLRDHUP = 0x2000;
 
@@ -120,6 +129,10 @@ public static class SocketConstants
 
     /// <summary>sizeof(struct sockaddr_in), sizeof(sa_family_t), sizeof(struct sockaddr_storage).</summary>
     public const int SockaddrInSize = 16, SaFamilySize = 2, SockaddrStorageSize = 128;
+    /// <summary>sizeof(struct sockaddr_in6) (include/uapi/linux/in6.h): family, port, flowinfo, 16-byte address, scope id.</summary>
+    public const int SockaddrIn6Size = 28;
+    /// <summary>SIN6_LEN_RFC2133: a sockaddr_in6 without sin6_scope_id, the shortest the IPv6 calls accept (include/linux/in6.h).</summary>
+    public const int Sin6LenRfc2133 = 24;
     /// <summary>sizeof(struct in_pktinfo): ipi_ifindex, ipi_spec_dst, ipi_addr (include/uapi/linux/in.h).</summary>
     public const int InPktinfoSize = 12;
 

@@ -135,20 +135,37 @@ def fd_of(q, key="fd"):
 
 
 def sockaddr(q):
-    """A sockaddr_in in a 128-byte buffer (sockaddr_storage) and the length to pass."""
+    """A sockaddr_in (or, for an address with a colon or family AF_INET6, a sockaddr_in6) in a
+    128-byte buffer (sockaddr_storage) and the length to pass; the defaults match SocketShell."""
     buf = ctypes.create_string_buffer(128)
-    family = int(q.get("family", socket.AF_INET))
     addr = q.get("addr", "0.0.0.0")
-    if addr == "any":
-        addr = "0.0.0.0"
+    v6 = ":" in addr
+    family = int(q.get("family", socket.AF_INET6 if v6 else socket.AF_INET))
+    v6 = v6 or family == socket.AF_INET6
     struct.pack_into("=H", buf, 0, family & 0xFFFF)
     struct.pack_into("!H", buf, 2, int(q.get("port", 0)) & 0xFFFF)
+    if v6:
+        struct.pack_into("!I", buf, 4, int(q.get("flowinfo", 0)))
+        buf[8:24] = socket.inet_pton(socket.AF_INET6, addr if ":" in addr else "::")
+        struct.pack_into("=I", buf, 24, int(q.get("scope_id", 0)))
+        return buf, int(q.get("addrlen", 28))
+    if addr == "any":
+        addr = "0.0.0.0"
     buf[4:8] = socket.inet_aton(addr)
     return buf, int(q.get("addrlen", 16))
 
 
 def parse_sockaddr(buf, length):
     family = struct.unpack_from("=H", buf, 0)[0]
+    if family == socket.AF_INET6:
+        d = {"addr": socket.inet_ntop(socket.AF_INET6, bytes(buf[8:24])), "port": struct.unpack_from("!H", buf, 2)[0],
+             "family": family}
+        flow, scope = struct.unpack_from("!I", buf, 4)[0], struct.unpack_from("=I", buf, 24)[0]
+        if flow:
+            d["flowinfo"] = flow
+        if scope:
+            d["scope_id"] = scope
+        return d
     d = {"addr": socket.inet_ntoa(bytes(buf[4:8])), "port": struct.unpack_from("!H", buf, 2)[0]}
     if family != socket.AF_INET:
         d["family"] = family

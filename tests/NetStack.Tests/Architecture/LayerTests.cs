@@ -5,8 +5,9 @@ using NetStack.Ipv4;
 namespace NetStack.Tests.Architecture;
 
 /// <summary>
-/// The stack's layers point one way (DESIGN.md §8): Uapi/Wire &lt;- Core &lt;- Ethernet &lt;- (Net, Ipv4)
-/// &lt;- Drivers &lt;- Api. NetArchTest reads the IL with Mono.Cecil, so a dependency counts wherever it
+/// The stack's layers point one way (DESIGN.md §8): Uapi/Wire &lt;- Core &lt;- Ethernet &lt;- (Net, Ipv4,
+/// Ipv6) &lt;- Drivers &lt;- Api. Ipv4 and Ipv6 are one level, as net/ipv4 and net/ipv6 call each other
+/// (inet_sock's pinet6, inet_rcv_saddr_equal, tcp_v6_syn_recv_sock over tcp_v4_syn_recv_sock). NetArchTest reads the IL with Mono.Cecil, so a dependency counts wherever it
 /// appears: signatures, fields, base types, attributes, and method bodies (calls, field accesses,
 /// casts, locals, fully qualified names, and members of partial classes declared in other folders,
 /// which compile into the one type).
