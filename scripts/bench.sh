@@ -5,6 +5,8 @@
 #   sudo scripts/bench.sh --loss-only  only the loss-recovery figures (--loss below), about 4 minutes
 #   options: --rounds N  --out DIR (default bench-results)  --keep-going (a failed figure is left out, not fatal)
 #            --offload  --loss  --loss-cc NAME (the congestion control of both senders in the loss figures, default cubic)
+#            --only T1,T2  only these targets (netstack, netstack-offload, bridge, veth; netstack-offload implies --offload)
+#            --bulk-only   only the bulk TCP figures (and CPU and allocations per packet): no rr, crr, ping, idle heap
 #
 # Targets, each in network namespaces this script creates (unique names) and deletes on exit:
 #   netstack  NetStack's `up` on a TAP (services echo 7, discard 9, chargen 19), the kernel as client
@@ -37,7 +39,7 @@
 # named numbers, units in the names), DIR/latest.svg (netstack plot). Speed is reported, never judged.
 set -euo pipefail
 
-usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 smoke=0
 rounds=
 out=
@@ -46,6 +48,8 @@ offload=0
 loss=0
 loss_only=0
 loss_cc_opt=
+only=
+bulk_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1; shift ;;
@@ -56,6 +60,9 @@ while [ $# -gt 0 ]; do
     --loss) loss=1; shift ;;
     --loss-only) loss=1; loss_only=1; shift ;;
     --loss-cc) [ $# -ge 2 ] && [[ "$2" =~ ^[a-z0-9_]+$ ]] || { echo "bench.sh: --loss-cc needs an algorithm name" >&2; exit 2; }; loss_cc_opt=$2; shift 2 ;;
+    --only) [ $# -ge 2 ] && [[ "$2" =~ ^(netstack|netstack-offload|bridge|veth)(,(netstack|netstack-offload|bridge|veth))*$ ]] \
+              || { echo "bench.sh: --only needs a comma list of netstack, netstack-offload, bridge, veth" >&2; exit 2; }; only=$2; shift 2 ;;
+    --bulk-only) bulk_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -230,6 +237,11 @@ loss_run() { # key k
 targets=(netstack bridge veth)
 [ "$offload" -eq 1 ] && targets=(netstack netstack-offload bridge veth)
 [ "$loss_only" -eq 1 ] && targets=()
+if [ -n "$only" ] && [ "$loss_only" -eq 0 ]; then
+  [[ ",$only," == *,netstack-offload,* ]] && offload=1
+  targets=()
+  for t in netstack netstack-offload bridge veth; do [[ ",$only," == *,$t,* ]] && targets+=("$t"); done
+fi
 
 echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2$([ "$loss" -eq 1 ] && echo ", nsbench-$tag-l*/-m* (loss figures)")"
 for t in "${targets[@]}"; do "setup_$t"; done
@@ -310,6 +322,7 @@ for round in $(seq 1 "$rounds"); do
   log "round $round of $rounds"
   for t in "${targets[@]}"; do
     for dir in rx tx; do for n in 1 4; do bulk "$t" "$dir" "$n" || true; done; done
+    [ "$bulk_only" -eq 1 ] && continue
     rr "$t" || true
     crr "$t" || true
     flood_ping "$t" || true
@@ -321,7 +334,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # Heap per idle established connection: the stack alone (the kernels' sockets are not a managed heap).
-if [ "$loss_only" -eq 1 ]; then :
+if [ "$loss_only" -eq 1 ] || [ "$bulk_only" -eq 1 ] || [ -z "${t_ns[netstack]:-}" ]; then :
 elif r=$(timeout -k 2 300 ip netns exec "$ns_s" "$client" idle "$ctl" 10.7.240.2 5000 "$idle_n"); then
   set -- $r
   add netstack_heap_bytes_per_idle_conn "$(awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (b - a) / n }')"

@@ -400,6 +400,9 @@ public sealed class NetNamespace : IDisposable
         get { lock (SyncRoot) return Timers.NextExpiry; }
     }
 
+    /// <summary>The receive and timer threads' state (for tests).</summary>
+    internal SoftIrq Softirq => _softirq;
+
     /// <summary>Starts the receive and timer threads (the softirq context).</summary>
     public void Start() => _softirq.Start();
 

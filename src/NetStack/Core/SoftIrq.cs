@@ -37,8 +37,30 @@ internal sealed class SoftIrq
     public SoftIrq(NetNamespace net)
     {
         _net = net;
-        net.Timers.EarlierTimerArmed = KickTimer;
+        net.Timers.EarlierTimerArmed = TimerArmed;
     }
+
+    /// <summary>
+    /// The time the timer thread wakes by itself, planned under the stack lock from the earliest
+    /// timer (long.MaxValue until it has planned: any timer kicks). Written and read under the stack lock only.
+    /// </summary>
+    private long _timerPlanNs = long.MaxValue;
+
+    /// <summary>
+    /// A timer was armed earlier than every other (under the stack lock): the timer thread is woken
+    /// only when it would otherwise sleep past it. A bulk sender re-arms its retransmit timer for a
+    /// loss probe (about 10 ms) after every ACK's RTO re-arm (200 ms), each a new earliest; kicking
+    /// the thread for each cost a context switch and a lock round per ACK.
+    /// </summary>
+    /// <remarks>Mirrors kernel/time/hrtimer.c: hrtimer_reprogram() reprograms the clock event only for an expiry before the one programmed.</remarks>
+    private void TimerArmed(long expires)
+    {
+        if (expires >= _timerPlanNs) return;
+        KickTimer();
+    }
+
+    /// <summary>Whether an expiry armed now would wake the timer thread (for tests; call under the stack lock).</summary>
+    internal bool TimerKickNeeded(long expires) => expires < _timerPlanNs;
 
     private void KickTimer()
     {
@@ -191,6 +213,7 @@ internal sealed class SoftIrq
                 try { net.Timers.RunExpired(net.Clock.NowNs); }
                 finally { LeaveSoftirq(was); }
                 next = net.Timers.NextExpiry;
+                _timerPlanNs = next; // a timer armed from now on before it kicks us (TimerArmed)
             }
             long waitNs = next == long.MaxValue ? Time.Sec(1) : next - net.Clock.NowNs;
             if (waitNs <= 0) continue;

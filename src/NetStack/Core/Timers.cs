@@ -41,8 +41,11 @@ internal sealed class TimerBase
     /// <summary>The timers of <paramref name="net"/> (null: no fault containment, for tests of the heap alone).</summary>
     public TimerBase(NetNamespace? net = null) => _net = net;
 
-    /// <summary>Raised when a timer becomes the earliest one, so a sleeping loop can re-plan its wait.</summary>
-    public Action? EarlierTimerArmed;
+    /// <summary>
+    /// Raised with the new expiry when a timer becomes the earliest one, so a sleeping loop can
+    /// re-plan its wait (it need not when it already wakes by then).
+    /// </summary>
+    public Action<long>? EarlierTimerArmed;
 
     public int Count => _count;
 
@@ -74,7 +77,7 @@ internal sealed class TimerBase
             _count++;
             SiftUp(_count - 1);
         }
-        if (expires < oldFirst) EarlierTimerArmed?.Invoke();
+        if (expires < oldFirst) EarlierTimerArmed?.Invoke(expires);
     }
 
     /// <remarks>Mirrors del_timer(): returns true if the timer was pending.</remarks>

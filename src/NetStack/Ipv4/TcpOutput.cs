@@ -341,11 +341,12 @@ internal static class TcpOutput
         SkBuff skb;
         // Earliest departure time: never before now (with internal pacing, never earlier than the check allowed).
         long priorWstamp = tp.TcpWstampNs;
-        tp.TcpWstampNs = Math.Max(tp.TcpWstampNs, net.NowNs);
+        long now = tp.TcpClockNs;
+        tp.TcpWstampNs = Math.Max(tp.TcpWstampNs, now);
         bool gsoStart = false;
         if (cloneIt)
         {
-            oskb.Cb.When = net.NowNs;
+            oskb.Cb.When = now;
             oskb.Cb.TxDelivered = tp.Delivered;
             // TSO (TcpOffload): the segment joins the super-frame being built, or opens one.
             if (tp.GsoSkb is { } gso && TcpOffload.TcpGsoAppend(tp, gso, oskb))
@@ -609,11 +610,12 @@ internal static class TcpOutput
     /// <remarks>Mirrors tcp_event_data_sent().</remarks>
     private static void TcpEventDataSent(TcpSock tp)
     {
-        uint now = (uint)(tp.Net.NowNs / Time.NsPerMs);
+        long nowNs = tp.TcpClockNs;
+        uint now = (uint)(nowNs / Time.NsPerMs);
         if (tp.PacketsInFlight == 0) tp.CaOps.CwndEvent(tp, TcpCaEvent.TxStart);
         tp.LsndTimeMs = now;
         // A reply within ato of the last received packet: the session is interactive.
-        if (tp.Net.NowNs - tp.IcskAck.Lrcvtime < tp.IcskAck.Ato) tp.InetCskEnterPingpongMode();
+        if (nowNs - tp.IcskAck.Lrcvtime < tp.IcskAck.Ato) tp.InetCskEnterPingpongMode();
     }
 
     /// <summary>A new segment was sent: it moves to the retransmit queue and snd_nxt advances.</summary>
@@ -695,11 +697,16 @@ internal static class TcpOutput
         uint sentPkts = 0;
         bool isCwndLimited = false, isRwndLimited = false;
         SkBuff? skb;
+        // tcp_mstamp_refresh(): one clock read for the whole round (a fault in it aborts the socket,
+        // so the flag is not restored by a finally).
+        bool clockWasCached = tp.TcpClockCached;
+        tp.TcpClockCache = tp.Net.NowNs;
+        tp.TcpClockCached = true;
         if (pushOne == 0)
         {
             // Path MTU probing (RFC 4821): 0 holds everything back until cwnd or the window drains.
             int result = TcpMtuProbe(tp);
-            if (result == 0) return false;
+            if (result == 0) { tp.TcpClockCached = clockWasCached; return false; }
             if (result > 0) sentPkts = 1;
         }
         TcpOffload.TcpGsoBegin(tp, mssNow);
@@ -734,6 +741,7 @@ internal static class TcpOutput
             if (pushOne != 0) break;
         }
         TcpOffload.TcpGsoFlush(tp);
+        tp.TcpClockCached = clockWasCached;
         tp.GsoMss = 0;
         _ = isRwndLimited;
         if (sentPkts > 0)

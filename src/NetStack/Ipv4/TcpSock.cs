@@ -243,6 +243,18 @@ public sealed class TcpSock : InetConnectionSock
     // ---- Pacing (tcp_output.c) ----
     /// <summary>tcp_wstamp_ns: the earliest departure time of the next packet (ns).</summary>
     internal long TcpWstampNs;
+    /// <summary>
+    /// tcp_clock_cache: the clock read once per tcp_write_xmit() round (tcp_mstamp_refresh()), so
+    /// the segments of one burst share it instead of reading the clock several times each.
+    /// Valid only while <see cref="TcpClockCached"/>; elsewhere the clock is read (<see cref="TcpClockNs"/>).
+    /// </summary>
+    internal long TcpClockCache;
+    /// <summary>True inside tcp_write_xmit(), where <see cref="TcpClockCache"/> is the time.</summary>
+    internal bool TcpClockCached;
+
+    /// <summary>The time for the transmit path: the round's cached clock inside tcp_write_xmit(), else a fresh read.</summary>
+    internal long TcpClockNs => TcpClockCached ? TcpClockCache : Net.NowNs;
+
     /// <summary>pacing_timer: releases the next packet when internal pacing held it (an hrtimer in Linux).</summary>
     internal TimerList PacingTimer = null!;
 

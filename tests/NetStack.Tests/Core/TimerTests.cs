@@ -136,7 +136,7 @@ public class TimerTests
     public void EarlierTimerArmed_IsRaisedOnlyForANewEarliest()
     {
         int kicks = 0;
-        _base.EarlierTimerArmed = () => kicks++;
+        _base.EarlierTimerArmed = _ => kicks++;
         _base.ModTimer(Timer("a"), 100);
         Assert.Equal(1, kicks);
         _base.ModTimer(Timer("b"), 200);

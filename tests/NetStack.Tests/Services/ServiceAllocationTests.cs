@@ -117,6 +117,40 @@ public sealed class ServiceAllocationTests : IDisposable
         Assert.InRange(allocated, 0, windowPackets / 4);
     }
 
+    /// <summary>Reads and drops exactly <paramref name="bytes"/> from <paramref name="s"/> into a reused buffer.</summary>
+    private static void ReceiveExactly(NetSocket s, byte[] buf, long bytes)
+    {
+        for (long got = 0; got < bytes;)
+        {
+            int n = s.Receive(buf.AsSpan(0, (int)Math.Min(buf.Length, bytes - got)));
+            if (n <= 0) throw new InvalidOperationException("chargen closed");
+            got += n;
+        }
+    }
+
+    [Fact]
+    public void ChargenService_BulkSend_AllocatesNothingPerPacket()
+    {
+        // The send side of the same measure: chargen's loop of large SendAsync calls, each waiting on
+        // the socket's write waiter when the send buffer is full.
+        using var host = ServiceHost.Start(_b, "chargen");
+        using var c = NetSocket.Tcp(_a);
+        c.Connect(Ep.Of(TwoStacks.AddrB, ChargenTcpService.DefaultPort));
+        var buf = new byte[65536];
+        ReceiveExactly(c, buf, 16 << 20); // warm up: pools, send-buffer autotuning, JIT
+        long packets0 = _b.Mib.Ip[IpMib.OutRequests];
+        long windowPackets = 0;
+        long allocated = LeastAllocatedByProcess(() =>
+        {
+            long p0 = _b.Mib.Ip[IpMib.OutRequests];
+            ReceiveExactly(c, buf, 16 << 20);
+            return windowPackets = _b.Mib.Ip[IpMib.OutRequests] - p0;
+        }, "packets sent");
+        Assert.True(_b.Mib.Ip[IpMib.OutRequests] - packets0 > 10_000);
+        Assert.Equal(PoolSize, _b.SkbPool.Total); // the pool did not grow: the measure is garbage only
+        Assert.InRange(allocated, 0, windowPackets / 4);
+    }
+
     /// <summary>
     /// Connections to the discard service, one after another, each carrying 64 KB: what each leaves
     /// behind on both stacks and in the service. The service used to allocate its 64 KB read buffer

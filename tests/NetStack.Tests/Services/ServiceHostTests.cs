@@ -175,6 +175,22 @@ public sealed class ServiceHostTests : IDisposable
     }
 
     [Fact]
+    public async Task Chargen_PatternStaysInPhaseAcrossItsLargeSends()
+    {
+        // One send hands over 18 periods (about 128 KiB) or what the send buffer takes of them; the
+        // next continues at the phase where the last one stopped. Far more than one send's worth,
+        // from an odd offset of the period: every byte must still be the pattern's.
+        using var host = ServiceHost.Start(_b, "chargen");
+        using var s = await ConnectAsync(19);
+        const int len = 45 * ChargenTcpService.PeriodBytes + 4321;
+        var got = await ReadToEndAsync(s, max: len);
+        Assert.Equal(len, got.Length);
+        var expected = new byte[len];
+        ChargenTcpService.Fill(0, expected);
+        Assert.Equal(expected, got);
+    }
+
+    [Fact]
     public async Task Chargen_StopsWhenTheClientLeaves()
     {
         using var host = ServiceHost.Start(_b, "chargen");
