@@ -523,7 +523,7 @@ public static class NetStackInfo
                     n.HaAddr.Write(mac);
                     ll = new PhysicalAddress(mac);
                 }
-                return new NeighbourInfo(SocketConvert.ToIPAddress(n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
+                return new NeighbourInfo(SocketConvert.ToIPAddress((uint)n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
                     Ago(now, n.Used), Ago(now, n.Confirmed), Ago(now, n.Updated));
             }).ToArray();
         }

@@ -16,19 +16,20 @@ public class LayerTests
     private static readonly Assembly Stack = typeof(NetStack.Core.NetNamespace).Assembly;
 
     private const string Wire = "NetStack.Wire", Uapi = "NetStack.Uapi", Core = "NetStack.Core",
-        Ethernet = "NetStack.Ethernet", Net = "NetStack.Net", Ipv4 = "NetStack.Ipv4",
+        Ethernet = "NetStack.Ethernet", Net = "NetStack.Net", Ipv4 = "NetStack.Ipv4", Ipv6 = "NetStack.Ipv6",
         Drivers = "NetStack.Drivers", Api = "NetStack.Api", Services = "NetStack.Services";
 
     /// <summary>Each layer and the layers it must not use (everything above it).</summary>
     public static TheoryData<string, string[]> Rules => new()
     {
-        { Wire, [Uapi, Core, Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Uapi, [Core, Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Core, [Ethernet, Net, Ipv4, Drivers, Api, Services] },
-        { Ethernet, [Net, Ipv4, Drivers, Api, Services] },
-        { Net, [Ipv4, Drivers, Api, Services] },
-        { Ipv4, [Drivers, Api, Services] },
-        { Drivers, [Net, Ipv4, Api, Services] },
+        { Wire, [Uapi, Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Uapi, [Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Core, [Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Ethernet, [Net, Ipv4, Ipv6, Drivers, Api, Services] },
+        { Net, [Ipv4, Ipv6, Drivers, Api, Services] },
+        { Ipv4, [Ipv6, Drivers, Api, Services] },
+        { Ipv6, [Drivers, Api, Services] },
+        { Drivers, [Net, Ipv4, Ipv6, Api, Services] },
     };
 
     [Theory]
@@ -43,7 +44,7 @@ public class LayerTests
     [Fact]
     public void EveryStackTypeIsInAKnownLayer()
     {
-        string[] known = [Wire, Uapi, Core, Ethernet, Net, Ipv4, Drivers, Api, Services];
+        string[] known = [Wire, Uapi, Core, Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services];
         var strays = Stack.GetTypes()
             .Where(t => t.Namespace is { } ns && ns.StartsWith("NetStack", StringComparison.Ordinal) && !known.Contains(ns))
             .Select(t => t.FullName!).ToList();
