@@ -438,15 +438,20 @@ internal sealed class NeighTable
     /// Applies new link-layer information: records the address and state and, when the entry
     /// becomes valid, sends every packet that waited for it.
     /// </summary>
+    /// <param name="n">The entry.</param>
+    /// <param name="lladdr">Its link-layer address.</param>
+    /// <param name="state">The new state.</param>
+    /// <param name="weakOverridden">The caller already applied NEIGH_UPDATE_F_WEAK_OVERRIDE (a different address
+    /// without override made a confirmed entry STALE, keeping its address): the state is taken as given.</param>
     /// <remarks>Mirrors neigh_update().</remarks>
-    internal void NeighUpdate(Neighbour n, MacAddress lladdr, NudState state)
+    internal void NeighUpdate(Neighbour n, MacAddress lladdr, NudState state, bool weakOverridden = false)
     {
         long now = _net.NowNs;
         if (n.NudState == NudState.Permanent && state != NudState.Permanent) return; // admin entries win
         var old = n.NudState;
         bool changed = n.HaAddr != lladdr;
-        // A STALE update with the same address must not demote a REACHABLE entry (NEIGH_UPDATE_F_WEAK_OVERRIDE).
-        if (state == NudState.Stale && !changed && (old & NudState.Valid) != 0) state = old;
+        // A STALE update with the same address must not demote a REACHABLE entry.
+        if (state == NudState.Stale && !changed && !weakOverridden && (old & NudState.Valid) != 0) state = old;
         n.HaAddr = lladdr;
         n.NudState = state;
         n.Updated = now;

@@ -148,10 +148,10 @@ internal static class Ndisc
             const NudState connected = NudState.Permanent | NudState.NoArp | NudState.Reachable;
             if (weakOverride && (old & connected) != 0)
             {
-                ll = n.HaAddr;
-                state = NudState.Stale;
+                tbl.NeighUpdate(n, n.HaAddr, NudState.Stale, weakOverridden: true);
+                return;
             }
-            else return;
+            return;
         }
         tbl.NeighUpdate(n, ll, state);
     }
