@@ -102,8 +102,8 @@ internal static class Addrconf
         {
             idev = new Inet6Dev(dev);
             v6.Devs[dev] = idev;
-            Ipv6DevMcInc(idev, Ipv6Address.AllNodes);
             Ipv6DevMcInc(idev, new UInt128(0xff01_0000_0000_0000, 1)); // interface-local all-nodes
+            Ipv6DevMcInc(idev, Ipv6Address.AllNodes);
         }
         foreach (var ifp in idev.AddrList) AddrconfPrefixRoute(net, ifp);
         if (dev.IsLoopback)
