@@ -15,10 +15,10 @@ public sealed class Ping6PeerTests(ITestOutputHelper output)
 
     private static TapPeer Peer()
     {
-        var peer = new TapPeer(ipv6: true);
+        // StackOptions.Ipv6Address: the path `netstack up --addr6` takes.
+        var peer = new TapPeer(ipv6: true, configure: o => o.Ipv6Address = IPAddress.Parse(StackGlobal));
         try
         {
-            peer.Net.AddIpv6Address(peer.Host.Device, IPAddress.Parse(StackGlobal), 64);
             peer.Exec("ip", "-6", "addr", "add", $"{KernelGlobal}/64", "dev", peer.Tap, "nodad");
             // The kernel makes its own link-local address once the stack's end of the TAP gives it a carrier.
             Assert.True(TapPeer.WaitUntil(() => peer.Exec("ip", "-6", "addr", "show", "dev", peer.Tap, "scope", "link").StdOut.Contains("fe80::"),
@@ -68,6 +68,19 @@ public sealed class Ping6PeerTests(ITestOutputHelper output)
             Assert.NotNull(n);
             Assert.Equal(kernelMac, n!.HaAddr.ToString());
         }
+    }
+
+    [PeerFact]
+    public void FloodPing6_10000_LosesNone()
+    {
+        using var peer = Peer();
+        Assert.Equal(20, Ping6(peer, StackGlobal).Received); // resolved, JIT warm
+        var r = peer.Exec(TimeSpan.FromSeconds(120), "ping", "-6", "-n", "-f", "-c", "10000", "-W", "2", StackGlobal);
+        var s = PingSummary.Parse(r.StdOut);
+        output.WriteLine($"flood ping -6 through the stack: {s.Transmitted} transmitted, {s.Received} received; {s.RttLine}");
+        Assert.Equal(10000, s.Transmitted);
+        Assert.Equal(10000, s.Received);
+        Assert.Equal(0, peer.Counter("Dev.TxDropped"));
     }
 
     /// <summary>
