@@ -83,6 +83,29 @@ public sealed class Ping6PeerTests(ITestOutputHelper output)
         Assert.Equal(0, peer.Counter("Dev.TxDropped"));
     }
 
+    [PeerFact]
+    public void Capture_ReadByTshark_NoMalformedFrameNoBadIcmpv6Checksum()
+    {
+        using var peer = Peer();
+        int replies = 0;
+        foreach (var size in new[] { "0", "56", "1000", "1452" })
+            foreach (var target in new[] { $"{StackLinkLocal(peer)}%{peer.Tap}", StackGlobal })
+            {
+                var r = peer.Exec(TimeSpan.FromSeconds(60), "ping", "-6", "-n", "-c", "5", "-i", "0.01", "-s", size, "-W", "2", target);
+                var s = PingSummary.Parse(r.StdOut);
+                Assert.Equal(5, s.Received);
+                replies += s.Received;
+            }
+        peer.FlushCapture();
+        var problems = Tshark.Frames(peer.PcapPath, Tshark.ProblemFilter + " || icmpv6.checksum.status == \"Bad\"");
+        foreach (var p in problems) output.WriteLine(p);
+        Assert.Empty(problems);
+        string mac = peer.StackMac.ToString();
+        Assert.Equal(replies, Tshark.Count(peer.PcapPath, $"eth.src == {mac} && icmpv6.type == 129 && icmpv6.checksum.status == \"Good\""));
+        Assert.True(Tshark.Count(peer.PcapPath, $"eth.src == {mac} && icmpv6.type == 136 && icmpv6.checksum.status == \"Good\" && icmpv6.opt.linkaddr == {mac}") >= 2,
+            "the stack's advertisements (one per address) are in the capture with our link-layer address");
+    }
+
     /// <summary>
     /// The kernel resolves the stack with a multicast solicitation and takes its solicited
     /// advertisement as confirmation: REACHABLE, for base_reachable_time/2 at least (15 s), far
