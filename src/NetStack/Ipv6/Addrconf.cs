@@ -169,13 +169,14 @@ internal static class Addrconf
     }
 
     /// <summary>
-    /// The address <paramref name="addr"/> of this host, on <paramref name="dev"/> when given (and
-    /// always on it for a link-local address: scope), or null.
+    /// The address <paramref name="addr"/> of this host, on <paramref name="dev"/> when given (always
+    /// for a link-local address, whose scope is the link; for any address when <paramref name="strict"/>),
+    /// or null.
     /// </summary>
-    /// <remarks>Mirrors ipv6_get_ifaddr() (strict for link-local scope, as ipv6_chk_addr() is).</remarks>
-    public static Inet6Ifaddr? Ipv6GetIfaddr(NetNamespace net, UInt128 addr, NetDevice? dev)
+    /// <remarks>Mirrors ipv6_get_ifaddr().</remarks>
+    public static Inet6Ifaddr? Ipv6GetIfaddr(NetNamespace net, UInt128 addr, NetDevice? dev, bool strict = false)
     {
-        bool strict = Ipv6Address.IsLinkLocal(addr);
+        strict |= Ipv6Address.IsLinkLocal(addr);
         foreach (var (d, idev) in net.Ipv6.Devs)
         {
             if (dev is not null && d != dev && strict) continue;

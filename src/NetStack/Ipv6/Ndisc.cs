@@ -66,7 +66,7 @@ internal static class Ndisc
             haveLladdr = true;
         }
         bool inc = Ipv6Address.IsMulticast(daddr);
-        var ifp = Addrconf.Ipv6GetIfaddr(net, target, dev);
+        var ifp = Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true);
         if (ifp is null) return SkbDropReason.Ipv6NdiscNsOtherhost; // no anycast, no proxy ndp
         // An address of ours never is tentative (no DAD yet), so there is no DAD conflict to handle here.
         bool isRouter = net.Ipv6.Sysctl.Forwarding;
@@ -112,7 +112,7 @@ internal static class Ndisc
             if (!NdiscOptions.TryLlAddr(opts, ndopts.TargetLlAddr, out lladdr)) return SkbDropReason.NotSpecified;
             haveLladdr = true;
         }
-        if (Addrconf.Ipv6GetIfaddr(net, target, dev) is not null)
+        if (Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true) is not null)
         {
             if (skb.PktType != Eth.PacketLoopback && net.Log.NetRatelimit())
                 net.Log.Printk($"NA: {EthernetHeader.Create(skb.Buffer.AsSpan(skb.MacHeader)).Source} advertised our address {Ipv6Address.Format(target)} on {dev.Name}!");
@@ -164,7 +164,7 @@ internal static class Ndisc
     internal static void NdiscSendNa(NetNamespace net, NetDevice dev, UInt128 daddr, UInt128 target, bool router, bool solicited, bool @override, bool incOpt)
     {
         UInt128 src;
-        if (Addrconf.Ipv6GetIfaddr(net, target, dev) is not null) src = target;
+        if (Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true) is not null) src = target;
         else if (!Addrconf.Ipv6DevGetSaddr(net, dev, daddr, out src)) return;
         var skb = net.SkbPool.AllocWithHeadroom();
         if (skb is null) { net.Mib.Drops[SkbDropReason.NoBuffers]++; return; }
