@@ -76,6 +76,7 @@ for proj in tests/*/*.csproj; do
   name=$(basename "$proj" .csproj)
   echo "test.sh: $name"
   log="$results/$name.log"
+  started=$(date +%s)
   set +e
   dotnet test "$proj" -c Release --no-build --nologo --logger "console;verbosity=normal" >"$log" 2>&1
   rc=$?
@@ -85,6 +86,13 @@ for proj in tests/*/*.csproj; do
   grep -E -A25 '^\s+Failed [A-Za-z]' "$log" || true
   grep -E '^(Passed|Failed)!|^Total tests|^\s+(Passed|Failed|Skipped): |^Test Run|: error [A-Z]+[0-9]+' "$log" || true
   [ "$rc" -eq 0 ] || status=1
+  # The ten slowest tests and the project's wall time, so the suite's budget (CI: well under 20
+  # minutes on 2 cores) stays visible. VSTest prints each result as "Passed Name [1 m 2 s]".
+  echo "test.sh: $name took $(( $(date +%s) - started )) s; slowest tests:"
+  grep -E '^\s+(Passed|Failed) .*\[[^]]*\]$' "$log" | awk '{
+      d = $0; sub(/.*\[/, "", d); sub(/\]$/, "", d); n = split(d, w, " "); t = 0
+      for (i = 1; i < n; i++) if (w[i] ~ /^[0-9.]+$/) t += w[i] * (w[i+1] == "m" ? 60000 : w[i+1] == "s" ? 1000 : w[i+1] == "ms" ? 1 : 0)
+      name = $2; printf "%10.1f s  %s\n", t / 1000, name }' | sort -rn | head -n 10 || true
   # VSTest's summary: "Passed: N", "Failed: N", "Skipped: N" (each line only when non-zero).
   p=$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
   f=$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)

@@ -4,25 +4,14 @@ using NetStack.Wire;
 namespace NetStack.Ipv4;
 
 /// <summary>
-/// One datagram being reassembled (struct ipq + inet_frag_queue). Pooled per namespace, so a
-/// steady stream of fragmented datagrams allocates nothing.
+/// One IPv4 datagram being reassembled: the shared queue (<see cref="InetFragQueue{TKey}"/>) and
+/// what only IPv4 keeps, its source's inet_peer. Pooled per namespace.
 /// </summary>
-internal sealed class Ipq
+/// <remarks>Mirrors net/ipv4/ip_fragment.c: struct ipq.</remarks>
+internal sealed class Ipq : InetFragQueue<IpqKey>
 {
-    public Ipq() => Timer = new TimerList(IpFragment.IpExpire, this);
+    public Ipq() : base(IpFragment.IpExpire) { }
 
-    public IpqKey Key;
-    /// <summary>Fragments sorted by offset; each has Data at its payload, Cb.Seq = offset, Cb.EndSeq = end.</summary>
-    public readonly SkBuffQueue Fragments = new();
-    /// <summary>q.len: the datagram's payload length as far as known (exact once the last fragment is in).</summary>
-    public int Len;
-    /// <summary>q.meat: payload bytes received.</summary>
-    public int Meat;
-    public bool FirstIn, LastIn;
-    /// <summary>Truesize charged to the namespace's fragment memory.</summary>
-    public int Mem;
-    public readonly TimerList Timer;
-    public NetNamespace Net = null!;
     /// <summary>qp->rid: the source's fragment count (inet_peer.rid) when this queue last took a fragment.</summary>
     public int Rid;
     /// <summary>qp->peer != NULL: the queue holds a reference on its source's inet_peer (ipfrag_max_dist was on when it was made).</summary>
@@ -57,7 +46,7 @@ internal static class IpFragment
         bool more = iph.MoreFragments;
         int end = offset + iph.TotalLength - ihl;
 
-        var q = InetFragFind(net, st, key);
+        var q = st.InetFragFind(net, key);
         if (q is null)
         {
             // ip_defrag(): no queue (over ipfrag_high_thresh, or reassembly off): the fragment goes.
@@ -93,34 +82,19 @@ internal static class IpFragment
         }
         if (end == offset) return Discard(net, q, skb, SkbDropReason.PktLenInvalid);
 
-        // inet_frag_queue_insert(): an exact duplicate is dropped alone; any other overlap
-        // poisons the whole datagram (Linux follows RFC 5722's rule for IPv4 too).
-        SkBuff? prev = null;
-        for (var f = q.Fragments.First; f is not null; f = f.Next)
-        {
-            int fo = (int)f.Cb.Seq, fe = (int)f.Cb.EndSeq;
-            if (fo == offset && fe == end)
-            {
-                net.KfreeSkbReason(skb, SkbDropReason.FragDup);
-                return null;
-            }
-            if (offset < fe && fo < end)
-            {
-                net.Mib.IpExt[IpExtMib.ReasmOverlaps]++;
-                return Discard(net, q, skb, SkbDropReason.FragOverlap);
-            }
-            if (fo < offset) prev = f;
-        }
-
         skb.NetworkHeader = skb.Data;
         skb.Pull(ihl);
         skb.Trim(end - offset);
-        skb.Cb.Seq = (uint)offset;
-        skb.Cb.EndSeq = (uint)end;
-        q.Fragments.InsertAfter(prev, skb);
-        int ts = Sock.SkbTruesize(skb);
-        q.Mem += ts;
-        st.Mem += ts;
+        switch (IpFragState.InetFragQueueInsert(q, skb, offset, end))
+        {
+            case IpFragInsert.Dup:
+                net.KfreeSkbReason(skb, SkbDropReason.FragDup);
+                return null;
+            case IpFragInsert.Overlap:
+                net.Mib.IpExt[IpExtMib.ReasmOverlaps]++;
+                return Discard(net, q, skb, SkbDropReason.FragOverlap);
+        }
+        st.AddFragMem(q, Sock.SkbTruesize(skb));
         q.Meat += end - offset;
         if (offset == 0) q.FirstIn = true;
 
@@ -133,34 +107,6 @@ internal static class IpFragment
     /// x86-64), so a flood of one-fragment datagrams is bounded by ipfrag_high_thresh as well.
     /// </summary>
     public const int IpqSize = 256;
-
-    /// <summary>
-    /// The queue of a datagram, created if new; null when the namespace holds more than
-    /// ipfrag_high_thresh bytes of fragments (or the threshold is 0): then no fragment is taken,
-    /// not even for a queue that exists, until queues complete or expire and memory falls.
-    /// </summary>
-    /// <remarks>Mirrors net/ipv4/inet_fragment.c: inet_frag_find() -> inet_frag_create() -> inet_frag_alloc().
-    /// Since Linux 4.17 nothing evicts queues early: ipfrag_time's timer is the only reclaim.</remarks>
-    private static Ipq? InetFragFind(NetNamespace net, IpFragState st, IpqKey key)
-    {
-        long high = net.Ipv4.Sysctl.IpfragHighThresh;
-        if (high == 0 || st.Mem > high) return null;
-        if (st.Queues.TryGetValue(key, out var q)) return q;
-        q = st.Free.Count > 0 ? st.Free.Pop() : new Ipq();
-        q.Key = key;
-        q.Net = net;
-        q.Len = q.Meat = 0;
-        q.FirstIn = q.LastIn = false;
-        q.Mem = IpqSize;
-        st.Mem += IpqSize;
-        // ip4_frag_init(): qp->peer = max_dist ? inet_getpeer_v4(saddr) : NULL.
-        q.HasPeer = net.Ipv4.Sysctl.IpfragMaxDist != 0;
-        q.Rid = 0;
-        if (q.HasPeer) st.PeerGet(key.Saddr);
-        st.Queues[key] = q;
-        net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
-        return q;
-    }
 
     /// <summary>
     /// Whether more than ipfrag_max_dist fragments came from the queue's source since this queue's
@@ -183,16 +129,10 @@ internal static class IpFragment
     /// <remarks>Mirrors ip_frag_reinit().</remarks>
     private static int IpFragReinit(NetNamespace net, Ipq q)
     {
-        var st = net.Ipv4.Frags;
         // mod_timer() finding the timer already fired cannot happen under the stack lock: a queue
         // whose timer ran is gone. The pending check stays for the kernel's shape.
         if (!q.Timer.Pending) return -Uapi.Errno.ETIMEDOUT;
-        net.Timers.ModTimer(q.Timer, net.NowNs + Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec));
-        while (q.Fragments.Dequeue() is { } f) net.KfreeSkbReason(f, SkbDropReason.FragTooFar);
-        st.Mem -= q.Mem - IpqSize;
-        q.Mem = IpqSize;
-        q.Len = q.Meat = 0;
-        q.FirstIn = q.LastIn = false;
+        net.Ipv4.Frags.InetFragEmpty(net, q, SkbDropReason.FragTooFar);
         return 0;
     }
 
@@ -220,8 +160,7 @@ internal static class IpFragment
         }
         var dst = skb.Put(total);
         first.Buffer.AsSpan(first.NetworkHeader, ihl).CopyTo(dst);
-        for (var f = q.Fragments.First; f is not null; f = f.Next)
-            f.DataSpan.CopyTo(dst[(ihl + (int)f.Cb.Seq)..]);
+        IpFragState.InetFragReasmCopy(q, dst[ihl..]);
         skb.Dev = first.Dev;
         skb.Ipcb = first.Ipcb;
         skb.PktType = first.PktType;
@@ -249,21 +188,8 @@ internal static class IpFragment
     }
 
     /// <summary>Frees a queue's fragments (counting them under <paramref name="reason"/>, or as consumed) and recycles it.</summary>
-    private static void Destroy(NetNamespace net, Ipq q, SkbDropReason? reason)
-    {
-        var st = net.Ipv4.Frags;
-        net.Timers.DelTimer(q.Timer);
-        while (q.Fragments.Dequeue() is { } f)
-        {
-            if (reason is { } r) net.KfreeSkbReason(f, r); else f.Free();
-        }
-        st.Mem -= q.Mem;
-        q.Mem = 0;
-        if (q.HasPeer) st.PeerPut(q.Key.Saddr);
-        q.HasPeer = false;
-        st.Queues.Remove(q.Key);
-        st.Free.Push(q);
-    }
+    private static void Destroy(NetNamespace net, Ipq q, SkbDropReason? reason) =>
+        net.Ipv4.Frags.InetFragDestroy(net, q, reason);
 
     /// <summary>The reassembly timer: give up, and tell the sender if we had its first fragment.</summary>
     /// <remarks>Mirrors ip_expire().</remarks>
@@ -342,13 +268,33 @@ internal static class IpFragment
     }
 }
 
-/// <summary>Per-namespace reassembly state (net->ipv4.fqdir).</summary>
-internal sealed class IpFragState
+/// <summary>
+/// Per-namespace IPv4 reassembly state (net->ipv4.fqdir): the shared queue table and memory
+/// account, with ipfrag_high_thresh and ipfrag_time read from net.ipv4's sysctls, and the
+/// inet_peer entries ipfrag_max_dist needs.
+/// </summary>
+/// <remarks>Mirrors ip_fragment.c's ip4_frags (qsize, ip4_frag_init, ip4_frag_free) over net->ipv4.fqdir.</remarks>
+internal sealed class IpFragState : Fqdir<IpqKey, Ipq>
 {
-    public readonly Dictionary<IpqKey, Ipq> Queues = new();
-    public readonly Stack<Ipq> Free = new();
-    /// <summary>Truesize of all queued fragments plus <see cref="IpFragment.IpqSize"/> per queue (fqdir->mem).</summary>
-    public long Mem;
+    protected override int QSize => IpFragment.IpqSize;
+    protected override long HighThresh(NetNamespace net) => net.Ipv4.Sysctl.IpfragHighThresh;
+    protected override long TimeoutNs(NetNamespace net) => Time.Sec(net.Ipv4.Sysctl.IpfragTimeSec);
+    protected override Ipq NewQueue() => new();
+
+    /// <remarks>Mirrors ip4_frag_init(): qp->peer = max_dist ? inet_getpeer_v4(saddr) : NULL.</remarks>
+    protected override void Init(NetNamespace net, Ipq q)
+    {
+        q.HasPeer = net.Ipv4.Sysctl.IpfragMaxDist != 0;
+        q.Rid = 0;
+        if (q.HasPeer) PeerGet(q.Key.Saddr);
+    }
+
+    /// <remarks>Mirrors ip4_frag_free(): inet_putpeer(qp->peer).</remarks>
+    protected override void Destructor(Ipq q)
+    {
+        if (q.HasPeer) PeerPut(q.Key.Saddr);
+        q.HasPeer = false;
+    }
 
     /// <summary>
     /// The inet_peer of each source that has queues: its fragment counter (rid) and how many queues

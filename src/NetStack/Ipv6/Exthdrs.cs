@@ -15,15 +15,14 @@ internal static class Exthdrs
     private const byte Ipv6TlvPad1 = 0, Ipv6TlvPadN = 1, Ipv6TlvRouterAlert = 5, Ipv6TlvJumbo = 0xC2;
 
     /// <summary>Registers the extension header handlers in inet6_protos[].</summary>
-    /// <remarks>Mirrors ipv6_exthdrs_init() (rthdr, destopt, nodata) and ipv6_frag_init()'s slot.</remarks>
+    /// <remarks>Mirrors ipv6_exthdrs_init() (rthdr, destopt, nodata).</remarks>
     internal static void Ipv6ExthdrsInit(NetNamespace net)
     {
         var protos = net.Ipv6.Inet6Protos;
         protos[NextHdr.Dest] = new Inet6Protocol(Ipv6DestoptRcv, final: false);
         protos[NextHdr.Routing] = new Inet6Protocol(Ipv6RthdrRcv, final: false);
         protos[NextHdr.None] = new Inet6Protocol(DstDiscard, final: false);
-        // NEXTHDR_FRAGMENT: the call site of reassembly (ipv6_frag_rcv, the ipv6frag work).
-        protos[NextHdr.Fragment] = new Inet6Protocol(Ip6Input.Ipv6FragRcvUnsupported, final: false);
+        // NEXTHDR_FRAGMENT (ipv6_frag_rcv) is called by Ip6Input's dispatch itself: it may hand back another buffer.
     }
 
     /// <summary>NEXTHDR_NONE: nothing follows; the packet is consumed.</summary>
@@ -58,11 +57,11 @@ internal static class Exthdrs
     private static int Ipv6DestoptRcv(SkBuff skb)
     {
         var net = skb.Dev!.Net!;
-        var mib = net.Ipv6.Ip6Stats;
+        var mib = net.Ip6Mib;
         int start = skb.TransportHeader, end = skb.Data + skb.Len;
         if (start + 8 > end || start + ((skb.Buffer[start + 1] + 1) << 3) > end)
         {
-            mib[Ip6Mib.Ip6InHdrErrors]++;
+            mib[Ipv6Mib.Ip6InHdrErrors]++;
             net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
             return -1;
         }
@@ -79,7 +78,7 @@ internal static class Exthdrs
             skb.Ip6cb.Nhoff = (ushort)dstbuf;
             return 1;
         }
-        mib[Ip6Mib.Ip6InHdrErrors]++;
+        mib[Ipv6Mib.Ip6InHdrErrors]++;
         return -1;
     }
 
@@ -93,18 +92,18 @@ internal static class Exthdrs
     private static int Ipv6RthdrRcv(SkBuff skb)
     {
         var net = skb.Dev!.Net!;
-        var mib = net.Ipv6.Ip6Stats;
+        var mib = net.Ip6Mib;
         int start = skb.TransportHeader, end = skb.Data + skb.Len;
         if (start + 8 > end || start + ((skb.Buffer[start + 1] + 1) << 3) > end)
         {
-            mib[Ip6Mib.Ip6InHdrErrors]++;
+            mib[Ipv6Mib.Ip6InHdrErrors]++;
             net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
             return -1;
         }
         var daddr = Ipv6Address.Read(skb.Buffer.AsSpan(skb.NetworkHeader + 24, 16));
         if (Ipv6Address.IsMulticast(daddr) || skb.PktType != Eth.PacketHost && !skb.Dev.IsLoopback)
         {
-            mib[Ip6Mib.Ip6InAddrErrors]++;
+            mib[Ipv6Mib.Ip6InAddrErrors]++;
             net.KfreeSkbReason(skb, SkbDropReason.IpInAddrErrors);
             return -1;
         }
@@ -117,7 +116,7 @@ internal static class Exthdrs
             return 1;
         }
         // unknown_rh: type 0 and every type this host does not process.
-        mib[Ip6Mib.Ip6InHdrErrors]++;
+        mib[Ipv6Mib.Ip6InHdrErrors]++;
         int typeOff = start + 2 - skb.NetworkHeader;
         skb.Data = skb.NetworkHeader;
         Icmpv6.Icmp6Send(net, skb, Icmpv6Type.ParamProb, Icmpv6Type.HdrField, (uint)typeOff);
@@ -177,7 +176,7 @@ internal static class Exthdrs
                 else if (hopbyhop && type == Ipv6TlvJumbo)
                 {
                     // ipv6_hop_jumbo(): a jumbogram needs a payload over 65535, which no frame here carries.
-                    net.Ipv6.Ip6Stats[Ip6Mib.Ip6InHdrErrors]++;
+                    net.Ip6Mib[Ipv6Mib.Ip6InHdrErrors]++;
                     Icmpv6.Icmpv6ParamProb(net, skb, Icmpv6Type.HdrField, off + 2);
                     return false;
                 }

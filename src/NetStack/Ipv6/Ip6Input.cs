@@ -19,15 +19,15 @@ internal static class Ip6Input
     {
         var net = dev.Net!;
         var v6 = net.Ipv6;
-        var mib = v6.Ip6Stats;
+        var mib = net.Ip6Mib;
         if (skb.PktType == Eth.PacketOtherHost)
             return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
         var idev = Addrconf.In6DevGet(net, dev);
-        mib[Ip6Mib.Ip6InReceives]++;
-        mib[Ip6Mib.Ip6InOctets] += skb.Len;
+        mib[Ipv6Mib.Ip6InReceives]++;
+        mib[Ipv6Mib.Ip6InOctets] += skb.Len;
         if (idev is null || v6.Sysctl.DisableIpv6)
         {
-            mib[Ip6Mib.Ip6InDiscards]++;
+            mib[Ipv6Mib.Ip6InDiscards]++;
             return net.KfreeSkbReason(skb, SkbDropReason.NotSpecified); // SKB_DROP_REASON_IPV6DISABLED
         }
         skb.Ip6cb = new Inet6SkbParm { Iif = dev.IfIndex };
@@ -37,7 +37,7 @@ internal static class Ip6Input
             return Err(net, skb, parse == Ipv6ParseResult.BadVersion ? SkbDropReason.UnhandledProto : SkbDropReason.PktTooSmall);
         if (parse != Ipv6ParseResult.Ok) hdr = Ipv6Header.Create(skb.DataSpan); // the fixed header is there; only the length is in question
         // IPSTATS_MIB_NOECTPKTS + (dsfield & INET_ECN_MASK)
-        mib[Ip6Mib.Ip6InNoECTPkts + (hdr.TrafficClass & 3)]++;
+        mib[Ipv6Mib.Ip6InNoECTPkts + (hdr.TrafficClass & 3)]++;
 
         UInt128 saddr = hdr.Source, daddr = hdr.Destination;
         bool loopDev = dev.IsLoopback;
@@ -58,7 +58,7 @@ internal static class Ip6Input
         skb.Ip6cb.Nhoff = 6; // offsetof(struct ipv6hdr, nexthdr)
         if (parse == Ipv6ParseResult.PayloadTooLong)
         {
-            mib[Ip6Mib.Ip6InTruncatedPkts]++;
+            mib[Ipv6Mib.Ip6InTruncatedPkts]++;
             return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
         }
         // pkt_len 0 before a hop-by-hop header would be a jumbogram: no trim, the option decides.
@@ -68,7 +68,7 @@ internal static class Ip6Input
         {
             if (Exthdrs.Ipv6ParseHopopts(net, skb) < 0)
             {
-                mib[Ip6Mib.Ip6InHdrErrors]++;
+                mib[Ipv6Mib.Ip6InHdrErrors]++;
                 return Dev.NetRxDrop; // freed by the parser
             }
         }
@@ -78,7 +78,7 @@ internal static class Ip6Input
 
     private static int Err(NetNamespace net, SkBuff skb, SkbDropReason reason)
     {
-        net.Ipv6.Ip6Stats[Ip6Mib.Ip6InHdrErrors]++;
+        net.Ip6Mib[Ipv6Mib.Ip6InHdrErrors]++;
         return net.KfreeSkbReason(skb, reason);
     }
 
@@ -91,13 +91,13 @@ internal static class Ip6Input
     /// ip6_forward() (forwarding off: INADDRERRORS), ip6_pkt_discard() (INNOROUTES, ICMPV6_NOROUTE).</remarks>
     private static int Ip6RcvFinish(NetNamespace net, SkBuff skb, NetDevice dev)
     {
-        var mib = net.Ipv6.Ip6Stats;
+        var mib = net.Ip6Mib;
         var hdr = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
         UInt128 daddr = hdr.Destination;
         if (Ipv6Address.IsMulticast(daddr))
         {
-            mib[Ip6Mib.Ip6InMcastPkts]++;
-            mib[Ip6Mib.Ip6InMcastOctets] += skb.Len;
+            mib[Ipv6Mib.Ip6InMcastPkts]++;
+            mib[Ipv6Mib.Ip6InMcastOctets] += skb.Len;
             if (!Addrconf.Ipv6ChkMcastAddr(net, dev, daddr))
                 return net.KfreeSkbReason(skb, SkbDropReason.OtherHost); // ip6_mc_input(): not joined, discarded uncounted
             return Ip6InputFinish(net, skb, dev);
@@ -106,13 +106,13 @@ internal static class Ip6Input
             return Ip6InputFinish(net, skb, dev);
         if (Route6.Ip6RouteOutput(net, daddr, null) is null)
         {
-            mib[Ip6Mib.Ip6InNoRoutes]++;
+            mib[Ipv6Mib.Ip6InNoRoutes]++;
             skb.Data = skb.NetworkHeader;
             Icmpv6.Icmp6Send(net, skb, Icmpv6Type.DestUnreach, Icmpv6Type.NoRoute, 0);
             return net.KfreeSkbReason(skb, SkbDropReason.IpInNoRoutes);
         }
         // ip6_forward() with forwarding 0.
-        mib[Ip6Mib.Ip6InAddrErrors]++;
+        mib[Ipv6Mib.Ip6InAddrErrors]++;
         return net.KfreeSkbReason(skb, SkbDropReason.IpInAddrErrors);
     }
 
@@ -126,23 +126,34 @@ internal static class Ip6Input
     private static int Ip6InputFinish(NetNamespace net, SkBuff skb, NetDevice dev)
     {
         var v6 = net.Ipv6;
-        var mib = v6.Ip6Stats;
-        bool haveFinal = false;
+        var mib = net.Ip6Mib;
+        bool haveFinal = false, fragmented = false; // IP6SKB_FRAGMENTED
         while (true)
         {
             // resubmit: pskb_pull(skb, skb_transport_offset(skb))
             int toff = skb.TransportHeader - skb.Data;
             if (toff < 0 || !skb.Pull(toff))
             {
-                mib[Ip6Mib.Ip6InDiscards]++;
+                mib[Ipv6Mib.Ip6InDiscards]++;
                 return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
             }
             int nhoff = skb.Ip6cb.Nhoff;
             byte nexthdr = skb.Buffer[skb.NetworkHeader + nhoff];
+            if (nexthdr == NextHdr.Fragment && !haveFinal)
+            {
+                // inet6_protos[NEXTHDR_FRAGMENT] = ipv6_frag_rcv (Reassembly.cs), called here because it
+                // may return another buffer: the datagram this fragment completed.
+                var iif = skb.Ip6cb.Iif;
+                if (Reassembly.Ipv6FragRcv(net, ref skb, ref nhoff, ref fragmented) <= 0) return Dev.NetRxSuccess; // queued or dropped, counted
+                skb.Dev ??= dev;
+                skb.Ip6cb.Iif = iif;
+                skb.Ip6cb.Nhoff = (ushort)nhoff;
+                continue;
+            }
             var ipprot = v6.Inet6Protos[nexthdr];
             if (ipprot is null)
             {
-                mib[Ip6Mib.Ip6InUnknownProtos]++;
+                mib[Ipv6Mib.Ip6InUnknownProtos]++;
                 skb.Data = skb.NetworkHeader;
                 Icmpv6.Icmp6Send(net, skb, Icmpv6Type.ParamProb, Icmpv6Type.UnkNextHdr, (uint)nhoff);
                 return net.KfreeSkbReason(skb, SkbDropReason.IpNoProto);
@@ -152,7 +163,7 @@ internal static class Ip6Input
                 // Once a final protocol was seen, no non-final one may follow (no encapsulation).
                 if (!ipprot.Final)
                 {
-                    mib[Ip6Mib.Ip6InDiscards]++;
+                    mib[Ipv6Mib.Ip6InDiscards]++;
                     return net.KfreeSkbReason(skb, SkbDropReason.NotSpecified);
                 }
             }
@@ -162,7 +173,7 @@ internal static class Ip6Input
                 var daddr = Ipv6Address.Read(skb.Buffer.AsSpan(skb.NetworkHeader + 24, 16));
                 if (Ipv6Address.IsMulticast(daddr) && !Addrconf.Ipv6ChkMcastAddr(net, dev, daddr))
                 {
-                    mib[Ip6Mib.Ip6InDiscards]++;
+                    mib[Ipv6Mib.Ip6InDiscards]++;
                     return net.KfreeSkbReason(skb, SkbDropReason.IpInAddrErrors);
                 }
             }
@@ -177,24 +188,8 @@ internal static class Ip6Input
                 return Dev.NetRxDrop;
             }
             if (ret > 0) continue;
-            if (ret == 0) mib[Ip6Mib.Ip6InDelivers]++;
+            if (ret == 0) mib[Ipv6Mib.Ip6InDelivers]++;
             return ret == 0 ? Dev.NetRxSuccess : Dev.NetRxDrop;
         }
-    }
-
-    /// <summary>
-    /// NEXTHDR_FRAGMENT until reassembly exists: the fragment is dropped and counted as a failed
-    /// reassembly. The ipv6frag work (Ipv6/Reassembly.cs: ipv6_frag_rcv) replaces this handler in
-    /// inet6_protos[NEXTHDR_FRAGMENT] (Exthdrs.Ipv6ExthdrsInit registers it).
-    /// </summary>
-    /// <remarks>Stands for net/ipv6/reassembly.c: ipv6_frag_rcv().</remarks>
-    internal static int Ipv6FragRcvUnsupported(SkBuff skb)
-    {
-        var net = skb.Dev!.Net!;
-        var mib = net.Ipv6.Ip6Stats;
-        mib[Ip6Mib.Ip6ReasmReqds]++;
-        mib[Ip6Mib.Ip6ReasmFails]++;
-        net.KfreeSkbReason(skb, SkbDropReason.IpFragUnsupported);
-        return -1;
     }
 }

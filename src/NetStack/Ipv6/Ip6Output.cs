@@ -9,18 +9,17 @@ internal static class Ip6Output
 {
     /// <summary>
     /// Puts the IPv6 header in front of a complete upper-layer message (Data at its first byte) and
-    /// sends it along <paramref name="rt"/>. Consumes the buffer. A packet bigger than the route's MTU
-    /// needs fragmenting, which this layer does not do yet: it is dropped (Ip6FragFails) with -EMSGSIZE.
+    /// sends it along <paramref name="rt"/> (fragmented when bigger than its MTU). Consumes the buffer.
     /// </summary>
     /// <remarks>Mirrors ip6_xmit(): ip6_flow_hdr(), payload_len, nexthdr, hop_limit, addresses,
     /// IPSTATS_MIB_OUT(REQUESTS), then dst_output() = ip6_output().</remarks>
     public static int Ip6Xmit(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass = 0)
     {
-        var mib = net.Ipv6.Ip6Stats;
+        var mib = net.Ip6Mib;
         int plen = skb.Len;
         if (plen > ushort.MaxValue || skb.Headroom < Ipv6Header.Length + EthernetHeader.Length)
         {
-            mib[Ip6Mib.Ip6OutDiscards]++;
+            mib[Ipv6Mib.Ip6OutDiscards]++;
             net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid);
             return -Uapi.Errno.EMSGSIZE;
         }
@@ -28,25 +27,35 @@ internal static class Ip6Output
         new Ipv6Repr(saddr, daddr, proto, plen, (byte)hlimit, tclass).Emit(Ipv6Header.Create(skb.Push(Ipv6Header.Length)));
         skb.NetworkHeader = skb.Data;
         skb.Protocol = EthP.IPV6;
-        mib[Ip6Mib.Ip6OutRequests]++;
+        mib[Ipv6Mib.Ip6OutRequests]++;
         return Ip6OutputFinish(net, skb, rt, daddr);
     }
 
-    /// <summary>The MTU check of ip6_finish_output() (the fragmentation call site), then ip6_finish_output2().</summary>
-    /// <remarks>Mirrors ip6_output() -> ip6_finish_output() -> __ip6_finish_output().</remarks>
+    /// <summary>The MTU check of ip6_finish_output(): a packet bigger than the route's MTU is fragmented (Ip6Fragment.cs), then ip6_finish_output2().</summary>
+    /// <remarks>Mirrors ip6_output() -> ip6_finish_output() -> __ip6_finish_output() (ip6_fragment(..., ip6_finish_output2)).</remarks>
     internal static int Ip6OutputFinish(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr)
     {
         int mtu = rt.Dev.Mtu;
         if (skb.Len > mtu && !rt.Dev.IsLoopback)
         {
-            // ip6_fragment() goes here (Ip6Fragment.cs, the ipv6frag work): until then the packet is
-            // refused as a socket without fragmentation would see it.
-            net.Ipv6.Ip6Stats[Ip6Mib.Ip6FragFails]++;
-            net.KfreeSkbReason(skb, SkbDropReason.PktTooBig);
-            return -Uapi.Errno.EMSGSIZE;
+            skb.Dev = rt.Dev; // each fragment keeps it, and FragOutput routes it out of the same device
+            return Ip6Fragment.Ip6DoFragment(net, null, skb, mtu, FragOutput);
         }
         return Ip6FinishOutput2(net, skb, rt, daddr);
     }
+
+    /// <summary>ip6_finish_output2() for one fragment (Data at its IPv6 header): the route again, through the device the packet was to leave by.</summary>
+    private static readonly Func<NetNamespace, Sock?, SkBuff, int> FragOutput = static (net, sk, frag) =>
+    {
+        var daddr = Ipv6Header.Create(frag.DataSpan).Destination;
+        if (Route6.Ip6RouteOutput(net, daddr, frag.Dev) is not { } rt)
+        {
+            net.Ip6Mib[Ipv6Mib.Ip6OutNoRoutes]++;
+            net.KfreeSkbReason(frag, SkbDropReason.IpOutNoRoute);
+            return -Uapi.Errno.ENETUNREACH;
+        }
+        return Ip6FinishOutput2(net, frag, rt, daddr);
+    };
 
     /// <summary>
     /// Hands the packet to the link: a multicast destination maps to its 33:33 MAC directly, the
@@ -58,13 +67,13 @@ internal static class Ip6Output
     internal static int Ip6FinishOutput2(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr)
     {
         var dev = rt.Dev;
-        var mib = net.Ipv6.Ip6Stats;
-        mib[Ip6Mib.Ip6OutTransmits]++;
-        mib[Ip6Mib.Ip6OutOctets] += skb.Len;
+        var mib = net.Ip6Mib;
+        mib[Ipv6Mib.Ip6OutTransmits]++;
+        mib[Ipv6Mib.Ip6OutOctets] += skb.Len;
         if (Ipv6Address.IsMulticast(daddr))
         {
-            mib[Ip6Mib.Ip6OutMcastPkts]++;
-            mib[Ip6Mib.Ip6OutMcastOctets] += skb.Len;
+            mib[Ipv6Mib.Ip6OutMcastPkts]++;
+            mib[Ipv6Mib.Ip6OutMcastOctets] += skb.Len;
             Eth.EthHeader(skb, EthP.IPV6, Ipv6Address.EthMcMap(daddr), dev.DevAddr);
             skb.Dev = dev;
             return Dev.DevQueueXmit(skb);

@@ -6,20 +6,6 @@ using NetStack.Wire;
 
 namespace NetStack.Ipv6;
 
-/// <summary>
-/// The IPv6 counters of /proc/net/snmp6 (the Ip6 half), under the kernel's names.
-/// </summary>
-/// <remarks>Mirrors net/ipv6/proc.c: snmp6_ipstats_list (IPSTATS_MIB_*).</remarks>
-internal enum Ip6Mib
-{
-    Ip6InReceives, Ip6InHdrErrors, Ip6InTooBigErrors, Ip6InNoRoutes, Ip6InAddrErrors, Ip6InUnknownProtos,
-    Ip6InTruncatedPkts, Ip6InDiscards, Ip6InDelivers, Ip6OutForwDatagrams, Ip6OutRequests, Ip6OutDiscards,
-    Ip6OutNoRoutes, Ip6ReasmTimeout, Ip6ReasmReqds, Ip6ReasmOKs, Ip6ReasmFails, Ip6FragOKs, Ip6FragFails,
-    Ip6FragCreates, Ip6InMcastPkts, Ip6OutMcastPkts, Ip6InOctets, Ip6OutOctets, Ip6InMcastOctets,
-    Ip6OutMcastOctets, Ip6InBcastOctets, Ip6OutBcastOctets, Ip6InNoECTPkts, Ip6InECT1Pkts, Ip6InECT0Pkts,
-    Ip6InCEPkts, Ip6OutTransmits,
-}
-
 /// <summary>The ICMPv6 counters of /proc/net/snmp6, under the kernel's names.</summary>
 /// <remarks>Mirrors net/ipv6/proc.c: snmp6_icmp6_list and the per-type names of icmp6type2name[].</remarks>
 internal enum Icmp6Mib
@@ -107,8 +93,11 @@ internal sealed class Inet6Protocol(Func<SkBuff, int> handler, bool final)
 /// </summary>
 internal sealed class NetnsIpv6
 {
+    private readonly NetNamespace _net;
+
     internal NetnsIpv6(NetNamespace net)
     {
+        _net = net;
         Fib6 = new Fib6Table(net);
         NdTbl = new NeighTable(net, NdiscNeighOps.Instance, NdiscCache);
     }
@@ -121,8 +110,6 @@ internal sealed class NetnsIpv6
     public readonly NeighTable NdTbl;
     /// <summary>nd_tbl.stats (/proc/net/stat/ndisc_cache).</summary>
     public readonly MibTable<NeighStat> NdiscCache = new();
-    /// <summary>net->mib.ipv6_statistics (/proc/net/snmp6's Ip6 lines).</summary>
-    public readonly MibTable<Ip6Mib> Ip6Stats = new();
     /// <summary>net->mib.icmpv6_statistics and icmpv6msg_statistics.</summary>
     public readonly MibTable<Icmp6Mib> Icmp6Stats = new();
     /// <summary>inet6_protos[]: the handler of each next-header value.</summary>
@@ -136,7 +123,8 @@ internal sealed class NetnsIpv6
     public string FormatSnmp6()
     {
         var sb = new StringBuilder();
-        for (int i = 0; i < Ip6Stats.Length; i++) sb.Append(Ip6Stats.NameAt(i).PadRight(32)).Append(Ip6Stats.ValueAt(i)).Append('\n');
+        var ip6 = _net.Ip6Mib; // net->mib.ipv6_statistics (Ipv6Mib.cs)
+        for (int i = 0; i < ip6.Length; i++) sb.Append(ip6.NameAt(i).PadRight(32)).Append(ip6.ValueAt(i)).Append('\n');
         for (int i = 0; i < Icmp6Stats.Length; i++) sb.Append(Icmp6Stats.NameAt(i).PadRight(32)).Append(Icmp6Stats.ValueAt(i)).Append('\n');
         return sb.ToString();
     }
@@ -154,7 +142,12 @@ internal static class Ipv6Init
 #pragma warning disable CA2255 // The initcall of a layer: see AfInet.InetInit.
     [System.Runtime.CompilerServices.ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Inet6Init() => NetNamespace.RegisterPernetSubsys(Ipv6NetOps.Instance);
+    internal static void Inet6Init()
+    {
+        // ipv6_frag_init() and the Ip6 MIB first, so their per-namespace state exists when ours is set up.
+        Reassembly.Ipv6FragInit();
+        NetNamespace.RegisterPernetSubsys(Ipv6NetOps.Instance);
+    }
 
     /// <summary>The per-namespace operations of IPv6's protocol layer.</summary>
     internal sealed class Ipv6NetOps : PernetOperations
@@ -170,6 +163,7 @@ internal static class Ipv6Init
             Ipv6SysctlRegister(net);
             Exthdrs.Ipv6ExthdrsInit(net);
             Icmpv6.Icmpv6Init(net);
+            net.Ip6Frags().Icmpv6Send = Icmpv6.Icmp6Send; // reassembly's parameter problems and time exceeded
             net.DevAddPack(new PacketType(EthP.IPV6, Ip6Input.Ipv6Rcv, "ipv6_packet_type"));
             net.RegisterNetdeviceNotifier(Addrconf.AddrconfNotifier.Instance);
         }

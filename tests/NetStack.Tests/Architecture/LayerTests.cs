@@ -27,6 +27,8 @@ public class LayerTests
         { Core, [Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
         { Ethernet, [Net, Ipv4, Ipv6, Drivers, Api, Services] },
         { Net, [Ipv4, Ipv6, Drivers, Api, Services] },
+        // IPv6 sits above IPv4 and uses what Linux shares from net/ipv4 (inet_fragment.c, neighbour
+        // tables, the ICMP rate limit); IPv4 never names IPv6.
         { Ipv4, [Ipv6, Drivers, Api, Services] },
         { Ipv6, [Drivers, Api, Services] },
         { Drivers, [Net, Ipv4, Ipv6, Api, Services] },

@@ -22,7 +22,7 @@ public class Ip6InputTests
         return s;
     }
 
-    private static long Ip6(OneStack s, Ip6Mib m) => s.Net.Ipv6.Ip6Stats[m];
+    private static long Ip6(OneStack s, Ipv6Mib m) => s.Net.Ip6Mib[m];
     private static long Icmp6(OneStack s, Icmp6Mib m) => s.Net.Ipv6.Icmp6Stats[m];
 
     private static byte[] ToStack(byte[] ip6) => Frame(Mac, PeerMac, ip6);
@@ -41,8 +41,8 @@ public class Ip6InputTests
         Assert.Equal(0, Checksum.TcpUdpV6(us, peer, 58, reply.AsSpan(54)));
         Assert.Equal(1, Icmp6(s, Icmp6Mib.Icmp6InEchos));
         Assert.Equal(1, Icmp6(s, Icmp6Mib.Icmp6OutEchoReplies));
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6InDelivers) - 2); // the two NSs were delivered too
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6OutRequests) - 2);
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6InDelivers) - 2); // the two NSs were delivered too
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6OutRequests) - 2);
     }
 
     [Fact]
@@ -61,11 +61,11 @@ public class Ip6InputTests
 
     public static TheoryData<string, int, string> Malformed => new()
     {
-        { "truncated", 39, nameof(Ip6Mib.Ip6InHdrErrors) },
-        { "version4", 0, nameof(Ip6Mib.Ip6InHdrErrors) },
-        { "payload-longer-than-frame", 0, nameof(Ip6Mib.Ip6InTruncatedPkts) },
-        { "multicast-source", 0, nameof(Ip6Mib.Ip6InHdrErrors) },
-        { "loopback-destination", 0, nameof(Ip6Mib.Ip6InHdrErrors) },
+        { "truncated", 39, nameof(Ipv6Mib.Ip6InHdrErrors) },
+        { "version4", 0, nameof(Ipv6Mib.Ip6InHdrErrors) },
+        { "payload-longer-than-frame", 0, nameof(Ipv6Mib.Ip6InTruncatedPkts) },
+        { "multicast-source", 0, nameof(Ipv6Mib.Ip6InHdrErrors) },
+        { "loopback-destination", 0, nameof(Ipv6Mib.Ip6InHdrErrors) },
     };
 
     [Theory]
@@ -82,10 +82,10 @@ public class Ip6InputTests
             "multicast-source" => Pkt6.Ip6(Ipv6Address.AllNodes, StackGlobal, 58, icmp),
             _ => Pkt6.Ip6(PeerGlobal, Ipv6Address.Loopback, 58, icmp),
         };
-        var before = s.Net.Ipv6.Ip6Stats.Get(counter);
+        var before = s.Net.Ip6Mib.Get(counter);
         s.Receive(ToStack(ip6));
         Assert.Empty(s.Dev.Sent);
-        Assert.Equal(before + 1, s.Net.Ipv6.Ip6Stats.Get(counter));
+        Assert.Equal(before + 1, s.Net.Ip6Mib.Get(counter));
         Assert.Equal(0, Icmp6(s, Icmp6Mib.Icmp6InEchos));
     }
 
@@ -144,7 +144,7 @@ public class Ip6InputTests
         s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 60, [58, 0, 1, 4, 0, 1, 0, 0, .. echo])));
         s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 60, [58, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, .. echo]))); // 14 Pad1s
         Assert.Empty(s.Dev.Sent);
-        Assert.Equal(2, Ip6(s, Ip6Mib.Ip6InHdrErrors));
+        Assert.Equal(2, Ip6(s, Ipv6Mib.Ip6InHdrErrors));
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public class Ip6InputTests
         var pkt = Pkt6.Ip6(PeerGlobal, StackGlobal, 43, [.. rh0, .. Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 1, [])]);
         s.Receive(ToStack(pkt));
         Assert.Equal(Frame(PeerMac, Mac, Pkt6.Ip6(StackGlobal, PeerGlobal, 58, Pkt6.Icmp6(StackGlobal, PeerGlobal, 4, 0, 42, pkt))), Assert.Single(s.Dev.TakeSent()));
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6InHdrErrors));
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6InHdrErrors));
 
         // With no segments left it is skipped whatever its type (RFC 5095), and the echo is answered.
         byte[] rh0done = [58, 2, 0, 0, 0, 0, 0, 0, .. new byte[16]];
@@ -172,7 +172,7 @@ public class Ip6InputTests
         var pkt = Pkt6.Ip6(PeerGlobal, StackGlobal, 60, [.. dst, .. hbh, .. Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 1, [])]);
         s.Receive(ToStack(pkt));
         Assert.Equal(Frame(PeerMac, Mac, Pkt6.Ip6(StackGlobal, PeerGlobal, 58, Pkt6.Icmp6(StackGlobal, PeerGlobal, 4, 1, 40, pkt))), Assert.Single(s.Dev.TakeSent()));
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6InUnknownProtos));
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6InUnknownProtos));
 
         // First, it is processed and the echo answered.
         s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 0, [.. hbh, .. Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 1, [])])));
@@ -186,7 +186,7 @@ public class Ip6InputTests
         var pkt = Pkt6.Ip6(PeerGlobal, StackGlobal, 253, [1, 2, 3, 4]);
         s.Receive(ToStack(pkt));
         Assert.Equal(Frame(PeerMac, Mac, Pkt6.Ip6(StackGlobal, PeerGlobal, 58, Pkt6.Icmp6(StackGlobal, PeerGlobal, 4, 1, 6, pkt))), Assert.Single(s.Dev.TakeSent()));
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6InUnknownProtos));
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6InUnknownProtos));
     }
 
     [Fact]
@@ -205,14 +205,43 @@ public class Ip6InputTests
         Assert.Single(s.Dev.TakeSent());
     }
 
+    /// <summary>A fragment header: next header ICMPv6, <paramref name="offset"/> bytes, the M flag, id 7.</summary>
+    private static byte[] FragHdr(int offset, bool more) => [58, 0, (byte)(offset >> 8), (byte)(offset & 0xF8 | (more ? 1 : 0)), 0, 0, 0, 7];
+
     [Fact]
-    public void Fragment_DroppedAsAFailedReassembly_UntilReassemblyExists()
+    public void FragmentedEchoRequest_IsReassembled_AndTheBigReplyLeavesInFragments()
     {
         using var s = Stack();
-        byte[] frag = [58, 0, 0, 0x01, 0, 0, 0, 1]; // offset 0, M set
-        s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 44, [.. frag, .. Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 1, new byte[8])])));
-        Assert.Empty(s.Dev.Sent);
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6ReasmFails));
+        var data = new byte[1800];
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
+        var req = Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 0x0101_0002, data);
+        s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 44, [.. FragHdr(0, true), .. req.AsSpan(0, 1232)])));
+        Assert.Empty(s.Dev.Sent); // queued
+        s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, StackGlobal, 44, [.. FragHdr(1232, false), .. req.AsSpan(1232)])));
+        Assert.Equal(1, Icmp6(s, Icmp6Mib.Icmp6InEchos));
+
+        // The reply (40 + 1808 bytes) is over the 1500-byte MTU: it leaves as fragments whose data,
+        // in order, is exactly the ICMPv6 echo reply.
+        var frames = s.Dev.TakeSent();
+        Assert.True(frames.Count >= 2);
+        var reply = new List<byte>();
+        uint? id = null;
+        for (int i = 0; i < frames.Count; i++)
+        {
+            var f = frames[i];
+            Assert.True(f.Length <= 1514);
+            Assert.Equal(PeerMac, EthernetHeader.Create(f).Destination);
+            var ip6 = f.AsSpan(14);
+            Assert.Equal(44, ip6[6]);
+            var fh = Ipv6FragHeader.Create(ip6[40..]);
+            Assert.Equal(reply.Count, fh.Offset);
+            Assert.Equal(i < frames.Count - 1, fh.More);
+            Assert.Equal(id ??= fh.Identification, fh.Identification);
+            reply.AddRange(ip6[48..].ToArray());
+        }
+        Assert.Equal(Pkt6.Icmp6(StackGlobal, PeerGlobal, 129, 0, 0x0101_0002, data), reply.ToArray());
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6FragOKs));
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6ReasmOKs));
     }
 
     [Fact]
@@ -221,6 +250,6 @@ public class Ip6InputTests
         using var s = Stack();
         s.Receive(ToStack(Pkt6.Ip6(PeerGlobal, Ipv6Address.Parse("fd00::99"), 58, Pkt6.Icmp6(PeerGlobal, StackGlobal, 128, 0, 1, []))));
         Assert.Empty(s.Dev.Sent);
-        Assert.Equal(1, Ip6(s, Ip6Mib.Ip6InAddrErrors));
+        Assert.Equal(1, Ip6(s, Ipv6Mib.Ip6InAddrErrors));
     }
 }
