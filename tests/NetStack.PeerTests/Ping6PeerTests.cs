@@ -88,7 +88,7 @@ public sealed class Ping6PeerTests(ITestOutputHelper output)
     {
         using var peer = Peer();
         int replies = 0;
-        foreach (var size in new[] { "0", "56", "1000", "1452" })
+        foreach (var size in new[] { "0", "56", "1000", "1452", "3000" })
             foreach (var target in new[] { $"{StackLinkLocal(peer)}%{peer.Tap}", StackGlobal })
             {
                 var r = peer.Exec(TimeSpan.FromSeconds(60), "ping", "-6", "-n", "-c", "5", "-i", "0.01", "-s", size, "-W", "2", target);

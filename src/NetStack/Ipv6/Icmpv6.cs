@@ -115,9 +115,9 @@ internal static class Icmpv6
         UInt128 src = daddr;
         if (Ipv6Address.IsMulticast(daddr) && !Addrconf.Ipv6DevGetSaddr(net, rt.Dev, saddr, out src)) return SkbDropReason.IpOutNoRoute;
         // ICMPV6_ECHO_REPLY is outside the rate mask: icmpv6_global_allow() lets it pass without a limit.
-        var reply = net.SkbPool.AllocWithHeadroom();
-        if (reply is null) { net.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6OutErrors]++; return SkbDropReason.NoBuffers; }
         var msg = skb.DataSpan;
+        var reply = net.AllocSkb(msg.Length); // a reassembled request may need the large pool
+        if (reply is null) { net.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6OutErrors]++; return SkbDropReason.NoBuffers; }
         if (msg.Length > reply.Tailroom) { reply.Free(); net.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6OutErrors]++; return SkbDropReason.PktTooBig; }
         var body = reply.Put(msg.Length);
         msg.CopyTo(body);
