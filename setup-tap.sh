@@ -5,6 +5,7 @@
 #                                       with the kernel's address 10.7.0.1/24, link up
 #   sudo ./setup-tap.sh --down          removes the TAP and the namespace again
 #   options: --ns NAME  --tap NAME  --addr CIDR (the kernel's side)  --txqueuelen N
+#            --addr6 CIDR  an IPv6 address for the kernel's side too (e.g. fd00::1/64, no DAD)
 #
 #   --root-ns   puts the TAP in the host's own network namespace instead (no --ns). For users who
 #               want to reach the stack from their normal shell; the tests never use it, because a
@@ -16,12 +17,13 @@ set -euo pipefail
 ns=netstack
 tap=tap0
 addr=10.7.0.1/24
+addr6=
 qlen=10000
 down=0
 root_ns=0
 ns_given=0
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "setup-tap.sh: $*" >&2; exit 1; }
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
 
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
     --ns) need_value "$@"; ns=$2; ns_given=1; shift 2 ;;
     --tap) need_value "$@"; tap=$2; shift 2 ;;
     --addr) need_value "$@"; addr=$2; shift 2 ;;
+    --addr6) need_value "$@"; addr6=$2; shift 2 ;;
     --txqueuelen) need_value "$@"; qlen=$2; shift 2 ;;
     --down) down=1; shift ;;
     --root-ns) root_ns=1; shift ;;
@@ -57,6 +60,8 @@ prefix=$((10#${BASH_REMATCH[5]}))
 [ "$prefix" -ge 1 ] && [ "$prefix" -le 30 ] || die "bad address '$addr': the prefix length must be 1 to 30 (the stack needs a second address on the subnet)"
 [ "${BASH_REMATCH[1]}" -ne 0 ] && [ "${BASH_REMATCH[1]}" -ne 127 ] && [ "${BASH_REMATCH[1]}" -lt 224 ] \
   || die "bad address '$addr': not a unicast host address"
+[ -z "$addr6" ] || [[ "$addr6" =~ ^[0-9a-fA-F:]*:[0-9a-fA-F:]*/([0-9]{1,3})$ && ${BASH_REMATCH[1]} -le 128 ]] \
+  || die "bad --addr6 '$addr6': expected an IPv6 address and prefix length, e.g. fd00::1/64"
 [[ "$qlen" =~ ^[0-9]{1,10}$ ]] && [ "$qlen" -le 4294967295 ] || die "bad --txqueuelen '$qlen': expected a number of frames, 0 to 4294967295"
 [ "$root_ns" -eq 0 ] || [ "$ns_given" -eq 0 ] || die "--root-ns and --ns contradict each other"
 
@@ -127,8 +132,15 @@ if [ "$old_addrs" != "$addr" ]; then
   [ -z "$old_addrs" ] || { nsip -4 addr flush dev "$tap"; echo "replaced $(echo $old_addrs) on $tap"; }
   nsip addr add "$addr" dev "$tap" 2>/dev/null || die "cannot add address $addr to $tap"
 fi
+if [ -n "$addr6" ]; then
+  # IPv6 on for the TAP, without DAD, so the address (and the link-local one the kernel makes when
+  # the stack attaches) is usable at once.
+  if [ "$root_ns" -eq 1 ]; then sysctl_tap() { sysctl -qw "$1"; }; else sysctl_tap() { ip netns exec "$ns" sysctl -qw "$1"; }; fi
+  sysctl_tap "net.ipv6.conf.$tap.accept_dad=0" && sysctl_tap "net.ipv6.conf.$tap.disable_ipv6=0" || die "cannot enable IPv6 on $tap"
+  nsip -6 addr replace "$addr6" dev "$tap" nodad 2>/dev/null || die "cannot add address $addr6 to $tap"
+fi
 nsip link set dev "$tap" up
-echo "kernel side: $addr on $tap (txqueuelen $qlen), link up"
+echo "kernel side: $addr${addr6:+ and $addr6} on $tap (txqueuelen $qlen), link up"
 if [ "$root_ns" -eq 1 ]; then
   echo "next: scripts/netstack up --root-ns --tap $tap"
 else

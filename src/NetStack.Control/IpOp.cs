@@ -271,7 +271,7 @@ public static class IpOp
             foreach (var l in m.LinkAddresses) sb.Append("\tlink  ").Append(Mac(l)).Append('\n');
             foreach (var (g, users) in m.Groups)
             {
-                sb.Append("\tinet  ").Append(g);
+                sb.Append(g.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "\tinet6 " : "\tinet  ").Append(g);
                 if (users > 1) sb.Append(" users ").Append(users.ToString(CultureInfo.InvariantCulture));
                 sb.Append('\n');
             }

@@ -61,6 +61,8 @@ public sealed class SetupTapScriptTests(ITestOutputHelper output)
     [InlineData("--ns a/b", "bad namespace name 'a/b'")]
     [InlineData("--txqueuelen ten", "bad --txqueuelen 'ten'")]
     [InlineData("--root-ns --ns foo", "--root-ns and --ns contradict each other")]
+    [InlineData("--addr6 10.7.0.1/24", "bad --addr6 '10.7.0.1/24'")]
+    [InlineData("--addr6 fd00::1/129", "bad --addr6 'fd00::1/129'")]
     public void SetupTap_BadValues_OneClearLine(string args, string message)
     {
         var r = Shell.Run("bash", [Script, .. args.Split(' ')]);
@@ -70,6 +72,26 @@ public sealed class SetupTapScriptTests(ITestOutputHelper output)
         Assert.Single(lines);
         Assert.StartsWith("setup-tap.sh: ", lines[0]);
         Assert.Contains(message, lines[0]);
+    }
+
+    [PeerFact]
+    public void SetupTap_Addr6_GivesTheKernelsSideAnIpv6AddressWithoutDad_Idempotent()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        try
+        {
+            Shell.Check("bash", Script, "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--addr6", "fd00:7::1/64");
+            string state = Describe(ns, tap);
+            Shell.Check("bash", Script, "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--addr6", "fd00:7::1/64");
+            Assert.Equal(state, Describe(ns, tap));
+            output.WriteLine(state);
+            Assert.Contains("inet6 fd00:7::1/64 scope global nodad", state);
+            Assert.Equal("0", Shell.Run("ip", "netns", "exec", ns, "sysctl", "-n", $"net.ipv6.conf.{tap}.accept_dad").StdOut.Trim());
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+        }
     }
 
     [PeerFact]

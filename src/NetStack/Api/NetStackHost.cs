@@ -1,6 +1,7 @@
 using NetStack.Core;
 using NetStack.Drivers;
 using NetStack.Ipv4;
+using NetStack.Ipv6;
 using NetStack.Wire;
 
 namespace NetStack.Api;
@@ -41,6 +42,7 @@ public sealed class NetStackHost : IDisposable
             Device.BusyPollUs = options.BusyPollUs;
             Net = new NetNamespace(options.Namespace ?? "netstack", clock);
             Net.AddDevice(Device, options.AddressValue, options.PrefixLen);
+            if (options.Ipv6Address is { } v6) Net.AddIpv6Address(Device, v6, options.Ipv6PrefixLen);
             // --fault: a seeded impairment on the wire side of the TAP (loss, dup, reorder, ...).
             if (options.Fault is { } fault)
                 lock (Net.SyncRoot) Faults = FaultInjector.Attach(Device, FaultSpec.Parse(fault));
@@ -105,7 +107,7 @@ public sealed class NetStackHost : IDisposable
 
     /// <summary>A one-line description: "10.7.0.2/24 on tap0 in netns netstack, mac 02:..., default via 10.7.0.1".</summary>
     public override string ToString() =>
-        $"{Options.Address}/{Options.PrefixLen} on {Device.Name} in " +
+        $"{Options.Address}/{Options.PrefixLen}" + (Options.Ipv6Address is { } a6 ? $" and {a6}/{Options.Ipv6PrefixLen}" : "") + $" on {Device.Name} in " +
         (Options.Namespace is null ? "the current network namespace" : $"netns {Options.Namespace}") +
         $", mac {Device.DevAddr}, mtu {Device.Mtu}" +
         (Options.Gateway is not null ? $", default via {Options.Gateway}" : "") +

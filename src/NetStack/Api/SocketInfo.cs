@@ -497,6 +497,13 @@ public static class NetStackInfo
         }
     }
 
+    private static IPAddress Ipv6ToIPAddress(UInt128 a)
+    {
+        var b = new byte[16];
+        Wire.Ipv6Address.Write(b, a);
+        return new IPAddress(b);
+    }
+
     /// <summary>The multicast memberships of every device of <paramref name="net"/> (`ip maddr show`), by interface index.</summary>
     /// <remarks>Mirrors net/ipv4/igmp.c: the /proc/net/igmp and /proc/net/dev_mcast views (igmp_mc_seq_show(), dev_mc_seq_show()).</remarks>
     public static IReadOnlyList<MulticastInfo> GetMulticastGroups(NetNamespace net)
@@ -515,6 +522,9 @@ public static class NetStackInfo
                 var groups = Igmp.InDevGet(net, d) is { } inDev
                     ? inDev.McList.Select(g => (SocketConvert.ToIPAddress(g.Multiaddr), g.Users)).ToArray()
                     : [];
+                // The IPv6 groups, newest first as ipv6_dev_mc_inc() links them (/proc/net/igmp6).
+                if (NetStack.Ipv6.Addrconf.In6DevGet(net, d) is { } idev)
+                    groups = [.. groups, .. idev.McList.Reverse().Select(g => (Ipv6ToIPAddress(g.Group), g.Users))];
                 return new MulticastInfo(d.Name, d.IfIndex, links, groups);
             }).ToArray();
         }
@@ -536,7 +546,7 @@ public static class NetStackInfo
                     n.HaAddr.Write(mac);
                     ll = new PhysicalAddress(mac);
                 }
-                return new NeighbourInfo(SocketConvert.ToIPAddress(n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
+                return new NeighbourInfo(SocketConvert.ToIPAddress((uint)n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
                     Ago(now, n.Used), Ago(now, n.Confirmed), Ago(now, n.Updated));
             }).ToArray();
         }

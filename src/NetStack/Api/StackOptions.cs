@@ -45,6 +45,13 @@ public sealed class StackOptions
     public IPAddress? Gateway { get; set; } = DefaultGateway;
     /// <summary>The gateway in host order, 0 for none.</summary>
     internal uint GatewayValue => Gateway is null ? 0 : SocketConvert.ToUInt32(Gateway);
+    /// <summary>
+    /// A static IPv6 address for the stack besides the link-local one it always makes from its MAC
+    /// (`ip -6 addr add ADDRESS/PREFIX`); null for none.
+    /// </summary>
+    public IPAddress? Ipv6Address { get; set; }
+    /// <summary>The prefix length of <see cref="Ipv6Address"/> (its on-link prefix route).</summary>
+    public int Ipv6PrefixLen { get; set; } = 64;
     /// <summary>The stack's Ethernet address.</summary>
     public MacAddress Mac { get; set; } = DefaultMac;
     /// <summary>Write every frame the device sees to this pcap file; null for none.</summary>

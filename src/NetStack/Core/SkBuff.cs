@@ -48,6 +48,23 @@ internal struct InetSkbParm
 }
 
 /// <summary>
+/// The IPv6 receive control block: the arrival interface and where the next-header byte of the
+/// header being processed lies, so each extension header handler can hand on to the next.
+/// <remarks>Mirrors include/linux/ipv6.h: struct inet6_skb_parm (iif, nhoff, ra, flags).</remarks>
+/// </summary>
+internal struct Inet6SkbParm
+{
+    /// <summary>iif: the arrival interface.</summary>
+    public int Iif;
+    /// <summary>nhoff: the offset, from the network header, of the next-header byte of the current header.</summary>
+    public ushort Nhoff;
+    /// <summary>ra: the offset of a router alert option (0: none).</summary>
+    public ushort Ra;
+    /// <summary>flags: IP6SKB_* (IP6SKB_HOPBYHOP = 32).</summary>
+    public ushort Flags;
+}
+
+/// <summary>
 /// What the error queue says about one error: the user-visible struct sock_extended_err, and where
 /// the buffer holds the address it concerns (the quoted packet's destination) with its port.
 /// <remarks>Mirrors include/linux/errqueue.h: struct sock_exterr_skb (SKB_EXT_ERR(skb)) holding
@@ -133,6 +150,8 @@ public sealed class SkBuff
     internal TcpSkbCb Cb;
     /// <summary>Control block for IPv4 receive (skb->cb as IPCB / PKTINFO_SKB_CB).</summary>
     internal InetSkbParm Ipcb;
+    /// <summary>Control block for IPv6 receive (skb->cb as IP6CB).</summary>
+    internal Inet6SkbParm Ip6cb;
     /// <summary>SKB_EXT_ERR(skb): the error a buffer on a socket's error queue reports (the rest of skb->cb after the IP part).</summary>
     internal SockExterrSkb ExtErr;
     /// <summary>Source and destination IPv4 addresses, host order, filled by ip_rcv for upper layers.</summary>
@@ -225,6 +244,7 @@ public sealed class SkBuff
         Sk = null;
         Cb = default;
         Ipcb = default;
+        Ip6cb = default;
         ExtErr = default;
         Saddr = Daddr = 0;
         Tstamp = 0;

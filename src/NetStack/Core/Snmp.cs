@@ -174,6 +174,10 @@ public enum SkbDropReason
     PktTooBig,            // DF set and bigger than the next hop's MTU (ip_forward(), frag needed sent)
     TcpFastopen,          // a segment a Fast Open child in SYN_RECV does not take (SKB_DROP_REASON_TCP_FASTOPEN)
     TcpMinttl,            // a TTL below the socket's IP_MINTTL (SKB_DROP_REASON_TCP_MINTTL)
+    Ipv6NdiscHopLimit,    // an ND message with a hop limit other than 255 (SKB_DROP_REASON_IPV6_NDISC_HOP_LIMIT)
+    Ipv6NdiscBadCode,     // an ND message with a code other than 0 (SKB_DROP_REASON_IPV6_NDISC_BAD_CODE)
+    Ipv6NdiscBadOptions,  // malformed ND options (SKB_DROP_REASON_IPV6_NDISC_BAD_OPTIONS)
+    Ipv6NdiscNsOtherhost, // a solicitation for an address that is not ours (SKB_DROP_REASON_IPV6_NDISC_NS_OTHERHOST)
 }
 
 /// <summary>A fixed array of 64-bit counters indexed by an enum; updated under the stack lock.</summary>

@@ -104,3 +104,40 @@ internal static class Arp
         ArpSend(net, ArpPacket.OpRequest, dev.Ipv4Address, dev, dev.Ipv4Address, MacAddress.Broadcast, dev.DevAddr, MacAddress.Zero);
     }
 }
+
+/// <summary>
+/// ARP's half of the neighbour table: arp_tbl's name, key length and parameters, arp_solicit() and
+/// arp_error_report().
+/// </summary>
+/// <remarks>Mirrors net/ipv4/arp.c: arp_tbl and arp_generic_ops.</remarks>
+internal sealed class ArpNeighOps : NeighOps
+{
+    public static readonly ArpNeighOps Instance = new();
+    private ArpNeighOps() { }
+
+    public override string Id => "arp_cache";
+    public override int KeyLen => 4;
+    public override ushort Protocol => EthP.IP;
+    public override INeighParms Parms(NetNamespace net) => net.Ipv4.Sysctl;
+    public override string FormatKey(UInt128 key) => Ipv4Address.Format((uint)key);
+
+    /// <summary>An ARP request for the entry: broadcast while INCOMPLETE, unicast while PROBE.</summary>
+    /// <remarks>Mirrors arp_solicit().</remarks>
+    public override void Solicit(NetNamespace net, Neighbour n)
+    {
+        var dev = n.Dev;
+        uint tip = (uint)n.PrimaryKey;
+        uint sip = InetAddress.InetSelectAddr(dev, tip);
+        var dst = n.NudState == NudState.Probe ? n.HaAddr : MacAddress.Broadcast;
+        Arp.ArpSend(net, ArpPacket.OpRequest, tip, dev, sip, dst, dev.DevAddr, MacAddress.Zero);
+    }
+
+    /// <summary>
+    /// An ICMP host unreachable to the packet's source, which for a packet of this host's own is
+    /// delivered here (over lo) to the sending socket's error handler: a TCP connect fails with
+    /// EHOSTUNREACH, a UDP/ping/raw socket sees it as any ICMP error.
+    /// </summary>
+    /// <remarks>Mirrors arp_error_report() -> dst_link_failure() -> ipv4_link_failure() -> icmp_send(ICMP_HOST_UNREACH).</remarks>
+    public override void ErrorReport(NetNamespace net, Neighbour n, SkBuff skb) =>
+        Icmp.IcmpSend(net, skb, IcmpType.DestUnreach, IcmpType.HostUnreach, 0);
+}

@@ -47,7 +47,7 @@ internal static class RateLimit
 
     /// <summary>Credit left, or a refill due: at most once per 20 ms (HZ/50), by msgs_per_sec * elapsed (elapsed capped at 1 s).</summary>
     /// <remarks>Mirrors icmp_global_allow().</remarks>
-    private static bool IcmpGlobalAllow(NetNamespace net)
+    internal static bool IcmpGlobalAllow(NetNamespace net)
     {
         var st = net.Ipv4.IcmpRate;
         if (st.GlobalCredit > 0) return true;
@@ -94,9 +94,13 @@ internal static class RateLimit
     /// <remarks>Mirrors inet_getpeer_v4() + inet_peer_xrlim_allow().</remarks>
     private static bool InetPeerXrlimAllow(NetNamespace net, uint daddr)
     {
-        long now = net.NowNs;
-        long timeout = Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs);
-        var peer = InetGetpeerV4(net, daddr);
+        return InetPeerXrlimAllow(InetGetpeerV4(net, daddr), net.NowNs, Time.Ms(net.Ipv4.Sysctl.IcmpRatelimitMs));
+    }
+
+    /// <summary>The token bucket of one peer (shared by ICMP and ICMPv6): <paramref name="timeout"/> ns of credit per message.</summary>
+    /// <remarks>Mirrors net/ipv4/inetpeer.c: inet_peer_xrlim_allow().</remarks>
+    internal static bool InetPeerXrlimAllow(IcmpPeer peer, long now, long timeout)
+    {
         long token = peer.Tokens;
         long delta = now - peer.Stamp;
         if (delta > 0)

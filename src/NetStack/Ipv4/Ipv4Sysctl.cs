@@ -7,8 +7,19 @@ namespace NetStack.Ipv4;
 /// (net.Sysctl). Times are in milliseconds unless the name says otherwise.
 /// <remarks>Mirrors struct netns_ipv4's sysctl_* fields and the neighbour table's parms.</remarks>
 /// </summary>
-internal sealed class Ipv4Sysctl
+internal sealed class Ipv4Sysctl : INeighParms
 {
+    int INeighParms.BaseReachableTimeMs => NeighBaseReachableTimeMs;
+    int INeighParms.RetransTimeMs => NeighRetransTimeMs;
+    int INeighParms.DelayFirstProbeTimeMs => NeighDelayFirstProbeTimeMs;
+    int INeighParms.GcStaleTimeMs => NeighGcStaleTimeMs;
+    int INeighParms.McastSolicit => NeighMcastSolicit;
+    int INeighParms.UcastSolicit => NeighUcastSolicit;
+    int INeighParms.UnresQlenBytes => NeighUnresQlenBytes;
+    int INeighParms.GcThresh1 => NeighGcThresh1;
+    int INeighParms.GcThresh2 => NeighGcThresh2;
+    int INeighParms.GcThresh3 => NeighGcThresh3;
+
     /// <summary>nr_free_buffer_pages() of the host the defaults describe (2^20 pages of 4 KiB).</summary>
     internal const long AssumedFreeBufferPages = 1L << 20;
 

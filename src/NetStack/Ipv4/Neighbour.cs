@@ -24,11 +24,68 @@ internal enum NudState : byte
 }
 
 /// <summary>
-/// One ARP cache entry. <remarks>Mirrors include/net/neighbour.h: struct neighbour.</remarks>
+/// The parameters of one neighbour table (struct neigh_parms): net.ipv4.neigh.default.* for ARP,
+/// net.ipv6.neigh.default.* for ndisc, read through this view so one table serves both.
+/// </summary>
+/// <remarks>Mirrors include/net/neighbour.h: struct neigh_parms (NEIGH_VAR()).</remarks>
+internal interface INeighParms
+{
+    /// <summary>base_reachable_time_ms.</summary>
+    int BaseReachableTimeMs { get; }
+    /// <summary>retrans_time_ms.</summary>
+    int RetransTimeMs { get; }
+    /// <summary>delay_first_probe_time, in ms.</summary>
+    int DelayFirstProbeTimeMs { get; }
+    /// <summary>gc_stale_time, in ms.</summary>
+    int GcStaleTimeMs { get; }
+    /// <summary>mcast_solicit.</summary>
+    int McastSolicit { get; }
+    /// <summary>ucast_solicit.</summary>
+    int UcastSolicit { get; }
+    /// <summary>unres_qlen_bytes.</summary>
+    int UnresQlenBytes { get; }
+    /// <summary>gc_thresh1..3 (table-wide in Linux; per family here, as there).</summary>
+    int GcThresh1 { get; }
+    /// <inheritdoc cref="GcThresh1"/>
+    int GcThresh2 { get; }
+    /// <inheritdoc cref="GcThresh1"/>
+    int GcThresh3 { get; }
+}
+
+/// <summary>
+/// What a protocol gives the shared neighbour code: its table's name, key length and EtherType,
+/// its parameters, how to solicit an address and how to report packets that could not be sent.
+/// </summary>
+/// <remarks>Mirrors include/net/neighbour.h: struct neigh_ops (solicit, error_report) and the
+/// protocol fields of struct neigh_table (id, key_len, protocol, parms); arp_tbl and nd_tbl fill them.</remarks>
+internal abstract class NeighOps
+{
+    /// <summary>tbl->id: "arp_cache", "ndisc_cache".</summary>
+    public abstract string Id { get; }
+    /// <summary>tbl->key_len: 4 for IPv4, 16 for IPv6.</summary>
+    public abstract int KeyLen { get; }
+    /// <summary>tbl->protocol: the EtherType of the packets sent through the entries.</summary>
+    public abstract ushort Protocol { get; }
+    /// <summary>tbl->parms of <paramref name="net"/>.</summary>
+    public abstract INeighParms Parms(NetNamespace net);
+    /// <summary>Sends one probe for the entry: multicast while INCOMPLETE, unicast while PROBE.</summary>
+    /// <remarks>neigh_ops.solicit (arp_solicit, ndisc_solicit).</remarks>
+    public abstract void Solicit(NetNamespace net, Neighbour n);
+    /// <summary>A packet that waited for a resolution that failed (Data at its network header); the caller frees it.</summary>
+    /// <remarks>neigh_ops.error_report (arp_error_report, ndisc_error_report).</remarks>
+    public abstract void ErrorReport(NetNamespace net, Neighbour n, SkBuff skb);
+    /// <summary>The key as `ip neigh` prints it.</summary>
+    public abstract string FormatKey(UInt128 key);
+}
+
+/// <summary>
+/// One neighbour cache entry (ARP or ndisc). The key is the protocol address, 4 or 16 bytes as the
+/// table's key_len says, held as a 128-bit number (an IPv4 address in its low 32 bits).
+/// <remarks>Mirrors include/net/neighbour.h: struct neighbour.</remarks>
 /// </summary>
 internal sealed class Neighbour
 {
-    internal Neighbour(NeighTable tbl, uint key, NetDevice dev)
+    internal Neighbour(NeighTable tbl, UInt128 key, NetDevice dev)
     {
         PrimaryKey = key;
         Dev = dev;
@@ -37,7 +94,8 @@ internal sealed class Neighbour
     }
 
     internal readonly NeighTable Table;
-    public uint PrimaryKey { get; }
+    /// <summary>neigh->primary_key: the protocol address (an IPv4 address in the low 32 bits for ARP).</summary>
+    public UInt128 PrimaryKey { get; }
     public NetDevice Dev { get; }
     public MacAddress HaAddr { get; internal set; }
     public NudState NudState { get; internal set; }
@@ -55,41 +113,52 @@ internal sealed class Neighbour
     internal bool OnGcList;
     internal readonly TimerList Timer;
 
-    public override string ToString() => $"{Ipv4Address.Format(PrimaryKey)} dev {Dev.Name} lladdr {HaAddr} {NudState.ToString().ToUpperInvariant()}";
+    public override string ToString() => $"{Table.Ops.FormatKey(PrimaryKey)} dev {Dev.Name} lladdr {HaAddr} {NudState.ToString().ToUpperInvariant()}";
 }
 
 /// <summary>
-/// The ARP cache with NUD: entries resolve (INCOMPLETE), are confirmed (REACHABLE), age (STALE),
-/// are re-probed when used (DELAY, PROBE) and expire (FAILED, garbage collected).
-/// <remarks>Mirrors net/core/neighbour.c (neigh_lookup, __neigh_create, neigh_update, neigh_resolve_output, neigh_timer_handler) for arp_tbl.</remarks>
+/// A neighbour cache with NUD: entries resolve (INCOMPLETE), are confirmed (REACHABLE), age (STALE),
+/// are re-probed when used (DELAY, PROBE) and expire (FAILED, garbage collected). One implementation
+/// serves ARP (arp_tbl, 4-byte keys) and IPv6 neighbour discovery (nd_tbl, 16-byte keys); what
+/// differs is in <see cref="NeighOps"/>.
+/// <remarks>Mirrors net/core/neighbour.c (neigh_lookup, __neigh_create, neigh_update, neigh_resolve_output, neigh_timer_handler).</remarks>
 /// </summary>
 internal sealed class NeighTable
 {
     private readonly NetNamespace _net;
-    private readonly Dictionary<ulong, Neighbour> _hash = new();
+    private readonly MibTable<NeighStat> _stats;
+    private readonly Dictionary<(UInt128 Key, int IfIndex), Neighbour> _hash = new();
     /// <summary>tbl->gc_list, oldest first, and its length (tbl->gc_entries).</summary>
     private Neighbour? _gcHead, _gcTail;
     private int _gcEntries;
     /// <summary>tbl->last_flush: when a forced GC last ran to the end.</summary>
     private long _lastFlush;
 
-    public NeighTable(NetNamespace net)
+    public NeighTable(NetNamespace net, NeighOps ops, MibTable<NeighStat> stats)
     {
         _net = net;
+        Ops = ops;
+        _stats = stats;
         _lastFlush = net.NowNs;
     }
+
+    /// <summary>The protocol's half (arp_tbl's or nd_tbl's ops, id, key_len, parms).</summary>
+    public NeighOps Ops { get; }
+    /// <summary>The table's statistics (tbl->stats: /proc/net/stat/arp_cache or ndisc_cache).</summary>
+    public MibTable<NeighStat> Stats => _stats;
+    private INeighParms Parms => Ops.Parms(_net);
 
     /// <summary>tbl->entries: every entry, permanent ones included.</summary>
     public int Count => _hash.Count;
     /// <summary>tbl->gc_entries: the entries the gc_thresh limits apply to (not permanent).</summary>
     public int GcEntries => _gcEntries;
 
-    private static ulong HashKey(uint key, NetDevice dev) => ((ulong)(uint)dev.IfIndex << 32) | key;
+    private static (UInt128, int) HashKey(UInt128 key, NetDevice dev) => (key, dev.IfIndex);
 
     /// <remarks>Mirrors neigh_lookup().</remarks>
-    public Neighbour? NeighLookup(uint key, NetDevice dev)
+    public Neighbour? NeighLookup(UInt128 key, NetDevice dev)
     {
-        var stats = _net.Mib.ArpCache;
+        var stats = _stats;
         stats[NeighStat.Lookups]++;
         if (!_hash.TryGetValue(HashKey(key, dev), out var n)) return null;
         stats[NeighStat.Hits]++;
@@ -108,20 +177,20 @@ internal sealed class NeighTable
     /// entries and the loopback device's are exempt from the limits.
     /// </summary>
     /// <remarks>Mirrors __neigh_create() -> neigh_alloc().</remarks>
-    internal Neighbour? NeighCreate(uint key, NetDevice dev, bool exemptFromGc = false)
+    internal Neighbour? NeighCreate(UInt128 key, NetDevice dev, bool exemptFromGc = false)
     {
         exemptFromGc |= dev == _net.Loopback;
-        var stats = _net.Mib.ArpCache;
+        var stats = _stats;
         if (!exemptFromGc)
         {
-            var p = _net.Ipv4.Sysctl;
+            var p = Parms;
             int entries = _gcEntries;
             long now = _net.NowNs;
-            if (entries >= p.NeighGcThresh3 || (entries >= p.NeighGcThresh2 && now > _lastFlush + Time.Sec(5)))
+            if (entries >= p.GcThresh3 || (entries >= p.GcThresh2 && now > _lastFlush + Time.Sec(5)))
             {
-                if (NeighForcedGc() == 0 && entries >= p.NeighGcThresh3)
+                if (NeighForcedGc() == 0 && entries >= p.GcThresh3)
                 {
-                    if (_net.Log.NetRatelimit()) _net.Log.Printk("arp_cache: neighbor table overflow!"); // net_info_ratelimited
+                    if (_net.Log.NetRatelimit()) _net.Log.Printk($"{Ops.Id}: neighbor table overflow!"); // net_info_ratelimited
                     stats[NeighStat.TableFulls]++;
                     return null;
                 }
@@ -142,8 +211,8 @@ internal sealed class NeighTable
     /// <remarks>Mirrors neigh_forced_gc() (its 1 ms time budget is moot under the stack lock).</remarks>
     internal int NeighForcedGc()
     {
-        var stats = _net.Mib.ArpCache;
-        int maxClean = _gcEntries - _net.Ipv4.Sysctl.NeighGcThresh2;
+        var stats = _stats;
+        int maxClean = _gcEntries - Parms.GcThresh2;
         long now = _net.NowNs, tref = now - Time.Sec(5);
         int shrunk = 0;
         stats[NeighStat.ForcedGcRuns]++;
@@ -193,17 +262,15 @@ internal sealed class NeighTable
         PurgeArpQueue(n, SkbDropReason.NeighDead);
         GcListDel(n);
         _hash.Remove(HashKey(n.PrimaryKey, n.Dev));
-        _net.Mib.ArpCache[NeighStat.Destroys]++;
+        _stats[NeighStat.Destroys]++;
     }
 
     /// <summary>
-    /// Resolution failed: every packet that waited for it is reported as undeliverable before it is
-    /// dropped. For IPv4 that is an ICMP host unreachable to the packet's source, which for a packet
-    /// of this host's own is delivered here (over lo) to the sending socket's error handler: a TCP
-    /// connect fails with EHOSTUNREACH, a UDP/ping/raw socket sees it as any ICMP error.
+    /// Resolution failed: every packet that waited for it is reported as undeliverable (the
+    /// protocol's error_report: an ICMP host unreachable, or an ICMPv6 address unreachable, to the
+    /// packet's source) before it is dropped.
     /// </summary>
-    /// <remarks>Mirrors net/core/neighbour.c: neigh_invalidate() -> neigh->ops->error_report =
-    /// arp_error_report() -> dst_link_failure() -> ipv4_link_failure() -> icmp_send(ICMP_HOST_UNREACH).</remarks>
+    /// <remarks>Mirrors net/core/neighbour.c: neigh_invalidate() -> neigh->ops->error_report.</remarks>
     private void NeighInvalidate(Neighbour n)
     {
         while (n.ArpQueue.Dequeue() is { } skb)
@@ -211,8 +278,8 @@ internal sealed class NeighTable
             n.ArpQueueLenBytes -= Sock.SkbTruesize(skb);
             if (skb.NetworkHeader >= 0 && skb.NetworkHeader < skb.Data + skb.Len)
             {
-                skb.Data = skb.NetworkHeader; // icmp_send() quotes from the IP header
-                Icmp.IcmpSend(_net, skb, IcmpType.DestUnreach, IcmpType.HostUnreach, 0);
+                skb.Data = skb.NetworkHeader; // the error quotes from the IP header
+                Ops.ErrorReport(_net, n, skb);
             }
             _net.KfreeSkbReason(skb, SkbDropReason.NeighFailed);
         }
@@ -230,7 +297,7 @@ internal sealed class NeighTable
     /// <paramref name="replace"/> is false and an entry exists (NLM_F_EXCL).
     /// </summary>
     /// <remarks>Mirrors net/core/neighbour.c: neigh_add().</remarks>
-    public int NeighAdd(uint key, NetDevice dev, MacAddress lladdr, bool replace)
+    public int NeighAdd(UInt128 key, NetDevice dev, MacAddress lladdr, bool replace)
     {
         lock (_net.SyncRoot)
         {
@@ -244,7 +311,7 @@ internal sealed class NeighTable
 
     /// <summary>`ip neigh del ADDR dev DEV`: removes the entry; -ENOENT when there is none.</summary>
     /// <remarks>Mirrors neigh_delete() -> __neigh_remove().</remarks>
-    public int NeighDelete(uint key, NetDevice dev)
+    public int NeighDelete(UInt128 key, NetDevice dev)
     {
         lock (_net.SyncRoot)
         {
@@ -291,7 +358,7 @@ internal sealed class NeighTable
     };
 
     /// <summary>Adds or replaces a permanent entry (`ip neigh replace ... nud permanent`).</summary>
-    public void AddPermanent(uint key, NetDevice dev, MacAddress lladdr)
+    public void AddPermanent(UInt128 key, NetDevice dev, MacAddress lladdr)
     {
         lock (_net.SyncRoot)
         {
@@ -305,7 +372,7 @@ internal sealed class NeighTable
     /// if needed (queueing the packet meanwhile). Consumes the buffer.
     /// </summary>
     /// <remarks>Mirrors neigh_resolve_output() + __neigh_event_send().</remarks>
-    public int NeighResolveOutput(SkBuff skb, uint nexthop, NetDevice dev)
+    public int NeighResolveOutput(SkBuff skb, UInt128 nexthop, NetDevice dev)
     {
         var n = NeighLookup(nexthop, dev) ?? NeighCreate(nexthop, dev);
         if (n is null)
@@ -324,7 +391,7 @@ internal sealed class NeighTable
             // neigh_event_send(): a STALE entry in use goes to DELAY; its address is still used.
             n.NudState = NudState.Delay;
             n.Updated = now;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(Parms.DelayFirstProbeTimeMs));
             return Xmit(skb, n);
         }
         if (s is NudState.None or NudState.Failed)
@@ -335,7 +402,7 @@ internal sealed class NeighTable
             Enqueue(n, skb);
             NeighProbe(n);
             n.Probes++;
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighRetransTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(Parms.RetransTimeMs));
             return 0;
         }
         // INCOMPLETE: wait with the others.
@@ -348,13 +415,13 @@ internal sealed class NeighTable
     private void Enqueue(Neighbour n, SkBuff skb)
     {
         int size = Sock.SkbTruesize(skb);
-        while (n.ArpQueueLenBytes + size > _net.Ipv4.Sysctl.NeighUnresQlenBytes)
+        while (n.ArpQueueLenBytes + size > Parms.UnresQlenBytes)
         {
             var old = n.ArpQueue.Dequeue();
             if (old is null) break;
             n.ArpQueueLenBytes -= Sock.SkbTruesize(old);
             _net.KfreeSkbReason(old, SkbDropReason.NeighQueueFull);
-            _net.Mib.ArpCache[NeighStat.UnresDiscards]++;
+            _stats[NeighStat.UnresDiscards]++;
         }
         n.ArpQueue.EnqueueTail(skb);
         n.ArpQueueLenBytes += size;
@@ -362,7 +429,7 @@ internal sealed class NeighTable
 
     private static int Xmit(SkBuff skb, Neighbour n)
     {
-        Eth.EthHeader(skb, EthP.IP, n.HaAddr, n.Dev.DevAddr);
+        Eth.EthHeader(skb, n.Table.Ops.Protocol, n.HaAddr, n.Dev.DevAddr);
         skb.Dev = n.Dev;
         return Dev.DevQueueXmit(skb);
     }
@@ -371,24 +438,29 @@ internal sealed class NeighTable
     /// Applies new link-layer information: records the address and state and, when the entry
     /// becomes valid, sends every packet that waited for it.
     /// </summary>
+    /// <param name="n">The entry.</param>
+    /// <param name="lladdr">Its link-layer address.</param>
+    /// <param name="state">The new state.</param>
+    /// <param name="weakOverridden">The caller already applied NEIGH_UPDATE_F_WEAK_OVERRIDE (a different address
+    /// without override made a confirmed entry STALE, keeping its address): the state is taken as given.</param>
     /// <remarks>Mirrors neigh_update().</remarks>
-    internal void NeighUpdate(Neighbour n, MacAddress lladdr, NudState state)
+    internal void NeighUpdate(Neighbour n, MacAddress lladdr, NudState state, bool weakOverridden = false)
     {
         long now = _net.NowNs;
         if (n.NudState == NudState.Permanent && state != NudState.Permanent) return; // admin entries win
         var old = n.NudState;
         bool changed = n.HaAddr != lladdr;
-        // A STALE update with the same address must not demote a REACHABLE entry (NEIGH_UPDATE_F_WEAK_OVERRIDE).
-        if (state == NudState.Stale && !changed && (old & NudState.Valid) != 0) state = old;
+        // A STALE update with the same address must not demote a REACHABLE entry.
+        if (state == NudState.Stale && !changed && !weakOverridden && (old & NudState.Valid) != 0) state = old;
         n.HaAddr = lladdr;
         n.NudState = state;
         n.Updated = now;
         if (state == NudState.Reachable) n.Confirmed = now;
         n.Probes = 0;
         if ((state & NudState.InTimer) != 0)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? _net.Ipv4.Sysctl.NeighBaseReachableTimeMs : _net.Ipv4.Sysctl.NeighDelayFirstProbeTimeMs));
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(state == NudState.Reachable ? Parms.BaseReachableTimeMs : Parms.DelayFirstProbeTimeMs));
         else if (state == NudState.Stale)
-            _net.Timers.ModTimer(n.Timer, now + Time.Ms(_net.Ipv4.Sysctl.NeighGcStaleTimeMs)); // garbage collection
+            _net.Timers.ModTimer(n.Timer, now + Time.Ms(Parms.GcStaleTimeMs)); // garbage collection
         else
             _net.Timers.DelTimer(n.Timer);
         if (state == NudState.Permanent) GcListDel(n); // neigh_update_gc_list(): admin entries are exempt
@@ -399,15 +471,9 @@ internal sealed class NeighTable
         }
     }
 
-    /// <summary>Sends an ARP request for the entry: broadcast while INCOMPLETE, unicast while PROBE.</summary>
-    /// <remarks>Mirrors neigh_probe() -> arp_solicit().</remarks>
-    private void NeighProbe(Neighbour n)
-    {
-        var dev = n.Dev;
-        uint sip = InetAddress.InetSelectAddr(dev, n.PrimaryKey);
-        var dst = n.NudState == NudState.Probe ? n.HaAddr : MacAddress.Broadcast;
-        Arp.ArpSend(_net, ArpPacket.OpRequest, n.PrimaryKey, dev, sip, dst, dev.DevAddr, MacAddress.Zero);
-    }
+    /// <summary>Sends a probe for the entry: broadcast/multicast while INCOMPLETE, unicast while PROBE.</summary>
+    /// <remarks>Mirrors neigh_probe() -> neigh->ops->solicit (arp_solicit(), ndisc_solicit()).</remarks>
+    private void NeighProbe(Neighbour n) => Ops.Solicit(_net, n);
 
     /// <remarks>Mirrors neigh_timer_handler().</remarks>
     internal static void NeighTimerHandler(TimerList t)
@@ -418,40 +484,40 @@ internal sealed class NeighTable
 
     private void OnTimer(Neighbour n)
     {
-        var p = _net.Ipv4.Sysctl;
+        var p = Parms;
         long now = _net.NowNs;
         switch (n.NudState)
         {
             case NudState.Reachable:
-                if (now < n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs))
-                    _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs));
-                else if (now <= n.Used + Time.Ms(p.NeighDelayFirstProbeTimeMs))
+                if (now < n.Confirmed + Time.Ms(p.BaseReachableTimeMs))
+                    _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.BaseReachableTimeMs));
+                else if (now <= n.Used + Time.Ms(p.DelayFirstProbeTimeMs))
                 {
                     // Used within delay_first_probe_time: suspect it but keep using it (DELAY), as
                     // neigh_timer_handler() does, instead of waiting for the next send to notice.
                     n.NudState = NudState.Delay;
                     n.Updated = now;
-                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighDelayFirstProbeTimeMs));
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.DelayFirstProbeTimeMs));
                 }
                 else
                 {
                     n.NudState = NudState.Stale;
                     n.Updated = now;
-                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighGcStaleTimeMs));
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.GcStaleTimeMs));
                 }
                 return;
             case NudState.Stale:
                 // neigh_periodic_work(): an entry unused for gc_stale_time goes away, but only while
                 // the table holds at least gc_thresh1 entries; below it the pass looks again later.
-                if (Count < p.NeighGcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
-                else if (now >= n.Used + Time.Ms(p.NeighGcStaleTimeMs)) Remove(n);
-                else _net.Timers.ModTimer(n.Timer, n.Used + Time.Ms(p.NeighGcStaleTimeMs));
+                if (Count < p.GcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.BaseReachableTimeMs / 2));
+                else if (now >= n.Used + Time.Ms(p.GcStaleTimeMs)) Remove(n);
+                else _net.Timers.ModTimer(n.Timer, n.Used + Time.Ms(p.GcStaleTimeMs));
                 return;
             case NudState.Delay:
-                if (now < n.Confirmed + Time.Ms(p.NeighDelayFirstProbeTimeMs))
+                if (now < n.Confirmed + Time.Ms(p.DelayFirstProbeTimeMs))
                 {
                     n.NudState = NudState.Reachable;
-                    _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.NeighBaseReachableTimeMs));
+                    _net.Timers.ModTimer(n.Timer, n.Confirmed + Time.Ms(p.BaseReachableTimeMs));
                     return;
                 }
                 n.NudState = NudState.Probe;
@@ -459,26 +525,26 @@ internal sealed class NeighTable
                 goto case NudState.Probe;
             case NudState.Failed:
                 // neigh_periodic_work(): an unreferenced FAILED entry goes away (at gc_thresh1 entries or more).
-                if (Count < p.NeighGcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
+                if (Count < p.GcThresh1) _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.BaseReachableTimeMs / 2));
                 else Remove(n);
                 return;
             case NudState.Incomplete:
             case NudState.Probe:
-                int max = n.NudState == NudState.Incomplete ? p.NeighMcastSolicit : p.NeighUcastSolicit;
+                int max = n.NudState == NudState.Incomplete ? p.McastSolicit : p.UcastSolicit;
                 if (n.Probes >= max)
                 {
                     n.NudState = NudState.Failed;
                     n.Updated = now;
-                    _net.Mib.ArpCache[NeighStat.ResFailed]++;
+                    _stats[NeighStat.ResFailed]++;
                     NeighInvalidate(n);
                     // The entry stays FAILED (`ip neigh` shows it) until the garbage collector's next
                     // pass, which neigh_periodic_work() runs every base_reachable_time / 2.
-                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighBaseReachableTimeMs / 2));
+                    _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.BaseReachableTimeMs / 2));
                     return;
                 }
                 NeighProbe(n);
                 n.Probes++;
-                _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.NeighRetransTimeMs));
+                _net.Timers.ModTimer(n.Timer, now + Time.Ms(p.RetransTimeMs));
                 return;
         }
     }

@@ -17,7 +17,7 @@ internal sealed class NetnsIpv4
     {
         _net = net;
         Fib = new FibTable(net);
-        Arp = new NeighTable(net);
+        Arp = new NeighTable(net, ArpNeighOps.Instance, net.Mib.ArpCache);
         TcpMem = new TcpMemory(net);
         for (int i = 0; i < Inetsw.Length; i++) Inetsw[i] = new List<InetProtosw>();
     }

@@ -37,7 +37,10 @@ public sealed partial class TapPeer : IDisposable
 
     /// <param name="start">Start the stack's threads (false: the test drives it with Net.Poll()).</param>
     /// <param name="configure">Adjusts the stack's options before it comes up.</param>
-    public TapPeer(bool start = true, Action<StackOptions>? configure = null)
+    /// <param name="ipv6">Leave IPv6 on in the namespace (the kernel then sends its own router
+    /// solicitations and MLD reports), with DAD off on the TAP so the kernel's addresses are usable
+    /// at once.</param>
+    public TapPeer(bool start = true, Action<StackOptions>? configure = null, bool ipv6 = false)
     {
         (Ns, Tap, int x) = NewNames();
         KernelAddr = Ipv4Address.Parse($"10.7.{x}.1");
@@ -46,8 +49,17 @@ public sealed partial class TapPeer : IDisposable
         try
         {
             Shell.Check("bash", Path.Combine(Shell.RepoRoot, "setup-tap.sh"), "--ns", Ns, "--tap", Tap, "--addr", $"{KernelIp}/24");
-            Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
-            Exec("sysctl", "-qw", $"net.ipv6.conf.{Tap}.disable_ipv6=1");
+            if (ipv6)
+            {
+                Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0");
+                Exec("sysctl", "-qw", $"net.ipv6.conf.{Tap}.accept_dad=0");
+                Exec("sysctl", "-qw", $"net.ipv6.conf.{Tap}.disable_ipv6=0");
+            }
+            else
+            {
+                Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+                Exec("sysctl", "-qw", $"net.ipv6.conf.{Tap}.disable_ipv6=1");
+            }
             var options = new StackOptions
             {
                 Namespace = Ns,

@@ -28,8 +28,10 @@ public class LayerTests
         { Core, [Ethernet, Net, Ipv4, Ipv6, Drivers, Api, Services] },
         { Ethernet, [Net, Ipv4, Ipv6, Drivers, Api, Services] },
         { Net, [Ipv4, Ipv6, Drivers, Api, Services] },
+        // IPv6 sits beside IPv4 and uses what Linux shares from net/ipv4 (inet_fragment.c, neighbour
+        // tables, the ICMP rate limit); IPv4 names IPv6 only where Linux's net/ipv4 does (dual-stack
+        // sockets: inet_rcv_saddr_equal, v4-mapped children of a [::] listener).
         { Ipv4, [Drivers, Api, Services] },
-        // IPv6 sits beside IPv4 and uses what Linux shares from net/ipv4 (inet_fragment.c).
         { Ipv6, [Drivers, Api, Services] },
         { Drivers, [Net, Ipv4, Ipv6, Api, Services] },
     };

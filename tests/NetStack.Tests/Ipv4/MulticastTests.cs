@@ -410,8 +410,9 @@ public class MulticastTests
         var ctx = new NetStack.Control.ControlContext(null!, s.Net, s.Net.Files, 0, default);
         var reply = NetStack.Control.IpOp.Run(ctx, new System.Text.Json.Nodes.JsonObject { ["args"] = new System.Text.Json.Nodes.JsonArray("maddr") });
         Assert.Equal(
-            "1:\tlo\n\tinet  224.0.0.1\n" +
-            "2:\teth0\n\tlink  01:00:5e:00:00:01\n\tlink  01:00:5e:01:02:03\n\tinet  239.1.2.3 users 2\n\tinet  224.0.0.1\n",
+            "1:\tlo\n\tinet  224.0.0.1\n\tinet6 ff02::1\n\tinet6 ff01::1\n" +
+            "2:\teth0\n\tlink  01:00:5e:00:00:01\n\tlink  33:33:00:00:00:01\n\tlink  33:33:ff:00:00:0b\n\tlink  01:00:5e:01:02:03\n" +
+            "\tinet  239.1.2.3 users 2\n\tinet  224.0.0.1\n\tinet6 ff02::1:ff00:b\n\tinet6 ff02::1\n\tinet6 ff01::1\n",
             (string)reply["output"]!);
     }
 

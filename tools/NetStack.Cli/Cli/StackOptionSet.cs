@@ -21,6 +21,7 @@ internal sealed class StackOptionSet
     public Option<bool> RootNs { get; } = Opt.Flag("--root-ns", "the TAP is in this process's own network namespace (setup-tap.sh --root-ns)");
     public Option<string> Tap { get; } = Opt.Value("--tap", "NAME", "the TAP interface [default: tap0]", NonEmpty("--tap"));
     public Option<(IPAddress Address, int PrefixLen)?> Addr { get; } = Opt.Value<(IPAddress, int)?>("--addr", "CIDR", "the stack's address [default: 10.7.0.2/24]", s => Opt.Cidr(s));
+    public Option<(IPAddress Address, int PrefixLen)?> Addr6 { get; } = Opt.Value<(IPAddress, int)?>("--addr6", "CIDR", "a static IPv6 address for the stack, e.g. fd00::2/64 (it always has its fe80:: link-local address)", ParseCidr6);
     public Option<Gateway?> Gw { get; } = Opt.Value<Gateway?>("--gw", "ADDR|none", "default gateway, the kernel's side of the TAP [default: the subnet's .1]", ParseGateway);
     public Option<MacAddress?> Mac { get; } = Opt.Value<MacAddress?>("--mac", "MAC", "the stack's Ethernet address [default: 02:00:0a:07:00:02]",
         s => MacAddress.TryParse(s, out var m) ? m : throw new UsageException($"bad MAC address '{s}': expected xx:xx:xx:xx:xx:xx"));
@@ -42,6 +43,15 @@ internal sealed class StackOptionSet
     {
         if (duration) Duration = Opt.Value<double?>("--duration", "SEC", "stop after SEC seconds [default: until Ctrl-C]", s => Opt.Seconds("duration", int.MaxValue / 1000)(s));
         if (loopback) Lo = Opt.Flag("--lo", "no TAP: a stack with only its loopback device (127.0.0.1), no root needed");
+    }
+
+    private static (IPAddress, int)? ParseCidr6(string s)
+    {
+        int slash = s.IndexOf('/');
+        if (slash > 0 && IPAddress.TryParse(s[..slash], out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            && int.TryParse(s[(slash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int len) && len <= 128)
+            return (a, len);
+        throw new UsageException($"bad --addr6 '{s}': expected an IPv6 address and prefix length, e.g. fd00::2/64");
     }
 
     /// <summary>A gateway: an address, or none.</summary>
@@ -72,6 +82,7 @@ internal sealed class StackOptionSet
         yield return Tap;
         yield return Create;
         yield return Addr;
+        yield return Addr6;
         yield return Gw;
         yield return Mac;
         yield return Pcap;
@@ -86,7 +97,7 @@ internal sealed class StackOptionSet
 
     /// <summary>The first option given that only describes a stack of the tool's own (the TAP, the addresses...), or null.</summary>
     public Option? OwnStackOptionGiven(ParseResult r) =>
-        new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
+        new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
 
     /// <summary>Reads the options back; throws <see cref="UsageException"/> for combinations that contradict each other.</summary>
     public Parsed Read(ParseResult r)
@@ -95,7 +106,7 @@ internal sealed class StackOptionSet
         bool lo = Lo is not null && r.GetValue(Lo);
         if (lo)
         {
-            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(Given);
+            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(Given);
             if (tapOnly is not null) throw new UsageException($"--lo has no TAP: {tapOnly.Name} does not apply to it");
         }
         if (r.GetValue(RootNs) && Given(Ns))
@@ -106,6 +117,7 @@ internal sealed class StackOptionSet
         else if (r.GetValue(Ns) is { } ns) s.Namespace = ns;
         if (r.GetValue(Tap) is { } tap) s.Tap = tap;
         if (r.GetValue(Addr) is { } cidr) (s.Address, s.PrefixLen) = cidr;
+        if (r.GetValue(Addr6) is { } cidr6) (s.Ipv6Address, s.Ipv6PrefixLen) = cidr6;
         if (r.GetValue(Mac) is { } mac) s.Mac = mac;
         if (r.GetValue(Pcap) is { } pcap) s.PcapPath = pcap;
         if (r.GetValue(Fault) is { } fault) s.Fault = fault;
