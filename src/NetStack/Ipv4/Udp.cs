@@ -476,7 +476,14 @@ internal static class Udp
         bool peeking = (flags & MSG_PEEK) != 0;
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
+        return UdpRecvmsgSkb(sk, ref msg, buf, flags, skb);
+    }
 
+    /// <summary>udp_recvmsg() once the datagram is dequeued (Data at its payload, IPv4 headers before it).</summary>
+    internal static int UdpRecvmsgSkb(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags, SkBuff skb)
+    {
+        bool peeking = (flags & MSG_PEEK) != 0;
+        int err;
         int ulen = skb.Len;
         int copied = buf.Length;
         if (copied > ulen) copied = ulen;
@@ -704,13 +711,24 @@ internal static class Udp
         var net = sk.Net;
         skb.Pull(UdpHeader.Length); // udp_csum_pull_header()
         IpSockglue.Ipv4PktinfoPrepare(sk, skb);
+        return UdpEnqueueScheduleSkb(sk, skb, net.Mib.Udp);
+    }
+
+    /// <summary>
+    /// Queues a datagram (Data at its payload) on the socket, charging the receive buffer and
+    /// udp_mem; a refusal is counted in <paramref name="mib"/> (the UDP or the UDP6 counters).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/udp.c: __udp_queue_rcv_skb() / __udpv6_queue_rcv_skb() -> __udp_enqueue_schedule_skb().</remarks>
+    internal static int UdpEnqueueScheduleSkb(InetSock sk, SkBuff skb, MibTable<UdpMib> mib)
+    {
+        var net = sk.Net;
         int rmem = sk.RmemAlloc, rcvbuf = sk.RcvBuf, size = Sock.SkbTruesize(skb);
         // Immediately drop when the receive queue is full; always allow at least one packet for a small buffer.
         if (rmem + size > rcvbuf && (rcvbuf > int.MaxValue >> 1 || rmem > rcvbuf))
         {
             sk.Drops++;
-            net.Mib.Udp[UdpMib.RcvbufErrors]++;
-            net.Mib.Udp[UdpMib.InErrors]++;
+            mib[UdpMib.RcvbufErrors]++;
+            mib[UdpMib.InErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.SocketRcvBuff);
         }
         // udp_rmem_schedule(): the datagram must also fit in udp_mem, across all UDP sockets.
@@ -718,8 +736,8 @@ internal static class Udp
         if (UdpRmemSchedule((UdpSock)sk, size) != 0)
         {
             sk.Drops++;
-            net.Mib.Udp[UdpMib.MemErrors]++;
-            net.Mib.Udp[UdpMib.InErrors]++;
+            mib[UdpMib.MemErrors]++;
+            mib[UdpMib.InErrors]++;
             return net.KfreeSkbReason(skb, SkbDropReason.ProtoMem);
         }
         ((UdpSock)sk).ForwardAlloc -= size;

@@ -134,29 +134,21 @@ public sealed class NetnsInet6
 
     /// <summary>
     /// The output route of a native (not v4-mapped) IPv6 destination: 0 with the source to use in
-    /// saddr (when it was ::), or a negative errno. Until the IPv6 network layer plugs its
-    /// ip6_dst_lookup_flow() in here, the stack has no IPv6 address and no IPv6 route, and answers
-    /// as Linux does in that state (checked by the errno parity rows against a namespace without
-    /// IPv6 addresses): a flow without a source first fails source selection (ip6_dst_lookup_tail()
-    /// -> ipv6_dev_get_saddr(): -EADDRNOTAVAIL); one with a source (bound with IP_FREEBIND) meets
-    /// the null route's -ENETUNREACH (ip6_null_entry).
-    /// <para>HOOK for the IPv6 network layer (branch ipv6net): replace this delegate from its
-    /// pernet init with the real lookup over Route6, and give the transmit paths marked "HOOK ipv6net"
-    /// (tcp_v6_connect, udpv6_sendmsg, __ip6_datagram_connect, ping_v6_sendmsg, rawv6_sendmsg) an
-    /// ip6_xmit to call.</para>
+    /// saddr (when it was ::), or a negative errno: source selection first for a flow without a
+    /// source (-EADDRNOTAVAIL when the host has no usable address), then the route (-ENETUNREACH).
+    /// The IPv6 network layer's lookup (Ip6DstLookup.cs); a test may replace it.
     /// </summary>
-    /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow() (no route: ip6_null_entry, -ENETUNREACH).</remarks>
+    /// <remarks>Mirrors net/ipv6/ip6_output.c: ip6_dst_lookup_flow().</remarks>
     internal AfInet6.Ip6DstLookupFlowFn Ip6DstLookupFlow = static (NetNamespace net, Sock sk, UInt128 daddr, ref UInt128 saddr, int oif) =>
-        saddr == UInt128.Zero ? -Errno.EADDRNOTAVAIL : -Errno.ENETUNREACH;
-
+        Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out _);
 
     /// <summary>
-    /// Whether the address is one of this host's IPv6 addresses (on device
-    /// the given interface index, or any device for 0). None until the IPv6 network layer (addrconf)
-    /// plugs its ipv6_chk_addr() in here (HOOK ipv6net).
+    /// Whether the address is one of this host's IPv6 addresses (on device the given interface
+    /// index, or any device for 0): addrconf's ipv6_chk_addr().
     /// </summary>
     /// <remarks>Mirrors net/ipv6/addrconf.c: ipv6_chk_addr().</remarks>
-    internal Func<NetNamespace, UInt128, int, bool> Ipv6ChkAddr = static (_, _, _) => false;
+    internal Func<NetNamespace, UInt128, int, bool> Ipv6ChkAddr = static (net, addr, ifindex) =>
+        Addrconf.Ipv6ChkAddr(net, addr, ifindex == 0 ? null : net.DevGetByIndex(ifindex));
 
     /// <summary>raw_v6_hashinfo: the AF_INET6 raw sockets (apart from AF_INET's, which IPv4 delivers to).</summary>
     internal readonly List<InetSock> RawV6Hashinfo = [];

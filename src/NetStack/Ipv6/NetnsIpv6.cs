@@ -112,6 +112,8 @@ internal sealed class NetnsIpv6
     public readonly MibTable<NeighStat> NdiscCache = new();
     /// <summary>net->mib.icmpv6_statistics and icmpv6msg_statistics.</summary>
     public readonly MibTable<Icmp6Mib> Icmp6Stats = new();
+    /// <summary>net->mib.udp_stats_in6: the UDP counters of IPv6 datagrams (Udp6* in /proc/net/snmp6, same order as UDP's).</summary>
+    public readonly MibTable<UdpMib> Udp6Stats = new();
     /// <summary>inet6_protos[]: the handler of each next-header value.</summary>
     internal readonly Inet6Protocol?[] Inet6Protos = new Inet6Protocol?[256];
     /// <summary>Each device's inet6_dev (dev->ip6_ptr), made when IPv6 first sees the device come up.</summary>
@@ -126,6 +128,8 @@ internal sealed class NetnsIpv6
         var ip6 = _net.Ip6Mib; // net->mib.ipv6_statistics (Ipv6Mib.cs)
         for (int i = 0; i < ip6.Length; i++) sb.Append(ip6.NameAt(i).PadRight(32)).Append(ip6.ValueAt(i)).Append('\n');
         for (int i = 0; i < Icmp6Stats.Length; i++) sb.Append(Icmp6Stats.NameAt(i).PadRight(32)).Append(Icmp6Stats.ValueAt(i)).Append('\n');
+        // snmp6_udp6_list: UDP's names with the Udp6 prefix.
+        for (int i = 0; i < Udp6Stats.Length; i++) sb.Append(("Udp6" + Udp6Stats.NameAt(i)).PadRight(32)).Append(Udp6Stats.ValueAt(i)).Append('\n');
         return sb.ToString();
     }
 }
@@ -163,6 +167,7 @@ internal static class Ipv6Init
             Ipv6SysctlRegister(net);
             Exthdrs.Ipv6ExthdrsInit(net);
             Icmpv6.Icmpv6Init(net);
+            Udpv6.Udpv6Init(net);
             net.Ip6Frags().Icmpv6Send = Icmpv6.Icmp6Send; // reassembly's parameter problems and time exceeded
             net.DevAddPack(new PacketType(EthP.IPV6, Ip6Input.Ipv6Rcv, "ipv6_packet_type"));
             net.RegisterNetdeviceNotifier(Addrconf.AddrconfNotifier.Instance);

@@ -1,4 +1,6 @@
 using NetStack.Core;
+using NetStack.Ethernet;
+using NetStack.Net;
 using NetStack.Ipv4;
 using NetStack.Wire;
 using static NetStack.Uapi.SocketConstants;
@@ -68,6 +70,7 @@ internal static class Udpv6
         UInt128 daddr;
         bool hasDaddr = true;
         ushort port;
+        uint scopeId = 0;
         // destination address check
         if (msg.HasName)
         {
@@ -81,6 +84,7 @@ internal static class Udpv6
                     if (daddr == UInt128.Zero && Ipv6Address.IsV4Mapped(inet.Pinet6!.Saddr))
                         daddr = Ipv6Address.V4Mapped(Ipv4Address.Loopback);
                     port = sin6.Port;
+                    if (sin6.Len >= SockaddrIn6Size) scopeId = sin6.ScopeId;
                     break;
                 case AF_INET:
                     return DoUdpSendmsg(sk, ref msg, data);
@@ -128,7 +132,8 @@ internal static class Udpv6
         }
         // There are pending frames of an IPv4 flow: udp_sendmsg appends to them.
         if (up.Pending == AF_INET) return DoUdpSendmsg(sk, ref msg, data);
-        return Native(sk, daddr);
+        if (up.Pending == AF_INET6) return -Errno.EOPNOTSUPP; // never set: no IPv6 corking yet
+        return Native(sk, ref msg, data, hasDaddr && msg.HasName, daddr, port, scopeId);
     }
 
     /// <summary>The do_udp_sendmsg: label: an IPv4 flow of a dual-stack socket (none on a v6-only one).</summary>
@@ -136,28 +141,230 @@ internal static class Udpv6
         sk.Ipv6only ? -Errno.ENETUNREACH : Udp.UdpSendmsg(sk, ref msg, data);
 
     /// <summary>
-    /// A native IPv6 destination: the route first (ip6_sk_dst_lookup_flow); without one,
-    /// -ENETUNREACH as Linux without an IPv6 route.
-    /// HOOK ipv6net: with a route, build and send the datagram (ip6_make_skb, udp_v6_send_skb).
+    /// A native IPv6 destination (the part of udpv6_sendmsg() after the v4-mapped branch): the
+    /// port, the interface (the scope id of a link-local destination, the bound device, then
+    /// IPV6_MULTICAST_IF / IPV6_UNICAST_IF), the route and source (ip6_sk_dst_lookup_flow), then the
+    /// datagram built and sent (ip6_make_skb, udp_v6_send_skb). Returns the payload length or a negative errno.
     /// </summary>
-    private static int Native(Sock sk, UInt128 daddr = default)
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_sendmsg() (non-corking path).</remarks>
+    private static int Native(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data, bool named, UInt128 daddr, ushort dport, uint scopeId)
     {
         var inet = (InetSock)sk;
-        var saddr = inet.Pinet6!.Saddr;
-        int err = AfInet6.Ip6DstLookupFlow(sk.Net, sk, daddr, ref saddr, sk.BoundDevIf);
-        return err != 0 ? err : -Errno.ENETUNREACH;
+        var np = inet.Pinet6!;
+        var net = sk.Net;
+        int len = data.Length;
+        int oif = 0;
+        if (named)
+        {
+            if (dport == 0) return -Errno.EINVAL;
+            if (scopeId != 0 && AfInet6.Ipv6AddrNeedsScopeId(AfInet6.Ipv6AddrType(daddr))) oif = (int)scopeId;
+        }
+        else
+        {
+            if (sk.State != TcpState.Established) return -Errno.EDESTADDRREQ;
+            daddr = sk.SkcV6Daddr;
+            dport = inet.InetDport;
+        }
+        if (oif == 0) oif = sk.BoundDevIf;
+        bool mcast = Ipv6Address.IsMulticast(daddr);
+        if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
+
+        var saddr = np.Saddr;
+        int err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
+        if (err != 0) return err;
+        // ip6_sk_dst_hoplimit()
+        int hlimit = mcast ? np.McastHops : np.HopLimit;
+        if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
+
+        // __ip6_append_data(): the datagram with its headers within IPV6_MAXPLEN (fragmented by ip6 output above the MTU).
+        int ulen = len + UdpHeader.Length;
+        if (ulen > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
+        var skb = net.AllocSkb(ulen);
+        if (skb is null || ulen > skb.Tailroom)
+        {
+            skb?.Free();
+            net.Ipv6.Udp6Stats[UdpMib.SndbufErrors]++;
+            return -Errno.ENOBUFS;
+        }
+        var body = skb.Put(ulen);
+        data.CopyTo(body[UdpHeader.Length..]);
+        new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(body));
+        return UdpV6SendSkb(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass, len);
+    }
+
+    /// <summary>Checksums (mandatory over IPv6) and hands the datagram to ip6 output; counts Udp6OutDatagrams or Udp6SndbufErrors.</summary>
+    /// <remarks>Mirrors net/ipv6/udp.c: udp_v6_send_skb() -> ip6_send_skb().</remarks>
+    private static int UdpV6SendSkb(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, int hlimit, byte tclass, int len)
+    {
+        UdpHeader.Create(skb.DataSpan).FillChecksumV6(saddr, daddr);
+        int err = Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, NextHdr.Udp, hlimit, tclass);
+        if (err == -Errno.ENOBUFS)
+        {
+            net.Ipv6.Udp6Stats[UdpMib.SndbufErrors]++;
+            return err;
+        }
+        if (err < 0) return err;
+        net.Ipv6.Udp6Stats[UdpMib.OutDatagrams]++;
+        return len;
     }
 
     /// <summary>
-    /// Receives one datagram on an AF_INET6 socket: udp_recvmsg's copy, with the sender written as
-    /// a sockaddr_in6 (an IPv4 sender v4-mapped, scope id 0).
+    /// Receives one datagram on an AF_INET6 socket: an IPv4 one through udp_recvmsg's copy with
+    /// the sender v4-mapped; an IPv6 one with the sender's sockaddr_in6 (the arrival interface as
+    /// scope id of a link-local sender) and Udp6InDatagrams counted.
     /// </summary>
-    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_recvmsg() (the is_udp4 case: every datagram this stack receives is IPv4).</remarks>
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_recvmsg().</remarks>
     public static int Udpv6Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
-        int r = Udp.UdpRecvmsg(sk, ref msg, buf, flags);
-        if (r >= 0 || (flags & MSG_ERRQUEUE) != 0) MapName(ref msg);
-        return r;
+        if ((flags & MSG_ERRQUEUE) != 0)
+        {
+            int e = Udp.UdpRecvmsg(sk, ref msg, buf, flags);
+            MapName(ref msg);
+            return e;
+        }
+        var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
+        if (skb is null) return err;
+        if (skb.Protocol != EthP.IPV6)
+        {
+            int r = Udp.UdpRecvmsgSkb(sk, ref msg, buf, flags, skb);
+            if (r >= 0) MapName(ref msg);
+            return r;
+        }
+        bool peeking = (flags & MSG_PEEK) != 0;
+        int ulen = skb.Len;
+        int copied = buf.Length;
+        if (copied > ulen) copied = ulen;
+        else if (copied < ulen) msg.Flags |= MSG_TRUNC;
+        skb.DataSpan[..copied].CopyTo(buf);
+        if (!peeking) sk.Net.Ipv6.Udp6Stats[UdpMib.InDatagrams]++;
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb);
+        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
+        // Copy the address.
+        if (msg.HasName)
+        {
+            var saddr = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).Source;
+            ushort sport = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(skb.Buffer.AsSpan(skb.TransportHeader));
+            // ipv6_iface_scope_id(): the arrival interface for an address that needs a scope.
+            uint scope = AfInet6.Ipv6AddrNeedsScopeId(AfInet6.Ipv6AddrType(saddr)) ? (uint)skb.Ip6cb.Iif : 0;
+            msg.Name = SockAddr.In6(saddr, sport, scope);
+            msg.NameLen = SockaddrIn6Size;
+        }
+        err = copied;
+        if ((flags & MSG_TRUNC) != 0) err = ulen;
+        if (!peeking) Udp.SkbConsumeUdp(sk, skb, partial: 1);
+        return err;
+    }
+
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_init() / udpv6_offload: inet6_add_protocol(&amp;net_hotdata.udpv6_protocol, IPPROTO_UDP) (INET6_PROTO_FINAL).</remarks>
+    internal static void Udpv6Init(NetNamespace net) =>
+        net.Ipv6.Inet6Protos[NextHdr.Udp] = new Inet6Protocol(Udpv6Rcv, final: true);
+
+    /// <summary>
+    /// The IPv6 protocol handler (Data at the UDP header): length checks, the socket lookup, a
+    /// zero checksum refused (RFC 8200 8.1; no socket here asks for UDP_NO_CHECK6_RX), the
+    /// checksum verified, the datagram queued; without a socket Udp6NoPorts and an ICMPv6 port
+    /// unreachable. Returns 0 (consumed) or -1 (dropped).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_rcv() -> __udp6_lib_rcv() -> udp6_unicast_rcv_skb() -> udpv6_queue_rcv_one_skb().</remarks>
+    internal static int Udpv6Rcv(SkBuff skb)
+    {
+        var net = skb.Dev!.Net!;
+        var mib = net.Ipv6.Udp6Stats;
+        // short packet: no room for the header, ulen larger than the packet or smaller than a header
+        if (!UdpHeader.TryCreate(skb.DataSpan, out var uh))
+        {
+            mib[UdpMib.InErrors]++;
+            net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+            return -1;
+        }
+        skb.Trim(uh.Len); // pskb_trim_rcsum()
+        var ip6 = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
+        UInt128 saddr = ip6.Source, daddr = ip6.Destination;
+        ushort sport = uh.SourcePort, dport = uh.DestinationPort;
+        int dif = skb.Ip6cb.Iif != 0 ? skb.Ip6cb.Iif : skb.Dev.IfIndex;
+
+        var sk = Udp6LibLookup(net, saddr, sport, daddr, dport, dif);
+        if (sk is not null)
+        {
+            if (uh.Checksum == 0) return CsumError(net, skb, sk); // report_csum_error: !udp_get_no_check6_rx(sk)
+            // udpv6_queue_rcv_one_skb(): udp_lib_checksum_complete()
+            if (!skb.CsumVerified && !uh.VerifyChecksumV6(saddr, daddr)) return CsumError(net, skb, sk);
+            skb.Pull(UdpHeader.Length); // udp_csum_pull_header()
+            return Udp.UdpEnqueueScheduleSkb(sk, skb, mib) == Dev.NetRxSuccess ? 0 : -1;
+        }
+        // No socket: a datagram with a bad (or zero) checksum is an error, a good one gets a port unreachable.
+        if (uh.Checksum == 0 || (!skb.CsumVerified && !uh.VerifyChecksumV6(saddr, daddr))) return CsumError(net, skb, null);
+        mib[UdpMib.NoPorts]++;
+        skb.Data = skb.NetworkHeader; // icmpv6_send() quotes from the IPv6 header
+        Icmpv6.Icmp6Send(net, skb, Icmpv6Type.DestUnreach, Icmpv6Type.PortUnreach, 0);
+        net.KfreeSkbReason(skb, SkbDropReason.UdpNoSocket);
+        return -1;
+    }
+
+    /// <summary>The csum_error: label: Udp6InCsumErrors and Udp6InErrors (and the socket's drops).</summary>
+    private static int CsumError(NetNamespace net, SkBuff skb, InetSock? sk)
+    {
+        var mib = net.Ipv6.Udp6Stats;
+        mib[UdpMib.InCsumErrors]++;
+        mib[UdpMib.InErrors]++;
+        if (sk is not null) sk.Drops++;
+        net.KfreeSkbReason(skb, SkbDropReason.UdpCsum);
+        return -1;
+    }
+
+    /// <summary>
+    /// The AF_INET6 socket for an IPv6 datagram: the best scored of those bound to the destination
+    /// address, else of those bound to :: (dual-stack or v6-only). AF_INET sockets never match.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/udp.c: __udp6_lib_lookup() -> udp6_lib_lookup2() (without the SO_REUSEPORT pick).</remarks>
+    internal static InetSock? Udp6LibLookup(NetNamespace net, UInt128 saddr, ushort sport, UInt128 daddr, ushort dport, int dif)
+    {
+        var slot = net.Ipv4.UdpTable.Slot(dport);
+        if (slot is null) return null;
+        return Udp6LibLookup2(slot, saddr, sport, daddr, dport, dif)
+            ?? Udp6LibLookup2(slot, saddr, sport, UInt128.Zero, dport, dif);
+    }
+
+    private static InetSock? Udp6LibLookup2(List<InetSock> slot, UInt128 saddr, ushort sport, UInt128 daddr, ushort hnum, int dif)
+    {
+        InetSock? result = null;
+        int badness = -1;
+        // Newest bound first, as udp_lib_get_port() adds at the head of the chain (see Udp4LibLookup2).
+        for (int i = slot.Count - 1; i >= 0; i--)
+        {
+            var sk = slot[i];
+            int score = ComputeScore(sk, saddr, sport, daddr, hnum, dif);
+            if (score > badness)
+            {
+                badness = score;
+                result = sk;
+            }
+        }
+        return result;
+    }
+
+    /// <remarks>Mirrors net/ipv6/udp.c: compute_score() (the incoming-CPU point left out: one receive context).</remarks>
+    private static int ComputeScore(InetSock sk, UInt128 saddr, ushort sport, UInt128 daddr, ushort hnum, int dif)
+    {
+        if (sk.InetNum != hnum || sk.Family != PF_INET6) return -1;
+        if (sk.SkcV6RcvSaddr != daddr) return -1;
+        int score = 0;
+        if (sk.InetDport != 0)
+        {
+            if (sk.InetDport != sport) return -1;
+            score++;
+        }
+        if (sk.SkcV6Daddr != UInt128.Zero)
+        {
+            if (sk.SkcV6Daddr != saddr) return -1;
+            score++;
+        }
+        if (sk.BoundDevIf != 0)
+        {
+            if (sk.BoundDevIf != dif) return -1;
+            score++;
+        }
+        return score;
     }
 
     /// <summary>An IPv4 source written by the IPv4 code, as the sockaddr_in6 an AF_INET6 socket reports.</summary>

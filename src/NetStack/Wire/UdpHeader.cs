@@ -54,6 +54,20 @@ internal readonly ref struct UdpHeader
         ushort c = Wire.Checksum.TcpUdp(saddr, daddr, IpProto.UDP, Buffer[..Len]);
         Checksum = c == 0 ? CsumMangled0 : c;
     }
+
+    /// <summary>True if the checksum over the IPv6 pseudo-header and Len bytes verifies (a zero checksum does not: it is refused over IPv6).</summary>
+    /// <remarks>Mirrors udp6_csum_init() + udp_lib_checksum_complete() (RFC 8200 8.1: the checksum is mandatory).</remarks>
+    public bool VerifyChecksumV6(UInt128 saddr, UInt128 daddr) =>
+        Checksum != 0 && Wire.Checksum.TcpUdpV6(saddr, daddr, NextHdr.Udp, Buffer[..Len]) == 0;
+
+    /// <summary>Computes and stores the checksum over the IPv6 pseudo-header and Len bytes (0 becomes 0xFFFF).</summary>
+    /// <remarks>Mirrors udp_v6_send_skb(): csum_ipv6_magic(), then CSUM_MANGLED_0.</remarks>
+    public void FillChecksumV6(UInt128 saddr, UInt128 daddr)
+    {
+        Checksum = 0;
+        ushort c = Wire.Checksum.TcpUdpV6(saddr, daddr, NextHdr.Udp, Buffer[..Len]);
+        Checksum = c == 0 ? CsumMangled0 : c;
+    }
 }
 
 /// <summary>The value form of a UDP header (no payload).</summary>
