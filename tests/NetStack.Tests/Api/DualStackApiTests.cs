@@ -58,13 +58,13 @@ public class DualStackApiTests
     }
 
     [Fact]
-    public void NativeIpv6_WithoutIpv6Addresses_AddressNotAvailable_AndV6OnlyToIpv4_NetworkUnreachable()
+    public void NativeIpv6_WithoutRoute_AndV6OnlyToIpv4_NetworkUnreachable()
     {
         using var s = new RealTimeStacks();
         using var sock = new NetSocket(s.A, AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-        // No IPv6 source address to pick (ipv6_dev_get_saddr), as Linux answers without IPv6 addresses.
+        // A link-local source to pick (ipv6_dev_get_saddr), no route to a global destination.
         var e = Assert.Throws<NetStackException>(() => sock.Connect(new IPEndPoint(IPAddress.Parse("2001:db8::1"), 80)));
-        Assert.Equal(SocketError.AddressNotAvailable, e.SocketErrorCode);
+        Assert.Equal(SocketError.NetworkUnreachable, e.SocketErrorCode);
         sock.Dispose();
         using var only = new NetSocket(s.A, AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = false };
         Assert.False(only.DualMode);

@@ -63,9 +63,16 @@ public class DualStackTests
     {
         using var s = new TwoStacks();
         var f = s.A.Files;
+        // A namespace with no address but ::1 (loopback only): no source to pick
+        // (ipv6_dev_get_saddr), EADDRNOTAVAIL before the route is looked at.
+        using var bare = new NetNamespace("bare", s.Clock);
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(bare.Files, Sock6(bare, SOCK_STREAM), SockAddr.In6("2001:db8::2", 80)));
+        int bareUdp = Sock6(bare, SOCK_DGRAM);
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(bare.Files, bareUdp, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Sendto(bare.Files, bareUdp, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
         int tcp = Sock6(s.A, SOCK_STREAM);
-        // No source to pick (ipv6_dev_get_saddr): EADDRNOTAVAIL before the route is looked at.
-        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(f, tcp, SockAddr.In6("2001:db8::2", 80)));
+        // With a device up there is its link-local address to pick: the null route answers, ENETUNREACH.
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, tcp, SockAddr.In6("2001:db8::2", 80)));
         Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, tcp, SockAddr.In6("ff02::1", 80)));  // multicast
         Assert.Equal(-Errno.EINVAL, SocketCalls.Connect(f, tcp, SockAddr.In6("fe80::2", 80)));       // link-local, no interface
         Assert.Equal(-Errno.EINVAL, SocketCalls.Connect(f, tcp, SockAddr.In6(Ipv6Address.Parse("2001:db8::2"), 80, len: 20)));
@@ -74,8 +81,8 @@ public class DualStackTests
         Assert.Equal(-Errno.EAFNOSUPPORT, SocketCalls.Connect(f, tcp, new SockAddr(AF_INET, TwoStacks.AddrB, 80, SockaddrIn6Size)));
         Assert.Equal(-Errno.ENOTCONN, SocketCalls.Getpeername(f, tcp, out _));
         int udp = Sock6(s.A, SOCK_DGRAM);
-        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Connect(f, udp, SockAddr.In6("2001:db8::2", 53)));
-        Assert.Equal(-Errno.EADDRNOTAVAIL, SocketCalls.Sendto(f, udp, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, udp, SockAddr.In6("2001:db8::2", 53)));
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, udp, "x"u8, 0, SockAddr.In6("2001:db8::2", 53)));
         // With a source (a non-local bind under IP_FREEBIND), the null route answers: ENETUNREACH.
         int fb = Sock6(s.A, SOCK_DGRAM);
         Assert.Equal(0, SocketCalls.Setsockopt(f, fb, SOL_IP, IP_FREEBIND, 1));
