@@ -258,6 +258,20 @@ internal static class Ping
         skb.DataSpan[..copied].CopyTo(buf);
         SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_timestamp(), before ip_cmsg_recv()
         SockTimestamp.SockRecvDrops(ref msg, sk, skb);
+        if (skb.Protocol == EthP.IPV6)
+        {
+            // The AF_INET6 branch: the sender as a sockaddr_in6, the arrival interface as the
+            // scope id of a link-local one (ipv6_iface_scope_id()); the IPV6_* cmsgs are not kept yet.
+            if (msg.HasName)
+            {
+                var src = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).Source;
+                uint scope = Ipv6Address.IsLinkLocal(src) || (Ipv6Address.IsMulticast(src) && Ipv6Address.MulticastScope(src) <= 2) ? (uint)skb.Ip6cb.Iif : 0;
+                msg.Name = SockAddr.In6(src, 0, scope);
+                msg.NameLen = SockaddrIn6Size;
+            }
+            if ((flags & MSG_PEEK) == 0) sk.SkbFreeDatagram(skb);
+            return copied;
+        }
         if (msg.HasName)
         {
             msg.Name = new SockAddr(AF_INET, skb.Saddr, 0);

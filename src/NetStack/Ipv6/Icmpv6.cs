@@ -79,6 +79,10 @@ internal static class Icmpv6
             case Icmpv6Type.EchoRequest:
                 if (!net.Ipv6.Sysctl.IcmpEchoIgnoreAll) reason = Icmpv6EchoReply(net, skb, saddr, daddr);
                 break;
+            case Icmpv6Type.EchoReply:
+                if (Ping6.PingV6Rcv(net, skb, daddr)) return 0; // ping_rcv(): queued on its socket
+                reason = SkbDropReason.NotSpecified; // SKB_DROP_REASON_NO_SOCKET
+                break;
             case Icmpv6Type.RouterSolicitation:
             case Icmpv6Type.RouterAdvertisement:
             case Icmpv6Type.NeighbourSolicitation:
@@ -87,7 +91,7 @@ internal static class Icmpv6
                 reason = Ndisc.NdiscRcv(net, skb, saddr, daddr);
                 break;
             default:
-                // Echo replies wait for ping sockets (AF_INET6), errors for the upper layers' error
+                // Errors wait for the upper layers' error
                 // handlers (icmpv6_notify()), MLD for mcast.c: consumed here until those exist.
                 reason = SkbDropReason.NotSpecified;
                 break;

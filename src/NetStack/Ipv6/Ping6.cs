@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Wire;
 using NetStack.Ipv4;
 using static NetStack.Uapi.SocketConstants;
 
@@ -140,9 +141,56 @@ internal static class Ping6
         if ((AfInet6.Ipv6AddrNeedsScopeId(addrType) && oif == 0) || (addrType & AfInet6.IPV6_ADDR_MAPPED) != 0 ||
             (oif != 0 && sk.BoundDevIf != 0 && oif != sk.BoundDevIf))
             return -Errno.EINVAL;
-        // HOOK ipv6net: ip6_sk_dst_lookup_flow(), then ip6_append_data() / icmpv6_push_pending_frames().
-        var saddr = inet.Pinet6!.Saddr;
-        int err = AfInet6.Ip6DstLookupFlow(sk.Net, sk, daddr, ref saddr, oif);
-        return err != 0 ? err : -Errno.ENETUNREACH;
+        var np = inet.Pinet6!;
+        var net = sk.Net;
+        bool mcast = Ipv6Address.IsMulticast(daddr);
+        if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
+        var saddr = np.Saddr;
+        int err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
+        if (err != 0) return err;
+        // ip6_sk_dst_hoplimit()
+        int hlimit = mcast ? np.McastHops : np.HopLimit;
+        if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
+
+        // ip6_append_data() (the user's ICMPv6 header is part of the data), then
+        // icmpv6_push_pending_frames(): the identifier (the socket's port) and the checksum.
+        if (len > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
+        var skb = net.AllocSkb(len);
+        if (skb is null || len > skb.Tailroom)
+        {
+            skb?.Free();
+            return -Errno.ENOBUFS;
+        }
+        var body = skb.Put(len);
+        data.CopyTo(body);
+        var h = Icmpv6Header.Create(body);
+        h.EchoId = inet.InetSport;
+        h.FillChecksum(saddr, daddr);
+        err = Icmpv6.Icmpv6Xmit(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass);
+        if (err == -Errno.ENOBUFS && !np.Recverr) err = 0;
+        return err < 0 ? err : len;
+    }
+
+    /// <summary>
+    /// An echo reply arrived (skb.Data at the ICMPv6 header): queued on the AF_INET6 ping socket
+    /// whose identifier it carries (bound to its destination or to ::, and to its interface if
+    /// bound to one). True if a socket took the buffer.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ping.c: ping_rcv() -> ping_lookup() (the AF_INET6 branch; the buffer itself is queued rather than a clone).</remarks>
+    internal static bool PingV6Rcv(NetNamespace net, SkBuff skb, UInt128 daddr)
+    {
+        ushort ident = Icmpv6Header.Create(skb.DataSpan).EchoId;
+        int dif = skb.Ip6cb.Iif != 0 ? skb.Ip6cb.Iif : skb.Dev?.IfIndex ?? 0;
+        var slot = net.Ipv4.PingTable.Slot(ident);
+        if (slot is null) return false;
+        foreach (var sk in slot)
+        {
+            if (sk.InetNum != ident || sk.Family != AF_INET6) continue;
+            if (sk.SkcV6RcvSaddr != UInt128.Zero && sk.SkcV6RcvSaddr != daddr) continue;
+            if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) continue;
+            if (sk.SockQueueRcvSkb(skb) < 0) net.KfreeSkbReason(skb, SkbDropReason.SocketRcvBuff);
+            return true;
+        }
+        return false;
     }
 }

@@ -181,3 +181,55 @@ public class Udpv6Tests
         }
     }
 }
+
+/// <summary>
+/// ICMPv6 ping sockets (SOCK_DGRAM, IPPROTO_ICMPV6) between two stacks: net/ipv6/ping.c
+/// (ping_v6_sendmsg) and ping_rcv()'s AF_INET6 lookup by identifier.
+/// </summary>
+public class Ping6SocketTests
+{
+    private static readonly UInt128 LlA = Ipv6Address.LinkLocal(TwoStacks.MacA), LlB = Ipv6Address.LinkLocal(TwoStacks.MacB);
+    private static readonly UInt128 GB = Ipv6Address.Parse("fd00:9::2");
+
+    private static byte[] EchoRequest(ushort id, ushort seq, ReadOnlySpan<byte> data)
+    {
+        var m = new byte[Icmpv6Header.Length + data.Length];
+        var h = Icmpv6Header.Create(m);
+        h.Type = Icmpv6Type.EchoRequest;
+        h.EchoId = id;
+        h.EchoSequence = seq;
+        data.CopyTo(m.AsSpan(Icmpv6Header.Length));
+        return m;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EchoRequest_Answered_ReplyDeliveredByIdentifier(bool linkLocal)
+    {
+        using var s = new TwoStacks();
+        s.A.AddIpv6Address(s.Link.A, IPAddress.Parse("fd00:9::1"), 64);
+        s.B.AddIpv6Address(s.Link.B, IPAddress.Parse("fd00:9::2"), 64);
+        var f = s.A.Files;
+        int p1 = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMPV6);
+        int p2 = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMPV6);
+        Assert.Equal(0, SocketCalls.Bind(f, p1, SockAddr.In6(UInt128.Zero, 0x4242)));
+        Assert.Equal(0, SocketCalls.Bind(f, p2, SockAddr.In6(UInt128.Zero, 0x4343)));
+        UInt128 dst = linkLocal ? LlB : GB;
+        uint scope = linkLocal ? (uint)s.Link.A.IfIndex : 0;
+        var data = Core.Pkt.PingData(40);
+        // The identifier the caller wrote is replaced by the socket's.
+        var req = EchoRequest(7, 9, data);
+        Assert.Equal(req.Length, SocketCalls.Sendto(f, p1, req, 0, SockAddr.In6(dst, 0, scope)));
+        s.Pump();
+        Assert.Equal(1, s.B.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6InEchos]);
+        Assert.Equal(1, s.A.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6OutEchos]);
+        var buf = new byte[200];
+        Assert.Equal(-Errno.EAGAIN, SocketCalls.Recvfrom(f, p2, buf, 0, out _)); // another identifier
+        Assert.Equal(req.Length, SocketCalls.Recvfrom(f, p1, buf, 0, out var from));
+        var reply = Icmpv6Header.Create(buf.AsSpan(0, req.Length));
+        Assert.Equal((Icmpv6Type.EchoReply, (ushort)0x4242, (ushort)9), (reply.Type, reply.EchoId, reply.EchoSequence));
+        Assert.Equal(data, buf[Icmpv6Header.Length..req.Length]);
+        Assert.Equal((AF_INET6, dst, (ushort)0, scope, SockaddrIn6Size), (from.Family, from.Addr6, from.Port, from.ScopeId, from.Len));
+    }
+}
