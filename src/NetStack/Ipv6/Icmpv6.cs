@@ -79,6 +79,13 @@ internal static class Icmpv6
             case Icmpv6Type.EchoRequest:
                 if (!net.Ipv6.Sysctl.IcmpEchoIgnoreAll) reason = Icmpv6EchoReply(net, skb, saddr, daddr);
                 break;
+            case Icmpv6Type.DestUnreach:
+            case Icmpv6Type.PktTooBig:
+            case Icmpv6Type.TimeExceed:
+            case Icmpv6Type.ParamProb:
+                Icmpv6Notify(net, skb, type, hdr.Code, hdr.Rest);
+                reason = 0;
+                break;
             case Icmpv6Type.EchoReply:
                 if (Ping6.PingV6Rcv(net, skb, daddr)) return 0; // ping_rcv(): queued on its socket
                 reason = SkbDropReason.NotSpecified; // SKB_DROP_REASON_NO_SOCKET
@@ -132,6 +139,58 @@ internal static class Icmpv6
         byte tclass = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).TrafficClass;
         Icmpv6Xmit(net, reply, rt, src, saddr, Ip6Output.Ip6DstHoplimit(net, rt), tclass);
         return 0;
+    }
+
+    /// <summary>
+    /// Passes an ICMPv6 error to the error handler of the protocol whose packet it quotes (the
+    /// quoted packet's next header, when it follows the fixed header directly).
+    /// </summary>
+    /// <remarks>Mirrors icmpv6_notify() (the quoted extension headers are not walked: ipv6_skip_exthdr() is left out).</remarks>
+    private static void Icmpv6Notify(NetNamespace net, SkBuff skb, byte type, byte code, uint info)
+    {
+        var msg = skb.DataSpan;
+        if (msg.Length < Icmpv6Header.Length + Ipv6Header.Length) return;
+        byte nexthdr = msg[Icmpv6Header.Length + 6];
+        if (net.Ipv6.Inet6Protos[nexthdr]?.ErrHandler is not { } handler) return;
+        skb.Data += Icmpv6Header.Length; // the quoted IPv6 header
+        handler(skb, type, code, info);
+    }
+
+    /// <summary>
+    /// The errno an ICMPv6 error means, and whether it is hard (fatal): what a connected socket
+    /// learns without IPV6_RECVERR.
+    /// </summary>
+    /// <remarks>Mirrors icmpv6_err_convert() with tab_unreach[].</remarks>
+    internal static bool Icmpv6ErrConvert(byte type, byte code, out int err)
+    {
+        switch (type)
+        {
+            case Icmpv6Type.DestUnreach:
+                (err, bool fatal) = code switch
+                {
+                    0 => (Uapi.Errno.ENETUNREACH, false), // NOROUTE
+                    1 => (Uapi.Errno.EACCES, true),       // ADM_PROHIBITED
+                    2 => (Uapi.Errno.EHOSTUNREACH, false), // NOT_NEIGHBOUR
+                    3 => (Uapi.Errno.EHOSTUNREACH, false), // ADDR_UNREACH
+                    4 => (Uapi.Errno.ECONNREFUSED, true), // PORT_UNREACH
+                    5 => (Uapi.Errno.EACCES, true),       // POLICY_FAIL
+                    6 => (Uapi.Errno.EACCES, true),       // REJECT_ROUTE
+                    _ => (Uapi.Errno.EPROTO, false),
+                };
+                return fatal;
+            case Icmpv6Type.PktTooBig:
+                err = Uapi.Errno.EMSGSIZE;
+                return false;
+            case Icmpv6Type.ParamProb:
+                err = Uapi.Errno.EPROTO;
+                return true;
+            case Icmpv6Type.TimeExceed:
+                err = Uapi.Errno.EHOSTUNREACH;
+                return false;
+            default:
+                err = Uapi.Errno.EPROTO;
+                return false;
+        }
     }
 
     /// <summary>Counts an outgoing message (Icmp6OutMsgs and its type) and sends it (Data at the complete, checksummed ICMPv6 message).</summary>

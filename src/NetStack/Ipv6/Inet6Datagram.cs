@@ -71,8 +71,8 @@ internal static class Inet6Datagram
         inet.InetDport = uaddr.Port;
 
         // Check for a route to destination an obtain the destination cache for it.
-        // HOOK ipv6net: ip6_datagram_dst_update(sk, true) - with a route, fix np->saddr and
-        // sk_v6_rcv_saddr (inet_rcv_saddr = LOOPBACK4_IPV6, rehash) and go TCP_ESTABLISHED.
+        // ip6_datagram_dst_update(sk, true): with a route, fix np->saddr and sk_v6_rcv_saddr
+        // (inet_rcv_saddr = LOOPBACK4_IPV6, rehash) and go TCP_ESTABLISHED.
         var saddr = np.Saddr;
         err = AfInet6.Ip6DstLookupFlow(sk.Net, sk, daddr, ref saddr, oif);
         if (err == 0)

@@ -77,8 +77,10 @@ internal sealed class Ipv6Sysctl : INeighParms
 /// value to have the next header dispatched in turn.
 /// </summary>
 /// <remarks>Mirrors include/net/protocol.h: struct inet6_protocol (handler, flags INET6_PROTO_FINAL).</remarks>
-internal sealed class Inet6Protocol(Func<SkBuff, int> handler, bool final)
+internal sealed class Inet6Protocol(Func<SkBuff, int> handler, bool final, Action<SkBuff, byte, byte, uint>? errHandler = null)
 {
+    /// <summary>err_handler: an ICMPv6 error (type, code, info) quoting a packet of this protocol (skb.Data at the quoted IPv6 header; the buffer is not taken).</summary>
+    public Action<SkBuff, byte, byte, uint>? ErrHandler { get; } = errHandler;
     /// <summary>Takes the buffer (Data at this header, NetworkHeader at the IPv6 header): 0 delivered, &lt;0 dropped (freed), &gt;0 resubmit (IP6CB nhoff and TransportHeader moved on; the buffer is kept).</summary>
     public Func<SkBuff, int> Handler { get; } = handler;
     /// <summary>INET6_PROTO_FINAL: an upper-layer protocol, after which no extension header may follow.</summary>

@@ -32,7 +32,7 @@ internal sealed class PingV6Prot : Proto
     public override int Getsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen) => Ipv6Sockglue.Ipv6Getsockopt(sk, level, optname, optval, ref optlen);
     /// <remarks>ping_v6_sendmsg().</remarks>
     public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Ping6.PingV6Sendmsg(sk, ref msg, data);
-    /// <remarks>ping_recvmsg() (nothing arrives until the IPv6 input delivers echo replies).</remarks>
+    /// <remarks>ping_recvmsg() (an IPv6 reply written as a sockaddr_in6 there).</remarks>
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
         int r = Ping.PingRecvmsg(sk, ref msg, buf, flags);

@@ -257,7 +257,34 @@ internal static class Udpv6
 
     /// <remarks>Mirrors net/ipv6/udp.c: udpv6_init() / udpv6_offload: inet6_add_protocol(&amp;net_hotdata.udpv6_protocol, IPPROTO_UDP) (INET6_PROTO_FINAL).</remarks>
     internal static void Udpv6Init(NetNamespace net) =>
-        net.Ipv6.Inet6Protos[NextHdr.Udp] = new Inet6Protocol(Udpv6Rcv, final: true);
+        net.Ipv6.Inet6Protos[NextHdr.Udp] = new Inet6Protocol(Udpv6Rcv, final: true, Udpv6Err);
+
+    /// <summary>
+    /// An ICMPv6 error about a datagram we sent (skb.Data at the quoted IPv6 header): the socket
+    /// that sent it learns a hard error when connected (ECONNREFUSED for a port unreachable).
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_err() -> __udp6_lib_err() (the IPV6_RECVERR error queue is not kept yet: such a socket learns every error the same way).</remarks>
+    internal static void Udpv6Err(SkBuff skb, byte type, byte code, uint info)
+    {
+        var net = skb.Dev!.Net!;
+        var q = skb.DataSpan;
+        if (q.Length < Ipv6Header.Length + UdpHeader.Length) return;
+        var ip6 = Ipv6Header.Create(q);
+        var uh = UdpHeader.Create(q[Ipv6Header.Length..]);
+        // The quoted packet is ours: its destination is the peer, its source is us.
+        var sk = Udp6LibLookup(net, ip6.Destination, uh.DestinationPort, ip6.Source, uh.SourcePort, skb.Ip6cb.Iif != 0 ? skb.Ip6cb.Iif : skb.Dev.IfIndex);
+        if (sk is null)
+        {
+            net.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6InErrors]++; // __ICMP6_INC_STATS(ICMP6_MIB_INERRORS)
+            return;
+        }
+        bool harderr = Icmpv6.Icmpv6ErrConvert(type, code, out int err);
+        // A Packet Too Big is hard unless the socket does no path MTU discovery (the PMTU itself is not kept yet: ip6_sk_update_pmtu()).
+        if (type == Icmpv6Type.PktTooBig) harderr = sk.Pinet6!.Pmtudisc != IPV6_PMTUDISC_DONT;
+        if (!sk.Pinet6!.Recverr && (!harderr || sk.State != TcpState.Established)) return;
+        sk.Err = err;
+        sk.ErrorReport();
+    }
 
     /// <summary>
     /// The IPv6 protocol handler (Data at the UDP header): length checks, the socket lookup, a

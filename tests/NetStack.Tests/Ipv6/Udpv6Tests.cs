@@ -163,7 +163,11 @@ public class Udpv6Tests
         else Assert.Equal(4, SocketCalls.Recv(s.B.Files, ub, new byte[8], 0));
     }
 
-    /// <summary>A UDP datagram from A (port 6000) to B's global address built by hand: the right checksum, or <paramref name="check"/> as is when <paramref name="fix"/> (a checksum of 0 kept) or when not 0.</summary>
+    /// <summary>
+    /// A UDP datagram from A (port 6000) to B's global address built by hand: its right checksum
+    /// when <paramref name="check"/> is 0 and not <paramref name="fix"/>; a zero checksum when
+    /// <paramref name="fix"/>; else the right checksum XOR <paramref name="check"/> (a bad one).
+    /// </summary>
     private static void SendRaw(TwoStacks s, ushort dport, ReadOnlySpan<byte> payload, ushort check, bool fix)
     {
         var net = s.A;
@@ -231,5 +235,30 @@ public class Ping6SocketTests
         Assert.Equal((Icmpv6Type.EchoReply, (ushort)0x4242, (ushort)9), (reply.Type, reply.EchoId, reply.EchoSequence));
         Assert.Equal(data, buf[Icmpv6Header.Length..req.Length]);
         Assert.Equal((AF_INET6, dst, (ushort)0, scope, SockaddrIn6Size), (from.Family, from.Addr6, from.Port, from.ScopeId, from.Len));
+    }
+}
+
+/// <summary>ICMPv6 errors reaching UDP sockets: icmpv6_notify() -> udpv6_err() -> __udp6_lib_err().</summary>
+public class Udpv6ErrTests
+{
+    [Fact]
+    public void PortUnreachable_ConnectedSocketLearnsEconnrefused_UnconnectedDoesNot()
+    {
+        using var s = new TwoStacks();
+        s.A.AddIpv6Address(s.Link.A, IPAddress.Parse("fd00:9::1"), 64);
+        s.B.AddIpv6Address(s.Link.B, IPAddress.Parse("fd00:9::2"), 64);
+        var f = s.A.Files;
+        var gb = Ipv6Address.Parse("fd00:9::2");
+        int un = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(1, SocketCalls.Sendto(f, un, "x"u8, 0, SockAddr.In6(gb, 6650)));
+        s.Pump();
+        Assert.Equal(-Errno.EAGAIN, SocketCalls.Recv(f, un, new byte[8], 0));
+        int c = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, SocketCalls.Connect(f, c, SockAddr.In6(gb, 6651)));
+        Assert.Equal(1, SocketCalls.Send(f, c, "x"u8, 0));
+        s.Pump();
+        Assert.Equal(2, s.A.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6InDestUnreachs]);
+        Assert.Equal(-Errno.ECONNREFUSED, SocketCalls.Recv(f, c, new byte[8], 0));
+        Assert.Equal(-Errno.EAGAIN, SocketCalls.Recv(f, c, new byte[8], 0)); // reported once
     }
 }
