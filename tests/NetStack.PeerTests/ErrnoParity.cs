@@ -1,3 +1,4 @@
+using NetStack.Ipv6;
 using NetStack.Control;
 using System.Diagnostics;
 using System.Reflection;
@@ -77,6 +78,9 @@ public sealed class ErrnoParityFixture : IDisposable
             // provoke many port unreachables in a row, so both sides lift the limit.
             _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");
             _peer.Net.Ipv4.Sysctl.IcmpRatelimitMs = 0;
+            // The kernel's namespace runs with IPv6 disabled (TapPeer without ipv6): so does the
+            // stack, or its link-local address would change the native-IPv6 rows' answers.
+            lock (_peer.Net.SyncRoot) _peer.Net.Ipv6.Sysctl.DisableIpv6 = true;
             // TCP's buffer limits are per namespace but copied from the host's at creation, which
             // may be tuned: give the kernel the stack's (Linux's defaults), which SO_RCVLOWAT's cap reads.
             var sys = _peer.Net.Ipv4.Sysctl;

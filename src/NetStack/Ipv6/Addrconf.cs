@@ -176,6 +176,9 @@ internal static class Addrconf
     /// <remarks>Mirrors ipv6_get_ifaddr().</remarks>
     public static Inet6Ifaddr? Ipv6GetIfaddr(NetNamespace net, UInt128 addr, NetDevice? dev, bool strict = false)
     {
+        // conf.all.disable_ipv6: Linux takes every address away (addrconf_disable_ipv6() ->
+        // addrconf_ifdown()); here they are kept but not used until it is cleared.
+        if (net.Ipv6.Sysctl.DisableIpv6) return null;
         strict |= Ipv6Address.IsLinkLocal(addr);
         foreach (var (d, idev) in net.Ipv6.Devs)
         {
@@ -211,6 +214,7 @@ internal static class Addrconf
     public static bool Ipv6DevGetSaddr(NetNamespace net, NetDevice? dev, UInt128 daddr, out UInt128 saddr)
     {
         saddr = 0;
+        if (net.Ipv6.Sysctl.DisableIpv6) return false; // no addresses (see Ipv6GetIfaddr)
         int dscope = Ipv6Address.IsMulticast(daddr)
             ? (Ipv6Address.MulticastScope(daddr) <= 2 ? ScopeLink : ScopeGlobal)
             : AddrScope(daddr);
