@@ -33,29 +33,7 @@ public static partial class AfInet
         sock.State = SocketState.Unconnected;
 
         // Look for the requested type/protocol pair.
-        int err = -Errno.ESOCKTNOSUPPORT;
-        InetProtosw? answer = null;
-        foreach (var entry in net.Ipv4.Inetsw[sock.Type])
-        {
-            err = 0;
-            // Check the non-wild match.
-            if (protocol == entry.Protocol)
-            {
-                if (protocol != IPPROTO_IP) { answer = entry; break; }
-            }
-            else
-            {
-                // Check for the two wild cases.
-                if (IPPROTO_IP == protocol)
-                {
-                    protocol = entry.Protocol;
-                    answer = entry;
-                    break;
-                }
-                if (IPPROTO_IP == entry.Protocol) { answer = entry; break; }
-            }
-            err = -Errno.EPROTONOSUPPORT;
-        }
+        int err = InetProtosw.Lookup(net.Ipv4.Inetsw[sock.Type], ref protocol, out InetProtosw? answer);
         // (No request_module() retries: every protocol this stack has is registered at init.)
         if (answer is null) return err != 0 ? err : -Errno.EPROTONOSUPPORT;
 

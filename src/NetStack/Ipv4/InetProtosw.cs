@@ -44,6 +44,41 @@ public sealed class InetProtosw
     /// <summary>INET_PROTOSW_* flags.</summary>
     public int Flags { get; }
 
+    /// <summary>
+    /// The walk over one type's list that inet_create() and inet6_create() both make: an exact
+    /// (type, protocol) match, or either wildcard (IPPROTO_IP asked: the first entry, whose protocol
+    /// becomes the socket's; an IPPROTO_IP entry: any protocol).
+    /// </summary>
+    /// <returns>0 with <paramref name="answer"/> set; -ESOCKTNOSUPPORT when the type has no entry,
+    /// -EPROTONOSUPPORT when none matches (the kernel's err at the end of its loop).</returns>
+    internal static int Lookup(List<InetProtosw> entries, ref int protocol, out InetProtosw? answer)
+    {
+        int err = -Errno.ESOCKTNOSUPPORT;
+        answer = null;
+        foreach (var entry in entries)
+        {
+            err = 0;
+            // Check the non-wild match.
+            if (protocol == entry.Protocol)
+            {
+                if (protocol != IPPROTO_IP) { answer = entry; return 0; }
+            }
+            else
+            {
+                // Check for the two wild cases.
+                if (IPPROTO_IP == protocol)
+                {
+                    protocol = entry.Protocol;
+                    answer = entry;
+                    return 0;
+                }
+                if (IPPROTO_IP == entry.Protocol) { answer = entry; return 0; }
+            }
+            err = -Errno.EPROTONOSUPPORT;
+        }
+        return err;
+    }
+
     /// <summary>A debugging description: type, protocol, transport, operations and flags.</summary>
     public override string ToString() => $"{{type {Type}, protocol {Protocol}, {Prot.Name}, {Ops.GetType().Name}, flags {Flags}}}";
 

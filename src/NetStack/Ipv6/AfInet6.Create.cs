@@ -59,33 +59,10 @@ public static partial class AfInet6
         sock.State = SocketState.Unconnected;
 
         // Look for the requested type/protocol pair.
-        int err = -Errno.ESOCKTNOSUPPORT;
-        InetProtosw? answer = null;
+        int err;
+        InetProtosw? answer;
         var ns = net.Inet6;
-        lock (ns.Inetsw6)
-        {
-            foreach (var entry in ns.Inetsw6[sock.Type])
-            {
-                err = 0;
-                // Check the non-wild match.
-                if (protocol == entry.Protocol)
-                {
-                    if (protocol != IPPROTO_IP) { answer = entry; break; }
-                }
-                else
-                {
-                    // Check for the two wild cases.
-                    if (IPPROTO_IP == protocol)
-                    {
-                        protocol = entry.Protocol;
-                        answer = entry;
-                        break;
-                    }
-                    if (IPPROTO_IP == entry.Protocol) { answer = entry; break; }
-                }
-                err = -Errno.EPROTONOSUPPORT;
-            }
-        }
+        lock (ns.Inetsw6) err = InetProtosw.Lookup(ns.Inetsw6[sock.Type], ref protocol, out answer);
         // (No request_module() retries: every protocol is registered at init.)
         if (answer is null) return err != 0 ? err : -Errno.EPROTONOSUPPORT;
 
