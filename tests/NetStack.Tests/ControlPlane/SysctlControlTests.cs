@@ -6,6 +6,7 @@ using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.ControlPlane;
 
+[Collection(NetStack.Tests.Tcp.CongestionRegistryCollection.Name)]
 public class SysctlControlTests
 {
     [Fact]

@@ -17,6 +17,7 @@ namespace NetStack.Tests.Core;
 /// (this assembly's default, see PanicOnOops.cs) the exception propagates instead.
 /// Two stacks over an in-memory link, virtual time, one thread.
 /// </summary>
+[Collection(NetStack.Tests.Tcp.CongestionRegistryCollection.Name)]
 public class FaultContainmentTests
 {
     private const int IPPROTO_EXP = 253; // RFC 3692 experimentation

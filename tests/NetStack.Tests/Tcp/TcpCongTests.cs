@@ -6,6 +6,7 @@ using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 
+[Collection(NetStack.Tests.Tcp.CongestionRegistryCollection.Name)]
 public class TcpCongTests
 {
     /// <summary>An experimenter's algorithm: a fixed window.</summary>
