@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Ipv6;
 using NetStack.Wire;
 
 namespace NetStack.Api;
@@ -43,6 +44,14 @@ public static class NetStackConfig
     public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            if (prefixLength is < 0 or > 128) throw new NetStackException(-Uapi.Errno.EINVAL, $"invalid prefix length {prefixLength}");
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Addrconf.Inet6AddrAdd(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr add");
+            return;
+        }
         CheckPrefix(prefixLength);
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
@@ -57,6 +66,13 @@ public static class NetStackConfig
     public static void DeleteAddress(NetNamespace net, string device, IPAddress address, int prefixLength = -1)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Inet6AddrDel(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr del");
+            return;
+        }
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
             NetStackException.ThrowIfError(InetAddress.InetDelIfa(net, Dev(net, device), a, prefixLength), "ip addr del");
@@ -91,6 +107,17 @@ public static class NetStackConfig
         IPAddress? preferredSource, int metric, FibTable.InsertMode mode, string what)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (IsV6(destination))
+        {
+            // fib6 has one route per prefix and metric: replace and append act as add (no ECMP, no replace yet).
+            if (mode != FibTable.InsertMode.Excl) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: only add is supported for IPv6 routes");
+            if (preferredSource is not null) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: src is not supported for IPv6 routes");
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Ip6RouteAdd(net, V6(destination), prefixLength, gateway is null ? 0 : V6(gateway),
+                    device is null ? null : Dev(net, device), metric == 0 ? Ipv6.Ipv6Rtnl.Ip6RtPrioUser : metric), what);
+            return;
+        }
         CheckPrefix(prefixLength);
         if (metric < 0) throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: invalid metric {metric}");
         uint dst = SocketConvert.ToUInt32(destination);
@@ -128,6 +155,14 @@ public static class NetStackConfig
         string? device = null, int metric = -1)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (IsV6(destination))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Ip6RouteDel(net, V6(destination), prefixLength, gateway is null ? 0 : V6(gateway),
+                    device is null ? null : Dev(net, device), metric), "ip -6 route del");
+            return;
+        }
         CheckPrefix(prefixLength);
         uint dst = SocketConvert.ToUInt32(destination);
         uint gw = gateway is null ? 0 : SocketConvert.ToUInt32(gateway);
@@ -169,9 +204,16 @@ public static class NetStackConfig
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(lladdr);
-        uint a = SocketConvert.ToUInt32(address);
+        ArgumentNullException.ThrowIfNull(address);
         var bytes = lladdr.GetAddressBytes();
         if (bytes.Length != 6) throw new NetStackException(-Uapi.Errno.EINVAL, "ip neigh: lladdr is not an Ethernet address");
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(net.Ipv6.NdTbl.NeighAdd(V6(address), Dev(net, device), MacAddress.Read(bytes), replace), replace ? "ip -6 neigh replace" : "ip -6 neigh add");
+            return;
+        }
+        uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
         {
             var dev = Dev(net, device);
@@ -185,9 +227,34 @@ public static class NetStackConfig
     public static void DeleteNeighbour(NetNamespace net, string device, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(net.Ipv6.NdTbl.NeighDelete(V6(address), Dev(net, device)), "ip -6 neigh del");
+            return;
+        }
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
             NetStackException.ThrowIfError(net.Ipv4.Arp.NeighDelete(a, Dev(net, device)), "ip neigh del");
+    }
+
+    /// <summary>`ip -6 neigh flush [dev DEVICE]` (`all` when null): removes the learned neighbour discovery entries, keeping PERMANENT and NOARP ones; returns how many.</summary>
+    public static int FlushIpv6Neighbours(NetNamespace net, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Ipv6.NdTbl.NeighFlush(device is null ? null : Dev(net, device));
+    }
+
+    private static bool IsV6(IPAddress a) => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !a.IsIPv4MappedToIPv6;
+
+    private static UInt128 V6(IPAddress a)
+    {
+        if (a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) throw new NetStackException(-Uapi.Errno.EINVAL, $"{a} is not an IPv6 address");
+        Span<byte> b = stackalloc byte[16];
+        a.TryWriteBytes(b, out _);
+        return Ipv6Address.Read(b);
     }
 
     /// <summary>`ip neigh flush [dev DEVICE]` (`all` when null): removes the learned entries, keeping PERMANENT and NOARP ones; returns how many.</summary>
