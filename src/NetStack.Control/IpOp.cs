@@ -280,6 +280,8 @@ public static class IpOp
         if (cmd is "add" or "replace" or "append" or "del" or "delete" or "change")
         {
             if (rest.Count == 0) throw Usage($"ip route {cmd} PREFIX [via GATEWAY] [dev DEVICE] [src ADDRESS] [metric N]");
+            // "default" takes its family from the gateway when none is given, as iproute2's rtm_family is set by `via`.
+            if (family == 0 && rest[0] == "default" && rest.IndexOf("via") is int vi and > 0 && vi + 1 < rest.Count && rest[vi + 1].Contains(':')) family = 6;
             var (dst, p) = Prefix(rest[0], family);
             int fam = dst.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 6 : 4;
             var kw = Keywords(rest, 1, "via", "dev", "src", "metric");
