@@ -3,6 +3,8 @@ using NetStack.Cli;
 using NetStack.Cli.Commands;
 using NetStack.Control;
 using NetStack.Net;
+using NetStack.Ipv4;
+using NetStack.Ipv6;
 using NetStack.Tests.Core;
 
 namespace NetStack.Tests.ControlPlane;
@@ -89,6 +91,28 @@ public sealed class Ipv6ControlTests
         Assert.Equal("", Ip(s, "neigh", "del", "fd00:9::9", "dev", "eth0"));
         Assert.Equal("", Ip(s, "-6", "neigh"));
         Assert.Equal("RTNETLINK answers: No such file or directory", Refused(s, "-6", "neigh", "del", "fd00:9::9", "dev", "eth0"));
+    }
+
+    [Fact]
+    public void NeighParms_OneClassForBothTables_SameSysctlNames_IndependentValues()
+    {
+        using var s = new OneStack();
+        var t = s.Net.Sysctl;
+        // neigh_sysctl_register() gives nd_tbl the same knobs as arp_tbl, each family its own values.
+        foreach (var knob in new[] { "base_reachable_time_ms", "retrans_time_ms", "delay_first_probe_time", "gc_stale_time", "mcast_solicit",
+                     "ucast_solicit", "unres_qlen", "unres_qlen_bytes", "gc_thresh1", "gc_thresh2", "gc_thresh3" })
+        {
+            Assert.True(t.TryGet($"net.ipv4.neigh.default.{knob}", out var v4), knob);
+            Assert.True(t.TryGet($"net.ipv6.neigh.default.{knob}", out var v6), knob);
+            Assert.Equal(v4, v6);
+        }
+        Assert.Equal(0, t.TrySet("net.ipv6.neigh.default.gc_thresh1", "7"));
+        Assert.Equal(0, t.TrySet("net.ipv6.neigh.default.unres_qlen", "2"));
+        Assert.Equal(7, s.Net.Ipv6.Sysctl.Neigh.GcThresh1);
+        Assert.Equal(2 * NetStack.Ipv4.NeighParms.UnresQlenUnit, s.Net.Ipv6.Sysctl.Neigh.UnresQlenBytes);
+        Assert.Equal(128, s.Net.Ipv4.Sysctl.Neigh.GcThresh1);
+        Assert.Same(s.Net.Ipv6.Sysctl.Neigh, s.Net.Ipv6.NdTbl.Ops.Parms(s.Net));
+        Assert.Same(s.Net.Ipv4.Sysctl.Neigh, s.Net.Ipv4.Arp.Ops.Parms(s.Net));
     }
 
     [Theory]
