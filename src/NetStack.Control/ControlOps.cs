@@ -231,7 +231,8 @@ public static class ControlOps
         return new JsonObject { ["sockets"] = list };
     }
 
-    /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up"}]}</c>.</summary>
+    /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up", "addr6"}]}</c>,
+    /// "addr6" the IPv6 addresses as "ADDR/PLEN" in `ip -6 addr`'s order (empty when IPv6 never saw the device up).</summary>
     public static JsonObject Interfaces(ControlContext c, JsonObject q)
     {
         ArgumentNullException.ThrowIfNull(c);
@@ -241,6 +242,7 @@ public static class ControlOps
             {
                 ["name"] = i.Name, ["ifindex"] = i.IfIndex, ["addr"] = i.Address?.ToString(), ["prefixlen"] = i.PrefixLength,
                 ["mtu"] = i.Mtu, ["up"] = i.IsUp,
+                ["addr6"] = new JsonArray(i.Ipv6Addresses.Select(a => (JsonNode)$"{a.Address}/{a.PrefixLength}").ToArray()),
             });
         return new JsonObject { ["interfaces"] = list };
     }
