@@ -35,6 +35,9 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
                 return r;
             }
             CommandResult Kernel(params string[] args) => Shell.Run("ip", ["netns", "exec", ns, .. args]);
+            // The kernel-side server is there once the kernel's ss lists its socket.
+            void Listening(string ssFlags, int port) =>
+                Assert.True(TapPeer.WaitUntil(() => Kernel("ss", "-H", ssFlags, "sport", "=", $":{port}").StdOut.Trim().Length > 0, TimeSpan.FromSeconds(15)), $"nothing listens on {port}");
 
             // The kernel pings the stack: both learn each other by neighbour discovery.
             var ping = Kernel("ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", stack6);
@@ -112,7 +115,7 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             // nc -6 -u to the kernel's socat (echoing back), over native IPv6.
             using (var socat = BackgroundProcess.InNamespace(ns, null, "socat", "-T", "10", "UDP6-LISTEN:7611,reuseaddr", "PIPE"))
             {
-                Thread.Sleep(300);
+                Listening("-lun", 7611);
                 var nc = Cli("hello over ipv6\n", "nc", "-6", "-u", "-w", "1", kernel6, "7611");
                 Assert.Equal("hello over ipv6\n", nc.StdOut);
             }
@@ -120,9 +123,19 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             // nc -6 (TCP) from an AF_INET6 socket to the kernel's IPv4 listener, through its v4-mapped address.
             using (var socat = BackgroundProcess.InNamespace(ns, null, "socat", "-T", "10", "TCP4-LISTEN:7612,reuseaddr", "PIPE"))
             {
-                Thread.Sleep(300);
+                Listening("-ltn", 7612);
                 var nc = Cli("mapped\n", "nc", "-6", "-w", "1", $"::ffff:10.7.{x}.1", "7612");
                 Assert.Equal("mapped\n", nc.StdOut);
+            }
+
+            // get with an IPv6 URL in brackets: an AF_INET6 connection to the kernel's IPv4 server through its v4-mapped address.
+            File.WriteAllText(Path.Combine(dir.FullName, "file"), "hello\n");
+            using (var http = BackgroundProcess.InNamespace(ns, null, "python3", "-m", "http.server", "7613", "--bind", $"10.7.{x}.1", "--directory", dir.FullName))
+            {
+                Assert.True(TapPeer.WaitUntil(() => Kernel("curl", "-sf", $"http://10.7.{x}.1:7613/file").ExitCode == 0, TimeSpan.FromSeconds(15)), "the kernel's http server did not start");
+                var get = Cli(null, "get", "-q", $"http://[::ffff:10.7.{x}.1]:7613/file");
+                Assert.Equal(0, get.ExitCode);
+                Assert.Equal("hello\n", get.StdOut);
             }
         }
         finally
