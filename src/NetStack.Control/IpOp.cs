@@ -12,6 +12,9 @@ namespace NetStack.Control;
 /// through its public configuration API (<see cref="NetStackConfig"/>, <see cref="NetStackInfo"/>):
 /// <c>{"op":"ip","args":["route","add","10.9.0.0/24","via","10.7.0.1"]}</c> answers
 /// <c>{"output": "..."}</c>, or an error as ip reports it ("RTNETLINK answers: File exists").
+/// <para>IPv6 (issue 11): `-6` (or `-f inet6`, or an IPv6 address given) reaches the stack's inet6_dev, fib6 and
+/// nd_tbl: `ip -6 addr` prints inet6 lines as iproute2 does (scope, flags, lifetimes), `ip -6 route` fib6's
+/// main table, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
 /// </summary>
 public static class IpOp
 {

@@ -39,7 +39,11 @@ public static class NetStackConfig
         lock (net.SyncRoot) net.DevChangeUp(Dev(net, device), up);
     }
 
-    /// <summary>`ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.</summary>
+    /// <summary>
+    /// `ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.
+    /// An IPv6 address (`ip -6 addr add`) goes to the device's inet6_dev with its local and prefix routes and its
+    /// solicited-node group (no DAD is run: usable at once); the device must be up.
+    /// </summary>
     /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
     public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)
     {
@@ -61,6 +65,8 @@ public static class NetStackConfig
     /// <summary>
     /// `ip addr del ADDRESS[/PREFIX] dev DEVICE`: removes an address (a negative <paramref name="prefixLength"/>
     /// matches any). Removing a primary removes its secondaries, its connected route and the routes that used it as source.
+    /// An IPv6 address takes its local route, its prefix route (when no other address of the device has the prefix) and
+    /// its solicited-node group with it.
     /// </summary>
     /// <exception cref="NetStackException">EADDRNOTAVAIL when the device has no such address, ENODEV.</exception>
     public static void DeleteAddress(NetNamespace net, string device, IPAddress address, int prefixLength = -1)
@@ -78,7 +84,12 @@ public static class NetStackConfig
             NetStackException.ThrowIfError(InetAddress.InetDelIfa(net, Dev(net, device), a, prefixLength), "ip addr del");
     }
 
-    /// <summary>`ip route add DEST/PREFIX [via GATEWAY] [dev DEVICE] [src PREFSRC] [metric METRIC]`.</summary>
+    /// <summary>
+    /// `ip route add DEST/PREFIX [via GATEWAY] [dev DEVICE] [src PREFSRC] [metric METRIC]`. An IPv6 destination
+    /// (`ip -6 route add`) goes to fib6's main table: metric 0 means 1024 (IP6_RT_PRIO_USER), host bits are dropped,
+    /// a gateway that is not link-local must be on a connected prefix (EHOSTUNREACH otherwise), a link-local one needs
+    /// the device; no preferred source (EOPNOTSUPP).
+    /// </summary>
     /// <param name="net">The stack.</param>
     /// <param name="destination">The destination prefix (0.0.0.0 with prefix length 0: the default route).</param>
     /// <param name="prefixLength">The prefix length.</param>
@@ -93,12 +104,12 @@ public static class NetStackConfig
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Excl, "ip route add");
 
-    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
     public static void ReplaceRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Replace, "ip route replace");
 
-    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
     public static void AppendRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Append, "ip route append");
@@ -191,7 +202,7 @@ public static class NetStackConfig
         }
     }
 
-    /// <summary>`ip neigh add ADDRESS lladdr MAC dev DEVICE nud permanent`.</summary>
+    /// <summary>`ip neigh add ADDRESS lladdr MAC dev DEVICE nud permanent` (an IPv6 address: the neighbour discovery table).</summary>
     /// <exception cref="NetStackException">EEXIST when an entry exists, ENODEV.</exception>
     public static void AddNeighbour(NetNamespace net, string device, IPAddress address, PhysicalAddress linkLayerAddress) =>
         SetNeighbour(net, device, address, linkLayerAddress, replace: false);
@@ -222,7 +233,7 @@ public static class NetStackConfig
         }
     }
 
-    /// <summary>`ip neigh del ADDRESS dev DEVICE`.</summary>
+    /// <summary>`ip neigh del ADDRESS dev DEVICE` (an IPv6 address: the neighbour discovery table).</summary>
     /// <exception cref="NetStackException">ENOENT when there is no such entry, ENODEV.</exception>
     public static void DeleteNeighbour(NetNamespace net, string device, IPAddress address)
     {
