@@ -50,7 +50,8 @@ public static class ControlOps
     /// <summary>
     /// The stack's sockets from its protocol tables, as `ss` reads them through inet_diag (every
     /// process's sockets, time-wait and half-open ones included): <c>{"sockets": [{"netid", "state",
-    /// "recvq", "sendq", "local", "peer", "protocol", "ino", "cookie", "uid", "shutdown", "skmem",
+    /// "recvq", "sendq", "family" ("inet" or "inet6": the socket's, so a v4-mapped peer is "inet6"), "v6only"
+    /// (INET_DIAG_SKV6ONLY), "local", "peer" ("[::1]:7" for AF_INET6), "protocol", "ino", "cookie", "uid", "shutdown", "skmem",
     /// "timer", "info": {tcp_info's fields, "bbr", "dctcp"}}]}</c>, the TCP table first, then UDP's, then the raw
     /// sockets' (netid "raw", the local port their protocol). "tcp"/"udp"/"raw" (default all three)
     /// choose the tables; "info": true adds TCP_INFO, as `ss -i`. "skmem" is sock_diag's SK_MEMINFO as
@@ -84,7 +85,10 @@ public static class ControlOps
         var row = new JsonObject
         {
             ["netid"] = netid, ["state"] = s.State.ToString(), ["recvq"] = s.ReceiveQueue, ["sendq"] = s.SendQueue,
-            ["local"] = s.LocalEndPoint.ToString(), ["peer"] = s.RemoteEndPoint?.ToString() ?? "0.0.0.0:*",
+            ["family"] = s.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "inet6" : "inet",
+            ["v6only"] = s.Ipv6Only,
+            ["local"] = s.LocalEndPoint.ToString(),
+            ["peer"] = s.RemoteEndPoint?.ToString() ?? (s.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[::]:*" : "0.0.0.0:*"),
             ["protocol"] = s.ProtocolNumber, ["ino"] = s.Inode, ["cookie"] = s.Cookie, ["uid"] = s.Uid, ["shutdown"] = s.Shutdown,
             ["skmem"] = s.Memory is { } m
                 ? new JsonArray(m.RmemAlloc, m.RcvBuf, m.WmemAlloc, m.SndBuf, m.FwdAlloc, m.WmemQueued, m.OptMem, m.Backlog, m.Drops) : null,
@@ -211,12 +215,15 @@ public static class ControlOps
             {
                 if (sock.Sk is not InetSock sk) continue;
                 uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
+                bool v6 = sk.Pinet6 is not null; // an AF_INET6 sock: its v6 addresses, as getsockname gives them
                 list.Add(new JsonObject
                 {
                     ["owner"] = "client " + id, ["pid"] = peer.Pid, ["fd"] = fd, ["proto"] = sk.Prot?.Name ?? "?",
                     ["state"] = sk.State.ToString(),
-                    ["local"] = SocketShell.FormatIpv4(local) + ":" + sk.InetNum,
-                    ["remote"] = sk.InetDaddr == 0 && sk.InetDport == 0 ? null : SocketShell.FormatIpv4(sk.InetDaddr) + ":" + sk.InetDport,
+                    ["local"] = v6 ? $"[{SocketShell.FormatIpv6(sk.SkcV6RcvSaddr != 0 ? sk.SkcV6RcvSaddr : sk.Pinet6!.Saddr)}]:{sk.InetNum}"
+                        : SocketShell.FormatIpv4(local) + ":" + sk.InetNum,
+                    ["remote"] = sk.InetDaddr == 0 && sk.InetDport == 0 ? null
+                        : v6 ? $"[{SocketShell.FormatIpv6(sk.SkcV6Daddr)}]:{sk.InetDport}" : SocketShell.FormatIpv4(sk.InetDaddr) + ":" + sk.InetDport,
                     ["recvq"] = sk.RmemAlloc, ["sendq"] = sk.WmemQueued,
                 });
             }
@@ -224,7 +231,8 @@ public static class ControlOps
         return new JsonObject { ["sockets"] = list };
     }
 
-    /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up"}]}</c>.</summary>
+    /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up", "addr6"}]}</c>,
+    /// "addr6" the IPv6 addresses as "ADDR/PLEN" in `ip -6 addr`'s order (empty when IPv6 never saw the device up).</summary>
     public static JsonObject Interfaces(ControlContext c, JsonObject q)
     {
         ArgumentNullException.ThrowIfNull(c);
@@ -234,6 +242,7 @@ public static class ControlOps
             {
                 ["name"] = i.Name, ["ifindex"] = i.IfIndex, ["addr"] = i.Address?.ToString(), ["prefixlen"] = i.PrefixLength,
                 ["mtu"] = i.Mtu, ["up"] = i.IsUp,
+                ["addr6"] = new JsonArray(i.Ipv6Addresses.Select(a => (JsonNode)$"{a.Address}/{a.PrefixLength}").ToArray()),
             });
         return new JsonObject { ["interfaces"] = list };
     }

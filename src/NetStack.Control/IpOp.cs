@@ -12,6 +12,9 @@ namespace NetStack.Control;
 /// through its public configuration API (<see cref="NetStackConfig"/>, <see cref="NetStackInfo"/>):
 /// <c>{"op":"ip","args":["route","add","10.9.0.0/24","via","10.7.0.1"]}</c> answers
 /// <c>{"output": "..."}</c>, or an error as ip reports it ("RTNETLINK answers: File exists").
+/// <para>IPv6 (issue 11): `-6` (or `-f inet6`, or an IPv6 address given) reaches the stack's inet6_dev, fib6 and
+/// nd_tbl: `ip -6 addr` prints inet6 lines as iproute2 does (scope, flags, lifetimes), `ip -6 route` fib6's
+/// main table, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
 /// </summary>
 public static class IpOp
 {
@@ -24,10 +27,18 @@ public static class IpOp
             ? a.Select(n => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new SocketShell.ShellException("\"args\" is an array of strings")).ToList()
             : throw new SocketShell.ShellException("\"args\" is an array of strings: the ip command line without \"ip\"");
         bool stats = false;
+        int family = 0; // preferred_family: 0 (AF_UNSPEC), 4 or 6
         while (args.Count > 0 && args[0].StartsWith('-'))
         {
             if (args[0] is "-s" or "-stats" or "-statistics") stats = true;
-            else if (args[0] is not ("-4" or "-n" or "-numeric")) throw Usage($"option \"{args[0]}\" is unknown (supported: -s, -4, -n)");
+            else if (args[0] == "-4") family = 4;
+            else if (args[0] == "-6") family = 6;
+            else if (args[0] is "-f" or "-family" && args.Count > 1 && args[1] is "inet" or "inet6")
+            {
+                family = args[1] == "inet" ? 4 : 6;
+                args.RemoveAt(0);
+            }
+            else if (args[0] is not ("-n" or "-numeric")) throw Usage($"option \"{args[0]}\" is unknown (supported: -s, -4, -6, -f inet|inet6, -n)");
             args.RemoveAt(0);
         }
         if (args.Count == 0) throw Usage("ip [-s] { addr | link | route | neigh | maddr } [ COMMAND ]");
@@ -38,10 +49,10 @@ public static class IpOp
         {
             string output = Match(obj, "address") switch
             {
-                true => Addr(net, cmd, rest),
+                true => Addr(net, cmd, rest, family),
                 _ when Match(obj, "link") => Link(net, cmd, rest, stats),
-                _ when Match(obj, "route") => Route(net, cmd, rest),
-                _ when Match(obj, "neighbour") || Match(obj, "neighbor") => Neigh(net, cmd, rest),
+                _ when Match(obj, "route") => Route(net, cmd, rest, family),
+                _ when Match(obj, "neighbour") || Match(obj, "neighbor") => Neigh(net, cmd, rest, family),
                 _ when obj.Length > 1 && Match(obj, "maddress") => Maddr(net, cmd),
                 _ => throw Usage($"Object \"{obj}\" is unknown, try \"ip help\" (supported: addr, link, route, neigh, maddr)"),
             };
@@ -68,21 +79,37 @@ public static class IpOp
         Uapi.Errno.EADDRNOTAVAIL => "Cannot assign requested address",
         Uapi.Errno.ENETDOWN => "Network is down",
         Uapi.Errno.EACCES => "Permission denied",
+        Uapi.Errno.EHOSTUNREACH => "No route to host",
+        Uapi.Errno.EOPNOTSUPP => "Operation not supported",
         _ => "Invalid argument",
     };
 
     // ---- arguments
 
-    private static (IPAddress Address, int Prefix) Prefix(string s, bool hostDefault)
+    /// <summary>
+    /// ADDRESS[/PLEN] or "default", of the family the address has (iproute2's get_prefix() with
+    /// AF_UNSPEC) unless -4/-6 chose one: "default" is 0.0.0.0/0, or ::/0 with -6.
+    /// </summary>
+    private static (IPAddress Address, int Prefix) Prefix(string s, int family)
     {
-        if (s == "default") return (IPAddress.Any, 0);
+        bool v6 = family == 6 || (family == 0 && s.Contains(':'));
+        if (s is "default" or "all" or "any") return (v6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         int slash = s.IndexOf('/');
         string a = slash < 0 ? s : s[..slash];
-        int len = hostDefault ? 32 : 32;
+        int max = v6 ? 128 : 32, len = max;
         if (slash >= 0 && !int.TryParse(s[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out len)) throw Usage($"invalid prefix \"{s}\"");
-        if (len is < 0 or > 32) throw Usage($"invalid prefix \"{s}\"");
-        return (Ipv4(a), len);
+        if (len < 0 || len > max) throw Usage($"invalid prefix \"{s}\"");
+        if (family == 4 && a.Contains(':')) throw Usage($"\"{s}\" is not an IPv4 prefix (-4)");
+        return (v6 ? Ipv6(a) : Ipv4(a), len);
     }
+
+    /// <summary>An address of the family <paramref name="family"/> asks for, or of the one it has (0).</summary>
+    private static IPAddress Address(string s, int family) =>
+        family == 6 || (family == 0 && s.Contains(':')) ? Ipv6(s) : Ipv4(s);
+
+    private static IPAddress Ipv6(string s) =>
+        !s.Contains('%') && IPAddress.TryParse(s, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? ip : throw Usage($"\"{s}\" is not a valid IPv6 address");
 
     private static IPAddress Ipv4(string s) =>
         IPAddress.TryParse(s, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && s.Count(ch => ch == '.') == 3
@@ -109,17 +136,26 @@ public static class IpOp
 
     // ---- objects
 
-    private static string Addr(Core.NetNamespace net, string cmd, List<string> rest)
+    private static string Addr(Core.NetNamespace net, string cmd, List<string> rest, int family)
     {
-        if (Match(cmd, "show") || Match(cmd, "list")) return Links(net, rest, addresses: true, stats: false);
+        if (Match(cmd, "show") || Match(cmd, "list")) return Links(net, rest, addresses: true, stats: false, family);
         if (cmd is "add" or "del" or "delete")
         {
             if (rest.Count == 0) throw Usage($"ip addr {cmd} ADDRESS/PREFIX dev DEVICE");
-            var (a, p) = Prefix(rest[0], true);
-            var kw = Keywords(rest, 1, "dev");
+            var (a, p) = Prefix(rest[0], family);
+            // nodad: the stack runs no DAD on a static address yet, so every one is added as with nodad.
+            var kw = Keywords(rest.Where(w => w != "nodad").ToList(), 1, "dev");
             string dev = kw.TryGetValue("dev", out var d) ? d : throw Usage("\"dev\" is required");
-            if (cmd == "add") NetStackConfig.AddAddress(net, dev, a, p);
-            else NetStackConfig.DeleteAddress(net, dev, a, rest[0].Contains('/') ? p : -1);
+            try
+            {
+                if (cmd == "add") NetStackConfig.AddAddress(net, dev, a, p);
+                else NetStackConfig.DeleteAddress(net, dev, a, rest[0].Contains('/') ? p : -1);
+            }
+            catch (NetStackException e) when (a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && e.Errno is Uapi.Errno.EEXIST or Uapi.Errno.EADDRNOTAVAIL)
+            {
+                // IPv6 answers these two with an extended ack, which ip prints instead of strerror (inet6_addr_add(), inet6_addr_del()).
+                throw new SocketShell.ShellException(e.Errno == Uapi.Errno.EEXIST ? "Error: ipv6: address already assigned." : "Error: ipv6: address not found.", e.ErrnoName);
+            }
             return "";
         }
         throw Usage($"Command \"{cmd}\" is unknown, try \"ip addr help\" (supported: show, add, del)");
@@ -127,7 +163,7 @@ public static class IpOp
 
     private static string Link(Core.NetNamespace net, string cmd, List<string> rest, bool stats)
     {
-        if (Match(cmd, "show") || Match(cmd, "list")) return Links(net, rest, addresses: false, stats);
+        if (Match(cmd, "show") || Match(cmd, "list")) return Links(net, rest, addresses: false, stats, family: 0);
         if (cmd == "set")
         {
             if (rest.Count < 2 || rest[1] is not ("up" or "down")) throw Usage("ip link set DEVICE { up | down }");
@@ -137,7 +173,14 @@ public static class IpOp
         throw Usage($"Command \"{cmd}\" is unknown, try \"ip link help\" (supported: show, set DEV up|down)");
     }
 
-    private static string Links(Core.NetNamespace net, List<string> rest, bool addresses, bool stats)
+    /// <summary>
+    /// `ip link` and `ip addr`: each device's line, its link/ether line (left out with a family filter,
+    /// as ip leaves it out), then its inet lines and its inet6 lines (struct inet6_ifaddr in addr_list's
+    /// order, with the flags and the lifetimes ip prints). With -4 or -6 only devices with an address of
+    /// that family are listed.
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/ipaddress.c: ipaddr_list_flush_or_save(), print_linkinfo(), print_addrinfo().</remarks>
+    private static string Links(Core.NetNamespace net, List<string> rest, bool addresses, bool stats, int family)
     {
         string? only = rest.Count >= 2 && rest[0] == "dev" ? rest[1] : rest.Count == 1 ? rest[0] : null;
         var sb = new StringBuilder();
@@ -145,16 +188,20 @@ public static class IpOp
         if (only is not null && devs.Count == 0) throw Usage($"Device \"{only}\" does not exist.");
         foreach (var d in devs)
         {
+            bool inet = addresses && family != 6, inet6 = addresses && family != 4;
+            if (addresses && family != 0 && (family == 4 ? d.Addresses.Count : d.Ipv6Addresses.Count) == 0) continue;
             string flags = d.IsLoopback ? "LOOPBACK" : "BROADCAST,MULTICAST";
             if (d.NoArp && !d.IsLoopback) flags += ",NOARP";
             if (d.IsUp) flags += ",UP,LOWER_UP";
             sb.Append(CultureInfo.InvariantCulture, $"{d.IfIndex}: {d.Name}: <{flags}> mtu {d.Mtu} state {(d.IsLoopback ? "UNKNOWN" : d.IsUp ? "UP" : "DOWN")}\n");
             string mac = Mac(d.LinkLayerAddress);
-            sb.Append(d.IsLoopback ? $"    link/loopback {mac} brd 00:00:00:00:00:00\n" : $"    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n");
-            if (addresses)
+            if (family == 0) sb.Append(d.IsLoopback ? $"    link/loopback {mac} brd 00:00:00:00:00:00\n" : $"    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n");
+            if (inet)
                 foreach (var a in d.Addresses)
                     sb.Append(CultureInfo.InvariantCulture,
                         $"    inet {a.Address}/{a.PrefixLength}{(a.Broadcast is { } b ? $" brd {b}" : "")} scope {a.Scope}{(a.Secondary ? " secondary" : "")} {d.Name}\n");
+            if (inet6)
+                foreach (var a in d.Ipv6Addresses) sb.Append(Inet6Line(a));
             if (stats)
             {
                 var s = d.Statistics;
@@ -167,8 +214,40 @@ public static class IpOp
         return sb.ToString();
     }
 
-    private static string Route(Core.NetNamespace net, string cmd, List<string> rest)
+    /// <summary>
+    /// An inet6 line of `ip addr` as iproute2 prints it: "    inet6 ADDR/PLEN scope SCOPE FLAGS... " (each
+    /// word followed by a space), then the lifetimes on a line of their own (static addresses: forever).
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/ipaddress.c: print_addrinfo() (print_ifa_flags(), the IFA_CACHEINFO lifetimes).</remarks>
+    private static string Inet6Line(Ipv6InterfaceAddress a)
     {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"    inet6 {a.Address}/{a.PrefixLength} scope {a.Scope} ");
+        foreach (var f in a.Flags) sb.Append(f).Append(' ');
+        sb.Append("\n       valid_lft forever preferred_lft forever\n");
+        return sb.ToString();
+    }
+
+    /// <summary>`ip -6 route` lines: "PREFIX [via GW] dev DEV [proto P] metric M pref medium" (proto boot left out, as ip does).</summary>
+    /// <remarks>Mirrors iproute2 ip/iproute.c: print_route() for AF_INET6 (RTA_PREF printed as "pref medium").</remarks>
+    private static string Route6Lines(IEnumerable<RouteInfo> routes)
+    {
+        var sb = new StringBuilder();
+        foreach (var r in routes)
+        {
+            sb.Append(r.PrefixLength == 0 ? "default" : $"{r.Destination}/{r.PrefixLength}");
+            if (r.Gateway is { } g) sb.Append(" via ").Append(g);
+            sb.Append(" dev ").Append(r.Device);
+            if (r.Protocol != "boot") sb.Append(" proto ").Append(r.Protocol);
+            sb.Append(CultureInfo.InvariantCulture, $" metric {r.Metric} pref medium\n");
+        }
+        return sb.ToString();
+    }
+
+    private static string Route(Core.NetNamespace net, string cmd, List<string> rest, int family)
+    {
+        // `ip route` lists IPv4 (iproute2 makes AF_UNSPEC AF_INET for a table dump); -6 lists fib6's main table.
+        if ((Match(cmd, "show") || Match(cmd, "list")) && family == 6) return Route6Lines(NetStackInfo.GetIpv6Routes(net));
         if (Match(cmd, "show") || Match(cmd, "list"))
         {
             var sb = new StringBuilder();
@@ -189,23 +268,28 @@ public static class IpOp
         if (cmd == "get")
         {
             if (rest.Count == 0) throw Usage("ip route get ADDRESS");
+            if (family == 6 || rest[0].Contains(':')) throw Usage("ip -6 route get is not supported yet");
             var r = NetStackInfo.GetRoute(net, Ipv4(rest[0]));
             return $"{r.Destination}{(r.Gateway is { } g ? $" via {g}" : "")} dev {r.Device} src {r.Source}\n";
         }
         if (cmd == "flush")
         {
+            if (family == 6) throw Usage("ip -6 route flush is not supported yet");
             var kw = rest.Count > 0 && rest[0] != "dev" ? Keywords(rest, 1, "dev") : Keywords(rest, 0, "dev");
-            var (a, p) = rest.Count > 0 && rest[0] != "dev" ? Prefix(rest[0], false) : (null!, 0);
+            var (a, p) = rest.Count > 0 && rest[0] != "dev" ? Prefix(rest[0], 4) : (null!, 0);
             NetStackConfig.FlushRoutes(net, a, p, kw.GetValueOrDefault("dev"));
             return "";
         }
         if (cmd is "add" or "replace" or "append" or "del" or "delete" or "change")
         {
             if (rest.Count == 0) throw Usage($"ip route {cmd} PREFIX [via GATEWAY] [dev DEVICE] [src ADDRESS] [metric N]");
-            var (dst, p) = Prefix(rest[0], false);
+            // "default" takes its family from the gateway when none is given, as iproute2's rtm_family is set by `via`.
+            if (family == 0 && rest[0] == "default" && rest.IndexOf("via") is int vi and > 0 && vi + 1 < rest.Count && rest[vi + 1].Contains(':')) family = 6;
+            var (dst, p) = Prefix(rest[0], family);
+            int fam = dst.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 6 : 4;
             var kw = Keywords(rest, 1, "via", "dev", "src", "metric");
-            IPAddress? via = kw.TryGetValue("via", out var v) ? Ipv4(v) : null;
-            IPAddress? src = kw.TryGetValue("src", out var s) ? Ipv4(s) : null;
+            IPAddress? via = kw.TryGetValue("via", out var v) ? Address(v, fam) : null;
+            IPAddress? src = kw.TryGetValue("src", out var s) ? Address(s, fam) : null;
             string? dev = kw.GetValueOrDefault("dev");
             switch (cmd)
             {
@@ -219,12 +303,19 @@ public static class IpOp
         throw Usage($"Command \"{cmd}\" is unknown, try \"ip route help\" (supported: show, get, add, replace, append, del, flush)");
     }
 
-    private static string Neigh(Core.NetNamespace net, string cmd, List<string> rest)
+    /// <summary>`ip neigh`: arp_tbl's entries then nd_tbl's (neigh_dump_info() walks the tables in that order), or one family with -4/-6.</summary>
+    private static string Neigh(Core.NetNamespace net, string cmd, List<string> rest, int family)
     {
         if (Match(cmd, "show") || Match(cmd, "list"))
         {
             var sb = new StringBuilder();
-            foreach (var n in NetStackInfo.GetNeighbours(net))
+            IEnumerable<NeighbourInfo> all = family switch
+            {
+                4 => NetStackInfo.GetNeighbours(net),
+                6 => NetStackInfo.GetIpv6Neighbours(net),
+                _ => [.. NetStackInfo.GetNeighbours(net), .. NetStackInfo.GetIpv6Neighbours(net)],
+            };
+            foreach (var n in all)
             {
                 sb.Append(n.Address).Append(" dev ").Append(n.Device);
                 if (n.LinkLayerAddress is { } mac && n.State is not ("INCOMPLETE" or "FAILED")) sb.Append(" lladdr ").Append(Mac(mac));
@@ -235,13 +326,14 @@ public static class IpOp
         if (cmd == "flush")
         {
             var kw = Keywords(rest, 0, "dev");
-            NetStackConfig.FlushNeighbours(net, kw.GetValueOrDefault("dev"));
+            if (family != 6) NetStackConfig.FlushNeighbours(net, kw.GetValueOrDefault("dev"));
+            if (family != 4) NetStackConfig.FlushIpv6Neighbours(net, kw.GetValueOrDefault("dev"));
             return "";
         }
         if (cmd is "add" or "replace" or "del" or "delete")
         {
             if (rest.Count == 0) throw Usage($"ip neigh {cmd} ADDRESS lladdr MAC dev DEVICE");
-            var addr = Ipv4(rest[0]);
+            var addr = Address(rest[0], family);
             var kw = Keywords(rest, 1, "lladdr", "dev", "nud");
             string dev = kw.TryGetValue("dev", out var d) ? d : throw Usage("\"dev\" is required");
             if (cmd is "del" or "delete")

@@ -61,13 +61,24 @@ public sealed class RemoteSocket : IDisposable
     private static JsonObject Addr(IPEndPoint ep)
     {
         ArgumentNullException.ThrowIfNull(ep);
+        if (ep.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            // A sockaddr_in6: the shell takes the address without its zone, the zone as scope_id.
+            var o = new JsonObject { ["addr"] = new IPAddress(ep.Address.GetAddressBytes()).ToString(), ["port"] = ep.Port };
+            if (ep.Address.ScopeId != 0) o["scope_id"] = ep.Address.ScopeId;
+            return o;
+        }
         if (ep.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            throw new NetStackException(Errno.EAFNOSUPPORT, $"{ep}: the stack speaks IPv4 only");
+            throw new NetStackException(Errno.EAFNOSUPPORT, $"{ep}: not an IPv4 or IPv6 end point");
         return new JsonObject { ["addr"] = ep.Address.ToString(), ["port"] = ep.Port };
     }
 
-    private static IPEndPoint EndPoint(JsonObject r) =>
-        new(IPAddress.Parse((string)r["addr"]!), (int)r["port"]!);
+    private static IPEndPoint EndPoint(JsonObject r)
+    {
+        var a = IPAddress.Parse((string)r["addr"]!);
+        if (r["scope_id"] is JsonValue v && v.TryGetValue<long>(out long scope)) a.ScopeId = scope;
+        return new(a, (int)r["port"]!);
+    }
 
     /// <summary>bind(2).</summary>
     public void Bind(IPEndPoint localEP) => Call("bind", Addr(localEP));

@@ -75,7 +75,7 @@ public sealed class RemoteStack : IDisposable
     public int Pid { get; }
 
     /// <summary>A socket of the stack: socket(<paramref name="family"/>, <paramref name="type"/>, <paramref name="protocol"/>).</summary>
-    /// <param name="family">AF_INET.</param>
+    /// <param name="family">AF_INET or AF_INET6.</param>
     /// <param name="type">SOCK_STREAM, SOCK_DGRAM or SOCK_RAW (with SOCK_NONBLOCK/SOCK_CLOEXEC if wanted).</param>
     /// <param name="protocol">The protocol, or 0 for the type's default.</param>
     /// <exception cref="NetStackException">The stack refused the call (the errno says why).</exception>
@@ -105,7 +105,8 @@ public sealed class RemoteStack : IDisposable
             string host = context.DnsEndPoint.Host.Trim('[', ']');
             if (!IPAddress.TryParse(host, out var address))
                 throw new NotSupportedException($"host '{context.DnsEndPoint.Host}' is not an IP address (the stack has no resolver)");
-            var s = Tcp();
+            var s = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                ? Socket(SocketConstants.AF_INET6, SocketConstants.SOCK_STREAM) : Tcp();
             try
             {
                 await s.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct).ConfigureAwait(false);

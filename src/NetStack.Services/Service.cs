@@ -75,7 +75,8 @@ public abstract class TcpService : Service
 
     public override void Start()
     {
-        var l = NetSocket.Tcp(Net);
+        // The listener's family is the bind address's: on :: an AF_INET6 socket, dual stack (it takes IPv4 clients as ::ffff:a.b.c.d).
+        var l = new NetSocket(Net, Options.BindAddress.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -220,7 +221,7 @@ public abstract class UdpService : Service
 
     public override void Start()
     {
-        var s = NetSocket.Udp(Net);
+        var s = new NetSocket(Net, Options.BindAddress.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
         try
         {
             s.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));

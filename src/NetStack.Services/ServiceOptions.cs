@@ -18,7 +18,7 @@ public sealed class ServiceOptions
     /// the client a 1 s retransmission timeout.
     /// </summary>
     public int Backlog { get; set; } = 4096;
-    /// <summary>The local address the services bind to (IPAddress.Any: every local address).</summary>
+    /// <summary>The local address the services bind to (IPAddress.Any: every local IPv4 address; IPAddress.IPv6Any: an AF_INET6 socket on [::], dual stack, that takes IPv4 clients too).</summary>
     public System.Net.IPAddress BindAddress { get; set; } = System.Net.IPAddress.Any;
     /// <summary>
     /// A connection that makes no progress for this long is closed (60 s): a silent echo or discard client, a

@@ -27,6 +27,7 @@ internal static class Program
         UpCommand.Create(),
         ReplCommand.Create(),
         PingCommand.Create(),
+        PingCommand.Create6(),
         NcCommand.Create(),
         GetCommand.Create(),
         SysctlCommand.Create(),

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Ipv6;
 using NetStack.Wire;
 
 namespace NetStack.Api;
@@ -38,11 +39,23 @@ public static class NetStackConfig
         lock (net.SyncRoot) net.DevChangeUp(Dev(net, device), up);
     }
 
-    /// <summary>`ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.</summary>
+    /// <summary>
+    /// `ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.
+    /// An IPv6 address (`ip -6 addr add`) goes to the device's inet6_dev with its local and prefix routes and its
+    /// solicited-node group (no DAD is run: usable at once); the device must be up.
+    /// </summary>
     /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
     public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            if (prefixLength is < 0 or > 128) throw new NetStackException(-Uapi.Errno.EINVAL, $"invalid prefix length {prefixLength}");
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Addrconf.Inet6AddrAdd(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr add");
+            return;
+        }
         CheckPrefix(prefixLength);
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
@@ -52,17 +65,31 @@ public static class NetStackConfig
     /// <summary>
     /// `ip addr del ADDRESS[/PREFIX] dev DEVICE`: removes an address (a negative <paramref name="prefixLength"/>
     /// matches any). Removing a primary removes its secondaries, its connected route and the routes that used it as source.
+    /// An IPv6 address takes its local route, its prefix route (when no other address of the device has the prefix) and
+    /// its solicited-node group with it.
     /// </summary>
     /// <exception cref="NetStackException">EADDRNOTAVAIL when the device has no such address, ENODEV.</exception>
     public static void DeleteAddress(NetNamespace net, string device, IPAddress address, int prefixLength = -1)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Inet6AddrDel(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr del");
+            return;
+        }
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
             NetStackException.ThrowIfError(InetAddress.InetDelIfa(net, Dev(net, device), a, prefixLength), "ip addr del");
     }
 
-    /// <summary>`ip route add DEST/PREFIX [via GATEWAY] [dev DEVICE] [src PREFSRC] [metric METRIC]`.</summary>
+    /// <summary>
+    /// `ip route add DEST/PREFIX [via GATEWAY] [dev DEVICE] [src PREFSRC] [metric METRIC]`. An IPv6 destination
+    /// (`ip -6 route add`) goes to fib6's main table: metric 0 means 1024 (IP6_RT_PRIO_USER), host bits are dropped,
+    /// a gateway that is not link-local must be on a connected prefix (EHOSTUNREACH otherwise), a link-local one needs
+    /// the device; no preferred source (EOPNOTSUPP).
+    /// </summary>
     /// <param name="net">The stack.</param>
     /// <param name="destination">The destination prefix (0.0.0.0 with prefix length 0: the default route).</param>
     /// <param name="prefixLength">The prefix length.</param>
@@ -77,12 +104,12 @@ public static class NetStackConfig
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Excl, "ip route add");
 
-    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
     public static void ReplaceRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Replace, "ip route replace");
 
-    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST.</summary>
+    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
     public static void AppendRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Append, "ip route append");
@@ -91,6 +118,17 @@ public static class NetStackConfig
         IPAddress? preferredSource, int metric, FibTable.InsertMode mode, string what)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (IsV6(destination))
+        {
+            // fib6 has one route per prefix and metric: replace and append act as add (no ECMP, no replace yet).
+            if (mode != FibTable.InsertMode.Excl) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: only add is supported for IPv6 routes");
+            if (preferredSource is not null) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: src is not supported for IPv6 routes");
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Ip6RouteAdd(net, V6(destination), prefixLength, gateway is null ? 0 : V6(gateway),
+                    device is null ? null : Dev(net, device), metric == 0 ? Ipv6.Ipv6Rtnl.Ip6RtPrioUser : metric), what);
+            return;
+        }
         CheckPrefix(prefixLength);
         if (metric < 0) throw new NetStackException(-Uapi.Errno.EINVAL, $"{what}: invalid metric {metric}");
         uint dst = SocketConvert.ToUInt32(destination);
@@ -128,6 +166,14 @@ public static class NetStackConfig
         string? device = null, int metric = -1)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (IsV6(destination))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Ip6RouteDel(net, V6(destination), prefixLength, gateway is null ? 0 : V6(gateway),
+                    device is null ? null : Dev(net, device), metric), "ip -6 route del");
+            return;
+        }
         CheckPrefix(prefixLength);
         uint dst = SocketConvert.ToUInt32(destination);
         uint gw = gateway is null ? 0 : SocketConvert.ToUInt32(gateway);
@@ -156,7 +202,7 @@ public static class NetStackConfig
         }
     }
 
-    /// <summary>`ip neigh add ADDRESS lladdr MAC dev DEVICE nud permanent`.</summary>
+    /// <summary>`ip neigh add ADDRESS lladdr MAC dev DEVICE nud permanent` (an IPv6 address: the neighbour discovery table).</summary>
     /// <exception cref="NetStackException">EEXIST when an entry exists, ENODEV.</exception>
     public static void AddNeighbour(NetNamespace net, string device, IPAddress address, PhysicalAddress linkLayerAddress) =>
         SetNeighbour(net, device, address, linkLayerAddress, replace: false);
@@ -169,9 +215,16 @@ public static class NetStackConfig
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(lladdr);
-        uint a = SocketConvert.ToUInt32(address);
+        ArgumentNullException.ThrowIfNull(address);
         var bytes = lladdr.GetAddressBytes();
         if (bytes.Length != 6) throw new NetStackException(-Uapi.Errno.EINVAL, "ip neigh: lladdr is not an Ethernet address");
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(net.Ipv6.NdTbl.NeighAdd(V6(address), Dev(net, device), MacAddress.Read(bytes), replace), replace ? "ip -6 neigh replace" : "ip -6 neigh add");
+            return;
+        }
+        uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
         {
             var dev = Dev(net, device);
@@ -180,14 +233,39 @@ public static class NetStackConfig
         }
     }
 
-    /// <summary>`ip neigh del ADDRESS dev DEVICE`.</summary>
+    /// <summary>`ip neigh del ADDRESS dev DEVICE` (an IPv6 address: the neighbour discovery table).</summary>
     /// <exception cref="NetStackException">ENOENT when there is no such entry, ENODEV.</exception>
     public static void DeleteNeighbour(NetNamespace net, string device, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(address);
+        if (IsV6(address))
+        {
+            lock (net.SyncRoot)
+                NetStackException.ThrowIfError(net.Ipv6.NdTbl.NeighDelete(V6(address), Dev(net, device)), "ip -6 neigh del");
+            return;
+        }
         uint a = SocketConvert.ToUInt32(address);
         lock (net.SyncRoot)
             NetStackException.ThrowIfError(net.Ipv4.Arp.NeighDelete(a, Dev(net, device)), "ip neigh del");
+    }
+
+    /// <summary>`ip -6 neigh flush [dev DEVICE]` (`all` when null): removes the learned neighbour discovery entries, keeping PERMANENT and NOARP ones; returns how many.</summary>
+    public static int FlushIpv6Neighbours(NetNamespace net, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Ipv6.NdTbl.NeighFlush(device is null ? null : Dev(net, device));
+    }
+
+    private static bool IsV6(IPAddress a) => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !a.IsIPv4MappedToIPv6;
+
+    private static UInt128 V6(IPAddress a)
+    {
+        if (a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) throw new NetStackException(-Uapi.Errno.EINVAL, $"{a} is not an IPv6 address");
+        Span<byte> b = stackalloc byte[16];
+        a.TryWriteBytes(b, out _);
+        return Ipv6Address.Read(b);
     }
 
     /// <summary>`ip neigh flush [dev DEVICE]` (`all` when null): removes the learned entries, keeping PERMANENT and NOARP ones; returns how many.</summary>

@@ -3,6 +3,7 @@ using PhysicalAddress = System.Net.NetworkInformation.PhysicalAddress;
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
+using NetStack.Ipv6;
 
 namespace NetStack.Api;
 
@@ -36,6 +37,8 @@ public sealed record SocketInfo(int Fd, string Protocol, TcpState State, IPEndPo
     public SocketMemoryInfo? Memory { get; init; }
     /// <summary>The timer pending on a TCP socket (`ss -o`/`-e`'s timer:(...)), or null when there is none.</summary>
     public SocketTimerInfo? Timer { get; init; }
+    /// <summary>IPV6_V6ONLY of an AF_INET6 socket (INET_DIAG_SKV6ONLY: ss prints a dual-stack socket's :: as *); false for AF_INET ones.</summary>
+    public bool Ipv6Only { get; init; }
 }
 
 /// <summary>
@@ -86,7 +89,16 @@ public sealed record InterfaceInfo(string Name, int IfIndex, IPAddress? Address,
     public bool NoArp { get; init; }
     /// <summary>The device's counters (`ip -s link`).</summary>
     public InterfaceStatistics Statistics { get; init; } = new(0, 0, 0, 0, 0, 0, 0, 0);
+    /// <summary>Every IPv6 address of the device as `ip -6 addr` lists them, in the order they were added (empty before IPv6 saw the device come up).</summary>
+    public IReadOnlyList<Ipv6InterfaceAddress> Ipv6Addresses { get; init; } = [];
 }
+
+/// <summary>One IPv6 address of a device as `ip -6 addr` shows it (struct inet6_ifaddr).</summary>
+/// <param name="Address">The address.</param>
+/// <param name="PrefixLength">The prefix length.</param>
+/// <param name="Scope">"host" (::1), "link" (fe80::/10) or "global", as `ip -6 addr` prints it.</param>
+/// <param name="Flags">The address's flags as iproute2 words them, in its order ("nodad", "dadfailed", "tentative", "dynamic" for an address that is not permanent, ...).</param>
+public sealed record Ipv6InterfaceAddress(IPAddress Address, int PrefixLength, string Scope, IReadOnlyList<string> Flags);
 
 /// <summary>One IPv4 address of a device as `ip addr` shows it (struct in_ifaddr).</summary>
 /// <param name="Address">The address (ifa_local).</param>
@@ -324,6 +336,7 @@ public static class NetStackInfo
             Uid = sk.Uid,
             Shutdown = sk.Shutdown,
             Memory = new SocketMemoryInfo(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]),
+            Ipv6Only = sk.Ipv6only,
         };
     }
 
@@ -376,6 +389,12 @@ public static class NetStackInfo
                     IsLoopback = d.IsLoopback,
                     NoArp = d.NoArp,
                     Statistics = new InterfaceStatistics(st.RxPackets, st.RxBytes, st.RxErrors, st.RxDropped, st.TxPackets, st.TxBytes, st.TxErrors, st.TxDropped),
+                    Ipv6Addresses = NetStack.Ipv6.Addrconf.In6DevGet(net, d) is { } idev
+                        // addr_list's order: by scope, widest first (ipv6_link_dev_addr()), the newest first within a scope.
+                        ? idev.AddrList.Select((a, i) => (a, i)).OrderBy(x => x.a.Scope == NetStack.Ipv6.Addrconf.ScopeGlobal ? 0 : x.a.Scope == NetStack.Ipv6.Addrconf.ScopeLink ? 1 : 2)
+                            .ThenByDescending(x => x.i).Select(x => x.a).Select(a => new Ipv6InterfaceAddress(Ipv6ToIPAddress(a.Addr), a.PrefixLen,
+                            NetStack.Ipv6.Addrconf.ScopeName(a.Scope), Ifa6Flags(a.Flags))).ToArray()
+                        : [],
                 });
             }
         }
@@ -497,6 +516,45 @@ public static class NetStackInfo
         }
     }
 
+    /// <summary>An IPv6 address's flags as iproute2 prints them, in its ifa_flag_data[] order ("dynamic" for one without IFA_F_PERMANENT).</summary>
+    /// <remarks>Mirrors iproute2 ip/ipaddress.c: print_ifa_flags() for AF_INET6.</remarks>
+    private static string[] Ifa6Flags(NetStack.Ipv6.IfaFlags f)
+    {
+        var words = new List<string>(2);
+        if ((f & NetStack.Ipv6.IfaFlags.Nodad) != 0) words.Add("nodad");
+        if ((f & NetStack.Ipv6.IfaFlags.Optimistic) != 0) words.Add("optimistic");
+        if ((f & NetStack.Ipv6.IfaFlags.Dadfailed) != 0) words.Add("dadfailed");
+        if ((f & NetStack.Ipv6.IfaFlags.Deprecated) != 0) words.Add("deprecated");
+        if ((f & NetStack.Ipv6.IfaFlags.Tentative) != 0) words.Add("tentative");
+        if ((f & NetStack.Ipv6.IfaFlags.Permanent) == 0) words.Add("dynamic");
+        return [.. words];
+    }
+
+    /// <summary>
+    /// The IPv6 main table of <paramref name="net"/> as `ip -6 route show` lists it: the unicast routes
+    /// (connected prefixes with protocol "kernel" and metric 256, routes added with `ip -6 route add`
+    /// with protocol "boot" and metric 1024 unless given), by destination with the default route last;
+    /// the local and multicast routes of the local table are left out, as ip leaves them out.
+    /// </summary>
+    /// <remarks>Mirrors inet6_dump_fib() over the main table (rt6_fill_node()).</remarks>
+    public static IReadOnlyList<RouteInfo> GetIpv6Routes(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+            return net.Ipv6.Fib6.Routes.Where(r => r.Type == NetStack.Ipv6.Rt6Type.Unicast)
+                .OrderBy(r => r.DstLen == 0 ? 1 : 0).ThenBy(r => r.Dst).ThenBy(r => r.DstLen).ThenBy(r => r.Metric)
+                .Select(r => new RouteInfo(Ipv6ToIPAddress(r.Dst), r.DstLen, r.Gateway == 0 ? null : Ipv6ToIPAddress(r.Gateway), r.Dev.Name,
+                    null, r.Metric, r.Protocol, "global")).ToArray();
+    }
+
+    /// <summary>The neighbour discovery cache of <paramref name="net"/> (`ip -6 neigh show`), by device and address; <see cref="NeighbourInfo.Address"/> is an IPv6 address.</summary>
+    /// <remarks>Mirrors neigh_dump_info() over nd_tbl.</remarks>
+    public static IReadOnlyList<NeighbourInfo> GetIpv6Neighbours(NetNamespace net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot) return Neighbours(net, net.Ipv6.NdTbl, k => Ipv6ToIPAddress(k));
+    }
+
     private static IPAddress Ipv6ToIPAddress(UInt128 a)
     {
         var b = new byte[16];
@@ -534,10 +592,14 @@ public static class NetStackInfo
     public static IReadOnlyList<NeighbourInfo> GetNeighbours(NetNamespace net)
     {
         ArgumentNullException.ThrowIfNull(net);
-        lock (net.SyncRoot)
+        lock (net.SyncRoot) return Neighbours(net, net.Ipv4.Arp, k => SocketConvert.ToIPAddress((uint)k));
+    }
+
+    private static NeighbourInfo[] Neighbours(NetNamespace net, NeighTable tbl, Func<UInt128, IPAddress> address)
+    {
         {
             long now = net.NowNs;
-            return net.Ipv4.Arp.Snapshot().OrderBy(n => n.Dev.IfIndex).ThenBy(n => n.PrimaryKey).Select(n =>
+            return tbl.Snapshot().OrderBy(n => n.Dev.IfIndex).ThenBy(n => n.PrimaryKey).Select(n =>
             {
                 PhysicalAddress? ll = null;
                 if ((n.NudState & NudState.Valid) != 0)
@@ -546,7 +608,7 @@ public static class NetStackInfo
                     n.HaAddr.Write(mac);
                     ll = new PhysicalAddress(mac);
                 }
-                return new NeighbourInfo(SocketConvert.ToIPAddress((uint)n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
+                return new NeighbourInfo(address(n.PrimaryKey), n.Dev.Name, ll, NeighTable.NudStateName(n.NudState), n.Probes,
                     Ago(now, n.Used), Ago(now, n.Confirmed), Ago(now, n.Updated));
             }).ToArray();
         }

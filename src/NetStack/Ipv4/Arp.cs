@@ -118,7 +118,7 @@ internal sealed class ArpNeighOps : NeighOps
     public override string Id => "arp_cache";
     public override int KeyLen => 4;
     public override ushort Protocol => EthP.IP;
-    public override INeighParms Parms(NetNamespace net) => net.Ipv4.Sysctl;
+    public override NeighParms Parms(NetNamespace net) => net.Ipv4.Sysctl.Neigh;
     public override string FormatKey(UInt128 key) => Ipv4Address.Format((uint)key);
 
     /// <summary>An ARP request for the entry: broadcast while INCOMPLETE, unicast while PROBE.</summary>

@@ -7,18 +7,10 @@ namespace NetStack.Ipv4;
 /// (net.Sysctl). Times are in milliseconds unless the name says otherwise.
 /// <remarks>Mirrors struct netns_ipv4's sysctl_* fields and the neighbour table's parms.</remarks>
 /// </summary>
-internal sealed class Ipv4Sysctl : INeighParms
+internal sealed class Ipv4Sysctl
 {
-    int INeighParms.BaseReachableTimeMs => NeighBaseReachableTimeMs;
-    int INeighParms.RetransTimeMs => NeighRetransTimeMs;
-    int INeighParms.DelayFirstProbeTimeMs => NeighDelayFirstProbeTimeMs;
-    int INeighParms.GcStaleTimeMs => NeighGcStaleTimeMs;
-    int INeighParms.McastSolicit => NeighMcastSolicit;
-    int INeighParms.UcastSolicit => NeighUcastSolicit;
-    int INeighParms.UnresQlenBytes => NeighUnresQlenBytes;
-    int INeighParms.GcThresh1 => NeighGcThresh1;
-    int INeighParms.GcThresh2 => NeighGcThresh2;
-    int INeighParms.GcThresh3 => NeighGcThresh3;
+    /// <summary>arp_tbl's parameters: net.ipv4.neigh.default.*.</summary>
+    public readonly NeighParms Neigh = new();
 
     /// <summary>nr_free_buffer_pages() of the host the defaults describe (2^20 pages of 4 KiB).</summary>
     internal const long AssumedFreeBufferPages = 1L << 20;
@@ -62,27 +54,6 @@ internal sealed class Ipv4Sysctl : INeighParms
     public int IcmpRatemask = 0x1818;
     /// <summary>net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst (the global token bucket).</summary>
     public int IcmpMsgsPerSec = 1000, IcmpMsgsBurst = 50;
-
-    // Neighbour (ARP) parameters: net.ipv4.neigh.default.*
-    /// <summary>base_reachable_time_ms: how long a confirmed entry stays REACHABLE.</summary>
-    public int NeighBaseReachableTimeMs = 30_000;
-    /// <summary>retrans_time_ms: interval between ARP probes.</summary>
-    public int NeighRetransTimeMs = 1_000;
-    /// <summary>delay_first_probe_time: DELAY before a unicast probe of a STALE entry in use.</summary>
-    public int NeighDelayFirstProbeTimeMs = 5_000;
-    /// <summary>gc_stale_time: an unused STALE entry is removed after this.</summary>
-    public int NeighGcStaleTimeMs = 60_000;
-    /// <summary>mcast_solicit / ucast_solicit.</summary>
-    public int NeighMcastSolicit = 3, NeighUcastSolicit = 3;
-    /// <summary>unres_qlen_bytes: truesize of the packets queued per unresolved neighbour (SK_WMEM_MAX);
-    /// unres_qlen is a view of it in packets of SKB_TRUESIZE(ETH_FRAME_LEN) (212992 / 2090 = 101).</summary>
-    public int NeighUnresQlenBytes = 212992;
-    /// <summary>SKB_TRUESIZE(ETH_FRAME_LEN): the unit unres_qlen counts in (1514 + 576).</summary>
-    public const int NeighUnresQlenUnit = 1514 + NetStack.Core.Sock.SkbTruesizeOverhead;
-    /// <summary>gc_thresh1: below this many entries the periodic GC removes nothing (not even STALE
-    /// or FAILED ones); gc_thresh2: above it for 5 s a new entry forces a GC; gc_thresh3: the hard
-    /// ceiling: a new entry that finds the table this full forces a GC and is refused if none went.</summary>
-    public int NeighGcThresh1 = 128, NeighGcThresh2 = 512, NeighGcThresh3 = 1024;
 
     // ---- UDP: net.ipv4.udp_* ----
     /// <summary>

@@ -24,32 +24,52 @@ internal enum NudState : byte
 }
 
 /// <summary>
-/// The parameters of one neighbour table (struct neigh_parms): net.ipv4.neigh.default.* for ARP,
-/// net.ipv6.neigh.default.* for ndisc, read through this view so one table serves both.
+/// The parameters of one neighbour table (struct neigh_parms) with Linux's defaults: one instance
+/// per family, net.ipv4.neigh.default.* (arp_tbl) and net.ipv6.neigh.default.* (nd_tbl), registered
+/// under the same names by <see cref="SysctlTable"/>.
 /// </summary>
-/// <remarks>Mirrors include/net/neighbour.h: struct neigh_parms (NEIGH_VAR()).</remarks>
-internal interface INeighParms
+/// <remarks>Mirrors include/net/neighbour.h: struct neigh_parms (NEIGH_VAR()) and net/core/neighbour.c:
+/// neigh_sysctl_register()'s table; the defaults are arp_tbl's and nd_tbl's.</remarks>
+internal sealed class NeighParms
 {
-    /// <summary>base_reachable_time_ms.</summary>
-    int BaseReachableTimeMs { get; }
-    /// <summary>retrans_time_ms.</summary>
-    int RetransTimeMs { get; }
-    /// <summary>delay_first_probe_time, in ms.</summary>
-    int DelayFirstProbeTimeMs { get; }
-    /// <summary>gc_stale_time, in ms.</summary>
-    int GcStaleTimeMs { get; }
-    /// <summary>mcast_solicit.</summary>
-    int McastSolicit { get; }
-    /// <summary>ucast_solicit.</summary>
-    int UcastSolicit { get; }
-    /// <summary>unres_qlen_bytes.</summary>
-    int UnresQlenBytes { get; }
-    /// <summary>gc_thresh1..3 (table-wide in Linux; per family here, as there).</summary>
-    int GcThresh1 { get; }
-    /// <inheritdoc cref="GcThresh1"/>
-    int GcThresh2 { get; }
-    /// <inheritdoc cref="GcThresh1"/>
-    int GcThresh3 { get; }
+    /// <summary>base_reachable_time_ms: how long a confirmed entry stays REACHABLE.</summary>
+    public int BaseReachableTimeMs = 30_000;
+    /// <summary>retrans_time_ms: interval between probes (ARP requests, neighbour solicitations).</summary>
+    public int RetransTimeMs = 1_000;
+    /// <summary>delay_first_probe_time (ms here): DELAY before a unicast probe of a STALE entry in use.</summary>
+    public int DelayFirstProbeTimeMs = 5_000;
+    /// <summary>gc_stale_time (ms here): an unused STALE entry is removed after this.</summary>
+    public int GcStaleTimeMs = 60_000;
+    /// <summary>mcast_solicit / ucast_solicit.</summary>
+    public int McastSolicit = 3, UcastSolicit = 3;
+    /// <summary>unres_qlen_bytes: truesize of the packets queued per unresolved neighbour (SK_WMEM_MAX);
+    /// unres_qlen is a view of it in packets of SKB_TRUESIZE(ETH_FRAME_LEN) (212992 / 2090 = 101).</summary>
+    public int UnresQlenBytes = 212992;
+    /// <summary>SKB_TRUESIZE(ETH_FRAME_LEN): the unit unres_qlen counts in (1514 + 576).</summary>
+    public const int UnresQlenUnit = 1514 + NetStack.Core.Sock.SkbTruesizeOverhead;
+    /// <summary>gc_thresh1: below this many entries the periodic GC removes nothing (not even STALE
+    /// or FAILED ones); gc_thresh2: above it for 5 s a new entry forces a GC; gc_thresh3: the hard
+    /// ceiling: a new entry that finds the table this full forces a GC and is refused if none went.
+    /// Table-wide in Linux; per family here, as there.</summary>
+    public int GcThresh1 = 128, GcThresh2 = 512, GcThresh3 = 1024;
+
+    /// <summary>The neigh.default.* entries of <paramref name="p"/> (the caller's family prefix goes before them).</summary>
+    /// <remarks>Mirrors neigh_sysctl_register() (proc_unres_qlen() for unres_qlen; gc_thresh1..3 are the table's).</remarks>
+    public static CtlTable[] SysctlTable(NeighParms p) =>
+    [
+        CtlTable.Int("neigh.default.base_reachable_time_ms", () => p.BaseReachableTimeMs, v => p.BaseReachableTimeMs = v, 0),
+        CtlTable.Int("neigh.default.retrans_time_ms", () => p.RetransTimeMs, v => p.RetransTimeMs = v, 0),
+        CtlTable.Scaled("neigh.default.delay_first_probe_time", () => p.DelayFirstProbeTimeMs, v => p.DelayFirstProbeTimeMs = v, 1000),
+        CtlTable.Scaled("neigh.default.gc_stale_time", () => p.GcStaleTimeMs, v => p.GcStaleTimeMs = v, 1000),
+        CtlTable.Int("neigh.default.mcast_solicit", () => p.McastSolicit, v => p.McastSolicit = v, 0),
+        CtlTable.Int("neigh.default.ucast_solicit", () => p.UcastSolicit, v => p.UcastSolicit = v, 0),
+        CtlTable.Int("neigh.default.unres_qlen", () => p.UnresQlenBytes / UnresQlenUnit,
+            v => p.UnresQlenBytes = v * UnresQlenUnit, 0, int.MaxValue / UnresQlenUnit),
+        CtlTable.Int("neigh.default.unres_qlen_bytes", () => p.UnresQlenBytes, v => p.UnresQlenBytes = v, 0),
+        CtlTable.Int("neigh.default.gc_thresh1", () => p.GcThresh1, v => p.GcThresh1 = v, 0),
+        CtlTable.Int("neigh.default.gc_thresh2", () => p.GcThresh2, v => p.GcThresh2 = v, 0),
+        CtlTable.Int("neigh.default.gc_thresh3", () => p.GcThresh3, v => p.GcThresh3 = v, 0),
+    ];
 }
 
 /// <summary>
@@ -67,7 +87,7 @@ internal abstract class NeighOps
     /// <summary>tbl->protocol: the EtherType of the packets sent through the entries.</summary>
     public abstract ushort Protocol { get; }
     /// <summary>tbl->parms of <paramref name="net"/>.</summary>
-    public abstract INeighParms Parms(NetNamespace net);
+    public abstract NeighParms Parms(NetNamespace net);
     /// <summary>Sends one probe for the entry: multicast while INCOMPLETE, unicast while PROBE.</summary>
     /// <remarks>neigh_ops.solicit (arp_solicit, ndisc_solicit).</remarks>
     public abstract void Solicit(NetNamespace net, Neighbour n);
@@ -146,7 +166,7 @@ internal sealed class NeighTable
     public NeighOps Ops { get; }
     /// <summary>The table's statistics (tbl->stats: /proc/net/stat/arp_cache or ndisc_cache).</summary>
     public MibTable<NeighStat> Stats => _stats;
-    private INeighParms Parms => Ops.Parms(_net);
+    private NeighParms Parms => Ops.Parms(_net);
 
     /// <summary>tbl->entries: every entry, permanent ones included.</summary>
     public int Count => _hash.Count;

@@ -54,20 +54,7 @@ internal static class SysctlNetIpv4
             CtlTable.Int("icmp_msgs_per_sec", () => s.IcmpMsgsPerSec, v => s.IcmpMsgsPerSec = v, 0),
             CtlTable.Int("icmp_msgs_burst", () => s.IcmpMsgsBurst, v => s.IcmpMsgsBurst = v, 0),
 
-            CtlTable.Int("neigh.default.base_reachable_time_ms", () => s.NeighBaseReachableTimeMs, v => s.NeighBaseReachableTimeMs = v, 0),
-            CtlTable.Int("neigh.default.retrans_time_ms", () => s.NeighRetransTimeMs, v => s.NeighRetransTimeMs = v, 0),
-            CtlTable.Scaled("neigh.default.delay_first_probe_time", () => s.NeighDelayFirstProbeTimeMs, v => s.NeighDelayFirstProbeTimeMs = v, 1000),
-            CtlTable.Scaled("neigh.default.gc_stale_time", () => s.NeighGcStaleTimeMs, v => s.NeighGcStaleTimeMs = v, 1000),
-            CtlTable.Int("neigh.default.mcast_solicit", () => s.NeighMcastSolicit, v => s.NeighMcastSolicit = v, 0),
-            CtlTable.Int("neigh.default.ucast_solicit", () => s.NeighUcastSolicit, v => s.NeighUcastSolicit = v, 0),
-            // proc_unres_qlen(): unres_qlen reads and writes unres_qlen_bytes in SKB_TRUESIZE(ETH_FRAME_LEN) units.
-            CtlTable.Int("neigh.default.unres_qlen", () => s.NeighUnresQlenBytes / Ipv4Sysctl.NeighUnresQlenUnit,
-                v => s.NeighUnresQlenBytes = v * Ipv4Sysctl.NeighUnresQlenUnit, 0, int.MaxValue / Ipv4Sysctl.NeighUnresQlenUnit),
-            CtlTable.Int("neigh.default.unres_qlen_bytes", () => s.NeighUnresQlenBytes, v => s.NeighUnresQlenBytes = v, 0),
-            // gc_thresh1/2/3 belong to the table (net.ipv4.neigh.default.gc_thresh*, arp_tbl's gc_thresh).
-            CtlTable.Int("neigh.default.gc_thresh1", () => s.NeighGcThresh1, v => s.NeighGcThresh1 = v, 0),
-            CtlTable.Int("neigh.default.gc_thresh2", () => s.NeighGcThresh2, v => s.NeighGcThresh2 = v, 0),
-            CtlTable.Int("neigh.default.gc_thresh3", () => s.NeighGcThresh3, v => s.NeighGcThresh3 = v, 0),
+            .. NeighParms.SysctlTable(s.Neigh),
 
             new CtlTable("udp_mem", () => string.Join('\t', s.UdpMem), v =>
             {

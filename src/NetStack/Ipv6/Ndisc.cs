@@ -244,7 +244,7 @@ internal sealed class NdiscNeighOps : NeighOps
     public override string Id => "ndisc_cache";
     public override int KeyLen => 16;
     public override ushort Protocol => EthP.IPV6;
-    public override INeighParms Parms(NetNamespace net) => net.Ipv6.Sysctl;
+    public override NeighParms Parms(NetNamespace net) => net.Ipv6.Sysctl.Neigh;
     public override string FormatKey(UInt128 key) => Ipv6Address.Format(key);
     public override void Solicit(NetNamespace net, Neighbour n) => Ndisc.NdiscSolicit(net, n);
 

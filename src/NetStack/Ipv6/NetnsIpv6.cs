@@ -24,7 +24,7 @@ internal enum Icmp6Mib
 /// device: there is no per-device copy yet).
 /// </summary>
 /// <remarks>Mirrors struct netns_sysctl_ipv6, ipv6_devconf_dflt and nd_tbl's neigh_parms.</remarks>
-internal sealed class Ipv6Sysctl : INeighParms
+internal sealed class Ipv6Sysctl
 {
     /// <summary>net.ipv6.conf.default.hop_limit: the hop limit of unicast packets this host sends.</summary>
     public int HopLimit = 64;
@@ -43,32 +43,8 @@ internal sealed class Ipv6Sysctl : INeighParms
     /// <summary>net.ipv6.max_hbh_length / max_dst_opts_length (INT_MAX: no limit).</summary>
     public int MaxHbhOptsLen = int.MaxValue, MaxDstOptsLen = int.MaxValue;
 
-    // nd_tbl's parameters: net.ipv6.neigh.default.*
-    /// <summary>base_reachable_time_ms.</summary>
-    public int NeighBaseReachableTimeMs = 30_000;
-    /// <summary>retrans_time_ms.</summary>
-    public int NeighRetransTimeMs = 1_000;
-    /// <summary>delay_first_probe_time (ms).</summary>
-    public int NeighDelayFirstProbeTimeMs = 5_000;
-    /// <summary>gc_stale_time (ms).</summary>
-    public int NeighGcStaleTimeMs = 60_000;
-    /// <summary>mcast_solicit / ucast_solicit.</summary>
-    public int NeighMcastSolicit = 3, NeighUcastSolicit = 3;
-    /// <summary>unres_qlen_bytes.</summary>
-    public int NeighUnresQlenBytes = 212992;
-    /// <summary>gc_thresh1..3.</summary>
-    public int NeighGcThresh1 = 128, NeighGcThresh2 = 512, NeighGcThresh3 = 1024;
-
-    int INeighParms.BaseReachableTimeMs => NeighBaseReachableTimeMs;
-    int INeighParms.RetransTimeMs => NeighRetransTimeMs;
-    int INeighParms.DelayFirstProbeTimeMs => NeighDelayFirstProbeTimeMs;
-    int INeighParms.GcStaleTimeMs => NeighGcStaleTimeMs;
-    int INeighParms.McastSolicit => NeighMcastSolicit;
-    int INeighParms.UcastSolicit => NeighUcastSolicit;
-    int INeighParms.UnresQlenBytes => NeighUnresQlenBytes;
-    int INeighParms.GcThresh1 => NeighGcThresh1;
-    int INeighParms.GcThresh2 => NeighGcThresh2;
-    int INeighParms.GcThresh3 => NeighGcThresh3;
+    /// <summary>nd_tbl's parameters: net.ipv6.neigh.default.* (the same class and names as arp_tbl's).</summary>
+    public readonly NeighParms Neigh = new();
 }
 
 /// <summary>
@@ -189,11 +165,7 @@ internal static class Ipv6Init
             CtlTable.Bool("icmp.echo_ignore_multicast", () => s.IcmpEchoIgnoreMulticast, v => s.IcmpEchoIgnoreMulticast = v),
             CtlTable.Int("max_hbh_opts_number", () => s.MaxHbhOptsCnt, v => s.MaxHbhOptsCnt = v),
             CtlTable.Int("max_dst_opts_number", () => s.MaxDstOptsCnt, v => s.MaxDstOptsCnt = v),
-            CtlTable.Int("neigh.default.base_reachable_time_ms", () => s.NeighBaseReachableTimeMs, v => s.NeighBaseReachableTimeMs = v, 0),
-            CtlTable.Int("neigh.default.retrans_time_ms", () => s.NeighRetransTimeMs, v => s.NeighRetransTimeMs = v, 0),
-            CtlTable.Scaled("neigh.default.delay_first_probe_time", () => s.NeighDelayFirstProbeTimeMs, v => s.NeighDelayFirstProbeTimeMs = v, 1000),
-            CtlTable.Int("neigh.default.mcast_solicit", () => s.NeighMcastSolicit, v => s.NeighMcastSolicit = v, 0),
-            CtlTable.Int("neigh.default.ucast_solicit", () => s.NeighUcastSolicit, v => s.NeighUcastSolicit = v, 0),
+            .. NeighParms.SysctlTable(s.Neigh),
         ]);
     }
 }

@@ -85,7 +85,9 @@ public sealed class ControlServerTests : IDisposable
         var v = raw.Line();
         Assert.Equal(7, (int)v["id"]!);
         Assert.Contains("sockets", v["ops"]!.AsArray().Select(o => (string)o!));
-        Assert.Equal("lo", (string?)raw.Line()["interfaces"]![0]!["name"]);
+        var lo = raw.Line()["interfaces"]![0]!;
+        Assert.Equal("lo", (string?)lo["name"]);
+        Assert.Equal("[\"::1/128\"]", lo["addr6"]!.ToJsonString()); // the loopback device's IPv6 address (init_loopback())
     }
 
     [Fact]

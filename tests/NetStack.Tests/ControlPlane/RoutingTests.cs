@@ -222,7 +222,7 @@ public class RoutingTests
     public void Neighbour_Incomplete_HasNoLladdr()
     {
         using var s = new TwoStacks();
-        s.A.Ipv4.Sysctl.NeighGcThresh1 = 0; // below gc_thresh1 entries the periodic GC would keep it
+        s.A.Ipv4.Sysctl.Neigh.GcThresh1 = 0; // below gc_thresh1 entries the periodic GC would keep it
         TwoStackPingTests.SendEcho(s.A, Ipv4Address.Parse("10.9.0.99"), 1, 1);
         var n = Assert.Single(NetStackInfo.GetNeighbours(s.A));
         Assert.Equal("INCOMPLETE", n.State);

@@ -157,7 +157,7 @@ public class ArpNeighbourTests
     {
         using var s = new OneStack();
         // unres_qlen_bytes counts truesize: room for three frame-sized buffers.
-        s.Net.Ipv4.Sysctl.NeighUnresQlenBytes = 3 * (SkBuffPool.DefaultBufferSize + Sock.SkbTruesizeOverhead);
+        s.Net.Ipv4.Sysctl.Neigh.UnresQlenBytes = 3 * (SkBuffPool.DefaultBufferSize + Sock.SkbTruesizeOverhead);
         for (ushort seq = 1; seq <= 5; seq++) StackPings(s, seq);
         Assert.Equal(2, s.Net.Mib.Drops[SkbDropReason.NeighQueueFull]);
         Assert.Equal(2, s.Net.Mib.ArpCache[NeighStat.UnresDiscards]);
@@ -172,7 +172,7 @@ public class ArpNeighbourTests
     public void Unanswered_IncompleteFailsAfterMcastSolicitProbes_AndDropsTheQueue()
     {
         using var s = new OneStack();
-        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0; // the periodic GC works on tables this small too
+        s.Net.Ipv4.Sysctl.Neigh.GcThresh1 = 0; // the periodic GC works on tables this small too
         StackPings(s, 1);
         StackPings(s, 2);
         s.RunFor(2_500);
@@ -223,7 +223,7 @@ public class ArpNeighbourTests
     public void StaleInUse_Delay_Probe_Unicast_ThenFailedAndRemoved()
     {
         using var s = new OneStack();
-        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0;
+        s.Net.Ipv4.Sysctl.Neigh.GcThresh1 = 0;
         s.LearnPeer(); // STALE
         Assert.Equal(NudState.Stale, Peer(s)!.NudState);
 
@@ -275,7 +275,7 @@ public class ArpNeighbourTests
     public void StaleUnused_IsGarbageCollected_AfterGcStaleTime()
     {
         using var s = new OneStack();
-        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 0;
+        s.Net.Ipv4.Sysctl.Neigh.GcThresh1 = 0;
         s.LearnPeer();
         s.RunFor(59_000);
         Assert.NotNull(Peer(s));
@@ -292,7 +292,7 @@ public class ArpNeighbourTests
         s.LearnPeer();
         s.RunFor(600_000);
         Assert.Equal(NudState.Stale, Peer(s)!.NudState);
-        s.Net.Ipv4.Sysctl.NeighGcThresh1 = 1;
+        s.Net.Ipv4.Sysctl.Neigh.GcThresh1 = 1;
         s.RunFor(60_000);
         Assert.Null(Peer(s));
     }

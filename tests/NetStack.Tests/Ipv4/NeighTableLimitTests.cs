@@ -133,6 +133,6 @@ public class NeighTableLimitTests
         Assert.Equal(("101", "212992"), (Get("unres_qlen"), Get("unres_qlen_bytes")));
         // unres_qlen writes unres_qlen_bytes in SKB_TRUESIZE(ETH_FRAME_LEN) units.
         Assert.Equal(0, s.Net.Sysctl.TrySet("net.ipv4.neigh.default.unres_qlen", "3"));
-        Assert.Equal(3 * 2090, s.Net.Ipv4.Sysctl.NeighUnresQlenBytes);
+        Assert.Equal(3 * 2090, s.Net.Ipv4.Sysctl.Neigh.UnresQlenBytes);
     }
 }

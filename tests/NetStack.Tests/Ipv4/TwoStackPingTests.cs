@@ -62,7 +62,7 @@ public class TwoStackPingTests
     public void UnresolvedNeighbour_FailsAfterThreeProbes_AndDropsQueued()
     {
         using var s = new TwoStacks();
-        s.A.Ipv4.Sysctl.NeighGcThresh1 = 0; // let the periodic GC remove the FAILED entry from a small table
+        s.A.Ipv4.Sysctl.Neigh.GcThresh1 = 0; // let the periodic GC remove the FAILED entry from a small table
         uint nobody = Ipv4Address.Parse("10.9.0.77");
         SendEcho(s.A, nobody, 1, 1);
         SendEcho(s.A, nobody, 1, 2);

@@ -99,12 +99,39 @@ internal static class Opt
         throw new UsageException(WhyNotIpv4(s, what));
     }
 
+    /// <summary>
+    /// An IPv4 or an IPv6 address (as ping and nc take either): a dotted quad, or an IPv6 address, in
+    /// brackets or not, with an optional numeric zone ("fe80::1%2": the interface index, sin6_scope_id).
+    /// <paramref name="family"/> 4 or 6 (-4, -6) requires that family; 0 takes either.
+    /// </summary>
+    public static IPAddress Ip(string s, string what, int family)
+    {
+        string t = s.Length > 1 && s[0] == '[' && s[^1] == ']' ? s[1..^1] : s;
+        if (!t.Contains(':'))
+        {
+            if (family == 6) throw new UsageException($"{what} '{s}' is not an IPv6 address (-6)");
+            return Ipv4(s, what);
+        }
+        if (family == 4) throw new UsageException($"{what} '{s}' is IPv6, but -4 was given");
+        int pct = t.IndexOf('%');
+        string addr = pct < 0 ? t : t[..pct];
+        if (!IPAddress.TryParse(addr, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            throw new UsageException($"bad {what} '{s}': expected an IPv4 or IPv6 address");
+        if (pct >= 0)
+        {
+            if (!uint.TryParse(t.AsSpan(pct + 1), NumberStyles.None, CultureInfo.InvariantCulture, out uint zone) || zone == 0)
+                throw new UsageException($"bad {what} '{s}': give the zone as the interface's index (fe80::1%2; `netstack ip link` lists them)");
+            ip.ScopeId = zone;
+        }
+        return ip;
+    }
+
     /// <summary>Why <paramref name="s"/> is not a dotted-quad IPv4 address, in one line.</summary>
     public static string WhyNotIpv4(string s, string what = "address")
     {
         if (s.Length == 0) return $"empty {what}";
         if (s.Contains(':') && IPAddress.TryParse(s.Trim('[', ']'), out var v6) && v6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
-            return $"{what} '{s}' is IPv6: the stack speaks IPv4 only";
+            return $"{what} '{s}' is IPv6, where an IPv4 address is needed";
         int colon = s.LastIndexOf(':');
         if (colon > 0 && s.IndexOf(':') == colon)
             return $"bad {what} '{s}': give the host and the port as two arguments (HOST PORT), not HOST:PORT";

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
+using static NetStack.Uapi.SocketConstants;
 using NetStack.AspNetCore;
 using NetStack.Cli.Commands;
 using NetStack.Control;
@@ -88,11 +90,23 @@ internal sealed class ToolStack : IDisposable
     /// <summary>Whether the tool uses a running stack (not one of its own).</summary>
     public bool Attached => _remote is not null;
 
-    public IToolSocket Tcp() => _remote is not null ? new RemoteToolSocket(_remote.Tcp()) : new LocalToolSocket(Api.NetSocket.Tcp(_own!.Net));
+    /// <summary>A TCP socket of <paramref name="family"/> (AF_INET6 for an IPv6 peer; it also reaches ::ffff:a.b.c.d).</summary>
+    public IToolSocket Tcp(AddressFamily family = AddressFamily.InterNetwork) => Socket(family, SOCK_STREAM, 0);
 
-    public IToolSocket Udp() => _remote is not null ? new RemoteToolSocket(_remote.Udp()) : new LocalToolSocket(Api.NetSocket.Udp(_own!.Net));
+    /// <summary>A UDP socket of <paramref name="family"/>.</summary>
+    public IToolSocket Udp(AddressFamily family = AddressFamily.InterNetwork) => Socket(family, SOCK_DGRAM, 0);
 
-    public IToolSocket Ping() => _remote is not null ? new RemoteToolSocket(_remote.Ping()) : new LocalToolSocket(Api.NetSocket.Ping(_own!.Net));
+    /// <summary>A ping socket: SOCK_DGRAM with IPPROTO_ICMP, or IPPROTO_ICMPV6 for AF_INET6 (ping6's socket).</summary>
+    public IToolSocket Ping(AddressFamily family = AddressFamily.InterNetwork) =>
+        Socket(family, SOCK_DGRAM, family == AddressFamily.InterNetworkV6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+
+    private IToolSocket Socket(AddressFamily family, int type, int protocol)
+    {
+        int af = family == AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET;
+        return _remote is not null
+            ? new RemoteToolSocket(_remote.Socket(af, type, protocol))
+            : new LocalToolSocket(new Api.NetSocket(_own!.Net, af, type, protocol));
+    }
 
     /// <summary>An HttpClient handler whose connections are the stack's TCP connections.</summary>
     public SocketsHttpHandler CreateHttpHandler() => _remote is not null ? _remote.CreateHttpHandler() : NetStackHttp.CreateHandler(_own!.Net);

@@ -26,7 +26,7 @@ internal static class GetCommand
         var output = Opt.Value("-o", "FILE", "write the body to FILE (as FILE.part, renamed when complete) instead of stdout", s => Opt.OutputFile(s, "-o"), "--output");
         var timeout = Opt.Value<double?>("--timeout", "SEC", "give up when connecting or a wait for data takes longer [default: 30]", s => Opt.Seconds("timeout", 86400)(s));
         var quiet = Opt.Flag("-q", "no progress bar and no summary", "--quiet");
-        var url = new Argument<string[]>("URL") { Arity = ArgumentArity.ZeroOrMore, Description = "http://a.b.c.d[:port]/path (dotted-quad IPv4 hosts only: the stack has no resolver)" };
+        var url = new Argument<string[]>("URL") { Arity = ArgumentArity.ZeroOrMore, Description = "http://a.b.c.d[:port]/path or http://[IPv6]:port/path (addresses only: the stack has no resolver)" };
         var cmd = new Command("get", "HTTP/1.1 GET over the stack (HttpClient): the body to stdout or -o FILE, a progress bar on a terminal, a summary on stderr; exit 0 for 2xx/3xx, 1 otherwise");
         cmd.Add(url);
         foreach (var o in new Option[] { output, timeout, quiet }) cmd.Add(o);
@@ -169,7 +169,7 @@ internal static class GetCommand
         return new NetStackException(Errno.EPROTO, $"{server}: {e.Message}");
     }
 
-    /// <summary>An http URL with a dotted-quad host (the stack has no resolver); throws <see cref="FormatException"/> with a one-line reason.</summary>
+    /// <summary>An http URL whose host is a dotted quad or an IPv6 address in brackets (the stack has no resolver); throws <see cref="FormatException"/> with a one-line reason.</summary>
     internal static Uri ParseUrl(string url)
     {
         const string scheme = "http://";
@@ -183,18 +183,28 @@ internal static class GetCommand
         int slash = rest.IndexOfAny(['/', '?', '#']);
         string authority = slash < 0 ? rest : rest[..slash];
         if (authority.Contains('@')) throw new FormatException("user information in URLs is not supported");
-        if (authority.StartsWith('['))
-            throw new FormatException($"IPv6 addresses are not supported (the stack speaks IPv4 only): '{authority}'");
         string host = authority;
         int colon = authority.LastIndexOf(':');
+        if (authority.StartsWith('['))
+        {
+            // RFC 3986 IP-literal: "[" IPv6address "]" then an optional ":port" (no zone: RFC 6874's %25 is not taken).
+            int close = authority.IndexOf(']');
+            if (close < 0) throw new FormatException($"bad host in '{authority}': an IPv6 address in a URL ends with ']'");
+            host = authority[1..close];
+            if (!IPAddress.TryParse(host, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || host.Contains('%'))
+                throw new FormatException($"bad host '[{host}]': expected an IPv6 address in brackets, e.g. [fd00::2]");
+            colon = close + 1 < authority.Length ? close + 1 : -1;
+            if (colon >= 0 && authority[colon] != ':') throw new FormatException($"bad host in '{authority}': after ']' comes ':PORT' or nothing");
+        }
+        else if (colon >= 0 && authority[..colon].Contains(':'))
+            throw new FormatException($"IPv6 hosts in URLs go in brackets: 'http://[{authority[..colon]}]:PORT/' (got '{authority}')");
         if (colon >= 0)
         {
-            host = authority[..colon];
-            if (host.Contains(':')) throw new FormatException($"IPv6 addresses are not supported (the stack speaks IPv4 only), and IPv6 hosts in URLs go in brackets: '{authority}'");
+            if (!authority.StartsWith('[')) host = authority[..colon];
             if (!ushort.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port) || port == 0)
                 throw new FormatException($"bad port in '{authority}': expected 1 to 65535");
         }
-        if (!Ipv4Address.TryParse(host, out _))
+        if (!authority.StartsWith('[') && !Ipv4Address.TryParse(host, out _))
             throw new FormatException(Opt.WhyNotIpv4(host, "host"));
         return Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"bad URL '{url}'");
     }

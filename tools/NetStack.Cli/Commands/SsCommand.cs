@@ -51,9 +51,11 @@ internal static class SsCommand
         var extended = Opt.Flag("--extended", "details: timer, uid, ino, sk (cookie), shutdown", "-e");
         var options = Opt.Flag("--options", "timer information", "-o");
         var summary = Opt.Flag("--summary", "counts of sockets by protocol and state", "-s");
+        var only4 = Opt.Flag("--ipv4", "IPv4 sockets only (AF_INET)", "-4");
+        var only6 = Opt.Flag("--ipv6", "IPv6 sockets only (AF_INET6, v4-mapped peers included)", "-6");
         var cmd = new Command("ss", "the running stack's sockets as ss(8) prints them (-t -u -w -l -a -n -i -m -e -o -s)");
         control.AddTo(cmd);
-        foreach (var o in new[] { tcp, udp, raw, listening, all, numeric, info, memory, extended, options, summary }) cmd.Add(o);
+        foreach (var o in new[] { tcp, udp, raw, listening, all, numeric, info, memory, extended, options, summary, only4, only6 }) cmd.Add(o);
         cmd.SetAction(r =>
         {
             bool t = r.GetValue(tcp), u = r.GetValue(udp), w = r.GetValue(raw);
@@ -64,6 +66,9 @@ internal static class SsCommand
             using var client = ControlOptions.TryAttach(path) ?? throw new CliFailure($"no stack is running as {name} ({path}): start one with netstack up");
             var rows = SysctlCommand.Ask(client, new JsonObject { ["op"] = "ss", ["tcp"] = t, ["udp"] = u, ["raw"] = w, ["info"] = showInfo })["sockets"]!
                 .AsArray().Select(n => n!.AsObject()).ToList();
+            // -4/-6: the socket's family (ss's -f inet / -f inet6), so an AF_INET6 socket with a v4-mapped peer is -6's.
+            bool f4 = r.GetValue(only4), f6 = r.GetValue(only6);
+            if (f4 != f6) rows = rows.Where(x => ((string?)x["family"] ?? "inet") == (f6 ? "inet6" : "inet")).ToList();
             if (r.GetValue(summary))
             {
                 PrintSummary(rows);
@@ -86,10 +91,11 @@ internal static class SsCommand
                 table.Out(SsRender.Col.State, StateName(SsState(x)));
                 table.Out(SsRender.Col.RecvQ, $"{(long)x["recvq"]!,-6}");
                 table.Out(SsRender.Col.SendQ, $"{(long)x["sendq"]!,-6}");
-                var (lh, lp) = Addr((string)x["local"]!);
+                bool v6only = x["v6only"] is JsonValue vo && vo.GetValue<bool>();
+                var (lh, lp) = Addr((string)x["local"]!, v6only);
                 table.Out(SsRender.Col.Local, lh + ":");
                 table.Out(SsRender.Col.LocalPort, lp);
-                var (ph, pp) = Addr((string)x["peer"]!);
+                var (ph, pp) = Addr((string)x["peer"]!, v6only);
                 table.Out(SsRender.Col.Peer, ph + ":");
                 table.Out(SsRender.Col.PeerPort, pp);
                 table.Out(SsRender.Col.Ext, Ext(x, showOptions, details, showMem, showInfo, r.GetValue(numeric)));
@@ -145,11 +151,17 @@ internal static class SsCommand
     };
 
     /// <summary>An address and its port as ss prints them: the IPv4 address as it is (0.0.0.0 too), port 0 as *.</summary>
-    private static (string Host, string Port) Addr(string ep)
+    /// <summary>
+    /// An end point as ss prints it (inet_addr_print()): IPv6 addresses in brackets ("[fd00::2]",
+    /// "[::ffff:10.7.0.1]"), and the IPv6 wildcard of a dual-stack socket (not IPV6_V6ONLY) as "*",
+    /// since it takes IPv4 too; port 0 as "*".
+    /// </summary>
+    internal static (string Host, string Port) Addr(string ep, bool v6only = false)
     {
         int colon = ep.LastIndexOf(':');
-        string port = ep[(colon + 1)..];
-        return (ep[..colon], port is "0" ? "*" : port);
+        string port = ep[(colon + 1)..], host = ep[..colon];
+        if (host == "[::]" && !v6only) host = "*";
+        return (host, port is "0" ? "*" : port);
     }
 
     /// <summary>ss's print_ms_timer(): "1min", "59sec", "1.200sec", "200ms".</summary>

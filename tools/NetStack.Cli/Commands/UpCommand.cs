@@ -28,6 +28,9 @@ internal static class UpCommand
                 try { return ServiceHost.ParseList(s); }
                 catch (FormatException e) { throw new UsageException($"--services: {e.Message}"); }
             });
+        var servicesBind = Opt.Value("--services-bind", "ADDR",
+            "the address the services listen on: 0.0.0.0 (default, IPv4), :: (IPv6 and, dual stack, IPv4 too, as a Linux daemon on [::]), or one of the stack's",
+            s => System.Net.IPAddress.TryParse(s, out var a) && !s.Contains('%') ? a : throw new UsageException($"--services-bind: bad address '{s}' (0.0.0.0, :: or one of the stack's)"));
         var control = new ControlOptions();
         var driver = Opt.Value("--driver", "tap|pcap", "the driver: tap (default; --tap in --ns) or pcap (an existing interface --iface in --ns, through libpcap)",
             s => s is "tap" or "pcap" ? s : throw new UsageException($"--driver: unknown driver '{s}' (tap or pcap)"));
@@ -39,6 +42,7 @@ internal static class UpCommand
             "then print its counters. The namespace and the TAP are created (setup-tap.sh) when missing and neither --ns nor --tap was given, or with --create.");
         set.AddTo(cmd);
         cmd.Add(services);
+        cmd.Add(servicesBind);
         control.AddTo(cmd);
         cmd.Add(driver);
         cmd.Add(iface);
@@ -57,12 +61,12 @@ internal static class UpCommand
             o.Stack.Forwarding = r.GetValue(forward);
             try { o.Stack.Validate(); }
             catch (NetStackException e) { throw new UsageException(e.Message); }
-            return Run(o, r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r), i);
+            return Run(o, r.GetValue(services) ?? ServiceHost.ParseList("all"), control.Read(r), i, r.GetValue(servicesBind) ?? System.Net.IPAddress.Any);
         });
         return cmd;
     }
 
-    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control, string? pcapIface)
+    private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control, string? pcapIface, System.Net.IPAddress servicesBind)
     {
         var s = o.Stack;
         Prerequisites.Check();
@@ -99,7 +103,7 @@ internal static class UpCommand
         Console.WriteLine($"netstack: up: {host}");
         if (host.Pcap is { } pcap) Console.WriteLine($"netstack: capturing to {pcap.Path}");
         if (host.Faults is { } faults) Console.WriteLine($"netstack: fault injection: {faults.Spec}");
-        using var services = ServiceHost.Start(host.Net, serviceEntries, new ServiceOptions { Log = line => Console.Error.WriteLine($"netstack: {line}") });
+        using var services = ServiceHost.Start(host.Net, serviceEntries, new ServiceOptions { BindAddress = servicesBind, Log = line => Console.Error.WriteLine($"netstack: {line}") });
         Console.WriteLine($"netstack: services: {services.Describe()}");
         Console.WriteLine($"netstack: control socket: {controlServer.Path} (netstack repl --name {control.Name} attaches to this stack)");
         string exec = s.Namespace is null ? "" : $"ip netns exec {s.Namespace} ";
