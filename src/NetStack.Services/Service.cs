@@ -46,10 +46,21 @@ public abstract class Service
 }
 
 /// <summary>
-/// A TCP service: a listening socket on <see cref="Service.Port"/>, an accept loop, and one task
+/// A TCP service: a listening socket on <see cref="Service.Port"/>, an accept thread, and one task
 /// per connection running <see cref="HandleAsync"/> over the socket's async methods, at most
-/// <see cref="ServiceOptions.MaxConnections"/> at once (the accept loop waits for a free slot, so
+/// <see cref="ServiceOptions.MaxConnections"/> at once (the accept thread waits for a free slot, so
 /// further clients wait in the listen backlog as they would with a forking inetd at its limit).
+/// <para>
+/// The accept loop is a thread of its own blocked in accept(), as inetd's is, not an async loop on
+/// the thread pool: the listener's wait queue wakes it for each connection (sk_data_ready), so the
+/// accept queue is drained whatever the pool is doing. An async loop needs a pool thread per
+/// connection; when the application blocks pool threads (a test host blocking one in
+/// Process.WaitForExit, another in its message loop) the pool stops running work items until its
+/// starvation logic adds a thread about half a second later, the loop falls thousands of
+/// connections behind, the 4,096 backlog overflows and the client's dropped SYN costs it a 1 s
+/// retransmission (issue 13). The handlers run on the pool and are not needed for accepting, up to
+/// <see cref="ServiceOptions.MaxConnections"/> waiting for it.
+/// </para>
 /// </summary>
 public abstract class TcpService : Service
 {
@@ -57,8 +68,10 @@ public abstract class TcpService : Service
     private readonly SemaphoreSlim _slots;
     /// <summary>Completed when the service has stopped and its last connection has ended.</summary>
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Completed when the accept thread has ended.</summary>
+    private readonly TaskCompletionSource _acceptEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NetSocket? _listener;
-    private Task? _acceptLoop;
+    private Thread? _acceptThread;
 
     protected TcpService(NetNamespace net, string name, ushort port, ServiceOptions options) : base(net, name, port, options) =>
         _slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
@@ -89,43 +102,55 @@ public abstract class TcpService : Service
             throw;
         }
         _listener = l;
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = $"{Name}-accept" };
+        _acceptThread.Start();
     }
 
-    private async Task AcceptLoopAsync()
+    /// <summary>
+    /// Blocking accept() until the listener is closed (<see cref="StopAsync"/>: the blocked call
+    /// ends with EBADF, as a close from another thread ends it).
+    /// </summary>
+    private void AcceptLoop()
     {
         var ct = _stop.Token;
         var listener = _listener!;
-        while (!ct.IsCancellationRequested)
+        try
         {
-            try
+            while (!ct.IsCancellationRequested)
             {
-                await _slots.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    _slots.Wait(ct);
+                }
+                catch (OperationCanceledException) { break; }
+                NetSocket conn;
+                try
+                {
+                    conn = listener.Accept();
+                }
+                catch (Exception e) when (e is NetStackException or ObjectDisposedException)
+                {
+                    _slots.Release();
+                    // Closed under us (EBADF, or disposed before the call): the service is stopping.
+                    if (e is ObjectDisposedException || ((NetStackException)e).Errno is Errno.EBADF or Errno.EINVAL || ct.IsCancellationRequested) break;
+                    // ECONNABORTED and friends: a connection died in the queue; keep accepting.
+                    Log($"accept: {e.Message}");
+                    continue;
+                }
+                Interlocked.Increment(ref Accepted);
+                Interlocked.Increment(ref Active);
+                // The handler on the pool, never on this thread: accepting must not wait for it.
+                ThreadPool.UnsafeQueueUserWorkItem(static s => { _ = s.Service.RunConnectionAsync(s.Conn, s.Ct); }, (Service: this, Conn: conn, Ct: ct), preferLocal: false);
             }
-            catch (OperationCanceledException) { break; }
-            NetSocket conn;
-            try
-            {
-                conn = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) { _slots.Release(); break; }
-            catch (NetStackException e)
-            {
-                _slots.Release();
-                // ECONNABORTED and friends: a connection died in the queue; keep accepting.
-                if (e.Errno is Errno.EBADF or Errno.EINVAL) break;
-                Log($"accept: {e.Message}");
-                continue;
-            }
-            Interlocked.Increment(ref Accepted);
-            Interlocked.Increment(ref Active);
-            _ = RunConnectionAsync(conn, ct);
+        }
+        finally
+        {
+            _acceptEnded.TrySetResult();
         }
     }
 
     private async Task RunConnectionAsync(NetSocket conn, CancellationToken ct)
     {
-        await Task.Yield(); // never run a handler on the accept loop's stack
         try
         {
             await HandleAsync(conn, ct).ConfigureAwait(false);
@@ -160,11 +185,12 @@ public abstract class TcpService : Service
     public override async Task StopAsync()
     {
         _stop.Cancel();
-        if (_acceptLoop is { } a) await a.ConfigureAwait(false);
-        if (Interlocked.Read(ref Active) == 0) _drained.TrySetResult();
-        await _drained.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Closing the listener ends the blocked accept() (EBADF) and resets the connections still in its queue.
         _listener?.Dispose();
         _listener = null;
+        if (_acceptThread is not null) await _acceptEnded.Task.ConfigureAwait(false);
+        if (Interlocked.Read(ref Active) == 0) _drained.TrySetResult();
+        await _drained.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>Sends all of <paramref name="data"/>.</summary>

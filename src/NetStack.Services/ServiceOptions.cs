@@ -12,10 +12,9 @@ public sealed class ServiceOptions
     public int MaxConnections { get; set; } = 256;
     /// <summary>
     /// listen() backlog of each TCP service: 4096, net.core.somaxconn's default (what .NET's
-    /// Socket.Listen() and Go's listeners ask for). The accept loops run on the thread pool, which can
-    /// fall a few hundred connections behind a client opening them one after another (a descheduled
-    /// pool thread, a GC); with 128 the listener then dropped SYNs (ListenOverflows) and each cost
-    /// the client a 1 s retransmission timeout.
+    /// Socket.Listen() and Go's listeners ask for). The accept threads can fall behind a client
+    /// opening connections one after another (a descheduled thread, a GC, all slots taken); with 128
+    /// the listener then dropped SYNs (ListenOverflows) and each cost the client a 1 s retransmission timeout.
     /// </summary>
     public int Backlog { get; set; } = 4096;
     /// <summary>The local address the services bind to (IPAddress.Any: every local IPv4 address; IPAddress.IPv6Any: an AF_INET6 socket on [::], dual stack, that takes IPv4 clients too).</summary>

@@ -9,50 +9,55 @@ namespace NetStack.PeerTests;
 /// Connection setup at rate: the kernel opens and closes 5,000 connections one after another to
 /// the stack, and not one of its SYNs goes unanswered (the kernel's own counters, read in the
 /// test's namespace: TcpExt TCPSynRetrans stays 0; the stack counts no listen overflow, no listen
-/// drop and exactly 5,000 more passive opens), once 500 unmeasured connections have warmed the listener. A SYN the stack drops costs the client a 1 s
-/// retransmission timeout, so a handful of them dominate a sequential run: the accept loop falling
-/// more than a listen backlog of 128 behind for a moment (a descheduled pool thread, a GC) was enough.
+/// drop and exactly 5,000 more passive opens), once 500 unmeasured connections have warmed the
+/// listener. A SYN the stack drops costs the client a 1 s retransmission timeout, so a handful of them dominate a
+/// sequential run: an accept loop falling more than the listen backlog behind for a moment (a
+/// descheduled thread, a GC, a thread pool held by its application) was enough.
 /// </summary>
 public sealed class TcpConnectPeerTests(ITestOutputHelper output)
 {
     private const int Connections = 5000;
     /// <summary>
-    /// Connections opened first, not measured: a cold service (its accept loop not yet compiled, the
-    /// thread pool not yet grown) can fall more than the 4,096 backlog behind a client that opens
-    /// 5,000 in about a second, and Linux drops SYNs then too (ListenOverflows). The claim is about
-    /// a warm listener.
+    /// Connections opened first, not measured: in a cold test process the pool ran no work item for
+    /// 0.8 s with 257 queued (measured), so the discard service's first 256 handlers waited, its
+    /// MaxConnections slots were all taken and the backlog overflowed behind them. The claim is about
+    /// the stack's SYN path on a warm listener.
     /// </summary>
     private const int WarmUp = 500;
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(600);
 
+    /// <summary>
+    /// Against the discard service (issue 13). Its accept loop used to be an async loop on the pool:
+    /// with this test host holding pool workers (its message loop, this test in Process.WaitForExit)
+    /// the pool ran nothing for most of a second, the loop fell 4,096
+    /// connections behind and one SYN went unanswered in every run. The service now accepts on a
+    /// thread of its own, proven on a fully held pool by ServiceAcceptStarvedPoolTests, and this test
+    /// blocks a thread of its own rather than a pool worker. What remains: the service's handlers run
+    /// on the pool, and in this host the pool still stalls for about 0.9 s now and then at the start
+    /// of a run (measured: no work item completed, 257 queued); the 256 MaxConnections slots fill, the
+    /// accept thread waits for one as inetd at its limit does, and the backlog overflows (about one
+    /// run in seven on a loaded machine, without the workers below). So the pool is still given
+    /// workers here: what holds it in that stall is not found yet.
+    /// </summary>
     [PeerFact]
-    public void KernelConnectClose_ToStackService_NoSynRetransmitted()
-    {
-        // Known defect (issue 13, closing note of stop 17): with the pool's default minimum (one
-        // worker per core, 2 here) the services' async accept loop starves for most of a second
-        // and the 4,096 backlog overflows (ListenOverflows 1 in every isolated run; with 16
-        // workers none in any). This test measures the stack's SYN path, so the pool is given
-        // workers for its duration; KernelConnectClose_ToBlockingAcceptLoop needs none.
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 16), io);
-        try
+    public Task KernelConnectClose_ToStackService_NoSynRetransmitted() =>
+        Task.Factory.StartNew(() =>
         {
-            RunAgainstDiscardService();
-        }
-        finally
-        {
-            ThreadPool.SetMinThreads(workers, io);
-        }
-    }
-
-    private void RunAgainstDiscardService()
-    {
-        using var peer = TcpPeerKit.NewPeer(Impairment.None);
-        using var services = ServiceHost.Start(peer.Net, "discard");
-        RunAndAssert(peer, 9);
-        var discard = services.Find("discard")!;
-        Assert.True(TapPeer.WaitUntil(() => Interlocked.Read(ref discard.Completed) == WarmUp + Connections, TimeSpan.FromSeconds(60)), services.FormatStats());
-    }
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, 16), io);
+            try
+            {
+                using var peer = TcpPeerKit.NewPeer(Impairment.None);
+                using var services = ServiceHost.Start(peer.Net, "discard");
+                RunAndAssert(peer, 9);
+                var discard = services.Find("discard")!;
+                Assert.True(TapPeer.WaitUntil(() => Interlocked.Read(ref discard.Completed) == WarmUp + Connections, TimeSpan.FromSeconds(60)), services.FormatStats());
+            }
+            finally
+            {
+                ThreadPool.SetMinThreads(workers, io);
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>The same against a blocking accept() loop: the listener's wait queue wakes the acceptor for each connection.</summary>
     [PeerFact]
