@@ -161,17 +161,17 @@ internal static partial class TcpIpv6
         var dev = skb.Dev!;
         var net = dev.Net!;
         var mib = net.Mib.Tcp;
-        if (skb.PktType == Eth.PacketOtherHost) return net.KfreeSkbReason(skb, SkbDropReason.OtherHost);
+        if (skb.PktType == Eth.PacketOtherHost) return Drop(net, skb, SkbDropReason.OtherHost);
         mib[TcpMib.InSegs]++;
         switch (TcpHeader.TryCreate(skb.DataSpan, out var th))
         {
             case TcpParseResult.Ok: break;
             case TcpParseResult.BadDataOffset:
                 mib[TcpMib.InErrs]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.PktLenInvalid);
+                return Drop(net, skb, SkbDropReason.PktLenInvalid);
             default:
                 mib[TcpMib.InErrs]++;
-                return net.KfreeSkbReason(skb, SkbDropReason.PktTooSmall);
+                return Drop(net, skb, SkbDropReason.PktTooSmall);
         }
         var ip6 = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
         UInt128 saddr = ip6.Source, daddr = ip6.Destination;
@@ -179,7 +179,7 @@ internal static partial class TcpIpv6
         {
             mib[TcpMib.InCsumErrors]++;
             mib[TcpMib.InErrs]++;
-            return net.KfreeSkbReason(skb, SkbDropReason.TcpCsum);
+            return Drop(net, skb, SkbDropReason.TcpCsum);
         }
         skb.TransportHeader = skb.Data;
         // tcp_v6_fill_cb()
@@ -258,7 +258,14 @@ internal static partial class TcpIpv6
         }
     noTcpSocket:
         TcpV6SendReset(null, skb);
-        return net.KfreeSkbReason(skb, SkbDropReason.TcpNoSocket);
+        return Drop(net, skb, SkbDropReason.TcpNoSocket);
+    }
+
+    /// <summary>Frees a segment that was not delivered: a negative result, which inet6_protos[] dispatch reads as a drop (a positive one would resubmit it).</summary>
+    private static int Drop(NetNamespace net, SkBuff skb, SkbDropReason reason)
+    {
+        net.KfreeSkbReason(skb, reason);
+        return -1;
     }
 
     /// <summary>The state machine for a segment on an AF_INET6 socket: an IPv4 one (a v4-mapped connection) goes to tcp_v4_do_rcv; a nonzero result is answered with a reset.</summary>
