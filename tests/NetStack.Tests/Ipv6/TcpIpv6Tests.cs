@@ -124,6 +124,32 @@ public class TcpIpv6Tests
     }
 
     [Fact]
+    public void RefusedSocket_ConnectsAgainOnceSomeoneListens()
+    {
+        using var s = Stacks();
+        int cfd = Sock6(s.A);
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In6(GB, 7705)));
+        s.Pump();
+        Assert.Equal(0, SocketCalls.Getsockopt(s.A.Files, cfd, SOL_SOCKET, SO_ERROR, out int err));
+        Assert.Equal(Errno.ECONNREFUSED, err);
+        int lfd = Sock6(s.B);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, lfd, SockAddr.In6(GB, 7705)));
+        Assert.Equal(0, SocketCalls.Listen(s.B.Files, lfd, 16));
+        // __inet_stream_connect(): SS_CONNECTING on a closed sock whose error was read answers
+        // ECONNABORTED and leaves it unconnected (as Linux does); the next connect starts anew.
+        Assert.Equal(-Errno.ECONNABORTED, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In6(GB, 7705)));
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In6(GB, 7705)));
+        s.Pump();
+        Assert.Equal(0, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In6(GB, 7705)) is 0 or -Errno.EISCONN ? 0 : -1);
+        int afd = SocketCalls.Accept4(s.B.Files, lfd, out var peer, SOCK_NONBLOCK);
+        Assert.True(afd >= 0, $"accept: {afd}");
+        Assert.Equal(GA, peer.Addr6);
+        Assert.Equal(2, SocketCalls.Send(s.A.Files, cfd, "hi"u8, 0));
+        s.Pump();
+        Assert.Equal(2, SocketCalls.Recv(s.B.Files, afd, new byte[4], 0));
+    }
+
+    [Fact]
     public void AbortiveClose_ResetsThePeer()
     {
         using var s = Stacks();
