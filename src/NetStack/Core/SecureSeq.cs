@@ -84,6 +84,26 @@ internal static class SecureSeq
         return v0 ^ v1 ^ v2 ^ v3;
     }
 
+    /// <summary>SipHash-2-4 of two IPv6 addresses and one more 64-bit word (40 bytes).</summary>
+    /// <remarks>Mirrors lib/siphash.c: __siphash_aligned() over net/ipv6/syncookies.c cookie_hash()'s struct { saddr, daddr, count, sport, dport }.</remarks>
+    public static ulong SipHashV6Word(UInt128 saddr, UInt128 daddr, ulong word, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        Compress((ulong)(saddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)saddr, ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)(daddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)daddr, ref v0, ref v1, ref v2, ref v3);
+        Compress(word, ref v0, ref v1, ref v2, ref v3);
+        Compress(40UL << 56, ref v0, ref v1, ref v2, ref v3);
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
     private static void Compress(ulong m, ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
     {
         v3 ^= m; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= m;

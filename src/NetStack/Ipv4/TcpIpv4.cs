@@ -281,7 +281,6 @@ internal static class TcpIpv4
         TcpRequestSock req;
         if (wantCookie)
         {
-            // No cookie for IPv6 yet (cookie_v6_init_sequence()): such a SYN is dropped as without syncookies.
             if (!ops.CanCookie) goto drop;
             req = net.Ipv4.TcpCookieReq ??= TcpMinisocks.InetReqskAlloc(sk);
             req.ResetForReuse(sk);

@@ -82,8 +82,8 @@ internal static partial class TcpIpv6
     private sealed class RequestSockOpsV6 : TcpRequestSockOps
     {
         public override bool IsV6 => true;
-        /// <summary>cookie_v6_init_sequence() is not there yet: a flood's SYNs are dropped instead.</summary>
-        public override bool CanCookie => false;
+        /// <summary>cookie_v6_init_sequence(): a flood's SYNs are answered with cookies.</summary>
+        public override bool CanCookie => true;
         public override int NetHeaderLen => Ipv6Header.Length;
 
         /// <remarks>tcp_v6_init_req(): the addresses; a link-local peer of an unbound listener pins the arrival interface (ir_iif).</remarks>
@@ -291,7 +291,21 @@ internal static partial class TcpIpv6
             TcpInput.TcpRcvEstablished(sk, skb);
             return 0;
         }
-        // tcp_v6_cookie_check(): no IPv6 cookies, so a listener's non-SYN goes to the state machine (which resets it).
+        if (sk.State == TcpState.Listen)
+        {
+            // tcp_v6_cookie_check(): an ACK may complete a handshake answered with a SYN cookie.
+            var nsk = TcpInput.TcpHdr(skb).Syn ? sk : Syncookies.CookieV6Check(sk, skb);
+            if (nsk is null) return 0;
+            if (nsk != sk)
+            {
+                if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
+                {
+                    TcpV6SendReset(nsk, skb);
+                    sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpInvalidAck);
+                }
+                return 0;
+            }
+        }
         if (TcpInput.TcpRcvStateProcess(sk, skb) != 0)
         {
             TcpV6SendReset(sk, skb);

@@ -149,6 +149,44 @@ public class TcpIpv6Tests
         Assert.Equal(2, SocketCalls.Recv(s.B.Files, afd, new byte[4], 0));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SynCookies_AlwaysOn_HandshakeCompletesFromTheCookie(bool timestamps)
+    {
+        using var s = Stacks();
+        s.B.Ipv4.Sysctl.TcpSyncookies = 2; // every SYN answered with a cookie, nothing kept
+        s.A.Ipv4.Sysctl.TcpTimestamps = timestamps;
+        var (_, cfd, afd) = Connect6(s, 7706);
+        Assert.Equal(1, s.B.Mib.TcpExt[LinuxMib.SyncookiesSent]);
+        Assert.Equal(1, s.B.Mib.TcpExt[LinuxMib.SyncookiesRecv]);
+        Assert.Equal(0, s.B.Mib.TcpExt[LinuxMib.SyncookiesFailed]);
+        var data = new byte[300_000];
+        new Random(3).NextBytes(data);
+        Assert.True(data.AsSpan().SequenceEqual(Move(s, s.A, cfd, s.B, afd, data)));
+        Assert.True(data.AsSpan().SequenceEqual(Move(s, s.B, afd, s.A, cfd, data)));
+    }
+
+    [Fact]
+    public void SynCookie_ForgedAck_IsRefusedWithAReset()
+    {
+        using var s = Stacks();
+        s.B.Ipv4.Sysctl.TcpSyncookies = 2;
+        int lfd = Sock6(s.B);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, lfd, SockAddr.In6(GB, 7707)));
+        Assert.Equal(0, SocketCalls.Listen(s.B.Files, lfd, 16));
+        // A cookie was sent recently (so the listener checks ACKs), but not for this ACK.
+        int cfd = Sock6(s.A);
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(s.A.Files, cfd, SockAddr.In6(GB, 7707)));
+        s.Pump();
+        Assert.True(SocketCalls.Accept4(s.B.Files, lfd, out _, SOCK_NONBLOCK) >= 0);
+        long rsts = s.B.Mib.Tcp[TcpMib.OutRsts];
+        Pkt6TcpSend(s.A, s.Link.A, from: GA, to: GB, 40123, 7707, seq: 1000, ack: 123456, TcpFlags.ACK);
+        s.Pump();
+        Assert.Equal(1, s.B.Mib.TcpExt[LinuxMib.SyncookiesFailed]);
+        Assert.Equal(rsts + 1, s.B.Mib.Tcp[TcpMib.OutRsts]);
+    }
+
     [Fact]
     public void AbortiveClose_ResetsThePeer()
     {
@@ -178,19 +216,18 @@ public class TcpIpv6Tests
         // a stray data segment from B's old 4-tuple is: the TIME_WAIT sock answers it with an ACK.
         long outSegs = s.A.Mib.Tcp[TcpMib.OutSegs];
         var tw = s.A.Ipv4.TcpHashinfo.Ehash.Values.OfType<TcpTimewaitSock>().Single();
-        Pkt6TcpSend(s, from: GB, to: GA, tw.TwDport, tw.TwNum, seq: tw.TwRcvNxt - 1, ack: tw.TwSndNxt, TcpFlags.ACK);
+        Pkt6TcpSend(s.B, s.Link.B, from: GB, to: GA, tw.TwDport, tw.TwNum, seq: tw.TwRcvNxt - 1, ack: tw.TwSndNxt, TcpFlags.ACK);
         s.Pump();
         Assert.Equal(outSegs + 1, s.A.Mib.Tcp[TcpMib.OutSegs]);
         Assert.Equal(0, s.A.Mib.Tcp[TcpMib.OutRsts]);
     }
 
-    /// <summary>Sends a bare TCP segment from stack B's device as if B's old socket had sent it.</summary>
-    private static void Pkt6TcpSend(TwoStacks s, UInt128 from, UInt128 to, ushort sport, ushort dport, uint seq, uint ack, byte flags)
+    /// <summary>Sends a bare TCP segment out of <paramref name="dev"/> of <paramref name="net"/>, as if a socket there had sent it.</summary>
+    private static void Pkt6TcpSend(NetNamespace net, NetDevice dev, UInt128 from, UInt128 to, ushort sport, ushort dport, uint seq, uint ack, byte flags)
     {
-        var net = s.B;
         lock (net.SyncRoot)
         {
-            var rt = NetStack.Ipv6.Route6.Ip6RouteOutput(net, to, s.Link.B)!;
+            var rt = NetStack.Ipv6.Route6.Ip6RouteOutput(net, to, dev)!;
             var skb = net.SkbPool.AllocWithHeadroom()!;
             var seg = skb.Put(TcpHeader.MinLength);
             var th = TcpHeader.Create(seg);
