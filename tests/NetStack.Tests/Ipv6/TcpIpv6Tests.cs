@@ -188,6 +188,44 @@ public class TcpIpv6Tests
     }
 
     [Fact]
+    public void PacketTooBig_LowersTheMss_NeverBelowTheIpv6Minimum()
+    {
+        using var s = Stacks();
+        var (_, cfd, _) = Connect6(s, 7708);
+        var tp = (TcpSock)s.A.Files.Lookup(cfd)!.Sk!;
+        Assert.Equal(1428u, tp.MssCache);
+        SendPacketTooBig(s, tp, mtu: 1400);
+        Assert.Equal(1400u - 60 - 12, tp.MssCache);
+        SendPacketTooBig(s, tp, mtu: 600); // below 1280: taken as 1280 (tcp_v6_mtu_reduced)
+        Assert.Equal(1280u - 60 - 12, tp.MssCache);
+    }
+
+    /// <summary>B tells A that A's segment to B was too big (an ICMPv6 packet-too-big quoting A's IPv6 and TCP headers).</summary>
+    private static void SendPacketTooBig(TwoStacks s, TcpSock tp, int mtu)
+    {
+        var net = s.B;
+        lock (net.SyncRoot)
+        {
+            var rt = NetStack.Ipv6.Route6.Ip6RouteOutput(net, GA, s.Link.B)!;
+            var skb = net.SkbPool.AllocWithHeadroom()!;
+            var msg = skb.Put(Icmpv6Header.Length + Ipv6Header.Length + TcpHeader.MinLength);
+            msg.Clear();
+            var h = Icmpv6Header.Create(msg);
+            h.Type = Icmpv6Type.PktTooBig;
+            h.Code = 0;
+            h.Rest = (uint)mtu;
+            new Ipv6Repr(GA, GB, NextHdr.Tcp, TcpHeader.MinLength).Emit(Ipv6Header.Create(msg[Icmpv6Header.Length..]));
+            var th = TcpHeader.Create(msg[(Icmpv6Header.Length + Ipv6Header.Length)..]);
+            th.SrcPort = tp.InetSport;
+            th.DstPort = tp.InetDport;
+            th.Seq = tp.SndUna;
+            h.FillChecksum(GB, GA);
+            Assert.Equal(0, NetStack.Ipv6.Icmpv6.Icmpv6Xmit(net, skb, rt, GB, GA, 64));
+        }
+        s.Pump();
+    }
+
+    [Fact]
     public void AbortiveClose_ResetsThePeer()
     {
         using var s = Stacks();
