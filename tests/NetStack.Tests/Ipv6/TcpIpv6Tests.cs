@@ -83,6 +83,10 @@ public class TcpIpv6Tests
         Assert.Equal(GB, tw.Key.Faddr);
         Assert.Equal(7700, tw.Key.Fport);
         Assert.Empty(s.B.Ipv4.TcpHashinfo.Ehash);
+        // ss shows the TIME_WAIT sock with its IPv6 addresses.
+        var row = Assert.Single(NetStack.Api.NetStackInfo.GetTcpSockets(s.A), r => r.State == TcpState.TimeWait);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("fd00:9::2"), 7700), row.RemoteEndPoint);
+        Assert.Equal(IPAddress.Parse("fd00:9::1"), row.LocalEndPoint!.Address);
         s.RunFor(61_000);
         Assert.Empty(s.A.Ipv4.TcpHashinfo.Ehash);
         Assert.Equal(0, s.A.Mib.Tcp[TcpMib.InErrs] + s.B.Mib.Tcp[TcpMib.InErrs]);
