@@ -36,7 +36,7 @@ public static class NetStackHttp
     public static HttpClient CreateClient(NetNamespace net) =>
         new(CreateHandler(net), disposeHandler: true) { DefaultRequestVersion = HttpVersion.Version11, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower };
 
-    /// <summary>The connect callback: a TCP connection of <paramref name="net"/> to the endpoint (host given as an IPv4 address), as a stream that owns the socket.</summary>
+    /// <summary>The connect callback: a TCP connection of <paramref name="net"/> to the endpoint (host given as an IPv4 or IPv6 address), as a stream that owns the socket.</summary>
     public static async ValueTask<Stream> ConnectAsync(NetNamespace net, DnsEndPoint endPoint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endPoint);

@@ -18,11 +18,11 @@ internal static class StackCalls
     /// <summary>A TCP socket bound to <paramref name="endPoint"/> and listening.</summary>
     public static NetSocket Listen(NetNamespace net, IPEndPoint endPoint, int backlog)
     {
-        var s = NetSocket.Tcp(net);
+        var s = Tcp(net, endPoint);
         try
         {
             s.ReuseAddress = true;
-            s.Bind(ToIPv4(endPoint));
+            s.Bind(ToStack(endPoint));
             s.Listen(backlog);
             return s;
         }
@@ -36,10 +36,10 @@ internal static class StackCalls
     /// <summary>A TCP socket connected to <paramref name="remote"/>; the caller owns it.</summary>
     public static async ValueTask<NetSocket> ConnectAsync(NetNamespace net, IPEndPoint remote, CancellationToken ct)
     {
-        var s = NetSocket.Tcp(net);
+        var s = Tcp(net, remote);
         try
         {
-            await s.ConnectAsync(ToIPv4(remote), ct).ConfigureAwait(false);
+            await s.ConnectAsync(ToStack(remote), ct).ConfigureAwait(false);
             return s;
         }
         catch
@@ -98,12 +98,23 @@ internal static class StackCalls
 
     public static bool IsAddressInUse(Exception e) => Errno(e) == Uapi.Errno.EADDRINUSE;
 
-    /// <summary>The stack speaks IPv4: IPv4-mapped addresses are unmapped and the IPv6 any address is 0.0.0.0; other IPv6 addresses are refused.</summary>
-    public static IPEndPoint ToIPv4(IPEndPoint ep)
+    /// <summary>
+    /// The endpoint as the stack takes it: a native IPv6 address (TCP over IPv6, issue 11) as is;
+    /// IPv4-mapped addresses unmapped, and the IPv6 any address as 0.0.0.0 (Kestrel's ListenAnyIP
+    /// keeps the IPv4 listener it always had).
+    /// </summary>
+    public static IPEndPoint ToStack(IPEndPoint ep)
     {
+        if (IsNativeIpv6(ep)) return ep;
         if (ep.AddressFamily == AddressFamily.InterNetwork) return ep;
         if (ep.Address.IsIPv4MappedToIPv6) return new IPEndPoint(ep.Address.MapToIPv4(), ep.Port);
-        if (ep.Address.Equals(IPAddress.IPv6Any)) return new IPEndPoint(IPAddress.Any, ep.Port);
-        throw new NotSupportedException($"the stack is IPv4-only: cannot use {ep}");
+        return new IPEndPoint(IPAddress.Any, ep.Port); // IPAddress.IPv6Any
     }
+
+    private static bool IsNativeIpv6(IPEndPoint ep) =>
+        ep.AddressFamily == AddressFamily.InterNetworkV6 && !ep.Address.IsIPv4MappedToIPv6 && !ep.Address.Equals(IPAddress.IPv6Any);
+
+    /// <summary>A TCP socket of the family <paramref name="ep"/> needs: AF_INET6 for a native IPv6 address, AF_INET otherwise.</summary>
+    private static NetSocket Tcp(NetNamespace net, IPEndPoint ep) =>
+        IsNativeIpv6(ep) ? new NetSocket(net, AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) : NetSocket.Tcp(net);
 }

@@ -212,14 +212,14 @@ public static class NetStackInfo
                         list.Add(Full(tp));
                         break;
                     case TcpTimewaitSock tw:
-                        list.Add(new SocketInfo(-1, "TCP", tw.TwSubstate, Ep(tw.SkcRcvSaddr, tw.SkcNum), Ep(tw.SkcDaddr, tw.SkcDport), 0, 0)
+                        list.Add(new SocketInfo(-1, "TCP", tw.TwSubstate, MiniEp(tw, v6: InetHashtables.IsNativeV6(tw), local: true), MiniEp(tw, InetHashtables.IsNativeV6(tw), local: false), 0, 0)
                         {
                             ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, tw),
                             Timer = new SocketTimerInfo("timewait", Left(net, tw.TwTimer.Expires), 0),
                         });
                         break;
                     case TcpRequestSock req:
-                        list.Add(new SocketInfo(-1, "TCP", TcpState.SynRecv, Ep(req.SkcRcvSaddr, req.SkcNum), Ep(req.SkcDaddr, req.SkcDport), 0, 0)
+                        list.Add(new SocketInfo(-1, "TCP", TcpState.SynRecv, MiniEp(req, req.RskOps.IsV6, local: true), MiniEp(req, req.RskOps.IsV6, local: false), 0, 0)
                         {
                             ProtocolNumber = Uapi.SocketConstants.IPPROTO_TCP, Cookie = SockDiag.SockGenCookie(net, req),
                             Timer = new SocketTimerInfo("on", Left(net, req.RskTimer.Expires), req.NumRetrans),
@@ -240,6 +240,10 @@ public static class NetStackInfo
         return list;
 
         static IPEndPoint Ep(uint addr, ushort port) => new(SocketConvert.ToIPAddress(addr), port);
+        // A TIME_WAIT or request sock of a native IPv6 connection shows its 16-byte addresses.
+        static IPEndPoint MiniEp(SockCommon sk, bool v6, bool local) => v6
+            ? new(SocketConvert.ToIPAddress(local ? sk.SkcV6RcvSaddr : sk.SkcV6Daddr), local ? sk.SkcNum : sk.SkcDport)
+            : Ep(local ? sk.SkcRcvSaddr : sk.SkcDaddr, local ? sk.SkcNum : sk.SkcDport);
     }
 
     /// <summary>

@@ -40,6 +40,75 @@ internal static class SecureSeq
         return (uint)SipHash3u32(saddr, daddr, dport, s.PortK0, s.PortK1);
     }
 
+    /// <summary>The ISN of an IPv6 connection: the keyed hash of both 16-byte addresses and the ports, plus the 64 ns clock.</summary>
+    /// <remarks>Mirrors secure_tcpv6_seq() (siphash of struct { saddr, daddr, sport, dport }).</remarks>
+    public static uint SecureTcpv6Seq(NetNamespace net, UInt128 saddr, UInt128 daddr, ushort sport, ushort dport)
+    {
+        var s = net.TcpSecrets;
+        uint hash = (uint)SipHashV6(saddr, daddr, (uint)sport << 16 | dport, s.SeqK0, s.SeqK1);
+        return unchecked(hash + (uint)(net.NowNs >> 6));
+    }
+
+    /// <summary>The timestamp offset of an IPv6 connection.</summary>
+    /// <remarks>Mirrors secure_tcpv6_ts_off().</remarks>
+    public static uint SecureTcpv6TsOff(NetNamespace net, UInt128 saddr, UInt128 daddr)
+    {
+        var s = net.TcpSecrets;
+        return (uint)SipHashV6(saddr, daddr, 0, s.TsK0, s.TsK1);
+    }
+
+    /// <summary>Where the search for a free ephemeral port starts for an IPv6 destination.</summary>
+    /// <remarks>Mirrors secure_ipv6_port_ephemeral().</remarks>
+    public static uint SecureIpv6PortEphemeral(NetNamespace net, UInt128 saddr, UInt128 daddr, ushort dport)
+    {
+        var s = net.TcpSecrets;
+        return (uint)SipHashV6(saddr, daddr, dport, s.PortK0, s.PortK1);
+    }
+
+    /// <summary>SipHash-2-4 of two IPv6 addresses and a 32-bit word (36 bytes: four 64-bit words and a 4-byte tail).</summary>
+    /// <remarks>Mirrors lib/siphash.c: __siphash_aligned() over the 36 bytes secure_tcpv6_seq() hashes.</remarks>
+    private static ulong SipHashV6(UInt128 saddr, UInt128 daddr, uint tail, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        Compress((ulong)(saddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)saddr, ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)(daddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)daddr, ref v0, ref v1, ref v2, ref v3);
+        Compress((36UL << 56) | tail, ref v0, ref v1, ref v2, ref v3);
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
+    /// <summary>SipHash-2-4 of two IPv6 addresses and one more 64-bit word (40 bytes).</summary>
+    /// <remarks>Mirrors lib/siphash.c: __siphash_aligned() over net/ipv6/syncookies.c cookie_hash()'s struct { saddr, daddr, count, sport, dport }.</remarks>
+    public static ulong SipHashV6Word(UInt128 saddr, UInt128 daddr, ulong word, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        Compress((ulong)(saddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)saddr, ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)(daddr >> 64), ref v0, ref v1, ref v2, ref v3);
+        Compress((ulong)daddr, ref v0, ref v1, ref v2, ref v3);
+        Compress(word, ref v0, ref v1, ref v2, ref v3);
+        Compress(40UL << 56, ref v0, ref v1, ref v2, ref v3);
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
+    private static void Compress(ulong m, ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
+    {
+        v3 ^= m; Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3); v0 ^= m;
+    }
+
     /// <summary>SipHash-2-4 of one 64-bit word (8 bytes, little-endian).</summary>
     /// <remarks>Mirrors lib/siphash.c: siphash_1u64().</remarks>
     public static ulong SipHash1u64(ulong first, ulong k0, ulong k1)

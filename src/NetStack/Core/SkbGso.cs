@@ -91,9 +91,14 @@ internal static class SkbGso
     public static ushort PseudoCsum(uint saddr, uint daddr, int tcpLen) =>
         (ushort)~Checksum.Fold(Checksum.PseudoHeader(saddr, daddr, IpProto.TCP, tcpLen));
 
+    /// <summary>The CHECKSUM_PARTIAL check field of a TCP segment over IPv6: the folded IPv6 pseudo-header sum, not complemented.</summary>
+    /// <remarks>Mirrors __tcp_v6_send_check(): th->check = ~tcp_v6_check(skb->len, saddr, daddr, 0).</remarks>
+    public static ushort PseudoCsumV6(UInt128 saddr, UInt128 daddr, int tcpLen) =>
+        (ushort)~Checksum.Fold(Checksum.PseudoHeaderV6(saddr, daddr, IpProto.TCP, tcpLen));
+
     /// <summary>
-    /// The vnet header for a frame the stack writes: a TCPv4 super-frame asks the kernel to segment
-    /// it (gso_type TCPV4, ECN when it carries CWR, gso_size, hdr_len) and to complete the
+    /// The vnet header for a frame the stack writes: a TCP super-frame asks the kernel to segment
+    /// it (gso_type TCPV4 or TCPV6, ECN when it carries CWR, gso_size, hdr_len) and to complete the
     /// checksum (NEEDS_CSUM at the TCP header, check field at offset 16); any other frame asks for
     /// nothing (its checksums are complete).
     /// </summary>
@@ -102,10 +107,11 @@ internal static class SkbGso
     {
         if (skb.GsoSize == 0) return default;
         var frame = skb.DataSpan;
-        int ihl = (frame[EthLen] & 0x0F) * 4;
-        int tcpOff = EthLen + ihl;
+        // A TCPv6 super-frame (tcp_v6 sends no extension headers) has its TCP header right after the fixed 40 bytes.
+        bool v6 = skb.GsoType == VirtioNetHdr.GsoTcpV6;
+        int tcpOff = EthLen + (v6 ? Ipv6Header.Length : (frame[EthLen] & 0x0F) * 4);
         int thlen = (frame[tcpOff + TcpHeader.DoffOffset] >> 4) * 4;
-        byte gso = VirtioNetHdr.GsoTcpV4;
+        byte gso = v6 ? VirtioNetHdr.GsoTcpV6 : VirtioNetHdr.GsoTcpV4;
         if ((frame[tcpOff + TcpHeader.FlagsOffset] & TcpFlags.CWR) != 0) gso |= VirtioNetHdr.GsoEcn;
         return new VirtioNetHdr
         {

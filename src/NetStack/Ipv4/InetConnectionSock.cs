@@ -57,6 +57,8 @@ public class InetConnectionSock : InetSock
     internal long IcskRtoMin;
     /// <summary>icsk_pmtu_cookie: the last path MTU seen.</summary>
     internal int IcskPmtuCookie;
+    /// <summary>icsk_af_ops: the network layer under the connection (ipv4_specific, ipv6_specific or ipv6_mapped).</summary>
+    internal InetConnectionSockAfOps IcskAfOps = TcpIpv4.Ipv4Specific;
     /// <summary>icsk_mtup: the packetization-layer path MTU search (RFC 4821).</summary>
     internal IcskMtup IcskMtup;
     /// <summary>icsk_ca_ops: the congestion control.</summary>
@@ -317,6 +319,7 @@ public class InetConnectionSock : InetSock
         newsk.IcskSynRetries = sk.IcskSynRetries;
         newsk.IcskUserTimeout = sk.IcskUserTimeout;
         newsk.CaOps = sk.CaOps;
+        newsk.IcskAfOps = sk.IcskAfOps; // sk_clone_lock() copies icsk_af_ops; syn_recv_sock sets the child's own
         newsk.CaSetsockopt = sk.CaSetsockopt;
         newsk.Nonagle = sk.Nonagle;
         newsk.KeepaliveTimeMs = sk.KeepaliveTimeMs;

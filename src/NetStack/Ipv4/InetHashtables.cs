@@ -8,10 +8,15 @@ namespace NetStack.Ipv4;
 /// <summary>The key of the established hash: the 4-tuple from our side (local address and port, foreign address and port).</summary>
 internal readonly struct InetEhashKey : IEquatable<InetEhashKey>
 {
-    public readonly uint Laddr, Faddr;
+    /// <summary>The local and foreign addresses, an IPv4 one as ::ffff:a.b.c.d (which no native IPv6 packet carries: ipv6_rcv drops it), so one table holds both families without allocating.</summary>
+    public readonly UInt128 Laddr, Faddr;
     public readonly ushort Lport, Fport;
 
     public InetEhashKey(uint laddr, ushort lport, uint faddr, ushort fport)
+        : this(Ipv6Address.V4Mapped(laddr), lport, Ipv6Address.V4Mapped(faddr), fport) { }
+
+    /// <summary>The key of an IPv6 connection (inet6_ehashfn()'s inputs).</summary>
+    public InetEhashKey(UInt128 laddr, ushort lport, UInt128 faddr, ushort fport)
     {
         Laddr = laddr;
         Lport = lport;
@@ -21,9 +26,15 @@ internal readonly struct InetEhashKey : IEquatable<InetEhashKey>
 
     public bool Equals(InetEhashKey o) => Laddr == o.Laddr && Faddr == o.Faddr && Lport == o.Lport && Fport == o.Fport;
     public override bool Equals(object? obj) => obj is InetEhashKey k && Equals(k);
-    /// <remarks>Mirrors inet_ehashfn() (without the secret: the dictionary is not exposed to the wire).</remarks>
-    public override int GetHashCode() => (int)(Laddr * 0x9E3779B1u ^ Faddr * 0x85EBCA77u ^ ((uint)Lport << 16 | Fport) * 0xC2B2AE3Du);
-    public override string ToString() => $"{Ipv4Address.Format(Laddr)}:{Lport} {Ipv4Address.Format(Faddr)}:{Fport}";
+    public override int GetHashCode()
+    {
+        ulong l = (ulong)Laddr ^ (ulong)(Laddr >> 64), f = (ulong)Faddr ^ (ulong)(Faddr >> 64);
+        uint lh = (uint)l ^ (uint)(l >> 32), fh = (uint)f ^ (uint)(f >> 32);
+        return (int)(lh * 0x9E3779B1u ^ fh * 0x85EBCA77u ^ ((uint)Lport << 16 | Fport) * 0xC2B2AE3Du);
+    }
+    public override string ToString() => Ipv6Address.IsV4Mapped(Laddr)
+        ? $"{Ipv4Address.Format(Ipv6Address.V4Of(Laddr))}:{Lport} {Ipv4Address.Format(Ipv6Address.V4Of(Faddr))}:{Fport}"
+        : $"[{Ipv6Address.Format(Laddr)}]:{Lport} [{Ipv6Address.Format(Faddr)}]:{Fport}";
 }
 
 /// <summary>
@@ -81,6 +92,63 @@ internal static class InetHashtables
     /// <remarks>Mirrors __inet_lookup_established().</remarks>
     public static SockCommon? InetLookupEstablished(NetNamespace net, uint saddr, ushort sport, uint daddr, ushort hnum) =>
         net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
+
+    /// <summary>The established (or request, or TIME_WAIT) sock of an IPv6 4-tuple, in the same table.</summary>
+    /// <remarks>Mirrors net/ipv6/inet6_hashtables.c: __inet6_lookup_established().</remarks>
+    public static SockCommon? Inet6LookupEstablished(NetNamespace net, UInt128 saddr, ushort sport, UInt128 daddr, ushort hnum) =>
+        net.Ipv4.TcpHashinfo.Ehash.TryGetValue(new InetEhashKey(daddr, hnum, saddr, sport), out var sk) ? sk : null;
+
+    /// <summary>An IPv6 listener's score: AF_INET6 only, its address the destination (or the wildcard pass with ::), the bound device.</summary>
+    /// <remarks>Mirrors net/ipv6/inet6_hashtables.c: compute_score().</remarks>
+    private static int Inet6ComputeScore(TcpSock sk, ushort hnum, UInt128 daddr, int dif)
+    {
+        if (sk.InetNum != hnum || sk.Family != SocketConstants.AF_INET6) return -1;
+        if (sk.SkcV6RcvSaddr != daddr) return -1;
+        if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) return -1;
+        return sk.BoundDevIf != 0 ? 2 : 1;
+    }
+
+    /// <summary>The listener for an IPv6 SYN: the exact address first, then ::.</summary>
+    /// <remarks>Mirrors inet6_lookup_listener() -> inet6_lhash2_lookup() (reuseport groups by inet6_ehashfn's input).</remarks>
+    public static TcpSock? Inet6LookupListener(NetNamespace net, UInt128 saddr, ushort sport, UInt128 daddr, ushort hnum, int dif)
+    {
+        if (!net.Ipv4.TcpHashinfo.Lhash.TryGetValue(hnum, out var list)) return null;
+        return Inet6Lhash2Lookup(net, list, saddr, sport, daddr, hnum, dif)
+            ?? Inet6Lhash2Lookup(net, list, saddr, sport, UInt128.Zero, hnum, dif);
+    }
+
+    private static TcpSock? Inet6Lhash2Lookup(NetNamespace net, List<TcpSock> ilb2, UInt128 saddr, ushort sport, UInt128 daddr, ushort hnum, int dif)
+    {
+        TcpSock? result = null;
+        int hiscore = 0;
+        for (int i = 0; i < ilb2.Count; i++)
+        {
+            var sk = ilb2[i];
+            int score = Inet6ComputeScore(sk, hnum, daddr, dif);
+            if (score > hiscore)
+            {
+                if (sk.ReusePort && SockReuseport.ReuseportSelectSock(sk, Inet6Ehashfn(net, daddr, hnum, saddr, sport)) is TcpSock reuse) return reuse;
+                result = sk;
+                hiscore = score;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The IPv6 4-tuple's hash (reuseport selection): the addresses folded to 32 bits each, then inet_ehashfn()'s jhash.</summary>
+    /// <remarks>Mirrors inet6_ehashfn() (its jhash of the foreign address is folded here).</remarks>
+    internal static uint Inet6Ehashfn(NetNamespace net, UInt128 laddr, ushort lport, UInt128 faddr, ushort fport) =>
+        InetEhashfn(net, Fold32(laddr), lport, Fold32(faddr), fport);
+
+    internal static uint Fold32(UInt128 a) => (uint)a ^ (uint)(a >> 32) ^ (uint)(a >> 64) ^ (uint)(a >> 96);
+
+    /// <summary>A sock speaks IPv6 on the wire: an AF_INET6 sock whose peer is not a v4-mapped address (request and TIME_WAIT socks included).</summary>
+    internal static InetEhashKey ReqKey(TcpRequestSock req) => req.RskOps.IsV6
+        ? new(req.SkcV6RcvSaddr, req.IrNum, req.SkcV6Daddr, req.IrRmtPort)
+        : new(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+
+    /// <summary>A sock speaks IPv6 on the wire: an AF_INET6 sock whose peer is not a v4-mapped address (request and TIME_WAIT socks included).</summary>
+    internal static bool IsNativeV6(SockCommon sk) => sk.Family == SocketConstants.AF_INET6 && !Ipv6Address.IsV4Mapped(sk.SkcV6Daddr);
 
     /// <summary>
     /// inet_ehash_secret: drawn once per process (net_get_random_once); each namespace adds its own
@@ -186,7 +254,9 @@ internal static class InetHashtables
     }
 
     /// <summary>The established-hash key of a connected socket.</summary>
-    public static InetEhashKey EhashKey(InetSock sk) => new(sk.InetRcvSaddr, sk.InetNum, sk.InetDaddr, sk.InetDport);
+    public static InetEhashKey EhashKey(InetSock sk) => IsNativeV6(sk)
+        ? new(sk.SkcV6RcvSaddr, sk.InetNum, sk.SkcV6Daddr, sk.InetDport)
+        : new(sk.InetRcvSaddr, sk.InetNum, sk.InetDaddr, sk.InetDport);
 
     /// <summary>Puts a socket in the listening hash, or an established one in the established hash.</summary>
     /// <remarks>Mirrors inet_hash() / __inet_hash().</remarks>
@@ -310,7 +380,9 @@ internal static class InetHashtables
     private static bool InetCheckEstablished(TcpSock sk, ushort lport, out TcpTimewaitSock? twOut)
     {
         twOut = null;
-        var key = new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
+        var key = IsNativeV6(sk)
+            ? new InetEhashKey(sk.SkcV6RcvSaddr, lport, sk.SkcV6Daddr, sk.InetDport)
+            : new InetEhashKey(sk.InetRcvSaddr, lport, sk.InetDaddr, sk.InetDport);
         if (!sk.Net.Ipv4.TcpHashinfo.Ehash.TryGetValue(key, out var other)) return true;
         if (other is TcpTimewaitSock tw && TcpMinisocks.TcpTwskUnique(sk, tw))
         {
@@ -342,7 +414,10 @@ internal static class InetHashtables
         int low = net.Ipv4.Sysctl.IpLocalPortRangeLow, high = net.Ipv4.Sysctl.IpLocalPortRangeHigh + 1;
         uint remaining = (uint)(high - low);
         if (remaining > 1) remaining &= ~1u;
-        ulong portOffset = SecureSeq.SecureIpv4PortEphemeral(net, sk.InetRcvSaddr, sk.InetDaddr, sk.InetDport);
+        // inet6_hash_connect(): secure_ipv6_port_ephemeral() for an IPv6 connection.
+        ulong portOffset = IsNativeV6(sk)
+            ? SecureSeq.SecureIpv6PortEphemeral(net, sk.SkcV6RcvSaddr, sk.SkcV6Daddr, sk.InetDport)
+            : SecureSeq.SecureIpv4PortEphemeral(net, sk.InetRcvSaddr, sk.InetDaddr, sk.InetDport);
         uint index = (uint)portOffset & (uint)(h.TablePerturb.Length - 1);
         uint offset = unchecked(h.TablePerturb[index] + (uint)(portOffset >> 32));
         offset %= remaining;

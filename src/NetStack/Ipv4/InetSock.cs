@@ -92,6 +92,8 @@ public class InetSock : Sock
     public Rtable Dst;
     /// <summary>Whether <see cref="Dst"/> holds a usable route; cleared by <see cref="DstReset"/>.</summary>
     public bool DstValid;
+    /// <summary>The IPv6 route of a native IPv6 connection (sk_dst_cache as an rt6_info); <see cref="Dst"/> then names its device.</summary>
+    internal Ipv6.Rt6Info? Dst6;
 
     /// <summary>Forgets the cached route, so the next send looks it up again.</summary>
     /// <remarks>Mirrors sk_dst_reset().</remarks>

@@ -16,6 +16,8 @@ internal sealed class TcpRequestSock : SockCommon
     // ---- request_sock ----
     /// <summary>rsk_listener: the listening socket the SYN arrived on.</summary>
     public TcpSock RskListener = null!;
+    /// <summary>rsk_ops: SYN-ACK, ACK and reset for the request's network layer.</summary>
+    internal TcpRequestSockOps RskOps = TcpIpv4.TcpRequestSockOpsV4;
     /// <summary>dl_next: the next request in the accept queue.</summary>
     public TcpRequestSock? DlNext;
     /// <summary>mss: the peer's MSS (or the default when it sent none).</summary>
@@ -73,6 +75,7 @@ internal sealed class TcpRequestSock : SockCommon
     internal void ResetForReuse(TcpSock listener)
     {
         RskListener = listener;
+        RskOps = TcpIpv4.TcpRequestSockOpsV4;
         Net = listener.Net;
         Family = listener.Family;
         DlNext = null;

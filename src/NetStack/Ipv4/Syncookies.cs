@@ -39,6 +39,24 @@ internal static class Syncookies
     internal static uint TcpCookieTime(NetNamespace net) => (uint)(net.NowNs / TcpSyncookiePeriodNs);
 
     /// <remarks>Mirrors cookie_hash(): siphash_4u32 over the addresses, the ports and the count with syncookie_secret[c].</remarks>
+    /// <summary>The connection a cookie is bound to: IPv4 addresses, or IPv6 ones (net/ipv6/syncookies.c hashes those).</summary>
+    internal readonly struct CookieFlow(bool v6, uint saddr, uint daddr, UInt128 saddr6, UInt128 daddr6, ushort sport, ushort dport)
+    {
+        public static CookieFlow V4(uint saddr, uint daddr, ushort sport, ushort dport) => new(false, saddr, daddr, 0, 0, sport, dport);
+        public static CookieFlow V6(UInt128 saddr, UInt128 daddr, ushort sport, ushort dport) => new(true, 0, 0, saddr, daddr, sport, dport);
+
+        /// <remarks>cookie_hash() of net/ipv4/syncookies.c or of net/ipv6/syncookies.c.</remarks>
+        public uint Hash(NetNamespace net, uint count, int c)
+        {
+            if (!v6) return CookieHash(net, saddr, daddr, sport, dport, count, c);
+            var s = net.TcpSecrets;
+            ulong word = count | (ulong)sport << 32 | (ulong)dport << 48;
+            return c == 0
+                ? (uint)SecureSeq.SipHashV6Word(saddr6, daddr6, word, s.Cookie0K0, s.Cookie0K1)
+                : (uint)SecureSeq.SipHashV6Word(saddr6, daddr6, word, s.Cookie1K0, s.Cookie1K1);
+        }
+    }
+
     private static uint CookieHash(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint count, int c)
     {
         var s = net.TcpSecrets;
@@ -52,11 +70,14 @@ internal static class Syncookies
     /// where sseq is the peer's ISN and data the MSS index.
     /// </summary>
     /// <remarks>Mirrors secure_tcp_syn_cookie().</remarks>
-    internal static uint SecureTcpSynCookie(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint sseq, uint data)
+    internal static uint SecureTcpSynCookie(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint sseq, uint data) =>
+        SecureTcpSynCookie(net, CookieFlow.V4(saddr, daddr, sport, dport), sseq, data);
+
+    /// <remarks>Mirrors secure_tcp_syn_cookie() / secure_tcp_syn_cookie() of net/ipv6/syncookies.c.</remarks>
+    internal static uint SecureTcpSynCookie(NetNamespace net, in CookieFlow f, uint sseq, uint data)
     {
         uint count = TcpCookieTime(net);
-        return unchecked(CookieHash(net, saddr, daddr, sport, dport, 0, 0) + sseq + (count << CookieBits) +
-            ((CookieHash(net, saddr, daddr, sport, dport, count, 1) + data) & CookieMask));
+        return unchecked(f.Hash(net, 0, 0) + sseq + (count << CookieBits) + ((f.Hash(net, count, 1) + data) & CookieMask));
     }
 
     /// <summary>
@@ -64,36 +85,48 @@ internal static class Syncookies
     /// MAX_SYNCOOKIE_AGE minutes old, else a value out of range ((uint)-1 for a stale one).
     /// </summary>
     /// <remarks>Mirrors check_tcp_syn_cookie().</remarks>
-    internal static uint CheckTcpSynCookie(NetNamespace net, uint cookie, uint saddr, uint daddr, ushort sport, ushort dport, uint sseq)
+    internal static uint CheckTcpSynCookie(NetNamespace net, uint cookie, uint saddr, uint daddr, ushort sport, ushort dport, uint sseq) =>
+        CheckTcpSynCookie(net, cookie, CookieFlow.V4(saddr, daddr, sport, dport), sseq);
+
+    /// <remarks>Mirrors check_tcp_syn_cookie() (both families).</remarks>
+    internal static uint CheckTcpSynCookie(NetNamespace net, uint cookie, in CookieFlow f, uint sseq)
     {
         uint count = TcpCookieTime(net);
         unchecked
         {
-            cookie -= CookieHash(net, saddr, daddr, sport, dport, 0, 0) + sseq;
+            cookie -= f.Hash(net, 0, 0) + sseq;
             // Now (count << 24) + (hash + data) mod 2^24.
             uint diff = (count - (cookie >> CookieBits)) & (uint.MaxValue >> CookieBits);
             if (diff >= MaxSyncookieAge) return uint.MaxValue;
-            return (cookie - CookieHash(net, saddr, daddr, sport, dport, count - diff, 1)) & CookieMask;
+            return (cookie - f.Hash(net, count - diff, 1)) & CookieMask;
         }
     }
 
     /// <summary>The cookie ISN for a SYN; <paramref name="mss"/> is rounded down to the table's value the cookie encodes.</summary>
     /// <remarks>Mirrors __cookie_v4_init_sequence() (cookie_v4_init_sequence() with the headers of the skb).</remarks>
-    internal static uint CookieV4InitSequence(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, ref ushort mss)
+    internal static uint CookieV4InitSequence(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, ref ushort mss) =>
+        CookieInitSequence(net, CookieFlow.V4(saddr, daddr, sport, dport), seq, ref mss);
+
+    /// <remarks>Mirrors __cookie_v4_init_sequence() / __cookie_v6_init_sequence() (the same MSS table).</remarks>
+    internal static uint CookieInitSequence(NetNamespace net, in CookieFlow f, uint seq, ref ushort mss)
     {
         var tab = Msstab;
         int mssind;
         for (mssind = tab.Length - 1; mssind > 0; mssind--)
             if (mss >= tab[mssind]) break;
         mss = tab[mssind];
-        return SecureTcpSynCookie(net, saddr, daddr, sport, dport, seq, (uint)mssind);
+        return SecureTcpSynCookie(net, f, seq, (uint)mssind);
     }
 
     /// <summary>The MSS an ACK's cookie encodes (its ack - 1 against its seq - 1), or 0 when it is not a valid cookie.</summary>
     /// <remarks>Mirrors __cookie_v4_check().</remarks>
-    internal static int CookieV4CheckMss(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ackSeq)
+    internal static int CookieV4CheckMss(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ackSeq) =>
+        CookieCheckMss(net, CookieFlow.V4(saddr, daddr, sport, dport), seq, ackSeq);
+
+    /// <remarks>Mirrors __cookie_v4_check() / __cookie_v6_check().</remarks>
+    internal static int CookieCheckMss(NetNamespace net, in CookieFlow f, uint seq, uint ackSeq)
     {
-        uint mssind = CheckTcpSynCookie(net, ackSeq - 1, saddr, daddr, sport, dport, seq - 1);
+        uint mssind = CheckTcpSynCookie(net, ackSeq - 1, f, seq - 1);
         return mssind < (uint)Msstab.Length ? Msstab[(int)mssind] : 0;
     }
 
@@ -174,8 +207,16 @@ internal static class Syncookies
     {
         TcpSynqOverflow(sk);
         sk.Net.Mib.TcpExt[LinuxMib.SyncookiesSent]++;
+        return CookieInitSequence(sk.Net, Flow(skb), TcpInput.TcpHdr(skb).Seq, ref req.Mss);
+    }
+
+    /// <summary>The segment's flow as the cookie hashes it: its IPv4 or IPv6 addresses and ports.</summary>
+    private static CookieFlow Flow(SkBuff skb)
+    {
         var th = TcpInput.TcpHdr(skb);
-        return CookieV4InitSequence(sk.Net, skb.Saddr, skb.Daddr, th.SrcPort, th.DstPort, th.Seq, ref req.Mss);
+        if (skb.Protocol != EthP.IPV6) return CookieFlow.V4(skb.Saddr, skb.Daddr, th.SrcPort, th.DstPort);
+        var ip6 = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
+        return CookieFlow.V6(ip6.Source, ip6.Destination, th.SrcPort, th.DstPort);
     }
 
     /// <summary>
@@ -183,11 +224,11 @@ internal static class Syncookies
     /// a forged or stale cookie, options this host no longer allows); else the rebuilt request.
     /// </summary>
     /// <remarks>Mirrors cookie_tcp_check().</remarks>
-    private static TcpRequestSock? CookieTcpCheck(NetNamespace net, TcpSock sk, SkBuff skb)
+    private static TcpRequestSock? CookieTcpCheck(NetNamespace net, TcpSock sk, SkBuff skb, TcpRequestSockOps ops)
     {
         if (TcpSynqNoRecentOverflow(sk)) return null;
         var th = TcpInput.TcpHdr(skb);
-        int mss = CookieV4CheckMss(net, skb.Saddr, skb.Daddr, th.SrcPort, th.DstPort, th.Seq, th.AckSeq);
+        int mss = CookieCheckMss(net, Flow(skb), th.Seq, th.AckSeq);
         if (mss == 0)
         {
             net.Mib.TcpExt[LinuxMib.SyncookiesFailed]++;
@@ -199,19 +240,28 @@ internal static class Syncookies
         uint tsoff = 0;
         if (tcpOpt.SawTstamp && tcpOpt.RcvTsecr != 0)
         {
-            tsoff = SecureSeq.SecureTcpTsOff(net, skb.Daddr, skb.Saddr);
+            tsoff = CookieTsOff(net, skb);
             tcpOpt.RcvTsecr -= tsoff;
         }
         if (!CookieTimestampDecode(net, ref tcpOpt)) return null;
-        return CookieTcpReqskAlloc(sk, skb, ref tcpOpt, mss, tsoff);
+        return CookieTcpReqskAlloc(sk, skb, ref tcpOpt, mss, tsoff, ops);
+    }
+
+    /// <summary>The timestamp offset the SYN-ACK used: secure_tcp_ts_off() of the segment's addresses, reversed (tcp_v4_init_ts_off() / tcp_v6_init_ts_off()).</summary>
+    private static uint CookieTsOff(NetNamespace net, SkBuff skb)
+    {
+        if (skb.Protocol != EthP.IPV6) return SecureSeq.SecureTcpTsOff(net, skb.Daddr, skb.Saddr);
+        var ip6 = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
+        return SecureSeq.SecureTcpv6TsOff(net, ip6.Destination, ip6.Source);
     }
 
     /// <summary>A request rebuilt from a valid cookie ACK: what the SYN had negotiated, as the cookie and the echoed timestamp tell.</summary>
     /// <remarks>Mirrors cookie_tcp_reqsk_alloc().</remarks>
-    private static TcpRequestSock CookieTcpReqskAlloc(TcpSock sk, SkBuff skb, ref TcpOptionsReceived tcpOpt, int mss, uint tsoff)
+    private static TcpRequestSock CookieTcpReqskAlloc(TcpSock sk, SkBuff skb, ref TcpOptionsReceived tcpOpt, int mss, uint tsoff, TcpRequestSockOps ops)
     {
         var th = TcpInput.TcpHdr(skb);
         var req = TcpMinisocks.InetReqskAlloc(sk);
+        req.RskOps = ops;
         req.Mss = (ushort)mss;
         req.TsRecent = tcpOpt.SawTstamp ? tcpOpt.RcvTsval : 0;
         req.SndWscale = tcpOpt.SndWscale;
@@ -226,10 +276,9 @@ internal static class Syncookies
         req.Syncookie = true;
         req.IrNum = th.DstPort;
         req.IrRmtPort = th.SrcPort;
-        req.IrLocAddr = skb.Daddr;
-        req.IrRmtAddr = skb.Saddr;
-        // cookie_v4_check(): ireq_opt = tcp_v4_save_options(), from the ACK that carried the cookie.
-        if (IpOptions.IpOptionsEcho(sk.Net, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
+        // cookie_v4_check(): ireq_opt = tcp_v4_save_options(), from the ACK that carried the cookie;
+        // cookie_v6_check(): ir_v6_rmt_addr / ir_v6_loc_addr, ir_iif for a link-local peer.
+        ops.InitReq(req, sk, skb);
         return req;
     }
 
@@ -239,15 +288,22 @@ internal static class Syncookies
     /// or the new child socket, already in the accept queue.
     /// </summary>
     /// <remarks>Mirrors cookie_v4_check().</remarks>
-    internal static TcpSock? CookieV4Check(TcpSock sk, SkBuff skb)
+    internal static TcpSock? CookieV4Check(TcpSock sk, SkBuff skb) => CookieCheck(sk, skb, TcpIpv4.TcpRequestSockOpsV4);
+
+    /// <summary>The ACK of a cookie SYN-ACK on an AF_INET6 listener (tcp_v6_cookie_check()).</summary>
+    /// <remarks>Mirrors cookie_v6_check().</remarks>
+    internal static TcpSock? CookieV6Check(TcpSock sk, SkBuff skb) => CookieCheck(sk, skb, Ipv6.TcpIpv6.TcpRequestSockOpsV6);
+
+    /// <remarks>Mirrors cookie_v4_check() / cookie_v6_check(): the network layer's parts through <paramref name="ops"/>.</remarks>
+    private static TcpSock? CookieCheck(TcpSock sk, SkBuff skb, TcpRequestSockOps ops)
     {
         var net = sk.Net;
         var th = TcpInput.TcpHdr(skb);
         if (net.Ipv4.Sysctl.TcpSyncookies == 0 || !th.Ack || th.Rst) return sk;
-        var req = CookieTcpCheck(net, sk, skb);
+        var req = CookieTcpCheck(net, sk, skb, ops);
         if (req is null) return sk;
         // Redo what the SYN-ACK did: the route gives the window.
-        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out _, oif: sk.BoundDevIf) != 0) // ir_iif
+        if (ops.RouteReq(sk, req) < 0)
         {
             net.KfreeSkbReason(skb, SkbDropReason.IpOutNoRoute);
             return null;
@@ -272,7 +328,7 @@ internal static class Syncookies
     /// <remarks>Mirrors tcp_get_cookie_sock().</remarks>
     private static TcpSock? TcpGetCookieSock(TcpSock sk, SkBuff skb, TcpRequestSock req)
     {
-        var child = TcpIpv4.TcpV4SynRecvSock(sk, skb, req);
+        var child = sk.IcskAfOps.SynRecvSock(sk, skb, req);
         if (child is null) return null;
         return InetConnectionSock.InetCskReqskQueueAdd(sk, req, child);
     }

@@ -761,11 +761,8 @@ internal static class Tcp
         while (tp.OutOfOrderQueue.Dequeue() is { } skb) tp.SkbFreeDatagram(skb);
         tp.OooLastSkb = null;
         tp.InetDport = 0;
-        if ((tp.UserLocks & Sock.SockBindaddrLock) == 0)
-        {
-            tp.InetSaddr = 0;
-            tp.InetRcvSaddr = 0;
-        }
+        // inet_reset_saddr(): an AF_INET6 sock forgets its v6 source too.
+        if ((tp.UserLocks & Sock.SockBindaddrLock) == 0) tp.InetResetSaddr();
         tp.Shutdown = 0;
         tp.ResetFlag(SockFlag.Done);
         tp.SrttUs = 0;

@@ -3119,7 +3119,7 @@ internal static class TcpInput
                         net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
                         return 0;
                     }
-                    TcpIpv4.TcpV4ConnRequest(tp, skb);
+                    tp.IcskAfOps.ConnRequest(tp, skb);
                     skb.Free();
                     return 0;
                 }

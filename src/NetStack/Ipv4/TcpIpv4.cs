@@ -68,6 +68,65 @@ internal static class TcpIpv4
         }
     }
 
+    /// <summary>ipv4_specific: TCP over IPv4 (also the base of ipv6_mapped).</summary>
+    internal static readonly InetConnectionSockAfOps Ipv4Specific = new Ipv4SpecificOps();
+
+    /// <summary>tcp_request_sock_ops with tcp_request_sock_ipv4_ops: a request that came over IPv4.</summary>
+    internal static readonly TcpRequestSockOps TcpRequestSockOpsV4 = new RequestSockOpsV4();
+
+    /// <remarks>Mirrors net/ipv4/tcp_ipv4.c: const struct inet_connection_sock_af_ops ipv4_specific.</remarks>
+    internal class Ipv4SpecificOps : InetConnectionSockAfOps
+    {
+        public override int NetHeaderLen => Ipv4Header.MinLength;
+        public override bool IsV6 => false;
+        public override byte GsoType => VirtioNetHdr.GsoTcpV4;
+
+        /// <remarks>ip_queue_xmit() -> __ip_queue_xmit(): inet_opt on every segment.</remarks>
+        public override int QueueXmit(TcpSock tp, SkBuff skb) =>
+            IpOutput.IpQueueXmit(tp.Net, skb, tp.Dst, tp.InetSaddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
+                tp.Pmtudisc != IP_PMTUDISC_DONT, tp, tp.InetOpt);
+
+        /// <remarks>tcp_v4_send_check() -> __tcp_v4_send_check().</remarks>
+        public override void SendCheck(TcpSock tp, SkBuff skb, bool partial)
+        {
+            var th = TcpHeader.Create(skb.DataSpan);
+            if (partial) th.Checksum = SkbGso.PseudoCsum(tp.InetSaddr, tp.InetDaddr, skb.Len);
+            else th.FillChecksum(tp.InetSaddr, tp.InetDaddr);
+        }
+
+        /// <remarks>inet_sk_rebuild_header() / ip_queue_xmit()'s route lookup when sk_dst_cache is gone.</remarks>
+        public override int RebuildHeader(TcpSock tp)
+        {
+            int err = Route.IpRouteOutput(tp.Net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute), oif: tp.BoundDevIf);
+            if (err != 0) return err;
+            tp.Dst = rt;
+            tp.DstValid = true;
+            return 0;
+        }
+
+        public override void ConnRequest(TcpSock sk, SkBuff skb) => TcpV4ConnRequest(sk, skb);
+        public override TcpSock? SynRecvSock(TcpSock sk, SkBuff skb, TcpRequestSock req) => TcpV4SynRecvSock(sk, skb, req);
+        public override void SendReset(TcpSock? sk, SkBuff skb) => TcpV4SendReset(sk, skb);
+    }
+
+    private sealed class RequestSockOpsV4 : TcpRequestSockOps
+    {
+        public override bool IsV6 => false;
+        public override bool CanCookie => true;
+        public override int NetHeaderLen => Ipv4Header.MinLength;
+        public override void InitReq(TcpRequestSock req, TcpSock sk, SkBuff skb) => TcpV4InitReq(req, skb);
+        /// <remarks>tcp_v4_route_req() -> inet_csk_route_req() (ir_iif = inet_request_bound_dev_if()).</remarks>
+        public override int RouteReq(TcpSock sk, TcpRequestSock req) =>
+            Route.IpRouteOutput(sk.Net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: sk.BoundDevIf) != 0 ? -1 : rt.Dev.Mtu;
+        /// <remarks>tcp_v4_init_seq().</remarks>
+        public override uint InitSeq(NetNamespace net, TcpRequestSock req) => SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
+        /// <remarks>tcp_v4_init_ts_off().</remarks>
+        public override uint InitTsOff(NetNamespace net, TcpRequestSock req) => SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
+        public override int SendSynack(TcpSock listener, TcpRequestSock req) => TcpV4SendSynack(listener, req);
+        public override void SendAck(TcpSock listener, SkBuff skb, TcpRequestSock req) => TcpV4ReqskSendAck(listener, skb, req);
+        public override void SendReset(TcpSock? sk, SkBuff skb) => TcpV4SendReset(sk, skb);
+    }
+
     /// <summary>inet_protos[IPPROTO_TCP] (struct net_protocol tcp_protocol).</summary>
     public static readonly NetProtocol TcpProtocol = new(TcpV4Rcv, TcpV4Err);
 
@@ -170,13 +229,31 @@ internal static class TcpIpv4
     /// carries a cookie and nothing is kept (or, tcp_syncookies = 0, the SYN is dropped and
     /// counted); a full accept queue drops it; otherwise a request sock waits for the ACK.
     /// </summary>
-    /// <remarks>Mirrors tcp_v4_conn_request() -> tcp_conn_request() (net/ipv4/tcp_input.c).</remarks>
+    /// <remarks>Mirrors tcp_v4_conn_request().</remarks>
     internal static void TcpV4ConnRequest(TcpSock sk, SkBuff skb)
+    {
+        // Never answer a SYN sent to a broadcast or multicast address.
+        if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast)
+        {
+            TcpListendrop(sk);
+            return;
+        }
+        TcpConnRequest(sk, skb, TcpRequestSockOpsV4);
+    }
+
+    /// <remarks>Mirrors tcp_listendrop(), with the drop reason of tcp_conn_request()'s drop label.</remarks>
+    internal static void TcpListendrop(TcpSock sk)
+    {
+        sk.Net.Mib.TcpExt[LinuxMib.ListenDrops]++;
+        sk.Net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+    }
+
+    /// <summary>The SYN on a listener, for either network layer: <paramref name="ops"/> gives the request its addresses, route, ISN and timestamp offset, and sends the SYN-ACK (tcp_request_sock_ipv4_ops / tcp_request_sock_ipv6_ops).</summary>
+    /// <remarks>Mirrors tcp_conn_request() (net/ipv4/tcp_input.c).</remarks>
+    internal static void TcpConnRequest(TcpSock sk, SkBuff skb, TcpRequestSockOps ops)
     {
         var net = sk.Net;
         var mib = net.Mib.TcpExt;
-        // Never answer a SYN sent to a broadcast or multicast address.
-        if (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast) goto drop;
         uint isn = net.Ipv4.TcpTwIsn;
         bool wantCookie = false;
         int syncookies = 0;
@@ -204,6 +281,7 @@ internal static class TcpIpv4
         TcpRequestSock req;
         if (wantCookie)
         {
+            if (!ops.CanCookie) goto drop;
             req = net.Ipv4.TcpCookieReq ??= TcpMinisocks.InetReqskAlloc(sk);
             req.ResetForReuse(sk);
         }
@@ -211,6 +289,7 @@ internal static class TcpIpv4
         {
             req = TcpMinisocks.InetReqskAlloc(sk);
         }
+        req.RskOps = ops;
         req.Syncookie = wantCookie;
         var tmpOpt = new TcpOptionsReceived { MssClamp = TcpSock.TcpMssDefault, UserMss = sk.RxOpt.UserMss };
         var th = TcpInput.TcpHdr(skb);
@@ -233,19 +312,17 @@ internal static class TcpIpv4
         req.Acked = false;
         req.IrRmtPort = th.SrcPort;
         req.IrNum = th.DstPort;
-        req.IrLocAddr = skb.Daddr;
-        req.IrRmtAddr = skb.Saddr;
-        // tcp_v4_init_req() -> tcp_v4_save_options(): the SYN's options, echoed; none if they cannot be.
-        if (IpOptions.IpOptionsEcho(net, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
+        ops.InitReq(req, sk, skb);
         // route_req(): we must be able to answer.
-        if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: sk.BoundDevIf) != 0) goto drop; // ir_iif = inet_request_bound_dev_if()
-        if (req.TstampOk) req.TsOff = SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
+        int mtu = ops.RouteReq(sk, req);
+        if (mtu < 0) goto drop;
+        if (req.TstampOk) req.TsOff = ops.InitTsOff(net, req);
         if (!wantCookie && isn == 0)
         {
             int maxSynBacklog = net.Ipv4.Sysctl.TcpMaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
             if (syncookies == 0 && maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
-            isn = SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
+            isn = ops.InitSeq(net, req);
         }
         TcpEcnCreateRequest(req, skb, sk);
         if (wantCookie)
@@ -255,10 +332,11 @@ internal static class TcpIpv4
             if (!tmpOpt.TstampOk) req.EcnOk = false;
         }
         req.SntIsn = isn;
-        TcpOpenreqInitRwin(req, sk, rt.Dev.Mtu);
+        TcpOpenreqInitRwin(req, sk, mtu, ops.NetHeaderLen);
         if (!wantCookie) TcpReqskRecordSyn(sk, req, skb);
         TcpSock? fastopenSk = null;
-        if (!wantCookie) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
+        // Fast Open is IPv4's here (its cookie and child are tcp_v4's).
+        if (!wantCookie && !ops.IsV6) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
         if (fastopenSk is not null)
         {
             TcpV4SendSynack(fastopenSk, req, foc);
@@ -272,13 +350,21 @@ internal static class TcpIpv4
             return;
         }
         if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
-        TcpV4SendSynack(sk, req, foc);
+        if (ops.IsV6) ops.SendSynack(sk, req);
+        else TcpV4SendSynack(sk, req, foc);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
         if (wantCookie) req.RskListener = null!;
         return;
     drop:
-        mib[LinuxMib.ListenDrops]++; // tcp_listendrop()
-        net.Mib.Drops[SkbDropReason.TcpListenOverflow]++;
+        TcpListendrop(sk);
+    }
+
+    /// <remarks>Mirrors tcp_v4_init_req() -> tcp_v4_save_options(): the addresses, and the SYN's options echoed (none if they cannot be).</remarks>
+    internal static void TcpV4InitReq(TcpRequestSock req, SkBuff skb)
+    {
+        req.IrLocAddr = skb.Daddr;
+        req.IrRmtAddr = skb.Saddr;
+        if (IpOptions.IpOptionsEcho(skb.Dev!.Net!, ref req.IreqOpt, skb) != 0) req.IreqOpt = default;
     }
 
     /// <summary>TCP_SAVE_SYN: the request keeps a copy of the SYN's IP and TCP headers (and the link-layer header with 2).</summary>
@@ -309,10 +395,10 @@ internal static class TcpIpv4
     }
 
     /// <remarks>Mirrors tcp_openreq_init_rwin().</remarks>
-    private static void TcpOpenreqInitRwin(TcpRequestSock req, TcpSock listener, int mtu)
+    private static void TcpOpenreqInitRwin(TcpRequestSock req, TcpSock listener, int mtu, int netHeaderLen)
     {
         int fullSpace = TcpOutput.TcpFullSpace(listener);
-        int mss = TcpOutput.TcpAdvmss(listener, mtu);
+        int mss = TcpOutput.TcpAdvmss(listener, mtu, netHeaderLen);
         uint windowClamp = listener.WindowClamp;
         req.RskWindowClamp = windowClamp;
         if ((listener.UserLocks & Sock.SockRcvbufLock) != 0 && (req.RskWindowClamp > fullSpace || req.RskWindowClamp == 0))
@@ -332,9 +418,23 @@ internal static class TcpIpv4
     {
         var net = listener.Net;
         if (Route.IpRouteOutput(net, req.IrRmtAddr, req.IrLocAddr, out var rt, oif: listener.BoundDevIf) != 0) return -Errno.EHOSTUNREACH; // inet_csk_route_req(): ir_iif
-        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        var skb = TcpMakeSynack(listener, req, foc, TcpOutput.TcpAdvmss(listener, rt.Dev.Mtu));
         if (skb is null) return -Errno.ENOBUFS;
-        var opts = new TcpOptionsOut { Mss = TcpOutput.TcpAdvmss(listener, rt.Dev.Mtu) };
+        TcpHeader.Create(skb.DataSpan).FillChecksum(req.IrLocAddr, req.IrRmtAddr);
+        net.Mib.Tcp[TcpMib.OutSegs]++;
+        // ip_build_and_send_pkt() with ireq_opt: the SYN's options answered.
+        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, true, null, req.IreqOpt);
+        return 0;
+    }
+
+    /// <summary>The SYN-ACK of a request, its TCP header and options written, the checksum left to the network layer's send_check.</summary>
+    /// <remarks>Mirrors tcp_make_synack() with tcp_synack_options() (net/ipv4/tcp_output.c), shared by tcp_v4_send_synack() and tcp_v6_send_synack().</remarks>
+    internal static SkBuff? TcpMakeSynack(TcpSock listener, TcpRequestSock req, in TcpFastopenCookie foc, ushort mss)
+    {
+        var net = listener.Net;
+        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return null;
+        var opts = new TcpOptionsOut { Mss = mss };
         if (req.WscaleOk) opts.WindowScale = (sbyte)req.RcvWscale;
         if (req.TstampOk)
         {
@@ -365,11 +465,7 @@ internal static class TcpIpv4
         th.Checksum = 0;
         th.UrgPtr = 0;
         opts.Write(seg.Slice(TcpHeader.MinLength, opts.Size));
-        th.FillChecksum(req.IrLocAddr, req.IrRmtAddr);
-        net.Mib.Tcp[TcpMib.OutSegs]++;
-        // ip_build_and_send_pkt() with ireq_opt: the SYN's options answered.
-        IpOutput.IpQueueXmit(net, skb, rt, req.IrLocAddr, req.IrRmtAddr, IpProto.TCP, listener.SelectTtl(), listener.Tos, true, null, req.IreqOpt);
-        return 0;
+        return skb;
     }
 
     /// <summary>The handshake completed: create the child, route it, give it the listener's port and the request's place in the hash.</summary>
@@ -401,6 +497,7 @@ internal static class TcpIpv4
         newtp.McTtl = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Ttl;
         // An AF_INET6 listener's IPv4 child: tcp_v6_syn_recv_sock() makes it with this function,
         // then gives it v4-mapped addresses.
+        newtp.IcskAfOps = Ipv4Specific;
         if (newtp.Pinet6 is { } newnp) Ipv6.TcpIpv6.TcpV6SynRecvSockMapped(newtp, newnp, (byte)newtp.McTtl);
         newtp.RcvTos = Ipv4Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader)).Tos;
         // The child's inet_opt is the request's ireq_opt (moved), and its MSS makes room for it.
@@ -450,8 +547,17 @@ internal static class TcpIpv4
         var net = sk?.Net ?? dev?.Net;
         if (net is null) return;
         if (sk is null && (skb.RouteBroadcast || skb.PktType is Eth.PacketBroadcast or Eth.PacketMulticast)) return;
-        uint seq, ackSeq = 0;
-        byte flags = TcpFlags.RST;
+        TcpResetNumbers(skb, th, out uint seq, out uint ackSeq, out byte flags);
+        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
+        net.Mib.Tcp[TcpMib.OutRsts]++;
+    }
+
+    /// <summary>A reset's numbers (RFC 9293 3.10.7.1): the segment's ACK as our sequence, or sequence zero with an ACK of everything the segment occupied.</summary>
+    /// <remarks>The part tcp_v4_send_reset() and tcp_v6_send_reset() share.</remarks>
+    internal static void TcpResetNumbers(SkBuff skb, TcpHeader th, out uint seq, out uint ackSeq, out byte flags)
+    {
+        ackSeq = 0;
+        flags = TcpFlags.RST;
         if (th.Ack)
         {
             seq = th.AckSeq;
@@ -463,8 +569,6 @@ internal static class TcpIpv4
             int payload = skb.Tail - skb.TransportHeader - th.HeaderLength;
             ackSeq = th.Seq + (th.Syn ? 1u : 0u) + (th.Fin ? 1u : 0u) + (uint)payload;
         }
-        IpSendUnicastReply(net, skb.Daddr, skb.Saddr, th.DstPort, th.SrcPort, seq, ackSeq, flags, 0, default, sk);
-        net.Mib.Tcp[TcpMib.OutRsts]++;
     }
 
     /// <summary>An ACK from a TIME_WAIT or request sock (no full socket to send it).</summary>
@@ -500,8 +604,18 @@ internal static class TcpIpv4
     private static void IpSendUnicastReply(NetNamespace net, uint saddr, uint daddr, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts, TcpSock? sk)
     {
         if (Route.IpRouteOutput(net, daddr, saddr, out var rt) != 0) return;
-        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        var skb = TcpBuildReply(net, sport, dport, seq, ack, flags, window, opts);
         if (skb is null) return;
+        TcpHeader.Create(skb.DataSpan).FillChecksum(saddr, daddr);
+        net.Mib.Tcp[TcpMib.OutSegs]++;
+        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
+    }
+
+    /// <summary>A bare TCP segment (reset or ACK, options but no data) for a reply without a full socket; the checksum is the caller's.</summary>
+    internal static SkBuff? TcpBuildReply(NetNamespace net, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort window, TcpOptionsOut opts)
+    {
+        var skb = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return null;
         int optSize = opts.Size;
         int hdrLen = TcpHeader.MinLength + optSize;
         var seg = skb.Put(hdrLen);
@@ -516,9 +630,7 @@ internal static class TcpIpv4
         th.Checksum = 0;
         th.UrgPtr = 0;
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
-        th.FillChecksum(saddr, daddr);
-        net.Mib.Tcp[TcpMib.OutSegs]++;
-        IpOutput.IpQueueXmit(net, skb, rt, saddr, daddr, IpProto.TCP, sk?.SelectTtl() ?? -1, sk?.Tos ?? 0, df: true);
+        return skb;
     }
 
     // ---- receive ----

@@ -42,7 +42,9 @@ internal sealed class TcpTimewaitSock : SockCommon
         TwTimer = new TimerList(static t => TcpMinisocks.TwTimerHandler((TcpTimewaitSock)t.Owner!), this);
     }
 
-    public InetEhashKey Key => new(TwRcvSaddr, TwNum, TwDaddr, TwDport);
+    public InetEhashKey Key => InetHashtables.IsNativeV6(this)
+        ? new(SkcV6RcvSaddr, TwNum, SkcV6Daddr, TwDport)
+        : new(TwRcvSaddr, TwNum, TwDaddr, TwDport);
 
     public override string ToString() =>
         $"timewait({TwSubstate}) {Ipv4Address.Format(TwRcvSaddr)}:{TwNum} -> {Ipv4Address.Format(TwDaddr)}:{TwDport}";
@@ -68,7 +70,7 @@ internal static class TcpMinisocks
     /// <remarks>Mirrors inet_csk_reqsk_queue_hash_add() -> reqsk_queue_hash_req() + inet_csk_reqsk_queue_added().</remarks>
     internal static bool InetCskReqskQueueHashAdd(TcpSock sk, TcpRequestSock req, long timeout)
     {
-        var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+        var key = InetHashtables.ReqKey(req);
         if (!InetHashtables.InetEhashInsert(sk.Net, key, req)) return false;
         req.Hashed = true;
         sk.Net.Timers.ModTimer(req.RskTimer, sk.Net.NowNs + timeout);
@@ -83,7 +85,7 @@ internal static class TcpMinisocks
     {
         sk.Net.Timers.DelTimer(req.RskTimer);
         if (!req.Hashed) return false;
-        var key = new InetEhashKey(req.IrLocAddr, req.IrNum, req.IrRmtAddr, req.IrRmtPort);
+        var key = InetHashtables.ReqKey(req);
         InetHashtables.InetEhashRemove(sk.Net, key, req);
         req.Hashed = false;
         var q = req.RskListener.AcceptQueue;
@@ -142,7 +144,7 @@ internal static class TcpMinisocks
     /// <remarks>Mirrors inet_rtx_syn_ack() -> tcp_rtx_synack().</remarks>
     internal static int InetRtxSynAck(TcpSock listener, TcpRequestSock req)
     {
-        int res = TcpIpv4.TcpV4SendSynack(listener, req);
+        int res = req.RskOps.SendSynack(listener, req);
         if (res == 0)
         {
             var mib = listener.Net.Mib;
@@ -200,7 +202,7 @@ internal static class TcpMinisocks
 
         if (pawsReject || !TcpInWindow(skb.Cb.Seq, skb.Cb.EndSeq, req.RcvNxt, req.RcvNxt + Math.Min(req.RskRcvWnd, 65535u)))
         {
-            if ((flg & TcpFlags.RST) == 0) TcpIpv4.TcpV4ReqskSendAck(sk, skb, req);
+            if ((flg & TcpFlags.RST) == 0) req.RskOps.SendAck(sk, skb, req);
             dropReason = pawsReject ? SkbDropReason.TcpInvalidSequence : SkbDropReason.TcpOverWindow;
             return null;
         }
@@ -217,7 +219,7 @@ internal static class TcpMinisocks
             dropReason = SkbDropReason.TcpFlags;
             return null;
         }
-        var child = TcpIpv4.TcpV4SynRecvSock(sk, skb, req);
+        var child = sk.IcskAfOps.SynRecvSock(sk, skb, req);
         if (child is null) goto listenOverflow;
         return InetCskCompleteHashdance(sk, child, req);
 
@@ -230,7 +232,7 @@ internal static class TcpMinisocks
             return null;
         }
     embryonicReset:
-        if ((flg & TcpFlags.RST) == 0) TcpIpv4.TcpV4SendReset(null, skb);
+        if ((flg & TcpFlags.RST) == 0) req.RskOps.SendReset(null, skb);
         if (InetCskReqskQueueDrop(sk, req)) net.Mib.TcpExt[LinuxMib.EmbryonicRsts]++;
         dropReason = SkbDropReason.TcpResetAck;
         return null;
@@ -349,7 +351,9 @@ internal static class TcpMinisocks
     /// <remarks>Mirrors tcp_twsk_unique().</remarks>
     internal static bool TcpTwskUnique(TcpSock sk, TcpTimewaitSock tw)
     {
-        bool loopback = Ipv4Address.IsLoopback(tw.TwDaddr) || Ipv4Address.IsLoopback(tw.TwRcvSaddr);
+        bool loopback = InetHashtables.IsNativeV6(tw)
+            ? tw.SkcV6Daddr == Ipv6Address.Loopback || tw.SkcV6RcvSaddr == Ipv6Address.Loopback
+            : Ipv4Address.IsLoopback(tw.TwDaddr) || Ipv4Address.IsLoopback(tw.TwRcvSaddr);
         if (!loopback) return false;
         if (tw.TwTsRecentStamp == 0 || sk.Net.NowNs - tw.TwTsRecentStamp > Time.Sec(1))
         {

@@ -92,27 +92,25 @@ internal static class TcpOffload
     /// the MSS, the TCP checksum left partial for the device to complete); a lone segment gets its
     /// full checksum and goes as an ordinary frame.
     /// </summary>
-    /// <remarks>Mirrors the tail of __tcp_transmit_skb() for a TSO skb: tcp_v4_send_check() with CHECKSUM_PARTIAL, then ip_queue_xmit().</remarks>
+    /// <remarks>Mirrors the tail of __tcp_transmit_skb() for a TSO skb: icsk_af_ops->send_check() with CHECKSUM_PARTIAL, then icsk_af_ops->queue_xmit().</remarks>
     internal static int TcpGsoFlush(TcpSock tp)
     {
         var skb = tp.GsoSkb;
         if (skb is null) return 0;
         tp.GsoSkb = null;
-        var th = TcpHeader.Create(skb.DataSpan);
-        uint saddr = tp.InetSaddr, daddr = tp.InetDaddr;
+        var ops = tp.IcskAfOps;
         if (tp.GsoSegs > 1)
         {
             skb.GsoSize = (ushort)tp.GsoMss;
             skb.GsoSegs = (ushort)tp.GsoSegs;
-            skb.GsoType = VirtioNetHdr.GsoTcpV4;
-            th.Checksum = SkbGso.PseudoCsum(saddr, daddr, skb.Len);
+            skb.GsoType = ops.GsoType;
+            ops.SendCheck(tp, skb, partial: true);
         }
         else
         {
-            th.FillChecksum(saddr, daddr);
+            ops.SendCheck(tp, skb, partial: false);
         }
-        int err = IpOutput.IpQueueXmit(tp.Net, skb, tp.Dst, saddr, daddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
-            df: tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT, sk: tp);
+        int err = ops.QueueXmit(tp, skb);
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         return err;
     }

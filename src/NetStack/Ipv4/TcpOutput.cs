@@ -26,7 +26,7 @@ internal static class TcpOutput
     /// <remarks>Mirrors __tcp_mtu_to_mss() / tcp_mtu_to_mss().</remarks>
     public static int TcpMtuToMss(TcpSock tp, int pmtu)
     {
-        int mssNow = pmtu - Ipv4Header.MinLength - TcpHeader.MinLength - tp.IcskExtHdrLen;
+        int mssNow = pmtu - tp.IcskAfOps.NetHeaderLen - TcpHeader.MinLength - tp.IcskExtHdrLen;
         if (tp.RxOpt.MssClamp != 0 && mssNow > tp.RxOpt.MssClamp) mssNow = tp.RxOpt.MssClamp;
         mssNow = Math.Min(mssNow, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
         mssNow = Math.Max(mssNow, tp.Net.Ipv4.Sysctl.TcpMinSndMss);
@@ -39,7 +39,7 @@ internal static class TcpOutput
 
     /// <summary>Converts an MSS (the payload with the usual options) to the MTU it needs.</summary>
     /// <remarks>Mirrors tcp_mss_to_mtu().</remarks>
-    public static int TcpMssToMtu(TcpSock tp, int mss) => mss + tp.TcpHeaderLen + tp.IcskExtHdrLen + Ipv4Header.MinLength;
+    public static int TcpMssToMtu(TcpSock tp, int mss) => mss + tp.TcpHeaderLen + tp.IcskExtHdrLen + tp.IcskAfOps.NetHeaderLen;
 
     /// <summary>
     /// Starts the path MTU search state: the window from tcp_base_mss's MTU up to the MSS clamp's,
@@ -51,7 +51,7 @@ internal static class TcpOutput
         var sys = tp.Net.Ipv4.Sysctl;
         ref var mtup = ref tp.IcskMtup;
         mtup.Enabled = sys.TcpMtuProbing > 1;
-        mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + Ipv4Header.MinLength;
+        mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + tp.IcskAfOps.NetHeaderLen;
         mtup.SearchLow = TcpMssToMtu(tp, sys.TcpBaseMss);
         mtup.ProbeSize = 0;
         if (mtup.Enabled) mtup.ProbeTimestamp = tp.Net.NowNs;
@@ -97,11 +97,11 @@ internal static class TcpOutput
         return mssNow;
     }
 
-    /// <summary>The MSS we advertise for a route: MTU - 40, within the buffer limit.</summary>
-    /// <remarks>Mirrors ipv4_default_advmss() and tcp_mss_clamp().</remarks>
-    public static ushort TcpAdvmss(TcpSock tp, int mtu)
+    /// <summary>The MSS we advertise for a route: MTU - 40 (IPv4) or MTU - 60 (IPv6, <paramref name="netHeaderLen"/> 40), within the buffer limit.</summary>
+    /// <remarks>Mirrors ipv4_default_advmss() / ip6_default_advmss() and tcp_mss_clamp().</remarks>
+    public static ushort TcpAdvmss(TcpSock tp, int mtu, int netHeaderLen = Ipv4Header.MinLength)
     {
-        int advmss = Math.Min(mtu - Ipv4Header.MinLength - TcpHeader.MinLength, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
+        int advmss = Math.Min(mtu - netHeaderLen - TcpHeader.MinLength, MaxSkbPayload(tp.Net) - MaxTcpOptionSpace);
         if (tp.RxOpt.UserMss != 0 && tp.RxOpt.UserMss < advmss) advmss = tp.RxOpt.UserMss;
         return (ushort)Math.Max(advmss, TcpSock.TcpMinMss);
     }
@@ -372,14 +372,12 @@ internal static class TcpOutput
         // Route (the socket's cached dst, or a fresh lookup: ip_queue_xmit()).
         if (!tp.DstValid)
         {
-            int rerr = Route.IpRouteOutput(net, tp.InetDaddr, tp.InetSaddr, out var rt, onLink: tp.HasFlag(SockFlag.LocalRoute), oif: tp.BoundDevIf);
+            int rerr = tp.IcskAfOps.RebuildHeader(tp);
             if (rerr != 0)
             {
                 skb.Free();
                 return rerr;
             }
-            tp.Dst = rt;
-            tp.DstValid = true;
         }
 
         byte flags = skb.Cb.TcpFlags;
@@ -420,7 +418,6 @@ internal static class TcpOutput
         TcpUrgWrite(tp, th, skb.Cb.Seq); // (checked even below snd_una, for the urgent window probe)
         opts.Write(seg.Slice(TcpHeader.MinLength, optSize));
         tp.RxOpt.Dsack = false; // a D-SACK is reported once
-        uint saddr = tp.InetSaddr;
         if (gsoStart)
         {
             // The first segment of a TSO super-frame: its header is the frame's; TcpGsoFlush() sends it.
@@ -429,7 +426,7 @@ internal static class TcpOutput
             TcpGsoSegmentSent(tp, oskb, priorWstamp, counted: true);
             return 0;
         }
-        th.FillChecksum(saddr, tp.InetDaddr);
+        tp.IcskAfOps.SendCheck(tp, skb, partial: false);
 
         if (SeqNumber.After(skb.Cb.EndSeq, tp.SndNxt) || skb.Cb.Seq == skb.Cb.EndSeq)
         {
@@ -438,8 +435,7 @@ internal static class TcpOutput
         }
         tp.SegsOut++;
         skb.Sk = null;
-        int err = IpOutput.IpQueueXmit(net, skb, tp.Dst, saddr, tp.InetDaddr, IpProto.TCP, tp.SelectTtl(), tp.Tos,
-            tp.Pmtudisc != SocketConstants.IP_PMTUDISC_DONT, tp, tp.InetOpt); // __ip_queue_xmit(): inet_opt on every segment
+        int err = tp.IcskAfOps.QueueXmit(tp, skb);
         if (err == -Errno.ENETUNREACH || err == -Errno.ENETDOWN) tp.DstReset();
         // A neighbour still resolving keeps the packet: that is not a local failure.
         if (err == -Errno.ENOBUFS) return err;
@@ -771,7 +767,7 @@ internal static class TcpOutput
         {
             int mss = (int)TcpCurrentMss(tp);
             mtup.ProbeSize = 0;
-            mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + Ipv4Header.MinLength;
+            mtup.SearchHigh = tp.RxOpt.MssClamp + TcpHeader.MinLength + tp.IcskAfOps.NetHeaderLen;
             mtup.SearchLow = TcpMssToMtu(tp, mss);
             mtup.ProbeTimestamp = tp.Net.NowNs;
         }
@@ -1079,7 +1075,7 @@ internal static class TcpOutput
         tp.MaxWindow = 0;
         TcpMtupInit(tp);
         TcpSyncMss(tp, mtu);
-        tp.Advmss = TcpAdvmss(tp, mtu);
+        tp.Advmss = TcpAdvmss(tp, mtu, tp.IcskAfOps.NetHeaderLen);
         TcpInput.TcpInitializeRcvMss(tp);
         if ((tp.UserLocks & Sock.SockRcvbufLock) != 0 && (tp.WindowClamp > TcpFullSpace(tp) || tp.WindowClamp == 0))
             tp.WindowClamp = (uint)TcpFullSpace(tp);

@@ -36,7 +36,8 @@ internal static class Ip6Output
     internal static int Ip6OutputFinish(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr)
     {
         int mtu = rt.Dev.Mtu;
-        if (skb.Len > mtu && !rt.Dev.IsLoopback)
+        // A GSO super-frame is cut by the device, never fragmented (skb_is_gso()).
+        if (skb.Len > mtu && skb.GsoSize == 0 && !rt.Dev.IsLoopback)
         {
             skb.Dev = rt.Dev; // each fragment keeps it, and FragOutput routes it out of the same device
             return Ip6Fragment.Ip6DoFragment(net, null, skb, mtu, FragOutput);

@@ -146,6 +146,7 @@ internal static class Ipv6Init
             Exthdrs.Ipv6ExthdrsInit(net);
             Icmpv6.Icmpv6Init(net);
             Udpv6.Udpv6Init(net);
+            TcpIpv6.TcpV6Init(net);
             net.Ip6Frags().Icmpv6Send = Icmpv6.Icmp6Send; // reassembly's parameter problems and time exceeded
             net.DevAddPack(new PacketType(EthP.IPV6, Ip6Input.Ipv6Rcv, "ipv6_packet_type"));
             net.RegisterNetdeviceNotifier(Addrconf.AddrconfNotifier.Instance);

@@ -38,8 +38,8 @@ internal sealed class TcpV6Prot : Proto
     public override void Keepalive(Sock sk, bool valbool) => TcpTimer.TcpSetKeepalive((TcpSock)sk, valbool);
     public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Tcp.TcpSendmsg((TcpSock)sk, ref msg, data);
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Tcp.TcpRecvmsg((TcpSock)sk, ref msg, buf, flags);
-    /// <remarks>tcp_v6_do_rcv(): an IPv4 segment (a v4-mapped connection) goes to tcp_v4_do_rcv(); every segment is IPv4 until the IPv6 input exists (HOOK ipv6net).</remarks>
-    public override int BacklogRcv(Sock sk, SkBuff skb) => TcpIpv4.TcpV4DoRcv((TcpSock)sk, skb);
+    /// <remarks>tcp_v6_do_rcv(): an IPv4 segment (a v4-mapped connection) goes to tcp_v4_do_rcv().</remarks>
+    public override int BacklogRcv(Sock sk, SkBuff skb) => TcpIpv6.TcpV6DoRcv((TcpSock)sk, skb);
     public override int DiagDestroy(Sock sk, int err) => Tcp.TcpAbort((TcpSock)sk, err);
     /// <remarks>inet6_hash() -> inet_hash(): the one listening table.</remarks>
     public override int Hash(Sock sk) => InetHashtables.InetHash((TcpSock)sk);
@@ -50,12 +50,13 @@ internal sealed class TcpV6Prot : Proto
 }
 
 /// <summary>TCP over IPv6: connect, and the v4-mapped side of a dual-stack socket. <remarks>Mirrors net/ipv6/tcp_ipv6.c.</remarks></summary>
-internal static class TcpIpv6
+internal static partial class TcpIpv6
 {
     /// <remarks>Mirrors tcp_v6_init_sock() -> tcp_init_sock() (icsk_af_ops = &amp;ipv6_specific).</remarks>
     internal static int TcpV6InitSock(TcpSock tp)
     {
         Tcp.TcpInitSock(tp);
+        tp.IcskAfOps = Ipv6Specific;
         return 0;
     }
 
@@ -110,10 +111,12 @@ internal static class TcpIpv6
             if (tp.Ipv6only) return -Errno.ENETUNREACH;
             var sin = SockAddr.In(Ipv6Address.V4Of(daddr), usin.Port);
             // icsk_af_ops = &ipv6_mapped, sk_backlog_rcv = tcp_v4_do_rcv: the IPv4 code runs the connection.
+            tp.IcskAfOps = Ipv6Mapped;
             int err = TcpIpv4.TcpV4Connect(tp, sin);
             if (err != 0)
             {
                 tp.IcskExtHdrLen = exthdrlen;
+                tp.IcskAfOps = Ipv6Specific;
                 // failure:
                 tp.InetDport = 0;
                 return err;
@@ -124,16 +127,46 @@ internal static class TcpIpv6
             return 0;
         }
 
+        var net = tp.Net;
+        var saddr = Ipv6Address.IsV4Mapped(tp.SkcV6RcvSaddr) ? UInt128.Zero : tp.SkcV6RcvSaddr;
+        int oif = tp.BoundDevIf;
+        int rerr = Ip6DstLookup.Ip6DstLookupFlow(net, tp, daddr, ref saddr, oif, out var rt);
+        if (rerr != 0)
         {
-            var saddr = tp.SkcV6RcvSaddr;
-            // HOOK ipv6net: ip6_dst_lookup_flow(); with a route, continue as tcp_v6_connect does
-            // (np->saddr, SYN_SENT, inet6_hash_connect(), secure_tcpv6_seq(), tcp_connect() over ip6_xmit).
-            int err = AfInet6.Ip6DstLookupFlow(tp.Net, tp, daddr, ref saddr, tp.BoundDevIf);
-            if (err == 0) err = -Errno.ENETUNREACH; // no IPv6 output path yet
             // failure:
             tp.InetDport = 0;
-            return err;
+            return rerr;
         }
+        if (tp.SkcV6RcvSaddr == UInt128.Zero) tp.SkcV6RcvSaddr = saddr; // ip6_set_txhash / inet_bhash2_update_saddr()
+        // set the source address
+        np.Saddr = saddr;
+        tp.InetRcvSaddr = tp.InetSaddr = Loopback4Ipv6;
+        tp.IcskAfOps = Ipv6Specific;
+        tp.IcskExtHdrLen = 0;
+        tp.RxOpt.MssClamp = Ipv6MinMtu - TcpHeader.MinLength - Ipv6Header.Length;
+        tp.InetDport = usin.Port;
+        tp.InetDaddr = Loopback4Ipv6;
+
+        Tcp.TcpSetState(tp, TcpState.SynSent);
+        int herr = InetHashtables.InetHashConnect(tp);
+        if (herr != 0) goto lateFailure;
+        Ip6DstStore(tp, rt!);
+        if (tp.WriteSeq == 0) tp.WriteSeq = SecureSeq.SecureTcpv6Seq(net, np.Saddr, tp.SkcV6Daddr, tp.InetSport, tp.InetDport);
+        tp.TsOffset = SecureSeq.SecureTcpv6TsOff(net, np.Saddr, tp.SkcV6Daddr);
+        herr = TcpOutput.TcpConnect(tp);
+        if (herr != 0) goto lateFailure;
+        return 0;
+
+    lateFailure:
+        Tcp.TcpSetState(tp, TcpState.Close);
+        if ((tp.UserLocks & Sock.SockBindaddrLock) == 0)
+        {
+            tp.SkcV6RcvSaddr = UInt128.Zero;
+            np.Saddr = UInt128.Zero;
+        }
+        tp.DstReset();
+        tp.InetDport = 0;
+        return herr;
     }
 
     /// <summary>
@@ -148,5 +181,6 @@ internal static class TcpIpv6
         newnp.Saddr = newtp.SkcV6RcvSaddr;
         newnp.McastOif = newtp.BoundDevIf; // inet_iif(skb)
         newnp.McastHops = ttl;            // ip_hdr(skb)->ttl
+        newtp.IcskAfOps = Ipv6Mapped;
     }
 }

@@ -98,6 +98,19 @@ internal readonly ref struct TcpHeader
     public bool VerifyChecksum(uint saddr, uint daddr) =>
         Wire.Checksum.TcpUdp(saddr, daddr, IpProto.TCP, Buffer) == 0;
 
+    /// <summary>Whether the checksum over the IPv6 pseudo-header (RFC 8200 8.1) and the segment holds.</summary>
+    /// <remarks>Mirrors tcp_v6_rcv()'s skb_checksum_init(skb, IPPROTO_TCP, ip6_compute_pseudo) then tcp_checksum_complete().</remarks>
+    public bool VerifyChecksumV6(UInt128 saddr, UInt128 daddr) =>
+        Wire.Checksum.TcpUdpV6(saddr, daddr, IpProto.TCP, Buffer) == 0;
+
+    /// <summary>Fills the checksum over the IPv6 pseudo-header and the segment.</summary>
+    /// <remarks>Mirrors tcp_v6_send_check() -> __tcp_v6_send_check() with the checksum computed in software.</remarks>
+    public void FillChecksumV6(UInt128 saddr, UInt128 daddr)
+    {
+        Checksum = 0;
+        Checksum = Wire.Checksum.TcpUdpV6(saddr, daddr, IpProto.TCP, Buffer);
+    }
+
     /// <remarks>Mirrors tcp_v4_send_check() with the checksum computed in software.</remarks>
     public void FillChecksum(uint saddr, uint daddr)
     {
