@@ -174,76 +174,92 @@ internal static class Mcast
     /// <remarks>Mirrors mld_send_initial_cr(): TO_EX{} for every reported group.</remarks>
     private static void MldSendInitialCr(NetNamespace net, Inet6Dev idev)
     {
-        var list = new List<(UInt128 Group, byte Type)>();
-        foreach (var mc in idev.McList) if (!mc.NoReport) list.Add((mc.McaAddr, Mld2ChangeToExclude));
-        MldSendpack(net, idev, list);
+        var pack = new MldPack(net, idev);
+        foreach (var mc in idev.McList) if (!mc.NoReport) pack.AddGrec(mc.McaAddr, Mld2ChangeToExclude);
+        pack.Send();
     }
 
     /// <summary>State-change records: TO_IN{} for the groups left (the tomb), TO_EX{} for the groups joined, each while its crcount lasts.</summary>
     /// <remarks>Mirrors mld_send_cr().</remarks>
     private static void MldSendCr(NetNamespace net, Inet6Dev idev)
     {
-        var recs = new List<(UInt128 Group, byte Type)>();
-        for (int i = 0; i < idev.McTomb.Count; i++)
+        var pack = new MldPack(net, idev);
+        var tomb = idev.McTomb;
+        for (int i = tomb.Count - 1; i >= 0; i--)
         {
-            var pmc = idev.McTomb[i];
-            if (pmc.Crcount <= 0) continue;
-            recs.Add((pmc.McaAddr, Mld2ChangeToInclude));
-            pmc.Crcount--;
+            var pmc = tomb[i];
+            if (pmc.Crcount > 0)
+            {
+                pack.AddGrec(pmc.McaAddr, Mld2ChangeToInclude);
+                pmc.Crcount--;
+            }
+            if (pmc.Crcount <= 0) tomb.RemoveAt(i);
         }
-        idev.McTomb.RemoveAll(p => p.Crcount <= 0);
         foreach (var mc in idev.McList)
         {
             if (mc.NoReport || mc.Crcount <= 0) continue;
-            recs.Add((mc.McaAddr, Mld2ChangeToExclude));
+            pack.AddGrec(mc.McaAddr, Mld2ChangeToExclude);
             mc.Crcount--;
         }
-        MldSendpack(net, idev, recs);
+        pack.Send();
     }
 
     /// <summary>Current-state records (IS_EX{}): of every reported group (<paramref name="pmc"/> null, a general query) or of one.</summary>
     /// <remarks>Mirrors mld_send_report().</remarks>
     private static void MldSendReport(NetNamespace net, Inet6Dev idev, Ifmcaddr6? pmc)
     {
-        var recs = new List<(UInt128 Group, byte Type)>();
+        var pack = new MldPack(net, idev);
         if (pmc is null)
         {
-            foreach (var mc in idev.McList) if (!mc.NoReport) recs.Add((mc.McaAddr, Mld2ModeIsExclude));
+            foreach (var mc in idev.McList) if (!mc.NoReport) pack.AddGrec(mc.McaAddr, Mld2ModeIsExclude);
         }
-        else if (!pmc.NoReport) recs.Add((pmc.McaAddr, Mld2ModeIsExclude));
-        MldSendpack(net, idev, recs);
+        else if (!pmc.NoReport) pack.AddGrec(pmc.McaAddr, Mld2ModeIsExclude);
+        pack.Send();
     }
 
     /// <summary>
-    /// Sends MLDv2 reports holding <paramref name="recs"/> (as many per packet as the MTU allows) to
-    /// ff02::16 with hop limit 1 and a router alert, from the device's link-local address, or from
-    /// :: while it is tentative.
+    /// An MLDv2 report being filled: records go straight into the packet, which is sent when the
+    /// MTU allows no more (and a new one begun) or at <see cref="Send"/>. To ff02::16 with hop limit
+    /// 1 and a router alert, from the device's link-local address, or from :: while it is tentative.
+    /// Allocates nothing but the packet buffers.
     /// </summary>
     /// <remarks>Mirrors mld_newpack() (ip6_mc_hdr(), the router alert hop-by-hop option) + add_grhead() + mld_sendpack().</remarks>
-    private static void MldSendpack(NetNamespace net, Inet6Dev idev, List<(UInt128 Group, byte Type)> recs)
+    private ref struct MldPack(NetNamespace net, Inet6Dev idev)
     {
-        if (recs.Count == 0 || !net.Ipv6.Sysctl.MldReports) return;
-        var dev = idev.Dev;
-        UInt128 saddr = Addrconf.Ipv6GetLladdr(net, dev) ?? Ipv6Address.Any;
-        UInt128 daddr = Ipv6Address.AllMldv2Routers;
-        int perPacket = Math.Max(1, (dev.Mtu - Ipv6Header.Length - MldHbhLen - Mld2HdrLen) / GrecLen);
-        for (int start = 0; start < recs.Count; start += perPacket)
+        private SkBuff? _skb;
+        private int _n;
+
+        public void AddGrec(UInt128 group, byte type)
         {
-            int n = Math.Min(perPacket, recs.Count - start);
-            var skb = net.SkbPool.AllocWithHeadroom();
-            if (skb is null) { net.Mib.Drops[SkbDropReason.NoBuffers]++; return; }
-            var p = skb.Put(MldHbhLen + Mld2HdrLen + n * GrecLen);
-            p.Clear();
-            RaHbh.CopyTo(p);
-            var msg = p[MldHbhLen..];
-            msg[0] = Icmpv6Type.Mld2Report;
-            BinaryPrimitives.WriteUInt16BigEndian(msg[6..], (ushort)n);
-            for (int i = 0; i < n; i++)
+            if (!net.Ipv6.Sysctl.MldReports) return;
+            if (_skb is null)
             {
-                var g = msg.Slice(Mld2HdrLen + i * GrecLen, GrecLen);
-                g[0] = recs[start + i].Type; // grec_type; aux len and number of sources stay 0
-                Ipv6Address.Write(g[4..], recs[start + i].Group);
+                _skb = net.SkbPool.AllocWithHeadroom();
+                if (_skb is null) { net.Mib.Drops[SkbDropReason.NoBuffers]++; return; }
+                var h = _skb.Put(MldHbhLen + Mld2HdrLen);
+                h.Clear();
+                RaHbh.CopyTo(h);
+                h[MldHbhLen] = Icmpv6Type.Mld2Report;
+                _n = 0;
             }
+            var g = _skb.Put(GrecLen);
+            g.Clear();
+            g[0] = type; // grec_type; aux len and number of sources stay 0
+            Ipv6Address.Write(g[4..], group);
+            _n++;
+            int max = Math.Max(1, (Addrconf.Ip6DevMtu(net, idev.Dev) - Ipv6Header.Length - MldHbhLen - Mld2HdrLen) / GrecLen);
+            if (_n >= max || _skb.Tailroom < GrecLen) Send();
+        }
+
+        public void Send()
+        {
+            var skb = _skb;
+            if (skb is null) return;
+            _skb = null;
+            UInt128 saddr = Addrconf.Ipv6GetLladdr(net, idev.Dev) ?? Ipv6Address.Any;
+            UInt128 daddr = Ipv6Address.AllMldv2Routers;
+            var msg = skb.DataSpan[MldHbhLen..];
+            BinaryPrimitives.WriteUInt16BigEndian(msg[6..], (ushort)_n);
             Icmpv6Header.Create(msg).FillChecksum(saddr, daddr);
             var mib = net.Ipv6.Icmp6Stats;
             mib[Icmp6Mib.Icmp6OutMsgs]++;
