@@ -26,10 +26,12 @@ internal static partial class Ndisc
     /// valid options, and only when accept_ra allows (forwarding needs accept_ra = 2): the router
     /// becomes (or stays, with the new lifetime) a default route, or is removed with lifetime 0;
     /// the sender's link-layer address is learned; each prefix information option is processed
-    /// (on-link route, SLAAC address); the MTU option sets the link's IPv6 MTU.
+    /// (on-link route, SLAAC address); the MTU option sets the link's IPv6 MTU; the current hop
+    /// limit, retrans timer and reachable time, when not 0, are taken.
     /// Returns 0 (consumed) or the reason to drop.
     /// </summary>
-    /// <remarks>Mirrors ndisc_router_discovery() (no route information options, no RA hop limit / reachable / retrans yet).</remarks>
+    /// <remarks>Mirrors ndisc_router_discovery() (no route information options; the hop limit and ND
+    /// timers go to conf.default / neigh.default, which stand for every device here).</remarks>
     private static SkbDropReason NdiscRouterDiscovery(NetNamespace net, SkBuff skb)
     {
         var dev = skb.Dev!;
@@ -54,6 +56,22 @@ internal static partial class Ndisc
                 if (rt is not null && lifetime == 0) { Rt6Router.Ip6DelRt(net, rt); rt = null; }
                 if (rt is null && lifetime != 0) rt = Rt6Router.Rt6AddDfltRouter(net, saddr, dev);
                 if (rt is not null) Rt6Router.Fib6SetExpires(net, rt, net.Clock.NowNs + Time.Sec(lifetime));
+                // Cur Hop Limit (accept_ra_min_hop_limit 1): the hop limit of what this host sends.
+                byte hopLimit = NdMsg.RaCurHopLimit(msg);
+                if (hopLimit != 0) cnf.HopLimit = hopLimit;
+            }
+            // Retrans Timer and Reachable Time, when given, become the ND parameters (at least 10 and 100 ms).
+            uint retrans = NdMsg.RaRetransTimer(msg);
+            if (retrans != 0 && retrans / 1000 < int.MaxValue / 1000) cnf.NeighRetransTimeMs = (int)Math.Max(retrans, 10);
+            uint reachable = NdMsg.RaReachableTime(msg);
+            if (reachable != 0 && reachable / 1000 < int.MaxValue / 3000)
+            {
+                int rtime = (int)Math.Max(reachable, 100);
+                if (rtime != cnf.NeighBaseReachableTimeMs)
+                {
+                    cnf.NeighBaseReachableTimeMs = rtime;
+                    cnf.NeighGcStaleTimeMs = 3 * rtime;
+                }
             }
         }
         // The router's link-layer address: a STALE entry marked as a router.

@@ -27,9 +27,12 @@ public class RouterDiscoveryTests
     });
 
     /// <summary>An RA from the peer's link-local address to all-nodes: router lifetime, SLLAO, one prefix option, an MTU option.</summary>
-    private static byte[] Ra(ushort routerLifetime = 1800, uint valid = 3600, uint preferred = 1800, byte pioFlags = 0xC0, uint mtu = 1400, byte prefixLen = 64)
+    private static byte[] Ra(ushort routerLifetime = 1800, uint valid = 3600, uint preferred = 1800, byte pioFlags = 0xC0, uint mtu = 1400, byte prefixLen = 64,
+        byte hopLimit = 64, uint reachableMs = 0, uint retransMs = 0)
     {
         var body = new byte[8 + 8 + 32 + 8]; // reachable + retrans, SLLAO, PIO, MTU
+        BinaryPrimitives.WriteUInt32BigEndian(body, reachableMs);
+        BinaryPrimitives.WriteUInt32BigEndian(body.AsSpan(4), retransMs);
         body[8] = 1; body[9] = 1; PeerMac.Write(body.AsSpan(10));
         var pio = body.AsSpan(16);
         pio[0] = 3; pio[1] = 4; pio[2] = prefixLen; pio[3] = pioFlags;
@@ -40,7 +43,7 @@ public class RouterDiscoveryTests
         m[0] = 5; m[1] = 1;
         BinaryPrimitives.WriteUInt32BigEndian(m[4..], mtu);
         var an = Ipv6Address.AllNodes;
-        return Frame(McMac(an), PeerMac, Ip6(PeerLl, an, 58, Icmp6(PeerLl, an, 134, 0, 64u << 24 | routerLifetime, body), 255));
+        return Frame(McMac(an), PeerMac, Ip6(PeerLl, an, 58, Icmp6(PeerLl, an, 134, 0, (uint)hopLimit << 24 | routerLifetime, body), 255));
     }
 
     private static List<byte[]> Sent(OneStack s, byte icmpType) =>
@@ -71,7 +74,7 @@ public class RouterDiscoveryTests
     {
         using var s = RaStack();
         s.RunFor(150);
-        s.Receive(Ra());
+        s.Receive(Ra(hopLimit: 70, reachableMs: 20_000, retransMs: 500));
         var routes = Routes(s);
         Assert.Contains("default via fe80::ff:fe00:a dev eth0 proto ra metric 1024 pref medium", routes);
         Assert.Contains("fd00:5::/64 dev eth0 proto kernel metric 256 pref medium", routes);
@@ -79,13 +82,15 @@ public class RouterDiscoveryTests
         var ifp = Addrconf.Ipv6GetIfaddr(idev, Slaac)!;
         Assert.Equal("inet6 fd00:5::ff:fe00:b/64 scope global dynamic tentative", ifp.ToString());
         Assert.Equal(1400, Addrconf.Ip6DevMtu(s.Net, s.Dev));
+        var cnf = s.Net.Ipv6.Sysctl;
+        Assert.Equal((70, 20_000, 60_000, 500), (cnf.HopLimit, cnf.NeighBaseReachableTimeMs, cnf.NeighGcStaleTimeMs, cnf.NeighRetransTimeMs));
         var router = s.Net.Ipv6.NdTbl.NeighLookup(PeerLl, s.Dev)!;
         Assert.Equal(PeerMac, router.HaAddr);
         Assert.Equal(NudState.Stale, router.NudState);
         // The SLAAC address is probed like any other, then used as the source towards the world.
         s.RunFor(5);
         Assert.Single(Sent(s, 135), f => Ipv6Address.Read(f.AsSpan(14 + 48)) == Slaac && Ipv6Address.Read(f.AsSpan(14 + 8)) == 0);
-        s.RunFor(200);
+        s.RunFor(600); // retrans_time is the advertised 500 ms now
         Assert.Equal("inet6 fd00:5::ff:fe00:b/64 scope global dynamic", ifp.ToString());
         var world = Ipv6Address.Parse("2001:db8::1");
         lock (s.Net.SyncRoot)
