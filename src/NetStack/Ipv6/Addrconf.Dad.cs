@@ -19,6 +19,20 @@ internal static partial class Addrconf
     internal static bool Ipv6AcceptRa(NetNamespace net) =>
         net.Ipv6.Sysctl.Forwarding ? net.Ipv6.Sysctl.AcceptRa == 2 : net.Ipv6.Sysctl.AcceptRa != 0;
 
+    /// <summary>
+    /// The device's addresses as DAD left them: Pending when one is still
+    /// tentative (being probed), and those found duplicate. Takes the stack lock.
+    /// </summary>
+    internal static (bool Pending, UInt128[] Failed) DadState(NetNamespace net, NetDevice dev)
+    {
+        lock (net.SyncRoot)
+        {
+            if (In6DevGet(net, dev) is not { } idev) return (false, []);
+            bool pending = idev.AddrList.Any(a => (a.Flags & (IfaFlags.Tentative | IfaFlags.Dadfailed)) == IfaFlags.Tentative);
+            return (pending, idev.AddrList.Where(a => (a.Flags & IfaFlags.Dadfailed) != 0).Select(a => a.Addr).ToArray());
+        }
+    }
+
     /// <summary>Starts DAD for a new address: joins its solicited-node group, then probes, or completes at once where DAD does not apply.</summary>
     /// <remarks>Mirrors addrconf_dad_start() -> addrconf_dad_begin() (addrconf_join_solict()) -> addrconf_dad_kick().</remarks>
     internal static void AddrconfDadStart(NetNamespace net, Inet6Ifaddr ifp)
