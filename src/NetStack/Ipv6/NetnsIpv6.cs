@@ -66,15 +66,10 @@ internal sealed class Ipv6Sysctl : INeighParms
     public int MldQrv = 2;
     /// <summary>
     /// Not a Linux knob: false keeps MLD silent (memberships still filter frames). The unit-test
-    /// harnesses that write every frame by hand turn it off; a stack on a real link keeps it on.
+    /// assembly turns it off (with DAD and RS) in every namespace through its own pernet
+    /// operations, so tests that write every frame by hand see only theirs; a real stack keeps it on.
     /// </summary>
     public bool MldReports = true;
-
-    /// <summary>
-    /// Applied to every new namespace's values: null keeps Linux's. The unit-test assembly sets it
-    /// so stacks whose tests write every frame by hand start IPv6-quiet (no DAD, RS or MLD).
-    /// </summary>
-    internal static Action<Ipv6Sysctl>? InitialValues;
 
     /// <summary>Back to Linux's values for duplicate address detection, router solicitation and MLD reports.</summary>
     internal void LinuxAddrconfDefaults()
@@ -142,7 +137,6 @@ internal sealed class NetnsIpv6
     internal NetnsIpv6(NetNamespace net)
     {
         _net = net;
-        Ipv6Sysctl.InitialValues?.Invoke(Sysctl);
         Fib6 = new Fib6Table(net);
         NdTbl = new NeighTable(net, NdiscNeighOps.Instance, NdiscCache);
     }
