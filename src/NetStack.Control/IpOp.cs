@@ -143,12 +143,12 @@ public static class IpOp
         {
             if (rest.Count == 0) throw Usage($"ip addr {cmd} ADDRESS/PREFIX dev DEVICE");
             var (a, p) = Prefix(rest[0], family);
-            // nodad: the stack runs no DAD on a static address yet, so every one is added as with nodad.
+            bool noDad = rest.Contains("nodad"); // IFA_F_NODAD: usable at once, no duplicate address detection
             var kw = Keywords(rest.Where(w => w != "nodad").ToList(), 1, "dev");
             string dev = kw.TryGetValue("dev", out var d) ? d : throw Usage("\"dev\" is required");
             try
             {
-                if (cmd == "add") NetStackConfig.AddAddress(net, dev, a, p);
+                if (cmd == "add") NetStackConfig.AddAddress(net, dev, a, p, noDad);
                 else NetStackConfig.DeleteAddress(net, dev, a, rest[0].Contains('/') ? p : -1);
             }
             catch (NetStackException e) when (a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && e.Errno is Uapi.Errno.EEXIST or Uapi.Errno.EADDRNOTAVAIL)

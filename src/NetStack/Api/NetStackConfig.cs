@@ -42,10 +42,18 @@ public static class NetStackConfig
     /// <summary>
     /// `ip addr add ADDRESS/PREFIX dev DEVICE`: adds an address (secondary when an earlier one covers its subnet) with its connected route.
     /// An IPv6 address (`ip -6 addr add`) goes to the device's inet6_dev with its local and prefix routes and its
-    /// solicited-node group (no DAD is run: usable at once); the device must be up.
+    /// solicited-node group; it is tentative until duplicate address detection ends; the device must be up.
     /// </summary>
     /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
-    public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength)
+    public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength) =>
+        AddAddress(net, device, address, prefixLength, noDad: false);
+
+    /// <summary>
+    /// As <see cref="AddAddress(NetNamespace, string, IPAddress, int)"/>; with <paramref name="noDad"/> an IPv6 address
+    /// skips duplicate address detection and is usable at once (`ip -6 addr add ... nodad`, IFA_F_NODAD).
+    /// </summary>
+    /// <exception cref="NetStackException">EEXIST when the device has it, ENODEV, EINVAL.</exception>
+    public static void AddAddress(NetNamespace net, string device, IPAddress address, int prefixLength, bool noDad)
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(address);
@@ -53,7 +61,7 @@ public static class NetStackConfig
         {
             if (prefixLength is < 0 or > 128) throw new NetStackException(-Uapi.Errno.EINVAL, $"invalid prefix length {prefixLength}");
             lock (net.SyncRoot)
-                NetStackException.ThrowIfError(Ipv6.Addrconf.Inet6AddrAdd(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr add");
+                NetStackException.ThrowIfError(Ipv6.Addrconf.Inet6AddrAdd(net, Dev(net, device), V6(address), prefixLength, noDad), "ip -6 addr add");
             return;
         }
         CheckPrefix(prefixLength);
@@ -76,7 +84,7 @@ public static class NetStackConfig
         if (IsV6(address))
         {
             lock (net.SyncRoot)
-                NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Inet6AddrDel(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr del");
+                NetStackException.ThrowIfError(Ipv6.Addrconf.Inet6AddrDel(net, Dev(net, device), V6(address), prefixLength), "ip -6 addr del");
             return;
         }
         uint a = SocketConvert.ToUInt32(address);

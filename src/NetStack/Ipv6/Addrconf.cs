@@ -17,31 +17,102 @@ internal enum IfaFlags : uint
 }
 
 /// <summary>One IPv6 address of a device. <remarks>Mirrors include/net/if_inet6.h: struct inet6_ifaddr.</remarks></summary>
-internal sealed class Inet6Ifaddr(UInt128 addr, int prefixLen, int scope, IfaFlags flags, Inet6Dev idev)
+internal sealed class Inet6Ifaddr
 {
-    public readonly UInt128 Addr = addr;
-    public readonly int PrefixLen = prefixLen;
-    /// <summary>The address's scope (IFA_HOST, IFA_LINK, IFA_GLOBAL as `ip` prints them).</summary>
-    public readonly int Scope = scope;
-    public IfaFlags Flags = flags;
-    public readonly Inet6Dev Idev = idev;
+    public Inet6Ifaddr(UInt128 addr, int prefixLen, int scope, IfaFlags flags, Inet6Dev idev)
+    {
+        Addr = addr;
+        PrefixLen = prefixLen;
+        Scope = scope;
+        Flags = flags;
+        Idev = idev;
+        DadTimer = new TimerList(Addrconf.AddrconfDadWork, this);
+    }
 
-    public override string ToString() => $"inet6 {Ipv6Address.Format(Addr)}/{PrefixLen} scope {Addrconf.ScopeName(Scope)}";
+    public readonly UInt128 Addr;
+    public readonly int PrefixLen;
+    /// <summary>The address's scope (IFA_HOST, IFA_LINK, IFA_GLOBAL as `ip` prints them).</summary>
+    public readonly int Scope;
+    public IfaFlags Flags;
+    public readonly Inet6Dev Idev;
+    /// <summary>dad_work: the next DAD probe, or the end of DAD.</summary>
+    public readonly TimerList DadTimer;
+    /// <summary>dad_probes: solicitations still to send.</summary>
+    public int DadProbes;
+    /// <summary>dad_nonce: the 48-bit nonce of our DAD probes (enhanced_dad), 0 for none.</summary>
+    public ulong DadNonce;
+    /// <summary>valid_lft / prefered_lft in seconds (uint.MaxValue: forever), counted from <see cref="Tstamp"/> (ns).</summary>
+    public uint ValidLft = uint.MaxValue, PreferedLft = uint.MaxValue;
+    /// <summary>tstamp: when the lifetimes were last set.</summary>
+    public long Tstamp;
+    /// <summary>state == INET6_IFADDR_STATE_DEAD: deleted.</summary>
+    public bool Dead;
+
+    /// <summary>The line `ip -6 addr` prints for the address (its flags included).</summary>
+    public override string ToString()
+    {
+        var s = $"inet6 {Ipv6Address.Format(Addr)}/{PrefixLen} scope {Addrconf.ScopeName(Scope)}";
+        if ((Flags & IfaFlags.Permanent) == 0 && Scope != Addrconf.ScopeHost) s += " dynamic";
+        if ((Flags & IfaFlags.Deprecated) != 0) s += " deprecated";
+        if ((Flags & IfaFlags.Dadfailed) != 0) s += " dadfailed";
+        if ((Flags & IfaFlags.Tentative) != 0) s += " tentative";
+        return s;
+    }
+}
+
+/// <summary>if_flags of an inet6_dev (include/net/if_inet6.h: IF_RA_RCVD, IF_RS_SENT, IF_READY).</summary>
+[Flags]
+internal enum Inet6IfFlags
+{
+    None = 0,
+    RaRcvd = 0x20,
+    RsSent = 0x10,
+    Ready = unchecked((int)0x80000000),
 }
 
 /// <summary>
 /// The IPv6 side of a device: its addresses, the multicast groups it listens to (each with its
-/// users), and its settings. Replaced arrays, never changed in place, so the packet path reads them
-/// without allocating.
+/// users and MLD state), router solicitation state, and its settings. The address and group
+/// arrays are replaced, never changed in place, so the packet path reads them without allocating.
 /// </summary>
-/// <remarks>Mirrors include/net/if_inet6.h: struct inet6_dev (addr_list, mc_list, cnf).</remarks>
-internal sealed class Inet6Dev(NetDevice dev)
+/// <remarks>Mirrors include/net/if_inet6.h: struct inet6_dev (addr_list, mc_list, mc_tomb, the mc_* MLD fields, rs_timer, cnf).</remarks>
+internal sealed class Inet6Dev
 {
-    public readonly NetDevice Dev = dev;
+    public Inet6Dev(NetDevice dev, int qrv)
+    {
+        Dev = dev;
+        McQrv = qrv;
+        McGqTimer = new TimerList(Mcast.MldGqWork, this);
+        McIfcTimer = new TimerList(Mcast.MldIfcWork, this);
+        McDadTimer = new TimerList(Mcast.MldDadWork, this);
+        RsTimer = new TimerList(Addrconf.AddrconfRsTimer, this);
+    }
+
+    public readonly NetDevice Dev;
     /// <summary>addr_list, in the order added (the kernel keeps it by scope; lookups here scan it).</summary>
     public Inet6Ifaddr[] AddrList = [];
-    /// <summary>mc_list: the groups joined (ifmcaddr6) with their users (mca_users).</summary>
-    public (UInt128 Group, int Users)[] McList = [];
+    /// <summary>mc_list: the groups joined.</summary>
+    public Ifmcaddr6[] McList = [];
+    /// <summary>mc_tomb: groups left whose TO_IN{} records are still being sent.</summary>
+    public readonly List<Ifmcaddr6> McTomb = new();
+    /// <summary>mc_gq_work, mc_ifc_work, mc_dad_work.</summary>
+    public readonly TimerList McGqTimer, McIfcTimer, McDadTimer;
+    /// <summary>mc_gq_running.</summary>
+    public bool McGqRunning;
+    /// <summary>mc_qrv: the robustness variable (net.ipv6.mld_qrv until a query says).</summary>
+    public int McQrv;
+    /// <summary>mc_ifc_count / mc_dad_count: report rounds left.</summary>
+    public int McIfcCount, McDadCount;
+    /// <summary>mc_maxdelay (jiffies).</summary>
+    public long McMaxdelay;
+    /// <summary>if_flags.</summary>
+    public Inet6IfFlags IfFlags;
+    /// <summary>rs_timer, rs_probes, rs_interval (ms).</summary>
+    public readonly TimerList RsTimer;
+    public int RsProbes;
+    public long RsIntervalMs;
+    /// <summary>cnf.mtu6: the link MTU an advertisement gave (0: the device's).</summary>
+    public int Mtu6;
     /// <summary>The on-link route ND messages leave by (icmp6_dst_alloc() on the device): the destination is the next hop.</summary>
     public Rt6Info OnLink => field ??= new Rt6Info(0, 0, Dev, 0, 0, Rt6Type.Unicast, "kernel");
 }
@@ -52,12 +123,12 @@ internal sealed class Inet6Dev(NetDevice dev)
 /// multicast groups every node joins (all-nodes, and the solicited-node group of each address), and
 /// source address selection.
 /// <para>
-/// Duplicate address detection is not run yet: addresses are never tentative (as if added with
-/// `nodad`, or with accept_dad = 0), so nothing is sent when a device comes up.
+/// Duplicate address detection, router solicitation and stateless autoconfiguration from router
+/// advertisements are in Addrconf.Dad.cs and Addrconf.Prefix.cs; the groups' MLD in Mcast.cs.
 /// </para>
 /// </summary>
 /// <remarks>Mirrors net/ipv6/addrconf.c (and the group-joining half of net/ipv6/mcast.c).</remarks>
-internal static class Addrconf
+internal static partial class Addrconf
 {
     /// <summary>Address scopes as rtnetlink reports them (RT_SCOPE_*).</summary>
     public const int ScopeGlobal = 0, ScopeLink = 253, ScopeHost = 254;
@@ -81,6 +152,13 @@ internal static class Addrconf
             if (ev == NetdevEvent.Up) AddrconfDevUp(net, dev);
             else if (ev == NetdevEvent.Down)
             {
+                if (In6DevGet(net, dev) is { } idev)
+                {
+                    Mcast.Ipv6McDown(net, idev);
+                    net.Timers.DelTimer(idev.RsTimer);
+                    foreach (var ifp in idev.AddrList) net.Timers.DelTimer(ifp.DadTimer);
+                    idev.IfFlags &= ~(Inet6IfFlags.Ready | Inet6IfFlags.RsSent | Inet6IfFlags.RaRcvd);
+                }
                 net.Ipv6.Fib6.Flush(rt => rt.Dev == dev || rt.LocalDev == dev);
                 net.Ipv6.NdTbl.NeighIfdown(dev);
             }
@@ -100,11 +178,12 @@ internal static class Addrconf
         var v6 = net.Ipv6;
         if (!v6.Devs.TryGetValue(dev, out var idev))
         {
-            idev = new Inet6Dev(dev);
+            idev = new Inet6Dev(dev, v6.Sysctl.MldQrv);
             v6.Devs[dev] = idev;
             Ipv6DevMcInc(idev, new UInt128(0xff01_0000_0000_0000, 1)); // interface-local all-nodes
             Ipv6DevMcInc(idev, Ipv6Address.AllNodes);
         }
+        idev.IfFlags |= Inet6IfFlags.Ready;
         foreach (var ifp in idev.AddrList) AddrconfPrefixRoute(net, ifp);
         if (dev.IsLoopback)
         {
@@ -120,26 +199,27 @@ internal static class Addrconf
     }
 
     /// <summary>
-    /// Adds an address: the inet6_ifaddr, its solicited-node group (the MAC filter passes
-    /// 33:33:ff:xx:xx:xx), the local route and the prefix route. No DAD: the address is usable at once.
+    /// Adds an address, tentative, with its local route and (unless <paramref name="prefixRoute"/> is
+    /// false, as for an address made from an advertised prefix) its prefix route, then starts
+    /// duplicate address detection, which joins its solicited-node group.
     /// </summary>
-    /// <remarks>Mirrors ipv6_add_addr() + addrconf_join_solict() + addrconf_prefix_route() (+ the local route of addrconf_f6i_alloc()).</remarks>
-    internal static Inet6Ifaddr Ipv6AddAddr(NetNamespace net, Inet6Dev idev, UInt128 addr, int prefixLen, IfaFlags flags)
+    /// <remarks>Mirrors ipv6_add_addr() (IFA_F_TENTATIVE; the local route of addrconf_f6i_alloc()) + addrconf_prefix_route() + addrconf_dad_start().</remarks>
+    internal static Inet6Ifaddr Ipv6AddAddr(NetNamespace net, Inet6Dev idev, UInt128 addr, int prefixLen, IfaFlags flags, bool prefixRoute = true)
     {
-        var ifp = new Inet6Ifaddr(addr, prefixLen, AddrScope(addr), flags | IfaFlags.Nodad, idev);
+        var ifp = new Inet6Ifaddr(addr, prefixLen, AddrScope(addr), flags | IfaFlags.Tentative, idev) { Tstamp = net.Clock.NowNs };
         idev.AddrList = [.. idev.AddrList, ifp];
-        if (!idev.Dev.IsLoopback) Ipv6DevMcInc(idev, Ipv6Address.SolicitedNode(addr));
-        AddrconfPrefixRoute(net, ifp);
+        AddrconfPrefixRoute(net, ifp, prefixRoute);
+        AddrconfDadStart(net, ifp);
         return ifp;
     }
 
     /// <remarks>Mirrors addrconf_prefix_route() for the address's prefix (not for a /128, nor on loopback) and the local route.</remarks>
-    private static void AddrconfPrefixRoute(NetNamespace net, Inet6Ifaddr ifp)
+    private static void AddrconfPrefixRoute(NetNamespace net, Inet6Ifaddr ifp, bool prefixRoute = true)
     {
         var fib = net.Ipv6.Fib6;
         var dev = ifp.Idev.Dev;
         fib.Add(new Rt6Info(ifp.Addr, 128, net.Loopback, 0, 0, Rt6Type.Local, "kernel") { LocalDev = dev });
-        if (ifp.PrefixLen < 128 && !dev.IsLoopback)
+        if (prefixRoute && ifp.PrefixLen < 128 && !dev.IsLoopback)
             fib.Add(new Rt6Info(ifp.Addr & Ipv6Address.PrefixMask(ifp.PrefixLen), ifp.PrefixLen, dev, 0, 256, Rt6Type.Unicast, "kernel"));
     }
 
@@ -147,14 +227,14 @@ internal static class Addrconf
     /// `ip -6 addr add ADDR/PLEN dev DEV`: 0, -EINVAL for a multicast or unspecified address or a
     /// prefix length over 128, -ENODEV when the device is not up here, -EEXIST when it has the address.
     /// </summary>
-    /// <remarks>Mirrors inet6_addr_add() -> ipv6_add_addr() (IFA_F_PERMANENT, IFA_F_NODAD).</remarks>
-    internal static int Inet6AddrAdd(NetNamespace net, NetDevice dev, UInt128 addr, int prefixLen)
+    /// <remarks>Mirrors inet6_addr_add() -> ipv6_add_addr() (IFA_F_PERMANENT, plus IFA_F_NODAD from `ip addr add ... nodad`) -> addrconf_dad_start().</remarks>
+    internal static int Inet6AddrAdd(NetNamespace net, NetDevice dev, UInt128 addr, int prefixLen, bool noDad = false)
     {
         if ((uint)prefixLen > 128) return -Uapi.Errno.EINVAL;
         if (Ipv6Address.IsMulticast(addr) || addr == Ipv6Address.Any) return -Uapi.Errno.EINVAL;
         if (dev.Net != net || !net.Ipv6.Devs.TryGetValue(dev, out var idev)) return -Uapi.Errno.ENODEV;
         if (Ipv6GetIfaddr(idev, addr) is not null) return -Uapi.Errno.EEXIST;
-        Ipv6AddAddr(net, idev, addr, prefixLen, IfaFlags.Permanent);
+        Ipv6AddAddr(net, idev, addr, prefixLen, noDad ? IfaFlags.Permanent | IfaFlags.Nodad : IfaFlags.Permanent);
         return 0;
     }
 
@@ -162,7 +242,7 @@ internal static class Addrconf
     /// <remarks>Mirrors __in6_dev_get().</remarks>
     public static Inet6Dev? In6DevGet(NetNamespace net, NetDevice dev) => net.Ipv6.Devs.TryGetValue(dev, out var idev) ? idev : null;
 
-    private static Inet6Ifaddr? Ipv6GetIfaddr(Inet6Dev idev, UInt128 addr)
+    internal static Inet6Ifaddr? Ipv6GetIfaddr(Inet6Dev idev, UInt128 addr)
     {
         foreach (var ifp in idev.AddrList) if (ifp.Addr == addr) return ifp;
         return null;
@@ -210,7 +290,7 @@ internal static class Addrconf
     /// the destination (a link-local one for a link-local or link-scope multicast destination), then the
     /// longest common prefix; addresses of the outgoing device first. False when there is none.
     /// </summary>
-    /// <remarks>Mirrors ipv6_dev_get_saddr() (rules 1, 2, 5, 8 of ipv6_get_saddr_eval()).</remarks>
+    /// <remarks>Mirrors ipv6_dev_get_saddr() (rules 1, 2, 3, 5, 8 of ipv6_get_saddr_eval(); tentative and DAD-failed addresses are never candidates).</remarks>
     public static bool Ipv6DevGetSaddr(NetNamespace net, NetDevice? dev, UInt128 daddr, out UInt128 saddr)
     {
         saddr = 0;
@@ -229,7 +309,8 @@ internal static class Addrconf
                 if (ifp.Scope == ScopeHost && dscope != ScopeHost) continue;
                 if (dscope == ScopeLink && ifp.Scope == ScopeLink && dev is not null && d != dev) continue; // a link-local source only on its link
                 // rule 2: appropriate scope (an address of the destination's scope or wider wins; link-local for link scope)
-                int score = (ifp.Scope == dscope ? 1 << 16 : 0) | (d == dev ? 1 << 15 : 0);
+                // rule 3: avoid deprecated addresses
+                int score = (ifp.Scope == dscope ? 1 << 17 : 0) | ((ifp.Flags & IfaFlags.Deprecated) == 0 ? 1 << 16 : 0) | (d == dev ? 1 << 15 : 0);
                 score |= CommonPrefixLen(ifp.Addr, daddr); // rule 8: longest matching prefix
                 if (score > bestScore) { bestScore = score; best = ifp; }
             }
@@ -245,22 +326,9 @@ internal static class Addrconf
         return x == 0 ? 128 : (int)UInt128.LeadingZeroCount(x);
     }
 
-    /// <summary>Joins <paramref name="group"/> on the device (one more user if joined): its MAC goes into the receive filter.</summary>
-    /// <remarks>Mirrors net/ipv6/mcast.c: ipv6_dev_mc_inc() -> igmp6_group_added() -> dev_mc_add(ndisc_mc_map()). No MLD report is sent yet.</remarks>
-    internal static void Ipv6DevMcInc(Inet6Dev idev, UInt128 group)
-    {
-        var mc = idev.McList;
-        for (int i = 0; i < mc.Length; i++)
-        {
-            if (mc[i].Group != group) continue;
-            var copy = ((UInt128, int)[])mc.Clone();
-            copy[i].Item2++;
-            idev.McList = copy;
-            return;
-        }
-        idev.McList = [.. mc, (group, 1)];
-        if (!idev.Dev.IsLoopback) idev.Dev.DevMcAdd(Ipv6Address.EthMcMap(group));
-    }
+    /// <summary>Joins <paramref name="group"/> on the device (one more user if joined): its MAC goes into the receive filter and MLD reports the join.</summary>
+    /// <remarks>Mirrors net/ipv6/mcast.c: ipv6_dev_mc_inc().</remarks>
+    internal static void Ipv6DevMcInc(Inet6Dev idev, UInt128 group) => Mcast.Ipv6DevMcInc(idev, group);
 
     /// <summary>Whether the device listens to <paramref name="group"/>.</summary>
     /// <remarks>Mirrors net/ipv6/mcast.c: ipv6_chk_mcast_addr() (no source filters yet).</remarks>
@@ -268,7 +336,7 @@ internal static class Addrconf
     {
         if (In6DevGet(net, dev) is not { } idev) return false;
         var mc = idev.McList;
-        for (int i = 0; i < mc.Length; i++) if (mc[i].Group == group) return true;
+        for (int i = 0; i < mc.Length; i++) if (mc[i].McaAddr == group) return true;
         return false;
     }
 }

@@ -97,9 +97,14 @@ internal static class Icmpv6
             case Icmpv6Type.Redirect:
                 reason = Ndisc.NdiscRcv(net, skb, saddr, daddr);
                 break;
+            case Icmpv6Type.MgmQuery:
+                reason = Mcast.Igmp6EventQuery(net, skb);
+                break;
+            case Icmpv6Type.MgmReport:
+                reason = Mcast.Igmp6EventReport(net, skb);
+                break;
             default:
-                // Errors wait for the upper layers' error
-                // handlers (icmpv6_notify()), MLD for mcast.c: consumed here until those exist.
+                // MLD reductions and MLDv2 reports (a router's business), informational types: consumed.
                 reason = SkbDropReason.NotSpecified;
                 break;
         }

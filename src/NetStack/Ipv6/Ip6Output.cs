@@ -35,7 +35,7 @@ internal static class Ip6Output
     /// <remarks>Mirrors ip6_output() -> ip6_finish_output() -> __ip6_finish_output() (ip6_fragment(..., ip6_finish_output2)).</remarks>
     internal static int Ip6OutputFinish(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr)
     {
-        int mtu = rt.Dev.Mtu;
+        int mtu = Addrconf.Ip6DevMtu(net, rt.Dev);
         // A GSO super-frame is cut by the device, never fragmented (skb_is_gso()).
         if (skb.Len > mtu && skb.GsoSize == 0 && !rt.Dev.IsLoopback)
         {

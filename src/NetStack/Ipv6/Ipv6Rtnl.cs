@@ -4,63 +4,16 @@ using NetStack.Wire;
 namespace NetStack.Ipv6;
 
 /// <summary>
-/// The rtnetlink half of IPv6 configuration that `ip -6 addr del` and `ip -6 route add|del` reach
-/// (the add of an address is <see cref="Addrconf.Inet6AddrAdd"/>). Kept apart from addrconf's packet-side
+/// The rtnetlink half of IPv6 configuration that `ip -6 route add|del` reach
+/// (an address's add and delete are <see cref="Addrconf.Inet6AddrAdd"/> and <see cref="Addrconf.Inet6AddrDel"/>). Kept apart from addrconf's packet-side
 /// code; every method is called under the stack lock.
 /// </summary>
-/// <remarks>Mirrors net/ipv6/addrconf.c: inet6_rtm_deladdr() -> inet6_addr_del(), and net/ipv6/route.c:
+/// <remarks>Mirrors net/ipv6/route.c:
 /// inet6_rtm_newroute() -> ip6_route_add(), inet6_rtm_delroute() -> ip6_route_del().</remarks>
 internal static class Ipv6Rtnl
 {
     /// <summary>IP6_RT_PRIO_USER: the metric of a route added without one.</summary>
     public const int Ip6RtPrioUser = 1024;
-
-    /// <summary>
-    /// `ip -6 addr del ADDR[/PLEN] dev DEV`: removes the address, its local route, its prefix route
-    /// when no other address of the device has that prefix, and leaves its solicited-node group.
-    /// -EADDRNOTAVAIL when the device has no such address (a negative <paramref name="prefixLen"/> matches any), -ENODEV
-    /// when IPv6 never saw the device.
-    /// </summary>
-    /// <remarks>Mirrors inet6_addr_del() -> ipv6_del_addr() (addrconf_leave_solict(), the prefix route's cleanup of
-    /// cleanup_prefix_route(), the local route's removal).</remarks>
-    public static int Inet6AddrDel(NetNamespace net, NetDevice dev, UInt128 addr, int prefixLen)
-    {
-        if (Addrconf.In6DevGet(net, dev) is not { } idev) return -Uapi.Errno.ENODEV;
-        Inet6Ifaddr? ifp = null;
-        foreach (var a in idev.AddrList)
-            if (a.Addr == addr && (prefixLen < 0 || a.PrefixLen == prefixLen)) { ifp = a; break; }
-        if (ifp is null) return -Uapi.Errno.EADDRNOTAVAIL;
-        idev.AddrList = idev.AddrList.Where(a => a != ifp).ToArray();
-        if (!dev.IsLoopback) McDec(idev, Ipv6Address.SolicitedNode(addr));
-        var fib = net.Ipv6.Fib6;
-        fib.Flush(r => r.Type == Rt6Type.Local && r.Dst == addr && r.DstLen == 128 && r.LocalDev == dev);
-        var prefix = addr & Ipv6Address.PrefixMask(ifp.PrefixLen);
-        bool shared = idev.AddrList.Any(a => a.PrefixLen == ifp.PrefixLen && (a.Addr & Ipv6Address.PrefixMask(a.PrefixLen)) == prefix);
-        if (!shared && ifp.PrefixLen < 128)
-            fib.Flush(r => r.Type == Rt6Type.Unicast && r.Dev == dev && r.Gateway == 0 && r.Dst == prefix && r.DstLen == ifp.PrefixLen && r.Protocol == "kernel");
-        return 0;
-    }
-
-    /// <summary>One user fewer of <paramref name="group"/>; the last one takes its MAC out of the device's filter.</summary>
-    /// <remarks>Mirrors net/ipv6/mcast.c: __ipv6_dev_mc_dec() -> igmp6_group_dropped() -> dev_mc_del().</remarks>
-    private static void McDec(Inet6Dev idev, UInt128 group)
-    {
-        var mc = idev.McList;
-        for (int i = 0; i < mc.Length; i++)
-        {
-            if (mc[i].Group != group) continue;
-            if (mc[i].Users > 1)
-            {
-                var copy = ((UInt128, int)[])mc.Clone();
-                copy[i].Item2--;
-                idev.McList = copy;
-                return;
-            }
-            idev.McList = mc.Where((_, k) => k != i).ToArray();
-            idev.Dev.DevMcDel(Ipv6Address.EthMcMap(group));
-            return;
-        }
-    }
 
     /// <summary>
     /// `ip -6 route add PREFIX [via GW] [dev DEV] [metric N]`. Checks in ip6_route_check_nh()'s spirit:

@@ -8,11 +8,11 @@ namespace NetStack.Ipv6;
 /// <summary>
 /// Neighbour discovery (RFC 4861): neighbour solicitations and advertisements received and sent,
 /// over the same neighbour table code as ARP (<see cref="NeighTable"/> with 16-byte keys), so the
-/// NUD states and timers are the ones ARP has. Router solicitations, advertisements and redirects
-/// are counted and not acted on yet.
+/// NUD states and timers are the ones ARP has. Router advertisements are processed in
+/// Ndisc.Router.cs; router solicitations (a host ignores them) and redirects are counted only.
 /// </summary>
 /// <remarks>Mirrors net/ipv6/ndisc.c.</remarks>
-internal static class Ndisc
+internal static partial class Ndisc
 {
     /// <summary>The hop limit every ND message is sent with and must arrive with (RFC 4861 7.1).</summary>
     private const int NdHopLimit = 255;
@@ -34,7 +34,8 @@ internal static class Ndisc
         {
             Icmpv6Type.NeighbourSolicitation => NdiscRecvNs(net, skb, saddr, daddr),
             Icmpv6Type.NeighbourAdvertisement => NdiscRecvNa(net, skb, daddr),
-            _ => SkbDropReason.NotSpecified, // RS (a host ignores them), RA and redirects: not processed yet
+            Icmpv6Type.RouterAdvertisement => NdiscRouterDiscovery(net, skb),
+            _ => SkbDropReason.NotSpecified, // RS (a host ignores them) and redirects: not processed
         };
     }
 
@@ -68,7 +69,15 @@ internal static class Ndisc
         bool inc = Ipv6Address.IsMulticast(daddr);
         var ifp = Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true);
         if (ifp is null) return SkbDropReason.Ipv6NdiscNsOtherhost; // no anycast, no proxy ndp
-        // An address of ours never is tentative (no DAD yet), so there is no DAD conflict to handle here.
+        if ((ifp.Flags & (IfaFlags.Tentative | IfaFlags.Optimistic)) != 0)
+        {
+            if (!dad) return 0; // not a DAD probe: a tentative address is not answered for
+            // Our own probe looped back carries our nonce; anyone else's probe means both are trying the address.
+            ulong nonce = NdiscOptions.TryNonce(opts, ndopts.Nonce, out var n) ? n : 0;
+            if (nonce != 0 && ifp.DadNonce == nonce) return 0;
+            if ((ifp.Flags & IfaFlags.Dadfailed) == 0) Addrconf.AddrconfDadFailure(net, skb, ifp);
+            return 0;
+        }
         bool isRouter = net.Ipv6.Sysctl.Forwarding;
         if (dad)
         {
@@ -112,8 +121,13 @@ internal static class Ndisc
             if (!NdiscOptions.TryLlAddr(opts, ndopts.TargetLlAddr, out lladdr)) return SkbDropReason.NotSpecified;
             haveLladdr = true;
         }
-        if (Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true) is not null)
+        if (Addrconf.Ipv6GetIfaddr(net, target, dev, strict: true) is { } ifp)
         {
+            if (skb.PktType != Eth.PacketLoopback && (ifp.Flags & IfaFlags.Tentative) != 0)
+            {
+                if ((ifp.Flags & IfaFlags.Dadfailed) == 0) Addrconf.AddrconfDadFailure(net, skb, ifp);
+                return 0;
+            }
             if (skb.PktType != Eth.PacketLoopback && net.Log.NetRatelimit())
                 net.Log.Printk($"NA: {EthernetHeader.Create(skb.Buffer.AsSpan(skb.MacHeader)).Source} advertised our address {Ipv6Address.Format(target)} on {dev.Name}!");
             return SkbDropReason.NotSpecified;
@@ -183,8 +197,8 @@ internal static class Ndisc
     /// solicited-node group, or the neighbour itself when probing), from <paramref name="saddr"/> or
     /// else the device's link-local address, with our link-layer address unless the source is unspecified.
     /// </summary>
-    /// <remarks>Mirrors ndisc_send_ns() (no nonce).</remarks>
-    internal static void NdiscSendNs(NetNamespace net, NetDevice dev, UInt128 target, UInt128 daddr, UInt128? saddr)
+    /// <remarks>Mirrors ndisc_send_ns() (a DAD probe of enhanced_dad carries the nonce option).</remarks>
+    internal static void NdiscSendNs(NetNamespace net, NetDevice dev, UInt128 target, UInt128 daddr, UInt128? saddr, ulong nonce = 0)
     {
         UInt128 src;
         if (saddr is { } s) src = s;
@@ -193,11 +207,13 @@ internal static class Ndisc
         bool incOpt = src != Ipv6Address.Any;
         var skb = net.SkbPool.AllocWithHeadroom();
         if (skb is null) { net.Mib.Drops[SkbDropReason.NoBuffers]++; return; }
-        var msg = skb.Put(NdMsgLen + (incOpt ? NdOpt.EthLlAddrSpace : 0));
+        var msg = skb.Put(NdMsgLen + (incOpt ? NdOpt.EthLlAddrSpace : 0) + (nonce != 0 ? 8 : 0));
         msg.Clear();
         Icmpv6Header.Create(msg).Type = Icmpv6Type.NeighbourSolicitation;
         Ipv6Address.Write(msg[NdMsg.NsNaTarget..], target);
-        if (incOpt) NdiscOptions.WriteLlAddr(msg[NdMsgLen..], NdOpt.SourceLlAddr, dev.DevAddr);
+        int o = NdMsgLen;
+        if (incOpt) o += NdiscOptions.WriteLlAddr(msg[o..], NdOpt.SourceLlAddr, dev.DevAddr);
+        if (nonce != 0) NdiscOptions.WriteNonce(msg[o..], nonce);
         NdiscSendSkb(net, dev, skb, daddr, src);
     }
 
@@ -206,7 +222,7 @@ internal static class Ndisc
     /// link directly (no routing: the destination is a neighbour or a link-scope group).
     /// </summary>
     /// <remarks>Mirrors ndisc_send_skb() (icmp6_dst_alloc() on the device, ip6_nd_hdr(), csum_ipv6_magic()).</remarks>
-    private static void NdiscSendSkb(NetNamespace net, NetDevice dev, SkBuff skb, UInt128 daddr, UInt128 saddr)
+    internal static void NdiscSendSkb(NetNamespace net, NetDevice dev, SkBuff skb, UInt128 daddr, UInt128 saddr)
     {
         Icmpv6Header.Create(skb.DataSpan).FillChecksum(saddr, daddr);
         var idev = Addrconf.In6DevGet(net, dev);

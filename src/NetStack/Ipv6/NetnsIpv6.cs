@@ -43,6 +43,43 @@ internal sealed class Ipv6Sysctl
     /// <summary>net.ipv6.max_hbh_length / max_dst_opts_length (INT_MAX: no limit).</summary>
     public int MaxHbhOptsLen = int.MaxValue, MaxDstOptsLen = int.MaxValue;
 
+    // Address configuration (ipv6_devconf_dflt: conf.default.*).
+    /// <summary>accept_dad: 0 no duplicate address detection, 1 detect (2: also disable IPv6 on a link-local duplicate, not modelled).</summary>
+    public int AcceptDad = 1;
+    /// <summary>dad_transmits: the neighbour solicitations DAD sends (0: addresses are valid at once).</summary>
+    public int DadTransmits = 1;
+    /// <summary>enhanced_dad: a nonce option in DAD solicitations, so a looped-back probe is told from a duplicate (RFC 7527).</summary>
+    public bool EnhancedDad = true;
+    /// <summary>accept_ra: 1 accept router advertisements unless forwarding, 2 even when forwarding, 0 never.</summary>
+    public int AcceptRa = 1;
+    /// <summary>accept_ra_defrtr / accept_ra_pinfo / accept_ra_mtu.</summary>
+    public bool AcceptRaDefrtr = true, AcceptRaPinfo = true, AcceptRaMtu = true;
+    /// <summary>autoconf: make addresses from advertised prefixes (SLAAC).</summary>
+    public bool Autoconf = true;
+    /// <summary>rtr_solicits: router solicitations to send (-1: without end, with backoff up to rtr_solicit_max_interval).</summary>
+    public int RtrSolicits = -1;
+    /// <summary>rtr_solicit_interval / rtr_solicit_max_interval / rtr_solicit_delay, in ms (the sysctls are in seconds).</summary>
+    public int RtrSolicitIntervalMs = 4_000, RtrSolicitMaxIntervalMs = 3_600_000, RtrSolicitDelayMs = 1_000;
+    /// <summary>mldv2_unsolicited_report_interval (ms).</summary>
+    public int Mldv2UnsolicitedReportIntervalMs = 1_000;
+    /// <summary>net.ipv6.mld_qrv: the robustness variable until a querier says otherwise.</summary>
+    public int MldQrv = 2;
+    /// <summary>
+    /// Not a Linux knob: false keeps MLD silent (memberships still filter frames). The unit-test
+    /// assembly turns it off (with DAD and RS) in every namespace through its own pernet
+    /// operations, so tests that write every frame by hand see only theirs; a real stack keeps it on.
+    /// </summary>
+    public bool MldReports = true;
+
+    /// <summary>Back to Linux's values for duplicate address detection, router solicitation and MLD reports.</summary>
+    internal void LinuxAddrconfDefaults()
+    {
+        AcceptDad = 1;
+        DadTransmits = 1;
+        RtrSolicits = -1;
+        MldReports = true;
+    }
+
     /// <summary>nd_tbl's parameters: net.ipv6.neigh.default.* (the same class and names as arp_tbl's).</summary>
     public readonly NeighParms Neigh = new();
 }
@@ -98,6 +135,12 @@ internal sealed class NetnsIpv6
     internal readonly Dictionary<NetDevice, Inet6Dev> Devs = new();
     /// <summary>net->ipv6.peers: the ICMPv6 rate-limit state per destination.</summary>
     internal readonly Dictionary<UInt128, IcmpPeer> Peers = new();
+    /// <summary>The routes router advertisements made (RTF_ADDRCONF) and when each expires (ns; long.MaxValue: never).</summary>
+    internal readonly Dictionary<Rt6Info, long> RaRoutes = new();
+    /// <summary>net->ipv6.ip6_fib_timer: expires the routes of <see cref="RaRoutes"/>.</summary>
+    internal TimerList Fib6GcTimer => field ??= new TimerList(Rt6Router.Fib6RunGc, _net);
+    /// <summary>addr_chk_work: deprecates and deletes autoconfigured addresses as their lifetimes run out.</summary>
+    internal TimerList AddrChkTimer => field ??= new TimerList(Addrconf.AddrconfVerifyWork, _net);
 
     /// <summary>/proc/net/snmp6: one "name value" line per counter.</summary>
     public string FormatSnmp6()
@@ -161,6 +204,21 @@ internal static class Ipv6Init
         [
             CtlTable.Int("conf.default.hop_limit", () => s.HopLimit, v => s.HopLimit = v, 1, 255),
             CtlTable.Bool("conf.all.disable_ipv6", () => s.DisableIpv6, v => s.DisableIpv6 = v),
+            CtlTable.Bool("conf.all.forwarding", () => s.Forwarding, v => s.Forwarding = v),
+            CtlTable.Int("conf.default.accept_dad", () => s.AcceptDad, v => s.AcceptDad = v, 0, 2),
+            CtlTable.Int("conf.default.dad_transmits", () => s.DadTransmits, v => s.DadTransmits = v, 0),
+            CtlTable.Bool("conf.default.enhanced_dad", () => s.EnhancedDad, v => s.EnhancedDad = v),
+            CtlTable.Int("conf.default.accept_ra", () => s.AcceptRa, v => s.AcceptRa = v, 0, 2),
+            CtlTable.Bool("conf.default.accept_ra_defrtr", () => s.AcceptRaDefrtr, v => s.AcceptRaDefrtr = v),
+            CtlTable.Bool("conf.default.accept_ra_pinfo", () => s.AcceptRaPinfo, v => s.AcceptRaPinfo = v),
+            CtlTable.Bool("conf.default.accept_ra_mtu", () => s.AcceptRaMtu, v => s.AcceptRaMtu = v),
+            CtlTable.Bool("conf.default.autoconf", () => s.Autoconf, v => s.Autoconf = v),
+            CtlTable.Int("conf.default.rtr_solicits", () => s.RtrSolicits, v => s.RtrSolicits = v, -1),
+            CtlTable.Scaled("conf.default.rtr_solicit_interval", () => s.RtrSolicitIntervalMs, v => s.RtrSolicitIntervalMs = v, 1000),
+            CtlTable.Scaled("conf.default.rtr_solicit_max_interval", () => s.RtrSolicitMaxIntervalMs, v => s.RtrSolicitMaxIntervalMs = v, 1000),
+            CtlTable.Scaled("conf.default.rtr_solicit_delay", () => s.RtrSolicitDelayMs, v => s.RtrSolicitDelayMs = v, 1000),
+            CtlTable.Int("conf.default.mldv2_unsolicited_report_interval", () => s.Mldv2UnsolicitedReportIntervalMs, v => s.Mldv2UnsolicitedReportIntervalMs = v, 0),
+            CtlTable.Int("mld_qrv", () => s.MldQrv, v => s.MldQrv = v, 1),
             CtlTable.Int("icmp.ratelimit", () => s.IcmpRatelimitMs, v => s.IcmpRatelimitMs = v, 0),
             CtlTable.Bool("icmp.echo_ignore_all", () => s.IcmpEchoIgnoreAll, v => s.IcmpEchoIgnoreAll = v),
             CtlTable.Bool("icmp.echo_ignore_multicast", () => s.IcmpEchoIgnoreMulticast, v => s.IcmpEchoIgnoreMulticast = v),
@@ -181,8 +239,9 @@ public static class NetNamespaceIpv6
 
         /// <summary>
         /// `ip -6 addr add ADDRESS/PREFIX dev DEV`: a static IPv6 address on a device that is up, with
-        /// its prefix route, joined to its solicited-node group. Usable at once: duplicate address
-        /// detection is not run yet (as with `nodad`).
+        /// its prefix route, joined to its solicited-node group. Tentative until duplicate address
+        /// detection passes (dad_transmits solicitations, retrans_time apart, after a random delay
+        /// below rtr_solicit_delay); never usable if another node has it.
         /// </summary>
         /// <exception cref="ArgumentException">Not an IPv6 address, or a multicast or unspecified one.</exception>
         /// <exception cref="InvalidOperationException">The address is there already, or the device is not up in this namespace.</exception>

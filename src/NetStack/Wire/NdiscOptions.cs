@@ -104,6 +104,27 @@ internal struct NdiscOptions
         return true;
     }
 
+    /// <summary>The 48-bit nonce of the option at <paramref name="slot"/>, or false when absent or not one 8-byte unit.</summary>
+    /// <remarks>As ndisc_recv_ns() reads nd_opts_nonce (RFC 3971 5.3.2).</remarks>
+    public static bool TryNonce(ReadOnlySpan<byte> opts, int slot, out ulong nonce)
+    {
+        nonce = 0;
+        if (slot == 0) return false;
+        int off = slot - 1;
+        if (opts[off + 1] != 1) return false;
+        for (int i = 0; i < 6; i++) nonce = (nonce << 8) | opts[off + 2 + i];
+        return true;
+    }
+
+    /// <summary>Writes a nonce option (8 bytes) holding the low 48 bits of <paramref name="nonce"/>.</summary>
+    public static int WriteNonce(Span<byte> p, ulong nonce)
+    {
+        p[0] = NdOpt.Nonce;
+        p[1] = 1;
+        for (int i = 0; i < 6; i++) p[2 + i] = (byte)(nonce >> (40 - 8 * i));
+        return 8;
+    }
+
     /// <summary>Writes a link-layer address option of <paramref name="type"/> (8 bytes) and returns its length.</summary>
     /// <remarks>Mirrors ndisc_fill_addr_option() for Ethernet (no padding).</remarks>
     public static int WriteLlAddr(Span<byte> p, byte type, MacAddress mac)

@@ -74,6 +74,8 @@ public sealed partial class TapPeer : IDisposable
             configure?.Invoke(options);
             Host = new NetStackHost(options);
             if (start) Host.Start();
+            // The stack's IPv6 addresses are tentative until DAD ends (a random delay below 1 s, then retrans_time 1 s).
+            if (ipv6 && start && !WaitIpv6Dad()) throw new TimeoutException("the stack's IPv6 addresses stayed tentative");
         }
         catch
         {
@@ -148,6 +150,17 @@ public sealed partial class TapPeer : IDisposable
         }
         return true;
     }
+
+    /// <summary>
+    /// Waits until duplicate address detection has ended for every IPv6 address of the stack's
+    /// device: each one valid, or failed (a duplicate). False after <paramref name="timeout"/>.
+    /// </summary>
+    public bool WaitIpv6Dad(TimeSpan? timeout = null) => WaitUntil(() =>
+    {
+        lock (Net.SyncRoot)
+            return NetStack.Ipv6.Addrconf.In6DevGet(Net, Host.Device) is { } idev && idev.AddrList.Length > 0
+                && idev.AddrList.All(a => (a.Flags & (NetStack.Ipv6.IfaFlags.Tentative | NetStack.Ipv6.IfaFlags.Dadfailed)) != NetStack.Ipv6.IfaFlags.Tentative);
+    }, timeout ?? TimeSpan.FromSeconds(10));
 
     /// <summary>Writes the capture's buffered frames out so tshark sees them all.</summary>
     public void FlushCapture() => Host?.Pcap?.Flush();

@@ -65,9 +65,11 @@ public sealed class OneStack : IDisposable
     public TestDevice Dev { get; }
 
     /// <param name="keepGratuitousArp">Leave the announcement sent by AddDevice in <see cref="TestDevice.Sent"/>.</param>
-    public OneStack(bool keepGratuitousArp = false)
+    /// <param name="beforeUp">Runs before the device comes up (sysctls such as IPv6's address configuration).</param>
+    public OneStack(bool keepGratuitousArp = false, Action<NetNamespace>? beforeUp = null)
     {
         Net = new NetNamespace("test", Clock);
+        beforeUp?.Invoke(Net);
         Dev = new TestDevice("eth0", Mac);
         Net.AddDevice(Dev, Addr, 24);
         if (!keepGratuitousArp) Dev.Sent.Clear();

@@ -66,6 +66,20 @@ internal static class UpCommand
         return cmd;
     }
 
+    /// <summary>
+    /// The IPv6 addresses are tentative until duplicate address detection ends (1-2 s with Linux's
+    /// defaults): wait for it, so "up" means usable, and say which address another node holds.
+    /// </summary>
+    private static void WaitForDad(NetStackHost host)
+    {
+        var end = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        (bool Pending, UInt128[] Failed) st;
+        while ((st = NetStack.Ipv6.Addrconf.DadState(host.Net, host.Device)).Pending && DateTime.UtcNow < end) Thread.Sleep(20);
+        foreach (var a in st.Failed)
+            Console.WriteLine($"netstack: {host.Device.Name}: IPv6 duplicate address {Ipv6Address.Format(a)} detected: another node on the link has it, the stack does not use it");
+        if (st.Pending) Console.WriteLine("netstack: IPv6 duplicate address detection still running");
+    }
+
     private static int Run(StackOptionSet.Parsed o, IReadOnlyList<ServiceHost.Entry> serviceEntries, (string Name, string Path) control, string? pcapIface, System.Net.IPAddress servicesBind)
     {
         var s = o.Stack;
@@ -101,6 +115,7 @@ internal static class UpCommand
             throw new CliFailure($"control socket {control.Path}: {e.Message}");
         }
         Console.WriteLine($"netstack: up: {host}");
+        if (s.Ipv6Address is not null) WaitForDad(host);
         if (host.Pcap is { } pcap) Console.WriteLine($"netstack: capturing to {pcap.Path}");
         if (host.Faults is { } faults) Console.WriteLine($"netstack: fault injection: {faults.Spec}");
         using var services = ServiceHost.Start(host.Net, serviceEntries, new ServiceOptions { BindAddress = servicesBind, Log = line => Console.Error.WriteLine($"netstack: {line}") });
