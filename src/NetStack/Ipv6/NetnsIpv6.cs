@@ -28,6 +28,8 @@ internal sealed class Ipv6Sysctl : INeighParms
 {
     /// <summary>net.ipv6.conf.default.hop_limit: the hop limit of unicast packets this host sends.</summary>
     public int HopLimit = 64;
+    /// <summary>net.ipv6.route.mtu_expires: how long a learned path MTU lasts, in seconds (ip6_rt_mtu_expires).</summary>
+    public int Ip6RtMtuExpiresSec = 600;
     /// <summary>net.ipv6.conf.all.forwarding (0: a host).</summary>
     public bool Forwarding;
     /// <summary>net.ipv6.conf.all.disable_ipv6.</summary>
@@ -122,6 +124,8 @@ internal sealed class NetnsIpv6
     internal readonly Dictionary<NetDevice, Inet6Dev> Devs = new();
     /// <summary>net->ipv6.peers: the ICMPv6 rate-limit state per destination.</summary>
     internal readonly Dictionary<UInt128, IcmpPeer> Peers = new();
+    /// <summary>The routes' exceptions: path MTUs learned from Packet Too Big (Route6Pmtu.cs).</summary>
+    internal readonly Rt6ExceptionTable Rt6Exceptions = new();
 
     /// <summary>/proc/net/snmp6: one "name value" line per counter.</summary>
     public string FormatSnmp6()
@@ -183,6 +187,7 @@ internal static class Ipv6Init
         net.Sysctl.RegisterNetSysctl("net/ipv6",
         [
             CtlTable.Int("conf.default.hop_limit", () => s.HopLimit, v => s.HopLimit = v, 1, 255),
+            CtlTable.Int("route.mtu_expires", () => s.Ip6RtMtuExpiresSec, v => s.Ip6RtMtuExpiresSec = v, 0),
             CtlTable.Bool("conf.all.disable_ipv6", () => s.DisableIpv6, v => s.DisableIpv6 = v),
             CtlTable.Int("icmp.ratelimit", () => s.IcmpRatelimitMs, v => s.IcmpRatelimitMs = v, 0),
             CtlTable.Bool("icmp.echo_ignore_all", () => s.IcmpEchoIgnoreAll, v => s.IcmpEchoIgnoreAll = v),
