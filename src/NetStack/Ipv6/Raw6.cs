@@ -193,7 +193,6 @@ internal static class Raw6
         if (oif == 0) oif = sk.BoundDevIf;
         // :: means loopback (BSD'ism)
         if (daddr == UInt128.Zero) daddr = Ipv6Address.Loopback;
-        if (Ipv6Address.IsV4Mapped(daddr)) return -Errno.ENETUNREACH; // ip6_dst_lookup_flow(): no IPv6 route to a mapped address
         bool mcast = Ipv6Address.IsMulticast(daddr);
         if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
         var saddr = np.Saddr;
