@@ -285,4 +285,90 @@ internal static class Inet6Datagram
 
     /// <summary>sizeof(struct in6_pktinfo): the address and an int interface index.</summary>
     internal const int In6PktinfoSize = 20;
+
+    // ------------------------------------------------------------------ control messages on send
+
+    /// <summary>
+    /// The SOL_IPV6 control messages of a send (RFC 3542 6): IPV6_PKTINFO (the source address, which
+    /// must be ours, and the interface, which must exist and agree with the socket's), IPV6_HOPLIMIT
+    /// and IPV6_TCLASS (exactly an int, -1..255; -1 is the default). A malformed cmsghdr or an
+    /// unknown SOL_IPV6 type is -EINVAL; messages of other levels are skipped (SOL_SOCKET's
+    /// SO_MARK is checked for its length and otherwise ignored). 0 or a negative errno; the flow's
+    /// fields are updated in place.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_send_ctl() (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; the
+    /// routing header, hop-by-hop and destination option messages, IPV6_FLOWINFO and IPV6_DONTFRAG are not
+    /// modelled and answer -EINVAL as an unknown type) with CMSG_OK() and for_each_cmsghdr(); __sock_cmsg_send() for SOL_SOCKET.</remarks>
+    public static int Ip6DatagramSendCtl(NetNamespace net, Sock sk, ReadOnlySpan<byte> control, ref int oif, ref UInt128 saddr, ref int hlimit, ref int tclass)
+    {
+        int off = 0;
+        while (off + Cmsg.HeaderSize <= control.Length)
+        {
+            ulong cmsgLen = BinaryPrimitives.ReadUInt64LittleEndian(control[off..]);
+            // CMSG_OK(): at least a header, at most what is left of the buffer.
+            if (cmsgLen < Cmsg.HeaderSize || cmsgLen > (ulong)(control.Length - off)) return -Errno.EINVAL;
+            int len = (int)cmsgLen;
+            int level = BinaryPrimitives.ReadInt32LittleEndian(control[(off + 8)..]);
+            int type = BinaryPrimitives.ReadInt32LittleEndian(control[(off + 12)..]);
+            var data = control.Slice(off + Cmsg.HeaderSize, len - Cmsg.HeaderSize);
+            off += Cmsg.Align(len);
+            if (level == SOL_SOCKET)
+            {
+                // __sock_cmsg_send(): SCM_RIGHTS and SCM_CREDENTIALS belong to AF_UNIX and are passed over.
+                if (type is 1 or 2) continue;
+                if (type == SO_MARK && len == Cmsg.Len(sizeof(uint))) continue;
+                return -Errno.EINVAL;
+            }
+            if (level != SOL_IPV6) continue;
+            switch (type)
+            {
+                case IPV6_PKTINFO:
+                    {
+                        if (len < Cmsg.Len(In6PktinfoSize)) return -Errno.EINVAL;
+                        var addr = Ipv6Address.Read(data);
+                        int srcIdx = BinaryPrimitives.ReadInt32LittleEndian(data[16..]);
+                        if (srcIdx != 0)
+                        {
+                            // Another interface than the flow's: sk_dev_equal_l3scope() can only agree through a VRF, which this stack has not.
+                            if (oif != 0 && srcIdx != oif) return -Errno.EINVAL;
+                            oif = srcIdx;
+                        }
+                        int addrType = AfInet6.Ipv6AddrType(addr);
+                        NetDevice? dev = null;
+                        if (oif != 0)
+                        {
+                            dev = net.DevGetByIndex(oif);
+                            if (dev is null) return -Errno.ENODEV;
+                        }
+                        else if ((addrType & AfInet6.IPV6_ADDR_LINKLOCAL) != 0) return -Errno.EINVAL;
+                        if (addrType != AfInet6.IPV6_ADDR_ANY)
+                        {
+                            var inet = (InetSock)sk;
+                            // ipv6_can_nonlocal_bind(), ipv6_chk_addr_and_flags() (a link-local source only on its own device).
+                            bool canNonlocal = net.Ipv4.Sysctl.IpNonlocalBind || inet.FreeBind || inet.Transparent;
+                            bool strict = Ipv6Address.IsLinkLocal(addr) || addr == Ipv6Address.Loopback;
+                            if (!canNonlocal && !Addrconf.Ipv6ChkAddr(net, addr, strict ? dev : null)) return -Errno.EINVAL;
+                            saddr = addr;
+                        }
+                        break;
+                    }
+                case IPV6_HOPLIMIT:
+                    if (len != Cmsg.Len(sizeof(int))) return -Errno.EINVAL;
+                    hlimit = BinaryPrimitives.ReadInt32LittleEndian(data);
+                    if (hlimit < -1 || hlimit > 0xff) return -Errno.EINVAL;
+                    break;
+                case IPV6_TCLASS:
+                    {
+                        if (len != Cmsg.Len(sizeof(int))) return -Errno.EINVAL;
+                        int tc = BinaryPrimitives.ReadInt32LittleEndian(data);
+                        if (tc < -1 || tc > 0xff) return -Errno.EINVAL;
+                        tclass = tc;
+                        break;
+                    }
+                default:
+                    return -Errno.EINVAL; // invalid cmsg type
+            }
+        }
+        return 0;
+    }
 }

@@ -191,18 +191,26 @@ internal static class Raw6
             daddr = sk.SkcV6Daddr;
         }
         if (oif == 0) oif = sk.BoundDevIf;
+        UInt128 saddr = 0;
+        int hlimit = -1, tclass = -1, err;
+        if (msg.Control.Length > 0)
+        {
+            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass);
+            if (err < 0) return err;
+        }
         // :: means loopback (BSD'ism)
         if (daddr == UInt128.Zero) daddr = Ipv6Address.Loopback;
         bool mcast = Ipv6Address.IsMulticast(daddr);
         if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
-        var saddr = np.Saddr;
-        int err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
+        if (saddr == 0) saddr = np.Saddr;
+        if (tclass < 0) tclass = np.Tclass;
+        err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
         if (err != 0) return err;
-        int hlimit = mcast ? np.McastHops : np.HopLimit; // ip6_sk_dst_hoplimit()
+        if (hlimit < 0) hlimit = mcast ? np.McastHops : np.HopLimit; // ip6_sk_dst_hoplimit()
         if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
         err = hdrincl
             ? Rawv6SendHdrinc(sk, data, rt!, daddr)
-            : Rawv6AppendAndPush(sk, rp, np, data, rt!, saddr, daddr, (byte)proto, hlimit);
+            : Rawv6AppendAndPush(sk, rp, np, data, rt!, saddr, daddr, (byte)proto, hlimit, (byte)tclass);
         return err < 0 ? err : len;
     }
 
@@ -243,7 +251,7 @@ internal static class Raw6
     /// message counted as ICMPv6 output.
     /// </summary>
     /// <remarks>Mirrors ip6_append_data() + rawv6_push_pending_frames() (a UDP checksum of 0 is sent as 0xffff, CSUM_MANGLED_0).</remarks>
-    private static int Rawv6AppendAndPush(Sock sk, Raw6Sock rp, Ipv6Pinfo np, ReadOnlySpan<byte> data, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit)
+    private static int Rawv6AppendAndPush(Sock sk, Raw6Sock rp, Ipv6Pinfo np, ReadOnlySpan<byte> data, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass)
     {
         var net = sk.Net;
         int len = data.Length;
@@ -270,8 +278,8 @@ internal static class Raw6
             System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(body[rp.Offset..], csum);
         }
         err = proto == IPPROTO_ICMPV6
-            ? Icmpv6.Icmpv6Xmit(net, skb, rt, saddr, daddr, hlimit, (byte)np.Tclass, mtu)
-            : Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, proto, hlimit, (byte)np.Tclass, mtu);
+            ? Icmpv6.Icmpv6Xmit(net, skb, rt, saddr, daddr, hlimit, tclass, mtu)
+            : Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, proto, hlimit, tclass, mtu);
         if (err > 0) err = 0;
         if (err == -Errno.ENOBUFS && !np.Recverr) err = 0;
         return err;

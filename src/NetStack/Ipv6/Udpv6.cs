@@ -166,14 +166,22 @@ internal static class Udpv6
             dport = inet.InetDport;
         }
         if (oif == 0) oif = sk.BoundDevIf;
+        UInt128 saddr = 0;
+        int hlimit = -1, tclass = -1, err;
+        if (msg.Control.Length > 0)
+        {
+            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass);
+            if (err < 0) return err;
+        }
         bool mcast = Ipv6Address.IsMulticast(daddr);
         if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
+        if (saddr == 0) saddr = np.Saddr;
+        if (tclass < 0) tclass = np.Tclass;
 
-        var saddr = np.Saddr;
-        int err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
+        err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
         if (err != 0) return err;
         // ip6_sk_dst_hoplimit()
-        int hlimit = mcast ? np.McastHops : np.HopLimit;
+        if (hlimit < 0) hlimit = mcast ? np.McastHops : np.HopLimit;
         if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
 
         // __ip6_append_data(): the datagram with its headers within IPV6_MAXPLEN (fragmented by ip6 output above the MTU).
@@ -192,7 +200,7 @@ internal static class Udpv6
         var body = skb.Put(ulen);
         data.CopyTo(body[UdpHeader.Length..]);
         new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(body));
-        return UdpV6SendSkb(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass, len, mtu);
+        return UdpV6SendSkb(net, skb, rt!, saddr, daddr, hlimit, (byte)tclass, len, mtu);
     }
 
     /// <summary>Checksums (mandatory over IPv6) and hands the datagram to ip6 output; counts Udp6OutDatagrams or Udp6SndbufErrors.</summary>

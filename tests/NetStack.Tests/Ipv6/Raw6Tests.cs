@@ -205,6 +205,68 @@ public class Raw6Tests
         Assert.Equal(CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(64)), control[..msg.ControlLen]);
     }
 
+    [Fact]
+    public void SendControlMessages_SetTheHopLimitTrafficClassAndSource_OfOneDatagram()
+    {
+        using var s = Stacks();
+        s.A.AddIpv6Address(s.Link.A, IPAddress.Parse("fd00:9::11"), 64);
+        int ua = SocketCalls.Socket(s.A.Files, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        int ub = SocketCalls.Socket(s.B.Files, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, ub, SockAddr.In6(UInt128.Zero, 7830)));
+        Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, ub, SOL_IPV6, IPV6_RECVHOPLIMIT, 1));
+        Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, ub, SOL_IPV6, IPV6_RECVTCLASS, 1));
+        var pktinfo = new byte[20];
+        Ipv6Address.Write(pktinfo, Ipv6Address.Parse("fd00:9::11"));
+        var control = new List<byte>();
+        control.AddRange(CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(7)));
+        control.AddRange(CmsgBytes(SOL_IPV6, IPV6_TCLASS, BitConverter.GetBytes(0x28)));
+        control.AddRange(CmsgBytes(SOL_IPV6, IPV6_PKTINFO, pktinfo));
+        Assert.Equal(3, SendWith(s.A, ua, control.ToArray()));
+        Assert.Equal(3, SendWith(s.A, ua, [])); // the next datagram is back to the socket's defaults
+        s.Pump();
+        var buf = new byte[100];
+        var rcontrol = new byte[100];
+        var msg = new MsgHdr { HasName = true, Control = rcontrol };
+        Assert.Equal(3, SocketCalls.Recvmsg(s.B.Files, ub, ref msg, buf, 0));
+        Assert.Equal(Ipv6Address.Parse("fd00:9::11"), msg.Name.Addr6);
+        Assert.Equal([.. CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(7)), .. CmsgBytes(SOL_IPV6, IPV6_TCLASS, BitConverter.GetBytes(0x28))], rcontrol[..msg.ControlLen]);
+        msg = new MsgHdr { HasName = true, Control = rcontrol };
+        Assert.Equal(3, SocketCalls.Recvmsg(s.B.Files, ub, ref msg, buf, 0));
+        Assert.Equal(GA, msg.Name.Addr6);
+        Assert.Equal([.. CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(64)), .. CmsgBytes(SOL_IPV6, IPV6_TCLASS, BitConverter.GetBytes(0))], rcontrol[..msg.ControlLen]);
+    }
+
+    [Fact]
+    public void SendControlMessages_Errors_AsLinux()
+    {
+        using var s = Stacks();
+        int ua = SocketCalls.Socket(s.A.Files, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        var notOurs = new byte[20];
+        Ipv6Address.Write(notOurs, GB);
+        var badIf = new byte[20];
+        BinaryPrimitives.WriteInt32LittleEndian(badIf.AsSpan(16), 999);
+        var ll = new byte[20];
+        Ipv6Address.Write(ll, Ipv6Address.LinkLocal(TwoStacks.MacA));
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(256))));
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, new byte[8]))); // not exactly an int
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_TCLASS, BitConverter.GetBytes(-2))));
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_PKTINFO, notOurs)));
+        Assert.Equal(-Errno.ENODEV, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_PKTINFO, badIf)));
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, IPV6_PKTINFO, ll))); // link-local without an interface
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, CmsgBytes(SOL_IPV6, 9999, BitConverter.GetBytes(0))));
+        var truncated = CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(1));
+        BinaryPrimitives.WriteUInt64LittleEndian(truncated, 64); // cmsg_len past the buffer
+        Assert.Equal(-Errno.EINVAL, SendWith(s.A, ua, truncated));
+        // Another level is passed over; -1 means the default.
+        Assert.Equal(3, SendWith(s.A, ua, [.. CmsgBytes(SOL_IP, 99, new byte[4]), .. CmsgBytes(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(-1))]));
+    }
+
+    private static int SendWith(NetNamespace net, int fd, byte[] control)
+    {
+        var msg = new MsgHdr { HasName = true, Name = SockAddr.In6(GB, 7830), Control = control };
+        return SocketCalls.Sendmsg(net.Files, fd, ref msg, "abc"u8, 0);
+    }
+
     private static byte[] CmsgBytes(int level, int type, byte[] data)
     {
         var b = new byte[Cmsg.Space(data.Length)];
