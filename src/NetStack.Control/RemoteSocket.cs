@@ -187,10 +187,10 @@ public sealed class RemoteSocket : IDisposable
         {
             foreach (var c in list)
             {
-                if (c is not JsonObject m || (string?)(m["level"] as JsonValue) != "SOL_IP" || m["value"] is not JsonValue v) continue;
+                if (c is not JsonObject m || (string?)(m["level"] as JsonValue) is not ("SOL_IP" or "SOL_IPV6") || m["value"] is not JsonValue v) continue;
                 switch ((string?)(m["type"] as JsonValue))
                 {
-                    case "IP_TTL": ttl = v.GetValue<int>(); break;
+                    case "IP_TTL" or "IPV6_HOPLIMIT": ttl = v.GetValue<int>(); break;
                     case "IP_TOS": tos = v.GetValue<int>(); break;
                 }
             }

@@ -514,14 +514,14 @@ public sealed class SocketShell : IDisposable
             var d = c.Data;
             var o = new JsonObject
             {
-                ["level"] = c.Level switch { SOL_IP => "SOL_IP", SOL_SOCKET => "SOL_SOCKET", _ => c.Level },
-                ["type"] = c.Level != SOL_IP ? c.Type : c.Type switch
+                ["level"] = c.Level switch { SOL_IP => "SOL_IP", SOL_IPV6 => "SOL_IPV6", SOL_SOCKET => "SOL_SOCKET", _ => c.Level },
+                ["type"] = c.Level == SOL_IPV6 && c.Type == IPV6_HOPLIMIT ? "IPV6_HOPLIMIT" : c.Level != SOL_IP ? c.Type : c.Type switch
                 {
                     IP_TOS => "IP_TOS", IP_TTL => "IP_TTL", IP_PKTINFO => "IP_PKTINFO", IP_ORIGDSTADDR => "IP_ORIGDSTADDR",
                     IP_RECVERR => "IP_RECVERR", _ => (JsonNode)c.Type,
                 },
             };
-            int whole = c.Level != SOL_IP ? -1 : c.Type switch
+            int whole = c.Level == SOL_IPV6 && c.Type == IPV6_HOPLIMIT ? sizeof(int) : c.Level != SOL_IP ? -1 : c.Type switch
             {
                 IP_TTL => sizeof(int), IP_TOS => 1, IP_PKTINFO => InPktinfoSize, IP_ORIGDSTADDR => SockaddrInSize,
                 IP_RECVERR => SockExtendedErrSize + SockaddrInSize, _ => -1,
@@ -531,7 +531,7 @@ public sealed class SocketShell : IDisposable
                 o["len"] = c.Length;
                 o["hex"] = Convert.ToHexStringLower(d);
             }
-            else if (c.Type == IP_TTL) o["value"] = BinaryPrimitives.ReadInt32LittleEndian(d);
+            else if (c.Level == SOL_IPV6 || c.Type == IP_TTL) o["value"] = BinaryPrimitives.ReadInt32LittleEndian(d); // IPV6_HOPLIMIT or IP_TTL
             else if (c.Type == IP_TOS) o["value"] = (int)d[0];
             else if (c.Type == IP_PKTINFO)
             {

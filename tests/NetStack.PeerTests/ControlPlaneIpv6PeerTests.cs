@@ -99,7 +99,7 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             var ping6 = Cli(null, "ping", "-6", "-c", "3", "-i", "0.2", kernel6);
             Assert.Equal(0, ping6.ExitCode);
             Assert.StartsWith($"PING {kernel6}({kernel6}) 56 data bytes\n", ping6.StdOut);
-            Assert.Matches($@"(?m)^64 bytes from {Regex.Escape(kernel6)}: icmp_seq=1 .*time=[0-9.]+ ms$", ping6.StdOut);
+            Assert.Matches($@"(?m)^64 bytes from {Regex.Escape(kernel6)}: icmp_seq=1 ttl=64 time=[0-9.]+ ms$", ping6.StdOut);
             Assert.Contains("3 packets transmitted, 3 received, 0% packet loss", ping6.StdOut);
 
             // ss: the echo service on [::] (dual stack) prints as *:7, is -6's and not -4's.

@@ -99,7 +99,7 @@ public readonly struct NetReceiveMessageResult
     /// <summary>The sender (port 0 on ping and raw sockets); null when the protocol reports none.</summary>
     public IPEndPoint? RemoteEndPoint { get; }
 
-    /// <summary>The IP_TTL message (IP_RECVTTL on): the time to live in the datagram's IP header as it arrived.</summary>
+    /// <summary>The IP_TTL message (IP_RECVTTL on), or IPV6_HOPLIMIT (IPV6_RECVHOPLIMIT on): the time to live or hop limit in the datagram's IP header as it arrived.</summary>
     public int? Ttl { get; }
 
     /// <summary>The IP_TOS message (IP_RECVTOS on): the type-of-service byte of the datagram's IP header, ECN bits included.</summary>
@@ -129,8 +129,10 @@ public readonly struct NetReceiveMessageResult
         ushort origPort = 0;
         foreach (var c in Cmsg.Enumerate(control))
         {
-            if (c.Level != SOL_IP) continue;
             var d = c.Data;
+            // An AF_INET6 socket's hop limit (IPV6_RECVHOPLIMIT on) is its TTL.
+            if (c.Level == SOL_IPV6 && c.Type == IPV6_HOPLIMIT && d.Length >= sizeof(int)) ttl = BinaryPrimitives.ReadInt32LittleEndian(d);
+            if (c.Level != SOL_IP) continue;
             switch (c.Type)
             {
                 case IP_TTL when d.Length >= sizeof(int):

@@ -261,13 +261,19 @@ internal static class Ping
         if (skb.Protocol == EthP.IPV6)
         {
             // The AF_INET6 branch: the sender as a sockaddr_in6, the arrival interface as the
-            // scope id of a link-local one (ipv6_iface_scope_id()); the IPV6_* cmsgs are not kept yet.
+            // scope id of a link-local one (ipv6_iface_scope_id()), then the IPV6_RECV* cmsgs
+            // (pingv6_ops.ip6_datagram_recv_common_ctl / _specific_ctl).
             if (msg.HasName)
             {
                 var src = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).Source;
                 uint scope = Ipv6Address.IsLinkLocal(src) || (Ipv6Address.IsMulticast(src) && Ipv6Address.MulticastScope(src) <= 2) ? (uint)skb.Ip6cb.Iif : 0;
                 msg.Name = SockAddr.In6(src, 0, scope);
                 msg.NameLen = SockaddrIn6Size;
+            }
+            if (((InetSock)sk).Pinet6 is { RxoptAll: true })
+            {
+                Ipv6.Inet6Datagram.Ip6DatagramRecvCommonCtl(sk, ref msg, skb);
+                Ipv6.Inet6Datagram.Ip6DatagramRecvSpecificCtl(sk, ref msg, skb);
             }
             if ((flags & MSG_PEEK) == 0) sk.SkbFreeDatagram(skb);
             return copied;

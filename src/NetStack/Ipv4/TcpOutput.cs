@@ -1069,7 +1069,8 @@ internal static class TcpOutput
     private static void TcpConnectInit(TcpSock tp)
     {
         var sys = tp.Net.Ipv4.Sysctl;
-        int mtu = tp.Dst.Dev.Mtu;
+        // dst_mtu(dst): over IPv6 the path MTU a Packet Too Big left on the route (ip6_mtu()).
+        int mtu = tp.Dst6 is { } rt6 ? Ipv6.Route6Pmtu.Ip6DstMtu(tp.Net, rt6, tp.SkcV6Daddr) : tp.Dst.Dev.Mtu;
         tp.TcpHeaderLen = TcpHeader.MinLength + (sys.TcpTimestamps ? TcpOpt.LenTstampAligned : 0);
         if (tp.RxOpt.UserMss != 0) tp.RxOpt.MssClamp = tp.RxOpt.UserMss;
         tp.MaxWindow = 0;

@@ -17,7 +17,7 @@ internal static class Icmpv6
 
     /// <remarks>Mirrors icmpv6_init(): inet6_add_protocol(&amp;icmpv6_protocol, IPPROTO_ICMPV6) (INET6_PROTO_FINAL).</remarks>
     internal static void Icmpv6Init(NetNamespace net) =>
-        net.Ipv6.Inet6Protos[NextHdr.Icmp] = new Inet6Protocol(Icmpv6Rcv, final: true);
+        net.Ipv6.Inet6Protos[NextHdr.Icmp] = new Inet6Protocol(Icmpv6Rcv, final: true, Icmpv6Err);
 
     /// <summary>The per-type counter of a received message type (Icmp6In*), or -1 for a type without one.</summary>
     /// <remarks>Mirrors ICMP6MSGIN_INC_STATS() as /proc/net/snmp6 names the types (icmp6type2name[]).</remarks>
@@ -150,15 +150,35 @@ internal static class Icmpv6
     /// Passes an ICMPv6 error to the error handler of the protocol whose packet it quotes (the
     /// quoted packet's next header, when it follows the fixed header directly).
     /// </summary>
-    /// <remarks>Mirrors icmpv6_notify() (the quoted extension headers are not walked: ipv6_skip_exthdr() is left out).</remarks>
+    /// <remarks>Mirrors icmpv6_notify(): the quoted header and 8 bytes of what follows it must be there,
+    /// else Icmp6InErrors (the out: label). The handlers find the upper header right after the fixed one:
+    /// a quoted packet with extension headers reaches no handler (ipv6_skip_exthdr() is not walked).</remarks>
     private static void Icmpv6Notify(NetNamespace net, SkBuff skb, byte type, byte code, uint info)
     {
         var msg = skb.DataSpan;
-        if (msg.Length < Icmpv6Header.Length + Ipv6Header.Length) return;
+        if (msg.Length < Icmpv6Header.Length + Ipv6Header.Length + 8)
+        {
+            net.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6InErrors]++;
+            return;
+        }
         byte nexthdr = msg[Icmpv6Header.Length + 6];
-        if (net.Ipv6.Inet6Protos[nexthdr]?.ErrHandler is not { } handler) return;
+        skb.TransportHeader = skb.Data; // icmp6_hdr(skb): the error handlers read the type and code there
         skb.Data += Icmpv6Header.Length; // the quoted IPv6 header
-        handler(skb, type, code, info);
+        if (net.Ipv6.Inet6Protos[nexthdr]?.ErrHandler is { } handler) handler(skb, type, code, info);
+        Raw6.Raw6IcmpError(net, skb, nexthdr, type, code, info);
+    }
+
+    /// <summary>
+    /// The ICMPv6 protocol's own error handler: an error about an ICMPv6 message we sent. A Packet
+    /// Too Big teaches the path its MTU; an error about an echo request goes to the ping socket.
+    /// </summary>
+    /// <remarks>Mirrors icmpv6_err(): ip6_update_pmtu() for ICMPV6_PKT_TOOBIG, then ping_err() for a quoted echo request.</remarks>
+    internal static void Icmpv6Err(SkBuff skb, byte type, byte code, uint info)
+    {
+        if (type == Icmpv6Type.PktTooBig) Route6Pmtu.Ip6SkUpdatePmtu(skb, null, info);
+        var q = skb.DataSpan;
+        if (q.Length < Ipv6Header.Length + Icmpv6Header.Length) return;
+        if (q[Ipv6Header.Length] == Icmpv6Type.EchoRequest) Ping6.PingV6Err(skb, type, code, info);
     }
 
     /// <summary>
@@ -200,13 +220,13 @@ internal static class Icmpv6
 
     /// <summary>Counts an outgoing message (Icmp6OutMsgs and its type) and sends it (Data at the complete, checksummed ICMPv6 message).</summary>
     /// <remarks>Mirrors icmpv6_push_pending_frames() -> ip6_push_pending_frames() (ICMP6MSGOUT_INC_STATS, ICMP6_MIB_OUTMSGS).</remarks>
-    internal static int Icmpv6Xmit(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, int hlimit, byte tclass = 0)
+    internal static int Icmpv6Xmit(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, int hlimit, byte tclass = 0, int mtu = 0)
     {
         var mib = net.Ipv6.Icmp6Stats;
         mib[Icmp6Mib.Icmp6OutMsgs]++;
         int perType = MsgIn(skb.Buffer[skb.Data]);
         if (perType >= 0) mib[(Icmp6Mib)(perType + OutFromIn)]++;
-        return Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, NextHdr.Icmp, hlimit, tclass);
+        return Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, NextHdr.Icmp, hlimit, tclass, mtu);
     }
 
     /// <summary>A parameter problem about <paramref name="skb"/>, pointing at <paramref name="pos"/> (from the IPv6 header); the packet is freed.</summary>

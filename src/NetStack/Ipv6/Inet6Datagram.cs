@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using NetStack.Core;
+using NetStack.Ethernet;
 using NetStack.Ipv4;
 using NetStack.Wire;
 using static NetStack.Uapi.SocketConstants;
@@ -114,5 +116,259 @@ internal static class Inet6Datagram
     {
         if (uaddr.Family != AF_INET6) return -Errno.EAFNOSUPPORT;
         return Ip6DatagramConnect(sk, uaddr);
+    }
+    // ------------------------------------------------------------------ the error queue (IPV6_RECVERR)
+
+    /// <summary>
+    /// Queues an ICMPv6 error on the socket's error queue (only with IPV6_RECVERR): a copy of the
+    /// message (skb.Data at the quoted IPv6 header, TransportHeader at the ICMPv6 header,
+    /// NetworkHeader at the outer IPv6 header) pulled to <paramref name="payload"/> (an offset in
+    /// skb.Buffer: the data recvmsg(MSG_ERRQUEUE) returns), origin ICMP6, the type and code,
+    /// <paramref name="info"/> (the MTU of a Packet Too Big), the quoted destination and <paramref name="port"/>.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ipv6_icmp_error() (IPV6_RECVERR_RFC4884 is not modelled).</remarks>
+    public static void Ipv6IcmpError(Sock sk, SkBuff skb, int err, ushort port, uint info, int payload)
+    {
+        if (!((InetSock)sk).Pinet6!.Recverr) return;
+        var nskb = Udp.CopySkb(sk.Net, skb); // skb_clone()
+        if (nskb is null) return;
+        nskb.Protocol = EthP.IPV6;
+        ref var serr = ref nskb.ExtErr;
+        serr.EeErrno = err;
+        serr.EeOrigin = SO_EE_ORIGIN_ICMP6;
+        serr.EeType = skb.Buffer[skb.TransportHeader];
+        serr.EeCode = skb.Buffer[skb.TransportHeader + 1];
+        serr.EeInfo = info;
+        serr.EeData = 0;
+        // &((struct ipv6hdr *)(icmph + 1))->daddr - skb_network_header(skb)
+        serr.AddrOffset = (ushort)(skb.TransportHeader + Icmpv6Header.Length + 24 - skb.NetworkHeader);
+        serr.Port = port;
+        if (nskb.Pull(payload - nskb.Data))
+        {
+            nskb.TransportHeader = nskb.Data;
+            if (sk.SockQueueErrSkb(nskb) == 0) return;
+        }
+        nskb.Free();
+    }
+
+    /// <summary>
+    /// Queues an error the stack found itself (a datagram larger than the path with
+    /// IPV6_PMTUDISC_DO): origin LOCAL, no data, <paramref name="daddr"/> and <paramref name="port"/>
+    /// as the address, <paramref name="info"/> the MTU. Only with IPV6_RECVERR.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ipv6_local_error().</remarks>
+    public static void Ipv6LocalError(Sock sk, int err, UInt128 daddr, ushort port, uint info)
+    {
+        if (!((InetSock)sk).Pinet6!.Recverr) return;
+        var skb = sk.Net.AllocSkb(Ipv6Header.Length);
+        if (skb is null) return;
+        var iph = skb.Put(Ipv6Header.Length);
+        iph.Clear();
+        skb.NetworkHeader = skb.Data;
+        skb.Protocol = EthP.IPV6;
+        Ipv6Address.Write(iph[24..], daddr);
+        iph[0] = 0x60; // ip6_flow_hdr(iph, 0, 0)
+        ref var serr = ref skb.ExtErr;
+        serr.EeErrno = err;
+        serr.EeOrigin = SO_EE_ORIGIN_LOCAL;
+        serr.EeType = 0;
+        serr.EeCode = 0;
+        serr.EeInfo = info;
+        serr.EeData = 0;
+        serr.AddrOffset = 24;
+        serr.Port = port;
+        skb.Pull(skb.Len);
+        skb.TransportHeader = skb.Data;
+        if (sk.SockQueueErrSkb(skb) != 0) skb.Free();
+    }
+
+    /// <summary>
+    /// recvmsg(MSG_ERRQUEUE) on an AF_INET6 socket: the oldest queued error, IPv6 or (on a
+    /// dual-stack socket) IPv4. Its data, the address it concerns as a sockaddr_in6 (v4-mapped for
+    /// an IPv4 error), then the IPV6_RECVERR control message (struct sock_extended_err + the ICMP
+    /// sender as a sockaddr_in6 offender) and MSG_ERRQUEUE. -EAGAIN when nothing is queued.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ipv6_recv_error() with ipv6_datagram_support_addr() and
+    /// ipv6_datagram_support_cmsg() (the received-packet control messages of the ICMP message are not given).</remarks>
+    public static int Ipv6RecvError(Sock sk, ref MsgHdr msg, Span<byte> buf)
+    {
+        var skb = sk.SockDequeueErrSkb();
+        if (skb is null) return -Errno.EAGAIN;
+        int copied = skb.Len;
+        if (copied > buf.Length)
+        {
+            msg.Flags |= MSG_TRUNC;
+            copied = buf.Length;
+        }
+        skb.DataSpan[..copied].CopyTo(buf);
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb);
+        ref var serr = ref skb.ExtErr;
+        bool v6 = skb.Protocol == EthP.IPV6;
+        if (msg.HasName && (serr.EeOrigin is SO_EE_ORIGIN_ICMP6 or SO_EE_ORIGIN_ICMP or SO_EE_ORIGIN_LOCAL || serr.Port != 0))
+        {
+            var at = skb.Buffer.AsSpan(skb.NetworkHeader + serr.AddrOffset);
+            UInt128 addr = v6 ? Ipv6Address.Read(at) : Ipv6Address.V4Mapped(BinaryPrimitives.ReadUInt32BigEndian(at));
+            uint scope = v6 && AfInet6.Ipv6AddrNeedsScopeId(AfInet6.Ipv6AddrType(addr)) ? (uint)skb.Ip6cb.Iif : 0;
+            msg.Name = SockAddr.In6(addr, serr.Port, scope);
+            msg.NameLen = SockaddrIn6Size;
+        }
+        Span<byte> errhdr = stackalloc byte[SockExtendedErrSize + SockaddrIn6Size];
+        errhdr.Clear();
+        serr.WriteEe(errhdr);
+        if (serr.EeOrigin is SO_EE_ORIGIN_ICMP6 or SO_EE_ORIGIN_ICMP)
+        {
+            var offender = errhdr[SockExtendedErrSize..];
+            BinaryPrimitives.WriteUInt16LittleEndian(offender, AF_INET6);
+            if (v6)
+            {
+                var saddr = Ipv6Address.Read(skb.Buffer.AsSpan(skb.NetworkHeader + 8, 16)); // ipv6_hdr(skb)->saddr
+                Ipv6Address.Write(offender[8..], saddr);
+                if (AfInet6.Ipv6AddrNeedsScopeId(AfInet6.Ipv6AddrType(saddr)))
+                    BinaryPrimitives.WriteUInt32LittleEndian(offender[24..], (uint)skb.Ip6cb.Iif);
+            }
+            else
+            {
+                Ipv6Address.Write(offender[8..], Ipv6Address.V4Mapped(BinaryPrimitives.ReadUInt32BigEndian(skb.Buffer.AsSpan(skb.NetworkHeader + 12))));
+            }
+        }
+        Scm.PutCmsg(ref msg, SOL_IPV6, IPV6_RECVERR, errhdr);
+        msg.Flags |= MSG_ERRQUEUE;
+        sk.SockRmemFree(skb);
+        return copied;
+    }
+
+    // ------------------------------------------------------------------ received-packet control messages
+
+    /// <summary>
+    /// IPV6_PKTINFO (struct in6_pktinfo: the packet's destination and arrival interface), the one
+    /// control message both IPv6 and v4-mapped datagrams give.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_recv_common_ctl() (the IPv6 branch).</remarks>
+    public static void Ip6DatagramRecvCommonCtl(Sock sk, ref MsgHdr msg, SkBuff skb)
+    {
+        var np = ((InetSock)sk).Pinet6!;
+        if (!np.RxInfo || skb.Protocol != EthP.IPV6) return;
+        Span<byte> info = stackalloc byte[In6PktinfoSize];
+        skb.Buffer.AsSpan(skb.NetworkHeader + 24, 16).CopyTo(info); // ipv6_hdr(skb)->daddr
+        BinaryPrimitives.WriteInt32LittleEndian(info[16..], skb.Ip6cb.Iif);
+        Scm.PutCmsg(ref msg, SOL_IPV6, IPV6_PKTINFO, info);
+    }
+
+    /// <summary>IPV6_HOPLIMIT and IPV6_TCLASS (each an int) of an IPv6 datagram, in that order.</summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_recv_specific_ctl() (flow label, extension header
+    /// and original-destination messages are not modelled).</remarks>
+    public static void Ip6DatagramRecvSpecificCtl(Sock sk, ref MsgHdr msg, SkBuff skb)
+    {
+        var np = ((InetSock)sk).Pinet6!;
+        var ip6 = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length));
+        Span<byte> v = stackalloc byte[sizeof(int)];
+        if (np.RxHlim)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(v, ip6.HopLimit);
+            Scm.PutCmsg(ref msg, SOL_IPV6, IPV6_HOPLIMIT, v);
+        }
+        if (np.RxTclass)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(v, ip6.TrafficClass); // ipv6_get_dsfield()
+            Scm.PutCmsg(ref msg, SOL_IPV6, IPV6_TCLASS, v);
+        }
+    }
+
+    /// <summary>Both of the above, for a raw socket's packet.</summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_recv_ctl().</remarks>
+    public static void Ip6DatagramRecvCtl(Sock sk, ref MsgHdr msg, SkBuff skb)
+    {
+        if (!((InetSock)sk).Pinet6!.RxoptAll) return;
+        Ip6DatagramRecvCommonCtl(sk, ref msg, skb);
+        Ip6DatagramRecvSpecificCtl(sk, ref msg, skb);
+    }
+
+    /// <summary>sizeof(struct in6_pktinfo): the address and an int interface index.</summary>
+    internal const int In6PktinfoSize = 20;
+
+    // ------------------------------------------------------------------ control messages on send
+
+    /// <summary>
+    /// The SOL_IPV6 control messages of a send (RFC 3542 6): IPV6_PKTINFO (the source address, which
+    /// must be ours, and the interface, which must exist and agree with the socket's), IPV6_HOPLIMIT
+    /// and IPV6_TCLASS (exactly an int, -1..255; -1 is the default). A malformed cmsghdr or an
+    /// unknown SOL_IPV6 type is -EINVAL; messages of other levels are skipped (SOL_SOCKET's
+    /// SO_MARK is checked for its length and otherwise ignored). 0 or a negative errno; the flow's
+    /// fields are updated in place.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_send_ctl() (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; the
+    /// routing header, hop-by-hop and destination option messages, IPV6_FLOWINFO and IPV6_DONTFRAG are not
+    /// modelled and answer -EINVAL as an unknown type) with CMSG_OK() and for_each_cmsghdr(); __sock_cmsg_send() for SOL_SOCKET.</remarks>
+    public static int Ip6DatagramSendCtl(NetNamespace net, Sock sk, ReadOnlySpan<byte> control, ref int oif, ref UInt128 saddr, ref int hlimit, ref int tclass)
+    {
+        int off = 0;
+        while (off + Cmsg.HeaderSize <= control.Length)
+        {
+            ulong cmsgLen = BinaryPrimitives.ReadUInt64LittleEndian(control[off..]);
+            // CMSG_OK(): at least a header, at most what is left of the buffer.
+            if (cmsgLen < Cmsg.HeaderSize || cmsgLen > (ulong)(control.Length - off)) return -Errno.EINVAL;
+            int len = (int)cmsgLen;
+            int level = BinaryPrimitives.ReadInt32LittleEndian(control[(off + 8)..]);
+            int type = BinaryPrimitives.ReadInt32LittleEndian(control[(off + 12)..]);
+            var data = control.Slice(off + Cmsg.HeaderSize, len - Cmsg.HeaderSize);
+            off += Cmsg.Align(len);
+            if (level == SOL_SOCKET)
+            {
+                // __sock_cmsg_send(): SCM_RIGHTS and SCM_CREDENTIALS belong to AF_UNIX and are passed over.
+                if (type is 1 or 2) continue;
+                if (type == SO_MARK && len == Cmsg.Len(sizeof(uint))) continue;
+                return -Errno.EINVAL;
+            }
+            if (level != SOL_IPV6) continue;
+            switch (type)
+            {
+                case IPV6_PKTINFO:
+                    {
+                        if (len < Cmsg.Len(In6PktinfoSize)) return -Errno.EINVAL;
+                        var addr = Ipv6Address.Read(data);
+                        int srcIdx = BinaryPrimitives.ReadInt32LittleEndian(data[16..]);
+                        if (srcIdx != 0)
+                        {
+                            // Another interface than the flow's: sk_dev_equal_l3scope() can only agree through a VRF, which this stack has not.
+                            if (oif != 0 && srcIdx != oif) return -Errno.EINVAL;
+                            oif = srcIdx;
+                        }
+                        int addrType = AfInet6.Ipv6AddrType(addr);
+                        NetDevice? dev = null;
+                        if (oif != 0)
+                        {
+                            dev = net.DevGetByIndex(oif);
+                            if (dev is null) return -Errno.ENODEV;
+                        }
+                        else if ((addrType & AfInet6.IPV6_ADDR_LINKLOCAL) != 0) return -Errno.EINVAL;
+                        if (addrType != AfInet6.IPV6_ADDR_ANY)
+                        {
+                            var inet = (InetSock)sk;
+                            // ipv6_can_nonlocal_bind(), ipv6_chk_addr_and_flags() (a link-local source only on its own device).
+                            bool canNonlocal = net.Ipv4.Sysctl.IpNonlocalBind || inet.FreeBind || inet.Transparent;
+                            bool strict = Ipv6Address.IsLinkLocal(addr) || addr == Ipv6Address.Loopback;
+                            if (!canNonlocal && !Addrconf.Ipv6ChkAddr(net, addr, strict ? dev : null)) return -Errno.EINVAL;
+                            saddr = addr;
+                        }
+                        break;
+                    }
+                case IPV6_HOPLIMIT:
+                    if (len != Cmsg.Len(sizeof(int))) return -Errno.EINVAL;
+                    hlimit = BinaryPrimitives.ReadInt32LittleEndian(data);
+                    if (hlimit < -1 || hlimit > 0xff) return -Errno.EINVAL;
+                    break;
+                case IPV6_TCLASS:
+                    {
+                        if (len != Cmsg.Len(sizeof(int))) return -Errno.EINVAL;
+                        int tc = BinaryPrimitives.ReadInt32LittleEndian(data);
+                        if (tc < -1 || tc > 0xff) return -Errno.EINVAL;
+                        tclass = tc;
+                        break;
+                    }
+                default:
+                    return -Errno.EINVAL; // invalid cmsg type
+            }
+        }
+        return 0;
     }
 }

@@ -40,6 +40,14 @@ public sealed class Ipv6Pinfo
     public bool McLoop = true;
     /// <summary>MC6_ALL: IPV6_MULTICAST_ALL.</summary>
     public bool McAll = true;
+    /// <summary>rxopt.bits.rxinfo: IPV6_RECVPKTINFO, an IPV6_PKTINFO control message on receive.</summary>
+    public bool RxInfo;
+    /// <summary>rxopt.bits.rxhlim: IPV6_RECVHOPLIMIT, an IPV6_HOPLIMIT control message on receive.</summary>
+    public bool RxHlim;
+    /// <summary>rxopt.bits.rxtclass: IPV6_RECVTCLASS, an IPV6_TCLASS control message on receive.</summary>
+    public bool RxTclass;
+    /// <summary>rxopt.all != 0: some received-packet control message is asked for.</summary>
+    public bool RxoptAll => RxInfo || RxHlim || RxTclass;
     /// <summary>SNDFLOW: IPV6_FLOWINFO_SEND, sin6_flowinfo carries the flow label on sends.</summary>
     public bool Sndflow;
 

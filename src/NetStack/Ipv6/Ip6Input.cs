@@ -150,7 +150,15 @@ internal static class Ip6Input
                 skb.Ip6cb.Nhoff = (ushort)nhoff;
                 continue;
             }
+            // raw6_local_deliver(): the raw sockets of this header get their copies first.
+            bool raw = Raw6.Raw6LocalDeliver(net, skb, nexthdr);
             var ipprot = v6.Inet6Protos[nexthdr];
+            if (ipprot is null && raw)
+            {
+                mib[Ipv6Mib.Ip6InDelivers]++;
+                skb.Free(); // consume_skb()
+                return Dev.NetRxSuccess;
+            }
             if (ipprot is null)
             {
                 mib[Ipv6Mib.Ip6InUnknownProtos]++;

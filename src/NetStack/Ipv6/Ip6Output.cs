@@ -9,11 +9,12 @@ internal static class Ip6Output
 {
     /// <summary>
     /// Puts the IPv6 header in front of a complete upper-layer message (Data at its first byte) and
-    /// sends it along <paramref name="rt"/> (fragmented when bigger than its MTU). Consumes the buffer.
+    /// sends it along <paramref name="rt"/> (fragmented when bigger than <paramref name="mtu"/>: the
+    /// socket's cork MTU, Route6Pmtu.Ip6CorkMtu, or 0 for the path's, dst_mtu()). Consumes the buffer.
     /// </summary>
     /// <remarks>Mirrors ip6_xmit(): ip6_flow_hdr(), payload_len, nexthdr, hop_limit, addresses,
     /// IPSTATS_MIB_OUT(REQUESTS), then dst_output() = ip6_output().</remarks>
-    public static int Ip6Xmit(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass = 0)
+    public static int Ip6Xmit(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass = 0, int mtu = 0)
     {
         var mib = net.Ip6Mib;
         int plen = skb.Len;
@@ -28,14 +29,15 @@ internal static class Ip6Output
         skb.NetworkHeader = skb.Data;
         skb.Protocol = EthP.IPV6;
         mib[Ipv6Mib.Ip6OutRequests]++;
-        return Ip6OutputFinish(net, skb, rt, daddr);
+        return Ip6OutputFinish(net, skb, rt, daddr, mtu);
     }
 
     /// <summary>The MTU check of ip6_finish_output(): a packet bigger than the route's MTU is fragmented (Ip6Fragment.cs), then ip6_finish_output2().</summary>
     /// <remarks>Mirrors ip6_output() -> ip6_finish_output() -> __ip6_finish_output() (ip6_fragment(..., ip6_finish_output2)).</remarks>
-    internal static int Ip6OutputFinish(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr)
+    internal static int Ip6OutputFinish(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 daddr, int mtu = 0)
     {
-        int mtu = Addrconf.Ip6DevMtu(net, rt.Dev);
+        // ip6_skb_dst_mtu(): the path MTU a Packet Too Big taught the route, else the device's (mtu6).
+        if (mtu == 0) mtu = Route6Pmtu.Ip6DstMtu(net, rt, daddr);
         // A GSO super-frame is cut by the device, never fragmented (skb_is_gso()).
         if (skb.Len > mtu && skb.GsoSize == 0 && !rt.Dev.IsLoopback)
         {

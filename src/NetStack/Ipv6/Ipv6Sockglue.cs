@@ -97,6 +97,18 @@ internal static class Ipv6Sockglue
         if (sk.Family != AF_INET6) return retv;
         switch (optname)
         {
+            case IPV6_RECVPKTINFO:
+                if (optlen < sizeof(int)) return -Errno.EINVAL;
+                np.RxInfo = valbool;
+                return 0;
+            case IPV6_RECVHOPLIMIT:
+                if (optlen < sizeof(int)) return -Errno.EINVAL;
+                np.RxHlim = valbool;
+                return 0;
+            case IPV6_RECVTCLASS:
+                if (optlen < sizeof(int)) return -Errno.EINVAL;
+                np.RxTclass = valbool;
+                return 0;
             case IPV6_V6ONLY:
                 if (optlen < sizeof(int) || inet.InetNum != 0) return -Errno.EINVAL;
                 sk.Ipv6only = valbool;
@@ -147,13 +159,17 @@ internal static class Ipv6Sockglue
                 if (val < 0) val = Ipv6DefaultHopLimit;
                 break;
             case IPV6_TCLASS: val = np.Tclass; break;
+            case IPV6_RECVPKTINFO: val = np.RxInfo ? 1 : 0; break;
+            case IPV6_RECVHOPLIMIT: val = np.RxHlim ? 1 : 0; break;
+            case IPV6_RECVTCLASS: val = np.RxTclass ? 1 : 0; break;
             case IPV6_MTU_DISCOVER: val = np.Pmtudisc; break;
             case IPV6_RECVERR: val = np.Recverr ? 1 : 0; break;
             case IPV6_RECVERR_RFC4884: val = np.RecverrRfc4884 ? 1 : 0; break;
             case IPV6_MULTICAST_LOOP: val = np.McLoop ? 1 : 0; break;
             case IPV6_MTU:
-                // dst_mtu(__sk_dst_get(sk)): the route of a v4-mapped connection counts.
-                val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0; // ipv4_mtu(): at most IP_MAX_MTU
+                // dst_mtu(__sk_dst_get(sk)): a native peer's path MTU (Route6Pmtu), else the route of a v4-mapped connection.
+                val = Route6Pmtu.Ip6SkPathMtu(sk);
+                if (val == 0) val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0; // ipv4_mtu(): at most IP_MAX_MTU
                 if (val == 0) return -Errno.ENOTCONN;
                 break;
             default:

@@ -28,6 +28,8 @@ internal sealed class Ipv6Sysctl
 {
     /// <summary>net.ipv6.conf.default.hop_limit: the hop limit of unicast packets this host sends.</summary>
     public int HopLimit = 64;
+    /// <summary>net.ipv6.route.mtu_expires: how long a learned path MTU lasts, in seconds (ip6_rt_mtu_expires).</summary>
+    public int Ip6RtMtuExpiresSec = 600;
     /// <summary>net.ipv6.conf.all.forwarding (0: a host).</summary>
     public bool Forwarding;
     /// <summary>net.ipv6.conf.all.disable_ipv6.</summary>
@@ -141,6 +143,8 @@ internal sealed class NetnsIpv6
     internal TimerList Fib6GcTimer => field ??= new TimerList(Rt6Router.Fib6RunGc, _net);
     /// <summary>addr_chk_work: deprecates and deletes autoconfigured addresses as their lifetimes run out.</summary>
     internal TimerList AddrChkTimer => field ??= new TimerList(Addrconf.AddrconfVerifyWork, _net);
+    /// <summary>The routes' exceptions: path MTUs learned from Packet Too Big (Route6Pmtu.cs).</summary>
+    internal readonly Rt6ExceptionTable Rt6Exceptions = new();
 
     /// <summary>/proc/net/snmp6: one "name value" line per counter.</summary>
     public string FormatSnmp6()
@@ -203,6 +207,7 @@ internal static class Ipv6Init
         net.Sysctl.RegisterNetSysctl("net/ipv6",
         [
             CtlTable.Int("conf.default.hop_limit", () => s.HopLimit, v => s.HopLimit = v, 1, 255),
+            CtlTable.Int("route.mtu_expires", () => s.Ip6RtMtuExpiresSec, v => s.Ip6RtMtuExpiresSec = v, 0),
             CtlTable.Bool("conf.all.disable_ipv6", () => s.DisableIpv6, v => s.DisableIpv6 = v),
             CtlTable.Bool("conf.all.forwarding", () => s.Forwarding, v => s.Forwarding = v),
             CtlTable.Int("conf.default.accept_dad", () => s.AcceptDad, v => s.AcceptDad = v, 0, 2),

@@ -35,6 +35,8 @@ internal sealed class PingV6Prot : Proto
     /// <remarks>ping_recvmsg() (an IPv6 reply written as a sockaddr_in6 there).</remarks>
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags)
     {
+        // inet_recv_error() of an AF_INET6 socket: ipv6_recv_error().
+        if ((flags & (MSG_ERRQUEUE | MSG_OOB)) == MSG_ERRQUEUE) return Inet6Datagram.Ipv6RecvError(sk, ref msg, buf);
         int r = Ping.PingRecvmsg(sk, ref msg, buf, flags);
         Udpv6.MapName(ref msg);
         return r;
@@ -155,6 +157,9 @@ internal static class Ping6
         // ip6_append_data() (the user's ICMPv6 header is part of the data), then
         // icmpv6_push_pending_frames(): the identifier (the socket's port) and the checksum.
         if (len > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
+        int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
+        err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0);
+        if (err != 0) return err;
         var skb = net.AllocSkb(len);
         if (skb is null || len > skb.Tailroom)
         {
@@ -166,7 +171,7 @@ internal static class Ping6
         var h = Icmpv6Header.Create(body);
         h.EchoId = inet.InetSport;
         h.FillChecksum(saddr, daddr);
-        err = Icmpv6.Icmpv6Xmit(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass);
+        err = Icmpv6.Icmpv6Xmit(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass, mtu);
         if (err == -Errno.ENOBUFS && !np.Recverr) err = 0;
         return err < 0 ? err : len;
     }
@@ -192,5 +197,37 @@ internal static class Ping6
             return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// An ICMPv6 error about an echo request a ping socket sent (skb.Data at the quoted IPv6
+    /// header, TransportHeader at the error's ICMPv6 header): with IPV6_RECVERR it is queued, the
+    /// quoted ICMPv6 message as its data; without, only a hard error on a connected socket is reported.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv4/ping.c: ping_err() for AF_INET6 (ping_lookup(), icmpv6_err_convert(), ipv6_icmp_error()).</remarks>
+    internal static void PingV6Err(SkBuff skb, byte type, byte code, uint info)
+    {
+        var net = skb.Dev!.Net!;
+        int icmph = skb.Data + Ipv6Header.Length;
+        ushort ident = Icmpv6Header.Create(skb.Buffer.AsSpan(icmph, Icmpv6Header.Length)).EchoId;
+        int dif = skb.Ip6cb.Iif != 0 ? skb.Ip6cb.Iif : skb.Dev.IfIndex;
+        var slot = net.Ipv4.PingTable.Slot(ident);
+        if (slot is null) return;
+        UInt128 daddr = Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).Destination;
+        foreach (var sk in slot)
+        {
+            if (sk.InetNum != ident || sk.Family != AF_INET6) continue;
+            if (sk.SkcV6RcvSaddr != UInt128.Zero && sk.SkcV6RcvSaddr != daddr) continue;
+            if (sk.BoundDevIf != 0 && sk.BoundDevIf != dif) continue;
+            bool harderr = Icmpv6.Icmpv6ErrConvert(type, code, out int err);
+            if (!sk.Pinet6!.Recverr)
+            {
+                if (!harderr || sk.State != TcpState.Established) return;
+            }
+            else Inet6Datagram.Ipv6IcmpError(sk, skb, err, 0, info, icmph);
+            sk.Err = err;
+            sk.ErrorReport();
+            return;
+        }
     }
 }

@@ -101,7 +101,7 @@ internal static partial class TcpIpv6
 
         /// <remarks>tcp_v6_route_req() -> inet6_csk_route_req().</remarks>
         public override int RouteReq(TcpSock sk, TcpRequestSock req) =>
-            TcpV6RouteReq(sk.Net, req, out var rt) == 0 ? rt!.Dev.Mtu : -1;
+            TcpV6RouteReq(sk.Net, req, out var rt) == 0 ? Route6Pmtu.Ip6DstMtu(sk.Net, rt!, req.SkcV6Daddr) : -1;
 
         /// <remarks>tcp_v6_init_seq().</remarks>
         public override uint InitSeq(NetNamespace net, TcpRequestSock req) =>
@@ -340,8 +340,8 @@ internal static partial class TcpIpv6
     internal static int TcpV6SendSynack(TcpSock listener, TcpRequestSock req)
     {
         var net = listener.Net;
-        if (TcpV6RouteReq(net, req, out var rt) != 0) return -Errno.EHOSTUNREACH;
-        var skb = TcpIpv4.TcpMakeSynack(listener, req, TcpFastopenCookie.None, TcpOutput.TcpAdvmss(listener, rt!.Dev.Mtu, Ipv6Header.Length));
+        if (TcpV6RouteReq(net, req, out var rt) != 0 || rt is null) return -Errno.EHOSTUNREACH;
+        var skb = TcpIpv4.TcpMakeSynack(listener, req, TcpFastopenCookie.None, TcpOutput.TcpAdvmss(listener, Route6Pmtu.Ip6DstMtu(listener.Net, rt, req.SkcV6Daddr), Ipv6Header.Length));
         if (skb is null) return -Errno.ENOBUFS;
         TcpHeader.Create(skb.DataSpan).FillChecksumV6(req.SkcV6RcvSaddr, req.SkcV6Daddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;
@@ -398,8 +398,9 @@ internal static partial class TcpIpv6
         }
         Ip6DstStore(newtp, rt!);
         TcpCong.TcpCaOpenreqChild(newtp);
-        TcpOutput.TcpSyncMss(newtp, rt!.Dev.Mtu);
-        newtp.Advmss = TcpOutput.TcpAdvmss(sk, rt.Dev.Mtu, Ipv6Header.Length);
+        int dstMtu = Route6Pmtu.Ip6DstMtu(net, rt!, newtp.SkcV6Daddr); // dst_mtu(dst)
+        TcpOutput.TcpSyncMss(newtp, dstMtu);
+        newtp.Advmss = TcpOutput.TcpAdvmss(sk, dstMtu, Ipv6Header.Length);
         TcpInput.TcpInitializeRcvMss(newtp);
         if (sk.BindHash is { } tb) InetHashtables.InetBindHash(newtp, tb, sk.InetNum);
         net.Ipv4.TcpHashinfo.Ehash[InetHashtables.ReqKey(req)] = newtp;
@@ -474,11 +475,29 @@ internal static partial class TcpIpv6
     // ---- ICMPv6 errors ----
 
     /// <summary>
+    /// A Packet Too Big for a connection: the route to the peer learns the MTU (a path MTU exception
+    /// other sockets to that peer share), and when it is below what the connection sends with, the
+    /// MSS shrinks and what was sent too big goes again.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v6_mtu_reduced() -> inet6_csk_update_pmtu() (ip6_update_pmtu + the route's dst_mtu()).</remarks>
+    private static void TcpV6MtuReduced(NetNamespace net, TcpSock tp, int mtu)
+    {
+        if (TcpOutput.TcpMtuToMss(tp, mtu) >= tp.MssCache) return;
+        Route6Pmtu.Ip6UpdatePmtu(net, tp.SkcV6Daddr, tp.Pinet6!.Saddr, tp.BoundDevIf, (uint)mtu);
+        int dstMtu = tp.Dst6 is { } rt ? Route6Pmtu.Ip6DstMtu(net, rt, tp.SkcV6Daddr) : mtu;
+        if (tp.IcskPmtuCookie > dstMtu)
+        {
+            TcpOutput.TcpSyncMss(tp, dstMtu);
+            TcpInput.TcpSimpleRetransmit(tp);
+        }
+    }
+
+    /// <summary>
     /// An ICMPv6 error about a segment we sent: a Packet Too Big lowers the MSS (to no less than
     /// the 1280-byte minimum MTU allows) and resends; others abort a connection being set up, or
     /// are reported (IPV6_RECVERR) or kept as a soft error.
     /// </summary>
-    /// <remarks>Mirrors tcp_v6_err() with tcp_v6_mtu_reduced().</remarks>
+    /// <remarks>Mirrors tcp_v6_err().</remarks>
     internal static void TcpV6Err(SkBuff skb, byte type, byte code, uint info)
     {
         var net = skb.Dev?.Net;
@@ -509,13 +528,9 @@ internal static partial class TcpIpv6
         if (tp.State != TcpState.Listen && !SeqNumber.Between(seq, tp.SndUna, tp.SndNxt)) return;
         if (type == Icmpv6Type.PktTooBig)
         {
-            // tcp_v6_mtu_reduced(): never below IPV6_MIN_MTU.
-            int mtu = (int)Math.Max(info, (uint)Ipv6MinMtu);
-            if (tp.State != TcpState.Listen && mtu < tp.IcskPmtuCookie)
-            {
-                TcpOutput.TcpSyncMss(tp, mtu);
-                TcpInput.TcpSimpleRetransmit(tp);
-            }
+            // Not for a listener; an MTU below IPV6_MIN_MTU is ignored (RFC 8201 section 4).
+            if (tp.State == TcpState.Listen || info < Ipv6MinMtu) return;
+            TcpV6MtuReduced(net, tp, (int)info);
             return;
         }
         Icmpv6.Icmpv6ErrConvert(type, code, out int err);

@@ -166,19 +166,30 @@ internal static class Udpv6
             dport = inet.InetDport;
         }
         if (oif == 0) oif = sk.BoundDevIf;
+        UInt128 saddr = 0;
+        int hlimit = -1, tclass = -1, err;
+        if (msg.Control.Length > 0)
+        {
+            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass);
+            if (err < 0) return err;
+        }
         bool mcast = Ipv6Address.IsMulticast(daddr);
         if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
+        if (saddr == 0) saddr = np.Saddr;
+        if (tclass < 0) tclass = np.Tclass;
 
-        var saddr = np.Saddr;
-        int err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
+        err = Ip6DstLookup.Ip6DstLookupFlow(net, sk, daddr, ref saddr, oif, out var rt);
         if (err != 0) return err;
         // ip6_sk_dst_hoplimit()
-        int hlimit = mcast ? np.McastHops : np.HopLimit;
+        if (hlimit < 0) hlimit = mcast ? np.McastHops : np.HopLimit;
         if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
 
         // __ip6_append_data(): the datagram with its headers within IPV6_MAXPLEN (fragmented by ip6 output above the MTU).
         int ulen = len + UdpHeader.Length;
         if (ulen > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
+        int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
+        err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, ulen, daddr, dport);
+        if (err != 0) return err;
         var skb = net.AllocSkb(ulen);
         if (skb is null || ulen > skb.Tailroom)
         {
@@ -189,15 +200,15 @@ internal static class Udpv6
         var body = skb.Put(ulen);
         data.CopyTo(body[UdpHeader.Length..]);
         new UdpRepr(inet.InetSport, dport, len).Emit(UdpHeader.Create(body));
-        return UdpV6SendSkb(net, skb, rt!, saddr, daddr, hlimit, (byte)np.Tclass, len);
+        return UdpV6SendSkb(net, skb, rt!, saddr, daddr, hlimit, (byte)tclass, len, mtu);
     }
 
     /// <summary>Checksums (mandatory over IPv6) and hands the datagram to ip6 output; counts Udp6OutDatagrams or Udp6SndbufErrors.</summary>
     /// <remarks>Mirrors net/ipv6/udp.c: udp_v6_send_skb() -> ip6_send_skb().</remarks>
-    private static int UdpV6SendSkb(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, int hlimit, byte tclass, int len)
+    private static int UdpV6SendSkb(NetNamespace net, SkBuff skb, Rt6Info rt, UInt128 saddr, UInt128 daddr, int hlimit, byte tclass, int len, int mtu)
     {
         UdpHeader.Create(skb.DataSpan).FillChecksumV6(saddr, daddr);
-        int err = Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, NextHdr.Udp, hlimit, tclass);
+        int err = Ip6Output.Ip6Xmit(net, skb, rt, saddr, daddr, NextHdr.Udp, hlimit, tclass, mtu);
         if (err == -Errno.ENOBUFS)
         {
             net.Ipv6.Udp6Stats[UdpMib.SndbufErrors]++;
@@ -218,9 +229,7 @@ internal static class Udpv6
     {
         if ((flags & MSG_ERRQUEUE) != 0)
         {
-            int e = Udp.UdpRecvmsg(sk, ref msg, buf, flags);
-            MapName(ref msg);
-            return e;
+            return Inet6Datagram.Ipv6RecvError(sk, ref msg, buf); // ipv6_recv_error(): IPv4 errors too, v4-mapped
         }
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
@@ -237,8 +246,6 @@ internal static class Udpv6
         else if (copied < ulen) msg.Flags |= MSG_TRUNC;
         skb.DataSpan[..copied].CopyTo(buf);
         if (!peeking) sk.Net.Ipv6.Udp6Stats[UdpMib.InDatagrams]++;
-        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb);
-        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
         // Copy the address.
         if (msg.HasName)
         {
@@ -248,6 +255,13 @@ internal static class Udpv6
             uint scope = AfInet6.Ipv6AddrNeedsScopeId(AfInet6.Ipv6AddrType(saddr)) ? (uint)skb.Ip6cb.Iif : 0;
             msg.Name = SockAddr.In6(saddr, sport, scope);
             msg.NameLen = SockaddrIn6Size;
+        }
+        SockTimestamp.SockRecvTimestamp(ref msg, sk, skb); // sock_recv_cmsgs()
+        SockTimestamp.SockRecvDrops(ref msg, sk, skb);
+        if (((InetSock)sk).Pinet6!.RxoptAll)
+        {
+            Inet6Datagram.Ip6DatagramRecvCommonCtl(sk, ref msg, skb);
+            Inet6Datagram.Ip6DatagramRecvSpecificCtl(sk, ref msg, skb);
         }
         err = copied;
         if ((flags & MSG_TRUNC) != 0) err = ulen;
@@ -263,7 +277,9 @@ internal static class Udpv6
     /// An ICMPv6 error about a datagram we sent (skb.Data at the quoted IPv6 header): the socket
     /// that sent it learns a hard error when connected (ECONNREFUSED for a port unreachable).
     /// </summary>
-    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_err() -> __udp6_lib_err() (the IPV6_RECVERR error queue is not kept yet: such a socket learns every error the same way).</remarks>
+    /// <remarks>Mirrors net/ipv6/udp.c: udpv6_err() -> __udp6_lib_err(): a Packet Too Big teaches the path
+    /// its MTU (ip6_sk_update_pmtu()) and is hard unless the socket does no discovery; with
+    /// IPV6_RECVERR every error is queued (ipv6_icmp_error()) and reported.</remarks>
     internal static void Udpv6Err(SkBuff skb, byte type, byte code, uint info)
     {
         var net = skb.Dev!.Net!;
@@ -279,9 +295,22 @@ internal static class Udpv6
             return;
         }
         bool harderr = Icmpv6.Icmpv6ErrConvert(type, code, out int err);
-        // A Packet Too Big is hard unless the socket does no path MTU discovery (the PMTU itself is not kept yet: ip6_sk_update_pmtu()).
-        if (type == Icmpv6Type.PktTooBig) harderr = sk.Pinet6!.Pmtudisc != IPV6_PMTUDISC_DONT;
-        if (!sk.Pinet6!.Recverr && (!harderr || sk.State != TcpState.Established)) return;
+        var np = sk.Pinet6!;
+        if (type == Icmpv6Type.PktTooBig)
+        {
+            if (!Route6Pmtu.Ip6SkAcceptPmtu(sk)) return;
+            Route6Pmtu.Ip6SkUpdatePmtu(skb, sk, info);
+            if (np.Pmtudisc != IPV6_PMTUDISC_DONT) harderr = true;
+        }
+        if (!np.Recverr)
+        {
+            if (!harderr || sk.State != TcpState.Established) return;
+        }
+        else
+        {
+            // The quoted UDP payload is what recvmsg(MSG_ERRQUEUE) returns ((u8 *)(uh + 1)).
+            Inet6Datagram.Ipv6IcmpError(sk, skb, err, uh.DestinationPort, info, skb.Data + Ipv6Header.Length + UdpHeader.Length);
+        }
         sk.Err = err;
         sk.ErrorReport();
     }

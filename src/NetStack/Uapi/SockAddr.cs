@@ -94,8 +94,9 @@ public ref struct MsgHdr
     public int Flags;
     /// <summary>
     /// msg_control on receive: the caller's buffer for control messages (empty: msg_control == NULL).
-    /// <see cref="Core.Scm.PutCmsg"/> writes them in order from its start. Not read on send
-    /// (ip_cmsg_send is not modelled).
+    /// <see cref="Core.Scm.PutCmsg"/> writes them in order from its start. On send, AF_INET6 UDP
+    /// and raw sockets read it (ip6_datagram_send_ctl: IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS);
+    /// AF_INET sockets do not (ip_cmsg_send is not modelled).
     /// </summary>
     public Span<byte> Control;
     /// <summary>

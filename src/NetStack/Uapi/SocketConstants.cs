@@ -118,6 +118,11 @@ public static class SocketConstants
     public const int IPV6_ADDRFORM = 1, IPV6_UNICAST_HOPS = 16, IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18,
         IPV6_MULTICAST_LOOP = 19, IPV6_MTU_DISCOVER = 23, IPV6_MTU = 24, IPV6_RECVERR = 25, IPV6_V6ONLY = 26,
         IPV6_RECVERR_RFC4884 = 31, IPV6_TCLASS = 67;
+    /// <summary>More SOL_IPV6 options (include/uapi/linux/in6.h, ipv6(7), RFC 3542): raw sockets' checksum and header, received-packet information.</summary>
+    public const int IPV6_CHECKSUM = 7, IPV6_HDRINCL = 36, IPV6_RECVPKTINFO = 49, IPV6_PKTINFO = 50, IPV6_RECVHOPLIMIT = 51,
+        IPV6_HOPLIMIT = 52, IPV6_RECVTCLASS = 66;
+    /// <summary>SOL_ICMPV6 (= IPPROTO_ICMPV6) and its ICMPV6_FILTER option (include/uapi/linux/icmpv6.h: struct icmp6_filter, 32 bytes).</summary>
+    public const int SOL_ICMPV6 = 58, ICMPV6_FILTER = 1;
     /// <summary>IPV6_MTU_DISCOVER values (include/uapi/linux/in6.h).</summary>
     public const int IPV6_PMTUDISC_DONT = 0, IPV6_PMTUDISC_WANT = 1, IPV6_PMTUDISC_DO = 2, IPV6_PMTUDISC_PROBE = 3,
         IPV6_PMTUDISC_INTERFACE = 4, IPV6_PMTUDISC_OMIT = 5;

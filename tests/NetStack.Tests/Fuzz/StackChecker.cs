@@ -1,3 +1,4 @@
+using NetStack.Ipv6;
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
@@ -142,6 +143,18 @@ internal static class StackChecker
             fragMem += q.Mem;
         }
         if (fragMem != st.Mem) p.Add($"fragment memory {st.Mem}, queues charge {fragMem}");
+
+        // ---- IPv6: reassembly queues and the neighbour discovery cache hold buffers too ----
+        foreach (var (_, q) in net.Ip6Frags().Queues)
+        {
+            if (!pending.Contains(q.Timer)) p.Add($"IPv6 frag queue {q.Key} without a timer");
+            CollectQueue(q.Fragments, held, p, null);
+        }
+        foreach (var n in net.Ipv6.NdTbl.Snapshot())
+        {
+            CollectQueue(n.ArpQueue, held, p, null);
+            if (n.ArpQueue.QLen > 0 && n.NudState != NudState.Incomplete) p.Add($"ND neighbour {n} holds {n.ArpQueue.QLen} packets while not resolving");
+        }
 
         // ---- neighbours ----
         foreach (var n in net.Ipv4.Arp.Snapshot())

@@ -41,7 +41,7 @@ internal sealed class FuzzFailure(int seed, long frame, string what, Exception? 
 /// Deterministic for a seed (the stack's secrets are seeded too), so a failure's seed and frame
 /// index reproduce it.
 /// </summary>
-internal sealed class StackFuzzer : IDisposable
+internal sealed partial class StackFuzzer : IDisposable
 {
     private static readonly uint Local = TcpFixture.LocalAddr, Remote = TcpFixture.RemoteAddr;
     private static readonly uint[] Peers = [Remote, Ipv4Address.Parse("10.0.0.3"), Ipv4Address.Parse("10.0.0.4")];
@@ -95,6 +95,7 @@ internal sealed class StackFuzzer : IDisposable
         // The ping socket's identifier is its port, given at the first send.
         SocketCalls.Sendto(Files, _pingFd, EchoRequest(1), MSG_DONTWAIT, SockAddr.In(Remote, 0));
         _pingIdent = ((InetSock)Files.Lookup(_pingFd)!.Sk!).InetNum;
+        SetUpIpv6();
         Replenish();
         Drain();
     }
@@ -220,8 +221,12 @@ internal sealed class StackFuzzer : IDisposable
 
     private void Step(long i)
     {
-        foreach (var frame in Generate()) Inject(frame);
+        var frames = Generate();
+        long drops6 = Ip6HeaderDrops();
+        foreach (var frame in frames) Inject(frame);
+        if (_expect6HeaderDrop) Check(Ip6HeaderDrops() > drops6, "a malformed IPv6 header was dropped without an Ip6 counter");
         Application();
+        Application6();
         Time();
         if (i % 64 == 0) Replenish();
         Drain();
@@ -278,6 +283,7 @@ internal sealed class StackFuzzer : IDisposable
         Check(f.Length >= EthernetHeader.Length, "sent a runt frame");
         ushort type = BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(12));
         if (type == EthP.ARP) { Check(ArpPacket.TryCreate(f.AsSpan(EthernetHeader.Length), out var a) && a.IsEthernetIpv4, "sent a bad ARP packet"); return; }
+        if (type == EthP.IPV6) { VerifyOutput6(f.AsSpan(EthernetHeader.Length)); return; }
         Check(type == EthP.IP, $"sent ethertype {type:x4}");
         var ipSpan = f.AsSpan(EthernetHeader.Length);
         Check(Ipv4Header.TryCreate(ipSpan, out var ip) == Ipv4ParseResult.Ok, "sent an unparsable IPv4 header");
@@ -515,7 +521,8 @@ internal sealed class StackFuzzer : IDisposable
     {
         var g = _g;
         var frames = new List<byte[]>(1);
-        int kind = g.R.Next(100);
+        _expect6HeaderDrop = false;
+        int kind = g.R.Next(110);
         if (kind < 40) frames.Add(TcpToLive());
         else if (kind < 48) frames.Add(TcpToListener());
         else if (kind < 51) frames.Add(TcpAnywhere());
@@ -526,14 +533,20 @@ internal sealed class StackFuzzer : IDisposable
         else if (kind < 86) frames.AddRange(Fragments());
         else if (kind < 94) frames.Add(ArpFrame());
         else if (kind < 97) frames.Add(OtherProtocol());
-        else frames.Add(Junk());
+        else if (kind < 100) frames.Add(Junk());
+        else frames.AddRange(Ipv6Frames());
 
         // Field-level damage to the Ethernet header, then byte-level damage (checksums repaired for most).
         for (int i = 0; i < frames.Count; i++)
         {
-            if (g.Chance(60)) g.Pick(MacAddress.Broadcast, MacAddress.Parse("02:00:00:00:09:09"), MacAddress.Parse("01:00:5e:00:00:01")).Write(frames[i]);
+            if (g.Chance(60))
+            {
+                g.Pick(MacAddress.Broadcast, MacAddress.Parse("02:00:00:00:09:09"), MacAddress.Parse("01:00:5e:00:00:01")).Write(frames[i]);
+                _expect6HeaderDrop = false;
+            }
             if (g.Chance(12))
             {
+                _expect6HeaderDrop = false;
                 // Taint even without the checksum repair: a change that leaves the one's complement sum
                 // alone (0x0000 <-> 0xFFFF, or two changes that cancel) is accepted, as on a real wire.
                 TaintTcp(frames[i]);

@@ -1,3 +1,4 @@
+using NetStack.Ipv6;
 using NetStack.Core;
 using Xunit.Abstractions;
 
@@ -23,6 +24,17 @@ public class StructuredFuzzTests(ITestOutputHelper output)
         Assert.True(report.UdpInDatagrams > 100, report.ToString());
         Assert.True(report.IcmpInMsgs > 500, report.ToString());
         Assert.True(report.ReasmOks > 10, report.ToString());
+        // The IPv6 frames reached the IPv6 input, reassembly, ICMPv6 (Packet Too Big included) and UDP over IPv6.
+        var ip6 = fuzzer.Net.Ip6Mib;
+        var icmp6 = fuzzer.Net.Ipv6.Icmp6Stats;
+        string v6 = $"Ip6InReceives {ip6[Ipv6Mib.Ip6InReceives]} Ip6InHdrErrors {ip6[Ipv6Mib.Ip6InHdrErrors]} Ip6ReasmOKs {ip6[Ipv6Mib.Ip6ReasmOKs]} " +
+            $"Icmp6InPktTooBigs {icmp6[Icmp6Mib.Icmp6InPktTooBigs]} Udp6InDatagrams {fuzzer.Net.Ipv6.Udp6Stats[UdpMib.InDatagrams]}";
+        output.WriteLine(v6);
+        Assert.True(ip6[Ipv6Mib.Ip6InReceives] > 500, v6);
+        Assert.True(ip6[Ipv6Mib.Ip6InHdrErrors] > 20, v6);
+        Assert.True(ip6[Ipv6Mib.Ip6ReasmOKs] > 5, v6);
+        Assert.True(icmp6[Icmp6Mib.Icmp6InPktTooBigs] > 5, v6);
+        Assert.True(fuzzer.Net.Ipv6.Udp6Stats[UdpMib.InDatagrams] > 5, v6);
         foreach (var s in new[] { TcpState.SynSent, TcpState.NewSynRecv, TcpState.Established, TcpState.FinWait1, TcpState.FinWait2,
                      TcpState.CloseWait, TcpState.Closing, TcpState.LastAck, TcpState.TimeWait })
             Assert.True(report.StatesHit.GetValueOrDefault(s) > 0, $"no frame reached {s}: {report}");

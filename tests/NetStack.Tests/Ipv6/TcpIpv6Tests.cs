@@ -192,7 +192,7 @@ public class TcpIpv6Tests
     }
 
     [Fact]
-    public void PacketTooBig_LowersTheMss_NeverBelowTheIpv6Minimum()
+    public void PacketTooBig_LowersTheMss_BelowTheIpv6MinimumIgnored_TheRouteKeepsIt()
     {
         using var s = Stacks();
         var (_, cfd, _) = Connect6(s, 7708);
@@ -200,8 +200,15 @@ public class TcpIpv6Tests
         Assert.Equal(1428u, tp.MssCache);
         SendPacketTooBig(s, tp, mtu: 1400);
         Assert.Equal(1400u - 60 - 12, tp.MssCache);
-        SendPacketTooBig(s, tp, mtu: 600); // below 1280: taken as 1280 (tcp_v6_mtu_reduced)
-        Assert.Equal(1280u - 60 - 12, tp.MssCache);
+        SendPacketTooBig(s, tp, mtu: 600); // below 1280: ignored (tcp_v6_err(), RFC 8201)
+        Assert.Equal(1400u - 60 - 12, tp.MssCache);
+        SendPacketTooBig(s, tp, mtu: 1300);
+        Assert.Equal(1300u - 60 - 12, tp.MssCache);
+        // The route keeps it: a new connection to the same peer starts at the learned path MTU (ip6_mtu()).
+        var (_, cfd2, _) = Connect6(s, 7709);
+        TcpSock tp2;
+        lock (s.A.SyncRoot) tp2 = (TcpSock)s.A.Files.Lookup(cfd2)!.Sk!;
+        Assert.Equal(1300u - 60 - 12, tp2.MssCache);
     }
 
     /// <summary>B tells A that A's segment to B was too big (an ICMPv6 packet-too-big quoting A's IPv6 and TCP headers).</summary>

@@ -108,7 +108,7 @@ public class Inet6CreateTests
     {
         using var net = NewNet();
         int fd = SocketCalls.Socket(net.Files, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
-        var sk = Assert.IsType<RawSock>(SkOf(net, fd));
+        var sk = Assert.IsType<Raw6Sock>(SkOf(net, fd));
         Assert.Same(RawV6Prot.Instance, sk.Prot);
         Assert.Equal(IPPROTO_ICMPV6, sk.InetNum);
         Assert.True(sk.Hashed);

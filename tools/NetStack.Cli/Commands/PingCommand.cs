@@ -62,7 +62,9 @@ internal static class PingCommand
     {
         bool v6 = dstAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
         using var sock = stack.Ping(dstAddress.AddressFamily);
-        if (!v6) sock.SetOption(SOL_IP, IP_RECVTTL, 1); // the reply's TTL for ping's ttl= (ip_cmsg_recv)
+        // The reply's TTL or hop limit for ping's ttl= (ip_cmsg_recv / ip6_datagram_recv_specific_ctl).
+        if (v6) sock.SetOption(SOL_IPV6, IPV6_RECVHOPLIMIT, 1);
+        else sock.SetOption(SOL_IP, IP_RECVTTL, 1);
         var to = new System.Net.IPEndPoint(dstAddress, 0);
         string host = v6 ? dstAddress.ToString() : Ipv4Address.Format(SocketConvert.ToUInt32(dstAddress));
         // iputils prints the IPv6 header line its own way (ping6_common.c): "PING ::1(::1) 56 data bytes".
