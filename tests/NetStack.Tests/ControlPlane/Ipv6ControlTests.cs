@@ -33,12 +33,13 @@ public sealed class Ipv6ControlTests
         using var s = new OneStack();
         Assert.Equal("", Ip(s, "-6", "addr", "add", "fd00:9::2/64", "dev", "eth0"));
         Assert.Equal("", Ip(s, "-6", "addr", "add", "fd00:9::3/64", "dev", "eth0"));
+        // The unit-test stacks run with accept_dad=0, so both are valid at once and carry no flag.
         // A family filter leaves out the link/ether line; global addresses before link-local, the newest first.
         Assert.Equal(
             "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP\n" +
-            "    inet6 fd00:9::3/64 scope global nodad \n       valid_lft forever preferred_lft forever\n" +
-            "    inet6 fd00:9::2/64 scope global nodad \n       valid_lft forever preferred_lft forever\n" +
-            "    inet6 fe80::ff:fe00:b/64 scope link nodad \n       valid_lft forever preferred_lft forever\n",
+            "    inet6 fd00:9::3/64 scope global \n       valid_lft forever preferred_lft forever\n" +
+            "    inet6 fd00:9::2/64 scope global \n       valid_lft forever preferred_lft forever\n" +
+            "    inet6 fe80::ff:fe00:b/64 scope link \n       valid_lft forever preferred_lft forever\n",
             Ip(s, "-6", "addr", "show", "dev", "eth0"));
         string all = Ip(s, "addr", "show", "eth0");
         Assert.Contains("    link/ether 02:00:00:00:00:0b brd ff:ff:ff:ff:ff:ff\n    inet 10.9.0.2/24 brd 10.9.0.255 scope global eth0\n    inet6 fd00:9::3/64", all);

@@ -361,8 +361,16 @@ internal sealed partial class StackFuzzer
                 body.AddRange(Addr(target));
                 break;
             case Icmpv6Type.RouterAdvertisement:
-                body.AddRange(g.Bytes(8)); // reachable time, retrans timer
-                break;
+                {
+                    // Reachable time and retrans timer (ms). Any value is legal and taken, as Linux takes it
+                    // (ndisc_router_discovery()): a retrans timer of days would hold queued packets on an
+                    // unresolved neighbour for days, past the teardown's drain, so the values stay under an hour.
+                    var t = new byte[8];
+                    BinaryPrimitives.WriteUInt32BigEndian(t, (uint)g.Pick(0, 1, 1000, 30_000, g.R.Next(0, 3_600_000)));
+                    BinaryPrimitives.WriteUInt32BigEndian(t.AsSpan(4), (uint)g.Pick(0, 1, 10, 1000, g.R.Next(0, 60_000)));
+                    body.AddRange(t);
+                    break;
+                }
             case Icmpv6Type.Redirect:
                 body.AddRange(Addr(g.Pick(Peers6)));
                 body.AddRange(Addr(target));
