@@ -13,6 +13,8 @@ namespace NetStack.PeerTests;
 /// </summary>
 public sealed class AllocationTests(ITestOutputHelper output)
 {
+    private const string KernelGlobal6 = "fd00:78::1", StackGlobal6 = "fd00:78::2";
+
     [PeerTheory]
     [InlineData(false)]
     [InlineData(true)]
@@ -34,24 +36,37 @@ public sealed class AllocationTests(ITestOutputHelper output)
     [InlineData(false)]
     [InlineData(true)]
     [InlineData(false, true)]
-    public void TcpStreamFromTheKernel_SteadyState_AllocatesNothing(bool tracing, bool offload = false)
+    [InlineData(false, true, true)]
+    public void TcpStreamFromTheKernel_SteadyState_AllocatesNothing(bool tracing, bool offload = false, bool ipv6 = false)
     {
         const long Size = 200L << 20;
         // offload: the kernel hands the stack GSO super-frames (up to 64 KiB, partial checksums) through the vnet header.
-        using var peer = new TapPeer(start: false, configure: o => o.Offload = offload);
+        // ipv6: TCP over native IPv6, the super-frames gso_type TCPV6 (TUN_F_TSO6).
+        using var peer = new TapPeer(start: false, ipv6: ipv6, configure: o =>
+        {
+            o.Offload = offload;
+            if (ipv6) o.Ipv6Address = System.Net.IPAddress.Parse(StackGlobal6);
+        });
         using var trace = tracing ? TcpTrace.Enable(peer.Net, capacity: 4096) : null;
         var records = new TcpTraceRecord[1024];
         var net = peer.Net;
         var dev = peer.Host.Device;
-        int lfd = SocketCalls.Socket(net.Files, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (ipv6)
+        {
+            peer.Exec("ip", "-6", "addr", "add", $"{KernelGlobal6}/64", "dev", peer.Tap, "nodad");
+            // The test thread runs the stack's timers: DAD of its addresses ends while it polls.
+            Assert.True(TapPeer.WaitUntil(() => { net.Poll(); return peer.WaitIpv6Dad(TimeSpan.Zero); }, TimeSpan.FromSeconds(10)), "the stack's IPv6 addresses stayed tentative");
+        }
+        int lfd = SocketCalls.Socket(net.Files, ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         // A fixed receive buffer (the connection inherits it) bounds the window, so the frames in
         // flight, and the buffer pool with them, reach their most within the warm-up: autotuning
         // would otherwise grow the window, and the pool, well into the transfer.
         Assert.Equal(0, SocketCalls.Setsockopt(net.Files, lfd, SOL_SOCKET, SO_RCVBUF, 128 << 10));
-        Assert.Equal(0, SocketCalls.Bind(net.Files, lfd, SockAddr.In(peer.StackAddr, 5001)));
+        Assert.Equal(0, SocketCalls.Bind(net.Files, lfd, ipv6 ? SockAddr.In6(StackGlobal6, 5001) : SockAddr.In(peer.StackAddr, 5001)));
         Assert.Equal(0, SocketCalls.Listen(net.Files, lfd, 4));
 
-        var send = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(180), "bash", "-c", $"head -c {Size} /dev/zero | socat -u - TCP4:{peer.StackIp}:5001"));
+        string target = ipv6 ? $"TCP6:[{StackGlobal6}]:5001" : $"TCP4:{peer.StackIp}:5001";
+        var send = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(180), "bash", "-c", $"head -c {Size} /dev/zero | socat -u - {target}"));
         var buf = new byte[65536];
         int cfd = -1;
         long got = 0, traced = 0, before = 0, allocated = -1;
@@ -98,6 +113,8 @@ public sealed class AllocationTests(ITestOutputHelper output)
         if (tracing) Assert.True(traced > 0);
         // With offloads the frames average more than one MTU: super-frames did arrive.
         if (offload) Assert.True(dev.Stats.RxBytes > dev.Stats.RxPackets * 1514L, dev.Stats.ToString());
+        if (offload) output.WriteLine($"GSO super-frames received: {((NetStack.Drivers.TapDevice)dev).RxGsoFrames}");
+        if (offload) Assert.True(((NetStack.Drivers.TapDevice)dev).RxGsoFrames > 0, "the kernel sent no GSO super-frame");
         SocketCalls.Close(net.Files, cfd);
         SocketCalls.Close(net.Files, lfd);
     }

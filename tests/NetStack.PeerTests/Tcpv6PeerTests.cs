@@ -167,6 +167,12 @@ public sealed class Tcpv6PeerTests(ITestOutputHelper output)
             output.WriteLine(FormattableString.Invariant(
                 $"curl -6 upload 100 MB ({impairment}): {double.Parse(w[1], CultureInfo.InvariantCulture) / 1e6:0.0} MB/s in {w[2]} s"));
             output.WriteLine(TcpPeerKit.Describe(peer, impairment));
+            // Over an offloading TAP (NETSTACK_TEST_OFFLOAD=1, TUN_F_TSO6) the kernel sends its IPv6 TCP as super-frames (gso_type TCPV6).
+            if (peer.Host.Device is NetStack.Drivers.TapDevice { Offload: true } tap)
+            {
+                output.WriteLine($"GSO super-frames received: {tap.RxGsoFrames}; segmented in software: {tap.RxSoftSegmented}; device {tap.Stats}");
+                Assert.True(tap.RxGsoFrames > 0, "the kernel sent no TCPv6 super-frame");
+            }
             TcpPeerKit.AssertImpaired(peer, impairment);
         }
         finally

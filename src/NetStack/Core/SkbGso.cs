@@ -5,49 +5,63 @@ using NetStack.Wire;
 namespace NetStack.Core;
 
 /// <summary>
-/// Frame-level GSO helpers a driver and the protocols share: software segmentation of a TCPv4
-/// super-frame into MSS-sized frames (what the core does for a device that cannot take one), and
+/// Frame-level GSO helpers a driver and the protocols share: software segmentation of a TCPv4 or
+/// TCPv6 super-frame into MSS-sized frames (what the core does for a device that cannot take one), and
 /// the virtio header that asks a TAP's kernel side to segment one the stack sends. They read and
 /// write headers only (Wire), so a driver uses them without depending on the IPv4 layer.
 /// </summary>
 internal static class SkbGso
 {
     private const int EthLen = 14;
-    private const ushort EthPIp = 0x0800;
 
     /// <summary>
-    /// Cuts the super-frame <paramref name="frame"/> (Ethernet + IPv4 + TCP + payload of
+    /// Cuts the super-frame <paramref name="frame"/> (Ethernet + IPv4 or IPv6 + TCP + payload of
     /// <paramref name="gsoSize"/>-byte segments) into frame-sized buffers from
     /// <paramref name="pool"/>, appended to <paramref name="segs"/>: each carries the headers with
-    /// its own IP total length, IP id (the first id plus its index), header checksum and sequence
-    /// number; FIN and PSH stay on the last segment only, CWR on the first only; the TCP checksum
-    /// field holds the pseudo-header sum of its own length (still CHECKSUM_PARTIAL, so each is
-    /// marked verified as the super-frame was). Returns the number of segments, or a negative
-    /// errno (-EINVAL: not a TCPv4 frame; -ENOMEM: the pool ran out, nothing appended).
+    /// its own IP length (IPv4: also its id, the first id plus its index, and header checksum) and
+    /// sequence number; FIN and PSH stay on the last segment only, CWR on the first only; the TCP
+    /// checksum field holds the pseudo-header sum (IPv4's or IPv6's) of its own length (still
+    /// CHECKSUM_PARTIAL, so each is marked verified as the super-frame was). An IPv6 super-frame
+    /// must carry TCP right after its fixed header (no extension headers, no jumbogram). Returns
+    /// the number of segments, or a negative errno (-EINVAL: not a TCP frame this can cut;
+    /// -ENOMEM: the pool ran out, nothing appended).
     /// </summary>
-    /// <remarks>Mirrors net/core/skbuff.c: skb_segment() as called by inet_gso_segment() -> tcp_gso_segment() (net/ipv4/af_inet.c, tcp_offload.c).</remarks>
+    /// <remarks>Mirrors net/core/skbuff.c: skb_segment() as called by inet_gso_segment() or ipv6_gso_segment() -> tcp_gso_segment() / tcp6_gso_segment() (net/ipv4/af_inet.c, net/ipv6/ip6_offload.c, tcp_offload.c, tcpv6_offload.c).</remarks>
     public static int TcpGsoSegment(ReadOnlySpan<byte> frame, int gsoSize, SkBuffPool pool, SkBuffQueue segs)
     {
         if (frame.Length < EthLen + Ipv4Header.MinLength + TcpHeader.MinLength || gsoSize <= 0) return -Errno.EINVAL;
-        if (BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != EthPIp) return -Errno.EINVAL;
-        // inet_gso_segment(): an IPv4 header, not a fragment, carrying TCP.
-        int ihl = (frame[EthLen] & 0x0F) * 4;
-        if (frame[EthLen] >> 4 != 4 || ihl < Ipv4Header.MinLength || frame[EthLen + 9] != IpProto.TCP) return -Errno.EINVAL;
+        ushort proto = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
+        int ihl, ipEnd;
+        if (proto == EthP.IP)
+        {
+            // inet_gso_segment(): an IPv4 header carrying TCP.
+            ihl = (frame[EthLen] & 0x0F) * 4;
+            if (frame[EthLen] >> 4 != 4 || ihl < Ipv4Header.MinLength || frame[EthLen + 9] != IpProto.TCP) return -Errno.EINVAL;
+            ipEnd = EthLen + BinaryPrimitives.ReadUInt16BigEndian(frame[(EthLen + 2)..]);
+        }
+        else if (proto == EthP.IPV6)
+        {
+            // ipv6_gso_segment(): an IPv6 header whose next header is TCP (what tcp_v6 and the kernel send).
+            ihl = Ipv6Header.Length;
+            if (frame.Length < EthLen + ihl || frame[EthLen] >> 4 != 6 || frame[EthLen + 6] != IpProto.TCP) return -Errno.EINVAL;
+            int plen = BinaryPrimitives.ReadUInt16BigEndian(frame[(EthLen + 4)..]);
+            if (plen == 0) return -Errno.EINVAL; // a jumbogram (BIG TCP): never offered
+            ipEnd = EthLen + ihl + plen;
+        }
+        else return -Errno.EINVAL;
         int tcpOff = EthLen + ihl;
         if (frame.Length < tcpOff + TcpHeader.MinLength) return -Errno.EINVAL;
         // tcp_gso_segment(): the TCP header must be whole.
         int thlen = (frame[tcpOff + TcpHeader.DoffOffset] >> 4) * 4;
         int hdrLen = tcpOff + thlen;
         if (thlen < TcpHeader.MinLength || frame.Length < hdrLen) return -Errno.EINVAL;
-        int ipTot = BinaryPrimitives.ReadUInt16BigEndian(frame[(EthLen + 2)..]);
-        int payload = Math.Min(frame.Length, EthLen + ipTot) - hdrLen;
+        int payload = Math.Min(frame.Length, ipEnd) - hdrLen;
         if (payload <= 0) return -Errno.EINVAL;
         if (hdrLen + gsoSize > pool.BufferSize) return -Errno.EINVAL;
 
-        ushort id = BinaryPrimitives.ReadUInt16BigEndian(frame[(EthLen + 4)..]);
+        bool v6 = proto == EthP.IPV6;
+        ushort id = v6 ? (ushort)0 : BinaryPrimitives.ReadUInt16BigEndian(frame[(EthLen + 4)..]);
         uint seq = BinaryPrimitives.ReadUInt32BigEndian(frame[(tcpOff + TcpHeader.SeqOffset)..]);
-        uint saddr = BinaryPrimitives.ReadUInt32BigEndian(frame[(EthLen + 12)..]);
-        uint daddr = BinaryPrimitives.ReadUInt32BigEndian(frame[(EthLen + 16)..]);
         byte flags = frame[tcpOff + TcpHeader.FlagsOffset];
         int n = 0;
         var last = segs.Last;
@@ -68,17 +82,28 @@ internal static class SkbGso
             var d = skb.Put(hdrLen + len);
             frame[..hdrLen].CopyTo(d);
             frame.Slice(hdrLen + off, len).CopyTo(d[hdrLen..]);
-            var ip = Ipv4Header.Create(d[EthLen..]);
-            ip.TotalLength = (ushort)(ihl + thlen + len);
-            ip.Id = (ushort)(id + n);
-            ip.FillChecksum();
+            ushort csum;
+            if (v6)
+            {
+                var ip6 = Ipv6Header.Create(d[EthLen..]);
+                ip6.PayloadLength = (ushort)(thlen + len);
+                csum = PseudoCsumV6(ip6.Source, ip6.Destination, thlen + len);
+            }
+            else
+            {
+                var ip = Ipv4Header.Create(d[EthLen..]);
+                ip.TotalLength = (ushort)(ihl + thlen + len);
+                ip.Id = (ushort)(id + n);
+                ip.FillChecksum();
+                csum = PseudoCsum(ip.Source, ip.Destination, thlen + len);
+            }
             var th = d[tcpOff..];
             BinaryPrimitives.WriteUInt32BigEndian(th[TcpHeader.SeqOffset..], seq + (uint)off);
             byte f = flags;
             if (off + len < payload) f &= unchecked((byte)~(TcpFlags.FIN | TcpFlags.PSH));
             if (off > 0) f &= unchecked((byte)~TcpFlags.CWR);
             th[TcpHeader.FlagsOffset] = f;
-            BinaryPrimitives.WriteUInt16BigEndian(th[TcpHeader.ChecksumOffset..], PseudoCsum(saddr, daddr, thlen + len));
+            BinaryPrimitives.WriteUInt16BigEndian(th[TcpHeader.ChecksumOffset..], csum);
             skb.CsumVerified = true;
             skb.SetTunTruesize();
             segs.EnqueueTail(skb);

@@ -49,6 +49,9 @@ public sealed unsafe class TapDevice : NetDevice
 
     /// <summary>TSO super-frames written (the kernel segments them): how many frames left larger than the MTU.</summary>
     internal long TxGsoFrames { get; private set; }
+
+    /// <summary>GSO super-frames the kernel handed over (gso_type TCPV4 or TCPV6 in the vnet header), taken whole or segmented in software.</summary>
+    internal long RxGsoFrames { get; private set; }
     /// <summary>Large buffers made ready on the first offload read (1 MiB of the large pool's 8).</summary>
     private const int RxRingLargeBuffers = 16;
 
@@ -73,8 +76,8 @@ public sealed unsafe class TapDevice : NetDevice
     /// <summary>True if <see cref="Attach"/> created the TAP (it then disappears when this device is disposed).</summary>
     public bool Created { get; }
     /// <summary>
-    /// True if the TAP was opened with a vnet header and TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4: the
-    /// kernel then sends TCP super-frames (GSO) with partial checksums.
+    /// True if the TAP was opened with a vnet header and TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4 |
+    /// TUN_F_TSO6: the kernel then sends TCP super-frames (GSO), over IPv4 and IPv6, with partial checksums.
     /// </summary>
     public bool Offload { get; }
 
@@ -94,7 +97,7 @@ public sealed unsafe class TapDevice : NetDevice
     /// <param name="netns">The named network namespace holding the TAP, or null for the process's own.</param>
     /// <param name="createIfMissing">Create the TAP when there is none of that name.</param>
     /// <param name="deviceName">The device's name in the stack (default: <paramref name="ifName"/>).</param>
-    /// <param name="offload">Open with IFF_VNET_HDR and take checksum and TCPv4 segmentation offloads (see <see cref="Offload"/>).</param>
+    /// <param name="offload">Open with IFF_VNET_HDR and take checksum and TCP (IPv4 and IPv6) segmentation offloads (see <see cref="Offload"/>).</param>
     public static TapDevice Attach(string ifName, MacAddress mac, string? netns = null, bool createIfMissing = true, string? deviceName = null, bool offload = false)
     {
         ValidateIfName(ifName);
@@ -234,7 +237,8 @@ public sealed unsafe class TapDevice : NetDevice
                 // set_offload() in tun.c: TUN_F_CSUM is what TSO needs; without it the kernel never sends GSO frames.
                 int hdrSize = VirtioNetHdr.Size;
                 if (Ioctl(fd, TUNSETVNETHDRSZ, (nuint)(&hdrSize)) < 0) throw Error(LastErrno, $"TUNSETVNETHDRSZ {ifName}");
-                if (Ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
+                // TUN_F_TSO6 too, or the kernel cuts IPv6 TCP into MSS frames before the TAP (NETIF_F_TSO6).
+                if (Ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
             }
             else if (Ioctl(fd, TUNSETOFFLOAD, 0) < 0) throw Error(LastErrno, $"TUNSETOFFLOAD {ifName}");
 
@@ -384,12 +388,13 @@ public sealed unsafe class TapDevice : NetDevice
             skb.Free();
             return null;
         }
+        if (skb.GsoSize != 0) RxGsoFrames++;
         return skb;
     }
 
     /// <summary>
     /// The large pool is spent (super-frames held in receive and out-of-order queues): the frame is
-    /// read into the driver's one scratch buffer and a TCPv4 super-frame is segmented in software
+    /// read into the driver's one scratch buffer and a TCPv4 or TCPv6 super-frame is segmented in software
     /// into frame-sized buffers, queued on <see cref="_rxSegs"/> and handed up one per poll. So
     /// receive degrades to the plain path's cost instead of stalling: the retransmission that
     /// fills a hole (the kernel retransmits several MSS as one super-frame) still gets in, the
@@ -436,7 +441,8 @@ public sealed unsafe class TapDevice : NetDevice
             return skb;
         }
         // A header the driver must refuse is refused here too (a scratch buffer stands in for the skb).
-        if ((hdr.GsoType & ~VirtioNetHdr.GsoEcn) != VirtioNetHdr.GsoTcpV4 || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0
+        byte gsoType = (byte)(hdr.GsoType & ~VirtioNetHdr.GsoEcn);
+        if (gsoType is not (VirtioNetHdr.GsoTcpV4 or VirtioNetHdr.GsoTcpV6) || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0
             || hdr.CsumStart + hdr.CsumOffset + 2 > len)
         {
             Stats.RxErrors++;
@@ -454,6 +460,7 @@ public sealed unsafe class TapDevice : NetDevice
             }
             return null;
         }
+        RxGsoFrames++;
         RxSoftSegmented += segs;
         return _rxSegs.Dequeue();
     }
@@ -467,8 +474,9 @@ public sealed unsafe class TapDevice : NetDevice
     /// <summary>
     /// Applies a received vnet header: a partial checksum (NEEDS_CSUM) counts as verified, as
     /// CHECKSUM_PARTIAL does on receive (skb_csum_unnecessary), so does DATA_VALID
-    /// (CHECKSUM_UNNECESSARY); a TCPv4 GSO frame keeps its gso_size for TCP's rcv_mss and segment
-    /// counts. False for a header the driver must refuse (the frame is dropped as an rx error).
+    /// (CHECKSUM_UNNECESSARY); a TCPv4 or TCPv6 GSO frame is taken whole, as GRO hands TCP one skb,
+    /// and keeps its gso_size for TCP's rcv_mss and segment counts. False for a header the driver
+    /// must refuse (the frame is dropped as an rx error).
     /// </summary>
     /// <remarks>Mirrors virtio_net_hdr_to_skb() (include/linux/virtio_net.h), for the offloads we asked for.</remarks>
     internal static bool VirtioNetHdrToSkb(SkBuff skb, in VirtioNetHdr hdr)
@@ -483,8 +491,11 @@ public sealed unsafe class TapDevice : NetDevice
             skb.CsumVerified = true;
         byte gso = (byte)(hdr.GsoType & ~VirtioNetHdr.GsoEcn);
         if (gso == VirtioNetHdr.GsoNone) return true;
-        // Only TCPv4 was offered (TUN_F_TSO4); anything else, or no segment size, is refused.
-        if (gso != VirtioNetHdr.GsoTcpV4 || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0) return false;
+        // Only TCP was offered (TUN_F_TSO4 | TUN_F_TSO6); anything else, or no segment size, is refused.
+        if (gso is not (VirtioNetHdr.GsoTcpV4 or VirtioNetHdr.GsoTcpV6) || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0) return false;
+        // virtio_net_hdr_match_proto(): the frame's EtherType must be the gso_type's network protocol.
+        if (!EthernetHeader.TryCreate(skb.DataSpan, out var eth)) return false;
+        if (eth.EtherType != (gso == VirtioNetHdr.GsoTcpV4 ? EthP.IP : EthP.IPV6)) return false;
         skb.GsoType = gso;
         skb.GsoSize = hdr.GsoSize;
         return true;
