@@ -98,22 +98,36 @@ public sealed class TapOffloadPeerTests(ITestOutputHelper output)
     /// queue. A 49th connection must still carry 20 MB (hash compared): its super-frames are
     /// segmented in software into frame-sized buffers; the 48 are then read to their end.
     /// The test thread polls the stack itself, so nothing else frees a buffer meanwhile.
+    /// Over IPv6 too: the kernel's super-frames are then gso_type TCPV6 (TUN_F_TSO6).
     /// </summary>
-    [PeerFact]
-    public void LargePoolExhaustedByUnreadConnections_ReceiveDegradesAndRecovers()
+    [PeerTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LargePoolExhaustedByUnreadConnections_ReceiveDegradesAndRecovers(bool ipv6)
     {
         const int Idle = 48;
         const long IdleBytes = 1 << 20, MainBytes = 20L << 20;
-        using var peer = new TapPeer(start: false, configure: o => o.Offload = true);
+        using var peer = new TapPeer(start: false, ipv6: ipv6, configure: o =>
+        {
+            o.Offload = true;
+            if (ipv6) o.Ipv6Address = System.Net.IPAddress.Parse(StackGlobal6);
+        });
         var net = peer.Net;
         var dev = (NetStack.Drivers.TapDevice)peer.Host.Device;
-        int idleL = Listen(peer, 5002), mainL = Listen(peer, 5003);
+        if (ipv6)
+        {
+            peer.Exec("ip", "-6", "addr", "add", $"{KernelGlobal6}/64", "dev", peer.Tap, "nodad");
+            // The test thread runs the stack's timers: DAD of its addresses ends while it polls.
+            Assert.True(TapPeer.WaitUntil(() => { net.Poll(); return peer.WaitIpv6Dad(TimeSpan.Zero); }, TimeSpan.FromSeconds(10)), "the stack's IPv6 addresses stayed tentative");
+        }
+        int idleL = Listen(peer, 5002, ipv6), mainL = Listen(peer, 5003, ipv6);
+        string target = ipv6 ? $"TCP6:[{StackGlobal6}]" : $"TCP4:{peer.StackIp}";
         string file = Path.Combine(Path.GetTempPath(), $"{peer.Ns}-main.bin");
         try
         {
             string expected = TcpPeerKit.WriteRandomFile(file, MainBytes, seed: 23);
             var idle = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(240), "bash", "-c",
-                $"for i in $(seq {Idle}); do head -c {IdleBytes} /dev/zero | socat -u - TCP4:{peer.StackIp}:5002 & done; wait"));
+                $"for i in $(seq {Idle}); do head -c {IdleBytes} /dev/zero | socat -u - {target}:5002 & done; wait"));
             var fds = new List<int>();
             var buf = new byte[65536];
             // Accept the idle connections and read nothing until the pool is spent (bounded: the assertion below says if it never was).
@@ -129,7 +143,7 @@ public sealed class TapOffloadPeerTests(ITestOutputHelper output)
             Assert.Equal(Idle, fds.Count);
             Assert.True(large.AllocFailures > 0, "the unread connections did not exhaust the large pool");
 
-            var main = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(240), "socat", "-u", file, $"TCP4:{peer.StackIp}:5003"));
+            var main = Task.Run(() => peer.Exec(TimeSpan.FromSeconds(240), "socat", "-u", file, $"{target}:5003"));
             int cfd = -1;
             long got = 0;
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -151,7 +165,7 @@ public sealed class TapOffloadPeerTests(ITestOutputHelper output)
                 }
                 if (r == 0 || (r < 0 && r != -Errno.EAGAIN)) break;
             }
-            output.WriteLine($"main: {got} bytes; {main.Result}; segmented in software: {dev.RxSoftSegmented} frames; device {dev.Stats}");
+            output.WriteLine($"main: {got} bytes; {main.Result}; GSO super-frames received: {dev.RxGsoFrames}; segmented in software: {dev.RxSoftSegmented} frames; device {dev.Stats}");
             Assert.Equal(0, main.Result.ExitCode);
             Assert.Equal(MainBytes, got);
             Assert.Equal(expected, Convert.ToHexStringLower(sha.GetHashAndReset()));
@@ -194,12 +208,14 @@ public sealed class TapOffloadPeerTests(ITestOutputHelper output)
         }
     }
 
-    private static int Listen(TapPeer peer, ushort port)
+    private const string KernelGlobal6 = "fd00:79::1", StackGlobal6 = "fd00:79::2";
+
+    private static int Listen(TapPeer peer, ushort port, bool ipv6 = false)
     {
         var net = peer.Net;
-        int lfd = SocketCalls.Socket(net.Files, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        int lfd = SocketCalls.Socket(net.Files, ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         Assert.Equal(0, SocketCalls.Setsockopt(net.Files, lfd, SOL_SOCKET, SO_RCVBUF, 1 << 20));
-        Assert.Equal(0, SocketCalls.Bind(net.Files, lfd, SockAddr.In(peer.StackAddr, port)));
+        Assert.Equal(0, SocketCalls.Bind(net.Files, lfd, ipv6 ? SockAddr.In6(StackGlobal6, port) : SockAddr.In(peer.StackAddr, port)));
         Assert.Equal(0, SocketCalls.Listen(net.Files, lfd, 64));
         return lfd;
     }

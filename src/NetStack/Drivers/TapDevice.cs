@@ -443,7 +443,8 @@ public sealed unsafe class TapDevice : NetDevice
         // A header the driver must refuse is refused here too (a scratch buffer stands in for the skb).
         byte gsoType = (byte)(hdr.GsoType & ~VirtioNetHdr.GsoEcn);
         if (gsoType is not (VirtioNetHdr.GsoTcpV4 or VirtioNetHdr.GsoTcpV6) || hdr.GsoSize == 0 || (hdr.Flags & VirtioNetHdr.FlagNeedsCsum) == 0
-            || hdr.CsumStart + hdr.CsumOffset + 2 > len)
+            || hdr.CsumStart + hdr.CsumOffset + 2 > len
+            || EthernetHeader.Create(frame).EtherType != (gsoType == VirtioNetHdr.GsoTcpV4 ? EthP.IP : EthP.IPV6))
         {
             Stats.RxErrors++;
             Stats.RxDropped++;
