@@ -50,7 +50,8 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             Assert.True(kernelGlobal.Success, kernelLines);
             var addr6 = Cli(null, "ip", "-6", "addr");
             Assert.Equal(0, addr6.ExitCode);
-            Assert.Contains(kernelGlobal.Value.Replace($"{kernel6}/64", $"{stack6}/64"), addr6.StdOut);
+            // The kernel's side was given its address with nodad; the stack's went through DAD, so it carries no flag.
+            Assert.Contains(kernelGlobal.Value.Replace($"{kernel6}/64", $"{stack6}/64").Replace("scope global nodad ", "scope global "), addr6.StdOut);
             Assert.Matches(@"(?m)^    inet6 fe80::[0-9a-f:]+/64 scope link ", addr6.StdOut);
             Assert.Contains("    inet6 ::1/128 scope host ", addr6.StdOut);
             Assert.DoesNotContain("link/ether", addr6.StdOut);   // a family filter leaves the link lines out, as ip does
@@ -61,8 +62,9 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             Assert.True(addrAll.StdOut.IndexOf("    inet ", StringComparison.Ordinal) < addrAll.StdOut.IndexOf("    inet6 ", StringComparison.Ordinal), "inet before inet6");
 
             // ip -6 addr add/del: the kernel reaches the new address, and no longer once it is deleted.
-            Assert.Equal(0, Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap).ExitCode);
-            Assert.Contains($"    inet6 fd00:{x}::5/64 scope global", Cli(null, "ip", "-6", "addr").StdOut);
+            // nodad: usable at once, as for the kernel's own `ip -6 addr add ... nodad` (without it the address is tentative until DAD ends).
+            Assert.Equal(0, Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap, "nodad").ExitCode);
+            Assert.Contains($"    inet6 fd00:{x}::5/64 scope global nodad \n", Cli(null, "ip", "-6", "addr").StdOut);
             Assert.Equal(0, Kernel("ping", "-6", "-n", "-c", "1", "-W", "2", $"fd00:{x}::5").ExitCode);
             var again = Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap);
             Assert.Equal(1, again.ExitCode);
