@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using NetStack.Core;
+using NetStack.Ipv4;
 using NetStack.Ipv6;
 using NetStack.Net;
 using NetStack.Uapi;
@@ -145,5 +146,30 @@ public class Ipv6AllocationTests(Xunit.Abstractions.ITestOutputHelper output)
             .Concat(Cmsg(SOL_IPV6, IPV6_HOPLIMIT, BitConverter.GetBytes(7)))
             .Concat(Cmsg(SOL_IPV6, IPV6_TCLASS, BitConverter.GetBytes(0x28))).ToArray();
         Assert.Equal(expect, control[..controlLen]);
+    }
+    [Fact]
+    public void TcpRequestResponse_WhileTimePasses_AllocatesZeroBytes()
+    {
+        // A request and its response per step, 10 ms apart: delayed ACKs fire, the RTO timer is
+        // rearmed, and the neighbour entries age (TCP's replies confirm them, as dst_confirm does).
+        using var s = TcpIpv6Tests.Stacks();
+        var (_, cfd, afd) = TcpIpv6Tests.Connect6(s, 7860);
+        var req = new byte[64];
+        var resp = new byte[300];
+        var buf = new byte[1024];
+        void Step()
+        {
+            if (SocketCalls.Send(s.A.Files, cfd, req, 0) != req.Length) throw new InvalidOperationException("send request");
+            s.Pump();
+            if (SocketCalls.Recv(s.B.Files, afd, buf, 0) != req.Length) throw new InvalidOperationException("recv request");
+            if (SocketCalls.Send(s.B.Files, afd, resp, 0) != resp.Length) throw new InvalidOperationException("send response");
+            s.Pump();
+            if (SocketCalls.Recv(s.A.Files, cfd, buf, 0) != resp.Length) throw new InvalidOperationException("recv response");
+            s.Clock.Set(s.Clock.NowNs + Time.Ms(10));
+            s.Pump();
+        }
+        long bytes = Rounds("TCP/IPv6 request/response exchanges, 10 ms apart", 10_000, Step);
+        Assert.Equal(0, s.A.Mib.Tcp[TcpMib.RetransSegs] + s.B.Mib.Tcp[TcpMib.RetransSegs]);
+        Assert.Equal(0, bytes);
     }
 }
