@@ -690,6 +690,7 @@ internal static class Udp
         n.Tail = skb.Tail;
         n.Dev = skb.Dev;
         n.Ipcb = skb.Ipcb; // skb->cb travels with the clone
+        n.Ip6cb = skb.Ip6cb; // IP6CB() is the same skb->cb: a raw6 copy keeps its iif (IPV6_PKTINFO, the sin6_scope_id)
         n.Protocol = skb.Protocol;
         n.MacHeader = skb.MacHeader;
         n.NetworkHeader = skb.NetworkHeader;
