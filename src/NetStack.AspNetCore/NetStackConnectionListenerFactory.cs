@@ -10,8 +10,9 @@ namespace NetStack.AspNetCore;
 /// TCP socket of <see cref="Net"/>, and every accepted connection is served through a pair of
 /// pipes over the socket's async calls. Registered by
 /// <see cref="WebHostBuilderNetStackExtensions.UseNetStack(Microsoft.AspNetCore.Hosting.IWebHostBuilder, NetNamespace, Action{NetStackTransportOptions}?)"/>.
-/// The stack is IPv4-only: IPv4-mapped addresses are unmapped and <c>[::]</c> means 0.0.0.0;
-/// other IPv6 addresses cannot be bound.
+/// IPv4-mapped addresses are unmapped (an AF_INET listener); an IPv6 address is an AF_INET6 listener,
+/// and <c>[::]</c> a dual-stack one (IPV6_V6ONLY off, as Kestrel's socket transport binds
+/// IPAddress.IPv6Any on Linux), which takes IPv4 clients as ::ffff:a.b.c.d; 0.0.0.0 stays IPv4 only.
 /// </summary>
 public sealed class NetStackConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -30,7 +31,7 @@ public sealed class NetStackConnectionListenerFactory : IConnectionListenerFacto
 
     /// <summary>Binds and listens on <paramref name="endpoint"/> (an <see cref="IPEndPoint"/>); port 0 picks a free port, reported by the listener's EndPoint.</summary>
     /// <exception cref="AddressInUseException">The address and port are taken.</exception>
-    /// <exception cref="NotSupportedException">Not an IPv4 endpoint.</exception>
+    /// <exception cref="NotSupportedException">Not an IP endpoint.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         if (endpoint is not IPEndPoint ip) throw new NotSupportedException($"the NetStack transport binds IP endpoints only, not {endpoint.GetType().Name}");

@@ -21,6 +21,8 @@ internal static class StackCalls
         var s = Tcp(net, endPoint);
         try
         {
+            // [::] is dual stack, as Kestrel's socket transport binds IPAddress.IPv6Any on Linux.
+            if (endPoint.Address.Equals(IPAddress.IPv6Any)) s.DualMode = true;
             s.ReuseAddress = true;
             s.Bind(ToStack(endPoint));
             s.Listen(backlog);
@@ -99,22 +101,19 @@ internal static class StackCalls
     public static bool IsAddressInUse(Exception e) => Errno(e) == Uapi.Errno.EADDRINUSE;
 
     /// <summary>
-    /// The endpoint as the stack takes it: a native IPv6 address (TCP over IPv6, issue 11) as is;
-    /// IPv4-mapped addresses unmapped, and the IPv6 any address as 0.0.0.0 (Kestrel's ListenAnyIP
-    /// keeps the IPv4 listener it always had).
+    /// The endpoint as the stack takes it: an IPv6 address (TCP over IPv6, issue 11), <c>[::]</c>
+    /// included, as is; IPv4-mapped addresses unmapped.
     /// </summary>
     public static IPEndPoint ToStack(IPEndPoint ep)
     {
-        if (IsNativeIpv6(ep)) return ep;
-        if (ep.AddressFamily == AddressFamily.InterNetwork) return ep;
         if (ep.Address.IsIPv4MappedToIPv6) return new IPEndPoint(ep.Address.MapToIPv4(), ep.Port);
-        return new IPEndPoint(IPAddress.Any, ep.Port); // IPAddress.IPv6Any
+        return ep;
     }
 
     private static bool IsNativeIpv6(IPEndPoint ep) =>
-        ep.AddressFamily == AddressFamily.InterNetworkV6 && !ep.Address.IsIPv4MappedToIPv6 && !ep.Address.Equals(IPAddress.IPv6Any);
+        ep.AddressFamily == AddressFamily.InterNetworkV6 && !ep.Address.IsIPv4MappedToIPv6;
 
-    /// <summary>A TCP socket of the family <paramref name="ep"/> needs: AF_INET6 for a native IPv6 address, AF_INET otherwise.</summary>
+    /// <summary>A TCP socket of the family <paramref name="ep"/> needs: AF_INET6 for an IPv6 address ([::] too), AF_INET otherwise.</summary>
     private static NetSocket Tcp(NetNamespace net, IPEndPoint ep) =>
         IsNativeIpv6(ep) ? new NetSocket(net, AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) : NetSocket.Tcp(net);
 }

@@ -7,8 +7,8 @@ namespace NetStack.PeerTests;
 /// side has an IPv6 address: `ip -6 addr|route|neigh` through the control socket, printed as the
 /// kernel's iproute2 prints its own (the same lines, compared), `ss` showing the services on [::],
 /// `ping -6` from the stack answered by the kernel, `nc -6 -u` to a kernel socat, and dual-stack TCP
-/// (`nc -6` to a v4-mapped address, the kernel's IPv4 client to the [::] echo service). Native IPv6
-/// TCP is another helper's work; its `nc -6` case is left to after that merge.
+/// (`nc -6` to a v4-mapped address, the kernel's IPv4 client to the [::] echo service); and TCP over
+/// native IPv6 through the tools both ways (ports 7614-7630).
 /// </summary>
 public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
 {
@@ -50,8 +50,8 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             Assert.True(kernelGlobal.Success, kernelLines);
             var addr6 = Cli(null, "ip", "-6", "addr");
             Assert.Equal(0, addr6.ExitCode);
-            // The kernel's side was given its address with nodad; the stack's went through DAD, so it carries no flag.
-            Assert.Contains(kernelGlobal.Value.Replace($"{kernel6}/64", $"{stack6}/64").Replace("scope global nodad ", "scope global "), addr6.StdOut);
+            // setup-tap.sh adds the kernel's address with nodad; the stack's went through DAD, so it carries no flag.
+            Assert.Contains(kernelGlobal.Value.Replace($"{kernel6}/64", $"{stack6}/64").Replace(" nodad ", " "), addr6.StdOut);
             Assert.Matches(@"(?m)^    inet6 fe80::[0-9a-f:]+/64 scope link ", addr6.StdOut);
             Assert.Contains("    inet6 ::1/128 scope host ", addr6.StdOut);
             Assert.DoesNotContain("link/ether", addr6.StdOut);   // a family filter leaves the link lines out, as ip does
@@ -62,9 +62,10 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
             Assert.True(addrAll.StdOut.IndexOf("    inet ", StringComparison.Ordinal) < addrAll.StdOut.IndexOf("    inet6 ", StringComparison.Ordinal), "inet before inet6");
 
             // ip -6 addr add/del: the kernel reaches the new address, and no longer once it is deleted.
-            // nodad: usable at once, as for the kernel's own `ip -6 addr add ... nodad` (without it the address is tentative until DAD ends).
-            Assert.Equal(0, Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap, "nodad").ExitCode);
-            Assert.Contains($"    inet6 fd00:{x}::5/64 scope global nodad \n", Cli(null, "ip", "-6", "addr").StdOut);
+            Assert.Equal(0, Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap).ExitCode);
+            Assert.Contains($"    inet6 fd00:{x}::5/64 scope global", Cli(null, "ip", "-6", "addr").StdOut);
+            // Tentative until DAD has passed (dad_transmits 1, retrans_time 1 s): neither a source nor answered for.
+            Assert.True(TapPeer.WaitUntil(() => Cli(null, "ip", "-6", "addr").StdOut.Contains($"    inet6 fd00:{x}::5/64 scope global \n"), TimeSpan.FromSeconds(15)), "fd00::5 stays tentative");
             Assert.Equal(0, Kernel("ping", "-6", "-n", "-c", "1", "-W", "2", $"fd00:{x}::5").ExitCode);
             var again = Cli(null, "ip", "-6", "addr", "add", $"fd00:{x}::5/64", "dev", tap);
             Assert.Equal(1, again.ExitCode);
@@ -138,6 +139,90 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
                 var get = Cli(null, "get", "-q", $"http://[::ffff:10.7.{x}.1]:7613/file");
                 Assert.Equal(0, get.ExitCode);
                 Assert.Equal("hello\n", get.StdOut);
+            }
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [PeerFact]
+    public void NativeIpv6Tcp_Nc6AndGetToKernelServers_KernelNc6AndCurlToServicesOnIpv6Any()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl6t-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock");
+        string kernel6 = $"fd00:{x}::1", stack6 = $"fd00:{x}::2";
+        try
+        {
+            Shell.Check("bash", Path.Combine(Shell.RepoRoot, "setup-tap.sh"), "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--addr6", $"{kernel6}/64");
+            // The services on [::]: echo (TCP 7614) and http (Kestrel, TCP 7615), dual stack.
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.2/24", "--addr6", $"{stack6}/64", "--services", "echo:7614,http:7615",
+                 "--services-bind", "::", "--name", ns, "--control", path, "--duration", "180"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            string[] Attach(params string[] args) => [CliDll, .. args, "--name", ns, "--control", path];
+            CommandResult Cli(string? stdin, params string[] args)
+            {
+                var r = Shell.Run("dotnet", Attach(args), TimeSpan.FromSeconds(60), stdin: stdin);
+                output.WriteLine($"$ netstack {string.Join(' ', args)}\n{r}");
+                return r;
+            }
+            CommandResult Kernel(string? stdin, params string[] args)
+            {
+                var r = Shell.Run("ip", ["netns", "exec", ns, .. args], TimeSpan.FromSeconds(30), stdin: stdin);
+                output.WriteLine($"# {string.Join(' ', args)}\n{r}");
+                return r;
+            }
+            void Listening(int port) =>
+                Assert.True(TapPeer.WaitUntil(() => Kernel(null, "ss", "-H", "-ltn", "sport", "=", $":{port}").StdOut.Trim().Length > 0, TimeSpan.FromSeconds(15)), $"nothing listens on {port}");
+
+            // Both services listen on [::] as AF_INET6 sockets: ss -6 lists them as *:port.
+            var ss6 = Cli(null, "ss", "-6", "-ltn");
+            Assert.Matches(@"(?m)^LISTEN\s+0\s+\d+\s+\*:7614\s", ss6.StdOut);
+            Assert.Matches(@"(?m)^LISTEN\s+0\s+\d+\s+\*:7615\s", ss6.StdOut);
+
+            // The kernel's nc -6 to the echo service, over native IPv6, to the stack's address.
+            var echo6 = Kernel("over ipv6\n", "nc", "-6", "-N", "-w", "5", stack6, "7614");
+            Assert.Equal("over ipv6\n", echo6.StdOut);
+
+            // curl -6 and curl -4 both reach the http service (Kestrel) on [::]: a dual-stack listener.
+            foreach (string url in (string[])[$"http://[{stack6}]:7615/bytes/100", $"http://10.7.{x}.2:7615/bytes/100"])
+            {
+                var curl = Kernel(null, "curl", url.Contains('[') ? "-6" : "-4", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url);
+                Assert.Equal(0, curl.ExitCode);
+                Assert.Equal("200 100", curl.StdOut);
+            }
+
+            // nc -6 -l on the stack ([::]) takes the kernel's nc -6 over native IPv6.
+            using (var listener = new BackgroundProcess("dotnet", Attach("nc", "-6", "-l", "7616")))
+            {
+                Assert.True(TapPeer.WaitUntil(() => Cli(null, "ss", "-6", "-ltn").StdOut.Contains("*:7616 "), TimeSpan.FromSeconds(30)), listener.Output);
+                var sent = Kernel("from the kernel\n", "nc", "-6", "-N", "-w", "5", stack6, "7616");
+                Assert.Equal(0, sent.ExitCode);
+                Assert.True(TapPeer.WaitUntil(() => listener.Output.Contains("from the kernel\n"), TimeSpan.FromSeconds(15)), listener.Output);
+            }
+
+            // nc -6 from the stack to the kernel's IPv6-only TCP server (echoing back).
+            using (var socat = BackgroundProcess.InNamespace(ns, null, "socat", "-T", "10", "TCP6-LISTEN:7617,reuseaddr,ipv6only=1", "PIPE"))
+            {
+                Listening(7617);
+                var nc = Cli("native\n", "nc", "-6", "-w", "1", kernel6, "7617");
+                Assert.Equal("native\n", nc.StdOut);
+            }
+
+            // get http://[kernel6]:port/ against the kernel's http server on [::].
+            File.WriteAllText(Path.Combine(dir.FullName, "file"), "hello over ipv6\n");
+            using (var http = BackgroundProcess.InNamespace(ns, null, "python3", "-m", "http.server", "7618", "--bind", "::", "--directory", dir.FullName))
+            {
+                Assert.True(TapPeer.WaitUntil(() => Kernel(null, "curl", "-6", "-sf", $"http://[{kernel6}]:7618/file").ExitCode == 0, TimeSpan.FromSeconds(15)), "the kernel's http server did not start");
+                var get = Cli(null, "get", "-q", $"http://[{kernel6}]:7618/file");
+                Assert.Equal(0, get.ExitCode);
+                Assert.Equal("hello over ipv6\n", get.StdOut);
+                // The server logs its client: the stack's global address (the source ipv6_dev_get_saddr picks).
+                Assert.True(TapPeer.WaitUntil(() => http.Output.Contains($"{stack6} - - "), TimeSpan.FromSeconds(10)), http.Output);
             }
         }
         finally

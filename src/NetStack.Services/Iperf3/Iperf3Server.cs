@@ -14,7 +14,7 @@ public sealed class Iperf3ServerOptions
 {
     /// <summary>-p: the port of the control connection, the TCP streams and the UDP streams.</summary>
     public ushort Port { get; set; } = Iperf3Protocol.DefaultPort;
-    /// <summary>-B: the local address (IPAddress.Any: every one).</summary>
+    /// <summary>-B: the local address (IPAddress.Any: every IPv4 one; IPAddress.IPv6Any: an AF_INET6 socket on [::], dual stack).</summary>
     public IPAddress BindAddress { get; set; } = IPAddress.Any;
     /// <summary>-1: serve one test, then stop.</summary>
     public bool OneOff { get; set; }
@@ -87,7 +87,8 @@ public sealed class Iperf3Server : IAsyncDisposable
     /// <summary>Binds and listens; throws <see cref="NetStackException"/> when the port is taken.</summary>
     public void Start()
     {
-        var l = NetSocket.Tcp(_net);
+        // iperf3 -B: a socket of the address's family; [::] is AF_INET6 and, dual stack, takes IPv4 clients too.
+        var l = new NetSocket(_net, _o.BindAddress.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -414,7 +415,7 @@ public sealed class Iperf3Server : IAsyncDisposable
 
         private NetSocket NewUdpListener()
         {
-            var u = NetSocket.Udp(server._net);
+            var u = new NetSocket(server._net, server._o.BindAddress.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
             try
             {
                 u.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);

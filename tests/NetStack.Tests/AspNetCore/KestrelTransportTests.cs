@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using NetStack.Api;
 using NetStack.AspNetCore;
+using NetStack.Ipv6;
 
 namespace NetStack.Tests.AspNetCore;
 
@@ -80,6 +81,30 @@ public sealed class KestrelTransportTests : IDisposable
         using var late = NetSocket.Tcp(_s.A);
         var refused = await Assert.ThrowsAsync<NetStackException>(() => late.ConnectAsync(Ep.Of(TwoStacks.AddrB, 8081)).AsTask().WaitAsync(Limit));
         Assert.Equal(NetStack.Uapi.Errno.ECONNREFUSED, refused.Errno);
+    }
+
+    [Fact]
+    public async Task Ipv6Any_IsDualStack_BothFamiliesReachIt_WhileIpv4AnyStaysIpv4()
+    {
+        _s.A.AddIpv6Address(_s.Link.A, System.Net.IPAddress.Parse("fd00:9::1"), 64);
+        _s.B.AddIpv6Address(_s.Link.B, System.Net.IPAddress.Parse("fd00:9::2"), 64);
+        using var http = NetStackHttp.CreateClient(_s.A);
+        await using (var app = NewApp("http://[::]:8084"))
+        {
+            await app.StartAsync().WaitAsync(Limit);
+            // An AF_INET6 listener with IPV6_V6ONLY off (as Kestrel's socket transport on Linux): the IPv4 client arrives v4-mapped.
+            Assert.Matches(@"^::ffff:10\.9\.0\.1:\d+ -> ::ffff:10\.9\.0\.2:8084$", await http.GetStringAsync("http://10.9.0.2:8084/who").WaitAsync(Limit));
+            Assert.Matches(@"^fd00:9::1:\d+ -> fd00:9::2:8084$", await http.GetStringAsync("http://[fd00:9::2]:8084/who").WaitAsync(Limit));
+            await app.StopAsync().WaitAsync(Limit);
+        }
+        await using (var app = NewApp("http://0.0.0.0:8085"))
+        {
+            await app.StartAsync().WaitAsync(Limit);
+            Assert.Equal("hello from NetStack", await http.GetStringAsync("http://10.9.0.2:8085/").WaitAsync(Limit));
+            var e = await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("http://[fd00:9::2]:8085/").WaitAsync(Limit));
+            Assert.Equal(NetStack.Uapi.Errno.ECONNREFUSED, Assert.IsType<NetStackException>(e.InnerException).Errno);
+            await app.StopAsync().WaitAsync(Limit);
+        }
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using NetStack.Api;
 using NetStack.AspNetCore;
 using NetStack.Core;
 using NetStack.Drivers;
+using NetStack.Ipv6;
 using NetStack.Net;
 using NetStack.Services;
 using static NetStack.Uapi.SocketConstants;
@@ -81,6 +82,21 @@ public sealed class ServiceHostTests : IDisposable
         using var s = NetSocket.Tcp(_a);
         var e = await Assert.ThrowsAsync<NetStackException>(() => s.ConnectAsync(B(80)).AsTask().WaitAsync(Limit));
         Assert.Equal(Errno.ECONNREFUSED, e.Errno);
+    }
+
+    [Fact]
+    public async Task All_OnIpv6Any_EveryServiceTakesIpv6AndIpv4Clients()
+    {
+        _a.AddIpv6Address(_s.Link.A, System.Net.IPAddress.Parse("fd00:9::1"), 64);
+        _b.AddIpv6Address(_s.Link.B, System.Net.IPAddress.Parse("fd00:9::2"), 64);
+        // `up --services-bind ::`: every service (iperf3 and Kestrel's http included) on a dual-stack AF_INET6 socket.
+        using var host = ServiceHost.Start(_b, ServiceHost.ParseList("all"), new ServiceOptions { BindAddress = System.Net.IPAddress.IPv6Any });
+        foreach (ushort port in new ushort[] { 7, 9, 19, 80, 5201 })
+        {
+            using (await ConnectAsync(port)) { }
+            using var s6 = new NetSocket(_a, System.Net.Sockets.AddressFamily.InterNetworkV6, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await s6.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("fd00:9::2"), port)).AsTask().WaitAsync(Limit);
+        }
     }
 
     [Fact]
