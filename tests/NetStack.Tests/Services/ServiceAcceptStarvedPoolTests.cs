@@ -41,7 +41,10 @@ public sealed class ServiceAcceptStarvedPoolTests : IDisposable
         int probeRan = 0;
         try
         {
-            for (int i = 0; i < Environment.ProcessorCount; i++) ThreadPool.UnsafeQueueUserWorkItem(static g => g.Wait(), gate, preferLocal: false);
+            // More blockers than the cap: once SetMaxThreads has taken effect every worker the pool may run
+            // is held, even one it had started before the cap (a worker busy with another test's leftover
+            // work picks up a blocker, not the probe, when it is done); the rest wait, queued, until the gate opens.
+            for (int i = 0; i < 8 * Environment.ProcessorCount; i++) ThreadPool.UnsafeQueueUserWorkItem(static g => g.Wait(), gate, preferLocal: false);
             var probe = new StrongBox();
             ThreadPool.UnsafeQueueUserWorkItem(static r => Volatile.Write(ref r.Value, 1), probe, preferLocal: false);
 
