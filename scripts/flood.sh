@@ -117,8 +117,11 @@ flood_one() {
   esac
   echo
   echo "=== $k flood, $seconds s: ${flood_cmd[*]}"
-  python3 "$root/scripts/stack-monitor.py" "$control" --counters "$counters" & local mon=$!
+  rm -f "$log/monitor.ready"
+  python3 "$root/scripts/stack-monitor.py" "$control" --counters "$counters" --ready "$log/monitor.ready" & local mon=$!
   pids+=("$mon")
+  # The flood starts once the monitor has read its baseline (bounded: 30 s).
+  for _ in $(seq 300); do [ -e "$log/monitor.ready" ] && break; sleep 0.1; done
   local legit=""
   case $k in syn) legit_loop 7 & legit=$! ;; ack) legit_loop 80 & legit=$! ;; esac
   [ -n "$legit" ] && pids+=("$legit")

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Watches a running stack through its control socket (scripts/flood.sh and scripts/soak.sh use it).
 
-  stack-monitor.py CONTROL_SOCKET [--interval SEC] [--csv FILE] [--counters Table.Name,...]
+  stack-monitor.py CONTROL_SOCKET [--interval SEC] [--csv FILE] [--counters Table.Name,...] [--ready FILE]
 
 Every SEC seconds (default 1) it asks the stack for its memory ("memory" op) and counters
 ("counters" op), reads the process's RSS and open descriptors from /proc/PID, counts the
 established TCP connections ("ss" op), and prints one line (and a CSV row with --csv): time,
 RSS, GC heap, descriptors, established connections, then each counter named with --counters
 as its change over the interval. On SIGINT/SIGTERM or when the stack goes away it prints a
-summary (peaks and totals) and exits 0.
+summary (peaks and totals) and exits 0. With --ready it creates FILE once the first sample is
+taken, so a caller can start its load after the baseline is read (under a loaded machine the
+monitor's own start can take seconds).
 """
 import json
 import os
@@ -50,13 +52,15 @@ def main():
     if not args or args[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if args else 2
-    path, interval, csv_path, names = args[0], 1.0, None, DEFAULT
+    path, interval, csv_path, names, ready = args[0], 1.0, None, DEFAULT, None
     i = 1
     while i < len(args):
         if args[i] == "--interval":
             interval = float(args[i + 1]); i += 2
         elif args[i] == "--csv":
             csv_path = args[i + 1]; i += 2
+        elif args[i] == "--ready":
+            ready = args[i + 1]; i += 2
         elif args[i] == "--counters":
             names = args[i + 1]; i += 2
         else:
@@ -99,9 +103,20 @@ def main():
         if csv:
             csv.write(",".join(str(v) for v in row) + "\n")
             csv.flush()
+        if ready:
+            open(ready, "w").close()
+            ready = None
         end = time.monotonic() + interval
         while not stop and time.monotonic() < end:
             time.sleep(0.05)
+    if stop and first:
+        # One more reading of the counters when told to stop, so the totals cover the whole run even
+        # when the stack was too busy (a flood) to answer the periodic samples in time.
+        try:
+            counters = c.ask({"op": "counters"})["counters"]
+            last = {n: counters.get(n.split(".")[0], {}).get(n.split(".")[1], 0) for n in names}
+        except (EOFError, OSError, KeyError):
+            pass
     if first and last:
         el = time.monotonic() - t0
         print(f"summary over {el:.0f} s: peak RSS {peaks['rss'] / 1e6:.1f} MB, peak GC heap {peaks['gc_heap'] / 1e6:.1f} MB, "

@@ -102,8 +102,18 @@ public static class FloodKit
         return new FloodReport(seconds, tx, drop, rx, heapBefore, Interlocked.Read(ref heapPeak), heapAfter, PoolBytes(peer) - poolBefore, output);
     }
 
-    /// <summary>Bytes of packet buffers the stack's pool holds (in use or free).</summary>
-    public static long PoolBytes(TapPeer peer) => (long)peer.Net.SkbPool.Total * peer.Net.SkbPool.BufferSize;
+    /// <summary>
+    /// Bytes of packet buffers the stack's pools hold (in use or free). Over an offloading TAP the
+    /// large pool (64 KiB super-frame buffers, grown on demand up to its bound) counts too: a
+    /// transfer during the flood fills it once, and it keeps those buffers for reuse.
+    /// </summary>
+    public static long PoolBytes(TapPeer peer)
+    {
+        long bytes = (long)peer.Net.SkbPool.Total * peer.Net.SkbPool.BufferSize;
+        if (peer.Host.Device is NetStack.Drivers.TapDevice { Offload: true })
+            bytes += (long)peer.Net.LargeSkbPool.Total * peer.Net.LargeSkbPool.BufferSize;
+        return bytes;
+    }
 
     /// <summary>Asserts the stated heap bounds.</summary>
     public static void AssertHeapBounded(FloodReport r)
