@@ -105,6 +105,10 @@ internal sealed class Inet6Dev
     public int McIfcCount, McDadCount;
     /// <summary>mc_maxdelay (jiffies).</summary>
     public long McMaxdelay;
+    /// <summary>mc_qi / mc_qri: the querier's query interval and query response interval (ns; MLD_QI_DEFAULT 125 s and MLD_QRI_DEFAULT 10 s until an MLDv2 query says).</summary>
+    public long McQiNs = 125L * 1_000_000_000, McQriNs = 10L * 1_000_000_000;
+    /// <summary>mc_v1_seen: until when an MLDv1 querier is present (clock ns; 0: none seen), RFC 3810 9.12.</summary>
+    public long McV1SeenNs;
     /// <summary>if_flags.</summary>
     public Inet6IfFlags IfFlags;
     /// <summary>rs_timer, rs_probes, rs_interval (ms).</summary>

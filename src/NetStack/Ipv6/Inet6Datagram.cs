@@ -183,6 +183,43 @@ internal static class Inet6Datagram
     }
 
     /// <summary>
+    /// Leaves the path MTU a refused datagram met for the next recvmsg (only with
+    /// IPV6_RECVPATHMTU): the destination of the flow, its interface as scope id, the MTU. A newer
+    /// one replaces one not yet read. Nothing is allocated: the kernel's one-header skb
+    /// (np->rxpmtu) is held as its struct ip6_mtuinfo.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ipv6_local_rxpmtu().</remarks>
+    public static void Ipv6LocalRxpmtu(Sock sk, UInt128 daddr, int oif, uint mtu)
+    {
+        var np = ((InetSock)sk).Pinet6!;
+        if (!np.RxPmtu) return;
+        np.Rxpmtu = new Ip6Mtuinfo { Pending = true, Family = AF_INET6, Addr = daddr, ScopeId = (uint)oif, Mtu = mtu };
+    }
+
+    /// <summary>
+    /// recvmsg() while a path MTU waits (IPV6_RECVPATHMTU on and ipv6_local_rxpmtu() queued one):
+    /// no data (0 bytes), the destination as the sockaddr_in6 (port 0), and an IPV6_PATHMTU control
+    /// message with the struct ip6_mtuinfo. -EAGAIN when none waits.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/datagram.c: ipv6_recv_rxpmtu() (the skb's timestamp is not given: it has none here).</remarks>
+    public static int Ipv6RecvRxpmtu(Sock sk, ref MsgHdr msg)
+    {
+        var np = ((InetSock)sk).Pinet6!;
+        if (!np.Rxpmtu.Pending) return -Errno.EAGAIN;
+        var mtuInfo = np.Rxpmtu; // xchg(&np->rxpmtu, NULL)
+        np.Rxpmtu = default;
+        if (msg.HasName)
+        {
+            msg.Name = SockAddr.In6(mtuInfo.Addr, 0, mtuInfo.ScopeId);
+            msg.NameLen = SockaddrIn6Size;
+        }
+        Span<byte> info = stackalloc byte[Ip6Mtuinfo.Size];
+        mtuInfo.Write(info);
+        Scm.PutCmsg(ref msg, SOL_IPV6, IPV6_PATHMTU, info);
+        return 0;
+    }
+
+    /// <summary>
     /// recvmsg(MSG_ERRQUEUE) on an AF_INET6 socket: the oldest queued error, IPv6 or (on a
     /// dual-stack socket) IPv4. Its data, the address it concerns as a sockaddr_in6 (v4-mapped for
     /// an IPv4 error), then the IPV6_RECVERR control message (struct sock_extended_err + the ICMP
@@ -291,15 +328,16 @@ internal static class Inet6Datagram
     /// <summary>
     /// The SOL_IPV6 control messages of a send (RFC 3542 6): IPV6_PKTINFO (the source address, which
     /// must be ours, and the interface, which must exist and agree with the socket's), IPV6_HOPLIMIT
-    /// and IPV6_TCLASS (exactly an int, -1..255; -1 is the default). A malformed cmsghdr or an
+    /// and IPV6_TCLASS (exactly an int, -1..255; -1 is the default), IPV6_DONTFRAG (exactly an int,
+    /// 0 or 1: ipc6->dontfrag, which overrides the socket's). A malformed cmsghdr or an
     /// unknown SOL_IPV6 type is -EINVAL; messages of other levels are skipped (SOL_SOCKET's
     /// SO_MARK is checked for its length and otherwise ignored). 0 or a negative errno; the flow's
     /// fields are updated in place.
     /// </summary>
-    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_send_ctl() (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; the
-    /// routing header, hop-by-hop and destination option messages, IPV6_FLOWINFO and IPV6_DONTFRAG are not
+    /// <remarks>Mirrors net/ipv6/datagram.c: ip6_datagram_send_ctl() (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS, IPV6_DONTFRAG; the
+    /// routing header, hop-by-hop and destination option messages and IPV6_FLOWINFO are not
     /// modelled and answer -EINVAL as an unknown type) with CMSG_OK() and for_each_cmsghdr(); __sock_cmsg_send() for SOL_SOCKET.</remarks>
-    public static int Ip6DatagramSendCtl(NetNamespace net, Sock sk, ReadOnlySpan<byte> control, ref int oif, ref UInt128 saddr, ref int hlimit, ref int tclass)
+    public static int Ip6DatagramSendCtl(NetNamespace net, Sock sk, ReadOnlySpan<byte> control, ref int oif, ref UInt128 saddr, ref int hlimit, ref int tclass, ref int dontfrag)
     {
         int off = 0;
         while (off + Cmsg.HeaderSize <= control.Length)
@@ -363,6 +401,14 @@ internal static class Inet6Datagram
                         int tc = BinaryPrimitives.ReadInt32LittleEndian(data);
                         if (tc < -1 || tc > 0xff) return -Errno.EINVAL;
                         tclass = tc;
+                        break;
+                    }
+                case IPV6_DONTFRAG:
+                    {
+                        if (len != Cmsg.Len(sizeof(int))) return -Errno.EINVAL;
+                        int df = BinaryPrimitives.ReadInt32LittleEndian(data);
+                        if (df < 0 || df > 1) return -Errno.EINVAL;
+                        dontfrag = df;
                         break;
                     }
                 default:

@@ -1,3 +1,4 @@
+using NetStack.Wire;
 using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv6;
@@ -50,7 +51,51 @@ public sealed class Ipv6Pinfo
     public bool RxoptAll => RxInfo || RxHlim || RxTclass;
     /// <summary>SNDFLOW: IPV6_FLOWINFO_SEND, sin6_flowinfo carries the flow label on sends.</summary>
     public bool Sndflow;
+    /// <summary>DONTFRAG: IPV6_DONTFRAG, a UDP/ICMPv6/raw datagram larger than the path is -EMSGSIZE instead of fragmented.</summary>
+    public bool Dontfrag;
+    /// <summary>rxopt.bits.rxpmtu: IPV6_RECVPATHMTU, recvmsg reports a refused datagram's path MTU (an IPV6_PATHMTU control message).</summary>
+    public bool RxPmtu;
+    /// <summary>min_hopcount: IPV6_MINHOPCOUNT (RFC 5082 GTSM), TCP segments with a lower hop limit are dropped; 0 is off.</summary>
+    public byte MinHopcount;
+    /// <summary>sticky_pktinfo.ipi6_addr: IPV6_PKTINFO set as an option (kept; the source of sends does not follow it, as in Linux).</summary>
+    public UInt128 StickyPktinfoAddr;
+    /// <summary>sticky_pktinfo.ipi6_ifindex: the interface of sends that name none otherwise (after the bound device).</summary>
+    public int StickyPktinfoIfindex;
+    /// <summary>rxpmtu: the path MTU information ipv6_local_rxpmtu() left for the next recvmsg (one at a time, the newest wins).</summary>
+    internal Ip6Mtuinfo Rxpmtu;
 
     /// <summary>The copy a listener's child starts with (tcp_v6_syn_recv_sock(): memcpy(newnp, np, sizeof(struct ipv6_pinfo))).</summary>
     public Ipv6Pinfo Clone() => (Ipv6Pinfo)MemberwiseClone();
+}
+
+/// <summary>
+/// The path MTU a datagram met (RFC 3542 11.3): the destination as a sockaddr_in6 (port and flow
+/// information 0, the flow's interface as scope id) and the MTU. Pending is the kernel's non-null
+/// np->rxpmtu skb.
+/// </summary>
+/// <remarks>Mirrors include/uapi/linux/ipv6.h: struct ip6_mtuinfo (32 bytes), held as ipv6_local_rxpmtu() queues it.</remarks>
+internal struct Ip6Mtuinfo
+{
+    /// <summary>sizeof(struct ip6_mtuinfo): a sockaddr_in6 and a u32.</summary>
+    public const int Size = 32;
+    /// <summary>Whether one waits for recvmsg.</summary>
+    public bool Pending;
+    /// <summary>ip6m_addr.sin6_family: AF_INET6 in a control message, 0 in getsockopt(IPV6_PATHMTU)'s answer (which fills only the MTU).</summary>
+    public ushort Family;
+    /// <summary>ip6m_addr.sin6_addr.</summary>
+    public UInt128 Addr;
+    /// <summary>ip6m_addr.sin6_scope_id.</summary>
+    public uint ScopeId;
+    /// <summary>ip6m_mtu.</summary>
+    public uint Mtu;
+
+    /// <summary>Writes the struct as the kernel lays it out (sin6_family, port 0, flowinfo 0, address, scope id, then the MTU) into the first <see cref="Size"/> bytes.</summary>
+    public readonly void Write(Span<byte> dst)
+    {
+        dst[..Size].Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(dst, Family);
+        Ipv6Address.Write(dst[8..], Addr);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(dst[24..], ScopeId);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(dst[28..], Mtu);
+    }
 }

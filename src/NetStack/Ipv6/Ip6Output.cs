@@ -90,6 +90,30 @@ internal static class Ip6Output
         return net.Ipv6.NdTbl.NeighResolveOutput(skb, rt.NextHop(daddr), dev);
     }
 
+    /// <summary>
+    /// The size checks of __ip6_append_data() for a datagram of <paramref name="length"/> bytes
+    /// after the IPv6 header: with <paramref name="dontfrag"/> (IPV6_DONTFRAG, by option or control
+    /// message) a UDP, ICMPv6 or IPPROTO_RAW socket's datagram that does not fit <paramref name="mtu"/>
+    /// is -EMSGSIZE, its path MTU left for IPV6_RECVPATHMTU (ipv6_local_rxpmtu()) and queued as a
+    /// local error under IPV6_RECVERR; then the socket's own IPV6_MTU_DISCOVER limit
+    /// (Route6Pmtu.Ip6AppendDataCheck). 0 when it may be sent.
+    /// </summary>
+    /// <remarks>Mirrors net/ipv6/ip6_output.c: __ip6_append_data() (the ipc6->dontfrag test, then maxnonfragsize and the emsgsize: label).</remarks>
+    public static int Ip6AppendDataCheck(Sock sk, Ipv6Pinfo np, int mtu, int length, UInt128 daddr, ushort dport, bool dontfrag, int oif)
+    {
+        const int headersize = Ipv6Header.Length; // no extension headers of the socket's own
+        if (length > mtu - headersize && dontfrag &&
+            sk.Protocol is Uapi.SocketConstants.IPPROTO_UDP or Uapi.SocketConstants.IPPROTO_ICMPV6 or Uapi.SocketConstants.IPPROTO_RAW)
+        {
+            Inet6Datagram.Ipv6LocalRxpmtu(sk, daddr, oif, (uint)(mtu - headersize + Ipv6Header.Length));
+            // emsgsize:
+            int pmtu = Math.Max(mtu - headersize + Ipv6Header.Length, 0);
+            Inet6Datagram.Ipv6LocalError(sk, Uapi.Errno.EMSGSIZE, daddr, dport, (uint)pmtu);
+            return -Uapi.Errno.EMSGSIZE;
+        }
+        return Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, length, daddr, dport);
+    }
+
     /// <summary>The hop limit of a unicast packet along <paramref name="rt"/>: the device's hop_limit (conf.default here).</summary>
     /// <remarks>Mirrors ip6_dst_hoplimit().</remarks>
     public static int Ip6DstHoplimit(NetNamespace net, Rt6Info rt) => net.Ipv6.Sysctl.HopLimit;

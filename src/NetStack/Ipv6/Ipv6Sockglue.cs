@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Wire;
 using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Ipv6;
@@ -39,8 +40,10 @@ internal static class Ipv6Sockglue
     /// IPV6_UNICAST_HOPS and IPV6_MULTICAST_HOPS (-1..255), IPV6_TCLASS (-1..255; a stream socket
     /// keeps its ECN bits), IPV6_MTU_DISCOVER (IPV6_PMTUDISC_DONT..OMIT), IPV6_MTU (0 or at least
     /// 1280), IPV6_RECVERR (off purges the error queue), IPV6_RECVERR_RFC4884 (0 or 1),
-    /// IPV6_MULTICAST_LOOP (0 or 1). Every int option wants a full int (-EINVAL); any other is
-    /// -ENOPROTOOPT.
+    /// IPV6_MULTICAST_LOOP (0 or 1), IPV6_MINHOPCOUNT (0..255), IPV6_DONTFRAG (any length: a short
+    /// one is 0), IPV6_RECVPATHMTU, and the sticky IPV6_PKTINFO (a struct in6_pktinfo of at least
+    /// 20 bytes, whose interface must be the bound device if there is one: -EINVAL; the address is
+    /// not checked). Every int option wants a full int (-EINVAL); any other is -ENOPROTOOPT.
     /// </summary>
     /// <remarks>Mirrors net/ipv6/ipv6_sockglue.c: do_ipv6_setsockopt().</remarks>
     private static int DoIpv6Setsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval)
@@ -91,6 +94,15 @@ internal static class Ipv6Sockglue
                 if (val < IPV6_PMTUDISC_DONT || val > IPV6_PMTUDISC_OMIT) return -Errno.EINVAL;
                 np.Pmtudisc = val;
                 return 0;
+            case IPV6_MINHOPCOUNT:
+                if (optlen < sizeof(int)) return -Errno.EINVAL;
+                if (val < 0 || val > 255) return -Errno.EINVAL;
+                np.MinHopcount = (byte)val;
+                return 0;
+            case IPV6_DONTFRAG:
+                // No length check: a short optval reads as 0 (val is only copied from a full int).
+                np.Dontfrag = valbool;
+                return 0;
         }
 
         // (Another thread may have converted the socket into IPv4 with IPV6_ADDRFORM: not modelled.)
@@ -113,6 +125,23 @@ internal static class Ipv6Sockglue
                 if (optlen < sizeof(int) || inet.InetNum != 0) return -Errno.EINVAL;
                 sk.Ipv6only = valbool;
                 return 0;
+            case IPV6_RECVPATHMTU:
+                if (optlen < sizeof(int)) return -Errno.EINVAL;
+                np.RxPmtu = valbool;
+                return 0;
+            case IPV6_PKTINFO:
+                {
+                    // struct in6_pktinfo: at least its 20 bytes (more are ignored).
+                    if (optlen == 0) return -Errno.EINVAL;
+                    if (optlen < Inet6Datagram.In6PktinfoSize) return -Errno.EINVAL;
+                    int ifindex = BinaryPrimitives.ReadInt32LittleEndian(optval[16..]);
+                    // sk_dev_equal_l3scope(): a socket bound to a device takes only that device (no VRF here);
+                    // neither the address nor the interface is checked further: sends meet them.
+                    if (sk.BoundDevIf != 0 && sk.BoundDevIf != ifindex) return -Errno.EINVAL;
+                    np.StickyPktinfoIfindex = ifindex;
+                    np.StickyPktinfoAddr = Ipv6Address.Read(optval);
+                    return 0;
+                }
             case IPV6_TCLASS:
                 if (optlen < sizeof(int)) return -Errno.EINVAL;
                 if (val < -1 || val > 0xff) return -Errno.EINVAL;
@@ -133,12 +162,21 @@ internal static class Ipv6Sockglue
         return retv;
     }
 
+    /// <summary>dst_mtu(__sk_dst_get(sk)): a native peer's path MTU (Route6Pmtu), else the route of a v4-mapped connection; 0 without one.</summary>
+    private static int SkDstMtu(Sock sk, InetSock inet)
+    {
+        int val = Route6Pmtu.Ip6SkPathMtu(sk);
+        if (val == 0) val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0; // ipv4_mtu(): at most IP_MAX_MTU
+        return val;
+    }
+
     /// <summary>INET_ECN_MASK: the two ECN bits of the traffic class, which TCP owns.</summary>
     private const int InetEcnMask = 3;
 
     /// <summary>
     /// Reads the options above back: IPV6_UNICAST_HOPS reports net.ipv6.conf.all.hop_limit (64)
-    /// while it is -1, IPV6_MTU is -ENOTCONN without a route. The length is min(len, sizeof(int)),
+    /// while it is -1, IPV6_MTU is -ENOTCONN without a route, IPV6_PATHMTU is a struct ip6_mtuinfo
+    /// with only the MTU filled (-EINVAL for less than 32 bytes, then -ENOTCONN). The length is min(len, sizeof(int)),
     /// -EINVAL for a negative one; other options -ENOPROTOOPT.
     /// </summary>
     /// <remarks>Mirrors net/ipv6/ipv6_sockglue.c: do_ipv6_getsockopt().</remarks>
@@ -167,11 +205,24 @@ internal static class Ipv6Sockglue
             case IPV6_RECVERR_RFC4884: val = np.RecverrRfc4884 ? 1 : 0; break;
             case IPV6_MULTICAST_LOOP: val = np.McLoop ? 1 : 0; break;
             case IPV6_MTU:
-                // dst_mtu(__sk_dst_get(sk)): a native peer's path MTU (Route6Pmtu), else the route of a v4-mapped connection.
-                val = Route6Pmtu.Ip6SkPathMtu(sk);
-                if (val == 0) val = inet.DstValid ? Math.Min(inet.Dst.Dev.Mtu, 0xFFFF) : 0; // ipv4_mtu(): at most IP_MAX_MTU
+                val = SkDstMtu(sk, inet);
                 if (val == 0) return -Errno.ENOTCONN;
                 break;
+            case IPV6_RECVPATHMTU: val = np.RxPmtu ? 1 : 0; break;
+            case IPV6_PATHMTU:
+                {
+                    // struct ip6_mtuinfo: the whole of it or -EINVAL, before the route is asked.
+                    if (len < Ip6Mtuinfo.Size) return -Errno.EINVAL;
+                    var mtuinfo = new Ip6Mtuinfo { Mtu = (uint)SkDstMtu(sk, inet) };
+                    if (mtuinfo.Mtu == 0) return -Errno.ENOTCONN;
+                    optlen = Ip6Mtuinfo.Size;
+                    Span<byte> info = stackalloc byte[Ip6Mtuinfo.Size];
+                    mtuinfo.Write(info); // only ip6m_mtu is filled: the address stays zero (memset)
+                    info[..Math.Min(Ip6Mtuinfo.Size, optval.Length)].CopyTo(optval);
+                    return 0;
+                }
+            case IPV6_MINHOPCOUNT: val = np.MinHopcount; break;
+            case IPV6_DONTFRAG: val = np.Dontfrag ? 1 : 0; break;
             default:
                 return -Errno.ENOPROTOOPT;
         }

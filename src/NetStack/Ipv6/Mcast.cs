@@ -30,8 +30,8 @@ internal sealed class Ifmcaddr6
     public int Users;
     /// <summary>mca_work: the report answering a group-specific query.</summary>
     public readonly TimerList Timer;
-    /// <summary>MAF_TIMER_RUNNING, MAF_NOREPORT, MAF_LOADED.</summary>
-    public bool TimerRunning, NoReport, Loaded;
+    /// <summary>MAF_TIMER_RUNNING, MAF_NOREPORT, MAF_LOADED, MAF_LAST_REPORTER (an MLDv1 Done is ours to send).</summary>
+    public bool TimerRunning, NoReport, Loaded, LastReporter;
     /// <summary>mca_crcount: state-change records still to send.</summary>
     public int Crcount;
 }
@@ -41,7 +41,11 @@ internal sealed class Ifmcaddr6
 /// link-layer filter, unsolicited state-change reports on join and leave (robustness-variable
 /// times), current-state reports answering general and group-specific queries within the query's
 /// maximum response delay, and MLDv1 report suppression.
-/// <para>MLDv1 compatibility mode (answering a v1 querier with v1 reports) is not modelled: a v1 query is dropped.</para>
+/// <para>MLDv1 compatibility (RFC 3810 8): an MLDv1 query (exactly 24 bytes) puts the device in
+/// MLDv1 mode for the Older Version Querier Present Timeout (robustness variable x query interval +
+/// query response interval); meanwhile groups are reported with MLDv1 reports (type 131, to the
+/// group) and left with a Done (type 132, to ff02::2) by the last reporter, and no MLDv2
+/// state-change report goes out. net.ipv6.conf.*.force_mld_version is not modelled (0).</para>
 /// </summary>
 /// <remarks>Mirrors net/ipv6/mcast.c (the device half; source filters and socket joins are not modelled).</remarks>
 internal static class Mcast
@@ -52,13 +56,21 @@ internal static class Mcast
     private const long JiffyNs = 1_000_000_000L / Ipv4.Igmp.Hz;
     /// <summary>The hop-by-hop header every MLD message carries: next header ICMPv6, router alert 0 (MLD), PadN.</summary>
     private static ReadOnlySpan<byte> RaHbh => [NextHdr.Icmp, 0, 5, 2, 0, 0, 1, 0];
-    private const int GrecLen = 20, Mld2HdrLen = 8, MldHbhLen = 8;
+    private const int GrecLen = 20, Mld2HdrLen = 8, MldHbhLen = 8, Mld1Len = 24;
 
     private static int Qrv(Inet6Dev idev) => idev.McQrv;
 
-    /// <remarks>Mirrors unsolicited_report_interval() (v2: mldv2_unsolicited_report_interval), in jiffies.</remarks>
-    private static long UnsolicitedReportInterval(NetNamespace net) =>
-        Math.Max(1, Time.Ms(net.Ipv6.Sysctl.Mldv2UnsolicitedReportIntervalMs) / JiffyNs);
+    /// <summary>conf.*.mldv1_unsolicited_report_interval's default (10 s; not a sysctl here).</summary>
+    private const int Mldv1UnsolicitedReportIntervalMs = 10_000;
+
+    /// <summary>Whether an MLDv1 querier was heard within the Older Version Querier Present Timeout.</summary>
+    /// <remarks>Mirrors mld_in_v1_mode() (force_mld_version 0: neither v1 nor v2 only).</remarks>
+    internal static bool MldInV1Mode(NetNamespace net, Inet6Dev idev) =>
+        idev.McV1SeenNs != 0 && net.Clock.NowNs < idev.McV1SeenNs;
+
+    /// <remarks>Mirrors unsolicited_report_interval() (mldv1_ or mldv2_unsolicited_report_interval by the mode), in jiffies.</remarks>
+    private static long UnsolicitedReportInterval(NetNamespace net, Inet6Dev idev) =>
+        Math.Max(1, Time.Ms(MldInV1Mode(net, idev) ? Mldv1UnsolicitedReportIntervalMs : net.Ipv6.Sysctl.Mldv2UnsolicitedReportIntervalMs) / JiffyNs);
 
     /// <summary>Arms <paramref name="t"/> a random number of jiffies below <paramref name="delay"/>, plus 2, from now.</summary>
     private static void StartWork(NetNamespace net, TimerList t, long delay) =>
@@ -106,8 +118,26 @@ internal static class Mcast
             if (!dev.IsLoopback) dev.DevMcAdd(Ipv6Address.EthMcMap(mc.McaAddr));
         }
         if (!dev.IsUp || mc.NoReport || dev.Net is not { } net) return;
+        if (MldInV1Mode(net, mc.Idev))
+        {
+            Igmp6JoinGroup(net, mc);
+            return;
+        }
         mc.Crcount = Qrv(mc.Idev);
         MldIfcEvent(net, mc.Idev);
+    }
+
+    /// <summary>MLDv1 join: a report now, and another within the unsolicited report interval (unless one is due sooner).</summary>
+    /// <remarks>Mirrors igmp6_join_group().</remarks>
+    private static void Igmp6JoinGroup(NetNamespace net, Ifmcaddr6 ma)
+    {
+        if (ma.NoReport) return;
+        Igmp6Send(net, ma.Idev, ma.McaAddr, Icmpv6Type.MgmReport);
+        long expires = net.Clock.NowNs + Random.Shared.NextInt64(UnsolicitedReportInterval(net, ma.Idev)) * JiffyNs;
+        if (net.Timers.DelTimer(ma.Timer)) expires = ma.Timer.Expires; // cancel_delayed_work(): the pending one's time stays
+        net.Timers.ModTimer(ma.Timer, expires);
+        ma.TimerRunning = true;
+        ma.LastReporter = true;
     }
 
     /// <remarks>Mirrors igmp6_group_dropped(): the MAC out of the filter, then (v2) the leave recorded in the tomb and reported.</remarks>
@@ -124,6 +154,12 @@ internal static class Mcast
         net.Timers.DelTimer(mc.Timer);
         mc.TimerRunning = false;
         if (mc.NoReport || !dev.IsUp) return;
+        // igmp6_leave_group(): an MLDv1 Done from the last reporter, else the MLDv2 state change.
+        if (MldInV1Mode(net, mc.Idev))
+        {
+            if (mc.LastReporter) Igmp6Send(net, mc.Idev, mc.McaAddr, Icmpv6Type.MgmReduction);
+            return;
+        }
         // mld_add_delrec(): the group goes to the tomb to report TO_IN{} qrv times.
         mc.Crcount = Qrv(mc.Idev);
         mc.Idev.McTomb.Add(mc);
@@ -145,7 +181,7 @@ internal static class Mcast
         if (idev.Dev.Net is not { } net) return;
         MldSendCr(net, idev);
         if (idev.McIfcCount > 0 && --idev.McIfcCount > 0)
-            StartWork(net, idev.McIfcTimer, UnsolicitedReportInterval(net));
+            StartWork(net, idev.McIfcTimer, UnsolicitedReportInterval(net, idev));
     }
 
     /// <summary>
@@ -159,7 +195,7 @@ internal static class Mcast
         idev.McDadCount = Qrv(idev);
         if (idev.McDadCount == 0) return;
         MldSendInitialCr(net, idev);
-        if (--idev.McDadCount > 0) StartWork(net, idev.McDadTimer, UnsolicitedReportInterval(net));
+        if (--idev.McDadCount > 0) StartWork(net, idev.McDadTimer, UnsolicitedReportInterval(net, idev));
     }
 
     /// <remarks>Mirrors mld_dad_work().</remarks>
@@ -168,12 +204,13 @@ internal static class Mcast
         var idev = (Inet6Dev)t.Owner!;
         if (idev.Dev.Net is not { } net) return;
         MldSendInitialCr(net, idev);
-        if (idev.McDadCount > 0 && --idev.McDadCount > 0) StartWork(net, idev.McDadTimer, UnsolicitedReportInterval(net));
+        if (idev.McDadCount > 0 && --idev.McDadCount > 0) StartWork(net, idev.McDadTimer, UnsolicitedReportInterval(net, idev));
     }
 
-    /// <remarks>Mirrors mld_send_initial_cr(): TO_EX{} for every reported group.</remarks>
+    /// <remarks>Mirrors mld_send_initial_cr(): TO_EX{} for every reported group (none in MLDv1 mode).</remarks>
     private static void MldSendInitialCr(NetNamespace net, Inet6Dev idev)
     {
+        if (MldInV1Mode(net, idev)) return;
         var pack = new MldPack(net, idev);
         foreach (var mc in idev.McList) if (!mc.NoReport) pack.AddGrec(mc.McaAddr, Mld2ChangeToExclude);
         pack.Send();
@@ -268,14 +305,42 @@ internal static class Mcast
         }
     }
 
-    /// <summary>A group's report timer fired: its current state, answering a group-specific query.</summary>
-    /// <remarks>Mirrors mld_mca_work() -> igmp6_timer_handler() (v2: mld_send_report()).</remarks>
+    /// <summary>A group's report timer fired: an MLDv1 report in MLDv1 mode, else its current state (answering a group-specific query).</summary>
+    /// <remarks>Mirrors mld_mca_work() (igmp6_send(ICMPV6_MGM_REPORT) or mld_send_report(); MAF_LAST_REPORTER set).</remarks>
     internal static void Igmp6TimerHandler(TimerList t)
     {
         var mc = (Ifmcaddr6)t.Owner!;
         if (mc.Idev.Dev.Net is not { } net) return;
+        if (MldInV1Mode(net, mc.Idev)) Igmp6Send(net, mc.Idev, mc.McaAddr, Icmpv6Type.MgmReport);
+        else MldSendReport(net, mc.Idev, mc);
+        mc.LastReporter = true;
         mc.TimerRunning = false;
-        MldSendReport(net, mc.Idev, mc);
+    }
+
+    /// <summary>
+    /// An MLDv1 message (RFC 2710 3): the 24-byte report (to the group) or Done (to ff02::2), behind
+    /// the router alert hop-by-hop header, hop limit 1, from the link-local address (:: while it is
+    /// tentative). Counted Icmp6OutGroupMembResponses / Icmp6OutGroupMembReductions.
+    /// </summary>
+    /// <remarks>Mirrors igmp6_send().</remarks>
+    private static void Igmp6Send(NetNamespace net, Inet6Dev idev, UInt128 group, byte type)
+    {
+        if (!net.Ipv6.Sysctl.MldReports) return;
+        var skb = net.SkbPool.AllocWithHeadroom();
+        if (skb is null) { net.Mib.Drops[SkbDropReason.NoBuffers]++; return; }
+        UInt128 daddr = type == Icmpv6Type.MgmReduction ? Ipv6Address.AllRouters : group;
+        UInt128 saddr = Addrconf.Ipv6GetLladdr(net, idev.Dev) ?? Ipv6Address.Any;
+        var h = skb.Put(MldHbhLen + Mld1Len);
+        h.Clear();
+        RaHbh.CopyTo(h);
+        var msg = h[MldHbhLen..];
+        msg[0] = type;
+        Ipv6Address.Write(msg[8..], group); // mld_mca; the maximum response delay stays 0
+        Icmpv6Header.Create(msg).FillChecksum(saddr, daddr);
+        var mib = net.Ipv6.Icmp6Stats;
+        mib[type == Icmpv6Type.MgmReduction ? Icmp6Mib.Icmp6OutGroupMembReductions : Icmp6Mib.Icmp6OutGroupMembResponses]++;
+        mib[Icmp6Mib.Icmp6OutMsgs]++;
+        Ip6Output.Ip6Xmit(net, skb, idev.OnLink, saddr, daddr, NextHdr.Hop, 1);
     }
 
     /// <remarks>Mirrors mld_gq_work(): the answer to a general query.</remarks>
@@ -309,12 +374,27 @@ internal static class Mcast
         if (Addrconf.In6DevGet(net, skb.Dev!) is not { } idev) return SkbDropReason.NotSpecified;
         var group = Ipv6Address.Read(msg[8..]);
         if (group != 0 && !Ipv6Address.IsMulticast(group)) return SkbDropReason.NotSpecified;
-        if (msg.Length == 24) return SkbDropReason.NotSpecified; // MLDv1: compatibility mode is not modelled
+        if (msg.Length == Mld1Len)
+        {
+            if (!net.Ipv6.Sysctl.MldReports) return 0;
+            long v1Delay = MldProcessV1(net, idev, BinaryPrimitives.ReadUInt16BigEndian(msg[4..]));
+            // An MLDv1 general query starts every group's report timer (no device-wide answer in v1).
+            if (group == 0)
+                foreach (var mc in idev.McList) Igmp6GroupQueried(net, mc, v1Delay);
+            else
+                foreach (var mc in idev.McList)
+                    if (mc.McaAddr == group) { Igmp6GroupQueried(net, mc, v1Delay); break; }
+            return 0;
+        }
         if (msg.Length < 28) return SkbDropReason.NotSpecified; // sizeof(struct mld2_query)
         if (!net.Ipv6.Sysctl.MldReports) return 0;
-        long maxDelay = Math.Max(Time.Ms(Mldv2Mrc(BinaryPrimitives.ReadUInt16BigEndian(msg[4..]))) / JiffyNs, 1);
+        // mld_process_v2()
+        ushort mrc = BinaryPrimitives.ReadUInt16BigEndian(msg[4..]);
+        long maxDelay = Math.Max(Time.Ms(Mldv2Mrc(mrc)) / JiffyNs, 1);
         int qrv = msg[24] & 7;
         if (qrv != 0) idev.McQrv = qrv; // mld_update_qrv()
+        idev.McQiNs = Mldv2Qqi(msg[25]) * 1_000_000_000L; // mld_update_qi()
+        idev.McQriNs = Time.Ms(Mldv2Mrc(mrc)); // mld_update_qri()
         idev.McMaxdelay = maxDelay;
         int nsrcs = BinaryPrimitives.ReadUInt16BigEndian(msg[26..]);
         if (group == 0)
@@ -331,6 +411,30 @@ internal static class Mcast
             if (mc.McaAddr == group) { Igmp6GroupQueried(net, mc, maxDelay); break; }
         return 0;
     }
+
+    /// <summary>
+    /// An MLDv1 query: its Maximum Response Delay (ms) as the report delay, MLDv1 mode until the
+    /// Older Version Querier Present Timeout, and the MLDv2 work stopped (the answer to a general
+    /// query, the state-change rounds, the groups left still to report). Returns the delay in jiffies.
+    /// </summary>
+    /// <remarks>Mirrors mld_process_v1() with mld_set_v1_mode(), mld_gq_stop_work(), mld_ifc_stop_work(), mld_clear_delrec().</remarks>
+    private static long MldProcessV1(NetNamespace net, Inet6Dev idev, ushort maxdelayMs)
+    {
+        long maxDelay = Math.Max(Time.Ms(maxdelayMs) / JiffyNs, 1);
+        // RFC 3810 9.12: Older Version Querier Present Timeout = robustness variable x query interval + query response interval.
+        idev.McV1SeenNs = net.Clock.NowNs + idev.McQrv * idev.McQiNs + idev.McQriNs;
+        net.Timers.DelTimer(idev.McGqTimer);
+        idev.McGqRunning = false;
+        net.Timers.DelTimer(idev.McIfcTimer);
+        idev.McIfcCount = 0;
+        idev.McTomb.Clear();
+        return maxDelay;
+    }
+
+    /// <summary>The Querier's Query Interval Code of an MLDv2 query in seconds (RFC 3810 5.1.9: exponential from 128).</summary>
+    /// <remarks>As mld_update_qi() decodes it (MLDV2_QQIC_EXP / MLDV2_QQIC_MAN).</remarks>
+    internal static long Mldv2Qqi(byte qqic) =>
+        qqic < 128 ? qqic : (long)((qqic & 0xf) | 0x10) << (((qqic >> 4) & 7) + 3);
 
     /// <remarks>Mirrors igmp6_group_queried(): a report within the delay, unless one is due sooner.</remarks>
     private static void Igmp6GroupQueried(NetNamespace net, Ifmcaddr6 mc, long maxDelay)
@@ -359,6 +463,7 @@ internal static class Mcast
             if (mc.McaAddr != group) continue;
             if (net.Timers.DelTimer(mc.Timer)) { }
             mc.TimerRunning = false;
+            mc.LastReporter = false; // another listener reported it: the Done is not ours
             break;
         }
         return 0;
@@ -384,5 +489,9 @@ internal static class Mcast
         idev.McGqRunning = false;
         foreach (var mc in idev.McList) { net.Timers.DelTimer(mc.Timer); mc.TimerRunning = false; }
         idev.McTomb.Clear();
+        // ipv6_mc_reset() (on the way up again in Linux): back to MLDv2 and the default querier timers.
+        idev.McV1SeenNs = 0;
+        idev.McQiNs = 125L * 1_000_000_000;
+        idev.McQriNs = 10L * 1_000_000_000;
     }
 }

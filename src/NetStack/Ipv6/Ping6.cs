@@ -158,7 +158,7 @@ internal static class Ping6
         // icmpv6_push_pending_frames(): the identifier (the socket's port) and the checksum.
         if (len > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
-        err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0);
+        err = Ip6Output.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0, np.Dontfrag, oif); // ipcm6_init_sk(): the socket's IPV6_DONTFRAG
         if (err != 0) return err;
         var skb = net.AllocSkb(len);
         if (skb is null || len > skb.Tailroom)

@@ -152,8 +152,7 @@ internal static class Raw6
     /// kernel builds the header and, for a checksumming socket (IPV6_CHECKSUM, always on ICMPv6),
     /// writes the checksum at its offset. Returns the length sent or a negative errno.
     /// </summary>
-    /// <remarks>Mirrors net/ipv6/raw.c: rawv6_sendmsg() (no control messages: ip6_datagram_send_ctl() is not reached
-    /// through this stack's sendmsg; MSG_CONFIRM and MSG_MORE corking are not modelled).</remarks>
+    /// <remarks>Mirrors net/ipv6/raw.c: rawv6_sendmsg() (MSG_CONFIRM and MSG_MORE corking are not modelled).</remarks>
     public static int Rawv6Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data)
     {
         var inet = (InetSock)sk;
@@ -191,13 +190,15 @@ internal static class Raw6
             daddr = sk.SkcV6Daddr;
         }
         if (oif == 0) oif = sk.BoundDevIf;
+        if (oif == 0) oif = np.StickyPktinfoIfindex;
         UInt128 saddr = 0;
-        int hlimit = -1, tclass = -1, err;
+        int hlimit = -1, tclass = -1, dontfrag = -1, err;
         if (msg.Control.Length > 0)
         {
-            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass);
+            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass, ref dontfrag);
             if (err < 0) return err;
         }
+        if (dontfrag < 0) dontfrag = np.Dontfrag ? 1 : 0; // ipcm6_init_sk()
         // :: means loopback (BSD'ism)
         if (daddr == UInt128.Zero) daddr = Ipv6Address.Loopback;
         bool mcast = Ipv6Address.IsMulticast(daddr);
@@ -210,7 +211,7 @@ internal static class Raw6
         if (hlimit < 0) hlimit = Ip6Output.Ip6DstHoplimit(net, rt!);
         err = hdrincl
             ? Rawv6SendHdrinc(sk, data, rt!, daddr)
-            : Rawv6AppendAndPush(sk, rp, np, data, rt!, saddr, daddr, (byte)proto, hlimit, (byte)tclass);
+            : Rawv6AppendAndPush(sk, rp, np, data, rt!, saddr, daddr, (byte)proto, hlimit, (byte)tclass, dontfrag != 0, oif);
         return err < 0 ? err : len;
     }
 
@@ -251,14 +252,14 @@ internal static class Raw6
     /// message counted as ICMPv6 output.
     /// </summary>
     /// <remarks>Mirrors ip6_append_data() + rawv6_push_pending_frames() (a UDP checksum of 0 is sent as 0xffff, CSUM_MANGLED_0).</remarks>
-    private static int Rawv6AppendAndPush(Sock sk, Raw6Sock rp, Ipv6Pinfo np, ReadOnlySpan<byte> data, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass)
+    private static int Rawv6AppendAndPush(Sock sk, Raw6Sock rp, Ipv6Pinfo np, ReadOnlySpan<byte> data, Rt6Info rt, UInt128 saddr, UInt128 daddr, byte proto, int hlimit, byte tclass, bool dontfrag, int oif)
     {
         var net = sk.Net;
         int len = data.Length;
-        if (len > ushort.MaxValue) return -Errno.EMSGSIZE; // __ip6_append_data(): beyond IPV6_MAXPLEN
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt, daddr);
-        int err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0);
+        int err = Ip6Output.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0, dontfrag, oif);
         if (err != 0) return err;
+        if (len > ushort.MaxValue) return -Errno.EMSGSIZE; // __ip6_append_data(): beyond IPV6_MAXPLEN
         if (rp.Checksum && rp.Offset >= len - 1) return -Errno.EINVAL; // ip6_flush_pending_frames()
         var skb = net.AllocSkb(len);
         if (skb is null || len > skb.Tailroom)
@@ -295,6 +296,8 @@ internal static class Raw6
     {
         if ((flags & MSG_OOB) != 0) return -Errno.EOPNOTSUPP;
         if ((flags & MSG_ERRQUEUE) != 0) return Inet6Datagram.Ipv6RecvError(sk, ref msg, buf);
+        var np = ((InetSock)sk).Pinet6!;
+        if (np.Rxpmtu.Pending && np.RxPmtu) return Inet6Datagram.Ipv6RecvRxpmtu(sk, ref msg);
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
         int copied = skb.Len;

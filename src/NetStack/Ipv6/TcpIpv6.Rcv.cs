@@ -213,6 +213,7 @@ internal static partial class TcpIpv6
                         {
                             TcpMinisocks.InetTwskDeschedulePut(net, tw);
                             net.Ipv4.TcpTwIsn = isn;
+                            if (TcpMinHopcountDrop(sk2, skb)) return 0;
                             return TcpV6DoRcv(sk2, skb);
                         }
                         TcpV6TimewaitAck(tw, skb);
@@ -244,7 +245,7 @@ internal static partial class TcpIpv6
                     net.KfreeSkbReason(skb, reason);
                     return 0;
                 }
-                if (nsk == sk) return TcpV6DoRcv(sk, skb);
+                if (nsk == sk) return TcpMinHopcountDrop(sk, skb) ? 0 : TcpV6DoRcv(sk, skb);
                 if (TcpMinisocks.TcpChildProcess(sk, nsk, skb) != 0)
                 {
                     TcpV6SendReset(nsk, skb);
@@ -253,12 +254,27 @@ internal static partial class TcpIpv6
                 return 0;
             }
             case TcpSock tp:
+                if (TcpMinHopcountDrop(tp, skb)) return 0;
                 TcpIpv4.TcpSegsIn(tp, skb, payload);
                 return TcpV6DoRcv(tp, skb);
         }
     noTcpSocket:
         TcpV6SendReset(null, skb);
         return Drop(net, skb, SkbDropReason.TcpNoSocket);
+    }
+
+    /// <summary>
+    /// IPV6_MINHOPCOUNT (RFC 5082, GTSM): a segment whose hop limit is below the socket's minimum
+    /// is dropped and counted (TCPMinTTLDrop) before the socket sees it. True when it was.
+    /// </summary>
+    /// <remarks>Mirrors tcp_v6_rcv(): the ip6_min_hopcount check after the TIME_WAIT and NEW_SYN_RECV handling.</remarks>
+    private static bool TcpMinHopcountDrop(TcpSock sk, SkBuff skb)
+    {
+        if (sk.Pinet6 is not { MinHopcount: > 0 } np) return false;
+        if (Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).HopLimit >= np.MinHopcount) return false;
+        sk.Net.Mib.TcpExt[LinuxMib.TCPMinTTLDrop]++;
+        sk.Net.KfreeSkbReason(skb, SkbDropReason.TcpMinttl);
+        return true;
     }
 
     /// <summary>Frees a segment that was not delivered: a negative result, which inet6_protos[] dispatch reads as a drop (a positive one would resubmit it).</summary>
@@ -525,6 +541,13 @@ internal static partial class TcpIpv6
         }
         var tp = (TcpSock)found;
         if (tp.State == TcpState.Close) return;
+        // The ICMPv6 message itself must have come from within the GTSM radius.
+        if (tp.Pinet6 is { MinHopcount: > 0 } np &&
+            Ipv6Header.Create(skb.Buffer.AsSpan(skb.NetworkHeader, Ipv6Header.Length)).HopLimit < np.MinHopcount)
+        {
+            net.Mib.TcpExt[LinuxMib.TCPMinTTLDrop]++;
+            return;
+        }
         if (tp.State != TcpState.Listen && !SeqNumber.Between(seq, tp.SndUna, tp.SndNxt)) return;
         if (type == Icmpv6Type.PktTooBig)
         {

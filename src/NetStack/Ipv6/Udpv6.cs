@@ -166,13 +166,15 @@ internal static class Udpv6
             dport = inet.InetDport;
         }
         if (oif == 0) oif = sk.BoundDevIf;
+        if (oif == 0) oif = np.StickyPktinfoIfindex;
         UInt128 saddr = 0;
-        int hlimit = -1, tclass = -1, err;
+        int hlimit = -1, tclass = -1, dontfrag = -1, err;
         if (msg.Control.Length > 0)
         {
-            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass);
+            err = Inet6Datagram.Ip6DatagramSendCtl(net, sk, msg.Control, ref oif, ref saddr, ref hlimit, ref tclass, ref dontfrag);
             if (err < 0) return err;
         }
+        if (dontfrag < 0) dontfrag = np.Dontfrag ? 1 : 0; // ipcm6_init_sk()
         bool mcast = Ipv6Address.IsMulticast(daddr);
         if (oif == 0) oif = mcast ? np.McastOif : np.UcastOif;
         if (saddr == 0) saddr = np.Saddr;
@@ -186,10 +188,10 @@ internal static class Udpv6
 
         // __ip6_append_data(): the datagram with its headers within IPV6_MAXPLEN (fragmented by ip6 output above the MTU).
         int ulen = len + UdpHeader.Length;
-        if (ulen > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE;
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
-        err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, ulen, daddr, dport);
+        err = Ip6Output.Ip6AppendDataCheck(sk, np, mtu, ulen, daddr, dport, dontfrag != 0, oif);
         if (err != 0) return err;
+        if (ulen > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE; // this stack's largest unfragmented buffer
         var skb = net.AllocSkb(ulen);
         if (skb is null || ulen > skb.Tailroom)
         {
@@ -231,6 +233,8 @@ internal static class Udpv6
         {
             return Inet6Datagram.Ipv6RecvError(sk, ref msg, buf); // ipv6_recv_error(): IPv4 errors too, v4-mapped
         }
+        var np = ((InetSock)sk).Pinet6!;
+        if (np.Rxpmtu.Pending && np.RxPmtu) return Inet6Datagram.Ipv6RecvRxpmtu(sk, ref msg);
         var skb = Datagram.SkbRecvDatagram(sk, flags, out int err);
         if (skb is null) return err;
         if (skb.Protocol != EthP.IPV6)

@@ -121,6 +121,8 @@ public static class SocketConstants
     /// <summary>More SOL_IPV6 options (include/uapi/linux/in6.h, ipv6(7), RFC 3542): raw sockets' checksum and header, received-packet information.</summary>
     public const int IPV6_CHECKSUM = 7, IPV6_HDRINCL = 36, IPV6_RECVPKTINFO = 49, IPV6_PKTINFO = 50, IPV6_RECVHOPLIMIT = 51,
         IPV6_HOPLIMIT = 52, IPV6_RECVTCLASS = 66;
+    /// <summary>Path MTU options (include/uapi/linux/in6.h, RFC 3542 11): IPV6_RECVPATHMTU asks for IPV6_PATHMTU control messages, IPV6_PATHMTU reads a connected socket's struct ip6_mtuinfo, IPV6_DONTFRAG refuses to fragment; IPV6_MINHOPCOUNT is RFC 5082's GTSM floor.</summary>
+    public const int IPV6_RECVPATHMTU = 60, IPV6_PATHMTU = 61, IPV6_DONTFRAG = 62, IPV6_MINHOPCOUNT = 73;
     /// <summary>SOL_ICMPV6 (= IPPROTO_ICMPV6) and its ICMPV6_FILTER option (include/uapi/linux/icmpv6.h: struct icmp6_filter, 32 bytes).</summary>
     public const int SOL_ICMPV6 = 58, ICMPV6_FILTER = 1;
     /// <summary>IPV6_MTU_DISCOVER values (include/uapi/linux/in6.h).</summary>
