@@ -234,6 +234,19 @@ public sealed class Ipv6ControlTests
         Assert.Contains("interface's index", Assert.Throws<UsageException>(() => Opt.Ip("fe80::1%tap0", "host", 0)).Message);
     }
 
+    [Fact]
+    public void Iperf3Host_EitherFamily_ZoneByNameOrIndex_FamilyFlagsChecked()
+    {
+        Assert.Equal(("fd00::1", (string?)null), Str(Iperf3Command.Host("fd00::1", 6)));
+        Assert.Equal(("fe80::1", "tap0"), Str(Iperf3Command.Host("fe80::1%tap0", 0)));
+        Assert.Equal(2, Iperf3Command.Host("fe80::1%2", 6).Host.ScopeId);
+        Assert.Equal(("10.7.0.1", (string?)null), Str(Iperf3Command.Host("10.7.0.1", 4)));
+        Assert.Contains("-6", Assert.Throws<UsageException>(() => Iperf3Command.Host("10.7.0.1", 6)).Message);
+        Assert.Contains("-4", Assert.Throws<UsageException>(() => Iperf3Command.Host("fd00::1", 4)).Message);
+        Assert.Contains("link-local", Assert.Throws<UsageException>(() => Iperf3Command.Host("fd00::1%tap0", 0)).Message);
+        static (string, string?) Str((System.Net.IPAddress Host, string? Zone) h) => (h.Host.ToString(), h.Zone);
+    }
+
     [Theory]
     [InlineData("[::]:7", false, "*", "7")]          // a dual-stack wildcard takes IPv4 too: ss prints *
     [InlineData("[::]:7", true, "[::]", "7")]        // IPV6_V6ONLY: [::]
