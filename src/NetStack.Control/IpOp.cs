@@ -14,7 +14,8 @@ namespace NetStack.Control;
 /// <c>{"output": "..."}</c>, or an error as ip reports it ("RTNETLINK answers: File exists").
 /// <para>IPv6 (issue 11): `-6` (or `-f inet6`, or an IPv6 address given) reaches the stack's inet6_dev, fib6 and
 /// nd_tbl: `ip -6 addr` prints inet6 lines as iproute2 does (scope, flags, lifetimes), `ip -6 route` fib6's
-/// main table, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
+/// main table (multipath routes with their nexthop lines), `ip -6 route get|flush|replace|append` as iproute2 over
+/// Linux 6.x, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
 /// </summary>
 public static class IpOp
 {
