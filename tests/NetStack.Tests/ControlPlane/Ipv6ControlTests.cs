@@ -93,6 +93,7 @@ public sealed class Ipv6ControlTests
         Assert.Equal("local fd00:9::2 from :: dev lo table local proto kernel src fd00:9::2 metric 0 pref medium\n", Ip(s, "-6", "route", "get", "fd00:9::2"));
         // A link-local destination takes the link-local source (RFC 6724 rule 2), through the oif given.
         Assert.Equal("fe80::1 from :: dev eth0 proto kernel src fe80::ff:fe00:b metric 256 pref medium\n", Ip(s, "-6", "route", "get", "fe80::1", "oif", "eth0"));
+        Assert.Equal("multicast ff02::1 from :: dev eth0 table local proto kernel src fe80::ff:fe00:b metric 256 pref medium\n", Ip(s, "-6", "route", "get", "ff02::1", "oif", "eth0"));
         Assert.Equal("RTNETLINK answers: Network is unreachable", Refused(s, "-6", "route", "get", "2001:db8::1"));
         Assert.Equal("Cannot find device \"nosuch\"", Refused(s, "-6", "route", "get", "fd00:9::1", "dev", "nosuch"));
         // A default route makes every global destination reachable through it.
