@@ -14,7 +14,8 @@ namespace NetStack.Control;
 /// <c>{"output": "..."}</c>, or an error as ip reports it ("RTNETLINK answers: File exists").
 /// <para>IPv6 (issue 11): `-6` (or `-f inet6`, or an IPv6 address given) reaches the stack's inet6_dev, fib6 and
 /// nd_tbl: `ip -6 addr` prints inet6 lines as iproute2 does (scope, flags, lifetimes), `ip -6 route` fib6's
-/// main table, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
+/// main table (multipath routes with their nexthop lines), `ip -6 route get|flush|replace|append` as iproute2 over
+/// Linux 6.x, `ip neigh` both tables; `-4` limits `ip addr` and `ip neigh` to IPv4.</para>
 /// </summary>
 public static class IpOp
 {
@@ -228,20 +229,94 @@ public static class IpOp
         return sb.ToString();
     }
 
-    /// <summary>`ip -6 route` lines: "PREFIX [via GW] dev DEV [proto P] metric M pref medium" (proto boot left out, as ip does).</summary>
-    /// <remarks>Mirrors iproute2 ip/iproute.c: print_route() for AF_INET6 (RTA_PREF printed as "pref medium").</remarks>
-    private static string Route6Lines(IEnumerable<RouteInfo> routes)
+    /// <summary>
+    /// `ip -6 route` lines: "PREFIX [via GW] dev DEV [proto P] metric M pref medium" (proto boot left out, as ip does);
+    /// a multipath route once, where its first nexthop is, as "PREFIX [proto P] metric M pref medium" followed by
+    /// "\tnexthop via GW dev DEV weight 1 " for each nexthop (the kernel dumps the siblings as one RTA_MULTIPATH).
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/iproute.c: print_route() for AF_INET6 (RTA_PREF printed as "pref medium", print_rta_multipath()).</remarks>
+    private static string Route6Lines(IReadOnlyList<RouteInfo> routes)
     {
         var sb = new StringBuilder();
+        var printed = new HashSet<int>();
         foreach (var r in routes)
         {
+            if (r.MultipathGroup != 0 && !printed.Add(r.MultipathGroup)) continue;
             sb.Append(r.PrefixLength == 0 ? "default" : $"{r.Destination}/{r.PrefixLength}");
-            if (r.Gateway is { } g) sb.Append(" via ").Append(g);
-            sb.Append(" dev ").Append(r.Device);
+            if (r.MultipathGroup == 0)
+            {
+                if (r.Gateway is { } g) sb.Append(" via ").Append(g);
+                sb.Append(" dev ").Append(r.Device);
+            }
             if (r.Protocol != "boot") sb.Append(" proto ").Append(r.Protocol);
             sb.Append(CultureInfo.InvariantCulture, $" metric {r.Metric} pref medium\n");
+            if (r.MultipathGroup != 0)
+                foreach (var h in routes.Where(h => h.MultipathGroup == r.MultipathGroup))
+                    sb.Append("\tnexthop via ").Append(h.Gateway).Append(" dev ").Append(h.Device).Append(" weight 1 \n");
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// `ip -6 route get ADDRESS [oif|dev DEVICE]`: "[TYPE ]ADDRESS from :: [via GW ]dev DEV[ table local][ proto P][ src SRC] metric M pref medium",
+    /// as iproute2 prints the kernel's answer (the type for local and multicast routes; "from ::" as no source was asked for).
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/iproute.c: iproute_get() + print_route() over inet6_rtm_getroute()'s rt6_fill_node().</remarks>
+    private static string Route6Get(Core.NetNamespace net, List<string> rest)
+    {
+        string? dst = null, dev = null;
+        for (int i = 0; i < rest.Count; i++)
+        {
+            if (rest[i] is "oif" or "dev")
+            {
+                if (++i >= rest.Count) throw Usage($"\"{rest[i - 1]}\" needs a value");
+                dev = rest[i];
+            }
+            else if (rest[i] == "to" && i + 1 < rest.Count) dst = rest[++i];
+            else if (dst is null) dst = rest[i];
+            else throw Usage($"\"{rest[i]}\" is not supported here (supported: to, oif, dev)");
+        }
+        if (dst is null) throw Usage("ip -6 route get ADDRESS [oif DEVICE]");
+        if (dev is not null && NetStackInfo.GetInterfaces(net).All(d => d.Name != dev)) throw Usage($"Cannot find device \"{dev}\"");
+        var r = NetStackInfo.GetIpv6Route(net, Ipv6(dst), dev);
+        var sb = new StringBuilder();
+        if (r.Type != "unicast") sb.Append(r.Type).Append(' ');
+        sb.Append(r.Destination).Append(" from ::");
+        if (r.Gateway is { } g) sb.Append(" via ").Append(g);
+        sb.Append(" dev ").Append(r.Device);
+        if (r.Table != "main") sb.Append(" table ").Append(r.Table);
+        if (r.Protocol != "boot") sb.Append(" proto ").Append(r.Protocol);
+        if (r.Source is { } src) sb.Append(" src ").Append(src);
+        sb.Append(CultureInfo.InvariantCulture, $" metric {r.Metric} pref medium\n");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// `ip -6 route flush [[to|exact] PREFIX] [dev DEVICE] [table main]`: deletes the main table's routes that match, silently
+    /// (also when none does); without a selector ip refuses, as iproute2 does ("ip route flush" requires arguments).
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/iproute.c: iproute_list_flush_or_save() with do_ipv6 = AF_INET6.</remarks>
+    private static string Route6Flush(Core.NetNamespace net, List<string> rest)
+    {
+        if (rest.Count == 0) throw Usage("\"ip route flush\" requires arguments.");
+        string? prefix = null, dev = null;
+        for (int i = 0; i < rest.Count; i++)
+        {
+            string k = rest[i];
+            if (k is "dev" or "oif" or "table" or "to" or "exact")
+            {
+                if (++i >= rest.Count) throw Usage($"\"{k}\" needs a value");
+                if (k is "dev" or "oif") dev = rest[i];
+                else if (k == "table" && rest[i] != "main") throw Usage($"table \"{rest[i]}\" is not supported here (supported: main)");
+                else if (k != "table") prefix = rest[i];
+            }
+            else if (prefix is null) prefix = k;
+            else throw Usage($"\"{k}\" is not supported here (supported: PREFIX, dev, table main)");
+        }
+        if (dev is not null && NetStackInfo.GetInterfaces(net).All(d => d.Name != dev)) throw Usage($"Cannot find device \"{dev}\"");
+        var (a, p) = prefix is null ? (null, 0) : Prefix(prefix, 6);
+        NetStackConfig.FlushIpv6Routes(net, a, p, dev);
+        return "";
     }
 
     private static string Route(Core.NetNamespace net, string cmd, List<string> rest, int family)
@@ -268,13 +343,13 @@ public static class IpOp
         if (cmd == "get")
         {
             if (rest.Count == 0) throw Usage("ip route get ADDRESS");
-            if (family == 6 || rest[0].Contains(':')) throw Usage("ip -6 route get is not supported yet");
+            if (family == 6 || rest.Any(w => w.Contains(':'))) return Route6Get(net, rest);
             var r = NetStackInfo.GetRoute(net, Ipv4(rest[0]));
             return $"{r.Destination}{(r.Gateway is { } g ? $" via {g}" : "")} dev {r.Device} src {r.Source}\n";
         }
         if (cmd == "flush")
         {
-            if (family == 6) throw Usage("ip -6 route flush is not supported yet");
+            if (family == 6 || rest.Any(w => w.Contains(':'))) return Route6Flush(net, rest);
             var kw = rest.Count > 0 && rest[0] != "dev" ? Keywords(rest, 1, "dev") : Keywords(rest, 0, "dev");
             var (a, p) = rest.Count > 0 && rest[0] != "dev" ? Prefix(rest[0], 4) : (null!, 0);
             NetStackConfig.FlushRoutes(net, a, p, kw.GetValueOrDefault("dev"));

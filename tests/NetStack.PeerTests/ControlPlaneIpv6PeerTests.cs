@@ -149,6 +149,96 @@ public sealed class ControlPlaneIpv6PeerTests(ITestOutputHelper output)
     }
 
     [PeerFact]
+    public void Ip6RouteGetFlushReplaceAppend_TheSameLinesAndErrorsAsTheKernelsIproute2()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl6r-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock");
+        string kernel6 = $"fd00:{x}::1", stack6 = $"fd00:{x}::2", other = $"fd00:{x}::7";
+        try
+        {
+            Shell.Check("bash", Path.Combine(Shell.RepoRoot, "setup-tap.sh"), "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--addr6", $"{kernel6}/64");
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.2/24", "--addr6", $"{stack6}/64", "--services", "none",
+                 "--name", ns, "--control", path, "--duration", "180"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            CommandResult Cli(params string[] args)
+            {
+                var r = Shell.Run("dotnet", [CliDll, "ip", .. args, "--name", ns, "--control", path], TimeSpan.FromSeconds(60));
+                output.WriteLine($"$ netstack ip {string.Join(' ', args)}\n{r}");
+                return r;
+            }
+            CommandResult Kernel(params string[] args)
+            {
+                var r = Shell.Run("ip", ["netns", "exec", ns, "ip", .. args]);
+                output.WriteLine($"# ip {string.Join(' ', args)}\n{r}");
+                return r;
+            }
+            // The same state on both sides, each seen from itself: the peer's address and one's own swap places.
+            string Swap(string kernelText) => kernelText.Replace(kernel6, "\0").Replace(stack6, kernel6).Replace("\0", stack6);
+            // The stack's address is usable once DAD has passed.
+            Assert.True(TapPeer.WaitUntil(() => Cli("-6", "addr").StdOut.Contains($"    inet6 {stack6}/64 scope global \n"), TimeSpan.FromSeconds(15)), "the stack's address stays tentative");
+
+            // get: a connected peer, one's own address (local), a prefix through the peer.
+            Assert.Equal(Swap(Kernel("-6", "route", "get", stack6).StdOut), Cli("-6", "route", "get", kernel6).StdOut);
+            Assert.Equal(Swap(Kernel("-6", "route", "get", kernel6).StdOut), Cli("-6", "route", "get", stack6).StdOut);
+            Assert.Equal(0, Kernel("-6", "route", "add", "fd00:99::/64", "via", stack6).ExitCode);
+            Assert.Equal(0, Cli("-6", "route", "add", "fd00:99::/64", "via", kernel6).ExitCode);
+            string viaLine = Swap(Kernel("-6", "route", "get", "fd00:99::5").StdOut);
+            Assert.Equal($"fd00:99::5 from :: via {kernel6} dev {tap} src {stack6} metric 1024 pref medium\n", viaLine);
+            Assert.Equal(viaLine, Cli("-6", "route", "get", "fd00:99::5").StdOut);
+            // No route: the same RTNETLINK line (the namespace has no default route).
+            var kernelNone = Kernel("-6", "route", "get", "2001:db8::1");
+            var stackNone = Cli("-6", "route", "get", "2001:db8::1");
+            Assert.Equal("RTNETLINK answers: Network is unreachable", kernelNone.StdErr.Trim());
+            Assert.Equal("netstack ip: " + kernelNone.StdErr.Trim(), stackNone.StdErr.Trim());
+
+            // append: a multipath route, printed with its nexthops as the kernel's.
+            foreach (var (run, peer) in new (Func<string[], CommandResult>, string)[] { (Kernel, stack6), (Cli, kernel6) })
+            {
+                Assert.Equal(0, run(["-6", "route", "add", "fd00:98::/64", "via", peer]).ExitCode);
+                Assert.Equal(0, run(["-6", "route", "append", "fd00:98::/64", "via", other]).ExitCode);
+            }
+            string kernelMultipath = Swap(Kernel("-6", "route", "show", "fd00:98::/64").StdOut);
+            Assert.Equal($"fd00:98::/64 metric 1024 pref medium\n\tnexthop via {kernel6} dev {tap} weight 1 \n\tnexthop via {other} dev {tap} weight 1 \n", kernelMultipath);
+            Assert.Contains(kernelMultipath, Cli("-6", "route").StdOut);
+            var kernelDup = Kernel("-6", "route", "append", "fd00:98::/64", "via", other);
+            Assert.Equal("RTNETLINK answers: File exists", kernelDup.StdErr.Trim());
+            Assert.Equal("netstack ip: " + kernelDup.StdErr.Trim(), Cli("-6", "route", "append", "fd00:98::/64", "via", other).StdErr.Trim());
+
+            // replace: the multipath route becomes one route, on both sides.
+            Assert.Equal(0, Kernel("-6", "route", "replace", "fd00:98::/64", "via", stack6).ExitCode);
+            Assert.Equal(0, Cli("-6", "route", "replace", "fd00:98::/64", "via", kernel6).ExitCode);
+            string kernelReplaced = Swap(Kernel("-6", "route", "show", "fd00:98::/64").StdOut);
+            Assert.Equal($"fd00:98::/64 via {kernel6} dev {tap} metric 1024 pref medium\n", kernelReplaced);
+            Assert.Contains(kernelReplaced, Cli("-6", "route").StdOut);
+
+            // flush: without arguments refused as iproute2 refuses; a prefix; then everything through the device.
+            var kernelBare = Kernel("-6", "route", "flush");
+            Assert.Equal("\"ip route flush\" requires arguments.", kernelBare.StdErr.Trim());
+            Assert.Equal("netstack ip: " + kernelBare.StdErr.Trim(), Cli("-6", "route", "flush").StdErr.Trim());
+            foreach (var run in new Func<string[], CommandResult>[] { Kernel, Cli })
+            {
+                Assert.Equal(0, run(["-6", "route", "flush", "fd00:98::/64"]).ExitCode);
+                Assert.Equal(0, run(["-6", "route", "flush", "fd00:98::/64"]).ExitCode); // nothing left to flush: no error either
+            }
+            Assert.DoesNotContain("fd00:98::", Cli("-6", "route").StdOut);
+            Assert.Equal(0, Kernel("-6", "route", "flush", "dev", tap).ExitCode);
+            Assert.Equal(0, Cli("-6", "route", "flush", "dev", tap).ExitCode);
+            Assert.Equal("", Kernel("-6", "route").StdOut);
+            Assert.Equal("", Cli("-6", "route").StdOut);
+            // The connected route went too: the peer is unreachable, yet one's own address is still local.
+            Assert.Equal("netstack ip: " + Kernel("-6", "route", "get", stack6).StdErr.Trim(), Cli("-6", "route", "get", kernel6).StdErr.Trim());
+            Assert.Equal(Swap(Kernel("-6", "route", "get", kernel6).StdOut), Cli("-6", "route", "get", stack6).StdOut);
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [PeerFact]
     public void NativeIpv6Tcp_Nc6AndGetToKernelServers_KernelNc6AndCurlToServicesOnIpv6Any()
     {
         var (ns, tap, x) = TapPeer.NewNames();

@@ -353,4 +353,76 @@ public sealed class Iperf3PeerTests(ITestOutputHelper output)
         Assert.Contains("inside `netstack up` the iperf3 service", help.StdOut);
         Assert.DoesNotContain("--zerocopy", help.StdOut);
     }
+
+    // ------------------------------------------------------------------ IPv6 (ports 8301-8310)
+
+    /// <summary>
+    /// The stack's client (attached to `up --addr6`) against the kernel's `iperf3 -s` over IPv6: TCP to the global
+    /// address, UDP, and TCP to the kernel's link-local address with the zone as the TAP's name; then the kernel's
+    /// `iperf3 -6 -c` against up's iperf3 service bound to [::].
+    /// </summary>
+    [PeerFact]
+    public void Ipv6_StackClientTcpUdpLinkLocal_AgainstTheKernelsServer_AndTheKernelsClientAgainstTheService()
+    {
+        var (ns, tap, x) = TapPeer.NewNames();
+        var dir = Directory.CreateTempSubdirectory("nsctl-iperf6-");
+        string path = Path.Combine(dir.FullName, $"{ns}.sock"), kernel6 = $"fd00:{x}::1", stack6 = $"fd00:{x}::2";
+        try
+        {
+            Shell.Check("bash", Path.Combine(Shell.RepoRoot, "setup-tap.sh"), "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.1/24", "--addr6", $"{kernel6}/64");
+            using var up = new BackgroundProcess("dotnet",
+                [CliDll, "up", "--ns", ns, "--tap", tap, "--addr", $"10.7.{x}.2/24", "--addr6", $"{stack6}/64", "--services", "iperf3:8302",
+                 "--services-bind", "::", "--name", ns, "--control", path, "--duration", "180"], readyText: "control socket:");
+            up.WaitReady(TimeSpan.FromSeconds(60));
+            CommandResult Cli(params string[] args)
+            {
+                var r = Shell.Run("dotnet", [CliDll, "iperf3", .. args, "--name", ns, "--control", path], Limit);
+                output.WriteLine($"$ netstack iperf3 {string.Join(' ', args)}\n{r}");
+                return r;
+            }
+            // Both sides' addresses past DAD (the kernel's link-local one included).
+            Assert.True(TapPeer.WaitUntil(() => !Shell.Run("ip", "netns", "exec", ns, "ip", "-6", "addr", "show", "dev", tap).StdOut.Contains("tentative"), TimeSpan.FromSeconds(15)));
+            Assert.True(TapPeer.WaitUntil(() => !Shell.Run("dotnet", CliDll, "ip", "-6", "addr", "--name", ns, "--control", path).StdOut.Contains("tentative"), TimeSpan.FromSeconds(15)));
+            string kernelLl = Regex.Match(Shell.Run("ip", "netns", "exec", ns, "ip", "-6", "addr", "show", "dev", tap, "scope", "link").StdOut, @"inet6 (fe80::[0-9a-f:]+)/64").Groups[1].Value;
+            Assert.NotEqual("", kernelLl);
+
+            foreach (var (args, udp) in new (string[], bool)[]
+            {
+                (["-c", kernel6, "-6"], false),
+                (["-c", kernel6, "-u", "-b", "20M"], true),
+                (["-c", $"{kernelLl}%{tap}", "-R"], false),
+            })
+            {
+                using var server = BackgroundProcess.InNamespace(ns, "Server listening", "iperf3", "-s", "-1", "--forceflush", "-p", "8301").WaitReady(TimeSpan.FromSeconds(20));
+                var c = Cli([.. args, "-p", "8301", "-t", "2"]);
+                Assert.Equal(0, c.ExitCode);
+                Assert.StartsWith($"Connecting to host {args[1]}, port 8301\n", c.StdOut);
+                string local = args[1].StartsWith("fe80", StringComparison.Ordinal) ? @"fe80::[0-9a-f:]+" : Regex.Escape(stack6);
+                Assert.Matches($@"\[\s*\d+\] local {local} port \d+ connected to {Regex.Escape(args[1].Split('%')[0])} port 8301\n", c.StdOut);
+                if (udp) Assert.Matches(@"  \d+\.\d{3} ms  \d+/\d+ \([\d.e+-]+%\)  receiver\n", c.StdOut);
+                else Assert.Matches(@"sender\n.*receiver\n", c.StdOut);
+                Assert.EndsWith("iperf Done.\n", c.StdOut);
+                Report($"stack -> kernel over IPv6 {string.Join(' ', args)}", c.StdOut);
+                Assert.True(server.WaitForExit(TimeSpan.FromSeconds(20)), server.Output);
+                output.WriteLine(server.Output);
+                // The kernel's iperf3 saw the stack's address (the source ipv6_dev_get_saddr picks for the destination).
+                Assert.Matches($@"Accepted connection from {local}, port \d+", server.Output);
+            }
+
+            // The kernel's client over IPv6 against up's iperf3 service on [::] (dual stack), TCP and UDP.
+            foreach (string[] extra in (string[][])[[], ["-u", "-b", "20M"]])
+            {
+                var k = Shell.Run("ip", ["netns", "exec", ns, "iperf3", "-6", "-c", stack6, "-p", "8302", "-t", "2", .. extra], Limit);
+                output.WriteLine(k.ToString());
+                Assert.Equal(0, k.ExitCode);
+                Assert.Matches($@"local {Regex.Escape(kernel6)} port \d+ connected to {Regex.Escape(stack6)} port 8302", k.StdOut);
+                Report($"kernel -> stack's service over IPv6 {string.Join(' ', extra)}", k.StdOut);
+            }
+        }
+        finally
+        {
+            Shell.Run("ip", "netns", "del", ns);
+            dir.Delete(recursive: true);
+        }
+    }
 }

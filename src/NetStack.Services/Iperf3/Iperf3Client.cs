@@ -13,8 +13,13 @@ namespace NetStack.Services.Iperf3;
 /// <summary>What an iperf3 client run asks for: iperf3 -c's options.</summary>
 public sealed class Iperf3ClientOptions
 {
-    /// <summary>-c: the server (an IPv4 address: the stack has no resolver).</summary>
+    /// <summary>-c: the server, an IPv4 or IPv6 address (the stack has no resolver); a link-local one needs its zone (a scope id, or <see cref="HostZone"/>).</summary>
     public IPAddress Host { get; set; } = IPAddress.Loopback;
+    /// <summary>-c fe80::1%tap0: the zone of a link-local <see cref="Host"/> as an interface name, resolved on the stack the test runs on (null: none, or the scope id).</summary>
+    public string? HostZone { get; set; }
+
+    /// <summary>The host as given: the address, then "%zone" for a scoped one (what iperf3 prints in "Connecting to host ...").</summary>
+    internal string HostText => HostZone is { } z ? $"{new IPAddress(Host.GetAddressBytes())}%{z}" : Host.ToString();
     /// <summary>-p.</summary>
     public ushort Port { get; set; } = Iperf3Protocol.DefaultPort;
     /// <summary>-t: seconds (iperf3's default 10).</summary>
@@ -83,6 +88,7 @@ public sealed class Iperf3ClientOptions
         if (Congestion is not null) j["congestion"] = Congestion;
         if (Title is not null) j["title"] = Title;
         if (ConnectTimeout is { } ctt) j["connect_timeout_ms"] = (long)ctt.TotalMilliseconds;
+        if (HostZone is not null) j["host_zone"] = HostZone;
         return j;
     }
 
@@ -97,6 +103,7 @@ public sealed class Iperf3ClientOptions
                 switch (key)
                 {
                     case "host": o.Host = IPAddress.Parse(node!.GetValue<string>()); break;
+                    case "host_zone": o.HostZone = node!.GetValue<string>(); break;
                     case "port": o.Port = node!.GetValue<ushort>(); break;
                     case "time": o.Time = node!.GetValue<int>(); break;
                     case "bytes": o.Bytes = node!.GetValue<long>(); break;
@@ -268,7 +275,7 @@ public static class Iperf3Client
                     case Iperf3State.ParamExchange:
                         test.State = Iperf3State.ParamExchange;
                         await Iperf3Protocol.WriteJsonAsync(ctrl, p.ToJson(), ct).ConfigureAwait(false);
-                        test.OnConnect(o.Host.ToString(), o.Port, null);
+                        test.OnConnect(o.HostText, o.Port, null);
                         break;
                     case Iperf3State.CreateStreams:
                         test.State = Iperf3State.CreateStreams;
@@ -384,16 +391,29 @@ public static class Iperf3Client
     /// <summary>-T: what each print starts with (iperf_printf writes "TITLE:  " before every call's text).</summary>
     private static Action<string> TitledOutput(string title, Action<string> output) => text => output($"{title}:  {text}");
 
+    /// <summary>
+    /// The server's end point: the host, with a zone given as an interface name turned into the stack's index of
+    /// that device (as getaddrinfo() turns "fe80::1%tap0" into sin6_scope_id with if_nametoindex()).
+    /// </summary>
+    private static IPEndPoint ServerEndPoint(NetNamespace net, Iperf3ClientOptions o)
+    {
+        if (o.HostZone is not { } zone) return new IPEndPoint(o.Host, o.Port);
+        var dev = NetStackInfo.GetInterfaces(net).FirstOrDefault(d => d.Name == zone)
+            ?? throw new Iperf3Exception(Iperf3Error.Connect, $"no interface {zone} on the stack (the zone of {o.HostText})");
+        return new IPEndPoint(new IPAddress(o.Host.GetAddressBytes(), dev.IfIndex), o.Port);
+    }
+
     /// <summary>iperf_connect: the control connection, TCP_NODELAY, the cookie; the MSS picks UDP's block size.</summary>
     private static async Task<NetSocket> ConnectControlAsync(NetNamespace net, Iperf3ClientOptions o, Iperf3Test test, CancellationToken ct)
     {
-        var ctrl = NetSocket.Tcp(net);
+        var server = ServerEndPoint(net, o);
+        var ctrl = new NetSocket(net, server.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         try
         {
             using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 if (o.ConnectTimeout is { } limit) connect.CancelAfter(limit);
-                try { await ctrl.ConnectAsync(new IPEndPoint(o.Host, o.Port), connect.Token).ConfigureAwait(false); }
+                try { await ctrl.ConnectAsync(server, connect.Token).ConfigureAwait(false); }
                 catch (NetStackException e) { throw Iperf3StrError.For(Iperf3Error.Connect, e); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new Iperf3Exception(Iperf3Error.Connect, "Connection timed out"); }
             }
@@ -426,10 +446,12 @@ public static class Iperf3Client
     private static async Task CreateStreamsAsync(NetNamespace net, Iperf3ClientOptions o, Iperf3Test test, bool sender, CancellationToken ct)
     {
         var p = test.Settings;
-        var server = new IPEndPoint(o.Host, o.Port);
+        var server = ServerEndPoint(net, o);
         for (int i = 0; i < p.Parallel; i++)
         {
-            var s = p.Protocol == Iperf3Transport.Udp ? NetSocket.Udp(net) : NetSocket.Tcp(net);
+            var s = p.Protocol == Iperf3Transport.Udp
+                ? new NetSocket(net, server.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp)
+                : new NetSocket(net, server.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
             try
             {
                 if (p.Window != 0)
@@ -437,7 +459,12 @@ public static class Iperf3Client
                     SetOrFail(s, SOL_SOCKET, SO_RCVBUF, p.Window, Iperf3Error.SetBuf);
                     SetOrFail(s, SOL_SOCKET, SO_SNDBUF, p.Window, Iperf3Error.SetBuf);
                 }
-                if (p.Tos != 0) SetOrFail(s, IPPROTO_IP, IP_TOS, p.Tos, Iperf3Error.SetTos);
+                // iperf3 sets IPV6_TCLASS on an AF_INET6 socket, IP_TOS on an AF_INET one (iperf_create_streams()).
+                if (p.Tos != 0)
+                {
+                    if (server.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) SetOrFail(s, IPPROTO_IPV6, IPV6_TCLASS, p.Tos, Iperf3Error.SetTos);
+                    else SetOrFail(s, IPPROTO_IP, IP_TOS, p.Tos, Iperf3Error.SetTos);
+                }
                 if (p.Protocol == Iperf3Transport.Tcp)
                 {
                     if (p.NoDelay) SetOrFail(s, IPPROTO_TCP, TCP_NODELAY, 1, Iperf3Error.SetNoDelay);

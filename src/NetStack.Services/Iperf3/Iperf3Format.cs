@@ -101,6 +101,16 @@ public static class Iperf3Format
     public static string Interval(double start, double end) =>
         start.ToString("F2", Inv).PadLeft(6) + "-" + end.ToString("F2", Inv).PadRight(6);
 
+    /// <summary>
+    /// An address as iperf3 prints it: inet_ntop's text, so no zone; a v4-mapped address as the IPv4 one
+    /// (a dual-stack [::] socket's IPv4 peers).
+    /// </summary>
+    /// <remarks>Mirrors iperf3 src/iperf_api.c: inet_ntop() then mapped_v4_to_regular_v4().</remarks>
+    public static string Host(System.Net.IPAddress a) =>
+        a.IsIPv4MappedToIPv6 ? a.MapToIPv4().ToString()
+        : a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? new System.Net.IPAddress(a.GetAddressBytes()).ToString()
+        : a.ToString();
+
     /// <summary>"[  5]": a stream's socket number as %3d in brackets.</summary>
     public static string Id(int socket) => "[" + socket.ToString(Inv).PadLeft(3) + "]";
 }

@@ -276,7 +276,7 @@ public sealed class Iperf3Server : IAsyncDisposable
             // Cancelled when the session ends: a stream accept still pending then stops with it.
             using var session = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
             var peer = ctrl.RemoteEndPoint!;
-            From = $" from {peer.Address}";
+            From = $" from {Iperf3Format.Host(peer.Address)}";
             Task[] io = [];
             using var ioStop = new CancellationTokenSource();
             // A client that stalls before its streams exist is given up on (iperf3 would wait for ever).
@@ -323,7 +323,7 @@ public sealed class Iperf3Server : IAsyncDisposable
                 await Iperf3Protocol.WriteStateAsync(ctrl, Iperf3State.CreateStreams, ct).ConfigureAwait(false);
                 t.State = Iperf3State.CreateStreams;
                 t.OnConnect(null, 0, peer);
-                From = $" from {peer.Address} ({(t.IsTcp ? "TCP" : "UDP")}, {parameters.Parallel} stream{(parameters.Parallel == 1 ? "" : "s")}{(parameters.Reverse ? ", reverse" : parameters.Bidirectional ? ", bidir" : "")})";
+                From = $" from {Iperf3Format.Host(peer.Address)} ({(t.IsTcp ? "TCP" : "UDP")}, {parameters.Parallel} stream{(parameters.Parallel == 1 ? "" : "s")}{(parameters.Reverse ? ", reverse" : parameters.Bidirectional ? ", bidir" : "")})";
 
                 // CREATE_STREAMS: receivers first, then senders (iperf_run_server's flag logic).
                 var ctrlReader = new CtrlReader(ctrl);
@@ -476,7 +476,12 @@ public sealed class Iperf3Server : IAsyncDisposable
                 TrySet(s, SOL_SOCKET, SO_RCVBUF, p.Window);
                 TrySet(s, SOL_SOCKET, SO_SNDBUF, p.Window);
             }
-            if (p.Tos != 0) TrySet(s, IPPROTO_IP, IP_TOS, p.Tos);
+            // iperf3 sets IPV6_TCLASS on an AF_INET6 socket, IP_TOS on an AF_INET one.
+            if (p.Tos != 0)
+            {
+                if (s.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) TrySet(s, IPPROTO_IPV6, IPV6_TCLASS, p.Tos);
+                else TrySet(s, IPPROTO_IP, IP_TOS, p.Tos);
+            }
             t.RecordBuffers(s.GetOption(SOL_SOCKET, SO_SNDBUF), s.GetOption(SOL_SOCKET, SO_RCVBUF));
         }
 

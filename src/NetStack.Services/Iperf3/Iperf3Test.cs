@@ -151,13 +151,13 @@ public sealed class Iperf3Test
             JsonConnected!.Add(new JsonObject
             {
                 ["socket"] = sp.Fd,
-                ["local_host"] = sp.Local.Address.ToString(),
+                ["local_host"] = Iperf3Format.Host(sp.Local.Address),
                 ["local_port"] = sp.Local.Port,
-                ["remote_host"] = sp.Remote.Address.ToString(),
+                ["remote_host"] = Iperf3Format.Host(sp.Remote.Address),
                 ["remote_port"] = sp.Remote.Port,
             });
         else
-            Printf($"{Iperf3Format.Id(sp.Fd)} local {sp.Local.Address} port {sp.Local.Port} connected to {sp.Remote.Address} port {sp.Remote.Port}\n");
+            Printf($"{Iperf3Format.Id(sp.Fd)} local {Iperf3Format.Host(sp.Local.Address)} port {sp.Local.Port} connected to {Iperf3Format.Host(sp.Remote.Address)} port {sp.Remote.Port}\n");
     }
 
     /// <summary>iperf_on_connect: the timestamp, who connects to whom, the cookie.</summary>
@@ -185,8 +185,8 @@ public sealed class Iperf3Test
         }
         else
         {
-            if (Json) JsonStart!["accepted_connection"] = new JsonObject { ["host"] = clientEndPoint!.Address.ToString(), ["port"] = clientEndPoint.Port };
-            else Printf($"Accepted connection from {clientEndPoint!.Address}, port {clientEndPoint.Port}\n");
+            if (Json) JsonStart!["accepted_connection"] = new JsonObject { ["host"] = Iperf3Format.Host(clientEndPoint!.Address), ["port"] = clientEndPoint.Port };
+            else Printf($"Accepted connection from {Iperf3Format.Host(clientEndPoint!.Address)}, port {clientEndPoint.Port}\n");
         }
         if (Json)
         {

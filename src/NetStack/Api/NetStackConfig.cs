@@ -112,12 +112,14 @@ public static class NetStackConfig
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Excl, "ip route add");
 
-    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
+    /// <summary>`ip route replace ...`: replaces the route of the same prefix and metric, or adds it. Parameters and errors as <see cref="AddRoute"/>, without EEXIST.
+    /// For IPv6 a gateway route replaces the first gateway route of that prefix and metric (a multipath route whole), as Linux's fib6 does.</summary>
     public static void ReplaceRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Replace, "ip route replace");
 
-    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>, without EEXIST (IPv4 only: EOPNOTSUPP for IPv6).</summary>
+    /// <summary>`ip route append ...`: adds the route even when one of the same prefix and metric exists (it comes after it). Parameters and errors as <see cref="AddRoute"/>.
+    /// For IPv6, as Linux's fib6: a gateway route appended to gateway routes becomes a nexthop of one multipath route; EEXIST for a route of the same device and gateway.</summary>
     public static void AppendRoute(NetNamespace net, IPAddress destination, int prefixLength, IPAddress? gateway = null,
         string? device = null, IPAddress? preferredSource = null, int metric = 0) =>
         InsertRoute(net, destination, prefixLength, gateway, device, preferredSource, metric, FibTable.InsertMode.Append, "ip route append");
@@ -129,12 +131,16 @@ public static class NetStackConfig
         ArgumentNullException.ThrowIfNull(destination);
         if (IsV6(destination))
         {
-            // fib6 has one route per prefix and metric: replace and append act as add (no ECMP, no replace yet).
-            if (mode != FibTable.InsertMode.Excl) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: only add is supported for IPv6 routes");
             if (preferredSource is not null) throw new NetStackException(-Uapi.Errno.EOPNOTSUPP, $"{what}: src is not supported for IPv6 routes");
+            var mode6 = mode switch
+            {
+                FibTable.InsertMode.Replace => Ipv6.Fib6Table.InsertMode.Replace,
+                FibTable.InsertMode.Append => Ipv6.Fib6Table.InsertMode.Append,
+                _ => Ipv6.Fib6Table.InsertMode.Excl,
+            };
             lock (net.SyncRoot)
                 NetStackException.ThrowIfError(Ipv6.Ipv6Rtnl.Ip6RouteAdd(net, V6(destination), prefixLength, gateway is null ? 0 : V6(gateway),
-                    device is null ? null : Dev(net, device), metric == 0 ? Ipv6.Ipv6Rtnl.Ip6RtPrioUser : metric), what);
+                    device is null ? null : Dev(net, device), metric == 0 ? Ipv6.Ipv6Rtnl.Ip6RtPrioUser : metric, mode6), what);
             return;
         }
         CheckPrefix(prefixLength);
@@ -200,6 +206,7 @@ public static class NetStackConfig
     public static int FlushRoutes(NetNamespace net, IPAddress? destination = null, int prefixLength = 0, string? device = null)
     {
         ArgumentNullException.ThrowIfNull(net);
+        if (destination is not null && IsV6(destination)) return FlushIpv6Routes(net, destination, prefixLength, device);
         CheckPrefix(prefixLength);
         uint dst = destination is null ? 0 : SocketConvert.ToUInt32(destination);
         uint mask = Ipv4Address.PrefixMask(prefixLength);
@@ -207,6 +214,29 @@ public static class NetStackConfig
         {
             var dev = device is null ? null : Dev(net, device);
             return net.Ipv4.Fib.Flush(e => (dev is null || e.Dev == dev) && e.PrefixLen >= prefixLength && (e.Dst & mask) == (dst & mask));
+        }
+    }
+
+    /// <summary>
+    /// `ip -6 route flush [DEST/PREFIX] [dev DEVICE]` (`ip -6 route flush table main` with no selector): deletes the
+    /// IPv6 main table's routes of exactly that prefix (iproute2's default match) and through that device, the
+    /// connected prefixes included; a multipath route is never selected by a device (it has none of its own, as
+    /// iproute2 sees it). Returns how many routes went (0 is no error).
+    /// </summary>
+    /// <param name="net">The stack.</param>
+    /// <param name="destination">The prefix, or null for every route.</param>
+    /// <param name="prefixLength">The prefix length (ignored without a destination).</param>
+    /// <param name="device">The output device, or null for any.</param>
+    /// <exception cref="NetStackException">ENODEV for an unknown device, EINVAL for a prefix length over 128.</exception>
+    public static int FlushIpv6Routes(NetNamespace net, IPAddress? destination = null, int prefixLength = 0, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        lock (net.SyncRoot)
+        {
+            var dev = device is null ? null : Dev(net, device);
+            int n = Ipv6.Ipv6Rtnl.Ip6RouteFlush(net, destination is null ? null : V6(destination), destination is null ? 0 : prefixLength, dev);
+            NetStackException.ThrowIfError(Math.Min(n, 0), "ip -6 route flush");
+            return n;
         }
     }
 

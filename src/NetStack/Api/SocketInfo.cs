@@ -129,7 +129,26 @@ public sealed record InterfaceStatistics(long RxPackets, long RxBytes, long RxEr
 /// <param name="Protocol">Who installed it, as `ip route` names it: "kernel" (connected routes), "boot" (`ip route add`, the host's default route), "static".</param>
 /// <param name="Scope">"link" for a route without gateway, "global" otherwise, as `ip route` names it.</param>
 public sealed record RouteInfo(IPAddress Destination, int PrefixLength, IPAddress? Gateway, string Device, IPAddress? PreferredSource,
-    int Metric, string Protocol, string Scope);
+    int Metric, string Protocol, string Scope)
+{
+    /// <summary>
+    /// IPv6: nonzero for a nexthop of a multipath (ECMP) route, the same number for each of its nexthops
+    /// (`ip -6 route` prints them as one route with a "nexthop" line each); 0 for a plain route.
+    /// </summary>
+    public int MultipathGroup { get; init; }
+}
+
+/// <summary>Where a packet to an IPv6 destination goes, as `ip -6 route get` answers.</summary>
+/// <param name="Destination">The destination asked about.</param>
+/// <param name="Type">"unicast", "local" or "multicast" (`ip -6 route get` prints the type when not unicast).</param>
+/// <param name="Gateway">The next hop (via), or null when the destination is on the link or local.</param>
+/// <param name="Device">The output device's name ("lo" for a local destination).</param>
+/// <param name="Source">The source address the stack picks (src), or null when the device has none to offer.</param>
+/// <param name="Metric">The route's metric.</param>
+/// <param name="Protocol">Who installed the route: "kernel", "boot", "ra".</param>
+/// <param name="Table">"main", or "local" for local and multicast routes.</param>
+public sealed record Ipv6RouteLookup(IPAddress Destination, string Type, IPAddress? Gateway, string Device, IPAddress? Source,
+    int Metric, string Protocol, string Table);
 
 /// <summary>Where a packet to a destination goes, as `ip route get` answers.</summary>
 /// <param name="Destination">The destination asked about.</param>
@@ -520,6 +539,31 @@ public static class NetStackInfo
         }
     }
 
+    /// <summary>`ip -6 route get DESTINATION [oif DEVICE]`: the route an unbound socket's packet to <paramref name="destination"/> takes, and its source.</summary>
+    /// <param name="net">The stack.</param>
+    /// <param name="destination">An IPv6 address.</param>
+    /// <param name="device">The output interface (oif), or null; a link-local or multicast destination needs one to be strict.</param>
+    /// <exception cref="NetStackException">ENETUNREACH when no route covers it; ENODEV for an unknown device.</exception>
+    /// <remarks>Mirrors inet6_rtm_getroute() -> ip6_route_output(), rt6_fill_node().</remarks>
+    public static Ipv6RouteLookup GetIpv6Route(NetNamespace net, IPAddress destination, string? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (destination.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) throw new ArgumentException("an IPv6 address is needed", nameof(destination));
+        var b = destination.GetAddressBytes();
+        UInt128 daddr = Wire.Ipv6Address.Read(b);
+        lock (net.SyncRoot)
+        {
+            NetDevice? oif = null;
+            if (device is not null)
+                oif = net.Devices.FirstOrDefault(d => d.Name == device) ?? throw new NetStackException(-Uapi.Errno.ENODEV, $"ip -6 route get: no device {device}");
+            NetStackException.ThrowIfError(NetStack.Ipv6.Ipv6Rtnl.Ip6RouteGet(net, daddr, oif, out var rt, out var saddr), "ip -6 route get");
+            var type = rt!.Type switch { NetStack.Ipv6.Rt6Type.Local => "local", NetStack.Ipv6.Rt6Type.Multicast => "multicast", _ => "unicast" };
+            return new Ipv6RouteLookup(new IPAddress(destination.GetAddressBytes()), type, rt.Gateway == 0 ? null : Ipv6ToIPAddress(rt.Gateway), rt.Dev.Name,
+                saddr == 0 ? null : Ipv6ToIPAddress(saddr), rt.Metric, rt.Protocol, rt.Type == NetStack.Ipv6.Rt6Type.Unicast ? "main" : "local");
+        }
+    }
+
     /// <summary>An IPv6 address's flags as iproute2 prints them, in its ifa_flag_data[] order ("dynamic" for one without IFA_F_PERMANENT).</summary>
     /// <remarks>Mirrors iproute2 ip/ipaddress.c: print_ifa_flags() for AF_INET6.</remarks>
     private static string[] Ifa6Flags(NetStack.Ipv6.IfaFlags f)
@@ -548,7 +592,7 @@ public static class NetStackInfo
             return net.Ipv6.Fib6.Routes.Where(r => r.Type == NetStack.Ipv6.Rt6Type.Unicast)
                 .OrderBy(r => r.DstLen == 0 ? 1 : 0).ThenBy(r => r.Dst).ThenBy(r => r.DstLen).ThenBy(r => r.Metric)
                 .Select(r => new RouteInfo(Ipv6ToIPAddress(r.Dst), r.DstLen, r.Gateway == 0 ? null : Ipv6ToIPAddress(r.Gateway), r.Dev.Name,
-                    null, r.Metric, r.Protocol, "global")).ToArray();
+                    null, r.Metric, r.Protocol, "global") { MultipathGroup = r.SiblingGroup }).ToArray();
     }
 
     /// <summary>The neighbour discovery cache of <paramref name="net"/> (`ip -6 neigh show`), by device and address; <see cref="NeighbourInfo.Address"/> is an IPv6 address.</summary>

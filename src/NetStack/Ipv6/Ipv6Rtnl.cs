@@ -21,8 +21,10 @@ internal static class Ipv6Rtnl
     /// else -EHOSTUNREACH; a link-local one needs the device. -EINVAL for a multicast or local gateway;
     /// -ENODEV without a device; -ENETDOWN for a device that is down; -EEXIST for the same route.
     /// </summary>
-    /// <remarks>Mirrors ip6_route_add() -> ip6_route_info_create() (ip6_validate_gw()) -> __ip6_ins_rt() (fib6_add(): -EEXIST with NLM_F_EXCL).</remarks>
-    public static int Ip6RouteAdd(NetNamespace net, UInt128 dst, int dstLen, UInt128 gateway, NetDevice? dev, int metric)
+    /// <remarks>Mirrors ip6_route_add() -> ip6_route_info_create() (ip6_validate_gw()) -> __ip6_ins_rt() (fib6_add(): -EEXIST with NLM_F_EXCL;
+    /// <paramref name="mode"/> is the request's NLM_F_REPLACE or NLM_F_APPEND, see <see cref="Fib6Table.Insert"/>).</remarks>
+    public static int Ip6RouteAdd(NetNamespace net, UInt128 dst, int dstLen, UInt128 gateway, NetDevice? dev, int metric,
+        Fib6Table.InsertMode mode = Fib6Table.InsertMode.Excl)
     {
         if ((uint)dstLen > 128 || metric < 0) return -Uapi.Errno.EINVAL;
         dst &= Ipv6Address.PrefixMask(dstLen); // ipv6_addr_prefix(): host bits are dropped, not refused (IPv4 refuses them)
@@ -45,28 +47,63 @@ internal static class Ipv6Rtnl
         }
         if (dev is null) return -Uapi.Errno.ENODEV;
         if (!dev.IsUp) return -Uapi.Errno.ENETDOWN;
-        foreach (var r in fib.Routes)
-            if (r.Type == Rt6Type.Unicast && r.Dst == dst && r.DstLen == dstLen && r.Metric == metric) return -Uapi.Errno.EEXIST;
-        fib.Add(new Rt6Info(dst, dstLen, dev, gateway, metric, Rt6Type.Unicast, "boot"));
-        return 0;
+        return fib.Insert(new Rt6Info(dst, dstLen, dev, gateway, metric, Rt6Type.Unicast, "boot"), mode);
     }
 
     /// <summary>
     /// `ip -6 route del PREFIX [via GW] [dev DEV] [metric N]`: deletes the first unicast route of that
     /// prefix matching every selector given (0, null or a negative metric match any); -ESRCH when none does.
+    /// With a gateway only that nexthop of a multipath route goes; without one the route goes with its siblings.
     /// </summary>
-    /// <remarks>Mirrors ip6_route_del() (fib6_locate() then the first matching nexthop; -ESRCH).</remarks>
+    /// <remarks>Mirrors ip6_route_del() (fib6_locate() then the first matching nexthop; __ip6_del_rt() with RTF_GATEWAY,
+    /// __ip6_del_rt_siblings() without; -ESRCH).</remarks>
     public static int Ip6RouteDel(NetNamespace net, UInt128 dst, int dstLen, UInt128 gateway, NetDevice? dev, int metric)
     {
         if ((uint)dstLen > 128) return -Uapi.Errno.EINVAL;
         dst &= Ipv6Address.PrefixMask(dstLen);
-        bool done = false;
-        net.Ipv6.Fib6.Flush(r =>
+        var fib = net.Ipv6.Fib6;
+        Rt6Info? victim = null;
+        foreach (var r in fib.Routes)
         {
-            if (done || r.Type != Rt6Type.Unicast || r.Dst != dst || r.DstLen != dstLen) return false;
-            if ((gateway != 0 && r.Gateway != gateway) || (dev is not null && r.Dev != dev) || (metric >= 0 && r.Metric != metric)) return false;
-            return done = true;
-        });
-        return done ? 0 : -Uapi.Errno.ESRCH;
+            if (r.Type != Rt6Type.Unicast || r.Dst != dst || r.DstLen != dstLen) continue;
+            if ((gateway != 0 && r.Gateway != gateway) || (dev is not null && r.Dev != dev) || (metric >= 0 && r.Metric != metric)) continue;
+            victim = r;
+            break;
+        }
+        if (victim is null) return -Uapi.Errno.ESRCH;
+        int group = gateway != 0 ? 0 : victim.SiblingGroup;
+        fib.Flush(r => r == victim || (group != 0 && r.SiblingGroup == group));
+        return 0;
+    }
+
+    /// <summary>
+    /// `ip -6 route flush [PREFIX] [dev DEV]` (`flush table main`: no selector): deletes the main table's routes of
+    /// exactly that prefix (iproute2's default "exact" match: the same length, the same bits) and through that device.
+    /// iproute2 dumps the table and deletes each route it selects: a multipath route has no RTA_OIF, so `dev`
+    /// never selects one. Returns how many routes went.
+    /// </summary>
+    /// <remarks>Mirrors iproute2 ip/iproute.c: iproute_list_flush_or_save() + filter_nlmsg() (table main leaves RTN_LOCAL out),
+    /// each selected route through inet6_rtm_delroute() (ip6_route_multipath_del() for a multipath one).</remarks>
+    public static int Ip6RouteFlush(NetNamespace net, UInt128? dst, int dstLen, NetDevice? dev)
+    {
+        if ((uint)dstLen > 128) return -Uapi.Errno.EINVAL;
+        UInt128 d = dst is { } a ? a & Ipv6Address.PrefixMask(dstLen) : 0;
+        return net.Ipv6.Fib6.Flush(r => r.Type == Rt6Type.Unicast
+            && (dst is null || (r.DstLen == dstLen && r.Dst == d))
+            && (dev is null || (r.SiblingGroup == 0 && r.Dev == dev)));
+    }
+
+    /// <summary>
+    /// `ip -6 route get ADDR [oif DEV]`: the route a packet to <paramref name="daddr"/> takes and the source the
+    /// stack would pick for it (0 when it has none, as a device without a usable address). -ENETUNREACH without one.
+    /// </summary>
+    /// <remarks>Mirrors inet6_rtm_getroute() -> ip6_route_output() then rt6_fill_node() (RTA_PREFSRC from ip6_route_get_saddr()).</remarks>
+    public static int Ip6RouteGet(NetNamespace net, UInt128 daddr, NetDevice? oif, out Rt6Info? rt, out UInt128 saddr)
+    {
+        saddr = 0;
+        rt = Route6.Ip6RouteOutput(net, daddr, oif);
+        if (rt is null) return -Uapi.Errno.ENETUNREACH;
+        if (!Addrconf.Ipv6DevGetSaddr(net, rt.LocalDev ?? rt.Dev, daddr, out saddr)) saddr = 0;
+        return 0;
     }
 }

@@ -26,6 +26,19 @@ internal sealed class Rt6Info(UInt128 dst, int dstLen, NetDevice dev, UInt128 ga
     public readonly string Protocol = protocol;
     /// <summary>For a local route: the device the address belongs to.</summary>
     public NetDevice? LocalDev { get; init; }
+    /// <summary>
+    /// Nonzero for an ECMP route: the routes of one multipath route (fib6_siblings) share the number;
+    /// `ip -6 route` prints them as one route with a nexthop line each.
+    /// </summary>
+    /// <remarks>Changed under the stack lock only (the packet path never reads it).</remarks>
+    public int SiblingGroup { get; set; }
+
+    /// <summary>
+    /// Whether the route can be a sibling of a multipath route: one with a gateway that addrconf did not add
+    /// (connected prefixes and router-advertised routes, RTF_ADDRCONF, never are).
+    /// </summary>
+    /// <remarks>Mirrors rt6_qualify_for_ecmp().</remarks>
+    public bool QualifiesForEcmp => Type == Rt6Type.Unicast && Gateway != 0 && Protocol is not ("kernel" or "ra");
 
     /// <summary>The neighbour to send a packet for <paramref name="daddr"/> to.</summary>
     /// <remarks>Mirrors rt6_nexthop().</remarks>
@@ -73,12 +86,84 @@ internal sealed class Fib6Table(NetNamespace net)
         return true;
     }
 
+    private int _siblingGroups;
+
+    /// <summary>How a route added through rtnetlink meets a route of the same prefix and metric (the nlmsg_flags of RTM_NEWROUTE).</summary>
+    public enum InsertMode
+    {
+        /// <summary>NLM_F_EXCL (`ip route add`): -EEXIST.</summary>
+        Excl,
+        /// <summary>NLM_F_REPLACE (`ip route replace`): replaces it (with its siblings), or adds.</summary>
+        Replace,
+        /// <summary>NLM_F_APPEND (`ip route append`): a sibling of a gateway route, or a route after it; -EEXIST for the same nexthop.</summary>
+        Append,
+    }
+
+    /// <summary>
+    /// Inserts a main-table route of the prefix <paramref name="rt"/> has, meeting the routes of the same prefix and
+    /// metric as <paramref name="mode"/> says: add refuses any (-EEXIST); replace takes the first whose ECMP
+    /// capability is the new route's (with its siblings), or, for a new route that can be a sibling, the first
+    /// other one, and adds when there is none; append refuses a route of the same nexthop (-EEXIST), makes the
+    /// route a sibling of gateway routes when both qualify for ECMP, and otherwise puts it after them.
+    /// </summary>
+    /// <remarks>Mirrors fib6_add() -> fib6_add_rt2node() (the leaf walk, fallback_ins, the siblings' list, fib6_purge_rt() of the replaced siblings).</remarks>
+    public int Insert(Rt6Info rt, InsertMode mode)
+    {
+        var routes = _routes.ToList();
+        bool canEcmp = rt.QualifiesForEcmp;
+        int found = -1, fallback = -1, sibling = -1, last = -1;
+        for (int i = 0; i < routes.Count; i++)
+        {
+            var it = routes[i];
+            if (it.Type != Rt6Type.Unicast || it.Dst != rt.Dst || it.DstLen != rt.DstLen) continue;
+            if (it.Metric > rt.Metric) continue;
+            last = i;
+            if (it.Metric != rt.Metric) continue;
+            if (mode == InsertMode.Excl) return -Uapi.Errno.EEXIST;
+            if (mode == InsertMode.Replace)
+            {
+                if (found < 0 && canEcmp == it.QualifiesForEcmp) found = i;
+                else if (canEcmp && fallback < 0) fallback = i;
+                continue;
+            }
+            if (it.Dev == rt.Dev && it.Gateway == rt.Gateway) return -Uapi.Errno.EEXIST; // rt6_duplicate_nexthop()
+            if (canEcmp && it.QualifiesForEcmp && sibling < 0) sibling = i;
+        }
+        if (mode == InsertMode.Replace && (found >= 0 || fallback >= 0))
+        {
+            int at = found >= 0 ? found : fallback;
+            var old = routes[at];
+            routes[at] = rt;
+            if (old.SiblingGroup != 0) routes.RemoveAll(r => r != rt && r.SiblingGroup == old.SiblingGroup);
+            _routes = [.. routes];
+            return 0;
+        }
+        if (sibling >= 0)
+        {
+            int group = routes[sibling].SiblingGroup;
+            if (group == 0)
+            {
+                group = ++_siblingGroups;
+                for (int i = 0; i < routes.Count; i++)
+                    if (routes[i].Type == Rt6Type.Unicast && routes[i].Dst == rt.Dst && routes[i].DstLen == rt.DstLen && routes[i].Metric == rt.Metric && routes[i].QualifiesForEcmp)
+                        routes[i].SiblingGroup = group;
+            }
+            rt.SiblingGroup = group;
+        }
+        routes.Insert(last < 0 ? routes.Count : last + 1, rt);
+        _routes = [.. routes];
+        return 0;
+    }
+
     /// <summary>Removes the routes <paramref name="match"/> selects; returns how many.</summary>
     /// <remarks>Mirrors fib6_clean_all() with a selecting function (rt6_sync_down_dev(), fib6_del()).</remarks>
     public int Flush(Func<Rt6Info, bool> match)
     {
         var keep = _routes.Where(r => !match(r)).ToArray();
         int n = _routes.Length - keep.Length;
+        // A multipath route left with one nexthop is a plain route again (fib6_del_route() unlinks the sibling).
+        foreach (var r in keep)
+            if (r.SiblingGroup != 0 && keep.Count(o => o.SiblingGroup == r.SiblingGroup) == 1) r.SiblingGroup = 0;
         _routes = keep;
         return n;
     }

@@ -82,6 +82,92 @@ public sealed class Ipv6ControlTests
     }
 
     [Fact]
+    public void Ip6RouteGet_PrintsTheKernelsLine_ConnectedViaLocalLinkLocal_UnreachableAsRtnetlink()
+    {
+        using var s = new OneStack();
+        Ip(s, "-6", "addr", "add", "fd00:9::2/64", "dev", "eth0");
+        Ip(s, "-6", "route", "add", "fd00:77::/64", "via", "fd00:9::1");
+        // Lines as iproute2 6.1 prints Linux 6.x's answers (taken from the kernel in a namespace).
+        Assert.Equal("fd00:9::1 from :: dev eth0 proto kernel src fd00:9::2 metric 256 pref medium\n", Ip(s, "-6", "route", "get", "fd00:9::1"));
+        Assert.Equal("fd00:77::5 from :: via fd00:9::1 dev eth0 src fd00:9::2 metric 1024 pref medium\n", Ip(s, "route", "get", "fd00:77::5"));
+        Assert.Equal("local fd00:9::2 from :: dev lo table local proto kernel src fd00:9::2 metric 0 pref medium\n", Ip(s, "-6", "route", "get", "fd00:9::2"));
+        // A link-local destination takes the link-local source (RFC 6724 rule 2), through the oif given.
+        Assert.Equal("fe80::1 from :: dev eth0 proto kernel src fe80::ff:fe00:b metric 256 pref medium\n", Ip(s, "-6", "route", "get", "fe80::1", "oif", "eth0"));
+        Assert.Equal("multicast ff02::1 from :: dev eth0 table local proto kernel src fe80::ff:fe00:b metric 256 pref medium\n", Ip(s, "-6", "route", "get", "ff02::1", "oif", "eth0"));
+        Assert.Equal("RTNETLINK answers: Network is unreachable", Refused(s, "-6", "route", "get", "2001:db8::1"));
+        Assert.Equal("Cannot find device \"nosuch\"", Refused(s, "-6", "route", "get", "fd00:9::1", "dev", "nosuch"));
+        // A default route makes every global destination reachable through it.
+        Ip(s, "-6", "route", "add", "default", "via", "fd00:9::1", "metric", "7");
+        Assert.Equal("2001:db8::1 from :: via fd00:9::1 dev eth0 src fd00:9::2 metric 7 pref medium\n", Ip(s, "-6", "route", "get", "2001:db8::1"));
+    }
+
+    [Fact]
+    public void Ip6RouteReplaceAppend_AsFib6AddRt2node_MultipathPrintedWithNexthops()
+    {
+        using var s = new OneStack();
+        Ip(s, "-6", "addr", "add", "fd00:9::2/64", "dev", "eth0");
+        // replace of nothing adds (NLM_F_CREATE); replace of a gateway route takes its place.
+        Assert.Equal("", Ip(s, "-6", "route", "replace", "fd00:77::/64", "via", "fd00:9::1"));
+        Assert.Equal("", Ip(s, "-6", "route", "replace", "fd00:77::/64", "via", "fd00:9::3"));
+        Assert.Equal("fd00:77::/64 via fd00:9::3 dev eth0 metric 1024 pref medium\n", Ip(s, "-6", "route", "show", "fd00:77::/64").Split('\n').Where(l => l.StartsWith("fd00:77::", StringComparison.Ordinal)).Single() + "\n");
+        // append of a second gateway: one multipath route with two nexthops, printed as iproute2 prints it.
+        Assert.Equal("", Ip(s, "-6", "route", "append", "fd00:77::/64", "via", "fd00:9::4"));
+        Assert.Equal("RTNETLINK answers: File exists", Refused(s, "-6", "route", "append", "fd00:77::/64", "via", "fd00:9::4"));
+        Assert.Equal("RTNETLINK answers: File exists", Refused(s, "-6", "route", "add", "fd00:77::/64", "via", "fd00:9::5"));
+        string multipath = "fd00:77::/64 metric 1024 pref medium\n\tnexthop via fd00:9::3 dev eth0 weight 1 \n\tnexthop via fd00:9::4 dev eth0 weight 1 \n";
+        Assert.Contains("fd00:9::/64 dev eth0 proto kernel metric 256 pref medium\n" + multipath + "fe80::/64", Ip(s, "-6", "route"));
+        // The first nexthop carries the flows (Linux hashes them over the nexthops).
+        Assert.StartsWith("fd00:77::1 from :: via fd00:9::3 dev eth0", Ip(s, "-6", "route", "get", "fd00:77::1"));
+        // A route without a gateway is no sibling: appended, it is a route of its own after them.
+        Assert.Equal("", Ip(s, "-6", "route", "append", "fd00:77::/64", "dev", "eth0"));
+        Assert.Contains(multipath + "fd00:77::/64 dev eth0 metric 1024 pref medium\n", Ip(s, "-6", "route"));
+        // Deleting one nexthop (via) leaves a plain route; replacing a multipath route replaces all its nexthops.
+        Assert.Equal("", Ip(s, "-6", "route", "del", "fd00:77::/64", "via", "fd00:9::3"));
+        Assert.Contains("fd00:77::/64 via fd00:9::4 dev eth0 metric 1024 pref medium\nfd00:77::/64 dev eth0 metric 1024 pref medium\n", Ip(s, "-6", "route"));
+        Ip(s, "-6", "route", "append", "fd00:77::/64", "via", "fd00:9::5");
+        Assert.Equal("", Ip(s, "-6", "route", "replace", "fd00:77::/64", "via", "fd00:9::6"));
+        Assert.Contains("fd00:77::/64 via fd00:9::6 dev eth0 metric 1024 pref medium\nfd00:77::/64 dev eth0 metric 1024 pref medium\n", Ip(s, "-6", "route"));
+        // A route of another metric is another route; replace without a gateway replaces the route without one.
+        Assert.Equal("", Ip(s, "-6", "route", "replace", "fd00:77::/64", "dev", "eth0", "metric", "1024"));
+        Assert.Equal(2, Ip(s, "-6", "route").Split('\n').Count(l => l.StartsWith("fd00:77::/64", StringComparison.Ordinal)));
+        // del without a gateway takes a multipath route whole.
+        Ip(s, "-6", "route", "append", "fd00:77::/64", "via", "fd00:9::7");
+        Ip(s, "-6", "route", "del", "fd00:77::/64", "dev", "eth0", "via", "fd00:9::6");
+        Ip(s, "-6", "route", "del", "fd00:77::/64", "dev", "eth0");
+        Assert.Contains("fd00:77::/64 via fd00:9::7 dev eth0 metric 1024 pref medium\n", Ip(s, "-6", "route"));
+        Ip(s, "-6", "route", "append", "fd00:77::/64", "via", "fd00:9::8");
+        Assert.Equal("", Ip(s, "-6", "route", "del", "fd00:77::/64"));
+        Assert.DoesNotContain("fd00:77::", Ip(s, "-6", "route"));
+    }
+
+    [Fact]
+    public void Ip6RouteFlush_ExactPrefix_Dev_TableMain_SilentWhenNothing_RefusedWithoutArguments()
+    {
+        using var s = new OneStack();
+        Ip(s, "-6", "addr", "add", "fd00:9::2/64", "dev", "eth0");
+        Ip(s, "-6", "route", "add", "fd00:77::/64", "via", "fd00:9::1");
+        Ip(s, "-6", "route", "add", "fd00:77::/48", "via", "fd00:9::1");
+        Ip(s, "-6", "route", "add", "fd00:88::/64", "via", "fd00:9::1");
+        Ip(s, "-6", "route", "append", "fd00:88::/64", "via", "fd00:9::3");
+        Assert.Equal("\"ip route flush\" requires arguments.", Refused(s, "-6", "route", "flush"));
+        Assert.Equal("Cannot find device \"nosuch\"", Refused(s, "-6", "route", "flush", "dev", "nosuch"));
+        // The prefix matches exactly (iproute2's default): /48 stays.
+        Assert.Equal("", Ip(s, "-6", "route", "flush", "fd00:77::/64"));
+        Assert.Equal("", Ip(s, "-6", "route", "flush", "fd00:77::/64"));          // nothing left: still no error
+        string routes = Ip(s, "-6", "route");
+        Assert.DoesNotContain("fd00:77::/64", routes);
+        Assert.Contains("fd00:77::/48 via fd00:9::1", routes);
+        // dev: every route through eth0 (the connected ones too) but the multipath one, which has no device of its own in a dump.
+        Assert.Equal("", Ip(s, "-6", "route", "flush", "dev", "eth0"));
+        Assert.Equal("fd00:88::/64 metric 1024 pref medium\n\tnexthop via fd00:9::1 dev eth0 weight 1 \n\tnexthop via fd00:9::3 dev eth0 weight 1 \n", Ip(s, "-6", "route"));
+        Assert.Equal("", Ip(s, "-6", "route", "flush", "table", "main"));
+        Assert.Equal("", Ip(s, "-6", "route"));
+        // The local table is not main's: the stack's own address still answers route get.
+        Assert.StartsWith("local fd00:9::2 from :: dev lo table local", Ip(s, "-6", "route", "get", "fd00:9::2"));
+        Assert.Equal("RTNETLINK answers: Network is unreachable", Refused(s, "-6", "route", "get", "fd00:9::1"));
+    }
+
+    [Fact]
     public void Ip6Neigh_AddShowDel_BothFamiliesWithoutAFilter()
     {
         using var s = new OneStack();
@@ -147,6 +233,19 @@ public sealed class Ipv6ControlTests
         Assert.Contains("-4", Assert.Throws<UsageException>(() => Opt.Ip("fd00::1", "host", 4)).Message);
         Assert.Contains("-6", Assert.Throws<UsageException>(() => Opt.Ip("10.7.0.1", "host", 6)).Message);
         Assert.Contains("interface's index", Assert.Throws<UsageException>(() => Opt.Ip("fe80::1%tap0", "host", 0)).Message);
+    }
+
+    [Fact]
+    public void Iperf3Host_EitherFamily_ZoneByNameOrIndex_FamilyFlagsChecked()
+    {
+        Assert.Equal(("fd00::1", (string?)null), Str(Iperf3Command.Host("fd00::1", 6)));
+        Assert.Equal(("fe80::1", "tap0"), Str(Iperf3Command.Host("fe80::1%tap0", 0)));
+        Assert.Equal(2, Iperf3Command.Host("fe80::1%2", 6).Host.ScopeId);
+        Assert.Equal(("10.7.0.1", (string?)null), Str(Iperf3Command.Host("10.7.0.1", 4)));
+        Assert.Contains("-6", Assert.Throws<UsageException>(() => Iperf3Command.Host("10.7.0.1", 6)).Message);
+        Assert.Contains("-4", Assert.Throws<UsageException>(() => Iperf3Command.Host("fd00::1", 4)).Message);
+        Assert.Contains("link-local", Assert.Throws<UsageException>(() => Iperf3Command.Host("fd00::1%tap0", 0)).Message);
+        static (string, string?) Str((System.Net.IPAddress Host, string? Zone) h) => (h.Host.ToString(), h.Zone);
     }
 
     [Theory]

@@ -284,6 +284,65 @@ public sealed class Iperf3SessionTests : IDisposable
 
     // ------------------------------------------------------------------ client against server
 
+    /// <summary>Both stacks get a global IPv6 address (no DAD) and wait until their link-local ones have passed DAD.</summary>
+    private (IPAddress A6, IPAddress B6, IPAddress BLinkLocal, string DevA) Ipv6Addresses()
+    {
+        string devA = NetStackInfo.GetInterfaces(A).Single(d => !d.IsLoopback).Name, devB = NetStackInfo.GetInterfaces(B).Single(d => !d.IsLoopback).Name;
+        NetStackConfig.AddAddress(A, devA, IPAddress.Parse("fd00:9::1"), 64, noDad: true);
+        NetStackConfig.AddAddress(B, devB, IPAddress.Parse("fd00:9::2"), 64, noDad: true);
+        bool Ready(NetNamespace n) => NetStackInfo.GetInterfaces(n).Single(d => !d.IsLoopback).Ipv6Addresses.All(a => !a.Flags.Contains("tentative"));
+        Assert.True(TwoStacksWait.Until(() => Ready(A) && Ready(B), Limit), "link-local addresses stay tentative");
+        var ll = NetStackInfo.GetInterfaces(B).Single(d => !d.IsLoopback).Ipv6Addresses.Single(a => a.Address.IsIPv6LinkLocal).Address;
+        return (IPAddress.Parse("fd00:9::1"), IPAddress.Parse("fd00:9::2"), ll, devA);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Client_OverIpv6_ToAServerOnIpv6Any_TcpAndUdp(bool udp)
+    {
+        var (a6, b6, _, _) = Ipv6Addresses();
+        var server = StartServer(new Iperf3ServerOptions { BindAddress = IPAddress.IPv6Any });
+        var run = server.RunAsync();
+        await using var _ = server;
+        var text = new StringBuilder();
+        var r = await Iperf3Client.RunAsync(A, new Iperf3ClientOptions { Host = b6, Time = 1, Udp = udp, Rate = udp ? 10_000_000 : null },
+            t => { lock (text) text.Append(t); }).WaitAsync(Limit);
+        Assert.True(r.Error is null, r.Error);
+        Assert.True(TwoStacksWait.Until(() => server.Completed == 1, Limit), ServerText);
+        string c;
+        lock (text) c = text.ToString();
+        Assert.StartsWith("Connecting to host fd00:9::2, port 5201\n", c);
+        Assert.Matches(@"\[\s*\d+\] local fd00:9::1 port \d+ connected to fd00:9::2 port 5201\n", c);
+        Assert.Matches(@"receiver\n", c);
+        Assert.Contains($"Accepted connection from {a6}, port ", ServerText);
+        Assert.Matches(@"\[\s*\d+\] local fd00:9::2 port 5201 connected to fd00:9::1 port \d+", ServerText);
+        var sp = r.Test!.Streams.Single();
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetworkV6, sp.Remote.AddressFamily);
+        Assert.InRange(sp.BytesReceived, 1, sp.BytesSent);
+    }
+
+    [Fact]
+    public async Task Client_LinkLocalHostWithAZoneName_ResolvedOnTheStack_PrintedWithoutTheZone()
+    {
+        var (_, _, ll, devA) = Ipv6Addresses();
+        var server = StartServer(new Iperf3ServerOptions { BindAddress = IPAddress.IPv6Any });
+        var run = server.RunAsync();
+        await using var _ = server;
+        var text = new StringBuilder();
+        var o = new Iperf3ClientOptions { Host = ll, HostZone = devA, Time = 1, Reverse = true };
+        Assert.Equal(devA, Iperf3ClientOptions.FromJson(o.ToJson()).HostZone); // as it travels to a running stack
+        var r = await Iperf3Client.RunAsync(A, o, t => { lock (text) text.Append(t); }).WaitAsync(Limit);
+        Assert.True(r.Error is null, r.Error);
+        string c;
+        lock (text) c = text.ToString();
+        Assert.StartsWith($"Connecting to host {ll}%{devA}, port 5201\nReverse mode, remote host {ll}%{devA} is sending\n", c);
+        Assert.Matches($@"local fe80::[0-9a-f:]+ port \d+ connected to {Regex.Escape(ll.ToString())} port 5201\n", c);
+        // An unknown zone fails as getaddrinfo() would: before anything is sent.
+        var bad = await Iperf3Client.RunAsync(A, new Iperf3ClientOptions { Host = ll, HostZone = "nosuch0", Time = 1 }, _ => { }).WaitAsync(Limit);
+        Assert.Contains("no interface nosuch0", bad.Error);
+    }
+
     private async Task<(Iperf3ClientResult Result, string Text)> RunClientAsync(Iperf3ClientOptions o, bool serverFails = false)
     {
         var server = StartServer();

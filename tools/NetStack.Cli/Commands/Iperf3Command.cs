@@ -27,10 +27,10 @@ internal static class Iperf3Command
         var control = new ControlOptions();
         var own = ToolStack.OwnOption();
         var server = Opt.Flag("-s", "run as a server (on a stack of its own: inside `netstack up` the iperf3 service is the server)", "--server");
-        var client = Opt.Value<IPAddress?>("-c", "HOST", "run as a client of the iperf3 server at HOST (an IPv4 address)", s => Opt.Ipv4(s, "host"), "--client");
+        var client = Opt.Value<string?>("-c", "HOST", "run as a client of the iperf3 server at HOST (an IPv4 or IPv6 address; fe80::1%tap0 for a link-local one)", s => s, "--client");
         var port = Opt.Value<ushort?>("-p", "PORT", "the server's port [default: 5201]", s => Opt.Port(s), "--port");
         var oneOff = Opt.Flag("-1", "server: serve one client, then exit", "--one-off");
-        var bind = Opt.Value<IPAddress?>("-B", "ADDR", "server: listen on this local address only", s => Opt.Ipv4(s, "bind address"), "--bind");
+        var bind = Opt.Value<string?>("-B", "ADDR", "server: listen on this local address only (IPv4 or IPv6)", s => s, "--bind");
         var time = Opt.Value<int?>("-t", "SEC", "client: seconds to transmit [default: 10; 0: until Ctrl-C]", s => Opt.Int("time", 0, Iperf3Protocol.MaxTime, $" (0 to {Iperf3Protocol.MaxTime} seconds)")(s), "--time");
         var bytes = Opt.Value<long?>("-n", "N[KMG]", "client: bytes to transmit (instead of -t)", s => (long)Size(s, "-n"), "--bytes");
         var blocks = Opt.Value<long?>("-k", "N[KMG]", "client: blocks (packets) to transmit (instead of -t)", s => (long)Size(s, "-k"), "--blockcount");
@@ -57,9 +57,10 @@ internal static class Iperf3Command
         var counters64 = Opt.Flag("--udp-counters-64bit", "client: 64-bit UDP sequence numbers");
         var repeating = Opt.Flag("--repeating-payload", "client: a repeating pattern as payload instead of random bytes");
         var connectTimeout = Opt.Value<int?>("--connect-timeout", "MS", "client: give up connecting after MS milliseconds", s => Opt.Int("connect timeout", 1, 3_600_000)(s));
-        var v4 = Opt.Flag("-4", "IPv4 (the only family the stack has)", "--version4");
+        var v4 = Opt.Flag("-4", "IPv4 only", "--version4");
+        var v6 = Opt.Flag("-6", "IPv6 only (the server: an AF_INET6 socket on [::] without -B)", "--version6");
         var forceFlush = Opt.Flag("--forceflush", "flush the output after every line (it always is)");
-        Option[] supported = [server, client, port, oneOff, bind, time, bytes, blocks, parallel, reverse, bidir, udp, bitrate, length, congestion, json, interval, omit, window, mss, noDelay, tos, title, format, verbose, serverOutput, counters64, repeating, connectTimeout, v4, forceFlush];
+        Option[] supported = [server, client, port, oneOff, bind, time, bytes, blocks, parallel, reverse, bidir, udp, bitrate, length, congestion, json, interval, omit, window, mss, noDelay, tos, title, format, verbose, serverOutput, counters64, repeating, connectTimeout, v4, v6, forceFlush];
         var unsupported = Unsupported();
 
         var cmd = new Command("iperf3",
@@ -75,7 +76,9 @@ internal static class Iperf3Command
             foreach (var (o, why) in unsupported)
                 if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"iperf3's {o.Name} is not supported: {why}");
             bool isServer = r.GetValue(server);
-            var host = r.GetValue(client);
+            if (r.GetValue(v4) && r.GetValue(v6)) throw new UsageException("-4 and -6 exclude each other");
+            int family = r.GetValue(v4) ? 4 : r.GetValue(v6) ? 6 : 0;
+            var (host, zone) = r.GetValue(client) is { } c ? Host(c, family) : (null, null);
             if (isServer && host is not null) throw new UsageException("-s and -c exclude each other: a server or a client");
             if (!isServer && host is null) throw new UsageException("give -s (server) or -c HOST (client); try --help");
             Option[] clientOnly = [time, bytes, blocks, parallel, reverse, bidir, udp, bitrate, length, congestion, omit, window, mss, noDelay, tos, title, serverOutput, counters64, repeating, connectTimeout];
@@ -88,7 +91,7 @@ internal static class Iperf3Command
                 var so2 = new Iperf3ServerOptions
                 {
                     Port = r.GetValue(port) ?? Iperf3Protocol.DefaultPort,
-                    BindAddress = r.GetValue(bind) ?? IPAddress.Any,
+                    BindAddress = r.GetValue(bind) is { } bindTo ? Opt.Ip(bindTo, "bind address", family) : family == 6 ? IPAddress.IPv6Any : IPAddress.Any,
                     OneOff = r.GetValue(oneOff),
                     Json = r.GetValue(json),
                     Verbose = r.GetValue(verbose),
@@ -114,6 +117,7 @@ internal static class Iperf3Command
             var co2 = new Iperf3ClientOptions
             {
                 Host = host!,
+                HostZone = zone,
                 Port = r.GetValue(port) ?? Iperf3Protocol.DefaultPort,
                 Time = r.GetValue(time) ?? 10,
                 Bytes = r.GetValue(bytes) ?? 0,
@@ -147,13 +151,30 @@ internal static class Iperf3Command
         return cmd;
     }
 
+    /// <summary>
+    /// -c HOST: an IPv4 or IPv6 address of the family -4/-6 ask for; a zone after '%' is the interface's index or its
+    /// name (fe80::1%tap0, resolved on the stack the test runs on, as getaddrinfo() resolves it with if_nametoindex()).
+    /// </summary>
+    internal static (IPAddress Host, string? Zone) Host(string s, int family)
+    {
+        int pct = s.IndexOf('%');
+        if (pct > 0 && s.Contains(':') && !uint.TryParse(s.AsSpan(pct + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            string zone = s[(pct + 1)..];
+            if (zone.Length is 0 or > 15 || zone.Any(ch => ch is '/' or ' ' or ':')) throw new UsageException($"bad host '{s}': the zone is an interface's name or index");
+            var a = Opt.Ip(s[..pct], "host", family);
+            if (!a.IsIPv6LinkLocal && !a.IsIPv6Multicast) throw new UsageException($"bad host '{s}': a zone is for a link-local address");
+            return (a, zone);
+        }
+        return (Opt.Ip(s, "host", family), null);
+    }
+
     /// <summary>iperf3's options this command refuses, each with the reason (hidden from --help).</summary>
     private static List<(Option Option, string Why)> Unsupported()
     {
         var list = new List<(Option, string)>();
         void Flag(string name, string why, params string[] aliases) => list.Add((new Option<bool>(name, aliases) { Arity = ArgumentArity.Zero, Hidden = true }, why));
         void Value(string name, string why, params string[] aliases) => list.Add((new Option<string>(name, aliases) { Arity = ArgumentArity.ExactlyOne, Hidden = true }, why));
-        Flag("-6", "the stack speaks IPv4 only", "--version6");
         Flag("--sctp", "the stack has no SCTP");
         Flag("-Z", "there is no sendfile() on the stack's sockets (a send copies once into the stack anyway)", "--zerocopy");
         Value("-F", "reading or writing a file instead of memory is not implemented", "--file");
