@@ -76,6 +76,28 @@ public abstract class SockCommon
     public bool Hashed;
     /// <summary>skc_cookie: the socket's 64-bit id as SO_COOKIE and sock_diag report it (0 until first asked, see <see cref="SockDiag.SockGenCookie"/>).</summary>
     public ulong Cookie;
+
+    /// <summary>
+    /// Puts the head back as a new object has it, for a sock reused from its cache: every field,
+    /// the cookie too (a reused sock is a new sock to sock_diag).
+    /// </summary>
+    /// <remarks>Mirrors what kmem_cache_alloc() + the alloc path's initialisation give a fresh
+    /// sock_common (inet_reqsk_alloc(), inet_twsk_alloc()).</remarks>
+    internal void SkcReset(TcpState state)
+    {
+        Net = null!;
+        Family = 0;
+        State = state;
+        Reuse = 0;
+        ReusePort = false;
+        BoundDevIf = 0;
+        SkcDaddr = SkcRcvSaddr = 0;
+        SkcV6Daddr = SkcV6RcvSaddr = 0;
+        Ipv6only = false;
+        SkcDport = SkcNum = 0;
+        Hashed = false;
+        Cookie = 0;
+    }
 }
 
 /// <summary>

@@ -226,6 +226,9 @@ public class InetConnectionSock : InetSock
         var newsk = req.Sk!;
         newsk.Parent = null;
         req.Sk = null;
+        // reqsk_put(): the accept queue's reference was the last, unless a Fast Open child still
+        // holds its request (fastopen_rsk, until the handshake's ACK).
+        if (!ReferenceEquals(newsk.FastopenRsk, req)) TcpMinisocks.ReqskFree(req);
         return newsk;
     outErr:
         arg.Err = error;
@@ -279,7 +282,9 @@ public class InetConnectionSock : InetSock
         {
             var child = req.Sk!;
             req.Sk = null;
+            bool fastopen = ReferenceEquals(child.FastopenRsk, req);
             InetChildForget(sk, req, child);
+            if (!fastopen) TcpMinisocks.ReqskFree(req); // reqsk_put()
         }
     }
 

@@ -45,7 +45,8 @@ internal readonly struct InetEhashKey : IEquatable<InetEhashKey>
 internal sealed class InetBindBucket
 {
     public InetBindBucket(ushort port) => Port = port;
-    public ushort Port { get; }
+    /// <summary>port: set again when the bucket is reused from bind_bucket_cachep.</summary>
+    public ushort Port { get; internal set; }
     /// <summary>fastreuse: -1 when created by connect() (shareable by other connects with distinct 4-tuples).</summary>
     public sbyte FastReuse;
     /// <summary>owners: TcpSock or TcpTimewaitSock.</summary>
@@ -63,6 +64,8 @@ internal sealed class InetHashinfo
     internal readonly Dictionary<InetEhashKey, SockCommon> Ehash = new();
     internal readonly Dictionary<ushort, List<TcpSock>> Lhash = new();
     internal readonly Dictionary<ushort, InetBindBucket> Bhash = new();
+    /// <summary>bind_bucket_cachep ("tcp_bind_bucket"): the free buckets, so a connect() from a new port allocates nothing once warm.</summary>
+    internal readonly KmemCache<InetBindBucket> BindBucketCachep = new("tcp_bind_bucket", NetnsIpv4.SlabLimit);
     /// <summary>table_perturb: where the next ephemeral port search starts, per destination hash.</summary>
     internal readonly uint[] TablePerturb = new uint[256];
     internal readonly Random PortRandom = new();
@@ -335,7 +338,11 @@ internal static class InetHashtables
         created = false;
         if (!h.Bhash.TryGetValue(port, out var tb))
         {
-            h.Bhash[port] = tb = new InetBindBucket(port);
+            // kmem_cache_alloc(cachep): a bucket given back empty (no owners) by inet_bind_bucket_destroy().
+            tb = h.BindBucketCachep.Alloc() ?? new InetBindBucket(port);
+            tb.Port = port;
+            tb.FastReuse = 0;
+            h.Bhash[port] = tb;
             created = true;
         }
         return tb;
@@ -359,7 +366,7 @@ internal static class InetHashtables
         tb.Owners.Remove(sk);
         sk.BindHash = null;
         sk.InetNum = 0;
-        if (tb.Owners.Count == 0) sk.Net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
+        InetBindBucketDestroy(sk.Net.Ipv4.TcpHashinfo, tb);
     }
 
     /// <summary>A TIME_WAIT sock leaves its port.</summary>
@@ -369,7 +376,20 @@ internal static class InetHashtables
         if (tb is null) return;
         tb.Owners.Remove(tw);
         tw.TwTb = null;
-        if (tb.Owners.Count == 0) net.Ipv4.TcpHashinfo.Bhash.Remove(tb.Port);
+        InetBindBucketDestroy(net.Ipv4.TcpHashinfo, tb);
+    }
+
+    /// <summary>
+    /// The bucket goes with its last owner, back to the cache: every owner clears its pointer
+    /// (BindHash, tw_tb) as it leaves, so nothing refers to an empty bucket once it is out of the table.
+    /// </summary>
+    /// <remarks>Mirrors inet_bind_bucket_destroy() -> kmem_cache_free(cachep, tb).</remarks>
+    private static void InetBindBucketDestroy(InetHashinfo h, InetBindBucket tb)
+    {
+        if (tb.Owners.Count != 0) return;
+        if (h.Bhash.TryGetValue(tb.Port, out var cur) && ReferenceEquals(cur, tb)) h.Bhash.Remove(tb.Port);
+        else return; // not (or no longer) in the table: freed once already, or never entered
+        h.BindBucketCachep.Free(tb);
     }
 
     /// <summary>
@@ -435,13 +455,12 @@ internal static class InetHashtables
                     // A port bound by bind() is not shared with connect().
                     if (tb.FastReuse >= 0) continue;
                     if (!InetCheckEstablished(sk, p, out var tw)) continue;
-                    if (tw is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw);
-                    Ok(tb, p, i);
+                    Ok(tb, p, i, tw);
                     return 0;
                 }
                 tb = InetBindBucketCreate(h, p, out _);
                 tb.FastReuse = -1;
-                Ok(tb, p, i);
+                Ok(tb, p, i, null);
                 return 0;
             }
             offset++;
@@ -449,12 +468,15 @@ internal static class InetHashtables
             return -Errno.EADDRNOTAVAIL;
         }
 
-        void Ok(InetBindBucket tb, ushort p, uint i)
+        void Ok(InetBindBucket tb, ushort p, uint i, TcpTimewaitSock? tw)
         {
             // A little randomness in where the next search starts (max with a random step).
             uint add = Math.Max(i, (uint)h.PortRandom.Next(8) * step);
             h.TablePerturb[index] = unchecked(h.TablePerturb[index] + add + step);
             InetBindHash(sk, tb, p);
+            // The TIME_WAIT sock leaves the port only once the socket owns it: were it the port's
+            // last owner, the bucket would otherwise go (back to its cache) under the socket.
+            if (tw is not null) TcpMinisocks.InetTwskDeschedulePut(net, tw);
             sk.InetSport = p;
             InetHash(sk);
         }

@@ -85,6 +85,15 @@ internal sealed class NetnsIpv4
     internal uint TcpTwIsn;
     /// <summary>The request that stands for each SYN answered with a cookie in turn (never hashed; see TcpRequestSock.ResetForReuse).</summary>
     internal TcpRequestSock? TcpCookieReq;
+    /// <summary>
+    /// Free request socks (tcp_request_sock_ops.slab, "request_sock_TCP") and TIME_WAIT socks
+    /// (tcp_prot.twsk_prot->twsk_slab, "tw_sock_TCP"): a connection's setup and end allocate
+    /// nothing once warm. Bounded; what does not fit is left to the collector.
+    /// </summary>
+    internal readonly KmemCache<TcpRequestSock> TcpRequestSockCache = new("request_sock_TCP", SlabLimit);
+    internal readonly KmemCache<TcpTimewaitSock> TcpTwCache = new("tw_sock_TCP", SlabLimit);
+    /// <summary>How many free objects each of TCP's caches keeps (a few hundred bytes each).</summary>
+    internal const int SlabLimit = 1024;
     /// <summary>net->ipv4.tcp_fastopen_ctx: the namespace's Fast Open keys (null until first used or set).</summary>
     internal TcpFastopenContext? TcpFastopenCtx;
     /// <summary>The client's Fast Open cookies by (saddr, daddr): the tcpm_fastopen part of tcp_metrics.</summary>

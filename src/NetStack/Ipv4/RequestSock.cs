@@ -68,27 +68,40 @@ internal sealed class TcpRequestSock : SockCommon
     }
 
     /// <summary>
-    /// Clears what a SYN's processing reads before it writes, so one request can stand for every
-    /// cookie SYN-ACK in turn (the kernel allocates one and frees it at once: reqsk_free() after
-    /// send_synack; reusing it keeps a SYN flood allocation-free).
+    /// Puts the request back as a new one is (its timer object, stopped, stays), for one taken
+    /// from the cache or one that stands for every cookie SYN-ACK in turn (the kernel allocates one
+    /// and frees it at once: reqsk_free() after send_synack; reusing it keeps a SYN flood
+    /// allocation-free). Every field: a value left over from the last connection would be that
+    /// connection's.
     /// </summary>
     internal void ResetForReuse(TcpSock listener)
     {
+        Clear();
         RskListener = listener;
-        RskOps = TcpIpv4.TcpRequestSockOpsV4;
         Net = listener.Net;
         Family = listener.Family;
+    }
+
+    /// <summary>Every field as the constructor leaves it, and no reference to another object (the cache keeps no garbage alive).</summary>
+    internal void Clear()
+    {
+        SkcReset(TcpState.NewSynRecv);
+        RskListener = null!;
+        RskOps = TcpIpv4.TcpRequestSockOpsV4;
         DlNext = null;
         Sk = null;
+        Mss = 0;
         NumRetrans = NumTimeout = 0;
         TsRecent = TsOff = 0;
         RskWindowClamp = RskRcvWnd = 0;
         SndWscale = RcvWscale = 0;
-        TstampOk = SackOk = WscaleOk = EcnOk = Acked = false;
+        TstampOk = SackOk = WscaleOk = EcnOk = Acked = TfoListener = false;
         Syncookie = false;
         SavedSyn = null;
         IreqOpt = default;
+        RcvIsn = SntIsn = 0;
         SntSynack = 0;
+        RcvNxt = 0;
     }
 
     public override string ToString() =>

@@ -349,7 +349,11 @@ internal static class TcpIpv4
             sk.DataReady();
             return;
         }
-        if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net))) return;
+        if (!wantCookie && !TcpMinisocks.InetCskReqskQueueHashAdd(sk, req, TcpTimer.TcpTimeoutInit(net)))
+        {
+            TcpMinisocks.ReqskFree(req); // reqsk_free(): never hashed, no timer
+            return;
+        }
         if (ops.IsV6) ops.SendSynack(sk, req);
         else TcpV4SendSynack(sk, req, foc);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.

@@ -42,6 +42,20 @@ internal sealed class TcpTimewaitSock : SockCommon
         TwTimer = new TimerList(static t => TcpMinisocks.TwTimerHandler((TcpTimewaitSock)t.Owner!), this);
     }
 
+    /// <summary>Every field as the constructor leaves it (its timer object, stopped, stays), for the cache.</summary>
+    internal void Clear()
+    {
+        SkcReset(TcpState.TimeWait);
+        TwSubstate = default;
+        TwRcvWscale = 0;
+        TwTb = null;
+        TwKill = false;
+        TwRcvNxt = TwSndNxt = TwRcvWnd = 0;
+        TwTsOffset = TwTsRecent = 0;
+        TwTsRecentStamp = 0;
+        TwLastOowAckTime = 0;
+    }
+
     public InetEhashKey Key => InetHashtables.IsNativeV6(this)
         ? new(SkcV6RcvSaddr, TwNum, SkcV6Daddr, TwDport)
         : new(TwRcvSaddr, TwNum, TwDaddr, TwDport);
@@ -64,7 +78,32 @@ internal static class TcpMinisocks
 
     /// <summary>Allocates a request for a SYN on <paramref name="listener"/>.</summary>
     /// <remarks>Mirrors inet_reqsk_alloc().</remarks>
-    internal static TcpRequestSock InetReqskAlloc(TcpSock listener) => new() { RskListener = listener, Net = listener.Net, Family = listener.Family };
+    internal static TcpRequestSock InetReqskAlloc(TcpSock listener)
+    {
+        // reqsk_alloc() -> kmem_cache_alloc(ops->slab): a cached request was cleared when freed.
+        var req = listener.Net.Ipv4.TcpRequestSockCache.Alloc() ?? new TcpRequestSock();
+        req.RskListener = listener;
+        req.Net = listener.Net;
+        req.Family = listener.Family;
+        return req;
+    }
+
+    /// <summary>
+    /// Gives a finished request back to its cache. Only where nothing can reach it any more: out of
+    /// the established hash and the accept queue, its timer stopped, no child's fastopen_rsk
+    /// pointing to it, and not the namespace's shared cookie request. Anything else is left to the
+    /// collector, which is always safe.
+    /// </summary>
+    /// <remarks>Mirrors reqsk_free() (reached through reqsk_put() when rsk_refcnt drops to zero) -> kmem_cache_free(req->rsk_ops->slab, req).</remarks>
+    internal static void ReqskFree(TcpRequestSock req)
+    {
+        var net = req.Net;
+        if (req.Hashed || req.RskTimer.Pending || req.DlNext is not null || req.Sk is not null
+            || ReferenceEquals(req, net.Ipv4.TcpCookieReq))
+            return;
+        req.Clear();
+        net.Ipv4.TcpRequestSockCache.Free(req);
+    }
 
     /// <summary>Enters a request in the established hash, counts it in the SYN queue and starts the SYN-ACK timer.</summary>
     /// <remarks>Mirrors inet_csk_reqsk_queue_hash_add() -> reqsk_queue_hash_req() + inet_csk_reqsk_queue_added().</remarks>
@@ -388,31 +427,11 @@ internal static class TcpMinisocks
             return;
         }
         net.Ipv4.TcpTwCount++;
-        var tw = new TcpTimewaitSock(net)
-        {
-            TwDaddr = tp.InetDaddr,
-            TwRcvSaddr = tp.InetRcvSaddr,
-            // inet_twsk_alloc(): tw_family, and an AF_INET6 sock's v6 addresses and ipv6only, so that
-            // bind's conflict check (inet_rcv_saddr_equal) sees the TIME_WAIT port as its owner would.
-            Family = tp.Family,
-            SkcV6Daddr = tp.SkcV6Daddr,
-            SkcV6RcvSaddr = tp.SkcV6RcvSaddr,
-            Ipv6only = tp.Ipv6only,
-            TwDport = tp.InetDport,
-            TwNum = tp.InetNum,
-            TwSubstate = state,
-            TwReuse = tp.Reuse,
-            ReusePort = tp.ReusePort, // tw_reuseport
-            TwBoundDevIf = tp.BoundDevIf,
-            TwRcvWscale = tp.RxOpt.RcvWscale,
-            TwRcvNxt = tp.RcvNxt,
-            TwSndNxt = tp.SndNxt,
-            TwRcvWnd = tp.TcpReceiveWindow,
-            TwTsRecent = tp.RxOpt.TsRecent,
-            TwTsRecentStamp = tp.RxOpt.TsRecentStamp,
-            TwTsOffset = tp.TsOffset,
-            Cookie = tp.Cookie,    // inet_twsk_alloc(): the time-wait sock keeps the socket's cookie
-        };
+        // kmem_cache_alloc(twsk_prot->twsk_slab): a cached sock was cleared when freed.
+        var tw = net.Ipv4.TcpTwCache.Alloc() ?? new TcpTimewaitSock(net);
+        tw.Net = net;
+        tw.State = TcpState.TimeWait;
+        InetTwskInit(tw, tp, state);
         long rto = (tp.IcskRto << 2) - (tp.IcskRto >> 1);
         if (timeo < rto) timeo = rto;
         if (state == TcpState.TimeWait) timeo = Time.Ms(net.Ipv4.Sysctl.TcpTimewaitLenMs);
@@ -431,6 +450,34 @@ internal static class TcpMinisocks
         tw.Hashed = true;
         net.Timers.ModTimer(tw.TwTimer, net.NowNs + timeo);
         Tcp.TcpDone(tp);
+    }
+
+    /// <summary>What the TIME_WAIT sock keeps of the socket it replaces.</summary>
+    /// <remarks>Mirrors inet_twsk_alloc() and tcp_time_wait()'s copy into tcp_timewait_sock.</remarks>
+    private static void InetTwskInit(TcpTimewaitSock tw, TcpSock tp, TcpState state)
+    {
+        tw.TwDaddr = tp.InetDaddr;
+        tw.TwRcvSaddr = tp.InetRcvSaddr;
+        // inet_twsk_alloc(): tw_family, and an AF_INET6 sock's v6 addresses and ipv6only, so that
+        // bind's conflict check (inet_rcv_saddr_equal) sees the TIME_WAIT port as its owner would.
+        tw.Family = tp.Family;
+        tw.SkcV6Daddr = tp.SkcV6Daddr;
+        tw.SkcV6RcvSaddr = tp.SkcV6RcvSaddr;
+        tw.Ipv6only = tp.Ipv6only;
+        tw.TwDport = tp.InetDport;
+        tw.TwNum = tp.InetNum;
+        tw.TwSubstate = state;
+        tw.TwReuse = tp.Reuse;
+        tw.ReusePort = tp.ReusePort; // tw_reuseport
+        tw.TwBoundDevIf = tp.BoundDevIf;
+        tw.TwRcvWscale = tp.RxOpt.RcvWscale;
+        tw.TwRcvNxt = tp.RcvNxt;
+        tw.TwSndNxt = tp.SndNxt;
+        tw.TwRcvWnd = tp.TcpReceiveWindow;
+        tw.TwTsRecent = tp.RxOpt.TsRecent;
+        tw.TwTsRecentStamp = tp.RxOpt.TsRecentStamp;
+        tw.TwTsOffset = tp.TsOffset;
+        tw.Cookie = tp.Cookie; // inet_twsk_alloc(): the time-wait sock keeps the socket's cookie
     }
 
     /// <summary>Moves the TIME_WAIT sock's expiry to <paramref name="timeo"/> from now.</summary>
@@ -460,8 +507,25 @@ internal static class TcpMinisocks
             InetHashtables.InetEhashRemove(net, tw.Key, tw);
             tw.Hashed = false;
             net.Ipv4.TcpTwCount--;
+            InetHashtables.TwPutPort(net, tw);
+            InetTwskFree(net, tw);
+            return;
         }
         InetHashtables.TwPutPort(net, tw);
+    }
+
+    /// <summary>
+    /// Gives a killed TIME_WAIT sock back to its cache: out of the established hash and the bind
+    /// bucket, its timer stopped or the one now running. Every caller of inet_twsk_deschedule_put()
+    /// is done with the sock when it returns (the SYN that reopens the 4-tuple kept its ISN in
+    /// tcp_tw_isn first); diagnostics copy what they show while under the lock.
+    /// </summary>
+    /// <remarks>Mirrors inet_twsk_put() -> inet_twsk_free() -> kmem_cache_free(tw->tw_prot->twsk_prot->twsk_slab, tw).</remarks>
+    private static void InetTwskFree(NetNamespace net, TcpTimewaitSock tw)
+    {
+        if (tw.TwTimer.Pending || tw.TwTb is not null) return;
+        tw.Clear();
+        net.Ipv4.TcpTwCache.Free(tw);
     }
 
     /// <summary>

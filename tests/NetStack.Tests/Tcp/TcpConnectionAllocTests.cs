@@ -68,6 +68,10 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
         Connections(s, lfd, 300);
         long opens0 = s.A.Mib.Tcp[TcpMib.ActiveOpens];
         long tw0 = s.A.Mib.TcpExt[LinuxMib.TW];
+        var twCache = s.A.Ipv4.TcpTwCache;
+        var bucketCache = s.A.Ipv4.TcpHashinfo.BindBucketCachep;
+        var reqCache = s.B.Ipv4.TcpRequestSockCache;
+        (long, long, long) grown0 = (twCache.Grown, bucketCache.Grown, reqCache.Grown);
 
         const int N = 200;
         int windows = 0;
@@ -84,19 +88,24 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
         Assert.Equal(windows * N, s.A.Mib.Tcp[TcpMib.ActiveOpens] - opens0);
         Assert.Equal(windows * N, s.A.Mib.TcpExt[LinuxMib.TW] - tw0);
         Assert.InRange(allocated, 0, N * PerConnection);
+        // The request, TIME_WAIT and bind bucket of every measured connection came from the caches
+        // (none had to grow), and all went back: none is active once the TIME_WAITs are over.
+        Assert.Equal(grown0, (twCache.Grown, bucketCache.Grown, reqCache.Grown));
+        Assert.Equal((0L, 0L, 0L), (twCache.ActiveObjs, bucketCache.ActiveObjs, reqCache.ActiveObjs));
     }
 
     /// <summary>
-    /// What a connection may allocate, both ends together. Measured on 6 December 2026 (evening):
-    /// 4,792 bytes, most of it the two TcpSocks (1,760 bytes each with their timers, queues and wait
-    /// queue: the client's and the accepted child, which Linux takes from the TCP slab cache); then
-    /// the two BsdSockets (88 each), the request sock (272), the TIME_WAIT sock (160), the client
-    /// port's bind bucket (120), and some 540 bytes in smaller pieces made on the way. (Earlier the
-    /// same day: 4,264, before the socks gained their IP options, Fast Open, multicast and
-    /// SO_REUSEPORT state: 216 bytes per TcpSock, 80 per request sock.) Pooling them (a slab cache
-    /// of socks reset on reuse) is a larger change left for later. The bound is 5 KiB, room for a
-    /// field or two: anything kept per connection by mistake (a closure, a list that grows, a
-    /// buffer) costs far more. The per-packet path allocates nothing (TcpZeroAllocTests).
+    /// What a connection may allocate, both ends together. Measured on 7 December 2026: 4,400 bytes,
+    /// the two TcpSocks (1,840 bytes each with their timers, queues and wait queue: the client's
+    /// and the accepted child, which Linux takes from the TCP slab cache), the two BsdSockets (88
+    /// each), and some 540 bytes in smaller pieces made on the way (CUBIC's private state, a SACK
+    /// block array, the fd). The request sock, the TIME_WAIT sock and the client port's bind bucket
+    /// (640 bytes until then) now come from their KmemCaches. The TcpSock and BsdSocket are not
+    /// pooled: the user's socket, the managed API's waiters and the fd table may still hold them
+    /// after close, and the stack has no sk_refcnt (sock_hold/sock_put) to tell when the last
+    /// reference goes. The bound is 4.5 KiB, room for a field or two: anything kept per connection by
+    /// mistake (a closure, a list that grows, a buffer) costs far more. The per-packet path
+    /// allocates nothing (TcpZeroAllocTests).
     /// </summary>
-    private const long PerConnection = 5120;
+    private const long PerConnection = 4608;
 }
