@@ -52,6 +52,28 @@ internal sealed class TimerBase
     /// <summary>Expiry of the earliest timer, or long.MaxValue.</summary>
     public long NextExpiry => _count > 0 ? _heap[0].Expires : long.MaxValue;
 
+    /// <summary>
+    /// <see cref="NextExpiry"/> as of the last change of the heap, readable without the stack
+    /// lock: the timer thread, woken for a timer that has since moved later, plans its next wake-up
+    /// from it instead of taking the stack lock (as the kernel's timer interrupt reads its own
+    /// clock-event expiry under the hrtimer base lock, never a socket's lock).
+    /// </summary>
+    private long _publishedNextExpiry = long.MaxValue;
+
+    /// <summary>The earliest expiry as last published (any thread; may be a moment stale, never later than a timer armed before the read when the armer's kick check follows its publish).</summary>
+    public long PublishedNextExpiry => Volatile.Read(ref _publishedNextExpiry);
+
+    /// <summary>
+    /// Publishes <see cref="NextExpiry"/> after a change of the heap. A full fence (Interlocked),
+    /// so that an arming thread's later read of the timer thread's plan cannot pass it (the
+    /// timer thread writes its plan, then reads this: one of the two sees the other).
+    /// </summary>
+    private void PublishNextExpiry()
+    {
+        long next = NextExpiry;
+        if (_publishedNextExpiry != next) Interlocked.Exchange(ref _publishedNextExpiry, next);
+    }
+
     // While RunExpired runs, the time it runs for. A timer (re)armed from a callback for that time
     // or earlier would be due again at once, and a callback that re-arms itself "now" would spin
     // RunExpired forever; the kernel runs such a timer at the next tick, so do we: now + 1 ns.
@@ -77,6 +99,7 @@ internal sealed class TimerBase
             _count++;
             SiftUp(_count - 1);
         }
+        PublishNextExpiry();
         if (expires < oldFirst) EarlierTimerArmed?.Invoke(expires);
     }
 
@@ -96,6 +119,7 @@ internal sealed class TimerBase
             SiftDown(i);
             SiftUp(last.HeapIndex);
         }
+        PublishNextExpiry();
         return true;
     }
 

@@ -1373,7 +1373,7 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_clean_rtx_queue(); <paramref name="sack"/> is what tcp_sacktag_write_queue() saw (struct tcp_sacktag_state).</remarks>
     private static int TcpCleanRtxQueue(TcpSock tp, uint priorFack, uint priorSndUna, bool eceAck, in TcpSacktagState sack)
     {
-        long now = tp.Net.NowNs;
+        long now = tp.TcpClockNs; // tp->tcp_mstamp
         long firstAckt = 0, lastAckt = 0;
         uint pktsAcked = 0;
         int flag = 0;
@@ -2610,8 +2610,32 @@ internal static class TcpInput
     /// window, frees acknowledged data, samples the RTT, runs loss recovery and congestion
     /// control. Returns 1 for a good ACK, 0 for an old one, a negative value for an invalid one.
     /// </summary>
-    /// <remarks>Mirrors tcp_ack().</remarks>
+    /// <remarks>Mirrors tcp_ack(), with the tcp_mstamp_refresh() that tcp_rcv_established() / tcp_rcv_state_process() do first.</remarks>
     private static int TcpAck(TcpSock tp, SkBuff skb, int flag)
+    {
+        // tcp_mstamp_refresh(): one clock read for the whole ACK. Freeing and RACK read the time per
+        // acknowledged segment (tcp_rack_advance() uses tp->tcp_mstamp), and an ACK of a TSO
+        // super-frame covers some 45 one-MSS buffers here: 45 clock_gettime() calls per ACK, 2% of
+        // a bulk sender's samples. A transmit round inside (recovery) refreshes it, as Linux does.
+        bool clockWasCached = tp.TcpClockCached;
+        if (!clockWasCached)
+        {
+            tp.TcpClockCache = tp.Net.NowNs;
+            tp.TcpClockCached = true;
+        }
+        try
+        {
+            return TcpAckMstamped(tp, skb, flag);
+        }
+        finally
+        {
+            tp.TcpClockCached = clockWasCached;
+        }
+    }
+
+    /// <summary>tcp_ack() proper, with <see cref="TcpSock.TcpClockNs"/> read once for it (<see cref="TcpAck"/>).</summary>
+    /// <remarks>Mirrors tcp_ack().</remarks>
+    private static int TcpAckMstamped(TcpSock tp, SkBuff skb, int flag)
     {
         uint priorSndUna = tp.SndUna;
         uint ackSeq = skb.Cb.Seq;

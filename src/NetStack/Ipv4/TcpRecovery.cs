@@ -124,7 +124,7 @@ internal static class TcpRecovery
     /// <remarks>Mirrors tcp_rack_advance().</remarks>
     public static void TcpRackAdvance(TcpSock tp, byte sacked, uint endSeq, long xmitTime)
     {
-        long rttUs = (tp.Net.NowNs - xmitTime) / 1000;
+        long rttUs = (tp.TcpClockNs - xmitTime) / 1000;
         if (rttUs < tp.TcpMinRtt && (sacked & TcpSkbCbSacked.Retrans) != 0) return;
         tp.Rack.Advanced = true;
         tp.Rack.RttUs = (uint)Math.Clamp(rttUs, 0, uint.MaxValue);

@@ -244,15 +244,16 @@ public sealed class TcpSock : InetConnectionSock
     /// <summary>tcp_wstamp_ns: the earliest departure time of the next packet (ns).</summary>
     internal long TcpWstampNs;
     /// <summary>
-    /// tcp_clock_cache: the clock read once per tcp_write_xmit() round (tcp_mstamp_refresh()), so
-    /// the segments of one burst share it instead of reading the clock several times each.
+    /// tcp_clock_cache: the clock read once per tcp_write_xmit() round and once per incoming ACK
+    /// (tcp_mstamp_refresh()), so the segments of one burst, or those one ACK frees, share it
+    /// instead of reading the clock several times each.
     /// Valid only while <see cref="TcpClockCached"/>; elsewhere the clock is read (<see cref="TcpClockNs"/>).
     /// </summary>
     internal long TcpClockCache;
-    /// <summary>True inside tcp_write_xmit(), where <see cref="TcpClockCache"/> is the time.</summary>
+    /// <summary>True inside tcp_write_xmit() and tcp_ack(), where <see cref="TcpClockCache"/> is the time.</summary>
     internal bool TcpClockCached;
 
-    /// <summary>The time for the transmit path: the round's cached clock inside tcp_write_xmit(), else a fresh read.</summary>
+    /// <summary>The time for the transmit and ACK paths: the cached clock inside tcp_write_xmit() and tcp_ack(), else a fresh read.</summary>
     internal long TcpClockNs => TcpClockCached ? TcpClockCache : Net.NowNs;
 
     /// <summary>pacing_timer: releases the next packet when internal pacing held it (an hrtimer in Linux).</summary>
@@ -263,8 +264,8 @@ public sealed class TcpSock : InetConnectionSock
     internal byte EcnFlags;
     internal const byte TcpEcnOk = 1, TcpEcnQueueCwr = 2, TcpEcnDemandCwr = 4, TcpEcnSeen = 8;
 
-    /// <summary>tcp_mstamp: the current time in usec (refreshed per packet in Linux; read from the clock here).</summary>
-    internal long TcpMstamp => Net.NowNs / 1000;
+    /// <summary>tcp_mstamp: the current time in usec (refreshed per packet and transmit round, as Linux does: <see cref="TcpClockNs"/>).</summary>
+    internal long TcpMstamp => TcpClockNs / 1000;
 
     /// <summary>tcp_min_rtt(): the windowed minimum RTT in usec (~0u before the first sample).</summary>
     internal uint TcpMinRtt => RttMin.Get();

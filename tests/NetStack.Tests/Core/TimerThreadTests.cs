@@ -64,6 +64,45 @@ public class TimerThreadTests
         }
     }
 
+    [Fact]
+    public void WakeForATimerMovedLater_PlansAgainWithoutTheStackLock()
+    {
+        using var net = new NetNamespace("timerplan");
+        var probe = new TimerList(_ => { });
+        net.Start();
+        try
+        {
+            long planned;
+            lock (net.SyncRoot)
+            {
+                planned = net.NowNs + Time.Ms(300);
+                net.Timers.ModTimer(probe, planned);
+            }
+            Assert.True(WaitForPlan(net) <= planned);
+            lock (net.SyncRoot)
+            {
+                // A loss probe's pattern: an ACK re-arms the timer later, which kicks nobody; the
+                // thread still wakes at its plan and finds nothing due.
+                net.Timers.ModTimer(probe, planned + Time.Sec(60));
+                long next = net.Timers.NextExpiry;
+                Assert.True(next > planned + Time.Ms(100), "a timer of the stack's own is due about then");
+                // This thread holds the stack lock across that wake-up: the timer thread plans its
+                // next one from the published expiry, without waiting for the lock.
+                var deadline = DateTime.UtcNow + Bound;
+                while (!(net.Softirq.TimerKickNeeded(next - 1) && !net.Softirq.TimerKickNeeded(next)))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the timer thread did not plan again while the stack lock was held");
+                    Thread.Sleep(1);
+                }
+                Assert.Equal(next, net.Timers.PublishedNextExpiry);
+            }
+        }
+        finally
+        {
+            net.Stop();
+        }
+    }
+
     /// <summary>Waits until the timer thread has planned to sleep until the earliest timer; returns that expiry.</summary>
     private static long WaitForPlan(NetNamespace net)
     {
