@@ -160,6 +160,8 @@ internal static class Ping6
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
         err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0);
         if (err != 0) return err;
+        err = Route6Pmtu.Ip6AllocSendCheck(sk);
+        if (err != 0) return err;
         var skb = net.AllocSkb(len);
         if (skb is null || len > skb.Tailroom)
         {

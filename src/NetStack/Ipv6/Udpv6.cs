@@ -190,6 +190,8 @@ internal static class Udpv6
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
         err = Route6Pmtu.Ip6AppendDataCheck(sk, np, mtu, ulen, daddr, dport);
         if (err != 0) return err;
+        err = Route6Pmtu.Ip6AllocSendCheck(sk);
+        if (err != 0) return err;
         var skb = net.AllocSkb(ulen);
         if (skb is null || ulen > skb.Tailroom)
         {
