@@ -127,6 +127,8 @@ public static partial class ErrnoParityTable
             "{'op':'poll','fd':'u','events':1,'timeout':5000}",
             "{'op':'recvmsg','fd':'u','len':10}",
             "{'op':'sendto','fd':'u','text':'ll','addr':'$LLPEER','port':" + Echo6 + "}",
+            "{'op':'poll','fd':'u','events':1,'timeout':5000}",
+            "{'op':'recvfrom','fd':'u','len':10}",
             "{'op':'sendto','fd':'u','text':'ll','addr':'$LLPEER','port':" + Echo6 + ",'scope_id':999}",
             "{'op':'sendto','fd':'u','text':'ll','addr':'$LLPEER','port':" + Echo6 + ",'scope_id':'$IFX'}",
             "{'op':'poll','fd':'u','events':1,'timeout':5000}",
