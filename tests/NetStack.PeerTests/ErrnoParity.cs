@@ -56,8 +56,9 @@ public static partial class ErrnoParityTable
 /// Linux kernel (scripts/peer_shell.py, through libc). Created on first use, so a skipped run
 /// creates nothing; removed at the end of the collection.
 /// </summary>
-public sealed class ErrnoParityFixture : IDisposable
+public partial class ErrnoParityFixture : IDisposable
 {
+    private readonly bool _ipv6;
     private TapPeer? _peer;
     private Process? _python;
     private SocketShell? _shell;
@@ -68,19 +69,26 @@ public sealed class ErrnoParityFixture : IDisposable
 
     public TapPeer Peer { get { Start(); return _peer!; } }
 
+    /// <summary>The fixture of the IPv4 rows: IPv6 off on both sides.</summary>
+    public ErrnoParityFixture() : this(ipv6: false) { }
+
+    /// <param name="ipv6">IPv6 on on both sides, with global addresses and echo peers (<see cref="ErrnoParity6Fixture"/>).</param>
+    protected ErrnoParityFixture(bool ipv6) => _ipv6 = ipv6;
+
     private void Start()
     {
         lock (_gate)
         {
             if (_peer is not null) return;
-            _peer = new TapPeer(start: true, configure: o => o.Gateway = null);
+            _peer = new TapPeer(start: true, configure: o => o.Gateway = null, ipv6: _ipv6);
             // The kernel limits ICMP errors to one a second per host after a burst of 6; the rows
             // provoke many port unreachables in a row, so both sides lift the limit.
             _peer.Exec("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0");
             _peer.Net.Ipv4.Sysctl.IcmpRatelimitMs = 0;
             // The kernel's namespace runs with IPv6 disabled (TapPeer without ipv6): so does the
             // stack, or its link-local address would change the native-IPv6 rows' answers.
-            lock (_peer.Net.SyncRoot) _peer.Net.Ipv6.Sysctl.DisableIpv6 = true;
+            if (!_ipv6) lock (_peer.Net.SyncRoot) _peer.Net.Ipv6.Sysctl.DisableIpv6 = true;
+            else StartIpv6(_peer);
             // TCP's buffer limits are per namespace but copied from the host's at creation, which
             // may be tuned: give the kernel the stack's (Linux's defaults), which SO_RCVLOWAT's cap reads.
             var sys = _peer.Net.Ipv4.Sysctl;
@@ -110,7 +118,7 @@ public sealed class ErrnoParityFixture : IDisposable
     {
         var p = Peer;
         uint subnet = p.StackAddr & 0xFFFFFF00;
-        return new Dictionary<string, string>
+        var sym = new Dictionary<string, string>
         {
             ["$SELF"] = linux ? p.KernelIp : p.StackIp,
             // The v4-mapped forms an AF_INET6 socket uses for them (::ffff:a.b.c.d).
@@ -125,6 +133,8 @@ public sealed class ErrnoParityFixture : IDisposable
             // The side's own address as the bytes of an in_addr (network order), for raw ip_mreq/ip_mreqn.
             ["$HEXSELF"] = (linux ? p.KernelAddr : p.StackAddr).ToString("x8"),
         };
+        if (_ipv6) AddIpv6Symbols(sym, linux);
+        return sym;
     }
 
     /// <summary>Runs a request on the Linux kernel (numbers only: the names are resolved here, with the stack's table).</summary>
@@ -144,7 +154,11 @@ public sealed class ErrnoParityFixture : IDisposable
     public JsonObject RunStack(JsonObject request)
     {
         Start();
-        return _shell!.Execute(request);
+        // A call that never returns fails its row (as the Linux side's does) instead of the whole run.
+        var call = Task.Run(() => _shell!.Execute(request));
+        if (!call.Wait(TimeSpan.FromSeconds(30)))
+            throw new TimeoutException($"the stack did not answer {request.ToJsonString()}");
+        return call.Result;
     }
 
     /// <summary>Runs a request on the stack through its control socket, as another process would (a server and a client of their own, on first use).</summary>
@@ -174,6 +188,7 @@ public sealed class ErrnoParityFixture : IDisposable
                 if (!_python.WaitForExit(5000)) _python.Kill(entireProcessTree: true);
             }
             _python?.Dispose();
+            StopIpv6();
             _shell?.Dispose();
             _client?.Dispose();
             _control?.Dispose();
@@ -202,9 +217,13 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
     public void Row(string name) => Compare(fx, output, name, fx.RunStack);
 
     /// <summary>Runs row <paramref name="name"/> on Linux and, through <paramref name="stackSide"/>, on the stack; asserts they answer alike.</summary>
-    internal static void Compare(ErrnoParityFixture fx, ITestOutputHelper output, string name, Func<JsonObject, JsonObject> stackSide)
+    internal static void Compare(ErrnoParityFixture fx, ITestOutputHelper output, string name, Func<JsonObject, JsonObject> stackSide) =>
+        Compare(fx, output, ErrnoParityTable.Get(name), stackSide);
+
+    /// <summary>Runs <paramref name="row"/> on Linux and, through <paramref name="stackSide"/>, on the stack; asserts they answer alike.</summary>
+    internal static void Compare(ErrnoParityFixture fx, ITestOutputHelper output, ParityRow row, Func<JsonObject, JsonObject> stackSide)
     {
-        var row = ErrnoParityTable.Get(name);
+        string name = row.Name;
         var linux = Run(fx, row, fx.RunLinux, linuxSide: true);
         var stack = Run(fx, row, stackSide, linuxSide: false);
         var sb = new StringBuilder();
@@ -258,13 +277,26 @@ public sealed class ErrnoParityTests(ErrnoParityFixture fx, ITestOutputHelper ou
             if (k == "ret" && op is "socket" or "accept" && int.Parse(s) >= 0) s = "fd";
             if (k is "addr" or "hex" && back.TryGetValue(s, out var symbol)) s = symbol;
             if (k == "port" && int.Parse(s) is >= 32768 and <= 60999) s = "ephemeral";
+            // An interface index differs between the sides: compared by its symbol ($IFX).
+            if (k == "scope_id" && back.TryGetValue(s, out var ifx) && ifx == ErrnoParityFixture.IfxSymbol) s = "$IFX";
             if (k == "cmsg" && v is JsonArray cmsgs)
             {
                 // The addresses inside control messages (IP_PKTINFO, IP_ORIGDSTADDR) by their symbols too.
                 var c = (JsonArray)cmsgs.DeepClone();
                 foreach (var m in c.OfType<JsonObject>())
+                {
                     foreach (var field in new[] { "addr", "spec_dst", "offender" })
                         if (m[field] is JsonValue a && back.TryGetValue(a.ToString(), out var sym)) m[field] = sym;
+                    // An IPv6 address inside raw bytes (the offender of an IPV6_RECVERR message) by its symbol too.
+                    if (m["hex"] is JsonValue h)
+                    {
+                        string hex = h.ToString();
+                        foreach (var (value, name) in back)
+                            if (System.Net.IPAddress.TryParse(value, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                                hex = hex.Replace(Convert.ToHexStringLower(ip.GetAddressBytes()), name);
+                        m["hex"] = hex;
+                    }
+                }
                 s = c.ToJsonString();
             }
             d[k] = s;

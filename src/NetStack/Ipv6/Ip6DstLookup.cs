@@ -13,8 +13,8 @@ internal static class Ip6DstLookup
     /// <summary>
     /// The route to <paramref name="daddr"/> (out of interface <paramref name="oif"/> when not 0)
     /// and, when <paramref name="saddr"/> is ::, the source address for it. 0, or -EADDRNOTAVAIL
-    /// when no address can be the source, -ENETUNREACH without a route, -EINVAL for an unknown
-    /// <paramref name="oif"/>.
+    /// when no address can be the source, -ENETUNREACH without a route (also out of an unknown
+    /// <paramref name="oif"/>), -EAFNOSUPPORT from a v4-mapped source to a native destination.
     /// </summary>
     /// <remarks>Mirrors ip6_dst_lookup_flow() -> ip6_dst_lookup_tail(): with an unspecified source,
     /// ip6_route_output() first and ip6_route_get_saddr() (ipv6_dev_get_saddr() on the route's
@@ -22,15 +22,13 @@ internal static class Ip6DstLookup
     /// -EADDRNOTAVAIL even without a route; then the route's error (ip6_null_entry: -ENETUNREACH).</remarks>
     public static int Ip6DstLookupFlow(NetNamespace net, Sock? sk, UInt128 daddr, ref UInt128 saddr, int oif, out Rt6Info? rt)
     {
-        NetDevice? dev = null;
-        if (oif != 0 && (dev = net.DevGetByIndex(oif)) is null)
-        {
-            rt = null;
-            return -Errno.ENODEV;
-        }
+        // An oif no device has (a wrong scope id, a bound index since removed) matches no route:
+        // ip6_pol_route_output() gives ip6_null_entry, so -ENETUNREACH once the source is picked.
+        NetDevice? dev = oif != 0 ? net.DevGetByIndex(oif) : null;
+        bool noSuchOif = oif != 0 && dev is null;
         lock (net.SyncRoot)
         {
-            rt = Route6.Ip6RouteOutput(net, daddr, dev);
+            rt = noSuchOif ? null : Route6.Ip6RouteOutput(net, daddr, dev);
             if (saddr == UInt128.Zero)
             {
                 // ip6_route_get_saddr(): the route's device (the flow's oif without a route) picks the source.
@@ -46,6 +44,13 @@ internal static class Ip6DstLookup
                 net.Ip6Mib[Ipv6Mib.Ip6OutNoRoutes]++;
                 return -Errno.ENETUNREACH;
             }
+        }
+        // A v4-mapped source (a socket bound to ::ffff:a.b.c.d) never goes on the wire to a native
+        // IPv6 destination (ip6_dst_lookup_tail(), "Inhibit IPv4-mapped src address on the wire").
+        if (Wire.Ipv6Address.IsV4Mapped(saddr) && !(Wire.Ipv6Address.IsV4Mapped(daddr) || daddr == UInt128.Zero))
+        {
+            rt = null;
+            return -Errno.EAFNOSUPPORT;
         }
         return 0;
     }

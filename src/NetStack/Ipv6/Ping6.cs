@@ -160,6 +160,8 @@ internal static class Ping6
         int mtu = Route6Pmtu.Ip6CorkMtu(net, np, rt!, daddr);
         err = Ip6Output.Ip6AppendDataCheck(sk, np, mtu, len, daddr, 0, np.Dontfrag, oif); // ipcm6_init_sk(): the socket's IPV6_DONTFRAG
         if (err != 0) return err;
+        err = Route6Pmtu.Ip6AllocSendCheck(sk);
+        if (err != 0) return err;
         var skb = net.AllocSkb(len);
         if (skb is null || len > skb.Tailroom)
         {

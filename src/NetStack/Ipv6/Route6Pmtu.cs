@@ -181,6 +181,20 @@ internal static class Route6Pmtu
         return 0;
     }
 
+    /// <summary>
+    /// The checks sock_alloc_send_skb() makes when __ip6_append_data() takes the first buffer of a
+    /// datagram with a transport header (UDP, ping): a pending socket error first (an ICMPv6 port
+    /// unreachable on a connected UDP socket: the next send is ECONNREFUSED, and clears it), then a
+    /// shut down send side (-EPIPE). 0 when the datagram may be built.
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: sock_alloc_send_pskb() (sock_error(), SEND_SHUTDOWN), as __ip6_append_data() calls it.</remarks>
+    public static int Ip6AllocSendCheck(Sock sk)
+    {
+        int err = sk.SockError();
+        if (err != 0) return err;
+        return (sk.Shutdown & Uapi.SocketConstants.SEND_SHUTDOWN) != 0 ? -Uapi.Errno.EPIPE : 0;
+    }
+
     /// <summary>getsockopt(IPV6_MTU): the MTU of the connected peer's path; 0 when not connected to a native IPv6 peer.</summary>
     /// <remarks>Mirrors do_ipv6_getsockopt() IPV6_MTU: dst_mtu(__sk_dst_get(sk)).</remarks>
     public static int Ip6SkPathMtu(Sock sk)

@@ -192,6 +192,8 @@ internal static class Udpv6
         err = Ip6Output.Ip6AppendDataCheck(sk, np, mtu, ulen, daddr, dport, dontfrag != 0, oif);
         if (err != 0) return err;
         if (ulen > ushort.MaxValue - Ipv6Header.Length) return -Errno.EMSGSIZE; // this stack's largest unfragmented buffer
+        err = Route6Pmtu.Ip6AllocSendCheck(sk);
+        if (err != 0) return err;
         var skb = net.AllocSkb(ulen);
         if (skb is null || ulen > skb.Tailroom)
         {

@@ -81,13 +81,13 @@ def cmsgs(buf, n):
         avail = n - off
         length = min(ln, avail)
         d = bytes(buf[off + 16:off + length])
-        o = {"level": {0: "SOL_IP", 1: "SOL_SOCKET"}.get(level, level)}
-        name, whole = IP_CMSGS.get(typ, (typ, -1)) if level == 0 else (typ, -1)
+        o = {"level": {0: "SOL_IP", 1: "SOL_SOCKET", 41: "SOL_IPV6"}.get(level, level)}
+        name, whole = IP_CMSGS.get(typ, (typ, -1)) if level == 0 else ("IPV6_HOPLIMIT", 4) if (level, typ) == (41, 52) else (typ, -1)
         o["type"] = name
         if whole < 0 or ln != 16 + whole or len(d) != whole:
             o["len"] = ln
             o["hex"] = d.hex()
-        elif typ == 2:
+        elif typ == 2 or level == 41:  # IP_TTL or IPV6_HOPLIMIT
             o["value"] = struct.unpack("=i", d)[0]
         elif typ == 1:
             o["value"] = d[0]

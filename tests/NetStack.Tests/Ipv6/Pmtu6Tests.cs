@@ -99,7 +99,10 @@ public class Pmtu6Tests
     public void PmtudiscDo_RefusesWhatDoesNotFit_AndRecverrQueuesBothErrors()
     {
         using var s = Stacks();
-        int a = Udp6(s.A);
+        // B listens: a port unreachable for the 1452 bytes would be reported (ECONNREFUSED) by the
+        // next send, as sock_alloc_send_skb() does in Linux, and queued between the two errors.
+        int a = Udp6(s.A), b = Udp6(s.B);
+        Assert.Equal(0, SocketCalls.Bind(s.B.Files, b, SockAddr.In6(UInt128.Zero, PortB)));
         Assert.Equal(0, SocketCalls.Connect(s.A.Files, a, SockAddr.In6(GB, PortB)));
         Assert.Equal(0, SocketCalls.Getsockname(s.A.Files, a, out var me));
         Assert.Equal(0, SocketCalls.Setsockopt(s.A.Files, a, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO));

@@ -261,6 +261,46 @@ public class Udpv6ErrTests
         Assert.Equal(-Errno.ECONNREFUSED, SocketCalls.Recv(f, c, new byte[8], 0));
         Assert.Equal(-Errno.EAGAIN, SocketCalls.Recv(f, c, new byte[8], 0)); // reported once
     }
+
+    [Fact]
+    public void PortUnreachable_NextSendOnConnectedSocketIsEconnrefused_ThenSendsAgain_ShutWrIsEpipe()
+    {
+        // __ip6_append_data() -> sock_alloc_send_skb(): the pending error first (and cleared), then SEND_SHUTDOWN.
+        using var s = new TwoStacks();
+        s.A.AddIpv6Address(s.Link.A, IPAddress.Parse("fd00:9::1"), 64);
+        s.B.AddIpv6Address(s.Link.B, IPAddress.Parse("fd00:9::2"), 64);
+        var f = s.A.Files;
+        int c = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, SocketCalls.Connect(f, c, SockAddr.In6(Ipv6Address.Parse("fd00:9::2"), 6652)));
+        Assert.Equal(1, SocketCalls.Send(f, c, "x"u8, 0));
+        s.Pump();
+        long sent = s.A.Ipv6.Udp6Stats[UdpMib.OutDatagrams];
+        Assert.Equal(-Errno.ECONNREFUSED, SocketCalls.Send(f, c, "y"u8, 0));
+        Assert.Equal(sent, s.A.Ipv6.Udp6Stats[UdpMib.OutDatagrams]); // nothing sent
+        Assert.Equal(1, SocketCalls.Send(f, c, "z"u8, 0));
+        Assert.Equal(0, SocketCalls.Shutdown(f, c, SHUT_WR));
+        Assert.Equal(-Errno.EPIPE, SocketCalls.Send(f, c, "w"u8, 0));
+    }
+
+    [Fact]
+    public void RouteLookup_UnknownScopeIdIsEnetunreach_V4MappedSourceToNativeIsEafnosupport()
+    {
+        // ip6_dst_lookup_tail(): an oif no device has finds ip6_null_entry; a v4-mapped source stays off the wire.
+        using var s = new TwoStacks();
+        s.A.AddIpv6Address(s.Link.A, IPAddress.Parse("fd00:9::1"), 64);
+        s.B.AddIpv6Address(s.Link.B, IPAddress.Parse("fd00:9::2"), 64);
+        var f = s.A.Files;
+        var gb = Ipv6Address.Parse("fd00:9::2");
+        int u = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        var wrongScope = SockAddr.In6(Ipv6Address.Parse("fe80::b"), 6653) with { ScopeId = 999 };
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Sendto(f, u, "x"u8, 0, wrongScope));
+        Assert.Equal(-Errno.ENETUNREACH, SocketCalls.Connect(f, u, wrongScope));
+        int m = SocketCalls.Socket(f, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, SocketCalls.Bind(f, m, SockAddr.In6(Ipv6Address.V4Mapped(TwoStacks.AddrA), 6654)));
+        Assert.Equal(-Errno.EAFNOSUPPORT, SocketCalls.Sendto(f, m, "x"u8, 0, SockAddr.In6(gb, 6655)));
+        Assert.Equal(-Errno.EAFNOSUPPORT, SocketCalls.Connect(f, m, SockAddr.In6(gb, 6655)));
+        Assert.Equal(1, SocketCalls.Sendto(f, m, "x"u8, 0, SockAddr.In6(Ipv6Address.V4Mapped(TwoStacks.AddrB), 6655)));
+    }
 }
 
 /// <summary>The per-datagram path of UDP over IPv6 (send, ip6 output, input, queue, receive) in steady state.</summary>
