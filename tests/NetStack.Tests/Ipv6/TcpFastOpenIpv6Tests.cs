@@ -44,6 +44,16 @@ public class TcpFastOpenIpv6Tests
         Assert.Equal("ce7cf2722f512771", Convert.ToHexString(foc.Bytes).ToLowerInvariant());
     }
 
+    [Fact]
+    public void Cookie_IsLinuxs()
+    {
+        // Linux with net.ipv4.tcp_fastopen_key=03020100-07060504-0b0a0908-0f0e0d0c (key bytes 00..0f)
+        // answered a cookie request from fd00:84::2 to fd00:84::1 with 6787da3cd7262ce1
+        // (TcpFastOpenPeerTests.StackClient_OverIpv6_..., which checks it live).
+        var foc = TcpFastopen.CookieGenCipher(Ipv6Address.Parse("fd00:84::2"), Ipv6Address.Parse("fd00:84::1"), K0, K1);
+        Assert.Equal("6787da3cd7262ce1", Convert.ToHexString(foc.Bytes).ToLowerInvariant());
+    }
+
     private static TwoStacks Stacks()
     {
         var s = TcpIpv6Tests.Stacks();
