@@ -347,8 +347,7 @@ internal static class TcpFastopen
         byte flg = (byte)(th.Flags & (TcpFlags.RST | TcpFlags.SYN | TcpFlags.ACK));
         if (skb.Cb.Seq == req.RcvIsn && flg == TcpFlags.SYN)
         {
-            req.NumRetrans++;
-            req.RskOps.SendSynack(tp, req); // inet_rtx_syn_ack() -> rsk_ops->rtx_syn_ack
+            TcpRtxSynackFastopen(tp, req);
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFastopen);
             return false;
         }
@@ -383,6 +382,13 @@ internal static class TcpFastopen
         return true;
     }
 
+    /// <summary>The SYN-ACK again from a Fast Open child, through the request's ops (tcp_v4_send_synack or tcp_v6_send_synack), counted as a retransmission of the child's.</summary>
+    /// <remarks>Mirrors inet_rtx_syn_ack() -> tcp_rtx_synack() (tcp_passive_fastopen(sk): total_retrans++).</remarks>
+    private static void TcpRtxSynackFastopen(TcpSock tp, TcpRequestSock req)
+    {
+        if (TcpMinisocks.InetRtxSynAck(tp, req) == 0) tp.TotalRetrans++;
+    }
+
     /// <summary>
     /// The SYN-ACK timer of a Fast Open child: resend the SYN-ACK (tcp_synack_retries times, with
     /// backoff), then give up on the connection.
@@ -399,8 +405,7 @@ internal static class TcpFastopen
             return;
         }
         // Lower the cwnd and resend the SYN-ACK (tcp_enter_loss() is not used: no data has been counted yet).
-        req.NumRetrans++;
-        req.RskOps.SendSynack(tp, req); // inet_rtx_syn_ack()
+        TcpRtxSynackFastopen(tp, req);
         req.NumTimeout++;
         tp.IcskRetransmits++;
         if (tp.IcskRetransmits == 1) tp.RetransStamp = net.NowNs;

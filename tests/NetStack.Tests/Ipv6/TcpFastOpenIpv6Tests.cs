@@ -147,10 +147,13 @@ public class TcpFastOpenIpv6Tests
         Assert.Equal(5, SocketCalls.Sendto(s.A.Files, cfd, "hello"u8, MSG_FASTOPEN, SockAddr.In6(GB, 8402)));
         Assert.Equal(1, s.B.Poll());
         Assert.Equal(1, s.Link.A.PendingRx);
-        // A does not answer: after the initial RTO the child sends its SYN-ACK again.
+        long retrans = s.B.Mib.Tcp[TcpMib.RetransSegs];
+        // A does not answer: after the initial RTO the child sends its SYN-ACK again (tcp_rtx_synack() counts it).
         s.Clock.Advance(Time.Ms(1000));
         s.B.Poll();
         Assert.Equal(2, s.Link.A.PendingRx);
+        Assert.Equal(1, s.B.Mib.Tcp[TcpMib.RetransSegs] - retrans);
+        Assert.Equal(1, s.B.Mib.TcpExt[LinuxMib.TCPSynRetrans]);
         s.Pump();
         int afd = SocketCalls.Accept4(s.B.Files, lfd, out _, SOCK_NONBLOCK);
         Assert.Equal(TcpState.Established, ((TcpSock)s.B.Files.Lookup(afd)!.Sk!).State);
