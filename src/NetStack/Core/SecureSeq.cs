@@ -126,6 +126,25 @@ internal static class SecureSeq
         return v0 ^ v1 ^ v2 ^ v3;
     }
 
+    /// <summary>SipHash-2-4 of four 64-bit words (32 bytes, each word read little-endian from memory).</summary>
+    /// <remarks>Mirrors lib/siphash.c: siphash_4u64() (what siphash() of two IPv6 addresses computes).</remarks>
+    public static ulong SipHash4u64(ulong first, ulong second, ulong third, ulong forth, ulong k0, ulong k1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0;
+        ulong v1 = 0x646f72616e646f6dUL ^ k1;
+        ulong v2 = 0x6c7967656e657261UL ^ k0;
+        ulong v3 = 0x7465646279746573UL ^ k1;
+        Compress(first, ref v0, ref v1, ref v2, ref v3);
+        Compress(second, ref v0, ref v1, ref v2, ref v3);
+        Compress(third, ref v0, ref v1, ref v2, ref v3);
+        Compress(forth, ref v0, ref v1, ref v2, ref v3);
+        Compress(32UL << 56, ref v0, ref v1, ref v2, ref v3);
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3); Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
     /// <summary>SipHash-2-4 of three 32-bit words (12 bytes, little-endian as the kernel lays them out).</summary>
     /// <remarks>Mirrors lib/siphash.c: siphash_3u32().</remarks>
     public static ulong SipHash3u32(uint first, uint second, uint third, ulong k0, ulong k1)

@@ -1,4 +1,5 @@
 using NetStack.Core;
+using NetStack.Wire;
 
 namespace NetStack.Ipv4;
 
@@ -60,8 +61,13 @@ internal abstract class TcpRequestSockOps
     public abstract uint InitSeq(NetNamespace net, TcpRequestSock req);
     /// <summary>init_ts_off: the timestamp offset.</summary>
     public abstract uint InitTsOff(NetNamespace net, TcpRequestSock req);
-    /// <summary>rtx_syn_ack / send_synack.</summary>
-    public abstract int SendSynack(TcpSock listener, TcpRequestSock req);
+    /// <summary>rtx_syn_ack: the SYN-ACK again, without a Fast Open cookie.</summary>
+    public int SendSynack(TcpSock listener, TcpRequestSock req) => SendSynack(listener, req, TcpFastopenCookie.None);
+    /// <summary>
+    /// send_synack (tcp_request_sock_ops.send_synack): the SYN-ACK from <paramref name="sk"/> (the
+    /// listener, or a Fast Open child), with <paramref name="foc"/> as its Fast Open option when Len &gt;= 0.
+    /// </summary>
+    public abstract int SendSynack(TcpSock sk, TcpRequestSock req, in TcpFastopenCookie foc);
     /// <summary>send_ack: an ACK for a segment that fell outside the request's window.</summary>
     public abstract void SendAck(TcpSock listener, SkBuff skb, TcpRequestSock req);
     /// <summary>send_reset.</summary>

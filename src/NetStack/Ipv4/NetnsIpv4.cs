@@ -96,8 +96,8 @@ internal sealed class NetnsIpv4
     internal const int SlabLimit = 1024;
     /// <summary>net->ipv4.tcp_fastopen_ctx: the namespace's Fast Open keys (null until first used or set).</summary>
     internal TcpFastopenContext? TcpFastopenCtx;
-    /// <summary>The client's Fast Open cookies by (saddr, daddr): the tcpm_fastopen part of tcp_metrics.</summary>
-    internal readonly Dictionary<ulong, TcpFastopenMetrics> TcpFastopenCache = new();
+    /// <summary>The client's Fast Open cookies by (saddr, daddr), IPv4 addresses v4-mapped: the tcpm_fastopen part of tcp_metrics.</summary>
+    internal readonly Dictionary<(UInt128 Saddr, UInt128 Daddr), TcpFastopenMetrics> TcpFastopenCache = new();
 
     /// <summary>
     /// The receive hooks of the socket types that are optional on the input path, set by their

@@ -122,12 +122,34 @@ internal static class TcpFastopen
         return foc;
     }
 
+    /// <summary>The cookie of an IPv6 SYN's address pair: SipHash-2-4 of the 32 bytes saddr then daddr (network order), written little-endian.</summary>
+    /// <remarks>Mirrors __tcp_fastopen_cookie_gen_cipher() for AF_INET6 (siphash() of ip6h-&gt;saddr and ip6h-&gt;daddr).</remarks>
+    internal static TcpFastopenCookie CookieGenCipher(UInt128 saddr, UInt128 daddr, ulong k0, ulong k1)
+    {
+        // An address is held as a big-endian number; siphash() reads its wire bytes as two little-endian u64.
+        ulong h = SecureSeq.SipHash4u64(
+            BinaryPrimitives.ReverseEndianness((ulong)(saddr >> 64)), BinaryPrimitives.ReverseEndianness((ulong)saddr),
+            BinaryPrimitives.ReverseEndianness((ulong)(daddr >> 64)), BinaryPrimitives.ReverseEndianness((ulong)daddr), k0, k1);
+        var foc = new TcpFastopenCookie { Len = CookieSize };
+        BinaryPrimitives.WriteUInt64LittleEndian(foc.Val, h);
+        return foc;
+    }
+
+    /// <summary>The cookie of a SYN under one key, over the addresses of the request's family.</summary>
+    /// <remarks>Mirrors __tcp_fastopen_cookie_gen_cipher() (req-&gt;rsk_ops-&gt;family picks ip_hdr() or ipv6_hdr()).</remarks>
+    private static TcpFastopenCookie CookieGenCipher(TcpRequestSock req, SkBuff syn, ulong k0, ulong k1)
+    {
+        if (!req.RskOps.IsV6) return CookieGenCipher(syn.Saddr, syn.Daddr, k0, k1);
+        var ip6 = Ipv6Header.Create(syn.Buffer.AsSpan(syn.NetworkHeader, Ipv6Header.Length));
+        return CookieGenCipher(ip6.Source, ip6.Destination, k0, k1);
+    }
+
     /// <summary>The cookie for a SYN under the listener's primary key (none without a key).</summary>
     /// <remarks>Mirrors tcp_fastopen_cookie_gen().</remarks>
-    internal static TcpFastopenCookie TcpFastopenCookieGen(TcpSock sk, SkBuff syn)
+    internal static TcpFastopenCookie TcpFastopenCookieGen(TcpSock sk, TcpRequestSock req, SkBuff syn)
     {
         var ctx = TcpFastopenGetCtx(sk);
-        return ctx is null ? TcpFastopenCookie.None : CookieGenCipher(syn.Saddr, syn.Daddr, ctx.K0, ctx.K1);
+        return ctx is null ? TcpFastopenCookie.None : CookieGenCipher(req, syn, ctx.K0, ctx.K1);
     }
 
     /// <summary>
@@ -135,14 +157,14 @@ internal static class TcpFastopen
     /// primary key's cookie is left in <paramref name="validFoc"/> either way.
     /// </summary>
     /// <remarks>Mirrors tcp_fastopen_cookie_gen_check().</remarks>
-    private static int TcpFastopenCookieGenCheck(TcpSock sk, SkBuff syn, in TcpFastopenCookie orig, out TcpFastopenCookie validFoc)
+    private static int TcpFastopenCookieGenCheck(TcpSock sk, TcpRequestSock req, SkBuff syn, in TcpFastopenCookie orig, out TcpFastopenCookie validFoc)
     {
         validFoc = TcpFastopenCookie.None;
         var ctx = TcpFastopenGetCtx(sk);
         if (ctx is null) return 0;
-        validFoc = CookieGenCipher(syn.Saddr, syn.Daddr, ctx.K0, ctx.K1);
+        validFoc = CookieGenCipher(req, syn, ctx.K0, ctx.K1);
         if (validFoc.Matches(orig)) return 1;
-        if (ctx.Num > 1 && CookieGenCipher(syn.Saddr, syn.Daddr, ctx.BackupK0, ctx.BackupK1).Matches(orig)) return 2;
+        if (ctx.Num > 1 && CookieGenCipher(req, syn, ctx.BackupK0, ctx.BackupK1).Matches(orig)) return 2;
         return 0;
     }
 
@@ -193,11 +215,11 @@ internal static class TcpFastopen
         if (TcpFastopenNoCookie(sk, TfoServerCookieNotReqd)) goto fastopen;
         if (foc.Len == 0)
         {
-            validFoc = TcpFastopenCookieGen(sk, skb);
+            validFoc = TcpFastopenCookieGen(sk, req, skb);
         }
         else if (foc.Len > 0)
         {
-            ret = TcpFastopenCookieGenCheck(sk, skb, foc, out validFoc);
+            ret = TcpFastopenCookieGenCheck(sk, req, skb, foc, out validFoc);
             if (ret == 0)
             {
                 net.Mib.TcpExt[LinuxMib.TCPFastOpenPassiveFail]++;
@@ -243,7 +265,8 @@ internal static class TcpFastopen
     /// <remarks>Mirrors tcp_fastopen_create_child().</remarks>
     private static TcpSock? TcpFastopenCreateChild(TcpSock sk, SkBuff skb, TcpRequestSock req)
     {
-        var child = TcpIpv4.TcpV4SynRecvSock(sk, skb, req);
+        // icsk_af_ops->syn_recv_sock: tcp_v4_syn_recv_sock, or tcp_v6_syn_recv_sock for an AF_INET6 listener (native or v4-mapped child).
+        var child = sk.IcskAfOps.SynRecvSock(sk, skb, req);
         if (child is null) return null;
         sk.AcceptQueue.FastopenqQlen++;
         child.FastopenRsk = req;
@@ -324,8 +347,7 @@ internal static class TcpFastopen
         byte flg = (byte)(th.Flags & (TcpFlags.RST | TcpFlags.SYN | TcpFlags.ACK));
         if (skb.Cb.Seq == req.RcvIsn && flg == TcpFlags.SYN)
         {
-            req.NumRetrans++;
-            TcpIpv4.TcpV4SendSynack(tp, req, TcpFastopenCookie.None);
+            TcpRtxSynackFastopen(tp, req);
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFastopen);
             return false;
         }
@@ -342,7 +364,7 @@ internal static class TcpFastopen
             tp.Net.Mib.Tcp[TcpMib.AttemptFails]++;
             if ((flg & TcpFlags.RST) == 0)
             {
-                TcpIpv4.TcpV4SendReset(tp, skb);
+                req.RskOps.SendReset(tp, skb);
             }
             else
             {
@@ -358,6 +380,13 @@ internal static class TcpFastopen
             return false;
         }
         return true;
+    }
+
+    /// <summary>The SYN-ACK again from a Fast Open child, through the request's ops (tcp_v4_send_synack or tcp_v6_send_synack), counted as a retransmission of the child's.</summary>
+    /// <remarks>Mirrors inet_rtx_syn_ack() -> tcp_rtx_synack() (tcp_passive_fastopen(sk): total_retrans++).</remarks>
+    private static void TcpRtxSynackFastopen(TcpSock tp, TcpRequestSock req)
+    {
+        if (TcpMinisocks.InetRtxSynAck(tp, req) == 0) tp.TotalRetrans++;
     }
 
     /// <summary>
@@ -376,8 +405,7 @@ internal static class TcpFastopen
             return;
         }
         // Lower the cwnd and resend the SYN-ACK (tcp_enter_loss() is not used: no data has been counted yet).
-        req.NumRetrans++;
-        TcpIpv4.TcpV4SendSynack(tp, req, TcpFastopenCookie.None);
+        TcpRtxSynackFastopen(tp, req);
         req.NumTimeout++;
         tp.IcskRetransmits++;
         if (tp.IcskRetransmits == 1) tp.RetransStamp = net.NowNs;
@@ -387,10 +415,16 @@ internal static class TcpFastopen
 
     // ---- client ----
 
-    /// <summary>The client's memory of the servers it talked to (tcp_metrics), per namespace.</summary>
+    /// <summary>
+    /// The client's memory of the servers it talked to (tcp_metrics), per namespace, keyed by the
+    /// connection's (saddr, daddr): the 16-byte ones over IPv6, the IPv4 ones (v4-mapped) otherwise.
+    /// </summary>
+    /// <remarks>Mirrors tcp_get_metrics() (tcpm_saddr / tcpm_daddr of the socket's family on the wire).</remarks>
     private static TcpFastopenMetrics? TcpGetMetrics(TcpSock sk, bool create)
     {
-        ulong key = (ulong)sk.InetSaddr << 32 | sk.InetDaddr;
+        var key = sk.IcskAfOps.IsV6
+            ? (sk.Pinet6!.Saddr, sk.SkcV6Daddr)
+            : (Ipv6Address.V4Mapped(sk.InetSaddr), Ipv6Address.V4Mapped(sk.InetDaddr));
         var cache = sk.Net.Ipv4.TcpFastopenCache;
         if (cache.TryGetValue(key, out var tm)) return tm;
         if (!create) return null;

@@ -122,7 +122,7 @@ internal static class TcpIpv4
         public override uint InitSeq(NetNamespace net, TcpRequestSock req) => SecureSeq.SecureTcpSeq(net, req.IrLocAddr, req.IrRmtAddr, req.IrNum, req.IrRmtPort);
         /// <remarks>tcp_v4_init_ts_off().</remarks>
         public override uint InitTsOff(NetNamespace net, TcpRequestSock req) => SecureSeq.SecureTcpTsOff(net, req.IrLocAddr, req.IrRmtAddr);
-        public override int SendSynack(TcpSock listener, TcpRequestSock req) => TcpV4SendSynack(listener, req);
+        public override int SendSynack(TcpSock sk, TcpRequestSock req, in TcpFastopenCookie foc) => TcpV4SendSynack(sk, req, foc);
         public override void SendAck(TcpSock listener, SkBuff skb, TcpRequestSock req) => TcpV4ReqskSendAck(listener, skb, req);
         public override void SendReset(TcpSock? sk, SkBuff skb) => TcpV4SendReset(sk, skb);
     }
@@ -335,11 +335,12 @@ internal static class TcpIpv4
         TcpOpenreqInitRwin(req, sk, mtu, ops.NetHeaderLen);
         if (!wantCookie) TcpReqskRecordSyn(sk, req, skb);
         TcpSock? fastopenSk = null;
-        // Fast Open is IPv4's here (its cookie and child are tcp_v4's).
-        if (!wantCookie && !ops.IsV6) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
+        // tcp_fastopen.c is shared: the cookie covers the request family's addresses and the child
+        // comes from icsk_af_ops->syn_recv_sock.
+        if (!wantCookie) fastopenSk = TcpFastopen.TcpTryFastopen(sk, skb, req, ref foc);
         if (fastopenSk is not null)
         {
-            TcpV4SendSynack(fastopenSk, req, foc);
+            ops.SendSynack(fastopenSk, req, foc);
             // The child goes straight to the accept queue, its SYN data readable.
             if (InetConnectionSock.InetCskReqskQueueAdd(sk, req, fastopenSk) is null)
             {
@@ -354,8 +355,7 @@ internal static class TcpIpv4
             TcpMinisocks.ReqskFree(req); // reqsk_free(): never hashed, no timer
             return;
         }
-        if (ops.IsV6) ops.SendSynack(sk, req);
-        else TcpV4SendSynack(sk, req, foc);
+        ops.SendSynack(sk, req, foc);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
         if (wantCookie) req.RskListener = null!;
         return;

@@ -111,7 +111,7 @@ internal static partial class TcpIpv6
         public override uint InitTsOff(NetNamespace net, TcpRequestSock req) =>
             SecureSeq.SecureTcpv6TsOff(net, req.SkcV6RcvSaddr, req.SkcV6Daddr);
 
-        public override int SendSynack(TcpSock listener, TcpRequestSock req) => TcpV6SendSynack(listener, req);
+        public override int SendSynack(TcpSock sk, TcpRequestSock req, in TcpFastopenCookie foc) => TcpV6SendSynack(sk, req, foc);
         public override void SendAck(TcpSock listener, SkBuff skb, TcpRequestSock req) => TcpV6ReqskSendAck(listener, skb, req);
         public override void SendReset(TcpSock? sk, SkBuff skb) => TcpV6SendReset(sk, skb);
     }
@@ -351,13 +351,13 @@ internal static partial class TcpIpv6
         TcpIpv4.TcpConnRequest(sk, skb, TcpRequestSockOpsV6);
     }
 
-    /// <summary>Sends (or resends) the SYN-ACK of an IPv6 request.</summary>
-    /// <remarks>Mirrors tcp_v6_send_synack(): inet6_csk_route_req(), tcp_make_synack(), __tcp_v6_send_check(), ip6_xmit().</remarks>
-    internal static int TcpV6SendSynack(TcpSock listener, TcpRequestSock req)
+    /// <summary>Sends (or resends) the SYN-ACK of an IPv6 request, from the listener or from a Fast Open child, with a Fast Open cookie when <paramref name="foc"/> has one (Len &gt;= 0).</summary>
+    /// <remarks>Mirrors tcp_v6_send_synack(): inet6_csk_route_req(), tcp_make_synack() (foc), __tcp_v6_send_check(), ip6_xmit().</remarks>
+    internal static int TcpV6SendSynack(TcpSock listener, TcpRequestSock req, in TcpFastopenCookie foc)
     {
         var net = listener.Net;
         if (TcpV6RouteReq(net, req, out var rt) != 0 || rt is null) return -Errno.EHOSTUNREACH;
-        var skb = TcpIpv4.TcpMakeSynack(listener, req, TcpFastopenCookie.None, TcpOutput.TcpAdvmss(listener, Route6Pmtu.Ip6DstMtu(listener.Net, rt, req.SkcV6Daddr), Ipv6Header.Length));
+        var skb = TcpIpv4.TcpMakeSynack(listener, req, foc, TcpOutput.TcpAdvmss(listener, Route6Pmtu.Ip6DstMtu(listener.Net, rt, req.SkcV6Daddr), Ipv6Header.Length));
         if (skb is null) return -Errno.ENOBUFS;
         TcpHeader.Create(skb.DataSpan).FillChecksumV6(req.SkcV6RcvSaddr, req.SkcV6Daddr);
         net.Mib.Tcp[TcpMib.OutSegs]++;

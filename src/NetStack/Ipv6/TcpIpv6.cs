@@ -153,6 +153,8 @@ internal static partial class TcpIpv6
         Ip6DstStore(tp, rt!);
         if (tp.WriteSeq == 0) tp.WriteSeq = SecureSeq.SecureTcpv6Seq(net, np.Saddr, tp.SkcV6Daddr, tp.InetSport, tp.InetDport);
         tp.TsOffset = SecureSeq.SecureTcpv6TsOff(net, np.Saddr, tp.SkcV6Daddr);
+        // TCP_FASTOPEN_CONNECT with a cookie: the SYN waits for the first write (tcp_fastopen_defer_connect()).
+        if (TcpFastopen.TcpFastopenDeferConnect(tp)) return 0;
         herr = TcpOutput.TcpConnect(tp);
         if (herr != 0) goto lateFailure;
         return 0;
