@@ -1814,15 +1814,29 @@ internal static class TcpInput
         tp.Net.Mib.TcpExt[LinuxMib.TCPMTUPSuccess]++;
     }
 
+    /// <summary>
+    /// Moves the retransmission hint back to a newly lost segment below it. Without a hint the walk
+    /// starts at the head; a hint is only set then when every lost segment is already retransmitted:
+    /// else it would skip a lost segment below <paramref name="skb"/> (one marked lost while the hint
+    /// was further on, whose hint was then freed by a cumulative ACK), which would wait for the RTO.
+    /// </summary>
+    /// <remarks>Mirrors tcp_verify_retransmit_hint().</remarks>
+    private static void TcpVerifyRetransmitHint(TcpSock tp, SkBuff skb)
+    {
+        var hint = tp.RetransmitSkbHint;
+        if (hint is not null && hint.List != tp.RtxQueue) hint = tp.RetransmitSkbHint = null; // freed without being cleared
+        if ((hint is null && tp.RetransOut >= tp.LostOut) ||
+            (hint is not null && SeqNumber.Before(skb.Cb.Seq, hint.Cb.Seq)))
+            tp.RetransmitSkbHint = skb;
+    }
+
     /// <summary>Marks a segment lost (a lost retransmission is counted again).</summary>
     /// <remarks>Mirrors tcp_mark_skb_lost() with tcp_verify_retransmit_hint().</remarks>
     internal static void TcpMarkSkbLost(TcpSock tp, SkBuff skb)
     {
         byte sacked = skb.Cb.Sacked;
         if ((sacked & TcpSkbCbSacked.SackedAcked) != 0) return;
-        if (tp.RetransmitSkbHint is null || tp.RetransmitSkbHint.List != tp.RtxQueue ||
-            SeqNumber.Before(skb.Cb.Seq, tp.RetransmitSkbHint.Cb.Seq))
-            tp.RetransmitSkbHint = skb;
+        TcpVerifyRetransmitHint(tp, skb);
         if ((sacked & TcpSkbCbSacked.Lost) != 0)
         {
             if ((sacked & TcpSkbCbSacked.SackedRetrans) != 0)

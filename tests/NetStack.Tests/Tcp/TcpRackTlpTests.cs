@@ -120,6 +120,29 @@ public class TcpRackTlpTests
     }
 
     [Fact]
+    public void LostSegmentBelowFreedHint_RetransmittedFirst_NotSkippedUntilRto()
+    {
+        using var f = EstablishedSack();
+        uint b = SendSegments(f, 4, 4);
+        var sk = f.Sk;
+        var first = sk.RtxQueue.First!;
+        var third = first.Next!.Next!;
+        // Segment 1 is marked lost while the hint points at a segment that a cumulative ACK then
+        // frees (tcp_clean_rtx_queue clears the hint): the hint is gone, segment 1 still waits.
+        TcpInput.TcpMarkSkbLost(sk, first);
+        sk.RetransmitSkbHint = null;
+        // Segment 3 is marked lost next. With a lost segment not yet retransmitted, no hint is
+        // set (tcp_verify_retransmit_hint): the walk starts at the head and sends 1, then 3.
+        TcpInput.TcpMarkSkbLost(sk, third);
+        Assert.Null(sk.RetransmitSkbHint);
+        TcpOutput.TcpXmitRetransmitQueue(sk);
+        var sent = Drain(f);
+        Assert.Equal([b, b + 2 * Mss], sent.Select(s => s.Seq).ToArray());
+        Assert.Equal(2u, sk.RetransOut);
+        Assert.Equal(2u, sk.LostOut);
+    }
+
+    [Fact]
     public void ReorderingWithinWindow_NoSpuriousRetransmission()
     {
         using var f = EstablishedSack();
