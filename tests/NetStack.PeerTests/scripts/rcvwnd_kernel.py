@@ -110,6 +110,19 @@ def frames(fd, wait):
             out.append(p[TCP])
 
 
+def first_synack(fd, wait):
+    """The listener's SYN-ACK, as soon as it arrives (within `wait` seconds)."""
+    end = time.time() + wait
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
+        if not r:
+            break
+        p = Ether(os.read(fd, 65536))
+        if TCP in p and p[TCP].sport == PORT and p[TCP].flags.S:
+            return p[TCP]
+    sys.exit("no SYN-ACK from the kernel's listener")
+
+
 def run(fd, kmac, listener, mss, wscale, ts, steps, ex):
     base = Ether(src=FMAC, dst=kmac) / IP(src=FIP, dst=KIP, flags="DF")
     iss = 1000
@@ -120,7 +133,10 @@ def run(fd, kmac, listener, mss, wscale, ts, steps, ex):
         opts.append(("WScale", wscale))
     time.sleep(0.2)
     os.write(fd, bytes(base / TCP(sport=SPORT, dport=PORT, flags="S", seq=iss, window=65535, options=opts)))
-    synack = [t for t in frames(fd, 1.0) if t.flags.S][0]
+    # The ACK goes out as soon as the SYN-ACK is here: waiting a whole second for it (as the script
+    # once did) raced the kernel's SYN-ACK retransmission (its initial RTO is 1 s) on a loaded
+    # machine, and the retransmitted SYN-ACK then showed up among the first data step's answers.
+    synack = first_synack(fd, 5.0)
     kwscale = dict((k, v) for k, v in synack.options).get("WScale", 0) if wscale >= 0 else 0
     irs = synack.seq
     print(f"synack win={synack.window}", flush=True)
