@@ -35,11 +35,13 @@ public sealed class TcpFastOpenPeerTests(ITestOutputHelper output)
         throw new InvalidOperationException($"no TcpExt {name} in the peer's /proc/net/netstat");
     }
 
+    /// <summary>The kernel's Fast Open client: two connections to IP PORT (IPv4 or IPv6, by the address).</summary>
     private const string KernelClient = """
         import socket, sys
         ip, port = sys.argv[1], int(sys.argv[2])
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         for text in (b"first connection", b"second, in the SYN"):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(family, socket.SOCK_STREAM)
             n = s.sendto(text, socket.MSG_FASTOPEN, (ip, port))
             assert n == len(text), n
             echo = b""
@@ -153,23 +155,6 @@ public sealed class TcpFastOpenPeerTests(ITestOutputHelper output)
         return peer;
     }
 
-    private const string KernelClient6 = """
-        import socket, sys
-        ip, port = sys.argv[1], int(sys.argv[2])
-        for text in (b"first connection", b"second, in the SYN"):
-            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            n = s.sendto(text, socket.MSG_FASTOPEN, (ip, port))
-            assert n == len(text), n
-            echo = b""
-            while len(echo) < len(text):
-                d = s.recv(100)
-                if not d: break
-                echo += d
-            assert echo == text, echo
-            s.close()
-        print("done", flush=True)
-        """;
-
     [PeerFact]
     public void KernelClient_OverIpv6_SecondConnectionCarriesItsDataInTheSyn_TheStackAcceptsIt()
     {
@@ -182,7 +167,7 @@ public sealed class TcpFastOpenPeerTests(ITestOutputHelper output)
         listener.FastOpenQueueLength = 8;
         listener.Listen(8);
         long activeBefore = KernelTcpExt(peer, "TCPFastOpenActive");
-        using var client = BackgroundProcess.InNamespace(peer.Ns, null, "/usr/bin/python3", "-u", "-c", KernelClient6, StackGlobal6, "8410");
+        using var client = BackgroundProcess.InNamespace(peer.Ns, null, "/usr/bin/python3", "-u", "-c", KernelClient, StackGlobal6, "8410");
         var received = new List<string>();
         var buf = new byte[100];
         for (int i = 0; i < 2; i++)
