@@ -5,14 +5,22 @@
 #   sudo scripts/bench.sh --loss-only  only the loss-recovery figures (--loss below), about 4 minutes
 #   options: --rounds N  --out DIR (default bench-results)  --keep-going (a failed figure is left out, not fatal)
 #            --offload  --loss  --loss-cc NAME (the congestion control of both senders in the loss figures, default cubic)
-#            --only T1,T2  only these targets (netstack, netstack-offload, bridge, veth; netstack-offload implies --offload)
+#            --only T1,T2  only these targets (netstack, netstack-offload, bridge, veth, smoltcp, lwip; netstack-offload implies --offload)
 #            --bulk-only   only the bulk TCP figures (and CPU and allocations per packet): no rr, crr, ping, idle heap
+#            --with smoltcp,lwip  add other user-space stacks as targets (opt-in; or name them in --only), each
+#                          a server program given by --smoltcp-server PATH / --lwip-server PATH (or the
+#                          environment's NETSTACK_BENCH_SMOLTCP_SERVER / NETSTACK_BENCH_LWIP_SERVER);
+#                          one missing or failing to start is skipped with a message, never fatal
 #
 # Targets, each in network namespaces this script creates (unique names) and deletes on exit:
 #   netstack  NetStack's `up` on a TAP (services echo 7, discard 9, chargen 19), the kernel as client
 #   bridge    kernel <-> kernel through `netstack bridge` (two TAPs, one namespace each): the same two
 #             TAP crossings the stack pays, without a stack
 #   veth      kernel <-> kernel over a veth pair
+#   smoltcp, lwip (opt-in, --with)  another user-space stack on a TAP: the program is run in the
+#             namespace as `PROGRAM TAP ADDR/LEN` and must serve echo 7, discard 9 and chargen 19 over
+#             TCP and answer ARP and ICMP echo (README, "Other stacks"). It is built outside this
+#             repository (no Rust or lwIP sources here); its CPU counts as the stack's does.
 # --offload adds the target netstack-offload: a second stack on its own TAP with `up --offload on`
 #  (vnet header, TUN_F_CSUM|TUN_F_TSO4: the kernel hands it 64 KiB TCP super-frames). The bridge has
 #  no offload mode (it copies whole frames), so there is no bridge-offload.
@@ -39,7 +47,7 @@
 # named numbers, units in the names), DIR/latest.svg (netstack plot). Speed is reported, never judged.
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 smoke=0
 rounds=
 out=
@@ -50,6 +58,9 @@ loss_only=0
 loss_cc_opt=
 only=
 bulk_only=0
+with=
+declare -A ext_server=([smoltcp]=${NETSTACK_BENCH_SMOLTCP_SERVER:-} [lwip]=${NETSTACK_BENCH_LWIP_SERVER:-})
+all_targets="netstack|netstack-offload|bridge|veth|smoltcp|lwip"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1; shift ;;
@@ -60,8 +71,12 @@ while [ $# -gt 0 ]; do
     --loss) loss=1; shift ;;
     --loss-only) loss=1; loss_only=1; shift ;;
     --loss-cc) [ $# -ge 2 ] && [[ "$2" =~ ^[a-z0-9_]+$ ]] || { echo "bench.sh: --loss-cc needs an algorithm name" >&2; exit 2; }; loss_cc_opt=$2; shift 2 ;;
-    --only) [ $# -ge 2 ] && [[ "$2" =~ ^(netstack|netstack-offload|bridge|veth)(,(netstack|netstack-offload|bridge|veth))*$ ]] \
-              || { echo "bench.sh: --only needs a comma list of netstack, netstack-offload, bridge, veth" >&2; exit 2; }; only=$2; shift 2 ;;
+    --only) [ $# -ge 2 ] && [[ "$2" =~ ^($all_targets)(,($all_targets))*$ ]] \
+              || { echo "bench.sh: --only needs a comma list of netstack, netstack-offload, bridge, veth, smoltcp, lwip" >&2; exit 2; }; only=$2; shift 2 ;;
+    --with) [ $# -ge 2 ] && [[ "$2" =~ ^(smoltcp|lwip)(,(smoltcp|lwip))*$ ]] \
+              || { echo "bench.sh: --with needs a comma list of smoltcp, lwip" >&2; exit 2; }; with=$2; shift 2 ;;
+    --smoltcp-server|--lwip-server) [ $# -ge 2 ] || { echo "bench.sh: $1 needs a program" >&2; exit 2; }
+              k=${1#--}; ext_server[${k%-server}]=$2; shift 2 ;;
     --bulk-only) bulk_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -104,6 +119,8 @@ ns_s=nsbench-$tag-s; tap_s=bs$tag
 ns_b1=nsbench-$tag-b1; tap_b1=bb1$tag; ns_b2=nsbench-$tag-b2; tap_b2=bb2$tag
 ns_v1=nsbench-$tag-v1; ns_v2=nsbench-$tag-v2
 ns_o=nsbench-$tag-o; tap_o=bo$tag; name_o=bench-$tag-o
+declare -A ext_ns=([smoltcp]=nsbench-$tag-sm [lwip]=nsbench-$tag-lw) ext_tap=([smoltcp]=bsm$tag [lwip]=blw$tag) \
+  ext_net=([smoltcp]=10.7.236 [lwip]=10.7.237)
 pids=()            # every process started here, ended by PID on exit
 loss_ns=()         # the --loss namespaces
 stack_pid=; bridge_pid=
@@ -112,7 +129,7 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$ns_s" "$ns_o" "$ns_b1" "$ns_b2" "$ns_v1" "$ns_v2" "${loss_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$ns_s" "$ns_o" "$ns_b1" "$ns_b2" "$ns_v1" "$ns_v2" "${ext_ns[@]}" "${loss_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -188,6 +205,29 @@ setup_veth() {
   wait_ping "$ns_v1" 10.7.242.2
   t_ns[veth]=$ns_v1; t_addr[veth]=10.7.242.2; t_pid[veth]=
 }
+# smoltcp, lwip: the given program on its own TAP (kernel .1, the stack .2). It answers ping or is
+# skipped (returns 1): an opt-in target never fails the bench.
+setup_external() { # target
+  local t=$1 prog=${ext_server[$1]} ns=${ext_ns[$1]} net=${ext_net[$1]} pid
+  bash "$root/setup-tap.sh" --ns "$ns" --tap "${ext_tap[$t]}" --addr "$net.1/24" >/dev/null
+  client_ns_setup "$ns"
+  ip netns exec "$ns" "$prog" "${ext_tap[$t]}" "$net.2/24" >"$tmp/$t.log" 2>&1 &
+  pid=$!; pids+=("$pid")   # ip netns exec execs the program: this is its PID, whose CPU is counted
+  for _ in $(seq 1 50); do
+    ip netns exec "$ns" ping -c 1 -W 1 "$net.2" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if ! ip netns exec "$ns" ping -c 1 -W 1 "$net.2" >/dev/null 2>&1; then
+    log "$t: $prog does not answer on $net.2: target skipped ($(tail -n 3 "$tmp/$t.log" | tr '\n' ' '))"
+    kill -TERM "$pid" 2>/dev/null || true
+    return 1
+  fi
+  t_ns[$t]=$ns; t_addr[$t]=$net.2; t_pid[$t]=$pid
+}
+setup_smoltcp() { setup_external smoltcp; }
+setup_lwip() { setup_external lwip; }
+
 # --loss: per spec K, a stack (namespace nsbench-TAG-lK, the kernel client at 10.7.(244+K).1, the stack
 # at .2, control socket bench-TAG-lK) and a bridge (nsbench-TAG-mK1 client .1 <-> nsbench-TAG-mK2 kernel
 # sender .2 in 10.7.(248+K).0/24), all faulted with the spec.
@@ -240,11 +280,28 @@ targets=(netstack bridge veth)
 if [ -n "$only" ] && [ "$loss_only" -eq 0 ]; then
   [[ ",$only," == *,netstack-offload,* ]] && offload=1
   targets=()
-  for t in netstack netstack-offload bridge veth; do [[ ",$only," == *,$t,* ]] && targets+=("$t"); done
+  for t in netstack netstack-offload bridge veth smoltcp lwip; do [[ ",$only," == *,$t,* ]] && targets+=("$t"); done
 fi
+if [ "$loss_only" -eq 0 ]; then
+  for t in smoltcp lwip; do [[ ",$with," == *,$t,* ]] && [[ " ${targets[*]} " != *" $t "* ]] && targets+=("$t"); done
+fi
+# The other stacks' programs: one not given or not executable is skipped here, before anything starts.
+kept=()
+for t in "${targets[@]}"; do
+  if [ "$t" = smoltcp ] || [ "$t" = lwip ]; then
+    p=${ext_server[$t]}
+    if [ -z "$p" ]; then log "$t: no server program (--$t-server PATH or NETSTACK_BENCH_${t^^}_SERVER; README, \"Other stacks\"): target skipped"; continue; fi
+    if [ ! -x "$p" ]; then log "$t: $p is not an executable file: target skipped"; continue; fi
+    ext_server[$t]=$(readlink -f "$p")
+  fi
+  kept+=("$t")
+done
+targets=("${kept[@]}")
 
-echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2$([ "$loss" -eq 1 ] && echo ", nsbench-$tag-l*/-m* (loss figures)")"
-for t in "${targets[@]}"; do "setup_$t"; done
+echo "bench.sh: $([ "$smoke" -eq 1 ] && echo "smoke run" || echo "run"), $rounds round(s); namespaces $ns_s, $ns_b1/$ns_b2, $ns_v1/$ns_v2$([[ " ${targets[*]} " == *" smoltcp "* ]] && echo ", ${ext_ns[smoltcp]}")$([[ " ${targets[*]} " == *" lwip "* ]] && echo ", ${ext_ns[lwip]}")$([ "$loss" -eq 1 ] && echo ", nsbench-$tag-l*/-m* (loss figures)")"
+kept=()
+for t in "${targets[@]}"; do "setup_$t" && kept+=("$t"); done
+targets=("${kept[@]}")
 [ "$loss" -eq 1 ] && setup_loss
 
 # --- measuring ---
@@ -304,11 +361,21 @@ flood_ping() {
 # A warm-up of every path (the stack's JIT, ARP, the kernels' caches), not counted. Four streams
 # each way, so the stack's buffer pool has grown to what bulk needs (once, as a slab cache grows)
 # before its allocations per packet are counted.
+# Another stack that fails its warm-up (or moves no byte in it) is left out (it is opt-in: never fatal).
+moved() { local r; r=$(run 60 "$@") && [ "${r%% *}" -gt 0 ]; }
+kept=()
 for t in "${targets[@]}"; do
+  if [ "$t" = smoltcp ] || [ "$t" = lwip ]; then
+    if moved "${t_ns[$t]}" send "${t_addr[$t]}" 9 4 1 && moved "${t_ns[$t]}" recv "${t_addr[$t]}" 19 4 1 \
+      && moved "${t_ns[$t]}" rr "${t_addr[$t]}" 7 0.3; then kept+=("$t"); else log "$t: the warm-up failed or moved nothing: target skipped"; fi
+    continue
+  fi
   run 60 "${t_ns[$t]}" send "${t_addr[$t]}" 9 4 1 >/dev/null || fail "$t warm-up send"
   run 60 "${t_ns[$t]}" recv "${t_addr[$t]}" 19 4 1 >/dev/null || fail "$t warm-up recv"
   run 60 "${t_ns[$t]}" rr "${t_addr[$t]}" 7 0.3 >/dev/null || fail "$t warm-up rr"
+  kept+=("$t")
 done
+targets=("${kept[@]}")
 # The loss stacks: JIT and ARP, one second each (their faults apply already).
 if [ "$loss" -eq 1 ]; then
   k=0
@@ -342,7 +409,7 @@ elif r=$(timeout -k 2 300 ip netns exec "$ns_s" "$client" idle "$ctl" 10.7.240.2
 else
   fail "idle connections: the client failed" || true
 fi
-for t in netstack netstack-offload bridge; do
+for t in netstack netstack-offload bridge smoltcp lwip; do
   [ "${cpu_bytes[$t]:-0}" -gt 0 ] && add "${t}_cpu_s_per_gb" "$(awk -v k="${cpu_ticks[$t]}" -v c="$clk" -v b="${cpu_bytes[$t]}" 'BEGIN { printf "%.3f", k / c / (b / 1e9) }')"
 done
 for dir in rx tx; do
@@ -370,18 +437,24 @@ rows=(
 echo
 echo "## bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $rounds round(s)$([ "$smoke" -eq 1 ] && echo ", smoke")"
 echo
-if [ "$loss_only" -eq 1 ]; then :
-elif [ "$offload" -eq 1 ]; then
-  echo "| figure | NetStack (TAP) | NetStack (TAP, offloads) | kernel<->kernel, netstack bridge | kernel<->kernel, veth |"
-  echo "|---|---|---|---|---|"
-else
-  echo "| figure | NetStack (TAP) | kernel<->kernel, netstack bridge | kernel<->kernel, veth |"
-  echo "|---|---|---|---|"
+# The columns: the three references always (a target not measured shows "-"), the others when measured.
+declare -A col_name=([netstack]="NetStack (TAP)" [netstack-offload]="NetStack (TAP, offloads)" [bridge]="kernel<->kernel, netstack bridge"
+  [veth]="kernel<->kernel, veth" [smoltcp]="smoltcp (TAP)" [lwip]="lwIP (TAP)")
+cols=(netstack)
+[ "$offload" -eq 1 ] && cols+=(netstack-offload)
+cols+=(bridge veth)
+for t in smoltcp lwip; do [[ " ${targets[*]} " == *" $t "* ]] && cols+=("$t"); done
+if [ "$loss_only" -eq 0 ]; then
+  line="| figure |"; sep="|---|"
+  for c in "${cols[@]}"; do line+=" ${col_name[$c]} |"; sep+="---|"; done
+  echo "$line"; echo "$sep"
 fi
 for row in "${rows[@]}"; do
   [ "$loss_only" -eq 1 ] && break
   suffix=${row%%|*}
-  echo "| ${row#*|} | $(cell "netstack_$suffix")$([ "$offload" -eq 1 ] && echo " | $(cell "netstack-offload_$suffix")") | $(cell "bridge_$suffix") | $(cell "veth_$suffix") |"
+  line="| ${row#*|} |"
+  for c in "${cols[@]}"; do line+=" $(cell "${c}_$suffix") |"; done
+  echo "$line"
 done
 if [ "$loss" -eq 1 ]; then
   echo

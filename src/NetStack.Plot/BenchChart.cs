@@ -6,7 +6,7 @@ namespace NetStack.Plot;
 
 /// <summary>
 /// The chart of one scripts/bench.sh run: grouped bars, one colour per target (the stack, the kernel
-/// through the frame bridge, the kernel over veth), one panel per unit (bulk TCP in Gbit/s, request/response and
+/// through the frame bridge, the kernel over veth, and smoltcp and lwIP when measured), one panel per unit (bulk TCP in Gbit/s, request/response and
 /// connect+close per second, flood-ping RTT in ms), from the run's flat JSON (bench-results/latest.json:
 /// <c>"TARGET_FIGURE": number</c>). Figures a run lacks are left out.
 /// </summary>
@@ -18,6 +18,8 @@ public static class BenchChart
         ("netstack", "NetStack (TAP)"),
         ("bridge", "kernel<->kernel, netstack bridge (2 TAP crossings)"),
         ("veth", "kernel<->kernel, veth"),
+        ("smoltcp", "smoltcp (TAP)"), // bench.sh --with smoltcp: drawn when the run measured it
+        ("lwip", "lwIP (TAP)"),
     ];
 
     /// <summary>The panels: a title and the figures it groups (suffix of the JSON key, group label).</summary>
@@ -51,6 +53,11 @@ public static class BenchChart
             var ticks = new List<(double, string)>();
             var used = new HashSet<int>();
             int group = 0;
+            // The slots of a group: the targets this panel has a figure of (a target the run did not measure leaves no gap).
+            int[] slot = new int[Targets.Count];
+            int slots = 0;
+            for (int t = 0; t < Targets.Count; t++)
+                slot[t] = panelFigures.Any(f => figures.TryGetValue($"{Targets[t].Key}_{f.Suffix}", out double x) && double.IsFinite(x)) ? slots++ : -1;
             foreach (var (suffix, label) in panelFigures)
             {
                 bool any = false;
@@ -61,14 +68,14 @@ public static class BenchChart
                     used.Add(t);
                     bars.Add(new Bar
                     {
-                        Position = group * (Targets.Count + 1) + t,
+                        Position = group * (slots + 1) + slot[t],
                         Value = v,
                         FillColor = palette.GetColor(t),
                         Label = v.ToString(v >= 100 ? "N0" : "0.###", CultureInfo.InvariantCulture),
                     });
                 }
                 if (!any) continue;
-                ticks.Add((group * (Targets.Count + 1) + (Targets.Count - 1) / 2.0, label));
+                ticks.Add((group * (slots + 1) + (slots - 1) / 2.0, label));
                 group++;
             }
             if (bars.Count == 0) continue;

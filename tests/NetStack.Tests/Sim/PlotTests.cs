@@ -214,4 +214,23 @@ public class PlotTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("no bench figure", stderr);
     }
+
+    [Fact]
+    public void BenchChart_OtherStacks_DrawnWhenMeasured_AnUnmeasuredTargetLeavesNoGap()
+    {
+        // bench.sh --only netstack,smoltcp: two targets, so each group has two adjacent bars.
+        var plots = BenchChart.Make(new Dictionary<string, double> { ["netstack_rr_per_s"] = 20000, ["smoltcp_rr_per_s"] = 40000 });
+        string svg = plots.Single().GetSvgXml(900, 360);
+        Assert.Contains("smoltcp (TAP)", svg);
+        Assert.Contains("40,000", svg);
+        Assert.DoesNotContain("lwIP", svg);
+        Assert.DoesNotContain("veth", svg);
+        var bars = plots[0].GetPlottables().OfType<ScottPlot.Plottables.BarPlot>().Single().Bars;
+        Assert.Equal([0.0, 1.0], bars.Select(b => b.Position));
+
+        // The default run (no other stack): no smoltcp or lwIP in the legend.
+        svg = BenchChart.Make(new Dictionary<string, double> { ["netstack_rr_per_s"] = 20000, ["veth_rr_per_s"] = 30000 }).Single().GetSvgXml(900, 360);
+        Assert.DoesNotContain("smoltcp", svg);
+        Assert.DoesNotContain("lwIP", svg);
+    }
 }
