@@ -198,6 +198,15 @@ public sealed class NetNamespace : IDisposable
     internal SkBuffPool? LargeSkbPoolIfCreated => _largePool;
 
     /// <summary>
+    /// Heads of TSO super-frames: room for the headers only, and up to <see cref="SkBuff.MaxSkbFrags"/>
+    /// fragments that reference the send queue's segments instead of copying them (the kernel's
+    /// skbuff_fclone_cache heads over shared pages). Created on first use; a head lives from
+    /// tcp_write_xmit() to the device's write, so few are ever in use.
+    /// </summary>
+    internal SkBuffPool SkbHeadPool => _headPool ??= new SkBuffPool(SkBuffPool.MaxHeader + 128, prealloc: 16, maxBuffers: 4096, maxFrags: SkBuff.MaxSkbFrags);
+    private SkBuffPool? _headPool;
+
+    /// <summary>
     /// A buffer with headroom for all headers and room for <paramref name="size"/> bytes after it:
     /// from the frame-sized pool when it fits, else from <see cref="LargeSkbPool"/>. Null if out of buffers.
     /// </summary>

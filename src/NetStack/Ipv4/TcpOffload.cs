@@ -71,14 +71,15 @@ internal static class TcpOffload
     /// full MSS (a super-frame's segments are gso_size each but the last). PSH moves to the frame,
     /// whose segmentation leaves it on the last segment only.
     /// </summary>
-    /// <remarks>The write queue keeps one MSS per buffer, so loss recovery retransmits per MSS as tcp_fragment() would cut it.</remarks>
+    /// <remarks>The write queue keeps one MSS per buffer, so loss recovery retransmits per MSS as tcp_fragment() would cut it;
+    /// the frame's fragments point at those buffers, as a TSO skb's frags point at the send queue's pages.</remarks>
     internal static bool TcpGsoAppend(TcpSock tp, SkBuff gso, SkBuff skb)
     {
         int len = skb.Len;
         if (len == 0 || len > tp.GsoMss || tp.GsoSegs >= tp.GsoGoal) return false;
         if ((skb.Cb.TcpFlags & ~(TcpFlags.ACK | TcpFlags.PSH)) != 0 || skb.Cb.Seq != gso.Cb.EndSeq) return false;
-        if (gso.Tailroom < len || gso.Len + len > GsoMaxSize) return false;
-        skb.DataSpan.CopyTo(gso.Put(len));
+        // The payload is referenced, not copied: a fragment per segment (skb_frag_ref()).
+        if (gso.Len + len > GsoMaxSize || !gso.AddFrag(skb, skb.Data, len)) return false;
         gso.Cb.EndSeq = skb.Cb.EndSeq;
         gso.Buffer[gso.Data + TcpHeader.FlagsOffset] |= (byte)(skb.Cb.TcpFlags & TcpFlags.PSH);
         tp.GsoSegs++;

@@ -355,13 +355,23 @@ internal static class TcpOutput
                 return 0;
             }
             if (TcpOffload.TcpGsoFlush(tp) == -Errno.ENOBUFS) return -Errno.ENOBUFS;
-            gsoStart = TcpOffload.TcpGsoCanStart(tp, oskb);
-            var copy = (gsoStart ? net.LargeSkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader) : null) ?? net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
-            if (copy is null) return -Errno.ENOBUFS;
-            gsoStart = copy.Pool == net.LargeSkbPoolIfCreated;
-            oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
-            copy.Cb = oskb.Cb;
-            skb = copy;
+            // A super-frame's head holds the headers only; its payload references the queued
+            // segments (skb_clone() sharing the data), which stay unchanged until acknowledged.
+            var head = TcpOffload.TcpGsoCanStart(tp, oskb) ? net.SkbHeadPool.AllocWithHeadroom(SkBuffPool.MaxHeader) : null;
+            if (head is not null && head.AddFrag(oskb, oskb.Data, oskb.Len))
+            {
+                gsoStart = true;
+                skb = head;
+            }
+            else
+            {
+                head?.Free();
+                var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+                if (copy is null) return -Errno.ENOBUFS;
+                oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
+                skb = copy;
+            }
+            skb.Cb = oskb.Cb;
         }
         else
         {
