@@ -262,7 +262,7 @@ public sealed class SkBuff
     /// <summary>skb_tailroom(): bytes free after Tail, to put data.</summary>
     public int Tailroom => End - Tail;
 
-    /// <summary>The linear data, Data to Tail, as a span (a buffer with fragments has more: <see cref="CopyBits"/>).</summary>
+    /// <summary>The linear data, Data to Tail, as a span (a buffer with fragments has more: <see cref="CopyBits(Span{byte})"/>).</summary>
     public Span<byte> DataSpan => Buffer.AsSpan(Data, Tail - Data);
     /// <summary>The data, Data to Tail, as memory (for asynchronous device writes).</summary>
     public Memory<byte> DataMemory => Buffer.AsMemory(Data, Tail - Data);
@@ -381,6 +381,121 @@ public sealed class SkBuff
         return true;
     }
 
+    /// <summary>
+    /// <see cref="AddFrag"/>, except that bytes that continue the last fragment in the same buffer
+    /// extend it (no new fragment, no new reference): consecutive segments of the send queue that
+    /// lie one after the other in a socket's page become one piece of a super-frame.
+    /// </summary>
+    /// <remarks>Mirrors skb_can_coalesce() + skb_frag_size_add(), else skb_fill_page_desc() + skb_frag_ref().</remarks>
+    internal bool AddFragCoalesce(SkBuff page, int offset, int size)
+    {
+        if (NrFrags != 0)
+        {
+            ref var last = ref Frags![NrFrags - 1];
+            if (last.Page == page && last.Offset + last.Size == offset)
+            {
+                last = last with { Size = last.Size + size };
+                DataLen += size;
+                return true;
+            }
+        }
+        return AddFrag(page, offset, size);
+    }
+
+    /// <summary>
+    /// Takes references to all of <paramref name="from"/>'s data as fragments of this buffer (its
+    /// linear part as a fragment pointing into it, its fragments shared, coalesced where they
+    /// continue one another); false, nothing taken, when there might not be room for them all.
+    /// </summary>
+    /// <remarks>As skb_clone() shares a buffer's data, here into a head of its own (a TSO frame's).</remarks>
+    internal bool AddFragsOf(SkBuff from)
+    {
+        int need = (from.HeadLen != 0 ? 1 : 0) + from.NrFrags;
+        if (Frags is null || NrFrags + need > Frags.Length) return false;
+        if (from.HeadLen != 0) AddFragCoalesce(from, from.Data, from.HeadLen);
+        for (int i = 0; i < from.NrFrags; i++)
+        {
+            ref readonly var f = ref from.Frags![i];
+            AddFragCoalesce(f.Page, f.Offset, f.Size);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Moves the data beyond the first <paramref name="len"/> bytes of a buffer whose data are all
+    /// fragments to <paramref name="to"/> (empty, with room for them): whole fragments change owner,
+    /// one cut in two is shared (a new reference). No byte is copied. False (nothing moved) when
+    /// <paramref name="to"/> lacks room.
+    /// </summary>
+    /// <remarks>Mirrors net/core/skbuff.c: skb_split() -> skb_split_no_header() (tcp_fragment() of a paged skb).</remarks>
+    internal bool SplitFrags(SkBuff to, int len)
+    {
+        int pos = 0, keep = 0, moved = 0;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            int size = Frags![i].Size;
+            if (pos + size > len) moved++;
+            if (pos < len) keep++;
+            pos += size;
+        }
+        if (HeadLen != 0 || to.Frags is null || to.NrFrags + moved > to.Frags.Length) return false;
+        pos = 0;
+        int k = 0, total = DataLen;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            var f = Frags![i];
+            Frags[i] = default;
+            if (pos + f.Size <= len)
+            {
+                Frags[k++] = f;
+            }
+            else if (pos >= len)
+            {
+                to.Frags[to.NrFrags++] = f; // the reference moves with it
+            }
+            else
+            {
+                int head = len - pos;
+                Frags[k++] = f with { Size = head };
+                to.Frags[to.NrFrags++] = new SkbFrag(f.Page.Get(), f.Offset + head, f.Size - head);
+            }
+            pos += f.Size;
+        }
+        NrFrags = k;
+        DataLen = len;
+        to.DataLen += total - len;
+        return true;
+    }
+
+    /// <summary>Removes <paramref name="len"/> bytes from the start of the data, the linear part first, then fragments (dropping the references of those eaten whole).</summary>
+    /// <remarks>Mirrors skb_pull() and, beyond the linear part, __pskb_trim_head() (tcp_trim_head()).</remarks>
+    internal void TrimHead(int len)
+    {
+        int h = Math.Min(len, HeadLen);
+        Data += h;
+        int eat = len - h;
+        if (eat == 0 || NrFrags == 0) return;
+        eat = Math.Min(eat, DataLen);
+        DataLen -= eat;
+        int k = 0;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            var f = Frags![i];
+            Frags[i] = default;
+            if (f.Size <= eat)
+            {
+                eat -= f.Size;
+                f.Page.Free();
+            }
+            else
+            {
+                Frags[k++] = eat == 0 ? f : f with { Offset = f.Offset + eat, Size = f.Size - eat };
+                eat = 0;
+            }
+        }
+        NrFrags = k;
+    }
+
     /// <remarks>Mirrors skb_release_data(): __skb_frag_unref() of every fragment.</remarks>
     private void ReleaseFrags()
     {
@@ -399,15 +514,36 @@ public sealed class SkBuff
     /// <remarks>Mirrors skb_copy_bits(skb, 0, to, skb->len).</remarks>
     internal int CopyBits(Span<byte> to)
     {
-        int n = Tail - Data;
-        DataSpan.CopyTo(to);
-        for (int i = 0; i < NrFrags; i++)
+        int len = Len;
+        CopyBits(0, to[..len]);
+        return len;
+    }
+
+    /// <summary>Copies <paramref name="to"/>.Length bytes of the data from <paramref name="offset"/>, across the linear part and the fragments.</summary>
+    /// <remarks>Mirrors skb_copy_bits().</remarks>
+    internal void CopyBits(int offset, Span<byte> to)
+    {
+        int head = Tail - Data;
+        int n = 0;
+        if (offset < head)
+        {
+            n = Math.Min(head - offset, to.Length);
+            Buffer.AsSpan(Data + offset, n).CopyTo(to);
+        }
+        int pos = head;
+        for (int i = 0; i < NrFrags && n < to.Length; i++)
         {
             ref readonly var f = ref Frags![i];
-            f.Page.Buffer.AsSpan(f.Offset, f.Size).CopyTo(to[n..]);
-            n += f.Size;
+            int start = Math.Max(offset + n - pos, 0);
+            if (start < f.Size)
+            {
+                int c = Math.Min(f.Size - start, to.Length - n);
+                f.Page.Buffer.AsSpan(f.Offset + start, c).CopyTo(to[n..]);
+                n += c;
+            }
+            pos += f.Size;
         }
-        return n;
+        if (n != to.Length) ThrowBadOffset();
     }
 
     /// <summary>
