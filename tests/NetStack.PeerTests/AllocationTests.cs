@@ -122,8 +122,9 @@ public sealed class AllocationTests(ITestOutputHelper output)
     /// <summary>
     /// The send path, the stack sending a TCP stream to the kernel (socat counting it): the
     /// polling thread sends and polls, and allocates nothing over the middle half. With offloads
-    /// the stack builds TSO super-frames (tcp_write_xmit into a large buffer, a vnet header with
-    /// gso_size) that the kernel segments.
+    /// the stack builds TSO super-frames (tcp_sendmsg into the socket's pages, tcp_write_xmit into a
+    /// head whose fragments reference them, one writev with a vnet header with gso_size) that the
+    /// kernel segments.
     /// </summary>
     [PeerTheory]
     [InlineData(false)]

@@ -130,9 +130,65 @@ internal static class Dev
             net.KfreeSkbReason(skb, SkbDropReason.NoDevice);
             return -Uapi.Errno.ENETDOWN;
         }
-        dev.DevQueueXmitNit(skb.DataSpan);
+        dev.DevQueueXmitNit(skb);
+        // validate_xmit_skb(): a device without NETIF_F_SG takes a linear frame (__skb_linearize()).
+        // So does the fault injector, a netem that holds, duplicates and corrupts frames: it must own
+        // its bytes (netem_enqueue() unshares), not read the send queue's buffers.
+        if (skb.NrFrags != 0 && (!dev.FeatureSg || dev.Faults is not null))
+        {
+            var lin = SkbLinearize(net, skb);
+            if (lin is null)
+            {
+                dev.Stats.TxDropped++;
+                return -Uapi.Errno.ENOBUFS;
+            }
+            skb = lin;
+        }
         if (dev.Faults is { } f && !f.OnTransmit(dev, skb)) return 0;
         return HardStartXmit(dev, skb);
+    }
+
+    /// <summary>
+    /// A linear copy of a buffer with fragments (headers at the same offsets from its data, the same
+    /// metadata), in a frame-sized or large buffer; the original is freed, which drops its
+    /// references on the buffers its fragments point into. Null when no buffer is free (counted as
+    /// a drop; the original is freed too).
+    /// </summary>
+    /// <remarks>Mirrors net/core/skbuff.c: __skb_linearize() (__pskb_pull_tail() of all data_len);
+    /// the stack's arrays do not grow in place, so the data moves to another buffer, as skb_copy() would.</remarks>
+    internal static SkBuff? SkbLinearize(NetNamespace net, SkBuff skb)
+    {
+        int len = skb.Len;
+        var pool = skb.Headroom + len <= net.SkbPool.BufferSize ? net.SkbPool : net.LargeSkbPool;
+        int headroom = Math.Min(skb.Headroom, pool.BufferSize - len);
+        var n = headroom < 0 ? null : pool.Alloc();
+        if (n is null)
+        {
+            net.KfreeSkbReason(skb, SkbDropReason.NoBuffers);
+            return null;
+        }
+        n.Reserve(headroom);
+        skb.CopyBits(n.Put(len));
+        int shift = n.Data - skb.Data;
+        n.MacHeader = skb.MacHeader < 0 ? -1 : skb.MacHeader + shift;
+        n.NetworkHeader = skb.NetworkHeader < 0 ? -1 : skb.NetworkHeader + shift;
+        n.TransportHeader = skb.TransportHeader < 0 ? -1 : skb.TransportHeader + shift;
+        // __copy_skb_header(): what travels with the data.
+        n.Dev = skb.Dev;
+        n.Protocol = skb.Protocol;
+        n.PktType = skb.PktType;
+        n.Sk = skb.Sk;
+        n.Mark = skb.Mark;
+        n.Tstamp = skb.Tstamp;
+        n.Cb = skb.Cb;
+        n.Saddr = skb.Saddr;
+        n.Daddr = skb.Daddr;
+        n.CsumVerified = skb.CsumVerified;
+        n.GsoSize = skb.GsoSize;
+        n.GsoSegs = skb.GsoSegs;
+        n.GsoType = skb.GsoType;
+        skb.Free();
+        return n;
     }
 
     /// <summary>The driver call alone (also where a delayed frame leaves).</summary>

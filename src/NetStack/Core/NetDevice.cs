@@ -93,6 +93,12 @@ public abstract class NetDevice : IDisposable
     /// (sk_can_gso()); IP does not fragment them (ip_finish_output_gso()).
     /// </summary>
     internal bool FeatureTso;
+    /// <summary>
+    /// dev->features &amp; NETIF_F_SG: the driver writes a buffer's fragments itself (scatter-gather),
+    /// so a frame whose payload references the send queue (<see cref="SkBuff.Frags"/>) reaches it
+    /// as is; any other device gets a linear copy (validate_xmit_skb()).
+    /// </summary>
+    internal bool FeatureSg;
 
     /// <summary>dev->mc: the multicast MACs the device receives, each with the count of its users (netdev_hw_addr.refcount).</summary>
     private (MacAddress Addr, int Refcount)[] _mc = [];
@@ -230,6 +236,29 @@ public abstract class NetDevice : IDisposable
         var taps = Volatile.Read(ref _taps);
         for (int i = 0; i < taps.Length; i++) taps[i].Capture(frame);
     }
+
+    /// <summary>
+    /// Hands an outgoing frame to every tap; a frame with fragments is gathered first into one
+    /// buffer of the device's (created once, on the first such frame captured), since a tap reads
+    /// one span. Without taps, nothing is copied.
+    /// </summary>
+    /// <remarks>Mirrors net/core/dev.c: dev_queue_xmit_nit() (which clones the skb for each ptype_all entry; af_packet copies the bits out).</remarks>
+    internal void DevQueueXmitNit(SkBuff skb)
+    {
+        if (skb.NrFrags == 0)
+        {
+            DevQueueXmitNit(skb.DataSpan);
+            return;
+        }
+        if (Capture is null && Volatile.Read(ref _taps).Length == 0) return;
+        int len = skb.Len;
+        if (_nitLinear is null || _nitLinear.Length < len) _nitLinear = GC.AllocateUninitializedArray<byte>(Math.Max(len, 0x10000 + SkBuffPool.MaxHeader));
+        skb.CopyBits(_nitLinear);
+        DevQueueXmitNit(_nitLinear.AsSpan(0, len));
+    }
+
+    /// <summary>Where <see cref="DevQueueXmitNit(SkBuff)"/> gathers a frame with fragments for the taps (sends run under the stack lock, one at a time).</summary>
+    private byte[]? _nitLinear;
 
     /// <summary>
     /// Optional fault hook on the wire side of the device: it may drop, duplicate, delay or

@@ -198,6 +198,30 @@ public sealed class NetNamespace : IDisposable
     internal SkBuffPool? LargeSkbPoolIfCreated => _largePool;
 
     /// <summary>
+    /// Heads of TSO super-frames: room for the headers only, and up to <see cref="SkBuff.MaxSkbFrags"/>
+    /// fragments that reference the send queue's segments instead of copying them (the kernel's
+    /// skbuff_fclone_cache heads over shared pages). Created on first use; a head lives from
+    /// tcp_write_xmit() to the device's write, so few are ever in use.
+    /// </summary>
+    internal SkBuffPool SkbHeadPool => _headPool ??= new SkBuffPool(SkBuffPool.MaxHeader + 128, prealloc: 16, maxBuffers: 4096, maxFrags: SkBuff.MaxSkbFrags);
+    private SkBuffPool? _headPool;
+
+    /// <summary>
+    /// The pages sockets copy their send data into (64 KiB each: the kernel's sk_page_frag(), an
+    /// order-3 page there): the send queue's segments are fragments of them, so those a super-frame
+    /// sends lie one after the other and go to the device as a few pieces. Created on first use.
+    /// </summary>
+    internal SkBuffPool SkPagePool => _pagePool ??= new SkBuffPool(0x10000, prealloc: 2, maxBuffers: 2048);
+    private SkBuffPool? _pagePool;
+
+    /// <summary>
+    /// Heads of send-queue segments whose data is a fragment of a socket's page: headroom only, one
+    /// fragment. Created on first use.
+    /// </summary>
+    internal SkBuffPool SkbFragPool => _fragPool ??= new SkBuffPool(SkBuffPool.MaxHeader, prealloc: 64, maxBuffers: 1 << 16, maxFrags: 1);
+    private SkBuffPool? _fragPool;
+
+    /// <summary>
     /// A buffer with headroom for all headers and room for <paramref name="size"/> bytes after it:
     /// from the frame-sized pool when it fits, else from <see cref="LargeSkbPool"/>. Null if out of buffers.
     /// </summary>

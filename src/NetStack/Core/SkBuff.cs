@@ -101,6 +101,13 @@ internal struct SockExterrSkb
 }
 
 /// <summary>
+/// One fragment of a buffer's data that lives in another buffer: the buffer (referenced through
+/// <see cref="SkBuff.Users"/>), the offset in its array and the length.
+/// <remarks>Mirrors include/linux/skbuff.h: skb_frag_t (netmem, offset, len).</remarks>
+/// </summary>
+internal readonly record struct SkbFrag(SkBuff Page, int Offset, int Size);
+
+/// <summary>
 /// A packet buffer over a pooled, pinned array, with the kernel's four offsets:
 /// Head (always 0) &lt;= Data &lt;= Tail &lt;= End.
 /// <remarks>Mirrors include/linux/skbuff.h: struct sk_buff, skb_reserve/skb_push/skb_pull/skb_put/skb_trim.</remarks>
@@ -122,6 +129,27 @@ public sealed class SkBuff
     public int Data;
     /// <summary>skb->tail: offset in <see cref="Buffer"/> one past the last byte of data.</summary>
     public int Tail;
+
+    /// <summary>
+    /// skb_shinfo(skb)->frags: data that follows the linear part (Data to Tail) and lives in other
+    /// buffers, referenced, not copied, as a TSO skb's frags point at the pages of the send queue.
+    /// Only buffers of a pool made with fragments have the array (see <see cref="SkBuffPool"/>).
+    /// </summary>
+    internal readonly SkbFrag[]? Frags;
+    /// <summary>skb_shinfo(skb)->nr_frags.</summary>
+    internal int NrFrags;
+    /// <summary>skb->data_len: the bytes of <see cref="Frags"/> (counted in <see cref="Len"/>, not in <see cref="DataSpan"/>).</summary>
+    internal int DataLen;
+    /// <summary>
+    /// skb->users: references to this buffer. The owner holds one; a fragment of another buffer that
+    /// points into this one holds one (skb_frag_ref() as get_page()); the buffer goes back to its
+    /// pool when the last is dropped, so a send-queue buffer freed when its data is acknowledged
+    /// outlives it while a queued frame still reads it.
+    /// </summary>
+    internal int Users = 1;
+
+    /// <summary>MAX_SKB_FRAGS: the fragments one buffer may carry. A fragment here is one MSS of the send queue (a page in the kernel), so 64 cover a 64 KiB super-frame down to an MSS of 1 KiB.</summary>
+    internal const int MaxSkbFrags = 64;
     /// <summary>skb->end: the size of <see cref="Buffer"/>.</summary>
     public int End => Buffer.Length;
 
@@ -219,14 +247,22 @@ public sealed class SkBuff
         Pool = pool;
     }
 
-    /// <summary>skb->len: bytes of data (Tail - Data).</summary>
-    public int Len => Tail - Data;
+    /// <summary>A buffer that can also carry up to <paramref name="maxFrags"/> fragments of other buffers (skb_shinfo()->frags).</summary>
+    internal SkBuff(int size, SkBuffPool? pool, int maxFrags) : this(size, pool)
+    {
+        if (maxFrags > 0) Frags = new SkbFrag[maxFrags];
+    }
+
+    /// <summary>skb->len: bytes of data, the linear part (Tail - Data) and the fragments (<see cref="DataLen"/>).</summary>
+    public int Len => Tail - Data + DataLen;
+    /// <summary>skb_headlen(): bytes of the linear part, Data to Tail (what <see cref="DataSpan"/> covers).</summary>
+    internal int HeadLen => Tail - Data;
     /// <summary>skb_headroom(): bytes free before Data, for headers to push.</summary>
     public int Headroom => Data;
     /// <summary>skb_tailroom(): bytes free after Tail, to put data.</summary>
     public int Tailroom => End - Tail;
 
-    /// <summary>The data, Data to Tail, as a span.</summary>
+    /// <summary>The linear data, Data to Tail, as a span (a buffer with fragments has more: <see cref="CopyBits(Span{byte})"/>).</summary>
     public Span<byte> DataSpan => Buffer.AsSpan(Data, Tail - Data);
     /// <summary>The data, Data to Tail, as memory (for asynchronous device writes).</summary>
     public Memory<byte> DataMemory => Buffer.AsMemory(Data, Tail - Data);
@@ -257,6 +293,7 @@ public sealed class SkBuff
         RouteOutput = false;
         LoopedDev = null;
         Truesize = Charge = KernelTailroom = 0;
+        Users = 1;
     }
 
     /// <summary>Moves Data and Tail of an empty buffer forward by <paramref name="len"/> bytes, leaving headroom for headers.</summary>
@@ -303,10 +340,239 @@ public sealed class SkBuff
         if (len < Tail - Data) Tail = Data + len;
     }
 
-    /// <summary>Returns this buffer to its pool (kfree_skb/consume_skb). Safe for unpooled buffers.</summary>
+    /// <summary>
+    /// Drops a reference (kfree_skb/consume_skb); the last one releases the fragments' references and
+    /// returns the buffer to its pool. Safe for unpooled buffers.
+    /// </summary>
     public void Free()
     {
+        int users = Interlocked.Decrement(ref Users);
+        if (users > 0) return;
+        if (users < 0 && Pool is null)
+        {
+            Users = 0; // an unpooled buffer freed twice: nothing to give back
+            return;
+        }
+        if (NrFrags != 0) ReleaseFrags();
         if (Pool is { } p) p.Return(this);
+    }
+
+    /// <summary>Takes a reference: the buffer stays out of its pool until <see cref="Free"/> drops it.</summary>
+    /// <remarks>Mirrors skb_get() (and get_page() for a fragment pointing into this buffer).</remarks>
+    internal SkBuff Get()
+    {
+        Interlocked.Increment(ref Users);
+        return this;
+    }
+
+    /// <summary>
+    /// Appends <paramref name="size"/> bytes of <paramref name="page"/>'s buffer at
+    /// <paramref name="offset"/> as a fragment, taking a reference on it; false when this buffer has
+    /// no room for another fragment. The bytes must not change while referenced (TCP never writes
+    /// a sent segment's data; its buffer is freed, not reused, on acknowledgement).
+    /// </summary>
+    /// <remarks>Mirrors skb_fill_page_desc() + skb_frag_ref(), as tcp_sendmsg_locked() and skb_clone() give a TSO skb its frags.</remarks>
+    internal bool AddFrag(SkBuff page, int offset, int size)
+    {
+        var frags = Frags;
+        if (frags is null || NrFrags == frags.Length) return false;
+        frags[NrFrags++] = new SkbFrag(page.Get(), offset, size);
+        DataLen += size;
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="AddFrag"/>, except that bytes that continue the last fragment in the same buffer
+    /// extend it (no new fragment, no new reference): consecutive segments of the send queue that
+    /// lie one after the other in a socket's page become one piece of a super-frame.
+    /// </summary>
+    /// <remarks>Mirrors skb_can_coalesce() + skb_frag_size_add(), else skb_fill_page_desc() + skb_frag_ref().</remarks>
+    internal bool AddFragCoalesce(SkBuff page, int offset, int size)
+    {
+        if (NrFrags != 0)
+        {
+            ref var last = ref Frags![NrFrags - 1];
+            if (last.Page == page && last.Offset + last.Size == offset)
+            {
+                last = last with { Size = last.Size + size };
+                DataLen += size;
+                return true;
+            }
+        }
+        return AddFrag(page, offset, size);
+    }
+
+    /// <summary>
+    /// Takes references to all of <paramref name="from"/>'s data as fragments of this buffer (its
+    /// linear part as a fragment pointing into it, its fragments shared, coalesced where they
+    /// continue one another); false, nothing taken, when there might not be room for them all.
+    /// </summary>
+    /// <remarks>As skb_clone() shares a buffer's data, here into a head of its own (a TSO frame's).</remarks>
+    internal bool AddFragsOf(SkBuff from)
+    {
+        int need = (from.HeadLen != 0 ? 1 : 0) + from.NrFrags;
+        if (Frags is null || NrFrags + need > Frags.Length) return false;
+        if (from.HeadLen != 0) AddFragCoalesce(from, from.Data, from.HeadLen);
+        for (int i = 0; i < from.NrFrags; i++)
+        {
+            ref readonly var f = ref from.Frags![i];
+            AddFragCoalesce(f.Page, f.Offset, f.Size);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Moves the data beyond the first <paramref name="len"/> bytes of a buffer whose data are all
+    /// fragments to <paramref name="to"/> (empty, with room for them): whole fragments change owner,
+    /// one cut in two is shared (a new reference). No byte is copied. False (nothing moved) when
+    /// <paramref name="to"/> lacks room.
+    /// </summary>
+    /// <remarks>Mirrors net/core/skbuff.c: skb_split() -> skb_split_no_header() (tcp_fragment() of a paged skb).</remarks>
+    internal bool SplitFrags(SkBuff to, int len)
+    {
+        int pos = 0, keep = 0, moved = 0;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            int size = Frags![i].Size;
+            if (pos + size > len) moved++;
+            if (pos < len) keep++;
+            pos += size;
+        }
+        if (HeadLen != 0 || to.Frags is null || to.NrFrags + moved > to.Frags.Length) return false;
+        pos = 0;
+        int k = 0, total = DataLen;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            var f = Frags![i];
+            Frags[i] = default;
+            if (pos + f.Size <= len)
+            {
+                Frags[k++] = f;
+            }
+            else if (pos >= len)
+            {
+                to.Frags[to.NrFrags++] = f; // the reference moves with it
+            }
+            else
+            {
+                int head = len - pos;
+                Frags[k++] = f with { Size = head };
+                to.Frags[to.NrFrags++] = new SkbFrag(f.Page.Get(), f.Offset + head, f.Size - head);
+            }
+            pos += f.Size;
+        }
+        NrFrags = k;
+        DataLen = len;
+        to.DataLen += total - len;
+        return true;
+    }
+
+    /// <summary>Removes <paramref name="len"/> bytes from the start of the data, the linear part first, then fragments (dropping the references of those eaten whole).</summary>
+    /// <remarks>Mirrors skb_pull() and, beyond the linear part, __pskb_trim_head() (tcp_trim_head()).</remarks>
+    internal void TrimHead(int len)
+    {
+        int h = Math.Min(len, HeadLen);
+        Data += h;
+        int eat = len - h;
+        if (eat == 0 || NrFrags == 0) return;
+        eat = Math.Min(eat, DataLen);
+        DataLen -= eat;
+        int k = 0;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            var f = Frags![i];
+            Frags[i] = default;
+            if (f.Size <= eat)
+            {
+                eat -= f.Size;
+                f.Page.Free();
+            }
+            else
+            {
+                Frags[k++] = eat == 0 ? f : f with { Offset = f.Offset + eat, Size = f.Size - eat };
+                eat = 0;
+            }
+        }
+        NrFrags = k;
+    }
+
+    /// <remarks>Mirrors skb_release_data(): __skb_frag_unref() of every fragment.</remarks>
+    private void ReleaseFrags()
+    {
+        var frags = Frags!;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            var page = frags[i].Page;
+            frags[i] = default;
+            page.Free();
+        }
+        NrFrags = 0;
+        DataLen = 0;
+    }
+
+    /// <summary>Copies the whole data, linear part then fragments, into <paramref name="to"/>; returns <see cref="Len"/>.</summary>
+    /// <remarks>Mirrors skb_copy_bits(skb, 0, to, skb->len).</remarks>
+    internal int CopyBits(Span<byte> to)
+    {
+        int len = Len;
+        CopyBits(0, to[..len]);
+        return len;
+    }
+
+    /// <summary>Copies <paramref name="to"/>.Length bytes of the data from <paramref name="offset"/>, across the linear part and the fragments.</summary>
+    /// <remarks>Mirrors skb_copy_bits().</remarks>
+    internal void CopyBits(int offset, Span<byte> to)
+    {
+        int head = Tail - Data;
+        int n = 0;
+        if (offset < head)
+        {
+            n = Math.Min(head - offset, to.Length);
+            Buffer.AsSpan(Data + offset, n).CopyTo(to);
+        }
+        int pos = head;
+        for (int i = 0; i < NrFrags && n < to.Length; i++)
+        {
+            ref readonly var f = ref Frags![i];
+            int start = Math.Max(offset + n - pos, 0);
+            if (start < f.Size)
+            {
+                int c = Math.Min(f.Size - start, to.Length - n);
+                f.Page.Buffer.AsSpan(f.Offset + start, c).CopyTo(to[n..]);
+                n += c;
+            }
+            pos += f.Size;
+        }
+        if (n != to.Length) ThrowBadOffset();
+    }
+
+    /// <summary>
+    /// Adds the Internet checksum of the data from <paramref name="offset"/> (in the linear part) to
+    /// the end, fragments included, to <paramref name="sum"/>: a piece that starts at an odd
+    /// position is added byte-swapped, as csum_block_add() does.
+    /// </summary>
+    /// <remarks>Mirrors net/core/skbuff.c: skb_checksum() (__skb_checksum over the head and the frags).</remarks>
+    internal ulong Checksum(int offset, ulong sum)
+    {
+        var head = Buffer.AsSpan(Data + offset, Tail - Data - offset);
+        sum = Wire.Checksum.Partial(head, sum);
+        int pos = head.Length;
+        for (int i = 0; i < NrFrags; i++)
+        {
+            ref readonly var f = ref Frags![i];
+            var piece = f.Page.Buffer.AsSpan(f.Offset, f.Size);
+            if ((pos & 1) == 0)
+            {
+                sum = Wire.Checksum.Partial(piece, sum);
+            }
+            else
+            {
+                ushort folded = (ushort)~Wire.Checksum.Fold(Wire.Checksum.Partial(piece));
+                sum += (ushort)((folded << 8) | (folded >> 8));
+            }
+            pos += f.Size;
+        }
+        return sum;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -18,6 +18,7 @@ public sealed class SkBuffPool
     private SkBuff? _free;
     private int _freeCount;
     private int _total;
+    private readonly int _maxFrags;
 
     /// <summary>The size in bytes of every buffer of the pool.</summary>
     public int BufferSize { get; }
@@ -32,12 +33,19 @@ public sealed class SkBuffPool
 
     /// <summary>A pool of <paramref name="bufferSize"/>-byte buffers, <paramref name="prealloc"/> of them created up front, at most <paramref name="maxBuffers"/> ever.</summary>
     public SkBuffPool(int bufferSize = DefaultBufferSize, int prealloc = 256, int maxBuffers = 1 << 16)
+        : this(bufferSize, prealloc, maxBuffers, maxFrags: 0)
+    {
+    }
+
+    /// <summary>A pool whose buffers can each carry up to <paramref name="maxFrags"/> fragments of other buffers (heads of TSO super-frames).</summary>
+    internal SkBuffPool(int bufferSize, int prealloc, int maxBuffers, int maxFrags)
     {
         BufferSize = bufferSize;
         MaxBuffers = maxBuffers;
+        _maxFrags = maxFrags;
         for (int i = 0; i < prealloc; i++)
         {
-            var skb = new SkBuff(bufferSize, this) { InPool = true };
+            var skb = new SkBuff(bufferSize, this, maxFrags) { InPool = true };
             skb.Next = _free;
             _free = skb;
             _freeCount++;
@@ -67,7 +75,7 @@ public sealed class SkBuffPool
             }
             _total++;
         }
-        return new SkBuff(BufferSize, this);
+        return new SkBuff(BufferSize, this, _maxFrags);
     }
 
     /// <summary>Creates buffers until at least <paramref name="count"/> are free (within the ceiling), so a burst later finds them ready.</summary>
@@ -78,7 +86,7 @@ public sealed class SkBuffPool
         {
             while (_freeCount < count && _total < MaxBuffers)
             {
-                var skb = new SkBuff(BufferSize, this) { InPool = true };
+                var skb = new SkBuff(BufferSize, this, _maxFrags) { InPool = true };
                 skb.Next = _free;
                 _free = skb;
                 _freeCount++;

@@ -381,7 +381,9 @@ public partial class Sock : SockCommon
     public static int SkbTruesize(SkBuff skb)
     {
         if (skb.Truesize != 0) return skb.Charge;
-        int size = skb.Buffer.Length;
+        // A head whose data lie in fragments (a send-queue segment over the socket's page) is charged
+        // as the frame-sized buffer it stands for, so a send buffer holds as many segments either way.
+        int size = skb.Frags is not null ? SkBuffPool.DefaultBufferSize : skb.Buffer.Length;
         const int frame = SkBuffPool.DefaultBufferSize;
         if (size > frame) size = Math.Max(frame, (skb.Tail + frame - 1) / frame * frame);
         return size + SkbTruesizeOverhead;

@@ -61,6 +61,8 @@ public sealed unsafe class TapDevice : NetDevice
         Offload = offload;
         // NETIF_F_TSO: a TAP with a vnet header takes super-frames and segments them in the kernel.
         FeatureTso = offload;
+        // NETIF_F_SG: StartXmit writes a frame's fragments with one writev.
+        FeatureSg = true;
         Eth.EtherSetup(this);
         _fd = fd;
         _eventFd = eventFd;
@@ -557,28 +559,40 @@ public sealed unsafe class TapDevice : NetDevice
         Write(_eventFd, (byte*)&one, sizeof(ulong));
     }
 
-    /// <summary>Writes the frame to the TAP (the kernel receives it) and frees the buffer. EAGAIN or any error: dropped.</summary>
-    /// <remarks>Mirrors the user side of tun_get_user(): one write() is one frame.</remarks>
+    /// <summary>
+    /// Writes the frame to the TAP (the kernel receives it) and frees the buffer. EAGAIN or any
+    /// error: dropped. A frame with fragments (a TSO super-frame whose payload is the send queue's
+    /// segments) goes out with one writev of its pieces: the driver is scatter-gather (NETIF_F_SG).
+    /// </summary>
+    /// <remarks>Mirrors the user side of tun_get_user(): one write() is one frame (tun_chr_write_iter() takes an iovec).</remarks>
     protected internal override bool StartXmit(SkBuff skb)
     {
         int len = skb.Len;
         nint n = -1;
-        if (!_disposed && Offload)
+        if (!_disposed && (Offload || skb.NrFrags != 0))
         {
-            // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
-            // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
+            var iov = stackalloc IoVec[2 + SkBuff.MaxSkbFrags];
+            int cnt = 0;
             var hdr = stackalloc byte[VirtioNetHdr.Size];
-            SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
-            if (skb.GsoSize != 0) TxGsoFrames++;
-            fixed (byte* p = skb.Buffer)
+            if (Offload)
             {
-                var iov = stackalloc IoVec[2];
-                iov[0] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
-                iov[1] = new IoVec { Base = p + skb.Data, Len = (nuint)len };
-                n = Writev(_fd, iov, 2);
+                // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
+                // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
+                SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
+                if (skb.GsoSize != 0) TxGsoFrames++;
+                iov[cnt++] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
             }
+            // The buffers are pinned (pinned object heap): their addresses hold without fixed.
+            iov[cnt++] = new IoVec { Base = PinnedAddress(skb.Buffer) + skb.Data, Len = (nuint)skb.HeadLen };
+            var frags = skb.Frags;
+            for (int i = 0; i < skb.NrFrags; i++)
+            {
+                ref readonly var f = ref frags![i];
+                iov[cnt++] = new IoVec { Base = PinnedAddress(f.Page.Buffer) + f.Offset, Len = (nuint)f.Size };
+            }
+            n = Writev(_fd, iov, cnt);
             if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
-            else if (n > 0) n -= VirtioNetHdr.Size;
+            else if (n > 0 && Offload) n -= VirtioNetHdr.Size;
         }
         else if (!_disposed)
         {
@@ -589,6 +603,9 @@ public sealed unsafe class TapDevice : NetDevice
         skb.Free();
         return n == len;
     }
+
+    private static byte* PinnedAddress(byte[] pinned) =>
+        (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned));
 
     /// <inheritdoc/>
     protected internal override void Stop()

@@ -311,6 +311,12 @@ public static class IpOutput
                 skb.Free();
                 return -Uapi.Errno.EMSGSIZE;
             }
+            // A segment whose payload references the send queue is cut from a linear copy.
+            if (skb.NrFrags != 0)
+            {
+                if (Dev.SkbLinearize(net, skb) is not { } lin) return -Uapi.Errno.ENOBUFS;
+                skb = lin;
+            }
             return IpFragment.IpDoFragment(net, skb, rt, daddr);
         }
         return IpFinishOutput2(net, skb, rt, daddr);

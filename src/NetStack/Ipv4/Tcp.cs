@@ -136,10 +136,28 @@ internal static class Tcp
         return 0;
     }
 
-    /// <summary>Frees the unsent and the unacknowledged data.</summary>
-    /// <remarks>Mirrors tcp_write_queue_purge().</remarks>
+    /// <summary>
+    /// True if a send-queue segment over a page can take more bytes in one piece: it is empty and
+    /// the socket has a page with room, or its data end where the socket's page is filled up to.
+    /// </summary>
+    /// <remarks>Mirrors skb_can_coalesce() on sk_page_frag() in tcp_sendmsg_locked().</remarks>
+    private static bool TcpFragCanAppend(TcpSock tp, SkBuff skb)
+    {
+        if (tp.SkFragPage is not { } page || page.Tailroom == 0) return false;
+        if (skb.NrFrags == 0) return true;
+        ref readonly var last = ref skb.Frags![skb.NrFrags - 1];
+        return last.Page == page && last.Offset + last.Size == page.Tail;
+    }
+
+    /// <summary>Frees the unsent and the unacknowledged data, and the socket's page (sk_frag).</summary>
+    /// <remarks>Mirrors tcp_write_queue_purge(); the page as sk_destruct() puts sk->sk_frag.page.</remarks>
     internal static void TcpWriteQueuePurge(TcpSock tp)
     {
+        if (tp.SkFragPage is { } page)
+        {
+            tp.SkFragPage = null;
+            page.Free();
+        }
         while (tp.WriteQueue.Dequeue() is { } skb) TcpOutput.TcpWmemFreeSkb(tp, skb);
         while (tp.RtxQueue.Dequeue() is { } skb) TcpOutput.TcpWmemFreeSkb(tp, skb);
         tp.RetransmitSkbHint = null;
@@ -330,14 +348,20 @@ internal static class Tcp
         {
             var skb = tp.WriteQueue.Last;
             int copy = 0;
-            if (skb is not null && (skb.Cb.TcpFlags & TcpFlags.FIN) == 0) copy = sizeGoal - skb.Len;
+            if (skb is not null && (skb.Cb.TcpFlags & TcpFlags.FIN) == 0)
+            {
+                copy = sizeGoal - skb.Len;
+                // A segment over the socket's page grows only where the page is filled up to (skb_can_coalesce()).
+                if (skb.Frags is not null && copy > 0 && !TcpFragCanAppend(tp, skb)) copy = 0;
+            }
             if (copy <= 0)
             {
                 if (!SkStreamMemoryFree(tp)) goto waitForSpace;
                 // The first buffer of an empty socket is always granted, whatever tcp_mem says
                 // (first_skb: tcp_rtx_and_write_queues_empty()).
                 bool firstSkb = tp.WriteQueue.IsEmpty && tp.RtxQueue.IsEmpty;
-                skb = TcpOutput.TcpStreamAllocSkb(tp, firstSkb);
+                skb = TcpOffload.TcpSendPageFrags(tp) ? TcpOutput.TcpStreamAllocFragSkb(tp, firstSkb, sizeGoal) : null;
+                skb ??= TcpOutput.TcpStreamAllocSkb(tp, firstSkb);
                 if (skb is null) goto waitForSpace;
                 skb.Cb.Seq = skb.Cb.EndSeq = tp.WriteSeq;
                 skb.Cb.TcpFlags = TcpFlags.ACK;
@@ -347,8 +371,20 @@ internal static class Tcp
                 copy = sizeGoal;
             }
             if (copy > left) copy = left;
-            copy = Math.Min(copy, skb!.Tailroom);
-            data.Slice(copied, copy).CopyTo(skb.Put(copy));
+            if (skb!.Frags is not null)
+            {
+                // Into the socket's page; the segment's fragment grows over the new bytes.
+                var page = tp.SkFragPage!;
+                copy = Math.Min(copy, page.Tailroom);
+                int off = page.Tail;
+                data.Slice(copied, copy).CopyTo(page.Put(copy));
+                skb.AddFragCoalesce(page, off, copy);
+            }
+            else
+            {
+                copy = Math.Min(copy, skb.Tailroom);
+                data.Slice(copied, copy).CopyTo(skb.Put(copy));
+            }
             tp.WriteQueue.AdjustBytes(copy);
             if (copied == 0) skb.Cb.TcpFlags &= unchecked((byte)~TcpFlags.PSH);
             tp.WriteSeq += (uint)copy;

@@ -91,7 +91,13 @@ internal static class TcpIpv4
         {
             var th = TcpHeader.Create(skb.DataSpan);
             if (partial) th.Checksum = SkbGso.PseudoCsum(tp.InetSaddr, tp.InetDaddr, skb.Len);
-            else th.FillChecksum(tp.InetSaddr, tp.InetDaddr);
+            else if (skb.NrFrags == 0) th.FillChecksum(tp.InetSaddr, tp.InetDaddr);
+            else
+            {
+                // A lone segment left in a super-frame's head: its payload is a fragment (skb_checksum()).
+                th.Checksum = 0;
+                th.Checksum = Checksum.Fold(skb.Checksum(0, Checksum.PseudoHeader(tp.InetSaddr, tp.InetDaddr, IpProto.TCP, skb.Len)));
+            }
         }
 
         /// <remarks>inet_sk_rebuild_header() / ip_queue_xmit()'s route lookup when sk_dst_cache is gone.</remarks>

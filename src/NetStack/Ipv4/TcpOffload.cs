@@ -52,6 +52,15 @@ internal static class TcpOffload
     }
 
     /// <summary>
+    /// Whether tcp_sendmsg() copies into the socket's page (<see cref="TcpSock.SkFragPage"/>) rather
+    /// than into a linear buffer per segment: when the route's device takes super-frames and
+    /// scatter-gather, so the segments a frame sends lie one after the other.
+    /// </summary>
+    /// <remarks>Mirrors the route-capability test of tcp_sendmsg_locked() (sk->sk_route_caps &amp; NETIF_F_SG, older kernels; sk_can_gso()).</remarks>
+    internal static bool TcpSendPageFrags(TcpSock tp) =>
+        tp.DstValid && tp.Dst.Dev.FeatureTso && tp.Dst.Dev.FeatureSg;
+
+    /// <summary>
     /// Starts the super-frames of one tcp_write_xmit() round when the route's device has TSO
     /// (sk_can_gso()): segments of <paramref name="mssNow"/> sent in a row then join one frame.
     /// </summary>
@@ -71,14 +80,16 @@ internal static class TcpOffload
     /// full MSS (a super-frame's segments are gso_size each but the last). PSH moves to the frame,
     /// whose segmentation leaves it on the last segment only.
     /// </summary>
-    /// <remarks>The write queue keeps one MSS per buffer, so loss recovery retransmits per MSS as tcp_fragment() would cut it.</remarks>
+    /// <remarks>The write queue keeps one MSS per buffer, so loss recovery retransmits per MSS as tcp_fragment() would cut it;
+    /// the frame's fragments point at the segments' data (in the socket's pages, where consecutive segments
+    /// coalesce into one piece), as a TSO skb's frags point at the send queue's pages.</remarks>
     internal static bool TcpGsoAppend(TcpSock tp, SkBuff gso, SkBuff skb)
     {
         int len = skb.Len;
         if (len == 0 || len > tp.GsoMss || tp.GsoSegs >= tp.GsoGoal) return false;
         if ((skb.Cb.TcpFlags & ~(TcpFlags.ACK | TcpFlags.PSH)) != 0 || skb.Cb.Seq != gso.Cb.EndSeq) return false;
-        if (gso.Tailroom < len || gso.Len + len > GsoMaxSize) return false;
-        skb.DataSpan.CopyTo(gso.Put(len));
+        // The payload is referenced, not copied: a fragment per segment (skb_frag_ref()).
+        if (gso.Len + len > GsoMaxSize || !gso.AddFragsOf(skb)) return false;
         gso.Cb.EndSeq = skb.Cb.EndSeq;
         gso.Buffer[gso.Data + TcpHeader.FlagsOffset] |= (byte)(skb.Cb.TcpFlags & TcpFlags.PSH);
         tp.GsoSegs++;

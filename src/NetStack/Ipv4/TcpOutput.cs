@@ -299,6 +299,36 @@ internal static class TcpOutput
         return skb;
     }
 
+    /// <summary>
+    /// A send-queue segment whose data will be a fragment of the socket's page (<see cref="TcpSock.SkFragPage"/>):
+    /// a head without data, charged as a frame-sized buffer is, so the send buffer holds as much
+    /// either way. With <paramref name="room"/> &gt; 0 the page is made to have that much room first
+    /// (a new page when it has not), so the segment can grow to a whole MSS in one piece. Null when
+    /// no head or page is free or the memory is refused (the caller then takes a linear buffer, or waits).
+    /// </summary>
+    /// <remarks>Mirrors tcp_stream_alloc_skb() with sk_page_frag_refill() (skb_page_frag_refill()) as tcp_sendmsg_locked() does on a route with NETIF_F_SG.</remarks>
+    internal static SkBuff? TcpStreamAllocFragSkb(TcpSock tp, bool forceSchedule, int room)
+    {
+        var net = tp.Net;
+        if (room > 0 && (tp.SkFragPage is not { } page || page.Tailroom < room))
+        {
+            if (net.SkPagePool.Alloc() is not { } fresh) return null;
+            tp.SkFragPage?.Free();
+            tp.SkFragPage = fresh;
+        }
+        var skb = net.SkbFragPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+        if (skb is null) return null;
+        int truesize = Sock.SkbTruesize(skb);
+        if (forceSchedule) tp.SkForcedMemSchedule(truesize);
+        else if (!tp.SkWmemSchedule(truesize))
+        {
+            skb.Free();
+            return null;
+        }
+        skb.Sk = tp;
+        return skb;
+    }
+
     /// <summary>Charges a queued buffer to the send buffer and to the socket's reservation.</summary>
     /// <remarks>Mirrors sk_wmem_queued_add() + sk_mem_charge().</remarks>
     internal static void TcpWmemCharge(TcpSock tp, SkBuff skb)
@@ -355,13 +385,23 @@ internal static class TcpOutput
                 return 0;
             }
             if (TcpOffload.TcpGsoFlush(tp) == -Errno.ENOBUFS) return -Errno.ENOBUFS;
-            gsoStart = TcpOffload.TcpGsoCanStart(tp, oskb);
-            var copy = (gsoStart ? net.LargeSkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader) : null) ?? net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
-            if (copy is null) return -Errno.ENOBUFS;
-            gsoStart = copy.Pool == net.LargeSkbPoolIfCreated;
-            oskb.DataSpan.CopyTo(copy.Put(oskb.Len));
-            copy.Cb = oskb.Cb;
-            skb = copy;
+            // A super-frame's head holds the headers only; its payload references the queued
+            // segments (skb_clone() sharing the data), which stay unchanged until acknowledged.
+            var head = TcpOffload.TcpGsoCanStart(tp, oskb) ? net.SkbHeadPool.AllocWithHeadroom(SkBuffPool.MaxHeader) : null;
+            if (head is not null && head.AddFragsOf(oskb))
+            {
+                gsoStart = true;
+                skb = head;
+            }
+            else
+            {
+                head?.Free();
+                var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+                if (copy is null) return -Errno.ENOBUFS;
+                oskb.CopyBits(copy.Put(oskb.Len));
+                skb = copy;
+            }
+            skb.Cb = oskb.Cb;
         }
         else
         {
@@ -833,7 +873,7 @@ internal static class TcpOutput
         for (var src = tp.TcpSendHead; src is not null && len < probeSize; src = src.Next)
         {
             int n = Math.Min(src.Len, probeSize - len);
-            src.DataSpan[..n].CopyTo(nskb.Put(n));
+            src.CopyBits(0, nskb.Put(n));
             len += n;
         }
         var skb = tp.TcpSendHead!;
@@ -920,11 +960,26 @@ internal static class TcpOutput
     {
         int nsize = skb.Len - len;
         if (nsize <= 0) return 0;
-        var buff = TcpStreamAllocSkb(tp, true);
-        if (buff is null) return -Errno.ENOMEM;
-        skb.DataSpan[len..].CopyTo(buff.Put(nsize));
+        SkBuff? buff;
+        if (skb.Frags is not null)
+        {
+            // Data in the socket's page: the second part shares it (skb_split()), nothing is copied.
+            buff = TcpStreamAllocFragSkb(tp, true, 0);
+            if (buff is null) return -Errno.ENOMEM;
+            if (!skb.SplitFrags(buff, len))
+            {
+                buff.Free();
+                return -Errno.ENOMEM;
+            }
+        }
+        else
+        {
+            buff = TcpStreamAllocSkb(tp, true);
+            if (buff is null) return -Errno.ENOMEM;
+            skb.DataSpan[len..].CopyTo(buff.Put(nsize));
+            skb.Trim(len);
+        }
         queue.AdjustBytes(-nsize);
-        skb.Trim(len);
         TcpWmemCharge(tp, buff);
         uint nseq = skb.Cb.Seq + (uint)len;
         buff.Cb = skb.Cb;
@@ -949,7 +1004,8 @@ internal static class TcpOutput
     /// <remarks>Mirrors tcp_trim_head().</remarks>
     internal static void TcpTrimHead(TcpSock tp, SkBuffQueue queue, SkBuff skb, int len)
     {
-        skb.Pull(len);
+        if (skb.NrFrags != 0) skb.TrimHead(len);
+        else skb.Pull(len);
         queue.AdjustBytes(-len);
         skb.Cb.Seq += (uint)len;
     }

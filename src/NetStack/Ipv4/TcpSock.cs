@@ -94,6 +94,12 @@ public sealed class TcpSock : InetConnectionSock
     /// join. Null outside tcp_write_xmit() and on a device without TSO.
     /// </summary>
     internal SkBuff? GsoSkb;
+    /// <summary>
+    /// sk->sk_frag: the page (a 64 KiB buffer of <see cref="NetNamespace.SkPagePool"/>) the socket
+    /// copies send data into when its route takes super-frames; the socket holds one reference,
+    /// each send-queue segment over it another. Dropped when the queues are purged.
+    /// </summary>
+    internal SkBuff? SkFragPage;
     /// <summary>The segment size of <see cref="GsoSkb"/> (tcp_write_xmit()'s mss_now); 0: no super-frame may be started.</summary>
     internal int GsoMss;
     /// <summary>The segments <see cref="GsoSkb"/> holds, and how many it may hold (tcp_tso_segs()).</summary>

@@ -41,6 +41,12 @@ internal static class Ip6Output
         // A GSO super-frame is cut by the device, never fragmented (skb_is_gso()).
         if (skb.Len > mtu && skb.GsoSize == 0 && !rt.Dev.IsLoopback)
         {
+            // A segment whose payload references the send queue is cut from a linear copy.
+            if (skb.NrFrags != 0)
+            {
+                if (Dev.SkbLinearize(net, skb) is not { } lin) return -Uapi.Errno.ENOBUFS;
+                skb = lin;
+            }
             skb.Dev = rt.Dev; // each fragment keeps it, and FragOutput routes it out of the same device
             return Ip6Fragment.Ip6DoFragment(net, null, skb, mtu, FragOutput);
         }

@@ -56,7 +56,13 @@ internal static partial class TcpIpv6
             var th = TcpHeader.Create(skb.DataSpan);
             var saddr = tp.Pinet6!.Saddr;
             if (partial) th.Checksum = SkbGso.PseudoCsumV6(saddr, tp.SkcV6Daddr, skb.Len);
-            else th.FillChecksumV6(saddr, tp.SkcV6Daddr);
+            else if (skb.NrFrags == 0) th.FillChecksumV6(saddr, tp.SkcV6Daddr);
+            else
+            {
+                // A lone segment left in a super-frame's head: its payload is a fragment (skb_checksum()).
+                th.Checksum = 0;
+                th.Checksum = Checksum.Fold(skb.Checksum(0, Checksum.PseudoHeaderV6(saddr, tp.SkcV6Daddr, IpProto.TCP, skb.Len)));
+            }
         }
 
         /// <remarks>inet6_sk_rebuild_header() / inet6_csk_route_socket().</remarks>

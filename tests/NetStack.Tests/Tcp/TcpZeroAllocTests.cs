@@ -68,9 +68,16 @@ public class TcpZeroAllocTests
     [InlineData(Tracing.Off)]
     [InlineData(Tracing.Read)]
     [InlineData(Tracing.Full)]
-    public void BulkSendReceive_BothDirections_AllocatesNothing(Tracing tracing)
+    [InlineData(Tracing.Off, true)]
+    public void BulkSendReceive_BothDirections_AllocatesNothing(Tracing tracing, bool tso = false)
     {
         using var s = new TwoStacks();
+        if (tso)
+        {
+            // The TSO send path: sockets' pages, super-frame heads with fragments, the link's software segmentation.
+            s.Link.A.EnableTso();
+            s.Link.B.EnableTso();
+        }
         Trace(s, tracing);
         var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
         var chunk = new byte[16384];
@@ -90,6 +97,7 @@ public class TcpZeroAllocTests
         Assert.Equal(windows * (32L << 20), moved);
         Assert.Equal(0, allocated);
         AssertTraced(tracing);
+        if (tso) Assert.True(s.Link.A.TxGsoFrames > 0 && s.Link.B.TxGsoFrames > 0, "no super-frame was sent");
     }
 
     [Theory]
