@@ -13,6 +13,11 @@ internal struct TcpSacktagState
     public long FirstSackt;
     /// <summary>last_sackt: the latest such transmit time (ns).</summary>
     public long LastSackt;
+    /// <summary>
+    /// sack_delivered: segments this ACK newly SACKed, plus the spurious retransmissions its D-SACK
+    /// reports delivered; <c>tcp_ack()</c> counts them into <c>tp->delivered</c> after tagging.
+    /// </summary>
+    public uint SackDelivered;
 }
 
 /// <summary>
@@ -1455,12 +1460,12 @@ internal static class TcpInput
 
     /// <summary>Marks retransmit-queue segments covered by the peer's SACK blocks.</summary>
     /// <remarks>Mirrors tcp_sacktag_write_queue() (whole segments only; a D-SACK block marks nothing, tcp_check_dsack()).</remarks>
-    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, bool eceAck, ref TcpSacktagState state)
+    private static int TcpSacktagWriteQueue(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, ref TcpSacktagState state)
     {
         int flag = 0;
         uint reord = tp.SndNxt;
         uint priorFack = TcpHighestSackSeq(tp);
-        bool foundDupSack = TcpCheckDsack(tp, blocks, ackSeq, priorSndUna, ref flag);
+        bool foundDupSack = TcpCheckDsack(tp, blocks, ackSeq, priorSndUna, ref flag, ref state);
         for (int i = 0; i < blocks.Count; i++)
         {
             uint start = blocks[i].Start, end = blocks[i].End;
@@ -1520,7 +1525,7 @@ internal static class TcpInput
                 }
                 skb.Cb.Sacked |= TcpSkbCbSacked.SackedAcked;
                 tp.SackedOut++;
-                TcpCountDelivered(tp, 1, eceAck);
+                state.SackDelivered++; // out-of-order segments delivered (counted by tcp_ack())
                 // After the sacked bits (tcp_sacktag_walk): a SACKed segment is sampled once, not again when cumulatively ACKed.
                 TcpRateSkbDelivered(tp, skb);
                 flag |= FlagDataSacked;
@@ -1541,7 +1546,7 @@ internal static class TcpInput
     /// widen RACK's window or undo a recovery; returns whether the first block is a D-SACK.
     /// </summary>
     /// <remarks>Mirrors tcp_check_dsack().</remarks>
-    private static bool TcpCheckDsack(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, ref int flag)
+    private static bool TcpCheckDsack(TcpSock tp, in TcpSackBlocks blocks, uint ackSeq, uint priorSndUna, ref int flag, ref TcpSacktagState state)
     {
         if (blocks.Count == 0) return false;
         uint start0 = blocks[0].Start, end0 = blocks[0].End;
@@ -1561,6 +1566,9 @@ internal static class TcpInput
         }
         flag |= TcpDsackSeen(tp, start0, end0, flag, out uint dupSegs);
         if (dupSegs == 0) return false; // dubious, or not our retransmission
+        // A spurious retransmission is delivered (tcp_dsack_seen()'s sack_delivered): the ACK clocks
+        // out data through PRR or cwnd growth as a SACK of a new segment would.
+        state.SackDelivered += dupSegs;
         // D-SACK for already forgotten data: every retransmission D-SACKed makes the recovery undoable.
         if (tp.UndoMarkerValid && tp.UndoRetrans > 0 &&
             !SeqNumber.After(end0, priorSndUna) && SeqNumber.After(end0, tp.UndoMarker))
@@ -2042,7 +2050,7 @@ internal static class TcpInput
     /// After a retransmission timeout: everything outstanding is presumed lost, ssthresh is cut
     /// (once per episode), cwnd drops to what is in flight plus one (then slow start).
     /// </summary>
-    /// <remarks>Mirrors tcp_enter_loss() with tcp_timeout_mark_lost().</remarks>
+    /// <remarks>Mirrors tcp_enter_loss() with tcp_timeout_mark_lost() (SACK reneging aside: a SACKed head is not un-SACKed here).</remarks>
     internal static void TcpEnterLoss(TcpSock tp)
     {
         bool newRecovery = tp.CaState < TcpCaState.Recovery;
@@ -2051,7 +2059,16 @@ internal static class TcpInput
         // forget them before every segment is marked lost, or sacked_out + lost_out exceeds
         // packets_out and the cwnd below (packets in flight + 1) wraps (tcp_timeout_mark_lost()).
         if (!tp.TcpIsSack) TcpResetRenoSack(tp);
-        for (var skb = tp.RtxQueue.First; skb is not null; skb = skb.Next) TcpMarkSkbLost(tp, skb);
+        // tcp_timeout_mark_lost(): with RACK, a segment sent less than the RACK RTT (and reordering
+        // window) ago may still be on its way: it stays in flight, so cwnd (in flight plus one)
+        // keeps it, and RACK marks it later if it proves lost. The head is always marked.
+        var head = tp.RtxQueue.First;
+        bool rack = TcpRecovery.TcpIsRack(tp);
+        for (var skb = head; skb is not null; skb = skb.Next)
+        {
+            if (rack && skb != head && TcpRecovery.TcpRackSkbTimeout(tp, skb, 0) > 0) continue; // don't mark recently sent ones lost yet
+            TcpMarkSkbLost(tp, skb);
+        }
         if (tp.CaState <= TcpCaState.Disorder || !SeqNumber.After(tp.HighSeq, tp.SndUna) ||
             (tp.CaState == TcpCaState.Loss && tp.IcskRetransmits == 0))
         {
@@ -2388,7 +2405,6 @@ internal static class TcpInput
                 TcpEnterRecovery(tp);
                 // NewReno/SACK without RACK: the head is the first to go if nothing else is marked yet (tcp_update_scoreboard).
                 if (!TcpRecovery.TcpIsRack(tp) && tp.LostOut == 0 && tp.RtxQueue.First is { } head) TcpMarkSkbLost(tp, head);
-                tp.Net.Mib.TcpExt[LinuxMib.TCPFastRetrans]++;
                 break;
         }
         return RexmitLost;
@@ -2695,7 +2711,8 @@ internal static class TcpInput
         flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
         // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
         if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, (flag & FlagEce) != 0, ref sackState);
+        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
+        if (sackState.SackDelivered != 0) TcpCountDelivered(tp, sackState.SackDelivered, (flag & FlagEce) != 0);
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
@@ -2733,7 +2750,7 @@ internal static class TcpInput
     oldAck:
         if (tp.RcvSack.Count > 0)
         {
-            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, false, ref sackState);
+            flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
             TcpXmitRecovery(tp, TcpFastretransAlert(tp, priorSndUna, numDupack, ref flag));
         }
         TcpTracepoint.TraceTcpProbe(tp, skb);

@@ -1388,8 +1388,11 @@ internal static class TcpOutput
             if ((sacked & (TcpSkbCbSacked.SackedAcked | TcpSkbCbSacked.SackedRetrans)) != 0) continue;
             if ((sacked & TcpSkbCbSacked.Lost) == 0) continue;
             if (TcpRetransmitSkb(tp, skb) != 0) break;
+            // Per segment, as the queue retransmits it: fast retransmits outside Loss, slow-start
+            // retransmits after a timeout.
+            tp.Net.Mib.TcpExt[tp.CaState != TcpCaState.Loss ? LinuxMib.TCPFastRetrans : LinuxMib.TCPSlowStartRetrans]++;
             if (TcpInput.TcpInCwndReduction(tp)) tp.PrrOut++;
-            if (skb == rtxHead) rearmTimer = true;
+            if (skb == rtxHead && tp.IcskPending != InetConnectionSock.IcskTimeReoTimeout) rearmTimer = true;
         }
         if (rearmTimer)
             tp.InetCskResetXmitTimer(InetConnectionSock.IcskTimeRetrans, tp.IcskRto, TcpTimer.TcpRtoMax(tp.Net));

@@ -188,4 +188,29 @@ public class TcpFrtoTests
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSACKReorder]);
         Assert.Equal(7u, f.Sk.Reordering);
     }
+
+    [Fact]
+    public void Rto_SegmentSentWithinRackRtt_NotMarkedLost_StaysInFlight()
+    {
+        using var f = EstablishedSack(s => s.TcpEarlyRetrans = 0);
+        uint b = SendSegments(f, 2, 2);
+        // Segment 1 is ACKed one RTT later (RACK's RTT: 50 ms); segment 2 gets no answer, and the
+        // RTO is armed for 250 ms from this ACK.
+        f.Advance(RttMs);
+        Ack(f, b + Mss);
+        // 10 ms before the RTO fires, segment 3 goes out.
+        f.Advance(240);
+        Assert.Equal(Mss, f.SendData(new byte[Mss]));
+        f.Expect(ACK | PSH, seq: b + 2 * Mss, len: Mss);
+        Assert.Equal(10, f.AdvanceUntilSent(100));
+        f.Expect(ACK | PSH, seq: b + Mss, len: Mss);
+        Assert.Equal(TcpCaState.Loss, f.Sk.CaState);
+        // tcp_timeout_mark_lost(): the head is lost, but segment 3 was sent less than RACK's RTT ago,
+        // so it stays in flight (RACK judges it later) and cwnd = in flight + 1 counts it.
+        Assert.Equal(1u, f.Sk.LostOut);
+        Assert.Equal(2u, f.Sk.SndCwnd);
+        // Its SACK arrives: RACK marks nothing more, and only the head was ever retransmitted.
+        Ack(f, b + Mss, b, 3, 3);
+        Assert.Equal(1, f.Net.Mib.Tcp[TcpMib.RetransSegs]);
+    }
 }

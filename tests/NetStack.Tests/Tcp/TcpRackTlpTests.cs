@@ -265,4 +265,49 @@ public class TcpRackTlpTests
         Assert.True(f.Sk.SndCwnd >= cwnd0, $"cwnd {f.Sk.SndCwnd} restored to at least {cwnd0}");
         Assert.NotEqual(TcpCaState.Recovery, f.Sk.CaState);
     }
+
+    [Fact]
+    public void Recovery_DsackOfDuplicate_CountsDeliveredAndClocksOutNewData()
+    {
+        using var f = EstablishedSack();
+        uint b = SendSegments(f, 6, 6);
+        // Segment 1 is lost: 2..4 SACKed -> recovery; PRR lets the retransmission out and holds
+        // cwnd at what is in flight (3).
+        f.Advance(RttMs);
+        Ack(f, b, b, 2, 2);
+        Ack(f, b, b, 2, 3);
+        Ack(f, b, b, 2, 4);
+        f.Expect(ACK, seq: b, len: Mss);
+        Assert.Equal(TcpCaState.Recovery, f.Sk.CaState);
+        Assert.Equal(4 * Mss, f.SendData(new byte[4 * Mss]));
+        f.ExpectNothing();
+        uint delivered = f.Sk.Delivered;
+        // The network duplicated segment 2: the peer reports it with a D-SACK inside its SACK block
+        // (RFC 2883). Linux counts the duplicate delivered (tcp_dsack_seen()'s sack_delivered), so
+        // PRR sees one segment leave the network and sends one: the ACK clock keeps running.
+        var sack = new TcpSackBlocks();
+        sack.Add(new SackBlock(b + Mss, b + 2 * Mss));
+        sack.Add(new SackBlock(b + Mss, b + 4 * Mss));
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: b, sack: sack);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKOfoRecv]);
+        Assert.Equal(delivered + 1, f.Sk.Delivered);
+        f.Expect(ACK, seq: b + 6 * Mss, len: Mss);
+        f.ExpectNothing();
+    }
+
+    [Fact]
+    public void Recovery_TwoLostSegmentsRetransmitted_TCPFastRetransCountsEach()
+    {
+        using var f = EstablishedSack();
+        uint b = SendSegments(f, 8, 8);
+        // Segments 1 and 2 are lost; one ACK SACKs 3..5: both are marked lost and PRR lets both out.
+        f.Advance(RttMs);
+        Ack(f, b, b, 3, 5);
+        f.Expect(ACK, seq: b, len: Mss);
+        f.Expect(ACK, seq: b + Mss, len: Mss);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSackRecovery]);
+        // tcp_xmit_retransmit_queue() counts every segment it retransmits, not the episode.
+        Assert.Equal(2, f.Net.Mib.TcpExt[LinuxMib.TCPFastRetrans]);
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPSlowStartRetrans]);
+    }
 }
