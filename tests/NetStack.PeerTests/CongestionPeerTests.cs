@@ -66,7 +66,10 @@ public sealed class CongestionPeerTests(ITestOutputHelper output)
         Assert.True(Count(peer, "kernel SYN-ACK with ECE", $"ip.src == {k} && tcp.srcport == 8080 && {synAck} && {eceOnly}") >= 1);
         // Data is ECT(0) both ways on both connections; the stack's pure ACKs and SYNs are Not-ECT.
         Assert.True(Count(peer, "stack data ECT(0)", $"ip.src == {s} && tcp.len > 0 && ip.dsfield.ecn == 2") > 500);
-        Assert.Equal(0, Count(peer, "stack data not ECT(0)", $"ip.src == {s} && tcp.len > 0 && ip.dsfield.ecn != 2"));
+        // A retransmission goes out Not-ECT (tcp_ecn_send() sets ECT only on new data): a loss probe
+        // on a loaded machine is not a failure.
+        Assert.Equal(0, Count(peer, "stack new data not ECT(0)", $"ip.src == {s} && tcp.len > 0 && ip.dsfield.ecn != 2"
+            + " && !tcp.analysis.retransmission && !tcp.analysis.fast_retransmission && !tcp.analysis.spurious_retransmission"));
         Assert.True(Count(peer, "kernel data ECT(0)", $"ip.src == {k} && tcp.len > 0 && ip.dsfield.ecn == 2") > 500);
         Assert.Equal(0, Count(peer, "stack ACK/SYN with ECT", $"ip.src == {s} && tcp.len == 0 && ip.dsfield.ecn != 0"));
         Assert.Empty(Tshark.Frames(peer.PcapPath, "_ws.malformed || ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\""));
