@@ -96,9 +96,10 @@ public class InetConnectionSock : InetSock
     /// <remarks>Mirrors inet_csk_init_xmit_timers().</remarks>
     internal void InetCskInitXmitTimers(Action<TimerList> retransmitHandler, Action<TimerList> delackHandler, Action<TimerList> keepaliveHandler)
     {
-        RetransmitTimer = new TimerList(retransmitHandler, this);
-        DelackTimer = new TimerList(delackHandler, this);
-        KeepaliveTimer = new TimerList(keepaliveHandler, this);
+        // A sock from the slab cache keeps its timer objects (stopped): same owner, same handlers.
+        if (RetransmitTimer?.Function != retransmitHandler) RetransmitTimer = new TimerList(retransmitHandler, this);
+        if (DelackTimer?.Function != delackHandler) DelackTimer = new TimerList(delackHandler, this);
+        if (KeepaliveTimer?.Function != keepaliveHandler) KeepaliveTimer = new TimerList(keepaliveHandler, this);
         IcskPending = 0;
         IcskAck.Pending = 0;
     }
@@ -293,6 +294,7 @@ public class InetConnectionSock : InetSock
     internal static TcpSock? InetCskCloneLock(TcpSock sk, TcpRequestSock req)
     {
         if (sk.Prot.CreateSock(sk.Net) is not TcpSock newsk) return null;
+        newsk.SkRefcnt = 1; // the protocol's reference, as sk_alloc() gives one
         newsk.Net = sk.Net;
         newsk.Prot = sk.Prot;
         newsk.Family = sk.Family;
@@ -521,6 +523,9 @@ public class InetConnectionSock : InetSock
         sk.SkMemReclaimFinal();
         sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
+        // The protocol's reference (sk_alloc / sk_clone_lock): the last one frees the sock into its
+        // cache, so nothing may touch it after this.
+        sk.SockPut();
     }
 }
 

@@ -289,6 +289,7 @@ internal static partial class TcpIpv6
     internal static int TcpV6DoRcv(TcpSock sk, SkBuff skb)
     {
         if (skb.Protocol == EthP.IP) return TcpIpv4.TcpV4DoRcv(sk, skb);
+        sk.SockHold(); // the segment's reference, as in TcpV4DoRcv
         try
         {
             return TcpV6DoRcvLocked(sk, skb);
@@ -297,6 +298,10 @@ internal static partial class TcpIpv6
         {
             TcpIpv4.TcpRcvOops(sk, skb, e);
             return 0;
+        }
+        finally
+        {
+            sk.SockPut();
         }
     }
 

@@ -1,0 +1,88 @@
+namespace NetStack.Core;
+
+/// <summary>
+/// sk_refcnt: who may still reach a sock. A sock goes back to its protocol's slab cache only when
+/// the last reference is dropped, so nothing that outlives close (a pending timer, a request's
+/// rsk_listener, an async waiter, a segment being processed, the user's socket) ever finds a
+/// recycled sock. The references, as Linux takes them:
+/// <list type="bullet">
+/// <item>sk_alloc(): one, the protocol's own, dropped by inet_csk_destroy_sock() (TCP) once the
+/// connection is over (closed, orphaned, unhashed, its timers stopped).</item>
+/// <item>the BSD socket (sock_init_data(), sock_graft() on accept): one, dropped by sock_release()
+/// after the protocol's release, so the user's socket keeps its sock alive through close.</item>
+/// <item>a pending timer (sk_reset_timer() / sk_stop_timer(), done by the timer base for every
+/// timer whose owner is a sock): one while it is pending; a timer that fires drops it after its
+/// handler ran, as every TCP timer handler ends with sock_put().</item>
+/// <item>tcp_v4_rcv() / tcp_v6_rcv(): one for the segment being processed (the refcounted lookup),
+/// and one on the listener while a request is processed.</item>
+/// <item>a request sock: one on its listener (rsk_listener), dropped by reqsk_free().</item>
+/// <item>an armed async waiter of the managed API: one until its awaiter took the result.</item>
+/// </list>
+/// The lookup tables hold none (as in Linux, TCP's hashes take no reference): a sock is unhashed
+/// before its protocol reference is dropped, and <see cref="Proto.SkProtFree"/> checks it.
+/// All counts change under the stack lock (a waiter's awaiter takes it to drop its reference).
+/// <remarks>Mirrors include/net/sock.h: sock_hold(), sock_put(), __sock_put(), and net/core/sock.c:
+/// sk_free() -> __sk_destruct() -> sk_prot_free().</remarks>
+/// </summary>
+public partial class Sock
+{
+    /// <summary>sk_refcnt: the references held on this sock (1 from sk_alloc; 0 once freed).</summary>
+    internal int SkRefcnt;
+
+    /// <summary>Counts a refcount_t warning; never throws (a sock of a cache or a test may have no namespace).</summary>
+    private void RefcountWarn()
+    {
+        if (Net is { } net) net.Mib.Kernel[KernelMib.RefcountWarn]++;
+        else Interlocked.Increment(ref s_refcountWarnNoNet);
+    }
+
+    private static long s_refcountWarnNoNet;
+    /// <summary>Refcount warnings of socks that belong to no namespace (for tests).</summary>
+    internal static long RefcountWarnNoNet => Volatile.Read(ref s_refcountWarnNoNet);
+
+    /// <summary>Takes a reference. Called under the stack lock.</summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_hold().</remarks>
+    internal void SockHold() => SkRefcnt++;
+
+    /// <summary>
+    /// Drops a reference; the last one frees the sock (sk_free). A put below zero is a bug
+    /// somewhere: it is counted (Kernel: RefcountWarn), the count stays at zero and nothing is freed
+    /// again. Called under the stack lock.
+    /// </summary>
+    /// <remarks>Mirrors include/net/sock.h: sock_put() (refcount_dec_and_test(); refcount_t saturates instead of underflowing).</remarks>
+    internal void SockPut()
+    {
+        if (SkRefcnt <= 0)
+        {
+            RefcountWarn(); // "refcount_t: underflow; use-after-free."
+            SkRefcnt = 0;
+            return;
+        }
+        if (--SkRefcnt == 0) SkFree();
+    }
+
+    /// <summary>
+    /// Drops a reference the caller knows is not the last (it holds another). If it was the last
+    /// after all, the sock is not freed (it would be freed under the caller's feet): counted, and
+    /// left to the collector.
+    /// </summary>
+    /// <remarks>Mirrors include/net/sock.h: __sock_put() (refcount_dec(): "decrement hit 0; leaking memory").</remarks>
+    internal void SockPutNoFree()
+    {
+        if (SkRefcnt <= 1)
+        {
+            RefcountWarn();
+            SkRefcnt = 0;
+            return;
+        }
+        SkRefcnt--;
+    }
+
+    /// <summary>The last reference went: the protocol gives the sock back to its cache (or to the collector).</summary>
+    /// <remarks>Mirrors net/core/sock.c: sk_free() -> __sk_free() -> sk_destruct() -> __sk_destruct() -> sk_prot_free().</remarks>
+    private void SkFree()
+    {
+        var prot = Prot;
+        prot?.SkProtFree(this);
+    }
+}
