@@ -29,16 +29,11 @@ public partial class Sock
     /// <summary>sk_refcnt: the references held on this sock (1 from sk_alloc; 0 once freed).</summary>
     internal int SkRefcnt;
 
-    /// <summary>Counts a refcount_t warning; never throws (a sock of a cache or a test may have no namespace).</summary>
+    /// <summary>Counts a refcount_t warning in the sock's namespace; never throws (a sock made outside sk_alloc has none, and is not counted).</summary>
     private void RefcountWarn()
     {
         if (Net is { } net) net.Mib.Kernel[KernelMib.RefcountWarn]++;
-        else Interlocked.Increment(ref s_refcountWarnNoNet);
     }
-
-    private static long s_refcountWarnNoNet;
-    /// <summary>Refcount warnings of socks that belong to no namespace (for tests).</summary>
-    internal static long RefcountWarnNoNet => Volatile.Read(ref s_refcountWarnNoNet);
 
     /// <summary>Takes a reference. Called under the stack lock.</summary>
     /// <remarks>Mirrors include/net/sock.h: sock_hold().</remarks>

@@ -65,6 +65,12 @@ public class InetConnectionSock : InetSock
     internal TcpCongestionOps CaOps = TcpReno.Instance;
     /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
     public object? CaPriv;
+    /// <summary>
+    /// The private state of the last algorithm, kept when it stopped (tcp_cleanup_congestion_control)
+    /// and through the slab cache, so that the next one of its kind reuses it zeroed instead of
+    /// allocating (icsk_ca_priv is part of the sock in Linux).
+    /// </summary>
+    internal object? CaPrivArea;
     /// <summary>icsk_ca_initialized.</summary>
     internal bool CaInitialized;
     /// <summary>icsk_ca_setsockopt: the application chose the algorithm (TCP_CONGESTION); a listener's children then keep it instead of the namespace default.</summary>

@@ -11,11 +11,13 @@ public sealed partial class TcpSock
 {
     /// <summary>
     /// What a sock taken from the cache keeps: its namespace (the cache is the namespace's), its
-    /// timer objects (stopped; same owner, same handlers) and its async waiters (idle; bound to this
-    /// sock). Everything else is the constructor's value again; the readonly queues, empty, stay.
+    /// timer objects (stopped; same owner, same handlers), its async waiters (idle; bound to this
+    /// sock) and its congestion control's private area (zeroed when an algorithm takes it,
+    /// TcpCong.CaPrivAlloc). Everything else is the constructor's value again; the readonly queues,
+    /// empty, stay.
     /// </summary>
     internal static readonly string[] SlabKeptFields =
-        [nameof(Net), nameof(RetransmitTimer), nameof(DelackTimer), nameof(KeepaliveTimer), nameof(PacingTimer), "_readWaiter", "_writeWaiter"];
+        [nameof(Net), nameof(RetransmitTimer), nameof(DelackTimer), nameof(KeepaliveTimer), nameof(PacingTimer), "_readWaiter", "_writeWaiter", nameof(CaPrivArea)];
 
     private static readonly Action<TcpSock> s_clear = SkProtClear<TcpSock>.Compile(static () => new TcpSock(), SlabKeptFields);
     private static readonly Action<RequestSockQueue> s_clearAcceptQueue = SkProtClear<RequestSockQueue>.Compile(static () => new RequestSockQueue());

@@ -247,4 +247,40 @@ public class SockRefcntTests
         Assert.Equal(0L, again.Flags);
         Assert.Equal(0, again.Owner);
     }
+
+    private class Base
+    {
+        public int Lowat = 1;
+        public string Name = "base";
+        public readonly List<int> Owned = [];
+    }
+
+    private sealed class Derived : Base
+    {
+        public long When = -1;
+        public object? Kept;
+        public int[]? Data;
+    }
+
+    private sealed class OwnsAnObject
+    {
+        public List<int> PerInstance = [];
+    }
+
+    [Fact]
+    public void SkProtClear_PutsEveryFieldBackButTheKeptAndReadonlyOnes_AndRefusesToShareAnObject()
+    {
+        var clear = SkProtClear<Derived>.Compile(static () => new Derived(), nameof(Derived.Kept));
+        var kept = new object();
+        var d = new Derived { Lowat = 9, Name = "x", When = 5, Kept = kept, Data = [1] };
+        var owned = d.Owned;
+        owned.Add(3);
+        clear(d);
+        Assert.Equal((1, "base", -1L, null), (d.Lowat, d.Name, d.When, d.Data));
+        Assert.Same(kept, d.Kept);
+        Assert.Same(owned, d.Owned); // readonly: the caller's to empty
+        // A writable field whose new value is an object per instance cannot be copied from a template.
+        Assert.Throws<InvalidOperationException>(() => SkProtClear<OwnsAnObject>.Compile(static () => new OwnsAnObject()));
+        Assert.Throws<InvalidOperationException>(() => SkProtClear<Derived>.Compile(static () => new Derived(), "NoSuchField"));
+    }
 }
