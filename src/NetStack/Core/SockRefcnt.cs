@@ -20,7 +20,8 @@ namespace NetStack.Core;
 /// </list>
 /// The lookup tables hold none (as in Linux, TCP's hashes take no reference): a sock is unhashed
 /// before its protocol reference is dropped, and <see cref="Proto.SkProtFree"/> checks it.
-/// All counts change under the stack lock (a waiter's awaiter takes it to drop its reference).
+/// The count is atomic, as refcount_t is: an async waiter's awaiter drops its reference from a
+/// pool thread without the stack lock; the free itself runs under it.
 /// <remarks>Mirrors include/net/sock.h: sock_hold(), sock_put(), __sock_put(), and net/core/sock.c:
 /// sk_free() -> __sk_destruct() -> sk_prot_free().</remarks>
 /// </summary>
@@ -35,25 +36,28 @@ public partial class Sock
         if (Net is { } net) net.Mib.Kernel[KernelMib.RefcountWarn]++;
     }
 
-    /// <summary>Takes a reference. Called under the stack lock.</summary>
+    /// <summary>Takes a reference (atomic, as refcount_t: any thread).</summary>
     /// <remarks>Mirrors include/net/sock.h: sock_hold().</remarks>
-    internal void SockHold() => SkRefcnt++;
+    internal void SockHold() => Interlocked.Increment(ref SkRefcnt);
 
     /// <summary>
-    /// Drops a reference; the last one frees the sock (sk_free). A put below zero is a bug
-    /// somewhere: it is counted (Kernel: RefcountWarn), the count stays at zero and nothing is freed
-    /// again. Called under the stack lock.
+    /// Drops a reference; the last one frees the sock (sk_free, under the stack lock, taken if the
+    /// caller does not hold it: an async waiter's awaiter drops its reference from a pool thread).
+    /// A put below zero is a bug somewhere: it is counted (Kernel: RefcountWarn), the count stays
+    /// at zero and nothing is freed again.
     /// </summary>
     /// <remarks>Mirrors include/net/sock.h: sock_put() (refcount_dec_and_test(); refcount_t saturates instead of underflowing).</remarks>
     internal void SockPut()
     {
-        if (SkRefcnt <= 0)
+        int n = Interlocked.Decrement(ref SkRefcnt);
+        if (n > 0) return;
+        if (n == 0)
         {
-            RefcountWarn(); // "refcount_t: underflow; use-after-free."
-            SkRefcnt = 0;
+            SkFree();
             return;
         }
-        if (--SkRefcnt == 0) SkFree();
+        Interlocked.Increment(ref SkRefcnt); // back to zero: "refcount_t: underflow; use-after-free."
+        RefcountWarn();
     }
 
     /// <summary>
@@ -64,13 +68,10 @@ public partial class Sock
     /// <remarks>Mirrors include/net/sock.h: __sock_put() (refcount_dec(): "decrement hit 0; leaking memory").</remarks>
     internal void SockPutNoFree()
     {
-        if (SkRefcnt <= 1)
-        {
-            RefcountWarn();
-            SkRefcnt = 0;
-            return;
-        }
-        SkRefcnt--;
+        int n = Interlocked.Decrement(ref SkRefcnt);
+        if (n > 0) return;
+        if (n < 0) Interlocked.Increment(ref SkRefcnt);
+        RefcountWarn();
     }
 
     /// <summary>The last reference went: the protocol gives the sock back to its cache (or to the collector).</summary>
@@ -78,6 +79,14 @@ public partial class Sock
     private void SkFree()
     {
         var prot = Prot;
-        prot?.SkProtFree(this);
+        if (prot is null) return;
+        if (Net is { } net)
+        {
+            lock (net.SyncRoot) prot.SkProtFree(this);
+        }
+        else
+        {
+            prot.SkProtFree(this);
+        }
     }
 }

@@ -121,22 +121,17 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
 
     int IValueTaskSource<int>.GetResult(short token)
     {
+        bool release = !_consumed;
+        _consumed = true;
         try
         {
             return _core.GetResult(token);
         }
         finally
         {
-            if (!_consumed)
-            {
-                // The wait's reference on its sock goes once its result is taken; the count
-                // changes under the stack lock (the last reference frees the sock into its cache).
-                lock (_sk.Net.SyncRoot)
-                {
-                    _consumed = true;
-                    _sk.SockPut();
-                }
-            }
+            // The wait's reference on its sock goes once its result is taken (the last reference
+            // frees the sock into its cache, under the stack lock).
+            if (release) _sk.SockPut();
         }
     }
     ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
