@@ -26,20 +26,34 @@ internal static class SkProtClear<T> where T : class
     {
         var template = create();
         var other = create();
-        var src = Expression.Constant(template);
-        var dst = Expression.Parameter(typeof(T), "obj");
-        var body = new List<Expression>();
         foreach (var f in Fields(typeof(T)))
         {
             if (f.IsInitOnly || kept.Contains(f.Name)) continue;
             if (!f.FieldType.IsValueType && f.FieldType != typeof(string) && f.GetValue(template) is { } v && !ReferenceEquals(v, f.GetValue(other)))
                 throw new InvalidOperationException($"{typeof(T).Name}.{f.Name}: each new instance has its own object; name it as kept and reset it");
-            body.Add(Expression.Assign(Expression.Field(dst, f), Expression.Field(src, f)));
         }
+        var copy = CompileCopy(kept);
+        return obj => copy(template, obj);
+    }
+
+    /// <summary>
+    /// Compiles a field-by-field copy from one instance to another (readonly and <paramref name="kept"/>
+    /// fields excepted): the memcpy of a struct whose every field is a value, such as ipv6_pinfo.
+    /// </summary>
+    public static Action<T, T> CompileCopy(params string[] kept)
+    {
         foreach (var k in kept)
             if (!Fields(typeof(T)).Any(f => f.Name == k)) throw new InvalidOperationException($"{typeof(T).Name} has no field {k}");
+        var src = Expression.Parameter(typeof(T), "src");
+        var dst = Expression.Parameter(typeof(T), "dst");
+        var body = new List<Expression>();
+        foreach (var f in Fields(typeof(T)))
+        {
+            if (f.IsInitOnly || kept.Contains(f.Name)) continue;
+            body.Add(Expression.Assign(Expression.Field(dst, f), Expression.Field(src, f)));
+        }
         body.Add(Expression.Empty());
-        return Expression.Lambda<Action<T>>(Expression.Block(body), dst).Compile();
+        return Expression.Lambda<Action<T, T>>(Expression.Block(body), src, dst).Compile();
     }
 
     /// <summary>Every instance field of <paramref name="t"/> and its bases.</summary>

@@ -353,7 +353,7 @@ public class InetConnectionSock : InetSock
         // An AF_INET6 listener's child: ipv6only and, in its own copy, the listener's ipv6_pinfo
         // (tcp_v6_syn_recv_sock(): newinet->pinet6 = tcp_inet6_sk(newsk); memcpy(newnp, np, ...)).
         newsk.Ipv6only = sk.Ipv6only;
-        newsk.Pinet6 = sk.Pinet6?.Clone();
+        newsk.Pinet6 = sk.Pinet6 is { } np ? Ipv6.Ipv6Pinfo.Alloc(newsk, np) : null;
         newsk.State = TcpState.SynRecv;
         newsk.BindHash = null;
         newsk.InetDport = req.IrRmtPort;

@@ -12,12 +12,14 @@ public sealed partial class TcpSock
     /// <summary>
     /// What a sock taken from the cache keeps: its namespace (the cache is the namespace's), its
     /// timer objects (stopped; same owner, same handlers), its async waiters (idle; bound to this
-    /// sock) and its congestion control's private area (zeroed when an algorithm takes it,
-    /// TcpCong.CaPrivAlloc). Everything else is the constructor's value again; the readonly queues,
+    /// sock), its congestion control's private area (zeroed when an algorithm takes it,
+    /// TcpCong.CaPrivAlloc) and its ipv6_pinfo (set when an AF_INET6 socket or child takes it,
+    /// Ipv6Pinfo.Alloc). Everything else is the constructor's value again; the readonly queues,
     /// empty, stay.
     /// </summary>
     internal static readonly string[] SlabKeptFields =
-        [nameof(Net), nameof(RetransmitTimer), nameof(DelackTimer), nameof(KeepaliveTimer), nameof(PacingTimer), "_readWaiter", "_writeWaiter", nameof(CaPrivArea)];
+        [nameof(Net), nameof(RetransmitTimer), nameof(DelackTimer), nameof(KeepaliveTimer), nameof(PacingTimer), "_readWaiter", "_writeWaiter",
+            nameof(CaPrivArea), nameof(Pinet6Area)];
 
     private static readonly Action<TcpSock> s_clear = SkProtClear<TcpSock>.Compile(static () => new TcpSock(), SlabKeptFields);
     private static readonly Action<RequestSockQueue> s_clearAcceptQueue = SkProtClear<RequestSockQueue>.Compile(static () => new RequestSockQueue());
@@ -49,6 +51,7 @@ public sealed partial class TcpSock
     /// <summary>Every field as a new TcpSock has it, but those the cache keeps (<see cref="SlabKeptFields"/>).</summary>
     internal void SlabClear()
     {
+        if (Pinet6 is { } np) Pinet6Area = np; // part of the tcp6_sock: kept for the next AF_INET6 life
         s_clear(this);
         s_clearAcceptQueue(AcceptQueue);
         Array.Clear(SelectiveAcks);

@@ -2,6 +2,7 @@ using System.Reflection;
 using NetStack.Api;
 using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Ipv6;
 using NetStack.Net;
 using NetStack.Tests.Tcp;
 using NetStack.Uapi;
@@ -125,6 +126,28 @@ public class SockRefcntTests
         foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             if (!Same(f.GetValue(e), f.GetValue(a))) return false;
         return true;
+    }
+
+    [Fact]
+    public void Tcpv6Sock_KeepsItsIpv6Pinfo_ForTheNextSocket_WithANewOnesValues()
+    {
+        using var s = new TwoStacks();
+        var net = s.A;
+        int fd = SocketCalls.Socket(net.Files, AF_INET6, SOCK_STREAM, 0);
+        var tp = TcpOf(net, fd);
+        var np = tp.Pinet6!;
+        Assert.Equal(0, SocketCalls.Setsockopt(net.Files, fd, SOL_IPV6, IPV6_UNICAST_HOPS, 9));
+        Assert.Equal(9, np.HopLimit);
+        Assert.Equal(0, SocketCalls.Close(net.Files, fd));
+        Assert.Equal(1, net.Ipv6.TcpSockCache.FreeObjs);
+        Assert.Null(tp.Pinet6);
+        int fd2 = SocketCalls.Socket(net.Files, AF_INET6, SOCK_STREAM, 0);
+        Assert.Same(tp, TcpOf(net, fd2)); // from the TCPv6 cache
+        Assert.Same(np, tp.Pinet6); // part of the tcp6_sock: no new ipv6_pinfo
+        Assert.True(SameContent(new Ipv6Pinfo(), np), "the reused ipv6_pinfo has a new one's values");
+        // An AF_INET socket comes from the other cache and has none.
+        int fd4 = TcpTwoStackTests.Sock(net);
+        Assert.Null(TcpOf(net, fd4).Pinet6);
     }
 
     [Fact]
