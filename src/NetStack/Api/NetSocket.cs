@@ -37,6 +37,11 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     /// the number may already belong to a new socket.
     /// </summary>
     private readonly BsdSocket? _sock;
+    /// <summary>
+    /// <see cref="_sock"/>'s generation when this object took it: once closed, the object goes back
+    /// to the sock_inode_cache and may come out again as another socket, on the same descriptor.
+    /// </summary>
+    private readonly uint _sockGeneration;
     /// <summary>The last peer a receive reported, reused while the peer stays the same (no allocation per datagram).</summary>
     private EndPointCache? _lastFrom;
 
@@ -57,7 +62,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(files);
         Files = files;
         _fd = Check(SocketCalls.Socket(files, family, type, protocol), "socket");
-        lock (files.Net.SyncRoot) _sock = files.Lookup(_fd);
+        lock (files.Net.SyncRoot) (_sock, _sockGeneration) = Own(files, _fd);
     }
 
     /// <summary>Wraps a descriptor that is already open (e.g. from accept).</summary>
@@ -66,8 +71,10 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(files);
         Files = files;
         _fd = fd;
-        lock (files.Net.SyncRoot) _sock = files.Lookup(fd);
+        lock (files.Net.SyncRoot) (_sock, _sockGeneration) = Own(files, fd);
     }
+
+    private static (BsdSocket?, uint) Own(FdTable files, int fd) => files.Lookup(fd) is { } s ? (s, s.Generation) : (null, 0);
 
     /// <summary>A UDP socket: socket(AF_INET, SOCK_DGRAM, 0).</summary>
     public static NetSocket Udp(NetNamespace net) => new(net, AF_INET, SOCK_DGRAM);
@@ -412,7 +419,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Whether <paramref name="fd"/> still names the socket this object opened (under the stack lock).</summary>
-    private bool OwnsFd(int fd) => _sock is not null && ReferenceEquals(Files.Lookup(fd), _sock);
+    private bool OwnsFd(int fd) => _sock is not null && ReferenceEquals(Files.Lookup(fd), _sock) && _sock.Generation == _sockGeneration;
 
     // ---- the non-blocking attempt / wait / retry loop shared by the async data calls ----
 

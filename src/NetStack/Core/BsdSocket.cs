@@ -37,7 +37,46 @@ public sealed class BsdSocket
     }
 
     /// <summary>The socket inode's number (SOCK_INODE(sock)->i_ino, from get_next_ino()): what /proc/PID/fd shows as socket:[N] and `ss -e` as ino:N.</summary>
-    public ulong Ino { get; }
+    public ulong Ino { get; private set; }
+
+    /// <summary>
+    /// How many times this object was taken from the sock_inode_cache: a holder that keeps the
+    /// object across close (the managed NetSocket, to tell its own socket from a later one on the
+    /// same descriptor) compares it with the value it saw, since the object may now be another
+    /// socket's.
+    /// </summary>
+    internal uint Generation { get; private set; }
+
+    /// <summary>A socket from <paramref name="net"/>'s sock_inode_cache, or a new one when it is empty.</summary>
+    /// <remarks>Mirrors net/socket.c: sock_alloc() -> new_inode_pseudo() -> sock_alloc_inode() -> alloc_inode_sb(sock_inode_cachep).</remarks>
+    internal static BsdSocket Alloc(NetNamespace net)
+    {
+        var sock = net.SockInodeCache.Alloc();
+        if (sock is null) return new BsdSocket(net);
+        sock.Ino = SockDiag.GetNextIno(net);
+        return sock;
+    }
+
+    /// <summary>
+    /// The last descriptor of a released socket closed: the object goes back to the
+    /// sock_inode_cache as a new one is (but its namespace and a new generation). Only from close:
+    /// a socket created for the stack's own use (sock_create_kern) is its creator's to keep.
+    /// </summary>
+    /// <remarks>Mirrors net/socket.c: sock_free_inode() -> kmem_cache_free(sock_inode_cachep, ei).</remarks>
+    internal static void Free(BsdSocket sock)
+    {
+        if (sock.Sk is not null || sock.Ops != ProtoOps.NoOps || sock.FileRefs > 0) return; // still someone's: the collector's
+        sock.Ino = 0;
+        sock.State = SocketState.Free;
+        sock.Type = 0;
+        sock.Flags = 0;
+        sock.Cred = null;
+        sock.FileRefs = 1;
+        sock.Owner = 0;
+        sock.FileFlags = 0;
+        sock.Generation++;
+        sock.Net.SockInodeCache.Free(sock);
+    }
 
     /// <summary>The stack the socket was created in.</summary>
     public NetNamespace Net { get; }

@@ -254,6 +254,8 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>The last socket inode number and sock cookie handed out (get_next_ino()'s and sock_gen_cookie()'s counters, system-wide in Linux, per stack here).</summary>
     internal long LastIno, LastCookie;
+    /// <summary>Free BSD sockets ("sock_inode_cache"): a descriptor's socket comes back when its last descriptor closes.</summary>
+    internal readonly KmemCache<BsdSocket> SockInodeCache = new("sock_inode_cache", 1024);
 
     /// <summary>Frees a buffer and counts why it was dropped.</summary>
     /// <remarks>Mirrors net/core/skbuff.c: kfree_skb_reason(). Returns NET_RX_DROP for tail calls.</remarks>

@@ -32,6 +32,14 @@ public abstract class Proto
     /// </summary>
     public abstract Sock? CreateSock(NetNamespace net);
 
+    /// <summary>
+    /// The sock's last reference went (<see cref="Sock.SockPut"/>): give it back to the protocol's
+    /// slab cache. The default leaves it to the collector; TCP keeps its socks in the "TCP" and
+    /// "TCPv6" caches.
+    /// </summary>
+    /// <remarks>Mirrors net/core/sock.c: sk_prot_free() -> kmem_cache_free(prot->slab, sk).</remarks>
+    internal virtual void SkProtFree(Sock sk) { }
+
     /// <summary>prot->max_header: headroom this protocol's packets need.</summary>
     public virtual int MaxHeader => SkBuffPool.MaxHeader;
 

@@ -91,11 +91,16 @@ public enum LinuxMib
 /// control, a socket callback, a timer or the stack itself that were contained because
 /// kernel.panic_on_oops is 0. OopsSkbLeaked (this stack's own) counts the packet buffers such a
 /// fault left neither in their pool nor on a queue: they are never freed a second time, so a pool
-/// check expects Total - FreeCount to be short by at most this many.
+/// check expects Total - FreeCount to be short by at most this many. RefcountWarn counts what the
+/// kernel's refcount_t WARNs about ("refcount_t: underflow; use-after-free", "decrement hit 0;
+/// leaking memory"): a sock_put below zero, or a __sock_put that dropped the last reference without
+/// freeing; the count is kept and nothing is freed, never a crash. SkFreeBusy (this stack's own)
+/// counts socks whose last reference went while the stack still pointed at them (hashed, a timer
+/// pending, a queue not empty): such a sock is left to the collector instead of its slab cache.
 /// </summary>
 public enum KernelMib
 {
-    OopsCount, OopsSkbLeaked,
+    OopsCount, OopsSkbLeaked, RefcountWarn, SkFreeBusy,
 }
 
 /// <summary>

@@ -287,6 +287,9 @@ public partial class Sock : SockCommon
         _writeWaiter?.Signal();
     }
 
+    /// <summary>Neither async waiter is armed, delivering, or waiting for its result to be taken.</summary>
+    internal bool WaitersIdle => (_readWaiter?.IsIdle ?? true) && (_writeWaiter?.IsIdle ?? true);
+
     /// <summary>The reusable async waiter for "readable/acceptable/error" (allocated on first async use).</summary>
     internal SockWaiter ReadWaiter => _readWaiter ??= new SockWaiter(this);
     /// <summary>The reusable async waiter for "writable/connected/error".</summary>
@@ -307,6 +310,7 @@ public partial class Sock : SockCommon
         sk.Prot = prot;
         sk.Family = (ushort)family;
         sk.KernSock = kern;
+        sk.SkRefcnt = 1; // refcount_set(&sk->sk_refcnt, 1): the protocol's reference
         return sk;
     }
 
@@ -326,6 +330,7 @@ public partial class Sock : SockCommon
             sk.Type = (ushort)sock.Type;
             sk.Socket = sock;
             sock.Sk = sk;
+            sk.SockHold(); // the socket's reference, dropped by sock_release()
         }
         // sock_init_data_uid(): the inode's owner, or root for a sock without a socket.
         sk.Uid = sock?.Cred?.Uid ?? 0;

@@ -54,6 +54,9 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
             throw new InvalidOperationException("another asynchronous operation of the same kind is already pending on this socket");
         _core.Reset();
         _armed = true;
+        // The wait holds its sock until its awaiter took the result (GetResult): a sock recycled
+        // meanwhile would hand this completion to another socket's wait.
+        _sk.SockHold();
         AlsoWritable = alsoWritable;
         _pendingException = null;
         _armedToken = ct;
@@ -113,10 +116,23 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     /// <summary>True while a completion is queued to the pool and not yet delivered (for tests).</summary>
     internal bool IsDelivering => Volatile.Read(ref _deliveries) > 0;
 
+    /// <summary>No wait armed, none being delivered, the last result taken: nothing outside the sock uses this waiter.</summary>
+    internal bool IsIdle => !_armed && Volatile.Read(ref _deliveries) == 0 && _consumed;
+
     int IValueTaskSource<int>.GetResult(short token)
     {
+        bool release = !_consumed;
         _consumed = true;
-        return _core.GetResult(token);
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            // The wait's reference on its sock goes once its result is taken (the last reference
+            // frees the sock into its cache, under the stack lock).
+            if (release) _sk.SockPut();
+        }
     }
     ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
     void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>

@@ -14,11 +14,18 @@ internal sealed class TimerList
     public readonly Action<TimerList> Function;
     /// <summary>The owner (the kernel's from_timer()/container_of).</summary>
     public readonly object? Owner;
+    /// <summary>
+    /// The owner when it is a sock: a pending timer holds a reference on it, taken when the timer
+    /// is armed and dropped when it is deleted or after its handler ran (sk_reset_timer() /
+    /// sk_stop_timer(), and the sock_put() that ends every TCP timer handler).
+    /// </summary>
+    public readonly Sock? Sk;
 
     public TimerList(Action<TimerList> function, object? owner = null)
     {
         Function = function;
         Owner = owner;
+        Sk = owner as Sock;
     }
 
     /// <remarks>Mirrors timer_pending().</remarks>
@@ -79,9 +86,10 @@ internal sealed class TimerBase
     // RunExpired forever; the kernel runs such a timer at the next tick, so do we: now + 1 ns.
     private long _runningNow = long.MinValue;
 
-    /// <remarks>Mirrors mod_timer(): (re)arm at an absolute time.</remarks>
+    /// <remarks>Mirrors mod_timer(): (re)arm at an absolute time; for a sock's timer, sk_reset_timer(): a timer that was not pending takes a reference on its sock.</remarks>
     public void ModTimer(TimerList t, long expires)
     {
+        if (t.HeapIndex < 0) t.Sk?.SockHold();
         if (expires <= _runningNow) expires = _runningNow + 1;
         long oldFirst = NextExpiry;
         if (t.HeapIndex >= 0)
@@ -103,8 +111,16 @@ internal sealed class TimerBase
         if (expires < oldFirst) EarlierTimerArmed?.Invoke(expires);
     }
 
-    /// <remarks>Mirrors del_timer(): returns true if the timer was pending.</remarks>
+    /// <remarks>Mirrors del_timer(): returns true if the timer was pending; for a sock's timer, sk_stop_timer(): the pending timer's reference goes (__sock_put(): the caller holds another).</remarks>
     public bool DelTimer(TimerList t)
+    {
+        if (!Unlink(t)) return false;
+        t.Sk?.SockPutNoFree();
+        return true;
+    }
+
+    /// <summary>Takes a timer off the heap; its sock reference, if any, is the caller's to drop.</summary>
+    private bool Unlink(TimerList t)
     {
         int i = t.HeapIndex;
         if (i < 0) return false;
@@ -135,13 +151,16 @@ internal sealed class TimerBase
             while (_count > 0 && _heap[0].Expires <= now)
             {
                 var t = _heap[0];
-                DelTimer(t);
+                Unlink(t); // the pending timer's sock reference passes to the handler
                 n++;
                 // One timer callback is one context: a fault in it is contained there (the timer
                 // is already off the heap), and the next timer runs (Core/Panic.cs).
                 try
                 {
                     t.Function(t);
+                    // The handler's sock_put(): the last reference frees the sock. (A handler that
+                    // faulted keeps it: the sock is then left to the collector, never recycled.)
+                    t.Sk?.SockPut();
                 }
                 catch (Exception e) when (_net is { } net && Oops.Contain(net))
                 {

@@ -65,6 +65,12 @@ public class InetConnectionSock : InetSock
     internal TcpCongestionOps CaOps = TcpReno.Instance;
     /// <summary>icsk_ca_priv: the congestion control's per-socket state.</summary>
     public object? CaPriv;
+    /// <summary>
+    /// The private state of the last algorithm, kept when it stopped (tcp_cleanup_congestion_control)
+    /// and through the slab cache, so that the next one of its kind reuses it zeroed instead of
+    /// allocating (icsk_ca_priv is part of the sock in Linux).
+    /// </summary>
+    internal object? CaPrivArea;
     /// <summary>icsk_ca_initialized.</summary>
     internal bool CaInitialized;
     /// <summary>icsk_ca_setsockopt: the application chose the algorithm (TCP_CONGESTION); a listener's children then keep it instead of the namespace default.</summary>
@@ -96,9 +102,10 @@ public class InetConnectionSock : InetSock
     /// <remarks>Mirrors inet_csk_init_xmit_timers().</remarks>
     internal void InetCskInitXmitTimers(Action<TimerList> retransmitHandler, Action<TimerList> delackHandler, Action<TimerList> keepaliveHandler)
     {
-        RetransmitTimer = new TimerList(retransmitHandler, this);
-        DelackTimer = new TimerList(delackHandler, this);
-        KeepaliveTimer = new TimerList(keepaliveHandler, this);
+        // A sock from the slab cache keeps its timer objects (stopped): same owner, same handlers.
+        if (RetransmitTimer?.Function != retransmitHandler) RetransmitTimer = new TimerList(retransmitHandler, this);
+        if (DelackTimer?.Function != delackHandler) DelackTimer = new TimerList(delackHandler, this);
+        if (KeepaliveTimer?.Function != keepaliveHandler) KeepaliveTimer = new TimerList(keepaliveHandler, this);
         IcskPending = 0;
         IcskAck.Pending = 0;
     }
@@ -293,6 +300,7 @@ public class InetConnectionSock : InetSock
     internal static TcpSock? InetCskCloneLock(TcpSock sk, TcpRequestSock req)
     {
         if (sk.Prot.CreateSock(sk.Net) is not TcpSock newsk) return null;
+        newsk.SkRefcnt = 1; // the protocol's reference, as sk_alloc() gives one
         newsk.Net = sk.Net;
         newsk.Prot = sk.Prot;
         newsk.Family = sk.Family;
@@ -345,7 +353,7 @@ public class InetConnectionSock : InetSock
         // An AF_INET6 listener's child: ipv6only and, in its own copy, the listener's ipv6_pinfo
         // (tcp_v6_syn_recv_sock(): newinet->pinet6 = tcp_inet6_sk(newsk); memcpy(newnp, np, ...)).
         newsk.Ipv6only = sk.Ipv6only;
-        newsk.Pinet6 = sk.Pinet6?.Clone();
+        newsk.Pinet6 = sk.Pinet6 is { } np ? Ipv6.Ipv6Pinfo.Alloc(newsk, np) : null;
         newsk.State = TcpState.SynRecv;
         newsk.BindHash = null;
         newsk.InetDport = req.IrRmtPort;
@@ -521,6 +529,9 @@ public class InetConnectionSock : InetSock
         sk.SkMemReclaimFinal();
         sk.Net.Ipv4.TcpOrphanCount--;
         sk.Prot.SocketsAllocated--;
+        // The protocol's reference (sk_alloc / sk_clone_lock): the last one frees the sock into its
+        // cache, so nothing may touch it after this.
+        sk.SockPut();
     }
 }
 

@@ -75,6 +75,12 @@ public class InetSock : Sock
     /// keeps beside the IPv4 fields it uses for v4-mapped peers.
     /// </summary>
     public Ipv6.Ipv6Pinfo? Pinet6;
+    /// <summary>
+    /// The ipv6_pinfo of an AF_INET6 sock taken from the TCPv6 slab cache: in Linux it is part of
+    /// the tcp6_sock, so a sock keeps it for its next life (a new one is made only for a sock
+    /// that has none); set again by <see cref="Ipv6.Ipv6Pinfo.Alloc"/>.
+    /// </summary>
+    internal Ipv6.Ipv6Pinfo? Pinet6Area;
 
     /// <summary>Forgets the bound local addresses, of both families (an AF_INET6 sock's v6 source and bound address too).</summary>
     /// <remarks>Mirrors include/net/inet_sock.h: inet_reset_saddr().</remarks>

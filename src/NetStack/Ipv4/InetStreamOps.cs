@@ -153,9 +153,10 @@ public sealed class InetStreamOps : InetOps
         arg.Err = -Errno.EINVAL;
         var sk2 = sk1.Prot.Accept(sk1, ref arg);
         if (sk2 is null) return arg.Err;
-        // sock_graft()
+        // sock_graft(): the new socket holds a reference on its sock, dropped by sock_release().
         sk2.Socket = newsock;
         newsock.Sk = sk2;
+        sk2.SockHold();
         newsock.State = SocketState.Connected;
         return 0;
     }

@@ -92,6 +92,11 @@ internal sealed class NetnsIpv4
     /// </summary>
     internal readonly KmemCache<TcpRequestSock> TcpRequestSockCache = new("request_sock_TCP", SlabLimit);
     internal readonly KmemCache<TcpTimewaitSock> TcpTwCache = new("tw_sock_TCP", SlabLimit);
+    /// <summary>
+    /// Free TCP socks of AF_INET (tcp_prot.slab, "TCP"): a sock comes back when its last reference
+    /// goes (sk_refcnt), cleared, and the next socket or accepted child takes it.
+    /// </summary>
+    internal readonly KmemCache<TcpSock> TcpSockCache = new("TCP", SlabLimit);
     /// <summary>How many free objects each of TCP's caches keeps (a few hundred bytes each).</summary>
     internal const int SlabLimit = 1024;
     /// <summary>net->ipv4.tcp_fastopen_ctx: the namespace's Fast Open keys (null until first used or set).</summary>

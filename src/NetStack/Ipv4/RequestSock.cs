@@ -76,7 +76,11 @@ internal sealed class TcpRequestSock : SockCommon
     /// </summary>
     internal void ResetForReuse(TcpSock listener)
     {
+        var old = RskListener;
         Clear();
+        // Its listener reference passes to the new listener (taken first: it may be the same one).
+        listener.SockHold();
+        old?.SockPut();
         RskListener = listener;
         Net = listener.Net;
         Family = listener.Family;

@@ -90,7 +90,7 @@ internal sealed class TcpBbr : TcpCongestionOps
         public int ExtraAckedWinIdx;
     }
 
-    internal static Bbr Ca(TcpSock tp) => (Bbr)(tp.CaPriv ??= new Bbr());
+    internal static Bbr Ca(TcpSock tp) => tp.CaPriv as Bbr ?? (Bbr)(tp.CaPriv = TcpCong.CaPrivAlloc<Bbr>(tp));
 
     private static uint Jiffies(TcpSock tp) => unchecked((uint)(tp.Net.NowNs / Time.NsPerMs));
 
@@ -613,7 +613,7 @@ internal sealed class TcpBbr : TcpCongestionOps
     /// <remarks>Mirrors bbr_init().</remarks>
     public override void Init(TcpSock tp)
     {
-        var bbr = new Bbr();
+        var bbr = TcpCong.CaPrivAlloc<Bbr>(tp);
         tp.CaPriv = bbr;
         bbr.PriorCwnd = 0;
         tp.SndSsthresh = TcpCong.InfiniteSsthresh;

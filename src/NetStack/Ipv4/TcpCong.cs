@@ -301,7 +301,39 @@ public static class TcpCong
     {
         if (tp.CaInitialized) tp.CaOps.Release(tp);
         tp.CaInitialized = false;
+        // icsk_ca_priv is memory inside the sock in Linux: the object stays with the sock (and
+        // with it in the TCP slab cache) for the next algorithm state of the same kind.
+        if (tp.CaPriv is not null) tp.CaPrivArea = tp.CaPriv;
         tp.CaPriv = null;
+    }
+
+    /// <summary>
+    /// The congestion control's private state for a connection starting it: the object the sock
+    /// kept from its last one when it is of this kind, zeroed as a new one is, else a new one.
+    /// </summary>
+    /// <remarks>Mirrors the memset(icsk->icsk_ca_priv, 0, ...) of tcp_assign_congestion_control() /
+    /// tcp_reinit_congestion_control(): the private area is inside the sock and starts zeroed.</remarks>
+    internal static T CaPrivAlloc<T>(TcpSock tp) where T : class, new()
+    {
+        if (tp.CaPrivArea is T kept && CaPrivZero<T>.Clear is { } clear)
+        {
+            tp.CaPrivArea = null;
+            clear(kept);
+            return kept;
+        }
+        return new T();
+    }
+
+    /// <summary>The zeroing of one kind of private state (null if it cannot be cleared field by field: then never reused).</summary>
+    private static class CaPrivZero<T> where T : class, new()
+    {
+        internal static readonly Action<T>? Clear = Compile();
+
+        private static Action<T>? Compile()
+        {
+            try { return SkProtClear<T>.Compile(static () => new T()); }
+            catch (InvalidOperationException) { return null; }
+        }
     }
 
     /// <summary>TCP_CONGESTION: switch a socket's algorithm. -ENOENT for an unknown name.</summary>

@@ -104,7 +104,7 @@ internal sealed class TcpCubic : TcpCongestionOps
         }
     }
 
-    private static Bictcp Ca(TcpSock tp) => (Bictcp)(tp.CaPriv ??= new Bictcp());
+    private static Bictcp Ca(TcpSock tp) => tp.CaPriv as Bictcp ?? (Bictcp)(tp.CaPriv = TcpCong.CaPrivAlloc<Bictcp>(tp));
 
     private static uint NowMs(TcpSock tp) => (uint)(tp.Net.NowNs / 1_000_000);
 

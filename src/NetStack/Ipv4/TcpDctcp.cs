@@ -52,7 +52,7 @@ internal sealed class TcpDctcp : TcpCongestionOps
         public uint OldDelivered, OldDeliveredCe, PriorRcvNxt, DctcpAlpha, NextSeq, CeState, LossCwnd;
     }
 
-    internal static Dctcp Ca(TcpSock tp) => (Dctcp)(tp.CaPriv ??= new Dctcp());
+    internal static Dctcp Ca(TcpSock tp) => tp.CaPriv as Dctcp ?? (Dctcp)(tp.CaPriv = TcpCong.CaPrivAlloc<Dctcp>(tp));
 
     /// <summary>The current alpha (of 1024), as dctcp_get_info() reports it.</summary>
     internal static uint Alpha(TcpSock tp) => Ca(tp).DctcpAlpha;
@@ -71,7 +71,7 @@ internal sealed class TcpDctcp : TcpCongestionOps
     {
         if ((tp.EcnFlags & TcpSock.TcpEcnOk) != 0 || tp.State is TcpState.Listen or TcpState.Close)
         {
-            var ca = new Dctcp();
+            var ca = TcpCong.CaPrivAlloc<Dctcp>(tp);
             tp.CaPriv = ca;
             ca.PriorRcvNxt = tp.RcvNxt;
             ca.DctcpAlpha = Math.Min((uint)Math.Max(0, tp.Net.Ipv4.DctcpParams.DctcpAlphaOnInit), DctcpMaxAlpha);

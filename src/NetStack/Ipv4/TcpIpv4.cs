@@ -14,7 +14,8 @@ internal sealed class TcpProt : Proto
 {
     public static readonly TcpProt Instance = new();
     public override string Name => "TCP";
-    public override Sock? CreateSock(NetNamespace net) => new TcpSock();
+    public override Sock? CreateSock(NetNamespace net) => TcpSock.SlabAlloc(net.Ipv4.TcpSockCache);
+    internal override void SkProtFree(Sock sk) => TcpSock.SlabFree(sk.Net.Ipv4.TcpSockCache, (TcpSock)sk);
     public override bool HasIoctl => true;
     /// <summary>no_autobind: sendmsg never binds a TCP socket; only bind, listen and connect give it a port
     /// (a send on a closed socket answers EPIPE and leaves it unbound).</summary>
@@ -321,13 +322,13 @@ internal static class TcpIpv4
         ops.InitReq(req, sk, skb);
         // route_req(): we must be able to answer.
         int mtu = ops.RouteReq(sk, req);
-        if (mtu < 0) goto drop;
+        if (mtu < 0) goto dropAndFree;
         if (req.TstampOk) req.TsOff = ops.InitTsOff(net, req);
         if (!wantCookie && isn == 0)
         {
             int maxSynBacklog = net.Ipv4.Sysctl.TcpMaxSynBacklog;
             // Without syncookies the last quarter of the backlog is kept for proven peers (none here).
-            if (syncookies == 0 && maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto drop;
+            if (syncookies == 0 && maxSynBacklog - sk.AcceptQueue.Qlen < (maxSynBacklog >> 2)) goto dropAndFree;
             isn = ops.InitSeq(net, req);
         }
         TcpEcnCreateRequest(req, skb, sk);
@@ -363,8 +364,23 @@ internal static class TcpIpv4
         }
         ops.SendSynack(sk, req, foc);
         // A cookie's request is not kept (reqsk_free()): the shared one waits for the next SYN, holding no listener.
-        if (wantCookie) req.RskListener = null!;
+        if (wantCookie)
+        {
+            req.RskListener = null!;
+            sk.SockPut();
+        }
         return;
+    dropAndFree:
+        // __reqsk_free(): the request was never hashed; its listener reference goes with it.
+        if (wantCookie)
+        {
+            req.RskListener = null!;
+            sk.SockPut();
+        }
+        else
+        {
+            TcpMinisocks.ReqskFree(req);
+        }
     drop:
         TcpListendrop(sk);
     }
@@ -773,6 +789,10 @@ internal static class TcpIpv4
     /// <remarks>Mirrors tcp_v4_do_rcv().</remarks>
     public static int TcpV4DoRcv(TcpSock sk, SkBuff skb)
     {
+        // The segment's reference (tcp_v4_rcv()'s refcounted lookup, sock_put() at the end): the
+        // segment may end the connection (tcp_done() on an orphan) and the sock must not go back
+        // to its cache before its processing is over.
+        sk.SockHold();
         // The socket is known from here on: a fault below (its congestion control, its callbacks,
         // a bug) aborts this connection only, as tcp_abort() would (Core/Panic.cs).
         try
@@ -783,6 +803,10 @@ internal static class TcpIpv4
         {
             TcpRcvOops(sk, skb, e);
             return 0;
+        }
+        finally
+        {
+            sk.SockPut();
         }
     }
 

@@ -83,6 +83,7 @@ internal static class TcpMinisocks
         // reqsk_alloc() -> kmem_cache_alloc(ops->slab): a cached request was cleared when freed.
         var req = listener.Net.Ipv4.TcpRequestSockCache.Alloc() ?? new TcpRequestSock();
         req.RskListener = listener;
+        listener.SockHold(); // rsk_listener holds its listener until reqsk_free()
         req.Net = listener.Net;
         req.Family = listener.Family;
         return req;
@@ -101,6 +102,10 @@ internal static class TcpMinisocks
         if (req.Hashed || req.RskTimer.Pending || req.DlNext is not null || req.Sk is not null
             || ReferenceEquals(req, net.Ipv4.TcpCookieReq))
             return;
+        // reqsk_free(): sock_put(req->rsk_listener).
+        var listener = req.RskListener;
+        req.RskListener = null!;
+        listener?.SockPut();
         req.Clear();
         net.Ipv4.TcpRequestSockCache.Free(req);
     }

@@ -36,7 +36,7 @@ internal struct TcpOptionsReceived
 /// Times are nanoseconds of the namespace clock unless a name says Us or Ms.
 /// <remarks>Mirrors include/linux/tcp.h: struct tcp_sock.</remarks>
 /// </summary>
-public sealed class TcpSock : InetConnectionSock
+public sealed partial class TcpSock : InetConnectionSock
 {
     // nonagle bits
     internal const int TcpNagleOff = 1, TcpNagleCork = 2, TcpNaglePush = 4;

@@ -32,7 +32,7 @@ internal static class TcpTimer
             static t => TcpWriteTimer((TcpSock)t.Owner!),
             static t => TcpDelackTimer((TcpSock)t.Owner!),
             static t => TcpKeepaliveTimer((TcpSock)t.Owner!));
-        tp.PacingTimer = new TimerList(static t => TcpOutput.TcpPaceKick((TcpSock)t.Owner!), tp);
+        tp.PacingTimer ??= new TimerList(static t => TcpOutput.TcpPaceKick((TcpSock)t.Owner!), tp);
     }
 
     /// <remarks>Mirrors tcp_clear_xmit_timers(): the pacing timer, then the icsk timers.</remarks>

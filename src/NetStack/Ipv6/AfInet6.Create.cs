@@ -93,7 +93,7 @@ public static partial class AfInet6
 
         // inet_sk(sk)->pinet6 = np = inet6_sk_generic(sk): hop_limit -1, mcast_hops
         // IPV6_DEFAULT_MCASTHOPS, MC6_LOOP, MC6_ALL, pmtudisc IPV6_PMTUDISC_WANT (the initializers).
-        inet.Pinet6 = new Ipv6Pinfo();
+        inet.Pinet6 = Ipv6Pinfo.Alloc(inet);
         sk.Ipv6only = ns.Bindv6only;
 
         // Init the ipv4 part of the socket since we can have sockets using v6 API for ipv4.

@@ -66,6 +66,23 @@ public sealed class Ipv6Pinfo
 
     /// <summary>The copy a listener's child starts with (tcp_v6_syn_recv_sock(): memcpy(newnp, np, sizeof(struct ipv6_pinfo))).</summary>
     public Ipv6Pinfo Clone() => (Ipv6Pinfo)MemberwiseClone();
+
+    private static readonly Action<Ipv6Pinfo, Ipv6Pinfo> s_copy = Core.SkProtClear<Ipv6Pinfo>.CompileCopy();
+    private static readonly Ipv6Pinfo s_new = new();
+
+    /// <summary>
+    /// The ipv6_pinfo for <paramref name="inet"/>: the one its sock kept from the slab cache, set to
+    /// <paramref name="from"/> (a listener's, for its child: the memcpy of tcp_v6_syn_recv_sock()) or
+    /// to a new one's values (inet6_sk_generic() of a new sock); a new object when it kept none.
+    /// </summary>
+    internal static Ipv6Pinfo Alloc(Ipv4.InetSock inet, Ipv6Pinfo? from = null)
+    {
+        var np = inet.Pinet6Area;
+        if (np is null) return from?.Clone() ?? new Ipv6Pinfo();
+        inet.Pinet6Area = null;
+        s_copy(from ?? s_new, np);
+        return np;
+    }
 }
 
 /// <summary>

@@ -119,6 +119,9 @@ internal sealed class NetnsIpv6
         NdTbl = new NeighTable(net, NdiscNeighOps.Instance, NdiscCache);
     }
 
+    /// <summary>Free TCP socks of AF_INET6 (tcpv6_prot.slab, "TCPv6"), as <see cref="Ipv4.NetnsIpv4.TcpSockCache"/>.</summary>
+    internal readonly Core.KmemCache<Ipv4.TcpSock> TcpSockCache = new("TCPv6", Ipv4.NetnsIpv4.SlabLimit);
+
     /// <summary>net->ipv6.sysctl and the default devconf.</summary>
     public readonly Ipv6Sysctl Sysctl = new();
     /// <summary>The routing table (fib6_main_tbl and fib6_local_tbl in one).</summary>

@@ -295,6 +295,7 @@ internal static partial class TcpIpv6
     internal static int TcpV6DoRcv(TcpSock sk, SkBuff skb)
     {
         if (skb.Protocol == EthP.IP) return TcpIpv4.TcpV4DoRcv(sk, skb);
+        sk.SockHold(); // the segment's reference, as in TcpV4DoRcv
         try
         {
             return TcpV6DoRcvLocked(sk, skb);
@@ -303,6 +304,10 @@ internal static partial class TcpIpv6
         {
             TcpIpv4.TcpRcvOops(sk, skb, e);
             return 0;
+        }
+        finally
+        {
+            sk.SockPut();
         }
     }
 

@@ -15,7 +15,8 @@ internal sealed class TcpV6Prot : Proto
 {
     public static readonly TcpV6Prot Instance = new();
     public override string Name => "TCPv6";
-    public override Sock? CreateSock(NetNamespace net) => new TcpSock();
+    public override Sock? CreateSock(NetNamespace net) => TcpSock.SlabAlloc(net.Ipv6.TcpSockCache);
+    internal override void SkProtFree(Sock sk) => TcpSock.SlabFree(sk.Net.Ipv6.TcpSockCache, (TcpSock)sk);
     public override bool HasIoctl => true;
     public override bool NoAutobind => true;
     public override void Close(Sock sk, long timeout) => Tcp.TcpClose((TcpSock)sk, timeout);

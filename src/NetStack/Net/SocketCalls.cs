@@ -155,7 +155,7 @@ public static partial class SocketCalls
 
     /// <summary>Allocates a BSD socket (the inode + socket pair of sockfs).</summary>
     /// <remarks>Mirrors net/socket.c: sock_alloc().</remarks>
-    public static BsdSocket SockAlloc(NetNamespace net) => new(net);
+    public static BsdSocket SockAlloc(NetNamespace net) => BsdSocket.Alloc(net);
 
     /// <summary>Gives a socket a descriptor with O_NONBLOCK / O_CLOEXEC; releases it on failure.</summary>
     /// <remarks>Mirrors net/socket.c: sock_map_fd() -> sock_alloc_file().</remarks>
@@ -174,9 +174,14 @@ public static partial class SocketCalls
         var ops = sock.Ops;
         if (ops != ProtoOps.NoOps)
         {
+            var sk = sock.Sk;
             ops.Release(sock);
             sock.Sk = null;
             sock.Ops = ProtoOps.NoOps;
+            // The socket's reference (sock_init_data() / sock_graft()): the sock lives on while
+            // something else holds it (the connection closing, a timer, a waiter), else it goes
+            // back to its cache now.
+            sk?.SockPut();
         }
         sock.State = SocketState.Free;
     }
@@ -575,7 +580,12 @@ public static partial class SocketCalls
             if (--sock.FileRefs > 0) return 0;
             try
             {
+                var sk = sock.Sk;
                 SockRelease(sock);
+                // The inode's last reference was the file's (the descriptor is the only handle a
+                // caller of close has): back to the sock_inode_cache, unless its sock (orphaned by
+                // every protocol's close) still points at it.
+                if (sk is null || !ReferenceEquals(sk.Socket, sock)) BsdSocket.Free(sock);
                 return 0;
             }
             catch (Exception e) when (Oops.Contain(files.Net))

@@ -57,7 +57,7 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ConnectDataCloseTimeWait_SteadyState_AllocatesAtMostTheConnectionsObjects()
+    public void ConnectDataCloseTimeWait_SteadyState_AllocatesNothing()
     {
         using var s = new TwoStacks();
         int lfd = TcpTwoStackTests.Sock(s.B);
@@ -72,6 +72,9 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
         var bucketCache = s.A.Ipv4.TcpHashinfo.BindBucketCachep;
         var reqCache = s.B.Ipv4.TcpRequestSockCache;
         (long, long, long) grown0 = (twCache.Grown, bucketCache.Grown, reqCache.Grown);
+        KmemCache<TcpSock> tcpA = s.A.Ipv4.TcpSockCache, tcpB = s.B.Ipv4.TcpSockCache;
+        KmemCache<BsdSocket> inodeA = s.A.SockInodeCache, inodeB = s.B.SockInodeCache;
+        (long, long, long, long) sockGrown0 = (tcpA.Grown, tcpB.Grown, inodeA.Grown, inodeB.Grown);
 
         const int N = 200;
         int windows = 0;
@@ -81,31 +84,35 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
             Connections(s, lfd, N);
         });
         output.WriteLine($"{allocated} bytes for {N} connections: {(double)allocated / N:F1} per connection");
-        output.WriteLine($"of which, per object: TcpSock {Size(() => new TcpSock())} (two), BsdSocket {Size(() => new BsdSocket(s.A))} (two), " +
+        output.WriteLine($"what the caches spare, per object: TcpSock {Size(() => new TcpSock())} (two), BsdSocket {Size(() => new BsdSocket(s.A))} (two), " +
             $"TcpRequestSock {Size(() => new TcpRequestSock())}, TcpTimewaitSock {Size(() => new TcpTimewaitSock(s.A))}, " +
             $"InetBindBucket {Size(() => new InetBindBucket(1).Owners.Add(null!))}");
 
         Assert.Equal(windows * N, s.A.Mib.Tcp[TcpMib.ActiveOpens] - opens0);
         Assert.Equal(windows * N, s.A.Mib.TcpExt[LinuxMib.TW] - tw0);
-        Assert.InRange(allocated, 0, N * PerConnection);
+        Assert.Equal(N * PerConnection, allocated);
         // The request, TIME_WAIT and bind bucket of every measured connection came from the caches
         // (none had to grow), and all went back: none is active once the TIME_WAITs are over.
         Assert.Equal(grown0, (twCache.Grown, bucketCache.Grown, reqCache.Grown));
         Assert.Equal((0L, 0L, 0L), (twCache.ActiveObjs, bucketCache.ActiveObjs, reqCache.ActiveObjs));
+        // So did both TcpSocks and both BsdSockets (sk_refcnt: each went back when its last
+        // reference did): A's only active ones are none, B's the listener and its socket.
+        output.WriteLine($"caches: A {tcpA} {inodeA}, B {tcpB} {inodeB}");
+        Assert.Equal(sockGrown0, (tcpA.Grown, tcpB.Grown, inodeA.Grown, inodeB.Grown));
+        Assert.Equal((0L, 1L, 0L, 1L), (tcpA.ActiveObjs, tcpB.ActiveObjs, inodeA.ActiveObjs, inodeB.ActiveObjs));
+        Assert.Equal(0, s.A.Mib.Kernel[KernelMib.RefcountWarn] + s.B.Mib.Kernel[KernelMib.RefcountWarn]);
+        Assert.Equal(0, s.A.Mib.Kernel[KernelMib.SkFreeBusy] + s.B.Mib.Kernel[KernelMib.SkFreeBusy]);
     }
 
     /// <summary>
-    /// What a connection may allocate, both ends together. Measured on 7 December 2026: 4,400 bytes,
-    /// the two TcpSocks (1,840 bytes each with their timers, queues and wait queue: the client's
-    /// and the accepted child, which Linux takes from the TCP slab cache), the two BsdSockets (88
-    /// each), and some 540 bytes in smaller pieces made on the way (CUBIC's private state, a SACK
-    /// block array, the fd). The request sock, the TIME_WAIT sock and the client port's bind bucket
-    /// (640 bytes until then) now come from their KmemCaches. The TcpSock and BsdSocket are not
-    /// pooled: the user's socket, the managed API's waiters and the fd table may still hold them
-    /// after close, and the stack has no sk_refcnt (sock_hold/sock_put) to tell when the last
-    /// reference goes. The bound is 4.5 KiB, room for a field or two: anything kept per connection by
-    /// mistake (a closure, a list that grows, a buffer) costs far more. The per-packet path
-    /// allocates nothing (TcpZeroAllocTests).
+    /// What a connection may allocate, both ends together: nothing. Measured on 7 December 2026:
+    /// 0 bytes (it was 4,400 before the socks were counted: the two TcpSocks, 1,840 bytes each, the
+    /// two BsdSockets, 88 each, and CUBIC's private state, 80 each). Every object of a connection
+    /// now comes from a cache: the request sock, the TIME_WAIT sock and the client port's bind
+    /// bucket (KmemCache), both TcpSocks ("TCP": back when their last reference goes, sk_refcnt),
+    /// both BsdSockets (sock_inode_cache: back when their last descriptor closes), and the
+    /// congestion control's private state (kept with its sock, zeroed when the next algorithm of its
+    /// kind takes it, as icsk_ca_priv is). The per-packet path allocates nothing (TcpZeroAllocTests).
     /// </summary>
-    private const long PerConnection = 4608;
+    private const long PerConnection = 0;
 }
