@@ -137,6 +137,7 @@ public abstract class TcpService : Service
                     Log($"accept: {e.Message}");
                     continue;
                 }
+                if (InlineCompletions) conn.InlineCompletions = true;
                 Interlocked.Increment(ref Accepted);
                 Interlocked.Increment(ref Active);
                 // The handler on the pool, never on this thread: accepting must not wait for it.
@@ -178,6 +179,12 @@ public abstract class TcpService : Service
             if (Interlocked.Decrement(ref Active) == 0 && _stop.IsCancellationRequested) _drained.TrySetResult();
         }
     }
+
+    /// <summary>
+    /// Whether the connections' async calls continue on the stack's receive thread
+    /// (<see cref="NetSocket.InlineCompletions"/>): for handlers that only await, never block.
+    /// </summary>
+    protected virtual bool InlineCompletions => false;
 
     /// <summary>Serves one connection; returns (or throws) when it is over. The caller closes the socket.</summary>
     protected abstract Task HandleAsync(NetSocket conn, CancellationToken ct);

@@ -349,8 +349,16 @@ public sealed class NetNamespace : IDisposable
         lock (SyncRoot)
         {
             bool was = _softirq.EnterSoftirq();
+            bool batch = InXmitBatch;
+            InXmitBatch = true;
             try { return PollLocked(budget); }
-            finally { _softirq.LeaveSoftirq(was); }
+            finally
+            {
+                // What the processing sent leaves before the lock is released, as after a receive thread's batch.
+                InXmitBatch = batch;
+                if (!batch) XmitFlush();
+                _softirq.LeaveSoftirq(was);
+            }
         }
     }
 
@@ -422,6 +430,35 @@ public sealed class NetNamespace : IDisposable
             dev.XmitPendingQueued = false;
             dev.XmitFlushQueued();
         }
+    }
+
+    /// <summary>True while a receive thread runs a batch under the lock: inline completions are collected (<see cref="QueueInlineCompletion"/>).</summary>
+    internal bool InlineCompletionsOpen;
+    private SockWaiter? _inlineHead, _inlineTail;
+
+    /// <summary>
+    /// Collects a signalled waiter of a socket with <see cref="Sock.InlineCompletions"/> when the
+    /// receive thread is the signaller (under the stack lock); false otherwise (the caller queues it
+    /// to the thread pool). The receive thread completes the collected waiters after its batch, with
+    /// the lock released (<see cref="TakeInlineCompletions"/>): a request/response server's
+    /// continuation runs without waking a pool thread.
+    /// </summary>
+    internal bool QueueInlineCompletion(SockWaiter w)
+    {
+        if (!InlineCompletionsOpen) return false;
+        w.NextInline = null;
+        if (_inlineTail is null) _inlineHead = w;
+        else _inlineTail.NextInline = w;
+        _inlineTail = w;
+        return true;
+    }
+
+    /// <summary>Takes the collected waiters (under the stack lock), oldest first, linked through <see cref="SockWaiter.NextInline"/>.</summary>
+    internal SockWaiter? TakeInlineCompletions()
+    {
+        var head = _inlineHead;
+        _inlineHead = _inlineTail = null;
+        return head;
     }
 
     /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>

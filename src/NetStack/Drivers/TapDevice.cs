@@ -623,6 +623,7 @@ public sealed unsafe class TapDevice : NetDevice
     /// <remarks>Mirrors a driver's ndo_start_xmit() posting a descriptor without ringing the doorbell while netdev_xmit_more().</remarks>
     private bool TxRingQueue(NetNamespace net, SkBuff skb)
     {
+        if (!TxRingEnabled) return false;
         var ring = _txRing ?? TxRingSetup(net);
         if (ring is null) return false;
         IoUring.Sqe* sqe = null;
@@ -643,6 +644,9 @@ public sealed unsafe class TapDevice : NetDevice
         net.XmitPendingAdd(this);
         return true;
     }
+
+    /// <summary>Whether frames of a round may go through the transmit ring (default); false: one write() per frame, as when io_uring_setup() fails (for tests of that path).</summary>
+    internal bool TxRingEnabled { get; set; } = true;
 
     private IoUring? TxRingSetup(NetNamespace net)
     {
