@@ -93,6 +93,8 @@ public abstract class TcpService : Service
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
+            // Inherited by every accepted connection (no lock round per accept).
+            if (InlineCompletions) l.InlineCompletions = true;
             l.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));
             l.Listen(Options.Backlog);
         }
@@ -137,7 +139,6 @@ public abstract class TcpService : Service
                     Log($"accept: {e.Message}");
                     continue;
                 }
-                if (InlineCompletions) conn.InlineCompletions = true;
                 Interlocked.Increment(ref Accepted);
                 Interlocked.Increment(ref Active);
                 // The handler on the pool, never on this thread: accepting must not wait for it.

@@ -744,6 +744,7 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
     /// machine, as DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS does for System.Net.Sockets. The
     /// continuation must not block (no synchronous socket call, no <c>.Result</c> or <c>Wait()</c>, no
     /// long computation): until it returns or awaits, the stack receives nothing on that device.
+    /// A connection accepted from a listener with it set has it set too.
     /// </summary>
     public bool InlineCompletions
     {

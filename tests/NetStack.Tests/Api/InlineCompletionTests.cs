@@ -19,11 +19,12 @@ public class InlineCompletionTests
         using var listener = new NetSocket(s.B, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(AddrB, port));
         listener.Listen(4);
+        // Set on the listener: the accepted connection inherits it.
+        listener.InlineCompletions = inline;
         using var client = new NetSocket(s.A, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         var connect = client.ConnectAsync(new IPEndPoint(AddrB, port)).AsTask();
         using var conn = await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         await connect.WaitAsync(TimeSpan.FromSeconds(10));
-        conn.InlineCompletions = inline;
         Assert.Equal(inline, conn.InlineCompletions);
 
         var buf = new byte[16];
