@@ -609,6 +609,8 @@ public sealed unsafe class TapDevice : NetDevice
     internal long TxRingFrames { get; private set; }
     /// <summary>The io_uring_enter() calls of the transmit ring.</summary>
     internal long TxRingSubmits { get; private set; }
+    /// <summary>Ring writes the kernel refused with EAGAIN and that were written again with write().</summary>
+    internal long TxRingRetries { get; private set; }
     /// <summary>Times the transmit ring could not be set up (io_uring_setup() refused: frames go one write() each); at most 1 per device.</summary>
     internal long TxRingSetupFailures { get; private set; }
 
@@ -678,20 +680,25 @@ public sealed unsafe class TapDevice : NetDevice
     {
         var ring = _txRing;
         if (ring is null) return;
-        uint queued = ring.Unsubmitted;
-        if (queued > 0)
+        // Every queued write is submitted before the lock is released: one left behind would wait
+        // for the next frame (the last answer of a burst would never leave). A transient refusal
+        // (EAGAIN, EBUSY) is tried again; past that, or on any other error, the ring is given up.
+        for (int attempt = 0; ring.Unsubmitted > 0; attempt++)
         {
             int r = ring.Enter();
-            if (r < 0 && r != -Errno.EAGAIN && r != -Errno.EBUSY)
-            {
-                TxRingGiveUp(ring, r);
-                return;
-            }
             if (r > 0)
             {
                 TxRingSubmits++;
                 TxRingFrames += r;
+                continue;
             }
+            if (attempt >= 100 || (r < 0 && r != -Errno.EAGAIN && r != -Errno.EBUSY))
+            {
+                TxRingGiveUp(ring, r < 0 ? r : -Errno.EAGAIN);
+                return;
+            }
+            TxRingReap(ring);
+            Thread.Yield();
         }
         TxRingReap(ring);
     }
@@ -707,9 +714,21 @@ public sealed unsafe class TapDevice : NetDevice
             _txInflight[slot] = null;
             _txFreeSlots[_txFreeCount++] = slot;
             if (skb is null) continue;
-            if (cqe.Res != skb.Len)
+            if (cqe.Res == -Errno.EAGAIN)
             {
-                if (cqe.Res != -Errno.EAGAIN) Stats.TxErrors++;
+                // Refused for now (a write issued without waiting): written again by write(), as it would have been without the ring.
+                TxRingRetries++;
+                nint n;
+                fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, skb.Len);
+                if (n != skb.Len)
+                {
+                    if (n >= 0 || LastErrno != Errno.EAGAIN) Stats.TxErrors++;
+                    Stats.TxDropped++;
+                }
+            }
+            else if (cqe.Res != skb.Len)
+            {
+                Stats.TxErrors++;
                 Stats.TxDropped++;
             }
             skb.Free();
