@@ -45,6 +45,7 @@ public sealed partial class TcpSock
         if (Wq.Active) return "a thread waits on it";
         if (!ReceiveQueue.IsEmpty || !WriteQueue.IsEmpty || !ErrorQueue.IsEmpty || !OutOfOrderQueue.IsEmpty || !RtxQueue.IsEmpty || GsoSkb is not null)
             return "a queue holds buffers";
+        if (SkFragPage is not null) return "holds its send page (sk_frag)";
         return null;
     }
 
