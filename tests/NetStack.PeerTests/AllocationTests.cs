@@ -27,8 +27,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         Assert.Equal(500, PingWhilePolling(peer, out _, "-f", "-c", "500").Received);
 
         var s = PingWhilePolling(peer, out long allocated, "-f", "-c", "5000");
-        var tap = (NetStack.Drivers.TapDevice)peer.Host.Device;
-        output.WriteLine($"{s.Received} echoes answered; {allocated} bytes allocated on the polling thread; {s.RttLine}; device {tap.Stats}; ring {tap.TxRingFrames} frames, {tap.TxRingSubmits} submissions, {tap.TxRingRetries} retried");
+        output.WriteLine($"{s.Received} echoes answered; {allocated} bytes allocated on the polling thread; {s.RttLine}");
         Assert.Equal(5000, s.Received);
         Assert.Equal(0, allocated);
     }
@@ -184,12 +183,6 @@ public sealed class AllocationTests(ITestOutputHelper output)
         Assert.Equal(Size.ToString(System.Globalization.CultureInfo.InvariantCulture), sink.Output.Trim());
         Assert.Equal(0, allocated);
         if (offload) Assert.True(tso > 0, "no TSO super-frame was sent");
-        if (!offload && dev is NetStack.Drivers.TapDevice plain)
-        {
-            // Without offloads the frames of a call or a receive batch leave through the transmit ring, several per io_uring_enter().
-            output.WriteLine($"transmit ring: {plain.TxRingFrames} frames in {plain.TxRingSubmits} submissions; setup failures {plain.TxRingSetupFailures}");
-            Assert.True(plain.TxRingSetupFailures == 1 || plain.TxRingFrames > 2 * plain.TxRingSubmits, "the transmit ring did not batch");
-        }
         SocketCalls.Close(net.Files, fd);
     }
 

@@ -89,56 +89,6 @@ public sealed class TapDeviceTests(ITestOutputHelper output)
         Assert.Contains("tx-checksumming: off", features);
     }
 
-    /// <summary>
-    /// The frames a call or a receive batch sends leave through the transmit ring (io_uring writes,
-    /// several per io_uring_enter()) or, with the ring off (as when io_uring_setup() fails), one
-    /// write() each: either way the kernel receives the stream whole and in order.
-    /// </summary>
-    [PeerTheory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void StreamToTheKernel_TransmitRingOnOrOff_ArrivesWholeAndInOrder(bool ring)
-    {
-        const int Size = 8 << 20;
-        using var peer = new TapPeer();
-        var tap = (TapDevice)peer.Host.Device;
-        tap.TxRingEnabled = ring;
-        long frames0 = tap.TxRingFrames;
-        var data = new byte[Size];
-        new Random(8651).NextBytes(data);
-        using var sink = BackgroundProcess.InNamespace(peer.Ns, null, "bash", "-c", "socat -u TCP4-LISTEN:8651,reuseaddr - | sha256sum");
-        NetSocket? s = null;
-        for (int attempt = 0; attempt < 200 && s is null; attempt++)
-        {
-            var c = new NetSocket(peer.Net, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-            try
-            {
-                c.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(peer.KernelIp), 8651));
-                s = c;
-            }
-            catch (NetStackException e) when (e.Errno == Errno.ECONNREFUSED)
-            {
-                c.Dispose();
-                Thread.Sleep(20); // socat not listening yet
-            }
-        }
-        Assert.NotNull(s);
-        using (s)
-        {
-            for (int off = 0; off < Size;) off += s.Send(data.AsSpan(off, Math.Min(100_000, Size - off)));
-            s.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-            Assert.True(sink.WaitForExit(TimeSpan.FromSeconds(60)), "the kernel's socat did not finish");
-        }
-        string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
-        long frames = tap.TxRingFrames - frames0;
-        output.WriteLine($"ring {ring}: {frames} frames through the ring in {tap.TxRingSubmits} submissions (setup failures {tap.TxRingSetupFailures}); device {tap.Stats}");
-        Assert.StartsWith(expected, sink.Output.Trim());
-        Assert.Equal(0, tap.Stats.TxErrors);
-        if (!ring) Assert.Equal(0, frames);
-        else Assert.True(tap.TxRingSetupFailures == 1 || (frames > Size / 1500 / 2 && tap.TxRingFrames > 2 * tap.TxRingSubmits),
-            "the frames did not go through the transmit ring in batches");
-    }
-
     /// <summary>What a vnet-header user leaves behind: TUNSETOFFLOAD(CSUM|TSO4|TSO6) on a persistent TAP.</summary>
     private static void LeaveOffloadsOn(string ns, string tap)
     {

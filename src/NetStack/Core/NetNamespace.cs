@@ -375,16 +375,8 @@ public sealed class NetNamespace : IDisposable
         lock (SyncRoot)
         {
             bool was = _softirq.EnterSoftirq();
-            bool batch = InXmitBatch;
-            InXmitBatch = true;
             try { return PollLocked(budget); }
-            finally
-            {
-                // What the processing sent leaves before the lock is released, as after a receive thread's batch.
-                InXmitBatch = batch;
-                if (!batch) XmitFlush();
-                _softirq.LeaveSoftirq(was);
-            }
+            finally { _softirq.LeaveSoftirq(was); }
         }
     }
 
@@ -413,79 +405,6 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>How deep the lock owner's <see cref="SyscallLock"/>s nest (guarded by <see cref="SyncRoot"/>; set aside while a call sleeps).</summary>
     internal int SyscallDepth;
-
-    /// <summary>
-    /// True while the lock owner is inside a round that flushes the devices' transmit queues when it
-    /// ends (a receive batch, a timer run): a driver may queue a frame (<see cref="XmitMore"/>)
-    /// instead of writing it at once. Guarded by <see cref="SyncRoot"/>.
-    /// </summary>
-    internal bool InXmitBatch;
-
-    /// <summary>The devices holding frames queued this round, to be written by <see cref="XmitFlush"/>; linked through <see cref="NetDevice.XmitPendingNext"/>.</summary>
-    private NetDevice? _xmitPending;
-
-    /// <summary>
-    /// Whether a frame sent now may wait in its driver's queue until the end of the round: inside a
-    /// system call (<see cref="SyscallLock"/>, which flushes when the outermost hold ends and before a
-    /// call sleeps) or a receive or timer round of the softirq threads (which flush before they
-    /// release the lock). Anything else (a bare lock hold) sends at once.
-    /// </summary>
-    /// <remarks>Mirrors netdev_xmit_more(): more frames follow, the doorbell waits for the last.</remarks>
-    internal bool XmitMore => SyscallDepth > 0 || InXmitBatch;
-
-    /// <summary>A driver queued frames on <paramref name="dev"/>: it is flushed at the end of this round. Call with the stack lock held.</summary>
-    internal void XmitPendingAdd(NetDevice dev)
-    {
-        if (dev.XmitPendingQueued) return;
-        dev.XmitPendingQueued = true;
-        dev.XmitPendingNext = _xmitPending;
-        _xmitPending = dev;
-    }
-
-    /// <summary>
-    /// Writes every frame the drivers queued this round (one system call per device rather than one
-    /// per frame). Call with the stack lock held, before it is released.
-    /// </summary>
-    /// <remarks>Mirrors the driver's doorbell write when the last skb of a batch goes out without xmit_more (e.g. virtnet's virtqueue_kick()).</remarks>
-    internal void XmitFlush()
-    {
-        while (_xmitPending is { } dev)
-        {
-            _xmitPending = dev.XmitPendingNext;
-            dev.XmitPendingNext = null;
-            dev.XmitPendingQueued = false;
-            dev.XmitFlushQueued();
-        }
-    }
-
-    /// <summary>True while a receive thread runs a batch under the lock: inline completions are collected (<see cref="QueueInlineCompletion"/>).</summary>
-    internal bool InlineCompletionsOpen;
-    private SockWaiter? _inlineHead, _inlineTail;
-
-    /// <summary>
-    /// Collects a signalled waiter of a socket with <see cref="Sock.InlineCompletions"/> when the
-    /// receive thread is the signaller (under the stack lock); false otherwise (the caller queues it
-    /// to the thread pool). The receive thread completes the collected waiters after its batch, with
-    /// the lock released (<see cref="TakeInlineCompletions"/>): a request/response server's
-    /// continuation runs without waking a pool thread.
-    /// </summary>
-    internal bool QueueInlineCompletion(SockWaiter w)
-    {
-        if (!InlineCompletionsOpen) return false;
-        w.NextInline = null;
-        if (_inlineTail is null) _inlineHead = w;
-        else _inlineTail.NextInline = w;
-        _inlineTail = w;
-        return true;
-    }
-
-    /// <summary>Takes the collected waiters (under the stack lock), oldest first, linked through <see cref="SockWaiter.NextInline"/>.</summary>
-    internal SockWaiter? TakeInlineCompletions()
-    {
-        var head = _inlineHead;
-        _inlineHead = _inlineTail = null;
-        return head;
-    }
 
     /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>
     /// <remarks>Mirrors __raise_softirq_irqoff(NET_RX_SOFTIRQ) in enqueue_to_backlog().</remarks>

@@ -178,12 +178,9 @@ internal sealed class SoftIrq
             int n;
             do
             {
-                SockWaiter? completions;
                 lock (net.SyncRoot)
                 {
                     bool was = EnterSoftirq();
-                    net.InXmitBatch = true;
-                    net.InlineCompletionsOpen = true;
                     try
                     {
                         for (n = 0; n < NapiWeight; n++)
@@ -199,21 +196,8 @@ internal sealed class SoftIrq
                     }
                     finally
                     {
-                        // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
-                        net.InXmitBatch = false;
-                        net.XmitFlush();
-                        net.InlineCompletionsOpen = false;
-                        completions = net.TakeInlineCompletions();
                         LeaveSoftirq(was);
                     }
-                }
-                // Sockets that asked for inline completions continue here, without the lock: the
-                // continuation (an echo's send, its next receive) runs without waking a pool thread.
-                while (completions is { } w)
-                {
-                    completions = w.NextInline;
-                    w.NextInline = null;
-                    w.CompleteInline();
                 }
             } while (n == NapiWeight && _running);
         }
@@ -241,14 +225,8 @@ internal sealed class SoftIrq
                 lock (net.SyncRoot)
                 {
                     bool was = EnterSoftirq();
-                    net.InXmitBatch = true;
                     try { net.Timers.RunExpired(net.Clock.NowNs); }
-                    finally
-                    {
-                        net.InXmitBatch = false;
-                        net.XmitFlush();
-                        LeaveSoftirq(was);
-                    }
+                    finally { LeaveSoftirq(was); }
                     next = net.Timers.NextExpiry;
                     Interlocked.Exchange(ref _timerPlanNs, next); // a timer armed from now on before it kicks us (TimerArmed)
                 }

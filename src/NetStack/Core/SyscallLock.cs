@@ -30,12 +30,7 @@ internal readonly ref struct SyscallLock
     {
         try
         {
-            if (--_net.SyscallDepth == 0)
-            {
-                _net.DoSoftirq();
-                // The frames this call sent leave before the lock is released (xmit_more ends here).
-                _net.XmitFlush();
-            }
+            if (--_net.SyscallDepth == 0) _net.DoSoftirq();
         }
         finally
         {

@@ -596,8 +596,6 @@ public sealed unsafe class TapDevice : NetDevice
         }
         else if (!_disposed)
         {
-            // Inside a round that flushes at its end: queued, written with the round's other frames in one io_uring_enter().
-            if (Net is { XmitMore: true } net && TxRingQueue(net, skb)) return true;
             fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, len);
             // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
             if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
@@ -608,173 +606,6 @@ public sealed unsafe class TapDevice : NetDevice
 
     private static byte* PinnedAddress(byte[] pinned) =>
         (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned));
-
-    /// <summary>
-    /// The transmit ring: frames queued during a round (<see cref="NetNamespace.XmitMore"/>) as io_uring
-    /// writes, submitted together when the round ends. Null until the first queued frame, and for
-    /// good when io_uring_setup() fails (then every frame is a write(), as before).
-    /// </summary>
-    private IoUring? _txRing;
-    private bool _txRingFailed;
-    /// <summary>The buffers whose writes are queued or in flight, by slot (the SQE's user_data); freed on completion.</summary>
-    private SkBuff?[] _txInflight = [];
-    /// <summary>Free slots of <see cref="_txInflight"/> (a stack).</summary>
-    private int[] _txFreeSlots = [];
-    private int _txFreeCount;
-
-    /// <summary>Frames written through the transmit ring, and the io_uring_enter() calls that wrote them (frames per system call).</summary>
-    internal long TxRingFrames { get; private set; }
-    /// <summary>The io_uring_enter() calls of the transmit ring.</summary>
-    internal long TxRingSubmits { get; private set; }
-    /// <summary>Ring writes the kernel refused with EAGAIN and that were written again with write().</summary>
-    internal long TxRingRetries { get; private set; }
-    /// <summary>Times the transmit ring could not be set up (io_uring_setup() refused: frames go one write() each); at most 1 per device.</summary>
-    internal long TxRingSetupFailures { get; private set; }
-
-    /// <summary>Transmit ring entries: more than a round sends (a 64-frame receive batch, a 126 KB send of 87 frames) before it must flush.</summary>
-    private const uint TxRingEntries = 128;
-
-    /// <summary>
-    /// Queues <paramref name="skb"/> as a write on the transmit ring and registers the device for the
-    /// round's flush; false when the ring is unavailable (the caller writes the frame itself). A full
-    /// ring is flushed first, so frames keep their order.
-    /// </summary>
-    /// <remarks>Mirrors a driver's ndo_start_xmit() posting a descriptor without ringing the doorbell while netdev_xmit_more().</remarks>
-    private bool TxRingQueue(NetNamespace net, SkBuff skb)
-    {
-        if (!TxRingEnabled) return false;
-        var ring = _txRing ?? TxRingSetup(net);
-        if (ring is null) return false;
-        IoUring.Sqe* sqe = null;
-        if (_txFreeCount == 0 || (sqe = ring.TryGetSqe()) is null)
-        {
-            XmitFlushQueued();
-            if (_txRing is null || _txFreeCount == 0 || (sqe = ring.TryGetSqe()) is null) return false;
-        }
-        int slot = _txFreeSlots[--_txFreeCount];
-        _txInflight[slot] = skb;
-        sqe->Opcode = IoUring.IORING_OP_WRITE;
-        sqe->Fd = _fd;
-        sqe->Off = ulong.MaxValue; // -1: the file's position; a TAP has none
-        // Pool buffers are pinned (the pinned object heap): the address holds until the write completes.
-        fixed (byte* p = skb.Buffer) sqe->Addr = (ulong)(p + skb.Data);
-        sqe->Len = (uint)skb.Len;
-        sqe->UserData = (ulong)slot;
-        net.XmitPendingAdd(this);
-        return true;
-    }
-
-    /// <summary>Whether frames of a round may go through the transmit ring (default); false: one write() per frame, as when io_uring_setup() fails (for tests of that path).</summary>
-    internal bool TxRingEnabled { get; set; } = true;
-
-    private IoUring? TxRingSetup(NetNamespace net)
-    {
-        if (_txRingFailed) return null;
-        var ring = IoUring.TryCreate(TxRingEntries, TxRingEntries * 2, out int errno);
-        if (ring is null)
-        {
-            _txRingFailed = true;
-            TxRingSetupFailures++;
-            net.Log.Printk($"{Name}: io_uring_setup failed ({Errno.Name(errno)}): one write() per frame");
-            return null;
-        }
-        int slots = (int)ring.CqEntries;
-        _txInflight = new SkBuff?[slots];
-        _txFreeSlots = new int[slots];
-        for (int i = 0; i < slots; i++) _txFreeSlots[i] = slots - 1 - i;
-        _txFreeCount = slots;
-        return _txRing = ring;
-    }
-
-    /// <summary>
-    /// Submits the queued writes in one io_uring_enter() (the kernel receives each frame inside that
-    /// call, as it would inside write()) and frees the buffers of the completed ones. On an error from
-    /// io_uring_enter() itself the ring is given up: the frames it holds are written one by one, in
-    /// order, and later frames go by write().
-    /// </summary>
-    /// <remarks>Mirrors the doorbell: the device takes the descriptors posted since the last one.</remarks>
-    internal override void XmitFlushQueued()
-    {
-        var ring = _txRing;
-        if (ring is null) return;
-        // Every queued write is submitted before the lock is released: one left behind would wait
-        // for the next frame (the last answer of a burst would never leave). A transient refusal
-        // (EAGAIN, EBUSY) is tried again; past that, or on any other error, the ring is given up.
-        for (int attempt = 0; ring.Unsubmitted > 0; attempt++)
-        {
-            int r = ring.Enter();
-            if (r > 0)
-            {
-                TxRingSubmits++;
-                TxRingFrames += r;
-                continue;
-            }
-            if (attempt >= 100 || (r < 0 && r != -Errno.EAGAIN && r != -Errno.EBUSY))
-            {
-                TxRingGiveUp(ring, r < 0 ? r : -Errno.EAGAIN);
-                return;
-            }
-            TxRingReap(ring);
-            Thread.Yield();
-        }
-        TxRingReap(ring);
-    }
-
-    /// <summary>Frees the buffers of completed writes; a short or failed write counts as tx_errors and tx_dropped.</summary>
-    private void TxRingReap(IoUring ring)
-    {
-        while (ring.TryPeekCqe(out var cqe))
-        {
-            ring.CqeSeen();
-            int slot = (int)cqe.UserData;
-            var skb = _txInflight[slot];
-            _txInflight[slot] = null;
-            _txFreeSlots[_txFreeCount++] = slot;
-            if (skb is null) continue;
-            if (cqe.Res == -Errno.EAGAIN)
-            {
-                // Refused for now (a write issued without waiting): written again by write(), as it would have been without the ring.
-                TxRingRetries++;
-                nint n;
-                fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, skb.Len);
-                if (n != skb.Len)
-                {
-                    if (n >= 0 || LastErrno != Errno.EAGAIN) Stats.TxErrors++;
-                    Stats.TxDropped++;
-                }
-            }
-            else if (cqe.Res != skb.Len)
-            {
-                Stats.TxErrors++;
-                Stats.TxDropped++;
-            }
-            skb.Free();
-        }
-    }
-
-    /// <summary>io_uring_enter() failed: writes what the ring still holds with write(), in order, and closes the ring.</summary>
-    private void TxRingGiveUp(IoUring ring, int err)
-    {
-        Net?.Log.Printk($"{Name}: io_uring_enter failed ({Errno.Name(-err)}): one write() per frame from now on");
-        _txRing = null;
-        _txRingFailed = true;
-        foreach (ulong slot in ring.UnsubmittedUserData())
-        {
-            var skb = _txInflight[(int)slot];
-            _txInflight[(int)slot] = null;
-            if (skb is null) continue;
-            nint n;
-            fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, skb.Len);
-            if (n != skb.Len)
-            {
-                Stats.TxErrors++;
-                Stats.TxDropped++;
-            }
-            skb.Free();
-        }
-        TxRingReap(ring);
-        ring.Dispose();
-    }
 
     /// <inheritdoc/>
     protected internal override void Stop()
@@ -793,13 +624,6 @@ public sealed unsafe class TapDevice : NetDevice
         _disposed = true;
         Stop();
         // Closing the fd detaches it from the TAP; a TAP we created (not persistent) disappears with it.
-        if (_txRing is { } ring)
-        {
-            // Writes still queued (a round cut short) are dropped with their buffers; the ring goes with the fd.
-            _txRing = null;
-            ring.Dispose();
-            for (int i = 0; i < _txInflight.Length; i++) { _txInflight[i]?.Free(); _txInflight[i] = null; }
-        }
         if (_fd >= 0) Close(_fd);
         if (_eventFd >= 0) Close(_eventFd);
         _fd = _eventFd = -1;
