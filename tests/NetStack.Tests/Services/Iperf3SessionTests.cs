@@ -429,7 +429,9 @@ public sealed class Iperf3SessionTests : IDisposable
         Assert.Equal("cubic", (string?)end["sender_tcp_congestion"]);
         Assert.Equal("cubic", (string?)end["receiver_tcp_congestion"]);
         var intervals = (JsonArray)j["intervals"]!;
-        Assert.InRange(intervals.Count, 2, 3);
+        // 1 s at 0.5 s intervals: two reports, three with the closing partial one; on a loaded machine
+        // the run can end before the second timer tick (a count of time, not of what the JSON holds).
+        Assert.InRange(intervals.Count, 1, 3);
         Assert.Equal(2, ((JsonArray)intervals[0]!["streams"]!).Count);
         Assert.True((bool)intervals[0]!["sum"]!["sender"]!);
         var start = (JsonObject)j["start"]!;
