@@ -275,6 +275,18 @@ public abstract class NetDevice : IDisposable
     /// <summary>Wakes a thread blocked in <see cref="WaitForWork"/>.</summary>
     public abstract void Kick();
 
+    /// <summary>Linked into the namespace's list of devices with queued frames (<see cref="NetNamespace.XmitFlush"/>); under the stack lock.</summary>
+    internal NetDevice? XmitPendingNext;
+    /// <summary>Whether the device is in that list.</summary>
+    internal bool XmitPendingQueued;
+
+    /// <summary>
+    /// Writes the frames <see cref="StartXmit"/> queued while <see cref="NetNamespace.XmitMore"/> held
+    /// (the driver's doorbell). Called under the stack lock by <see cref="NetNamespace.XmitFlush"/>;
+    /// a driver that never queues has nothing to do.
+    /// </summary>
+    internal virtual void XmitFlushQueued() { }
+
     /// <summary>Puts the frame in <paramref name="skb"/> on the wire and frees the buffer (ndo_start_xmit). Returns false if the device dropped it.</summary>
     protected internal abstract bool StartXmit(SkBuff skb);
 

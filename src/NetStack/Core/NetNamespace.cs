@@ -406,6 +406,50 @@ public sealed class NetNamespace : IDisposable
     /// <summary>How deep the lock owner's <see cref="SyscallLock"/>s nest (guarded by <see cref="SyncRoot"/>; set aside while a call sleeps).</summary>
     internal int SyscallDepth;
 
+    /// <summary>
+    /// True while the lock owner is inside a round that flushes the devices' transmit queues when it
+    /// ends (a receive batch, a timer run): a driver may queue a frame (<see cref="XmitMore"/>)
+    /// instead of writing it at once. Guarded by <see cref="SyncRoot"/>.
+    /// </summary>
+    internal bool InXmitBatch;
+
+    /// <summary>The devices holding frames queued this round, to be written by <see cref="XmitFlush"/>; linked through <see cref="NetDevice.XmitPendingNext"/>.</summary>
+    private NetDevice? _xmitPending;
+
+    /// <summary>
+    /// Whether a frame sent now may wait in its driver's queue until the end of the round: inside a
+    /// system call (<see cref="SyscallLock"/>, which flushes when the outermost hold ends and before a
+    /// call sleeps) or a receive or timer round of the softirq threads (which flush before they
+    /// release the lock). Anything else (a bare lock hold) sends at once.
+    /// </summary>
+    /// <remarks>Mirrors netdev_xmit_more(): more frames follow, the doorbell waits for the last.</remarks>
+    internal bool XmitMore => SyscallDepth > 0 || InXmitBatch;
+
+    /// <summary>A driver queued frames on <paramref name="dev"/>: it is flushed at the end of this round. Call with the stack lock held.</summary>
+    internal void XmitPendingAdd(NetDevice dev)
+    {
+        if (dev.XmitPendingQueued) return;
+        dev.XmitPendingQueued = true;
+        dev.XmitPendingNext = _xmitPending;
+        _xmitPending = dev;
+    }
+
+    /// <summary>
+    /// Writes every frame the drivers queued this round (one system call per device rather than one
+    /// per frame). Call with the stack lock held, before it is released.
+    /// </summary>
+    /// <remarks>Mirrors the driver's doorbell write when the last skb of a batch goes out without xmit_more (e.g. virtnet's virtqueue_kick()).</remarks>
+    internal void XmitFlush()
+    {
+        while (_xmitPending is { } dev)
+        {
+            _xmitPending = dev.XmitPendingNext;
+            dev.XmitPendingNext = null;
+            dev.XmitPendingQueued = false;
+            dev.XmitFlushQueued();
+        }
+    }
+
     /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>
     /// <remarks>Mirrors __raise_softirq_irqoff(NET_RX_SOFTIRQ) in enqueue_to_backlog().</remarks>
     internal void RaiseNetRxSoftirq(NetDevice dev) => _softirq.RaiseNetRx(dev);

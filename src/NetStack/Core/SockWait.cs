@@ -78,6 +78,8 @@ internal static class SockWait
     public static int Sleep(NetNamespace net, WaitTask task, ref long timeo)
     {
         if (net.DoSoftirq() > 0) return 0;
+        // What the caller sent (a SYN, a FIN) leaves before it sleeps waiting for the answer.
+        net.XmitFlush();
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         // Other callers take the lock while we sleep: their SyscallLocks count from zero.
         int depth = net.SyscallDepth;

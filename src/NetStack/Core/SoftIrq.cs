@@ -181,6 +181,7 @@ internal sealed class SoftIrq
                 lock (net.SyncRoot)
                 {
                     bool was = EnterSoftirq();
+                    net.InXmitBatch = true;
                     try
                     {
                         for (n = 0; n < NapiWeight; n++)
@@ -196,6 +197,9 @@ internal sealed class SoftIrq
                     }
                     finally
                     {
+                        // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
+                        net.InXmitBatch = false;
+                        net.XmitFlush();
                         LeaveSoftirq(was);
                     }
                 }
@@ -225,8 +229,14 @@ internal sealed class SoftIrq
                 lock (net.SyncRoot)
                 {
                     bool was = EnterSoftirq();
+                    net.InXmitBatch = true;
                     try { net.Timers.RunExpired(net.Clock.NowNs); }
-                    finally { LeaveSoftirq(was); }
+                    finally
+                    {
+                        net.InXmitBatch = false;
+                        net.XmitFlush();
+                        LeaveSoftirq(was);
+                    }
                     next = net.Timers.NextExpiry;
                     Interlocked.Exchange(ref _timerPlanNs, next); // a timer armed from now on before it kicks us (TimerArmed)
                 }

@@ -30,7 +30,12 @@ internal readonly ref struct SyscallLock
     {
         try
         {
-            if (--_net.SyscallDepth == 0) _net.DoSoftirq();
+            if (--_net.SyscallDepth == 0)
+            {
+                _net.DoSoftirq();
+                // The frames this call sent leave before the lock is released (xmit_more ends here).
+                _net.XmitFlush();
+            }
         }
         finally
         {

@@ -26,7 +26,7 @@ namespace NetStack.Drivers;
 /// hands a virtio-net guest (drivers/net/virtio_net.c is the model for the receive side).
 /// </para>
 /// </summary>
-public sealed unsafe class TapDevice : NetDevice
+public sealed unsafe partial class TapDevice : NetDevice
 {
     private int _fd;
     private int _eventFd;
@@ -563,45 +563,68 @@ public sealed unsafe class TapDevice : NetDevice
     /// Writes the frame to the TAP (the kernel receives it) and frees the buffer. EAGAIN or any
     /// error: dropped. A frame with fragments (a TSO super-frame whose payload is the send queue's
     /// segments) goes out with one writev of its pieces: the driver is scatter-gather (NETIF_F_SG).
+    /// Inside a round that flushes when it ends (<see cref="NetNamespace.XmitMore"/>) the frame is
+    /// queued on the transmit ring instead and written with the round's other frames in one
+    /// io_uring_enter(); the buffer (and the pages its fragments reference) is kept until the
+    /// kernel has completed the write.
     /// </summary>
     /// <remarks>Mirrors the user side of tun_get_user(): one write() is one frame (tun_chr_write_iter() takes an iovec).</remarks>
     protected internal override bool StartXmit(SkBuff skb)
     {
-        int len = skb.Len;
-        nint n = -1;
-        if (!_disposed && (Offload || skb.NrFrags != 0))
+        if (_disposed)
         {
-            var iov = stackalloc IoVec[2 + SkBuff.MaxSkbFrags];
-            int cnt = 0;
-            var hdr = stackalloc byte[VirtioNetHdr.Size];
-            if (Offload)
-            {
-                // A TSO super-frame asks the kernel to segment it and complete its checksum; any other
-                // frame goes with a zero header (its checksums complete), as tun_get_user() reads it.
-                SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
-                if (skb.GsoSize != 0) TxGsoFrames++;
-                iov[cnt++] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
-            }
-            // The buffers are pinned (pinned object heap): their addresses hold without fixed.
-            iov[cnt++] = new IoVec { Base = PinnedAddress(skb.Buffer) + skb.Data, Len = (nuint)skb.HeadLen };
-            var frags = skb.Frags;
-            for (int i = 0; i < skb.NrFrags; i++)
-            {
-                ref readonly var f = ref frags![i];
-                iov[cnt++] = new IoVec { Base = PinnedAddress(f.Page.Buffer) + f.Offset, Len = (nuint)f.Size };
-            }
-            n = Writev(_fd, iov, cnt);
-            if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
-            else if (n > 0 && Offload) n -= VirtioNetHdr.Size;
+            skb.Free();
+            return false;
         }
-        else if (!_disposed)
-        {
-            fixed (byte* p = skb.Buffer) n = Write(_fd, p + skb.Data, len);
-            // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
-            if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
-        }
+        if (Net is { XmitMore: true } net && TxRingQueue(net, skb)) return true;
+        // Written at once: what the ring still holds unsubmitted goes first, so frames keep their order.
+        if (_txRing is { Unsubmitted: > 0 }) XmitFlushQueued();
+        nint n = WriteFrame(skb);
+        // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
+        if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
+        bool sent = n == skb.Len;
         skb.Free();
-        return n == len;
+        return sent;
+    }
+
+    /// <summary>The pieces of an iovec for one frame: a vnet header and the head, then each fragment.</summary>
+    private const int TxIovMax = 2 + SkBuff.MaxSkbFrags;
+
+    /// <summary>
+    /// Fills <paramref name="iov"/> (<see cref="TxIovMax"/> entries) with the frame: with offloads a
+    /// virtio_net_hdr written into <paramref name="hdr"/> first (a TSO super-frame asks the kernel to
+    /// segment it and complete its checksum; any other frame goes with a zero header, its checksums
+    /// complete, as tun_get_user() reads it), then the head and the fragments. Returns the count.
+    /// </summary>
+    private int TxIovFill(SkBuff skb, IoVec* iov, byte* hdr)
+    {
+        int cnt = 0;
+        if (Offload)
+        {
+            SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
+            if (skb.GsoSize != 0) TxGsoFrames++;
+            iov[cnt++] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
+        }
+        // The buffers are pinned (pinned object heap): their addresses hold without fixed.
+        iov[cnt++] = new IoVec { Base = PinnedAddress(skb.Buffer) + skb.Data, Len = (nuint)skb.HeadLen };
+        var frags = skb.Frags;
+        for (int i = 0; i < skb.NrFrags; i++)
+        {
+            ref readonly var f = ref frags![i];
+            iov[cnt++] = new IoVec { Base = PinnedAddress(f.Page.Buffer) + f.Offset, Len = (nuint)f.Size };
+        }
+        return cnt;
+    }
+
+    /// <summary>Writes the frame now, one write() (or writev() of its pieces): the frame's bytes written, or -1 with errno.</summary>
+    private nint WriteFrame(SkBuff skb)
+    {
+        if (!Offload && skb.NrFrags == 0) return Write(_fd, PinnedAddress(skb.Buffer) + skb.Data, skb.Len);
+        var iov = stackalloc IoVec[TxIovMax];
+        var hdr = stackalloc byte[VirtioNetHdr.Size];
+        nint n = Writev(_fd, iov, TxIovFill(skb, iov, hdr));
+        if (n > 0 && Offload) n -= VirtioNetHdr.Size;
+        return n;
     }
 
     private static byte* PinnedAddress(byte[] pinned) =>
@@ -624,6 +647,7 @@ public sealed unsafe class TapDevice : NetDevice
         _disposed = true;
         Stop();
         // Closing the fd detaches it from the TAP; a TAP we created (not persistent) disappears with it.
+        TxRingClose();
         if (_fd >= 0) Close(_fd);
         if (_eventFd >= 0) Close(_eventFd);
         _fd = _eventFd = -1;
