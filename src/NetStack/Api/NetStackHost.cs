@@ -40,6 +40,7 @@ public sealed class NetStackHost : IDisposable
             Pcap = options.PcapPath is { } path ? new PcapWriter(path) : null;
             Device.Capture = Pcap;
             Device.BusyPollUs = options.BusyPollUs;
+            if (Device is TapDevice tap0) tap0.TxRingEnabled = options.TransmitRing;
             Net = new NetNamespace(options.Namespace ?? "netstack", clock);
             Net.AddDevice(Device, options.AddressValue, options.PrefixLen);
             if (options.Ipv6Address is { } v6) Net.AddIpv6Address(Device, v6, options.Ipv6PrefixLen);
@@ -56,6 +57,7 @@ public sealed class NetStackHost : IDisposable
                 catch (ErrnoException e) { throw new NetStackException(e.Errno, e.Message); }
                 tap.Capture = Pcap;
                 tap.BusyPollUs = options.BusyPollUs;
+                tap.TxRingEnabled = options.TransmitRing;
                 Net.AddDevice(tap, i.AddressValue, i.PrefixLen); // the namespace owns (and disposes) it from here
                 devices.Add(tap);
             }

@@ -61,6 +61,12 @@ public sealed class StackOptions
     /// <summary>Microseconds the TAP's receive thread spins before sleeping (net.core.busy_poll); 0 never spins.</summary>
     public int BusyPollUs { get; set; }
     /// <summary>
+    /// Send the frames of a round (a system call, a receive batch, a timer run) through the TAP's
+    /// io_uring transmit ring, one io_uring_enter() for all of them, instead of one write() each
+    /// (on by default; when io_uring is unavailable the device falls back to write() by itself).
+    /// </summary>
+    public bool TransmitRing { get; set; } = true;
+    /// <summary>
     /// Further TAPs the stack attaches besides <see cref="Tap"/>, each with its own address and
     /// subnet (a router's other links). Empty by default.
     /// </summary>

@@ -375,8 +375,16 @@ public sealed class NetNamespace : IDisposable
         lock (SyncRoot)
         {
             bool was = _softirq.EnterSoftirq();
+            bool batch = InXmitBatch;
+            InXmitBatch = true;
             try { return PollLocked(budget); }
-            finally { _softirq.LeaveSoftirq(was); }
+            finally
+            {
+                // What the processing sent leaves before the lock is released, as after a receive thread's batch.
+                InXmitBatch = batch;
+                if (!batch) XmitFlush();
+                _softirq.LeaveSoftirq(was);
+            }
         }
     }
 

@@ -32,9 +32,10 @@ internal readonly ref struct SyscallLock
         {
             if (--_net.SyscallDepth == 0)
             {
-                _net.DoSoftirq();
-                // The frames this call sent leave before the lock is released (xmit_more ends here).
-                _net.XmitFlush();
+                // The frames this call sent leave before the lock is released (xmit_more ends here),
+                // even if the softirq work threw: a frame left queued would wait for the next round.
+                try { _net.DoSoftirq(); }
+                finally { _net.XmitFlush(); }
             }
         }
         finally

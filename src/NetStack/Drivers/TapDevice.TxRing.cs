@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using NetStack.Core;
+using NetStack.Wire;
 using static NetStack.Drivers.Interop.Libc;
 
 namespace NetStack.Drivers;

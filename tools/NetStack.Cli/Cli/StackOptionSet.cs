@@ -33,6 +33,8 @@ internal sealed class StackOptionSet
     // A string, not bool?: System.CommandLine parses a bool option's value itself (true/false), never "on".
     public Option<string> Offload { get; } = Opt.Value<string>("--offload", "on|off", "TAP offloads: a vnet header, checksum and TCPv4 segmentation offload, so the kernel hands the stack 64 KiB TCP super-frames [default: off]",
         s => s is "on" or "off" ? s : throw new UsageException($"bad --offload '{s}': expected on or off"));
+    public Option<string> TxRing { get; } = Opt.Value<string>("--tx-ring", "on|off", "send each round's frames (a call, a receive batch, a timer run) through an io_uring ring, one io_uring_enter() for all, instead of one write() each [default: on]",
+        s => s is "on" or "off" ? s : throw new UsageException($"bad --tx-ring '{s}': expected on or off"));
     public Option<bool> Create { get; } = Opt.Flag("--create", "run setup-tap.sh when the namespace or the TAP is missing (done without asking only when neither --ns nor --tap is given)");
     /// <summary>--duration, for the commands that run until stopped (up, ping, nc); null elsewhere.</summary>
     public Option<double?>? Duration { get; }
@@ -89,6 +91,7 @@ internal sealed class StackOptionSet
         yield return Fault;
         yield return BusyPoll;
         yield return Offload;
+        yield return TxRing;
         if (Duration is not null) yield return Duration;
     }
 
@@ -97,7 +100,7 @@ internal sealed class StackOptionSet
 
     /// <summary>The first option given that only describes a stack of the tool's own (the TAP, the addresses...), or null.</summary>
     public Option? OwnStackOptionGiven(ParseResult r) =>
-        new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
+        new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload, TxRing }.FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
 
     /// <summary>Reads the options back; throws <see cref="UsageException"/> for combinations that contradict each other.</summary>
     public Parsed Read(ParseResult r)
@@ -106,7 +109,7 @@ internal sealed class StackOptionSet
         bool lo = Lo is not null && r.GetValue(Lo);
         if (lo)
         {
-            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload }.FirstOrDefault(Given);
+            var tapOnly = new Option[] { Ns, RootNs, Tap, Create, Addr, Addr6, Gw, Mac, Pcap, Fault, BusyPoll, Offload, TxRing }.FirstOrDefault(Given);
             if (tapOnly is not null) throw new UsageException($"--lo has no TAP: {tapOnly.Name} does not apply to it");
         }
         if (r.GetValue(RootNs) && Given(Ns))
@@ -123,6 +126,7 @@ internal sealed class StackOptionSet
         if (r.GetValue(Fault) is { } fault) s.Fault = fault;
         if (r.GetValue(BusyPoll) is { } bp) s.BusyPollUs = bp;
         if (r.GetValue(Offload) is { } off) s.Offload = off == "on";
+        if (r.GetValue(TxRing) is { } ring) s.TransmitRing = ring == "on";
         s.Gateway = r.GetValue(Gw) is { } gw ? gw.Address : StackOptions.FirstHost(s.Address, s.PrefixLen);
         // Without --gw the kernel's side is the subnet's .1 (setup-tap.sh's default): the stack cannot have it too.
         var kernel = s.Gateway ?? (Given(Gw) || s.PrefixLen >= 31 ? null : StackOptions.FirstHost(s.Address, s.PrefixLen) ?? s.Address);
