@@ -22,13 +22,14 @@ public sealed class AllocationTests(ITestOutputHelper output)
     {
         using var peer = new TapPeer(start: false);
         using var trace = tracing ? TcpTrace.Enable(peer.Net) : null;
+        if (Environment.GetEnvironmentVariable("TXR_OFF") == "1") ((NetStack.Drivers.TapDevice)peer.Host.Device).TxRingEnabled = false;
 
         // Warm-up: ARP both ways, JIT, pool growth, pcap buffer.
         Assert.Equal(500, PingWhilePolling(peer, out _, "-f", "-c", "500").Received);
 
         var s = PingWhilePolling(peer, out long allocated, "-f", "-c", "5000");
         var tap = (NetStack.Drivers.TapDevice)peer.Host.Device;
-        output.WriteLine($"{s.Received} echoes answered; {allocated} bytes allocated on the polling thread; {s.RttLine}; device {tap.Stats}; ring {tap.TxRingFrames} frames, {tap.TxRingSubmits} submissions, {tap.TxRingRetries} retried");
+        output.WriteLine($"{s.Received} echoes answered; {allocated} bytes allocated on the polling thread {LastSplit}; {s.RttLine}; device {tap.Stats}; ring {tap.TxRingFrames} frames, {tap.TxRingSubmits} submissions, {tap.TxRingRetries} retried, {tap.TxRingFull} full, {tap.TxRingDeferred} deferred, setup failures {tap.TxRingSetupFailures}");
         Assert.Equal(5000, s.Received);
         Assert.Equal(0, allocated);
     }
@@ -188,18 +189,69 @@ public sealed class AllocationTests(ITestOutputHelper output)
     }
 
     /// <summary>Runs ping on another thread while this thread polls the stack; returns the bytes this thread allocated meanwhile.</summary>
+    /// <summary>Where the last <see cref="PingWhilePolling"/> allocated: in the device's wait or in the stack's poll.</summary>
+    private static string LastSplit = "";
+
+    private static readonly bool Diag = Environment.GetEnvironmentVariable("TXR_DIAG") == "1";
+    private static string DiagText = "";
+
+    /// <summary>Poll() taken apart: which frame, timer run or flush allocated (diagnosis only).</summary>
+    private static void DiagPoll(NetStack.Core.NetNamespace net, NetStack.Core.NetDevice dev)
+    {
+        lock (net.SyncRoot)
+        {
+            net.InXmitBatch = true;
+            bool progress = true;
+            while (progress)
+            {
+                progress = false;
+                while (dev.PollReceive(net.SkbPool) is { } skb)
+                {
+                    int et = skb.Buffer[skb.Data + 12] << 8 | skb.Buffer[skb.Data + 13];
+                    int proto = skb.Buffer[skb.Data + 23];
+                    int type = skb.Buffer[skb.Data + 34];
+                    long x = GC.GetAllocatedBytesForCurrentThread();
+                    skb.Dev = dev;
+                    NetStack.Core.Dev.NetifReceiveSkb(skb);
+                    long y = GC.GetAllocatedBytesForCurrentThread();
+                    if (y != x) DiagText += $"rx et={et:x} proto={proto} type={type}: {y - x} B; ";
+                    progress = true;
+                }
+                long p = GC.GetAllocatedBytesForCurrentThread();
+                long next = net.Timers.NextExpiry;
+                int t = net.Timers.RunExpired(net.Clock.NowNs);
+                long q = GC.GetAllocatedBytesForCurrentThread();
+                if (q != p) DiagText += $"timers({t}): {q - p} B; ";
+                if (t > 0) progress = true;
+            }
+            net.InXmitBatch = false;
+            long f = GC.GetAllocatedBytesForCurrentThread();
+            net.XmitFlush();
+            long g = GC.GetAllocatedBytesForCurrentThread();
+            if (g != f) DiagText += $"flush: {g - f} B; ";
+        }
+    }
+
     private static PingSummary PingWhilePolling(TapPeer peer, out long allocated, params string[] pingArgs)
     {
         var dev = peer.Host.Device;
         var net = peer.Net;
         var ping = Task.Run(() => peer.Ping([.. pingArgs, "-W", "2"]));
         long before = GC.GetAllocatedBytesForCurrentThread();
+        long inWait = 0, inPoll = 0;
         while (!ping.IsCompleted)
         {
+            long a = GC.GetAllocatedBytesForCurrentThread();
             dev.WaitForWork(5);
-            net.Poll();
+            long b = GC.GetAllocatedBytesForCurrentThread();
+            if (Diag) DiagPoll(net, dev); else net.Poll();
+            long c = GC.GetAllocatedBytesForCurrentThread();
+            inWait += b - a;
+            inPoll += c - b;
         }
         allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        LastSplit = $"(WaitForWork {inWait}, Poll {inPoll}; {DiagText})";
+        DiagText = "";
         return ping.Result;
     }
 }

@@ -147,8 +147,16 @@ internal sealed unsafe partial class IoUring : IDisposable
     /// </summary>
     public static IoUring? TryCreate(uint entries, uint cqEntries, out int errno)
     {
-        var p = new Params { Flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, CqEntries = cqEntries };
+        // COOP_TASKRUN (5.19): completion work the kernel defers to this task runs when it next enters
+        // the ring, instead of interrupting whatever system call the thread is in; refused by an
+        // older kernel (EINVAL), then set up without it.
+        var p = new Params { Flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN, CqEntries = cqEntries };
         int fd = (int)Native.Syscall(SYS_io_uring_setup, (nint)entries, (nint)(&p), 0, 0, 0, 0);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == Uapi.Errno.EINVAL)
+        {
+            p = new Params { Flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, CqEntries = cqEntries };
+            fd = (int)Native.Syscall(SYS_io_uring_setup, (nint)entries, (nint)(&p), 0, 0, 0, 0);
+        }
         if (fd < 0)
         {
             errno = Marshal.GetLastPInvokeError();

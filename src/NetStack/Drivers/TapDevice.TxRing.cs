@@ -149,7 +149,25 @@ public sealed unsafe partial class TapDevice
             Thread.Yield();
         }
         TxRingReap(ring);
+        // tun takes a write inline (FMODE_NOWAIT): its completion is posted before io_uring_enter()
+        // returns. A write io_uring had to defer (armed for POLLOUT, or punted to an io-wq worker)
+        // is still in flight here; the round does not end before it completes, so that, as with
+        // write(), every frame of the round has reached the kernel when the lock is released (a
+        // deferred last reply of a burst would otherwise leave only at the next system call).
+        int inflight = _txInflight.Length - _txFreeCount;
+        if (inflight > 0)
+        {
+            TxRingDeferred += inflight;
+            int r = ring.Enter((uint)inflight);
+            if (r < 0 && r != -Errno.EINTR) TxRingWaitErrors++;
+            TxRingReap(ring);
+        }
     }
+
+    /// <summary>Writes not complete when io_uring_enter() returned (deferred by io_uring rather than done inline), waited for before the round ended.</summary>
+    internal long TxRingDeferred { get; private set; }
+    /// <summary>Waits for such writes that io_uring_enter() refused.</summary>
+    internal long TxRingWaitErrors { get; private set; }
 
     /// <summary>Frees the buffers of completed writes; a short or failed write counts as tx_errors and tx_dropped, one refused with EAGAIN is written again with write().</summary>
     private void TxRingReap(IoUring ring)
