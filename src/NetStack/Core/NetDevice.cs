@@ -283,9 +283,9 @@ public abstract class NetDevice : IDisposable
     /// <summary>
     /// Writes the frames <see cref="StartXmit"/> queued while <see cref="NetNamespace.XmitMore"/> held
     /// (the driver's doorbell). Called under the stack lock by <see cref="NetNamespace.XmitFlush"/>;
-    /// a driver that never queues has nothing to do.
+    /// a driver that never queues has nothing to do. Returns the frames written.
     /// </summary>
-    internal virtual void XmitFlushQueued() { }
+    internal virtual int XmitFlushQueued() => 0;
 
     /// <summary>Puts the frame in <paramref name="skb"/> on the wire and frees the buffer (ndo_start_xmit). Returns false if the device dropped it.</summary>
     protected internal abstract bool StartXmit(SkBuff skb);

@@ -444,18 +444,20 @@ public sealed class NetNamespace : IDisposable
 
     /// <summary>
     /// Writes every frame the drivers queued this round (one system call per device rather than one
-    /// per frame). Call with the stack lock held, before it is released.
+    /// per frame). Call with the stack lock held, before it is released. Returns the frames written.
     /// </summary>
     /// <remarks>Mirrors the driver's doorbell write when the last skb of a batch goes out without xmit_more (e.g. virtnet's virtqueue_kick()).</remarks>
-    internal void XmitFlush()
+    internal int XmitFlush()
     {
+        int sent = 0;
         while (_xmitPending is { } dev)
         {
             _xmitPending = dev.XmitPendingNext;
             dev.XmitPendingNext = null;
             dev.XmitPendingQueued = false;
-            dev.XmitFlushQueued();
+            sent += dev.XmitFlushQueued();
         }
+        return sent;
     }
 
     /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>

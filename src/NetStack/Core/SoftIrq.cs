@@ -175,7 +175,7 @@ internal sealed class SoftIrq
         {
             dev.WaitForWork(200);
             if (!_running) break;
-            int n;
+            int n, sent = 0;
             do
             {
                 lock (net.SyncRoot)
@@ -199,11 +199,17 @@ internal sealed class SoftIrq
                     {
                         // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
                         net.InXmitBatch = false;
-                        net.XmitFlush();
+                        sent = net.XmitFlush();
                         LeaveSoftirq(was);
                     }
                 }
-            } while (n == NapiWeight && _running);
+                // A batch that answered what it read polls once more before sleeping: the kernel
+                // takes the answers only now, at the end of the batch, and its side (a client woken
+                // by a SYN-ACK) often answers within microseconds. One write() per frame let those
+                // answers arrive while the batch was still reading; without this pass the thread
+                // would sleep in poll() and be woken for each (measured: 4 poll() sleeps per
+                // connect+close instead of 0.3, and a third fewer connections per second).
+            } while ((n == NapiWeight || (n > 0 && sent > 0)) && _running);
         }
     }
 

@@ -127,10 +127,11 @@ public sealed unsafe partial class TapDevice
     /// given up and what it holds is written with write(), in order.
     /// </summary>
     /// <remarks>Mirrors the doorbell: the device takes the descriptors posted since the last one.</remarks>
-    internal override void XmitFlushQueued()
+    internal override int XmitFlushQueued()
     {
         var ring = _txRing;
-        if (ring is null) return;
+        if (ring is null) return 0;
+        int sent = 0;
         for (int attempt = 0; ring.Unsubmitted > 0; attempt++)
         {
             int r = ring.Enter();
@@ -138,12 +139,14 @@ public sealed unsafe partial class TapDevice
             {
                 TxRingSubmits++;
                 TxRingFrames += r;
+                sent += r;
                 continue;
             }
             if (attempt >= 100 || (r < 0 && r != -Errno.EAGAIN && r != -Errno.EBUSY))
             {
+                sent += (int)ring.Unsubmitted;
                 TxRingGiveUp(ring, r < 0 ? -r : Errno.EAGAIN);
-                return;
+                return sent;
             }
             TxRingReap(ring);
             Thread.Yield();
@@ -162,6 +165,7 @@ public sealed unsafe partial class TapDevice
             if (r < 0 && r != -Errno.EINTR) TxRingWaitErrors++;
             TxRingReap(ring);
         }
+        return sent;
     }
 
     /// <summary>Writes not complete when io_uring_enter() returned (deferred by io_uring rather than done inline), waited for before the round ended.</summary>
