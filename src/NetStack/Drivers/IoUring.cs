@@ -205,6 +205,13 @@ internal sealed unsafe partial class IoUring : IDisposable
     /// <summary>The user data of the <paramref name="i"/>-th entry queued and not given to the kernel (0 is the oldest; below <see cref="Unsubmitted"/>).</summary>
     public ulong UnsubmittedUserData(uint i) => UserDataAt(_sqeSubmitted + i);
 
+    /// <summary>Takes back the newest entry queued and not given to the kernel (its owner does the work another way); returns its user data.</summary>
+    public ulong RetractLast()
+    {
+        _sqeTail--;
+        return UserDataAt(_sqeTail);
+    }
+
     /// <summary>Forgets the entries not given to the kernel (their owner completed them another way) before the ring is closed.</summary>
     public void DropUnsubmitted() => _sqeSubmitted = _sqeTail;
 

@@ -35,6 +35,8 @@ public sealed unsafe partial class TapDevice
     internal long TxRingFrames { get; private set; }
     /// <summary>The io_uring_enter() calls that submitted them (frames per system call = <see cref="TxRingFrames"/> / this).</summary>
     internal long TxRingSubmits { get; private set; }
+    /// <summary>Rounds that sent a single frame, written with write() instead of through the ring.</summary>
+    internal long TxRingSingles { get; private set; }
     /// <summary>Ring writes the kernel completed with EAGAIN and that were written again with write().</summary>
     internal long TxRingRetries { get; private set; }
     /// <summary>Frames of a round written with write() because the ring had no free slot even after a flush.</summary>
@@ -44,8 +46,8 @@ public sealed unsafe partial class TapDevice
     /// <summary>The errno io_uring_setup() or io_uring_enter() failed with when the ring was given up (0: it was not).</summary>
     internal int TxRingErrno { get; private set; }
 
-    /// <summary>Whether frames of a round may go through the transmit ring (<see cref="Api.StackOptions.TransmitRing"/>); false: one write() per frame, as when io_uring_setup() fails.</summary>
-    internal bool TxRingEnabled { get; set; } = true;
+    /// <summary>Whether frames of a round may go through the transmit ring (<see cref="Api.StackOptions.TransmitRing"/>, off by default); false: one write() per frame, as when io_uring_setup() fails.</summary>
+    internal bool TxRingEnabled { get; set; }
 
     /// <summary>Submission entries: more than a round usually sends (a 64-frame receive batch, a 126 KB send of 87 frames) before it must flush early.</summary>
     private const uint TxRingEntries = 128;
@@ -132,6 +134,20 @@ public sealed unsafe partial class TapDevice
         var ring = _txRing;
         if (ring is null) return 0;
         int sent = 0;
+        if (ring.Unsubmitted == 1 && _txFreeCount == _txInflight.Length - 1)
+        {
+            // A round that sent one frame and has nothing else in flight: one write() costs less than
+            // an io_uring_enter() with one entry (the request's set-up and completion), so the
+            // entry is taken back and written directly. The ring pays from two frames on.
+            int slot = (int)ring.RetractLast();
+            var skb = _txInflight[slot]!;
+            _txInflight[slot] = null;
+            _txFreeSlots[_txFreeCount++] = slot;
+            TxRingSingles++;
+            TxRingWriteNow(skb);
+            skb.Free();
+            return 1;
+        }
         for (int attempt = 0; ring.Unsubmitted > 0; attempt++)
         {
             int r = ring.Enter();
