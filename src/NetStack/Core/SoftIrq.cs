@@ -207,8 +207,8 @@ internal sealed class SoftIrq
                 // takes the answers only now, at the end of the batch, and its side (a client woken
                 // by a SYN-ACK) often answers within microseconds. One write() per frame let those
                 // answers arrive while the batch was still reading; without this pass the thread
-                // would sleep in poll() and be woken for each (measured: 4 poll() sleeps per
-                // connect+close instead of 0.3, and a third fewer connections per second).
+                // would sleep in poll() and be woken for each (measured over 3,000 connect+close:
+                // about 1.2 poll() sleeps per connection instead of 0.1-0.3 with write()).
             } while ((n == NapiWeight || (n > 0 && sent > 0)) && _running);
         }
     }
