@@ -576,6 +576,7 @@ public sealed unsafe partial class TapDevice : NetDevice
             skb.Free();
             return false;
         }
+        if (Offload && skb.GsoSize != 0) TxGsoFrames++; // once per frame, however it is written
         if (Net is { XmitMore: true } net && TxRingQueue(net, skb)) return true;
         // Written at once: what the ring still holds unsubmitted goes first, so frames keep their order.
         if (_txRing is { Unsubmitted: > 0 }) XmitFlushQueued();
@@ -602,7 +603,6 @@ public sealed unsafe partial class TapDevice : NetDevice
         if (Offload)
         {
             SkbGso.VirtioNetHdrFromSkb(skb).Write(new Span<byte>(hdr, VirtioNetHdr.Size));
-            if (skb.GsoSize != 0) TxGsoFrames++;
             iov[cnt++] = new IoVec { Base = hdr, Len = VirtioNetHdr.Size };
         }
         // The buffers are pinned (pinned object heap): their addresses hold without fixed.
