@@ -158,6 +158,19 @@ wait_ping() { # ns addr
   done
   fail "no answer from $2 in $1"
 }
+# A target answers ping before its services listen (the stack's services start after its device is
+# up; the kernels' `serve` is started in the background): wait for echo, discard and chargen to
+# accept, so the warm-up never meets "connection refused".
+wait_listen() { # ns addr
+  local port
+  for port in 7 9 19; do
+    for _ in $(seq 1 150); do
+      ip netns exec "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$port" 2>/dev/null && continue 2
+      sleep 0.2
+    done
+    fail "nothing listens on $2:$port in $1"
+  done
+}
 
 # --- the targets: namespace of the client, address of the target, the process whose CPU counts ---
 declare -A t_ns t_addr t_pid t_dev
@@ -168,6 +181,7 @@ setup_netstack() {
     --name "$name" --duration "$life" >"$tmp/stack.log" 2>&1 &
   stack_pid=$!; pids+=("$stack_pid")
   wait_ping "$ns_s" 10.7.240.2
+  wait_listen "$ns_s" 10.7.240.2
   t_ns[netstack]=$ns_s; t_addr[netstack]=10.7.240.2; t_pid[netstack]=$stack_pid; t_dev[netstack]=$tap_s
 }
 setup_netstack-offload() {
@@ -177,6 +191,7 @@ setup_netstack-offload() {
     --offload on --name "$name_o" --duration "$life" >"$tmp/stack-offload.log" 2>&1 &
   local pid=$!; pids+=("$pid")
   wait_ping "$ns_o" 10.7.243.2
+  wait_listen "$ns_o" 10.7.243.2
   t_ns[netstack-offload]=$ns_o; t_addr[netstack-offload]=10.7.243.2; t_pid[netstack-offload]=$pid
 }
 setup_bridge() {
@@ -188,6 +203,7 @@ setup_bridge() {
   ip netns exec "$ns_b2" "$client" serve >/dev/null &
   pids+=($!)
   wait_ping "$ns_b1" 10.7.241.2
+  wait_listen "$ns_b1" 10.7.241.2
   t_ns[bridge]=$ns_b1; t_addr[bridge]=10.7.241.2; t_pid[bridge]=$bridge_pid
 }
 setup_veth() {
@@ -203,6 +219,7 @@ setup_veth() {
   ip netns exec "$ns_v2" "$client" serve >/dev/null &
   pids+=($!)
   wait_ping "$ns_v1" 10.7.242.2
+  wait_listen "$ns_v1" 10.7.242.2
   t_ns[veth]=$ns_v1; t_addr[veth]=10.7.242.2; t_pid[veth]=
 }
 # smoltcp, lwip: the given program on its own TAP (kernel .1, the stack .2). It answers ping or is

@@ -288,6 +288,16 @@ internal static class TcpOutput
             tp.SkStreamModerateSndbuf();
             return null;
         }
+        return TcpStreamScheduleSkb(tp, skb, forceSchedule);
+    }
+
+    /// <summary>
+    /// The memory check both allocators end with: reserves the new buffer's truesize (forced, or as
+    /// tcp_mem allows) and owns it to the socket; a refused buffer is freed and null returned.
+    /// </summary>
+    /// <remarks>The tail of tcp_stream_alloc_skb(): sk_forced_mem_schedule() / sk_wmem_schedule(), then skb_set_owner.</remarks>
+    private static SkBuff? TcpStreamScheduleSkb(TcpSock tp, SkBuff skb, bool forceSchedule)
+    {
         int truesize = Sock.SkbTruesize(skb);
         if (forceSchedule) tp.SkForcedMemSchedule(truesize);
         else if (!tp.SkWmemSchedule(truesize))
@@ -317,16 +327,7 @@ internal static class TcpOutput
             tp.SkFragPage = fresh;
         }
         var skb = net.SkbFragPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
-        if (skb is null) return null;
-        int truesize = Sock.SkbTruesize(skb);
-        if (forceSchedule) tp.SkForcedMemSchedule(truesize);
-        else if (!tp.SkWmemSchedule(truesize))
-        {
-            skb.Free();
-            return null;
-        }
-        skb.Sk = tp;
-        return skb;
+        return skb is null ? null : TcpStreamScheduleSkb(tp, skb, forceSchedule);
     }
 
     /// <summary>Charges a queued buffer to the send buffer and to the socket's reservation.</summary>
