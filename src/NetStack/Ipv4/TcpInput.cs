@@ -1472,6 +1472,11 @@ internal static class TcpInput
             if (!SeqNumber.After(end, start)) continue;
             if (i == 0 && foundDupSack)
             {
+                if (!TcpIsSackblockValid(tp, true, start, end))
+                {
+                    tp.Net.Mib.TcpExt[tp.UndoMarkerValid ? LinuxMib.TCPDSACKIgnoredOld : LinuxMib.TCPDSACKIgnoredNoUndo]++;
+                    continue;
+                }
                 // The D-SACKed segments still queued (tcp_sacktag_one() with dup_sack): a
                 // retransmission reported twice counts toward undo; one already SACKed means its
                 // original arrived after the retransmission: reordering.
@@ -1565,7 +1570,12 @@ internal static class TcpInput
             return false;
         }
         flag |= TcpDsackSeen(tp, start0, end0, flag, out uint dupSegs);
-        if (dupSegs == 0) return false; // dubious, or not our retransmission
+        if (dupSegs == 0) // dubious, or not our retransmission
+        {
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKIgnoredDubious]++;
+            return false;
+        }
+        tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecvSegs] += dupSegs;
         // A spurious retransmission is delivered (tcp_dsack_seen()'s sack_delivered): the ACK clocks
         // out data through PRR or cwnd growth as a SACK of a new segment would.
         state.SackDelivered += dupSegs;
@@ -1574,6 +1584,24 @@ internal static class TcpInput
             !SeqNumber.After(end0, priorSndUna) && SeqNumber.After(end0, tp.UndoMarker))
             tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
         return true;
+    }
+
+    /// <summary>
+    /// Whether a SACK block may be believed: inside what was sent, and above snd_una unless it is a
+    /// D-SACK of a recovery that can still be undone, reporting data at or above the undo marker (a
+    /// block crossing the marker by less than a window is believed too).
+    /// </summary>
+    /// <remarks>Mirrors tcp_is_sackblock_valid().</remarks>
+    internal static bool TcpIsSackblockValid(TcpSock tp, bool isDsack, uint startSeq, uint endSeq)
+    {
+        if (SeqNumber.After(endSeq, tp.SndNxt) || !SeqNumber.Before(startSeq, endSeq)) return false;
+        if (!SeqNumber.Before(startSeq, tp.SndNxt)) return false;
+        if (SeqNumber.After(startSeq, tp.SndUna)) return true;
+        if (!isDsack || !tp.UndoMarkerValid) return false;
+        if (SeqNumber.After(endSeq, tp.SndUna)) return false;
+        if (!SeqNumber.Before(startSeq, tp.UndoMarker)) return true;
+        if (!SeqNumber.After(endSeq, tp.UndoMarker)) return false; // too old
+        return !SeqNumber.Before(startSeq, endSeq - tp.MaxWindow);
     }
 
     /// <summary>The highest SACKed sequence (fack): snd_una when nothing is SACKed.</summary>
