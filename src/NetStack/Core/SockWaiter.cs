@@ -31,6 +31,9 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
 
     internal SockWaiter(Sock sk) => _sk = sk;
 
+    /// <summary>The next waiter in the namespace's list of completions its receive thread runs after the batch (<see cref="NetNamespace.QueueInlineCompletion"/>).</summary>
+    internal SockWaiter? NextInline;
+
     /// <summary>True while an awaiter is registered and not yet signalled.</summary>
     public bool IsArmed => _armed;
 
@@ -75,6 +78,8 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
         _armedToken = default;
         _consumed = false;
         Interlocked.Increment(ref _deliveries);
+        // A socket that asked for it is completed by the receive thread once its batch has released the lock.
+        if (_sk.InlineCompletions && _sk.Net.QueueInlineCompletion(this)) return;
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
@@ -112,6 +117,12 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
             Interlocked.Decrement(ref _deliveries);
         }
     }
+
+    /// <summary>Completes the awaiter on the calling thread (the receive thread after its batch, without the stack lock).</summary>
+    internal void CompleteInline() => ((IThreadPoolWorkItem)this).Execute();
+
+    /// <summary>A completion collected for the receive thread goes to the pool after all (the receive thread handed its device off: <see cref="SoftIrq"/>).</summary>
+    internal void CompleteOnPool() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
     /// <summary>True while a completion is queued to the pool and not yet delivered (for tests).</summary>
     internal bool IsDelivering => Volatile.Read(ref _deliveries) > 0;

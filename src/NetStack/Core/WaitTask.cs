@@ -90,6 +90,8 @@ internal sealed class WaitTask
         {
             if (_woken) { _woken = false; return; }
         }
+        // A receive thread running an inline continuation hands its device off before it sleeps (the wakeup may need that device).
+        SoftIrq.BeforeBlockingSleep();
         int held = 0;
         while (Monitor.IsEntered(stackLock)) { Monitor.Exit(stackLock); held++; }
         try
