@@ -108,7 +108,7 @@ internal sealed class SoftIrq
     }
 
     /// <summary>A device's receive thread: what it must know when an inline continuation it runs blocks.</summary>
-    private sealed class RxThread(SoftIrq owner, NetDevice dev)
+    internal sealed class RxThread(SoftIrq owner, NetDevice dev)
     {
         public readonly SoftIrq Owner = owner;
         public readonly NetDevice Dev = dev;
@@ -116,29 +116,21 @@ internal sealed class SoftIrq
         public SockWaiter? Rest;
         /// <summary>Set when the thread handed its device to a new thread: it ends once the continuation it runs returns.</summary>
         public bool Retired;
-    }
 
-    /// <summary>The receive thread running inline completions on this thread, or null (any other time, any other thread).</summary>
-    [ThreadStatic] private static RxThread? t_inlineRx;
+        /// <summary>
+        /// A blocking call is about to sleep on this receive thread while it runs an inline
+        /// continuation (<see cref="WaitTask.InlineRx"/>, checked by <see cref="WaitTask.WaitWoken"/>).
+        /// The sleep would stop the device's receiving, and with it the data, ACK or FIN that would
+        /// end the sleep: a deadlock. So the thread hands its device to a new receive thread first,
+        /// the completions it had not run yet go to the thread pool, and the thread itself ends once
+        /// the continuation returns.
+        /// </summary>
+        public void HandOff() => Owner.HandOff(this);
+    }
 
     private int _rxHandoffs;
-    /// <summary>Receive threads that handed their device to a new thread (<see cref="BeforeBlockingSleep"/>).</summary>
+    /// <summary>Receive threads that handed their device to a new thread (<see cref="RxThread.HandOff"/>).</summary>
     public int RxHandoffs => Volatile.Read(ref _rxHandoffs);
-
-    /// <summary>
-    /// A blocking call is about to sleep (<see cref="WaitTask.WaitWoken"/>). On a receive thread
-    /// running an inline continuation, the sleep would stop the device's receiving, and with it the
-    /// data, ACK or FIN that would end the sleep: a deadlock. So the thread hands its device to a
-    /// new receive thread first, the completions it had not run yet go to the thread pool, and the
-    /// thread itself ends once the continuation returns. Anywhere else this does nothing.
-    /// </summary>
-    internal static void BeforeBlockingSleep()
-    {
-        var rx = t_inlineRx;
-        if (rx is null) return;
-        t_inlineRx = null;
-        rx.Owner.HandOff(rx);
-    }
 
     private void HandOff(RxThread rx)
     {
@@ -274,7 +266,8 @@ internal sealed class SoftIrq
     private static bool RunInlineCompletions(RxThread rx, SockWaiter completions)
     {
         rx.Rest = completions;
-        t_inlineRx = rx;
+        var me = WaitTask.Current;
+        me.InlineRx = rx;
         try
         {
             while (rx.Rest is { } w)
@@ -286,7 +279,7 @@ internal sealed class SoftIrq
         }
         finally
         {
-            t_inlineRx = null;
+            me.InlineRx = null;
         }
         return rx.Retired;
     }
