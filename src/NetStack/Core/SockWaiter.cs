@@ -13,6 +13,9 @@ namespace NetStack.Core;
 /// stack lock, so it never completes the awaiter there: it queues this object to the thread pool
 /// (it is its own work item, so that allocates nothing) and the continuation runs on a pool thread
 /// without the lock - the same effect as RunContinuationsAsynchronously, minus its allocation.
+/// A waiter of a socket with <see cref="Sock.InlineCompletions"/> signalled by a receive thread's
+/// batch is collected instead (<see cref="NetNamespace.QueueInlineCompletion"/>) and completed by
+/// that thread once the batch has released the lock (<see cref="CompleteInline"/>).
 /// </para>
 /// </summary>
 internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
@@ -68,7 +71,7 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
         return new ValueTask<int>(this, _core.Version);
     }
 
-    /// <summary>Completes the pending wait, if any (on a pool thread). Called with the stack lock held.</summary>
+    /// <summary>Completes the pending wait, if any (on a pool thread, or on the receive thread after its batch). Called with the stack lock held.</summary>
     public void Signal()
     {
         if (!_armed) return;
