@@ -93,6 +93,8 @@ public abstract class TcpService : Service
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
+            // Inherited by every accepted connection (no lock round per accept).
+            if (InlineCompletions) l.InlineCompletions = true;
             l.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));
             l.Listen(Options.Backlog);
         }
@@ -178,6 +180,12 @@ public abstract class TcpService : Service
             if (Interlocked.Decrement(ref Active) == 0 && _stop.IsCancellationRequested) _drained.TrySetResult();
         }
     }
+
+    /// <summary>
+    /// Whether the connections' async calls continue on the stack's receive thread
+    /// (<see cref="NetSocket.InlineCompletions"/>): for handlers that only await, never block.
+    /// </summary>
+    protected virtual bool InlineCompletions => false;
 
     /// <summary>Serves one connection; returns (or throws) when it is over. The caller closes the socket.</summary>
     protected abstract Task HandleAsync(NetSocket conn, CancellationToken ct);

@@ -318,6 +318,7 @@ public class InetConnectionSock : InetSock
         newsk.LingerTime = sk.LingerTime;
         newsk.RcvTimeo = sk.RcvTimeo;
         newsk.SndTimeo = sk.SndTimeo;
+        newsk.InlineCompletions = sk.InlineCompletions; // not Linux's: NetSocket.InlineCompletions, inherited as the options above
         newsk.Flags = sk.Flags & ~((1UL << (int)SockFlag.Dead) | (1UL << (int)SockFlag.Done));
         newsk.RcvBuf = sk.RcvBuf;
         newsk.SndBuf = sk.SndBuf;

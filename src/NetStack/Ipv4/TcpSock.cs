@@ -317,7 +317,7 @@ public sealed partial class TcpSock : InetConnectionSock
     /// <summary>The SACK blocks of the segment being processed (TCP_SKB_CB(skb)->sacked in Linux points at them).</summary>
     internal TcpSackBlocks RcvSack;
     /// <summary>The raw timestamp clock (ms, no offset): tcp_clock_ms() / tcp_time_stamp_ts().</summary>
-    internal uint TcpClockMs => unchecked((uint)(Net.NowNs / 1_000_000));
+    internal uint TcpClockMs => unchecked((uint)(TcpClockNs / 1_000_000));
 
     // ---- Accept queue membership (a child waiting to be accepted) ----
     /// <summary>The listener whose accept queue holds this child (null once accepted).</summary>
