@@ -82,7 +82,7 @@ public enum LinuxMib
     RcvPruned, TCPMemoryPressures, TCPMemoryPressuresChrono, TCPTimeWaitOverflow,
     TCPFastOpenActive, TCPFastOpenActiveFail, TCPFastOpenPassive, TCPFastOpenPassiveFail, TCPFastOpenListenOverflow,
     TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop, TCPSpuriousRTOs, TCPDSACKOfoRecv,
-    TCPMTUPFail, TCPMTUPSuccess,
+    TCPMTUPFail, TCPMTUPSuccess, TCPHPAcks,
 }
 
 /// <summary>
