@@ -84,7 +84,7 @@ public enum LinuxMib
     TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop, TCPSpuriousRTOs, TCPDSACKOfoRecv,
     TCPMTUPFail, TCPMTUPSuccess,
     TCPRenoRecoveryFail, TCPSackRecoveryFail, TCPRenoFailures, TCPSackFailures, TCPLossFailures,
-    TCPDSACKIgnoredOld, TCPDSACKIgnoredNoUndo, TCPDSACKIgnoredDubious, TCPDSACKRecvSegs,
+    TCPDSACKIgnoredOld, TCPDSACKIgnoredNoUndo, TCPDSACKIgnoredDubious, TCPDSACKRecvSegs, TCPHPAcks,
 }
 
 /// <summary>

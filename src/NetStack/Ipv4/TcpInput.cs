@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
@@ -2734,13 +2735,25 @@ internal static class TcpInput
         uint priorFack = tp.TcpIsSack ? TcpHighestSackSeq(tp) : tp.SndUna;
         tp.Rs.PriorInFlight = tp.PacketsInFlight;
         if ((flag & FlagUpdateTsRecent) != 0) TcpReplaceTsRecent(tp, skb.Cb.Seq);
-        if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
-        else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
-        flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
-        // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
-        if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
-        if (sackState.SackDelivered != 0) TcpCountDelivered(tp, sackState.SackDelivered, (flag & FlagEce) != 0);
+        if ((flag & (FlagSlowpath | FlagSndUnaAdvanced)) == FlagSndUnaAdvanced)
+        {
+            // Header prediction's ACK: the window is the predicted one, a pure forward advance
+            // (SND.UNA >= SND.WL2), no SACK, no ECN echo. No more checks are required.
+            tp.SndWl1 = ackSeq; // tcp_update_wl()
+            TcpSndUnaUpdate(tp, ack);
+            flag |= FlagWinUpdate;
+            tp.Net.Mib.TcpExt[LinuxMib.TCPHPAcks]++;
+        }
+        else
+        {
+            if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
+            else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
+            flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
+            // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
+            if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
+            if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
+            if (sackState.SackDelivered != 0) TcpCountDelivered(tp, sackState.SackDelivered, (flag & FlagEce) != 0);
+        }
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
@@ -2853,7 +2866,7 @@ internal static class TcpInput
 
     // ---- the state machine ----
 
-    /// <summary>Segment processing in ESTABLISHED (the kernel's header prediction fast path is not taken: every segment takes the slow path).</summary>
+    /// <summary>Segment processing in ESTABLISHED: header prediction's fast path for the expected in-order data segment and pure ACK, else the slow path.</summary>
     /// <remarks>Mirrors tcp_rcv_established(), which starts with tcp_mstamp_refresh(): one clock read per segment.</remarks>
     public static void TcpRcvEstablished(TcpSock tp, SkBuff skb)
     {
@@ -2879,16 +2892,38 @@ internal static class TcpInput
     private static void TcpRcvEstablishedMstamped(TcpSock tp, SkBuff skb)
     {
         var th = TcpHdr(skb);
-        // Header prediction: the in-order data segment the connection expects (only ACK and
-        // perhaps PSH, the predicted window, no options beyond the usual). Pure ACKs and segments
-        // with timestamps take the slow path here (the kernel predicts those too).
+        tp.RxOpt.SawTstamp = false; // RFC 7323 H1: this segment's timestamp, once parsed
+        // Header prediction: the in-order segment the connection expects (only ACK and perhaps
+        // PSH, the predicted window, our header length: no options but an aligned timestamp).
         if (tp.PredFlags != 0 && (th.FlagWord & TcpHpBits) == tp.PredFlags && skb.Cb.Seq == tp.RcvNxt &&
-            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt) && tp.TcpHeaderLen == TcpHeader.MinLength && skb.Len > tp.TcpHeaderLen)
+            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt))
         {
+            int headerLen = tp.TcpHeaderLen; // = th->doff * 4: the prediction compares the data offset
+            bool tstamp = headerLen == TcpHeader.MinLength + TcpOpt.LenTstampAligned;
+            if (tstamp)
+            {
+                if (!TcpParseAlignedTimestamp(tp, th)) goto slowPath;
+                // PAWS failed: the slow path looks at it more carefully. ts_recent is not updated
+                // here yet: a corrupted timestamp would then fail every later segment.
+                if (unchecked((int)(tp.RxOpt.RcvTsval - tp.RxOpt.TsRecent)) < 0) goto slowPath;
+            }
+            tp.RcvSack = default; // an aligned timestamp alone: no SACK blocks on this segment
+            if (skb.Len == headerLen)
+            {
+                // Bulk data transfer, the sender's side: a pure ACK, in window by definition.
+                if (tstamp && tp.RcvNxt == tp.RcvWup) TcpStoreTsRecent(tp);
+                TcpAck(tp, skb, 0);
+                skb.Free();
+                TcpDataSndCheck(tp);
+                return;
+            }
+            if (skb.Len < headerLen) goto slowPath; // cannot be: the data offset was checked on input
             if (Sock.SkbTruesize(skb) > tp.ForwardAlloc) goto step5; // no reserved memory for it: the slow path's accounting
+            if (tstamp && tp.RcvNxt == tp.RcvWup) TcpStoreTsRecent(tp);
             TcpRcvFastPathData(tp, skb);
             return;
         }
+    slowPath:
         if (!th.Ack && !th.Rst && !th.Syn)
         {
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
@@ -2907,6 +2942,25 @@ internal static class TcpInput
         TcpDataQueue(tp, skb);
         TcpDataSndCheck(tp);
         TcpAckSndCheck(tp);
+    }
+
+    /// <summary>
+    /// Header prediction's look at the options: exactly NOP, NOP, TIMESTAMP as Linux and this
+    /// stack send them; then tsval and tsecr are read (tsecr corrected by our offset). Anything
+    /// else is for the slow path's full parse.
+    /// </summary>
+    /// <remarks>Mirrors tcp_parse_aligned_timestamp().</remarks>
+    private static bool TcpParseAlignedTimestamp(TcpSock tp, TcpHeader th)
+    {
+        var opt = th.Options;
+        if (opt.Length < TcpOpt.LenTstampAligned ||
+            BinaryPrimitives.ReadUInt32BigEndian(opt) != ((uint)TcpOpt.NOP << 24 | (uint)TcpOpt.NOP << 16 | (uint)TcpOpt.TIMESTAMP << 8 | TcpOpt.LenTimestamp))
+            return false;
+        tp.RxOpt.SawTstamp = true;
+        tp.RxOpt.RcvTsval = BinaryPrimitives.ReadUInt32BigEndian(opt[4..]);
+        uint tsecr = BinaryPrimitives.ReadUInt32BigEndian(opt[8..]);
+        tp.RxOpt.RcvTsecr = tsecr != 0 ? tsecr - tp.TsOffset : 0;
+        return true;
     }
 
     /// <summary>TCP_HP_BITS: the header-prediction word without the reserved bits and PSH.</summary>
