@@ -62,9 +62,10 @@ internal sealed class SoftIrq
         // at a wake-up it plans for it before it sleeps (RxLoop), as a timer armed in softirq is
         // queued on the local CPU's timer base and run by that CPU's tick. Kicking the timer thread
         // for it cost a context switch per connection (a SYN's request timer, a FIN's delayed ACK).
-        var mine = t_rxPlan;
-        if (mine is not null && mine.Owner == this)
+        int self = Environment.CurrentManagedThreadId;
+        foreach (var mine in Volatile.Read(ref _rxPlans))
         {
+            if (mine.ThreadId != self) continue;
             Volatile.Write(ref _timerRx, mine);
             return;
         }
@@ -79,14 +80,14 @@ internal sealed class SoftIrq
     /// A receive thread's planned wake-up: long.MinValue while it runs (it plans again, from the
     /// published expiry, before it sleeps), else the time its wait ends.
     /// </summary>
-    private sealed class RxPlan(SoftIrq owner)
+    private sealed class RxPlan(int threadId)
     {
-        public readonly SoftIrq Owner = owner;
+        public readonly int ThreadId = threadId;
         public long WakeNs = long.MinValue;
     }
 
-    /// <summary>The receive thread's plan on a receive thread (null on any other thread).</summary>
-    [ThreadStatic] private static RxPlan? t_rxPlan;
+    /// <summary>The receive threads' plans (copied on write: read without a lock by an arming thread).</summary>
+    private RxPlan[] _rxPlans = [];
 
     /// <summary>
     /// The receive thread that armed a timer without kicking the timer thread: it bounds its sleep
@@ -186,6 +187,8 @@ internal sealed class SoftIrq
             _running = false;
             threads = _threads.ToArray();
             _threads.Clear();
+            Volatile.Write(ref _rxPlans, []);
+            Volatile.Write(ref _timerRx, null);
         }
         foreach (var dev in _net.Devices) dev.Kick();
         KickTimer();
@@ -242,8 +245,8 @@ internal sealed class SoftIrq
     private void RxLoop(NetDevice dev)
     {
         var net = _net;
-        var plan = new RxPlan(this);
-        t_rxPlan = plan;
+        var plan = new RxPlan(Environment.CurrentManagedThreadId);
+        lock (_threads) Volatile.Write(ref _rxPlans, [.. _rxPlans, plan]);
         while (_running)
         {
             dev.WaitForWork(PlanRxWait(plan));
