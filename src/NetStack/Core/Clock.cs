@@ -45,14 +45,4 @@ internal static class Time
     public const long NsPerSec = 1_000_000_000;
     public static long Ms(long ms) => ms * NsPerMs;
     public static long Sec(long s) => s * NsPerSec;
-
-    /// <summary>
-    /// One jiffy at the HZ of the kernel mirrored (CONFIG_HZ=1000, Fedora's and Ubuntu's): the
-    /// resolution of a timer_list. A timer armed for "jiffies + 0" runs at the next tick, not at once.
-    /// </summary>
-    public const long TickNs = NsPerMs;
-
-    /// <summary>The start of the next jiffy after <paramref name="ns"/>: when a timer_list armed for the current jiffy runs.</summary>
-    /// <remarks>Mirrors kernel/time/timer.c: a timer whose expires is the current jiffies is run by the next tick's run_timer_softirq().</remarks>
-    public static long NextTick(long ns) => (ns / TickNs + 1) * TickNs;
 }

@@ -58,89 +58,17 @@ internal sealed class SoftIrq
     private void TimerArmed(long expires)
     {
         if (expires >= Volatile.Read(ref _timerPlanNs)) return;
-        // Armed by a receive thread in its batch: that thread runs it, at the end of the batch or
-        // at a wake-up it plans for it before it sleeps (RxLoop), as a timer armed in softirq is
-        // queued on the local CPU's timer base and run by that CPU's tick. Kicking the timer thread
-        // for it cost a context switch per connection (a SYN's request timer, a FIN's delayed ACK).
-        int self = Environment.CurrentManagedThreadId;
-        foreach (var mine in Volatile.Read(ref _rxPlans))
-        {
-            if (mine.ThreadId != self) continue;
-            Volatile.Write(ref _timerRx, mine);
-            return;
-        }
-        // Armed by a system call: the receive thread that runs timers covers it when it is busy
-        // (it plans again before it sleeps) or wakes by then anyway.
-        var rx = Volatile.Read(ref _timerRx);
-        if (rx is not null && expires >= Volatile.Read(ref rx.WakeNs)) return;
         KickTimer();
-    }
-
-    /// <summary>
-    /// A receive thread's planned wake-up: long.MinValue while it runs (it plans again, from the
-    /// published expiry, before it sleeps), else the time its wait ends.
-    /// </summary>
-    private sealed class RxPlan(int threadId)
-    {
-        public readonly int ThreadId = threadId;
-        public long WakeNs = long.MinValue;
-    }
-
-    /// <summary>The receive threads' plans (copied on write: read without a lock by an arming thread).</summary>
-    private RxPlan[] _rxPlans = [];
-
-    /// <summary>
-    /// The receive thread that armed a timer without kicking the timer thread: it bounds its sleep
-    /// by the earliest timer the timer thread has not planned for.
-    /// </summary>
-    /// <remarks>
-    /// Mirrors kernel/time/timer.c: __mod_timer() queues on the local CPU's base; only a timer
-    /// earlier than an idle CPU's programmed event wakes it (trigger_dyntick_cpu()).
-    /// </remarks>
-    private RxPlan? _timerRx;
-
-    /// <summary>
-    /// How long the receive thread owning <paramref name="plan"/> may sleep: 200 ms, or until the
-    /// earliest timer when it runs the timers and the timer thread has not planned for that one.
-    /// Publishes the plan first, then reads the expiry again (an arming thread publishes the expiry,
-    /// then reads the plan: one of the two sees the other).
-    /// </summary>
-    private int PlanRxWait(RxPlan plan)
-    {
-        const int MaxWaitMs = 200;
-        long now = _net.Clock.NowNs;
-        long deadline = now + Time.Ms(MaxWaitMs);
-        if (Volatile.Read(ref _timerRx) == plan)
-        {
-            while (true)
-            {
-                long next = _net.Timers.PublishedNextExpiry;
-                if (next < Volatile.Read(ref _timerPlanNs) && next < deadline) deadline = next;
-                Interlocked.Exchange(ref plan.WakeNs, deadline);
-                if (_net.Timers.PublishedNextExpiry >= deadline) break;
-            }
-        }
-        else
-        {
-            Interlocked.Exchange(ref plan.WakeNs, deadline);
-        }
-        long waitNs = deadline - now;
-        return waitNs <= 0 ? 0 : (int)Math.Min(MaxWaitMs, (waitNs + Time.NsPerMs - 1) / Time.NsPerMs);
     }
 
     /// <summary>Whether an expiry armed now would wake the timer thread (for tests; call under the stack lock).</summary>
     internal bool TimerKickNeeded(long expires) => expires < _timerPlanNs;
-
-    /// <summary>How many times an armed timer woke the timer thread (for tests).</summary>
-    internal long TimerKicks => Volatile.Read(ref _timerKicks);
-    private long _timerKicks;
 
     private void KickTimer()
     {
         if (!_running) return;
         lock (_timerSignal)
         {
-            _timerKicks++;
             _kicked = true;
             Monitor.Pulse(_timerSignal);
         }
@@ -187,8 +115,6 @@ internal sealed class SoftIrq
             _running = false;
             threads = _threads.ToArray();
             _threads.Clear();
-            Volatile.Write(ref _rxPlans, []);
-            Volatile.Write(ref _timerRx, null);
         }
         foreach (var dev in _net.Devices) dev.Kick();
         KickTimer();
@@ -245,12 +171,9 @@ internal sealed class SoftIrq
     private void RxLoop(NetDevice dev)
     {
         var net = _net;
-        var plan = new RxPlan(Environment.CurrentManagedThreadId);
-        lock (_threads) Volatile.Write(ref _rxPlans, [.. _rxPlans, plan]);
         while (_running)
         {
-            dev.WaitForWork(PlanRxWait(plan));
-            Volatile.Write(ref plan.WakeNs, long.MinValue);
+            dev.WaitForWork(200);
             if (!_running) break;
             int n;
             do

@@ -1051,11 +1051,7 @@ internal static class TcpOutput
         }
         ato = Math.Min(ato, Time.Ms(sys.TcpDelackMaxMs));
         long now = tp.Net.NowNs;
-        // "timeout = jiffies + ato" in jiffies: with ato 0 (a passive child that has received no
-        // data yet, its FIN alone: tcp_event_data_recv() never set ato) the timer runs at the next
-        // tick, not at once, so an application that closes promptly sends its FIN with the ACK
-        // (one FIN-ACK instead of an ACK and a FIN), as a Linux server does.
-        long timeout = ato < Time.TickNs ? Time.NextTick(now) : now + ato;
+        long timeout = now + ato;
         if ((tp.IcskAck.Pending & IcskAck.Timer) != 0 && tp.DelackTimer.Pending)
         {
             // If the delayed-ACK timer is about to expire, send the ACK now.

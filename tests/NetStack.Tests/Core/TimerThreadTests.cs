@@ -1,7 +1,4 @@
 using NetStack.Core;
-using NetStack.Ipv4;
-using NetStack.Net;
-using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Core;
 
@@ -120,44 +117,5 @@ public class TimerThreadTests
             Assert.True(DateTime.UtcNow < deadline, "the timer thread never planned its sleep");
             Thread.Sleep(1);
         }
-    }
-}
-
-/// <summary>
-/// Timers a receive thread arms while it processes frames (a SYN's request timer, the delayed ACK
-/// of a FIN) are run by that thread, as a timer armed in softirq is queued on the local CPU's base
-/// and run by its tick: the timer thread is not woken for them, and they still fire.
-/// </summary>
-public class RxThreadTimerTests
-{
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30); // a failure bound, not a speed check
-
-    [Fact]
-    public void ConnectAndClose_TheListenersTimersArmedInSoftirq_DoNotKickTheTimerThread_AndFire()
-    {
-        using var s = new RealTimeStacks();
-        var a = s.A.Files;
-        int l = SocketCalls.Socket(a, AF_INET, SOCK_STREAM, 0);
-        Assert.Equal(0, SocketCalls.Bind(a, l, SockAddr.In(TwoStacks.AddrA, 8807)));
-        Assert.Equal(0, SocketCalls.Listen(a, l, 16));
-        long kicks = s.A.Softirq.TimerKicks;
-        var b = s.B.Files;
-        for (int i = 0; i < 5; i++)
-        {
-            int c = SocketCalls.Socket(b, AF_INET, SOCK_STREAM, 0);
-            Assert.Equal(0, SocketCalls.Connect(b, c, SockAddr.In(TwoStacks.AddrA, 8807)));
-            var sk = (TcpSock)b.Lookup(c)!.Sk!;
-            Assert.Equal(0, SocketCalls.Shutdown(b, c, SHUT_WR));
-            // The listener never accepts: its child's ACK of our FIN is the delayed-ACK timer's,
-            // armed on A's receive thread when the FIN arrived.
-            var deadline = DateTime.UtcNow + Bound;
-            while (sk.State != TcpState.FinWait2)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"the FIN was not acknowledged (state {sk.State})");
-                Thread.Sleep(1);
-            }
-            Assert.Equal(0, SocketCalls.Close(b, c));
-        }
-        Assert.Equal(kicks, s.A.Softirq.TimerKicks);
     }
 }
