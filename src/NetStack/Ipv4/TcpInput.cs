@@ -2676,20 +2676,7 @@ internal static class TcpInput
         // acknowledged segment (tcp_rack_advance() uses tp->tcp_mstamp), and an ACK of a TSO
         // super-frame covers some 45 one-MSS buffers here: 45 clock_gettime() calls per ACK, 2% of
         // a bulk sender's samples. A transmit round inside (recovery) refreshes it, as Linux does.
-        bool clockWasCached = tp.TcpClockCached;
-        if (!clockWasCached)
-        {
-            tp.TcpClockCache = tp.Net.NowNs;
-            tp.TcpClockCached = true;
-        }
-        try
-        {
-            return TcpAckMstamped(tp, skb, flag);
-        }
-        finally
-        {
-            tp.TcpClockCached = clockWasCached;
-        }
+        using (new TcpMstampScope(tp)) return TcpAckMstamped(tp, skb, flag);
     }
 
     /// <summary>tcp_ack() proper, with <see cref="TcpSock.TcpClockNs"/> read once for it (<see cref="TcpAck"/>).</summary>
@@ -2872,20 +2859,7 @@ internal static class TcpInput
     {
         // tcp_mstamp_refresh(): the segment's RTT sample, delayed-ACK timing and receive RTT read
         // the time once (they read the clock four to five times per segment: 6% of a bulk receiver's samples).
-        bool clockWasCached = tp.TcpClockCached;
-        if (!clockWasCached)
-        {
-            tp.TcpClockCache = tp.Net.NowNs;
-            tp.TcpClockCached = true;
-        }
-        try
-        {
-            TcpRcvEstablishedMstamped(tp, skb);
-        }
-        finally
-        {
-            tp.TcpClockCached = clockWasCached;
-        }
+        using (new TcpMstampScope(tp)) TcpRcvEstablishedMstamped(tp, skb);
     }
 
     /// <summary>tcp_rcv_established() proper, with <see cref="TcpSock.TcpClockNs"/> read once for it (<see cref="TcpRcvEstablished"/>).</summary>

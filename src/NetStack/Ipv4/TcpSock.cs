@@ -256,7 +256,7 @@ public sealed partial class TcpSock : InetConnectionSock
     /// Valid only while <see cref="TcpClockCached"/>; elsewhere the clock is read (<see cref="TcpClockNs"/>).
     /// </summary>
     internal long TcpClockCache;
-    /// <summary>True inside tcp_write_xmit() and tcp_ack(), where <see cref="TcpClockCache"/> is the time.</summary>
+    /// <summary>True inside tcp_write_xmit(), tcp_ack() and tcp_rcv_established() (<see cref="TcpMstampScope"/>), where <see cref="TcpClockCache"/> is the time.</summary>
     internal bool TcpClockCached;
 
     /// <summary>The time for the transmit and ACK paths: the cached clock inside tcp_write_xmit() and tcp_ack(), else a fresh read.</summary>
@@ -402,4 +402,26 @@ public sealed partial class TcpSock : InetConnectionSock
     /// <summary>A debugging description: state, endpoints, snd_una, snd_nxt, rcv_nxt and cwnd.</summary>
     public override string ToString() =>
         $"TCP {State} {Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Ipv4Address.Format(InetDaddr)}:{InetDport} una {SndUna} nxt {SndNxt} rcv {RcvNxt} cwnd {SndCwnd}";
+}
+
+/// <summary>
+/// tcp_mstamp_refresh() for the extent of a <c>using</c>: the clock is read once into
+/// <see cref="TcpSock.TcpClockCache"/> unless an enclosing scope already did (tcp_ack() inside
+/// tcp_rcv_established()), and the enclosing state is restored on leaving. A ref struct: no allocation.
+/// </summary>
+internal readonly ref struct TcpMstampScope
+{
+    private readonly TcpSock _tp;
+    private readonly bool _wasCached;
+
+    public TcpMstampScope(TcpSock tp)
+    {
+        _tp = tp;
+        _wasCached = tp.TcpClockCached;
+        if (_wasCached) return;
+        tp.TcpClockCache = tp.Net.NowNs;
+        tp.TcpClockCached = true;
+    }
+
+    public void Dispose() => _tp.TcpClockCached = _wasCached;
 }
