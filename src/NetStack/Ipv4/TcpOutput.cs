@@ -1052,7 +1052,11 @@ internal static class TcpOutput
         }
         ato = Math.Min(ato, Time.Ms(sys.TcpDelackMaxMs));
         long now = tp.Net.NowNs;
-        long timeout = now + ato;
+        // jiffies + ato: the kernel's timer runs at the next tick at the earliest. A passive
+        // connection that has received no data has ato 0 (tcp_event_data_recv() sets it), so the
+        // ACK of its FIN waits for that tick, and an application that closes before it sends one
+        // FIN-ACK instead of a bare ACK and then its FIN (7 frames per connect + close against 6).
+        long timeout = Time.JiffiesTimeout(now, ato);
         if ((tp.IcskAck.Pending & IcskAck.Timer) != 0 && tp.DelackTimer.Pending)
         {
             // If the delayed-ACK timer is about to expire, send the ACK now.
