@@ -1051,7 +1051,7 @@ internal static class TcpOutput
             ato = Math.Min(ato, maxAto);
         }
         ato = Math.Min(ato, Time.Ms(sys.TcpDelackMaxMs));
-        long now = tp.Net.NowNs;
+        long now = tp.TcpClockNs; // the segment's clock inside tcp_rcv_established() (the kernel reads jiffies here: no clock read)
         // jiffies + ato: the kernel's timer runs at the next tick at the earliest. A passive
         // connection that has received no data has ato 0 (tcp_event_data_recv() sets it), so the
         // ACK of its FIN waits for that tick, and an application that closes before it sends one
