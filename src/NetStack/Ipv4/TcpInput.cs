@@ -153,7 +153,7 @@ internal static class TcpInput
     private static void TcpStoreTsRecent(TcpSock tp)
     {
         tp.RxOpt.TsRecent = tp.RxOpt.RcvTsval;
-        tp.RxOpt.TsRecentStamp = tp.Net.NowNs;
+        tp.RxOpt.TsRecentStamp = tp.TcpClockNs;
     }
 
     /// <remarks>Mirrors tcp_replace_ts_recent().</remarks>
@@ -1843,7 +1843,7 @@ internal static class TcpInput
         ulong val = (ulong)tp.SndCwnd * (ulong)TcpOutput.TcpMssToMtu(tp, (int)tp.MssCache) / (ulong)mtup.ProbeSize;
         tp.SndCwnd = (uint)Math.Max(1ul, val);
         tp.SndCwndCnt = 0;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         tp.SndSsthresh = TcpCurrentSsthresh(tp);
         mtup.SearchLow = mtup.ProbeSize;
         mtup.ProbeSize = 0;
@@ -2056,7 +2056,7 @@ internal static class TcpInput
         if (tp.SndSsthresh < TcpCong.InfiniteSsthresh && (tp.CaState == TcpCaState.Cwr || tp.UndoMarkerValid))
         {
             tp.SndCwnd = tp.SndSsthresh;
-            tp.SndCwndStamp = tp.Net.NowNs;
+            tp.SndCwndStamp = tp.TcpClockNs;
         }
         tp.CaOps.CwndEvent(tp, TcpCaEvent.CompleteCwr);
     }
@@ -2109,7 +2109,7 @@ internal static class TcpInput
         }
         tp.SndCwnd = tp.PacketsInFlight + 1;
         tp.SndCwndCnt = 0;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         // A timeout in Disorder after many duplicate ACKs: the reordering degree was overestimated.
         uint sysReordering = (uint)tp.Net.Ipv4.Sysctl.TcpReordering;
         if (tp.CaState <= TcpCaState.Disorder && tp.SackedOut >= sysReordering)
@@ -2159,7 +2159,7 @@ internal static class TcpInput
             if (tp.PriorSsthresh > tp.SndSsthresh) tp.SndSsthresh = tp.PriorSsthresh;
             TcpEcnWithdrawCwr(tp);
         }
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         tp.UndoMarker = 0;
         tp.UndoMarkerValid = false;
         tp.Rack.Advanced = true; // force RACK to re-examine losses
@@ -2463,7 +2463,7 @@ internal static class TcpInput
         {
             // Advance cwnd if state allows.
             tp.CaOps.CongAvoid(tp, ack, ackedSacked);
-            tp.SndCwndStamp = tp.Net.NowNs;
+            tp.SndCwndStamp = tp.TcpClockNs;
         }
         TcpUpdatePacingRate(tp);
     }
@@ -2595,7 +2595,7 @@ internal static class TcpInput
     {
         var head = tp.RtxQueue.First;
         if (head is null) return tp.IcskRto / 1000;
-        return (head.Cb.When + tp.IcskRto - tp.Net.NowNs) / 1000;
+        return (head.Cb.When + tp.IcskRto - tp.TcpClockNs) / 1000; // tcp_mstamp, as tcp_rto_delta_us()
     }
 
     /// <summary>After ACK progress: the loss probe timer if a TLP may be sent, else the RTO.</summary>
@@ -3044,7 +3044,7 @@ internal static class TcpInput
     private static void TcpFinishConnect(TcpSock tp)
     {
         Tcp.TcpSetState(tp, TcpState.Established);
-        tp.IcskAck.Lrcvtime = tp.Net.NowNs;
+        tp.IcskAck.Lrcvtime = tp.TcpClockNs;
         TcpInitTransfer(tp);
         tp.LsndTimeMs = tp.TcpClockMs;
         if (tp.HasFlag(SockFlag.KeepOpen)) tp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(tp));
@@ -3061,7 +3061,7 @@ internal static class TcpInput
         // RFC 6298 5.7: no RTT sample from the handshake (it was retransmitted) -> 3 s.
         if (tp.SrttUs == 0 && tp.TotalRetrans > 0) tp.IcskRto = TcpTimer.TcpTimeoutFallback;
         tp.SndCwnd = tp.TotalRetrans > 1 && tp.UndoMarkerValid ? 1u : TcpSock.TcpInitCwnd;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         if (!tp.CaInitialized) TcpCong.TcpInitCongestionControl(tp);
         // tcp_init_buffer_space()
         if ((tp.UserLocks & Sock.SockSndbufLock) == 0) TcpSndbufExpand(tp);

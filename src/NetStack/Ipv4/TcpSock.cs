@@ -307,8 +307,12 @@ public sealed partial class TcpSock : InetConnectionSock
     internal uint RcvOoopack;
     /// <summary>total_rto / total_rto_recoveries: retransmission timeouts, and RTO recovery episodes (the first timeout of each).</summary>
     internal uint TotalRto, TotalRtoRecoveries;
-    /// <summary>The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.</summary>
-    internal uint TcpTimeStampTs => unchecked((uint)(Net.NowNs / 1_000_000) + TsOffset);
+    /// <summary>
+    /// The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.
+    /// From <see cref="TcpClockNs"/>: the kernel takes TSval from the segment's departure stamp
+    /// (tcp_skb_timestamp_ts()), the cached tcp_clock_cache, not a clock read per segment.
+    /// </summary>
+    internal uint TcpTimeStampTs => unchecked((uint)(TcpClockNs / 1_000_000) + TsOffset);
 
     /// <summary>scaling_ratio: the usable fraction (of 256) of receive-buffer memory, learned from len/truesize.</summary>
     internal int ScalingRatio = 128;

@@ -16,7 +16,7 @@ public class TcpHeaderPredictionTests
     private static readonly byte[] Hello = "hello"u8.ToArray();
 
     /// <summary>Established by an active open with timestamps; returns the peer's next tsval.</summary>
-    private static (TcpFixture F, uint PeerTs) EstablishedTs(Action<Ipv4Sysctl>? configure = null)
+    internal static (TcpFixture F, uint PeerTs) EstablishedTs(Action<Ipv4Sysctl>? configure = null)
     {
         var f = TcpFixture.SynSent(s => { s.TcpTimestamps = true; configure?.Invoke(s); });
         f.Send(SYN | ACK, seq: f.RemoteIss, ack: f.LocalIss + 1, mss: 1460, sackPerm: f.Sysctl.TcpSack, ts: new TcpTimestamp(5000, f.OurSyn!.Timestamp!.Value.TsVal));

@@ -1,4 +1,6 @@
+using NetStack.Core;
 using NetStack.Ipv4;
+using NetStack.Wire;
 using static NetStack.Wire.TcpFlags;
 
 namespace NetStack.Tests.Tcp;
@@ -29,5 +31,33 @@ public class TcpMstampTests
         Assert.NotEqual(0, tp.RcvTstamp);
         Assert.Equal(tp.RcvTstamp, tp.IcskAck.Lrcvtime);
         Assert.Equal(tp.RcvTstamp, tp.RcvRttEstTime);
+    }
+    /// <summary>
+    /// A transmit round stamps its segments with the round's one time: TSval comes from the
+    /// segment's departure stamp (tcp_skb_timestamp_ts(), the tcp_clock_cache of tcp_write_xmit() or
+    /// of the ACK that released them), not from a clock read per segment.
+    /// </summary>
+    [Fact]
+    public void SegmentsReleasedByOneAck_CarryOneTsval()
+    {
+        var (f, ts) = TcpHeaderPredictionTests.EstablishedTs();
+        using var _ = f;
+        const int Mss = 1448; // 1460 less the aligned timestamp option
+        Assert.Equal(20 * Mss, f.SendData(new byte[20 * Mss]));
+        var first = new List<Seg>();
+        for (int i = 0; i < 10; i++) first.Add(f.Expect(ACK, len: Mss)); // the initial window
+        f.ExpectNothing();
+        f.Clock.AdvanceMs(10);
+
+        f.TickPerClockReadNs = Time.NsPerMs; // a second read during the ACK would show as a later TSval
+        f.Send(ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1 + 2 * Mss, ts: new TcpTimestamp(ts, first[1].Timestamp!.Value.TsVal));
+        f.TickPerClockReadNs = 0;
+
+        // Slow start: two segments acknowledged, four released, in the one round the ACK ran.
+        var released = new List<Seg>();
+        for (int i = 0; i < 4; i++) released.Add(f.Expect(ACK, len: Mss));
+        uint tsval = released[0].Timestamp!.Value.TsVal;
+        Assert.True(tsval > first[^1].Timestamp!.Value.TsVal);
+        Assert.All(released, s => Assert.Equal(tsval, s.Timestamp!.Value.TsVal));
     }
 }
