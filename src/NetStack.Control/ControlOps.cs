@@ -191,44 +191,29 @@ public static class ControlOps
 
     /// <summary>
     /// The stack's sockets, as `ss -a` lists them: those of the stack's own descriptor table
-    /// (<see cref="NetStackInfo.GetSockets"/>: what `up` serves) with "owner": "stack", and those of each
+    /// (<see cref="NetStackInfo.GetSockets(NetNamespace)"/>: what `up` serves) with "owner": "stack", and those of each
     /// control client with "owner": "client N" and the client's pid.
     /// <c>{"sockets": [{"owner", "fd", "proto", "state", "local", "remote", "recvq", "sendq"}]}</c>.
     /// </summary>
-    /// <remarks>The clients' sockets are read from their descriptor tables without the stack lock (the
-    /// public API has no lock-taking view of another table): each field is current, a row may mix two
-    /// instants. A stack-side enumeration of every socket (inet_diag) will replace this.</remarks>
+    /// <remarks>Each table is read under the stack lock (<see cref="NetStackInfo.GetSockets(FdTable)"/>), so a row is one instant's.</remarks>
     public static JsonObject Sockets(ControlContext c, JsonObject q)
     {
         ArgumentNullException.ThrowIfNull(c);
         var list = new JsonArray();
-        foreach (var s in NetStackInfo.GetSockets(c.Net))
-            list.Add(new JsonObject
-            {
-                ["owner"] = "stack", ["fd"] = s.Fd, ["proto"] = s.Protocol, ["state"] = s.State.ToString(),
-                ["local"] = s.LocalEndPoint.ToString(), ["remote"] = s.RemoteEndPoint?.ToString(),
-                ["recvq"] = s.ReceiveQueue, ["sendq"] = s.SendQueue,
-            });
+        foreach (var s in NetStackInfo.GetSockets(c.Net)) list.Add(Row(s, "stack", null));
         foreach (var (id, peer, files) in c.Server.ClientTables())
-        {
-            foreach (var (fd, sock) in files.Enumerate())
-            {
-                if (sock.Sk is not InetSock sk) continue;
-                uint local = sk.InetRcvSaddr != 0 ? sk.InetRcvSaddr : sk.InetSaddr;
-                bool v6 = sk.Pinet6 is not null; // an AF_INET6 sock: its v6 addresses, as getsockname gives them
-                list.Add(new JsonObject
-                {
-                    ["owner"] = "client " + id, ["pid"] = peer.Pid, ["fd"] = fd, ["proto"] = sk.Prot?.Name ?? "?",
-                    ["state"] = sk.State.ToString(),
-                    ["local"] = v6 ? $"[{SocketShell.FormatIpv6(sk.SkcV6RcvSaddr != 0 ? sk.SkcV6RcvSaddr : sk.Pinet6!.Saddr)}]:{sk.InetNum}"
-                        : SocketShell.FormatIpv4(local) + ":" + sk.InetNum,
-                    ["remote"] = sk.InetDaddr == 0 && sk.InetDport == 0 ? null
-                        : v6 ? $"[{SocketShell.FormatIpv6(sk.SkcV6Daddr)}]:{sk.InetDport}" : SocketShell.FormatIpv4(sk.InetDaddr) + ":" + sk.InetDport,
-                    ["recvq"] = sk.RmemAlloc, ["sendq"] = sk.WmemQueued,
-                });
-            }
-        }
+            foreach (var s in NetStackInfo.GetSockets(files)) list.Add(Row(s, "client " + id, peer.Pid));
         return new JsonObject { ["sockets"] = list };
+
+        static JsonObject Row(SocketInfo s, string owner, int? pid)
+        {
+            var row = new JsonObject { ["owner"] = owner };
+            if (pid is { } p) row["pid"] = p;
+            row["fd"] = s.Fd; row["proto"] = s.Protocol; row["state"] = s.State.ToString();
+            row["local"] = s.LocalEndPoint.ToString(); row["remote"] = s.RemoteEndPoint?.ToString();
+            row["recvq"] = s.ReceiveQueue; row["sendq"] = s.SendQueue;
+            return row;
+        }
     }
 
     /// <summary>The devices, as `ip addr` lists them: <c>{"interfaces": [{"name", "ifindex", "addr", "prefixlen", "mtu", "up", "addr6"}]}</c>,

@@ -12,6 +12,9 @@ namespace NetStack.Services;
 public sealed class ChargenTcpService(NetNamespace net, ServiceOptions options, ushort port = ChargenTcpService.DefaultPort)
     : TcpService(net, "chargen", port, options)
 {
+    // Not InlineCompletions: a bulk sender continued on the receive thread would stop it from processing
+    // ACKs while it fills the send buffer (measured: slower, stack -> kernel).
+
     public const ushort DefaultPort = 19;
     private const int DrainBufferSize = 4096;
     public const int LineChars = 72, Printable = 95;

@@ -8,6 +8,9 @@ namespace NetStack.Services;
 public sealed class DiscardTcpService(NetNamespace net, ServiceOptions options, ushort port = DiscardTcpService.DefaultPort)
     : TcpService(net, "discard", port, options)
 {
+    /// <summary>The handler only awaits: its continuations run on the receive thread (one thread hand-off less per request).</summary>
+    protected override bool InlineCompletions => true;
+
     public const ushort DefaultPort = 9;
     private const int ReadBufferSize = 64 * 1024;
 

@@ -12,6 +12,9 @@ namespace NetStack.Services;
 public sealed class EchoTcpService(NetNamespace net, ServiceOptions options, ushort port = EchoTcpService.DefaultPort)
     : TcpService(net, "echo", port, options)
 {
+    /// <summary>The handler only awaits: its continuations run on the receive thread (one thread hand-off less per request).</summary>
+    protected override bool InlineCompletions => true;
+
     public const ushort DefaultPort = 7;
     private const int BufferSize = 32 * 1024;
 

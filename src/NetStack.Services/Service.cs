@@ -51,7 +51,8 @@ public abstract class Service
 /// <see cref="ServiceOptions.MaxConnections"/> at once (the accept thread waits for a free slot, so
 /// further clients wait in the listen backlog as they would with a forking inetd at its limit).
 /// <para>
-/// The accept loop is a thread of its own blocked in accept(), as inetd's is, not an async loop on
+/// The accept loop is a thread of its own blocked in accept(), as inetd's is (except for services
+/// with <see cref="InlineCompletions"/>, whose loop runs on the receive thread), not an async loop on
 /// the thread pool: the listener's wait queue wakes it for each connection (sk_data_ready), so the
 /// accept queue is drained whatever the pool is doing. An async loop needs a pool thread per
 /// connection; when the application blocks pool threads (a test host blocking one in
@@ -72,6 +73,8 @@ public abstract class TcpService : Service
     private readonly TaskCompletionSource _acceptEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NetSocket? _listener;
     private Thread? _acceptThread;
+    /// <summary>The async accept loop (<see cref="AcceptLoopInlineAsync"/>), when the service uses it instead of the thread.</summary>
+    private Task? _acceptLoop;
 
     protected TcpService(NetNamespace net, string name, ushort port, ServiceOptions options) : base(net, name, port, options) =>
         _slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
@@ -93,6 +96,8 @@ public abstract class TcpService : Service
         try
         {
             l.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
+            // Inherited by every accepted connection (no lock round per accept).
+            if (InlineCompletions) l.InlineCompletions = true;
             l.Bind(new System.Net.IPEndPoint(Options.BindAddress, Port));
             l.Listen(Options.Backlog);
         }
@@ -102,8 +107,60 @@ public abstract class TcpService : Service
             throw;
         }
         _listener = l;
+        if (InlineCompletions)
+        {
+            _acceptLoop = AcceptLoopInlineAsync();
+            return;
+        }
         _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = $"{Name}-accept" };
         _acceptThread.Start();
+    }
+
+    /// <summary>
+    /// The accept loop of a service whose handlers only await (<see cref="InlineCompletions"/>): async,
+    /// on the listener's inline completions, so the receive thread that queued a connection accepts
+    /// it after its batch and runs the handler until its first wait: a connection is accepted,
+    /// served and closed there, with no accept thread or pool thread woken for it (as an
+    /// event-driven stack serves it in one loop). The pool starvation that made the other loop a
+    /// thread does not reach this one: its continuations run on the receive thread, and only a wait
+    /// for a free slot (<see cref="ServiceOptions.MaxConnections"/> reached) goes through the pool.
+    /// </summary>
+    private async Task AcceptLoopInlineAsync()
+    {
+        var ct = _stop.Token;
+        var listener = _listener!;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await _slots.WaitAsync(ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) { break; }
+                NetSocket conn;
+                try
+                {
+                    conn = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NetStackException or ObjectDisposedException or OperationCanceledException)
+                {
+                    _slots.Release();
+                    // Stopping: cancelled, or the listener closed under the call (EBADF) or before it.
+                    if (e is not NetStackException ne || ne.Errno is Errno.EBADF or Errno.EINVAL || ct.IsCancellationRequested) break;
+                    Log($"accept: {e.Message}");
+                    continue;
+                }
+                Interlocked.Increment(ref Accepted);
+                Interlocked.Increment(ref Active);
+                // Here, up to the handler's first wait; then the next connection.
+                _ = RunConnectionAsync(conn, ct);
+            }
+        }
+        finally
+        {
+            _acceptEnded.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -179,6 +236,12 @@ public abstract class TcpService : Service
         }
     }
 
+    /// <summary>
+    /// Whether the connections' async calls continue on the stack's receive thread
+    /// (<see cref="NetSocket.InlineCompletions"/>): for handlers that only await, never block.
+    /// </summary>
+    protected virtual bool InlineCompletions => false;
+
     /// <summary>Serves one connection; returns (or throws) when it is over. The caller closes the socket.</summary>
     protected abstract Task HandleAsync(NetSocket conn, CancellationToken ct);
 
@@ -188,7 +251,7 @@ public abstract class TcpService : Service
         // Closing the listener ends the blocked accept() (EBADF) and resets the connections still in its queue.
         _listener?.Dispose();
         _listener = null;
-        if (_acceptThread is not null) await _acceptEnded.Task.ConfigureAwait(false);
+        if (_acceptThread is not null || _acceptLoop is not null) await _acceptEnded.Task.ConfigureAwait(false);
         if (Interlocked.Read(ref Active) == 0) _drained.TrySetResult();
         await _drained.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }

@@ -77,7 +77,7 @@ public sealed class TcpConnectPeerTests(ITestOutputHelper output)
                 while (true)
                 {
                     using var c = listener.Accept();
-                    accepted++;
+                    Interlocked.Increment(ref accepted);
                 }
             }
             catch (Exception e)
@@ -87,6 +87,11 @@ public sealed class TcpConnectPeerTests(ITestOutputHelper output)
         }) { IsBackground = true, Name = "test-acceptor" };
         acceptor.Start();
         RunAndAssert(peer, 7070);
+        // The client's connect-close ends when its handshakes do; the acceptor may still be
+        // draining the accept queue, and close() on a listener resets what it has not accepted
+        // (inet_csk_listen_stop()), so wait for the loop before closing under it.
+        Assert.True(TapPeer.WaitUntil(() => Volatile.Read(ref accepted) == WarmUp + Connections, TimeSpan.FromSeconds(30)),
+            $"accepted {Volatile.Read(ref accepted)} of {WarmUp + Connections}");
         listener.Dispose();
         Assert.True(acceptor.Join(TimeSpan.FromSeconds(30)), "accept() stayed blocked after close()");
         Assert.Equal(WarmUp + Connections, accepted);

@@ -743,6 +743,28 @@ public sealed class NetSocket : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether this socket's async calls, when the stack's receive thread makes them ready (data or
+    /// a FIN arrived, an ACK freed send space), continue on that thread right after its receive
+    /// batch releases the stack lock, instead of on the thread pool. Off by default. It saves the
+    /// wake-up of a pool thread per wait, most of a small request/response's cost on a busy
+    /// machine, as DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS does for System.Net.Sockets. The
+    /// continuation must not block (no synchronous socket call, no <c>.Result</c> or <c>Wait()</c>, no
+    /// long computation): until it returns or awaits, the stack receives nothing on that device.
+    /// A connection accepted from a listener with it set has it set too.
+    /// </summary>
+    public bool InlineCompletions
+    {
+        get
+        {
+            using (new SyscallLock(Net)) return SkOf(FdOrThrow).InlineCompletions;
+        }
+        set
+        {
+            using (new SyscallLock(Net)) SkOf(FdOrThrow).InlineCompletions = value;
+        }
+    }
+
     /// <summary>SO_RCVTIMEO in milliseconds, as <see cref="System.Net.Sockets.Socket.ReceiveTimeout"/>: 0 or -1 wait forever; a blocking receive that times out fails with EAGAIN (SocketError.WouldBlock).</summary>
     public int ReceiveTimeout
     {

@@ -184,10 +184,22 @@ public static class NetStackInfo
     public static IReadOnlyList<SocketInfo> GetSockets(NetNamespace net)
     {
         ArgumentNullException.ThrowIfNull(net);
+        return GetSockets(net.Files);
+    }
+
+    /// <summary>
+    /// The open sockets of descriptor table <paramref name="files"/> (a control client's, say), by
+    /// descriptor, read under the stack lock: a socket closed meanwhile is not listed, and one whose
+    /// sock went back to its cache and serves another connection cannot show up in a row.
+    /// </summary>
+    public static IReadOnlyList<SocketInfo> GetSockets(FdTable files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var net = files.Net;
         var list = new List<SocketInfo>();
         lock (net.SyncRoot)
         {
-            foreach (var (fd, sock) in net.Files.Enumerate())
+            foreach (var (fd, sock) in files.Enumerate())
             {
                 if (sock.Sk is not InetSock sk) continue;
                 list.Add(new SocketInfo(fd, sk.Prot?.Name ?? "?", sk.State,

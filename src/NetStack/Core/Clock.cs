@@ -45,4 +45,17 @@ internal static class Time
     public const long NsPerSec = 1_000_000_000;
     public static long Ms(long ms) => ms * NsPerMs;
     public static long Sec(long s) => s * NsPerSec;
+
+    /// <summary>One jiffy of the timer wheel the stack models: HZ 250, the CONFIG_HZ of Debian's kernels (and of this project's test machine).</summary>
+    public const long TickNs = 4 * NsPerMs;
+
+    /// <summary>
+    /// When a timer armed at <paramref name="nowNs"/> for <paramref name="delayNs"/> runs in the
+    /// kernel: the delay in whole jiffies (rounded up, as usecs_to_jiffies()) from the current
+    /// jiffy, and at least the next tick: "jiffies + 0" does not run in zero time but on the next
+    /// tick of the timer wheel.
+    /// </summary>
+    /// <remarks>Mirrors mod_timer(timer, jiffies + delay) on level 0 of the timer wheel (kernel/time/timer.c).</remarks>
+    public static long JiffiesTimeout(long nowNs, long delayNs) =>
+        nowNs / TickNs * TickNs + Math.Max((delayNs + TickNs - 1) / TickNs, 1) * TickNs;
 }

@@ -460,6 +460,40 @@ public sealed class NetNamespace : IDisposable
         return sent;
     }
 
+    /// <summary>True while a receive thread runs a batch under the lock: inline completions are collected (<see cref="QueueInlineCompletion"/>).</summary>
+    internal bool InlineCompletionsOpen;
+    private SockWaiter? _inlineHead, _inlineTail;
+
+    /// <summary>
+    /// Collects a signalled waiter of a socket with <see cref="Sock.InlineCompletions"/> when the
+    /// receive thread is the signaller (under the stack lock); false otherwise (the caller queues it
+    /// to the thread pool). The receive thread completes the collected waiters after its batch, with
+    /// the lock released (<see cref="SoftIrq"/>): a request/response server's continuation runs
+    /// without waking a pool thread. Each waiter still holds its sock reference (taken when armed,
+    /// dropped when its awaiter takes the result), so a collected waiter's sock is never recycled
+    /// before its completion has run.
+    /// </summary>
+    internal bool QueueInlineCompletion(SockWaiter w)
+    {
+        if (!InlineCompletionsOpen) return false;
+        w.NextInline = null;
+        if (_inlineTail is null) _inlineHead = w;
+        else _inlineTail.NextInline = w;
+        _inlineTail = w;
+        return true;
+    }
+
+    /// <summary>Takes the collected waiters (under the stack lock), oldest first, linked through <see cref="SockWaiter.NextInline"/>.</summary>
+    internal SockWaiter? TakeInlineCompletions()
+    {
+        var head = _inlineHead;
+        _inlineHead = _inlineTail = null;
+        return head;
+    }
+
+    /// <summary>Receive threads that handed their device to a new thread because an inline continuation blocked (see <see cref="SoftIrq"/>); for tests and counters.</summary>
+    internal int RxThreadHandoffs => _softirq.RxHandoffs;
+
     /// <summary>A send queued frames to <paramref name="dev"/>'s receive queue (the loopback device): the calling system call processes them before it returns (<see cref="SyscallLock"/>). Call with the stack lock held.</summary>
     /// <remarks>Mirrors __raise_softirq_irqoff(NET_RX_SOFTIRQ) in enqueue_to_backlog().</remarks>
     internal void RaiseNetRxSoftirq(NetDevice dev) => _softirq.RaiseNetRx(dev);

@@ -83,6 +83,8 @@ public enum LinuxMib
     TCPFastOpenActive, TCPFastOpenActiveFail, TCPFastOpenPassive, TCPFastOpenPassiveFail, TCPFastOpenListenOverflow,
     TCPFastOpenCookieReqd, TCPFastOpenPassiveAltKey, TCPMinTTLDrop, TCPSpuriousRTOs, TCPDSACKOfoRecv,
     TCPMTUPFail, TCPMTUPSuccess,
+    TCPRenoRecoveryFail, TCPSackRecoveryFail, TCPRenoFailures, TCPSackFailures, TCPLossFailures,
+    TCPDSACKIgnoredOld, TCPDSACKIgnoredNoUndo, TCPDSACKIgnoredDubious, TCPDSACKRecvSegs, TCPHPAcks,
 }
 
 /// <summary>

@@ -212,6 +212,13 @@ public partial class Sock : SockCommon
 
     private SockWaiter? _readWaiter, _writeWaiter;
 
+    /// <summary>
+    /// The socket's async waits, when the receive thread makes them ready, complete on that thread
+    /// after its batch instead of on the thread pool (<see cref="NetNamespace.QueueInlineCompletion"/>).
+    /// Set by the owner of continuations that never block.
+    /// </summary>
+    internal bool InlineCompletions;
+
     // ---- sock_flag / sock_set_flag / sock_reset_flag ----
     /// <remarks>Mirrors sock_flag().</remarks>
     internal bool HasFlag(SockFlag f) => (Flags & (1UL << (int)f)) != 0;

@@ -13,6 +13,9 @@ namespace NetStack.Core;
 /// stack lock, so it never completes the awaiter there: it queues this object to the thread pool
 /// (it is its own work item, so that allocates nothing) and the continuation runs on a pool thread
 /// without the lock - the same effect as RunContinuationsAsynchronously, minus its allocation.
+/// A waiter of a socket with <see cref="Sock.InlineCompletions"/> signalled by a receive thread's
+/// batch is collected instead (<see cref="NetNamespace.QueueInlineCompletion"/>) and completed by
+/// that thread once the batch has released the lock (<see cref="CompleteInline"/>).
 /// </para>
 /// </summary>
 internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
@@ -30,6 +33,9 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
     private volatile bool _consumed = true;
 
     internal SockWaiter(Sock sk) => _sk = sk;
+
+    /// <summary>The next waiter in the namespace's list of completions its receive thread runs after the batch (<see cref="NetNamespace.QueueInlineCompletion"/>).</summary>
+    internal SockWaiter? NextInline;
 
     /// <summary>True while an awaiter is registered and not yet signalled.</summary>
     public bool IsArmed => _armed;
@@ -65,7 +71,7 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
         return new ValueTask<int>(this, _core.Version);
     }
 
-    /// <summary>Completes the pending wait, if any (on a pool thread). Called with the stack lock held.</summary>
+    /// <summary>Completes the pending wait, if any (on a pool thread, or on the receive thread after its batch). Called with the stack lock held.</summary>
     public void Signal()
     {
         if (!_armed) return;
@@ -75,6 +81,8 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
         _armedToken = default;
         _consumed = false;
         Interlocked.Increment(ref _deliveries);
+        // A socket that asked for it is completed by the receive thread once its batch has released the lock.
+        if (_sk.InlineCompletions && _sk.Net.QueueInlineCompletion(this)) return;
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
@@ -112,6 +120,12 @@ internal sealed class SockWaiter : IValueTaskSource<int>, IThreadPoolWorkItem
             Interlocked.Decrement(ref _deliveries);
         }
     }
+
+    /// <summary>Completes the awaiter on the calling thread (the receive thread after its batch, without the stack lock).</summary>
+    internal void CompleteInline() => ((IThreadPoolWorkItem)this).Execute();
+
+    /// <summary>A completion collected for the receive thread goes to the pool after all (the receive thread handed its device off: <see cref="SoftIrq"/>).</summary>
+    internal void CompleteOnPool() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
     /// <summary>True while a completion is queued to the pool and not yet delivered (for tests).</summary>
     internal bool IsDelivering => Volatile.Read(ref _deliveries) > 0;

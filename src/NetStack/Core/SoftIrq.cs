@@ -101,9 +101,55 @@ internal sealed class SoftIrq
 
     private void StartRx(NetDevice dev)
     {
-        var t = new Thread(() => RxLoop(dev)) { IsBackground = true, Name = $"netstack-rx-{dev.Name}" };
+        var rx = new RxThread(this, dev);
+        var t = new Thread(() => RxLoop(rx)) { IsBackground = true, Name = $"netstack-rx-{dev.Name}" };
         _threads.Add(t);
         t.Start();
+    }
+
+    /// <summary>A device's receive thread: what it must know when an inline continuation it runs blocks.</summary>
+    internal sealed class RxThread(SoftIrq owner, NetDevice dev)
+    {
+        public readonly SoftIrq Owner = owner;
+        public readonly NetDevice Dev = dev;
+        /// <summary>The collected completions not yet run (this thread's only).</summary>
+        public SockWaiter? Rest;
+        /// <summary>Set when the thread handed its device to a new thread: it ends once the continuation it runs returns.</summary>
+        public bool Retired;
+
+        /// <summary>
+        /// A blocking call is about to sleep on this receive thread while it runs an inline
+        /// continuation (<see cref="WaitTask.InlineRx"/>, checked by <see cref="WaitTask.WaitWoken"/>).
+        /// The sleep would stop the device's receiving, and with it the data, ACK or FIN that would
+        /// end the sleep: a deadlock. So the thread hands its device to a new receive thread first,
+        /// the completions it had not run yet go to the thread pool, and the thread itself ends once
+        /// the continuation returns.
+        /// </summary>
+        public void HandOff() => Owner.HandOff(this);
+    }
+
+    private int _rxHandoffs;
+    /// <summary>Receive threads that handed their device to a new thread (<see cref="RxThread.HandOff"/>).</summary>
+    public int RxHandoffs => Volatile.Read(ref _rxHandoffs);
+
+    private void HandOff(RxThread rx)
+    {
+        rx.Retired = true;
+        var rest = rx.Rest;
+        rx.Rest = null;
+        Interlocked.Increment(ref _rxHandoffs);
+        lock (_threads)
+        {
+            // The retiring thread is no longer joined by Stop(): it runs the application's code and may sleep on.
+            _threads.Remove(Thread.CurrentThread);
+            if (_running) StartRx(rx.Dev);
+        }
+        while (rest is { } w)
+        {
+            rest = w.NextInline;
+            w.NextInline = null;
+            w.CompleteOnPool();
+        }
     }
 
     public void Stop()
@@ -119,7 +165,9 @@ internal sealed class SoftIrq
         foreach (var dev in _net.Devices) dev.Kick();
         KickTimer();
         lock (_timerSignal) Monitor.PulseAll(_timerSignal);
-        foreach (var t in threads) t.Join();
+        // Stop() may be called by an inline continuation on a receive thread (an application
+        // disposing the stack there): that thread ends by itself once it returns, joining it would wait forever.
+        foreach (var t in threads) if (t != Thread.CurrentThread) t.Join();
     }
 
     /// <summary>A send put frames on <paramref name="dev"/>'s receive queue (call with the stack lock held).</summary>
@@ -168,9 +216,10 @@ internal sealed class SoftIrq
     internal void LeaveSoftirq(bool was) => _inSoftirq = was;
 
     /// <remarks>Mirrors net/core/dev.c: net_rx_action() calling a device's napi poll.</remarks>
-    private void RxLoop(NetDevice dev)
+    private void RxLoop(RxThread rx)
     {
         var net = _net;
+        var dev = rx.Dev;
         while (_running)
         {
             dev.WaitForWork(200);
@@ -178,10 +227,12 @@ internal sealed class SoftIrq
             int n, sent = 0;
             do
             {
+                SockWaiter? completions;
                 lock (net.SyncRoot)
                 {
                     bool was = EnterSoftirq();
                     net.InXmitBatch = true;
+                    net.InlineCompletionsOpen = true;
                     try
                     {
                         for (n = 0; n < NapiWeight; n++)
@@ -200,9 +251,14 @@ internal sealed class SoftIrq
                         // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
                         net.InXmitBatch = false;
                         sent = net.XmitFlush();
+                        net.InlineCompletionsOpen = false;
+                        completions = net.TakeInlineCompletions();
                         LeaveSoftirq(was);
                     }
                 }
+                // Sockets that asked for inline completions continue here, without the lock: the
+                // continuation (an echo's send, its next receive) runs without waking a pool thread.
+                if (completions is not null && RunInlineCompletions(rx, completions)) return;
                 // A batch that answered what it read polls once more before sleeping: the kernel
                 // takes the answers only now, at the end of the batch, and its side (a client woken
                 // by a SYN-ACK) often answers within microseconds. One write() per frame let those
@@ -211,6 +267,31 @@ internal sealed class SoftIrq
                 // about 1.2 poll() sleeps per connection instead of 0.1-0.3 with write()).
             } while ((n == NapiWeight || (n > 0 && sent > 0)) && _running);
         }
+    }
+
+    /// <summary>
+    /// Runs the collected completions on the receive thread (no stack lock held), oldest first.
+    /// True when a continuation blocked and the thread handed its device off: it must end.
+    /// </summary>
+    private static bool RunInlineCompletions(RxThread rx, SockWaiter completions)
+    {
+        rx.Rest = completions;
+        var me = WaitTask.Current;
+        me.InlineRx = rx;
+        try
+        {
+            while (rx.Rest is { } w)
+            {
+                rx.Rest = w.NextInline;
+                w.NextInline = null;
+                w.CompleteInline();
+            }
+        }
+        finally
+        {
+            me.InlineRx = null;
+        }
+        return rx.Retired;
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ internal sealed class WaitTask
     public static WaitTask Current => s_current.Value!;
 
     private readonly object _gate = new();
+
+    /// <summary>Set while this thread is a receive thread running inline completions (<see cref="SoftIrq"/>): a sleep hands its device off first.</summary>
+    internal SoftIrq.RxThread? InlineRx;
     /// <summary>Set by a wakeup, cleared by the sleeper once it runs again (WQ_FLAG_WOKEN / poll_wqueues.triggered). Guarded by _gate.</summary>
     private bool _woken;
 
@@ -89,6 +92,12 @@ internal sealed class WaitTask
         lock (_gate)
         {
             if (_woken) { _woken = false; return; }
+        }
+        // A receive thread running an inline continuation hands its device off before it sleeps (the wakeup may need that device).
+        if (InlineRx is { } rx)
+        {
+            InlineRx = null;
+            rx.HandOff();
         }
         int held = 0;
         while (Monitor.IsEntered(stackLock)) { Monitor.Exit(stackLock); held++; }

@@ -115,7 +115,9 @@ public class InetConnectionSock : InetSock
     internal void InetCskResetXmitTimer(byte what, long when, long maxWhen)
     {
         if (when > maxWhen) when = maxWhen;
-        long expires = Net.NowNs + when;
+        // jiffies + when in the kernel: no clock read. TCP's cached clock of the segment or
+        // transmit round in progress is as fresh (a bulk sender re-arms on every ACK).
+        long expires = (this is TcpSock tp ? tp.TcpClockNs : Net.NowNs) + when;
         if (what is IcskTimeRetrans or IcskTimeProbe0 or IcskTimeLossProbe or IcskTimeReoTimeout)
         {
             IcskPending = what;
@@ -318,6 +320,7 @@ public class InetConnectionSock : InetSock
         newsk.LingerTime = sk.LingerTime;
         newsk.RcvTimeo = sk.RcvTimeo;
         newsk.SndTimeo = sk.SndTimeo;
+        newsk.InlineCompletions = sk.InlineCompletions; // not Linux's: NetSocket.InlineCompletions, inherited as the options above
         newsk.Flags = sk.Flags & ~((1UL << (int)SockFlag.Dead) | (1UL << (int)SockFlag.Done));
         newsk.RcvBuf = sk.RcvBuf;
         newsk.SndBuf = sk.SndBuf;

@@ -294,7 +294,7 @@ internal static class Tcp
         long n = delta / Math.Max(1, tp.IcskRto);
         while (n-- > 0 && cwnd > restartCwnd) cwnd >>= 1;
         tp.SndCwnd = Math.Max(cwnd, restartCwnd);
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using NetStack.Core;
 using NetStack.Net;
 using NetStack.Wire;
@@ -152,7 +153,7 @@ internal static class TcpInput
     private static void TcpStoreTsRecent(TcpSock tp)
     {
         tp.RxOpt.TsRecent = tp.RxOpt.RcvTsval;
-        tp.RxOpt.TsRecentStamp = tp.Net.NowNs;
+        tp.RxOpt.TsRecentStamp = tp.TcpClockNs;
     }
 
     /// <remarks>Mirrors tcp_replace_ts_recent().</remarks>
@@ -327,7 +328,7 @@ internal static class TcpInput
     /// <remarks>Mirrors tcp_rcv_rtt_measure() / tcp_rcv_rtt_update().</remarks>
     private static void TcpRcvRttMeasure(TcpSock tp)
     {
-        long now = tp.Net.NowNs;
+        long now = tp.TcpClockNs; // tp->tcp_mstamp
         if (tp.RcvRttEstTime == 0) goto newMeasure;
         if (SeqNumber.Before(tp.RcvNxt, tp.RcvRttEstSeq)) return;
         TcpRcvRttUpdate(tp, (uint)Math.Max(1, (now - tp.RcvRttEstTime) / 1000), true);
@@ -453,7 +454,7 @@ internal static class TcpInput
         tp.InetCskScheduleAck();
         TcpMeasureRcvMss(tp, skb);
         TcpRcvRttMeasure(tp);
-        long now = tp.Net.NowNs;
+        long now = tp.TcpClockNs; // tcp_jiffies32 in Linux: no clock read of its own
         if (tp.IcskAck.Ato == 0)
         {
             // The first data packet: initialize the delayed-ACK engine.
@@ -1472,6 +1473,11 @@ internal static class TcpInput
             if (!SeqNumber.After(end, start)) continue;
             if (i == 0 && foundDupSack)
             {
+                if (!TcpIsSackblockValid(tp, true, start, end))
+                {
+                    tp.Net.Mib.TcpExt[tp.UndoMarkerValid ? LinuxMib.TCPDSACKIgnoredOld : LinuxMib.TCPDSACKIgnoredNoUndo]++;
+                    continue;
+                }
                 // The D-SACKed segments still queued (tcp_sacktag_one() with dup_sack): a
                 // retransmission reported twice counts toward undo; one already SACKed means its
                 // original arrived after the retransmission: reordering.
@@ -1565,7 +1571,12 @@ internal static class TcpInput
             return false;
         }
         flag |= TcpDsackSeen(tp, start0, end0, flag, out uint dupSegs);
-        if (dupSegs == 0) return false; // dubious, or not our retransmission
+        if (dupSegs == 0) // dubious, or not our retransmission
+        {
+            tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKIgnoredDubious]++;
+            return false;
+        }
+        tp.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecvSegs] += dupSegs;
         // A spurious retransmission is delivered (tcp_dsack_seen()'s sack_delivered): the ACK clocks
         // out data through PRR or cwnd growth as a SACK of a new segment would.
         state.SackDelivered += dupSegs;
@@ -1574,6 +1585,24 @@ internal static class TcpInput
             !SeqNumber.After(end0, priorSndUna) && SeqNumber.After(end0, tp.UndoMarker))
             tp.UndoRetrans = Math.Max(0, tp.UndoRetrans - (int)dupSegs);
         return true;
+    }
+
+    /// <summary>
+    /// Whether a SACK block may be believed: inside what was sent, and above snd_una unless it is a
+    /// D-SACK of a recovery that can still be undone, reporting data at or above the undo marker (a
+    /// block crossing the marker by less than a window is believed too).
+    /// </summary>
+    /// <remarks>Mirrors tcp_is_sackblock_valid().</remarks>
+    internal static bool TcpIsSackblockValid(TcpSock tp, bool isDsack, uint startSeq, uint endSeq)
+    {
+        if (SeqNumber.After(endSeq, tp.SndNxt) || !SeqNumber.Before(startSeq, endSeq)) return false;
+        if (!SeqNumber.Before(startSeq, tp.SndNxt)) return false;
+        if (SeqNumber.After(startSeq, tp.SndUna)) return true;
+        if (!isDsack || !tp.UndoMarkerValid) return false;
+        if (SeqNumber.After(endSeq, tp.SndUna)) return false;
+        if (!SeqNumber.Before(startSeq, tp.UndoMarker)) return true;
+        if (!SeqNumber.After(endSeq, tp.UndoMarker)) return false; // too old
+        return !SeqNumber.Before(startSeq, endSeq - tp.MaxWindow);
     }
 
     /// <summary>The highest SACKed sequence (fack): snd_una when nothing is SACKed.</summary>
@@ -1814,7 +1843,7 @@ internal static class TcpInput
         ulong val = (ulong)tp.SndCwnd * (ulong)TcpOutput.TcpMssToMtu(tp, (int)tp.MssCache) / (ulong)mtup.ProbeSize;
         tp.SndCwnd = (uint)Math.Max(1ul, val);
         tp.SndCwndCnt = 0;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         tp.SndSsthresh = TcpCurrentSsthresh(tp);
         mtup.SearchLow = mtup.ProbeSize;
         mtup.ProbeSize = 0;
@@ -2027,7 +2056,7 @@ internal static class TcpInput
         if (tp.SndSsthresh < TcpCong.InfiniteSsthresh && (tp.CaState == TcpCaState.Cwr || tp.UndoMarkerValid))
         {
             tp.SndCwnd = tp.SndSsthresh;
-            tp.SndCwndStamp = tp.Net.NowNs;
+            tp.SndCwndStamp = tp.TcpClockNs;
         }
         tp.CaOps.CwndEvent(tp, TcpCaEvent.CompleteCwr);
     }
@@ -2080,7 +2109,7 @@ internal static class TcpInput
         }
         tp.SndCwnd = tp.PacketsInFlight + 1;
         tp.SndCwndCnt = 0;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         // A timeout in Disorder after many duplicate ACKs: the reordering degree was overestimated.
         uint sysReordering = (uint)tp.Net.Ipv4.Sysctl.TcpReordering;
         if (tp.CaState <= TcpCaState.Disorder && tp.SackedOut >= sysReordering)
@@ -2130,7 +2159,7 @@ internal static class TcpInput
             if (tp.PriorSsthresh > tp.SndSsthresh) tp.SndSsthresh = tp.PriorSsthresh;
             TcpEcnWithdrawCwr(tp);
         }
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         tp.UndoMarker = 0;
         tp.UndoMarkerValid = false;
         tp.Rack.Advanced = true; // force RACK to re-examine losses
@@ -2434,7 +2463,7 @@ internal static class TcpInput
         {
             // Advance cwnd if state allows.
             tp.CaOps.CongAvoid(tp, ack, ackedSacked);
-            tp.SndCwndStamp = tp.Net.NowNs;
+            tp.SndCwndStamp = tp.TcpClockNs;
         }
         TcpUpdatePacingRate(tp);
     }
@@ -2566,7 +2595,7 @@ internal static class TcpInput
     {
         var head = tp.RtxQueue.First;
         if (head is null) return tp.IcskRto / 1000;
-        return (head.Cb.When + tp.IcskRto - tp.Net.NowNs) / 1000;
+        return (head.Cb.When + tp.IcskRto - tp.TcpClockNs) / 1000; // tcp_mstamp, as tcp_rto_delta_us()
     }
 
     /// <summary>After ACK progress: the loss probe timer if a TLP may be sent, else the RTO.</summary>
@@ -2647,20 +2676,7 @@ internal static class TcpInput
         // acknowledged segment (tcp_rack_advance() uses tp->tcp_mstamp), and an ACK of a TSO
         // super-frame covers some 45 one-MSS buffers here: 45 clock_gettime() calls per ACK, 2% of
         // a bulk sender's samples. A transmit round inside (recovery) refreshes it, as Linux does.
-        bool clockWasCached = tp.TcpClockCached;
-        if (!clockWasCached)
-        {
-            tp.TcpClockCache = tp.Net.NowNs;
-            tp.TcpClockCached = true;
-        }
-        try
-        {
-            return TcpAckMstamped(tp, skb, flag);
-        }
-        finally
-        {
-            tp.TcpClockCached = clockWasCached;
-        }
+        using (new TcpMstampScope(tp)) return TcpAckMstamped(tp, skb, flag);
     }
 
     /// <summary>tcp_ack() proper, with <see cref="TcpSock.TcpClockNs"/> read once for it (<see cref="TcpAck"/>).</summary>
@@ -2706,17 +2722,29 @@ internal static class TcpInput
         uint priorFack = tp.TcpIsSack ? TcpHighestSackSeq(tp) : tp.SndUna;
         tp.Rs.PriorInFlight = tp.PacketsInFlight;
         if ((flag & FlagUpdateTsRecent) != 0) TcpReplaceTsRecent(tp, skb.Cb.Seq);
-        if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
-        else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
-        flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
-        // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
-        if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
-        if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
-        if (sackState.SackDelivered != 0) TcpCountDelivered(tp, sackState.SackDelivered, (flag & FlagEce) != 0);
+        if ((flag & (FlagSlowpath | FlagSndUnaAdvanced)) == FlagSndUnaAdvanced)
+        {
+            // Header prediction's ACK: the window is the predicted one, a pure forward advance
+            // (SND.UNA >= SND.WL2), no SACK, no ECN echo. No more checks are required.
+            tp.SndWl1 = ackSeq; // tcp_update_wl()
+            TcpSndUnaUpdate(tp, ack);
+            flag |= FlagWinUpdate;
+            tp.Net.Mib.TcpExt[LinuxMib.TCPHPAcks]++;
+        }
+        else
+        {
+            if (ackSeq != skb.Cb.EndSeq) flag |= FlagData;
+            else tp.Net.Mib.TcpExt[LinuxMib.TCPPureAcks]++;
+            flag |= TcpAckUpdateWindow(tp, th, ack, ackSeq);
+            // The ECN echo is known before the SACKed segments are counted delivered (sack_delivered with FLAG_ECE).
+            if (TcpEcnRcvEcnEcho(tp, skb.Cb.TcpFlags)) flag |= FlagEce;
+            if (tp.RcvSack.Count > 0) flag |= TcpSacktagWriteQueue(tp, tp.RcvSack, ack, priorSndUna, ref sackState);
+            if (sackState.SackDelivered != 0) TcpCountDelivered(tp, sackState.SackDelivered, (flag & FlagEce) != 0);
+        }
 
         tp.ErrSoft = 0;
         tp.IcskProbesOut = 0;
-        tp.RcvTstamp = tp.Net.NowNs;
+        tp.RcvTstamp = tp.TcpClockNs;
         if (priorPackets == 0) goto noQueue;
 
         flag |= TcpCleanRtxQueue(tp, priorFack, priorSndUna, (flag & FlagEce) != 0, sackState);
@@ -2825,21 +2853,51 @@ internal static class TcpInput
 
     // ---- the state machine ----
 
-    /// <summary>Segment processing in ESTABLISHED (the kernel's header prediction fast path is not taken: every segment takes the slow path).</summary>
-    /// <remarks>Mirrors tcp_rcv_established().</remarks>
+    /// <summary>Segment processing in ESTABLISHED: header prediction's fast path for the expected in-order data segment and pure ACK, else the slow path.</summary>
+    /// <remarks>Mirrors tcp_rcv_established(), which starts with tcp_mstamp_refresh(): one clock read per segment.</remarks>
     public static void TcpRcvEstablished(TcpSock tp, SkBuff skb)
     {
+        // tcp_mstamp_refresh(): the segment's RTT sample, delayed-ACK timing and receive RTT read
+        // the time once (they read the clock four to five times per segment: 6% of a bulk receiver's samples).
+        using (new TcpMstampScope(tp)) TcpRcvEstablishedMstamped(tp, skb);
+    }
+
+    /// <summary>tcp_rcv_established() proper, with <see cref="TcpSock.TcpClockNs"/> read once for it (<see cref="TcpRcvEstablished"/>).</summary>
+    private static void TcpRcvEstablishedMstamped(TcpSock tp, SkBuff skb)
+    {
         var th = TcpHdr(skb);
-        // Header prediction: the in-order data segment the connection expects (only ACK and
-        // perhaps PSH, the predicted window, no options beyond the usual). Pure ACKs and segments
-        // with timestamps take the slow path here (the kernel predicts those too).
+        tp.RxOpt.SawTstamp = false; // RFC 7323 H1: this segment's timestamp, once parsed
+        // Header prediction: the in-order segment the connection expects (only ACK and perhaps
+        // PSH, the predicted window, our header length: no options but an aligned timestamp).
         if (tp.PredFlags != 0 && (th.FlagWord & TcpHpBits) == tp.PredFlags && skb.Cb.Seq == tp.RcvNxt &&
-            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt) && tp.TcpHeaderLen == TcpHeader.MinLength && skb.Len > tp.TcpHeaderLen)
+            !SeqNumber.After(skb.Cb.AckSeq, tp.SndNxt))
         {
+            int headerLen = tp.TcpHeaderLen; // = th->doff * 4: the prediction compares the data offset
+            bool tstamp = headerLen == TcpHeader.MinLength + TcpOpt.LenTstampAligned;
+            if (tstamp)
+            {
+                if (!TcpParseAlignedTimestamp(tp, th)) goto slowPath;
+                // PAWS failed: the slow path looks at it more carefully. ts_recent is not updated
+                // here yet: a corrupted timestamp would then fail every later segment.
+                if (unchecked((int)(tp.RxOpt.RcvTsval - tp.RxOpt.TsRecent)) < 0) goto slowPath;
+            }
+            tp.RcvSack = default; // an aligned timestamp alone: no SACK blocks on this segment
+            if (skb.Len == headerLen)
+            {
+                // Bulk data transfer, the sender's side: a pure ACK, in window by definition.
+                if (tstamp && tp.RcvNxt == tp.RcvWup) TcpStoreTsRecent(tp);
+                TcpAck(tp, skb, 0);
+                skb.Free();
+                TcpDataSndCheck(tp);
+                return;
+            }
+            if (skb.Len < headerLen) goto slowPath; // cannot be: the data offset was checked on input
             if (Sock.SkbTruesize(skb) > tp.ForwardAlloc) goto step5; // no reserved memory for it: the slow path's accounting
+            if (tstamp && tp.RcvNxt == tp.RcvWup) TcpStoreTsRecent(tp);
             TcpRcvFastPathData(tp, skb);
             return;
         }
+    slowPath:
         if (!th.Ack && !th.Rst && !th.Syn)
         {
             tp.Net.KfreeSkbReason(skb, SkbDropReason.TcpFlags);
@@ -2858,6 +2916,25 @@ internal static class TcpInput
         TcpDataQueue(tp, skb);
         TcpDataSndCheck(tp);
         TcpAckSndCheck(tp);
+    }
+
+    /// <summary>
+    /// Header prediction's look at the options: exactly NOP, NOP, TIMESTAMP as Linux and this
+    /// stack send them; then tsval and tsecr are read (tsecr corrected by our offset). Anything
+    /// else is for the slow path's full parse.
+    /// </summary>
+    /// <remarks>Mirrors tcp_parse_aligned_timestamp().</remarks>
+    private static bool TcpParseAlignedTimestamp(TcpSock tp, TcpHeader th)
+    {
+        var opt = th.Options;
+        if (opt.Length < TcpOpt.LenTstampAligned ||
+            BinaryPrimitives.ReadUInt32BigEndian(opt) != ((uint)TcpOpt.NOP << 24 | (uint)TcpOpt.NOP << 16 | (uint)TcpOpt.TIMESTAMP << 8 | TcpOpt.LenTimestamp))
+            return false;
+        tp.RxOpt.SawTstamp = true;
+        tp.RxOpt.RcvTsval = BinaryPrimitives.ReadUInt32BigEndian(opt[4..]);
+        uint tsecr = BinaryPrimitives.ReadUInt32BigEndian(opt[8..]);
+        tp.RxOpt.RcvTsecr = tsecr != 0 ? tsecr - tp.TsOffset : 0;
+        return true;
     }
 
     /// <summary>TCP_HP_BITS: the header-prediction word without the reserved bits and PSH.</summary>
@@ -2967,7 +3044,7 @@ internal static class TcpInput
     private static void TcpFinishConnect(TcpSock tp)
     {
         Tcp.TcpSetState(tp, TcpState.Established);
-        tp.IcskAck.Lrcvtime = tp.Net.NowNs;
+        tp.IcskAck.Lrcvtime = tp.TcpClockNs;
         TcpInitTransfer(tp);
         tp.LsndTimeMs = tp.TcpClockMs;
         if (tp.HasFlag(SockFlag.KeepOpen)) tp.InetCskResetKeepaliveTimer(TcpTimer.KeepaliveTimeWhen(tp));
@@ -2984,7 +3061,7 @@ internal static class TcpInput
         // RFC 6298 5.7: no RTT sample from the handshake (it was retransmitted) -> 3 s.
         if (tp.SrttUs == 0 && tp.TotalRetrans > 0) tp.IcskRto = TcpTimer.TcpTimeoutFallback;
         tp.SndCwnd = tp.TotalRetrans > 1 && tp.UndoMarkerValid ? 1u : TcpSock.TcpInitCwnd;
-        tp.SndCwndStamp = tp.Net.NowNs;
+        tp.SndCwndStamp = tp.TcpClockNs;
         if (!tp.CaInitialized) TcpCong.TcpInitCongestionControl(tp);
         // tcp_init_buffer_space()
         if ((tp.UserLocks & Sock.SockSndbufLock) == 0) TcpSndbufExpand(tp);

@@ -288,6 +288,16 @@ internal static class TcpOutput
             tp.SkStreamModerateSndbuf();
             return null;
         }
+        return TcpStreamScheduleSkb(tp, skb, forceSchedule);
+    }
+
+    /// <summary>
+    /// The memory check both allocators end with: reserves the new buffer's truesize (forced, or as
+    /// tcp_mem allows) and owns it to the socket; a refused buffer is freed and null returned.
+    /// </summary>
+    /// <remarks>The tail of tcp_stream_alloc_skb(): sk_forced_mem_schedule() / sk_wmem_schedule(), then skb_set_owner.</remarks>
+    private static SkBuff? TcpStreamScheduleSkb(TcpSock tp, SkBuff skb, bool forceSchedule)
+    {
         int truesize = Sock.SkbTruesize(skb);
         if (forceSchedule) tp.SkForcedMemSchedule(truesize);
         else if (!tp.SkWmemSchedule(truesize))
@@ -317,16 +327,7 @@ internal static class TcpOutput
             tp.SkFragPage = fresh;
         }
         var skb = net.SkbFragPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
-        if (skb is null) return null;
-        int truesize = Sock.SkbTruesize(skb);
-        if (forceSchedule) tp.SkForcedMemSchedule(truesize);
-        else if (!tp.SkWmemSchedule(truesize))
-        {
-            skb.Free();
-            return null;
-        }
-        skb.Sk = tp;
-        return skb;
+        return skb is null ? null : TcpStreamScheduleSkb(tp, skb, forceSchedule);
     }
 
     /// <summary>Charges a queued buffer to the send buffer and to the socket's reservation.</summary>
@@ -1050,8 +1051,12 @@ internal static class TcpOutput
             ato = Math.Min(ato, maxAto);
         }
         ato = Math.Min(ato, Time.Ms(sys.TcpDelackMaxMs));
-        long now = tp.Net.NowNs;
-        long timeout = now + ato;
+        long now = tp.TcpClockNs; // the segment's clock inside tcp_rcv_established() (the kernel reads jiffies here: no clock read)
+        // jiffies + ato: the kernel's timer runs at the next tick at the earliest. A passive
+        // connection that has received no data has ato 0 (tcp_event_data_recv() sets it), so the
+        // ACK of its FIN waits for that tick, and an application that closes before it sends one
+        // FIN-ACK instead of a bare ACK and then its FIN (7 frames per connect + close against 6).
+        long timeout = Time.JiffiesTimeout(now, ato);
         if ((tp.IcskAck.Pending & IcskAck.Timer) != 0 && tp.DelackTimer.Pending)
         {
             // If the delayed-ACK timer is about to expire, send the ACK now.

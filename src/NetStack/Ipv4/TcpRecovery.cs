@@ -69,7 +69,7 @@ internal static class TcpRecovery
     /// <summary>How long (usec) until <paramref name="skb"/> is deemed lost; zero or less: lost now.</summary>
     /// <remarks>Mirrors tcp_rack_skb_timeout().</remarks>
     public static long TcpRackSkbTimeout(TcpSock tp, SkBuff skb, uint reoWnd) =>
-        (long)tp.Rack.RttUs + reoWnd - (tp.Net.NowNs - skb.Cb.When) / 1000;
+        (long)tp.Rack.RttUs + reoWnd - (tp.TcpClockNs - skb.Cb.When) / 1000;
 
     /// <summary>
     /// Marks lost every segment sent before the most recently delivered one whose RACK RTT plus

@@ -256,7 +256,7 @@ public sealed partial class TcpSock : InetConnectionSock
     /// Valid only while <see cref="TcpClockCached"/>; elsewhere the clock is read (<see cref="TcpClockNs"/>).
     /// </summary>
     internal long TcpClockCache;
-    /// <summary>True inside tcp_write_xmit() and tcp_ack(), where <see cref="TcpClockCache"/> is the time.</summary>
+    /// <summary>True inside tcp_write_xmit(), tcp_ack() and tcp_rcv_established() (<see cref="TcpMstampScope"/>), where <see cref="TcpClockCache"/> is the time.</summary>
     internal bool TcpClockCached;
 
     /// <summary>The time for the transmit and ACK paths: the cached clock inside tcp_write_xmit() and tcp_ack(), else a fresh read.</summary>
@@ -307,8 +307,12 @@ public sealed partial class TcpSock : InetConnectionSock
     internal uint RcvOoopack;
     /// <summary>total_rto / total_rto_recoveries: retransmission timeouts, and RTO recovery episodes (the first timeout of each).</summary>
     internal uint TotalRto, TotalRtoRecoveries;
-    /// <summary>The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.</summary>
-    internal uint TcpTimeStampTs => unchecked((uint)(Net.NowNs / 1_000_000) + TsOffset);
+    /// <summary>
+    /// The timestamp clock of this connection: ms since the namespace clock's zero, plus tsoffset.
+    /// From <see cref="TcpClockNs"/>: the kernel takes TSval from the segment's departure stamp
+    /// (tcp_skb_timestamp_ts()), the cached tcp_clock_cache, not a clock read per segment.
+    /// </summary>
+    internal uint TcpTimeStampTs => unchecked((uint)(TcpClockNs / 1_000_000) + TsOffset);
 
     /// <summary>scaling_ratio: the usable fraction (of 256) of receive-buffer memory, learned from len/truesize.</summary>
     internal int ScalingRatio = 128;
@@ -317,7 +321,7 @@ public sealed partial class TcpSock : InetConnectionSock
     /// <summary>The SACK blocks of the segment being processed (TCP_SKB_CB(skb)->sacked in Linux points at them).</summary>
     internal TcpSackBlocks RcvSack;
     /// <summary>The raw timestamp clock (ms, no offset): tcp_clock_ms() / tcp_time_stamp_ts().</summary>
-    internal uint TcpClockMs => unchecked((uint)(Net.NowNs / 1_000_000));
+    internal uint TcpClockMs => unchecked((uint)(TcpClockNs / 1_000_000));
 
     // ---- Accept queue membership (a child waiting to be accepted) ----
     /// <summary>The listener whose accept queue holds this child (null once accepted).</summary>
@@ -402,4 +406,26 @@ public sealed partial class TcpSock : InetConnectionSock
     /// <summary>A debugging description: state, endpoints, snd_una, snd_nxt, rcv_nxt and cwnd.</summary>
     public override string ToString() =>
         $"TCP {State} {Ipv4Address.Format(InetRcvSaddr)}:{InetNum} -> {Ipv4Address.Format(InetDaddr)}:{InetDport} una {SndUna} nxt {SndNxt} rcv {RcvNxt} cwnd {SndCwnd}";
+}
+
+/// <summary>
+/// tcp_mstamp_refresh() for the extent of a <c>using</c>: the clock is read once into
+/// <see cref="TcpSock.TcpClockCache"/> unless an enclosing scope already did (tcp_ack() inside
+/// tcp_rcv_established()), and the enclosing state is restored on leaving. A ref struct: no allocation.
+/// </summary>
+internal readonly ref struct TcpMstampScope
+{
+    private readonly TcpSock _tp;
+    private readonly bool _wasCached;
+
+    public TcpMstampScope(TcpSock tp)
+    {
+        _tp = tp;
+        _wasCached = tp.TcpClockCached;
+        if (_wasCached) return;
+        tp.TcpClockCache = tp.Net.NowNs;
+        tp.TcpClockCached = true;
+    }
+
+    public void Dispose() => _tp.TcpClockCached = _wasCached;
 }

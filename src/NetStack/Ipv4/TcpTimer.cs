@@ -267,6 +267,19 @@ internal static class TcpTimer
         }
         net.Mib.TcpExt[LinuxMib.TCPTimeouts]++;
         if (TcpWriteTimeout(tp)) return;
+        // The first timeout of an episode says what failed: a fast recovery, an earlier timeout's
+        // loss recovery, or the SACK/dupack state that never reached recovery.
+        if (tp.IcskRetransmits == 0)
+        {
+            LinuxMib? mib = tp.CaState switch
+            {
+                TcpCaState.Recovery => tp.TcpIsSack ? LinuxMib.TCPSackRecoveryFail : LinuxMib.TCPRenoRecoveryFail,
+                TcpCaState.Loss => LinuxMib.TCPLossFailures,
+                _ when tp.CaState == TcpCaState.Disorder || tp.SackedOut != 0 => tp.TcpIsSack ? LinuxMib.TCPSackFailures : LinuxMib.TCPRenoFailures,
+                _ => null,
+            };
+            if (mib is { } m) net.Mib.TcpExt[m]++;
+        }
         TcpInput.TcpEnterLoss(tp);
         // tcp_update_rto_stats()
         if (tp.IcskRetransmits == 0) tp.TotalRtoRecoveries++;

@@ -66,7 +66,10 @@ def sh(*args):
 def main():
     rcvbuf, mss, wscale, ts = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     steps = sys.argv[5:]
-    ns = f"rcvwnd{os.getpid()}"
+    # nst-<test process>-<large number>: a namespace left behind when this script is killed (its
+    # finally never runs) is swept by the next test run once the test process is gone
+    # (TapPeer.SweepStaleNamespaces), as the peers' own nst-PID-N namespaces are.
+    ns = f"nst-{os.getppid()}-{1000000 + os.getpid()}"
     tap = f"rw{os.getpid() % 100000}"
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), IFF_TAP | IFF_NO_PI))

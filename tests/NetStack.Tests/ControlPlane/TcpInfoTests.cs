@@ -183,6 +183,27 @@ public class TcpInfoTests
     }
 
     [Fact]
+    public void GetSockets_OfAnotherTable_ListsItsSockets_NotTheStacks_AndNotAClosedOne()
+    {
+        using var s = new TwoStacks();
+        var (_, cfd, _) = TcpTwoStackTests.Connect(s);
+        var other = new FdTable(s.A); // a control client's table
+        int ofd = SocketCalls.Socket(other, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(-Errno.EINPROGRESS, SocketCalls.Connect(other, ofd, SockAddr.In(TwoStacks.AddrB, 5000)));
+        s.Pump();
+        var row = Assert.Single(NetStackInfo.GetSockets(other));
+        Assert.Equal(ofd, row.Fd);
+        Assert.Equal(TcpState.Established, row.State);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("10.9.0.2"), 5000), row.RemoteEndPoint);
+        Assert.DoesNotContain(NetStackInfo.GetSockets(s.A), x => x.LocalEndPoint.Equals(row.LocalEndPoint));
+        Assert.Contains(NetStackInfo.GetSockets(s.A), x => x.Fd == cfd);
+
+        // Closed: gone from the table's view, though its sock still finishes the close in the stack.
+        Assert.Equal(0, SocketCalls.Close(other, ofd));
+        Assert.Empty(NetStackInfo.GetSockets(other));
+    }
+
+    [Fact]
     public void TcpGetInfo_AllocatesNothing()
     {
         using var s = new TwoStacks();

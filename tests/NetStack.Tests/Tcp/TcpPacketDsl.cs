@@ -104,9 +104,32 @@ public sealed class TcpFixture : IDisposable
     /// <summary>Our SYN (active fixtures), for its options and timestamp.</summary>
     public Seg? OurSyn;
 
+    /// <summary>
+    /// While non-zero, every read of the stack's clock moves it forward by this many nanoseconds
+    /// (a clock that is never read twice at the same time): a test sees how often, and where, a
+    /// segment's processing reads the time.
+    /// </summary>
+    public long TickPerClockReadNs;
+    /// <summary>Reads of the stack's clock since the fixture was made.</summary>
+    public long ClockReads;
+
+    /// <summary>The stack's view of <see cref="Clock"/>: counts reads, ticks while <see cref="TickPerClockReadNs"/> is set.</summary>
+    private sealed class FixtureClock(TcpFixture f) : IClock
+    {
+        public long NowNs
+        {
+            get
+            {
+                f.ClockReads++;
+                if (f.TickPerClockReadNs != 0) f.Clock.Advance(f.TickPerClockReadNs);
+                return f.Clock.NowNs;
+            }
+        }
+    }
+
     internal TcpFixture(Action<Ipv4Sysctl>? configure = null)
     {
-        Net = new NetNamespace("dut", Clock);
+        Net = new NetNamespace("dut", new FixtureClock(this));
         Sysctl.TcpTimestamps = false;
         Sysctl.TcpSack = false;
         Sysctl.TcpWindowScaling = false;

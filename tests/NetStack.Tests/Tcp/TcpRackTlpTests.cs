@@ -166,12 +166,10 @@ public class TcpRackTlpTests
         f.ExpectNothing();
     }
 
-    [Fact]
-    public void ReoTimer_FiresForTheLastSegments_RetransmitsTheHole()
+    /// <summary>Four segments out, the second lost, the third SACKed, the fourth's ACK lost: the REO timer starts fast recovery and resends the second. Returns the first segment's sequence.</summary>
+    private static uint RecoveryByReoTimer(TcpFixture f)
     {
-        using var f = EstablishedSack();
         uint b = SendSegments(f, 4, 4);
-        // Segment 2 is lost; only segment 3 is SACKed (below dupthresh), segment 4's ACK is lost.
         f.Advance(RttMs);
         Ack(f, b + Mss, b, 3, 3);
         f.ExpectNothing();
@@ -181,6 +179,14 @@ public class TcpRackTlpTests
         Assert.Equal(14, f.AdvanceUntilSent(1000));
         f.Expect(ACK, seq: b + Mss, len: Mss);
         Assert.Equal(TcpCaState.Recovery, f.Sk.CaState);
+        return b;
+    }
+
+    [Fact]
+    public void ReoTimer_FiresForTheLastSegments_RetransmitsTheHole()
+    {
+        using var f = EstablishedSack();
+        uint b = RecoveryByReoTimer(f);
         Assert.Equal(InetConnectionSock.IcskTimeRetrans, f.Sk.IcskPending);
         f.Advance(RttMs);
         Ack(f, b + 4 * Mss);
@@ -203,6 +209,27 @@ public class TcpRackTlpTests
         f.Expect(ACK, seq: b + Mss, len: Mss);
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPTimeouts]);
         Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPLossProbes]);
+        // A SACK was in, no recovery yet: tcp_retransmit_timer counts a SACK failure.
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSackFailures]);
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPSackRecoveryFail]);
+    }
+
+    [Fact]
+    public void RtoInFastRecovery_CountsSackRecoveryFail_OncePerEpisode()
+    {
+        using var f = EstablishedSack();
+        uint b = RecoveryByReoTimer(f);
+        // Nothing more comes back: the RTO ends the recovery, and its backed-off successor is the
+        // same episode (icsk_retransmits > 0), counted as a timeout only.
+        f.AdvanceUntilSent(2000);
+        f.Expect(ACK, seq: b + Mss, len: Mss);
+        Assert.Equal(TcpCaState.Loss, f.Sk.CaState);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSackRecoveryFail]);
+        f.AdvanceUntilSent(4000);
+        Assert.Equal(2, f.Net.Mib.TcpExt[LinuxMib.TCPTimeouts]);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPSackRecoveryFail]);
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPLossFailures]);
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.TCPSackFailures]);
     }
 
     [Fact]
@@ -230,6 +257,7 @@ public class TcpRackTlpTests
         dsack.Add(new SackBlock(c, c + Mss));
         f.Send(ACK, seq: f.RemoteIss + 1, ack: c + 4 * Mss, sack: dsack);
         Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecv]);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.TCPDSACKRecvSegs]);
         Assert.True(f.Sk.Rack.DsackSeen);
         Assert.Equal(0, f.Sk.UndoRetrans); // the only retransmission of the episode was spurious
         // The next delivery of data sent after the adjustment point widens the window: two steps.

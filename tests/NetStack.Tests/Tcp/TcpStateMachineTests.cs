@@ -1230,6 +1230,41 @@ public class TcpStateMachineTests
         f.Expect(ACK | PSH, payload: Hello);
     }
 
+    /// <summary>
+    /// A passive connection that received no data has ato 0 (only tcp_event_data_recv() sets it),
+    /// so the ACK of the peer's FIN is armed for "jiffies + 0": the kernel runs it on the next tick,
+    /// not at once, and an application that closes first answers with one FIN-ACK (a connect +
+    /// close costs 6 frames, not 7).
+    /// </summary>
+    [Fact]
+    public void EstablishedPassive_FinBeforeAnyData_CloseBeforeTheTick_OneFinAck()
+    {
+        using var f = TcpFixture.EstablishedPassive();
+        f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
+        f.ExpectNothing();
+        Assert.Equal(TcpState.CloseWait, f.State);
+        Assert.Equal(0, f.Recv(new byte[4]));
+        f.Close();
+        f.Expect(FIN | ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 2);
+        // The delayed ACK rode on the FIN: nothing more goes out when its tick comes.
+        f.Advance(100);
+        f.ExpectNothing();
+        Assert.Equal(0, f.Net.Mib.TcpExt[LinuxMib.DelayedACKs]);
+    }
+
+    /// <summary>The same ACK when the application does not close: sent by the delayed-ACK timer on the next tick (HZ 250: within 4 ms).</summary>
+    [Fact]
+    public void EstablishedPassive_FinBeforeAnyData_AckedOnTheNextTick()
+    {
+        using var f = TcpFixture.EstablishedPassive();
+        f.Advance(1); // off a tick boundary: the ACK waits for the rest of this jiffy only
+        f.Send(FIN | ACK, seq: f.RemoteIss + 1, ack: f.LocalIss + 1);
+        f.ExpectNothing();
+        Assert.InRange(f.AdvanceUntilSent(1000), 1, (int)(Time.TickNs / Time.NsPerMs));
+        f.Expect(ACK, seq: f.LocalIss + 1, ack: f.RemoteIss + 2);
+        Assert.Equal(1, f.Net.Mib.TcpExt[LinuxMib.DelayedACKs]);
+    }
+
     [Fact]
     public void CloseWait_Close_LastAck_ThenAckCloses()
     {
