@@ -132,18 +132,26 @@ public class InetConnectionSock : InetSock
         }
     }
 
+    /// <summary>
+    /// Clears what the retransmit or delayed-ACK timer would do; the timer itself stays armed and,
+    /// when it fires, finds nothing pending (<c>tcp_write_timer_handler()</c>,
+    /// <c>tcp_delack_timer_handler()</c>) or re-arms for the later timeout. As in the kernel
+    /// (<c>INET_CSK_CLEAR_TIMERS</c> is never defined): an echo's ACK rides on its answer and clears
+    /// the delayed ACK on every request, and deleting the timer each time, then arming it again
+    /// for the next request, made the delayed ACK the earliest timer again and again, each time a
+    /// wake-up of the timer thread (a futex per request/response measured with the transmit ring).
+    /// <see cref="InetCskClearXmitTimers"/> (the connection ends) does stop them.
+    /// </summary>
     /// <remarks>Mirrors inet_csk_clear_xmit_timer().</remarks>
     internal void InetCskClearXmitTimer(byte what)
     {
         if (what is IcskTimeRetrans or IcskTimeProbe0 or IcskTimeLossProbe or IcskTimeReoTimeout)
         {
             IcskPending = 0;
-            Net.Timers.DelTimer(RetransmitTimer);
         }
         else if (what == IcskTimeDack)
         {
             IcskAck.Pending = 0;
-            Net.Timers.DelTimer(DelackTimer);
         }
     }
 

@@ -223,9 +223,15 @@ public class SockRefcntTests
         var a = new NetSocket(s.A.Files, cfd);
         var tp = TcpOf(s.A, cfd);
         var bsd = s.A.Files.Lookup(cfd)!;
+        // The protocol's reference, the socket's, and the SYN's retransmit timer's: the timer stays
+        // armed after the SYN-ACK cleared what it would do, as the kernel's (inet_csk_clear_xmit_timer()).
+        int refs = tp.SkRefcnt;
+        Assert.Equal(3, refs);
+        Assert.True(tp.RetransmitTimer!.Pending);
+        Assert.Equal(0, tp.IcskPending);
         var pending = a.ReceiveAsync(new byte[16]).AsTask();
         Assert.False(pending.IsCompleted);
-        Assert.Equal(3, tp.SkRefcnt); // the protocol, the socket, the armed waiter
+        Assert.Equal(refs + 1, tp.SkRefcnt); // and the armed waiter's
         int next;
         lock (s.A.SyncRoot)
         {
