@@ -45,11 +45,11 @@ public sealed class AllocationTests(ITestOutputHelper output)
             peer.Host.Device.WaitForWork(5);
             peer.Net.Poll();
         }
-        output.WriteLine($"{s.Received} echoes answered (the kernel sent {requests} requests and received {replies} replies); {allocated} bytes allocated on the polling thread {LastSplit}; {s.RttLine}; device {tap.Stats}; ring {tap.TxRingFrames} frames, {tap.TxRingSubmits} submissions, {tap.TxRingSingles} single-frame rounds by write(), {tap.TxRingRetries} retried, {tap.TxRingFull} full, {tap.TxRingDeferred} deferred, setup failures {tap.TxRingSetupFailures}");
+        output.WriteLine($"{s.Received} echoes answered (the kernel sent {requests} requests and received {replies} replies); {allocated} bytes allocated on the polling thread {LastSplit}; {s.RttLine}; device {tap.Stats}; ring {tap.TxRingFrames} frames, {tap.TxRingSubmits} submissions, {tap.TxRingSingles} by write(), {tap.TxRingRetries} retried, {tap.TxRingFull} full, {tap.TxRingDeferred} deferred, setup failures {tap.TxRingSetupFailures}");
         Assert.True(s.Received >= 5000, $"ping received {s.Received} replies");
         Assert.Equal(requests, replies);
         Assert.Equal(0, allocated);
-        // A poll that answers one echo writes it with write() (TxRingSingles); two or more go through the ring.
+        // A poll's first reply is written with write() (TxRingSingles); the ones after it go through the ring.
         if (transmitRing) Assert.True(tap.TxRingSetupFailures == 1 || tap.TxRingFrames + tap.TxRingSingles >= 5000, "the replies did not go through the transmit ring");
         else Assert.Equal(0, tap.TxRingFrames);
     }
@@ -226,7 +226,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         if (offload) Assert.True(tso > 0, "no TSO super-frame was sent");
         if (dev is NetStack.Drivers.TapDevice t)
         {
-            output.WriteLine($"transmit ring: {t.TxRingFrames} frames in {t.TxRingSubmits} submissions, {t.TxRingSingles} single-frame rounds, {t.TxRingDeferred} deferred; setup failures {t.TxRingSetupFailures}");
+            output.WriteLine($"transmit ring: {t.TxRingFrames} frames in {t.TxRingSubmits} submissions, {t.TxRingSingles} by write(), {t.TxRingDeferred} deferred; setup failures {t.TxRingSetupFailures}");
             if (!transmitRing) Assert.Equal(0, t.TxRingFrames);
             else Assert.True(t.TxRingSetupFailures == 1 || t.TxRingFrames > 2 * t.TxRingSubmits, "the transmit ring did not batch");
         }

@@ -224,7 +224,7 @@ internal sealed class SoftIrq
         {
             dev.WaitForWork(200);
             if (!_running) break;
-            int n, sent = 0;
+            int n;
             do
             {
                 SockWaiter? completions;
@@ -250,7 +250,7 @@ internal sealed class SoftIrq
                     {
                         // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
                         net.InXmitBatch = false;
-                        sent = net.XmitFlush();
+                        net.XmitFlush();
                         net.InlineCompletionsOpen = false;
                         completions = net.TakeInlineCompletions();
                         LeaveSoftirq(was);
@@ -259,13 +259,7 @@ internal sealed class SoftIrq
                 // Sockets that asked for inline completions continue here, without the lock: the
                 // continuation (an echo's send, its next receive) runs without waking a pool thread.
                 if (completions is not null && RunInlineCompletions(rx, completions)) return;
-                // A batch that answered what it read polls once more before sleeping: the kernel
-                // takes the answers only now, at the end of the batch, and its side (a client woken
-                // by a SYN-ACK) often answers within microseconds. One write() per frame let those
-                // answers arrive while the batch was still reading; without this pass the thread
-                // would sleep in poll() and be woken for each (measured over 3,000 connect+close:
-                // about 1.2 poll() sleeps per connection instead of 0.1-0.3 with write()).
-            } while ((n == NapiWeight || (n > 0 && sent > 0)) && _running);
+            } while (n == NapiWeight && _running);
         }
     }
 

@@ -70,8 +70,8 @@ public sealed partial class TapPeer : IDisposable
                 PcapPath = PcapPath,
                 // NETSTACK_TEST_OFFLOAD=1 runs the real-peer suites over a TAP with offloads (issue 13: both modes).
                 Offload = Environment.GetEnvironmentVariable("NETSTACK_TEST_OFFLOAD") == "1",
-                // NETSTACK_TEST_TXRING=1 runs them with the TAP's io_uring transmit ring (up --tx-ring on).
-                TransmitRing = Environment.GetEnvironmentVariable("NETSTACK_TEST_TXRING") == "1",
+                // NETSTACK_TEST_TXRING=0 runs them without the TAP's io_uring transmit ring (up --tx-ring off).
+                TransmitRing = Environment.GetEnvironmentVariable("NETSTACK_TEST_TXRING") != "0",
             };
             configure?.Invoke(options);
             Host = new NetStackHost(options);
