@@ -486,11 +486,13 @@ for row in "${rows[@]}"; do
 done
 if [ "$loss" -eq 1 ]; then
   echo
-  echo "| sender through faults ($loss_cc, 1 stream), Mbit/s | NetStack (\`up --fault\`) | Linux (\`bridge --fault\`) | NetStack / Linux |"
+  secs_note="${loss_s} s per run"
+  for entry in "${loss_specs[@]}"; do [ -n "${loss_secs[${entry%%|*}]:-}" ] && secs_note+=", ${entry#*|} ${loss_secs[${entry%%|*}]} s"; done
+  echo "| sender through faults ($loss_cc, 1 stream, $secs_note), Mbit/s | NetStack (\`up --fault\`) | Linux (\`bridge --fault\`) | NetStack / Linux |"
   echo "|---|---|---|---|"
   for entry in "${loss_specs[@]}"; do
     key=${entry%%|*}
-    echo "| ${entry#*|}, ${loss_secs[$key]:-$loss_s} s | $(cell "${key}_stack_tx_mbit_s") | $(cell "${key}_linux_tx_mbit_s") | $(cell "${key}_stack_linux_ratio") |"
+    echo "| ${entry#*|} | $(cell "${key}_stack_tx_mbit_s") | $(cell "${key}_linux_tx_mbit_s") | $(cell "${key}_stack_linux_ratio") |"
   done
 fi
 [ "$rounds" -gt 1 ] && echo && echo "Each cell: the median of the rounds (the range in parentheses)."
