@@ -259,7 +259,7 @@ public sealed partial class TcpSock : InetConnectionSock
     /// <summary>True inside tcp_write_xmit(), tcp_ack() and tcp_rcv_established() (<see cref="TcpMstampScope"/>), where <see cref="TcpClockCache"/> is the time.</summary>
     internal bool TcpClockCached;
 
-    /// <summary>The time for the transmit and ACK paths: the cached clock inside tcp_write_xmit() and tcp_ack(), else a fresh read.</summary>
+    /// <summary>The time for the transmit and ACK paths: the cached clock inside tcp_write_xmit(), tcp_ack() and tcp_rcv_established(), else a fresh read.</summary>
     internal long TcpClockNs => TcpClockCached ? TcpClockCache : Net.NowNs;
 
     /// <summary>pacing_timer: releases the next packet when internal pacing held it (an hrtimer in Linux).</summary>
