@@ -62,8 +62,8 @@ public sealed class StackOptions
     public int BusyPollUs { get; set; }
     /// <summary>
     /// Send the frames of a round (a system call, a receive batch, a timer run) after its first
-    /// through the TAP's io_uring transmit ring, one io_uring_enter() for all of them, instead of
-    /// one write() each, at most 8 frames per call (on by default: in interleaved A/B runs it sent
+    /// through the TAP's io_uring transmit ring, up to 8 frames per io_uring_enter(), instead of
+    /// one write() each (on by default: in interleaved A/B runs it sent
     /// 7-29% faster, with request/response, connect + close and receiving unchanged within 2%;
     /// false writes every frame with write(); when io_uring is unavailable the device falls back to
     /// write() by itself, counted and logged).

@@ -68,8 +68,8 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         for (int attempt = 0; attempt < 3 && best != 0; attempt++)
         {
             long replies0 = s.A.Mib.Icmp[IcmpMib.InEchoReps];
+            long thread0 = SteadyState.ThreadAllocatedBytes();
             long process0 = GC.GetTotalAllocatedBytes(precise: true);
-            long thread0 = GC.GetAllocatedBytesForCurrentThread();
             RoundTrips(s, N);
             long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
             long process = GC.GetTotalAllocatedBytes(precise: true) - process0;
@@ -105,7 +105,7 @@ public class ZeroAllocationTests(ITestOutputHelper output)
         for (int attempt = 0; attempt < 3 && best != 0; attempt++)
         {
             long frames0 = s.Link.A.Stats.TxPackets + s.Link.B.Stats.TxPackets;
-            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            long thread0 = SteadyState.ThreadAllocatedBytes();
             for (int i = 0; i < 40; i++)
             {
                 RoundTrips(s, 50);

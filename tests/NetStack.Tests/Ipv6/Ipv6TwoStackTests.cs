@@ -67,7 +67,7 @@ public class Ipv6TwoStackTests(ITestOutputHelper output)
         for (int attempt = 0; attempt < 3 && best != 0; attempt++)
         {
             long replies0 = s.A.Ipv6.Icmp6Stats[Icmp6Mib.Icmp6InEchoReplies];
-            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            long thread0 = SteadyState.ThreadAllocatedBytes();
             for (int i = 0; i < N; i++) { SendEcho(s, (ushort)i); s.Pump(); }
             long thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
             output.WriteLine($"round {attempt + 1}: {N} IPv6 echo round trips: this thread allocated {thread} bytes");

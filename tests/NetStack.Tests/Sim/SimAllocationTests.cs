@@ -19,7 +19,7 @@ public class SimAllocationTests(ITestOutputHelper output)
         using var sim = new Simulator(Scenario.Parse(json));
         sim.Run(3_000_000_000); // warm up: pools, heaps, buffers grown; the window autotuned
         long events = sim.Events.Scheduled;
-        long before = GC.GetAllocatedBytesForCurrentThread();
+        long before = SteadyState.ThreadAllocatedBytes();
         sim.Run(4_000_000_000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         events = sim.Events.Scheduled - events;

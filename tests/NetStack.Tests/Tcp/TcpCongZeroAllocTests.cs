@@ -63,7 +63,7 @@ public class TcpCongZeroAllocTests
         for (int attempt = 0; attempt < 3 && best != 0; attempt++)
         {
             long marked = s.AtoB.Marked;
-            long before = GC.GetAllocatedBytesForCurrentThread();
+            long before = SteadyState.ThreadAllocatedBytes();
             long moved = Transfer(s, cfd, afd, chunk, buf, 16 << 20);
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.Equal(16L << 20, moved);

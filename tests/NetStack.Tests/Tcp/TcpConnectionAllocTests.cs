@@ -51,7 +51,7 @@ public class TcpConnectionAllocTests(ITestOutputHelper output)
     private static long Size(Action create)
     {
         create();
-        long before = GC.GetAllocatedBytesForCurrentThread();
+        long before = SteadyState.ThreadAllocatedBytes();
         create();
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }

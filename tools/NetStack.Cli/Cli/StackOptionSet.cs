@@ -33,7 +33,7 @@ internal sealed class StackOptionSet
     // A string, not bool?: System.CommandLine parses a bool option's value itself (true/false), never "on".
     public Option<string> Offload { get; } = Opt.Value<string>("--offload", "on|off", "TAP offloads: a vnet header, checksum and TCPv4 segmentation offload, so the kernel hands the stack 64 KiB TCP super-frames [default: off]",
         s => s is "on" or "off" ? s : throw new UsageException($"bad --offload '{s}': expected on or off"));
-    public Option<string> TxRing { get; } = Opt.Value<string>("--tx-ring", "on|off", "send each round's frames (a call, a receive batch, a timer run) through an io_uring ring, one io_uring_enter() for all, instead of one write() each [default: on]",
+    public Option<string> TxRing { get; } = Opt.Value<string>("--tx-ring", "on|off", "send each round's frames (a call, a receive batch, a timer run) through an io_uring ring, up to 8 frames per io_uring_enter(), instead of one write() each [default: on]",
         s => s is "on" or "off" ? s : throw new UsageException($"bad --tx-ring '{s}': expected on or off"));
     public Option<bool> Create { get; } = Opt.Flag("--create", "run setup-tap.sh when the namespace or the TAP is missing (done without asking only when neither --ns nor --tap is given)");
     /// <summary>--duration, for the commands that run until stopped (up, ping, nc); null elsewhere.</summary>
