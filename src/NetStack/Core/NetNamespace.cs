@@ -411,6 +411,42 @@ public sealed class NetNamespace : IDisposable
         return work;
     }
 
+    /// <summary>
+    /// True while a receive thread's batch runs (<see cref="SoftIrq"/>): a protocol may defer work
+    /// to the batch's end (<see cref="TryDeferRelease"/>), as Linux defers it while a socket is owned
+    /// by its user. Guarded by <see cref="SyncRoot"/>.
+    /// </summary>
+    internal bool InRxBatch;
+    private readonly Sock[] _releaseDeferred = new Sock[SoftIrq.NapiWeight];
+    private int _releaseDeferredCount;
+
+    /// <summary>
+    /// Inside a receive batch, queues <paramref name="sk"/>'s <see cref="Proto.ReleaseCb"/> for the
+    /// batch's end, holding a reference until then; false outside one or when the queue is full
+    /// (one entry per socket and batch: the caller flags the socket). Call with the stack lock held.
+    /// </summary>
+    internal bool TryDeferRelease(Sock sk)
+    {
+        if (!InRxBatch || _releaseDeferredCount == _releaseDeferred.Length) return false;
+        sk.SockHold();
+        _releaseDeferred[_releaseDeferredCount++] = sk;
+        return true;
+    }
+
+    /// <summary>The end of a receive batch: each deferred socket's <see cref="Proto.ReleaseCb"/>, in order, and its reference dropped.</summary>
+    /// <remarks>Mirrors release_sock() calling sk_prot->release_cb().</remarks>
+    internal void RunDeferredRelease()
+    {
+        for (int i = 0; i < _releaseDeferredCount; i++)
+        {
+            var sk = _releaseDeferred[i];
+            _releaseDeferred[i] = null!;
+            try { sk.Prot.ReleaseCb(sk); }
+            finally { sk.SockPut(); }
+        }
+        _releaseDeferredCount = 0;
+    }
+
     /// <summary>How deep the lock owner's <see cref="SyscallLock"/>s nest (guarded by <see cref="SyncRoot"/>; set aside while a call sleeps).</summary>
     internal int SyscallDepth;
 

@@ -128,6 +128,10 @@ public abstract class Proto
     /// <remarks>prot->keepalive: SO_KEEPALIVE toggled (TCP arms or stops its keepalive timer).</remarks>
     public virtual void Keepalive(Sock sk, bool valbool) { }
 
+    /// <summary>Work the protocol deferred while the socket was busy (a receive batch here), done when it ends.</summary>
+    /// <remarks>Mirrors struct proto: release_cb, called from release_sock().</remarks>
+    internal virtual void ReleaseCb(Sock sk) { }
+
     /// <summary>Adds the sock to the protocol's lookup tables so that received packets find it; 0 or a negative errno.</summary>
     /// <remarks>prot->hash: put the sock in the protocol's lookup tables.</remarks>
     public virtual int Hash(Sock sk) => 0;

@@ -233,6 +233,7 @@ internal sealed class SoftIrq
                     bool was = EnterSoftirq();
                     net.InXmitBatch = true;
                     net.InlineCompletionsOpen = true;
+                    net.InRxBatch = true;
                     try
                     {
                         for (n = 0; n < NapiWeight; n++)
@@ -248,6 +249,9 @@ internal sealed class SoftIrq
                     }
                     finally
                     {
+                        // ACKs the batch deferred (one per connection) go out with the rest.
+                        net.InRxBatch = false;
+                        net.RunDeferredRelease();
                         // The ACKs and data this batch sent leave in one write per device (xmit_more), before the lock is released.
                         net.InXmitBatch = false;
                         net.XmitFlush();

@@ -115,6 +115,9 @@ internal sealed class Ipv4Sysctl
     public bool TcpTimestamps = true;
     /// <summary>net.ipv4.tcp_sack.</summary>
     public bool TcpSack = true;
+    /// <summary>net.ipv4.tcp_backlog_ack_defer (Linux 6.8+, default 1): an ACK due at once while a batch of
+    /// segments is processed (Linux: the socket's backlog; here: a receive batch) is sent once, when the batch ends.</summary>
+    public bool TcpBacklogAckDefer = true;
     /// <summary>net.ipv4.tcp_rfc1337: 0 lets an RST kill a TIME_WAIT socket, as Linux does by default.</summary>
     public bool TcpRfc1337;
     /// <summary>net.ipv4.tcp_stdurg: read the urgent pointer as RFC 1122 says (the last urgent byte) instead of

@@ -91,6 +91,7 @@ internal static class SysctlNetIpv4
             U8Flag("tcp_timestamps", () => s.TcpTimestamps, v => s.TcpTimestamps = v),
             U8Flag("tcp_sack", () => s.TcpSack, v => s.TcpSack = v),
             U8Flag("tcp_stdurg", () => s.TcpStdurg, v => s.TcpStdurg = v),
+            CtlTable.Bool("tcp_backlog_ack_defer", () => s.TcpBacklogAckDefer, v => s.TcpBacklogAckDefer = v), // proc_dou8vec_minmax 0..1
             CtlTable.Bool("tcp_rfc1337", () => s.TcpRfc1337, v => s.TcpRfc1337 = v),
             CtlTable.IntVec("tcp_rmem", () => [s.TcpRmemMin, s.TcpRmemDefault, s.TcpRmemMax], v =>
             {

@@ -2839,6 +2839,15 @@ internal static class TcpInput
         if ((tp.RcvNxt - tp.RcvWup > (uint)tp.IcskAck.RcvMss && TcpOutput.TcpSelectWindowRaw(tp) >= tp.RcvWnd) ||
             TcpInQuickackMode(tp) || (tp.IcskAck.Pending & IcskAck.Now) != 0)
         {
+            // Inside a receive batch the ACK waits for the batch's end (TCP_ACK_DEFERRED, sent by
+            // tcp_release_cb()): one ACK for the batch's in-order segments of this connection, as
+            // Linux sends one for the segments GRO merged or its backlog held.
+            if (tp.AckDeferred) return;
+            if (tp.Net.Ipv4.Sysctl.TcpBacklogAckDefer && tp.Net.TryDeferRelease(tp))
+            {
+                tp.AckDeferred = true;
+                return;
+            }
             TcpOutput.TcpSendAck(tp);
             return;
         }
@@ -2849,6 +2858,18 @@ internal static class TcpInput
         }
         // Out-of-order data: SACK at once.
         TcpOutput.TcpSendAck(tp);
+    }
+
+    /// <summary>
+    /// The end of the receive batch that deferred this connection's ACK (<see cref="TcpAckSndCheck"/>):
+    /// sent now unless something sent since carried it (data, a window update, a SACK).
+    /// </summary>
+    /// <remarks>Mirrors tcp_release_cb(): TCPF_ACK_DEFERRED.</remarks>
+    internal static void TcpReleaseCb(TcpSock tp)
+    {
+        if (!tp.AckDeferred) return;
+        tp.AckDeferred = false;
+        if (tp.InetCskAckScheduled) TcpOutput.TcpSendAck(tp);
     }
 
     // ---- the state machine ----

@@ -32,6 +32,7 @@ internal sealed class TcpProt : Proto
     public override int Setsockopt(Sock sk, int level, int optname, ReadOnlySpan<byte> optval) => Tcp.TcpSetsockopt((TcpSock)sk, level, optname, optval);
     public override int Getsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen) => Tcp.TcpGetsockopt((TcpSock)sk, level, optname, optval, ref optlen);
     public override void Keepalive(Sock sk, bool valbool) => TcpTimer.TcpSetKeepalive((TcpSock)sk, valbool);
+    internal override void ReleaseCb(Sock sk) => TcpInput.TcpReleaseCb((TcpSock)sk);
     public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Tcp.TcpSendmsg((TcpSock)sk, ref msg, data);
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Tcp.TcpRecvmsg((TcpSock)sk, ref msg, buf, flags);
     public override int BacklogRcv(Sock sk, SkBuff skb) => TcpIpv4.TcpV4DoRcv((TcpSock)sk, skb);

@@ -64,6 +64,8 @@ public sealed partial class TcpSock : InetConnectionSock
     internal uint WindowClamp;
     /// <summary>rcv_tstamp: time of the last received ACK (for keepalives).</summary>
     internal long RcvTstamp;
+    /// <summary>TCP_ACK_DEFERRED in sk_tsq_flags: an ACK waits for the end of the receive batch (TcpInput.TcpReleaseCb).</summary>
+    internal bool AckDeferred;
     /// <summary>out_of_order_queue (an rbtree in Linux; a sorted list here).</summary>
     internal readonly SkBuffQueue OutOfOrderQueue = new();
     /// <summary>The last skb added to the out-of-order queue (ooo_last_skb).</summary>

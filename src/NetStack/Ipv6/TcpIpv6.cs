@@ -37,6 +37,7 @@ internal sealed class TcpV6Prot : Proto
     public override int Getsockopt(Sock sk, int level, int optname, Span<byte> optval, ref int optlen) =>
         level != SOL_TCP ? Ipv6Sockglue.Ipv6Getsockopt(sk, level, optname, optval, ref optlen) : Tcp.TcpGetsockopt((TcpSock)sk, level, optname, optval, ref optlen);
     public override void Keepalive(Sock sk, bool valbool) => TcpTimer.TcpSetKeepalive((TcpSock)sk, valbool);
+    internal override void ReleaseCb(Sock sk) => TcpInput.TcpReleaseCb((TcpSock)sk);
     public override int Sendmsg(Sock sk, ref MsgHdr msg, ReadOnlySpan<byte> data) => Tcp.TcpSendmsg((TcpSock)sk, ref msg, data);
     public override int Recvmsg(Sock sk, ref MsgHdr msg, Span<byte> buf, int flags) => Tcp.TcpRecvmsg((TcpSock)sk, ref msg, buf, flags);
     /// <remarks>tcp_v6_do_rcv(): an IPv4 segment (a v4-mapped connection) goes to tcp_v4_do_rcv().</remarks>
