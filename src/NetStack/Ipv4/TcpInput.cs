@@ -2831,6 +2831,9 @@ internal static class TcpInput
         TcpCheckSpace(tp);
     }
 
+    /// <summary>GRO_LEGACY_MAX_SIZE: the most a GRO packet holds, so the most Linux acknowledges at once when segments arrive back to back.</summary>
+    private const uint GroLegacyMaxSize = 65536;
+
     /// <summary>ACK now (more than a segment unacknowledged and the window moves, quick-ACK mode, or an ACK is due) or later.</summary>
     /// <remarks>Mirrors __tcp_ack_snd_check() / tcp_ack_snd_check().</remarks>
     private static void TcpAckSndCheck(TcpSock tp)
@@ -2841,9 +2844,10 @@ internal static class TcpInput
         {
             // Inside a receive batch the ACK waits for the batch's end (TCP_ACK_DEFERRED, sent by
             // tcp_release_cb()): one ACK for the batch's in-order segments of this connection, as
-            // Linux sends one for the segments GRO merged or its backlog held.
-            if (tp.AckDeferred) return;
-            if (tp.Net.Ipv4.Sysctl.TcpBacklogAckDefer && tp.Net.TryDeferRelease(tp))
+            // Linux sends one for the segments GRO merged: while another segment would still fit in a
+            // GRO packet (64 KB); a super-frame from the TAP, a GRO packet itself, is acknowledged now.
+            if (tp.Net.Ipv4.Sysctl.TcpBacklogAckDefer && tp.RcvNxt - tp.RcvWup + (uint)tp.IcskAck.RcvMss <= GroLegacyMaxSize &&
+                (tp.AckDeferred || tp.Net.TryDeferRelease(tp)))
             {
                 tp.AckDeferred = true;
                 return;
