@@ -2839,7 +2839,11 @@ internal static class TcpInput
     private static void TcpAckSndCheck(TcpSock tp)
     {
         if (!tp.InetCskAckScheduled) return;
-        if ((tp.RcvNxt - tp.RcvWup > (uint)tp.IcskAck.RcvMss && TcpOutput.TcpSelectWindowRaw(tp) >= tp.RcvWnd) ||
+        // More than one full frame received, and the window's right edge moves far enough (else
+        // tcp_recvmsg() sends the ACK) or, with SO_RCVLOWAT, less than the mark is unread (the
+        // sender must not wait for an ACK the reader's wake-up would bring).
+        if ((tp.RcvNxt - tp.RcvWup > (uint)tp.IcskAck.RcvMss &&
+             ((int)(tp.RcvNxt - tp.CopiedSeq) < tp.RcvLowat || TcpOutput.TcpSelectWindowRaw(tp) >= tp.RcvWnd)) ||
             TcpInQuickackMode(tp) || (tp.IcskAck.Pending & IcskAck.Now) != 0)
         {
             // Inside a receive batch the ACK waits for the batch's end (TCP_ACK_DEFERRED, sent by

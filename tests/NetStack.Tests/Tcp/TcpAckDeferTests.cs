@@ -1,6 +1,7 @@
 using NetStack.Core;
 using NetStack.Ipv4;
 using NetStack.Net;
+using static NetStack.Uapi.SocketConstants;
 
 namespace NetStack.Tests.Tcp;
 
@@ -47,6 +48,41 @@ public class TcpAckDeferTests
         s.Pump();
         Assert.Equal(client.SndNxt, client.SndUna); // everything acknowledged
         Assert.Equal(data.Length, SocketCalls.Recv(s.B.Files, afd, new byte[data.Length], 0));
+    }
+
+    /// <summary>A's window grown and B out of quick-ACK mode by 4 MB moved, B's SO_RCVLOWAT at 1 MB.</summary>
+    private static (TcpSock client, int cfd, int afd) WarmWithRcvlowat(TwoStacks s)
+    {
+        var (_, cfd, afd) = TcpTwoStackTests.Connect(s);
+        var buf = new byte[65536];
+        for (long moved = 0; moved < 4 << 20;)
+        {
+            SocketCalls.Send(s.A.Files, cfd, buf, 0);
+            s.Pump();
+            int r;
+            while ((r = SocketCalls.Recv(s.B.Files, afd, buf, 0)) > 0) moved += r;
+        }
+        s.Pump();
+        // Less than the mark unread: an ACK is due at once even while the window, at its clamp,
+        // shrinks under the unread data (__tcp_ack_snd_check()'s SO_RCVLOWAT clause).
+        Assert.Equal(0, SocketCalls.Setsockopt(s.B.Files, afd, SOL_SOCKET, SO_RCVLOWAT, 1 << 20));
+        return ((TcpSock)s.A.Files.Lookup(cfd)!.Sk!, cfd, afd);
+    }
+
+    [Fact]
+    public void FortySixSegmentsInOneBatch_AreAcknowledgedAsTwoGroPackets()
+    {
+        using var s = new TwoStacks();
+        var (client, cfd, _) = WarmWithRcvlowat(s);
+        int mss = (int)client.MssCache;
+        Assert.Equal(46 * mss, SocketCalls.Send(s.A.Files, cfd, new byte[46 * mss], 0));
+        s.A.Poll();
+        Assert.Equal(46u * (uint)mss, client.SndNxt - client.SndUna); // all 46 on the link
+
+        // 64 KB hold 44 segments of 1,448 bytes: an ACK when the 45th would not fit, one at the batch's end.
+        Assert.Equal(2, ReceiveAsOneBatch(s));
+        s.Pump();
+        Assert.Equal(client.SndNxt, client.SndUna);
     }
 
     [Fact]
