@@ -70,8 +70,20 @@ public sealed class BackgroundProcess : IDisposable
         _p.WaitForExit();
     }
 
-    /// <summary>Whether the process has ended.</summary>
-    public bool HasExited => _p.HasExited;
+    /// <summary>
+    /// Whether the process has ended, its output read to the end: Process.HasExited turns true
+    /// before the reader has delivered the last lines, so a test that read <see cref="Output"/> right
+    /// after could miss them (MulticastPeerTests failed so in a loaded CI run: "joined" only).
+    /// </summary>
+    public bool HasExited
+    {
+        get
+        {
+            if (!_p.HasExited) return false;
+            _p.WaitForExit(); // drains the redirected output
+            return true;
+        }
+    }
 
     /// <summary>Waits for the process to end by itself; true if it did within <paramref name="timeout"/>.</summary>
     public bool WaitForExit(TimeSpan timeout)
