@@ -437,14 +437,17 @@ public sealed class NetNamespace : IDisposable
     /// <remarks>Mirrors release_sock() calling sk_prot->release_cb().</remarks>
     internal void RunDeferredRelease()
     {
-        for (int i = 0; i < _releaseDeferredCount; i++)
+        // Emptied first: should a callback throw, the next batch starts with no stale entry (the
+        // sockets left unreleased then only miss their cache, their references not dropped).
+        int n = _releaseDeferredCount;
+        _releaseDeferredCount = 0;
+        for (int i = 0; i < n; i++)
         {
             var sk = _releaseDeferred[i];
             _releaseDeferred[i] = null!;
             try { sk.Prot.ReleaseCb(sk); }
             finally { sk.SockPut(); }
         }
-        _releaseDeferredCount = 0;
     }
 
     /// <summary>How deep the lock owner's <see cref="SyscallLock"/>s nest (guarded by <see cref="SyncRoot"/>; set aside while a call sleeps).</summary>

@@ -9,8 +9,8 @@ namespace NetStack.Drivers;
 /// The TAP's transmit ring: frames sent during a round (<see cref="NetNamespace.XmitMore"/>: a
 /// system call, a receive batch, a timer run, a <see cref="NetNamespace.Poll"/>) are queued as
 /// io_uring writes and submitted in io_uring_enter() calls of up to <see cref="TxRingMaxBurst"/>
-/// frames, the last when the round ends (<see cref="NetNamespace.XmitFlush"/>), as a NIC driver posts descriptors under xmit_more and
-/// rings its doorbell for the last. tun grants IOCB_NOWAIT (FMODE_NOWAIT), so io_uring performs
+/// frames, the last when the round ends (<see cref="NetNamespace.XmitFlush"/>), as a NIC driver
+/// posts descriptors under xmit_more and rings its doorbell for the last. tun grants IOCB_NOWAIT (FMODE_NOWAIT), so io_uring performs
 /// each write inline in that io_uring_enter(), in submission order, exactly as write() would: the
 /// kernel has received (copied) every frame when the call returns, and each completion is posted
 /// then. A buffer is nonetheless kept (not freed, so neither reused nor its fragments' pages
