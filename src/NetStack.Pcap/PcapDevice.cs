@@ -118,7 +118,7 @@ public sealed unsafe class PcapDevice : NetDevice
             if (data.Length < EthernetHeaderLength) continue;
             // On some links libpcap still shows our own transmissions: never loop them back.
             if (MacAddress.Read(data.Slice(6, 6)) == DevAddr) continue;
-            var skb = pool.Alloc();
+            var skb = NapiAllocSkb(pool);
             if (skb is null)
             {
                 Stats.RxDropped++;

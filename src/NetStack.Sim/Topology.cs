@@ -27,7 +27,7 @@ public sealed class SimDevice : NetDevice
     {
         var f = Rx.Dequeue();
         if (f is null) return null;
-        var skb = pool.Alloc();
+        var skb = NapiAllocSkb(pool);
         if (skb is not null) f.Span.CopyTo(skb.Put(f.Length));
         else Stats.RxDropped++;
         _host.Sim.Frames.Return(f);

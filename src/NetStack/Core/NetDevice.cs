@@ -269,6 +269,16 @@ public abstract class NetDevice : IDisposable
     /// <summary>Returns one received frame in a buffer from <paramref name="pool"/>, or null when none is pending. Never blocks.</summary>
     protected internal abstract SkBuff? PollReceive(SkBuffPool pool);
 
+    /// <summary>
+    /// An empty buffer for a frame <see cref="PollReceive"/> receives: from the namespace's softirq
+    /// cache when <paramref name="pool"/> is the namespace's, where recvmsg() leaves the buffers it
+    /// consumed (no pool lock per frame), else from <paramref name="pool"/>. Null when the pool is
+    /// spent. Call it from <see cref="PollReceive"/> only (the stack lock is held there).
+    /// </summary>
+    /// <remarks>Mirrors napi_alloc_skb(): a driver's receive buffers come from the per-CPU napi_alloc_cache.</remarks>
+    protected SkBuff? NapiAllocSkb(SkBuffPool pool) =>
+        Net is { } net && net.SkbPool == pool ? net.SkbCache.Get() : pool.Alloc();
+
     /// <summary>Blocks up to <paramref name="timeoutMs"/> (-1: forever) until a frame may be pending or <see cref="Kick"/> is called. Called without the stack lock.</summary>
     public abstract bool WaitForWork(int timeoutMs);
 

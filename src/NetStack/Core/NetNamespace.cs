@@ -28,6 +28,8 @@ public sealed class NetNamespace : IDisposable
     internal readonly TimerBase Timers;
     /// <summary>The pool the devices' receive path and the protocols allocate packet buffers from.</summary>
     public readonly SkBuffPool SkbPool;
+    /// <summary>The softirq cache of <see cref="SkbPool"/>'s buffers: receive batches take from it and recvmsg() gives back to it, under the stack lock (napi_alloc_cache).</summary>
+    internal readonly NapiSkbCache SkbCache;
     /// <summary>net->mib: /proc/net/snmp and friends.</summary>
     public readonly SnmpMib Mib = new();
     /// <summary>The namespace's name (for logs and status pages).</summary>
@@ -94,6 +96,7 @@ public sealed class NetNamespace : IDisposable
         RealtimeOffsetNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100 - Clock.NowNs;
         Log = new KernelLog(Clock);
         SkbPool = pool ?? new SkBuffPool();
+        SkbCache = new NapiSkbCache(SkbPool);
         Timers = new TimerBase(this);
         _softirq = new SoftIrq(this);
         Sysctl = new SysctlTable(this);
@@ -580,6 +583,7 @@ public sealed class NetNamespace : IDisposable
             if (_exited) return;
             _exited = true;
             for (int i = _ops.Length - 1; i >= 0; i--) _ops[i].Exit(this); // cleanup_net(): ops_exit_list in reverse
+            SkbCache.Flush();
         }
     }
 }

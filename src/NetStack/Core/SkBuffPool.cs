@@ -24,8 +24,24 @@ public sealed class SkBuffPool
     public int BufferSize { get; }
     /// <summary>The ceiling on buffers the pool will ever create; allocation fails beyond it.</summary>
     public int MaxBuffers { get; }
-    /// <summary>Buffers currently free in the pool.</summary>
-    public int FreeCount => _freeCount;
+    /// <summary>Buffers currently free in the pool (those waiting in a namespace's softirq cache included).</summary>
+    public int FreeCount
+    {
+        get
+        {
+            int n = _freeCount;
+            foreach (var c in _caches) n += c.Count;
+            return n;
+        }
+    }
+
+    /// <summary>The namespaces' caches that hold free buffers of this pool (<see cref="NapiSkbCache"/>).</summary>
+    private NapiSkbCache[] _caches = [];
+
+    internal void AttachCache(NapiSkbCache cache)
+    {
+        lock (_lock) _caches = [.. _caches, cache];
+    }
     /// <summary>Buffers the pool has created so far (free plus in use).</summary>
     public int Total => _total;
     /// <summary>Allocations refused because the ceiling was reached.</summary>
@@ -76,6 +92,47 @@ public sealed class SkBuffPool
             _total++;
         }
         return new SkBuff(BufferSize, this, _maxFrags);
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="count"/> free buffers (and at most a quarter of the free ones) into
+    /// <paramref name="dst"/> (from index 0) under one acquisition of the lock; returns how many. Never grows the pool. The buffers keep
+    /// their in-pool mark: the taker clears it and resets each when it hands one out.
+    /// </summary>
+    /// <remarks>Mirrors kmem_cache_alloc_bulk().</remarks>
+    internal int AllocBulk(SkBuff?[] dst, int count)
+    {
+        int n = 0;
+        lock (_lock)
+        {
+            // At most a quarter of what is free: a small pool's buffers are not all parked in one cache.
+            count = Math.Min(count, _freeCount / 4);
+            while (n < count && _free is { } skb)
+            {
+                _free = skb.Next;
+                skb.Next = null;
+                dst[n++] = skb;
+            }
+            _freeCount -= n;
+        }
+        return n;
+    }
+
+    /// <summary>Gives back <paramref name="count"/> buffers of <paramref name="src"/> from <paramref name="start"/> (already marked in-pool and cleared by the caller) under one acquisition of the lock, and clears those slots.</summary>
+    /// <remarks>Mirrors kmem_cache_free_bulk().</remarks>
+    internal void ReturnBulk(SkBuff?[] src, int start, int count)
+    {
+        lock (_lock)
+        {
+            for (int i = start; i < start + count; i++)
+            {
+                var skb = src[i]!;
+                src[i] = null;
+                skb.Next = _free;
+                _free = skb;
+            }
+            _freeCount += count;
+        }
     }
 
     /// <summary>Creates buffers until at least <paramref name="count"/> are free (within the ceiling), so a burst later finds them ready.</summary>

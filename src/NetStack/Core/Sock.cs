@@ -454,14 +454,18 @@ public partial class Sock : SockCommon
     /// <remarks>Mirrors sock_rfree() via consume_skb()/skb_free_datagram().</remarks>
     public void SkbFreeDatagram(SkBuff skb)
     {
-        if (skb.Sk == this)
-        {
-            // sock_rfree()
-            int size = SkbTruesize(skb);
-            RmemAlloc -= size;
-            SkMemUncharge(size);
-        }
+        SkbRfree(skb);
         skb.Free();
+    }
+
+    /// <summary>Uncharges a received buffer this socket owns (its receive memory goes back), without freeing it.</summary>
+    /// <remarks>Mirrors sock_rfree(), the destructor skb_set_owner_r() gave it.</remarks>
+    internal void SkbRfree(SkBuff skb)
+    {
+        if (skb.Sk != this) return;
+        int size = SkbTruesize(skb);
+        RmemAlloc -= size;
+        SkMemUncharge(size);
     }
 
     /// <summary>Flushes the receive queue, uncharging every buffer.</summary>

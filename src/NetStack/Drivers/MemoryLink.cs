@@ -77,7 +77,7 @@ internal sealed class FrameRing
     /// exhausted the frames are dropped (counted in <paramref name="dropped"/>), as a NIC whose receive
     /// ring has no buffer drops what arrives, so frames never pile up behind a stuck one.
     /// </summary>
-    public SkBuff? Read(SkBuffPool pool, out int dropped)
+    public SkBuff? Read(Func<SkBuffPool, SkBuff?> alloc, SkBuffPool pool, out int dropped)
     {
         dropped = 0;
         lock (_lock)
@@ -86,7 +86,7 @@ internal sealed class FrameRing
             while (true)
             {
                 if (_count == 0) return null;
-                skb = pool.Alloc();
+                skb = alloc(pool);
                 if (skb is not null) break;
                 _head = (_head + 1) % _slots.Length;
                 _count--;
@@ -124,10 +124,13 @@ public sealed class MemoryLinkDevice : NetDevice
     /// <summary>Frames waiting to be received by this end.</summary>
     public int PendingRx => _rx.Count;
 
+    /// <summary><see cref="NetDevice.NapiAllocSkb"/> as a delegate, made once.</summary>
+    private Func<SkBuffPool, SkBuff?>? _napiAlloc;
+
     /// <inheritdoc/>
     protected internal override SkBuff? PollReceive(SkBuffPool pool)
     {
-        var skb = _rx.Read(pool, out int dropped);
+        var skb = _rx.Read(_napiAlloc ??= NapiAllocSkb, pool, out int dropped);
         if (dropped != 0)
         {
             Stats.RxDropped += dropped; // rx_dropped: no buffer to receive into

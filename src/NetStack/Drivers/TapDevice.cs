@@ -291,7 +291,7 @@ public sealed unsafe partial class TapDevice : NetDevice
     {
         if (_disposed) return null;
         if (Offload) return PollReceiveVnet(pool);
-        var skb = _spare ?? pool.Alloc();
+        var skb = _spare ?? NapiAllocSkb(pool);
         _spare = null;
         if (skb is null)
         {

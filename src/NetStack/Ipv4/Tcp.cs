@@ -620,10 +620,12 @@ internal static class Tcp
     }
 
     /// <remarks>Mirrors tcp_eat_recv_skb().</remarks>
+    /// <remarks>Mirrors tcp_eat_recv_skb(): the buffer goes to the softirq cache (skb_attempt_defer_free() -> napi_skb_cache_put()), where the next receive batch finds it.</remarks>
     private static void TcpEatRecvSkb(TcpSock tp, SkBuff skb)
     {
         tp.ReceiveQueue.Unlink(skb);
-        tp.SkbFreeDatagram(skb);
+        tp.SkbRfree(skb);
+        tp.Net.SkbCache.Consume(skb);
     }
 
     // ---- close ----
