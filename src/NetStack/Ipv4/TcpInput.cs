@@ -1136,7 +1136,7 @@ internal static class TcpInput
         var net = tp.Net;
         if (skb.Cb.Seq == skb.Cb.EndSeq)
         {
-            skb.Free();
+            tp.Net.SkbCache.Consume(skb);
             return;
         }
         skb.Pull(TcpHdr(skb).HeaderLength);
@@ -1212,7 +1212,7 @@ internal static class TcpInput
         }
         if (tp.RxOpt.NumSacks > 0) TcpSackRemove(tp);
         TcpFastPathCheck(tp);
-        if (eaten) skb.Free();
+        if (eaten) tp.Net.SkbCache.Consume(skb);
         if (!tp.HasFlag(SockFlag.Dead)) tp.DataReady();
         return;
 
@@ -2922,7 +2922,7 @@ internal static class TcpInput
                 // Bulk data transfer, the sender's side: a pure ACK, in window by definition.
                 if (tstamp && tp.RcvNxt == tp.RcvWup) TcpStoreTsRecent(tp);
                 TcpAck(tp, skb, 0);
-                skb.Free();
+                tp.Net.SkbCache.Consume(skb); // __kfree_skb(): to the softirq cache
                 TcpDataSndCheck(tp);
                 return;
             }
@@ -3000,7 +3000,7 @@ internal static class TcpInput
         }
         TcpAckSndCheck(tp);
     noAck:
-        if (eaten) skb.Free();
+        if (eaten) tp.Net.SkbCache.Consume(skb);
         tp.DataReady();
     }
 
