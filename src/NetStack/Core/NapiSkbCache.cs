@@ -58,6 +58,15 @@ internal sealed class NapiSkbCache
         return skb;
     }
 
+    /// <summary>An empty buffer with <paramref name="headroom"/> bytes reserved for headers (a transmit's copy), or null.</summary>
+    /// <remarks>Mirrors napi_alloc_skb() + skb_reserve().</remarks>
+    public SkBuff? GetWithHeadroom(int headroom = SkBuffPool.MaxHeader)
+    {
+        var skb = Get();
+        skb?.Reserve(headroom);
+        return skb;
+    }
+
     /// <summary>
     /// Drops a reference to <paramref name="skb"/> and, when it was the last, keeps the buffer here
     /// if it belongs to <see cref="Pool"/> (else it goes back to its own pool, as <see cref="SkBuff.Free"/>).

@@ -177,7 +177,7 @@ public sealed unsafe partial class TapDevice
             _txFreeSlots[_txFreeCount++] = slot;
             TxRingSingles++;
             TxRingWriteNow(skb);
-            skb.Free();
+            ConsumeSkb(skb);
             return 1;
         }
         for (int attempt = 0; ring.Unsubmitted > 0; attempt++)
@@ -244,7 +244,7 @@ public sealed unsafe partial class TapDevice
                 Stats.TxErrors++;
                 Stats.TxDropped++;
             }
-            skb.Free();
+            ConsumeSkb(skb);
         }
     }
 

@@ -584,8 +584,19 @@ public sealed unsafe partial class TapDevice : NetDevice
         // EAGAIN is a full queue (a drop, counted by the caller as tx_dropped); anything else is an error too.
         if (n < 0 && LastErrno != Errno.EAGAIN) Stats.TxErrors++;
         bool sent = n == skb.Len;
-        skb.Free();
+        ConsumeSkb(skb);
         return sent;
+    }
+
+    /// <summary>
+    /// Frees a written frame into the namespace's softirq cache (transmits run under the stack lock),
+    /// where the next transmit copy or received frame takes it without the pool's lock.
+    /// </summary>
+    /// <remarks>Mirrors napi_consume_skb() on a driver's transmit completion.</remarks>
+    private void ConsumeSkb(SkBuff skb)
+    {
+        if (Net is { } net) net.SkbCache.Consume(skb);
+        else skb.Free();
     }
 
     /// <summary>The pieces of an iovec for one frame: a vnet header and the head, then each fragment.</summary>

@@ -397,7 +397,8 @@ internal static class TcpOutput
             else
             {
                 head?.Free();
-                var copy = net.SkbPool.AllocWithHeadroom(SkBuffPool.MaxHeader);
+                // From the softirq cache (under the stack lock): the driver gives it back there once written.
+                var copy = net.SkbCache.GetWithHeadroom(SkBuffPool.MaxHeader);
                 if (copy is null) return -Errno.ENOBUFS;
                 oskb.CopyBits(copy.Put(oskb.Len));
                 skb = copy;
