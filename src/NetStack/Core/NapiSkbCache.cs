@@ -103,4 +103,11 @@ internal sealed class NapiSkbCache
         Pool.ReturnBulk(_cache, 0, _count);
         _count = 0;
     }
+
+    /// <summary>Flushes the cache and detaches it from the pool: the namespace is gone.</summary>
+    public void Close()
+    {
+        Flush();
+        Pool.DetachCache(this);
+    }
 }

@@ -583,7 +583,7 @@ public sealed class NetNamespace : IDisposable
             if (_exited) return;
             _exited = true;
             for (int i = _ops.Length - 1; i >= 0; i--) _ops[i].Exit(this); // cleanup_net(): ops_exit_list in reverse
-            SkbCache.Flush();
+            SkbCache.Close();
         }
     }
 }

@@ -42,6 +42,12 @@ public sealed class SkBuffPool
     {
         lock (_lock) _caches = [.. _caches, cache];
     }
+
+    /// <summary>Forgets a cache whose namespace is gone (a pool shared by many namespaces does not keep them all).</summary>
+    internal void DetachCache(NapiSkbCache cache)
+    {
+        lock (_lock) _caches = [.. _caches.Where(c => c != cache)];
+    }
     /// <summary>Buffers the pool has created so far (free plus in use).</summary>
     public int Total => _total;
     /// <summary>Allocations refused because the ceiling was reached.</summary>

@@ -95,4 +95,21 @@ public class NapiSkbCacheTests
         Assert.Equal(0, pool.FreeCount);
         Assert.Equal(1, pool.AllocFailures);
     }
+
+    [Fact]
+    public void ANamespaceGone_LeavesNoCacheOnASharedPool()
+    {
+        var pool = new SkBuffPool(bufferSize: 2048, prealloc: 64, maxBuffers: 256);
+        for (int i = 0; i < 3; i++)
+        {
+            using var net = new NetNamespace("shared" + i, pool: pool);
+            var skb = net.SkbCache.Get()!;
+            net.SkbCache.Consume(skb);
+            Assert.True(net.SkbCache.Count > 0);
+        }
+        Assert.Equal(pool.Total, pool.FreeCount); // every cached buffer is back in the pool
+        var cache = new NapiSkbCache(pool);
+        cache.Get();
+        Assert.Equal(pool.Total - 1, pool.FreeCount); // and only the live cache is counted
+    }
 }
