@@ -80,13 +80,8 @@ internal sealed class NapiSkbCache
             return;
         }
         if (Interlocked.Decrement(ref skb.Users) > 0) return;
-        if (skb.InPool) throw new InvalidOperationException("double free of skb");
-        skb.InPool = true;
-        skb.List = null;
-        skb.Prev = null;
+        skb.MarkFree();
         skb.Next = null;
-        skb.Sk = null;
-        skb.Dev = null;
         int n = _count;
         _cache[n++] = skb;
         if (n == Size)

@@ -357,6 +357,20 @@ public sealed class SkBuff
         if (Pool is { } p) p.Return(this);
     }
 
+    /// <summary>
+    /// Marks a buffer whose last reference is gone as free (in its pool or a softirq cache) and drops
+    /// its links to a queue, a socket and a device; a buffer already free is a double free (throws).
+    /// </summary>
+    internal void MarkFree()
+    {
+        if (InPool) throw new InvalidOperationException("double free of skb");
+        InPool = true;
+        List = null;
+        Prev = null;
+        Sk = null;
+        Dev = null;
+    }
+
     /// <summary>Takes a reference: the buffer stays out of its pool until <see cref="Free"/> drops it.</summary>
     /// <remarks>Mirrors skb_get() (and get_page() for a fragment pointing into this buffer).</remarks>
     internal SkBuff Get()

@@ -170,12 +170,7 @@ public sealed class SkBuffPool
     {
         lock (_lock)
         {
-            if (skb.InPool) throw new InvalidOperationException("double free of skb");
-            skb.InPool = true;
-            skb.List = null;
-            skb.Prev = null;
-            skb.Sk = null;
-            skb.Dev = null;
+            skb.MarkFree();
             skb.Next = _free;
             _free = skb;
             _freeCount++;

@@ -619,7 +619,6 @@ internal static class Tcp
         return -Errno.EAGAIN;
     }
 
-    /// <remarks>Mirrors tcp_eat_recv_skb().</remarks>
     /// <remarks>Mirrors tcp_eat_recv_skb(): the buffer goes to the softirq cache (skb_attempt_defer_free() -> napi_skb_cache_put()), where the next receive batch finds it.</remarks>
     private static void TcpEatRecvSkb(TcpSock tp, SkBuff skb)
     {

@@ -1136,7 +1136,7 @@ internal static class TcpInput
         var net = tp.Net;
         if (skb.Cb.Seq == skb.Cb.EndSeq)
         {
-            tp.Net.SkbCache.Consume(skb);
+            net.SkbCache.Consume(skb);
             return;
         }
         skb.Pull(TcpHdr(skb).HeaderLength);
